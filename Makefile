@@ -1,0 +1,46 @@
+# Lightning Core — `make test` and `make demo` do all set-up on a fresh machine (see README).
+# Other targets: build, ctest, pytest, sanitize (ASan+UBSan C tests), wheel-check (pip install . through
+# scikit-build-core), bench (quick benchmark, full length), clean.
+VENV   := .venv
+VPY    := $(VENV)/bin/python
+BUILD  := build
+JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: test demo venv build ctest pytest sanitize wheel-check bench clean
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure
+	$(VPY) -m pytest -q tests/python
+
+demo: build
+	$(VPY) benchmarks/python/quick_bench.py --quick
+
+venv: $(VENV)/.lc-ready
+$(VENV)/.lc-ready: scripts/setup_env.sh
+	scripts/setup_env.sh
+
+build: venv
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE=$(abspath $(VPY)) > $(BUILD).configure.log 2>&1 || (cat $(BUILD).configure.log; exit 1)
+	@grep -E "lightning_core:" $(BUILD).configure.log || true
+	cmake --build $(BUILD) -j$(JOBS)
+
+ctest: build
+	cd $(BUILD) && ctest --output-on-failure
+
+pytest: build
+	$(VPY) -m pytest -q tests/python
+
+sanitize: venv
+	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DLC_SANITIZE=ON -DLC_BUILD_PYTHON=OFF -DPython3_EXECUTABLE=$(abspath $(VPY)) > $(BUILD)-asan.configure.log 2>&1 || (cat $(BUILD)-asan.configure.log; exit 1)
+	cmake --build $(BUILD)-asan -j$(JOBS)
+	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure
+
+wheel-check: venv
+	scripts/wheel_check.sh
+
+bench: build
+	$(VPY) benchmarks/python/quick_bench.py
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD).configure.log $(BUILD)-asan.configure.log python/lightning_core/_C*.so

@@ -1,0 +1,139 @@
+"""Shared benchmark harness: timing, environment capture and CSV/JSON/Markdown writers.
+
+Timing rule: every side of a row is timed the same way (host wall clock around the whole call,
+NumPy in -> NumPy out), warmed up first, reported as the median of repeated samples. Tiny calls are
+timed in batches (`inner` calls per sample) so the clock's own cost does not dominate.
+Used by quick_bench.py (and the later suites). Tested by tests/python/test_bench_harness.py.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+
+def time_call(fn: Callable[[], object], *, warmup: int = 5, samples: int = 21,
+              min_sample_s: float = 2e-4, max_inner: int = 20000) -> dict:
+    """Median seconds per call of fn(). Picks `inner` so one sample lasts >= min_sample_s.
+
+    Returns {"median_s", "min_s", "cv", "inner", "samples"}; cv = stdev/mean of the per-call samples.
+    """
+    for _ in range(warmup):
+        fn()
+    t0 = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - t0, 1e-9)
+    inner = int(min(max_inner, max(1, math.ceil(min_sample_s / once))))
+    per_call = []
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        per_call.append((time.perf_counter() - t0) / inner)
+    mean = statistics.fmean(per_call)
+    cv = statistics.pstdev(per_call) / mean if mean > 0 else float("nan")
+    return {"median_s": statistics.median(per_call), "min_s": min(per_call), "cv": cv,
+            "inner": inner, "samples": samples}
+
+
+def ratio(peer_s: float | None, ours_s: float | None) -> float:
+    """peer/ours: > 1 means we are faster. NaN when either side is missing."""
+    if peer_s is None or ours_s is None or not (peer_s > 0 and ours_s > 0):
+        return float("nan")
+    return peer_s / ours_s
+
+
+def environment(extra: dict | None = None) -> dict:
+    """Machine and library versions for the report header."""
+    env = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu": _cpu_model(),
+        "cpus_online": os.cpu_count(),
+        "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    try:
+        import numpy as np
+        env["numpy"] = np.__version__
+        try:
+            from threadpoolctl import threadpool_info
+            blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+            if blas:
+                env["numpy_blas"] = f"{blas[0].get('internal_api')} {blas[0].get('version')} " \
+                                    f"{blas[0].get('architecture')} threads={blas[0].get('num_threads')}"
+        except Exception:
+            pass
+    except Exception:
+        pass
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LC_NUM_THREADS", "OMP_NUM_THREADS"):
+        if var in os.environ:
+            env[f"env_{var}"] = os.environ[var]
+    if extra:
+        env.update(extra)
+    return env
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def write_csv(path: Path, rows: list[dict], fields: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+
+
+def write_json(path: Path, env: dict, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"environment": env, "rows": rows}, indent=2, default=_json_default),
+                    encoding="utf-8")
+
+
+def _json_default(x):
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    return str(x)
+
+
+def fmt_ms(seconds: float | None) -> str:
+    if seconds is None or not (seconds == seconds):
+        return "n/a"
+    ms = seconds * 1e3
+    return f"{ms:.4f}" if ms < 1 else f"{ms:.3f}"
+
+
+def fmt_ratio(r: float) -> str:
+    return "n/a" if not (r == r) else f"{r:.2f}x"
+
+
+def markdown_table(headers: Iterable[str], lines: Iterable[Iterable[str]]) -> str:
+    headers = list(headers)
+    out = ["| " + " | ".join(headers) + " |", "| " + " | ".join("---" for _ in headers) + " |"]
+    for line in lines:
+        out.append("| " + " | ".join(str(c) for c in line) + " |")
+    return "\n".join(out)
+
+
+def summarize(ratios: list[float]) -> dict:
+    """Win rate (> 1.0), median, min, max of finite ratios."""
+    vals = [r for r in ratios if r == r]
+    if not vals:
+        return {"rows": 0, "win_rate": float("nan"), "median": float("nan"), "min": float("nan"), "max": float("nan")}
+    return {"rows": len(vals), "win_rate": sum(1 for r in vals if r > 1.0) / len(vals),
+            "median": statistics.median(vals), "min": min(vals), "max": max(vals)}

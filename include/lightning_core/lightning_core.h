@@ -1,0 +1,9 @@
+/* lightning_core.h — umbrella header of the Lightning Core C API (status, tensor, runtime, ops).
+ * Tests: tests/c/. */
+#ifndef LIGHTNING_CORE_H
+#define LIGHTNING_CORE_H
+#include "lightning_core/status.h"
+#include "lightning_core/tensor.h"
+#include "lightning_core/runtime.h"
+#include "lightning_core/ops.h"
+#endif

@@ -1,0 +1,354 @@
+/* convert.c — argument handling shared by the bindings of lightning_core._C (see convert.h): the
+ * keyword path of the fast-call parser, ndarray input/`out` checks and conversion, int/bool/float/
+ * device arguments, and lc_tensor_t wrappers over ndarray data.
+ * Tests: tests/python/test_bad_inputs.py, tests/python/test_ops_*.py, tests/python/test_tensor.py. */
+#include "convert.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- argument parser (keyword / unusual-count path) ------------------------------------------ */
+
+static int lcpy_sig_init(lcpy_sig *s) {
+    int n = 0;
+    while (s->names[n] != NULL && n < LCPY_MAX_ARGS) {
+        if (s->interned[n] == NULL) {
+            s->interned[n] = PyUnicode_InternFromString(s->names[n]);
+            if (s->interned[n] == NULL) return -1;
+        }
+        n++;
+    }
+    s->nargs = n; /* set last: the fast path takes nargs > 0 as "ready" */
+    return 0;
+}
+
+int lcpy_parse_slow(lcpy_sig *s, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, PyObject **v) {
+    if (s->nargs == 0 && lcpy_sig_init(s) < 0) return -1;
+    if (nargs > s->nargs) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most %d argument%s (%zd given)", s->fn, s->nargs,
+                     s->nargs == 1 ? "" : "s", nargs);
+        return -1;
+    }
+    for (int i = 0; i < s->nargs; i++) v[i] = i < nargs ? args[i] : NULL;
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t j = 0; j < nkw; j++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, j);
+        int found = -1;
+        for (int i = 0; i < s->nargs; i++) {
+            if (key == s->interned[i]) {
+                found = i;
+                break;
+            }
+        }
+        if (found < 0) {
+            for (int i = 0; i < s->nargs; i++) {
+                if (PyUnicode_Check(key) && PyUnicode_Compare(key, s->interned[i]) == 0) {
+                    found = i;
+                    break;
+                }
+            }
+            if (PyErr_Occurred()) return -1;
+        }
+        if (found < 0) {
+            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R", s->fn, key);
+            return -1;
+        }
+        if (v[found] != NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", s->fn, s->names[found]);
+            return -1;
+        }
+        v[found] = args[nargs + j];
+    }
+    for (int i = 0; i < s->nreq; i++) {
+        if (v[i] == NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s' (pos %d)", s->fn, s->names[i],
+                         i + 1);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- messages ------------------------------------------------------------------------------- */
+
+const char *lcpy_typenum_name(int typenum) {
+    switch (typenum) {
+    case NPY_FLOAT: return "float32";
+    case NPY_DOUBLE: return "float64";
+    case NPY_HALF: return "float16";
+    default: return "unsupported";
+    }
+}
+
+void lcpy_format_shape(char *buf, size_t size, int ndim, const npy_intp *dims) {
+    size_t pos = 0;
+    int n = snprintf(buf, size, "(");
+    if (n < 0) return;
+    pos = (size_t)n;
+    for (int i = 0; i < ndim && pos < size; i++) {
+        n = snprintf(buf + pos, size - pos, i == 0 ? "%lld" : ", %lld", (long long)dims[i]);
+        if (n < 0) return;
+        pos += (size_t)n;
+    }
+    if (pos < size) snprintf(buf + pos, size - pos, ndim == 1 ? ",)" : ")");
+}
+
+/* ---- inputs --------------------------------------------------------------------------------- */
+
+PyArrayObject *lcpy_input_arg(const char *fn, const char *name, PyObject *obj) {
+    if (!PyArray_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s: %s: expected a numpy.ndarray, got %s", fn, name, Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    PyArrayObject *a = (PyArrayObject *)obj;
+    int t = PyArray_TYPE(a);
+    if (t != NPY_FLOAT && t != NPY_DOUBLE && t != NPY_HALF) {
+        PyErr_Format(PyExc_TypeError, "%s: %s: expected a float32, float64 or float16 array, got dtype %S", fn,
+                     name, (PyObject *)PyArray_DESCR(a));
+        return NULL;
+    }
+    if (PyArray_SIZE(a) == 0) {
+        char shp[160];
+        lcpy_format_shape(shp, sizeof shp, PyArray_NDIM(a), PyArray_DIMS(a));
+        PyErr_Format(PyExc_ValueError, "%s: %s: expected a non-empty array, got shape %s", fn, name, shp);
+        return NULL;
+    }
+    return a;
+}
+
+PyArrayObject *lcpy_convert_slow(PyArrayObject *a, int typenum) {
+    PyArray_Descr *descr = PyArray_DescrFromType(typenum); /* stolen below */
+    if (descr == NULL) return NULL;
+    return (PyArrayObject *)PyArray_FromArray(a, descr,
+                                              NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_FORCECAST);
+}
+
+/* ---- out ------------------------------------------------------------------------------------ */
+
+PyArrayObject *lcpy_out_arg(const char *fn, PyObject *obj, int typenum, int ndim, const npy_intp *shape,
+                            const char *count_what) {
+    if (!PyArray_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s: out: expected a numpy.ndarray, got %s", fn, Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    PyArrayObject *o = (PyArrayObject *)obj;
+    if (PyArray_TYPE(o) != typenum || !PyArray_ISNOTSWAPPED(o)) {
+        PyErr_Format(PyExc_TypeError, "%s: out: expected dtype %s, got %S", fn, lcpy_typenum_name(typenum),
+                     (PyObject *)PyArray_DESCR(o));
+        return NULL;
+    }
+    if (!PyArray_ISWRITEABLE(o)) {
+        PyErr_Format(PyExc_ValueError, "%s: out: expected a writable array, got a read-only array", fn);
+        return NULL;
+    }
+    if (!PyArray_IS_C_CONTIGUOUS(o) || !PyArray_ISALIGNED(o)) {
+        PyErr_Format(PyExc_ValueError, "%s: out: expected a C-contiguous, aligned array, got a %s array", fn,
+                     PyArray_IS_C_CONTIGUOUS(o) ? "misaligned" : "non-contiguous");
+        return NULL;
+    }
+    if (ndim >= 0) {
+        int same = PyArray_NDIM(o) == ndim;
+        for (int i = 0; same && i < ndim; i++) same = PyArray_DIM(o, i) == shape[i];
+        if (!same) {
+            char want[160], got[160];
+            lcpy_format_shape(want, sizeof want, ndim, shape);
+            lcpy_format_shape(got, sizeof got, PyArray_NDIM(o), PyArray_DIMS(o));
+            PyErr_Format(PyExc_ValueError, "%s: out: expected shape %s, got %s", fn, want, got);
+            return NULL;
+        }
+    } else if (PyArray_SIZE(o) != shape[0]) {
+        char got[160];
+        lcpy_format_shape(got, sizeof got, PyArray_NDIM(o), PyArray_DIMS(o));
+        PyErr_Format(PyExc_ValueError, "%s: out: expected %lld elements (%s), got %lld (shape %s)", fn,
+                     (long long)shape[0], count_what, (long long)PyArray_SIZE(o), got);
+        return NULL;
+    }
+    return o;
+}
+
+/* Byte range [lo, hi) an array can address (hi == lo for an empty array). */
+static void lcpy_extent(PyArrayObject *a, uintptr_t *lo, uintptr_t *hi) {
+    uintptr_t base = (uintptr_t)PyArray_DATA(a);
+    intptr_t low = 0, high = 0;
+    int nd = PyArray_NDIM(a);
+    for (int i = 0; i < nd; i++) {
+        npy_intp d = PyArray_DIM(a, i);
+        if (d == 0) {
+            *lo = *hi = base;
+            return;
+        }
+        intptr_t span = (intptr_t)PyArray_STRIDE(a, i) * (intptr_t)(d - 1);
+        if (span < 0)
+            low += span;
+        else
+            high += span;
+    }
+    *lo = base + (uintptr_t)low; /* wraps correctly for negative `low` */
+    *hi = base + (uintptr_t)high + (uintptr_t)PyArray_ITEMSIZE(a);
+}
+
+int lcpy_check_alias(const char *fn, PyArrayObject *out, PyArrayObject *in, const char *in_name,
+                     int allow_exact) {
+    uintptr_t olo, ohi, ilo, ihi;
+    lcpy_extent(out, &olo, &ohi);
+    lcpy_extent(in, &ilo, &ihi);
+    if (!(olo < ihi && ilo < ohi)) return 0;
+    if (allow_exact && PyArray_DATA(out) == PyArray_DATA(in) && PyArray_TYPE(out) == PyArray_TYPE(in) &&
+        PyArray_ISNOTSWAPPED(in) && PyArray_IS_C_CONTIGUOUS(in) && PyArray_NBYTES(in) == PyArray_NBYTES(out))
+        return 0;
+    if (allow_exact)
+        PyErr_Format(PyExc_ValueError,
+                     "%s: out: expected memory not shared with %s (only out being exactly %s, in place, is "
+                     "allowed), got a partial overlap",
+                     fn, in_name, in_name);
+    else
+        PyErr_Format(PyExc_ValueError, "%s: out: expected memory not shared with %s, got an overlap", fn, in_name);
+    return -1;
+}
+
+/* ---- scalars -------------------------------------------------------------------------------- */
+
+static void lcpy_int_range_error(const char *fn, const char *name, PyObject *obj, int64_t minval, int64_t maxval,
+                                 int too_small) {
+    if (minval == INT64_MIN && maxval == INT64_MAX)
+        PyErr_Format(PyExc_ValueError, "%s: %s: expected an int that fits in 64 bits, got %R", fn, name, obj);
+    else if (too_small || maxval == INT64_MAX)
+        PyErr_Format(PyExc_ValueError, "%s: %s: expected an int >= %lld%s, got %R", fn, name, (long long)minval,
+                     too_small ? "" : " that fits in 64 bits", obj);
+    else
+        PyErr_Format(PyExc_ValueError, "%s: %s: expected an int >= %lld and <= %lld, got %R", fn, name,
+                     (long long)minval, (long long)maxval, obj);
+}
+
+int lcpy_int_arg(const char *fn, const char *name, PyObject *obj, int64_t minval, int64_t maxval, int64_t *out) {
+    if (PyBool_Check(obj) || PyArray_IsScalar(obj, Bool) || !(PyLong_Check(obj) || PyIndex_Check(obj))) {
+        PyErr_Format(PyExc_TypeError, "%s: %s: expected an int, got %s", fn, name, Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    PyObject *idx = PyLong_Check(obj) ? (Py_INCREF(obj), obj) : PyNumber_Index(obj);
+    if (idx == NULL) return -1;
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(idx, &overflow);
+    if (v == -1 && PyErr_Occurred()) {
+        Py_DECREF(idx);
+        return -1;
+    }
+    if (overflow != 0 || v < minval || v > maxval) {
+        lcpy_int_range_error(fn, name, idx, minval, maxval, overflow < 0 || (overflow == 0 && v < minval));
+        Py_DECREF(idx);
+        return -1;
+    }
+    Py_DECREF(idx);
+    *out = (int64_t)v;
+    return 0;
+}
+
+int lcpy_bool_arg(const char *fn, const char *name, PyObject *obj, int dflt, int *out) {
+    if (obj == NULL) {
+        *out = dflt;
+        return 0;
+    }
+    if (obj == Py_True || obj == Py_False) {
+        *out = obj == Py_True;
+        return 0;
+    }
+    if (PyArray_IsScalar(obj, Bool) || PyLong_Check(obj)) {
+        int r = PyObject_IsTrue(obj);
+        if (r < 0) return -1;
+        *out = r;
+        return 0;
+    }
+    PyErr_Format(PyExc_TypeError, "%s: %s: expected a bool, got %s", fn, name, Py_TYPE(obj)->tp_name);
+    return -1;
+}
+
+static PyObject *lcpy_device_strs[LC_DEVICE_COUNT];
+
+int lcpy_device_arg(const char *fn, PyObject *obj, lc_device *out) {
+    if (obj == NULL) {
+        *out = LC_DEVICE_CPU;
+        return 0;
+    }
+    for (int d = 0; d < LC_DEVICE_COUNT; d++) {
+        if (obj == lcpy_device_strs[d]) { /* interned literal: the common case */
+            *out = (lc_device)d;
+            return 0;
+        }
+    }
+    if (!PyUnicode_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s: device: expected a str ('cpu', 'cuda', 'metal' or 'auto'), got %s", fn,
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    Py_ssize_t len = 0;
+    const char *s = PyUnicode_AsUTF8AndSize(obj, &len);
+    if (s == NULL) {
+        PyErr_Clear(); /* e.g. lone surrogates: not a device name either */
+    } else if ((size_t)len == strlen(s) && lc_device_parse(s, out) == LC_OK) {
+        if (lcpy_device_strs[*out] == NULL) {
+            lcpy_device_strs[*out] = PyUnicode_InternFromString(lc_device_name(*out));
+            if (lcpy_device_strs[*out] == NULL) PyErr_Clear(); /* cache only */
+        }
+        return 0;
+    }
+    lc_clear_error();
+    PyErr_Format(PyExc_ValueError, "%s: device: expected one of 'cpu', 'cuda', 'metal', 'auto', got %R", fn, obj);
+    return -1;
+}
+
+int lcpy_positive_float_arg(const char *fn, const char *name, PyObject *obj, double dflt, double *out) {
+    if (obj == NULL) {
+        *out = dflt;
+        return 0;
+    }
+    double v;
+    if (PyFloat_CheckExact(obj)) {
+        v = PyFloat_AS_DOUBLE(obj);
+    } else {
+        if (PyBool_Check(obj) || PyArray_IsScalar(obj, Bool) || PyUnicode_Check(obj) || PyBytes_Check(obj)) {
+            PyErr_Format(PyExc_TypeError, "%s: %s: expected a float, got %s", fn, name, Py_TYPE(obj)->tp_name);
+            return -1;
+        }
+        v = PyFloat_AsDouble(obj);
+        if (v == -1.0 && PyErr_Occurred()) {
+            if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+                PyErr_Clear();
+                PyErr_Format(PyExc_TypeError, "%s: %s: expected a float, got %s", fn, name, Py_TYPE(obj)->tp_name);
+            } else if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                PyErr_Clear();
+                PyErr_Format(PyExc_ValueError, "%s: %s: expected a finite float > 0, got %R", fn, name, obj);
+            }
+            return -1;
+        }
+    }
+    if (!(v > 0.0) || !isfinite(v)) {
+        PyErr_Format(PyExc_ValueError, "%s: %s: expected a finite float > 0, got %R", fn, name, obj);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* ---- tensors over ndarray data -------------------------------------------------------------- */
+
+int lcpy_wrap(PyArrayObject *a, int ndim, const int64_t *shape, int writable, lc_tensor_t **out) {
+    int64_t dims[LC_MAX_DIMS];
+    if (shape == NULL) {
+        ndim = PyArray_NDIM(a);
+        if (ndim > LC_MAX_DIMS) {
+            PyErr_Format(PyExc_ValueError, "expected at most %d dimensions, got %d", LC_MAX_DIMS, ndim);
+            return -1;
+        }
+        for (int i = 0; i < ndim; i++) dims[i] = (int64_t)PyArray_DIM(a, i);
+        shape = dims;
+    }
+    lc_dtype dt = PyArray_TYPE(a) == NPY_DOUBLE ? LC_DTYPE_F64 : LC_DTYPE_F32;
+    lc_status st = lc_tensor_wrap_host(PyArray_DATA(a), dt, ndim, shape, NULL, writable, out);
+    if (st != LC_OK) {
+        *out = NULL;
+        lcpy_raise_status(st);
+        return -1;
+    }
+    return 0;
+}

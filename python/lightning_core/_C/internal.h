@@ -1,0 +1,47 @@
+/* internal.h — declarations shared by the files of the lightning_core._C extension (module.c,
+ * convert.c, ops_py.c, tensor_py.c): Python/NumPy includes, the lc_status -> exception mapping, the
+ * DeviceUnavailableError object, the op method table and the tensor type registration.
+ * Tests: tests/python/test_runtime.py, tests/python/test_ops_*.py, tests/python/test_tensor.py. */
+#ifndef LCPY_INTERNAL_H
+#define LCPY_INTERNAL_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* One NumPy C-API table for the whole extension; module.c imports it (import_array). */
+#define PY_ARRAY_UNIQUE_SYMBOL lcpy_ARRAY_API
+#ifndef LCPY_MODULE_MAIN
+#define NO_IMPORT_ARRAY
+#endif
+#include <numpy/arrayobject.h>
+
+#include "lightning_core/lightning_core.h"
+
+/* lightning_core.DeviceUnavailableError (a RuntimeError subclass); set by module init. */
+extern PyObject *lcpy_DeviceUnavailableError;
+
+/* Sets the Python exception for a failed lc_* call (message: lc_last_error(), else the status name)
+ * and returns NULL. Must be called on the thread that made the failing call, with the GIL held. */
+PyObject *lcpy_raise_status(lc_status status);
+
+/* Same, with the message prefixed by "<fn>: " (for C messages that do not name the Python function). */
+PyObject *lcpy_raise_status_in(const char *fn, lc_status status);
+
+/* The Python exception type for a status (borrowed). */
+PyObject *lcpy_exception_for(lc_status status);
+
+/* Op bindings (ops_py.c), added to the module by module init. */
+extern PyMethodDef lcpy_op_methods[];
+
+/* Adds Tensor, Tensor64 and TensorView to the module (tensor_py.c); -1 with an exception on failure. */
+int lcpy_tensor_register(PyObject *module);
+
+/* Casts a METH_FASTCALL|METH_KEYWORDS function for a PyMethodDef entry without a function-cast warning. */
+#define LCPY_FASTCALL(fn) ((PyCFunction)(void (*)(void))(fn))
+
+/* A METH_FASTCALL|METH_KEYWORDS entry for py_<name>, with a text signature ("($module, /, a, b)") for
+ * inspect.signature() and help(). */
+#define LCPY_METHOD(name, sig, doc) \
+    {#name, LCPY_FASTCALL(py_##name), METH_FASTCALL | METH_KEYWORDS, #name sig "\n--\n\n" doc}
+
+#endif

@@ -1,0 +1,655 @@
+/* ops_py.c — the op bindings of lightning_core._C: matmul2d/matmul/matmul_np_into, attention2d/
+ * attention_forward, conv2d_nchw, vector_add/matrix_sub/matrix_div, relu, gelu, layer_norm and their
+ * *_into forms (docs/python_api.md). Each binding parses fast-call arguments, checks what the C ops
+ * layer cannot see (array types, flat element counts, `out` dtype/layout/aliasing, ints, device),
+ * wraps the ndarray buffers as borrowed lc_tensor_t (zero copy for contiguous float32/float64), and
+ * calls the lc_* op with the GIL released. Shapes: row-major; a [m,k] · b [k,n] -> [m,n];
+ * q, k, v [seq, head_dim]; x [n,c,h,w] (*) w [oc,c,kh,kw] -> [n,oc,oh,ow].
+ * Tests: tests/python/test_ops_*.py, tests/python/test_bad_inputs.py, tests/python/test_threads.py. */
+#include "convert.h"
+
+#include <limits.h>
+
+#define LCPY_MAX_IN 4
+
+/* The operands of one call: the inputs as passed (borrowed), their compute-ready arrays (owned),
+ * the output array (owned) and the tensor wrappers. */
+typedef struct lcpy_call {
+    const char *fn;
+    int n;
+    int typenum;
+    PyArrayObject *in[LCPY_MAX_IN];
+    const char *name[LCPY_MAX_IN];
+    PyArrayObject *arr[LCPY_MAX_IN];
+    lc_tensor_t *tin[LCPY_MAX_IN];
+    PyArrayObject *out;
+    lc_tensor_t *tout;
+} lcpy_call;
+
+static void call_release(lcpy_call *c) {
+    for (int i = 0; i < c->n; i++) {
+        lc_tensor_free(c->tin[i]);
+        Py_XDECREF(c->arr[i]);
+    }
+    lc_tensor_free(c->tout);
+}
+
+static PyObject *call_fail(lcpy_call *c) {
+    call_release(c);
+    Py_XDECREF(c->out);
+    return NULL;
+}
+
+/* Releases everything; returns the output (new reference) on LC_OK, else raises. */
+static PyObject *call_finish(lcpy_call *c, lc_status st) {
+    call_release(c);
+    if (st != LC_OK) {
+        Py_XDECREF(c->out);
+        return lcpy_raise_status(st);
+    }
+    return (PyObject *)c->out;
+}
+
+static int call_input(lcpy_call *c, const char *name, PyObject *obj) {
+    PyArrayObject *a = lcpy_input_arg(c->fn, name, obj);
+    if (a == NULL) return -1;
+    c->in[c->n] = a;
+    c->name[c->n] = name;
+    c->n++;
+    return 0;
+}
+
+/* Compute dtype: float64 when f64 is allowed and any input is float64, else float32. */
+static void call_dtype(lcpy_call *c, int allow_f64) {
+    c->typenum = NPY_FLOAT;
+    if (!allow_f64) return;
+    for (int i = 0; i < c->n; i++)
+        if (PyArray_TYPE(c->in[i]) == NPY_DOUBLE) c->typenum = NPY_DOUBLE;
+}
+
+/* Takes the caller's `out` (checked; exact aliasing allowed for inputs in exact_mask) or makes a new
+ * output array of `shape`. For a flat `out`, ndim < 0 and shape[0] is the element count. */
+static int call_out(lcpy_call *c, PyObject *out_obj, int ndim, const npy_intp *shape, const char *count_what,
+                    unsigned exact_mask) {
+    if (out_obj == NULL) {
+        c->out = lcpy_new_array(ndim, shape, c->typenum);
+        return c->out == NULL ? -1 : 0;
+    }
+    PyArrayObject *o = lcpy_out_arg(c->fn, out_obj, c->typenum, ndim, shape, count_what);
+    if (o == NULL) return -1;
+    for (int i = 0; i < c->n; i++)
+        if (lcpy_check_alias(c->fn, o, c->in[i], c->name[i], (exact_mask >> i) & 1u) < 0) return -1;
+    Py_INCREF(o);
+    c->out = o;
+    return 0;
+}
+
+/* Converts input i to the compute dtype/layout and wraps it with the given shape (NULL: its own). */
+static int call_wrap_in(lcpy_call *c, int i, int ndim, const int64_t *shape) {
+    c->arr[i] = lcpy_as_compute(c->in[i], c->typenum);
+    if (c->arr[i] == NULL) return -1;
+    return lcpy_wrap(c->arr[i], ndim, shape, 0, &c->tin[i]);
+}
+
+static int call_wrap_out(lcpy_call *c, int ndim, const int64_t *shape) {
+    return lcpy_wrap(c->out, ndim, shape, 1, &c->tout);
+}
+
+static void shape_str(char *buf, size_t size, PyArrayObject *a) {
+    lcpy_format_shape(buf, size, PyArray_NDIM(a), PyArray_DIMS(a));
+}
+
+static int expect_ndim(const char *fn, const char *name, PyArrayObject *a, int ndim, const char *dims_hint) {
+    if (PyArray_NDIM(a) == ndim) return 0;
+    PyErr_Format(PyExc_ValueError, "%s: %s: expected %d dimension%s%s, got %d", fn, name, ndim, ndim == 1 ? "" : "s",
+                 dims_hint, PyArray_NDIM(a));
+    return -1;
+}
+
+static int expect_same_shape(const char *fn, const char *name, PyArrayObject *a, const char *like,
+                             PyArrayObject *ref) {
+    int same = PyArray_NDIM(a) == PyArray_NDIM(ref);
+    for (int i = 0; same && i < PyArray_NDIM(a); i++) same = PyArray_DIM(a, i) == PyArray_DIM(ref, i);
+    if (same) return 0;
+    char want[160], got[160];
+    shape_str(want, sizeof want, ref);
+    shape_str(got, sizeof got, a);
+    PyErr_Format(PyExc_ValueError, "%s: %s: expected shape %s like %s, got %s", fn, name, want, like, got);
+    return -1;
+}
+
+/* x*y with overflow check (both >= 1); names the product on failure. */
+static int checked_mul(const char *fn, const char *what, int64_t x, int64_t y, int64_t *out) {
+    if (x > INT64_MAX / y) {
+        PyErr_Format(PyExc_ValueError, "%s: %s: expected a product that fits in 64 bits, got %lld*%lld", fn, what,
+                     (long long)x, (long long)y);
+        return -1;
+    }
+    *out = x * y;
+    return 0;
+}
+
+/* ---- matmul ------------------------------------------------------------------------------- */
+
+static PyObject *matmul_impl(const char *fn, PyObject *const *v, int has_out, int flat) {
+    /* v: a, b, [out], [m, k, n], device */
+    lcpy_call c = {.fn = fn};
+    PyObject *out_obj = has_out ? v[2] : NULL;
+    PyObject *dev_obj = v[2 + has_out + 3 * flat];
+    lc_device dev;
+    if (lcpy_device_arg(fn, dev_obj, &dev) < 0) return NULL;
+    if (call_input(&c, "a", v[0]) < 0 || call_input(&c, "b", v[1]) < 0) return NULL;
+    call_dtype(&c, 1);
+    PyArrayObject *a = c.in[0], *b = c.in[1];
+    int64_t m, k, n, mn;
+    if (!flat) {
+        if (expect_ndim(fn, "a", a, 2, "") < 0 || expect_ndim(fn, "b", b, 2, "") < 0) return NULL;
+        m = PyArray_DIM(a, 0);
+        k = PyArray_DIM(a, 1);
+        n = PyArray_DIM(b, 1);
+        if (PyArray_DIM(b, 0) != k) {
+            char got[160];
+            shape_str(got, sizeof got, b);
+            PyErr_Format(PyExc_ValueError, "%s: b: expected shape (%lld, n) with k matching a, got %s", fn,
+                         (long long)k, got);
+            return NULL;
+        }
+    } else {
+        if (lcpy_int_arg(fn, "m", v[3], 1, INT64_MAX, &m) < 0 || lcpy_int_arg(fn, "k", v[4], 1, INT64_MAX, &k) < 0 ||
+            lcpy_int_arg(fn, "n", v[5], 1, INT64_MAX, &n) < 0)
+            return NULL;
+        int ok = k <= INT64_MAX / m && m * k == PyArray_SIZE(a);
+        if (!ok) {
+            PyErr_Format(PyExc_ValueError, "%s: m: expected m*k == a.size (%lld), got m=%lld, k=%lld", fn,
+                         (long long)PyArray_SIZE(a), (long long)m, (long long)k);
+            return NULL;
+        }
+        ok = n <= INT64_MAX / k && k * n == PyArray_SIZE(b);
+        if (!ok) {
+            PyErr_Format(PyExc_ValueError, "%s: n: expected k*n == b.size (%lld), got k=%lld, n=%lld", fn,
+                         (long long)PyArray_SIZE(b), (long long)k, (long long)n);
+            return NULL;
+        }
+    }
+    if (checked_mul(fn, "out", m, n, &mn) < 0) return NULL;
+    npy_intp oshape[2] = {(npy_intp)m, (npy_intp)n};
+    npy_intp ocount[1] = {(npy_intp)mn};
+    if (flat && has_out) {
+        if (call_out(&c, out_obj, -1, ocount, "m*n", 0) < 0) return call_fail(&c);
+    } else if (call_out(&c, out_obj, 2, oshape, NULL, 0) < 0) {
+        return call_fail(&c);
+    }
+    int64_t sa[2] = {m, k}, sb[2] = {k, n}, so[2] = {m, n};
+    if (call_wrap_in(&c, 0, 2, sa) < 0 || call_wrap_in(&c, 1, 2, sb) < 0 || call_wrap_out(&c, 2, so) < 0)
+        return call_fail(&c);
+    lc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = lc_matmul(c.tin[0], c.tin[1], c.tout, dev);
+    Py_END_ALLOW_THREADS
+    return call_finish(&c, st);
+}
+
+static lcpy_sig sig_matmul2d = LCPY_SIG("matmul2d", 2, "a", "b", "device");
+static lcpy_sig sig_matmul = LCPY_SIG("matmul", 2, "a", "b", "device");
+static lcpy_sig sig_matmul2d_into = LCPY_SIG("matmul2d_into", 3, "a", "b", "out", "device");
+static lcpy_sig sig_matmul_np_into = LCPY_SIG("matmul_np_into", 6, "a", "b", "out", "m", "k", "n", "device");
+
+static PyObject *py_matmul2d(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[3];
+    if (lcpy_parse(&sig_matmul2d, args, nargs, kw, v) < 0) return NULL;
+    return matmul_impl("matmul2d", v, 0, 0);
+}
+
+static PyObject *py_matmul(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[3];
+    if (lcpy_parse(&sig_matmul, args, nargs, kw, v) < 0) return NULL;
+    return matmul_impl("matmul", v, 0, 0);
+}
+
+static PyObject *py_matmul2d_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[4];
+    if (lcpy_parse(&sig_matmul2d_into, args, nargs, kw, v) < 0) return NULL;
+    return matmul_impl("matmul2d_into", v, 1, 0);
+}
+
+static PyObject *py_matmul_np_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[7];
+    if (lcpy_parse(&sig_matmul_np_into, args, nargs, kw, v) < 0) return NULL;
+    return matmul_impl("matmul_np_into", v, 1, 1);
+}
+
+/* ---- attention ---------------------------------------------------------------------------- */
+
+static PyObject *attention_impl(const char *fn, PyObject *const *v, int has_out, int flat) {
+    /* v: q, k, v, [out], [seq, head_dim], causal, device */
+    lcpy_call c = {.fn = fn};
+    int base = 3 + has_out + 2 * flat;
+    PyObject *out_obj = has_out ? v[3] : NULL;
+    int causal;
+    lc_device dev;
+    if (lcpy_bool_arg(fn, "causal", v[base], 0, &causal) < 0 || lcpy_device_arg(fn, v[base + 1], &dev) < 0)
+        return NULL;
+    if (call_input(&c, "q", v[0]) < 0 || call_input(&c, "k", v[1]) < 0 || call_input(&c, "v", v[2]) < 0)
+        return NULL;
+    call_dtype(&c, 0);
+    PyArrayObject *q = c.in[0];
+    int64_t seq, hd, count;
+    if (!flat) {
+        if (expect_ndim(fn, "q", q, 2, " (seq, head_dim)") < 0 || expect_same_shape(fn, "k", c.in[1], "q", q) < 0 ||
+            expect_same_shape(fn, "v", c.in[2], "q", q) < 0)
+            return NULL;
+        seq = PyArray_DIM(q, 0);
+        hd = PyArray_DIM(q, 1);
+        count = seq * hd;
+    } else {
+        int b0 = 3 + has_out;
+        if (lcpy_int_arg(fn, "seq", v[b0], 1, INT64_MAX, &seq) < 0 ||
+            lcpy_int_arg(fn, "head_dim", v[b0 + 1], 1, INT64_MAX, &hd) < 0)
+            return NULL;
+        if (hd > INT64_MAX / seq || (count = seq * hd) != PyArray_SIZE(q)) {
+            PyErr_Format(PyExc_ValueError,
+                         "%s: seq: expected seq*head_dim == q.size (%lld), got seq=%lld, head_dim=%lld", fn,
+                         (long long)PyArray_SIZE(q), (long long)seq, (long long)hd);
+            return NULL;
+        }
+        for (int i = 1; i < 3; i++) {
+            if (PyArray_SIZE(c.in[i]) != count) {
+                PyErr_Format(PyExc_ValueError, "%s: %s: expected seq*head_dim (%lld) elements like q, got %lld", fn,
+                             c.name[i], (long long)count, (long long)PyArray_SIZE(c.in[i]));
+                return NULL;
+            }
+        }
+    }
+    npy_intp oshape[2] = {(npy_intp)seq, (npy_intp)hd};
+    npy_intp ocount[1] = {(npy_intp)count};
+    int r;
+    if (flat)
+        r = has_out ? call_out(&c, out_obj, -1, ocount, "seq*head_dim", 0) : call_out(&c, NULL, 1, ocount, NULL, 0);
+    else
+        r = call_out(&c, out_obj, 2, oshape, NULL, 0);
+    if (r < 0) return call_fail(&c);
+    int64_t s2[2] = {seq, hd};
+    for (int i = 0; i < 3; i++)
+        if (call_wrap_in(&c, i, 2, s2) < 0) return call_fail(&c);
+    if (call_wrap_out(&c, 2, s2) < 0) return call_fail(&c);
+    lc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = lc_attention_forward(c.tin[0], c.tin[1], c.tin[2], c.tout, causal, dev);
+    Py_END_ALLOW_THREADS
+    return call_finish(&c, st);
+}
+
+static lcpy_sig sig_attention2d = LCPY_SIG("attention2d", 3, "q", "k", "v", "causal", "device");
+static lcpy_sig sig_attention2d_into = LCPY_SIG("attention2d_into", 4, "q", "k", "v", "out", "causal", "device");
+static lcpy_sig sig_attention_forward =
+    LCPY_SIG("attention_forward", 5, "q", "k", "v", "seq", "head_dim", "causal", "device");
+static lcpy_sig sig_attention_forward_into =
+    LCPY_SIG("attention_forward_into", 6, "q", "k", "v", "out", "seq", "head_dim", "causal", "device");
+
+static PyObject *py_attention2d(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[5];
+    if (lcpy_parse(&sig_attention2d, args, nargs, kw, v) < 0) return NULL;
+    return attention_impl("attention2d", v, 0, 0);
+}
+
+static PyObject *py_attention2d_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[6];
+    if (lcpy_parse(&sig_attention2d_into, args, nargs, kw, v) < 0) return NULL;
+    return attention_impl("attention2d_into", v, 1, 0);
+}
+
+static PyObject *py_attention_forward(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[7];
+    if (lcpy_parse(&sig_attention_forward, args, nargs, kw, v) < 0) return NULL;
+    return attention_impl("attention_forward", v, 0, 1);
+}
+
+static PyObject *py_attention_forward_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[8];
+    if (lcpy_parse(&sig_attention_forward_into, args, nargs, kw, v) < 0) return NULL;
+    return attention_impl("attention_forward_into", v, 1, 1);
+}
+
+/* ---- conv2d ------------------------------------------------------------------------------- */
+
+static PyObject *conv2d_impl(const char *fn, PyObject *const *v, int has_out) {
+    /* v: x, w, b, [out], stride_h, stride_w, pad_h, pad_w, device, apply_relu */
+    lcpy_call c = {.fn = fn};
+    int base = 3 + has_out;
+    PyObject *out_obj = has_out ? v[3] : NULL;
+    static const char *const inames[4] = {"stride_h", "stride_w", "pad_h", "pad_w"};
+    int64_t iv[4];
+    for (int i = 0; i < 4; i++) {
+        if (v[base + i] == NULL) {
+            iv[i] = i < 2 ? 1 : 0;
+        } else if (lcpy_int_arg(fn, inames[i], v[base + i], i < 2 ? 1 : 0, INT_MAX, &iv[i]) < 0) {
+            return NULL;
+        }
+    }
+    lc_device dev;
+    int relu;
+    if (lcpy_device_arg(fn, v[base + 4], &dev) < 0 || lcpy_bool_arg(fn, "apply_relu", v[base + 5], 0, &relu) < 0)
+        return NULL;
+    if (call_input(&c, "x", v[0]) < 0 || call_input(&c, "w", v[1]) < 0) return NULL;
+    int has_bias = v[2] != Py_None;
+    if (has_bias && call_input(&c, "b", v[2]) < 0) return NULL;
+    call_dtype(&c, 0);
+    PyArrayObject *x = c.in[0], *w = c.in[1];
+    if (expect_ndim(fn, "x", x, 4, " (n, c, h, w)") < 0 || expect_ndim(fn, "w", w, 4, " (oc, c, kh, kw)") < 0)
+        return NULL;
+    int64_t n = PyArray_DIM(x, 0), ch = PyArray_DIM(x, 1), h = PyArray_DIM(x, 2), wd = PyArray_DIM(x, 3);
+    int64_t oc = PyArray_DIM(w, 0), kh = PyArray_DIM(w, 2), kw = PyArray_DIM(w, 3);
+    char got[160];
+    if (PyArray_DIM(w, 1) != ch) {
+        shape_str(got, sizeof got, w);
+        PyErr_Format(PyExc_ValueError, "%s: w: expected shape (oc, %lld, kh, kw) with c matching x, got %s", fn,
+                     (long long)ch, got);
+        return NULL;
+    }
+    if (has_bias && (PyArray_NDIM(c.in[2]) != 1 || PyArray_DIM(c.in[2], 0) != oc)) {
+        shape_str(got, sizeof got, c.in[2]);
+        PyErr_Format(PyExc_ValueError, "%s: b: expected shape (%lld,) (oc of w) or None, got %s", fn, (long long)oc,
+                     got);
+        return NULL;
+    }
+    if (h + 2 * iv[2] < kh || wd + 2 * iv[3] < kw) {
+        int is_h = h + 2 * iv[2] < kh;
+        PyErr_Format(PyExc_ValueError,
+                     "%s: w: expected a kernel that fits the padded input (output size >= 1), got %s=%lld > "
+                     "%s + 2*%s = %lld",
+                     fn, is_h ? "kh" : "kw", (long long)(is_h ? kh : kw), is_h ? "h" : "w", is_h ? "pad_h" : "pad_w",
+                     (long long)(is_h ? h + 2 * iv[2] : wd + 2 * iv[3]));
+        return NULL;
+    }
+    int64_t oh = (h + 2 * iv[2] - kh) / iv[0] + 1, ow = (wd + 2 * iv[3] - kw) / iv[1] + 1;
+    npy_intp oshape[4] = {(npy_intp)n, (npy_intp)oc, (npy_intp)oh, (npy_intp)ow};
+    if (call_out(&c, out_obj, 4, oshape, NULL, 0) < 0) return call_fail(&c);
+    for (int i = 0; i < c.n; i++)
+        if (call_wrap_in(&c, i, 0, NULL) < 0) return call_fail(&c);
+    if (call_wrap_out(&c, 0, NULL) < 0) return call_fail(&c);
+    lc_conv2d_params p = {(int)iv[0], (int)iv[1], (int)iv[2], (int)iv[3], relu};
+    lc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = lc_conv2d_nchw(c.tin[0], c.tin[1], has_bias ? c.tin[2] : NULL, c.tout, &p, dev);
+    Py_END_ALLOW_THREADS
+    return call_finish(&c, st);
+}
+
+static lcpy_sig sig_conv2d = LCPY_SIG("conv2d_nchw", 3, "x", "w", "b", "stride_h", "stride_w", "pad_h", "pad_w",
+                                      "device", "apply_relu");
+static lcpy_sig sig_conv2d_into = LCPY_SIG("conv2d_nchw_into", 4, "x", "w", "b", "out", "stride_h", "stride_w", "pad_h",
+                                           "pad_w", "device", "apply_relu");
+
+static PyObject *py_conv2d_nchw(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[9];
+    if (lcpy_parse(&sig_conv2d, args, nargs, kw, v) < 0) return NULL;
+    return conv2d_impl("conv2d_nchw", v, 0);
+}
+
+static PyObject *py_conv2d_nchw_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[10];
+    if (lcpy_parse(&sig_conv2d_into, args, nargs, kw, v) < 0) return NULL;
+    return conv2d_impl("conv2d_nchw_into", v, 1);
+}
+
+/* ---- vector_add / matrix_sub / matrix_div ------------------------------------------------- */
+
+static PyObject *binary_impl(const char *fn, int kind, PyObject *const *v, int has_out, int matrix) {
+    /* v: a, b, [out], [rows, cols], device */
+    lcpy_call c = {.fn = fn};
+    PyObject *out_obj = has_out ? v[2] : NULL;
+    lc_device dev;
+    if (lcpy_device_arg(fn, v[2 + has_out + 2 * matrix], &dev) < 0) return NULL;
+    if (call_input(&c, "a", v[0]) < 0 || call_input(&c, "b", v[1]) < 0) return NULL;
+    call_dtype(&c, 1);
+    PyArrayObject *a = c.in[0], *b = c.in[1];
+    int r;
+    int64_t ws[2];
+    int wnd;
+    if (!matrix) {
+        if (expect_same_shape(fn, "b", b, "a", a) < 0) return NULL;
+        r = call_out(&c, out_obj, PyArray_NDIM(a), PyArray_DIMS(a), NULL, 3u);
+        ws[0] = PyArray_SIZE(a);
+        wnd = 1;
+    } else {
+        int64_t rows, cols, count;
+        int b0 = 2 + has_out;
+        if (lcpy_int_arg(fn, "rows", v[b0], 1, INT64_MAX, &rows) < 0 ||
+            lcpy_int_arg(fn, "cols", v[b0 + 1], 1, INT64_MAX, &cols) < 0)
+            return NULL;
+        if (cols > INT64_MAX / rows || (count = rows * cols) != PyArray_SIZE(a)) {
+            PyErr_Format(PyExc_ValueError, "%s: rows: expected rows*cols == a.size (%lld), got rows=%lld, cols=%lld",
+                         fn, (long long)PyArray_SIZE(a), (long long)rows, (long long)cols);
+            return NULL;
+        }
+        if (PyArray_SIZE(b) != count) {
+            PyErr_Format(PyExc_ValueError, "%s: b: expected rows*cols (%lld) elements like a, got %lld", fn,
+                         (long long)count, (long long)PyArray_SIZE(b));
+            return NULL;
+        }
+        npy_intp oshape[2] = {(npy_intp)rows, (npy_intp)cols};
+        npy_intp ocount[1] = {(npy_intp)count};
+        r = has_out ? call_out(&c, out_obj, -1, ocount, "rows*cols", 3u) : call_out(&c, NULL, 2, oshape, NULL, 0);
+        ws[0] = rows;
+        ws[1] = cols;
+        wnd = 2;
+    }
+    if (r < 0) return call_fail(&c);
+    if (call_wrap_in(&c, 0, wnd, ws) < 0 || call_wrap_in(&c, 1, wnd, ws) < 0 || call_wrap_out(&c, wnd, ws) < 0)
+        return call_fail(&c);
+    lc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    if (kind == 0)
+        st = lc_vector_add(c.tin[0], c.tin[1], c.tout, dev);
+    else if (kind == 1)
+        st = lc_matrix_sub(c.tin[0], c.tin[1], c.tout, dev);
+    else
+        st = lc_matrix_div(c.tin[0], c.tin[1], c.tout, dev);
+    Py_END_ALLOW_THREADS
+    return call_finish(&c, st);
+}
+
+static lcpy_sig sig_vector_add = LCPY_SIG("vector_add", 2, "a", "b", "device");
+static lcpy_sig sig_vector_add_into = LCPY_SIG("vector_add_into", 3, "a", "b", "out", "device");
+static lcpy_sig sig_matrix_sub = LCPY_SIG("matrix_sub", 4, "a", "b", "rows", "cols", "device");
+static lcpy_sig sig_matrix_sub_into = LCPY_SIG("matrix_sub_into", 5, "a", "b", "out", "rows", "cols", "device");
+static lcpy_sig sig_matrix_div = LCPY_SIG("matrix_div", 4, "a", "b", "rows", "cols", "device");
+static lcpy_sig sig_matrix_div_into = LCPY_SIG("matrix_div_into", 5, "a", "b", "out", "rows", "cols", "device");
+
+#define LCPY_BINARY(pyname, sig, nv, kind, has_out, matrix)                                                  \
+    static PyObject *py_##pyname(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {   \
+        PyObject *v[nv];                                                                                    \
+        if (lcpy_parse(&sig, args, nargs, kw, v) < 0) return NULL;                                          \
+        return binary_impl(#pyname, kind, v, has_out, matrix);                                              \
+    }
+LCPY_BINARY(vector_add, sig_vector_add, 3, 0, 0, 0)
+LCPY_BINARY(vector_add_into, sig_vector_add_into, 4, 0, 1, 0)
+LCPY_BINARY(matrix_sub, sig_matrix_sub, 5, 1, 0, 1)
+LCPY_BINARY(matrix_sub_into, sig_matrix_sub_into, 6, 1, 1, 1)
+LCPY_BINARY(matrix_div, sig_matrix_div, 5, 2, 0, 1)
+LCPY_BINARY(matrix_div_into, sig_matrix_div_into, 6, 2, 1, 1)
+
+/* ---- relu / gelu -------------------------------------------------------------------------- */
+
+static int gelu_approx_arg(const char *fn, PyObject *obj, lc_gelu_approx *out) {
+    *out = LC_GELU_ERF;
+    if (obj == NULL) return 0;
+    if (!PyUnicode_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s: approximate: expected a str ('none' or 'tanh'), got %s", fn,
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    if (PyUnicode_CompareWithASCIIString(obj, "none") == 0) return 0;
+    if (PyUnicode_CompareWithASCIIString(obj, "tanh") == 0) {
+        *out = LC_GELU_TANH;
+        return 0;
+    }
+    PyErr_Format(PyExc_ValueError, "%s: approximate: expected 'none' or 'tanh', got %R", fn, obj);
+    return -1;
+}
+
+/* relu (is_gelu 0) and gelu (1). v: x, [out], [approximate], device */
+static PyObject *unary_impl(const char *fn, PyObject *const *v, int has_out, int is_gelu) {
+    lcpy_call c = {.fn = fn};
+    PyObject *out_obj = has_out ? v[1] : NULL;
+    lc_gelu_approx approx = LC_GELU_ERF;
+    lc_device dev;
+    int b0 = 1 + has_out;
+    if (is_gelu && gelu_approx_arg(fn, v[b0], &approx) < 0) return NULL;
+    if (lcpy_device_arg(fn, v[b0 + is_gelu], &dev) < 0) return NULL;
+    if (call_input(&c, "x", v[0]) < 0) return NULL;
+    call_dtype(&c, !is_gelu);
+    PyArrayObject *x = c.in[0];
+    if (call_out(&c, out_obj, PyArray_NDIM(x), PyArray_DIMS(x), NULL, 1u) < 0) return call_fail(&c);
+    int64_t n1[1] = {PyArray_SIZE(x)};
+    if (call_wrap_in(&c, 0, 1, n1) < 0 || call_wrap_out(&c, 1, n1) < 0) return call_fail(&c);
+    lc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = is_gelu ? lc_gelu(c.tin[0], c.tout, approx, dev) : lc_relu(c.tin[0], c.tout, dev);
+    Py_END_ALLOW_THREADS
+    return call_finish(&c, st);
+}
+
+static lcpy_sig sig_relu = LCPY_SIG("relu", 1, "x", "device");
+static lcpy_sig sig_relu_into = LCPY_SIG("relu_into", 2, "x", "out", "device");
+static lcpy_sig sig_gelu = LCPY_SIG("gelu", 1, "x", "approximate", "device");
+static lcpy_sig sig_gelu_into = LCPY_SIG("gelu_into", 2, "x", "out", "approximate", "device");
+
+static PyObject *py_relu(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[2];
+    if (lcpy_parse(&sig_relu, args, nargs, kw, v) < 0) return NULL;
+    return unary_impl("relu", v, 0, 0);
+}
+
+static PyObject *py_relu_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[3];
+    if (lcpy_parse(&sig_relu_into, args, nargs, kw, v) < 0) return NULL;
+    return unary_impl("relu_into", v, 1, 0);
+}
+
+static PyObject *py_gelu(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[3];
+    if (lcpy_parse(&sig_gelu, args, nargs, kw, v) < 0) return NULL;
+    return unary_impl("gelu", v, 0, 1);
+}
+
+static PyObject *py_gelu_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[4];
+    if (lcpy_parse(&sig_gelu_into, args, nargs, kw, v) < 0) return NULL;
+    return unary_impl("gelu_into", v, 1, 1);
+}
+
+/* ---- layer_norm --------------------------------------------------------------------------- */
+
+static PyObject *layer_norm_impl(const char *fn, PyObject *const *v, int has_out) {
+    /* v: x, [out], gamma, beta, eps, device */
+    lcpy_call c = {.fn = fn};
+    PyObject *out_obj = has_out ? v[1] : NULL;
+    int b0 = 1 + has_out;
+    double eps;
+    lc_device dev;
+    if (lcpy_positive_float_arg(fn, "eps", v[b0 + 2], 1e-5, &eps) < 0 || lcpy_device_arg(fn, v[b0 + 3], &dev) < 0)
+        return NULL;
+    if (call_input(&c, "x", v[0]) < 0) return NULL;
+    int gi = -1, bi = -1;
+    if (v[b0] != NULL && v[b0] != Py_None) {
+        if (call_input(&c, "gamma", v[b0]) < 0) return NULL;
+        gi = c.n - 1;
+    }
+    if (v[b0 + 1] != NULL && v[b0 + 1] != Py_None) {
+        if (call_input(&c, "beta", v[b0 + 1]) < 0) return NULL;
+        bi = c.n - 1;
+    }
+    call_dtype(&c, 0);
+    PyArrayObject *x = c.in[0];
+    if (PyArray_NDIM(x) < 1) {
+        PyErr_Format(PyExc_ValueError, "%s: x: expected at least 1 dimension (..., d), got 0", fn);
+        return NULL;
+    }
+    int64_t d = PyArray_DIM(x, PyArray_NDIM(x) - 1);
+    int64_t rows = PyArray_SIZE(x) / d;
+    for (int i = 1; i < c.n; i++) {
+        PyArrayObject *g = c.in[i];
+        if (PyArray_NDIM(g) != 1 || PyArray_DIM(g, 0) != d) {
+            char got[160];
+            shape_str(got, sizeof got, g);
+            PyErr_Format(PyExc_ValueError,
+                         "%s: %s: expected shape (%lld,) matching the last axis of x, or None, got %s", fn, c.name[i],
+                         (long long)d, got);
+            return NULL;
+        }
+    }
+    if (call_out(&c, out_obj, PyArray_NDIM(x), PyArray_DIMS(x), NULL, 1u) < 0) return call_fail(&c);
+    int64_t s2[2] = {rows, d}, s1[1] = {d};
+    if (call_wrap_in(&c, 0, 2, s2) < 0 || call_wrap_out(&c, 2, s2) < 0) return call_fail(&c);
+    for (int i = 1; i < c.n; i++)
+        if (call_wrap_in(&c, i, 1, s1) < 0) return call_fail(&c);
+    lc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = lc_layer_norm(c.tin[0], gi >= 0 ? c.tin[gi] : NULL, bi >= 0 ? c.tin[bi] : NULL, c.tout, eps, dev);
+    Py_END_ALLOW_THREADS
+    return call_finish(&c, st);
+}
+
+static lcpy_sig sig_layer_norm = LCPY_SIG("layer_norm", 1, "x", "gamma", "beta", "eps", "device");
+static lcpy_sig sig_layer_norm_into = LCPY_SIG("layer_norm_into", 2, "x", "out", "gamma", "beta", "eps", "device");
+
+static PyObject *py_layer_norm(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[5];
+    if (lcpy_parse(&sig_layer_norm, args, nargs, kw, v) < 0) return NULL;
+    return layer_norm_impl("layer_norm", v, 0);
+}
+
+static PyObject *py_layer_norm_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[6];
+    if (lcpy_parse(&sig_layer_norm_into, args, nargs, kw, v) < 0) return NULL;
+    return layer_norm_impl("layer_norm_into", v, 1);
+}
+
+/* ---- method table ------------------------------------------------------------------------- */
+
+PyMethodDef lcpy_op_methods[] = {
+    LCPY_METHOD(matmul2d, "($module, /, a, b, device='cpu')", "a [m,k] @ b [k,n] -> new [m,n] array."),
+    LCPY_METHOD(matmul2d_into, "($module, /, a, b, out, device='cpu')",
+                "a [m,k] @ b [k,n] into out [m,n]; returns out."),
+    LCPY_METHOD(matmul, "($module, /, a, b, device='cpu')", "Same as matmul2d."),
+    LCPY_METHOD(matmul_np_into, "($module, /, a, b, out, m, k, n, device='cpu')",
+                "Row-major product of a (m*k elements) and b (k*n elements) into out (m*n elements); returns out."),
+    LCPY_METHOD(attention2d, "($module, /, q, k, v, causal=False, device='cpu')",
+                "softmax(q k^T / sqrt(head_dim) [+ causal mask]) v for q, k, v [seq, head_dim]."),
+    LCPY_METHOD(attention2d_into, "($module, /, q, k, v, out, causal=False, device='cpu')",
+                "attention2d into out [seq, head_dim]; returns out."),
+    LCPY_METHOD(attention_forward, "($module, /, q, k, v, seq, head_dim, causal=False, device='cpu')",
+                "Attention over arrays of seq*head_dim elements -> flat [seq*head_dim]."),
+    LCPY_METHOD(attention_forward_into, "($module, /, q, k, v, out, seq, head_dim, causal=False, device='cpu')",
+                "attention_forward into out (seq*head_dim elements); returns out."),
+    LCPY_METHOD(conv2d_nchw,
+                "($module, /, x, w, b, stride_h=1, stride_w=1, pad_h=0, pad_w=0, device='cpu', apply_relu=False)",
+                "x [n,c,h,w] (*) w [oc,c,kh,kw] + b [oc] (or None) -> [n,oc,oh,ow]."),
+    LCPY_METHOD(conv2d_nchw_into,
+                "($module, /, x, w, b, out, stride_h=1, stride_w=1, pad_h=0, pad_w=0, device='cpu', "
+                "apply_relu=False)",
+                "conv2d_nchw into out [n,oc,oh,ow]; returns out."),
+    LCPY_METHOD(vector_add, "($module, /, a, b, device='cpu')", "a + b for equal shapes."),
+    LCPY_METHOD(vector_add_into, "($module, /, a, b, out, device='cpu')",
+                "a + b into out (may be a or b); returns out."),
+    LCPY_METHOD(matrix_sub, "($module, /, a, b, rows, cols, device='cpu')",
+                "a - b over rows*cols elements -> [rows, cols]."),
+    LCPY_METHOD(matrix_sub_into, "($module, /, a, b, out, rows, cols, device='cpu')",
+                "a - b into out (rows*cols elements; may be a or b); returns out."),
+    LCPY_METHOD(matrix_div, "($module, /, a, b, rows, cols, device='cpu')",
+                "a / b over rows*cols elements -> [rows, cols]."),
+    LCPY_METHOD(matrix_div_into, "($module, /, a, b, out, rows, cols, device='cpu')",
+                "a / b into out (rows*cols elements; may be a or b); returns out."),
+    LCPY_METHOD(relu, "($module, /, x, device='cpu')", "max(x, 0), any shape."),
+    LCPY_METHOD(relu_into, "($module, /, x, out, device='cpu')", "max(x, 0) into out (may be x); returns out."),
+    LCPY_METHOD(gelu, "($module, /, x, approximate='none', device='cpu')",
+                "GELU ('none': erf form, 'tanh': tanh form), any shape."),
+    LCPY_METHOD(gelu_into, "($module, /, x, out, approximate='none', device='cpu')",
+                "GELU into out (may be x); returns out."),
+    LCPY_METHOD(layer_norm, "($module, /, x, gamma=None, beta=None, eps=1e-05, device='cpu')",
+                "Layer norm over the last axis of x [..., d]; gamma, beta [d] or None."),
+    LCPY_METHOD(layer_norm_into, "($module, /, x, out, gamma=None, beta=None, eps=1e-05, device='cpu')",
+                "layer_norm into out (may be x); returns out."),
+    {NULL, NULL, 0, NULL},
+};

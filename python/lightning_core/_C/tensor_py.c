@@ -1,0 +1,396 @@
+/* tensor_py.c — the Tensor (float32), Tensor64 (float64) and TensorView types of lightning_core._C
+ * over the opaque lc_tensor_t (docs/python_api.md, "Tensors and the tensor contract"): construction
+ * from an ndarray (copied) or a shape (zero-filled), metadata properties (strides and offset in
+ * elements), numpy() / copy_from() host copies, view() and validate(). A TensorView is a metadata alias
+ * over its tensor's storage and keeps a reference to that Tensor object (`base`).
+ * Tests: tests/python/test_tensor.py. */
+#include "convert.h"
+
+#include <string.h>
+
+typedef struct LcTensorObject {
+    PyObject_HEAD
+    lc_tensor_t *t;
+    PyObject *base; /* TensorView: the Tensor/Tensor64 object owning the storage; NULL for a tensor */
+} LcTensorObject;
+
+static PyTypeObject LcTensor_Type;
+static PyTypeObject LcTensor64_Type;
+static PyTypeObject LcTensorView_Type;
+
+static int lcpy_is_tensor_obj(PyObject *o) {
+    return PyObject_TypeCheck(o, &LcTensor_Type) || PyObject_TypeCheck(o, &LcTensor64_Type) ||
+           PyObject_TypeCheck(o, &LcTensorView_Type);
+}
+
+static const char *lcpy_type_short(PyObject *self) {
+    if (PyObject_TypeCheck(self, &LcTensorView_Type)) return "TensorView";
+    if (PyObject_TypeCheck(self, &LcTensor64_Type)) return "Tensor64";
+    return "Tensor";
+}
+
+static int lcpy_dtype_typenum(lc_dtype dt) { return dt == LC_DTYPE_F64 ? NPY_DOUBLE : NPY_FLOAT; }
+
+static void tensor_dealloc(LcTensorObject *self) {
+    lc_tensor_free(self->t);
+    self->t = NULL;
+    Py_CLEAR(self->base);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Zero-fills a new tensor's storage. */
+static lc_status tensor_zero(lc_tensor_t *t) {
+    size_t nbytes = lc_tensor_nbytes(t);
+    if (lc_tensor_device(t) == LC_DEVICE_CPU) {
+        memset(lc_tensor_data(t), 0, nbytes);
+        return LC_OK;
+    }
+    void *zeros = calloc(1, nbytes);
+    if (zeros == NULL) return LC_ERR_OUT_OF_MEMORY;
+    lc_status st = lc_tensor_copy_from_host(t, zeros, nbytes);
+    free(zeros);
+    return st;
+}
+
+/* Tensor(data, device="cpu") / Tensor64(data, device="cpu") */
+static PyObject *tensor_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"data", "device", NULL};
+    const char *fn = type == &LcTensor64_Type ? "Tensor64" : "Tensor";
+    lc_dtype dt = type == &LcTensor64_Type ? LC_DTYPE_F64 : LC_DTYPE_F32;
+    PyObject *data = NULL, *dev_obj = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, type == &LcTensor64_Type ? "O|O:Tensor64" : "O|O:Tensor", kwlist,
+                                     &data, &dev_obj))
+        return NULL;
+    lc_device dev;
+    if (lcpy_device_arg(fn, dev_obj, &dev) < 0) return NULL;
+    lc_tensor_t *t = NULL;
+    lc_status st;
+    if (PyArray_Check(data)) {
+        PyArrayObject *in = lcpy_input_arg(fn, "data", data);
+        if (in == NULL) return NULL;
+        if (PyArray_NDIM(in) < 1 || PyArray_NDIM(in) > LC_MAX_DIMS) {
+            PyErr_Format(PyExc_ValueError, "%s: data: expected 1..%d dimensions, got %d", fn, LC_MAX_DIMS,
+                         PyArray_NDIM(in));
+            return NULL;
+        }
+        PyArrayObject *arr = lcpy_as_compute(in, lcpy_dtype_typenum(dt));
+        if (arr == NULL) return NULL;
+        int64_t dims[LC_MAX_DIMS];
+        int nd = PyArray_NDIM(arr);
+        for (int i = 0; i < nd; i++) dims[i] = PyArray_DIM(arr, i);
+        size_t nbytes = (size_t)PyArray_NBYTES(arr);
+        Py_BEGIN_ALLOW_THREADS
+        st = lc_tensor_from_host(PyArray_DATA(arr), nbytes, dt, dev, nd, dims, &t);
+        Py_END_ALLOW_THREADS
+        Py_DECREF(arr);
+        if (st != LC_OK) return lcpy_raise_status_in(fn, st);
+    } else if (PyTuple_Check(data) || PyList_Check(data)) {
+        int64_t dims[LC_MAX_DIMS];
+        int nd = 0;
+        if (lcpy_shape_arg(fn, "shape", data, dims, &nd) < 0) return NULL;
+        st = lc_shape_validate("shape", nd, dims);
+        if (st == LC_OK) st = lc_tensor_new(dt, dev, nd, dims, &t);
+        if (st == LC_OK) {
+            st = tensor_zero(t);
+            if (st != LC_OK) {
+                lc_tensor_free(t);
+                if (st == LC_ERR_OUT_OF_MEMORY) return PyErr_NoMemory();
+            }
+        }
+        if (st != LC_OK) return lcpy_raise_status_in(fn, st);
+    } else {
+        PyErr_Format(PyExc_TypeError, "%s: data: expected a numpy.ndarray or a shape tuple/list, got %s", fn,
+                     Py_TYPE(data)->tp_name);
+        return NULL;
+    }
+    LcTensorObject *self = (LcTensorObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        lc_tensor_free(t);
+        return NULL;
+    }
+    self->t = t;
+    self->base = NULL;
+    return (PyObject *)self;
+}
+
+/* A TensorView over src's storage (src may itself be a view: metadata is relative to the storage). */
+static PyObject *make_view(const char *fn, LcTensorObject *src, PyObject *shape_obj, PyObject *strides_obj,
+                           PyObject *offset_obj, PyObject *dev_obj) {
+    int64_t shape[LC_MAX_DIMS], strides[LC_MAX_DIMS], offset = 0;
+    int nd = 0, nds = 0;
+    if (lcpy_shape_arg(fn, "shape", shape_obj, shape, &nd) < 0) return NULL;
+    if (strides_obj == NULL || strides_obj == Py_None) {
+        int64_t s = 1;
+        for (int i = nd - 1; i >= 0; i--) {
+            strides[i] = s;
+            if (shape[i] > 0 && s <= INT64_MAX / shape[i]) s *= shape[i];
+        }
+        nds = nd;
+    } else if (lcpy_shape_arg(fn, "strides", strides_obj, strides, &nds) < 0) {
+        return NULL;
+    }
+    if (nds != nd) {
+        PyErr_Format(PyExc_ValueError, "%s: strides: expected %d entries like shape, got %d", fn, nd, nds);
+        return NULL;
+    }
+    if (offset_obj != NULL && lcpy_int_arg(fn, "offset", offset_obj, INT64_MIN, INT64_MAX, &offset) < 0) return NULL;
+    lc_device dev = LC_DEVICE_AUTO; /* the base's device */
+    if (dev_obj != NULL && dev_obj != Py_None && lcpy_device_arg(fn, dev_obj, &dev) < 0) return NULL;
+    lc_tensor_t *t = NULL;
+    lc_status st = lc_tensor_view(src->t, nd, shape, strides, offset, dev, &t);
+    if (st != LC_OK) return lcpy_raise_status_in(fn, st);
+    LcTensorObject *v = (LcTensorObject *)LcTensorView_Type.tp_alloc(&LcTensorView_Type, 0);
+    if (v == NULL) {
+        lc_tensor_free(t);
+        return NULL;
+    }
+    v->t = t;
+    v->base = src->base ? src->base : (PyObject *)src;
+    Py_INCREF(v->base);
+    return (PyObject *)v;
+}
+
+/* TensorView(tensor, shape, strides=None, offset=0, device=None) */
+static PyObject *view_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"tensor", "shape", "strides", "offset", "device", NULL};
+    PyObject *src = NULL, *shape = NULL, *strides = NULL, *offset = NULL, *dev = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|OOO:TensorView", kwlist, &src, &shape, &strides, &offset, &dev))
+        return NULL;
+    if (!lcpy_is_tensor_obj(src)) {
+        PyErr_Format(PyExc_TypeError, "TensorView: tensor: expected a Tensor, Tensor64 or TensorView, got %s",
+                     Py_TYPE(src)->tp_name);
+        return NULL;
+    }
+    return make_view("TensorView", (LcTensorObject *)src, shape, strides, offset, dev);
+}
+
+/* ---- methods -------------------------------------------------------------------------------- */
+
+static PyObject *tensor_view(LcTensorObject *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"shape", "strides", "offset", "device", NULL};
+    PyObject *shape = NULL, *strides = NULL, *offset = NULL, *dev = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OOO:view", kwlist, &shape, &strides, &offset, &dev)) return NULL;
+    char fn[32];
+    snprintf(fn, sizeof fn, "%s.view", lcpy_type_short((PyObject *)self));
+    return make_view(fn, self, shape, strides, offset, dev);
+}
+
+static PyObject *tensor_numpy(LcTensorObject *self, PyObject *noargs) {
+    int nd = lc_tensor_ndim(self->t);
+    npy_intp dims[LC_MAX_DIMS];
+    for (int i = 0; i < nd; i++) dims[i] = (npy_intp)lc_tensor_dim(self->t, i);
+    PyArrayObject *arr = lcpy_new_array(nd, dims, lcpy_dtype_typenum(lc_tensor_dtype(self->t)));
+    if (arr == NULL) return NULL;
+    size_t nbytes = (size_t)PyArray_NBYTES(arr);
+    lc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = lc_tensor_to_host(self->t, PyArray_DATA(arr), nbytes);
+    Py_END_ALLOW_THREADS
+    if (st != LC_OK) {
+        Py_DECREF(arr);
+        char fn[32];
+        snprintf(fn, sizeof fn, "%s.numpy", lcpy_type_short((PyObject *)self));
+        return lcpy_raise_status_in(fn, st);
+    }
+    return (PyObject *)arr;
+}
+
+static PyObject *tensor_array(LcTensorObject *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"dtype", "copy", NULL};
+    PyObject *dtype = Py_None, *copy = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OO:__array__", kwlist, &dtype, &copy)) return NULL;
+    if (copy == Py_False) {
+        PyErr_SetString(PyExc_ValueError, "a lightning_core tensor cannot be viewed as an ndarray without a copy");
+        return NULL;
+    }
+    PyObject *arr = tensor_numpy(self, NULL);
+    if (arr == NULL || dtype == Py_None) return arr;
+    PyObject *res = PyObject_CallMethod(arr, "astype", "O", dtype);
+    Py_DECREF(arr);
+    return res;
+}
+
+static PyObject *tensor_copy_from(LcTensorObject *self, PyObject *obj) {
+    char fn[40];
+    snprintf(fn, sizeof fn, "%s.copy_from", lcpy_type_short((PyObject *)self));
+    PyArrayObject *in = lcpy_input_arg(fn, "array", obj);
+    if (in == NULL) return NULL;
+    int64_t numel = lc_tensor_numel(self->t);
+    if ((int64_t)PyArray_SIZE(in) != numel) {
+        PyErr_Format(PyExc_ValueError, "%s: array: expected %lld elements like the tensor, got %lld", fn,
+                     (long long)numel, (long long)PyArray_SIZE(in));
+        return NULL;
+    }
+    PyArrayObject *arr = lcpy_as_compute(in, lcpy_dtype_typenum(lc_tensor_dtype(self->t)));
+    if (arr == NULL) return NULL;
+    size_t nbytes = (size_t)PyArray_NBYTES(arr);
+    lc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = lc_tensor_copy_from_host(self->t, PyArray_DATA(arr), nbytes);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(arr);
+    if (st != LC_OK) return lcpy_raise_status_in(fn, st);
+    Py_RETURN_NONE;
+}
+
+static PyObject *tensor_validate(LcTensorObject *self, PyObject *noargs) {
+    lc_status st = lc_tensor_validate(self->t);
+    if (st != LC_OK) {
+        char fn[40];
+        snprintf(fn, sizeof fn, "%s.validate", lcpy_type_short((PyObject *)self));
+        return lcpy_raise_status_in(fn, st);
+    }
+    Py_RETURN_NONE;
+}
+
+/* ---- properties ----------------------------------------------------------------------------- */
+
+static PyObject *int64_tuple(int n, const int64_t *vals) {
+    PyObject *tup = PyTuple_New(n);
+    if (tup == NULL) return NULL;
+    for (int i = 0; i < n; i++) {
+        PyObject *v = PyLong_FromLongLong((long long)vals[i]);
+        if (v == NULL) {
+            Py_DECREF(tup);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(tup, i, v);
+    }
+    return tup;
+}
+
+static PyObject *get_shape(LcTensorObject *self, void *c) {
+    return int64_tuple(lc_tensor_ndim(self->t), lc_tensor_shape(self->t));
+}
+static PyObject *get_strides(LcTensorObject *self, void *c) {
+    return int64_tuple(lc_tensor_ndim(self->t), lc_tensor_strides(self->t));
+}
+static PyObject *get_offset(LcTensorObject *self, void *c) { return PyLong_FromLongLong(lc_tensor_offset(self->t)); }
+static PyObject *get_dtype(LcTensorObject *self, void *c) {
+    return PyUnicode_FromString(lc_dtype_name(lc_tensor_dtype(self->t)));
+}
+static PyObject *get_device(LcTensorObject *self, void *c) {
+    return PyUnicode_FromString(lc_device_name(lc_tensor_device(self->t)));
+}
+static PyObject *get_numel(LcTensorObject *self, void *c) { return PyLong_FromLongLong(lc_tensor_numel(self->t)); }
+static PyObject *get_nbytes(LcTensorObject *self, void *c) {
+    return PyLong_FromSize_t(lc_tensor_nbytes(self->t));
+}
+static PyObject *get_is_contiguous(LcTensorObject *self, void *c) {
+    return PyBool_FromLong(lc_tensor_is_contiguous(self->t));
+}
+static PyObject *get_ndim(LcTensorObject *self, void *c) { return PyLong_FromLong(lc_tensor_ndim(self->t)); }
+static PyObject *get_base(LcTensorObject *self, void *c) {
+    PyObject *b = self->base ? self->base : Py_None;
+    Py_INCREF(b);
+    return b;
+}
+
+static PyObject *tensor_repr(LcTensorObject *self) {
+    PyObject *shape = get_shape(self, NULL);
+    if (shape == NULL) return NULL;
+    PyObject *res;
+    const char *dt = lc_dtype_name(lc_tensor_dtype(self->t));
+    const char *dev = lc_device_name(lc_tensor_device(self->t));
+    if (self->base != NULL) {
+        PyObject *strides = get_strides(self, NULL);
+        if (strides == NULL) {
+            Py_DECREF(shape);
+            return NULL;
+        }
+        res = PyUnicode_FromFormat("TensorView(shape=%R, strides=%R, offset=%lld, dtype='%s', device='%s')", shape,
+                                   strides, (long long)lc_tensor_offset(self->t), dt, dev);
+        Py_DECREF(strides);
+    } else {
+        res = PyUnicode_FromFormat("%s(shape=%R, dtype='%s', device='%s')", lcpy_type_short((PyObject *)self), shape,
+                                   dt, dev);
+    }
+    Py_DECREF(shape);
+    return res;
+}
+
+static PyMethodDef tensor_methods[] = {
+    {"numpy", (PyCFunction)tensor_numpy, METH_NOARGS, "numpy() -> a copy of the contents as an ndarray."},
+    {"copy_from", (PyCFunction)tensor_copy_from, METH_O,
+     "copy_from(array): copies an array of the same element count into the tensor (row-major)."},
+    {"view", (PyCFunction)(void (*)(void))tensor_view, METH_VARARGS | METH_KEYWORDS,
+     "view(shape, strides=None, offset=0, device=None) -> TensorView over this storage."},
+    {"validate", (PyCFunction)tensor_validate, METH_NOARGS, "validate(): re-checks the tensor contract (ValueError)."},
+    {"__array__", (PyCFunction)(void (*)(void))tensor_array, METH_VARARGS | METH_KEYWORDS,
+     "__array__(dtype=None, copy=None) -> numpy() (always a copy)."},
+    {NULL, NULL, 0, NULL},
+};
+
+#define LCPY_GETTERS_COMMON                                                                              \
+    {"shape", (getter)get_shape, NULL, "shape tuple", NULL},                                             \
+        {"strides", (getter)get_strides, NULL, "strides in elements", NULL},                             \
+        {"offset", (getter)get_offset, NULL, "offset in elements", NULL},                                \
+        {"dtype", (getter)get_dtype, NULL, "'float32' or 'float64'", NULL},                              \
+        {"device", (getter)get_device, NULL, "device name", NULL},                                       \
+        {"numel", (getter)get_numel, NULL, "element count", NULL},                                       \
+        {"nbytes", (getter)get_nbytes, NULL, "numel * element size", NULL},                              \
+        {"ndim", (getter)get_ndim, NULL, "number of dimensions", NULL},                                  \
+        {"is_contiguous", (getter)get_is_contiguous, NULL, "canonical row-major strides", NULL}
+
+static PyGetSetDef tensor_getset[] = {LCPY_GETTERS_COMMON, {NULL, NULL, NULL, NULL, NULL}};
+static PyGetSetDef view_getset[] = {
+    LCPY_GETTERS_COMMON,
+    {"base", (getter)get_base, NULL, "the Tensor whose storage this view aliases", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject LcTensor_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "lightning_core.Tensor",
+    .tp_basicsize = sizeof(LcTensorObject),
+    .tp_dealloc = (destructor)tensor_dealloc,
+    .tp_repr = (reprfunc)tensor_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Tensor(data, device='cpu'): float32 storage on a device; data is an ndarray (copied) or a shape "
+              "(zero-filled).",
+    .tp_methods = tensor_methods,
+    .tp_getset = tensor_getset,
+    .tp_new = tensor_new,
+};
+
+static PyTypeObject LcTensor64_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "lightning_core.Tensor64",
+    .tp_basicsize = sizeof(LcTensorObject),
+    .tp_dealloc = (destructor)tensor_dealloc,
+    .tp_repr = (reprfunc)tensor_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Tensor64(data, device='cpu'): float64 storage on a device; data is an ndarray (copied) or a shape "
+              "(zero-filled).",
+    .tp_methods = tensor_methods,
+    .tp_getset = tensor_getset,
+    .tp_new = tensor_new,
+};
+
+static PyTypeObject LcTensorView_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "lightning_core.TensorView",
+    .tp_basicsize = sizeof(LcTensorObject),
+    .tp_dealloc = (destructor)tensor_dealloc,
+    .tp_repr = (reprfunc)tensor_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "TensorView(tensor, shape, strides=None, offset=0, device=None): a metadata alias over the "
+              "tensor's storage (strides/offset in elements).",
+    .tp_methods = tensor_methods,
+    .tp_getset = view_getset,
+    .tp_new = view_new,
+};
+
+int lcpy_tensor_register(PyObject *module) {
+    PyTypeObject *types[3] = {&LcTensor_Type, &LcTensor64_Type, &LcTensorView_Type};
+    const char *names[3] = {"Tensor", "Tensor64", "TensorView"};
+    for (int i = 0; i < 3; i++) {
+        if (PyType_Ready(types[i]) < 0) return -1;
+        Py_INCREF(types[i]);
+        if (PyModule_AddObject(module, names[i], (PyObject *)types[i]) < 0) {
+            Py_DECREF(types[i]);
+            return -1;
+        }
+    }
+    return 0;
+}

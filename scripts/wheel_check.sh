@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# wheel_check.sh — proves `pip install .` works: builds the wheel through scikit-build-core (same CMake),
+# installs it into a scratch folder and imports it from outside the source tree.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VPY=$(pwd)/.venv/bin/python
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$VPY" -m pip wheel -q --no-build-isolation --no-deps -w "$tmp/wheel" .
+"$VPY" -m pip install -q --no-deps --target "$tmp/site" "$tmp"/wheel/*.whl
+cd "$tmp"
+PYTHONPATH="$tmp/site" "$VPY" - <<'PY'
+import numpy as np, lightning_core as lc, os
+assert lc.__file__.startswith(os.environ["PYTHONPATH"]), lc.__file__
+a = np.random.rand(64, 48).astype(np.float32); b = np.random.rand(48, 32).astype(np.float32)
+err = np.abs(lc.matmul2d(a, b, "cpu") - a.astype(np.float64) @ b).max()
+assert err < 1e-4, err
+print("wheel-check: installed wheel imports and computes; blas =", lc.blas_name())
+PY

@@ -1,0 +1,33 @@
+/* cpu_kernels.h — entry points of the CPU kernels (one file per op family under src/backend/cpu/),
+ * wired into the CPU backend table by backend_cpu.c, and the float64 reference kernels used by the
+ * tests (reference.c). Argument structs: src/core/backend.h.
+ * Tests: tests/c/test_ops.c. */
+#ifndef LC_CPU_KERNELS_H
+#define LC_CPU_KERNELS_H
+
+#include "core/backend.h"
+
+lc_status lc_cpu_matmul(const lc_matmul_args *args, const char **path);         /* matmul_cpu.c */
+/* 1 when large matmuls go to BLAS (built with it and not disabled by LC_MATMUL_NO_BLAS=1). */
+int lc_cpu_matmul_blas_active(void);                                              /* matmul_cpu.c */
+lc_status lc_cpu_attention(const lc_attention_args *args, const char **path);   /* attention_cpu.c */
+lc_status lc_cpu_conv2d(const lc_conv2d_args *args, const char **path);         /* conv2d_cpu.c */
+lc_status lc_cpu_binary(const lc_binary_args *args, const char **path);         /* elementwise_cpu.c */
+lc_status lc_cpu_relu(const lc_relu_args *args, const char **path);             /* elementwise_cpu.c */
+lc_status lc_cpu_gelu(const lc_gelu_args *args, const char **path);             /* elementwise_cpu.c */
+lc_status lc_cpu_layer_norm(const lc_layer_norm_args *args, const char **path); /* layer_norm_cpu.c */
+
+/* float64 references (reference.c): the same contracts, inputs given as double, simple loops,
+ * no threads, no SIMD. Used only by tests to judge every backend. */
+void lc_ref_matmul(int64_t m, int64_t k, int64_t n, const double *a, const double *b, double *c);
+void lc_ref_attention(int64_t seq, int64_t d, int causal, const double *q, const double *k, const double *v,
+                      double *out);
+void lc_ref_conv2d(const lc_conv2d_args *shape_and_attrs, const double *x, const double *w, const double *bias,
+                   double *y);
+void lc_ref_binary(lc_binary_kind kind, int64_t n, const double *a, const double *b, double *out);
+void lc_ref_relu(int64_t n, const double *x, double *out);
+void lc_ref_gelu(lc_gelu_approx approx, int64_t n, const double *x, double *out);
+void lc_ref_layer_norm(int64_t rows, int64_t cols, double eps, const double *x, const double *gamma,
+                       const double *beta, double *out);
+
+#endif

@@ -1,0 +1,451 @@
+/* matmul_cpu.c — the CPU matmul entry (lc_cpu_matmul): c[m,n] = a[m,k]·b[k,n], row-major, contiguous,
+ * float32 or float64, c fully overwritten. Picks one of three paths and names it through *path:
+ *
+ *  1. small: "avx512_small" / "avx2_small" / "scalar_small" — unpacked register-tiled kernels on the
+ *     row-major inputs, single-threaded (ISA ones in matmul_kernels_avx*.c, the scalar one here). The
+ *     latency path: an 8x16 @ 16x8 float32 product takes a few tens of ns.
+ *  2. BLAS (built with LC_HAVE_CBLAS and every dimension <= INT_MAX): "blas" — cblas_sgemm/dgemm,
+ *     the name prefixed by LC_CBLAS_PREFIX (scipy_cblas_sgemm from the scipy-openblas32 wheel).
+ *  3. blocked (no BLAS, or a dimension too large for a 32-bit blasint): "avx512_blocked" /
+ *     "avx2_blocked" / "scalar_blocked" — packed, cache-blocked GEMM. For each NC column block and each
+ *     slab of k (as many KC slices as fit 8 MiB of packed B), B is packed into NR-wide, KC-deep panels
+ *     (in parallel), then tasks of (MC rows x a range of panels) are handed to the pool through an
+ *     atomic counter. A task owns its block of c: for each KC slice it packs its A rows into the
+ *     worker's buffer as MR-row panels and runs the MR x NR micro-kernel, so tasks never wait on each
+ *     other and a slab costs two pool synchronisations. The first KC slice overwrites c, later ones add.
+ *
+ * Crossover (m·k·n multiply-adds; measured on the 2-core Zen 5 dev machine):
+ *   - with BLAS: small up to 64^3 (the unpacked AVX-512 kernel is on par with single-threaded OpenBLAS
+ *     there and much faster for tiny shapes; OpenBLAS starts threading above 64^3), BLAS above.
+ *   - without BLAS (or with LC_MATMUL_NO_BLAS=1): small up to 128^3 (the unpacked kernel stays near the packed one's single-core
+ *     speed while the operands sit in L2), blocked and threaded above; n == 1 and m <= 4 stay on the
+ *     small path at any size, as the blocked tiles (4..14 rows) would mostly compute padding.
+ * ISA kernels run only after lc_cpu_caps_get() reports the ISA (LC_CPU_DISABLE masks it).
+ * Tests: tests/c/test_ops.c, tests/python/test_ops_matmul.py.
+ */
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/matmul_kernels.h"
+#include "core/cpu_features.h"
+#include "core/internal.h"
+#include "core/threadpool.h"
+
+#if defined(LC_HAVE_CBLAS)
+#include <cblas.h>
+#ifndef LC_CBLAS_PREFIX
+#define LC_CBLAS_PREFIX
+#endif
+#define LC_CBLAS_CAT2(p, name) p##name
+#define LC_CBLAS_CAT(p, name) LC_CBLAS_CAT2(p, name)
+#define LC_CBLAS(name) LC_CBLAS_CAT(LC_CBLAS_PREFIX, name)
+#endif
+
+/* Largest m·k·n (multiply-adds) that takes the small, unpacked, single-threaded path: with BLAS, up to
+ * where OpenBLAS starts threading; without, up to where the threaded blocked path wins. */
+#define LC_MM_SMALL_MAX_WORK_BLAS (64.0 * 64.0 * 64.0)
+#define LC_MM_SMALL_MAX_WORK_OWN (128.0 * 128.0 * 128.0)
+
+/* Shapes the blocked path would mostly waste (its tiles are 4..14 rows tall): matrix-vector (n == 1)
+ * and a few rows (m <= this) stay on the small path at any size when BLAS is not taken. */
+#define LC_MM_SKINNY_MAX_M 4
+
+/* BLAS takes 32-bit dimensions (OpenBLAS blasint); larger ones go to the blocked path. */
+#ifndef LC_MM_BLAS_MAX_DIM
+#define LC_MM_BLAS_MAX_DIM INT_MAX
+#endif
+
+/* Packed B of the blocked path: up to this many bytes (several kc slices, one synchronisation each). */
+#define LC_MM_BPACK_BYTES ((size_t)8 << 20)
+
+/* Below this many multiply-adds the blocked path stays on the calling thread. */
+#define LC_MM_PARALLEL_MIN_WORK (128.0 * 128.0 * 128.0)
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Scalar (portable) kernels — plain C, compiled for baseline x86-64.                             */
+/* ---------------------------------------------------------------------------------------------- */
+
+static void small_f32_scalar(int64_t m, int64_t k, int64_t n, const float *a, const float *b, float *c) {
+    for (int64_t i = 0; i < m; i++) {
+        float *ci = c + i * n;
+        for (int64_t j = 0; j < n; j++) ci[j] = 0.0f;
+        for (int64_t p = 0; p < k; p++) {
+            const float av = a[i * k + p];
+            const float *bp = b + p * n;
+            for (int64_t j = 0; j < n; j++) ci[j] += av * bp[j];
+        }
+    }
+}
+
+static void small_f64_scalar(int64_t m, int64_t k, int64_t n, const double *a, const double *b, double *c) {
+    for (int64_t i = 0; i < m; i++) {
+        double *ci = c + i * n;
+        for (int64_t j = 0; j < n; j++) ci[j] = 0.0;
+        for (int64_t p = 0; p < k; p++) {
+            const double av = a[i * k + p];
+            const double *bp = b + p * n;
+            for (int64_t j = 0; j < n; j++) ci[j] += av * bp[j];
+        }
+    }
+}
+
+#define SCALAR_F32_MR 4
+#define SCALAR_F32_NR 8
+#define SCALAR_F64_MR 4
+#define SCALAR_F64_NR 4
+
+/* Scalar packed micro-kernels (same contract as the ISA ones in matmul_kernels.h). */
+static void ukr_f32_scalar(int64_t kc, const void *ap_, const void *bp_, void *c_, int64_t ldc, int mr, int nr,
+                           int accumulate) {
+    enum { MR = SCALAR_F32_MR, NR = SCALAR_F32_NR };
+    const float *ap = (const float *)ap_;
+    const float *bp = (const float *)bp_;
+    float *c = (float *)c_;
+    float acc[MR][NR] = {{0}};
+    for (int64_t p = 0; p < kc; p++) {
+        for (int i = 0; i < MR; i++)
+            for (int j = 0; j < NR; j++) acc[i][j] += ap[i] * bp[j];
+        ap += MR;
+        bp += NR;
+    }
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+
+static void ukr_f64_scalar(int64_t kc, const void *ap_, const void *bp_, void *c_, int64_t ldc, int mr, int nr,
+                           int accumulate) {
+    enum { MR = SCALAR_F64_MR, NR = SCALAR_F64_NR };
+    const double *ap = (const double *)ap_;
+    const double *bp = (const double *)bp_;
+    double *c = (double *)c_;
+    double acc[MR][NR] = {{0}};
+    for (int64_t p = 0; p < kc; p++) {
+        for (int i = 0; i < MR; i++)
+            for (int j = 0; j < NR; j++) acc[i][j] += ap[i] * bp[j];
+        ap += MR;
+        bp += NR;
+    }
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Packing                                                                                         */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* A[rows, kc] (leading dimension lda) -> MR-row micro-panels: dst[panel][p*MR + i]; rows past `rows`
+ * are zero. */
+static void pack_a_f32(const void *src_, int64_t lda, int64_t rows, int64_t kc, int mr, void *dst_) {
+    const float *src = (const float *)src_;
+    float *dst = (float *)dst_;
+    for (int64_t r0 = 0; r0 < rows; r0 += mr, dst += (int64_t)mr * kc) {
+        const int64_t h = rows - r0 < mr ? rows - r0 : mr;
+        for (int64_t i = 0; i < h; i++) {
+            const float *s = src + (r0 + i) * lda;
+            for (int64_t p = 0; p < kc; p++) dst[p * mr + i] = s[p];
+        }
+        for (int64_t i = h; i < mr; i++)
+            for (int64_t p = 0; p < kc; p++) dst[p * mr + i] = 0.0f;
+    }
+}
+
+static void pack_a_f64(const void *src_, int64_t lda, int64_t rows, int64_t kc, int mr, void *dst_) {
+    const double *src = (const double *)src_;
+    double *dst = (double *)dst_;
+    for (int64_t r0 = 0; r0 < rows; r0 += mr, dst += (int64_t)mr * kc) {
+        const int64_t h = rows - r0 < mr ? rows - r0 : mr;
+        for (int64_t i = 0; i < h; i++) {
+            const double *s = src + (r0 + i) * lda;
+            for (int64_t p = 0; p < kc; p++) dst[p * mr + i] = s[p];
+        }
+        for (int64_t i = h; i < mr; i++)
+            for (int64_t p = 0; p < kc; p++) dst[p * mr + i] = 0.0;
+    }
+}
+
+/* One NR-wide B micro-panel: dst[p*NR + j] = B[p][j] for j < cols, zero for cols <= j < NR. */
+static void pack_b_panel(const char *src, int64_t ldb_bytes, int64_t kc, int64_t cols, int nr, size_t elt,
+                         char *dst) {
+    const size_t row = (size_t)nr * elt, used = (size_t)cols * elt;
+    for (int64_t p = 0; p < kc; p++, src += ldb_bytes, dst += row) {
+        memcpy(dst, src, used);
+        if (used < row) memset(dst + used, 0, row - used);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Blocked GEMM driver                                                                             */
+/* ---------------------------------------------------------------------------------------------- */
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+typedef struct mm_blocked_kernel {
+    const char *path;
+    int mr, nr;
+    size_t elt;
+    int64_t kc, mc, nc; /* cache blocking: mc multiple of mr, nc multiple of nr */
+    lc_mm_ukernel_fn ukr;
+    void (*pack_a)(const void *src, int64_t lda, int64_t rows, int64_t kc, int mr, void *dst);
+} mm_blocked_kernel;
+
+/* Blocking: a kc x nr B micro-panel stays in L1, an mc x kc A block in L2, the packed B slab in L3. */
+static const mm_blocked_kernel mm_avx512_f32 = {"avx512_blocked", LC_MM_AVX512_F32_MR, LC_MM_AVX512_F32_NR, 4,
+                                                256, 14 * 12, 2048, lc_mm_ukr_f32_avx512, pack_a_f32};
+static const mm_blocked_kernel mm_avx512_f64 = {"avx512_blocked", LC_MM_AVX512_F64_MR, LC_MM_AVX512_F64_NR, 8,
+                                                256, 14 * 6, 1024, lc_mm_ukr_f64_avx512, pack_a_f64};
+static const mm_blocked_kernel mm_avx2_f32 = {"avx2_blocked", LC_MM_AVX2_F32_MR, LC_MM_AVX2_F32_NR, 4,
+                                              256, 6 * 24, 2048, lc_mm_ukr_f32_avx2, pack_a_f32};
+static const mm_blocked_kernel mm_avx2_f64 = {"avx2_blocked", LC_MM_AVX2_F64_MR, LC_MM_AVX2_F64_NR, 8,
+                                              256, 6 * 12, 1024, lc_mm_ukr_f64_avx2, pack_a_f64};
+static const mm_blocked_kernel mm_scalar_f32 = {"scalar_blocked", SCALAR_F32_MR, SCALAR_F32_NR, 4,
+                                                256, 4 * 32, 1024, ukr_f32_scalar, pack_a_f32};
+static const mm_blocked_kernel mm_scalar_f64 = {"scalar_blocked", SCALAR_F64_MR, SCALAR_F64_NR, 8,
+                                                256, 4 * 16, 1024, ukr_f64_scalar, pack_a_f64};
+
+typedef struct mm_blocked_ctx {
+    const mm_blocked_kernel *kr;
+    const char *a, *b;
+    char *c;
+    int64_t m, k, n;
+    int64_t mc;            /* rows per task (multiple of mr, <= kr->mc) */
+    int64_t mblocks;       /* row blocks of mc rows */
+    /* current column block and k range ("slab": consecutive kc slices whose packed B fits bpack) */
+    int64_t jc, ncur, panels;
+    int64_t k0, klen;
+    int64_t splits;        /* column ranges per row block (tasks = mblocks * splits) */
+    int64_t split_panels;  /* B micro-panels per column range */
+    char *bpack;           /* per kc slice s of the slab: `panels` micro-panels of kc_s x nr */
+    char *apack;           /* one mc x kc buffer per worker */
+    size_t apack_stride;
+    atomic_llong next;     /* next B panel (packing) or next task (compute) */
+} mm_blocked_ctx;
+
+/* Packed B of the slab: slice at k offset pc starts at (pc - k0) * panels * nr elements, and its panel
+ * jp at jp * kc_s * nr elements further. */
+static char *mm_bpanel(const mm_blocked_ctx *ctx, int64_t pc, int64_t kc_s, int64_t jp) {
+    const int64_t nr = ctx->kr->nr;
+    return ctx->bpack + (size_t)((pc - ctx->k0) * ctx->panels * nr + jp * kc_s * nr) * ctx->kr->elt;
+}
+
+static void mm_pack_b_worker(void *vctx, int64_t begin, int64_t end) {
+    mm_blocked_ctx *ctx = (mm_blocked_ctx *)vctx;
+    const mm_blocked_kernel *kr = ctx->kr;
+    const size_t elt = kr->elt;
+    const int64_t tasks = ceil_div(ctx->klen, kr->kc) * ctx->panels;
+    for (;;) {
+        const int64_t t = (int64_t)atomic_fetch_add_explicit(&ctx->next, 1, memory_order_relaxed);
+        if (t >= tasks) break;
+        const int64_t pc = ctx->k0 + (t / ctx->panels) * kr->kc, jp = t % ctx->panels;
+        const int64_t kc_s = ctx->k0 + ctx->klen - pc < kr->kc ? ctx->k0 + ctx->klen - pc : kr->kc;
+        const int64_t j0 = jp * kr->nr;
+        const int64_t cols = ctx->ncur - j0 < kr->nr ? ctx->ncur - j0 : kr->nr;
+        const char *src = ctx->b + ((size_t)pc * (size_t)ctx->n + (size_t)(ctx->jc + j0)) * elt;
+        pack_b_panel(src, ctx->n * (int64_t)elt, kc_s, cols, kr->nr, elt, mm_bpanel(ctx, pc, kc_s, jp));
+    }
+}
+
+/* A task owns c[ic : ic+mc, its column range] and runs every kc slice of the slab over it, so tasks
+ * never wait on each other. */
+static void mm_compute_worker(void *vctx, int64_t begin, int64_t end) {
+    mm_blocked_ctx *ctx = (mm_blocked_ctx *)vctx;
+    const mm_blocked_kernel *kr = ctx->kr;
+    const size_t elt = kr->elt;
+    char *abuf = ctx->apack + (size_t)begin * ctx->apack_stride; /* chunks are disjoint: begin is unique */
+    const int64_t tasks = ctx->mblocks * ctx->splits;
+    for (;;) {
+        const int64_t t = (int64_t)atomic_fetch_add_explicit(&ctx->next, 1, memory_order_relaxed);
+        if (t >= tasks) break;
+        const int64_t mb = t / ctx->splits, sp = t % ctx->splits;
+        const int64_t ic = mb * ctx->mc;
+        const int64_t mc = ctx->m - ic < ctx->mc ? ctx->m - ic : ctx->mc;
+        const int64_t p0 = sp * ctx->split_panels;
+        const int64_t p1 = p0 + ctx->split_panels < ctx->panels ? p0 + ctx->split_panels : ctx->panels;
+        for (int64_t pc = ctx->k0; pc < ctx->k0 + ctx->klen; pc += kr->kc) {
+            const int64_t kc = ctx->k0 + ctx->klen - pc < kr->kc ? ctx->k0 + ctx->klen - pc : kr->kc;
+            const size_t a_panel_bytes = (size_t)kc * (size_t)kr->mr * elt;
+            const int accumulate = pc > 0;
+            kr->pack_a(ctx->a + ((size_t)ic * (size_t)ctx->k + (size_t)pc) * elt, ctx->k, mc, kc, kr->mr, abuf);
+            for (int64_t jp = p0; jp < p1; jp++) {
+                const int64_t jr = jp * kr->nr;
+                const int nr = (int)(ctx->ncur - jr < kr->nr ? ctx->ncur - jr : kr->nr);
+                const char *bp = mm_bpanel(ctx, pc, kc, jp);
+                char *cj = ctx->c + ((size_t)ic * (size_t)ctx->n + (size_t)(ctx->jc + jr)) * elt;
+                const char *ap = abuf;
+                for (int64_t ir = 0; ir < mc; ir += kr->mr, ap += a_panel_bytes) {
+                    const int mr = (int)(mc - ir < kr->mr ? mc - ir : kr->mr);
+                    kr->ukr(kc, ap, bp, cj + (size_t)ir * (size_t)ctx->n * elt, ctx->n, mr, nr, accumulate);
+                }
+            }
+        }
+    }
+}
+
+static void mm_run(int64_t workers, lc_range_fn fn, mm_blocked_ctx *ctx) {
+    atomic_store_explicit(&ctx->next, 0, memory_order_relaxed);
+    if (workers > 1)
+        lc_parallel_for(workers, 1, fn, ctx);
+    else
+        fn(ctx, 0, 1);
+}
+
+static lc_status mm_blocked(const mm_blocked_kernel *kr, const lc_matmul_args *args) {
+    const int64_t m = args->m, k = args->k, n = args->n;
+    const size_t elt = kr->elt;
+
+    /* Workers: one per pool thread, but never more than there are tiles, and none for small work. */
+    int64_t workers = 1;
+    if ((double)m * (double)k * (double)n >= LC_MM_PARALLEL_MIN_WORK) {
+        workers = lc_pool_threads();
+        const int64_t tiles = ceil_div(m, kr->mr) * ceil_div(n < kr->nc ? n : kr->nc, kr->nr);
+        if (workers > tiles) workers = tiles;
+        if (workers < 1) workers = 1;
+    }
+    /* Row blocks: at most kr->mc rows, and small enough for about 4 tasks per worker. */
+    int64_t mc = kr->mc;
+    if (workers > 1) {
+        const int64_t want = ceil_div(ceil_div(m, 4 * workers), kr->mr) * kr->mr;
+        if (want < mc) mc = want;
+    }
+    if (mc > ceil_div(m, kr->mr) * kr->mr) mc = ceil_div(m, kr->mr) * kr->mr;
+    const int64_t kc_max = k < kr->kc ? k : kr->kc;
+    const int64_t nc_pad = ceil_div(n < kr->nc ? n : kr->nc, kr->nr) * kr->nr;
+    /* Slab: as many kc slices of packed B as fit LC_MM_BPACK_BYTES (at least one). */
+    int64_t slab = kr->kc * (int64_t)(LC_MM_BPACK_BYTES / ((size_t)kr->kc * (size_t)nc_pad * elt));
+    if (slab < kr->kc) slab = kr->kc;
+    const int64_t slab_max = k < slab ? k : slab;
+
+    const size_t b_bytes = (((size_t)slab_max * (size_t)nc_pad * elt) + 63) & ~(size_t)63;
+    const size_t a_stride = ((size_t)mc * (size_t)kc_max * elt + 63) & ~(size_t)63;
+    const size_t total = b_bytes + (size_t)workers * a_stride;
+    char *buf = (char *)lc_aligned_alloc(total);
+    if (!buf) return lc_error(LC_ERR_OUT_OF_MEMORY, "matmul: could not allocate %zu bytes of packing buffers", total);
+
+    mm_blocked_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.kr = kr;
+    ctx.a = (const char *)args->a;
+    ctx.b = (const char *)args->b;
+    ctx.c = (char *)args->c;
+    ctx.m = m;
+    ctx.k = k;
+    ctx.n = n;
+    ctx.mc = mc;
+    ctx.mblocks = ceil_div(m, mc);
+    ctx.bpack = buf;
+    ctx.apack = buf + b_bytes;
+    ctx.apack_stride = a_stride;
+
+    for (int64_t jc = 0; jc < n; jc += kr->nc) {
+        ctx.jc = jc;
+        ctx.ncur = n - jc < kr->nc ? n - jc : kr->nc;
+        ctx.panels = ceil_div(ctx.ncur, kr->nr);
+        /* Few row blocks (small m): split the columns too, so every worker gets tasks. */
+        ctx.splits = 1;
+        if (workers > 1 && ctx.mblocks < 2 * workers) {
+            ctx.splits = ceil_div(4 * workers, ctx.mblocks);
+            if (ctx.splits > ctx.panels) ctx.splits = ctx.panels;
+        }
+        ctx.split_panels = ceil_div(ctx.panels, ctx.splits);
+        ctx.splits = ceil_div(ctx.panels, ctx.split_panels);
+        for (int64_t k0 = 0; k0 < k; k0 += slab) {
+            ctx.k0 = k0;
+            ctx.klen = k - k0 < slab ? k - k0 : slab;
+            mm_run(workers, mm_pack_b_worker, &ctx);
+            mm_run(workers, mm_compute_worker, &ctx);
+        }
+    }
+    lc_aligned_free(buf);
+    return LC_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Dispatcher                                                                                      */
+/* ---------------------------------------------------------------------------------------------- */
+
+#if defined(LC_HAVE_CBLAS)
+static void mm_blas(const lc_matmul_args *args) {
+    const int m = (int)args->m, k = (int)args->k, n = (int)args->n;
+    if (args->dtype == LC_DTYPE_F32)
+        LC_CBLAS(cblas_sgemm)(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, (const float *)args->a, k,
+                              (const float *)args->b, n, 0.0f, (float *)args->c, n);
+    else
+        LC_CBLAS(cblas_dgemm)(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0, (const double *)args->a, k,
+                              (const double *)args->b, n, 0.0, (double *)args->c, n);
+}
+#endif
+
+/* BLAS is used when built in, unless LC_MATMUL_NO_BLAS=1 (read once): lets the tests and benchmarks run
+ * the own blocked kernels in a BLAS build. */
+static atomic_int lc_mm_blas_state = -1;
+
+int lc_cpu_matmul_blas_active(void) {
+#if defined(LC_HAVE_CBLAS)
+    int state = atomic_load(&lc_mm_blas_state);
+    if (state < 0) {
+        const char *env = getenv("LC_MATMUL_NO_BLAS");
+        state = !(env && strcmp(env, "1") == 0);
+        atomic_store(&lc_mm_blas_state, state);
+    }
+    return state;
+#else
+    return 0;
+#endif
+}
+
+lc_status lc_cpu_matmul(const lc_matmul_args *args, const char **path) {
+    const char *unused_path;
+    if (!path) path = &unused_path;
+    if (args->dtype != LC_DTYPE_F32 && args->dtype != LC_DTYPE_F64)
+        return lc_error(LC_ERR_DTYPE, "matmul: cpu kernel takes float32 or float64, got dtype %d", (int)args->dtype);
+    LC_CHECK_INVARIANT(args->m >= 1 && args->k >= 1 && args->n >= 1);
+    const int f64 = args->dtype == LC_DTYPE_F64;
+    const int64_t m = args->m, k = args->k, n = args->n;
+    const lc_cpu_caps *caps = lc_cpu_caps_get();
+
+    const int blas = lc_cpu_matmul_blas_active();
+    int small = (double)m * (double)k * (double)n <= (blas ? LC_MM_SMALL_MAX_WORK_BLAS : LC_MM_SMALL_MAX_WORK_OWN);
+#if defined(LC_HAVE_CBLAS)
+    if (blas && !small && m <= LC_MM_BLAS_MAX_DIM && k <= LC_MM_BLAS_MAX_DIM && n <= LC_MM_BLAS_MAX_DIM) {
+        *path = "blas";
+        mm_blas(args);
+        return LC_OK;
+    }
+#endif
+    if (n == 1 || m <= LC_MM_SKINNY_MAX_M) small = 1;
+
+    if (small) {
+        if (caps->avx512f) {
+            *path = "avx512_small";
+            if (f64)
+                lc_mm_small_f64_avx512(m, k, n, (const double *)args->a, (const double *)args->b, (double *)args->c);
+            else
+                lc_mm_small_f32_avx512(m, k, n, (const float *)args->a, (const float *)args->b, (float *)args->c);
+        } else if (caps->avx2_fma) {
+            *path = "avx2_small";
+            if (f64)
+                lc_mm_small_f64_avx2(m, k, n, (const double *)args->a, (const double *)args->b, (double *)args->c);
+            else
+                lc_mm_small_f32_avx2(m, k, n, (const float *)args->a, (const float *)args->b, (float *)args->c);
+        } else {
+            *path = "scalar_small";
+            if (f64)
+                small_f64_scalar(m, k, n, (const double *)args->a, (const double *)args->b, (double *)args->c);
+            else
+                small_f32_scalar(m, k, n, (const float *)args->a, (const float *)args->b, (float *)args->c);
+        }
+        return LC_OK;
+    }
+
+    const mm_blocked_kernel *kr;
+    if (caps->avx512f)
+        kr = f64 ? &mm_avx512_f64 : &mm_avx512_f32;
+    else if (caps->avx2_fma)
+        kr = f64 ? &mm_avx2_f64 : &mm_avx2_f32;
+    else
+        kr = f64 ? &mm_scalar_f64 : &mm_scalar_f32;
+    *path = kr->path;
+    return mm_blocked(kr, args);
+}

@@ -1,0 +1,117 @@
+/* runtime.c — version, backend registry, device strings and availability, strict-device policy,
+ * CPU feature string, BLAS name, reason codes and the per-thread last-dispatch record.
+ * Tests: tests/c/test_core.c, tests/python/test_runtime.py. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/cpu_kernels.h"
+#include "core/backend.h"
+#include "core/cpu_features.h"
+#include "core/dispatch_record.h"
+#include "core/internal.h"
+#include "lightning_core/runtime.h"
+
+#ifndef LC_VERSION_STRING
+#define LC_VERSION_STRING "0.0.0"
+#endif
+
+const char *lc_version(void) { return LC_VERSION_STRING; }
+
+const lc_backend *lc_backend_for(lc_device device) {
+    switch (device) {
+    case LC_DEVICE_CPU: return &lc_cpu_backend;
+    /* LC_DEVICE_CUDA: registered by the CUDA backend when built (LC_HAVE_CUDA); not in this build. */
+    default: return NULL;
+    }
+}
+
+int lc_device_built(lc_device device) { return lc_backend_for(device) != NULL; }
+
+int lc_device_available(lc_device device) {
+    const lc_backend *be = lc_backend_for(device);
+    return be != NULL && be->available();
+}
+
+const char *lc_backend_name(void) { return lc_device_available(LC_DEVICE_CUDA) ? "cuda" : "cpu"; }
+
+static const char *const lc_device_names[LC_DEVICE_COUNT] = {
+    [LC_DEVICE_CPU] = "cpu", [LC_DEVICE_CUDA] = "cuda", [LC_DEVICE_METAL] = "metal", [LC_DEVICE_AUTO] = "auto"};
+
+const char *lc_device_name(lc_device device) {
+    if ((int)device < 0 || device >= LC_DEVICE_COUNT) return "invalid";
+    return lc_device_names[device];
+}
+
+lc_status lc_device_parse(const char *text, lc_device *out) {
+    if (!text) return lc_error(LC_ERR_INVALID_ARGUMENT, "device: expected one of 'cpu', 'cuda', 'metal', 'auto', got NULL");
+    for (int d = 0; d < LC_DEVICE_COUNT; d++) {
+        if (strcmp(text, lc_device_names[d]) == 0) {
+            if (out) *out = (lc_device)d;
+            return LC_OK;
+        }
+    }
+    return lc_error(LC_ERR_INVALID_ARGUMENT, "device: expected one of 'cpu', 'cuda', 'metal', 'auto', got '%.64s'", text);
+}
+
+/* Strict device mode: -1 = not yet read from the environment. */
+static atomic_int lc_strict = -1;
+
+void lc_set_strict_device(int strict) { atomic_store(&lc_strict, strict ? 1 : 0); }
+
+int lc_strict_device(void) {
+    int v = atomic_load(&lc_strict);
+    if (v < 0) {
+        const char *env = getenv("LC_STRICT_DEVICE");
+        int from_env = env && (strcmp(env, "1") == 0 || strcmp(env, "true") == 0 || strcmp(env, "on") == 0);
+        int expected = -1;
+        atomic_compare_exchange_strong(&lc_strict, &expected, from_env);
+        v = atomic_load(&lc_strict);
+    }
+    return v;
+}
+
+static char lc_features_text[64];
+static pthread_once_t lc_features_once = PTHREAD_ONCE_INIT;
+
+static void lc_features_build(void) {
+    const lc_cpu_caps *caps = lc_cpu_caps_get();
+    strcpy(lc_features_text, "");
+    if (caps->avx2_fma) strcat(lc_features_text, "avx2 fma");
+    if (caps->avx512f) strcat(lc_features_text, " avx512f");
+    if (!caps->avx2_fma) strcpy(lc_features_text, "scalar");
+}
+
+const char *lc_cpu_features(void) {
+    pthread_once(&lc_features_once, lc_features_build);
+    return lc_features_text;
+}
+
+const char *lc_blas_name(void) { return lc_cpu_matmul_blas_active() ? "openblas" : "none"; }
+
+static const char *const lc_reason_codes[LC_REASON_COUNT] = {
+    [LC_REASON_DIRECT] = "direct",
+    [LC_REASON_AUTO_SELECTED] = "auto_selected",
+    [LC_REASON_FALLBACK_PREFERRED_UNAVAILABLE] = "fallback_preferred_unavailable",
+    [LC_REASON_FALLBACK_PREFERRED_UNSUPPORTED] = "fallback_preferred_unsupported",
+};
+
+const char *lc_reason_code(lc_reason reason) {
+    if ((int)reason < 0 || reason >= LC_REASON_COUNT) return "invalid";
+    return lc_reason_codes[reason];
+}
+
+static _Thread_local lc_dispatch_info lc_last = {NULL, LC_DEVICE_CPU, LC_DEVICE_CPU, LC_REASON_DIRECT, NULL};
+
+void lc_dispatch_record(const char *op, lc_device requested, lc_device selected, lc_reason reason, const char *path) {
+    lc_last.op = op;
+    lc_last.requested = requested;
+    lc_last.selected = selected;
+    lc_last.reason = reason;
+    lc_last.path = path;
+}
+
+void lc_last_dispatch(lc_dispatch_info *out) {
+    if (out) *out = lc_last;
+}

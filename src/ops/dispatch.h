@@ -1,0 +1,49 @@
+/* dispatch.h — shared machinery of the ops layer: argument checks that produce the library's error
+ * messages ("<op>: <arg>: expected ..., got ..."), device routing by the fallback policy, input
+ * operands made contiguous, overlap checks, and the dispatch record.
+ * Tests: tests/c/test_ops.c (bad-input cases), tests/python/test_bad_inputs.py. */
+#ifndef LC_OPS_DISPATCH_H
+#define LC_OPS_DISPATCH_H
+
+#include "core/backend.h"
+#include "core/internal.h"
+#include "lightning_core/ops.h"
+
+typedef struct lc_route {
+    const lc_backend *backend;
+    lc_device requested;
+    lc_reason reason;
+} lc_route;
+
+/* Picks the backend for `kind`/`dtype` given the requested device, per the policy in runtime.h. */
+lc_status lc_route_op(const char *op, lc_op kind, lc_dtype dtype, lc_device requested, lc_route *out);
+
+/* Records a successful dispatch (last-dispatch record). */
+void lc_route_done(const char *op, const lc_route *route, const char *path);
+
+/* Non-NULL, valid metadata, resident on the host. */
+lc_status lc_check_tensor(const char *op, const char *name, const lc_tensor_t *t);
+lc_status lc_check_dtype_is(const char *op, const char *name, const lc_tensor_t *t, lc_dtype dtype);
+lc_status lc_check_rank(const char *op, const char *name, const lc_tensor_t *t, int ndim);
+/* Exact shape; `expected` has ndim entries. */
+lc_status lc_check_shape(const char *op, const char *name, const lc_tensor_t *t, int ndim, const int64_t *expected);
+/* `out`: a valid, writable, contiguous tensor of dtype and exact shape. */
+lc_status lc_check_out(const char *op, const lc_tensor_t *out, lc_dtype dtype, int ndim, const int64_t *expected);
+/* `out` must not share memory with `in`, except (allow_exact) when both are the same contiguous buffer. */
+lc_status lc_check_no_overlap(const char *op, const lc_tensor_t *out, const char *in_name, const lc_tensor_t *in,
+                              int allow_exact);
+
+/* A read-only input as a contiguous host buffer: the tensor's own memory when contiguous, else a
+ * gathered copy that lc_operand_release frees. */
+typedef struct lc_operand {
+    const void *data;
+    void *scratch;
+} lc_operand;
+
+lc_status lc_operand_acquire(const char *op, const char *name, const lc_tensor_t *t, lc_operand *out);
+void lc_operand_release(lc_operand *operand);
+
+/* "[2, 3, 4]" into buf. */
+void lc_format_shape(char *buf, size_t size, int ndim, const int64_t *shape);
+
+#endif
