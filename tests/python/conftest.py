@@ -207,3 +207,25 @@ REF = types.SimpleNamespace(
 @pytest.fixture
 def ref():
     return REF
+
+
+# ---- device policy helpers shared by the op test files ---------------------------------------------
+FALLBACK = "fallback_preferred_unavailable"
+
+
+def unavailable_devices():
+    """Device strings that must fall back to the CPU here: metal always, cuda without a GPU."""
+    return ["metal"] + ([] if lc.cuda_available() else ["cuda"])
+
+
+def check_dispatch(op, requested, selected=None, reason=None):
+    """Asserts lc.last_dispatch() names `op` (substring) and the requested/selected device and reason."""
+    d = lc.last_dispatch()
+    assert isinstance(d, dict)
+    assert op in str(d["op"])
+    assert d["requested"] == requested
+    if selected is not None:
+        assert d["selected"] == selected
+    if reason is not None:
+        assert d["reason"] == reason
+    return d

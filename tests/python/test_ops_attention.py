@@ -9,15 +9,12 @@ import numpy as np
 import pytest
 
 import lightning_core as lc
+from conftest import FALLBACK, check_dispatch, unavailable_devices
 
-FALLBACK = "fallback_preferred_unavailable"
 
 # (seq, head_dim); 4096 in one dimension of one case only.
 SHAPES = [(1, 1), (1, 7), (7, 1), (2, 33), (33, 7), (64, 64), (255, 33), (1023, 7), (3, 4096)]
 
-
-def unavailable_devices():
-    return ["metal"] + ([] if lc.cuda_available() else ["cuda"])
 
 
 def qkv(rng, seq, hd, dtype=np.float32):
@@ -188,16 +185,6 @@ def test_attention_converted_layouts(rng, rel_err, ref, poison, layout):
 # ---- device policy ---------------------------------------------------------------------------------
 
 
-def _check_dispatch(requested, selected=None, reason=None):
-    d = lc.last_dispatch()
-    assert "attention" in str(d["op"])
-    assert d["requested"] == requested
-    if selected is not None:
-        assert d["selected"] == selected
-    if reason is not None:
-        assert d["reason"] == reason
-    return d
-
 
 @pytest.mark.parametrize("dev", unavailable_devices())
 def test_attention_unavailable_device_falls_back(rng, rel_err, ref, poison, strict_off, dev):
@@ -206,18 +193,18 @@ def test_attention_unavailable_device_falls_back(rng, rel_err, ref, poison, stri
     for causal in (False, True):
         want = ref.attention(q, k, v, causal)
         assert rel_err(lc.attention2d(q, k, v, causal, dev), want) < 1e-5
-        _check_dispatch(dev, "cpu", FALLBACK)
+        check_dispatch("attention", dev, "cpu", FALLBACK)
         out = poison((seq, hd))
         lc.attention2d_into(q, k, v, out, causal, dev)
         assert rel_err(out, want) < 1e-5
-        _check_dispatch(dev, "cpu", FALLBACK)
+        check_dispatch("attention", dev, "cpu", FALLBACK)
         y = lc.attention_forward(q.ravel(), k.ravel(), v.ravel(), seq, hd, causal, dev)
         assert rel_err(y.reshape(seq, hd), want) < 1e-5
-        _check_dispatch(dev, "cpu", FALLBACK)
+        check_dispatch("attention", dev, "cpu", FALLBACK)
         flat = poison(seq * hd)
         lc.attention_forward_into(q, k, v, flat, seq, hd, causal, dev)
         assert rel_err(flat.reshape(seq, hd), want) < 1e-5
-        _check_dispatch(dev, "cpu", FALLBACK)
+        check_dispatch("attention", dev, "cpu", FALLBACK)
 
 
 @pytest.mark.parametrize("seq,hd", [(1, 1), (64, 32), (1023, 7)])
@@ -226,7 +213,7 @@ def test_attention_auto_device(rng, rel_err, ref, poison, seq, hd):
     out = poison((seq, hd))
     lc.attention2d_into(q, k, v, out, True, "auto")
     assert rel_err(out, ref.attention(q, k, v, True)) < 1e-5
-    d = _check_dispatch("auto", reason="auto_selected")
+    d = check_dispatch("attention", "auto", reason="auto_selected")
     assert d["selected"] in (["cpu", "cuda"] if lc.cuda_available() else ["cpu"])
 
 

@@ -10,16 +10,13 @@ import numpy as np
 import pytest
 
 import lightning_core as lc
+from conftest import FALLBACK, check_dispatch, unavailable_devices
 
-FALLBACK = "fallback_preferred_unavailable"
 
 KERNELS = [(3, 3), (1, 1), (5, 5), (2, 3), (7, 1)]
 STRIDES = [(1, 1), (2, 2), (3, 3), (1, 3), (2, 1)]
 PADS = [(0, 0), (1, 1), (2, 2), (0, 2), (1, 0)]
 
-
-def unavailable_devices():
-    return ["metal"] + ([] if lc.cuda_available() else ["cuda"])
 
 
 def conv_inputs(rng, n, c, h, w, oc, kh, kw, dtype=np.float32, bias=True):
@@ -167,27 +164,17 @@ def test_conv2d_converted_layouts(rng, rel_err, ref, poison, layout):
 # ---- device policy ---------------------------------------------------------------------------------
 
 
-def _check_dispatch(requested, selected=None, reason=None):
-    d = lc.last_dispatch()
-    assert "conv" in str(d["op"])
-    assert d["requested"] == requested
-    if selected is not None:
-        assert d["selected"] == selected
-    if reason is not None:
-        assert d["reason"] == reason
-    return d
-
 
 @pytest.mark.parametrize("dev", unavailable_devices())
 def test_conv2d_unavailable_device_falls_back(rng, rel_err, ref, poison, strict_off, dev):
     x, wt, b = conv_inputs(rng, 1, 3, 16, 16, 16, 3, 3)
     want = ref.conv2d(x, wt, b, 1, 1, 1, 1)
     assert rel_err(lc.conv2d_nchw(x, wt, b, 1, 1, 1, 1, dev), want) < 1e-5
-    _check_dispatch(dev, "cpu", FALLBACK)
+    check_dispatch("conv", dev, "cpu", FALLBACK)
     out = poison(want.shape)
     lc.conv2d_nchw_into(x, wt, b, out, 1, 1, 1, 1, dev)
     assert rel_err(out, want) < 1e-5
-    _check_dispatch(dev, "cpu", FALLBACK)
+    check_dispatch("conv", dev, "cpu", FALLBACK)
 
 
 def test_conv2d_auto_device(rng, rel_err, ref, poison):
@@ -196,7 +183,7 @@ def test_conv2d_auto_device(rng, rel_err, ref, poison):
     out = poison(want.shape)
     lc.conv2d_nchw_into(x, wt, b, out, 1, 1, 1, 1, "auto", True)
     assert rel_err(out, want) < 1e-5
-    d = _check_dispatch("auto", reason="auto_selected")
+    d = check_dispatch("conv", "auto", reason="auto_selected")
     assert d["selected"] in (["cpu", "cuda"] if lc.cuda_available() else ["cpu"])
 
 

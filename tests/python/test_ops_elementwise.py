@@ -11,16 +11,13 @@ import numpy as np
 import pytest
 
 import lightning_core as lc
+from conftest import FALLBACK, unavailable_devices
 
-FALLBACK = "fallback_preferred_unavailable"
 
 SIZES = [1, 7, 33, 255, 1023, 4096]
 SHAPES = [(1,), (7,), (33,), (255,), (1023,), (4096,), (7, 33), (3, 5, 17), (2, 1, 3, 255)]
 F64_OPS_DTYPES = [np.float32, np.float64]
 
-
-def unavailable_devices():
-    return ["metal"] + ([] if lc.cuda_available() else ["cuda"])
 
 
 def rand(rng, shape, dtype=np.float32):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import lightning_core as lc
+from conftest import FALLBACK, check_dispatch, unavailable_devices
 
-FALLBACK = "fallback_preferred_unavailable"
 
 # (m, k, n): awkward sizes; 4096 appears in one dimension of a case only, to keep the run short.
 SHAPES = [
@@ -27,9 +27,6 @@ SHAPES = [
     (129, 130, 131),
 ]
 
-
-def unavailable_devices():
-    return ["metal"] + ([] if lc.cuda_available() else ["cuda"])
 
 
 def rand(rng, shape, dtype=np.float32):
@@ -217,17 +214,6 @@ def test_matmul_propagates_nan_and_inf_from_inputs(rng):
 # ---- device policy ---------------------------------------------------------------------------------
 
 
-def _check_dispatch(requested, selected=None, reason=None):
-    d = lc.last_dispatch()
-    assert isinstance(d, dict)
-    assert "matmul" in str(d["op"])
-    assert d["requested"] == requested
-    if selected is not None:
-        assert d["selected"] == selected
-    if reason is not None:
-        assert d["reason"] == reason
-    return d
-
 
 @pytest.mark.parametrize("dev", unavailable_devices())
 def test_matmul_unavailable_device_falls_back_to_cpu(rng, rel_err, ref, poison, strict_off, dev):
@@ -235,18 +221,18 @@ def test_matmul_unavailable_device_falls_back_to_cpu(rng, rel_err, ref, poison, 
     a, b = rand(rng, (m, k)), rand(rng, (k, n))
     want = ref.matmul(a, b)
     assert rel_err(lc.matmul2d(a, b, dev), want) < 1e-5
-    _check_dispatch(dev, "cpu", FALLBACK)
+    check_dispatch("matmul", dev, "cpu", FALLBACK)
     out = poison((m, n))
     lc.matmul2d_into(a, b, out, dev)
     assert rel_err(out, want) < 1e-5
-    _check_dispatch(dev, "cpu", FALLBACK)
+    check_dispatch("matmul", dev, "cpu", FALLBACK)
     flat = poison(m * n)
     lc.matmul_np_into(a, b, flat, m, k, n, dev)
     assert rel_err(flat.reshape(m, n), want) < 1e-5
-    _check_dispatch(dev, "cpu", FALLBACK)
+    check_dispatch("matmul", dev, "cpu", FALLBACK)
     y = lc.matmul(a.astype(np.float64), b, device=dev)
     assert rel_err(y, want) < 1e-12
-    _check_dispatch(dev, "cpu", FALLBACK)
+    check_dispatch("matmul", dev, "cpu", FALLBACK)
 
 
 @pytest.mark.parametrize("m,k,n", [(1, 1, 1), (64, 64, 64), (3, 4096, 5)])
@@ -255,14 +241,14 @@ def test_matmul_auto_device(rng, rel_err, tol, ref, poison, m, k, n):
     out = poison((m, n))
     lc.matmul2d_into(a, b, out, "auto")
     assert rel_err(out, ref.matmul(a, b)) < tol(np.float32, k)
-    d = _check_dispatch("auto", reason="auto_selected")
+    d = check_dispatch("matmul", "auto", reason="auto_selected")
     assert d["selected"] in (["cpu", "cuda"] if lc.cuda_available() else ["cpu"])
 
 
 def test_matmul_cpu_dispatch_is_direct(rng):
     a, b = rand(rng, (8, 8)), rand(rng, (8, 8))
     lc.matmul2d(a, b, "cpu")
-    d = _check_dispatch("cpu", "cpu")
+    d = check_dispatch("matmul", "cpu", "cpu")
     assert d["reason"] not in (FALLBACK, "auto_selected")
     assert isinstance(d["path"], str) and d["path"]
 
