@@ -28,6 +28,14 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 VPY="$VENV/bin/python"
 
+# When python3 is itself a virtual environment (as on the GPU machines), --system-site-packages reaches
+# only its base interpreter: expose the parent environment's packages to .venv through a .pth file.
+PARENT_SITE=$("$PY" -c 'import site, sys; print("\n".join(site.getsitepackages()) if sys.prefix != sys.base_prefix else "")')
+if [ -n "$PARENT_SITE" ]; then
+    SITE=$("$VPY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    printf '%s\n' "$PARENT_SITE" > "$SITE/lightning_core_parent_env.pth"
+fi
+
 # Python headers for the extension.
 if ! "$VPY" -c 'import sysconfig, os, sys; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")) else 1)'; then
     apt_install python3-dev
@@ -43,7 +51,7 @@ pip_need numpy "numpy>=1.23"
 pip_need pytest pytest
 pip_need scikit_build_core "scikit-build-core>=0.8"
 if ! "$VPY" -c "import scipy_openblas32" >/dev/null 2>&1; then
-    "$VPY" -m pip install -q --disable-pip-version-check scipy-openblas32 ||
+    "$VPY" -m pip install -q --disable-pip-version-check --retries 0 --timeout 10 scipy-openblas32 ||
         echo "setup: note: scipy-openblas32 unavailable (offline?); large CPU matmul uses the built-in kernel"
 fi
 if ! command -v cmake >/dev/null 2>&1; then

@@ -28,9 +28,12 @@
 #include "core/internal.h"
 #include "core/threadpool.h"
 
-/* Below these counts a call runs inline on the caller (thread hand-off costs more than it saves). */
-#define LC_EW_PARALLEL_MIN ((int64_t)1 << 18)
-#define LC_EW_GRAIN ((int64_t)1 << 16)
+/* Below these counts a call runs inline on the caller (thread hand-off costs more than it saves).
+ * add/sub/div/relu are memory-bound: on the 2-core dev machine two threads gained nothing up to 4M
+ * elements (and lost when the other core was busy), so they split only past 4M elements (>= 48 MB of
+ * traffic), where more cores and memory channels can help. gelu is compute-bound (~1 ns/element). */
+#define LC_EW_PARALLEL_MIN ((int64_t)1 << 22)
+#define LC_EW_GRAIN ((int64_t)1 << 18)
 #define LC_GELU_PARALLEL_MIN ((int64_t)1 << 15)
 #define LC_GELU_GRAIN ((int64_t)1 << 13)
 
