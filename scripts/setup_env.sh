@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv
-PY=${PYTHON:-python3}
+# The base interpreter: never our own .venv (the Makefile puts .venv/bin first on PATH).
+PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -v -x -F "$(pwd)/$VENV/bin" | paste -sd: -)
+PY=$(command -v "${PYTHON:-python3}" || true)
 
 have_root_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
 apt_install() {
@@ -20,7 +22,7 @@ apt_install() {
 }
 
 command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || apt_install gcc make
-command -v "$PY" >/dev/null 2>&1 || apt_install python3 python3-venv python3-dev
+if [ -z "$PY" ]; then apt_install python3 python3-venv python3-dev && PY=$(command -v python3); fi
 
 if [ ! -x "$VENV/bin/python" ]; then
     echo "setup: creating $VENV"
@@ -44,7 +46,7 @@ fi
 pip_need() { # module-name pip-spec
     if ! "$VPY" -c "import $1" >/dev/null 2>&1; then
         echo "setup: installing $2"
-        "$VPY" -m pip install -q --disable-pip-version-check "$2"
+        "$VPY" -m pip install -q --disable-pip-version-check --retries 1 --timeout 15 "$2"
     fi
 }
 pip_need numpy "numpy>=1.23"
