@@ -19,11 +19,15 @@ from typing import Callable, Iterable
 
 
 def time_call(fn: Callable[[], object], *, warmup: int = 5, samples: int = 21,
-              min_sample_s: float = 2e-4, max_inner: int = 20000) -> dict:
+              min_sample_s: float = 2e-4, max_inner: int = 20000, settle_s: float = 0.15) -> dict:
     """Median seconds per call of fn(). Picks `inner` so one sample lasts >= min_sample_s.
 
+    Sleeps `settle_s` first: BLAS libraries' worker threads (NumPy's OpenBLAS, torch's OpenMP) spin for
+    a while after a call and would steal cores from whichever side is timed next.
     Returns {"median_s", "min_s", "cv", "inner", "samples"}; cv = stdev/mean of the per-call samples.
     """
+    if settle_s > 0:
+        time.sleep(settle_s)
     for _ in range(warmup):
         fn()
     t0 = time.perf_counter()

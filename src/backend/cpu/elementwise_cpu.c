@@ -29,11 +29,11 @@
 #include "core/threadpool.h"
 
 /* Below these counts a call runs inline on the caller (thread hand-off costs more than it saves).
- * add/sub/div/relu are memory-bound: on the 2-core dev machine two threads gained nothing up to 4M
- * elements (and lost when the other core was busy), so they split only past 4M elements (>= 48 MB of
- * traffic), where more cores and memory channels can help. gelu is compute-bound (~1 ns/element). */
-#define LC_EW_PARALLEL_MIN ((int64_t)1 << 22)
-#define LC_EW_GRAIN ((int64_t)1 << 18)
+ * add/sub/div/relu are memory-bound: on the 2-core dev machine two threads gain ~2x from 1M elements
+ * on (when the other core is free) and little at 256K, so they split from 512K elements on.
+ * gelu is compute-bound (~1 ns/element) and splits much earlier. */
+#define LC_EW_PARALLEL_MIN ((int64_t)1 << 19)
+#define LC_EW_GRAIN ((int64_t)1 << 16)
 #define LC_GELU_PARALLEL_MIN ((int64_t)1 << 15)
 #define LC_GELU_GRAIN ((int64_t)1 << 13)
 

@@ -6,6 +6,8 @@
  *     latency path: an 8x16 @ 16x8 float32 product takes a few tens of ns.
  *  2. BLAS (built with LC_HAVE_CBLAS and every dimension <= INT_MAX): "blas" — cblas_sgemm/dgemm,
  *     the name prefixed by LC_CBLAS_PREFIX (scipy_cblas_sgemm from the scipy-openblas32 wheel).
+ *     OpenBLAS is set single-threaded; the product is split into one row (or column) block per pool
+ *     thread, each a BLAS call, so the process has one set of worker threads.
  *  3. blocked (no BLAS, or a dimension too large for a 32-bit blasint): "avx512_blocked" /
  *     "avx2_blocked" / "scalar_blocked" — packed, cache-blocked GEMM. For each NC column block and each
  *     slab of k (as many KC slices as fit 8 MiB of packed B), B is packed into NR-wide, KC-deep panels
@@ -24,6 +26,7 @@
  * Tests: tests/c/test_ops.c, tests/python/test_ops_matmul.py.
  */
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -366,14 +369,40 @@ static lc_status mm_blocked(const mm_blocked_kernel *kr, const lc_matmul_args *a
 /* ---------------------------------------------------------------------------------------------- */
 
 #if defined(LC_HAVE_CBLAS)
-static void mm_blas(const lc_matmul_args *args) {
-    const int m = (int)args->m, k = (int)args->k, n = (int)args->n;
+/* OpenBLAS runs single-threaded and our pool splits the product: one set of worker threads in the
+ * process. OpenBLAS's own idle workers spin for a while after each call and steal the cores our pool
+ * needs for the next op (seen on the 2-core machine: 2x slower elementwise right after a matmul). */
+static pthread_once_t lc_blas_threads_once = PTHREAD_ONCE_INIT;
+static void lc_blas_single_thread(void) { LC_CBLAS(openblas_set_num_threads)(1); }
+
+/* One BLAS call on rows [r0, r1) (split_rows) or columns [r0, r1) of c. */
+static void mm_blas_part(const lc_matmul_args *args, int split_rows, int64_t r0, int64_t r1) {
+    const int64_t k = args->k, n = args->n;
+    const int64_t mm = split_rows ? r1 - r0 : args->m, nn = split_rows ? n : r1 - r0;
+    const int64_t a_off = split_rows ? r0 * k : 0, b_off = split_rows ? 0 : r0, c_off = split_rows ? r0 * n : r0;
     if (args->dtype == LC_DTYPE_F32)
-        LC_CBLAS(cblas_sgemm)(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, (const float *)args->a, k,
-                              (const float *)args->b, n, 0.0f, (float *)args->c, n);
+        LC_CBLAS(cblas_sgemm)(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mm, (int)nn, (int)k, 1.0f,
+                              (const float *)args->a + a_off, (int)k, (const float *)args->b + b_off, (int)n, 0.0f,
+                              (float *)args->c + c_off, (int)n);
     else
-        LC_CBLAS(cblas_dgemm)(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0, (const double *)args->a, k,
-                              (const double *)args->b, n, 0.0, (double *)args->c, n);
+        LC_CBLAS(cblas_dgemm)(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mm, (int)nn, (int)k, 1.0,
+                              (const double *)args->a + a_off, (int)k, (const double *)args->b + b_off, (int)n, 0.0,
+                              (double *)args->c + c_off, (int)n);
+}
+
+static void mm_blas_rows(void *ctx, int64_t begin, int64_t end) { mm_blas_part(ctx, 1, begin, end); }
+static void mm_blas_cols(void *ctx, int64_t begin, int64_t end) { mm_blas_part(ctx, 0, begin, end); }
+
+/* Splits the longer of m and n into about two parts per pool thread (of >= 32 rows/columns), so that a
+ * worker that wakes late (an idle vCPU can take 100+ us) still finds a part left to take. */
+static void mm_blas(const lc_matmul_args *args) {
+    pthread_once(&lc_blas_threads_once, lc_blas_single_thread);
+    const int split_rows = args->m >= args->n;
+    const int64_t dim = split_rows ? args->m : args->n;
+    const int64_t threads = lc_pool_threads();
+    int64_t part = (dim + 2 * threads - 1) / (2 * threads);
+    if (part < 32) part = 32;
+    lc_parallel_for(dim, part, split_rows ? mm_blas_rows : mm_blas_cols, (void *)args);
 }
 #endif
 

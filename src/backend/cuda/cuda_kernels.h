@@ -1,0 +1,44 @@
+/* cuda_kernels.h — launchers of the own CUDA kernels (one .cu file per op family), called by the CUDA
+ * backend (backend_cuda.c). Every pointer is a device pointer; work is enqueued on `stream` and not
+ * waited for; the return value is the launch status (cudaGetLastError after the launch) — errors
+ * raised while the kernel runs surface at the backend's next synchronisation.
+ * Shapes and semantics are those of the argument structs in src/core/backend.h.
+ * Tests: tests/c/test_ops.c and tests/python/test_ops_*.py on device "cuda" (GPU machine only).
+ */
+#ifndef LC_CUDA_KERNELS_H
+#define LC_CUDA_KERNELS_H
+
+#include <cuda_runtime_api.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* elementwise_cuda.cu: out[i] = a[i] (+|-|/) b[i]; F32 or F64; out may equal a or b. */
+cudaError_t lc_cuda_launch_binary(const lc_binary_args *args, cudaStream_t stream);
+/* elementwise_cuda.cu: out[i] = max(x[i], 0), NaN propagates; F32 or F64; out may equal x. */
+cudaError_t lc_cuda_launch_relu(const lc_relu_args *args, cudaStream_t stream);
+/* elementwise_cuda.cu: gelu (erf or tanh form), float32; out may equal x. */
+cudaError_t lc_cuda_launch_gelu(const lc_gelu_args *args, cudaStream_t stream);
+/* layer_norm_cuda.cu: per row of [rows, cols]; gamma/beta may be NULL; out may equal x. */
+cudaError_t lc_cuda_launch_layer_norm(const lc_layer_norm_args *args, cudaStream_t stream);
+
+/* attention_cuda.cu: flash-style forward, float32 [seq, head_dim], any head_dim in 1..256 (others return
+ * cudaErrorInvalidValue), causal or not. For long sequences the key dimension is split across blocks
+ * (partial results + a combine pass) so one head fills the GPU; the split needs scratch memory:
+ * lc_cuda_attention_workspace() bytes (0 when no split is used), passed as `workspace`. */
+size_t lc_cuda_attention_workspace(int64_t seq, int64_t head_dim, int causal, int num_sms);
+cudaError_t lc_cuda_launch_attention(const lc_attention_args *args, void *workspace, size_t workspace_bytes,
+                                     int num_sms, cudaStream_t stream);
+
+/* conv2d_cuda.cu: NCHW float32, any kh/kw/stride/pad (a fast 3x3 path), bias may be NULL, fused ReLU. */
+cudaError_t lc_cuda_launch_conv2d(const lc_conv2d_args *args, cudaStream_t stream);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
