@@ -32,7 +32,7 @@ pytest: build
 	$(VPY) -m pytest -q tests/python
 
 sanitize: venv
-	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DLC_SANITIZE=ON -DLC_BUILD_PYTHON=OFF -DPython3_EXECUTABLE=$(abspath $(VPY)) > $(BUILD)-asan.configure.log 2>&1 || (cat $(BUILD)-asan.configure.log; exit 1)
+	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DLC_SANITIZE=ON -DLC_CUDA=OFF -DLC_BUILD_PYTHON=OFF -DPython3_EXECUTABLE=$(abspath $(VPY)) > $(BUILD)-asan.configure.log 2>&1 || (cat $(BUILD)-asan.configure.log; exit 1)
 	cmake --build $(BUILD)-asan -j$(JOBS)
 	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure
 

@@ -6,7 +6,10 @@
  * (they are gathered into a contiguous copy first). Nothing is written to `out` when a call is refused.
  * `device` follows the policy in runtime.h.
  * dtypes: matmul, vector_add, matrix_sub, matrix_div and relu take float32 or float64 (all operands the
- * same); attention, conv2d, layer_norm and gelu take float32.
+ * same); linear, attention, conv2d, layer_norm and gelu take float32.
+ * Operands may live on the host or on a GPU (lc_tensor_new with LC_DEVICE_CUDA): an op with an
+ * operand on the GPU runs there, asynchronously (lc_device_synchronize waits); an op on host operands
+ * sent to the GPU uploads them, runs, and downloads `out` before returning.
  * Tests: tests/c/test_ops.c (float64 reference harness), tests/python/test_ops_*.py.
  */
 #ifndef LIGHTNING_CORE_OPS_H
@@ -22,6 +25,20 @@ extern "C" {
 
 /* a [m,k] · b [k,n] -> out [m,n]. */
 lc_status lc_matmul(const lc_tensor_t *a, const lc_tensor_t *b, lc_tensor_t *out, lc_device device);
+
+typedef enum lc_activation {
+    LC_ACT_NONE = 0,
+    LC_ACT_RELU,
+    LC_ACT_GELU_ERF,   /* 0.5·x·(1 + erf(x/√2)) */
+    LC_ACT_GELU_TANH,  /* the tanh approximation */
+    LC_ACT_COUNT
+} lc_activation;
+
+/* A fused linear layer: out [m,n] = act(x [m,k] · w [k,n] + bias [n]); bias may be NULL. float32.
+ * On CUDA the bias and activation run in the cuBLASLt epilogue (GELU erf: epilogue bias + one
+ * elementwise pass); on the CPU in one pass over out after the product. */
+lc_status lc_linear(const lc_tensor_t *x, const lc_tensor_t *w, const lc_tensor_t *bias, lc_activation act,
+                    lc_tensor_t *out, lc_device device);
 
 /* Single-head attention forward: q, k, v, out [seq, head_dim] float32;
  * out = softmax(q·kᵀ / sqrt(head_dim) [+ causal mask]) · v, computed tiled with an online softmax

@@ -48,6 +48,23 @@ const char *lc_cpu_features(void);
  * disabled with LC_MATMUL_NO_BLAS=1). */
 const char *lc_blas_name(void);
 
+/* Float32 matmul precision on the GPU: LC_PRECISION_HIGHEST (default) computes in exact float32;
+ * LC_PRECISION_TF32 lets cuBLASLt use TF32 tensor cores (inputs rounded to 10-bit mantissas, relative
+ * error ~1e-3). The CPU always computes exact float32. */
+typedef enum lc_matmul_precision {
+    LC_PRECISION_HIGHEST = 0,
+    LC_PRECISION_TF32,
+    LC_PRECISION_COUNT
+} lc_matmul_precision;
+
+lc_status lc_set_matmul_precision(lc_matmul_precision precision);
+lc_matmul_precision lc_get_matmul_precision(void);
+
+/* Waits until all work enqueued on `device` (CPU: nothing; CUDA: the backend's stream) has finished.
+ * Work on device-resident tensors is asynchronous; one-shot calls with host outputs return finished.
+ * A fault raised by an earlier kernel is reported here (LC_ERR_BACKEND, naming that op). */
+lc_status lc_device_synchronize(lc_device device);
+
 typedef enum lc_reason {
     LC_REASON_DIRECT = 0,                      /* ran where asked */
     LC_REASON_AUTO_SELECTED,                   /* "auto" chose the device */

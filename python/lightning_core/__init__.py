@@ -1,4 +1,5 @@
-"""Lightning Core: attention, matmul, convolution and elementwise ops over NumPy arrays.
+"""Lightning Core: attention, matmul, convolution and elementwise ops over NumPy arrays and device
+tensors (``Tensor``/``Tensor64``/``TensorView`` on the CPU or on CUDA).
 
 A thin layer over the C extension ``lightning_core._C`` (CPython + NumPy C APIs): every name below is
 the extension's own object, so calls go straight to C. Reference: docs/python_api.md.
@@ -19,10 +20,13 @@ from ._C import (
     blas_name,
     conv2d_nchw,
     conv2d_nchw_into,
+    linear,
+    linear_into,
     cpu_features,
     cuda_available,
     gelu,
     gelu_into,
+    get_matmul_precision,
     last_dispatch,
     layer_norm,
     layer_norm_into,
@@ -38,9 +42,11 @@ from ._C import (
     num_threads,
     relu,
     relu_into,
+    set_matmul_precision,
     set_num_threads,
     set_strict_device,
     strict_device,
+    synchronize,
     validate_shape,
     validate_view,
     vector_add,
@@ -61,10 +67,13 @@ __all__ = [
     "blas_name",
     "conv2d_nchw",
     "conv2d_nchw_into",
+    "linear",
+    "linear_into",
     "cpu_features",
     "cuda_available",
     "gelu",
     "gelu_into",
+    "get_matmul_precision",
     "last_dispatch",
     "layer_norm",
     "layer_norm_into",
@@ -80,9 +89,11 @@ __all__ = [
     "num_threads",
     "relu",
     "relu_into",
+    "set_matmul_precision",
     "set_num_threads",
     "set_strict_device",
     "strict_device",
+    "synchronize",
     "validate_shape",
     "validate_view",
     "vector_add",

@@ -5,7 +5,7 @@
  * policy, makes operands contiguous and calls an entry with the structs below; kernels see only
  * contiguous, validated, non-overlapping (except where an op allows in-place) buffers on their device.
  * Backends are registered at build time; CPU is always present and is the universal fallback.
- * The CUDA slot is filled by src/backend/cuda/ when built with LC_HAVE_CUDA (its own issue).
+ * The CUDA backend (src/backend/cuda/) is registered when built with LC_HAVE_CUDA.
  * Tests: tests/c/test_ops.c.
  */
 #ifndef LC_BACKEND_H
@@ -26,6 +26,7 @@ typedef enum lc_op {
     LC_OP_RELU,
     LC_OP_GELU,
     LC_OP_LAYER_NORM,
+    LC_OP_LINEAR,
     LC_OP_COUNT
 } lc_op;
 
@@ -37,6 +38,14 @@ typedef struct lc_matmul_args {
     const void *b;
     void *c;
 } lc_matmul_args;
+
+/* out[m,n] = act(x[m,k] · w[k,n] + bias[n]); float32; bias may be NULL. */
+typedef struct lc_linear_args {
+    int64_t m, k, n;
+    lc_activation act;
+    const float *x, *w, *bias;
+    float *out;
+} lc_linear_args;
 
 /* out[seq,d] = softmax(scale · q kᵀ (+ causal mask)) v; float32. */
 typedef struct lc_attention_args {
@@ -114,6 +123,7 @@ typedef struct lc_backend {
     lc_status (*relu)(const lc_relu_args *args, const char **path);
     lc_status (*gelu)(const lc_gelu_args *args, const char **path);
     lc_status (*layer_norm)(const lc_layer_norm_args *args, const char **path);
+    lc_status (*linear)(const lc_linear_args *args, const char **path);
 } lc_backend;
 
 /* The backend registered for a concrete device (CPU or CUDA), or NULL when not built. */
@@ -121,5 +131,9 @@ const lc_backend *lc_backend_for(lc_device device);
 
 /* The CPU backend (always built). */
 extern const lc_backend lc_cpu_backend;
+#ifdef LC_HAVE_CUDA
+/* The CUDA backend (src/backend/cuda/), built when nvcc is found (CMake LC_CUDA=AUTO|ON). */
+extern const lc_backend lc_cuda_backend;
+#endif
 
 #endif

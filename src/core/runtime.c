@@ -22,7 +22,9 @@ const char *lc_version(void) { return LC_VERSION_STRING; }
 const lc_backend *lc_backend_for(lc_device device) {
     switch (device) {
     case LC_DEVICE_CPU: return &lc_cpu_backend;
-    /* LC_DEVICE_CUDA: registered by the CUDA backend when built (LC_HAVE_CUDA); not in this build. */
+#ifdef LC_HAVE_CUDA
+    case LC_DEVICE_CUDA: return &lc_cuda_backend;
+#endif
     default: return NULL;
     }
 }
@@ -114,4 +116,26 @@ void lc_dispatch_record(const char *op, lc_device requested, lc_device selected,
 
 void lc_last_dispatch(lc_dispatch_info *out) {
     if (out) *out = lc_last;
+}
+
+static atomic_int lc_precision = LC_PRECISION_HIGHEST;
+
+lc_status lc_set_matmul_precision(lc_matmul_precision precision) {
+    if ((int)precision < 0 || precision >= LC_PRECISION_COUNT)
+        return lc_error(LC_ERR_INVALID_ARGUMENT,
+                        "set_matmul_precision: precision: expected LC_PRECISION_HIGHEST or LC_PRECISION_TF32, got code %d",
+                        (int)precision);
+    atomic_store(&lc_precision, (int)precision);
+    return LC_OK;
+}
+
+lc_matmul_precision lc_get_matmul_precision(void) { return (lc_matmul_precision)atomic_load(&lc_precision); }
+
+lc_status lc_device_synchronize(lc_device device) {
+    if (device != LC_DEVICE_CPU && device != LC_DEVICE_CUDA)
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "synchronize: device: expected cpu or cuda, got %s", lc_device_name(device));
+    const lc_backend *be = lc_backend_for(device);
+    if (!be || !be->available())
+        return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "synchronize: device: %s is not available", lc_device_name(device));
+    return be->sync();
 }

@@ -120,8 +120,9 @@ static void lc_storage_release(lc_storage *s) {
 /* A tensor header over `storage` (takes one reference on success). */
 static lc_status lc_tensor_make(lc_storage *storage, lc_dtype dtype, int ndim, const int64_t *shape,
                                 const int64_t *strides, int64_t offset, int is_view, lc_tensor_t **out) {
-    lc_tensor_t *t = calloc(1, sizeof *t);
+    lc_tensor_t *t = malloc(sizeof *t); /* malloc + memset: served from glibc's per-thread cache */
     if (!t) return lc_error(LC_ERR_OUT_OF_MEMORY, "tensor: could not allocate the tensor header");
+    memset(t, 0, sizeof *t);
     t->storage = storage;
     t->dtype = dtype;
     t->ndim = ndim;
@@ -215,8 +216,9 @@ lc_status lc_tensor_wrap_host(void *data, lc_dtype dtype, int ndim, const int64_
             return lc_error(LC_ERR_INVALID_ARGUMENT, "tensor_wrap_host: strides: extent overflows at dim %d", i);
         elems += span;
     }
-    lc_storage *s = calloc(1, sizeof *s);
+    lc_storage *s = malloc(sizeof *s);
     if (!s) return lc_error(LC_ERR_OUT_OF_MEMORY, "tensor_wrap_host: could not allocate the storage header");
+    memset(s, 0, sizeof *s);
     s->data = data;
     s->elems = elems;
     s->device = LC_DEVICE_CPU;
@@ -321,6 +323,39 @@ static void lc_strided_copy(const lc_tensor_t *t, void *contig, int to_contig) {
     }
 }
 
+/* A strided view of a device tensor goes through a host copy of the storage span it covers:
+ * [offset, offset + extent) is downloaded (and, for writes, uploaded back after the scatter). */
+static void lc_device_span(const lc_tensor_t *t, int64_t *first, int64_t *count) {
+    int64_t last = t->offset;
+    for (int i = 0; i < t->ndim; i++) last += (t->shape[i] - 1) * t->strides[i];
+    *first = t->offset;
+    *count = last - t->offset + 1;
+}
+
+static lc_status lc_device_strided_copy(const lc_tensor_t *t, void *contig, int to_contig) {
+    const lc_backend *be = lc_backend_for(t->storage->device);
+    const size_t es = lc_dtype_size(t->dtype);
+    int64_t first, count;
+    lc_device_span(t, &first, &count);
+    void *span = lc_aligned_alloc((size_t)count * es);
+    if (!span) return lc_error(LC_ERR_OUT_OF_MEMORY, "tensor: could not allocate %zu bytes for a strided device copy",
+                               (size_t)count * es);
+    char *dev = (char *)t->storage->data + (size_t)first * es;
+    lc_status st = be->copy_d2h(span, dev, (size_t)count * es);
+    if (st == LC_OK) {
+        /* A host header over the span, same strides, offset 0. */
+        lc_storage hs = {.data = span, .elems = count, .device = LC_DEVICE_CPU, .owned = 0, .writable = 1};
+        lc_tensor_t host = *t;
+        host.storage = &hs;
+        host.offset = 0;
+        lc_strided_copy(&host, contig, to_contig);
+        if (!to_contig) st = be->copy_h2d(dev, span, (size_t)count * es);
+        if (st == LC_OK && !to_contig) st = be->sync(); /* the span buffer is freed next */
+    }
+    lc_aligned_free(span);
+    return st;
+}
+
 lc_status lc_tensor_to_host(const lc_tensor_t *t, void *dst, size_t dst_bytes) {
     if (!t) return lc_error(LC_ERR_INVALID_ARGUMENT, "tensor_to_host: tensor: expected a tensor, got NULL");
     if (!dst) return lc_error(LC_ERR_INVALID_ARGUMENT, "tensor_to_host: dst: expected a pointer, got NULL");
@@ -328,8 +363,7 @@ lc_status lc_tensor_to_host(const lc_tensor_t *t, void *dst, size_t dst_bytes) {
         return lc_error(LC_ERR_INVALID_ARGUMENT, "tensor_to_host: dst_bytes: expected %zu, got %zu",
                         lc_tensor_nbytes(t), dst_bytes);
     if (t->storage->device != LC_DEVICE_CPU) {
-        if (!lc_tensor_is_contiguous(t))
-            return lc_error(LC_ERR_UNSUPPORTED, "tensor_to_host: strided views of device tensors are not copied yet");
+        if (!lc_tensor_is_contiguous(t)) return lc_device_strided_copy(t, dst, 1);
         return lc_backend_for(t->storage->device)->copy_d2h(dst, lc_tensor_data(t), dst_bytes);
     }
     if (lc_tensor_is_contiguous(t)) memcpy(dst, lc_tensor_data(t), dst_bytes);
@@ -346,8 +380,7 @@ lc_status lc_tensor_copy_from_host(lc_tensor_t *t, const void *src, size_t src_b
         return lc_error(LC_ERR_INVALID_ARGUMENT, "tensor_copy_from_host: src_bytes: expected %zu, got %zu",
                         lc_tensor_nbytes(t), src_bytes);
     if (t->storage->device != LC_DEVICE_CPU) {
-        if (!lc_tensor_is_contiguous(t))
-            return lc_error(LC_ERR_UNSUPPORTED, "tensor_copy_from_host: strided views of device tensors are not written yet");
+        if (!lc_tensor_is_contiguous(t)) return lc_device_strided_copy(t, (void *)src, 0);
         return lc_backend_for(t->storage->device)->copy_h2d(lc_tensor_data(t), src, src_bytes);
     }
     if (lc_tensor_is_contiguous(t)) memmove(lc_tensor_data(t), src, src_bytes);

@@ -22,10 +22,14 @@ lc_status lc_attention_forward(const lc_tensor_t *q, const lc_tensor_t *k, const
         (st = lc_check_no_overlap(op, out, "v", v, 0)) != LC_OK)
         return st;
     lc_route route;
-    if ((st = lc_route_op(op, LC_OP_ATTENTION, LC_DTYPE_F32, device, &route)) != LC_OK) return st;
+    const lc_tensor_t *operands[4] = {q, k, v, out};
+    const double s_ = (double)shape[0], d_ = (double)shape[1];
+    const lc_work work = {4.0 * s_ * s_ * d_, 4.0 * s_ * d_ * sizeof(float)};
+    if ((st = lc_route_op(op, LC_OP_ATTENTION, LC_DTYPE_F32, device, operands, 4, work, &route)) != LC_OK) return st;
     lc_operand qo = {0}, ko = {0}, vo = {0};
-    if ((st = lc_operand_acquire(op, "q", q, &qo)) == LC_OK && (st = lc_operand_acquire(op, "k", k, &ko)) == LC_OK &&
-        (st = lc_operand_acquire(op, "v", v, &vo)) == LC_OK) {
+    lc_output oo = {0};
+    if ((st = lc_operand_acquire(op, "q", q, &route, &qo)) == LC_OK && (st = lc_operand_acquire(op, "k", k, &route, &ko)) == LC_OK &&
+        (st = lc_operand_acquire(op, "v", v, &route, &vo)) == LC_OK && (st = lc_output_acquire(op, out, &route, &oo)) == LC_OK) {
         lc_attention_args args = {.seq = shape[0],
                                   .head_dim = shape[1],
                                   .causal = causal != 0,
@@ -33,9 +37,9 @@ lc_status lc_attention_forward(const lc_tensor_t *q, const lc_tensor_t *k, const
                                   .q = qo.data,
                                   .k = ko.data,
                                   .v = vo.data,
-                                  .out = lc_tensor_data(out)};
+                                  .out = oo.data};
         const char *path = "unknown";
-        st = route.backend->attention(&args, &path);
+        st = lc_output_commit(op, &oo, route.backend->attention(&args, &path));
         if (st == LC_OK) lc_route_done(op, &route, path);
     }
     lc_operand_release(&qo);

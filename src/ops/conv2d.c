@@ -54,17 +54,22 @@ lc_status lc_conv2d_nchw(const lc_tensor_t *x, const lc_tensor_t *w, const lc_te
         (st = lc_check_no_overlap(op, out, "bias", bias, 0)) != LC_OK)
         return st;
     lc_route route;
-    if ((st = lc_route_op(op, LC_OP_CONV2D, LC_DTYPE_F32, device, &route)) != LC_OK) return st;
+    const lc_tensor_t *operands[4] = {x, w, bias, out};
+    const lc_work work = {2.0 * (double)n * (double)oc * (double)oh * (double)ow * (double)c * (double)kh * (double)kw,
+                          (double)(lc_tensor_nbytes(x) + lc_tensor_nbytes(w) + lc_tensor_nbytes(out))};
+    if ((st = lc_route_op(op, LC_OP_CONV2D, LC_DTYPE_F32, device, operands, 4, work, &route)) != LC_OK) return st;
     lc_operand xo = {0}, wo = {0}, bo = {0};
-    if ((st = lc_operand_acquire(op, "x", x, &xo)) == LC_OK && (st = lc_operand_acquire(op, "w", w, &wo)) == LC_OK &&
-        (!bias || (st = lc_operand_acquire(op, "bias", bias, &bo)) == LC_OK)) {
+    lc_output oo = {0};
+    if ((st = lc_operand_acquire(op, "x", x, &route, &xo)) == LC_OK && (st = lc_operand_acquire(op, "w", w, &route, &wo)) == LC_OK &&
+        (!bias || (st = lc_operand_acquire(op, "bias", bias, &route, &bo)) == LC_OK) &&
+        (st = lc_output_acquire(op, out, &route, &oo)) == LC_OK) {
         lc_conv2d_args args = {.n = n, .c = c, .h = h, .w = wd, .oc = oc, .kh = kh, .kw = kw, .oh = oh, .ow = ow,
                                .stride_h = params->stride_h, .stride_w = params->stride_w,
                                .pad_h = params->pad_h, .pad_w = params->pad_w, .apply_relu = params->apply_relu != 0,
                                .x = xo.data, .weight = wo.data, .bias = bias ? bo.data : NULL,
-                               .y = lc_tensor_data(out)};
+                               .y = oo.data};
         const char *path = "unknown";
-        st = route.backend->conv2d(&args, &path);
+        st = lc_output_commit(op, &oo, route.backend->conv2d(&args, &path));
         if (st == LC_OK) lc_route_done(op, &route, path);
     }
     lc_operand_release(&xo);

@@ -18,10 +18,55 @@ static int lc_backend_takes(const lc_backend *be, lc_op kind, lc_dtype dtype) {
     return be && be->available() && be->supports(kind, dtype);
 }
 
-lc_status lc_route_op(const char *op, lc_op kind, lc_dtype dtype, lc_device requested, lc_route *out) {
+/* Rough throughput figures of the "auto" cost model (one-shot calls: host operands). The GPU side
+ * pays a fixed launch/sync/staging cost and the PCIe transfer of every byte; the CPU side pays its
+ * arithmetic and memory traffic. Deliberately simple; the tuning issue replaces it with measurements. */
+#define LC_AUTO_CPU_GFLOPS_PER_THREAD 50.0
+#define LC_AUTO_CPU_GBPS_PER_THREAD 10.0
+#define LC_AUTO_CPU_GBPS_MAX 60.0
+#define LC_AUTO_GPU_FIXED_S 25e-6
+#define LC_AUTO_GPU_LINK_GBPS 20.0
+#define LC_AUTO_GPU_TFLOPS 20.0
+
+static int lc_auto_prefers_gpu(lc_work work) {
+    const double threads = (double)lc_num_threads();
+    double cpu_bw = threads * LC_AUTO_CPU_GBPS_PER_THREAD;
+    if (cpu_bw > LC_AUTO_CPU_GBPS_MAX) cpu_bw = LC_AUTO_CPU_GBPS_MAX;
+    const double cpu_s = work.flops / (threads * LC_AUTO_CPU_GFLOPS_PER_THREAD * 1e9) + work.bytes / (cpu_bw * 1e9);
+    const double gpu_s = LC_AUTO_GPU_FIXED_S + work.bytes / (LC_AUTO_GPU_LINK_GBPS * 1e9) + work.flops / (LC_AUTO_GPU_TFLOPS * 1e12);
+    return gpu_s < cpu_s;
+}
+
+lc_status lc_route_op(const char *op, lc_op kind, lc_dtype dtype, lc_device requested, const lc_tensor_t *const *tensors,
+                      int ntensors, lc_work work, lc_route *out) {
     const lc_backend *cpu = lc_backend_for(LC_DEVICE_CPU);
     const lc_backend *cuda = lc_backend_for(LC_DEVICE_CUDA);
+    const int cuda_takes = lc_backend_takes(cuda, kind, dtype);
+    const char *on_gpu = NULL;
+    for (int i = 0; i < ntensors; i++)
+        if (tensors[i] && lc_tensor_device(tensors[i]) == LC_DEVICE_CUDA) on_gpu = "an operand";
     out->requested = requested;
+    if ((int)requested < 0 || requested >= LC_DEVICE_COUNT)
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: device: expected cpu, cuda, metal or auto, got code %d", op,
+                        (int)requested);
+    if (on_gpu) {
+        /* Operands on the GPU: the op runs there. */
+        if (requested == LC_DEVICE_CPU)
+            return lc_error(LC_ERR_INVALID_ARGUMENT,
+                            "%s: device: 'cpu' was requested but %s lives on cuda (pass device='cuda' or 'auto', or "
+                            "copy it to the host first)", op, on_gpu);
+        if (!cuda_takes)
+            return lc_error(LC_ERR_UNSUPPORTED, "%s: the cuda backend does not implement this op for %s", op,
+                            lc_dtype_name(dtype));
+        if (requested == LC_DEVICE_METAL && lc_strict_device())
+            return lc_error(LC_ERR_DEVICE_UNAVAILABLE,
+                            "%s: device: 'metal' was requested in strict device mode, but it is not available", op);
+        out->backend = cuda;
+        out->reason = requested == LC_DEVICE_CUDA ? LC_REASON_DIRECT
+                      : requested == LC_DEVICE_AUTO ? LC_REASON_AUTO_SELECTED
+                                                    : LC_REASON_FALLBACK_PREFERRED_UNAVAILABLE;
+        return LC_OK;
+    }
     switch (requested) {
     case LC_DEVICE_CPU:
         out->backend = cpu;
@@ -30,7 +75,7 @@ lc_status lc_route_op(const char *op, lc_op kind, lc_dtype dtype, lc_device requ
     case LC_DEVICE_CUDA:
     case LC_DEVICE_METAL: {
         /* Metal is never built on Linux: the request goes to the best available device. */
-        if (requested == LC_DEVICE_CUDA && lc_backend_takes(cuda, kind, dtype)) {
+        if (requested == LC_DEVICE_CUDA && cuda_takes) {
             out->backend = cuda;
             out->reason = LC_REASON_DIRECT;
             break;
@@ -41,23 +86,17 @@ lc_status lc_route_op(const char *op, lc_op kind, lc_dtype dtype, lc_device requ
                             "%s: device: '%s' was requested in strict device mode, but it is %s", op,
                             lc_device_name(requested), unavailable ? "not available on this machine/build"
                                                                    : "lacking this op/dtype");
-        out->backend = lc_backend_takes(cuda, kind, dtype) ? cuda : cpu;
+        out->backend = cuda_takes ? cuda : cpu;
         out->reason = unavailable ? LC_REASON_FALLBACK_PREFERRED_UNAVAILABLE : LC_REASON_FALLBACK_PREFERRED_UNSUPPORTED;
         break;
     }
-    case LC_DEVICE_AUTO:
-        /* Only the CPU backend exists in this build; the CUDA backend brings the crossover policy. */
-        out->backend = cpu;
+    default: /* LC_DEVICE_AUTO */
+        out->backend = cuda_takes && lc_auto_prefers_gpu(work) ? cuda : cpu;
         out->reason = LC_REASON_AUTO_SELECTED;
         break;
-    default:
-        return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: device: expected cpu, cuda, metal or auto, got code %d", op,
-                        (int)requested);
     }
     if (!out->backend->supports(kind, dtype))
         return lc_error(LC_ERR_UNSUPPORTED, "%s: no backend implements this op for %s", op, lc_dtype_name(dtype));
-    /* Operands live on the host in this build; staging to a device backend comes with that backend. */
-    LC_CHECK_INVARIANT(out->backend->device == LC_DEVICE_CPU);
     return LC_OK;
 }
 
@@ -69,9 +108,6 @@ lc_status lc_check_tensor(const char *op, const char *name, const lc_tensor_t *t
     if (!t) return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: %s: expected a tensor, got NULL", op, name);
     if (lc_tensor_validate(t) != LC_OK)
         return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: %s: invalid tensor metadata (%s)", op, name, lc_last_error());
-    if (lc_tensor_device(t) != LC_DEVICE_CPU)
-        return lc_error(LC_ERR_UNSUPPORTED, "%s: %s: expected a host tensor, got one on %s", op, name,
-                        lc_device_name(lc_tensor_device(t)));
     return LC_OK;
 }
 
@@ -122,7 +158,7 @@ static void lc_tensor_extent(const lc_tensor_t *t, const char **lo, const char *
 
 lc_status lc_check_no_overlap(const char *op, const lc_tensor_t *out, const char *in_name, const lc_tensor_t *in,
                               int allow_exact) {
-    if (!in) return LC_OK;
+    if (!in || lc_tensor_device(in) != lc_tensor_device(out)) return LC_OK;
     const char *olo, *ohi, *ilo, *ihi;
     lc_tensor_extent(out, &olo, &ohi);
     lc_tensor_extent(in, &ilo, &ihi);
@@ -132,29 +168,84 @@ lc_status lc_check_no_overlap(const char *op, const lc_tensor_t *out, const char
                     op, in_name, allow_exact ? " (only an exact in-place alias is allowed)" : "");
 }
 
-lc_status lc_operand_acquire(const char *op, const char *name, const lc_tensor_t *t, lc_operand *out) {
+lc_status lc_operand_acquire(const char *op, const char *name, const lc_tensor_t *t, const lc_route *route,
+                             lc_operand *out) {
     out->scratch = NULL;
-    if (lc_tensor_is_contiguous(t)) {
+    out->scratch_owner = NULL;
+    const lc_backend *be = route->backend;
+    const lc_device where = lc_tensor_device(t);
+    if (where == be->device && lc_tensor_is_contiguous(t)) {
         out->data = lc_tensor_data(t);
         return LC_OK;
     }
-    size_t bytes = lc_tensor_nbytes(t);
-    out->scratch = lc_aligned_alloc(bytes);
-    if (!out->scratch)
-        return lc_error(LC_ERR_OUT_OF_MEMORY, "%s: %s: could not allocate %zu bytes to gather a strided view", op, name,
-                        bytes);
-    lc_status st = lc_tensor_to_host(t, out->scratch, bytes);
-    if (st != LC_OK) {
-        lc_aligned_free(out->scratch);
-        out->scratch = NULL;
-        return st;
+    /* Gather a strided view (through the host: correct, not fast), then upload when the op runs on a
+     * device. A device tensor reaching here is a strided view on the route's own device. */
+    const size_t bytes = lc_tensor_nbytes(t);
+    const void *host = lc_tensor_data(t);
+    void *gathered = NULL;
+    if (!lc_tensor_is_contiguous(t) || where != LC_DEVICE_CPU) {
+        gathered = lc_aligned_alloc(bytes);
+        if (!gathered)
+            return lc_error(LC_ERR_OUT_OF_MEMORY, "%s: %s: could not allocate %zu bytes to gather a strided view", op,
+                            name, bytes);
+        lc_status st = lc_tensor_to_host(t, gathered, bytes);
+        if (st != LC_OK) {
+            lc_aligned_free(gathered);
+            return st;
+        }
+        host = gathered;
     }
-    out->data = out->scratch;
+    if (be->device == LC_DEVICE_CPU) {
+        out->data = out->scratch = gathered;
+        out->scratch_owner = lc_backend_for(LC_DEVICE_CPU);
+        return LC_OK;
+    }
+    void *dev = NULL;
+    lc_status st = be->alloc(bytes, &dev);
+    if (st == LC_OK) st = be->copy_h2d(dev, host, bytes);
+    lc_aligned_free(gathered);
+    if (st != LC_OK) {
+        if (dev) be->free(dev);
+        return lc_error(st, "%s: %s: upload of %zu bytes to %s failed: %s", op, name, bytes, be->name, lc_last_error());
+    }
+    out->data = out->scratch = dev;
+    out->scratch_owner = be;
     return LC_OK;
 }
 
 void lc_operand_release(lc_operand *operand) {
-    if (operand->scratch) lc_aligned_free(operand->scratch);
+    if (operand->scratch) operand->scratch_owner->free(operand->scratch);
     operand->scratch = NULL;
     operand->data = NULL;
+}
+
+lc_status lc_output_acquire(const char *op, lc_tensor_t *out, const lc_route *route, lc_output *o) {
+    o->out = out;
+    o->backend = route->backend;
+    o->scratch = NULL;
+    if (lc_tensor_device(out) == route->backend->device) {
+        o->data = lc_tensor_data(out);
+        return LC_OK;
+    }
+    if (lc_tensor_device(out) != LC_DEVICE_CPU)
+        return lc_error(LC_ERR_UNSUPPORTED, "%s: out: a %s output of a %s op is not supported", op,
+                        lc_device_name(lc_tensor_device(out)), route->backend->name);
+    const size_t bytes = lc_tensor_nbytes(out);
+    lc_status st = route->backend->alloc(bytes, &o->scratch);
+    if (st != LC_OK) return lc_error(st, "%s: out: %s", op, lc_last_error());
+    o->data = o->scratch;
+    return LC_OK;
+}
+
+lc_status lc_output_commit(const char *op, lc_output *o, lc_status kernel_status) {
+    lc_status st = kernel_status;
+    if (o->scratch) {
+        if (st == LC_OK) {
+            st = o->backend->copy_d2h(lc_tensor_data(o->out), o->scratch, lc_tensor_nbytes(o->out));
+            if (st != LC_OK) st = lc_error(st, "%s: %s", op, lc_last_error());
+        }
+        o->backend->free(o->scratch);
+        o->scratch = NULL;
+    }
+    return st;
 }

@@ -15,13 +15,25 @@ typedef struct lc_route {
     lc_reason reason;
 } lc_route;
 
-/* Picks the backend for `kind`/`dtype` given the requested device, per the policy in runtime.h. */
-lc_status lc_route_op(const char *op, lc_op kind, lc_dtype dtype, lc_device requested, lc_route *out);
+/* What the op will do, for the "auto" cost model: arithmetic and bytes read + written. */
+typedef struct lc_work {
+    double flops;
+    double bytes;
+} lc_work;
+
+/* Picks the backend for `kind`/`dtype` given the requested device and where the operands live
+ * (`tensors`, NULL entries skipped), per the policy in runtime.h:
+ *  - an operand on the GPU runs the op there (device "cpu" is then an error, not a silent copy);
+ *  - host operands run where asked; an unavailable device falls back (or fails in strict mode);
+ *  - "auto" compares estimated CPU time with GPU time including transfers (tiny or memory-bound
+ *    one-shot work stays on the CPU). */
+lc_status lc_route_op(const char *op, lc_op kind, lc_dtype dtype, lc_device requested, const lc_tensor_t *const *tensors,
+                      int ntensors, lc_work work, lc_route *out);
 
 /* Records a successful dispatch (last-dispatch record). */
 void lc_route_done(const char *op, const lc_route *route, const char *path);
 
-/* Non-NULL, valid metadata, resident on the host. */
+/* Non-NULL, valid metadata, on a device this build has. */
 lc_status lc_check_tensor(const char *op, const char *name, const lc_tensor_t *t);
 lc_status lc_check_dtype_is(const char *op, const char *name, const lc_tensor_t *t, lc_dtype dtype);
 lc_status lc_check_rank(const char *op, const char *name, const lc_tensor_t *t, int ndim);
@@ -33,15 +45,29 @@ lc_status lc_check_out(const char *op, const lc_tensor_t *out, lc_dtype dtype, i
 lc_status lc_check_no_overlap(const char *op, const lc_tensor_t *out, const char *in_name, const lc_tensor_t *in,
                               int allow_exact);
 
-/* A read-only input as a contiguous host buffer: the tensor's own memory when contiguous, else a
- * gathered copy that lc_operand_release frees. */
+/* A read-only input as a contiguous buffer on the route's device: the tensor's own memory when it is
+ * contiguous there, else a gathered and/or uploaded copy that lc_operand_release frees. */
 typedef struct lc_operand {
     const void *data;
     void *scratch;
+    const lc_backend *scratch_owner;
 } lc_operand;
 
-lc_status lc_operand_acquire(const char *op, const char *name, const lc_tensor_t *t, lc_operand *out);
+lc_status lc_operand_acquire(const char *op, const char *name, const lc_tensor_t *t, const lc_route *route,
+                             lc_operand *out);
 void lc_operand_release(lc_operand *operand);
+
+/* The output buffer on the route's device: `out`'s own memory when it lives there, else device scratch
+ * that lc_output_commit downloads into `out` (only when the kernel succeeded) and frees. */
+typedef struct lc_output {
+    void *data;
+    void *scratch;
+    lc_tensor_t *out;
+    const lc_backend *backend;
+} lc_output;
+
+lc_status lc_output_acquire(const char *op, lc_tensor_t *out, const lc_route *route, lc_output *o);
+lc_status lc_output_commit(const char *op, lc_output *o, lc_status kernel_status);
 
 /* "[2, 3, 4]" into buf. */
 void lc_format_shape(char *buf, size_t size, int ndim, const int64_t *shape);

@@ -15,13 +15,17 @@ static lc_status lc_binary(const char *op, lc_binary_kind kind, const lc_tensor_
         (st = lc_check_no_overlap(op, out, "a", a, 1)) != LC_OK || (st = lc_check_no_overlap(op, out, "b", b, 1)) != LC_OK)
         return st;
     lc_route route;
-    if ((st = lc_route_op(op, LC_OP_BINARY, dtype, device, &route)) != LC_OK) return st;
+    const lc_tensor_t *operands[3] = {a, b, out};
+    const lc_work work = {(double)lc_tensor_numel(a), 3.0 * (double)lc_tensor_nbytes(a)};
+    if ((st = lc_route_op(op, LC_OP_BINARY, dtype, device, operands, 3, work, &route)) != LC_OK) return st;
     lc_operand ao = {0}, bo = {0};
-    if ((st = lc_operand_acquire(op, "a", a, &ao)) == LC_OK && (st = lc_operand_acquire(op, "b", b, &bo)) == LC_OK) {
+    lc_output oo = {0};
+    if ((st = lc_operand_acquire(op, "a", a, &route, &ao)) == LC_OK && (st = lc_operand_acquire(op, "b", b, &route, &bo)) == LC_OK &&
+        (st = lc_output_acquire(op, out, &route, &oo)) == LC_OK) {
         lc_binary_args args = {.kind = kind, .dtype = dtype, .n = lc_tensor_numel(a), .a = ao.data, .b = bo.data,
-                               .out = lc_tensor_data(out)};
+                               .out = oo.data};
         const char *path = "unknown";
-        st = route.backend->binary(&args, &path);
+        st = lc_output_commit(op, &oo, route.backend->binary(&args, &path));
         if (st == LC_OK) lc_route_done(op, &route, path);
     }
     lc_operand_release(&ao);
@@ -41,28 +45,33 @@ lc_status lc_matrix_div(const lc_tensor_t *a, const lc_tensor_t *b, lc_tensor_t 
     return lc_binary("matrix_div", LC_BINARY_DIV, a, b, out, device);
 }
 
-/* Checks for a unary op over x -> out of x's shape and dtype; *xo receives x as a contiguous operand. */
-static lc_status lc_unary_prepare(const char *op, lc_op kind, const lc_tensor_t *x, lc_tensor_t *out, lc_device device,
-                                  lc_route *route, lc_operand *xo) {
+/* Checks for a unary op over x -> out of x's shape and dtype, then routes it and acquires x and out. */
+static lc_status lc_unary_prepare(const char *op, lc_op kind, double flops_per_element, const lc_tensor_t *x,
+                                  lc_tensor_t *out, lc_device device, lc_route *route, lc_operand *xo, lc_output *oo) {
     lc_status st;
     if ((st = lc_check_tensor(op, "x", x)) != LC_OK) return st;
     if (kind == LC_OP_GELU && (st = lc_check_dtype_is(op, "x", x, LC_DTYPE_F32)) != LC_OK) return st;
+    const lc_tensor_t *operands[2] = {x, out};
+    const lc_work work = {flops_per_element * (double)lc_tensor_numel(x), 2.0 * (double)lc_tensor_nbytes(x)};
     if ((st = lc_check_out(op, out, lc_tensor_dtype(x), lc_tensor_ndim(x), lc_tensor_shape(x))) != LC_OK ||
         (st = lc_check_no_overlap(op, out, "x", x, 1)) != LC_OK ||
-        (st = lc_route_op(op, kind, lc_tensor_dtype(x), device, route)) != LC_OK)
+        (st = lc_route_op(op, kind, lc_tensor_dtype(x), device, operands, 2, work, route)) != LC_OK ||
+        (st = lc_operand_acquire(op, "x", x, route, xo)) != LC_OK)
         return st;
-    return lc_operand_acquire(op, "x", x, xo);
+    if ((st = lc_output_acquire(op, out, route, oo)) != LC_OK) lc_operand_release(xo);
+    return st;
 }
 
 lc_status lc_relu(const lc_tensor_t *x, lc_tensor_t *out, lc_device device) {
     static const char *op = "relu";
     lc_route route;
     lc_operand xo = {0};
-    lc_status st = lc_unary_prepare(op, LC_OP_RELU, x, out, device, &route, &xo);
+    lc_output oo = {0};
+    lc_status st = lc_unary_prepare(op, LC_OP_RELU, 1.0, x, out, device, &route, &xo, &oo);
     if (st != LC_OK) return st;
-    lc_relu_args args = {.dtype = lc_tensor_dtype(x), .n = lc_tensor_numel(x), .x = xo.data, .out = lc_tensor_data(out)};
+    lc_relu_args args = {.dtype = lc_tensor_dtype(x), .n = lc_tensor_numel(x), .x = xo.data, .out = oo.data};
     const char *path = "unknown";
-    st = route.backend->relu(&args, &path);
+    st = lc_output_commit(op, &oo, route.backend->relu(&args, &path));
     lc_operand_release(&xo);
     if (st == LC_OK) lc_route_done(op, &route, path);
     return st;
@@ -75,11 +84,12 @@ lc_status lc_gelu(const lc_tensor_t *x, lc_tensor_t *out, lc_gelu_approx approx,
                         (int)approx);
     lc_route route;
     lc_operand xo = {0};
-    lc_status st = lc_unary_prepare(op, LC_OP_GELU, x, out, device, &route, &xo);
+    lc_output oo = {0};
+    lc_status st = lc_unary_prepare(op, LC_OP_GELU, 20.0, x, out, device, &route, &xo, &oo);
     if (st != LC_OK) return st;
-    lc_gelu_args args = {.approx = approx, .n = lc_tensor_numel(x), .x = xo.data, .out = lc_tensor_data(out)};
+    lc_gelu_args args = {.approx = approx, .n = lc_tensor_numel(x), .x = xo.data, .out = oo.data};
     const char *path = "unknown";
-    st = route.backend->gelu(&args, &path);
+    st = lc_output_commit(op, &oo, route.backend->gelu(&args, &path));
     lc_operand_release(&xo);
     if (st == LC_OK) lc_route_done(op, &route, path);
     return st;

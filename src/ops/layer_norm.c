@@ -30,16 +30,20 @@ lc_status lc_layer_norm(const lc_tensor_t *x, const lc_tensor_t *gamma, const lc
         (st = lc_check_no_overlap(op, out, "x", x, 1)) != LC_OK)
         return st;
     lc_route route;
-    if ((st = lc_route_op(op, LC_OP_LAYER_NORM, LC_DTYPE_F32, device, &route)) != LC_OK) return st;
+    const lc_tensor_t *operands[4] = {x, gamma, beta, out};
+    const lc_work work = {8.0 * (double)lc_tensor_numel(x), 2.0 * (double)lc_tensor_nbytes(x)};
+    if ((st = lc_route_op(op, LC_OP_LAYER_NORM, LC_DTYPE_F32, device, operands, 4, work, &route)) != LC_OK) return st;
     lc_operand xo = {0}, go = {0}, bo = {0};
-    if ((st = lc_operand_acquire(op, "x", x, &xo)) == LC_OK &&
-        (!gamma || (st = lc_operand_acquire(op, "gamma", gamma, &go)) == LC_OK) &&
-        (!beta || (st = lc_operand_acquire(op, "beta", beta, &bo)) == LC_OK)) {
+    lc_output oo = {0};
+    if ((st = lc_operand_acquire(op, "x", x, &route, &xo)) == LC_OK &&
+        (!gamma || (st = lc_operand_acquire(op, "gamma", gamma, &route, &go)) == LC_OK) &&
+        (!beta || (st = lc_operand_acquire(op, "beta", beta, &route, &bo)) == LC_OK) &&
+        (st = lc_output_acquire(op, out, &route, &oo)) == LC_OK) {
         lc_layer_norm_args args = {.rows = lc_tensor_numel(x) / cols, .cols = cols, .eps = eps, .x = xo.data,
                                    .gamma = gamma ? go.data : NULL, .beta = beta ? bo.data : NULL,
-                                   .out = lc_tensor_data(out)};
+                                   .out = oo.data};
         const char *path = "unknown";
-        st = route.backend->layer_norm(&args, &path);
+        st = lc_output_commit(op, &oo, route.backend->layer_norm(&args, &path));
         if (st == LC_OK) lc_route_done(op, &route, path);
     }
     lc_operand_release(&xo);

@@ -20,18 +20,20 @@ lc_status lc_matmul(const lc_tensor_t *a, const lc_tensor_t *b, lc_tensor_t *out
         (st = lc_check_no_overlap(op, out, "a", a, 0)) != LC_OK || (st = lc_check_no_overlap(op, out, "b", b, 0)) != LC_OK)
         return st;
     lc_route route;
-    if ((st = lc_route_op(op, LC_OP_MATMUL, dtype, device, &route)) != LC_OK) return st;
-    lc_operand ao, bo;
-    if ((st = lc_operand_acquire(op, "a", a, &ao)) != LC_OK) return st;
-    if ((st = lc_operand_acquire(op, "b", b, &bo)) != LC_OK) {
-        lc_operand_release(&ao);
-        return st;
+    const lc_tensor_t *operands[3] = {a, b, out};
+    const lc_work work = {2.0 * (double)m * (double)k * (double)n,
+                          (double)(lc_tensor_nbytes(a) + lc_tensor_nbytes(b) + lc_tensor_nbytes(out))};
+    if ((st = lc_route_op(op, LC_OP_MATMUL, dtype, device, operands, 3, work, &route)) != LC_OK) return st;
+    lc_operand ao = {0}, bo = {0};
+    lc_output oo = {0};
+    if ((st = lc_operand_acquire(op, "a", a, &route, &ao)) == LC_OK && (st = lc_operand_acquire(op, "b", b, &route, &bo)) == LC_OK &&
+        (st = lc_output_acquire(op, out, &route, &oo)) == LC_OK) {
+        lc_matmul_args args = {.dtype = dtype, .m = m, .k = k, .n = n, .a = ao.data, .b = bo.data, .c = oo.data};
+        const char *path = "unknown";
+        st = lc_output_commit(op, &oo, route.backend->matmul(&args, &path));
+        if (st == LC_OK) lc_route_done(op, &route, path);
     }
-    lc_matmul_args args = {.dtype = dtype, .m = m, .k = k, .n = n, .a = ao.data, .b = bo.data, .c = lc_tensor_data(out)};
-    const char *path = "unknown";
-    st = route.backend->matmul(&args, &path);
     lc_operand_release(&ao);
     lc_operand_release(&bo);
-    if (st == LC_OK) lc_route_done(op, &route, path);
     return st;
 }

@@ -86,6 +86,9 @@ static void group_matmul(lc_dtype dt) {
 
 /* Both CPU matmul paths (the unpacked small kernel and the large BLAS/blocked one) must have run. */
 static void check_matmul_paths(void) {
+    int cpu_ran = 0;
+    for (int i = 0; i < H.ndevices; i++) cpu_ran |= H.devices[i] == LC_DEVICE_CPU;
+    if (!cpu_ran) return; /* LC_TEST_DEVICES excluded the CPU */
     h_group g;
     h_group_begin(&g, "matmul paths");
     char why[128];
@@ -93,6 +96,49 @@ static void check_matmul_paths(void) {
              mm_large_seen ? "ran" : "never ran");
     h_record(&g, LC_DEVICE_CPU, "small and large cpu paths", mm_small_seen && mm_large_seen ? H_PASS : H_FAIL, -1.0,
              0.0, NULL, why);
+    h_group_end(&g);
+}
+
+/* ---- linear (matmul + bias + activation, fused) ------------------------------------------------------ */
+
+static void linear_run(h_group *g, int64_t m, int64_t k, int64_t n, int with_bias, lc_activation act) {
+    static const char *act_names[LC_ACT_COUNT] = {"none", "relu", "gelu_erf", "gelu_tanh"};
+    const int64_t sx[2] = {m, k}, sw[2] = {k, n}, sb[1] = {n}, so[2] = {m, n};
+    double *x = h_alloc((size_t)(m * k) * sizeof(double)), *w = h_alloc((size_t)(k * n) * sizeof(double));
+    double *b = h_alloc((size_t)n * sizeof(double)), *ref = h_alloc((size_t)(m * n) * sizeof(double));
+    h_fill(x, m * k, -1.0, 1.0, LC_DTYPE_F32);
+    h_fill(w, k * n, -1.0, 1.0, LC_DTYPE_F32);
+    h_fill(b, n, -2.0, 2.0, LC_DTYPE_F32);
+    lc_ref_linear(m, k, n, act, x, w, with_bias ? b : NULL, ref);
+    char desc[128];
+    snprintf(desc, sizeof desc, "%lldx%lldx%lld bias:%d act:%s", (long long)m, (long long)k, (long long)n, with_bias,
+             act_names[act]);
+    /* cuBLASLt's GELU epilogue evaluates tanh in a fast form: a looser bound for that row only. */
+    const double tol = (act == LC_ACT_GELU_TANH ? 1e-4 : 2e-5) * fmax(1.0, sqrt((double)k / 256.0));
+    for (int d = 0; d < H.ndevices; d++) {
+        const lc_device dev = H.devices[d];
+        lc_tensor_t *tx = h_make(dev, LC_DTYPE_F32, 2, sx, x, L_CONTIG), *tw = h_make(dev, LC_DTYPE_F32, 2, sw, w, L_CONTIG);
+        lc_tensor_t *tb = with_bias ? h_make(dev, LC_DTYPE_F32, 1, sb, b, L_CONTIG) : NULL;
+        lc_tensor_t *to = h_out(dev, LC_DTYPE_F32, 2, so);
+        h_judge(g, dev, desc, "linear", lc_linear(tx, tw, tb, act, to, dev), to, ref, tol, -1.0, NULL);
+        lc_tensor_free(tx);
+        lc_tensor_free(tw);
+        lc_tensor_free(tb);
+        lc_tensor_free(to);
+    }
+    free(x);
+    free(w);
+    free(b);
+    free(ref);
+}
+
+static void group_linear(void) {
+    static const int64_t shapes[][3] = {{1, 1, 1}, {7, 33, 5}, {33, 255, 17}, {128, 256, 300}, {255, 64, 1024}};
+    h_group g;
+    h_group_begin(&g, "linear");
+    for (int i = 0; i < ARRAY_LEN(shapes); i++)
+        for (int act = 0; act < LC_ACT_COUNT; act++)
+            for (int bias = 0; bias < 2; bias++) linear_run(&g, shapes[i][0], shapes[i][1], shapes[i][2], bias, (lc_activation)act);
     h_group_end(&g);
 }
 
@@ -578,9 +624,12 @@ int main(void) {
     H.seed = seed && seed[0] ? strtoull(seed, NULL, 0) : 20240917ull;
     H.rng = H.seed;
     H.verbose = verbose && verbose[0] && strcmp(verbose, "0") != 0;
+    /* LC_TEST_DEVICES=cuda (or cpu) restricts the run, e.g. under compute-sanitizer. */
+    const char *only = getenv("LC_TEST_DEVICES");
     const lc_device candidates[2] = {LC_DEVICE_CPU, LC_DEVICE_CUDA};
     for (int i = 0; i < 2; i++)
-        if (lc_device_available(candidates[i])) H.devices[H.ndevices++] = candidates[i];
+        if (lc_device_available(candidates[i]) && (!only || !only[0] || strstr(only, lc_device_name(candidates[i]))))
+            H.devices[H.ndevices++] = candidates[i];
     printf("test_ops: seed %llu (set LC_TEST_SEED to replay), devices:", (unsigned long long)H.seed);
     for (int i = 0; i < H.ndevices; i++) printf(" %s", lc_device_name(H.devices[i]));
     printf(", cpu features \"%s\", %d threads, blas %s\n", lc_cpu_features(), lc_num_threads(), lc_blas_name());
@@ -590,6 +639,7 @@ int main(void) {
     group_matmul(LC_DTYPE_F32);
     group_matmul(LC_DTYPE_F64);
     check_matmul_paths();
+    group_linear();
     group_attention();
     group_conv2d();
     group_binary(LC_BINARY_ADD);

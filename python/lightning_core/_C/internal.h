@@ -1,5 +1,5 @@
 /* internal.h — declarations shared by the files of the lightning_core._C extension (module.c,
- * convert.c, ops_py.c, tensor_py.c): Python/NumPy includes, the lc_status -> exception mapping, the
+ * convert.c, call.c, ops_py.c, tensor_py.c): Python/NumPy includes, the lc_status -> exception mapping, the
  * DeviceUnavailableError object, the op method table and the tensor type registration.
  * Tests: tests/python/test_runtime.py, tests/python/test_ops_*.py, tests/python/test_tensor.py. */
 #ifndef LCPY_INTERNAL_H
@@ -35,6 +35,16 @@ extern PyMethodDef lcpy_op_methods[];
 
 /* Adds Tensor, Tensor64 and TensorView to the module (tensor_py.c); -1 with an exception on failure. */
 int lcpy_tensor_register(PyObject *module);
+
+/* The lc_tensor_t of a Tensor, Tensor64 or TensorView object (borrowed: valid while obj lives), or NULL
+ * without an exception for any other object (a PyObject_TypeCheck against the three types). */
+lc_tensor_t *lcpy_tensor_handle(PyObject *obj);
+
+/* A new Tensor (float32) or Tensor64 (float64) object owning `t` (stolen; freed on failure). */
+PyObject *lcpy_tensor_adopt(lc_tensor_t *t);
+
+/* "Tensor", "Tensor64" or "TensorView" for a tensor object (for messages). */
+const char *lcpy_tensor_kind(PyObject *obj);
 
 /* Casts a METH_FASTCALL|METH_KEYWORDS function for a PyMethodDef entry without a function-cast warning. */
 #define LCPY_FASTCALL(fn) ((PyCFunction)(void (*)(void))(fn))

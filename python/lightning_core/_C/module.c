@@ -1,7 +1,9 @@
 /* module.c — lightning_core._C module init (NumPy C API import), the runtime functions
- * (backend/device queries, strict mode, threads, CPU features, BLAS, last dispatch), the tensor
- * contract validators, DeviceUnavailableError and the lc_status -> Python exception mapping.
- * Tests: tests/python/test_runtime.py, tests/python/test_tensor.py (validators). */
+ * (backend/device queries, strict mode, threads, CPU features, BLAS, last dispatch, synchronize, GPU
+ * matmul precision), the tensor contract validators, DeviceUnavailableError and the lc_status -> Python
+ * exception mapping.
+ * Tests: tests/python/test_runtime.py, tests/python/test_tensor.py (validators),
+ * tests/python/test_device_tensors.py (synchronize, precision). */
 #define LCPY_MODULE_MAIN
 #include "internal.h"
 
@@ -104,6 +106,55 @@ static PyObject *py_last_dispatch(PyObject *self, PyObject *noargs) {
         Py_DECREF(v);
     }
     return d;
+}
+
+/* ---- device work and GPU matmul precision ---------------------------------------------------- */
+
+static lcpy_sig sig_synchronize = LCPY_SIG("synchronize", 0, "device");
+
+/* synchronize(device="cuda"): waits for the work enqueued on the device; reports an earlier kernel's
+ * failure. "cpu" is a no-op; "auto"/"metal" are ValueError; an unavailable device DeviceUnavailableError. */
+static PyObject *py_synchronize(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *arg = NULL;
+    if (lcpy_parse(&sig_synchronize, args, nargs, kw, &arg) < 0) return NULL;
+    lc_device dev = LC_DEVICE_CUDA;
+    if (arg != NULL && lcpy_device_arg("synchronize", arg, &dev) < 0) return NULL;
+    if (dev == LC_DEVICE_CPU) Py_RETURN_NONE;
+    lc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = lc_device_synchronize(dev);
+    Py_END_ALLOW_THREADS
+    if (st != LC_OK) return lcpy_raise_status(st);
+    Py_RETURN_NONE;
+}
+
+static const char *const lcpy_precision_names[LC_PRECISION_COUNT] = {"highest", "tf32"};
+
+static lcpy_sig sig_set_matmul_precision = LCPY_SIG("set_matmul_precision", 1, "precision");
+
+static PyObject *py_set_matmul_precision(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *arg;
+    if (lcpy_parse(&sig_set_matmul_precision, args, nargs, kw, &arg) < 0) return NULL;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "set_matmul_precision: precision: expected a str ('highest' or 'tf32'), got %s",
+                     Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    for (int p = 0; p < LC_PRECISION_COUNT; p++) {
+        if (PyUnicode_CompareWithASCIIString(arg, lcpy_precision_names[p]) == 0) {
+            lc_status st = lc_set_matmul_precision((lc_matmul_precision)p);
+            if (st != LC_OK) return lcpy_raise_status(st);
+            Py_RETURN_NONE;
+        }
+    }
+    PyErr_Format(PyExc_ValueError, "set_matmul_precision: precision: expected 'highest' or 'tf32', got %R", arg);
+    return NULL;
+}
+
+static PyObject *py_get_matmul_precision(PyObject *self, PyObject *noargs) {
+    int p = (int)lc_get_matmul_precision();
+    if (p < 0 || p >= LC_PRECISION_COUNT) p = 0;
+    return PyUnicode_FromString(lcpy_precision_names[p]);
 }
 
 /* ---- contract validators -------------------------------------------------------------------- */
@@ -212,6 +263,11 @@ static PyMethodDef lcpy_runtime_methods[] = {
     LCPY_NOARGS(cpu_features, "Run-time detected CPU features, e.g. 'avx2 fma avx512f'."),
     LCPY_NOARGS(blas_name, "'openblas' or 'none' (CPU large-matmul library)."),
     LCPY_NOARGS(last_dispatch, "Dict of the last op on this thread: op, requested, selected, reason, path."),
+    LCPY_METHOD(synchronize, "($module, /, device='cuda')",
+                "Waits for the work enqueued on the device ('cpu': no-op); raises an earlier GPU kernel's error."),
+    LCPY_METHOD(set_matmul_precision, "($module, /, precision)",
+                "Float32 GPU matmul precision: 'highest' (exact float32, default) or 'tf32' (tensor cores)."),
+    LCPY_NOARGS(get_matmul_precision, "The float32 GPU matmul precision: 'highest' or 'tf32'."),
     LCPY_METHOD(validate_shape, "($module, /, shape)", "None when the shape is valid, else ValueError."),
     LCPY_METHOD(validate_view, "($module, /, storage_elems, shape, strides, offset)",
               "None when the view fits a storage of storage_elems elements, else ValueError."),
@@ -221,7 +277,8 @@ static PyMethodDef lcpy_runtime_methods[] = {
 static struct PyModuleDef lcpy_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "lightning_core._C",
-    .m_doc = "Lightning Core C extension: ops over NumPy arrays, tensors and runtime queries (docs/python_api.md).",
+    .m_doc = "Lightning Core C extension: ops over NumPy arrays and CPU/CUDA tensors, tensors and runtime queries "
+             "(docs/python_api.md).",
     .m_size = -1,
     .m_methods = lcpy_runtime_methods,
 };

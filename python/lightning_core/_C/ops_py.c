@@ -1,122 +1,16 @@
 /* ops_py.c — the op bindings of lightning_core._C: matmul2d/matmul/matmul_np_into, attention2d/
  * attention_forward, conv2d_nchw, vector_add/matrix_sub/matrix_div, relu, gelu, layer_norm and their
  * *_into forms (docs/python_api.md). Each binding parses fast-call arguments, checks what the C ops
- * layer cannot see (array types, flat element counts, `out` dtype/layout/aliasing, ints, device),
- * wraps the ndarray buffers as borrowed lc_tensor_t (zero copy for contiguous float32/float64), and
- * calls the lc_* op with the GIL released. Shapes: row-major; a [m,k] · b [k,n] -> [m,n];
- * q, k, v [seq, head_dim]; x [n,c,h,w] (*) w [oc,c,kh,kw] -> [n,oc,oh,ow].
- * Tests: tests/python/test_ops_*.py, tests/python/test_bad_inputs.py, tests/python/test_threads.py. */
-#include "convert.h"
+ * layer cannot see (argument types, flat element counts, `out` dtype/layout/aliasing, ints, device),
+ * hands the C op an lc_tensor_t per operand (call.h: borrowed wrappers over ndarray buffers — zero copy
+ * for contiguous float32/float64 — or a lightning_core tensor's own handle, CPU or CUDA, viewed with the
+ * needed shape for the flat APIs), and calls the lc_* op with the GIL released. Shapes: row-major;
+ * a [m,k] · b [k,n] -> [m,n]; q, k, v [seq, head_dim]; x [n,c,h,w] (*) w [oc,c,kh,kw] -> [n,oc,oh,ow].
+ * Tests: tests/python/test_ops_*.py, tests/python/test_bad_inputs.py, tests/python/test_threads.py,
+ * tests/python/test_device_tensors.py. */
+#include "call.h"
 
 #include <limits.h>
-
-#define LCPY_MAX_IN 4
-
-/* The operands of one call: the inputs as passed (borrowed), their compute-ready arrays (owned),
- * the output array (owned) and the tensor wrappers. */
-typedef struct lcpy_call {
-    const char *fn;
-    int n;
-    int typenum;
-    PyArrayObject *in[LCPY_MAX_IN];
-    const char *name[LCPY_MAX_IN];
-    PyArrayObject *arr[LCPY_MAX_IN];
-    lc_tensor_t *tin[LCPY_MAX_IN];
-    PyArrayObject *out;
-    lc_tensor_t *tout;
-} lcpy_call;
-
-static void call_release(lcpy_call *c) {
-    for (int i = 0; i < c->n; i++) {
-        lc_tensor_free(c->tin[i]);
-        Py_XDECREF(c->arr[i]);
-    }
-    lc_tensor_free(c->tout);
-}
-
-static PyObject *call_fail(lcpy_call *c) {
-    call_release(c);
-    Py_XDECREF(c->out);
-    return NULL;
-}
-
-/* Releases everything; returns the output (new reference) on LC_OK, else raises. */
-static PyObject *call_finish(lcpy_call *c, lc_status st) {
-    call_release(c);
-    if (st != LC_OK) {
-        Py_XDECREF(c->out);
-        return lcpy_raise_status(st);
-    }
-    return (PyObject *)c->out;
-}
-
-static int call_input(lcpy_call *c, const char *name, PyObject *obj) {
-    PyArrayObject *a = lcpy_input_arg(c->fn, name, obj);
-    if (a == NULL) return -1;
-    c->in[c->n] = a;
-    c->name[c->n] = name;
-    c->n++;
-    return 0;
-}
-
-/* Compute dtype: float64 when f64 is allowed and any input is float64, else float32. */
-static void call_dtype(lcpy_call *c, int allow_f64) {
-    c->typenum = NPY_FLOAT;
-    if (!allow_f64) return;
-    for (int i = 0; i < c->n; i++)
-        if (PyArray_TYPE(c->in[i]) == NPY_DOUBLE) c->typenum = NPY_DOUBLE;
-}
-
-/* Takes the caller's `out` (checked; exact aliasing allowed for inputs in exact_mask) or makes a new
- * output array of `shape`. For a flat `out`, ndim < 0 and shape[0] is the element count. */
-static int call_out(lcpy_call *c, PyObject *out_obj, int ndim, const npy_intp *shape, const char *count_what,
-                    unsigned exact_mask) {
-    if (out_obj == NULL) {
-        c->out = lcpy_new_array(ndim, shape, c->typenum);
-        return c->out == NULL ? -1 : 0;
-    }
-    PyArrayObject *o = lcpy_out_arg(c->fn, out_obj, c->typenum, ndim, shape, count_what);
-    if (o == NULL) return -1;
-    for (int i = 0; i < c->n; i++)
-        if (lcpy_check_alias(c->fn, o, c->in[i], c->name[i], (exact_mask >> i) & 1u) < 0) return -1;
-    Py_INCREF(o);
-    c->out = o;
-    return 0;
-}
-
-/* Converts input i to the compute dtype/layout and wraps it with the given shape (NULL: its own). */
-static int call_wrap_in(lcpy_call *c, int i, int ndim, const int64_t *shape) {
-    c->arr[i] = lcpy_as_compute(c->in[i], c->typenum);
-    if (c->arr[i] == NULL) return -1;
-    return lcpy_wrap(c->arr[i], ndim, shape, 0, &c->tin[i]);
-}
-
-static int call_wrap_out(lcpy_call *c, int ndim, const int64_t *shape) {
-    return lcpy_wrap(c->out, ndim, shape, 1, &c->tout);
-}
-
-static void shape_str(char *buf, size_t size, PyArrayObject *a) {
-    lcpy_format_shape(buf, size, PyArray_NDIM(a), PyArray_DIMS(a));
-}
-
-static int expect_ndim(const char *fn, const char *name, PyArrayObject *a, int ndim, const char *dims_hint) {
-    if (PyArray_NDIM(a) == ndim) return 0;
-    PyErr_Format(PyExc_ValueError, "%s: %s: expected %d dimension%s%s, got %d", fn, name, ndim, ndim == 1 ? "" : "s",
-                 dims_hint, PyArray_NDIM(a));
-    return -1;
-}
-
-static int expect_same_shape(const char *fn, const char *name, PyArrayObject *a, const char *like,
-                             PyArrayObject *ref) {
-    int same = PyArray_NDIM(a) == PyArray_NDIM(ref);
-    for (int i = 0; same && i < PyArray_NDIM(a); i++) same = PyArray_DIM(a, i) == PyArray_DIM(ref, i);
-    if (same) return 0;
-    char want[160], got[160];
-    shape_str(want, sizeof want, ref);
-    shape_str(got, sizeof got, a);
-    PyErr_Format(PyExc_ValueError, "%s: %s: expected shape %s like %s, got %s", fn, name, want, like, got);
-    return -1;
-}
 
 /* x*y with overflow check (both >= 1); names the product on failure. */
 static int checked_mul(const char *fn, const char *what, int64_t x, int64_t y, int64_t *out) {
@@ -133,23 +27,22 @@ static int checked_mul(const char *fn, const char *what, int64_t x, int64_t y, i
 
 static PyObject *matmul_impl(const char *fn, PyObject *const *v, int has_out, int flat) {
     /* v: a, b, [out], [m, k, n], device */
-    lcpy_call c = {.fn = fn};
+    lcpy_call c;
+    call_init(&c, fn);
     PyObject *out_obj = has_out ? v[2] : NULL;
     PyObject *dev_obj = v[2 + has_out + 3 * flat];
     lc_device dev;
     if (lcpy_device_arg(fn, dev_obj, &dev) < 0) return NULL;
-    if (call_input(&c, "a", v[0]) < 0 || call_input(&c, "b", v[1]) < 0) return NULL;
-    call_dtype(&c, 1);
-    PyArrayObject *a = c.in[0], *b = c.in[1];
+    if (call_input(&c, "a", v[0]) < 0 || call_input(&c, "b", v[1]) < 0 || call_dtype(&c, 1) < 0) return NULL;
     int64_t m, k, n, mn;
     if (!flat) {
-        if (expect_ndim(fn, "a", a, 2, "") < 0 || expect_ndim(fn, "b", b, 2, "") < 0) return NULL;
-        m = PyArray_DIM(a, 0);
-        k = PyArray_DIM(a, 1);
-        n = PyArray_DIM(b, 1);
-        if (PyArray_DIM(b, 0) != k) {
+        if (call_expect_ndim(&c, 0, 2, "") < 0 || call_expect_ndim(&c, 1, 2, "") < 0) return NULL;
+        m = c.dims[0][0];
+        k = c.dims[0][1];
+        n = c.dims[1][1];
+        if (c.dims[1][0] != k) {
             char got[160];
-            shape_str(got, sizeof got, b);
+            call_shape_str(got, sizeof got, &c, 1);
             PyErr_Format(PyExc_ValueError, "%s: b: expected shape (%lld, n) with k matching a, got %s", fn,
                          (long long)k, got);
             return NULL;
@@ -158,16 +51,16 @@ static PyObject *matmul_impl(const char *fn, PyObject *const *v, int has_out, in
         if (lcpy_int_arg(fn, "m", v[3], 1, INT64_MAX, &m) < 0 || lcpy_int_arg(fn, "k", v[4], 1, INT64_MAX, &k) < 0 ||
             lcpy_int_arg(fn, "n", v[5], 1, INT64_MAX, &n) < 0)
             return NULL;
-        int ok = k <= INT64_MAX / m && m * k == PyArray_SIZE(a);
+        int ok = k <= INT64_MAX / m && m * k == c.size[0];
         if (!ok) {
             PyErr_Format(PyExc_ValueError, "%s: m: expected m*k == a.size (%lld), got m=%lld, k=%lld", fn,
-                         (long long)PyArray_SIZE(a), (long long)m, (long long)k);
+                         (long long)c.size[0], (long long)m, (long long)k);
             return NULL;
         }
-        ok = n <= INT64_MAX / k && k * n == PyArray_SIZE(b);
+        ok = n <= INT64_MAX / k && k * n == c.size[1];
         if (!ok) {
             PyErr_Format(PyExc_ValueError, "%s: n: expected k*n == b.size (%lld), got k=%lld, n=%lld", fn,
-                         (long long)PyArray_SIZE(b), (long long)k, (long long)n);
+                         (long long)c.size[1], (long long)k, (long long)n);
             return NULL;
         }
     }
@@ -222,40 +115,40 @@ static PyObject *py_matmul_np_into(PyObject *self, PyObject *const *args, Py_ssi
 
 static PyObject *attention_impl(const char *fn, PyObject *const *v, int has_out, int flat) {
     /* v: q, k, v, [out], [seq, head_dim], causal, device */
-    lcpy_call c = {.fn = fn};
+    lcpy_call c;
+    call_init(&c, fn);
     int base = 3 + has_out + 2 * flat;
     PyObject *out_obj = has_out ? v[3] : NULL;
     int causal;
     lc_device dev;
     if (lcpy_bool_arg(fn, "causal", v[base], 0, &causal) < 0 || lcpy_device_arg(fn, v[base + 1], &dev) < 0)
         return NULL;
-    if (call_input(&c, "q", v[0]) < 0 || call_input(&c, "k", v[1]) < 0 || call_input(&c, "v", v[2]) < 0)
+    if (call_input(&c, "q", v[0]) < 0 || call_input(&c, "k", v[1]) < 0 || call_input(&c, "v", v[2]) < 0 ||
+        call_dtype(&c, 0) < 0)
         return NULL;
-    call_dtype(&c, 0);
-    PyArrayObject *q = c.in[0];
     int64_t seq, hd, count;
     if (!flat) {
-        if (expect_ndim(fn, "q", q, 2, " (seq, head_dim)") < 0 || expect_same_shape(fn, "k", c.in[1], "q", q) < 0 ||
-            expect_same_shape(fn, "v", c.in[2], "q", q) < 0)
+        if (call_expect_ndim(&c, 0, 2, " (seq, head_dim)") < 0 || call_expect_same_shape(&c, 1, 0) < 0 ||
+            call_expect_same_shape(&c, 2, 0) < 0)
             return NULL;
-        seq = PyArray_DIM(q, 0);
-        hd = PyArray_DIM(q, 1);
+        seq = c.dims[0][0];
+        hd = c.dims[0][1];
         count = seq * hd;
     } else {
         int b0 = 3 + has_out;
         if (lcpy_int_arg(fn, "seq", v[b0], 1, INT64_MAX, &seq) < 0 ||
             lcpy_int_arg(fn, "head_dim", v[b0 + 1], 1, INT64_MAX, &hd) < 0)
             return NULL;
-        if (hd > INT64_MAX / seq || (count = seq * hd) != PyArray_SIZE(q)) {
+        if (hd > INT64_MAX / seq || (count = seq * hd) != c.size[0]) {
             PyErr_Format(PyExc_ValueError,
                          "%s: seq: expected seq*head_dim == q.size (%lld), got seq=%lld, head_dim=%lld", fn,
-                         (long long)PyArray_SIZE(q), (long long)seq, (long long)hd);
+                         (long long)c.size[0], (long long)seq, (long long)hd);
             return NULL;
         }
         for (int i = 1; i < 3; i++) {
-            if (PyArray_SIZE(c.in[i]) != count) {
+            if (c.size[i] != count) {
                 PyErr_Format(PyExc_ValueError, "%s: %s: expected seq*head_dim (%lld) elements like q, got %lld", fn,
-                             c.name[i], (long long)count, (long long)PyArray_SIZE(c.in[i]));
+                             c.name[i], (long long)count, (long long)c.size[i]);
                 return NULL;
             }
         }
@@ -314,7 +207,8 @@ static PyObject *py_attention_forward_into(PyObject *self, PyObject *const *args
 
 static PyObject *conv2d_impl(const char *fn, PyObject *const *v, int has_out) {
     /* v: x, w, b, [out], stride_h, stride_w, pad_h, pad_w, device, apply_relu */
-    lcpy_call c = {.fn = fn};
+    lcpy_call c;
+    call_init(&c, fn);
     int base = 3 + has_out;
     PyObject *out_obj = has_out ? v[3] : NULL;
     static const char *const inames[4] = {"stride_h", "stride_w", "pad_h", "pad_w"};
@@ -332,22 +226,21 @@ static PyObject *conv2d_impl(const char *fn, PyObject *const *v, int has_out) {
         return NULL;
     if (call_input(&c, "x", v[0]) < 0 || call_input(&c, "w", v[1]) < 0) return NULL;
     int has_bias = v[2] != Py_None;
-    if (has_bias && call_input(&c, "b", v[2]) < 0) return NULL;
-    call_dtype(&c, 0);
-    PyArrayObject *x = c.in[0], *w = c.in[1];
-    if (expect_ndim(fn, "x", x, 4, " (n, c, h, w)") < 0 || expect_ndim(fn, "w", w, 4, " (oc, c, kh, kw)") < 0)
+    if ((has_bias && call_input(&c, "b", v[2]) < 0) || call_dtype(&c, 0) < 0) return NULL;
+    if (call_expect_ndim(&c, 0, 4, " (n, c, h, w)") < 0 || call_expect_ndim(&c, 1, 4, " (oc, c, kh, kw)") < 0)
         return NULL;
-    int64_t n = PyArray_DIM(x, 0), ch = PyArray_DIM(x, 1), h = PyArray_DIM(x, 2), wd = PyArray_DIM(x, 3);
-    int64_t oc = PyArray_DIM(w, 0), kh = PyArray_DIM(w, 2), kw = PyArray_DIM(w, 3);
+    const npy_intp *x = c.dims[0], *w = c.dims[1];
+    int64_t n = x[0], ch = x[1], h = x[2], wd = x[3];
+    int64_t oc = w[0], kh = w[2], kw = w[3];
     char got[160];
-    if (PyArray_DIM(w, 1) != ch) {
-        shape_str(got, sizeof got, w);
+    if (w[1] != ch) {
+        call_shape_str(got, sizeof got, &c, 1);
         PyErr_Format(PyExc_ValueError, "%s: w: expected shape (oc, %lld, kh, kw) with c matching x, got %s", fn,
                      (long long)ch, got);
         return NULL;
     }
-    if (has_bias && (PyArray_NDIM(c.in[2]) != 1 || PyArray_DIM(c.in[2], 0) != oc)) {
-        shape_str(got, sizeof got, c.in[2]);
+    if (has_bias && (c.nd[2] != 1 || c.dims[2][0] != oc)) {
+        call_shape_str(got, sizeof got, &c, 2);
         PyErr_Format(PyExc_ValueError, "%s: b: expected shape (%lld,) (oc of w) or None, got %s", fn, (long long)oc,
                      got);
         return NULL;
@@ -392,24 +285,100 @@ static PyObject *py_conv2d_nchw_into(PyObject *self, PyObject *const *args, Py_s
     return conv2d_impl("conv2d_nchw_into", v, 1);
 }
 
+/* ---- linear ------------------------------------------------------------------------------- */
+
+static int activation_arg(const char *fn, PyObject *obj, lc_activation *out) {
+    static const char *const names[LC_ACT_COUNT] = {"none", "relu", "gelu", "gelu_tanh"};
+    if (obj == NULL) {
+        *out = LC_ACT_NONE;
+        return 0;
+    }
+    if (!PyUnicode_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s: activation: expected a str, got %s", fn, Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    const char *text = PyUnicode_AsUTF8(obj);
+    if (!text) return -1;
+    for (int i = 0; i < LC_ACT_COUNT; i++) {
+        if (strcmp(text, names[i]) == 0) {
+            *out = (lc_activation)i;
+            return 0;
+        }
+    }
+    PyErr_Format(PyExc_ValueError, "%s: activation: expected 'none', 'relu', 'gelu' or 'gelu_tanh', got %R", fn, obj);
+    return -1;
+}
+
+static PyObject *linear_impl(const char *fn, PyObject *const *v, int has_out) {
+    /* v: x, w, [out], bias, activation, device */
+    lcpy_call c;
+    call_init(&c, fn);
+    const int base = 2 + has_out;
+    PyObject *out_obj = has_out ? v[2] : NULL;
+    PyObject *bias_obj = v[base];
+    lc_activation act;
+    lc_device dev;
+    if (activation_arg(fn, v[base + 1], &act) < 0 || lcpy_device_arg(fn, v[base + 2], &dev) < 0) return NULL;
+    if (call_input(&c, "x", v[0]) < 0 || call_input(&c, "w", v[1]) < 0) return NULL;
+    const int has_bias = bias_obj != NULL && bias_obj != Py_None;
+    if ((has_bias && call_input(&c, "bias", bias_obj) < 0) || call_dtype(&c, 0) < 0) return NULL;
+    if (call_expect_ndim(&c, 0, 2, " (m, k)") < 0 || call_expect_ndim(&c, 1, 2, " (k, n)") < 0) return NULL;
+    const npy_intp m = c.dims[0][0], k = c.dims[0][1], n = c.dims[1][1];
+    char got[160];
+    if (c.dims[1][0] != k) {
+        call_shape_str(got, sizeof got, &c, 1);
+        PyErr_Format(PyExc_ValueError, "%s: w: expected shape (%lld, n) with k matching x, got %s", fn, (long long)k, got);
+        return NULL;
+    }
+    if (has_bias && (c.nd[2] != 1 || c.dims[2][0] != n)) {
+        call_shape_str(got, sizeof got, &c, 2);
+        PyErr_Format(PyExc_ValueError, "%s: bias: expected shape (%lld,) (n of w) or None, got %s", fn, (long long)n, got);
+        return NULL;
+    }
+    npy_intp oshape[2] = {m, n};
+    if (call_out(&c, out_obj, 2, oshape, NULL, 0) < 0) return call_fail(&c);
+    for (int i = 0; i < c.n; i++)
+        if (call_wrap_in(&c, i, 0, NULL) < 0) return call_fail(&c);
+    if (call_wrap_out(&c, 0, NULL) < 0) return call_fail(&c);
+    lc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = lc_linear(c.tin[0], c.tin[1], has_bias ? c.tin[2] : NULL, act, c.tout, dev);
+    Py_END_ALLOW_THREADS
+    return call_finish(&c, st);
+}
+
+static lcpy_sig sig_linear = LCPY_SIG("linear", 2, "x", "w", "bias", "activation", "device");
+static lcpy_sig sig_linear_into = LCPY_SIG("linear_into", 3, "x", "w", "out", "bias", "activation", "device");
+
+static PyObject *py_linear(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[5];
+    if (lcpy_parse(&sig_linear, args, nargs, kw, v) < 0) return NULL;
+    return linear_impl("linear", v, 0);
+}
+
+static PyObject *py_linear_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[6];
+    if (lcpy_parse(&sig_linear_into, args, nargs, kw, v) < 0) return NULL;
+    return linear_impl("linear_into", v, 1);
+}
+
 /* ---- vector_add / matrix_sub / matrix_div ------------------------------------------------- */
 
 static PyObject *binary_impl(const char *fn, int kind, PyObject *const *v, int has_out, int matrix) {
     /* v: a, b, [out], [rows, cols], device */
-    lcpy_call c = {.fn = fn};
+    lcpy_call c;
+    call_init(&c, fn);
     PyObject *out_obj = has_out ? v[2] : NULL;
     lc_device dev;
     if (lcpy_device_arg(fn, v[2 + has_out + 2 * matrix], &dev) < 0) return NULL;
-    if (call_input(&c, "a", v[0]) < 0 || call_input(&c, "b", v[1]) < 0) return NULL;
-    call_dtype(&c, 1);
-    PyArrayObject *a = c.in[0], *b = c.in[1];
+    if (call_input(&c, "a", v[0]) < 0 || call_input(&c, "b", v[1]) < 0 || call_dtype(&c, 1) < 0) return NULL;
     int r;
     int64_t ws[2];
     int wnd;
     if (!matrix) {
-        if (expect_same_shape(fn, "b", b, "a", a) < 0) return NULL;
-        r = call_out(&c, out_obj, PyArray_NDIM(a), PyArray_DIMS(a), NULL, 3u);
-        ws[0] = PyArray_SIZE(a);
+        if (call_expect_same_shape(&c, 1, 0) < 0) return NULL;
+        r = call_out(&c, out_obj, c.nd[0], c.dims[0], NULL, 3u);
+        ws[0] = c.size[0];
         wnd = 1;
     } else {
         int64_t rows, cols, count;
@@ -417,14 +386,14 @@ static PyObject *binary_impl(const char *fn, int kind, PyObject *const *v, int h
         if (lcpy_int_arg(fn, "rows", v[b0], 1, INT64_MAX, &rows) < 0 ||
             lcpy_int_arg(fn, "cols", v[b0 + 1], 1, INT64_MAX, &cols) < 0)
             return NULL;
-        if (cols > INT64_MAX / rows || (count = rows * cols) != PyArray_SIZE(a)) {
+        if (cols > INT64_MAX / rows || (count = rows * cols) != c.size[0]) {
             PyErr_Format(PyExc_ValueError, "%s: rows: expected rows*cols == a.size (%lld), got rows=%lld, cols=%lld",
-                         fn, (long long)PyArray_SIZE(a), (long long)rows, (long long)cols);
+                         fn, (long long)c.size[0], (long long)rows, (long long)cols);
             return NULL;
         }
-        if (PyArray_SIZE(b) != count) {
+        if (c.size[1] != count) {
             PyErr_Format(PyExc_ValueError, "%s: b: expected rows*cols (%lld) elements like a, got %lld", fn,
-                         (long long)count, (long long)PyArray_SIZE(b));
+                         (long long)count, (long long)c.size[1]);
             return NULL;
         }
         npy_intp oshape[2] = {(npy_intp)rows, (npy_intp)cols};
@@ -435,7 +404,12 @@ static PyObject *binary_impl(const char *fn, int kind, PyObject *const *v, int h
         wnd = 2;
     }
     if (r < 0) return call_fail(&c);
-    if (call_wrap_in(&c, 0, wnd, ws) < 0 || call_wrap_in(&c, 1, wnd, ws) < 0 || call_wrap_out(&c, wnd, ws) < 0)
+    const int64_t *wsp = ws;
+    if (c.tensor_mode && !matrix) { /* tensors: every operand in its own (equal) shape */
+        wnd = 0;
+        wsp = NULL;
+    }
+    if (call_wrap_in(&c, 0, wnd, wsp) < 0 || call_wrap_in(&c, 1, wnd, wsp) < 0 || call_wrap_out(&c, wnd, wsp) < 0)
         return call_fail(&c);
     lc_status st;
     Py_BEGIN_ALLOW_THREADS
@@ -490,19 +464,20 @@ static int gelu_approx_arg(const char *fn, PyObject *obj, lc_gelu_approx *out) {
 
 /* relu (is_gelu 0) and gelu (1). v: x, [out], [approximate], device */
 static PyObject *unary_impl(const char *fn, PyObject *const *v, int has_out, int is_gelu) {
-    lcpy_call c = {.fn = fn};
+    lcpy_call c;
+    call_init(&c, fn);
     PyObject *out_obj = has_out ? v[1] : NULL;
     lc_gelu_approx approx = LC_GELU_ERF;
     lc_device dev;
     int b0 = 1 + has_out;
     if (is_gelu && gelu_approx_arg(fn, v[b0], &approx) < 0) return NULL;
     if (lcpy_device_arg(fn, v[b0 + is_gelu], &dev) < 0) return NULL;
-    if (call_input(&c, "x", v[0]) < 0) return NULL;
-    call_dtype(&c, !is_gelu);
-    PyArrayObject *x = c.in[0];
-    if (call_out(&c, out_obj, PyArray_NDIM(x), PyArray_DIMS(x), NULL, 1u) < 0) return call_fail(&c);
-    int64_t n1[1] = {PyArray_SIZE(x)};
-    if (call_wrap_in(&c, 0, 1, n1) < 0 || call_wrap_out(&c, 1, n1) < 0) return call_fail(&c);
+    if (call_input(&c, "x", v[0]) < 0 || call_dtype(&c, !is_gelu) < 0) return NULL;
+    if (call_out(&c, out_obj, c.nd[0], c.dims[0], NULL, 1u) < 0) return call_fail(&c);
+    int64_t n1[1] = {c.size[0]};
+    int wnd = c.tensor_mode ? 0 : 1; /* tensors: x and out in their own (equal) shape */
+    const int64_t *wsp = c.tensor_mode ? NULL : n1;
+    if (call_wrap_in(&c, 0, wnd, wsp) < 0 || call_wrap_out(&c, wnd, wsp) < 0) return call_fail(&c);
     lc_status st;
     Py_BEGIN_ALLOW_THREADS
     st = is_gelu ? lc_gelu(c.tin[0], c.tout, approx, dev) : lc_relu(c.tin[0], c.tout, dev);
@@ -543,7 +518,8 @@ static PyObject *py_gelu_into(PyObject *self, PyObject *const *args, Py_ssize_t 
 
 static PyObject *layer_norm_impl(const char *fn, PyObject *const *v, int has_out) {
     /* v: x, [out], gamma, beta, eps, device */
-    lcpy_call c = {.fn = fn};
+    lcpy_call c;
+    call_init(&c, fn);
     PyObject *out_obj = has_out ? v[1] : NULL;
     int b0 = 1 + has_out;
     double eps;
@@ -560,28 +536,28 @@ static PyObject *layer_norm_impl(const char *fn, PyObject *const *v, int has_out
         if (call_input(&c, "beta", v[b0 + 1]) < 0) return NULL;
         bi = c.n - 1;
     }
-    call_dtype(&c, 0);
-    PyArrayObject *x = c.in[0];
-    if (PyArray_NDIM(x) < 1) {
+    if (call_dtype(&c, 0) < 0) return NULL;
+    if (c.nd[0] < 1) {
         PyErr_Format(PyExc_ValueError, "%s: x: expected at least 1 dimension (..., d), got 0", fn);
         return NULL;
     }
-    int64_t d = PyArray_DIM(x, PyArray_NDIM(x) - 1);
-    int64_t rows = PyArray_SIZE(x) / d;
+    int64_t d = c.dims[0][c.nd[0] - 1];
+    int64_t rows = c.size[0] / d;
     for (int i = 1; i < c.n; i++) {
-        PyArrayObject *g = c.in[i];
-        if (PyArray_NDIM(g) != 1 || PyArray_DIM(g, 0) != d) {
+        if (c.nd[i] != 1 || c.dims[i][0] != d) {
             char got[160];
-            shape_str(got, sizeof got, g);
+            call_shape_str(got, sizeof got, &c, i);
             PyErr_Format(PyExc_ValueError,
                          "%s: %s: expected shape (%lld,) matching the last axis of x, or None, got %s", fn, c.name[i],
                          (long long)d, got);
             return NULL;
         }
     }
-    if (call_out(&c, out_obj, PyArray_NDIM(x), PyArray_DIMS(x), NULL, 1u) < 0) return call_fail(&c);
+    if (call_out(&c, out_obj, c.nd[0], c.dims[0], NULL, 1u) < 0) return call_fail(&c);
     int64_t s2[2] = {rows, d}, s1[1] = {d};
-    if (call_wrap_in(&c, 0, 2, s2) < 0 || call_wrap_out(&c, 2, s2) < 0) return call_fail(&c);
+    /* a tensor x or out: both in their own (equal, <= LC_MAX_DIMS) shape */
+    const int64_t *xs = c.tt[0] != NULL || c.out_t != NULL ? NULL : s2;
+    if (call_wrap_in(&c, 0, 2, xs) < 0 || call_wrap_out(&c, 2, xs) < 0) return call_fail(&c);
     for (int i = 1; i < c.n; i++)
         if (call_wrap_in(&c, i, 1, s1) < 0) return call_fail(&c);
     lc_status st;
@@ -630,6 +606,10 @@ PyMethodDef lcpy_op_methods[] = {
                 "($module, /, x, w, b, out, stride_h=1, stride_w=1, pad_h=0, pad_w=0, device='cpu', "
                 "apply_relu=False)",
                 "conv2d_nchw into out [n,oc,oh,ow]; returns out."),
+    LCPY_METHOD(linear, "($module, /, x, w, bias=None, activation='none', device='cpu')",
+                "act(x [m,k] @ w [k,n] + bias [n]) fused; activation 'none', 'relu', 'gelu' (erf) or 'gelu_tanh'."),
+    LCPY_METHOD(linear_into, "($module, /, x, w, out, bias=None, activation='none', device='cpu')",
+                "linear into out [m,n]; returns out."),
     LCPY_METHOD(vector_add, "($module, /, a, b, device='cpu')", "a + b for equal shapes."),
     LCPY_METHOD(vector_add_into, "($module, /, a, b, out, device='cpu')",
                 "a + b into out (may be a or b); returns out."),

@@ -23,6 +23,10 @@ static int lcpy_is_tensor_obj(PyObject *o) {
            PyObject_TypeCheck(o, &LcTensorView_Type);
 }
 
+lc_tensor_t *lcpy_tensor_handle(PyObject *obj) {
+    return lcpy_is_tensor_obj(obj) ? ((LcTensorObject *)obj)->t : NULL;
+}
+
 static const char *lcpy_type_short(PyObject *self) {
     if (PyObject_TypeCheck(self, &LcTensorView_Type)) return "TensorView";
     if (PyObject_TypeCheck(self, &LcTensor64_Type)) return "Tensor64";
@@ -113,6 +117,20 @@ static PyObject *tensor_new(PyTypeObject *type, PyObject *args, PyObject *kwds) 
     return (PyObject *)self;
 }
 
+PyObject *lcpy_tensor_adopt(lc_tensor_t *t) {
+    PyTypeObject *type = lc_tensor_dtype(t) == LC_DTYPE_F64 ? &LcTensor64_Type : &LcTensor_Type;
+    LcTensorObject *self = (LcTensorObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        lc_tensor_free(t);
+        return NULL;
+    }
+    self->t = t;
+    self->base = NULL;
+    return (PyObject *)self;
+}
+
+const char *lcpy_tensor_kind(PyObject *obj) { return lcpy_type_short(obj); }
+
 /* A TensorView over src's storage (src may itself be a view: metadata is relative to the storage). */
 static PyObject *make_view(const char *fn, LcTensorObject *src, PyObject *shape_obj, PyObject *strides_obj,
                            PyObject *offset_obj, PyObject *dev_obj) {
@@ -175,7 +193,20 @@ static PyObject *tensor_view(LcTensorObject *self, PyObject *args, PyObject *kwd
     return make_view(fn, self, shape, strides, offset, dev);
 }
 
+/* Host copies of device tensors move one contiguous range; a strided device view is refused up front. */
+static int refuse_strided_device_copy(LcTensorObject *self, const char *method) {
+    lc_device dev = lc_tensor_device(self->t);
+    if (dev == LC_DEVICE_CPU || lc_tensor_is_contiguous(self->t)) return 0;
+    PyErr_Format(PyExc_NotImplementedError,
+                 "%s.%s: a strided view of a %s tensor cannot be copied %s the host yet (use a contiguous view, or "
+                 "the whole tensor)",
+                 lcpy_type_short((PyObject *)self), method, lc_device_name(dev),
+                 method[0] == 'n' ? "to" : "from");
+    return -1;
+}
+
 static PyObject *tensor_numpy(LcTensorObject *self, PyObject *noargs) {
+    if (refuse_strided_device_copy(self, "numpy") < 0) return NULL;
     int nd = lc_tensor_ndim(self->t);
     npy_intp dims[LC_MAX_DIMS];
     for (int i = 0; i < nd; i++) dims[i] = (npy_intp)lc_tensor_dim(self->t, i);
@@ -214,7 +245,7 @@ static PyObject *tensor_copy_from(LcTensorObject *self, PyObject *obj) {
     char fn[40];
     snprintf(fn, sizeof fn, "%s.copy_from", lcpy_type_short((PyObject *)self));
     PyArrayObject *in = lcpy_input_arg(fn, "array", obj);
-    if (in == NULL) return NULL;
+    if (in == NULL || refuse_strided_device_copy(self, "copy_from") < 0) return NULL;
     int64_t numel = lc_tensor_numel(self->t);
     if ((int64_t)PyArray_SIZE(in) != numel) {
         PyErr_Format(PyExc_ValueError, "%s: array: expected %lld elements like the tensor, got %lld", fn,

@@ -29,7 +29,8 @@ static int lc_cpu_supports(lc_op op, lc_dtype dtype) {
     case LC_OP_ATTENTION:
     case LC_OP_CONV2D:
     case LC_OP_GELU:
-    case LC_OP_LAYER_NORM: return dtype == LC_DTYPE_F32;
+    case LC_OP_LAYER_NORM:
+    case LC_OP_LINEAR: return dtype == LC_DTYPE_F32;
     default: return 0;
     }
 }
@@ -52,4 +53,5 @@ const lc_backend lc_cpu_backend = {
     .relu = lc_cpu_relu,
     .gelu = lc_cpu_gelu,
     .layer_norm = lc_cpu_layer_norm,
+    .linear = lc_cpu_linear,
 };

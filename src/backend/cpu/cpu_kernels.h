@@ -16,6 +16,7 @@ lc_status lc_cpu_binary(const lc_binary_args *args, const char **path);         
 lc_status lc_cpu_relu(const lc_relu_args *args, const char **path);             /* elementwise_cpu.c */
 lc_status lc_cpu_gelu(const lc_gelu_args *args, const char **path);             /* elementwise_cpu.c */
 lc_status lc_cpu_layer_norm(const lc_layer_norm_args *args, const char **path); /* layer_norm_cpu.c */
+lc_status lc_cpu_linear(const lc_linear_args *args, const char **path);         /* linear_cpu.c */
 
 /* float64 references (reference.c): the same contracts, inputs given as double, simple loops,
  * no threads, no SIMD. Used only by tests to judge every backend. */
@@ -27,6 +28,8 @@ void lc_ref_conv2d(const lc_conv2d_args *shape_and_attrs, const double *x, const
 void lc_ref_binary(lc_binary_kind kind, int64_t n, const double *a, const double *b, double *out);
 void lc_ref_relu(int64_t n, const double *x, double *out);
 void lc_ref_gelu(lc_gelu_approx approx, int64_t n, const double *x, double *out);
+void lc_ref_linear(int64_t m, int64_t k, int64_t n, lc_activation act, const double *x, const double *w,
+                   const double *bias, double *out);
 void lc_ref_layer_norm(int64_t rows, int64_t cols, double eps, const double *x, const double *gamma,
                        const double *beta, double *out);
 

@@ -128,3 +128,17 @@ void lc_ref_layer_norm(int64_t rows, int64_t cols, double eps, const double *x, 
         }
     }
 }
+
+void lc_ref_linear(int64_t m, int64_t k, int64_t n, lc_activation act, const double *x, const double *w,
+                   const double *bias, double *out) {
+    lc_ref_matmul(m, k, n, x, w, out);
+    for (int64_t i = 0; i < m; i++) {
+        double *row = out + i * n;
+        for (int64_t j = 0; j < n; j++) {
+            if (bias) row[j] += bias[j];
+            if (act == LC_ACT_RELU) row[j] = row[j] < 0.0 ? 0.0 : row[j];
+        }
+        if (act == LC_ACT_GELU_ERF || act == LC_ACT_GELU_TANH)
+            lc_ref_gelu(act == LC_ACT_GELU_TANH ? LC_GELU_TANH : LC_GELU_ERF, n, row, row);
+    }
+}

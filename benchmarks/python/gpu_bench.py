@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""GPU benchmark: the rows of shared/baselines/peer_baseline_h200_torch2.11.json (the seed's kernel,
+GEMM, pipeline, model and ML cases), lightning_core vs torch on the same GPU in the same process.
+
+Per row, like for like (host clock around the whole call, median of repeated samples after warm-up):
+  one-shot : NumPy in -> NumPy out.   ours: lc.op(ndarrays, device="cuda")  (and device="auto")
+                                      torch: torch.from_numpy(...).to("cuda") -> op -> .cpu().numpy()
+  resident : inputs already on the GPU, call + synchronize.
+                                      ours: lc.op(cuda Tensors) ; lc.synchronize("cuda")
+                                      torch: op(cuda tensors) ; torch.cuda.synchronize()
+  graph    : torch's CUDA-graph replay + sync, for reference (our graph replay comes with sessions).
+TF32 is off on both sides (lc.set_matmul_precision("highest")), except the rows marked tf32.
+Every row's result is checked against a float64 NumPy reference.
+Writes benchmark_results/gpu_bench.{csv,json,md}; figures go to docs/benchmarks.md with the card.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
+
+import lightning_core as lc  # noqa: E402
+
+try:
+    import torch
+    import torch.nn.functional as F
+except Exception:
+    torch = None
+    F = None
+
+FIELDS = ["suite", "bench", "shape", "lc_oneshot_ms", "torch_oneshot_ms", "oneshot_speedup", "lc_auto_oneshot_ms",
+          "lc_auto_device", "lc_resident_ms", "torch_resident_ms", "resident_speedup", "torch_graph_ms", "lc_path",
+          "check_rel_err", "note"]
+
+
+def _rel(out, ref):
+    out = np.asarray(out, dtype=np.float64)
+    if not np.all(np.isfinite(out)):
+        return float("inf")
+    return float(np.linalg.norm(out - ref) / max(np.linalg.norm(ref), 1e-30))
+
+
+# ---- float64 references ------------------------------------------------------------------------
+def ref_attention(q, k, v):
+    s = (q @ k.T) / math.sqrt(q.shape[1])
+    s -= s.max(axis=1, keepdims=True)
+    p = np.exp(s)
+    return (p / p.sum(axis=1, keepdims=True)) @ v
+
+
+def ref_conv_relu(x, w, b):
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(2, 3))
+    y = np.tensordot(win, w, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2) + b[None, :, None, None]
+    return np.maximum(y, 0)
+
+
+def ref_gelu(x):
+    try:
+        from scipy.special import erf
+    except ImportError:
+        from math import erf
+        erf = np.vectorize(erf)
+    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+
+
+def ref_layer_norm(x, eps=1e-5):
+    mu = x.mean(axis=-1, keepdims=True)
+    return (x - mu) / np.sqrt(((x - mu) ** 2).mean(axis=-1, keepdims=True) + eps)
+
+
+# ---- cases: (suite, bench, shape, make inputs, lc op, torch op, float64 reference, note) ----------
+def cases(rng):
+    r = lambda *s: rng.random(s, dtype=np.float32)  # noqa: E731  (the baseline's distribution)
+    out = []
+    for s, d in [(8, 16), (8, 32), (12, 12), (96, 48), (256, 64), (512, 64), (1024, 64), (2048, 64), (4096, 64)]:
+        out.append(("kernel", "attention2d", f"seq={s},head_dim={d}", lambda s=s, d=d: (r(s, d), r(s, d), r(s, d)),
+                    lambda q, k, v, dev: lc.attention2d(q, k, v, False, dev),
+                    lambda q, k, v: F.scaled_dot_product_attention(q[None, None], k[None, None], v[None, None])[0, 0],
+                    lambda q, k, v: ref_attention(q, k, v), ""))
+    for n, c, h, w, oc in [(1, 3, 16, 16, 16), (1, 3, 24, 24, 16), (2, 3, 16, 16, 16), (1, 3, 28, 28, 16),
+                           (1, 3, 32, 32, 16), (2, 3, 32, 32, 16), (16, 3, 64, 64, 16), (16, 16, 32, 32, 32)]:
+        out.append(("kernel", "conv2d_relu_3x3", f"n={n},c={c},h={h},w={w},oc={oc}",
+                    lambda n=n, c=c, h=h, w=w, oc=oc: (r(n, c, h, w), r(oc, c, 3, 3), r(oc)),
+                    lambda x, wt, b, dev: lc.conv2d_nchw(x, wt, b, 1, 1, 1, 1, dev, apply_relu=True),
+                    lambda x, wt, b: F.relu(F.conv2d(x, wt, b, stride=1, padding=1)),
+                    ref_conv_relu, ""))
+    for m, k, n in [(256, 256, 256), (896, 896, 896), (1024, 1024, 1024), (1536, 1536, 1536), (2048, 2048, 2048),
+                    (3072, 3072, 3072), (4096, 1024, 4096)]:
+        out.append(("gemm", "matmul2d", f"m={m},k={k},n={n}", lambda m=m, k=k, n=n: (r(m, k), r(k, n)),
+                    lambda a, b, dev: lc.matmul2d(a, b, dev), lambda a, b: a @ b, lambda a, b: a @ b, ""))
+    for b, dm, dff in [(512, 768, 3072), (1024, 768, 3072)]:
+        out.append(("pipeline", "ffn_gelu", f"batch={b},d_model={dm},d_ff={dff}",
+                    lambda b=b, dm=dm, dff=dff: (r(b, dm), r(dm, dff), r(dff), r(dff, dm), r(dm)),
+                    lambda x, w1, b1, w2, b2, dev: lc.linear(lc.linear(x, w1, b1, "gelu", dev), w2, b2, "none", dev),
+                    lambda x, w1, b1, w2, b2: F.gelu(x @ w1 + b1) @ w2 + b2,
+                    lambda x, w1, b1, w2, b2: ref_gelu(x @ w1 + b1) @ w2 + b2,
+                    "two lc.linear calls (bias in the cuBLASLt epilogue, erf GELU as one extra pass)"))
+    for b, dm, o in [(1024, 1024, 1024), (2048, 1024, 1024)]:
+        out.append(("pipeline", "ln_proj", f"batch={b},d_model={dm},out={o}",
+                    lambda b=b, dm=dm, o=o: (r(b, dm), r(dm, o), r(o)),
+                    lambda x, w, bias, dev: lc.linear(lc.layer_norm(x, device=dev), w, bias, "none", dev),
+                    lambda x, w, bias: F.layer_norm(x, x.shape[-1:]) @ w + bias,
+                    lambda x, w, bias: ref_layer_norm(x) @ w + bias, "layer_norm + linear, two launches"))
+    for b, i, h, o in [(1024, 1024, 2048, 1024), (2048, 1024, 2048, 1024)]:
+        out.append(("model", "mlp_relu", f"batch={b},in={i},hidden={h},out={o}",
+                    lambda b=b, i=i, h=h, o=o: (r(b, i), r(i, h), r(h, o)),
+                    lambda x, w1, w2, dev: lc.matmul2d(lc.linear(x, w1, None, "relu", dev), w2, dev),
+                    lambda x, w1, w2: torch.relu(x @ w1) @ w2, lambda x, w1, w2: np.maximum(x @ w1, 0) @ w2,
+                    "linear with the ReLU epilogue, then matmul: two launches"))
+    for b, i, o in [(1024, 1024, 512), (2048, 1024, 512), (4096, 1024, 1024)]:
+        out.append(("ml", "linear", f"batch={b},in={i},out={o}", lambda b=b, i=i, o=o: (r(b, i), r(i, o)),
+                    lambda a, w, dev: lc.matmul2d(a, w, dev), lambda a, w: a @ w, lambda a, w: a @ w, ""))
+    for rr, cc in [(512, 512), (1024, 1024), (2048, 1024)]:
+        out.append(("ml", "matrix_sub", f"rows={rr},cols={cc}", lambda rr=rr, cc=cc: (r(rr, cc), r(rr, cc)),
+                    lambda a, b, dev, rr=rr, cc=cc: lc.matrix_sub(a, b, rr, cc, dev), torch.sub, lambda a, b: a - b, ""))
+    for n in [65536, 262144, 1048576, 4194304]:
+        out.append(("ml", "vector_add", f"n={n}", lambda n=n: (r(n), r(n)),
+                    lambda a, b, dev: lc.vector_add(a, b, dev), torch.add, lambda a, b: a + b, ""))
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--out-dir", type=Path, default=Path("benchmark_results"))
+    p.add_argument("--baseline", type=Path,
+                   default=Path(__file__).resolve().parents[3] / "shared/baselines/peer_baseline_h200_torch2.11.json")
+    p.add_argument("--only", default="", help="comma list of suites: kernel,gemm,model,ml")
+    args = p.parse_args()
+    if not lc.cuda_available():
+        print("gpu_bench: no usable CUDA GPU (lc.cuda_available() is False); nothing to measure")
+        return 0
+    if torch is None or not torch.cuda.is_available():
+        print("gpu_bench: torch with CUDA is needed as the peer")
+        return 1
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    lc.set_matmul_precision("highest")
+    dev = torch.device("cuda")
+    tkw = dict(warmup=5, samples=15, min_sample_s=2e-4, settle_s=0.0) if args.quick else \
+        dict(warmup=20, samples=41, min_sample_s=5e-4, settle_s=0.0)
+    baseline = {}
+    if args.baseline.exists():
+        for row in json.loads(args.baseline.read_text())["rows"]:
+            baseline[(row["bench"], row["shape"])] = row
+    env = harness.environment({"lightning_core": lc.__version__, "torch": torch.__version__,
+                               "gpu": torch.cuda.get_device_name(), "lc_threads": lc.num_threads()})
+    print("environment: " + ", ".join(f"{k}={v}" for k, v in env.items()), flush=True)
+    rng = np.random.default_rng(20261127)
+    only = set(filter(None, args.only.split(",")))
+    rows = []
+    for suite, bench, shape, make, lc_op, t_op, ref_fn, note in cases(rng):
+        if only and suite not in only:
+            continue
+        arrs = make()
+        ref = ref_fn(*[a.astype(np.float64) for a in arrs])
+        # correctness, one-shot path
+        res = lc_op(*arrs, "cuda")
+        path = lc.last_dispatch()["path"]
+        err = _rel(res, ref)
+        # ours
+        one = harness.time_call(lambda: lc_op(*arrs, "cuda"), **tkw)["median_s"]
+        auto = harness.time_call(lambda: lc_op(*arrs, "auto"), **tkw)["median_s"]
+        auto_dev = lc.last_dispatch()["selected"]
+        dts = [lc.Tensor(a, device="cuda") for a in arrs]
+        lc.synchronize("cuda")
+        res_dev = lc_op(*dts, "cuda")
+        lc.synchronize("cuda")
+        err = max(err, _rel(res_dev.numpy(), ref))
+
+        def lc_res():
+            lc_op(*dts, "cuda")
+            lc.synchronize("cuda")
+        resident = harness.time_call(lc_res, **tkw)["median_s"]
+        # torch
+        tds = [torch.from_numpy(a).to(dev) for a in arrs]
+
+        def t_one():
+            t = [torch.from_numpy(a).to(dev) for a in arrs]
+            return t_op(*t).cpu().numpy()
+
+        def t_res():
+            t_op(*tds)
+            torch.cuda.synchronize()
+        t_one_s = harness.time_call(t_one, **tkw)["median_s"]
+        t_res_s = harness.time_call(t_res, **tkw)["median_s"]
+        try:
+            s = torch.cuda.Stream()
+            s.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(s):
+                for _ in range(3):
+                    t_op(*tds)
+            torch.cuda.current_stream().wait_stream(s)
+            g = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(g):
+                t_op(*tds)
+
+            def t_graph():
+                g.replay()
+                torch.cuda.synchronize()
+            graph_s = harness.time_call(t_graph, **tkw)["median_s"]
+        except Exception:
+            graph_s = float("nan")
+        row = {"suite": suite, "bench": bench, "shape": shape, "lc_oneshot_ms": one * 1e3,
+               "torch_oneshot_ms": t_one_s * 1e3, "oneshot_speedup": t_one_s / one, "lc_auto_oneshot_ms": auto * 1e3,
+               "lc_auto_device": auto_dev, "lc_resident_ms": resident * 1e3, "torch_resident_ms": t_res_s * 1e3,
+               "resident_speedup": t_res_s / resident, "torch_graph_ms": graph_s * 1e3, "lc_path": path,
+               "check_rel_err": err, "note": note}
+        if (bench, shape) in baseline:
+            row["baseline_torch_resident_ms"] = baseline[(bench, shape)]["torch_cuda_resident_ms"]
+        rows.append(row)
+        print(f"  [{suite}/{bench}] {shape}: one-shot lc {one*1e3:.4f} / torch {t_one_s*1e3:.4f} ms ({t_one_s/one:.2f}x) "
+              f"| auto {auto*1e3:.4f} ms on {auto_dev} | resident lc {resident*1e3:.4f} / torch {t_res_s*1e3:.4f} ms "
+              f"({t_res_s/resident:.2f}x) | graph {graph_s*1e3:.4f} | {path} err {err:.1e}", flush=True)
+        del dts, tds, res_dev
+    out = args.out_dir
+    harness.write_csv(out / "gpu_bench.csv", rows, FIELDS)
+    harness.write_json(out / "gpu_bench.json", env, rows)
+    table = harness.markdown_table(
+        ["suite", "case", "shape", "LC one-shot", "torch one-shot", "speedup", "LC auto (device)", "LC resident",
+         "torch resident", "speedup", "torch graph", "LC path", "rel err"],
+        [[r["suite"], r["bench"], r["shape"], f"{r['lc_oneshot_ms']:.4f}", f"{r['torch_oneshot_ms']:.4f}",
+          f"{r['oneshot_speedup']:.2f}x", f"{r['lc_auto_oneshot_ms']:.4f} ({r['lc_auto_device']})",
+          f"{r['lc_resident_ms']:.4f}", f"{r['torch_resident_ms']:.4f}", f"{r['resident_speedup']:.2f}x",
+          f"{r['torch_graph_ms']:.4f}", r["lc_path"], f"{r['check_rel_err']:.1e}"] for r in rows])
+    summ = []
+    for key, name in (("oneshot_speedup", "one-shot"), ("resident_speedup", "resident")):
+        s = harness.summarize([r[key] for r in rows])
+        summ.append([name, s["rows"], f"{s['win_rate']*100:.0f}%", harness.fmt_ratio(s["median"]),
+                     harness.fmt_ratio(s["min"]), harness.fmt_ratio(s["max"])])
+    stable = harness.markdown_table(["mode", "rows", "win rate (>1.0)", "median", "min", "max"], summ)
+    md = ("# GPU bench\n\n" + "\n".join(f"- {k}: {v}" for k, v in env.items())
+          + "\n\nTimes in ms (median, host clock, call + sync). Speedup = torch time / LC time.\n\n## Summary\n\n"
+          + stable + "\n\n## Cases\n\n" + table + "\n")
+    (out / "gpu_bench.md").write_text(md, encoding="utf-8")
+    print("\n" + stable + "\n\n" + table)
+    bad = [r for r in rows if not (r["check_rel_err"] < 1e-4)]
+    if bad:
+        print("ERROR: result check failed for: " + ", ".join(f"{r['bench']} {r['shape']}" for r in bad))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

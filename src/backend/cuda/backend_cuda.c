@@ -1,0 +1,140 @@
+/* backend_cuda.c — the CUDA backend table: device memory (caching allocator), pinned-staged copies,
+ * stream sync, the op support matrix, and the op entries (cuBLASLt GEMM; own kernels for attention,
+ * conv2d, elementwise, gelu, layer_norm). Entries receive device pointers and only enqueue work on the
+ * backend stream; launch errors are returned at once, faults inside kernels at the next sync (naming
+ * the op, see cuda_context.c).
+ * Tests: tests/c/test_ops.c, tests/python/test_ops_*.py on "cuda" (GPU machine; skipped without GPU). */
+#include "backend/cuda/cuda_context.h"
+#include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/gemm_cublaslt.h"
+#include "core/internal.h"
+
+static int lc_cuda_backend_available(void) { return lc_cuda_available(); }
+
+static int lc_cuda_supports(lc_op op, lc_dtype dtype) {
+    switch (op) {
+    case LC_OP_MATMUL:
+    case LC_OP_BINARY:
+    case LC_OP_RELU: return dtype == LC_DTYPE_F32 || dtype == LC_DTYPE_F64;
+    case LC_OP_ATTENTION:
+    case LC_OP_CONV2D:
+    case LC_OP_GELU:
+    case LC_OP_LAYER_NORM:
+    case LC_OP_LINEAR: return dtype == LC_DTYPE_F32;
+    default: return 0;
+    }
+}
+
+/* Maps a launch result; records the op for fault reports at the next sync. */
+static lc_status lc_launched(const char *op, cudaError_t err) {
+    lc_cuda_note_op(op);
+    return lc_cuda_check(err, op);
+}
+
+static lc_status lc_cuda_matmul(const lc_matmul_args *args, const char **path) {
+    lc_cuda_note_op("matmul");
+    return lc_cuda_gemm(args, NULL, LC_GEMM_EPILOGUE_NONE, path);
+}
+
+static lc_status lc_cuda_attention(const lc_attention_args *args, const char **path) {
+    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
+    if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "attention_forward: cuda: no usable GPU");
+    if (args->head_dim > 256)
+        return lc_error(LC_ERR_UNSUPPORTED, "attention_forward: cuda: head_dim: expected <= 256, got %lld",
+                        (long long)args->head_dim);
+    size_t ws_bytes = lc_cuda_attention_workspace(args->seq, args->head_dim, args->causal, ctx->num_sms);
+    void *ws = NULL;
+    if (ws_bytes) {
+        lc_status st = lc_cuda_alloc(ws_bytes, &ws);
+        if (st != LC_OK) return lc_error(st, "attention_forward: workspace: %s", lc_last_error());
+    }
+    lc_status st = lc_launched("attention_forward",
+                               lc_cuda_launch_attention(args, ws, ws_bytes, ctx->num_sms, ctx->stream));
+    lc_cuda_free(ws); /* stream-ordered: the next user of the block runs after this kernel */
+    if (st == LC_OK && path) *path = ws_bytes ? "cuda_flash_splitk" : "cuda_flash";
+    return st;
+}
+
+static lc_status lc_cuda_conv2d(const lc_conv2d_args *args, const char **path) {
+    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
+    if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "conv2d_nchw: cuda: no usable GPU");
+    lc_status st = lc_launched("conv2d_nchw", lc_cuda_launch_conv2d(args, ctx->stream));
+    if (st == LC_OK && path) *path = (args->kh == 3 && args->kw == 3) ? "cuda_direct3x3" : "cuda_direct";
+    return st;
+}
+
+static lc_status lc_cuda_binary(const lc_binary_args *args, const char **path) {
+    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
+    if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "elementwise: cuda: no usable GPU");
+    lc_status st = lc_launched("elementwise", lc_cuda_launch_binary(args, ctx->stream));
+    if (st == LC_OK && path) *path = args->dtype == LC_DTYPE_F64 ? "cuda_elementwise_f64" : "cuda_elementwise_f32";
+    return st;
+}
+
+static lc_status lc_cuda_relu(const lc_relu_args *args, const char **path) {
+    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
+    if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "relu: cuda: no usable GPU");
+    lc_status st = lc_launched("relu", lc_cuda_launch_relu(args, ctx->stream));
+    if (st == LC_OK && path) *path = args->dtype == LC_DTYPE_F64 ? "cuda_relu_f64" : "cuda_relu_f32";
+    return st;
+}
+
+static lc_status lc_cuda_gelu(const lc_gelu_args *args, const char **path) {
+    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
+    if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "gelu: cuda: no usable GPU");
+    lc_status st = lc_launched("gelu", lc_cuda_launch_gelu(args, ctx->stream));
+    if (st == LC_OK && path) *path = args->approx == LC_GELU_TANH ? "cuda_gelu_tanh" : "cuda_gelu_erf";
+    return st;
+}
+
+static lc_status lc_cuda_layer_norm(const lc_layer_norm_args *args, const char **path) {
+    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
+    if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "layer_norm: cuda: no usable GPU");
+    lc_status st = lc_launched("layer_norm", lc_cuda_launch_layer_norm(args, ctx->stream));
+    if (st == LC_OK && path) *path = "cuda_layer_norm";
+    return st;
+}
+
+/* Bias and ReLU / GELU-tanh run in the cuBLASLt epilogue; GELU-erf (not a cuBLASLt epilogue) as the
+ * bias epilogue followed by the own gelu kernel in place. */
+static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
+    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
+    if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "linear: cuda: no usable GPU");
+    const int b = args->bias != NULL;
+    lc_gemm_epilogue ep;
+    switch (args->act) {
+    case LC_ACT_RELU: ep = b ? LC_GEMM_EPILOGUE_BIAS_RELU : LC_GEMM_EPILOGUE_RELU; break;
+    case LC_ACT_GELU_TANH: ep = b ? LC_GEMM_EPILOGUE_BIAS_GELU_TANH : LC_GEMM_EPILOGUE_GELU_TANH; break;
+    default: ep = b ? LC_GEMM_EPILOGUE_BIAS : LC_GEMM_EPILOGUE_NONE; break;
+    }
+    lc_matmul_args mm = {LC_DTYPE_F32, args->m, args->k, args->n, args->x, args->w, args->out};
+    lc_cuda_note_op("linear");
+    lc_status st = lc_cuda_gemm(&mm, args->bias, ep, path);
+    if (st == LC_OK && args->act == LC_ACT_GELU_ERF) {
+        lc_gelu_args g = {LC_GELU_ERF, args->m * args->n, args->out, args->out};
+        st = lc_launched("linear", lc_cuda_launch_gelu(&g, ctx->stream));
+        if (st == LC_OK && path) *path = "cublaslt_f32+gelu_erf";
+    }
+    return st;
+}
+
+const lc_backend lc_cuda_backend = {
+    .name = "cuda",
+    .device = LC_DEVICE_CUDA,
+    .available = lc_cuda_backend_available,
+    .alloc = lc_cuda_alloc,
+    .free = lc_cuda_free,
+    .copy_h2d = lc_cuda_copy_h2d,
+    .copy_d2h = lc_cuda_copy_d2h,
+    .copy_d2d = lc_cuda_copy_d2d,
+    .sync = lc_cuda_sync,
+    .supports = lc_cuda_supports,
+    .matmul = lc_cuda_matmul,
+    .attention = lc_cuda_attention,
+    .conv2d = lc_cuda_conv2d,
+    .binary = lc_cuda_binary,
+    .relu = lc_cuda_relu,
+    .gelu = lc_cuda_gelu,
+    .layer_norm = lc_cuda_layer_norm,
+    .linear = lc_cuda_linear,
+};

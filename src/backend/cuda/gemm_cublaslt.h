@@ -1,0 +1,24 @@
+/* gemm_cublaslt.h — row-major GEMM on the GPU through cuBLASLt (internal to the CUDA backend):
+ * c[m,n] = epilogue(a[m,k] · b[k,n] + bias[n]), float32 (exact, or TF32 under LC_PRECISION_TF32) or
+ * float64; epilogues none / ReLU / GELU, each with or without bias (cuBLASLt's GELU is the tanh form), ready for
+ * the fused paths. Algorithms are chosen once per shape and cached.
+ * Tests: tests/c/test_ops.c, tests/python/test_ops_matmul.py on "cuda". */
+#ifndef LC_GEMM_CUBLASLT_H
+#define LC_GEMM_CUBLASLT_H
+
+#include "core/backend.h"
+
+typedef enum lc_gemm_epilogue {
+    LC_GEMM_EPILOGUE_NONE = 0,
+    LC_GEMM_EPILOGUE_RELU,
+    LC_GEMM_EPILOGUE_GELU_TANH,
+    LC_GEMM_EPILOGUE_BIAS,
+    LC_GEMM_EPILOGUE_BIAS_RELU,
+    LC_GEMM_EPILOGUE_BIAS_GELU_TANH,
+    LC_GEMM_EPILOGUE_COUNT
+} lc_gemm_epilogue;
+
+/* Device pointers; bias [n] is required for the BIAS epilogues, ignored otherwise. */
+lc_status lc_cuda_gemm(const lc_matmul_args *args, const void *bias, lc_gemm_epilogue epilogue, const char **path);
+
+#endif
