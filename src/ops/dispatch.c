@@ -41,7 +41,7 @@ lc_status lc_route_op(const char *op, lc_op kind, lc_dtype dtype, lc_device requ
                       int ntensors, lc_work work, lc_route *out) {
     const lc_backend *cpu = lc_backend_for(LC_DEVICE_CPU);
     const lc_backend *cuda = lc_backend_for(LC_DEVICE_CUDA);
-    const int cuda_takes = lc_backend_takes(cuda, kind, dtype);
+    const int cuda_takes = lc_backend_takes(cuda, kind, dtype) && !work.gpu_limit;
     const char *on_gpu = NULL;
     for (int i = 0; i < ntensors; i++)
         if (tensors[i] && lc_tensor_device(tensors[i]) == LC_DEVICE_CUDA) on_gpu = "an operand";
@@ -56,8 +56,9 @@ lc_status lc_route_op(const char *op, lc_op kind, lc_dtype dtype, lc_device requ
                             "%s: device: 'cpu' was requested but %s lives on cuda (pass device='cuda' or 'auto', or "
                             "copy it to the host first)", op, on_gpu);
         if (!cuda_takes)
-            return lc_error(LC_ERR_UNSUPPORTED, "%s: the cuda backend does not implement this op for %s", op,
-                            lc_dtype_name(dtype));
+            return lc_error(LC_ERR_UNSUPPORTED, "%s: the cuda backend does not implement this op for %s%s%s", op,
+                            lc_dtype_name(dtype), work.gpu_limit ? " at this shape: " : "",
+                            work.gpu_limit ? work.gpu_limit : "");
         if (requested == LC_DEVICE_METAL && lc_strict_device())
             return lc_error(LC_ERR_DEVICE_UNAVAILABLE,
                             "%s: device: 'metal' was requested in strict device mode, but it is not available", op);

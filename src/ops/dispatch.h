@@ -15,10 +15,13 @@ typedef struct lc_route {
     lc_reason reason;
 } lc_route;
 
-/* What the op will do, for the "auto" cost model: arithmetic and bytes read + written. */
+/* What the op will do, for the "auto" cost model: arithmetic and bytes read + written; and, when the
+ * GPU kernels cannot take this shape, why (NULL when they can): the op then stays on the CPU (recorded
+ * as fallback_preferred_unsupported), or fails if its operands live on the GPU. */
 typedef struct lc_work {
     double flops;
     double bytes;
+    const char *gpu_limit;
 } lc_work;
 
 /* Picks the backend for `kind`/`dtype` given the requested device and where the operands live

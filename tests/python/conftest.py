@@ -211,6 +211,8 @@ def ref():
 
 # ---- device policy helpers shared by the op test files ---------------------------------------------
 FALLBACK = "fallback_preferred_unavailable"
+# Where an unavailable device ("metal", or "cuda" without a GPU) falls back to: the best available one.
+FALLBACK_DEVICE = "cuda" if lc.cuda_available() else "cpu"
 
 
 def unavailable_devices():

@@ -655,7 +655,7 @@ def test_cuda_tensor_round_trips(rng, cls, dt):
     assert np.array_equal(t.numpy(), new.reshape(37, 53))
     z = cls((5, 7), device="cuda")
     assert np.array_equal(z.numpy(), np.zeros((5, 7), dt))
-    # a contiguous view (at an offset) reads and writes the range; a strided one refuses host copies
+    # a contiguous view (at an offset) reads and writes the range; a strided one goes through the host
     v = t.view((10, 53), offset=53 * 3)
     assert v.device == "cuda" and v.base is t
     assert np.array_equal(v.numpy(), new.reshape(37, 53)[3:13])
@@ -663,10 +663,11 @@ def test_cuda_tensor_round_trips(rng, cls, dt):
     assert np.array_equal(t.numpy()[3:13], np.ones((10, 53), dt))
     s = t.view((53, 37), (1, 53))
     assert s.device == "cuda" and not s.is_contiguous
-    with pytest.raises(NotImplementedError, match="strided"):
-        s.numpy()
-    with pytest.raises(NotImplementedError, match="strided"):
-        s.copy_from(np.zeros(53 * 37, dt))
+    assert np.array_equal(s.numpy(), t.numpy().T)
+    before = t.numpy()
+    s.copy_from(np.arange(53 * 37, dtype=dt))
+    assert np.array_equal(t.numpy(), np.arange(53 * 37, dtype=dt).reshape(53, 37).T)
+    assert not np.array_equal(before, t.numpy())
     with pytest.raises(ValueError):
         t.view((2, 2), device="cpu")
 
@@ -682,13 +683,9 @@ def test_cuda_views_as_operands(rng, rel_err, precision):
     out = nan_tensor((12 * 10 + 3,), device="cuda")
     lc.vector_add_into(v, v, out.view((12, 10), offset=3), device="cuda")
     assert np.array_equal(out.numpy()[3:].reshape(12, 10), 2 * a)
-    s = t.view((10, 12), (1, 10), offset=7)  # strided: the C layer may not gather device views yet
-    try:
-        y = lc.matmul2d(s, lc.Tensor(a, device="cuda"), device="cuda")
-    except NotImplementedError:
-        pass
-    else:
-        assert rel_err(y.numpy(), REF.matmul(a.T, a)) < 1e-5
+    s = t.view((10, 12), (1, 10), offset=7)  # strided: gathered by the C layer
+    y = lc.matmul2d(s, lc.Tensor(a, device="cuda"), device="cuda")
+    assert rel_err(y.numpy(), REF.matmul(a.T, a)) < 1e-5
     # out [0, 60) of the storage overlaps v's [7, 127): refused (same device, byte ranges)
     with pytest.raises(ValueError, match=r"\bout\b.*overlap"):
         lc.matmul2d_into(v, lc.Tensor(_r(rng, 10, 5), device="cuda"), t.view((12, 5)), device="cuda")

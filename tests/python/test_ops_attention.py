@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import lightning_core as lc
-from conftest import FALLBACK, check_dispatch, unavailable_devices
+from conftest import FALLBACK, FALLBACK_DEVICE, check_dispatch, unavailable_devices
 
 
 # (seq, head_dim); 4096 in one dimension of one case only.
@@ -193,18 +193,18 @@ def test_attention_unavailable_device_falls_back(rng, rel_err, ref, poison, stri
     for causal in (False, True):
         want = ref.attention(q, k, v, causal)
         assert rel_err(lc.attention2d(q, k, v, causal, dev), want) < 1e-5
-        check_dispatch("attention", dev, "cpu", FALLBACK)
+        check_dispatch("attention", dev, FALLBACK_DEVICE, FALLBACK)
         out = poison((seq, hd))
         lc.attention2d_into(q, k, v, out, causal, dev)
         assert rel_err(out, want) < 1e-5
-        check_dispatch("attention", dev, "cpu", FALLBACK)
+        check_dispatch("attention", dev, FALLBACK_DEVICE, FALLBACK)
         y = lc.attention_forward(q.ravel(), k.ravel(), v.ravel(), seq, hd, causal, dev)
         assert rel_err(y.reshape(seq, hd), want) < 1e-5
-        check_dispatch("attention", dev, "cpu", FALLBACK)
+        check_dispatch("attention", dev, FALLBACK_DEVICE, FALLBACK)
         flat = poison(seq * hd)
         lc.attention_forward_into(q, k, v, flat, seq, hd, causal, dev)
         assert rel_err(flat.reshape(seq, hd), want) < 1e-5
-        check_dispatch("attention", dev, "cpu", FALLBACK)
+        check_dispatch("attention", dev, FALLBACK_DEVICE, FALLBACK)
 
 
 @pytest.mark.parametrize("seq,hd", [(1, 1), (64, 32), (1023, 7)])

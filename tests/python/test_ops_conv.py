@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import lightning_core as lc
-from conftest import FALLBACK, check_dispatch, unavailable_devices
+from conftest import FALLBACK, FALLBACK_DEVICE, check_dispatch, unavailable_devices
 
 
 KERNELS = [(3, 3), (1, 1), (5, 5), (2, 3), (7, 1)]
@@ -170,11 +170,11 @@ def test_conv2d_unavailable_device_falls_back(rng, rel_err, ref, poison, strict_
     x, wt, b = conv_inputs(rng, 1, 3, 16, 16, 16, 3, 3)
     want = ref.conv2d(x, wt, b, 1, 1, 1, 1)
     assert rel_err(lc.conv2d_nchw(x, wt, b, 1, 1, 1, 1, dev), want) < 1e-5
-    check_dispatch("conv", dev, "cpu", FALLBACK)
+    check_dispatch("conv", dev, FALLBACK_DEVICE, FALLBACK)
     out = poison(want.shape)
     lc.conv2d_nchw_into(x, wt, b, out, 1, 1, 1, 1, dev)
     assert rel_err(out, want) < 1e-5
-    check_dispatch("conv", dev, "cpu", FALLBACK)
+    check_dispatch("conv", dev, FALLBACK_DEVICE, FALLBACK)
 
 
 def test_conv2d_auto_device(rng, rel_err, ref, poison):

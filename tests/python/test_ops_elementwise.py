@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import lightning_core as lc
-from conftest import FALLBACK, unavailable_devices
+from conftest import FALLBACK, FALLBACK_DEVICE, unavailable_devices
 
 
 SIZES = [1, 7, 33, 255, 1023, 4096]
@@ -418,7 +418,7 @@ def test_elementwise_unavailable_device_falls_back(rng, rel_err, ref, strict_off
         assert rel_err(y, want) < 1e-5, name
         d = lc.last_dispatch()
         assert isinstance(d["op"], str) and d["op"], (name, d)
-        assert (d["requested"], d["selected"], d["reason"]) == (dev, "cpu", FALLBACK), (name, d)
+        assert (d["requested"], d["selected"], d["reason"]) == (dev, FALLBACK_DEVICE, FALLBACK), (name, d)
 
 
 def test_elementwise_auto_device(rng, rel_err, ref):

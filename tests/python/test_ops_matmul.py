@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import lightning_core as lc
-from conftest import FALLBACK, check_dispatch, unavailable_devices
+from conftest import FALLBACK, FALLBACK_DEVICE, check_dispatch, unavailable_devices
 
 
 # (m, k, n): awkward sizes; 4096 appears in one dimension of a case only, to keep the run short.
@@ -221,18 +221,18 @@ def test_matmul_unavailable_device_falls_back_to_cpu(rng, rel_err, ref, poison, 
     a, b = rand(rng, (m, k)), rand(rng, (k, n))
     want = ref.matmul(a, b)
     assert rel_err(lc.matmul2d(a, b, dev), want) < 1e-5
-    check_dispatch("matmul", dev, "cpu", FALLBACK)
+    check_dispatch("matmul", dev, FALLBACK_DEVICE, FALLBACK)
     out = poison((m, n))
     lc.matmul2d_into(a, b, out, dev)
     assert rel_err(out, want) < 1e-5
-    check_dispatch("matmul", dev, "cpu", FALLBACK)
+    check_dispatch("matmul", dev, FALLBACK_DEVICE, FALLBACK)
     flat = poison(m * n)
     lc.matmul_np_into(a, b, flat, m, k, n, dev)
     assert rel_err(flat.reshape(m, n), want) < 1e-5
-    check_dispatch("matmul", dev, "cpu", FALLBACK)
+    check_dispatch("matmul", dev, FALLBACK_DEVICE, FALLBACK)
     y = lc.matmul(a.astype(np.float64), b, device=dev)
     assert rel_err(y, want) < 1e-12
-    check_dispatch("matmul", dev, "cpu", FALLBACK)
+    check_dispatch("matmul", dev, FALLBACK_DEVICE, FALLBACK)
 
 
 @pytest.mark.parametrize("m,k,n", [(1, 1, 1), (64, 64, 64), (3, 4096, 5)])

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import lightning_core as lc
+from conftest import FALLBACK_DEVICE
 
 
 def test_backend_name():
@@ -114,7 +115,7 @@ def test_last_dispatch_keys_and_values(rng):
     # The record follows the latest op.
     lc.relu(a, "metal")
     d = lc.last_dispatch()
-    assert d["requested"] == "metal" and d["selected"] == "cpu"
+    assert d["requested"] == "metal" and d["selected"] == FALLBACK_DEVICE
     assert d["reason"] == "fallback_preferred_unavailable"
     assert "matmul" not in d["op"]
     # The dict is a snapshot, not a live object.

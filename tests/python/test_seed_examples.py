@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import lightning_core as lc
+from conftest import FALLBACK_DEVICE
 
 SEED = int(os.environ.get("LC_TEST_SEED", "20240531"))
 FALLBACK = "fallback_preferred_unavailable"
@@ -44,7 +45,7 @@ def test_section_17_quick_start(capsys, rel_err, ref):
     assert y.shape == (128, 64) and y.dtype == np.float32
     assert rel_err(y, ref.matmul(a, b)) < 1e-5
     d = lc.last_dispatch()
-    assert (d["requested"], d["selected"], d["reason"]) == ("metal", "cpu", FALLBACK)
+    assert (d["requested"], d["selected"], d["reason"]) == ("metal", FALLBACK_DEVICE, FALLBACK)
 
 
 def test_section_20_matmul_usage(rel_err, ref, tol):
@@ -68,7 +69,7 @@ def test_section_20_matmul_usage(rel_err, ref, tol):
     assert rel_err(out, want) < tol(np.float32, 1024)
     assert rel_err(out2, want) < tol(np.float32, 1024)
     d = lc.last_dispatch()
-    assert (d["requested"], d["selected"], d["reason"]) == ("metal", "cpu", FALLBACK)
+    assert (d["requested"], d["selected"], d["reason"]) == ("metal", FALLBACK_DEVICE, FALLBACK)
 
 
 def test_section_21_attention_usage(rel_err, ref):
@@ -94,7 +95,7 @@ def test_section_21_attention_usage(rel_err, ref):
     p = np.exp(s - s.max(axis=1, keepdims=True))
     assert np.allclose(out, (p / p.sum(axis=1, keepdims=True)) @ v, rtol=1e-5, atol=1e-6)
     d = lc.last_dispatch()
-    assert (d["requested"], d["selected"], d["reason"]) == ("metal", "cpu", FALLBACK)
+    assert (d["requested"], d["selected"], d["reason"]) == ("metal", FALLBACK_DEVICE, FALLBACK)
 
 
 def test_section_22_convolution_usage(rel_err, ref):
@@ -121,7 +122,7 @@ def test_section_22_convolution_usage(rel_err, ref):
     )
     assert math.isclose(float(y[0, 5, 0, 7]), acc, rel_tol=1e-5)
     d = lc.last_dispatch()
-    assert (d["requested"], d["selected"], d["reason"]) == ("metal", "cpu", FALLBACK)
+    assert (d["requested"], d["selected"], d["reason"]) == ("metal", FALLBACK_DEVICE, FALLBACK)
 
 
 SEED_README = pathlib.Path(os.environ.get("LC_SEED_README", "/work/shared/seed/lightning-core-0.2.8-README.md"))

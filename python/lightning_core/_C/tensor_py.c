@@ -193,20 +193,7 @@ static PyObject *tensor_view(LcTensorObject *self, PyObject *args, PyObject *kwd
     return make_view(fn, self, shape, strides, offset, dev);
 }
 
-/* Host copies of device tensors move one contiguous range; a strided device view is refused up front. */
-static int refuse_strided_device_copy(LcTensorObject *self, const char *method) {
-    lc_device dev = lc_tensor_device(self->t);
-    if (dev == LC_DEVICE_CPU || lc_tensor_is_contiguous(self->t)) return 0;
-    PyErr_Format(PyExc_NotImplementedError,
-                 "%s.%s: a strided view of a %s tensor cannot be copied %s the host yet (use a contiguous view, or "
-                 "the whole tensor)",
-                 lcpy_type_short((PyObject *)self), method, lc_device_name(dev),
-                 method[0] == 'n' ? "to" : "from");
-    return -1;
-}
-
 static PyObject *tensor_numpy(LcTensorObject *self, PyObject *noargs) {
-    if (refuse_strided_device_copy(self, "numpy") < 0) return NULL;
     int nd = lc_tensor_ndim(self->t);
     npy_intp dims[LC_MAX_DIMS];
     for (int i = 0; i < nd; i++) dims[i] = (npy_intp)lc_tensor_dim(self->t, i);
@@ -245,7 +232,7 @@ static PyObject *tensor_copy_from(LcTensorObject *self, PyObject *obj) {
     char fn[40];
     snprintf(fn, sizeof fn, "%s.copy_from", lcpy_type_short((PyObject *)self));
     PyArrayObject *in = lcpy_input_arg(fn, "array", obj);
-    if (in == NULL || refuse_strided_device_copy(self, "copy_from") < 0) return NULL;
+    if (in == NULL) return NULL;
     int64_t numel = lc_tensor_numel(self->t);
     if ((int64_t)PyArray_SIZE(in) != numel) {
         PyErr_Format(PyExc_ValueError, "%s: array: expected %lld elements like the tensor, got %lld", fn,
