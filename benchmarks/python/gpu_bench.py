@@ -145,8 +145,10 @@ def main() -> int:
     torch.backends.cudnn.allow_tf32 = False
     lc.set_matmul_precision("highest")
     dev = torch.device("cuda")
-    tkw = dict(warmup=5, samples=15, min_sample_s=2e-4, settle_s=0.0) if args.quick else \
-        dict(warmup=20, samples=41, min_sample_s=5e-4, settle_s=0.0)
+    # settle: NumPy's OpenBLAS threads spin for a while after the float64 reference of each row and
+    # would steal the cores that the host side of either peer needs.
+    tkw = dict(warmup=5, samples=15, min_sample_s=2e-4, settle_s=0.2) if args.quick else \
+        dict(warmup=20, samples=41, min_sample_s=5e-4, settle_s=0.2)
     baseline = {}
     if args.baseline.exists():
         for row in json.loads(args.baseline.read_text())["rows"]:

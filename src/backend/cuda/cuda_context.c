@@ -210,7 +210,7 @@ static void lc_memcpy_host(void *dst, const void *src, size_t bytes) {
         return;
     }
     lc_memcpy_job job = {dst, src};
-    lc_parallel_for((int64_t)bytes, (int64_t)256 << 10, lc_memcpy_range, &job);
+    lc_parallel_for((int64_t)bytes, (int64_t)512 << 10, lc_memcpy_range, &job);
 }
 
 lc_status lc_cuda_copy_h2d(void *dst, const void *src, size_t bytes) {
