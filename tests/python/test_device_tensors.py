@@ -700,3 +700,14 @@ def test_cuda_in_place_elementwise(rng, rel_err):
     assert lc.vector_add_into(t, t, t, device="cuda") is t
     lc.synchronize()
     assert rel_err(t.numpy(), 2 * REF.gelu(REF.relu(x))) < 1e-5
+
+
+@requires_cuda
+def test_cuda_out_of_memory_is_a_memory_error_and_the_process_stays_usable(rng, rel_err):
+    # 2^40 floats = 4 TiB: more than any card has. The allocator returns its cache and retries once,
+    # then reports the byte count.
+    with pytest.raises(MemoryError, match="bytes"):
+        lc.Tensor((1 << 40,), device="cuda")
+    a = rng.standard_normal((33, 65)).astype(np.float32)
+    t = lc.Tensor(a, device="cuda")
+    assert rel_err(lc.relu(t, device="cuda").numpy(), np.maximum(a, 0)) < 1e-7
