@@ -134,7 +134,7 @@ static void span_of(PyObject *obj, lcpy_span *s) {
     s->exact_ok = lc_tensor_is_contiguous(t);
 }
 
-/* The ndarray rule of lcpy_check_alias, for any mix of ndarrays and tensors: memory on different
+/* The aliasing rule of docs/python_api.md, for any mix of ndarrays and tensors: memory on different
  * devices never overlaps; "exactly an input" means the same address, bytes and dtype, both contiguous. */
 static int check_alias_any(const char *fn, const lcpy_span *out, PyObject *in, const char *in_name, int allow_exact) {
     lcpy_span s;
@@ -245,18 +245,9 @@ int call_out(lcpy_call *c, PyObject *out_obj, int ndim, const npy_intp *shape, c
         return -1;
     }
     lcpy_span ospan;
-    int have_span = 0;
-    for (int i = 0; i < c->n; i++) {
-        int exact = (exact_mask >> i) & 1u, r;
-        if (t == NULL && c->in[i] != NULL) { /* ndarray and ndarray: the ndarray rule itself */
-            r = lcpy_check_alias(c->fn, (PyArrayObject *)out_obj, c->in[i], c->name[i], exact);
-        } else {
-            if (!have_span) span_of(out_obj, &ospan);
-            have_span = 1;
-            r = check_alias_any(c->fn, &ospan, c->obj[i], c->name[i], exact);
-        }
-        if (r < 0) return -1;
-    }
+    span_of(out_obj, &ospan);
+    for (int i = 0; i < c->n; i++)
+        if (check_alias_any(c->fn, &ospan, c->obj[i], c->name[i], (exact_mask >> i) & 1u) < 0) return -1;
     Py_INCREF(out_obj);
     c->out = out_obj;
     c->out_t = t;

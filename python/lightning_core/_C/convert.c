@@ -167,45 +167,6 @@ PyArrayObject *lcpy_out_arg(const char *fn, PyObject *obj, int typenum, int ndim
     return o;
 }
 
-/* Byte range [lo, hi) an array can address (hi == lo for an empty array). */
-static void lcpy_extent(PyArrayObject *a, uintptr_t *lo, uintptr_t *hi) {
-    uintptr_t base = (uintptr_t)PyArray_DATA(a);
-    intptr_t low = 0, high = 0;
-    int nd = PyArray_NDIM(a);
-    for (int i = 0; i < nd; i++) {
-        npy_intp d = PyArray_DIM(a, i);
-        if (d == 0) {
-            *lo = *hi = base;
-            return;
-        }
-        intptr_t span = (intptr_t)PyArray_STRIDE(a, i) * (intptr_t)(d - 1);
-        if (span < 0)
-            low += span;
-        else
-            high += span;
-    }
-    *lo = base + (uintptr_t)low; /* wraps correctly for negative `low` */
-    *hi = base + (uintptr_t)high + (uintptr_t)PyArray_ITEMSIZE(a);
-}
-
-int lcpy_check_alias(const char *fn, PyArrayObject *out, PyArrayObject *in, const char *in_name,
-                     int allow_exact) {
-    uintptr_t olo, ohi, ilo, ihi;
-    lcpy_extent(out, &olo, &ohi);
-    lcpy_extent(in, &ilo, &ihi);
-    if (!(olo < ihi && ilo < ohi)) return 0;
-    if (allow_exact && PyArray_DATA(out) == PyArray_DATA(in) && PyArray_TYPE(out) == PyArray_TYPE(in) &&
-        PyArray_ISNOTSWAPPED(in) && PyArray_IS_C_CONTIGUOUS(in) && PyArray_NBYTES(in) == PyArray_NBYTES(out))
-        return 0;
-    if (allow_exact)
-        PyErr_Format(PyExc_ValueError,
-                     "%s: out: expected memory not shared with %s (only out being exactly %s, in place, is "
-                     "allowed), got a partial overlap",
-                     fn, in_name, in_name);
-    else
-        PyErr_Format(PyExc_ValueError, "%s: out: expected memory not shared with %s, got an overlap", fn, in_name);
-    return -1;
-}
 
 /* ---- scalars -------------------------------------------------------------------------------- */
 

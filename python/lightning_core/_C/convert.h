@@ -77,12 +77,6 @@ static inline PyArrayObject *lcpy_as_compute(PyArrayObject *a, int typenum) {
 PyArrayObject *lcpy_out_arg(const char *fn, PyObject *obj, int typenum, int ndim, const npy_intp *shape,
                             const char *count_what);
 
-/* Refuses `out` sharing memory with the input `in` (named in_name): ValueError. With allow_exact, out
- * covering exactly the same elements as `in` (same address, same bytes, both C-contiguous, same dtype)
- * is allowed (in place). Returns 0 or -1. */
-int lcpy_check_alias(const char *fn, PyArrayObject *out, PyArrayObject *in, const char *in_name,
-                     int allow_exact);
-
 /* A Python int (not bool; objects with __index__ such as numpy integers are accepted) in
  * [minval, maxval]: TypeError for a non-int, ValueError naming the argument when out of range or too
  * large. Returns 0 or -1. */

@@ -22,6 +22,7 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
 
 #define CONV3_MAX_THREADS 256
@@ -362,23 +363,6 @@ static void conv3_launch(const conv_params *p, const conv3_cfg *cfg, unsigned gx
     }
 }
 
-/* Multiprocessor count of the current device (cached per device; 132 if the query fails). */
-static int conv_sm_count(void) {
-    static int cache[64];
-    int dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) {
-        (void)cudaGetLastError();
-        return 132;
-    }
-    int sms = __atomic_load_n(&cache[dev], __ATOMIC_RELAXED);
-    if (sms > 0) return sms;
-    if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || sms <= 0) {
-        (void)cudaGetLastError();
-        sms = 132;
-    }
-    __atomic_store_n(&cache[dev], sms, __ATOMIC_RELAXED);
-    return sms;
-}
 
 /* The 3x3 configuration for a shape, from timings of all configurations on an H200 (devcheck/kernels,
  * 10 shapes n 1..16, c 3..16, oc 16, 16..64 square): cfg 1 (4 channels × 4 columns a thread) is the
@@ -388,7 +372,7 @@ static int conv_sm_count(void) {
  * -1: no configuration fits (the general path runs). */
 static int conv3_pick(const conv_params *p) {
     static const int order[] = {1, 6, 3, 8, 5, 0};
-    const int64_t want_warps = (int64_t)conv_sm_count() * 6;
+    const int64_t want_warps = (int64_t)lc_cuda_sm_count() * 6;
     for (int i = 0; i < (int)(sizeof(order) / sizeof(order[0])); i++) {
         const conv3_cfg *cfg = &CONV3_CFGS[order[i]];
         conv_params q = *p;
@@ -407,7 +391,7 @@ static int conv3_pick(const conv_params *p) {
 static cudaError_t conv_launch_generic(const conv_params *p, cudaStream_t s) {
     const int64_t npix = p->n * (int64_t)p->oh * p->ow;
     int64_t gx = (npix + CONV_GEN_THREADS - 1) / CONV_GEN_THREADS;
-    const int64_t cap = (int64_t)conv_sm_count() * 16;
+    const int64_t cap = (int64_t)lc_cuda_sm_count() * 16;
     if (gx > cap) gx = cap;
     int64_t gy = (p->oc + CONV_GEN_OCT - 1) / CONV_GEN_OCT;
     if (gy > 65535) gy = 65535;

@@ -26,38 +26,22 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
 
 #define EW_THREADS 256
 #define EW_UNROLL 4
 #define EW_BLOCKS_PER_SM 8
-#define EW_MAX_DEVICES 64
 
 /* ---- launch configuration --------------------------------------------------------------------------- */
 
 /* Multiprocessor count of the current device, cached per device (a relaxed atomic int: every writer
  * stores the same value). Falls back to 132 if the query fails. */
-static int ew_sm_count(void) {
-    static int cache[EW_MAX_DEVICES];
-    int dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= EW_MAX_DEVICES) {
-        (void)cudaGetLastError();
-        return 132;
-    }
-    int sms = __atomic_load_n(&cache[dev], __ATOMIC_RELAXED);
-    if (sms > 0) return sms;
-    if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || sms <= 0) {
-        (void)cudaGetLastError();
-        sms = 132;
-    }
-    __atomic_store_n(&cache[dev], sms, __ATOMIC_RELAXED);
-    return sms;
-}
 
 /* Blocks for `work` items of one thread each, capped at one resident wave (the loop does the rest). */
 static unsigned ew_blocks(int64_t work) {
     int64_t b = (work + EW_THREADS - 1) / EW_THREADS;
-    const int64_t cap = (int64_t)ew_sm_count() * EW_BLOCKS_PER_SM;
+    const int64_t cap = (int64_t)lc_cuda_sm_count() * EW_BLOCKS_PER_SM;
     if (b > cap) b = cap;
     if (b < 1) b = 1;
     return (unsigned)b;
