@@ -57,6 +57,18 @@ static lc_status tensor_zero(lc_tensor_t *t) {
 }
 
 /* Tensor(data, device="cpu") / Tensor64(data, device="cpu") */
+/* A Python Tensor object of `type` owning `t` (freed on failure). */
+static PyObject *tensor_wrap(PyTypeObject *type, lc_tensor_t *t) {
+    LcTensorObject *self = (LcTensorObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        lc_tensor_free(t);
+        return NULL;
+    }
+    self->t = t;
+    self->base = NULL;
+    return (PyObject *)self;
+}
+
 static PyObject *tensor_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"data", "device", NULL};
     const char *fn = type == &LcTensor64_Type ? "Tensor64" : "Tensor";
@@ -107,26 +119,11 @@ static PyObject *tensor_new(PyTypeObject *type, PyObject *args, PyObject *kwds) 
                      Py_TYPE(data)->tp_name);
         return NULL;
     }
-    LcTensorObject *self = (LcTensorObject *)type->tp_alloc(type, 0);
-    if (self == NULL) {
-        lc_tensor_free(t);
-        return NULL;
-    }
-    self->t = t;
-    self->base = NULL;
-    return (PyObject *)self;
+    return tensor_wrap(type, t);
 }
 
 PyObject *lcpy_tensor_adopt(lc_tensor_t *t) {
-    PyTypeObject *type = lc_tensor_dtype(t) == LC_DTYPE_F64 ? &LcTensor64_Type : &LcTensor_Type;
-    LcTensorObject *self = (LcTensorObject *)type->tp_alloc(type, 0);
-    if (self == NULL) {
-        lc_tensor_free(t);
-        return NULL;
-    }
-    self->t = t;
-    self->base = NULL;
-    return (PyObject *)self;
+    return tensor_wrap(lc_tensor_dtype(t) == LC_DTYPE_F64 ? &LcTensor64_Type : &LcTensor_Type, t);
 }
 
 const char *lcpy_tensor_kind(PyObject *obj) { return lcpy_type_short(obj); }
