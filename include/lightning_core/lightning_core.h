@@ -6,4 +6,5 @@
 #include "lightning_core/tensor.h"
 #include "lightning_core/runtime.h"
 #include "lightning_core/ops.h"
+#include "lightning_core/trace.h"
 #endif

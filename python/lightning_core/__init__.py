@@ -42,6 +42,11 @@ from ._C import (
     num_threads,
     relu,
     relu_into,
+    runtime_trace_clear,
+    runtime_trace_enable,
+    runtime_trace_events,
+    runtime_trace_set_capacity,
+    runtime_trace_stats,
     set_matmul_precision,
     set_num_threads,
     set_strict_device,
@@ -52,6 +57,7 @@ from ._C import (
     vector_add,
     vector_add_into,
 )
+from .trace import runtime_trace_timeline
 
 __all__ = [
     "DeviceUnavailableError",
@@ -89,6 +95,12 @@ __all__ = [
     "num_threads",
     "relu",
     "relu_into",
+    "runtime_trace_clear",
+    "runtime_trace_enable",
+    "runtime_trace_events",
+    "runtime_trace_set_capacity",
+    "runtime_trace_stats",
+    "runtime_trace_timeline",
     "set_matmul_precision",
     "set_num_threads",
     "set_strict_device",

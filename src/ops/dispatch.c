@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/dispatch_record.h"
+#include "core/trace_record.h"
 #include "ops/dispatch.h"
 
 void lc_format_shape(char *buf, size_t size, int ndim, const int64_t *shape) {
@@ -37,8 +38,16 @@ static int lc_auto_prefers_gpu(lc_work work) {
     return gpu_s < cpu_s;
 }
 
+/* Host<->device bytes staged by the current op on this thread, and whether it waited for the device:
+ * reset by lc_route_op, read by lc_route_done for the trace. */
+static _Thread_local uint64_t lc_op_bytes_moved;
+static _Thread_local int lc_op_synchronized;
+
 lc_status lc_route_op(const char *op, lc_op kind, lc_dtype dtype, lc_device requested, const lc_tensor_t *const *tensors,
                       int ntensors, lc_work work, lc_route *out) {
+    lc_op_bytes_moved = 0;
+    lc_op_synchronized = 0;
+    out->start_ns = lc_trace_enabled() ? lc_trace_now_ns() : 0;
     const lc_backend *cpu = lc_backend_for(LC_DEVICE_CPU);
     const lc_backend *cuda = lc_backend_for(LC_DEVICE_CUDA);
     const int cuda_takes = lc_backend_takes(cuda, kind, dtype) && !work.gpu_limit;
@@ -103,6 +112,18 @@ lc_status lc_route_op(const char *op, lc_op kind, lc_dtype dtype, lc_device requ
 
 void lc_route_done(const char *op, const lc_route *route, const char *path) {
     lc_dispatch_record(op, route->requested, route->backend->device, route->reason, path);
+    if (route->start_ns && lc_trace_enabled()) {
+        lc_trace_event ev = {.op = op,
+                             .path = path,
+                             .requested = route->requested,
+                             .selected = route->backend->device,
+                             .reason = route->reason,
+                             .synchronized = lc_op_synchronized || route->backend->device == LC_DEVICE_CPU,
+                             .bytes_moved = lc_op_bytes_moved,
+                             .start_ns = route->start_ns};
+        ev.duration_ns = lc_trace_now_ns() - route->start_ns;
+        lc_trace_record(&ev);
+    }
 }
 
 lc_status lc_check_tensor(const char *op, const char *name, const lc_tensor_t *t) {
@@ -211,6 +232,7 @@ lc_status lc_operand_acquire(const char *op, const char *name, const lc_tensor_t
     }
     out->data = out->scratch = dev;
     out->scratch_owner = be;
+    lc_op_bytes_moved += bytes;
     return LC_OK;
 }
 
@@ -244,6 +266,8 @@ lc_status lc_output_commit(const char *op, lc_output *o, lc_status kernel_status
         if (st == LC_OK) {
             st = o->backend->copy_d2h(lc_tensor_data(o->out), o->scratch, lc_tensor_nbytes(o->out));
             if (st != LC_OK) st = lc_error(st, "%s: %s", op, lc_last_error());
+            lc_op_bytes_moved += lc_tensor_nbytes(o->out);
+            lc_op_synchronized = 1; /* the download waited for the device */
         }
         o->backend->free(o->scratch);
         o->scratch = NULL;

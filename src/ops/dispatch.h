@@ -13,6 +13,7 @@ typedef struct lc_route {
     const lc_backend *backend;
     lc_device requested;
     lc_reason reason;
+    uint64_t start_ns; /* set when the runtime trace is on */
 } lc_route;
 
 /* What the op will do, for the "auto" cost model: arithmetic and bytes read + written; and, when the
@@ -33,7 +34,7 @@ typedef struct lc_work {
 lc_status lc_route_op(const char *op, lc_op kind, lc_dtype dtype, lc_device requested, const lc_tensor_t *const *tensors,
                       int ntensors, lc_work work, lc_route *out);
 
-/* Records a successful dispatch (last-dispatch record). */
+/* Records a successful dispatch (last-dispatch record, and the runtime trace when it is on). */
 void lc_route_done(const char *op, const lc_route *route, const char *path);
 
 /* Non-NULL, valid metadata, on a device this build has. */

@@ -224,6 +224,40 @@ static void test_devices_and_policy(void) {
     lc_tensor_free(ty);
 }
 
+static void test_trace(void) {
+    float x[5] = {-1.0f, 2.0f, -3.0f, 4.0f, 0.5f}, y[5];
+    int64_t shape[1] = {5};
+    lc_tensor_t *tx = NULL, *ty = NULL;
+    lc_tensor_wrap_host(x, LC_DTYPE_F32, 1, shape, NULL, 0, &tx);
+    lc_tensor_wrap_host(y, LC_DTYPE_F32, 1, shape, NULL, 1, &ty);
+    CHECK(lc_trace_set_capacity(0) == LC_ERR_INVALID_ARGUMENT);
+    CHECK(lc_trace_set_capacity(4) == LC_OK && lc_trace_capacity() == 4);
+    lc_trace_enable(0);
+    lc_relu(tx, ty, LC_DEVICE_CPU);
+    CHECK(lc_trace_count() == 0); /* off: nothing recorded */
+    lc_trace_enable(1);
+    for (int i = 0; i < 6; i++) CHECK(lc_relu(tx, ty, i % 2 ? LC_DEVICE_METAL : LC_DEVICE_CPU) == LC_OK);
+    CHECK(lc_relu(tx, NULL, LC_DEVICE_CPU) != LC_OK); /* refused calls are not events */
+    lc_trace_event ev[8];
+    CHECK(lc_trace_count() == 4 && lc_trace_dropped() == 2);
+    size_t n = lc_trace_events(ev, 8);
+    CHECK(n == 4);
+    for (size_t i = 0; i < n; i++) {
+        CHECK(ev[i].seq == 2 + i && strcmp(ev[i].op, "relu") == 0 && ev[i].path != NULL);
+        CHECK(ev[i].selected == LC_DEVICE_CPU && ev[i].synchronized && ev[i].bytes_moved == 0);
+        CHECK(ev[i].requested == (i % 2 ? LC_DEVICE_METAL : LC_DEVICE_CPU));
+        CHECK(ev[i].reason == (i % 2 ? LC_REASON_FALLBACK_PREFERRED_UNAVAILABLE : LC_REASON_DIRECT));
+        if (i) CHECK(ev[i].start_ns >= ev[i - 1].start_ns + ev[i - 1].duration_ns);
+    }
+    CHECK(lc_trace_events(ev, 2) == 2 && ev[0].seq == 2);
+    lc_trace_clear();
+    CHECK(lc_trace_count() == 0 && lc_trace_events(ev, 8) == 0);
+    lc_trace_enable(0);
+    CHECK(lc_trace_set_capacity(65536) == LC_OK);
+    lc_tensor_free(tx);
+    lc_tensor_free(ty);
+}
+
 int main(void) {
     test_status();
     test_shape_contract();
@@ -231,6 +265,7 @@ int main(void) {
     test_wrap_host();
     test_pool();
     test_devices_and_policy();
+    test_trace();
     printf("test_core: %d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
 }

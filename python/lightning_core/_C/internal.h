@@ -32,6 +32,7 @@ PyObject *lcpy_exception_for(lc_status status);
 
 /* Op bindings (ops_py.c), added to the module by module init. */
 extern PyMethodDef lcpy_op_methods[];
+extern PyMethodDef lcpy_trace_methods[]; /* trace_py.c */
 
 /* Adds Tensor, Tensor64 and TensorView to the module (tensor_py.c); -1 with an exception on failure. */
 int lcpy_tensor_register(PyObject *module);
@@ -51,6 +52,7 @@ const char *lcpy_tensor_kind(PyObject *obj);
 
 /* A METH_FASTCALL|METH_KEYWORDS entry for py_<name>, with a text signature ("($module, /, a, b)") for
  * inspect.signature() and help(). */
+#define LCPY_NOARGS(name, ret) {#name, py_##name, METH_NOARGS, #name "($module, /)\n--\n\n" ret}
 #define LCPY_METHOD(name, sig, doc) \
     {#name, LCPY_FASTCALL(py_##name), METH_FASTCALL | METH_KEYWORDS, #name sig "\n--\n\n" doc}
 

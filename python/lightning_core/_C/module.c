@@ -250,7 +250,6 @@ static PyObject *py_validate_view(PyObject *self, PyObject *const *args, Py_ssiz
 
 /* ---- module --------------------------------------------------------------------------------- */
 
-#define LCPY_NOARGS(name, ret) {#name, py_##name, METH_NOARGS, #name "($module, /)\n--\n\n" ret}
 
 static PyMethodDef lcpy_runtime_methods[] = {
     LCPY_NOARGS(backend_name, "'cuda' when a CUDA GPU is usable, else 'cpu'."),
@@ -288,6 +287,7 @@ PyMODINIT_FUNC PyInit__C(void) {
     PyObject *m = PyModule_Create(&lcpy_module);
     if (m == NULL) return NULL;
     if (PyModule_AddFunctions(m, lcpy_op_methods) < 0) goto fail;
+    if (PyModule_AddFunctions(m, lcpy_trace_methods) < 0) goto fail;
     if (lcpy_DeviceUnavailableError == NULL) {
         lcpy_DeviceUnavailableError = PyErr_NewExceptionWithDoc(
             "lightning_core.DeviceUnavailableError",

@@ -1,0 +1,88 @@
+/* trace_py.c — Python bindings of the runtime trace (include/lightning_core/trace.h):
+ * runtime_trace_enable(flag=True), runtime_trace_clear(), runtime_trace_events() -> list of dicts,
+ * runtime_trace_set_capacity(n), runtime_trace_stats() -> dict. The grouped report
+ * (runtime_trace_timeline) is built on runtime_trace_events in python/lightning_core/trace.py.
+ * Tests: tests/python/test_trace.py. */
+#include <stdlib.h>
+
+#include "convert.h"
+#include "internal.h"
+
+static lcpy_sig sig_runtime_trace_enable = LCPY_SIG("runtime_trace_enable", 0, "flag");
+static lcpy_sig sig_runtime_trace_set_capacity = LCPY_SIG("runtime_trace_set_capacity", 1, "n");
+
+static PyObject *py_runtime_trace_enable(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[1];
+    int flag;
+    if (lcpy_parse(&sig_runtime_trace_enable, args, nargs, kw, v) < 0 ||
+        lcpy_bool_arg("runtime_trace_enable", "flag", v[0], 1, &flag) < 0)
+        return NULL;
+    lc_trace_enable(flag);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_runtime_trace_clear(PyObject *self, PyObject *noargs) {
+    lc_trace_clear();
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_runtime_trace_set_capacity(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                               PyObject *kw) {
+    PyObject *v[1];
+    int64_t n;
+    if (lcpy_parse(&sig_runtime_trace_set_capacity, args, nargs, kw, v) < 0 ||
+        lcpy_int_arg("runtime_trace_set_capacity", "n", v[0], 1, (int64_t)1 << 26, &n) < 0)
+        return NULL;
+    lc_status st = lc_trace_set_capacity((size_t)n);
+    if (st != LC_OK) return lcpy_raise_status(st);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_runtime_trace_stats(PyObject *self, PyObject *noargs) {
+    return Py_BuildValue("{s:O,s:n,s:n,s:K}", "enabled", lc_trace_enabled() ? Py_True : Py_False, "capacity",
+                         (Py_ssize_t)lc_trace_capacity(), "events", (Py_ssize_t)lc_trace_count(), "dropped",
+                         (unsigned long long)lc_trace_dropped());
+}
+
+static PyObject *event_dict(const lc_trace_event *e) {
+    return Py_BuildValue("{s:K,s:s,s:s,s:s,s:s,s:s,s:O,s:O,s:K,s:K,s:K}", "seq", (unsigned long long)e->seq, "op",
+                         e->op ? e->op : "", "path", e->path ? e->path : "", "requested_device",
+                         lc_device_name(e->requested), "selected_device", lc_device_name(e->selected), "reason",
+                         lc_reason_code(e->reason), "fallback",
+                         (e->reason == LC_REASON_FALLBACK_PREFERRED_UNAVAILABLE ||
+                          e->reason == LC_REASON_FALLBACK_PREFERRED_UNSUPPORTED)
+                             ? Py_True
+                             : Py_False,
+                         "sync", e->synchronized ? Py_True : Py_False, "bytes_moved",
+                         (unsigned long long)e->bytes_moved, "start_ns", (unsigned long long)e->start_ns,
+                         "duration_ns", (unsigned long long)e->duration_ns);
+}
+
+static PyObject *py_runtime_trace_events(PyObject *self, PyObject *noargs) {
+    size_t held = lc_trace_count();
+    lc_trace_event *buf = held ? malloc(held * sizeof *buf) : NULL;
+    if (held && !buf) return PyErr_NoMemory();
+    size_t n = held ? lc_trace_events(buf, held) : 0;
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; list && i < n; i++) {
+        PyObject *d = event_dict(&buf[i]);
+        if (!d) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, d);
+    }
+    free(buf);
+    return list;
+}
+
+PyMethodDef lcpy_trace_methods[] = {
+    LCPY_METHOD(runtime_trace_enable, "($module, /, flag=True)", "Turns the runtime trace on or off."),
+    LCPY_NOARGS(runtime_trace_clear, "Drops every recorded trace event."),
+    LCPY_METHOD(runtime_trace_set_capacity, "($module, /, n)", "Ring capacity in events (clears the trace)."),
+    LCPY_NOARGS(runtime_trace_stats, "Dict: enabled, capacity, events held, dropped (overwritten)."),
+    LCPY_NOARGS(runtime_trace_events,
+                "List of dicts, oldest first: seq, op, path, requested_device, selected_device, reason, fallback, "
+                "sync, bytes_moved, start_ns, duration_ns."),
+    {NULL, NULL, 0, NULL},
+};
