@@ -65,6 +65,21 @@ lc_matmul_precision lc_get_matmul_precision(void);
  * A fault raised by an earlier kernel is reported here (LC_ERR_BACKEND, naming that op). */
 lc_status lc_device_synchronize(lc_device device);
 
+/* The seed's backend capability matrix, answered truthfully for this build and machine. */
+typedef struct lc_backend_caps {
+    int built;             /* compiled into this build */
+    int available;         /* usable on this machine now */
+    int compute;           /* runs ops */
+    int memory;            /* owns device memory (allocator, host<->device copies) */
+    int sync;              /* work is asynchronous and lc_device_synchronize waits for it */
+    int profiling;         /* device-side timing exposed (not yet: the trace times on the host) */
+    int trace;             /* its ops are recorded by the runtime trace */
+    int sync_policy;       /* per-call/default sync policy (auto/always/never): comes with the sessions work */
+    const char *memory_model; /* "host", "native-device" or "unavailable" */
+} lc_backend_caps;
+
+lc_status lc_backend_capabilities(lc_device device, lc_backend_caps *out);
+
 typedef enum lc_reason {
     LC_REASON_DIRECT = 0,                      /* ran where asked */
     LC_REASON_AUTO_SELECTED,                   /* "auto" chose the device */

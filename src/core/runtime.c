@@ -139,3 +139,23 @@ lc_status lc_device_synchronize(lc_device device) {
         return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "synchronize: device: %s is not available", lc_device_name(device));
     return be->sync();
 }
+
+lc_status lc_backend_capabilities(lc_device device, lc_backend_caps *out) {
+    if (!out) return lc_error(LC_ERR_INVALID_ARGUMENT, "backend_capabilities: out: expected a pointer, got NULL");
+    if (device != LC_DEVICE_CPU && device != LC_DEVICE_CUDA && device != LC_DEVICE_METAL)
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "backend_capabilities: device: expected cpu, cuda or metal, got %s",
+                        lc_device_name(device));
+    const int built = lc_device_built(device), available = lc_device_available(device);
+    *out = (lc_backend_caps){.built = built,
+                             .available = available,
+                             .compute = available,
+                             .memory = available && device == LC_DEVICE_CUDA,
+                             .sync = available && device == LC_DEVICE_CUDA,
+                             .profiling = 0,
+                             .trace = built,
+                             .sync_policy = 0,
+                             .memory_model = device == LC_DEVICE_CPU    ? "host"
+                                             : device == LC_DEVICE_CUDA ? (built ? "native-device" : "unavailable")
+                                                                        : "unavailable"};
+    return LC_OK;
+}

@@ -114,3 +114,23 @@ def test_seed_section_26_timeline_example(capsys):
     assert [g["key"] for g in report["groups"]] == [f"matmul|{FALLBACK_DEVICE}|fallback"]
     assert len(report["hotspots"]) == 8
     assert "matmul" in capsys.readouterr().out
+
+
+def test_backend_capability_matrix():
+    keys = {"device", "built", "available", "compute", "memory", "sync", "profiling", "trace", "sync_policy",
+            "memory_model"}
+    cpu = lc.runtime_backend_capabilities("cpu")
+    assert set(cpu) == keys and cpu["built"] and cpu["available"] and cpu["compute"] and cpu["trace"]
+    assert cpu["memory_model"] == "host" and not cpu["sync"]
+    metal = lc.runtime_backend_capabilities("metal")
+    assert not metal["built"] and not metal["available"] and metal["memory_model"] == "unavailable"
+    cuda = lc.runtime_backend_capabilities("cuda")
+    assert cuda["available"] == lc.cuda_available() and cuda["compute"] == lc.cuda_available()
+    if cuda["built"]:
+        assert cuda["memory_model"] == "native-device"
+    active = lc.runtime_active_backend_capabilities()
+    assert active["device"] == lc.backend_name() and active["available"]
+    with pytest.raises(ValueError, match="device"):
+        lc.runtime_backend_capabilities("auto")
+    with pytest.raises(ValueError, match="device"):
+        lc.runtime_backend_capabilities("gpu")

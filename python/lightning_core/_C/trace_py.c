@@ -1,7 +1,9 @@
-/* trace_py.c — Python bindings of the runtime trace (include/lightning_core/trace.h):
+/* trace_py.c — Python bindings of the runtime introspection: the runtime trace
+ * (include/lightning_core/trace.h) and the backend capability matrix (runtime.h):
  * runtime_trace_enable(flag=True), runtime_trace_clear(), runtime_trace_events() -> list of dicts,
  * runtime_trace_set_capacity(n), runtime_trace_stats() -> dict. The grouped report
- * (runtime_trace_timeline) is built on runtime_trace_events in python/lightning_core/trace.py.
+ * (runtime_trace_timeline) is built on runtime_trace_events in python/lightning_core/trace.py;
+ * runtime_backend_capabilities(device), runtime_active_backend_capabilities().
  * Tests: tests/python/test_trace.py. */
 #include <stdlib.h>
 
@@ -76,7 +78,44 @@ static PyObject *py_runtime_trace_events(PyObject *self, PyObject *noargs) {
     return list;
 }
 
+static lcpy_sig sig_runtime_backend_capabilities = LCPY_SIG("runtime_backend_capabilities", 1, "device");
+
+static PyObject *caps_dict(lc_device dev) {
+    lc_backend_caps c;
+    lc_status st = lc_backend_capabilities(dev, &c);
+    if (st != LC_OK) return lcpy_raise_status(st);
+    return Py_BuildValue("{s:s,s:O,s:O,s:O,s:O,s:O,s:O,s:O,s:O,s:s}", "device", lc_device_name(dev), "built",
+                         c.built ? Py_True : Py_False, "available", c.available ? Py_True : Py_False, "compute",
+                         c.compute ? Py_True : Py_False, "memory", c.memory ? Py_True : Py_False, "sync",
+                         c.sync ? Py_True : Py_False, "profiling", c.profiling ? Py_True : Py_False, "trace",
+                         c.trace ? Py_True : Py_False, "sync_policy", c.sync_policy ? Py_True : Py_False,
+                         "memory_model", c.memory_model);
+}
+
+static PyObject *py_runtime_backend_capabilities(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                                 PyObject *kw) {
+    PyObject *v[1];
+    lc_device dev;
+    if (lcpy_parse(&sig_runtime_backend_capabilities, args, nargs, kw, v) < 0 ||
+        lcpy_device_arg("runtime_backend_capabilities", v[0], &dev) < 0)
+        return NULL;
+    if (dev == LC_DEVICE_AUTO) {
+        PyErr_SetString(PyExc_ValueError,
+                        "runtime_backend_capabilities: device: expected 'cpu', 'cuda' or 'metal', got 'auto'");
+        return NULL;
+    }
+    return caps_dict(dev);
+}
+
+static PyObject *py_runtime_active_backend_capabilities(PyObject *self, PyObject *noargs) {
+    return caps_dict(lc_device_available(LC_DEVICE_CUDA) ? LC_DEVICE_CUDA : LC_DEVICE_CPU);
+}
+
 PyMethodDef lcpy_trace_methods[] = {
+    LCPY_METHOD(runtime_backend_capabilities, "($module, /, device)",
+                "Capability matrix of a backend: built, available, compute, memory, sync, profiling, trace, "
+                "sync_policy, memory_model."),
+    LCPY_NOARGS(runtime_active_backend_capabilities, "runtime_backend_capabilities of the active backend."),
     LCPY_METHOD(runtime_trace_enable, "($module, /, flag=True)", "Turns the runtime trace on or off."),
     LCPY_NOARGS(runtime_trace_clear, "Drops every recorded trace event."),
     LCPY_METHOD(runtime_trace_set_capacity, "($module, /, n)", "Ring capacity in events (clears the trace)."),
