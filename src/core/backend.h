@@ -111,7 +111,7 @@ typedef struct lc_backend {
     int (*available)(void);
     lc_status (*alloc)(size_t bytes, void **ptr);
     void (*free)(void *ptr);
-    lc_status (*copy_h2d)(void *dst, const void *src, size_t bytes);
+    lc_status (*copy_h2d)(void *dst, const void *src, size_t bytes); /* returns once src has been read */
     lc_status (*copy_d2h)(void *dst, const void *src, size_t bytes);
     lc_status (*copy_d2d)(void *dst, const void *src, size_t bytes);
     lc_status (*sync)(void);

@@ -349,8 +349,8 @@ static lc_status lc_device_strided_copy(const lc_tensor_t *t, void *contig, int 
         host.storage = &hs;
         host.offset = 0;
         lc_strided_copy(&host, contig, to_contig);
+        /* copy_h2d returns once it has read the span (staged), so the span can be freed next. */
         if (!to_contig) st = be->copy_h2d(dev, span, (size_t)count * es);
-        if (st == LC_OK && !to_contig) st = be->sync(); /* the span buffer is freed next */
     }
     lc_aligned_free(span);
     return st;

@@ -51,9 +51,9 @@ lc_status lc_route_op(const char *op, lc_op kind, lc_dtype dtype, lc_device requ
     const lc_backend *cpu = lc_backend_for(LC_DEVICE_CPU);
     const lc_backend *cuda = lc_backend_for(LC_DEVICE_CUDA);
     const int cuda_takes = lc_backend_takes(cuda, kind, dtype) && !work.gpu_limit;
-    const char *on_gpu = NULL;
+    int on_gpu = 0;
     for (int i = 0; i < ntensors; i++)
-        if (tensors[i] && lc_tensor_device(tensors[i]) == LC_DEVICE_CUDA) on_gpu = "an operand";
+        if (tensors[i] && lc_tensor_device(tensors[i]) == LC_DEVICE_CUDA) on_gpu = 1;
     out->requested = requested;
     if ((int)requested < 0 || requested >= LC_DEVICE_COUNT)
         return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: device: expected cpu, cuda, metal or auto, got code %d", op,
@@ -62,8 +62,8 @@ lc_status lc_route_op(const char *op, lc_op kind, lc_dtype dtype, lc_device requ
         /* Operands on the GPU: the op runs there. */
         if (requested == LC_DEVICE_CPU)
             return lc_error(LC_ERR_INVALID_ARGUMENT,
-                            "%s: device: 'cpu' was requested but %s lives on cuda (pass device='cuda' or 'auto', or "
-                            "copy it to the host first)", op, on_gpu);
+                            "%s: device: 'cpu' was requested but an operand lives on cuda (pass device='cuda' or "
+                            "'auto', or copy it to the host first)", op);
         if (!cuda_takes)
             return lc_error(LC_ERR_UNSUPPORTED, "%s: the cuda backend does not implement this op for %s%s%s", op,
                             lc_dtype_name(dtype), work.gpu_limit ? " at this shape: " : "",

@@ -39,9 +39,6 @@ static lc_status lc_cuda_matmul(const lc_matmul_args *args, const char **path) {
 static lc_status lc_cuda_attention(const lc_attention_args *args, const char **path) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "attention_forward: cuda: no usable GPU");
-    if (args->head_dim > 256)
-        return lc_error(LC_ERR_UNSUPPORTED, "attention_forward: cuda: head_dim: expected <= 256, got %lld",
-                        (long long)args->head_dim);
     size_t ws_bytes = lc_cuda_attention_workspace(args->seq, args->head_dim, args->causal, ctx->num_sms);
     void *ws = NULL;
     if (ws_bytes) {

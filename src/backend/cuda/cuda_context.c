@@ -213,6 +213,20 @@ static void lc_memcpy_host(void *dst, const void *src, size_t bytes) {
     lc_parallel_for((int64_t)bytes, (int64_t)512 << 10, lc_memcpy_range, &job);
 }
 
+/* Bytes of the staging chunk that starts at `off` in a transfer of `bytes`. */
+static size_t lc_chunk_bytes(size_t bytes, size_t off) {
+    return bytes - off < LC_STAGE_BYTES ? bytes - off : LC_STAGE_BYTES;
+}
+
+/* Download chunk `i` out of its slot once its DMA is done (called with lc_stage.mu held). */
+static lc_status lc_stage_drain(void *dst, size_t bytes, size_t i) {
+    const int s = (int)(i % LC_STAGE_SLOTS);
+    const size_t off = i * LC_STAGE_BYTES;
+    lc_status st = lc_cuda_check(cudaEventSynchronize(lc_stage.done[s]), "cuda: download");
+    if (st == LC_OK) lc_memcpy_host((char *)dst + off, lc_stage.buf[s], lc_chunk_bytes(bytes, off));
+    return st;
+}
+
 lc_status lc_cuda_copy_h2d(void *dst, const void *src, size_t bytes) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "cuda: no usable GPU");
@@ -220,7 +234,7 @@ lc_status lc_cuda_copy_h2d(void *dst, const void *src, size_t bytes) {
     lc_status st = lc_stage_ready_locked();
     for (size_t off = 0, i = 0; st == LC_OK && off < bytes; off += LC_STAGE_BYTES, i++) {
         const int s = (int)(i % LC_STAGE_SLOTS);
-        const size_t chunk = bytes - off < LC_STAGE_BYTES ? bytes - off : LC_STAGE_BYTES;
+        const size_t chunk = lc_chunk_bytes(bytes, off);
         st = lc_cuda_check(cudaEventSynchronize(lc_stage.done[s]), "cuda: upload");
         if (st != LC_OK) break;
         lc_memcpy_host(lc_stage.buf[s], (const char *)src + off, chunk);
@@ -242,30 +256,18 @@ lc_status lc_cuda_copy_d2h(void *dst, const void *src, size_t bytes) {
     /* Keep up to LC_STAGE_SLOTS chunks in flight; copy each out of its slot once its DMA is done. */
     for (size_t i = 0; st == LC_OK && i < nchunks; i++) {
         const int s = (int)(i % LC_STAGE_SLOTS);
-        for (; st == LC_OK && drained + LC_STAGE_SLOTS <= i; drained++) {
-            const int ds = (int)(drained % LC_STAGE_SLOTS);
-            const size_t doff = drained * LC_STAGE_BYTES;
-            const size_t dchunk = bytes - doff < LC_STAGE_BYTES ? bytes - doff : LC_STAGE_BYTES;
-            st = lc_cuda_check(cudaEventSynchronize(lc_stage.done[ds]), "cuda: download");
-            if (st == LC_OK) lc_memcpy_host((char *)dst + doff, lc_stage.buf[ds], dchunk);
-        }
+        for (; st == LC_OK && drained + LC_STAGE_SLOTS <= i; drained++) st = lc_stage_drain(dst, bytes, drained);
         if (st != LC_OK) break;
         st = lc_cuda_check(cudaEventSynchronize(lc_stage.done[s]), "cuda: download");
         const size_t off = i * LC_STAGE_BYTES;
-        const size_t chunk = bytes - off < LC_STAGE_BYTES ? bytes - off : LC_STAGE_BYTES;
+        const size_t chunk = lc_chunk_bytes(bytes, off);
         if (st == LC_OK)
             st = lc_cuda_check(cudaMemcpyAsync(lc_stage.buf[s], (const char *)src + off, chunk, cudaMemcpyDeviceToHost,
                                                ctx->stream),
                                "cuda: download");
         if (st == LC_OK) st = lc_cuda_check(cudaEventRecord(lc_stage.done[s], ctx->stream), "cuda: download");
     }
-    for (; st == LC_OK && drained < nchunks; drained++) {
-        const int ds = (int)(drained % LC_STAGE_SLOTS);
-        const size_t doff = drained * LC_STAGE_BYTES;
-        const size_t dchunk = bytes - doff < LC_STAGE_BYTES ? bytes - doff : LC_STAGE_BYTES;
-        st = lc_cuda_check(cudaEventSynchronize(lc_stage.done[ds]), "cuda: download");
-        if (st == LC_OK) lc_memcpy_host((char *)dst + doff, lc_stage.buf[ds], dchunk);
-    }
+    for (; st == LC_OK && drained < nchunks; drained++) st = lc_stage_drain(dst, bytes, drained);
     pthread_mutex_unlock(&lc_stage.mu);
     if (st != LC_OK) {
         lc_status fault = lc_cuda_sync(); /* names the op whose kernel failed, if one did */
