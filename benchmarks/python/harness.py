@@ -13,6 +13,7 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 import time
 from pathlib import Path
 from typing import Callable, Iterable
@@ -84,6 +85,31 @@ def environment(extra: dict | None = None) -> dict:
     return env
 
 
+def gpu_info() -> dict:
+    """{"nvidia_smi": "name, driver version" per GPU} from nvidia-smi; {} where there is none."""
+    try:
+        smi = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20)
+        if smi.returncode == 0 and smi.stdout.strip():
+            return {"nvidia_smi": smi.stdout.strip().replace("\n", " | ")}
+    except Exception:  # noqa: BLE001  (no nvidia-smi, or it hangs: no GPU line)
+        pass
+    return {}
+
+
+def json_safe(v):
+    """v with NaN/inf floats as None and NumPy scalars as Python ones (strict JSON), recursively."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [json_safe(x) for x in v]
+    if hasattr(v, "item") and type(v).__module__ == "numpy":
+        return v.item()
+    return v
+
+
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -103,10 +129,12 @@ def write_csv(path: Path, rows: list[dict], fields: list[str]) -> None:
         w.writerows(rows)
 
 
-def write_json(path: Path, env: dict, rows: list[dict]) -> None:
+def write_json(path: Path, env: dict, rows: list[dict], extra: dict | None = None) -> None:
+    """{"environment": env, "rows": rows} plus the top-level keys of `extra` (e.g. "targets")."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"environment": env, "rows": rows}, indent=2, default=_json_default),
-                    encoding="utf-8")
+    payload = {"environment": env, "rows": rows}
+    payload.update(extra or {})
+    path.write_text(json.dumps(payload, indent=2, default=_json_default), encoding="utf-8")
 
 
 def _json_default(x):

@@ -7,4 +7,6 @@
 #include "lightning_core/runtime.h"
 #include "lightning_core/ops.h"
 #include "lightning_core/trace.h"
+#include "lightning_core/tune.h"
+#include "lightning_core/session.h"
 #endif

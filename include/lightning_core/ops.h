@@ -62,6 +62,11 @@ lc_status lc_vector_add(const lc_tensor_t *a, const lc_tensor_t *b, lc_tensor_t 
 lc_status lc_matrix_sub(const lc_tensor_t *a, const lc_tensor_t *b, lc_tensor_t *out, lc_device device);
 lc_status lc_matrix_div(const lc_tensor_t *a, const lc_tensor_t *b, lc_tensor_t *out, lc_device device);
 
+/* The seed's qkv_pack_repeat: out_flat[i] = src_flat[i % src.numel] for every element of out (the
+ * flattened src repeated, or truncated, to fill out; e.g. a conv output into a [3, seq, head_dim] q|k|v
+ * buffer). float32; any shapes; src may be strided; out contiguous and separate from src. */
+lc_status lc_qkv_pack_repeat(const lc_tensor_t *src, lc_tensor_t *out, lc_device device);
+
 /* out = max(x, 0); out may alias x exactly. NaN stays NaN. */
 lc_status lc_relu(const lc_tensor_t *x, lc_tensor_t *out, lc_device device);
 

@@ -65,6 +65,56 @@ lc_matmul_precision lc_get_matmul_precision(void);
  * A fault raised by an earlier kernel is reported here (LC_ERR_BACKEND, naming that op). */
 lc_status lc_device_synchronize(lc_device device);
 
+/* Sync policy: when the library waits for a device (seed: auto / always / never).
+ *  - LC_SYNC_AUTO (default): wait only where the host needs the data (a download to a host output) and
+ *    at the end of session calls whose name promises it (run_batch_sync_*); work on device-resident
+ *    outputs stays in flight.
+ *  - LC_SYNC_ALWAYS: additionally wait after every op and session step on a device (errors surface at
+ *    the call that caused them; trace durations are device-complete).
+ *  - LC_SYNC_NEVER: wait only where a download to the host needs the data; session calls without a
+ *    download return once their work is enqueued (call lc_device_synchronize before reading results).
+ * The process default comes from LC_SYNC_POLICY (auto|always|never) at first use, or
+ * lc_set_sync_policy. A per-thread override (lc_set_thread_sync_policy) wins over the default: that is
+ * how a single call uses its own policy. The CPU backend is synchronous under every policy. */
+typedef enum lc_sync_policy {
+    LC_SYNC_AUTO = 0,
+    LC_SYNC_ALWAYS,
+    LC_SYNC_NEVER,
+    LC_SYNC_POLICY_COUNT
+} lc_sync_policy;
+
+lc_status lc_set_sync_policy(lc_sync_policy policy);
+lc_sync_policy lc_get_sync_policy(void);
+/* policy < 0 removes the calling thread's override. */
+lc_status lc_set_thread_sync_policy(int policy);
+/* The calling thread's override, or -1 when it has none. */
+int lc_get_thread_sync_policy(void);
+/* The policy in force on the calling thread (its override, else the process default). */
+lc_sync_policy lc_effective_sync_policy(void);
+lc_status lc_sync_policy_parse(const char *text, lc_sync_policy *out);
+const char *lc_sync_policy_name(lc_sync_policy policy); /* "auto", "always", "never" or "invalid" */
+
+/* Process-wide counters of host<->device events, for tests and benchmarks ("a batch of N runs costs
+ * one synchronization"). syncs counts every host wait on a device: stream synchronisations and
+ * downloads (one per download, however many chunks). */
+typedef struct lc_runtime_counters {
+    uint64_t syncs;
+    uint64_t downloads, d2h_bytes;
+    uint64_t uploads, h2d_bytes;
+    uint64_t graph_captures;
+    uint64_t graph_launches;
+    uint64_t dispatches;   /* ops dispatched through the ops layer (eager calls, any device) */
+} lc_runtime_counters;
+
+void lc_get_runtime_counters(lc_runtime_counters *out);
+void lc_reset_runtime_counters(void);
+
+/* Device time of the work enqueued between start and stop, measured with events on the backend's
+ * stream (CUDA); wall time on the CPU. stop waits for the work and frees the timer. */
+typedef struct lc_device_timer lc_device_timer_t;
+lc_status lc_device_timer_start(lc_device device, lc_device_timer_t **out);
+lc_status lc_device_timer_stop(lc_device_timer_t *timer, double *elapsed_ms);
+
 /* The seed's backend capability matrix, answered truthfully for this build and machine. */
 typedef struct lc_backend_caps {
     int built;             /* compiled into this build */
@@ -72,9 +122,9 @@ typedef struct lc_backend_caps {
     int compute;           /* runs ops */
     int memory;            /* owns device memory (allocator, host<->device copies) */
     int sync;              /* work is asynchronous and lc_device_synchronize waits for it */
-    int profiling;         /* device-side timing exposed (not yet: the trace times on the host) */
+    int profiling;         /* device-side timing exposed (lc_device_timer_*: CUDA events) */
     int trace;             /* its ops are recorded by the runtime trace */
-    int sync_policy;       /* per-call/default sync policy (auto/always/never): comes with the sessions work */
+    int sync_policy;       /* honours the per-call/default sync policy (auto/always/never) */
     const char *memory_model; /* "host", "native-device" or "unavailable" */
 } lc_backend_caps;
 

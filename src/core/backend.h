@@ -27,6 +27,7 @@ typedef enum lc_op {
     LC_OP_GELU,
     LC_OP_LAYER_NORM,
     LC_OP_LINEAR,
+    LC_OP_QKV_PACK,
     LC_OP_COUNT
 } lc_op;
 
@@ -103,6 +104,17 @@ typedef struct lc_layer_norm_args {
     float *out;
 } lc_layer_norm_args;
 
+/* qkv_pack_repeat: dst[i] = src[i % src_n] for i < dst_n (the seed's flatten, then repeat or truncate
+ * a conv output into q|k|v); float32; src and dst do not overlap. */
+typedef struct lc_qkv_pack_args {
+    int64_t src_n, dst_n;
+    const float *src;
+    float *dst;
+} lc_qkv_pack_args;
+
+/* Graph capture state of a backend (capture_state entry). */
+enum { LC_CAPTURE_NONE = 0, LC_CAPTURE_THIS_THREAD = 1, LC_CAPTURE_OTHER_THREAD = 2 };
+
 /* Each op entry returns LC_OK or an error set with lc_error(); *path receives a static string naming
  * the kernel path taken (e.g. "avx512_small"), for the dispatch record and the trace. */
 typedef struct lc_backend {
@@ -124,6 +136,20 @@ typedef struct lc_backend {
     lc_status (*gelu)(const lc_gelu_args *args, const char **path);
     lc_status (*layer_norm)(const lc_layer_norm_args *args, const char **path);
     lc_status (*linear)(const lc_linear_args *args, const char **path);
+    lc_status (*qkv_pack)(const lc_qkv_pack_args *args, const char **path);
+    /* Graph capture and replay (NULL where the backend has none; the CPU runs sessions eagerly).
+     * capture_begin starts recording the calling thread's work on the backend stream instead of running
+     * it; capture_end(keep) stops and, when keep, returns an executable graph that owns the workspace
+     * blocks freed during capture; graph_launch enqueues `loops` replays. While capturing, host copies
+     * and synchronisation fail with an error instead of breaking the capture. */
+    lc_status (*capture_begin)(void);
+    lc_status (*capture_end)(int keep, void **graph, int64_t *nodes);
+    lc_status (*graph_launch)(void *graph, int64_t loops);
+    void (*graph_free)(void *graph);
+    int (*capture_state)(void);
+    /* Device timer (NULL: the CPU uses wall time): events recorded on the backend stream. */
+    lc_status (*timer_start)(void **handle);
+    lc_status (*timer_stop)(void *handle, double *elapsed_ms);
 } lc_backend;
 
 /* The backend registered for a concrete device (CPU or CUDA), or NULL when not built. */

@@ -151,9 +151,9 @@ lc_status lc_backend_capabilities(lc_device device, lc_backend_caps *out) {
                              .compute = available,
                              .memory = available && device == LC_DEVICE_CUDA,
                              .sync = available && device == LC_DEVICE_CUDA,
-                             .profiling = 0,
+                             .profiling = available,
                              .trace = built,
-                             .sync_policy = 0,
+                             .sync_policy = built,
                              .memory_model = device == LC_DEVICE_CPU    ? "host"
                                              : device == LC_DEVICE_CUDA ? (built ? "native-device" : "unavailable")
                                                                         : "unavailable"};

@@ -25,7 +25,7 @@ lc_status lc_attention_forward(const lc_tensor_t *q, const lc_tensor_t *k, const
     const lc_tensor_t *operands[4] = {q, k, v, out};
     const double s_ = (double)shape[0], d_ = (double)shape[1];
     const lc_work work = {4.0 * s_ * s_ * d_, 4.0 * s_ * d_ * sizeof(float),
-                          shape[1] > 256 ? "the CUDA attention kernel takes head_dim <= 256" : NULL};
+                          shape[1] > 256 ? "the CUDA attention kernel takes head_dim <= 256" : NULL, LC_CROSSOVER_NONE};
     if ((st = lc_route_op(op, LC_OP_ATTENTION, LC_DTYPE_F32, device, operands, 4, work, &route)) != LC_OK) return st;
     lc_operand qo = {0}, ko = {0}, vo = {0};
     lc_output oo = {0};

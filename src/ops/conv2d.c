@@ -56,7 +56,8 @@ lc_status lc_conv2d_nchw(const lc_tensor_t *x, const lc_tensor_t *w, const lc_te
     lc_route route;
     const lc_tensor_t *operands[4] = {x, w, bias, out};
     const lc_work work = {2.0 * (double)n * (double)oc * (double)oh * (double)ow * (double)c * (double)kh * (double)kw,
-                          (double)(lc_tensor_nbytes(x) + lc_tensor_nbytes(w) + lc_tensor_nbytes(out)), NULL};
+                          (double)(lc_tensor_nbytes(x) + lc_tensor_nbytes(w) + lc_tensor_nbytes(out)), NULL,
+                          LC_CROSSOVER_CONV2D_MACS};
     if ((st = lc_route_op(op, LC_OP_CONV2D, LC_DTYPE_F32, device, operands, 4, work, &route)) != LC_OK) return st;
     lc_operand xo = {0}, wo = {0}, bo = {0};
     lc_output oo = {0};

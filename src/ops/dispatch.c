@@ -3,8 +3,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/counters.h"
 #include "core/dispatch_record.h"
 #include "core/trace_record.h"
+#include "ops/capture.h"
 #include "ops/dispatch.h"
 
 void lc_format_shape(char *buf, size_t size, int ndim, const int64_t *shape) {
@@ -29,7 +31,20 @@ static int lc_backend_takes(const lc_backend *be, lc_op kind, lc_dtype dtype) {
 #define LC_AUTO_GPU_LINK_GBPS 20.0
 #define LC_AUTO_GPU_TFLOPS 20.0
 
+/* The measured crossover of an op that has one, and the amount compared with it (conv2d: MACs, matmul:
+ * flops); negative when the op has none or it is switched off (a negative setting). */
+static double lc_crossover_threshold(lc_work work, double *amount) {
+    switch (work.crossover) {
+    case LC_CROSSOVER_CONV2D_MACS: *amount = work.flops / 2.0; return lc_conv2d_cpu_crossover_macs();
+    case LC_CROSSOVER_MATMUL_FLOPS: *amount = work.flops; return lc_matmul_cpu_crossover_flops();
+    default: *amount = 0.0; return -1.0;
+    }
+}
+
 static int lc_auto_prefers_gpu(lc_work work) {
+    double amount = 0.0;
+    const double threshold = lc_crossover_threshold(work, &amount);
+    if (threshold >= 0.0) return amount >= threshold; /* below: CPU; at or above: GPU */
     const double threads = (double)lc_num_threads();
     double cpu_bw = threads * LC_AUTO_CPU_GBPS_PER_THREAD;
     if (cpu_bw > LC_AUTO_CPU_GBPS_MAX) cpu_bw = LC_AUTO_CPU_GBPS_MAX;
@@ -43,8 +58,8 @@ static int lc_auto_prefers_gpu(lc_work work) {
 static _Thread_local uint64_t lc_op_bytes_moved;
 static _Thread_local int lc_op_synchronized;
 
-lc_status lc_route_op(const char *op, lc_op kind, lc_dtype dtype, lc_device requested, const lc_tensor_t *const *tensors,
-                      int ntensors, lc_work work, lc_route *out) {
+static lc_status lc_route_pick(const char *op, lc_op kind, lc_dtype dtype, lc_device requested,
+                               const lc_tensor_t *const *tensors, int ntensors, lc_work work, lc_route *out) {
     lc_op_bytes_moved = 0;
     lc_op_synchronized = 0;
     out->start_ns = lc_trace_enabled() ? lc_trace_now_ns() : 0;
@@ -110,7 +125,15 @@ lc_status lc_route_op(const char *op, lc_op kind, lc_dtype dtype, lc_device requ
     return LC_OK;
 }
 
+lc_status lc_route_op(const char *op, lc_op kind, lc_dtype dtype, lc_device requested, const lc_tensor_t *const *tensors,
+                      int ntensors, lc_work work, lc_route *out) {
+    lc_status st = lc_route_pick(op, kind, dtype, requested, tensors, ntensors, work, out);
+    if (st == LC_OK) st = lc_capture_check_route(op, out->backend, tensors, ntensors);
+    return st;
+}
+
 void lc_route_done(const char *op, const lc_route *route, const char *path) {
+    lc_counter_add(LC_COUNTER_DISPATCHES, 1);
     lc_dispatch_record(op, route->requested, route->backend->device, route->reason, path);
     if (route->start_ns && lc_trace_enabled()) {
         lc_trace_event ev = {.op = op,
@@ -271,6 +294,11 @@ lc_status lc_output_commit(const char *op, lc_output *o, lc_status kernel_status
         }
         o->backend->free(o->scratch);
         o->scratch = NULL;
+    } else if (st == LC_OK && o->backend->device != LC_DEVICE_CPU && lc_effective_sync_policy() == LC_SYNC_ALWAYS &&
+               !lc_capture_active()) {
+        /* Sync policy "always": a device-resident result is waited for here (errors surface at this op). */
+        st = o->backend->sync();
+        lc_op_synchronized = 1;
     }
     return st;
 }

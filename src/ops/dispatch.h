@@ -8,6 +8,7 @@
 #include "core/backend.h"
 #include "core/internal.h"
 #include "lightning_core/ops.h"
+#include "lightning_core/tune.h"
 
 typedef struct lc_route {
     const lc_backend *backend;
@@ -16,6 +17,16 @@ typedef struct lc_route {
     uint64_t start_ns; /* set when the runtime trace is on */
 } lc_route;
 
+/* Ops whose "auto" choice (host operands) is a measured crossover, not the cost model
+ * (include/lightning_core/tune.h): conv2d below lc_conv2d_cpu_crossover_macs() multiply-adds (flops / 2)
+ * and matmul below lc_matmul_cpu_crossover_flops() run on the CPU, at or above on the GPU. */
+typedef enum lc_crossover {
+    LC_CROSSOVER_NONE = 0,
+    LC_CROSSOVER_CONV2D_MACS,
+    LC_CROSSOVER_MATMUL_FLOPS,
+    LC_CROSSOVER_COUNT
+} lc_crossover;
+
 /* What the op will do, for the "auto" cost model: arithmetic and bytes read + written; and, when the
  * GPU kernels cannot take this shape, why (NULL when they can): the op then stays on the CPU (recorded
  * as fallback_preferred_unsupported), or fails if its operands live on the GPU. */
@@ -23,6 +34,7 @@ typedef struct lc_work {
     double flops;
     double bytes;
     const char *gpu_limit;
+    lc_crossover crossover; /* a measured CPU/GPU threshold decides "auto" instead of the cost model */
 } lc_work;
 
 /* Picks the backend for `kind`/`dtype` given the requested device and where the operands live

@@ -16,7 +16,7 @@ static lc_status lc_binary(const char *op, lc_binary_kind kind, const lc_tensor_
         return st;
     lc_route route;
     const lc_tensor_t *operands[3] = {a, b, out};
-    const lc_work work = {(double)lc_tensor_numel(a), 3.0 * (double)lc_tensor_nbytes(a), NULL};
+    const lc_work work = {(double)lc_tensor_numel(a), 3.0 * (double)lc_tensor_nbytes(a), NULL, LC_CROSSOVER_NONE};
     if ((st = lc_route_op(op, LC_OP_BINARY, dtype, device, operands, 3, work, &route)) != LC_OK) return st;
     lc_operand ao = {0}, bo = {0};
     lc_output oo = {0};
@@ -52,7 +52,8 @@ static lc_status lc_unary_prepare(const char *op, lc_op kind, double flops_per_e
     if ((st = lc_check_tensor(op, "x", x)) != LC_OK) return st;
     if (kind == LC_OP_GELU && (st = lc_check_dtype_is(op, "x", x, LC_DTYPE_F32)) != LC_OK) return st;
     const lc_tensor_t *operands[2] = {x, out};
-    const lc_work work = {flops_per_element * (double)lc_tensor_numel(x), 2.0 * (double)lc_tensor_nbytes(x), NULL};
+    const lc_work work = {flops_per_element * (double)lc_tensor_numel(x), 2.0 * (double)lc_tensor_nbytes(x), NULL,
+                          LC_CROSSOVER_NONE};
     if ((st = lc_check_out(op, out, lc_tensor_dtype(x), lc_tensor_ndim(x), lc_tensor_shape(x))) != LC_OK ||
         (st = lc_check_no_overlap(op, out, "x", x, 1)) != LC_OK ||
         (st = lc_route_op(op, kind, lc_tensor_dtype(x), device, operands, 2, work, route)) != LC_OK ||

@@ -31,7 +31,8 @@ lc_status lc_layer_norm(const lc_tensor_t *x, const lc_tensor_t *gamma, const lc
         return st;
     lc_route route;
     const lc_tensor_t *operands[4] = {x, gamma, beta, out};
-    const lc_work work = {8.0 * (double)lc_tensor_numel(x), 2.0 * (double)lc_tensor_nbytes(x), NULL};
+    const lc_work work = {8.0 * (double)lc_tensor_numel(x), 2.0 * (double)lc_tensor_nbytes(x), NULL,
+                          LC_CROSSOVER_NONE};
     if ((st = lc_route_op(op, LC_OP_LAYER_NORM, LC_DTYPE_F32, device, operands, 4, work, &route)) != LC_OK) return st;
     lc_operand xo = {0}, go = {0}, bo = {0};
     lc_output oo = {0};

@@ -34,7 +34,8 @@ lc_status lc_linear(const lc_tensor_t *x, const lc_tensor_t *w, const lc_tensor_
     lc_route route;
     const lc_tensor_t *operands[4] = {x, w, bias, out};
     const lc_work work = {2.0 * (double)m * (double)k * (double)n,
-                          (double)(lc_tensor_nbytes(x) + lc_tensor_nbytes(w) + lc_tensor_nbytes(out)), NULL};
+                          (double)(lc_tensor_nbytes(x) + lc_tensor_nbytes(w) + lc_tensor_nbytes(out)), NULL,
+                          LC_CROSSOVER_MATMUL_FLOPS};
     if ((st = lc_route_op(op, LC_OP_LINEAR, LC_DTYPE_F32, device, operands, 4, work, &route)) != LC_OK) return st;
     lc_operand xo = {0}, wo = {0}, bo = {0};
     lc_output oo = {0};

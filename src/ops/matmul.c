@@ -22,7 +22,8 @@ lc_status lc_matmul(const lc_tensor_t *a, const lc_tensor_t *b, lc_tensor_t *out
     lc_route route;
     const lc_tensor_t *operands[3] = {a, b, out};
     const lc_work work = {2.0 * (double)m * (double)k * (double)n,
-                          (double)(lc_tensor_nbytes(a) + lc_tensor_nbytes(b) + lc_tensor_nbytes(out)), NULL};
+                          (double)(lc_tensor_nbytes(a) + lc_tensor_nbytes(b) + lc_tensor_nbytes(out)), NULL,
+                          LC_CROSSOVER_MATMUL_FLOPS};
     if ((st = lc_route_op(op, LC_OP_MATMUL, dtype, device, operands, 3, work, &route)) != LC_OK) return st;
     lc_operand ao = {0}, bo = {0};
     lc_output oo = {0};

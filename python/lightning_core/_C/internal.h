@@ -33,6 +33,11 @@ PyObject *lcpy_exception_for(lc_status status);
 /* Op bindings (ops_py.c), added to the module by module init. */
 extern PyMethodDef lcpy_op_methods[];
 extern PyMethodDef lcpy_trace_methods[]; /* trace_py.c */
+extern PyMethodDef lcpy_tune_methods[];  /* tune_py.c */
+extern PyMethodDef lcpy_session_methods[]; /* session_py.c */
+
+/* Adds ResidentSession and DeviceGraph to the module (session_py.c); -1 with an exception on failure. */
+int lcpy_session_register(PyObject *module);
 
 /* Adds Tensor, Tensor64 and TensorView to the module (tensor_py.c); -1 with an exception on failure. */
 int lcpy_tensor_register(PyObject *module);

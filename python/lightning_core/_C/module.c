@@ -288,6 +288,8 @@ PyMODINIT_FUNC PyInit__C(void) {
     if (m == NULL) return NULL;
     if (PyModule_AddFunctions(m, lcpy_op_methods) < 0) goto fail;
     if (PyModule_AddFunctions(m, lcpy_trace_methods) < 0) goto fail;
+    if (PyModule_AddFunctions(m, lcpy_tune_methods) < 0) goto fail;
+    if (PyModule_AddFunctions(m, lcpy_session_methods) < 0) goto fail;
     if (lcpy_DeviceUnavailableError == NULL) {
         lcpy_DeviceUnavailableError = PyErr_NewExceptionWithDoc(
             "lightning_core.DeviceUnavailableError",
@@ -301,6 +303,7 @@ PyMODINIT_FUNC PyInit__C(void) {
     }
     if (PyModule_AddStringConstant(m, "__version__", lc_version()) < 0) goto fail;
     if (lcpy_tensor_register(m) < 0) goto fail;
+    if (lcpy_session_register(m) < 0) goto fail;
     return m;
 fail:
     Py_DECREF(m);

@@ -514,6 +514,49 @@ static PyObject *py_gelu_into(PyObject *self, PyObject *const *args, Py_ssize_t 
     return unary_impl("gelu_into", v, 1, 1);
 }
 
+/* ---- qkv_pack_repeat ---------------------------------------------------------------------- */
+
+/* v: src, seq_len, head_dim, device (has_out 0) | src, out, device (has_out 1) */
+static PyObject *qkv_pack_impl(const char *fn, PyObject *const *v, int has_out) {
+    lcpy_call c;
+    call_init(&c, fn);
+    lc_device dev;
+    int64_t seq = 0, hd = 0;
+    if (!has_out && (lcpy_int_arg(fn, "seq_len", v[1], 1, (int64_t)1 << 31, &seq) < 0 ||
+                     lcpy_int_arg(fn, "head_dim", v[2], 1, (int64_t)1 << 31, &hd) < 0))
+        return NULL;
+    if (lcpy_device_arg(fn, v[has_out ? 2 : 3], &dev) < 0) return NULL;
+    if (call_input(&c, "src", v[0]) < 0 || call_dtype(&c, 0) < 0) return NULL;
+    npy_intp shape[3] = {3, (npy_intp)seq, (npy_intp)hd};
+    if (has_out) { /* any shape: only out's own element count is checked (>= 1) */
+        lc_tensor_t *ot = lcpy_tensor_handle(v[1]);
+        shape[0] = ot ? (npy_intp)lc_tensor_numel(ot) : PyArray_Check(v[1]) ? PyArray_SIZE((PyArrayObject *)v[1]) : 1;
+        if (shape[0] < 1) shape[0] = 1;
+    }
+    if (call_out(&c, has_out ? v[1] : NULL, has_out ? -1 : 3, shape, "elements", 0u) < 0) return call_fail(&c);
+    if (call_wrap_in(&c, 0, 0, NULL) < 0 || call_wrap_out(&c, 0, NULL) < 0) return call_fail(&c);
+    lc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = lc_qkv_pack_repeat(c.tin[0], c.tout, dev);
+    Py_END_ALLOW_THREADS
+    return call_finish(&c, st);
+}
+
+static lcpy_sig sig_qkv_pack_repeat = LCPY_SIG("qkv_pack_repeat", 3, "src", "seq_len", "head_dim", "device");
+static lcpy_sig sig_qkv_pack_repeat_into = LCPY_SIG("qkv_pack_repeat_into", 2, "src", "out", "device");
+
+static PyObject *py_qkv_pack_repeat(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[4];
+    if (lcpy_parse(&sig_qkv_pack_repeat, args, nargs, kw, v) < 0) return NULL;
+    return qkv_pack_impl("qkv_pack_repeat", v, 0);
+}
+
+static PyObject *py_qkv_pack_repeat_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[3];
+    if (lcpy_parse(&sig_qkv_pack_repeat_into, args, nargs, kw, v) < 0) return NULL;
+    return qkv_pack_impl("qkv_pack_repeat_into", v, 1);
+}
+
 /* ---- layer_norm --------------------------------------------------------------------------- */
 
 static PyObject *layer_norm_impl(const char *fn, PyObject *const *v, int has_out) {
@@ -621,6 +664,10 @@ PyMethodDef lcpy_op_methods[] = {
                 "a / b over rows*cols elements -> [rows, cols]."),
     LCPY_METHOD(matrix_div_into, "($module, /, a, b, out, rows, cols, device='cpu')",
                 "a / b into out (rows*cols elements; may be a or b); returns out."),
+    LCPY_METHOD(qkv_pack_repeat, "($module, /, src, seq_len, head_dim, device='cpu')",
+                "The seed's qkv packing: src flattened, repeated or truncated into a (3, seq_len, head_dim) q|k|v."),
+    LCPY_METHOD(qkv_pack_repeat_into, "($module, /, src, out, device='cpu')",
+                "out.flat[i] = src.flat[i % src.size] for every element of out; returns out."),
     LCPY_METHOD(relu, "($module, /, x, device='cpu')", "max(x, 0), any shape."),
     LCPY_METHOD(relu_into, "($module, /, x, out, device='cpu')", "max(x, 0) into out (may be x); returns out."),
     LCPY_METHOD(gelu, "($module, /, x, approximate='none', device='cpu')",

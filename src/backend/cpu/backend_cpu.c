@@ -30,7 +30,8 @@ static int lc_cpu_supports(lc_op op, lc_dtype dtype) {
     case LC_OP_CONV2D:
     case LC_OP_GELU:
     case LC_OP_LAYER_NORM:
-    case LC_OP_LINEAR: return dtype == LC_DTYPE_F32;
+    case LC_OP_LINEAR:
+    case LC_OP_QKV_PACK: return dtype == LC_DTYPE_F32;
     default: return 0;
     }
 }
@@ -54,4 +55,5 @@ const lc_backend lc_cpu_backend = {
     .gelu = lc_cpu_gelu,
     .layer_norm = lc_cpu_layer_norm,
     .linear = lc_cpu_linear,
+    .qkv_pack = lc_cpu_qkv_pack,
 };

@@ -22,11 +22,21 @@
  *   - without BLAS (or with LC_MATMUL_NO_BLAS=1): small up to 128^3 (the unpacked kernel stays near the packed one's single-core
  *     speed while the operands sit in L2), blocked and threaded above; n == 1 and m <= 4 stay on the
  *     small path at any size, as the blocked tiles (4..14 rows) would mostly compute padding.
+ * Autotuning (include/lightning_core/tune.h): for LC_MM_TUNE_MIN_WORK < m·k·n <= LC_MM_TUNE_MAX_WORK
+ * the thresholds above are only the fallback. The first call of such a shape times the candidates
+ * that make sense for it on the real operands — small (up to LC_MM_TUNE_SMALL_MAX_WORK, or skinny),
+ * BLAS (when active), blocked (unless skinny) — in interleaved rounds (mm_tune), keeps the candidate
+ * with the fastest run in the tune cache (mode "small" / "blas" / "blocked", key
+ * "matmul|cpu|<dtype>|m=..,k=..,n=..|thr=<pool threads>|isa=<isa>|blas=<0|1>") and leaves the winner's
+ * result in c (it runs again if it was not the last one timed). Later calls take the stored mode;
+ * *path names the kernel that ran, as always.
  * ISA kernels run only after lc_cpu_caps_get() reports the ISA (LC_CPU_DISABLE masks it).
- * Tests: tests/c/test_ops.c, tests/python/test_ops_matmul.py.
+ * Tests: tests/c/test_ops.c, tests/python/test_ops_matmul.py, tests/python/test_tuning.py.
  */
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +46,7 @@
 #include "core/cpu_features.h"
 #include "core/internal.h"
 #include "core/threadpool.h"
+#include "core/tune_cache.h"
 
 #if defined(LC_HAVE_CBLAS)
 #include <cblas.h>
@@ -63,6 +74,22 @@
 
 /* Packed B of the blocked path: up to this many bytes (several kc slices, one synchronisation each). */
 #define LC_MM_BPACK_BYTES ((size_t)8 << 20)
+
+/* Autotuned range of m·k·n: below, a tuning run would cost more than it can win back (and the tests'
+ * small awkward shapes never pay for it); above, BLAS (or blocked) is the sure choice and one timing
+ * run costs tens of ms. The small kernel (single-threaded) is a candidate only up to
+ * LC_MM_TUNE_SMALL_MAX_WORK, or for skinny shapes. */
+#define LC_MM_TUNE_MIN_WORK (4.0 * 1024.0 * 1024.0)          /* 2^22, ~161^3 */
+#define LC_MM_TUNE_MAX_WORK (1024.0 * 1024.0 * 1024.0)       /* 2^30 = 1024^3 */
+#define LC_MM_TUNE_SMALL_MAX_WORK (16.0 * 1024.0 * 1024.0)   /* 2^24 = 256^3 */
+/* Tuning runs (mm_tune): a candidate whose warm-up run is this many times slower than the best one
+ * (and longer than LC_MM_TUNE_BUDGET_MS) is dropped; the others run in rounds for about
+ * LC_MM_TUNE_BUDGET_MS each (at least 2, at most LC_MM_TUNE_MAX_REPS rounds) and count their fastest
+ * run: short runs are noisy (pool workers waking up take ~0.1 ms). */
+
+#define LC_MM_TUNE_LOSER_FACTOR 3.0
+#define LC_MM_TUNE_BUDGET_MS 2.0
+#define LC_MM_TUNE_MAX_REPS 16
 
 /* Below this many multiply-adds the blocked path stays on the calling thread. */
 #define LC_MM_PARALLEL_MIN_WORK (128.0 * 128.0 * 128.0)
@@ -408,7 +435,9 @@ static void mm_blas(const lc_matmul_args *args) {
 
 /* BLAS is used when built in, unless LC_MATMUL_NO_BLAS=1 (read once): lets the tests and benchmarks run
  * the own blocked kernels in a BLAS build. */
+#if defined(LC_HAVE_CBLAS)
 static atomic_int lc_mm_blas_state = -1;
+#endif
 
 int lc_cpu_matmul_blas_active(void) {
 #if defined(LC_HAVE_CBLAS)
@@ -424,57 +453,169 @@ int lc_cpu_matmul_blas_active(void) {
 #endif
 }
 
+typedef enum mm_mode { MM_SMALL = 0, MM_BLAS, MM_BLOCKED, MM_MODE_COUNT } mm_mode;
+
+static const char *const mm_mode_names[MM_MODE_COUNT] = {"small", "blas", "blocked"};
+
+static int mm_skinny(const lc_matmul_args *args) { return args->n == 1 || args->m <= LC_MM_SKINNY_MAX_M; }
+
+static int mm_blas_fits(const lc_matmul_args *args) {
+    return args->m <= LC_MM_BLAS_MAX_DIM && args->k <= LC_MM_BLAS_MAX_DIM && args->n <= LC_MM_BLAS_MAX_DIM;
+}
+
+/* The fixed thresholds of the header comment. */
+static mm_mode mm_heuristic(const lc_matmul_args *args, int blas) {
+    const double work = (double)args->m * (double)args->k * (double)args->n;
+    const int small = work <= (blas ? LC_MM_SMALL_MAX_WORK_BLAS : LC_MM_SMALL_MAX_WORK_OWN);
+    if (blas && !small && mm_blas_fits(args)) return MM_BLAS;
+    return small || mm_skinny(args) ? MM_SMALL : MM_BLOCKED;
+}
+
+static void mm_small(const lc_cpu_caps *caps, const lc_matmul_args *args, const char **path) {
+    const int64_t m = args->m, k = args->k, n = args->n;
+    const int f64 = args->dtype == LC_DTYPE_F64;
+    if (caps->avx512f) {
+        *path = "avx512_small";
+        if (f64)
+            lc_mm_small_f64_avx512(m, k, n, (const double *)args->a, (const double *)args->b, (double *)args->c);
+        else
+            lc_mm_small_f32_avx512(m, k, n, (const float *)args->a, (const float *)args->b, (float *)args->c);
+    } else if (caps->avx2_fma) {
+        *path = "avx2_small";
+        if (f64)
+            lc_mm_small_f64_avx2(m, k, n, (const double *)args->a, (const double *)args->b, (double *)args->c);
+        else
+            lc_mm_small_f32_avx2(m, k, n, (const float *)args->a, (const float *)args->b, (float *)args->c);
+    } else {
+        *path = "scalar_small";
+        if (f64)
+            small_f64_scalar(m, k, n, (const double *)args->a, (const double *)args->b, (double *)args->c);
+        else
+            small_f32_scalar(m, k, n, (const float *)args->a, (const float *)args->b, (float *)args->c);
+    }
+}
+
+static lc_status mm_run_mode(mm_mode mode, const lc_cpu_caps *caps, const lc_matmul_args *args, const char **path) {
+    const int f64 = args->dtype == LC_DTYPE_F64;
+    switch (mode) {
+    case MM_SMALL: mm_small(caps, args, path); return LC_OK;
+#if defined(LC_HAVE_CBLAS)
+    case MM_BLAS:
+        *path = "blas";
+        mm_blas(args);
+        return LC_OK;
+#endif
+    case MM_BLOCKED: {
+        const mm_blocked_kernel *kr;
+        if (caps->avx512f)
+            kr = f64 ? &mm_avx512_f64 : &mm_avx512_f32;
+        else if (caps->avx2_fma)
+            kr = f64 ? &mm_avx2_f64 : &mm_avx2_f32;
+        else
+            kr = f64 ? &mm_scalar_f64 : &mm_scalar_f32;
+        *path = kr->path;
+        return mm_blocked(kr, args);
+    }
+    default: return lc_error(LC_ERR_INTERNAL, "matmul: cpu: mode %d is not available in this build", (int)mode);
+    }
+}
+
+/* Candidates for this shape (see the header comment); returns how many. */
+static int mm_candidates(const lc_matmul_args *args, int blas, mm_mode *out) {
+    const double work = (double)args->m * (double)args->k * (double)args->n;
+    int n = 0;
+    if (work <= LC_MM_TUNE_SMALL_MAX_WORK || mm_skinny(args)) out[n++] = MM_SMALL;
+    if (blas && mm_blas_fits(args)) out[n++] = MM_BLAS;
+    if (!mm_skinny(args)) out[n++] = MM_BLOCKED;
+    return n;
+}
+
+static void mm_tune_key(char *key, size_t size, const lc_matmul_args *args, const lc_cpu_caps *caps, int blas) {
+    snprintf(key, size, "matmul|cpu|%s|m=%lld,k=%lld,n=%lld|thr=%d|isa=%s|blas=%d",
+             args->dtype == LC_DTYPE_F64 ? "f64" : "f32", (long long)args->m, (long long)args->k, (long long)args->n,
+             lc_pool_threads(), caps->avx512f ? "avx512" : caps->avx2_fma ? "avx2" : "scalar", blas);
+}
+
+/* Times the candidates on the real operands in interleaved rounds (a passing load on the machine then
+ * hits them all alike): one warm-up run each, dropping a candidate whose warm-up was clearly beaten,
+ * then rounds until about LC_MM_TUNE_BUDGET_MS per candidate has passed (at least 2, at most
+ * LC_MM_TUNE_MAX_REPS); a candidate's time is its fastest run. Stores the winner and leaves its result
+ * in c. */
+static lc_status mm_tune(const char *key, const mm_mode *cand, int ncand, const lc_cpu_caps *caps,
+                         const lc_matmul_args *args, const char **path) {
+    double best_run[MM_MODE_COUNT], spent = 0.0, first_best = INFINITY;
+    int alive[MM_MODE_COUNT], last = -1;
+    const char *paths[MM_MODE_COUNT];
+    lc_status st = LC_OK, last_err = LC_OK;
+    for (int i = 0; i < ncand; i++) { /* warm-up round: the first run pays page faults and cold caches */
+        const double t0 = lc_tune_now_ms();
+        st = mm_run_mode(cand[i], caps, args, &paths[i]);
+        best_run[i] = lc_tune_now_ms() - t0;
+        alive[i] = st == LC_OK; /* e.g. no memory for packing buffers: not a candidate */
+        if (st != LC_OK) last_err = st;
+        if (alive[i]) last = i;
+        if (alive[i] && best_run[i] < first_best) first_best = best_run[i];
+    }
+    int nalive = 0;
+    for (int i = 0; i < ncand; i++) {
+        if (alive[i] && best_run[i] > LC_MM_TUNE_LOSER_FACTOR * first_best && best_run[i] > LC_MM_TUNE_BUDGET_MS)
+            alive[i] = 0; /* clearly beaten, and long enough to be sure */
+        nalive += alive[i];
+    }
+    if (!nalive) return last_err;
+    for (int r = 0; r < LC_MM_TUNE_MAX_REPS && (r < 2 || spent < LC_MM_TUNE_BUDGET_MS * nalive); r++)
+        for (int i = 0; i < ncand; i++) {
+            if (!alive[i]) continue;
+            const double t0 = lc_tune_now_ms();
+            st = mm_run_mode(cand[i], caps, args, &paths[i]);
+            const double t = lc_tune_now_ms() - t0;
+            if (st != LC_OK) {
+                alive[i] = 0;
+                last_err = st;
+                continue;
+            }
+            last = i;
+            spent += t;
+            if (t < best_run[i]) best_run[i] = t;
+        }
+    int winner = -1;
+    for (int i = 0; i < ncand; i++)
+        if (alive[i] && (winner < 0 || best_run[i] < best_run[winner])) winner = i;
+    if (winner < 0) return last_err;
+    if (last != winner) {
+        st = mm_run_mode(cand[winner], caps, args, &paths[winner]);
+        if (st != LC_OK) return st;
+    }
+    (void)lc_tune_store(key, mm_mode_names[cand[winner]], best_run[winner]); /* a failed store only forgets */
+    *path = paths[winner];
+    return LC_OK;
+}
+
 lc_status lc_cpu_matmul(const lc_matmul_args *args, const char **path) {
     const char *unused_path;
     if (!path) path = &unused_path;
     if (args->dtype != LC_DTYPE_F32 && args->dtype != LC_DTYPE_F64)
         return lc_error(LC_ERR_DTYPE, "matmul: cpu kernel takes float32 or float64, got dtype %d", (int)args->dtype);
     LC_CHECK_INVARIANT(args->m >= 1 && args->k >= 1 && args->n >= 1);
-    const int f64 = args->dtype == LC_DTYPE_F64;
     const int64_t m = args->m, k = args->k, n = args->n;
     const lc_cpu_caps *caps = lc_cpu_caps_get();
 
     const int blas = lc_cpu_matmul_blas_active();
-    int small = (double)m * (double)k * (double)n <= (blas ? LC_MM_SMALL_MAX_WORK_BLAS : LC_MM_SMALL_MAX_WORK_OWN);
-#if defined(LC_HAVE_CBLAS)
-    if (blas && !small && m <= LC_MM_BLAS_MAX_DIM && k <= LC_MM_BLAS_MAX_DIM && n <= LC_MM_BLAS_MAX_DIM) {
-        *path = "blas";
-        mm_blas(args);
-        return LC_OK;
-    }
-#endif
-    if (n == 1 || m <= LC_MM_SKINNY_MAX_M) small = 1;
-
-    if (small) {
-        if (caps->avx512f) {
-            *path = "avx512_small";
-            if (f64)
-                lc_mm_small_f64_avx512(m, k, n, (const double *)args->a, (const double *)args->b, (double *)args->c);
-            else
-                lc_mm_small_f32_avx512(m, k, n, (const float *)args->a, (const float *)args->b, (float *)args->c);
-        } else if (caps->avx2_fma) {
-            *path = "avx2_small";
-            if (f64)
-                lc_mm_small_f64_avx2(m, k, n, (const double *)args->a, (const double *)args->b, (double *)args->c);
-            else
-                lc_mm_small_f32_avx2(m, k, n, (const float *)args->a, (const float *)args->b, (float *)args->c);
-        } else {
-            *path = "scalar_small";
-            if (f64)
-                small_f64_scalar(m, k, n, (const double *)args->a, (const double *)args->b, (double *)args->c);
-            else
-                small_f32_scalar(m, k, n, (const float *)args->a, (const float *)args->b, (float *)args->c);
+    mm_mode mode = mm_heuristic(args, blas);
+    const double work = (double)m * (double)k * (double)n;
+    if (work > LC_MM_TUNE_MIN_WORK && work <= LC_MM_TUNE_MAX_WORK && lc_get_autotune()) {
+        mm_mode cand[MM_MODE_COUNT];
+        const int ncand = mm_candidates(args, blas, cand);
+        if (ncand > 1) {
+            char key[LC_TUNE_KEY_MAX], stored[LC_TUNE_MODE_MAX];
+            mm_tune_key(key, sizeof key, args, caps, blas);
+            int found = -1;
+            if (lc_tune_lookup(key, stored, sizeof stored, NULL))
+                for (int i = 0; i < ncand; i++)
+                    if (strcmp(stored, mm_mode_names[cand[i]]) == 0) found = i;
+            if (found < 0) return mm_tune(key, cand, ncand, caps, args, path); /* new, or not valid here */
+            mode = cand[found];
         }
-        return LC_OK;
     }
-
-    const mm_blocked_kernel *kr;
-    if (caps->avx512f)
-        kr = f64 ? &mm_avx512_f64 : &mm_avx512_f32;
-    else if (caps->avx2_fma)
-        kr = f64 ? &mm_avx2_f64 : &mm_avx2_f32;
-    else
-        kr = f64 ? &mm_scalar_f64 : &mm_scalar_f32;
-    *path = kr->path;
-    return mm_blocked(kr, args);
+    return mm_run_mode(mode, caps, args, path);
 }

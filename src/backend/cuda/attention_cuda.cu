@@ -24,18 +24,24 @@
  * block each (grid y; chunk size from the cost model in att_make_plan); a block writes its
  * unnormalised accumulator and (m, l) per row to the workspace and att_combine merges them:
  * out = Σ 2^(m_s-M)·o_s / Σ 2^(m_s-M)·l_s. lc_cuda_attention_workspace() gives the bytes (0 when the
- * plan has no split); a smaller or misaligned (not 16-byte) workspace returns cudaErrorInvalidValue.
+ * plan has no split); with a smaller or misaligned (not 16-byte) workspace the launch falls back to
+ * the cost model's split if that fits, else to no split.
+ *
+ * Autotuning (include/lightning_core/tune.h, section "Autotuning of the key split" below): the split
+ * (none, or the chunk of key tiles per block) is timed per shape at its first call and stored.
  *
  * Tests: devcheck/attention (float64 reference, sanitizer, timing vs torch; GPU machine only),
- * tests/c/test_ops.c and tests/python/test_ops_attention.py on device "cuda".
+ * tests/c/test_ops.c, tests/python/test_ops_attention.py and test_tuning.py on device "cuda".
  */
 #include <cuda_runtime.h>
 #include <float.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "backend/cuda/cuda_kernels.h"
+#include "core/tune_cache.h"
 
 #define ATT_LOG2E 1.44269504088896340736f
 #define ATT_MAX_D 256
@@ -490,6 +496,9 @@ typedef struct att_plan {
     int cfg;
     int nqb, chunk, nsplit_max; /* chunk 0: no split */
     size_t ws_bytes;
+    int maxwork;     /* key tiles of the longest query block */
+    int64_t slots;   /* blocks resident at once (0: SM count unknown) */
+    int heur_chunk;  /* the cost model's split (0: none) */
 } att_plan;
 
 /* Picks the kernel and the key split; num_sms × (resident blocks per SM) slots run at once.
@@ -509,6 +518,21 @@ static int64_t att_plan_cost(const att_config *cfg, int s, int causal, int nqb, 
     return (blocks + slots - 1) / slots * 4 * (int64_t)chunk;
 }
 
+/* Sets the plan's split to `chunk` key tiles per block (0, or >= maxwork: no split) and its workspace. */
+static void att_set_chunk(att_plan *pl, int chunk) {
+    const att_config *cfg = &att_configs[pl->cfg];
+    if (chunk <= 0 || chunk >= pl->maxwork) {
+        pl->chunk = 0;
+        pl->nsplit_max = 1;
+        pl->ws_bytes = 0;
+        return;
+    }
+    pl->chunk = chunk;
+    pl->nsplit_max = att_nsplit(pl->maxwork, chunk);
+    const size_t slots_ws = (size_t)pl->nqb * (size_t)pl->nsplit_max * (size_t)cfg->bq;
+    pl->ws_bytes = slots_ws * (size_t)(cfg->dp + 2) * sizeof(float);
+}
+
 static int att_make_plan(int64_t seq, int64_t d, int causal, int num_sms, att_plan *pl) {
     if (seq < 1 || seq > INT32_MAX / 2 || d < 1 || d > ATT_MAX_D) return -1;
     pl->cfg = att_config_for(d, causal ? seq / 2 : seq);
@@ -516,9 +540,10 @@ static int att_make_plan(int64_t seq, int64_t d, int causal, int num_sms, att_pl
     const int s = (int)seq;
     const int nqb = (s + cfg->bq - 1) / cfg->bq;
     pl->nqb = nqb;
-    pl->chunk = 0;
-    pl->nsplit_max = 1;
-    pl->ws_bytes = 0;
+    pl->maxwork = att_visible_tiles(nqb - 1, cfg->bq, cfg->bk, s, causal);
+    pl->slots = 0;
+    pl->heur_chunk = 0;
+    att_set_chunk(pl, 0);
     if (num_sms <= 0) return 0;
     if (num_sms > ATT_MAX_SMS) num_sms = ATT_MAX_SMS;
 
@@ -526,9 +551,10 @@ static int att_make_plan(int64_t seq, int64_t d, int causal, int num_sms, att_pl
     if (occ > cfg->minb) occ = cfg->minb;
     if (occ < 1) occ = 1;
     const int64_t slots = (int64_t)num_sms * occ;
+    pl->slots = slots;
     if (nqb >= slots) return 0; /* query blocks alone fill the GPU */
 
-    const int maxwork = att_visible_tiles(nqb - 1, cfg->bq, cfg->bk, s, causal);
+    const int maxwork = pl->maxwork;
     const int64_t base_cost = att_plan_cost(cfg, s, causal, nqb, slots, maxwork, maxwork); /* no split */
     int64_t best_cost = base_cost;
     int best_chunk = 0, prev_chunk = maxwork;
@@ -543,10 +569,92 @@ static int att_make_plan(int64_t seq, int64_t d, int causal, int num_sms, att_pl
         }
     }
     if (best_chunk == 0 || base_cost - best_cost < 4 * ATT_SPLIT_MIN_GAIN) return 0;
-    pl->chunk = best_chunk;
-    pl->nsplit_max = att_nsplit(maxwork, best_chunk);
-    const size_t slots_ws = (size_t)nqb * (size_t)pl->nsplit_max * (size_t)cfg->bq;
-    pl->ws_bytes = slots_ws * (size_t)(cfg->dp + 2) * sizeof(float);
+    pl->heur_chunk = best_chunk;
+    att_set_chunk(pl, best_chunk);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------------
+ * Autotuning of the key split (include/lightning_core/tune.h). Shapes with ATT_TUNE_MIN_WORK <=
+ * seq·seq·d (causal: half) <= ATT_TUNE_MAX_WORK whose query blocks leave the GPU room to split time up
+ * to ATT_TUNE_MAX_CAND splits — none, the cost model's, half and twice its split count (or 2 and 4
+ * when it picks none) — on the real operands at their first call (one warm-up, ATT_TUNE_REPS timed
+ * runs, events on the stream; never while the stream is captured into a graph), run the winner last
+ * and store it as mode "chunk=<key tiles per split block>" (0: no split) under
+ * "attention|cuda|f32|seq=..,d=..,causal=..|sms=..|sm=<cc>". A stored chunk must be one of the
+ * candidates, else the shape is tuned again. While tuning is pending, lc_cuda_attention_workspace
+ * returns the largest candidate's workspace.
+ * ------------------------------------------------------------------------------------------------- */
+
+#define ATT_TUNE_MIN_WORK (16.0 * 1024.0 * 1024.0) /* 512^2 x 64 */
+#define ATT_TUNE_MAX_WORK (68719476736.0)          /* 2^36 */
+#define ATT_TUNE_MAX_CAND 4
+#define ATT_TUNE_REPS 3
+
+typedef struct att_choice {
+    att_plan plan;                /* the plan in force: stored or cost model */
+    int pending;                  /* tuning should run */
+    int ncand;
+    int chunks[ATT_TUNE_MAX_CAND];
+    char key[LC_TUNE_KEY_MAX];
+} att_choice;
+
+/* Whether the calling thread's last successful launch split the keys (for the kernel path name). */
+static thread_local int att_last_split;
+
+static void att_add_chunk(att_choice *c, int chunk, int maxwork) {
+    if (chunk >= maxwork) chunk = 0;
+    for (int i = 0; i < c->ncand; i++)
+        if (c->chunks[i] == chunk) return;
+    if (c->ncand < ATT_TUNE_MAX_CAND) c->chunks[c->ncand++] = chunk;
+}
+
+static int att_capturing(cudaStream_t stream) {
+    cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+    if (cudaStreamIsCapturing(stream, &cs) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 1; /* unknown: behave as if capturing (nothing waits) */
+    }
+    return cs != cudaStreamCaptureStatusNone;
+}
+
+/* The plan for this call: the stored split when there is a valid one, else the cost model's (and
+ * pending = 1 when it should be tuned). Returns -1 on arguments out of range. */
+static int att_choose(int64_t seq, int64_t d, int causal, int num_sms, att_choice *c) {
+    if (att_make_plan(seq, d, causal, num_sms, &c->plan) != 0) return -1;
+    c->pending = 0;
+    c->ncand = 0;
+    const att_plan *pl = &c->plan;
+    const double work = (double)seq * (double)seq * (double)d * (causal ? 0.5 : 1.0);
+    if (!lc_get_autotune() || work < ATT_TUNE_MIN_WORK || work > ATT_TUNE_MAX_WORK || pl->slots <= 0 ||
+        pl->nqb >= pl->slots || pl->maxwork < 2)
+        return 0;
+    att_add_chunk(c, 0, pl->maxwork);
+    att_add_chunk(c, pl->heur_chunk, pl->maxwork);
+    const int ns_h = pl->heur_chunk ? att_nsplit(pl->maxwork, pl->heur_chunk) : 1;
+    const int tries[4] = {ns_h / 2, ns_h * 2, 2, 4};
+    for (int i = 0; i < 4; i++) {
+        const int ns = tries[i];
+        if (ns < 2 || ns > pl->maxwork || (int64_t)pl->nqb * ns > 4 * pl->slots) continue;
+        att_add_chunk(c, (pl->maxwork + ns - 1) / ns, pl->maxwork);
+    }
+    if (c->ncand < 2) return 0;
+    int dev = 0, major = 0, minor = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess)
+        (void)cudaGetLastError();
+    snprintf(c->key, sizeof c->key, "attention|cuda|f32|seq=%lld,d=%lld,causal=%d|sms=%d|sm=%d%d", (long long)seq,
+             (long long)d, causal, num_sms, major, minor);
+    char mode[LC_TUNE_MODE_MAX];
+    int chunk = -1, used = 0;
+    if (lc_tune_lookup(c->key, mode, sizeof mode, NULL) && sscanf(mode, "chunk=%d%n", &chunk, &used) == 1 &&
+        mode[used] == '\0')
+        for (int i = 0; i < c->ncand; i++)
+            if (c->chunks[i] == chunk) {
+                att_set_chunk(&c->plan, chunk);
+                return 0;
+            }
+    c->pending = 1;
     return 0;
 }
 
@@ -567,21 +675,24 @@ static cudaError_t att_prepare(int cfg_index, size_t smem) {
 }
 
 extern "C" size_t lc_cuda_attention_workspace(int64_t seq, int64_t head_dim, int causal, int num_sms) {
-    att_plan pl;
-    if (att_make_plan(seq, head_dim, causal != 0, num_sms, &pl) != 0) return 0;
-    return pl.ws_bytes;
+    att_choice c;
+    if (att_choose(seq, head_dim, causal != 0, num_sms, &c) != 0) return 0;
+    size_t bytes = c.plan.ws_bytes;
+    for (int i = 0; c.pending && i < c.ncand; i++) {
+        att_plan alt = c.plan;
+        att_set_chunk(&alt, c.chunks[i]);
+        if (alt.ws_bytes > bytes) bytes = alt.ws_bytes;
+    }
+    return bytes;
 }
 
-extern "C" cudaError_t lc_cuda_launch_attention(const lc_attention_args *args, void *workspace, size_t workspace_bytes,
-                                                int num_sms, cudaStream_t stream) {
-    if (!args || args->head_dim < 1 || args->head_dim > ATT_MAX_D) return cudaErrorInvalidValue;
-    if (args->seq <= 0) return cudaSuccess; /* nothing to write */
-    if (!args->q || !args->k || !args->v || !args->out) return cudaErrorInvalidValue;
-    const int causal = args->causal != 0;
-    att_plan pl;
-    if (att_make_plan(args->seq, args->head_dim, causal, num_sms, &pl) != 0) return cudaErrorInvalidValue;
-    const att_config *cfg = &att_configs[pl.cfg];
+static int att_ws_fits(const att_plan *pl, const void *workspace, size_t workspace_bytes) {
+    return pl->chunk == 0 || (workspace && workspace_bytes >= pl->ws_bytes && ((uintptr_t)workspace % 16) == 0);
+}
 
+/* Enqueues the forward kernel (and the combine pass when split) of one plan. */
+static cudaError_t att_enqueue(const lc_attention_args *args, const att_plan *pl, void *workspace, cudaStream_t stream) {
+    const att_config *cfg = &att_configs[pl->cfg];
     att_params p;
     p.q = args->q;
     p.k = args->k;
@@ -589,34 +700,111 @@ extern "C" cudaError_t lc_cuda_launch_attention(const lc_attention_args *args, v
     p.out = args->out;
     p.seq = (int)args->seq;
     p.d = (int)args->head_dim;
-    p.nqb = pl.nqb;
-    p.causal = causal;
+    p.nqb = pl->nqb;
+    p.causal = args->causal != 0;
     const uintptr_t align = (uintptr_t)args->q | (uintptr_t)args->k | (uintptr_t)args->v | (uintptr_t)args->out;
     p.vec_ok = (p.d % 4 == 0) && (align % 16 == 0);
-    p.chunk = pl.chunk;
-    p.nsplit_max = pl.nsplit_max;
+    p.chunk = pl->chunk;
+    p.nsplit_max = pl->nsplit_max;
     p.qscale = args->scale * ATT_LOG2E;
     p.ws_o = p.ws_m = p.ws_l = NULL;
-    if (pl.chunk > 0) {
-        if (!workspace || workspace_bytes < pl.ws_bytes || ((uintptr_t)workspace % 16) != 0)
-            return cudaErrorInvalidValue;
-        const size_t nslots = (size_t)pl.nqb * (size_t)pl.nsplit_max * (size_t)cfg->bq;
+    if (pl->chunk > 0) {
+        const size_t nslots = (size_t)pl->nqb * (size_t)pl->nsplit_max * (size_t)cfg->bq;
         p.ws_o = (float *)workspace;
         p.ws_m = p.ws_o + nslots * (size_t)cfg->dp;
         p.ws_l = p.ws_m + nslots;
     }
 
     const size_t smem = att_smem_bytes(cfg);
-    cudaError_t err = att_prepare(pl.cfg, smem);
+    cudaError_t err = att_prepare(pl->cfg, smem);
     if (err != cudaSuccess) return err;
-    const dim3 grid((unsigned)pl.nqb, (unsigned)pl.nsplit_max, 1);
+    const dim3 grid((unsigned)pl->nqb, (unsigned)pl->nsplit_max, 1);
     cfg->fn<<<grid, cfg->nt, smem, stream>>>(p);
     err = cudaGetLastError();
-    if (err != cudaSuccess || pl.chunk == 0) return err;
+    if (err != cudaSuccess || pl->chunk == 0) return err;
 
     const int w = p.vec_ok ? 4 : 1;
     const long long work = (long long)p.seq * (p.d / w);
     const unsigned blocks = (unsigned)((work + 255) / 256);
     att_combine<<<blocks, 256, 0, stream>>>(p, cfg->bq, cfg->bk, cfg->dp);
     return cudaGetLastError();
+}
+
+/* Times the candidates (all fit the workspace), leaves the winner's result in out and stores it. */
+static cudaError_t att_tune(const lc_attention_args *args, att_choice *c, void *workspace, size_t workspace_bytes,
+                            cudaStream_t stream) {
+    cudaEvent_t e0 = NULL, e1 = NULL;
+    cudaError_t err = cudaEventCreate(&e0);
+    if (err == cudaSuccess) err = cudaEventCreate(&e1);
+    int best = -1, last = -1;
+    float best_ms = INFINITY;
+    att_plan plans[ATT_TUNE_MAX_CAND];
+    for (int i = 0; i < c->ncand && err == cudaSuccess; i++) {
+        plans[i] = c->plan;
+        att_set_chunk(&plans[i], c->chunks[i]);
+        err = att_enqueue(args, &plans[i], workspace, stream); /* warm-up */
+        if (err == cudaSuccess) err = cudaEventRecord(e0, stream);
+        for (int r = 0; r < ATT_TUNE_REPS && err == cudaSuccess; r++) err = att_enqueue(args, &plans[i], workspace, stream);
+        if (err == cudaSuccess) err = cudaEventRecord(e1, stream);
+        if (err == cudaSuccess) err = cudaEventSynchronize(e1);
+        float t = 0.0f;
+        if (err == cudaSuccess) err = cudaEventElapsedTime(&t, e0, e1);
+        if (err != cudaSuccess) break;
+        last = i;
+        t /= (float)ATT_TUNE_REPS;
+        if (t < best_ms) {
+            best_ms = t;
+            best = i;
+        }
+    }
+    if (e0) cudaEventDestroy(e0);
+    if (e1) cudaEventDestroy(e1);
+    if (err != cudaSuccess) return err;
+    if (best < 0) return cudaErrorInvalidValue; /* no candidates: cannot happen (att_choose gives >= 2) */
+    if (last != best) err = att_enqueue(args, &plans[best], workspace, stream);
+    if (err == cudaSuccess) {
+        att_last_split = plans[best].chunk > 0;
+        char mode[LC_TUNE_MODE_MAX];
+        snprintf(mode, sizeof mode, "chunk=%d", plans[best].chunk);
+        (void)lc_tune_store(c->key, mode, (double)best_ms);
+    }
+    return err;
+}
+
+extern "C" int lc_cuda_attention_last_split(void) { return att_last_split; }
+
+static cudaError_t att_launch(const lc_attention_args *args, void *workspace, size_t workspace_bytes, int num_sms,
+                              cudaStream_t stream);
+
+extern "C" cudaError_t lc_cuda_launch_attention(const lc_attention_args *args, void *workspace, size_t workspace_bytes,
+                                                int num_sms, cudaStream_t stream) {
+    att_last_split = 0;
+    return att_launch(args, workspace, workspace_bytes, num_sms, stream);
+}
+
+static cudaError_t att_launch(const lc_attention_args *args, void *workspace, size_t workspace_bytes, int num_sms,
+                              cudaStream_t stream) {
+    if (!args || args->head_dim < 1 || args->head_dim > ATT_MAX_D) return cudaErrorInvalidValue;
+    if (args->seq <= 0) return cudaSuccess; /* nothing to write */
+    if (!args->q || !args->k || !args->v || !args->out) return cudaErrorInvalidValue;
+    att_choice c;
+    if (att_choose(args->seq, args->head_dim, args->causal != 0, num_sms, &c) != 0) return cudaErrorInvalidValue;
+    if (c.pending && !att_capturing(stream)) {
+        int all_fit = 1; /* a workspace sized before a reset may not take every candidate: tune later */
+        for (int i = 0; i < c.ncand; i++) {
+            att_plan alt = c.plan;
+            att_set_chunk(&alt, c.chunks[i]);
+            all_fit &= att_ws_fits(&alt, workspace, workspace_bytes);
+        }
+        if (all_fit) return att_tune(args, &c, workspace, workspace_bytes, stream);
+    }
+    if (!att_ws_fits(&c.plan, workspace, workspace_bytes)) {
+        /* The workspace was sized for another choice (a tuning or reset in between, or a caller's
+         * mistake): the cost model's split if it fits, else none — both correct, neither needs more. */
+        att_set_chunk(&c.plan, c.plan.heur_chunk);
+        if (!att_ws_fits(&c.plan, workspace, workspace_bytes)) att_set_chunk(&c.plan, 0);
+    }
+    const cudaError_t err = att_enqueue(args, &c.plan, workspace, stream);
+    if (err == cudaSuccess) att_last_split = c.plan.chunk > 0;
+    return err;
 }

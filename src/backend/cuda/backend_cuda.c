@@ -5,6 +5,7 @@
  * the op, see cuda_context.c).
  * Tests: tests/c/test_ops.c, tests/python/test_ops_*.py on "cuda" (GPU machine; skipped without GPU). */
 #include "backend/cuda/cuda_context.h"
+#include "backend/cuda/cuda_graph.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/gemm_cublaslt.h"
 #include "core/internal.h"
@@ -20,7 +21,8 @@ static int lc_cuda_supports(lc_op op, lc_dtype dtype) {
     case LC_OP_CONV2D:
     case LC_OP_GELU:
     case LC_OP_LAYER_NORM:
-    case LC_OP_LINEAR: return dtype == LC_DTYPE_F32;
+    case LC_OP_LINEAR:
+    case LC_OP_QKV_PACK: return dtype == LC_DTYPE_F32;
     default: return 0;
     }
 }
@@ -48,7 +50,7 @@ static lc_status lc_cuda_attention(const lc_attention_args *args, const char **p
     lc_status st = lc_launched("attention_forward",
                                lc_cuda_launch_attention(args, ws, ws_bytes, ctx->num_sms, ctx->stream));
     lc_cuda_free(ws); /* stream-ordered: the next user of the block runs after this kernel */
-    if (st == LC_OK && path) *path = ws_bytes ? "cuda_flash_splitk" : "cuda_flash";
+    if (st == LC_OK && path) *path = lc_cuda_attention_last_split() ? "cuda_flash_splitk" : "cuda_flash";
     return st;
 }
 
@@ -89,6 +91,14 @@ static lc_status lc_cuda_layer_norm(const lc_layer_norm_args *args, const char *
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "layer_norm: cuda: no usable GPU");
     lc_status st = lc_launched("layer_norm", lc_cuda_launch_layer_norm(args, ctx->stream));
     if (st == LC_OK && path) *path = "cuda_layer_norm";
+    return st;
+}
+
+static lc_status lc_cuda_qkv_pack(const lc_qkv_pack_args *args, const char **path) {
+    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
+    if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "qkv_pack_repeat: cuda: no usable GPU");
+    lc_status st = lc_launched("qkv_pack_repeat", lc_cuda_launch_qkv_pack(args, ctx->stream));
+    if (st == LC_OK && path) *path = "cuda_qkv_pack";
     return st;
 }
 
@@ -134,4 +144,12 @@ const lc_backend lc_cuda_backend = {
     .gelu = lc_cuda_gelu,
     .layer_norm = lc_cuda_layer_norm,
     .linear = lc_cuda_linear,
+    .qkv_pack = lc_cuda_qkv_pack,
+    .capture_begin = lc_cuda_capture_begin,
+    .capture_end = lc_cuda_capture_end,
+    .graph_launch = lc_cuda_graph_launch,
+    .graph_free = lc_cuda_graph_free,
+    .capture_state = lc_cuda_capture_state,
+    .timer_start = lc_cuda_timer_start,
+    .timer_stop = lc_cuda_timer_stop,
 };

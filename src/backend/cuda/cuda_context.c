@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "backend/cuda/cuda_context.h"
+#include "backend/cuda/cuda_graph.h"
+#include "core/counters.h"
 #include "core/internal.h"
 #include "core/threadpool.h"
 
@@ -67,7 +69,10 @@ lc_status lc_cuda_check(cudaError_t err, const char *what) {
 lc_status lc_cuda_sync(void) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "cuda: no usable GPU");
+    lc_status guard = lc_cuda_capture_guard("synchronize");
+    if (guard != LC_OK) return guard;
     cudaError_t err = cudaStreamSynchronize(ctx->stream);
+    lc_counter_add(LC_COUNTER_SYNCS, 1);
     if (err == cudaSuccess) return LC_OK;
     const char *op = atomic_load(&lc_last_op);
     cudaGetLastError();
@@ -161,6 +166,7 @@ lc_status lc_cuda_alloc(size_t bytes, void **ptr) {
 
 void lc_cuda_free(void *ptr) {
     if (!ptr) return;
+    if (lc_cuda_capture_keep_block(ptr)) return; /* a graph being captured may use it on every replay */
     pthread_mutex_lock(&lc_cache.mu);
     for (size_t i = 0; i < lc_cache.count; i++) {
         if (lc_cache.blocks[i].ptr == ptr) {
@@ -230,6 +236,10 @@ static lc_status lc_stage_drain(void *dst, size_t bytes, size_t i) {
 lc_status lc_cuda_copy_h2d(void *dst, const void *src, size_t bytes) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "cuda: no usable GPU");
+    lc_status guard = lc_cuda_capture_guard("upload to cuda");
+    if (guard != LC_OK) return guard;
+    lc_counter_add(LC_COUNTER_UPLOADS, 1);
+    lc_counter_add(LC_COUNTER_H2D_BYTES, bytes);
     pthread_mutex_lock(&lc_stage.mu);
     lc_status st = lc_stage_ready_locked();
     for (size_t off = 0, i = 0; st == LC_OK && off < bytes; off += LC_STAGE_BYTES, i++) {
@@ -249,6 +259,11 @@ lc_status lc_cuda_copy_h2d(void *dst, const void *src, size_t bytes) {
 lc_status lc_cuda_copy_d2h(void *dst, const void *src, size_t bytes) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "cuda: no usable GPU");
+    lc_status guard = lc_cuda_capture_guard("download from cuda");
+    if (guard != LC_OK) return guard;
+    lc_counter_add(LC_COUNTER_SYNCS, 1); /* the download waits for the stream's earlier work */
+    lc_counter_add(LC_COUNTER_DOWNLOADS, 1);
+    lc_counter_add(LC_COUNTER_D2H_BYTES, bytes);
     pthread_mutex_lock(&lc_stage.mu);
     lc_status st = lc_stage_ready_locked();
     const size_t nchunks = (bytes + LC_STAGE_BYTES - 1) / LC_STAGE_BYTES;

@@ -34,6 +34,12 @@ cudaError_t lc_cuda_launch_layer_norm(const lc_layer_norm_args *args, cudaStream
 size_t lc_cuda_attention_workspace(int64_t seq, int64_t head_dim, int causal, int num_sms);
 cudaError_t lc_cuda_launch_attention(const lc_attention_args *args, void *workspace, size_t workspace_bytes,
                                      int num_sms, cudaStream_t stream);
+/* 1 when the calling thread's last successful lc_cuda_launch_attention split the keys (the plan can be
+ * an autotuned one, chosen inside the launch), for the kernel path name. */
+int lc_cuda_attention_last_split(void);
+
+/* layout_cuda.cu: qkv_pack_repeat, dst[i] = src[i % src_n] for i < dst_n; float32. */
+cudaError_t lc_cuda_launch_qkv_pack(const lc_qkv_pack_args *args, cudaStream_t stream);
 
 /* conv2d_cuda.cu: NCHW float32, any kh/kw/stride/pad (a fast 3x3 path), bias may be NULL, fused ReLU. */
 cudaError_t lc_cuda_launch_conv2d(const lc_conv2d_args *args, cudaStream_t stream);

@@ -1,17 +1,36 @@
 /* gemm_cublaslt.c — lc_cuda_gemm (see gemm_cublaslt.h). Row-major c = a·b is computed as the
  * column-major product cᵀ[n,m] = bᵀ[n,k] · aᵀ[k,m]: the same memory, no transposes, and the bias of
- * the epilogue is per column of c (per output feature). Heuristic results are cached per
+ * the epilogue is per column of c (per output feature). The chosen algorithm is cached in process per
  * (m, k, n, dtype, precision, epilogue), so a repeated shape costs one descriptor set-up only.
- * Tests: tests/c/test_ops.c, tests/python/test_ops_matmul.py on "cuda". */
+ *
+ * Autotuning (include/lightning_core/tune.h): for m·k·n >= LC_GEMM_TUNE_MIN_WORK the first call of a
+ * shape asks cuBLASLt for its top LC_GEMM_TUNE_ALGOS heuristic algorithms, times each on the real
+ * operands with events on the backend stream (one warm-up, then LC_GEMM_TUNE_REPS runs), keeps the
+ * fastest (and leaves its result in c), and stores its heuristic rank in the tune cache (mode
+ * "algo=<rank>", key "matmul|cuda|<dtype>|m=..,k=..,n=..|prec=..|ep=..|gpu=<name>-sm<cc>|lt=<cuBLASLt
+ * version>"), which later processes read back through the same heuristic query. Tuning waits for the
+ * stream; it never runs while the stream is being captured into a CUDA graph (the heuristic's first
+ * choice is used, not cached, and nothing waits). *path: "cublaslt_<f32|tf32|f64>", with "_algo<r>"
+ * appended when the tuned winner is not the heuristic's first choice.
+ * Tests: tests/c/test_ops.c, tests/python/test_ops_matmul.py and test_tuning.py on "cuda". */
+#include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "backend/cuda/cuda_context.h"
 #include "backend/cuda/gemm_cublaslt.h"
+#include "core/counters.h"
 #include "core/internal.h"
+#include "core/tune_cache.h"
 #include "lightning_core/runtime.h"
 
 #define LC_GEMM_CACHE_SIZE 256
+/* Heuristic algorithms timed per shape, the timed runs of each, and the least m·k·n worth tuning
+ * (256^3: a few µs of GPU time per run; smaller calls keep the heuristic's first choice). */
+#define LC_GEMM_TUNE_ALGOS 4
+#define LC_GEMM_TUNE_REPS 3
+#define LC_GEMM_TUNE_MIN_WORK (256.0 * 256.0 * 256.0)
 
 typedef struct lc_gemm_key {
     int64_t m, k, n;
@@ -21,6 +40,8 @@ typedef struct lc_gemm_key {
 typedef struct lc_gemm_entry {
     lc_gemm_key key;
     int valid;
+    unsigned gen; /* lc_tune_generation() when chosen: a reset or an autotune switch drops the entry */
+    int rank;     /* position of algo in the heuristic's list */
     cublasLtMatmulAlgo_t algo;
 } lc_gemm_entry;
 
@@ -48,6 +69,101 @@ static const cublasLtEpilogue_t lc_lt_epilogues[LC_GEMM_EPILOGUE_COUNT] = {
     CUBLASLT_EPILOGUE_BIAS,    CUBLASLT_EPILOGUE_RELU_BIAS, CUBLASLT_EPILOGUE_GELU_BIAS};
 
 static int lc_epilogue_has_bias(lc_gemm_epilogue e) { return e >= LC_GEMM_EPILOGUE_BIAS; }
+
+static const char *const lc_lt_epilogue_names[LC_GEMM_EPILOGUE_COUNT] = {"none", "relu", "gelu_tanh",
+                                                                          "bias", "bias_relu", "bias_gelu_tanh"};
+
+/* Kernel path per precision (f32, tf32, f64) and heuristic rank. */
+static const char *const lc_gemm_paths[3][LC_GEMM_TUNE_ALGOS] = {
+    {"cublaslt_f32", "cublaslt_f32_algo1", "cublaslt_f32_algo2", "cublaslt_f32_algo3"},
+    {"cublaslt_tf32", "cublaslt_tf32_algo1", "cublaslt_tf32_algo2", "cublaslt_tf32_algo3"},
+    {"cublaslt_f64", "cublaslt_f64_algo1", "cublaslt_f64_algo2", "cublaslt_f64_algo3"},
+};
+
+/* "<device name>-sm<major><minor>" of the current device, once: heuristic ranks are only comparable on
+ * the same GPU model (and cuBLASLt version, also in the key). */
+static char lc_gemm_gpu[64] = "unknown";
+static pthread_once_t lc_gemm_gpu_once = PTHREAD_ONCE_INIT;
+
+static void lc_gemm_gpu_init(void) {
+    int dev = 0;
+    struct cudaDeviceProp prop;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaGetDeviceProperties(&prop, dev) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return;
+    }
+    char name[40];
+    size_t n = 0;
+    for (; prop.name[n] && n + 1 < sizeof name; n++) {
+        const char c = prop.name[n];
+        name[n] = ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-') ? c : '_';
+    }
+    name[n] = '\0';
+    snprintf(lc_gemm_gpu, sizeof lc_gemm_gpu, "%s-sm%d%d", name, prop.major, prop.minor);
+}
+
+/* 1 when the stream is being captured into a graph (or the query fails: then nothing may wait either). */
+static int lc_gemm_capturing(cudaStream_t stream) {
+    enum cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+    if (cudaStreamIsCapturing(stream, &cs) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 1;
+    }
+    return cs != cudaStreamCaptureStatusNone;
+}
+
+typedef struct lc_gemm_call {
+    const lc_cuda_ctx *ctx;
+    cublasLtMatmulDesc_t desc;
+    cublasLtMatrixLayout_t la, lb, lc;
+    const void *alpha, *beta;
+    const lc_matmul_args *args;
+} lc_gemm_call;
+
+static cublasStatus_t lc_gemm_enqueue(const lc_gemm_call *g, const cublasLtMatmulAlgo_t *algo) {
+    return cublasLtMatmul(g->ctx->lt, g->desc, g->alpha, g->args->b, g->la, g->args->a, g->lb, g->beta, g->args->c,
+                          g->lc, g->args->c, g->lc, algo, g->ctx->lt_workspace, g->ctx->lt_workspace_bytes,
+                          g->ctx->stream);
+}
+
+/* Times the `found` heuristic algorithms (warm-up + LC_GEMM_TUNE_REPS runs each, events on the
+ * stream) and leaves the fastest one's result in c. Returns its rank in *rank and ms per run in *ms;
+ * an algorithm that fails to run is skipped (LC_ERR_BACKEND when all do). */
+static lc_status lc_gemm_tune(const lc_gemm_call *g, const cublasLtMatmulHeuristicResult_t *res, int found, int *rank,
+                              double *ms) {
+    cudaEvent_t e0 = NULL, e1 = NULL;
+    lc_status st = lc_cuda_check(cudaEventCreate(&e0), "matmul: autotune: event");
+    if (st == LC_OK) st = lc_cuda_check(cudaEventCreate(&e1), "matmul: autotune: event");
+    int best = -1, last = -1;
+    float best_ms = INFINITY;
+    for (int i = 0; i < found && st == LC_OK; i++) {
+        if (lc_gemm_enqueue(g, &res[i].algo) != CUBLAS_STATUS_SUCCESS) continue; /* warm-up */
+        int ok = 1;
+        st = lc_cuda_check(cudaEventRecord(e0, g->ctx->stream), "matmul: autotune: event");
+        for (int r = 0; r < LC_GEMM_TUNE_REPS && st == LC_OK && ok; r++)
+            ok = lc_gemm_enqueue(g, &res[i].algo) == CUBLAS_STATUS_SUCCESS;
+        if (st == LC_OK) st = lc_cuda_check(cudaEventRecord(e1, g->ctx->stream), "matmul: autotune: event");
+        if (st == LC_OK) st = lc_cuda_check(cudaEventSynchronize(e1), "matmul: autotune: synchronize");
+        lc_counter_add(LC_COUNTER_SYNCS, 1); /* a host wait: counted like any other */
+        float t = 0.0f;
+        if (st == LC_OK) st = lc_cuda_check(cudaEventElapsedTime(&t, e0, e1), "matmul: autotune: elapsed time");
+        if (st != LC_OK || !ok) continue;
+        last = i;
+        t /= (float)LC_GEMM_TUNE_REPS;
+        if (t < best_ms) {
+            best_ms = t;
+            best = i;
+        }
+    }
+    if (e0) cudaEventDestroy(e0);
+    if (e1) cudaEventDestroy(e1);
+    if (st != LC_OK) return st;
+    if (best < 0) return lc_error(LC_ERR_BACKEND, "matmul: cublasLt: no heuristic algorithm ran for this shape");
+    if (last != best) st = lc_lt_check(lc_gemm_enqueue(g, &res[best].algo), "matmul");
+    *rank = best;
+    *ms = (double)best_ms;
+    return st;
+}
 
 lc_status lc_cuda_gemm(const lc_matmul_args *args, const void *bias, lc_gemm_epilogue epilogue, const char **path) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
@@ -89,51 +205,79 @@ lc_status lc_cuda_gemm(const lc_matmul_args *args, const void *bias, lc_gemm_epi
     key.precision = tf32;
     key.epilogue = (int)epilogue;
     const size_t slot = lc_gemm_slot(&key);
+    const unsigned gen = lc_tune_generation();
     cublasLtMatmulAlgo_t algo;
-    int have_algo = 0;
+    int have_algo = 0, rank = 0, done = 0;
     pthread_mutex_lock(&lc_gemm_cache.mu);
-    if (lc_gemm_cache.entries[slot].valid && memcmp(&lc_gemm_cache.entries[slot].key, &key, sizeof key) == 0) {
-        algo = lc_gemm_cache.entries[slot].algo;
+    const lc_gemm_entry *hit = &lc_gemm_cache.entries[slot];
+    if (hit->valid && hit->gen == gen && memcmp(&hit->key, &key, sizeof key) == 0) {
+        algo = hit->algo;
+        rank = hit->rank;
         have_algo = 1;
     }
     pthread_mutex_unlock(&lc_gemm_cache.mu);
+
+    const double one64 = 1.0, zero64 = 0.0;
+    const float one32 = 1.0f, zero32 = 0.0f;
+    const lc_gemm_call call = {ctx, desc, la, lb, lcl, f64 ? (const void *)&one64 : (const void *)&one32,
+                               f64 ? (const void *)&zero64 : (const void *)&zero32, args};
     if (st == LC_OK && !have_algo) {
-        cublasLtMatmulHeuristicResult_t result;
+        cublasLtMatmulHeuristicResult_t results[LC_GEMM_TUNE_ALGOS];
         int found = 0;
+        const double work = (double)args->m * (double)args->k * (double)args->n;
+        const int tunable = lc_get_autotune() && work >= LC_GEMM_TUNE_MIN_WORK;
         st = lc_lt_check(cublasLtMatmulPreferenceCreate(&pref), "preference");
         if (st == LC_OK)
             st = lc_lt_check(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                                    &ctx->lt_workspace_bytes, sizeof ctx->lt_workspace_bytes),
                              "workspace preference");
         if (st == LC_OK)
-            st = lc_lt_check(cublasLtMatmulAlgoGetHeuristic(ctx->lt, desc, la, lb, lcl, lcl, pref, 1, &result, &found),
+            st = lc_lt_check(cublasLtMatmulAlgoGetHeuristic(ctx->lt, desc, la, lb, lcl, lcl, pref,
+                                                            tunable ? LC_GEMM_TUNE_ALGOS : 1, results, &found),
                              "heuristic");
         if (st == LC_OK && found < 1)
             st = lc_error(LC_ERR_UNSUPPORTED, "matmul: cublasLt found no algorithm for %lldx%lldx%lld",
                           (long long)args->m, (long long)args->k, (long long)args->n);
+        int cache_it = 1;
+        if (st == LC_OK && tunable && found > 1) {
+            char tkey[LC_TUNE_KEY_MAX], mode[LC_TUNE_MODE_MAX];
+            pthread_once(&lc_gemm_gpu_once, lc_gemm_gpu_init);
+            snprintf(tkey, sizeof tkey, "matmul|cuda|%s|m=%lld,k=%lld,n=%lld|prec=%s|ep=%s|gpu=%s|lt=%zu",
+                     f64 ? "f64" : "f32", (long long)args->m, (long long)args->k, (long long)args->n,
+                     tf32 ? "tf32" : "highest", lc_lt_epilogue_names[epilogue], lc_gemm_gpu, cublasLtGetVersion());
+            int stored = -1, used = 0;
+            if (lc_tune_lookup(tkey, mode, sizeof mode, NULL) && sscanf(mode, "algo=%d%n", &stored, &used) == 1 &&
+                mode[used] == '\0' && stored >= 0 && stored < found) {
+                rank = stored;
+            } else if (lc_gemm_capturing(ctx->stream)) {
+                cache_it = 0; /* heuristic's first choice now; tune at a call outside the capture */
+            } else {
+                double ms = 0.0;
+                st = lc_gemm_tune(&call, results, found, &rank, &ms);
+                if (st == LC_OK) {
+                    snprintf(mode, sizeof mode, "algo=%d", rank);
+                    (void)lc_tune_store(tkey, mode, ms);
+                    done = 1;
+                }
+            }
+        }
         if (st == LC_OK) {
-            algo = result.algo;
+            algo = results[rank].algo;
             have_algo = 1;
-            pthread_mutex_lock(&lc_gemm_cache.mu);
-            lc_gemm_cache.entries[slot] = (lc_gemm_entry){key, 1, algo};
-            pthread_mutex_unlock(&lc_gemm_cache.mu);
+            if (cache_it) {
+                pthread_mutex_lock(&lc_gemm_cache.mu);
+                lc_gemm_cache.entries[slot] = (lc_gemm_entry){key, 1, gen, rank, algo};
+                pthread_mutex_unlock(&lc_gemm_cache.mu);
+            }
         }
     }
-    if (st == LC_OK) {
-        const double one64 = 1.0, zero64 = 0.0;
-        const float one32 = 1.0f, zero32 = 0.0f;
-        const void *alpha = f64 ? (const void *)&one64 : (const void *)&one32;
-        const void *beta = f64 ? (const void *)&zero64 : (const void *)&zero32;
-        st = lc_lt_check(cublasLtMatmul(ctx->lt, desc, alpha, args->b, la, args->a, lb, beta, args->c, lcl, args->c, lcl,
-                                        have_algo ? &algo : NULL, ctx->lt_workspace, ctx->lt_workspace_bytes,
-                                        ctx->stream),
-                         "matmul");
-    }
+    if (st == LC_OK && !done)
+        st = lc_lt_check(lc_gemm_enqueue(&call, have_algo ? &algo : NULL), "matmul");
     if (pref) cublasLtMatmulPreferenceDestroy(pref);
     if (lcl) cublasLtMatrixLayoutDestroy(lcl);
     if (lb) cublasLtMatrixLayoutDestroy(lb);
     if (la) cublasLtMatrixLayoutDestroy(la);
     if (desc) cublasLtMatmulDescDestroy(desc);
-    if (st == LC_OK && path) *path = f64 ? "cublaslt_f64" : (tf32 ? "cublaslt_tf32" : "cublaslt_f32");
+    if (st == LC_OK && path) *path = lc_gemm_paths[f64 ? 2 : tf32 ? 1 : 0][rank];
     return st;
 }

@@ -1,0 +1,192 @@
+"""Resident sessions, the attention IO policy and the sync-policy context (seed sections 6, 9 and 23).
+
+The session classes are thin subclasses of the C type ``lightning_core._C.ResidentSession``: their
+constructors give the seed's signatures, and every method runs in C. What each method uploads,
+computes, downloads and waits for is in docs/python_api.md ("Resident sessions"):
+
+========================================  ========  ============  ==========  ===============
+method                                    upload    compute       download    waits
+========================================  ========  ============  ==========  ===============
+start_into(*inputs, out)                  yes       once          into out    yes
+run_into(*inputs, out)                    yes       once          no          no (policy)
+sync_into(*inputs, out)                   yes       once          into out    yes
+run_batch_sync_into(*inputs, out, n)      once      n times       once        once
+run_batch_sync_no_download_into(..., n)   once      n times       no          once (policy)
+run_batch_sync_cached_no_download(n)      no        n times       no          once (policy)
+download_into(out)                        no        no            into out    host out: yes
+========================================  ========  ============  ==========  ===============
+
+Tests: tests/python/test_sessions.py, tests/python/test_sync_policy.py.
+"""
+
+from contextlib import contextmanager
+
+from . import _C
+
+__all__ = [
+    "MatMulResidentSession",
+    "MatMulMetalResidentSession",
+    "MatrixElemwiseResidentSession",
+    "MatrixElemwiseMetalResidentSession",
+    "AttentionSession",
+    "ConvAttentionSession",
+    "AttentionIoPolicy",
+    "attention_forward_with_policy",
+    "attention_policy_session",
+    "matmul2d_resident_session",
+    "sync_policy",
+]
+
+
+class MatMulResidentSession(_C.ResidentSession):
+    """out [m, n] = a [m, k] @ b [k, n] with resident device buffers (float32)."""
+
+    def __init__(self, m, k, n, device="auto"):
+        super().__init__("matmul", (m, k, n), device)
+        self.m, self.k, self.n = m, k, n
+
+    def __repr__(self):
+        return f"MatMulResidentSession(m={self.m}, k={self.k}, n={self.n}, device={self.device!r})"
+
+
+MatMulMetalResidentSession = MatMulResidentSession
+
+
+def matmul2d_resident_session(a, b, device="auto"):
+    """A MatMulResidentSession sized for a [m, k] @ b [k, n] (seed section 23)."""
+    a_shape, b_shape = getattr(a, "shape", None), getattr(b, "shape", None)
+    if a_shape is None or len(a_shape) != 2:
+        raise ValueError(f"matmul2d_resident_session: a: expected a 2-D array, got shape {a_shape}")
+    if b_shape is None or len(b_shape) != 2 or b_shape[0] != a_shape[1]:
+        raise ValueError(
+            f"matmul2d_resident_session: b: expected shape ({a_shape[1]}, n) to match a {tuple(a_shape)}, got {b_shape}")
+    return MatMulResidentSession(int(a_shape[0]), int(a_shape[1]), int(b_shape[1]), device)
+
+
+_ADD, _SUB, _DIV = 0, 1, 2
+
+
+class MatrixElemwiseResidentSession(_C.ResidentSession):
+    """out [rows, cols] = a (+|-|/) b with resident buffers; one captured graph per operation."""
+
+    def __init__(self, rows, cols, device="auto"):
+        super().__init__("elemwise", (rows, cols), device)
+        self.rows, self.cols = rows, cols
+
+    def add_start_into(self, a, b, out):
+        self.start_into(a, b, out, program=_ADD)
+
+    def add_run_into(self, a, b, out):
+        self.run_into(a, b, out, program=_ADD)
+
+    def sub_start_into(self, a, b, out):
+        self.start_into(a, b, out, program=_SUB)
+
+    def sub_run_into(self, a, b, out):
+        self.run_into(a, b, out, program=_SUB)
+
+    def div_start_into(self, a, b, out):
+        self.start_into(a, b, out, program=_DIV)
+
+    def div_run_into(self, a, b, out):
+        self.run_into(a, b, out, program=_DIV)
+
+    def __repr__(self):
+        return f"MatrixElemwiseResidentSession(rows={self.rows}, cols={self.cols}, device={self.device!r})"
+
+
+MatrixElemwiseMetalResidentSession = MatrixElemwiseResidentSession
+
+
+class AttentionSession(_C.ResidentSession):
+    """Single-head attention [seq, head_dim] with resident q, k, v and output; forward_into(q, k, v, out)."""
+
+    def __init__(self, seq, head_dim, causal=False, device="auto"):
+        super().__init__("attention", (seq, head_dim), device, causal)
+        self.seq, self.head_dim, self.causal = seq, head_dim, bool(causal)
+
+    def __repr__(self):
+        return (f"AttentionSession(seq={self.seq}, head_dim={self.head_dim}, causal={self.causal}, "
+                f"device={self.device!r})")
+
+
+class ConvAttentionSession(_C.ResidentSession):
+    """The seed's conv -> attention chain as one resident session (one CUDA graph replay per run):
+    relu(conv2d 3x3(x, w) + bias) -> flatten, repeat/truncate into q|k|v [seq_len, head_dim] ->
+    attention. Inputs x [batch, in_ch, h, w], w [out_ch, in_ch, 3, 3], bias [out_ch]; out [seq_len, head_dim]."""
+
+    def __init__(self, batch, in_ch, h, w, out_ch, seq_len, head_dim, stride_h=1, stride_w=1, pad_h=1, pad_w=1,
+                 causal=False, device="auto"):
+        super().__init__("conv_attention", (batch, in_ch, h, w, out_ch, seq_len, head_dim), device, causal,
+                         stride_h, stride_w, pad_h, pad_w)
+        self.seq_len, self.head_dim = seq_len, head_dim
+
+
+class AttentionIoPolicy:
+    """Per-call IO policy of attention_forward_with_policy (seed): upload the inputs, download the result,
+    synchronize. upload=False reuses the q/k/v resident from the previous call of the same shape;
+    download=False leaves the result on the device and returns None; synchronize=False (with
+    download=False) returns once the work is enqueued. A download always waits for its data."""
+
+    __slots__ = ("upload", "download", "synchronize")
+
+    def __init__(self, upload=True, download=True, synchronize=True):
+        self.upload = bool(upload)
+        self.download = bool(download)
+        self.synchronize = bool(synchronize)
+
+    def __repr__(self):
+        return f"AttentionIoPolicy(upload={self.upload}, download={self.download}, synchronize={self.synchronize})"
+
+
+_policy_sessions = {}
+
+
+def attention_forward_with_policy(q, k, v, seq, head_dim, causal=False, device="auto", policy=None):
+    """attention_forward(q, k, v, seq, head_dim, causal, device) under an AttentionIoPolicy, through a
+    resident AttentionSession cached per (seq, head_dim, causal, device). Returns the [seq, head_dim]
+    float32 result, or None when policy.download is False (read it later with
+    attention_policy_session(...).download_into(out))."""
+    if policy is None:
+        policy = AttentionIoPolicy()
+    elif not isinstance(policy, AttentionIoPolicy):
+        raise TypeError(f"attention_forward_with_policy: policy: expected an AttentionIoPolicy or None, "
+                        f"got {type(policy).__name__}")
+    sess = attention_policy_session(seq, head_dim, causal, device)
+    if policy.upload:
+        sess.upload(q, k, v)
+    elif not sess.inputs_ready:
+        raise ValueError("attention_forward_with_policy: policy: upload=False needs q, k, v uploaded by an earlier "
+                         f"call with seq={seq}, head_dim={head_dim}, causal={bool(causal)}, device={device!r}")
+    sess.run(1)
+    if policy.download:
+        import numpy as np
+
+        out = np.empty((seq, head_dim), dtype=np.float32)
+        sess.download_into(out)
+        return out
+    if policy.synchronize:
+        sess.synchronize()
+    return None
+
+
+def attention_policy_session(seq, head_dim, causal=False, device="auto"):
+    """The AttentionSession that attention_forward_with_policy uses for this shape (created on first use)."""
+    key = (int(seq), int(head_dim), bool(causal), device)
+    sess = _policy_sessions.get(key)
+    if sess is None:
+        sess = AttentionSession(seq, head_dim, causal, device)
+        _policy_sessions[key] = sess
+    return sess
+
+
+@contextmanager
+def sync_policy(policy):
+    """Runs the block under `policy` ('auto', 'always', 'never') on this thread, then restores the
+    previous per-thread setting: the per-call form of set_sync_policy."""
+    previous = _C._get_thread_sync_policy()
+    _C._set_thread_sync_policy(policy)
+    try:
+        yield
+    finally:
+        _C._set_thread_sync_policy(previous)

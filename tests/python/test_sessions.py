@@ -1,0 +1,300 @@
+"""Resident sessions (seed section 23; docs/python_api.md "Resident sessions"): every method's exact
+semantics — what it uploads, computes, downloads, and when `out` changes — on cpu and cuda, against
+float64 references on awkward sizes with poisoned outputs; the synchronisation counts of batches; the
+conv -> attention chain session; AttentionIoPolicy; qkv_pack_repeat; bad input.
+Spec: include/lightning_core/session.h, python/lightning_core/sessions.py."""
+import numpy as np
+import pytest
+
+import lightning_core as lc
+from conftest import CUDA
+
+TOL = 2e-5
+
+
+def _mats(rng, m, k, n):
+    return (rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((k, n)).astype(np.float32))
+
+
+def test_matmul_session_method_semantics(device, rng, ref, rel_err, poison):
+    m, k, n = 37, 53, 29
+    s = lc.MatMulResidentSession(m, k, n, device)
+    assert s.device == device and s.num_inputs == 2 and s.output_shape == (m, n)
+    a, b = _mats(rng, m, k, n)
+
+    out = poison((m, n))
+    s.start_into(a, b, out)  # upload, compute, download
+    assert rel_err(out, ref.matmul(a, b)) < TOL
+
+    a2, b2 = _mats(rng, m, k, n)
+    out2 = poison((m, n))
+    s.run_into(a2, b2, out2)  # upload + compute, no download: out2 untouched
+    assert np.isnan(out2).all()
+    s.download_into(out2)
+    assert rel_err(out2, ref.matmul(a2, b2)) < TOL
+
+    a3, b3 = _mats(rng, m, k, n)
+    out3 = poison((m * n,))  # flat outputs are accepted (the seed passes them)
+    s.sync_into(a3, b3, out3)
+    assert rel_err(out3.reshape(m, n), ref.matmul(a3, b3)) < TOL
+
+    a4, b4 = _mats(rng, m, k, n)
+    out4 = poison((m, n))
+    s.run_batch_sync_into(a4, b4, out4, 5)
+    assert rel_err(out4, ref.matmul(a4, b4)) < TOL
+
+    a5, b5 = _mats(rng, m, k, n)
+    out5 = poison((m, n))
+    s.run_batch_sync_no_download_into(a5, b5, out5, 3)
+    assert np.isnan(out5).all()  # no download
+    s.download_into(out5)
+    assert rel_err(out5, ref.matmul(a5, b5)) < TOL
+
+    # Cached: no upload. Changing the host arrays afterwards must not change the result.
+    a5_before = a5.copy()
+    a5 *= 3.0
+    s.run_batch_sync_cached_no_download(4)
+    out6 = poison((m, n))
+    s.download_into(out6)
+    assert rel_err(out6, ref.matmul(a5_before, b5)) < TOL
+    assert s.runs == 1 + 1 + 1 + 5 + 3 + 4
+    if device == "cuda":
+        assert s.uses_graph and s.replays == s.runs - 1  # the first run is eager, the rest replay one graph
+    else:
+        assert not s.uses_graph and s.replays == 0
+
+
+def test_matmul_session_accepts_tensors_and_other_dtypes(device, rng, ref, rel_err, poison):
+    m, k, n = 19, 8, 33
+    a, b = _mats(rng, m, k, n)
+    s = lc.MatMulMetalResidentSession(m, k, n, device)  # the seed's alias
+    out = poison((m, n))
+    s.start_into(lc.Tensor(a, device=device), b.astype(np.float64), out)  # float64 converted to float32
+    assert rel_err(out, ref.matmul(a, b)) < TOL
+    t_out = lc.Tensor(poison((m, n)), device=device)
+    s.start_into(a, lc.Tensor(b, device=device), t_out)
+    assert rel_err(t_out.numpy(), ref.matmul(a, b)) < TOL
+    # Strided (transposed) input: gathered
+    at = np.asfortranarray(a)
+    s.sync_into(at, b, out)
+    assert rel_err(out, ref.matmul(a, b)) < TOL
+
+
+def test_matmul2d_resident_session_seed_example(device, rng, ref, rel_err, poison):
+    # Seed section 23, at an awkward size (the seed uses 1024).
+    a = rng.random((65, 31)).astype(np.float32)
+    b = rng.random((31, 47)).astype(np.float32)
+    out = poison((65, 47))
+    sess = lc.matmul2d_resident_session(a, b, device=device)
+    sess.start_into(a, b, out)
+    sess.run_batch_sync_no_download_into(a, b, out, 8)
+    assert rel_err(out, ref.matmul(a, b)) < TOL
+    with pytest.raises(ValueError, match="b"):
+        lc.matmul2d_resident_session(a, a)
+
+
+@pytest.mark.skipif(not CUDA, reason="counts host<->device synchronisations of the CUDA backend")
+def test_batch_costs_one_synchronisation(rng):
+    m, k, n = 64, 48, 80
+    a, b = _mats(rng, m, k, n)
+    s = lc.MatMulResidentSession(m, k, n, "cuda")
+    out = np.empty((m, n), np.float32)
+    s.start_into(a, b, out)
+    s.run_batch_sync_cached_no_download(2)  # captures the graph
+    lc.runtime_counters_reset()
+    s.run_batch_sync_cached_no_download(16)
+    c = lc.runtime_counters()
+    assert c["syncs"] == 1 and c["graph_launches"] == 16 and c["uploads"] == 0 and c["downloads"] == 0
+    lc.runtime_counters_reset()
+    s.run_batch_sync_into(a, b, out, 10)
+    c = lc.runtime_counters()
+    assert c["syncs"] == 1 and c["downloads"] == 1 and c["uploads"] == 2 and c["graph_launches"] == 10
+    assert c["h2d_bytes"] == a.nbytes + b.nbytes and c["d2h_bytes"] == out.nbytes
+    lc.runtime_counters_reset()
+    s.run_into(a, b, out)  # no wait under the default policy
+    c = lc.runtime_counters()
+    assert c["syncs"] == 0 and c["downloads"] == 0
+    s.synchronize()
+    assert lc.runtime_counters()["syncs"] == 1
+
+
+def test_cpu_session_counts_no_device_traffic(rng):
+    a, b = _mats(rng, 9, 10, 11)
+    s = lc.MatMulResidentSession(9, 10, 11, "cpu")
+    lc.runtime_counters_reset()
+    s.run_batch_sync_into(a, b, np.empty((9, 11), np.float32), 3)
+    c = lc.runtime_counters()
+    assert c["syncs"] == 0 and c["uploads"] == 0 and c["graph_launches"] == 0
+    assert c["dispatches"] == 3  # each run is one matmul through the ops layer
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "div"])
+def test_elemwise_session(device, op, rng, rel_err, poison):
+    rows, cols = 23, 41
+    a = rng.standard_normal((rows, cols)).astype(np.float32)
+    b = (rng.random((rows, cols)) + 0.5).astype(np.float32)
+    ref = {"add": np.add, "sub": np.subtract, "div": np.divide}[op](a.astype(np.float64), b.astype(np.float64))
+    s = lc.MatrixElemwiseResidentSession(rows, cols, device)
+    out = poison((rows, cols))
+    getattr(s, f"{op}_start_into")(a, b, out)
+    assert rel_err(out, ref) < 1e-6
+    a2 = rng.standard_normal((rows, cols)).astype(np.float32)
+    out2 = poison((rows, cols))
+    getattr(s, f"{op}_run_into")(a2, b, out2)  # no download
+    assert np.isnan(out2).all()
+    s.download_into(out2)
+    ref2 = {"add": np.add, "sub": np.subtract, "div": np.divide}[op](a2.astype(np.float64), b.astype(np.float64))
+    assert rel_err(out2, ref2) < 1e-6
+    assert lc.MatrixElemwiseMetalResidentSession is lc.MatrixElemwiseResidentSession
+
+
+def test_elemwise_session_programs_keep_their_own_graphs(device, rng, rel_err, poison):
+    a = rng.standard_normal((7, 5)).astype(np.float32)
+    b = (rng.random((7, 5)) + 0.5).astype(np.float32)
+    s = lc.MatrixElemwiseResidentSession(7, 5, device)
+    out = poison((7, 5))
+    for _ in range(3):  # interleaved programs: each result is its own op's
+        s.sub_start_into(a, b, out)
+        assert rel_err(out, a.astype(np.float64) - b) < 1e-6
+        s.add_start_into(a, b, out)
+        assert rel_err(out, a.astype(np.float64) + b) < 1e-6
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention_session(device, causal, rng, ref, rel_err, poison):
+    seq, d = 45, 24
+    s = lc.AttentionSession(seq, d, causal, device)
+    for _ in range(3):  # fresh inputs each time: forward_into uploads, computes and downloads
+        q, k, v = (rng.standard_normal((seq, d)).astype(np.float32) for _ in range(3))
+        out = poison((seq * d,))
+        s.forward_into(q.ravel(), k.ravel(), v.ravel(), out)
+        assert rel_err(out.reshape(seq, d), ref.attention(q, k, v, causal)) < TOL
+
+
+def _chain_ref(x, w, b, seq, d, ref):
+    y = ref.conv2d(x, w, b, 1, 1, 1, 1, apply_relu=True).ravel()
+    flat = y[np.arange(3 * seq * d) % y.size]
+    q, k, v = (flat[i * seq * d:(i + 1) * seq * d].reshape(seq, d) for i in range(3))
+    return ref.attention(q, k, v)
+
+
+@pytest.mark.parametrize("seq,d", [(48, 48), (96, 48), (192, 8), (5, 3)])
+def test_conv_attention_session_chain(device, seq, d, rng, ref, rel_err, poison):
+    # The seed's torchstrong chain: x (1,3,8,8), w (16,3,3,3); conv output 1024 elements, so q|k|v
+    # repeats it ((48,48): 6912 > 1024) or truncates it ((5,3): 45 < 1024).
+    x = rng.random((1, 3, 8, 8)).astype(np.float32)
+    w = (rng.random((16, 3, 3, 3)) - 0.5).astype(np.float32)
+    b = (rng.random(16) - 0.5).astype(np.float32)
+    s = lc.ConvAttentionSession(1, 3, 8, 8, 16, seq, d, device=device)
+    out = poison((seq, d))
+    s.start_into(x, w, b, out)
+    assert rel_err(out, _chain_ref(x, w, b, seq, d, ref)) < TOL
+    x2 = rng.random((1, 3, 8, 8)).astype(np.float32)
+    out2 = poison((seq, d))
+    s.run_batch_sync_into(x2, w, b, out2, 4)
+    assert rel_err(out2, _chain_ref(x2, w, b, seq, d, ref)) < TOL
+    s.run_batch_sync_cached_no_download(3)
+    out3 = poison((seq, d))
+    s.download_into(out3)
+    assert rel_err(out3, _chain_ref(x2, w, b, seq, d, ref)) < TOL
+    if device == "cuda":
+        assert s.uses_graph
+
+
+def test_qkv_pack_repeat(device, rng):
+    src = rng.standard_normal((2, 3, 5)).astype(np.float32)  # 30 elements
+    q, k, v = lc.qkv_pack_repeat(src, 4, 4, device=device)  # 48 > 30: repeats
+    flat = src.ravel()[np.arange(48) % 30]
+    np.testing.assert_array_equal(np.concatenate([q.ravel(), k.ravel(), v.ravel()]), flat)
+    small = lc.qkv_pack_repeat(src, 2, 3, device=device)  # 18 < 30: truncates
+    np.testing.assert_array_equal(small.ravel(), src.ravel()[:18])
+    out = np.full((7, 11), np.nan, np.float32)
+    lc.qkv_pack_repeat_into(src, out, device=device)
+    np.testing.assert_array_equal(out.ravel(), src.ravel()[np.arange(77) % 30])
+    with pytest.raises(ValueError, match="seq_len"):
+        lc.qkv_pack_repeat(src, 0, 4)
+
+
+def test_attention_io_policy(device, rng, ref, rel_err):
+    seq, d = 33, 16
+    q, k, v = (rng.standard_normal((seq, d)).astype(np.float32) for _ in range(3))
+    expect = ref.attention(q, k, v)
+    out = lc.attention_forward_with_policy(q, k, v, seq, d, False, device, lc.AttentionIoPolicy())
+    assert rel_err(out, expect) < TOL
+    # upload=False: the resident q, k, v of the previous call are used, not the new arrays
+    q2 = rng.standard_normal((seq, d)).astype(np.float32)
+    out = lc.attention_forward_with_policy(q2, k, v, seq, d, False, device, lc.AttentionIoPolicy(upload=False))
+    assert rel_err(out, expect) < TOL
+    # download=False: nothing returned; the session holds the result
+    p = lc.AttentionIoPolicy(download=False, synchronize=False)
+    assert lc.attention_forward_with_policy(q2, k, v, seq, d, False, device, p) is None
+    res = np.full((seq, d), np.nan, np.float32)
+    lc.attention_policy_session(seq, d, False, device).download_into(res)
+    assert rel_err(res, ref.attention(q2, k, v)) < TOL
+    assert repr(p) == "AttentionIoPolicy(upload=True, download=False, synchronize=False)"
+    with pytest.raises(ValueError, match="upload=False"):
+        lc.attention_forward_with_policy(q, k, v, 7, 3, True, device, lc.AttentionIoPolicy(upload=False))
+    with pytest.raises(TypeError, match="policy"):
+        lc.attention_forward_with_policy(q, k, v, seq, d, False, device, {"upload": True})
+
+
+def test_session_bad_input(device, rng, poison):
+    s = lc.MatMulResidentSession(4, 5, 6, device)
+    a, b = _mats(rng, 4, 5, 6)
+    with pytest.raises(ValueError, match="a: no data"):
+        s.run_batch_sync_cached_no_download(1)
+    with pytest.raises(ValueError, match="nothing to download"):
+        s.download_into(poison((4, 6)))
+    with pytest.raises(ValueError, match="b: expected 30 elements"):
+        s.start_into(a, b[:, :5], poison((4, 6)))
+    with pytest.raises(ValueError, match="out"):
+        s.start_into(a, b, poison((4, 7)))
+    with pytest.raises(TypeError, match="positional"):
+        s.start_into(a, b)
+    with pytest.raises(TypeError, match="input 0"):
+        s.start_into([[1.0]], b, poison((4, 6)))
+    with pytest.raises(ValueError, match="loops"):
+        s.run_batch_sync_into(a, b, poison((4, 6)), 0)
+    with pytest.raises(ValueError, match="sync"):
+        s.start_into(a, b, poison((4, 6)), sync="sometimes")
+    with pytest.raises(ValueError, match="dim 1"):
+        lc.MatMulResidentSession(4, 0, 6, device)
+    with pytest.raises(TypeError, match="dims"):
+        lc._C.ResidentSession("matmul", 5)
+    with pytest.raises(ValueError, match="kind"):
+        lc._C.ResidentSession("fft", (1, 2))
+    with pytest.raises(ValueError, match="3x3"):
+        lc.ConvAttentionSession(1, 1, 1, 1, 2, 4, 4, pad_h=0, pad_w=0, device=device)
+    # the session stays usable after every error
+    out = poison((4, 6))
+    s.start_into(a, b, out)
+    assert np.isfinite(out).all()
+
+
+def test_session_device_fallback(strict_off):
+    s = lc.MatMulResidentSession(3, 3, 3, "metal")
+    assert s.device == ("cuda" if CUDA else "cpu")
+    if not CUDA:
+        assert lc.MatMulResidentSession(3, 3, 3, "cuda").device == "cpu"
+        lc.set_strict_device(True)
+        with pytest.raises(lc.DeviceUnavailableError):
+            lc.MatMulResidentSession(3, 3, 3, "cuda")
+    assert lc.MatMulResidentSession(3, 3, 3).device == ("cuda" if CUDA else "cpu")
+
+
+def test_session_trace_events(device, rng):
+    a, b = _mats(rng, 8, 8, 8)
+    s = lc.MatMulResidentSession(8, 8, 8, device)
+    out = np.empty((8, 8), np.float32)
+    lc.runtime_trace_clear()
+    lc.runtime_trace_enable(True)
+    try:
+        s.start_into(a, b, out)
+        s.run_batch_sync_cached_no_download(3)
+    finally:
+        lc.runtime_trace_enable(False)
+    ops = [e["op"] for e in lc.runtime_trace_events()]
+    assert ops.count("session.upload") == 2 and ops.count("session.download") == 1
+    # cpu: one matmul event per run; cuda: the eager first run and the capture pass, then graph replays
+    assert ops.count("matmul") == (2 if device == "cuda" else 4)
+    assert ops.count("matmul_session") == 2
