@@ -1,4 +1,5 @@
-/* lightning_core.h — umbrella header of the Lightning Core C API (status, tensor, runtime, ops).
+/* lightning_core.h — umbrella header of the Lightning Core C API (status, tensor, runtime, ops, trace,
+ * tune, sessions).
  * Tests: tests/c/. */
 #ifndef LIGHTNING_CORE_H
 #define LIGHTNING_CORE_H

@@ -28,6 +28,7 @@ typedef enum lc_op {
     LC_OP_LAYER_NORM,
     LC_OP_LINEAR,
     LC_OP_QKV_PACK,
+    LC_OP_CONV_ATTENTION,
     LC_OP_COUNT
 } lc_op;
 
@@ -112,6 +113,17 @@ typedef struct lc_qkv_pack_args {
     float *dst;
 } lc_qkv_pack_args;
 
+/* The seed's conv -> attention chain in one kernel (CUDA, small shapes; conv_attention_cuda.cu):
+ * y = relu(conv(x, w) + bias) per `conv` (3x3, apply_relu set; conv.y unused), then
+ * out [seq, head_dim] = attention(q, k, v) where q|k|v element i is y_flat[i % y.size]. */
+typedef struct lc_conv_attention_args {
+    lc_conv2d_args conv;
+    int64_t seq, head_dim;
+    int causal;
+    float scale;
+    float *out;
+} lc_conv_attention_args;
+
 /* Graph capture state of a backend (capture_state entry). */
 enum { LC_CAPTURE_NONE = 0, LC_CAPTURE_THIS_THREAD = 1, LC_CAPTURE_OTHER_THREAD = 2 };
 
@@ -137,6 +149,9 @@ typedef struct lc_backend {
     lc_status (*layer_norm)(const lc_layer_norm_args *args, const char **path);
     lc_status (*linear)(const lc_linear_args *args, const char **path);
     lc_status (*qkv_pack)(const lc_qkv_pack_args *args, const char **path);
+    /* NULL where the backend has no fused kernel; `fits` says whether a shape fits it. */
+    lc_status (*conv_attention)(const lc_conv_attention_args *args, const char **path);
+    int (*conv_attention_fits)(const lc_conv_attention_args *args);
     /* Graph capture and replay (NULL where the backend has none; the CPU runs sessions eagerly).
      * capture_begin starts recording the calling thread's work on the backend stream instead of running
      * it; capture_end(keep) stops and, when keep, returns an executable graph that owns the workspace

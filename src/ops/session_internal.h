@@ -30,6 +30,7 @@ struct lc_session {
     int have_result;
     int64_t runs, replays;
     int causal;
+    int fused;                   /* conv_attention: one fused kernel instead of conv, pack, attention */
     lc_conv2d_params conv;
 };
 

@@ -5,8 +5,10 @@
  *   elementwise     a, b [rows,cols] -> out = a + b | a - b | a / b (programs ADD, SUB, DIV)
  *   attention       q, k, v [seq,d] -> out [seq,d]
  *   conv_attention  x [n,c,h,w], w [oc,c,3,3], bias [oc] -> conv+bias+ReLU -> qkv_pack_repeat into
- *                   [3,seq,d] -> attention(q, k, v) -> out [seq,d]
+ *                   [3,seq,d] -> attention(q, k, v) -> out [seq,d]; on CUDA, shapes that fit run the
+ *                   whole chain as one fused kernel (conv_attention_cuda.cu)
  * Tests: tests/c/test_sessions.c, tests/python/test_sessions.py. */
+#include "ops/conv_attention.h"
 #include "ops/session_internal.h"
 
 static lc_status lc_program_matmul(lc_session_t *s, int program) {
@@ -61,6 +63,7 @@ lc_status lc_session_new_attention(int64_t seq, int64_t head_dim, int causal, lc
 /* temp[0] = conv output [n,oc,oh,ow], temp[1] = packed q|k|v [3,seq,d], temp[2..4] = q, k, v views. */
 static lc_status lc_program_conv_attention(lc_session_t *s, int program) {
     (void)program;
+    if (s->fused) return lc_conv_attention_fused(s->in[0], s->in[1], s->in[2], s->out, &s->conv, s->causal, s->device);
     lc_status st = lc_conv2d_nchw(s->in[0], s->in[1], s->in[2], s->temp[0], &s->conv, s->device);
     if (st == LC_OK) st = lc_qkv_pack_repeat(s->temp[0], s->temp[1], s->device);
     if (st == LC_OK) st = lc_attention_forward(s->temp[2], s->temp[3], s->temp[4], s->out, s->causal, s->device);
@@ -93,8 +96,10 @@ lc_status lc_session_new_conv_attention(const lc_conv_attention_shape *sh, lc_de
     const int64_t qkv_shape[3] = {3, sh->seq, sh->head_dim};
     const int64_t one[2] = {sh->seq, sh->head_dim};
     const int64_t need = sh->seq * sh->head_dim;
+    /* One fused kernel where the backend has one and the shape fits; else conv, pack, attention. */
+    s->fused = lc_conv_attention_fits(s->backend, s->in[0], s->in[1], &s->conv, sh->seq, sh->head_dim, s->causal);
     lc_tensor_t *conv_out = NULL, *qkv = NULL, *view = NULL;
-    if ((st = lc_session_add_temp(s, 4, conv_shape, &conv_out)) == LC_OK &&
+    if (!s->fused && (st = lc_session_add_temp(s, 4, conv_shape, &conv_out)) == LC_OK &&
         (st = lc_session_add_temp(s, 3, qkv_shape, &qkv)) == LC_OK)
         for (int i = 0; i < 3 && st == LC_OK; i++) st = lc_session_add_view(s, qkv, 2, one, i * need, &view);
     (void)view;

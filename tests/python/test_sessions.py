@@ -178,7 +178,7 @@ def _chain_ref(x, w, b, seq, d, ref):
     return ref.attention(q, k, v)
 
 
-@pytest.mark.parametrize("seq,d", [(48, 48), (96, 48), (192, 8), (5, 3)])
+@pytest.mark.parametrize("seq,d", [(48, 48), (96, 48), (192, 8), (5, 3), (6, 130), (33, 64), (21, 32), (9, 16), (70, 100)])
 def test_conv_attention_session_chain(device, seq, d, rng, ref, rel_err, poison):
     # The seed's torchstrong chain: x (1,3,8,8), w (16,3,3,3); conv output 1024 elements, so q|k|v
     # repeats it ((48,48): 6912 > 1024) or truncates it ((5,3): 45 < 1024).
@@ -189,6 +189,9 @@ def test_conv_attention_session_chain(device, seq, d, rng, ref, rel_err, poison)
     out = poison((seq, d))
     s.start_into(x, w, b, out)
     assert rel_err(out, _chain_ref(x, w, b, seq, d, ref)) < TOL
+    # cuda: one fused kernel where the shape fits it (head_dim <= 128), else conv, pack and attention
+    expect_op = "conv_attention" if device == "cuda" and d <= 128 else "attention_forward"
+    assert lc.last_dispatch()["op"] == expect_op
     x2 = rng.random((1, 3, 8, 8)).astype(np.float32)
     out2 = poison((seq, d))
     s.run_batch_sync_into(x2, w, b, out2, 4)

@@ -22,7 +22,8 @@ static int lc_cuda_supports(lc_op op, lc_dtype dtype) {
     case LC_OP_GELU:
     case LC_OP_LAYER_NORM:
     case LC_OP_LINEAR:
-    case LC_OP_QKV_PACK: return dtype == LC_DTYPE_F32;
+    case LC_OP_QKV_PACK:
+    case LC_OP_CONV_ATTENTION: return dtype == LC_DTYPE_F32;
     default: return 0;
     }
 }
@@ -102,6 +103,14 @@ static lc_status lc_cuda_qkv_pack(const lc_qkv_pack_args *args, const char **pat
     return st;
 }
 
+static lc_status lc_cuda_conv_attention(const lc_conv_attention_args *args, const char **path) {
+    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
+    if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "conv_attention: cuda: no usable GPU");
+    lc_status st = lc_launched("conv_attention", lc_cuda_launch_conv_attention(args, ctx->stream));
+    if (st == LC_OK && path) *path = "cuda_fused_conv_attention";
+    return st;
+}
+
 /* Bias and ReLU / GELU-tanh run in the cuBLASLt epilogue; GELU-erf (not a cuBLASLt epilogue) as the
  * bias epilogue followed by the own gelu kernel in place. */
 static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
@@ -145,6 +154,8 @@ const lc_backend lc_cuda_backend = {
     .layer_norm = lc_cuda_layer_norm,
     .linear = lc_cuda_linear,
     .qkv_pack = lc_cuda_qkv_pack,
+    .conv_attention = lc_cuda_conv_attention,
+    .conv_attention_fits = lc_cuda_conv_attention_fits,
     .capture_begin = lc_cuda_capture_begin,
     .capture_end = lc_cuda_capture_end,
     .graph_launch = lc_cuda_graph_launch,

@@ -41,6 +41,12 @@ int lc_cuda_attention_last_split(void);
 /* layout_cuda.cu: qkv_pack_repeat, dst[i] = src[i % src_n] for i < dst_n; float32. */
 cudaError_t lc_cuda_launch_qkv_pack(const lc_qkv_pack_args *args, cudaStream_t stream);
 
+/* conv_attention_cuda.cu: the conv -> qkv repeat -> attention chain in one kernel for small shapes
+ * (lc_cuda_conv_attention_fits: 3x3 kernel with ReLU, head_dim <= 128, the conv output, kᵀ and the
+ * score rows in one block's shared memory). */
+int lc_cuda_conv_attention_fits(const lc_conv_attention_args *args);
+cudaError_t lc_cuda_launch_conv_attention(const lc_conv_attention_args *args, cudaStream_t stream);
+
 /* conv2d_cuda.cu: NCHW float32, any kh/kw/stride/pad (a fast 3x3 path), bias may be NULL, fused ReLU. */
 cudaError_t lc_cuda_launch_conv2d(const lc_conv2d_args *args, cudaStream_t stream);
 
