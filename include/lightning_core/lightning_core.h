@@ -1,5 +1,5 @@
 /* lightning_core.h — umbrella header of the Lightning Core C API (status, tensor, runtime, ops, trace,
- * tune, sessions).
+ * tune, sessions, graph).
  * Tests: tests/c/. */
 #ifndef LIGHTNING_CORE_H
 #define LIGHTNING_CORE_H
@@ -10,4 +10,5 @@
 #include "lightning_core/trace.h"
 #include "lightning_core/tune.h"
 #include "lightning_core/session.h"
+#include "lightning_core/graph.h"
 #endif

@@ -91,8 +91,14 @@ from .sessions import (
     sync_policy,
 )
 from .trace import runtime_trace_timeline
+from .graph import Graph, GraphCore, graph_issue_codes, graph_op_schemas, graph_reason_codes
 
 __all__ = [
+    "Graph",
+    "GraphCore",
+    "graph_issue_codes",
+    "graph_op_schemas",
+    "graph_reason_codes",
     "AttentionIoPolicy",
     "AttentionSession",
     "ConvAttentionSession",

@@ -35,6 +35,10 @@ extern PyMethodDef lcpy_op_methods[];
 extern PyMethodDef lcpy_trace_methods[]; /* trace_py.c */
 extern PyMethodDef lcpy_tune_methods[];  /* tune_py.c */
 extern PyMethodDef lcpy_session_methods[]; /* session_py.c */
+extern PyMethodDef lcpy_graph_methods[];   /* graph_py.c */
+
+/* Adds GraphCore to the module (graph_py.c); -1 with an exception on failure. */
+int lcpy_graph_register(PyObject *module);
 
 /* Adds ResidentSession and DeviceGraph to the module (session_py.c); -1 with an exception on failure. */
 int lcpy_session_register(PyObject *module);

@@ -1,0 +1,50 @@
+/* graph_internal.h — the graph IR's structs (internal), shared by the builder and queries (graph.c) and
+ * the validation passes (validate.c). Values and nodes live in growable arrays indexed by id; nodes are
+ * in program order. Tests: tests/c/test_graph.c. */
+#ifndef LC_GRAPH_INTERNAL_H
+#define LC_GRAPH_INTERNAL_H
+
+#include "graph/registry.h"
+#include "lightning_core/graph.h"
+
+typedef struct lc_graph_value {
+    char *name;
+    int ndim;
+    int64_t shape[LC_MAX_DIMS];
+    lc_dtype dtype;
+    lc_graph_value_kind kind;
+    int is_output;
+    int32_t producer;    /* first node writing it; -1 for inputs and constants */
+    lc_tensor_t *tensor; /* constants: the graph's own view */
+} lc_graph_value;
+
+typedef struct lc_graph_node {
+    char *name;
+    char *op;
+    const lc_graph_schema *schema; /* NULL: an op the registry lacks (raw mode) */
+    int op_index;
+    int ninputs;
+    lc_value_id inputs[LC_GRAPH_MAX_INPUTS];
+    lc_value_id output;
+    lc_graph_attrs attrs;
+    int checked;
+} lc_graph_node;
+
+struct lc_graph {
+    lc_graph_value *values;
+    int32_t nvalues, cap_values;
+    lc_graph_node *nodes;
+    int32_t nnodes, cap_nodes;
+    lc_value_id *outputs;
+    int32_t noutputs, cap_outputs;
+};
+
+static inline int lc_graph_value_ok(const lc_graph_t *g, lc_value_id v) { return v >= 0 && v < g->nvalues; }
+
+/* Kahn's algorithm over producer edges, ties in program order: writes the ordered nodes to order[] and
+ * each node's unresolved in-degree to indegree[] (both node_count long); returns how many nodes were
+ * ordered (< node_count: a cycle or a node downstream of one), or -1 when out of memory. Input ids
+ * that name no value are skipped. */
+int32_t lc_graph_topo_sort(const lc_graph_t *g, int32_t *order, int32_t *indegree);
+
+#endif
