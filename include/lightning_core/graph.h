@@ -278,6 +278,82 @@ typedef struct lc_graph_issue_code_info {
 int lc_graph_issue_code_count(void);
 lc_status lc_graph_issue_code(int i, lc_graph_issue_code_info *out);
 
+/* ---- planning and execution (src/graph/plan.c, fusion.c, execute.c) ----------------------------
+ * lc_graph_plan_new validates the graph (errors refuse it), picks the device (capability-aware: every
+ * op must have a kernel there, else the fallback device with its reason code), applies the fusion rules
+ * (fusion.c; each candidate site is reported by lc_graph_plan_explain with estimated unfused/fused cost
+ * and why a rule did not fire), and binds resident buffers on the device: graph inputs (filled by
+ * lc_graph_plan_upload), constants (uploaded or folded once), intermediates and outputs. The analysis
+ * part is cached process-wide by graph structure (lc_graph_hash + a structural key) + device + sync
+ * policy + fusion flag; a hit skips validation and fusion analysis.
+ * lc_graph_plan_execute runs the steps on the resident inputs: eagerly on the CPU; on CUDA the first run
+ * is eager and the second captures every step into one CUDA graph, so later runs cost one host dispatch
+ * (one graph launch) each. It ends with one wait unless the sync policy is "never". */
+
+typedef struct lc_graph_plan lc_graph_plan_t;
+
+typedef struct lc_graph_plan_options {
+    lc_device device; /* cpu, cuda, metal (falls back) or auto */
+    int sync_policy;  /* lc_sync_policy, or -1: the policy in force when executing */
+    int fuse;         /* apply the fusion rules (1) or plan every node as its own step (0) */
+} lc_graph_plan_options;
+
+lc_status lc_graph_plan_new(const lc_graph_t *g, const lc_graph_plan_options *options, lc_graph_plan_t **out);
+void lc_graph_plan_free(lc_graph_plan_t *p);
+
+/* Graph inputs in value-id order (the order lc_graph_input created them). */
+int lc_graph_plan_num_inputs(const lc_graph_plan_t *p);
+int lc_graph_plan_num_outputs(const lc_graph_plan_t *p);
+const lc_tensor_t *lc_graph_plan_input(const lc_graph_plan_t *p, int i);   /* resident buffer */
+const lc_tensor_t *lc_graph_plan_output(const lc_graph_plan_t *p, int i);  /* resident buffer */
+/* src: float32 with exactly the input's element count, host or device, any layout. */
+lc_status lc_graph_plan_upload(lc_graph_plan_t *p, int i, const lc_tensor_t *src);
+lc_status lc_graph_plan_execute(lc_graph_plan_t *p, int64_t loops);
+/* dst: float32, writable, contiguous, exactly the output's element count; a host dst waits. */
+lc_status lc_graph_plan_download(lc_graph_plan_t *p, int i, lc_tensor_t *dst);
+lc_status lc_graph_plan_synchronize(lc_graph_plan_t *p);
+
+typedef struct lc_graph_plan_summary {
+    lc_device requested, device;
+    lc_graph_reason reason;     /* why device != requested (valid when has_reason) */
+    int has_reason;
+    int nodes, steps, fused_steps, fusions_fired, fusions_rejected;
+    int segments;               /* runs of steps on one device (1: the planner keeps everything on one) */
+    int sync_boundaries;        /* waits inside one execute (0: one wait at its end) */
+    int uses_graph;             /* steps replay as one captured CUDA graph */
+    int host_dispatches_per_run;/* after the first two runs: 1 on CUDA (one graph launch), steps on the CPU */
+    int cache_hit;              /* the analysis came from the plan cache */
+    uint64_t key;               /* plan-cache key */
+    int sync_policy;            /* as given (-1: runtime) */
+    int64_t runs, replays;
+} lc_graph_plan_summary;
+
+lc_status lc_graph_plan_get_summary(const lc_graph_plan_t *p, lc_graph_plan_summary *out);
+
+/* One fusion-rule site: the rule, the nodes it covers ("matmul_0+bias_add_1+relu_2"), whether it
+ * fired, the cost model's estimates and, when it did not fire, why (a machine-readable reason). */
+typedef struct lc_graph_fusion_record {
+    const char *rule;      /* "conv_relu", "matmul_bias_act", "layer_norm_matmul", "attention_projection",
+                              "conv_relu_qkv_attention" */
+    const char *nodes;
+    int fired;
+    double est_unfused_us, est_fused_us, expected_speedup;
+    const char *reason;    /* "fired", or e.g. "intermediate_has_other_consumers", "no_fused_kernel_on_device" */
+} lc_graph_fusion_record;
+
+size_t lc_graph_plan_explain_count(const lc_graph_plan_t *p);
+lc_status lc_graph_plan_explain(const lc_graph_plan_t *p, size_t i, lc_graph_fusion_record *out);
+/* One line per step: "linear(matmul_0+bias_add_1+relu_2) cuda" (for summaries). */
+const char *lc_graph_plan_step_label(const lc_graph_plan_t *p, int step);
+
+typedef struct lc_graph_plan_cache_stats {
+    uint64_t hits, misses;
+    size_t entries, capacity;
+} lc_graph_plan_cache_stats;
+
+void lc_graph_plan_cache_get_stats(lc_graph_plan_cache_stats *out);
+void lc_graph_plan_cache_clear(void); /* also zeroes the counters */
+
 #ifdef __cplusplus
 }
 #endif

@@ -91,11 +91,15 @@ from .sessions import (
     sync_policy,
 )
 from .trace import runtime_trace_timeline
-from .graph import Graph, GraphCore, graph_issue_codes, graph_op_schemas, graph_reason_codes
+from ._C import graph_plan_cache_clear, graph_plan_cache_stats
+from .graph import Graph, GraphCore, GraphPlan, graph_issue_codes, graph_op_schemas, graph_reason_codes
 
 __all__ = [
     "Graph",
     "GraphCore",
+    "GraphPlan",
+    "graph_plan_cache_clear",
+    "graph_plan_cache_stats",
     "graph_issue_codes",
     "graph_op_schemas",
     "graph_reason_codes",

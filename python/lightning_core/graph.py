@@ -8,9 +8,9 @@ alias_lifetime, layout_flow, backend_capability) and returns a list of issue dic
 fusion) builds on this graph later. Reference: docs/python_api.md, "Graphs".
 Tests: tests/python/test_graph.py.
 """
-from ._C import GraphCore, graph_issue_codes, graph_op_schemas, graph_reason_codes
+from ._C import GraphCore, GraphPlan, graph_issue_codes, graph_op_schemas, graph_reason_codes
 
-__all__ = ["Graph", "Value", "GraphCore", "graph_op_schemas", "graph_reason_codes", "graph_issue_codes"]
+__all__ = ["Graph", "Value", "GraphCore", "GraphPlan", "graph_op_schemas", "graph_reason_codes", "graph_issue_codes"]
 
 
 class Value:
@@ -56,10 +56,12 @@ class Graph:
     # ---- values ----------------------------------------------------------------------------------
     def input(self, name, shape, dtype="float32"):
         """A graph input of ``shape`` fed at run time."""
+        self.__dict__.pop("_plans", None)
         return Value(self, self.core.input(name, shape, dtype))
 
     def constant(self, name, value):
         """A constant (weights): a NumPy array (copied) or a lightning_core Tensor (shared)."""
+        self.__dict__.pop("_plans", None)
         return Value(self, self.core.constant(name, value))
 
     def _id(self, fn, arg, v):
@@ -72,6 +74,7 @@ class Graph:
     def op(self, op, *inputs, name=None, **attrs):
         """Appends any registry op (``lc.graph_op_schemas()``) over ``inputs``; ``None`` inputs at the end
         (optional bias/gamma/beta) are dropped."""
+        self.__dict__.pop("_plans", None)  # one-shot plans of Graph.run describe the old graph
         args = list(inputs)
         while args and args[-1] is None:
             args.pop()
@@ -116,6 +119,10 @@ class Graph:
         """attention_forward: q, k, v [seq, d] -> [seq, d]."""
         return self.op("attention_forward", q, k, v, name=name, causal=causal)
 
+    def attention_packed(self, qkv, causal=False, name=None):
+        """attention over a packed qkv [3, seq, d] (e.g. qkv_pack_repeat's output) -> [seq, d]."""
+        return self.op("attention_packed", qkv, name=name, causal=causal)
+
     def conv2d(self, x, w, b=None, stride_h=None, stride_w=None, pad_h=None, pad_w=None, name=None, op="conv2d_nchw"):
         """conv2d_nchw: x [n,c,h,w], w [oc,c,kh,kw], b [oc] optional -> [n,oc,oh,ow]; stride 1 and pad 0
         unless given. ``op`` may name the seed's aliases 'conv2d_nchw3x3' (3x3 kernels) or
@@ -136,6 +143,7 @@ class Graph:
     # ---- outputs, checks, introspection ----------------------------------------------------------
     def output(self, *values):
         """Marks values as graph outputs (in order); returns them (one value: that value)."""
+        self.__dict__.pop("_plans", None)
         for i, v in enumerate(values):
             self.core.mark_output(self._id("output", f"values[{i}]", v))
         return values[0] if len(values) == 1 else values
@@ -143,6 +151,20 @@ class Graph:
     @property
     def outputs(self):
         return [Value(self, i) for i in self.core.outputs]
+
+    def plan(self, device="auto", sync=None, fuse=True):
+        """A :class:`GraphPlan`: validated, fused (``fuse``), bound to ``device`` ('cpu', 'cuda', 'metal',
+        'auto'); ``sync`` ('auto' | 'always' | 'never' | None = the runtime policy) decides whether
+        ``execute`` waits. Plans of graphs with the same structure share the cached analysis."""
+        return GraphPlan(self.core, device, sync, fuse)
+
+    def run(self, *inputs, device="auto", fuse=True):
+        """One-shot: plan (cached per device/fuse on this graph), upload, execute, download."""
+        key = (device, bool(fuse))
+        plans = self.__dict__.setdefault("_plans", {})
+        if key not in plans:
+            plans[key] = self.plan(device=device, fuse=fuse)
+        return plans[key].run(*inputs)
 
     def validate(self, device="cpu", passes=None):
         """The validation report: a list of {pass, code, severity, node, value, reason, message, node_index}."""

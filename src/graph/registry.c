@@ -9,6 +9,7 @@
  *   attention_forward   q, k, v [seq,d] -> [seq,d]                       (attr causal)
  *   conv2d_nchw         x [n,c,h,w], w [oc,c,kh,kw], bias [oc]? -> [n,oc,oh,ow], oh = (h+2ph-kh)/sh+1
  *   conv2d_nchw3x3      the same with kh = kw = 3;  conv2d_nchw3x3s1p1: also stride 1, pad 1
+ *   attention_packed    qkv [3,seq,d] -> [seq,d]                        (attr causal)
  *   qkv_pack_repeat     src (any shape) -> [3, seq, head_dim]             (attrs seq, head_dim; flatten,
  *                                                                         then repeat/truncate)
  * Tests: tests/c/test_graph.c, tests/python/test_graph.py. */
@@ -152,7 +153,17 @@ static lc_status lc_infer_qkv(const lc_graph_schema *s, const char *prefix, cons
 }
 
 static const char *lc_attention_gpu_limit(const lc_graph_operands *in) {
-    return in->shape[0][1] > 256 ? "the CUDA attention kernel takes head_dim <= 256" : NULL;
+    return in->shape[0][in->ndim[0] - 1] > 256 ? "the CUDA attention kernel takes head_dim <= 256" : NULL;
+}
+
+static lc_status lc_infer_attention_packed(const lc_graph_schema *s, const char *prefix, const lc_graph_operands *in,
+                                           const lc_graph_attrs *attrs, int *out_ndim, int64_t *out_shape) {
+    (void)attrs;
+    if (in->shape[0][0] != 3) return lc_shape_err(s, prefix, in, 0, "[3, seq, head_dim] (q | k | v packed)");
+    *out_ndim = 2;
+    out_shape[0] = in->shape[0][1];
+    out_shape[1] = in->shape[0][2];
+    return LC_OK;
 }
 
 /* ---- the table ------------------------------------------------------------------------------- */
@@ -189,6 +200,10 @@ static const lc_graph_schema lc_schemas[] = {
     {{"attention_forward", NULL, 3, 3, {"q", "k", "v"}, {2, 2, 2}, 2, F32, ROW, "q, k, v [seq,d] -> [seq,d]",
       LC_GRAPH_ATTR_CAUSAL, 0, 0, "lc_attention_forward (CUDA: head_dim <= 256)"},
      LC_OP_ATTENTION, {.causal = 0}, lc_infer_same, lc_attention_gpu_limit},
+    {{"attention_packed", NULL, 1, 1, {"qkv"}, {3}, 2, F32, ROW,
+      "qkv [3, seq, d] (q | k | v, e.g. from qkv_pack_repeat) -> [seq, d]", LC_GRAPH_ATTR_CAUSAL, 0, 0,
+      "lc_attention_forward on views of qkv (CUDA: head_dim <= 256)"},
+     LC_OP_ATTENTION, {.causal = 0}, lc_infer_attention_packed, lc_attention_gpu_limit},
     {{"conv2d_nchw", NULL, 2, 3, {"x", "w", "bias"}, {4, 4, 1}, 4, F32, "nchw",
       "x [n,c,h,w], w [oc,c,kh,kw], bias [oc] (optional) -> [n,oc,(h+2*pad_h-kh)/stride_h+1,(w+2*pad_w-kw)/stride_w+1]",
       CONV_ATTRS, 0, 0, "lc_conv2d_nchw"},

@@ -6,6 +6,7 @@
 
 #include "lightning_core/session.h"
 #include "ops/dispatch.h"
+#include "ops/resident.h"
 
 #define LC_SESSION_MAX_INPUTS 3
 #define LC_SESSION_MAX_PROGRAMS 3
@@ -23,9 +24,7 @@ struct lc_session {
     lc_tensor_t *out;
     lc_tensor_t *temp[LC_SESSION_MAX_TEMPS]; /* intermediates and views the programs use */
     lc_session_program_fn program;
-    lc_device_graph_t *graph[LC_SESSION_MAX_PROGRAMS];
-    int eager_runs[LC_SESSION_MAX_PROGRAMS];
-    int capture_failed[LC_SESSION_MAX_PROGRAMS];
+    lc_replay replay[LC_SESSION_MAX_PROGRAMS]; /* per program: eager, then one captured CUDA graph */
     unsigned uploaded;           /* bit i: input i holds data */
     int have_result;
     int64_t runs, replays;

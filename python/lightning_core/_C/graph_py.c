@@ -787,3 +787,7 @@ int lcpy_graph_register(PyObject *module) {
     }
     return 0;
 }
+
+lc_graph_t *lcpy_graph_handle(PyObject *obj) {
+    return (obj && PyObject_TypeCheck(obj, &GraphCore_Type)) ? ((GraphCoreObject *)obj)->g : NULL;
+}

@@ -39,6 +39,14 @@ extern PyMethodDef lcpy_graph_methods[];   /* graph_py.c */
 
 /* Adds GraphCore to the module (graph_py.c); -1 with an exception on failure. */
 int lcpy_graph_register(PyObject *module);
+/* The lc_graph_t of a GraphCore object (borrowed), or NULL without an exception for anything else. */
+lc_graph_t *lcpy_graph_handle(PyObject *obj);
+/* A per-call sync policy argument (session_py.c): None/NULL -> -1, else 'auto' | 'always' | 'never'
+ * (ValueError/TypeError naming `sync`). */
+int lcpy_sync_policy_arg(const char *fn, PyObject *obj, int *out);
+/* Adds GraphPlan (plan_py.c); -1 with an exception on failure. */
+int lcpy_plan_register(PyObject *module);
+extern PyMethodDef lcpy_plan_methods[]; /* plan_py.c */
 
 /* Adds ResidentSession and DeviceGraph to the module (session_py.c); -1 with an exception on failure. */
 int lcpy_session_register(PyObject *module);

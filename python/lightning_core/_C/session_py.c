@@ -20,7 +20,7 @@
 /* ---- sync policy arguments ---------------------------------------------------------------------- */
 
 /* obj NULL or None -> *out = -1 (no per-call policy); else 'auto' / 'always' / 'never'. */
-static int sync_policy_arg(const char *fn, PyObject *obj, int *out) {
+int lcpy_sync_policy_arg(const char *fn, PyObject *obj, int *out) {
     *out = -1;
     if (obj == NULL || obj == Py_None) return 0;
     if (!PyUnicode_Check(obj)) {
@@ -161,7 +161,7 @@ static PyObject *session_method(SessionObject *self, const char *fn, int flags, 
     int policy = -1;
     if ((loops_obj && lcpy_int_arg(fn, "loops", loops_obj, 1, (int64_t)1 << 40, &loops) < 0) ||
         (program_obj && lcpy_int_arg(fn, "program", program_obj, 0, 2, &program) < 0) ||
-        sync_policy_arg(fn, sync_obj, &policy) < 0)
+        lcpy_sync_policy_arg(fn, sync_obj, &policy) < 0)
         return NULL;
 
     static const char *const in_names[3] = {"input 0", "input 1", "input 2"};
@@ -329,7 +329,7 @@ static PyObject *graph_replay(GraphObject *self, PyObject *const *args, Py_ssize
     int policy;
     if (lcpy_parse(&sig_replay, args, nargs, kw, v) < 0 ||
         (v[0] && lcpy_int_arg("DeviceGraph.replay", "loops", v[0], 1, (int64_t)1 << 40, &loops) < 0) ||
-        sync_policy_arg("DeviceGraph.replay", v[1], &policy) < 0)
+        lcpy_sync_policy_arg("DeviceGraph.replay", v[1], &policy) < 0)
         return NULL;
     if (!self->g) {
         PyErr_SetString(PyExc_RuntimeError, "DeviceGraph.replay: the graph was released");
@@ -429,7 +429,7 @@ static PyObject *py_set_sync_policy(PyObject *self, PyObject *const *args, Py_ss
         PyErr_SetString(PyExc_TypeError, "set_sync_policy: policy: expected 'auto', 'always' or 'never', got None");
         return NULL;
     }
-    if (sync_policy_arg("set_sync_policy", v[0], &p) < 0) return NULL;
+    if (lcpy_sync_policy_arg("set_sync_policy", v[0], &p) < 0) return NULL;
     lc_set_sync_policy((lc_sync_policy)p);
     Py_RETURN_NONE;
 }
@@ -442,7 +442,7 @@ static PyObject *py__set_thread_sync_policy(PyObject *self, PyObject *const *arg
     PyObject *v[1];
     int p;
     if (lcpy_parse(&sig_set_thread_sync_policy, args, nargs, kw, v) < 0 ||
-        sync_policy_arg("_set_thread_sync_policy", v[0], &p) < 0)
+        lcpy_sync_policy_arg("_set_thread_sync_policy", v[0], &p) < 0)
         return NULL;
     lc_set_thread_sync_policy(p);
     Py_RETURN_NONE;

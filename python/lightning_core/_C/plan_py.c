@@ -1,0 +1,329 @@
+/* plan_py.c — Python bindings of planned graphs (include/lightning_core/graph.h "planning and
+ * execution"): GraphPlan(graph_core, device='auto', sync=None, fuse=True) with upload(*inputs),
+ * execute(loops=1, sync=None), run(*inputs) -> [ndarray per output], download_into(i, out),
+ * synchronize(), summary() -> dict, explain() -> [dict per fusion site], steps() -> [label];
+ * graph_plan_cache_stats() -> dict, graph_plan_cache_clear(). python/lightning_core/graph.py wraps
+ * these as Graph.plan(...). Tests: tests/python/test_graph_plan.py. */
+#include "call.h"
+#include "convert.h"
+#include "internal.h"
+
+typedef struct {
+    PyObject_HEAD
+    lc_graph_plan_t *p;
+} PlanObject;
+
+static void plan_dealloc(PlanObject *self) {
+    lc_graph_plan_t *p = self->p;
+    self->p = NULL;
+    if (p) {
+        Py_BEGIN_ALLOW_THREADS
+        lc_graph_plan_free(p);
+        Py_END_ALLOW_THREADS
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int plan_init(PlanObject *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"graph", "device", "sync", "fuse", NULL};
+    const char *fn = "GraphPlan";
+    PyObject *graph = NULL, *device_obj = NULL, *sync_obj = NULL, *fuse_obj = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OOO", kwlist, &graph, &device_obj, &sync_obj, &fuse_obj)) return -1;
+    lc_graph_t *g = lcpy_graph_handle(graph);
+    if (!g) {
+        PyErr_Format(PyExc_TypeError, "%s: graph: expected a lightning_core GraphCore (Graph.core), got %s", fn,
+                     Py_TYPE(graph)->tp_name);
+        return -1;
+    }
+    if (self->p) {
+        PyErr_Format(PyExc_RuntimeError, "%s: already initialised", fn);
+        return -1;
+    }
+    lc_graph_plan_options opt = {LC_DEVICE_AUTO, -1, 1};
+    if (device_obj && device_obj != Py_None && lcpy_device_arg(fn, device_obj, &opt.device) < 0) return -1;
+    if (lcpy_sync_policy_arg(fn, sync_obj, &opt.sync_policy) < 0 || lcpy_bool_arg(fn, "fuse", fuse_obj, 1, &opt.fuse) < 0)
+        return -1;
+    lc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = lc_graph_plan_new(g, &opt, &self->p);
+    Py_END_ALLOW_THREADS
+    if (st != LC_OK) {
+        lcpy_raise_status(st);
+        return -1;
+    }
+    return 0;
+}
+
+static int plan_ready(PlanObject *self, const char *fn) {
+    if (self->p) return 0;
+    PyErr_Format(PyExc_RuntimeError, "%s: the plan is not initialised", fn);
+    return -1;
+}
+
+/* Uploads positional inputs args[0..n) (all the plan's inputs, in order). */
+static int plan_upload_args(PlanObject *self, const char *fn, PyObject *const *args, Py_ssize_t nargs) {
+    const int nin = lc_graph_plan_num_inputs(self->p);
+    if (nargs != nin) {
+        PyErr_Format(PyExc_TypeError, "%s: expected %d input%s (the graph's inputs in order), got %zd", fn, nin,
+                     nin == 1 ? "" : "s", nargs);
+        return -1;
+    }
+    for (int i = 0; i < nin; i++) {
+        lcpy_call c;
+        call_init(&c, fn);
+        char name[32];
+        snprintf(name, sizeof name, "input %d", i);
+        if (call_input(&c, "input", args[i]) < 0 || call_dtype(&c, 0) < 0 || call_wrap_in(&c, 0, 0, NULL) < 0) {
+            call_fail(&c);
+            return -1;
+        }
+        lc_status st;
+        Py_BEGIN_ALLOW_THREADS
+        st = lc_graph_plan_upload(self->p, i, c.tin[0]);
+        Py_END_ALLOW_THREADS
+        call_release(&c);
+        if (st != LC_OK) {
+            lcpy_raise_status(st);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *plan_upload(PlanObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (plan_ready(self, "GraphPlan.upload") < 0 || plan_upload_args(self, "GraphPlan.upload", args, nargs) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static lcpy_sig sig_execute = LCPY_SIG("GraphPlan.execute", 0, "loops", "sync");
+
+static PyObject *plan_execute(PlanObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    const char *fn = "GraphPlan.execute";
+    PyObject *v[2];
+    int64_t loops = 1;
+    int policy;
+    if (plan_ready(self, fn) < 0 || lcpy_parse(&sig_execute, args, nargs, kw, v) < 0 ||
+        (v[0] && lcpy_int_arg(fn, "loops", v[0], 1, (int64_t)1 << 40, &loops) < 0) || lcpy_sync_policy_arg(fn, v[1], &policy) < 0)
+        return NULL;
+    lc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    const int saved = lc_get_thread_sync_policy();
+    if (policy >= 0) lc_set_thread_sync_policy(policy);
+    st = lc_graph_plan_execute(self->p, loops);
+    lc_set_thread_sync_policy(saved);
+    Py_END_ALLOW_THREADS
+    if (st != LC_OK) return lcpy_raise_status(st);
+    Py_RETURN_NONE;
+}
+
+/* A new float32 ndarray shaped like output i, filled from the plan. */
+static PyObject *plan_fetch(PlanObject *self, int i) {
+    const lc_tensor_t *o = lc_graph_plan_output(self->p, i);
+    npy_intp dims[LC_MAX_DIMS];
+    for (int d = 0; d < lc_tensor_ndim(o); d++) dims[d] = (npy_intp)lc_tensor_dim(o, d);
+    PyArrayObject *arr = lcpy_new_array(lc_tensor_ndim(o), dims, NPY_FLOAT);
+    if (!arr) return NULL;
+    lc_tensor_t *t = NULL;
+    if (lcpy_wrap(arr, 0, NULL, 1, &t) < 0) {
+        Py_DECREF(arr);
+        return NULL;
+    }
+    lc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = lc_graph_plan_download(self->p, i, t);
+    Py_END_ALLOW_THREADS
+    lc_tensor_free(t);
+    if (st != LC_OK) {
+        Py_DECREF(arr);
+        return lcpy_raise_status(st);
+    }
+    return (PyObject *)arr;
+}
+
+static PyObject *plan_run(PlanObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    const char *fn = "GraphPlan.run";
+    if (plan_ready(self, fn) < 0 || plan_upload_args(self, fn, args, nargs) < 0) return NULL;
+    lc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = lc_graph_plan_execute(self->p, 1);
+    Py_END_ALLOW_THREADS
+    if (st != LC_OK) return lcpy_raise_status(st);
+    const int n = lc_graph_plan_num_outputs(self->p);
+    PyObject *list = PyList_New(n);
+    for (int i = 0; list && i < n; i++) {
+        PyObject *a = plan_fetch(self, i);
+        if (!a) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, a);
+    }
+    return list;
+}
+
+static lcpy_sig sig_download_into = LCPY_SIG("GraphPlan.download_into", 2, "i", "out");
+
+static PyObject *plan_download_into(PlanObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    const char *fn = "GraphPlan.download_into";
+    PyObject *v[2];
+    int64_t i;
+    if (plan_ready(self, fn) < 0 || lcpy_parse(&sig_download_into, args, nargs, kw, v) < 0 ||
+        lcpy_int_arg(fn, "i", v[0], 0, lc_graph_plan_num_outputs(self->p) - 1, &i) < 0)
+        return NULL;
+    lcpy_call c;
+    call_init(&c, fn);
+    c.typenum = NPY_FLOAT;
+    npy_intp count = (npy_intp)lc_tensor_numel(lc_graph_plan_output(self->p, (int)i));
+    if (call_out(&c, v[1], -1, &count, "the output's elements", 0u) < 0 || call_wrap_out(&c, 0, NULL) < 0) return call_fail(&c);
+    lc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = lc_graph_plan_download(self->p, (int)i, c.tout);
+    Py_END_ALLOW_THREADS
+    return call_finish(&c, st);
+}
+
+static PyObject *plan_synchronize(PlanObject *self, PyObject *noargs) {
+    (void)noargs;
+    if (plan_ready(self, "GraphPlan.synchronize") < 0) return NULL;
+    lc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = lc_graph_plan_synchronize(self->p);
+    Py_END_ALLOW_THREADS
+    if (st != LC_OK) return lcpy_raise_status(st);
+    Py_RETURN_NONE;
+}
+
+static PyObject *plan_summary(PlanObject *self, PyObject *noargs) {
+    (void)noargs;
+    if (plan_ready(self, "GraphPlan.summary") < 0) return NULL;
+    lc_graph_plan_summary s;
+    lc_graph_plan_get_summary(self->p, &s);
+    char key[24];
+    snprintf(key, sizeof key, "%016llx", (unsigned long long)s.key);
+    return Py_BuildValue("{sssssNsisisisisisisisisOsOsssssLsL}", "requested", lc_device_name(s.requested), "device",
+                         lc_device_name(s.device), "reason",
+                         s.has_reason ? PyUnicode_FromString(lc_graph_reason_code(s.reason)) : (Py_INCREF(Py_None), Py_None),
+                         "nodes", s.nodes, "steps", s.steps, "fused_steps", s.fused_steps, "fusions_fired",
+                         s.fusions_fired, "fusions_rejected", s.fusions_rejected, "segments", s.segments,
+                         "sync_boundaries", s.sync_boundaries, "host_dispatches_per_run", s.host_dispatches_per_run,
+                         "uses_graph", s.uses_graph ? Py_True : Py_False, "cache_hit", s.cache_hit ? Py_True : Py_False,
+                         "plan_key", key, "sync",
+                         s.sync_policy < 0 ? "runtime" : lc_sync_policy_name((lc_sync_policy)s.sync_policy), "runs",
+                         (long long)s.runs, "replays", (long long)s.replays);
+}
+
+static PyObject *plan_explain(PlanObject *self, PyObject *noargs) {
+    (void)noargs;
+    if (plan_ready(self, "GraphPlan.explain") < 0) return NULL;
+    const size_t n = lc_graph_plan_explain_count(self->p);
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; list && i < n; i++) {
+        lc_graph_fusion_record r;
+        lc_graph_plan_explain(self->p, i, &r);
+        PyObject *d = Py_BuildValue("{sssssOsdsdsdss}", "rule", r.rule, "nodes", r.nodes, "fired", r.fired ? Py_True : Py_False,
+                                    "est_unfused_us", r.est_unfused_us, "est_fused_us", r.est_fused_us,
+                                    "expected_speedup", r.expected_speedup, "reason", r.reason);
+        if (!d) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, d);
+    }
+    return list;
+}
+
+static PyObject *plan_steps(PlanObject *self, PyObject *noargs) {
+    (void)noargs;
+    if (plan_ready(self, "GraphPlan.steps") < 0) return NULL;
+    PyObject *list = PyList_New(0);
+    for (int i = 0; list; i++) {
+        const char *label = lc_graph_plan_step_label(self->p, i);
+        if (!label) break;
+        PyObject *s = PyUnicode_FromString(label);
+        if (!s || PyList_Append(list, s) < 0) {
+            Py_XDECREF(s);
+            Py_DECREF(list);
+            return NULL;
+        }
+        Py_DECREF(s);
+    }
+    return list;
+}
+
+static PyMethodDef plan_methods[] = {
+    {"upload", LCPY_FASTCALL(plan_upload), METH_FASTCALL, "upload($self, *inputs)\n--\n\nCopies the inputs (graph-input order) into the resident buffers."},
+    {"execute", LCPY_FASTCALL(plan_execute), METH_FASTCALL | METH_KEYWORDS,
+     "execute($self, /, loops=1, sync=None)\n--\n\nRuns the plan loops times on the resident inputs (CUDA: one graph launch per loop after the first two), then waits unless sync='never'."},
+    {"run", LCPY_FASTCALL(plan_run), METH_FASTCALL, "run($self, *inputs)\n--\n\nUpload, execute once, download: a list with one float32 ndarray per output."},
+    {"download_into", LCPY_FASTCALL(plan_download_into), METH_FASTCALL | METH_KEYWORDS,
+     "download_into($self, /, i, out)\n--\n\nCopies output i into out (an ndarray or tensor with its element count); returns out."},
+    {"synchronize", (PyCFunction)plan_synchronize, METH_NOARGS, "synchronize($self, /)\n--\n\nWaits for the plan's device work."},
+    {"summary", (PyCFunction)plan_summary, METH_NOARGS, "summary($self, /)\n--\n\nDict: device, reason, steps, fusions, host dispatches per run, cache hit, runs."},
+    {"explain", (PyCFunction)plan_explain, METH_NOARGS, "explain($self, /)\n--\n\nList of fusion sites: rule, nodes, fired, est_unfused_us, est_fused_us, expected_speedup, reason."},
+    {"steps", (PyCFunction)plan_steps, METH_NOARGS, "steps($self, /)\n--\n\nThe planned steps, one label each."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyObject *plan_get_num_inputs(PlanObject *self, void *closure) {
+    (void)closure;
+    return PyLong_FromLong(self->p ? lc_graph_plan_num_inputs(self->p) : 0);
+}
+static PyObject *plan_get_num_outputs(PlanObject *self, void *closure) {
+    (void)closure;
+    return PyLong_FromLong(self->p ? lc_graph_plan_num_outputs(self->p) : 0);
+}
+static PyObject *plan_get_device(PlanObject *self, void *closure) {
+    (void)closure;
+    lc_graph_plan_summary s;
+    if (!self->p || lc_graph_plan_get_summary(self->p, &s) != LC_OK) Py_RETURN_NONE;
+    return PyUnicode_FromString(lc_device_name(s.device));
+}
+
+static PyGetSetDef plan_getset[] = {
+    {"num_inputs", (getter)plan_get_num_inputs, NULL, "graph inputs (run/upload take them in this order)", NULL},
+    {"num_outputs", (getter)plan_get_num_outputs, NULL, "graph outputs", NULL},
+    {"device", (getter)plan_get_device, NULL, "'cpu' or 'cuda': where the plan runs", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject Plan_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "lightning_core.GraphPlan",
+    .tp_basicsize = sizeof(PlanObject),
+    .tp_dealloc = (destructor)plan_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "GraphPlan(graph_core, device='auto', sync=None, fuse=True): a validated, fused, device-bound plan of a "
+              "graph (docs/python_api.md, 'Graph plans').",
+    .tp_methods = plan_methods,
+    .tp_getset = plan_getset,
+    .tp_init = (initproc)plan_init,
+    .tp_new = PyType_GenericNew,
+};
+
+static PyObject *py_graph_plan_cache_stats(PyObject *self, PyObject *noargs) {
+    lc_graph_plan_cache_stats s;
+    lc_graph_plan_cache_get_stats(&s);
+    return Py_BuildValue("{sKsKsnsn}", "hits", (unsigned long long)s.hits, "misses", (unsigned long long)s.misses, "entries",
+                         (Py_ssize_t)s.entries, "capacity", (Py_ssize_t)s.capacity);
+}
+
+static PyObject *py_graph_plan_cache_clear(PyObject *self, PyObject *noargs) {
+    lc_graph_plan_cache_clear();
+    Py_RETURN_NONE;
+}
+
+PyMethodDef lcpy_plan_methods[] = {
+    LCPY_NOARGS(graph_plan_cache_stats, "Dict of the plan cache: hits, misses, entries, capacity."),
+    LCPY_NOARGS(graph_plan_cache_clear, "Empties the plan cache and zeroes its counters."),
+    {NULL, NULL, 0, NULL},
+};
+
+int lcpy_plan_register(PyObject *module) {
+    if (PyType_Ready(&Plan_Type) < 0) return -1;
+    Py_INCREF(&Plan_Type);
+    if (PyModule_AddObject(module, "GraphPlan", (PyObject *)&Plan_Type) < 0) {
+        Py_DECREF(&Plan_Type);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,443 @@
+/* fusion.c — the planner's step builder: walks the graph's nodes in program order and turns each into a
+ * step, or a chain of nodes into one fused step when a rule applies, recording every candidate site
+ * with the cost model's estimates (lc_graph_plan_explain):
+ *   conv_relu                conv2d -> relu                          conv with the ReLU epilogue
+ *   conv_relu_qkv_attention  conv2d 3x3 -> relu -> qkv_pack_repeat -> attention_packed
+ *                                                                    one fused kernel (CUDA, shapes that fit)
+ *   matmul_bias_act          matmul -> bias_add and/or relu|gelu     lc_linear (cuBLASLt / CPU epilogue)
+ *   layer_norm_matmul        layer_norm(x, gamma, beta) -> matmul (-> bias_add) (-> relu|gelu), constant
+ *                            gamma/beta/w/bias: folded at bind time into w' = diag(gamma) w,
+ *                            b' = beta w + b; runs as layer_norm without affine + lc_linear
+ *   attention_projection     attention -> matmul: reported, never fired (no fused kernel yet)
+ * A chain fuses only when each intermediate has exactly one consumer and is not a graph output.
+ * Tests: tests/c/test_plan.c, tests/python/test_graph_plan.py (graph vs eager parity per rule). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph/plan_internal.h"
+
+/* ---- cost model ---------------------------------------------------------------------------------- */
+
+static const lc_graph_value *V(const lc_graph_t *g, lc_value_id v) { return v >= 0 && v < g->nvalues ? &g->values[v] : NULL; }
+
+static double lc_numel_of(const lc_graph_t *g, const lc_plan_template *t, lc_value_id v) {
+    int nd = 0;
+    const int64_t *sh = NULL;
+    if (v >= LC_PLAN_EXTRA_BASE) {
+        nd = t->extra_ndim[v - LC_PLAN_EXTRA_BASE];
+        sh = t->extra_shape[v - LC_PLAN_EXTRA_BASE];
+    } else if (V(g, v)) {
+        nd = V(g, v)->ndim;
+        sh = V(g, v)->shape;
+    }
+    double n = nd ? 1.0 : 0.0;
+    for (int i = 0; i < nd; i++) n *= (double)sh[i];
+    return n;
+}
+
+static const int64_t *lc_shape_of(const lc_graph_t *g, lc_value_id v) { return V(g, v) ? V(g, v)->shape : NULL; }
+
+/* Rough device figures: FP32 arithmetic rate, memory bandwidth and the fixed cost of one kernel. */
+typedef struct lc_device_figures {
+    double gemm_gflops, other_gflops, gbps, launch_us;
+} lc_device_figures;
+
+static lc_device_figures lc_figures(lc_device d) {
+    if (d == LC_DEVICE_CUDA) return (lc_device_figures){40000.0, 8000.0, 2500.0, 2.0};
+    const double th = (double)lc_num_threads();
+    return (lc_device_figures){50.0 * th, 10.0 * th, th * 10.0 < 60.0 ? th * 10.0 : 60.0, 0.5};
+}
+
+double lc_plan_step_cost_us(const lc_graph_t *g, const lc_plan_template *t, const lc_plan_step *s, lc_device device) {
+    const lc_device_figures f = lc_figures(device);
+    double flops = 0.0, bytes = 0.0, gemm = 0.0;
+    int kernels = 1;
+    const double out = lc_numel_of(g, t, s->out);
+    double in = 0.0;
+    for (int i = 0; i < s->nin; i++)
+        if (s->in[i] >= 0) in += lc_numel_of(g, t, s->in[i]);
+    bytes = 4.0 * (in + out);
+    switch (s->kind) {
+    case LC_STEP_MATMUL:
+    case LC_STEP_LINEAR: {
+        const int64_t *a = lc_shape_of(g, s->in[0]);
+        const double k = a ? (double)a[1] : 1.0;
+        gemm = 2.0 * out * k;
+        if (s->kind == LC_STEP_LINEAR && s->act != LC_ACT_NONE && device == LC_DEVICE_CUDA && s->act == LC_ACT_GELU_ERF)
+            kernels = 2; /* bias epilogue + the erf-GELU kernel */
+        break;
+    }
+    case LC_STEP_BIAS_ADD: kernels = 2; bytes += 8.0 * out; flops = out; break;
+    case LC_STEP_LAYER_NORM: flops = 8.0 * out; break;
+    case LC_STEP_GELU: flops = 20.0 * out; break;
+    case LC_STEP_ATTENTION:
+    case LC_STEP_ATTENTION_PACKED: {
+        const int64_t *o = lc_shape_of(g, s->out);
+        flops = o ? 4.0 * (double)o[0] * (double)o[0] * (double)o[1] : 0.0;
+        break;
+    }
+    case LC_STEP_CONV2D:
+    case LC_STEP_CONV_ATTENTION: {
+        const int64_t *x = lc_shape_of(g, s->in[0]), *w = lc_shape_of(g, s->in[1]);
+        if (x && w) {
+            const double oh = (double)((x[2] + 2 * s->conv.pad_h - w[2]) / s->conv.stride_h + 1);
+            const double ow = (double)((x[3] + 2 * s->conv.pad_w - w[3]) / s->conv.stride_w + 1);
+            flops = 2.0 * (double)x[0] * (double)w[0] * oh * ow * (double)w[1] * (double)w[2] * (double)w[3];
+        }
+        if (s->kind == LC_STEP_CONV_ATTENTION) {
+            const int64_t *o = lc_shape_of(g, s->out);
+            if (o) flops += 4.0 * (double)o[0] * (double)o[0] * (double)o[1];
+        }
+        break;
+    }
+    default: flops = out; break;
+    }
+    const double compute_us = gemm / (f.gemm_gflops * 1e3) + flops / (f.other_gflops * 1e3);
+    const double memory_us = bytes / (f.gbps * 1e3);
+    return (double)kernels * f.launch_us + (compute_us > memory_us ? compute_us : memory_us);
+}
+
+/* ---- helpers ------------------------------------------------------------------------------------- */
+
+typedef struct lc_fuse_ctx {
+    const lc_graph_t *g;
+    lc_plan_template *t;
+    int *consumers;     /* per value: how many node inputs read it */
+    int *first_reader;  /* per value: the first node reading it */
+    int *done;          /* per node: already part of a step */
+    int cap_steps, cap_records;
+} lc_fuse_ctx;
+
+static const char *op_of(const lc_fuse_ctx *c, int node) { return c->g->nodes[node].schema ? c->g->nodes[node].schema->info.name : c->g->nodes[node].op; }
+static int is_op(const lc_fuse_ctx *c, int node, const char *name) { return node >= 0 && strcmp(op_of(c, node), name) == 0; }
+static int is_conv(const lc_fuse_ctx *c, int node) { return node >= 0 && strncmp(op_of(c, node), "conv2d_nchw", 11) == 0; }
+static int is_constant(const lc_fuse_ctx *c, lc_value_id v) { return v >= 0 && c->g->values[v].kind == LC_GRAPH_VALUE_CONSTANT; }
+
+/* The node reading node's output as input `slot` (any slot when slot < 0), when that output has exactly
+ * one reader and is not a graph output; -1 otherwise with *why set. */
+static int lc_sole_reader(const lc_fuse_ctx *c, int node, int slot, const char **why) {
+    const lc_value_id v = c->g->nodes[node].output;
+    if (c->g->values[v].is_output) {
+        *why = "intermediate_is_graph_output";
+        return -1;
+    }
+    if (c->consumers[v] != 1) {
+        *why = c->consumers[v] == 0 ? "no_consumer" : "intermediate_has_other_consumers";
+        return -1;
+    }
+    const int r = c->first_reader[v];
+    if (r < 0 || c->done[r]) {
+        *why = "consumer_already_fused";
+        return -1;
+    }
+    if (slot >= 0 && c->g->nodes[r].inputs[slot] != v) {
+        *why = "intermediate_not_in_fusable_slot";
+        return -1;
+    }
+    return r;
+}
+
+static lc_status lc_push_step(lc_fuse_ctx *c, const lc_plan_step *s) {
+    lc_plan_template *t = c->t;
+    if (t->nsteps == c->cap_steps) {
+        int cap = c->cap_steps ? 2 * c->cap_steps : 16;
+        lc_plan_step *grown = realloc(t->steps, (size_t)cap * sizeof *grown);
+        if (!grown) return lc_error(LC_ERR_OUT_OF_MEMORY, "graph_plan: out of host memory");
+        t->steps = grown;
+        c->cap_steps = cap;
+    }
+    t->steps[t->nsteps++] = *s;
+    return LC_OK;
+}
+
+static void lc_join_names(const lc_fuse_ctx *c, const int *nodes, int n, char *buf, size_t size) {
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? "+" : "", c->g->nodes[nodes[i]].name);
+}
+
+/* Records a site; returns its index (or -1 when out of memory, which only loses the record). */
+static int lc_record(lc_fuse_ctx *c, const char *rule, const int *nodes, int n, int fired, double unfused,
+                     double fused, const char *reason) {
+    lc_plan_template *t = c->t;
+    if (t->nrecords == c->cap_records) {
+        int cap = c->cap_records ? 2 * c->cap_records : 8;
+        lc_plan_record *grown = realloc(t->records, (size_t)cap * sizeof *grown);
+        if (!grown) return -1;
+        t->records = grown;
+        c->cap_records = cap;
+    }
+    lc_plan_record *r = &t->records[t->nrecords];
+    memset(r, 0, sizeof *r);
+    snprintf(r->rule, sizeof r->rule, "%s", rule);
+    lc_join_names(c, nodes, n, r->nodes, sizeof r->nodes);
+    r->fired = fired;
+    r->est_unfused_us = unfused;
+    r->est_fused_us = fused;
+    snprintf(r->reason, sizeof r->reason, "%s", fired ? "fired" : reason);
+    return t->nrecords++;
+}
+
+/* The plain (unfused) step of one node. */
+static lc_plan_step lc_node_step(const lc_fuse_ctx *c, int node) {
+    const lc_graph_node *nd = &c->g->nodes[node];
+    const char *op = op_of(c, node);
+    lc_plan_step s;
+    memset(&s, 0, sizeof s);
+    s.rule = -1;
+    s.nin = nd->ninputs;
+    for (int i = 0; i < 4; i++) s.in[i] = i < nd->ninputs ? nd->inputs[i] : -1;
+    s.out = nd->output;
+    s.eps = nd->attrs.eps;
+    s.causal = nd->attrs.causal;
+    s.approx = (lc_gelu_approx)nd->attrs.gelu_approx;
+    s.conv = (lc_conv2d_params){nd->attrs.stride_h, nd->attrs.stride_w, nd->attrs.pad_h, nd->attrs.pad_w, 0};
+    if (!strcmp(op, "matmul")) s.kind = LC_STEP_MATMUL;
+    else if (!strcmp(op, "bias_add")) s.kind = LC_STEP_BIAS_ADD;
+    else if (!strcmp(op, "vector_add")) s.kind = LC_STEP_BINARY, s.binary = LC_BINARY_ADD;
+    else if (!strcmp(op, "matrix_sub")) s.kind = LC_STEP_BINARY, s.binary = LC_BINARY_SUB;
+    else if (!strcmp(op, "matrix_div")) s.kind = LC_STEP_BINARY, s.binary = LC_BINARY_DIV;
+    else if (!strcmp(op, "relu")) s.kind = LC_STEP_RELU;
+    else if (!strcmp(op, "gelu")) s.kind = LC_STEP_GELU;
+    else if (!strcmp(op, "layer_norm")) s.kind = LC_STEP_LAYER_NORM;
+    else if (!strcmp(op, "attention_forward")) s.kind = LC_STEP_ATTENTION;
+    else if (!strcmp(op, "attention_packed")) s.kind = LC_STEP_ATTENTION_PACKED;
+    else if (!strncmp(op, "conv2d_nchw", 11)) s.kind = LC_STEP_CONV2D;
+    else s.kind = LC_STEP_QKV_PACK;
+    snprintf(s.label, sizeof s.label, "%s(%s)", op, nd->name);
+    return s;
+}
+
+static double lc_cost_nodes(const lc_fuse_ctx *c, const int *nodes, int n) {
+    double us = 0.0;
+    for (int i = 0; i < n; i++) {
+        lc_plan_step s = lc_node_step(c, nodes[i]);
+        us += lc_plan_step_cost_us(c->g, c->t, &s, c->t->device);
+    }
+    return us;
+}
+
+static lc_activation lc_act_of(const lc_fuse_ctx *c, int node) {
+    if (is_op(c, node, "relu")) return LC_ACT_RELU;
+    return c->g->nodes[node].attrs.gelu_approx == LC_GELU_TANH ? LC_ACT_GELU_TANH : LC_ACT_GELU_ERF;
+}
+
+static int lc_is_act(const lc_fuse_ctx *c, int node) { return is_op(c, node, "relu") || is_op(c, node, "gelu"); }
+
+/* Fires or records a site: `fused` is the step when every precondition held (why == NULL). */
+static lc_status lc_finish_site(lc_fuse_ctx *c, const char *rule, const int *nodes, int n, lc_plan_step *fused,
+                                const char *why, int *fired) {
+    *fired = 0;
+    const double unfused = lc_cost_nodes(c, nodes, n);
+    const double fcost = why ? 0.0 : lc_plan_step_cost_us(c->g, c->t, fused, c->t->device);
+    if (!why && !c->t->fuse) why = "fusion_disabled";
+    if (!why && fcost >= unfused) why = "cost_model_no_gain";
+    const int rec = lc_record(c, rule, nodes, n, why == NULL, unfused, why && fcost == 0.0 ? unfused : fcost, why);
+    if (why) return LC_OK;
+    fused->rule = rec;
+    char names[140];
+    lc_join_names(c, nodes, n, names, sizeof names);
+    const char *kind = fused->kind == LC_STEP_LINEAR ? "linear" : fused->kind == LC_STEP_CONV2D ? "conv2d_relu" : "conv_attention";
+    snprintf(fused->label, sizeof fused->label, "%s(%s)", kind, names);
+    for (int i = 0; i < n; i++) c->done[nodes[i]] = 1;
+    *fired = 1;
+    return lc_push_step(c, fused);
+}
+
+/* ---- rules --------------------------------------------------------------------------------------- */
+
+static lc_status lc_try_conv(lc_fuse_ctx *c, int node, int *fired) {
+    const char *why = NULL;
+    *fired = 0;
+    const int relu = lc_sole_reader(c, node, 0, &why);
+    if (relu < 0 || !is_op(c, relu, "relu")) return LC_OK; /* nothing to fuse: not a site */
+    /* conv_relu_qkv_attention */
+    int chain[4] = {node, relu, -1, -1};
+    const char *why5 = NULL;
+    int pack = lc_sole_reader(c, relu, 0, &why5);
+    if (pack >= 0 && is_op(c, pack, "qkv_pack_repeat")) {
+        chain[2] = pack;
+        int att = lc_sole_reader(c, pack, 0, &why5);
+        if (att >= 0 && is_op(c, att, "attention_packed")) {
+            chain[3] = att;
+            lc_plan_step s = lc_node_step(c, node);
+            s.kind = LC_STEP_CONV_ATTENTION;
+            s.conv.apply_relu = 1;
+            s.out = c->g->nodes[att].output;
+            s.causal = c->g->nodes[att].attrs.causal;
+            const lc_backend *be = lc_backend_for(c->t->device);
+            const lc_graph_value *x = V(c->g, s.in[0]), *w = V(c->g, s.in[1]);
+            /* the fits check needs tensors: ask the backend with the shapes through a scratch args struct */
+            int fits = 0;
+            if (be && be->conv_attention_fits && x && w && x->ndim == 4 && w->ndim == 4) {
+                lc_conv_attention_args a;
+                memset(&a, 0, sizeof a);
+                a.conv = (lc_conv2d_args){.n = x->shape[0], .c = x->shape[1], .h = x->shape[2], .w = x->shape[3],
+                                          .oc = w->shape[0], .kh = w->shape[2], .kw = w->shape[3],
+                                          .stride_h = s.conv.stride_h, .stride_w = s.conv.stride_w,
+                                          .pad_h = s.conv.pad_h, .pad_w = s.conv.pad_w, .apply_relu = 1};
+                a.conv.oh = (a.conv.h + 2 * (int64_t)s.conv.pad_h - a.conv.kh) / s.conv.stride_h + 1;
+                a.conv.ow = (a.conv.w + 2 * (int64_t)s.conv.pad_w - a.conv.kw) / s.conv.stride_w + 1;
+                a.seq = c->g->nodes[pack].attrs.seq;
+                a.head_dim = c->g->nodes[pack].attrs.head_dim;
+                a.causal = s.causal;
+                fits = be->conv_attention_fits(&a);
+            }
+            const char *why_ca = !be || !be->conv_attention ? "no_fused_kernel_on_device"
+                                 : !fits                    ? "shape_outside_fused_kernel"
+                                                            : NULL;
+            lc_status st = lc_finish_site(c, "conv_relu_qkv_attention", chain, 4, &s, why_ca, fired);
+            if (st != LC_OK || *fired) return st;
+        }
+    }
+    lc_plan_step s = lc_node_step(c, node);
+    s.conv.apply_relu = 1;
+    s.out = c->g->nodes[relu].output;
+    return lc_finish_site(c, "conv_relu", chain, 2, &s, NULL, fired);
+}
+
+/* matmul (x [m,k] @ w) -> [bias_add] -> [relu|gelu]; `lead` nodes (layer_norm) come before it. */
+static lc_status lc_try_matmul(lc_fuse_ctx *c, int node, int *fired) {
+    const char *why = NULL;
+    *fired = 0;
+    int chain[3] = {node, -1, -1}, n = 1;
+    int next = lc_sole_reader(c, node, 0, &why);
+    int bias = -1, act = -1;
+    if (next >= 0 && is_op(c, next, "bias_add")) {
+        bias = next;
+        chain[n++] = next;
+        next = lc_sole_reader(c, next, 0, &why);
+    }
+    if (next >= 0 && lc_is_act(c, next)) {
+        act = next;
+        chain[n++] = next;
+    }
+    if (n == 1) return LC_OK;
+    lc_plan_step s = lc_node_step(c, node);
+    s.kind = LC_STEP_LINEAR;
+    s.nin = 3;
+    s.in[2] = bias >= 0 ? c->g->nodes[bias].inputs[1] : -1;
+    s.act = act >= 0 ? lc_act_of(c, act) : LC_ACT_NONE;
+    s.out = c->g->nodes[chain[n - 1]].output;
+    return lc_finish_site(c, "matmul_bias_act", chain, n, &s, NULL, fired);
+}
+
+static lc_status lc_try_layer_norm(lc_fuse_ctx *c, int node, int *fired) {
+    const char *why = NULL;
+    *fired = 0;
+    const lc_graph_node *ln = &c->g->nodes[node];
+    const int mm = lc_sole_reader(c, node, 0, &why);
+    if (mm < 0 || !is_op(c, mm, "matmul")) return LC_OK;
+    int chain[4] = {node, mm, -1, -1}, n = 2;
+    int next = lc_sole_reader(c, mm, 0, &why);
+    int bias = -1, act = -1;
+    if (next >= 0 && is_op(c, next, "bias_add")) {
+        bias = next;
+        chain[n++] = next;
+        next = lc_sole_reader(c, next, 0, &why);
+    }
+    if (next >= 0 && lc_is_act(c, next)) {
+        act = next;
+        chain[n++] = next;
+    }
+    const lc_value_id gamma = ln->ninputs > 1 ? ln->inputs[1] : -1, beta = ln->ninputs > 2 ? ln->inputs[2] : -1;
+    const lc_value_id w = c->g->nodes[mm].inputs[1], b = bias >= 0 ? c->g->nodes[bias].inputs[1] : -1;
+    const char *why3 = gamma < 0                                         ? "no_affine_to_fold"
+                       : !is_constant(c, gamma) || (beta >= 0 && !is_constant(c, beta)) ? "affine_not_constant"
+                       : !is_constant(c, w) || (b >= 0 && !is_constant(c, b))           ? "weights_not_constant"
+                       : c->t->nextra + 2 > 16                                          ? "too_many_folds"
+                                                                                        : NULL;
+    /* The fused form: layer_norm without affine (into ln's output) + linear with the folded weights. */
+    lc_plan_step s = lc_node_step(c, mm);
+    s.kind = LC_STEP_LINEAR;
+    s.nin = 3;
+    s.act = act >= 0 ? lc_act_of(c, act) : LC_ACT_NONE;
+    s.out = c->g->nodes[chain[n - 1]].output;
+    int fired_here = 0;
+    if (!why3) {
+        const int e = c->t->nextra;
+        s.in[1] = LC_PLAN_EXTRA_BASE + e;
+        s.in[2] = LC_PLAN_EXTRA_BASE + e + 1;
+    }
+    /* cost: the fused pair is the affine-free layer_norm + linear; compare against the chain */
+    lc_plan_step norm = lc_node_step(c, node);
+    norm.nin = 1;
+    norm.in[1] = norm.in[2] = -1;
+    const double unfused = lc_cost_nodes(c, chain, n);
+    if (!why3 && !c->t->fuse) why3 = "fusion_disabled";
+    double fused_cost = unfused;
+    if (!why3) {
+        const int e = c->t->nextra;
+        const lc_graph_value *wv = V(c->g, w);
+        c->t->extra_ndim[e] = 2;
+        c->t->extra_shape[e][0] = wv->shape[0];
+        c->t->extra_shape[e][1] = wv->shape[1];
+        c->t->extra_ndim[e + 1] = 1;
+        c->t->extra_shape[e + 1][0] = wv->shape[1];
+        fused_cost = lc_plan_step_cost_us(c->g, c->t, &norm, c->t->device) + lc_plan_step_cost_us(c->g, c->t, &s, c->t->device);
+        if (fused_cost >= unfused) why3 = "cost_model_no_gain";
+    }
+    const int rec = lc_record(c, "layer_norm_matmul", chain, n, why3 == NULL, unfused, fused_cost, why3);
+    if (why3) return LC_OK;
+    lc_plan_fold *grown = realloc(c->t->folds, (size_t)(c->t->nfolds + 1) * sizeof *grown);
+    if (!grown) return lc_error(LC_ERR_OUT_OF_MEMORY, "graph_plan: out of host memory");
+    c->t->folds = grown;
+    c->t->folds[c->t->nfolds++] = (lc_plan_fold){gamma, beta, w, b, s.in[1], s.in[2]};
+    c->t->nextra += 2;
+    char names[140];
+    lc_join_names(c, chain, n, names, sizeof names);
+    norm.rule = s.rule = rec;
+    snprintf(norm.label, sizeof norm.label, "layer_norm_unscaled(%s)", ln->name);
+    snprintf(s.label, sizeof s.label, "linear_folded(%s)", names);
+    for (int i = 0; i < n; i++) c->done[chain[i]] = 1;
+    fired_here = 1;
+    *fired = fired_here;
+    lc_status st = lc_push_step(c, &norm);
+    return st == LC_OK ? lc_push_step(c, &s) : st;
+}
+
+/* attention -> matmul: reported so that users see it; there is no fused kernel for it yet. */
+static void lc_note_attention_projection(lc_fuse_ctx *c, int node) {
+    const char *why = NULL;
+    const int mm = lc_sole_reader(c, node, 0, &why);
+    if (mm < 0 || !is_op(c, mm, "matmul")) return;
+    const int chain[2] = {node, mm};
+    const double us = lc_cost_nodes(c, chain, 2);
+    lc_record(c, "attention_projection", chain, 2, 0, us, us, c->t->fuse ? "no_fused_kernel" : "fusion_disabled");
+}
+
+lc_status lc_plan_build_steps(const lc_graph_t *g, lc_plan_template *t) {
+    lc_fuse_ctx c = {g, t, NULL, NULL, NULL, 0, 0};
+    c.consumers = calloc((size_t)g->nvalues + 1, sizeof *c.consumers);
+    c.first_reader = malloc(((size_t)g->nvalues + 1) * sizeof *c.first_reader);
+    c.done = calloc((size_t)g->nnodes + 1, sizeof *c.done);
+    lc_status st = LC_OK;
+    if (!c.consumers || !c.first_reader || !c.done) st = lc_error(LC_ERR_OUT_OF_MEMORY, "graph_plan: out of host memory");
+    for (int32_t v = 0; st == LC_OK && v < g->nvalues; v++) c.first_reader[v] = -1;
+    for (int32_t i = 0; st == LC_OK && i < g->nnodes; i++)
+        for (int k = 0; k < g->nodes[i].ninputs; k++) {
+            const lc_value_id v = g->nodes[i].inputs[k];
+            if (v < 0 || v >= g->nvalues) continue;
+            if (c.consumers[v]++ == 0) c.first_reader[v] = i;
+        }
+    for (int32_t i = 0; st == LC_OK && i < g->nnodes; i++) {
+        if (c.done[i]) continue;
+        int fired = 0;
+        if (is_conv(&c, i)) st = lc_try_conv(&c, i, &fired);
+        else if (is_op(&c, i, "layer_norm")) st = lc_try_layer_norm(&c, i, &fired);
+        else if (is_op(&c, i, "matmul")) st = lc_try_matmul(&c, i, &fired);
+        else if (is_op(&c, i, "attention_forward") || is_op(&c, i, "attention_packed")) lc_note_attention_projection(&c, i);
+        if (st == LC_OK && !fired) {
+            lc_plan_step s = lc_node_step(&c, i);
+            c.done[i] = 1;
+            st = lc_push_step(&c, &s);
+        }
+    }
+    free(c.consumers);
+    free(c.first_reader);
+    free(c.done);
+    return st;
+}
