@@ -169,3 +169,66 @@ def summarize(ratios: list[float]) -> dict:
         return {"rows": 0, "win_rate": float("nan"), "median": float("nan"), "min": float("nan"), "max": float("nan")}
     return {"rows": len(vals), "win_rate": sum(1 for r in vals if r > 1.0) / len(vals),
             "median": statistics.median(vals), "min": min(vals), "max": max(vals)}
+
+
+# ---- helpers of the sectioned reports (graph_eager_ab_bench.py, fusion_bench.py) ---------------------------
+def max_abs_diff(a, b) -> float:
+    """max |a - b| in float64 over arrays of the same element count; inf when either holds NaN/inf."""
+    import numpy as np
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    if a.size != b.size:
+        raise ValueError(f"max_abs_diff: {a.size} vs {b.size} elements")
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        return float("inf")
+    return float(np.max(np.abs(a - b))) if a.size else 0.0
+
+
+def cell(row: dict, key: str, fmt: Callable[[object], str] = str) -> str:
+    """row[key] formatted by fmt; 'n/a' for a missing key, None or a non-finite float."""
+    v = row.get(key)
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "n/a"
+    try:
+        return fmt(v)
+    except Exception:  # noqa: BLE001  (an unexpected value type: show it as it is)
+        return str(v)
+
+
+def ms_cell(v) -> str:
+    """A value already in milliseconds, formatted as fmt_ms does."""
+    return fmt_ms(None if v is None else v / 1e3)
+
+
+def write_sectioned_reports(out_dir: Path, stem: str, env: dict, sections: list, spec: list, targets: list,
+                            intro: list[str] | None = None, list_keys: Iterable[str] = (),
+                            json_only_keys: Iterable[str] = (), extra: dict | None = None) -> None:
+    """OUT/<stem>.json ({"environment", "rows", "targets"} + extra), OUT/<stem>_<section>.csv and OUT/<stem>.md.
+
+    sections: [(name, rows)]; spec: [(header, key, formatter)] for the Markdown tables (the status and
+    rel err columns are added); targets: [[target, case, measured, verdict]]; list_keys: row keys holding
+    lists, joined with '; ' in the CSV; json_only_keys: row keys left out of the CSV (nested data)."""
+    list_keys, json_only_keys = set(list_keys), set(json_only_keys)
+    rows = [r for _, rs in sections for r in rs]
+    payload_extra = {"targets": targets}
+    payload_extra.update(extra or {})
+    write_json(out_dir / f"{stem}.json", env, [json_safe(r) for r in rows], extra=json_safe(payload_extra))
+    for name, rs in sections:
+        fields = []
+        for r in rs:
+            fields += [k for k in r if k not in fields and k not in json_only_keys]
+        flat = [{k: ("; ".join(map(str, v)) if k in list_keys and isinstance(v, list) else v)
+                 for k, v in json_safe(r).items()} for r in rs]
+        write_csv(out_dir / f"{stem}_{name}.csv", flat, fields)
+    md = [f"# {stem}", "", *[f"- {k}: {v}" for k, v in env.items()], "", *(intro or []), ""]
+    for name, rs in sections:
+        lines = [[cell(r, k, f) for _, k, f in spec]
+                 + [r.get("status", "?") + (f" ({'; '.join(r['failed_checks'])})" if r.get("failed_checks") else ""),
+                    cell(r, "max_rel_err", lambda v: f"{v:.1e}")] for r in rs]
+        md += [f"## {name}", "", markdown_table([h for h, _, _ in spec] + ["status", "rel err"], lines), ""]
+        notes = [f"- {r.get('case', '?')}: " + "; ".join(r.get("errors", []) + r.get("na", []) + r.get("notes", []))
+                 for r in rs if r.get("errors") or r.get("na") or r.get("notes")]
+        md += (["Errors, n/a columns and notes:", *notes, ""] if notes else [])
+    if targets:
+        md += ["## Targets", "", markdown_table(["target", "case", "measured", "verdict"], targets), ""]
+    (out_dir / f"{stem}.md").write_text("\n".join(md), encoding="utf-8")

@@ -135,11 +135,17 @@ typedef enum lc_reason {
     LC_REASON_AUTO_SELECTED,                   /* "auto" chose the device */
     LC_REASON_FALLBACK_PREFERRED_UNAVAILABLE,  /* asked device not available; ran on the fallback */
     LC_REASON_FALLBACK_PREFERRED_UNSUPPORTED,  /* asked device lacks the op/dtype; ran on the fallback */
+    /* decisions above the ops layer (graph planner, lc.api), recorded with lc_trace_note: */
+    LC_REASON_FALLBACK_PLANNER_OPTIMIZED,      /* the planner chose another backend */
+    LC_REASON_GRAPH_ENGINE_NOT_LIGHTNING,      /* graph requested, the engine is not lightning: eager */
+    LC_REASON_GRAPH_SHAPE_UNSUPPORTED,         /* graph requested, shape outside the graph path: eager */
+    LC_REASON_TORCH_UNAVAILABLE_FALLBACK,      /* torch engine requested, torch missing: lightning */
     LC_REASON_COUNT
 } lc_reason;
 
 /* The seed's machine-readable reason code ("direct", "auto_selected", "fallback_preferred_unavailable",
- * "fallback_preferred_unsupported"). */
+ * "fallback_preferred_unsupported", "fallback_planner_optimized", "graph_engine_not_lightning",
+ * "graph_shape_unsupported", "torch_unavailable_fallback"). */
 const char *lc_reason_code(lc_reason reason);
 
 typedef struct lc_dispatch_info {

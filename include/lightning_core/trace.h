@@ -40,6 +40,9 @@ size_t lc_trace_capacity(void);
 /* Events currently held (at most the capacity) and how many were overwritten since the last clear. */
 size_t lc_trace_count(void);
 uint64_t lc_trace_dropped(void);
+/* Records a decision made above the ops layer (the graph planner, the high-level API): an event with
+ * no duration. `op` and `path` must be static strings. No-op while the trace is off. */
+void lc_trace_note(const char *op, const char *path, lc_device requested, lc_device selected, lc_reason reason);
 /* Copies up to `max` held events, oldest first, into out; returns how many were copied. */
 size_t lc_trace_events(lc_trace_event *out, size_t max);
 

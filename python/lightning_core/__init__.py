@@ -91,6 +91,7 @@ from .sessions import (
     sync_policy,
 )
 from .trace import runtime_trace_timeline
+from . import api  # noqa: E402  (lc.api: the seed's integrated API, graph path)
 from ._C import graph_plan_cache_clear, graph_plan_cache_stats
 from .graph import Graph, GraphCore, GraphPlan, graph_issue_codes, graph_op_schemas, graph_reason_codes
 

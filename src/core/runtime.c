@@ -97,6 +97,10 @@ static const char *const lc_reason_codes[LC_REASON_COUNT] = {
     [LC_REASON_AUTO_SELECTED] = "auto_selected",
     [LC_REASON_FALLBACK_PREFERRED_UNAVAILABLE] = "fallback_preferred_unavailable",
     [LC_REASON_FALLBACK_PREFERRED_UNSUPPORTED] = "fallback_preferred_unsupported",
+    [LC_REASON_FALLBACK_PLANNER_OPTIMIZED] = "fallback_planner_optimized",
+    [LC_REASON_GRAPH_ENGINE_NOT_LIGHTNING] = "graph_engine_not_lightning",
+    [LC_REASON_GRAPH_SHAPE_UNSUPPORTED] = "graph_shape_unsupported",
+    [LC_REASON_TORCH_UNAVAILABLE_FALLBACK] = "torch_unavailable_fallback",
 };
 
 const char *lc_reason_code(lc_reason reason) {

@@ -78,6 +78,13 @@ void lc_trace_record(const lc_trace_event *event) {
     pthread_mutex_unlock(&lc_trace.mu);
 }
 
+void lc_trace_note(const char *op, const char *path, lc_device requested, lc_device selected, lc_reason reason) {
+    if (!lc_trace_enabled()) return;
+    lc_trace_event ev = {.op = op, .path = path, .requested = requested, .selected = selected, .reason = reason,
+                         .synchronized = 1, .start_ns = lc_trace_now_ns()};
+    lc_trace_record(&ev);
+}
+
 static size_t lc_trace_count_locked(void) {
     size_t cap = lc_trace.capacity ? lc_trace.capacity : LC_TRACE_DEFAULT_CAPACITY;
     return lc_trace.next_seq < cap ? (size_t)lc_trace.next_seq : cap;

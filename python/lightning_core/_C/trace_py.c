@@ -6,6 +6,7 @@
  * runtime_backend_capabilities(device), runtime_active_backend_capabilities().
  * Tests: tests/python/test_trace.py. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "convert.h"
 #include "internal.h"
@@ -51,10 +52,7 @@ static PyObject *event_dict(const lc_trace_event *e) {
                          e->op ? e->op : "", "path", e->path ? e->path : "", "requested_device",
                          lc_device_name(e->requested), "selected_device", lc_device_name(e->selected), "reason",
                          lc_reason_code(e->reason), "fallback",
-                         (e->reason == LC_REASON_FALLBACK_PREFERRED_UNAVAILABLE ||
-                          e->reason == LC_REASON_FALLBACK_PREFERRED_UNSUPPORTED)
-                             ? Py_True
-                             : Py_False,
+                         (e->reason != LC_REASON_DIRECT && e->reason != LC_REASON_AUTO_SELECTED) ? Py_True : Py_False,
                          "sync", e->synchronized ? Py_True : Py_False, "bytes_moved",
                          (unsigned long long)e->bytes_moved, "start_ns", (unsigned long long)e->start_ns,
                          "duration_ns", (unsigned long long)e->duration_ns);
@@ -111,7 +109,45 @@ static PyObject *py_runtime_active_backend_capabilities(PyObject *self, PyObject
     return caps_dict(lc_device_available(LC_DEVICE_CUDA) ? LC_DEVICE_CUDA : LC_DEVICE_CPU);
 }
 
+
+/* _trace_note(op, path, requested, selected, reason): the high-level Python API's decisions (lc.api).
+ * op/path come from a fixed vocabulary because the trace keeps static strings. */
+static const char *const lcpy_note_words[] = {"conv_attention_torchstrong_nchw", "graph", "eager", "eager_fallback",
+                                              "torch", NULL};
+
+static const char *lcpy_note_word(PyObject *obj) {
+    const char *s = PyUnicode_Check(obj) ? PyUnicode_AsUTF8(obj) : NULL;
+    for (int i = 0; s && lcpy_note_words[i]; i++)
+        if (strcmp(s, lcpy_note_words[i]) == 0) return lcpy_note_words[i];
+    return NULL;
+}
+
+static lcpy_sig sig__trace_note = LCPY_SIG("_trace_note", 5, "op", "path", "requested", "selected", "reason");
+
+static PyObject *py__trace_note(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[5];
+    lc_device req, sel;
+    if (lcpy_parse(&sig__trace_note, args, nargs, kw, v) < 0 || lcpy_device_arg("_trace_note", v[2], &req) < 0 ||
+        lcpy_device_arg("_trace_note", v[3], &sel) < 0)
+        return NULL;
+    const char *op = lcpy_note_word(v[0]), *path = lcpy_note_word(v[1]);
+    const char *rs = PyUnicode_Check(v[4]) ? PyUnicode_AsUTF8(v[4]) : NULL;
+    int reason = -1;
+    for (int r = 0; rs && r < LC_REASON_COUNT; r++)
+        if (strcmp(rs, lc_reason_code((lc_reason)r)) == 0) reason = r;
+    if (!op || !path || reason < 0) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "_trace_note: op/path/reason: expected words of the trace vocabulary, got %R, %R, %R",
+                     v[0], v[1], v[4]);
+        return NULL;
+    }
+    lc_trace_note(op, path, req, sel, (lc_reason)reason);
+    Py_RETURN_NONE;
+}
+
 PyMethodDef lcpy_trace_methods[] = {
+    LCPY_METHOD(_trace_note, "($module, /, op, path, requested, selected, reason)",
+                "Internal: records a high-level API decision in the runtime trace."),
     LCPY_METHOD(runtime_backend_capabilities, "($module, /, device)",
                 "Capability matrix of a backend: built, available, compute, memory, sync, profiling, trace, "
                 "sync_policy, memory_model."),
