@@ -334,7 +334,7 @@ lc_status lc_graph_plan_get_summary(const lc_graph_plan_t *p, lc_graph_plan_summ
  * fired, the cost model's estimates and, when it did not fire, why (a machine-readable reason). */
 typedef struct lc_graph_fusion_record {
     const char *rule;      /* "conv_relu", "matmul_bias_act", "layer_norm_matmul", "attention_projection",
-                              "conv_relu_qkv_attention" */
+                              "conv_relu_qkv_attention" (all can fire; see fusion.c) */
     const char *nodes;
     int fired;
     double est_unfused_us, est_fused_us, expected_speedup;

@@ -29,6 +29,7 @@ typedef enum lc_op {
     LC_OP_LINEAR,
     LC_OP_QKV_PACK,
     LC_OP_CONV_ATTENTION,
+    LC_OP_ATTENTION_PROJECTION,
     LC_OP_COUNT
 } lc_op;
 
@@ -124,6 +125,15 @@ typedef struct lc_conv_attention_args {
     float *out;
 } lc_conv_attention_args;
 
+/* attention_projection: out [seq, pn] = attention(q, k, v) [seq, d] · w [d, pn] (+ bias [pn]), the
+ * attention rows projected as they are produced (att.out unused). float32. */
+typedef struct lc_attention_projection_args {
+    lc_attention_args att;
+    const float *w, *bias;
+    int64_t pn;
+    float *out;
+} lc_attention_projection_args;
+
 /* Graph capture state of a backend (capture_state entry). */
 enum { LC_CAPTURE_NONE = 0, LC_CAPTURE_THIS_THREAD = 1, LC_CAPTURE_OTHER_THREAD = 2 };
 
@@ -152,6 +162,8 @@ typedef struct lc_backend {
     /* NULL where the backend has no fused kernel; `fits` says whether a shape fits it. */
     lc_status (*conv_attention)(const lc_conv_attention_args *args, const char **path);
     int (*conv_attention_fits)(const lc_conv_attention_args *args);
+    lc_status (*attention_projection)(const lc_attention_projection_args *args, const char **path);
+    int (*attention_projection_fits)(const lc_attention_projection_args *args); /* NULL: any shape */
     /* Graph capture and replay (NULL where the backend has none; the CPU runs sessions eagerly).
      * capture_begin starts recording the calling thread's work on the backend stream instead of running
      * it; capture_end(keep) stops and, when keep, returns an executable graph that owns the workspace

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "graph/plan_internal.h"
+#include "ops/attention_projection.h"
 #include "ops/conv_attention.h"
 #include "ops/resident.h"
 
@@ -155,6 +156,9 @@ static lc_status lc_run_step(lc_graph_plan_t *p, int i) {
     case LC_STEP_CONV2D: return lc_conv2d_nchw(a, b, c, o, &s->conv, d);
     case LC_STEP_QKV_PACK: return lc_qkv_pack_repeat(a, o, d);
     case LC_STEP_CONV_ATTENTION: return lc_conv_attention_fused(a, b, c, o, &s->conv, s->causal, d);
+    case LC_STEP_ATTENTION_PROJECTION:
+        return lc_attention_projection_fused(a, b, c, lc_buf(p, s->in[3]), s->nin > 4 ? lc_buf(p, s->in[4]) : NULL, o,
+                                             s->causal, d);
     }
     return lc_error(LC_ERR_INTERNAL, "graph_plan: unknown step kind %d", (int)s->kind);
 }

@@ -8,7 +8,9 @@
  *   layer_norm_matmul        layer_norm(x, gamma, beta) -> matmul (-> bias_add) (-> relu|gelu), constant
  *                            gamma/beta/w/bias: folded at bind time into w' = diag(gamma) w,
  *                            b' = beta w + b; runs as layer_norm without affine + lc_linear
- *   attention_projection     attention -> matmul: reported, never fired (no fused kernel yet)
+ *   attention_projection     attention -> matmul (-> bias_add)        one fused kernel: the attention rows are
+ *                            projected as they are produced (CPU: per query block; CUDA: per row, shapes
+ *                            that fit)
  * A chain fuses only when each intermediate has exactly one consumer and is not a graph output.
  * Tests: tests/c/test_plan.c, tests/python/test_graph_plan.py (graph vs eager parity per rule). */
 #include <math.h>
@@ -17,6 +19,7 @@
 #include <string.h>
 
 #include "graph/plan_internal.h"
+#include "ops/attention_projection.h"
 
 /* ---- cost model ---------------------------------------------------------------------------------- */
 
@@ -76,6 +79,14 @@ double lc_plan_step_cost_us(const lc_graph_t *g, const lc_plan_template *t, cons
     case LC_STEP_ATTENTION_PACKED: {
         const int64_t *o = lc_shape_of(g, s->out);
         flops = o ? 4.0 * (double)o[0] * (double)o[0] * (double)o[1] : 0.0;
+        break;
+    }
+    case LC_STEP_ATTENTION_PROJECTION: {
+        const int64_t *q = lc_shape_of(g, s->in[0]), *w = lc_shape_of(g, s->in[3]);
+        if (q && w) {
+            flops = 4.0 * (double)q[0] * (double)q[0] * (double)q[1];
+            gemm = 2.0 * (double)q[0] * (double)q[1] * (double)w[1]; /* the projection: a GEMM's worth */
+        }
         break;
     }
     case LC_STEP_CONV2D:
@@ -189,7 +200,7 @@ static lc_plan_step lc_node_step(const lc_fuse_ctx *c, int node) {
     memset(&s, 0, sizeof s);
     s.rule = -1;
     s.nin = nd->ninputs;
-    for (int i = 0; i < 4; i++) s.in[i] = i < nd->ninputs ? nd->inputs[i] : -1;
+    for (int i = 0; i < 5; i++) s.in[i] = i < nd->ninputs ? nd->inputs[i] : -1;
     s.out = nd->output;
     s.eps = nd->attrs.eps;
     s.causal = nd->attrs.causal;
@@ -240,7 +251,10 @@ static lc_status lc_finish_site(lc_fuse_ctx *c, const char *rule, const int *nod
     fused->rule = rec;
     char names[140];
     lc_join_names(c, nodes, n, names, sizeof names);
-    const char *kind = fused->kind == LC_STEP_LINEAR ? "linear" : fused->kind == LC_STEP_CONV2D ? "conv2d_relu" : "conv_attention";
+    const char *kind = fused->kind == LC_STEP_LINEAR                 ? "linear"
+                       : fused->kind == LC_STEP_CONV2D               ? "conv2d_relu"
+                       : fused->kind == LC_STEP_ATTENTION_PROJECTION ? "attention_projection"
+                                                                     : "conv_attention";
     snprintf(fused->label, sizeof fused->label, "%s(%s)", kind, names);
     for (int i = 0; i < n; i++) c->done[nodes[i]] = 1;
     *fired = 1;
@@ -399,14 +413,30 @@ static lc_status lc_try_layer_norm(lc_fuse_ctx *c, int node, int *fired) {
     return st == LC_OK ? lc_push_step(c, &s) : st;
 }
 
-/* attention -> matmul: reported so that users see it; there is no fused kernel for it yet. */
-static void lc_note_attention_projection(lc_fuse_ctx *c, int node) {
+/* attention_forward -> matmul (x · w, attention output as x) (-> bias_add): one fused kernel where the
+ * backend has it for the sizes (CPU: any; CUDA: kᵀ in shared memory). */
+static lc_status lc_try_attention_projection(lc_fuse_ctx *c, int node, int *fired) {
     const char *why = NULL;
+    *fired = 0;
     const int mm = lc_sole_reader(c, node, 0, &why);
-    if (mm < 0 || !is_op(c, mm, "matmul")) return;
-    const int chain[2] = {node, mm};
-    const double us = lc_cost_nodes(c, chain, 2);
-    lc_record(c, "attention_projection", chain, 2, 0, us, us, c->t->fuse ? "no_fused_kernel" : "fusion_disabled");
+    if (mm < 0 || !is_op(c, mm, "matmul")) return LC_OK;
+    int chain[3] = {node, mm, -1}, n = 2;
+    const int next = lc_sole_reader(c, mm, 0, &why);
+    if (next >= 0 && is_op(c, next, "bias_add")) chain[n++] = next;
+    const lc_graph_node *at = &c->g->nodes[node];
+    const lc_value_id w = c->g->nodes[mm].inputs[1];
+    const int64_t *qs = lc_shape_of(c->g, at->inputs[0]), *ws = lc_shape_of(c->g, w);
+    const char *why4 = is_op(c, node, "attention_packed") ? "packed_qkv_not_supported"
+                       : !lc_attention_projection_fits(lc_backend_for(c->t->device), qs[0], qs[1], ws[1])
+                           ? "shape_outside_fused_kernel"
+                           : NULL;
+    lc_plan_step s = lc_node_step(c, node);
+    s.kind = LC_STEP_ATTENTION_PROJECTION;
+    s.nin = 5;
+    s.in[3] = w;
+    s.in[4] = n == 3 ? c->g->nodes[chain[2]].inputs[1] : -1;
+    s.out = c->g->nodes[chain[n - 1]].output;
+    return lc_finish_site(c, "attention_projection", chain, n, &s, why4, fired);
 }
 
 lc_status lc_plan_build_steps(const lc_graph_t *g, lc_plan_template *t) {
@@ -429,7 +459,8 @@ lc_status lc_plan_build_steps(const lc_graph_t *g, lc_plan_template *t) {
         if (is_conv(&c, i)) st = lc_try_conv(&c, i, &fired);
         else if (is_op(&c, i, "layer_norm")) st = lc_try_layer_norm(&c, i, &fired);
         else if (is_op(&c, i, "matmul")) st = lc_try_matmul(&c, i, &fired);
-        else if (is_op(&c, i, "attention_forward") || is_op(&c, i, "attention_packed")) lc_note_attention_projection(&c, i);
+        else if (is_op(&c, i, "attention_forward") || is_op(&c, i, "attention_packed"))
+            st = lc_try_attention_projection(&c, i, &fired);
         if (st == LC_OK && !fired) {
             lc_plan_step s = lc_node_step(&c, i);
             c.done[i] = 1;

@@ -22,7 +22,8 @@ typedef enum lc_step_kind {
     LC_STEP_ATTENTION_PACKED,
     LC_STEP_CONV2D,        /* conv.apply_relu set by conv_relu */
     LC_STEP_QKV_PACK,
-    LC_STEP_CONV_ATTENTION /* conv_relu_qkv_attention: one fused kernel */
+    LC_STEP_CONV_ATTENTION, /* conv_relu_qkv_attention: one fused kernel */
+    LC_STEP_ATTENTION_PROJECTION /* attention_projection: q, k, v, w (, bias) -> one fused kernel */
 } lc_step_kind;
 
 /* A value id that is not in the graph: a buffer the plan makes (folded weights, scratch). */
@@ -31,7 +32,7 @@ typedef enum lc_step_kind {
 typedef struct lc_plan_step {
     lc_step_kind kind;
     int nin;
-    lc_value_id in[4];     /* -1: absent optional input */
+    lc_value_id in[5];     /* -1: absent optional input */
     lc_value_id out;
     lc_binary_kind binary;
     lc_activation act;

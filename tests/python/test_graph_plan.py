@@ -130,18 +130,43 @@ def test_conv_relu_qkv_attention(device, seq, d, rng, ref, rel_err):
     assert rel_err(p.run(x)[0], out.astype(np.float64)) < TOL
 
 
-def test_attention_projection_is_reported_not_fused(device, rng, ref, rel_err):
-    seq, d = 21, 16
+@pytest.mark.parametrize("seq,d,pn,causal,bias", [(21, 16, 16, True, True), (70, 48, 24, False, False),
+                                                   (9, 5, 130, False, True), (33, 100, 7, True, False)])
+def test_attention_projection(device, seq, d, pn, causal, bias, rng, ref, rel_err):
     q, k, v = (rng.standard_normal((seq, d)).astype(np.float32) for _ in range(3))
+    Wp = rng.standard_normal((d, pn)).astype(np.float32)
+    Bp = rng.standard_normal(pn).astype(np.float32)
+    g = lc.Graph()
+    a = g.attention(g.input("q", (seq, d)), g.input("k", (seq, d)), g.input("v", (seq, d)), causal=causal)
+    y = g.matmul(a, g.constant("wp", Wp))
+    expect = ref.attention(q, k, v, causal=causal) @ Wp
+    if bias:
+        y, expect = g.bias_add(y, g.constant("bp", Bp)), expect + Bp
+    g.output(y)
+    fits = device == "cpu" or pn <= 128
+    p = _check_both(g, [q, k, v], [expect], device, rel_err, rule="attention_projection" if fits else None)
+    rec = [e for e in p.explain() if e["rule"] == "attention_projection"]
+    assert rec and rec[0]["fired"] == fits
+    if not fits:
+        assert rec[0]["reason"] == "shape_outside_fused_kernel"
+    else:
+        assert p.steps()[0].startswith("attention_projection(")
+
+
+def test_attention_projection_needs_the_attention_output_alone(rng, ref, rel_err):
+    seq, d = 12, 8
+    q = rng.standard_normal((seq, d)).astype(np.float32)
     Wp = rng.standard_normal((d, d)).astype(np.float32)
     g = lc.Graph()
-    a = g.attention(g.input("q", (seq, d)), g.input("k", (seq, d)), g.input("v", (seq, d)), causal=True)
-    g.output(g.matmul(a, g.constant("wp", Wp)))
-    p = g.plan(device)
-    (out,) = p.run(q, k, v)
-    assert rel_err(out, ref.attention(q, k, v, causal=True) @ Wp) < TOL
+    qi = g.input("q", (seq, d))
+    a = g.attention(qi, qi, qi)
+    g.output(g.matmul(a, g.constant("wp", Wp)), g.relu(a))  # a has two readers
+    p = g.plan("cpu")
+    out, r = p.run(q)
+    att = ref.attention(q, q, q)
+    assert rel_err(out, att @ Wp) < TOL and rel_err(r, np.maximum(att, 0)) < TOL
     rec = [e for e in p.explain() if e["rule"] == "attention_projection"]
-    assert rec and not rec[0]["fired"] and rec[0]["reason"] == "no_fused_kernel"
+    assert rec == [] or rec[0]["reason"] == "intermediate_has_other_consumers"
 
 
 def test_chain_blocked_by_other_consumers_and_outputs(rng, rel_err):

@@ -46,6 +46,9 @@ enum { ATT_SCALAR = 0, ATT_ISA_AVX2, ATT_ISA_AVX512 };
 typedef struct att_job {
     const float *q, *k, *v;
     float *out;
+    const float *pw, *pb; /* attention_projection: out [seq, pn] = attn · pw [d, pn] (+ pb [pn]); NULL otherwise */
+    float *pout;
+    int64_t pn;
     int64_t seq, d, dp;   /* dp: d rounded up to 16 */
     int64_t bq, bk;       /* block rows (multiple of 16), rows of the score tile */
     int64_t nblocks;
@@ -60,6 +63,7 @@ typedef struct att_job {
  * probabilities), o [bq][dp] (unnormalised output), m, l, alpha [bq]. */
 typedef struct att_scratch {
     float *qt, *s, *o, *m, *l, *alpha;
+    float *tile; /* attention_projection: the block's attention rows [bq][d] */
 } att_scratch;
 
 static int64_t att_round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
@@ -124,11 +128,11 @@ static void att_pv_scalar(const att_job *job, const att_scratch *sc, int64_t nro
     }
 }
 
-static void att_finish_scalar(const att_job *job, const att_scratch *sc, int64_t i0, int64_t nq) {
+static void att_finish_scalar(const att_job *job, const att_scratch *sc, float *out, int64_t i0, int64_t nq) {
     const int64_t d = job->d, dp = job->dp;
     for (int64_t i = 0; i < nq; i++) {
         const float inv = 1.0f / sc->l[i];
-        float *dst = job->out + (i0 + i) * d;
+        float *dst = out + (i0 + i) * d;
         for (int64_t p = 0; p < d; p++) dst[p] = sc->o[i * dp + p] * inv;
     }
 }
@@ -314,11 +318,11 @@ ATT_AVX512 static void att_pv_512(const att_job *job, const att_scratch *sc, int
     }
 }
 
-ATT_AVX512 static void att_finish_512(const att_job *job, const att_scratch *sc, int64_t i0, int64_t nq) {
+ATT_AVX512 static void att_finish_512(const att_job *job, const att_scratch *sc, float *out, int64_t i0, int64_t nq) {
     const int64_t d = job->d, dp = job->dp;
     for (int64_t i = 0; i < nq; i++) {
         const __m512 inv = _mm512_set1_ps(1.0f / sc->l[i]);
-        float *dst = job->out + (i0 + i) * d;
+        float *dst = out + (i0 + i) * d;
         for (int64_t p = 0; p < d; p += 16)
             _mm512_mask_storeu_ps(dst + p, att_mask16(d - p), _mm512_mul_ps(_mm512_loadu_ps(sc->o + i * dp + p), inv));
     }
@@ -460,11 +464,11 @@ ATT_AVX2 static void att_pv_256(const att_job *job, const att_scratch *sc, int64
     }
 }
 
-ATT_AVX2 static void att_finish_256(const att_job *job, const att_scratch *sc, int64_t i0, int64_t nq) {
+ATT_AVX2 static void att_finish_256(const att_job *job, const att_scratch *sc, float *out, int64_t i0, int64_t nq) {
     const int64_t d = job->d, dp = job->dp;
     for (int64_t i = 0; i < nq; i++) {
         const __m256 inv = _mm256_set1_ps(1.0f / sc->l[i]);
-        float *dst = job->out + (i0 + i) * d;
+        float *dst = out + (i0 + i) * d;
         for (int64_t p = 0; p < d; p += 8)
             _mm256_maskstore_ps(dst + p, att_mask8(d - p), _mm256_mul_ps(_mm256_loadu_ps(sc->o + i * dp + p), inv));
     }
@@ -474,6 +478,21 @@ ATT_AVX2 static void att_finish_256(const att_job *job, const att_scratch *sc, i
 /* ---------------------------------------------------------------------------------------------------
  * Driver: one query block against all (visible) keys.
  * ------------------------------------------------------------------------------------------------- */
+
+/* pout rows [i0, i0 + nq) = tile · pw (+ pb): row by row, the inner loop over pn vectorises. */
+static void att_project(const att_job *job, const att_scratch *sc, int64_t i0, int64_t nq) {
+    const int64_t d = job->d, pn = job->pn;
+    for (int64_t i = 0; i < nq; i++) {
+        float *restrict dst = job->pout + (i0 + i) * pn;
+        for (int64_t c = 0; c < pn; c++) dst[c] = job->pb ? job->pb[c] : 0.0f;
+        const float *t = sc->tile + i * d;
+        for (int64_t p = 0; p < d; p++) {
+            const float a = t[p];
+            const float *restrict w = job->pw + p * pn;
+            for (int64_t c = 0; c < pn; c++) dst[c] += a * w[c];
+        }
+    }
+}
 
 static void att_block(const att_job *job, const att_scratch *sc, int64_t i0) {
     const int64_t d = job->d, dp = job->dp, bq = job->bq;
@@ -517,13 +536,18 @@ static void att_block(const att_job *job, const att_scratch *sc, int64_t i0) {
             break;
         }
     }
+    /* With a projection the block's rows go to the tile and straight on through pw: the [seq, d]
+     * attention output never reaches memory. */
+    float *fout = job->pw ? sc->tile : job->out;
+    const int64_t frow = job->pw ? 0 : i0;
     switch (job->isa) {
 #if ATT_X86
-    case ATT_ISA_AVX512: att_finish_512(job, sc, i0, nq); break;
-    case ATT_ISA_AVX2: att_finish_256(job, sc, i0, nq); break;
+    case ATT_ISA_AVX512: att_finish_512(job, sc, fout, frow, nq); break;
+    case ATT_ISA_AVX2: att_finish_256(job, sc, fout, frow, nq); break;
 #endif
-    default: att_finish_scalar(job, sc, i0, nq); break;
+    default: att_finish_scalar(job, sc, fout, frow, nq); break;
     }
+    if (job->pw) att_project(job, sc, i0, nq);
 }
 
 static void att_range(void *ctx, int64_t begin, int64_t end) {
@@ -545,6 +569,7 @@ static void att_range(void *ctx, int64_t begin, int64_t end) {
     sc.m = sc.o + bq * job->dp;
     sc.l = sc.m + bq;
     sc.alpha = sc.l + bq;
+    sc.tile = job->pw ? sc.alpha + bq : NULL;
     for (int64_t t = begin; t < end; t++) {
         /* causal: the last blocks see the most keys; hand them out first for balance */
         const int64_t b = job->causal ? job->nblocks - 1 - t : t;
@@ -553,7 +578,10 @@ static void att_range(void *ctx, int64_t begin, int64_t end) {
     if (buf != stack_buf) lc_aligned_free(buf);
 }
 
-lc_status lc_cpu_attention(const lc_attention_args *args, const char **path) {
+/* The flash attention of args; with pw, each query block's rows are projected through pw (+ pb) into
+ * pout [seq, pn] instead of written to args->out. */
+static lc_status att_run(const lc_attention_args *args, const float *pw, const float *pb, float *pout, int64_t pn,
+                         const char **path) {
     const lc_cpu_caps *caps = lc_cpu_caps_get();
     int isa = ATT_SCALAR;
 #if ATT_X86
@@ -574,6 +602,10 @@ lc_status lc_cpu_attention(const lc_attention_args *args, const char **path) {
     job.k = args->k;
     job.v = args->v;
     job.out = args->out;
+    job.pw = pw;
+    job.pb = pb;
+    job.pout = pout;
+    job.pn = pn;
     job.seq = seq;
     job.d = d;
     job.dp = att_round_up(d, 16);
@@ -583,7 +615,7 @@ lc_status lc_cpu_attention(const lc_attention_args *args, const char **path) {
     job.causal = args->causal != 0;
     job.isa = isa;
     job.qscale = args->scale * ATT_LOG2E;
-    job.scratch_floats = (size_t)(d * job.bq + job.bk * job.bq + job.bq * job.dp + 3 * job.bq);
+    job.scratch_floats = (size_t)(d * job.bq + job.bk * job.bq + job.bq * job.dp + 3 * job.bq + (pw ? job.bq * d : 0));
     atomic_init(&job.failed, 0);
 
     /* Grain: enough blocks per chunk that a chunk is worth a thread (tiny problems stay inline). */
@@ -597,4 +629,14 @@ lc_status lc_cpu_attention(const lc_attention_args *args, const char **path) {
         return lc_error(LC_ERR_OUT_OF_MEMORY, "attention: could not allocate %zu bytes of scratch",
                         job.scratch_floats * sizeof(float));
     return LC_OK;
+}
+
+lc_status lc_cpu_attention(const lc_attention_args *args, const char **path) {
+    return att_run(args, NULL, NULL, NULL, 0, path);
+}
+
+lc_status lc_cpu_attention_projection(const lc_attention_projection_args *args, const char **path) {
+    lc_status st = att_run(&args->att, args->w, args->bias, args->out, args->pn, path);
+    if (st == LC_OK && path) *path = "cpu_flash_projected";
+    return st;
 }

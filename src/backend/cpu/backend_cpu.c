@@ -31,7 +31,8 @@ static int lc_cpu_supports(lc_op op, lc_dtype dtype) {
     case LC_OP_GELU:
     case LC_OP_LAYER_NORM:
     case LC_OP_LINEAR:
-    case LC_OP_QKV_PACK: return dtype == LC_DTYPE_F32;
+    case LC_OP_QKV_PACK:
+    case LC_OP_ATTENTION_PROJECTION: return dtype == LC_DTYPE_F32;
     default: return 0;
     }
 }
@@ -56,4 +57,5 @@ const lc_backend lc_cpu_backend = {
     .layer_norm = lc_cpu_layer_norm,
     .linear = lc_cpu_linear,
     .qkv_pack = lc_cpu_qkv_pack,
+    .attention_projection = lc_cpu_attention_projection,
 };

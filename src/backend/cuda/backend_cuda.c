@@ -23,7 +23,8 @@ static int lc_cuda_supports(lc_op op, lc_dtype dtype) {
     case LC_OP_LAYER_NORM:
     case LC_OP_LINEAR:
     case LC_OP_QKV_PACK:
-    case LC_OP_CONV_ATTENTION: return dtype == LC_DTYPE_F32;
+    case LC_OP_CONV_ATTENTION:
+    case LC_OP_ATTENTION_PROJECTION: return dtype == LC_DTYPE_F32;
     default: return 0;
     }
 }
@@ -111,6 +112,14 @@ static lc_status lc_cuda_conv_attention(const lc_conv_attention_args *args, cons
     return st;
 }
 
+static lc_status lc_cuda_attention_projection(const lc_attention_projection_args *args, const char **path) {
+    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
+    if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "attention_projection: cuda: no usable GPU");
+    lc_status st = lc_launched("attention_projection", lc_cuda_launch_attention_projection(args, ctx->stream));
+    if (st == LC_OK && path) *path = "cuda_fused_attention_projection";
+    return st;
+}
+
 /* Bias and ReLU / GELU-tanh run in the cuBLASLt epilogue; GELU-erf (not a cuBLASLt epilogue) as the
  * bias epilogue followed by the own gelu kernel in place. */
 static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
@@ -156,6 +165,8 @@ const lc_backend lc_cuda_backend = {
     .qkv_pack = lc_cuda_qkv_pack,
     .conv_attention = lc_cuda_conv_attention,
     .conv_attention_fits = lc_cuda_conv_attention_fits,
+    .attention_projection = lc_cuda_attention_projection,
+    .attention_projection_fits = lc_cuda_attention_projection_fits,
     .capture_begin = lc_cuda_capture_begin,
     .capture_end = lc_cuda_capture_end,
     .graph_launch = lc_cuda_graph_launch,

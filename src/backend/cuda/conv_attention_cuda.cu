@@ -13,6 +13,7 @@
 #include <math.h>
 
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/row_attention.cuh"
 
 #define CA_WARPS 16
 #define CA_SMEM_MAX (160 * 1024)
@@ -25,15 +26,6 @@ struct lc_ca_params {
     int seq, d, causal;
     float scale;
 };
-
-__device__ __forceinline__ float lc_ca_warp_max(float v) {
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
-__device__ __forceinline__ float lc_ca_warp_sum(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
 
 /* D > 0: head_dim known at compile time (the loops over j unroll, q stays in registers); D == 0: any
  * head_dim <= 128 at run time. */
@@ -107,44 +99,8 @@ __global__ void __launch_bounds__(CA_WARPS * 32) lc_conv_attention_kernel(lc_ca_
     float *s = scores + (size_t)warp * p.seq;
     const int keys = p.causal ? r + 1 : p.seq;
     const float *q = y + (int)(((long long)r * d) % p.F);
-    /* scores: lane per key (kᵀ reads are consecutive across lanes), q broadcast */
-    constexpr int QR = (D > 0 && D <= 64) ? D : 1;
-    float qr[QR];
-    if (QR > 1) {
-#pragma unroll
-        for (int j = 0; j < QR; j++) qr[j] = q[j];
-    }
-    float mx = -INFINITY;
-    for (int t = lane; t < keys; t += 32) {
-        const float *kc = kt + t;
-        float a0 = 0.0f, a1 = 0.0f;
-        if (QR > 1) {
-#pragma unroll
-            for (int j = 0; j < QR; j += 2) {
-                a0 = fmaf(qr[j], kc[j * ldk], a0);
-                if (j + 1 < QR) a1 = fmaf(qr[j + 1], kc[(j + 1) * ldk], a1);
-            }
-        } else {
-            int j = 0;
-            for (; j + 2 <= d; j += 2) {
-                a0 = fmaf(q[j], kc[j * ldk], a0);
-                a1 = fmaf(q[j + 1], kc[(j + 1) * ldk], a1);
-            }
-            if (j < d) a0 = fmaf(q[j], kc[j * ldk], a0);
-        }
-        const float acc = (a0 + a1) * p.scale;
-        s[t] = acc;
-        mx = fmaxf(mx, acc);
-    }
-    mx = lc_ca_warp_max(mx);
-    float sum = 0.0f;
-    for (int t = lane; t < keys; t += 32) {
-        const float e = expf(s[t] - mx);
-        s[t] = e;
-        sum += e;
-    }
-    sum = lc_ca_warp_sum(sum);
-    __syncwarp();
+    const float mx = lc_row_scores<D>(q, kt, ldk, d, keys, p.scale, s, lane);
+    const float sum = lc_row_softmax(s, keys, mx, lane);
     /* out[r, j] for j = lane + 32 i: four keys per step into separate accumulators */
     constexpr int NJ = D > 0 ? (D + 31) / 32 : 4;
     float acc[4][NJ];

@@ -47,6 +47,11 @@ cudaError_t lc_cuda_launch_qkv_pack(const lc_qkv_pack_args *args, cudaStream_t s
 int lc_cuda_conv_attention_fits(const lc_conv_attention_args *args);
 cudaError_t lc_cuda_launch_conv_attention(const lc_conv_attention_args *args, cudaStream_t stream);
 
+/* attention_projection_cuda.cu: out [seq, pn] = attention(q, k, v) · w (+ bias) in one kernel for small
+ * shapes (lc_cuda_attention_projection_fits: head_dim, pn <= 128, kᵀ in one block's shared memory). */
+int lc_cuda_attention_projection_fits(const lc_attention_projection_args *args);
+cudaError_t lc_cuda_launch_attention_projection(const lc_attention_projection_args *args, cudaStream_t stream);
+
 /* conv2d_cuda.cu: NCHW float32, any kh/kw/stride/pad (a fast 3x3 path), bias may be NULL, fused ReLU. */
 cudaError_t lc_cuda_launch_conv2d(const lc_conv2d_args *args, cudaStream_t stream);
 
