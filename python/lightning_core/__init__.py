@@ -91,11 +91,30 @@ from .sessions import (
     sync_policy,
 )
 from .trace import runtime_trace_timeline
-from . import api  # noqa: E402  (lc.api: the seed's integrated API, graph path)
+from . import api  # noqa: E402  (lc.api: the seed's integrated API)
+from .api import (  # noqa: E402  (the seed's legacy-prefixed integrated names, engine-aware)
+    lightning_attention,
+    lightning_attention_into,
+    lightning_conv_attention_torchstrong_nchw,
+    lightning_conv_attention_torchstrong_nchw_into,
+    lightning_conv_relu_nchw,
+    lightning_conv_relu_nchw_into,
+    lightning_matmul,
+    lightning_matmul_into,
+)
 from ._C import graph_plan_cache_clear, graph_plan_cache_stats
 from .graph import Graph, GraphCore, GraphPlan, graph_issue_codes, graph_op_schemas, graph_reason_codes
 
 __all__ = [
+    "api",
+    "lightning_attention",
+    "lightning_attention_into",
+    "lightning_conv_attention_torchstrong_nchw",
+    "lightning_conv_attention_torchstrong_nchw_into",
+    "lightning_conv_relu_nchw",
+    "lightning_conv_relu_nchw_into",
+    "lightning_matmul",
+    "lightning_matmul_into",
     "Graph",
     "GraphCore",
     "GraphPlan",

@@ -1,12 +1,20 @@
-"""lightning_core.api — the seed's clean-name integrated API (seed section 24), the part the graph layer
-needs now: ``conv_attention_torchstrong_nchw`` (conv + ReLU -> qkv repeat -> attention) in
-``execution_mode="eager"`` (op by op) or ``"graph"`` (a planned, fused, replayed graph), and
-``conv_attention_torchstrong_nchw_ab_report`` (parity + speed of both modes). Engines, nn, autograd and
-the rest of lc.api come with the high-level API issue.
+"""lightning_core.api — the seed's clean-name integrated API (seed sections 18 and 24).
 
-Graph mode covers what the seed's graph path covers: a 3x3 kernel, stride 1, pad 1. Any other shape runs
-eagerly, deterministically, and the runtime trace records ``graph_shape_unsupported``.
-Tests: tests/python/test_api_graph.py. Reference: docs/python_api.md ("lc.api (graph path)").
+Engines: ``set_engine("lightning" | "torch" | "auto")`` / ``get_engine()`` choose who runs the calls
+below: lightning (this library), torch (PyTorch on the matching device, NumPy in and out; when torch is
+not installed the call runs on lightning and the runtime trace records ``torch_unavailable_fallback``),
+or auto (lightning: every call here has a lightning kernel). ``set_route_policy(conv=, attention=,
+graph=)`` overrides the engine per subgraph kind (None = follow the engine); graph execution whose
+route resolves to torch runs eagerly and records ``graph_engine_not_lightning``.
+
+Calls (NumPy in, NumPy out, or lightning Tensors where the underlying op takes them): ``matmul``,
+``attention`` / ``attention_into`` (flat seed layout: seq·head_dim elements), ``conv_relu_nchw`` /
+``conv_relu_nchw_into``, ``conv_attention_torchstrong_nchw`` / ``_into`` with
+``execution_mode="eager" | "graph"`` (graph: a planned, fused graph replayed per call; 3x3 stride 1 pad 1,
+other shapes run eagerly with ``graph_shape_unsupported`` traced) and
+``conv_attention_torchstrong_nchw_ab_report``. The lightning path is one check and one C call, so an
+lc.api call costs the same as the direct ``lightning_core`` call (benchmarked).
+Tests: tests/python/test_api.py, tests/python/test_api_graph.py. Reference: docs/python_api.md ("lc.api").
 """
 import time
 
@@ -15,11 +23,162 @@ import numpy as np
 from . import _C
 from .graph import Graph
 
-__all__ = ["conv_attention_torchstrong_nchw", "conv_attention_torchstrong_nchw_ab_report"]
+__all__ = [
+    "set_engine", "get_engine", "set_route_policy", "get_route_policy", "matmul", "matmul_into", "attention", "attention_into",
+    "conv_relu_nchw", "conv_relu_nchw_into", "conv_attention_torchstrong_nchw", "conv_attention_torchstrong_nchw_into",
+    "conv_attention_torchstrong_nchw_ab_report",
+]
 
+_ENGINES = ("lightning", "torch", "auto")
+_ROUTES = ("conv", "attention", "graph")
 _MODES = ("eager", "graph")
+_state = {"engine": "lightning", "route": {"conv": None, "attention": None, "graph": None}, "plain": True}
+# "plain": the engine is lightning and no route overrides it, so calls take the shortest path.
+_torch = None  # False once an import failed
 _plans = {}
 
+
+def set_engine(engine):
+    """'lightning', 'torch' or 'auto' for every lc.api call (process-wide)."""
+    if engine not in _ENGINES:
+        raise ValueError(f"set_engine: engine: expected 'lightning', 'torch' or 'auto', got {engine!r}")
+    _state["engine"] = engine
+    _update_plain()
+
+
+def get_engine():
+    return _state["engine"]
+
+
+def set_route_policy(conv=None, attention=None, graph=None):
+    """Per-subgraph engine overrides ('lightning' | 'torch' | 'auto' | None = follow set_engine)."""
+    for name, value in (("conv", conv), ("attention", attention), ("graph", graph)):
+        if value is not None and value not in _ENGINES:
+            raise ValueError(f"set_route_policy: {name}: expected 'lightning', 'torch', 'auto' or None, got {value!r}")
+    _state["route"] = {"conv": conv, "attention": attention, "graph": graph}
+    _update_plain()
+
+
+def _update_plain():
+    _state["plain"] = _state["engine"] != "torch" and all(v in (None, "lightning", "auto") for v in _state["route"].values())
+
+
+def get_route_policy():
+    return dict(_state["route"])
+
+
+def _torch_module():
+    global _torch
+    if _torch is None:
+        try:
+            import torch  # noqa: PLC0415 (optional peer, imported on first torch-engine call)
+
+            _torch = torch
+        except Exception:  # noqa: BLE001 (any import failure means: no torch here)
+            _torch = False
+    return _torch or None
+
+
+def _engine_for(kind, op_word, device):
+    """'lightning' or 'torch' for this call (kind: a route_policy key, or None for the engine alone); a torch
+    request without torch falls back to lightning (traced as torch_unavailable_fallback)."""
+    engine = (_state["route"].get(kind) if kind else None) or _state["engine"]
+    if engine != "torch":
+        return "lightning"
+    if _torch_module() is None:
+        _C._trace_note(op_word, "lightning", _dev_word(device), "cuda" if _C.cuda_available() else "cpu",
+                       "torch_unavailable_fallback")
+        return "lightning"
+    return "torch"
+
+
+def _dev_word(device):
+    return device if device in ("cpu", "cuda", "metal", "auto") else "auto"
+
+
+def _torch_device(device):
+    torch = _torch_module()
+    return "cuda" if device != "cpu" and torch.cuda.is_available() else "cpu"
+
+
+def _to_torch(a, dev):
+    torch = _torch_module()
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(dev)
+
+
+def _from_torch(t):
+    return t.detach().to("cpu").contiguous().numpy()
+
+
+# ---- matmul ------------------------------------------------------------------------------------------
+
+def matmul(a, b, device="auto"):
+    """a [m,k] @ b [k,n] -> [m,n]."""
+    if _state["engine"] != "torch" or _engine_for(None, "matmul", device) == "lightning":
+        return _C.matmul2d(a, b, device)
+    dev = _torch_device(device)
+    return _from_torch(_to_torch(a, dev) @ _to_torch(b, dev))
+
+
+def matmul_into(a, b, out, device="auto"):
+    """a [m,k] @ b [k,n] into out [m,n]; returns out."""
+    if _state["engine"] != "torch" or _engine_for(None, "matmul", device) == "lightning":
+        return _C.matmul2d_into(a, b, out, device)
+    dev = _torch_device(device)
+    np.copyto(out, _from_torch(_to_torch(a, dev) @ _to_torch(b, dev)), casting="no")
+    return out
+
+
+# ---- attention ---------------------------------------------------------------------------------------
+
+def _torch_attention(q, k, v, seq, head_dim, causal, device):
+    torch = _torch_module()
+    dev = _torch_device(device)
+    tq, tk, tv = (_to_torch(np.asarray(t).reshape(1, 1, seq, head_dim), dev) for t in (q, k, v))
+    out = torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, is_causal=bool(causal))
+    return _from_torch(out).reshape(seq * head_dim)
+
+
+def attention(q, k, v, seq, head_dim, causal=False, device="auto"):
+    """Single-head attention over flat (or any-shape) q, k, v of seq·head_dim elements -> flat [seq·head_dim]."""
+    if _engine_for("attention", "attention", device) == "lightning":
+        return _C.attention_forward(q, k, v, seq, head_dim, causal, device)
+    return _torch_attention(q, k, v, seq, head_dim, causal, device)
+
+
+def attention_into(q, k, v, out, seq, head_dim, causal=False, device="auto"):
+    if _engine_for("attention", "attention", device) == "lightning":
+        return _C.attention_forward_into(q, k, v, out, seq, head_dim, causal, device)
+    res = _torch_attention(q, k, v, seq, head_dim, causal, device)
+    np.copyto(np.asarray(out).reshape(-1), res, casting="no")
+    return out
+
+
+# ---- conv + relu -------------------------------------------------------------------------------------
+
+def _torch_conv_relu(x, w, b, sh, sw, ph, pw, device):
+    torch = _torch_module()
+    dev = _torch_device(device)
+    y = torch.nn.functional.conv2d(_to_torch(x, dev), _to_torch(w, dev), None if b is None else _to_torch(b, dev),
+                                   stride=(sh, sw), padding=(ph, pw))
+    return _from_torch(torch.relu(y))
+
+
+def conv_relu_nchw(x, w, b, stride_h=1, stride_w=1, pad_h=0, pad_w=0, device="auto"):
+    """relu(conv2d(x [n,c,h,w], w [oc,c,kh,kw]) + b [oc]) -> [n,oc,oh,ow]."""
+    if _engine_for("conv", "conv_relu_nchw", device) == "lightning":
+        return _C.conv2d_nchw(x, w, b, stride_h, stride_w, pad_h, pad_w, device, True)
+    return _torch_conv_relu(x, w, b, stride_h, stride_w, pad_h, pad_w, device)
+
+
+def conv_relu_nchw_into(x, w, b, out, stride_h=1, stride_w=1, pad_h=0, pad_w=0, device="auto"):
+    if _engine_for("conv", "conv_relu_nchw", device) == "lightning":
+        return _C.conv2d_nchw_into(x, w, b, out, stride_h, stride_w, pad_h, pad_w, device, True)
+    np.copyto(out, _torch_conv_relu(x, w, b, stride_h, stride_w, pad_h, pad_w, device), casting="no")
+    return out
+
+
+# ---- conv -> attention ---------------------------------------------------------------------------------
 
 def _f32(name, a, ndim):
     a = np.ascontiguousarray(a, dtype=np.float32)
@@ -28,9 +187,16 @@ def _f32(name, a, ndim):
     return a
 
 
-def _eager(x, w, b, seq_len, head_dim, sh, sw, ph, pw, device):
+def _chain_eager(x, w, b, seq_len, head_dim, sh, sw, ph, pw, device):
+    if _engine_for("conv", "conv_attention_torchstrong_nchw", device) == "torch":
+        y = _torch_conv_relu(x, w, b, sh, sw, ph, pw, device).reshape(-1)
+        flat = y[np.arange(3 * seq_len * head_dim) % y.size]
+        q, k, v = (flat[i * seq_len * head_dim:(i + 1) * seq_len * head_dim] for i in range(3))
+        return attention(q, k, v, seq_len, head_dim, False, device).reshape(seq_len, head_dim)
     y = _C.conv2d_nchw(x, w, b, sh, sw, ph, pw, device, True)
     q, k, v = _C.qkv_pack_repeat(y, seq_len, head_dim, device)
+    if _engine_for("attention", "attention", device) == "torch":
+        return _torch_attention(q, k, v, seq_len, head_dim, False, device).reshape(seq_len, head_dim)
     return _C.attention2d(q, k, v, False, device)
 
 
@@ -55,19 +221,44 @@ def conv_attention_torchstrong_nchw(x, w, b, seq_len, head_dim, stride_h=1, stri
     """relu(conv2d(x [n,c,h,w], w [oc,c,kh,kw]) + b [oc]) flattened, repeated/truncated into q, k, v of
     [seq_len, head_dim] (element i of q|k|v = y.flat[i % y.size]), then attention -> [seq_len, head_dim].
     ``execution_mode="graph"`` plans the chain once per shape/device (cached here and in the plan cache)
-    and replays it; shapes outside the graph path run eagerly with ``graph_shape_unsupported`` traced."""
+    and replays it; shapes outside the graph path run eagerly with ``graph_shape_unsupported`` traced,
+    a graph route resolving to torch runs eagerly with ``graph_engine_not_lightning`` traced."""
+    if execution_mode == "eager" and _state["plain"]:
+        # shortest path: the C ops check every argument (their messages name the op and argument)
+        q, k, v = _C.qkv_pack_repeat(_C.conv2d_nchw(x, w, b, stride_h, stride_w, pad_h, pad_w, device, True),
+                                     seq_len, head_dim, device)
+        return _C.attention2d(q, k, v, False, device)
     if execution_mode not in _MODES:
         raise ValueError(f"conv_attention_torchstrong_nchw: execution_mode: expected 'eager' or 'graph', got {execution_mode!r}")
     for name, v in (("seq_len", seq_len), ("head_dim", head_dim)):
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
             raise ValueError(f"conv_attention_torchstrong_nchw: {name}: expected an int >= 1, got {v!r}")
     x, w, b = _f32("x", x, 4), _f32("w", w, 4), _f32("b", b, 1)
+    seq_len, head_dim = int(seq_len), int(head_dim)
     if execution_mode == "graph":
-        if _graph_supported(w, stride_h, stride_w, pad_h, pad_w):
-            return _plan_for(x, w, b, int(seq_len), int(head_dim), device).run(x, w, b)[0]
-        _C._trace_note("conv_attention_torchstrong_nchw", "eager_fallback", device if device != "auto" else "auto",
-                       "cuda" if device != "cpu" and _C.cuda_available() else "cpu", "graph_shape_unsupported")
-    return _eager(x, w, b, int(seq_len), int(head_dim), stride_h, stride_w, pad_h, pad_w, device)
+        selected = "cuda" if device != "cpu" and _C.cuda_available() else "cpu"
+        graph_engine = _state["route"].get("graph") or _state["engine"]
+        if graph_engine == "torch":
+            _C._trace_note("conv_attention_torchstrong_nchw", "eager_fallback", _dev_word(device), selected,
+                           "graph_engine_not_lightning")
+        elif _graph_supported(w, stride_h, stride_w, pad_h, pad_w):
+            return _plan_for(x, w, b, seq_len, head_dim, device).run(x, w, b)[0]
+        else:
+            _C._trace_note("conv_attention_torchstrong_nchw", "eager_fallback", _dev_word(device), selected,
+                           "graph_shape_unsupported")
+    return _chain_eager(x, w, b, seq_len, head_dim, stride_h, stride_w, pad_h, pad_w, device)
+
+
+def conv_attention_torchstrong_nchw_into(x, w, b, out, seq_len, head_dim, stride_h=1, stride_w=1, pad_h=1, pad_w=1,
+                                         device="auto", execution_mode="eager"):
+    """conv_attention_torchstrong_nchw into ``out`` (float32, seq_len·head_dim elements); returns out."""
+    res = conv_attention_torchstrong_nchw(x, w, b, seq_len, head_dim, stride_h, stride_w, pad_h, pad_w, device,
+                                          execution_mode)
+    if not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.size != res.size:
+        raise ValueError(f"conv_attention_torchstrong_nchw_into: out: expected a float32 ndarray of {res.size} "
+                         f"elements, got {type(out).__name__} {getattr(out, 'dtype', '')} {getattr(out, 'shape', '')}")
+    np.copyto(out.reshape(-1), res.reshape(-1))
+    return out
 
 
 def _median_ms(fn, warmup, iters):
@@ -101,7 +292,6 @@ def conv_attention_torchstrong_nchw_ab_report(x, w, b, seq_len, head_dim, stride
     graph = conv_attention_torchstrong_nchw(*args, execution_mode="graph")
     eager_ms = _median_ms(lambda: conv_attention_torchstrong_nchw(*args, execution_mode="eager"), warmup, iters)
     graph_ms = _median_ms(lambda: conv_attention_torchstrong_nchw(*args, execution_mode="graph"), warmup, iters)
-    supported = _graph_supported(np.asarray(w).reshape(np.shape(w)), stride_h, stride_w, pad_h, pad_w)
     return {
         "winner": "graph" if graph_ms < eager_ms else "eager",
         "graph_over_eager": eager_ms / graph_ms if graph_ms > 0 else float("nan"),
@@ -110,7 +300,52 @@ def conv_attention_torchstrong_nchw_ab_report(x, w, b, seq_len, head_dim, stride
         "graph_ms": graph_ms,
         "eager_host_dispatches": _dispatches(lambda: conv_attention_torchstrong_nchw(*args, execution_mode="eager")),
         "graph_host_dispatches": _dispatches(lambda: conv_attention_torchstrong_nchw(*args, execution_mode="graph")),
-        "graph_mode_supported": supported,
+        "graph_mode_supported": _graph_supported(np.asarray(w), stride_h, stride_w, pad_h, pad_w),
         "seq_len": int(seq_len),
         "head_dim": int(head_dim),
     }
+
+
+# ---- the seed's legacy-prefixed names (re-exported by lightning_core) ---------------------------------
+
+def lightning_matmul(a, b, device="auto"):
+    return matmul(a, b, device)
+
+
+def lightning_matmul_into(a, b, out, device="auto"):
+    return matmul_into(a, b, out, device)
+
+
+def lightning_attention(q, k, v, seq, head_dim, causal=False, device="auto"):
+    return attention(q, k, v, seq, head_dim, causal, device)
+
+
+def lightning_attention_into(q, k, v, out, seq, head_dim, causal=False, device="auto"):
+    return attention_into(q, k, v, out, seq, head_dim, causal, device)
+
+
+def lightning_conv_relu_nchw(x, w, b, stride_h=1, stride_w=1, pad_h=0, pad_w=0, device="auto"):
+    return conv_relu_nchw(x, w, b, stride_h, stride_w, pad_h, pad_w, device)
+
+
+def lightning_conv_relu_nchw_into(x, w, b, out, stride_h=1, stride_w=1, pad_h=0, pad_w=0, device="auto"):
+    return conv_relu_nchw_into(x, w, b, out, stride_h, stride_w, pad_h, pad_w, device)
+
+
+def lightning_conv_attention_torchstrong_nchw(x, w, b, seq_len, head_dim, stride_h=1, stride_w=1, pad_h=1, pad_w=1,
+                                              device="auto", execution_mode="eager"):
+    return conv_attention_torchstrong_nchw(x, w, b, seq_len, head_dim, stride_h, stride_w, pad_h, pad_w, device,
+                                           execution_mode)
+
+
+def lightning_conv_attention_torchstrong_nchw_into(x, w, b, out, seq_len, head_dim, stride_h=1, stride_w=1, pad_h=1,
+                                                   pad_w=1, device="auto", execution_mode="eager"):
+    return conv_attention_torchstrong_nchw_into(x, w, b, out, seq_len, head_dim, stride_h, stride_w, pad_h, pad_w,
+                                                device, execution_mode)
+
+
+LEGACY_NAMES = [
+    "lightning_matmul", "lightning_matmul_into", "lightning_attention", "lightning_attention_into",
+    "lightning_conv_relu_nchw", "lightning_conv_relu_nchw_into", "lightning_conv_attention_torchstrong_nchw",
+    "lightning_conv_attention_torchstrong_nchw_into",
+]

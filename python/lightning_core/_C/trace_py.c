@@ -112,8 +112,8 @@ static PyObject *py_runtime_active_backend_capabilities(PyObject *self, PyObject
 
 /* _trace_note(op, path, requested, selected, reason): the high-level Python API's decisions (lc.api).
  * op/path come from a fixed vocabulary because the trace keeps static strings. */
-static const char *const lcpy_note_words[] = {"conv_attention_torchstrong_nchw", "graph", "eager", "eager_fallback",
-                                              "torch", NULL};
+static const char *const lcpy_note_words[] = {"conv_attention_torchstrong_nchw", "conv_relu_nchw", "matmul", "attention",
+                                              "graph", "eager", "eager_fallback", "torch", "lightning", NULL};
 
 static const char *lcpy_note_word(PyObject *obj) {
     const char *s = PyUnicode_Check(obj) ? PyUnicode_AsUTF8(obj) : NULL;
