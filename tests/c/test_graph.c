@@ -11,20 +11,9 @@
 #include <string.h>
 
 #include "lightning_core/lightning_core.h"
+#include "check.h"
 
-static int g_pass, g_fail;
 
-#define CHECK(cond)                                                                                        \
-    do {                                                                                                   \
-        if (cond) {                                                                                        \
-            g_pass++;                                                                                      \
-        } else {                                                                                           \
-            g_fail++;                                                                                      \
-            fprintf(stderr, "FAIL %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, #cond, lc_last_error()); \
-        }                                                                                                  \
-    } while (0)
-
-#define CHECK_OK(expr) CHECK((expr) == LC_OK)
 
 /* The last error contains every given fragment. */
 static int err_has(const char *a, const char *b, const char *c) {

@@ -9,16 +9,8 @@
 #include <string.h>
 
 #include "lightning_core/lightning_core.h"
+#include "check.h"
 
-static int failures;
-#define CHECK(cond)                                                                                  \
-    do {                                                                                             \
-        if (!(cond)) {                                                                               \
-            fprintf(stderr, "FAIL %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, #cond,          \
-                    lc_last_error() ? lc_last_error() : "");                                         \
-            failures++;                                                                              \
-        }                                                                                            \
-    } while (0)
 
 static uint64_t rng_state;
 static float urand(void) {
@@ -134,6 +126,6 @@ int main(void) {
     if (lc_device_available(LC_DEVICE_CUDA)) test_linear_chain(LC_DEVICE_CUDA);
     else printf("test_plan: cuda not available, skipped\n");
     test_cache();
-    printf("test_plan: %s (%d failure%s)\n", failures ? "FAILED" : "passed", failures, failures == 1 ? "" : "s");
-    return failures ? 1 : 0;
+    printf("test_plan: %s (%d failure%s)\n", g_fail ? "FAILED" : "passed", g_fail, g_fail == 1 ? "" : "s");
+    return g_fail ? 1 : 0;
 }

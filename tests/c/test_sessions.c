@@ -11,16 +11,8 @@
 
 #include "backend/cpu/cpu_kernels.h"
 #include "lightning_core/lightning_core.h"
+#include "check.h"
 
-static int failures;
-#define CHECK(cond)                                                                     \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            fprintf(stderr, "FAIL %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, #cond, \
-                    lc_last_error() ? lc_last_error() : "");                            \
-            failures++;                                                                 \
-        }                                                                               \
-    } while (0)
 
 static uint64_t rng_state;
 static double uniform(void) {
@@ -169,6 +161,6 @@ int main(void) {
         printf("test_sessions: %s done\n", lc_device_name(devs[i]));
     }
     test_policy_counters_timer();
-    printf("test_sessions: %s (%d failure%s)\n", failures ? "FAILED" : "passed", failures, failures == 1 ? "" : "s");
-    return failures ? 1 : 0;
+    printf("test_sessions: %s (%d failure%s)\n", g_fail ? "FAILED" : "passed", g_fail, g_fail == 1 ? "" : "s");
+    return g_fail ? 1 : 0;
 }

@@ -19,18 +19,8 @@
 #include "backend/cpu/cpu_kernels.h"
 #include "core/tune_cache.h"
 #include "lightning_core/lightning_core.h"
+#include "check.h"
 
-static int g_pass, g_fail;
-
-#define CHECK(cond)                                                                                        \
-    do {                                                                                                   \
-        if (cond) {                                                                                        \
-            g_pass++;                                                                                      \
-        } else {                                                                                           \
-            g_fail++;                                                                                      \
-            fprintf(stderr, "FAIL %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, #cond, lc_last_error()); \
-        }                                                                                                  \
-    } while (0)
 
 static char g_dir[64];
 
