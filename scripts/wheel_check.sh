@@ -15,5 +15,9 @@ assert lc.__file__.startswith(os.environ["PYTHONPATH"]), lc.__file__
 a = np.random.rand(64, 48).astype(np.float32); b = np.random.rand(48, 32).astype(np.float32)
 err = np.abs(lc.matmul2d(a, b, "cpu") - a.astype(np.float64) @ b).max()
 assert err < 1e-4, err
+import lightning_core_integrated_api as lc_api
+assert lc_api.__file__.startswith(os.environ["PYTHONPATH"]), lc_api.__file__
+lin = lc_api.Linear(4, 3, seed=1)
+assert lin(np.ones((2, 4), np.float32)).shape == (2, 3)
 print("wheel-check: installed wheel imports and computes; blas =", lc.blas_name())
 PY

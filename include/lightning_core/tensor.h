@@ -5,7 +5,8 @@
  *  - layout: row-major; strides and offset are in elements. A contiguous tensor has canonical strides;
  *    a view may be strided, and every element it can address must lie inside its storage.
  *  - lifetime: lc_tensor_from_host / lc_tensor_to_host copy; a tensor never aliases a caller buffer,
- *    except one made by lc_tensor_wrap_host, which borrows the caller's memory by definition.
+ *    except one made by lc_tensor_wrap_host or lc_tensor_wrap_external, which borrow the caller's
+ *    memory by definition (wrap_external with a deleter that runs when the storage is released).
  *  - alias: a view shares its base's storage (refcounted: freeing the base keeps the storage alive
  *    while views exist) and lives on the base's device; asking for a view on another device fails.
  * Tests: tests/c/test_core.c, tests/python/test_tensor.py.
@@ -65,6 +66,15 @@ lc_status lc_tensor_from_host(const void *data, size_t nbytes, lc_dtype dtype, l
  * The caller keeps `data` alive and unchanged in size for the tensor's lifetime. */
 lc_status lc_tensor_wrap_host(void *data, lc_dtype dtype, int ndim, const int64_t *shape,
                               const int64_t *strides, int writable, lc_tensor_t **out);
+
+/* A tensor over external memory that someone else owns (zero-copy import, e.g. DLPack): `data` is a
+ * host (device CPU) or device (CUDA) address of element 0, `strides` in elements (NULL = contiguous,
+ * each >= 0). The library never frees `data`: when the last tensor/view over this storage is freed,
+ * `deleter(ctx)` runs once (deleter may be NULL), on the thread that frees it. On failure nothing is
+ * wrapped and the deleter is NOT called (the caller still owns the memory). CUDA needs a usable GPU. */
+lc_status lc_tensor_wrap_external(void *data, lc_dtype dtype, lc_device device, int ndim, const int64_t *shape,
+                                  const int64_t *strides, int writable, void (*deleter)(void *ctx), void *ctx,
+                                  lc_tensor_t **out);
 
 /* Copies the tensor's elements (gathering a strided view) into contiguous host memory of exactly
  * numel * dtype size bytes. */

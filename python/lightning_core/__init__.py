@@ -25,6 +25,7 @@ from ._C import (
     conv2d_cpu_crossover_macs,
     cpu_features,
     cuda_available,
+    from_dlpack,
     gelu,
     gelu_into,
     get_autotune,
@@ -92,6 +93,15 @@ from .sessions import (
 )
 from .trace import runtime_trace_timeline
 from . import api  # noqa: E402  (lc.api: the seed's integrated API)
+from . import autograd, checkpoint, nn  # noqa: E402  (lc.nn, lc.autograd, lc.checkpoint)
+from .autograd import TinyAutogradMLP, ag_add, ag_matmul, ag_mse_loss, ag_relu  # noqa: E402
+from .checkpoint import (  # noqa: E402
+    load_checkpoint,
+    load_model_checkpoint,
+    save_checkpoint,
+    save_model_checkpoint,
+)
+from .nn import Linear, ReLU, Sequential, TinyMLPModel  # noqa: E402
 from .api import (  # noqa: E402  (the seed's legacy-prefixed integrated names, engine-aware)
     lightning_attention,
     lightning_attention_into,
@@ -106,6 +116,22 @@ from ._C import graph_plan_cache_clear, graph_plan_cache_stats
 from .graph import Graph, GraphCore, GraphPlan, graph_issue_codes, graph_op_schemas, graph_reason_codes
 
 __all__ = [
+    "autograd",
+    "checkpoint",
+    "nn",
+    "TinyAutogradMLP",
+    "ag_add",
+    "ag_matmul",
+    "ag_mse_loss",
+    "ag_relu",
+    "load_checkpoint",
+    "load_model_checkpoint",
+    "save_checkpoint",
+    "save_model_checkpoint",
+    "Linear",
+    "ReLU",
+    "Sequential",
+    "TinyMLPModel",
     "api",
     "lightning_attention",
     "lightning_attention_into",
@@ -147,6 +173,7 @@ __all__ = [
     "Tensor",
     "Tensor64",
     "TensorView",
+    "from_dlpack",
     "__version__",
     "attention2d",
     "attention2d_into",

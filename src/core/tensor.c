@@ -1,4 +1,5 @@
-/* tensor.c — the opaque tensor: owned or borrowed storage (refcounted, shared by views), shape,
+/* tensor.c — the opaque tensor: owned, borrowed or external storage (refcounted, shared by views; an
+ * external storage runs its owner's deleter at release), shape,
  * strides and offset in elements, contract validation, host copies (gather/scatter for views).
  * Tests: tests/c/test_core.c, tests/python/test_tensor.py. */
 #include <stdatomic.h>
@@ -17,6 +18,8 @@ typedef struct lc_storage {
     lc_device device;
     int owned;           /* freed with the storage (else borrowed from the caller) */
     int writable;
+    void (*deleter)(void *ctx); /* external storage (lc_tensor_wrap_external): runs at release */
+    void *deleter_ctx;
 } lc_storage;
 
 struct lc_tensor {
@@ -114,6 +117,7 @@ static void lc_storage_release(lc_storage *s) {
     if (!s) return;
     if (atomic_fetch_sub(&s->refs, 1) != 1) return;
     if (s->owned && s->data) lc_backend_for(s->device)->free(s->data);
+    if (s->deleter) s->deleter(s->deleter_ctx);
     free(s);
 }
 
@@ -224,6 +228,47 @@ lc_status lc_tensor_wrap_host(void *data, lc_dtype dtype, int ndim, const int64_
     s->device = LC_DEVICE_CPU;
     s->owned = 0;
     s->writable = writable != 0;
+    atomic_init(&s->refs, 0);
+    st = lc_tensor_make(s, dtype, ndim, shape, strides, 0, 0, out);
+    if (st != LC_OK) free(s);
+    return st;
+}
+
+lc_status lc_tensor_wrap_external(void *data, lc_dtype dtype, lc_device device, int ndim, const int64_t *shape,
+                                  const int64_t *strides, int writable, void (*deleter)(void *ctx), void *ctx,
+                                  lc_tensor_t **out) {
+    if (!out) return lc_error(LC_ERR_INVALID_ARGUMENT, "tensor_wrap_external: out: expected a pointer, got NULL");
+    *out = NULL;
+    if (!data) return lc_error(LC_ERR_INVALID_ARGUMENT, "tensor_wrap_external: data: expected a pointer, got NULL");
+    lc_status st;
+    if ((st = lc_check_dtype(dtype)) != LC_OK || (st = lc_shape_validate("shape", ndim, shape)) != LC_OK ||
+        (st = lc_check_storage_device(device)) != LC_OK)
+        return st;
+    int64_t cstrides[LC_MAX_DIMS];
+    if (!strides) {
+        lc_contiguous_strides(ndim, shape, cstrides);
+        strides = cstrides;
+    }
+    int64_t elems = 1; /* the extent the strides reach */
+    for (int i = 0; i < ndim; i++) {
+        if (strides[i] < 0)
+            return lc_error(LC_ERR_INVALID_ARGUMENT,
+                            "tensor_wrap_external: strides: expected >= 0, got %lld at dim %d",
+                            (long long)strides[i], i);
+        int64_t span;
+        if (!lc_mul_ok(shape[i] - 1, strides[i], &span) || elems > INT64_MAX / 8 - span)
+            return lc_error(LC_ERR_INVALID_ARGUMENT, "tensor_wrap_external: strides: extent overflows at dim %d", i);
+        elems += span;
+    }
+    lc_storage *s = calloc(1, sizeof *s);
+    if (!s) return lc_error(LC_ERR_OUT_OF_MEMORY, "tensor_wrap_external: could not allocate the storage header");
+    s->data = data;
+    s->elems = elems;
+    s->device = device;
+    s->owned = 0;
+    s->writable = writable != 0;
+    s->deleter = deleter;
+    s->deleter_ctx = ctx;
     atomic_init(&s->refs, 0);
     st = lc_tensor_make(s, dtype, ndim, shape, strides, 0, 0, out);
     if (st != LC_OK) free(s);

@@ -262,6 +262,63 @@ static void test_trace(void) {
     lc_tensor_free(ty);
 }
 
+/* lc_tensor_wrap_external: zero-copy over external host memory, the deleter runs exactly once when the
+ * last tensor/view over the storage is freed, never on a refused wrap. */
+static int g_ext_deletes;
+static void *g_ext_ctx_seen;
+static void ext_deleter(void *ctx) {
+    g_ext_deletes++;
+    g_ext_ctx_seen = ctx;
+}
+
+static void test_wrap_external(void) {
+    float buf[12];
+    for (int i = 0; i < 12; i++) buf[i] = (float)i;
+    int64_t shape[2] = {3, 4}, tshape[2] = {4, 3}, tstrides[2] = {1, 4};
+    int tag = 7;
+    g_ext_deletes = 0;
+    lc_tensor_t *t = NULL, *v = NULL;
+    CHECK(lc_tensor_wrap_external(buf, LC_DTYPE_F32, LC_DEVICE_CPU, 2, shape, NULL, 1, ext_deleter, &tag, &t) == LC_OK);
+    CHECK(t && lc_tensor_data(t) == (void *)buf && lc_tensor_is_contiguous(t) && lc_tensor_is_writable(t));
+    CHECK(lc_tensor_device(t) == LC_DEVICE_CPU && lc_tensor_storage_elems(t) == 12 && lc_tensor_validate(t) == LC_OK);
+    CHECK(lc_tensor_view(t, 2, tshape, tstrides, 0, LC_DEVICE_AUTO, &v) == LC_OK); /* transposed alias */
+    float got[12];
+    CHECK(lc_tensor_to_host(v, got, sizeof got) == LC_OK && got[1] == 4.0f && got[3] == 1.0f);
+    float ones[12];
+    for (int i = 0; i < 12; i++) ones[i] = -1.0f;
+    CHECK(lc_tensor_copy_from_host(t, ones, sizeof ones) == LC_OK && buf[11] == -1.0f); /* writes through */
+    lc_tensor_free(t);
+    CHECK(g_ext_deletes == 0); /* the view keeps the storage */
+    lc_tensor_free(v);
+    CHECK(g_ext_deletes == 1 && g_ext_ctx_seen == &tag);
+    /* strided import (every other column): extent = (3-1)*4 + (2-1)*2 + 1 = 11 elements */
+    int64_t sshape[2] = {3, 2}, sstrides[2] = {4, 2};
+    CHECK(lc_tensor_wrap_external(buf, LC_DTYPE_F32, LC_DEVICE_CPU, 2, sshape, sstrides, 0, ext_deleter, NULL, &t) == LC_OK);
+    CHECK(!lc_tensor_is_contiguous(t) && !lc_tensor_is_writable(t) && lc_tensor_storage_elems(t) == 11);
+    CHECK(lc_tensor_copy_from_host(t, ones, 6 * sizeof(float)) == LC_ERR_INVALID_ARGUMENT); /* read-only */
+    lc_tensor_free(t);
+    CHECK(g_ext_deletes == 2 && g_ext_ctx_seen == NULL);
+    /* a NULL deleter is allowed */
+    CHECK(lc_tensor_wrap_external(buf, LC_DTYPE_F64, LC_DEVICE_CPU, 1, shape, NULL, 1, NULL, NULL, &t) == LC_OK);
+    lc_tensor_free(t);
+    /* refused wraps: nothing is wrapped and the deleter does not run */
+    int64_t neg[2] = {4, -1}, bad_shape[2] = {3, 0};
+    CHECK(lc_tensor_wrap_external(buf, LC_DTYPE_F32, LC_DEVICE_CPU, 2, shape, neg, 1, ext_deleter, NULL, &t) ==
+              LC_ERR_INVALID_ARGUMENT && t == NULL);
+    CHECK(lc_tensor_wrap_external(buf, LC_DTYPE_F32, LC_DEVICE_CPU, 2, bad_shape, NULL, 1, ext_deleter, NULL, &t) ==
+          LC_ERR_SHAPE);
+    CHECK(lc_tensor_wrap_external(NULL, LC_DTYPE_F32, LC_DEVICE_CPU, 2, shape, NULL, 1, ext_deleter, NULL, &t) ==
+          LC_ERR_INVALID_ARGUMENT);
+    CHECK(lc_tensor_wrap_external(buf, LC_DTYPE_COUNT, LC_DEVICE_CPU, 2, shape, NULL, 1, ext_deleter, NULL, &t) ==
+          LC_ERR_DTYPE);
+    CHECK(lc_tensor_wrap_external(buf, LC_DTYPE_F32, LC_DEVICE_METAL, 2, shape, NULL, 1, ext_deleter, NULL, &t) !=
+          LC_OK);
+    if (!lc_device_available(LC_DEVICE_CUDA))
+        CHECK(lc_tensor_wrap_external(buf, LC_DTYPE_F32, LC_DEVICE_CUDA, 2, shape, NULL, 1, ext_deleter, NULL, &t) ==
+              LC_ERR_DEVICE_UNAVAILABLE);
+    CHECK(g_ext_deletes == 2);
+}
+
 int main(void) {
     test_status();
     test_shape_contract();
@@ -270,6 +327,7 @@ int main(void) {
     test_pool();
     test_devices_and_policy();
     test_trace();
+    test_wrap_external();
     printf("test_core: %d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
 }

@@ -147,3 +147,141 @@ def test_examples_are_verbatim(section, test):
     src = textwrap.dedent(inspect.getsource(test))
     body = src.split("verbatim ---\n", 1)[1].split("# --- end of the verbatim block", 1)[0]
     assert textwrap.dedent(body).strip("\n") == block
+
+
+# ---- seed section 24 (pipeline usage) and section 26 (checkpoint / autograd examples) -------------------
+# The blocks run as the seed prints them, except the device: "metal"/"mps" do not exist here; lightning
+# calls keep "metal" (which falls back, recorded), torch tensors use the best torch device.
+
+def test_seed_section24_pipeline(capsys):
+    # --- verbatim block (seed section 24) ---
+    import numpy as np
+    import lightning_core as lc
+    import lightning_core_integrated_api as lc_api
+
+    # Engine selector is unified on lc.api: lightning / torch / auto
+    lc.api.set_engine("auto")
+    print("engine:", lc.api.get_engine(), "| helper:", lc_api.get_engine())
+
+    x = np.random.rand(1, 3, 8, 8).astype(np.float32)
+    w = np.random.rand(16, 3, 3, 3).astype(np.float32)
+    b = np.random.rand(16).astype(np.float32)
+
+    # High-level conv+relu
+    y = lc.api.conv_relu_nchw(x, w, b, stride_h=1, stride_w=1, pad_h=1, pad_w=1, device="metal")
+
+    # Integrated conv->attention path
+    seq_len, head_dim = 96, 48
+    z = lc.api.conv_attention_torchstrong_nchw(
+        x, w, b, seq_len=seq_len, head_dim=head_dim, stride_h=1, stride_w=1, pad_h=1, pad_w=1, device="metal"
+    )
+
+    # Graph vs eager A/B toggle for verification
+    # (current graph mode coverage for this path: conv 3x3, stride=1, pad=1 + attention)
+    z_graph = lc.api.conv_attention_torchstrong_nchw(
+        x,
+        w,
+        b,
+        seq_len=seq_len,
+        head_dim=head_dim,
+        stride_h=1,
+        stride_w=1,
+        pad_h=1,
+        pad_w=1,
+        device="metal",
+        execution_mode="graph",
+    )
+
+    # Quick parity + speed report (eager vs graph) for the same shape
+    report = lc.api.conv_attention_torchstrong_nchw_ab_report(
+        x, w, b, seq_len=seq_len, head_dim=head_dim, stride_h=1, stride_w=1, pad_h=1, pad_w=1, device="metal"
+    )
+    print(report["winner"], report["graph_over_eager"], report["max_abs_diff"])
+    print(y.shape, z.shape)
+    # --- end of the verbatim block ---
+    lc.api.set_engine("lightning")
+    assert y.shape == (1, 16, 8, 8) and z.shape == (96, 48) and z_graph.shape == (96, 48)
+    assert np.abs(z - z_graph).max() < 1e-4 and report["max_abs_diff"] < 1e-4
+    assert "engine: auto | helper: auto" in capsys.readouterr().out
+
+
+def test_seed_section24_torch_interop():
+    torch = pytest.importorskip("torch")
+    dev = "cuda" if torch.cuda.is_available() else "cpu"  # the seed's "mps"
+    import numpy as np
+    import lightning_core as lc
+    import lightning_core_integrated_api as lc_api
+
+    x_t = torch.randn(1, 3, 8, 8, device=dev, dtype=torch.float32)
+    w_t = torch.randn(16, 3, 3, 3, device=dev, dtype=torch.float32)
+    b_t = torch.randn(16, device=dev, dtype=torch.float32)
+
+    x_np = x_t.detach().to("cpu").contiguous().numpy()
+    w_np = w_t.detach().to("cpu").contiguous().numpy()
+    b_np = b_t.detach().to("cpu").contiguous().numpy()
+
+    y_np = lc.api.conv_relu_nchw(
+        x_np, w_np, b_np,
+        stride_h=1, stride_w=1, pad_h=1, pad_w=1,
+        device="metal",
+    )
+
+    y_t = torch.from_numpy(y_np).to(x_t.device)
+    print("lc output torch shape:", tuple(y_t.shape))
+
+    a_np = np.random.rand(128, 256).astype(np.float32)
+    b_np = np.random.rand(256, 64).astype(np.float32)
+
+    lc.api.set_engine("lightning")  # pure-LC
+    out_lc = lc_api.lightning_matmul(a_np, b_np, device="metal")
+
+    lc.api.set_engine("torch")       # Torch interop backend
+    out_torch = lc_api.lightning_matmul(a_np, b_np, device="metal")
+
+    print(out_lc.shape, out_torch.shape)
+    lc.api.set_engine("lightning")
+    ref = torch.relu(torch.nn.functional.conv2d(x_t, w_t, b_t, padding=1)).cpu().numpy()
+    assert np.abs(y_np - ref).max() < 1e-3 * max(1.0, np.abs(ref).max())
+    assert np.abs(out_lc - out_torch).max() < 1e-3 * np.abs(out_lc).max()
+
+
+def test_seed_section26_checkpoint_v1(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # --- verbatim block (seed section 26, checkpoint IO v1/v1.1 round trip) ---
+    import numpy as np
+    import lightning_core_integrated_api as lc_api
+
+    linear = lc_api.Linear(8, 4, bias=True)
+    x = np.random.randn(2, 8).astype(np.float32)
+    ref = linear(x)
+
+    lc_api.save_checkpoint("linear_v1.npz", linear, metadata={"kind": "linear"})
+    linear.weight.fill(0.0)
+    linear.bias.fill(0.0)
+    lc_api.load_checkpoint("linear_v1.npz", into=linear, strict=True)
+
+    restored = linear(x)
+    print(np.allclose(ref, restored, atol=1e-6, rtol=1e-6))
+    # --- end of the verbatim block ---
+    assert np.allclose(ref, restored, atol=1e-6, rtol=1e-6)
+
+
+def test_seed_section26_model_checkpoint_and_autograd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # --- verbatim block (seed section 26, model-level checkpoint v1.1 + tiny autograd step) ---
+    import numpy as np
+    import lightning_core_integrated_api as lc_api
+
+    model = lc_api.TinyMLPModel(8, 16, 4)
+    lc_api.save_model_checkpoint("tiny_mlp_v11.npz", model, metadata={"kind": "tiny_mlp"})
+    lc_api.load_model_checkpoint("tiny_mlp_v11.npz", into=model, strict=True)
+
+    train = lc_api.TinyAutogradMLP(8, 16, 4, seed=20260411)
+    x = np.random.randn(32, 8).astype(np.float32)
+    y = np.random.randn(32, 4).astype(np.float32)
+    loss = train.train_step(x, y, lr=5e-2)
+    print("loss:", loss)
+    # --- end of the verbatim block ---
+    assert np.isfinite(loss) and loss > 0
+    loss2 = train.train_step(x, y, lr=5e-2)
+    assert loss2 < loss

@@ -64,6 +64,17 @@ PyObject *lcpy_tensor_adopt(lc_tensor_t *t);
 /* "Tensor", "Tensor64" or "TensorView" for a tensor object (for messages). */
 const char *lcpy_tensor_kind(PyObject *obj);
 
+/* Zero-copy interop (dlpack_py.c): Tensor.__dlpack__ / __dlpack_device__ methods, the
+ * __cuda_array_interface__ getter, the buffer protocol of CPU tensors, a zero-copy ndarray over a CPU
+ * tensor (NULL with ValueError for a CUDA one), and the module function from_dlpack. */
+PyObject *lcpy_tensor_dlpack(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+PyObject *lcpy_tensor_dlpack_device(PyObject *self, PyObject *noargs);
+PyObject *lcpy_tensor_cuda_array_interface(PyObject *self, void *closure);
+int lcpy_tensor_getbuffer(PyObject *self, Py_buffer *view, int flags);
+void lcpy_tensor_releasebuffer(PyObject *self, Py_buffer *view);
+PyObject *lcpy_tensor_host_ndarray(PyObject *self);
+extern PyMethodDef lcpy_dlpack_methods[];
+
 /* Casts a METH_FASTCALL|METH_KEYWORDS function for a PyMethodDef entry without a function-cast warning. */
 #define LCPY_FASTCALL(fn) ((PyCFunction)(void (*)(void))(fn))
 

@@ -292,6 +292,7 @@ PyMODINIT_FUNC PyInit__C(void) {
     if (PyModule_AddFunctions(m, lcpy_session_methods) < 0) goto fail;
     if (PyModule_AddFunctions(m, lcpy_graph_methods) < 0) goto fail;
     if (PyModule_AddFunctions(m, lcpy_plan_methods) < 0) goto fail;
+    if (PyModule_AddFunctions(m, lcpy_dlpack_methods) < 0) goto fail;
     if (lcpy_DeviceUnavailableError == NULL) {
         lcpy_DeviceUnavailableError = PyErr_NewExceptionWithDoc(
             "lightning_core.DeviceUnavailableError",

@@ -2,8 +2,9 @@
  * over the opaque lc_tensor_t (docs/python_api.md, "Tensors and the tensor contract"): construction
  * from an ndarray (copied) or a shape (zero-filled), metadata properties (strides and offset in
  * elements), numpy() / copy_from() host copies, view() and validate(). A TensorView is a metadata alias
- * over its tensor's storage and keeps a reference to that Tensor object (`base`).
- * Tests: tests/python/test_tensor.py. */
+ * over its tensor's storage and keeps a reference to that Tensor object (`base`). The interop slots
+ * (__dlpack__, __dlpack_device__, __cuda_array_interface__, the buffer protocol) live in dlpack_py.c.
+ * Tests: tests/python/test_tensor.py, tests/python/test_dlpack.py. */
 #include "convert.h"
 
 #include <string.h>
@@ -210,12 +211,34 @@ static PyObject *tensor_numpy(LcTensorObject *self, PyObject *noargs) {
     return (PyObject *)arr;
 }
 
+/* __array__(dtype=None, copy=None) (NumPy 2 protocol): a CPU tensor is viewed without a copy unless
+ * copy=True (np.asarray goes through the buffer protocol first, same result); a CUDA tensor is
+ * downloaded (a copy; copy=False raises ValueError). */
 static PyObject *tensor_array(LcTensorObject *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"dtype", "copy", NULL};
     PyObject *dtype = Py_None, *copy = Py_None;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OO:__array__", kwlist, &dtype, &copy)) return NULL;
+    if (lc_tensor_device(self->t) == LC_DEVICE_CPU && copy != Py_True) {
+        PyObject *view = lcpy_tensor_host_ndarray((PyObject *)self);
+        if (view == NULL || dtype == Py_None) return view;
+        PyObject *res = NULL, *astype = PyObject_GetAttrString(view, "astype");
+        PyObject *kw = astype ? Py_BuildValue("{s:O}", "copy", Py_False) : NULL;
+        PyObject *targs = kw ? PyTuple_Pack(1, dtype) : NULL;
+        if (targs) res = PyObject_Call(astype, targs, kw); /* astype(dtype, copy=False) */
+        Py_XDECREF(targs);
+        Py_XDECREF(kw);
+        Py_XDECREF(astype);
+        if (res != NULL && copy == Py_False && res != view) {
+            Py_DECREF(res);
+            res = NULL;
+            PyErr_Format(PyExc_ValueError, "__array__: dtype=%R needs a copy of this %s (copy=False)", dtype,
+                         lc_dtype_name(lc_tensor_dtype(self->t)));
+        }
+        Py_DECREF(view);
+        return res;
+    }
     if (copy == Py_False) {
-        PyErr_SetString(PyExc_ValueError, "a lightning_core tensor cannot be viewed as an ndarray without a copy");
+        PyErr_SetString(PyExc_ValueError, "a CUDA tensor cannot be viewed as an ndarray without a copy");
         return NULL;
     }
     PyObject *arr = tensor_numpy(self, NULL);
@@ -295,6 +318,7 @@ static PyObject *get_is_contiguous(LcTensorObject *self, void *c) {
     return PyBool_FromLong(lc_tensor_is_contiguous(self->t));
 }
 static PyObject *get_ndim(LcTensorObject *self, void *c) { return PyLong_FromLong(lc_tensor_ndim(self->t)); }
+static PyObject *get_data_ptr(LcTensorObject *self, void *c) { return PyLong_FromVoidPtr(lc_tensor_data(self->t)); }
 static PyObject *get_base(LcTensorObject *self, void *c) {
     PyObject *b = self->base ? self->base : Py_None;
     Py_INCREF(b);
@@ -332,7 +356,14 @@ static PyMethodDef tensor_methods[] = {
      "view(shape, strides=None, offset=0, device=None) -> TensorView over this storage."},
     {"validate", (PyCFunction)tensor_validate, METH_NOARGS, "validate(): re-checks the tensor contract (ValueError)."},
     {"__array__", (PyCFunction)(void (*)(void))tensor_array, METH_VARARGS | METH_KEYWORDS,
-     "__array__(dtype=None, copy=None) -> numpy() (always a copy)."},
+     "__array__(dtype=None, copy=None) -> ndarray: a CPU tensor zero-copy unless copy=True; a CUDA tensor "
+     "downloaded (a copy)."},
+    /* zero-copy interop (dlpack_py.c) */
+    {"__dlpack__", LCPY_FASTCALL(lcpy_tensor_dlpack), METH_FASTCALL | METH_KEYWORDS,
+     "__dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None) -> a DLPack capsule sharing the "
+     "storage (docs/python_api.md, Interop)."},
+    {"__dlpack_device__", (PyCFunction)lcpy_tensor_dlpack_device, METH_NOARGS,
+     "__dlpack_device__() -> (device_type, device_id): (1, 0) for the CPU, (2, id) for CUDA."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -345,13 +376,22 @@ static PyMethodDef tensor_methods[] = {
         {"numel", (getter)get_numel, NULL, "element count", NULL},                                       \
         {"nbytes", (getter)get_nbytes, NULL, "numel * element size", NULL},                              \
         {"ndim", (getter)get_ndim, NULL, "number of dimensions", NULL},                                  \
-        {"is_contiguous", (getter)get_is_contiguous, NULL, "canonical row-major strides", NULL}
+        {"is_contiguous", (getter)get_is_contiguous, NULL, "canonical row-major strides", NULL},          \
+        {"data_ptr", (getter)get_data_ptr, NULL, "address of element 0 (host, or device for CUDA) as int", NULL}, \
+        {"__cuda_array_interface__", (getter)lcpy_tensor_cuda_array_interface, NULL,                     \
+         "CUDA array interface v3 (CUDA tensors only; AttributeError on the CPU)", NULL}
 
 static PyGetSetDef tensor_getset[] = {LCPY_GETTERS_COMMON, {NULL, NULL, NULL, NULL, NULL}};
 static PyGetSetDef view_getset[] = {
     LCPY_GETTERS_COMMON,
     {"base", (getter)get_base, NULL, "the Tensor whose storage this view aliases", NULL},
     {NULL, NULL, NULL, NULL, NULL},
+};
+
+/* The buffer protocol (CPU tensors; dlpack_py.c). */
+static PyBufferProcs tensor_as_buffer = {
+    .bf_getbuffer = lcpy_tensor_getbuffer,
+    .bf_releasebuffer = lcpy_tensor_releasebuffer,
 };
 
 static PyTypeObject LcTensor_Type = {
@@ -365,6 +405,7 @@ static PyTypeObject LcTensor_Type = {
               "(zero-filled).",
     .tp_methods = tensor_methods,
     .tp_getset = tensor_getset,
+    .tp_as_buffer = &tensor_as_buffer,
     .tp_new = tensor_new,
 };
 
@@ -379,6 +420,7 @@ static PyTypeObject LcTensor64_Type = {
               "(zero-filled).",
     .tp_methods = tensor_methods,
     .tp_getset = tensor_getset,
+    .tp_as_buffer = &tensor_as_buffer,
     .tp_new = tensor_new,
 };
 
@@ -393,6 +435,7 @@ static PyTypeObject LcTensorView_Type = {
               "tensor's storage (strides/offset in elements).",
     .tp_methods = tensor_methods,
     .tp_getset = view_getset,
+    .tp_as_buffer = &tensor_as_buffer,
     .tp_new = view_new,
 };
 
