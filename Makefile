@@ -1,6 +1,6 @@
 # Lightning Core — `make test` and `make demo` do all set-up on a fresh machine (see README).
 # Other targets: build, ctest, pytest, sanitize (ASan+UBSan C tests), wheel-check (pip install . through
-# scikit-build-core), bench (quick benchmark, full length), clean.
+# scikit-build-core), bench (python -m lightning_core.bench: all suites, report + charts), clean.
 VENV   := .venv
 VPY    := $(VENV)/bin/python
 BUILD  := build
@@ -39,8 +39,10 @@ sanitize: venv
 wheel-check: venv
 	scripts/wheel_check.sh
 
+# bench: every suite (kernel, pipeline, ML, large-GEMM sweep, resident, graph/eager A/B, fusion, API overhead,
+# engine split) on the best backend, 3 repeats; reports under benchmark_results/ (BENCH_ARGS=--quick etc.).
 bench: build
-	$(VPY) benchmarks/python/quick_bench.py
+	$(VPY) -m lightning_core.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan $(BUILD).configure.log $(BUILD)-asan.configure.log python/lightning_core/_C*.so

@@ -3,48 +3,22 @@
 Timing rule: every side of a row is timed the same way (host wall clock around the whole call,
 NumPy in -> NumPy out), warmed up first, reported as the median of repeated samples. Tiny calls are
 timed in batches (`inner` calls per sample) so the clock's own cost does not dominate.
-Used by quick_bench.py (and the later suites). Tested by tests/python/test_bench_harness.py.
+Used by the scripts here; time_call, environment, gpu_info and json_safe come from lightning_core.bench
+(one implementation, tested by tests/python/test_bench_harness.py).
 """
 from __future__ import annotations
 
 import csv
 import json
 import math
-import os
-import platform
 import statistics
-import subprocess
-import time
 from pathlib import Path
 from typing import Callable, Iterable
 
-
-def time_call(fn: Callable[[], object], *, warmup: int = 5, samples: int = 21,
-              min_sample_s: float = 2e-4, max_inner: int = 20000, settle_s: float = 0.15) -> dict:
-    """Median seconds per call of fn(). Picks `inner` so one sample lasts >= min_sample_s.
-
-    Sleeps `settle_s` first: BLAS libraries' worker threads (NumPy's OpenBLAS, torch's OpenMP) spin for
-    a while after a call and would steal cores from whichever side is timed next.
-    Returns {"median_s", "min_s", "cv", "inner", "samples"}; cv = stdev/mean of the per-call samples.
-    """
-    if settle_s > 0:
-        time.sleep(settle_s)
-    for _ in range(warmup):
-        fn()
-    t0 = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - t0, 1e-9)
-    inner = int(min(max_inner, max(1, math.ceil(min_sample_s / once))))
-    per_call = []
-    for _ in range(samples):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        per_call.append((time.perf_counter() - t0) / inner)
-    mean = statistics.fmean(per_call)
-    cv = statistics.pstdev(per_call) / mean if mean > 0 else float("nan")
-    return {"median_s": statistics.median(per_call), "min_s": min(per_call), "cv": cv,
-            "inner": inner, "samples": samples}
+# One implementation of timing and of the environment block: the installed package's benchmark harness
+# (python -m lightning_core.bench). The names below stay importable from here for the suite scripts.
+from lightning_core.bench.harness import time_call  # noqa: F401,E402
+from lightning_core.bench.report import cpu_model, environment, gpu_info, json_safe  # noqa: F401,E402
 
 
 def ratio(peer_s: float | None, ours_s: float | None) -> float:
@@ -54,71 +28,7 @@ def ratio(peer_s: float | None, ours_s: float | None) -> float:
     return peer_s / ours_s
 
 
-def environment(extra: dict | None = None) -> dict:
-    """Machine and library versions for the report header."""
-    env = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu": _cpu_model(),
-        "cpus_online": os.cpu_count(),
-        "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    try:
-        import numpy as np
-        env["numpy"] = np.__version__
-        try:
-            from threadpoolctl import threadpool_info
-            blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
-            if blas:
-                env["numpy_blas"] = f"{blas[0].get('internal_api')} {blas[0].get('version')} " \
-                                    f"{blas[0].get('architecture')} threads={blas[0].get('num_threads')}"
-        except Exception:
-            pass
-    except Exception:
-        pass
-    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LC_NUM_THREADS", "OMP_NUM_THREADS"):
-        if var in os.environ:
-            env[f"env_{var}"] = os.environ[var]
-    if extra:
-        env.update(extra)
-    return env
-
-
-def gpu_info() -> dict:
-    """{"nvidia_smi": "name, driver version" per GPU} from nvidia-smi; {} where there is none."""
-    try:
-        smi = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20)
-        if smi.returncode == 0 and smi.stdout.strip():
-            return {"nvidia_smi": smi.stdout.strip().replace("\n", " | ")}
-    except Exception:  # noqa: BLE001  (no nvidia-smi, or it hangs: no GPU line)
-        pass
-    return {}
-
-
-def json_safe(v):
-    """v with NaN/inf floats as None and NumPy scalars as Python ones (strict JSON), recursively."""
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {k: json_safe(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [json_safe(x) for x in v]
-    if hasattr(v, "item") and type(v).__module__ == "numpy":
-        return v.item()
-    return v
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+_cpu_model = cpu_model  # the old private name
 
 
 def write_csv(path: Path, rows: list[dict], fields: list[str]) -> None:
