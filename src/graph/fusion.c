@@ -313,22 +313,28 @@ static lc_status lc_try_conv(lc_fuse_ctx *c, int node, int *fired) {
     return lc_finish_site(c, "conv_relu", chain, 2, &s, NULL, fired);
 }
 
-/* matmul (x [m,k] @ w) -> [bias_add] -> [relu|gelu]; `lead` nodes (layer_norm) come before it. */
-static lc_status lc_try_matmul(lc_fuse_ctx *c, int node, int *fired) {
+/* Extends chain[0..*n) (ending at a matmul) with the matmul's sole bias_add reader, then a relu/gelu
+ * reader of that (or of the matmul): the epilogue lc_linear can take. *bias / *act: those nodes or -1. */
+static void lc_follow_epilogue(lc_fuse_ctx *c, int *chain, int *n, int *bias, int *act) {
     const char *why = NULL;
-    *fired = 0;
-    int chain[3] = {node, -1, -1}, n = 1;
-    int next = lc_sole_reader(c, node, 0, &why);
-    int bias = -1, act = -1;
+    int next = lc_sole_reader(c, chain[*n - 1], 0, &why);
+    *bias = *act = -1;
     if (next >= 0 && is_op(c, next, "bias_add")) {
-        bias = next;
-        chain[n++] = next;
+        *bias = next;
+        chain[(*n)++] = next;
         next = lc_sole_reader(c, next, 0, &why);
     }
     if (next >= 0 && lc_is_act(c, next)) {
-        act = next;
-        chain[n++] = next;
+        *act = next;
+        chain[(*n)++] = next;
     }
+}
+
+/* matmul (x [m,k] @ w) -> [bias_add] -> [relu|gelu] as one lc_linear. */
+static lc_status lc_try_matmul(lc_fuse_ctx *c, int node, int *fired) {
+    *fired = 0;
+    int chain[3] = {node, -1, -1}, n = 1, bias, act;
+    lc_follow_epilogue(c, chain, &n, &bias, &act);
     if (n == 1) return LC_OK;
     lc_plan_step s = lc_node_step(c, node);
     s.kind = LC_STEP_LINEAR;
@@ -345,18 +351,8 @@ static lc_status lc_try_layer_norm(lc_fuse_ctx *c, int node, int *fired) {
     const lc_graph_node *ln = &c->g->nodes[node];
     const int mm = lc_sole_reader(c, node, 0, &why);
     if (mm < 0 || !is_op(c, mm, "matmul")) return LC_OK;
-    int chain[4] = {node, mm, -1, -1}, n = 2;
-    int next = lc_sole_reader(c, mm, 0, &why);
-    int bias = -1, act = -1;
-    if (next >= 0 && is_op(c, next, "bias_add")) {
-        bias = next;
-        chain[n++] = next;
-        next = lc_sole_reader(c, next, 0, &why);
-    }
-    if (next >= 0 && lc_is_act(c, next)) {
-        act = next;
-        chain[n++] = next;
-    }
+    int chain[4] = {node, mm, -1, -1}, n = 2, bias, act;
+    lc_follow_epilogue(c, chain, &n, &bias, &act);
     const lc_value_id gamma = ln->ninputs > 1 ? ln->inputs[1] : -1, beta = ln->ninputs > 2 ? ln->inputs[2] : -1;
     const lc_value_id w = c->g->nodes[mm].inputs[1], b = bias >= 0 ? c->g->nodes[bias].inputs[1] : -1;
     const char *why3 = gamma < 0                                         ? "no_affine_to_fold"
