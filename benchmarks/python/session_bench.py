@@ -46,8 +46,12 @@ TOL = 1e-4
 ROWS = ["large_gemm_sweep", "mlp_resident", "conv_attn_chain", "trace_overhead", "sync_count"]
 GEMM = [(1024, 1024, 1024), (1536, 1536, 1536), (2048, 2048, 2048), (3072, 3072, 3072), (4096, 1024, 4096)]
 GEMM_TINY = [(64, 64, 64), (96, 128, 80)]
+# CPU-only machines: the seed's sweep shapes (up to 3072^3, ~58 GFLOP a call) take minutes per row on a
+# few cores, so a full CPU run uses CPU-sized shapes (the row's shape column says which ran).
+GEMM_CPU = [(256, 256, 256), (512, 512, 512), (1024, 1024, 1024)]
 MLP = [(256, 512, 1024, 256), (512, 1024, 2048, 512), (1024, 1024, 4096, 1024), (2048, 1024, 2048, 1024)]
 MLP_TINY = [(16, 32, 64, 16), (32, 64, 128, 32)]
+MLP_CPU = [(256, 512, 1024, 256), (512, 1024, 2048, 512)]
 CHAIN = [(48, 48), (96, 48), (192, 48), (192, 8)]
 CHAIN_X, CHAIN_OC = (1, 3, 8, 8), 16  # x [1,3,8,8], w [16,3,3,3], b [16], stride 1, pad 1
 LIST_KEYS = ("failed_checks", "errors", "na")
@@ -728,8 +732,8 @@ def main(argv=None) -> int:
     ctx = Ctx(args)
     env = environment(ctx)
     print("environment: " + ", ".join(f"{k}={v}" for k, v in env.items()), flush=True)
-    gemm = GEMM if ctx.lc_cuda else GEMM_TINY if args.quick else GEMM
-    mlp = MLP if ctx.lc_cuda else MLP_TINY if args.quick else MLP
+    gemm = GEMM if ctx.lc_cuda else GEMM_TINY if args.quick else GEMM_CPU
+    mlp = MLP if ctx.lc_cuda else MLP_TINY if args.quick else MLP_CPU
     if args.quick:
         gemm, mlp = gemm[:2], mlp[:2]
     chain = CHAIN[:2] if args.quick else CHAIN
