@@ -26,7 +26,7 @@
  * the thresholds above are only the fallback. The first call of such a shape times the candidates
  * that make sense for it on the real operands — small (up to LC_MM_TUNE_SMALL_MAX_WORK, or skinny),
  * BLAS (when active), blocked (unless skinny) — in interleaved rounds (mm_tune), keeps the candidate
- * with the fastest run in the tune cache (mode "small" / "blas" / "blocked", key
+ * with the fastest run (the static choice unless beaten by LC_MM_TUNE_MARGIN) in the tune cache (mode "small" / "blas" / "blocked", key
  * "matmul|cpu|<dtype>|m=..,k=..,n=..|thr=<pool threads>|isa=<isa>|blas=<0|1>") and leaves the winner's
  * result in c (it runs again if it was not the last one timed). Later calls take the stored mode;
  * *path names the kernel that ran, as always.
@@ -90,6 +90,11 @@
 #define LC_MM_TUNE_LOSER_FACTOR 3.0
 #define LC_MM_TUNE_BUDGET_MS 2.0
 #define LC_MM_TUNE_MAX_REPS 16
+/* The static choice (mm_heuristic) stays unless a candidate's fastest run beats it by this fraction: one
+ * tuning burst on a busy machine is noisier than the steady state it decides (on the 2-core dev VM a
+ * burst once ranked the single-threaded kernel ahead of the threaded BLAS split that is 1.7x faster
+ * in a loop). */
+#define LC_MM_TUNE_MARGIN 0.15
 
 /* Below this many multiply-adds the blocked path stays on the calling thread. */
 #define LC_MM_PARALLEL_MIN_WORK (128.0 * 128.0 * 128.0)
@@ -541,7 +546,7 @@ static void mm_tune_key(char *key, size_t size, const lc_matmul_args *args, cons
  * then rounds until about LC_MM_TUNE_BUDGET_MS per candidate has passed (at least 2, at most
  * LC_MM_TUNE_MAX_REPS); a candidate's time is its fastest run. Stores the winner and leaves its result
  * in c. */
-static lc_status mm_tune(const char *key, const mm_mode *cand, int ncand, const lc_cpu_caps *caps,
+static lc_status mm_tune(const char *key, const mm_mode *cand, int ncand, mm_mode fallback, const lc_cpu_caps *caps,
                          const lc_matmul_args *args, const char **path) {
     double best_run[MM_MODE_COUNT], spent = 0.0, first_best = INFINITY;
     int alive[MM_MODE_COUNT], last = -1;
@@ -578,10 +583,13 @@ static lc_status mm_tune(const char *key, const mm_mode *cand, int ncand, const 
             spent += t;
             if (t < best_run[i]) best_run[i] = t;
         }
-    int winner = -1;
-    for (int i = 0; i < ncand; i++)
+    int winner = -1, keep = -1;
+    for (int i = 0; i < ncand; i++) {
         if (alive[i] && (winner < 0 || best_run[i] < best_run[winner])) winner = i;
+        if (alive[i] && cand[i] == fallback) keep = i;
+    }
     if (winner < 0) return last_err;
+    if (keep >= 0 && best_run[winner] * (1.0 + LC_MM_TUNE_MARGIN) > best_run[keep]) winner = keep;
     if (last != winner) {
         st = mm_run_mode(cand[winner], caps, args, &paths[winner]);
         if (st != LC_OK) return st;
@@ -613,7 +621,7 @@ lc_status lc_cpu_matmul(const lc_matmul_args *args, const char **path) {
             if (lc_tune_lookup(key, stored, sizeof stored, NULL))
                 for (int i = 0; i < ncand; i++)
                     if (strcmp(stored, mm_mode_names[cand[i]]) == 0) found = i;
-            if (found < 0) return mm_tune(key, cand, ncand, caps, args, path); /* new, or not valid here */
+            if (found < 0) return mm_tune(key, cand, ncand, mode, caps, args, path); /* new, or not valid here */
             mode = cand[found];
         }
     }
