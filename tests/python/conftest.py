@@ -132,6 +132,27 @@ def _never_leave_strict_mode_on():
         pytest.fail("test left strict device mode on")
 
 
+# ---- gradient checks (test_nn.py, test_autograd.py) --------------------------------------------------
+def central_diff(f, arrays, eps=1e-6):
+    """Central finite differences of the scalar f() with respect to every element of each float64 array
+    in ``arrays`` (modified in place and restored)."""
+    grads = []
+    for a in arrays:
+        g = np.zeros_like(a)
+        it = np.nditer(a, flags=["multi_index"])
+        for _ in it:
+            i = it.multi_index
+            old = a[i]
+            a[i] = old + eps
+            fp = f()
+            a[i] = old - eps
+            fm = f()
+            a[i] = old
+            g[i] = (fp - fm) / (2 * eps)
+        grads.append(g)
+    return grads
+
+
 # ---- float64 NumPy references -------------------------------------------------------------------
 
 def ref_matmul(a, b):

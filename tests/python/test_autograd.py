@@ -8,25 +8,9 @@ import pytest
 
 import lightning_core.autograd as ag
 import lightning_core.nn as nn
+from conftest import central_diff
 from lightning_core.autograd import Var, ag_add, ag_matmul, ag_mse_loss, ag_relu
 
-
-def central_diff(f, arrays, eps=1e-6):
-    grads = []
-    for a in arrays:
-        g = np.zeros_like(a)
-        it = np.nditer(a, flags=["multi_index"])
-        for _ in it:
-            i = it.multi_index
-            old = a[i]
-            a[i] = old + eps
-            fp = f()
-            a[i] = old - eps
-            fm = f()
-            a[i] = old
-            g[i] = (fp - fm) / (2 * eps)
-        grads.append(g)
-    return grads
 
 
 def _mlp_loss(x, w1, b1, w2, b2, y, device):

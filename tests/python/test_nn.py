@@ -11,30 +11,12 @@ import pytest
 
 import lightning_core as lc
 import lightning_core.nn as nn
+from conftest import central_diff
 
 
 def f64(a):
     return np.asarray(a, np.float64)
 
-
-def central_diff(f, arrays, eps=1e-6):
-    """Central finite differences of the scalar f() with respect to every element of each float64 array
-    in ``arrays`` (modified in place and restored)."""
-    grads = []
-    for a in arrays:
-        g = np.zeros_like(a)
-        it = np.nditer(a, flags=["multi_index"])
-        for _ in it:
-            i = it.multi_index
-            old = a[i]
-            a[i] = old + eps
-            fp = f()
-            a[i] = old - eps
-            fm = f()
-            a[i] = old
-            g[i] = (fp - fm) / (2 * eps)
-        grads.append(g)
-    return grads
 
 
 def state_equal(a, b):
