@@ -23,7 +23,6 @@ fusion_bench.py reuses this file's case runner.
 """
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
@@ -37,7 +36,8 @@ import harness  # noqa: E402
 from gpu_bench import _rel as rel_err  # noqa: E402
 from session_bench import (Ctx, Skip, _nan, _try, check, col, finish, free_gpu, looped, new_row,  # noqa: E402
                            ratio, ref_chain, torch_graph)
-from session_bench import environment as session_environment  # noqa: E402
+from session_bench import parse_args as session_parse_args  # noqa: E402
+from session_bench import setup as session_setup  # noqa: E402
 
 import lightning_core as lc  # noqa: E402
 
@@ -553,44 +553,12 @@ def write_reports(ctx, env, sections, stem=STEM, spec=SPEC, targets_fn=targets, 
 
 # ---- CLI ---------------------------------------------------------------------------------------------------
 def parse_args(argv=None, rows=ROWS, doc=__doc__, out_default="benchmark_results"):
-    p = argparse.ArgumentParser(description=doc.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="fewer shapes and samples (smoke run; tiny shapes on CPU)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--out", type=Path, default=Path(out_default))
-    p.add_argument("--only", default="", help="comma list of rows (names or 1-based numbers): " + ",".join(rows))
-    p.add_argument("--max-seconds", type=float, default=540.0,
-                   help="columns starting after this many seconds are skipped (n/a), reports still written")
-    args = p.parse_args(argv)
-    sel = []
-    for tok in filter(None, (t.strip() for t in args.only.split(","))):
-        name = rows[int(tok) - 1] if tok.isdigit() and 1 <= int(tok) <= len(rows) else tok
-        if name not in rows:
-            p.error(f"--only: unknown row {tok!r}; rows: {', '.join(rows)}")
-        sel.append(name)
-    args.rows = [r for r in rows if not sel or r in sel]
-    return args
+    return session_parse_args(argv, rows, doc, out_default)
 
 
 def setup(args, name):
-    """Device choice, TF32 off, sync policy 'auto', Ctx and the environment block. None: nothing to run."""
-    cuda = bool(_try(lc.cuda_available) is True)
-    if args.device == "cuda" and not cuda:
-        print(f"{name}: --device cuda but lc.cuda_available() is False; nothing measured", file=sys.stderr)
-        return None, None
-    args.lc_dev = "cuda" if (args.device == "cuda" or (args.device == "auto" and cuda)) else "cpu"
-    if torch is not None:
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
-    lc.set_matmul_precision("highest")
-    args.sync_policy_found = _try(lc.get_sync_policy) if hasattr(lc, "get_sync_policy") else "n/a"
-    if hasattr(lc, "set_sync_policy"):
-        lc.set_sync_policy("auto")  # 'never' (LC_SYNC_POLICY) would make execute() return at enqueue
-    ctx = Ctx(args)
-    ctx.out = args.out
-    env = session_environment(ctx)
-    env["lc_graph_plan_api"] = has_plan_api()
-    print("environment: " + ", ".join(f"{k}={v}" for k, v in env.items()), flush=True)
-    return ctx, env
+    """session_bench's setup, with the plan API's presence in the environment block."""
+    return session_setup(args, name, {"lc_graph_plan_api": has_plan_api()})
 
 
 def run_sections(ctx, env, args, plans, runner, name, report, decorate_fn=decorate):

@@ -694,44 +694,58 @@ def _try(fn):
         return f"error: {e}"
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="fewer shapes and samples (CPU smoke run)")
+def parse_args(argv=None, rows=ROWS, doc=__doc__, out_default="benchmark_results"):
+    """The command line shared by the session, graph/eager and fusion benchmarks (``rows``: the script's row
+    names, selectable with --only by name or 1-based number)."""
+    p = argparse.ArgumentParser(description=doc.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer shapes and samples (smoke run; tiny shapes on CPU)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--out", type=Path, default=Path("benchmark_results"))
-    p.add_argument("--only", default="", help="comma list of rows (names or 1-5): " + ",".join(ROWS))
+    p.add_argument("--out", type=Path, default=Path(out_default))
+    p.add_argument("--only", default="", help="comma list of rows (names or 1-based numbers): " + ",".join(rows))
     p.add_argument("--max-seconds", type=float, default=540.0,
                    help="columns starting after this many seconds are skipped (n/a), reports still written")
     args = p.parse_args(argv)
     sel = []
     for tok in filter(None, (t.strip() for t in args.only.split(","))):
-        name = ROWS[int(tok) - 1] if tok.isdigit() and 1 <= int(tok) <= len(ROWS) else tok
-        if name not in ROWS:
-            p.error(f"--only: unknown row {tok!r}; rows: {', '.join(ROWS)}")
+        name = rows[int(tok) - 1] if tok.isdigit() and 1 <= int(tok) <= len(rows) else tok
+        if name not in rows:
+            p.error(f"--only: unknown row {tok!r}; rows: {', '.join(rows)}")
         sel.append(name)
-    args.rows = [r for r in ROWS if not sel or r in sel]
+    args.rows = [r for r in rows if not sel or r in sel]
     return args
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
+def setup(args, name, extra_env=None):
+    """Device choice, TF32 off on both sides, sync policy 'auto', the Ctx and the environment block (printed).
+    (None, None) when --device cuda was asked and there is no GPU: nothing to run."""
     cuda = bool(_try(lc.cuda_available) is True)
     if args.device == "cuda" and not cuda:
-        print("session_bench: --device cuda but lc.cuda_available() is False; nothing measured", file=sys.stderr)
-        return 2
+        print(f"{name}: --device cuda but lc.cuda_available() is False; nothing measured", file=sys.stderr)
+        return None, None
     args.lc_dev = "cuda" if (args.device == "cuda" or (args.device == "auto" and cuda)) else "cpu"
     if torch is not None:
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
     lc.set_matmul_precision("highest")
-    # "sync" in a session method's name is honoured under the 'auto' policy; under 'never' (LC_SYNC_POLICY)
-    # the batch calls would return at enqueue and every time here would be launch-only.
+    # "sync" in a session method's name (and the end of a plan's execute) is honoured under the 'auto'
+    # policy; under 'never' (LC_SYNC_POLICY) the calls would return at enqueue and every time here would
+    # be launch-only.
     args.sync_policy_found = _try(lc.get_sync_policy) if hasattr(lc, "get_sync_policy") else "n/a"
     if hasattr(lc, "set_sync_policy"):
         lc.set_sync_policy("auto")
     ctx = Ctx(args)
+    ctx.out = args.out
     env = environment(ctx)
+    env.update(extra_env or {})
     print("environment: " + ", ".join(f"{k}={v}" for k, v in env.items()), flush=True)
+    return ctx, env
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    ctx, env = setup(args, "session_bench")
+    if ctx is None:
+        return 2
     gemm = GEMM if ctx.lc_cuda else GEMM_TINY if args.quick else GEMM_CPU
     mlp = MLP if ctx.lc_cuda else MLP_TINY if args.quick else MLP_CPU
     if args.quick:
