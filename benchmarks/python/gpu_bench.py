@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -47,33 +46,8 @@ def _rel(out, ref):
     return float(np.linalg.norm(out - ref) / max(np.linalg.norm(ref), 1e-30))
 
 
-# ---- float64 references ------------------------------------------------------------------------
-def ref_attention(q, k, v):
-    s = (q @ k.T) / math.sqrt(q.shape[1])
-    s -= s.max(axis=1, keepdims=True)
-    p = np.exp(s)
-    return (p / p.sum(axis=1, keepdims=True)) @ v
-
-
-def ref_conv_relu(x, w, b):
-    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    win = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(2, 3))
-    y = np.tensordot(win, w, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2) + b[None, :, None, None]
-    return np.maximum(y, 0)
-
-
-def ref_gelu(x):
-    try:
-        from scipy.special import erf
-    except ImportError:
-        from math import erf
-        erf = np.vectorize(erf)
-    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
-
-
-def ref_layer_norm(x, eps=1e-5):
-    mu = x.mean(axis=-1, keepdims=True)
-    return (x - mu) / np.sqrt(((x - mu) ** 2).mean(axis=-1, keepdims=True) + eps)
+# ---- float64 references: lightning_core/bench/refs.py (one copy for the package and these scripts) ----
+from lightning_core.bench.refs import ref_attention, ref_conv_relu, ref_gelu, ref_layer_norm  # noqa: E402,F401
 
 
 # ---- cases: (suite, bench, shape, make inputs, lc op, torch op, float64 reference, note) ----------

@@ -31,7 +31,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
-from gpu_bench import _rel as rel_err, ref_attention, ref_conv_relu  # noqa: E402  (float64 references)
+from gpu_bench import _rel as rel_err  # noqa: E402
+from lightning_core.bench.refs import ref_chain  # noqa: E402  (float64 reference of the chain)
 
 import lightning_core as lc  # noqa: E402
 
@@ -387,14 +388,6 @@ def run_mlp(ctx, bt, i, h, o):
 
 
 # ---- 3. conv -> attention chain ----------------------------------------------------------------------------
-def ref_chain(x, w, b, seq, hd):
-    """float64: conv3x3 (stride 1, pad 1) + bias + ReLU, q|k|v[i] = conv_flat[i % size], attention."""
-    y = ref_conv_relu(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64)).ravel()
-    sd = seq * hd
-    qkv = y[np.arange(3 * sd) % y.size]
-    return ref_attention(*(qkv[j * sd:(j + 1) * sd].reshape(seq, hd) for j in range(3)))
-
-
 def run_chain(ctx, seq, hd):
     row = new_row(ctx, "conv_attn_chain", f"x={'x'.join(map(str, CHAIN_X))},oc={CHAIN_OC},seq={seq},head_dim={hd}")
     dev, rng = ctx.lc_dev, ctx.rng

@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from . import harness as H
+from .refs import ref_attention, ref_chain, ref_conv_relu
 from .suites import Ctx, SuiteUnavailable
 
 
@@ -71,27 +72,6 @@ def _torch():
         return None
 
 
-def _ref_attn(q, k, v):
-    s = (q @ k.T) / math.sqrt(q.shape[1])
-    s -= s.max(axis=1, keepdims=True)
-    p = np.exp(s)
-    return (p / p.sum(axis=1, keepdims=True)) @ v
-
-
-def _ref_conv_relu(x, w, b):
-    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    win = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(2, 3))
-    y = np.tensordot(win, w, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2) + b[None, :, None, None]
-    return np.maximum(y, 0)
-
-
-def _ref_chain(x, w, b, seq, hd):
-    y = _ref_conv_relu(x, w, b).ravel()
-    sd = seq * hd
-    qkv = y[np.arange(3 * sd) % y.size]
-    return _ref_attn(*(qkv[j * sd:(j + 1) * sd].reshape(seq, hd) for j in range(3)))
-
-
 def _f64(*a):
     return [np.asarray(t, np.float64) for t in a]
 
@@ -138,18 +118,18 @@ def engine_split(ctx: Ctx) -> list[dict]:
                 q, k, v = r(s * d), r(s * d), r(s * d)
                 split("attention", f"attention seq={s},head_dim={d}", f"seq={s},head_dim={d}",
                       lambda q=q, k=k, v=v, s=s, d=d: api.attention(q, k, v, s, d, False, dev),
-                      _ref_attn(*(t.reshape(s, d) for t in _f64(q, k, v))))
+                      ref_attention(*(t.reshape(s, d) for t in _f64(q, k, v))))
             for h in conv:
                 x, w, b = r(1, 3, h, h), r(16, 3, 3, 3) - 0.5, r(16) - 0.5
                 shape = f"n=1,c=3->16,h={h},w={h},k=3"
                 split("conv", f"conv_relu {shape}", shape,
-                      lambda x=x, w=w, b=b: api.conv_relu_nchw(x, w, b, 1, 1, 1, 1, dev), _ref_conv_relu(*_f64(x, w, b)))
+                      lambda x=x, w=w, b=b: api.conv_relu_nchw(x, w, b, 1, 1, 1, 1, dev), ref_conv_relu(*_f64(x, w, b)))
             x, w, b = r(1, 3, 8, 8), (r(16, 3, 3, 3) - 0.5) * 0.5, (r(16) - 0.5) * 0.1
             for s, d in chain:
                 shape = f"conv(n=1,c=3->16,h=8,w=8,k=3)+attn(seq={s},d={d})"
                 split("conv->attn", f"conv_attn {shape}", shape,
                       lambda s=s, d=d: api.conv_attention_torchstrong_nchw(x, w, b, s, d, device=dev),
-                      _ref_chain(*_f64(x, w, b), s, d))
+                      ref_chain(*_f64(x, w, b), s, d))
     finally:
         api.set_engine(saved)
     return rows
@@ -212,7 +192,7 @@ def pipeline_cpu(ctx: Ctx) -> list[dict]:
                     ref, notes="layer_norm + linear, two calls")
         x, w, bias = rng.random((1, 3, 8, 8), dtype=np.float32), f32(16, 3, 3, 3, scale=0.3), f32(16, scale=0.1)
         for s, hd in chain:
-            ref = _ref_chain(*_f64(x, w, bias), s, hd)
+            ref = ref_chain(*_f64(x, w, bias), s, hd)
             sd = s * hd
 
             def np_chain(s=s, hd=hd, sd=sd):
@@ -233,7 +213,7 @@ def pipeline_cpu(ctx: Ctx) -> list[dict]:
 
 
 def _np_conv_relu(x, w, b):
-    return _ref_conv_relu(x, w, b).astype(np.float32)
+    return ref_conv_relu(x, w, b).astype(np.float32)
 
 
 def _np_attn(q, k, v):
