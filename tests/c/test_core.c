@@ -10,18 +10,8 @@
 
 #include "core/threadpool.h"
 #include "lightning_core/lightning_core.h"
+#include "check.h"
 
-static int g_pass, g_fail;
-
-#define CHECK(cond)                                                                 \
-    do {                                                                            \
-        if (cond) {                                                                 \
-            g_pass++;                                                               \
-        } else {                                                                    \
-            g_fail++;                                                               \
-            fprintf(stderr, "FAIL %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, #cond, lc_last_error()); \
-        }                                                                           \
-    } while (0)
 
 static void test_status(void) {
     CHECK(strcmp(lc_status_str(LC_OK), "ok") == 0);
