@@ -585,3 +585,25 @@ uint64_t lc_graph_hash(const lc_graph_t *g) {
     for (int32_t i = 0; i < g->noutputs; i++) lc_fnv_u64(&f, (uint64_t)(int64_t)g->outputs[i]);
     return f.h;
 }
+
+int lc_graph_node_operands(const lc_graph_t *g, const lc_graph_node *n, lc_graph_operands *in) {
+    memset(in, 0, sizeof *in);
+    in->n = n->ninputs;
+    for (int i = 0; i < n->ninputs; i++) {
+        if (!lc_graph_value_ok(g, n->inputs[i])) return 0;
+        const lc_graph_value *v = &g->values[n->inputs[i]];
+        in->value_names[i] = v->name;
+        in->ndim[i] = v->ndim;
+        in->shape[i] = v->shape;
+        in->dtype[i] = v->dtype;
+    }
+    return 1;
+}
+
+const char *lc_graph_node_gpu_limit(const lc_graph_t *g, const lc_graph_node *n) {
+    const lc_graph_schema *s = n->schema;
+    lc_graph_operands in;
+    if (!s || !s->gpu_limit || !lc_graph_node_operands(g, n, &in) || in.n == 0) return NULL;
+    /* shape limits are judged on well-formed operands only (the other passes report the rest) */
+    return lc_graph_check_ranks(s, "backend_capability", &in) == LC_OK ? s->gpu_limit(&in) : NULL;
+}

@@ -41,6 +41,13 @@ struct lc_graph {
 
 static inline int lc_graph_value_ok(const lc_graph_t *g, lc_value_id v) { return v >= 0 && v < g->nvalues; }
 
+/* The node's operands as the registry's checks see them, when every input id names a value (else 0). */
+int lc_graph_node_operands(const lc_graph_t *g, const lc_graph_node *n, lc_graph_operands *in);
+
+/* Why the CUDA kernels cannot take this node's operands (the schema's gpu_limit), or NULL: also NULL for a
+ * node without a schema or with malformed operands (the validation passes report those). */
+const char *lc_graph_node_gpu_limit(const lc_graph_t *g, const lc_graph_node *n);
+
 /* Kahn's algorithm over producer edges, ties in program order: writes the ordered nodes to order[] and
  * each node's unresolved in-degree to indegree[] (both node_count long); returns how many nodes were
  * ordered (< node_count: a cycle or a node downstream of one), or -1 when out of memory. Input ids

@@ -131,13 +131,8 @@ static lc_status lc_choose_device(const lc_graph_t *g, lc_plan_template *t) {
     const char *unsupported = NULL;
     for (int32_t i = 0; cuda_ok && i < g->nnodes && !unsupported; i++) {
         const lc_graph_node *n = &g->nodes[i];
-        lc_graph_operands in = {.n = n->ninputs};
-        for (int k = 0; k < n->ninputs; k++) {
-            const lc_graph_value *v = &g->values[n->inputs[k]];
-            in.value_names[k] = v->name, in.ndim[k] = v->ndim, in.shape[k] = v->shape, in.dtype[k] = v->dtype;
-        }
         if (!lc_graph_schema_supported(n->schema, LC_DEVICE_CUDA, g->values[n->output].dtype) ||
-            (n->schema->gpu_limit && n->schema->gpu_limit(&in)))
+            lc_graph_node_gpu_limit(g, n))
             unsupported = n->name;
     }
     const int strict = lc_strict_device() && req != LC_DEVICE_AUTO;

@@ -174,21 +174,6 @@ static void lc_issue_last(lc_vctx *c, const char *code, int32_t node, const char
     lc_issue(c, code, LC_GRAPH_SEVERITY_ERROR, node, value, NULL, "%s", msg);
 }
 
-/* The node's operands when every input id names a value (else 0). */
-static int lc_operands(const lc_graph_t *g, const lc_graph_node *n, lc_graph_operands *in) {
-    memset(in, 0, sizeof *in);
-    in->n = n->ninputs;
-    for (int i = 0; i < n->ninputs; i++) {
-        if (!lc_graph_value_ok(g, n->inputs[i])) return 0;
-        const lc_graph_value *v = &g->values[n->inputs[i]];
-        in->value_names[i] = v->name;
-        in->ndim[i] = v->ndim;
-        in->shape[i] = v->shape;
-        in->dtype[i] = v->dtype;
-    }
-    return 1;
-}
-
 /* ---- schema_contract ------------------------------------------------------------------------- */
 
 static void lc_pass_schema(lc_vctx *c) {
@@ -212,7 +197,7 @@ static void lc_pass_schema(lc_vctx *c) {
         const int attrs_ok = lc_graph_check_attrs(s, prefix, &n->attrs, &resolved) == LC_OK;
         if (!attrs_ok) lc_issue_last(c, "schema_attr", i, NULL);
         lc_graph_operands in;
-        if (!lc_operands(g, n, &in)) continue; /* topology reports the dangling input */
+        if (!lc_graph_node_operands(g, n, &in)) continue; /* topology reports the dangling input */
         if (lc_graph_check_dtypes(s, prefix, &in) != LC_OK) {
             lc_issue_last(c, "schema_dtype", i, NULL);
             continue;
@@ -430,7 +415,7 @@ static void lc_pass_layout(lc_vctx *c) {
     for (int32_t i = 0; i < g->nnodes; i++) {
         const lc_graph_node *n = &g->nodes[i];
         lc_graph_operands in;
-        if (!n->schema || !lc_operands(g, n, &in)) continue;
+        if (!n->schema || !lc_graph_node_operands(g, n, &in)) continue;
         if (n->ninputs < n->schema->info.min_inputs || n->ninputs > n->schema->info.max_inputs) continue; /* schema_arity */
         char prefix[320];
         snprintf(prefix, sizeof prefix, "node '%s' (%s)", n->name, n->op);
@@ -493,11 +478,10 @@ static void lc_pass_backend(lc_vctx *c) {
         const lc_graph_schema *s = n->schema;
         if (!s) continue; /* schema_contract reports it */
         lc_graph_operands in;
-        const int have_in = lc_operands(g, n, &in) && in.n > 0;
+        const int have_in = lc_graph_node_operands(g, n, &in) && in.n > 0;
         const lc_dtype dt = have_in ? in.dtype[0] : lc_graph_value_ok(g, n->output) ? g->values[n->output].dtype : LC_DTYPE_F32;
         /* shape limits are judged on well-formed operands only (the other passes report the rest) */
-        const char *limit =
-            (have_in && s->gpu_limit && lc_graph_check_ranks(s, "backend_capability", &in) == LC_OK) ? s->gpu_limit(&in) : NULL;
+        const char *limit = lc_graph_node_gpu_limit(g, n);
         const int cpu_ok = lc_graph_schema_supported(s, LC_DEVICE_CPU, dt);
         const int cuda_kernel = lc_graph_schema_supported(s, LC_DEVICE_CUDA, dt);
         const int cuda_ok = cuda_kernel && !limit;
