@@ -78,11 +78,17 @@ void lc_trace_record(const lc_trace_event *event) {
     pthread_mutex_unlock(&lc_trace.mu);
 }
 
-void lc_trace_note(const char *op, const char *path, lc_device requested, lc_device selected, lc_reason reason) {
+void lc_trace_span(const char *op, const char *path, lc_device requested, lc_device selected, lc_reason reason,
+                   int synchronized, uint64_t bytes_moved, uint64_t start_ns) {
     if (!lc_trace_enabled()) return;
     lc_trace_event ev = {.op = op, .path = path, .requested = requested, .selected = selected, .reason = reason,
-                         .synchronized = 1, .start_ns = lc_trace_now_ns()};
+                         .synchronized = synchronized, .bytes_moved = bytes_moved, .start_ns = start_ns};
+    ev.duration_ns = lc_trace_now_ns() - start_ns;
     lc_trace_record(&ev);
+}
+
+void lc_trace_note(const char *op, const char *path, lc_device requested, lc_device selected, lc_reason reason) {
+    if (lc_trace_enabled()) lc_trace_span(op, path, requested, selected, reason, 1, 0, lc_trace_now_ns());
 }
 
 static size_t lc_trace_count_locked(void) {

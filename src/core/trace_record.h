@@ -9,5 +9,9 @@
 
 uint64_t lc_trace_now_ns(void);
 void lc_trace_record(const lc_trace_event *event);
+/* Records an event that began at start_ns (lc_trace_now_ns) and ends now; no-op while the trace is off.
+ * op and path must be static strings. */
+void lc_trace_span(const char *op, const char *path, lc_device requested, lc_device selected, lc_reason reason,
+                   int synchronized, uint64_t bytes_moved, uint64_t start_ns);
 
 #endif

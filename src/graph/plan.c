@@ -262,17 +262,12 @@ lc_status lc_graph_plan_execute(lc_graph_plan_t *p, int64_t loops) {
     const int waited = p->t.device != LC_DEVICE_CPU && lc_plan_policy(p) != LC_SYNC_NEVER;
     if (waited && (st = p->be->sync()) != LC_OK) return st;
     if (t0 && lc_trace_enabled()) {
-        lc_trace_event ev = {.op = "graph_plan",
-                             .path = replayed ? "cuda_graph_replay" : "eager",
-                             .requested = p->t.requested,
-                             .selected = p->t.device,
-                             .reason = !p->t.has_reason ? (p->t.requested == LC_DEVICE_AUTO ? LC_REASON_AUTO_SELECTED : LC_REASON_DIRECT)
-                                       : p->t.reason == LC_GRAPH_REASON_FALLBACK_PREFERRED_UNAVAILABLE ? LC_REASON_FALLBACK_PREFERRED_UNAVAILABLE
-                                                                                                        : LC_REASON_FALLBACK_PREFERRED_UNSUPPORTED,
-                             .synchronized = waited || p->t.device == LC_DEVICE_CPU,
-                             .start_ns = t0};
-        ev.duration_ns = lc_trace_now_ns() - t0;
-        lc_trace_record(&ev);
+        const lc_reason reason =
+            !p->t.has_reason ? (p->t.requested == LC_DEVICE_AUTO ? LC_REASON_AUTO_SELECTED : LC_REASON_DIRECT)
+            : p->t.reason == LC_GRAPH_REASON_FALLBACK_PREFERRED_UNAVAILABLE ? LC_REASON_FALLBACK_PREFERRED_UNAVAILABLE
+                                                                             : LC_REASON_FALLBACK_PREFERRED_UNSUPPORTED;
+        lc_trace_span("graph_plan", replayed ? "cuda_graph_replay" : "eager", p->t.requested, p->t.device, reason,
+                      waited || p->t.device == LC_DEVICE_CPU, 0, t0);
     }
     return LC_OK;
 }

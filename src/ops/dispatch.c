@@ -136,16 +136,8 @@ void lc_route_done(const char *op, const lc_route *route, const char *path) {
     lc_counter_add(LC_COUNTER_DISPATCHES, 1);
     lc_dispatch_record(op, route->requested, route->backend->device, route->reason, path);
     if (route->start_ns && lc_trace_enabled()) {
-        lc_trace_event ev = {.op = op,
-                             .path = path,
-                             .requested = route->requested,
-                             .selected = route->backend->device,
-                             .reason = route->reason,
-                             .synchronized = lc_op_synchronized || route->backend->device == LC_DEVICE_CPU,
-                             .bytes_moved = lc_op_bytes_moved,
-                             .start_ns = route->start_ns};
-        ev.duration_ns = lc_trace_now_ns() - route->start_ns;
-        lc_trace_record(&ev);
+        lc_trace_span(op, path, route->requested, route->backend->device, route->reason,
+                      lc_op_synchronized || route->backend->device == LC_DEVICE_CPU, lc_op_bytes_moved, route->start_ns);
     }
 }
 

@@ -88,16 +88,8 @@ int lc_session_inputs_ready(const lc_session_t *s) {
 static void lc_session_trace(const lc_session_t *s, const char *op, const char *path, uint64_t start_ns,
                              uint64_t bytes, int synchronized) {
     if (!start_ns || !lc_trace_enabled()) return;
-    lc_trace_event ev = {.op = op,
-                         .path = path,
-                         .requested = s->device,
-                         .selected = s->device,
-                         .reason = LC_REASON_DIRECT,
-                         .synchronized = synchronized || s->device == LC_DEVICE_CPU,
-                         .bytes_moved = bytes,
-                         .start_ns = start_ns};
-    ev.duration_ns = lc_trace_now_ns() - start_ns;
-    lc_trace_record(&ev);
+    lc_trace_span(op, path, s->device, s->device, LC_REASON_DIRECT, synchronized || s->device == LC_DEVICE_CPU, bytes,
+                  start_ns);
 }
 
 static uint64_t lc_session_clock(void) { return lc_trace_enabled() ? lc_trace_now_ns() : 0; }
