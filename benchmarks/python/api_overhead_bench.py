@@ -11,7 +11,6 @@ Writes api_overhead.{csv,json,md}. Docs: docs/benchmarks.md ("API overhead").
 """
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np

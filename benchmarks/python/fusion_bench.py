@@ -31,9 +31,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 from gpu_bench import ref_attention, ref_gelu, ref_layer_norm  # noqa: E402  (float64 references)
-from graph_eager_ab_bench import (Case, col, finish, finish_run, free_gpu, lc_eager_col, lc_graph_cols,  # noqa: E402
-                                  matmul_bias_relu_case, new_row, parse_args, ratio, run_sections, setup,
-                                  torch_resident_cols, winner, write_reports)
+from graph_eager_ab_bench import (Case, col, finish, free_gpu, lc_eager_col, lc_graph_cols,  # noqa: E402
+                                  matmul_bias_relu_case, new_row, parse_args, ratio, setup, torch_resident_cols,
+                                  winner, write_reports)
 
 import lightning_core as lc  # noqa: E402
 
@@ -232,8 +232,10 @@ def main(argv=None) -> int:
             "attention_proj": lambda s: attention_proj_case(rng, *s),
             "ffn_gelu": lambda s: ffn_case(rng, *s), "ln_proj": lambda s: ln_proj_case(rng, *s)}
     plans = {name: [lambda s=s, name=name: make[name](s) for s in shapes[name]] for name in ROWS}
-    rows = run_sections(ctx, env, args, plans, run_fusion, STEM, report, decorate_fn=decorate)
-    return finish_run(STEM, args, rows, targets, STEM)
+    rows = harness.run_sections(args.rows, {sec: [lambda m=m: run_fusion(ctx, m()) for m in makes]
+                                            for sec, makes in plans.items()},
+                                STEM, lambda sections: report(ctx, env, sections), decorate)
+    return harness.finish_run(STEM, args.out, rows, targets(rows), STEM)
 
 
 if __name__ == "__main__":

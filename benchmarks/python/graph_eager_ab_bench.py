@@ -19,14 +19,13 @@ Every LC output (graph and eager) is checked once against float64 NumPy (relativ
 TF32 off on both sides. Without CUDA every column runs on the CPU (torch CPU if installed), torch CUDA
 graph n/a. Columns are independent: an error is recorded in its row and the run goes on. Reports:
 OUT/graph_eager_ab.{json,md}, OUT/graph_eager_ab_<section>.csv, rewritten after every section.
-fusion_bench.py reuses this file's case runner.
+fusion_bench.py reuses this file's case runner; the section loop is harness.run_sections.
 """
 from __future__ import annotations
 
 import math
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +33,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 from gpu_bench import _rel as rel_err  # noqa: E402
-from session_bench import (Ctx, Skip, _nan, _try, check, col, finish, free_gpu, looped, new_row,  # noqa: E402
-                           ratio, ref_chain, torch_graph)
+from session_bench import (Skip, _nan, _try, check, col, finish, free_gpu, looped, new_row, torch_cols,  # noqa: E402
+                           ratio, ref_chain)
 from session_bench import parse_args as session_parse_args  # noqa: E402
 from session_bench import setup as session_setup  # noqa: E402
 
@@ -275,7 +274,8 @@ def lc_graph_cols(ctx, row, case, st, key="lc_graph", fuse=True, oneshot=True, c
 
 
 def torch_resident_cols(ctx, row, case, oneshot=True):
-    """torch eager resident (+ sync), torch CUDA graph (replay + sync), torch one-shot (NumPy in/out)."""
+    """torch eager resident (+ sync) and torch CUDA graph (replay + sync): session_bench.torch_cols, one
+    iteration per timed call (these rows have no "loops"); then torch one-shot (NumPy in/out)."""
     shape = case.ref.shape
     host = lambda t: t.detach().reshape(shape).cpu().numpy()  # noqa: E731
 
@@ -283,35 +283,23 @@ def torch_resident_cols(ctx, row, case, oneshot=True):
         ctx.budget()
         f = case.torch(ctx.T)
         tin = [ctx.T(a) for _, a in case.inputs]
-        return (lambda: f(*tin)), f
+        return (lambda: f(*tin)), host
 
-    def eager():
-        ctx.need_torch()
-        fwd, _ = build()
-        row["torch_rel_err"] = rel_err(host(fwd()), case.ref)
-        row["torch_eager_ms"] = ctx.wall_ms(looped(fwd, 1, ctx.tsync))
-
-    def graph():
-        ctx.need_tgraph()
-        fwd, _ = build()
-        g, out = torch_graph(fwd)
-        g.replay()
-        ctx.tsync()
-        row["torch_graph_rel_err"] = rel_err(host(out), case.ref)
-        row["torch_graph_ms"] = ctx.wall_ms(looped(g.replay, 1, ctx.tsync))
+    torch_cols(ctx, row, build, case.ref, "torch_eager_ms")
+    if not oneshot:
+        return
 
     def one():
         ctx.need_torch()
-        _, f = build()
+        ctx.budget()
+        f = case.torch(ctx.T)
         arrays = [np.ascontiguousarray(a) for _, a in case.inputs]
         call = lambda: host(f(*[torch.from_numpy(a).to(ctx.tdev) for a in arrays]))  # noqa: E731
         row["torch_oneshot_rel_err"] = rel_err(call(), case.ref)
         row["torch_oneshot_ms"] = ctx.wall_ms(call)
 
-    cols = [("torch_eager", eager), ("torch_graph", graph)] + ([("torch_oneshot", one)] if oneshot else [])
-    for name, fn in cols:
-        col(row, name, fn)
-        free_gpu()
+    col(row, "torch_oneshot", one)
+    free_gpu()
 
 
 def winner(row, cols=RESIDENT_COLS):
@@ -561,42 +549,6 @@ def setup(args, name):
     return session_setup(args, name, {"lc_graph_plan_api": has_plan_api()})
 
 
-def run_sections(ctx, env, args, plans, runner, name, report, decorate_fn=decorate):
-    """Runs every case of the selected rows, printing and rewriting the reports after each section."""
-    sections = []
-    for sec in args.rows:
-        print(f"\n== {sec} ==", flush=True)
-        rows = []
-        sections.append((sec, rows))
-        for make in plans[sec]:
-            try:
-                r = runner(ctx, make())
-            except Exception as e:  # noqa: BLE001  (a bug outside the columns: keep going)
-                r = {"row": sec, "case": "?", "status": "error", "failed_checks": [], "na": [], "notes": [],
-                     "errors": [f"{type(e).__name__}: {e}"], "max_rel_err": float("nan")}
-                traceback.print_exc(limit=4)
-            rows.append(decorate_fn(r))
-            extra = "; ".join(r["failed_checks"] + r["errors"] + r["na"])
-            print(f"  {r['case']}: {r['status']}" + (f" [{extra}]" if extra else ""), flush=True)
-        try:
-            report(ctx, env, sections)
-        except Exception as e:  # noqa: BLE001
-            print(f"{name}: could not write reports: {type(e).__name__}: {e}", file=sys.stderr)
-            traceback.print_exc(limit=4)
-    return [r for _, rs in sections for r in rs]
-
-
-def finish_run(name, args, rows, targets_fn, stem):
-    tt = targets_fn(rows)
-    if tt:
-        print("\n" + harness.markdown_table(["target", "case", "measured", "verdict"], tt))
-    print(f"\nreports: {args.out}/{stem}.json, {stem}.md, {stem}_<row>.csv")
-    bad = [r for r in rows if r["status"] != "ok"]
-    if bad:
-        print(f"{name}: rows not ok: " + ", ".join(f"{r['row']} {r['case']} ({r['status']})" for r in bad))
-    return 1 if bad else 0
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     ctx, env = setup(args, STEM)
@@ -609,8 +561,10 @@ def main(argv=None) -> int:
     plans = {"conv_attn": [lambda s=s: conv_attn_case(rng, *s) for s in chain],
              "matmul_matrix_sub": [lambda: matmul_sub_case(rng, sub)],
              "matmul_bias_relu": [lambda: matmul_bias_relu_case(rng, *mbr)]}
-    rows = run_sections(ctx, env, args, plans, run_ab, STEM, write_reports)
-    return finish_run(STEM, args, rows, targets, STEM)
+    rows = harness.run_sections(args.rows, {sec: [lambda m=m: run_ab(ctx, m()) for m in makes]
+                                            for sec, makes in plans.items()},
+                                STEM, lambda sections: write_reports(ctx, env, sections), decorate)
+    return harness.finish_run(STEM, args.out, rows, targets(rows), STEM)
 
 
 if __name__ == "__main__":

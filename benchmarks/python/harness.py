@@ -12,6 +12,8 @@ import csv
 import json
 import math
 import statistics
+import sys
+import traceback
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -142,3 +144,46 @@ def write_sectioned_reports(out_dir: Path, stem: str, env: dict, sections: list,
     if targets:
         md += ["## Targets", "", markdown_table(["target", "case", "measured", "verdict"], targets), ""]
     (out_dir / f"{stem}.md").write_text("\n".join(md), encoding="utf-8")
+
+
+# ---- the section loop of session_bench.py, graph_eager_ab_bench.py and fusion_bench.py --------------------------
+def run_sections(row_names: list[str], plans: dict, name: str, report: Callable[[list], None],
+                 decorate: Callable[[dict], dict] = lambda r: r,
+                 after_section: Callable[[str, list], None] | None = None) -> list[dict]:
+    """Runs plans[section] (zero-argument callables, each returning one row dict) for every selected section,
+    printing each row's status and rewriting the reports (report(sections)) after every section. A callable
+    that raises gives an 'error' row and the run goes on. Returns every row."""
+    sections = []
+    for sec in row_names:
+        print(f"\n== {sec} ==", flush=True)
+        rows = []
+        sections.append((sec, rows))
+        for make_row in plans[sec]:
+            try:
+                r = make_row()
+            except Exception as e:  # noqa: BLE001  (a bug outside the columns: keep going)
+                r = {"row": sec, "case": "?", "status": "error", "failed_checks": [], "na": [], "notes": [],
+                     "errors": [f"{type(e).__name__}: {e}"], "max_rel_err": float("nan")}
+                traceback.print_exc(limit=4)
+            rows.append(decorate(r))
+            extra = "; ".join(r["failed_checks"] + r["errors"] + r["na"])
+            print(f"  {r['case']}: {r['status']}" + (f" [{extra}]" if extra else ""), flush=True)
+        if after_section is not None:
+            after_section(sec, rows)
+        try:
+            report(sections)
+        except Exception as e:  # noqa: BLE001
+            print(f"{name}: could not write reports: {type(e).__name__}: {e}", file=sys.stderr)
+            traceback.print_exc(limit=4)
+    return [r for _, rs in sections for r in rs]
+
+
+def finish_run(name: str, out_dir, rows: list[dict], targets: list, stem: str) -> int:
+    """Prints the targets table, where the reports are and the rows not ok; the exit status (1: some not ok)."""
+    if targets:
+        print("\n" + markdown_table(["target", "case", "measured", "verdict"], targets))
+    print(f"\nreports: {out_dir}/{stem}.json, {stem}.md, {stem}_<row>.csv")
+    bad = [r for r in rows if r["status"] != "ok"]
+    if bad:
+        print(f"{name}: rows not ok: " + ", ".join(f"{r['row']} {r['case']} ({r['status']})" for r in bad))
+    return 1 if bad else 0

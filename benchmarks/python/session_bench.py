@@ -755,35 +755,10 @@ def main(argv=None) -> int:
                         "ConvAttentionSession.run_batch_sync_cached_no_download(16)"]
                        + (["DeviceGraph.replay(16) + synchronize"] if ctx.lc_graph else [])],
     }
-    sections = []
-    for name in args.rows:
-        print(f"\n== {name} ==", flush=True)
-        rows = []
-        sections.append((name, rows))
-        for plan in plans[name]:
-            try:
-                r = plan()
-            except Exception as e:  # noqa: BLE001  (a bug outside the columns: keep going)
-                r = {"row": name, "case": "?", "status": "error", "failed_checks": [], "na": [],
-                     "errors": [f"{type(e).__name__}: {e}"], "max_rel_err": float("nan")}
-                traceback.print_exc(limit=4)
-            rows.append(r)
-            extra = "; ".join(r["failed_checks"] + r["errors"] + r["na"])
-            print(f"  {r['case']}: {r['status']}" + (f" [{extra}]" if extra else ""), flush=True)
-        print(table(name, rows), flush=True)
-        try:
-            write_reports(args.out, env, sections)
-        except Exception as e:  # noqa: BLE001
-            print(f"session_bench: could not write reports: {e}", file=sys.stderr)
-    all_rows = [r for _, rs in sections for r in rs]
-    tt = targets(all_rows)
-    if tt:
-        print("\n" + harness.markdown_table(["target", "case", "measured", "verdict"], tt))
-    print(f"\nreports: {args.out}/session_bench.json, session_bench.md, session_bench_<row>.csv")
-    bad = [r for r in all_rows if r["status"] != "ok"]
-    if bad:
-        print("session_bench: rows not ok: " + ", ".join(f"{r['row']} {r['case']} ({r['status']})" for r in bad))
-    return 1 if bad else 0
+    rows = harness.run_sections(args.rows, plans, "session_bench",
+                                lambda sections: write_reports(args.out, env, sections),
+                                after_section=lambda name, rs: print(table(name, rs), flush=True))
+    return harness.finish_run("session_bench", args.out, rows, targets(rows), "session_bench")
 
 
 if __name__ == "__main__":
