@@ -4,6 +4,7 @@ PNG writer, the progress line and the CLI end to end on a fake suite. Nothing he
 import io
 import json
 import math
+import os
 import struct
 import time
 import zlib
@@ -31,6 +32,28 @@ def test_time_call_counts_calls_and_gives_sane_stats():
     assert len(calls) == 2 + 1 + 5 * t["inner"]
     assert 0 < t["min_s"] <= t["median_s"] < 0.01
     assert math.isfinite(t["cv"]) and 0 <= t["cv"] < 5
+
+
+def test_time_call_budget_bounds_slow_calls_only():
+    calls = []
+
+    def slow():
+        calls.append(1)
+        time.sleep(0.02)
+
+    t = H.time_call(slow, warmup=20, samples=41, settle_s=0.0, max_s=0.1, min_samples=3)
+    # 20 ms a call, 0.1 s budget: the first warm-up call (+ at most 0.2 * 0.1 s / 20 ms = 1 more), the
+    # sizing call and min_samples samples (0.8 * 0.1 / 0.02 <= 4) instead of 20 + 1 + 41.
+    assert t["inner"] == 1 and 3 <= t["samples"] <= 4
+    assert len(calls) - t["samples"] in (2, 3)
+    assert 0.015 < t["median_s"] < 0.2
+    calls.clear()
+    t = H.time_call(slow, warmup=3, samples=4, settle_s=0.0, max_s=None)  # no bound: every call asked for
+    assert len(calls) == 3 + 1 + 4 and t["samples"] == 4
+    calls.clear()
+    fast = lambda: calls.append(1)  # noqa: E731
+    t = H.time_call(fast, warmup=2, samples=9, settle_s=0.0, max_s=0.5)  # fast calls keep every sample
+    assert t["samples"] == 9
 
 
 def test_stats_and_ratio():
@@ -235,6 +258,62 @@ def test_quick_rows_conversion_and_missing_scripts(tmp_path, monkeypatch):
     monkeypatch.setenv("LC_BENCH_SCRIPTS", str(tmp_path / "nowhere"))
     with pytest.raises(suites.SuiteUnavailable, match="source checkout"):
         suites.run_script(suites.Ctx(raw_dir=tmp_path), "quick_bench.py", [], "quick_bench", "kernel")
+
+
+FAKE_SCRIPT = """
+import json, os, sys
+from pathlib import Path
+out = Path(sys.argv[sys.argv.index("--out") + 1])
+out.mkdir(parents=True, exist_ok=True)
+if "--fail" in sys.argv and out.name == "r2":
+    sys.exit(3)
+(out / "fake.json").write_text(json.dumps({"environment": {}, "rows": [], "pid": os.getpid(), "out": out.name}))
+print("  case " + out.name, flush=True)
+"""
+
+
+def test_run_script_runs_every_repeat_in_one_child(tmp_path, monkeypatch):
+    sdir = tmp_path / "scripts"
+    sdir.mkdir()
+    (sdir / "harness.py").write_text("")
+    (sdir / "fake.py").write_text(FAKE_SCRIPT)
+    monkeypatch.setenv("LC_BENCH_SCRIPTS", str(sdir))
+    seen = []
+
+    class P:
+        def set_repeat(self, k, n):
+            seen.append((k, n))
+
+        def set_case(self, text):
+            pass
+
+    ctx = suites.Ctx(raw_dir=tmp_path / "raw", repeats=3, progress=P())
+    payloads = []
+    for k in (1, 2, 3):
+        ctx.repeat = k
+        payloads.append(suites.run_script(ctx, "fake.py", ["--out", suites.OUT], "fake", "t"))
+    assert [p["out"] for p in payloads] == ["r1", "r2", "r3"]
+    assert len({p["pid"] for p in payloads}) == 1 and payloads[0]["pid"] != os.getpid()  # one child, 3 repeats
+    assert seen == [(1, 3), (2, 3), (3, 3)] and not ctx.notes
+    # a repeat that exits non-zero without its JSON: that repeat is an error, the others are read, rc noted
+    ctx = suites.Ctx(raw_dir=tmp_path / "raw2", repeats=3)
+    assert suites.run_script(ctx, "fake.py", ["--out", suites.OUT, "--fail"], "fake", "t")["out"] == "r1"
+    ctx.repeat = 2
+    with pytest.raises(RuntimeError, match="exited 3 without r2/fake.json"):
+        suites.run_script(ctx, "fake.py", ["--out", suites.OUT, "--fail"], "fake", "t")
+    ctx.repeat = 3
+    assert suites.run_script(ctx, "fake.py", ["--out", suites.OUT, "--fail"], "fake", "t")["out"] == "r3"
+    assert any("exited 3" in n for n in ctx.notes)
+
+
+def test_child_driver_usage_and_exit_codes(tmp_path, capsys):
+    from lightning_core.bench import child
+    assert child.main([]) == 2 and child.main(["0", "x.py"]) == 2
+    script = tmp_path / "s.py"
+    script.write_text("import sys\nprint('arg', sys.argv[1])\nsys.exit(int(sys.argv[1]) % 2)\n")
+    assert child.main(["3", str(script), "{k}"]) == 1  # repeats 1 and 3 exit 1, repeat 2 exits 0
+    out = capsys.readouterr().out
+    assert "[repeat 2/3]" in out and "arg 2" in out and "arg 3" in out
 
 
 @pytest.fixture

@@ -76,7 +76,7 @@ def run_suite(name: str, index: int, args, device: str, deadline: float, progres
                 "skipped: time budget (--max-seconds) used up"
             break
         progress.start_suite(index, name, k, args.repeats)
-        ctx = Ctx(quick=args.quick, device=device, seed=args.seed, repeat=k, raw_dir=args.out / "raw",
+        ctx = Ctx(quick=args.quick, device=device, seed=args.seed, repeat=k, repeats=args.repeats, raw_dir=args.out / "raw",
                   deadline=deadline, progress=progress, python=sys.executable, notes=notes)
         try:
             reps.append(list(suite.run(ctx)))

@@ -26,23 +26,37 @@ STATUS_RANK = {"ok": 0, "unstable": 1, "n/a": 2, "FAILED": 4, "error": 3}
 
 
 def time_call(fn: Callable[[], object], *, warmup: int = 5, samples: int = 21, min_sample_s: float = 2e-4,
-              max_inner: int = 20000, settle_s: float = 0.15) -> dict:
+              max_inner: int = 20000, settle_s: float = 0.15, max_s: float | None = 2.0,
+              min_samples: int = 5) -> dict:
     """Median seconds per call of fn(). Picks `inner` so one sample lasts >= min_sample_s.
 
     Sleeps `settle_s` first: BLAS libraries' worker threads (NumPy's OpenBLAS, torch's OpenMP) spin for a
     while after a call and would steal cores from whichever side is timed next.
+    max_s bounds the whole measurement of a slow call: the first warm-up call is timed, and when warmup +
+    samples would take longer than max_s, fewer warm-up calls (at least that first one) and fewer samples
+    (at least min_samples) are taken, so one 300 ms call costs about 2 s instead of 20 s. Fast calls are
+    not affected. None: no bound.
     Returns {"median_s", "min_s", "mean_s", "cv", "inner", "samples"}; cv = stdev/mean of the per-call
     samples."""
     if settle_s > 0:
         time.sleep(settle_s)
-    for _ in range(warmup):
+    t0 = time.perf_counter()
+    fn()  # the first warm-up call, timed to size the rest
+    first = max(time.perf_counter() - t0, 1e-9)
+    more_warmup = max(0, warmup - 1)
+    if max_s is not None:
+        more_warmup = min(more_warmup, int(0.2 * max_s / first))
+    for _ in range(more_warmup):
         fn()
     t0 = time.perf_counter()
     fn()
     once = max(time.perf_counter() - t0, 1e-9)
     inner = int(min(max_inner, max(1, math.ceil(min_sample_s / once))))
+    n = max(1, samples)
+    if max_s is not None:
+        n = min(n, max(min(min_samples, n), int(0.8 * max_s / (once * inner))))
     per_call = []
-    for _ in range(max(1, samples)):
+    for _ in range(n):
         t0 = time.perf_counter()
         for _ in range(inner):
             fn()

@@ -29,6 +29,12 @@ class Progress:
         self.index, self.suite, self.repeat, self.repeats, self.case = index, name, repeat, repeats, ""
         self._draw(force=True)
 
+    def set_repeat(self, repeat: int, repeats: int) -> None:
+        """The running suite moved on to repeat `repeat` of `repeats` (a child running them back to back)."""
+        if (repeat, repeats) != (self.repeat, self.repeats):
+            self.repeat, self.repeats, self.case = repeat, repeats, ""
+            self._draw(force=True)
+
     def set_case(self, case: str) -> None:
         case = " ".join(str(case).split())
         if case and case != self.case:

@@ -206,7 +206,8 @@ def render_markdown(env: dict, run: dict, suites: list[dict]) -> str:
         md += [f"{s['name']} families:", "", md_table(["Family", "Mode", "Peer", "Rows", "Win Rate", "Median",
                                                        "Geomean", "Avg", "Min", "Max"], fl, _num_align(3, 7)), ""]
     md += ["## C. Stability gate", "",
-           f"Each suite ran {run.get('repeats')} time(s) with seed {run.get('seed')}; cv = stdev / mean of our "
+           f"Each suite ran {run.get('repeats')} time(s) with seed {run.get('seed')} (a wrapped script's repeats back to "
+           "back in one child process, each from fresh inputs); cv = stdev / mean of our "
            f"per-case medians across repeats; rows above {H.fmt_pct(run.get('cv_threshold'))} are marked unstable. "
            "Suite-total CV: CV across repeats of the sum of our per-case times (the seed's gate quantity).", ""]
     sl = []

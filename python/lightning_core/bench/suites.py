@@ -1,11 +1,13 @@
 """The suite registry: name -> runner(ctx) -> rows of the common schema (harness.FIELDS).
 
 Most suites wrap the existing scripts of benchmarks/python/ (found from this file: ../../../benchmarks/python,
-or $LC_BENCH_SCRIPTS). Each wrapped script runs as a child process of the same interpreter with its own
+or $LC_BENCH_SCRIPTS). Each wrapped script runs in a child process of the same interpreter with its own
 --quick / --device / --out flags and writes its usual JSON into OUT/raw/<suite>/r<k>/; the runner reads that
 JSON back and converts its rows. A child process (not an in-process call) because the scripts parse
 sys.argv, set process-wide state (sync policy, matmul precision, torch threads) and may take a while: the
 child isolates them, its stdout feeds the progress bar, and a hung script is killed at the time budget.
+One child (lightning_core.bench.child) runs all the repeats of a script back to back, so the start-up
+(interpreter, torch, CUDA context: 4-5 s on the GPU machine) is paid once per suite and script.
 From an installed wheel (no benchmarks/python) these suites report "unavailable: run from a source checkout".
 
   kernel            quick_bench.py --only attention,conv,matmul (vs NumPy, torch CPU, one-shot);
@@ -51,6 +53,7 @@ class Ctx:
     device: str = "cpu"  # "cpu" | "cuda": the backend our side runs on
     seed: int = 20261126
     repeat: int = 1
+    repeats: int = 1  # the stability gate's repeats of this run
     raw_dir: Path = Path("benchmark_results/raw")
     deadline: float = math.inf  # time.perf_counter() value
     progress: object = None
@@ -63,6 +66,11 @@ class Ctx:
     def case(self, text: str) -> None:
         if self.progress is not None:
             self.progress.set_case(text)
+
+    def set_repeat(self, k: int) -> None:
+        """A batched child (run_script) has started repeat k of self.repeats: move the progress bar on."""
+        if self.progress is not None and hasattr(self.progress, "set_repeat"):
+            self.progress.set_repeat(k, self.repeats)
 
     def note(self, text: str) -> None:
         if text and text not in self.notes:
@@ -107,18 +115,47 @@ def _child_env() -> dict:
     return env
 
 
+OUT = "{out}"  # in a runner's script arguments: that repeat's output directory, OUT/raw/<tag>/r<k>
+_BATCHES: dict = {}  # (OUT/raw/<tag>, script) -> {"killed", "rc", "log"} of the child started at repeat 1
+
+
 def run_script(ctx: Ctx, script: str, args: list[str], stem: str, tag: str) -> dict:
-    """Runs benchmarks/python/<script> args in OUT/raw/<tag>/r<repeat>/ and returns its <stem>.json."""
+    """benchmarks/python/<script> args, for repeat ctx.repeat; returns that repeat's OUT/raw/<tag>/r<k>/<stem>.json.
+
+    At repeat 1 one child process (lightning_core.bench.child) runs the script ctx.repeats times in a row,
+    each repeat writing into its own r<k> directory ("{out}" in args); later repeats read what it wrote.
+    So the interpreter/torch/CUDA start-up is paid once per suite and script, not once per repeat."""
     sdir = scripts_dir()
     if sdir is None:
         raise SuiteUnavailable("run from a source checkout (benchmarks/python not found)")
-    out = Path(ctx.raw_dir) / tag / f"r{ctx.repeat}"
-    out.mkdir(parents=True, exist_ok=True)
-    cmd = [ctx.python, "-u", str(sdir / script), *args]
+    base = Path(ctx.raw_dir) / tag
+    key = (str(base.resolve()), script)
+    if ctx.repeat == 1 or key not in _BATCHES:
+        n = max(1, ctx.repeats) if ctx.repeat == 1 else 1
+        k = "{k}" if n > 1 else str(ctx.repeat)
+        _BATCHES[key] = _launch(ctx, sdir, script, [a.replace(OUT, str(base / f"r{k}")) for a in args], n, base,
+                                stem, tag)
+    batch = _BATCHES[key]
+    path = base / f"r{ctx.repeat}" / f"{stem}.json"
+    if not path.is_file():
+        if batch["killed"]:
+            raise SuiteTimeout(f"{script} killed at the time budget (--max-seconds) before repeat {ctx.repeat} "
+                               f"was written; log {batch['log']}")
+        raise RuntimeError(f"{script} exited {batch['rc']} without r{ctx.repeat}/{path.name}; log {batch['log']}")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _launch(ctx: Ctx, sdir: Path, script: str, args: list[str], n: int, base: Path, stem: str, tag: str) -> dict:
+    """Runs `python -m lightning_core.bench.child n script args` to its end (or to the time budget)."""
     remaining = ctx.remaining()
     if remaining <= 1:
         raise SuiteTimeout("time budget (--max-seconds) used up before the suite started")
-    log = (out / f"{stem}.log").open("w", encoding="utf-8")
+    base.mkdir(parents=True, exist_ok=True)
+    for k in range(ctx.repeat, ctx.repeat + n):  # no stale JSON from an earlier run in the same OUT
+        (base / f"r{k}" / f"{stem}.json").unlink(missing_ok=True)
+    log_path = base / f"{stem}.log"
+    cmd = [ctx.python, "-u", "-m", "lightning_core.bench.child", str(n), str(sdir / script), *args]
+    log = log_path.open("w", encoding="utf-8")
     log.write("$ " + " ".join(cmd) + "\n")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
                             env=_child_env(), cwd=str(sdir.parents[1]))
@@ -136,21 +173,18 @@ def run_script(ctx: Ctx, script: str, args: list[str], stem: str, tag: str) -> d
         for line in proc.stdout:
             log.write(line)
             s = line.strip()
-            if s and not s.startswith(("|", "environment:")) and (line[:1].isspace() or s.startswith("==")):
+            if s.startswith("[repeat ") and n > 1:
+                ctx.set_repeat(int(s[8:].split("/")[0]))
+            elif s and not s.startswith(("|", "environment:")) and (line[:1].isspace() or s.startswith("==")):
                 ctx.case(s.strip("= ")[:100])
         rc = proc.wait()
     finally:
         if timer:
             timer.cancel()
         log.close()
-    if killed:
-        raise SuiteTimeout(f"{script} killed at the time budget (--max-seconds); log {out / (stem + '.log')}")
-    path = out / f"{stem}.json"
-    if not path.is_file():
-        raise RuntimeError(f"{script} exited {rc} without {path.name}; log {out / (stem + '.log')}")
-    if rc != 0:
+    if rc != 0 and not killed:
         ctx.note(f"{script} exited {rc} (failed checks or rows not ok; see raw/{tag})")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return {"killed": bool(killed), "rc": rc, "log": log_path}
 
 
 # ---- row conversion helpers ----------------------------------------------------------------------------------
@@ -206,8 +240,8 @@ def quick_rows(payload: dict, suite: str) -> list[dict]:
 
 
 def _quick(ctx: Ctx, suite: str, only: str) -> list[dict]:
-    args = ["--only", only, "--seed", str(ctx.seed), "--device", ctx.device, "--out-dir",
-            str(Path(ctx.raw_dir) / suite / f"r{ctx.repeat}")] + (["--quick"] if ctx.quick else [])
+    args = ["--only", only, "--seed", str(ctx.seed), "--device", ctx.device, "--out-dir", OUT] + \
+        (["--quick"] if ctx.quick else [])
     return quick_rows(run_script(ctx, "quick_bench.py", args, "quick_bench", suite), suite)
 
 
@@ -234,7 +268,7 @@ def gpu_rows(payload: dict, suite: str) -> list[dict]:
 
 
 def _gpu(ctx: Ctx, suite: str, only: str) -> list[dict]:
-    args = ["--only", only, "--out-dir", str(Path(ctx.raw_dir) / f"{suite}_gpu" / f"r{ctx.repeat}")]
+    args = ["--only", only, "--out-dir", OUT]
     if ctx.quick:
         args.append("--quick")
     return gpu_rows(run_script(ctx, "gpu_bench.py", args, "gpu_bench", f"{suite}_gpu"), suite)
@@ -296,8 +330,7 @@ def session_rows(payload: dict, suite: str) -> list[dict]:
 
 
 def _session(ctx: Ctx, suite: str, only: str) -> list[dict]:
-    out = Path(ctx.raw_dir) / suite / f"r{ctx.repeat}"
-    args = ["--only", only, "--device", ctx.device, "--out", str(out), "--max-seconds",
+    args = ["--only", only, "--device", ctx.device, "--out", OUT, "--max-seconds",
             f"{max(5.0, min(ctx.remaining(), 3600.0) * 0.9):.0f}"] + (["--quick"] if ctx.quick else [])
     payload = run_script(ctx, "session_bench.py", args, "session_bench", suite)
     _na_notes(ctx, payload.get("rows", []))
@@ -348,8 +381,7 @@ def fusion_rows(payload: dict, suite: str) -> list[dict]:
 
 
 def _sectioned(ctx: Ctx, suite: str, script: str, stem: str, convert) -> list[dict]:
-    out = Path(ctx.raw_dir) / suite / f"r{ctx.repeat}"
-    args = ["--device", ctx.device, "--out", str(out), "--max-seconds",
+    args = ["--device", ctx.device, "--out", OUT, "--max-seconds",
             f"{max(5.0, min(ctx.remaining(), 3600.0) * 0.9):.0f}"] + (["--quick"] if ctx.quick else [])
     payload = run_script(ctx, script, args, stem, suite)
     _na_notes(ctx, payload.get("rows", []))
@@ -374,8 +406,7 @@ def api_rows(payload: dict, suite: str, device: str) -> list[dict]:
 
 
 def _api(ctx: Ctx) -> list[dict]:
-    out = Path(ctx.raw_dir) / "api_overhead" / f"r{ctx.repeat}"
-    args = ["--device", ctx.device, "--out", str(out)] + (["--quick"] if ctx.quick else [])
+    args = ["--device", ctx.device, "--out", OUT] + (["--quick"] if ctx.quick else [])
     payload = run_script(ctx, "api_overhead_bench.py", args, "api_overhead", "api_overhead")
     for r in payload.get("rows", []):
         if r.get("error"):
