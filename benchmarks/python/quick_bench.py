@@ -73,7 +73,7 @@ class Runner:
 
     def row(self, suite, bench, shape, lc_fn, numpy_fn=None, torch_fn=None, flops=None, ref=None):
         out = lc_fn()
-        path = lc.last_dispatch()["path"]
+        path, selected = lc.last_dispatch()["path"], lc.last_dispatch()["selected"]
         err = _rel_err(out, ref) if ref is not None else float("nan")
         lc_t = harness.time_call(lc_fn, **self.tkw)
         np_t = harness.time_call(numpy_fn, **self.tkw) if numpy_fn else None
@@ -81,7 +81,8 @@ class Runner:
         lc_s = lc_t["median_s"]
         np_s = np_t["median_s"] if np_t else None
         th_s = th_t["median_s"] if th_t else None
-        r = {"suite": suite, "bench": bench, "shape": shape, "device": self.device,
+        r = {"suite": suite, "bench": bench, "shape": shape,
+             "device": f"auto->{selected}" if self.device == "auto" else self.device,
              "lc_ms": lc_s * 1e3, "numpy_ms": np_s * 1e3 if np_s else float("nan"),
              "torch_cpu_ms": th_s * 1e3 if th_s else float("nan"),
              "numpy_over_lc": harness.ratio(np_s, lc_s), "torch_over_lc": harness.ratio(th_s, lc_s),
@@ -193,14 +194,15 @@ def check_targets(rows) -> list[tuple[str, str, str]]:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="short run (fewer samples)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                   help="lightning_core device; auto = the best available backend")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "route"],
+                   help="lightning_core device; auto = the best available backend; route = pass device='auto' to "
+                        "every call (the runtime's cost model picks cpu or cuda per call; the row says which)")
     p.add_argument("--seed", type=int, default=20261126)
     p.add_argument("--out-dir", type=Path, default=Path("benchmark_results"))
     p.add_argument("--only", default="", help="comma list of: matmul,attention,conv,ml")
     args = p.parse_args()
 
-    device = lc.backend_name() if args.device == "auto" else args.device
+    device = lc.backend_name() if args.device == "auto" else "auto" if args.device == "route" else args.device
     threads = lc.num_threads()
     if torch is not None:
         torch.set_num_threads(threads)

@@ -10,7 +10,8 @@ One child (lightning_core.bench.child) runs all the repeats of a script back to 
 (interpreter, torch, CUDA context: 4-5 s on the GPU machine) is paid once per suite and script.
 From an installed wheel (no benchmarks/python) these suites report "unavailable: run from a source checkout".
 
-  kernel            quick_bench.py --only attention,conv,matmul (vs NumPy, torch CPU, one-shot);
+  kernel            quick_bench.py --only attention,conv,matmul (vs NumPy, torch CPU, one-shot; on a GPU
+                    machine ours is device="auto", the cost model's pick per call);
                     + on CUDA gpu_bench.py --only kernel,gemm,gemm_tf32 (vs torch CUDA one-shot / resident /
                     CUDA graph)
   pipeline          CPU: native.pipeline_cpu (ffn, ln->proj, conv->attn one-shot vs NumPy, torch CPU);
@@ -229,8 +230,9 @@ def quick_rows(payload: dict, suite: str) -> list[dict]:
         st = "ok" if err < 1e-3 else "FAILED"
         fam = FAMILY.get(r["bench"], r["bench"])
         case = f"{r['bench']} {r['shape']}"
-        kw = dict(shape=r["shape"], device=r.get("device", ""), cv=_f(r.get("lc_cv")), rel_err=err,
-                  notes=f"LC path {r.get('lc_path', '?')}", status=st)
+        dev = r.get("device", "")
+        note = f"LC path {r.get('lc_path', '?')}" + ("; ours: device='auto' (cost model)" if dev.startswith("auto") else "")
+        kw = dict(shape=r["shape"], device=dev, cv=_f(r.get("lc_cv")), rel_err=err, notes=note, status=st)
         _add(out, suite, fam, case, "one_shot", r.get("lc_ms"), "numpy", r.get("numpy_ms"), r,
              peer_version=str(env.get("numpy", "")), **kw)
         if torch_v != "not installed":
@@ -240,8 +242,11 @@ def quick_rows(payload: dict, suite: str) -> list[dict]:
 
 
 def _quick(ctx: Ctx, suite: str, only: str) -> list[dict]:
-    args = ["--only", only, "--seed", str(ctx.seed), "--device", ctx.device, "--out-dir", OUT] + \
-        (["--quick"] if ctx.quick else [])
+    # Against the CPU peers (NumPy in, NumPy out) our side is what such a user calls on a GPU machine:
+    # device="auto", the cost model's pick per call (tiny work stays on the CPU); the forced-CUDA one-shot
+    # rows are gpu_bench's, against torch CUDA.
+    args = ["--only", only, "--seed", str(ctx.seed), "--device", "route" if ctx.device == "cuda" else ctx.device,
+            "--out-dir", OUT] + (["--quick"] if ctx.quick else [])
     return quick_rows(run_script(ctx, "quick_bench.py", args, "quick_bench", suite), suite)
 
 
