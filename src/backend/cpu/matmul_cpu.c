@@ -24,7 +24,7 @@
  *     small path at any size, as the blocked tiles (4..14 rows) would mostly compute padding.
  * Autotuning (include/lightning_core/tune.h): for LC_MM_TUNE_MIN_WORK < m·k·n <= LC_MM_TUNE_MAX_WORK
  * the thresholds above are only the fallback. The first call of such a shape times the candidates
- * that make sense for it on the real operands — small (up to LC_MM_TUNE_SMALL_MAX_WORK, or skinny),
+ * that make sense for it on the real operands — small (skinny, or up to LC_MM_TUNE_SMALL_MAX_WORK on one thread),
  * BLAS (when active), blocked (unless skinny) — in interleaved rounds (mm_tune), keeps the candidate
  * with the fastest run (the static choice unless beaten by LC_MM_TUNE_MARGIN) in the tune cache (mode "small" / "blas" / "blocked", key
  * "matmul|cpu|<dtype>|m=..,k=..,n=..|thr=<pool threads>|isa=<isa>|blas=<0|1>") and leaves the winner's
@@ -77,8 +77,8 @@
 
 /* Autotuned range of m·k·n: below, a tuning run would cost more than it can win back (and the tests'
  * small awkward shapes never pay for it); above, BLAS (or blocked) is the sure choice and one timing
- * run costs tens of ms. The small kernel (single-threaded) is a candidate only up to
- * LC_MM_TUNE_SMALL_MAX_WORK, or for skinny shapes. */
+ * run costs tens of ms. The small kernel (single-threaded) is a candidate for skinny shapes, and up to
+ * LC_MM_TUNE_SMALL_MAX_WORK when the pool has a single thread. */
 #define LC_MM_TUNE_MIN_WORK (4.0 * 1024.0 * 1024.0)          /* 2^22, ~161^3 */
 #define LC_MM_TUNE_MAX_WORK (1024.0 * 1024.0 * 1024.0)       /* 2^30 = 1024^3 */
 #define LC_MM_TUNE_SMALL_MAX_WORK (16.0 * 1024.0 * 1024.0)   /* 2^24 = 256^3 */
@@ -529,7 +529,11 @@ static lc_status mm_run_mode(mm_mode mode, const lc_cpu_caps *caps, const lc_mat
 static int mm_candidates(const lc_matmul_args *args, int blas, mm_mode *out) {
     const double work = (double)args->m * (double)args->k * (double)args->n;
     int n = 0;
-    if (work <= LC_MM_TUNE_SMALL_MAX_WORK || mm_skinny(args)) out[n++] = MM_SMALL;
+    /* The small kernel is single-threaded: with a pool of several threads it is a candidate only for
+     * skinny shapes. A tuning burst that ranks it ahead of a threaded path on a square shape was
+     * measured under contention: on the 16-core GPU host, other libraries' spinning BLAS/OpenMP threads
+     * made it win 256^3 at 0.33 ms, 5x slower than the threaded BLAS split in a loop. */
+    if (mm_skinny(args) || (work <= LC_MM_TUNE_SMALL_MAX_WORK && lc_pool_threads() <= 1)) out[n++] = MM_SMALL;
     if (blas && mm_blas_fits(args)) out[n++] = MM_BLAS;
     if (!mm_skinny(args)) out[n++] = MM_BLOCKED;
     return n;
