@@ -5,6 +5,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum lc_counter {
     LC_COUNTER_SYNCS = 0,
     LC_COUNTER_DOWNLOADS,
@@ -18,5 +22,9 @@ typedef enum lc_counter {
 } lc_counter;
 
 void lc_counter_add(lc_counter which, uint64_t amount);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

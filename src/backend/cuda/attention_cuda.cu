@@ -41,6 +41,7 @@
 #include <stdio.h>
 
 #include "backend/cuda/cuda_kernels.h"
+#include "core/counters.h"
 #include "core/tune_cache.h"
 
 #define ATT_LOG2E 1.44269504088896340736f
@@ -746,7 +747,10 @@ static cudaError_t att_tune(const lc_attention_args *args, att_choice *c, void *
         if (err == cudaSuccess) err = cudaEventRecord(e0, stream);
         for (int r = 0; r < ATT_TUNE_REPS && err == cudaSuccess; r++) err = att_enqueue(args, &plans[i], workspace, stream);
         if (err == cudaSuccess) err = cudaEventRecord(e1, stream);
-        if (err == cudaSuccess) err = cudaEventSynchronize(e1);
+        if (err == cudaSuccess) {
+            err = cudaEventSynchronize(e1);
+            lc_counter_add(LC_COUNTER_SYNCS, 1); /* a host wait: counted like the GEMM tuner's */
+        }
         float t = 0.0f;
         if (err == cudaSuccess) err = cudaEventElapsedTime(&t, e0, e1);
         if (err != cudaSuccess) break;
