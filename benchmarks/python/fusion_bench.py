@@ -231,11 +231,9 @@ def main(argv=None) -> int:
     make = {"matmul_bias_relu": lambda s: matmul_bias_relu_case(rng, *s, row="matmul_bias_relu"),
             "attention_proj": lambda s: attention_proj_case(rng, *s),
             "ffn_gelu": lambda s: ffn_case(rng, *s), "ln_proj": lambda s: ln_proj_case(rng, *s)}
-    plans = {name: [lambda s=s, name=name: make[name](s) for s in shapes[name]] for name in ROWS}
-    rows = harness.run_sections(args.rows, {sec: [lambda m=m: run_fusion(ctx, m()) for m in makes]
-                                            for sec, makes in plans.items()},
-                                STEM, lambda sections: report(ctx, env, sections), decorate)
-    return harness.finish_run(STEM, args.out, rows, targets(rows), STEM)
+    plans = {name: [lambda s=s, name=name: run_fusion(ctx, make[name](s)) for s in shapes[name]] for name in ROWS}
+    rows = harness.run_sections(args.rows, plans, STEM, lambda sections: report(ctx, env, sections), decorate)
+    return harness.finish_run(STEM, args.out, rows, targets(rows))
 
 
 if __name__ == "__main__":

@@ -558,13 +558,11 @@ def main(argv=None) -> int:
     chain = CHAIN[:2] if args.quick else CHAIN
     sub = SUB if (ctx.lc_cuda or not args.quick) else SUB_TINY
     mbr = MBR if (ctx.lc_cuda or not args.quick) else MBR_TINY
-    plans = {"conv_attn": [lambda s=s: conv_attn_case(rng, *s) for s in chain],
-             "matmul_matrix_sub": [lambda: matmul_sub_case(rng, sub)],
-             "matmul_bias_relu": [lambda: matmul_bias_relu_case(rng, *mbr)]}
-    rows = harness.run_sections(args.rows, {sec: [lambda m=m: run_ab(ctx, m()) for m in makes]
-                                            for sec, makes in plans.items()},
-                                STEM, lambda sections: write_reports(ctx, env, sections), decorate)
-    return harness.finish_run(STEM, args.out, rows, targets(rows), STEM)
+    plans = {"conv_attn": [lambda s=s: run_ab(ctx, conv_attn_case(rng, *s)) for s in chain],
+             "matmul_matrix_sub": [lambda: run_ab(ctx, matmul_sub_case(rng, sub))],
+             "matmul_bias_relu": [lambda: run_ab(ctx, matmul_bias_relu_case(rng, *mbr))]}
+    rows = harness.run_sections(args.rows, plans, STEM, lambda sections: write_reports(ctx, env, sections), decorate)
+    return harness.finish_run(STEM, args.out, rows, targets(rows))
 
 
 if __name__ == "__main__":

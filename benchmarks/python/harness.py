@@ -178,12 +178,13 @@ def run_sections(row_names: list[str], plans: dict, name: str, report: Callable[
     return [r for _, rs in sections for r in rs]
 
 
-def finish_run(name: str, out_dir, rows: list[dict], targets: list, stem: str) -> int:
-    """Prints the targets table, where the reports are and the rows not ok; the exit status (1: some not ok)."""
+def finish_run(stem: str, out_dir, rows: list[dict], targets: list) -> int:
+    """Prints the targets table, where the reports (OUT/<stem>.*) are and the rows not ok; the exit status
+    (1: some not ok)."""
     if targets:
         print("\n" + markdown_table(["target", "case", "measured", "verdict"], targets))
     print(f"\nreports: {out_dir}/{stem}.json, {stem}.md, {stem}_<row>.csv")
     bad = [r for r in rows if r["status"] != "ok"]
     if bad:
-        print(f"{name}: rows not ok: " + ", ".join(f"{r['row']} {r['case']} ({r['status']})" for r in bad))
+        print(f"{stem}: rows not ok: " + ", ".join(f"{r['row']} {r['case']} ({r['status']})" for r in bad))
     return 1 if bad else 0

@@ -758,7 +758,7 @@ def main(argv=None) -> int:
     rows = harness.run_sections(args.rows, plans, "session_bench",
                                 lambda sections: write_reports(args.out, env, sections),
                                 after_section=lambda name, rs: print(table(name, rs), flush=True))
-    return harness.finish_run("session_bench", args.out, rows, targets(rows), "session_bench")
+    return harness.finish_run("session_bench", args.out, rows, targets(rows))
 
 
 if __name__ == "__main__":
