@@ -17,6 +17,10 @@
 
 /* Sets the calling thread's last-error message and returns `status` (so: `return lc_error(...)`). */
 lc_status lc_error(lc_status status, const char *fmt, ...) LC_PRINTF(2, 3);
+/* Prefixes the calling thread's current message with the formatted context ("<context>: <message>") and
+ * returns `status`: how a caller adds its name to a callee's error. Never pass lc_last_error() as an
+ * argument to either setter; wrap instead. */
+lc_status lc_error_wrap(lc_status status, const char *fmt, ...) LC_PRINTF(2, 3);
 
 /* Internal invariant that stays on in release builds; reports and returns LC_ERR_INTERNAL from the
  * enclosing function instead of aborting. */

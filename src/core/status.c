@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/internal.h"
 
@@ -31,11 +32,35 @@ const char *lc_last_error(void) { return lc_error_text; }
 
 void lc_clear_error(void) { lc_error_text[0] = '\0'; }
 
+/* Both setters format into a local buffer first and copy it in afterwards, so an argument that points
+ * into the thread-local text (lc_last_error()) is read before anything is written there. */
 lc_status lc_error(lc_status status, const char *fmt, ...) {
+    char text[LC_ERROR_CAPACITY];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(lc_error_text, sizeof lc_error_text, fmt, ap);
+    vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    memcpy(lc_error_text, text, sizeof text);
+    return status;
+}
+
+lc_status lc_error_wrap(lc_status status, const char *fmt, ...) {
+    char text[LC_ERROR_CAPACITY];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (n < 0) n = 0;
+    size_t len = (size_t)n < sizeof text - 1 ? (size_t)n : sizeof text - 1;
+    size_t inner = strlen(lc_error_text);
+    if (inner > 0 && len + 2 < sizeof text) { /* "<context>: <message>", cut to the capacity */
+        text[len++] = ':';
+        text[len++] = ' ';
+        if (inner > sizeof text - 1 - len) inner = sizeof text - 1 - len;
+        memcpy(text + len, lc_error_text, inner);
+        text[len + inner] = '\0';
+    }
+    memcpy(lc_error_text, text, sizeof text);
     return status;
 }
 

@@ -168,7 +168,7 @@ static lc_status lc_run_steps(void *ctx) {
     lc_status st = LC_OK;
     for (int i = 0; st == LC_OK && i < p->t.nsteps; i++) {
         st = lc_run_step(p, i);
-        if (st != LC_OK) st = lc_error(st, "graph_plan: step %d %s: %s", i, p->t.steps[i].label, lc_last_error());
+        if (st != LC_OK) st = lc_error_wrap(st, "graph_plan: step %d %s", i, p->t.steps[i].label);
     }
     return st;
 }

@@ -144,7 +144,7 @@ void lc_route_done(const char *op, const lc_route *route, const char *path) {
 lc_status lc_check_tensor(const char *op, const char *name, const lc_tensor_t *t) {
     if (!t) return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: %s: expected a tensor, got NULL", op, name);
     if (lc_tensor_validate(t) != LC_OK)
-        return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: %s: invalid tensor metadata (%s)", op, name, lc_last_error());
+        return lc_error_wrap(LC_ERR_INVALID_ARGUMENT, "%s: %s: invalid tensor metadata", op, name);
     return LC_OK;
 }
 
@@ -243,7 +243,7 @@ lc_status lc_operand_acquire(const char *op, const char *name, const lc_tensor_t
     lc_aligned_free(gathered);
     if (st != LC_OK) {
         if (dev) be->free(dev);
-        return lc_error(st, "%s: %s: upload of %zu bytes to %s failed: %s", op, name, bytes, be->name, lc_last_error());
+        return lc_error_wrap(st, "%s: %s: upload of %zu bytes to %s failed", op, name, bytes, be->name);
     }
     out->data = out->scratch = dev;
     out->scratch_owner = be;
@@ -270,7 +270,7 @@ lc_status lc_output_acquire(const char *op, lc_tensor_t *out, const lc_route *ro
                         lc_device_name(lc_tensor_device(out)), route->backend->name);
     const size_t bytes = lc_tensor_nbytes(out);
     lc_status st = route->backend->alloc(bytes, &o->scratch);
-    if (st != LC_OK) return lc_error(st, "%s: out: %s", op, lc_last_error());
+    if (st != LC_OK) return lc_error_wrap(st, "%s: out", op);
     o->data = o->scratch;
     return LC_OK;
 }
@@ -280,7 +280,7 @@ lc_status lc_output_commit(const char *op, lc_output *o, lc_status kernel_status
     if (o->scratch) {
         if (st == LC_OK) {
             st = o->backend->copy_d2h(lc_tensor_data(o->out), o->scratch, lc_tensor_nbytes(o->out));
-            if (st != LC_OK) st = lc_error(st, "%s: %s", op, lc_last_error());
+            if (st != LC_OK) st = lc_error_wrap(st, "%s", op);
             lc_op_bytes_moved += lc_tensor_nbytes(o->out);
             lc_op_synchronized = 1; /* the download waited for the device */
         }

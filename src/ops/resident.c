@@ -57,7 +57,7 @@ lc_status lc_resident_upload(const lc_backend *be, const char *owner, const char
         if (st == LC_OK) st = be->copy_h2d(dp, host, bytes);
         lc_aligned_free(host);
     }
-    if (st != LC_OK) return lc_error(st, "%s: %s: upload failed: %s", owner, name, lc_last_error());
+    if (st != LC_OK) return lc_error_wrap(st, "%s: %s: upload failed", owner, name);
     return LC_OK;
 }
 
@@ -87,7 +87,7 @@ lc_status lc_resident_download(const lc_backend *be, const char *owner, const lc
     } else {
         st = lc_tensor_copy_from_host(dst, lc_tensor_data(src), bytes); /* a CPU buffer into a device tensor */
     }
-    if (st != LC_OK) return lc_error(st, "%s: out: download failed: %s", owner, lc_last_error());
+    if (st != LC_OK) return lc_error_wrap(st, "%s: out: download failed", owner);
     return LC_OK;
 }
 

@@ -31,11 +31,11 @@ lc_status lc_session_create(const char *name, lc_device device, int ninputs, con
     for (int i = 0; i < ninputs && st == LC_OK; i++) {
         s->input_names[i] = input_names[i];
         st = lc_tensor_new(LC_DTYPE_F32, s->device, input_ndims[i], input_shapes[i], &s->in[i]);
-        if (st != LC_OK) st = lc_error(st, "%s: %s: %s", name, input_names[i], lc_last_error());
+        if (st != LC_OK) st = lc_error_wrap(st, "%s: %s", name, input_names[i]);
     }
     if (st == LC_OK) {
         st = lc_tensor_new(LC_DTYPE_F32, s->device, out_ndim, out_shape, &s->out);
-        if (st != LC_OK) st = lc_error(st, "%s: out: %s", name, lc_last_error());
+        if (st != LC_OK) st = lc_error_wrap(st, "%s: out", name);
     }
     if (st != LC_OK) {
         lc_session_free(s);
@@ -48,7 +48,7 @@ lc_status lc_session_create(const char *name, lc_device device, int ninputs, con
 lc_status lc_session_add_temp(lc_session_t *s, int ndim, const int64_t *shape, lc_tensor_t **out) {
     LC_CHECK_INVARIANT(s->ntemps < LC_SESSION_MAX_TEMPS);
     lc_status st = lc_tensor_new(LC_DTYPE_F32, s->device, ndim, shape, &s->temp[s->ntemps]);
-    if (st != LC_OK) return lc_error(st, "%s: intermediate: %s", s->name, lc_last_error());
+    if (st != LC_OK) return lc_error_wrap(st, "%s: intermediate", s->name);
     *out = s->temp[s->ntemps++];
     return LC_OK;
 }

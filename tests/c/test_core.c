@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/internal.h"
 #include "core/threadpool.h"
 #include "lightning_core/lightning_core.h"
 #include "check.h"
@@ -20,6 +21,23 @@ static void test_status(void) {
     for (int s = 0; s < LC_STATUS_COUNT; s++) CHECK(lc_status_str((lc_status)s)[0] != '\0');
     lc_clear_error();
     CHECK(lc_last_error()[0] == '\0');
+    /* The setters read their arguments before writing: the thread-local text as an argument is safe. */
+    CHECK(lc_error(LC_ERR_SHAPE, "inner %d", 7) == LC_ERR_SHAPE);
+    CHECK(lc_error(LC_ERR_SHAPE, "outer: %s", lc_last_error()) == LC_ERR_SHAPE);
+    CHECK(strcmp(lc_last_error(), "outer: inner 7") == 0);
+    CHECK(lc_error_wrap(LC_ERR_BACKEND, "op %s", "x") == LC_ERR_BACKEND);
+    CHECK(strcmp(lc_last_error(), "op x: outer: inner 7") == 0);
+    char longer[600];
+    memset(longer, 'a', sizeof longer - 1);
+    longer[sizeof longer - 1] = '\0';
+    lc_error(LC_ERR_SHAPE, "%s", longer); /* cut to the capacity, still terminated */
+    CHECK(strlen(lc_last_error()) == 511);
+    lc_error_wrap(LC_ERR_SHAPE, "ctx");
+    CHECK(strncmp(lc_last_error(), "ctx: aaa", 8) == 0 && strlen(lc_last_error()) == 511);
+    lc_clear_error();
+    lc_error_wrap(LC_ERR_SHAPE, "alone"); /* nothing to wrap: just the context */
+    CHECK(strcmp(lc_last_error(), "alone") == 0);
+    lc_clear_error();
 }
 
 static void test_shape_contract(void) {

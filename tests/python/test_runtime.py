@@ -210,3 +210,12 @@ def test_no_arg_functions_refuse_arguments():
                lc.cpu_features, lc.blas_name, lc.last_dispatch):
         with pytest.raises(TypeError):
             fn(1)
+
+
+def test_error_text_is_not_formatted_into_itself():
+    # Issue 12 item 8: a wrapped error names its context once, then the callee's message.
+    with pytest.raises(ValueError) as e:
+        lc.MatMulResidentSession(2**40, 2**40, 2**40, "cpu")
+    msg = str(e.value)
+    assert msg.startswith("matmul_session: a: ") and msg.count("matmul_session") == 1, msg
+    assert "overflows" in msg

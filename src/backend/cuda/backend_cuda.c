@@ -47,7 +47,7 @@ static lc_status lc_cuda_attention(const lc_attention_args *args, const char **p
     void *ws = NULL;
     if (ws_bytes) {
         lc_status st = lc_cuda_alloc(ws_bytes, &ws);
-        if (st != LC_OK) return lc_error(st, "attention_forward: workspace: %s", lc_last_error());
+        if (st != LC_OK) return lc_error_wrap(st, "attention_forward: workspace");
     }
     lc_status st = lc_launched("attention_forward",
                                lc_cuda_launch_attention(args, ws, ws_bytes, ctx->num_sms, ctx->stream));
