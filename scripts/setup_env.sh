@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # setup_env.sh — creates .venv (with access to already-installed system packages) and installs only
-# what is missing: numpy, pytest, scikit-build-core, the scipy-openblas32 BLAS wheel, and cmake if the
+# what is missing: numpy, ml_dtypes (NumPy's bfloat16), pytest, scikit-build-core, the scipy-openblas32 BLAS wheel, and cmake if the
 # machine has none. Works offline when those are already installed (then nothing is downloaded); a
 # missing optional piece (the BLAS wheel) is reported, not fatal. Used by `make test` / `make demo`.
 set -euo pipefail
@@ -51,6 +51,7 @@ pip_need() { # module-name pip-spec
 }
 pip_need numpy "numpy>=1.23"
 pip_need pytest pytest
+pip_need ml_dtypes ml_dtypes
 pip_need scikit_build_core "scikit-build-core>=0.8"
 if ! "$VPY" -c "import scipy_openblas32" >/dev/null 2>&1; then
     "$VPY" -m pip install -q --disable-pip-version-check --retries 0 --timeout 10 scipy-openblas32 ||

@@ -25,9 +25,14 @@ extern "C" {
 
 #define LC_MAX_DIMS 8
 
+/* Element types; their traits (size, names, DLPack codes) and conversions are in dtype.h. */
 typedef enum lc_dtype {
     LC_DTYPE_F32 = 0,
     LC_DTYPE_F64,
+    LC_DTYPE_F16,  /* IEEE binary16 (NumPy float16) */
+    LC_DTYPE_BF16, /* bfloat16 (ml_dtypes.bfloat16) */
+    LC_DTYPE_I32,
+    LC_DTYPE_I64,
     LC_DTYPE_COUNT
 } lc_dtype;
 
@@ -44,7 +49,7 @@ typedef enum lc_device {
 typedef struct lc_tensor lc_tensor_t;
 
 size_t lc_dtype_size(lc_dtype dtype);          /* 0 for an invalid dtype */
-const char *lc_dtype_name(lc_dtype dtype);     /* "float32", "float64", or "invalid" */
+const char *lc_dtype_name(lc_dtype dtype);     /* "float32", "float16", ..., or "invalid" */
 
 /* Checks a shape against the contract; `what` names it in the error message (e.g. "shape"). */
 lc_status lc_shape_validate(const char *what, int ndim, const int64_t *shape);

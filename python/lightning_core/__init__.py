@@ -92,6 +92,7 @@ from .sessions import (
     sync_policy,
 )
 from .trace import runtime_trace_timeline
+from .dtypes import cast  # noqa: E402  (float32/float64/float16/bfloat16 conversions)
 from . import api  # noqa: E402  (lc.api: the seed's integrated API)
 from . import autograd, checkpoint, nn  # noqa: E402  (lc.nn, lc.autograd, lc.checkpoint)
 from .autograd import TinyAutogradMLP, ag_add, ag_matmul, ag_mse_loss, ag_relu  # noqa: E402
@@ -116,6 +117,7 @@ from ._C import graph_plan_cache_clear, graph_plan_cache_stats
 from .graph import Graph, GraphCore, GraphPlan, graph_issue_codes, graph_op_schemas, graph_reason_codes
 
 __all__ = [
+    "cast",
     "autograd",
     "checkpoint",
     "nn",

@@ -74,14 +74,19 @@ int lc_strict_device(void) {
     return v;
 }
 
-static char lc_features_text[64];
+static char lc_features_text[128];
 static pthread_once_t lc_features_once = PTHREAD_ONCE_INIT;
 
 static void lc_features_build(void) {
     const lc_cpu_caps *caps = lc_cpu_caps_get();
     strcpy(lc_features_text, "");
     if (caps->avx2_fma) strcat(lc_features_text, "avx2 fma");
+    if (caps->f16c) strcat(lc_features_text, " f16c");
     if (caps->avx512f) strcat(lc_features_text, " avx512f");
+    if (caps->avx512bw) strcat(lc_features_text, " avx512bw");
+    if (caps->avx512bf16) strcat(lc_features_text, " avx512_bf16");
+    if (caps->avx512fp16) strcat(lc_features_text, " avx512_fp16");
+    if (caps->amx_bf16) strcat(lc_features_text, " amx_bf16");
     if (!caps->avx2_fma) strcpy(lc_features_text, "scalar");
 }
 

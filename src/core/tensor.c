@@ -33,22 +33,6 @@ struct lc_tensor {
     int is_view;
 };
 
-size_t lc_dtype_size(lc_dtype dtype) {
-    switch (dtype) {
-    case LC_DTYPE_F32: return 4;
-    case LC_DTYPE_F64: return 8;
-    default: return 0;
-    }
-}
-
-const char *lc_dtype_name(lc_dtype dtype) {
-    switch (dtype) {
-    case LC_DTYPE_F32: return "float32";
-    case LC_DTYPE_F64: return "float64";
-    default: return "invalid";
-    }
-}
-
 lc_status lc_shape_validate(const char *what, int ndim, const int64_t *shape) {
     if (!what) what = "shape";
     if (ndim < 1 || ndim > LC_MAX_DIMS)

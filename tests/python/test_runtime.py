@@ -91,10 +91,25 @@ def test_cpu_features():
         flags = None
     if flags is not None:
         for w in words:
-            if w in ("avx2", "fma", "avx512f", "avx"):
+            if w in ("avx2", "fma", "avx512f", "avx", "f16c", "avx512bw", "avx512_bf16", "avx512_fp16", "amx_bf16"):
                 assert w in flags, f"cpu_features() reports {w} but /proc/cpuinfo does not"
         if "avx2" in flags and "fma" in flags:
             assert "avx2" in words, "the CPU has AVX2 but cpu_features() does not report it"
+            for w in ("f16c", "avx512_bf16"):
+                if w in flags and "avx512f" in flags and "avx512bw" in flags and "avx512vl" in flags:
+                    assert w in words, f"the CPU has {w} but cpu_features() does not report it"
+
+
+def test_cpu_features_masks():
+    # LC_CPU_DISABLE masks a feature and what builds on it (the converters and kernels then take the
+    # next path), in a fresh process since the features are read once.
+    code = "import lightning_core as lc; print(lc.cpu_features())"
+    env = dict(os.environ, LC_CPU_DISABLE="avx512")
+    words = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert not any(w.startswith("avx512") for w in words), words
+    env["LC_CPU_DISABLE"] = "avx2"
+    words = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert words == ["scalar"], words
 
 
 def test_blas_name():

@@ -34,6 +34,7 @@ PyObject *lcpy_exception_for(lc_status status);
 extern PyMethodDef lcpy_op_methods[];
 extern PyMethodDef lcpy_trace_methods[]; /* trace_py.c */
 extern PyMethodDef lcpy_tune_methods[];  /* tune_py.c */
+extern PyMethodDef lcpy_dtype_methods[]; /* dtype_py.c */
 extern PyMethodDef lcpy_session_methods[]; /* session_py.c */
 extern PyMethodDef lcpy_graph_methods[];   /* graph_py.c */
 
