@@ -12,6 +12,8 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
+
+#include "core/dtype_avx512.h"
 #define LC_X86 1
 #define T512 __attribute__((target("avx512f,avx2,fma,f16c")))
 #define T256 __attribute__((target("avx2,fma,f16c")))
@@ -71,18 +73,8 @@ T512 static void bf16_f32_avx512(const uint16_t *in, float *out, size_t n) {
 
 T512 static void f32_bf16_avx512(const float *in, uint16_t *out, size_t n) {
     size_t i = 0;
-    const __m512i abs = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000),
-                  one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
-    for (; i + 16 <= n; i += 16) {
-        __m512i u = _mm512_loadu_si512((const void *)(in + i));
-        __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), one);
-        __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(bias, lsb)), 16);
-        __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, abs), inf);
-        r = _mm512_mask_mov_epi32(
-            r, nan, _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x8000)),
-                                    _mm512_set1_epi32(0x7fc0)));
-        _mm256_storeu_si256((__m256i *)(out + i), _mm512_cvtepi32_epi16(r));
-    }
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(out + i), lc_f32x16_to_bf16(_mm512_loadu_si512((const void *)(in + i))));
     lc_cvt_f32_bf16_scalar(in + i, out + i, n - i);
 }
 

@@ -10,6 +10,8 @@
 lc_status lc_cpu_matmul(const lc_matmul_args *args, const char **path);         /* matmul_cpu.c */
 /* 1 when large matmuls go to BLAS (built with it and not disabled by LC_MATMUL_NO_BLAS=1). */
 int lc_cpu_matmul_blas_active(void);                                              /* matmul_cpu.c */
+/* float16 / bfloat16 storage, float32 accumulation (matmul_cpu.c hands those dtypes here). */
+lc_status lc_cpu_matmul_lowp(const lc_matmul_args *args, const char **path);    /* matmul_lowp_cpu.c */
 lc_status lc_cpu_attention(const lc_attention_args *args, const char **path);   /* attention_cpu.c */
 lc_status lc_cpu_conv2d(const lc_conv2d_args *args, const char **path);         /* conv2d_cpu.c */
 lc_status lc_cpu_binary(const lc_binary_args *args, const char **path);         /* elementwise_cpu.c */

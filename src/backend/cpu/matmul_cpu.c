@@ -606,6 +606,7 @@ static lc_status mm_tune(const char *key, const mm_mode *cand, int ncand, mm_mod
 lc_status lc_cpu_matmul(const lc_matmul_args *args, const char **path) {
     const char *unused_path;
     if (!path) path = &unused_path;
+    if (args->dtype == LC_DTYPE_F16 || args->dtype == LC_DTYPE_BF16) return lc_cpu_matmul_lowp(args, path);
     if (args->dtype != LC_DTYPE_F32 && args->dtype != LC_DTYPE_F64)
         return lc_error(LC_ERR_DTYPE, "matmul: cpu kernel takes float32 or float64, got dtype %d", (int)args->dtype);
     LC_CHECK_INVARIANT(args->m >= 1 && args->k >= 1 && args->n >= 1);

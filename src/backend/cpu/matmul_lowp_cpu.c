@@ -1,0 +1,195 @@
+/* matmul_lowp_cpu.c — CPU matmul for float16 and bfloat16 storage: c[m,n] = a[m,k]·b[k,n], row-major,
+ * contiguous, all three in the one dtype, products accumulated in float32, c rounded once (nearest even).
+ *
+ *  - bfloat16 on a CPU with AVX-512 BF16 ("avx512bf16"): B is packed once (in parallel) into 32-column
+ *    panels of k pairs, the VDPBF16PS layout (b[2p][j], b[2p+1][j] side by side); A is read in place (the
+ *    pair a[i][2p], a[i][2p+1] is one 32-bit word of its row). A 6x32 micro-kernel keeps 12 float32
+ *    accumulators over the whole k (an odd k's last pair gets a zero partner, so a NaN/Inf beside it can't
+ *    leak in), then rounds them to bfloat16 once. Tasks (a block of rows x a group of panels) go to the
+ *    pool. VDPBF16PS treats bfloat16 denormal inputs as zero (their products are below 2^-126 anyway).
+ *  - otherwise (float16 everywhere; bfloat16 without AVX-512 BF16): "<dtype>_via_f32" — a and b are
+ *    converted to float32 in a workspace (SIMD converters), the float32 matmul runs (BLAS / own kernels,
+ *    whose path is appended: "bf16_via_f32+blas"), and c is converted back.
+ * Tests: tests/c/test_lowp.c (under the CPU masks), tests/python/test_lowp.py. */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backend/cpu/cpu_kernels.h"
+#include "core/cpu_features.h"
+#include "core/dtype_internal.h"
+#include "core/internal.h"
+#include "core/threadpool.h"
+#include "lightning_core/dtype.h"
+
+/* ---- conversion path ------------------------------------------------------------------------------ */
+static lc_status lowp_via_f32(const lc_matmul_args *args, const char **path) {
+    const int64_t m = args->m, k = args->k, n = args->n;
+    int64_t na, nb, nc, total;
+    if (!lc_mul_ok(m, k, &na) || !lc_mul_ok(k, n, &nb) || !lc_mul_ok(m, n, &nc) || na > INT64_MAX / 4 - nb ||
+        (total = na + nb) > INT64_MAX / 4 - nc || (uint64_t)(total + nc) > SIZE_MAX / sizeof(float))
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "matmul: %s workspace size overflows", lc_dtype_name(args->dtype));
+    float *ws = lc_aligned_alloc((size_t)(total + nc) * sizeof(float));
+    if (!ws)
+        return lc_error(LC_ERR_OUT_OF_MEMORY, "matmul: cannot allocate %lld bytes of float32 workspace",
+                        (long long)((total + nc) * 4));
+    float *a = ws, *b = ws + na, *c = ws + total;
+    lc_status st = lc_convert(LC_DTYPE_F32, a, args->dtype, args->a, (size_t)na);
+    if (st == LC_OK) st = lc_convert(LC_DTYPE_F32, b, args->dtype, args->b, (size_t)nb);
+    const char *inner = "?";
+    if (st == LC_OK) {
+        const lc_matmul_args f = {.dtype = LC_DTYPE_F32, .m = m, .k = k, .n = n, .a = a, .b = b, .c = c};
+        st = lc_cpu_matmul(&f, &inner);
+    }
+    if (st == LC_OK) st = lc_convert(args->dtype, args->c, LC_DTYPE_F32, c, (size_t)nc);
+    lc_aligned_free(ws);
+    if (st == LC_OK) {
+        static _Thread_local char name[64];
+        snprintf(name, sizeof name, "%s_via_f32+%s", args->dtype == LC_DTYPE_BF16 ? "bf16" : "f16", inner);
+        *path = name;
+    }
+    return st;
+}
+
+/* ---- AVX-512 BF16 path ------------------------------------------------------------------------------ */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#include "core/dtype_avx512.h"
+#define LOWP_X86 1
+#define TBF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+enum { NR = 32, MR = 6, MC = 48, PANELS_PER_TASK = 4 };
+
+typedef struct {
+    const uint16_t *a, *b;
+    uint16_t *c;
+    int64_t m, k, n, kp, npanels;
+    uint16_t *bp; /* npanels x kp x (NR pairs) */
+} bf16_ctx;
+
+/* Panel j: for each pair p, 32 columns x (b[2p][col], b[2p+1][col]); zeros past k and past n. */
+static void bf16_pack_b(void *vctx, int64_t begin, int64_t end) {
+    const bf16_ctx *x = vctx;
+    for (int64_t j = begin; j < end; j++) {
+        uint16_t *dst = x->bp + (size_t)j * (size_t)x->kp * NR * 2;
+        const int64_t c0 = j * NR, cols = x->n - c0 < NR ? x->n - c0 : NR;
+        for (int64_t p = 0; p < x->kp; p++, dst += NR * 2) {
+            const uint16_t *r0 = x->b + (size_t)(2 * p) * (size_t)x->n + (size_t)c0;
+            const uint16_t *r1 = 2 * p + 1 < x->k ? r0 + x->n : NULL;
+            int64_t c = 0;
+            for (; c < cols; c++) dst[2 * c] = r0[c], dst[2 * c + 1] = r1 ? r1[c] : 0;
+            for (; c < NR; c++) dst[2 * c] = dst[2 * c + 1] = 0;
+        }
+    }
+}
+
+/* The pair (a[i][2p], a[i][2p+1]) as one broadcastable word; the last pair of an odd k gets a zero. */
+static inline uint32_t bf16_pair(const uint16_t *row, int64_t p, int64_t k) {
+    if (2 * p + 1 < k) {
+        uint32_t w;
+        memcpy(&w, row + 2 * p, 4);
+        return w;
+    }
+    return row[2 * p];
+}
+
+TBF16 static void bf16_store(uint16_t *c, __m512 lo, __m512 hi, int cols) {
+    const __m256i l = lc_f32x16_to_bf16(_mm512_castps_si512(lo)), h = lc_f32x16_to_bf16(_mm512_castps_si512(hi));
+    if (cols == NR) {
+        _mm256_storeu_si256((__m256i *)c, l);
+        _mm256_storeu_si256((__m256i *)(c + 16), h);
+    } else {
+        const __mmask16 ml = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1u);
+        const __mmask16 mh = (__mmask16)(cols <= 16 ? 0 : (1u << (cols - 16)) - 1u);
+        _mm256_mask_storeu_epi16(c, ml, l);
+        _mm256_mask_storeu_epi16(c + 16, mh, h);
+    }
+}
+
+/* MR rows x panel j, over the whole k; `rows` <= MR (the tail block runs row by row). */
+TBF16 static void bf16_ukr6(const bf16_ctx *x, int64_t i0, int64_t j, const uint16_t *panel, int cols) {
+    __m512 acc[MR][2];
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    const uint16_t *row[MR];
+    for (int r = 0; r < MR; r++) row[r] = x->a + (size_t)(i0 + r) * (size_t)x->k;
+    const int64_t full = x->k / 2;
+    for (int64_t p = 0; p < full; p++) {
+        const __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)(panel + p * NR * 2));
+        const __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(panel + p * NR * 2 + 32));
+        for (int r = 0; r < MR; r++) {
+            uint32_t w;
+            memcpy(&w, row[r] + 2 * p, 4);
+            const __m512bh av = (__m512bh)_mm512_set1_epi32((int)w);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, b0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, b1);
+        }
+    }
+    for (int64_t p = full; p < x->kp; p++) { /* odd k */
+        const __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)(panel + p * NR * 2));
+        const __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(panel + p * NR * 2 + 32));
+        for (int r = 0; r < MR; r++) {
+            const __m512bh av = (__m512bh)_mm512_set1_epi32((int)bf16_pair(row[r], p, x->k));
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, b0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, b1);
+        }
+    }
+    for (int r = 0; r < MR; r++) bf16_store(x->c + (size_t)(i0 + r) * (size_t)x->n + (size_t)(j * NR), acc[r][0], acc[r][1], cols);
+}
+
+TBF16 static void bf16_ukr1(const bf16_ctx *x, int64_t i, int64_t j, const uint16_t *panel, int cols) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    const uint16_t *row = x->a + (size_t)i * (size_t)x->k;
+    for (int64_t p = 0; p < x->kp; p++) {
+        const __m512bh av = (__m512bh)_mm512_set1_epi32((int)bf16_pair(row, p, x->k));
+        a0 = _mm512_dpbf16_ps(a0, av, (__m512bh)_mm512_loadu_si512((const void *)(panel + p * NR * 2)));
+        a1 = _mm512_dpbf16_ps(a1, av, (__m512bh)_mm512_loadu_si512((const void *)(panel + p * NR * 2 + 32)));
+    }
+    bf16_store(x->c + (size_t)i * (size_t)x->n + (size_t)(j * NR), a0, a1, cols);
+}
+
+/* Task t: rows [MC*(t / groups), +MC) x panels [PANELS_PER_TASK*(t % groups), +PANELS_PER_TASK). */
+static void bf16_compute(void *vctx, int64_t begin, int64_t end) {
+    const bf16_ctx *x = vctx;
+    const int64_t groups = (x->npanels + PANELS_PER_TASK - 1) / PANELS_PER_TASK;
+    for (int64_t t = begin; t < end; t++) {
+        const int64_t r0 = (t / groups) * MC, r1 = r0 + MC < x->m ? r0 + MC : x->m;
+        const int64_t j0 = (t % groups) * PANELS_PER_TASK;
+        const int64_t j1 = j0 + PANELS_PER_TASK < x->npanels ? j0 + PANELS_PER_TASK : x->npanels;
+        for (int64_t j = j0; j < j1; j++) {
+            const uint16_t *panel = x->bp + (size_t)j * (size_t)x->kp * NR * 2;
+            const int cols = (int)(x->n - j * NR < NR ? x->n - j * NR : NR);
+            int64_t i = r0;
+            for (; i + MR <= r1; i += MR) bf16_ukr6(x, i, j, panel, cols);
+            for (; i < r1; i++) bf16_ukr1(x, i, j, panel, cols);
+        }
+    }
+}
+
+static lc_status lowp_bf16_avx512(const lc_matmul_args *args, const char **path) {
+    bf16_ctx x = {.a = args->a, .b = args->b, .c = args->c, .m = args->m, .k = args->k, .n = args->n};
+    x.kp = (x.k + 1) / 2;
+    x.npanels = (x.n + NR - 1) / NR;
+    int64_t elems;
+    if (!lc_mul_ok(x.npanels * NR * 2, x.kp, &elems) || (uint64_t)elems > SIZE_MAX / 2)
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "matmul: bfloat16 packed-b size overflows");
+    x.bp = lc_aligned_alloc((size_t)elems * 2);
+    if (!x.bp) return lc_error(LC_ERR_OUT_OF_MEMORY, "matmul: cannot allocate %lld bytes for packed b", (long long)elems * 2);
+    lc_parallel_for(x.npanels, 1, bf16_pack_b, &x);
+    const int64_t groups = (x.npanels + PANELS_PER_TASK - 1) / PANELS_PER_TASK, rblocks = (x.m + MC - 1) / MC;
+    lc_parallel_for(groups * rblocks, 1, bf16_compute, &x);
+    lc_aligned_free(x.bp);
+    *path = "avx512bf16";
+    return LC_OK;
+}
+#endif
+
+lc_status lc_cpu_matmul_lowp(const lc_matmul_args *args, const char **path) {
+    if (args->dtype != LC_DTYPE_F16 && args->dtype != LC_DTYPE_BF16)
+        return lc_error(LC_ERR_DTYPE, "matmul: low-precision cpu kernel takes float16 or bfloat16, got %s",
+                        lc_dtype_name(args->dtype));
+#ifdef LOWP_X86
+    if (args->dtype == LC_DTYPE_BF16 && lc_cpu_caps_get()->avx512bf16) return lowp_bf16_avx512(args, path);
+#endif
+    return lowp_via_f32(args, path);
+}

@@ -1,0 +1,89 @@
+/* test_lowp.c — float16 and bfloat16 matmul on the CPU through lc_matmul: awkward shapes (odd k, tails
+ * of the 6x32 tile) against a float64 product of the rounded inputs, elementwise within
+ * u_out·|ref| + 2k·2^-24·Σ|a||b| (u_out = 2^-8 bfloat16, 2^-11 float16; float32 accumulation); the
+ * output poisoned before each run; a NaN in a (or b) makes exactly its row (column) NaN. ctest runs it
+ * under each CPU mask, so the AVX-512 BF16 kernel and the float32 conversion path are both judged.
+ * Prints "N passed, N failed". */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lightning_core/dtype.h"
+#include "lightning_core/lightning_core.h"
+#include "check.h"
+
+static const char *last_path(void) {
+    static lc_dispatch_info info;
+    lc_last_dispatch(&info);
+    return info.path ? info.path : "?";
+}
+
+static uint16_t to16(lc_dtype d, float f) { return d == LC_DTYPE_BF16 ? lc_f32_to_bf16(f) : lc_f32_to_f16(f); }
+static double from16(lc_dtype d, uint16_t h) { return d == LC_DTYPE_BF16 ? lc_bf16_to_f32(h) : lc_f16_to_f32(h); }
+
+static uint64_t g_rng = 0x243f6a8885a308d3ull;
+static float rnd(void) { /* uniform in [-1, 1) */
+    g_rng ^= g_rng << 13, g_rng ^= g_rng >> 7, g_rng ^= g_rng << 17;
+    return (float)((double)(g_rng >> 11) / 4503599627370496.0 - 1.0);
+}
+
+static void run_case(lc_dtype d, int64_t m, int64_t k, int64_t n, int nan_a, int nan_b) {
+    uint16_t *a = malloc((size_t)(m * k) * 2), *b = malloc((size_t)(k * n) * 2), *c = malloc((size_t)(m * n) * 2);
+    for (int64_t i = 0; i < m * k; i++) a[i] = to16(d, rnd());
+    for (int64_t i = 0; i < k * n; i++) b[i] = to16(d, rnd());
+    const int64_t ni = m / 2, nj = n / 3, nk = k - 1; /* NaN at a[ni][nk] and/or b[nk][nj] */
+    if (nan_a) a[ni * k + nk] = d == LC_DTYPE_BF16 ? 0x7fc0 : 0x7e00;
+    if (nan_b) b[nk * n + nj] = d == LC_DTYPE_BF16 ? 0x7fc0 : 0x7e00;
+    lc_tensor_t *ta = NULL, *tb = NULL, *tc = NULL;
+    const int64_t sa[2] = {m, k}, sb[2] = {k, n}, sc[2] = {m, n};
+    CHECK_OK(lc_tensor_from_host(a, (size_t)(m * k) * 2, d, LC_DEVICE_CPU, 2, sa, &ta));
+    CHECK_OK(lc_tensor_from_host(b, (size_t)(k * n) * 2, d, LC_DEVICE_CPU, 2, sb, &tb));
+    for (int64_t i = 0; i < m * n; i++) c[i] = 0x7d01; /* poison: a float16 NaN, a large bfloat16 */
+    CHECK_OK(lc_tensor_from_host(c, (size_t)(m * n) * 2, d, LC_DEVICE_CPU, 2, sc, &tc));
+    CHECK_OK(lc_matmul(ta, tb, tc, LC_DEVICE_CPU));
+    CHECK_OK(lc_tensor_to_host(tc, c, (size_t)(m * n) * 2));
+    const double u = d == LC_DTYPE_BF16 ? 0x1p-8 : 0x1p-11;
+    int bad = 0;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double ref = 0, mag = 0;
+            for (int64_t p = 0; p < k; p++) {
+                const double x = from16(d, a[i * k + p]) * from16(d, b[p * n + j]);
+                ref += x, mag += fabs(x);
+            }
+            const double got = from16(d, c[i * n + j]);
+            const int want_nan = (nan_a && i == ni) || (nan_b && j == nj);
+            if (want_nan) bad += !isnan(got);
+            else bad += !(fabs(got - ref) <= u * fabs(ref) + 2.0 * (double)k * 0x1p-24 * mag + 1e-30);
+        }
+    if (bad) fprintf(stderr, "%s m=%lld k=%lld n=%lld nan_a=%d nan_b=%d: %d bad (path %s)\n", lc_dtype_name(d),
+                     (long long)m, (long long)k, (long long)n, nan_a, nan_b, bad, last_path());
+    CHECK(bad == 0);
+    lc_tensor_free(ta), lc_tensor_free(tb), lc_tensor_free(tc);
+    free(a), free(b), free(c);
+}
+
+int main(void) {
+    static const int64_t shapes[][3] = {{1, 1, 1},    {1, 2, 1},     {7, 13, 5},   {6, 64, 32}, {12, 3, 64},
+                                        {63, 65, 129}, {100, 257, 70}, {130, 1000, 33}, {49, 2, 97}, {5, 127, 200}};
+    for (int di = 0; di < 2; di++) {
+        const lc_dtype d = di ? LC_DTYPE_F16 : LC_DTYPE_BF16;
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            run_case(d, shapes[s][0], shapes[s][1], shapes[s][2], 0, 0);
+        run_case(d, 63, 65, 129, 1, 0);
+        run_case(d, 63, 65, 129, 0, 1);
+        run_case(d, 13, 7, 40, 1, 1);
+        printf("%s path: %s\n", lc_dtype_name(d), last_path());
+    }
+    /* mixed dtypes are refused, naming the operand */
+    lc_tensor_t *a = NULL, *b = NULL, *c = NULL;
+    const int64_t s2[2] = {2, 2};
+    CHECK_OK(lc_tensor_new(LC_DTYPE_BF16, LC_DEVICE_CPU, 2, s2, &a));
+    CHECK_OK(lc_tensor_new(LC_DTYPE_F16, LC_DEVICE_CPU, 2, s2, &b));
+    CHECK_OK(lc_tensor_new(LC_DTYPE_BF16, LC_DEVICE_CPU, 2, s2, &c));
+    CHECK(lc_matmul(a, b, c, LC_DEVICE_CPU) == LC_ERR_DTYPE && strstr(lc_last_error(), "b: expected dtype bfloat16, got float16"));
+    lc_tensor_free(a), lc_tensor_free(b), lc_tensor_free(c);
+    printf("%d passed, %d failed\n", g_pass, g_fail);
+    return g_fail != 0;
+}
