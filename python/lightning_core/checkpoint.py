@@ -549,16 +549,26 @@ def _read(path, plan=None):
         except Exception as e:
             raise _not_ckpt(p, f"cannot open the zip archive (truncated or corrupt?): {type(e).__name__}: {e}") from e
         try:
-            return _read_zip(p, size, f, zf, plan)
-        except (CheckpointError, MemoryError):
-            raise
-        except Exception as e:  # zipfile.BadZipFile, zlib.error, EOFError, bad .npy headers...
-            raise _corrupt(p, f"{type(e).__name__}: {e}") from e
+            ckpt, data = _guarded(p, _read_structure, p, size, f, zf)
+            keep = plan(ckpt) if plan is not None else ()  # the caller's exceptions pass through as they are
+            _guarded(p, _read_tensors, p, f, ckpt, data, keep)
+            return ckpt
         finally:
             zf.close()
 
 
-def _read_zip(p, size, f, zf, plan):
+def _guarded(p, fn, *args):
+    """fn(*args), with any error that is not already a CheckpointError reported as a corrupt file."""
+    try:
+        return fn(*args)
+    except (CheckpointError, MemoryError):
+        raise
+    except Exception as e:  # zipfile.BadZipFile, zlib.error, EOFError, bad .npy headers...
+        raise _corrupt(p, f"{type(e).__name__}: {e}") from e
+
+
+def _read_structure(p, size, f, zf):
+    """Everything but the tensor data: returns (ckpt, [(name, entry, has a checksum, manifest sha256)])."""
     entries = _scan_members(p, size, f, zf)
     _read_headers(p, f, entries)
     headers = {fn[:-4]: e for fn, e in entries.items()}
@@ -641,17 +651,18 @@ def _read_zip(p, size, f, zf, plan):
                 raise _corrupt(p, f"tensor {name!r}: manifest nbytes {e.get('nbytes')!r} != {h.nbytes}")
             digests[name] = e.get("sha256")
         tensors[name] = (h.shape, h.dtype.newbyteorder("="))
-    ckpt = _Checkpoint(p, meta, tensors)
+    data = [(name, headers[by_name[name]], manifest is not None, digests.get(name)) for name in order]
+    return _Checkpoint(p, meta, tensors), data
 
-    keep = plan(ckpt) if plan is not None else ()
-    for name in order:
-        want = digests.get(name)
-        arr, digest = _read_data(p, f, headers[by_name[name]], name in keep, manifest is not None)
-        if manifest is not None and want != digest:
+
+def _read_tensors(p, f, ckpt, data, keep):
+    """Reads (names in ``keep``) or streams (the others) every tensor's data, checking CRC-32 and SHA-256."""
+    for name, entry, checked, want in data:
+        arr, digest = _read_data(p, f, entry, name in keep, checked)
+        if checked and want != digest:
             raise _corrupt(p, f"tensor {name!r}: SHA-256 mismatch (manifest {want!r}, data {digest})")
         if arr is not None:
             ckpt.arrays[name] = arr
-    return ckpt
 
 
 def _reject_constant(token):

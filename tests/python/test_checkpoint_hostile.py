@@ -318,3 +318,41 @@ def test_negative_and_deep_shapes_refused(tmp_path):
     m = _good_members()
     m[1] = _member("w.npy", _npy_header((-4, -4)) + bytes(64))
     _refused(_raw_zip(tmp_path / "neg.npz", m), r"member 'w.npy': bad shape \(-4, -4\)")
+
+
+def test_module_errors_are_not_reported_as_corrupt_files(tmp_path):
+    """An exception from into.state_dict() (called between the header checks and the data) is the
+    module's own, not a 'corrupt checkpoint'."""
+    path = _raw_zip(tmp_path / "ok.npz", _good_members())
+
+    class Broken(_Tiny):
+        def state_dict(self):
+            raise KeyError("the module's own bug")
+
+    with pytest.raises(KeyError, match="the module's own bug"):
+        load_checkpoint(path, into=Broken())
+
+    class NotMapping(_Tiny):
+        def state_dict(self):
+            return [1, 2]
+
+    with pytest.raises(TypeError, match=r"into.state_dict\(\) must return a mapping, got list"):
+        load_checkpoint(path, into=NotMapping())
+
+
+def test_manifest_without_sha256_refused(tmp_path):
+    class M(_Tiny):
+        pass
+
+    src = M()
+    path = tmp_path / "v11.npz"
+    ckpt.save_model_checkpoint(path, src)
+    with np.load(path) as z:
+        meta = json.loads(bytes(z["__lc_meta__"]).decode())
+        members = {k: _npy(z[k]) for k in z.files if k != "__lc_meta__"}
+    del meta["manifest"][0]["sha256"]
+    blob = _npy(np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    bad = _raw_zip(tmp_path / "nosha.npz", [_member("__lc_meta__.npy", blob)] +
+                   [_member(k + ".npy", v) for k, v in members.items()])
+    with pytest.raises(CheckpointError, match=r"tensor 'w': SHA-256 mismatch \(manifest None"):
+        ckpt.load_model_checkpoint(bad, into=M())
