@@ -95,7 +95,17 @@ int lc_session_inputs_ready(const lc_session_t *s);
 
 /* src: float32 with exactly the input's element count (any shape), host or device, any layout. */
 lc_status lc_session_upload(lc_session_t *s, int index, const lc_tensor_t *src);
+/* loops: 1..LC_SESSION_MAX_LOOPS. */
 lc_status lc_session_run(lc_session_t *s, int program, int64_t loops);
+/* The most loops one run takes (2^24 = 16,777,216): a batch is bounded; split longer ones. */
+#define LC_SESSION_MAX_LOOPS ((int64_t)1 << 24)
+/* lc_session_run that can be stopped between launches: poll(ctx) is called about every 10 ms of the
+ * run (never inside a launch, never for a run shorter than that); when it returns nonzero no further
+ * launch is made and the call returns LC_OK with *done < loops. The launches made count (runs, replays;
+ * the output holds the last one's result) and the session stays usable. *done = loops for a complete
+ * run. poll NULL: exactly lc_session_run. */
+lc_status lc_session_run_polled(lc_session_t *s, int program, int64_t loops, int (*poll)(void *ctx), void *ctx,
+                                int64_t *done);
 lc_status lc_session_sync(lc_session_t *s);
 /* dst: float32, writable, contiguous, exactly the output's element count; host or device. An error if
  * no program has run yet (the output holds nothing). */

@@ -8,8 +8,11 @@
   validates a file and describes it without touching any module.
 
 A module is anything with ``state_dict()`` (ordered mapping name -> ndarray) and
-``load_state_dict(state, strict=True)``. The loader reads and validates the whole file, checks names,
-shapes and dtypes against ``into.state_dict()``, builds the complete new state and only then calls
+``load_state_dict(state, strict=True)``. The loader validates the file's structure and headers, checks
+names, shapes and dtypes against ``into.state_dict()`` before reading any tensor data (a small file
+declaring a huge tensor is refused without inflating it), reads the data through bounded readers (no
+member yields more than its zip header declares; what is not loaded is streamed and kept nowhere),
+builds the complete new state and only then calls
 ``load_state_dict`` once (and puts the old state back if that call raises), so a refused load leaves the
 module exactly as it was. Files are written to a temporary file in the same directory and renamed over
 the target (``os.replace``): a crash never leaves a half-written checkpoint at ``path``.
@@ -18,7 +21,7 @@ File format (full description: docs/python_api.md, "Checkpoints"): an uncompress
 ``np.savez`` writes it, one ``<escaped name>.npy`` member per tensor plus ``__lc_meta__.npy``, a uint8
 array holding UTF-8 JSON (format name, format version, user metadata, tensor list or manifest).
 
-Tests: tests/python/test_checkpoint.py.
+Tests: tests/python/test_checkpoint.py, tests/python/test_checkpoint_hostile.py (bombs, zip tricks).
 """
 
 import errno
@@ -28,7 +31,9 @@ import math
 import os
 import secrets
 import string
+import struct
 import zipfile
+import zlib
 from collections import OrderedDict
 from collections.abc import Mapping
 
@@ -59,6 +64,9 @@ _NUMERIC_KINDS = "biufc"  # bool, signed, unsigned, float, complex: everything .
 _MAX_META_BYTES = 64 << 20
 _MAX_DEFLATE_RATIO = 1100  # deflate cannot expand more than ~1032:1; anything beyond is a lie or a bomb
 _MAX_JSON_DEPTH = 64
+_MAX_MEMBERS = 1 << 16  # tensors + the meta member a file may hold
+_MAX_NDIM = 32
+_CHUNK = 1 << 20  # bytes per bounded read (streamed data, inflate output)
 
 
 class CheckpointError(ValueError):
@@ -295,67 +303,121 @@ def _corrupt(path, problem):
     return CheckpointError(f"corrupt lightning_core checkpoint {path!r}: {problem}")
 
 
-def _read_header(zf, info):
-    with zf.open(info) as f:
-        version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+class _Member:
+    """The bytes of one zip member, read straight from the open file with hard bounds: never more than
+    ``info.file_size`` bytes (the size the central directory declares) come out, whatever the data holds;
+    ``finish()`` then requires the member to end exactly there (a deflate stream that would inflate to
+    more, or ends early, is an error) with the CRC-32 the directory records. Memory: one chunk."""
+
+    __slots__ = ("p", "fn", "f", "pos", "cleft", "uleft", "size", "crc", "crc_want", "z")
+
+    def __init__(self, p, f, entry):
+        info = entry.info
+        self.p, self.fn, self.f = p, info.filename, f
+        self.pos, self.cleft = entry.data_start, info.compress_size
+        self.uleft = self.size = info.file_size
+        self.crc, self.crc_want = 0, info.CRC
+        self.z = zlib.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None
+
+    def _fail(self, problem):
+        return _corrupt(self.p, f"member {self.fn!r}: {problem}")
+
+    def _raw(self, n):
+        n = min(n, self.cleft)
+        if n <= 0:
+            return b""
+        self.f.seek(self.pos)
+        data = self.f.read(n)
+        if len(data) != n:
+            raise self._fail("the file ends inside the member's data (truncated?)")
+        self.pos += n
+        self.cleft -= n
+        return data
+
+    def read(self, n):
+        """Up to ``n`` bytes of the member (fewer only at its declared end, b'' there)."""
+        n = min(n, self.uleft)
+        if n <= 0:
+            return b""
+        if self.z is None:
+            out = self._raw(n)
         else:
-            raise ValueError(f".npy format version {version} is not supported")
-        return tuple(int(d) for d in shape), dtype, f.tell()
+            out = b""
+            while not out:
+                data = self.z.unconsumed_tail or self._raw(_CHUNK)
+                if self.z.eof or not data:
+                    raise self._fail(f"its data ends after {self.size - self.uleft} of the {self.size} bytes its "
+                                     "zip header declares")
+                out = self.z.decompress(data, n)  # n >= 1: never more than n bytes
+        self.uleft -= len(out)
+        self.crc = zlib.crc32(out, self.crc)
+        return out
+
+    def readinto(self, buf):
+        """Fills the writable byte memoryview ``buf`` (len(buf) <= what is left) from the member."""
+        done, total = 0, len(buf)
+        while done < total:
+            if self.z is None:
+                n = min(total - done, _CHUNK << 4)
+                self.f.seek(self.pos)
+                got = self.f.readinto(buf[done:done + n])
+                if got != n:
+                    raise self._fail("the file ends inside the member's data (truncated?)")
+                self.crc = zlib.crc32(buf[done:done + n], self.crc)
+                self.pos += n
+                self.cleft -= n
+                self.uleft -= n
+            else:
+                chunk = self.read(min(total - done, _CHUNK))
+                n = len(chunk)
+                buf[done:done + n] = chunk
+            done += n
+
+    def finish(self):
+        """The member must end exactly at its declared size, with the CRC-32 of the zip directory."""
+        if self.uleft:
+            raise self._fail(f"{self.uleft} of its {self.size} bytes were not read")
+        if self.z is not None:
+            while not self.z.eof:
+                data = self.z.unconsumed_tail or self._raw(_CHUNK)
+                if not data:
+                    raise self._fail("its deflate stream does not end (truncated?)")
+                if self.z.decompress(data, 1):
+                    raise self._fail(f"its data inflates to more than the {self.size} bytes its zip header declares")
+            if self.z.unused_data or self.cleft:
+                raise self._fail("bytes follow the end of its deflate stream")
+        if self.crc != self.crc_want:
+            raise self._fail(f"Bad CRC-32 (zip directory {self.crc_want:08x}, data {self.crc:08x})")
 
 
-class _Checkpoint:
-    __slots__ = ("path", "meta", "arrays", "headers")
+class _Entry:
+    """One .npy member: its zip info, where its data starts in the file, and its validated .npy header."""
 
-    def __init__(self, path, meta, arrays, headers):
-        self.path, self.meta, self.arrays, self.headers = path, meta, arrays, headers
+    __slots__ = ("info", "data_start", "shape", "dtype", "fortran", "offset")
 
+    def __init__(self, info, data_start):
+        self.info, self.data_start = info, data_start
+        self.shape = self.dtype = self.fortran = self.offset = None
 
-def _read(path):
-    """Reads and validates the whole checkpoint; raises CheckpointError (a ValueError) on any problem."""
-    p = _fspath(path)
-    if not os.path.exists(p):
-        raise FileNotFoundError(errno.ENOENT, "checkpoint file not found", p)
-    if os.path.isdir(p):
-        raise _not_ckpt(p, "it is a directory")
-    size = os.path.getsize(p)
-    if size == 0:
-        raise _not_ckpt(p, "the file is empty")
-    with open(p, "rb") as f:
-        head = f.read(4)
-    if head not in (b"PK\x03\x04", b"PK\x05\x06"):
-        kind = "a pickle (pickles are never loaded)" if head[:1] == b"\x80" else (
-            "a .npy file" if head == b"\x93NUM" else f"it starts with {head!r}")
-        raise _not_ckpt(p, f"not a .npz (zip) file: {kind}")
-    try:
-        npz = np.load(p, allow_pickle=False)
-    except MemoryError:
-        raise
-    except Exception as e:
-        raise _not_ckpt(p, f"cannot open the zip archive (truncated or corrupt?): {type(e).__name__}: {e}") from e
-    try:
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise _not_ckpt(p, "np.load did not see a .npz archive")
-        return _read_npz(p, size, npz)
-    except (CheckpointError, MemoryError):
-        raise
-    except Exception as e:  # zipfile.BadZipFile (bad CRC, truncated), zlib.error, EOFError, bad headers...
-        raise _corrupt(p, f"{type(e).__name__}: {e}") from e
-    finally:
-        if isinstance(npz, np.lib.npyio.NpzFile):
-            npz.close()
+    @property
+    def nbytes(self):
+        return math.prod(self.shape) * self.dtype.itemsize
 
 
-def _read_npz(p, size, npz):
-    zf = npz.zip
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # the zip local file header (30 bytes)
+
+
+def _scan_members(p, size, f, zf):
+    """Checks every member from the zip directory and the local headers alone (no data is read):
+    count, names, kinds, sizes, ranges in the file. Returns {member name: _Entry}."""
     infos = zf.infolist()
+    if len(infos) > _MAX_MEMBERS:
+        raise _not_ckpt(p, f"the zip archive has {len(infos)} members (at most {_MAX_MEMBERS} are read)")
     filenames = [i.filename for i in infos]
     if len(set(filenames)) != len(filenames):
         raise _corrupt(p, "duplicate member names in the zip archive")
-    headers = {}
+    dir_start = getattr(zf, "start_dir", size)
+    entries, ranges = {}, []
     stored_total = 0
     for info in infos:
         fn = info.filename
@@ -370,27 +432,155 @@ def _read_npz(p, size, npz):
             raise _corrupt(p, f"member {fn!r}: stored size {info.compress_size} != size {info.file_size}")
         if info.file_size > _MAX_DEFLATE_RATIO * max(info.compress_size, 1):
             raise _corrupt(p, f"member {fn!r}: claims {info.file_size} bytes from {info.compress_size}")
-        shape, dtype, offset = _read_header(zf, info)
+        f.seek(info.header_offset)
+        raw = f.read(_LOCAL_HEADER.size)
+        if len(raw) != _LOCAL_HEADER.size:
+            raise _corrupt(p, f"member {fn!r}: its local header lies past the end of the file")
+        sig, _, _, flags, method, _, _, crc, _, _, name_len, extra_len = _LOCAL_HEADER.unpack(raw)
+        local_name = f.read(name_len)
+        if sig != b"PK\x03\x04" or method != info.compress_type or \
+                local_name.decode("utf-8" if flags & 0x800 else "cp437", "replace") != info.orig_filename or \
+                (not flags & 0x8 and crc != info.CRC):
+            raise _corrupt(p, f"member {fn!r}: its local header does not match the zip directory")
+        data_start = info.header_offset + _LOCAL_HEADER.size + name_len + extra_len
+        if data_start + info.compress_size > dir_start:
+            raise _corrupt(p, f"member {fn!r}: its data runs past the start of the zip directory")
+        ranges.append((info.header_offset, data_start + info.compress_size, fn))
+        entries[fn] = _Entry(info, data_start)
+    if stored_total > size:
+        raise _corrupt(p, f"members claim {stored_total} bytes but the file has {size}")
+    ranges.sort()
+    for (_, end, a), (start, _, b) in zip(ranges, ranges[1:]):
+        if start < end:
+            raise _corrupt(p, f"members {a!r} and {b!r} overlap in the file")
+    return entries
+
+
+def _read_headers(p, f, entries):
+    """Reads and checks the .npy header of every member (a bounded read of its first bytes)."""
+    for fn, e in entries.items():
+        m = _Member(p, f, e)
+        version = np.lib.format.read_magic(m)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(m)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(m)
+        else:
+            raise _corrupt(p, f"member {fn!r}: .npy format version {version} is not supported")
         if dtype.hasobject:
             raise _not_ckpt(p, f"member {fn!r} holds an object array (loading it would need pickle)")
         if dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None or dtype.subdtype:
             raise _not_ckpt(p, f"member {fn!r} has dtype {dtype} (numeric arrays only)")
-        nbytes = math.prod(shape) * dtype.itemsize
-        if offset + nbytes != info.file_size:
-            raise _corrupt(p, f"member {fn!r}: header says {shape} {dtype} ({nbytes} bytes) but the member "
-                              f"holds {info.file_size - offset} data bytes")
-        headers[fn[:-4]] = (shape, dtype)
-    if stored_total > size:
-        raise _corrupt(p, f"members claim {stored_total} bytes but the file has {size}")
+        if len(shape) > _MAX_NDIM or any(int(d) < 0 for d in shape):
+            raise _corrupt(p, f"member {fn!r}: bad shape {shape} in its .npy header")
+        e.shape, e.fortran, e.dtype = tuple(int(d) for d in shape), bool(fortran), dtype
+        e.offset = m.size - m.uleft
+        if e.offset + e.nbytes != e.info.file_size:
+            raise _corrupt(p, f"member {fn!r}: header says {e.shape} {dtype} ({e.nbytes} bytes) but the member "
+                              f"holds {e.info.file_size - e.offset} data bytes")
+
+
+def _read_data(p, f, e, keep, hash_it):
+    """The data of entry ``e``: a C-ordered native ndarray when ``keep``, else streamed (None); the zip
+    CRC-32 is checked before anything is returned. Returns (array or None, SHA-256 hex digest of the C-order
+    little-endian bytes when ``hash_it``, else None)."""
+    m = _Member(p, f, e)
+    while m.size - m.uleft < e.offset:  # the header again (it was checked by _read_headers)
+        m.read(e.offset - (m.size - m.uleft))
+    arr = None
+    h = hashlib.sha256() if hash_it else None
+    if keep:
+        arr = np.empty(e.shape[::-1] if e.fortran else e.shape, dtype=e.dtype)
+        if arr.size:
+            m.readinto(memoryview(arr.reshape(-1).view(np.uint8)))
+        if e.fortran:
+            arr = arr.T
+        m.finish()
+        if not (arr.flags.c_contiguous and arr.dtype.isnative):
+            arr = _native(arr)
+        digest = _sha256(arr) if h is not None else None
+    else:
+        while m.uleft:
+            chunk = m.read(_CHUNK)
+            if h is not None:
+                h.update(chunk)
+        m.finish()
+        digest = h.hexdigest() if h is not None else None
+    return arr, digest
+
+
+class _Checkpoint:
+    """A validated checkpoint: ``meta``, ``tensors`` (ordered name -> (shape, dtype) from the .npy
+    headers) and ``arrays`` (name -> ndarray, only the tensors the caller asked to keep)."""
+
+    __slots__ = ("path", "meta", "tensors", "arrays")
+
+    def __init__(self, path, meta, tensors):
+        self.path, self.meta, self.tensors, self.arrays = path, meta, tensors, OrderedDict()
+
+
+def _read(path, plan=None):
+    """Reads and validates the whole checkpoint; raises CheckpointError (a ValueError) on any problem.
+
+    In order: the zip directory and local headers, every .npy header and the meta member (bounded reads,
+    no tensor data); then ``plan(ckpt)`` (which may raise: the loader checks names, shapes and dtypes
+    against its module there, before a byte of tensor data is read) returns the names whose arrays to
+    keep; then every tensor's data is read with a bounded reader and checked (CRC-32, SHA-256 for "1.1"):
+    kept tensors into arrays of their (already checked) declared size, the others streamed in chunks."""
+    p = _fspath(path)
+    if not os.path.exists(p):
+        raise FileNotFoundError(errno.ENOENT, "checkpoint file not found", p)
+    if os.path.isdir(p):
+        raise _not_ckpt(p, "it is a directory")
+    with open(p, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            raise _not_ckpt(p, "the file is empty")
+        head = f.read(4)
+        if head not in (b"PK\x03\x04", b"PK\x05\x06"):
+            kind = "a pickle (pickles are never loaded)" if head[:1] == b"\x80" else (
+                "a .npy file" if head == b"\x93NUM" else f"it starts with {head!r}")
+            raise _not_ckpt(p, f"not a .npz (zip) file: {kind}")
+        f.seek(0)
+        try:
+            zf = zipfile.ZipFile(f)
+        except MemoryError:
+            raise
+        except Exception as e:
+            raise _not_ckpt(p, f"cannot open the zip archive (truncated or corrupt?): {type(e).__name__}: {e}") from e
+        try:
+            ckpt, data = _guarded(p, _read_structure, p, size, f, zf)
+            keep = plan(ckpt) if plan is not None else ()  # the caller's exceptions pass through as they are
+            _guarded(p, _read_tensors, p, f, ckpt, data, keep)
+            return ckpt
+        finally:
+            zf.close()
+
+
+def _guarded(p, fn, *args):
+    """fn(*args), with any error that is not already a CheckpointError reported as a corrupt file."""
+    try:
+        return fn(*args)
+    except (CheckpointError, MemoryError):
+        raise
+    except Exception as e:  # zipfile.BadZipFile, zlib.error, EOFError, bad .npy headers...
+        raise _corrupt(p, f"{type(e).__name__}: {e}") from e
+
+
+def _read_structure(p, size, f, zf):
+    """Everything but the tensor data: returns (ckpt, [(name, entry, has a checksum, manifest sha256)])."""
+    entries = _scan_members(p, size, f, zf)
+    _read_headers(p, f, entries)
+    headers = {fn[:-4]: e for fn, e in entries.items()}
 
     if META_MEMBER not in headers:
         raise _not_ckpt(p, f"no {META_MEMBER} member (a plain .npz, not written by save_checkpoint)")
-    mshape, mdtype = headers.pop(META_MEMBER)
-    if mdtype != np.uint8 or len(mshape) != 1 or mshape[0] > _MAX_META_BYTES:
-        raise _not_ckpt(p, f"{META_MEMBER} must be a 1-D uint8 array of UTF-8 JSON, got {mshape} {mdtype}")
-    raw = npz[META_MEMBER]
+    me = headers.pop(META_MEMBER)
+    if me.dtype != np.uint8 or len(me.shape) != 1 or me.shape[0] > _MAX_META_BYTES:
+        raise _not_ckpt(p, f"{META_MEMBER} must be a 1-D uint8 array of UTF-8 JSON, got {me.shape} {me.dtype}")
+    raw, _ = _read_data(p, f, me, True, None)
     try:
-        meta = json.loads(bytes(raw).decode("utf-8"), parse_constant=_reject_constant)
+        meta = json.loads(raw.tobytes().decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError) as e:
         raise _not_ckpt(p, f"{META_MEMBER} is not UTF-8 JSON ({e})") from e
     if not isinstance(meta, dict):
@@ -437,37 +627,42 @@ def _read_npz(p, size, npz):
         raise _corrupt(p, f"tensor list and archive members disagree: listed but absent "
                           f"{_names(listed - present)}, present but not listed {_names(present - listed)}")
 
-    arrays = OrderedDict()
+    tensors = OrderedDict()
+    digests = {}
     for i, name in enumerate(order):
         stem = by_name[name]
-        shape, dtype = headers[stem]
+        h = headers[stem]
         if manifest is not None:
             e = manifest[i]
             if e.get("member") != stem + ".npy":
                 raise _corrupt(p, f"manifest entry {name!r}: member {e.get('member')!r} != {stem + '.npy'!r}")
             mshape = e.get("shape")
-            if not isinstance(mshape, list) or tuple(mshape) != shape:
-                raise _corrupt(p, f"tensor {name!r}: manifest shape {mshape} != stored shape {list(shape)}")
+            if not isinstance(mshape, list) or tuple(mshape) != h.shape:
+                raise _corrupt(p, f"tensor {name!r}: manifest shape {mshape} != stored shape {list(h.shape)}")
             try:
                 mdt = np.dtype(e.get("dtype"))
             except TypeError:
                 mdt = None
-            if not isinstance(e.get("dtype"), str) or mdt is None or mdt != dtype:
-                raise _corrupt(p, f"tensor {name!r}: manifest dtype {e.get('dtype')!r} != stored dtype {dtype.str}")
-        arr = npz[stem]
-        if not isinstance(arr, np.ndarray) or arr.shape != shape or arr.dtype != dtype:
-            raise _corrupt(p, f"tensor {name!r}: could not be read back as {shape} {dtype}")
-        if not (arr.flags.c_contiguous and arr.dtype.isnative):
-            arr = _native(arr)
-        if manifest is not None:
-            digest = _sha256(arr)
-            if e.get("nbytes") != arr.nbytes:
-                raise _corrupt(p, f"tensor {name!r}: manifest nbytes {e.get('nbytes')!r} != {arr.nbytes}")
-            if e.get("sha256") != digest:
-                raise _corrupt(p, f"tensor {name!r}: SHA-256 mismatch (manifest {e.get('sha256')!r}, "
-                                  f"data {digest})")
-        arrays[name] = arr
-    return _Checkpoint(p, meta, arrays, headers)
+            if not isinstance(e.get("dtype"), str) or mdt is None or mdt != h.dtype:
+                raise _corrupt(p, f"tensor {name!r}: manifest dtype {e.get('dtype')!r} != stored dtype {h.dtype.str}")
+            if h.fortran or h.dtype.byteorder == ">":
+                raise _corrupt(p, f"tensor {name!r}: a \"1.1\" member must hold C-order little-endian data")
+            if e.get("nbytes") != h.nbytes:
+                raise _corrupt(p, f"tensor {name!r}: manifest nbytes {e.get('nbytes')!r} != {h.nbytes}")
+            digests[name] = e.get("sha256")
+        tensors[name] = (h.shape, h.dtype.newbyteorder("="))
+    data = [(name, headers[by_name[name]], manifest is not None, digests.get(name)) for name in order]
+    return _Checkpoint(p, meta, tensors), data
+
+
+def _read_tensors(p, f, ckpt, data, keep):
+    """Reads (names in ``keep``) or streams (the others) every tensor's data, checking CRC-32 and SHA-256."""
+    for name, entry, checked, want in data:
+        arr, digest = _read_data(p, f, entry, name in keep, checked)
+        if checked and want != digest:
+            raise _corrupt(p, f"tensor {name!r}: SHA-256 mismatch (manifest {want!r}, data {digest})")
+        if arr is not None:
+            ckpt.arrays[name] = arr
 
 
 def _reject_constant(token):
@@ -487,41 +682,49 @@ def _load(path, into, strict, model_level):
     if not isinstance(strict, (bool, np.bool_)):
         raise TypeError(f"strict must be a bool, got {type(strict).__name__}")
     strict = bool(strict)
-    ckpt = _read(path)
+    fit = {}
+
+    def plan(ckpt):
+        """Runs after the file's structure, meta and headers are validated and before any tensor data is
+        read: every name, shape and dtype is checked against the module here, so a file that does not
+        fit (a huge declared tensor included) is refused without reading its data."""
+        p, meta, declared = ckpt.path, ckpt.meta, ckpt.tensors
+        current = into.state_dict()
+        if not isinstance(current, Mapping):
+            raise TypeError(f"into.state_dict() must return a mapping, got {type(current).__name__}")
+        current = OrderedDict((k, np.asarray(v)) for k, v in current.items())
+        missing = [k for k in current if k not in declared]
+        unexpected = [k for k in declared if k not in current]
+        problems = []
+        mismatched = []
+        for k, cur in current.items():
+            if k in declared:
+                shape, dtype = declared[k]
+                if shape != cur.shape or dtype != cur.dtype.newbyteorder("="):
+                    mismatched.append(f"{k!r}: checkpoint {list(shape)} {dtype}, module {list(cur.shape)} {cur.dtype}")
+        if mismatched:
+            more = f" (+{len(mismatched) - 8} more)" if len(mismatched) > 8 else ""
+            problems.append("shape/dtype mismatch " + "; ".join(mismatched[:8]) + more)
+        if strict and missing:
+            problems.append(f"missing keys {_names(missing)}")
+        if strict and unexpected:
+            problems.append(f"unexpected keys {_names(unexpected)}")
+        stored_class = meta.get("model_class")
+        class_matches = None
+        if model_level and stored_class is not None:
+            class_matches = stored_class == type(into).__qualname__
+            if strict and not class_matches:
+                problems.append(f"model class {stored_class!r} != {type(into).__qualname__!r}")
+        if problems:
+            raise CheckpointError(f"checkpoint {p!r} does not fit {type(into).__qualname__} (strict={strict}): "
+                                  + "; ".join(problems) + "; the module was not changed")
+        fit.update(current=current, missing=missing, unexpected=unexpected, stored_class=stored_class,
+                   class_matches=class_matches)
+        return {k for k in current if k in declared}
+
+    ckpt = _read(path, plan)
     p, meta, file_state = ckpt.path, ckpt.meta, ckpt.arrays
-
-    current = into.state_dict()
-    if not isinstance(current, Mapping):
-        raise TypeError(f"into.state_dict() must return a mapping, got {type(current).__name__}")
-    current = OrderedDict((k, np.asarray(v)) for k, v in current.items())
-
-    missing = [k for k in current if k not in file_state]
-    unexpected = [k for k in file_state if k not in current]
-    problems = []
-    mismatched = []
-    for k, cur in current.items():
-        if k in file_state:
-            got = file_state[k]
-            if got.shape != cur.shape or got.dtype != cur.dtype.newbyteorder("="):
-                mismatched.append(f"{k!r}: checkpoint {list(got.shape)} {got.dtype}, "
-                                  f"module {list(cur.shape)} {cur.dtype}")
-    if mismatched:
-        more = f" (+{len(mismatched) - 8} more)" if len(mismatched) > 8 else ""
-        problems.append("shape/dtype mismatch " + "; ".join(mismatched[:8]) + more)
-    if strict and missing:
-        problems.append(f"missing keys {_names(missing)}")
-    if strict and unexpected:
-        problems.append(f"unexpected keys {_names(unexpected)}")
-
-    stored_class = meta.get("model_class")
-    class_matches = None
-    if model_level and stored_class is not None:
-        class_matches = stored_class == type(into).__qualname__
-        if strict and not class_matches:
-            problems.append(f"model class {stored_class!r} != {type(into).__qualname__!r}")
-    if problems:
-        raise CheckpointError(f"checkpoint {p!r} does not fit {type(into).__qualname__} (strict={strict}): "
-                              + "; ".join(problems) + "; the module was not changed")
+    current = fit["current"]
 
     snapshot = OrderedDict((k, np.array(v, copy=True)) for k, v in current.items())
     # Values from the file take the module's exact dtype (only the byte order can differ here).
@@ -544,12 +747,12 @@ def _load(path, into, strict, model_level):
         "format_version": meta["format_version"],
         "library_version": meta.get("library_version"),
         "metadata": meta["metadata"],
-        "model_class": stored_class,
-        "model_class_matches": class_matches,
+        "model_class": fit["stored_class"],
+        "model_class_matches": fit["class_matches"],
         "strict": strict,
         "loaded": [k for k in current if k in file_state],
-        "missing": missing,
-        "unexpected": unexpected,
+        "missing": fit["missing"],
+        "unexpected": fit["unexpected"],
     }
 
 
@@ -572,12 +775,12 @@ def read_checkpoint_info(path):
     """Reads and fully validates a checkpoint (checksums included for "1.1") without loading it into
     anything; returns format, format_version, library_version, metadata, model_class and ``tensors``
     (ordered name -> {shape, dtype, nbytes[, sha256]})."""
-    ckpt = _read(path)
+    ckpt = _read(path)  # streams every tensor's data (bounded memory), keeps none
     meta = ckpt.meta
     manifest = {e["name"]: e for e in meta.get("manifest", [])}
     tensors = OrderedDict()
-    for name, arr in ckpt.arrays.items():
-        entry = {"shape": tuple(arr.shape), "dtype": arr.dtype.name, "nbytes": int(arr.nbytes)}
+    for name, (shape, dtype) in ckpt.tensors.items():
+        entry = {"shape": shape, "dtype": dtype.name, "nbytes": math.prod(shape) * dtype.itemsize}
         if name in manifest:
             entry["sha256"] = manifest[name]["sha256"]
         tensors[name] = entry

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from . import _C
 
 __all__ = [
+    "SESSION_MAX_LOOPS",
     "MatMulResidentSession",
     "MatMulMetalResidentSession",
     "MatrixElemwiseResidentSession",
@@ -36,6 +37,10 @@ __all__ = [
     "matmul2d_resident_session",
     "sync_policy",
 ]
+
+
+#: The most ``loops`` one batch method (run, run_batch_*) or DeviceGraph.replay takes: 2**24.
+SESSION_MAX_LOOPS = _C.SESSION_MAX_LOOPS
 
 
 class MatMulResidentSession(_C.ResidentSession):

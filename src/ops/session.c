@@ -120,10 +120,23 @@ static lc_status lc_session_program_call(void *ctx) {
 }
 
 lc_status lc_session_run(lc_session_t *s, int p, int64_t loops) {
+    int64_t done = 0;
+    return lc_session_run_polled(s, p, loops, NULL, NULL, &done);
+}
+
+/* How often a polled run asks whether to stop, and the launches it makes between two clock reads. */
+#define LC_POLL_NS 10000000ull
+#define LC_POLL_MAX_CHUNK ((int64_t)1 << 16)
+
+lc_status lc_session_run_polled(lc_session_t *s, int p, int64_t loops, int (*poll)(void *ctx), void *ctx,
+                                int64_t *done) {
+    if (done) *done = 0;
     if (!s) return lc_error(LC_ERR_INVALID_ARGUMENT, "session_run: session: expected a session, got NULL");
     if (p < 0 || p >= s->nprograms)
         return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: program: expected 0..%d, got %d", s->name, s->nprograms - 1, p);
-    if (loops < 1) return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: loops: expected >= 1, got %lld", s->name, (long long)loops);
+    if (loops < 1 || loops > LC_SESSION_MAX_LOOPS)
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: loops: expected >= 1 and <= %lld, got %lld", s->name,
+                        (long long)LC_SESSION_MAX_LOOPS, (long long)loops);
     if (lc_capture_active())
         return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: cannot run a session while this thread captures a graph", s->name);
     for (int i = 0; i < s->ninputs; i++)
@@ -133,12 +146,39 @@ lc_status lc_session_run(lc_session_t *s, int p, int64_t loops) {
                             "cached run)", s->name, s->input_names[i]);
     const uint64_t t0 = lc_session_clock();
     lc_program_call call = {s, p};
-    int64_t replayed = 0;
-    lc_status st = lc_replay_run(&s->replay[p], s->backend, lc_session_program_call, &call, loops, &replayed);
+    int64_t replayed = 0, ran = 0;
+    lc_status st = LC_OK;
+    if (!poll) {
+        st = lc_replay_run(&s->replay[p], s->backend, lc_session_program_call, &call, loops, &replayed);
+        if (st == LC_OK) ran = loops;
+    } else {
+        /* Chunks of launches that double while a chunk takes under 1/8 of the poll interval (so the clock
+         * and the poll cost nothing next to the work), and a poll whenever the interval has passed. */
+        int64_t chunk = 1;
+        uint64_t last_poll = lc_trace_now_ns();
+        while (ran < loops) {
+            const int64_t n = chunk < loops - ran ? chunk : loops - ran;
+            const uint64_t c0 = lc_trace_now_ns();
+            int64_t r = 0;
+            st = lc_replay_run(&s->replay[p], s->backend, lc_session_program_call, &call, n, &r);
+            replayed += r;
+            if (st != LC_OK) break;
+            ran += n;
+            if (ran == loops) break;
+            const uint64_t now = lc_trace_now_ns();
+            if (now - c0 < LC_POLL_NS / 8 && chunk < LC_POLL_MAX_CHUNK) chunk *= 2;
+            else if (now - c0 > LC_POLL_NS && chunk > 1) chunk /= 2;
+            if (now - last_poll >= LC_POLL_NS) {
+                if (poll(ctx)) break;
+                last_poll = lc_trace_now_ns();
+            }
+        }
+    }
     s->replays += replayed;
+    s->runs += ran;
+    if (ran) s->have_result = 1;
+    if (done) *done = ran;
     if (st != LC_OK) return st;
-    s->runs += loops;
-    s->have_result = 1;
     /* "always": eager ops waited each; replays wait here, once. */
     const int waited = replayed && lc_effective_sync_policy() == LC_SYNC_ALWAYS;
     if (waited && (st = s->backend->sync()) != LC_OK) return st;

@@ -2,7 +2,8 @@
  * timer of runtime.h, on every available device (cpu; cuda on the GPU machine): matmul and
  * conv->attention sessions against the float64 references with NaN-poisoned outputs, cached runs reading
  * the resident inputs, per-program graphs, capture refusals, and the error cases (each must fail with
- * the exact status and leave the session usable). Seed: LC_TEST_SEED. */
+ * the exact status and leave the session usable), and lc_session_run_polled stopping a maximal batch.
+ * Seed: LC_TEST_SEED. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -145,6 +146,46 @@ static void test_qkv_pack(lc_device dev) {
     lc_tensor_free(ts), lc_tensor_free(td);
 }
 
+/* lc_session_run_polled: a poll that says stop ends a LC_SESSION_MAX_LOOPS batch early (done < loops,
+ * runs == done, the result right, the session usable); loops beyond the maximum are refused. */
+static int poll_calls;
+static int poll_stop(void *ctx) {
+    poll_calls++;
+    return *(const int *)ctx;
+}
+
+static void test_polled_run(lc_device dev) {
+    const int64_t m = 48;
+    float *a = malloc(sizeof(float) * m * m), *c = malloc(sizeof(float) * m * m);
+    double *ad = malloc(sizeof(double) * m * m), *cd = malloc(sizeof(double) * m * m);
+    fill(a, ad, m * m);
+    lc_ref_matmul(m, m, m, ad, ad, cd);
+    lc_tensor_t *ta = host(a, m * m), *tc = host(c, m * m);
+    lc_session_t *s = NULL;
+    CHECK(lc_session_new_matmul(m, m, m, dev, &s) == LC_OK);
+    CHECK(lc_session_upload(s, 0, ta) == LC_OK && lc_session_upload(s, 1, ta) == LC_OK);
+    CHECK(lc_session_run(s, 0, LC_SESSION_MAX_LOOPS + 1) == LC_ERR_INVALID_ARGUMENT && lc_session_runs(s) == 0);
+    int64_t done = -1;
+    int stop = 1;
+    poll_calls = 0;
+    CHECK(lc_session_run_polled(s, 0, LC_SESSION_MAX_LOOPS, poll_stop, &stop, &done) == LC_OK);
+    CHECK(poll_calls == 1 && done >= 1 && done < LC_SESSION_MAX_LOOPS && lc_session_runs(s) == done);
+    for (int64_t i = 0; i < m * m; i++) c[i] = NAN;
+    CHECK(lc_session_sync(s) == LC_OK && lc_session_download(s, tc) == LC_OK && rel_err(c, cd, m * m) < 1e-5);
+    stop = 0;
+    poll_calls = 0;
+    const int64_t before = lc_session_runs(s);
+    CHECK(lc_session_run_polled(s, 0, 3, poll_stop, &stop, &done) == LC_OK && done == 3 && poll_calls == 0);
+    CHECK(lc_session_runs(s) == before + 3);
+    lc_session_free(s);
+    lc_tensor_free(ta);
+    lc_tensor_free(tc);
+    free(a);
+    free(c);
+    free(ad);
+    free(cd);
+}
+
 int main(void) {
     const char *seed = getenv("LC_TEST_SEED");
     rng_state = seed ? strtoull(seed, NULL, 10) : 20240531ull;
@@ -157,6 +198,7 @@ int main(void) {
         }
         test_matmul_session(devs[i]);
         test_conv_attention_session(devs[i]);
+        test_polled_run(devs[i]);
         test_qkv_pack(devs[i]);
         printf("test_sessions: %s done\n", lc_device_name(devs[i]));
     }

@@ -301,3 +301,139 @@ def test_session_trace_events(device, rng):
     # cpu: one matmul event per run; cuda: the eager first run and the capture pass, then graph replays
     assert ops.count("matmul") == (2 if device == "cuda" else 4)
     assert ops.count("matmul_session") == 2
+
+
+# ---- integer arguments of every session constructor and method (one checker: lcpy_int_arg) -----------
+
+_CONV = (1, 2, 8, 8, 4, 16, 8)
+
+
+@pytest.mark.parametrize("kw,exc,match", [
+    ({"stride_h": True}, TypeError, r"ConvAttentionSession: stride_h: expected an int, got bool"),
+    ({"stride_w": False}, TypeError, r"ConvAttentionSession: stride_w: expected an int, got bool"),
+    ({"pad_h": True}, TypeError, r"ConvAttentionSession: pad_h: expected an int, got bool"),
+    ({"pad_w": False}, TypeError, r"ConvAttentionSession: pad_w: expected an int, got bool"),
+    ({"pad_h": 2 ** 31}, ValueError, r"pad_h: expected an int >= 0 and <= 2147483647, got 2147483648"),
+    ({"stride_w": 2 ** 64}, ValueError, r"stride_w: expected an int >= 1 and <= 2147483647, got 18446744073709551616"),
+    ({"pad_w": -1}, ValueError, r"pad_w: expected an int >= 0, got -1"),
+    ({"stride_h": 0}, ValueError, r"stride_h: expected an int >= 1, got 0"),
+    ({"stride_h": 1.0}, TypeError, r"stride_h: expected an int, got float"),
+    ({"pad_h": "1"}, TypeError, r"pad_h: expected an int, got str"),
+    ({"pad_h": np.bool_(True)}, TypeError, r"pad_h: expected an int, got numpy.bool"),
+])
+def test_conv_attention_session_geometry_arguments(device, kw, exc, match):
+    with pytest.raises(exc, match=match):
+        lc.ConvAttentionSession(*_CONV, device=device, **kw)
+
+
+def test_conv_attention_session_geometry_takes_index_ints(device, rng, ref, rel_err, poison):
+    """np.int64 geometry is an int; the session computes with it (checked against the float64 chain)."""
+    s = lc.ConvAttentionSession(*_CONV, stride_h=np.int64(2), stride_w=np.int32(1), pad_h=np.int64(0), pad_w=1,
+                                device=device)
+    x = rng.standard_normal((1, 2, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((4, 2, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    out = poison((16, 8))
+    s.start_into(x, w, b, out)
+    twin = lc.ConvAttentionSession(*_CONV, stride_h=2, stride_w=1, pad_h=0, pad_w=1, device=device)
+    out2 = poison((16, 8))
+    twin.start_into(x, w, b, out2)
+    assert np.array_equal(out, out2) and np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("arg", ["stride_h", "pad_w"])
+def test_geometry_only_for_conv_attention(arg):
+    with pytest.raises(TypeError, match=rf"ResidentSession: {arg}: only kind 'conv_attention' takes"):
+        lc._C.ResidentSession("matmul", (2, 2, 2), "cpu", False, **{arg: 1})
+
+
+@pytest.mark.parametrize("ctor", [
+    lambda v: lc.MatMulResidentSession(4, v, 4, "cpu"),
+    lambda v: lc.MatrixElemwiseResidentSession(v, 4, "cpu"),
+    lambda v: lc.AttentionSession(v, 4, device="cpu"),
+    lambda v: lc.ConvAttentionSession(1, 2, 8, 8, v, 16, 8, device="cpu"),
+])
+def test_session_sizes_refuse_bool_and_huge(ctor):
+    with pytest.raises(TypeError, match=r"expected an int, got bool"):
+        ctor(True)
+    with pytest.raises(ValueError, match=r"dim \d: expected an int >= 1 and <= 1099511627776, got 36893488147419103232"):
+        ctor(2 ** 65)
+    with pytest.raises(ValueError, match=r"dim \d: expected an int >= 1"):
+        ctor(-3)
+
+
+def test_session_loops_and_program_bounds(rng, poison):
+    s = lc.MatrixElemwiseResidentSession(4, 4, "cpu")
+    a, b = rng.standard_normal((2, 4, 4)).astype(np.float32)
+    out = poison((4, 4))
+    for call in (lambda n: s.run_batch_sync_into(a, b, out, n), lambda n: s.run_batch_sync_no_download_into(a, b, out, n),
+                 lambda n: s.run_batch_sync_cached_no_download(n), lambda n: s.run(n)):
+        with pytest.raises(ValueError, match=r"loops: expected an int >= 1 and <= 16777216, got 2147483648"):
+            call(2 ** 31)
+        with pytest.raises(ValueError, match=r"loops: expected an int >= 1 and <= 16777216, got 16777217"):
+            call(lc.sessions.SESSION_MAX_LOOPS + 1)
+        with pytest.raises(TypeError, match=r"loops: expected an int, got bool"):
+            call(True)
+    with pytest.raises(TypeError, match=r"program: expected an int, got bool"):
+        s.start_into(a, b, out, program=True)
+    with pytest.raises(ValueError, match=r"program: expected an int >= 0 and <= 2, got 3"):
+        s.start_into(a, b, out, program=3)
+    assert np.isnan(out).all()  # every refusal wrote nothing
+    assert s.runs == 0
+    s.run_batch_sync_into(a, b, out, 3, program=1)
+    np.testing.assert_array_equal(out, a - b)
+    assert s.runs == 3 and lc.sessions.SESSION_MAX_LOOPS == 1 << 24
+
+
+# ---- long batches are interruptible (Ctrl-C reaches Python between launches) -----------------------------
+
+_SIGINT_CHILD = r"""
+import sys, time
+import numpy as np
+import lightning_core as lc
+rng = np.random.default_rng(5)
+a = rng.standard_normal((128, 128)).astype(np.float32)
+b = rng.standard_normal((128, 128)).astype(np.float32)
+s = lc.MatMulResidentSession(128, 128, 128, "cpu")
+out = np.full((128, 128), np.nan, np.float32)
+print("ready", flush=True)
+t0 = time.monotonic()
+try:
+    s.run_batch_sync_into(a, b, out, lc.sessions.SESSION_MAX_LOOPS)  # hours of work on a CPU
+    print("finished?!", flush=True)
+except KeyboardInterrupt:
+    t1 = time.monotonic()
+    runs = s.runs
+    assert np.isnan(out).all(), "an interrupted batch downloads nothing"
+    s.run_batch_sync_into(a, b, out, 2)  # the session is usable
+    err = np.abs(out - (a.astype(np.float64) @ b.astype(np.float64))).max()
+    print(f"interrupted after={t1 - t0:.3f} runs={runs} then={s.runs} err={err:.3g}", flush=True)
+"""
+
+
+def test_long_batch_is_interruptible():
+    import signal
+    import subprocess
+    import sys
+    import time
+    p = subprocess.Popen([sys.executable, "-c", _SIGINT_CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        time.sleep(1.0)  # well inside the C batch by now
+        sent = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        line = p.stdout.readline()
+        latency = time.monotonic() - sent
+        p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert line.startswith("interrupted"), (line, p.stderr.read())
+    fields = dict(kv.split("=") for kv in line.split()[1:])
+    runs, then = int(fields["runs"]), int(fields["then"])
+    assert 1 <= runs < lc.sessions.SESSION_MAX_LOOPS and then == runs + 2, line  # stopped inside the batch
+    assert float(fields["err"]) < 1e-3, line
+    assert latency < 5.0, latency  # polled about every 10 ms; generous for a loaded 2-core machine
+    assert p.returncode == 0

@@ -5,11 +5,16 @@
  *     methods start_into / run_into / sync_into / run_batch_sync_into / run_batch_sync_no_download_into /
  *     run_batch_sync_cached_no_download plus upload / download_into / synchronize; every method takes
  *     keywords program= (elementwise: 0 add, 1 sub, 2 div) and sync= (a per-call sync policy);
+ *   `loops` is 1..SESSION_MAX_LOOPS (2^24); a run of many loops polls for signals about every 10 ms
+ *   (lc_session_run_polled), so Ctrl-C raises KeyboardInterrupt mid-batch and the session stays usable;
+ *   integer arguments (dims, stride_h/w, pad_h/w, loops, program) all go through lcpy_int_arg (bool refused,
+ *   ValueError out of range);
  *   capture_graph(fn, device='cuda') -> DeviceGraph with replay(loops=1, sync=None);
  *   set_sync_policy / get_sync_policy / _set_thread_sync_policy / _get_thread_sync_policy;
  *   runtime_counters() / runtime_counters_reset(); time_device_ms(fn, device=None).
  * What each method uploads, computes, downloads and waits for: docs/python_api.md ("Resident sessions").
  * Tests: tests/python/test_sessions.py, tests/python/test_capture.py, tests/python/test_sync_policy.py. */
+#include <limits.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -82,10 +87,9 @@ static int session_init(SessionObject *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"kind", "dims", "device", "causal", "stride_h", "stride_w", "pad_h", "pad_w", NULL};
     const char *fn = "ResidentSession";
     const char *kind = NULL;
-    PyObject *dims_obj = NULL, *device_obj = NULL, *causal_obj = NULL;
-    int sh = 1, sw = 1, ph = 1, pw = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "sO|OOiiii", kwlist, &kind, &dims_obj, &device_obj, &causal_obj, &sh,
-                                     &sw, &ph, &pw))
+    PyObject *dims_obj = NULL, *device_obj = NULL, *causal_obj = NULL, *geo_obj[4] = {NULL, NULL, NULL, NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "sO|OOOOOO", kwlist, &kind, &dims_obj, &device_obj, &causal_obj,
+                                     &geo_obj[0], &geo_obj[1], &geo_obj[2], &geo_obj[3]))
         return -1;
     if (self->s) {
         PyErr_Format(PyExc_RuntimeError, "%s: already initialised", fn);
@@ -97,6 +101,14 @@ static int session_init(SessionObject *self, PyObject *args, PyObject *kwds) {
     if (lcpy_bool_arg(fn, "causal", causal_obj, 0, &causal) < 0) return -1;
     int64_t d[7];
     lc_status st;
+    if (strcmp(kind, "conv_attention") != 0) {
+        for (int i = 0; i < 4; i++)
+            if (geo_obj[i]) {
+                PyErr_Format(PyExc_TypeError, "%s: %s: only kind 'conv_attention' takes stride_h, stride_w, pad_h, pad_w",
+                             fn, kwlist[4 + i]);
+                return -1;
+            }
+    }
     if (strcmp(kind, "matmul") == 0) {
         if (dims_arg("MatMulResidentSession", dims_obj, 3, d) < 0) return -1;
         st = lc_session_new_matmul(d[0], d[1], d[2], dev, &self->s);
@@ -108,7 +120,15 @@ static int session_init(SessionObject *self, PyObject *args, PyObject *kwds) {
         st = lc_session_new_attention(d[0], d[1], causal, dev, &self->s);
     } else if (strcmp(kind, "conv_attention") == 0) {
         if (dims_arg("ConvAttentionSession", dims_obj, 7, d) < 0) return -1;
-        lc_conv_attention_shape shape = {d[0], d[1], d[2], d[3], d[4], sh, sw, ph, pw, d[5], d[6], causal};
+        /* stride_h, stride_w >= 1, pad_h, pad_w >= 0; ints only (bool refused), ValueError beyond int. */
+        static const char *const geo_names[4] = {"stride_h", "stride_w", "pad_h", "pad_w"};
+        int64_t geo[4] = {1, 1, 1, 1};
+        for (int i = 0; i < 4; i++)
+            if (geo_obj[i] && lcpy_int_arg("ConvAttentionSession", geo_names[i], geo_obj[i], i < 2 ? 1 : 0, INT_MAX,
+                                           &geo[i]) < 0)
+                return -1;
+        lc_conv_attention_shape shape = {d[0], d[1], d[2], d[3], d[4], (int)geo[0], (int)geo[1], (int)geo[2], (int)geo[3],
+                                         d[5], d[6], causal};
         st = lc_session_new_conv_attention(&shape, dev, &self->s);
     } else {
         PyErr_Format(PyExc_ValueError, "%s: kind: expected 'matmul', 'elemwise', 'attention' or 'conv_attention', got '%s'",
@@ -120,6 +140,22 @@ static int session_init(SessionObject *self, PyObject *args, PyObject *kwds) {
         return -1;
     }
     return 0;
+}
+
+/* Between launches of a long run (lc_session_run_polled, about every 10 ms): takes the GIL back and runs
+ * the pending signal handlers, so Ctrl-C reaches Python during a batch; a handler that raises (SIGINT's
+ * KeyboardInterrupt) stops the run there, with its exception pending. */
+typedef struct {
+    PyThreadState *ts;
+    int raised;
+} session_poll_ctx;
+
+static int session_poll(void *arg) {
+    session_poll_ctx *p = arg;
+    PyEval_RestoreThread(p->ts);
+    p->raised = PyErr_CheckSignals() < 0;
+    p->ts = PyEval_SaveThread();
+    return p->raised;
 }
 
 /* What a method does (see the file comment and docs/python_api.md). */
@@ -159,7 +195,7 @@ static PyObject *session_method(SessionObject *self, const char *fn, int flags, 
     if ((flags & S_LOOPS) && !loops_obj) loops_obj = args[npos - 1];
     int64_t loops = 1, program = 0;
     int policy = -1;
-    if ((loops_obj && lcpy_int_arg(fn, "loops", loops_obj, 1, (int64_t)1 << 40, &loops) < 0) ||
+    if ((loops_obj && lcpy_int_arg(fn, "loops", loops_obj, 1, LC_SESSION_MAX_LOOPS, &loops) < 0) ||
         (program_obj && lcpy_int_arg(fn, "program", program_obj, 0, 2, &program) < 0) ||
         lcpy_sync_policy_arg(fn, sync_obj, &policy) < 0)
         return NULL;
@@ -187,19 +223,24 @@ static PyObject *session_method(SessionObject *self, const char *fn, int flags, 
     lc_session_t *s = self->s;
     const int device_out = (flags & S_OUT) && lc_tensor_device(c.tout) != LC_DEVICE_CPU;
     lc_status st = LC_OK;
-    Py_BEGIN_ALLOW_THREADS
+    session_poll_ctx poll = {PyEval_SaveThread(), 0};
     const int saved = lc_get_thread_sync_policy();
     if (policy >= 0) lc_set_thread_sync_policy(policy);
     if (flags & S_UPLOAD)
         for (int i = 0; i < nin && st == LC_OK; i++) st = lc_session_upload(s, i, c.tin[i]);
-    if (st == LC_OK && (flags & S_RUN)) st = lc_session_run(s, (int)program, loops);
-    if (st == LC_OK && (flags & S_DOWNLOAD)) st = lc_session_download(s, c.tout);
+    if (st == LC_OK && (flags & S_RUN)) {
+        int64_t done = 0;
+        st = lc_session_run_polled(s, (int)program, loops, session_poll, &poll, &done);
+    }
+    /* Interrupted (a signal handler raised, e.g. KeyboardInterrupt): no download, no wait. */
+    if (st == LC_OK && !poll.raised && (flags & S_DOWNLOAD)) st = lc_session_download(s, c.tout);
     /* A device-resident `out` is filled by an enqueued copy: methods that promise a finished result wait. */
-    if (st == LC_OK && ((flags & S_SYNC) || ((flags & S_DOWNLOAD) && device_out && (flags & S_RUN))))
+    if (st == LC_OK && !poll.raised && ((flags & S_SYNC) || ((flags & S_DOWNLOAD) && device_out && (flags & S_RUN))))
         st = lc_session_sync(s);
     lc_set_thread_sync_policy(saved);
-    Py_END_ALLOW_THREADS
+    PyEval_RestoreThread(poll.ts);
     atomic_store(&self->busy, 0);
+    if (poll.raised) return call_fail(&c); /* the handler's exception */
     if (st != LC_OK) return call_finish(&c, st); /* raises */
     Py_XDECREF(call_finish(&c, LC_OK));
     Py_RETURN_NONE;
@@ -328,7 +369,7 @@ static PyObject *graph_replay(GraphObject *self, PyObject *const *args, Py_ssize
     int64_t loops = 1;
     int policy;
     if (lcpy_parse(&sig_replay, args, nargs, kw, v) < 0 ||
-        (v[0] && lcpy_int_arg("DeviceGraph.replay", "loops", v[0], 1, (int64_t)1 << 40, &loops) < 0) ||
+        (v[0] && lcpy_int_arg("DeviceGraph.replay", "loops", v[0], 1, LC_SESSION_MAX_LOOPS, &loops) < 0) ||
         lcpy_sync_policy_arg("DeviceGraph.replay", v[1], &policy) < 0)
         return NULL;
     if (!self->g) {
@@ -512,6 +553,7 @@ PyMethodDef lcpy_session_methods[] = {
 
 int lcpy_session_register(PyObject *module) {
     if (PyType_Ready(&Session_Type) < 0 || PyType_Ready(&Graph_Type) < 0) return -1;
+    if (PyModule_AddIntConstant(module, "SESSION_MAX_LOOPS", (long)LC_SESSION_MAX_LOOPS) < 0) return -1;
     Py_INCREF(&Session_Type);
     if (PyModule_AddObject(module, "ResidentSession", (PyObject *)&Session_Type) < 0) {
         Py_DECREF(&Session_Type);
