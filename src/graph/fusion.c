@@ -459,8 +459,7 @@ lc_status lc_plan_build_steps(const lc_graph_t *g, lc_plan_template *t) {
     const int32_t ordered = st == LC_OK ? lc_graph_topo_sort(g, order, indeg) : 0;
     if (st == LC_OK && ordered < 0) st = lc_error(LC_ERR_OUT_OF_MEMORY, "graph_plan: out of host memory");
     if (st == LC_OK && ordered < nn) {
-        int32_t stuck = 0;
-        while (indeg[stuck] == 0) stuck++;
+        const int32_t stuck = lc_graph_cycle_node(g, indeg);
         st = lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan: node '%s' depends on itself through a cycle: no execution order exists",
                       g->nodes[stuck].name);
     }

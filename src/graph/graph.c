@@ -575,6 +575,27 @@ int32_t lc_graph_topo_sort(const lc_graph_t *g, int32_t *order, int32_t *indegre
     return done;
 }
 
+int32_t lc_graph_cycle_node(const lc_graph_t *g, const int32_t *indegree) {
+    int32_t cur = 0;
+    while (cur < g->nnodes && indegree[cur] == 0) cur++;
+    if (cur == g->nnodes) return -1;
+    char *seen = calloc((size_t)g->nnodes, 1);
+    if (!seen) return cur; /* out of memory: a node downstream of a cycle at worst */
+    while (!seen[cur]) {
+        seen[cur] = 1;
+        int32_t next = -1;
+        const lc_graph_node *nd = &g->nodes[cur];
+        for (int k = 0; k < nd->ninputs && next < 0; k++) {
+            const int32_t p = lc_dep(g, nd->inputs[k]);
+            if (p >= 0 && indegree[p] > 0) next = p;
+        }
+        if (next < 0) break; /* cannot happen: an unordered node has an unordered producer */
+        cur = next;
+    }
+    free(seen);
+    return cur;
+}
+
 lc_status lc_graph_topo_order(const lc_graph_t *g, int32_t *order, int32_t capacity) {
     const char *fn = "graph.topo_order";
     lc_status st;
@@ -595,8 +616,7 @@ lc_status lc_graph_topo_order(const lc_graph_t *g, int32_t *order, int32_t capac
         return lc_error(LC_ERR_OUT_OF_MEMORY, "%s: out of host memory", fn);
     }
     if (done < g->nnodes) {
-        int32_t stuck = 0;
-        while (indegree[stuck] == 0) stuck++;
+        const int32_t stuck = lc_graph_cycle_node(g, indegree);
         free(indegree);
         return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: node '%s' depends on itself through a cycle (%d of %d nodes ordered)",
                         fn, g->nodes[stuck].name, (int)done, (int)g->nnodes);

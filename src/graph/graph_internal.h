@@ -59,4 +59,8 @@ const char *lc_graph_node_gpu_limit(const lc_graph_t *g, const lc_graph_node *n)
  * one), or -1 when out of memory. Input ids that name no value are skipped. */
 int32_t lc_graph_topo_sort(const lc_graph_t *g, int32_t *order, int32_t *indegree);
 
+/* After lc_graph_topo_sort left nodes unordered: one node on a cycle (the first unordered node's chain of
+ * unordered producers, followed until it repeats), or -1 when every node was ordered. O(nodes). */
+int32_t lc_graph_cycle_node(const lc_graph_t *g, const int32_t *indegree);
+
 #endif
