@@ -274,19 +274,22 @@ static void lc_pass_topology(lc_vctx *c) {
         if (!closed) continue;
         int32_t first = 0;
         while (walk[first] != cur) first++;
-        int32_t lowest = cur;
+        int32_t at = first; /* the lowest node of the cycle */
         for (int32_t k = first; k < len; k++)
-            if (walk[k] < lowest) lowest = walk[k];
+            if (walk[k] < walk[at]) at = k;
+        const int32_t lowest = walk[at], cyc = len - first;
         char path[512];
         size_t used = 0;
         path[0] = '\0';
-        /* walk runs consumer -> producer; print producer -> consumer, closing on the first node again */
-        for (int32_t k = len - 1; k >= first && used < sizeof path; k--)
-            used += (size_t)snprintf(path + used, sizeof path - used, "'%s' -> ", g->nodes[walk[k]].name);
-        if (used < sizeof path) snprintf(path + used, sizeof path - used, "'%s'", g->nodes[walk[len - 1]].name);
+        /* walk runs consumer -> producer (walk[first] produces for walk[len - 1]); print producer -> consumer
+         * from the lowest node round to it again */
+        for (int32_t j = 0; j <= cyc && used < sizeof path; j++) {
+            const int32_t k = first + (((at - first - j) % cyc) + cyc) % cyc;
+            used += (size_t)snprintf(path + used, sizeof path - used, j ? " -> '%s'" : "'%s'", g->nodes[walk[k]].name);
+        }
         lc_issue(c, "topology_cycle", LC_GRAPH_SEVERITY_ERROR, lowest, NULL, NULL,
                  "node '%s' (%s) is on a cycle%s: %s (no execution order exists)", g->nodes[lowest].name,
-                 g->nodes[lowest].op, len - first == 1 ? " (it reads its own output)" : "", path);
+                 g->nodes[lowest].op, cyc == 1 ? " (it reads its own output)" : "", path);
     }
     if (g->noutputs == 0) {
         lc_issue(c, "topology_no_output", LC_GRAPH_SEVERITY_ERROR, -1, NULL, NULL,
