@@ -2,7 +2,8 @@
  * nodes with shape inference through the registry, raw nodes and rewiring for crafted bad graphs,
  * outputs), the queries, the topological order, the stable structural hash, and the seed reason codes.
  * A refused lc_graph_add leaves the graph unchanged: every check and allocation happens before the
- * node is appended. Tests: tests/c/test_graph.c, tests/python/test_graph.py. */
+ * node is appended. Names are indexed (O(1) checks and lookups); the topological order is O(nodes +
+ * edges) and counts a node reading its own output as a cycle. Tests: tests/c/test_graph.c, tests/python/test_graph.py. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

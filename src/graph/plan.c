@@ -2,7 +2,8 @@
  * capability-aware device choice (every op must have a kernel on the device, else the fallback device
  * with the seed's reason code; strict mode makes that an error), the process-wide plan cache of
  * analyses (steps + fusion records, fusion.c) keyed by structure + device + sync policy + fusion flag,
- * and upload / execute / download / summary / explain on a bound plan (execute.c).
+ * the planner's own check of every template (no step reads a value nothing wrote; independent of
+ * validation), and upload / execute / download / summary / explain on a bound plan (execute.c).
  * Tests: tests/c/test_plan.c, tests/python/test_graph_plan.py. */
 #include <pthread.h>
 #include <stdlib.h>
