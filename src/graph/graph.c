@@ -3,7 +3,8 @@
  * outputs), the queries, the topological order, the stable structural hash, and the seed reason codes.
  * A refused lc_graph_add leaves the graph unchanged: every check and allocation happens before the
  * node is appended. Names are indexed (O(1) checks and lookups); the topological order is O(nodes +
- * edges) and counts a node reading its own output as a cycle. Tests: tests/c/test_graph.c, tests/python/test_graph.py. */
+ * edges) and counts a node reading its own output as a cycle.
+ * Tests: tests/c/test_graph.c, tests/c/test_plan.c (linear-time guard), tests/python/test_graph.py. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
