@@ -15,8 +15,13 @@
  * never an IR construct.
  *
  * Raw mode (lc_graph_add_unchecked, lc_graph_rewire_unchecked) skips every check and may name a
- * value that does not exist, write an existing value again or close a cycle: it exists to craft bad
- * graphs for the validation passes (tests), and for importers that validate afterwards.
+ * value that does not exist, write an existing value again or close a cycle (of any length: a node
+ * reading its own output is one): it exists to craft bad graphs for the validation passes (tests), and
+ * for importers that validate afterwards. A raw node may read a later node's output without a cycle:
+ * the graph is valid and runs in dependency order.
+ *
+ * Cost: building, name lookups, validation, topological order, hashing and planning are linear in the
+ * node count (names are indexed; no pass scans the graph per node).
  *
  * Validation (lc_graph_validate): five passes, each reporting its own issues (pass, code, severity,
  * node name, value name, seed reason code where one applies, message), in a deterministic order
@@ -205,13 +210,13 @@ int32_t lc_graph_output_count(const lc_graph_t *g);
 lc_value_id lc_graph_output(const lc_graph_t *g, int32_t i);
 lc_status lc_graph_get_node(const lc_graph_t *g, int32_t node, lc_graph_node_info *out);
 lc_status lc_graph_get_value(const lc_graph_t *g, lc_value_id v, lc_graph_value_info *out);
-/* Value or node id by name, or -1. */
+/* Value or node id by name, or -1 (O(1): an index of the names). */
 lc_value_id lc_graph_find_value(const lc_graph_t *g, const char *name);
 int32_t lc_graph_find_node(const lc_graph_t *g, const char *name);
 
-/* A topological order of the nodes (data dependencies through each value's producer; ties kept in
- * program order) into order[0 .. node_count). LC_ERR_INVALID_ARGUMENT naming a node on the cycle, or
- * a dangling input, when there is none. */
+/* A topological order of the nodes (data dependencies through each value's producer, a node reading its
+ * own output included; ties kept in program order) into order[0 .. node_count). LC_ERR_INVALID_ARGUMENT
+ * naming a node on the cycle, or a dangling input, when there is none. */
 lc_status lc_graph_topo_order(const lc_graph_t *g, int32_t *order, int32_t capacity);
 
 /* A stable 64-bit hash (FNV-1a, byte order fixed, equal across processes and machines) over the
@@ -286,6 +291,11 @@ lc_status lc_graph_issue_code(int i, lc_graph_issue_code_info *out);
  * lc_graph_plan_upload), constants (uploaded or folded once), intermediates and outputs. The analysis
  * part is cached process-wide by graph structure (lc_graph_hash + a structural key) + device + sync
  * policy + fusion flag; a hit skips validation and fusion analysis.
+ * Steps run in dependency order (program order for a graph built by lc_graph_add); a dead node (its
+ * result reaches no output) gets no step. Independently of validation, the planner checks every plan,
+ * fresh or cached: a step that would read a value no graph input/constant or earlier step provides, an
+ * out-of-range id, a second write or an output nothing writes refuses the plan (LC_ERR_INVALID_ARGUMENT),
+ * so no plan ever reads an unwritten buffer.
  * lc_graph_plan_execute runs the steps on the resident inputs: eagerly on the CPU; on CUDA the first run
  * is eager and the second captures every step into one CUDA graph, so later runs cost one host dispatch
  * (one graph launch) each. It ends with one wait unless the sync policy is "never". */

@@ -11,7 +11,11 @@
  *   attention_projection     attention -> matmul (-> bias_add)        one fused kernel: the attention rows are
  *                            projected as they are produced (CPU: per query block; CUDA: per row, shapes
  *                            that fit)
- * A chain fuses only when each intermediate has exactly one consumer and is not a graph output.
+ * A chain fuses only when each intermediate has exactly one consumer and is not a graph output, and
+ * only when every other operand of the fused step is ready where the step runs (its head's place).
+ * Steps follow the dependency order (lc_graph_topo_sort: program order for a graph built through
+ * lc_graph_add; a raw graph whose node reads a later node's output runs in the order that computes it
+ * first); dead nodes (their result reaches no output) get no step. O(nodes): no rule scans the graph.
  * Tests: tests/c/test_plan.c, tests/python/test_graph_plan.py (graph vs eager parity per rule). */
 #include <math.h>
 #include <stdio.h>
@@ -118,6 +122,7 @@ typedef struct lc_fuse_ctx {
     int *consumers;     /* per value: how many node inputs read it */
     int *first_reader;  /* per value: the first node reading it */
     int *done;          /* per node: already part of a step */
+    char *ready;        /* per value: an input, a constant, or written by a step pushed already */
     int cap_steps, cap_records;
 } lc_fuse_ctx;
 
@@ -160,6 +165,7 @@ static lc_status lc_push_step(lc_fuse_ctx *c, const lc_plan_step *s) {
         c->cap_steps = cap;
     }
     t->steps[t->nsteps++] = *s;
+    if (s->out >= 0 && s->out < c->g->nvalues) c->ready[s->out] = 1;
     return LC_OK;
 }
 
@@ -242,6 +248,9 @@ static int lc_is_act(const lc_fuse_ctx *c, int node) { return is_op(c, node, "re
 static lc_status lc_finish_site(lc_fuse_ctx *c, const char *rule, const int *nodes, int n, lc_plan_step *fused,
                                 const char *why, int *fired) {
     *fired = 0;
+    /* the fused step runs at its head's place: an operand a later node produces is not there yet */
+    for (int k = 0; !why && k < fused->nin; k++)
+        if (fused->in[k] >= 0 && fused->in[k] < c->g->nvalues && !c->ready[fused->in[k]]) why = "operand_not_ready";
     const double unfused = lc_cost_nodes(c, nodes, n);
     const double fcost = why ? 0.0 : lc_plan_step_cost_us(c->g, c->t, fused, c->t->device);
     if (!why && !c->t->fuse) why = "fusion_disabled";
@@ -436,21 +445,50 @@ static lc_status lc_try_attention_projection(lc_fuse_ctx *c, int node, int *fire
 }
 
 lc_status lc_plan_build_steps(const lc_graph_t *g, lc_plan_template *t) {
-    lc_fuse_ctx c = {g, t, NULL, NULL, NULL, 0, 0};
-    c.consumers = calloc((size_t)g->nvalues + 1, sizeof *c.consumers);
-    c.first_reader = malloc(((size_t)g->nvalues + 1) * sizeof *c.first_reader);
-    c.done = calloc((size_t)g->nnodes + 1, sizeof *c.done);
+    const int32_t nn = g->nnodes, nv = g->nvalues;
+    lc_fuse_ctx c = {g, t, NULL, NULL, NULL, NULL, 0, 0};
+    c.consumers = calloc((size_t)nv + 1, sizeof *c.consumers);
+    c.first_reader = malloc(((size_t)nv + 1) * sizeof *c.first_reader);
+    c.done = calloc((size_t)nn + 1, sizeof *c.done);
+    c.ready = calloc((size_t)nv + 1, 1);
+    int32_t *order = malloc(((size_t)nn + 1) * sizeof *order), *indeg = malloc(((size_t)nn + 1) * sizeof *indeg);
+    char *live_v = calloc((size_t)nv + 1, 1), *live_n = calloc((size_t)nn + 1, 1);
     lc_status st = LC_OK;
-    if (!c.consumers || !c.first_reader || !c.done) st = lc_error(LC_ERR_OUT_OF_MEMORY, "graph_plan: out of host memory");
-    for (int32_t v = 0; st == LC_OK && v < g->nvalues; v++) c.first_reader[v] = -1;
-    for (int32_t i = 0; st == LC_OK && i < g->nnodes; i++)
+    if (!c.consumers || !c.first_reader || !c.done || !c.ready || !order || !indeg || !live_v || !live_n)
+        st = lc_error(LC_ERR_OUT_OF_MEMORY, "graph_plan: out of host memory");
+    const int32_t ordered = st == LC_OK ? lc_graph_topo_sort(g, order, indeg) : 0;
+    if (st == LC_OK && ordered < 0) st = lc_error(LC_ERR_OUT_OF_MEMORY, "graph_plan: out of host memory");
+    if (st == LC_OK && ordered < nn) {
+        const int32_t stuck = lc_graph_cycle_node(g, indeg);
+        st = lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan: node '%s' depends on itself through a cycle: no execution order exists",
+                      g->nodes[stuck].name);
+    }
+    /* liveness in reverse dependency order: a node is live when its output is (a graph output or read by a
+     * live node); a dead node gets no step and does not count as a consumer */
+    for (int32_t i = 0; st == LC_OK && i < g->noutputs; i++) live_v[g->outputs[i]] = 1;
+    for (int32_t r = nn - 1; st == LC_OK && r >= 0; r--) {
+        const lc_graph_node *n = &g->nodes[order[r]];
+        if (!lc_graph_value_ok(g, n->output) || !live_v[n->output]) continue;
+        live_n[order[r]] = 1;
+        for (int k = 0; k < n->ninputs; k++)
+            if (lc_graph_value_ok(g, n->inputs[k])) live_v[n->inputs[k]] = 1;
+    }
+    for (int32_t v = 0; st == LC_OK && v < nv; v++) {
+        c.first_reader[v] = -1;
+        c.ready[v] = g->values[v].kind != LC_GRAPH_VALUE_INTERMEDIATE;
+    }
+    for (int32_t r = 0; st == LC_OK && r < nn; r++) {
+        const int32_t i = order[r];
+        if (!live_n[i]) continue;
         for (int k = 0; k < g->nodes[i].ninputs; k++) {
             const lc_value_id v = g->nodes[i].inputs[k];
-            if (v < 0 || v >= g->nvalues) continue;
+            if (v < 0 || v >= nv) continue;
             if (c.consumers[v]++ == 0) c.first_reader[v] = i;
         }
-    for (int32_t i = 0; st == LC_OK && i < g->nnodes; i++) {
-        if (c.done[i]) continue;
+    }
+    for (int32_t r = 0; st == LC_OK && r < nn; r++) {
+        const int32_t i = order[r];
+        if (c.done[i] || !live_n[i]) continue;
         int fired = 0;
         if (is_conv(&c, i)) st = lc_try_conv(&c, i, &fired);
         else if (is_op(&c, i, "layer_norm")) st = lc_try_layer_norm(&c, i, &fired);
@@ -466,5 +504,7 @@ lc_status lc_plan_build_steps(const lc_graph_t *g, lc_plan_template *t) {
     free(c.consumers);
     free(c.first_reader);
     free(c.done);
+    free(c.ready);
+    free(order), free(indeg), free(live_v), free(live_n);
     return st;
 }

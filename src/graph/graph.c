@@ -2,7 +2,9 @@
  * nodes with shape inference through the registry, raw nodes and rewiring for crafted bad graphs,
  * outputs), the queries, the topological order, the stable structural hash, and the seed reason codes.
  * A refused lc_graph_add leaves the graph unchanged: every check and allocation happens before the
- * node is appended. Tests: tests/c/test_graph.c, tests/python/test_graph.py. */
+ * node is appended. Names are indexed (O(1) checks and lookups); the topological order is O(nodes +
+ * edges) and counts a node reading its own output as a cycle.
+ * Tests: tests/c/test_graph.c, tests/c/test_plan.c (linear-time guard), tests/python/test_graph.py. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +78,8 @@ void lc_graph_free(lc_graph_t *g) {
     free(g->values);
     free(g->nodes);
     free(g->outputs);
+    free(g->value_index);
+    free(g->node_index);
     free(g);
 }
 
@@ -98,6 +102,66 @@ static int lc_grow(void **arr, int32_t *cap, int32_t count, size_t elem) {
     *arr = p;
     *cap = ncap;
     return 1;
+}
+
+/* ---- name index (graph_internal.h): O(1) name checks and lookups ----------------------------- */
+
+static uint32_t lc_name_hash(const char *s) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+static const char *lc_index_name(const lc_graph_t *g, int nodes, int32_t i) {
+    return nodes ? g->nodes[i].name : g->values[i].name;
+}
+
+static int32_t lc_index_find(const lc_graph_t *g, int nodes, const char *name) {
+    const int32_t *slots = nodes ? g->node_index : g->value_index;
+    const uint32_t mask = (nodes ? g->node_index_cap : g->value_index_cap) - 1;
+    if (!slots) return -1;
+    for (uint32_t h = lc_name_hash(name) & mask;; h = (h + 1) & mask) {
+        if (slots[h] < 0) return -1;
+        if (strcmp(lc_index_name(g, nodes, slots[h]), name) == 0) return slots[h];
+    }
+}
+
+static void lc_index_put(int32_t *slots, uint32_t cap, const char *name, int32_t id) {
+    uint32_t h = lc_name_hash(name) & (cap - 1);
+    while (slots[h] >= 0) h = (h + 1) & (cap - 1);
+    slots[h] = id;
+}
+
+/* Room in the table for `count` entries (rehashes every existing one, in id order, when it grows). */
+static int lc_index_reserve(lc_graph_t *g, int nodes, int32_t count) {
+    int32_t **slots = nodes ? &g->node_index : &g->value_index;
+    uint32_t *cap = nodes ? &g->node_index_cap : &g->value_index_cap;
+    if (*slots && (uint64_t)count * 2 <= *cap) return 1;
+    uint64_t ncap = *cap ? *cap : 64;
+    while ((uint64_t)count * 2 > ncap) ncap *= 2;
+    if (ncap > (UINT32_MAX / 2 + 1u) || ncap > SIZE_MAX / sizeof(int32_t)) return 0;
+    int32_t *grown = malloc((size_t)ncap * sizeof *grown);
+    if (!grown) return 0;
+    for (uint64_t i = 0; i < ncap; i++) grown[i] = -1;
+    const int32_t n = nodes ? g->nnodes : g->nvalues;
+    for (int32_t i = 0; i < n; i++) lc_index_put(grown, (uint32_t)ncap, lc_index_name(g, nodes, i), i);
+    free(*slots);
+    *slots = grown;
+    *cap = (uint32_t)ncap;
+    return 1;
+}
+
+/* Removes the most recently inserted entry `id` (undo of an append): with linear probing and no later
+ * insertion, no other entry's probe sequence runs through its slot, so emptying it is exact. */
+static void lc_index_drop_last(lc_graph_t *g, int nodes, int32_t id) {
+    int32_t *slots = nodes ? g->node_index : g->value_index;
+    const uint32_t mask = (nodes ? g->node_index_cap : g->value_index_cap) - 1;
+    if (!slots) return;
+    for (uint32_t h = lc_name_hash(lc_index_name(g, nodes, id)) & mask; slots[h] >= 0; h = (h + 1) & mask)
+        if (slots[h] == id) {
+            slots[h] = -1;
+            return;
+        }
 }
 
 /* Re-raises the last error with a prefix (the message is copied first: lc_error writes the same buffer). */
@@ -125,10 +189,11 @@ static lc_status lc_check_new_name(const char *fn, const char *what, const lc_gr
     return LC_OK;
 }
 
-/* Appends a value (name copied); *out its id. */
+/* Appends a value (name copied, indexed); *out its id. */
 static lc_status lc_append_value(const char *fn, lc_graph_t *g, const char *name, lc_dtype dtype, int ndim,
                                  const int64_t *shape, lc_graph_value_kind kind, int32_t producer, lc_value_id *out) {
-    if (!lc_grow((void **)&g->values, &g->cap_values, g->nvalues, sizeof *g->values))
+    if (!lc_grow((void **)&g->values, &g->cap_values, g->nvalues, sizeof *g->values) ||
+        !lc_index_reserve(g, 0, g->nvalues + 1))
         return lc_error(LC_ERR_OUT_OF_MEMORY, "%s: out of host memory", fn);
     char *copy = lc_strdup(name);
     if (!copy) return lc_error(LC_ERR_OUT_OF_MEMORY, "%s: out of host memory", fn);
@@ -140,6 +205,7 @@ static lc_status lc_append_value(const char *fn, lc_graph_t *g, const char *name
     v->dtype = dtype;
     v->kind = kind;
     v->producer = producer;
+    lc_index_put(g->value_index, g->value_index_cap, v->name, g->nvalues);
     *out = g->nvalues++;
     return LC_OK;
 }
@@ -209,7 +275,8 @@ static lc_status lc_node_name(const char *fn, const lc_graph_t *g, const char *o
     return LC_OK;
 }
 
-/* Appends the node (names copied; the output value already exists). */
+/* Appends the node (names copied, indexed; the output value already exists; the caller reserved room in
+ * g->nodes and the node index). */
 static lc_status lc_append_node(const char *fn, lc_graph_t *g, const char *name, const char *op,
                                 const lc_graph_schema *schema, int op_index, const lc_value_id *inputs, int ninputs,
                                 lc_value_id output, const lc_graph_attrs *attrs, int checked) {
@@ -230,12 +297,14 @@ static lc_status lc_append_node(const char *fn, lc_graph_t *g, const char *name,
     n->output = output;
     if (attrs) n->attrs = *attrs;
     n->checked = checked;
+    lc_index_put(g->node_index, g->node_index_cap, n->name, g->nnodes);
     g->nnodes++;
     return LC_OK;
 }
 
 /* Drops the value just appended (undo when appending its node failed). */
 static void lc_pop_value(lc_graph_t *g) {
+    lc_index_drop_last(g, 0, g->nvalues - 1);
     g->nvalues--;
     free(g->values[g->nvalues].name);
 }
@@ -292,7 +361,7 @@ lc_status lc_graph_add(lc_graph_t *g, const char *op, const lc_value_id *inputs,
         return st;
     if ((st = lc_shape_validate("output shape", out_ndim, out_shape)) != LC_OK)
         return lc_rewrap(LC_ERR_SHAPE, prefix);
-    if (!lc_grow((void **)&g->nodes, &g->cap_nodes, g->nnodes, sizeof *g->nodes))
+    if (!lc_grow((void **)&g->nodes, &g->cap_nodes, g->nnodes, sizeof *g->nodes) || !lc_index_reserve(g, 1, g->nnodes + 1))
         return lc_error(LC_ERR_OUT_OF_MEMORY, "%s: out of host memory", fn);
     lc_value_id vid;
     if ((st = lc_append_value(fn, g, name, in.dtype[0], out_ndim, out_shape, LC_GRAPH_VALUE_INTERMEDIATE, g->nnodes,
@@ -326,7 +395,7 @@ lc_status lc_graph_add_unchecked(lc_graph_t *g, const char *op, const lc_value_i
         if (out_dtype != LC_DTYPE_F32 && out_dtype != LC_DTYPE_F64)
             return lc_error(LC_ERR_DTYPE, "%s: out_dtype: expected float32 or float64, got code %d", fn, (int)out_dtype);
     }
-    if (!lc_grow((void **)&g->nodes, &g->cap_nodes, g->nnodes, sizeof *g->nodes))
+    if (!lc_grow((void **)&g->nodes, &g->cap_nodes, g->nnodes, sizeof *g->nodes) || !lc_index_reserve(g, 1, g->nnodes + 1))
         return lc_error(LC_ERR_OUT_OF_MEMORY, "%s: out of host memory", fn);
     int op_index;
     const lc_graph_schema *s = lc_graph_schema_find(op, &op_index);
@@ -424,16 +493,12 @@ lc_status lc_graph_get_value(const lc_graph_t *g, lc_value_id v, lc_graph_value_
 
 lc_value_id lc_graph_find_value(const lc_graph_t *g, const char *name) {
     if (!g || !name) return -1;
-    for (int32_t i = 0; i < g->nvalues; i++)
-        if (strcmp(g->values[i].name, name) == 0) return i;
-    return -1;
+    return lc_index_find(g, 0, name);
 }
 
 int32_t lc_graph_find_node(const lc_graph_t *g, const char *name) {
     if (!g || !name) return -1;
-    for (int32_t i = 0; i < g->nnodes; i++)
-        if (strcmp(g->nodes[i].name, name) == 0) return i;
-    return -1;
+    return lc_index_find(g, 1, name);
 }
 
 /* ---- topological order ----------------------------------------------------------------------- */
@@ -466,36 +531,71 @@ static int32_t lc_heap_pop(int32_t *h, int32_t *n) {
     return top;
 }
 
+/* The node a value read as an input depends on (its producer), or -1 (graph input/constant, bad id). */
+static int32_t lc_dep(const lc_graph_t *g, lc_value_id v) { return lc_graph_value_ok(g, v) ? g->values[v].producer : -1; }
+
 int32_t lc_graph_topo_sort(const lc_graph_t *g, int32_t *order, int32_t *indegree) {
     const int32_t n = g->nnodes;
+    /* consumer lists as one CSR array: start[p]..start[p+1] are the edges p -> j (one per input slot) */
+    size_t *start = calloc((size_t)n + 2, sizeof *start);
+    if (!start) return -1;
     for (int32_t i = 0; i < n; i++) {
         indegree[i] = 0;
         const lc_graph_node *nd = &g->nodes[i];
         for (int k = 0; k < nd->ninputs; k++) {
-            const lc_value_id v = nd->inputs[k];
-            if (lc_graph_value_ok(g, v) && g->values[v].producer >= 0 && g->values[v].producer != i) indegree[i]++;
+            const int32_t p = lc_dep(g, nd->inputs[k]);
+            if (p < 0) continue;
+            indegree[i]++; /* p == i (a node reading its own output) counts: a self-loop never resolves */
+            start[p + 2]++;
         }
     }
+    for (int32_t i = 0; i < n; i++) start[i + 2] += start[i + 1];
+    int32_t *edge = malloc((start[n + 1] > 0 ? start[n + 1] : 1) * sizeof *edge);
     int32_t *heap = malloc((size_t)(n > 0 ? n : 1) * sizeof *heap);
-    if (!heap) return -1;
+    if (!edge || !heap) {
+        free(start), free(edge), free(heap);
+        return -1;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        const lc_graph_node *nd = &g->nodes[i];
+        for (int k = 0; k < nd->ninputs; k++) {
+            const int32_t p = lc_dep(g, nd->inputs[k]);
+            if (p >= 0) edge[start[p + 1]++] = i; /* start[p + 1] ends as the end of p's list */
+        }
+    }
+    /* now start[p]..start[p + 1] is p's list */
     int32_t hn = 0, done = 0;
     for (int32_t i = 0; i < n; i++)
         if (indegree[i] == 0) lc_heap_push(heap, &hn, i);
     while (hn > 0) {
         const int32_t u = lc_heap_pop(heap, &hn);
         order[done++] = u;
-        /* consumers of u's output: any node reading a value whose producer is u */
-        for (int32_t j = 0; j < n; j++) {
-            if (j == u) continue;
-            const lc_graph_node *nd = &g->nodes[j];
-            for (int k = 0; k < nd->ninputs; k++) {
-                const lc_value_id v = nd->inputs[k];
-                if (lc_graph_value_ok(g, v) && g->values[v].producer == u && --indegree[j] == 0) lc_heap_push(heap, &hn, j);
-            }
-        }
+        for (size_t e = start[u]; e < start[u + 1]; e++)
+            if (--indegree[edge[e]] == 0) lc_heap_push(heap, &hn, edge[e]);
     }
-    free(heap);
+    free(start), free(edge), free(heap);
     return done;
+}
+
+int32_t lc_graph_cycle_node(const lc_graph_t *g, const int32_t *indegree) {
+    int32_t cur = 0;
+    while (cur < g->nnodes && indegree[cur] == 0) cur++;
+    if (cur == g->nnodes) return -1;
+    char *seen = calloc((size_t)g->nnodes, 1);
+    if (!seen) return cur; /* out of memory: a node downstream of a cycle at worst */
+    while (!seen[cur]) {
+        seen[cur] = 1;
+        int32_t next = -1;
+        const lc_graph_node *nd = &g->nodes[cur];
+        for (int k = 0; k < nd->ninputs && next < 0; k++) {
+            const int32_t p = lc_dep(g, nd->inputs[k]);
+            if (p >= 0 && indegree[p] > 0) next = p;
+        }
+        if (next < 0) break; /* cannot happen: an unordered node has an unordered producer */
+        cur = next;
+    }
+    free(seen);
+    return cur;
 }
 
 lc_status lc_graph_topo_order(const lc_graph_t *g, int32_t *order, int32_t capacity) {
@@ -518,8 +618,7 @@ lc_status lc_graph_topo_order(const lc_graph_t *g, int32_t *order, int32_t capac
         return lc_error(LC_ERR_OUT_OF_MEMORY, "%s: out of host memory", fn);
     }
     if (done < g->nnodes) {
-        int32_t stuck = 0;
-        while (indegree[stuck] == 0) stuck++;
+        const int32_t stuck = lc_graph_cycle_node(g, indegree);
         free(indegree);
         return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: node '%s' depends on itself through a cycle (%d of %d nodes ordered)",
                         fn, g->nodes[stuck].name, (int)done, (int)g->nnodes);

@@ -37,6 +37,10 @@ struct lc_graph {
     int32_t nnodes, cap_nodes;
     lc_value_id *outputs;
     int32_t noutputs, cap_outputs;
+    /* name -> id: open-addressing tables (linear probing, power-of-two capacity, at most half full; -1 empty)
+     * over values[].name and nodes[].name, so that name checks and lookups take O(1), not a scan */
+    int32_t *value_index, *node_index;
+    uint32_t value_index_cap, node_index_cap;
 };
 
 static inline int lc_graph_value_ok(const lc_graph_t *g, lc_value_id v) { return v >= 0 && v < g->nvalues; }
@@ -48,10 +52,15 @@ int lc_graph_node_operands(const lc_graph_t *g, const lc_graph_node *n, lc_graph
  * node without a schema or with malformed operands (the validation passes report those). */
 const char *lc_graph_node_gpu_limit(const lc_graph_t *g, const lc_graph_node *n);
 
-/* Kahn's algorithm over producer edges, ties in program order: writes the ordered nodes to order[] and
- * each node's unresolved in-degree to indegree[] (both node_count long); returns how many nodes were
- * ordered (< node_count: a cycle or a node downstream of one), or -1 when out of memory. Input ids
- * that name no value are skipped. */
+/* Kahn's algorithm over producer edges (node j reads a value whose producer is node p: edge p -> j; a
+ * node reading its own output is a self-loop, so it is never ordered), ties in program order, O(nodes +
+ * edges): writes the ordered nodes to order[] and each node's unresolved in-degree to indegree[] (both
+ * node_count long); returns how many nodes were ordered (< node_count: a cycle or a node downstream of
+ * one), or -1 when out of memory. Input ids that name no value are skipped. */
 int32_t lc_graph_topo_sort(const lc_graph_t *g, int32_t *order, int32_t *indegree);
+
+/* After lc_graph_topo_sort left nodes unordered: one node on a cycle (the first unordered node's chain of
+ * unordered producers, followed until it repeats), or -1 when every node was ordered. O(nodes). */
+int32_t lc_graph_cycle_node(const lc_graph_t *g, const int32_t *indegree);
 
 #endif

@@ -2,7 +2,8 @@
  * capability-aware device choice (every op must have a kernel on the device, else the fallback device
  * with the seed's reason code; strict mode makes that an error), the process-wide plan cache of
  * analyses (steps + fusion records, fusion.c) keyed by structure + device + sync policy + fusion flag,
- * and upload / execute / download / summary / explain on a bound plan (execute.c).
+ * the planner's own check of every template (no step reads a value nothing wrote; independent of
+ * validation), and upload / execute / download / summary / explain on a bound plan (execute.c).
  * Tests: tests/c/test_plan.c, tests/python/test_graph_plan.py. */
 #include <pthread.h>
 #include <stdlib.h>
@@ -158,6 +159,98 @@ static lc_status lc_choose_device(const lc_graph_t *g, lc_plan_template *t) {
     return LC_OK;
 }
 
+/* ---- the planner's own check (second line of defence, independent of validation) ------------------ */
+
+/* Inputs every step of a kind must have (in[0..n) >= 0); further slots are optional (-1: absent). */
+static int lc_step_required_inputs(lc_step_kind kind) {
+    switch (kind) {
+    case LC_STEP_ATTENTION: return 3;
+    case LC_STEP_ATTENTION_PROJECTION: return 4;
+    case LC_STEP_MATMUL: case LC_STEP_LINEAR: case LC_STEP_BIAS_ADD: case LC_STEP_BINARY: case LC_STEP_CONV2D:
+    case LC_STEP_CONV_ATTENTION: return 2;
+    default: return 1;
+    }
+}
+
+lc_status lc_plan_check_steps(const lc_graph_t *g, const lc_plan_template *t) {
+    const char *fn = "graph_plan: internal check";
+    const int32_t nv = g->nvalues;
+    if (t->nodes != g->nnodes)
+        return lc_error(LC_ERR_INTERNAL, "%s: the analysis is of a graph of %d nodes, this graph has %d", fn, t->nodes,
+                        (int)g->nnodes);
+    if (t->nextra < 0 || t->nextra > 16 || t->nfolds < 0 || 2 * t->nfolds > t->nextra || t->nsteps < 0)
+        return lc_error(LC_ERR_INTERNAL, "%s: %d folds / %d extra buffers out of range", fn, t->nfolds, t->nextra);
+    char *have = malloc((size_t)nv + 1);
+    if (!have) return lc_error(LC_ERR_OUT_OF_MEMORY, "graph_plan: out of host memory");
+    for (int32_t v = 0; v < nv; v++) have[v] = g->values[v].kind != LC_GRAPH_VALUE_INTERMEDIATE;
+    char extra[16] = {0};
+    lc_status st = LC_OK;
+    /* folds read constants only and make the extra buffers */
+    for (int i = 0; st == LC_OK && i < t->nfolds; i++) {
+        const lc_plan_fold *f = &t->folds[i];
+        const lc_value_id reads[4] = {f->gamma, f->w, f->beta, f->bias};
+        for (int k = 0; st == LC_OK && k < 4; k++) {
+            if (k >= 2 && reads[k] == -1) continue;
+            if (!lc_graph_value_ok(g, reads[k]) || g->values[reads[k]].kind != LC_GRAPH_VALUE_CONSTANT || !g->values[reads[k]].tensor)
+                st = lc_error(LC_ERR_INVALID_ARGUMENT, "%s: fold %d reads value id %d, which is not a graph constant", fn, i,
+                              (int)reads[k]);
+        }
+        const lc_value_id made[2] = {f->out_w, f->out_b};
+        for (int k = 0; st == LC_OK && k < 2; k++) {
+            const int64_t e = (int64_t)made[k] - LC_PLAN_EXTRA_BASE;
+            if (e < 0 || e >= t->nextra || extra[e])
+                st = lc_error(LC_ERR_INTERNAL, "%s: fold %d writes buffer id %d, not a fresh extra buffer", fn, i, (int)made[k]);
+            else extra[e] = 1;
+        }
+    }
+    for (int i = 0; st == LC_OK && i < t->nsteps; i++) {
+        const lc_plan_step *s = &t->steps[i];
+        if ((int)s->kind < 0 || s->kind > LC_STEP_ATTENTION_PROJECTION || s->nin < 1 || s->nin > 5) {
+            st = lc_error(LC_ERR_INTERNAL, "%s: step %d %s: kind %d with %d inputs", fn, i, s->label, (int)s->kind, s->nin);
+            break;
+        }
+        const int required = lc_step_required_inputs(s->kind);
+        for (int k = 0; st == LC_OK && k < 5; k++) {
+            const lc_value_id v = s->in[k];
+            if (v == -1 && k >= required) continue;
+            if (v >= LC_PLAN_EXTRA_BASE) {
+                const int64_t e = (int64_t)v - LC_PLAN_EXTRA_BASE;
+                if (e >= t->nextra || !extra[e])
+                    st = lc_error(LC_ERR_INTERNAL, "%s: step %d %s: input %d names buffer id %d, which no fold makes", fn, i,
+                                  s->label, k, (int)v);
+            } else if (!lc_graph_value_ok(g, v)) {
+                st = lc_error(LC_ERR_INVALID_ARGUMENT,
+                              "graph_plan: step %d %s: input %d names value id %d, which does not exist (the graph has %d "
+                              "values): refused (it would read a buffer nothing writes)",
+                              i, s->label, k, (int)v, (int)nv);
+            } else if (!have[v]) {
+                st = lc_error(LC_ERR_INVALID_ARGUMENT,
+                              "graph_plan: step %d %s: input %d reads value '%s', which neither a graph input/constant nor an "
+                              "earlier step provides: refused (it would read an unwritten buffer)",
+                              i, s->label, k, g->values[v].name);
+            }
+        }
+        if (st != LC_OK) break;
+        const lc_value_id o = s->out;
+        if (!lc_graph_value_ok(g, o))
+            st = lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan: step %d %s: writes value id %d, which does not exist", i,
+                          s->label, (int)o);
+        else if (g->values[o].kind != LC_GRAPH_VALUE_INTERMEDIATE)
+            st = lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan: step %d %s: writes graph %s '%s' (read-only)", i, s->label,
+                          lc_graph_value_kind_name(g->values[o].kind), g->values[o].name);
+        else if (have[o])
+            st = lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan: step %d %s: writes value '%s', which an earlier step wrote",
+                          i, s->label, g->values[o].name);
+        else have[o] = 1;
+    }
+    for (int32_t i = 0; st == LC_OK && i < g->noutputs; i++)
+        if (!lc_graph_value_ok(g, g->outputs[i]) || !have[g->outputs[i]])
+            st = lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan: graph output '%s' is written by no step: refused",
+                          lc_graph_value_ok(g, g->outputs[i]) ? g->values[g->outputs[i]].name : "?");
+    free(have);
+    return st;
+}
+
 /* ---- plan ----------------------------------------------------------------------------------------- */
 
 static lc_status lc_validate_for_plan(const lc_graph_t *g, lc_device device) {
@@ -196,7 +289,10 @@ lc_status lc_graph_plan_new(const lc_graph_t *g, const lc_graph_plan_options *o,
         st = lc_choose_device(g, &p->t);
         if (st == LC_OK) st = lc_validate_for_plan(g, p->t.device);
         if (st == LC_OK) st = lc_plan_build_steps(g, &p->t);
+        if (st == LC_OK) st = lc_plan_check_steps(g, &p->t);
         if (st == LC_OK) lc_cache_store(&p->t);
+    } else {
+        st = lc_plan_check_steps(g, &p->t); /* a cached analysis is checked against this graph too */
     }
     p->be = lc_backend_for(p->t.device);
     /* graph inputs in value-id order, outputs in marking order */

@@ -95,6 +95,12 @@ struct lc_graph_plan {
 /* fusion.c: builds t->steps, t->records, t->folds for graph g planned on t->device (t->fuse decides
  * whether rules may fire; records are written either way). */
 lc_status lc_plan_build_steps(const lc_graph_t *g, lc_plan_template *t);
+/* plan.c: the planner's own check of a template against graph g, independent of validation: every id a
+ * step reads is a graph input or constant, a value an earlier step wrote, or a buffer a fold makes; every
+ * step writes an intermediate of g no earlier step wrote; every graph output is written; ids are in
+ * range. LC_ERR_INVALID_ARGUMENT naming the step and the value otherwise: no plan reads an unwritten
+ * buffer. O(steps + values). */
+lc_status lc_plan_check_steps(const lc_graph_t *g, const lc_plan_template *t);
 /* Estimated microseconds of one step on `device` (the cost model shared by the fusion records). */
 double lc_plan_step_cost_us(const lc_graph_t *g, const lc_plan_template *t, const lc_plan_step *s, lc_device device);
 

@@ -236,13 +236,15 @@ static void lc_pass_topology(lc_vctx *c) {
                      n->op, k, (int)n->inputs[k], (int)nv);
         }
     }
-    /* cycles: what Kahn's algorithm leaves over; walk producer edges back from each stuck node */
+    /* cycles: what Kahn's algorithm leaves over. Every stuck node has a stuck producer (itself, for a node
+     * reading its own output), so following the first stuck producer from a stuck node must close a loop.
+     * state[]: 0 unvisited, 1 on the current walk, 2 finished; a walk stops at a finished node (its cycle,
+     * if any, is reported already), so every node is walked once: O(nodes). */
     int32_t *order = malloc((size_t)(nn > 0 ? nn : 1) * sizeof *order);
     int32_t *indeg = malloc((size_t)(nn > 0 ? nn : 1) * sizeof *indeg);
-    int32_t *stamp = calloc((size_t)(nn > 0 ? nn : 1), sizeof *stamp);
+    char *state = calloc((size_t)(nn > 0 ? nn : 1), 1);
     int32_t *walk = malloc((size_t)(nn > 0 ? nn : 1) * sizeof *walk);
-    char *reported = calloc((size_t)(nn > 0 ? nn : 1), 1);
-    if (!order || !indeg || !stamp || !walk || !reported) {
+    if (!order || !indeg || !state || !walk) {
         c->r->oom = 1;
         goto done;
     }
@@ -252,11 +254,10 @@ static void lc_pass_topology(lc_vctx *c) {
         goto done;
     }
     for (int32_t s0 = 0; ordered < nn && s0 < nn; s0++) {
-        if (indeg[s0] == 0 || reported[s0]) continue;
+        if (indeg[s0] == 0 || state[s0]) continue;
         int32_t len = 0, cur = s0;
-        const int32_t mark = s0 + 1;
-        while (stamp[cur] != mark) {
-            stamp[cur] = mark;
+        while (cur >= 0 && state[cur] == 0) {
+            state[cur] = 1;
             walk[len++] = cur;
             int32_t next = -1;
             const lc_graph_node *n = &g->nodes[cur];
@@ -264,60 +265,69 @@ static void lc_pass_topology(lc_vctx *c) {
                 const lc_value_id v = n->inputs[k];
                 if (!lc_graph_value_ok(g, v)) continue;
                 const int32_t p = g->values[v].producer;
-                if (p >= 0 && p != cur && indeg[p] > 0) next = p;
+                if (p >= 0 && indeg[p] > 0) next = p; /* p == cur: a self-loop */
             }
-            if (next < 0) break; /* cannot happen: a stuck node has a stuck producer */
-            cur = next;
+            cur = next; /* -1 cannot happen: a stuck node has a stuck producer */
         }
-        if (stamp[cur] != mark || len == 0) continue;
+        const int closed = cur >= 0 && state[cur] == 1; /* back on this walk: a new cycle from cur */
+        for (int32_t k = 0; k < len; k++) state[walk[k]] = 2;
+        if (!closed) continue;
         int32_t first = 0;
         while (walk[first] != cur) first++;
-        int already = 0;
-        int32_t lowest = cur;
-        for (int32_t k = first; k < len; k++) {
-            if (reported[walk[k]]) already = 1;
-            if (walk[k] < lowest) lowest = walk[k];
-        }
-        if (already) continue;
+        int32_t at = first; /* the lowest node of the cycle */
+        for (int32_t k = first; k < len; k++)
+            if (walk[k] < walk[at]) at = k;
+        const int32_t lowest = walk[at], cyc = len - first;
         char path[512];
         size_t used = 0;
         path[0] = '\0';
-        /* walk runs consumer -> producer; print producer -> consumer */
-        for (int32_t k = len - 1; k >= first && used < sizeof path; k--)
-            used += (size_t)snprintf(path + used, sizeof path - used, "'%s' -> ", g->nodes[walk[k]].name);
-        if (used < sizeof path) snprintf(path + used, sizeof path - used, "'%s'", g->nodes[walk[len - 1]].name);
-        for (int32_t k = first; k < len; k++) reported[walk[k]] = 1;
+        /* walk runs consumer -> producer (walk[first] produces for walk[len - 1]); print producer -> consumer
+         * from the lowest node round to it again */
+        for (int32_t j = 0; j <= cyc && used < sizeof path; j++) {
+            const int32_t k = first + (((at - first - j) % cyc) + cyc) % cyc;
+            used += (size_t)snprintf(path + used, sizeof path - used, j ? " -> '%s'" : "'%s'", g->nodes[walk[k]].name);
+        }
         lc_issue(c, "topology_cycle", LC_GRAPH_SEVERITY_ERROR, lowest, NULL, NULL,
-                 "node '%s' (%s) is on a cycle: %s (no execution order exists)", g->nodes[lowest].name,
-                 g->nodes[lowest].op, path);
+                 "node '%s' (%s) is on a cycle%s: %s (no execution order exists)", g->nodes[lowest].name,
+                 g->nodes[lowest].op, cyc == 1 ? " (it reads its own output)" : "", path);
     }
     if (g->noutputs == 0) {
         lc_issue(c, "topology_no_output", LC_GRAPH_SEVERITY_ERROR, -1, NULL, NULL,
                  "the graph has no output: mark at least one value with lc_graph_mark_output");
         goto done;
     }
-    /* liveness from the outputs: a node is live when a live value is its output; its inputs then are live */
+    /* liveness from the outputs, a worklist over values: a node is live when a live value is its output
+     * (writers[] lists each value's writing nodes, CSR); its inputs then are live. O(nodes + values). */
     {
         char *live_v = calloc((size_t)(nv > 0 ? nv : 1), 1);
         char *live_n = calloc((size_t)(nn > 0 ? nn : 1), 1);
         char *read = calloc((size_t)(nv > 0 ? nv : 1), 1);
-        if (!live_v || !live_n || !read) {
+        int32_t *wstart = calloc((size_t)nv + 2, sizeof *wstart);
+        int32_t *writers = malloc((size_t)(nn > 0 ? nn : 1) * sizeof *writers);
+        int32_t *stack = malloc((size_t)(nv > 0 ? nv : 1) * sizeof *stack);
+        if (!live_v || !live_n || !read || !wstart || !writers || !stack) {
             c->r->oom = 1;
-            free(live_v);
-            free(live_n);
-            free(read);
+            free(live_v), free(live_n), free(read), free(wstart), free(writers), free(stack);
             goto done;
         }
-        for (int32_t i = 0; i < g->noutputs; i++) live_v[g->outputs[i]] = 1;
-        for (int changed = 1; changed;) {
-            changed = 0;
-            for (int32_t i = nn - 1; i >= 0; i--) {
-                const lc_graph_node *n = &g->nodes[i];
-                if (live_n[i] || !lc_graph_value_ok(g, n->output) || !live_v[n->output]) continue;
-                live_n[i] = 1;
-                changed = 1;
-                for (int k = 0; k < n->ninputs; k++)
-                    if (lc_graph_value_ok(g, n->inputs[k])) live_v[n->inputs[k]] = 1;
+        for (int32_t i = 0; i < nn; i++)
+            if (lc_graph_value_ok(g, g->nodes[i].output)) wstart[g->nodes[i].output + 2]++;
+        for (int32_t v = 0; v < nv; v++) wstart[v + 2] += wstart[v + 1];
+        for (int32_t i = 0; i < nn; i++)
+            if (lc_graph_value_ok(g, g->nodes[i].output)) writers[wstart[g->nodes[i].output + 1]++] = i;
+        int32_t sp = 0;
+        for (int32_t i = 0; i < g->noutputs; i++)
+            if (!live_v[g->outputs[i]]) live_v[g->outputs[i]] = 1, stack[sp++] = g->outputs[i];
+        while (sp > 0) {
+            const int32_t v = stack[--sp];
+            for (int32_t w = wstart[v]; w < wstart[v + 1]; w++) {
+                const lc_graph_node *n = &g->nodes[writers[w]];
+                if (live_n[writers[w]]) continue;
+                live_n[writers[w]] = 1;
+                for (int k = 0; k < n->ninputs; k++) {
+                    const lc_value_id u = n->inputs[k];
+                    if (lc_graph_value_ok(g, u) && !live_v[u]) live_v[u] = 1, stack[sp++] = u;
+                }
             }
         }
         for (int32_t i = 0; i < nn; i++) {
@@ -336,16 +346,13 @@ static void lc_pass_topology(lc_vctx *c) {
             lc_issue(c, "topology_unused_value", LC_GRAPH_SEVERITY_WARNING, -1, val->name, NULL,
                      "graph %s '%s' is read by no node", lc_graph_value_kind_name(val->kind), val->name);
         }
-        free(live_v);
-        free(live_n);
-        free(read);
+        free(live_v), free(live_n), free(read), free(wstart), free(writers), free(stack);
     }
 done:
     free(order);
     free(indeg);
-    free(stamp);
+    free(state);
     free(walk);
-    free(reported);
 }
 
 /* ---- alias_lifetime -------------------------------------------------------------------------- */
@@ -428,14 +435,21 @@ static void lc_pass_layout(lc_vctx *c) {
             lc_issue_last(c, "layout_rank", i, vname);
         }
     }
-    /* constants: layout and residence, reported at their first reader */
+    /* constants: layout and residence, reported at their first reader (first_reader: one pass over the
+     * node inputs, not a scan of every node per constant) */
+    int32_t *first_reader = malloc((size_t)(g->nvalues > 0 ? g->nvalues : 1) * sizeof *first_reader);
+    if (!first_reader) {
+        c->r->oom = 1;
+        return;
+    }
+    for (int32_t v = 0; v < g->nvalues; v++) first_reader[v] = -1;
+    for (int32_t i = g->nnodes - 1; i >= 0; i--)
+        for (int k = 0; k < g->nodes[i].ninputs; k++)
+            if (lc_graph_value_ok(g, g->nodes[i].inputs[k])) first_reader[g->nodes[i].inputs[k]] = i;
     for (int32_t v = 0; v < g->nvalues; v++) {
         const lc_graph_value *val = &g->values[v];
         if (val->kind != LC_GRAPH_VALUE_CONSTANT || !val->tensor) continue;
-        int32_t reader = -1;
-        for (int32_t i = 0; i < g->nnodes && reader < 0; i++)
-            for (int k = 0; k < g->nodes[i].ninputs; k++)
-                if (g->nodes[i].inputs[k] == v) reader = i;
+        const int32_t reader = first_reader[v];
         const char *rname = reader >= 0 ? g->nodes[reader].name : "no node";
         if (!lc_tensor_is_contiguous(val->tensor))
             lc_issue(c, "layout_noncontiguous", LC_GRAPH_SEVERITY_WARNING, reader, val->name, NULL,
@@ -454,6 +468,7 @@ static void lc_pass_layout(lc_vctx *c) {
                      "tensor to keep it resident)",
                      val->name, rname);
     }
+    free(first_reader);
 }
 
 /* ---- backend_capability ---------------------------------------------------------------------- */

@@ -587,6 +587,78 @@ static void test_topology(void) {
     lc_graph_free(g);
 }
 
+/* Cycles of any length are cycles (a self-loop included, closed by a rewire or by an input id that names
+ * the node's own future output), each reported once at its lowest node; an acyclic graph whose node reads
+ * a later node's output is not one (its dependency order differs from program order). */
+static void test_cycles_any_length(void) {
+    lc_value_id x, r, v, a, b, c;
+    int32_t order[8];
+    /* self-loop by rewire: relu reads its own output */
+    lc_graph_t *g = fresh(&x);
+    CHECK_OK(lc_graph_add(g, "relu", &x, 1, NULL, "self", &r));
+    lc_graph_mark_output(g, r);
+    CHECK_OK(lc_graph_rewire_unchecked(g, 0, 0, r));
+    CHECK(expect_issue(g, LC_DEVICE_CPU, "topology", "topology_cycle", "self", ERR, NULL, 1));
+    CHECK(lc_graph_topo_order(g, order, 8) == LC_ERR_INVALID_ARGUMENT && err_has("cycle", "'self'", NULL));
+    lc_graph_report *rep = NULL;
+    CHECK_OK(lc_graph_validate(g, LC_DEVICE_CPU, &rep));
+    lc_graph_issue is;
+    CHECK(lc_graph_report_get(rep, 0, &is) == LC_OK && strcmp(is.code, "topology_cycle") == 0 &&
+          strstr(is.message, "'self' -> 'self'") && strstr(is.message, "its own output"));
+    lc_graph_report_free(rep);
+    lc_graph_free(g);
+
+    /* self-loop by an input id equal to the id the node's output value gets */
+    g = fresh(&x);
+    const lc_value_id own = lc_graph_value_count(g);
+    CHECK_OK(lc_graph_add_unchecked(g, "relu", &own, 1, NULL, "ouroboros", 2, S44, F32, -1, &v));
+    CHECK(v == own);
+    lc_graph_mark_output(g, v);
+    CHECK(expect_issue(g, LC_DEVICE_CPU, "topology", "topology_cycle", "ouroboros", ERR, NULL, 1));
+    lc_graph_free(g);
+
+    /* two disjoint cycles (3 nodes; 1 node) and a node downstream of the first, lower in program order */
+    g = fresh(&x);
+    lc_value_id down, s1;
+    CHECK_OK(lc_graph_add(g, "relu", &x, 1, NULL, "down", &down)); /* node 0: rewired below to read c */
+    CHECK_OK(lc_graph_add(g, "relu", &x, 1, NULL, "a", &a));       /* node 1 */
+    CHECK_OK(lc_graph_add(g, "gelu", &a, 1, NULL, "b", &b));       /* node 2 */
+    CHECK_OK(lc_graph_add(g, "relu", &b, 1, NULL, "c", &c));       /* node 3 */
+    CHECK_OK(lc_graph_add(g, "relu", &x, 1, NULL, "s1", &s1));     /* node 4 */
+    const lc_value_id ab[2] = {down, s1};
+    CHECK_OK(lc_graph_add(g, "vector_add", ab, 2, NULL, "out", &v));
+    lc_graph_mark_output(g, v);
+    CHECK(error_count(g, LC_DEVICE_CPU, NULL) == 0);
+    CHECK_OK(lc_graph_rewire_unchecked(g, 0, 0, c)); /* down = relu(c) */
+    CHECK_OK(lc_graph_rewire_unchecked(g, 1, 0, c)); /* a = relu(c): a -> b -> c -> a */
+    CHECK_OK(lc_graph_rewire_unchecked(g, 4, 0, s1)); /* s1 = relu(s1) */
+    CHECK(lc_graph_topo_order(g, order, 8) == LC_ERR_INVALID_ARGUMENT && err_has("cycle", NULL, NULL) &&
+          !err_has("'down'", NULL, NULL) && !err_has("'out'", NULL, NULL)); /* names a node on a cycle */
+    CHECK_OK(lc_graph_validate(g, LC_DEVICE_CPU, &rep));
+    int cycles = 0, at_a = 0, at_s1 = 0;
+    for (size_t i = 0; i < lc_graph_report_count(rep); i++) {
+        lc_graph_report_get(rep, i, &is);
+        if (strcmp(is.code, "topology_cycle") != 0) continue;
+        cycles++;
+        at_a += strcmp(is.node, "a") == 0 && strstr(is.message, "'a' -> 'b' -> 'c' -> 'a'") != NULL;
+        at_s1 += strcmp(is.node, "s1") == 0 && strstr(is.message, "'s1' -> 's1'") != NULL;
+    }
+    CHECK(cycles == 2 && at_a == 1 && at_s1 == 1);
+    lc_graph_report_free(rep);
+    lc_graph_free(g);
+
+    /* a node reading a later node's output, acyclic: valid; the dependency order puts the later node first */
+    g = fresh(&x);
+    CHECK_OK(lc_graph_add(g, "relu", &x, 1, NULL, "reader", &a)); /* node 0 */
+    CHECK_OK(lc_graph_add(g, "gelu", &x, 1, NULL, "later", &b));  /* node 1 */
+    lc_graph_mark_output(g, a);
+    CHECK_OK(lc_graph_rewire_unchecked(g, 0, 0, b));
+    size_t all = 0;
+    CHECK(error_count(g, LC_DEVICE_CPU, &all) == 0 && all == 0);
+    CHECK(lc_graph_topo_order(g, order, 8) == LC_OK && order[0] == 1 && order[1] == 0);
+    lc_graph_free(g);
+}
+
 static void test_alias_lifetime(void) {
     lc_value_id x, v, r1, r2, o;
     /* a node writing a graph input in place */
@@ -769,6 +841,7 @@ int main(void) {
     test_queries_and_hash();
     test_schema_contract();
     test_topology();
+    test_cycles_any_length();
     test_alias_lifetime();
     test_layout_flow();
     test_backend_capability();

@@ -324,6 +324,65 @@ def test_topology_codes():
     assert issues_with(r, "topology_unused_value")[0]["value"] == "spare"
 
 
+def test_cycles_of_any_length_self_loops_included():
+    # the adversarial run's case: relu rewired to read its own output validated with only a warning
+    core, x = raw()
+    a = core.add("relu", [x], node_name="self")
+    core.mark_output(a)
+    core.rewire_unchecked(0, 0, a)
+    r = expect(core, "topology_cycle", "self")
+    msg = issues_with(r, "topology_cycle")[0]["message"]
+    assert "'self' -> 'self'" in msg and "its own output" in msg
+    with pytest.raises(ValueError, match="cycle.*'self'|'self'.*cycle"):
+        core.topo_order()
+    # a self-loop made by an input id equal to the id the node's own output gets
+    core, x = raw()
+    own = core.num_values
+    assert core.add_unchecked("gelu", [own], (4, 4), node_name="ouroboros") == own
+    core.mark_output(own)
+    expect(core, "topology_cycle", "ouroboros")
+    # a 4-cycle and a self-loop, with nodes downstream of them: two cycles, each reported at its lowest node
+    core, x = raw()
+    ids = [core.add("relu", [x], node_name=f"c{i}") for i in range(4)]
+    s = core.add("relu", [x], node_name="s")
+    core.mark_output(core.add("vector_add", [ids[3], s], node_name="tail"))
+    assert errors(core.validate("cpu")) == []
+    core.rewire_unchecked(0, 0, ids[3])  # c0 reads c3: c0 -> c1 -> c2 -> c3 -> c0
+    for i in range(1, 4):
+        core.rewire_unchecked(i, 0, ids[i - 1])
+    core.rewire_unchecked(4, 0, s)
+    cycles = issues_with(core.validate("cpu"), "topology_cycle")
+    assert sorted(c["node"] for c in cycles) == ["c0", "s"]
+    assert "'c0' -> 'c1' -> 'c2' -> 'c3' -> 'c0'" in [c for c in cycles if c["node"] == "c0"][0]["message"]
+    # acyclic, but a node reads a later node's output: valid, ordered by dependency
+    core, x = raw()
+    a = core.add("relu", [x], node_name="reader")
+    b = core.add("gelu", [x], node_name="later")
+    core.mark_output(a)
+    core.rewire_unchecked(0, 0, b)
+    assert core.validate("cpu") == []
+    assert core.topo_order() == [1, 0]
+
+
+def test_name_lookups_stay_exact_at_scale():
+    # names are indexed (O(1) checks and lookups): uniqueness, auto names and lookups keep their meaning
+    core, x = raw()
+    v = x
+    for _ in range(3000):
+        v = core.add("relu", [v])
+    assert core.find_node("relu_2999") == 2999 and core.find_value("relu_2999") == v == 3000
+    assert core.find_node("x") is None and core.find_value("x") == 0 and core.find_value("relu_3000") is None
+    with pytest.raises(ValueError, match="already names"):
+        core.add("relu", [v], node_name="relu_17")
+    with pytest.raises(ValueError, match="already names"):
+        core.input("relu_0", (2,))
+    named = core.add("relu", [v], node_name="relu_3001")  # takes the name the next auto name would have
+    assert core.find_node("relu_3001") == 3000
+    auto = core.add("relu", [named])
+    assert core.node(3001)["name"] == "relu_3001_1" and core.find_value("relu_3001_1") == auto
+    assert core.num_nodes == 3002 and core.num_values == 3003
+
+
 def test_alias_lifetime_codes():
     core, x = raw()
     v = core.add("relu", [x], node_name="r")

@@ -2,8 +2,12 @@
 plans"): for every fusion rule, the planned graph (fused and unfused) against the float64 reference and
 the eager ops on fresh random inputs with awkward sizes, on cpu and cuda; the explain report; the plan
 cache; the device choice and its reason codes (also in the trace); one host dispatch per run on CUDA;
-bad input. Tests of the builder and validation: test_graph.py."""
+bad input; no plan reads an unwritten buffer (cycles incl. self-loops and dangling ids are refused, a node
+reading a later node's output runs after it, a fused step whose operand comes later does not fire, dead
+nodes get no step); build, validate and plan are linear in the node count (a 100k-node chain).
+Tests of the builder and validation: test_graph.py."""
 import math
+import time
 
 import numpy as np
 import pytest
@@ -285,3 +289,122 @@ def test_plan_bad_input(rng):
     p.execute()
     p.download_into(0, out)
     assert (out >= 0).all()
+
+
+# ---- no plan reads an unwritten buffer ---------------------------------------------------------------
+
+def test_self_loop_and_cycles_are_refused_not_run():
+    x = np.full((4,), -1.0, np.float32)
+    core = lc.GraphCore()  # the adversarial run's case: relu reading its own output returned garbage
+    v = core.input("x", (4,))
+    a = core.add("relu", [v], node_name="self")
+    core.mark_output(a)
+    core.rewire_unchecked(0, 0, a)
+    for fuse in (True, False):
+        with pytest.raises(ValueError, match="topology_cycle.*'self'"):
+            lc.GraphPlan(core, "cpu", None, fuse)
+    core = lc.GraphCore()  # a 3-cycle behind a live tail
+    v = core.input("x", (4,))
+    c = [core.add("relu", [v], node_name=f"c{i}") for i in range(3)]
+    core.mark_output(core.add("gelu", [c[2]], node_name="tail"))
+    core.rewire_unchecked(0, 0, c[2])
+    core.rewire_unchecked(1, 0, c[0])
+    core.rewire_unchecked(2, 0, c[1])
+    with pytest.raises(ValueError, match="topology_cycle"):
+        lc.GraphPlan(core, "cpu")
+    g = lc.Graph()  # through Graph.run as well
+    y = g.relu(g.input("x", (4,)), name="r")
+    g.output(y)
+    g.core.rewire_unchecked(0, 0, y.id)
+    with pytest.raises(ValueError, match="cycle"):
+        g.run(x, device="cpu")
+
+
+@pytest.mark.parametrize("bad", [99, -7, 2**31 - 1])
+def test_dangling_ids_are_refused(bad):
+    core = lc.GraphCore()
+    core.input("x", (4,))
+    core.mark_output(core.add_unchecked("relu", [bad], (4,), node_name="dangle"))
+    with pytest.raises(ValueError, match="topology_dangling_input.*dangle"):
+        lc.GraphPlan(core, "cpu")
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+def test_node_reading_a_later_node_runs_after_it(fuse, rng, rel_err):
+    core = lc.GraphCore()
+    x = core.input("x", (5, 3))
+    s = core.add("vector_add", [x, x], node_name="sum")  # node 0, rewired to read node 1: sum = relu(x) + x
+    r = core.add("relu", [x], node_name="r")
+    core.rewire_unchecked(0, 0, r)
+    core.mark_output(s)
+    p = lc.GraphPlan(core, "cpu", None, fuse)
+    assert p.steps() == ["relu(r)", "vector_add(sum)"]
+    xv = rng.standard_normal((5, 3)).astype(np.float32)
+    assert rel_err(p.run(xv)[0], np.maximum(xv, 0).astype(np.float64) + xv) < 1e-6
+
+
+def test_fusion_waits_for_operands_produced_later(rng, rel_err):
+    # checked graph: the bias of matmul -> bias_add comes from a node after the matmul; the fused linear
+    # would run at the matmul's place before the bias exists, so matmul_bias_act does not fire
+    w = rng.standard_normal((6, 4)).astype(np.float32)
+    b = np.array([0.5, -1.0, 2.0, 0.25], np.float32)
+    g = lc.Graph()
+    x = g.input("x", (3, 6))
+    mm = g.matmul(x, g.constant("w", w), name="mm")
+    rb = g.relu(g.constant("b", b), name="rb")
+    g.output(g.bias_add(mm, rb, name="ba"))
+    xv = rng.standard_normal((3, 6)).astype(np.float32)
+    expect = xv.astype(np.float64) @ w + np.maximum(b, 0)
+    p = g.plan("cpu")
+    assert rel_err(p.run(xv)[0], expect) < TOL
+    (rec,) = p.explain()
+    assert rec["rule"] == "matmul_bias_act" and not rec["fired"] and rec["reason"] == "operand_not_ready"
+    # the same chain with the bias ready before the matmul fuses
+    g2 = lc.Graph()
+    x2 = g2.input("x", (3, 6))
+    rb2 = g2.relu(g2.constant("b", b), name="rb")
+    g2.output(g2.bias_add(g2.matmul(x2, g2.constant("w", w), name="mm"), rb2, name="ba"))
+    p2 = g2.plan("cpu")
+    assert rel_err(p2.run(xv)[0], expect) < TOL and p2.explain()[0]["fired"]
+
+
+def test_dead_nodes_get_no_step(rng):
+    g = lc.Graph()
+    x = g.input("x", (4, 4))
+    g.gelu(x, name="dead")
+    g.output(g.relu(x, name="live"))
+    p = g.plan("cpu")
+    assert p.steps() == ["relu(live)"] and p.summary()["nodes"] == 2 and p.summary()["steps"] == 1
+    xv = rng.standard_normal((4, 4)).astype(np.float32)
+    np.testing.assert_array_equal(p.run(xv)[0], np.maximum(xv, 0))
+
+
+# ---- linear time -----------------------------------------------------------------------------------
+
+def _chain_phases(n):
+    """Build (Graph builder), validate, plan of an n-node relu chain: seconds per phase."""
+    t0 = time.perf_counter()
+    g = lc.Graph()
+    v = g.input("x", (4,))
+    for _ in range(n):
+        v = g.relu(v)
+    g.output(v)
+    t1 = time.perf_counter()
+    assert g.validate("cpu") == []
+    t2 = time.perf_counter()
+    p = g.plan("cpu", fuse=True)
+    t3 = time.perf_counter()
+    assert p.summary()["steps"] == n
+    del p, g
+    lc.graph_plan_cache_clear()  # the large analysis does not stay cached
+    return [t1 - t0, t2 - t1, t3 - t2]
+
+
+def test_build_validate_plan_are_linear_in_node_count():
+    # a complexity guard, not a benchmark: each phase of a 100k-node chain under 5 s, and 10x the nodes
+    # may cost at most 30x the time (linear: ~10-15x; quadratic: ~100x). Best of several runs per size.
+    small = [min(t) for t in zip(*[_chain_phases(10_000) for _ in range(3)])]
+    big = [min(t) for t in zip(*[_chain_phases(100_000) for _ in range(2)])]
+    for phase, s, b in zip(("build", "validate", "plan"), small, big):
+        assert b < 5.0, f"{phase}: 100k nodes took {b:.2f} s"
+        assert b / max(s, 1e-3) < 30.0, f"{phase}: 10k {s:.4f} s -> 100k {b:.4f} s"
