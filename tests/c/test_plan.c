@@ -352,7 +352,9 @@ static void test_linear_time(void) {
     for (int k = 0; k < 3; k++) {
         const double ratio = big[k] / fmax(small[k], 1e-3);
         printf("test_plan: %s 10k %.4f s, 100k %.4f s (ratio %.1f)\n", phase[k], small[k], big[k], ratio);
-        CHECK(big[k] < 5.0 && (ratio < 30.0 || LC_TEST_SANITIZED)); /* quadratic: ratio ~100 */
+        /* quadratic: ratio ~100 and 100k > 10 s; a small 100k time passes whatever the ratio (a 10k time
+         * of a few ms is mostly noise on a loaded machine) */
+        CHECK(big[k] < 5.0 && (ratio < 30.0 || big[k] < 0.5 || LC_TEST_SANITIZED));
     }
 }
 

@@ -402,9 +402,10 @@ def _chain_phases(n):
 
 def test_build_validate_plan_are_linear_in_node_count():
     # a complexity guard, not a benchmark: each phase of a 100k-node chain under 5 s, and 10x the nodes
-    # may cost at most 30x the time (linear: ~10-15x; quadratic: ~100x). Best of several runs per size.
+    # may cost at most 30x the time (linear: ~10-15x; quadratic: ~100x, 100k > 10 s) unless the 100k run
+    # took under 0.5 s (a 10k time of a few ms is mostly noise on a loaded machine). Best of several runs.
     small = [min(t) for t in zip(*[_chain_phases(10_000) for _ in range(3)])]
     big = [min(t) for t in zip(*[_chain_phases(100_000) for _ in range(2)])]
     for phase, s, b in zip(("build", "validate", "plan"), small, big):
         assert b < 5.0, f"{phase}: 100k nodes took {b:.2f} s"
-        assert b / max(s, 1e-3) < 30.0, f"{phase}: 10k {s:.4f} s -> 100k {b:.4f} s"
+        assert b < 0.5 or b / max(s, 1e-3) < 30.0, f"{phase}: 10k {s:.4f} s -> 100k {b:.4f} s"
