@@ -4,9 +4,9 @@
  *  - bfloat16 on a CPU with AVX-512 BF16 ("avx512bf16"): B is packed once (in parallel) into 32-column
  *    panels of k pairs, the VDPBF16PS layout (b[2p][j], b[2p+1][j] side by side); A is read in place (the
  *    pair a[i][2p], a[i][2p+1] is one 32-bit word of its row). A 6x32 micro-kernel keeps 12 float32
- *    accumulators over the whole k (an odd k's last pair gets a zero partner, so a NaN/Inf beside it can't
- *    leak in), then rounds them to bfloat16 once. Tasks (a block of rows x a group of panels) go to the
- *    pool. VDPBF16PS treats bfloat16 denormal inputs as zero (their products are below 2^-126 anyway).
+ *    accumulators over a slice of 256 k (an odd k's last pair gets a zero partner, so a NaN/Inf beside it
+ *    can't leak in); a task (48 rows x 4 panels) keeps its partial sums in a float32 tile between slices
+ *    and rounds them to bfloat16 once, after the last. Tasks go to the pool. VDPBF16PS treats bfloat16 denormal inputs as zero (their products are below 2^-126 anyway).
  *  - otherwise (float16 everywhere; bfloat16 without AVX-512 BF16): "<dtype>_via_f32" — a and b are
  *    converted to float32 in a workspace (SIMD converters), the float32 matmul runs (BLAS / own kernels,
  *    whose path is appended: "bf16_via_f32+blas"), and c is converted back.
@@ -107,61 +107,77 @@ TBF16 static void bf16_store(uint16_t *c, __m512 lo, __m512 hi, int cols) {
     }
 }
 
-/* MR rows x panel j, over the whole k; `rows` <= MR (the tail block runs row by row). */
-TBF16 static void bf16_ukr6(const bf16_ctx *x, int64_t i0, int64_t j, const uint16_t *panel, int cols) {
-    __m512 acc[MR][2];
-    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    const uint16_t *row[MR];
-    for (int r = 0; r < MR; r++) row[r] = x->a + (size_t)(i0 + r) * (size_t)x->k;
-    const int64_t full = x->k / 2;
-    for (int64_t p = 0; p < full; p++) {
-        const __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)(panel + p * NR * 2));
-        const __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(panel + p * NR * 2 + 32));
-        for (int r = 0; r < MR; r++) {
-            uint32_t w;
-            memcpy(&w, row[r] + 2 * p, 4);
-            const __m512bh av = (__m512bh)_mm512_set1_epi32((int)w);
-            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, b0);
-            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, b1);
-        }
-    }
-    for (int64_t p = full; p < x->kp; p++) { /* odd k */
-        const __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)(panel + p * NR * 2));
-        const __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(panel + p * NR * 2 + 32));
-        for (int r = 0; r < MR; r++) {
-            const __m512bh av = (__m512bh)_mm512_set1_epi32((int)bf16_pair(row[r], p, x->k));
-            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, b0);
-            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, b1);
-        }
-    }
-    for (int r = 0; r < MR; r++) bf16_store(x->c + (size_t)(i0 + r) * (size_t)x->n + (size_t)(j * NR), acc[r][0], acc[r][1], cols);
-}
+/* The 6x32 (or 1x32) micro-kernel over the pairs [p0, p1) of panel j: acc (float32, row stride ACC_LD)
+ * starts from zero on the first slice, else from the stored partial sums; on the last slice the sums
+ * are rounded to bfloat16 into c, else stored back. MR is a compile-time row count (6 or 1). */
+enum { KCP = 128, ACC_LD = PANELS_PER_TASK * NR };
 
-TBF16 static void bf16_ukr1(const bf16_ctx *x, int64_t i, int64_t j, const uint16_t *panel, int cols) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-    const uint16_t *row = x->a + (size_t)i * (size_t)x->k;
-    for (int64_t p = 0; p < x->kp; p++) {
-        const __m512bh av = (__m512bh)_mm512_set1_epi32((int)bf16_pair(row, p, x->k));
-        a0 = _mm512_dpbf16_ps(a0, av, (__m512bh)_mm512_loadu_si512((const void *)(panel + p * NR * 2)));
-        a1 = _mm512_dpbf16_ps(a1, av, (__m512bh)_mm512_loadu_si512((const void *)(panel + p * NR * 2 + 32)));
+#define BF16_UKR(NAME, ROWS)                                                                                   \
+    TBF16 static void NAME(const bf16_ctx *x, int64_t i0, int64_t j, int64_t p0, int64_t p1, float *acc_buf,   \
+                           int first, int last) {                                                              \
+        const uint16_t *panel = x->bp + (size_t)j * (size_t)x->kp * NR * 2;                                    \
+        const int cols = (int)(x->n - j * NR < NR ? x->n - j * NR : NR);                                       \
+        __m512 acc[ROWS][2];                                                                                   \
+        const uint16_t *row[ROWS];                                                                             \
+        for (int r = 0; r < ROWS; r++) {                                                                       \
+            row[r] = x->a + (size_t)(i0 + r) * (size_t)x->k;                                                   \
+            acc[r][0] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(acc_buf + r * ACC_LD);                   \
+            acc[r][1] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(acc_buf + r * ACC_LD + 16);              \
+        }                                                                                                      \
+        const int64_t full = x->k / 2 < p1 ? x->k / 2 : p1;                                                    \
+        int64_t p = p0;                                                                                        \
+        for (; p < full; p++) {                                                                                \
+            const __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)(panel + p * NR * 2));              \
+            const __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(panel + p * NR * 2 + 32));         \
+            for (int r = 0; r < ROWS; r++) {                                                                   \
+                uint32_t w;                                                                                    \
+                memcpy(&w, row[r] + 2 * p, 4);                                                                 \
+                const __m512bh av = (__m512bh)_mm512_set1_epi32((int)w);                                       \
+                acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, b0);                                               \
+                acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, b1);                                               \
+            }                                                                                                  \
+        }                                                                                                      \
+        for (; p < p1; p++) { /* the last pair of an odd k */                                                  \
+            const __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)(panel + p * NR * 2));              \
+            const __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(panel + p * NR * 2 + 32));         \
+            for (int r = 0; r < ROWS; r++) {                                                                   \
+                const __m512bh av = (__m512bh)_mm512_set1_epi32((int)bf16_pair(row[r], p, x->k));              \
+                acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, b0);                                               \
+                acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, b1);                                               \
+            }                                                                                                  \
+        }                                                                                                      \
+        for (int r = 0; r < ROWS; r++) {                                                                       \
+            if (last) {                                                                                        \
+                bf16_store(x->c + (size_t)(i0 + r) * (size_t)x->n + (size_t)(j * NR), acc[r][0], acc[r][1], cols); \
+            } else {                                                                                           \
+                _mm512_storeu_ps(acc_buf + r * ACC_LD, acc[r][0]);                                             \
+                _mm512_storeu_ps(acc_buf + r * ACC_LD + 16, acc[r][1]);                                        \
+            }                                                                                                  \
+        }                                                                                                      \
     }
-    bf16_store(x->c + (size_t)i * (size_t)x->n + (size_t)(j * NR), a0, a1, cols);
-}
+BF16_UKR(bf16_ukr6, MR)
+BF16_UKR(bf16_ukr1, 1)
+#undef BF16_UKR
 
-/* Task t: rows [MC*(t / groups), +MC) x panels [PANELS_PER_TASK*(t % groups), +PANELS_PER_TASK). */
+/* Task t: rows [MC*(t / groups), +MC) x panels [PANELS_PER_TASK*(t % groups), +PANELS_PER_TASK), k in
+ * slices of KCP pairs (the slice of B the task's panels use stays in L2, the rows' slice of A in L1). */
 static void bf16_compute(void *vctx, int64_t begin, int64_t end) {
     const bf16_ctx *x = vctx;
     const int64_t groups = (x->npanels + PANELS_PER_TASK - 1) / PANELS_PER_TASK;
+    float acc[MC * ACC_LD] __attribute__((aligned(64)));
     for (int64_t t = begin; t < end; t++) {
         const int64_t r0 = (t / groups) * MC, r1 = r0 + MC < x->m ? r0 + MC : x->m;
         const int64_t j0 = (t % groups) * PANELS_PER_TASK;
         const int64_t j1 = j0 + PANELS_PER_TASK < x->npanels ? j0 + PANELS_PER_TASK : x->npanels;
-        for (int64_t j = j0; j < j1; j++) {
-            const uint16_t *panel = x->bp + (size_t)j * (size_t)x->kp * NR * 2;
-            const int cols = (int)(x->n - j * NR < NR ? x->n - j * NR : NR);
-            int64_t i = r0;
-            for (; i + MR <= r1; i += MR) bf16_ukr6(x, i, j, panel, cols);
-            for (; i < r1; i++) bf16_ukr1(x, i, j, panel, cols);
+        for (int64_t p0 = 0; p0 < x->kp; p0 += KCP) {
+            const int64_t p1 = p0 + KCP < x->kp ? p0 + KCP : x->kp;
+            const int first = p0 == 0, last = p1 == x->kp;
+            for (int64_t j = j0; j < j1; j++) {
+                float *col = acc + (j - j0) * NR;
+                int64_t i = r0;
+                for (; i + MR <= r1; i += MR) bf16_ukr6(x, i, j, p0, p1, col + (i - r0) * ACC_LD, first, last);
+                for (; i < r1; i++) bf16_ukr1(x, i, j, p0, p1, col + (i - r0) * ACC_LD, first, last);
+            }
         }
     }
 }
