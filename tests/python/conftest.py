@@ -160,6 +160,9 @@ def ref_matmul(a, b):
 
 
 def ref_attention(q, k, v, causal=False):
+    """Causal: row i reads keys and values 0..i only. Masked scores are replaced (np.where, so a NaN/Inf
+    from a masked k row is dropped) and masked v rows are sliced away, never multiplied by p = 0
+    (0 * NaN would be NaN). NaN/Inf in what a row sees propagate."""
     q, k, v = (np.asarray(t, np.float64) for t in (q, k, v))
     s = (q @ k.T) / math.sqrt(q.shape[1])
     if causal:
@@ -167,7 +170,9 @@ def ref_attention(q, k, v, causal=False):
     s = s - s.max(axis=1, keepdims=True)
     p = np.exp(s)
     p /= p.sum(axis=1, keepdims=True)
-    return p @ v
+    if not causal:
+        return p @ v
+    return np.stack([p[i, : i + 1] @ v[: i + 1] for i in range(q.shape[0])]).reshape(q.shape[0], v.shape[1])
 
 
 def ref_conv2d(x, w, b=None, stride_h=1, stride_w=1, pad_h=0, pad_w=0, apply_relu=False):
