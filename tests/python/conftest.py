@@ -164,6 +164,11 @@ def ref_attention(q, k, v, causal=False):
     from a masked k row is dropped) and masked v rows are sliced away, never multiplied by p = 0
     (0 * NaN would be NaN). NaN/Inf in what a row sees propagate."""
     q, k, v = (np.asarray(t, np.float64) for t in (q, k, v))
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf and the like are meant (NaN out)
+        return _ref_attention(q, k, v, causal)
+
+
+def _ref_attention(q, k, v, causal):
     s = (q @ k.T) / math.sqrt(q.shape[1])
     if causal:
         s = np.where(np.tril(np.ones((q.shape[0], k.shape[0]), dtype=bool)), s, -np.inf)
