@@ -319,7 +319,7 @@ __global__ void __launch_bounds__(NT, MINB) att_fwd(const att_params p) {
 
         /* ---- o += p · v over the keys each row sees: keys past seq and (causal) past the row are
          * never read (p = 0 times a NaN/Inf in such a v row would poison the row). Keys [0, jall) are
-         * visible to all TR rows of the thread, [jall, jany) to some: those FMAs are predicated per row. */
+         * visible to all TR rows of the thread, the next TR - 1 to some: those FMAs are predicated per row. */
         const int jn = seq - j0 < BK ? seq - j0 : BK;
         const int last0 = p.causal ? q0 + rg * TR - j0 : BK; /* the thread's first row sees keys j <= last0 */
         const int jall = min(jn, max(0, last0 + 1));
