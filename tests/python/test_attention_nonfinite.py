@@ -140,6 +140,33 @@ def test_cuda_key_split_masked_nonfinite(rng, ref, rel_err, seq, d):
         lc.set_autotune(was)
 
 
+@requires_cuda
+@pytest.mark.parametrize("autotune", [False, True])
+def test_cuda_long_causal_masked_nonfinite(rng, autotune):
+    # head_dim 64 from seq 8192 (causal) runs the 128-row query blocks: their last key tile is wholly
+    # masked for the block's first 64 rows. No float64 reference at this size: rows before j must be
+    # bit-identical to the clean run of the same plan (the first call tunes; the second uses the choice).
+    seq, d = 8200, 64
+    was = lc.get_autotune()
+    lc.set_autotune(autotune)
+    try:
+        q, k, v = _inputs(rng, seq, d)
+        lc.attention2d(q, k, v, True, "cuda")
+        clean = lc.attention2d(q, k, v, True, "cuda")
+        assert np.isfinite(clean).all()
+        for j in (100, 8064 + 64 + 5, seq - 1):
+            for which in ("v", "k"):
+                qp, kp, vp = _poisoned(q, k, v, which, j, 5, np.nan)
+                out = lc.attention2d(qp, kp, vp, True, "cuda")
+                assert np.array_equal(out[:j], clean[:j]), (which, j)
+                if which == "v":
+                    assert np.isnan(out[j:, 5]).all() and np.isfinite(np.delete(out[j:], 5, axis=1)).all()
+                else:
+                    assert np.isnan(out[j:]).all()
+    finally:
+        lc.set_autotune(was)
+
+
 # ---- sessions ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("seq", [7, 64, 65, 129, 257])
