@@ -7,7 +7,8 @@
  * (non-finite reference elements must match exactly). Tolerances: float32 elementwise / layer_norm /
  * attention / conv2d 1e-5, matmul 2e-5·max(1, sqrt(k/256)); float64 1e-12.
  * Inputs are also given as strided views (a transposed or padded slice of a larger NaN-filled tensor) and
- * in place where the op allows it. The bad-input group checks each refused call for its exact status, a
+ * in place where the op allows it. Causal attention also runs with one NaN/+inf/-inf in a k or v row
+ * (rows before it must be untouched, rows from it on as the reference says). The bad-input group checks each refused call for its exact status, a
  * message naming the argument, and `out` left untouched.
  * Output: one line per case group, then "N passed, N failed[, N skipped]"; exit status 1 on any failure.
  * LC_TEST_VERBOSE=1 prints every case with its kernel path (lc_last_dispatch). CMake runs it plain, with
@@ -201,6 +202,69 @@ static void group_attention(void) {
         {255, 64, 1, 1.0, L_PADDED, L_PADDED, L_PADDED},
     };
     for (int i = 0; i < ARRAY_LEN(extra); i++) att_run(&g, &extra[i]);
+    h_group_end(&g);
+}
+
+/* Causal attention with one NaN/+inf/-inf in k or v row j (column col): row i reads keys and values
+ * 0..i only, so rows < j must match the clean result (a masked value is skipped, never multiplied by
+ * p = 0, which would give NaN) and rows >= j must show it as the float64 reference does (a NaN in v:
+ * that column NaN; a NaN in k: the whole row). Sizes straddle the kernels' 64-row/64-key tiles. */
+static void att_nonfinite_run(h_group *g, int64_t seq, int64_t d, const double *q, const double *k, const double *v) {
+    static const double vals[] = {NAN, INFINITY, -INFINITY};
+    const int64_t n = seq * d, shape[2] = {seq, d};
+    const int64_t rows[] = {0, seq / 2, seq - 1, 40, 63, 64, 65, 128, 250};
+    double *pk = h_alloc((size_t)n * sizeof(double)), *pv = h_alloc((size_t)n * sizeof(double));
+    double *ref = h_alloc((size_t)n * sizeof(double));
+    for (int which = 0; which < 2; which++)
+        for (int vi = 0; vi < ARRAY_LEN(vals); vi++)
+            for (int ri = 0; ri < ARRAY_LEN(rows); ri++) {
+                const int64_t j = rows[ri];
+                if (j >= seq || (ri > 2 && (j == 0 || j == seq / 2 || j == seq - 1))) continue; /* out of range or seen */
+                const int64_t col = (j * 7 + 3) % d;
+                memcpy(pk, k, (size_t)n * sizeof(double));
+                memcpy(pv, v, (size_t)n * sizeof(double));
+                (which ? pk : pv)[j * d + col] = vals[vi];
+                lc_ref_attention(seq, d, 1, q, pk, pv, ref);
+                char desc[128];
+                snprintf(desc, sizeof desc, "seq=%lld d=%lld causal %s[%lld,%lld]=%g", (long long)seq, (long long)d,
+                         which ? "k" : "v", (long long)j, (long long)col, vals[vi]);
+                for (int i = 0; i < H.ndevices; i++) {
+                    const lc_device dev = H.devices[i];
+                    lc_tensor_t *tq = h_make(dev, LC_DTYPE_F32, 2, shape, q, L_CONTIG);
+                    lc_tensor_t *tk = h_make(dev, LC_DTYPE_F32, 2, shape, pk, L_CONTIG);
+                    lc_tensor_t *tv = h_make(dev, LC_DTYPE_F32, 2, shape, pv, L_CONTIG);
+                    lc_tensor_t *to = h_out(dev, LC_DTYPE_F32, 2, shape);
+                    h_judge(g, dev, desc, "attention_forward", lc_attention_forward(tq, tk, tv, to, 1, dev), to, ref,
+                            TOL32, -1.0, NULL);
+                    lc_tensor_free(tq);
+                    lc_tensor_free(tk);
+                    lc_tensor_free(tv);
+                    lc_tensor_free(to);
+                }
+            }
+    free(pk);
+    free(pv);
+    free(ref);
+}
+
+static void group_attention_nonfinite(void) {
+    static const int64_t seqs[] = {1, 7, 63, 64, 65, 127, 128, 129, 257, 300};
+    static const int64_t dims[] = {7, 64, 100};
+    h_group g;
+    h_group_begin(&g, "attention causal, NaN/inf in a k or v row");
+    for (int s = 0; s < ARRAY_LEN(seqs); s++)
+        for (int di = 0; di < ARRAY_LEN(dims); di++) {
+            const int64_t seq = seqs[s], d = dims[di], n = seq * d;
+            double *q = h_alloc((size_t)n * sizeof(double)), *k = h_alloc((size_t)n * sizeof(double));
+            double *v = h_alloc((size_t)n * sizeof(double));
+            h_fill(q, n, -1.0, 1.0, LC_DTYPE_F32);
+            h_fill(k, n, -1.0, 1.0, LC_DTYPE_F32);
+            h_fill(v, n, -1.0, 1.0, LC_DTYPE_F32);
+            att_nonfinite_run(&g, seq, d, q, k, v);
+            free(q);
+            free(k);
+            free(v);
+        }
     h_group_end(&g);
 }
 
@@ -641,6 +705,7 @@ int main(void) {
     check_matmul_paths();
     group_linear();
     group_attention();
+    group_attention_nonfinite();
     group_conv2d();
     group_binary(LC_BINARY_ADD);
     group_binary(LC_BINARY_SUB);

@@ -160,14 +160,24 @@ def ref_matmul(a, b):
 
 
 def ref_attention(q, k, v, causal=False):
+    """Causal: row i reads keys and values 0..i only. Masked scores are replaced (np.where, so a NaN/Inf
+    from a masked k row is dropped) and masked v rows are sliced away, never multiplied by p = 0
+    (0 * NaN would be NaN). NaN/Inf in what a row sees propagate."""
     q, k, v = (np.asarray(t, np.float64) for t in (q, k, v))
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf and the like are meant (NaN out)
+        return _ref_attention(q, k, v, causal)
+
+
+def _ref_attention(q, k, v, causal):
     s = (q @ k.T) / math.sqrt(q.shape[1])
     if causal:
         s = np.where(np.tril(np.ones((q.shape[0], k.shape[0]), dtype=bool)), s, -np.inf)
     s = s - s.max(axis=1, keepdims=True)
     p = np.exp(s)
     p /= p.sum(axis=1, keepdims=True)
-    return p @ v
+    if not causal:
+        return p @ v
+    return np.stack([p[i, : i + 1] @ v[: i + 1] for i in range(q.shape[0])]).reshape(q.shape[0], v.shape[1])
 
 
 def ref_conv2d(x, w, b=None, stride_h=1, stride_w=1, pad_h=0, pad_w=0, apply_relu=False):

@@ -8,6 +8,10 @@
  * tile then comes out as Sᵀ[key][query] from a micro-GEMM that broadcasts k and loads q vectors, the
  * softmax bookkeeping is vertical SIMD (one lane per query, no horizontal reductions) and exp is 2^x.
  * The p·v step broadcasts Sᵀ[key][query] against rows of v (vectorised along head_dim, masked tail).
+ * Causal: key tiles past the block are never visited; in a tile on the diagonal, masked scores are
+ * replaced by -inf (a NaN/Inf from a masked k row never reaches the softmax) and the p·v loops stop
+ * at each row's last visible key, so a masked v row is never read (p = 0 times a NaN in it would
+ * make the row NaN). NaN/Inf in visible keys or values propagate as in the float64 reference.
  * Paths: "flash_avx512", "flash_avx2" (only when lc_cpu_caps_get() says so), "flash_scalar".
  * Tests: tests/c/test_ops.c, tests/python/test_ops_attention.py.
  */
@@ -113,14 +117,25 @@ static void att_softmax_scalar(const att_job *job, const att_scratch *sc, int64_
     }
 }
 
-/* o[i] = o[i]·alpha[i] + sum_j s[j][i] · v[j0 + j] for i < nrow. */
-static void att_pv_scalar(const att_job *job, const att_scratch *sc, int64_t nrow, int64_t j0, int64_t nk) {
+/* Keys [0, result) of a tile of nk keys that query i of the block sees: all nk off the diagonal, else
+ * those with j <= i + qoff (clamped to [0, nk]). The p·v loops stop there, so a masked key's v row is
+ * never read: p = 0 times a NaN/Inf in it would poison the row (0 · NaN = NaN). */
+static inline int64_t att_visible(int diag, int64_t i, int64_t qoff, int64_t nk) {
+    if (!diag) return nk;
+    const int64_t n = i + qoff + 1;
+    return n < 0 ? 0 : n > nk ? nk : n;
+}
+
+/* o[i] = o[i]·alpha[i] + sum_j s[j][i] · v[j0 + j] for i < nrow, over the keys row i sees. */
+static void att_pv_scalar(const att_job *job, const att_scratch *sc, int64_t nrow, int64_t j0, int64_t nk, int diag,
+                          int64_t qoff) {
     const int64_t d = job->d, dp = job->dp, bq = job->bq;
     for (int64_t i = 0; i < nrow; i++) {
         float *orow = sc->o + i * dp;
         const float al = sc->alpha[i];
         for (int64_t p = 0; p < d; p++) orow[p] *= al;
-        for (int64_t j = 0; j < nk; j++) {
+        const int64_t jn = att_visible(diag, i, qoff, nk);
+        for (int64_t j = 0; j < jn; j++) {
             const float pj = sc->s[j * bq + i];
             const float *vr = job->v + (j0 + j) * d;
             for (int64_t p = 0; p < d; p++) orow[p] += pj * vr[p];
@@ -279,9 +294,10 @@ ATT_AVX512 static void att_softmax_512(const att_job *job, const att_scratch *sc
 
 static inline __mmask16 att_mask16(int64_t rem) { return rem >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rem) - 1u); }
 
-/* o[i][p0 + 16v..] = o·alpha[i] + sum_j s[j][i] · v[j][p0 + 16v..] for 4 rows at a time. */
+/* o[i][p0 + 16v..] = o·alpha[i] + sum_j s[j][i] · v[j][p0 + 16v..] for 4 rows at a time, over the keys
+ * each row sees: keys [0, jall) are visible to all 4 rows, keys [jall, jany) to some (per-row test). */
 ATT_AVX512 ATT_INLINE void att_pv_512_nv(const att_job *job, const att_scratch *sc, int64_t nrow, const float *v,
-                                         int64_t nk, int64_t p0, const int nv) {
+                                         int64_t nk, int diag, int64_t qoff, int64_t p0, const int nv) {
     const int64_t d = job->d, dp = job->dp, bq = job->bq;
     __mmask16 mk[4];
     for (int u = 0; u < nv; u++) mk[u] = att_mask16(d - p0 - 16 * u);
@@ -293,10 +309,20 @@ ATT_AVX512 ATT_INLINE void att_pv_512_nv(const att_job *job, const att_scratch *
                 acc[r][u] = _mm512_mul_ps(_mm512_loadu_ps(sc->o + (i + r) * dp + p0 + 16 * u), al);
         }
         const float *sp = sc->s + i;
-        for (int64_t j = 0; j < nk; j++) {
+        const int64_t jall = att_visible(diag, i, qoff, nk), jany = att_visible(diag, i + 3, qoff, nk);
+        for (int64_t j = 0; j < jall; j++) {
             __m512 x[4];
             for (int u = 0; u < nv; u++) x[u] = _mm512_maskz_loadu_ps(mk[u], v + j * d + p0 + 16 * u);
             for (int r = 0; r < 4; r++) {
+                const __m512 b = _mm512_set1_ps(sp[j * bq + r]);
+                for (int u = 0; u < nv; u++) acc[r][u] = _mm512_fmadd_ps(b, x[u], acc[r][u]);
+            }
+        }
+        for (int64_t j = jall; j < jany; j++) {
+            __m512 x[4];
+            for (int u = 0; u < nv; u++) x[u] = _mm512_maskz_loadu_ps(mk[u], v + j * d + p0 + 16 * u);
+            for (int r = 0; r < 4; r++) {
+                if (j > i + r + qoff) continue; /* masked for row i + r */
                 const __m512 b = _mm512_set1_ps(sp[j * bq + r]);
                 for (int u = 0; u < nv; u++) acc[r][u] = _mm512_fmadd_ps(b, x[u], acc[r][u]);
             }
@@ -306,14 +332,15 @@ ATT_AVX512 ATT_INLINE void att_pv_512_nv(const att_job *job, const att_scratch *
     }
 }
 
-ATT_AVX512 static void att_pv_512(const att_job *job, const att_scratch *sc, int64_t nrow, int64_t j0, int64_t nk) {
+ATT_AVX512 static void att_pv_512(const att_job *job, const att_scratch *sc, int64_t nrow, int64_t j0, int64_t nk,
+                                  int diag, int64_t qoff) {
     const float *v = job->v + j0 * job->d;
     for (int64_t p0 = 0; p0 < job->dp; p0 += 64) {
         switch ((job->dp - p0) / 16) {
-        case 1: att_pv_512_nv(job, sc, nrow, v, nk, p0, 1); break;
-        case 2: att_pv_512_nv(job, sc, nrow, v, nk, p0, 2); break;
-        case 3: att_pv_512_nv(job, sc, nrow, v, nk, p0, 3); break;
-        default: att_pv_512_nv(job, sc, nrow, v, nk, p0, 4); break;
+        case 1: att_pv_512_nv(job, sc, nrow, v, nk, diag, qoff, p0, 1); break;
+        case 2: att_pv_512_nv(job, sc, nrow, v, nk, diag, qoff, p0, 2); break;
+        case 3: att_pv_512_nv(job, sc, nrow, v, nk, diag, qoff, p0, 3); break;
+        default: att_pv_512_nv(job, sc, nrow, v, nk, diag, qoff, p0, 4); break;
         }
     }
 }
@@ -425,8 +452,9 @@ ATT_AVX2 ATT_INLINE __m256i att_mask8(int64_t rem) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+/* As att_pv_512_nv with vectors of 8. */
 ATT_AVX2 ATT_INLINE void att_pv_256_nv(const att_job *job, const att_scratch *sc, int64_t nrow, const float *v,
-                                       int64_t nk, int64_t p0, const int nv) {
+                                       int64_t nk, int diag, int64_t qoff, int64_t p0, const int nv) {
     const int64_t d = job->d, dp = job->dp, bq = job->bq;
     __m256i mk[3];
     for (int u = 0; u < nv; u++) mk[u] = att_mask8(d - p0 - 8 * u);
@@ -438,10 +466,20 @@ ATT_AVX2 ATT_INLINE void att_pv_256_nv(const att_job *job, const att_scratch *sc
                 acc[r][u] = _mm256_mul_ps(_mm256_loadu_ps(sc->o + (i + r) * dp + p0 + 8 * u), al);
         }
         const float *sp = sc->s + i;
-        for (int64_t j = 0; j < nk; j++) {
+        const int64_t jall = att_visible(diag, i, qoff, nk), jany = att_visible(diag, i + 3, qoff, nk);
+        for (int64_t j = 0; j < jall; j++) {
             __m256 x[3];
             for (int u = 0; u < nv; u++) x[u] = _mm256_maskload_ps(v + j * d + p0 + 8 * u, mk[u]);
             for (int r = 0; r < 4; r++) {
+                const __m256 b = _mm256_broadcast_ss(sp + j * bq + r);
+                for (int u = 0; u < nv; u++) acc[r][u] = _mm256_fmadd_ps(b, x[u], acc[r][u]);
+            }
+        }
+        for (int64_t j = jall; j < jany; j++) {
+            __m256 x[3];
+            for (int u = 0; u < nv; u++) x[u] = _mm256_maskload_ps(v + j * d + p0 + 8 * u, mk[u]);
+            for (int r = 0; r < 4; r++) {
+                if (j > i + r + qoff) continue; /* masked for row i + r */
                 const __m256 b = _mm256_broadcast_ss(sp + j * bq + r);
                 for (int u = 0; u < nv; u++) acc[r][u] = _mm256_fmadd_ps(b, x[u], acc[r][u]);
             }
@@ -451,15 +489,16 @@ ATT_AVX2 ATT_INLINE void att_pv_256_nv(const att_job *job, const att_scratch *sc
     }
 }
 
-ATT_AVX2 static void att_pv_256(const att_job *job, const att_scratch *sc, int64_t nrow, int64_t j0, int64_t nk) {
+ATT_AVX2 static void att_pv_256(const att_job *job, const att_scratch *sc, int64_t nrow, int64_t j0, int64_t nk,
+                                int diag, int64_t qoff) {
     const float *v = job->v + j0 * job->d;
     /* p0 - d can be >= 8 in the padded tail (dp rounds to 16): skip vectors wholly past d. */
     const int64_t nvec = (job->d + 7) / 8;
     for (int64_t u0 = 0; u0 < nvec; u0 += 3) {
         switch (nvec - u0) {
-        case 1: att_pv_256_nv(job, sc, nrow, v, nk, 8 * u0, 1); break;
-        case 2: att_pv_256_nv(job, sc, nrow, v, nk, 8 * u0, 2); break;
-        default: att_pv_256_nv(job, sc, nrow, v, nk, 8 * u0, 3); break;
+        case 1: att_pv_256_nv(job, sc, nrow, v, nk, diag, qoff, 8 * u0, 1); break;
+        case 2: att_pv_256_nv(job, sc, nrow, v, nk, diag, qoff, 8 * u0, 2); break;
+        default: att_pv_256_nv(job, sc, nrow, v, nk, diag, qoff, 8 * u0, 3); break;
         }
     }
 }
@@ -521,18 +560,18 @@ static void att_block(const att_job *job, const att_scratch *sc, int64_t i0) {
         case ATT_ISA_AVX512:
             att_qk_512(job, sc, ncol, j0, nk);
             att_softmax_512(job, sc, ncol, nk, diag, i0 - j0);
-            att_pv_512(job, sc, nrow, j0, nk);
+            att_pv_512(job, sc, nrow, j0, nk, diag, i0 - j0);
             break;
         case ATT_ISA_AVX2:
             att_qk_256(job, sc, ncol, j0, nk);
             att_softmax_256(job, sc, ncol, nk, diag, i0 - j0);
-            att_pv_256(job, sc, nrow, j0, nk);
+            att_pv_256(job, sc, nrow, j0, nk, diag, i0 - j0);
             break;
 #endif
         default:
             att_qk_scalar(job, sc, ncol, j0, nk);
             att_softmax_scalar(job, sc, ncol, nk, diag, i0 - j0);
-            att_pv_scalar(job, sc, nrow, j0, nk);
+            att_pv_scalar(job, sc, nrow, j0, nk, diag, i0 - j0);
             break;
         }
     }

@@ -15,15 +15,19 @@
  * with 16-byte aligned buffers uses 16-byte copies, anything else a scalar loader.
  * Configurations (DP: BQ×BK, TR, stages): <=64: 64×64, 4, 2 (d 49..64 from seq 4096, causal 8192:
  * 128×64, 8, 1); 96/128: 64×32, 4, 2; 192/256: 32×32, 4, 1.
- * Causal: key tiles wholly above the diagonal are skipped; masked scores are -inf; m starts at
- * -FLT_MAX, so a fully masked row stays finite (alpha = 1, p = 0). Keys past seq are masked, and the
- * p·v loop stops at seq.
+ * Causal: key tiles wholly above the diagonal are skipped; masked scores are -inf (selected, so a
+ * NaN/Inf from a masked k row never reaches the softmax); m starts at -FLT_MAX, so a fully masked row
+ * stays finite (alpha = 1, p = 0). Keys past seq are masked. The p·v loop stops at seq and, on the
+ * diagonal, at each row's last visible key (per-row predicates for the thread's TR rows): a masked v
+ * row is never read, so a NaN/Inf there cannot poison earlier rows (p = 0 times NaN is NaN). NaN/Inf
+ * in visible keys or values propagate as in the float64 reference.
  *
  * Key split (flash-decoding): when the query blocks alone don't fill the GPU (fewer than
  * num_sms × resident blocks per SM), each query block's key tiles are cut into near-equal chunks, one
  * block each (grid y; chunk size from the cost model in att_make_plan); a block writes its
  * unnormalised accumulator and (m, l) per row to the workspace and att_combine merges them:
- * out = Σ 2^(m_s-M)·o_s / Σ 2^(m_s-M)·l_s. lc_cuda_attention_workspace() gives the bytes (0 when the
+ * out = Σ 2^(m_s-M)·o_s / Σ 2^(m_s-M)·l_s over the splits that hold a key the row sees (causal: a
+ * split wholly past the row is skipped). lc_cuda_attention_workspace() gives the bytes (0 when the
  * plan has no split); with a smaller or misaligned (not 16-byte) workspace the launch falls back to
  * the cost model's split if that fits, else to no split.
  *
@@ -313,10 +317,13 @@ __global__ void __launch_bounds__(NT, MINB) att_fwd(const att_params p) {
         __syncthreads(); /* pᵀ (and V) visible; everyone is done with K of tile t */
         if (ST == 1 && t + 1 < t_end) load_k(t + 1, 0);
 
-        /* ---- o += p · v (keys past seq have p = 0: skipped) ---- */
+        /* ---- o += p · v over the keys each row sees: keys past seq and (causal) past the row are
+         * never read (p = 0 times a NaN/Inf in such a v row would poison the row). Keys [0, jall) are
+         * visible to all TR rows of the thread, the next TR - 1 to some: those FMAs are predicated per row. */
         const int jn = seq - j0 < BK ? seq - j0 : BK;
-#pragma unroll(BK <= 64 ? 16 : 8)
-        for (int j = 0; j < jn; j++) {
+        const int last0 = p.causal ? q0 + rg * TR - j0 : BK; /* the thread's first row sees keys j <= last0 */
+        const int jall = min(jn, max(0, last0 + 1));
+        auto pv_step = [&](int j, int rmin) { /* rows r >= rmin see key j0 + j */
             float pr[TR];
 #pragma unroll
             for (int h = 0; h < RH; h++) {
@@ -342,11 +349,17 @@ __global__ void __launch_bounds__(NT, MINB) att_fwd(const att_params p) {
                     vv[1] = x.y;
                 }
 #pragma unroll
-                for (int r = 0; r < TR; r++)
+                for (int r = 0; r < TR; r++) {
+                    if (r < rmin) continue;
 #pragma unroll
                     for (int e = 0; e < VW; e++) o[r][u * VW + e] = fmaf(pr[r], vv[e], o[r][u * VW + e]);
+                }
             }
-        }
+        };
+#pragma unroll(BK <= 64 ? 16 : 8)
+        for (int j = 0; j < jall; j++) pv_step(j, 0);
+#pragma unroll 1
+        for (int j = jall; j < min(jn, last0 + TR); j++) pv_step(j, j - last0);
 
         if (ST == 1 && t + 1 < t_end) {
             __syncthreads(); /* everyone is done with V and pᵀ of tile t */
@@ -423,11 +436,18 @@ __global__ void __launch_bounds__(256) att_combine(const att_params p, int bq, i
     const int ns = att_nsplit(att_visible_tiles(qb, bq, bk, p.seq, p.causal), p.chunk);
     const size_t slot0 = (size_t)qb * (size_t)p.nsplit_max;
 
+    /* causal: splits whose first key is past the row saw no key of it; they are skipped, not weighted
+     * by 0 (splits cover the key tiles in order, so the row's splits are a prefix). */
+    int nvis = ns;
+    if (p.causal) {
+        const int ntiles = att_visible_tiles(qb, bq, bk, p.seq, p.causal);
+        while (nvis > 1 && (long long)((long long)(nvis - 1) * ntiles / ns) * bk > row) nvis--;
+    }
     float mx = -FLT_MAX;
-    for (int s = 0; s < ns; s++) mx = fmaxf(mx, p.ws_m[(slot0 + s) * bq + rr]);
+    for (int s = 0; s < nvis; s++) mx = fmaxf(mx, p.ws_m[(slot0 + s) * bq + rr]);
     float den = 0.0f;
     float num[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    for (int s = 0; s < ns; s++) {
+    for (int s = 0; s < nvis; s++) {
         const size_t slot = slot0 + s;
         const float wgt = exp2f(p.ws_m[slot * bq + rr] - mx);
         den = fmaf(wgt, p.ws_l[slot * bq + rr], den);

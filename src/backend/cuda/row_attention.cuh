@@ -2,7 +2,9 @@
  * (conv_attention_cuda.cu, attention_projection_cuda.cu), where one warp owns one query row and kᵀ
  * [d][ldk] sits in shared memory: warp reductions, the row's scores (lane per key, 32 keys at a time;
  * q in registers when the head size D is compiled in, D <= 64) and the softmax numerators in place.
- * Tests: tests/python/test_sessions.py, tests/python/test_graph_plan.py (through both kernels). */
+ * Causal rows pass keys = row + 1: the score, softmax and p·v loops stop there, so masked k and v rows
+ * are never read (a NaN/Inf in them cannot reach the row); NaN/Inf in visible keys propagate.
+ * Tests: tests/python/test_attention_nonfinite.py, tests/python/test_sessions.py, tests/python/test_graph_plan.py (through both kernels). */
 #ifndef LC_ROW_ATTENTION_CUH
 #define LC_ROW_ATTENTION_CUH
 
