@@ -141,6 +141,7 @@ static lc_status lc_append_value(const char *fn, lc_graph_t *g, const char *name
     v->kind = kind;
     v->producer = producer;
     *out = g->nvalues++;
+    g->version++;
     return LC_OK;
 }
 
@@ -231,6 +232,7 @@ static lc_status lc_append_node(const char *fn, lc_graph_t *g, const char *name,
     if (attrs) n->attrs = *attrs;
     n->checked = checked;
     g->nnodes++;
+    g->version++;
     return LC_OK;
 }
 
@@ -238,6 +240,7 @@ static lc_status lc_append_node(const char *fn, lc_graph_t *g, const char *name,
 static void lc_pop_value(lc_graph_t *g) {
     g->nvalues--;
     free(g->values[g->nvalues].name);
+    g->version++;
 }
 
 static lc_status lc_check_node_args(const char *fn, const lc_graph_t *g, const char *op, const lc_value_id *inputs,
@@ -354,6 +357,7 @@ lc_status lc_graph_rewire_unchecked(lc_graph_t *g, int32_t node, int slot, lc_va
         return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: slot: expected 0..%d (node '%s' has %d inputs), got %d", fn,
                         g->nodes[node].ninputs - 1, g->nodes[node].name, g->nodes[node].ninputs, slot);
     g->nodes[node].inputs[slot] = value;
+    g->version++;
     return LC_OK;
 }
 
@@ -368,6 +372,7 @@ lc_status lc_graph_mark_output(lc_graph_t *g, lc_value_id v) {
         return lc_error(LC_ERR_OUT_OF_MEMORY, "%s: out of host memory", fn);
     g->outputs[g->noutputs++] = v;
     g->values[v].is_output = 1;
+    g->version++;
     return LC_OK;
 }
 
@@ -376,6 +381,7 @@ lc_status lc_graph_mark_output(lc_graph_t *g, lc_value_id v) {
 int32_t lc_graph_node_count(const lc_graph_t *g) { return g ? g->nnodes : 0; }
 int32_t lc_graph_value_count(const lc_graph_t *g) { return g ? g->nvalues : 0; }
 int32_t lc_graph_output_count(const lc_graph_t *g) { return g ? g->noutputs : 0; }
+uint64_t lc_graph_version(const lc_graph_t *g) { return g ? g->version : 0; }
 
 lc_value_id lc_graph_output(const lc_graph_t *g, int32_t i) {
     return (g && i >= 0 && i < g->noutputs) ? g->outputs[i] : -1;

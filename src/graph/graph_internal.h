@@ -37,6 +37,7 @@ struct lc_graph {
     int32_t nnodes, cap_nodes;
     lc_value_id *outputs;
     int32_t noutputs, cap_outputs;
+    uint64_t version; /* bumped by every change above (graph.c); lc_graph_version */
 };
 
 static inline int lc_graph_value_ok(const lc_graph_t *g, lc_value_id v) { return v >= 0 && v < g->nvalues; }
