@@ -270,6 +270,16 @@ def conv_attention_torchstrong_nchw(x, w, b, seq_len, head_dim, stride_h=1, stri
     once per shape/device (an LRU cache of set_graph_cache_capacity() shapes; concurrent calls never share
     a plan) and replays it; shapes outside the graph path run eagerly with ``graph_shape_unsupported``
     traced, a graph route resolving to torch runs eagerly with ``graph_engine_not_lightning`` traced."""
+    if execution_mode == "eager" and _state["plain"]:
+        # shortest path (the direct calls' cost): the C ops apply the same rules as _chain_args; when they
+        # refuse, _chain_args raises that error named after this call (else the C error stands)
+        try:
+            q, k, v = _C.qkv_pack_repeat(_C.conv2d_nchw(x, w, b, stride_h, stride_w, pad_h, pad_w, device, True),
+                                         seq_len, head_dim, device)
+            return _C.attention2d(q, k, v, False, device)
+        except (TypeError, ValueError):
+            _chain_args(_CHAIN, x, w, b, seq_len, head_dim, stride_h, stride_w, pad_h, pad_w, device, execution_mode)
+            raise
     ints = _chain_args(_CHAIN, x, w, b, seq_len, head_dim, stride_h, stride_w, pad_h, pad_w, device, execution_mode)
     return _chain(x, w, b, *ints, device, execution_mode)
 
