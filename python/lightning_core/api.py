@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from . import _C
-from ._checks import check_device, check_input, check_int, check_out, fill_out
+from ._checks import check_device, check_input, check_int, check_out, fill_out, is_tensor
 from ._pool import ObjectPool, check_capacity
 from .graph import Graph
 
@@ -213,6 +213,15 @@ def _chain_args(fn, x, w, b, seq_len, head_dim, sh, sw, ph, pw, device, executio
     return seq_len, head_dim, sh, sw, ph, pw
 
 
+def _split_qkv(qkv, seq_len, head_dim):
+    """q, k, v of a packed [3, seq_len, head_dim] result: ndarray rows, or views of a tensor (tensor inputs
+    give a tensor, on their device)."""
+    if type(qkv) is np.ndarray:
+        return qkv
+    n = seq_len * head_dim
+    return tuple(_C.TensorView(qkv, (seq_len, head_dim), None, i * n) for i in range(3))
+
+
 def _chain_eager(x, w, b, seq_len, head_dim, sh, sw, ph, pw, device):
     if _engine_for("conv", _CHAIN, device) == "torch":
         y = _torch_conv_relu(x, w, b, sh, sw, ph, pw, device).reshape(-1)
@@ -220,7 +229,7 @@ def _chain_eager(x, w, b, seq_len, head_dim, sh, sw, ph, pw, device):
         q, k, v = (flat[i * seq_len * head_dim:(i + 1) * seq_len * head_dim] for i in range(3))
         return attention(q, k, v, seq_len, head_dim, False, device).reshape(seq_len, head_dim)
     y = _C.conv2d_nchw(x, w, b, sh, sw, ph, pw, device, True)
-    q, k, v = _C.qkv_pack_repeat(y, seq_len, head_dim, device)
+    q, k, v = _split_qkv(_C.qkv_pack_repeat(y, seq_len, head_dim, device), seq_len, head_dim)
     if _engine_for("attention", "attention", device) == "torch":
         return _torch_attention(q, k, v, seq_len, head_dim, False, device).reshape(seq_len, head_dim)
     return _C.attention2d(q, k, v, False, device)
@@ -243,12 +252,15 @@ def _run_plan(x, w, b, seq_len, head_dim, device):
         return g.plan(device=device)
 
     with _plans.borrow((xs, ws, b is not None, seq_len, head_dim, device), make) as plan:
-        return plan.run(x, w)[0] if b is None else plan.run(x, w, b)[0]
+        z = plan.run(x, w)[0] if b is None else plan.run(x, w, b)[0]
+    first = next((t for t in (x, w, b) if is_tensor(t)), None)
+    return z if first is None else _C.Tensor(z, first.device)  # tensors in, a tensor out (as in eager mode)
 
 
 def _chain(x, w, b, seq_len, head_dim, sh, sw, ph, pw, device, execution_mode):
     if execution_mode == "eager" and _state["plain"]:
-        q, k, v = _C.qkv_pack_repeat(_C.conv2d_nchw(x, w, b, sh, sw, ph, pw, device, True), seq_len, head_dim, device)
+        q, k, v = _split_qkv(_C.qkv_pack_repeat(_C.conv2d_nchw(x, w, b, sh, sw, ph, pw, device, True), seq_len, head_dim,
+                                                device), seq_len, head_dim)
         return _C.attention2d(q, k, v, False, device)
     if execution_mode == "graph":
         selected = "cuda" if device != "cpu" and _C.cuda_available() else "cpu"
@@ -274,8 +286,8 @@ def conv_attention_torchstrong_nchw(x, w, b, seq_len, head_dim, stride_h=1, stri
         # shortest path (the direct calls' cost): the C ops apply the same rules as _chain_args; when they
         # refuse, _chain_args raises that error named after this call (else the C error stands)
         try:
-            q, k, v = _C.qkv_pack_repeat(_C.conv2d_nchw(x, w, b, stride_h, stride_w, pad_h, pad_w, device, True),
-                                         seq_len, head_dim, device)
+            q, k, v = _split_qkv(_C.qkv_pack_repeat(_C.conv2d_nchw(x, w, b, stride_h, stride_w, pad_h, pad_w, device, True),
+                                                    seq_len, head_dim, device), seq_len, head_dim)
             return _C.attention2d(q, k, v, False, device)
         except (TypeError, ValueError):
             _chain_args(_CHAIN, x, w, b, seq_len, head_dim, stride_h, stride_w, pad_h, pad_w, device, execution_mode)
