@@ -13,8 +13,13 @@ Calls (NumPy in, NumPy out, or lightning Tensors where the underlying op takes t
 ``execution_mode="eager" | "graph"`` (graph: a planned, fused graph replayed per call; 3x3 stride 1 pad 1,
 other shapes run eagerly with ``graph_shape_unsupported`` traced) and
 ``conv_attention_torchstrong_nchw_ab_report``. The lightning path is one check and one C call, so an
-lc.api call costs the same as the direct ``lightning_core`` call (benchmarked).
-Tests: tests/python/test_api.py, tests/python/test_api_graph.py. Reference: docs/python_api.md ("lc.api").
+lc.api call costs the same as the direct ``lightning_core`` call (benchmarked). The conv -> attention
+chain checks its arguments with one rule for every mode and engine (``_chain_args``); ``*_into`` calls
+filled here check ``out`` with the library's rule (``_checks.check_out``). Graph mode's plans are an LRU
+pool (``set_graph_cache_capacity``, ``graph_cache_info``, ``clear_graph_cache``): concurrent calls never
+share a plan.
+Tests: tests/python/test_api.py, tests/python/test_api_graph.py, tests/python/test_threads_hidden_state.py.
+Reference: docs/python_api.md ("lc.api").
 """
 import time
 

@@ -145,13 +145,42 @@ def test_graph_run_follows_changes_through_core(rng, rel_err):
 
 
 def test_graph_core_refuses_changes_while_planned_elsewhere():
-    # The guard itself (the planner reads the graph without the GIL): simulated by the planning mark.
+    # The planner reads the graph without the GIL: a change meanwhile (which may move its arrays) is
+    # refused with RuntimeError, never made under the reader. A long chain keeps the planner busy.
     core = lc.GraphCore()
-    x = core.input("x", (4,))
-    core.mark_output(core.add("relu", [x]))
-    plan = lc.GraphPlan(core, "cpu")  # marks and unmarks
-    core.add("relu", [x])  # unmarked again: changes are allowed
-    assert plan.run(np.array([-1, 2, -3, 4], np.float32))[0].tolist() == [0, 2, 0, 4]
+    v = core.input("x", (4,))
+    for _ in range(3000):
+        v = core.add("relu", [v])
+    core.mark_output(v)
+    n0 = core.num_values
+    planning, done = threading.Event(), threading.Event()
+    plans, refused, changed = [], [], []
+
+    def planner():
+        planning.set()
+        try:
+            plans.append(lc.GraphPlan(core, "cpu"))
+        finally:
+            done.set()
+
+    th = threading.Thread(target=planner)
+    th.start()
+    planning.wait()
+    i = 0
+    while not done.is_set():
+        try:
+            core.input(f"extra{i}", (2,))
+            changed.append(i)
+        except RuntimeError as exc:
+            assert "being planned" in str(exc)
+            refused.append(i)
+        i += 1
+    th.join()
+    assert refused, "no change was attempted while planning (the planner finished first)"
+    assert core.num_values == n0 + len(changed)
+    core.input("after", (2,))  # allowed again
+    x = np.array([-1, 2, -3, 4], np.float32)
+    assert plans[0].run(*([x] + [np.zeros(2, np.float32)] * (plans[0].num_inputs - 1)))[0].tolist() == [0, 2, 0, 4]
 
 
 # ---- lc.api graph mode -------------------------------------------------------------------------------

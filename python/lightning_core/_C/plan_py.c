@@ -3,7 +3,9 @@
  * execute(loops=1, sync=None), run(*inputs) -> [ndarray per output], download_into(i, out),
  * synchronize(), summary() -> dict, explain() -> [dict per fusion site], steps() -> [label];
  * graph_plan_cache_stats() -> dict, graph_plan_cache_clear(). python/lightning_core/graph.py wraps
- * these as Graph.plan(...). Tests: tests/python/test_graph_plan.py. */
+ * these as Graph.plan(...). Threads: the C plan serialises its calls (its mutex); run is one
+ * lc_graph_plan_run (upload + execute + download under one lock), so threads sharing a plan each get
+ * their own inputs' results. Tests: tests/python/test_graph_plan.py, tests/python/test_threads_hidden_state.py. */
 #include "call.h"
 #include "convert.h"
 #include "internal.h"
