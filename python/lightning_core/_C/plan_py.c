@@ -276,7 +276,7 @@ static PyMethodDef plan_methods[] = {
     {"upload", LCPY_FASTCALL(plan_upload), METH_FASTCALL, "upload($self, *inputs)\n--\n\nCopies the inputs (graph-input order) into the resident buffers."},
     {"execute", LCPY_FASTCALL(plan_execute), METH_FASTCALL | METH_KEYWORDS,
      "execute($self, /, loops=1, sync=None)\n--\n\nRuns the plan loops times on the resident inputs (CUDA: one graph launch per loop after the first two), then waits unless sync='never'."},
-    {"run", LCPY_FASTCALL(plan_run), METH_FASTCALL, "run($self, *inputs)\n--\n\nUpload, execute once, download: a list with one float32 ndarray per output."},
+    {"run", LCPY_FASTCALL(plan_run), METH_FASTCALL, "run($self, *inputs)\n--\n\nUpload, execute once, download (atomically: threads sharing the plan each get their own result): a list with one float32 ndarray per output."},
     {"download_into", LCPY_FASTCALL(plan_download_into), METH_FASTCALL | METH_KEYWORDS,
      "download_into($self, /, i, out)\n--\n\nCopies output i into out (an ndarray or tensor with its element count); returns out."},
     {"synchronize", (PyCFunction)plan_synchronize, METH_NOARGS, "synchronize($self, /)\n--\n\nWaits for the plan's device work."},
