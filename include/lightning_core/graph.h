@@ -224,6 +224,11 @@ lc_status lc_graph_topo_order(const lc_graph_t *g, int32_t *order, int32_t capac
  * Names and constant data are not hashed: equal hashes mean the same plan applies. 0 for NULL. */
 uint64_t lc_graph_hash(const lc_graph_t *g);
 
+/* A counter bumped by every change to g (a value or node appended, an input rewired, an output
+ * marked): equal versions of one graph mean nothing changed in between, so a plan made of it still
+ * describes it (python/lightning_core/graph.py keys Graph.run's plans on it). 0 for NULL. */
+uint64_t lc_graph_version(const lc_graph_t *g);
+
 /* ---- validation ------------------------------------------------------------------------------- */
 
 typedef enum lc_graph_pass {
@@ -298,7 +303,13 @@ lc_status lc_graph_issue_code(int i, lc_graph_issue_code_info *out);
  * so no plan ever reads an unwritten buffer.
  * lc_graph_plan_execute runs the steps on the resident inputs: eagerly on the CPU; on CUDA the first run
  * is eager and the second captures every step into one CUDA graph, so later runs cost one host dispatch
- * (one graph launch) each. It ends with one wait unless the sync policy is "never". */
+ * (one graph launch) each. It ends with one wait unless the sync policy is "never".
+ * Threads: a plan serialises its calls (upload, execute, download, run, summary hold its mutex; a
+ * second thread waits), so no call sees another's half-done state. lc_graph_plan_run is the atomic
+ * upload + execute + download; a sequence of separate calls is one caller's protocol: two threads
+ * interleaving theirs on one plan swap inputs between them (use lc_graph_plan_run, or a plan each).
+ * The graph may change after planning (the plan keeps its own buffers and steps; constants given as
+ * tensors stay shared); lc_graph_version tells whether it did. */
 
 typedef struct lc_graph_plan lc_graph_plan_t;
 
@@ -322,6 +333,11 @@ lc_status lc_graph_plan_execute(lc_graph_plan_t *p, int64_t loops);
 /* dst: float32, writable, contiguous, exactly the output's element count; a host dst waits. */
 lc_status lc_graph_plan_download(lc_graph_plan_t *p, int i, lc_tensor_t *dst);
 lc_status lc_graph_plan_synchronize(lc_graph_plan_t *p);
+/* Uploads inputs[0 .. ninputs) (all the plan's inputs, in order), executes once and downloads output i
+ * into outputs[i] for i < noutputs (NULL entries skipped; noutputs may be fewer than the plan's), all
+ * under the plan's mutex: concurrent runs of one plan each get their own inputs' results. */
+lc_status lc_graph_plan_run(lc_graph_plan_t *p, const lc_tensor_t *const *inputs, int ninputs, lc_tensor_t *const *outputs,
+                            int noutputs);
 
 typedef struct lc_graph_plan_summary {
     lc_device requested, device;

@@ -13,20 +13,27 @@ Calls (NumPy in, NumPy out, or lightning Tensors where the underlying op takes t
 ``execution_mode="eager" | "graph"`` (graph: a planned, fused graph replayed per call; 3x3 stride 1 pad 1,
 other shapes run eagerly with ``graph_shape_unsupported`` traced) and
 ``conv_attention_torchstrong_nchw_ab_report``. The lightning path is one check and one C call, so an
-lc.api call costs the same as the direct ``lightning_core`` call (benchmarked).
-Tests: tests/python/test_api.py, tests/python/test_api_graph.py. Reference: docs/python_api.md ("lc.api").
+lc.api call costs the same as the direct ``lightning_core`` call (benchmarked). The conv -> attention
+chain checks its arguments with one rule for every mode and engine (``_chain_args``); ``*_into`` calls
+filled here check ``out`` with the library's rule (``_checks.check_out``). Graph mode's plans are an LRU
+pool (``set_graph_cache_capacity``, ``graph_cache_info``, ``clear_graph_cache``): concurrent calls never
+share a plan.
+Tests: tests/python/test_api.py, tests/python/test_api_graph.py, tests/python/test_threads_hidden_state.py.
+Reference: docs/python_api.md ("lc.api").
 """
 import time
 
 import numpy as np
 
 from . import _C
+from ._checks import check_device, check_input, check_int, check_out, fill_out, is_tensor
+from ._pool import ObjectPool, check_capacity
 from .graph import Graph
 
 __all__ = [
     "set_engine", "get_engine", "set_route_policy", "get_route_policy", "matmul", "matmul_into", "attention", "attention_into",
     "conv_relu_nchw", "conv_relu_nchw_into", "conv_attention_torchstrong_nchw", "conv_attention_torchstrong_nchw_into",
-    "conv_attention_torchstrong_nchw_ab_report",
+    "conv_attention_torchstrong_nchw_ab_report", "set_graph_cache_capacity", "graph_cache_info", "clear_graph_cache",
 ]
 
 _ENGINES = ("lightning", "torch", "auto")
@@ -35,7 +42,9 @@ _MODES = ("eager", "graph")
 _state = {"engine": "lightning", "route": {"conv": None, "attention": None, "graph": None}, "plain": True}
 # "plain": the engine is lightning and no route overrides it, so calls take the shortest path.
 _torch = None  # False once an import failed
-_plans = {}
+# graph mode: plans per (shapes, bias, seq_len, head_dim, device); a thread borrows one for its call, so no
+# two threads ever run one plan at once (_pool.py); LRU-bounded (set_graph_cache_capacity)
+_plans = ObjectPool(capacity=64, per_key=8)
 
 
 def set_engine(engine):
@@ -125,8 +134,9 @@ def matmul_into(a, b, out, device="auto"):
     if _state["engine"] != "torch" or _engine_for(None, "matmul", device) == "lightning":
         return _C.matmul2d_into(a, b, out, device)
     dev = _torch_device(device)
-    np.copyto(out, _from_torch(_to_torch(a, dev) @ _to_torch(b, dev)), casting="no")
-    return out
+    res = _from_torch(_to_torch(a, dev) @ _to_torch(b, dev))
+    check_out("matmul_into", out, shape=res.shape)
+    return fill_out(out, res)
 
 
 # ---- attention ---------------------------------------------------------------------------------------
@@ -150,8 +160,8 @@ def attention_into(q, k, v, out, seq, head_dim, causal=False, device="auto"):
     if _engine_for("attention", "attention", device) == "lightning":
         return _C.attention_forward_into(q, k, v, out, seq, head_dim, causal, device)
     res = _torch_attention(q, k, v, seq, head_dim, causal, device)
-    np.copyto(np.asarray(out).reshape(-1), res, casting="no")
-    return out
+    check_out("attention_into", out, count=res.size)
+    return fill_out(out, res)
 
 
 # ---- conv + relu -------------------------------------------------------------------------------------
@@ -174,91 +184,147 @@ def conv_relu_nchw(x, w, b, stride_h=1, stride_w=1, pad_h=0, pad_w=0, device="au
 def conv_relu_nchw_into(x, w, b, out, stride_h=1, stride_w=1, pad_h=0, pad_w=0, device="auto"):
     if _engine_for("conv", "conv_relu_nchw", device) == "lightning":
         return _C.conv2d_nchw_into(x, w, b, out, stride_h, stride_w, pad_h, pad_w, device, True)
-    np.copyto(out, _torch_conv_relu(x, w, b, stride_h, stride_w, pad_h, pad_w, device), casting="no")
-    return out
+    res = _torch_conv_relu(x, w, b, stride_h, stride_w, pad_h, pad_w, device)
+    check_out("conv_relu_nchw_into", out, shape=res.shape)
+    return fill_out(out, res)
 
 
 # ---- conv -> attention ---------------------------------------------------------------------------------
 
-def _f32(name, a, ndim):
-    a = np.ascontiguousarray(a, dtype=np.float32)
-    if a.ndim != ndim:
-        raise ValueError(f"conv_attention_torchstrong_nchw: {name}: expected {ndim} dimensions, got shape {a.shape}")
-    return a
+_CHAIN = "conv_attention_torchstrong_nchw"
+_INT_MAX = 2**31 - 1
+
+
+def _chain_args(fn, x, w, b, seq_len, head_dim, sh, sw, ph, pw, device, execution_mode):
+    """The one argument check of the conv -> attention chain, for both execution modes and both engines
+    (the C ops' rules, docs "Input rules", named after the lc.api call): (seq_len, head_dim, sh, sw, ph, pw)
+    as ints."""
+    if not isinstance(execution_mode, str):
+        raise TypeError(f"{fn}: execution_mode: expected 'eager' or 'graph', got {type(execution_mode).__name__}")
+    if execution_mode not in _MODES:
+        raise ValueError(f"{fn}: execution_mode: expected 'eager' or 'graph', got {execution_mode!r}")
+    xs, ws = check_input(fn, "x", x, 4), check_input(fn, "w", w, 4)
+    if ws[1] != xs[1]:
+        raise ValueError(f"{fn}: w: expected shape (oc, {xs[1]}, kh, kw) with c matching x, got {ws}")
+    if b is not None and check_input(fn, "b", b) != (ws[0],):
+        raise ValueError(f"{fn}: b: expected shape ({ws[0]},) (oc of w) or None, got {tuple(b.shape)}")
+    seq_len, head_dim = check_int(fn, "seq_len", seq_len, 1), check_int(fn, "head_dim", head_dim, 1)
+    sh, sw = check_int(fn, "stride_h", sh, 1, _INT_MAX), check_int(fn, "stride_w", sw, 1, _INT_MAX)
+    ph, pw = check_int(fn, "pad_h", ph, 0, _INT_MAX), check_int(fn, "pad_w", pw, 0, _INT_MAX)
+    check_device(fn, device)
+    if xs[2] + 2 * ph < ws[2] or xs[3] + 2 * pw < ws[3]:
+        raise ValueError(f"{fn}: w: expected a kernel that fits the padded input (output size >= 1), got kernel "
+                         f"{ws[2:]} for input {xs[2:]} with pad_h={ph}, pad_w={pw}")
+    return seq_len, head_dim, sh, sw, ph, pw
+
+
+def _split_qkv(qkv, seq_len, head_dim):
+    """q, k, v of a packed [3, seq_len, head_dim] result: ndarray rows, or views of a tensor (tensor inputs
+    give a tensor, on their device)."""
+    if type(qkv) is np.ndarray:
+        return qkv
+    n = seq_len * head_dim
+    return tuple(_C.TensorView(qkv, (seq_len, head_dim), None, i * n) for i in range(3))
 
 
 def _chain_eager(x, w, b, seq_len, head_dim, sh, sw, ph, pw, device):
-    if _engine_for("conv", "conv_attention_torchstrong_nchw", device) == "torch":
+    if _engine_for("conv", _CHAIN, device) == "torch":
         y = _torch_conv_relu(x, w, b, sh, sw, ph, pw, device).reshape(-1)
         flat = y[np.arange(3 * seq_len * head_dim) % y.size]
         q, k, v = (flat[i * seq_len * head_dim:(i + 1) * seq_len * head_dim] for i in range(3))
         return attention(q, k, v, seq_len, head_dim, False, device).reshape(seq_len, head_dim)
     y = _C.conv2d_nchw(x, w, b, sh, sw, ph, pw, device, True)
-    q, k, v = _C.qkv_pack_repeat(y, seq_len, head_dim, device)
+    q, k, v = _split_qkv(_C.qkv_pack_repeat(y, seq_len, head_dim, device), seq_len, head_dim)
     if _engine_for("attention", "attention", device) == "torch":
         return _torch_attention(q, k, v, seq_len, head_dim, False, device).reshape(seq_len, head_dim)
     return _C.attention2d(q, k, v, False, device)
 
 
-def _graph_supported(w, sh, sw, ph, pw):
-    return w.shape[2] == 3 and w.shape[3] == 3 and (sh, sw, ph, pw) == (1, 1, 1, 1)
+def _graph_supported(w_shape, sh, sw, ph, pw):
+    return w_shape[2] == 3 and w_shape[3] == 3 and (sh, sw, ph, pw) == (1, 1, 1, 1)
 
 
-def _plan_for(x, w, b, seq_len, head_dim, device):
-    key = (x.shape, w.shape, seq_len, head_dim, device)
-    plan = _plans.get(key)
-    if plan is None:
+def _run_plan(x, w, b, seq_len, head_dim, device):
+    """The chain as a planned graph (x, w[, b] its inputs), on a plan this thread alone uses meanwhile."""
+    xs, ws = tuple(x.shape), tuple(w.shape)
+
+    def make():
         g = Graph()
-        y = g.conv2d(g.input("x", x.shape), g.input("w", w.shape), g.input("b", b.shape), pad_h=1, pad_w=1)
+        gx, gw = g.input("x", xs), g.input("w", ws)
+        gb = None if b is None else g.input("b", (ws[0],))
+        y = g.conv2d(gx, gw, gb, pad_h=1, pad_w=1)
         g.output(g.attention_packed(g.qkv_pack_repeat(g.relu(y), seq_len, head_dim)))
-        plan = g.plan(device=device)
-        _plans[key] = plan
-    return plan
+        return g.plan(device=device)
+
+    with _plans.borrow((xs, ws, b is not None, seq_len, head_dim, device), make) as plan:
+        z = plan.run(x, w)[0] if b is None else plan.run(x, w, b)[0]
+    first = next((t for t in (x, w, b) if is_tensor(t)), None)
+    return z if first is None else _C.Tensor(z, first.device)  # tensors in, a tensor out (as in eager mode)
 
 
-def conv_attention_torchstrong_nchw(x, w, b, seq_len, head_dim, stride_h=1, stride_w=1, pad_h=1, pad_w=1,
-                                    device="auto", execution_mode="eager"):
-    """relu(conv2d(x [n,c,h,w], w [oc,c,kh,kw]) + b [oc]) flattened, repeated/truncated into q, k, v of
-    [seq_len, head_dim] (element i of q|k|v = y.flat[i % y.size]), then attention -> [seq_len, head_dim].
-    ``execution_mode="graph"`` plans the chain once per shape/device (cached here and in the plan cache)
-    and replays it; shapes outside the graph path run eagerly with ``graph_shape_unsupported`` traced,
-    a graph route resolving to torch runs eagerly with ``graph_engine_not_lightning`` traced."""
+def _chain(x, w, b, seq_len, head_dim, sh, sw, ph, pw, device, execution_mode):
     if execution_mode == "eager" and _state["plain"]:
-        # shortest path: the C ops check every argument (their messages name the op and argument)
-        q, k, v = _C.qkv_pack_repeat(_C.conv2d_nchw(x, w, b, stride_h, stride_w, pad_h, pad_w, device, True),
-                                     seq_len, head_dim, device)
+        q, k, v = _split_qkv(_C.qkv_pack_repeat(_C.conv2d_nchw(x, w, b, sh, sw, ph, pw, device, True), seq_len, head_dim,
+                                                device), seq_len, head_dim)
         return _C.attention2d(q, k, v, False, device)
-    if execution_mode not in _MODES:
-        raise ValueError(f"conv_attention_torchstrong_nchw: execution_mode: expected 'eager' or 'graph', got {execution_mode!r}")
-    for name, v in (("seq_len", seq_len), ("head_dim", head_dim)):
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"conv_attention_torchstrong_nchw: {name}: expected an int >= 1, got {v!r}")
-    x, w, b = _f32("x", x, 4), _f32("w", w, 4), _f32("b", b, 1)
-    seq_len, head_dim = int(seq_len), int(head_dim)
     if execution_mode == "graph":
         selected = "cuda" if device != "cpu" and _C.cuda_available() else "cpu"
         graph_engine = _state["route"].get("graph") or _state["engine"]
         if graph_engine == "torch":
-            _C._trace_note("conv_attention_torchstrong_nchw", "eager_fallback", _dev_word(device), selected,
-                           "graph_engine_not_lightning")
-        elif _graph_supported(w, stride_h, stride_w, pad_h, pad_w):
-            return _plan_for(x, w, b, seq_len, head_dim, device).run(x, w, b)[0]
+            _C._trace_note(_CHAIN, "eager_fallback", _dev_word(device), selected, "graph_engine_not_lightning")
+        elif _graph_supported(w.shape, sh, sw, ph, pw):
+            return _run_plan(x, w, b, seq_len, head_dim, device)
         else:
-            _C._trace_note("conv_attention_torchstrong_nchw", "eager_fallback", _dev_word(device), selected,
-                           "graph_shape_unsupported")
-    return _chain_eager(x, w, b, seq_len, head_dim, stride_h, stride_w, pad_h, pad_w, device)
+            _C._trace_note(_CHAIN, "eager_fallback", _dev_word(device), selected, "graph_shape_unsupported")
+    return _chain_eager(x, w, b, seq_len, head_dim, sh, sw, ph, pw, device)
+
+
+def conv_attention_torchstrong_nchw(x, w, b, seq_len, head_dim, stride_h=1, stride_w=1, pad_h=1, pad_w=1,
+                                    device="auto", execution_mode="eager"):
+    """relu(conv2d(x [n,c,h,w], w [oc,c,kh,kw]) + b [oc] or None) flattened, repeated/truncated into q, k, v
+    of [seq_len, head_dim] (element i of q|k|v = y.flat[i % y.size]), then attention -> [seq_len, head_dim].
+    Both modes take the same arguments (one check, _chain_args). ``execution_mode="graph"`` plans the chain
+    once per shape/device (an LRU cache of set_graph_cache_capacity() shapes; concurrent calls never share
+    a plan) and replays it; shapes outside the graph path run eagerly with ``graph_shape_unsupported``
+    traced, a graph route resolving to torch runs eagerly with ``graph_engine_not_lightning`` traced."""
+    if execution_mode == "eager" and _state["plain"]:
+        # shortest path (the direct calls' cost): the C ops apply the same rules as _chain_args; when they
+        # refuse, _chain_args raises that error named after this call (else the C error stands)
+        try:
+            q, k, v = _split_qkv(_C.qkv_pack_repeat(_C.conv2d_nchw(x, w, b, stride_h, stride_w, pad_h, pad_w, device, True),
+                                                    seq_len, head_dim, device), seq_len, head_dim)
+            return _C.attention2d(q, k, v, False, device)
+        except (TypeError, ValueError):
+            _chain_args(_CHAIN, x, w, b, seq_len, head_dim, stride_h, stride_w, pad_h, pad_w, device, execution_mode)
+            raise
+    ints = _chain_args(_CHAIN, x, w, b, seq_len, head_dim, stride_h, stride_w, pad_h, pad_w, device, execution_mode)
+    return _chain(x, w, b, *ints, device, execution_mode)
 
 
 def conv_attention_torchstrong_nchw_into(x, w, b, out, seq_len, head_dim, stride_h=1, stride_w=1, pad_h=1, pad_w=1,
                                          device="auto", execution_mode="eager"):
-    """conv_attention_torchstrong_nchw into ``out`` (float32, seq_len·head_dim elements); returns out."""
-    res = conv_attention_torchstrong_nchw(x, w, b, seq_len, head_dim, stride_h, stride_w, pad_h, pad_w, device,
-                                          execution_mode)
-    if not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.size != res.size:
-        raise ValueError(f"conv_attention_torchstrong_nchw_into: out: expected a float32 ndarray of {res.size} "
-                         f"elements, got {type(out).__name__} {getattr(out, 'dtype', '')} {getattr(out, 'shape', '')}")
-    np.copyto(out.reshape(-1), res.reshape(-1))
-    return out
+    """conv_attention_torchstrong_nchw into ``out`` (float32, seq_len·head_dim elements, C-contiguous
+    ndarray or contiguous tensor; checked before any work); returns out."""
+    fn = _CHAIN + "_into"
+    ints = _chain_args(fn, x, w, b, seq_len, head_dim, stride_h, stride_w, pad_h, pad_w, device, execution_mode)
+    check_out(fn, out, count=ints[0] * ints[1])
+    return fill_out(out, _chain(x, w, b, *ints, device, execution_mode))
+
+
+def set_graph_cache_capacity(n):
+    """Graph mode keeps plans for at most ``n`` shapes (default 64; least recently used dropped first),
+    each with at most 8 idle plans (one per thread that ran it at once)."""
+    _plans.set_capacity(check_capacity("set_graph_cache_capacity", n))
+
+
+def graph_cache_info():
+    """Graph mode's plan cache: {'keys': shapes cached, 'idle': plans kept, 'capacity', 'per_key'}."""
+    return _plans.info()
+
+
+def clear_graph_cache():
+    """Drops every plan graph mode keeps (plans in use finish first and are kept afterwards)."""
+    _plans.clear()
 
 
 def _median_ms(fn, warmup, iters):
@@ -300,7 +366,7 @@ def conv_attention_torchstrong_nchw_ab_report(x, w, b, seq_len, head_dim, stride
         "graph_ms": graph_ms,
         "eager_host_dispatches": _dispatches(lambda: conv_attention_torchstrong_nchw(*args, execution_mode="eager")),
         "graph_host_dispatches": _dispatches(lambda: conv_attention_torchstrong_nchw(*args, execution_mode="graph")),
-        "graph_mode_supported": _graph_supported(np.asarray(w), stride_h, stride_w, pad_h, pad_w),
+        "graph_mode_supported": _graph_supported(w.shape, stride_h, stride_w, pad_h, pad_w),
         "seq_len": int(seq_len),
         "head_dim": int(head_dim),
     }

@@ -5,10 +5,12 @@ op method appends a node whose output shape the C registry infers and checks (a 
 ValueError naming the node, the input and expected vs got; the graph is left unchanged) and returns a
 :class:`Value` handle. ``validate(device)`` runs the five validation passes (schema_contract, topology,
 alias_lifetime, layout_flow, backend_capability) and returns a list of issue dicts. Execution (planner,
-fusion) builds on this graph later. Reference: docs/python_api.md, "Graphs".
-Tests: tests/python/test_graph.py.
+fusion): ``plan()`` / ``run()`` (cached plans keyed on the graph's mutation counter ``core.version``,
+one per concurrent caller). Reference: docs/python_api.md, "Graphs".
+Tests: tests/python/test_graph.py, tests/python/test_graph_plan.py, tests/python/test_threads_hidden_state.py.
 """
 from ._C import GraphCore, GraphPlan, graph_issue_codes, graph_op_schemas, graph_reason_codes
+from ._pool import ObjectPool
 
 __all__ = ["Graph", "Value", "GraphCore", "GraphPlan", "graph_op_schemas", "graph_reason_codes", "graph_issue_codes"]
 
@@ -56,12 +58,10 @@ class Graph:
     # ---- values ----------------------------------------------------------------------------------
     def input(self, name, shape, dtype="float32"):
         """A graph input of ``shape`` fed at run time."""
-        self.__dict__.pop("_plans", None)
         return Value(self, self.core.input(name, shape, dtype))
 
     def constant(self, name, value):
         """A constant (weights): a NumPy array (copied) or a lightning_core Tensor (shared)."""
-        self.__dict__.pop("_plans", None)
         return Value(self, self.core.constant(name, value))
 
     def _id(self, fn, arg, v):
@@ -74,7 +74,6 @@ class Graph:
     def op(self, op, *inputs, name=None, **attrs):
         """Appends any registry op (``lc.graph_op_schemas()``) over ``inputs``; ``None`` inputs at the end
         (optional bias/gamma/beta) are dropped."""
-        self.__dict__.pop("_plans", None)  # one-shot plans of Graph.run describe the old graph
         args = list(inputs)
         while args and args[-1] is None:
             args.pop()
@@ -143,7 +142,6 @@ class Graph:
     # ---- outputs, checks, introspection ----------------------------------------------------------
     def output(self, *values):
         """Marks values as graph outputs (in order); returns them (one value: that value)."""
-        self.__dict__.pop("_plans", None)
         for i, v in enumerate(values):
             self.core.mark_output(self._id("output", f"values[{i}]", v))
         return values[0] if len(values) == 1 else values
@@ -159,12 +157,18 @@ class Graph:
         return GraphPlan(self.core, device, sync, fuse)
 
     def run(self, *inputs, device="auto", fuse=True):
-        """One-shot: plan (cached per device/fuse on this graph), upload, execute, download."""
-        key = (device, bool(fuse))
-        plans = self.__dict__.setdefault("_plans", {})
-        if key not in plans:
-            plans[key] = self.plan(device=device, fuse=fuse)
-        return plans[key].run(*inputs)
+        """One-shot: plan, upload, execute, download. Plans are cached on this graph per device/fuse and
+        keyed on ``core.version`` (every change to the graph, through this builder or ``g.core``, makes a
+        new plan); concurrent calls each borrow their own plan (_pool.py), so threads may share a graph."""
+        core = self.core
+        version = core.version
+        pool = self.__dict__.get("_run_plans")
+        if pool is None:
+            pool = self.__dict__.setdefault("_run_plans", ObjectPool(capacity=8, per_key=8))
+        pool.renew((core, version))  # a changed graph drops the plans of its old state
+        fuse = bool(fuse)
+        with pool.borrow((core, version, device, fuse), lambda: GraphPlan(core, device, None, fuse)) as plan:
+            return plan.run(*inputs)
 
     def validate(self, device="cpu", passes=None):
         """The validation report: a list of {pass, code, severity, node, value, reason, message, node_index}."""

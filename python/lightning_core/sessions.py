@@ -16,12 +16,19 @@ run_batch_sync_cached_no_download(n)      no        n times       no          on
 download_into(out)                        no        no            into out    host out: yes
 ========================================  ========  ============  ==========  ===============
 
-Tests: tests/python/test_sessions.py, tests/python/test_sync_policy.py.
+attention_forward_with_policy caches its sessions per thread (LRU, set_policy_session_capacity).
+Tests: tests/python/test_sessions.py, tests/python/test_sync_policy.py, tests/python/test_threads_hidden_state.py.
 """
 
+import threading
+from collections import OrderedDict
 from contextlib import contextmanager
 
+import numpy as np
+
 from . import _C
+from ._checks import check_device, check_int
+from ._pool import check_capacity
 
 __all__ = [
     "SESSION_MAX_LOOPS",
@@ -34,6 +41,8 @@ __all__ = [
     "AttentionIoPolicy",
     "attention_forward_with_policy",
     "attention_policy_session",
+    "set_policy_session_capacity",
+    "policy_session_cache_info",
     "matmul2d_resident_session",
     "sync_policy",
 ]
@@ -144,13 +153,32 @@ class AttentionIoPolicy:
         return f"AttentionIoPolicy(upload={self.upload}, download={self.download}, synchronize={self.synchronize})"
 
 
-_policy_sessions = {}
+# attention_forward_with_policy's sessions: per thread (threading.local, dropped with the thread), an LRU of
+# at most _policy_capacity[0] shapes each, so a thread never meets another thread's session in use and
+# upload=False / download=False refer to this thread's own previous call.
+_policy_local = threading.local()
+_policy_capacity = [64]
+
+
+def set_policy_session_capacity(n):
+    """attention_forward_with_policy keeps at most ``n`` sessions per thread (default 64; the least
+    recently used shape is dropped first, with its resident q/k/v and result)."""
+    _policy_capacity[0] = check_capacity("set_policy_session_capacity", n)
+    sessions = getattr(_policy_local, "sessions", None)
+    while sessions is not None and len(sessions) > _policy_capacity[0]:
+        sessions.popitem(last=False)
+
+
+def policy_session_cache_info():
+    """This thread's attention_forward_with_policy sessions: {'entries': cached shapes, 'capacity'}."""
+    return {"entries": len(getattr(_policy_local, "sessions", ())), "capacity": _policy_capacity[0]}
 
 
 def attention_forward_with_policy(q, k, v, seq, head_dim, causal=False, device="auto", policy=None):
     """attention_forward(q, k, v, seq, head_dim, causal, device) under an AttentionIoPolicy, through a
-    resident AttentionSession cached per (seq, head_dim, causal, device). Returns the [seq, head_dim]
-    float32 result, or None when policy.download is False (read it later with
+    resident AttentionSession cached per (seq, head_dim, causal, device) and per thread (an LRU of
+    set_policy_session_capacity() shapes). Returns the [seq, head_dim] float32 result, or None when
+    policy.download is False (read it later, on the same thread, with
     attention_policy_session(...).download_into(out))."""
     if policy is None:
         policy = AttentionIoPolicy()
@@ -162,11 +190,10 @@ def attention_forward_with_policy(q, k, v, seq, head_dim, causal=False, device="
         sess.upload(q, k, v)
     elif not sess.inputs_ready:
         raise ValueError("attention_forward_with_policy: policy: upload=False needs q, k, v uploaded by an earlier "
-                         f"call with seq={seq}, head_dim={head_dim}, causal={bool(causal)}, device={device!r}")
+                         f"call on this thread with seq={seq}, head_dim={head_dim}, causal={bool(causal)}, "
+                         f"device={device!r}")
     sess.run(1)
     if policy.download:
-        import numpy as np
-
         out = np.empty((seq, head_dim), dtype=np.float32)
         sess.download_into(out)
         return out
@@ -176,12 +203,24 @@ def attention_forward_with_policy(q, k, v, seq, head_dim, causal=False, device="
 
 
 def attention_policy_session(seq, head_dim, causal=False, device="auto"):
-    """The AttentionSession that attention_forward_with_policy uses for this shape (created on first use)."""
-    key = (int(seq), int(head_dim), bool(causal), device)
-    sess = _policy_sessions.get(key)
+    """The AttentionSession that attention_forward_with_policy uses for this shape on this thread (created
+    on first use; the least recently used beyond set_policy_session_capacity() is dropped)."""
+    sessions = getattr(_policy_local, "sessions", None)
+    if sessions is None:
+        sessions = _policy_local.sessions = OrderedDict()
+    fn = "attention_policy_session"
+    if not isinstance(causal, (bool, int, np.bool_, np.integer)):
+        raise TypeError(f"{fn}: causal: expected a bool, got {type(causal).__name__}")
+    # checked before the lookup, so a hit never lets an argument through that the session would refuse
+    key = (check_int(fn, "seq", seq, 1), check_int(fn, "head_dim", head_dim, 1), bool(causal), check_device(fn, device))
+    sess = sessions.get(key)
     if sess is None:
-        sess = AttentionSession(seq, head_dim, causal, device)
-        _policy_sessions[key] = sess
+        sess = AttentionSession(seq, head_dim, causal, device)  # checks every argument
+        sessions[key] = sess
+        while len(sessions) > _policy_capacity[0]:
+            sessions.popitem(last=False)
+    else:
+        sessions.move_to_end(key)
     return sess
 
 

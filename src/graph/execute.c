@@ -2,8 +2,9 @@
  * tensor on the plan's device (inputs and intermediates allocated, constants shared when they already
  * live there contiguously, else copied; layer_norm_matmul folds computed in float64 on the host), runs
  * the steps through the public ops (so they are routed, traced and capturable), and replays them as one
- * CUDA graph from the second run on (ops/resident.h).
- * Tests: tests/c/test_plan.c, tests/python/test_graph_plan.py. */
+ * CUDA graph from the second run on (ops/resident.h). The public upload / execute / download / run
+ * entries hold the plan's mutex, so a plan shared by threads serialises their calls (graph.h).
+ * Tests: tests/c/test_plan.c, tests/python/test_graph_plan.py, tests/python/test_threads_hidden_state.py. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -175,4 +176,50 @@ static lc_status lc_run_steps(void *ctx) {
 
 lc_status lc_plan_run(lc_graph_plan_t *p, int64_t loops, int64_t *replayed) {
     return lc_replay_run(&p->replay, p->be, lc_run_steps, p, loops, replayed);
+}
+
+/* ---- public entries: one call at a time per plan ------------------------------------------------- */
+
+lc_status lc_graph_plan_upload(lc_graph_plan_t *p, int i, const lc_tensor_t *src) {
+    if (!p) return lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan_upload: plan: expected a plan, got NULL");
+    pthread_mutex_lock(&p->mu);
+    const lc_status st = lc_plan_upload_locked(p, i, src);
+    pthread_mutex_unlock(&p->mu);
+    return st;
+}
+
+lc_status lc_graph_plan_execute(lc_graph_plan_t *p, int64_t loops) {
+    if (!p) return lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan_execute: plan: expected a plan, got NULL");
+    pthread_mutex_lock(&p->mu);
+    const lc_status st = lc_plan_execute_locked(p, loops);
+    pthread_mutex_unlock(&p->mu);
+    return st;
+}
+
+lc_status lc_graph_plan_download(lc_graph_plan_t *p, int i, lc_tensor_t *dst) {
+    if (!p) return lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan_download: plan: expected a plan, got NULL");
+    pthread_mutex_lock(&p->mu);
+    const lc_status st = lc_plan_download_locked(p, i, dst);
+    pthread_mutex_unlock(&p->mu);
+    return st;
+}
+
+lc_status lc_graph_plan_run(lc_graph_plan_t *p, const lc_tensor_t *const *inputs, int ninputs, lc_tensor_t *const *outputs,
+                            int noutputs) {
+    if (!p) return lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan_run: plan: expected a plan, got NULL");
+    if (ninputs != p->ninputs || (ninputs > 0 && !inputs))
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan_run: inputs: expected %d (the graph's inputs in order), got %d",
+                        p->ninputs, ninputs);
+    if (noutputs < 0 || noutputs > p->noutputs || (noutputs > 0 && !outputs))
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan_run: outputs: expected 0..%d, got %d", p->noutputs, noutputs);
+    for (int i = 0; i < ninputs; i++)
+        if (!inputs[i]) return lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan_run: input %d: expected a tensor, got NULL", i);
+    pthread_mutex_lock(&p->mu);
+    lc_status st = LC_OK;
+    for (int i = 0; st == LC_OK && i < ninputs; i++) st = lc_plan_upload_locked(p, i, inputs[i]);
+    if (st == LC_OK) st = lc_plan_execute_locked(p, 1);
+    for (int i = 0; st == LC_OK && i < noutputs; i++)
+        if (outputs[i]) st = lc_plan_download_locked(p, i, outputs[i]);
+    pthread_mutex_unlock(&p->mu);
+    return st;
 }

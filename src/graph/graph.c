@@ -207,6 +207,7 @@ static lc_status lc_append_value(const char *fn, lc_graph_t *g, const char *name
     v->producer = producer;
     lc_index_put(g->value_index, g->value_index_cap, v->name, g->nvalues);
     *out = g->nvalues++;
+    g->version++;
     return LC_OK;
 }
 
@@ -299,6 +300,7 @@ static lc_status lc_append_node(const char *fn, lc_graph_t *g, const char *name,
     n->checked = checked;
     lc_index_put(g->node_index, g->node_index_cap, n->name, g->nnodes);
     g->nnodes++;
+    g->version++;
     return LC_OK;
 }
 
@@ -307,6 +309,7 @@ static void lc_pop_value(lc_graph_t *g) {
     lc_index_drop_last(g, 0, g->nvalues - 1);
     g->nvalues--;
     free(g->values[g->nvalues].name);
+    g->version++;
 }
 
 static lc_status lc_check_node_args(const char *fn, const lc_graph_t *g, const char *op, const lc_value_id *inputs,
@@ -423,6 +426,7 @@ lc_status lc_graph_rewire_unchecked(lc_graph_t *g, int32_t node, int slot, lc_va
         return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: slot: expected 0..%d (node '%s' has %d inputs), got %d", fn,
                         g->nodes[node].ninputs - 1, g->nodes[node].name, g->nodes[node].ninputs, slot);
     g->nodes[node].inputs[slot] = value;
+    g->version++;
     return LC_OK;
 }
 
@@ -437,6 +441,7 @@ lc_status lc_graph_mark_output(lc_graph_t *g, lc_value_id v) {
         return lc_error(LC_ERR_OUT_OF_MEMORY, "%s: out of host memory", fn);
     g->outputs[g->noutputs++] = v;
     g->values[v].is_output = 1;
+    g->version++;
     return LC_OK;
 }
 
@@ -445,6 +450,7 @@ lc_status lc_graph_mark_output(lc_graph_t *g, lc_value_id v) {
 int32_t lc_graph_node_count(const lc_graph_t *g) { return g ? g->nnodes : 0; }
 int32_t lc_graph_value_count(const lc_graph_t *g) { return g ? g->nvalues : 0; }
 int32_t lc_graph_output_count(const lc_graph_t *g) { return g ? g->noutputs : 0; }
+uint64_t lc_graph_version(const lc_graph_t *g) { return g ? g->version : 0; }
 
 lc_value_id lc_graph_output(const lc_graph_t *g, int32_t i) {
     return (g && i >= 0 && i < g->noutputs) ? g->outputs[i] : -1;

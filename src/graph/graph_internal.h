@@ -41,6 +41,7 @@ struct lc_graph {
      * over values[].name and nodes[].name, so that name checks and lookups take O(1), not a scan */
     int32_t *value_index, *node_index;
     uint32_t value_index_cap, node_index_cap;
+    uint64_t version; /* bumped by every change above (graph.c); lc_graph_version */
 };
 
 static inline int lc_graph_value_ok(const lc_graph_t *g, lc_value_id v) { return v >= 0 && v < g->nvalues; }

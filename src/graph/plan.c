@@ -277,6 +277,7 @@ lc_status lc_graph_plan_new(const lc_graph_t *g, const lc_graph_plan_options *o,
     if (g->noutputs == 0) return lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan: graph: no output is marked (lc_graph_mark_output)");
     lc_graph_plan_t *p = calloc(1, sizeof *p);
     if (!p) return lc_error(LC_ERR_OUT_OF_MEMORY, "graph_plan: out of host memory");
+    pthread_mutex_init(&p->mu, NULL);
     const uint64_t key = lc_plan_key(g, &opt);
     lc_status st = LC_OK;
     p->cache_hit = lc_cache_lookup(key, &p->t);
@@ -318,6 +319,7 @@ void lc_graph_plan_free(lc_graph_plan_t *p) {
     lc_template_free(&p->t);
     free(p->inputs);
     free(p->outputs);
+    pthread_mutex_destroy(&p->mu);
     free(p);
 }
 
@@ -330,8 +332,7 @@ const lc_tensor_t *lc_graph_plan_output(const lc_graph_plan_t *p, int i) {
     return (p && i >= 0 && i < p->noutputs) ? p->buf[p->outputs[i]] : NULL;
 }
 
-lc_status lc_graph_plan_upload(lc_graph_plan_t *p, int i, const lc_tensor_t *src) {
-    if (!p) return lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan_upload: plan: expected a plan, got NULL");
+lc_status lc_plan_upload_locked(lc_graph_plan_t *p, int i, const lc_tensor_t *src) {
     if (i < 0 || i >= p->ninputs)
         return lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan: input index: expected 0..%d, got %d", p->ninputs - 1, i);
     lc_status st = lc_resident_upload(p->be, "graph_plan", "input", p->buf[p->inputs[i]], src);
@@ -343,8 +344,7 @@ static int lc_plan_policy(const lc_graph_plan_t *p) {
     return p->t.sync_policy >= 0 ? p->t.sync_policy : (int)lc_effective_sync_policy();
 }
 
-lc_status lc_graph_plan_execute(lc_graph_plan_t *p, int64_t loops) {
-    if (!p) return lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan_execute: plan: expected a plan, got NULL");
+lc_status lc_plan_execute_locked(lc_graph_plan_t *p, int64_t loops) {
     if (loops < 1) return lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan: loops: expected >= 1, got %lld", (long long)loops);
     for (int i = 0; i < p->ninputs; i++)
         if (!(p->uploaded_mask_lo & (1u << i)))
@@ -368,8 +368,7 @@ lc_status lc_graph_plan_execute(lc_graph_plan_t *p, int64_t loops) {
     return LC_OK;
 }
 
-lc_status lc_graph_plan_download(lc_graph_plan_t *p, int i, lc_tensor_t *dst) {
-    if (!p) return lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan_download: plan: expected a plan, got NULL");
+lc_status lc_plan_download_locked(lc_graph_plan_t *p, int i, lc_tensor_t *dst) {
     if (i < 0 || i >= p->noutputs)
         return lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan: output index: expected 0..%d, got %d", p->noutputs - 1, i);
     if (p->runs == 0) return lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan: out: nothing to download yet (execute first)");
@@ -402,14 +401,17 @@ lc_status lc_graph_plan_get_summary(const lc_graph_plan_t *p, lc_graph_plan_summ
     }
     out->segments = 1;
     out->sync_boundaries = 0;
+    pthread_mutex_t *mu = (pthread_mutex_t *)&p->mu; /* runs/replay change under it (execute.c) */
+    pthread_mutex_lock(mu);
     out->uses_graph = p->replay.graph != NULL;
     const int graphable = p->be->capture_begin != NULL && !p->replay.capture_failed;
+    out->runs = p->runs;
+    out->replays = p->replays;
+    pthread_mutex_unlock(mu);
     out->host_dispatches_per_run = graphable ? 1 : ops;
     out->cache_hit = p->cache_hit;
     out->key = p->t.key;
     out->sync_policy = p->t.sync_policy;
-    out->runs = p->runs;
-    out->replays = p->replays;
     return LC_OK;
 }
 

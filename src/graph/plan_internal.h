@@ -6,6 +6,8 @@
 #ifndef LC_GRAPH_PLAN_INTERNAL_H
 #define LC_GRAPH_PLAN_INTERNAL_H
 
+#include <pthread.h>
+
 #include "graph/graph_internal.h"
 #include "lightning_core/session.h"
 #include "ops/resident.h"
@@ -90,6 +92,7 @@ struct lc_graph_plan {
     unsigned uploaded_mask_lo;     /* inputs 0..31 uploaded at least once */
     lc_replay replay;      /* eager first run, then one captured CUDA graph of every step */
     int64_t runs, replays;
+    pthread_mutex_t mu;    /* held by every public call that reads or writes the state above (execute.c) */
 };
 
 /* fusion.c: builds t->steps, t->records, t->folds for graph g planned on t->device (t->fuse decides
@@ -109,5 +112,11 @@ lc_status lc_plan_bind(const lc_graph_t *g, lc_graph_plan_t *p);
 void lc_plan_unbind(lc_graph_plan_t *p);
 /* Runs every step `loops` times (eager / capture / replay); *replayed: graph launches enqueued. */
 lc_status lc_plan_run(lc_graph_plan_t *p, int64_t loops, int64_t *replayed);
+
+/* plan.c: the bodies of lc_graph_plan_upload / _execute / _download; the caller holds p->mu (execute.c
+ * wraps each public entry in the lock, and lc_graph_plan_run holds it across all three). */
+lc_status lc_plan_upload_locked(lc_graph_plan_t *p, int i, const lc_tensor_t *src);
+lc_status lc_plan_execute_locked(lc_graph_plan_t *p, int64_t loops);
+lc_status lc_plan_download_locked(lc_graph_plan_t *p, int i, lc_tensor_t *dst);
 
 #endif

@@ -5,8 +5,11 @@
  * unwritten buffer: self-loops, longer cycles and dangling ids are refused, a node reading a later node's
  * output runs after it, a fused step whose operand a later node produces does not fire, dead nodes get
  * no step, and the planner's own check (lc_plan_check_steps) refuses doctored step lists without
- * validation. A 100k-node chain builds, validates and plans in linear time. Seed: LC_TEST_SEED. */
+ * validation. A 100k-node chain builds, validates and plans in linear time. lc_graph_version (bumped by
+ * every mutation) and one plan shared by threads through lc_graph_plan_run (every result checked against
+ * its own inputs' reference). Seed: LC_TEST_SEED. */
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -358,6 +361,101 @@ static void test_linear_time(void) {
     }
 }
 
+static void test_version(void) {
+    lc_graph_t *g = NULL;
+    CHECK(lc_graph_version(NULL) == 0 && lc_graph_new(&g) == LC_OK && lc_graph_version(g) == 0);
+    const int64_t s2[2] = {3, 3};
+    lc_value_id a, c, r, q;
+    uint64_t v = lc_graph_version(g);
+    CHECK(lc_graph_input(g, "a", 2, s2, &a) == LC_OK && lc_graph_version(g) > v);
+    v = lc_graph_version(g);
+    CHECK(lc_graph_input(g, "a", 2, s2, &c) == LC_ERR_INVALID_ARGUMENT && lc_graph_version(g) == v); /* refused: unchanged */
+    static float ones[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+    lc_tensor_t *t = host_tensor(ones, 2, s2);
+    CHECK(lc_graph_constant(g, "c", t, &c) == LC_OK && lc_graph_version(g) > v);
+    v = lc_graph_version(g);
+    CHECK(lc_graph_add(g, "relu", &a, 1, NULL, NULL, &r) == LC_OK && lc_graph_version(g) > v);
+    v = lc_graph_version(g);
+    CHECK(lc_graph_mark_output(g, r) == LC_OK && lc_graph_version(g) > v);
+    v = lc_graph_version(g);
+    CHECK(lc_graph_mark_output(g, r) == LC_OK && lc_graph_version(g) == v); /* already an output */
+    CHECK(lc_graph_add_unchecked(g, "relu", &a, 1, NULL, NULL, 2, s2, LC_DTYPE_F32, -1, &q) == LC_OK && lc_graph_version(g) > v);
+    v = lc_graph_version(g);
+    CHECK(lc_graph_rewire_unchecked(g, 0, 0, c) == LC_OK && lc_graph_version(g) > v);
+    v = lc_graph_version(g);
+    (void)lc_graph_hash(g);
+    CHECK(lc_graph_node_count(g) == 2 && lc_graph_version(g) == v); /* queries leave it */
+    lc_graph_free(g);
+    lc_tensor_free(t);
+}
+
+/* One plan, relu(x @ w), run by THREADS threads at once through lc_graph_plan_run with their own x. */
+enum { PN = 24, THREADS = 4, RUNS = 150 };
+static float shared_w[PN * PN];
+static lc_graph_plan_t *shared_plan;
+
+static void *plan_worker(void *arg) {
+    const int tid = (int)(intptr_t)arg;
+    static const int64_t s2[2] = {PN, PN};
+    float x[PN * PN], out[PN * PN];
+    long bad = 0;
+    uint64_t st = 0x1234567ull * (uint64_t)(tid + 1);
+    for (int it = 0; it < RUNS; it++) {
+        for (int i = 0; i < PN * PN; i++) {
+            st = st * 6364136223846793005ull + 1442695040888963407ull;
+            x[i] = (float)((double)(st >> 11) * 0x1.0p-53 - 0.5);
+            out[i] = NAN;
+        }
+        lc_tensor_t *tx = host_tensor(x, 2, s2), *to = host_tensor(out, 2, s2);
+        const lc_tensor_t *ins[1] = {tx};
+        lc_tensor_t *outs[1] = {to};
+        if (lc_graph_plan_run(shared_plan, ins, 1, outs, 1) != LC_OK) bad++;
+        for (int i = 0; i < PN; i++)
+            for (int j = 0; j < PN; j++) {
+                double acc = 0;
+                for (int p = 0; p < PN; p++) acc += (double)x[i * PN + p] * shared_w[p * PN + j];
+                if (acc < 0) acc = 0;
+                if (!(fabs(out[i * PN + j] - acc) <= 1e-4)) bad++;
+            }
+        lc_tensor_free(tx), lc_tensor_free(to);
+    }
+    return (void *)(intptr_t)bad;
+}
+
+static void test_shared_plan_threads(void) {
+    const int64_t s2[2] = {PN, PN};
+    for (int i = 0; i < PN * PN; i++) shared_w[i] = urand();
+    lc_tensor_t *tw = host_tensor(shared_w, 2, s2);
+    lc_graph_t *g = NULL;
+    lc_value_id x, w, mm, r;
+    CHECK(lc_graph_new(&g) == LC_OK && lc_graph_input(g, "x", 2, s2, &x) == LC_OK && lc_graph_constant(g, "w", tw, &w) == LC_OK);
+    lc_value_id in[2] = {x, w};
+    CHECK(lc_graph_add(g, "matmul", in, 2, NULL, NULL, &mm) == LC_OK && lc_graph_add(g, "relu", &mm, 1, NULL, NULL, &r) == LC_OK &&
+          lc_graph_mark_output(g, r) == LC_OK);
+    lc_graph_plan_options opt = {LC_DEVICE_CPU, -1, 0};
+    CHECK(lc_graph_plan_new(g, &opt, &shared_plan) == LC_OK);
+    /* argument errors: wrong input count, too many outputs, NULL input */
+    const lc_tensor_t *none[1] = {NULL};
+    CHECK(lc_graph_plan_run(shared_plan, NULL, 0, NULL, 0) == LC_ERR_INVALID_ARGUMENT);
+    CHECK(lc_graph_plan_run(shared_plan, none, 1, NULL, 0) == LC_ERR_INVALID_ARGUMENT);
+    CHECK(lc_graph_plan_run(shared_plan, none, 1, NULL, 2) == LC_ERR_INVALID_ARGUMENT);
+    CHECK(lc_graph_plan_run(NULL, none, 1, NULL, 0) == LC_ERR_INVALID_ARGUMENT);
+    pthread_t th[THREADS];
+    for (int t = 0; t < THREADS; t++) CHECK(pthread_create(&th[t], NULL, plan_worker, (void *)(intptr_t)t) == 0);
+    long bad = 0;
+    for (int t = 0; t < THREADS; t++) {
+        void *ret = NULL;
+        pthread_join(th[t], &ret);
+        bad += (long)(intptr_t)ret;
+    }
+    CHECK(bad == 0);
+    lc_graph_plan_summary s;
+    CHECK(lc_graph_plan_get_summary(shared_plan, &s) == LC_OK && s.runs == THREADS * RUNS);
+    lc_graph_plan_free(shared_plan);
+    lc_graph_free(g);
+    lc_tensor_free(tw);
+}
+
 int main(void) {
     const char *seed = getenv("LC_TEST_SEED");
     rng_state = seed ? strtoull(seed, NULL, 10) : 20240531ull;
@@ -369,6 +467,8 @@ int main(void) {
     test_unwritten_buffers();
     test_plan_check_steps();
     test_linear_time();
+    test_version();
+    test_shared_plan_threads();
     printf("test_plan: %s (%d failure%s)\n", g_fail ? "FAILED" : "passed", g_fail, g_fail == 1 ? "" : "s");
     return g_fail ? 1 : 0;
 }

@@ -71,3 +71,106 @@ def test_bad_arguments(rng):
         lc.api.conv_attention_torchstrong_nchw(x[0], w, b, 8, 8)
     with pytest.raises(ValueError, match="_trace_note"):
         lc._C._trace_note("not_an_op", "graph", "cpu", "cpu", "direct")
+
+
+def _chain_inputs(rng):
+    x = rng.random((1, 3, 8, 8)).astype(np.float32)
+    w = (rng.random((16, 3, 3, 3)) - 0.5).astype(np.float32)
+    b = (rng.random(16) - 0.5).astype(np.float32)
+    return x, w, b
+
+
+def _outcome(call):
+    try:
+        z = call()
+    except Exception as exc:  # noqa: BLE001 - the outcome is compared
+        return type(exc), str(exc)
+    return "ok", np.asarray(z).shape
+
+
+def test_one_argument_rule_for_every_mode_and_engine(rng):
+    # Issue 12: graph mode took int32/list x, said ValueError for seq_len=16.0 and failed on b=None.
+    # Every route (eager fast path, eager through the engine layer, graph) gives the same outcome.
+    x, w, b = _chain_inputs(rng)
+    cases = {
+        "x int32": dict(x=x.astype(np.int32)), "x list": dict(x=x.tolist()), "x empty": dict(x=x[:, :, :0]),
+        "x 3-d": dict(x=x[0]), "w channels": dict(w=w[:, :2]), "b shape": dict(b=b[:3]), "b list": dict(b=b.tolist()),
+        "b None": dict(b=None), "x float64": dict(x=x.astype(np.float64)), "x float16": dict(x=x.astype(np.float16)),
+        "x Tensor64": dict(x=lc.Tensor64(x.astype(np.float64))), "x Tensor": dict(x=lc.Tensor(x)),
+        "seq float": dict(seq_len=16.0), "seq bool": dict(seq_len=True), "seq 0": dict(seq_len=0),
+        "head_dim str": dict(head_dim="8"), "seq np.int64": dict(seq_len=np.int64(16)),
+        "stride 0": dict(stride_h=0), "pad -1": dict(pad_w=-1), "pad float": dict(pad_h=1.0),
+        "device None": dict(device=None), "device gpu": dict(device="gpu"), "kernel too big": dict(pad_h=0, x=x[:, :, :2]),
+    }
+    for name, over in cases.items():
+        args = dict(x=x, w=w, b=b, seq_len=16, head_dim=8, stride_h=1, stride_w=1, pad_h=1, pad_w=1, device="cpu")
+        args.update(over)
+        seen = {}
+        for route in ("eager", "eager_engine", "graph"):
+            mode = "graph" if route == "graph" else "eager"
+            if route == "eager_engine":
+                lc.api.set_route_policy(attention="lightning")  # not the fast path, same engine
+                lc.api.set_engine("auto")
+                lc.api._state["plain"] = False
+            try:
+                seen[route] = _outcome(lambda: lc.api.conv_attention_torchstrong_nchw(**args, execution_mode=mode))
+            finally:
+                lc.api.set_engine("lightning")
+                lc.api.set_route_policy()
+        assert seen["eager"] == seen["eager_engine"] == seen["graph"], (name, seen)
+        if name in ("b None", "x float64", "x float16", "x Tensor", "seq np.int64"):
+            assert seen["graph"] == ("ok", (16, 8)), (name, seen)
+        else:
+            assert seen["graph"][0] in (TypeError, ValueError), (name, seen)
+            assert "conv_attention_torchstrong_nchw: " in seen["graph"][1], (name, seen)
+    bad_types = {"x int32", "x list", "b list", "x Tensor64", "seq float", "seq bool", "head_dim str", "pad float",
+                 "device None"}
+    for name in cases:
+        args = dict(x=x, w=w, b=b, seq_len=16, head_dim=8, device="cpu")
+        args.update(cases[name])
+        got = _outcome(lambda: lc.api.conv_attention_torchstrong_nchw(**args, execution_mode="graph"))[0]
+        if got != "ok":
+            assert got is (TypeError if name in bad_types else ValueError), (name, got)
+
+
+def test_b_none_in_both_modes(device, rng, ref, rel_err):
+    x, w, _ = _chain_inputs(rng)
+    want = _chain_ref(ref, x, w, None, 24, 8)
+    for mode in ("eager", "graph"):
+        z = lc.api.conv_attention_torchstrong_nchw(x, w, None, 24, 8, device=device, execution_mode=mode)
+        assert rel_err(z, want) < TOL, mode
+
+
+@pytest.mark.parametrize("fn", ["api", "legacy"])
+@pytest.mark.parametrize("mode", ["eager", "graph"])
+def test_into_out_rule(rng, ref, rel_err, fn, mode):
+    # Issue 12: a non-contiguous out got the result in a reshaped copy and came back unchanged.
+    x, w, b = _chain_inputs(rng)
+    seq, d = 12, 8
+    want = _chain_ref(ref, x, w, b, seq, d)
+
+    def call(out):
+        if fn == "api":
+            return lc.api.conv_attention_torchstrong_nchw_into(x, w, b, out, seq, d, device="cpu", execution_mode=mode)
+        return lc.lightning_conv_attention_torchstrong_nchw_into(x, w, b, out, seq, d, 1, 1, 1, 1, "cpu", mode)
+
+    base = np.full((seq, 2 * d), np.nan, np.float32)
+    bad = {
+        "non-contiguous": (base[:, ::2], ValueError, "C-contiguous"),
+        "transposed": (np.full((d, seq), np.nan, np.float32).T, ValueError, "C-contiguous"),
+        "read-only": (np.full((seq, d), np.nan, np.float32), ValueError, "writable"),
+        "float64": (np.full((seq, d), np.nan), TypeError, "dtype"),
+        "count": (np.full((seq, d + 1), np.nan, np.float32), ValueError, "elements"),
+        "list": ([0.0] * (seq * d), TypeError, "numpy.ndarray"),
+        "strided tensor": (lc.TensorView(lc.Tensor(np.zeros((seq, 2 * d), np.float32)), (seq, d), (2 * d, 2)),
+                           ValueError, "contiguous"),
+    }
+    bad["read-only"][0].flags.writeable = False
+    for name, (out, exc, words) in bad.items():
+        with pytest.raises(exc, match=words):
+            call(out)
+    assert np.isnan(base).all()  # nothing written through a view or a copy
+    for out in (np.full((seq, d), np.nan, np.float32), np.full(seq * d, np.nan, np.float32)):
+        assert call(out) is out and rel_err(out.reshape(seq, d), want) < TOL
+    t = lc.Tensor(np.full((seq, d), np.nan, np.float32))
+    assert call(t) is t and rel_err(t.numpy(), want) < TOL

@@ -5,7 +5,8 @@
  *                        node_name=None, out_value=None, dtype='float32', **attrs) and
  *                        rewire_unchecked(node, slot, value), mark_output(value), validate(device='cpu',
  *                        passes=None) -> list of issue dicts, hash(), topo_order(), node(node), value(v),
- *                        find_node(name), find_value(name), num_nodes, num_values, outputs
+ *                        find_node(name), find_value(name), num_nodes, num_values, outputs, version
+ *                        (bumped by every mutation: Graph.run's plan-cache key)
  *   graph_op_schemas()   the registry as a list of dicts
  *   graph_reason_codes() the seed reason codes [{code, description}]
  *   graph_issue_codes()  the validation code catalogue [{pass, code, severity, meaning}]
@@ -20,7 +21,16 @@
 typedef struct {
     PyObject_HEAD
     lc_graph_t *g;
+    int planning; /* GraphPlan constructors reading g with the GIL released (changed under the GIL) */
 } GraphCoreObject;
+
+/* A mutation while another thread plans the graph (which reads it without the GIL) would change arrays
+ * under that reader: refused with RuntimeError. Checked right before each lc_graph_* mutation. */
+static int gc_mutable(GraphCoreObject *self, const char *fn) {
+    if (!self->planning) return 0;
+    PyErr_Format(PyExc_RuntimeError, "%s: the graph is being planned by another thread (GraphPlan); change it after that returns", fn);
+    return -1;
+}
 
 static void graphcore_dealloc(GraphCoreObject *self) {
     lc_graph_free(self->g);
@@ -243,6 +253,7 @@ static PyObject *gc_input(GraphCoreObject *self, PyObject *const *args, Py_ssize
         gp_dtype(sig.fn, v[2], &dt) < 0)
         return NULL;
     lc_value_id id;
+    if (gc_mutable(self, sig.fn) < 0) return NULL;
     lc_status st = lc_graph_input_typed(self->g, name, dt, nd, dims, &id);
     if (st != LC_OK) return lcpy_raise_status(st);
     return PyLong_FromLong(id);
@@ -258,6 +269,7 @@ static PyObject *gc_constant(GraphCoreObject *self, PyObject *const *args, Py_ss
     lc_status st;
     lc_tensor_t *t = lcpy_tensor_handle(v[1]);
     if (t != NULL) { /* a lightning_core tensor: shared (the graph keeps a view) */
+        if (gc_mutable(self, sig.fn) < 0) return NULL;
         st = lc_graph_constant(self->g, name, t, &id);
         if (st != LC_OK) return lcpy_raise_status(st);
         return PyLong_FromLong(id);
@@ -285,6 +297,10 @@ static PyObject *gc_constant(GraphCoreObject *self, PyObject *const *args, Py_ss
                              LC_DEVICE_CPU, nd, dims, &copy);
     Py_DECREF(c);
     if (st != LC_OK) return lcpy_raise_status(st);
+    if (gc_mutable(self, sig.fn) < 0) {
+        lc_tensor_free(copy);
+        return NULL;
+    }
     st = lc_graph_constant(self->g, name, copy, &id);
     lc_tensor_free(copy); /* the graph's view keeps the storage */
     if (st != LC_OK) return lcpy_raise_status(st);
@@ -311,6 +327,7 @@ static PyObject *gc_add(GraphCoreObject *self, PyObject *args, PyObject *kw) {
     if (gp_str(fn, "op", pos[0], &op) < 0 || gp_inputs(fn, pos[1], ids, &n) < 0) return NULL;
     if (pos[2] && pos[2] != Py_None && gp_str(fn, "node_name", pos[2], &node_name) < 0) return NULL;
     lc_value_id out;
+    if (gc_mutable(self, fn) < 0) return NULL;
     lc_status st = lc_graph_add(self->g, op, ids, n, &attrs, node_name, &out);
     if (st != LC_OK) return lcpy_raise_status(st);
     return PyLong_FromLong(out);
@@ -345,6 +362,7 @@ static PyObject *gc_add_unchecked(GraphCoreObject *self, PyObject *args, PyObjec
         return NULL;
     }
     lc_value_id out;
+    if (gc_mutable(self, fn) < 0) return NULL;
     lc_status st = lc_graph_add_unchecked(self->g, op, ids, n, &attrs, node_name, nd, dims, dt, out_value, &out);
     if (st != LC_OK) return lcpy_raise_status(st);
     return PyLong_FromLong(out);
@@ -359,6 +377,7 @@ static PyObject *gc_rewire_unchecked(GraphCoreObject *self, PyObject *const *arg
     if (gp_id(sig.fn, "node", v[0], &node) < 0 || lcpy_int_arg(sig.fn, "slot", v[1], INT32_MIN, INT32_MAX, &slot) < 0 ||
         gp_id(sig.fn, "value", v[2], &value) < 0)
         return NULL;
+    if (gc_mutable(self, sig.fn) < 0) return NULL;
     lc_status st = lc_graph_rewire_unchecked(self->g, node, (int)slot, value);
     if (st != LC_OK) return lcpy_raise_status(st);
     Py_RETURN_NONE;
@@ -369,7 +388,7 @@ static PyObject *gc_mark_output(GraphCoreObject *self, PyObject *const *args, Py
     PyObject *v[1];
     if (lcpy_parse(&sig, args, nargs, kw, v) < 0) return NULL;
     lc_value_id id;
-    if (gp_id(sig.fn, "value", v[0], &id) < 0) return NULL;
+    if (gp_id(sig.fn, "value", v[0], &id) < 0 || gc_mutable(self, sig.fn) < 0) return NULL;
     lc_status st = lc_graph_mark_output(self->g, id);
     if (st != LC_OK) return lcpy_raise_status(st);
     Py_RETURN_NONE;
@@ -608,6 +627,10 @@ static PyObject *gc_get_num_values(GraphCoreObject *self, void *closure) {
     return PyLong_FromLong(lc_graph_value_count(self->g));
 }
 
+static PyObject *gc_get_version(GraphCoreObject *self, void *closure) {
+    return PyLong_FromUnsignedLongLong((unsigned long long)lc_graph_version(self->g));
+}
+
 static PyObject *gc_get_outputs(GraphCoreObject *self, void *closure) {
     const int32_t n = lc_graph_output_count(self->g);
     PyObject *list = PyList_New(n);
@@ -651,6 +674,8 @@ static PyGetSetDef graphcore_getset[] = {
     {"num_nodes", (getter)gc_get_num_nodes, NULL, "Number of nodes.", NULL},
     {"num_values", (getter)gc_get_num_values, NULL, "Number of values.", NULL},
     {"outputs", (getter)gc_get_outputs, NULL, "Output value ids, in marking order.", NULL},
+    {"version", (getter)gc_get_version, NULL, "Mutation counter: every change to the graph bumps it (plans cached "
+     "by Graph.run are keyed on it).", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -790,4 +815,8 @@ int lcpy_graph_register(PyObject *module) {
 
 lc_graph_t *lcpy_graph_handle(PyObject *obj) {
     return (obj && PyObject_TypeCheck(obj, &GraphCore_Type)) ? ((GraphCoreObject *)obj)->g : NULL;
+}
+
+void lcpy_graph_planning(PyObject *obj, int delta) {
+    if (obj && PyObject_TypeCheck(obj, &GraphCore_Type)) ((GraphCoreObject *)obj)->planning += delta;
 }

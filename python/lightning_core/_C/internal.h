@@ -42,6 +42,9 @@ extern PyMethodDef lcpy_graph_methods[];   /* graph_py.c */
 int lcpy_graph_register(PyObject *module);
 /* The lc_graph_t of a GraphCore object (borrowed), or NULL without an exception for anything else. */
 lc_graph_t *lcpy_graph_handle(PyObject *obj);
+/* GraphPlan's constructor marks the GraphCore as being read without the GIL (delta +1, then -1): its
+ * mutators raise RuntimeError meanwhile (graph_py.c). Call with the GIL held. */
+void lcpy_graph_planning(PyObject *obj, int delta);
 /* A per-call sync policy argument (session_py.c): None/NULL -> -1, else 'auto' | 'always' | 'never'
  * (ValueError/TypeError naming `sync`). */
 int lcpy_sync_policy_arg(const char *fn, PyObject *obj, int *out);

@@ -3,7 +3,9 @@
  * execute(loops=1, sync=None), run(*inputs) -> [ndarray per output], download_into(i, out),
  * synchronize(), summary() -> dict, explain() -> [dict per fusion site], steps() -> [label];
  * graph_plan_cache_stats() -> dict, graph_plan_cache_clear(). python/lightning_core/graph.py wraps
- * these as Graph.plan(...). Tests: tests/python/test_graph_plan.py. */
+ * these as Graph.plan(...). Threads: the C plan serialises its calls (its mutex); run is one
+ * lc_graph_plan_run (upload + execute + download under one lock), so threads sharing a plan each get
+ * their own inputs' results. Tests: tests/python/test_graph_plan.py, tests/python/test_threads_hidden_state.py. */
 #include "call.h"
 #include "convert.h"
 #include "internal.h"
@@ -44,13 +46,22 @@ static int plan_init(PlanObject *self, PyObject *args, PyObject *kwds) {
     if (lcpy_sync_policy_arg(fn, sync_obj, &opt.sync_policy) < 0 || lcpy_bool_arg(fn, "fuse", fuse_obj, 1, &opt.fuse) < 0)
         return -1;
     lc_status st;
+    lc_graph_plan_t *p = NULL;
+    lcpy_graph_planning(graph, 1); /* no mutation while the graph is read without the GIL */
     Py_BEGIN_ALLOW_THREADS
-    st = lc_graph_plan_new(g, &opt, &self->p);
+    st = lc_graph_plan_new(g, &opt, &p);
     Py_END_ALLOW_THREADS
+    lcpy_graph_planning(graph, -1);
     if (st != LC_OK) {
         lcpy_raise_status(st);
         return -1;
     }
+    if (self->p) { /* another thread's __init__ finished first */
+        lc_graph_plan_free(p);
+        PyErr_Format(PyExc_RuntimeError, "%s: already initialised", fn);
+        return -1;
+    }
+    self->p = p;
     return 0;
 }
 
@@ -73,7 +84,7 @@ static int plan_upload_args(PlanObject *self, const char *fn, PyObject *const *a
         call_init(&c, fn);
         char name[32];
         snprintf(name, sizeof name, "input %d", i);
-        if (call_input(&c, "input", args[i]) < 0 || call_dtype(&c, 0) < 0 || call_wrap_in(&c, 0, 0, NULL) < 0) {
+        if (call_input(&c, name, args[i]) < 0 || call_dtype(&c, 0) < 0 || call_wrap_in(&c, 0, 0, NULL) < 0) {
             call_fail(&c);
             return -1;
         }
@@ -116,49 +127,60 @@ static PyObject *plan_execute(PlanObject *self, PyObject *const *args, Py_ssize_
     Py_RETURN_NONE;
 }
 
-/* A new float32 ndarray shaped like output i, filled from the plan. */
-static PyObject *plan_fetch(PlanObject *self, int i) {
-    const lc_tensor_t *o = lc_graph_plan_output(self->p, i);
-    npy_intp dims[LC_MAX_DIMS];
-    for (int d = 0; d < lc_tensor_ndim(o); d++) dims[d] = (npy_intp)lc_tensor_dim(o, d);
-    PyArrayObject *arr = lcpy_new_array(lc_tensor_ndim(o), dims, NPY_FLOAT);
-    if (!arr) return NULL;
-    lc_tensor_t *t = NULL;
-    if (lcpy_wrap(arr, 0, NULL, 1, &t) < 0) {
-        Py_DECREF(arr);
-        return NULL;
-    }
-    lc_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = lc_graph_plan_download(self->p, i, t);
-    Py_END_ALLOW_THREADS
-    lc_tensor_free(t);
-    if (st != LC_OK) {
-        Py_DECREF(arr);
-        return lcpy_raise_status(st);
-    }
-    return (PyObject *)arr;
-}
-
+/* Upload, execute once and download as one lc_graph_plan_run (the plan's mutex held throughout), so
+ * threads sharing a plan each get the outputs of their own inputs. */
 static PyObject *plan_run(PlanObject *self, PyObject *const *args, Py_ssize_t nargs) {
     const char *fn = "GraphPlan.run";
-    if (plan_ready(self, fn) < 0 || plan_upload_args(self, fn, args, nargs) < 0) return NULL;
-    lc_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = lc_graph_plan_execute(self->p, 1);
-    Py_END_ALLOW_THREADS
-    if (st != LC_OK) return lcpy_raise_status(st);
-    const int n = lc_graph_plan_num_outputs(self->p);
-    PyObject *list = PyList_New(n);
-    for (int i = 0; list && i < n; i++) {
-        PyObject *a = plan_fetch(self, i);
-        if (!a) {
-            Py_DECREF(list);
-            return NULL;
-        }
-        PyList_SET_ITEM(list, i, a);
+    if (plan_ready(self, fn) < 0) return NULL;
+    const int nin = lc_graph_plan_num_inputs(self->p), nout = lc_graph_plan_num_outputs(self->p);
+    if (nargs != nin) {
+        PyErr_Format(PyExc_TypeError, "%s: expected %d input%s (the graph's inputs in order), got %zd", fn, nin,
+                     nin == 1 ? "" : "s", nargs);
+        return NULL;
     }
-    return list;
+    typedef struct {
+        lcpy_call c;
+        char name[24];
+    } run_input;
+    run_input *in = PyMem_Calloc((size_t)nin + 1, sizeof *in);
+    const lc_tensor_t **tin = PyMem_Calloc((size_t)nin + 1, sizeof *tin);
+    lc_tensor_t **tout = PyMem_Calloc((size_t)nout + 1, sizeof *tout);
+    PyObject *list = PyList_New(nout);
+    int ok = in && tin && tout && list, prepared = 0; /* prepared: inputs whose call needs call_release */
+    if (!ok && !PyErr_Occurred()) PyErr_NoMemory();
+    for (int i = 0; ok && i < nin; i++) {
+        lcpy_call *c = &in[i].c;
+        snprintf(in[i].name, sizeof in[i].name, "input %d", i);
+        call_init(c, fn);
+        ok = call_input(c, in[i].name, args[i]) == 0 && call_dtype(c, 0) == 0 && call_wrap_in(c, 0, 0, NULL) == 0;
+        prepared++;
+        if (ok) tin[i] = c->tin[0];
+    }
+    for (int i = 0; ok && i < nout; i++) {
+        const lc_tensor_t *o = lc_graph_plan_output(self->p, i);
+        npy_intp dims[LC_MAX_DIMS];
+        for (int d = 0; d < lc_tensor_ndim(o); d++) dims[d] = (npy_intp)lc_tensor_dim(o, d);
+        PyArrayObject *arr = lcpy_new_array(lc_tensor_ndim(o), dims, NPY_FLOAT);
+        ok = arr != NULL;
+        if (ok) {
+            PyList_SET_ITEM(list, i, (PyObject *)arr);
+            ok = lcpy_wrap(arr, 0, NULL, 1, &tout[i]) == 0;
+        }
+    }
+    lc_status st = LC_OK;
+    if (ok) {
+        Py_BEGIN_ALLOW_THREADS
+        st = lc_graph_plan_run(self->p, tin, nin, tout, nout);
+        Py_END_ALLOW_THREADS
+    }
+    for (int i = 0; i < prepared; i++) call_release(&in[i].c);
+    for (int i = 0; tout && i < nout; i++) lc_tensor_free(tout[i]);
+    PyMem_Free(in);
+    PyMem_Free((void *)tin);
+    PyMem_Free(tout);
+    if (ok && st == LC_OK) return list;
+    Py_XDECREF(list);
+    return st != LC_OK ? lcpy_raise_status(st) : NULL;
 }
 
 static lcpy_sig sig_download_into = LCPY_SIG("GraphPlan.download_into", 2, "i", "out");
@@ -254,7 +276,7 @@ static PyMethodDef plan_methods[] = {
     {"upload", LCPY_FASTCALL(plan_upload), METH_FASTCALL, "upload($self, *inputs)\n--\n\nCopies the inputs (graph-input order) into the resident buffers."},
     {"execute", LCPY_FASTCALL(plan_execute), METH_FASTCALL | METH_KEYWORDS,
      "execute($self, /, loops=1, sync=None)\n--\n\nRuns the plan loops times on the resident inputs (CUDA: one graph launch per loop after the first two), then waits unless sync='never'."},
-    {"run", LCPY_FASTCALL(plan_run), METH_FASTCALL, "run($self, *inputs)\n--\n\nUpload, execute once, download: a list with one float32 ndarray per output."},
+    {"run", LCPY_FASTCALL(plan_run), METH_FASTCALL, "run($self, *inputs)\n--\n\nUpload, execute once, download (atomically: threads sharing the plan each get their own result): a list with one float32 ndarray per output."},
     {"download_into", LCPY_FASTCALL(plan_download_into), METH_FASTCALL | METH_KEYWORDS,
      "download_into($self, /, i, out)\n--\n\nCopies output i into out (an ndarray or tensor with its element count); returns out."},
     {"synchronize", (PyCFunction)plan_synchronize, METH_NOARGS, "synchronize($self, /)\n--\n\nWaits for the plan's device work."},
