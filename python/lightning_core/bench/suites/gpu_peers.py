@@ -183,7 +183,7 @@ def run_groups(ctx: Ctx, suite: str, groups: set[str]) -> list[dict]:
             rows.append(H.make_row(suite, fam, case, "resident", resident["median_ms"], "torch_cuda_graph", graph_ms,
                                    cv=resident["cv"], notes="ours: eager resident + sync; peer: CUDA graph replay + sync",
                                    **kw))
-            del dts, tds, res_dev
+            dts = tds = res_dev = None  # free the device copies before the next case
     finally:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
         lc.set_matmul_precision("highest")
