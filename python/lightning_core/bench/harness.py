@@ -57,13 +57,15 @@ def make_row(suite: str, family: str, case: str, mode: str, ours_ms, peer: str, 
 
 
 def check_row(row: dict) -> list[str]:
-    """What is wrong with a row against the schema (an empty list when nothing)."""
+    """What is wrong with a row against the schema (an empty list when nothing). None stands for NaN in a
+    numeric field (strict JSON)."""
     bad = [f"missing {k}" for k in FIELDS if k not in row]
     if row.get("mode") not in MODES:
         bad.append(f"mode {row.get('mode')!r}")
     if row.get("status") not in STATUS_RANK:
         bad.append(f"status {row.get('status')!r}")
-    bad += [f"{k} is {type(row[k]).__name__}, not float" for k in NUMERIC if k in row and not isinstance(row[k], float)]
+    bad += [f"{k} is {type(row[k]).__name__}, not float" for k in NUMERIC
+            if k in row and row[k] is not None and not isinstance(row[k], float)]
     if row.get("status") == "ok" and not (finite(row.get("ours_ms")) and finite(row.get("peer_ms"))):
         bad.append("status ok without both times")
     return bad

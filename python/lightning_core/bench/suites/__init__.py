@@ -121,3 +121,14 @@ def order(all_suites: bool = False) -> list[str]:
     return names if all_suites else [s for s in names if REGISTRY[s].default]
 
 
+
+
+def load_plugins() -> None:
+    """Imports the modules named in $LC_BENCH_PLUGINS (comma list): each registers more suites (register()),
+    in the parent and, through the inherited environment, in the child processes (the tests' fake suites)."""
+    import os
+    for mod in filter(None, (m.strip() for m in os.environ.get("LC_BENCH_PLUGINS", "").split(","))):
+        importlib.import_module(mod)
+
+
+load_plugins()
