@@ -33,6 +33,12 @@ CHAIN = [(48, 48), (96, 48), (192, 48), (192, 8)]
 CHAIN_X, CHAIN_OC = (1, 3, 8, 8), 16  # x [1,3,8,8], w [16,3,3,3], b [16], stride 1, pad 1
 
 
+def _shapes(ctx: Ctx, cc: ColCtx, gpu, tiny, cpu):
+    """The seed's shapes on CUDA, CPU-sized ones on the CPU (tiny under --quick); --quick keeps the first 2."""
+    full = gpu if cc.lc_cuda else tiny if ctx.quick else cpu
+    return full[:2] if ctx.quick else full
+
+
 def _mm_into(*a, **k):
     import lightning_core as lc
     return (getattr(lc, "matmul_into", None) or lc.matmul2d_into)(*a, **k)
@@ -127,11 +133,7 @@ def run_gemm(cc: ColCtx, m, k, n) -> list[dict]:
 
 def large_gemm_sweep(ctx: Ctx) -> list[dict]:
     cc = ColCtx(ctx)
-    gemm = GEMM if cc.lc_cuda else GEMM_TINY if ctx.quick else GEMM_CPU
-    rows = []
-    for s in gemm[:2] if ctx.quick else gemm:
-        rows += run_gemm(cc, *s)
-    return rows
+    return [r for s in _shapes(ctx, cc, GEMM, GEMM_TINY, GEMM_CPU) for r in run_gemm(cc, *s)]
 
 
 # ---- MLP forward on resident tensors -------------------------------------------------------------------
@@ -302,10 +304,7 @@ def run_trace(cc: ColCtx, dev, resident) -> list[dict]:
 
 def resident(ctx: Ctx) -> list[dict]:
     cc = ColCtx(ctx)
-    mlp = MLP if cc.lc_cuda else MLP_TINY if ctx.quick else MLP_CPU
-    rows = []
-    for s in mlp[:2] if ctx.quick else mlp:
-        rows += run_mlp(cc, *s)
+    rows = [r for s in _shapes(ctx, cc, MLP, MLP_TINY, MLP_CPU) for r in run_mlp(cc, *s)]
     for s in CHAIN[:2] if ctx.quick else CHAIN:
         rows += run_chain(cc, *s)
     for d in ([("cuda", True), ("cuda", False), ("cpu", False)] if cc.lc_cuda else [("cpu", False)]):
