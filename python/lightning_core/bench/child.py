@@ -1,4 +1,5 @@
-"""python -m lightning_core.bench.child SUITE [--repeats N] [--quick] [--device cpu|cuda] [--dtype T] [--seed S]:
+"""python -m lightning_core.bench.child SUITE [--repeats N] [--quick] [--device cpu|cuda] [--dtype T] [--seed S]
+[--max-seconds T]:
 runs every repeat of one suite in this process and streams its rows to the parent (cli.run_suite).
 
 One child process per suite: the suites set process-wide state (sync policy, matmul precision, torch threads)
@@ -48,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--dtype", choices=DTYPES, default="float32")
     p.add_argument("--seed", type=int, default=20261126)
+    p.add_argument("--max-seconds", type=float, default=None,
+                   help="the suite's time budget: columns starting after it are n/a (the parent also stops the child)")
     try:
         args = p.parse_args(argv)
     except SystemExit as e:
@@ -55,11 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.suite not in REGISTRY or args.repeats < 1:
         print(f"child: unknown suite {args.suite!r} or --repeats < 1; suites: {', '.join(REGISTRY)}", file=sys.stderr)
         return 2
+    import math
+    import time
     suite, notes = REGISTRY[args.suite], []
+    deadline = time.perf_counter() + args.max_seconds if args.max_seconds else math.inf
     for k in range(1, args.repeats + 1):
         emit({"repeat": k, "of": args.repeats})
         ctx = Ctx(quick=args.quick, device=args.device, dtype=args.dtype, seed=args.seed, repeat=k,
-                  repeats=args.repeats, on_case=lambda text: emit({"case": text[:100]}), notes=notes)
+                  repeats=args.repeats, deadline=deadline, on_case=lambda text: emit({"case": text[:100]}), notes=notes)
         try:
             n_na = 0
             for row in suite.run(ctx) or []:

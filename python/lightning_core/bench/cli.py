@@ -85,7 +85,8 @@ def run_child(name: str, args, device: str, deadline: float, progress: Progress,
     if remaining <= 1:
         return {"reps": [], "notes": [], "status": "skipped: time budget (--max-seconds) used up"}
     cmd = [sys.executable, "-u", "-m", "lightning_core.bench.child", name, "--repeats", str(args.repeats),
-           "--device", device, "--dtype", args.dtype, "--seed", str(args.seed)] + (["--quick"] if args.quick else [])
+           "--device", device, "--dtype", args.dtype, "--seed", str(args.seed)] + (["--quick"] if args.quick else []) + \
+        ([f"--max-seconds={0.9 * remaining:.0f}"] if math.isfinite(remaining) else [])
     log_path.parent.mkdir(parents=True, exist_ok=True)
     reps: list[list[dict]] = []
     notes: list[str] = []
