@@ -13,8 +13,10 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure
 	$(VPY) -m pytest -q tests/python
 
+# demo: the kernel and ml suites, --quick, one repeat, on the best device (CUDA when lightning_core has a GPU);
+# prints the summary table (reports under benchmark_results/demo/).
 demo: build
-	$(VPY) benchmarks/python/quick_bench.py --quick
+	$(VPY) -m lightning_core.bench --quick --suite kernel,ml --repeats 1 --out benchmark_results/demo
 
 venv: $(VENV)/.lc-ready
 $(VENV)/.lc-ready: scripts/setup_env.sh
@@ -40,7 +42,8 @@ wheel-check: venv
 	scripts/wheel_check.sh
 
 # bench: every suite (kernel, pipeline, ML, large-GEMM sweep, resident, graph/eager A/B, fusion, API overhead,
-# engine split) on the best backend, 3 repeats; reports under benchmark_results/ (BENCH_ARGS=--quick etc.).
+# engine split) on the best backend, 3 repeats; reports under benchmark_results/ (BENCH_ARGS=--quick, --dtype,
+# --suite, --device ...).
 bench: build
 	$(VPY) -m lightning_core.bench $(BENCH_ARGS)
 

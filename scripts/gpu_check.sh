@@ -26,6 +26,6 @@ else
 fi
 
 step "GPU benchmark"
-PYTHONUNBUFFERED=1 .venv/bin/python benchmarks/python/gpu_bench.py $QUICK --out-dir "$OUT" > "$OUT/gpu_bench.log" 2>&1 || status=1
+PYTHONUNBUFFERED=1 .venv/bin/python -m lightning_core.bench $QUICK --suite kernel,pipeline,ml --device cuda --repeats 1 --out "$OUT/bench" > "$OUT/gpu_bench.log" 2>&1 || status=1
 tail -60 "$OUT/gpu_bench.log"
 exit $status

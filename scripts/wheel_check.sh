@@ -21,3 +21,8 @@ lin = lc_api.Linear(4, 3, seed=1)
 assert lin(np.ones((2, 4), np.float32)).shape == (2, 3)
 print("wheel-check: installed wheel imports and computes; blas =", lc.blas_name())
 PY
+# the benchmark package runs from the wheel alone (nothing read from the source tree)
+PYTHONPATH="$tmp/site" "$VPY" -m lightning_core.bench --quick --suite kernel --repeats 1 --device cpu \
+    --out "$tmp/bench" > "$tmp/bench.log" 2>&1 || { cat "$tmp/bench.log"; exit 1; }
+grep -q "^  kernel  *ok" "$tmp/bench.log" || { cat "$tmp/bench.log"; exit 1; }
+echo "wheel-check: python -m lightning_core.bench --quick --suite kernel ran from the installed wheel"

@@ -21,7 +21,6 @@ share a plan.
 Tests: tests/python/test_api.py, tests/python/test_api_graph.py, tests/python/test_threads_hidden_state.py.
 Reference: docs/python_api.md ("lc.api").
 """
-import time
 
 import numpy as np
 
@@ -327,18 +326,6 @@ def clear_graph_cache():
     _plans.clear()
 
 
-def _median_ms(fn, warmup, iters):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    times.sort()
-    return times[len(times) // 2]
-
-
 def _dispatches(fn):
     before = _C.runtime_counters()
     fn()
@@ -356,8 +343,10 @@ def conv_attention_torchstrong_nchw_ab_report(x, w, b, seq_len, head_dim, stride
     args = (x, w, b, seq_len, head_dim, stride_h, stride_w, pad_h, pad_w, device)
     eager = conv_attention_torchstrong_nchw(*args, execution_mode="eager")
     graph = conv_attention_torchstrong_nchw(*args, execution_mode="graph")
-    eager_ms = _median_ms(lambda: conv_attention_torchstrong_nchw(*args, execution_mode="eager"), warmup, iters)
-    graph_ms = _median_ms(lambda: conv_attention_torchstrong_nchw(*args, execution_mode="graph"), warmup, iters)
+    from .bench.timer import time_call  # the benchmarks' one timer (median of `iters` single calls)
+    eager_ms, graph_ms = (time_call(lambda m=m: conv_attention_torchstrong_nchw(*args, execution_mode=m), warmup=warmup,
+                                    samples=iters, inner=1, settle_s=0.0, max_s=None)["median_ms"]
+                          for m in ("eager", "graph"))
     return {
         "winner": "graph" if graph_ms < eager_ms else "eager",
         "graph_over_eager": eager_ms / graph_ms if graph_ms > 0 else float("nan"),

@@ -6,11 +6,11 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/backend.h"
 #include "core/counters.h"
 #include "core/internal.h"
+#include "core/tune_cache.h"
 #include "lightning_core/runtime.h"
 
 static const char *const lc_sync_names[LC_SYNC_POLICY_COUNT] = {"auto", "always", "never"};
@@ -96,7 +96,7 @@ void lc_reset_runtime_counters(void) {
 struct lc_device_timer {
     const lc_backend *backend;
     void *events;      /* backend's timer handle (NULL on the CPU) */
-    struct timespec t0; /* CPU: wall clock */
+    double t0_ms;      /* CPU: wall clock (lc_tune_now_ms, the CPU tuner's clock) */
 };
 
 lc_status lc_device_timer_start(lc_device device, lc_device_timer_t **out) {
@@ -116,7 +116,7 @@ lc_status lc_device_timer_start(lc_device device, lc_device_timer_t **out) {
         free(t);
         return st;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t->t0);
+    t->t0_ms = lc_tune_now_ms();
     *out = t;
     return LC_OK;
 }
@@ -128,9 +128,7 @@ lc_status lc_device_timer_stop(lc_device_timer_t *t, double *elapsed_ms) {
     if (t->backend->timer_stop) {
         st = t->backend->timer_stop(t->events, &ms);
     } else {
-        struct timespec t1;
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        ms = (double)(t1.tv_sec - t->t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t->t0.tv_nsec) * 1e-6;
+        ms = lc_tune_now_ms() - t->t0_ms;
     }
     free(t);
     if (st == LC_OK && elapsed_ms) *elapsed_ms = ms;

@@ -9,17 +9,17 @@
   argument runs for "cpu" and for "cuda"; the "cuda" run is skipped (cleanly, with a reason) where there
   is no GPU (CI has none).
 - ``strict_off``: makes sure strict device mode is off before and after a test.
-- ``ref``: float64 NumPy references of every op (matmul, attention, conv2d, relu, gelu, layer_norm).
+- ``ref``: float64 NumPy references of every op (matmul, attention, conv2d, relu, gelu, layer_norm, the
+  conv->attention chain): lightning_core.testing.refs, shared with the benchmarks.
 """
-import math
 import os
-import types
 import zlib
 
 import numpy as np
 import pytest
 
 import lightning_core as lc
+from lightning_core.testing import refs as _refs
 
 SEED = int(os.environ.get("LC_TEST_SEED", "20240531"))
 
@@ -58,28 +58,11 @@ def devices():
 
 
 def rel_err(out, ref):
-    """||out - ref|| / ||ref|| computed in float64 (||out|| when ref is all zeros). Fails on NaN/inf in
-    ``out`` where ``ref`` is finite."""
-    out = np.asarray(out)
-    ref = np.asarray(ref)
-    assert out.shape == ref.shape, f"shape {out.shape} != reference shape {ref.shape}"
-    o = out.astype(np.float64)
-    r = ref.astype(np.float64)
-    finite_ref = np.isfinite(r)
-    bad = ~np.isfinite(o) & finite_ref
-    assert not bad.any(), (
-        f"{int(bad.sum())} non-finite value(s) in the output where the reference is finite "
-        f"(first at index {np.argwhere(bad)[0].tolist()})"
-    )
-    # Where the reference itself is inf/NaN the output must match it exactly.
-    if not finite_ref.all():
-        assert np.array_equal(o[~finite_ref], r[~finite_ref], equal_nan=True)
-    o = o[finite_ref]
-    r = r[finite_ref]
-    denom = np.linalg.norm(r)
-    if denom == 0:  # an all-zero reference (e.g. relu of negatives): the absolute error must be tiny
-        return float(np.linalg.norm(o))
-    return float(np.linalg.norm(o - r) / denom)
+    """lightning_core.testing.rel_err (||out - ref|| / ||ref|| in float64), failing the test with the reason
+    where out cannot be compared (shape mismatch, NaN/inf where the reference is finite)."""
+    why = _refs.mismatch(out, ref)
+    assert why is None, why
+    return _refs.rel_err(out, ref)
 
 
 def poison(shape, dtype=np.float32):
@@ -153,86 +136,10 @@ def central_diff(f, arrays, eps=1e-6):
     return grads
 
 
-# ---- float64 NumPy references -------------------------------------------------------------------
-
-def ref_matmul(a, b):
-    return np.asarray(a, np.float64) @ np.asarray(b, np.float64)
-
-
-def ref_attention(q, k, v, causal=False):
-    """Causal: row i reads keys and values 0..i only. Masked scores are replaced (np.where, so a NaN/Inf
-    from a masked k row is dropped) and masked v rows are sliced away, never multiplied by p = 0
-    (0 * NaN would be NaN). NaN/Inf in what a row sees propagate."""
-    q, k, v = (np.asarray(t, np.float64) for t in (q, k, v))
-    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf and the like are meant (NaN out)
-        return _ref_attention(q, k, v, causal)
-
-
-def _ref_attention(q, k, v, causal):
-    s = (q @ k.T) / math.sqrt(q.shape[1])
-    if causal:
-        s = np.where(np.tril(np.ones((q.shape[0], k.shape[0]), dtype=bool)), s, -np.inf)
-    s = s - s.max(axis=1, keepdims=True)
-    p = np.exp(s)
-    p /= p.sum(axis=1, keepdims=True)
-    if not causal:
-        return p @ v
-    return np.stack([p[i, : i + 1] @ v[: i + 1] for i in range(q.shape[0])]).reshape(q.shape[0], v.shape[1])
-
-
-def ref_conv2d(x, w, b=None, stride_h=1, stride_w=1, pad_h=0, pad_w=0, apply_relu=False):
-    x = np.asarray(x, np.float64)
-    w = np.asarray(w, np.float64)
-    kh, kw = w.shape[2], w.shape[3]
-    xp = np.pad(x, ((0, 0), (0, 0), (pad_h, pad_h), (pad_w, pad_w)))
-    win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::stride_h, ::stride_w]
-    y = np.einsum("ncijab,ocab->noij", win, w)
-    if b is not None:
-        y = y + np.asarray(b, np.float64)[None, :, None, None]
-    if apply_relu:
-        y = np.maximum(y, 0.0)
-    return y
-
-
-def conv_out_size(h, k, stride, pad):
-    return (h + 2 * pad - k) // stride + 1
-
-
-def ref_relu(x):
-    return np.maximum(np.asarray(x, np.float64), 0.0)
-
-
-_erf = np.frompyfunc(math.erf, 1, 1)
-
-
-def ref_gelu(x, approximate="none"):
-    x = np.asarray(x, np.float64)
-    if approximate == "tanh":
-        return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
-    return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)).astype(np.float64))
-
-
-def ref_layer_norm(x, gamma=None, beta=None, eps=1e-5):
-    x = np.asarray(x, np.float64)
-    mean = x.mean(axis=-1, keepdims=True)
-    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    y = (x - mean) / np.sqrt(var + eps)
-    if gamma is not None:
-        y = y * np.asarray(gamma, np.float64)
-    if beta is not None:
-        y = y + np.asarray(beta, np.float64)
-    return y
-
-
-REF = types.SimpleNamespace(
-    matmul=ref_matmul,
-    attention=ref_attention,
-    conv2d=ref_conv2d,
-    conv_out_size=conv_out_size,
-    relu=ref_relu,
-    gelu=ref_gelu,
-    layer_norm=ref_layer_norm,
-)
+# ---- float64 NumPy references: lightning_core.testing.refs (one set for the tests and the benchmarks) ----
+REF = _refs.REF
+ref_matmul, ref_attention, ref_conv2d = _refs.ref_matmul, _refs.ref_attention, _refs.ref_conv2d
+conv_out_size, ref_relu, ref_gelu, ref_layer_norm = _refs.conv_out_size, _refs.ref_relu, _refs.ref_gelu, _refs.ref_layer_norm
 
 
 @pytest.fixture

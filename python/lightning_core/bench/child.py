@@ -1,52 +1,91 @@
-"""python -m lightning_core.bench.child N SCRIPT [ARGS...]: one benchmark script run N times in one process.
+"""python -m lightning_core.bench.child SUITE [--repeats N] [--quick] [--device cpu|cuda] [--dtype T] [--seed S]
+[--max-seconds T]:
+runs every repeat of one suite in this process and streams its rows to the parent (cli.run_suite).
 
-The suite runner (suites.run_script) starts this instead of the script itself, so the stability gate's
-repeats pay the interpreter, torch and CUDA start-up (about 4-5 s on the GPU machine) once per suite and
-script, not once per repeat. Each repeat re-executes SCRIPT from the top as __main__ (runpy): a fresh module,
-fresh inputs from the script's fixed seed, its process-wide settings set again; "{k}" in ARGS becomes the
-repeat number (the scripts' output directories: OUT/raw/<suite>/r{k}). Before each repeat a line
-"[repeat k/N]" is printed (the progress bar reads it). Exit status: the largest of the repeats' exit codes.
-Tested by tests/python/test_bench_harness.py.
+One child process per suite: the suites set process-wide state (sync policy, matmul precision, torch threads)
+and import torch and CUDA (4-5 s on the GPU machine), so the child isolates them, pays the start-up once for
+all the repeats, and can be stopped at the time budget. Each repeat calls the suite's run(ctx) afresh (fresh
+inputs from the fixed seed). Protocol, one JSON object per stdout line after the prefix "@@lc ":
+  {"repeat": k, "of": N}      repeat k starts           {"case": text}    the case being measured
+  {"row": {...}, "repeat": k} a row of the schema       {"note": text}    a suite note
+  {"unavailable": text}       the suite cannot run here {"error": text}   the repeat raised (traceback on stderr)
+Rows with status "n/a" (a side not measured on this machine) are not sent; a note counts them. Other stdout
+lines are the suite's own output (the parent keeps them in the log). Exit status: 0, 1 after an error,
+2 on a usage error. Tested by tests/python/test_bench_harness.py and tests/python/test_bench_suites.py.
 """
 from __future__ import annotations
 
-import runpy
+import argparse
+import json
 import sys
 import traceback
-from pathlib import Path
+
+PREFIX = "@@lc "
 
 
-def _code(e: SystemExit) -> int:
-    if e.code is None:
-        return 0
-    return e.code if isinstance(e.code, int) else 1
+def emit(obj: dict, stream=None) -> None:
+    stream = stream or sys.stdout
+    stream.write(PREFIX + json.dumps(obj) + "\n")
+    stream.flush()
+
+
+def parse(line: str) -> dict | None:
+    """The message of a protocol line; None for any other line."""
+    if not line.startswith(PREFIX):
+        return None
+    try:
+        msg = json.loads(line[len(PREFIX):])
+    except ValueError:
+        return None
+    return msg if isinstance(msg, dict) else None
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) < 2 or not argv[0].isdigit() or int(argv[0]) < 1:
-        print("usage: python -m lightning_core.bench.child N SCRIPT [ARGS...]  (N >= 1)", file=sys.stderr)
-        return 2
-    n, script, args = int(argv[0]), argv[1], argv[2:]
-    sys.path.insert(0, str(Path(script).resolve().parent))
-    worst = 0
-    saved_argv = sys.argv
+    from .suites import DTYPES, REGISTRY, Ctx, SuiteUnavailable
+    p = argparse.ArgumentParser(prog="python -m lightning_core.bench.child")
+    p.add_argument("suite")
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--dtype", choices=DTYPES, default="float32")
+    p.add_argument("--seed", type=int, default=20261126)
+    p.add_argument("--max-seconds", type=float, default=None,
+                   help="the suite's time budget: columns starting after it are n/a (the parent also stops the child)")
     try:
-        for k in range(1, n + 1):
-            print(f"[repeat {k}/{n}]", flush=True)
-            sys.argv = [script] + [a.replace("{k}", str(k)) for a in args]
-            try:
-                runpy.run_path(script, run_name="__main__")
-                rc = 0
-            except SystemExit as e:
-                rc = _code(e)
-            except Exception:  # noqa: BLE001  (a crashed repeat: report it, run the next one)
-                traceback.print_exc()
-                rc = 1
-            worst = max(worst, rc)
-    finally:
-        sys.argv = saved_argv
-    return worst
+        args = p.parse_args(argv)
+    except SystemExit as e:
+        return 2 if e.code else 0
+    if args.suite not in REGISTRY or args.repeats < 1:
+        print(f"child: unknown suite {args.suite!r} or --repeats < 1; suites: {', '.join(REGISTRY)}", file=sys.stderr)
+        return 2
+    import math
+    import time
+    suite, notes = REGISTRY[args.suite], []
+    deadline = time.perf_counter() + args.max_seconds if args.max_seconds else math.inf
+    for k in range(1, args.repeats + 1):
+        emit({"repeat": k, "of": args.repeats})
+        ctx = Ctx(quick=args.quick, device=args.device, dtype=args.dtype, seed=args.seed, repeat=k,
+                  repeats=args.repeats, deadline=deadline, on_case=lambda text: emit({"case": text[:100]}), notes=notes)
+        try:
+            n_na = 0
+            for row in suite.run(ctx) or []:
+                if row.get("status") == "n/a":
+                    n_na += 1
+                    continue
+                emit({"row": row, "repeat": k})
+            if n_na:
+                ctx.note(f"{n_na} row(s) n/a in repeat {k}: a side not measured here")
+        except SuiteUnavailable as e:
+            emit({"unavailable": str(e)})
+            return 0
+        except Exception as e:  # noqa: BLE001  (reported to the parent; the suite's other repeats are skipped)
+            traceback.print_exc()
+            emit({"error": f"{type(e).__name__}: {e}"})
+            return 1
+        finally:
+            for n in notes:
+                emit({"note": n})
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,35 +1,45 @@
-"""python -m lightning_core.bench: every registered suite, repeated, summarised, charted.
+"""python -m lightning_core.bench: every suite, repeated, summarised, charted (``make bench``; ``make demo``
+is ``--quick`` with the summary table).
 
-  python -m lightning_core.bench [--quick] [--suites a,b] [--out benchmark_results] [--repeats N]
-                                 [--seed S] [--device auto|cpu|cuda] [--max-seconds T] [--cv-threshold F]
-                                 [--list]
-Stability gate: each suite runs N times (default 3, --quick 2) with the same seed; a row's cv is the
-coefficient of variation of our time across the repeats and rows above --cv-threshold (default 0.10) are
-marked "unstable" in the tables and listed in the report. Exit status: 0, or 1 when a suite errored or
-timed out or a row failed its result check; 2 on a usage error.
+  python -m lightning_core.bench [--quick] [--suite NAME[,NAME]] ... [--device auto|cpu|cuda]
+                                 [--dtype float32|float64] [--out benchmark_results] [--repeats N] [--seed S]
+                                 [--max-seconds T] [--cv-threshold F] [--list]
+Each suite runs in one child process (child.py) that runs all its repeats and streams rows of the one schema
+(harness.FIELDS). Stability gate: each suite runs N times (default 3, --quick 2) with the same seed; a row's
+cv is the coefficient of variation of our time across the repeats and rows above --cv-threshold (default
+0.10) are marked "unstable" in the tables and listed in the report. The summary table (per suite, mode and
+peer) is printed at the end. Exit status: 0, or 1 when a suite errored or timed out or a row failed its
+result check; 2 on a usage error.
 """
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import subprocess
 import sys
+import threading
 import time
-import traceback
 from pathlib import Path
 
 from . import charts, harness as H, report
+from .child import parse
 from .progress import Progress
-from .suites import DEFAULT_ORDER, REGISTRY, Ctx, SuiteTimeout, SuiteUnavailable
+from .suites import DTYPES, REGISTRY, order
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m lightning_core.bench", description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="short run: fewer shapes and samples, 2 repeats")
-    p.add_argument("--suites", default="", help="comma list of suites (default: all); --list shows them")
+    p.add_argument("--quick", action="store_true", help="short run: smaller shapes, fewer samples, 2 repeats")
+    p.add_argument("--suite", "--suites", dest="suite", action="append", default=[],
+                   help="suite(s) to run, comma list or repeated (default: every default suite); --list shows them")
     p.add_argument("--out", type=Path, default=Path("benchmark_results"), help="output directory")
     p.add_argument("--repeats", type=int, default=None, help="runs per suite for the stability gate (3; quick 2)")
     p.add_argument("--seed", type=int, default=20261126, help="the fixed seed of every repeat")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="our side's backend; auto = CUDA when lightning_core has a usable GPU, else CPU")
+    p.add_argument("--dtype", choices=DTYPES, default="float32",
+                   help="element type of the inputs (suites that do not take it report 'unavailable')")
     p.add_argument("--max-seconds", type=float, default=None,
                    help="time budget of the whole run: a suite still running at the limit is stopped, later ones "
                         "are skipped, reports are written anyway")
@@ -40,16 +50,12 @@ def parse_args(argv=None):
         args.repeats = 2 if args.quick else 3
     if args.repeats < 1:
         p.error("--repeats must be >= 1")
-    names = [s.strip() for s in args.suites.split(",") if s.strip()]
+    names = [s.strip() for arg in args.suite for s in arg.split(",") if s.strip()]
     unknown = [s for s in names if s not in REGISTRY]
     if unknown:
-        p.error(f"--suites: unknown suite(s) {', '.join(unknown)}; known: {', '.join(_order())}")
-    args.names = names or [s for s in _order()]
+        p.error(f"--suite: unknown suite(s) {', '.join(unknown)}; known: {', '.join(order(True))}")
+    args.names = list(dict.fromkeys(names)) or order()
     return args
-
-
-def _order() -> list[str]:
-    return [s for s in DEFAULT_ORDER if s in REGISTRY] + [s for s in REGISTRY if s not in DEFAULT_ORDER]
 
 
 def resolve_device(choice: str) -> str:
@@ -63,33 +69,85 @@ def resolve_device(choice: str) -> str:
     return "cuda" if choice == "cuda" or (choice == "auto" and cuda) else "cpu"
 
 
-def run_suite(name: str, index: int, args, device: str, deadline: float, progress: Progress) -> dict:
-    """Runs one suite args.repeats times; returns its block (rows aggregated over the repeats)."""
-    suite = REGISTRY[name]
-    notes: list[str] = []
+def _child_env() -> dict:
+    env = dict(os.environ)
+    pkg_root = str(Path(__file__).resolve().parents[2])  # the directory holding lightning_core/
+    env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONHASHSEED"] = "0"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run_child(name: str, args, device: str, deadline: float, progress: Progress, log_path: Path) -> dict:
+    """Runs `python -m lightning_core.bench.child name` to its end (or to the time budget); returns
+    {"reps": rows per repeat, "notes", "status": "ok" | "unavailable: ..." | "error: ..." | "timeout: ..."}."""
+    remaining = deadline - time.perf_counter()
+    if remaining <= 1:
+        return {"reps": [], "notes": [], "status": "skipped: time budget (--max-seconds) used up"}
+    cmd = [sys.executable, "-u", "-m", "lightning_core.bench.child", name, "--repeats", str(args.repeats),
+           "--device", device, "--dtype", args.dtype, "--seed", str(args.seed)] + (["--quick"] if args.quick else []) + \
+        ([f"--max-seconds={0.9 * remaining:.0f}"] if math.isfinite(remaining) else [])
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     reps: list[list[dict]] = []
+    notes: list[str] = []
     status = "ok"
-    t0 = time.perf_counter()
-    for k in range(1, args.repeats + 1):
-        if time.perf_counter() >= deadline:
-            status = f"timeout: time budget used after {len(reps)} of {args.repeats} repeats" if reps else \
-                "skipped: time budget (--max-seconds) used up"
-            break
-        progress.start_suite(index, name, k, args.repeats)
-        ctx = Ctx(quick=args.quick, device=device, seed=args.seed, repeat=k, repeats=args.repeats, raw_dir=args.out / "raw",
-                  deadline=deadline, progress=progress, python=sys.executable, notes=notes)
+    killed: list[bool] = []
+    with log_path.open("w", encoding="utf-8") as log:
+        log.write("$ " + " ".join(cmd) + "\n")
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+                                env=_child_env())
+
+        def kill():
+            killed.append(True)
+            proc.kill()
+        timer = threading.Timer(remaining, kill) if math.isfinite(remaining) else None
+        if timer:
+            timer.daemon = True
+            timer.start()
         try:
-            reps.append(list(suite.run(ctx)))
-        except SuiteUnavailable as e:
-            status = f"unavailable: {e}"
-            break
-        except SuiteTimeout as e:
-            status = f"timeout: {e}"
-            break
-        except Exception as e:  # noqa: BLE001  (one suite's failure must not stop the others)
-            status = f"error: {type(e).__name__}: {e}"
-            progress.message(f"{name}: " + "".join(traceback.format_exception(type(e), e, e.__traceback__)).rstrip())
-            break
+            for line in proc.stdout:
+                msg = parse(line)
+                if msg is None:
+                    log.write(line)
+                elif "row" in msg:
+                    while len(reps) < msg.get("repeat", 1):
+                        reps.append([])
+                    reps[msg.get("repeat", 1) - 1].append(msg["row"])
+                elif "repeat" in msg:
+                    while len(reps) < msg["repeat"]:
+                        reps.append([])
+                    progress.set_repeat(msg["repeat"], msg.get("of", args.repeats))
+                elif "case" in msg:
+                    progress.set_case(str(msg["case"]))
+                elif "note" in msg and msg["note"] not in notes:
+                    notes.append(msg["note"])
+                elif "unavailable" in msg:
+                    status = f"unavailable: {msg['unavailable']}"
+                elif "error" in msg:
+                    status = f"error: {msg['error']}"
+                    progress.message(f"{name}: {msg['error']} (traceback in {log_path})")
+            rc = proc.wait()
+        finally:
+            if timer:
+                timer.cancel()
+    if killed:
+        status = f"timeout: stopped at the time budget in repeat {len(reps)} of {args.repeats}"
+        reps = reps[:-1]  # the repeat it was in is incomplete
+    elif rc != 0 and status == "ok":
+        status = f"error: the child exited {rc} (log {log_path})"
+    if status.startswith("unavailable"):
+        reps = []
+    return {"reps": reps, "notes": notes, "status": status}
+
+
+def run_suite(name: str, index: int, args, device: str, deadline: float, progress: Progress) -> dict:
+    """Runs one suite args.repeats times (one child process); returns its block (rows aggregated over the
+    repeats)."""
+    suite = REGISTRY[name]
+    t0 = time.perf_counter()
+    progress.start_suite(index, name, 1, args.repeats)
+    got = run_child(name, args, device, deadline, progress, args.out / "raw" / f"{name}.log")
+    reps, status = got["reps"], got["status"]
     wall = time.perf_counter() - t0
     rows = H.aggregate_repeats(reps, args.cv_threshold)
     failed = sum(1 for r in rows if r["status"] in ("FAILED", "error"))
@@ -98,7 +156,7 @@ def run_suite(name: str, index: int, args, device: str, deadline: float, progres
     elif status == "ok" and not rows:
         status = "no rows: no peer could be measured here (see notes)"
     stab = H.stability(rows, [H.repeat_total_ms(r) for r in reps], args.cv_threshold)
-    return {"name": name, "title": suite.title, "runs": suite.doc, "status": status, "notes": "; ".join(notes),
+    return {"name": name, "title": suite.title, "runs": suite.doc, "status": status, "notes": "; ".join(got["notes"]),
             "wall_s": wall, "repeats_done": len(reps), "failed_rows": failed, "rows": rows,
             "summary": H.group_summaries(rows), "families": H.family_summaries(rows), "stability": stab}
 
@@ -106,14 +164,15 @@ def run_suite(name: str, index: int, args, device: str, deadline: float, progres
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.list:
-        for n in _order():
-            print(f"{n:18s} {REGISTRY[n].title}: {REGISTRY[n].doc}")
+        for n in order(True):
+            s = REGISTRY[n]
+            print(f"{n:18s} {s.title}: {s.doc}" + ("" if s.default else " [not in the default run]"))
         return 0
     device = resolve_device(args.device)
     t_start = time.perf_counter()
     deadline = t_start + args.max_seconds if args.max_seconds else float("inf")
     cmd = "python -m lightning_core.bench " + " ".join(argv if argv is not None else sys.argv[1:])
-    flags = (f"mode={'quick' if args.quick else 'full'} suites={','.join(args.names)} device={device} "
+    flags = (f"mode={'quick' if args.quick else 'full'} suites={','.join(args.names)} device={device} dtype={args.dtype} "
              f"repeats={args.repeats} seed={args.seed} cv_threshold={args.cv_threshold} tf32=off")
     env = report.full_environment(flags, probe_torch=True)
     env["lc_device"] = device
@@ -133,11 +192,12 @@ def main(argv=None) -> int:
         progress.message(f"[bench] {name}: {block['status']} - {len(block['rows'])} rows, "
                          f"{block['wall_s']:.1f}s")
     progress.close()
-    run = {"mode": "quick" if args.quick else "full", "command": cmd.strip(), "device": device,
+    run = {"mode": "quick" if args.quick else "full", "command": cmd.strip(), "device": device, "dtype": args.dtype,
            "repeats": args.repeats, "seed": args.seed, "cv_threshold": args.cv_threshold,
            "suites": args.names, "wall_s": time.perf_counter() - t_start,
            "suite_wall_s": {b["name"]: b["wall_s"] for b in blocks}}
     path = report.write_report(args.out, env, run, blocks)
+    print(report.summary_text(blocks))
     print(f"lightning_core.bench: {len(blocks)} suite(s), {sum(len(b['rows']) for b in blocks)} rows, "
           f"{run['wall_s']:.1f}s -> {path}")
     for b in blocks:

@@ -1,14 +1,15 @@
-"""Timing, the common row schema and the ratio / summary arithmetic of ``python -m lightning_core.bench``.
+"""The one row schema and the ratio / summary arithmetic of ``python -m lightning_core.bench``.
 
-Timing rule (DESIGN.md section 6): every side of a row is timed the same way (host clock around the whole
-call, warmed up first), reported as the median of repeated samples; tiny calls are timed in batches
-(``inner`` calls per sample) so the clock's own cost does not dominate.
-
-Row schema (one row = our side against one peer on one case in one mode):
-  suite, family, case, shape, mode ("one_shot" | "resident" | "graph"), device, ours_ms, peer,
-  peer_version, peer_ms, ratio (= peer_ms / ours_ms: > 1 means Lightning Core is faster), cv (coefficient
-  of variation of ours_ms: across repeats once aggregated, else within the run), peer_cv, repeats,
-  status ("ok" | "n/a" | "FAILED" | "error" | "unstable"), rel_err, notes.
+Timing: timer.time_call (one timer for every side of every row). References and the relative error:
+lightning_core.testing.refs.
+Row schema (one row = our side against one peer on one case in one mode), FIELDS:
+  suite, family, case, shape, mode ("one_shot" | "resident" | "graph"), dtype ("float32", "float64", ...),
+  device (where our side ran, e.g. "cpu", "cuda", "auto->cpu"), ours_ms, peer, peer_version, peer_ms,
+  ratio (= peer_ms / ours_ms: > 1 means Lightning Core is faster), cv (coefficient of variation of
+  ours_ms: across repeats once aggregated, else within the run), peer_cv, repeats, status ("ok" | "n/a" |
+  "FAILED" | "error" | "unstable"), rel_err (the worse of both sides' relative error against the float64
+  reference), path (our kernel path, lc.last_dispatch()), flops and bytes (work of one call; NaN where not
+  counted), notes.
 Summaries never mix modes or peers: they are grouped by (mode, peer), and per family inside that.
 Tested by tests/python/test_bench_harness.py.
 """
@@ -16,70 +17,15 @@ from __future__ import annotations
 
 import math
 import statistics
-import time
-from typing import Callable, Iterable
+from typing import Iterable
 
-FIELDS = ["suite", "family", "case", "shape", "mode", "device", "ours_ms", "peer", "peer_version", "peer_ms",
-          "ratio", "cv", "peer_cv", "repeats", "status", "rel_err", "notes"]
+from .timer import finite, stats
+
+FIELDS = ["suite", "family", "case", "shape", "mode", "dtype", "device", "ours_ms", "peer", "peer_version", "peer_ms",
+          "ratio", "cv", "peer_cv", "repeats", "status", "rel_err", "path", "flops", "bytes", "notes"]
+NUMERIC = ("ours_ms", "peer_ms", "ratio", "cv", "peer_cv", "rel_err", "flops", "bytes")
 MODES = ("one_shot", "resident", "graph")
 STATUS_RANK = {"ok": 0, "unstable": 1, "n/a": 2, "FAILED": 4, "error": 3}
-
-
-def time_call(fn: Callable[[], object], *, warmup: int = 5, samples: int = 21, min_sample_s: float = 2e-4,
-              max_inner: int = 20000, settle_s: float = 0.15, max_s: float | None = 2.0,
-              min_samples: int = 5) -> dict:
-    """Median seconds per call of fn(). Picks `inner` so one sample lasts >= min_sample_s.
-
-    Sleeps `settle_s` first: BLAS libraries' worker threads (NumPy's OpenBLAS, torch's OpenMP) spin for a
-    while after a call and would steal cores from whichever side is timed next.
-    max_s bounds the whole measurement of a slow call: the first warm-up call is timed, and when warmup +
-    samples would take longer than max_s, fewer warm-up calls (at least that first one) and fewer samples
-    (at least min_samples) are taken, so one 300 ms call costs about 2 s instead of 20 s. Fast calls are
-    not affected. None: no bound.
-    Returns {"median_s", "min_s", "mean_s", "cv", "inner", "samples"}; cv = stdev/mean of the per-call
-    samples."""
-    if settle_s > 0:
-        time.sleep(settle_s)
-    t0 = time.perf_counter()
-    fn()  # the first warm-up call, timed to size the rest
-    first = max(time.perf_counter() - t0, 1e-9)
-    more_warmup = max(0, warmup - 1)
-    if max_s is not None:
-        more_warmup = min(more_warmup, int(0.2 * max_s / first))
-    for _ in range(more_warmup):
-        fn()
-    t0 = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - t0, 1e-9)
-    inner = int(min(max_inner, max(1, math.ceil(min_sample_s / once))))
-    n = max(1, samples)
-    if max_s is not None:
-        n = min(n, max(min(min_samples, n), int(0.8 * max_s / (once * inner))))
-    per_call = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        per_call.append((time.perf_counter() - t0) / inner)
-    st = stats(per_call)
-    return {"median_s": st["median"], "min_s": st["min"], "mean_s": st["mean"], "cv": st["cv"],
-            "inner": inner, "samples": len(per_call)}
-
-
-def finite(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def stats(values: Iterable[float]) -> dict:
-    """median / min / max / mean / cv (population stdev over mean) of the finite values; NaN when empty."""
-    vals = [float(v) for v in values if finite(v)]
-    if not vals:
-        nan = float("nan")
-        return {"n": 0, "median": nan, "min": nan, "max": nan, "mean": nan, "cv": nan}
-    mean = statistics.fmean(vals)
-    cv = statistics.pstdev(vals) / mean if mean > 0 and len(vals) > 1 else (0.0 if len(vals) == 1 else float("nan"))
-    return {"n": len(vals), "median": statistics.median(vals), "min": min(vals), "max": max(vals), "mean": mean,
-            "cv": cv}
 
 
 def ratio(peer, ours) -> float:
@@ -89,22 +35,40 @@ def ratio(peer, ours) -> float:
     return float(peer) / float(ours)
 
 
+def _num(v) -> float:
+    return float(v) if finite(v) else float("nan")
+
+
 def make_row(suite: str, family: str, case: str, mode: str, ours_ms, peer: str, peer_ms, *, shape: str = "",
-             device: str = "", peer_version: str = "", cv=float("nan"), peer_cv=float("nan"), status: str = "",
-             rel_err=float("nan"), notes: str = "", repeats: int = 1) -> dict:
-    """A row of the common schema; ratio computed; status 'n/a' where a side is missing (unless given)."""
+             dtype: str = "float32", device: str = "", peer_version: str = "", cv=float("nan"), peer_cv=float("nan"),
+             status: str = "", rel_err=float("nan"), path: str = "", flops=float("nan"), nbytes=float("nan"),
+             notes: str = "", repeats: int = 1) -> dict:
+    """A row of the schema (FIELDS); ratio computed; status 'n/a' where a side is missing (unless given)."""
     if mode not in MODES:
         raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
-    ours_ms = float(ours_ms) if finite(ours_ms) else float("nan")
-    peer_ms = float(peer_ms) if finite(peer_ms) else float("nan")
+    ours_ms, peer_ms = _num(ours_ms), _num(peer_ms)
     r = ratio(peer_ms, ours_ms)
     if not status or (status == "ok" and not finite(r)):
         status = "ok" if finite(r) else "n/a"
-    return {"suite": suite, "family": family, "case": case, "shape": shape, "mode": mode, "device": device,
-            "ours_ms": ours_ms, "peer": peer, "peer_version": peer_version, "peer_ms": peer_ms, "ratio": r,
-            "cv": float(cv) if finite(cv) else float("nan"),
-            "peer_cv": float(peer_cv) if finite(peer_cv) else float("nan"), "repeats": int(repeats),
-            "status": status, "rel_err": float(rel_err) if finite(rel_err) else float("nan"), "notes": notes}
+    return {"suite": suite, "family": family, "case": case, "shape": shape, "mode": mode, "dtype": dtype,
+            "device": device, "ours_ms": ours_ms, "peer": peer, "peer_version": peer_version, "peer_ms": peer_ms,
+            "ratio": r, "cv": _num(cv), "peer_cv": _num(peer_cv), "repeats": int(repeats), "status": status,
+            "rel_err": _num(rel_err), "path": path, "flops": _num(flops), "bytes": _num(nbytes), "notes": notes}
+
+
+def check_row(row: dict) -> list[str]:
+    """What is wrong with a row against the schema (an empty list when nothing). None stands for NaN in a
+    numeric field (strict JSON)."""
+    bad = [f"missing {k}" for k in FIELDS if k not in row]
+    if row.get("mode") not in MODES:
+        bad.append(f"mode {row.get('mode')!r}")
+    if row.get("status") not in STATUS_RANK:
+        bad.append(f"status {row.get('status')!r}")
+    bad += [f"{k} is {type(row[k]).__name__}, not float" for k in NUMERIC
+            if k in row and row[k] is not None and not isinstance(row[k], float)]
+    if row.get("status") == "ok" and not (finite(row.get("ours_ms")) and finite(row.get("peer_ms"))):
+        bad.append("status ok without both times")
+    return bad
 
 
 def summarize(ratios: Iterable[float]) -> dict:
@@ -137,7 +101,7 @@ def family_summaries(rows: list[dict]) -> list[dict]:
 
 
 def row_key(r: dict) -> tuple:
-    return (r.get("suite"), r.get("case"), r.get("mode"), r.get("peer"))
+    return (r.get("suite"), r.get("case"), r.get("mode"), r.get("dtype"), r.get("peer"))
 
 
 def aggregate_repeats(repeats: list[list[dict]], cv_threshold: float = 0.10) -> list[dict]:
@@ -167,8 +131,9 @@ def aggregate_repeats(repeats: list[list[dict]], cv_threshold: float = 0.10) -> 
         rels = [r.get("rel_err") for r in rs if finite(r.get("rel_err"))]
         notes = "; ".join(dict.fromkeys(n for r in rs for n in [r.get("notes")] if n))
         row = make_row(first["suite"], first.get("family", ""), first["case"], first["mode"], so["median"],
-                       first["peer"], sp["median"], shape=first.get("shape", ""), device=first.get("device", ""),
-                       peer_version=first.get("peer_version", ""),
+                       first["peer"], sp["median"], shape=first.get("shape", ""), dtype=first.get("dtype", "float32"),
+                       device=first.get("device", ""), peer_version=first.get("peer_version", ""),
+                       path=first.get("path", ""), flops=first.get("flops"), nbytes=first.get("bytes"),
                        cv=so["cv"] if multi else first.get("cv", float("nan")),
                        peer_cv=sp["cv"] if multi and sp["n"] > 1 else first.get("peer_cv", float("nan")),
                        status=status, rel_err=max(rels) if rels else float("nan"), notes=notes, repeats=len(rs))

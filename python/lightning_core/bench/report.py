@@ -7,8 +7,8 @@ Output layout under OUT (default benchmark_results/):
   summary.json          {"environment", "run", "suites": {name: suite block without rows}}
   report.md             A. suite summary, B. family summary, C. stability gate, D. full case tables, totals
   charts/<suite>.png    speedup per case, log scale (charts.py)
-  raw/<suite>/r<k>/     each wrapped script's own outputs and log, per repeat
-environment() and gpu_info() are the one implementation (benchmarks/python/harness.py imports them).
+  raw/<suite>.log       the suite's child process: its command line and its own output
+summary_text(blocks) is the suite summary table (section A) that the command prints at its end.
 """
 from __future__ import annotations
 
@@ -151,7 +151,7 @@ def write_suite(out_dir: Path, name: str, env: dict, block: dict, rows: list[dic
 
 def read_csv_rows(path: Path) -> list[dict]:
     """CSV rows back with numbers as floats (empty cells as NaN) and repeats as int."""
-    num = {"ours_ms", "peer_ms", "ratio", "cv", "peer_cv", "rel_err"}
+    num = set(H.NUMERIC)
     out = []
     with Path(path).open(encoding="utf-8") as f:
         for r in csv.DictReader(f):
@@ -180,12 +180,23 @@ def _summary_cells(s):
             H.fmt_ratio(s["avg"]), H.fmt_ratio(s["min"]), H.fmt_ratio(s["max"])]
 
 
+def summary_text(suites: list[dict]) -> str:
+    """The suite summary table (Markdown): one line per suite, mode and peer of the suites with rows."""
+    lines = [[s["name"], g["mode"], g["peer"], *_summary_cells(g)] for s in suites if s.get("rows")
+             for g in s["summary"]]
+    if not lines:
+        return "(no rows)"
+    return md_table(["Suite", "Mode", "Peer", "Rows", "Win Rate (>1.0)", "Median", "Geomean", "Avg", "Min", "Max"],
+                    lines, _num_align(3, 7))
+
+
 def render_markdown(env: dict, run: dict, suites: list[dict]) -> str:
     """suites: [{"name", "title", "status", "notes", "wall_s", "rows", "summary", "families", "stability",
     "chart"}] in run order. Returns the report text."""
     md = [f"# Lightning Core benchmark report ({run.get('mode', 'full')})", ""]
     md += [f"- {k}: {v}" for k, v in env.items()]
     md += ["", f"Run: `{run.get('command', 'python -m lightning_core.bench')}`; device {run.get('device')}; "
+               f"dtype {run.get('dtype', 'float32')}; "
                f"repeats {run.get('repeats')}; seed {run.get('seed')}; CV threshold "
                f"{H.fmt_pct(run.get('cv_threshold'))}; wall time {run.get('wall_s', float('nan')):.1f} s.", "",
            "Result key: ratio = peer ms / ours ms, so `> 1.0` means Lightning Core is faster on that row. One-shot "
@@ -193,21 +204,15 @@ def render_markdown(env: dict, run: dict, suites: list[dict]) -> str:
            "are summarised separately per peer and never averaged together. Times are medians of repeated samples, "
            "then the median across repeats.", ""]
     ran = [s for s in suites if s.get("rows")]
-    md += ["## A. Suite summary (all rows)", ""]
-    lines = []
-    for s in ran:
-        for g in s["summary"]:
-            lines.append([s["name"], g["mode"], g["peer"], *_summary_cells(g)])
-    md += [md_table(["Suite", "Mode", "Peer", "Rows", "Win Rate (>1.0)", "Median", "Geomean", "Avg", "Min", "Max"],
-                    lines, _num_align(3, 7)) if lines else "(no rows)", ""]
+    md += ["## A. Suite summary (all rows)", "", summary_text(suites), ""]
     md += ["## B. Family summary (to avoid average distortion)", ""]
     for s in ran:
         fl = [[g["family"], g["mode"], g["peer"], *_summary_cells(g)] for g in s["families"]]
         md += [f"{s['name']} families:", "", md_table(["Family", "Mode", "Peer", "Rows", "Win Rate", "Median",
                                                        "Geomean", "Avg", "Min", "Max"], fl, _num_align(3, 7)), ""]
     md += ["## C. Stability gate", "",
-           f"Each suite ran {run.get('repeats')} time(s) with seed {run.get('seed')} (a wrapped script's repeats back to "
-           "back in one child process, each from fresh inputs); cv = stdev / mean of our "
+           f"Each suite ran {run.get('repeats')} time(s) with seed {run.get('seed')} (its repeats back to back in one "
+           "child process, each from fresh inputs); cv = stdev / mean of our "
            f"per-case medians across repeats; rows above {H.fmt_pct(run.get('cv_threshold'))} are marked unstable. "
            "Suite-total CV: CV across repeats of the sum of our per-case times (the seed's gate quantity).", ""]
     sl = []
@@ -225,7 +230,9 @@ def render_markdown(env: dict, run: dict, suites: list[dict]) -> str:
         rows = s["rows"]
         lines = [[r["case"], r["mode"], r.get("device", ""), H.fmt_ms(r["ours_ms"]), r["peer"],
                   H.fmt_ms(r["peer_ms"]), H.fmt_ratio(r["ratio"]), H.fmt_pct(r["cv"]), r["status"],
-                  f"{r['rel_err']:.1e}" if H.finite(r.get("rel_err")) else "n/a", r.get("notes", "")] for r in rows]
+                  f"{r['rel_err']:.1e}" if H.finite(r.get("rel_err")) else "n/a",
+                  "; ".join(filter(None, [f"path {r['path']}" if r.get("path") else "", r.get("notes", "")]))]
+                 for r in rows]
         md += ["<details>", f"<summary>{s.get('title', s['name'])} ({len(rows)} rows)</summary>", "",
                md_table(["Case", "Mode", "Device", "Ours ms", "Peer", "Peer ms", "Peer/Ours", "CV", "Status",
                          "rel err", "Notes"], lines, _num_align(3, 0) + ["---:", "---", "---:", "---:", "---:",

@@ -545,6 +545,16 @@ static void mm_tune_key(char *key, size_t size, const lc_matmul_args *args, cons
              lc_pool_threads(), caps->avx512f ? "avx512" : caps->avx2_fma ? "avx2" : "scalar", blas);
 }
 
+/* The CPU tuner's one timed run: one run of candidate `mode`, *ms = its wall time (the tune cache's clock,
+ * lc_tune_now_ms, the same clock as the CPU side of lc_device_timer). */
+static lc_status mm_timed_run(mm_mode mode, const lc_cpu_caps *caps, const lc_matmul_args *args, const char **path,
+                              double *ms) {
+    const double t0 = lc_tune_now_ms();
+    const lc_status st = mm_run_mode(mode, caps, args, path);
+    *ms = lc_tune_now_ms() - t0;
+    return st;
+}
+
 /* Times the candidates on the real operands in interleaved rounds (a passing load on the machine then
  * hits them all alike): one warm-up run each, dropping a candidate whose warm-up was clearly beaten,
  * then rounds until about LC_MM_TUNE_BUDGET_MS per candidate has passed (at least 2, at most
@@ -557,9 +567,7 @@ static lc_status mm_tune(const char *key, const mm_mode *cand, int ncand, mm_mod
     const char *paths[MM_MODE_COUNT];
     lc_status st = LC_OK, last_err = LC_OK;
     for (int i = 0; i < ncand; i++) { /* warm-up round: the first run pays page faults and cold caches */
-        const double t0 = lc_tune_now_ms();
-        st = mm_run_mode(cand[i], caps, args, &paths[i]);
-        best_run[i] = lc_tune_now_ms() - t0;
+        st = mm_timed_run(cand[i], caps, args, &paths[i], &best_run[i]);
         alive[i] = st == LC_OK; /* e.g. no memory for packing buffers: not a candidate */
         if (st != LC_OK) last_err = st;
         if (alive[i]) last = i;
@@ -575,9 +583,8 @@ static lc_status mm_tune(const char *key, const mm_mode *cand, int ncand, mm_mod
     for (int r = 0; r < LC_MM_TUNE_MAX_REPS && (r < 2 || spent < LC_MM_TUNE_BUDGET_MS * nalive); r++)
         for (int i = 0; i < ncand; i++) {
             if (!alive[i]) continue;
-            const double t0 = lc_tune_now_ms();
-            st = mm_run_mode(cand[i], caps, args, &paths[i]);
-            const double t = lc_tune_now_ms() - t0;
+            double t = 0.0;
+            st = mm_timed_run(cand[i], caps, args, &paths[i], &t);
             if (st != LC_OK) {
                 alive[i] = 0;
                 last_err = st;

@@ -44,6 +44,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "backend/cuda/cuda_graph.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "core/counters.h"
 #include "core/tune_cache.h"
@@ -751,38 +752,44 @@ static cudaError_t att_enqueue(const lc_attention_args *args, const att_plan *pl
     return cudaGetLastError();
 }
 
-/* Times the candidates (all fit the workspace), leaves the winner's result in out and stores it. */
+/* One tuning candidate for lc_cuda_time_enqueues (cuda_graph.h): enqueue returns its cudaError_t. */
+struct att_candidate {
+    const lc_attention_args *args;
+    const att_plan *plan;
+    void *workspace;
+    cudaStream_t stream;
+};
+
+static int att_enqueue_candidate(void *user) {
+    const att_candidate *c = (const att_candidate *)user;
+    return (int)att_enqueue(c->args, c->plan, c->workspace, c->stream);
+}
+
+/* Times the candidates (all fit the workspace) with the backend's tuner timing loop (warm-up, ATT_TUNE_REPS
+ * enqueues, one counted host wait each), leaves the winner's result in out and stores it. */
 static cudaError_t att_tune(const lc_attention_args *args, att_choice *c, void *workspace, size_t workspace_bytes,
                             cudaStream_t stream) {
-    cudaEvent_t e0 = NULL, e1 = NULL;
-    cudaError_t err = cudaEventCreate(&e0);
-    if (err == cudaSuccess) err = cudaEventCreate(&e1);
+    cudaError_t err = cudaSuccess;
     int best = -1, last = -1;
-    float best_ms = INFINITY;
+    double best_ms = INFINITY;
     att_plan plans[ATT_TUNE_MAX_CAND];
     for (int i = 0; i < c->ncand && err == cudaSuccess; i++) {
         plans[i] = c->plan;
         att_set_chunk(&plans[i], c->chunks[i]);
-        err = att_enqueue(args, &plans[i], workspace, stream); /* warm-up */
-        if (err == cudaSuccess) err = cudaEventRecord(e0, stream);
-        for (int r = 0; r < ATT_TUNE_REPS && err == cudaSuccess; r++) err = att_enqueue(args, &plans[i], workspace, stream);
-        if (err == cudaSuccess) err = cudaEventRecord(e1, stream);
-        if (err == cudaSuccess) {
-            err = cudaEventSynchronize(e1);
-            lc_counter_add(LC_COUNTER_SYNCS, 1); /* a host wait: counted like the GEMM tuner's */
-        }
-        float t = 0.0f;
-        if (err == cudaSuccess) err = cudaEventElapsedTime(&t, e0, e1);
+        att_candidate cand = {args, &plans[i], workspace, stream};
+        double t = INFINITY;
+        int enqueue_err = 0;
+        if (lc_cuda_time_enqueues(ATT_TUNE_REPS, att_enqueue_candidate, &cand, &t, &enqueue_err) != LC_OK)
+            err = cudaErrorUnknown; /* the timer's events or wait failed (its lc_error text names the call) */
+        else if (enqueue_err)
+            err = (cudaError_t)enqueue_err;
         if (err != cudaSuccess) break;
         last = i;
-        t /= (float)ATT_TUNE_REPS;
         if (t < best_ms) {
             best_ms = t;
             best = i;
         }
     }
-    if (e0) cudaEventDestroy(e0);
-    if (e1) cudaEventDestroy(e1);
     if (err != cudaSuccess) return err;
     if (best < 0) return cudaErrorInvalidValue; /* no candidates: cannot happen (att_choose gives >= 2) */
     if (last != best) err = att_enqueue(args, &plans[best], workspace, stream);
@@ -790,7 +797,7 @@ static cudaError_t att_tune(const lc_attention_args *args, att_choice *c, void *
         att_last_split = plans[best].chunk > 0;
         char mode[LC_TUNE_MODE_MAX];
         snprintf(mode, sizeof mode, "chunk=%d", plans[best].chunk);
-        (void)lc_tune_store(c->key, mode, (double)best_ms);
+        (void)lc_tune_store(c->key, mode, best_ms);
     }
     return err;
 }

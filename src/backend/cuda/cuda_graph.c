@@ -1,8 +1,9 @@
 /* cuda_graph.c — CUDA graph capture/replay on the backend's stream and the CUDA-event timer (see
  * cuda_graph.h). Capture uses cudaStreamCaptureModeRelaxed so that the caching allocator may still
  * cudaMalloc inside it; blocks freed during the capture (kernel workspaces) stay reserved until the graph
- * is freed, because replays keep using their addresses.
+ * is freed, because replays keep using their addresses. lc_cuda_time_enqueues is the autotuners' timing loop.
  * Tests: tests/c/test_sessions.c, tests/python/test_sessions.py, tests/python/test_capture.py (GPU). */
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -217,5 +218,19 @@ lc_status lc_cuda_timer_stop(void *handle, double *elapsed_ms) {
     cudaEventDestroy(t->stop);
     free(t);
     if (st == LC_OK) *elapsed_ms = (double)ms;
+    return st;
+}
+
+lc_status lc_cuda_time_enqueues(int reps, lc_cuda_enqueue_fn enqueue, void *user, double *ms, int *enqueue_error) {
+    *ms = INFINITY;
+    *enqueue_error = enqueue(user); /* warm-up: first-run costs (module load, workspace) stay out */
+    if (*enqueue_error) return LC_OK;
+    void *timer = NULL;
+    lc_status st = lc_cuda_timer_start(&timer);
+    if (st != LC_OK) return st;
+    for (int r = 0; r < reps && !*enqueue_error; r++) *enqueue_error = enqueue(user);
+    double total = 0.0;
+    st = lc_cuda_timer_stop(timer, &total); /* waits for what was enqueued, also after a failed enqueue */
+    if (st == LC_OK && !*enqueue_error) *ms = total / (double)(reps > 0 ? reps : 1);
     return st;
 }

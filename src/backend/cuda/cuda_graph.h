@@ -10,6 +10,10 @@
 
 #include "lightning_core/status.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 lc_status lc_cuda_capture_begin(void);
 lc_status lc_cuda_capture_end(int keep, void **graph, int64_t *nodes);
 lc_status lc_cuda_graph_launch(void *graph, int64_t loops);
@@ -23,5 +27,18 @@ lc_status lc_cuda_capture_guard(const char *what);
 
 lc_status lc_cuda_timer_start(void **handle);
 lc_status lc_cuda_timer_stop(void *handle, double *elapsed_ms);
+
+/* The autotuners' one timing loop (gemm_cublaslt.c's lc_gemm_tune, attention_cuda.cu's att_tune): one
+ * warm-up enqueue(user), then `reps` enqueues between the device timer's events on the backend stream and
+ * one host wait (counted in LC_COUNTER_SYNCS by lc_cuda_timer_stop). enqueue returns 0 when the candidate
+ * was enqueued, else its own error code: the candidate stops there, *enqueue_error holds the code and *ms
+ * is INFINITY (the status is still LC_OK: a candidate that cannot run is skipped, not an error). *ms: the
+ * device time per enqueue. Returns the timer's error (events, the wait) otherwise. */
+typedef int (*lc_cuda_enqueue_fn)(void *user);
+lc_status lc_cuda_time_enqueues(int reps, lc_cuda_enqueue_fn enqueue, void *user, double *ms, int *enqueue_error);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -19,8 +19,8 @@
 #include <string.h>
 
 #include "backend/cuda/cuda_context.h"
+#include "backend/cuda/cuda_graph.h"
 #include "backend/cuda/gemm_cublaslt.h"
-#include "core/counters.h"
 #include "core/internal.h"
 #include "core/tune_cache.h"
 #include "lightning_core/runtime.h"
@@ -126,42 +126,41 @@ static cublasStatus_t lc_gemm_enqueue(const lc_gemm_call *g, const cublasLtMatmu
                           g->ctx->stream);
 }
 
-/* Times the `found` heuristic algorithms (warm-up + LC_GEMM_TUNE_REPS runs each, events on the
- * stream) and leaves the fastest one's result in c. Returns its rank in *rank and ms per run in *ms;
- * an algorithm that fails to run is skipped (LC_ERR_BACKEND when all do). */
+typedef struct lc_gemm_candidate {
+    const lc_gemm_call *g;
+    const cublasLtMatmulAlgo_t *algo;
+} lc_gemm_candidate;
+
+static int lc_gemm_enqueue_candidate(void *user) {
+    const lc_gemm_candidate *c = user;
+    return (int)lc_gemm_enqueue(c->g, c->algo);
+}
+
+/* Times the `found` heuristic algorithms (lc_cuda_time_enqueues: warm-up + LC_GEMM_TUNE_REPS runs each,
+ * device timer on the stream) and leaves the fastest one's result in c. Returns its rank in *rank and ms
+ * per run in *ms; an algorithm that fails to run is skipped (LC_ERR_BACKEND when all do). */
 static lc_status lc_gemm_tune(const lc_gemm_call *g, const cublasLtMatmulHeuristicResult_t *res, int found, int *rank,
                               double *ms) {
-    cudaEvent_t e0 = NULL, e1 = NULL;
-    lc_status st = lc_cuda_check(cudaEventCreate(&e0), "matmul: autotune: event");
-    if (st == LC_OK) st = lc_cuda_check(cudaEventCreate(&e1), "matmul: autotune: event");
+    lc_status st = LC_OK;
     int best = -1, last = -1;
-    float best_ms = INFINITY;
+    double best_ms = INFINITY;
     for (int i = 0; i < found && st == LC_OK; i++) {
-        if (lc_gemm_enqueue(g, &res[i].algo) != CUBLAS_STATUS_SUCCESS) continue; /* warm-up */
-        int ok = 1;
-        st = lc_cuda_check(cudaEventRecord(e0, g->ctx->stream), "matmul: autotune: event");
-        for (int r = 0; r < LC_GEMM_TUNE_REPS && st == LC_OK && ok; r++)
-            ok = lc_gemm_enqueue(g, &res[i].algo) == CUBLAS_STATUS_SUCCESS;
-        if (st == LC_OK) st = lc_cuda_check(cudaEventRecord(e1, g->ctx->stream), "matmul: autotune: event");
-        if (st == LC_OK) st = lc_cuda_check(cudaEventSynchronize(e1), "matmul: autotune: synchronize");
-        lc_counter_add(LC_COUNTER_SYNCS, 1); /* a host wait: counted like any other */
-        float t = 0.0f;
-        if (st == LC_OK) st = lc_cuda_check(cudaEventElapsedTime(&t, e0, e1), "matmul: autotune: elapsed time");
-        if (st != LC_OK || !ok) continue;
+        lc_gemm_candidate cand = {g, &res[i].algo};
+        double t = INFINITY;
+        int failed = 0;
+        st = lc_cuda_time_enqueues(LC_GEMM_TUNE_REPS, lc_gemm_enqueue_candidate, &cand, &t, &failed);
+        if (st != LC_OK || failed) continue;
         last = i;
-        t /= (float)LC_GEMM_TUNE_REPS;
         if (t < best_ms) {
             best_ms = t;
             best = i;
         }
     }
-    if (e0) cudaEventDestroy(e0);
-    if (e1) cudaEventDestroy(e1);
     if (st != LC_OK) return st;
     if (best < 0) return lc_error(LC_ERR_BACKEND, "matmul: cublasLt: no heuristic algorithm ran for this shape");
     if (last != best) st = lc_lt_check(lc_gemm_enqueue(g, &res[best].algo), "matmul");
     *rank = best;
-    *ms = (double)best_ms;
+    *ms = best_ms;
     return st;
 }
 

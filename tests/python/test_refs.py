@@ -1,0 +1,63 @@
+"""lightning_core.testing: the float64 references shared by the tests and the benchmarks, and the one
+relative-error / validator function."""
+import math
+
+import numpy as np
+import pytest
+
+from lightning_core.testing import refs as R
+
+
+def test_rel_err_values_and_nonfinite_handling():
+    ref = np.array([3.0, 4.0])
+    assert R.rel_err(ref, ref) == 0.0
+    assert R.rel_err(np.array([3.0, 4.5]), ref) == pytest.approx(0.1)
+    assert R.rel_err(np.array([np.nan, 4.0]), ref) == math.inf  # NaN never passes
+    assert R.rel_err(np.array([1e-9, 0.0]), np.zeros(2)) == pytest.approx(1e-9)  # all-zero reference: ||out||
+    assert R.rel_err(np.array([np.inf, 1.0]), np.array([np.inf, 1.0])) == 0.0  # non-finite ref matched exactly
+    assert R.rel_err(np.array([1.0, 1.0]), np.array([np.inf, 1.0])) == math.inf
+    with pytest.raises(ValueError, match="shape"):
+        R.rel_err(np.zeros(3), np.zeros(2))
+    assert "non-finite" in R.mismatch(np.array([np.nan, 1.0]), np.ones(2)) and R.mismatch(ref, ref) is None
+
+
+def test_validate_reshapes_flat_outputs_and_applies_the_tolerance():
+    ref = np.arange(6.0).reshape(2, 3) + 1
+    assert R.validate(ref.ravel().astype(np.float32), ref, 1e-6) == (0.0, True)
+    err, ok = R.validate(ref.ravel() * 1.01, ref, 1e-3)
+    assert err == pytest.approx(0.01) and not ok
+    assert R.validate(np.zeros(5), ref, 1.0) == (math.inf, False)
+    assert R.max_abs_diff([1.0, 2.0], [1.5, 2.0]) == 0.5 and R.max_abs_diff([np.nan], [0.0]) == math.inf
+
+
+def test_causal_attention_never_reads_masked_positions():
+    rng = np.random.default_rng(1)
+    q, k, v = (rng.standard_normal((5, 4)) for _ in range(3))
+    full = R.ref_attention(q, k, v, causal=True)
+    for i in range(5):  # row i is plain attention over the first i+1 keys
+        np.testing.assert_allclose(full[i], R.ref_attention(q[i:i + 1], k[:i + 1], v[:i + 1])[0], rtol=1e-12)
+    k2, v2 = k.copy(), v.copy()
+    k2[3], v2[3] = np.nan, np.nan  # a NaN in a later row cannot reach rows 0..2
+    out = R.ref_attention(q, k2, v2, causal=True)
+    np.testing.assert_array_equal(out[:3], full[:3])
+    assert np.isnan(out[3:]).all()
+
+
+def test_references_against_direct_formulas():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 5, 5))
+    w, b = rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    y = R.ref_conv2d(x, w, b, 2, 1, 1, 0, True)
+    assert y.shape == (2, 4, R.conv_out_size(5, 3, 2, 1), R.conv_out_size(5, 3, 1, 0))
+    direct = sum(x[1, c, 2 * 1 - 1 + i, 2 + j] * w[2, c, i, j] for c in range(3) for i in range(3) for j in range(3))
+    assert y[1, 2, 1, 2] == pytest.approx(max(direct + b[2], 0.0))
+    assert R.ref_gelu(np.array([1.0]))[0] == pytest.approx(0.5 * (1 + math.erf(1 / math.sqrt(2))))
+    ln = R.ref_layer_norm(np.array([[1.0, 3.0]]), eps=0.0)
+    np.testing.assert_allclose(ln, [[-1.0, 1.0]])
+    # the NumPy peers call the same formulas in the inputs' dtype
+    assert R.ref_attention(*(rng.random((4, 2), np.float32) for _ in range(3)), dtype=None).dtype == np.float32
+    xs, ws, bs = rng.random((1, 3, 8, 8)), rng.random((16, 3, 3, 3)) - 0.5, rng.random(16)
+    chain = R.ref_chain(xs, ws, bs, 4, 8)
+    flat = R.ref_conv2d(xs, ws, bs, 1, 1, 1, 1, True).ravel()
+    np.testing.assert_allclose(chain, R.ref_attention(flat[:32].reshape(4, 8), flat[32:64].reshape(4, 8),
+                                                      flat[64:96].reshape(4, 8)))
