@@ -21,9 +21,9 @@
  * then fstat'ed, so nothing ever waits on a foreign file. The file is read without the tune mutex held.
  *
  * Writes (every lc_tune_store with a file in use): open the file itself (an absent one is created
- * empty, O_EXCL) and flock(LOCK_EX) it, polling LOCK_NB for at most 10 s (after that: one warning and
- * this process stops writing the file); if the path no longer names the locked file (another writer
- * renamed its new file over it), start over with the new one. Under the lock: re-read it (it must still
+ * empty, O_EXCL) and flock(LOCK_EX) it, polling LOCK_NB for at most 10 s without progress (after that:
+ * one warning and this process stops writing the file); when the path no longer names the file waited
+ * on or locked (another writer renamed its new file over it), start over with the new one. Under the lock: re-read it (it must still
  * be ours) and merge its entries (ours win on equal keys, theirs are adopted into memory too), write
  * "<file>.tmp.<pid>.<n>" in the same directory, fsync, rename over the file, fsync the directory. No
  * lock file exists; an empty file created by a write that failed is removed again. Readers need no
@@ -471,12 +471,20 @@ static void lc_fsync_dir(const char *path) {
     }
 }
 
-/* flock(LOCK_EX) on *fd, waiting at most the lock timeout (LOCK_NB polls, backing off from 1 to 32 ms).
- * 0: locked; 1: timed out; -1: flock failed (`why`). Where an exclusive lock needs a descriptor open
- * for writing (NFS answers EBADF), the same file is opened read-write once instead. */
-static int lc_tune_lock(int *fd, const char *path, char *why, size_t why_size) {
+/* 1 when `path` names the file with status `sb` (same device and inode). */
+static int lc_same_file(const char *path, const struct stat *sb) {
+    struct stat now;
+    return lstat(path, &now) == 0 && now.st_dev == sb->st_dev && now.st_ino == sb->st_ino;
+}
+
+/* flock(LOCK_EX) on *fd (the file with status `sb`), polling LOCK_NB (pauses from 0.5 to 8 ms) for at
+ * most the lock timeout. 0: locked; 2: the path names another file now (a writer renamed its own over
+ * it: start over with that one, which is progress, not a wait); 1: timed out; -1: flock failed (`why`).
+ * Where an exclusive lock needs a descriptor open for writing (NFS answers EBADF), the same file is
+ * opened read-write once instead. */
+static int lc_tune_lock(int *fd, const struct stat *sb, const char *path, char *why, size_t why_size) {
     const double deadline = lc_tune_now_ms() + (double)atomic_load(&lc_tune_lock_timeout_ms);
-    long pause_ns = 1000000;
+    long pause_ns = 500000;
     int reopened = 0;
     for (;;) {
         if (flock(*fd, LOCK_EX | LOCK_NB) == 0) return 0;
@@ -485,8 +493,8 @@ static int lc_tune_lock(int *fd, const char *path, char *why, size_t why_size) {
         if (e == EBADF && !reopened) {
             reopened = 1;
             const int w = open(path, O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
-            struct stat a, b;
-            if (w >= 0 && fstat(w, &a) == 0 && fstat(*fd, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+            struct stat a;
+            if (w >= 0 && fstat(w, &a) == 0 && a.st_dev == sb->st_dev && a.st_ino == sb->st_ino) {
                 close(*fd);
                 *fd = w;
                 continue;
@@ -497,10 +505,11 @@ static int lc_tune_lock(int *fd, const char *path, char *why, size_t why_size) {
             snprintf(why, why_size, "flock: %s", strerror(e));
             return -1;
         }
+        if (!lc_same_file(path, sb)) return 2;
         if (lc_tune_now_ms() >= deadline) return 1;
         const struct timespec ts = {0, pause_ns};
         nanosleep(&ts, NULL);
-        if (pause_ns < 32000000) pause_ns *= 2;
+        if (pause_ns < 8000000) pause_ns *= 2;
     }
 }
 
@@ -522,7 +531,7 @@ static void lc_tune_persist(const char *path, unsigned gen) {
     /* 1. open the file (creating an empty one when there is none) and lock it; when the path names
      *    another file by then (a writer renamed its own over it), again with that one */
     for (int attempt = 0;; attempt++) {
-        if (attempt == 100) {
+        if (attempt == 10000) {
             lc_tune_warn(path, "tune cache file %s keeps being replaced; tuning results stay in memory", path);
             return;
         }
@@ -542,7 +551,11 @@ static void lc_tune_persist(const char *path, unsigned gen) {
             lc_tune_not_ours(path, why);
             return;
         }
-        const int locked = lc_tune_lock(&fd, path, why, sizeof why);
+        const int locked = lc_tune_lock(&fd, &sb, path, why, sizeof why);
+        if (locked == 2) {
+            close(fd);
+            continue;
+        }
         if (locked != 0) {
             if (locked > 0) {
                 lc_tune_warn(path, "tune cache file %s stayed locked by another process for %u ms; this process stops "
@@ -556,7 +569,7 @@ static void lc_tune_persist(const char *path, unsigned gen) {
             close(fd);
             return;
         }
-        if (lstat(path, &now) == 0 && now.st_dev == sb.st_dev && now.st_ino == sb.st_ino) break;
+        if (lc_same_file(path, &sb)) break;
         close(fd); /* releases the lock */
     }
 
@@ -622,7 +635,7 @@ out:
     /* an empty file this call created and did not replace goes again (waiting writers then start over) */
     if (created && !written && lstat(path, &now) == 0 && now.st_dev == sb.st_dev && now.st_ino == sb.st_ino &&
         now.st_size == 0)
-        unlink(path);
+        unlink(path); /* (under our lock: a writer waiting on it sees the path change and starts over) */
     free(image);
     lc_table_free(&theirs);
     lc_table_free(&snapshot);
