@@ -23,11 +23,12 @@
  * Writes (every lc_tune_store with a file in use): open the file itself (an absent one is created
  * empty, O_EXCL) and flock(LOCK_EX) it, polling LOCK_NB for at most 10 s without progress (after that:
  * one warning and this process stops writing the file); when the path no longer names the file waited
- * on or locked (another writer renamed its new file over it), start over with the new one. Under the lock: re-read it (it must still
- * be ours) and merge its entries (ours win on equal keys, theirs are adopted into memory too), write
- * "<file>.tmp.<pid>.<n>" in the same directory, fsync, rename over the file, fsync the directory. No
- * lock file exists; an empty file created by a write that failed is removed again. Readers need no
- * lock: rename is atomic, so they see the old or the new file, never a mix.
+ * on or locked (another writer renamed its new file over it), start over with the new one. Under the
+ * lock: re-read it (it must still be ours) and merge its entries (ours win on equal keys, theirs are
+ * adopted into memory too), write "<file>.tmp.<pid>.<n>" in the same directory, fsync, rename over the
+ * file, fsync the directory. No lock file exists; an empty file created by a write that failed is
+ * removed again. Readers need no lock: rename is atomic, so they see the old or the new file, never a
+ * mix.
  *
  * Warnings: one "lightning_core: warning: ..." line on stderr per path (or environment variable) and
  * process, whatever goes wrong with it later.
@@ -110,7 +111,9 @@ unsigned lc_tune_generation(void) { return atomic_load(&lc_tune_gen); }
 
 unsigned lc_tune_warning_count(void) { return atomic_load(&lc_tune_warnings); }
 
-void lc_tune_set_lock_timeout_ms(unsigned ms) { atomic_store(&lc_tune_lock_timeout_ms, ms ? ms : LC_TUNE_LOCK_TIMEOUT_MS); }
+void lc_tune_set_lock_timeout_ms(unsigned ms) {
+    atomic_store(&lc_tune_lock_timeout_ms, ms ? ms : LC_TUNE_LOCK_TIMEOUT_MS);
+}
 
 /* CRC-32 as zlib computes it (reflected polynomial 0xEDB88320), a nibble at a time. */
 static uint32_t lc_crc32(const char *p, size_t n) {
@@ -240,13 +243,15 @@ static lc_tf_result lc_tune_parse(const char *buf, size_t size, lc_tune_table *o
     const size_t first = (size_t)((nl ? nl : end) - buf);
     const size_t magic_len = sizeof LC_TUNE_MAGIC - 1, header_len = magic_len + sizeof LC_TUNE_VERSION - 1;
     if (!(first == header_len && memcmp(buf, LC_TUNE_MAGIC LC_TUNE_VERSION, header_len) == 0)) {
-        int printable = nl && first > magic_len && first - magic_len <= 16 && memcmp(buf, LC_TUNE_MAGIC, magic_len) == 0;
+        int printable =
+            nl && first > magic_len && first - magic_len <= 16 && memcmp(buf, LC_TUNE_MAGIC, magic_len) == 0;
         for (size_t i = magic_len; printable && i < first; i++) printable = buf[i] > 0x20 && buf[i] < 0x7f;
         if (printable)
             snprintf(why, why_size, "written in format v%.*s, this build reads v" LC_TUNE_VERSION,
                      (int)(first - magic_len), buf + magic_len);
         else
-            snprintf(why, why_size, "not a lightning_core tune cache (no \"" LC_TUNE_MAGIC LC_TUNE_VERSION "\" header line)");
+            snprintf(why, why_size,
+                     "not a lightning_core tune cache (no \"" LC_TUNE_MAGIC LC_TUNE_VERSION "\" header line)");
         return LC_TF_NOT_OURS;
     }
     if (!nl) {
@@ -564,7 +569,8 @@ static void lc_tune_persist(const char *path, unsigned gen) {
                 if (lc_tune.path == path) lc_tune.persist = 0;
                 pthread_mutex_unlock(&lc_tune.mu);
             } else {
-                lc_tune_warn(path, "tune cache file %s cannot be locked (%s); tuning results stay in memory", path, why);
+                lc_tune_warn(path, "tune cache file %s cannot be locked (%s); tuning results stay in memory", path,
+                             why);
             }
             close(fd);
             return;
@@ -607,7 +613,8 @@ static void lc_tune_persist(const char *path, unsigned gen) {
         goto out;
     }
     if (size > LC_TUNE_FILE_MAX) { /* it would not be read back as ours */
-        lc_tune_warn(path, "tune cache file %s not written: %zu entries exceed %zu bytes; tuning results stay in memory",
+        lc_tune_warn(path,
+                     "tune cache file %s not written: %zu entries exceed %zu bytes; tuning results stay in memory",
                      path, snapshot.n, LC_TUNE_FILE_MAX);
         goto out;
     }
