@@ -6,11 +6,13 @@
  * process-wide table (key -> mode, measured ms), and use it for later calls of that shape.
  *
  * Persistence: with LC_TUNE_CACHE_FILE (seed alias CJ_MATMUL_TUNE_CACHE_FILE) set to a path, the
- * table is loaded from that file at first use and every new entry is merged into it (flock on
- * "<file>.lock", re-read, write a temp file in the same directory, fsync, rename). Without it the
- * table lives in memory only. A corrupt, truncated, foreign-version or unreadable file is ignored
- * with one "lightning_core: warning: ..." line on stderr per path and process, never a failure.
- * File format: docs/design.md ("Tuning").
+ * table is loaded from that file at first use and every new entry is merged into it (flock on the file
+ * itself, at most 10 s; re-read, write a temp file in the same directory, fsync, rename). Without it
+ * the table lives in memory only. Only a file of ours (first line "lightning_core-tune v1"), an empty
+ * file or no file is written; a damaged one of ours is replaced. Anything else (other content or
+ * version, over 64 MiB, symlink, directory, FIFO, device, unreadable) is never modified, locked or
+ * waited on. Each problem prints one "lightning_core: warning: ..." line on stderr per path and
+ * process, never a failure. File format: docs/design.md ("Tuning").
  *
  * Autotuning is on by default; LC_AUTOTUNE=0 or lc_set_autotune(0) turns it off: no measurements, and
  * stored entries are not consulted (the built-in heuristics choose).

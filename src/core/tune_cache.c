@@ -10,18 +10,30 @@
  *     <key>\t<mode>\t<ms>          one line per entry, keys in strictly increasing byte order
  *     end\t<entries>\t<crc32>      crc32 (zlib's, 8 lower-case hex digits) of every byte before this line
  * The end line must be the last line: a file cut anywhere lacks it or fails its checksum. Any defect
- * rejects the whole file (never half a table). A header "lightning_core-tune v<N>" with another N is a
- * foreign version: ignored and never overwritten; so is a file that cannot be read (permissions, a
- * directory). A corrupt or truncated file is ignored and replaced by the next write.
+ * rejects the whole file (never half a table).
  *
- * Writes (every lc_tune_store with a file in use): flock(LOCK_EX) on "<file>.lock", re-read the file
- * and merge its entries (ours win on equal keys, theirs are adopted into memory too), write
- * "<file>.tmp.<pid>.<n>" in the same directory, fsync, rename over the file, fsync the directory.
- * Readers need no lock: rename is atomic, so they see the old or the new file, never a mix.
+ * Ours or not: only a file whose first line is "lightning_core-tune v1" (damaged or not), an empty
+ * file, or no file at all is ever written. Anything else is not ours and is left untouched (never
+ * opened for writing, locked or replaced; the process keeps its table in memory): a file without that
+ * header line, another format version, one larger than 64 MiB, a symbolic link (we would replace the
+ * link, not its target), a directory, FIFO, socket or device, a file that cannot be read. The path is
+ * lstat'ed before it is opened (a FIFO or device is never opened) and opened O_NONBLOCK | O_NOFOLLOW,
+ * then fstat'ed, so nothing ever waits on a foreign file. The file is read without the tune mutex held.
+ *
+ * Writes (every lc_tune_store with a file in use): open the file itself (an absent one is created
+ * empty, O_EXCL) and flock(LOCK_EX) it, polling LOCK_NB for at most 10 s without progress (after that:
+ * one warning and this process stops writing the file); when the path no longer names the file waited
+ * on or locked (another writer renamed its new file over it), start over with the new one. Under the
+ * lock: re-read it (it must still be ours) and merge its entries (ours win on equal keys, theirs are
+ * adopted into memory too), write "<file>.tmp.<pid>.<n>" in the same directory, fsync, rename over the
+ * file, fsync the directory. No lock file exists; an empty file created by a write that failed is
+ * removed again. Readers need no lock: rename is atomic, so they see the old or the new file, never a
+ * mix.
  *
  * Warnings: one "lightning_core: warning: ..." line on stderr per path (or environment variable) and
  * process, whatever goes wrong with it later.
- * Tests: tests/c/test_tune.c (round trip, corruption cases, concurrent writers), tests/python/test_tuning.py. */
+ * Tests: tests/c/test_tune.c (round trip, corruption cases, files not ours, lock timeout, concurrent
+ * writers), tests/python/test_tuning.py. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -45,6 +57,7 @@
 #define LC_TUNE_VERSION "1"
 #define LC_TUNE_FILE_MAX ((size_t)64 << 20) /* a larger file is not ours */
 #define LC_TUNE_PATH_MAX 4000
+#define LC_TUNE_LOCK_TIMEOUT_MS 10000u /* longest wait for another writer's lock */
 
 /* Compiled-in crossovers for device "auto" with host operands (one-shot calls: upload + run +
  * download on the GPU against the CPU kernel), set from benchmarks/python/crossover_sweep.py on the
@@ -70,8 +83,9 @@ typedef struct lc_tune_name {
 static struct {
     pthread_mutex_t mu;
     int loaded;
+    unsigned resets;  /* lc_tune_reset() calls: a load that saw another count is discarded */
     const char *path; /* interned; NULL: memory only */
-    int persist;      /* the file may be written (0: foreign version or unreadable) */
+    int persist;      /* the file may be written (0: not ours, or its lock timed out) */
     lc_tune_table table;
     int xover_read;
     double conv_macs, matmul_flops;
@@ -82,6 +96,7 @@ static lc_tune_name *lc_tune_names;
 static atomic_uint lc_tune_gen;
 static atomic_uint lc_tune_warnings;
 static atomic_uint lc_tune_tmp_seq;
+static atomic_uint lc_tune_lock_timeout_ms = LC_TUNE_LOCK_TIMEOUT_MS;
 static atomic_int lc_autotune_state = -1;
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
@@ -95,6 +110,10 @@ double lc_tune_now_ms(void) {
 unsigned lc_tune_generation(void) { return atomic_load(&lc_tune_gen); }
 
 unsigned lc_tune_warning_count(void) { return atomic_load(&lc_tune_warnings); }
+
+void lc_tune_set_lock_timeout_ms(unsigned ms) {
+    atomic_store(&lc_tune_lock_timeout_ms, ms ? ms : LC_TUNE_LOCK_TIMEOUT_MS);
+}
 
 /* CRC-32 as zlib computes it (reflected polynomial 0xEDB88320), a nibble at a time. */
 static uint32_t lc_crc32(const char *p, size_t n) {
@@ -209,39 +228,39 @@ static void lc_table_free(lc_tune_table *t) {
 
 /* ---- reading and writing the file ------------------------------------------------------------- */
 
-/* MISSING: no file (yet); BAD: damaged content (replaced by the next store); UNREADABLE: open/read
- * failed or not a regular file; FOREIGN: another format version (never overwritten). */
-typedef enum { LC_TF_OK, LC_TF_MISSING, LC_TF_BAD, LC_TF_UNREADABLE, LC_TF_FOREIGN } lc_tf_result;
+/* OK: ours and whole (an empty file is an empty table); MISSING: no file (yet); DAMAGED: ours (its
+ * first line is the v1 header) but corrupt or truncated, replaced by the next store; NOT_OURS:
+ * anything else (not a regular file, a symbolic link, too large, no v1 header line, another format
+ * version, cannot be examined, opened or read): never written, locked or replaced. */
+typedef enum { LC_TF_OK, LC_TF_MISSING, LC_TF_DAMAGED, LC_TF_NOT_OURS } lc_tf_result;
 
 /* Parses a whole file image into `out` (which must be empty); on failure `why` says what is wrong and
  * `out` is emptied again. */
 static lc_tf_result lc_tune_parse(const char *buf, size_t size, lc_tune_table *out, char *why, size_t why_size) {
-    if (size == 0) {
-        snprintf(why, why_size, "empty file (truncated)");
-        return LC_TF_BAD;
+    if (size == 0) return LC_TF_OK; /* made by touch, or a writer's placeholder: nothing to lose */
+    const char *end = buf + size;
+    const char *nl = memchr(buf, '\n', size);
+    const size_t first = (size_t)((nl ? nl : end) - buf);
+    const size_t magic_len = sizeof LC_TUNE_MAGIC - 1, header_len = magic_len + sizeof LC_TUNE_VERSION - 1;
+    if (!(first == header_len && memcmp(buf, LC_TUNE_MAGIC LC_TUNE_VERSION, header_len) == 0)) {
+        int printable =
+            nl && first > magic_len && first - magic_len <= 16 && memcmp(buf, LC_TUNE_MAGIC, magic_len) == 0;
+        for (size_t i = magic_len; printable && i < first; i++) printable = buf[i] > 0x20 && buf[i] < 0x7f;
+        if (printable)
+            snprintf(why, why_size, "written in format v%.*s, this build reads v" LC_TUNE_VERSION,
+                     (int)(first - magic_len), buf + magic_len);
+        else
+            snprintf(why, why_size,
+                     "not a lightning_core tune cache (no \"" LC_TUNE_MAGIC LC_TUNE_VERSION "\" header line)");
+        return LC_TF_NOT_OURS;
+    }
+    if (!nl) {
+        snprintf(why, why_size, "truncated (header line incomplete)");
+        return LC_TF_DAMAGED;
     }
     if (memchr(buf, '\0', size)) {
         snprintf(why, why_size, "corrupt (NUL bytes)");
-        return LC_TF_BAD;
-    }
-    const char *end = buf + size;
-    const char *nl = memchr(buf, '\n', size);
-    const size_t magic_len = sizeof LC_TUNE_MAGIC - 1;
-    if ((size_t)((nl ? nl : end) - buf) >= magic_len && memcmp(buf, LC_TUNE_MAGIC, magic_len) == 0) {
-        if (!nl) {
-            snprintf(why, why_size, "truncated (header line incomplete)");
-            return LC_TF_BAD;
-        }
-        const char *ver = buf + magic_len;
-        const size_t ver_len = (size_t)(nl - ver);
-        if (!(ver_len == sizeof LC_TUNE_VERSION - 1 && memcmp(ver, LC_TUNE_VERSION, ver_len) == 0)) {
-            snprintf(why, why_size, "written in format v%.*s, this build reads v" LC_TUNE_VERSION " (left unchanged)",
-                     (int)(ver_len > 16 ? 16 : ver_len), ver);
-            return LC_TF_FOREIGN;
-        }
-    } else {
-        snprintf(why, why_size, "not a lightning_core tune cache (no \"" LC_TUNE_MAGIC LC_TUNE_VERSION "\" header)");
-        return LC_TF_BAD;
+        return LC_TF_DAMAGED;
     }
     const char *p = nl + 1;
     size_t line_no = 1;
@@ -315,45 +334,101 @@ static lc_tf_result lc_tune_parse(const char *buf, size_t size, lc_tune_table *o
     snprintf(why, why_size, "truncated (no end line)");
 bad:
     lc_table_free(out);
-    return LC_TF_BAD;
+    return LC_TF_DAMAGED;
 }
 
-static lc_tf_result lc_tune_read_file(const char *path, lc_tune_table *out, char *why, size_t why_size) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT) return LC_TF_MISSING;
-        snprintf(why, why_size, "cannot be read (%s)", strerror(errno));
-        return LC_TF_UNREADABLE;
+/* 1 when a file with status `sb` may be ours by its type and size, else 0 with `why`. */
+static int lc_tune_stat_ok(const struct stat *sb, char *why, size_t why_size) {
+    const mode_t m = sb->st_mode;
+    if (S_ISREG(m) && (uint64_t)sb->st_size <= LC_TUNE_FILE_MAX) return 1;
+    if (S_ISREG(m))
+        snprintf(why, why_size, "too large (%lld bytes) to be a tune cache", (long long)sb->st_size);
+    else
+        snprintf(why, why_size, "%s, not a regular file",
+                 S_ISLNK(m)    ? "a symbolic link (name the file itself)"
+                 : S_ISDIR(m)  ? "a directory"
+                 : S_ISFIFO(m) ? "a FIFO"
+                 : S_ISSOCK(m) ? "a socket"
+                 : S_ISCHR(m)  ? "a character device"
+                 : S_ISBLK(m)  ? "a block device"
+                               : "of an unknown type");
+    return 0;
+}
+
+/* Opens `path` read-only without ever blocking or following a final symbolic link, and only when it is
+ * a regular file of at most LC_TUNE_FILE_MAX bytes: lstat first (a FIFO or a device is never opened at
+ * all), O_NONBLOCK | O_NOFOLLOW, fstat after (the path may have changed in between). Returns the
+ * descriptor with *sb filled in, or -1 with *r = MISSING or NOT_OURS (and `why`). */
+static int lc_tune_open(const char *path, struct stat *sb, lc_tf_result *r, char *why, size_t why_size) {
+    *r = LC_TF_NOT_OURS;
+    if (lstat(path, sb) != 0) {
+        const int e = errno;
+        if (e == ENOENT) *r = LC_TF_MISSING;
+        snprintf(why, why_size, "cannot be examined (%s)", strerror(e));
+        return -1;
     }
+    if (!lc_tune_stat_ok(sb, why, why_size)) return -1;
+    const int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        const int e = errno;
+        if (e == ENOENT) *r = LC_TF_MISSING;
+        if (e == ELOOP)
+            snprintf(why, why_size, "a symbolic link (name the file itself), not a regular file");
+        else
+            snprintf(why, why_size, "cannot be read (%s)", strerror(e));
+        return -1;
+    }
+    if (fstat(fd, sb) != 0) {
+        snprintf(why, why_size, "cannot be read (%s)", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!lc_tune_stat_ok(sb, why, why_size)) {
+        close(fd);
+        return -1;
+    }
+    const int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK); /* a regular file: plain reads from here */
+    return fd;
+}
+
+/* Reads and parses the whole regular file open on `fd` (its size as fstat says now). */
+static lc_tf_result lc_tune_read_fd(int fd, lc_tune_table *out, char *why, size_t why_size) {
     struct stat sb;
-    lc_tf_result r = LC_TF_UNREADABLE;
-    char *buf = NULL;
     if (fstat(fd, &sb) != 0) {
         snprintf(why, why_size, "cannot be read (%s)", strerror(errno));
-    } else if (!S_ISREG(sb.st_mode)) {
-        snprintf(why, why_size, "cannot be read (not a regular file)");
-    } else if ((uint64_t)sb.st_size > LC_TUNE_FILE_MAX) {
-        snprintf(why, why_size, "too large (%lld bytes) to be a tune cache", (long long)sb.st_size);
-        r = LC_TF_BAD;
-    } else if (!(buf = malloc((size_t)sb.st_size + 1))) {
-        snprintf(why, why_size, "out of memory while reading");
-    } else {
-        size_t got = 0;
-        const size_t want = (size_t)sb.st_size;
-        int failed = 0;
-        while (got < want) {
-            const ssize_t k = read(fd, buf + got, want - got);
-            if (k < 0 && errno == EINTR) continue;
-            if (k < 0) {
-                snprintf(why, why_size, "cannot be read (%s)", strerror(errno));
-                failed = 1;
-            }
-            if (k <= 0) break;
-            got += (size_t)k;
-        }
-        if (!failed) r = lc_tune_parse(buf, got, out, why, why_size); /* short: parsed as truncated */
+        return LC_TF_NOT_OURS;
     }
+    if (!lc_tune_stat_ok(&sb, why, why_size)) return LC_TF_NOT_OURS;
+    const size_t want = (size_t)sb.st_size;
+    char *buf = malloc(want + 1);
+    if (!buf) {
+        snprintf(why, why_size, "out of memory while reading");
+        return LC_TF_NOT_OURS;
+    }
+    size_t got = 0;
+    while (got < want) {
+        const ssize_t k = pread(fd, buf + got, want - got, (off_t)got);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            snprintf(why, why_size, "cannot be read (%s)", strerror(errno));
+            free(buf);
+            return LC_TF_NOT_OURS;
+        }
+        if (k == 0) break; /* shrank meanwhile: parsed as truncated */
+        got += (size_t)k;
+    }
+    const lc_tf_result r = lc_tune_parse(buf, got, out, why, why_size);
     free(buf);
+    return r;
+}
+
+static lc_tf_result lc_tune_read_path(const char *path, lc_tune_table *out, char *why, size_t why_size) {
+    struct stat sb;
+    lc_tf_result r;
+    const int fd = lc_tune_open(path, &sb, &r, why, why_size);
+    if (fd < 0) return r;
+    r = lc_tune_read_fd(fd, out, why, why_size);
     close(fd);
     return r;
 }
@@ -394,43 +469,125 @@ static void lc_fsync_dir(const char *path) {
         *slash = '\0';
     else
         snprintf(dir, sizeof dir, ".");
-    const int fd = open(dir, O_RDONLY | O_CLOEXEC);
+    const int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
     if (fd >= 0) {
         (void)fsync(fd);
         close(fd);
     }
 }
 
+/* 1 when `path` names the file with status `sb` (same device and inode). */
+static int lc_same_file(const char *path, const struct stat *sb) {
+    struct stat now;
+    return lstat(path, &now) == 0 && now.st_dev == sb->st_dev && now.st_ino == sb->st_ino;
+}
+
+/* flock(LOCK_EX) on *fd (the file with status `sb`), polling LOCK_NB (pauses from 0.5 to 8 ms) for at
+ * most the lock timeout. 0: locked; 2: the path names another file now (a writer renamed its own over
+ * it: start over with that one, which is progress, not a wait); 1: timed out; -1: flock failed (`why`).
+ * Where an exclusive lock needs a descriptor open for writing (NFS answers EBADF), the same file is
+ * opened read-write once instead. */
+static int lc_tune_lock(int *fd, const struct stat *sb, const char *path, char *why, size_t why_size) {
+    const double deadline = lc_tune_now_ms() + (double)atomic_load(&lc_tune_lock_timeout_ms);
+    long pause_ns = 500000;
+    int reopened = 0;
+    for (;;) {
+        if (flock(*fd, LOCK_EX | LOCK_NB) == 0) return 0;
+        const int e = errno;
+        if (e == EINTR) continue;
+        if (e == EBADF && !reopened) {
+            reopened = 1;
+            const int w = open(path, O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+            struct stat a;
+            if (w >= 0 && fstat(w, &a) == 0 && a.st_dev == sb->st_dev && a.st_ino == sb->st_ino) {
+                close(*fd);
+                *fd = w;
+                continue;
+            }
+            if (w >= 0) close(w);
+        }
+        if (e != EWOULDBLOCK) {
+            snprintf(why, why_size, "flock: %s", strerror(e));
+            return -1;
+        }
+        if (!lc_same_file(path, sb)) return 2;
+        if (lc_tune_now_ms() >= deadline) return 1;
+        const struct timespec ts = {0, pause_ns};
+        nanosleep(&ts, NULL);
+        if (pause_ns < 8000000) pause_ns *= 2;
+    }
+}
+
+/* The file at `path` is not ours: one warning, and this process stops writing it. */
+static void lc_tune_not_ours(const char *path, const char *why) {
+    lc_tune_warn(path, "tune cache file %s left untouched: %s; tuning results stay in memory", path, why);
+    pthread_mutex_lock(&lc_tune.mu);
+    if (lc_tune.path == path) lc_tune.persist = 0;
+    pthread_mutex_unlock(&lc_tune.mu);
+}
+
 /* Merges the table into the file (see the header comment). `gen` is the generation the caller stored
  * under: after a reset in between, nothing is written. */
 static void lc_tune_persist(const char *path, unsigned gen) {
-    char lock_path[LC_TUNE_PATH_MAX + 16], tmp_path[LC_TUNE_PATH_MAX + 64];
-    snprintf(lock_path, sizeof lock_path, "%s.lock", path);
-    const int lfd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-    if (lfd < 0) {
-        lc_tune_warn(path, "tune cache file %s cannot be written (lock file: %s); tuning results stay in memory",
-                     path, strerror(errno));
-        return;
+    char why[256], tmp_path[LC_TUNE_PATH_MAX + 64];
+    struct stat sb, now;
+    lc_tf_result r = LC_TF_MISSING;
+    int fd = -1, created = 0, written = 0;
+    /* 1. open the file (creating an empty one when there is none) and lock it; when the path names
+     *    another file by then (a writer renamed its own over it), again with that one */
+    for (int attempt = 0;; attempt++) {
+        if (attempt == 10000) {
+            lc_tune_warn(path, "tune cache file %s keeps being replaced; tuning results stay in memory", path);
+            return;
+        }
+        created = 0;
+        fd = lc_tune_open(path, &sb, &r, why, sizeof why);
+        if (fd < 0 && r == LC_TF_MISSING) {
+            fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0666);
+            if (fd < 0 && errno == EEXIST) continue;
+            if (fd < 0 || fstat(fd, &sb) != 0) {
+                lc_tune_warn(path, "tune cache file %s cannot be created (%s); tuning results stay in memory", path,
+                             strerror(errno));
+                if (fd >= 0) close(fd);
+                return;
+            }
+            created = 1;
+        } else if (fd < 0) {
+            lc_tune_not_ours(path, why);
+            return;
+        }
+        const int locked = lc_tune_lock(&fd, &sb, path, why, sizeof why);
+        if (locked == 2) {
+            close(fd);
+            continue;
+        }
+        if (locked != 0) {
+            if (locked > 0) {
+                lc_tune_warn(path, "tune cache file %s stayed locked by another process for %u ms; this process stops "
+                             "writing it, tuning results stay in memory", path, atomic_load(&lc_tune_lock_timeout_ms));
+                pthread_mutex_lock(&lc_tune.mu);
+                if (lc_tune.path == path) lc_tune.persist = 0;
+                pthread_mutex_unlock(&lc_tune.mu);
+            } else {
+                lc_tune_warn(path, "tune cache file %s cannot be locked (%s); tuning results stay in memory", path,
+                             why);
+            }
+            close(fd);
+            return;
+        }
+        if (lc_same_file(path, &sb)) break;
+        close(fd); /* releases the lock */
     }
-    while (flock(lfd, LOCK_EX) != 0) {
-        if (errno == EINTR) continue;
-        lc_tune_warn(path, "tune cache file %s cannot be written (flock: %s); tuning results stay in memory", path,
-                     strerror(errno));
-        close(lfd);
-        return;
-    }
+
+    /* 2. under the lock: what is there now must still be ours; merge it */
     lc_tune_table theirs = {0}, snapshot = {0};
-    char why[256];
     char *image = NULL;
-    const lc_tf_result r = lc_tune_read_file(path, &theirs, why, sizeof why);
-    if (r == LC_TF_FOREIGN || r == LC_TF_UNREADABLE) { /* not ours to replace */
-        lc_tune_warn(path, "tune cache file %s ignored: %s; tuning results stay in memory", path, why);
-        pthread_mutex_lock(&lc_tune.mu);
-        if (lc_tune.path == path) lc_tune.persist = 0;
-        pthread_mutex_unlock(&lc_tune.mu);
+    r = lc_tune_read_fd(fd, &theirs, why, sizeof why);
+    if (r == LC_TF_NOT_OURS) {
+        lc_tune_not_ours(path, why);
         goto out;
     }
-    if (r == LC_TF_BAD) lc_tune_warn(path, "tune cache file %s ignored: %s; it will be rewritten", path, why);
+    if (r == LC_TF_DAMAGED) lc_tune_warn(path, "tune cache file %s ignored: %s; it will be rewritten", path, why);
 
     int oom = 0;
     pthread_mutex_lock(&lc_tune.mu);
@@ -448,22 +605,30 @@ static void lc_tune_persist(const char *path, unsigned gen) {
     }
     pthread_mutex_unlock(&lc_tune.mu);
     if (!current) goto out;
+
+    /* 3. write a temporary file, fsync, rename it over the file, fsync the directory */
     size_t size = 0;
     if (oom || !(image = lc_tune_format(&snapshot, &size))) {
         lc_tune_warn(path, "tune cache file %s not written: out of memory", path);
         goto out;
     }
+    if (size > LC_TUNE_FILE_MAX) { /* it would not be read back as ours */
+        lc_tune_warn(path,
+                     "tune cache file %s not written: %zu entries exceed %zu bytes; tuning results stay in memory",
+                     path, snapshot.n, LC_TUNE_FILE_MAX);
+        goto out;
+    }
     snprintf(tmp_path, sizeof tmp_path, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&lc_tune_tmp_seq, 1));
-    const int fd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0) {
+    const int tfd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0666);
+    if (tfd < 0) {
         lc_tune_warn(path, "tune cache file %s cannot be written (%s); tuning results stay in memory", path,
                      strerror(errno));
         goto out;
     }
     int err = 0;
     errno = 0;
-    if (lc_write_all(fd, image, size) != 0 || fsync(fd) != 0) err = errno ? errno : EIO;
-    if (close(fd) != 0 && !err) err = errno ? errno : EIO;
+    if (lc_write_all(tfd, image, size) != 0 || fsync(tfd) != 0) err = errno ? errno : EIO;
+    if (close(tfd) != 0 && !err) err = errno ? errno : EIO;
     if (!err && rename(tmp_path, path) != 0) err = errno ? errno : EIO;
     if (err) {
         lc_tune_warn(path, "tune cache file %s cannot be written (%s); tuning results stay in memory", path,
@@ -471,49 +636,75 @@ static void lc_tune_persist(const char *path, unsigned gen) {
         unlink(tmp_path);
         goto out;
     }
+    written = 1;
     lc_fsync_dir(path);
 out:
+    /* an empty file this call created and did not replace goes again (waiting writers then start over) */
+    if (created && !written && lstat(path, &now) == 0 && now.st_dev == sb.st_dev && now.st_ino == sb.st_ino &&
+        now.st_size == 0)
+        unlink(path); /* (under our lock: a writer waiting on it sees the path change and starts over) */
     free(image);
     lc_table_free(&theirs);
     lc_table_free(&snapshot);
-    flock(lfd, LOCK_UN);
-    close(lfd);
+    close(fd); /* releases the lock */
 }
 
 /* ---- loading ---------------------------------------------------------------------------------- */
 
-static void lc_tune_load_locked(void) {
-    if (lc_tune.loaded) return;
-    lc_tune.loaded = 1;
-    lc_tune.path = NULL;
-    lc_tune.persist = 1;
-    const char *env = getenv("LC_TUNE_CACHE_FILE");
-    if (!env) env = getenv("CJ_MATMUL_TUNE_CACHE_FILE");
-    if (!env || !*env) return;
-    if (strlen(env) >= LC_TUNE_PATH_MAX) {
-        lc_tune_warn("LC_TUNE_CACHE_FILE", "tune cache path is longer than %d bytes; tuning results stay in memory",
-                     LC_TUNE_PATH_MAX);
-        return;
-    }
-    lc_tune_name *name = lc_tune_intern(env);
-    if (!name) return; /* out of memory: in-memory table */
-    lc_tune.path = name->text;
-    lc_tune_table file = {0};
-    char why[256];
-    switch (lc_tune_read_file(lc_tune.path, &file, why, sizeof why)) {
-    case LC_TF_OK:
-        lc_table_free(&lc_tune.table);
-        lc_tune.table = file;
-        break;
-    case LC_TF_MISSING: break;
-    case LC_TF_FOREIGN:
-    case LC_TF_UNREADABLE:
-        lc_tune.persist = 0;
-        lc_tune_warn(lc_tune.path, "tune cache file %s ignored: %s; tuning results stay in memory", lc_tune.path, why);
-        break;
-    case LC_TF_BAD:
-        lc_tune_warn(lc_tune.path, "tune cache file %s ignored: %s; it will be rewritten", lc_tune.path, why);
-        break;
+/* Loads the table from LC_TUNE_CACHE_FILE at first use. The file is read without the mutex held (a slow
+ * disk never stalls other threads' lookups); a reset meanwhile discards what was read, and entries
+ * stored meanwhile win over the file's. */
+static void lc_tune_ensure_loaded(void) {
+    for (int attempt = 0; attempt < 4; attempt++) {
+        pthread_mutex_lock(&lc_tune.mu);
+        const int loaded = lc_tune.loaded;
+        const unsigned resets = lc_tune.resets;
+        pthread_mutex_unlock(&lc_tune.mu);
+        if (loaded) return;
+
+        const char *path = NULL;
+        int persist = 1;
+        lc_tune_table file = {0};
+        const char *env = getenv("LC_TUNE_CACHE_FILE");
+        if (!env) env = getenv("CJ_MATMUL_TUNE_CACHE_FILE");
+        if (env && *env && strlen(env) >= LC_TUNE_PATH_MAX) {
+            lc_tune_warn("LC_TUNE_CACHE_FILE", "tune cache path is longer than %d bytes; tuning results stay in memory",
+                         LC_TUNE_PATH_MAX);
+        } else if (env && *env) {
+            lc_tune_name *name = lc_tune_intern(env);
+            path = name ? name->text : NULL; /* out of memory: in-memory table */
+            char why[256];
+            switch (path ? lc_tune_read_path(path, &file, why, sizeof why) : LC_TF_MISSING) {
+            case LC_TF_OK:
+            case LC_TF_MISSING: break;
+            case LC_TF_NOT_OURS:
+                persist = 0;
+                lc_tune_warn(path, "tune cache file %s left untouched: %s; tuning results stay in memory", path, why);
+                break;
+            case LC_TF_DAMAGED:
+                lc_tune_warn(path, "tune cache file %s ignored: %s; it will be rewritten", path, why);
+                break;
+            }
+        }
+
+        pthread_mutex_lock(&lc_tune.mu);
+        if (!lc_tune.loaded && lc_tune.resets == resets) {
+            lc_tune.loaded = 1;
+            lc_tune.path = path;
+            lc_tune.persist = persist;
+            if (lc_tune.table.n == 0) {
+                lc_table_free(&lc_tune.table);
+                lc_tune.table = file;
+                file = (lc_tune_table){0};
+            } else {
+                for (size_t i = 0; i < file.n; i++)
+                    (void)lc_table_put(&lc_tune.table, file.v[i].key, file.v[i].mode, file.v[i].ms, 0);
+            }
+        }
+        const int done = lc_tune.loaded;
+        pthread_mutex_unlock(&lc_tune.mu);
+        lc_table_free(&file);
+        if (done) return;
     }
 }
 
@@ -521,8 +712,8 @@ static void lc_tune_load_locked(void) {
 
 int lc_tune_lookup(const char *key, char *mode, size_t mode_size, double *ms) {
     if (!key) return 0;
+    lc_tune_ensure_loaded();
     pthread_mutex_lock(&lc_tune.mu);
-    lc_tune_load_locked();
     const long at = lc_table_find(&lc_tune.table, key);
     if (at >= 0) {
         if (mode && mode_size) snprintf(mode, mode_size, "%s", lc_tune.table.v[at].mode);
@@ -541,10 +732,10 @@ lc_status lc_tune_store(const char *key, const char *mode, double ms) {
         return lc_error(LC_ERR_INVALID_ARGUMENT, "tune: mode: expected 1..%d printable ASCII characters (no tab)",
                         LC_TUNE_MODE_MAX - 1);
     if (!isfinite(ms) || ms < 0.0) return lc_error(LC_ERR_INVALID_ARGUMENT, "tune: ms: expected a finite value >= 0, got %g", ms);
+    lc_tune_ensure_loaded();
     pthread_mutex_lock(&lc_tune.mu);
-    lc_tune_load_locked();
     const int put = lc_table_put(&lc_tune.table, key, mode, ms, 1);
-    const char *path = lc_tune.persist ? lc_tune.path : NULL;
+    const char *path = lc_tune.loaded && lc_tune.persist ? lc_tune.path : NULL;
     const unsigned gen = atomic_load(&lc_tune_gen);
     pthread_mutex_unlock(&lc_tune.mu);
     if (put < 0) return lc_error(LC_ERR_OUT_OF_MEMORY, "tune: out of memory storing an entry");
@@ -556,6 +747,7 @@ void lc_tune_reset(void) {
     pthread_mutex_lock(&lc_tune.mu);
     lc_table_free(&lc_tune.table);
     lc_tune.loaded = 0;
+    lc_tune.resets++;
     lc_tune.path = NULL;
     lc_tune.persist = 1;
     lc_tune.xover_read = 0;
@@ -580,24 +772,24 @@ void lc_set_autotune(int on) {
 }
 
 const char *lc_tune_cache_path(void) {
+    lc_tune_ensure_loaded();
     pthread_mutex_lock(&lc_tune.mu);
-    lc_tune_load_locked();
     const char *p = lc_tune.path;
     pthread_mutex_unlock(&lc_tune.mu);
     return p;
 }
 
 size_t lc_tune_entry_count(void) {
+    lc_tune_ensure_loaded();
     pthread_mutex_lock(&lc_tune.mu);
-    lc_tune_load_locked();
     const size_t n = lc_tune.table.n;
     pthread_mutex_unlock(&lc_tune.mu);
     return n;
 }
 
 size_t lc_tune_entries(lc_tune_entry *out, size_t max) {
+    lc_tune_ensure_loaded();
     pthread_mutex_lock(&lc_tune.mu);
-    lc_tune_load_locked();
     size_t n = lc_tune.table.n < max ? lc_tune.table.n : max;
     if (out && n) memcpy(out, lc_tune.table.v, n * sizeof *out);
     if (!out) n = 0;

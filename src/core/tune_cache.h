@@ -36,6 +36,9 @@ double lc_tune_now_ms(void);
 /* Warnings printed so far by the tune cache (tests). */
 unsigned lc_tune_warning_count(void);
 
+/* Longest wait for another writer's lock on the cache file (tests; 0: the default, 10 s). */
+void lc_tune_set_lock_timeout_ms(unsigned ms);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,7 +2,12 @@
  * round trip through a file; truncated, garbage, bit-flipped, empty, foreign-version, unreadable and
  * unwritable files (each ignored with exactly one "lightning_core: warning:" line naming the file,
  * never loaded in part, the process going on in memory); concurrent writers (8 forked processes
- * storing distinct keys many times: the file parses and holds every key); the autotune flag; bad keys;
+ * storing distinct keys many times: the file parses and holds every key, no lock or temp file left);
+ * files that are not ours (text, binary, larger than 64 MiB, another version, directory, symlink to a
+ * cache of ours and dangling, FIFO in a child with an alarm so a hang fails, unreadable unless root):
+ * one warning, byte-identical and of the same type afterwards, no ".lock" next to them, tuning in
+ * memory; files that are ours (valid, absent, empty) rewritten; a lock held elsewhere: the store
+ * returns after the lock timeout and the process stops writing; the autotune flag; bad keys;
  * the crossover variables; and the CPU matmul autotuner (a tuned shape gets an entry, its result is
  * right, a stored mode is honoured, an invalid one retuned).
  * Works in a fresh temporary directory. Run by ctest; prints "N passed, N failed". */
@@ -12,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,6 +55,18 @@ static char *read_file(const char *path, size_t *n) {
     fclose(f);
     if (n) *n = got;
     return buf;
+}
+
+/* Files in the test directory whose name ends in ".lock" or holds ".tmp." (none may be left). */
+static int count_lock_files(void) {
+    int n = 0;
+    DIR *d = opendir(g_dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        const size_t len = strlen(e->d_name);
+        n += (len >= 5 && strcmp(e->d_name + len - 5, ".lock") == 0) || strstr(e->d_name, ".tmp.") != NULL;
+    }
+    if (d) closedir(d);
+    return n;
 }
 
 /* Points the cache at `path` (NULL: memory only) and resets it. */
@@ -226,8 +244,6 @@ static void test_damaged_files(void) {
     const char bin[8] = {'\x7f', 'E', 'L', 'F', 0, 1, 2, 3};
     snprintf(path, sizeof path, "%s/binary.tune", g_dir);
     expect_ignored("binary", path, bin, sizeof bin);
-    snprintf(path, sizeof path, "%s/empty.tune", g_dir);
-    expect_ignored("empty", path, "", 0);
     /* unreadable: a directory */
     snprintf(path, sizeof path, "%s/adir.tune", g_dir);
     mkdir(path, 0755);
@@ -236,12 +252,19 @@ static void test_damaged_files(void) {
     CHECK(lc_tune_store("after", "dir", 1.0) == LC_OK && lc_tune_entry_count() == 1); /* in memory; no more warnings */
     CHECK(capture_end(NULL, NULL) == 0);
 
-    /* a corrupt file is rewritten (whole and valid) by the next store */
-    snprintf(path, sizeof path, "%s/garbage.tune", g_dir);
+    /* a damaged file of ours is rewritten (whole and valid) by the next store; one that is not ours
+     * (garbage) is left as it was */
+    snprintf(path, sizeof path, "%s/trunc3.tune", g_dir);
     use_cache(path);
     CHECK(lc_tune_store("fresh", "mode", 4.0) == LC_OK);
     use_cache(path);
     CHECK(lc_tune_entry_count() == 1 && lc_tune_lookup("fresh", NULL, 0, NULL));
+    snprintf(path, sizeof path, "%s/garbage.tune", g_dir);
+    use_cache(path);
+    CHECK(lc_tune_store("fresh", "mode", 4.0) == LC_OK && lc_tune_entry_count() == 1);
+    char *garbage = read_file(path, NULL);
+    CHECK(garbage && strcmp(garbage, "hello world\nthis is not a cache\n") == 0);
+    free(garbage);
 
     /* a foreign version: ignored, and never overwritten */
     static const char v2[] = "lightning_core-tune v2\nsome\tfuture\tformat\nend\t1\t00000000\n";
@@ -254,7 +277,8 @@ static void test_damaged_files(void) {
     CHECK(after && strcmp(after, v2) == 0);
     free(after);
 
-    /* unwritable: a missing directory; loading is quiet (no file yet), the first store warns once */
+    /* unwritable: a missing directory; loading is quiet (no file yet), the first store warns once and
+     * leaves nothing behind */
     snprintf(path, sizeof path, "%s/no/such/dir/x.tune", g_dir);
     capture_begin();
     use_cache(path);
@@ -263,6 +287,8 @@ static void test_damaged_files(void) {
     int named = 0;
     CHECK(capture_end(path, &named) == 1 && named);
     CHECK(lc_tune_entry_count() == 2);
+    snprintf(path, sizeof path, "%s/no", g_dir);
+    CHECK(access(path, F_OK) != 0);
 
     free(good);
     use_cache(NULL);
@@ -325,6 +351,7 @@ static void test_concurrent_writers(void) {
         if (strstr(e->d_name, ".tmp.")) leftovers++;
     if (d) closedir(d);
     CHECK(leftovers == 0);
+    CHECK(count_lock_files() == 0);
     use_cache(NULL);
 }
 
@@ -466,6 +493,221 @@ static void test_matmul_autotune(void) {
     use_cache(NULL);
 }
 
+/* ---- files that are not ours, files that are, a lock held elsewhere -------------------------------- */
+
+#define TUNE_FILE_MAX ((off_t)64 << 20) /* LC_TUNE_FILE_MAX in tune_cache.c */
+
+/* What a path is now: its lstat, the first 64 KiB of a regular file, a symlink's target text. */
+typedef struct {
+    int exists;
+    struct stat sb;
+    char head[65536];
+    ssize_t head_n;
+    char link[256];
+} file_state;
+
+static void take_state(const char *path, file_state *st) {
+    memset(st, 0, sizeof *st);
+    st->exists = lstat(path, &st->sb) == 0;
+    st->head_n = -1;
+    if (st->exists && S_ISREG(st->sb.st_mode)) {
+        const int fd = open(path, O_RDONLY);
+        if (fd >= 0) {
+            st->head_n = pread(fd, st->head, sizeof st->head, 0);
+            close(fd);
+        }
+    }
+    if (st->exists && S_ISLNK(st->sb.st_mode)) (void)readlink(path, st->link, sizeof st->link - 1);
+}
+
+/* 1 when `path` is what `before` recorded: type, inode, size, mtime, bytes, link target. */
+static int same_state(const char *path, const file_state *before) {
+    file_state now;
+    take_state(path, &now);
+    return now.exists == before->exists && now.sb.st_mode == before->sb.st_mode && now.sb.st_ino == before->sb.st_ino &&
+           now.sb.st_size == before->sb.st_size && now.sb.st_mtim.tv_sec == before->sb.st_mtim.tv_sec &&
+           now.sb.st_mtim.tv_nsec == before->sb.st_mtim.tv_nsec && now.head_n == before->head_n &&
+           (now.head_n <= 0 || memcmp(now.head, before->head, (size_t)now.head_n) == 0) &&
+           strcmp(now.link, before->link) == 0;
+}
+
+/* The cache pointed at `path` (already made): loading and two stores give exactly one warning naming
+ * it, the entries live in memory, and the path (and `also`, a symlink's target, unless NULL) is
+ * exactly as before, with no lock or temp file next to it. */
+static void expect_untouched(const char *what, const char *path, const char *also) {
+    static file_state before, also_before;
+    take_state(path, &before);
+    if (also) take_state(also, &also_before);
+    capture_begin();
+    use_cache(path);
+    const int path_ok = lc_tune_cache_path() && strcmp(lc_tune_cache_path(), path) == 0;
+    const size_t loaded = lc_tune_entry_count();
+    const int stored = lc_tune_store("k|1", "m", 1.0) == LC_OK && lc_tune_store("k|2", "m", 2.0) == LC_OK;
+    int named = 0;
+    const int warnings = capture_end(path, &named);
+    const int same = same_state(path, &before) && (!also || same_state(also, &also_before));
+    const int leftovers = count_lock_files();
+    if (!(path_ok && loaded == 0 && stored && lc_tune_entry_count() == 2 && warnings == 1 && named && same &&
+          leftovers == 0))
+        fprintf(stderr, "  case '%s': path %d, loaded %zu, stored %d, entries %zu, %d warning(s) named %d, same %d, "
+                "%d lock/temp files\n", what, path_ok, loaded, stored, lc_tune_entry_count(), warnings, named, same,
+                leftovers);
+    CHECK(path_ok && loaded == 0 && stored && lc_tune_entry_count() == 2);
+    CHECK(warnings == 1 && named);
+    CHECK(same);
+    CHECK(leftovers == 0);
+}
+
+/* A FIFO as the cache, in a child with an alarm: loading, a store and the first tuned matmul all return
+ * (the child is killed by SIGALRM if anything waits on the FIFO), with one warning. */
+static void test_fifo(void) {
+    char path[96];
+    path_in_dir(path, sizeof path, "fifo.tune");
+    CHECK(mkfifo(path, 0600) == 0);
+    fflush(NULL);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        alarm(30);
+        use_cache(path);
+        const unsigned w0 = lc_tune_warning_count();
+        int ok = lc_tune_cache_path() && strcmp(lc_tune_cache_path(), path) == 0;
+        ok &= lc_tune_entry_count() == 0;
+        lc_tune_reset(); /* the first use being the tuned matmul itself */
+        const char *kpath = NULL;
+        ok &= matmul_rel_err(200, 200, 200, &kpath) < 2e-5 && lc_tune_entry_count() == 1;
+        ok &= lc_tune_store("k", "m", 1.0) == LC_OK && lc_tune_entry_count() == 2;
+        ok &= lc_tune_warning_count() == w0 + 1;
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    if (WIFSIGNALED(status)) fprintf(stderr, "  FIFO child killed by signal %d (hung?)\n", WTERMSIG(status));
+    const int child_ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    CHECK(child_ok);
+    struct stat sb;
+    CHECK(lstat(path, &sb) == 0 && S_ISFIFO(sb.st_mode));
+    CHECK(count_lock_files() == 0);
+    /* and in this process (only when the child came back: a hang here would stall the suite), with the
+     * file state compared */
+    if (child_ok) expect_untouched("fifo", path, NULL);
+}
+
+static void test_not_ours(void) {
+    char path[128], target[128];
+    /* a text file, a binary one, another format version */
+    static const char text[] = "my notes\nplease keep\n";
+    path_in_dir(path, sizeof path, "notes.txt");
+    write_file(path, text, sizeof text - 1);
+    expect_untouched("text file", path, NULL);
+    static const char bin[] = "\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+    path_in_dir(path, sizeof path, "image.png");
+    write_file(path, bin, sizeof bin - 1);
+    expect_untouched("binary file", path, NULL);
+    static const char v3[] = "lightning_core-tune v3\nfuture\tstuff\t1\nend\t1\t00000000\n";
+    path_in_dir(path, sizeof path, "v3.tune");
+    write_file(path, v3, sizeof v3 - 1);
+    expect_untouched("format v3", path, NULL);
+    /* larger than 64 MiB (sparse), even with our header line at the start */
+    path_in_dir(path, sizeof path, "big.bin");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK(fd >= 0 && write(fd, "lightning_core-tune v1\n", 23) == 23 && ftruncate(fd, TUNE_FILE_MAX + 4096) == 0);
+    if (fd >= 0) close(fd);
+    expect_untouched("64 MiB + 4 KiB file", path, NULL);
+    unlink(path);
+    /* a directory */
+    path_in_dir(path, sizeof path, "somedir");
+    CHECK(mkdir(path, 0755) == 0);
+    expect_untouched("directory", path, NULL);
+    /* a symlink to a valid cache of ours: the link stays a link, the target unchanged */
+    path_in_dir(target, sizeof target, "real.tune");
+    use_cache(target);
+    CHECK(lc_tune_store("real|1", "m", 1.0) == LC_OK);
+    path_in_dir(path, sizeof path, "link.tune");
+    CHECK(symlink(target, path) == 0);
+    expect_untouched("symlink to a cache", path, target);
+    /* a dangling symlink: its target is not created */
+    path_in_dir(target, sizeof target, "nowhere.tune");
+    path_in_dir(path, sizeof path, "dangling.tune");
+    CHECK(symlink(target, path) == 0);
+    expect_untouched("dangling symlink", path, NULL);
+    CHECK(access(target, F_OK) != 0);
+    /* a file that cannot be read (root reads anything: skipped there) */
+    if (geteuid() != 0) {
+        path_in_dir(path, sizeof path, "secret.tune");
+        write_file(path, "lightning_core-tune v1\n", 23);
+        chmod(path, 0);
+        expect_untouched("unreadable", path, NULL);
+        chmod(path, 0600);
+    } else {
+        printf("  (unreadable-file case skipped: running as root)\n");
+    }
+    test_fifo();
+    use_cache(NULL);
+}
+
+/* Ours: a valid cache gets the new entries merged in; an absent file is created; an empty one is an
+ * empty table (no warning) and rewritten. No lock or temp file is left. */
+static void test_ours_rewritten(void) {
+    char path[96];
+    path_in_dir(path, sizeof path, "ours.tune");
+    use_cache(path);
+    capture_begin();
+    CHECK(access(path, F_OK) != 0 && lc_tune_entry_count() == 0 && access(path, F_OK) != 0); /* loading creates nothing */
+    CHECK(lc_tune_store("a|1", "m1", 1.0) == LC_OK);                                         /* absent: created */
+    use_cache(path);
+    CHECK(lc_tune_entry_count() == 1 && lc_tune_store("b|2", "m2", 2.0) == LC_OK);           /* valid: merged */
+    use_cache(path);
+    CHECK(lc_tune_entry_count() == 2 && lc_tune_lookup("a|1", NULL, 0, NULL) && lc_tune_lookup("b|2", NULL, 0, NULL));
+    path_in_dir(path, sizeof path, "touched.tune");
+    write_file(path, "", 0);
+    use_cache(path);
+    CHECK(lc_tune_entry_count() == 0 && lc_tune_store("c|3", "m3", 3.0) == LC_OK);
+    size_t n = 0;
+    char *text = read_file(path, &n);
+    CHECK(text && strncmp(text, "lightning_core-tune v1\nc|3\tm3\t3\nend\t1\t", 38) == 0);
+    free(text);
+    CHECK(capture_end(NULL, NULL) == 0);
+    CHECK(count_lock_files() == 0);
+    use_cache(NULL);
+}
+
+/* Another process holds the file's lock: the store returns after the timeout with one warning and the
+ * file unchanged, later stores do not wait again; after a reset (lock released) writing resumes. */
+static void test_lock_timeout(void) {
+    char path[96];
+    path_in_dir(path, sizeof path, "locked.tune");
+    use_cache(path);
+    CHECK(lc_tune_store("a", "m", 1.0) == LC_OK);
+    file_state before;
+    take_state(path, &before);
+    const int hfd = open(path, O_RDONLY);
+    CHECK(hfd >= 0 && flock(hfd, LOCK_EX) == 0); /* another open file description: conflicts like a process */
+    lc_tune_set_lock_timeout_ms(300);
+    capture_begin();
+    double t0 = lc_tune_now_ms();
+    CHECK(lc_tune_store("b", "m", 2.0) == LC_OK);
+    const double waited = lc_tune_now_ms() - t0;
+    t0 = lc_tune_now_ms();
+    CHECK(lc_tune_store("c", "m", 3.0) == LC_OK);
+    const double again = lc_tune_now_ms() - t0;
+    int named = 0;
+    CHECK(capture_end(path, &named) == 1 && named);
+    if (!(waited >= 290.0 && waited < 5000.0 && again < 250.0))
+        fprintf(stderr, "  lock timeout: first store %.1f ms, second %.1f ms\n", waited, again);
+    CHECK(waited >= 290.0 && waited < 5000.0);
+    CHECK(again < 250.0);
+    CHECK(lc_tune_entry_count() == 3 && same_state(path, &before));
+    flock(hfd, LOCK_UN);
+    close(hfd);
+    lc_tune_set_lock_timeout_ms(0);
+    use_cache(path);
+    CHECK(lc_tune_store("d", "m", 4.0) == LC_OK);
+    use_cache(path);
+    CHECK(lc_tune_entry_count() == 2 && lc_tune_lookup("a", NULL, 0, NULL) && lc_tune_lookup("d", NULL, 0, NULL));
+    CHECK(count_lock_files() == 0);
+    use_cache(NULL);
+}
+
 /* ---- main ----------------------------------------------------------------------------------------- */
 
 static void remove_tree(const char *dir) {
@@ -498,6 +740,9 @@ int main(void) {
     test_damaged_files();
     test_concurrent_writers();
     test_flags();
+    test_not_ours(); /* before any matmul has started the thread pool: it forks */
+    test_ours_rewritten();
+    test_lock_timeout();
     test_matmul_autotune();
     remove_tree(g_dir);
     printf("test_tune: %d passed, %d failed\n", g_pass, g_fail);

@@ -7,6 +7,10 @@
   honoured, a second process reads the first one's choices back, reset re-reads the variable; corrupt,
   truncated and foreign-version files give exactly one warning line and no crash; processes running at
   once all land in the file.
+- Files that are not ours (text, binary, larger than 64 MiB, another version, directory, symlink to a cache
+  and dangling, FIFO, unreadable) are left byte-identical with one warning and no ".lock" next to them,
+  and never make a process wait (each child runs under a timeout); ours (valid, absent, empty, damaged)
+  are rewritten.
 - Results stay right with tuning on (shapes above the tuning threshold, float64 NumPy reference, poisoned
   outputs), on "cpu" always and on "cuda" where there is a GPU, for the tuning call and the calls after.
 - The conv2d / matmul crossover for device "auto" follows the environment.
@@ -15,6 +19,7 @@ No timing assertions: which candidate wins is the machine's business.
 import os
 import pathlib
 import re
+import stat
 import subprocess
 import sys
 import zlib
@@ -42,14 +47,18 @@ def _fresh_tuning(monkeypatch):
     lc.matmul_reset_tuning()
 
 
-def _run_fresh(code, **env):
-    """Runs `code` in a fresh interpreter importing this lightning_core; returns (stdout, stderr)."""
+def _run_fresh(code, _timeout=120, **env):
+    """Runs `code` in a fresh interpreter importing this lightning_core; returns (stdout, stderr). A child
+    still running after `_timeout` seconds is killed and the test fails (a hang is a failure)."""
     pkg_root = str(pathlib.Path(lc.__file__).resolve().parents[1])
     full = dict(os.environ, PYTHONPATH=os.pathsep.join([pkg_root, os.environ.get("PYTHONPATH", "")]))
     for k in ("LC_TUNE_CACHE_FILE", "CJ_MATMUL_TUNE_CACHE_FILE", "LC_AUTOTUNE"):
         full.pop(k, None)
     full.update(env)
-    res = subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True, timeout=120)
+    try:
+        res = subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True, timeout=_timeout)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"the child process hung for {_timeout} s (killed); stderr so far: {e.stderr!r}")
     assert res.returncode == 0, res.stderr
     return res.stdout.strip(), res.stderr
 
@@ -275,11 +284,9 @@ def test_hand_written_file_is_read(tmp_path):
 
 GOOD = _valid_file([("alpha|x", "m1", 0.5), ("beta|y", "m2", 1.25)])
 DAMAGED = {
-    "garbage": "this is not a tune cache\n\x01\x02",
     "truncated_mid_line": GOOD[:30],
     "truncated_before_end": GOOD[: GOOD.index("end\t")],
     "checksum": GOOD.replace("m2", "m3"),
-    "empty": "",
     "foreign_version": "lightning_core-tune v9\nwhatever\tthe\tfuture\nend\t1\t00000000\n",
 }
 
@@ -301,6 +308,111 @@ def test_damaged_file_one_warning_no_crash(tmp_path, case):
         assert text == DAMAGED[case]  # another format's file is never overwritten
     else:
         assert text.startswith("lightning_core-tune v1\n") and "matmul|cpu|f32|m=256,k=200,n=300|" in text
+    assert not _lock_or_temp_files(tmp_path)
+
+
+def _lock_or_temp_files(directory):
+    return sorted(p.name for p in pathlib.Path(directory).iterdir() if p.name.endswith(".lock") or ".tmp." in p.name)
+
+
+def _state(path):
+    """What `path` is now: type and mode, inode, size, mtime, first 64 KiB, symlink target."""
+    st = os.lstat(path)
+    head = link = None
+    if stat.S_ISREG(st.st_mode):
+        try:
+            with open(path, "rb") as f:
+                head = f.read(1 << 16)
+        except PermissionError:
+            head = "unreadable"
+    if stat.S_ISLNK(st.st_mode):
+        link = os.readlink(path)
+    return (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, head, link)
+
+
+def _make_not_ours(tmp_path, kind):
+    """Makes a file that is not a tune cache of ours; returns (path, the symlink's target or None)."""
+    path = tmp_path / f"{kind}.thing"
+    if kind == "text":
+        path.write_text("my notes\nplease keep them\n")
+    elif kind == "binary":
+        path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    elif kind == "large":  # 64 MiB + 4 KiB (sparse), even with our header line at the start
+        with open(path, "wb") as f:
+            f.write(b"lightning_core-tune v1\n")
+            f.truncate((64 << 20) + 4096)
+    elif kind == "large_exact":  # 64 MiB + 1 byte of text
+        with open(path, "wb") as f:
+            f.write(b"x" * 4096)
+            f.truncate((64 << 20) + 1)
+    elif kind == "other_version":
+        path.write_text("lightning_core-tune v3\nfuture\tstuff\t1\nend\t1\t00000000\n")
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "symlink_to_cache":
+        target = tmp_path / "real.tune"
+        target.write_text(_valid_file([("alpha|x", "m1", 0.5)]))
+        path.symlink_to(target)
+        return path, target
+    elif kind == "dangling_symlink":
+        path.symlink_to(tmp_path / "nowhere.tune")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "unreadable":
+        path.write_text(_valid_file([("alpha|x", "m1", 0.5)]))
+        path.chmod(0)
+    return path, None
+
+
+NOT_OURS = ["text", "binary", "large", "large_exact", "other_version", "directory", "symlink_to_cache",
+            "dangling_symlink", "fifo", "unreadable"]
+
+
+@pytest.mark.parametrize("kind", NOT_OURS)
+def test_file_not_ours_is_left_untouched(tmp_path, kind):
+    if kind == "unreadable" and os.geteuid() == 0:
+        pytest.skip("root reads a file of mode 000")
+    path, target = _make_not_ours(tmp_path, kind)
+    before = _state(path)
+    target_before = _state(target) if target else None
+    # path and entries first (the FIFO hang was at both), then the first tuned matmul stores a choice
+    code = ("import lightning_core as lc\nprint(lc.tune_cache_path())\nprint(len(lc.tune_cache_entries()))\n"
+            "lc.matmul_reset_tuning()\n" + TUNED_MATMUL +
+            "lc.matmul2d(np.ones((300, 300), np.float32), np.ones((300, 300), np.float32), 'cpu')\n"
+            "print(len(lc.tune_cache_entries()))\n")
+    out, err = _run_fresh(code, _timeout=60, LC_TUNE_CACHE_FILE=str(path))
+    got_path, loaded, tuned, count = out.splitlines()
+    assert got_path == str(path) and loaded == "0"
+    assert tuned.split()[1] == "1" and count == "2"  # tuning ran, in memory
+    warnings = _warnings(err)
+    assert len(warnings) == 1 and str(path) in warnings[0] and "left untouched" in warnings[0], err
+    assert _state(path) == before  # byte-identical, same inode, same type
+    if target:
+        assert _state(target) == target_before
+    assert not (tmp_path / "nowhere.tune").exists()
+    assert not _lock_or_temp_files(tmp_path)
+    if kind == "unreadable":
+        path.chmod(0o600)
+
+
+@pytest.mark.parametrize("kind", ["valid", "absent", "empty", "damaged"])
+def test_file_of_ours_is_rewritten(tmp_path, kind):
+    path = tmp_path / "ours.tune"
+    old = [("alpha|x", "m1", 0.5)]
+    if kind == "valid":
+        path.write_text(_valid_file(old))
+    elif kind == "empty":
+        path.write_text("")
+    elif kind == "damaged":
+        path.write_text(_valid_file(old)[:-3])
+    out, err = _run_fresh(TUNED_MATMUL, _timeout=60, LC_TUNE_CACHE_FILE=str(path))
+    assert out.split()[1] == "1"
+    assert len(_warnings(err)) == (1 if kind == "damaged" else 0), err
+    text = path.read_text()
+    assert text.startswith("lightning_core-tune v1\n") and re.search(r"\nend\t\d+\t[0-9a-f]{8}\n\Z", text)
+    assert "matmul|cpu|f32|m=256,k=200,n=300|" in text
+    assert ("alpha|x\tm1\t0.5\n" in text) == (kind == "valid")
+    assert not _lock_or_temp_files(tmp_path)
 
 
 def test_unwritable_path_warns_once(tmp_path):
@@ -310,6 +422,7 @@ def test_unwritable_path_warns_once(tmp_path):
     assert out.split()[1] == "1"
     warnings = _warnings(err)
     assert len(warnings) == 1 and str(path) in warnings[0]
+    assert not path.parent.exists()  # nothing created on the way
 
 
 def test_processes_at_once_all_land_in_the_file(tmp_path):
