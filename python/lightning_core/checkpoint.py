@@ -30,6 +30,7 @@ import json
 import math
 import os
 import secrets
+import stat
 import string
 import struct
 import zipfile
@@ -208,12 +209,30 @@ def _fspath(path):
     return os.fsdecode(p) if isinstance(p, bytes) else p
 
 
+def _file_kind(st):
+    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory")):
+        if test(st.st_mode):
+            return kind
+    return "not a regular file"
+
+
 def _write_atomic(path, members):
     """Writes ``members`` [(member stem, ndarray)] as an uncompressed .npz to a temporary file next to
-    ``path``, fsyncs it and renames it over ``path``."""
-    if os.path.isdir(path):
+    ``path``, fsyncs it and renames it over ``path``. A symbolic link is followed (its target is replaced
+    and the link kept); only a regular file or nothing may be there: a directory, FIFO, socket or device
+    is refused before anything is written (never opened, so nothing waits on it)."""
+    path = os.path.realpath(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):
         raise IsADirectoryError(errno.EISDIR, "cannot write a checkpoint over a directory", path)
-    directory = os.path.dirname(os.path.abspath(path))
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"save_checkpoint: path: expected a regular file or a new name, got {_file_kind(st)} at {path!r}; "
+                         "nothing was written")
+    directory = os.path.dirname(path)
     base = os.path.basename(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     while True:
@@ -532,8 +551,15 @@ def _read(path, plan=None):
         raise FileNotFoundError(errno.ENOENT, "checkpoint file not found", p)
     if os.path.isdir(p):
         raise _not_ckpt(p, "it is a directory")
-    with open(p, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
+    # Opened once without blocking (a FIFO would wait for a writer) and judged on the descriptor itself,
+    # so what was checked is what is read.
+    fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise _not_ckpt(p, f"it is {_file_kind(st)}, not a regular file")
+    with os.fdopen(fd, "rb") as f:
+        size = st.st_size
         if size == 0:
             raise _not_ckpt(p, "the file is empty")
         head = f.read(4)

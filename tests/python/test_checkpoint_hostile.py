@@ -356,3 +356,53 @@ def test_manifest_without_sha256_refused(tmp_path):
                    [_member(k + ".npy", v) for k, v in members.items()])
     with pytest.raises(CheckpointError, match=r"tensor 'w': SHA-256 mismatch \(manifest None"):
         ckpt.load_model_checkpoint(bad, into=M())
+
+
+# ---- the path itself: symlinks, FIFOs, devices ----------------------------------------------------
+
+def _small_module():
+    from lightning_core import nn
+    return nn.Linear(3, 2, seed=5)
+
+
+def test_save_through_a_symlink_replaces_the_target_and_keeps_the_link(tmp_path):
+    m = _small_module()
+    target = tmp_path / "run3.npz"
+    ckpt.save_checkpoint(str(target), m)
+    link = tmp_path / "latest.npz"
+    link.symlink_to(target.name)
+    m.weight[...] += 1.0
+    ckpt.save_checkpoint(str(link), m)
+    assert link.is_symlink() and os.readlink(link) == target.name
+    back = _small_module()
+    load_checkpoint(str(target), into=back)
+    assert np.array_equal(back.weight, m.weight)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.npz", "run3.npz"]  # no temp files left
+
+
+def test_fifo_is_refused_for_save_and_load_without_waiting(tmp_path):
+    # In a subprocess with a timeout: an open() of a FIFO would block forever waiting for the other end.
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)
+    code = textwrap.dedent(f"""
+        import numpy as np
+        from lightning_core import checkpoint as ckpt, nn
+        m = nn.Linear(3, 2, seed=5)
+        try:
+            ckpt.save_checkpoint({str(fifo)!r}, m)
+        except ValueError as e:
+            assert "expected a regular file" in str(e) and "FIFO" in str(e), e
+        else:
+            raise SystemExit("save accepted a FIFO")
+        for call in (lambda: ckpt.load_checkpoint({str(fifo)!r}, into=m), lambda: ckpt.read_checkpoint_info({str(fifo)!r})):
+            try:
+                call()
+            except ckpt.CheckpointError as e:
+                assert "FIFO" in str(e), e
+            else:
+                raise SystemExit("load accepted a FIFO")
+        print("ok")
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
+    assert fifo.exists() and not fifo.is_file()  # still a FIFO, untouched
