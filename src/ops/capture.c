@@ -1,6 +1,7 @@
 /* capture.c — device graphs (session.h): begin/end a capture on a backend that has one (CUDA), the
- * ops layer's capture checks (every operand on the capture device; other threads' device work refused
- * while a capture runs), the tensors a graph keeps alive, and replay under the sync policy.
+ * ops layer's capture checks (every operand on the capture device), the tensors a graph keeps alive, and
+ * replay under the sync policy. Other threads' device work runs on while a capture records (the CUDA
+ * backend gives the capturing thread its own stream).
  * Tests: tests/c/test_sessions.c, tests/python/test_capture.py (GPU machine). */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -83,12 +84,7 @@ lc_status lc_capture_end(int keep, lc_device_graph_t **out) {
 
 lc_status lc_capture_check_route(const char *op, const lc_backend *selected, const lc_tensor_t *const *tensors, int n) {
     if (atomic_load_explicit(&lc_captures_running, memory_order_relaxed) == 0) return LC_OK;
-    if (!lc_cap_here.backend) {
-        if (selected->capture_state && selected->capture_state() == LC_CAPTURE_OTHER_THREAD)
-            return lc_error(LC_ERR_INVALID_ARGUMENT,
-                            "%s: another thread is capturing a graph on %s; retry after its capture ends", op, selected->name);
-        return LC_OK;
-    }
+    if (!lc_cap_here.backend) return LC_OK; /* another thread's capture: it records on its own stream */
     if (selected != lc_cap_here.backend)
         return lc_error(LC_ERR_INVALID_ARGUMENT,
                         "%s: while capturing a graph every op must run on %s, this one would run on %s (put its "

@@ -10,8 +10,9 @@ float64 reference, on the CPU (short: a few seconds in all on 2 cores):
   its bound (set_policy_session_capacity);
 - the runtime trace (one event per call, none lost), matmul autotuning (each shape tuned once, results
   right while tuning) and the runtime counters (no lost updates) under threads.
-On CUDA the same entries also meet graph capture (another thread's capture refuses device work), which
-these CPU tests do not cover.
+On CUDA (GPU machine): captures (a session's second run, capture_graph) in some threads while other
+threads run plain ops and their own sessions: no call fails because another thread captures, and
+every result is right (the capturing thread records on its own stream; a second capturer waits).
 """
 import threading
 
@@ -358,3 +359,48 @@ def test_runtime_counters_from_threads(rng, ref):
     assert not errors and not wrong
     assert per_call >= 1
     assert lc.runtime_counters()["dispatches"] == T * 100 * per_call
+
+
+# ---- CUDA: graph captures in some threads, plain work in others -----------------------------------
+
+@pytest.mark.skipif(not lc.cuda_available(), reason="no CUDA GPU here")
+def test_cuda_captures_do_not_disturb_other_threads(ref):
+    rng = np.random.default_rng(17)
+    seq, d = 40, 16
+    q, k, v = (rng.standard_normal((seq, d)).astype(np.float32) for _ in range(3))
+    want_att = ref.attention(q, k, v)
+    a = rng.standard_normal((64, 48)).astype(np.float32)
+    b = rng.standard_normal((48, 32)).astype(np.float32)
+    want_mm = ref.matmul(a, b)
+    ta, tb = lc.Tensor(a, device="cuda"), lc.Tensor(b, device="cuda")
+    bad = []
+
+    def work(tid):
+        for it in range(25):
+            if tid % 2 == 0:  # new sessions: every second run captures a graph
+                s = lc.AttentionSession(seq, d, False, "cuda")
+                out = np.full((seq, d), np.nan, np.float32)
+                for _ in range(3):
+                    s.forward_into(q, k, v, out)
+                    if not np.allclose(out, want_att, rtol=1e-4, atol=1e-4):
+                        bad.append(("session", tid, it))
+                tc = lc.Tensor(np.full((64, 32), np.nan, np.float32), device="cuda")
+                g = lc.capture_graph(lambda: lc.matmul2d_into(ta, tb, tc, device="cuda"))
+                g.replay(sync="always")
+                if not np.allclose(tc.numpy(), want_mm, rtol=1e-4, atol=1e-4):
+                    bad.append(("capture_graph", tid, it))
+            else:  # plain one-shot and device-tensor calls
+                got = lc.matmul2d(a, b, device="cuda")
+                if not np.allclose(got, want_mm, rtol=1e-4, atol=1e-4):
+                    bad.append(("matmul2d", tid, it))
+                tc = lc.Tensor(np.full((64, 32), np.nan, np.float32), device="cuda")
+                lc.matmul2d_into(ta, tb, tc, device="cuda")
+                if not np.allclose(tc.numpy(), want_mm, rtol=1e-4, atol=1e-4):
+                    bad.append(("matmul2d_into", tid, it))
+                got = lc.attention2d(q, k, v, device="cuda")
+                if not np.allclose(got, want_att, rtol=1e-4, atol=1e-4):
+                    bad.append(("attention2d", tid, it))
+
+    errors = _run_threads(work)
+    assert not errors, errors
+    assert not bad, bad[:5]

@@ -50,7 +50,7 @@ static lc_status lc_cuda_attention(const lc_attention_args *args, const char **p
         if (st != LC_OK) return lc_error_wrap(st, "attention_forward: workspace");
     }
     lc_status st = lc_launched("attention_forward",
-                               lc_cuda_launch_attention(args, ws, ws_bytes, ctx->num_sms, ctx->stream));
+                               lc_cuda_launch_attention(args, ws, ws_bytes, ctx->num_sms, lc_cuda_stream(ctx)));
     lc_cuda_free(ws); /* stream-ordered: the next user of the block runs after this kernel */
     if (st == LC_OK && path) *path = lc_cuda_attention_last_split() ? "cuda_flash_splitk" : "cuda_flash";
     return st;
@@ -59,7 +59,7 @@ static lc_status lc_cuda_attention(const lc_attention_args *args, const char **p
 static lc_status lc_cuda_conv2d(const lc_conv2d_args *args, const char **path) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "conv2d_nchw: cuda: no usable GPU");
-    lc_status st = lc_launched("conv2d_nchw", lc_cuda_launch_conv2d(args, ctx->stream));
+    lc_status st = lc_launched("conv2d_nchw", lc_cuda_launch_conv2d(args, lc_cuda_stream(ctx)));
     if (st == LC_OK && path) *path = (args->kh == 3 && args->kw == 3) ? "cuda_direct3x3" : "cuda_direct";
     return st;
 }
@@ -67,7 +67,7 @@ static lc_status lc_cuda_conv2d(const lc_conv2d_args *args, const char **path) {
 static lc_status lc_cuda_binary(const lc_binary_args *args, const char **path) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "elementwise: cuda: no usable GPU");
-    lc_status st = lc_launched("elementwise", lc_cuda_launch_binary(args, ctx->stream));
+    lc_status st = lc_launched("elementwise", lc_cuda_launch_binary(args, lc_cuda_stream(ctx)));
     if (st == LC_OK && path) *path = args->dtype == LC_DTYPE_F64 ? "cuda_elementwise_f64" : "cuda_elementwise_f32";
     return st;
 }
@@ -75,7 +75,7 @@ static lc_status lc_cuda_binary(const lc_binary_args *args, const char **path) {
 static lc_status lc_cuda_relu(const lc_relu_args *args, const char **path) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "relu: cuda: no usable GPU");
-    lc_status st = lc_launched("relu", lc_cuda_launch_relu(args, ctx->stream));
+    lc_status st = lc_launched("relu", lc_cuda_launch_relu(args, lc_cuda_stream(ctx)));
     if (st == LC_OK && path) *path = args->dtype == LC_DTYPE_F64 ? "cuda_relu_f64" : "cuda_relu_f32";
     return st;
 }
@@ -83,7 +83,7 @@ static lc_status lc_cuda_relu(const lc_relu_args *args, const char **path) {
 static lc_status lc_cuda_gelu(const lc_gelu_args *args, const char **path) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "gelu: cuda: no usable GPU");
-    lc_status st = lc_launched("gelu", lc_cuda_launch_gelu(args, ctx->stream));
+    lc_status st = lc_launched("gelu", lc_cuda_launch_gelu(args, lc_cuda_stream(ctx)));
     if (st == LC_OK && path) *path = args->approx == LC_GELU_TANH ? "cuda_gelu_tanh" : "cuda_gelu_erf";
     return st;
 }
@@ -91,7 +91,7 @@ static lc_status lc_cuda_gelu(const lc_gelu_args *args, const char **path) {
 static lc_status lc_cuda_layer_norm(const lc_layer_norm_args *args, const char **path) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "layer_norm: cuda: no usable GPU");
-    lc_status st = lc_launched("layer_norm", lc_cuda_launch_layer_norm(args, ctx->stream));
+    lc_status st = lc_launched("layer_norm", lc_cuda_launch_layer_norm(args, lc_cuda_stream(ctx)));
     if (st == LC_OK && path) *path = "cuda_layer_norm";
     return st;
 }
@@ -99,7 +99,7 @@ static lc_status lc_cuda_layer_norm(const lc_layer_norm_args *args, const char *
 static lc_status lc_cuda_qkv_pack(const lc_qkv_pack_args *args, const char **path) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "qkv_pack_repeat: cuda: no usable GPU");
-    lc_status st = lc_launched("qkv_pack_repeat", lc_cuda_launch_qkv_pack(args, ctx->stream));
+    lc_status st = lc_launched("qkv_pack_repeat", lc_cuda_launch_qkv_pack(args, lc_cuda_stream(ctx)));
     if (st == LC_OK && path) *path = "cuda_qkv_pack";
     return st;
 }
@@ -107,7 +107,7 @@ static lc_status lc_cuda_qkv_pack(const lc_qkv_pack_args *args, const char **pat
 static lc_status lc_cuda_conv_attention(const lc_conv_attention_args *args, const char **path) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "conv_attention: cuda: no usable GPU");
-    lc_status st = lc_launched("conv_attention", lc_cuda_launch_conv_attention(args, ctx->stream));
+    lc_status st = lc_launched("conv_attention", lc_cuda_launch_conv_attention(args, lc_cuda_stream(ctx)));
     if (st == LC_OK && path) *path = "cuda_fused_conv_attention";
     return st;
 }
@@ -115,7 +115,7 @@ static lc_status lc_cuda_conv_attention(const lc_conv_attention_args *args, cons
 static lc_status lc_cuda_attention_projection(const lc_attention_projection_args *args, const char **path) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "attention_projection: cuda: no usable GPU");
-    lc_status st = lc_launched("attention_projection", lc_cuda_launch_attention_projection(args, ctx->stream));
+    lc_status st = lc_launched("attention_projection", lc_cuda_launch_attention_projection(args, lc_cuda_stream(ctx)));
     if (st == LC_OK && path) *path = "cuda_fused_attention_projection";
     return st;
 }
@@ -137,7 +137,7 @@ static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
     lc_status st = lc_cuda_gemm(&mm, args->bias, ep, path);
     if (st == LC_OK && args->act == LC_ACT_GELU_ERF) {
         lc_gelu_args g = {LC_GELU_ERF, args->m * args->n, args->out, args->out};
-        st = lc_launched("linear", lc_cuda_launch_gelu(&g, ctx->stream));
+        st = lc_launched("linear", lc_cuda_launch_gelu(&g, lc_cuda_stream(ctx)));
         if (st == LC_OK && path) *path = "cublaslt_f32+gelu_erf";
     }
     return st;

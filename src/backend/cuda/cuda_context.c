@@ -36,7 +36,8 @@ static void lc_ctx_init(void) {
     lc_ctx.device = 0;
     if (cudaSetDevice(lc_ctx.device) != cudaSuccess ||
         cudaDeviceGetAttribute(&lc_ctx.num_sms, cudaDevAttrMultiProcessorCount, lc_ctx.device) != cudaSuccess ||
-        cudaStreamCreateWithFlags(&lc_ctx.stream, cudaStreamNonBlocking) != cudaSuccess) {
+        cudaStreamCreateWithFlags(&lc_ctx.stream, cudaStreamNonBlocking) != cudaSuccess ||
+        cudaStreamCreateWithFlags(&lc_ctx.capture_stream, cudaStreamNonBlocking) != cudaSuccess) {
         cudaGetLastError();
         return;
     }
@@ -71,7 +72,7 @@ lc_status lc_cuda_sync(void) {
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "cuda: no usable GPU");
     lc_status guard = lc_cuda_capture_guard("synchronize");
     if (guard != LC_OK) return guard;
-    cudaError_t err = cudaStreamSynchronize(ctx->stream);
+    cudaError_t err = cudaStreamSynchronize(lc_cuda_stream(ctx));
     lc_counter_add(LC_COUNTER_SYNCS, 1);
     if (err == cudaSuccess) return LC_OK;
     const char *op = atomic_load(&lc_last_op);
@@ -248,9 +249,9 @@ lc_status lc_cuda_copy_h2d(void *dst, const void *src, size_t bytes) {
         st = lc_cuda_check(cudaEventSynchronize(lc_stage.done[s]), "cuda: upload");
         if (st != LC_OK) break;
         lc_memcpy_host(lc_stage.buf[s], (const char *)src + off, chunk);
-        st = lc_cuda_check(cudaMemcpyAsync((char *)dst + off, lc_stage.buf[s], chunk, cudaMemcpyHostToDevice, ctx->stream),
+        st = lc_cuda_check(cudaMemcpyAsync((char *)dst + off, lc_stage.buf[s], chunk, cudaMemcpyHostToDevice, lc_cuda_stream(ctx)),
                            "cuda: upload");
-        if (st == LC_OK) st = lc_cuda_check(cudaEventRecord(lc_stage.done[s], ctx->stream), "cuda: upload");
+        if (st == LC_OK) st = lc_cuda_check(cudaEventRecord(lc_stage.done[s], lc_cuda_stream(ctx)), "cuda: upload");
     }
     pthread_mutex_unlock(&lc_stage.mu);
     return st;
@@ -278,9 +279,9 @@ lc_status lc_cuda_copy_d2h(void *dst, const void *src, size_t bytes) {
         const size_t chunk = lc_chunk_bytes(bytes, off);
         if (st == LC_OK)
             st = lc_cuda_check(cudaMemcpyAsync(lc_stage.buf[s], (const char *)src + off, chunk, cudaMemcpyDeviceToHost,
-                                               ctx->stream),
+                                               lc_cuda_stream(ctx)),
                                "cuda: download");
-        if (st == LC_OK) st = lc_cuda_check(cudaEventRecord(lc_stage.done[s], ctx->stream), "cuda: download");
+        if (st == LC_OK) st = lc_cuda_check(cudaEventRecord(lc_stage.done[s], lc_cuda_stream(ctx)), "cuda: download");
     }
     for (; st == LC_OK && drained < nchunks; drained++) st = lc_stage_drain(dst, bytes, drained);
     pthread_mutex_unlock(&lc_stage.mu);
@@ -294,5 +295,5 @@ lc_status lc_cuda_copy_d2h(void *dst, const void *src, size_t bytes) {
 lc_status lc_cuda_copy_d2d(void *dst, const void *src, size_t bytes) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "cuda: no usable GPU");
-    return lc_cuda_check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, ctx->stream), "cuda: device copy");
+    return lc_cuda_check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, lc_cuda_stream(ctx)), "cuda: device copy");
 }

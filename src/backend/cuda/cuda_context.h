@@ -16,7 +16,8 @@
 typedef struct lc_cuda_ctx {
     int device;
     int num_sms;
-    cudaStream_t stream;
+    cudaStream_t stream;         /* all work, except what a capturing thread enqueues */
+    cudaStream_t capture_stream; /* the one capture at a time records here (cuda_graph.c) */
     cublasLtHandle_t lt;
     void *lt_workspace;
     size_t lt_workspace_bytes;
@@ -25,6 +26,10 @@ typedef struct lc_cuda_ctx {
 /* The context, starting it on first use; NULL when no usable GPU/driver (never an error). */
 const lc_cuda_ctx *lc_cuda_ctx_get(void);
 int lc_cuda_available(void);
+
+/* The stream the calling thread enqueues on: the capture stream while this thread captures a graph,
+ * else ctx->stream. Other threads keep running on ctx->stream during a capture (cuda_graph.c). */
+cudaStream_t lc_cuda_stream(const lc_cuda_ctx *ctx);
 
 /* Maps a CUDA runtime error to LC_ERR_OUT_OF_MEMORY / LC_ERR_BACKEND with "<what>: <cuda message>". */
 lc_status lc_cuda_check(cudaError_t err, const char *what);

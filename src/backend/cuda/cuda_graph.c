@@ -1,7 +1,10 @@
-/* cuda_graph.c — CUDA graph capture/replay on the backend's stream and the CUDA-event timer (see
- * cuda_graph.h). Capture uses cudaStreamCaptureModeRelaxed so that the caching allocator may still
- * cudaMalloc inside it; blocks freed during the capture (kernel workspaces) stay reserved until the graph
- * is freed, because replays keep using their addresses. lc_cuda_time_enqueues is the autotuners' timing loop.
+/* cuda_graph.c — CUDA graph capture/replay and the CUDA-event timer (see cuda_graph.h). A capture
+ * records on the context's capture stream, which only the capturing thread enqueues on (lc_cuda_stream);
+ * other threads keep running on the backend stream meanwhile, and a second thread that wants to capture
+ * waits for the first capture to end. Replays launch on the backend stream. Capture uses
+ * cudaStreamCaptureModeRelaxed so that the caching allocator may still cudaMalloc inside it; blocks the
+ * capturing thread frees during the capture (kernel workspaces) stay reserved until the graph is freed,
+ * because replays keep using their addresses. lc_cuda_time_enqueues is the autotuners' timing loop.
  * Tests: tests/c/test_sessions.c, tests/python/test_sessions.py, tests/python/test_capture.py (GPU). */
 #include <math.h>
 #include <pthread.h>
@@ -19,13 +22,18 @@ typedef struct lc_cuda_graph {
     size_t nblocks;
 } lc_cuda_graph;
 
+static _Thread_local int lc_cap_mine; /* this thread owns the capture in progress */
+
 static struct {
     pthread_mutex_t mu;
+    pthread_cond_t ended;
     int active;
     pthread_t owner;
     void **blocks;
     size_t nblocks, cap;
-} lc_cap = {.mu = PTHREAD_MUTEX_INITIALIZER};
+} lc_cap = {.mu = PTHREAD_MUTEX_INITIALIZER, .ended = PTHREAD_COND_INITIALIZER};
+
+cudaStream_t lc_cuda_stream(const lc_cuda_ctx *ctx) { return lc_cap_mine ? ctx->capture_stream : ctx->stream; }
 
 int lc_cuda_capture_state(void) {
     pthread_mutex_lock(&lc_cap.mu);
@@ -42,17 +50,14 @@ lc_status lc_cuda_capture_guard(const char *what) {
         return lc_error(LC_ERR_INVALID_ARGUMENT,
                         "%s: not allowed while capturing a graph (captured work must keep every operand on the "
                         "device and must not wait for the device)", what);
-    case LC_CAPTURE_OTHER_THREAD:
-        return lc_error(LC_ERR_INVALID_ARGUMENT,
-                        "%s: another thread is capturing a graph on the cuda stream; retry after its capture ends", what);
-    default: return LC_OK;
+    default: return LC_OK; /* another thread's capture records on its own stream: nothing to guard */
     }
 }
 
 int lc_cuda_capture_keep_block(void *ptr) {
     int kept = 0;
     pthread_mutex_lock(&lc_cap.mu);
-    if (lc_cap.active) {
+    if (lc_cap.active && lc_cap_mine) { /* only the capturing thread's frees can be under the graph */
         if (lc_cap.nblocks == lc_cap.cap) {
             size_t cap = lc_cap.cap ? 2 * lc_cap.cap : 8;
             void **grown = realloc(lc_cap.blocks, cap * sizeof *grown);
@@ -73,15 +78,17 @@ lc_status lc_cuda_capture_begin(void) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "capture: cuda: no usable GPU");
     pthread_mutex_lock(&lc_cap.mu);
-    if (lc_cap.active) {
+    if (lc_cap_mine) {
         pthread_mutex_unlock(&lc_cap.mu);
-        return lc_error(LC_ERR_INVALID_ARGUMENT, "capture: a graph capture is already in progress");
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "capture: this thread is already capturing");
     }
-    cudaError_t err = cudaStreamBeginCapture(ctx->stream, cudaStreamCaptureModeRelaxed);
+    while (lc_cap.active) pthread_cond_wait(&lc_cap.ended, &lc_cap.mu); /* one capture at a time: wait */
+    cudaError_t err = cudaStreamBeginCapture(ctx->capture_stream, cudaStreamCaptureModeRelaxed);
     if (err == cudaSuccess) {
         lc_cap.active = 1;
         lc_cap.owner = pthread_self();
         lc_cap.nblocks = 0;
+        lc_cap_mine = 1;
     }
     pthread_mutex_unlock(&lc_cap.mu);
     return lc_cuda_check(err, "capture: begin");
@@ -116,8 +123,10 @@ lc_status lc_cuda_capture_end(int keep, void **graph_out, int64_t *nodes) {
         return lc_error(LC_ERR_INVALID_ARGUMENT, "capture: end: this thread has no capture in progress");
     }
     cudaGraph_t graph = NULL;
-    cudaError_t err = cudaStreamEndCapture(ctx->stream, &graph);
+    cudaError_t err = cudaStreamEndCapture(ctx->capture_stream, &graph);
     lc_cap.active = 0;
+    lc_cap_mine = 0;
+    pthread_cond_broadcast(&lc_cap.ended);
     void **blocks;
     size_t nblocks;
     lc_take_blocks_locked(&blocks, &nblocks);
@@ -171,8 +180,9 @@ void lc_cuda_graph_free(void *graph) {
     lc_cuda_graph *g = graph;
     if (!g) return;
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
-    /* Replays may still be running: wait before the workspace blocks go back to the allocator. */
-    if (ctx && lc_cuda_capture_state() == LC_CAPTURE_NONE) cudaStreamSynchronize(ctx->stream);
+    /* Replays may still be running: wait before the workspace blocks go back to the allocator (the
+     * backend stream can be waited on unless this thread is capturing). */
+    if (ctx && !lc_cap_mine) cudaStreamSynchronize(ctx->stream);
     cudaGetLastError();
     cudaGraphExecDestroy(g->exec);
     lc_free_blocks(g->blocks, g->nblocks);
@@ -194,7 +204,7 @@ lc_status lc_cuda_timer_start(void **handle) {
     if (!t) return lc_error(LC_ERR_OUT_OF_MEMORY, "device timer: out of host memory");
     st = lc_cuda_check(cudaEventCreate(&t->start), "device timer");
     if (st == LC_OK) st = lc_cuda_check(cudaEventCreate(&t->stop), "device timer");
-    if (st == LC_OK) st = lc_cuda_check(cudaEventRecord(t->start, ctx->stream), "device timer");
+    if (st == LC_OK) st = lc_cuda_check(cudaEventRecord(t->start, lc_cuda_stream(ctx)), "device timer");
     if (st != LC_OK) {
         if (t->start) cudaEventDestroy(t->start);
         if (t->stop) cudaEventDestroy(t->stop);
@@ -210,7 +220,7 @@ lc_status lc_cuda_timer_stop(void *handle, double *elapsed_ms) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     lc_status st = ctx ? lc_cuda_capture_guard("device timer") : lc_error(LC_ERR_DEVICE_UNAVAILABLE, "device timer: cuda: no usable GPU");
     float ms = 0.0f;
-    if (st == LC_OK) st = lc_cuda_check(cudaEventRecord(t->stop, ctx->stream), "device timer");
+    if (st == LC_OK) st = lc_cuda_check(cudaEventRecord(t->stop, lc_cuda_stream(ctx)), "device timer");
     if (st == LC_OK) st = lc_cuda_check(cudaEventSynchronize(t->stop), "device timer");
     if (st == LC_OK) st = lc_cuda_check(cudaEventElapsedTime(&ms, t->start, t->stop), "device timer");
     if (st == LC_OK) lc_counter_add(LC_COUNTER_SYNCS, 1);

@@ -1,7 +1,9 @@
-/* cuda_graph.h — CUDA graph capture and replay on the backend stream, and the event timer (internal;
- * the backend table's capture_* / graph_* / timer_* entries). One capture at a time, owned by the
- * thread that began it; while it runs, host copies and synchronisation fail with an error (they would
- * break the capture), and device blocks freed during capture are kept for the graph's lifetime.
+/* cuda_graph.h — CUDA graph capture and replay, and the event timer (internal; the backend table's
+ * capture_* / graph_* / timer_* entries). One capture at a time, owned by the thread that began it and
+ * recorded on the context's capture stream (lc_cuda_stream); a second capturer waits for it to end, and
+ * other threads' work runs on the backend stream meanwhile. In the capturing thread, host copies and
+ * synchronisation fail with an error (they would break the capture), and device blocks it frees during
+ * the capture are kept for the graph's lifetime. Replays run on the backend stream.
  * Tests: tests/c/test_sessions.c, tests/python/test_sessions.py, tests/python/test_capture.py (GPU). */
 #ifndef LC_CUDA_GRAPH_H
 #define LC_CUDA_GRAPH_H

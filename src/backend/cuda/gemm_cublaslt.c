@@ -123,7 +123,7 @@ typedef struct lc_gemm_call {
 static cublasStatus_t lc_gemm_enqueue(const lc_gemm_call *g, const cublasLtMatmulAlgo_t *algo) {
     return cublasLtMatmul(g->ctx->lt, g->desc, g->alpha, g->args->b, g->la, g->args->a, g->lb, g->beta, g->args->c,
                           g->lc, g->args->c, g->lc, algo, g->ctx->lt_workspace, g->ctx->lt_workspace_bytes,
-                          g->ctx->stream);
+                          lc_cuda_stream(g->ctx));
 }
 
 typedef struct lc_gemm_candidate {
@@ -248,7 +248,7 @@ lc_status lc_cuda_gemm(const lc_matmul_args *args, const void *bias, lc_gemm_epi
             if (lc_tune_lookup(tkey, mode, sizeof mode, NULL) && sscanf(mode, "algo=%d%n", &stored, &used) == 1 &&
                 mode[used] == '\0' && stored >= 0 && stored < found) {
                 rank = stored;
-            } else if (lc_gemm_capturing(ctx->stream)) {
+            } else if (lc_gemm_capturing(lc_cuda_stream(ctx))) {
                 cache_it = 0; /* heuristic's first choice now; tune at a call outside the capture */
             } else {
                 double ms = 0.0;
