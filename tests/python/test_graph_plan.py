@@ -409,3 +409,58 @@ def test_build_validate_plan_are_linear_in_node_count():
     for phase, s, b in zip(("build", "validate", "plan"), small, big):
         assert b < 5.0, f"{phase}: 100k nodes took {b:.2f} s"
         assert b < 0.5 or b / max(s, 1e-3) < 30.0, f"{phase}: 10k {s:.4f} s -> 100k {b:.4f} s"
+
+
+# ---- execute(loops): bounded and interruptible (issue 12 item 15's pattern) ------------------------
+
+_PLAN_SIGINT_CHILD = r"""
+import time
+import numpy as np
+import lightning_core as lc
+g = lc.Graph()
+x = g.input("x", (96, 96))
+w = g.constant("w", (np.eye(96) * 0.5).astype(np.float32))
+g.output(g.relu(g.matmul(x, w)))
+p = g.plan("cpu")
+xv = np.random.default_rng(3).standard_normal((96, 96)).astype(np.float32)
+p.upload(xv)
+print("ready", flush=True)
+try:
+    p.execute(loops=1 << 24)
+    print("finished?!", flush=True)
+except KeyboardInterrupt:
+    runs = p.summary()["runs"]
+    out = p.run(xv)[0]
+    err = np.abs(out - np.maximum(xv * 0.5, 0)).max()
+    print(f"interrupted runs={runs} err={err:.3g}", flush=True)
+"""
+
+
+def test_plan_execute_loops_bounded_and_interruptible():
+    import signal
+    import subprocess
+    import sys
+    g = lc.Graph()
+    x = g.input("x", (4,))
+    g.output(g.relu(x))
+    p = g.plan("cpu")
+    p.upload(np.ones(4, np.float32))
+    with pytest.raises(ValueError, match="loops"):
+        p.execute(loops=(1 << 24) + 1)
+    with pytest.raises(TypeError, match="loops"):
+        p.execute(loops=True)
+    proc = subprocess.Popen([sys.executable, "-c", _PLAN_SIGINT_CHILD], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        line = proc.stdout.readline()
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert line.startswith("interrupted"), (line, proc.stderr.read())
+    fields = dict(kv.split("=") for kv in line.split()[1:])
+    assert 1 <= int(fields["runs"]) < (1 << 24) and float(fields["err"]) < 1e-5, line

@@ -38,6 +38,10 @@ def test_strict_device_toggle(strict_off):
         assert lc.strict_device() is True
         lc.set_strict_device(False)
         assert lc.strict_device() is False
+        for bad in ("no", None, 2.0, [1]):  # a flag is a bool (or an int), never any truthy object
+            with pytest.raises(TypeError, match="set_strict_device: flag: expected a bool"):
+                lc.set_strict_device(bad)
+            assert lc.strict_device() is False
     finally:
         lc.set_strict_device(False)
 

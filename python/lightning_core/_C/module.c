@@ -54,9 +54,10 @@ static lcpy_sig sig_set_strict_device = LCPY_SIG("set_strict_device", 1, "flag")
 
 static PyObject *py_set_strict_device(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
     PyObject *flag;
-    if (lcpy_parse(&sig_set_strict_device, args, nargs, kw, &flag) < 0) return NULL;
-    int on = PyObject_IsTrue(flag);
-    if (on < 0) return NULL;
+    int on;
+    if (lcpy_parse(&sig_set_strict_device, args, nargs, kw, &flag) < 0 ||
+        lcpy_bool_arg("set_strict_device", "flag", flag, 0, &on) < 0)
+        return NULL;
     lc_set_strict_device(on);
     Py_RETURN_NONE;
 }

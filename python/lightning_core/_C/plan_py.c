@@ -6,6 +6,8 @@
  * these as Graph.plan(...). Threads: the C plan serialises its calls (its mutex); run is one
  * lc_graph_plan_run (upload + execute + download under one lock), so threads sharing a plan each get
  * their own inputs' results. Tests: tests/python/test_graph_plan.py, tests/python/test_threads_hidden_state.py. */
+#include <time.h>
+
 #include "call.h"
 #include "convert.h"
 #include "internal.h"
@@ -108,21 +110,40 @@ static PyObject *plan_upload(PlanObject *self, PyObject *const *args, Py_ssize_t
 
 static lcpy_sig sig_execute = LCPY_SIG("GraphPlan.execute", 0, "loops", "sync");
 
+/* Runs `loops` executions in chunks (the first of at most 64 loops, then sized to ~10 ms of work), so that
+ * between chunks the GIL is taken back and Ctrl-C raises KeyboardInterrupt; every chunk but the last runs
+ * under the "never" sync policy, so a call still waits at most once. */
 static PyObject *plan_execute(PlanObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
     const char *fn = "GraphPlan.execute";
     PyObject *v[2];
     int64_t loops = 1;
     int policy;
     if (plan_ready(self, fn) < 0 || lcpy_parse(&sig_execute, args, nargs, kw, v) < 0 ||
-        (v[0] && lcpy_int_arg(fn, "loops", v[0], 1, (int64_t)1 << 40, &loops) < 0) || lcpy_sync_policy_arg(fn, v[1], &policy) < 0)
+        (v[0] && lcpy_int_arg(fn, "loops", v[0], 1, LC_SESSION_MAX_LOOPS, &loops) < 0) ||
+        lcpy_sync_policy_arg(fn, v[1], &policy) < 0)
         return NULL;
-    lc_status st;
-    Py_BEGIN_ALLOW_THREADS
-    const int saved = lc_get_thread_sync_policy();
-    if (policy >= 0) lc_set_thread_sync_policy(policy);
-    st = lc_graph_plan_execute(self->p, loops);
-    lc_set_thread_sync_policy(saved);
-    Py_END_ALLOW_THREADS
+    lc_status st = LC_OK;
+    int64_t done = 0, chunk = loops < 64 ? loops : 64;
+    while (st == LC_OK && done < loops) {
+        const int64_t n = chunk < loops - done ? chunk : loops - done;
+        const int last = done + n == loops;
+        struct timespec t0, t1;
+        Py_BEGIN_ALLOW_THREADS
+        const int saved = lc_get_thread_sync_policy();
+        if (!last) lc_set_thread_sync_policy(LC_SYNC_NEVER);
+        else if (policy >= 0) lc_set_thread_sync_policy(policy);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        st = lc_graph_plan_execute(self->p, n);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        lc_set_thread_sync_policy(saved);
+        Py_END_ALLOW_THREADS
+        done += n;
+        if (st == LC_OK && !last) {
+            if (PyErr_CheckSignals() < 0) return NULL; /* the plan stays usable: runs so far are counted */
+            const double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6;
+            if (ms < 5.0 && chunk < ((int64_t)1 << 20)) chunk *= 2;
+        }
+    }
     if (st != LC_OK) return lcpy_raise_status(st);
     Py_RETURN_NONE;
 }
@@ -275,7 +296,7 @@ static PyObject *plan_steps(PlanObject *self, PyObject *noargs) {
 static PyMethodDef plan_methods[] = {
     {"upload", LCPY_FASTCALL(plan_upload), METH_FASTCALL, "upload($self, *inputs)\n--\n\nCopies the inputs (graph-input order) into the resident buffers."},
     {"execute", LCPY_FASTCALL(plan_execute), METH_FASTCALL | METH_KEYWORDS,
-     "execute($self, /, loops=1, sync=None)\n--\n\nRuns the plan loops times on the resident inputs (CUDA: one graph launch per loop after the first two), then waits unless sync='never'."},
+     "execute($self, /, loops=1, sync=None)\n--\n\nRuns the plan loops times (1..2**24) on the resident inputs (CUDA: one graph launch per loop after the first two), then waits unless sync='never'. Ctrl-C interrupts a long run between launches."},
     {"run", LCPY_FASTCALL(plan_run), METH_FASTCALL, "run($self, *inputs)\n--\n\nUpload, execute once, download (atomically: threads sharing the plan each get their own result): a list with one float32 ndarray per output."},
     {"download_into", LCPY_FASTCALL(plan_download_into), METH_FASTCALL | METH_KEYWORDS,
      "download_into($self, /, i, out)\n--\n\nCopies output i into out (an ndarray or tensor with its element count); returns out."},
