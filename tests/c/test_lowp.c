@@ -1,8 +1,9 @@
 /* test_lowp.c — float16 and bfloat16 matmul on the CPU through lc_matmul: awkward shapes (odd k, tails
  * of the 6x32 tile) against a float64 product of the rounded inputs, elementwise within
  * u_out·|ref| + 2k·2^-24·Σ|a||b| (u_out = 2^-8 bfloat16, 2^-11 float16; float32 accumulation); the
- * output poisoned before each run; a NaN in a (or b) makes exactly its row (column) NaN. ctest runs it
- * under each CPU mask, so the AVX-512 BF16 kernel and the float32 conversion path are both judged.
+ * output poisoned before each run; a NaN in a (or b) makes exactly its row (column) NaN; on the CPU and,
+ * when there is a GPU, on CUDA (cuBLASLt, float32 accumulation). ctest runs it under each CPU mask, so
+ * the AVX-512 BF16 kernel and the float32 conversion path are both judged.
  * Prints "N passed, N failed". */
 #include <math.h>
 #include <stdio.h>
@@ -28,7 +29,7 @@ static float rnd(void) { /* uniform in [-1, 1) */
     return (float)((double)(g_rng >> 11) / 4503599627370496.0 - 1.0);
 }
 
-static void run_case(lc_dtype d, int64_t m, int64_t k, int64_t n, int nan_a, int nan_b) {
+static void run_case(lc_device dev, lc_dtype d, int64_t m, int64_t k, int64_t n, int nan_a, int nan_b) {
     uint16_t *a = malloc((size_t)(m * k) * 2), *b = malloc((size_t)(k * n) * 2), *c = malloc((size_t)(m * n) * 2);
     for (int64_t i = 0; i < m * k; i++) a[i] = to16(d, rnd());
     for (int64_t i = 0; i < k * n; i++) b[i] = to16(d, rnd());
@@ -37,11 +38,11 @@ static void run_case(lc_dtype d, int64_t m, int64_t k, int64_t n, int nan_a, int
     if (nan_b) b[nk * n + nj] = d == LC_DTYPE_BF16 ? 0x7fc0 : 0x7e00;
     lc_tensor_t *ta = NULL, *tb = NULL, *tc = NULL;
     const int64_t sa[2] = {m, k}, sb[2] = {k, n}, sc[2] = {m, n};
-    CHECK_OK(lc_tensor_from_host(a, (size_t)(m * k) * 2, d, LC_DEVICE_CPU, 2, sa, &ta));
-    CHECK_OK(lc_tensor_from_host(b, (size_t)(k * n) * 2, d, LC_DEVICE_CPU, 2, sb, &tb));
+    CHECK_OK(lc_tensor_from_host(a, (size_t)(m * k) * 2, d, dev, 2, sa, &ta));
+    CHECK_OK(lc_tensor_from_host(b, (size_t)(k * n) * 2, d, dev, 2, sb, &tb));
     for (int64_t i = 0; i < m * n; i++) c[i] = 0x7d01; /* poison: a float16 NaN, a large bfloat16 */
-    CHECK_OK(lc_tensor_from_host(c, (size_t)(m * n) * 2, d, LC_DEVICE_CPU, 2, sc, &tc));
-    CHECK_OK(lc_matmul(ta, tb, tc, LC_DEVICE_CPU));
+    CHECK_OK(lc_tensor_from_host(c, (size_t)(m * n) * 2, d, dev, 2, sc, &tc));
+    CHECK_OK(lc_matmul(ta, tb, tc, dev));
     CHECK_OK(lc_tensor_to_host(tc, c, (size_t)(m * n) * 2));
     const double u = d == LC_DTYPE_BF16 ? 0x1p-8 : 0x1p-11;
     int bad = 0;
@@ -57,7 +58,7 @@ static void run_case(lc_dtype d, int64_t m, int64_t k, int64_t n, int nan_a, int
             if (want_nan) bad += !isnan(got);
             else bad += !(fabs(got - ref) <= u * fabs(ref) + 2.0 * (double)k * 0x1p-24 * mag + 1e-30);
         }
-    if (bad) fprintf(stderr, "%s m=%lld k=%lld n=%lld nan_a=%d nan_b=%d: %d bad (path %s)\n", lc_dtype_name(d),
+    if (bad) fprintf(stderr, "%s %s m=%lld k=%lld n=%lld nan_a=%d nan_b=%d: %d bad (path %s)\n", lc_device_name(dev), lc_dtype_name(d),
                      (long long)m, (long long)k, (long long)n, nan_a, nan_b, bad, last_path());
     CHECK(bad == 0);
     lc_tensor_free(ta), lc_tensor_free(tb), lc_tensor_free(tc);
@@ -67,15 +68,21 @@ static void run_case(lc_dtype d, int64_t m, int64_t k, int64_t n, int nan_a, int
 int main(void) {
     static const int64_t shapes[][3] = {{1, 1, 1},    {1, 2, 1},     {7, 13, 5},   {6, 64, 32}, {12, 3, 64},
                                         {63, 65, 129}, {100, 257, 70}, {130, 1000, 33}, {49, 2, 97}, {5, 127, 200}};
-    for (int di = 0; di < 2; di++) {
-        const lc_dtype d = di ? LC_DTYPE_F16 : LC_DTYPE_BF16;
-        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-            run_case(d, shapes[s][0], shapes[s][1], shapes[s][2], 0, 0);
-        run_case(d, 63, 65, 129, 1, 0);
-        run_case(d, 63, 65, 129, 0, 1);
-        run_case(d, 13, 7, 40, 1, 1);
-        printf("%s path: %s\n", lc_dtype_name(d), last_path());
+    const int ndev = lc_device_available(LC_DEVICE_CUDA) ? 2 : 1;
+    for (int dv = 0; dv < ndev; dv++) {
+        const lc_device dev = dv ? LC_DEVICE_CUDA : LC_DEVICE_CPU;
+        for (int di = 0; di < 2; di++) {
+            const lc_dtype d = di ? LC_DTYPE_F16 : LC_DTYPE_BF16;
+            for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+                run_case(dev, d, shapes[s][0], shapes[s][1], shapes[s][2], 0, 0);
+            run_case(dev, d, 63, 65, 129, 1, 0);
+            run_case(dev, d, 63, 65, 129, 0, 1);
+            run_case(dev, d, 13, 7, 40, 1, 1);
+            run_case(dev, d, 300, 512, 260, 0, 0); /* large enough for the autotuned GEMM on cuda */
+            printf("%s %s path: %s\n", lc_device_name(dev), lc_dtype_name(d), last_path());
+        }
     }
+    if (ndev == 1) printf("cuda not available: cpu only\n");
     /* mixed dtypes are refused, naming the operand */
     lc_tensor_t *a = NULL, *b = NULL, *c = NULL;
     const int64_t s2[2] = {2, 2};

@@ -14,7 +14,7 @@ static int lc_cuda_backend_available(void) { return lc_cuda_available(); }
 
 static int lc_cuda_supports(lc_op op, lc_dtype dtype) {
     switch (op) {
-    case LC_OP_MATMUL:
+    case LC_OP_MATMUL: return dtype == LC_DTYPE_F32 || dtype == LC_DTYPE_F64 || dtype == LC_DTYPE_F16 || dtype == LC_DTYPE_BF16;
     case LC_OP_BINARY:
     case LC_OP_RELU: return dtype == LC_DTYPE_F32 || dtype == LC_DTYPE_F64;
     case LC_OP_ATTENTION:

@@ -10,7 +10,8 @@
  * "algo=<rank>", key "matmul|cuda|<dtype>|m=..,k=..,n=..|prec=..|ep=..|gpu=<name>-sm<cc>|lt=<cuBLASLt
  * version>"), which later processes read back through the same heuristic query. Tuning waits for the
  * stream; it never runs while the stream is being captured into a CUDA graph (the heuristic's first
- * choice is used, not cached, and nothing waits). *path: "cublaslt_<f32|tf32|f64>", with "_algo<r>"
+ * choice is used, not cached, and nothing waits). float16/bfloat16 operands (and bias, and c) accumulate in
+ * float32 (CUBLAS_COMPUTE_32F, float32 alpha/beta). *path: "cublaslt_<f32|tf32|f64|f16|bf16>", with "_algo<r>"
  * appended when the tuned winner is not the heuristic's first choice.
  * Tests: tests/c/test_ops.c, tests/python/test_ops_matmul.py and test_tuning.py on "cuda". */
 #include <math.h>
@@ -73,12 +74,15 @@ static int lc_epilogue_has_bias(lc_gemm_epilogue e) { return e >= LC_GEMM_EPILOG
 static const char *const lc_lt_epilogue_names[LC_GEMM_EPILOGUE_COUNT] = {"none", "relu", "gelu_tanh",
                                                                           "bias", "bias_relu", "bias_gelu_tanh"};
 
-/* Kernel path per precision (f32, tf32, f64) and heuristic rank. */
-static const char *const lc_gemm_paths[3][LC_GEMM_TUNE_ALGOS] = {
+/* Kernel path per variant (f32, tf32, f64, f16, bf16) and heuristic rank. */
+static const char *const lc_gemm_paths[5][LC_GEMM_TUNE_ALGOS] = {
     {"cublaslt_f32", "cublaslt_f32_algo1", "cublaslt_f32_algo2", "cublaslt_f32_algo3"},
     {"cublaslt_tf32", "cublaslt_tf32_algo1", "cublaslt_tf32_algo2", "cublaslt_tf32_algo3"},
     {"cublaslt_f64", "cublaslt_f64_algo1", "cublaslt_f64_algo2", "cublaslt_f64_algo3"},
+    {"cublaslt_f16", "cublaslt_f16_algo1", "cublaslt_f16_algo2", "cublaslt_f16_algo3"},
+    {"cublaslt_bf16", "cublaslt_bf16_algo1", "cublaslt_bf16_algo2", "cublaslt_bf16_algo3"},
 };
+static const char *const lc_gemm_variant_names[5] = {"f32", "f32", "f64", "f16", "bf16"};
 
 /* "<device name>-sm<major><minor>" of the current device, once: heuristic ranks are only comparable on
  * the same GPU model (and cuBLASLt version, also in the key). */
@@ -171,10 +175,16 @@ lc_status lc_cuda_gemm(const lc_matmul_args *args, const void *bias, lc_gemm_epi
         return lc_error(LC_ERR_INVALID_ARGUMENT, "matmul: epilogue: unknown code %d", (int)epilogue);
     if (lc_epilogue_has_bias(epilogue) && !bias)
         return lc_error(LC_ERR_INVALID_ARGUMENT, "matmul: bias: expected a bias vector for this epilogue, got NULL");
-    const int f64 = args->dtype == LC_DTYPE_F64;
-    const int tf32 = !f64 && lc_get_matmul_precision() == LC_PRECISION_TF32;
-    const cudaDataType_t dt = f64 ? CUDA_R_64F : CUDA_R_32F;
+    const int f64 = args->dtype == LC_DTYPE_F64, half = args->dtype == LC_DTYPE_F16, bf16 = args->dtype == LC_DTYPE_BF16;
+    if (!f64 && !half && !bf16 && args->dtype != LC_DTYPE_F32)
+        return lc_error(LC_ERR_DTYPE, "matmul: cuda: expected float32, float64, float16 or bfloat16, got %s",
+                        lc_dtype_name(args->dtype));
+    const int tf32 = args->dtype == LC_DTYPE_F32 && lc_get_matmul_precision() == LC_PRECISION_TF32;
+    /* Storage type of a, b, c (and bias); 16-bit inputs accumulate in float32 with float32 alpha/beta. */
+    const cudaDataType_t dt = f64 ? CUDA_R_64F : half ? CUDA_R_16F : bf16 ? CUDA_R_16BF : CUDA_R_32F;
+    const cudaDataType_t scale = f64 ? CUDA_R_64F : CUDA_R_32F;
     const cublasComputeType_t compute = f64 ? CUBLAS_COMPUTE_64F : (tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F);
+    const int variant = f64 ? 2 : tf32 ? 1 : half ? 3 : bf16 ? 4 : 0; /* lc_gemm_paths row */
     if (args->m > INT32_MAX || args->k > INT32_MAX || args->n > INT32_MAX)
         return lc_error(LC_ERR_UNSUPPORTED, "matmul: cuda: dimensions above 2^31-1 are not supported");
     const uint64_t M = (uint64_t)args->n, N = (uint64_t)args->m, K = (uint64_t)args->k; /* column-major view */
@@ -182,7 +192,7 @@ lc_status lc_cuda_gemm(const lc_matmul_args *args, const void *bias, lc_gemm_epi
     cublasLtMatmulDesc_t desc = NULL;
     cublasLtMatrixLayout_t la = NULL, lb = NULL, lcl = NULL;
     cublasLtMatmulPreference_t pref = NULL;
-    lc_status st = lc_lt_check(cublasLtMatmulDescCreate(&desc, compute, dt), "descriptor");
+    lc_status st = lc_lt_check(cublasLtMatmulDescCreate(&desc, compute, scale), "descriptor");
     if (st == LC_OK) {
         cublasLtEpilogue_t ep = lc_lt_epilogues[epilogue];
         st = lc_lt_check(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &ep, sizeof ep), "epilogue");
@@ -242,7 +252,7 @@ lc_status lc_cuda_gemm(const lc_matmul_args *args, const void *bias, lc_gemm_epi
             char tkey[LC_TUNE_KEY_MAX], mode[LC_TUNE_MODE_MAX];
             pthread_once(&lc_gemm_gpu_once, lc_gemm_gpu_init);
             snprintf(tkey, sizeof tkey, "matmul|cuda|%s|m=%lld,k=%lld,n=%lld|prec=%s|ep=%s|gpu=%s|lt=%zu",
-                     f64 ? "f64" : "f32", (long long)args->m, (long long)args->k, (long long)args->n,
+                     lc_gemm_variant_names[variant], (long long)args->m, (long long)args->k, (long long)args->n,
                      tf32 ? "tf32" : "highest", lc_lt_epilogue_names[epilogue], lc_gemm_gpu, cublasLtGetVersion());
             int stored = -1, used = 0;
             if (lc_tune_lookup(tkey, mode, sizeof mode, NULL) && sscanf(mode, "algo=%d%n", &stored, &used) == 1 &&
@@ -277,6 +287,6 @@ lc_status lc_cuda_gemm(const lc_matmul_args *args, const void *bias, lc_gemm_epi
     if (lb) cublasLtMatrixLayoutDestroy(lb);
     if (la) cublasLtMatrixLayoutDestroy(la);
     if (desc) cublasLtMatmulDescDestroy(desc);
-    if (st == LC_OK && path) *path = lc_gemm_paths[f64 ? 2 : tf32 ? 1 : 0][rank];
+    if (st == LC_OK && path) *path = lc_gemm_paths[variant][rank];
     return st;
 }
