@@ -26,6 +26,7 @@ from numbers import Integral, Real
 import numpy as np
 
 from . import _C
+from ._checks import check_device, check_int
 
 __all__ = [
     "Parameter",
@@ -44,7 +45,6 @@ __all__ = [
 
 _linear = _C.linear
 _linear_into = _C.linear_into
-_DEVICES = ("cpu", "cuda", "metal", "auto")
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -52,12 +52,8 @@ IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_k
 # ---- argument checks (messages name the caller and the argument) ---------------------------------
 
 def _check_int(who, name, v, minimum=1):
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, Integral):
-        raise TypeError(f"{who}: {name}: expected an int, got {type(v).__name__}")
-    v = int(v)
-    if v < minimum:
-        raise ValueError(f"{who}: {name}: expected an int >= {minimum}, got {v}")
-    return v
+    """A size argument: an int (never bool) in [minimum, 2**31 - 1]; the one integer checker (_checks)."""
+    return check_int(who, name, v, minimum, 2**31 - 1)
 
 
 def _check_pair(who, name, v, minimum):
@@ -85,12 +81,7 @@ def _check_real(who, name, v, minimum=0.0, strict=False):
     return v
 
 
-def _check_device(who, device):
-    if not isinstance(device, str):
-        raise TypeError(f"{who}: device: expected a str, got {type(device).__name__}")
-    if device not in _DEVICES:
-        raise ValueError(f"{who}: device: expected one of {', '.join(_DEVICES)}, got {device!r}")
-    return device
+_check_device = check_device
 
 
 def _rng(who, seed):
