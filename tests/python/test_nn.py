@@ -551,6 +551,7 @@ def test_sgd_bad_arguments():
     (lambda: nn.Linear(3, -1), ValueError, "Linear: out_features"),
     (lambda: nn.Linear(2.0, 3), TypeError, "Linear: in_features"),
     (lambda: nn.Linear(True, 3), TypeError, "Linear: in_features"),
+    (lambda: nn.Linear(2**70, 4), ValueError, "Linear: in_features: expected an int >= 1 and <= 2147483647"),
     (lambda: nn.Linear(2, 3, bias="yes"), TypeError, "Linear: bias"),
     (lambda: nn.Linear(2, 3, seed="x"), TypeError, "Linear: seed"),
     (lambda: nn.Linear(2, 3, seed=-1), ValueError, "Linear: seed"),
