@@ -229,8 +229,8 @@ def make_session(rng, mask):
             bad |= val == INVALID
         ins, out_shape = [(b, c, h, w), (oc, c, 3, 3), (oc,)], (seq, d)
 
-        def ref(x, wt, bias):
-            y = np.maximum(ops._conv(x, wt, bias, 1, 1, 1, 1), 0).ravel()
+        def ref(x, wt, bias, pads=(args[9], args[10])):
+            y = np.maximum(ops._conv(x, wt, bias, 1, 1, pads[0], pads[1]), 0).ravel()
             qkv = y[np.arange(3 * seq * d) % y.size].reshape(3, seq, d)
             return ops._attention(qkv[0], qkv[1], qkv[2], False)
         ctor = lambda st: st.__setitem__("s", sessions.ConvAttentionSession(*args, device=dev))  # noqa: E731
