@@ -123,6 +123,7 @@ def _plausible(rng, pname, tmp):
 
 
 def make_generic(rng, mask, tmp):
+    from .allow import defer_huge_loops
     qname, obj = PUBLIC[int(rng.integers(len(PUBLIC)))]
     try:
         sig = inspect.signature(obj)
@@ -141,6 +142,7 @@ def make_generic(rng, mask, tmp):
         if p.default is not p.empty and rng.random() < 0.4:
             continue
         v = _plausible(rng, p.name, tmp) if rng.random() < 0.65 else weird_values(rng)
+        v = defer_huge_loops(p.name, v)
         if p.kind == p.POSITIONAL_ONLY or (p.kind == p.POSITIONAL_OR_KEYWORD and rng.random() < 0.5 and not kw):
             pos.append(v)
         else:
@@ -326,3 +328,67 @@ def _sess_step(label, fn, out, valid, refn, takes_st=False):
             return "out was written by a refused call"
         return None
     return Step(label, fn, VALID if valid else EITHER, check, on_error)
+
+
+# ---- methods of live objects ------------------------------------------------------------------------
+
+def _objects():
+    g = lc.Graph()
+    x = g.input("x", (2, 3))
+    g.output(g.relu(x))
+    t = lc.Tensor(np.arange(6, dtype=np.float32).reshape(2, 3))
+    return {
+        "Tensor": (lambda: t, "tensor"), "TensorView": (lambda: t.view((3,), (2,), 0), "tensor"),
+        "Tensor64": (lambda: lc.Tensor64((2, 2)), "tensor"),
+        "MatMulResidentSession": (lambda: sessions.MatMulResidentSession(2, 3, 4, "cpu"), "session"),
+        "AttentionSession": (lambda: sessions.AttentionSession(4, 2, True, "cpu"), "session"),
+        "MatrixElemwiseResidentSession": (lambda: sessions.MatrixElemwiseResidentSession(2, 2, "cpu"), "session"),
+        "Graph": (lambda: g, "lenient"), "GraphCore": (lambda: g.core, "lenient"),
+        "GraphPlan": (lambda: g.plan("cpu"), "lenient"), "Linear": (lambda: nn.Linear(3, 2, seed=0), "lenient"),
+        "Sequential": (lambda: nn.Sequential(nn.Linear(3, 2, seed=0), nn.ReLU()), "lenient"),
+        "SGD": (lambda: nn.SGD(nn.Linear(3, 2, seed=0), lr=0.1), "lenient"),
+        "Var": (lambda: autograd.Var(np.ones((2, 2), np.float32)), "lenient"),
+    }
+
+
+OBJECTS = _objects()
+SKIP_METHODS = {"__init__", "__new__", "__init_subclass__", "__subclasshook__", "__reduce__", "__reduce_ex__",
+                "__getstate__", "__setattr__", "__delattr__", "__class__", "__dir__", "__sizeof__", "__format__"}
+
+
+def make_methods(rng, mask, tmp):
+    from .allow import defer_huge_loops
+    oname = sorted(OBJECTS)[int(rng.integers(len(OBJECTS)))]
+    factory, family = OBJECTS[oname]
+    probe = factory()
+    names = sorted(n for n in dir(probe) if (not n.startswith("_") or n in ("__dlpack__", "__dlpack_device__",
+                   "__array__", "__getitem__", "__len__", "__call__", "__repr__")) and n not in SKIP_METHODS)
+    steps = [Step(f"o = {oname}(...)", lambda st: st.__setitem__("o", factory()), VALID)]
+    for _ in range(int(rng.integers(1, 5))):
+        mname = names[int(rng.integers(len(names)))]
+        attr = getattr(probe, mname, None)
+        pos, kw = [], {}
+        if callable(attr):
+            try:
+                params = [p for p in inspect.signature(attr).parameters.values()]
+            except (TypeError, ValueError):
+                params = [inspect.Parameter(f"x{i}", inspect.Parameter.POSITIONAL_ONLY) for i in range(int(rng.integers(0, 3)))]
+            for p in params:
+                if p.kind == p.VAR_KEYWORD or (p.default is not p.empty and rng.random() < 0.5):
+                    continue
+                n_ = 1 if p.kind != p.VAR_POSITIONAL else int(rng.integers(0, 4))
+                for _ in range(n_):
+                    v = _plausible(rng, p.name, tmp) if rng.random() < 0.6 else weird_values(rng)
+                    v = defer_huge_loops(p.name, v)
+                    if p.kind in (p.POSITIONAL_ONLY, p.VAR_POSITIONAL) or (p.kind == p.POSITIONAL_OR_KEYWORD and not kw):
+                        pos.append(v)
+                    else:
+                        kw[p.name] = v
+
+        def call(st, mname=mname, pos=pos, kw=kw):
+            a = getattr(need(st, "o"), mname)
+            return a(*pos, **kw) if callable(a) else a
+        label = f"o.{mname}" + (f"({', '.join([describe(x) for x in pos] + [f'{k}={describe(v)}' for k, v in kw.items()])})"
+                                if callable(attr) else "")
+        steps.append(Step(label, call, EITHER))
+    return Scenario(f"methods {oname}", family, steps, mask)

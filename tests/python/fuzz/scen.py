@@ -352,15 +352,19 @@ def make_tensor(rng, mask):
             steps.append(Step(f"t.view({vshape}, {strides}, {offset})", view, EITHER, check_view))
         elif kind == "copy_from":
             bad = rng.random() < 0.4
-            a = mk_array(rng, (int(np.prod(shape)) + (1 if bad else 0),), np.float32)
-            if rng.random() < 0.2:
-                a = a.astype(np.int64)
-                bad = True
+            as_int = rng.random() < 0.2
+            cseed = int(rng.integers(2**31))
+            bad = bad or as_int
 
-            def cf(st, a=a):
-                need(st, "t").copy_from(a)
+            def cf(st, bad=bad, as_int=as_int, cseed=cseed):
+                t = need(st, "t")
+                a = mk_array(np.random.default_rng(cseed), (t.numel + (1 if bad and not as_int else 0),), np.float32)
+                if as_int:
+                    a = a.astype(np.int64)
+                t.copy_from(a)
                 st["data"] = a.astype(np.float32 if not f64 else np.float64).astype(np.float64).reshape(st["t"].shape)
-            steps.append(Step(f"t.copy_from({describe(a)})", cf, INVALID if bad else EITHER,
+            steps.append(Step(f"t.copy_from(float32 array of t.numel{' + 1' if bad and not as_int else ''} elements"
+                              f"{' as int64' if as_int else ''})", cf, INVALID if bad else EITHER,
                               lambda st, res: None if np.array_equal(st["t"].numpy().astype(np.float64), st["data"])
                               else "copy_from did not write the data"))
         elif kind == "dlpack":

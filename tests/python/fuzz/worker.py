@@ -32,8 +32,8 @@ from lightning_core import api  # noqa: E402
 from fuzz import misc, ops, scen  # noqa: E402
 from fuzz.values import EITHER, INVALID, VALID  # noqa: E402
 
-CATEGORIES = [("op", 0.45), ("generic", 0.2), ("session", 0.1), ("graph", 0.1), ("tensor", 0.07),
-              ("checkpoint", 0.04), ("nn", 0.04)]
+CATEGORIES = [("op", 0.42), ("generic", 0.15), ("methods", 0.1), ("session", 0.09), ("graph", 0.1),
+              ("tensor", 0.06), ("checkpoint", 0.04), ("nn", 0.04)]
 BASE_OK = (ValueError, TypeError, MemoryError)
 FAMILY_OK = {
     "op": BASE_OK + (lc.DeviceUnavailableError, NotImplementedError),
@@ -59,6 +59,8 @@ def make_case(seed, idx, mask=None, tmp=None):
         return ops.make_op_case(rng, ops.OP_NAMES[int(rng.integers(len(ops.OP_NAMES)))], mask)
     if cat == "generic":
         return misc.make_generic(rng, mask, tmp)
+    if cat == "methods":
+        return misc.make_methods(rng, mask, tmp)
     if cat == "session":
         return misc.make_session(rng, mask)
     if cat == "graph":
@@ -103,7 +105,7 @@ def _user_raised(exc):
     return last is not None and last.f_code.co_name == "<lambda>" and last.f_code.co_filename.startswith(HERE)
 
 
-def judge_exc(exc, family, name=""):
+def judge_exc(exc, family, name="", call_text=""):
     """None when ``exc`` is an accepted refusal, else (kind, detail)."""
     ok = FAMILY_OK[family] + NAME_OK.get(name, ())
     text = f"{type(exc).__name__}: {exc}"
@@ -115,7 +117,7 @@ def judge_exc(exc, family, name=""):
     msg = str(exc)
     if not msg.strip() and not isinstance(exc, MemoryError):
         return "empty_message", text
-    g = garbled(msg)
+    g = garbled(msg.replace("\x00", "") if "\\x00" in call_text else msg)
     if g:
         return "garbled_message", f"{g}: {msg[:300]!r}"
     return None
@@ -177,7 +179,7 @@ def _judge_op(case, exp, info, call, pos, kw, into, out, out_snap, in_names, in_
         try:
             res = call.fn(*pos, **kw)
         except Exception as e:  # noqa: BLE001 (judged below)
-            bad = judge_exc(e, "op", call.name)
+            bad = judge_exc(e, "op", call.name, call.render())
             if bad:
                 return bad
             if out_snap is not None and not _same(_snap(out), out_snap):
@@ -236,7 +238,9 @@ def run_scenario(case, tmp):
                 continue
             except Exception as e:  # noqa: BLE001
                 name = case.name.split(" ", 1)[1] if case.name.startswith("generic ") else ""
-                bad = judge_exc(e, case.family, name)
+                bad = judge_exc(e, case.family, name, step.label)
+                if bad and ".__getitem__(" in step.label and isinstance(e, (IndexError, KeyError)):
+                    bad = None  # the sequence/mapping protocol's own exceptions
                 if bad:
                     return bad[0], f"step {k} `{step.label}`: {bad[1]}"
                 if step.on_error:
