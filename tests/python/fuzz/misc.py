@@ -332,19 +332,25 @@ def _sess_step(label, fn, out, valid, refn, takes_st=False):
 
 # ---- methods of live objects ------------------------------------------------------------------------
 
-def _objects():
+def _graph():
     g = lc.Graph()
     x = g.input("x", (2, 3))
     g.output(g.relu(x))
-    t = lc.Tensor(np.arange(6, dtype=np.float32).reshape(2, 3))
+    return g
+
+
+def _objects():
+    """name -> (factory of a fresh object, exception family); fresh, so no case sees another's changes."""
+    def t():
+        return lc.Tensor(np.arange(6, dtype=np.float32).reshape(2, 3))
     return {
-        "Tensor": (lambda: t, "tensor"), "TensorView": (lambda: t.view((3,), (2,), 0), "tensor"),
+        "Tensor": (t, "tensor"), "TensorView": (lambda: t().view((3,), (2,), 0), "tensor"),
         "Tensor64": (lambda: lc.Tensor64((2, 2)), "tensor"),
         "MatMulResidentSession": (lambda: sessions.MatMulResidentSession(2, 3, 4, "cpu"), "session"),
         "AttentionSession": (lambda: sessions.AttentionSession(4, 2, True, "cpu"), "session"),
         "MatrixElemwiseResidentSession": (lambda: sessions.MatrixElemwiseResidentSession(2, 2, "cpu"), "session"),
-        "Graph": (lambda: g, "lenient"), "GraphCore": (lambda: g.core, "lenient"),
-        "GraphPlan": (lambda: g.plan("cpu"), "lenient"), "Linear": (lambda: nn.Linear(3, 2, seed=0), "lenient"),
+        "Graph": (_graph, "lenient"), "GraphCore": (lambda: _graph().core, "lenient"),
+        "GraphPlan": (lambda: _graph().plan("cpu"), "lenient"), "Linear": (lambda: nn.Linear(3, 2, seed=0), "lenient"),
         "Sequential": (lambda: nn.Sequential(nn.Linear(3, 2, seed=0), nn.ReLU()), "lenient"),
         "SGD": (lambda: nn.SGD(nn.Linear(3, 2, seed=0), lr=0.1), "lenient"),
         "Var": (lambda: autograd.Var(np.ones((2, 2), np.float32)), "lenient"),

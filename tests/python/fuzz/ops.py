@@ -139,6 +139,11 @@ def _check_out(out, shape, cdt, flat, alias_ok, inputs):
     for name, v in inputs.items():
         if v is None:
             continue
+        if v is out and not (alias_ok is True or (alias_ok and name in alias_ok)):
+            raise Invalid(f"out is {name}")
+        if isinstance(out, TENSORS) and isinstance(v, TENSORS) and out.device == v.device:
+            if v.data_ptr == out.data_ptr and not (alias_ok is True or (alias_ok and name in alias_ok)):
+                raise Invalid(f"out shares {name}'s storage")
         if isinstance(out, np.ndarray) and isinstance(v, np.ndarray) and np.shares_memory(out, v):
             exact = ((alias_ok is True or (alias_ok and name in alias_ok)) and v.ctypes.data == out.ctypes.data and v.nbytes == out.nbytes
                      and v.dtype == out.dtype and v.flags.c_contiguous)
