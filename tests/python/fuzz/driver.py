@@ -9,6 +9,7 @@ The next batch resumes after the bad case. Used by run.py (``make fuzz``) and te
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -40,9 +41,23 @@ def _batch(seed, start, count, mask, case_timeout):
     """Run cases [start, start+count) in one worker; returns (records, next index)."""
     err = tempfile.TemporaryFile()
     cmd = [sys.executable, WORKER, str(seed), str(start), str(count), "-" if mask is None else str(mask)]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=_env(), start_new_session=True, text=True)
+    # cwd: a scratch directory, so that a path argument such as "cpu" never writes into the checkout
+    cwd = tempfile.mkdtemp(prefix="lc_fuzz_cwd_")
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=_env(), start_new_session=True, text=True,
+                         cwd=cwd)
+    try:
+        return _read(p, q_start(p), err, start, count, case_timeout)
+    finally:
+        shutil.rmtree(cwd, ignore_errors=True)
+
+
+def q_start(p):
     q = queue.Queue()
     threading.Thread(target=lambda: ([q.put(line) for line in p.stdout], q.put(None)), daemon=True).start()
+    return q
+
+
+def _read(p, q, err, start, count, case_timeout):
     recs, cur, first = [], None, True
     while True:
         try:
