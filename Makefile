@@ -1,13 +1,14 @@
 # Lightning Core — `make test` and `make demo` do all set-up on a fresh machine (see README).
 # Other targets: build, ctest, pytest, sanitize (ASan+UBSan C tests), wheel-check (pip install . through
-# scikit-build-core), bench (python -m lightning_core.bench: all suites, report + charts), clean.
+# scikit-build-core), bench (python -m lightning_core.bench: all suites, report + charts), fuzz (random-argument
+# fuzzer of the Python API: FUZZ_SECONDS=120, FUZZ_SEED=<random, printed>; exits 1 on any new finding), clean.
 VENV   := .venv
 VPY    := $(VENV)/bin/python
 BUILD  := build
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: test demo venv build ctest pytest sanitize wheel-check bench clean
+.PHONY: test demo venv build ctest pytest sanitize wheel-check bench fuzz clean
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure
@@ -46,6 +47,11 @@ wheel-check: venv
 # --suite, --device ...).
 bench: build
 	$(VPY) -m lightning_core.bench $(BENCH_ARGS)
+
+# fuzz: docs/design.md "Fuzzing"; replay a finding with the command it prints.
+FUZZ_SECONDS ?= 120
+fuzz: build
+	$(VPY) tests/python/fuzz/run.py --seconds $(FUZZ_SECONDS) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan $(BUILD).configure.log $(BUILD)-asan.configure.log python/lightning_core/_C*.so

@@ -9,8 +9,12 @@ lc_status lc_layer_norm(const lc_tensor_t *x, const lc_tensor_t *gamma, const lc
                         double eps, lc_device device) {
     static const char *op = "layer_norm";
     lc_status st;
-    if (!(eps > 0.0) || !isfinite(eps))
-        return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: eps: expected a finite value > 0, got %g", op, eps);
+    /* The kernels add eps in float32: an eps that rounds to 0 there (e.g. 1e-300) would make a constant row
+     * 0/0 = NaN, and one that overflows would be inf. Refuse both instead of computing garbage. */
+    const float eps32 = (float)eps;
+    if (!(eps > 0.0) || !isfinite(eps) || !(eps32 > 0.0f) || !isfinite(eps32))
+        return lc_error(LC_ERR_INVALID_ARGUMENT,
+                        "%s: eps: expected a finite value > 0 that float32 holds (1.4e-45 .. 3.4e38), got %g", op, eps);
     if ((st = lc_check_tensor(op, "x", x)) != LC_OK || (st = lc_check_dtype_is(op, "x", x, LC_DTYPE_F32)) != LC_OK)
         return st;
     int ndim = lc_tensor_ndim(x);

@@ -110,10 +110,15 @@ static int lcpy_int_pair(const char *fn, const char *name, PyObject *obj, long l
         PyErr_Format(PyExc_TypeError, "%s: %s: expected a tuple of two ints, got %R", fn, name, obj);
         return -1;
     }
-    *a = PyLong_AsLongLong(PyTuple_GET_ITEM(tup, 0));
-    *b = PyLong_AsLongLong(PyTuple_GET_ITEM(tup, 1));
+    int over_a = 0, over_b = 0;
+    *a = PyLong_AsLongLongAndOverflow(PyTuple_GET_ITEM(tup, 0), &over_a);
+    *b = PyLong_AsLongLongAndOverflow(PyTuple_GET_ITEM(tup, 1), &over_b);
     Py_DECREF(tup);
     if (PyErr_Occurred()) return -1;
+    if (over_a || over_b) { /* no device type, id or version is that large: a value error, not OverflowError */
+        PyErr_Format(PyExc_ValueError, "%s: %s: %R is out of range (each int must fit in 64 bits)", fn, name, obj);
+        return -1;
+    }
     return 0;
 }
 
@@ -228,8 +233,14 @@ PyObject *lcpy_tensor_dlpack(PyObject *self, PyObject *const *args, Py_ssize_t n
             PyErr_Format(PyExc_TypeError, "%s: stream: expected None or an int, got %s", fn, Py_TYPE(stream_obj)->tp_name);
             return NULL;
         }
-        stream = PyLong_AsLongLong(stream_obj);
+        int over = 0;
+        stream = PyLong_AsLongLongAndOverflow(stream_obj, &over);
         if (stream == -1 && PyErr_Occurred()) return NULL;
+        if (over) { /* no stream handle is that large: ValueError (as for other bad values), not OverflowError */
+            PyErr_Format(PyExc_ValueError, "%s: stream: %R is out of range (a cudaStream_t fits in 64 bits)", fn,
+                         stream_obj);
+            return NULL;
+        }
         if (target == LC_DEVICE_CPU) {
             PyErr_Format(PyExc_ValueError, "%s: stream: a CPU capsule takes stream=None only, got %lld", fn, stream);
             return NULL;

@@ -534,7 +534,11 @@ static PyObject *qkv_pack_impl(const char *fn, PyObject *const *v, int has_out) 
         if (shape[0] < 1) shape[0] = 1;
     }
     if (call_out(&c, has_out ? v[1] : NULL, has_out ? -1 : 3, shape, "elements", 0u) < 0) return call_fail(&c);
-    if (call_wrap_in(&c, 0, 0, NULL) < 0 || call_wrap_out(&c, 0, NULL) < 0) return call_fail(&c);
+    /* src is read flattened, so a 0-d array is its one element (the tensor contract has no 0-d tensors) */
+    const int64_t one = 1;
+    const int src_0d = c.in[0] != NULL && PyArray_NDIM(c.in[0]) == 0;
+    if (call_wrap_in(&c, 0, src_0d ? 1 : 0, src_0d ? &one : NULL) < 0 || call_wrap_out(&c, 0, NULL) < 0)
+        return call_fail(&c);
     lc_status st;
     Py_BEGIN_ALLOW_THREADS
     st = lc_qkv_pack_repeat(c.tin[0], c.tout, dev);
