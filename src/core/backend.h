@@ -187,6 +187,21 @@ const lc_backend *lc_backend_for(lc_device device);
 /* Whether `be` has a kernel for c->op (its runs_as) that takes c's shapes (its fits entry). */
 int lc_backend_fits(const lc_backend *be, const lc_call *c);
 
+/* A backend's table entry `fn` for a kernel taking its own argument struct: fills args_t from the call
+ * (`fill`, one of the lc_call_* below) and runs `kernel`; LC_FITS_ADAPTER likewise for a fits check. */
+#define LC_KERNEL_ADAPTER(fn, args_t, fill, kernel)                                                          \
+    static lc_status fn(const lc_call *c, const char **path) {                                               \
+        args_t a;                                                                                           \
+        fill(c, &a);                                                                                        \
+        return kernel(&a, path);                                                                            \
+    }
+#define LC_FITS_ADAPTER(fn, args_t, fill, check)                                                             \
+    static int fn(const lc_call *c) {                                                                       \
+        args_t a;                                                                                           \
+        fill(c, &a);                                                                                        \
+        return check(&a);                                                                                   \
+    }
+
 /* The kernel argument structs from a call (op_call.c): what the adapters hand the existing kernels. */
 void lc_call_matmul(const lc_call *c, lc_matmul_args *a);
 void lc_call_linear(const lc_call *c, lc_linear_args *a);

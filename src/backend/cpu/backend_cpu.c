@@ -22,22 +22,16 @@ static lc_status lc_cpu_copy(void *dst, const void *src, size_t bytes) {
 static lc_status lc_cpu_sync(void) { return LC_OK; }
 
 /* Thin adapters: the one call struct -> each kernel's own arguments (op_call.c). */
-#define LC_CPU_ADAPTER(fn, args_t, fill, kernel)                                                             \
-    static lc_status fn(const lc_call *c, const char **path) {                                               \
-        args_t a;                                                                                           \
-        fill(c, &a);                                                                                        \
-        return kernel(&a, path);                                                                            \
-    }
-LC_CPU_ADAPTER(lc_cpu_k_matmul, lc_matmul_args, lc_call_matmul, lc_cpu_matmul)
-LC_CPU_ADAPTER(lc_cpu_k_attention, lc_attention_args, lc_call_attention, lc_cpu_attention)
-LC_CPU_ADAPTER(lc_cpu_k_conv2d, lc_conv2d_args, lc_call_conv2d, lc_cpu_conv2d)
-LC_CPU_ADAPTER(lc_cpu_k_binary, lc_binary_args, lc_call_binary, lc_cpu_binary)
-LC_CPU_ADAPTER(lc_cpu_k_relu, lc_relu_args, lc_call_relu, lc_cpu_relu)
-LC_CPU_ADAPTER(lc_cpu_k_gelu, lc_gelu_args, lc_call_gelu, lc_cpu_gelu)
-LC_CPU_ADAPTER(lc_cpu_k_layer_norm, lc_layer_norm_args, lc_call_layer_norm, lc_cpu_layer_norm)
-LC_CPU_ADAPTER(lc_cpu_k_linear, lc_linear_args, lc_call_linear, lc_cpu_linear)
-LC_CPU_ADAPTER(lc_cpu_k_qkv_pack, lc_qkv_pack_args, lc_call_qkv_pack, lc_cpu_qkv_pack)
-LC_CPU_ADAPTER(lc_cpu_k_attention_projection, lc_attention_projection_args, lc_call_attention_projection,
+LC_KERNEL_ADAPTER(lc_cpu_k_matmul, lc_matmul_args, lc_call_matmul, lc_cpu_matmul)
+LC_KERNEL_ADAPTER(lc_cpu_k_attention, lc_attention_args, lc_call_attention, lc_cpu_attention)
+LC_KERNEL_ADAPTER(lc_cpu_k_conv2d, lc_conv2d_args, lc_call_conv2d, lc_cpu_conv2d)
+LC_KERNEL_ADAPTER(lc_cpu_k_binary, lc_binary_args, lc_call_binary, lc_cpu_binary)
+LC_KERNEL_ADAPTER(lc_cpu_k_relu, lc_relu_args, lc_call_relu, lc_cpu_relu)
+LC_KERNEL_ADAPTER(lc_cpu_k_gelu, lc_gelu_args, lc_call_gelu, lc_cpu_gelu)
+LC_KERNEL_ADAPTER(lc_cpu_k_layer_norm, lc_layer_norm_args, lc_call_layer_norm, lc_cpu_layer_norm)
+LC_KERNEL_ADAPTER(lc_cpu_k_linear, lc_linear_args, lc_call_linear, lc_cpu_linear)
+LC_KERNEL_ADAPTER(lc_cpu_k_qkv_pack, lc_qkv_pack_args, lc_call_qkv_pack, lc_cpu_qkv_pack)
+LC_KERNEL_ADAPTER(lc_cpu_k_attention_projection, lc_attention_projection_args, lc_call_attention_projection,
                lc_cpu_attention_projection)
 
 /* Which dtypes each kernel takes is the op table's cpu mask (op_table.c). */

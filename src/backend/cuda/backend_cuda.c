@@ -127,32 +127,20 @@ static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
 }
 
 /* Thin adapters: the one call struct -> each entry's own arguments (op_call.c). */
-#define LC_CUDA_ADAPTER(fn, args_t, fill, entry)                                                             \
-    static lc_status fn(const lc_call *c, const char **path) {                                               \
-        args_t a;                                                                                           \
-        fill(c, &a);                                                                                        \
-        return entry(&a, path);                                                                             \
-    }
-#define LC_CUDA_FITS(fn, args_t, fill, check)                                                                \
-    static int fn(const lc_call *c) {                                                                       \
-        args_t a;                                                                                           \
-        fill(c, &a);                                                                                        \
-        return check(&a);                                                                                   \
-    }
-LC_CUDA_ADAPTER(lc_cuda_k_matmul, lc_matmul_args, lc_call_matmul, lc_cuda_matmul)
-LC_CUDA_ADAPTER(lc_cuda_k_attention, lc_attention_args, lc_call_attention, lc_cuda_attention)
-LC_CUDA_ADAPTER(lc_cuda_k_conv2d, lc_conv2d_args, lc_call_conv2d, lc_cuda_conv2d)
-LC_CUDA_ADAPTER(lc_cuda_k_binary, lc_binary_args, lc_call_binary, lc_cuda_binary)
-LC_CUDA_ADAPTER(lc_cuda_k_relu, lc_relu_args, lc_call_relu, lc_cuda_relu)
-LC_CUDA_ADAPTER(lc_cuda_k_gelu, lc_gelu_args, lc_call_gelu, lc_cuda_gelu)
-LC_CUDA_ADAPTER(lc_cuda_k_layer_norm, lc_layer_norm_args, lc_call_layer_norm, lc_cuda_layer_norm)
-LC_CUDA_ADAPTER(lc_cuda_k_linear, lc_linear_args, lc_call_linear, lc_cuda_linear)
-LC_CUDA_ADAPTER(lc_cuda_k_qkv_pack, lc_qkv_pack_args, lc_call_qkv_pack, lc_cuda_qkv_pack)
-LC_CUDA_ADAPTER(lc_cuda_k_conv_attention, lc_conv_attention_args, lc_call_conv_attention, lc_cuda_conv_attention)
-LC_CUDA_ADAPTER(lc_cuda_k_attention_projection, lc_attention_projection_args, lc_call_attention_projection,
+LC_KERNEL_ADAPTER(lc_cuda_k_matmul, lc_matmul_args, lc_call_matmul, lc_cuda_matmul)
+LC_KERNEL_ADAPTER(lc_cuda_k_attention, lc_attention_args, lc_call_attention, lc_cuda_attention)
+LC_KERNEL_ADAPTER(lc_cuda_k_conv2d, lc_conv2d_args, lc_call_conv2d, lc_cuda_conv2d)
+LC_KERNEL_ADAPTER(lc_cuda_k_binary, lc_binary_args, lc_call_binary, lc_cuda_binary)
+LC_KERNEL_ADAPTER(lc_cuda_k_relu, lc_relu_args, lc_call_relu, lc_cuda_relu)
+LC_KERNEL_ADAPTER(lc_cuda_k_gelu, lc_gelu_args, lc_call_gelu, lc_cuda_gelu)
+LC_KERNEL_ADAPTER(lc_cuda_k_layer_norm, lc_layer_norm_args, lc_call_layer_norm, lc_cuda_layer_norm)
+LC_KERNEL_ADAPTER(lc_cuda_k_linear, lc_linear_args, lc_call_linear, lc_cuda_linear)
+LC_KERNEL_ADAPTER(lc_cuda_k_qkv_pack, lc_qkv_pack_args, lc_call_qkv_pack, lc_cuda_qkv_pack)
+LC_KERNEL_ADAPTER(lc_cuda_k_conv_attention, lc_conv_attention_args, lc_call_conv_attention, lc_cuda_conv_attention)
+LC_KERNEL_ADAPTER(lc_cuda_k_attention_projection, lc_attention_projection_args, lc_call_attention_projection,
                 lc_cuda_attention_projection)
-LC_CUDA_FITS(lc_cuda_fits_conv_attention, lc_conv_attention_args, lc_call_conv_attention, lc_cuda_conv_attention_fits)
-LC_CUDA_FITS(lc_cuda_fits_attention_projection, lc_attention_projection_args, lc_call_attention_projection,
+LC_FITS_ADAPTER(lc_cuda_fits_conv_attention, lc_conv_attention_args, lc_call_conv_attention, lc_cuda_conv_attention_fits)
+LC_FITS_ADAPTER(lc_cuda_fits_attention_projection, lc_attention_projection_args, lc_call_attention_projection,
              lc_cuda_attention_projection_fits)
 
 /* Which dtypes each entry takes is the op table's cuda mask (op_table.c). */
