@@ -130,6 +130,16 @@ int lc_graph_op_find(const char *name);
  * table; does not ask whether the device is available now); 0 otherwise (metal, auto, not built). */
 int lc_graph_op_supported(int i, lc_device device, lc_dtype dtype);
 
+/* The output shape of op `op` (any op of the library's op table: the graph ops above, "linear", ...)
+ * for inputs of these shapes and `attrs` (NULL: defaults): the same rule the op applies when it runs,
+ * written once (src/core/op_table.c). shapes[i] NULL: optional input i absent. `names` (may be NULL)
+ * are the caller's argument names for the messages. out_shape has room for LC_MAX_DIMS. Errors:
+ * LC_ERR_SHAPE (ranks, shape relations, an output whose element count overflows), LC_ERR_INVALID_ARGUMENT
+ * (unknown op, attributes), each naming the argument, the expectation and what came. */
+lc_status lc_op_infer_shape(const char *op, int ninputs, const char *const *names, const int *ndims,
+                            const int64_t *const *shapes, const lc_graph_attrs *attrs, int *out_ndim,
+                            int64_t *out_shape);
+
 /* ---- building --------------------------------------------------------------------------------- */
 
 lc_status lc_graph_new(lc_graph_t **out);
@@ -329,6 +339,9 @@ const lc_tensor_t *lc_graph_plan_input(const lc_graph_plan_t *p, int i);   /* re
 const lc_tensor_t *lc_graph_plan_output(const lc_graph_plan_t *p, int i);  /* resident buffer */
 /* src: float32 with exactly the input's element count, host or device, any layout. */
 lc_status lc_graph_plan_upload(lc_graph_plan_t *p, int i, const lc_tensor_t *src);
+/* Every input in order, checked all before any is copied (a refused call changes no resident input),
+ * under the plan's lock. */
+lc_status lc_graph_plan_upload_all(lc_graph_plan_t *p, const lc_tensor_t *const *inputs, int ninputs);
 lc_status lc_graph_plan_execute(lc_graph_plan_t *p, int64_t loops);
 /* dst: float32, writable, contiguous, exactly the output's element count; a host dst waits. */
 lc_status lc_graph_plan_download(lc_graph_plan_t *p, int i, lc_tensor_t *dst);

@@ -95,6 +95,9 @@ int lc_session_inputs_ready(const lc_session_t *s);
 
 /* src: float32 with exactly the input's element count (any shape), host or device, any layout. */
 lc_status lc_session_upload(lc_session_t *s, int index, const lc_tensor_t *src);
+/* The checks of lc_session_upload (index, dtype, element count) without the copy: a caller uploading
+ * several inputs checks them all first, so that a refused call changes no resident input. */
+lc_status lc_session_check_upload(const lc_session_t *s, int index, const lc_tensor_t *src);
 /* loops: 1..LC_SESSION_MAX_LOOPS. */
 lc_status lc_session_run(lc_session_t *s, int program, int64_t loops);
 /* The most loops one run takes (2^24 = 16,777,216): a batch is bounded; split longer ones. */

@@ -25,9 +25,10 @@ Reference: docs/python_api.md ("lc.api").
 import numpy as np
 
 from . import _C
-from ._checks import check_device, check_input, check_int, check_out, fill_out, is_tensor
-from ._pool import ObjectPool, check_capacity
-from .graph import Graph
+from ._checks import check_device as _check_device, check_input as _check_input, check_int as _check_int
+from ._checks import check_out as _check_out, fill_out as _fill_out, is_tensor as _is_tensor
+from ._pool import ObjectPool as _ObjectPool, check_capacity as _check_capacity
+from .graph import Graph as _Graph
 
 __all__ = [
     "set_engine", "get_engine", "set_route_policy", "get_route_policy", "matmul", "matmul_into", "attention", "attention_into",
@@ -43,7 +44,7 @@ _state = {"engine": "lightning", "route": {"conv": None, "attention": None, "gra
 _torch = None  # False once an import failed
 # graph mode: plans per (shapes, bias, seq_len, head_dim, device); a thread borrows one for its call, so no
 # two threads ever run one plan at once (_pool.py); LRU-bounded (set_graph_cache_capacity)
-_plans = ObjectPool(capacity=64, per_key=8)
+_plans = _ObjectPool(capacity=64, per_key=8)
 
 
 def set_engine(engine):
@@ -134,8 +135,8 @@ def matmul_into(a, b, out, device="auto"):
         return _C.matmul2d_into(a, b, out, device)
     dev = _torch_device(device)
     res = _from_torch(_to_torch(a, dev) @ _to_torch(b, dev))
-    check_out("matmul_into", out, shape=res.shape)
-    return fill_out(out, res)
+    _check_out("matmul_into", out, shape=res.shape)
+    return _fill_out(out, res)
 
 
 # ---- attention ---------------------------------------------------------------------------------------
@@ -159,8 +160,8 @@ def attention_into(q, k, v, out, seq, head_dim, causal=False, device="auto"):
     if _engine_for("attention", "attention", device) == "lightning":
         return _C.attention_forward_into(q, k, v, out, seq, head_dim, causal, device)
     res = _torch_attention(q, k, v, seq, head_dim, causal, device)
-    check_out("attention_into", out, count=res.size)
-    return fill_out(out, res)
+    _check_out("attention_into", out, count=res.size)
+    return _fill_out(out, res)
 
 
 # ---- conv + relu -------------------------------------------------------------------------------------
@@ -184,8 +185,8 @@ def conv_relu_nchw_into(x, w, b, out, stride_h=1, stride_w=1, pad_h=0, pad_w=0, 
     if _engine_for("conv", "conv_relu_nchw", device) == "lightning":
         return _C.conv2d_nchw_into(x, w, b, out, stride_h, stride_w, pad_h, pad_w, device, True)
     res = _torch_conv_relu(x, w, b, stride_h, stride_w, pad_h, pad_w, device)
-    check_out("conv_relu_nchw_into", out, shape=res.shape)
-    return fill_out(out, res)
+    _check_out("conv_relu_nchw_into", out, shape=res.shape)
+    return _fill_out(out, res)
 
 
 # ---- conv -> attention ---------------------------------------------------------------------------------
@@ -202,15 +203,15 @@ def _chain_args(fn, x, w, b, seq_len, head_dim, sh, sw, ph, pw, device, executio
         raise TypeError(f"{fn}: execution_mode: expected 'eager' or 'graph', got {type(execution_mode).__name__}")
     if execution_mode not in _MODES:
         raise ValueError(f"{fn}: execution_mode: expected 'eager' or 'graph', got {execution_mode!r}")
-    xs, ws = check_input(fn, "x", x, 4), check_input(fn, "w", w, 4)
+    xs, ws = _check_input(fn, "x", x, 4), _check_input(fn, "w", w, 4)
     if ws[1] != xs[1]:
         raise ValueError(f"{fn}: w: expected shape (oc, {xs[1]}, kh, kw) with c matching x, got {ws}")
-    if b is not None and check_input(fn, "b", b) != (ws[0],):
+    if b is not None and _check_input(fn, "b", b) != (ws[0],):
         raise ValueError(f"{fn}: b: expected shape ({ws[0]},) (oc of w) or None, got {tuple(b.shape)}")
-    seq_len, head_dim = check_int(fn, "seq_len", seq_len, 1), check_int(fn, "head_dim", head_dim, 1)
-    sh, sw = check_int(fn, "stride_h", sh, 1, _INT_MAX), check_int(fn, "stride_w", sw, 1, _INT_MAX)
-    ph, pw = check_int(fn, "pad_h", ph, 0, _INT_MAX), check_int(fn, "pad_w", pw, 0, _INT_MAX)
-    check_device(fn, device)
+    seq_len, head_dim = _check_int(fn, "seq_len", seq_len, 1), _check_int(fn, "head_dim", head_dim, 1)
+    sh, sw = _check_int(fn, "stride_h", sh, 1, _INT_MAX), _check_int(fn, "stride_w", sw, 1, _INT_MAX)
+    ph, pw = _check_int(fn, "pad_h", ph, 0, _INT_MAX), _check_int(fn, "pad_w", pw, 0, _INT_MAX)
+    _check_device(fn, device)
     if xs[2] + 2 * ph < ws[2] or xs[3] + 2 * pw < ws[3]:
         raise ValueError(f"{fn}: w: expected a kernel that fits the padded input (output size >= 1), got kernel "
                          f"{ws[2:]} for input {xs[2:]} with pad_h={ph}, pad_w={pw}")
@@ -248,7 +249,7 @@ def _run_plan(x, w, b, seq_len, head_dim, device):
     xs, ws = tuple(x.shape), tuple(w.shape)
 
     def make():
-        g = Graph()
+        g = _Graph()
         gx, gw = g.input("x", xs), g.input("w", ws)
         gb = None if b is None else g.input("b", (ws[0],))
         y = g.conv2d(gx, gw, gb, pad_h=1, pad_w=1)
@@ -257,7 +258,7 @@ def _run_plan(x, w, b, seq_len, head_dim, device):
 
     with _plans.borrow((xs, ws, b is not None, seq_len, head_dim, device), make) as plan:
         z = plan.run(x, w)[0] if b is None else plan.run(x, w, b)[0]
-    first = next((t for t in (x, w, b) if is_tensor(t)), None)
+    first = next((t for t in (x, w, b) if _is_tensor(t)), None)
     return z if first is None else _C.Tensor(z, first.device)  # tensors in, a tensor out (as in eager mode)
 
 
@@ -306,14 +307,14 @@ def conv_attention_torchstrong_nchw_into(x, w, b, out, seq_len, head_dim, stride
     ndarray or contiguous tensor; checked before any work); returns out."""
     fn = _CHAIN + "_into"
     ints = _chain_args(fn, x, w, b, seq_len, head_dim, stride_h, stride_w, pad_h, pad_w, device, execution_mode)
-    check_out(fn, out, count=ints[0] * ints[1])
-    return fill_out(out, _chain(x, w, b, *ints, device, execution_mode))
+    _check_out(fn, out, count=ints[0] * ints[1])
+    return _fill_out(out, _chain(x, w, b, *ints, device, execution_mode))
 
 
 def set_graph_cache_capacity(n):
     """Graph mode keeps plans for at most ``n`` shapes (default 64; least recently used dropped first),
     each with at most 8 idle plans (one per thread that ran it at once)."""
-    _plans.set_capacity(check_capacity("set_graph_cache_capacity", n))
+    _plans.set_capacity(_check_capacity("set_graph_cache_capacity", n))
 
 
 def graph_cache_info():

@@ -26,7 +26,7 @@ from numbers import Integral, Real
 import numpy as np
 
 from . import _C
-from ._checks import check_device, check_int
+from ._checks import check_device as _checks_device, check_int as _checks_int
 
 __all__ = [
     "Parameter",
@@ -53,7 +53,7 @@ IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_k
 
 def _check_int(who, name, v, minimum=1):
     """A size argument: an int (never bool) in [minimum, 2**31 - 1]; the one integer checker (_checks)."""
-    return check_int(who, name, v, minimum, 2**31 - 1)
+    return _checks_int(who, name, v, minimum, 2**31 - 1)
 
 
 def _check_pair(who, name, v, minimum):
@@ -81,7 +81,7 @@ def _check_real(who, name, v, minimum=0.0, strict=False):
     return v
 
 
-_check_device = check_device
+_check_device = _checks_device
 
 
 def _rng(who, seed):

@@ -27,8 +27,8 @@ from contextlib import contextmanager
 import numpy as np
 
 from . import _C
-from ._checks import check_device, check_int
-from ._pool import check_capacity
+from ._checks import check_device as _check_device, check_int as _check_int
+from ._pool import check_capacity as _check_capacity
 
 __all__ = [
     "SESSION_MAX_LOOPS",
@@ -163,7 +163,7 @@ _policy_capacity = [64]
 def set_policy_session_capacity(n):
     """attention_forward_with_policy keeps at most ``n`` sessions per thread (default 64; the least
     recently used shape is dropped first, with its resident q/k/v and result)."""
-    _policy_capacity[0] = check_capacity("set_policy_session_capacity", n)
+    _policy_capacity[0] = _check_capacity("set_policy_session_capacity", n)
     sessions = getattr(_policy_local, "sessions", None)
     while sessions is not None and len(sessions) > _policy_capacity[0]:
         sessions.popitem(last=False)
@@ -212,7 +212,7 @@ def attention_policy_session(seq, head_dim, causal=False, device="auto"):
     if not isinstance(causal, (bool, int, np.bool_, np.integer)):
         raise TypeError(f"{fn}: causal: expected a bool, got {type(causal).__name__}")
     # checked before the lookup, so a hit never lets an argument through that the session would refuse
-    key = (check_int(fn, "seq", seq, 1), check_int(fn, "head_dim", head_dim, 1), bool(causal), check_device(fn, device))
+    key = (_check_int(fn, "seq", seq, 1), _check_int(fn, "head_dim", head_dim, 1), bool(causal), _check_device(fn, device))
     sess = sessions.get(key)
     if sess is None:
         sess = AttentionSession(seq, head_dim, causal, device)  # checks every argument

@@ -1,8 +1,8 @@
 /* backend.h — the backend table and registry, and the kernel-level argument structs.
  *
- * A backend is a table of function pointers: memory (alloc/free/copies/sync), `supports`, and one
- * entry per op family. The ops layer (src/ops/) validates tensors, picks a backend by the device
- * policy, makes operands contiguous and calls an entry with the structs below; kernels see only
+ * A backend is a table of function pointers: memory (alloc/free/copies/sync) and one kernel entry per
+ * op id over one call struct (lc_call). The ops layer (src/ops/) validates tensors against the op table,
+ * picks a backend by the device policy, makes operands contiguous and calls kernels[op]; kernels see only
  * contiguous, validated, non-overlapping (except where an op allows in-place) buffers on their device.
  * Backends are registered at build time; CPU is always present and is the universal fallback.
  * The CUDA backend (src/backend/cuda/) is registered when built with LC_HAVE_CUDA.
@@ -17,21 +17,34 @@
 #include "lightning_core/ops.h"
 #include "lightning_core/status.h"
 #include "lightning_core/tensor.h"
+#include "core/op_table.h"
 
-typedef enum lc_op {
-    LC_OP_MATMUL = 0,
-    LC_OP_ATTENTION,
-    LC_OP_CONV2D,
-    LC_OP_BINARY,      /* vector_add, matrix_sub, matrix_div */
-    LC_OP_RELU,
-    LC_OP_GELU,
-    LC_OP_LAYER_NORM,
-    LC_OP_LINEAR,
-    LC_OP_QKV_PACK,
-    LC_OP_CONV_ATTENTION,
-    LC_OP_ATTENTION_PROJECTION,
-    LC_OP_COUNT
-} lc_op;
+/* One call of an op's kernel, the same struct for every op and backend (kernels[op] below): the op, the
+ * operands' dtype, contiguous validated buffers on the backend's device (in[i] NULL: optional input i
+ * absent) with their shapes, the output and its shape, the resolved attributes (stride/pad, causal,
+ * eps, gelu_approx, seq/head_dim) and the epilogues of linear (act) and conv2d (apply_relu). A
+ * backend's table entry is a thin adapter (backend_cpu.c, backend_cuda.c) from this to the kernel's
+ * own argument struct below (lc_call_* in op_call.c fill those). */
+typedef struct lc_call {
+    lc_op op;
+    lc_dtype dtype;
+    int nin;
+    const void *in[LC_OP_MAX_INPUTS];
+    int ndim[LC_OP_MAX_INPUTS];
+    const int64_t *shape[LC_OP_MAX_INPUTS];
+    void *out;
+    int out_ndim;
+    int64_t out_shape[LC_MAX_DIMS];
+    lc_graph_attrs attrs;
+    lc_activation act;
+    int apply_relu;
+} lc_call;
+
+/* A kernel entry: LC_OK or an error set with lc_error(); *path receives a static string naming the
+ * kernel path taken (e.g. "avx512_small"), for the dispatch record and the trace. */
+typedef lc_status (*lc_kernel_fn)(const lc_call *c, const char **path);
+/* Whether a kernel takes these shapes (data pointers may be NULL). */
+typedef int (*lc_fits_fn)(const lc_call *c);
 
 /* c[m,n] = a[m,k] · b[k,n]; all contiguous row-major; dtype F32 or F64. */
 typedef struct lc_matmul_args {
@@ -137,8 +150,8 @@ typedef struct lc_attention_projection_args {
 /* Graph capture state of a backend (capture_state entry). */
 enum { LC_CAPTURE_NONE = 0, LC_CAPTURE_THIS_THREAD = 1, LC_CAPTURE_OTHER_THREAD = 2 };
 
-/* Each op entry returns LC_OK or an error set with lc_error(); *path receives a static string naming
- * the kernel path taken (e.g. "avx512_small"), for the dispatch record and the trace. */
+/* The backend table. Which op/dtype pairs a backend takes is the op table's dtype mask for it
+ * (lc_op_supported, op_table.h): there is no per-backend support function to keep in step. */
 typedef struct lc_backend {
     const char *name;
     lc_device device;
@@ -149,21 +162,10 @@ typedef struct lc_backend {
     lc_status (*copy_d2h)(void *dst, const void *src, size_t bytes);
     lc_status (*copy_d2d)(void *dst, const void *src, size_t bytes);
     lc_status (*sync)(void);
-    int (*supports)(lc_op op, lc_dtype dtype);
-    lc_status (*matmul)(const lc_matmul_args *args, const char **path);
-    lc_status (*attention)(const lc_attention_args *args, const char **path);
-    lc_status (*conv2d)(const lc_conv2d_args *args, const char **path);
-    lc_status (*binary)(const lc_binary_args *args, const char **path);
-    lc_status (*relu)(const lc_relu_args *args, const char **path);
-    lc_status (*gelu)(const lc_gelu_args *args, const char **path);
-    lc_status (*layer_norm)(const lc_layer_norm_args *args, const char **path);
-    lc_status (*linear)(const lc_linear_args *args, const char **path);
-    lc_status (*qkv_pack)(const lc_qkv_pack_args *args, const char **path);
-    /* NULL where the backend has no fused kernel; `fits` says whether a shape fits it. */
-    lc_status (*conv_attention)(const lc_conv_attention_args *args, const char **path);
-    int (*conv_attention_fits)(const lc_conv_attention_args *args);
-    lc_status (*attention_projection)(const lc_attention_projection_args *args, const char **path);
-    int (*attention_projection_fits)(const lc_attention_projection_args *args); /* NULL: any shape */
+    /* Kernels indexed by op id (NULL: none here; aliases run as their runs_as op's kernel, composite ops
+     * as other ops). fits[op] NULL: any shape the op's rule accepts. */
+    lc_kernel_fn kernels[LC_OP_COUNT];
+    lc_fits_fn fits[LC_OP_COUNT];
     /* Graph capture and replay (NULL where the backend has none; the CPU runs sessions eagerly).
      * capture_begin starts recording the calling thread's work on the backend stream instead of running
      * it; capture_end(keep) stops and, when keep, returns an executable graph that owns the workspace
@@ -181,6 +183,37 @@ typedef struct lc_backend {
 
 /* The backend registered for a concrete device (CPU or CUDA), or NULL when not built. */
 const lc_backend *lc_backend_for(lc_device device);
+
+/* Whether `be` has a kernel for c->op (its runs_as) that takes c's shapes (its fits entry). */
+int lc_backend_fits(const lc_backend *be, const lc_call *c);
+
+/* A backend's table entry `fn` for a kernel taking its own argument struct: fills args_t from the call
+ * (`fill`, one of the lc_call_* below) and runs `kernel`; LC_FITS_ADAPTER likewise for a fits check. */
+#define LC_KERNEL_ADAPTER(fn, args_t, fill, kernel)                                                          \
+    static lc_status fn(const lc_call *c, const char **path) {                                               \
+        args_t a;                                                                                           \
+        fill(c, &a);                                                                                        \
+        return kernel(&a, path);                                                                            \
+    }
+#define LC_FITS_ADAPTER(fn, args_t, fill, check)                                                             \
+    static int fn(const lc_call *c) {                                                                       \
+        args_t a;                                                                                           \
+        fill(c, &a);                                                                                        \
+        return check(&a);                                                                                   \
+    }
+
+/* The kernel argument structs from a call (op_call.c): what the adapters hand the existing kernels. */
+void lc_call_matmul(const lc_call *c, lc_matmul_args *a);
+void lc_call_linear(const lc_call *c, lc_linear_args *a);
+void lc_call_attention(const lc_call *c, lc_attention_args *a);
+void lc_call_conv2d(const lc_call *c, lc_conv2d_args *a);
+void lc_call_binary(const lc_call *c, lc_binary_args *a);
+void lc_call_relu(const lc_call *c, lc_relu_args *a);
+void lc_call_gelu(const lc_call *c, lc_gelu_args *a);
+void lc_call_layer_norm(const lc_call *c, lc_layer_norm_args *a);
+void lc_call_qkv_pack(const lc_call *c, lc_qkv_pack_args *a);
+void lc_call_conv_attention(const lc_call *c, lc_conv_attention_args *a);
+void lc_call_attention_projection(const lc_call *c, lc_attention_projection_args *a);
 
 /* The CPU backend (always built). */
 extern const lc_backend lc_cpu_backend;

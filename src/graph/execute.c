@@ -107,12 +107,12 @@ lc_status lc_plan_bind(const lc_graph_t *g, lc_graph_plan_t *p) {
     /* scratch: standalone bias_add broadcasts into a [m,n] buffer; attention_packed needs q/k/v views */
     for (int i = 0; st == LC_OK && i < p->t.nsteps; i++) {
         const lc_plan_step *s = &p->t.steps[i];
-        if (i >= 64 && (s->kind == LC_STEP_BIAS_ADD || s->kind == LC_STEP_ATTENTION_PACKED))
+        if (i >= 64 && (s->op == LC_OP_BIAS_ADD || s->op == LC_OP_ATTENTION_PACKED))
             return lc_error(LC_ERR_UNSUPPORTED, "graph_plan: more than 64 steps before a bias_add/attention_packed step");
-        if (s->kind == LC_STEP_BIAS_ADD) {
+        if (s->op == LC_OP_BIAS_ADD) {
             const lc_tensor_t *o = p->buf[s->out];
             st = lc_tensor_new(LC_DTYPE_F32, p->t.device, lc_tensor_ndim(o), lc_tensor_shape(o), &p->qkv_views[i][0]);
-        } else if (s->kind == LC_STEP_ATTENTION_PACKED) {
+        } else if (s->op == LC_OP_ATTENTION_PACKED) {
             const lc_tensor_t *qkv = p->buf[s->in[0]];
             const int64_t one[2] = {lc_tensor_dim(qkv, 1), lc_tensor_dim(qkv, 2)};
             for (int k = 0; st == LC_OK && k < 3; k++)
@@ -137,31 +137,33 @@ static lc_status lc_run_step(lc_graph_plan_t *p, int i) {
     const lc_device d = p->t.device;
     lc_tensor_t *o = lc_buf(p, s->out);
     lc_tensor_t *a = lc_buf(p, s->in[0]), *b = s->nin > 1 ? lc_buf(p, s->in[1]) : NULL, *c = s->nin > 2 ? lc_buf(p, s->in[2]) : NULL;
-    switch (s->kind) {
-    case LC_STEP_MATMUL: return lc_matmul(a, b, o, d);
-    case LC_STEP_LINEAR: return lc_linear(a, b, c, s->act, o, d);
-    case LC_STEP_BIAS_ADD: {
+    switch (s->op) {
+    case LC_OP_MATMUL: return lc_matmul(a, b, o, d);
+    case LC_OP_LINEAR: return lc_linear(a, b, c, s->act, o, d);
+    case LC_OP_BIAS_ADD: {
         lc_status st = lc_qkv_pack_repeat(b, p->qkv_views[i][0], d); /* bias broadcast over rows */
         return st == LC_OK ? lc_vector_add(a, p->qkv_views[i][0], o, d) : st;
     }
-    case LC_STEP_BINARY:
-        return s->binary == LC_BINARY_ADD ? lc_vector_add(a, b, o, d)
-               : s->binary == LC_BINARY_SUB ? lc_matrix_sub(a, b, o, d)
-                                             : lc_matrix_div(a, b, o, d);
-    case LC_STEP_RELU: return lc_relu(a, o, d);
-    case LC_STEP_GELU: return lc_gelu(a, o, s->approx, d);
-    case LC_STEP_LAYER_NORM: return lc_layer_norm(a, b, c, o, s->eps, d);
-    case LC_STEP_ATTENTION: return lc_attention_forward(a, b, c, o, s->causal, d);
-    case LC_STEP_ATTENTION_PACKED:
+    case LC_OP_VECTOR_ADD: return lc_vector_add(a, b, o, d);
+    case LC_OP_MATRIX_SUB: return lc_matrix_sub(a, b, o, d);
+    case LC_OP_MATRIX_DIV: return lc_matrix_div(a, b, o, d);
+    case LC_OP_RELU: return lc_relu(a, o, d);
+    case LC_OP_GELU: return lc_gelu(a, o, s->approx, d);
+    case LC_OP_LAYER_NORM: return lc_layer_norm(a, b, c, o, s->eps, d);
+    case LC_OP_ATTENTION: return lc_attention_forward(a, b, c, o, s->causal, d);
+    case LC_OP_ATTENTION_PACKED:
         return lc_attention_forward(p->qkv_views[i][0], p->qkv_views[i][1], p->qkv_views[i][2], o, s->causal, d);
-    case LC_STEP_CONV2D: return lc_conv2d_nchw(a, b, c, o, &s->conv, d);
-    case LC_STEP_QKV_PACK: return lc_qkv_pack_repeat(a, o, d);
-    case LC_STEP_CONV_ATTENTION: return lc_conv_attention_fused(a, b, c, o, &s->conv, s->causal, d);
-    case LC_STEP_ATTENTION_PROJECTION:
+    case LC_OP_CONV2D: return lc_conv2d_nchw(a, b, c, o, &s->conv, d);
+    case LC_OP_QKV_PACK: return lc_qkv_pack_repeat(a, o, d);
+    case LC_OP_CONV_ATTENTION: return lc_conv_attention_fused(a, b, c, o, &s->conv, s->causal, d);
+    case LC_OP_ATTENTION_PROJECTION:
         return lc_attention_projection_fused(a, b, c, lc_buf(p, s->in[3]), s->nin > 4 ? lc_buf(p, s->in[4]) : NULL, o,
                                              s->causal, d);
+    case LC_OP_CONV2D_3X3:
+    case LC_OP_CONV2D_3X3S1P1:
+    case LC_OP_COUNT: break; /* aliases run as LC_OP_CONV2D (fusion.c); no entry: refused by the builder */
     }
-    return lc_error(LC_ERR_INTERNAL, "graph_plan: unknown step kind %d", (int)s->kind);
+    return lc_error(LC_ERR_INTERNAL, "graph_plan: step %d: op %d has no runner", i, (int)s->op);
 }
 
 static lc_status lc_run_steps(void *ctx) {
@@ -188,6 +190,35 @@ lc_status lc_graph_plan_upload(lc_graph_plan_t *p, int i, const lc_tensor_t *src
     return st;
 }
 
+/* Checks every input, then uploads them (caller holds the plan's mutex): a refused call changes nothing. */
+static lc_status lc_plan_upload_all_locked(lc_graph_plan_t *p, const lc_tensor_t *const *inputs, int ninputs) {
+    lc_status st = LC_OK;
+    for (int i = 0; st == LC_OK && i < ninputs; i++)
+        st = lc_resident_check_upload("graph_plan", "input", p->buf[p->inputs[i]], inputs[i]);
+    for (int i = 0; st == LC_OK && i < ninputs; i++) st = lc_plan_upload_locked(p, i, inputs[i]);
+    return st;
+}
+
+static lc_status lc_plan_check_inputs_arg(const char *fn, const lc_graph_plan_t *p, const lc_tensor_t *const *inputs,
+                                          int ninputs) {
+    if (ninputs != p->ninputs || (ninputs > 0 && !inputs))
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: inputs: expected %d (the graph's inputs in order), got %d", fn,
+                        p->ninputs, ninputs);
+    for (int i = 0; i < ninputs; i++)
+        if (!inputs[i]) return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: input %d: expected a tensor, got NULL", fn, i);
+    return LC_OK;
+}
+
+lc_status lc_graph_plan_upload_all(lc_graph_plan_t *p, const lc_tensor_t *const *inputs, int ninputs) {
+    if (!p) return lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan_upload_all: plan: expected a plan, got NULL");
+    lc_status st = lc_plan_check_inputs_arg("graph_plan_upload_all", p, inputs, ninputs);
+    if (st != LC_OK) return st;
+    pthread_mutex_lock(&p->mu);
+    st = lc_plan_upload_all_locked(p, inputs, ninputs);
+    pthread_mutex_unlock(&p->mu);
+    return st;
+}
+
 lc_status lc_graph_plan_execute(lc_graph_plan_t *p, int64_t loops) {
     if (!p) return lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan_execute: plan: expected a plan, got NULL");
     pthread_mutex_lock(&p->mu);
@@ -207,16 +238,12 @@ lc_status lc_graph_plan_download(lc_graph_plan_t *p, int i, lc_tensor_t *dst) {
 lc_status lc_graph_plan_run(lc_graph_plan_t *p, const lc_tensor_t *const *inputs, int ninputs, lc_tensor_t *const *outputs,
                             int noutputs) {
     if (!p) return lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan_run: plan: expected a plan, got NULL");
-    if (ninputs != p->ninputs || (ninputs > 0 && !inputs))
-        return lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan_run: inputs: expected %d (the graph's inputs in order), got %d",
-                        p->ninputs, ninputs);
+    lc_status st = lc_plan_check_inputs_arg("graph_plan_run", p, inputs, ninputs);
+    if (st != LC_OK) return st;
     if (noutputs < 0 || noutputs > p->noutputs || (noutputs > 0 && !outputs))
         return lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan_run: outputs: expected 0..%d, got %d", p->noutputs, noutputs);
-    for (int i = 0; i < ninputs; i++)
-        if (!inputs[i]) return lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan_run: input %d: expected a tensor, got NULL", i);
     pthread_mutex_lock(&p->mu);
-    lc_status st = LC_OK;
-    for (int i = 0; st == LC_OK && i < ninputs; i++) st = lc_plan_upload_locked(p, i, inputs[i]);
+    st = lc_plan_upload_all_locked(p, inputs, ninputs);
     if (st == LC_OK) st = lc_plan_execute_locked(p, 1);
     for (int i = 0; st == LC_OK && i < noutputs; i++)
         if (outputs[i]) st = lc_plan_download_locked(p, i, outputs[i]);

@@ -29,21 +29,6 @@
 
 static const lc_graph_value *V(const lc_graph_t *g, lc_value_id v) { return v >= 0 && v < g->nvalues ? &g->values[v] : NULL; }
 
-static double lc_numel_of(const lc_graph_t *g, const lc_plan_template *t, lc_value_id v) {
-    int nd = 0;
-    const int64_t *sh = NULL;
-    if (v >= LC_PLAN_EXTRA_BASE) {
-        nd = t->extra_ndim[v - LC_PLAN_EXTRA_BASE];
-        sh = t->extra_shape[v - LC_PLAN_EXTRA_BASE];
-    } else if (V(g, v)) {
-        nd = V(g, v)->ndim;
-        sh = V(g, v)->shape;
-    }
-    double n = nd ? 1.0 : 0.0;
-    for (int i = 0; i < nd; i++) n *= (double)sh[i];
-    return n;
-}
-
 static const int64_t *lc_shape_of(const lc_graph_t *g, lc_value_id v) { return V(g, v) ? V(g, v)->shape : NULL; }
 
 /* Rough device figures: FP32 arithmetic rate, memory bandwidth and the fixed cost of one kernel. */
@@ -57,60 +42,51 @@ static lc_device_figures lc_figures(lc_device d) {
     return (lc_device_figures){50.0 * th, 10.0 * th, th * 10.0 < 60.0 ? th * 10.0 : 60.0, 0.5};
 }
 
+/* A step's operands as the op table sees them: graph values, or the plan's extra buffers (folds). */
+static void lc_step_operands(const lc_graph_t *g, const lc_plan_template *t, const lc_plan_step *s, lc_op_operands *in) {
+    memset(in, 0, sizeof *in);
+    in->prefix = "graph_plan";
+    in->n = s->nin;
+    for (int i = 0; i < s->nin && i < LC_OP_MAX_INPUTS; i++) {
+        const lc_value_id v = s->in[i];
+        if (v >= LC_PLAN_EXTRA_BASE) {
+            in->ndim[i] = t->extra_ndim[v - LC_PLAN_EXTRA_BASE];
+            in->shape[i] = t->extra_shape[v - LC_PLAN_EXTRA_BASE];
+            in->dtype[i] = LC_DTYPE_F32;
+        } else if (V(g, v)) {
+            in->ndim[i] = V(g, v)->ndim;
+            in->shape[i] = V(g, v)->shape;
+            in->dtype[i] = V(g, v)->dtype;
+        }
+    }
+}
+
+/* The step's attributes as the op table's rules read them. */
+static lc_graph_attrs lc_step_attrs(const lc_plan_step *s) {
+    lc_graph_attrs a;
+    memset(&a, 0, sizeof a);
+    a.stride_h = s->conv.stride_h, a.stride_w = s->conv.stride_w, a.pad_h = s->conv.pad_h, a.pad_w = s->conv.pad_w;
+    a.causal = s->causal, a.eps = s->eps, a.gelu_approx = (int32_t)s->approx;
+    return a;
+}
+
+/* The op table's work of the step (flops, GEMM-rate flops, bytes), priced with the device's figures. */
 double lc_plan_step_cost_us(const lc_graph_t *g, const lc_plan_template *t, const lc_plan_step *s, lc_device device) {
     const lc_device_figures f = lc_figures(device);
-    double flops = 0.0, bytes = 0.0, gemm = 0.0;
+    const lc_op_def *d = lc_op_get(s->op);
+    const lc_graph_value *ov = V(g, s->out);
+    if (!d || !ov || s->nin < d->min_inputs) return f.launch_us;
+    lc_op_operands in;
+    lc_step_operands(g, t, s, &in);
+    for (int i = 0; i < d->min_inputs; i++)
+        if (!in.shape[i]) return f.launch_us;
+    const lc_graph_attrs a = lc_step_attrs(s);
+    const lc_op_work w = d->work(&in, &a, ov->ndim, ov->shape);
     int kernels = 1;
-    const double out = lc_numel_of(g, t, s->out);
-    double in = 0.0;
-    for (int i = 0; i < s->nin; i++)
-        if (s->in[i] >= 0) in += lc_numel_of(g, t, s->in[i]);
-    bytes = 4.0 * (in + out);
-    switch (s->kind) {
-    case LC_STEP_MATMUL:
-    case LC_STEP_LINEAR: {
-        const int64_t *a = lc_shape_of(g, s->in[0]);
-        const double k = a ? (double)a[1] : 1.0;
-        gemm = 2.0 * out * k;
-        if (s->kind == LC_STEP_LINEAR && s->act != LC_ACT_NONE && device == LC_DEVICE_CUDA && s->act == LC_ACT_GELU_ERF)
-            kernels = 2; /* bias epilogue + the erf-GELU kernel */
-        break;
-    }
-    case LC_STEP_BIAS_ADD: kernels = 2; bytes += 8.0 * out; flops = out; break;
-    case LC_STEP_LAYER_NORM: flops = 8.0 * out; break;
-    case LC_STEP_GELU: flops = 20.0 * out; break;
-    case LC_STEP_ATTENTION:
-    case LC_STEP_ATTENTION_PACKED: {
-        const int64_t *o = lc_shape_of(g, s->out);
-        flops = o ? 4.0 * (double)o[0] * (double)o[0] * (double)o[1] : 0.0;
-        break;
-    }
-    case LC_STEP_ATTENTION_PROJECTION: {
-        const int64_t *q = lc_shape_of(g, s->in[0]), *w = lc_shape_of(g, s->in[3]);
-        if (q && w) {
-            flops = 4.0 * (double)q[0] * (double)q[0] * (double)q[1];
-            gemm = 2.0 * (double)q[0] * (double)q[1] * (double)w[1]; /* the projection: a GEMM's worth */
-        }
-        break;
-    }
-    case LC_STEP_CONV2D:
-    case LC_STEP_CONV_ATTENTION: {
-        const int64_t *x = lc_shape_of(g, s->in[0]), *w = lc_shape_of(g, s->in[1]);
-        if (x && w) {
-            const double oh = (double)((x[2] + 2 * s->conv.pad_h - w[2]) / s->conv.stride_h + 1);
-            const double ow = (double)((x[3] + 2 * s->conv.pad_w - w[3]) / s->conv.stride_w + 1);
-            flops = 2.0 * (double)x[0] * (double)w[0] * oh * ow * (double)w[1] * (double)w[2] * (double)w[3];
-        }
-        if (s->kind == LC_STEP_CONV_ATTENTION) {
-            const int64_t *o = lc_shape_of(g, s->out);
-            if (o) flops += 4.0 * (double)o[0] * (double)o[0] * (double)o[1];
-        }
-        break;
-    }
-    default: flops = out; break;
-    }
-    const double compute_us = gemm / (f.gemm_gflops * 1e3) + flops / (f.other_gflops * 1e3);
-    const double memory_us = bytes / (f.gbps * 1e3);
+    if (s->op == LC_OP_BIAS_ADD) kernels = 2; /* broadcast + add */
+    if (s->op == LC_OP_LINEAR && device == LC_DEVICE_CUDA && s->act == LC_ACT_GELU_ERF) kernels = 2; /* + erf-GELU */
+    const double compute_us = w.gemm_flops / (f.gemm_gflops * 1e3) + (w.flops - w.gemm_flops) / (f.other_gflops * 1e3);
+    const double memory_us = w.bytes / (f.gbps * 1e3);
     return (double)kernels * f.launch_us + (compute_us > memory_us ? compute_us : memory_us);
 }
 
@@ -126,9 +102,10 @@ typedef struct lc_fuse_ctx {
     int cap_steps, cap_records;
 } lc_fuse_ctx;
 
-static const char *op_of(const lc_fuse_ctx *c, int node) { return c->g->nodes[node].schema ? c->g->nodes[node].schema->info.name : c->g->nodes[node].op; }
-static int is_op(const lc_fuse_ctx *c, int node, const char *name) { return node >= 0 && strcmp(op_of(c, node), name) == 0; }
-static int is_conv(const lc_fuse_ctx *c, int node) { return node >= 0 && strncmp(op_of(c, node), "conv2d_nchw", 11) == 0; }
+/* A node's op table entry (NULL: an op the table lacks, raw mode; the builder refuses it). */
+static const lc_op_def *def_of(const lc_fuse_ctx *c, int node) { return node >= 0 ? c->g->nodes[node].schema : NULL; }
+static int is_op(const lc_fuse_ctx *c, int node, lc_op op) { return def_of(c, node) && def_of(c, node)->op == op; }
+static int is_conv(const lc_fuse_ctx *c, int node) { return def_of(c, node) && def_of(c, node)->runs_as == LC_OP_CONV2D; }
 static int is_constant(const lc_fuse_ctx *c, lc_value_id v) { return v >= 0 && c->g->values[v].kind == LC_GRAPH_VALUE_CONSTANT; }
 
 /* The node reading node's output as input `slot` (any slot when slot < 0), when that output has exactly
@@ -198,10 +175,10 @@ static int lc_record(lc_fuse_ctx *c, const char *rule, const int *nodes, int n, 
     return t->nrecords++;
 }
 
-/* The plain (unfused) step of one node. */
+/* The plain (unfused) step of one node (its op-table entry exists: lc_plan_build_steps checks). */
 static lc_plan_step lc_node_step(const lc_fuse_ctx *c, int node) {
     const lc_graph_node *nd = &c->g->nodes[node];
-    const char *op = op_of(c, node);
+    const lc_op_def *d = nd->schema;
     lc_plan_step s;
     memset(&s, 0, sizeof s);
     s.rule = -1;
@@ -212,19 +189,9 @@ static lc_plan_step lc_node_step(const lc_fuse_ctx *c, int node) {
     s.causal = nd->attrs.causal;
     s.approx = (lc_gelu_approx)nd->attrs.gelu_approx;
     s.conv = (lc_conv2d_params){nd->attrs.stride_h, nd->attrs.stride_w, nd->attrs.pad_h, nd->attrs.pad_w, 0};
-    if (!strcmp(op, "matmul")) s.kind = LC_STEP_MATMUL;
-    else if (!strcmp(op, "bias_add")) s.kind = LC_STEP_BIAS_ADD;
-    else if (!strcmp(op, "vector_add")) s.kind = LC_STEP_BINARY, s.binary = LC_BINARY_ADD;
-    else if (!strcmp(op, "matrix_sub")) s.kind = LC_STEP_BINARY, s.binary = LC_BINARY_SUB;
-    else if (!strcmp(op, "matrix_div")) s.kind = LC_STEP_BINARY, s.binary = LC_BINARY_DIV;
-    else if (!strcmp(op, "relu")) s.kind = LC_STEP_RELU;
-    else if (!strcmp(op, "gelu")) s.kind = LC_STEP_GELU;
-    else if (!strcmp(op, "layer_norm")) s.kind = LC_STEP_LAYER_NORM;
-    else if (!strcmp(op, "attention_forward")) s.kind = LC_STEP_ATTENTION;
-    else if (!strcmp(op, "attention_packed")) s.kind = LC_STEP_ATTENTION_PACKED;
-    else if (!strncmp(op, "conv2d_nchw", 11)) s.kind = LC_STEP_CONV2D;
-    else s.kind = LC_STEP_QKV_PACK;
-    snprintf(s.label, sizeof s.label, "%s(%s)", op, nd->name);
+    /* aliases run as their kernel's op; composite ops (bias_add, attention_packed) keep their own id */
+    s.op = !d ? LC_OP_COUNT : (d->flags & LC_OPF_COMPOSITE) ? d->op : d->runs_as;
+    snprintf(s.label, sizeof s.label, "%s(%s)", d ? d->name : nd->op, nd->name);
     return s;
 }
 
@@ -238,11 +205,11 @@ static double lc_cost_nodes(const lc_fuse_ctx *c, const int *nodes, int n) {
 }
 
 static lc_activation lc_act_of(const lc_fuse_ctx *c, int node) {
-    if (is_op(c, node, "relu")) return LC_ACT_RELU;
+    if (is_op(c, node, LC_OP_RELU)) return LC_ACT_RELU;
     return c->g->nodes[node].attrs.gelu_approx == LC_GELU_TANH ? LC_ACT_GELU_TANH : LC_ACT_GELU_ERF;
 }
 
-static int lc_is_act(const lc_fuse_ctx *c, int node) { return is_op(c, node, "relu") || is_op(c, node, "gelu"); }
+static int lc_is_act(const lc_fuse_ctx *c, int node) { return is_op(c, node, LC_OP_RELU) || is_op(c, node, LC_OP_GELU); }
 
 /* Fires or records a site: `fused` is the step when every precondition held (why == NULL). */
 static lc_status lc_finish_site(lc_fuse_ctx *c, const char *rule, const int *nodes, int n, lc_plan_step *fused,
@@ -260,10 +227,7 @@ static lc_status lc_finish_site(lc_fuse_ctx *c, const char *rule, const int *nod
     fused->rule = rec;
     char names[140];
     lc_join_names(c, nodes, n, names, sizeof names);
-    const char *kind = fused->kind == LC_STEP_LINEAR                 ? "linear"
-                       : fused->kind == LC_STEP_CONV2D               ? "conv2d_relu"
-                       : fused->kind == LC_STEP_ATTENTION_PROJECTION ? "attention_projection"
-                                                                     : "conv_attention";
+    const char *kind = fused->op == LC_OP_CONV2D ? "conv2d_relu" : lc_op_get(fused->op)->name;
     snprintf(fused->label, sizeof fused->label, "%s(%s)", kind, names);
     for (int i = 0; i < n; i++) c->done[nodes[i]] = 1;
     *fired = 1;
@@ -276,42 +240,46 @@ static lc_status lc_try_conv(lc_fuse_ctx *c, int node, int *fired) {
     const char *why = NULL;
     *fired = 0;
     const int relu = lc_sole_reader(c, node, 0, &why);
-    if (relu < 0 || !is_op(c, relu, "relu")) return LC_OK; /* nothing to fuse: not a site */
+    if (relu < 0 || !is_op(c, relu, LC_OP_RELU)) return LC_OK; /* nothing to fuse: not a site */
     /* conv_relu_qkv_attention */
     int chain[4] = {node, relu, -1, -1};
     const char *why5 = NULL;
     int pack = lc_sole_reader(c, relu, 0, &why5);
-    if (pack >= 0 && is_op(c, pack, "qkv_pack_repeat")) {
+    if (pack >= 0 && is_op(c, pack, LC_OP_QKV_PACK)) {
         chain[2] = pack;
         int att = lc_sole_reader(c, pack, 0, &why5);
-        if (att >= 0 && is_op(c, att, "attention_packed")) {
+        if (att >= 0 && is_op(c, att, LC_OP_ATTENTION_PACKED)) {
             chain[3] = att;
             lc_plan_step s = lc_node_step(c, node);
-            s.kind = LC_STEP_CONV_ATTENTION;
+            s.op = LC_OP_CONV_ATTENTION;
             s.conv.apply_relu = 1;
             s.out = c->g->nodes[att].output;
             s.causal = c->g->nodes[att].attrs.causal;
             const lc_backend *be = lc_backend_for(c->t->device);
             const lc_graph_value *x = V(c->g, s.in[0]), *w = V(c->g, s.in[1]);
-            /* the fits check needs tensors: ask the backend with the shapes through a scratch args struct */
+            /* the fused kernel's fits entry, asked with the shapes (no data) in the one call struct */
             int fits = 0;
-            if (be && be->conv_attention_fits && x && w && x->ndim == 4 && w->ndim == 4) {
-                lc_conv_attention_args a;
+            if (be && x && w && x->ndim == 4 && w->ndim == 4) {
+                lc_call a;
                 memset(&a, 0, sizeof a);
-                a.conv = (lc_conv2d_args){.n = x->shape[0], .c = x->shape[1], .h = x->shape[2], .w = x->shape[3],
-                                          .oc = w->shape[0], .kh = w->shape[2], .kw = w->shape[3],
-                                          .stride_h = s.conv.stride_h, .stride_w = s.conv.stride_w,
-                                          .pad_h = s.conv.pad_h, .pad_w = s.conv.pad_w, .apply_relu = 1};
-                a.conv.oh = (a.conv.h + 2 * (int64_t)s.conv.pad_h - a.conv.kh) / s.conv.stride_h + 1;
-                a.conv.ow = (a.conv.w + 2 * (int64_t)s.conv.pad_w - a.conv.kw) / s.conv.stride_w + 1;
-                a.seq = c->g->nodes[pack].attrs.seq;
-                a.head_dim = c->g->nodes[pack].attrs.head_dim;
-                a.causal = s.causal;
-                fits = be->conv_attention_fits(&a);
+                a.op = LC_OP_CONV_ATTENTION;
+                a.dtype = x->dtype;
+                a.nin = 2;
+                a.ndim[0] = a.ndim[1] = 4;
+                a.shape[0] = x->shape;
+                a.shape[1] = w->shape;
+                a.attrs = lc_step_attrs(&s);
+                a.attrs.seq = c->g->nodes[pack].attrs.seq;
+                a.attrs.head_dim = c->g->nodes[pack].attrs.head_dim;
+                a.apply_relu = 1;
+                a.out_ndim = 2;
+                a.out_shape[0] = a.attrs.seq;
+                a.out_shape[1] = a.attrs.head_dim;
+                fits = lc_backend_fits(be, &a);
             }
-            const char *why_ca = !be || !be->conv_attention ? "no_fused_kernel_on_device"
-                                 : !fits                    ? "shape_outside_fused_kernel"
-                                                            : NULL;
+            const char *why_ca = !be || !be->kernels[LC_OP_CONV_ATTENTION] ? "no_fused_kernel_on_device"
+                                 : !fits                                   ? "shape_outside_fused_kernel"
+                                                                           : NULL;
             lc_status st = lc_finish_site(c, "conv_relu_qkv_attention", chain, 4, &s, why_ca, fired);
             if (st != LC_OK || *fired) return st;
         }
@@ -328,7 +296,7 @@ static void lc_follow_epilogue(lc_fuse_ctx *c, int *chain, int *n, int *bias, in
     const char *why = NULL;
     int next = lc_sole_reader(c, chain[*n - 1], 0, &why);
     *bias = *act = -1;
-    if (next >= 0 && is_op(c, next, "bias_add")) {
+    if (next >= 0 && is_op(c, next, LC_OP_BIAS_ADD)) {
         *bias = next;
         chain[(*n)++] = next;
         next = lc_sole_reader(c, next, 0, &why);
@@ -346,7 +314,7 @@ static lc_status lc_try_matmul(lc_fuse_ctx *c, int node, int *fired) {
     lc_follow_epilogue(c, chain, &n, &bias, &act);
     if (n == 1) return LC_OK;
     lc_plan_step s = lc_node_step(c, node);
-    s.kind = LC_STEP_LINEAR;
+    s.op = LC_OP_LINEAR;
     s.nin = 3;
     s.in[2] = bias >= 0 ? c->g->nodes[bias].inputs[1] : -1;
     s.act = act >= 0 ? lc_act_of(c, act) : LC_ACT_NONE;
@@ -359,7 +327,7 @@ static lc_status lc_try_layer_norm(lc_fuse_ctx *c, int node, int *fired) {
     *fired = 0;
     const lc_graph_node *ln = &c->g->nodes[node];
     const int mm = lc_sole_reader(c, node, 0, &why);
-    if (mm < 0 || !is_op(c, mm, "matmul")) return LC_OK;
+    if (mm < 0 || !is_op(c, mm, LC_OP_MATMUL)) return LC_OK;
     int chain[4] = {node, mm, -1, -1}, n = 2, bias, act;
     lc_follow_epilogue(c, chain, &n, &bias, &act);
     const lc_value_id gamma = ln->ninputs > 1 ? ln->inputs[1] : -1, beta = ln->ninputs > 2 ? ln->inputs[2] : -1;
@@ -371,7 +339,7 @@ static lc_status lc_try_layer_norm(lc_fuse_ctx *c, int node, int *fired) {
                                                                                         : NULL;
     /* The fused form: layer_norm without affine (into ln's output) + linear with the folded weights. */
     lc_plan_step s = lc_node_step(c, mm);
-    s.kind = LC_STEP_LINEAR;
+    s.op = LC_OP_LINEAR;
     s.nin = 3;
     s.act = act >= 0 ? lc_act_of(c, act) : LC_ACT_NONE;
     s.out = c->g->nodes[chain[n - 1]].output;
@@ -424,19 +392,19 @@ static lc_status lc_try_attention_projection(lc_fuse_ctx *c, int node, int *fire
     const char *why = NULL;
     *fired = 0;
     const int mm = lc_sole_reader(c, node, 0, &why);
-    if (mm < 0 || !is_op(c, mm, "matmul")) return LC_OK;
+    if (mm < 0 || !is_op(c, mm, LC_OP_MATMUL)) return LC_OK;
     int chain[3] = {node, mm, -1}, n = 2;
     const int next = lc_sole_reader(c, mm, 0, &why);
-    if (next >= 0 && is_op(c, next, "bias_add")) chain[n++] = next;
+    if (next >= 0 && is_op(c, next, LC_OP_BIAS_ADD)) chain[n++] = next;
     const lc_graph_node *at = &c->g->nodes[node];
     const lc_value_id w = c->g->nodes[mm].inputs[1];
     const int64_t *qs = lc_shape_of(c->g, at->inputs[0]), *ws = lc_shape_of(c->g, w);
-    const char *why4 = is_op(c, node, "attention_packed") ? "packed_qkv_not_supported"
+    const char *why4 = is_op(c, node, LC_OP_ATTENTION_PACKED) ? "packed_qkv_not_supported"
                        : !lc_attention_projection_fits(lc_backend_for(c->t->device), qs[0], qs[1], ws[1])
                            ? "shape_outside_fused_kernel"
                            : NULL;
     lc_plan_step s = lc_node_step(c, node);
-    s.kind = LC_STEP_ATTENTION_PROJECTION;
+    s.op = LC_OP_ATTENTION_PROJECTION;
     s.nin = 5;
     s.in[3] = w;
     s.in[4] = n == 3 ? c->g->nodes[chain[2]].inputs[1] : -1;
@@ -489,11 +457,16 @@ lc_status lc_plan_build_steps(const lc_graph_t *g, lc_plan_template *t) {
     for (int32_t r = 0; st == LC_OK && r < nn; r++) {
         const int32_t i = order[r];
         if (c.done[i] || !live_n[i]) continue;
+        if (!g->nodes[i].schema) {
+            st = lc_error(LC_ERR_INVALID_ARGUMENT, "graph_plan: node '%s': op '%s' has no entry in the op table",
+                          g->nodes[i].name, g->nodes[i].op);
+            break;
+        }
         int fired = 0;
         if (is_conv(&c, i)) st = lc_try_conv(&c, i, &fired);
-        else if (is_op(&c, i, "layer_norm")) st = lc_try_layer_norm(&c, i, &fired);
-        else if (is_op(&c, i, "matmul")) st = lc_try_matmul(&c, i, &fired);
-        else if (is_op(&c, i, "attention_forward") || is_op(&c, i, "attention_packed"))
+        else if (is_op(&c, i, LC_OP_LAYER_NORM)) st = lc_try_layer_norm(&c, i, &fired);
+        else if (is_op(&c, i, LC_OP_MATMUL)) st = lc_try_matmul(&c, i, &fired);
+        else if (is_op(&c, i, LC_OP_ATTENTION) || is_op(&c, i, LC_OP_ATTENTION_PACKED))
             st = lc_try_attention_projection(&c, i, &fired);
         if (st == LC_OK && !fired) {
             lc_plan_step s = lc_node_step(&c, i);

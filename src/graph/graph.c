@@ -337,7 +337,7 @@ lc_status lc_graph_add(lc_graph_t *g, const char *op, const lc_value_id *inputs,
         size_t used = 0;
         known[0] = '\0';
         for (int i = 0; i < lc_graph_schema_count() && used < sizeof known; i++)
-            used += (size_t)snprintf(known + used, sizeof known - used, i ? ", %s" : "%s", lc_graph_schema_at(i)->info.name);
+            used += (size_t)snprintf(known + used, sizeof known - used, i ? ", %s" : "%s", lc_graph_schema_at(i)->name);
         return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: op: expected one of %s, got '%.100s'", fn, known, op);
     }
     char name[256], prefix[400];
@@ -360,7 +360,7 @@ lc_status lc_graph_add(lc_graph_t *g, const char *op, const lc_value_id *inputs,
     if ((st = lc_graph_check_arity(s, prefix, ninputs)) != LC_OK ||
         (st = lc_graph_check_attrs(s, prefix, attrs, &resolved)) != LC_OK ||
         (st = lc_graph_check_dtypes(s, prefix, &in)) != LC_OK || (st = lc_graph_check_ranks(s, prefix, &in)) != LC_OK ||
-        (st = s->infer(s, prefix, &in, &resolved, &out_ndim, out_shape)) != LC_OK)
+        (st = lc_graph_infer(s, prefix, &in, &resolved, &out_ndim, out_shape)) != LC_OK)
         return st;
     if ((st = lc_shape_validate("output shape", out_ndim, out_shape)) != LC_OK)
         return lc_rewrap(LC_ERR_SHAPE, prefix);
@@ -710,5 +710,5 @@ const char *lc_graph_node_gpu_limit(const lc_graph_t *g, const lc_graph_node *n)
     lc_graph_operands in;
     if (!s || !s->gpu_limit || !lc_graph_node_operands(g, n, &in) || in.n == 0) return NULL;
     /* shape limits are judged on well-formed operands only (the other passes report the rest) */
-    return lc_graph_check_ranks(s, "backend_capability", &in) == LC_OK ? s->gpu_limit(&in) : NULL;
+    return lc_graph_check_ranks(s, "backend_capability", &in) == LC_OK ? s->gpu_limit(&in, &n->attrs) : NULL;
 }

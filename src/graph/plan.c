@@ -161,15 +161,11 @@ static lc_status lc_choose_device(const lc_graph_t *g, lc_plan_template *t) {
 
 /* ---- the planner's own check (second line of defence, independent of validation) ------------------ */
 
-/* Inputs every step of a kind must have (in[0..n) >= 0); further slots are optional (-1: absent). */
-static int lc_step_required_inputs(lc_step_kind kind) {
-    switch (kind) {
-    case LC_STEP_ATTENTION: return 3;
-    case LC_STEP_ATTENTION_PROJECTION: return 4;
-    case LC_STEP_MATMUL: case LC_STEP_LINEAR: case LC_STEP_BIAS_ADD: case LC_STEP_BINARY: case LC_STEP_CONV2D:
-    case LC_STEP_CONV_ATTENTION: return 2;
-    default: return 1;
-    }
+/* Inputs every step of an op must have (in[0..n) >= 0): the op table's min_inputs; further slots are
+ * optional (-1: absent). */
+static int lc_step_required_inputs(lc_op op) {
+    const lc_op_def *d = lc_op_get(op);
+    return d ? d->min_inputs : 1;
 }
 
 lc_status lc_plan_check_steps(const lc_graph_t *g, const lc_plan_template *t) {
@@ -205,11 +201,11 @@ lc_status lc_plan_check_steps(const lc_graph_t *g, const lc_plan_template *t) {
     }
     for (int i = 0; st == LC_OK && i < t->nsteps; i++) {
         const lc_plan_step *s = &t->steps[i];
-        if ((int)s->kind < 0 || s->kind > LC_STEP_ATTENTION_PROJECTION || s->nin < 1 || s->nin > 5) {
-            st = lc_error(LC_ERR_INTERNAL, "%s: step %d %s: kind %d with %d inputs", fn, i, s->label, (int)s->kind, s->nin);
+        if (!lc_op_get(s->op) || s->nin < 1 || s->nin > 5) {
+            st = lc_error(LC_ERR_INTERNAL, "%s: step %d %s: op %d with %d inputs", fn, i, s->label, (int)s->op, s->nin);
             break;
         }
-        const int required = lc_step_required_inputs(s->kind);
+        const int required = lc_step_required_inputs(s->op);
         for (int k = 0; st == LC_OK && k < 5; k++) {
             const lc_value_id v = s->in[k];
             if (v == -1 && k >= required) continue;
@@ -393,7 +389,7 @@ lc_status lc_graph_plan_get_summary(const lc_graph_plan_t *p, lc_graph_plan_summ
     int ops = 0;
     for (int i = 0; i < p->t.nsteps; i++) {
         out->fused_steps += p->t.steps[i].rule >= 0;
-        ops += p->t.steps[i].kind == LC_STEP_BIAS_ADD ? 2 : 1;
+        ops += p->t.steps[i].op == LC_OP_BIAS_ADD ? 2 : 1;
     }
     for (int i = 0; i < p->t.nrecords; i++) {
         out->fusions_fired += p->t.records[i].fired;

@@ -12,31 +12,23 @@
 #include "lightning_core/session.h"
 #include "ops/resident.h"
 
-typedef enum lc_step_kind {
-    LC_STEP_MATMUL = 0,
-    LC_STEP_LINEAR,        /* matmul (+ bias) (+ relu/gelu): lc_linear; also layer_norm_matmul's second half */
-    LC_STEP_BIAS_ADD,      /* standalone: bias broadcast (qkv_pack_repeat into scratch) + vector_add */
-    LC_STEP_BINARY,
-    LC_STEP_RELU,
-    LC_STEP_GELU,
-    LC_STEP_LAYER_NORM,    /* gamma/beta optional (folded away by layer_norm_matmul) */
-    LC_STEP_ATTENTION,
-    LC_STEP_ATTENTION_PACKED,
-    LC_STEP_CONV2D,        /* conv.apply_relu set by conv_relu */
-    LC_STEP_QKV_PACK,
-    LC_STEP_CONV_ATTENTION, /* conv_relu_qkv_attention: one fused kernel */
-    LC_STEP_ATTENTION_PROJECTION /* attention_projection: q, k, v, w (, bias) -> one fused kernel */
-} lc_step_kind;
+/* A step runs one op of the op table (core/op_table.h), by id:
+ *   LC_OP_MATMUL .. LC_OP_QKV_PACK   a node's own op (conv aliases run as LC_OP_CONV2D; conv.apply_relu set
+ *                                    by conv_relu; LC_OP_LAYER_NORM without gamma/beta for layer_norm_matmul)
+ *   LC_OP_BIAS_ADD                   standalone: bias broadcast (qkv_pack_repeat into scratch) + vector_add
+ *   LC_OP_ATTENTION_PACKED           attention on q/k/v views of the packed input
+ *   LC_OP_LINEAR                     matmul (+ bias) (+ relu/gelu): lc_linear; also layer_norm_matmul's second half
+ *   LC_OP_CONV_ATTENTION             conv_relu_qkv_attention: one fused kernel
+ *   LC_OP_ATTENTION_PROJECTION       attention_projection: q, k, v, w (, bias) -> one fused kernel */
 
 /* A value id that is not in the graph: a buffer the plan makes (folded weights, scratch). */
 #define LC_PLAN_EXTRA_BASE 0x40000000
 
 typedef struct lc_plan_step {
-    lc_step_kind kind;
+    lc_op op;
     int nin;
     lc_value_id in[5];     /* -1: absent optional input */
     lc_value_id out;
-    lc_binary_kind binary;
     lc_activation act;
     lc_gelu_approx approx;
     double eps;

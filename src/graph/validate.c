@@ -205,7 +205,7 @@ static void lc_pass_schema(lc_vctx *c) {
         if (!attrs_ok || lc_graph_check_ranks(s, prefix, &in) != LC_OK) continue; /* layout_flow reports ranks */
         int ond = 0;
         int64_t oshape[LC_MAX_DIMS];
-        if (s->infer(s, prefix, &in, &resolved, &ond, oshape) != LC_OK) {
+        if (lc_graph_infer(s, prefix, &in, &resolved, &ond, oshape) != LC_OK) {
             lc_issue_last(c, "schema_shape", i, NULL);
             continue;
         }
@@ -423,14 +423,14 @@ static void lc_pass_layout(lc_vctx *c) {
         const lc_graph_node *n = &g->nodes[i];
         lc_graph_operands in;
         if (!n->schema || !lc_graph_node_operands(g, n, &in)) continue;
-        if (n->ninputs < n->schema->info.min_inputs || n->ninputs > n->schema->info.max_inputs) continue; /* schema_arity */
+        if (n->ninputs < n->schema->min_inputs || n->ninputs > n->schema->max_inputs) continue; /* schema_arity */
         char prefix[320];
         snprintf(prefix, sizeof prefix, "node '%s' (%s)", n->name, n->op);
         if (lc_graph_check_ranks(n->schema, prefix, &in) != LC_OK) {
             /* name the offending value: the first input whose rank is off */
             const char *vname = NULL;
             for (int k = 0; k < in.n && k < LC_GRAPH_MAX_INPUTS && !vname; k++)
-                if (n->schema->info.input_ranks[k] != LC_GRAPH_RANK_ANY && in.ndim[k] != n->schema->info.input_ranks[k])
+                if (n->schema->input_ranks[k] != LC_GRAPH_RANK_ANY && in.ndim[k] != n->schema->input_ranks[k])
                     vname = in.value_names[k];
             lc_issue_last(c, "layout_rank", i, vname);
         }
@@ -502,27 +502,27 @@ static void lc_pass_backend(lc_vctx *c) {
         const int cuda_ok = cuda_kernel && !limit;
         if (!cpu_ok && !cuda_kernel) {
             lc_issue(c, "backend_unsupported", LC_GRAPH_SEVERITY_ERROR, i, NULL, NULL,
-                     "node '%s' (%s): no backend in this build has a %s kernel for %s", n->name, n->op, s->info.name,
+                     "node '%s' (%s): no backend in this build has a %s kernel for %s", n->name, n->op, s->name,
                      lc_dtype_name(dt));
             continue;
         }
         if (target == LC_DEVICE_AUTO) {
             if (cpu_ok || (cuda_ok && cuda_avail)) continue;
             lc_issue(c, "backend_unsupported", LC_GRAPH_SEVERITY_ERROR, i, NULL, NULL,
-                     "node '%s' (%s): no available device has a %s kernel for %s%s%s", n->name, n->op, s->info.name,
+                     "node '%s' (%s): no available device has a %s kernel for %s%s%s", n->name, n->op, s->name,
                      lc_dtype_name(dt), limit ? " at this shape: " : "", limit ? limit : "");
         } else if (target == LC_DEVICE_CPU) {
             if (cpu_ok) continue;
             const int to_cuda = cuda_ok && cuda_avail;
             lc_issue(c, "backend_unsupported", to_cuda ? LC_GRAPH_SEVERITY_WARNING : LC_GRAPH_SEVERITY_ERROR, i, NULL,
                      to_cuda ? lc_graph_reason_code(LC_GRAPH_REASON_FALLBACK_PREFERRED_UNSUPPORTED) : NULL,
-                     "node '%s' (%s): cpu has no %s kernel for %s; %s", n->name, n->op, s->info.name, lc_dtype_name(dt),
+                     "node '%s' (%s): cpu has no %s kernel for %s; %s", n->name, n->op, s->name, lc_dtype_name(dt),
                      to_cuda ? "falls back to cuda" : "and no available device has one");
         } else { /* cuda, available */
             if (cuda_ok) continue;
             lc_issue(c, "backend_unsupported", cpu_ok ? LC_GRAPH_SEVERITY_WARNING : LC_GRAPH_SEVERITY_ERROR, i, NULL,
                      cpu_ok ? lc_graph_reason_code(LC_GRAPH_REASON_FALLBACK_PREFERRED_UNSUPPORTED) : NULL,
-                     "node '%s' (%s): cuda has no %s kernel for %s%s%s; %s", n->name, n->op, s->info.name,
+                     "node '%s' (%s): cuda has no %s kernel for %s%s%s; %s", n->name, n->op, s->name,
                      lc_dtype_name(dt), limit ? " at this shape: " : "", limit ? limit : "",
                      cpu_ok ? "falls back to cpu" : "and cpu has none either");
         }

@@ -1,59 +1,79 @@
 /* conv_attention.c — the fused conv -> qkv repeat -> attention op of the conv->attention session
- * (internal, ops/conv_attention.h): fills the kernel arguments from the resident tensors, routes (the
- * operands live on the device that has the fused kernel), and calls the backend's conv_attention
- * entry; capturable and traced like any op.
+ * (internal, ops/conv_attention.h): one op-table entry (LC_OP_CONV_ATTENTION: shape rule, work); routes
+ * (the operands live on the device that has the fused kernel), asks the backend's fits entry, and calls
+ * its kernels[LC_OP_CONV_ATTENTION]; capturable and traced like any op.
  * Tests: tests/python/test_sessions.py (ConvAttentionSession on cuda), tests/c/test_sessions.c. */
-#include <math.h>
+#include <string.h>
 
 #include "ops/conv_attention.h"
 #include "ops/dispatch.h"
 
-static void lc_fill_args(const lc_tensor_t *x, const lc_tensor_t *w, const lc_conv2d_params *p, int64_t seq,
-                         int64_t head_dim, int causal, lc_conv_attention_args *a) {
-    lc_conv2d_args *c = &a->conv;
-    c->n = lc_tensor_dim(x, 0), c->c = lc_tensor_dim(x, 1), c->h = lc_tensor_dim(x, 2), c->w = lc_tensor_dim(x, 3);
-    c->oc = lc_tensor_dim(w, 0), c->kh = lc_tensor_dim(w, 2), c->kw = lc_tensor_dim(w, 3);
-    c->stride_h = p->stride_h, c->stride_w = p->stride_w, c->pad_h = p->pad_h, c->pad_w = p->pad_w;
-    c->oh = (c->h + 2 * (int64_t)p->pad_h - c->kh) / p->stride_h + 1;
-    c->ow = (c->w + 2 * (int64_t)p->pad_w - c->kw) / p->stride_w + 1;
-    c->apply_relu = p->apply_relu;
-    a->seq = seq, a->head_dim = head_dim, a->causal = causal != 0;
-    a->scale = (float)(1.0 / sqrt((double)head_dim));
+/* The call (no data yet) for x, w, bias? -> out [seq, head_dim], unchecked. */
+static void lc_fill_call(const lc_tensor_t *x, const lc_tensor_t *w, const lc_tensor_t *bias, const lc_conv2d_params *p,
+                         int64_t seq, int64_t head_dim, int causal, lc_call *c, lc_op_operands *in) {
+    const lc_op_def *d = lc_op_get(LC_OP_CONV_ATTENTION);
+    const lc_tensor_t *t[3] = {x, w, bias};
+    memset(c, 0, sizeof *c);
+    memset(in, 0, sizeof *in);
+    in->prefix = d->name;
+    in->n = c->nin = bias ? 3 : 2;
+    for (int i = 0; i < in->n; i++) {
+        c->ndim[i] = in->ndim[i] = lc_tensor_ndim(t[i]);
+        c->shape[i] = in->shape[i] = lc_tensor_shape(t[i]);
+        in->dtype[i] = lc_tensor_dtype(t[i]);
+    }
+    const lc_graph_attrs given = {.set = d->attrs, .stride_h = p->stride_h, .stride_w = p->stride_w, .pad_h = p->pad_h,
+                                  .pad_w = p->pad_w, .causal = causal != 0, .seq = seq, .head_dim = head_dim};
+    c->op = LC_OP_CONV_ATTENTION;
+    c->apply_relu = 1;
+    c->attrs = given;
+    c->dtype = in->dtype[0];
+    c->out_ndim = 2;
+    c->out_shape[0] = seq;
+    c->out_shape[1] = head_dim;
+}
+
+/* The table's checks of the call lc_fill_call made (attributes, dtypes, the shape rule). */
+static lc_status lc_check_call(lc_call *c, const lc_op_operands *in) {
+    const lc_op_def *d = lc_op_get(LC_OP_CONV_ATTENTION);
+    const lc_graph_attrs given = c->attrs;
+    lc_status st = lc_op_check_attrs(d, d->name, 0, &given, &c->attrs);
+    if (st == LC_OK) st = lc_op_check_dtypes(d, in, &c->dtype);
+    return st == LC_OK ? lc_op_infer(d, in, &c->attrs, &c->out_ndim, c->out_shape) : st;
 }
 
 int lc_conv_attention_fits(const lc_backend *be, const lc_tensor_t *x, const lc_tensor_t *w, const lc_conv2d_params *p,
                            int64_t seq, int64_t head_dim, int causal) {
-    if (!be || !be->conv_attention || !be->conv_attention_fits) return 0;
-    lc_conv_attention_args a = {0};
-    lc_fill_args(x, w, p, seq, head_dim, causal, &a);
-    return be->conv_attention_fits(&a);
+    lc_call c;
+    lc_op_operands in;
+    lc_fill_call(x, w, NULL, p, seq, head_dim, causal, &c, &in);
+    return lc_backend_fits(be, &c);
 }
 
 lc_status lc_conv_attention_fused(const lc_tensor_t *x, const lc_tensor_t *w, const lc_tensor_t *bias, lc_tensor_t *out,
                                   const lc_conv2d_params *p, int causal, lc_device device) {
-    static const char *op = "conv_attention";
+    const lc_op_def *d = lc_op_get(LC_OP_CONV_ATTENTION);
+    const char *op = d->name;
     const lc_tensor_t *operands[4] = {x, w, bias, out};
-    const int64_t seq = lc_tensor_dim(out, 0), head_dim = lc_tensor_dim(out, 1);
-    lc_conv_attention_args args = {0};
-    lc_fill_args(x, w, p, seq, head_dim, causal, &args);
-    const double convs = (double)(args.conv.n * args.conv.oc * args.conv.oh * args.conv.ow);
-    const lc_work work = {2.0 * convs * 9.0 * (double)args.conv.c + 4.0 * (double)seq * (double)seq * (double)head_dim,
-                          (double)(lc_tensor_nbytes(x) + lc_tensor_nbytes(w) + lc_tensor_nbytes(out)), NULL,
-                          LC_CROSSOVER_NONE};
-    lc_route route;
-    lc_status st = lc_route_op(op, LC_OP_CONV_ATTENTION, LC_DTYPE_F32, device, operands, 4, work, &route);
+    lc_call call;
+    lc_op_operands in;
+    lc_fill_call(x, w, bias, p, lc_tensor_dim(out, 0), lc_tensor_dim(out, 1), causal, &call, &in);
+    lc_status st = lc_check_call(&call, &in);
     if (st != LC_OK) return st;
+    const lc_op_work ow = d->work(&in, &call.attrs, call.out_ndim, call.out_shape);
+    const lc_work work = {ow.flops, ow.bytes, NULL, d->crossover};
+    lc_route route;
+    if ((st = lc_route_op(op, LC_OP_CONV_ATTENTION, call.dtype, device, operands, 4, work, &route)) != LC_OK) return st;
     const lc_backend *be = route.backend;
-    if (!be->conv_attention || lc_tensor_device(out) != be->device || lc_tensor_device(x) != be->device ||
-        !be->conv_attention_fits(&args))
+    if (lc_tensor_device(out) != be->device || lc_tensor_device(x) != be->device || !lc_backend_fits(be, &call))
         return lc_error(LC_ERR_UNSUPPORTED, "%s: %s has no fused kernel for this shape", op, be->name);
-    args.conv.x = lc_tensor_data(x);
-    args.conv.weight = lc_tensor_data(w);
-    args.conv.bias = bias ? lc_tensor_data(bias) : NULL;
-    args.out = lc_tensor_data(out);
+    call.in[0] = lc_tensor_data(x);
+    call.in[1] = lc_tensor_data(w);
+    if (bias) call.in[2] = lc_tensor_data(bias);
+    call.out = lc_tensor_data(out);
     const char *path = "unknown";
-    lc_output oo = {.data = args.out, .out = out, .backend = be};
-    st = lc_output_commit(op, &oo, be->conv_attention(&args, &path));
+    lc_output oo = {.data = call.out, .out = out, .backend = be};
+    st = lc_output_commit(op, &oo, be->kernels[LC_OP_CONV_ATTENTION](&call, &path));
     if (st == LC_OK) lc_route_done(op, &route, path);
     return st;
 }

@@ -18,7 +18,7 @@ void lc_format_shape(char *buf, size_t size, int ndim, const int64_t *shape) {
 }
 
 static int lc_backend_takes(const lc_backend *be, lc_op kind, lc_dtype dtype) {
-    return be && be->available() && be->supports(kind, dtype);
+    return be && be->available() && lc_op_supported(kind, be->device, dtype);
 }
 
 /* Rough throughput figures of the "auto" cost model (one-shot calls: host operands). The GPU side
@@ -120,7 +120,7 @@ static lc_status lc_route_pick(const char *op, lc_op kind, lc_dtype dtype, lc_de
         out->reason = LC_REASON_AUTO_SELECTED;
         break;
     }
-    if (!out->backend->supports(kind, dtype))
+    if (!lc_op_supported(kind, out->backend->device, dtype))
         return lc_error(LC_ERR_UNSUPPORTED, "%s: no backend implements this op for %s", op, lc_dtype_name(dtype));
     return LC_OK;
 }

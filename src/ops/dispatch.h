@@ -17,16 +17,6 @@ typedef struct lc_route {
     uint64_t start_ns; /* set when the runtime trace is on */
 } lc_route;
 
-/* Ops whose "auto" choice (host operands) is a measured crossover, not the cost model
- * (include/lightning_core/tune.h): conv2d below lc_conv2d_cpu_crossover_macs() multiply-adds (flops / 2)
- * and matmul below lc_matmul_cpu_crossover_flops() run on the CPU, at or above on the GPU. */
-typedef enum lc_crossover {
-    LC_CROSSOVER_NONE = 0,
-    LC_CROSSOVER_CONV2D_MACS,
-    LC_CROSSOVER_MATMUL_FLOPS,
-    LC_CROSSOVER_COUNT
-} lc_crossover;
-
 /* What the op will do, for the "auto" cost model: arithmetic and bytes read + written; and, when the
  * GPU kernels cannot take this shape, why (NULL when they can): the op then stays on the CPU (recorded
  * as fallback_preferred_unsupported), or fails if its operands live on the GPU. */
@@ -34,8 +24,16 @@ typedef struct lc_work {
     double flops;
     double bytes;
     const char *gpu_limit;
-    lc_crossover crossover; /* a measured CPU/GPU threshold decides "auto" instead of the cost model */
+    lc_crossover crossover; /* a measured CPU/GPU threshold decides "auto" instead of the cost model (op_table.h) */
 } lc_work;
+
+/* Runs op eagerly from its table entry (op_eager.c): every input checked (NULL allowed for optional
+ * ones), attributes resolved and range-checked, dtypes (one dtype for all operands), ranks and the shape
+ * rule (lc_op_infer), `out` (dtype, exact shape, writable, contiguous, no overlap except the exact
+ * aliases the entry allows), then the work estimate, routing, operand staging and backends' kernels[op].
+ * `attrs` may be NULL (defaults); act / apply_relu are linear's and conv2d's epilogues. */
+lc_status lc_op_run(lc_op op, const lc_tensor_t *const *inputs, int ninputs, lc_tensor_t *out,
+                    const lc_graph_attrs *attrs, lc_activation act, int apply_relu, lc_device device);
 
 /* Picks the backend for `kind`/`dtype` given the requested device and where the operands live
  * (`tensors`, NULL entries skipped), per the policy in runtime.h:

@@ -31,8 +31,7 @@ lc_status lc_resident_device(const char *owner, lc_device requested, const lc_ba
     }
 }
 
-lc_status lc_resident_upload(const lc_backend *be, const char *owner, const char *name, lc_tensor_t *dst,
-                             const lc_tensor_t *src) {
+lc_status lc_resident_check_upload(const char *owner, const char *name, const lc_tensor_t *dst, const lc_tensor_t *src) {
     lc_status st;
     if ((st = lc_check_tensor(owner, name, src)) != LC_OK || (st = lc_check_dtype_is(owner, name, src, LC_DTYPE_F32)) != LC_OK)
         return st;
@@ -42,6 +41,13 @@ lc_status lc_resident_upload(const lc_backend *be, const char *owner, const char
         return lc_error(LC_ERR_SHAPE, "%s: %s: expected %lld elements (shape %s), got %lld", owner, name,
                         (long long)lc_tensor_numel(dst), want, (long long)lc_tensor_numel(src));
     }
+    return LC_OK;
+}
+
+lc_status lc_resident_upload(const lc_backend *be, const char *owner, const char *name, lc_tensor_t *dst,
+                             const lc_tensor_t *src) {
+    lc_status st = lc_resident_check_upload(owner, name, dst, src);
+    if (st != LC_OK) return st;
     const size_t bytes = lc_tensor_nbytes(dst);
     void *dp = lc_tensor_data(dst);
     const lc_device where = lc_tensor_device(src);

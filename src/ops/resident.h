@@ -15,6 +15,9 @@ lc_status lc_resident_device(const char *owner, lc_device requested, const lc_ba
 
 /* dst (a resident buffer on be's device) <- src: float32 with dst's element count, host or device, any
  * layout. Returns once src has been read. */
+/* The checks of lc_resident_upload without the copy: callers that upload several inputs check them all
+ * first, so that a refused call leaves every resident input as it was. */
+lc_status lc_resident_check_upload(const char *owner, const char *name, const lc_tensor_t *dst, const lc_tensor_t *src);
 lc_status lc_resident_upload(const lc_backend *be, const char *owner, const char *name, lc_tensor_t *dst,
                              const lc_tensor_t *src);
 /* dst (caller's: float32, writable, contiguous, src's element count) <- src (resident). A host dst

@@ -94,6 +94,13 @@ static void lc_session_trace(const lc_session_t *s, const char *op, const char *
 
 static uint64_t lc_session_clock(void) { return lc_trace_enabled() ? lc_trace_now_ns() : 0; }
 
+lc_status lc_session_check_upload(const lc_session_t *s, int index, const lc_tensor_t *src) {
+    if (!s) return lc_error(LC_ERR_INVALID_ARGUMENT, "session_upload: session: expected a session, got NULL");
+    if (index < 0 || index >= s->ninputs)
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: input index: expected 0..%d, got %d", s->name, s->ninputs - 1, index);
+    return lc_resident_check_upload(s->name, s->input_names[index], s->in[index], src);
+}
+
 lc_status lc_session_upload(lc_session_t *s, int index, const lc_tensor_t *src) {
     if (!s) return lc_error(LC_ERR_INVALID_ARGUMENT, "session_upload: session: expected a session, got NULL");
     if (index < 0 || index >= s->ninputs)

@@ -89,7 +89,7 @@ int main(void) {
     CHECK_OK(lc_tensor_new(LC_DTYPE_BF16, LC_DEVICE_CPU, 2, s2, &a));
     CHECK_OK(lc_tensor_new(LC_DTYPE_F16, LC_DEVICE_CPU, 2, s2, &b));
     CHECK_OK(lc_tensor_new(LC_DTYPE_BF16, LC_DEVICE_CPU, 2, s2, &c));
-    CHECK(lc_matmul(a, b, c, LC_DEVICE_CPU) == LC_ERR_DTYPE && strstr(lc_last_error(), "b: expected dtype bfloat16, got float16"));
+    CHECK(lc_matmul(a, b, c, LC_DEVICE_CPU) == LC_ERR_DTYPE && strstr(lc_last_error(), "b: expected dtype bfloat16 (a's), got float16"));
     lc_tensor_free(a), lc_tensor_free(b), lc_tensor_free(c);
     printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail != 0;

@@ -662,7 +662,7 @@ static void group_bad_input(void) {
     EXPECT_ERROR(&g, "relu out of the wrong shape", LC_ERR_SHAPE, "out", eo, lc_relu(e8, eo, CPU));
     EXPECT_ERROR(&g, "relu x NULL", LC_ERR_INVALID_ARGUMENT, "x", eo, lc_relu(NULL, eo, CPU));
     EXPECT_ERROR(&g, "gelu float64", LC_ERR_DTYPE, "x", eod, lc_gelu(e7d, eod, LC_GELU_ERF, CPU));
-    EXPECT_ERROR(&g, "gelu unknown approx", LC_ERR_INVALID_ARGUMENT, "approx", eo,
+    EXPECT_ERROR(&g, "gelu unknown approx", LC_ERR_INVALID_ARGUMENT, "gelu_approx", eo,
                  lc_gelu(e7, eo, (lc_gelu_approx)7, CPU));
 
     /* layer norm */

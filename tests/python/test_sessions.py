@@ -437,3 +437,35 @@ def test_long_batch_is_interruptible():
     assert float(fields["err"]) < 1e-3, line
     assert latency < 5.0, latency  # polled about every 10 ms; generous for a loaded 2-core machine
     assert p.returncode == 0
+
+
+def test_refused_upload_changes_no_resident_input():
+    # A call refused for its third input must not have replaced the first two (found by the fuzzer).
+    rng = np.random.default_rng(9)
+    a = [rng.standard_normal((4, 2)).astype(np.float32) for _ in range(3)]
+    b = [rng.standard_normal((4, 2)).astype(np.float32) for _ in range(2)]
+    s = lc.AttentionSession(4, 2, False, "cpu")
+    out = np.full((4, 2), np.nan, np.float32)
+    s.sync_into(*a, out)
+    with pytest.raises(ValueError, match="expected 8 elements"):
+        s.sync_into(b[0], b[1], np.ones(9, np.float32), out)
+    o2 = np.full((4, 2), np.nan, np.float32)
+    s.run(1)
+    s.download_into(o2)
+    assert np.array_equal(o2, out)  # still a's result
+
+
+def test_refused_plan_upload_changes_no_resident_input():
+    g = lc.Graph()
+    x, y = g.input("x", (3, 3)), g.input("y", (3, 3))
+    g.output(g.vector_add(x, y))
+    p = g.plan("cpu")
+    one, two = np.ones((3, 3), np.float32), np.full((3, 3), 2.0, np.float32)
+    p.upload(one, two)
+    for bad in (np.ones(5, np.float32), "not an array"):
+        with pytest.raises((ValueError, TypeError)):
+            p.upload(np.full((3, 3), 7.0, np.float32), bad)
+    p.execute()
+    out = np.full((3, 3), np.nan, np.float32)
+    p.download_into(0, out)
+    assert np.array_equal(out, one + two)

@@ -5,6 +5,8 @@
  * Tests: tests/python/test_device_tensors.py, tests/python/test_bad_inputs.py, tests/python/test_ops_*.py. */
 #include "call.h"
 
+#include <string.h>
+
 #include <stdio.h>
 
 static int lc_dtype_typenum(lc_dtype dt) { return dt == LC_DTYPE_F64 ? NPY_DOUBLE : NPY_FLOAT; }
@@ -69,6 +71,35 @@ int call_expect_ndim(const lcpy_call *c, int i, int ndim, const char *dims_hint)
     PyErr_Format(PyExc_ValueError, "%s: %s: expected %d dimension%s%s, got %d", c->fn, c->name[i], ndim,
                  ndim == 1 ? "" : "s", dims_hint, c->nd[i]);
     return -1;
+}
+
+int call_infer_out(const lcpy_call *c, const char *op, const char *const *names, const lc_graph_attrs *attrs, int ndim,
+                   npy_intp *oshape) {
+    int64_t dims[LCPY_MAX_IN][LC_MAX_DIMS];
+    const int64_t *shapes[LCPY_MAX_IN];
+    int nd[LCPY_MAX_IN];
+    for (int i = 0; i < c->n; i++) {
+        nd[i] = c->nd[i];
+        for (int d = 0; d < c->nd[i] && d < LC_MAX_DIMS; d++) dims[i][d] = (int64_t)c->dims[i][d];
+        shapes[i] = dims[i];
+    }
+    int ond = 0;
+    int64_t os[LC_MAX_DIMS];
+    lc_status st = lc_op_infer_shape(op, c->n, names, nd, shapes, attrs, &ond, os);
+    if (st == LC_OK && ond != ndim) {
+        PyErr_Format(PyExc_SystemError, "%s: out: the rule of %s gave %d dimensions, the binding expects %d", c->fn, op,
+                     ond, ndim);
+        return -1;
+    }
+    if (st != LC_OK) {
+        const char *msg = lc_last_error();
+        const size_t len = strlen(op);
+        if (strncmp(msg, op, len) == 0 && msg[len] == ':' && msg[len + 1] == ' ') msg += len + 2; /* c->fn instead */
+        PyErr_Format(lcpy_exception_for(st), "%s: %s", c->fn, msg);
+        return -1;
+    }
+    for (int d = 0; d < ndim; d++) oshape[d] = (npy_intp)os[d];
+    return 0;
 }
 
 int call_expect_same_shape(const lcpy_call *c, int i, int ref) {

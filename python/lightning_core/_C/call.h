@@ -163,6 +163,11 @@ void call_shape_str(char *buf, size_t size, const lcpy_call *c, int i);
 
 /* Input i has `ndim` dimensions, else ValueError "fn: name: expected 2 dimensions<hint>, got 3". */
 int call_expect_ndim(const lcpy_call *c, int i, int ndim, const char *dims_hint);
+/* The output shape of library op `op` for the inputs taken so far (their own shapes; `names`: the
+ * binding's argument names) by the op's one rule (lc_op_infer_shape): writes `ndim` dims to oshape; -1
+ * with the op's ValueError (prefixed with c->fn) when the rule refuses them or gives another rank. */
+int call_infer_out(const lcpy_call *c, const char *op, const char *const *names, const lc_graph_attrs *attrs, int ndim,
+                   npy_intp *oshape);
 
 /* Input i has the shape of input ref, else ValueError. */
 int call_expect_same_shape(const lcpy_call *c, int i, int ref);

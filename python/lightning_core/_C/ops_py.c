@@ -36,17 +36,11 @@ static PyObject *matmul_impl(const char *fn, PyObject *const *v, int has_out, in
     if (call_input(&c, "a", v[0]) < 0 || call_input(&c, "b", v[1]) < 0 || call_dtype(&c, 1) < 0) return NULL;
     int64_t m, k, n, mn;
     if (!flat) {
-        if (call_expect_ndim(&c, 0, 2, "") < 0 || call_expect_ndim(&c, 1, 2, "") < 0) return NULL;
+        npy_intp mn_shape[2];
+        if (call_infer_out(&c, "matmul", (const char *const[]){"a", "b"}, NULL, 2, mn_shape) < 0) return NULL;
         m = c.dims[0][0];
         k = c.dims[0][1];
         n = c.dims[1][1];
-        if (c.dims[1][0] != k) {
-            char got[160];
-            call_shape_str(got, sizeof got, &c, 1);
-            PyErr_Format(PyExc_ValueError, "%s: b: expected shape (%lld, n) with k matching a, got %s", fn,
-                         (long long)k, got);
-            return NULL;
-        }
     } else {
         if (lcpy_int_arg(fn, "m", v[3], 1, INT64_MAX, &m) < 0 || lcpy_int_arg(fn, "k", v[4], 1, INT64_MAX, &k) < 0 ||
             lcpy_int_arg(fn, "n", v[5], 1, INT64_MAX, &n) < 0)
@@ -227,35 +221,12 @@ static PyObject *conv2d_impl(const char *fn, PyObject *const *v, int has_out) {
     if (call_input(&c, "x", v[0]) < 0 || call_input(&c, "w", v[1]) < 0) return NULL;
     int has_bias = v[2] != Py_None;
     if ((has_bias && call_input(&c, "b", v[2]) < 0) || call_dtype(&c, 0) < 0) return NULL;
-    if (call_expect_ndim(&c, 0, 4, " (n, c, h, w)") < 0 || call_expect_ndim(&c, 1, 4, " (oc, c, kh, kw)") < 0)
-        return NULL;
-    const npy_intp *x = c.dims[0], *w = c.dims[1];
-    int64_t n = x[0], ch = x[1], h = x[2], wd = x[3];
-    int64_t oc = w[0], kh = w[2], kw = w[3];
-    char got[160];
-    if (w[1] != ch) {
-        call_shape_str(got, sizeof got, &c, 1);
-        PyErr_Format(PyExc_ValueError, "%s: w: expected shape (oc, %lld, kh, kw) with c matching x, got %s", fn,
-                     (long long)ch, got);
-        return NULL;
-    }
-    if (has_bias && (c.nd[2] != 1 || c.dims[2][0] != oc)) {
-        call_shape_str(got, sizeof got, &c, 2);
-        PyErr_Format(PyExc_ValueError, "%s: b: expected shape (%lld,) (oc of w) or None, got %s", fn, (long long)oc,
-                     got);
-        return NULL;
-    }
-    if (h + 2 * iv[2] < kh || wd + 2 * iv[3] < kw) {
-        int is_h = h + 2 * iv[2] < kh;
-        PyErr_Format(PyExc_ValueError,
-                     "%s: w: expected a kernel that fits the padded input (output size >= 1), got %s=%lld > "
-                     "%s + 2*%s = %lld",
-                     fn, is_h ? "kh" : "kw", (long long)(is_h ? kh : kw), is_h ? "h" : "w", is_h ? "pad_h" : "pad_w",
-                     (long long)(is_h ? h + 2 * iv[2] : wd + 2 * iv[3]));
-        return NULL;
-    }
-    int64_t oh = (h + 2 * iv[2] - kh) / iv[0] + 1, ow = (wd + 2 * iv[3] - kw) / iv[1] + 1;
-    npy_intp oshape[4] = {(npy_intp)n, (npy_intp)oc, (npy_intp)oh, (npy_intp)ow};
+    /* out's shape from the op's own rule (lc_op_infer_shape: ranks, channels, bias, the conv size) */
+    npy_intp oshape[4];
+    lc_graph_attrs attrs = {.set = LC_GRAPH_ATTR_STRIDE_H | LC_GRAPH_ATTR_STRIDE_W | LC_GRAPH_ATTR_PAD_H | LC_GRAPH_ATTR_PAD_W,
+                            .stride_h = (int32_t)iv[0], .stride_w = (int32_t)iv[1], .pad_h = (int32_t)iv[2],
+                            .pad_w = (int32_t)iv[3]};
+    if (call_infer_out(&c, "conv2d_nchw", (const char *const[]){"x", "w", "b"}, &attrs, 4, oshape) < 0) return NULL;
     if (call_out(&c, out_obj, 4, oshape, NULL, 0) < 0) return call_fail(&c);
     for (int i = 0; i < c.n; i++)
         if (call_wrap_in(&c, i, 0, NULL) < 0) return call_fail(&c);

@@ -81,26 +81,37 @@ static int plan_upload_args(PlanObject *self, const char *fn, PyObject *const *a
                      nin == 1 ? "" : "s", nargs);
         return -1;
     }
-    for (int i = 0; i < nin; i++) {
-        lcpy_call c;
-        call_init(&c, fn);
+    /* Every argument converted, then all uploaded at once (checked before any copy): a refused call
+     * changes no resident input. */
+    lcpy_call *calls = PyMem_Calloc((size_t)(nin ? nin : 1), sizeof *calls);
+    const lc_tensor_t **tins = PyMem_Calloc((size_t)(nin ? nin : 1), sizeof *tins);
+    int ok = calls && tins, converted = 0;
+    if (!ok) PyErr_NoMemory();
+    for (int i = 0; ok && i < nin; i++, converted++) {
+        call_init(&calls[i], fn);
         char name[32];
         snprintf(name, sizeof name, "input %d", i);
-        if (call_input(&c, name, args[i]) < 0 || call_dtype(&c, 0) < 0 || call_wrap_in(&c, 0, 0, NULL) < 0) {
-            call_fail(&c);
-            return -1;
+        if (call_input(&calls[i], name, args[i]) < 0 || call_dtype(&calls[i], 0) < 0 || call_wrap_in(&calls[i], 0, 0, NULL) < 0) {
+            call_fail(&calls[i]);
+            ok = 0;
+            break;
         }
+        tins[i] = calls[i].tin[0];
+    }
+    if (ok) {
         lc_status st;
         Py_BEGIN_ALLOW_THREADS
-        st = lc_graph_plan_upload(self->p, i, c.tin[0]);
+        st = lc_graph_plan_upload_all(self->p, tins, nin);
         Py_END_ALLOW_THREADS
-        call_release(&c);
         if (st != LC_OK) {
             lcpy_raise_status(st);
-            return -1;
+            ok = 0;
         }
     }
-    return 0;
+    for (int i = 0; i < converted; i++) call_release(&calls[i]);
+    PyMem_Free(calls);
+    PyMem_Free(tins);
+    return ok ? 0 : -1;
 }
 
 static PyObject *plan_upload(PlanObject *self, PyObject *const *args, Py_ssize_t nargs) {

@@ -226,8 +226,10 @@ static PyObject *session_method(SessionObject *self, const char *fn, int flags, 
     session_poll_ctx poll = {PyEval_SaveThread(), 0};
     const int saved = lc_get_thread_sync_policy();
     if (policy >= 0) lc_set_thread_sync_policy(policy);
-    if (flags & S_UPLOAD)
+    if (flags & S_UPLOAD) { /* all checked before any is copied: a refused call changes no resident input */
+        for (int i = 0; i < nin && st == LC_OK; i++) st = lc_session_check_upload(s, i, c.tin[i]);
         for (int i = 0; i < nin && st == LC_OK; i++) st = lc_session_upload(s, i, c.tin[i]);
+    }
     if (st == LC_OK && (flags & S_RUN)) {
         int64_t done = 0;
         st = lc_session_run_polled(s, (int)program, loops, session_poll, &poll, &done);

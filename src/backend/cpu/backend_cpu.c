@@ -1,5 +1,5 @@
-/* backend_cpu.c — the CPU backend table: host memory (64-byte aligned), copies, no-op sync, the op
- * support matrix, and the kernel entries of the files in src/backend/cpu/. Always built; the universal fallback.
+/* backend_cpu.c — the CPU backend table: host memory (64-byte aligned), copies, no-op sync, and the
+ * kernel entries (indexed by op id, thin adapters over lc_call) of the files in src/backend/cpu/. Always built; the universal fallback.
  * Tests: tests/c/test_ops.c. */
 #include <string.h>
 
@@ -21,22 +21,20 @@ static lc_status lc_cpu_copy(void *dst, const void *src, size_t bytes) {
 
 static lc_status lc_cpu_sync(void) { return LC_OK; }
 
-static int lc_cpu_supports(lc_op op, lc_dtype dtype) {
-    switch (op) {
-    case LC_OP_MATMUL: return dtype == LC_DTYPE_F32 || dtype == LC_DTYPE_F64 || dtype == LC_DTYPE_F16 || dtype == LC_DTYPE_BF16;
-    case LC_OP_BINARY:
-    case LC_OP_RELU: return dtype == LC_DTYPE_F32 || dtype == LC_DTYPE_F64;
-    case LC_OP_ATTENTION:
-    case LC_OP_CONV2D:
-    case LC_OP_GELU:
-    case LC_OP_LAYER_NORM:
-    case LC_OP_LINEAR:
-    case LC_OP_QKV_PACK:
-    case LC_OP_ATTENTION_PROJECTION: return dtype == LC_DTYPE_F32;
-    default: return 0;
-    }
-}
+/* Thin adapters: the one call struct -> each kernel's own arguments (op_call.c). */
+LC_KERNEL_ADAPTER(lc_cpu_k_matmul, lc_matmul_args, lc_call_matmul, lc_cpu_matmul)
+LC_KERNEL_ADAPTER(lc_cpu_k_attention, lc_attention_args, lc_call_attention, lc_cpu_attention)
+LC_KERNEL_ADAPTER(lc_cpu_k_conv2d, lc_conv2d_args, lc_call_conv2d, lc_cpu_conv2d)
+LC_KERNEL_ADAPTER(lc_cpu_k_binary, lc_binary_args, lc_call_binary, lc_cpu_binary)
+LC_KERNEL_ADAPTER(lc_cpu_k_relu, lc_relu_args, lc_call_relu, lc_cpu_relu)
+LC_KERNEL_ADAPTER(lc_cpu_k_gelu, lc_gelu_args, lc_call_gelu, lc_cpu_gelu)
+LC_KERNEL_ADAPTER(lc_cpu_k_layer_norm, lc_layer_norm_args, lc_call_layer_norm, lc_cpu_layer_norm)
+LC_KERNEL_ADAPTER(lc_cpu_k_linear, lc_linear_args, lc_call_linear, lc_cpu_linear)
+LC_KERNEL_ADAPTER(lc_cpu_k_qkv_pack, lc_qkv_pack_args, lc_call_qkv_pack, lc_cpu_qkv_pack)
+LC_KERNEL_ADAPTER(lc_cpu_k_attention_projection, lc_attention_projection_args, lc_call_attention_projection,
+               lc_cpu_attention_projection)
 
+/* Which dtypes each kernel takes is the op table's cpu mask (op_table.c). */
 const lc_backend lc_cpu_backend = {
     .name = "cpu",
     .device = LC_DEVICE_CPU,
@@ -47,15 +45,19 @@ const lc_backend lc_cpu_backend = {
     .copy_d2h = lc_cpu_copy,
     .copy_d2d = lc_cpu_copy,
     .sync = lc_cpu_sync,
-    .supports = lc_cpu_supports,
-    .matmul = lc_cpu_matmul,
-    .attention = lc_cpu_attention,
-    .conv2d = lc_cpu_conv2d,
-    .binary = lc_cpu_binary,
-    .relu = lc_cpu_relu,
-    .gelu = lc_cpu_gelu,
-    .layer_norm = lc_cpu_layer_norm,
-    .linear = lc_cpu_linear,
-    .qkv_pack = lc_cpu_qkv_pack,
-    .attention_projection = lc_cpu_attention_projection,
+    .kernels =
+        {
+            [LC_OP_MATMUL] = lc_cpu_k_matmul,
+            [LC_OP_VECTOR_ADD] = lc_cpu_k_binary,
+            [LC_OP_MATRIX_SUB] = lc_cpu_k_binary,
+            [LC_OP_MATRIX_DIV] = lc_cpu_k_binary,
+            [LC_OP_RELU] = lc_cpu_k_relu,
+            [LC_OP_GELU] = lc_cpu_k_gelu,
+            [LC_OP_LAYER_NORM] = lc_cpu_k_layer_norm,
+            [LC_OP_ATTENTION] = lc_cpu_k_attention,
+            [LC_OP_CONV2D] = lc_cpu_k_conv2d,
+            [LC_OP_QKV_PACK] = lc_cpu_k_qkv_pack,
+            [LC_OP_LINEAR] = lc_cpu_k_linear,
+            [LC_OP_ATTENTION_PROJECTION] = lc_cpu_k_attention_projection,
+        },
 };

@@ -1,5 +1,5 @@
 /* backend_cuda.c — the CUDA backend table: device memory (caching allocator), pinned-staged copies,
- * stream sync, the op support matrix, and the op entries (cuBLASLt GEMM; own kernels for attention,
+ * stream sync, and the kernel entries (indexed by op id, thin adapters over lc_call) (cuBLASLt GEMM; own kernels for attention,
  * conv2d, elementwise, gelu, layer_norm). Entries receive device pointers and only enqueue work on the
  * backend stream; launch errors are returned at once, faults inside kernels at the next sync (naming
  * the op, see cuda_context.c).
@@ -11,23 +11,6 @@
 #include "core/internal.h"
 
 static int lc_cuda_backend_available(void) { return lc_cuda_available(); }
-
-static int lc_cuda_supports(lc_op op, lc_dtype dtype) {
-    switch (op) {
-    case LC_OP_MATMUL: return dtype == LC_DTYPE_F32 || dtype == LC_DTYPE_F64 || dtype == LC_DTYPE_F16 || dtype == LC_DTYPE_BF16;
-    case LC_OP_BINARY:
-    case LC_OP_RELU: return dtype == LC_DTYPE_F32 || dtype == LC_DTYPE_F64;
-    case LC_OP_ATTENTION:
-    case LC_OP_CONV2D:
-    case LC_OP_GELU:
-    case LC_OP_LAYER_NORM:
-    case LC_OP_LINEAR:
-    case LC_OP_QKV_PACK:
-    case LC_OP_CONV_ATTENTION:
-    case LC_OP_ATTENTION_PROJECTION: return dtype == LC_DTYPE_F32;
-    default: return 0;
-    }
-}
 
 /* Maps a launch result; records the op for fault reports at the next sync. */
 static lc_status lc_launched(const char *op, cudaError_t err) {
@@ -143,6 +126,24 @@ static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
     return st;
 }
 
+/* Thin adapters: the one call struct -> each entry's own arguments (op_call.c). */
+LC_KERNEL_ADAPTER(lc_cuda_k_matmul, lc_matmul_args, lc_call_matmul, lc_cuda_matmul)
+LC_KERNEL_ADAPTER(lc_cuda_k_attention, lc_attention_args, lc_call_attention, lc_cuda_attention)
+LC_KERNEL_ADAPTER(lc_cuda_k_conv2d, lc_conv2d_args, lc_call_conv2d, lc_cuda_conv2d)
+LC_KERNEL_ADAPTER(lc_cuda_k_binary, lc_binary_args, lc_call_binary, lc_cuda_binary)
+LC_KERNEL_ADAPTER(lc_cuda_k_relu, lc_relu_args, lc_call_relu, lc_cuda_relu)
+LC_KERNEL_ADAPTER(lc_cuda_k_gelu, lc_gelu_args, lc_call_gelu, lc_cuda_gelu)
+LC_KERNEL_ADAPTER(lc_cuda_k_layer_norm, lc_layer_norm_args, lc_call_layer_norm, lc_cuda_layer_norm)
+LC_KERNEL_ADAPTER(lc_cuda_k_linear, lc_linear_args, lc_call_linear, lc_cuda_linear)
+LC_KERNEL_ADAPTER(lc_cuda_k_qkv_pack, lc_qkv_pack_args, lc_call_qkv_pack, lc_cuda_qkv_pack)
+LC_KERNEL_ADAPTER(lc_cuda_k_conv_attention, lc_conv_attention_args, lc_call_conv_attention, lc_cuda_conv_attention)
+LC_KERNEL_ADAPTER(lc_cuda_k_attention_projection, lc_attention_projection_args, lc_call_attention_projection,
+                lc_cuda_attention_projection)
+LC_FITS_ADAPTER(lc_cuda_fits_conv_attention, lc_conv_attention_args, lc_call_conv_attention, lc_cuda_conv_attention_fits)
+LC_FITS_ADAPTER(lc_cuda_fits_attention_projection, lc_attention_projection_args, lc_call_attention_projection,
+             lc_cuda_attention_projection_fits)
+
+/* Which dtypes each entry takes is the op table's cuda mask (op_table.c). */
 const lc_backend lc_cuda_backend = {
     .name = "cuda",
     .device = LC_DEVICE_CUDA,
@@ -153,20 +154,27 @@ const lc_backend lc_cuda_backend = {
     .copy_d2h = lc_cuda_copy_d2h,
     .copy_d2d = lc_cuda_copy_d2d,
     .sync = lc_cuda_sync,
-    .supports = lc_cuda_supports,
-    .matmul = lc_cuda_matmul,
-    .attention = lc_cuda_attention,
-    .conv2d = lc_cuda_conv2d,
-    .binary = lc_cuda_binary,
-    .relu = lc_cuda_relu,
-    .gelu = lc_cuda_gelu,
-    .layer_norm = lc_cuda_layer_norm,
-    .linear = lc_cuda_linear,
-    .qkv_pack = lc_cuda_qkv_pack,
-    .conv_attention = lc_cuda_conv_attention,
-    .conv_attention_fits = lc_cuda_conv_attention_fits,
-    .attention_projection = lc_cuda_attention_projection,
-    .attention_projection_fits = lc_cuda_attention_projection_fits,
+    .kernels =
+        {
+            [LC_OP_MATMUL] = lc_cuda_k_matmul,
+            [LC_OP_VECTOR_ADD] = lc_cuda_k_binary,
+            [LC_OP_MATRIX_SUB] = lc_cuda_k_binary,
+            [LC_OP_MATRIX_DIV] = lc_cuda_k_binary,
+            [LC_OP_RELU] = lc_cuda_k_relu,
+            [LC_OP_GELU] = lc_cuda_k_gelu,
+            [LC_OP_LAYER_NORM] = lc_cuda_k_layer_norm,
+            [LC_OP_ATTENTION] = lc_cuda_k_attention,
+            [LC_OP_CONV2D] = lc_cuda_k_conv2d,
+            [LC_OP_QKV_PACK] = lc_cuda_k_qkv_pack,
+            [LC_OP_LINEAR] = lc_cuda_k_linear,
+            [LC_OP_CONV_ATTENTION] = lc_cuda_k_conv_attention,
+            [LC_OP_ATTENTION_PROJECTION] = lc_cuda_k_attention_projection,
+        },
+    .fits =
+        {
+            [LC_OP_CONV_ATTENTION] = lc_cuda_fits_conv_attention,
+            [LC_OP_ATTENTION_PROJECTION] = lc_cuda_fits_attention_projection,
+        },
     .capture_begin = lc_cuda_capture_begin,
     .capture_end = lc_cuda_capture_end,
     .graph_launch = lc_cuda_graph_launch,

@@ -1,0 +1,109 @@
+/* op_call.c — the one call struct (lc_call, backend.h) turned into the kernels' own argument structs,
+ * shared by the CPU and CUDA adapters, and lc_backend_fits. Shapes come from the call's operand shapes
+ * (validated by the op table's rules before any kernel runs): matmul/linear a [m,k] · b [k,n];
+ * elementwise over the output's element count; layer_norm rows x cols (last axis); conv x [n,c,h,w],
+ * w [oc,c,kh,kw] -> out [n,oc,oh,ow]; attention [seq, d] with scale 1/sqrt(d).
+ * Tests: every op through tests/c/test_ops.c and tests/c/test_op_table.c. */
+#include <math.h>
+
+#include "core/backend.h"
+#include "core/internal.h"
+
+static int64_t lc_out_numel(const lc_call *c) {
+    int64_t n = 1;
+    for (int i = 0; i < c->out_ndim; i++) n *= c->out_shape[i];
+    return n;
+}
+
+static int64_t lc_in_numel(const lc_call *c, int i) {
+    int64_t n = 1;
+    for (int d = 0; d < c->ndim[i]; d++) n *= c->shape[i][d];
+    return n;
+}
+
+void lc_call_matmul(const lc_call *c, lc_matmul_args *a) {
+    *a = (lc_matmul_args){.dtype = c->dtype, .m = c->shape[0][0], .k = c->shape[0][1], .n = c->shape[1][1],
+                          .a = c->in[0], .b = c->in[1], .c = c->out};
+}
+
+void lc_call_linear(const lc_call *c, lc_linear_args *a) {
+    *a = (lc_linear_args){.m = c->shape[0][0], .k = c->shape[0][1], .n = c->shape[1][1], .act = c->act,
+                          .x = c->in[0], .w = c->in[1], .bias = c->nin > 2 ? c->in[2] : NULL, .out = c->out};
+}
+
+void lc_call_attention(const lc_call *c, lc_attention_args *a) {
+    const int64_t seq = c->shape[0][0], d = c->shape[0][1];
+    *a = (lc_attention_args){.seq = seq, .head_dim = d, .causal = c->attrs.causal != 0,
+                             .scale = (float)(1.0 / sqrt((double)d)), .q = c->in[0], .k = c->in[1], .v = c->in[2],
+                             .out = c->out};
+}
+
+/* The conv part of conv2d and conv_attention (outputs: y = c->out for conv2d, unused for the fused op). */
+static void lc_conv_fill(const lc_call *c, lc_conv2d_args *a) {
+    const int64_t *x = c->shape[0], *w = c->shape[1];
+    const lc_graph_attrs *p = &c->attrs;
+    *a = (lc_conv2d_args){.n = x[0], .c = x[1], .h = x[2], .w = x[3], .oc = w[0], .kh = w[2], .kw = w[3],
+                          .oh = lc_conv_out_extent(x[2], w[2], p->stride_h, p->pad_h),
+                          .ow = lc_conv_out_extent(x[3], w[3], p->stride_w, p->pad_w),
+                          .stride_h = p->stride_h, .stride_w = p->stride_w, .pad_h = p->pad_h, .pad_w = p->pad_w,
+                          .apply_relu = c->apply_relu != 0, .x = c->in[0], .weight = c->in[1],
+                          .bias = c->nin > 2 ? c->in[2] : NULL, .y = NULL};
+}
+
+void lc_call_conv2d(const lc_call *c, lc_conv2d_args *a) {
+    lc_conv_fill(c, a);
+    a->y = c->out;
+}
+
+void lc_call_binary(const lc_call *c, lc_binary_args *a) {
+    const lc_binary_kind kind = c->op == LC_OP_MATRIX_SUB ? LC_BINARY_SUB
+                                : c->op == LC_OP_MATRIX_DIV ? LC_BINARY_DIV
+                                                            : LC_BINARY_ADD;
+    *a = (lc_binary_args){.kind = kind, .dtype = c->dtype, .n = lc_out_numel(c), .a = c->in[0], .b = c->in[1],
+                          .out = c->out};
+}
+
+void lc_call_relu(const lc_call *c, lc_relu_args *a) {
+    *a = (lc_relu_args){.dtype = c->dtype, .n = lc_out_numel(c), .x = c->in[0], .out = c->out};
+}
+
+void lc_call_gelu(const lc_call *c, lc_gelu_args *a) {
+    *a = (lc_gelu_args){.approx = (lc_gelu_approx)c->attrs.gelu_approx, .n = lc_out_numel(c), .x = c->in[0],
+                        .out = c->out};
+}
+
+void lc_call_layer_norm(const lc_call *c, lc_layer_norm_args *a) {
+    const int64_t cols = c->shape[0][c->ndim[0] - 1];
+    *a = (lc_layer_norm_args){.rows = lc_in_numel(c, 0) / cols, .cols = cols, .eps = c->attrs.eps, .x = c->in[0],
+                              .gamma = c->nin > 1 ? c->in[1] : NULL, .beta = c->nin > 2 ? c->in[2] : NULL,
+                              .out = c->out};
+}
+
+void lc_call_qkv_pack(const lc_call *c, lc_qkv_pack_args *a) {
+    *a = (lc_qkv_pack_args){.src_n = lc_in_numel(c, 0), .dst_n = lc_out_numel(c), .src = c->in[0], .dst = c->out};
+}
+
+void lc_call_conv_attention(const lc_call *c, lc_conv_attention_args *a) {
+    lc_conv_fill(c, &a->conv);
+    a->conv.apply_relu = 1; /* the fused chain is conv -> relu -> repeat -> attention */
+    a->seq = c->out_shape[0];
+    a->head_dim = c->out_shape[1];
+    a->causal = c->attrs.causal != 0;
+    a->scale = (float)(1.0 / sqrt((double)a->head_dim));
+    a->out = c->out;
+}
+
+void lc_call_attention_projection(const lc_call *c, lc_attention_projection_args *a) {
+    lc_call_attention(c, &a->att);
+    a->att.out = NULL;
+    a->w = c->in[3];
+    a->bias = c->nin > 4 ? c->in[4] : NULL;
+    a->pn = c->shape[3][1];
+    a->out = c->out;
+}
+
+int lc_backend_fits(const lc_backend *be, const lc_call *c) {
+    const lc_op_def *d = lc_op_get(c->op);
+    if (!be || !d || !be->kernels[d->runs_as]) return 0;
+    return !be->fits[d->runs_as] || be->fits[d->runs_as](c);
+}

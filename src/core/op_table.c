@@ -1,0 +1,632 @@
+/* op_table.c — the op table (op_table.h): one lc_op_def per lc_op, in enum order, with the shape rules
+ * (infer), work estimates and device limits written once, and the checks every reader shares (arity,
+ * attributes, dtypes, ranks):
+ *   matmul              a [m,k], b [k,n] -> [m,n]
+ *   bias_add            x [m,n], bias [n] -> [m,n]                   (graph; runs as linear's epilogue or an add)
+ *   vector_add, matrix_sub, matrix_div   a, b same shape -> that shape
+ *   relu, gelu          x -> x's shape                                (gelu: attr gelu_approx)
+ *   layer_norm          x [..., d], gamma [d]?, beta [d]? -> x's shape (attr eps)
+ *   attention_forward   q, k, v [seq,d] -> [seq,d]                    (attr causal; CUDA head_dim <= 256)
+ *   attention_packed    qkv [3,seq,d] -> [seq,d]                      (graph; attention on views)
+ *   conv2d_nchw (+ 3x3, 3x3s1p1 aliases)  x [n,c,h,w], w [oc,c,kh,kw], bias [oc]? -> [n,oc,oh,ow]
+ *   qkv_pack_repeat     src (any shape) -> [3, seq, head_dim]          (attrs seq, head_dim)
+ *   linear              x [m,k], w [k,n], bias [n]? -> [m,n]            (eager; activation epilogue)
+ *   conv_attention      x, w, bias? -> [seq, head_dim]                  (fused, internal)
+ *   attention_projection  q, k, v [seq,d], w [d,pn], bias [pn]? -> [seq,pn]  (fused, internal)
+ * Tests: tests/c/test_op_table.c. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/backend.h"
+#include "core/internal.h"
+#include "core/op_table.h"
+
+#define ANY LC_GRAPH_RANK_ANY
+#define F32 LC_DT_F32
+#define F64 LC_DT_F64
+#define F16 LC_DT_F16
+#define BF16 LC_DT_BF16
+#define CONV_ATTRS (LC_GRAPH_ATTR_STRIDE_H | LC_GRAPH_ATTR_STRIDE_W | LC_GRAPH_ATTR_PAD_H | LC_GRAPH_ATTR_PAD_W)
+
+void lc_op_format_shape(char *buf, size_t size, int ndim, const int64_t *shape) {
+    size_t used = (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < ndim && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, i ? ", %lld" : "%lld", (long long)shape[i]);
+    if (used < size) snprintf(buf + used, size - used, "]");
+}
+
+const char *lc_op_arg_name(const lc_op_def *d, const lc_op_operands *in, int i) {
+    if (i < 0 || i >= LC_OP_MAX_INPUTS) return "?";
+    if (in->arg_names[i]) return in->arg_names[i];
+    return d->input_names[i] ? d->input_names[i] : "?";
+}
+
+void lc_op_describe_input(char *buf, size_t size, const lc_op_def *d, const lc_op_operands *in, int i) {
+    const char *arg = lc_op_arg_name(d, in, i);
+    if (in->graph)
+        snprintf(buf, size, "input %d '%s' (value '%s')", i, arg,
+                 (i >= 0 && i < LC_OP_MAX_INPUTS && in->value_names[i]) ? in->value_names[i] : "?");
+    else
+        snprintf(buf, size, "%s", arg);
+}
+
+int64_t lc_conv_out_extent(int64_t in, int64_t kernel, int64_t stride, int64_t pad) {
+    if (in < 0 || kernel < 1 || stride < 1 || pad < 0 || pad > INT32_MAX || in > INT64_MAX - 2 * pad) return -1;
+    const int64_t span = in + 2 * pad - kernel;
+    return span < 0 ? -1 : span / stride + 1;
+}
+
+/* ---- shape rules ------------------------------------------------------------------------------- */
+
+static lc_status lc_shape_err(const lc_op_def *d, const lc_op_operands *in, int i, const char *expected) {
+    char who[160], got[96];
+    lc_op_describe_input(who, sizeof who, d, in, i);
+    lc_op_format_shape(got, sizeof got, in->ndim[i], in->shape[i]);
+    return lc_error(LC_ERR_SHAPE, "%s: %s: expected %s, got %s", in->prefix, who, expected, got);
+}
+
+static void lc_copy_shape(int ndim, const int64_t *shape, int *out_ndim, int64_t *out_shape) {
+    *out_ndim = ndim;
+    memcpy(out_shape, shape, (size_t)ndim * sizeof *shape);
+}
+
+/* b [k, n] after a [m, k] (matmul, linear, the projection of attention_projection): k must match. */
+static lc_status lc_check_inner(const lc_op_def *d, const lc_op_operands *in, int ia, int ib) {
+    const int64_t k = in->shape[ia][in->ndim[ia] - 1];
+    if (in->shape[ib][0] == k) return LC_OK;
+    char exp[128];
+    snprintf(exp, sizeof exp, "[k=%lld, n] with k matching %s's dim %d", (long long)k, lc_op_arg_name(d, in, ia),
+             in->ndim[ia] - 1);
+    return lc_shape_err(d, in, ib, exp);
+}
+
+/* Optional input i of shape [n] where n is what `of` names. */
+static lc_status lc_check_vector(const lc_op_def *d, const lc_op_operands *in, int i, int64_t n, const char *name,
+                                 const char *of) {
+    if (i >= in->n || !in->shape[i] || in->shape[i][0] == n) return LC_OK;
+    char exp[96];
+    snprintf(exp, sizeof exp, "[%s=%lld] (%s)", name, (long long)n, of);
+    return lc_shape_err(d, in, i, exp);
+}
+
+static lc_status lc_infer_matmul(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs,
+                                 int *out_ndim, int64_t *out_shape) {
+    (void)attrs;
+    lc_status st = lc_check_inner(d, in, 0, 1);
+    if (st == LC_OK) st = lc_check_vector(d, in, 2, in->shape[1][1], "n", "w's dim 1"); /* linear's bias */
+    if (st != LC_OK) return st;
+    *out_ndim = 2;
+    out_shape[0] = in->shape[0][0];
+    out_shape[1] = in->shape[1][1];
+    return LC_OK;
+}
+
+static lc_status lc_infer_bias_add(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs,
+                                   int *out_ndim, int64_t *out_shape) {
+    (void)attrs;
+    lc_status st = lc_check_vector(d, in, 1, in->shape[0][1], "n", "matching x's dim 1");
+    if (st != LC_OK) return st;
+    lc_copy_shape(2, in->shape[0], out_ndim, out_shape);
+    return LC_OK;
+}
+
+/* Every present input the shape of input 0 (elementwise ops, attention). */
+static lc_status lc_infer_same(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs,
+                               int *out_ndim, int64_t *out_shape) {
+    (void)attrs;
+    for (int i = 1; i < in->n; i++) {
+        if (!in->shape[i]) continue;
+        if (in->ndim[i] != in->ndim[0] || memcmp(in->shape[i], in->shape[0], (size_t)in->ndim[0] * sizeof(int64_t))) {
+            char exp[128], ref[96];
+            lc_op_format_shape(ref, sizeof ref, in->ndim[0], in->shape[0]);
+            snprintf(exp, sizeof exp, "%s (the shape of %s)", ref, lc_op_arg_name(d, in, 0));
+            return lc_shape_err(d, in, i, exp);
+        }
+    }
+    lc_copy_shape(in->ndim[0], in->shape[0], out_ndim, out_shape);
+    return LC_OK;
+}
+
+static lc_status lc_infer_layer_norm(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs,
+                                     int *out_ndim, int64_t *out_shape) {
+    (void)attrs;
+    const int64_t dim = in->shape[0][in->ndim[0] - 1];
+    for (int i = 1; i < in->n; i++) {
+        lc_status st = lc_check_vector(d, in, i, dim, "d", "x's last dim");
+        if (st != LC_OK) return st;
+    }
+    lc_copy_shape(in->ndim[0], in->shape[0], out_ndim, out_shape);
+    return LC_OK;
+}
+
+static lc_status lc_infer_attention_packed(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs,
+                                           int *out_ndim, int64_t *out_shape) {
+    (void)attrs;
+    if (in->shape[0][0] != 3) return lc_shape_err(d, in, 0, "[3, seq, head_dim] (q | k | v packed)");
+    *out_ndim = 2;
+    out_shape[0] = in->shape[0][1];
+    out_shape[1] = in->shape[0][2];
+    return LC_OK;
+}
+
+/* x [n,c,h,w] * w [oc,c,kh,kw] (+ bias [oc]) -> [n, oc, oh, ow] (conv2d and its aliases, conv_attention). */
+static lc_status lc_conv_shape(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs,
+                               int64_t out[4]) {
+    const int64_t *x = in->shape[0], *w = in->shape[1];
+    char exp[192];
+    if (w[1] != x[1]) {
+        snprintf(exp, sizeof exp, "[oc, c=%lld, kh, kw] with c matching x's channels (dim 1)", (long long)x[1]);
+        return lc_shape_err(d, in, 1, exp);
+    }
+    if ((d->op == LC_OP_CONV2D_3X3 || d->op == LC_OP_CONV2D_3X3S1P1) && (w[2] != 3 || w[3] != 3)) {
+        snprintf(exp, sizeof exp, "a 3x3 kernel [oc, c, 3, 3] (%s)", d->name);
+        return lc_shape_err(d, in, 1, exp);
+    }
+    lc_status st = lc_check_vector(d, in, 2, w[0], "oc", "w's dim 0");
+    if (st != LC_OK) return st;
+    const int64_t oh = lc_conv_out_extent(x[2], w[2], attrs->stride_h, attrs->pad_h);
+    const int64_t ow = lc_conv_out_extent(x[3], w[3], attrs->stride_w, attrs->pad_w);
+    if (oh < 0 || ow < 0) {
+        const int h = oh < 0;
+        snprintf(exp, sizeof exp, "%s + 2*pad_%s >= kernel %s %lld (got %lld + 2*%d: no output positions)",
+                 h ? "h" : "w", h ? "h" : "w", h ? "kh" : "kw", (long long)(h ? w[2] : w[3]),
+                 (long long)(h ? x[2] : x[3]), h ? attrs->pad_h : attrs->pad_w);
+        return lc_shape_err(d, in, 0, exp);
+    }
+    out[0] = x[0], out[1] = w[0], out[2] = oh, out[3] = ow;
+    return LC_OK;
+}
+
+static lc_status lc_infer_conv2d(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs,
+                                 int *out_ndim, int64_t *out_shape) {
+    *out_ndim = 4;
+    return lc_conv_shape(d, in, attrs, out_shape);
+}
+
+static lc_status lc_infer_qkv(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs,
+                              int *out_ndim, int64_t *out_shape) {
+    (void)d, (void)in;
+    *out_ndim = 3;
+    out_shape[0] = 3;
+    out_shape[1] = attrs->seq;
+    out_shape[2] = attrs->head_dim;
+    return LC_OK;
+}
+
+static lc_status lc_infer_conv_attention(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs,
+                                         int *out_ndim, int64_t *out_shape) {
+    int64_t conv[4];
+    lc_status st = lc_conv_shape(d, in, attrs, conv);
+    if (st != LC_OK) return st;
+    *out_ndim = 2;
+    out_shape[0] = attrs->seq;
+    out_shape[1] = attrs->head_dim;
+    return LC_OK;
+}
+
+static lc_status lc_infer_attention_projection(const lc_op_def *d, const lc_op_operands *in,
+                                               const lc_graph_attrs *attrs, int *out_ndim, int64_t *out_shape) {
+    int nd;
+    int64_t att[2];
+    lc_op_operands qkv = *in;
+    qkv.n = 3;
+    lc_status st = lc_infer_same(d, &qkv, attrs, &nd, att);
+    if (st == LC_OK) st = lc_check_inner(d, in, 0, 3);
+    if (st == LC_OK) st = lc_check_vector(d, in, 4, in->shape[3][1], "pn", "w's dim 1");
+    if (st != LC_OK) return st;
+    *out_ndim = 2;
+    out_shape[0] = att[0];
+    out_shape[1] = in->shape[3][1];
+    return LC_OK;
+}
+
+/* ---- work ---------------------------------------------------------------------------------------- */
+
+static double lc_numel(int ndim, const int64_t *shape) {
+    double n = 1.0;
+    for (int i = 0; i < ndim; i++) n *= (double)shape[i];
+    return n;
+}
+
+static double lc_esize(const lc_op_operands *in) { return (double)lc_dtype_size(in->dtype[0]); }
+
+/* Bytes of the inputs in `mask` (present ones) and the output. */
+static double lc_bytes(const lc_op_operands *in, unsigned mask, int ond, const int64_t *os) {
+    double n = lc_numel(ond, os);
+    for (int i = 0; i < in->n; i++)
+        if ((mask & (1u << i)) && in->shape[i]) n += lc_numel(in->ndim[i], in->shape[i]);
+    return n * lc_esize(in);
+}
+
+static lc_op_work lc_work_matmul(const lc_op_operands *in, const lc_graph_attrs *a, int ond, const int64_t *os) {
+    (void)a;
+    const double f = 2.0 * lc_numel(ond, os) * (double)in->shape[0][1];
+    return (lc_op_work){f, lc_bytes(in, 3u, ond, os), f};
+}
+
+static lc_op_work lc_work_elementwise(const lc_op_operands *in, double flops_per_element, int ond, const int64_t *os) {
+    const double n = lc_numel(ond, os);
+    return (lc_op_work){flops_per_element * n, (double)(in->n + 1) * n * lc_esize(in), 0.0};
+}
+
+static lc_op_work lc_work_binary(const lc_op_operands *in, const lc_graph_attrs *a, int ond, const int64_t *os) {
+    (void)a;
+    return lc_work_elementwise(in, 1.0, ond, os);
+}
+
+static lc_op_work lc_work_relu(const lc_op_operands *in, const lc_graph_attrs *a, int ond, const int64_t *os) {
+    (void)a;
+    return lc_work_elementwise(in, 1.0, ond, os);
+}
+
+static lc_op_work lc_work_gelu(const lc_op_operands *in, const lc_graph_attrs *a, int ond, const int64_t *os) {
+    (void)a;
+    return lc_work_elementwise(in, 20.0, ond, os);
+}
+
+static lc_op_work lc_work_layer_norm(const lc_op_operands *in, const lc_graph_attrs *a, int ond, const int64_t *os) {
+    (void)a;
+    const double n = lc_numel(ond, os);
+    return (lc_op_work){8.0 * n, lc_bytes(in, 7u, ond, os), 0.0};
+}
+
+static lc_op_work lc_work_bias_add(const lc_op_operands *in, const lc_graph_attrs *a, int ond, const int64_t *os) {
+    (void)a; /* broadcast of bias into [m,n], then an add: 2 writes and 3 reads of [m,n] */
+    const double n = lc_numel(ond, os);
+    return (lc_op_work){n, 5.0 * n * lc_esize(in), 0.0};
+}
+
+/* softmax(q kᵀ) v over [seq, d] (out [seq, d]). */
+static double lc_attention_flops(int64_t seq, int64_t d) { return 4.0 * (double)seq * (double)seq * (double)d; }
+
+static lc_op_work lc_work_attention(const lc_op_operands *in, const lc_graph_attrs *a, int ond, const int64_t *os) {
+    (void)a, (void)ond;
+    return (lc_op_work){lc_attention_flops(os[0], os[1]), 4.0 * lc_numel(2, os) * lc_esize(in), 0.0};
+}
+
+static double lc_conv_flops(const lc_op_operands *in, const int64_t conv_out[4]) {
+    const int64_t *w = in->shape[1];
+    return 2.0 * lc_numel(4, conv_out) * (double)w[1] * (double)w[2] * (double)w[3];
+}
+
+static lc_op_work lc_work_conv2d(const lc_op_operands *in, const lc_graph_attrs *a, int ond, const int64_t *os) {
+    (void)a;
+    return (lc_op_work){lc_conv_flops(in, os), lc_bytes(in, 3u, ond, os), 0.0};
+}
+
+static lc_op_work lc_work_qkv(const lc_op_operands *in, const lc_graph_attrs *a, int ond, const int64_t *os) {
+    (void)a;
+    return (lc_op_work){0.0, lc_bytes(in, 1u, ond, os) + lc_numel(ond, os) * lc_esize(in), 0.0};
+}
+
+static lc_op_work lc_work_conv_attention(const lc_op_operands *in, const lc_graph_attrs *a, int ond,
+                                         const int64_t *os) {
+    const int64_t *x = in->shape[0], *w = in->shape[1];
+    const int64_t conv[4] = {x[0], w[0], lc_conv_out_extent(x[2], w[2], a->stride_h, a->pad_h),
+                             lc_conv_out_extent(x[3], w[3], a->stride_w, a->pad_w)};
+    return (lc_op_work){lc_conv_flops(in, conv) + lc_attention_flops(os[0], os[1]), lc_bytes(in, 3u, ond, os), 0.0};
+}
+
+static lc_op_work lc_work_attention_projection(const lc_op_operands *in, const lc_graph_attrs *a, int ond,
+                                               const int64_t *os) {
+    (void)a;
+    const int64_t seq = in->shape[0][0], d = in->shape[0][1];
+    const double gemm = 2.0 * (double)seq * (double)d * (double)os[1];
+    return (lc_op_work){lc_attention_flops(seq, d) + gemm, lc_bytes(in, 0xfu, ond, os), gemm};
+}
+
+/* ---- device limits ------------------------------------------------------------------------------- */
+
+static const char *lc_attention_gpu_limit(const lc_op_operands *in, const lc_graph_attrs *attrs) {
+    (void)attrs;
+    return in->shape[0][in->ndim[0] - 1] > 256 ? "the CUDA attention kernel takes head_dim <= 256" : NULL;
+}
+
+/* ---- the table (enum order; each entry names its own id) ------------------------------------------ */
+
+#define NO_ATTRS {0}
+#define CONV_DEFAULTS {.stride_h = 1, .stride_w = 1, .pad_h = 0, .pad_w = 0}
+#define FP (F32 | F64)
+
+static const lc_op_def lc_ops[] = {
+    {LC_OP_MATMUL, "matmul", LC_OP_MATMUL, LC_OPF_GRAPH, 2, 2, {"a", "b"}, {2, 2}, 2, 0,
+     {FP | F16 | BF16, FP | F16 | BF16}, 0, 0, NO_ATTRS, LC_CROSSOVER_MATMUL_FLOPS, "a [m,k], b [k,n] -> [m,n]", "lc_matmul",
+     lc_infer_matmul, lc_work_matmul, NULL},
+    {LC_OP_BIAS_ADD, "bias_add", LC_OP_BIAS_ADD, LC_OPF_GRAPH | LC_OPF_COMPOSITE, 2, 2, {"x", "bias"}, {2, 1}, 2, 1u,
+     {F32, F32}, 0, 0, NO_ATTRS, LC_CROSSOVER_NONE, "x [m,n], bias [n] -> [m,n] (bias broadcast over rows)",
+     "no eager op of its own: runs as the bias epilogue of lc_linear (fused after a matmul) or a broadcast add; "
+     "supported where linear is",
+     lc_infer_bias_add, lc_work_bias_add, NULL},
+    {LC_OP_VECTOR_ADD, "vector_add", LC_OP_VECTOR_ADD, LC_OPF_GRAPH, 2, 2, {"a", "b"}, {ANY, ANY}, ANY, 3u, {FP, FP}, 0,
+     0, NO_ATTRS, LC_CROSSOVER_NONE, "a, b same shape -> that shape", "lc_vector_add", lc_infer_same, lc_work_binary,
+     NULL},
+    {LC_OP_MATRIX_SUB, "matrix_sub", LC_OP_MATRIX_SUB, LC_OPF_GRAPH, 2, 2, {"a", "b"}, {ANY, ANY}, ANY, 3u, {FP, FP}, 0,
+     0, NO_ATTRS, LC_CROSSOVER_NONE, "a, b same shape -> that shape (a - b)", "lc_matrix_sub", lc_infer_same,
+     lc_work_binary, NULL},
+    {LC_OP_MATRIX_DIV, "matrix_div", LC_OP_MATRIX_DIV, LC_OPF_GRAPH, 2, 2, {"a", "b"}, {ANY, ANY}, ANY, 3u, {FP, FP}, 0,
+     0, NO_ATTRS, LC_CROSSOVER_NONE, "a, b same shape -> that shape (a / b)", "lc_matrix_div", lc_infer_same,
+     lc_work_binary, NULL},
+    {LC_OP_RELU, "relu", LC_OP_RELU, LC_OPF_GRAPH, 1, 1, {"x"}, {ANY}, ANY, 1u, {FP, FP}, 0, 0, NO_ATTRS,
+     LC_CROSSOVER_NONE, "x -> x's shape", "lc_relu", lc_infer_same, lc_work_relu, NULL},
+    {LC_OP_GELU, "gelu", LC_OP_GELU, LC_OPF_GRAPH, 1, 1, {"x"}, {ANY}, ANY, 1u, {F32, F32}, LC_GRAPH_ATTR_GELU_APPROX,
+     0, {.gelu_approx = LC_GELU_ERF}, LC_CROSSOVER_NONE, "x -> x's shape", "lc_gelu", lc_infer_same, lc_work_gelu,
+     NULL},
+    {LC_OP_LAYER_NORM, "layer_norm", LC_OP_LAYER_NORM, LC_OPF_GRAPH, 1, 3, {"x", "gamma", "beta"}, {ANY, 1, 1}, ANY,
+     1u, {F32, F32}, LC_GRAPH_ATTR_EPS, 0, {.eps = 1e-5}, LC_CROSSOVER_NONE,
+     "x [..., d], gamma [d] (optional), beta [d] (optional, needs gamma) -> x's shape", "lc_layer_norm",
+     lc_infer_layer_norm, lc_work_layer_norm, NULL},
+    {LC_OP_ATTENTION, "attention_forward", LC_OP_ATTENTION, LC_OPF_GRAPH, 3, 3, {"q", "k", "v"}, {2, 2, 2}, 2, 0,
+     {F32, F32}, LC_GRAPH_ATTR_CAUSAL, 0, {.causal = 0}, LC_CROSSOVER_NONE, "q, k, v [seq,d] -> [seq,d]",
+     "lc_attention_forward (CUDA: head_dim <= 256)", lc_infer_same, lc_work_attention, lc_attention_gpu_limit},
+    {LC_OP_ATTENTION_PACKED, "attention_packed", LC_OP_ATTENTION, LC_OPF_GRAPH | LC_OPF_COMPOSITE, 1, 1, {"qkv"}, {3},
+     2, 0, {F32, F32}, LC_GRAPH_ATTR_CAUSAL, 0, {.causal = 0}, LC_CROSSOVER_NONE,
+     "qkv [3, seq, d] (q | k | v, e.g. from qkv_pack_repeat) -> [seq, d]",
+     "lc_attention_forward on views of qkv (CUDA: head_dim <= 256)", lc_infer_attention_packed, lc_work_attention,
+     lc_attention_gpu_limit},
+    {LC_OP_CONV2D, "conv2d_nchw", LC_OP_CONV2D, LC_OPF_GRAPH | LC_OPF_NCHW, 2, 3, {"x", "w", "bias"}, {4, 4, 1}, 4, 0,
+     {F32, F32}, CONV_ATTRS, 0, CONV_DEFAULTS, LC_CROSSOVER_CONV2D_MACS,
+     "x [n,c,h,w], w [oc,c,kh,kw], bias [oc] (optional) -> [n,oc,(h+2*pad_h-kh)/stride_h+1,(w+2*pad_w-kw)/stride_w+1]",
+     "lc_conv2d_nchw", lc_infer_conv2d, lc_work_conv2d, NULL},
+    {LC_OP_CONV2D_3X3, "conv2d_nchw3x3", LC_OP_CONV2D, LC_OPF_GRAPH | LC_OPF_NCHW, 2, 3, {"x", "w", "bias"}, {4, 4, 1},
+     4, 0, {F32, F32}, CONV_ATTRS, 0, CONV_DEFAULTS, LC_CROSSOVER_CONV2D_MACS,
+     "conv2d_nchw with a 3x3 kernel: w [oc,c,3,3]", "lc_conv2d_nchw (direct 3x3 kernels)", lc_infer_conv2d,
+     lc_work_conv2d, NULL},
+    {LC_OP_CONV2D_3X3S1P1, "conv2d_nchw3x3s1p1", LC_OP_CONV2D, LC_OPF_GRAPH | LC_OPF_NCHW, 2, 3, {"x", "w", "bias"},
+     {4, 4, 1}, 4, 0, {F32, F32}, CONV_ATTRS, 0, {.stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1},
+     LC_CROSSOVER_CONV2D_MACS, "conv2d_nchw3x3 with stride 1 and pad 1 fixed -> [n,oc,h,w]",
+     "lc_conv2d_nchw (direct 3x3 kernels); stride/pad may be given only as 1", lc_infer_conv2d, lc_work_conv2d, NULL},
+    {LC_OP_QKV_PACK, "qkv_pack_repeat", LC_OP_QKV_PACK, LC_OPF_GRAPH | LC_OPF_OUT_FREE, 1, 1, {"src"}, {ANY}, 3, 0,
+     {F32, F32}, LC_GRAPH_ATTR_SEQ | LC_GRAPH_ATTR_HEAD_DIM, LC_GRAPH_ATTR_SEQ | LC_GRAPH_ATTR_HEAD_DIM, NO_ATTRS,
+     LC_CROSSOVER_NONE, "src (any shape) -> [3, seq, head_dim]: src flattened, repeated or truncated to fill q|k|v",
+     "lc_qkv_pack_repeat", lc_infer_qkv, lc_work_qkv, NULL},
+    {LC_OP_LINEAR, "linear", LC_OP_LINEAR, 0, 2, 3, {"x", "w", "bias"}, {2, 2, 1}, 2, 0, {F32, F32}, 0, 0, NO_ATTRS,
+     LC_CROSSOVER_MATMUL_FLOPS, "x [m,k], w [k,n], bias [n] (optional) -> [m,n], then the activation",
+     "lc_linear (CUDA: cuBLASLt epilogues)", lc_infer_matmul, lc_work_matmul, NULL},
+    {LC_OP_CONV_ATTENTION, "conv_attention", LC_OP_CONV_ATTENTION, LC_OPF_FUSED | LC_OPF_NCHW, 2, 3,
+     {"x", "w", "bias"}, {4, 4, 1}, 2, 0, {0, F32}, CONV_ATTRS | LC_GRAPH_ATTR_CAUSAL | LC_GRAPH_ATTR_SEQ |
+     LC_GRAPH_ATTR_HEAD_DIM, LC_GRAPH_ATTR_SEQ | LC_GRAPH_ATTR_HEAD_DIM, CONV_DEFAULTS, LC_CROSSOVER_NONE,
+     "x [n,c,h,w], w [oc,c,3,3], bias [oc]? -> [seq, head_dim]: relu(conv) repeated into q|k|v, then attention",
+     "one CUDA kernel for shapes that fit (conv_attention_cuda.cu)", lc_infer_conv_attention,
+     lc_work_conv_attention, NULL},
+    {LC_OP_ATTENTION_PROJECTION, "attention_projection", LC_OP_ATTENTION_PROJECTION, LC_OPF_FUSED, 4, 5,
+     {"q", "k", "v", "w", "bias"}, {2, 2, 2, 2, 1}, 2, 0, {F32, F32}, LC_GRAPH_ATTR_CAUSAL, 0, {.causal = 0},
+     LC_CROSSOVER_NONE, "q, k, v [seq,d], w [d,pn], bias [pn]? -> [seq,pn]",
+     "one kernel: attention rows projected as produced (CPU any size; CUDA sizes that fit)",
+     lc_infer_attention_projection, lc_work_attention_projection, NULL},
+};
+_Static_assert(sizeof lc_ops / sizeof lc_ops[0] == LC_OP_COUNT, "op_table.c: one lc_op_def per lc_op");
+
+const lc_op_def *lc_op_get(lc_op op) { return ((int)op >= 0 && op < LC_OP_COUNT) ? &lc_ops[op] : NULL; }
+
+const lc_op_def *lc_op_find(const char *name) {
+    if (!name) return NULL;
+    for (int i = 0; i < LC_OP_COUNT; i++)
+        if (strcmp(lc_ops[i].name, name) == 0) return &lc_ops[i];
+    return NULL;
+}
+
+lc_status lc_op_lookup(const char *prefix, const char *name, const lc_op_def **out) {
+    *out = lc_op_find(name);
+    if (*out) return LC_OK;
+    char known[512];
+    size_t used = 0;
+    known[0] = '\0';
+    for (int i = 0; i < LC_OP_COUNT && used < sizeof known; i++)
+        used += (size_t)snprintf(known + used, sizeof known - used, i ? ", %s" : "%s", lc_ops[i].name);
+    return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: op: expected one of %s, got '%.100s'", prefix, known,
+                    name ? name : "(null)");
+}
+
+unsigned lc_op_dtype_mask(const lc_op_def *d) {
+    unsigned m = 0;
+    for (int b = 0; b < LC_OP_BACKEND_COUNT; b++) m |= d->dtypes[b];
+    return m;
+}
+
+int lc_op_supported(lc_op op, lc_device device, lc_dtype dtype) {
+    const lc_op_def *d = lc_op_get(op);
+    if (!d || (int)dtype < 0 || dtype >= LC_DTYPE_COUNT) return 0;
+    const int slot = device == LC_DEVICE_CPU ? LC_OP_BACKEND_CPU : device == LC_DEVICE_CUDA ? LC_OP_BACKEND_CUDA : -1;
+    if (slot < 0 || !(d->dtypes[slot] & LC_DT(dtype))) return 0;
+    const lc_backend *be = lc_backend_for(device);
+    return be != NULL && ((d->flags & LC_OPF_COMPOSITE) || be->kernels[d->runs_as] != NULL);
+}
+
+/* ---- shared checks ------------------------------------------------------------------------------- */
+
+lc_status lc_op_check_arity(const lc_op_def *d, const char *prefix, int ninputs) {
+    if (ninputs >= d->min_inputs && ninputs <= d->max_inputs) return LC_OK;
+    if (d->min_inputs == d->max_inputs)
+        return lc_error(LC_ERR_SHAPE, "%s: inputs: expected %d input%s, got %d", prefix, d->min_inputs,
+                        d->min_inputs == 1 ? "" : "s", ninputs);
+    return lc_error(LC_ERR_SHAPE, "%s: inputs: expected %d to %d inputs, got %d", prefix, d->min_inputs,
+                    d->max_inputs, ninputs);
+}
+
+/* The dtypes of mask as "float32, float64 or bfloat16". */
+static void lc_dtype_list(char *buf, size_t size, unsigned mask) {
+    size_t used = 0;
+    int k = 0, total = 0;
+    buf[0] = '\0';
+    for (int t = 0; t < LC_DTYPE_COUNT; t++) total += (mask >> t) & 1u;
+    for (int t = 0; t < LC_DTYPE_COUNT && used < size; t++) {
+        if (!(mask & LC_DT(t))) continue;
+        used += (size_t)snprintf(buf + used, size - used, "%s%s", k == 0 ? "" : k == total - 1 ? " or " : ", ",
+                                 lc_dtype_name((lc_dtype)t));
+        k++;
+    }
+}
+
+lc_status lc_op_check_dtypes(const lc_op_def *d, const lc_op_operands *in, lc_dtype *dtype) {
+    const unsigned mask = lc_op_dtype_mask(d);
+    char who[160], ref[160], list[96];
+    int first = -1;
+    for (int i = 0; i < in->n; i++) {
+        if (!in->shape[i]) continue;
+        const lc_dtype dt = in->dtype[i];
+        lc_op_describe_input(who, sizeof who, d, in, i);
+        if ((int)dt < 0 || dt >= LC_DTYPE_COUNT || !(mask & LC_DT(dt))) {
+            lc_dtype_list(list, sizeof list, mask);
+            return lc_error(LC_ERR_DTYPE, "%s: %s: expected dtype %s, got %s", in->prefix, who, list, lc_dtype_name(dt));
+        }
+        if (first < 0) {
+            first = i;
+            continue;
+        }
+        if (dt != in->dtype[first] && !(d->flags & LC_OPF_MIXED_DTYPE)) {
+            snprintf(ref, sizeof ref, "%s", lc_op_arg_name(d, in, first));
+            return lc_error(LC_ERR_DTYPE, "%s: %s: expected dtype %s (%s's), got %s", in->prefix, who,
+                            lc_dtype_name(in->dtype[first]), ref, lc_dtype_name(dt));
+        }
+    }
+    if (dtype) *dtype = first >= 0 ? in->dtype[first] : LC_DTYPE_F32;
+    return LC_OK;
+}
+
+lc_status lc_op_check_ranks(const lc_op_def *d, const lc_op_operands *in) {
+    for (int i = 0; i < in->n && i < d->max_inputs; i++) {
+        const int want = d->input_ranks[i];
+        if (!in->shape[i] || want == ANY || in->ndim[i] == want) continue;
+        char who[160], got[96];
+        lc_op_describe_input(who, sizeof who, d, in, i);
+        lc_op_format_shape(got, sizeof got, in->ndim[i], in->shape[i]);
+        const int nchw = (d->flags & LC_OPF_NCHW) != 0;
+        const char *hint = (nchw && i == 0)   ? " [n, c, h, w]"
+                           : (nchw && i == 1) ? " [oc, c, kh, kw]"
+                           : (want == 2)      ? " [rows, cols]"
+                                              : "";
+        return lc_error(LC_ERR_SHAPE, "%s: %s: expected %d dimensions%s (layout %s), got %d: %s", in->prefix, who, want,
+                        hint, nchw ? "nchw" : "row-major", in->ndim[i], got);
+    }
+    return LC_OK;
+}
+
+lc_status lc_op_infer(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs, int *out_ndim,
+                      int64_t *out_shape) {
+    lc_status st = lc_op_check_ranks(d, in);
+    if (st == LC_OK) st = d->infer(d, in, attrs, out_ndim, out_shape);
+    if (st == LC_OK && lc_shape_validate("output shape", *out_ndim, out_shape) != LC_OK) {
+        char shape[160];
+        lc_op_format_shape(shape, sizeof shape, *out_ndim, out_shape);
+        return lc_error(LC_ERR_SHAPE, "%s: out: expected an output shape whose element count fits in 64 bits, got %s",
+                        in->prefix, shape);
+    }
+    return st;
+}
+
+/* An int attribute's value by bit (for uniform range checks). */
+static int64_t lc_attr_int(const lc_graph_attrs *a, unsigned bit) {
+    switch (bit) {
+    case LC_GRAPH_ATTR_STRIDE_H: return a->stride_h;
+    case LC_GRAPH_ATTR_STRIDE_W: return a->stride_w;
+    case LC_GRAPH_ATTR_PAD_H: return a->pad_h;
+    case LC_GRAPH_ATTR_PAD_W: return a->pad_w;
+    case LC_GRAPH_ATTR_CAUSAL: return a->causal;
+    case LC_GRAPH_ATTR_GELU_APPROX: return a->gelu_approx;
+    case LC_GRAPH_ATTR_SEQ: return a->seq;
+    case LC_GRAPH_ATTR_HEAD_DIM: return a->head_dim;
+    default: return 0;
+    }
+}
+
+lc_status lc_op_check_attrs(const lc_op_def *d, const char *prefix, int graph, const lc_graph_attrs *given,
+                            lc_graph_attrs *resolved) {
+    lc_graph_attrs none, r;
+    const char *label = graph ? "attrs: " : "";
+    if (!given) {
+        memset(&none, 0, sizeof none);
+        given = &none;
+    }
+    const unsigned takes = d->attrs;
+    const unsigned extra = given->set & ~takes;
+    if (extra) {
+        const unsigned bit = extra & (~extra + 1u);
+        const char *an = lc_graph_attr_name(bit);
+        if (!an) return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: %sunknown attribute bit 0x%x", prefix, label, bit);
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: %s%s does not take attribute %s", prefix, label, d->name, an);
+    }
+    const unsigned missing = d->required_attrs & ~given->set;
+    if (missing)
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: %s%s needs attribute %s, got none", prefix, label, d->name,
+                        lc_graph_attr_name(missing & (~missing + 1u)));
+    /* defaults, then the given ones */
+    r = d->defaults;
+    r.set = given->set;
+    if (given->set & LC_GRAPH_ATTR_STRIDE_H) r.stride_h = given->stride_h;
+    if (given->set & LC_GRAPH_ATTR_STRIDE_W) r.stride_w = given->stride_w;
+    if (given->set & LC_GRAPH_ATTR_PAD_H) r.pad_h = given->pad_h;
+    if (given->set & LC_GRAPH_ATTR_PAD_W) r.pad_w = given->pad_w;
+    if (given->set & LC_GRAPH_ATTR_CAUSAL) r.causal = given->causal;
+    if (given->set & LC_GRAPH_ATTR_EPS) r.eps = given->eps;
+    if (given->set & LC_GRAPH_ATTR_GELU_APPROX) r.gelu_approx = given->gelu_approx;
+    if (given->set & LC_GRAPH_ATTR_SEQ) r.seq = given->seq;
+    if (given->set & LC_GRAPH_ATTR_HEAD_DIM) r.head_dim = given->head_dim;
+    /* ranges of what the op takes (pads: the conv rule is overflow-checked, lc_conv_out_extent) */
+    static const struct {
+        unsigned bit;
+        int64_t lo, hi;
+    } ranges[] = {
+        {LC_GRAPH_ATTR_STRIDE_H, 1, INT32_MAX}, {LC_GRAPH_ATTR_STRIDE_W, 1, INT32_MAX},
+        {LC_GRAPH_ATTR_PAD_H, 0, INT32_MAX},    {LC_GRAPH_ATTR_PAD_W, 0, INT32_MAX},
+        {LC_GRAPH_ATTR_CAUSAL, 0, 1},           {LC_GRAPH_ATTR_GELU_APPROX, 0, LC_GELU_COUNT - 1},
+        {LC_GRAPH_ATTR_SEQ, 1, INT32_MAX},      {LC_GRAPH_ATTR_HEAD_DIM, 1, INT32_MAX},
+    };
+    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++) {
+        if (!(takes & ranges[i].bit)) continue;
+        const int64_t v = lc_attr_int(&r, ranges[i].bit);
+        if (v < ranges[i].lo || v > ranges[i].hi)
+            return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: %s%s: expected %lld..%lld, got %lld", prefix, label,
+                            lc_graph_attr_name(ranges[i].bit), (long long)ranges[i].lo, (long long)ranges[i].hi,
+                            (long long)v);
+    }
+    /* The kernels add eps in float32: one that rounds to 0 there (e.g. 1e-300) would make a constant row 0/0 =
+     * NaN, and one that overflows would be inf; both are refused (eager and graph alike). */
+    if ((takes & LC_GRAPH_ATTR_EPS) && !(isfinite(r.eps) && r.eps > 0.0 && (float)r.eps > 0.0f && isfinite((float)r.eps)))
+        return lc_error(LC_ERR_INVALID_ARGUMENT,
+                        "%s: %seps: expected a finite value > 0 that float32 holds (1.4e-45 .. 3.4e38), got %g", prefix,
+                        label, r.eps);
+    if (d->op == LC_OP_CONV2D_3X3S1P1) {
+        for (unsigned bit = LC_GRAPH_ATTR_STRIDE_H; bit <= LC_GRAPH_ATTR_PAD_W; bit <<= 1) {
+            const int64_t v = lc_attr_int(&r, bit);
+            if (v != 1)
+                return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: %s%s: %s fixes it to 1, got %lld", prefix, label,
+                                lc_graph_attr_name(bit), d->name, (long long)v);
+        }
+    }
+    if (resolved) *resolved = r;
+    return LC_OK;
+}
+
+lc_status lc_op_infer_shape(const char *op, int ninputs, const char *const *names, const int *ndims,
+                            const int64_t *const *shapes, const lc_graph_attrs *attrs, int *out_ndim,
+                            int64_t *out_shape) {
+    const lc_op_def *d;
+    lc_status st = lc_op_lookup("op_infer_shape", op, &d);
+    if (st != LC_OK) return st;
+    if (!ndims || !shapes || !out_ndim || !out_shape || ninputs < 0 || ninputs > LC_OP_MAX_INPUTS)
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: inputs: expected ndims, shapes and outputs for 0..%d inputs",
+                        d->name, LC_OP_MAX_INPUTS);
+    if ((st = lc_op_check_arity(d, d->name, ninputs)) != LC_OK) return st;
+    lc_op_operands in;
+    memset(&in, 0, sizeof in);
+    in.prefix = d->name;
+    in.n = ninputs;
+    for (int i = 0; i < ninputs; i++) {
+        in.arg_names[i] = names ? names[i] : NULL;
+        if (!shapes[i]) {
+            if (i < d->min_inputs)
+                return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: %s: expected a shape, got none", d->name,
+                                lc_op_arg_name(d, &in, i));
+            continue;
+        }
+        if (ndims[i] < 1 || ndims[i] > LC_MAX_DIMS)
+            return lc_error(LC_ERR_SHAPE, "%s: %s: expected 1..%d dimensions, got %d", d->name, lc_op_arg_name(d, &in, i),
+                            LC_MAX_DIMS, ndims[i]);
+        in.ndim[i] = ndims[i];
+        in.shape[i] = shapes[i];
+    }
+    lc_graph_attrs resolved;
+    if ((st = lc_op_check_attrs(d, d->name, 0, attrs, &resolved)) != LC_OK) return st;
+    return lc_op_infer(d, &in, &resolved, out_ndim, out_shape);
+}
