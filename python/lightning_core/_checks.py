@@ -62,8 +62,10 @@ def check_input(fn, name, x, ndim=None):
     return shape
 
 
-def check_out(fn, out, shape=None, count=None, dtype=np.float32):
-    """Raises unless ``out`` can take the result in place (see the module docstring); returns out."""
+def check_out(fn, out, shape=None, count=None, dtype=np.float32, inputs=None):
+    """Raises unless ``out`` can take the result in place (see the module docstring); returns out.
+    ``inputs`` ({name: array}): an ndarray ``out`` must not share bytes with any of them (the library's rule:
+    judged by byte range, as np.may_share_memory)."""
     dtype = np.dtype(dtype)
     if isinstance(out, np.ndarray):
         if out.dtype != dtype or not out.dtype.isnative:
@@ -86,6 +88,10 @@ def check_out(fn, out, shape=None, count=None, dtype=np.float32):
         raise ValueError(f"{fn}: out: expected shape {tuple(shape)}, got {tuple(got_shape)}")
     if count is not None and got_count != count:
         raise ValueError(f"{fn}: out: expected {count} elements, got {got_count} (shape {tuple(got_shape)})")
+    if isinstance(out, np.ndarray):
+        for name, arr in (inputs or {}).items():
+            if isinstance(arr, np.ndarray) and np.may_share_memory(out, arr):
+                raise ValueError(f"{fn}: out: expected memory separate from {name}, got an overlapping buffer")
     return out
 
 

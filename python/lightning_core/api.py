@@ -135,7 +135,7 @@ def matmul_into(a, b, out, device="auto"):
         return _C.matmul2d_into(a, b, out, device)
     dev = _torch_device(device)
     res = _from_torch(_to_torch(a, dev) @ _to_torch(b, dev))
-    _check_out("matmul_into", out, shape=res.shape)
+    _check_out("matmul_into", out, shape=res.shape, inputs={"a": a, "b": b})
     return _fill_out(out, res)
 
 
@@ -160,7 +160,7 @@ def attention_into(q, k, v, out, seq, head_dim, causal=False, device="auto"):
     if _engine_for("attention", "attention", device) == "lightning":
         return _C.attention_forward_into(q, k, v, out, seq, head_dim, causal, device)
     res = _torch_attention(q, k, v, seq, head_dim, causal, device)
-    _check_out("attention_into", out, count=res.size)
+    _check_out("attention_into", out, count=res.size, inputs={"q": q, "k": k, "v": v})
     return _fill_out(out, res)
 
 
@@ -185,7 +185,7 @@ def conv_relu_nchw_into(x, w, b, out, stride_h=1, stride_w=1, pad_h=0, pad_w=0, 
     if _engine_for("conv", "conv_relu_nchw", device) == "lightning":
         return _C.conv2d_nchw_into(x, w, b, out, stride_h, stride_w, pad_h, pad_w, device, True)
     res = _torch_conv_relu(x, w, b, stride_h, stride_w, pad_h, pad_w, device)
-    _check_out("conv_relu_nchw_into", out, shape=res.shape)
+    _check_out("conv_relu_nchw_into", out, shape=res.shape, inputs={"x": x, "w": w, "b": b})
     return _fill_out(out, res)
 
 
@@ -307,7 +307,7 @@ def conv_attention_torchstrong_nchw_into(x, w, b, out, seq_len, head_dim, stride
     ndarray or contiguous tensor; checked before any work); returns out."""
     fn = _CHAIN + "_into"
     ints = _chain_args(fn, x, w, b, seq_len, head_dim, stride_h, stride_w, pad_h, pad_w, device, execution_mode)
-    _check_out(fn, out, count=ints[0] * ints[1])
+    _check_out(fn, out, count=ints[0] * ints[1], inputs={"x": x, "w": w, "b": b})
     return _fill_out(out, _chain(x, w, b, *ints, device, execution_mode))
 
 

@@ -170,6 +170,18 @@ def test_into_out_rule(rng, ref, rel_err, fn, mode):
         with pytest.raises(exc, match=words):
             call(out)
     assert np.isnan(base).all()  # nothing written through a view or a copy
+    # out sharing bytes with an input (here: the tail of w's buffer) is refused before any work
+    buf = np.zeros(w.size + seq * d, np.float32)
+    w_in = buf[:w.size].reshape(w.shape)
+    w_in[...] = w
+    with pytest.raises(ValueError, match="out: expected memory separate from w"):
+        if fn == "api":
+            lc.api.conv_attention_torchstrong_nchw_into(x, w_in, b, buf[w.size - 4:w.size - 4 + seq * d], seq, d,
+                                                        device="cpu", execution_mode=mode)
+        else:
+            lc.lightning_conv_attention_torchstrong_nchw_into(x, w_in, b, buf[w.size - 4:w.size - 4 + seq * d], seq, d,
+                                                              1, 1, 1, 1, "cpu", mode)
+    assert np.array_equal(w_in, w)
     for out in (np.full((seq, d), np.nan, np.float32), np.full(seq * d, np.nan, np.float32)):
         assert call(out) is out and rel_err(out.reshape(seq, d), want) < TOL
     t = lc.Tensor(np.full((seq, d), np.nan, np.float32))
