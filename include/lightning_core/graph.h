@@ -139,6 +139,11 @@ int lc_graph_op_supported(int i, lc_device device, lc_dtype dtype);
 lc_status lc_op_infer_shape(const char *op, int ninputs, const char *const *names, const int *ndims,
                             const int64_t *const *shapes, const lc_graph_attrs *attrs, int *out_ndim,
                             int64_t *out_shape);
+/* The work of one call of op `op` with inputs of these shapes at `dtype`: arithmetic (*flops) and bytes
+ * read + written (*bytes), the same estimate routing and the planner's cost model use (src/core/op_table.c).
+ * Errors as lc_op_infer_shape's. */
+lc_status lc_op_work_of(const char *op, int ninputs, const int *ndims, const int64_t *const *shapes,
+                        const lc_graph_attrs *attrs, lc_dtype dtype, double *flops, double *bytes);
 
 /* ---- building --------------------------------------------------------------------------------- */
 

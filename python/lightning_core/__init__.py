@@ -113,7 +113,7 @@ from .api import (  # noqa: E402  (the seed's legacy-prefixed integrated names, 
     lightning_matmul,
     lightning_matmul_into,
 )
-from ._C import graph_plan_cache_clear, graph_plan_cache_stats
+from ._C import graph_plan_cache_clear, graph_plan_cache_stats, op_work
 from .graph import Graph, GraphCore, GraphPlan, graph_issue_codes, graph_op_schemas, graph_reason_codes
 
 __all__ = [
@@ -147,6 +147,7 @@ __all__ = [
     "GraphCore",
     "GraphPlan",
     "graph_plan_cache_clear",
+    "op_work",
     "graph_plan_cache_stats",
     "graph_issue_codes",
     "graph_op_schemas",

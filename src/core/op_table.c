@@ -21,6 +21,7 @@
 #include "core/backend.h"
 #include "core/internal.h"
 #include "core/op_table.h"
+#include "lightning_core/dtype.h"
 
 #define ANY LC_GRAPH_RANK_ANY
 #define F32 LC_DT_F32
@@ -598,35 +599,66 @@ lc_status lc_op_check_attrs(const lc_op_def *d, const char *prefix, int graph, c
     return LC_OK;
 }
 
+/* The operands of a caller's shapes (lc_op_infer_shape, lc_op_work_of): arity, ranks, optional inputs. */
+static lc_status lc_op_caller_operands(const char *fn, const char *op, int ninputs, const char *const *names,
+                                       const int *ndims, const int64_t *const *shapes, lc_dtype dtype,
+                                       const lc_op_def **d, lc_op_operands *in) {
+    lc_status st = lc_op_lookup(fn, op, d);
+    if (st != LC_OK) return st;
+    if (!ndims || !shapes || ninputs < 0 || ninputs > LC_OP_MAX_INPUTS)
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: inputs: expected ndims and shapes for 0..%d inputs", (*d)->name,
+                        LC_OP_MAX_INPUTS);
+    if ((st = lc_op_check_arity(*d, (*d)->name, ninputs)) != LC_OK) return st;
+    memset(in, 0, sizeof *in);
+    in->prefix = (*d)->name;
+    in->n = ninputs;
+    for (int i = 0; i < ninputs; i++) {
+        in->arg_names[i] = names ? names[i] : NULL;
+        in->dtype[i] = dtype;
+        if (!shapes[i]) {
+            if (i < (*d)->min_inputs)
+                return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: %s: expected a shape, got none", (*d)->name,
+                                lc_op_arg_name(*d, in, i));
+            continue;
+        }
+        if (ndims[i] < 1 || ndims[i] > LC_MAX_DIMS)
+            return lc_error(LC_ERR_SHAPE, "%s: %s: expected 1..%d dimensions, got %d", (*d)->name,
+                            lc_op_arg_name(*d, in, i), LC_MAX_DIMS, ndims[i]);
+        in->ndim[i] = ndims[i];
+        in->shape[i] = shapes[i];
+    }
+    return LC_OK;
+}
+
 lc_status lc_op_infer_shape(const char *op, int ninputs, const char *const *names, const int *ndims,
                             const int64_t *const *shapes, const lc_graph_attrs *attrs, int *out_ndim,
                             int64_t *out_shape) {
     const lc_op_def *d;
-    lc_status st = lc_op_lookup("op_infer_shape", op, &d);
-    if (st != LC_OK) return st;
-    if (!ndims || !shapes || !out_ndim || !out_shape || ninputs < 0 || ninputs > LC_OP_MAX_INPUTS)
-        return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: inputs: expected ndims, shapes and outputs for 0..%d inputs",
-                        d->name, LC_OP_MAX_INPUTS);
-    if ((st = lc_op_check_arity(d, d->name, ninputs)) != LC_OK) return st;
     lc_op_operands in;
-    memset(&in, 0, sizeof in);
-    in.prefix = d->name;
-    in.n = ninputs;
-    for (int i = 0; i < ninputs; i++) {
-        in.arg_names[i] = names ? names[i] : NULL;
-        if (!shapes[i]) {
-            if (i < d->min_inputs)
-                return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: %s: expected a shape, got none", d->name,
-                                lc_op_arg_name(d, &in, i));
-            continue;
-        }
-        if (ndims[i] < 1 || ndims[i] > LC_MAX_DIMS)
-            return lc_error(LC_ERR_SHAPE, "%s: %s: expected 1..%d dimensions, got %d", d->name, lc_op_arg_name(d, &in, i),
-                            LC_MAX_DIMS, ndims[i]);
-        in.ndim[i] = ndims[i];
-        in.shape[i] = shapes[i];
-    }
+    if (!out_ndim || !out_shape) return lc_error(LC_ERR_INVALID_ARGUMENT, "op_infer_shape: expected output pointers");
+    lc_status st = lc_op_caller_operands("op_infer_shape", op, ninputs, names, ndims, shapes, LC_DTYPE_F32, &d, &in);
+    if (st != LC_OK) return st;
     lc_graph_attrs resolved;
     if ((st = lc_op_check_attrs(d, d->name, 0, attrs, &resolved)) != LC_OK) return st;
     return lc_op_infer(d, &in, &resolved, out_ndim, out_shape);
+}
+
+lc_status lc_op_work_of(const char *op, int ninputs, const int *ndims, const int64_t *const *shapes,
+                        const lc_graph_attrs *attrs, lc_dtype dtype, double *flops, double *bytes) {
+    const lc_op_def *d;
+    lc_op_operands in;
+    if (!flops || !bytes) return lc_error(LC_ERR_INVALID_ARGUMENT, "op_work: expected output pointers");
+    if (!lc_dtype_traits_of(dtype)) return lc_error(LC_ERR_DTYPE, "op_work: dtype: unknown code %d", (int)dtype);
+    lc_status st = lc_op_caller_operands("op_work", op, ninputs, NULL, ndims, shapes, dtype, &d, &in);
+    if (st != LC_OK) return st;
+    lc_graph_attrs resolved;
+    int ond = 0;
+    int64_t os[LC_MAX_DIMS];
+    if ((st = lc_op_check_attrs(d, d->name, 0, attrs, &resolved)) != LC_OK ||
+        (st = lc_op_infer(d, &in, &resolved, &ond, os)) != LC_OK)
+        return st;
+    const lc_op_work w = d->work(&in, &resolved, ond, os);
+    *flops = w.flops;
+    *bytes = w.bytes;
+    return LC_OK;
 }

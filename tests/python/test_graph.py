@@ -461,3 +461,21 @@ def test_validate_passes_subset_and_report_fields():
     assert [i["code"] for i in r] == ["topology_no_output"]
     assert set(r[0]) == {"pass", "code", "severity", "node", "value", "reason", "message", "node_index"}
     assert r[0]["node_index"] is None and r[0]["node"] is None
+
+
+def test_op_work_from_the_op_table():
+    # The one work estimate (routing, the cost model and the benchmarks' flops/bytes columns).
+    w = lc.op_work("matmul", [(64, 32), (32, 16)])
+    assert w == {"flops": 2.0 * 64 * 32 * 16, "bytes": 4.0 * (64 * 32 + 32 * 16 + 64 * 16)}
+    assert lc.op_work("matmul", [(64, 32), (32, 16)], dtype="bfloat16")["bytes"] == w["bytes"] / 2
+    conv = lc.op_work("conv2d_nchw", [(2, 3, 8, 8), (4, 3, 3, 3), (4,)], pad_h=1, pad_w=1)
+    assert conv["flops"] >= 2.0 * 2 * 4 * 8 * 8 * 3 * 9
+    assert lc.op_work("linear", [(8, 4), (4, 2), None])["flops"] >= 2.0 * 8 * 4 * 2
+    with pytest.raises(ValueError, match="matmul: b: expected"):
+        lc.op_work("matmul", [(4, 5), (6, 7)])
+    with pytest.raises(ValueError, match="op: expected one of"):
+        lc.op_work("nope", [(1,)])
+    with pytest.raises(TypeError, match="dtype"):
+        lc.op_work("relu", [(4,)], dtype="float8")
+    with pytest.raises(TypeError, match="shapes"):
+        lc.op_work("relu", "x")

@@ -18,6 +18,8 @@
 #include "convert.h"
 #include "internal.h"
 
+#include "lightning_core/dtype.h"
+
 typedef struct {
     PyObject_HEAD
     lc_graph_t *g;
@@ -796,10 +798,66 @@ static PyObject *py_graph_issue_codes(PyObject *self, PyObject *noargs) {
     return list;
 }
 
+/* op_work(op, shapes, dtype='float32', **attrs) -> {"flops", "bytes"}: the op table's work estimate of one
+ * call (lc_op_work_of), what routing and the planner's cost model use; benchmarks report it per row. */
+static PyObject *py_op_work(PyObject *self, PyObject *args, PyObject *kw) {
+    const char *fn = "op_work";
+    PyObject *op_obj = NULL, *shapes_obj = NULL;
+    if (!PyArg_UnpackTuple(args, fn, 2, 2, &op_obj, &shapes_obj)) return NULL;
+    if (!PyUnicode_Check(op_obj)) {
+        PyErr_Format(PyExc_TypeError, "%s: op: expected a str, got %s", fn, Py_TYPE(op_obj)->tp_name);
+        return NULL;
+    }
+    static const char *const names[1] = {"dtype"};
+    PyObject *kv[1];
+    lc_graph_attrs attrs;
+    if (gp_kwargs(fn, kw, names, kv, 1, &attrs) < 0) return NULL;
+    lc_dtype dt = LC_DTYPE_F32;
+    if (kv[0]) {
+        const char *dn = PyUnicode_Check(kv[0]) ? PyUnicode_AsUTF8(kv[0]) : NULL;
+        if (dn == NULL || lc_dtype_from_name(dn, &dt) != LC_OK) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "%s: dtype: expected a dtype name such as 'float32' or 'bfloat16', got %R", fn, kv[0]);
+            return NULL;
+        }
+    }
+    if (!PyList_Check(shapes_obj) && !PyTuple_Check(shapes_obj)) {
+        PyErr_Format(PyExc_TypeError, "%s: shapes: expected a list of shapes (None for an absent optional input), got %s",
+                     fn, Py_TYPE(shapes_obj)->tp_name);
+        return NULL;
+    }
+    const Py_ssize_t n = PySequence_Size(shapes_obj);
+    if (n > LC_GRAPH_MAX_INPUTS) {
+        PyErr_Format(PyExc_ValueError, "%s: shapes: expected at most %d shapes, got %zd", fn, LC_GRAPH_MAX_INPUTS, n);
+        return NULL;
+    }
+    int64_t dims[LC_GRAPH_MAX_INPUTS][LC_MAX_DIMS];
+    const int64_t *shp[LC_GRAPH_MAX_INPUTS];
+    int nd[LC_GRAPH_MAX_INPUTS];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PySequence_GetItem(shapes_obj, i);
+        if (item == NULL) return NULL;
+        char label[32];
+        snprintf(label, sizeof label, "shapes[%zd]", i);
+        int r = 0;
+        if (item == Py_None) shp[i] = NULL, nd[i] = 0;
+        else if ((r = lcpy_shape_arg(fn, label, item, dims[i], &nd[i])) == 0) shp[i] = dims[i];
+        Py_DECREF(item);
+        if (r < 0) return NULL;
+    }
+    double flops = 0, bytes = 0;
+    lc_status st = lc_op_work_of(PyUnicode_AsUTF8(op_obj), (int)n, nd, shp, &attrs, dt, &flops, &bytes);
+    if (st != LC_OK) return lcpy_raise_status(st);
+    return Py_BuildValue("{s:d,s:d}", "flops", flops, "bytes", bytes);
+}
+
 PyMethodDef lcpy_graph_methods[] = {
     LCPY_NOARGS(graph_op_schemas, "The operator registry: a list of schema dicts (docs/python_api.md, 'Graphs')."),
     LCPY_NOARGS(graph_reason_codes, "The seed's reason codes: a list of {code, description}."),
     LCPY_NOARGS(graph_issue_codes, "The validation issue codes: a list of {pass, code, severity, meaning}."),
+    {"op_work", (PyCFunction)(void (*)(void))py_op_work, METH_VARARGS | METH_KEYWORDS,
+     "op_work(op, shapes, dtype='float32', **attrs)\n--\n\nThe op table's work of one call: {'flops', 'bytes'} "
+     "(bytes read + written at dtype). shapes: one per input (None: an absent optional input)."},
     {NULL, NULL, 0, NULL},
 };
 

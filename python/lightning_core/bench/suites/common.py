@@ -44,6 +44,20 @@ def timing(ctx: Ctx, *, quick: dict | None = None, full: dict | None = None) -> 
     return full or dict(warmup=8, samples=15, min_sample_s=3e-4, settle_s=0.1)
 
 
+def work(*calls, dtype="float32") -> dict:
+    """flops and bytes of one row from the op table (lc.op_work: the estimate routing and the cost model use),
+    summed over the row's library calls, each given as (op, [input shapes], {attrs}). Keywords for measure()
+    or a row: {"flops": ..., "nbytes": ...}."""
+    import lightning_core as lc
+    flops = nbytes = 0.0
+    for call in calls:
+        op, shapes, attrs = (call + ({},))[:3]
+        w = lc.op_work(op, list(shapes), dtype=dtype, **attrs)
+        flops += w["flops"]
+        nbytes += w["bytes"]
+    return {"flops": flops, "nbytes": nbytes}
+
+
 def last_path() -> tuple[str, str]:
     """(kernel path, selected device) of the calling thread's last lightning_core dispatch."""
     import lightning_core as lc

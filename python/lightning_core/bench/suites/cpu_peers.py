@@ -17,7 +17,7 @@ import numpy as np
 
 from ...testing import refs as R
 from . import Ctx
-from .common import inference_mode, measure, np_dtype, timing, torch_mod, torch_version
+from .common import inference_mode, measure, np_dtype, timing, torch_mod, torch_version, work
 
 CPU_TIMING = dict(quick=dict(warmup=3, samples=7, min_sample_s=1e-4, settle_s=0.15),
                   full=dict(warmup=10, samples=21, min_sample_s=3e-4, settle_s=0.15))
@@ -69,7 +69,7 @@ def attention(run: _Run) -> None:
         run.row("attention", f"attention2d {shape}", shape, lambda: lc.attention2d(q, k, v, False, run.dev),
                 lambda: R.ref_attention(q, k, v, dtype=None),
                 lambda: F.scaled_dot_product_attention(tq, tk, tv)[0, 0].numpy(), R.ref_attention(q, k, v),
-                flops=4.0 * seq * seq * d)
+                **work(("attention_forward", [(seq, d)] * 3), dtype=run.dt.name))
 
 
 def conv(run: _Run) -> None:
@@ -84,7 +84,8 @@ def conv(run: _Run) -> None:
                 lambda: lc.conv2d_nchw(x, wt, b, 1, 1, 1, 1, run.dev, apply_relu=True),
                 lambda: R.ref_conv2d(x, wt, b, 1, 1, 1, 1, True, dtype=None),
                 lambda: F.relu(F.conv2d(tx, tw, tb, stride=1, padding=1)).numpy(),
-                R.ref_conv2d(x, wt, b, 1, 1, 1, 1, True), flops=2.0 * n * oc * h * w * c * 9)
+                R.ref_conv2d(x, wt, b, 1, 1, 1, 1, True),
+                **work(("conv2d_nchw", [x.shape, wt.shape, b.shape], dict(pad_h=1, pad_w=1)), dtype=run.dt.name))
 
 
 def matmul(run: _Run) -> None:
@@ -94,7 +95,8 @@ def matmul(run: _Run) -> None:
         ta, tb = _t(run, a, b)
         shape = f"m={m},k={k},n={n}"
         run.row("gemm", f"matmul2d {shape}", shape, lambda: lc.matmul2d(a, b, run.dev), lambda: a @ b,
-                lambda: torch.matmul(ta, tb).numpy(), R.ref_matmul(a, b), flops=2.0 * m * k * n)
+                lambda: torch.matmul(ta, tb).numpy(), R.ref_matmul(a, b),
+                **work(("matmul", [a.shape, b.shape]), dtype=run.dt.name))
 
 
 def ml(run: _Run) -> None:
@@ -108,7 +110,8 @@ def ml(run: _Run) -> None:
         shape = f"batch={batch},in={fin},out={fout}"
         run.row("linear_classifier_inference", f"linear_classifier_inference {shape}", shape,
                 lambda: lc.matmul_np_into(x, wt, out, batch, fin, fout, run.dev), lambda: np.matmul(x, wt, out=out),
-                lambda: torch.matmul(tx, tw, out=tout).numpy(), R.ref_matmul(x, wt), flops=2.0 * batch * fin * fout)
+                lambda: torch.matmul(tx, tw, out=tout).numpy(), R.ref_matmul(x, wt),
+                **work(("matmul", [x.shape, wt.shape]), dtype=run.dt.name))
     sub = [(512, 512), (1024, 1024), (2048, 1024)]
     for rows, cols in sub[:1] if run.ctx.quick else sub:
         a, b = run.rand(rows * cols), run.rand(rows * cols)
@@ -116,13 +119,14 @@ def ml(run: _Run) -> None:
         shape = f"rows={rows},cols={cols}"
         run.row("matrix_preprocessing_sub", f"matrix_preprocessing_sub {shape}", shape,
                 lambda: lc.matrix_sub(a, b, rows, cols, run.dev), lambda: (a - b).reshape(rows, cols),
-                lambda: (ta - tb).numpy(), (a.astype(np.float64) - b).reshape(rows, cols), nbytes=12.0 * rows * cols)
+                lambda: (ta - tb).numpy(), (a.astype(np.float64) - b).reshape(rows, cols),
+                **work(("matrix_sub", [(rows, cols)] * 2), dtype=run.dt.name))
     for n in [1024, 65536, 262144] + ([] if run.ctx.quick else [1048576, 4194304]):
         a, b = run.rand(n), run.rand(n)
         ta, tb = _t(run, a, b)
         run.row("feature_scaling_vector_add", f"feature_scaling_vector_add n={n}", f"n={n}",
                 lambda: lc.vector_add(a, b, run.dev), lambda: a + b, lambda: (ta + tb).numpy(),
-                a.astype(np.float64) + b, nbytes=3.0 * n * run.dt.itemsize)
+                a.astype(np.float64) + b, **work(("vector_add", [(n,), (n,)]), dtype=run.dt.name))
 
 
 GROUPS = {"attention": attention, "conv": conv, "matmul": matmul, "ml": ml}
@@ -160,7 +164,7 @@ def pipeline_cpu(ctx: Ctx) -> list[dict]:
             run.row("ffn", f"ffn {shape}", shape,
                     lambda: lc.linear(lc.linear(x, w1, b1, "gelu", dev), w2, b2, "none", dev), None,
                     lambda: (F.linear(F.gelu(F.linear(tt[0], tt[1].T, tt[2])), tt[3].T, tt[4])).numpy(), ref,
-                    tol=1e-4, flops=2.0 * b * dm * dff * 2,
+                    tol=1e-4, **work(("linear", [(b, dm), (dm, dff), (dff,)]), ("linear", [(b, dff), (dff, dm), (dm,)])),
                     notes="two lc.linear calls (bias + erf GELU epilogue); NumPy peer n/a (no erf)")
         for b, dm, o in lnp:
             x, w, bias = f(b, dm), f(dm, o, scale=1 / math.sqrt(dm)), f(o, scale=0.1)
@@ -170,7 +174,8 @@ def pipeline_cpu(ctx: Ctx) -> list[dict]:
                     lambda x=x, w=w, bias=bias: lc.linear(lc.layer_norm(x, device=dev), w, bias, "none", dev),
                     lambda x=x, w=w, bias=bias: R.ref_layer_norm(x, dtype=None) @ w + bias,
                     lambda tx=tx, tw=tw, tb=tb: torch.addmm(tb, F.layer_norm(tx, tx.shape[-1:]), tw).numpy(),
-                    R.ref_layer_norm(x) @ w.astype(np.float64) + bias, tol=1e-4, flops=2.0 * b * dm * o,
+                    R.ref_layer_norm(x) @ w.astype(np.float64) + bias, tol=1e-4,
+                    **work(("layer_norm", [(b, dm)]), ("linear", [(b, dm), (dm, o), (o,)])),
                     notes="layer_norm + linear, two calls")
         x, w, bias = run.rng.random((1, 3, 8, 8)).astype(run.dt), f(16, 3, 3, 3, scale=0.3), f(16, scale=0.1)
         for s, hd in chain:
