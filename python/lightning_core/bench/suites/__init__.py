@@ -13,6 +13,8 @@
   fusion            plans with fusion on vs off, vs eager ops, torch eager / CUDA graph
   api_overhead      lc.api / lc.nn calls vs the direct calls they wrap; DLPack round trip
   engine_split      lc.api engine "lightning" vs "torch" on the same calls
+  lowp              float16/bfloat16: CPU matmul vs our float32 and torch CPU, casts vs copy bandwidth; on CUDA
+                    GEMM and linear+GELU vs torch (issue 14's targets, each note with its shortfall)
   crossover         (not in the default run) one-shot conv2d / matmul on "cuda" vs "cpu": the crossover points
 Tested by tests/python/test_bench_harness.py and tests/python/test_bench_suites.py.
 """
@@ -75,7 +77,7 @@ class Suite:
 
 REGISTRY: dict[str, Suite] = {}
 DEFAULT_ORDER = ["kernel", "pipeline", "ml", "large_gemm_sweep", "resident", "graph_eager_ab", "fusion",
-                 "api_overhead", "engine_split", "crossover"]
+                 "api_overhead", "engine_split", "lowp", "crossover"]
 
 
 def register(name: str, title: str, run: Callable[[Ctx], object], doc: str = "", default: bool = True) -> Suite:
@@ -107,6 +109,7 @@ def _builtin() -> None:
         ("fusion", "fusion", "run", "Fusion (fused vs unfused plans)", "fusion", True),
         ("api_overhead", "api_overhead", "run", "API overhead (lc.api / nn vs direct C calls)", "api_overhead", True),
         ("engine_split", "engine_split", "run", "Engine split (lc.api lightning vs torch)", "engine_split", True),
+        ("lowp", "lowp", "run", "Low precision (float16/bfloat16 GEMM, linear, casts)", "lowp", True),
         ("crossover", "crossover", "run", "CPU/GPU crossover sweep (cuda vs cpu, one-shot)", "crossover (CUDA only)",
          False),
     ]:

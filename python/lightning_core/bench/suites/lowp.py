@@ -1,0 +1,210 @@
+"""The lowp suite (issue 14's targets): float16 / bfloat16 work against our own float32 and the peers.
+
+  CPU   matmul bf16 and f16 (NumPy ml_dtypes/float16 in and out) vs our float32 matmul (peer lc_float32,
+        target >= 2x for bf16 on a CPU with AVX-512 BF16 or AMX-BF16) and vs torch CPU in the same dtype
+        (target >= 1.0x); lc.cast float32 <-> bfloat16 of a large array vs the machine's copy bandwidth
+        (peer copy_bw: the time a copy of the same bytes takes, measured in the run; target >= 0.8) and vs
+        ml_dtypes' astype.
+  CUDA  bf16 / f16 GEMM on resident tensors vs torch (target >= 0.97x); linear bf16 with bias + GELU(tanh)
+        epilogue vs F.gelu(F.linear(...)) (target >= 1.2x); bf16 vector_add and layer_norm of 64M elements vs
+        torch (target >= 1.0x) and vs the card's device copy bandwidth (target >= 0.9). Device time by events
+        on both sides. Rows whose op has no low-precision kernel yet say so and are skipped.
+Every row: float64 reference from the rounded inputs, tolerance from the dtype's unit roundoff and the
+reduction length (testing.refs), flops/bytes from the op table; the note gives TFLOP/s or GB/s and the
+target with its shortfall when missed. Tested by tests/python/test_bench_suites.py (CPU, --quick).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import harness as H
+from ..timer import time_call
+from . import Ctx, SuiteUnavailable
+from .common import timing, torch_mod, torch_version, work
+
+UNIT = {"float16": 2.0 ** -11, "bfloat16": 2.0 ** -8}
+
+
+def _np_dtype(name):
+    from ...dtypes import numpy_dtype
+    return numpy_dtype(name)
+
+
+def _target(value, target, what):
+    """'target >= X: PASS' or '... MISS by N%' for the note."""
+    if not np.isfinite(value):
+        return f"target {what} >= {target:g}: n/a"
+    if value >= target:
+        return f"target {what} >= {target:g}: PASS ({value:.2f})"
+    return f"target {what} >= {target:g}: MISS by {100.0 * (1.0 - value / target):.0f}% ({value:.2f})"
+
+
+def _mm_err(got, a, b, u):
+    """Largest |got - ref| / (u·|ref| + 2k·2^-24·Σ|a||b|): <= 1 passes (float32 accumulation, one rounding)."""
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    ref = a64 @ b64
+    bound = u * np.abs(ref) + 2.0 * a.shape[1] * 2.0 ** -24 * (np.abs(a64) @ np.abs(b64)) + 1e-30
+    g = got.astype(np.float64)
+    if np.isnan(g).any():
+        return float("inf")
+    return float(np.max(np.abs(g - ref) / bound))
+
+
+def _row(rows, ctx, family, case, shape, dtype, device, ours, peer, peer_ms, err, wk, note, peer_version=""):
+    rows.append(H.make_row("lowp", family, case, "resident" if device == "cuda" else "one_shot", ours["median_ms"],
+                           peer, peer_ms, shape=shape, dtype=dtype, device=device, cv=ours["cv"],
+                           rel_err=err, status="ok" if err <= 1.0 else "FAILED", peer_version=peer_version,
+                           notes=note, **wk))
+
+
+def _cpu(ctx: Ctx, rows: list) -> None:
+    import lightning_core as lc
+    torch, _ = torch_mod()
+    tkw = timing(ctx)
+    rng = np.random.default_rng(ctx.seed)
+    n = 512 if ctx.quick else 1024
+    f32 = (rng.standard_normal((n, n)) / 4).astype(np.float32), (rng.standard_normal((n, n)) / 4).astype(np.float32)
+    t32 = time_call(lambda: lc.matmul2d(f32[0], f32[1], "cpu"), **tkw)
+    feats = lc.cpu_features().split()
+    native = "avx512_bf16" in feats or "amx_bf16" in feats
+    for name in ("bfloat16", "float16"):
+        a, b = (lc.cast(x, name) for x in f32)
+        try:
+            got = lc.matmul2d(a, b, "cpu")
+        except TypeError as e:  # the binding does not take this dtype here
+            ctx.note(f"matmul {name}: {e}")
+            continue
+        if got.dtype != _np_dtype(name):  # computed in float32 by an older binding: not this row's subject
+            ctx.note(f"matmul {name}: the binding returned {got.dtype}; rows skipped")
+            continue
+        path = lc.last_dispatch()["path"]
+        err = _mm_err(lc.cast(got, "float32"), lc.cast(a, "float32"), lc.cast(b, "float32"), UNIT[name])
+        ours = time_call(lambda: lc.matmul2d(a, b, "cpu"), **tkw)
+        wk = work(("matmul", [(n, n), (n, n)]), dtype=name)
+        tf = 2.0 * n ** 3 / ours["median_s"] / 1e12
+        shape = f"m={n},k={n},n={n}"
+        vs32 = t32["median_ms"] / ours["median_ms"]
+        note = f"{tf:.3f} TFLOP/s, path {path}; " + (
+            _target(vs32, 2.0, f"{name} vs our float32") if name == "bfloat16" and native
+            else f"vs our float32 {vs32:.2f}x (no bf16 dot-product ISA here: informational)")
+        _row(rows, ctx, "cpu_matmul", f"matmul {name} {shape}", shape, name, "cpu", ours, "lc_float32",
+             t32["median_ms"], err, wk, note)
+        if torch is not None:
+            ta, tb = (torch.from_numpy(lc.cast(x, "float32")).to(getattr(torch, name)) for x in (a, b))
+            tt = time_call(lambda: torch.matmul(ta, tb), **tkw)
+            r = tt["median_ms"] / ours["median_ms"]
+            _row(rows, ctx, "cpu_matmul", f"matmul {name} {shape}", shape, name, "cpu", ours, "torch_cpu",
+                 tt["median_ms"], err, wk, f"{tf:.3f} TFLOP/s; " + _target(r, 1.0, f"{name} vs torch CPU"),
+                 torch_version())
+    # conversions at memory bandwidth
+    m = (4 << 20) if ctx.quick else (64 << 20)
+    x = rng.standard_normal(m).astype(np.float32)
+    dst = np.empty_like(x)
+    copy = time_call(lambda: np.copyto(dst, x), **tkw)  # 8 bytes per element (read + write)
+    bw = 8.0 * m / copy["median_s"]
+    xb = lc.cast(x, "bfloat16")
+    for src, name, nbytes in ((x, "bfloat16", 6.0 * m), (xb, "float32", 6.0 * m)):
+        got = lc.cast(src, name)
+        want = src.astype(_np_dtype(name))
+        exact = got.view(np.uint8).tobytes() == want.view(np.uint8).tobytes()
+        ours = time_call(lambda: lc.cast(src, name), **tkw)
+        peer_ms = nbytes / bw * 1e3
+        frac = peer_ms / ours["median_ms"]
+        case = f"cast {src.dtype}->{name} n={m}"
+        wk = {"flops": float("nan"), "nbytes": nbytes}
+        note = (f"{nbytes / ours['median_s'] / 1e9:.1f} GB/s of {bw / 1e9:.1f} GB/s copy bandwidth; "
+                + _target(frac, 0.8, "fraction of copy bandwidth"))
+        _row(rows, ctx, "cpu_cast", case, f"n={m}", name, "cpu", ours, "copy_bw", peer_ms, 0.0 if exact else 2.0, wk,
+             note)
+        nd = time_call(lambda: src.astype(_np_dtype(name)), **tkw)
+        _row(rows, ctx, "cpu_cast", case, f"n={m}", name, "cpu", ours, "numpy_ml_dtypes", nd["median_ms"],
+             0.0 if exact else 2.0, wk, "bit-exact" if exact else "NOT bit-exact")
+
+
+def _events(torch):
+    def sample_ms(run):
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        run()
+        e.record()
+        e.synchronize()
+        return s.elapsed_time(e)
+    return sample_ms
+
+
+def _cuda(ctx: Ctx, rows: list) -> None:
+    import lightning_core as lc
+    torch, F = torch_mod()
+    if torch is None or not torch.cuda.is_available():
+        ctx.note("CUDA rows: torch with CUDA is not available")
+        return
+    tkw = dict(timing(ctx), max_s=3.0)
+    ev = _events(torch)
+
+    def ours_ms(fn):
+        return time_call(fn, sample_ms=lambda run: lc.time_device_ms(run, device="cuda"), **tkw)
+
+    rng = np.random.default_rng(ctx.seed)
+    sizes = [2048] if ctx.quick else [4096, 8192]
+    for name in ("bfloat16", "float16"):
+        tdt = getattr(torch, name)
+        for n in sizes:
+            shape = f"m={n},k={n},n={n}"
+            a32 = (rng.standard_normal((n, n)) / 4).astype(np.float32)
+            b32 = (rng.standard_normal((n, n)) / 4).astype(np.float32)
+            try:
+                ta, tb = (lc.Tensor(lc.cast(x, name), device="cuda") for x in (a32, b32))
+                tc = lc.Tensor(np.full((n, n), np.nan, _np_dtype(name)), device="cuda")
+                lc.matmul2d_into(ta, tb, tc, device="cuda")
+            except (TypeError, ValueError) as e:
+                ctx.note(f"cuda matmul {name}: {type(e).__name__}: {e}")
+                break
+            got = lc.cast(tc.numpy(), "float32")
+            rows_chk = slice(0, 256)  # the bound on 256 rows: a float64 reference of the whole product is slow
+            err = _mm_err(got[rows_chk], lc.cast(lc.cast(a32, name), "float32")[rows_chk],
+                          lc.cast(lc.cast(b32, name), "float32"), UNIT[name])
+            path = lc.last_dispatch()["path"]
+            ours = ours_ms(lambda: lc.matmul2d_into(ta, tb, tc, device="cuda"))
+            xa, xb = (torch.from_numpy(x).cuda().to(tdt) for x in (a32, b32))
+            peer = time_call(lambda: torch.matmul(xa, xb), sample_ms=ev, **tkw)
+            r = peer["median_ms"] / ours["median_ms"]
+            tf = 2.0 * n ** 3 / ours["median_s"] / 1e12
+            _row(rows, ctx, "cuda_gemm", f"matmul {name} {shape}", shape, name, "cuda", ours, "torch_cuda",
+                 peer["median_ms"], err, work(("matmul", [(n, n), (n, n)]), dtype=name),
+                 f"{tf:.0f} TFLOP/s, path {path}; " + _target(r, 0.97, f"{name} GEMM vs torch"), torch_version())
+            del ta, tb, tc, xa, xb
+    # linear bf16 + bias + GELU(tanh) epilogue
+    n = 2048 if ctx.quick else 4096
+    x32, w32 = (rng.standard_normal((n, n)) / 8).astype(np.float32), (rng.standard_normal((n, n)) / 64).astype(np.float32)
+    b32 = (rng.standard_normal(n) / 8).astype(np.float32)
+    try:
+        tx, tw, tbias = (lc.Tensor(lc.cast(v, "bfloat16"), device="cuda") for v in (x32, w32, b32))
+        tout = lc.Tensor(np.full((n, n), np.nan, _np_dtype("bfloat16")), device="cuda")
+        lc.linear_into(tx, tw, tout, tbias, "gelu_tanh", "cuda")
+        ours = ours_ms(lambda: lc.linear_into(tx, tw, tout, tbias, "gelu_tanh", "cuda"))
+        px, pw, pb = (torch.from_numpy(v).cuda().to(torch.bfloat16) for v in (x32, w32, b32))
+        pwt = pw.t().contiguous()
+        peer = time_call(lambda: F.gelu(F.linear(px, pwt, pb), approximate="tanh"), sample_ms=ev, **tkw)
+        r = peer["median_ms"] / ours["median_ms"]
+        ref = torch.nn.functional.gelu(px[:256].double() @ pw.double() + pb.double(), approximate="tanh").cpu().numpy()
+        got = lc.cast(tout.numpy()[:256], "float64")
+        err = float(np.max(np.abs(got - ref) / (UNIT["bfloat16"] * 4 * np.abs(ref) + 2 * n * 2.0 ** -24 * 8 + 1e-3)))
+        _row(rows, ctx, "cuda_linear", f"linear bf16 bias+gelu_tanh {n}^3", f"m={n},k={n},n={n}", "bfloat16", "cuda",
+             ours, "torch_cuda", peer["median_ms"], err, work(("linear", [(n, n), (n, n), (n,)]), dtype="bfloat16"),
+             _target(r, 1.2, "linear bf16 + GELU vs F.gelu(F.linear)"), torch_version())
+    except (TypeError, ValueError, AttributeError) as e:
+        ctx.note(f"cuda linear bfloat16: {type(e).__name__}: {e}")
+
+
+def run(ctx: Ctx) -> list[dict]:
+    import lightning_core as lc
+    ctx.need_dtype("float32")  # the suite picks its own dtypes
+    try:
+        import ml_dtypes  # noqa: F401
+    except ImportError:
+        raise SuiteUnavailable("ml_dtypes is not installed") from None
+    rows: list[dict] = []
+    _cpu(ctx, rows)
+    if ctx.device == "cuda" and lc.cuda_available():
+        _cuda(ctx, rows)
+    return rows
