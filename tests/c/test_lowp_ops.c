@@ -75,6 +75,21 @@ static lc_tensor_t *poisoned(lc_device dev, lc_dtype d, int ndim, const int64_t 
     return t;
 }
 
+/* A contiguous view of n elements at element offset `off` of a fresh tensor (off 1: the pointer is 2 bytes
+ * past 16-byte alignment, so CUDA runs its vector head/tail or, mixed with off 0, its scalar path). */
+static lc_tensor_t *up_at(lc_device dev, lc_dtype d, int64_t n, const uint16_t *h, int64_t off) {
+    if (!off) return up(dev, d, 1, &n, h);
+    uint16_t *buf = malloc((size_t)(n + off) * 2);
+    for (int64_t i = 0; i < off; i++) buf[i] = POISON;
+    memcpy(buf + off, h, (size_t)n * 2);
+    const int64_t total = n + off, one = 1;
+    lc_tensor_t *base = up(dev, d, 1, &total, buf), *v = NULL;
+    CHECK_OK(lc_tensor_view(base, 1, &n, &one, off, LC_DEVICE_AUTO, &v));
+    lc_tensor_free(base); /* the view keeps the storage */
+    free(buf);
+    return v;
+}
+
 static void down(lc_tensor_t *t, uint16_t *h, int64_t n) { CHECK_OK(lc_tensor_to_host(t, h, (size_t)n * 2)); }
 
 /* ---- elementwise: add, sub, div, relu, gelu erf/tanh --------------------------------------------------- */
@@ -96,7 +111,8 @@ static lc_status run_e(int op, lc_tensor_t *a, lc_tensor_t *b, lc_tensor_t *o, l
 static double e_tol_rel(int op) { return op <= E_DIV ? 0x1p-23 : op == E_RELU ? 0.0 : 0x1p-20; }
 
 /* specials: NaN at a[n/3] (and b[2n/3] for binary ops), +Inf / -Inf at a[n/5], a[n/2] when n >= 10 */
-static void elementwise_case(lc_device dev, lc_dtype d, int op, int64_t n, int specials, int inplace) {
+static void elementwise_case(lc_device dev, lc_dtype d, int op, int64_t n, int specials, int inplace, int off_a,
+                             int off_o) {
     const int binary = op <= E_DIV;
     uint16_t *ha = malloc((size_t)n * 2), *hb = malloc((size_t)n * 2), *ho = malloc((size_t)n * 2);
     double *a = malloc((size_t)n * 8), *b = malloc((size_t)n * 8), *ref = malloc((size_t)n * 8);
@@ -126,8 +142,14 @@ static void elementwise_case(lc_device dev, lc_dtype d, int op, int64_t n, int s
     default: lc_ref_gelu(op == E_GELU_TANH ? LC_GELU_TANH : LC_GELU_ERF, n, a, ref); break;
     }
     const int64_t s1[1] = {n};
-    lc_tensor_t *ta = up(dev, d, 1, s1, ha), *tb = binary ? up(dev, d, 1, s1, hb) : NULL;
-    lc_tensor_t *to = inplace ? ta : poisoned(dev, d, 1, s1);
+    lc_tensor_t *ta = up_at(dev, d, n, ha, off_a), *tb = binary ? up_at(dev, d, n, hb, off_a) : NULL;
+    lc_tensor_t *to = NULL;
+    if (inplace) {
+        to = ta;
+    } else {
+        for (int64_t i = 0; i < n; i++) ho[i] = POISON;
+        to = up_at(dev, d, n, ho, off_o);
+    }
     CHECK_OK(run_e(op, ta, tb, to, dev));
     const char *path = last_path();
     down(to, ho, n);
@@ -169,8 +191,9 @@ static void elementwise_case(lc_device dev, lc_dtype d, int op, int64_t n, int s
         if (fabs(ref[i]) > 0 && err / fabs(ref[i]) > worst) worst = err / fabs(ref[i]);
     }
     if (bad)
-        fprintf(stderr, "%s %s %s n=%lld specials=%d inplace=%d: %d bad (path %s, worst rel %.3g)\n", lc_device_name(dev),
-                lc_dtype_name(d), e_names[op], (long long)n, specials, inplace, bad, path, worst);
+        fprintf(stderr, "%s %s %s n=%lld specials=%d inplace=%d offsets=%d,%d: %d bad (path %s, worst rel %.3g)\n",
+                lc_device_name(dev), lc_dtype_name(d), e_names[op], (long long)n, specials, inplace, off_a, off_o, bad, path,
+                worst);
     CHECK(bad == 0);
     if (to != ta) lc_tensor_free(to);
     lc_tensor_free(ta), lc_tensor_free(tb);
@@ -317,7 +340,8 @@ static void mixed_dtypes(lc_device dev) {
 
 int main(void) {
     static const int64_t sizes[] = {1, 7, 63, 65, 1000, 4097, 200003};
-    static const int64_t ln_shapes[][2] = {{1, 1}, {3, 7}, {65, 1000}, {4, 4096}, {5, 63}, {2, 20000}, {300, 512}};
+    static const int64_t ln_shapes[][2] = {{1, 1},   {3, 7},     {65, 1000}, {4, 4096}, {5, 63},
+                                           {2, 20000}, {300, 512}, {3, 1999},  {2, 9001}};
     static const int64_t lin_shapes[][3] = {{1, 1, 1}, {7, 13, 5}, {63, 65, 129}, {100, 257, 70}, {5, 1000, 33}};
     const int ndev = lc_device_available(LC_DEVICE_CUDA) ? 2 : 1;
     for (int dv = 0; dv < ndev; dv++) {
@@ -325,9 +349,13 @@ int main(void) {
         for (int di = 0; di < 2; di++) {
             const lc_dtype d = di ? LC_DTYPE_F16 : LC_DTYPE_BF16;
             for (int op = 0; op < E_COUNT; op++) {
-                for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) elementwise_case(dev, d, op, sizes[s], 0, 0);
-                elementwise_case(dev, d, op, 1000, 1, 0);
-                elementwise_case(dev, d, op, 65, 0, 1); /* out is exactly the input */
+                for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+                    elementwise_case(dev, d, op, sizes[s], 0, 0, 0, 0);
+                elementwise_case(dev, d, op, 1000, 1, 0, 0, 0);
+                elementwise_case(dev, d, op, 65, 0, 1, 0, 0);    /* out is exactly the input */
+                elementwise_case(dev, d, op, 4097, 0, 0, 1, 1);  /* all 2 bytes past alignment */
+                elementwise_case(dev, d, op, 4097, 0, 0, 1, 0);  /* misaligned against each other */
+                elementwise_case(dev, d, op, 1000, 1, 0, 1, 1);
                 printf("%s %s %s path: %s\n", lc_device_name(dev), lc_dtype_name(d), e_names[op], last_path());
             }
             for (size_t s = 0; s < sizeof ln_shapes / sizeof ln_shapes[0]; s++)
