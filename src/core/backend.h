@@ -55,12 +55,14 @@ typedef struct lc_matmul_args {
     void *c;
 } lc_matmul_args;
 
-/* out[m,n] = act(x[m,k] · w[k,n] + bias[n]); float32; bias may be NULL. */
+/* out[m,n] = act(x[m,k] · w[k,n] + bias[n]); bias may be NULL. dtype float32, float16 or bfloat16 (all
+ * four operands in it; 16-bit: float32 accumulation, bias and act on the float32 sums, one rounding). */
 typedef struct lc_linear_args {
+    lc_dtype dtype;
     int64_t m, k, n;
     lc_activation act;
-    const float *x, *w, *bias;
-    float *out;
+    const void *x, *w, *bias;
+    void *out;
 } lc_linear_args;
 
 /* out[seq,d] = softmax(scale · q kᵀ (+ causal mask)) v; float32. */
@@ -85,7 +87,8 @@ typedef struct lc_conv2d_args {
 
 typedef enum lc_binary_kind { LC_BINARY_ADD = 0, LC_BINARY_SUB, LC_BINARY_DIV, LC_BINARY_COUNT } lc_binary_kind;
 
-/* out[i] = a[i] (+|-|/) b[i]; out may equal a or b (exact alias). */
+/* out[i] = a[i] (+|-|/) b[i]; float32, float64, float16, bfloat16 (16-bit: the float32 result rounded
+ * once); out may equal a or b (exact alias). */
 typedef struct lc_binary_args {
     lc_binary_kind kind;
     lc_dtype dtype;
@@ -94,7 +97,7 @@ typedef struct lc_binary_args {
     void *out;
 } lc_binary_args;
 
-/* out[i] = max(x[i], 0) (NaN propagates); out may equal x. */
+/* out[i] = max(x[i], 0) (NaN propagates); float32, float64, float16, bfloat16; out may equal x. */
 typedef struct lc_relu_args {
     lc_dtype dtype;
     int64_t n;
@@ -102,21 +105,25 @@ typedef struct lc_relu_args {
     void *out;
 } lc_relu_args;
 
-/* out[i] = gelu(x[i]); float32; out may equal x. */
+/* out[i] = gelu(x[i]); dtype float32, float16 or bfloat16 (16-bit: computed in float32, rounded once);
+ * out may equal x. */
 typedef struct lc_gelu_args {
     lc_gelu_approx approx;
+    lc_dtype dtype;
     int64_t n;
-    const float *x;
-    float *out;
+    const void *x;
+    void *out;
 } lc_gelu_args;
 
 /* Per row of x[rows, cols]: (x - mean) / sqrt(var + eps) * gamma + beta; gamma/beta may be NULL;
- * biased variance (divide by cols), as torch. float32; out may equal x. */
+ * biased variance (divide by cols), as torch. dtype float32, float16 or bfloat16 (x, gamma, beta, out
+ * all in it; 16-bit: statistics and the output computed as float32, rounded once); out may equal x. */
 typedef struct lc_layer_norm_args {
+    lc_dtype dtype;
     int64_t rows, cols;
     double eps;
-    const float *x, *gamma, *beta;
-    float *out;
+    const void *x, *gamma, *beta;
+    void *out;
 } lc_layer_norm_args;
 
 /* qkv_pack_repeat: dst[i] = src[i % src_n] for i < dst_n (the seed's flatten, then repeat or truncate

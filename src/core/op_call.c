@@ -27,7 +27,7 @@ void lc_call_matmul(const lc_call *c, lc_matmul_args *a) {
 }
 
 void lc_call_linear(const lc_call *c, lc_linear_args *a) {
-    *a = (lc_linear_args){.m = c->shape[0][0], .k = c->shape[0][1], .n = c->shape[1][1], .act = c->act,
+    *a = (lc_linear_args){.dtype = c->dtype, .m = c->shape[0][0], .k = c->shape[0][1], .n = c->shape[1][1], .act = c->act,
                           .x = c->in[0], .w = c->in[1], .bias = c->nin > 2 ? c->in[2] : NULL, .out = c->out};
 }
 
@@ -68,13 +68,13 @@ void lc_call_relu(const lc_call *c, lc_relu_args *a) {
 }
 
 void lc_call_gelu(const lc_call *c, lc_gelu_args *a) {
-    *a = (lc_gelu_args){.approx = (lc_gelu_approx)c->attrs.gelu_approx, .n = lc_out_numel(c), .x = c->in[0],
+    *a = (lc_gelu_args){.approx = (lc_gelu_approx)c->attrs.gelu_approx, .dtype = c->dtype, .n = lc_out_numel(c), .x = c->in[0],
                         .out = c->out};
 }
 
 void lc_call_layer_norm(const lc_call *c, lc_layer_norm_args *a) {
     const int64_t cols = c->shape[0][c->ndim[0] - 1];
-    *a = (lc_layer_norm_args){.rows = lc_in_numel(c, 0) / cols, .cols = cols, .eps = c->attrs.eps, .x = c->in[0],
+    *a = (lc_layer_norm_args){.dtype = c->dtype, .rows = lc_in_numel(c, 0) / cols, .cols = cols, .eps = c->attrs.eps, .x = c->in[0],
                               .gamma = c->nin > 1 ? c->in[1] : NULL, .beta = c->nin > 2 ? c->in[2] : NULL,
                               .out = c->out};
 }

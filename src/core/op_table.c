@@ -329,32 +329,34 @@ static const char *lc_attention_gpu_limit(const lc_op_operands *in, const lc_gra
 #define NO_ATTRS {0}
 #define CONV_DEFAULTS {.stride_h = 1, .stride_w = 1, .pad_h = 0, .pad_w = 0}
 #define FP (F32 | F64)
+#define LOWP (F32 | F16 | BF16)      /* float32 and the 16-bit floats (arithmetic in float32) */
+#define ALL (F32 | F64 | F16 | BF16) /* the float types */
 
 static const lc_op_def lc_ops[] = {
     {LC_OP_MATMUL, "matmul", LC_OP_MATMUL, LC_OPF_GRAPH, 2, 2, {"a", "b"}, {2, 2}, 2, 0,
-     {FP | F16 | BF16, FP | F16 | BF16}, 0, 0, NO_ATTRS, LC_CROSSOVER_MATMUL_FLOPS, "a [m,k], b [k,n] -> [m,n]", "lc_matmul",
+     {ALL, ALL}, 0, 0, NO_ATTRS, LC_CROSSOVER_MATMUL_FLOPS, "a [m,k], b [k,n] -> [m,n]", "lc_matmul",
      lc_infer_matmul, lc_work_matmul, NULL},
     {LC_OP_BIAS_ADD, "bias_add", LC_OP_BIAS_ADD, LC_OPF_GRAPH | LC_OPF_COMPOSITE, 2, 2, {"x", "bias"}, {2, 1}, 2, 1u,
      {F32, F32}, 0, 0, NO_ATTRS, LC_CROSSOVER_NONE, "x [m,n], bias [n] -> [m,n] (bias broadcast over rows)",
      "no eager op of its own: runs as the bias epilogue of lc_linear (fused after a matmul) or a broadcast add; "
      "supported where linear is",
      lc_infer_bias_add, lc_work_bias_add, NULL},
-    {LC_OP_VECTOR_ADD, "vector_add", LC_OP_VECTOR_ADD, LC_OPF_GRAPH, 2, 2, {"a", "b"}, {ANY, ANY}, ANY, 3u, {FP, FP}, 0,
+    {LC_OP_VECTOR_ADD, "vector_add", LC_OP_VECTOR_ADD, LC_OPF_GRAPH, 2, 2, {"a", "b"}, {ANY, ANY}, ANY, 3u, {ALL, ALL}, 0,
      0, NO_ATTRS, LC_CROSSOVER_NONE, "a, b same shape -> that shape", "lc_vector_add", lc_infer_same, lc_work_binary,
      NULL},
-    {LC_OP_MATRIX_SUB, "matrix_sub", LC_OP_MATRIX_SUB, LC_OPF_GRAPH, 2, 2, {"a", "b"}, {ANY, ANY}, ANY, 3u, {FP, FP}, 0,
+    {LC_OP_MATRIX_SUB, "matrix_sub", LC_OP_MATRIX_SUB, LC_OPF_GRAPH, 2, 2, {"a", "b"}, {ANY, ANY}, ANY, 3u, {ALL, ALL}, 0,
      0, NO_ATTRS, LC_CROSSOVER_NONE, "a, b same shape -> that shape (a - b)", "lc_matrix_sub", lc_infer_same,
      lc_work_binary, NULL},
-    {LC_OP_MATRIX_DIV, "matrix_div", LC_OP_MATRIX_DIV, LC_OPF_GRAPH, 2, 2, {"a", "b"}, {ANY, ANY}, ANY, 3u, {FP, FP}, 0,
+    {LC_OP_MATRIX_DIV, "matrix_div", LC_OP_MATRIX_DIV, LC_OPF_GRAPH, 2, 2, {"a", "b"}, {ANY, ANY}, ANY, 3u, {ALL, ALL}, 0,
      0, NO_ATTRS, LC_CROSSOVER_NONE, "a, b same shape -> that shape (a / b)", "lc_matrix_div", lc_infer_same,
      lc_work_binary, NULL},
-    {LC_OP_RELU, "relu", LC_OP_RELU, LC_OPF_GRAPH, 1, 1, {"x"}, {ANY}, ANY, 1u, {FP, FP}, 0, 0, NO_ATTRS,
+    {LC_OP_RELU, "relu", LC_OP_RELU, LC_OPF_GRAPH, 1, 1, {"x"}, {ANY}, ANY, 1u, {ALL, ALL}, 0, 0, NO_ATTRS,
      LC_CROSSOVER_NONE, "x -> x's shape", "lc_relu", lc_infer_same, lc_work_relu, NULL},
-    {LC_OP_GELU, "gelu", LC_OP_GELU, LC_OPF_GRAPH, 1, 1, {"x"}, {ANY}, ANY, 1u, {F32, F32}, LC_GRAPH_ATTR_GELU_APPROX,
+    {LC_OP_GELU, "gelu", LC_OP_GELU, LC_OPF_GRAPH, 1, 1, {"x"}, {ANY}, ANY, 1u, {LOWP, LOWP}, LC_GRAPH_ATTR_GELU_APPROX,
      0, {.gelu_approx = LC_GELU_ERF}, LC_CROSSOVER_NONE, "x -> x's shape", "lc_gelu", lc_infer_same, lc_work_gelu,
      NULL},
     {LC_OP_LAYER_NORM, "layer_norm", LC_OP_LAYER_NORM, LC_OPF_GRAPH, 1, 3, {"x", "gamma", "beta"}, {ANY, 1, 1}, ANY,
-     1u, {F32, F32}, LC_GRAPH_ATTR_EPS, 0, {.eps = 1e-5}, LC_CROSSOVER_NONE,
+     1u, {LOWP, LOWP}, LC_GRAPH_ATTR_EPS, 0, {.eps = 1e-5}, LC_CROSSOVER_NONE,
      "x [..., d], gamma [d] (optional), beta [d] (optional, needs gamma) -> x's shape", "lc_layer_norm",
      lc_infer_layer_norm, lc_work_layer_norm, NULL},
     {LC_OP_ATTENTION, "attention_forward", LC_OP_ATTENTION, LC_OPF_GRAPH, 3, 3, {"q", "k", "v"}, {2, 2, 2}, 2, 0,
@@ -381,7 +383,7 @@ static const lc_op_def lc_ops[] = {
      {F32, F32}, LC_GRAPH_ATTR_SEQ | LC_GRAPH_ATTR_HEAD_DIM, LC_GRAPH_ATTR_SEQ | LC_GRAPH_ATTR_HEAD_DIM, NO_ATTRS,
      LC_CROSSOVER_NONE, "src (any shape) -> [3, seq, head_dim]: src flattened, repeated or truncated to fill q|k|v",
      "lc_qkv_pack_repeat", lc_infer_qkv, lc_work_qkv, NULL},
-    {LC_OP_LINEAR, "linear", LC_OP_LINEAR, 0, 2, 3, {"x", "w", "bias"}, {2, 2, 1}, 2, 0, {F32, F32}, 0, 0, NO_ATTRS,
+    {LC_OP_LINEAR, "linear", LC_OP_LINEAR, 0, 2, 3, {"x", "w", "bias"}, {2, 2, 1}, 2, 0, {LOWP, LOWP}, 0, 0, NO_ATTRS,
      LC_CROSSOVER_MATMUL_FLOPS, "x [m,k], w [k,n], bias [n] (optional) -> [m,n], then the activation",
      "lc_linear (CUDA: cuBLASLt epilogues)", lc_infer_matmul, lc_work_matmul, NULL},
     {LC_OP_CONV_ATTENTION, "conv_attention", LC_OP_CONV_ATTENTION, LC_OPF_FUSED | LC_OPF_NCHW, 2, 3,

@@ -315,7 +315,7 @@ static void test_builder_ops(void) {
     CHECK(lc_graph_get_value(g, out, &vi) == LC_OK && vi.dtype == LC_DTYPE_F64);
     CHECK(add(g, "matmul", a, d64b, -1, NULL, NULL, &out) == LC_ERR_DTYPE &&
           err_has("input 1 'b' (value 'd64b')", "expected dtype float32 (a's), got float64", NULL));
-    CHECK(add(g, "gelu", d64a, -1, -1, NULL, NULL, &out) == LC_ERR_DTYPE && err_has("expected dtype float32, got float64", NULL, NULL));
+    CHECK(add(g, "gelu", d64a, -1, -1, NULL, NULL, &out) == LC_ERR_DTYPE && err_has("expected dtype float32, float16 or bfloat16, got float64", NULL, NULL));
     /* argument errors */
     nn = lc_graph_node_count(g);
     nv = lc_graph_value_count(g);

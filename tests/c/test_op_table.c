@@ -172,9 +172,14 @@ static void test_dtype_rule(void) {
     CHECK_OK(lc_tensor_new(LC_DTYPE_F16, LC_DEVICE_CPU, 2, s2, &h));
     CHECK(lc_matmul(a, b, c, LC_DEVICE_CPU) == LC_ERR_DTYPE && has("matmul: b: expected dtype float32 (a's), got float64"));
     CHECK(lc_vector_add(a, b, c, LC_DEVICE_CPU) == LC_ERR_DTYPE && has("vector_add: b: expected dtype float32 (a's)"));
-    CHECK(lc_relu(h, c, LC_DEVICE_CPU) == LC_ERR_DTYPE && has("relu: x: expected dtype float32 or float64, got float16"));
-    CHECK(lc_gelu(b, b, LC_GELU_ERF, LC_DEVICE_CPU) == LC_ERR_DTYPE && has("gelu: x: expected dtype float32, got float64"));
-    lc_tensor_free(a), lc_tensor_free(b), lc_tensor_free(c), lc_tensor_free(h);
+    CHECK(lc_relu(h, c, LC_DEVICE_CPU) == LC_ERR_DTYPE && has("relu: out: expected dtype float16, got float32"));
+    CHECK(lc_gelu(b, b, LC_GELU_ERF, LC_DEVICE_CPU) == LC_ERR_DTYPE &&
+          has("gelu: x: expected dtype float32, float16 or bfloat16, got float64"));
+    lc_tensor_t *i32 = NULL;
+    CHECK_OK(lc_tensor_new(LC_DTYPE_I32, LC_DEVICE_CPU, 2, s2, &i32));
+    CHECK(lc_relu(i32, i32, LC_DEVICE_CPU) == LC_ERR_DTYPE &&
+          has("relu: x: expected dtype float32, float64, float16 or bfloat16, got int32"));
+    lc_tensor_free(a), lc_tensor_free(b), lc_tensor_free(c), lc_tensor_free(h), lc_tensor_free(i32);
 }
 
 int main(void) {

@@ -118,7 +118,7 @@ def test_builder_float64_and_dtype_errors():
     f = g.input("f", (3, 2))
     with pytest.raises(TypeError, match=r"input 1 'b' \(value 'f'\): expected dtype float64 \(a's\), got float32"):
         g.matmul(a, f)
-    with pytest.raises(TypeError, match="expected dtype float32, got float64"):
+    with pytest.raises(TypeError, match="expected dtype float32, float16 or bfloat16, got float64"):
         g.gelu(a)
     with pytest.raises(ValueError, match="dtype: expected 'float32' or 'float64'"):
         g.input("z", (2,), dtype="int8")

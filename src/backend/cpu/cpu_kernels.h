@@ -22,6 +22,18 @@ lc_status lc_cpu_linear(const lc_linear_args *args, const char **path);         
 lc_status lc_cpu_attention_projection(const lc_attention_projection_args *args, const char **path); /* attention_cpu.c */
 lc_status lc_cpu_qkv_pack(const lc_qkv_pack_args *args, const char **path);     /* layout_cpu.c */
 
+/* float16 / bfloat16 storage (lowp_cpu.c): blocks converted to float32, the float32 kernel above run on
+ * them, the result rounded once to the dtype. The float32 entries hand these dtypes here. */
+static inline int lc_cpu_is_lowp(lc_dtype d) { return d == LC_DTYPE_F16 || d == LC_DTYPE_BF16; }
+lc_status lc_cpu_lowp_binary(const lc_binary_args *args, const char **path);
+lc_status lc_cpu_lowp_relu(const lc_relu_args *args, const char **path);
+lc_status lc_cpu_lowp_gelu(const lc_gelu_args *args, const char **path);
+lc_status lc_cpu_lowp_layer_norm(const lc_layer_norm_args *args, const char **path);
+lc_status lc_cpu_lowp_linear(const lc_linear_args *args, const char **path);
+/* matmul_lowp_cpu.c: a, b in args->dtype (16-bit), c written as float32 (c_f32 [m,n]), unrounded: for
+ * linear's epilogue on the float32 sums. */
+lc_status lc_cpu_matmul_lowp_f32out(const lc_matmul_args *args, float *c_f32, const char **path);
+
 /* float64 references (reference.c): the same contracts, inputs given as double, simple loops,
  * no threads, no SIMD. Used only by tests to judge every backend. */
 void lc_ref_matmul(int64_t m, int64_t k, int64_t n, const double *a, const double *b, double *c);

@@ -1,5 +1,6 @@
 /* elementwise_cpu.c — CPU kernels for the elementwise ops: binary add/sub/div (float32, float64),
- * relu (float32, float64; NaN propagates) and gelu (float32; erf and tanh forms).
+ * relu (float32, float64; NaN propagates) and gelu (float32; erf and tanh forms). float16/bfloat16
+ * calls go to lowp_cpu.c, which runs these float32 loops on converted blocks.
  *
  * Shapes: flat buffers of n elements (the ops layer flattens and makes operands contiguous); `out` may
  * be exactly `a`, `b` or `x` (in place): every loop reads element i before it writes element i.
@@ -206,8 +207,8 @@ LC_INLINE void relu_body(const lc_relu_args *args, int64_t begin, int64_t end, i
 }
 
 LC_INLINE void gelu_body(const lc_gelu_args *args, int64_t begin, int64_t end, int fma) {
-    const float *x = args->x;
-    float *o = args->out;
+    const float *x = (const float *)args->x;
+    float *o = (float *)args->out;
     if (args->approx == LC_GELU_TANH) {
         for (int64_t i = begin; i < end; i++) o[i] = gelu_tanh_1(x[i], fma);
     } else {
@@ -251,6 +252,7 @@ static void run_range(lc_range_fn fn, void *ctx, int64_t n, int64_t parallel_min
 static int is_real_dtype(lc_dtype d) { return d == LC_DTYPE_F32 || d == LC_DTYPE_F64; }
 
 lc_status lc_cpu_binary(const lc_binary_args *args, const char **path) {
+    if (args && lc_cpu_is_lowp(args->dtype)) return lc_cpu_lowp_binary(args, path);
     LC_CHECK_INVARIANT(args != NULL && args->n >= 0 && is_real_dtype(args->dtype));
     LC_CHECK_INVARIANT(args->kind >= LC_BINARY_ADD && args->kind < LC_BINARY_COUNT);
     LC_CHECK_INVARIANT(args->n == 0 || (args->a && args->b && args->out));
@@ -260,6 +262,7 @@ lc_status lc_cpu_binary(const lc_binary_args *args, const char **path) {
 }
 
 lc_status lc_cpu_relu(const lc_relu_args *args, const char **path) {
+    if (args && lc_cpu_is_lowp(args->dtype)) return lc_cpu_lowp_relu(args, path);
     LC_CHECK_INVARIANT(args != NULL && args->n >= 0 && is_real_dtype(args->dtype));
     LC_CHECK_INVARIANT(args->n == 0 || (args->x && args->out));
     if (path) *path = args->dtype == LC_DTYPE_F32 ? "relu_f32" : "relu_f64";
@@ -268,7 +271,8 @@ lc_status lc_cpu_relu(const lc_relu_args *args, const char **path) {
 }
 
 lc_status lc_cpu_gelu(const lc_gelu_args *args, const char **path) {
-    LC_CHECK_INVARIANT(args != NULL && args->n >= 0);
+    if (args && lc_cpu_is_lowp(args->dtype)) return lc_cpu_lowp_gelu(args, path);
+    LC_CHECK_INVARIANT(args != NULL && args->n >= 0 && args->dtype == LC_DTYPE_F32);
     LC_CHECK_INVARIANT(args->approx == LC_GELU_ERF || args->approx == LC_GELU_TANH);
     LC_CHECK_INVARIANT(args->n == 0 || (args->x && args->out));
     if (path) *path = args->approx == LC_GELU_TANH ? "gelu_tanh_f32" : "gelu_erf_f32";

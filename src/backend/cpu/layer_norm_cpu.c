@@ -56,10 +56,10 @@ LC_INLINE double row_sq_dev(const float *x, int64_t cols, double mean) {
 /* One row; `affine` selects the gamma/beta combination at compile time after inlining. */
 LC_INLINE void row_norm(const lc_layer_norm_args *args, int64_t r, int affine) {
     const int64_t cols = args->cols;
-    const float *x = args->x + r * cols;
-    float *o = args->out + r * cols;
-    const float *g = args->gamma;
-    const float *b = args->beta;
+    const float *x = (const float *)args->x + r * cols;
+    float *o = (float *)args->out + r * cols;
+    const float *g = (const float *)args->gamma;
+    const float *b = (const float *)args->beta;
     const double mean = row_sum(x, cols) / (double)cols;
     const double var = row_sq_dev(x, cols, mean) / (double)cols;
     const float rstd = (float)(1.0 / sqrt(var + args->eps));
@@ -99,7 +99,8 @@ LC_TARGET_AVX2 static void rows_avx2(void *ctx, int64_t begin, int64_t end) { ro
 static void rows_base(void *ctx, int64_t begin, int64_t end) { rows_body(ctx, begin, end); }
 
 lc_status lc_cpu_layer_norm(const lc_layer_norm_args *args, const char **path) {
-    LC_CHECK_INVARIANT(args != NULL && args->rows >= 0 && args->cols >= 1);
+    if (args && lc_cpu_is_lowp(args->dtype)) return lc_cpu_lowp_layer_norm(args, path);
+    LC_CHECK_INVARIANT(args != NULL && args->rows >= 0 && args->cols >= 1 && args->dtype == LC_DTYPE_F32);
     LC_CHECK_INVARIANT(args->eps > 0.0);
     LC_CHECK_INVARIANT(args->rows == 0 || (args->x && args->out));
     if (path) *path = "layer_norm_f32";

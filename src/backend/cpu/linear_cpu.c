@@ -1,7 +1,8 @@
 /* linear_cpu.c — lc_cpu_linear: out[m,n] = act(x[m,k] · w[k,n] + bias[n]) on the CPU: the product by
  * lc_cpu_matmul (own kernels or BLAS), then one pass over out per row block adding the bias and
  * applying the activation (GELU through the elementwise kernel, so both forms match lc_gelu exactly).
- * Tests: tests/c/test_ops.c (linear group), tests/python/test_ops_linear.py. */
+ * float16/bfloat16 go to lc_cpu_lowp_linear (lowp_cpu.c).
+ * Tests: tests/c/test_ops.c (linear group), tests/python/test_ops_linear.py, tests/c/test_lowp_ops.c. */
 #include "backend/cpu/cpu_kernels.h"
 #include "core/internal.h"
 #include "core/threadpool.h"
@@ -9,13 +10,14 @@
 static void lc_linear_rows(void *ctx, int64_t begin, int64_t end) {
     const lc_linear_args *a = ctx;
     for (int64_t i = begin; i < end; i++) {
-        float *row = a->out + i * a->n;
-        if (a->bias)
-            for (int64_t j = 0; j < a->n; j++) row[j] += a->bias[j];
+        float *row = (float *)a->out + i * a->n;
+        const float *bias = (const float *)a->bias;
+        if (bias)
+            for (int64_t j = 0; j < a->n; j++) row[j] += bias[j];
         if (a->act == LC_ACT_RELU) {
             for (int64_t j = 0; j < a->n; j++) row[j] = row[j] < 0.0f ? 0.0f : row[j]; /* NaN stays NaN */
         } else if (a->act == LC_ACT_GELU_ERF || a->act == LC_ACT_GELU_TANH) {
-            lc_gelu_args g = {a->act == LC_ACT_GELU_TANH ? LC_GELU_TANH : LC_GELU_ERF, a->n, row, row};
+            lc_gelu_args g = {a->act == LC_ACT_GELU_TANH ? LC_GELU_TANH : LC_GELU_ERF, LC_DTYPE_F32, a->n, row, row};
             lc_cpu_gelu(&g, NULL);
         }
     }
@@ -23,6 +25,8 @@ static void lc_linear_rows(void *ctx, int64_t begin, int64_t end) {
 
 lc_status lc_cpu_linear(const lc_linear_args *args, const char **path) {
     LC_CHECK_INVARIANT(args && args->x && args->w && args->out && (int)args->act >= 0 && args->act < LC_ACT_COUNT);
+    if (lc_cpu_is_lowp(args->dtype)) return lc_cpu_lowp_linear(args, path);
+    LC_CHECK_INVARIANT(args->dtype == LC_DTYPE_F32);
     lc_matmul_args mm = {LC_DTYPE_F32, args->m, args->k, args->n, args->x, args->w, args->out};
     const char *mm_path = NULL;
     lc_status st = lc_cpu_matmul(&mm, &mm_path);

@@ -10,7 +10,9 @@
  *  - otherwise (float16 everywhere; bfloat16 without AVX-512 BF16): "<dtype>_via_f32" — a and b are
  *    converted to float32 in a workspace (SIMD converters), the float32 matmul runs (BLAS / own kernels,
  *    whose path is appended: "bf16_via_f32+blas"), and c is converted back.
- * Tests: tests/c/test_lowp.c (under the CPU masks), tests/python/test_lowp.py. */
+ * lc_cpu_matmul_lowp_f32out leaves the float32 sums unrounded in a float32 [m,n] buffer instead (both
+ * paths), for linear's bias/activation epilogue (lowp_cpu.c), so its output is rounded once.
+ * Tests: tests/c/test_lowp.c, tests/c/test_lowp_ops.c (under the CPU masks), tests/python/test_lowp.py. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,17 +25,19 @@
 #include "lightning_core/dtype.h"
 
 /* ---- conversion path ------------------------------------------------------------------------------ */
-static lc_status lowp_via_f32(const lc_matmul_args *args, const char **path) {
+/* c_f32 non-NULL: the float32 product is written there (unrounded) and args->c is not touched. */
+static lc_status lowp_via_f32(const lc_matmul_args *args, float *c_f32, const char **path) {
     const int64_t m = args->m, k = args->k, n = args->n;
     int64_t na, nb, nc, total;
     if (!lc_mul_ok(m, k, &na) || !lc_mul_ok(k, n, &nb) || !lc_mul_ok(m, n, &nc) || na > INT64_MAX / 4 - nb ||
         (total = na + nb) > INT64_MAX / 4 - nc || (uint64_t)(total + nc) > SIZE_MAX / sizeof(float))
         return lc_error(LC_ERR_INVALID_ARGUMENT, "matmul: %s workspace size overflows", lc_dtype_name(args->dtype));
-    float *ws = lc_aligned_alloc((size_t)(total + nc) * sizeof(float));
+    const int64_t nws = c_f32 ? total : total + nc;
+    float *ws = lc_aligned_alloc((size_t)(nws > 0 ? nws : 1) * sizeof(float));
     if (!ws)
         return lc_error(LC_ERR_OUT_OF_MEMORY, "matmul: cannot allocate %lld bytes of float32 workspace",
-                        (long long)((total + nc) * 4));
-    float *a = ws, *b = ws + na, *c = ws + total;
+                        (long long)(nws * 4));
+    float *a = ws, *b = ws + na, *c = c_f32 ? c_f32 : ws + total;
     lc_status st = lc_convert(LC_DTYPE_F32, a, args->dtype, args->a, (size_t)na);
     if (st == LC_OK) st = lc_convert(LC_DTYPE_F32, b, args->dtype, args->b, (size_t)nb);
     const char *inner = "?";
@@ -41,7 +45,7 @@ static lc_status lowp_via_f32(const lc_matmul_args *args, const char **path) {
         const lc_matmul_args f = {.dtype = LC_DTYPE_F32, .m = m, .k = k, .n = n, .a = a, .b = b, .c = c};
         st = lc_cpu_matmul(&f, &inner);
     }
-    if (st == LC_OK) st = lc_convert(args->dtype, args->c, LC_DTYPE_F32, c, (size_t)nc);
+    if (st == LC_OK && !c_f32) st = lc_convert(args->dtype, args->c, LC_DTYPE_F32, c, (size_t)nc);
     lc_aligned_free(ws);
     if (st == LC_OK) {
         static _Thread_local char name[64];
@@ -64,6 +68,7 @@ enum { NR = 32, MR = 6, MC = 48, PANELS_PER_TASK = 4 };
 typedef struct {
     const uint16_t *a, *b;
     uint16_t *c;
+    float *cf; /* non-NULL: the float32 sums go here (unrounded), c is not written */
     int64_t m, k, n, kp, npanels;
     uint16_t *bp; /* npanels x kp x (NR pairs) */
 } bf16_ctx;
@@ -107,6 +112,16 @@ TBF16 static void bf16_store(uint16_t *c, __m512 lo, __m512 hi, int cols) {
     }
 }
 
+TBF16 static void f32_store(float *c, __m512 lo, __m512 hi, int cols) {
+    if (cols == NR) {
+        _mm512_storeu_ps(c, lo);
+        _mm512_storeu_ps(c + 16, hi);
+    } else {
+        _mm512_mask_storeu_ps(c, (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1u), lo);
+        _mm512_mask_storeu_ps(c + 16, (__mmask16)(cols <= 16 ? 0 : (1u << (cols - 16)) - 1u), hi);
+    }
+}
+
 /* The 6x32 (or 1x32) micro-kernel over the pairs [p0, p1) of panel j: acc (float32, row stride ACC_LD)
  * starts from zero on the first slice, else from the stored partial sums; on the last slice the sums
  * are rounded to bfloat16 into c, else stored back. MR is a compile-time row count (6 or 1). */
@@ -147,7 +162,9 @@ enum { KCP = 128, ACC_LD = PANELS_PER_TASK * NR };
             }                                                                                                  \
         }                                                                                                      \
         for (int r = 0; r < ROWS; r++) {                                                                       \
-            if (last) {                                                                                        \
+            if (last && x->cf) {                                                                               \
+                f32_store(x->cf + (size_t)(i0 + r) * (size_t)x->n + (size_t)(j * NR), acc[r][0], acc[r][1], cols); \
+            } else if (last) {                                                                                 \
                 bf16_store(x->c + (size_t)(i0 + r) * (size_t)x->n + (size_t)(j * NR), acc[r][0], acc[r][1], cols); \
             } else {                                                                                           \
                 _mm512_storeu_ps(acc_buf + r * ACC_LD, acc[r][0]);                                             \
@@ -182,8 +199,8 @@ static void bf16_compute(void *vctx, int64_t begin, int64_t end) {
     }
 }
 
-static lc_status lowp_bf16_avx512(const lc_matmul_args *args, const char **path) {
-    bf16_ctx x = {.a = args->a, .b = args->b, .c = args->c, .m = args->m, .k = args->k, .n = args->n};
+static lc_status lowp_bf16_avx512(const lc_matmul_args *args, float *c_f32, const char **path) {
+    bf16_ctx x = {.a = args->a, .b = args->b, .c = args->c, .cf = c_f32, .m = args->m, .k = args->k, .n = args->n};
     x.kp = (x.k + 1) / 2;
     x.npanels = (x.n + NR - 1) / NR;
     int64_t elems;
@@ -200,12 +217,19 @@ static lc_status lowp_bf16_avx512(const lc_matmul_args *args, const char **path)
 }
 #endif
 
-lc_status lc_cpu_matmul_lowp(const lc_matmul_args *args, const char **path) {
+static lc_status lowp_run(const lc_matmul_args *args, float *c_f32, const char **path) {
     if (args->dtype != LC_DTYPE_F16 && args->dtype != LC_DTYPE_BF16)
         return lc_error(LC_ERR_DTYPE, "matmul: low-precision cpu kernel takes float16 or bfloat16, got %s",
                         lc_dtype_name(args->dtype));
 #ifdef LOWP_X86
-    if (args->dtype == LC_DTYPE_BF16 && lc_cpu_caps_get()->avx512bf16) return lowp_bf16_avx512(args, path);
+    if (args->dtype == LC_DTYPE_BF16 && lc_cpu_caps_get()->avx512bf16) return lowp_bf16_avx512(args, c_f32, path);
 #endif
-    return lowp_via_f32(args, path);
+    return lowp_via_f32(args, c_f32, path);
+}
+
+lc_status lc_cpu_matmul_lowp(const lc_matmul_args *args, const char **path) { return lowp_run(args, NULL, path); }
+
+lc_status lc_cpu_matmul_lowp_f32out(const lc_matmul_args *args, float *c_f32, const char **path) {
+    LC_CHECK_INVARIANT(c_f32 != NULL);
+    return lowp_run(args, c_f32, path);
 }

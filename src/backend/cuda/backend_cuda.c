@@ -47,11 +47,19 @@ static lc_status lc_cuda_conv2d(const lc_conv2d_args *args, const char **path) {
     return st;
 }
 
+static const char *lc_dtype_path(const char *const *names, size_t count, lc_dtype d) {
+    return ((size_t)d < count && names[d]) ? names[d] : "cuda_unknown_dtype";
+}
+
 static lc_status lc_cuda_binary(const lc_binary_args *args, const char **path) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "elementwise: cuda: no usable GPU");
     lc_status st = lc_launched("elementwise", lc_cuda_launch_binary(args, lc_cuda_stream(ctx)));
-    if (st == LC_OK && path) *path = args->dtype == LC_DTYPE_F64 ? "cuda_elementwise_f64" : "cuda_elementwise_f32";
+    if (st == LC_OK && path) {
+        static const char *const names[] = {[LC_DTYPE_F32] = "cuda_elementwise_f32", [LC_DTYPE_F64] = "cuda_elementwise_f64",
+                                            [LC_DTYPE_F16] = "cuda_elementwise_f16", [LC_DTYPE_BF16] = "cuda_elementwise_bf16"};
+        *path = lc_dtype_path(names, sizeof names / sizeof names[0], args->dtype);
+    }
     return st;
 }
 
@@ -59,7 +67,11 @@ static lc_status lc_cuda_relu(const lc_relu_args *args, const char **path) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "relu: cuda: no usable GPU");
     lc_status st = lc_launched("relu", lc_cuda_launch_relu(args, lc_cuda_stream(ctx)));
-    if (st == LC_OK && path) *path = args->dtype == LC_DTYPE_F64 ? "cuda_relu_f64" : "cuda_relu_f32";
+    if (st == LC_OK && path) {
+        static const char *const names[] = {[LC_DTYPE_F32] = "cuda_relu_f32", [LC_DTYPE_F64] = "cuda_relu_f64",
+                                            [LC_DTYPE_F16] = "cuda_relu_f16", [LC_DTYPE_BF16] = "cuda_relu_bf16"};
+        *path = lc_dtype_path(names, sizeof names / sizeof names[0], args->dtype);
+    }
     return st;
 }
 
@@ -67,7 +79,12 @@ static lc_status lc_cuda_gelu(const lc_gelu_args *args, const char **path) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "gelu: cuda: no usable GPU");
     lc_status st = lc_launched("gelu", lc_cuda_launch_gelu(args, lc_cuda_stream(ctx)));
-    if (st == LC_OK && path) *path = args->approx == LC_GELU_TANH ? "cuda_gelu_tanh" : "cuda_gelu_erf";
+    if (st == LC_OK && path) {
+        static const char *const names[3][2] = {{"cuda_gelu_erf", "cuda_gelu_tanh"},
+                                                {"cuda_gelu_erf_f16", "cuda_gelu_tanh_f16"},
+                                                {"cuda_gelu_erf_bf16", "cuda_gelu_tanh_bf16"}};
+        *path = names[args->dtype == LC_DTYPE_F16 ? 1 : args->dtype == LC_DTYPE_BF16 ? 2 : 0][args->approx == LC_GELU_TANH];
+    }
     return st;
 }
 
@@ -75,7 +92,9 @@ static lc_status lc_cuda_layer_norm(const lc_layer_norm_args *args, const char *
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "layer_norm: cuda: no usable GPU");
     lc_status st = lc_launched("layer_norm", lc_cuda_launch_layer_norm(args, lc_cuda_stream(ctx)));
-    if (st == LC_OK && path) *path = "cuda_layer_norm";
+    if (st == LC_OK && path)
+        *path = args->dtype == LC_DTYPE_F16 ? "cuda_layer_norm_f16" : args->dtype == LC_DTYPE_BF16 ? "cuda_layer_norm_bf16"
+                                                                                                 : "cuda_layer_norm";
     return st;
 }
 
@@ -103,11 +122,17 @@ static lc_status lc_cuda_attention_projection(const lc_attention_projection_args
     return st;
 }
 
-/* Bias and ReLU / GELU-tanh run in the cuBLASLt epilogue; GELU-erf (not a cuBLASLt epilogue) as the
- * bias epilogue followed by the own gelu kernel in place. */
+/* Bias and ReLU / GELU-tanh run in the cuBLASLt epilogue (16-bit: bias in the dtype, the epilogue on the
+ * float32 sums, one rounding). GELU-erf (not a cuBLASLt epilogue): float32 as the bias epilogue followed
+ * by the own gelu kernel in place; float16/bfloat16 as a GEMM storing the float32 sums in a workspace,
+ * then one kernel adding the bias, applying GELU-erf and rounding once. */
 static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "linear: cuda: no usable GPU");
+    const int lowp = args->dtype == LC_DTYPE_F16 || args->dtype == LC_DTYPE_BF16;
+    if (!lowp && args->dtype != LC_DTYPE_F32)
+        return lc_error(LC_ERR_DTYPE, "linear: cuda: expected float32, float16 or bfloat16, got %s",
+                        lc_dtype_name(args->dtype));
     const int b = args->bias != NULL;
     lc_gemm_epilogue ep;
     switch (args->act) {
@@ -115,11 +140,28 @@ static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
     case LC_ACT_GELU_TANH: ep = b ? LC_GEMM_EPILOGUE_BIAS_GELU_TANH : LC_GEMM_EPILOGUE_GELU_TANH; break;
     default: ep = b ? LC_GEMM_EPILOGUE_BIAS : LC_GEMM_EPILOGUE_NONE; break;
     }
-    lc_matmul_args mm = {LC_DTYPE_F32, args->m, args->k, args->n, args->x, args->w, args->out};
     lc_cuda_note_op("linear");
+    if (lowp && args->act == LC_ACT_GELU_ERF) {
+        int64_t mn;
+        if (!lc_mul_ok(args->m, args->n, &mn) || (uint64_t)mn > SIZE_MAX / sizeof(float))
+            return lc_error(LC_ERR_INVALID_ARGUMENT, "linear: cuda: float32 workspace size overflows");
+        void *acc = NULL;
+        lc_status st = lc_cuda_alloc((size_t)(mn > 0 ? mn : 1) * sizeof(float), &acc);
+        if (st != LC_OK) return lc_error_wrap(st, "linear: float32 workspace");
+        lc_matmul_args mm = {args->dtype, args->m, args->k, args->n, args->x, args->w, acc};
+        st = lc_cuda_gemm_ex(&mm, LC_DTYPE_F32, NULL, LC_GEMM_EPILOGUE_NONE, NULL);
+        if (st == LC_OK)
+            st = lc_launched("linear", lc_cuda_launch_bias_gelu_erf_lowp(args->dtype, acc, args->bias, args->out, args->m,
+                                                                       args->n, lc_cuda_stream(ctx)));
+        lc_cuda_free(acc); /* stream-ordered: the next user of the block runs after this kernel */
+        if (st == LC_OK && path)
+            *path = args->dtype == LC_DTYPE_BF16 ? "cublaslt_bf16_c32+gelu_erf" : "cublaslt_f16_c32+gelu_erf";
+        return st;
+    }
+    lc_matmul_args mm = {args->dtype, args->m, args->k, args->n, args->x, args->w, args->out};
     lc_status st = lc_cuda_gemm(&mm, args->bias, ep, path);
     if (st == LC_OK && args->act == LC_ACT_GELU_ERF) {
-        lc_gelu_args g = {LC_GELU_ERF, args->m * args->n, args->out, args->out};
+        lc_gelu_args g = {LC_GELU_ERF, LC_DTYPE_F32, args->m * args->n, args->out, args->out};
         st = lc_launched("linear", lc_cuda_launch_gelu(&g, lc_cuda_stream(ctx)));
         if (st == LC_OK && path) *path = "cublaslt_f32+gelu_erf";
     }

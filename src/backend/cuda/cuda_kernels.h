@@ -18,13 +18,19 @@
 extern "C" {
 #endif
 
-/* elementwise_cuda.cu: out[i] = a[i] (+|-|/) b[i]; F32 or F64; out may equal a or b. */
+/* elementwise_cuda.cu: out[i] = a[i] (+|-|/) b[i]; F32, F64, F16 or BF16 (16-bit: float32 arithmetic,
+ * one rounding); out may equal a or b. */
 cudaError_t lc_cuda_launch_binary(const lc_binary_args *args, cudaStream_t stream);
-/* elementwise_cuda.cu: out[i] = max(x[i], 0), NaN propagates; F32 or F64; out may equal x. */
+/* elementwise_cuda.cu: out[i] = max(x[i], 0), NaN propagates; F32, F64, F16 or BF16; out may equal x. */
 cudaError_t lc_cuda_launch_relu(const lc_relu_args *args, cudaStream_t stream);
-/* elementwise_cuda.cu: gelu (erf or tanh form), float32; out may equal x. */
+/* elementwise_cuda.cu: gelu (erf or tanh form), F32, F16 or BF16 (computed in float32); out may equal x. */
 cudaError_t lc_cuda_launch_gelu(const lc_gelu_args *args, cudaStream_t stream);
-/* layer_norm_cuda.cu: per row of [rows, cols]; gamma/beta may be NULL; out may equal x. */
+/* elementwise_cuda.cu: out[i,j] = gelu_erf(acc[i,j] + bias[j]) rounded once to dtype (F16 or BF16); acc
+ * float32 [m,n] (a GEMM's unrounded sums), bias [n] in dtype or NULL, out [m,n] in dtype. */
+cudaError_t lc_cuda_launch_bias_gelu_erf_lowp(lc_dtype dtype, const float *acc, const void *bias, void *out,
+                                              int64_t m, int64_t n, cudaStream_t stream);
+/* layer_norm_cuda.cu: per row of [rows, cols]; F32, F16 or BF16 (x, gamma, beta, out in it); gamma/beta
+ * may be NULL; out may equal x. */
 cudaError_t lc_cuda_launch_layer_norm(const lc_layer_norm_args *args, cudaStream_t stream);
 
 /* attention_cuda.cu: flash-style forward, float32 [seq, head_dim], any head_dim in 1..256 (others return

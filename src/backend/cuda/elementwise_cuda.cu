@@ -1,5 +1,8 @@
-/* elementwise_cuda.cu — CUDA kernels of the elementwise ops: binary add/sub/div (float32, float64),
- * relu (float32, float64; NaN propagates) and gelu (float32; erf and tanh forms).
+/* elementwise_cuda.cu — CUDA kernels of the elementwise ops: binary add/sub/div (float32, float64,
+ * float16, bfloat16), relu (the same four; NaN propagates) and gelu (float32, float16, bfloat16; erf and
+ * tanh forms). The kernels are templates on the storage type: float16/bfloat16 elements are loaded as
+ * float, computed by the float32 op and stored rounded once to nearest even (Elem<T>); 16-byte vectors
+ * hold 8 of them (V8). Only the dtypes dispatched are instantiated.
  *
  * Shapes: flat device buffers of n elements (n may exceed 2^31: all indexing is 64-bit); `out` may be
  * exactly `a`, `b` or `x` (each thread reads element i before it writes element i, nothing else).
@@ -28,6 +31,7 @@
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/lowp.cuh"
 
 #define EW_THREADS 256
 #define EW_UNROLL 4
@@ -117,9 +121,31 @@ struct OpGeluTanh {
     }
 };
 
+/* ---- storage types ------------------------------------------------------------------------------------ */
+
+template <typename T, class Op> __device__ __forceinline__ T ew_apply(Op op, T a, T b) {
+    return Elem<T>::st(op(Elem<T>::ld(a), Elem<T>::ld(b)));
+}
+template <typename T, class Op> __device__ __forceinline__ T ew_apply(Op op, T x) {
+    return Elem<T>::st(op(Elem<T>::ld(x)));
+}
+
 /* ---- 16-byte vectors -------------------------------------------------------------------------------- */
 
+/* Eight 16-bit floats of type T in one 16-byte word (the tag keeps the two 16-bit types apart). */
+template <typename T> struct __align__(16) V8 {
+    uint4 u;
+};
+
 template <typename T> struct Vec16;
+template <> struct Vec16<__half> {
+    typedef V8<__half> type;
+    static const int n = 8;
+};
+template <> struct Vec16<__nv_bfloat16> {
+    typedef V8<__nv_bfloat16> type;
+    static const int n = 8;
+};
 template <> struct Vec16<float> {
     typedef float4 type;
     static const int n = 4;
@@ -139,6 +165,29 @@ template <class Op> __device__ __forceinline__ float4 vun(Op op, float4 a) {
     return make_float4(op(a.x), op(a.y), op(a.z), op(a.w));
 }
 template <class Op> __device__ __forceinline__ double2 vun(Op op, double2 a) { return make_double2(op(a.x), op(a.y)); }
+
+/* The two lanes of a 32-bit word of 16-bit floats: op on their float32 values, each result rounded once. */
+template <typename T, class Op> __device__ __forceinline__ unsigned w2bin(Op op, unsigned a, unsigned b) {
+    const unsigned lo = Elem<T>::stu(op(Elem<T>::ldu((unsigned short)(a & 0xffffu)), Elem<T>::ldu((unsigned short)(b & 0xffffu))));
+    const unsigned hi = Elem<T>::stu(op(Elem<T>::ldu((unsigned short)(a >> 16)), Elem<T>::ldu((unsigned short)(b >> 16))));
+    return lo | (hi << 16);
+}
+template <typename T, class Op> __device__ __forceinline__ unsigned w2un(Op op, unsigned a) {
+    const unsigned lo = Elem<T>::stu(op(Elem<T>::ldu((unsigned short)(a & 0xffffu))));
+    const unsigned hi = Elem<T>::stu(op(Elem<T>::ldu((unsigned short)(a >> 16))));
+    return lo | (hi << 16);
+}
+template <typename T, class Op> __device__ __forceinline__ V8<T> vbin(Op op, V8<T> a, V8<T> b) {
+    V8<T> r;
+    r.u = make_uint4(w2bin<T>(op, a.u.x, b.u.x), w2bin<T>(op, a.u.y, b.u.y), w2bin<T>(op, a.u.z, b.u.z),
+                     w2bin<T>(op, a.u.w, b.u.w));
+    return r;
+}
+template <typename T, class Op> __device__ __forceinline__ V8<T> vun(Op op, V8<T> a) {
+    V8<T> r;
+    r.u = make_uint4(w2un<T>(op, a.u.x), w2un<T>(op, a.u.y), w2un<T>(op, a.u.z), w2un<T>(op, a.u.w));
+    return r;
+}
 
 /* ---- kernels ---------------------------------------------------------------------------------------- */
 
@@ -168,10 +217,10 @@ __global__ void __launch_bounds__(EW_THREADS) binary_vec_kernel(const T *a, cons
     for (; i < nv; i += stride) ov[i] = vbin(op, av[i], bv[i]);
     const int64_t tail0 = head + nv * VW;
     if (tid < head) {
-        out[tid] = op(a[tid], b[tid]);
+        out[tid] = ew_apply(op, a[tid], b[tid]);
     } else if (tid - head < n - tail0) {
         const int64_t j = tail0 + (tid - head);
-        out[j] = op(a[j], b[j]);
+        out[j] = ew_apply(op, a[j], b[j]);
     }
 }
 
@@ -187,9 +236,9 @@ __global__ void __launch_bounds__(EW_THREADS) binary_scalar_kernel(const T *a, c
             y[u] = b[i + u * stride];
         }
 #pragma unroll
-        for (int u = 0; u < EW_UNROLL; u++) out[i + u * stride] = op(x[u], y[u]);
+        for (int u = 0; u < EW_UNROLL; u++) out[i + u * stride] = ew_apply(op, x[u], y[u]);
     }
-    for (; i < n; i += stride) out[i] = op(a[i], b[i]);
+    for (; i < n; i += stride) out[i] = ew_apply(op, a[i], b[i]);
 }
 
 template <typename T, class Op>
@@ -212,10 +261,10 @@ __global__ void __launch_bounds__(EW_THREADS) unary_vec_kernel(const T *x, T *ou
     for (; i < nv; i += stride) ov[i] = vun(op, xv[i]);
     const int64_t tail0 = head + nv * VW;
     if (tid < head) {
-        out[tid] = op(x[tid]);
+        out[tid] = ew_apply(op, x[tid]);
     } else if (tid - head < n - tail0) {
         const int64_t j = tail0 + (tid - head);
-        out[j] = op(x[j]);
+        out[j] = ew_apply(op, x[j]);
     }
 }
 
@@ -242,10 +291,10 @@ __global__ void __launch_bounds__(EW_THREADS) unary_vec_pipelined_kernel(const T
     }
     const int64_t tail0 = head + nv * VW;
     if (tid < head) {
-        out[tid] = op(x[tid]);
+        out[tid] = ew_apply(op, x[tid]);
     } else if (tid - head < n - tail0) {
         const int64_t j = tail0 + (tid - head);
-        out[j] = op(x[j]);
+        out[j] = ew_apply(op, x[j]);
     }
 }
 
@@ -258,9 +307,9 @@ __global__ void __launch_bounds__(EW_THREADS) unary_scalar_kernel(const T *x, T 
 #pragma unroll
         for (int u = 0; u < EW_UNROLL; u++) v[u] = x[i + u * stride];
 #pragma unroll
-        for (int u = 0; u < EW_UNROLL; u++) out[i + u * stride] = op(v[u]);
+        for (int u = 0; u < EW_UNROLL; u++) out[i + u * stride] = ew_apply(op, v[u]);
     }
-    for (; i < n; i += stride) out[i] = op(x[i]);
+    for (; i < n; i += stride) out[i] = ew_apply(op, x[i]);
 }
 
 /* ---- launchers -------------------------------------------------------------------------------------- */
@@ -319,33 +368,90 @@ static cudaError_t launch_binary_kind(const lc_binary_args *args, cudaStream_t s
     }
 }
 
+template <typename T> static cudaError_t launch_relu_t(const lc_relu_args *args, cudaStream_t stream) {
+    return launch_unary_t<T>((const T *)args->x, (T *)args->out, args->n, OpRelu(), stream);
+}
+
+template <typename T> static cudaError_t launch_gelu_t(const lc_gelu_args *args, cudaStream_t stream) {
+    if (args->approx == LC_GELU_TANH)
+        return launch_unary_t<T>((const T *)args->x, (T *)args->out, args->n, OpGeluTanh(), stream, true);
+    return launch_unary_t<T>((const T *)args->x, (T *)args->out, args->n, OpGeluErf(), stream, true);
+}
+
+/* linear's GELU-erf epilogue for 16-bit outputs: out[i,j] = S(gelu_erf(acc[i,j] + bias[j])), one rounding.
+ * Threads run over columns (bias[j] loaded once), blocks over rows, both grid-stride. */
+template <typename S, class Op>
+__global__ void __launch_bounds__(EW_THREADS) bias_act_kernel(const float *acc, const S *bias, S *out, int64_t m,
+                                                                int64_t n, Op op) {
+    for (int64_t j = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; j < n; j += (int64_t)gridDim.x * blockDim.x) {
+        const float b = bias ? Elem<S>::ld(bias[j]) : 0.0f;
+        for (int64_t i = blockIdx.y; i < m; i += gridDim.y) {
+            float v = acc[i * n + j];
+            if (bias) v += b; /* no bias: -0 stays -0 */
+            out[i * n + j] = Elem<S>::st(op(v));
+        }
+    }
+}
+
+template <typename S>
+static cudaError_t launch_bias_gelu_erf_t(const float *acc, const void *bias, void *out, int64_t m, int64_t n,
+                                          cudaStream_t stream) {
+    int64_t bx = (n + EW_THREADS - 1) / EW_THREADS;
+    if (bx > 1024) bx = 1024;
+    int64_t by = ((int64_t)lc_cuda_sm_count() * EW_BLOCKS_PER_SM * 4) / bx;
+    if (by < 1) by = 1;
+    if (by > m) by = m;
+    if (by > 65535) by = 65535;
+    bias_act_kernel<S, OpGeluErf><<<dim3((unsigned)bx, (unsigned)by), EW_THREADS, 0, stream>>>(
+        acc, (const S *)bias, (S *)out, m, n, OpGeluErf());
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t lc_cuda_launch_bias_gelu_erf_lowp(lc_dtype dtype, const float *acc, const void *bias, void *out,
+                                                         int64_t m, int64_t n, cudaStream_t stream) {
+    if (m < 0 || n < 0) return cudaErrorInvalidValue;
+    if (m == 0 || n == 0) return cudaSuccess;
+    if (!acc || !out) return cudaErrorInvalidValue;
+    if (dtype == LC_DTYPE_F16) return launch_bias_gelu_erf_t<__half>(acc, bias, out, m, n, stream);
+    if (dtype == LC_DTYPE_BF16) return launch_bias_gelu_erf_t<__nv_bfloat16>(acc, bias, out, m, n, stream);
+    return cudaErrorInvalidValue;
+}
+
 extern "C" cudaError_t lc_cuda_launch_binary(const lc_binary_args *args, cudaStream_t stream) {
     if (!args || args->n < 0) return cudaErrorInvalidValue;
     if (args->n == 0) return cudaSuccess;
     if (!args->a || !args->b || !args->out) return cudaErrorInvalidValue;
-    if (args->dtype == LC_DTYPE_F32) return launch_binary_kind<float>(args, stream);
-    if (args->dtype == LC_DTYPE_F64) return launch_binary_kind<double>(args, stream);
-    return cudaErrorInvalidValue;
+    switch (args->dtype) {
+    case LC_DTYPE_F32: return launch_binary_kind<float>(args, stream);
+    case LC_DTYPE_F64: return launch_binary_kind<double>(args, stream);
+    case LC_DTYPE_F16: return launch_binary_kind<__half>(args, stream);
+    case LC_DTYPE_BF16: return launch_binary_kind<__nv_bfloat16>(args, stream);
+    default: return cudaErrorInvalidValue;
+    }
 }
 
 extern "C" cudaError_t lc_cuda_launch_relu(const lc_relu_args *args, cudaStream_t stream) {
     if (!args || args->n < 0) return cudaErrorInvalidValue;
     if (args->n == 0) return cudaSuccess;
     if (!args->x || !args->out) return cudaErrorInvalidValue;
-    if (args->dtype == LC_DTYPE_F32)
-        return launch_unary_t<float>((const float *)args->x, (float *)args->out, args->n, OpRelu(), stream);
-    if (args->dtype == LC_DTYPE_F64)
-        return launch_unary_t<double>((const double *)args->x, (double *)args->out, args->n, OpRelu(), stream);
-    return cudaErrorInvalidValue;
+    switch (args->dtype) {
+    case LC_DTYPE_F32: return launch_relu_t<float>(args, stream);
+    case LC_DTYPE_F64: return launch_relu_t<double>(args, stream);
+    case LC_DTYPE_F16: return launch_relu_t<__half>(args, stream);
+    case LC_DTYPE_BF16: return launch_relu_t<__nv_bfloat16>(args, stream);
+    default: return cudaErrorInvalidValue;
+    }
 }
 
 extern "C" cudaError_t lc_cuda_launch_gelu(const lc_gelu_args *args, cudaStream_t stream) {
     if (!args || args->n < 0) return cudaErrorInvalidValue;
     if (args->n == 0) return cudaSuccess;
     if (!args->x || !args->out) return cudaErrorInvalidValue;
-    if (args->approx == LC_GELU_ERF)
-        return launch_unary_t<float>(args->x, args->out, args->n, OpGeluErf(), stream, true);
-    if (args->approx == LC_GELU_TANH)
-        return launch_unary_t<float>(args->x, args->out, args->n, OpGeluTanh(), stream, true);
-    return cudaErrorInvalidValue;
+    if (args->approx != LC_GELU_ERF && args->approx != LC_GELU_TANH) return cudaErrorInvalidValue;
+    switch (args->dtype) {
+    case LC_DTYPE_F32: return launch_gelu_t<float>(args, stream);
+    case LC_DTYPE_F16: return launch_gelu_t<__half>(args, stream);
+    case LC_DTYPE_BF16: return launch_gelu_t<__nv_bfloat16>(args, stream);
+    default: return cudaErrorInvalidValue;
+    }
 }

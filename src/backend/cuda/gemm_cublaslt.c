@@ -11,7 +11,9 @@
  * version>"), which later processes read back through the same heuristic query. Tuning waits for the
  * stream; it never runs while the stream is being captured into a CUDA graph (the heuristic's first
  * choice is used, not cached, and nothing waits). float16/bfloat16 operands (and bias, and c) accumulate in
- * float32 (CUBLAS_COMPUTE_32F, float32 alpha/beta). *path: "cublaslt_<f32|tf32|f64|f16|bf16>", with "_algo<r>"
+ * float32 (CUBLAS_COMPUTE_32F, float32 alpha/beta); the bias of an epilogue is in c's dtype (cuBLASLt's
+ * default bias type), the epilogue runs on the float32 sums and c is rounded once. lc_cuda_gemm_ex can
+ * store c as float32 for 16-bit operands (linear's GELU-erf, finished by an own kernel). *path: "cublaslt_<f32|tf32|f64|f16|bf16>", with "_algo<r>"
  * appended when the tuned winner is not the heuristic's first choice.
  * Tests: tests/c/test_ops.c, tests/python/test_ops_matmul.py and test_tuning.py on "cuda". */
 #include <math.h>
@@ -35,7 +37,7 @@
 
 typedef struct lc_gemm_key {
     int64_t m, k, n;
-    int dtype, precision, epilogue;
+    int dtype, precision, epilogue, c_dtype;
 } lc_gemm_key;
 
 typedef struct lc_gemm_entry {
@@ -169,6 +171,11 @@ static lc_status lc_gemm_tune(const lc_gemm_call *g, const cublasLtMatmulHeurist
 }
 
 lc_status lc_cuda_gemm(const lc_matmul_args *args, const void *bias, lc_gemm_epilogue epilogue, const char **path) {
+    return lc_cuda_gemm_ex(args, args->dtype, bias, epilogue, path);
+}
+
+lc_status lc_cuda_gemm_ex(const lc_matmul_args *args, lc_dtype c_dtype, const void *bias, lc_gemm_epilogue epilogue,
+                          const char **path) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "matmul: cuda: no usable GPU");
     if ((int)epilogue < 0 || epilogue >= LC_GEMM_EPILOGUE_COUNT)
@@ -179,6 +186,10 @@ lc_status lc_cuda_gemm(const lc_matmul_args *args, const void *bias, lc_gemm_epi
     if (!f64 && !half && !bf16 && args->dtype != LC_DTYPE_F32)
         return lc_error(LC_ERR_DTYPE, "matmul: cuda: expected float32, float64, float16 or bfloat16, got %s",
                         lc_dtype_name(args->dtype));
+    const int c_f32 = c_dtype != args->dtype; /* 16-bit operands, float32 c */
+    if (c_f32 && (!(half || bf16) || c_dtype != LC_DTYPE_F32 || lc_epilogue_has_bias(epilogue)))
+        return lc_error(LC_ERR_INTERNAL, "matmul: cuda: c dtype %s with %s operands (epilogue %d) is not a GEMM variant",
+                        lc_dtype_name(c_dtype), lc_dtype_name(args->dtype), (int)epilogue);
     const int tf32 = args->dtype == LC_DTYPE_F32 && lc_get_matmul_precision() == LC_PRECISION_TF32;
     /* Storage type of a, b, c (and bias); 16-bit inputs accumulate in float32 with float32 alpha/beta. */
     const cudaDataType_t dt = f64 ? CUDA_R_64F : half ? CUDA_R_16F : bf16 ? CUDA_R_16BF : CUDA_R_32F;
@@ -203,7 +214,7 @@ lc_status lc_cuda_gemm(const lc_matmul_args *args, const void *bias, lc_gemm_epi
     /* A_cm = b (M x K, ld n), B_cm = a (K x N, ld k), C_cm = c (M x N, ld n). */
     if (st == LC_OK) st = lc_lt_check(cublasLtMatrixLayoutCreate(&la, dt, M, K, (int64_t)M), "layout b");
     if (st == LC_OK) st = lc_lt_check(cublasLtMatrixLayoutCreate(&lb, dt, K, N, (int64_t)K), "layout a");
-    if (st == LC_OK) st = lc_lt_check(cublasLtMatrixLayoutCreate(&lcl, dt, M, N, (int64_t)M), "layout c");
+    if (st == LC_OK) st = lc_lt_check(cublasLtMatrixLayoutCreate(&lcl, c_f32 ? CUDA_R_32F : dt, M, N, (int64_t)M), "layout c");
 
     lc_gemm_key key;
     memset(&key, 0, sizeof key); /* padding bytes take part in the hash */
@@ -213,6 +224,7 @@ lc_status lc_cuda_gemm(const lc_matmul_args *args, const void *bias, lc_gemm_epi
     key.dtype = (int)args->dtype;
     key.precision = tf32;
     key.epilogue = (int)epilogue;
+    key.c_dtype = (int)c_dtype;
     const size_t slot = lc_gemm_slot(&key);
     const unsigned gen = lc_tune_generation();
     cublasLtMatmulAlgo_t algo;
@@ -251,8 +263,8 @@ lc_status lc_cuda_gemm(const lc_matmul_args *args, const void *bias, lc_gemm_epi
         if (st == LC_OK && tunable && found > 1) {
             char tkey[LC_TUNE_KEY_MAX], mode[LC_TUNE_MODE_MAX];
             pthread_once(&lc_gemm_gpu_once, lc_gemm_gpu_init);
-            snprintf(tkey, sizeof tkey, "matmul|cuda|%s|m=%lld,k=%lld,n=%lld|prec=%s|ep=%s|gpu=%s|lt=%zu",
-                     lc_gemm_variant_names[variant], (long long)args->m, (long long)args->k, (long long)args->n,
+            snprintf(tkey, sizeof tkey, "matmul|cuda|%s%s|m=%lld,k=%lld,n=%lld|prec=%s|ep=%s|gpu=%s|lt=%zu",
+                     lc_gemm_variant_names[variant], c_f32 ? "_c32" : "", (long long)args->m, (long long)args->k, (long long)args->n,
                      tf32 ? "tf32" : "highest", lc_lt_epilogue_names[epilogue], lc_gemm_gpu, cublasLtGetVersion());
             int stored = -1, used = 0;
             if (lc_tune_lookup(tkey, mode, sizeof mode, NULL) && sscanf(mode, "algo=%d%n", &stored, &used) == 1 &&

@@ -18,7 +18,12 @@ typedef enum lc_gemm_epilogue {
     LC_GEMM_EPILOGUE_COUNT
 } lc_gemm_epilogue;
 
-/* Device pointers; bias [n] is required for the BIAS epilogues, ignored otherwise. */
+/* Device pointers; bias [n] (in the operands' dtype) is required for the BIAS epilogues, ignored otherwise.
+ * float16/bfloat16: float32 accumulation, the epilogue on the float32 sums, c rounded once. */
 lc_status lc_cuda_gemm(const lc_matmul_args *args, const void *bias, lc_gemm_epilogue epilogue, const char **path);
+/* As lc_cuda_gemm with c stored as c_dtype: args->dtype, or float32 for float16/bfloat16 operands (the
+ * unrounded float32 sums, for an epilogue cuBLASLt lacks; bias epilogues are not taken then). */
+lc_status lc_cuda_gemm_ex(const lc_matmul_args *args, lc_dtype c_dtype, const void *bias, lc_gemm_epilogue epilogue,
+                          const char **path);
 
 #endif

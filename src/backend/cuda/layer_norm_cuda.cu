@@ -1,9 +1,11 @@
-/* layer_norm_cuda.cu — CUDA layer norm over the last axis: per row of x[rows, cols] (float32),
+/* layer_norm_cuda.cu — CUDA layer norm over the last axis: per row of x[rows, cols] (float32, float16 or
+ * bfloat16: the kernels are templates on the storage type S; 16-bit elements are loaded as float, every
+ * statistic and the output are computed as for float32, and the output is rounded once to S),
  * out = (x - mean) / sqrt(var + eps) * gamma + beta, biased variance (divide by cols), gamma/beta [cols]
  * optional (NULL = 1 and 0); out may be exactly x.
  *
- * Paths (picked per call from cols and the pointers' alignment; float4 when cols % 4 == 0 and every
- * pointer is 16-byte aligned, scalar otherwise):
+ * Paths (picked per call from cols and the pointers' alignment; 4 elements a load — float4, or 8 bytes
+ * of 16-bit floats — when cols % 4 == 0 and every pointer is aligned to 4 elements, scalar otherwise):
  *   warp:  cols <= 1024 — one warp per row (4 rows per 128-thread block), the row held in registers
  *          (up to 8 float4 or 32 floats a lane); reductions by warp shuffles only.
  *   block: cols <= 16384 (float4) / 8192 (scalar) — one block of up to 1024 threads per row, the row
@@ -23,6 +25,7 @@
 #include <stdint.h>
 
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/lowp.cuh"
 
 #define LN_WARP_THREADS 128 /* warp path: 4 rows per block */
 #define LN_BIG_THREADS 512
@@ -72,7 +75,8 @@ template <bool WARP> __device__ __forceinline__ void row_sum_f2(float &a, float 
 
 /* ---- register paths (warp per row / block per row) -------------------------------------------------- */
 
-/* Loads VEC floats at p (float4 when VEC == 4: the caller checked the alignment). */
+/* Loads VEC elements at p as floats (VEC == 4: one 16-byte float4 or one 8-byte word of four 16-bit
+ * floats; the caller checked the alignment). */
 template <int VEC> __device__ __forceinline__ void load_vec(float *dst, const float *p) {
     if (VEC == 4) {
         const float4 q = *(const float4 *)p;
@@ -86,6 +90,19 @@ template <int VEC> __device__ __forceinline__ void load_vec(float *dst, const fl
     }
 }
 
+template <int VEC, typename S> __device__ __forceinline__ void load_vec(float *dst, const S *p) {
+    if (VEC == 4) {
+        const uint2 q = *(const uint2 *)p;
+        dst[0] = Elem<S>::ldu((unsigned short)(q.x & 0xffffu));
+        dst[1] = Elem<S>::ldu((unsigned short)(q.x >> 16));
+        dst[2] = Elem<S>::ldu((unsigned short)(q.y & 0xffffu));
+        dst[3] = Elem<S>::ldu((unsigned short)(q.y >> 16));
+    } else {
+#pragma unroll
+        for (int k = 0; k < VEC; k++) dst[k] = Elem<S>::ld(p[k]);
+    }
+}
+
 template <int VEC> __device__ __forceinline__ void store_vec(float *p, const float *src) {
     if (VEC == 4) {
         *(float4 *)p = make_float4(src[0], src[1], src[2], src[3]);
@@ -95,11 +112,21 @@ template <int VEC> __device__ __forceinline__ void store_vec(float *p, const flo
     }
 }
 
+/* Stores VEC floats rounded once to S (nearest even). */
+template <int VEC, typename S> __device__ __forceinline__ void store_vec(S *p, const float *src) {
+    if (VEC == 4) {
+        *(uint2 *)p = make_uint2((unsigned)Elem<S>::stu(src[0]) | ((unsigned)Elem<S>::stu(src[1]) << 16),
+                                 (unsigned)Elem<S>::stu(src[2]) | ((unsigned)Elem<S>::stu(src[3]) << 16));
+    } else {
+#pragma unroll
+        for (int k = 0; k < VEC; k++) p[k] = Elem<S>::st(src[k]);
+    }
+}
+
 /* Item i of thread t covers elements [(i·RT + t)·VEC, +VEC), RT = threads per row (coalesced). */
-template <int VEC, int ITEMS, bool WARP>
+template <typename S, int VEC, int ITEMS, bool WARP>
 __global__ void __launch_bounds__(WARP ? LN_WARP_THREADS : 1024, 1)
-    ln_reg_kernel(const float *x, const float *gamma, const float *beta, float *out, int64_t rows, int cols,
-                  double eps) {
+    ln_reg_kernel(const S *x, const S *gamma, const S *beta, S *out, int64_t rows, int cols, double eps) {
     __shared__ double sh_d[32];
     __shared__ float2 sh_f[32];
     const int rt = WARP ? 32 : (int)blockDim.x;
@@ -109,8 +136,8 @@ __global__ void __launch_bounds__(WARP ? LN_WARP_THREADS : 1024, 1)
     const int64_t rstep = (int64_t)gridDim.x * rows_per_block;
     const double inv_cols = 1.0 / (double)cols;
     for (; row < rows; row += rstep) { /* uniform per warp (WARP) or per block */
-        const float *xr = x + row * (int64_t)cols;
-        float *orow = out + row * (int64_t)cols;
+        const S *xr = x + row * (int64_t)cols;
+        S *orow = out + row * (int64_t)cols;
         float v[ITEMS * VEC];
 #pragma unroll
         for (int i = 0; i < ITEMS; i++) {
@@ -172,16 +199,15 @@ __global__ void __launch_bounds__(WARP ? LN_WARP_THREADS : 1024, 1)
 
 /* ---- big rows: three passes over device memory ------------------------------------------------------ */
 
-template <int VEC>
+template <typename S, int VEC>
 __global__ void __launch_bounds__(LN_BIG_THREADS)
-    ln_big_kernel(const float *x, const float *gamma, const float *beta, float *out, int64_t rows, int64_t cols,
-                  double eps) {
+    ln_big_kernel(const S *x, const S *gamma, const S *beta, S *out, int64_t rows, int64_t cols, double eps) {
     __shared__ double sh_d[32];
     const int64_t nvec = cols / VEC;
     const double inv_cols = 1.0 / (double)cols;
     for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
-        const float *xr = x + row * cols;
-        float *orow = out + row * cols;
+        const S *xr = x + row * cols;
+        S *orow = out + row * cols;
         double s = 0.0;
         for (int64_t j = threadIdx.x; j < nvec; j += blockDim.x) {
             float q[VEC];
@@ -236,7 +262,8 @@ static unsigned ln_grid(int64_t blocks) {
     return (unsigned)(blocks < 1 ? 1 : blocks);
 }
 
-static int aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
+/* p aligned to `bytes` (a power of two); NULL is aligned. */
+static int aligned_to(const void *p, unsigned bytes) { return ((uintptr_t)p & (bytes - 1u)) == 0; }
 
 /* Smallest power of two >= v (v >= 1). */
 static int pow2_at_least(int64_t v) {
@@ -245,17 +272,22 @@ static int pow2_at_least(int64_t v) {
     return p;
 }
 
-template <int VEC, int ITEMS>
+template <typename S, int VEC, int ITEMS>
 static void launch_warp(const lc_layer_norm_args *a, cudaStream_t s) {
     const int rpb = LN_WARP_THREADS / 32;
-    ln_reg_kernel<VEC, ITEMS, true><<<ln_grid((a->rows + rpb - 1) / rpb), LN_WARP_THREADS, 0, s>>>(
-        a->x, a->gamma, a->beta, a->out, a->rows, (int)a->cols, a->eps);
+    ln_reg_kernel<S, VEC, ITEMS, true><<<ln_grid((a->rows + rpb - 1) / rpb), LN_WARP_THREADS, 0, s>>>(
+        (const S *)a->x, (const S *)a->gamma, (const S *)a->beta, (S *)a->out, a->rows, (int)a->cols, a->eps);
 }
 
-template <int VEC, int ITEMS>
+template <typename S, int VEC, int ITEMS>
 static void launch_block(const lc_layer_norm_args *a, int threads, cudaStream_t s) {
-    ln_reg_kernel<VEC, ITEMS, false><<<ln_grid(a->rows), threads, 0, s>>>(a->x, a->gamma, a->beta, a->out, a->rows,
-                                                                          (int)a->cols, a->eps);
+    ln_reg_kernel<S, VEC, ITEMS, false><<<ln_grid(a->rows), threads, 0, s>>>(
+        (const S *)a->x, (const S *)a->gamma, (const S *)a->beta, (S *)a->out, a->rows, (int)a->cols, a->eps);
+}
+
+template <typename S, int VEC> static void launch_big(const lc_layer_norm_args *a, cudaStream_t s) {
+    ln_big_kernel<S, VEC><<<ln_grid(a->rows), LN_BIG_THREADS, 0, s>>>(
+        (const S *)a->x, (const S *)a->gamma, (const S *)a->beta, (S *)a->out, a->rows, a->cols, a->eps);
 }
 
 /* Threads per row for `units` items of work, `per` a thread: a multiple of 32, at least 64. */
@@ -265,69 +297,78 @@ static int block_threads(int64_t units, int per) {
     return (int)(t < 64 ? 64 : t);
 }
 
-extern "C" cudaError_t lc_cuda_launch_layer_norm(const lc_layer_norm_args *a, cudaStream_t stream) {
-    if (!a || a->rows < 0 || a->cols < 1 || !(a->eps > 0.0)) return cudaErrorInvalidValue;
-    if (a->rows == 0) return cudaSuccess;
-    if (!a->x || !a->out) return cudaErrorInvalidValue;
+/* Vector path (4 elements a load) when cols % 4 == 0 and every pointer is aligned to 4 elements. */
+template <typename S> static int ln_vec_ok(const lc_layer_norm_args *a) {
+    const unsigned b = 4u * (unsigned)sizeof(S);
+    return a->cols % 4 == 0 && aligned_to(a->x, b) && aligned_to(a->out, b) && aligned_to(a->gamma, b) &&
+           aligned_to(a->beta, b);
+}
+
+template <typename S> static cudaError_t launch_ln(const lc_layer_norm_args *a, cudaStream_t stream) {
     const int64_t cols = a->cols;
-    const int vec = cols % 4 == 0 && aligned16(a->x) && aligned16(a->out) && aligned16(a->gamma) &&
-                    aligned16(a->beta); /* NULL is aligned */
-    if (vec) {
+    if (ln_vec_ok<S>(a)) {
         const int64_t nv = cols / 4;
         if (nv <= 32 * 8) {
             switch (pow2_at_least((nv + 31) / 32)) {
-            case 1: launch_warp<4, 1>(a, stream); break;
-            case 2: launch_warp<4, 2>(a, stream); break;
-            case 4: launch_warp<4, 4>(a, stream); break;
-            default: launch_warp<4, 8>(a, stream); break;
+            case 1: launch_warp<S, 4, 1>(a, stream); break;
+            case 2: launch_warp<S, 4, 2>(a, stream); break;
+            case 4: launch_warp<S, 4, 4>(a, stream); break;
+            default: launch_warp<S, 4, 8>(a, stream); break;
             }
         } else if (nv <= 1024 * 4) {
-            launch_block<4, 4>(a, block_threads(nv, 4), stream);
+            launch_block<S, 4, 4>(a, block_threads(nv, 4), stream);
         } else {
-            ln_big_kernel<4><<<ln_grid(a->rows), LN_BIG_THREADS, 0, stream>>>(a->x, a->gamma, a->beta, a->out,
-                                                                             a->rows, cols, a->eps);
+            launch_big<S, 4>(a, stream);
         }
     } else {
         if (cols <= 32 * 32) {
             switch (pow2_at_least((cols + 31) / 32)) {
-            case 1: launch_warp<1, 1>(a, stream); break;
-            case 2: launch_warp<1, 2>(a, stream); break;
-            case 4: launch_warp<1, 4>(a, stream); break;
-            case 8: launch_warp<1, 8>(a, stream); break;
-            case 16: launch_warp<1, 16>(a, stream); break;
-            default: launch_warp<1, 32>(a, stream); break;
+            case 1: launch_warp<S, 1, 1>(a, stream); break;
+            case 2: launch_warp<S, 1, 2>(a, stream); break;
+            case 4: launch_warp<S, 1, 4>(a, stream); break;
+            case 8: launch_warp<S, 1, 8>(a, stream); break;
+            case 16: launch_warp<S, 1, 16>(a, stream); break;
+            default: launch_warp<S, 1, 32>(a, stream); break;
             }
         } else if (cols <= 1024 * 8) {
-            launch_block<1, 8>(a, block_threads(cols, 8), stream);
+            launch_block<S, 1, 8>(a, block_threads(cols, 8), stream);
         } else {
-            ln_big_kernel<1><<<ln_grid(a->rows), LN_BIG_THREADS, 0, stream>>>(a->x, a->gamma, a->beta, a->out,
-                                                                             a->rows, cols, a->eps);
+            launch_big<S, 1>(a, stream);
         }
     }
     return cudaGetLastError();
 }
 
+extern "C" cudaError_t lc_cuda_launch_layer_norm(const lc_layer_norm_args *a, cudaStream_t stream) {
+    if (!a || a->rows < 0 || a->cols < 1 || !(a->eps > 0.0)) return cudaErrorInvalidValue;
+    if (a->rows == 0) return cudaSuccess;
+    if (!a->x || !a->out) return cudaErrorInvalidValue;
+    switch (a->dtype) {
+    case LC_DTYPE_F32: return launch_ln<float>(a, stream);
+    case LC_DTYPE_F16: return launch_ln<__half>(a, stream);
+    case LC_DTYPE_BF16: return launch_ln<__nv_bfloat16>(a, stream);
+    default: return cudaErrorInvalidValue;
+    }
+}
+
 #ifdef LC_CUDA_DEVCHECK
-/* devcheck only: force a path. mode 0 = the launcher's choice, 1 = big (three passes), 2 = block path
- * with `threads` threads per row (float4, ITEMS chosen to fit; falls back to the choice if impossible). */
+/* devcheck only (float32): force a path. mode 0 = the launcher's choice, 1 = big (three passes), 2 = block
+ * path with `threads` threads per row (float4, ITEMS chosen to fit; falls back to the choice if impossible). */
 extern "C" cudaError_t lc_cuda_layer_norm_forced(const lc_layer_norm_args *a, int mode, int threads,
                                                  cudaStream_t stream) {
+    if (a->dtype != LC_DTYPE_F32) return lc_cuda_launch_layer_norm(a, stream);
     if (mode == 1) {
-        const int vec = a->cols % 4 == 0 && aligned16(a->x) && aligned16(a->out) && aligned16(a->gamma) &&
-                        aligned16(a->beta);
-        if (vec)
-            ln_big_kernel<4><<<ln_grid(a->rows), LN_BIG_THREADS, 0, stream>>>(a->x, a->gamma, a->beta, a->out,
-                                                                             a->rows, a->cols, a->eps);
+        if (ln_vec_ok<float>(a))
+            launch_big<float, 4>(a, stream);
         else
-            ln_big_kernel<1><<<ln_grid(a->rows), LN_BIG_THREADS, 0, stream>>>(a->x, a->gamma, a->beta, a->out,
-                                                                             a->rows, a->cols, a->eps);
+            launch_big<float, 1>(a, stream);
         return cudaGetLastError();
     }
     if (mode == 2 && a->cols % 4 == 0 && threads % 32 == 0 && threads >= 64 && threads <= 1024) {
         const int64_t nv = a->cols / 4;
-        if (nv <= (int64_t)threads) launch_block<4, 1>(a, threads, stream);
-        else if (nv <= 2 * (int64_t)threads) launch_block<4, 2>(a, threads, stream);
-        else if (nv <= 4 * (int64_t)threads) launch_block<4, 4>(a, threads, stream);
+        if (nv <= (int64_t)threads) launch_block<float, 4, 1>(a, threads, stream);
+        else if (nv <= 2 * (int64_t)threads) launch_block<float, 4, 2>(a, threads, stream);
+        else if (nv <= 4 * (int64_t)threads) launch_block<float, 4, 4>(a, threads, stream);
         else return lc_cuda_launch_layer_norm(a, stream);
         return cudaGetLastError();
     }

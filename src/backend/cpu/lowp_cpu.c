@@ -1,0 +1,228 @@
+/* lowp_cpu.c — float16 / bfloat16 storage for the elementwise ops, gelu, layer_norm and linear on the
+ * CPU: the arithmetic is the float32 kernels' own (elementwise_cpu.c, layer_norm_cpu.c, the float32
+ * epilogue of linear), on operands converted to float32 by the row converters (dtype_internal.h: F16C /
+ * AVX-512 / scalar, picked at run time), and the float32 result is rounded once to the dtype (nearest
+ * even; NaN stays NaN, Inf stays Inf). All operands are of the one dtype (the op table's rule).
+ *
+ *  - binary add/sub/div, relu, gelu: flat buffers of n elements in blocks of LOWP_BLOCK, each block
+ *    converted into stack buffers, computed by the float32 kernel (inline: a block is below its
+ *    threading threshold) and converted back; blocks are spread over the pool with the float32 kernels'
+ *    thresholds. out may be exactly a, b or x (a block is read whole before it is written).
+ *  - layer_norm [rows, cols]: gamma/beta converted once; rows in chunks of about LOWP_LN_CHUNK elements
+ *    (at least one row) through a float32 workspace: convert (threaded), the float32 kernel (threaded,
+ *    in place), convert back. So a 16-bit row is normalised exactly as its float32 image would be.
+ *  - linear: the low-precision matmul leaves the float32 sums unrounded (lc_cpu_matmul_lowp_f32out:
+ *    AVX-512 BF16 tiles or the float32 path), then one row pass adds the bias (converted once), applies
+ *    ReLU / GELU (the float32 gelu kernel) and rounds the row into out.
+ * Workspaces are allocated before anything is written; failure is LC_ERR_OUT_OF_MEMORY with out untouched.
+ * Tests: tests/c/test_lowp_ops.c (every op x dtype, awkward sizes, NaN placement, under the CPU masks). */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backend/cpu/cpu_kernels.h"
+#include "core/dtype_internal.h"
+#include "core/internal.h"
+#include "core/threadpool.h"
+#include "lightning_core/dtype.h"
+
+#define LOWP_BLOCK 1024                       /* elements a block (stack buffers) */
+#define LOWP_EW_PARALLEL_MIN ((int64_t)1 << 17) /* as elementwise_cpu.c: add/sub/div/relu are memory-bound */
+#define LOWP_EW_GRAIN ((int64_t)1 << 15)
+#define LOWP_GELU_PARALLEL_MIN ((int64_t)1 << 15)
+#define LOWP_GELU_GRAIN ((int64_t)1 << 13)
+#define LOWP_LN_CHUNK ((int64_t)1 << 20)        /* elements of a layer_norm workspace chunk */
+#define LOWP_LINEAR_GRAIN ((int64_t)1 << 16)    /* elements of linear's epilogue a task, at least */
+
+static void lowp_to_f32(const lc_cvt_rows *cv, lc_dtype d, const void *src, float *dst, size_t n) {
+    if (d == LC_DTYPE_BF16)
+        cv->bf16_f32((const uint16_t *)src, dst, n);
+    else
+        cv->f16_f32((const uint16_t *)src, dst, n);
+}
+
+static void lowp_from_f32(const lc_cvt_rows *cv, lc_dtype d, const float *src, void *dst, size_t n) {
+    if (d == LC_DTYPE_BF16)
+        cv->f32_bf16(src, (uint16_t *)dst, n);
+    else
+        cv->f32_f16(src, (uint16_t *)dst, n);
+}
+
+static const char *lowp_tag(lc_dtype d) { return d == LC_DTYPE_BF16 ? "bf16" : "f16"; }
+
+/* Runs fn over the blocks of n elements: inline below parallel_min, else over the pool. */
+static void lowp_blocks(lc_range_fn fn, void *ctx, int64_t n, int64_t parallel_min, int64_t grain) {
+    const int64_t nblocks = (n + LOWP_BLOCK - 1) / LOWP_BLOCK;
+    if (n >= parallel_min)
+        lc_parallel_for(nblocks, (grain + LOWP_BLOCK - 1) / LOWP_BLOCK, fn, ctx);
+    else
+        fn(ctx, 0, nblocks);
+}
+
+/* ---- binary, relu, gelu ------------------------------------------------------------------------------ */
+
+static void binary_blocks(void *vctx, int64_t begin, int64_t end) {
+    const lc_binary_args *a = vctx;
+    const lc_cvt_rows *cv = lc_cvt_rows_get();
+    float fa[LOWP_BLOCK], fb[LOWP_BLOCK];
+    for (int64_t blk = begin; blk < end; blk++) {
+        const int64_t i0 = blk * LOWP_BLOCK, len = a->n - i0 < LOWP_BLOCK ? a->n - i0 : LOWP_BLOCK;
+        lowp_to_f32(cv, a->dtype, (const uint16_t *)a->a + i0, fa, (size_t)len);
+        lowp_to_f32(cv, a->dtype, (const uint16_t *)a->b + i0, fb, (size_t)len);
+        const lc_binary_args f = {.kind = a->kind, .dtype = LC_DTYPE_F32, .n = len, .a = fa, .b = fb, .out = fa};
+        (void)lc_cpu_binary(&f, NULL); /* valid by construction: cannot fail */
+        lowp_from_f32(cv, a->dtype, fa, (uint16_t *)a->out + i0, (size_t)len);
+    }
+}
+
+static void relu_blocks(void *vctx, int64_t begin, int64_t end) {
+    const lc_relu_args *a = vctx;
+    const lc_cvt_rows *cv = lc_cvt_rows_get();
+    float fx[LOWP_BLOCK];
+    for (int64_t blk = begin; blk < end; blk++) {
+        const int64_t i0 = blk * LOWP_BLOCK, len = a->n - i0 < LOWP_BLOCK ? a->n - i0 : LOWP_BLOCK;
+        lowp_to_f32(cv, a->dtype, (const uint16_t *)a->x + i0, fx, (size_t)len);
+        const lc_relu_args f = {.dtype = LC_DTYPE_F32, .n = len, .x = fx, .out = fx};
+        (void)lc_cpu_relu(&f, NULL);
+        lowp_from_f32(cv, a->dtype, fx, (uint16_t *)a->out + i0, (size_t)len);
+    }
+}
+
+static void gelu_blocks(void *vctx, int64_t begin, int64_t end) {
+    const lc_gelu_args *a = vctx;
+    const lc_cvt_rows *cv = lc_cvt_rows_get();
+    float fx[LOWP_BLOCK];
+    for (int64_t blk = begin; blk < end; blk++) {
+        const int64_t i0 = blk * LOWP_BLOCK, len = a->n - i0 < LOWP_BLOCK ? a->n - i0 : LOWP_BLOCK;
+        lowp_to_f32(cv, a->dtype, (const uint16_t *)a->x + i0, fx, (size_t)len);
+        const lc_gelu_args f = {.approx = a->approx, .dtype = LC_DTYPE_F32, .n = len, .x = fx, .out = fx};
+        (void)lc_cpu_gelu(&f, NULL);
+        lowp_from_f32(cv, a->dtype, fx, (uint16_t *)a->out + i0, (size_t)len);
+    }
+}
+
+lc_status lc_cpu_lowp_binary(const lc_binary_args *args, const char **path) {
+    LC_CHECK_INVARIANT(args != NULL && args->n >= 0 && lc_cpu_is_lowp(args->dtype));
+    LC_CHECK_INVARIANT(args->kind >= LC_BINARY_ADD && args->kind < LC_BINARY_COUNT);
+    LC_CHECK_INVARIANT(args->n == 0 || (args->a && args->b && args->out));
+    if (path) *path = args->dtype == LC_DTYPE_BF16 ? "elementwise_bf16" : "elementwise_f16";
+    lowp_blocks(binary_blocks, (void *)args, args->n, LOWP_EW_PARALLEL_MIN, LOWP_EW_GRAIN);
+    return LC_OK;
+}
+
+lc_status lc_cpu_lowp_relu(const lc_relu_args *args, const char **path) {
+    LC_CHECK_INVARIANT(args != NULL && args->n >= 0 && lc_cpu_is_lowp(args->dtype));
+    LC_CHECK_INVARIANT(args->n == 0 || (args->x && args->out));
+    if (path) *path = args->dtype == LC_DTYPE_BF16 ? "relu_bf16" : "relu_f16";
+    lowp_blocks(relu_blocks, (void *)args, args->n, LOWP_EW_PARALLEL_MIN, LOWP_EW_GRAIN);
+    return LC_OK;
+}
+
+lc_status lc_cpu_lowp_gelu(const lc_gelu_args *args, const char **path) {
+    LC_CHECK_INVARIANT(args != NULL && args->n >= 0 && lc_cpu_is_lowp(args->dtype));
+    LC_CHECK_INVARIANT(args->approx == LC_GELU_ERF || args->approx == LC_GELU_TANH);
+    LC_CHECK_INVARIANT(args->n == 0 || (args->x && args->out));
+    if (path) {
+        static const char *const names[2][2] = {{"gelu_erf_f16", "gelu_tanh_f16"}, {"gelu_erf_bf16", "gelu_tanh_bf16"}};
+        *path = names[args->dtype == LC_DTYPE_BF16][args->approx == LC_GELU_TANH];
+    }
+    lowp_blocks(gelu_blocks, (void *)args, args->n, LOWP_GELU_PARALLEL_MIN, LOWP_GELU_GRAIN);
+    return LC_OK;
+}
+
+/* ---- layer_norm ------------------------------------------------------------------------------------- */
+
+lc_status lc_cpu_lowp_layer_norm(const lc_layer_norm_args *args, const char **path) {
+    LC_CHECK_INVARIANT(args != NULL && args->rows >= 0 && args->cols >= 1 && lc_cpu_is_lowp(args->dtype));
+    LC_CHECK_INVARIANT(args->eps > 0.0);
+    LC_CHECK_INVARIANT(args->rows == 0 || (args->x && args->out));
+    if (path) *path = args->dtype == LC_DTYPE_BF16 ? "layer_norm_bf16" : "layer_norm_f16";
+    if (args->rows == 0) return LC_OK;
+    const int64_t cols = args->cols;
+    int64_t chunk_rows = LOWP_LN_CHUNK / cols;
+    if (chunk_rows < 1) chunk_rows = 1;
+    if (chunk_rows > args->rows) chunk_rows = args->rows;
+    int64_t ws_elems, params;
+    if (!lc_mul_ok(chunk_rows, cols, &ws_elems) || !lc_mul_ok(2, cols, &params) || ws_elems > INT64_MAX - params ||
+        (uint64_t)(ws_elems + params) > SIZE_MAX / sizeof(float))
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "layer_norm: %s workspace size overflows", lc_dtype_name(args->dtype));
+    float *ws = lc_aligned_alloc((size_t)(ws_elems + params) * sizeof(float));
+    if (!ws)
+        return lc_error(LC_ERR_OUT_OF_MEMORY, "layer_norm: cannot allocate %lld bytes of float32 workspace",
+                        (long long)((ws_elems + params) * 4));
+    float *gamma = args->gamma ? ws + ws_elems : NULL, *beta = args->beta ? ws + ws_elems + cols : NULL;
+    lc_status st = LC_OK;
+    if (gamma) st = lc_convert(LC_DTYPE_F32, gamma, args->dtype, args->gamma, (size_t)cols);
+    if (st == LC_OK && beta) st = lc_convert(LC_DTYPE_F32, beta, args->dtype, args->beta, (size_t)cols);
+    for (int64_t r0 = 0; st == LC_OK && r0 < args->rows; r0 += chunk_rows) {
+        const int64_t nr = args->rows - r0 < chunk_rows ? args->rows - r0 : chunk_rows;
+        const size_t off = (size_t)r0 * (size_t)cols, len = (size_t)nr * (size_t)cols;
+        st = lc_convert(LC_DTYPE_F32, ws, args->dtype, (const uint16_t *)args->x + off, len);
+        if (st != LC_OK) break;
+        const lc_layer_norm_args f = {.dtype = LC_DTYPE_F32, .rows = nr, .cols = cols, .eps = args->eps, .x = ws,
+                                      .gamma = gamma, .beta = beta, .out = ws};
+        if ((st = lc_cpu_layer_norm(&f, NULL)) != LC_OK) break;
+        st = lc_convert(args->dtype, (uint16_t *)args->out + off, LC_DTYPE_F32, ws, len);
+    }
+    lc_aligned_free(ws);
+    return st;
+}
+
+/* ---- linear ----------------------------------------------------------------------------------------- */
+
+typedef struct {
+    const lc_linear_args *a;
+    float *acc;        /* [m, n] float32 sums */
+    const float *bias; /* [n] float32 or NULL */
+} linear_ctx;
+
+static void linear_rows(void *vctx, int64_t begin, int64_t end) {
+    const linear_ctx *x = vctx;
+    const lc_linear_args *a = x->a;
+    const lc_cvt_rows *cv = lc_cvt_rows_get();
+    for (int64_t i = begin; i < end; i++) {
+        float *row = x->acc + i * a->n;
+        if (x->bias)
+            for (int64_t j = 0; j < a->n; j++) row[j] += x->bias[j];
+        if (a->act == LC_ACT_RELU) {
+            const lc_relu_args r = {.dtype = LC_DTYPE_F32, .n = a->n, .x = row, .out = row};
+            (void)lc_cpu_relu(&r, NULL); /* NaN stays NaN */
+        } else if (a->act == LC_ACT_GELU_ERF || a->act == LC_ACT_GELU_TANH) {
+            const lc_gelu_args g = {.approx = a->act == LC_ACT_GELU_TANH ? LC_GELU_TANH : LC_GELU_ERF,
+                                    .dtype = LC_DTYPE_F32, .n = a->n, .x = row, .out = row};
+            (void)lc_cpu_gelu(&g, NULL);
+        }
+        lowp_from_f32(cv, a->dtype, row, (uint16_t *)a->out + i * a->n, (size_t)a->n);
+    }
+}
+
+lc_status lc_cpu_lowp_linear(const lc_linear_args *args, const char **path) {
+    LC_CHECK_INVARIANT(args != NULL && args->x && args->w && args->out && lc_cpu_is_lowp(args->dtype));
+    LC_CHECK_INVARIANT((int)args->act >= 0 && args->act < LC_ACT_COUNT && args->m >= 0 && args->n >= 1);
+    int64_t mn;
+    if (!lc_mul_ok(args->m, args->n, &mn) || mn > INT64_MAX - args->n ||
+        (uint64_t)(mn + args->n) > SIZE_MAX / sizeof(float))
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "linear: %s workspace size overflows", lc_dtype_name(args->dtype));
+    const int64_t nws = mn + (args->bias ? args->n : 0);
+    float *ws = lc_aligned_alloc((size_t)(nws > 0 ? nws : 1) * sizeof(float));
+    if (!ws)
+        return lc_error(LC_ERR_OUT_OF_MEMORY, "linear: cannot allocate %lld bytes of float32 workspace",
+                        (long long)(nws * 4));
+    linear_ctx x = {.a = args, .acc = ws, .bias = args->bias ? ws + mn : NULL};
+    lc_status st = LC_OK;
+    if (args->bias) st = lc_convert(LC_DTYPE_F32, ws + mn, args->dtype, args->bias, (size_t)args->n);
+    const lc_matmul_args mm = {args->dtype, args->m, args->k, args->n, args->x, args->w, NULL};
+    const char *mm_path = NULL;
+    if (st == LC_OK) st = lc_cpu_matmul_lowp_f32out(&mm, ws, &mm_path);
+    if (st == LC_OK) {
+        const int64_t grain = (LOWP_LINEAR_GRAIN + args->n - 1) / args->n;
+        lc_parallel_for(args->m, grain, linear_rows, &x);
+    }
+    lc_aligned_free(ws);
+    if (st == LC_OK && path) {
+        static _Thread_local char name[96];
+        snprintf(name, sizeof name, "%s+epilogue_f32_%s", mm_path ? mm_path : "?", lowp_tag(args->dtype));
+        *path = name;
+    }
+    return st;
+}
