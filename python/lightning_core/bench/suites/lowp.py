@@ -51,6 +51,7 @@ def _mm_err(got, a, b, u):
 
 
 def _row(rows, ctx, family, case, shape, dtype, device, ours, peer, peer_ms, err, wk, note, peer_version=""):
+    ctx.case(f"{case} vs {peer}")
     rows.append(H.make_row("lowp", family, case, "resident" if device == "cuda" else "one_shot", ours["median_ms"],
                            peer, peer_ms, shape=shape, dtype=dtype, device=device, cv=ours["cv"],
                            rel_err=err, status="ok" if err <= 1.0 else "FAILED", peer_version=peer_version,
