@@ -630,3 +630,17 @@ lc_status lc_op_infer_shape(const char *op, int ninputs, const char *const *name
     if ((st = lc_op_check_attrs(d, d->name, 0, attrs, &resolved)) != LC_OK) return st;
     return lc_op_infer(d, &in, &resolved, out_ndim, out_shape);
 }
+
+unsigned lc_op_dtypes(const char *op, lc_device device) {
+    const lc_op_def *d = op ? lc_op_find(op) : NULL;
+    if (!d) return 0;
+    if (device == LC_DEVICE_AUTO) return lc_op_dtype_mask(d);
+    if (device == LC_DEVICE_CPU) return d->dtypes[LC_OP_BACKEND_CPU];
+    if (device == LC_DEVICE_CUDA) return d->dtypes[LC_OP_BACKEND_CUDA];
+    return 0;
+}
+
+int lc_op_takes_dtype(const char *op, lc_dtype dtype) {
+    if ((int)dtype < 0 || dtype >= LC_DTYPE_COUNT) return 0;
+    return (lc_op_dtypes(op, LC_DEVICE_AUTO) & LC_DT(dtype)) != 0;
+}

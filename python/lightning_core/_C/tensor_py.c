@@ -34,8 +34,6 @@ static const char *lcpy_type_short(PyObject *self) {
     return "Tensor";
 }
 
-static int lcpy_dtype_typenum(lc_dtype dt) { return dt == LC_DTYPE_F64 ? NPY_DOUBLE : NPY_FLOAT; }
-
 static void tensor_dealloc(LcTensorObject *self) {
     lc_tensor_free(self->t);
     self->t = NULL;
@@ -90,7 +88,8 @@ static PyObject *tensor_new(PyTypeObject *type, PyObject *args, PyObject *kwds) 
                          PyArray_NDIM(in));
             return NULL;
         }
-        PyArrayObject *arr = lcpy_as_compute(in, lcpy_dtype_typenum(dt));
+        const int typenum = lcpy_dtype_typenum(fn, dt);
+        PyArrayObject *arr = typenum < 0 ? NULL : lcpy_as_compute(in, typenum);
         if (arr == NULL) return NULL;
         int64_t dims[LC_MAX_DIMS];
         int nd = PyArray_NDIM(arr);
@@ -195,7 +194,10 @@ static PyObject *tensor_numpy(LcTensorObject *self, PyObject *noargs) {
     int nd = lc_tensor_ndim(self->t);
     npy_intp dims[LC_MAX_DIMS];
     for (int i = 0; i < nd; i++) dims[i] = (npy_intp)lc_tensor_dim(self->t, i);
-    PyArrayObject *arr = lcpy_new_array(nd, dims, lcpy_dtype_typenum(lc_tensor_dtype(self->t)));
+    char fn[32];
+    snprintf(fn, sizeof fn, "%s.numpy", lcpy_type_short((PyObject *)self));
+    const int typenum = lcpy_dtype_typenum(fn, lc_tensor_dtype(self->t));
+    PyArrayObject *arr = typenum < 0 ? NULL : lcpy_new_array(nd, dims, typenum);
     if (arr == NULL) return NULL;
     size_t nbytes = (size_t)PyArray_NBYTES(arr);
     lc_status st;
@@ -204,8 +206,6 @@ static PyObject *tensor_numpy(LcTensorObject *self, PyObject *noargs) {
     Py_END_ALLOW_THREADS
     if (st != LC_OK) {
         Py_DECREF(arr);
-        char fn[32];
-        snprintf(fn, sizeof fn, "%s.numpy", lcpy_type_short((PyObject *)self));
         return lcpy_raise_status_in(fn, st);
     }
     return (PyObject *)arr;
@@ -259,7 +259,8 @@ static PyObject *tensor_copy_from(LcTensorObject *self, PyObject *obj) {
                      (long long)numel, (long long)PyArray_SIZE(in));
         return NULL;
     }
-    PyArrayObject *arr = lcpy_as_compute(in, lcpy_dtype_typenum(lc_tensor_dtype(self->t)));
+    const int typenum = lcpy_dtype_typenum(fn, lc_tensor_dtype(self->t));
+    PyArrayObject *arr = typenum < 0 ? NULL : lcpy_as_compute(in, typenum);
     if (arr == NULL) return NULL;
     size_t nbytes = (size_t)PyArray_NBYTES(arr);
     lc_status st;
