@@ -42,6 +42,7 @@ int call_input_other(lcpy_call *c, const char *name, PyObject *obj) {
 /* A tensor input of another dtype than the compute dtype: TypeError naming it (tensors are not converted). */
 static int call_check_tensor_dtypes(lcpy_call *c, const char *op) {
     const char *want = lc_dtype_name(c->dtype);
+    const char *label = op ? op : c->fn;
     for (int i = 0; i < c->n; i++) {
         if (c->tt[i] == NULL || c->indt[i] == c->dtype) continue;
         const char *kind = lcpy_tensor_kind(c->obj[i]), *got = lc_dtype_name(c->indt[i]);
@@ -49,7 +50,7 @@ static int call_check_tensor_dtypes(lcpy_call *c, const char *op) {
             PyErr_Format(PyExc_TypeError,
                          "%s: %s: expected a %s tensor (%s computes %s in %s until it has a low-precision kernel; "
                          "tensors are not converted: use Tensor.to), got a %s %s",
-                         c->fn, c->name[i], want, op, got, want, got, kind);
+                         c->fn, c->name[i], want, label, got, want, got, kind);
         else if (lc_op_takes_dtype(op, LC_DTYPE_F64))
             PyErr_Format(PyExc_TypeError,
                          "%s: %s: expected a %s tensor (the call computes in %s because an input is; tensors are "

@@ -52,6 +52,8 @@ typedef struct lcpy_call {
 static inline void call_init(lcpy_call *c, const char *fn) {
     c->fn = fn;
     c->n = 0;
+    c->dtype = LC_DTYPE_F32; /* until call_dtype (callers that never ask compute in float32) */
+    c->typenum = NPY_FLOAT;
     c->first_tensor = 0;
     c->tensor_mode = 0;
     c->out = NULL;
@@ -98,7 +100,8 @@ int call_dtype_rule(lcpy_call *c, const char *op);
  *   (lc_op_takes_dtype), else in float32 (float32 result) until it has a low-precision kernel;
  * - else float64 when an input is float64 and the op takes float64, else float32.
  * Tensor inputs must already have the compute dtype (they are never converted): TypeError naming the
- * argument otherwise. Sets c->dtype and c->typenum; 0, or -1 with the exception set. */
+ * argument otherwise. op NULL: a caller that computes in float32 only (sessions, plans). Sets c->dtype and
+ * c->typenum; 0, or -1 with the exception set. */
 static inline int call_dtype(lcpy_call *c, const char *op) {
     int all_f32 = 1;
     for (int i = 0; i < c->n; i++) all_f32 &= c->indt[i] == LC_DTYPE_F32;

@@ -126,6 +126,30 @@ int lcpy_dtype_typenum(const char *fn, lc_dtype dt) {
     }
 }
 
+int lcpy_dtype_arg(const char *fn, const char *name, PyObject *obj, lc_dtype *out) {
+    lc_dtype dt = LC_DTYPE_COUNT;
+    if (PyUnicode_Check(obj)) {
+        const char *s = PyUnicode_AsUTF8(obj);
+        if (s == NULL) PyErr_Clear();
+        else if (lc_dtype_from_name(s, &dt) != LC_OK) dt = LC_DTYPE_COUNT;
+        lc_clear_error();
+    } else if (obj != Py_None) {
+        PyArray_Descr *d = NULL;
+        if (PyArray_DescrConverter2(obj, &d) == NPY_SUCCEED && d != NULL && lcpy_typenum_dtype(d->type_num, &dt) < 0)
+            dt = LC_DTYPE_COUNT;
+        Py_XDECREF(d);
+        PyErr_Clear();
+    }
+    if (dt == LC_DTYPE_F32 || dt == LC_DTYPE_F64 || dt == LC_DTYPE_F16 || dt == LC_DTYPE_BF16) {
+        *out = dt;
+        return 0;
+    }
+    PyErr_Format(PyExc_TypeError,
+                 "%s: %s: expected float32, float64, float16 or bfloat16 (a name, NumPy dtype or type), got %R", fn,
+                 name, obj);
+    return -1;
+}
+
 const char *lcpy_typenum_name(int typenum) {
     lc_dtype dt;
     return lcpy_typenum_dtype(typenum, &dt) == 0 ? lc_dtype_name(dt) : "unsupported";

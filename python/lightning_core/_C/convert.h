@@ -67,6 +67,11 @@ static inline int lcpy_typenum_dtype(int typenum, lc_dtype *out) {
  * (bfloat16 without ml_dtypes, or a dtype NumPy arrays here do not carry). */
 int lcpy_dtype_typenum(const char *fn, lc_dtype dt);
 
+/* A dtype argument: a name ("float32", "float16"/"half", "bfloat16"/"bf16", ...), a NumPy dtype or a
+ * scalar type (np.float16, ml_dtypes.bfloat16) of float32/float64/float16/bfloat16 into *out; TypeError
+ * naming `fn` and `name` otherwise. */
+int lcpy_dtype_arg(const char *fn, const char *name, PyObject *obj, lc_dtype *out);
+
 /* 1 for float16 and bfloat16. */
 static inline int lcpy_is_lowp(lc_dtype dt) { return dt == LC_DTYPE_F16 || dt == LC_DTYPE_BF16; }
 
