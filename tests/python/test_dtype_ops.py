@@ -262,3 +262,125 @@ def test_bfloat16_out_of_a_float32_call_is_refused(rng):
     with pytest.raises(TypeError, match="matmul2d_into: out: expected dtype float32, got bfloat16"):
         lc.matmul2d_into(a, a.T.copy(), out)
     assert np.all(np.isnan(f64(out)))
+
+
+# ---- tensors of every dtype ---------------------------------------------------------------------------
+
+NAMES = ["float32", "float64", "float16", "bfloat16"]
+
+
+def np_dtype(name):
+    return LOWP.get(name, np.dtype(name))
+
+
+def special_values(rng, name):
+    """Rounded random values plus NaN, ±Inf, ±0 and (for the 16-bit types) subnormals, in dtype `name`."""
+    x = rng.standard_normal(40) * 3
+    x[:6] = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0]
+    if name == "float16":
+        x[6:8] = [2.0**-20, -(2.0**-24)]
+    if name == "bfloat16":
+        x[6:8] = [2.0**-130, -(2.0**-133)]
+    return x.astype(np_dtype(name)).reshape(5, 8)
+
+
+def bits(a):
+    a = np.ascontiguousarray(a)
+    return a.view({2: np.uint16, 4: np.uint32, 8: np.uint64}[a.dtype.itemsize])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_tensor_dtype_round_trip_is_bit_exact(rng, device, name):
+    a = special_values(rng, name)
+    t = lc.Tensor(a, device=device, dtype=name)
+    assert type(t) is (lc.Tensor64 if name == "float64" else lc.Tensor)
+    assert t.dtype == name and t.shape == a.shape and t.nbytes == a.nbytes and t.device == device
+    back = t.numpy()
+    assert back.dtype == np_dtype(name) and np.array_equal(bits(back), bits(a))
+    assert np.array_equal(bits(np.asarray(t)), bits(a)) and np.asarray(t).dtype == np_dtype(name)
+    for dt in (np_dtype(name), np_dtype(name).type):  # NumPy dtype or scalar type as dtype=
+        assert lc.Tensor(a, device=device, dtype=dt).dtype == name
+    z = lc.Tensor((2, 3), device=device, dtype=name)
+    assert z.dtype == name and np.array_equal(f64(z.numpy()), np.zeros((2, 3)))
+    z.copy_from(a[:2, :3].astype(np.float32))  # converted to the tensor's dtype like lc.cast
+    assert np.array_equal(bits(z.numpy()), bits(lc.cast(a[:2, :3].astype(np.float32), name)))
+
+
+@pytest.mark.parametrize("src", NAMES)
+def test_tensor_to_and_cast_match_lc_cast(rng, device, src):
+    a = special_values(rng, src)
+    t = lc.Tensor(a, device=device, dtype=src)
+    for dst in NAMES:
+        want = lc.cast(a, dst)
+        for u in (t.to(dst), lc.cast(t, dst), t.to(np_dtype(dst))):
+            assert u.dtype == dst and u.device == device and u.shape == a.shape
+            assert np.array_equal(bits(u.numpy()), bits(want)), (src, dst)
+        v = t.view((5, 3), (8, 2), 1)  # a strided view: gathered, then converted
+        assert np.array_equal(bits(v.to(dst).numpy()), bits(lc.cast(a[:, 1:7:2], dst)))
+    assert t.to(src).data_ptr != t.data_ptr  # always a new tensor
+
+
+def test_tensor_dtype_arguments_are_checked():
+    x = np.ones((2, 2), np.float32)
+    for bad in ("int32", "float8", np.int64, 3, object):
+        with pytest.raises(TypeError, match="Tensor: dtype: expected float32, float64, float16 or bfloat16"):
+            lc.Tensor(x, dtype=bad)
+    with pytest.raises(TypeError, match="Tensor64: dtype: expected float64 .*got float16"):
+        lc.Tensor64(x, dtype="float16")
+    assert type(lc.Tensor64(x, dtype="float64")) is lc.Tensor64
+    assert lc.Tensor(x).dtype == "float32" and lc.Tensor(x.astype(BF16)).dtype == "float32"  # default float32
+    with pytest.raises(TypeError, match="Tensor.to: dtype: expected float32"):
+        lc.Tensor(x).to("int64")
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16"])
+def test_ops_on_lowp_tensors(rng, device, name):
+    dt = LOWP[name]
+    a, b = rounded(rng, (7, 20), dt), rounded(rng, (20, 5), dt)
+    ta, tb = lc.Tensor(a, device=device, dtype=name), lc.Tensor(b, device=device, dtype=name)
+    y = lc.matmul2d(ta, tb, device=device)
+    assert isinstance(y, lc.Tensor) and y.dtype == name and y.device == device
+    check_matmul_bound(y.numpy(), a, b, name)
+    out = lc.Tensor(poison((7, 5), dt), device=device, dtype=name)
+    assert lc.matmul2d_into(ta, tb, out, device=device) is out
+    check_matmul_bound(out.numpy(), a, b, name)
+    check_matmul_bound(lc.matmul2d(ta, b, device=device).numpy(), a, b, name)  # tensor and ndarray of one dtype
+    with pytest.raises(TypeError, match=f"out: expected dtype {name}, got a float32 Tensor"):
+        lc.matmul2d_into(ta, tb, lc.Tensor((7, 5), device=device), device=device)
+    with pytest.raises(TypeError, match=f"a and b: .*got a of dtype {name} and b of dtype float32"):
+        lc.matmul2d(ta, lc.Tensor(b.astype(np.float32), device=device), device=device)
+    for op in lc.float32_fallback_ops(name):  # tensors are never converted: the op says how to proceed
+        if op == "relu":
+            with pytest.raises(TypeError, match=f"relu: x: expected a float32 tensor .*computes {name} in float32"):
+                lc.relu(ta, device=device)
+
+
+def test_buffer_protocol_and_dlpack_of_lowp_tensors(rng):
+    a16 = rounded(rng, (3, 4), F16)
+    t16 = lc.Tensor(a16, dtype="float16")
+    m = memoryview(t16)
+    assert m.format == "e" and m.itemsize == 2 and np.array_equal(np.asarray(m), a16)
+    tb = lc.Tensor(rounded(rng, (3, 4), BF16), dtype="bfloat16")
+    with pytest.raises(BufferError, match="bfloat16 has no buffer-protocol format"):
+        memoryview(tb)
+    vb = np.asarray(tb)  # through __array__: a zero-copy ml_dtypes.bfloat16 view
+    assert vb.dtype == BF16 and vb.ctypes.data == tb.data_ptr
+    # DLPack: NumPy float16 both ways, zero copy; lightning_core bfloat16 both ways, zero copy
+    imp = lc.from_dlpack(a16)
+    assert imp.dtype == "float16" and imp.data_ptr == a16.ctypes.data
+    exp = np.from_dlpack(t16)
+    assert exp.dtype == F16 and exp.ctypes.data == t16.data_ptr
+    again = lc.from_dlpack(tb)
+    assert again.dtype == "bfloat16" and again.data_ptr == tb.data_ptr
+    assert np.array_equal(bits(again.numpy()), bits(tb.numpy()))
+
+
+def test_dlpack_with_torch_lowp():
+    torch = pytest.importorskip("torch")
+    for tdt, name in ((torch.float16, "float16"), (torch.bfloat16, "bfloat16")):
+        x = torch.randn(4, 6).to(tdt)
+        t = lc.from_dlpack(x)
+        assert t.dtype == name and t.data_ptr == x.data_ptr()
+        assert np.array_equal(bits(t.numpy()), x.view(torch.int16).numpy().view(np.uint16))
+        y = torch.from_dlpack(lc.Tensor(t.numpy(), dtype=name))
+        assert y.dtype == tdt and torch.equal(y, x)

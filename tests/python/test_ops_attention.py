@@ -2,7 +2,7 @@
 
 Softmax(q k^T / sqrt(head_dim)) v, causal and non-causal, against a float64 NumPy reference on random
 inputs with awkward sizes; NaN-poisoned outs; the flat API with flat and 2-D arrays; float32-only op:
-float64 and float16 inputs are converted and the output is float32; Fortran/transposed/sliced/
+float64 inputs are converted and the output is float32 (float16/bfloat16: test_dtype_ops.py); Fortran/transposed/sliced/
 byte-swapped inputs; inputs never modified; device fallback, auto, and strict mode.
 """
 import numpy as np

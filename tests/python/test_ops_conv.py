@@ -2,8 +2,8 @@
 
 Against a float64 NumPy reference on random inputs: strides 1..3 and pads 0..2 (also unequal in h and w),
 3x3 and non-3x3 kernels (1x1, 5x5, 2x3, 7x1), with and without bias and apply_relu, awkward sizes
-(one case with a 4096-wide row); NaN-poisoned outs; float32-only op: float64 and float16 inputs are
-converted and the output is float32; Fortran/transposed/sliced/byte-swapped inputs; inputs never
+(one case with a 4096-wide row); NaN-poisoned outs; float32-only op: float64 inputs are converted and
+the output is float32 (float16/bfloat16: test_dtype_ops.py); Fortran/transposed/sliced/byte-swapped inputs; inputs never
 modified; device fallback, auto, and strict mode.
 """
 import numpy as np
