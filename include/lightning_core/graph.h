@@ -145,6 +145,14 @@ lc_status lc_op_infer_shape(const char *op, int ninputs, const char *const *name
 lc_status lc_op_work_of(const char *op, int ninputs, const int *ndims, const int64_t *const *shapes,
                         const lc_graph_attrs *attrs, lc_dtype dtype, double *flops, double *bytes);
 
+/* The dtypes op `op` (any op of the op table, by name) takes, as a mask of (1u << lc_dtype) bits: on the
+ * backend of `device` (LC_DEVICE_CPU, LC_DEVICE_CUDA) or, with LC_DEVICE_AUTO, on any backend. These are
+ * the table's masks whether or not that backend is built here (lc_graph_op_supported asks the build).
+ * 0 for an unknown op or for LC_DEVICE_METAL. The Python binding's compute-dtype rule reads it. */
+unsigned lc_op_dtypes(const char *op, lc_device device);
+/* 1 when op `op` takes `dtype` on some backend (lc_op_dtypes(op, LC_DEVICE_AUTO) has its bit), else 0. */
+int lc_op_takes_dtype(const char *op, lc_dtype dtype);
+
 /* ---- building --------------------------------------------------------------------------------- */
 
 lc_status lc_graph_new(lc_graph_t **out);

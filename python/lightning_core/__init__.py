@@ -92,7 +92,7 @@ from .sessions import (
     sync_policy,
 )
 from .trace import runtime_trace_timeline
-from .dtypes import cast  # noqa: E402  (float32/float64/float16/bfloat16 conversions)
+from .dtypes import cast, float32_fallback_ops, op_dtypes  # noqa: E402  (dtypes: conversions, the table's masks)
 from . import api  # noqa: E402  (lc.api: the seed's integrated API)
 from . import autograd, checkpoint, nn  # noqa: E402  (lc.nn, lc.autograd, lc.checkpoint)
 from .autograd import TinyAutogradMLP, ag_add, ag_matmul, ag_mse_loss, ag_relu  # noqa: E402
@@ -118,6 +118,8 @@ from .graph import Graph, GraphCore, GraphPlan, graph_issue_codes, graph_op_sche
 
 __all__ = [
     "cast",
+    "float32_fallback_ops",
+    "op_dtypes",
     "autograd",
     "checkpoint",
     "nn",

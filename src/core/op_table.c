@@ -664,3 +664,17 @@ lc_status lc_op_work_of(const char *op, int ninputs, const int *ndims, const int
     *bytes = w.bytes;
     return LC_OK;
 }
+
+unsigned lc_op_dtypes(const char *op, lc_device device) {
+    const lc_op_def *d = op ? lc_op_find(op) : NULL;
+    if (!d) return 0;
+    if (device == LC_DEVICE_AUTO) return lc_op_dtype_mask(d);
+    if (device == LC_DEVICE_CPU) return d->dtypes[LC_OP_BACKEND_CPU];
+    if (device == LC_DEVICE_CUDA) return d->dtypes[LC_OP_BACKEND_CUDA];
+    return 0;
+}
+
+int lc_op_takes_dtype(const char *op, lc_dtype dtype) {
+    if ((int)dtype < 0 || dtype >= LC_DTYPE_COUNT) return 0;
+    return (lc_op_dtypes(op, LC_DEVICE_AUTO) & LC_DT(dtype)) != 0;
+}

@@ -95,7 +95,7 @@ def test_one_argument_rule_for_every_mode_and_engine(rng):
     cases = {
         "x int32": dict(x=x.astype(np.int32)), "x list": dict(x=x.tolist()), "x empty": dict(x=x[:, :, :0]),
         "x 3-d": dict(x=x[0]), "w channels": dict(w=w[:, :2]), "b shape": dict(b=b[:3]), "b list": dict(b=b.tolist()),
-        "b None": dict(b=None), "x float64": dict(x=x.astype(np.float64)), "x float16": dict(x=x.astype(np.float16)),
+        "b None": dict(b=None), "x float64": dict(x=x.astype(np.float64)), "x float16": dict(x=x.astype(np.float16), w=w.astype(np.float16), b=b.astype(np.float16)),
         "x Tensor64": dict(x=lc.Tensor64(x.astype(np.float64))), "x Tensor": dict(x=lc.Tensor(x)),
         "seq float": dict(seq_len=16.0), "seq bool": dict(seq_len=True), "seq 0": dict(seq_len=0),
         "head_dim str": dict(head_dim="8"), "seq np.int64": dict(seq_len=np.int64(16)),

@@ -2,7 +2,7 @@
 
 Softmax(q k^T / sqrt(head_dim)) v, causal and non-causal, against a float64 NumPy reference on random
 inputs with awkward sizes; NaN-poisoned outs; the flat API with flat and 2-D arrays; float32-only op:
-float64 and float16 inputs are converted and the output is float32; Fortran/transposed/sliced/
+float64 inputs are converted and the output is float32 (float16/bfloat16: test_dtype_ops.py); Fortran/transposed/sliced/
 byte-swapped inputs; inputs never modified; device fallback, auto, and strict mode.
 """
 import numpy as np
@@ -121,7 +121,7 @@ def test_attention_large_scores_are_stable(rng, rel_err, ref):
         assert rel_err(lc.attention2d(q, k, v, causal), ref.attention(q, k, v, causal)) < 1e-4
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float16])
+@pytest.mark.parametrize("dtype", [np.float64])  # float16/bfloat16: test_dtype_ops.py (table-driven)
 @pytest.mark.parametrize("causal", [False, True])
 def test_attention_converts_float64_and_float16(rng, rel_err, ref, poison, dtype, causal):
     seq, hd = 19, 12
@@ -146,10 +146,11 @@ def test_attention_converts_float64_and_float16(rng, rel_err, ref, poison, dtype
 def test_attention_mixed_input_dtypes(rng, rel_err, ref):
     q, k, v = qkv(rng, 11, 6)
     k = k.astype(np.float64)
-    v = v.astype(np.float16)
     y = lc.attention2d(q, k, v)
     assert y.dtype == np.float32
     assert rel_err(y, ref.attention(q, k, v)) < 1e-5
+    with pytest.raises(TypeError, match="q and v: .* got q of dtype float32 and v of dtype float16"):
+        lc.attention2d(q, q, v.astype(np.float16))  # float16 never mixes with another dtype
 
 
 @pytest.mark.parametrize("layout", ["fortran", "transposed", "sliced", "byteswapped", "reversed"])

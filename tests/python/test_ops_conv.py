@@ -2,8 +2,8 @@
 
 Against a float64 NumPy reference on random inputs: strides 1..3 and pads 0..2 (also unequal in h and w),
 3x3 and non-3x3 kernels (1x1, 5x5, 2x3, 7x1), with and without bias and apply_relu, awkward sizes
-(one case with a 4096-wide row); NaN-poisoned outs; float32-only op: float64 and float16 inputs are
-converted and the output is float32; Fortran/transposed/sliced/byte-swapped inputs; inputs never
+(one case with a 4096-wide row); NaN-poisoned outs; float32-only op: float64 inputs are converted and
+the output is float32 (float16/bfloat16: test_dtype_ops.py); Fortran/transposed/sliced/byte-swapped inputs; inputs never
 modified; device fallback, auto, and strict mode.
 """
 import numpy as np
@@ -108,7 +108,7 @@ def test_conv2d_relu_actually_clamps(rng, ref):
     assert (yr[y < -1e-3] == 0).all()
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float16])
+@pytest.mark.parametrize("dtype", [np.float64])  # float16/bfloat16: test_dtype_ops.py (table-driven)
 def test_conv2d_converts_float64_and_float16(rng, rel_err, ref, poison, dtype):
     x, wt, b = conv_inputs(rng, 2, 3, 9, 10, 4, 3, 2, dtype=dtype)
     saved = [t.copy() for t in (x, wt, b)]
@@ -126,10 +126,11 @@ def test_conv2d_converts_float64_and_float16(rng, rel_err, ref, poison, dtype):
 def test_conv2d_mixed_input_dtypes(rng, rel_err, ref):
     x, wt, b = conv_inputs(rng, 1, 4, 7, 7, 3, 3, 3)
     wt = wt.astype(np.float64)
-    b = b.astype(np.float16)
     y = lc.conv2d_nchw(x, wt, b, 1, 1, 1, 1)
     assert y.dtype == np.float32
     assert rel_err(y, ref.conv2d(x, wt, b, 1, 1, 1, 1)) < 1e-5
+    with pytest.raises(TypeError, match="x and b: .* got x of dtype float32 and b of dtype float16"):
+        lc.conv2d_nchw(x, x[:, :, :3, :3].copy(), b.astype(np.float16))  # float16 never mixes
 
 
 @pytest.mark.parametrize("layout", ["fortran", "transposed", "sliced", "byteswapped", "reversed"])

@@ -1,4 +1,5 @@
-/* call.c — the out-of-line half of the op-call machinery (call.h): tensor inputs and their dtype rule,
+/* call.c — the out-of-line half of the op-call machinery (call.h): tensor inputs, the compute-dtype rule
+ * (call_dtype_rule: the op table's masks through lc_op_takes_dtype),
  * `out` (ndarray or tensor) checks and result allocation (ndarray, or a Tensor on the first tensor
  * input's device), tensor views for the flat APIs, aliasing across ndarrays and tensors, and shape
  * messages. Rules: docs/python_api.md ("Input rules", "Device tensors").
@@ -9,8 +10,6 @@
 
 #include <stdio.h>
 
-static int lc_dtype_typenum(lc_dtype dt) { return dt == LC_DTYPE_F64 ? NPY_DOUBLE : NPY_FLOAT; }
-static lc_dtype typenum_dtype(int typenum) { return typenum == NPY_DOUBLE ? LC_DTYPE_F64 : LC_DTYPE_F32; }
 
 /* ---- inputs --------------------------------------------------------------------------------- */
 
@@ -27,7 +26,7 @@ int call_input_other(lcpy_call *c, const char *name, PyObject *obj) {
     c->obj[i] = obj;
     c->in[i] = NULL;
     c->tt[i] = t;
-    c->intype[i] = lc_dtype_typenum(lc_tensor_dtype(t));
+    c->indt[i] = lc_tensor_dtype(t);
     c->nd[i] = nd;
     for (int d = 0; d < nd; d++) c->tdims[i][d] = (npy_intp)lc_tensor_dim(t, d);
     c->dims[i] = c->tdims[i];
@@ -40,23 +39,57 @@ int call_input_other(lcpy_call *c, const char *name, PyObject *obj) {
     return 0;
 }
 
-int call_check_tensor_dtypes(lcpy_call *c, int allow_f64) {
+/* A tensor input of another dtype than the compute dtype: TypeError naming it (tensors are not converted). */
+static int call_check_tensor_dtypes(lcpy_call *c, const char *op) {
+    const char *want = lc_dtype_name(c->dtype);
+    const char *label = op ? op : c->fn;
     for (int i = 0; i < c->n; i++) {
-        if (c->tt[i] == NULL || c->intype[i] == c->typenum) continue;
-        const char *kind = lcpy_tensor_kind(c->obj[i]);
-        if (allow_f64)
+        if (c->tt[i] == NULL || c->indt[i] == c->dtype) continue;
+        const char *kind = lcpy_tensor_kind(c->obj[i]), *got = lc_dtype_name(c->indt[i]);
+        if (lcpy_is_lowp(c->indt[i]))
+            PyErr_Format(PyExc_TypeError,
+                         "%s: %s: expected a %s tensor (%s computes %s in %s until it has a low-precision kernel; "
+                         "tensors are not converted: use Tensor.to), got a %s %s",
+                         c->fn, c->name[i], want, label, got, want, got, kind);
+        else if (lc_op_takes_dtype(op, LC_DTYPE_F64))
             PyErr_Format(PyExc_TypeError,
                          "%s: %s: expected a %s tensor (the call computes in %s because an input is; tensors are "
                          "not converted), got a %s %s",
-                         c->fn, c->name[i], lcpy_typenum_name(c->typenum), lcpy_typenum_name(c->typenum),
-                         lcpy_typenum_name(c->intype[i]), kind);
+                         c->fn, c->name[i], want, want, got, kind);
         else
             PyErr_Format(PyExc_TypeError,
-                         "%s: %s: expected a float32 tensor (this op computes in float32; tensors are not "
-                         "converted), got a %s %s",
-                         c->fn, c->name[i], lcpy_typenum_name(c->intype[i]), kind);
+                         "%s: %s: expected a %s tensor (this op computes in %s; tensors are not converted), got a "
+                         "%s %s",
+                         c->fn, c->name[i], want, want, got, kind);
         return -1;
     }
+    return 0;
+}
+
+int call_dtype_rule(lcpy_call *c, const char *op) {
+    int lo = -1, any_f64 = 0;
+    for (int i = 0; i < c->n; i++) {
+        if (lo < 0 && lcpy_is_lowp(c->indt[i])) lo = i;
+        any_f64 |= c->indt[i] == LC_DTYPE_F64;
+    }
+    if (lo >= 0) {
+        for (int i = 0; i < c->n; i++) {
+            if (c->indt[i] == c->indt[lo]) continue;
+            const int a = i < lo ? i : lo, b = i < lo ? lo : i;
+            PyErr_Format(PyExc_TypeError,
+                         "%s: %s and %s: expected one dtype (float16 and bfloat16 are never mixed with other "
+                         "dtypes; convert first with lc.cast or Tensor.to), got %s of dtype %s and %s of dtype %s",
+                         c->fn, c->name[a], c->name[b], c->name[a], lc_dtype_name(c->indt[a]), c->name[b],
+                         lc_dtype_name(c->indt[b]));
+            return -1;
+        }
+        c->dtype = lc_op_takes_dtype(op, c->indt[lo]) ? c->indt[lo] : LC_DTYPE_F32;
+    } else {
+        c->dtype = any_f64 && lc_op_takes_dtype(op, LC_DTYPE_F64) ? LC_DTYPE_F64 : LC_DTYPE_F32;
+    }
+    c->typenum = lcpy_dtype_typenum(c->fn, c->dtype);
+    if (c->typenum < 0) PyErr_Clear(); /* bfloat16 tensors without ml_dtypes: needed only for an ndarray result */
+    if (c->first_tensor) return call_check_tensor_dtypes(c, op);
     return 0;
 }
 
@@ -122,7 +155,7 @@ typedef struct lcpy_span {
     uintptr_t lo, hi;  /* addressable byte range */
     uintptr_t data;    /* first element */
     npy_intp nbytes;   /* numel * itemsize */
-    int typenum;
+    int dtype;         /* lc_dtype, -1 for an ndarray of another dtype */
     int exact_ok;      /* C-contiguous (and, for an ndarray, native byte order) */
 } lcpy_span;
 
@@ -147,7 +180,8 @@ static void span_of(PyObject *obj, lcpy_span *s) {
         s->hi = empty ? s->lo : base + (uintptr_t)high + (uintptr_t)PyArray_ITEMSIZE(a);
         s->data = base;
         s->nbytes = PyArray_NBYTES(a);
-        s->typenum = PyArray_TYPE(a);
+        lc_dtype dt;
+        s->dtype = lcpy_typenum_dtype(PyArray_TYPE(a), &dt) == 0 ? (int)dt : -1;
         s->exact_ok = PyArray_IS_C_CONTIGUOUS(a) && PyArray_ISNOTSWAPPED(a);
         return;
     }
@@ -161,7 +195,7 @@ static void span_of(PyObject *obj, lcpy_span *s) {
     s->hi = base + (high + 1) * es;
     s->data = base;
     s->nbytes = (npy_intp)lc_tensor_nbytes(t);
-    s->typenum = lc_dtype_typenum(lc_tensor_dtype(t));
+    s->dtype = (int)lc_tensor_dtype(t);
     s->exact_ok = lc_tensor_is_contiguous(t);
 }
 
@@ -172,7 +206,7 @@ static int check_alias_any(const char *fn, const lcpy_span *out, PyObject *in, c
     span_of(in, &s);
     const lcpy_span o = *out;
     if (o.device != s.device || !(o.lo < s.hi && s.lo < o.hi)) return 0;
-    if (allow_exact && o.data == s.data && o.typenum == s.typenum && o.exact_ok && s.exact_ok && o.nbytes == s.nbytes)
+    if (allow_exact && o.data == s.data && o.dtype == s.dtype && o.dtype >= 0 && o.exact_ok && s.exact_ok && o.nbytes == s.nbytes)
         return 0;
     if (allow_exact)
         PyErr_Format(PyExc_ValueError,
@@ -191,8 +225,8 @@ static int check_alias_any(const char *fn, const lcpy_span *out, PyObject *in, c
 static int check_out_tensor(const lcpy_call *c, PyObject *obj, lc_tensor_t *t, int ndim, const npy_intp *shape,
                             const char *count_what) {
     const char *fn = c->fn;
-    if (lc_dtype_typenum(lc_tensor_dtype(t)) != c->typenum) {
-        PyErr_Format(PyExc_TypeError, "%s: out: expected dtype %s, got a %s %s", fn, lcpy_typenum_name(c->typenum),
+    if (lc_tensor_dtype(t) != c->dtype) {
+        PyErr_Format(PyExc_TypeError, "%s: out: expected dtype %s, got a %s %s", fn, lc_dtype_name(c->dtype),
                      lc_dtype_name(lc_tensor_dtype(t)), lcpy_tensor_kind(obj));
         return -1;
     }
@@ -237,7 +271,7 @@ static int new_tensor_out(lcpy_call *c, int ndim, const npy_intp *shape) {
     int64_t dims[LC_MAX_DIMS];
     for (int d = 0; d < ndim; d++) dims[d] = (int64_t)shape[d];
     lc_device dev = lc_tensor_device(c->tt[c->first_tensor - 1]);
-    lc_dtype dt = typenum_dtype(c->typenum);
+    lc_dtype dt = c->dtype;
     lc_tensor_t *t = NULL;
     lc_status st;
     if (dev == LC_DEVICE_CPU) {
@@ -261,12 +295,13 @@ int call_out(lcpy_call *c, PyObject *out_obj, int ndim, const npy_intp *shape, c
              unsigned exact_mask) {
     if (out_obj == NULL) {
         if (c->first_tensor) return new_tensor_out(c, ndim, shape);
+        if (c->typenum < 0 && (c->typenum = lcpy_dtype_typenum(c->fn, c->dtype)) < 0) return -1;
         c->out = (PyObject *)lcpy_new_array(ndim, shape, c->typenum);
         return c->out == NULL ? -1 : 0;
     }
     lc_tensor_t *t = NULL;
     if (PyArray_Check(out_obj)) {
-        if (lcpy_out_arg(c->fn, out_obj, c->typenum, ndim, shape, count_what) == NULL) return -1;
+        if (lcpy_out_arg(c->fn, out_obj, c->dtype, ndim, shape, count_what) == NULL) return -1;
     } else if ((t = lcpy_tensor_handle(out_obj)) != NULL) {
         if (check_out_tensor(c, out_obj, t, ndim, shape, count_what) < 0) return -1;
         c->tensor_mode = 1;

@@ -1,5 +1,6 @@
 /* call.h — the operands of one op binding call (ops_py.c): inputs that are ndarrays or lightning_core
- * tensors (Tensor/Tensor64/TensorView, on the CPU or on CUDA), the compute dtype, the output (a caller's
+ * tensors (Tensor/Tensor64/TensorView, on the CPU or on CUDA), the compute dtype (one rule, call_dtype:
+ * asks the op table which dtypes the op takes), the output (a caller's
  * ndarray or tensor `out`, else a new ndarray — or a new Tensor on the first tensor input's device when
  * any input is a tensor), shape queries that work for both kinds, and the lc_tensor_t handed to the C op
  * (borrowed wrappers over ndarray data, a tensor's own handle, or a contiguous view of it for the flat
@@ -23,7 +24,8 @@
 typedef struct lcpy_call {
     const char *fn;
     int n;          /* inputs taken so far */
-    int typenum;    /* compute dtype: NPY_FLOAT or NPY_DOUBLE */
+    lc_dtype dtype; /* compute dtype (call_dtype) */
+    int typenum;    /* its NumPy type number (-1: bfloat16 while ml_dtypes is not importable) */
     int first_tensor; /* 1 + index of the first tensor input; 0 when every input is an ndarray */
     int tensor_mode;  /* any input or `out` is a tensor */
     /* per input (index order of call_input) */
@@ -31,7 +33,7 @@ typedef struct lcpy_call {
     PyObject *obj[LCPY_MAX_IN];         /* as passed (borrowed) */
     PyArrayObject *in[LCPY_MAX_IN];     /* the ndarray as passed, NULL for a tensor (borrowed) */
     lc_tensor_t *tt[LCPY_MAX_IN];       /* the tensor's own handle, NULL for an ndarray (borrowed) */
-    int intype[LCPY_MAX_IN];            /* NPY_FLOAT, NPY_DOUBLE or NPY_HALF */
+    lc_dtype indt[LCPY_MAX_IN];         /* float32, float64, float16 or bfloat16 */
     int nd[LCPY_MAX_IN];
     const npy_intp *dims[LCPY_MAX_IN];
     npy_intp size[LCPY_MAX_IN];
@@ -50,6 +52,8 @@ typedef struct lcpy_call {
 static inline void call_init(lcpy_call *c, const char *fn) {
     c->fn = fn;
     c->n = 0;
+    c->dtype = LC_DTYPE_F32; /* until call_dtype (callers that never ask compute in float32) */
+    c->typenum = NPY_FLOAT;
     c->first_tensor = 0;
     c->tensor_mode = 0;
     c->out = NULL;
@@ -66,15 +70,15 @@ static inline int call_input(lcpy_call *c, const char *name, PyObject *obj) {
     int i = c->n;
     if (LCPY_LIKELY(PyArray_Check(obj))) {
         PyArrayObject *a = (PyArrayObject *)obj;
-        int t = PyArray_TYPE(a);
+        lc_dtype dt;
         npy_intp size = PyArray_SIZE(a);
-        if (!LCPY_LIKELY((t == NPY_FLOAT || t == NPY_DOUBLE || t == NPY_HALF) && size != 0))
+        if (!LCPY_LIKELY(lcpy_typenum_dtype(PyArray_TYPE(a), &dt) == 0 && size != 0))
             return lcpy_input_arg(c->fn, name, obj) == NULL ? -1 : 0; /* raises */
         c->name[i] = name;
         c->obj[i] = obj;
         c->in[i] = a;
         c->tt[i] = NULL;
-        c->intype[i] = t;
+        c->indt[i] = dt;
         c->nd[i] = PyArray_NDIM(a);
         c->dims[i] = PyArray_DIMS(a);
         c->size[i] = size;
@@ -86,18 +90,27 @@ static inline int call_input(lcpy_call *c, const char *name, PyObject *obj) {
     return call_input_other(c, name, obj);
 }
 
-/* Out of line: a tensor input whose dtype is not the compute dtype -> TypeError. */
-int call_check_tensor_dtypes(lcpy_call *c, int allow_f64);
+/* Out of line: the rule below for inputs that are not all float32. */
+int call_dtype_rule(lcpy_call *c, const char *op);
 
-/* Sets the compute dtype: float64 when allow_f64 and any input is float64, else float32. Tensor inputs
- * must already be of that dtype (they are never converted): TypeError naming the argument otherwise. */
-static inline int call_dtype(lcpy_call *c, int allow_f64) {
-    c->typenum = NPY_FLOAT;
-    if (allow_f64)
-        for (int i = 0; i < c->n; i++)
-            if (c->intype[i] == NPY_DOUBLE) c->typenum = NPY_DOUBLE;
-    if (c->first_tensor) return call_check_tensor_dtypes(c, allow_f64);
-    return 0;
+/* The compute dtype of library op `op` (its op-table name: "matmul", "vector_add", ...) for the inputs
+ * taken so far — the one rule of docs/python_api.md ("Input rules"), the table's dtype masks deciding:
+ * - a float16 or bfloat16 input: every input must have that dtype (TypeError naming both arguments and
+ *   both dtypes otherwise: no silent cast); the op computes in it when it takes it on some backend
+ *   (lc_op_takes_dtype), else in float32 (float32 result) until it has a low-precision kernel;
+ * - else float64 when an input is float64 and the op takes float64, else float32.
+ * Tensor inputs must already have the compute dtype (they are never converted): TypeError naming the
+ * argument otherwise. op NULL: a caller that computes in float32 only (sessions, plans). Sets c->dtype and
+ * c->typenum; 0, or -1 with the exception set. */
+static inline int call_dtype(lcpy_call *c, const char *op) {
+    int all_f32 = 1;
+    for (int i = 0; i < c->n; i++) all_f32 &= c->indt[i] == LC_DTYPE_F32;
+    if (LCPY_LIKELY(all_f32)) {
+        c->dtype = LC_DTYPE_F32;
+        c->typenum = NPY_FLOAT;
+        return 0;
+    }
+    return call_dtype_rule(c, op);
 }
 
 /* Takes the caller's `out` (an ndarray or a tensor: dtype, layout, shape or — ndim < 0 — element count

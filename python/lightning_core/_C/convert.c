@@ -1,6 +1,7 @@
 /* convert.c — argument handling shared by the bindings of lightning_core._C (see convert.h): the
- * keyword path of the fast-call parser, ndarray input/`out` checks and conversion, int/bool/float/
- * device arguments, and lc_tensor_t wrappers over ndarray data.
+ * keyword path of the fast-call parser, NumPy type numbers <-> library dtypes (ml_dtypes.bfloat16 looked
+ * up lazily), ndarray input/`out` checks and conversion (float16/bfloat16 through lc_convert), int/bool/
+ * float/device arguments, and lc_tensor_t wrappers over ndarray data.
  * Tests: tests/python/test_bad_inputs.py, tests/python/test_ops_*.py, tests/python/test_tensor.py. */
 #include "convert.h"
 
@@ -72,13 +73,86 @@ int lcpy_parse_slow(lcpy_sig *s, PyObject *const *args, Py_ssize_t nargs, PyObje
 
 /* ---- messages ------------------------------------------------------------------------------- */
 
-const char *lcpy_typenum_name(int typenum) {
-    switch (typenum) {
-    case NPY_FLOAT: return "float32";
-    case NPY_DOUBLE: return "float64";
-    case NPY_HALF: return "float16";
-    default: return "unsupported";
+/* ---- dtypes ---------------------------------------------------------------------------------- */
+
+static int lcpy_bf16_num = -1; /* -1: not looked up yet (or ml_dtypes was not importable last time) */
+
+int lcpy_bf16_typenum(void) {
+    if (lcpy_bf16_num >= 0) return lcpy_bf16_num;
+    PyObject *exc_type, *exc_value, *exc_tb; /* a lookup never disturbs an exception being raised */
+    PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
+    int num = -1;
+    PyObject *mod = PyImport_ImportModule("ml_dtypes");
+    PyObject *ty = mod ? PyObject_GetAttrString(mod, "bfloat16") : NULL;
+    PyArray_Descr *d = NULL;
+    if (ty != NULL && PyArray_DescrConverter(ty, &d) == NPY_SUCCEED && d != NULL) {
+        if (d->type_num >= NPY_USERDEF && PyDataType_ELSIZE(d) == 2) num = d->type_num;
+        Py_DECREF(d);
     }
+    Py_XDECREF(ty);
+    Py_XDECREF(mod);
+    PyErr_Clear();
+    PyErr_Restore(exc_type, exc_value, exc_tb);
+    if (num >= 0) lcpy_bf16_num = num;
+    return num;
+}
+
+int lcpy_typenum_dtype_slow(int typenum, lc_dtype *out) {
+    if (typenum < NPY_USERDEF) return -1; /* the builtin ones are in the inline switch */
+    const int bf = lcpy_bf16_typenum();
+    if (bf < 0 || typenum != bf) return -1;
+    *out = LC_DTYPE_BF16;
+    return 0;
+}
+
+int lcpy_dtype_typenum(const char *fn, lc_dtype dt) {
+    switch (dt) {
+    case LC_DTYPE_F32: return NPY_FLOAT;
+    case LC_DTYPE_F64: return NPY_DOUBLE;
+    case LC_DTYPE_F16: return NPY_HALF;
+    case LC_DTYPE_BF16: {
+        const int bf = lcpy_bf16_typenum();
+        if (bf < 0)
+            PyErr_Format(PyExc_TypeError,
+                         "%s: a bfloat16 array needs the ml_dtypes package (pip install ml_dtypes), which could not "
+                         "be imported",
+                         fn);
+        return bf;
+    }
+    default:
+        PyErr_Format(PyExc_TypeError, "%s: expected a float32, float64, float16 or bfloat16 dtype, got %s", fn,
+                     lc_dtype_name(dt));
+        return -1;
+    }
+}
+
+int lcpy_dtype_arg(const char *fn, const char *name, PyObject *obj, lc_dtype *out) {
+    lc_dtype dt = LC_DTYPE_COUNT;
+    if (PyUnicode_Check(obj)) {
+        const char *s = PyUnicode_AsUTF8(obj);
+        if (s == NULL) PyErr_Clear();
+        else if (lc_dtype_from_name(s, &dt) != LC_OK) dt = LC_DTYPE_COUNT;
+        lc_clear_error();
+    } else if (obj != Py_None) {
+        PyArray_Descr *d = NULL;
+        if (PyArray_DescrConverter2(obj, &d) == NPY_SUCCEED && d != NULL && lcpy_typenum_dtype(d->type_num, &dt) < 0)
+            dt = LC_DTYPE_COUNT;
+        Py_XDECREF(d);
+        PyErr_Clear();
+    }
+    if (dt == LC_DTYPE_F32 || dt == LC_DTYPE_F64 || dt == LC_DTYPE_F16 || dt == LC_DTYPE_BF16) {
+        *out = dt;
+        return 0;
+    }
+    PyErr_Format(PyExc_TypeError,
+                 "%s: %s: expected float32, float64, float16 or bfloat16 (a name, NumPy dtype or type), got %R", fn,
+                 name, obj);
+    return -1;
+}
+
+const char *lcpy_typenum_name(int typenum) {
+    lc_dtype dt;
+    return lcpy_typenum_dtype(typenum, &dt) == 0 ? lc_dtype_name(dt) : "unsupported";
 }
 
 void lcpy_format_shape(char *buf, size_t size, int ndim, const npy_intp *dims) {
@@ -102,10 +176,10 @@ PyArrayObject *lcpy_input_arg(const char *fn, const char *name, PyObject *obj) {
         return NULL;
     }
     PyArrayObject *a = (PyArrayObject *)obj;
-    int t = PyArray_TYPE(a);
-    if (t != NPY_FLOAT && t != NPY_DOUBLE && t != NPY_HALF) {
-        PyErr_Format(PyExc_TypeError, "%s: %s: expected a float32, float64 or float16 array, got dtype %S", fn,
-                     name, (PyObject *)PyArray_DESCR(a));
+    lc_dtype dt;
+    if (lcpy_typenum_dtype(PyArray_TYPE(a), &dt) < 0) {
+        PyErr_Format(PyExc_TypeError, "%s: %s: expected a float32, float64, float16 or bfloat16 array, got dtype %S",
+                     fn, name, (PyObject *)PyArray_DESCR(a));
         return NULL;
     }
     if (PyArray_SIZE(a) == 0) {
@@ -117,7 +191,35 @@ PyArrayObject *lcpy_input_arg(const char *fn, const char *name, PyObject *obj) {
     return a;
 }
 
+/* `a` (any layout) converted to `typenum` through lc_convert: float16/bfloat16 on either side. */
+static PyArrayObject *lcpy_convert_lowp(PyArrayObject *a, lc_dtype sd, int typenum, lc_dtype dd) {
+    PyArrayObject *src = lcpy_as_compute(a, PyArray_TYPE(a)); /* contiguous, aligned, native: same dtype */
+    if (src == NULL) return NULL;
+    PyArrayObject *dst = lcpy_new_array(PyArray_NDIM(src), PyArray_DIMS(src), typenum);
+    if (dst == NULL) {
+        Py_DECREF(src);
+        return NULL;
+    }
+    const size_t n = (size_t)PyArray_SIZE(src);
+    lc_status st = LC_OK;
+    if (n > 0) {
+        Py_BEGIN_ALLOW_THREADS
+        st = lc_convert(dd, PyArray_DATA(dst), sd, PyArray_DATA(src), n);
+        Py_END_ALLOW_THREADS
+    }
+    Py_DECREF(src);
+    if (st != LC_OK) {
+        Py_DECREF(dst);
+        return (PyArrayObject *)lcpy_raise_status(st);
+    }
+    return dst;
+}
+
 PyArrayObject *lcpy_convert_slow(PyArrayObject *a, int typenum) {
+    lc_dtype sd, dd;
+    if (PyArray_TYPE(a) != typenum && lcpy_typenum_dtype(PyArray_TYPE(a), &sd) == 0 &&
+        lcpy_typenum_dtype(typenum, &dd) == 0 && (lcpy_is_lowp(sd) || lcpy_is_lowp(dd)))
+        return lcpy_convert_lowp(a, sd, typenum, dd);
     PyArray_Descr *descr = PyArray_DescrFromType(typenum); /* stolen below */
     if (descr == NULL) return NULL;
     return (PyArrayObject *)PyArray_FromArray(a, descr,
@@ -126,15 +228,16 @@ PyArrayObject *lcpy_convert_slow(PyArrayObject *a, int typenum) {
 
 /* ---- out ------------------------------------------------------------------------------------ */
 
-PyArrayObject *lcpy_out_arg(const char *fn, PyObject *obj, int typenum, int ndim, const npy_intp *shape,
+PyArrayObject *lcpy_out_arg(const char *fn, PyObject *obj, lc_dtype dt, int ndim, const npy_intp *shape,
                             const char *count_what) {
     if (!PyArray_Check(obj)) {
         PyErr_Format(PyExc_TypeError, "%s: out: expected a numpy.ndarray, got %s", fn, Py_TYPE(obj)->tp_name);
         return NULL;
     }
     PyArrayObject *o = (PyArrayObject *)obj;
-    if (PyArray_TYPE(o) != typenum || !PyArray_ISNOTSWAPPED(o)) {
-        PyErr_Format(PyExc_TypeError, "%s: out: expected dtype %s, got %S", fn, lcpy_typenum_name(typenum),
+    lc_dtype od;
+    if (lcpy_typenum_dtype(PyArray_TYPE(o), &od) < 0 || od != dt || !PyArray_ISNOTSWAPPED(o)) {
+        PyErr_Format(PyExc_TypeError, "%s: out: expected dtype %s, got %S", fn, lc_dtype_name(dt),
                      (PyObject *)PyArray_DESCR(o));
         return NULL;
     }
@@ -304,7 +407,12 @@ int lcpy_wrap(PyArrayObject *a, int ndim, const int64_t *shape, int writable, lc
         for (int i = 0; i < ndim; i++) dims[i] = (int64_t)PyArray_DIM(a, i);
         shape = dims;
     }
-    lc_dtype dt = PyArray_TYPE(a) == NPY_DOUBLE ? LC_DTYPE_F64 : LC_DTYPE_F32;
+    lc_dtype dt;
+    if (lcpy_typenum_dtype(PyArray_TYPE(a), &dt) < 0) {
+        PyErr_Format(PyExc_TypeError, "expected a float32, float64, float16 or bfloat16 array, got dtype %S",
+                     (PyObject *)PyArray_DESCR(a));
+        return -1;
+    }
     lc_status st = lc_tensor_wrap_host(PyArray_DATA(a), dt, ndim, shape, NULL, writable, out);
     if (st != LC_OK) {
         *out = NULL;

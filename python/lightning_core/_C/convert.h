@@ -1,7 +1,9 @@
 /* convert.h — argument handling shared by the bindings of lightning_core._C: a small fast-call
- * argument parser, ndarray inputs -> contiguous aligned native float32/float64 arrays (the input rules
- * of docs/python_api.md), `out` checks (dtype, layout, shape, writability, aliasing), size/bool/device
- * arguments, and borrowed lc_tensor_t wrappers over ndarray data.
+ * argument parser, the NumPy side of the dtypes (float32, float64, float16 and ml_dtypes.bfloat16, whose
+ * type number is looked up once), ndarray inputs -> contiguous aligned native arrays of the compute dtype
+ * (the input rules of docs/python_api.md; float16/bfloat16 <-> float32/float64 through lc_convert),
+ * `out` checks (dtype, layout, shape, writability, aliasing), size/bool/device arguments, and borrowed
+ * lc_tensor_t wrappers over ndarray data.
  * Every function that fails sets a Python exception whose message reads
  * "<function>: <argument>: expected ..., got ...".
  * Tests: tests/python/test_bad_inputs.py, tests/python/test_ops_*.py, tests/python/test_tensor.py. */
@@ -11,6 +13,8 @@
 #include <stdint.h>
 
 #include "internal.h"
+
+#include "lightning_core/dtype.h"
 
 #define LCPY_MAX_ARGS 12
 
@@ -42,19 +46,49 @@ static inline int lcpy_parse(lcpy_sig *s, PyObject *const *args, Py_ssize_t narg
     return lcpy_parse_slow(s, args, nargs, kwnames, v);
 }
 
-/* "float32", "float64", "float16", or the dtype's str (for messages). */
+/* NumPy's type number of ml_dtypes.bfloat16 (a user dtype): looked up once, lazily, by importing ml_dtypes
+ * (the first time an array of a user dtype or a bfloat16 result is seen); -1 when ml_dtypes cannot be
+ * imported (no exception set; tried again next time). */
+int lcpy_bf16_typenum(void);
+
+/* The library dtype of NumPy type number `typenum`: float32, float64, float16 or bfloat16 into *out and 0;
+ * -1 for anything else (no exception set). */
+int lcpy_typenum_dtype_slow(int typenum, lc_dtype *out);
+static inline int lcpy_typenum_dtype(int typenum, lc_dtype *out) {
+    switch (typenum) {
+    case NPY_FLOAT: *out = LC_DTYPE_F32; return 0;
+    case NPY_DOUBLE: *out = LC_DTYPE_F64; return 0;
+    case NPY_HALF: *out = LC_DTYPE_F16; return 0;
+    default: return lcpy_typenum_dtype_slow(typenum, out);
+    }
+}
+
+/* The NumPy type number of library dtype `dt` (bfloat16: ml_dtypes'), or -1 with TypeError naming `fn`
+ * (bfloat16 without ml_dtypes, or a dtype NumPy arrays here do not carry). */
+int lcpy_dtype_typenum(const char *fn, lc_dtype dt);
+
+/* A dtype argument: a name ("float32", "float16"/"half", "bfloat16"/"bf16", ...), a NumPy dtype or a
+ * scalar type (np.float16, ml_dtypes.bfloat16) of float32/float64/float16/bfloat16 into *out; TypeError
+ * naming `fn` and `name` otherwise. */
+int lcpy_dtype_arg(const char *fn, const char *name, PyObject *obj, lc_dtype *out);
+
+/* 1 for float16 and bfloat16. */
+static inline int lcpy_is_lowp(lc_dtype dt) { return dt == LC_DTYPE_F16 || dt == LC_DTYPE_BF16; }
+
+/* "float32", "float64", "float16", "bfloat16", or "unsupported" (for messages). */
 const char *lcpy_typenum_name(int typenum);
 
 /* Writes "(4, 8)" / "(5,)" / "()" into buf. */
 void lcpy_format_shape(char *buf, size_t size, int ndim, const npy_intp *dims);
 
-/* Checks an input argument: a numpy.ndarray (TypeError otherwise) of dtype float16/float32/float64
- * (TypeError otherwise, naming the dtype) with at least one element (ValueError otherwise).
+/* Checks an input argument: a numpy.ndarray (TypeError otherwise) of dtype float32/float64/float16/
+ * bfloat16 (TypeError otherwise, naming the dtype) with at least one element (ValueError otherwise).
  * Returns the array (borrowed) or NULL. */
 PyArrayObject *lcpy_input_arg(const char *fn, const char *name, PyObject *obj);
 
-/* An ndarray of `typenum` (NPY_FLOAT or NPY_DOUBLE) that is C-contiguous, aligned and in native byte
- * order: `a` itself (new reference) when it already is, else a converted copy. NULL on failure. */
+/* An ndarray of `typenum` (float32, float64, float16 or bfloat16's) that is C-contiguous, aligned and in
+ * native byte order: `a` itself (new reference) when it already is, else a converted copy (to or from
+ * float16/bfloat16 through lc_convert: round to nearest even, GIL released). NULL on failure. */
 static inline int lcpy_is_ready(PyArrayObject *a, int typenum) {
     return PyArray_TYPE(a) == typenum &&
            (PyArray_FLAGS(a) & (NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED)) ==
@@ -70,11 +104,11 @@ static inline PyArrayObject *lcpy_as_compute(PyArrayObject *a, int typenum) {
     return lcpy_convert_slow(a, typenum);
 }
 
-/* Checks `out`: an ndarray (TypeError), of dtype `typenum` in native byte order (TypeError), writable,
+/* Checks `out`: an ndarray (TypeError), of dtype `dt` in native byte order (TypeError), writable,
  * C-contiguous and aligned (ValueError), and either of exactly `shape` (ndim >= 0) or, when ndim < 0,
  * of exactly shape[0] elements, `count_what` naming the product in the message ("m*n").
  * Returns the array (borrowed) or NULL. */
-PyArrayObject *lcpy_out_arg(const char *fn, PyObject *obj, int typenum, int ndim, const npy_intp *shape,
+PyArrayObject *lcpy_out_arg(const char *fn, PyObject *obj, lc_dtype dt, int ndim, const npy_intp *shape,
                             const char *count_what);
 
 /* A Python int (not bool; objects with __index__ such as numpy integers are accepted) in

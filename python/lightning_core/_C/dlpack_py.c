@@ -301,8 +301,9 @@ PyObject *lcpy_tensor_dlpack(PyObject *self, PyObject *const *args, Py_ssize_t n
     dl.data = (char *)lc_tensor_data(t) - byte_offset; /* the storage base */
     dl.device = lcpy_dl_device_of(t);
     dl.ndim = nd;
-    dl.dtype.code = kDLFloat;
-    dl.dtype.bits = (uint8_t)(es * 8);
+    const lc_dtype_traits *tr = lc_dtype_traits_of(lc_tensor_dtype(t)); /* (kDLFloat, 32/64/16), (kDLBfloat, 16) */
+    dl.dtype.code = tr ? tr->dlpack_code : (uint8_t)kDLFloat;
+    dl.dtype.bits = tr ? tr->dlpack_bits : (uint8_t)(es * 8);
     dl.dtype.lanes = 1;
     dl.shape = e->shape;
     dl.strides = e->strides;
@@ -462,16 +463,17 @@ static PyObject *lcpy_consume_capsule(const char *fn, PyObject *cap, int wait_le
     }
 
     /* dtype */
-    lc_dtype dtype;
-    if (dl->dtype.code == kDLFloat && dl->dtype.lanes == 1 && dl->dtype.bits == 32) {
-        dtype = LC_DTYPE_F32;
-    } else if (dl->dtype.code == kDLFloat && dl->dtype.lanes == 1 && dl->dtype.bits == 64) {
-        dtype = LC_DTYPE_F64;
-    } else {
+    lc_dtype dtype = LC_DTYPE_COUNT;
+    static const lc_dtype importable[4] = {LC_DTYPE_F32, LC_DTYPE_F64, LC_DTYPE_F16, LC_DTYPE_BF16};
+    for (int i = 0; i < 4 && dl->dtype.lanes == 1; i++) {
+        const lc_dtype_traits *tr = lc_dtype_traits_of(importable[i]);
+        if (tr && dl->dtype.code == tr->dlpack_code && dl->dtype.bits == tr->dlpack_bits) dtype = importable[i];
+    }
+    if (dtype == LC_DTYPE_COUNT) {
         char dn[48];
         lcpy_dl_dtype_name(dl->dtype, dn, sizeof dn);
-        PyErr_Format(PyExc_TypeError, "%s: x: expected float32 or float64 data (lightning_core Tensor/Tensor64), "
-                     "got %s; convert it first (a zero-copy import cannot change the dtype)", fn, dn);
+        PyErr_Format(PyExc_TypeError, "%s: x: expected float32, float64, float16 or bfloat16 data, got %s; convert "
+                     "it first (a zero-copy import cannot change the dtype)", fn, dn);
         return NULL;
     }
     /* device */
@@ -687,6 +689,11 @@ PyObject *lcpy_tensor_cuda_array_interface(PyObject *self, void *closure) {
                      t ? lc_device_name(lc_tensor_device(t)) : "?");
         return NULL;
     }
+    if (lc_tensor_dtype(t) == LC_DTYPE_BF16) {
+        PyErr_Format(PyExc_AttributeError, "__cuda_array_interface__: bfloat16 has no typestr in the CUDA array "
+                     "interface; use __dlpack__ (kDLBfloat, 16)");
+        return NULL;
+    }
 #ifdef LC_HAVE_CUDA
     const lc_cuda_ctx *ctx = lcpy_cuda();
     const int nd = lc_tensor_ndim(t);
@@ -713,7 +720,10 @@ PyObject *lcpy_tensor_cuda_array_interface(PyObject *self, void *closure) {
     }
     /* stream: consumers synchronise with (or enqueue on) our stream before touching the data (CAI v3) */
     return Py_BuildValue("{s:N,s:s,s:(NO),s:i,s:N,s:N}", "shape", shape, "typestr",
-                         lc_tensor_dtype(t) == LC_DTYPE_F64 ? "<f8" : "<f4", "data",
+                         lc_tensor_dtype(t) == LC_DTYPE_F64   ? "<f8"
+                         : lc_tensor_dtype(t) == LC_DTYPE_F16 ? "<f2"
+                                                              : "<f4",
+                         "data",
                          PyLong_FromVoidPtr(lc_tensor_data(t)), lc_tensor_is_writable(t) ? Py_False : Py_True,
                          "version", 3, "strides", strides, "stream",
                          PyLong_FromVoidPtr(ctx ? (void *)ctx->stream : NULL));
@@ -740,6 +750,11 @@ int lcpy_tensor_getbuffer(PyObject *self, Py_buffer *view, int flags) {
         PyErr_Format(PyExc_BufferError, "%s on %s: the buffer protocol exposes host memory only; use __dlpack__, "
                      "__cuda_array_interface__ or numpy() (a copy)", lcpy_tensor_kind(self),
                      lc_device_name(lc_tensor_device(t)));
+        return -1;
+    }
+    if (lc_tensor_dtype(t) == LC_DTYPE_BF16) { /* np.asarray then goes through __array__ (ml_dtypes.bfloat16) */
+        PyErr_Format(PyExc_BufferError, "%s: bfloat16 has no buffer-protocol format; use np.asarray(t) (an "
+                     "ml_dtypes.bfloat16 view), __dlpack__ or numpy()", lcpy_tensor_kind(self));
         return -1;
     }
     const int writable = lc_tensor_is_writable(t);
@@ -769,7 +784,7 @@ int lcpy_tensor_getbuffer(PyObject *self, Py_buffer *view, int flags) {
     view->len = (Py_ssize_t)lc_tensor_nbytes(t);
     view->readonly = !writable;
     view->itemsize = (Py_ssize_t)es;
-    view->format = (flags & PyBUF_FORMAT) ? (char *)(es == 8 ? "d" : "f") : NULL;
+    view->format = (flags & PyBUF_FORMAT) ? (char *)(es == 8 ? "d" : es == 2 ? "e" : "f") : NULL;
     view->ndim = nd;
     view->shape = (flags & PyBUF_ND) ? arrays : NULL;
     view->strides = (flags & PyBUF_STRIDES) == PyBUF_STRIDES ? arrays + nd : NULL;
@@ -816,7 +831,9 @@ PyObject *lcpy_tensor_host_ndarray(PyObject *self) {
         dims[i] = (npy_intp)lc_tensor_dim(t, i);
         strides[i] = (npy_intp)(lc_tensor_stride(t, i) * (int64_t)es);
     }
-    PyObject *arr = PyArray_New(&PyArray_Type, nd, dims, es == 8 ? NPY_DOUBLE : NPY_FLOAT, strides,
+    const int typenum = lcpy_dtype_typenum("__array__", lc_tensor_dtype(t));
+    if (typenum < 0) return NULL;
+    PyObject *arr = PyArray_New(&PyArray_Type, nd, dims, typenum, strides,
                                 lc_tensor_data(t), (int)es, lc_tensor_is_writable(t) ? NPY_ARRAY_WRITEABLE : 0, NULL);
     if (arr == NULL) return NULL;
     Py_INCREF(self);

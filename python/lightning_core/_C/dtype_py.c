@@ -1,5 +1,6 @@
 /* dtype_py.c — lightning_core._C.convert_buffer: element conversion between two contiguous buffers
- * (float32/float64/float16/bfloat16 by name) through lc_convert, GIL released. The dtype story on the
+ * (float32/float64/float16/bfloat16 by name) through lc_convert, GIL released; op_dtypes(op, device):
+ * the dtypes the op table says an op takes (the masks the binding's compute-dtype rule reads). The dtype story on the
  * Python side (NumPy float16, ml_dtypes.bfloat16, lc.cast) is python/lightning_core/dtypes.py.
  * Tests: tests/python/test_dtype.py. */
 #include "internal.h"
@@ -62,7 +63,44 @@ static PyObject *py_convert_buffer(PyObject *self, PyObject *const *args, Py_ssi
     return ret;
 }
 
+static lcpy_sig sig_op_dtypes = LCPY_SIG("op_dtypes", 1, "op", "device");
+
+/* op_dtypes(op, device="auto") -> tuple of dtype names, in lc_dtype order. */
+static PyObject *py_op_dtypes(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[2];
+    if (lcpy_parse(&sig_op_dtypes, args, nargs, kw, v) < 0) return NULL;
+    if (!PyUnicode_Check(v[0])) {
+        PyErr_Format(PyExc_TypeError, "op_dtypes: op: expected an op name (str), got %.80s", Py_TYPE(v[0])->tp_name);
+        return NULL;
+    }
+    const char *name = PyUnicode_AsUTF8(v[0]);
+    if (name == NULL) return NULL;
+    lc_device dev = LC_DEVICE_AUTO;
+    if (v[1] != NULL && lcpy_device_arg("op_dtypes", v[1], &dev) < 0) return NULL;
+    if (lc_graph_op_find(name) < 0 && lc_op_dtypes(name, LC_DEVICE_AUTO) == 0) {
+        PyErr_Format(PyExc_ValueError, "op_dtypes: op: expected an op of the op table, got %R", v[0]);
+        return NULL;
+    }
+    const unsigned mask = lc_op_dtypes(name, dev);
+    Py_ssize_t count = 0, k = 0;
+    for (int d = 0; d < LC_DTYPE_COUNT; d++) count += (mask >> d) & 1u;
+    PyObject *out = PyTuple_New(count);
+    for (int d = 0; out != NULL && d < LC_DTYPE_COUNT; d++) {
+        if (!(mask & (1u << d))) continue;
+        PyObject *s = PyUnicode_FromString(lc_dtype_name((lc_dtype)d));
+        if (s == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(out, k++, s);
+    }
+    return out;
+}
+
 PyMethodDef lcpy_dtype_methods[] = {
+    LCPY_METHOD(op_dtypes, "($module, /, op, device='auto')",
+                "The dtypes the op table says op (an op name: 'matmul', 'vector_add', 'linear', ...) takes on device "
+                "('cpu', 'cuda'; 'auto': on any backend), as a tuple of names."),
     LCPY_METHOD(convert_buffer, "($module, /, src, src_dtype, dst, dst_dtype)",
                 "Converts the elements of the C-contiguous buffer src (dtype named src_dtype) into the writable "
                 "buffer dst (dst_dtype): float32, float64, float16, bfloat16; round to nearest even."),

@@ -33,7 +33,7 @@ static PyObject *matmul_impl(const char *fn, PyObject *const *v, int has_out, in
     PyObject *dev_obj = v[2 + has_out + 3 * flat];
     lc_device dev;
     if (lcpy_device_arg(fn, dev_obj, &dev) < 0) return NULL;
-    if (call_input(&c, "a", v[0]) < 0 || call_input(&c, "b", v[1]) < 0 || call_dtype(&c, 1) < 0) return NULL;
+    if (call_input(&c, "a", v[0]) < 0 || call_input(&c, "b", v[1]) < 0 || call_dtype(&c, "matmul") < 0) return NULL;
     int64_t m, k, n, mn;
     if (!flat) {
         npy_intp mn_shape[2];
@@ -118,7 +118,7 @@ static PyObject *attention_impl(const char *fn, PyObject *const *v, int has_out,
     if (lcpy_bool_arg(fn, "causal", v[base], 0, &causal) < 0 || lcpy_device_arg(fn, v[base + 1], &dev) < 0)
         return NULL;
     if (call_input(&c, "q", v[0]) < 0 || call_input(&c, "k", v[1]) < 0 || call_input(&c, "v", v[2]) < 0 ||
-        call_dtype(&c, 0) < 0)
+        call_dtype(&c, "attention_forward") < 0)
         return NULL;
     int64_t seq, hd, count;
     if (!flat) {
@@ -220,7 +220,7 @@ static PyObject *conv2d_impl(const char *fn, PyObject *const *v, int has_out) {
         return NULL;
     if (call_input(&c, "x", v[0]) < 0 || call_input(&c, "w", v[1]) < 0) return NULL;
     int has_bias = v[2] != Py_None;
-    if ((has_bias && call_input(&c, "b", v[2]) < 0) || call_dtype(&c, 0) < 0) return NULL;
+    if ((has_bias && call_input(&c, "b", v[2]) < 0) || call_dtype(&c, "conv2d_nchw") < 0) return NULL;
     /* out's shape from the op's own rule (lc_op_infer_shape: ranks, channels, bias, the conv size) */
     npy_intp oshape[4];
     lc_graph_attrs attrs = {.set = LC_GRAPH_ATTR_STRIDE_H | LC_GRAPH_ATTR_STRIDE_W | LC_GRAPH_ATTR_PAD_H | LC_GRAPH_ATTR_PAD_W,
@@ -292,7 +292,7 @@ static PyObject *linear_impl(const char *fn, PyObject *const *v, int has_out) {
     if (activation_arg(fn, v[base + 1], &act) < 0 || lcpy_device_arg(fn, v[base + 2], &dev) < 0) return NULL;
     if (call_input(&c, "x", v[0]) < 0 || call_input(&c, "w", v[1]) < 0) return NULL;
     const int has_bias = bias_obj != NULL && bias_obj != Py_None;
-    if ((has_bias && call_input(&c, "bias", bias_obj) < 0) || call_dtype(&c, 0) < 0) return NULL;
+    if ((has_bias && call_input(&c, "bias", bias_obj) < 0) || call_dtype(&c, "linear") < 0) return NULL;
     if (call_expect_ndim(&c, 0, 2, " (m, k)") < 0 || call_expect_ndim(&c, 1, 2, " (k, n)") < 0) return NULL;
     const npy_intp m = c.dims[0][0], k = c.dims[0][1], n = c.dims[1][1];
     char got[160];
@@ -335,6 +335,8 @@ static PyObject *py_linear_into(PyObject *self, PyObject *const *args, Py_ssize_
 
 /* ---- vector_add / matrix_sub / matrix_div ------------------------------------------------- */
 
+static const char *const binary_op[3] = {"vector_add", "matrix_sub", "matrix_div"};
+
 static PyObject *binary_impl(const char *fn, int kind, PyObject *const *v, int has_out, int matrix) {
     /* v: a, b, [out], [rows, cols], device */
     lcpy_call c;
@@ -342,7 +344,7 @@ static PyObject *binary_impl(const char *fn, int kind, PyObject *const *v, int h
     PyObject *out_obj = has_out ? v[2] : NULL;
     lc_device dev;
     if (lcpy_device_arg(fn, v[2 + has_out + 2 * matrix], &dev) < 0) return NULL;
-    if (call_input(&c, "a", v[0]) < 0 || call_input(&c, "b", v[1]) < 0 || call_dtype(&c, 1) < 0) return NULL;
+    if (call_input(&c, "a", v[0]) < 0 || call_input(&c, "b", v[1]) < 0 || call_dtype(&c, binary_op[kind]) < 0) return NULL;
     int r;
     int64_t ws[2];
     int wnd;
@@ -443,7 +445,7 @@ static PyObject *unary_impl(const char *fn, PyObject *const *v, int has_out, int
     int b0 = 1 + has_out;
     if (is_gelu && gelu_approx_arg(fn, v[b0], &approx) < 0) return NULL;
     if (lcpy_device_arg(fn, v[b0 + is_gelu], &dev) < 0) return NULL;
-    if (call_input(&c, "x", v[0]) < 0 || call_dtype(&c, !is_gelu) < 0) return NULL;
+    if (call_input(&c, "x", v[0]) < 0 || call_dtype(&c, is_gelu ? "gelu" : "relu") < 0) return NULL;
     if (call_out(&c, out_obj, c.nd[0], c.dims[0], NULL, 1u) < 0) return call_fail(&c);
     int64_t n1[1] = {c.size[0]};
     int wnd = c.tensor_mode ? 0 : 1; /* tensors: x and out in their own (equal) shape */
@@ -497,7 +499,7 @@ static PyObject *qkv_pack_impl(const char *fn, PyObject *const *v, int has_out) 
                      lcpy_int_arg(fn, "head_dim", v[2], 1, (int64_t)1 << 31, &hd) < 0))
         return NULL;
     if (lcpy_device_arg(fn, v[has_out ? 2 : 3], &dev) < 0) return NULL;
-    if (call_input(&c, "src", v[0]) < 0 || call_dtype(&c, 0) < 0) return NULL;
+    if (call_input(&c, "src", v[0]) < 0 || call_dtype(&c, "qkv_pack_repeat") < 0) return NULL;
     npy_intp shape[3] = {3, (npy_intp)seq, (npy_intp)hd};
     if (has_out) { /* any shape: only out's own element count is checked (>= 1) */
         lc_tensor_t *ot = lcpy_tensor_handle(v[1]);
@@ -554,7 +556,7 @@ static PyObject *layer_norm_impl(const char *fn, PyObject *const *v, int has_out
         if (call_input(&c, "beta", v[b0 + 1]) < 0) return NULL;
         bi = c.n - 1;
     }
-    if (call_dtype(&c, 0) < 0) return NULL;
+    if (call_dtype(&c, "layer_norm") < 0) return NULL;
     if (c.nd[0] < 1) {
         PyErr_Format(PyExc_ValueError, "%s: x: expected at least 1 dimension (..., d), got 0", fn);
         return NULL;

@@ -91,7 +91,7 @@ static int plan_upload_args(PlanObject *self, const char *fn, PyObject *const *a
         call_init(&calls[i], fn);
         char name[32];
         snprintf(name, sizeof name, "input %d", i);
-        if (call_input(&calls[i], name, args[i]) < 0 || call_dtype(&calls[i], 0) < 0 || call_wrap_in(&calls[i], 0, 0, NULL) < 0) {
+        if (call_input(&calls[i], name, args[i]) < 0 || call_dtype(&calls[i], NULL) < 0 || call_wrap_in(&calls[i], 0, 0, NULL) < 0) {
             call_fail(&calls[i]);
             ok = 0;
             break;
@@ -184,7 +184,7 @@ static PyObject *plan_run(PlanObject *self, PyObject *const *args, Py_ssize_t na
         lcpy_call *c = &in[i].c;
         snprintf(in[i].name, sizeof in[i].name, "input %d", i);
         call_init(c, fn);
-        ok = call_input(c, in[i].name, args[i]) == 0 && call_dtype(c, 0) == 0 && call_wrap_in(c, 0, 0, NULL) == 0;
+        ok = call_input(c, in[i].name, args[i]) == 0 && call_dtype(c, NULL) == 0 && call_wrap_in(c, 0, 0, NULL) == 0;
         prepared++;
         if (ok) tin[i] = c->tin[0];
     }

@@ -206,7 +206,7 @@ static PyObject *session_method(SessionObject *self, const char *fn, int flags, 
     for (int i = 0; i < nin; i++) {
         if (call_input(&c, in_names[i], args[i]) < 0) return call_fail(&c);
     }
-    if (nin && call_dtype(&c, 0) < 0) return call_fail(&c);
+    if (nin && call_dtype(&c, NULL) < 0) return call_fail(&c);
     for (int i = 0; i < nin; i++)
         if (call_wrap_in(&c, i, 0, NULL) < 0) return call_fail(&c);
     if (flags & S_OUT) {

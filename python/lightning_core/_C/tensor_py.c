@@ -1,12 +1,14 @@
-/* tensor_py.c — the Tensor (float32), Tensor64 (float64) and TensorView types of lightning_core._C
- * over the opaque lc_tensor_t (docs/python_api.md, "Tensors and the tensor contract"): construction
- * from an ndarray (copied) or a shape (zero-filled), metadata properties (strides and offset in
- * elements), numpy() / copy_from() host copies, view() and validate(). A TensorView is a metadata alias
+/* tensor_py.c — the Tensor (float32, float16, bfloat16), Tensor64 (float64) and TensorView types of
+ * lightning_core._C over the opaque lc_tensor_t (docs/python_api.md, "Tensors and the tensor contract"):
+ * construction from an ndarray (copied, converted to `dtype`) or a shape (zero-filled), metadata
+ * properties (strides and offset in elements), numpy() / copy_from() host copies, to(dtype) (a converted
+ * copy: lc_convert on the CPU; CUDA tensors through the host), view() and validate(). A TensorView is a metadata alias
  * over its tensor's storage and keeps a reference to that Tensor object (`base`). The interop slots
  * (__dlpack__, __dlpack_device__, __cuda_array_interface__, the buffer protocol) live in dlpack_py.c.
  * Tests: tests/python/test_tensor.py, tests/python/test_dlpack.py. */
 #include "convert.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct LcTensorObject {
@@ -33,8 +35,6 @@ static const char *lcpy_type_short(PyObject *self) {
     if (PyObject_TypeCheck(self, &LcTensor64_Type)) return "Tensor64";
     return "Tensor";
 }
-
-static int lcpy_dtype_typenum(lc_dtype dt) { return dt == LC_DTYPE_F64 ? NPY_DOUBLE : NPY_FLOAT; }
 
 static void tensor_dealloc(LcTensorObject *self) {
     lc_tensor_free(self->t);
@@ -71,13 +71,24 @@ static PyObject *tensor_wrap(PyTypeObject *type, lc_tensor_t *t) {
 }
 
 static PyObject *tensor_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"data", "device", NULL};
-    const char *fn = type == &LcTensor64_Type ? "Tensor64" : "Tensor";
-    lc_dtype dt = type == &LcTensor64_Type ? LC_DTYPE_F64 : LC_DTYPE_F32;
-    PyObject *data = NULL, *dev_obj = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, type == &LcTensor64_Type ? "O|O:Tensor64" : "O|O:Tensor", kwlist,
-                                     &data, &dev_obj))
+    static char *kwlist[] = {"data", "device", "dtype", NULL};
+    const int is64 = type == &LcTensor64_Type;
+    const char *fn = is64 ? "Tensor64" : "Tensor";
+    lc_dtype dt = is64 ? LC_DTYPE_F64 : LC_DTYPE_F32;
+    PyObject *data = NULL, *dev_obj = NULL, *dt_obj = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, is64 ? "O|OO:Tensor64" : "O|OO:Tensor", kwlist, &data, &dev_obj,
+                                     &dt_obj))
         return NULL;
+    if (dt_obj != NULL && dt_obj != Py_None) {
+        if (lcpy_dtype_arg(fn, "dtype", dt_obj, &dt) < 0) return NULL;
+        if (is64 && dt != LC_DTYPE_F64) {
+            PyErr_Format(PyExc_TypeError,
+                         "Tensor64: dtype: expected float64 (Tensor64 is the float64 Tensor; use Tensor(data, "
+                         "dtype=...)), got %s",
+                         lc_dtype_name(dt));
+            return NULL;
+        }
+    }
     lc_device dev;
     if (lcpy_device_arg(fn, dev_obj, &dev) < 0) return NULL;
     lc_tensor_t *t = NULL;
@@ -90,7 +101,8 @@ static PyObject *tensor_new(PyTypeObject *type, PyObject *args, PyObject *kwds) 
                          PyArray_NDIM(in));
             return NULL;
         }
-        PyArrayObject *arr = lcpy_as_compute(in, lcpy_dtype_typenum(dt));
+        const int typenum = lcpy_dtype_typenum(fn, dt);
+        PyArrayObject *arr = typenum < 0 ? NULL : lcpy_as_compute(in, typenum);
         if (arr == NULL) return NULL;
         int64_t dims[LC_MAX_DIMS];
         int nd = PyArray_NDIM(arr);
@@ -120,7 +132,7 @@ static PyObject *tensor_new(PyTypeObject *type, PyObject *args, PyObject *kwds) 
                      Py_TYPE(data)->tp_name);
         return NULL;
     }
-    return tensor_wrap(type, t);
+    return lcpy_tensor_adopt(t); /* Tensor64 for float64, Tensor otherwise */
 }
 
 PyObject *lcpy_tensor_adopt(lc_tensor_t *t) {
@@ -195,7 +207,10 @@ static PyObject *tensor_numpy(LcTensorObject *self, PyObject *noargs) {
     int nd = lc_tensor_ndim(self->t);
     npy_intp dims[LC_MAX_DIMS];
     for (int i = 0; i < nd; i++) dims[i] = (npy_intp)lc_tensor_dim(self->t, i);
-    PyArrayObject *arr = lcpy_new_array(nd, dims, lcpy_dtype_typenum(lc_tensor_dtype(self->t)));
+    char fn[32];
+    snprintf(fn, sizeof fn, "%s.numpy", lcpy_type_short((PyObject *)self));
+    const int typenum = lcpy_dtype_typenum(fn, lc_tensor_dtype(self->t));
+    PyArrayObject *arr = typenum < 0 ? NULL : lcpy_new_array(nd, dims, typenum);
     if (arr == NULL) return NULL;
     size_t nbytes = (size_t)PyArray_NBYTES(arr);
     lc_status st;
@@ -204,8 +219,6 @@ static PyObject *tensor_numpy(LcTensorObject *self, PyObject *noargs) {
     Py_END_ALLOW_THREADS
     if (st != LC_OK) {
         Py_DECREF(arr);
-        char fn[32];
-        snprintf(fn, sizeof fn, "%s.numpy", lcpy_type_short((PyObject *)self));
         return lcpy_raise_status_in(fn, st);
     }
     return (PyObject *)arr;
@@ -259,7 +272,8 @@ static PyObject *tensor_copy_from(LcTensorObject *self, PyObject *obj) {
                      (long long)numel, (long long)PyArray_SIZE(in));
         return NULL;
     }
-    PyArrayObject *arr = lcpy_as_compute(in, lcpy_dtype_typenum(lc_tensor_dtype(self->t)));
+    const int typenum = lcpy_dtype_typenum(fn, lc_tensor_dtype(self->t));
+    PyArrayObject *arr = typenum < 0 ? NULL : lcpy_as_compute(in, typenum);
     if (arr == NULL) return NULL;
     size_t nbytes = (size_t)PyArray_NBYTES(arr);
     lc_status st;
@@ -269,6 +283,52 @@ static PyObject *tensor_copy_from(LcTensorObject *self, PyObject *obj) {
     Py_DECREF(arr);
     if (st != LC_OK) return lcpy_raise_status_in(fn, st);
     Py_RETURN_NONE;
+}
+
+/* to(dtype): a new tensor (Tensor64 for float64) on the same device with the elements converted. */
+static PyObject *tensor_to(LcTensorObject *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"dtype", NULL};
+    PyObject *dt_obj = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:to", kwlist, &dt_obj)) return NULL;
+    char fn[32];
+    snprintf(fn, sizeof fn, "%s.to", lcpy_type_short((PyObject *)self));
+    lc_dtype dd;
+    if (lcpy_dtype_arg(fn, "dtype", dt_obj, &dd) < 0) return NULL;
+    lc_tensor_t *t = self->t, *o = NULL;
+    const lc_dtype sd = lc_tensor_dtype(t);
+    const lc_device dev = lc_tensor_device(t);
+    const int nd = lc_tensor_ndim(t);
+    const size_t n = (size_t)lc_tensor_numel(t);
+    lc_status st;
+    if (dev == LC_DEVICE_CPU && lc_tensor_is_contiguous(t)) {
+        st = lc_tensor_new(dd, dev, nd, lc_tensor_shape(t), &o);
+        if (st == LC_OK) {
+            Py_BEGIN_ALLOW_THREADS
+            st = lc_convert(dd, lc_tensor_data(o), sd, lc_tensor_data(t), n);
+            Py_END_ALLOW_THREADS
+        }
+    } else { /* a strided view (gathered) or a CUDA tensor: through the host, no device converter yet */
+        const size_t sbytes = n * lc_dtype_size(sd), dbytes = n * lc_dtype_size(dd);
+        void *src = malloc(sbytes ? sbytes : 1);
+        void *dst = sd == dd ? src : malloc(dbytes ? dbytes : 1);
+        if (src == NULL || dst == NULL) {
+            free(src);
+            if (dst != src) free(dst);
+            return PyErr_NoMemory();
+        }
+        Py_BEGIN_ALLOW_THREADS
+        st = lc_tensor_to_host(t, src, sbytes);
+        if (st == LC_OK && dst != src) st = lc_convert(dd, dst, sd, src, n);
+        if (st == LC_OK) st = lc_tensor_from_host(dst, dbytes, dd, dev, nd, lc_tensor_shape(t), &o);
+        Py_END_ALLOW_THREADS
+        if (dst != src) free(dst);
+        free(src);
+    }
+    if (st != LC_OK) {
+        lc_tensor_free(o);
+        return lcpy_raise_status_in(fn, st);
+    }
+    return lcpy_tensor_adopt(o);
 }
 
 static PyObject *tensor_validate(LcTensorObject *self, PyObject *noargs) {
@@ -355,6 +415,11 @@ static PyMethodDef tensor_methods[] = {
     {"view", (PyCFunction)(void (*)(void))tensor_view, METH_VARARGS | METH_KEYWORDS,
      "view(shape, strides=None, offset=0, device=None) -> TensorView over this storage."},
     {"validate", (PyCFunction)tensor_validate, METH_NOARGS, "validate(): re-checks the tensor contract (ValueError)."},
+    {"to", (PyCFunction)(void (*)(void))tensor_to, METH_VARARGS | METH_KEYWORDS,
+     "to(dtype) -> a new tensor on the same device with the elements converted to dtype (float32, float64, "
+     "float16, bfloat16; round to nearest even, NaN/Inf kept; Tensor64 for float64). CPU tensors convert in "
+     "place of the copy (SIMD, threads); CUDA tensors have no device converter yet and go through the host "
+     "(download, convert, upload)."},
     {"__array__", (PyCFunction)(void (*)(void))tensor_array, METH_VARARGS | METH_KEYWORDS,
      "__array__(dtype=None, copy=None) -> ndarray: a CPU tensor zero-copy unless copy=True; a CUDA tensor "
      "downloaded (a copy)."},
@@ -371,7 +436,7 @@ static PyMethodDef tensor_methods[] = {
     {"shape", (getter)get_shape, NULL, "shape tuple", NULL},                                             \
         {"strides", (getter)get_strides, NULL, "strides in elements", NULL},                             \
         {"offset", (getter)get_offset, NULL, "offset in elements", NULL},                                \
-        {"dtype", (getter)get_dtype, NULL, "'float32' or 'float64'", NULL},                              \
+        {"dtype", (getter)get_dtype, NULL, "'float32', 'float64', 'float16' or 'bfloat16'", NULL},                              \
         {"device", (getter)get_device, NULL, "device name", NULL},                                       \
         {"numel", (getter)get_numel, NULL, "element count", NULL},                                       \
         {"nbytes", (getter)get_nbytes, NULL, "numel * element size", NULL},                              \
@@ -401,8 +466,8 @@ static PyTypeObject LcTensor_Type = {
     .tp_dealloc = (destructor)tensor_dealloc,
     .tp_repr = (reprfunc)tensor_repr,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Tensor(data, device='cpu'): float32 storage on a device; data is an ndarray (copied) or a shape "
-              "(zero-filled).",
+    .tp_doc = "Tensor(data, device='cpu', dtype='float32'): storage of dtype float32, float16 or bfloat16 (float64: "
+              "a Tensor64) on a device; data is an ndarray (copied, converted to dtype) or a shape (zero-filled).",
     .tp_methods = tensor_methods,
     .tp_getset = tensor_getset,
     .tp_as_buffer = &tensor_as_buffer,
@@ -416,8 +481,8 @@ static PyTypeObject LcTensor64_Type = {
     .tp_dealloc = (destructor)tensor_dealloc,
     .tp_repr = (reprfunc)tensor_repr,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Tensor64(data, device='cpu'): float64 storage on a device; data is an ndarray (copied) or a shape "
-              "(zero-filled).",
+    .tp_doc = "Tensor64(data, device='cpu', dtype='float64'): float64 storage on a device (Tensor(data, "
+              "dtype='float64') gives one too); data is an ndarray (copied) or a shape (zero-filled).",
     .tp_methods = tensor_methods,
     .tp_getset = tensor_getset,
     .tp_as_buffer = &tensor_as_buffer,

@@ -218,8 +218,23 @@ def _eps(v):
     return v
 
 
+def _lowp_rule(vals):
+    """The float16/bfloat16 rule (docs/python_api.md, "Input rules"): such an input mixed with any other
+    dtype is refused; all inputs of one such dtype compute in it or in float32, as the op table says
+    (judged by tests/python/test_dtype_ops.py, not here)."""
+    dts = {n: np.dtype(v.dtype).name if isinstance(v, np.ndarray) else v.dtype
+           for n, v in vals.items() if n != "out" and isinstance(v, (np.ndarray,) + TENSORS)}
+    low = [n for n, d in dts.items() if d in ("float16", "bfloat16")]
+    if not low:
+        return
+    if any(d != dts[low[0]] for d in dts.values()):
+        raise Invalid(f"{low[0]}: {dts[low[0]]} mixed with another dtype")
+    raise Unjudged("float16/bfloat16 inputs: tests/python/test_dtype_ops.py")
+
+
 def ref_for(name, vals):
     """(expected float64 array, compute dtype, out rules) for op ``name`` with arguments ``vals``."""
+    _lowp_rule(vals)
     base = name[:-5] if name.endswith("_into") else name
     base = base.replace("api.", "").replace("lightning_", "")
     into = name.endswith("_into")

@@ -1,0 +1,386 @@
+"""float16 and bfloat16 through the op bindings (docs/python_api.md, "Input rules" and "Dtypes and cast").
+
+- matmul (matmul2d, matmul2d_into, matmul_np_into) with float16 and ml_dtypes.bfloat16 NumPy inputs, on the
+  CPU and on CUDA (skipped without a GPU), against a float64 reference from the rounded inputs with the
+  bound |y - ref| <= u·|ref| + 2k·2^-24·Σ|a||b| (u = 2^-11 float16, 2^-8 bfloat16; accumulation in
+  float32), the output dtype checked, `out` poisoned with NaN before the run; converted layouts.
+- every op of the binding with all-float16 / all-bfloat16 inputs: the compute dtype comes from the op
+  table (lc.op_dtypes): the op's own dtype where it takes it, else float32 (lc.float32_fallback_ops),
+  and the list in docs/python_api.md must be the table's (so the docs cannot drift).
+- float16/bfloat16 mixed with any other dtype: TypeError naming both arguments and both dtypes, nothing
+  written to `out`; `out` of another dtype than the compute dtype: TypeError naming the expected one.
+- other NumPy user dtypes (ml_dtypes' float8) are refused by name.
+"""
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lightning_core as lc
+
+ml_dtypes = pytest.importorskip("ml_dtypes")
+BF16 = np.dtype(ml_dtypes.bfloat16)
+F16 = np.dtype(np.float16)
+LOWP = {"float16": F16, "bfloat16": BF16}
+UNIT = {"float16": 2.0**-11, "bfloat16": 2.0**-8}
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "python_api.md"
+
+
+def rounded(rng, shape, dt, scale=1.0, shift=0.0):
+    """Random values already representable in dt (so the float64 reference sees the same inputs)."""
+    return (rng.standard_normal(shape) * scale + shift).astype(dt)
+
+
+def f64(x):
+    return np.asarray(x).astype(np.float64)
+
+
+def poison(shape, dt):
+    return np.full(shape, np.nan, dtype=dt)
+
+
+def check_matmul_bound(y, a, b, name):
+    """|y - a@b| <= u·|ref| + 2k·2^-24·(|a|@|b|), elementwise, in float64 from the rounded inputs."""
+    u = UNIT[name]
+    k = a.shape[-1]
+    ref = f64(a) @ f64(b)
+    bound = u * np.abs(ref) + 2 * k * 2.0**-24 * (np.abs(f64(a)) @ np.abs(f64(b)))
+    got = f64(y)
+    assert np.all(np.isfinite(got)), "non-finite output"
+    err = np.abs(got - ref)
+    worst = np.argmax(err - bound)
+    assert np.all(err <= bound), (name, float(err.flat[worst]), float(bound.flat[worst]))
+
+
+# ---- matmul in float16 / bfloat16 -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16"])
+@pytest.mark.parametrize("mkn", [(1, 1, 1), (37, 300, 29), (64, 64, 64), (5, 1031, 3)])
+def test_matmul_lowp_in_lowp_out(rng, device, name, mkn):
+    dt = LOWP[name]
+    assert name in lc.op_dtypes("matmul"), "the op table says matmul takes float16/bfloat16"
+    m, k, n = mkn
+    a, b = rounded(rng, (m, k), dt), rounded(rng, (k, n), dt)
+    a0, b0 = a.copy(), b.copy()
+    y = lc.matmul2d(a, b, device)
+    assert y.dtype == dt and y.shape == (m, n)
+    check_matmul_bound(y, a, b, name)
+    out = poison((m, n), dt)
+    assert lc.matmul2d_into(a, b, out, device) is out
+    check_matmul_bound(out, a, b, name)
+    flat = poison(m * n, dt)
+    assert lc.matmul_np_into(a.ravel(), b.ravel(), flat, m, k, n, device) is flat
+    check_matmul_bound(flat.reshape(m, n), a, b, name)
+    assert np.array_equal(a.view(np.uint16), a0.view(np.uint16)) and np.array_equal(b.view(np.uint16), b0.view(np.uint16))
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16"])
+def test_matmul_lowp_converted_layouts(rng, name):
+    dt = LOWP[name]
+    m, k, n = 13, 40, 9
+    big_a, big_b = rounded(rng, (2 * m, k + 3), dt), rounded(rng, (k, 3 * n), dt)
+    cases = [
+        ("fortran", np.asfortranarray(rounded(rng, (m, k), dt)), np.asfortranarray(rounded(rng, (k, n), dt))),
+        ("transposed", rounded(rng, (k, m), dt).T, rounded(rng, (n, k), dt).T),
+        ("sliced", big_a[::2, 1 : k + 1], big_b[:, ::3]),
+    ]
+    if name == "float16":
+        a, b = rounded(rng, (m, k), dt), rounded(rng, (k, n), dt)
+        cases.append(("byteswapped", a.astype(a.dtype.newbyteorder()), b))
+    for what, a, b in cases:
+        y = lc.matmul2d(a, b)
+        assert y.dtype == dt, what
+        check_matmul_bound(y, np.ascontiguousarray(a), np.ascontiguousarray(b), name)
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16"])
+def test_matmul_lowp_nonfinite_propagates(rng, name):
+    dt = LOWP[name]
+    a, b = rounded(rng, (4, 6), dt), rounded(rng, (6, 5), dt)
+    a[1, 2] = np.nan
+    a[2, 0] = np.inf
+    y = f64(lc.matmul2d(a, b))
+    assert np.all(np.isnan(y[1]))
+    assert np.all(~np.isfinite(y[2]))
+    assert np.all(np.isfinite(y[[0, 3]]))
+
+
+# ---- every op: the table decides the compute dtype ----------------------------------------------------
+
+
+def _op_case(op, dt, rng):
+    """(call(out=None) -> result, float64 reference, whether the result of a low-precision kernel is a
+    k-term reduction (k) or elementwise (None), result shape)."""
+    from lightning_core.testing import refs
+
+    if op == "matmul":
+        a, b = rounded(rng, (9, 33), dt), rounded(rng, (33, 7), dt)
+        return (lambda out=None: lc.matmul2d(a, b) if out is None else lc.matmul2d_into(a, b, out)), f64(a) @ f64(b)
+    if op == "linear":
+        x, w, bias = rounded(rng, (9, 33), dt), rounded(rng, (33, 7), dt), rounded(rng, 7, dt)
+        ref = np.maximum(f64(x) @ f64(w) + f64(bias), 0)
+        return (lambda out=None: lc.linear(x, w, bias, "relu") if out is None else lc.linear_into(x, w, out, bias, "relu")), ref
+    if op in ("vector_add", "matrix_sub", "matrix_div"):
+        a = rounded(rng, (6, 11), dt)
+        b = rounded(rng, (6, 11), dt, 0.25, 1.5) if op == "matrix_div" else rounded(rng, (6, 11), dt)
+        if op == "vector_add":
+            return (lambda out=None: lc.vector_add(a, b) if out is None else lc.vector_add_into(a, b, out)), f64(a) + f64(b)
+        fn, fn_into = getattr(lc, op), getattr(lc, op + "_into")
+        ref = f64(a) - f64(b) if op == "matrix_sub" else f64(a) / f64(b)
+        return (lambda out=None: fn(a, b, 6, 11) if out is None else fn_into(a, b, out, 6, 11)), ref
+    if op == "relu":
+        x = rounded(rng, (5, 13), dt)
+        return (lambda out=None: lc.relu(x) if out is None else lc.relu_into(x, out)), np.maximum(f64(x), 0)
+    if op == "gelu":
+        x = rounded(rng, (5, 13), dt, 2.0)
+        return (lambda out=None: lc.gelu(x) if out is None else lc.gelu_into(x, out)), refs.ref_gelu(f64(x), "none")
+    if op == "layer_norm":
+        x, g, b = rounded(rng, (4, 24), dt), rounded(rng, 24, dt), rounded(rng, 24, dt)
+        ref = refs.ref_layer_norm(f64(x), f64(g), f64(b))
+        return (lambda out=None: lc.layer_norm(x, g, b) if out is None else lc.layer_norm_into(x, out, g, b)), ref
+    if op == "attention_forward":
+        q, k, v = (rounded(rng, (10, 8), dt) for _ in range(3))
+        ref = refs.ref_attention(f64(q), f64(k), f64(v))
+        return (lambda out=None: lc.attention2d(q, k, v) if out is None else lc.attention2d_into(q, k, v, out)), ref
+    if op == "conv2d_nchw":
+        x, w, b = rounded(rng, (1, 3, 7, 6), dt), rounded(rng, (4, 3, 3, 3), dt), rounded(rng, 4, dt)
+        ref = refs.ref_conv2d(f64(x), f64(w), f64(b), 1, 1, 0, 0)
+        return (lambda out=None: lc.conv2d_nchw(x, w, b) if out is None else lc.conv2d_nchw_into(x, w, b, out)), ref
+    if op == "qkv_pack_repeat":
+        src = rounded(rng, 7, dt)
+        ref = np.resize(f64(src), 3 * 4 * 5).reshape(3, 4, 5)
+        return (lambda out=None: lc.qkv_pack_repeat(src, 4, 5) if out is None else lc.qkv_pack_repeat_into(src, out)), ref
+    raise AssertionError(f"no case for op {op}: add one (every op of lc.dtypes.BINDING_OPS)")
+
+
+def _check_result(y, ref, name, op, rel_err):
+    if y.dtype == np.float32:  # computed in float32 from the (exactly converted) low-precision inputs
+        assert rel_err(y, ref) < 1e-5, op
+    else:  # computed in the low-precision dtype: storage rounding (u) plus float32 accumulation
+        assert rel_err(f64(y), ref) < 4 * UNIT[name], op
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16"])
+@pytest.mark.parametrize("op", sorted(lc.dtypes.BINDING_OPS))
+def test_every_op_computes_in_the_tables_dtype(rng, rel_err, name, op):
+    dt = LOWP[name]
+    takes = name in lc.op_dtypes(op)
+    want = dt if takes else np.dtype(np.float32)
+    assert (op in lc.float32_fallback_ops(name)) == (not takes)
+    call, ref = _op_case(op, dt, rng)
+    y = call()
+    assert y.dtype == want, (op, y.dtype, want)
+    assert y.shape == ref.shape
+    _check_result(y, ref, name, op, rel_err)
+    out = poison(ref.shape, want)
+    assert call(out) is out
+    _check_result(out, ref, name, op, rel_err)
+    # out of any other dtype: TypeError naming the expected one, nothing written
+    for other in {F16, BF16, np.dtype(np.float32), np.dtype(np.float64)} - {want}:
+        bad = poison(ref.shape, other)
+        with pytest.raises(TypeError, match=f"out: expected dtype {want.name}"):
+            call(bad)
+        assert np.all(np.isnan(f64(bad)))
+
+
+def test_fallback_list_is_the_tables_and_the_docs():
+    """The docs' list of ops computed in float32 until they have a low-precision kernel is the op table's."""
+    text = DOCS.read_text()
+    for name in ("float16", "bfloat16"):
+        table = sorted(lc.float32_fallback_ops(name))
+        print(f"{name} computed in float32 (no low-precision kernel yet): {', '.join(table) or 'none'}")
+        m = re.search(rf"^- {name}: computed in float32 until the op has a low-precision kernel: (.*)$", text, re.M)
+        assert m, f"docs/python_api.md: missing the line '- {name}: computed in float32 until the op has a ...'"
+        listed = sorted(re.findall(r"`([a-z0-9_]+)`", m.group(1)))
+        assert listed == table, (
+            f"docs/python_api.md lists {listed} for {name}; the op table says {table}: update the docs line to "
+            + ", ".join(f"`{op}`" for op in table)
+        )
+    assert "matmul" not in lc.float32_fallback_ops("float16")  # the table's matmul takes both (CPU and CUDA)
+    assert lc.op_dtypes("matmul", "cpu") == ("float32", "float64", "float16", "bfloat16")
+
+
+def test_op_dtypes_arguments():
+    with pytest.raises(ValueError, match="op_dtypes: op: expected an op of the op table, got 'nope'"):
+        lc.op_dtypes("nope")
+    with pytest.raises(TypeError, match="op_dtypes: op"):
+        lc.op_dtypes(3)
+    with pytest.raises(TypeError, match="float32_fallback_ops: dtype: expected float16 or bfloat16"):
+        lc.float32_fallback_ops("float32")
+    assert lc.op_dtypes("matmul", "metal") == ()
+
+
+# ---- mixes are refused ------------------------------------------------------------------------------------
+
+MIXES = [(F16, np.float32), (BF16, np.float32), (F16, BF16), (BF16, np.float64), (np.float64, F16), (np.float32, BF16)]
+
+
+@pytest.mark.parametrize("da,db", MIXES, ids=lambda d: np.dtype(d).name)
+def test_lowp_mixed_with_another_dtype_is_refused(rng, da, db):
+    da, db = np.dtype(da), np.dtype(db)
+    msg = f"got a of dtype {da.name} and b of dtype {db.name}"
+    a, b = rounded(rng, (5, 6), da), rounded(rng, (6, 5), db)
+    for call in (lambda: lc.matmul2d(a, b), lambda: lc.matmul(a, b)):
+        with pytest.raises(TypeError, match=f"a and b: expected one dtype .*{msg}"):
+            call()
+    for odt in (da, db, np.float32):
+        out = poison((5, 5), odt)
+        with pytest.raises(TypeError, match=msg):
+            lc.matmul2d_into(a, b, out)
+        assert np.all(np.isnan(f64(out)))
+    x, y = rounded(rng, (4, 5), da), rounded(rng, (4, 5), db)
+    with pytest.raises(TypeError, match=msg):
+        lc.vector_add(x, y)
+    with pytest.raises(TypeError, match=msg):
+        lc.matrix_sub(x, y, 4, 5)
+    x, w, bias = rounded(rng, (3, 4), da), rounded(rng, (4, 2), da), rounded(rng, 2, db)
+    with pytest.raises(TypeError, match=f"x and bias: .*got x of dtype {da.name} and bias of dtype {db.name}"):
+        lc.linear(x, w, bias)
+    x, g = rounded(rng, (3, 4), da), rounded(rng, 4, db)
+    with pytest.raises(TypeError, match=f"x and gamma: .*got x of dtype {da.name} and gamma of dtype {db.name}"):
+        lc.layer_norm(x, g)
+    q, k = rounded(rng, (3, 4), da), rounded(rng, (3, 4), db)
+    with pytest.raises(TypeError, match=f"q and k: .*got q of dtype {da.name} and k of dtype {db.name}"):
+        lc.attention2d(q, k, q)
+
+
+def test_other_user_dtypes_are_refused_by_name(rng):
+    f8 = np.dtype(ml_dtypes.float8_e4m3fn)
+    a = rng.standard_normal((3, 3)).astype(f8)
+    with pytest.raises(TypeError, match="matmul2d: a: expected a float32, float64, float16 or bfloat16 array, got dtype float8_e4m3fn"):
+        lc.matmul2d(a, a)
+    with pytest.raises(TypeError, match="out: expected dtype bfloat16, got float8_e4m3fn"):
+        b = rounded(rng, (3, 3), BF16)
+        lc.matmul2d_into(b, b, np.zeros((3, 3), f8))
+
+
+def test_bfloat16_out_of_a_float32_call_is_refused(rng):
+    a = rounded(rng, (3, 4), np.float32)
+    out = poison((3, 3), BF16)
+    with pytest.raises(TypeError, match="matmul2d_into: out: expected dtype float32, got bfloat16"):
+        lc.matmul2d_into(a, a.T.copy(), out)
+    assert np.all(np.isnan(f64(out)))
+
+
+# ---- tensors of every dtype ---------------------------------------------------------------------------
+
+NAMES = ["float32", "float64", "float16", "bfloat16"]
+
+
+def np_dtype(name):
+    return LOWP.get(name, np.dtype(name))
+
+
+def special_values(rng, name):
+    """Rounded random values plus NaN, ±Inf, ±0 and (for the 16-bit types) subnormals, in dtype `name`."""
+    x = rng.standard_normal(40) * 3
+    x[:6] = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0]
+    if name == "float16":
+        x[6:8] = [2.0**-20, -(2.0**-24)]
+    if name == "bfloat16":
+        x[6:8] = [2.0**-130, -(2.0**-133)]
+    return x.astype(np_dtype(name)).reshape(5, 8)
+
+
+def bits(a):
+    a = np.ascontiguousarray(a)
+    return a.view({2: np.uint16, 4: np.uint32, 8: np.uint64}[a.dtype.itemsize])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_tensor_dtype_round_trip_is_bit_exact(rng, device, name):
+    a = special_values(rng, name)
+    t = lc.Tensor(a, device=device, dtype=name)
+    assert type(t) is (lc.Tensor64 if name == "float64" else lc.Tensor)
+    assert t.dtype == name and t.shape == a.shape and t.nbytes == a.nbytes and t.device == device
+    back = t.numpy()
+    assert back.dtype == np_dtype(name) and np.array_equal(bits(back), bits(a))
+    assert np.array_equal(bits(np.asarray(t)), bits(a)) and np.asarray(t).dtype == np_dtype(name)
+    for dt in (np_dtype(name), np_dtype(name).type):  # NumPy dtype or scalar type as dtype=
+        assert lc.Tensor(a, device=device, dtype=dt).dtype == name
+    z = lc.Tensor((2, 3), device=device, dtype=name)
+    assert z.dtype == name and np.array_equal(f64(z.numpy()), np.zeros((2, 3)))
+    z.copy_from(a[:2, :3].astype(np.float32))  # converted to the tensor's dtype like lc.cast
+    assert np.array_equal(bits(z.numpy()), bits(lc.cast(a[:2, :3].astype(np.float32), name)))
+
+
+@pytest.mark.parametrize("src", NAMES)
+def test_tensor_to_and_cast_match_lc_cast(rng, device, src):
+    a = special_values(rng, src)
+    t = lc.Tensor(a, device=device, dtype=src)
+    for dst in NAMES:
+        want = lc.cast(a, dst)
+        for u in (t.to(dst), lc.cast(t, dst), t.to(np_dtype(dst))):
+            assert u.dtype == dst and u.device == device and u.shape == a.shape
+            assert np.array_equal(bits(u.numpy()), bits(want)), (src, dst)
+        v = t.view((5, 3), (8, 2), 1)  # a strided view: gathered, then converted
+        assert np.array_equal(bits(v.to(dst).numpy()), bits(lc.cast(a[:, 1:7:2], dst)))
+    assert t.to(src).data_ptr != t.data_ptr  # always a new tensor
+
+
+def test_tensor_dtype_arguments_are_checked():
+    x = np.ones((2, 2), np.float32)
+    for bad in ("int32", "float8", np.int64, 3, object):
+        with pytest.raises(TypeError, match="Tensor: dtype: expected float32, float64, float16 or bfloat16"):
+            lc.Tensor(x, dtype=bad)
+    with pytest.raises(TypeError, match="Tensor64: dtype: expected float64 .*got float16"):
+        lc.Tensor64(x, dtype="float16")
+    assert type(lc.Tensor64(x, dtype="float64")) is lc.Tensor64
+    assert lc.Tensor(x).dtype == "float32" and lc.Tensor(x.astype(BF16)).dtype == "float32"  # default float32
+    with pytest.raises(TypeError, match="Tensor.to: dtype: expected float32"):
+        lc.Tensor(x).to("int64")
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16"])
+def test_ops_on_lowp_tensors(rng, device, name):
+    dt = LOWP[name]
+    a, b = rounded(rng, (7, 20), dt), rounded(rng, (20, 5), dt)
+    ta, tb = lc.Tensor(a, device=device, dtype=name), lc.Tensor(b, device=device, dtype=name)
+    y = lc.matmul2d(ta, tb, device=device)
+    assert isinstance(y, lc.Tensor) and y.dtype == name and y.device == device
+    check_matmul_bound(y.numpy(), a, b, name)
+    out = lc.Tensor(poison((7, 5), dt), device=device, dtype=name)
+    assert lc.matmul2d_into(ta, tb, out, device=device) is out
+    check_matmul_bound(out.numpy(), a, b, name)
+    check_matmul_bound(lc.matmul2d(ta, b, device=device).numpy(), a, b, name)  # tensor and ndarray of one dtype
+    with pytest.raises(TypeError, match=f"out: expected dtype {name}, got a float32 Tensor"):
+        lc.matmul2d_into(ta, tb, lc.Tensor((7, 5), device=device), device=device)
+    with pytest.raises(TypeError, match=f"a and b: .*got a of dtype {name} and b of dtype float32"):
+        lc.matmul2d(ta, lc.Tensor(b.astype(np.float32), device=device), device=device)
+    for op in lc.float32_fallback_ops(name):  # tensors are never converted: the op says how to proceed
+        if op == "relu":
+            with pytest.raises(TypeError, match=f"relu: x: expected a float32 tensor .*computes {name} in float32"):
+                lc.relu(ta, device=device)
+
+
+def test_buffer_protocol_and_dlpack_of_lowp_tensors(rng):
+    a16 = rounded(rng, (3, 4), F16)
+    t16 = lc.Tensor(a16, dtype="float16")
+    m = memoryview(t16)
+    assert m.format == "e" and m.itemsize == 2 and np.array_equal(np.asarray(m), a16)
+    tb = lc.Tensor(rounded(rng, (3, 4), BF16), dtype="bfloat16")
+    with pytest.raises(BufferError, match="bfloat16 has no buffer-protocol format"):
+        memoryview(tb)
+    vb = np.asarray(tb)  # through __array__: a zero-copy ml_dtypes.bfloat16 view
+    assert vb.dtype == BF16 and vb.ctypes.data == tb.data_ptr
+    # DLPack: NumPy float16 both ways, zero copy; lightning_core bfloat16 both ways, zero copy
+    imp = lc.from_dlpack(a16)
+    assert imp.dtype == "float16" and imp.data_ptr == a16.ctypes.data
+    exp = np.from_dlpack(t16)
+    assert exp.dtype == F16 and exp.ctypes.data == t16.data_ptr
+    again = lc.from_dlpack(tb)
+    assert again.dtype == "bfloat16" and again.data_ptr == tb.data_ptr
+    assert np.array_equal(bits(again.numpy()), bits(tb.numpy()))
+
+
+def test_dlpack_with_torch_lowp():
+    torch = pytest.importorskip("torch")
+    for tdt, name in ((torch.float16, "float16"), (torch.bfloat16, "bfloat16")):
+        x = torch.randn(4, 6).to(tdt)
+        t = lc.from_dlpack(x)
+        assert t.dtype == name and t.data_ptr == x.data_ptr()
+        assert np.array_equal(bits(t.numpy()), x.view(torch.int16).numpy().view(np.uint16))
+        y = torch.from_dlpack(lc.Tensor(t.numpy(), dtype=name))
+        assert y.dtype == tdt and torch.equal(y, x)
