@@ -517,7 +517,10 @@ static void take_state(const char *path, file_state *st) {
             close(fd);
         }
     }
-    if (st->exists && S_ISLNK(st->sb.st_mode)) (void)readlink(path, st->link, sizeof st->link - 1);
+    if (st->exists && S_ISLNK(st->sb.st_mode)) {
+        const ssize_t n = readlink(path, st->link, sizeof st->link - 1);
+        st->link[n > 0 ? n : 0] = '\0';
+    }
 }
 
 /* 1 when `path` is what `before` recorded: type, inode, size, mtime, bytes, link target. */

@@ -154,8 +154,8 @@ def _cuda(ctx: Ctx, rows: list) -> None:
             a32 = (rng.standard_normal((n, n)) / 4).astype(np.float32)
             b32 = (rng.standard_normal((n, n)) / 4).astype(np.float32)
             try:
-                ta, tb = (lc.Tensor(lc.cast(x, name), device="cuda") for x in (a32, b32))
-                tc = lc.Tensor(np.full((n, n), np.nan, _np_dtype(name)), device="cuda")
+                ta, tb = (lc.Tensor(lc.cast(x, name), device="cuda", dtype=name) for x in (a32, b32))
+                tc = lc.Tensor(np.full((n, n), np.nan, _np_dtype(name)), device="cuda", dtype=name)
                 lc.matmul2d_into(ta, tb, tc, device="cuda")
             except (TypeError, ValueError) as e:
                 ctx.note(f"cuda matmul {name}: {type(e).__name__}: {e}")
@@ -179,8 +179,8 @@ def _cuda(ctx: Ctx, rows: list) -> None:
     x32, w32 = (rng.standard_normal((n, n)) / 8).astype(np.float32), (rng.standard_normal((n, n)) / 64).astype(np.float32)
     b32 = (rng.standard_normal(n) / 8).astype(np.float32)
     try:
-        tx, tw, tbias = (lc.Tensor(lc.cast(v, "bfloat16"), device="cuda") for v in (x32, w32, b32))
-        tout = lc.Tensor(np.full((n, n), np.nan, _np_dtype("bfloat16")), device="cuda")
+        tx, tw, tbias = (lc.Tensor(lc.cast(v, "bfloat16"), device="cuda", dtype="bfloat16") for v in (x32, w32, b32))
+        tout = lc.Tensor(np.full((n, n), np.nan, _np_dtype("bfloat16")), device="cuda", dtype="bfloat16")
         lc.linear_into(tx, tw, tout, tbias, "gelu_tanh", "cuda")
         ours = ours_ms(lambda: lc.linear_into(tx, tw, tout, tbias, "gelu_tanh", "cuda"))
         px, pw, pb = (torch.from_numpy(v).cuda().to(torch.bfloat16) for v in (x32, w32, b32))
