@@ -40,7 +40,8 @@ typedef enum lc_activation {
 lc_status lc_linear(const lc_tensor_t *x, const lc_tensor_t *w, const lc_tensor_t *bias, lc_activation act,
                     lc_tensor_t *out, lc_device device);
 
-/* Single-head attention forward: q, k, v, out [seq, head_dim] float32;
+/* Single-head attention forward: q, k, v, out [seq, head_dim], one dtype: float32, float16 or bfloat16
+ * (16-bit: float32 scores, softmax and accumulation, out rounded once);
  * out = softmax(q·kᵀ / sqrt(head_dim) [+ causal mask]) · v, computed tiled with an online softmax
  * (memory O(seq·head_dim)). With causal != 0, query row i attends to key rows 0..i. */
 lc_status lc_attention_forward(const lc_tensor_t *q, const lc_tensor_t *k, const lc_tensor_t *v,
@@ -53,7 +54,7 @@ typedef struct lc_conv2d_params {
 } lc_conv2d_params;
 
 /* x [n,c,h,w] (*) w [oc,c,kh,kw] (+ bias [oc], may be NULL) -> out [n,oc,oh,ow] with
- * oh = (h + 2*pad_h - kh) / stride_h + 1, ow likewise; oh, ow must be >= 1. float32. */
+ * oh = (h + 2*pad_h - kh) / stride_h + 1, ow likewise; oh, ow must be >= 1. float32, float16 or bfloat16 (one dtype; 16-bit: float32 sums, one rounding). */
 lc_status lc_conv2d_nchw(const lc_tensor_t *x, const lc_tensor_t *w, const lc_tensor_t *bias,
                          lc_tensor_t *out, const lc_conv2d_params *params, lc_device device);
 
@@ -64,7 +65,7 @@ lc_status lc_matrix_div(const lc_tensor_t *a, const lc_tensor_t *b, lc_tensor_t 
 
 /* The seed's qkv_pack_repeat: out_flat[i] = src_flat[i % src.numel] for every element of out (the
  * flattened src repeated, or truncated, to fill out; e.g. a conv output into a [3, seq, head_dim] q|k|v
- * buffer). float32; any shapes; src may be strided; out contiguous and separate from src. */
+ * buffer). float32, float16 or bfloat16 (src and out of one dtype; a bit-exact copy); any shapes; src may be strided; out contiguous and separate from src. */
 lc_status lc_qkv_pack_repeat(const lc_tensor_t *src, lc_tensor_t *out, lc_device device);
 
 /* out = max(x, 0); out may alias x exactly. NaN stays NaN. */

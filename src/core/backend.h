@@ -65,24 +65,30 @@ typedef struct lc_linear_args {
     void *out;
 } lc_linear_args;
 
-/* out[seq,d] = softmax(scale · q kᵀ (+ causal mask)) v; float32. */
+/* out[seq,d] = softmax(scale · q kᵀ (+ causal mask)) v; dtype float32, float16 or bfloat16 (q, k, v, out
+ * all in it; 16-bit: float32 scores, softmax and accumulation, out rounded once). The fused ops that embed
+ * this struct (attention_projection) take float32 only. */
 typedef struct lc_attention_args {
+    lc_dtype dtype;
     int64_t seq, head_dim;
     int causal;
     float scale;
-    const float *q, *k, *v;
-    float *out;
+    const void *q, *k, *v;
+    void *out;
 } lc_attention_args;
 
-/* y[n,oc,oh,ow] = conv(x[n,c,h,w], w[oc,c,kh,kw]) + bias[oc] (bias may be NULL), optional ReLU. */
+/* y[n,oc,oh,ow] = conv(x[n,c,h,w], w[oc,c,kh,kw]) + bias[oc] (bias may be NULL), optional ReLU. dtype
+ * float32, float16 or bfloat16 (x, weight, bias, y all in it; 16-bit: float32 sums, bias and ReLU on them,
+ * y rounded once). The fused conv_attention (which embeds this struct) takes float32 only. */
 typedef struct lc_conv2d_args {
+    lc_dtype dtype;
     int64_t n, c, h, w;
     int64_t oc, kh, kw;
     int64_t oh, ow;
     int stride_h, stride_w, pad_h, pad_w;
     int apply_relu;
-    const float *x, *weight, *bias;
-    float *y;
+    const void *x, *weight, *bias;
+    void *y;
 } lc_conv2d_args;
 
 typedef enum lc_binary_kind { LC_BINARY_ADD = 0, LC_BINARY_SUB, LC_BINARY_DIV, LC_BINARY_COUNT } lc_binary_kind;
@@ -127,11 +133,13 @@ typedef struct lc_layer_norm_args {
 } lc_layer_norm_args;
 
 /* qkv_pack_repeat: dst[i] = src[i % src_n] for i < dst_n (the seed's flatten, then repeat or truncate
- * a conv output into q|k|v); float32; src and dst do not overlap. */
+ * a conv output into q|k|v); a copy, any dtype of the table's mask (elements of lc_dtype_size(dtype)
+ * bytes, bit-exact); src and dst do not overlap. */
 typedef struct lc_qkv_pack_args {
+    lc_dtype dtype;
     int64_t src_n, dst_n;
-    const float *src;
-    float *dst;
+    const void *src;
+    void *dst;
 } lc_qkv_pack_args;
 
 /* The seed's conv -> attention chain in one kernel (CUDA, small shapes; conv_attention_cuda.cu):
@@ -191,7 +199,8 @@ typedef struct lc_backend {
 /* The backend registered for a concrete device (CPU or CUDA), or NULL when not built. */
 const lc_backend *lc_backend_for(lc_device device);
 
-/* Whether `be` has a kernel for c->op (its runs_as) that takes c's shapes (its fits entry). */
+/* Whether `be` has a kernel for c->op (its runs_as) that takes c's dtype (the table's mask for be's device)
+ * and c's shapes (its fits entry). */
 int lc_backend_fits(const lc_backend *be, const lc_call *c);
 
 /* A backend's table entry `fn` for a kernel taking its own argument struct: fills args_t from the call

@@ -33,7 +33,7 @@ void lc_call_linear(const lc_call *c, lc_linear_args *a) {
 
 void lc_call_attention(const lc_call *c, lc_attention_args *a) {
     const int64_t seq = c->shape[0][0], d = c->shape[0][1];
-    *a = (lc_attention_args){.seq = seq, .head_dim = d, .causal = c->attrs.causal != 0,
+    *a = (lc_attention_args){.dtype = c->dtype, .seq = seq, .head_dim = d, .causal = c->attrs.causal != 0,
                              .scale = (float)(1.0 / sqrt((double)d)), .q = c->in[0], .k = c->in[1], .v = c->in[2],
                              .out = c->out};
 }
@@ -42,7 +42,7 @@ void lc_call_attention(const lc_call *c, lc_attention_args *a) {
 static void lc_conv_fill(const lc_call *c, lc_conv2d_args *a) {
     const int64_t *x = c->shape[0], *w = c->shape[1];
     const lc_graph_attrs *p = &c->attrs;
-    *a = (lc_conv2d_args){.n = x[0], .c = x[1], .h = x[2], .w = x[3], .oc = w[0], .kh = w[2], .kw = w[3],
+    *a = (lc_conv2d_args){.dtype = c->dtype, .n = x[0], .c = x[1], .h = x[2], .w = x[3], .oc = w[0], .kh = w[2], .kw = w[3],
                           .oh = lc_conv_out_extent(x[2], w[2], p->stride_h, p->pad_h),
                           .ow = lc_conv_out_extent(x[3], w[3], p->stride_w, p->pad_w),
                           .stride_h = p->stride_h, .stride_w = p->stride_w, .pad_h = p->pad_h, .pad_w = p->pad_w,
@@ -80,7 +80,7 @@ void lc_call_layer_norm(const lc_call *c, lc_layer_norm_args *a) {
 }
 
 void lc_call_qkv_pack(const lc_call *c, lc_qkv_pack_args *a) {
-    *a = (lc_qkv_pack_args){.src_n = lc_in_numel(c, 0), .dst_n = lc_out_numel(c), .src = c->in[0], .dst = c->out};
+    *a = (lc_qkv_pack_args){.dtype = c->dtype, .src_n = lc_in_numel(c, 0), .dst_n = lc_out_numel(c), .src = c->in[0], .dst = c->out};
 }
 
 void lc_call_conv_attention(const lc_call *c, lc_conv_attention_args *a) {
@@ -105,5 +105,6 @@ void lc_call_attention_projection(const lc_call *c, lc_attention_projection_args
 int lc_backend_fits(const lc_backend *be, const lc_call *c) {
     const lc_op_def *d = lc_op_get(c->op);
     if (!be || !d || !be->kernels[d->runs_as]) return 0;
+    if (!lc_op_supported(c->op, be->device, c->dtype)) return 0; /* e.g. a fused float32-only kernel, 16-bit call */
     return !be->fits[d->runs_as] || be->fits[d->runs_as](c);
 }

@@ -399,7 +399,10 @@ static lc_status lc_try_attention_projection(lc_fuse_ctx *c, int node, int *fire
     const lc_graph_node *at = &c->g->nodes[node];
     const lc_value_id w = c->g->nodes[mm].inputs[1];
     const int64_t *qs = lc_shape_of(c->g, at->inputs[0]), *ws = lc_shape_of(c->g, w);
+    const lc_graph_value *qv = V(c->g, at->inputs[0]);
     const char *why4 = is_op(c, node, LC_OP_ATTENTION_PACKED) ? "packed_qkv_not_supported"
+                       : qv && !lc_op_supported(LC_OP_ATTENTION_PROJECTION, c->t->device, qv->dtype)
+                           ? "dtype_outside_fused_kernel"
                        : !lc_attention_projection_fits(lc_backend_for(c->t->device), qs[0], qs[1], ws[1])
                            ? "shape_outside_fused_kernel"
                            : NULL;

@@ -384,3 +384,52 @@ def test_dlpack_with_torch_lowp():
         assert np.array_equal(bits(t.numpy()), x.view(torch.int16).numpy().view(np.uint16))
         y = torch.from_dlpack(lc.Tensor(t.numpy(), dtype=name))
         assert y.dtype == tdt and torch.equal(y, x)
+
+
+# ---- attention and conv2d in the 16-bit dtypes: awkward shapes, causal masking with a NaN ----------------
+
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16"])
+@pytest.mark.parametrize("seq,d", [(1, 8), (65, 64), (129, 100)])
+def test_attention2d_lowp_against_float64(rng, name, device, seq, d):
+    from lightning_core.testing import refs
+
+    dt = LOWP[name]
+    q, k, v = (rounded(rng, (seq, d), dt) for _ in range(3))
+    for causal in (False, True):
+        y = lc.attention2d(q, k, v, causal, device)
+        assert y.dtype == dt and y.shape == (seq, d)
+        ref = refs.ref_attention(f64(q), f64(k), f64(v), causal=causal)
+        # one rounding (u) plus the float32 arithmetic (far below u at these sizes)
+        assert np.all(np.abs(f64(y) - ref) <= 2 * UNIT[name] * np.abs(ref) + 1e-4 * np.max(np.abs(f64(v))))
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16"])
+def test_attention2d_lowp_causal_nan_in_masked_row(rng, name, device):
+    from lightning_core.testing import refs
+
+    dt = LOWP[name]
+    seq, d, j = 70, 16, 40
+    q, k, v = (rounded(rng, (seq, d), dt) for _ in range(3))
+    v[j, 3] = np.nan
+    y = f64(lc.attention2d(q, k, v, True, device))
+    assert np.all(np.isfinite(y[:j]))  # rows before j never read v row j
+    assert np.all(np.isnan(y[j:, 3]))
+    ref = refs.ref_attention(f64(q), f64(k), f64(v), causal=True)
+    assert np.allclose(y[:j], ref[:j], rtol=2 * UNIT[name], atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16"])
+@pytest.mark.parametrize("relu", [False, True])
+def test_conv2d_nchw_lowp_bias_relu_stride_pad(rng, name, device, relu):
+    from lightning_core.testing import refs
+
+    dt = LOWP[name]
+    x, w, b = rounded(rng, (2, 5, 13, 11), dt), rounded(rng, (7, 5, 3, 3), dt), rounded(rng, 7, dt)
+    y = lc.conv2d_nchw(x, w, b, 2, 2, 1, 1, device, relu)
+    ref = refs.ref_conv2d(f64(x), f64(w), f64(b), 2, 2, 1, 1, apply_relu=relu)
+    assert y.dtype == dt and y.shape == ref.shape
+    mag = refs.ref_conv2d(np.abs(f64(x)), np.abs(f64(w)), np.abs(f64(b)), 2, 2, 1, 1)
+    # one rounding (u) plus float32 sums over K = 45 taps: (K + 2) 2^-24 sum|w x|
+    assert np.all(np.abs(f64(y) - ref) <= UNIT[name] * np.abs(ref) + 47 * 2.0**-24 * mag)

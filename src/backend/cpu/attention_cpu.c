@@ -1,4 +1,5 @@
-/* attention_cpu.c — CPU single-head attention forward, flash style (float32).
+/* attention_cpu.c — CPU single-head attention forward, flash style (float32;
+ * float16/bfloat16: lc_cpu_lowp_attention, lowp_cpu.c, runs this kernel on a float32 image).
  *
  * out[seq,d] = softmax(scale · q kᵀ (+ causal mask)) · v, with q, k, v, out contiguous [seq, d].
  * Query rows go in blocks of up to 64 (one block = one unit of lc_parallel_for work). A block walks
@@ -671,10 +672,13 @@ static lc_status att_run(const lc_attention_args *args, const float *pw, const f
 }
 
 lc_status lc_cpu_attention(const lc_attention_args *args, const char **path) {
+    if (args && lc_cpu_is_lowp(args->dtype)) return lc_cpu_lowp_attention(args, path);
+    LC_CHECK_INVARIANT(args != NULL && args->dtype == LC_DTYPE_F32);
     return att_run(args, NULL, NULL, NULL, 0, path);
 }
 
 lc_status lc_cpu_attention_projection(const lc_attention_projection_args *args, const char **path) {
+    LC_CHECK_INVARIANT(args != NULL && args->att.dtype == LC_DTYPE_F32); /* the table: float32 only */
     lc_status st = att_run(&args->att, args->w, args->bias, args->out, args->pn, path);
     if (st == LC_OK && path) *path = "cpu_flash_projected";
     return st;

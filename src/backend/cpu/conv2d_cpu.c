@@ -1,4 +1,5 @@
-/* conv2d_cpu.c — CPU 2-D convolution, NCHW, float32, as a direct "implicit GEMM".
+/* conv2d_cpu.c — CPU 2-D convolution, NCHW, float32, as a direct "implicit GEMM"
+ * (float16/bfloat16: lc_cpu_lowp_conv2d, lowp_cpu.c, runs this kernel on a float32 image).
  *
  * y[n,oc,oh,ow] = sum_{c,ky,kx} w[oc,c,ky,kx] · x[n,c,oy·sh+ky-ph, ox·sw+kx-pw] + bias[oc] (bias may be
  * NULL), optional fused ReLU; any kernel size, stride >= 1, padding >= 0 (zeros outside the image).
@@ -96,7 +97,7 @@ static void conv_pack_row(float *dst, const float *src, int64_t ow, int64_t w, i
 static void conv_pack_channel(const conv_job *job, int64_t g, int64_t ci) {
     const lc_conv2d_args *a = job->a;
     const int64_t h = a->h, w = a->w, ow = a->ow, kh = a->kh, kw = a->kw;
-    const float *src = a->x + ((job->img0 + g) * a->c + ci) * h * w;
+    const float *src = (const float *)a->x + ((job->img0 + g) * a->c + ci) * h * w;
     float *dst = job->xp + g * job->img_stride + ci * job->cstride;
     const int64_t L = job->plane;
     if (job->stride_h1) {
@@ -151,7 +152,7 @@ static void conv_tile_scalar(const conv_job *job, const float *xb, float *yb, in
             }
             for (int64_t o = 0; o < 4 && ob * 4 + o < a->oc; o++) {
                 const int64_t oc = ob * 4 + o;
-                const float b = a->bias ? a->bias[oc] : 0.0f;
+                const float b = a->bias ? ((const float *)a->bias)[oc] : 0.0f;
                 float *dst = yb + oc * ohw + 16 * u;
                 for (int64_t e = 0; e < 16 && 16 * u + e < nf; e++) {
                     float v = acc[o][e] + b;
@@ -192,7 +193,7 @@ CONV_AVX512 CONV_INLINE void conv_tile_512_nv(const conv_job *job, const float *
         }
         const int64_t oc0 = ob * 8;
         for (int o = 0; o < 8 && oc0 + o < a->oc; o++) {
-            const __m512 b = _mm512_set1_ps(a->bias ? a->bias[oc0 + o] : 0.0f);
+            const __m512 b = _mm512_set1_ps(a->bias ? ((const float *)a->bias)[oc0 + o] : 0.0f);
             float *dst = yb + (oc0 + o) * ohw;
             for (int u = 0; u < nv; u++) {
                 __m512 v = _mm512_add_ps(acc[o][u], b);
@@ -240,7 +241,7 @@ CONV_AVX2 CONV_INLINE void conv_tile_256_nv(const conv_job *job, const float *xb
         }
         const int64_t oc0 = ob * 4;
         for (int o = 0; o < 4 && oc0 + o < a->oc; o++) {
-            const __m256 b = _mm256_set1_ps(a->bias ? a->bias[oc0 + o] : 0.0f);
+            const __m256 b = _mm256_set1_ps(a->bias ? ((const float *)a->bias)[oc0 + o] : 0.0f);
             float *dst = yb + (oc0 + o) * ohw;
             for (int u = 0; u < nv; u++) {
                 __m256 v = _mm256_add_ps(acc[o][u], b);
@@ -269,7 +270,7 @@ static void conv_compute_range(void *ctx, int64_t begin, int64_t end) {
         const int64_t nvec = job->fvec - v0 < job->nv ? job->fvec - v0 : job->nv;
         const int64_t f0 = v0 * job->vw;
         const float *xb = job->xp + g * job->img_stride + f0;
-        float *yb = a->y + (job->img0 + g) * a->oc * job->ohw + f0;
+        float *yb = (float *)a->y + (job->img0 + g) * a->oc * job->ohw + f0;
         switch (job->isa) {
 #if CONV_X86
         case CONV_ISA_AVX512: conv_tile_512(job, xb, yb, job->ohw - f0, nvec); break;
@@ -285,6 +286,8 @@ static void conv_compute_range(void *ctx, int64_t begin, int64_t end) {
  * ------------------------------------------------------------------------------------------------- */
 
 lc_status lc_cpu_conv2d(const lc_conv2d_args *args, const char **path) {
+    if (args && lc_cpu_is_lowp(args->dtype)) return lc_cpu_lowp_conv2d(args, path);
+    LC_CHECK_INVARIANT(args != NULL && args->dtype == LC_DTYPE_F32);
     const lc_conv2d_args *a = args;
     const lc_cpu_caps *caps = lc_cpu_caps_get();
     int isa = CONV_SCALAR;
@@ -364,7 +367,7 @@ lc_status lc_cpu_conv2d(const lc_conv2d_args *args, const char **path) {
         for (int64_t t = 0; t < taps; t++)
             for (int64_t o = 0; o < job.ocb; o++) {
                 const int64_t oc = ob * job.ocb + o;
-                wp[(ob * taps + t) * job.ocb + o] = oc < a->oc ? a->weight[oc * taps + t] : 0.0f;
+                wp[(ob * taps + t) * job.ocb + o] = oc < a->oc ? ((const float *)a->weight)[oc * taps + t] : 0.0f;
             }
 
     const double tile_flops = 2.0 * (double)(job.nob * job.ocb) * (double)taps * (double)(job.nv * job.vw);

@@ -30,6 +30,10 @@ lc_status lc_cpu_lowp_relu(const lc_relu_args *args, const char **path);
 lc_status lc_cpu_lowp_gelu(const lc_gelu_args *args, const char **path);
 lc_status lc_cpu_lowp_layer_norm(const lc_layer_norm_args *args, const char **path);
 lc_status lc_cpu_lowp_linear(const lc_linear_args *args, const char **path);
+/* attention and conv2d: the whole operands converted into one float32 workspace, the float32 kernel,
+ * the output rounded once. */
+lc_status lc_cpu_lowp_attention(const lc_attention_args *args, const char **path);
+lc_status lc_cpu_lowp_conv2d(const lc_conv2d_args *args, const char **path);
 /* matmul_lowp_cpu.c: a, b in args->dtype (16-bit), c written as float32 (c_f32 [m,n]), unrounded: for
  * linear's epilogue on the float32 sums. */
 lc_status lc_cpu_matmul_lowp_f32out(const lc_matmul_args *args, float *c_f32, const char **path);

@@ -716,10 +716,10 @@ static int att_ws_fits(const att_plan *pl, const void *workspace, size_t workspa
 static cudaError_t att_enqueue(const lc_attention_args *args, const att_plan *pl, void *workspace, cudaStream_t stream) {
     const att_config *cfg = &att_configs[pl->cfg];
     att_params p;
-    p.q = args->q;
-    p.k = args->k;
-    p.v = args->v;
-    p.out = args->out;
+    p.q = (const float *)args->q; /* float32 here: 16-bit calls run on a float32 image (backend_cuda.c) */
+    p.k = (const float *)args->k;
+    p.v = (const float *)args->v;
+    p.out = (float *)args->out;
     p.seq = (int)args->seq;
     p.d = (int)args->head_dim;
     p.nqb = pl->nqb;
@@ -817,7 +817,7 @@ static cudaError_t att_launch(const lc_attention_args *args, void *workspace, si
                               cudaStream_t stream) {
     if (!args || args->head_dim < 1 || args->head_dim > ATT_MAX_D) return cudaErrorInvalidValue;
     if (args->seq <= 0) return cudaSuccess; /* nothing to write */
-    if (!args->q || !args->k || !args->v || !args->out) return cudaErrorInvalidValue;
+    if (!args->q || !args->k || !args->v || !args->out || args->dtype != LC_DTYPE_F32) return cudaErrorInvalidValue;
     att_choice c;
     if (att_choose(args->seq, args->head_dim, args->causal != 0, num_sms, &c) != 0) return cudaErrorInvalidValue;
     if (c.pending && !att_capturing(stream)) {

@@ -103,6 +103,7 @@ static size_t lc_ap_smem(const lc_attention_projection_args *a) {
 }
 
 extern "C" int lc_cuda_attention_projection_fits(const lc_attention_projection_args *a) {
+    if (a->att.dtype != LC_DTYPE_F32) return 0; /* float32 kernel */
     if (a->att.seq < 1 || a->att.seq > (1 << 20) || a->att.head_dim < 1 || a->att.head_dim > 128 || a->pn < 1 ||
         a->pn > 128)
         return 0;
@@ -125,7 +126,7 @@ static cudaError_t lc_ap_launch(const lc_ap_params &p, unsigned blocks, size_t s
 extern "C" cudaError_t lc_cuda_launch_attention_projection(const lc_attention_projection_args *a, cudaStream_t stream) {
     if (!lc_cuda_attention_projection_fits(a)) return cudaErrorInvalidValue;
     lc_ap_params p;
-    p.q = a->att.q, p.k = a->att.k, p.v = a->att.v, p.w = a->w, p.bias = a->bias, p.out = a->out;
+    p.q = (const float *)a->att.q, p.k = (const float *)a->att.k, p.v = (const float *)a->att.v, p.w = a->w, /* float32 */ p.bias = a->bias, p.out = a->out;
     p.seq = (int)a->att.seq, p.d = (int)a->att.head_dim, p.pn = (int)a->pn, p.causal = a->att.causal;
     p.scale = a->att.scale;
     const unsigned blocks = (unsigned)((p.seq + AP_WARPS - 1) / AP_WARPS);

@@ -1,6 +1,7 @@
 /* backend_cuda.c — the CUDA backend table: device memory (caching allocator), pinned-staged copies,
  * stream sync, and the kernel entries (indexed by op id, thin adapters over lc_call) (cuBLASLt GEMM; own kernels for attention,
- * conv2d, elementwise, gelu, layer_norm). Entries receive device pointers and only enqueue work on the
+ * conv2d, elementwise, gelu, layer_norm; float16/bfloat16 attention and conv2d through a float32 image,
+ * lc_cuda_images below). Entries receive device pointers and only enqueue work on the
  * backend stream; launch errors are returned at once, faults inside kernels at the next sync (naming
  * the op, see cuda_context.c).
  * Tests: tests/c/test_ops.c, tests/python/test_ops_*.py on "cuda" (GPU machine; skipped without GPU). */
@@ -23,27 +24,115 @@ static lc_status lc_cuda_matmul(const lc_matmul_args *args, const char **path) {
     return lc_cuda_gemm(args, NULL, LC_GEMM_EPILOGUE_NONE, path);
 }
 
+static int lc_cuda_lowp(lc_dtype d) { return d == LC_DTYPE_F16 || d == LC_DTYPE_BF16; }
+
+/* float16/bfloat16 attention and conv2d run the float32 kernels on a float32 image of the operands in
+ * one device workspace (lc_cuda_launch_cast in: exact; out: one rounding to nearest even), allocated
+ * before anything is enqueued: correct, one extra pass over the operands (templated kernels later).
+ * Causal attention: the image of a masked v row is made but never read (the float32 kernel's bounds). */
+static lc_status lc_cuda_images(const char *op, lc_dtype d, const void *const *src, const int64_t *n, int count,
+                                size_t head_bytes, void **mem, float **img) {
+    size_t bytes = (head_bytes + 255) & ~(size_t)255;
+    for (int i = 0; i < count; i++) {
+        if (n[i] < 0 || (uint64_t)n[i] > (SIZE_MAX - bytes) / sizeof(float) - 64)
+            return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: %s workspace size overflows", op, lc_dtype_name(d));
+        bytes += ((size_t)n[i] * sizeof(float) + 255) & ~(size_t)255;
+    }
+    lc_status st = lc_cuda_alloc(bytes ? bytes : 256, mem);
+    if (st != LC_OK) return lc_error_wrap(st, "%s: %s workspace", op, lc_dtype_name(d));
+    char *p = (char *)*mem + ((head_bytes + 255) & ~(size_t)255);
+    for (int i = 0; i < count; i++) {
+        img[i] = src[i] || i == count - 1 ? (float *)p : NULL; /* the last image is the output's */
+        p += ((size_t)n[i] * sizeof(float) + 255) & ~(size_t)255;
+    }
+    return LC_OK;
+}
+
+/* Enqueues the casts of the present inputs (all but the last image) into their float32 images. */
+static cudaError_t lc_cuda_cast_in(lc_dtype d, const void *const *src, const int64_t *n, float *const *img, int count,
+                                   cudaStream_t stream) {
+    cudaError_t err = cudaSuccess;
+    for (int i = 0; err == cudaSuccess && i < count - 1; i++)
+        if (src[i]) err = lc_cuda_launch_cast(LC_DTYPE_F32, img[i], d, src[i], n[i], stream);
+    return err;
+}
+
 static lc_status lc_cuda_attention(const lc_attention_args *args, const char **path) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "attention_forward: cuda: no usable GPU");
+    const int lowp = lc_cuda_lowp(args->dtype);
+    if (!lowp && args->dtype != LC_DTYPE_F32)
+        return lc_error(LC_ERR_INTERNAL, "attention_forward: cuda: dtype %s has no kernel", lc_dtype_name(args->dtype));
     size_t ws_bytes = lc_cuda_attention_workspace(args->seq, args->head_dim, args->causal, ctx->num_sms);
     void *ws = NULL;
-    if (ws_bytes) {
+    lc_attention_args f = *args;
+    const int64_t n = args->seq > 0 && args->head_dim > 0 ? args->seq * args->head_dim : 0;
+    const void *src[4] = {args->q, args->k, args->v, NULL};
+    const int64_t ns[4] = {n, n, n, n};
+    float *img[4] = {NULL, NULL, NULL, NULL};
+    const cudaStream_t stream = lc_cuda_stream(ctx);
+    if (lowp) {
+        if (n == 0) return LC_OK; /* nothing to write */
+        lc_status st = lc_cuda_images("attention_forward", args->dtype, src, ns, 4, ws_bytes, &ws, img);
+        if (st != LC_OK) return st;
+        f.dtype = LC_DTYPE_F32, f.q = img[0], f.k = img[1], f.v = img[2], f.out = img[3];
+    } else if (ws_bytes) {
         lc_status st = lc_cuda_alloc(ws_bytes, &ws);
         if (st != LC_OK) return lc_error_wrap(st, "attention_forward: workspace");
     }
-    lc_status st = lc_launched("attention_forward",
-                               lc_cuda_launch_attention(args, ws, ws_bytes, ctx->num_sms, lc_cuda_stream(ctx)));
+    cudaError_t err = lowp ? lc_cuda_cast_in(args->dtype, src, ns, img, 4, stream) : cudaSuccess;
+    if (err == cudaSuccess) err = lc_cuda_launch_attention(&f, ws_bytes ? ws : NULL, ws_bytes, ctx->num_sms, stream);
+    if (err == cudaSuccess && lowp) err = lc_cuda_launch_cast(args->dtype, args->out, LC_DTYPE_F32, img[3], n, stream);
+    lc_status st = lc_launched("attention_forward", err);
     lc_cuda_free(ws); /* stream-ordered: the next user of the block runs after this kernel */
-    if (st == LC_OK && path) *path = lc_cuda_attention_last_split() ? "cuda_flash_splitk" : "cuda_flash";
+    if (st == LC_OK && path) {
+        static const char *const names[2][3] = {{"cuda_flash", "cuda_flash_f32img_f16", "cuda_flash_f32img_bf16"},
+                                                {"cuda_flash_splitk", "cuda_flash_splitk_f32img_f16",
+                                                 "cuda_flash_splitk_f32img_bf16"}};
+        *path = names[lc_cuda_attention_last_split() != 0][lowp ? (args->dtype == LC_DTYPE_F16 ? 1 : 2) : 0];
+    }
     return st;
 }
 
 static lc_status lc_cuda_conv2d(const lc_conv2d_args *args, const char **path) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "conv2d_nchw: cuda: no usable GPU");
-    lc_status st = lc_launched("conv2d_nchw", lc_cuda_launch_conv2d(args, lc_cuda_stream(ctx)));
-    if (st == LC_OK && path) *path = (args->kh == 3 && args->kw == 3) ? "cuda_direct3x3" : "cuda_direct";
+    const int lowp = lc_cuda_lowp(args->dtype);
+    if (!lowp && args->dtype != LC_DTYPE_F32)
+        return lc_error(LC_ERR_INTERNAL, "conv2d_nchw: cuda: dtype %s has no kernel", lc_dtype_name(args->dtype));
+    const int k3 = args->kh == 3 && args->kw == 3;
+    const int di = lowp ? (args->dtype == LC_DTYPE_F16 ? 1 : 2) : 0;
+    static const char *const names[2][3] = {{"cuda_direct", "cuda_direct_f32img_f16", "cuda_direct_f32img_bf16"},
+                                            {"cuda_direct3x3", "cuda_direct3x3_f32img_f16", "cuda_direct3x3_f32img_bf16"}};
+    if (!lowp) {
+        lc_status st = lc_launched("conv2d_nchw", lc_cuda_launch_conv2d(args, lc_cuda_stream(ctx)));
+        if (st == LC_OK && path) *path = names[k3][0];
+        return st;
+    }
+    int64_t nx = 0, nw = 0, ny = 0;
+    if (!lc_mul_ok(args->n, args->c, &nx) || !lc_mul_ok(nx, args->h, &nx) || !lc_mul_ok(nx, args->w, &nx) ||
+        !lc_mul_ok(args->oc, args->c, &nw) || !lc_mul_ok(nw, args->kh, &nw) || !lc_mul_ok(nw, args->kw, &nw) ||
+        !lc_mul_ok(args->n, args->oc, &ny) || !lc_mul_ok(ny, args->oh, &ny) || !lc_mul_ok(ny, args->ow, &ny))
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "conv2d_nchw: %s workspace size overflows", lc_dtype_name(args->dtype));
+    if (ny <= 0) {
+        if (path) *path = names[k3][di];
+        return LC_OK; /* nothing to write */
+    }
+    const void *src[4] = {args->x, args->weight, args->bias, NULL};
+    const int64_t ns[4] = {nx, nw, args->bias ? args->oc : 0, ny};
+    float *img[4];
+    void *ws = NULL;
+    lc_status st = lc_cuda_images("conv2d_nchw", args->dtype, src, ns, 4, 0, &ws, img);
+    if (st != LC_OK) return st;
+    const cudaStream_t stream = lc_cuda_stream(ctx);
+    lc_conv2d_args f = *args;
+    f.dtype = LC_DTYPE_F32, f.x = img[0], f.weight = img[1], f.bias = img[2], f.y = img[3];
+    cudaError_t err = lc_cuda_cast_in(args->dtype, src, ns, img, 4, stream);
+    if (err == cudaSuccess) err = lc_cuda_launch_conv2d(&f, stream);
+    if (err == cudaSuccess) err = lc_cuda_launch_cast(args->dtype, args->y, LC_DTYPE_F32, img[3], ny, stream);
+    st = lc_launched("conv2d_nchw", err);
+    lc_cuda_free(ws);
+    if (st == LC_OK && path) *path = names[k3][di];
     return st;
 }
 
@@ -102,7 +191,7 @@ static lc_status lc_cuda_qkv_pack(const lc_qkv_pack_args *args, const char **pat
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "qkv_pack_repeat: cuda: no usable GPU");
     lc_status st = lc_launched("qkv_pack_repeat", lc_cuda_launch_qkv_pack(args, lc_cuda_stream(ctx)));
-    if (st == LC_OK && path) *path = "cuda_qkv_pack";
+    if (st == LC_OK && path) *path = args->dtype == LC_DTYPE_F32 ? "cuda_qkv_pack" : "cuda_qkv_pack16";
     return st;
 }
 

@@ -411,11 +411,11 @@ static int conv_setup(const lc_conv2d_args *a, conv_params *p) {
     if (a->c > lim || a->h > lim || a->w > lim || a->oc > lim || a->oh > lim || a->ow > lim || a->kh > lim ||
         a->kw > lim)
         return -1;
-    if (!a->x || !a->weight || !a->y) return -1;
-    p->x = a->x;
-    p->w = a->weight;
-    p->bias = a->bias;
-    p->y = a->y;
+    if (!a->x || !a->weight || !a->y || a->dtype != LC_DTYPE_F32) return -1; /* 16-bit: backend_cuda.c */
+    p->x = (const float *)a->x;
+    p->w = (const float *)a->weight;
+    p->bias = (const float *)a->bias;
+    p->y = (float *)a->y;
     p->n = a->n;
     p->c = (int)a->c;
     p->h = (int)a->h;

@@ -158,6 +158,7 @@ static size_t lc_ca_smem(const lc_conv_attention_args *a, long long *F) {
 
 extern "C" int lc_cuda_conv_attention_fits(const lc_conv_attention_args *a) {
     long long F = 0;
+    if (a->conv.dtype != LC_DTYPE_F32) return 0; /* float32 kernel */
     if (a->seq < 1 || a->seq > (1 << 20) || a->head_dim < 1 || a->head_dim > 128) return 0;
     const size_t smem = lc_ca_smem(a, &F);
     return a->conv.kh == 3 && a->conv.kw == 3 && a->conv.apply_relu && F >= 1 && F < (1LL << 30) &&
@@ -182,9 +183,9 @@ extern "C" cudaError_t lc_cuda_launch_conv_attention(const lc_conv_attention_arg
     long long F = 0;
     const size_t smem = lc_ca_smem(a, &F);
     lc_ca_params p;
-    p.x = a->conv.x;
-    p.w = a->conv.weight;
-    p.bias = a->conv.bias;
+    p.x = (const float *)a->conv.x; /* float32 only (the op table's mask) */
+    p.w = (const float *)a->conv.weight;
+    p.bias = (const float *)a->conv.bias;
     p.out = a->out;
     p.n = (int)a->conv.n, p.c = (int)a->conv.c, p.h = (int)a->conv.h, p.w_ = (int)a->conv.w;
     p.oc = (int)a->conv.oc, p.oh = (int)a->conv.oh, p.ow = (int)a->conv.ow;

@@ -33,7 +33,8 @@ cudaError_t lc_cuda_launch_bias_gelu_erf_lowp(lc_dtype dtype, const float *acc, 
  * may be NULL; out may equal x. */
 cudaError_t lc_cuda_launch_layer_norm(const lc_layer_norm_args *args, cudaStream_t stream);
 
-/* attention_cuda.cu: flash-style forward, float32 [seq, head_dim], any head_dim in 1..256 (others return
+/* attention_cuda.cu: flash-style forward, float32 [seq, head_dim] (args->dtype F32; float16/bfloat16 calls
+ * run on a float32 image made by lc_cuda_launch_cast in backend_cuda.c), any head_dim in 1..256 (others return
  * cudaErrorInvalidValue), causal or not. For long sequences the key dimension is split across blocks
  * (partial results + a combine pass) so one head fills the GPU; the split needs scratch memory:
  * lc_cuda_attention_workspace() bytes (0 when no split is used), passed as `workspace`. */
@@ -44,8 +45,13 @@ cudaError_t lc_cuda_launch_attention(const lc_attention_args *args, void *worksp
  * an autotuned one, chosen inside the launch), for the kernel path name. */
 int lc_cuda_attention_last_split(void);
 
-/* layout_cuda.cu: qkv_pack_repeat, dst[i] = src[i % src_n] for i < dst_n; float32. */
+/* layout_cuda.cu: qkv_pack_repeat, dst[i] = src[i % src_n] for i < dst_n; float32, float16, bfloat16 (a
+ * bit-exact copy of the elements). */
 cudaError_t lc_cuda_launch_qkv_pack(const lc_qkv_pack_args *args, cudaStream_t stream);
+/* layout_cuda.cu: n elements float16/bfloat16 -> float32 (exact) or float32 -> float16/bfloat16 (rounded
+ * once to nearest even); other pairs return cudaErrorInvalidValue. dst and src do not overlap. */
+cudaError_t lc_cuda_launch_cast(lc_dtype dst_dtype, void *dst, lc_dtype src_dtype, const void *src, int64_t n,
+                                cudaStream_t stream);
 
 /* conv_attention_cuda.cu: the conv -> qkv repeat -> attention chain in one kernel for small shapes
  * (lc_cuda_conv_attention_fits: 3x3 kernel with ReLU, head_dim <= 128, the conv output, kᵀ and the
@@ -58,7 +64,7 @@ cudaError_t lc_cuda_launch_conv_attention(const lc_conv_attention_args *args, cu
 int lc_cuda_attention_projection_fits(const lc_attention_projection_args *args);
 cudaError_t lc_cuda_launch_attention_projection(const lc_attention_projection_args *args, cudaStream_t stream);
 
-/* conv2d_cuda.cu: NCHW float32, any kh/kw/stride/pad (a fast 3x3 path), bias may be NULL, fused ReLU. */
+/* conv2d_cuda.cu: NCHW float32 (args->dtype F32; 16-bit as attention above), any kh/kw/stride/pad (a fast 3x3 path), bias may be NULL, fused ReLU. */
 cudaError_t lc_cuda_launch_conv2d(const lc_conv2d_args *args, cudaStream_t stream);
 
 #ifdef __cplusplus

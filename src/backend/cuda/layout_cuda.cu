@@ -1,21 +1,71 @@
-/* layout_cuda.cu — data-movement kernels: qkv_pack_repeat, dst[i] = src[i % src_n] for i < dst_n
- * (float32; the seed's flatten-then-repeat-or-truncate of a conv output into q|k|v).
- * Tests: tests/c/test_ops.c (qkv_pack cases), tests/python/test_sessions.py (conv->attention chain), GPU machine. */
+/* layout_cuda.cu — data-movement kernels:
+ *  - qkv_pack_repeat, dst[i] = src[i % src_n] for i < dst_n (the seed's flatten-then-repeat-or-truncate
+ *    of a conv output into q|k|v): a copy of elements of lc_dtype_size(dtype) bytes (float32 as 4-byte,
+ *    float16/bfloat16 as 2-byte words: bit-exact, NaN payloads kept);
+ *  - lc_cuda_launch_cast: n elements float16/bfloat16 <-> float32 (to float32 exact; from float32 rounded
+ *    once to nearest even with __float2half_rn / __float2bfloat16_rn, lowp.cuh), used by the 16-bit
+ *    attention and conv2d paths (backend_cuda.c) to run the float32 kernels on a float32 image.
+ * Tests: tests/c/test_ops.c (qkv_pack cases), tests/c/test_lowp_attn.c (16-bit), GPU machine. */
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/lowp.cuh"
 
-__global__ void lc_qkv_pack_kernel(const float *__restrict__ src, float *__restrict__ dst, long long src_n,
-                                   long long dst_n) {
+template <typename W>
+__global__ void lc_qkv_pack_kernel(const W *__restrict__ src, W *__restrict__ dst, long long src_n, long long dst_n) {
     const long long stride = (long long)gridDim.x * blockDim.x;
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < dst_n; i += stride)
         dst[i] = src[i % src_n];
 }
 
+static unsigned lc_grid(long long n, int threads) {
+    long long blocks = (n + threads - 1) / threads;
+    return (unsigned)(blocks > 4096 ? 4096 : blocks);
+}
+
 extern "C" cudaError_t lc_cuda_launch_qkv_pack(const lc_qkv_pack_args *args, cudaStream_t stream) {
     if (args->dst_n <= 0 || args->src_n <= 0) return cudaErrorInvalidValue;
     const int threads = 256;
-    long long blocks = (args->dst_n + threads - 1) / threads;
-    if (blocks > 4096) blocks = 4096;
-    lc_qkv_pack_kernel<<<(unsigned)blocks, threads, 0, stream>>>(args->src, args->dst, (long long)args->src_n,
-                                                                   (long long)args->dst_n);
+    const unsigned blocks = lc_grid(args->dst_n, threads);
+    switch (args->dtype) {
+    case LC_DTYPE_F32:
+        lc_qkv_pack_kernel<unsigned int><<<blocks, threads, 0, stream>>>(
+            (const unsigned int *)args->src, (unsigned int *)args->dst, (long long)args->src_n, (long long)args->dst_n);
+        break;
+    case LC_DTYPE_F16:
+    case LC_DTYPE_BF16:
+        lc_qkv_pack_kernel<unsigned short><<<blocks, threads, 0, stream>>>(
+            (const unsigned short *)args->src, (unsigned short *)args->dst, (long long)args->src_n,
+            (long long)args->dst_n);
+        break;
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
+}
+
+template <typename T> __global__ void lc_to_f32_kernel(const T *__restrict__ src, float *__restrict__ dst, long long n) {
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) dst[i] = Elem<T>::ld(src[i]);
+}
+
+template <typename T> __global__ void lc_from_f32_kernel(const float *__restrict__ src, T *__restrict__ dst, long long n) {
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) dst[i] = Elem<T>::st(src[i]);
+}
+
+extern "C" cudaError_t lc_cuda_launch_cast(lc_dtype dst_dtype, void *dst, lc_dtype src_dtype, const void *src, int64_t n,
+                                           cudaStream_t stream) {
+    if (n < 0 || (n > 0 && (!dst || !src))) return cudaErrorInvalidValue;
+    if (n == 0) return cudaSuccess;
+    const int threads = 256;
+    const unsigned blocks = lc_grid(n, threads);
+    if (dst_dtype == LC_DTYPE_F32 && src_dtype == LC_DTYPE_F16)
+        lc_to_f32_kernel<__half><<<blocks, threads, 0, stream>>>((const __half *)src, (float *)dst, (long long)n);
+    else if (dst_dtype == LC_DTYPE_F32 && src_dtype == LC_DTYPE_BF16)
+        lc_to_f32_kernel<__nv_bfloat16><<<blocks, threads, 0, stream>>>((const __nv_bfloat16 *)src, (float *)dst, (long long)n);
+    else if (src_dtype == LC_DTYPE_F32 && dst_dtype == LC_DTYPE_F16)
+        lc_from_f32_kernel<__half><<<blocks, threads, 0, stream>>>((const float *)src, (__half *)dst, (long long)n);
+    else if (src_dtype == LC_DTYPE_F32 && dst_dtype == LC_DTYPE_BF16)
+        lc_from_f32_kernel<__nv_bfloat16><<<blocks, threads, 0, stream>>>((const float *)src, (__nv_bfloat16 *)dst, (long long)n);
+    else
+        return cudaErrorInvalidValue;
     return cudaGetLastError();
 }
