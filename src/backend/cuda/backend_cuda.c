@@ -211,10 +211,11 @@ static lc_status lc_cuda_attention_projection(const lc_attention_projection_args
     return st;
 }
 
-/* Bias and ReLU / GELU-tanh run in the cuBLASLt epilogue (16-bit: bias in the dtype, the epilogue on the
- * float32 sums, one rounding). GELU-erf (not a cuBLASLt epilogue): float32 as the bias epilogue followed
- * by the own gelu kernel in place; float16/bfloat16 as a GEMM storing the float32 sums in a workspace,
- * then one kernel adding the bias, applying GELU-erf and rounding once. */
+/* float32: bias and ReLU / GELU-tanh run in the cuBLASLt epilogue; GELU-erf (not a cuBLASLt epilogue) as the
+ * bias epilogue followed by the own gelu kernel in place. float16/bfloat16 with a bias or an activation: a
+ * GEMM storing the float32 sums in a workspace, then one kernel adding the bias, applying the activation
+ * and rounding once (cuBLASLt's 16-bit epilogues round the product before the bias: on the H100 that gave
+ * errors of several units in the last place where bias and product cancel). */
 static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "linear: cuda: no usable GPU");
@@ -230,7 +231,7 @@ static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
     default: ep = b ? LC_GEMM_EPILOGUE_BIAS : LC_GEMM_EPILOGUE_NONE; break;
     }
     lc_cuda_note_op("linear");
-    if (lowp && args->act == LC_ACT_GELU_ERF) {
+    if (lowp && (b || args->act != LC_ACT_NONE)) { /* 16-bit with an epilogue: float32 sums, our epilogue */
         int64_t mn;
         if (!lc_mul_ok(args->m, args->n, &mn) || (uint64_t)mn > SIZE_MAX / sizeof(float))
             return lc_error(LC_ERR_INVALID_ARGUMENT, "linear: cuda: float32 workspace size overflows");
@@ -240,11 +241,11 @@ static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
         lc_matmul_args mm = {args->dtype, args->m, args->k, args->n, args->x, args->w, acc};
         st = lc_cuda_gemm_ex(&mm, LC_DTYPE_F32, NULL, LC_GEMM_EPILOGUE_NONE, NULL);
         if (st == LC_OK)
-            st = lc_launched("linear", lc_cuda_launch_bias_gelu_erf_lowp(args->dtype, acc, args->bias, args->out, args->m,
-                                                                       args->n, lc_cuda_stream(ctx)));
+            st = lc_launched("linear", lc_cuda_launch_bias_act_lowp(args->dtype, acc, args->bias, args->out, args->m,
+                                                                  args->n, args->act, lc_cuda_stream(ctx)));
         lc_cuda_free(acc); /* stream-ordered: the next user of the block runs after this kernel */
         if (st == LC_OK && path)
-            *path = args->dtype == LC_DTYPE_BF16 ? "cublaslt_bf16_c32+gelu_erf" : "cublaslt_f16_c32+gelu_erf";
+            *path = args->dtype == LC_DTYPE_BF16 ? "cublaslt_bf16_c32+epilogue" : "cublaslt_f16_c32+epilogue";
         return st;
     }
     lc_matmul_args mm = {args->dtype, args->m, args->k, args->n, args->x, args->w, args->out};

@@ -27,8 +27,8 @@ cudaError_t lc_cuda_launch_relu(const lc_relu_args *args, cudaStream_t stream);
 cudaError_t lc_cuda_launch_gelu(const lc_gelu_args *args, cudaStream_t stream);
 /* elementwise_cuda.cu: out[i,j] = gelu_erf(acc[i,j] + bias[j]) rounded once to dtype (F16 or BF16); acc
  * float32 [m,n] (a GEMM's unrounded sums), bias [n] in dtype or NULL, out [m,n] in dtype. */
-cudaError_t lc_cuda_launch_bias_gelu_erf_lowp(lc_dtype dtype, const float *acc, const void *bias, void *out,
-                                              int64_t m, int64_t n, cudaStream_t stream);
+cudaError_t lc_cuda_launch_bias_act_lowp(lc_dtype dtype, const float *acc, const void *bias, void *out, int64_t m,
+                                         int64_t n, lc_activation act, cudaStream_t stream);
 /* layer_norm_cuda.cu: per row of [rows, cols]; F32, F16 or BF16 (x, gamma, beta, out in it); gamma/beta
  * may be NULL; out may equal x. */
 cudaError_t lc_cuda_launch_layer_norm(const lc_layer_norm_args *args, cudaStream_t stream);

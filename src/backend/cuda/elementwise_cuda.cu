@@ -378,8 +378,13 @@ template <typename T> static cudaError_t launch_gelu_t(const lc_gelu_args *args,
     return launch_unary_t<T>((const T *)args->x, (T *)args->out, args->n, OpGeluErf(), stream, true);
 }
 
-/* linear's GELU-erf epilogue for 16-bit outputs: out[i,j] = S(gelu_erf(acc[i,j] + bias[j])), one rounding.
+/* linear's epilogue for 16-bit outputs: out[i,j] = S(act(acc[i,j] + bias[j])) from the float32 sums of the
+ * GEMM, one rounding (cuBLASLt's own 16-bit epilogues round the product first: seen on the H100).
  * Threads run over columns (bias[j] loaded once), blocks over rows, both grid-stride. */
+struct OpIdentity {
+    __device__ __forceinline__ float operator()(float x) const { return x; }
+};
+
 template <typename S, class Op>
 __global__ void __launch_bounds__(EW_THREADS) bias_act_kernel(const float *acc, const S *bias, S *out, int64_t m,
                                                                 int64_t n, Op op) {
@@ -393,27 +398,39 @@ __global__ void __launch_bounds__(EW_THREADS) bias_act_kernel(const float *acc, 
     }
 }
 
-template <typename S>
-static cudaError_t launch_bias_gelu_erf_t(const float *acc, const void *bias, void *out, int64_t m, int64_t n,
-                                          cudaStream_t stream) {
+template <typename S, class Op>
+static cudaError_t launch_bias_act_t(const float *acc, const void *bias, void *out, int64_t m, int64_t n, Op op,
+                                     cudaStream_t stream) {
     int64_t bx = (n + EW_THREADS - 1) / EW_THREADS;
     if (bx > 1024) bx = 1024;
     int64_t by = ((int64_t)lc_cuda_sm_count() * EW_BLOCKS_PER_SM * 4) / bx;
     if (by < 1) by = 1;
     if (by > m) by = m;
     if (by > 65535) by = 65535;
-    bias_act_kernel<S, OpGeluErf><<<dim3((unsigned)bx, (unsigned)by), EW_THREADS, 0, stream>>>(
-        acc, (const S *)bias, (S *)out, m, n, OpGeluErf());
+    bias_act_kernel<S, Op><<<dim3((unsigned)bx, (unsigned)by), EW_THREADS, 0, stream>>>(acc, (const S *)bias, (S *)out,
+                                                                                        m, n, op);
     return cudaGetLastError();
 }
 
-extern "C" cudaError_t lc_cuda_launch_bias_gelu_erf_lowp(lc_dtype dtype, const float *acc, const void *bias, void *out,
-                                                         int64_t m, int64_t n, cudaStream_t stream) {
+template <typename S>
+static cudaError_t launch_bias_act_s(const float *acc, const void *bias, void *out, int64_t m, int64_t n,
+                                     lc_activation act, cudaStream_t stream) {
+    switch (act) {
+    case LC_ACT_NONE: return launch_bias_act_t<S>(acc, bias, out, m, n, OpIdentity(), stream);
+    case LC_ACT_RELU: return launch_bias_act_t<S>(acc, bias, out, m, n, OpRelu(), stream);
+    case LC_ACT_GELU_ERF: return launch_bias_act_t<S>(acc, bias, out, m, n, OpGeluErf(), stream);
+    case LC_ACT_GELU_TANH: return launch_bias_act_t<S>(acc, bias, out, m, n, OpGeluTanh(), stream);
+    default: return cudaErrorInvalidValue;
+    }
+}
+
+extern "C" cudaError_t lc_cuda_launch_bias_act_lowp(lc_dtype dtype, const float *acc, const void *bias, void *out,
+                                                    int64_t m, int64_t n, lc_activation act, cudaStream_t stream) {
     if (m < 0 || n < 0) return cudaErrorInvalidValue;
     if (m == 0 || n == 0) return cudaSuccess;
     if (!acc || !out) return cudaErrorInvalidValue;
-    if (dtype == LC_DTYPE_F16) return launch_bias_gelu_erf_t<__half>(acc, bias, out, m, n, stream);
-    if (dtype == LC_DTYPE_BF16) return launch_bias_gelu_erf_t<__nv_bfloat16>(acc, bias, out, m, n, stream);
+    if (dtype == LC_DTYPE_F16) return launch_bias_act_s<__half>(acc, bias, out, m, n, act, stream);
+    if (dtype == LC_DTYPE_BF16) return launch_bias_act_s<__nv_bfloat16>(acc, bias, out, m, n, act, stream);
     return cudaErrorInvalidValue;
 }
 

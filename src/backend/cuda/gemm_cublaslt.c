@@ -252,6 +252,14 @@ lc_status lc_cuda_gemm_ex(const lc_matmul_args *args, lc_dtype c_dtype, const vo
             st = lc_lt_check(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                                    &ctx->lt_workspace_bytes, sizeof ctx->lt_workspace_bytes),
                              "workspace preference");
+        if (st == LC_OK && (half || bf16)) {
+            /* Split-K partial sums are added in float32, never in the 16-bit output type (that would round
+             * every partial sum: seen on the H100 at k = 1031 as ~2x the one-rounding bound). */
+            const uint32_t schemes = CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+            st = lc_lt_check(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
+                                                                   &schemes, sizeof schemes),
+                             "reduction scheme preference");
+        }
         if (st == LC_OK)
             st = lc_lt_check(cublasLtMatmulAlgoGetHeuristic(ctx->lt, desc, la, lb, lcl, lcl, pref,
                                                             tunable ? LC_GEMM_TUNE_ALGOS : 1, results, &found),
