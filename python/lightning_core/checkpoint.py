@@ -1,10 +1,12 @@
-"""Checkpoint IO v1 / v1.1 (seed section 26): module state to and from ``.npz`` files, never via pickle.
+"""Checkpoint IO v1 / v1.1 / v1.2 (seed section 26): module state to and from ``.npz`` files, never via pickle.
 
 - ``save_checkpoint(path, module, metadata=None)`` writes format version "1";
   ``save_model_checkpoint(path, model, metadata=None)`` writes "1.1" (adds the model class and a
-  per-tensor manifest: shape, dtype, byte size and SHA-256 of every array).
+  per-tensor manifest: shape, dtype, byte size and SHA-256 of every array). Either writes "1.2" when a
+  tensor is bfloat16: the "1.1" layout (model class null for save_checkpoint), the bfloat16 tensor stored
+  as its raw 16-bit patterns in a '<u2' member whose manifest dtype is "bfloat16" (float16 is '<f2').
 - ``load_checkpoint(path, into, strict=True)`` / ``load_model_checkpoint(path, into, strict=True)``
-  read either version (a v1 file loads under v1.1) and return an info dict; ``read_checkpoint_info(path)``
+  read any of these versions (a v1 file loads under v1.1) bit-exactly and return an info dict; ``read_checkpoint_info(path)``
   validates a file and describes it without touching any module.
 
 A module is anything with ``state_dict()`` (ordered mapping name -> ndarray) and
@@ -823,7 +825,7 @@ def _load(path, into, strict, model_level):
 
 
 def load_checkpoint(path, into, strict=True):
-    """Loads a checkpoint (format version "1" or "1.1") into the module ``into``; returns an info dict
+    """Loads a checkpoint (format version "1", "1.1" or "1.2") into the module ``into``; returns an info dict
     (``format_version``, ``metadata``, ``loaded``, ``missing``, ``unexpected``, ...). strict=True requires
     the exact key set; strict=False loads the keys both sides have and reports the rest. A shape or dtype
     mismatch is always an error. Any error leaves ``into`` unchanged."""

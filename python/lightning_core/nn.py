@@ -1,13 +1,15 @@
 """lightning_core.nn: small torch-style modules over the lightning_core ops (seed README sections 18, 26).
 
-Modules hold their parameters as ``Parameter`` objects: float32, C-contiguous NumPy arrays (an ndarray
-subclass) with a ``.grad`` slot. Forward passes call the C ops directly (``Linear`` is one call into
+Modules hold their parameters as ``Parameter`` objects: C-contiguous NumPy arrays (an ndarray subclass)
+of the module's ``dtype`` (float32 default, float16, bfloat16) with a ``.grad`` slot (float32). Forward passes call the C ops directly (``Linear`` is one call into
 ``lightning_core._C.linear``); backward passes are NumPy/lc-matmul code for ``Linear``, ``ReLU``, ``GELU``,
 ``LayerNorm`` and ``Embedding`` (``Conv2d`` has a forward only). Conventions:
 
 - ``Linear`` stores ``weight`` as ``[in_features, out_features]`` (row-major ``x @ weight``, the library's
   matmul convention) -- the transpose of torch's ``[out, in]``; its state_dict uses that layout too.
-- ``state_dict()`` is an ordered dict name -> float32 ndarray copy with torch's names (``"weight"``,
+- 16-bit modules run forward in their dtype (Linear, LayerNorm); backward is float32; SGD updates a
+  16-bit parameter in float32 and rounds once.
+- ``state_dict()`` is an ordered dict name -> ndarray copy (the parameter's dtype) with torch's names (``"weight"``,
   ``"bias"``, ``"0.weight"`` for the first child of a ``Sequential``); ``load_state_dict(sd, strict=True)``
   validates every key, shape and dtype before writing anything and copies into the existing arrays in
   place (optimizer state keyed by parameter stays valid).
@@ -15,7 +17,7 @@ subclass) with a ``.grad`` slot. Forward passes call the C ops directly (``Linea
 - ``device`` ("cpu", "cuda", "metal" or "auto", default "cpu") is where the forward ops (and the matmuls of
   ``Linear.backward``) run; parameters stay NumPy arrays on the host.
 
-Reference: docs/python_api.md ("nn and autograd"). Tests: tests/python/test_nn.py.
+Reference: docs/python_api.md ("nn and autograd"). Tests: tests/python/test_nn.py, tests/python/test_dtype_nn.py.
 """
 
 import math
