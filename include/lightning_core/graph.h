@@ -161,7 +161,8 @@ void lc_graph_free(lc_graph_t *g);
 
 /* A float32 graph input of `shape` named `name` (non-empty, unique among values and nodes). */
 lc_status lc_graph_input(lc_graph_t *g, const char *name, int ndim, const int64_t *shape, lc_value_id *out);
-/* Same with an explicit dtype (float32 or float64; float64 only reaches ops whose schema takes it). */
+/* Same with an explicit dtype (float32, float64, float16 or bfloat16; each reaches only ops whose op-table
+ * dtype mask takes it: the builder and validation check). */
 lc_status lc_graph_input_typed(lc_graph_t *g, const char *name, lc_dtype dtype, int ndim, const int64_t *shape,
                                lc_value_id *out);
 /* A constant bound at build time: the graph keeps a view of `t` (its storage stays alive while the

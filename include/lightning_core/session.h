@@ -9,7 +9,8 @@
  *
  * Resident sessions keep their inputs, intermediates and outputs in buffers on their device, so
  * repeated work pays no allocation, no re-upload and no synchronisation it does not ask for. A session
- * has numbered inputs and one output (shapes fixed at creation, float32) and one or more programs (the
+ * has numbered inputs and one output (shapes fixed at creation; float32, or float16/bfloat16 for the
+ * matmul and elementwise kinds) and one or more programs (the
  * work: e.g. matmul; or add/sub/div for the elementwise session). The building blocks:
  *   lc_session_upload    copy a host or device tensor into resident input i (returns once the source
  *                        has been read; the device copy is ordered before later work);
@@ -56,14 +57,20 @@ void lc_device_graph_free(lc_device_graph_t *graph);
 
 typedef struct lc_session lc_session_t;
 
-/* c [m,n] = a [m,k] · b [k,n]. Inputs: 0 = a, 1 = b. One program (0). */
+/* c [m,n] = a [m,k] · b [k,n]. Inputs: 0 = a, 1 = b. One program (0). float32 buffers; the _typed form
+ * keeps every resident buffer in `dtype`: float32, or float16/bfloat16 (the op table's matmul dtypes:
+ * storage in the dtype, float32 accumulation); another dtype is LC_ERR_DTYPE. */
 lc_status lc_session_new_matmul(int64_t m, int64_t k, int64_t n, lc_device device, lc_session_t **out);
+lc_status lc_session_new_matmul_typed(int64_t m, int64_t k, int64_t n, lc_dtype dtype, lc_device device,
+                                      lc_session_t **out);
 
 /* out [rows,cols] = a (+|-|/) b. Inputs: 0 = a, 1 = b. Programs: LC_ELEMWISE_ADD/SUB/DIV. */
 enum { LC_ELEMWISE_ADD = 0, LC_ELEMWISE_SUB = 1, LC_ELEMWISE_DIV = 2 };
 lc_status lc_session_new_elemwise(int64_t rows, int64_t cols, lc_device device, lc_session_t **out);
+/* The same with every resident buffer in `dtype` (float32, float16 or bfloat16, as the _typed matmul). */
+lc_status lc_session_new_elemwise_typed(int64_t rows, int64_t cols, lc_dtype dtype, lc_device device, lc_session_t **out);
 
-/* out [seq,head_dim] = attention(q, k, v) as lc_attention_forward. Inputs: 0 = q, 1 = k, 2 = v. */
+/* out [seq,head_dim] = attention(q, k, v) as lc_attention_forward (float32 buffers). Inputs: 0 = q, 1 = k, 2 = v. */
 lc_status lc_session_new_attention(int64_t seq, int64_t head_dim, int causal, lc_device device, lc_session_t **out);
 
 /* The seed's conv -> attention chain: y = relu(conv2d(x [n,c,h,w], w [oc,c,3,3]) + bias [oc]) with the
@@ -81,6 +88,8 @@ lc_status lc_session_new_conv_attention(const lc_conv_attention_shape *shape, lc
 void lc_session_free(lc_session_t *s);
 
 lc_device lc_session_device(const lc_session_t *s);
+/* The dtype of the session's resident buffers (inputs, output). */
+lc_dtype lc_session_dtype(const lc_session_t *s);
 int lc_session_num_inputs(const lc_session_t *s);
 /* Resident buffers (borrowed; valid for the session's life): inputs 0..n-1, the output. */
 const lc_tensor_t *lc_session_input(const lc_session_t *s, int index);
@@ -93,7 +102,7 @@ int64_t lc_session_replays(const lc_session_t *s);
 /* Whether every input has been uploaded at least once (cached runs need it). */
 int lc_session_inputs_ready(const lc_session_t *s);
 
-/* src: float32 with exactly the input's element count (any shape), host or device, any layout. */
+/* src: the session's dtype with exactly the input's element count (any shape), host or device, any layout. */
 lc_status lc_session_upload(lc_session_t *s, int index, const lc_tensor_t *src);
 /* The checks of lc_session_upload (index, dtype, element count) without the copy: a caller uploading
  * several inputs checks them all first, so that a refused call changes no resident input. */
@@ -110,7 +119,7 @@ lc_status lc_session_run(lc_session_t *s, int program, int64_t loops);
 lc_status lc_session_run_polled(lc_session_t *s, int program, int64_t loops, int (*poll)(void *ctx), void *ctx,
                                 int64_t *done);
 lc_status lc_session_sync(lc_session_t *s);
-/* dst: float32, writable, contiguous, exactly the output's element count; host or device. An error if
+/* dst: the session's dtype, writable, contiguous, exactly the output's element count; host or device. An error if
  * no program has run yet (the output holds nothing). */
 lc_status lc_session_download(lc_session_t *s, lc_tensor_t *dst);
 

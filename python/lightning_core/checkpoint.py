@@ -1,10 +1,12 @@
-"""Checkpoint IO v1 / v1.1 (seed section 26): module state to and from ``.npz`` files, never via pickle.
+"""Checkpoint IO v1 / v1.1 / v1.2 (seed section 26): module state to and from ``.npz`` files, never via pickle.
 
 - ``save_checkpoint(path, module, metadata=None)`` writes format version "1";
   ``save_model_checkpoint(path, model, metadata=None)`` writes "1.1" (adds the model class and a
-  per-tensor manifest: shape, dtype, byte size and SHA-256 of every array).
+  per-tensor manifest: shape, dtype, byte size and SHA-256 of every array). Either writes "1.2" when a
+  tensor is bfloat16: the "1.1" layout (model class null for save_checkpoint), the bfloat16 tensor stored
+  as its raw 16-bit patterns in a '<u2' member whose manifest dtype is "bfloat16" (float16 is '<f2').
 - ``load_checkpoint(path, into, strict=True)`` / ``load_model_checkpoint(path, into, strict=True)``
-  read either version (a v1 file loads under v1.1) and return an info dict; ``read_checkpoint_info(path)``
+  read any of these versions (a v1 file loads under v1.1) bit-exactly and return an info dict; ``read_checkpoint_info(path)``
   validates a file and describes it without touching any module.
 
 A module is anything with ``state_dict()`` (ordered mapping name -> ndarray) and
@@ -56,7 +58,8 @@ __all__ = [
 FORMAT_NAME = "lightning_core.checkpoint"
 VERSION_V1 = "1"
 VERSION_V1_1 = "1.1"
-SUPPORTED_VERSIONS = (VERSION_V1, VERSION_V1_1)
+VERSION_V1_2 = "1.2"  # "1.1"'s layout; written when a tensor is bfloat16 (stored as its raw '<u2' bits)
+SUPPORTED_VERSIONS = (VERSION_V1, VERSION_V1_1, VERSION_V1_2)
 META_MEMBER = "__lc_meta__"
 RESERVED_PREFIX = "__lc_"
 
@@ -68,6 +71,24 @@ _MAX_JSON_DEPTH = 64
 _MAX_MEMBERS = 1 << 16  # tensors + the meta member a file may hold
 _MAX_NDIM = 32
 _CHUNK = 1 << 20  # bytes per bounded read (streamed data, inflate output)
+
+
+# bfloat16 (ml_dtypes.bfloat16, NumPy kind 'V') has no .npy type: its tensors are stored as the raw 16-bit
+# patterns in a '<u2' member, and the "1.2" manifest names the dtype "bfloat16".
+_BF16_NAME = "bfloat16"
+_BF16_STORED = np.dtype("<u2")
+
+
+def _is_bf16(dtype):
+    return dtype.kind == "V" and dtype.name == _BF16_NAME and dtype.itemsize == 2 and dtype.fields is None
+
+
+def _bf16_dtype():
+    try:
+        import ml_dtypes
+    except ImportError:  # pragma: no cover - a declared dependency
+        return None
+    return np.dtype(ml_dtypes.bfloat16)
 
 
 class CheckpointError(ValueError):
@@ -173,9 +194,11 @@ def _require_module(obj, what):
 
 
 def _check_dtype(name, dtype):
+    if _is_bf16(dtype):
+        return
     if dtype.hasobject or dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None or dtype.subdtype:
         raise TypeError(f"state_dict[{name!r}]: dtype {dtype} cannot be stored (numeric dtypes only; "
-                        "object arrays would need pickle)")
+                        "object arrays would need pickle; bfloat16 is stored as its 16-bit patterns)")
 
 
 def _native(arr):
@@ -185,6 +208,8 @@ def _native(arr):
 
 
 def _sha256(arr):
+    if _is_bf16(arr.dtype):
+        arr = np.ascontiguousarray(arr).view(np.uint16)  # the raw patterns, as stored
     le = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
     return hashlib.sha256(le.reshape(-1).view(np.uint8).data if le.size else b"").hexdigest()
 
@@ -274,21 +299,26 @@ def _save(path, module, metadata, version):
     _require_module(module, "model" if version == VERSION_V1_1 else "module")
     meta_user = _check_metadata(metadata)
     state = _module_state(module, "model" if version == VERSION_V1_1 else "module")
+    model_level = version == VERSION_V1_1
+    if any(_is_bf16(a.dtype) for a in state.values()):
+        version = VERSION_V1_2  # bfloat16 needs the manifest's dtype names; older readers refuse the file
     meta = OrderedDict(format=FORMAT_NAME, format_version=version, library_version=str(_C.__version__))
     members = []
     manifest = []
     for name, value in state.items():
         arr = _native(value)
         stem = _escape(name)
-        members.append((stem, arr))
-        if version == VERSION_V1_1:
+        bf16 = _is_bf16(arr.dtype)
+        stored = arr.view(_BF16_STORED) if bf16 else arr
+        members.append((stem, stored))
+        if version != VERSION_V1:
             manifest.append(OrderedDict(name=name, member=stem + ".npy", shape=list(arr.shape),
-                                        dtype=arr.dtype.newbyteorder("<").str, nbytes=int(arr.nbytes),
-                                        sha256=_sha256(arr)))
-    if version == VERSION_V1_1:
+                                        dtype=_BF16_NAME if bf16 else arr.dtype.newbyteorder("<").str,
+                                        nbytes=int(arr.nbytes), sha256=_sha256(stored)))
+    if version != VERSION_V1:
         cls = type(module)
-        meta["model_class"] = cls.__qualname__
-        meta["model_module"] = cls.__module__
+        meta["model_class"] = cls.__qualname__ if model_level else None
+        meta["model_module"] = cls.__module__ if model_level else None
         meta["checksum"] = "sha256"
         meta["manifest"] = manifest
     else:
@@ -637,8 +667,9 @@ def _read_structure(p, size, f, zf):
         manifest = None
     else:
         manifest = meta.get("manifest")
-        if not isinstance(meta.get("model_class"), str):
-            raise _corrupt(p, f"{META_MEMBER}: 'model_class' must be a string")
+        mc = meta.get("model_class")
+        if not (isinstance(mc, str) or (version == VERSION_V1_2 and mc is None)):
+            raise _corrupt(p, f"{META_MEMBER}: 'model_class' must be a string" + (" or null" if version == VERSION_V1_2 else ""))
         if meta.get("checksum") != "sha256":
             raise _corrupt(p, f"{META_MEMBER}: unknown checksum {meta.get('checksum')!r}")
         if not isinstance(manifest, list) or not all(isinstance(e, dict) for e in manifest):
@@ -658,6 +689,7 @@ def _read_structure(p, size, f, zf):
     for i, name in enumerate(order):
         stem = by_name[name]
         h = headers[stem]
+        logical = None  # the tensor's dtype when it differs from the member's (bfloat16 stored as '<u2')
         if manifest is not None:
             e = manifest[i]
             if e.get("member") != stem + ".npy":
@@ -665,18 +697,27 @@ def _read_structure(p, size, f, zf):
             mshape = e.get("shape")
             if not isinstance(mshape, list) or tuple(mshape) != h.shape:
                 raise _corrupt(p, f"tensor {name!r}: manifest shape {mshape} != stored shape {list(h.shape)}")
-            try:
-                mdt = np.dtype(e.get("dtype"))
-            except TypeError:
-                mdt = None
-            if not isinstance(e.get("dtype"), str) or mdt is None or mdt != h.dtype:
-                raise _corrupt(p, f"tensor {name!r}: manifest dtype {e.get('dtype')!r} != stored dtype {h.dtype.str}")
+            if version == VERSION_V1_2 and e.get("dtype") == _BF16_NAME:
+                # raw bfloat16 patterns: the member must be '<u2' (checked before any data is read)
+                if h.dtype != _BF16_STORED:
+                    raise _corrupt(p, f"tensor {name!r}: manifest dtype 'bfloat16' needs a '<u2' member of its 16-bit "
+                                      f"patterns, got stored dtype {h.dtype.str}")
+                logical = _bf16_dtype()
+                if logical is None:  # pragma: no cover - ml_dtypes is a declared dependency
+                    raise CheckpointError(f"checkpoint {p!r}: tensor {name!r} is bfloat16, which needs ml_dtypes")
+            else:
+                try:
+                    mdt = np.dtype(e.get("dtype"))
+                except TypeError:
+                    mdt = None
+                if not isinstance(e.get("dtype"), str) or mdt is None or mdt != h.dtype:
+                    raise _corrupt(p, f"tensor {name!r}: manifest dtype {e.get('dtype')!r} != stored dtype {h.dtype.str}")
             if h.fortran or h.dtype.byteorder == ">":
                 raise _corrupt(p, f"tensor {name!r}: a \"1.1\" member must hold C-order little-endian data")
             if e.get("nbytes") != h.nbytes:
                 raise _corrupt(p, f"tensor {name!r}: manifest nbytes {e.get('nbytes')!r} != {h.nbytes}")
             digests[name] = e.get("sha256")
-        tensors[name] = (h.shape, h.dtype.newbyteorder("="))
+        tensors[name] = (h.shape, logical if logical is not None else h.dtype.newbyteorder("="))
     data = [(name, headers[by_name[name]], manifest is not None, digests.get(name)) for name in order]
     return _Checkpoint(p, meta, tensors), data
 
@@ -688,7 +729,8 @@ def _read_tensors(p, f, ckpt, data, keep):
         if checked and want != digest:
             raise _corrupt(p, f"tensor {name!r}: SHA-256 mismatch (manifest {want!r}, data {digest})")
         if arr is not None:
-            ckpt.arrays[name] = arr
+            dtype = ckpt.tensors[name][1]
+            ckpt.arrays[name] = arr.view(dtype) if dtype != arr.dtype else arr  # bfloat16: the raw bits as read
 
 
 def _reject_constant(token):
@@ -783,7 +825,7 @@ def _load(path, into, strict, model_level):
 
 
 def load_checkpoint(path, into, strict=True):
-    """Loads a checkpoint (format version "1" or "1.1") into the module ``into``; returns an info dict
+    """Loads a checkpoint (format version "1", "1.1" or "1.2") into the module ``into``; returns an info dict
     (``format_version``, ``metadata``, ``loaded``, ``missing``, ``unexpected``, ...). strict=True requires
     the exact key set; strict=False loads the keys both sides have and reports the rest. A shape or dtype
     mismatch is always an error. Any error leaves ``into`` unchanged."""

@@ -50,14 +50,17 @@ class Value:
 
 
 class Graph:
-    """A graph of lightning_core ops over float32 values (float64 where the op's schema takes it)."""
+    """A graph of lightning_core ops over float32 values, or float64/float16/bfloat16 where the op table's
+    dtype masks take them (inputs by ``dtype=``, constants keep their array's dtype; plans run and return
+    each value's dtype)."""
 
     def __init__(self):
         self.core = GraphCore()
 
     # ---- values ----------------------------------------------------------------------------------
     def input(self, name, shape, dtype="float32"):
-        """A graph input of ``shape`` fed at run time."""
+        """A graph input of ``shape`` fed at run time; ``dtype`` float32 (default), float64, float16 or
+        bfloat16 (a name, NumPy dtype or type)."""
         return Value(self, self.core.input(name, shape, dtype))
 
     def constant(self, name, value):

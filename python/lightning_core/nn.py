@@ -1,13 +1,15 @@
 """lightning_core.nn: small torch-style modules over the lightning_core ops (seed README sections 18, 26).
 
-Modules hold their parameters as ``Parameter`` objects: float32, C-contiguous NumPy arrays (an ndarray
-subclass) with a ``.grad`` slot. Forward passes call the C ops directly (``Linear`` is one call into
+Modules hold their parameters as ``Parameter`` objects: C-contiguous NumPy arrays (an ndarray subclass)
+of the module's ``dtype`` (float32 default, float16, bfloat16) with a ``.grad`` slot (float32). Forward passes call the C ops directly (``Linear`` is one call into
 ``lightning_core._C.linear``); backward passes are NumPy/lc-matmul code for ``Linear``, ``ReLU``, ``GELU``,
 ``LayerNorm`` and ``Embedding`` (``Conv2d`` has a forward only). Conventions:
 
 - ``Linear`` stores ``weight`` as ``[in_features, out_features]`` (row-major ``x @ weight``, the library's
   matmul convention) -- the transpose of torch's ``[out, in]``; its state_dict uses that layout too.
-- ``state_dict()`` is an ordered dict name -> float32 ndarray copy with torch's names (``"weight"``,
+- 16-bit modules run forward in their dtype (Linear, LayerNorm); backward is float32; SGD updates a
+  16-bit parameter in float32 and rounds once.
+- ``state_dict()`` is an ordered dict name -> ndarray copy (the parameter's dtype) with torch's names (``"weight"``,
   ``"bias"``, ``"0.weight"`` for the first child of a ``Sequential``); ``load_state_dict(sd, strict=True)``
   validates every key, shape and dtype before writing anything and copies into the existing arrays in
   place (optimizer state keyed by parameter stays valid).
@@ -15,7 +17,7 @@ subclass) with a ``.grad`` slot. Forward passes call the C ops directly (``Linea
 - ``device`` ("cpu", "cuda", "metal" or "auto", default "cpu") is where the forward ops (and the matmuls of
   ``Linear.backward``) run; parameters stay NumPy arrays on the host.
 
-Reference: docs/python_api.md ("nn and autograd"). Tests: tests/python/test_nn.py.
+Reference: docs/python_api.md ("nn and autograd"). Tests: tests/python/test_nn.py, tests/python/test_dtype_nn.py.
 """
 
 import math
@@ -26,6 +28,7 @@ from numbers import Integral, Real
 import numpy as np
 
 from . import _C
+from . import dtypes as _dtypes
 from ._checks import check_device as _checks_device, check_int as _checks_int
 
 __all__ = [
@@ -97,6 +100,28 @@ def _rng(who, seed):
     return np.random.default_rng(int(seed))
 
 
+_PARAM_DTYPES = ("float32", "float16", "bfloat16")
+
+
+def _check_dtype(who, dtype):
+    """A parameter dtype argument: float32 (default), float16 or bfloat16 (names, NumPy dtypes or types, as
+    lc.cast takes) -> its NumPy dtype; TypeError naming ``who`` and the argument otherwise."""
+    name = _dtypes.dtype_name(dtype, f"{who}: dtype")
+    if name not in _PARAM_DTYPES:
+        raise TypeError(f"{who}: dtype: expected float32, float16 or bfloat16, got {name}")
+    return _dtypes.numpy_dtype(name)
+
+
+def _is_lowp(dtype):
+    return dtype.name in ("float16", "bfloat16")
+
+
+def _f32(a):
+    """A float32 host view/copy of ``a`` (float16/bfloat16 widened exactly) for the float32 backward code."""
+    a = _host(a)
+    return a.astype(np.float32) if _is_lowp(a.dtype) else a
+
+
 def _host(a):
     """A NumPy view of an ndarray/Parameter, or a host copy of a lightning_core tensor."""
     if isinstance(a, np.ndarray):
@@ -107,12 +132,20 @@ def _host(a):
 # ---- Parameter --------------------------------------------------------------------------------------
 
 class Parameter(np.ndarray):
-    """A float32, C-contiguous ndarray owned by a module, with a ``grad`` slot (None or an ndarray of the
-    same shape). ``Parameter(data)`` copies ``data``. Arithmetic on a parameter returns plain ndarrays;
-    in-place updates (``p -= lr * p.grad``, ``p.fill(0)``, ``np.copyto(p, ...)``) keep it a parameter."""
+    """A C-contiguous ndarray of float32 (default), float16 or bfloat16 owned by a module, with a ``grad``
+    slot (None or a float32 ndarray of the same shape). ``Parameter(data, dtype="float32")`` copies ``data``
+    (converted to ``dtype`` with round to nearest even, as lc.cast). Arithmetic on a parameter returns plain
+    ndarrays; in-place updates (``p -= lr * p.grad``, ``p.fill(0)``, ``np.copyto(p, ...)``) keep it a
+    parameter."""
 
-    def __new__(cls, data):
-        arr = np.array(data, dtype=np.float32, order="C", copy=True)
+    def __new__(cls, data, dtype="float32"):
+        dt = _check_dtype("Parameter", dtype)
+        if dt == np.float32:
+            arr = np.array(data, dtype=np.float32, order="C", copy=True)
+        else:
+            src = data if isinstance(data, np.ndarray) and data.dtype.name in _dtypes.FLOAT_DTYPES else \
+                np.asarray(data, dtype=np.float64)
+            arr = _dtypes.cast(src, dt) if src.dtype != dt else np.array(src, order="C", copy=True)
         obj = arr.view(cls)
         obj.grad = None
         return obj
@@ -126,8 +159,8 @@ class Parameter(np.ndarray):
             return arr[()]
         return arr
 
-    def __reduce__(self):  # pickles as a plain float32 array wrapped back into a Parameter
-        return (Parameter, (np.asarray(self.view(np.ndarray)),))
+    def __reduce__(self):  # pickles as a plain array wrapped back into a Parameter of its dtype
+        return (Parameter, (np.asarray(self.view(np.ndarray)), self.dtype.name))
 
     def __repr__(self):
         return "Parameter(" + repr(self.view(np.ndarray))[6:]
@@ -169,6 +202,7 @@ def _load_state(who, targets, state_dict, strict):
         problems.append(f"unexpected keys {unexpected}")
     values = {}
     bad_type = []
+    dtype_errors = []
     shape_errors = []
     for name, dst in targets.items():
         if name not in state_dict:
@@ -178,9 +212,13 @@ def _load_state(who, targets, state_dict, strict):
             arr = v if isinstance(v, np.ndarray) else np.asarray(v)
         except Exception:  # noqa: BLE001 -- an object NumPy cannot read is a type error for that key
             arr = None
-        if arr is None or arr.dtype.kind not in "fiu":
+        lowp = arr is not None and (_is_lowp(arr.dtype) or _is_lowp(dst.dtype))
+        if arr is None or (arr.dtype.kind not in "fiu" and not lowp):
             bad_type.append(f"{name!r} ({type(v).__name__}"
                             f"{'' if arr is None else ', dtype ' + str(arr.dtype)})")
+            continue
+        if lowp and arr.dtype != dst.dtype:  # float16/bfloat16 are never converted silently
+            dtype_errors.append(f"{name!r}: expected dtype {dst.dtype.name}, got {arr.dtype.name}")
             continue
         if arr.shape != dst.shape:
             shape_errors.append(f"{name!r}: expected shape {dst.shape}, got {arr.shape}")
@@ -189,6 +227,10 @@ def _load_state(who, targets, state_dict, strict):
     if bad_type:
         raise TypeError(f"{who}.load_state_dict: values that are not real-valued arrays for keys "
                         f"{', '.join(bad_type)}; nothing was loaded")
+    if dtype_errors:
+        raise TypeError(f"{who}.load_state_dict: dtype mismatch for keys " + "; ".join(dtype_errors)
+                        + " (float16/bfloat16 values load only into parameters of that dtype: convert with "
+                        "lc.cast); nothing was loaded")
     if shape_errors:
         problems.append("mis-shaped keys " + "; ".join(shape_errors))
     if problems:
@@ -206,6 +248,7 @@ class Module:
     ``module(x)`` is ``module.forward(x)`` (bound directly, no extra Python frame)."""
 
     _param_names = ()
+    dtype = "float32"  # the parameters' dtype name (modules without parameters run in their input's dtype)
 
     def __init__(self, device="cpu"):
         self.device = _check_device(type(self).__name__, device)
@@ -261,7 +304,8 @@ class Module:
 
     # checkpoints
     def state_dict(self):
-        return OrderedDict((n, np.array(p, dtype=np.float32, copy=True)) for n, p in self.named_parameters())
+        """name -> a copy of each parameter, in its dtype (float32, float16 or bfloat16)."""
+        return OrderedDict((n, np.array(p.view(np.ndarray), copy=True)) for n, p in self.named_parameters())
 
     def load_state_dict(self, state_dict, strict=True):
         """Copies ``state_dict`` into the parameters. ``strict`` (default) rejects missing and unexpected
@@ -296,15 +340,17 @@ class Linear(Module):
 
     _param_names = ("weight", "bias")
 
-    def __init__(self, in_features, out_features, bias=True, seed=None, device="cpu"):
+    def __init__(self, in_features, out_features, bias=True, seed=None, device="cpu", dtype="float32"):
         super().__init__(device)
         self.in_features = _check_int("Linear", "in_features", in_features)
         self.out_features = _check_int("Linear", "out_features", out_features)
         bias = _check_bool("Linear", "bias", bias)
+        dt = _check_dtype("Linear", dtype)
+        self.dtype = dt.name
         rng = _rng("Linear", seed)
         bound = 1.0 / math.sqrt(self.in_features)
-        self.weight = Parameter(rng.uniform(-bound, bound, (self.in_features, self.out_features)))
-        self.bias = Parameter(rng.uniform(-bound, bound, (self.out_features,))) if bias else None
+        self.weight = Parameter(rng.uniform(-bound, bound, (self.in_features, self.out_features)), dt)
+        self.bias = Parameter(rng.uniform(-bound, bound, (self.out_features,)), dt) if bias else None
         self._x = None
 
     def forward(self, x):
@@ -332,10 +378,10 @@ class Linear(Module):
     def backward(self, grad_out):
         if self._x is None:
             raise RuntimeError("Linear.backward: no forward input recorded (call forward first)")
-        x = _host(self._x)
+        x = _f32(self._x)
         if x.ndim != 2:
             x = x.reshape(-1, self.in_features)
-        g = _host(grad_out)
+        g = _f32(grad_out)
         lead = g.shape[:-1]
         if g.ndim != 2:
             g = g.reshape(-1, g.shape[-1]) if g.ndim >= 1 else g.reshape(1, 1)
@@ -345,14 +391,15 @@ class Linear(Module):
         _accumulate(self.weight, _C.matmul2d(x.T, g, self.device))
         if self.bias is not None:
             _accumulate(self.bias, g.sum(axis=0, dtype=np.float64 if g.dtype == np.float64 else np.float32))
-        gx = _C.matmul2d(g, self.weight.view(np.ndarray).T, self.device)
+        gx = _C.matmul2d(g, _f32(self.weight).T, self.device)
         if gx.dtype != np.float32:
             gx = gx.astype(np.float32)
         return gx.reshape(lead + (self.in_features,))
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}, device={self.device!r}")
+                f"bias={self.bias is not None}, device={self.device!r}"
+                + (f", dtype={self.dtype!r}" if self.dtype != "float32" else ""))
 
 
 class ReLU(Module):
@@ -375,8 +422,8 @@ class ReLU(Module):
     def backward(self, grad_out):
         if self._y is None:
             raise RuntimeError("ReLU.backward: no forward output recorded (call forward first)")
-        y = _host(self._y)
-        g = _host(grad_out)
+        y = _f32(self._y)
+        g = _f32(grad_out)
         if g.shape != y.shape:
             raise ValueError(f"ReLU.backward: grad_out: expected shape {y.shape}, got {g.shape}")
         return np.where(y > 0, g, np.zeros((), g.dtype))
@@ -428,8 +475,8 @@ class GELU(Module):
     def backward(self, grad_out):
         if self._x is None:
             raise RuntimeError("GELU.backward: no forward input recorded (call forward first)")
-        x = _host(self._x)
-        g = _host(grad_out)
+        x = _f32(self._x)
+        g = _f32(grad_out)
         if g.shape != x.shape:
             raise ValueError(f"GELU.backward: grad_out: expected shape {x.shape}, got {g.shape}")
         return (g * _gelu_grad(x, self.approximate)).astype(np.float32)
@@ -444,8 +491,10 @@ class LayerNorm(Module):
 
     _param_names = ("weight", "bias")
 
-    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, device="cpu"):
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, device="cpu", dtype="float32"):
         super().__init__(device)
+        dt = _check_dtype("LayerNorm", dtype)
+        self.dtype = dt.name
         if isinstance(normalized_shape, (tuple, list)):
             if len(normalized_shape) != 1:
                 raise ValueError("LayerNorm: normalized_shape: only the last axis is normalised "
@@ -456,8 +505,8 @@ class LayerNorm(Module):
         self.elementwise_affine = _check_bool("LayerNorm", "elementwise_affine", elementwise_affine)
         d = self.normalized_shape[0]
         if self.elementwise_affine:
-            self.weight = Parameter(np.ones(d, np.float32))
-            self.bias = Parameter(np.zeros(d, np.float32))
+            self.weight = Parameter(np.ones(d, np.float32), dt)
+            self.bias = Parameter(np.zeros(d, np.float32), dt)
         else:
             self.weight = None
             self.bias = None
@@ -485,8 +534,8 @@ class LayerNorm(Module):
     def backward(self, grad_out):
         if self._x is None:
             raise RuntimeError("LayerNorm.backward: no forward input recorded (call forward first)")
-        x = np.asarray(_host(self._x), np.float64)
-        g = np.asarray(_host(grad_out), np.float64)
+        x = np.asarray(_f32(self._x), np.float64)
+        g = np.asarray(_f32(grad_out), np.float64)
         if g.shape != x.shape:
             raise ValueError(f"LayerNorm.backward: grad_out: expected shape {x.shape}, got {g.shape}")
         mean = x.mean(axis=-1, keepdims=True)
@@ -497,7 +546,7 @@ class LayerNorm(Module):
             lead = tuple(range(x.ndim - 1))
             _accumulate(self.weight, (g * xhat).sum(axis=lead))
             _accumulate(self.bias, g.sum(axis=lead))
-            dxhat = g * self.weight.view(np.ndarray).astype(np.float64)
+            dxhat = g * _f32(self.weight).astype(np.float64)
         else:
             dxhat = g
         dx = rstd * (dxhat - dxhat.mean(axis=-1, keepdims=True)
@@ -506,7 +555,7 @@ class LayerNorm(Module):
 
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps:g}, elementwise_affine={self.elementwise_affine}, "
-                f"device={self.device!r}")
+                f"device={self.device!r}" + (f", dtype={self.dtype!r}" if self.dtype != "float32" else ""))
 
 
 class Embedding(Module):
@@ -517,12 +566,14 @@ class Embedding(Module):
 
     _param_names = ("weight",)
 
-    def __init__(self, num_embeddings, embedding_dim, seed=None, device="cpu"):
+    def __init__(self, num_embeddings, embedding_dim, seed=None, device="cpu", dtype="float32"):
         super().__init__(device)
         self.num_embeddings = _check_int("Embedding", "num_embeddings", num_embeddings)
         self.embedding_dim = _check_int("Embedding", "embedding_dim", embedding_dim)
+        dt = _check_dtype("Embedding", dtype)
+        self.dtype = dt.name
         rng = _rng("Embedding", seed)
-        self.weight = Parameter(rng.standard_normal((self.num_embeddings, self.embedding_dim)))
+        self.weight = Parameter(rng.standard_normal((self.num_embeddings, self.embedding_dim)), dt)
         self._idx = None
 
     def forward(self, indices):
@@ -538,7 +589,7 @@ class Embedding(Module):
     def backward(self, grad_out):
         if self._idx is None:
             raise RuntimeError("Embedding.backward: no forward input recorded (call forward first)")
-        g = _host(grad_out)
+        g = _f32(grad_out)
         want = self._idx.shape + (self.embedding_dim,)
         if g.shape != want:
             raise ValueError(f"Embedding.backward: grad_out: expected shape {want}, got {g.shape}")
@@ -560,8 +611,10 @@ class Conv2d(Module):
     _param_names = ("weight", "bias")
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, seed=None,
-                 device="cpu"):
+                 device="cpu", dtype="float32"):
         super().__init__(device)
+        dt = _check_dtype("Conv2d", dtype)
+        self.dtype = dt.name
         self.in_channels = _check_int("Conv2d", "in_channels", in_channels)
         self.out_channels = _check_int("Conv2d", "out_channels", out_channels)
         self.kernel_size = _check_pair("Conv2d", "kernel_size", kernel_size, 1)
@@ -571,8 +624,8 @@ class Conv2d(Module):
         rng = _rng("Conv2d", seed)
         kh, kw = self.kernel_size
         bound = 1.0 / math.sqrt(self.in_channels * kh * kw)
-        self.weight = Parameter(rng.uniform(-bound, bound, (self.out_channels, self.in_channels, kh, kw)))
-        self.bias = Parameter(rng.uniform(-bound, bound, (self.out_channels,))) if bias else None
+        self.weight = Parameter(rng.uniform(-bound, bound, (self.out_channels, self.in_channels, kh, kw)), dt)
+        self.bias = Parameter(rng.uniform(-bound, bound, (self.out_channels,)), dt) if bias else None
 
     def forward(self, x):
         return _C.conv2d_nchw(x, self.weight, self.bias, self.stride[0], self.stride[1],
@@ -644,16 +697,18 @@ class TinyMLPModel(Sequential):
     are "0.weight" [in, hidden], "0.bias", "2.weight" [hidden, out], "2.bias" -- the same keys and values
     as ``lightning_core.autograd.TinyAutogradMLP`` with the same seed."""
 
-    def __init__(self, in_features, hidden_features, out_features, seed=None, device="cpu"):
+    def __init__(self, in_features, hidden_features, out_features, seed=None, device="cpu", dtype="float32"):
         rng = _rng("TinyMLPModel", seed)
         _check_device("TinyMLPModel", device)
+        dt = _check_dtype("TinyMLPModel", dtype)
         super().__init__(
             Linear(_check_int("TinyMLPModel", "in_features", in_features),
-                   _check_int("TinyMLPModel", "hidden_features", hidden_features), seed=rng, device=device),
+                   _check_int("TinyMLPModel", "hidden_features", hidden_features), seed=rng, device=device, dtype=dt),
             ReLU(device=device),
             Linear(hidden_features, _check_int("TinyMLPModel", "out_features", out_features), seed=rng,
-                   device=device),
+                   device=device, dtype=dt),
         )
+        self.dtype = dt.name
 
 
 # ---- optimiser ----------------------------------------------------------------------------------------
@@ -708,6 +763,9 @@ class SGD:
             g = np.asarray(g)
             if g.shape != t.shape:
                 raise ValueError(f"SGD.step: params[{i}].grad: expected shape {t.shape}, got {g.shape}")
+            if _is_lowp(t.dtype):
+                self._step_lowp(i, t, g, lr, mom, wd)
+                continue
             if wd:
                 g = g + wd * t
             if mom:
@@ -719,6 +777,25 @@ class SGD:
                     buf += g
                 g = buf
             np.subtract(t, lr * g, out=t, casting="unsafe")
+
+    def _step_lowp(self, i, t, g, lr, mom, wd):
+        """A float16/bfloat16 parameter: the update is computed in float32 from the widened parameter and a
+        float32 grad (momentum buffer float32), and the new value is rounded once to the parameter's dtype
+        (nearest even, lc.cast)."""
+        t32 = t.view(np.ndarray).astype(np.float32)
+        g = _f32(g).astype(np.float32, copy=False)
+        if wd:
+            g = g + np.float32(wd) * t32
+        if mom:
+            buf = self._bufs[i]
+            if buf is None:
+                buf = self._bufs[i] = np.array(g, dtype=np.float32, copy=True)
+            else:
+                buf *= np.float32(mom)
+                buf += g
+            g = buf
+        new = t32 - np.float32(lr) * g
+        np.copyto(t.view(np.ndarray), _dtypes.cast(new, t.dtype))
 
     def state_dict(self):
         return {"lr": self.lr, "momentum": self.momentum, "weight_decay": self.weight_decay,

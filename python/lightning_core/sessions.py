@@ -17,7 +17,8 @@ download_into(out)                        no        no            into out    ho
 ========================================  ========  ============  ==========  ===============
 
 attention_forward_with_policy caches its sessions per thread (LRU, set_policy_session_capacity).
-Tests: tests/python/test_sessions.py, tests/python/test_sync_policy.py, tests/python/test_threads_hidden_state.py.
+Tests: tests/python/test_sessions.py, tests/python/test_sync_policy.py, tests/python/test_threads_hidden_state.py,
+tests/python/test_dtype_sessions_graph.py (float16/bfloat16 sessions).
 """
 
 import threading
@@ -53,38 +54,45 @@ SESSION_MAX_LOOPS = _C.SESSION_MAX_LOOPS
 
 
 class MatMulResidentSession(_C.ResidentSession):
-    """out [m, n] = a [m, k] @ b [k, n] with resident device buffers (float32)."""
+    """out [m, n] = a [m, k] @ b [k, n] with resident device buffers of ``dtype`` (float32, float16 or
+    bfloat16: storage in the dtype, float32 accumulation); inputs and ``out`` of a float16/bfloat16
+    session must have its dtype (TypeError otherwise)."""
 
-    def __init__(self, m, k, n, device="auto"):
-        super().__init__("matmul", (m, k, n), device)
+    def __init__(self, m, k, n, device="auto", dtype="float32"):
+        super().__init__("matmul", (m, k, n), device, dtype=dtype)
         self.m, self.k, self.n = m, k, n
 
     def __repr__(self):
-        return f"MatMulResidentSession(m={self.m}, k={self.k}, n={self.n}, device={self.device!r})"
+        return f"MatMulResidentSession(m={self.m}, k={self.k}, n={self.n}, device={self.device!r}, dtype={self.dtype!r})"
 
 
 MatMulMetalResidentSession = MatMulResidentSession
 
 
-def matmul2d_resident_session(a, b, device="auto"):
-    """A MatMulResidentSession sized for a [m, k] @ b [k, n] (seed section 23)."""
+def matmul2d_resident_session(a, b, device="auto", dtype=None):
+    """A MatMulResidentSession sized for a [m, k] @ b [k, n] (seed section 23); ``dtype`` None: a's dtype
+    when it is float16 or bfloat16, else float32."""
     a_shape, b_shape = getattr(a, "shape", None), getattr(b, "shape", None)
     if a_shape is None or len(a_shape) != 2:
         raise ValueError(f"matmul2d_resident_session: a: expected a 2-D array, got shape {a_shape}")
     if b_shape is None or len(b_shape) != 2 or b_shape[0] != a_shape[1]:
         raise ValueError(
             f"matmul2d_resident_session: b: expected shape ({a_shape[1]}, n) to match a {tuple(a_shape)}, got {b_shape}")
-    return MatMulResidentSession(int(a_shape[0]), int(a_shape[1]), int(b_shape[1]), device)
+    if dtype is None:
+        name = str(getattr(a, "dtype", "float32"))
+        dtype = name if name in ("float16", "bfloat16") else "float32"
+    return MatMulResidentSession(int(a_shape[0]), int(a_shape[1]), int(b_shape[1]), device, dtype)
 
 
 _ADD, _SUB, _DIV = 0, 1, 2
 
 
 class MatrixElemwiseResidentSession(_C.ResidentSession):
-    """out [rows, cols] = a (+|-|/) b with resident buffers; one captured graph per operation."""
+    """out [rows, cols] = a (+|-|/) b with resident buffers of ``dtype`` (float32, float16 or bfloat16, as
+    MatMulResidentSession); one captured graph per operation."""
 
-    def __init__(self, rows, cols, device="auto"):
-        super().__init__("elemwise", (rows, cols), device)
+    def __init__(self, rows, cols, device="auto", dtype="float32"):
+        super().__init__("elemwise", (rows, cols), device, dtype=dtype)
         self.rows, self.cols = rows, cols
 
     def add_start_into(self, a, b, out):
@@ -106,7 +114,7 @@ class MatrixElemwiseResidentSession(_C.ResidentSession):
         self.run_into(a, b, out, program=_DIV)
 
     def __repr__(self):
-        return f"MatrixElemwiseResidentSession(rows={self.rows}, cols={self.cols}, device={self.device!r})"
+        return f"MatrixElemwiseResidentSession(rows={self.rows}, cols={self.cols}, device={self.device!r}, dtype={self.dtype!r})"
 
 
 MatrixElemwiseMetalResidentSession = MatrixElemwiseResidentSession

@@ -332,7 +332,9 @@ static lc_status lc_try_layer_norm(lc_fuse_ctx *c, int node, int *fired) {
     lc_follow_epilogue(c, chain, &n, &bias, &act);
     const lc_value_id gamma = ln->ninputs > 1 ? ln->inputs[1] : -1, beta = ln->ninputs > 2 ? ln->inputs[2] : -1;
     const lc_value_id w = c->g->nodes[mm].inputs[1], b = bias >= 0 ? c->g->nodes[bias].inputs[1] : -1;
+    const lc_graph_value *lnv = V(c->g, ln->output);
     const char *why3 = gamma < 0                                         ? "no_affine_to_fold"
+                       : !lnv || lnv->dtype != LC_DTYPE_F32               ? "fold_needs_float32"
                        : !is_constant(c, gamma) || (beta >= 0 && !is_constant(c, beta)) ? "affine_not_constant"
                        : !is_constant(c, w) || (b >= 0 && !is_constant(c, b))           ? "weights_not_constant"
                        : c->t->nextra + 2 > 16                                          ? "too_many_folds"

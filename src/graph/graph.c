@@ -213,6 +213,11 @@ static lc_status lc_append_value(const char *fn, lc_graph_t *g, const char *name
 
 /* ---- inputs, constants ----------------------------------------------------------------------- */
 
+/* The dtypes a graph value may have: the four float dtypes (which op takes which: the op table). */
+static int lc_graph_float_dtype(lc_dtype d) {
+    return d == LC_DTYPE_F32 || d == LC_DTYPE_F64 || d == LC_DTYPE_F16 || d == LC_DTYPE_BF16;
+}
+
 lc_status lc_graph_input_typed(lc_graph_t *g, const char *name, lc_dtype dtype, int ndim, const int64_t *shape,
                                lc_value_id *out) {
     const char *fn = "graph.input";
@@ -220,8 +225,8 @@ lc_status lc_graph_input_typed(lc_graph_t *g, const char *name, lc_dtype dtype, 
     if ((st = lc_check_graph(fn, g)) != LC_OK) return st;
     if (!out) return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: out: expected a pointer, got NULL", fn);
     if ((st = lc_check_new_name(fn, "name", g, name)) != LC_OK) return st;
-    if (dtype != LC_DTYPE_F32 && dtype != LC_DTYPE_F64)
-        return lc_error(LC_ERR_DTYPE, "%s: dtype: expected float32 or float64, got code %d", fn, (int)dtype);
+    if (!lc_graph_float_dtype(dtype))
+        return lc_error(LC_ERR_DTYPE, "%s: dtype: expected float32, float64, float16 or bfloat16, got code %d", fn, (int)dtype);
     if (ndim > 0 && !shape) return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: shape: expected %d dims, got NULL", fn, ndim);
     if ((st = lc_shape_validate("shape", ndim, shape)) != LC_OK) {
         char prefix[160];
@@ -395,8 +400,9 @@ lc_status lc_graph_add_unchecked(lc_graph_t *g, const char *op, const lc_value_i
             return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: out_shape: expected %d dims, got NULL", fn, out_ndim);
         if ((st = lc_shape_validate("out_shape", out_ndim, out_shape)) != LC_OK)
             return lc_rewrap(st, fn);
-        if (out_dtype != LC_DTYPE_F32 && out_dtype != LC_DTYPE_F64)
-            return lc_error(LC_ERR_DTYPE, "%s: out_dtype: expected float32 or float64, got code %d", fn, (int)out_dtype);
+        if (!lc_graph_float_dtype(out_dtype))
+            return lc_error(LC_ERR_DTYPE, "%s: out_dtype: expected float32, float64, float16 or bfloat16, got code %d", fn,
+                            (int)out_dtype);
     }
     if (!lc_grow((void **)&g->nodes, &g->cap_nodes, g->nnodes, sizeof *g->nodes) || !lc_index_reserve(g, 1, g->nnodes + 1))
         return lc_error(LC_ERR_OUT_OF_MEMORY, "%s: out of host memory", fn);

@@ -33,7 +33,7 @@ lc_status lc_resident_device(const char *owner, lc_device requested, const lc_ba
 
 lc_status lc_resident_check_upload(const char *owner, const char *name, const lc_tensor_t *dst, const lc_tensor_t *src) {
     lc_status st;
-    if ((st = lc_check_tensor(owner, name, src)) != LC_OK || (st = lc_check_dtype_is(owner, name, src, LC_DTYPE_F32)) != LC_OK)
+    if ((st = lc_check_tensor(owner, name, src)) != LC_OK || (st = lc_check_dtype_is(owner, name, src, lc_tensor_dtype(dst))) != LC_OK)
         return st;
     if (lc_tensor_numel(src) != lc_tensor_numel(dst)) {
         char want[96];
@@ -71,7 +71,7 @@ lc_status lc_resident_download(const lc_backend *be, const char *owner, const lc
                                int *waited) {
     lc_status st;
     *waited = 0;
-    if ((st = lc_check_tensor(owner, "out", dst)) != LC_OK || (st = lc_check_dtype_is(owner, "out", dst, LC_DTYPE_F32)) != LC_OK)
+    if ((st = lc_check_tensor(owner, "out", dst)) != LC_OK || (st = lc_check_dtype_is(owner, "out", dst, lc_tensor_dtype(src))) != LC_OK)
         return st;
     if (!lc_tensor_is_writable(dst) || !lc_tensor_is_contiguous(dst))
         return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: out: expected a writable contiguous tensor, got a %s one", owner,

@@ -13,14 +13,14 @@
  * *fell_back (may be NULL) is set when the result is not what was asked (auto never falls back). */
 lc_status lc_resident_device(const char *owner, lc_device requested, const lc_backend **out, int *fell_back);
 
-/* dst (a resident buffer on be's device) <- src: float32 with dst's element count, host or device, any
+/* dst (a resident buffer on be's device) <- src: dst's dtype and element count, host or device, any
  * layout. Returns once src has been read. */
 /* The checks of lc_resident_upload without the copy: callers that upload several inputs check them all
  * first, so that a refused call leaves every resident input as it was. */
 lc_status lc_resident_check_upload(const char *owner, const char *name, const lc_tensor_t *dst, const lc_tensor_t *src);
 lc_status lc_resident_upload(const lc_backend *be, const char *owner, const char *name, lc_tensor_t *dst,
                              const lc_tensor_t *src);
-/* dst (caller's: float32, writable, contiguous, src's element count) <- src (resident). A host dst
+/* dst (caller's: src's dtype, writable, contiguous, src's element count) <- src (resident). A host dst
  * waits for the data (*waited = 1); a device dst is an enqueued copy (waits under "always"). */
 lc_status lc_resident_download(const lc_backend *be, const char *owner, const lc_tensor_t *src, lc_tensor_t *dst,
                                int *waited);

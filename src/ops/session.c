@@ -12,7 +12,7 @@
 #include "ops/resident.h"
 #include "ops/session_internal.h"
 
-lc_status lc_session_create(const char *name, lc_device device, int ninputs, const char *const *input_names,
+lc_status lc_session_create(const char *name, lc_device device, lc_dtype dtype, int ninputs, const char *const *input_names,
                             const int *input_ndims, const int64_t (*input_shapes)[4], int out_ndim,
                             const int64_t *out_shape, int nprograms, lc_session_program_fn program,
                             lc_session_t **out) {
@@ -25,16 +25,17 @@ lc_status lc_session_create(const char *name, lc_device device, int ninputs, con
     s->name = name;
     s->backend = be;
     s->device = be->device;
+    s->dtype = dtype;
     s->ninputs = ninputs;
     s->nprograms = nprograms;
     s->program = program;
     for (int i = 0; i < ninputs && st == LC_OK; i++) {
         s->input_names[i] = input_names[i];
-        st = lc_tensor_new(LC_DTYPE_F32, s->device, input_ndims[i], input_shapes[i], &s->in[i]);
+        st = lc_tensor_new(dtype, s->device, input_ndims[i], input_shapes[i], &s->in[i]);
         if (st != LC_OK) st = lc_error_wrap(st, "%s: %s", name, input_names[i]);
     }
     if (st == LC_OK) {
-        st = lc_tensor_new(LC_DTYPE_F32, s->device, out_ndim, out_shape, &s->out);
+        st = lc_tensor_new(dtype, s->device, out_ndim, out_shape, &s->out);
         if (st != LC_OK) st = lc_error_wrap(st, "%s: out", name);
     }
     if (st != LC_OK) {
@@ -47,7 +48,7 @@ lc_status lc_session_create(const char *name, lc_device device, int ninputs, con
 
 lc_status lc_session_add_temp(lc_session_t *s, int ndim, const int64_t *shape, lc_tensor_t **out) {
     LC_CHECK_INVARIANT(s->ntemps < LC_SESSION_MAX_TEMPS);
-    lc_status st = lc_tensor_new(LC_DTYPE_F32, s->device, ndim, shape, &s->temp[s->ntemps]);
+    lc_status st = lc_tensor_new(s->dtype, s->device, ndim, shape, &s->temp[s->ntemps]);
     if (st != LC_OK) return lc_error_wrap(st, "%s: intermediate", s->name);
     *out = s->temp[s->ntemps++];
     return LC_OK;
@@ -72,6 +73,7 @@ void lc_session_free(lc_session_t *s) {
 }
 
 lc_device lc_session_device(const lc_session_t *s) { return s ? s->device : LC_DEVICE_COUNT; }
+lc_dtype lc_session_dtype(const lc_session_t *s) { return s ? s->dtype : LC_DTYPE_F32; }
 int lc_session_num_inputs(const lc_session_t *s) { return s ? s->ninputs : 0; }
 const lc_tensor_t *lc_session_input(const lc_session_t *s, int i) { return (s && i >= 0 && i < s->ninputs) ? s->in[i] : NULL; }
 const lc_tensor_t *lc_session_output(const lc_session_t *s) { return s ? s->out : NULL; }

@@ -17,6 +17,7 @@ typedef lc_status (*lc_session_program_fn)(lc_session_t *s, int program);
 struct lc_session {
     const char *name;            /* "matmul_session", ...: errors and trace events */
     lc_device device;            /* cpu or cuda */
+    lc_dtype dtype;              /* of every resident input, intermediate and the output */
     const lc_backend *backend;
     int ninputs, nprograms, ntemps;
     lc_tensor_t *in[LC_SESSION_MAX_INPUTS];
@@ -34,12 +35,12 @@ struct lc_session {
 };
 
 /* Allocates a session on `device` (auto/metal/cuda resolve by the fallback policy) with a resident
- * float32 tensor per input shape and the output shape; the kind fills programs and temps. */
-lc_status lc_session_create(const char *name, lc_device device, int ninputs, const char *const *input_names,
+ * tensor of `dtype` per input shape and the output shape; the kind fills programs and temps. */
+lc_status lc_session_create(const char *name, lc_device device, lc_dtype dtype, int ninputs, const char *const *input_names,
                             const int *input_ndims, const int64_t (*input_shapes)[4], int out_ndim,
                             const int64_t *out_shape, int nprograms, lc_session_program_fn program,
                             lc_session_t **out);
-/* A resident float32 intermediate on the session's device, kept in temp[]; returns it (borrowed). */
+/* A resident intermediate of the session's dtype on the session's device, kept in temp[]; returns it (borrowed). */
 lc_status lc_session_add_temp(lc_session_t *s, int ndim, const int64_t *shape, lc_tensor_t **out);
 /* A view of base (contiguous, `ndim`/`shape`, element offset) kept in temp[]. */
 lc_status lc_session_add_view(lc_session_t *s, const lc_tensor_t *base, int ndim, const int64_t *shape, int64_t offset,

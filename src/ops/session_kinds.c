@@ -1,13 +1,14 @@
 /* session_kinds.c — the resident session kinds of session.h: each is a constructor (resident buffer
  * shapes) and a program that enqueues its work through the ops layer on the resident tensors (so it
  * is routed, traced and capturable like any op):
- *   matmul          a [m,k] · b [k,n] -> out [m,n]
- *   elementwise     a, b [rows,cols] -> out = a + b | a - b | a / b (programs ADD, SUB, DIV)
- *   attention       q, k, v [seq,d] -> out [seq,d]
+ *   matmul          a [m,k] · b [k,n] -> out [m,n]                              (float32, float16, bfloat16)
+ *   elementwise     a, b [rows,cols] -> out = a + b | a - b | a / b (programs ADD, SUB, DIV; the same dtypes)
+ *   attention       q, k, v [seq,d] -> out [seq,d]                              (float32 only, as the next)
  *   conv_attention  x [n,c,h,w], w [oc,c,3,3], bias [oc] -> conv+bias+ReLU -> qkv_pack_repeat into
  *                   [3,seq,d] -> attention(q, k, v) -> out [seq,d]; on CUDA, shapes that fit run the
  *                   whole chain as one fused kernel (conv_attention_cuda.cu)
  * Tests: tests/c/test_sessions.c, tests/python/test_sessions.py. */
+#include "lightning_core/graph.h"
 #include "ops/conv_attention.h"
 #include "ops/session_internal.h"
 
@@ -16,13 +17,31 @@ static lc_status lc_program_matmul(lc_session_t *s, int program) {
     return lc_matmul(s->in[0], s->in[1], s->out, s->device);
 }
 
+/* The dtypes a session of op `op` may keep: float32, or float16/bfloat16 where the op table gives the op
+ * a kernel for it on some backend (float64 stays with the eager ops). */
+static lc_status lc_session_dtype_ok(const char *name, const char *op, lc_dtype dtype) {
+    if (dtype == LC_DTYPE_F32) return LC_OK;
+    if ((dtype == LC_DTYPE_F16 || dtype == LC_DTYPE_BF16) && lc_op_takes_dtype(op, dtype)) return LC_OK;
+    return lc_error(LC_ERR_DTYPE, "%s: dtype: expected float32%s, got %s", name,
+                    lc_op_takes_dtype(op, LC_DTYPE_BF16) ? ", float16 or bfloat16" : " (the op has no float16/bfloat16 kernel)",
+                    lc_dtype_name(dtype));
+}
+
 lc_status lc_session_new_matmul(int64_t m, int64_t k, int64_t n, lc_device device, lc_session_t **out) {
+    return lc_session_new_matmul_typed(m, k, n, LC_DTYPE_F32, device, out);
+}
+
+lc_status lc_session_new_matmul_typed(int64_t m, int64_t k, int64_t n, lc_dtype dtype, lc_device device,
+                                      lc_session_t **out) {
     if (!out) return lc_error(LC_ERR_INVALID_ARGUMENT, "matmul_session: out: expected a pointer, got NULL");
+    *out = NULL;
+    lc_status st = lc_session_dtype_ok("matmul_session", "matmul", dtype);
+    if (st != LC_OK) return st;
     static const char *const names[2] = {"a", "b"};
     const int ndims[2] = {2, 2};
     const int64_t shapes[2][4] = {{m, k}, {k, n}};
     const int64_t out_shape[2] = {m, n};
-    return lc_session_create("matmul_session", device, 2, names, ndims, shapes, 2, out_shape, 1, lc_program_matmul, out);
+    return lc_session_create("matmul_session", device, dtype, 2, names, ndims, shapes, 2, out_shape, 1, lc_program_matmul, out);
 }
 
 static lc_status lc_program_elemwise(lc_session_t *s, int program) {
@@ -34,12 +53,22 @@ static lc_status lc_program_elemwise(lc_session_t *s, int program) {
 }
 
 lc_status lc_session_new_elemwise(int64_t rows, int64_t cols, lc_device device, lc_session_t **out) {
+    return lc_session_new_elemwise_typed(rows, cols, LC_DTYPE_F32, device, out);
+}
+
+lc_status lc_session_new_elemwise_typed(int64_t rows, int64_t cols, lc_dtype dtype, lc_device device, lc_session_t **out) {
     if (!out) return lc_error(LC_ERR_INVALID_ARGUMENT, "matrix_elemwise_session: out: expected a pointer, got NULL");
+    *out = NULL;
+    static const char *const ops[3] = {"vector_add", "matrix_sub", "matrix_div"};
+    for (int i = 0; i < 3; i++) {
+        lc_status st = lc_session_dtype_ok("matrix_elemwise_session", ops[i], dtype);
+        if (st != LC_OK) return st;
+    }
     static const char *const names[2] = {"a", "b"};
     const int ndims[2] = {2, 2};
     const int64_t shapes[2][4] = {{rows, cols}, {rows, cols}};
     const int64_t out_shape[2] = {rows, cols};
-    return lc_session_create("matrix_elemwise_session", device, 2, names, ndims, shapes, 2, out_shape, 3,
+    return lc_session_create("matrix_elemwise_session", device, dtype, 2, names, ndims, shapes, 2, out_shape, 3,
                              lc_program_elemwise, out);
 }
 
@@ -54,7 +83,7 @@ lc_status lc_session_new_attention(int64_t seq, int64_t head_dim, int causal, lc
     const int ndims[3] = {2, 2, 2};
     const int64_t shapes[3][4] = {{seq, head_dim}, {seq, head_dim}, {seq, head_dim}};
     const int64_t out_shape[2] = {seq, head_dim};
-    lc_status st = lc_session_create("attention_session", device, 3, names, ndims, shapes, 2, out_shape, 1,
+    lc_status st = lc_session_create("attention_session", device, LC_DTYPE_F32, 3, names, ndims, shapes, 2, out_shape, 1,
                                      lc_program_attention, out);
     if (st == LC_OK) (*out)->causal = causal != 0;
     return st;
@@ -88,7 +117,7 @@ lc_status lc_session_new_conv_attention(const lc_conv_attention_shape *sh, lc_de
     const int64_t shapes[3][4] = {{sh->n, sh->c, sh->h, sh->w}, {sh->oc, sh->c, 3, 3}, {sh->oc}};
     const int64_t out_shape[2] = {sh->seq, sh->head_dim};
     lc_session_t *s = NULL;
-    lc_status st = lc_session_create(name, device, 3, names, ndims, shapes, 2, out_shape, 1, lc_program_conv_attention, &s);
+    lc_status st = lc_session_create(name, device, LC_DTYPE_F32, 3, names, ndims, shapes, 2, out_shape, 1, lc_program_conv_attention, &s);
     if (st != LC_OK) return st;
     s->causal = sh->causal != 0;
     s->conv = (lc_conv2d_params){sh->stride_h, sh->stride_w, sh->pad_h, sh->pad_w, 1};

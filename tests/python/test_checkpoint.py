@@ -193,7 +193,7 @@ def test_file_is_plain_uncompressed_npz(tmp_path, rng):
         assert z["__lc_meta__"].dtype == np.uint8 and z["__lc_meta__"].ndim == 1
     meta = read_meta(path)
     assert meta["format"] == ckpt.FORMAT_NAME == "lightning_core.checkpoint"
-    assert meta["format_version"] == "1.1" and ckpt.SUPPORTED_VERSIONS == ("1", "1.1")
+    assert meta["format_version"] == "1.1" and ckpt.SUPPORTED_VERSIONS == ("1", "1.1", "1.2")
     assert meta["model_class"] == "FakeMLP" and meta["checksum"] == "sha256"
     assert meta["metadata"] == {"kind": "tiny"}
     assert [e["name"] for e in meta["manifest"]] == list(m.params)

@@ -70,18 +70,12 @@ static int gp_str(const char *fn, const char *name, PyObject *obj, const char **
     return 0;
 }
 
+/* A value dtype: float32 (None/absent), float64, float16 or bfloat16, as a name ("float32", "bf16", ...),
+ * NumPy dtype or scalar type; TypeError otherwise (the graph layer checks which op takes which). */
 static int gp_dtype(const char *fn, PyObject *obj, lc_dtype *out) {
     *out = LC_DTYPE_F32;
     if (obj == NULL || obj == Py_None) return 0;
-    const char *s;
-    if (gp_str(fn, "dtype", obj, &s) < 0) return -1;
-    if (strcmp(s, "float32") == 0) return 0;
-    if (strcmp(s, "float64") == 0) {
-        *out = LC_DTYPE_F64;
-        return 0;
-    }
-    PyErr_Format(PyExc_ValueError, "%s: dtype: expected 'float32' or 'float64', got %R", fn, obj);
-    return -1;
+    return lcpy_dtype_arg(fn, "dtype", obj, out);
 }
 
 static int gp_id(const char *fn, const char *name, PyObject *obj, lc_value_id *out) {
@@ -283,7 +277,10 @@ static PyObject *gc_constant(GraphCoreObject *self, PyObject *const *args, Py_ss
     }
     PyArrayObject *a = lcpy_input_arg(sig.fn, "value", v[1]);
     if (a == NULL) return NULL;
-    const int typenum = PyArray_TYPE(a) == NPY_DOUBLE ? NPY_DOUBLE : NPY_FLOAT;
+    /* The constant keeps its array's dtype (float32, float64, float16 or bfloat16; lcpy_input_arg checked it). */
+    lc_dtype cdt;
+    if (lcpy_typenum_dtype(PyArray_TYPE(a), &cdt) < 0) return NULL; /* unreachable after lcpy_input_arg */
+    const int typenum = PyArray_TYPE(a);
     PyArrayObject *c = lcpy_as_compute(a, typenum);
     if (c == NULL) return NULL;
     const int nd = PyArray_NDIM(c);
@@ -295,7 +292,7 @@ static PyObject *gc_constant(GraphCoreObject *self, PyObject *const *args, Py_ss
     int64_t dims[LC_MAX_DIMS];
     for (int i = 0; i < nd; i++) dims[i] = PyArray_DIM(c, i);
     lc_tensor_t *copy = NULL;
-    st = lc_tensor_from_host(PyArray_DATA(c), (size_t)PyArray_NBYTES(c), typenum == NPY_DOUBLE ? LC_DTYPE_F64 : LC_DTYPE_F32,
+    st = lc_tensor_from_host(PyArray_DATA(c), (size_t)PyArray_NBYTES(c), cdt,
                              LC_DEVICE_CPU, nd, dims, &copy);
     Py_DECREF(c);
     if (st != LC_OK) return lcpy_raise_status(st);
@@ -652,7 +649,7 @@ static PyObject *gc_get_outputs(GraphCoreObject *self, void *closure) {
 static PyMethodDef graphcore_methods[] = {
     GC_FAST(input, "($self, /, name, shape, dtype='float32')", "A graph input; returns its value id."),
     GC_FAST(constant, "($self, /, name, value)",
-            "A constant: an ndarray (copied, float16 -> float32) or a Tensor/TensorView (shared); returns its value id."),
+            "A constant: an ndarray (copied, its dtype kept) or a Tensor/TensorView (shared); returns its value id."),
     {"add", (PyCFunction)(void (*)(void))gc_add, METH_VARARGS | METH_KEYWORDS,
      "add(op, inputs, node_name=None, **attrs)\n--\n\nAppends a checked node; returns its output value id."},
     {"add_unchecked", (PyCFunction)(void (*)(void))gc_add_unchecked, METH_VARARGS | METH_KEYWORDS,
@@ -734,8 +731,10 @@ static PyObject *py_graph_op_schemas(PyObject *self, PyObject *noargs) {
             }
             PyList_SET_ITEM(inputs, k, d);
         }
-        const char *dts[2] = {(info.dtypes & (1u << LC_DTYPE_F32)) ? "float32" : NULL,
-                              (info.dtypes & (1u << LC_DTYPE_F64)) ? "float64" : NULL};
+        const char *dts[4] = {(info.dtypes & (1u << LC_DTYPE_F32)) ? "float32" : NULL,
+                              (info.dtypes & (1u << LC_DTYPE_F64)) ? "float64" : NULL,
+                              (info.dtypes & (1u << LC_DTYPE_F16)) ? "float16" : NULL,
+                              (info.dtypes & (1u << LC_DTYPE_BF16)) ? "bfloat16" : NULL};
         const char *bes[2] = {lc_graph_op_supported(i, LC_DEVICE_CPU, LC_DTYPE_F32) ? "cpu" : NULL,
                               lc_graph_op_supported(i, LC_DEVICE_CUDA, LC_DTYPE_F32) ? "cuda" : NULL};
         PyObject *out_rank = info.output_rank == LC_GRAPH_RANK_ANY ? (Py_INCREF(Py_None), Py_None)
@@ -745,7 +744,7 @@ static PyObject *py_graph_op_schemas(PyObject *self, PyObject *noargs) {
                                              "required_attrs", "inplace_ok", "backends"};
         PyObject *vals[13] = {PyUnicode_FromString(info.name), gp_str_or_none(info.alias_of), inputs,
                               PyLong_FromLong(info.min_inputs), PyLong_FromLong(info.max_inputs), out_rank,
-                              gp_str_list(2, dts), PyUnicode_FromString(info.layout), PyUnicode_FromString(info.shape_rule),
+                              gp_str_list(4, dts), PyUnicode_FromString(info.layout), PyUnicode_FromString(info.shape_rule),
                               gp_attr_list(info.attrs), gp_attr_list(info.required_attrs), PyBool_FromLong(info.inplace_ok),
                               gp_str_list(2, bes)};
         PyObject *d = gp_dict(13, keys, vals);

@@ -11,6 +11,7 @@
 #include "call.h"
 #include "convert.h"
 #include "internal.h"
+#include "resident_args.h"
 
 typedef struct {
     PyObject_HEAD
@@ -91,7 +92,9 @@ static int plan_upload_args(PlanObject *self, const char *fn, PyObject *const *a
         call_init(&calls[i], fn);
         char name[32];
         snprintf(name, sizeof name, "input %d", i);
-        if (call_input(&calls[i], name, args[i]) < 0 || call_dtype(&calls[i], NULL) < 0 || call_wrap_in(&calls[i], 0, 0, NULL) < 0) {
+        if (call_input(&calls[i], name, args[i]) < 0 ||
+            call_resident_dtype(&calls[i], lc_tensor_dtype(lc_graph_plan_input(self->p, i)), "the graph input's") < 0 ||
+            call_wrap_in(&calls[i], 0, 0, NULL) < 0) {
             call_fail(&calls[i]);
             ok = 0;
             break;
@@ -184,7 +187,9 @@ static PyObject *plan_run(PlanObject *self, PyObject *const *args, Py_ssize_t na
         lcpy_call *c = &in[i].c;
         snprintf(in[i].name, sizeof in[i].name, "input %d", i);
         call_init(c, fn);
-        ok = call_input(c, in[i].name, args[i]) == 0 && call_dtype(c, NULL) == 0 && call_wrap_in(c, 0, 0, NULL) == 0;
+        ok = call_input(c, in[i].name, args[i]) == 0 &&
+             call_resident_dtype(c, lc_tensor_dtype(lc_graph_plan_input(self->p, i)), "the graph input's") == 0 &&
+             call_wrap_in(c, 0, 0, NULL) == 0;
         prepared++;
         if (ok) tin[i] = c->tin[0];
     }
@@ -192,7 +197,8 @@ static PyObject *plan_run(PlanObject *self, PyObject *const *args, Py_ssize_t na
         const lc_tensor_t *o = lc_graph_plan_output(self->p, i);
         npy_intp dims[LC_MAX_DIMS];
         for (int d = 0; d < lc_tensor_ndim(o); d++) dims[d] = (npy_intp)lc_tensor_dim(o, d);
-        PyArrayObject *arr = lcpy_new_array(lc_tensor_ndim(o), dims, NPY_FLOAT);
+        const int tn = lcpy_dtype_typenum(fn, lc_tensor_dtype(o));
+        PyArrayObject *arr = tn < 0 ? NULL : lcpy_new_array(lc_tensor_ndim(o), dims, tn);
         ok = arr != NULL;
         if (ok) {
             PyList_SET_ITEM(list, i, (PyObject *)arr);
@@ -226,7 +232,8 @@ static PyObject *plan_download_into(PlanObject *self, PyObject *const *args, Py_
         return NULL;
     lcpy_call c;
     call_init(&c, fn);
-    c.typenum = NPY_FLOAT;
+    c.dtype = lc_tensor_dtype(lc_graph_plan_output(self->p, (int)i));
+    if ((c.typenum = lcpy_dtype_typenum(fn, c.dtype)) < 0) return NULL;
     npy_intp count = (npy_intp)lc_tensor_numel(lc_graph_plan_output(self->p, (int)i));
     if (call_out(&c, v[1], -1, &count, "the output's elements", 0u) < 0 || call_wrap_out(&c, 0, NULL) < 0) return call_fail(&c);
     lc_status st;
@@ -308,7 +315,7 @@ static PyMethodDef plan_methods[] = {
     {"upload", LCPY_FASTCALL(plan_upload), METH_FASTCALL, "upload($self, *inputs)\n--\n\nCopies the inputs (graph-input order) into the resident buffers."},
     {"execute", LCPY_FASTCALL(plan_execute), METH_FASTCALL | METH_KEYWORDS,
      "execute($self, /, loops=1, sync=None)\n--\n\nRuns the plan loops times (1..2**24) on the resident inputs (CUDA: one graph launch per loop after the first two), then waits unless sync='never'. Ctrl-C interrupts a long run between launches."},
-    {"run", LCPY_FASTCALL(plan_run), METH_FASTCALL, "run($self, *inputs)\n--\n\nUpload, execute once, download (atomically: threads sharing the plan each get their own result): a list with one float32 ndarray per output."},
+    {"run", LCPY_FASTCALL(plan_run), METH_FASTCALL, "run($self, *inputs)\n--\n\nUpload, execute once, download (atomically: threads sharing the plan each get their own result): a list with one ndarray per output, of the output's dtype."},
     {"download_into", LCPY_FASTCALL(plan_download_into), METH_FASTCALL | METH_KEYWORDS,
      "download_into($self, /, i, out)\n--\n\nCopies output i into out (an ndarray or tensor with its element count); returns out."},
     {"synchronize", (PyCFunction)plan_synchronize, METH_NOARGS, "synchronize($self, /)\n--\n\nWaits for the plan's device work."},

@@ -1,5 +1,6 @@
 /* session_py.c — Python bindings of sessions, device graphs and execution policy (session.h, runtime.h):
- *   ResidentSession(kind, dims, device='auto', causal=False, stride_h=1, stride_w=1, pad_h=1, pad_w=1):
+ *   ResidentSession(kind, dims, device='auto', causal=False, stride_h=1, stride_w=1, pad_h=1, pad_w=1,
+ *     dtype='float32' (matmul/elemwise also float16, bfloat16; inputs and out then of that dtype only)):
  *     the base type of lightning_core's MatMulResidentSession, MatrixElemwiseResidentSession,
  *     AttentionSession and ConvAttentionSession (python/lightning_core/sessions.py), with the seed's
  *     methods start_into / run_into / sync_into / run_batch_sync_into / run_batch_sync_no_download_into /
@@ -21,6 +22,7 @@
 #include "call.h"
 #include "convert.h"
 #include "internal.h"
+#include "resident_args.h"
 
 /* ---- sync policy arguments ---------------------------------------------------------------------- */
 
@@ -84,12 +86,13 @@ static int dims_arg(const char *fn, PyObject *obj, int n, int64_t *dims) {
 }
 
 static int session_init(SessionObject *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"kind", "dims", "device", "causal", "stride_h", "stride_w", "pad_h", "pad_w", NULL};
+    static char *kwlist[] = {"kind", "dims", "device", "causal", "stride_h", "stride_w", "pad_h", "pad_w", "dtype", NULL};
     const char *fn = "ResidentSession";
     const char *kind = NULL;
     PyObject *dims_obj = NULL, *device_obj = NULL, *causal_obj = NULL, *geo_obj[4] = {NULL, NULL, NULL, NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "sO|OOOOOO", kwlist, &kind, &dims_obj, &device_obj, &causal_obj,
-                                     &geo_obj[0], &geo_obj[1], &geo_obj[2], &geo_obj[3]))
+    PyObject *dtype_obj = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "sO|OOOOOOO", kwlist, &kind, &dims_obj, &device_obj, &causal_obj,
+                                     &geo_obj[0], &geo_obj[1], &geo_obj[2], &geo_obj[3], &dtype_obj))
         return -1;
     if (self->s) {
         PyErr_Format(PyExc_RuntimeError, "%s: already initialised", fn);
@@ -99,6 +102,15 @@ static int session_init(SessionObject *self, PyObject *args, PyObject *kwds) {
     int causal = 0;
     if (device_obj && device_obj != Py_None && lcpy_device_arg(fn, device_obj, &dev) < 0) return -1;
     if (lcpy_bool_arg(fn, "causal", causal_obj, 0, &causal) < 0) return -1;
+    /* dtype: float32 (default), or float16/bfloat16 for the kinds whose ops have those kernels
+     * (matmul, elemwise); attention and conv_attention keep float32 buffers. */
+    lc_dtype dtype = LC_DTYPE_F32;
+    if (dtype_obj && dtype_obj != Py_None && lcpy_dtype_arg(fn, "dtype", dtype_obj, &dtype) < 0) return -1;
+    if (dtype != LC_DTYPE_F32 && strcmp(kind, "matmul") != 0 && strcmp(kind, "elemwise") != 0) {
+        PyErr_Format(PyExc_TypeError, "%s: dtype: kind '%s' keeps float32 buffers only (attention has no float16/bfloat16 "
+                     "kernel yet), got %s", fn, kind, lc_dtype_name(dtype));
+        return -1;
+    }
     int64_t d[7];
     lc_status st;
     if (strcmp(kind, "conv_attention") != 0) {
@@ -111,10 +123,10 @@ static int session_init(SessionObject *self, PyObject *args, PyObject *kwds) {
     }
     if (strcmp(kind, "matmul") == 0) {
         if (dims_arg("MatMulResidentSession", dims_obj, 3, d) < 0) return -1;
-        st = lc_session_new_matmul(d[0], d[1], d[2], dev, &self->s);
+        st = lc_session_new_matmul_typed(d[0], d[1], d[2], dtype, dev, &self->s);
     } else if (strcmp(kind, "elemwise") == 0) {
         if (dims_arg("MatrixElemwiseResidentSession", dims_obj, 2, d) < 0) return -1;
-        st = lc_session_new_elemwise(d[0], d[1], dev, &self->s);
+        st = lc_session_new_elemwise_typed(d[0], d[1], dtype, dev, &self->s);
     } else if (strcmp(kind, "attention") == 0) {
         if (dims_arg("AttentionSession", dims_obj, 2, d) < 0) return -1;
         st = lc_session_new_attention(d[0], d[1], causal, dev, &self->s);
@@ -136,7 +148,7 @@ static int session_init(SessionObject *self, PyObject *args, PyObject *kwds) {
         return -1;
     }
     if (st != LC_OK) {
-        lcpy_raise_status(st);
+        lcpy_raise_status(st); /* LC_ERR_DTYPE: TypeError */
         return -1;
     }
     return 0;
@@ -206,12 +218,14 @@ static PyObject *session_method(SessionObject *self, const char *fn, int flags, 
     for (int i = 0; i < nin; i++) {
         if (call_input(&c, in_names[i], args[i]) < 0) return call_fail(&c);
     }
-    if (nin && call_dtype(&c, NULL) < 0) return call_fail(&c);
+    const lc_dtype sdt = lc_session_dtype(self->s);
+    if (nin && call_resident_dtype(&c, sdt, "the session's") < 0) return call_fail(&c);
     for (int i = 0; i < nin; i++)
         if (call_wrap_in(&c, i, 0, NULL) < 0) return call_fail(&c);
     if (flags & S_OUT) {
         npy_intp count = (npy_intp)lc_tensor_numel(lc_session_output(self->s));
-        c.typenum = NPY_FLOAT;
+        c.dtype = sdt;
+        if ((c.typenum = lcpy_dtype_typenum(fn, sdt)) < 0) return call_fail(&c);
         if (call_out(&c, args[nin], -1, &count, "the output's elements", 0x7u) < 0) return call_fail(&c);
         if (call_wrap_out(&c, 0, NULL) < 0) return call_fail(&c);
     }
@@ -286,6 +300,15 @@ static PyMethodDef session_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyObject *session_get_dtype(SessionObject *self, void *closure) {
+    (void)closure;
+    if (!self->s) {
+        PyErr_SetString(PyExc_RuntimeError, "ResidentSession: the session is not initialised");
+        return NULL;
+    }
+    return PyUnicode_FromString(lc_dtype_name(lc_session_dtype(self->s)));
+}
+
 static PyObject *session_get_device(SessionObject *self, void *closure) {
     (void)closure;
     return PyUnicode_FromString(self->s ? lc_device_name(lc_session_device(self->s)) : "none");
@@ -323,6 +346,7 @@ static PyObject *session_get_output_shape(SessionObject *self, void *closure) {
 
 static PyGetSetDef session_getset[] = {
     {"device", (getter)session_get_device, NULL, "'cpu' or 'cuda': where the resident buffers live", NULL},
+    {"dtype", (getter)session_get_dtype, NULL, "the resident buffers' dtype: 'float32', 'float16' or 'bfloat16'", NULL},
     {"uses_graph", (getter)session_get_uses_graph, NULL, "True once a program replays a captured CUDA graph", NULL},
     {"runs", (getter)session_get_runs, NULL, "computations run so far (loops counted)", NULL},
     {"replays", (getter)session_get_replays, NULL, "how many of them were CUDA graph replays", NULL},
