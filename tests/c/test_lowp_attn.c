@@ -26,55 +26,9 @@
 #include "lightning_core/dtype.h"
 #include "lightning_core/lightning_core.h"
 
-static const char *last_path(void) {
-    static lc_dispatch_info info;
-    lc_last_dispatch(&info);
-    return info.path ? info.path : "?";
-}
-
-static uint16_t to16(lc_dtype d, double f) { return d == LC_DTYPE_BF16 ? lc_f32_to_bf16((float)f) : lc_f64_to_f16(f); }
-static double from16(lc_dtype d, uint16_t h) { return d == LC_DTYPE_BF16 ? lc_bf16_to_f32(h) : lc_f16_to_f32(h); }
-static double unit(lc_dtype d) { return d == LC_DTYPE_BF16 ? 0x1p-8 : 0x1p-11; }
-static double tiny(lc_dtype d) { return d == LC_DTYPE_BF16 ? 0x1p-134 : 0x1p-25; }
-static uint16_t nan16(lc_dtype d) { return d == LC_DTYPE_BF16 ? 0x7fc0 : 0x7e00; }
-#define POISON 0x7d01 /* a float16 NaN, a large bfloat16: never a right answer */
+#define LOWP_SEED 0x2545f4914f6cdd1dull
+#include "lowp_check.h"
 #define EPS32 0x1p-24
-
-static uint64_t g_rng = 0x2545f4914f6cdd1dull;
-static double rnd(double lo, double hi) {
-    g_rng ^= g_rng << 13, g_rng ^= g_rng >> 7, g_rng ^= g_rng << 17;
-    return lo + (hi - lo) * ((double)(g_rng >> 11) / 9007199254740992.0);
-}
-
-static void fill(lc_dtype d, int64_t n, double lo, double hi, uint16_t *h, double *v) {
-    for (int64_t i = 0; i < n; i++) {
-        h[i] = to16(d, rnd(lo, hi));
-        v[i] = from16(d, h[i]);
-    }
-}
-
-static int64_t numel(int ndim, const int64_t *shape) {
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= shape[i];
-    return n;
-}
-
-static lc_tensor_t *up(lc_device dev, lc_dtype d, int ndim, const int64_t *shape, const uint16_t *h) {
-    lc_tensor_t *t = NULL;
-    CHECK_OK(lc_tensor_from_host(h, (size_t)numel(ndim, shape) * 2, d, dev, ndim, shape, &t));
-    return t;
-}
-
-static lc_tensor_t *poisoned(lc_device dev, lc_dtype d, int ndim, const int64_t *shape) {
-    const int64_t n = numel(ndim, shape);
-    uint16_t *p = malloc((size_t)n * 2);
-    for (int64_t i = 0; i < n; i++) p[i] = POISON;
-    lc_tensor_t *t = up(dev, d, ndim, shape, p);
-    free(p);
-    return t;
-}
-
-static void down(lc_tensor_t *t, uint16_t *h, int64_t n) { CHECK_OK(lc_tensor_to_host(t, h, (size_t)n * 2)); }
 
 /* ---- attention --------------------------------------------------------------------------------------- */
 
@@ -218,17 +172,6 @@ static void qkv_case(lc_device dev, lc_dtype d, int64_t src_n, int64_t seq, int6
 }
 
 /* ---- mixed dtypes ------------------------------------------------------------------------------------ */
-
-static int has(const char *s) { return strstr(lc_last_error(), s) != NULL; }
-
-static int untouched(lc_tensor_t *t, int64_t n) {
-    uint16_t *h = malloc((size_t)n * 2);
-    down(t, h, n);
-    int ok = 1;
-    for (int64_t i = 0; i < n; i++) ok &= h[i] == POISON;
-    free(h);
-    return ok;
-}
 
 static void mixed_dtypes(lc_device dev) {
     const int64_t s2[2] = {4, 8}, xs[4] = {1, 2, 4, 4}, ws[4] = {3, 2, 3, 3}, bs[1] = {3}, ys[4] = {1, 3, 2, 2};

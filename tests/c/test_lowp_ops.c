@@ -25,55 +25,8 @@
 #include "lightning_core/dtype.h"
 #include "lightning_core/lightning_core.h"
 
-static const char *last_path(void) {
-    static lc_dispatch_info info;
-    lc_last_dispatch(&info);
-    return info.path ? info.path : "?";
-}
-
-static uint16_t to16(lc_dtype d, double f) { return d == LC_DTYPE_BF16 ? lc_f32_to_bf16((float)f) : lc_f64_to_f16(f); }
-static double from16(lc_dtype d, uint16_t h) { return d == LC_DTYPE_BF16 ? lc_bf16_to_f32(h) : lc_f16_to_f32(h); }
-static double unit(lc_dtype d) { return d == LC_DTYPE_BF16 ? 0x1p-8 : 0x1p-11; }
-static double tiny(lc_dtype d) { return d == LC_DTYPE_BF16 ? 0x1p-134 : 0x1p-25; }
-static uint16_t nan16(lc_dtype d) { return d == LC_DTYPE_BF16 ? 0x7fc0 : 0x7e00; }
-static uint16_t inf16(lc_dtype d, int neg) { return (uint16_t)((d == LC_DTYPE_BF16 ? 0x7f80 : 0x7c00) | (neg ? 0x8000 : 0)); }
-#define POISON 0x7d01 /* a float16 NaN, a large bfloat16: never a right answer */
-
-static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
-static double rnd(double lo, double hi) {
-    g_rng ^= g_rng << 13, g_rng ^= g_rng >> 7, g_rng ^= g_rng << 17;
-    return lo + (hi - lo) * ((double)(g_rng >> 11) / 9007199254740992.0);
-}
-
-/* n random elements in [lo, hi) rounded to d: the 16-bit patterns and their values. */
-static void fill(lc_dtype d, int64_t n, double lo, double hi, uint16_t *h, double *v) {
-    for (int64_t i = 0; i < n; i++) {
-        h[i] = to16(d, rnd(lo, hi));
-        v[i] = from16(d, h[i]);
-    }
-}
-
-static void refresh(lc_dtype d, int64_t n, const uint16_t *h, double *v) {
-    for (int64_t i = 0; i < n; i++) v[i] = from16(d, h[i]);
-}
-
-static lc_tensor_t *up(lc_device dev, lc_dtype d, int ndim, const int64_t *shape, const uint16_t *h) {
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= shape[i];
-    lc_tensor_t *t = NULL;
-    CHECK_OK(lc_tensor_from_host(h, (size_t)n * 2, d, dev, ndim, shape, &t));
-    return t;
-}
-
-static lc_tensor_t *poisoned(lc_device dev, lc_dtype d, int ndim, const int64_t *shape) {
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= shape[i];
-    uint16_t *p = malloc((size_t)n * 2);
-    for (int64_t i = 0; i < n; i++) p[i] = POISON;
-    lc_tensor_t *t = up(dev, d, ndim, shape, p);
-    free(p);
-    return t;
-}
+#define LOWP_SEED 0x9e3779b97f4a7c15ull
+#include "lowp_check.h"
 
 /* A contiguous view of n elements at element offset `off` of a fresh tensor (off 1: the pointer is 2 bytes
  * past 16-byte alignment, so CUDA runs its vector head/tail or, mixed with off 0, its scalar path). */
@@ -90,7 +43,6 @@ static lc_tensor_t *up_at(lc_device dev, lc_dtype d, int64_t n, const uint16_t *
     return v;
 }
 
-static void down(lc_tensor_t *t, uint16_t *h, int64_t n) { CHECK_OK(lc_tensor_to_host(t, h, (size_t)n * 2)); }
 
 /* ---- elementwise: add, sub, div, relu, gelu erf/tanh --------------------------------------------------- */
 
@@ -303,17 +255,6 @@ static void linear_case(lc_device dev, lc_dtype d, int64_t m, int64_t k, int64_t
 }
 
 /* ---- mixed dtypes ------------------------------------------------------------------------------------ */
-
-static int has(const char *s) { return strstr(lc_last_error(), s) != NULL; }
-
-static int untouched(lc_tensor_t *t, int64_t n) {
-    uint16_t *h = malloc((size_t)n * 2);
-    down(t, h, n);
-    int ok = 1;
-    for (int64_t i = 0; i < n; i++) ok &= h[i] == POISON;
-    free(h);
-    return ok;
-}
 
 static void mixed_dtypes(lc_device dev) {
     const int64_t s2[2] = {4, 8}, s1[1] = {8}, sw[2] = {8, 8};

@@ -72,16 +72,21 @@ def _flat_view_ok(vals, names, shape):
             raise Invalid(f"{n}: strided tensor of another shape")
 
 
-def _size(v, name):
+def _int_at_least(v, name, lo):
+    """v as an int >= lo (the model of the library's integer arguments); Invalid otherwise."""
     if isinstance(v, (bool, np.bool_)) or not hasattr(v, "__index__"):
         raise Invalid(f"{name}: not an int")
     try:
         v = operator.index(v)
     except TypeError:
         raise Invalid(f"{name}: not an int")
-    if v < 1 or v >= 2**63:
-        raise Invalid(f"{name}: < 1 or overflows")
+    if v < lo or v >= 2**63:
+        raise Invalid(f"{name}: < {lo} or overflows")
     return v
+
+
+def _size(v, name):
+    return _int_at_least(v, name, 1)
 
 
 def _stride(v, name):
@@ -92,14 +97,7 @@ def _stride(v, name):
 
 
 def _nonneg(v, name):
-    if isinstance(v, (bool, np.bool_)) or not hasattr(v, "__index__"):
-        raise Invalid(f"{name}: not an int")
-    try:
-        v = operator.index(v)
-    except TypeError:
-        raise Invalid(f"{name}: not an int")
-    if v < 0 or v >= 2**63:
-        raise Invalid(f"{name}: < 0 or overflows")
+    v = _int_at_least(v, name, 0)
     if v >= 2**31:
         raise Unjudged(f"{name}: huge")
     return v
