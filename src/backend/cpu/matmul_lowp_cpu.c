@@ -3,7 +3,7 @@
  *
  *  - bfloat16 on a CPU with AVX-512 BF16 ("avx512bf16"): B is packed once (in parallel) into 32-column
  *    panels of k pairs, the VDPBF16PS layout (b[2p][j], b[2p+1][j] side by side); A is read in place (the
- *    pair a[i][2p], a[i][2p+1] is one 32-bit word of its row). A 6x32 micro-kernel keeps 12 float32
+ *    pair a[i][2p], a[i][2p+1] is one 32-bit word of its row). An 8x32 micro-kernel keeps 16 float32
  *    accumulators over a slice of 256 k (an odd k's last pair gets a zero partner, so a NaN/Inf beside it
  *    can't leak in); a task (48 rows x 4 panels) keeps its partial sums in a float32 tile between slices
  *    and rounds them to bfloat16 once, after the last. Tasks go to the pool. VDPBF16PS treats bfloat16 denormal inputs as zero (their products are below 2^-126 anyway).
@@ -63,7 +63,7 @@ static lc_status lowp_via_f32(const lc_matmul_args *args, float *c_f32, const ch
 #define LOWP_X86 1
 #define TBF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
-enum { NR = 32, MR = 6, MC = 48, PANELS_PER_TASK = 4 };
+enum { NR = 32, MR = 8, MC = 48, PANELS_PER_TASK = 4 };
 
 typedef struct {
     const uint16_t *a, *b;
@@ -122,9 +122,9 @@ TBF16 static void f32_store(float *c, __m512 lo, __m512 hi, int cols) {
     }
 }
 
-/* The 6x32 (or 1x32) micro-kernel over the pairs [p0, p1) of panel j: acc (float32, row stride ACC_LD)
+/* The 8x32 (or 1x32) micro-kernel over the pairs [p0, p1) of panel j: acc (float32, row stride ACC_LD)
  * starts from zero on the first slice, else from the stored partial sums; on the last slice the sums
- * are rounded to bfloat16 into c, else stored back. MR is a compile-time row count (6 or 1). */
+ * are rounded to bfloat16 into c, else stored back. MR is a compile-time row count (8 or 1). */
 enum { KCP = 128, ACC_LD = PANELS_PER_TASK * NR };
 
 #define BF16_UKR(NAME, ROWS)                                                                                   \
@@ -172,7 +172,7 @@ enum { KCP = 128, ACC_LD = PANELS_PER_TASK * NR };
             }                                                                                                  \
         }                                                                                                      \
     }
-BF16_UKR(bf16_ukr6, MR)
+BF16_UKR(bf16_ukr_mr, MR)
 BF16_UKR(bf16_ukr1, 1)
 #undef BF16_UKR
 
@@ -192,7 +192,7 @@ static void bf16_compute(void *vctx, int64_t begin, int64_t end) {
             for (int64_t j = j0; j < j1; j++) {
                 float *col = acc + (j - j0) * NR;
                 int64_t i = r0;
-                for (; i + MR <= r1; i += MR) bf16_ukr6(x, i, j, p0, p1, col + (i - r0) * ACC_LD, first, last);
+                for (; i + MR <= r1; i += MR) bf16_ukr_mr(x, i, j, p0, p1, col + (i - r0) * ACC_LD, first, last);
                 for (; i < r1; i++) bf16_ukr1(x, i, j, p0, p1, col + (i - r0) * ACC_LD, first, last);
             }
         }
