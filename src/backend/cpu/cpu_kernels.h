@@ -37,6 +37,9 @@ lc_status lc_cpu_lowp_conv2d(const lc_conv2d_args *args, const char **path);
 /* matmul_lowp_cpu.c: a, b in args->dtype (16-bit), c written as float32 (c_f32 [m,n]), unrounded: for
  * linear's epilogue on the float32 sums. */
 lc_status lc_cpu_matmul_lowp_f32out(const lc_matmul_args *args, float *c_f32, const char **path);
+/* One float32 workspace of parts[0] + ... + parts[nparts-1] elements for a 16-bit op's float32 images
+ * (lowp_cpu.c); NULL with *st set (`op`'s overflow or out-of-memory error) when it cannot be had. */
+float *lc_cpu_f32_workspace(const char *op, lc_dtype d, const int64_t *parts, int nparts, lc_status *st);
 
 /* float64 references (reference.c): the same contracts, inputs given as double, simple loops,
  * no threads, no SIMD. Used only by tests to judge every backend. */

@@ -1,8 +1,8 @@
 /* lowp_cpu.c — float16 / bfloat16 storage for the elementwise ops, gelu, layer_norm, linear, attention
- * and conv2d on the CPU: the arithmetic is the float32 kernels' own (elementwise_cpu.c, layer_norm_cpu.c, the float32
- * epilogue of linear), on operands converted to float32 by the row converters (dtype_internal.h: F16C /
- * AVX-512 / scalar, picked at run time), and the float32 result is rounded once to the dtype (nearest
- * even; NaN stays NaN, Inf stays Inf). All operands are of the one dtype (the op table's rule).
+ * and conv2d on the CPU: the arithmetic is the float32 kernels' own (elementwise_cpu.c, layer_norm_cpu.c,
+ * the float32 epilogue of linear), on operands converted to float32 by lc_convert (F16C / AVX-512 /
+ * scalar rows, picked at run time), and the float32 result is rounded once to the dtype (nearest even;
+ * NaN stays NaN, Inf stays Inf). All operands are of the one dtype (the op table's rule).
  *
  *  - binary add/sub/div, relu, gelu: flat buffers of n elements in blocks of LOWP_BLOCK, each block
  *    converted into stack buffers, computed by the float32 kernel (inline: a block is below its
@@ -27,7 +27,6 @@
 #include <string.h>
 
 #include "backend/cpu/cpu_kernels.h"
-#include "core/dtype_internal.h"
 #include "core/internal.h"
 #include "core/threadpool.h"
 #include "lightning_core/dtype.h"
@@ -39,20 +38,6 @@
 #define LOWP_GELU_GRAIN ((int64_t)1 << 13)
 #define LOWP_LN_CHUNK ((int64_t)1 << 20)        /* elements of a layer_norm workspace chunk */
 #define LOWP_LINEAR_GRAIN ((int64_t)1 << 16)    /* elements of linear's epilogue a task, at least */
-
-static void lowp_to_f32(const lc_cvt_rows *cv, lc_dtype d, const void *src, float *dst, size_t n) {
-    if (d == LC_DTYPE_BF16)
-        cv->bf16_f32((const uint16_t *)src, dst, n);
-    else
-        cv->f16_f32((const uint16_t *)src, dst, n);
-}
-
-static void lowp_from_f32(const lc_cvt_rows *cv, lc_dtype d, const float *src, void *dst, size_t n) {
-    if (d == LC_DTYPE_BF16)
-        cv->f32_bf16(src, (uint16_t *)dst, n);
-    else
-        cv->f32_f16(src, (uint16_t *)dst, n);
-}
 
 static const char *lowp_tag(lc_dtype d) { return d == LC_DTYPE_BF16 ? "bf16" : "f16"; }
 
@@ -67,43 +52,47 @@ static void lowp_blocks(lc_range_fn fn, void *ctx, int64_t n, int64_t parallel_m
 
 /* ---- binary, relu, gelu ------------------------------------------------------------------------------ */
 
-static void binary_blocks(void *vctx, int64_t begin, int64_t end) {
-    const lc_binary_args *a = vctx;
-    const lc_cvt_rows *cv = lc_cvt_rows_get();
+/* One elementwise pass: a (and b, for the binary ops) converted block by block to float32, the float32
+ * kernel (f32) run in place on a's block, rounded back into out. */
+typedef struct lowp_ew {
+    lc_dtype dtype;
+    int64_t n;
+    const void *a, *b; /* b: NULL for the unary ops */
+    void *out;
+    void (*f32)(const struct lowp_ew *e, float *a, const float *b, int64_t len);
+    lc_binary_kind kind;
+    lc_gelu_approx approx;
+} lowp_ew;
+
+/* The float32 kernels below are valid by construction here (float32, n >= 0, exact aliasing): they
+ * cannot fail. */
+static void ew_binary(const lowp_ew *e, float *a, const float *b, int64_t len) {
+    const lc_binary_args f = {.kind = e->kind, .dtype = LC_DTYPE_F32, .n = len, .a = a, .b = b, .out = a};
+    (void)lc_cpu_binary(&f, NULL);
+}
+
+static void ew_relu(const lowp_ew *e, float *a, const float *b, int64_t len) {
+    (void)e, (void)b;
+    const lc_relu_args f = {.dtype = LC_DTYPE_F32, .n = len, .x = a, .out = a};
+    (void)lc_cpu_relu(&f, NULL);
+}
+
+static void ew_gelu(const lowp_ew *e, float *a, const float *b, int64_t len) {
+    (void)b;
+    const lc_gelu_args f = {.approx = e->approx, .dtype = LC_DTYPE_F32, .n = len, .x = a, .out = a};
+    (void)lc_cpu_gelu(&f, NULL);
+}
+
+/* A block is below lc_convert's own threading threshold, so each conversion runs inline here. */
+static void ew_blocks(void *vctx, int64_t begin, int64_t end) {
+    const lowp_ew *e = vctx;
     float fa[LOWP_BLOCK], fb[LOWP_BLOCK];
     for (int64_t blk = begin; blk < end; blk++) {
-        const int64_t i0 = blk * LOWP_BLOCK, len = a->n - i0 < LOWP_BLOCK ? a->n - i0 : LOWP_BLOCK;
-        lowp_to_f32(cv, a->dtype, (const uint16_t *)a->a + i0, fa, (size_t)len);
-        lowp_to_f32(cv, a->dtype, (const uint16_t *)a->b + i0, fb, (size_t)len);
-        const lc_binary_args f = {.kind = a->kind, .dtype = LC_DTYPE_F32, .n = len, .a = fa, .b = fb, .out = fa};
-        (void)lc_cpu_binary(&f, NULL); /* valid by construction: cannot fail */
-        lowp_from_f32(cv, a->dtype, fa, (uint16_t *)a->out + i0, (size_t)len);
-    }
-}
-
-static void relu_blocks(void *vctx, int64_t begin, int64_t end) {
-    const lc_relu_args *a = vctx;
-    const lc_cvt_rows *cv = lc_cvt_rows_get();
-    float fx[LOWP_BLOCK];
-    for (int64_t blk = begin; blk < end; blk++) {
-        const int64_t i0 = blk * LOWP_BLOCK, len = a->n - i0 < LOWP_BLOCK ? a->n - i0 : LOWP_BLOCK;
-        lowp_to_f32(cv, a->dtype, (const uint16_t *)a->x + i0, fx, (size_t)len);
-        const lc_relu_args f = {.dtype = LC_DTYPE_F32, .n = len, .x = fx, .out = fx};
-        (void)lc_cpu_relu(&f, NULL);
-        lowp_from_f32(cv, a->dtype, fx, (uint16_t *)a->out + i0, (size_t)len);
-    }
-}
-
-static void gelu_blocks(void *vctx, int64_t begin, int64_t end) {
-    const lc_gelu_args *a = vctx;
-    const lc_cvt_rows *cv = lc_cvt_rows_get();
-    float fx[LOWP_BLOCK];
-    for (int64_t blk = begin; blk < end; blk++) {
-        const int64_t i0 = blk * LOWP_BLOCK, len = a->n - i0 < LOWP_BLOCK ? a->n - i0 : LOWP_BLOCK;
-        lowp_to_f32(cv, a->dtype, (const uint16_t *)a->x + i0, fx, (size_t)len);
-        const lc_gelu_args f = {.approx = a->approx, .dtype = LC_DTYPE_F32, .n = len, .x = fx, .out = fx};
-        (void)lc_cpu_gelu(&f, NULL);
-        lowp_from_f32(cv, a->dtype, fx, (uint16_t *)a->out + i0, (size_t)len);
+        const int64_t i0 = blk * LOWP_BLOCK, len = e->n - i0 < LOWP_BLOCK ? e->n - i0 : LOWP_BLOCK;
+        (void)lc_convert(LC_DTYPE_F32, fa, e->dtype, (const uint16_t *)e->a + i0, (size_t)len);
+        if (e->b) (void)lc_convert(LC_DTYPE_F32, fb, e->dtype, (const uint16_t *)e->b + i0, (size_t)len);
+        e->f32(e, fa, fb, len);
+        (void)lc_convert(e->dtype, (uint16_t *)e->out + i0, LC_DTYPE_F32, fa, (size_t)len);
     }
 }
 
@@ -112,7 +101,9 @@ lc_status lc_cpu_lowp_binary(const lc_binary_args *args, const char **path) {
     LC_CHECK_INVARIANT(args->kind >= LC_BINARY_ADD && args->kind < LC_BINARY_COUNT);
     LC_CHECK_INVARIANT(args->n == 0 || (args->a && args->b && args->out));
     if (path) *path = args->dtype == LC_DTYPE_BF16 ? "elementwise_bf16" : "elementwise_f16";
-    lowp_blocks(binary_blocks, (void *)args, args->n, LOWP_EW_PARALLEL_MIN, LOWP_EW_GRAIN);
+    lowp_ew e = {.dtype = args->dtype, .n = args->n, .a = args->a, .b = args->b, .out = args->out, .f32 = ew_binary,
+                 .kind = args->kind};
+    lowp_blocks(ew_blocks, &e, args->n, LOWP_EW_PARALLEL_MIN, LOWP_EW_GRAIN);
     return LC_OK;
 }
 
@@ -120,7 +111,8 @@ lc_status lc_cpu_lowp_relu(const lc_relu_args *args, const char **path) {
     LC_CHECK_INVARIANT(args != NULL && args->n >= 0 && lc_cpu_is_lowp(args->dtype));
     LC_CHECK_INVARIANT(args->n == 0 || (args->x && args->out));
     if (path) *path = args->dtype == LC_DTYPE_BF16 ? "relu_bf16" : "relu_f16";
-    lowp_blocks(relu_blocks, (void *)args, args->n, LOWP_EW_PARALLEL_MIN, LOWP_EW_GRAIN);
+    lowp_ew e = {.dtype = args->dtype, .n = args->n, .a = args->x, .out = args->out, .f32 = ew_relu};
+    lowp_blocks(ew_blocks, &e, args->n, LOWP_EW_PARALLEL_MIN, LOWP_EW_GRAIN);
     return LC_OK;
 }
 
@@ -132,8 +124,28 @@ lc_status lc_cpu_lowp_gelu(const lc_gelu_args *args, const char **path) {
         static const char *const names[2][2] = {{"gelu_erf_f16", "gelu_tanh_f16"}, {"gelu_erf_bf16", "gelu_tanh_bf16"}};
         *path = names[args->dtype == LC_DTYPE_BF16][args->approx == LC_GELU_TANH];
     }
-    lowp_blocks(gelu_blocks, (void *)args, args->n, LOWP_GELU_PARALLEL_MIN, LOWP_GELU_GRAIN);
+    lowp_ew e = {.dtype = args->dtype, .n = args->n, .a = args->x, .out = args->out, .f32 = ew_gelu,
+                 .approx = args->approx};
+    lowp_blocks(ew_blocks, &e, args->n, LOWP_GELU_PARALLEL_MIN, LOWP_GELU_GRAIN);
     return LC_OK;
+}
+
+float *lc_cpu_f32_workspace(const char *op, lc_dtype d, const int64_t *parts, int nparts, lc_status *st) {
+    int64_t total = 0;
+    for (int i = 0; i < nparts; i++) {
+        if (parts[i] < 0 || parts[i] > INT64_MAX - total) {
+            *st = lc_error(LC_ERR_INVALID_ARGUMENT, "%s: %s workspace size overflows", op, lc_dtype_name(d));
+            return NULL;
+        }
+        total += parts[i];
+    }
+    if ((uint64_t)total > SIZE_MAX / sizeof(float)) {
+        *st = lc_error(LC_ERR_INVALID_ARGUMENT, "%s: %s workspace size overflows", op, lc_dtype_name(d));
+        return NULL;
+    }
+    float *ws = lc_aligned_alloc((size_t)(total > 0 ? total : 1) * sizeof(float));
+    if (!ws) *st = lc_error(LC_ERR_OUT_OF_MEMORY, "%s: cannot allocate %lld bytes of float32 workspace", op, (long long)(total * 4));
+    return ws;
 }
 
 /* ---- layer_norm ------------------------------------------------------------------------------------- */
@@ -148,16 +160,15 @@ lc_status lc_cpu_lowp_layer_norm(const lc_layer_norm_args *args, const char **pa
     int64_t chunk_rows = LOWP_LN_CHUNK / cols;
     if (chunk_rows < 1) chunk_rows = 1;
     if (chunk_rows > args->rows) chunk_rows = args->rows;
-    int64_t ws_elems, params;
-    if (!lc_mul_ok(chunk_rows, cols, &ws_elems) || !lc_mul_ok(2, cols, &params) || ws_elems > INT64_MAX - params ||
-        (uint64_t)(ws_elems + params) > SIZE_MAX / sizeof(float))
-        return lc_error(LC_ERR_INVALID_ARGUMENT, "layer_norm: %s workspace size overflows", lc_dtype_name(args->dtype));
-    float *ws = lc_aligned_alloc((size_t)(ws_elems + params) * sizeof(float));
-    if (!ws)
-        return lc_error(LC_ERR_OUT_OF_MEMORY, "layer_norm: cannot allocate %lld bytes of float32 workspace",
-                        (long long)((ws_elems + params) * 4));
+    int64_t ws_elems = 0;
+    lc_status st = lc_mul_ok(chunk_rows, cols, &ws_elems)
+                       ? LC_OK
+                       : lc_error(LC_ERR_INVALID_ARGUMENT, "layer_norm: %s workspace size overflows", lc_dtype_name(args->dtype));
+    if (st != LC_OK) return st;
+    const int64_t parts[3] = {ws_elems, cols, cols}; /* x/out rows, gamma, beta */
+    float *ws = lc_cpu_f32_workspace("layer_norm", args->dtype, parts, 3, &st);
+    if (!ws) return st;
     float *gamma = args->gamma ? ws + ws_elems : NULL, *beta = args->beta ? ws + ws_elems + cols : NULL;
-    lc_status st = LC_OK;
     if (gamma) st = lc_convert(LC_DTYPE_F32, gamma, args->dtype, args->gamma, (size_t)cols);
     if (st == LC_OK && beta) st = lc_convert(LC_DTYPE_F32, beta, args->dtype, args->beta, (size_t)cols);
     for (int64_t r0 = 0; st == LC_OK && r0 < args->rows; r0 += chunk_rows) {
@@ -185,7 +196,6 @@ typedef struct {
 static void linear_rows(void *vctx, int64_t begin, int64_t end) {
     const linear_ctx *x = vctx;
     const lc_linear_args *a = x->a;
-    const lc_cvt_rows *cv = lc_cvt_rows_get();
     for (int64_t i = begin; i < end; i++) {
         float *row = x->acc + i * a->n;
         if (x->bias)
@@ -198,24 +208,22 @@ static void linear_rows(void *vctx, int64_t begin, int64_t end) {
                                     .dtype = LC_DTYPE_F32, .n = a->n, .x = row, .out = row};
             (void)lc_cpu_gelu(&g, NULL);
         }
-        lowp_from_f32(cv, a->dtype, row, (uint16_t *)a->out + i * a->n, (size_t)a->n);
+        (void)lc_convert(a->dtype, (uint16_t *)a->out + i * a->n, LC_DTYPE_F32, row, (size_t)a->n); /* valid: cannot fail */
     }
 }
 
 lc_status lc_cpu_lowp_linear(const lc_linear_args *args, const char **path) {
     LC_CHECK_INVARIANT(args != NULL && args->x && args->w && args->out && lc_cpu_is_lowp(args->dtype));
     LC_CHECK_INVARIANT((int)args->act >= 0 && args->act < LC_ACT_COUNT && args->m >= 0 && args->n >= 1);
-    int64_t mn;
-    if (!lc_mul_ok(args->m, args->n, &mn) || mn > INT64_MAX - args->n ||
-        (uint64_t)(mn + args->n) > SIZE_MAX / sizeof(float))
-        return lc_error(LC_ERR_INVALID_ARGUMENT, "linear: %s workspace size overflows", lc_dtype_name(args->dtype));
-    const int64_t nws = mn + (args->bias ? args->n : 0);
-    float *ws = lc_aligned_alloc((size_t)(nws > 0 ? nws : 1) * sizeof(float));
-    if (!ws)
-        return lc_error(LC_ERR_OUT_OF_MEMORY, "linear: cannot allocate %lld bytes of float32 workspace",
-                        (long long)(nws * 4));
+    int64_t mn = 0;
+    lc_status st = lc_mul_ok(args->m, args->n, &mn)
+                       ? LC_OK
+                       : lc_error(LC_ERR_INVALID_ARGUMENT, "linear: %s workspace size overflows", lc_dtype_name(args->dtype));
+    if (st != LC_OK) return st;
+    const int64_t parts[2] = {mn, args->bias ? args->n : 0}; /* float32 sums, bias */
+    float *ws = lc_cpu_f32_workspace("linear", args->dtype, parts, 2, &st);
+    if (!ws) return st;
     linear_ctx x = {.a = args, .acc = ws, .bias = args->bias ? ws + mn : NULL};
-    lc_status st = LC_OK;
     if (args->bias) st = lc_convert(LC_DTYPE_F32, ws + mn, args->dtype, args->bias, (size_t)args->n);
     const lc_matmul_args mm = {args->dtype, args->m, args->k, args->n, args->x, args->w, NULL};
     const char *mm_path = NULL;
@@ -234,25 +242,6 @@ lc_status lc_cpu_lowp_linear(const lc_linear_args *args, const char **path) {
 }
 
 /* ---- attention, conv2d ------------------------------------------------------------------------------ */
-
-/* One float32 workspace holding parts[0..nparts) elements (overflow-checked), or NULL with *st set. */
-static float *lowp_workspace(const char *op, lc_dtype d, const int64_t *parts, int nparts, lc_status *st) {
-    int64_t total = 0;
-    for (int i = 0; i < nparts; i++) {
-        if (parts[i] < 0 || parts[i] > INT64_MAX - total) {
-            *st = lc_error(LC_ERR_INVALID_ARGUMENT, "%s: %s workspace size overflows", op, lc_dtype_name(d));
-            return NULL;
-        }
-        total += parts[i];
-    }
-    if ((uint64_t)total > SIZE_MAX / sizeof(float)) {
-        *st = lc_error(LC_ERR_INVALID_ARGUMENT, "%s: %s workspace size overflows", op, lc_dtype_name(d));
-        return NULL;
-    }
-    float *ws = lc_aligned_alloc((size_t)(total > 0 ? total : 1) * sizeof(float));
-    if (!ws) *st = lc_error(LC_ERR_OUT_OF_MEMORY, "%s: cannot allocate %lld bytes of float32 workspace", op, (long long)(total * 4));
-    return ws;
-}
 
 /* path = the float32 kernel's path + "_f16" / "_bf16" (thread-local: names the last call's path). */
 static const char *lowp_path(const char *f32_path, lc_dtype d) {
@@ -275,7 +264,7 @@ lc_status lc_cpu_lowp_attention(const lc_attention_args *args, const char **path
     LC_CHECK_INVARIANT(args->q && args->k && args->v && args->out);
     const int64_t parts[4] = {n, n, n, n};
     lc_status st = LC_OK;
-    float *ws = lowp_workspace("attention", args->dtype, parts, 4, &st);
+    float *ws = lc_cpu_f32_workspace("attention", args->dtype, parts, 4, &st);
     if (!ws) return st;
     float *q = ws, *k = ws + n, *v = ws + 2 * n, *o = ws + 3 * n;
     st = lc_convert(LC_DTYPE_F32, q, args->dtype, args->q, (size_t)n);
@@ -310,7 +299,7 @@ lc_status lc_cpu_lowp_conv2d(const lc_conv2d_args *args, const char **path) {
     const int64_t nb = args->bias ? args->oc : 0;
     const int64_t parts[4] = {nx, nw, nb, ny};
     lc_status st = LC_OK;
-    float *ws = lowp_workspace("conv2d", args->dtype, parts, 4, &st);
+    float *ws = lc_cpu_f32_workspace("conv2d", args->dtype, parts, 4, &st);
     if (!ws) return st;
     float *x = ws, *w = ws + nx, *b = args->bias ? ws + nx + nw : NULL, *y = ws + nx + nw + nb;
     st = lc_convert(LC_DTYPE_F32, x, args->dtype, args->x, (size_t)nx);

@@ -28,17 +28,15 @@
 /* c_f32 non-NULL: the float32 product is written there (unrounded) and args->c is not touched. */
 static lc_status lowp_via_f32(const lc_matmul_args *args, float *c_f32, const char **path) {
     const int64_t m = args->m, k = args->k, n = args->n;
-    int64_t na, nb, nc, total;
-    if (!lc_mul_ok(m, k, &na) || !lc_mul_ok(k, n, &nb) || !lc_mul_ok(m, n, &nc) || na > INT64_MAX / 4 - nb ||
-        (total = na + nb) > INT64_MAX / 4 - nc || (uint64_t)(total + nc) > SIZE_MAX / sizeof(float))
+    int64_t na = 0, nb = 0, nc = 0;
+    if (!lc_mul_ok(m, k, &na) || !lc_mul_ok(k, n, &nb) || !lc_mul_ok(m, n, &nc))
         return lc_error(LC_ERR_INVALID_ARGUMENT, "matmul: %s workspace size overflows", lc_dtype_name(args->dtype));
-    const int64_t nws = c_f32 ? total : total + nc;
-    float *ws = lc_aligned_alloc((size_t)(nws > 0 ? nws : 1) * sizeof(float));
-    if (!ws)
-        return lc_error(LC_ERR_OUT_OF_MEMORY, "matmul: cannot allocate %lld bytes of float32 workspace",
-                        (long long)(nws * 4));
-    float *a = ws, *b = ws + na, *c = c_f32 ? c_f32 : ws + total;
-    lc_status st = lc_convert(LC_DTYPE_F32, a, args->dtype, args->a, (size_t)na);
+    const int64_t parts[3] = {na, nb, c_f32 ? 0 : nc}; /* a, b, and c unless the caller takes the float32 sums */
+    lc_status st = LC_OK;
+    float *ws = lc_cpu_f32_workspace("matmul", args->dtype, parts, 3, &st);
+    if (!ws) return st;
+    float *a = ws, *b = ws + na, *c = c_f32 ? c_f32 : ws + na + nb;
+    st = lc_convert(LC_DTYPE_F32, a, args->dtype, args->a, (size_t)na);
     if (st == LC_OK) st = lc_convert(LC_DTYPE_F32, b, args->dtype, args->b, (size_t)nb);
     const char *inner = "?";
     if (st == LC_OK) {
