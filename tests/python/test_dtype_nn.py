@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import lightning_core as lc
+from lightning_core.testing import UNIT_ROUNDOFF, lowp_matmul_excess
 import lightning_core.nn as nn
 from lightning_core.checkpoint import (CheckpointError, load_checkpoint, load_model_checkpoint,
                                        read_checkpoint_info, save_checkpoint, save_model_checkpoint)
@@ -23,7 +24,6 @@ from lightning_core.checkpoint import (CheckpointError, load_checkpoint, load_mo
 BF16 = np.dtype(ml_dtypes.bfloat16)
 F16 = np.dtype(np.float16)
 LOWP = [pytest.param(BF16, id="bfloat16"), pytest.param(F16, id="float16")]
-UNIT_ROUNDOFF = {"bfloat16": 2.0 ** -8, "float16": 2.0 ** -11}
 
 
 def _f64(a):
@@ -46,9 +46,7 @@ def test_linear_layer_norm_forward_in_dtype(rng, dt, device):
     x = rng.standard_normal((7, 24)).astype(np.float32).astype(dt)
     y = lin(x)
     assert y.dtype == dt
-    ref = _f64(x) @ _f64(lin.weight) + _f64(lin.bias)
-    bound = u * np.abs(ref) + 24 * 2.0 ** -23 * (np.abs(_f64(x)) @ np.abs(_f64(lin.weight)) + np.abs(_f64(lin.bias)))
-    assert np.all(np.abs(_f64(y) - ref) <= bound)
+    assert lowp_matmul_excess(y, x, lin.weight, dt, bias=lin.bias) <= 1.0
     out = np.full((7, 10), np.nan, np.float32).astype(dt)
     lin.forward_into(x, out)
     assert np.array_equal(_bits(out), _bits(y))

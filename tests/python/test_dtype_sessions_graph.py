@@ -16,16 +16,16 @@ import numpy as np
 import pytest
 
 import lightning_core as lc
+from lightning_core.testing import lowp_matmul_excess, unit_roundoff
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
 F16 = np.dtype(np.float16)
 LOWP = [pytest.param(BF16, id="bfloat16"), pytest.param(F16, id="float16")]
-UNIT_ROUNDOFF = {"bfloat16": 2.0 ** -8, "float16": 2.0 ** -11}
 F32_EPS = 2.0 ** -23
 
 
 def _u(dt):
-    return UNIT_ROUNDOFF[np.dtype(dt).name]
+    return unit_roundoff(dt)
 
 
 def _rand(rng, shape, dt, lo=-2.0, hi=2.0):
@@ -41,11 +41,9 @@ def _poison(shape, dt):
 
 
 def _check_matmul(out, a, b, dt):
-    ref = _f64(a) @ _f64(b)
-    bound = _u(dt) * np.abs(ref) + a.shape[1] * F32_EPS * (np.abs(_f64(a)) @ np.abs(_f64(b))) + 1e-30
-    err = np.abs(_f64(out) - ref)
     assert np.all(np.isfinite(_f64(out))), "out has NaN/Inf (not every element written?)"
-    assert np.all(err <= bound), f"max err/bound {np.max(err / bound):.3g}"
+    excess = lowp_matmul_excess(out, a, b, dt)
+    assert excess <= 1.0, f"max err/bound {excess:.3g}"
 
 
 # ---- sessions ----------------------------------------------------------------------------------------

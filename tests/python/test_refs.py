@@ -61,3 +61,25 @@ def test_references_against_direct_formulas():
     flat = R.ref_conv2d(xs, ws, bs, 1, 1, 1, 1, True).ravel()
     np.testing.assert_allclose(chain, R.ref_attention(flat[:32].reshape(4, 8), flat[32:64].reshape(4, 8),
                                                       flat[64:96].reshape(4, 8)))
+
+
+def test_lowp_matmul_excess():
+    from lightning_core.testing import UNIT_ROUNDOFF, lowp_matmul_excess, unit_roundoff
+    assert unit_roundoff("bfloat16") == UNIT_ROUNDOFF["bfloat16"] == 2.0 ** -8 and unit_roundoff(np.float16) == 2.0 ** -11
+    a = np.array([[1.0, 2.0], [0.0, 0.0]])
+    b = np.array([[3.0], [4.0]])
+    exact = a @ b
+    assert lowp_matmul_excess(exact, a, b, "bfloat16") == 0.0
+    bound = 2.0 ** -8 * 11.0 + 2 * 2 * 2.0 ** -24 * 11.0  # row 0: |ref| = |a|@|b| = 11
+    off = exact.copy()
+    off[0, 0] += 0.5 * bound
+    assert abs(lowp_matmul_excess(off, a, b, "bfloat16") - 0.5) < 1e-12
+    off[0, 0] = exact[0, 0] + 2 * bound
+    assert lowp_matmul_excess(off, a, b, "bfloat16") > 1.0
+    zero_row = exact.copy()
+    zero_row[1, 0] = 1e-30  # the bound is 0 there: any difference fails
+    assert lowp_matmul_excess(zero_row, a, b, "bfloat16") == np.inf
+    nan = exact.copy()
+    nan[0, 0] = np.nan
+    assert lowp_matmul_excess(nan, a, b, "bfloat16") == np.inf
+    assert lowp_matmul_excess(exact + 1.0, a, b, "bfloat16", bias=np.array([1.0])) == 0.0  # bias on every row

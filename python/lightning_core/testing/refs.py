@@ -9,6 +9,8 @@ gamma/beta; the seed's conv3x3 -> qkv repeat -> attention chain.
 rel_err(out, ref) = ||out - ref|| / ||ref|| in float64 over the finite reference entries (||out|| when the
 reference is all zeros); inf when out has a NaN/inf where the reference is finite, or differs where the
 reference is not finite; a shape mismatch raises ValueError. validate(out, ref, tol) -> (err, ok).
+Low precision: UNIT_ROUNDOFF / unit_roundoff(dtype) (half an ulp at 1 of each storage dtype) and
+lowp_matmul_excess (how far a 16-bit product is from the bound of float32 accumulation rounded once).
 Tested by tests/python/test_refs.py (and every op test through conftest.py).
 """
 from __future__ import annotations
@@ -157,6 +159,32 @@ def validate(out, ref, tol: float) -> tuple[float, bool]:
         o = o.reshape(r.shape)
     err = rel_err(o, r)
     return err, bool(err < tol)
+
+
+# ---- low precision --------------------------------------------------------------------------------------
+UNIT_ROUNDOFF = {"float16": 2.0 ** -11, "bfloat16": 2.0 ** -8, "float32": 2.0 ** -24}
+
+
+def unit_roundoff(dtype) -> float:
+    """u of a storage dtype (a name, NumPy dtype or type; ml_dtypes.bfloat16 included)."""
+    return UNIT_ROUNDOFF[dtype if isinstance(dtype, str) else np.dtype(dtype).name]
+
+
+def lowp_matmul_excess(y, a, b, dtype, bias=None) -> float:
+    """max over the elements of |y - ref| / (u·|ref| + 2k·2^-24·(|a|@|b| + |bias|)), ref = a @ b (+ bias) in
+    float64 from the inputs as stored (a [m,k], b [k,n], bias [n] or None), u = unit_roundoff(dtype): the
+    bound of a product accumulated in float32 and rounded once to `dtype`. <= 1 passes. inf for a non-finite
+    y or an element off where the bound is 0."""
+    a64, b64, y64 = (np.asarray(t).astype(F64) for t in (a, b, y))
+    ref, mag = a64 @ b64, np.abs(a64) @ np.abs(b64)
+    if bias is not None:
+        ref, mag = ref + np.asarray(bias).astype(F64), mag + np.abs(np.asarray(bias).astype(F64))
+    if not np.all(np.isfinite(y64)):
+        return float("inf")
+    err, bound = np.abs(y64 - ref), unit_roundoff(dtype) * np.abs(ref) + 2.0 * a64.shape[-1] * 2.0 ** -24 * mag
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(bound > 0, err / np.where(bound > 0, bound, 1.0), np.where(err > 0, np.inf, 0.0))
+    return float(ratio.max()) if ratio.size else 0.0
 
 
 def max_abs_diff(a, b) -> float:

@@ -18,11 +18,11 @@ from __future__ import annotations
 import numpy as np
 
 from .. import harness as H
+from ...testing import lowp_matmul_excess, unit_roundoff
 from ..timer import time_call
 from . import Ctx, SuiteUnavailable
 from .common import timing, torch_mod, torch_version, work
 
-UNIT = {"float16": 2.0 ** -11, "bfloat16": 2.0 ** -8}
 
 
 def _np_dtype(name):
@@ -37,17 +37,6 @@ def _target(value, target, what):
     if value >= target:
         return f"target {what} >= {target:g}: PASS ({value:.2f})"
     return f"target {what} >= {target:g}: MISS by {100.0 * (1.0 - value / target):.0f}% ({value:.2f})"
-
-
-def _mm_err(got, a, b, u):
-    """Largest |got - ref| / (u·|ref| + 2k·2^-24·Σ|a||b|): <= 1 passes (float32 accumulation, one rounding)."""
-    a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    ref = a64 @ b64
-    bound = u * np.abs(ref) + 2.0 * a.shape[1] * 2.0 ** -24 * (np.abs(a64) @ np.abs(b64)) + 1e-30
-    g = got.astype(np.float64)
-    if np.isnan(g).any():
-        return float("inf")
-    return float(np.max(np.abs(g - ref) / bound))
 
 
 def _row(rows, ctx, family, case, shape, dtype, device, ours, peer, peer_ms, err, wk, note, peer_version=""):
@@ -79,7 +68,7 @@ def _cpu(ctx: Ctx, rows: list) -> None:
             ctx.note(f"matmul {name}: the binding returned {got.dtype}; rows skipped")
             continue
         path = lc.last_dispatch()["path"]
-        err = _mm_err(lc.cast(got, "float32"), lc.cast(a, "float32"), lc.cast(b, "float32"), UNIT[name])
+        err = lowp_matmul_excess(got, a, b, name)
         ours = time_call(lambda: lc.matmul2d(a, b, "cpu"), **tkw)
         wk = work(("matmul", [(n, n), (n, n)]), dtype=name)
         tf = 2.0 * n ** 3 / ours["median_s"] / 1e12
@@ -162,8 +151,7 @@ def _cuda(ctx: Ctx, rows: list) -> None:
                 break
             got = lc.cast(tc.numpy(), "float32")
             rows_chk = slice(0, 256)  # the bound on 256 rows: a float64 reference of the whole product is slow
-            err = _mm_err(got[rows_chk], lc.cast(lc.cast(a32, name), "float32")[rows_chk],
-                          lc.cast(lc.cast(b32, name), "float32"), UNIT[name])
+            err = lowp_matmul_excess(got[rows_chk], lc.cast(a32, name)[rows_chk], lc.cast(b32, name), name)
             path = lc.last_dispatch()["path"]
             ours = ours_ms(lambda: lc.matmul2d_into(ta, tb, tc, device="cuda"))
             xa, xb = (torch.from_numpy(x).cuda().to(tdt) for x in (a32, b32))
@@ -189,7 +177,7 @@ def _cuda(ctx: Ctx, rows: list) -> None:
         r = peer["median_ms"] / ours["median_ms"]
         ref = torch.nn.functional.gelu(px[:256].double() @ pw.double() + pb.double(), approximate="tanh").cpu().numpy()
         got = lc.cast(tout.numpy()[:256], "float64")
-        err = float(np.max(np.abs(got - ref) / (UNIT["bfloat16"] * 4 * np.abs(ref) + 2 * n * 2.0 ** -24 * 8 + 1e-3)))
+        err = float(np.max(np.abs(got - ref) / (unit_roundoff("bfloat16") * 4 * np.abs(ref) + 2 * n * 2.0 ** -24 * 8 + 1e-3)))
         _row(rows, ctx, "cuda_linear", f"linear bf16 bias+gelu_tanh {n}^3", f"m={n},k={n},n={n}", "bfloat16", "cuda",
              ours, "torch_cuda", peer["median_ms"], err, work(("linear", [(n, n), (n, n), (n,)]), dtype="bfloat16"),
              _target(r, 1.2, "linear bf16 + GELU vs F.gelu(F.linear)"), torch_version())
