@@ -1,7 +1,8 @@
-/* lowp_check.h — helpers shared by the float16/bfloat16 C tests (test_lowp_ops.c, test_lowp_attn.c): the
+/* lowp_check.h — helpers shared by the float16/bfloat16 C tests: the
  * 16-bit <-> double conversions of the library (the reference reads what the op reads), unit roundoff per
  * dtype, a seeded xorshift, poisoned outputs, host <-> tensor copies and error-text checks. Define
- * LOWP_SEED before including it to pick a file's random stream. Only test files include this (static state). */
+ * LOWP_SEED before including it to pick a file's random stream. Only test files include this (static state).
+ * Used by test_lowp.c, test_lowp_ops.c, test_lowp_attn.c. */
 #ifndef LC_TEST_LOWP_CHECK_H
 #define LC_TEST_LOWP_CHECK_H
 

@@ -1,5 +1,5 @@
 /* test_lowp.c — float16 and bfloat16 matmul on the CPU through lc_matmul: awkward shapes (odd k, tails
- * of the 6x32 tile) against a float64 product of the rounded inputs, elementwise within
+ * of the 8x32 tile) against a float64 product of the rounded inputs, elementwise within
  * u_out·|ref| + 2k·2^-24·Σ|a||b| (u_out = 2^-8 bfloat16, 2^-11 float16; float32 accumulation); the
  * output poisoned before each run; a NaN in a (or b) makes exactly its row (column) NaN; on the CPU and,
  * when there is a GPU, on CUDA (cuBLASLt, float32 accumulation). ctest runs it under each CPU mask, so
@@ -10,41 +10,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lightning_core/dtype.h"
-#include "lightning_core/lightning_core.h"
-#include "check.h"
-
-static const char *last_path(void) {
-    static lc_dispatch_info info;
-    lc_last_dispatch(&info);
-    return info.path ? info.path : "?";
-}
-
-static uint16_t to16(lc_dtype d, float f) { return d == LC_DTYPE_BF16 ? lc_f32_to_bf16(f) : lc_f32_to_f16(f); }
-static double from16(lc_dtype d, uint16_t h) { return d == LC_DTYPE_BF16 ? lc_bf16_to_f32(h) : lc_f16_to_f32(h); }
-
-static uint64_t g_rng = 0x243f6a8885a308d3ull;
-static float rnd(void) { /* uniform in [-1, 1) */
-    g_rng ^= g_rng << 13, g_rng ^= g_rng >> 7, g_rng ^= g_rng << 17;
-    return (float)((double)(g_rng >> 11) / 4503599627370496.0 - 1.0);
-}
+#define LOWP_SEED 0x243f6a8885a308d3ull
+#include "lowp_check.h"
 
 static void run_case(lc_device dev, lc_dtype d, int64_t m, int64_t k, int64_t n, int nan_a, int nan_b) {
     uint16_t *a = malloc((size_t)(m * k) * 2), *b = malloc((size_t)(k * n) * 2), *c = malloc((size_t)(m * n) * 2);
-    for (int64_t i = 0; i < m * k; i++) a[i] = to16(d, rnd());
-    for (int64_t i = 0; i < k * n; i++) b[i] = to16(d, rnd());
+    for (int64_t i = 0; i < m * k; i++) a[i] = to16(d, rnd(-1.0, 1.0));
+    for (int64_t i = 0; i < k * n; i++) b[i] = to16(d, rnd(-1.0, 1.0));
     const int64_t ni = m / 2, nj = n / 3, nk = k - 1; /* NaN at a[ni][nk] and/or b[nk][nj] */
-    if (nan_a) a[ni * k + nk] = d == LC_DTYPE_BF16 ? 0x7fc0 : 0x7e00;
-    if (nan_b) b[nk * n + nj] = d == LC_DTYPE_BF16 ? 0x7fc0 : 0x7e00;
+    if (nan_a) a[ni * k + nk] = nan16(d);
+    if (nan_b) b[nk * n + nj] = nan16(d);
     lc_tensor_t *ta = NULL, *tb = NULL, *tc = NULL;
     const int64_t sa[2] = {m, k}, sb[2] = {k, n}, sc[2] = {m, n};
     CHECK_OK(lc_tensor_from_host(a, (size_t)(m * k) * 2, d, dev, 2, sa, &ta));
     CHECK_OK(lc_tensor_from_host(b, (size_t)(k * n) * 2, d, dev, 2, sb, &tb));
-    for (int64_t i = 0; i < m * n; i++) c[i] = 0x7d01; /* poison: a float16 NaN, a large bfloat16 */
+    for (int64_t i = 0; i < m * n; i++) c[i] = POISON;
     CHECK_OK(lc_tensor_from_host(c, (size_t)(m * n) * 2, d, dev, 2, sc, &tc));
     CHECK_OK(lc_matmul(ta, tb, tc, dev));
     CHECK_OK(lc_tensor_to_host(tc, c, (size_t)(m * n) * 2));
-    const double u = d == LC_DTYPE_BF16 ? 0x1p-8 : 0x1p-11;
+    const double u = unit(d);
     int bad = 0;
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) {

@@ -116,6 +116,30 @@ def _never_leave_strict_mode_on():
 
 
 # ---- gradient checks (test_nn.py, test_autograd.py) --------------------------------------------------
+def interrupt_child(code, delay_s=1.0, timeout_s=30):
+    """Runs ``code`` in a child Python; once it prints "ready", waits delay_s (well inside its long C call),
+    sends SIGINT and reads its next line. Returns (line, latency_s from the signal to that line,
+    returncode, stderr). The child is killed if it has not exited by timeout_s."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        time.sleep(delay_s)
+        sent = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        line = p.stdout.readline()
+        latency = time.monotonic() - sent
+        p.wait(timeout=timeout_s)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    return line, latency, p.returncode, p.stderr.read()
+
+
 def central_diff(f, arrays, eps=1e-6):
     """Central finite differences of the scalar f() with respect to every element of each float64 array
     in ``arrays`` (modified in place and restored)."""

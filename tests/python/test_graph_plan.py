@@ -437,9 +437,7 @@ except KeyboardInterrupt:
 
 
 def test_plan_execute_loops_bounded_and_interruptible():
-    import signal
-    import subprocess
-    import sys
+    from conftest import interrupt_child
     g = lc.Graph()
     x = g.input("x", (4,))
     g.output(g.relu(x))
@@ -449,18 +447,7 @@ def test_plan_execute_loops_bounded_and_interruptible():
         p.execute(loops=(1 << 24) + 1)
     with pytest.raises(TypeError, match="loops"):
         p.execute(loops=True)
-    proc = subprocess.Popen([sys.executable, "-c", _PLAN_SIGINT_CHILD], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
-        line = proc.stdout.readline()
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert line.startswith("interrupted"), (line, proc.stderr.read())
+    line, _, _, stderr = interrupt_child(_PLAN_SIGINT_CHILD)
+    assert line.startswith("interrupted"), (line, stderr)
     fields = dict(kv.split("=") for kv in line.split()[1:])
     assert 1 <= int(fields["runs"]) < (1 << 24) and float(fields["err"]) < 1e-5, line

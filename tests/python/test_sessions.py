@@ -412,31 +412,15 @@ except KeyboardInterrupt:
 
 
 def test_long_batch_is_interruptible():
-    import signal
-    import subprocess
-    import sys
-    import time
-    p = subprocess.Popen([sys.executable, "-c", _SIGINT_CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
-    try:
-        assert p.stdout.readline().strip() == "ready"
-        time.sleep(1.0)  # well inside the C batch by now
-        sent = time.monotonic()
-        p.send_signal(signal.SIGINT)
-        line = p.stdout.readline()
-        latency = time.monotonic() - sent
-        p.wait(timeout=30)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    assert line.startswith("interrupted"), (line, p.stderr.read())
+    from conftest import interrupt_child
+    line, latency, returncode, stderr = interrupt_child(_SIGINT_CHILD)
+    assert line.startswith("interrupted"), (line, stderr)
     fields = dict(kv.split("=") for kv in line.split()[1:])
     runs, then = int(fields["runs"]), int(fields["then"])
     assert 1 <= runs < lc.sessions.SESSION_MAX_LOOPS and then == runs + 2, line  # stopped inside the batch
     assert float(fields["err"]) < 1e-3, line
     assert latency < 5.0, latency  # polled about every 10 ms; generous for a loaded 2-core machine
-    assert p.returncode == 0
+    assert returncode == 0
 
 
 def test_refused_upload_changes_no_resident_input():
