@@ -155,12 +155,6 @@ lc_status lc_check_dtype_is(const char *op, const char *name, const lc_tensor_t 
     return LC_OK;
 }
 
-lc_status lc_check_rank(const char *op, const char *name, const lc_tensor_t *t, int ndim) {
-    if (lc_tensor_ndim(t) != ndim)
-        return lc_error(LC_ERR_SHAPE, "%s: %s: expected %d dimensions, got %d", op, name, ndim, lc_tensor_ndim(t));
-    return LC_OK;
-}
-
 lc_status lc_check_shape(const char *op, const char *name, const lc_tensor_t *t, int ndim, const int64_t *expected) {
     int same = lc_tensor_ndim(t) == ndim;
     for (int i = 0; same && i < ndim; i++) same = lc_tensor_dim(t, i) == expected[i];

@@ -50,7 +50,6 @@ void lc_route_done(const char *op, const lc_route *route, const char *path);
 /* Non-NULL, valid metadata, on a device this build has. */
 lc_status lc_check_tensor(const char *op, const char *name, const lc_tensor_t *t);
 lc_status lc_check_dtype_is(const char *op, const char *name, const lc_tensor_t *t, lc_dtype dtype);
-lc_status lc_check_rank(const char *op, const char *name, const lc_tensor_t *t, int ndim);
 /* Exact shape; `expected` has ndim entries. */
 lc_status lc_check_shape(const char *op, const char *name, const lc_tensor_t *t, int ndim, const int64_t *expected);
 /* `out`: a valid, writable, contiguous tensor of dtype and exact shape. */

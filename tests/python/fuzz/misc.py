@@ -10,14 +10,12 @@
 Judged by worker.py.
 """
 import inspect
-import math
 import os
-import tempfile
 
 import numpy as np
 
 import lightning_core as lc
-from lightning_core import api, autograd, checkpoint, graph, nn, sessions
+from lightning_core import api, autograd, checkpoint, nn, sessions
 
 from . import ops
 from .values import EITHER, EXTREME_INTS, INVALID, VALID, describe, mk_array, weird_values

@@ -16,11 +16,11 @@ import math
 import numpy as np
 
 from .. import harness as H
-from ...testing import refs as R
+from ...testing import max_abs_diff, refs as R
 from . import Ctx
 from .columns import ColCtx, col, emit, free_gpu, new_record, unavailable_without_plan_api
 from .graph_eager_ab import matmul_bias_relu_case
-from .plans import Case, lc_eager_col, lc_graph_cols, max_abs_diff, torch_resident_cols
+from .plans import Case, lc_eager_col, lc_graph_cols, torch_resident_cols
 
 SHAPES = {"matmul_bias_relu": [(512, 768, 768)], "attention_proj": [(256, 64), (1024, 64)],
           "ffn_gelu": [(512, 768, 3072), (1024, 768, 3072)], "ln_proj": [(1024, 1024, 1024), (2048, 1024, 1024)]}

@@ -15,10 +15,10 @@ import math
 
 import numpy as np
 
-from ...testing import refs as R
+from ...testing import max_abs_diff, refs as R
 from . import Ctx
 from .columns import ColCtx, Skip, col, emit, free_gpu, new_record, unavailable_without_plan_api
-from .plans import Case, lc_eager_col, lc_graph_cols, max_abs_diff, torch_resident_cols
+from .plans import Case, lc_eager_col, lc_graph_cols, torch_resident_cols
 
 CHAIN = [(48, 48), (96, 48), (192, 48), (192, 8)]
 CHAIN_X, CHAIN_OC = (1, 3, 8, 8), 16

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...testing import max_abs_diff, validate  # noqa: F401  (max_abs_diff: used by the suites through here)
+from ...testing import validate
 from .columns import ColCtx, Skip, check, col, free_gpu, looped, nan_array, once_ms, torch_cols
 
 COUNT_ITERS = 8  # iterations of the dispatch / trace probes
