@@ -142,6 +142,58 @@ typedef struct lc_qkv_pack_args {
     void *dst;
 } lc_qkv_pack_args;
 
+/* Scaled dot-product attention, batched multi-head (the sdpa op, lc_sdpa in ops.h).
+ * Element (b, h, s, d) of an operand lives at ptr + b*st[0] + h*st[1] + s*st[2] + d*st[3] (elements, any
+ * strides >= 0; no copies of strided views). q [batch, heads, sq, head_dim], k and v
+ * [batch, kv_heads, skv, head_dim], out [batch, heads, sq, head_dim]; heads % kv_heads == 0 and query head h
+ * reads kv head h / (heads / kv_heads) (GQA; MQA when kv_heads == 1). For query row i of sequence b, key j
+ * is visible when all of:
+ *   j < L_b                       L_b = key_lengths[b] (clamped to [0, skv]) or skv when key_lengths is NULL
+ *   !causal || j <= i + L_b - sq  the causal diagonal aligned to the end of the (valid) keys
+ *   mask_kind != BOOL || mask[b,h,i,j] != 0
+ * score = scale * q_i·k_j (+ mask[b,h,i,j] when mask_kind == ADD; -inf there hides the key);
+ * out_i = sum_j softmax_j(score) v_j over the visible keys; a row with no visible key (or only -inf scores)
+ * gets zeros (and lse -inf). NaN in q, k, v or an additive mask propagates to the rows it reaches.
+ * dtype: float32, float16 or bfloat16 for q, k, v and out (16-bit: float32 scores, softmax and
+ * accumulation, out rounded once). An ADD mask is float32 or the operands' dtype (mask_dtype); a BOOL mask
+ * is one byte per element (nonzero: take part). key_lengths is int32 or int64 [batch] on the kernel's
+ * device. lse (optional, float32 contiguous [batch, heads, sq]) gets log(sum_j exp(score_j)) over the
+ * visible keys (natural log). Everything lives on the kernel's device; out does not overlap an input. */
+typedef enum lc_sdpa_mask_kind { LC_SDPA_MASK_NONE = 0, LC_SDPA_MASK_ADD, LC_SDPA_MASK_BOOL } lc_sdpa_mask_kind;
+
+typedef struct lc_sdpa_args {
+    lc_dtype dtype;
+    int64_t batch, heads, kv_heads, sq, skv, head_dim;
+    const void *q, *k, *v;
+    void *out;
+    int64_t q_st[4], k_st[4], v_st[4], o_st[4];
+    lc_sdpa_mask_kind mask_kind;
+    lc_dtype mask_dtype;
+    const void *mask;
+    int64_t m_st[4];            /* over (b, h, i, j); 0 on broadcast axes */
+    const void *key_lengths;    /* NULL or [batch] */
+    lc_dtype key_lengths_dtype; /* LC_DTYPE_I32 or LC_DTYPE_I64 */
+    int causal;
+    float scale;
+    float *lse;                 /* NULL or [batch, heads, sq] */
+} lc_sdpa_args;
+
+/* KV-cache append: for each sequence b with length L = lengths[b] (device int32, clamped to max_seq),
+ * k_cache[b, g, L + t, :] = k_new[b, g, t, :] and likewise v for t < tokens while L + t < max_seq, then
+ * lengths[b] = min(L + tokens, max_seq), and *overflow (device int32, may be NULL) is set to 1 when a token
+ * did not fit. Caches are contiguous [batch, kv_heads, max_seq, head_dim]; k_new/v_new strided like
+ * lc_sdpa_args (st over b, g, t, d). The lengths are read and written on the device only, so a captured
+ * graph replays the append at each step's current length. dtype as the caches (any float dtype). */
+typedef struct lc_kv_append_args {
+    lc_dtype dtype;
+    int64_t batch, kv_heads, max_seq, head_dim, tokens;
+    void *k_cache, *v_cache;
+    const void *k_new, *v_new;
+    int64_t kn_st[4], vn_st[4];
+    int32_t *lengths;
+    int32_t *overflow;
+} lc_kv_append_args;
+
 /* The seed's conv -> attention chain in one kernel (CUDA, small shapes; conv_attention_cuda.cu):
  * y = relu(conv(x, w) + bias) per `conv` (3x3, apply_relu set; conv.y unused), then
  * out [seq, head_dim] = attention(q, k, v) where q|k|v element i is y_flat[i % y.size]. */

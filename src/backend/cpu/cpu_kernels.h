@@ -13,6 +13,10 @@ int lc_cpu_matmul_blas_active(void);                                            
 /* float16 / bfloat16 storage, float32 accumulation (matmul_cpu.c hands those dtypes here). */
 lc_status lc_cpu_matmul_lowp(const lc_matmul_args *args, const char **path);    /* matmul_lowp_cpu.c */
 lc_status lc_cpu_attention(const lc_attention_args *args, const char **path);   /* attention_cpu.c */
+/* sdpa_cpu.c: lc_sdpa_args semantics (backend.h), float32/float16/bfloat16, threaded over batch x heads x
+ * query blocks; lse may be NULL. kv_append: the cache append on host memory. */
+lc_status lc_cpu_sdpa(const lc_sdpa_args *args, const char **path);
+lc_status lc_cpu_kv_append(const lc_kv_append_args *args);
 lc_status lc_cpu_conv2d(const lc_conv2d_args *args, const char **path);         /* conv2d_cpu.c */
 lc_status lc_cpu_binary(const lc_binary_args *args, const char **path);         /* elementwise_cpu.c */
 lc_status lc_cpu_relu(const lc_relu_args *args, const char **path);             /* elementwise_cpu.c */

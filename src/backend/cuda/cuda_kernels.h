@@ -45,6 +45,22 @@ cudaError_t lc_cuda_launch_attention(const lc_attention_args *args, void *worksp
  * an autotuned one, chosen inside the launch), for the kernel path name. */
 int lc_cuda_attention_last_split(void);
 
+/* sdpa_cuda.cu: lc_sdpa_args semantics (backend.h) on the device, every dtype/mask/length/stride case:
+ * the generic flash-style kernel (float32 SIMT; 16-bit operands loaded and converted in registers) and the
+ * split-KV path (keys split across blocks, partial results combined) for long key ranges and for decode
+ * (small sq against a long cache). Scratch: lc_cuda_sdpa_workspace(args) bytes (0: none needed).
+ * path: a static name of the kernel taken. */
+size_t lc_cuda_sdpa_workspace(const lc_sdpa_args *args, int num_sms);
+cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *workspace, size_t workspace_bytes, int num_sms,
+                                cudaStream_t stream, const char **path);
+/* sdpa_mma_cuda.cu: the tensor-core (mma.sync bf16/f16, float32 accumulation) flash-attention forward for
+ * the shapes lc_cuda_sdpa_mma_fits accepts (16-bit dtype, head_dim 64 or 128, d-stride 1 and 16-byte
+ * aligned rows, no mask or a mask it handles); GQA without repeating k/v, causal block skipping, key_lengths. */
+int lc_cuda_sdpa_mma_fits(const lc_sdpa_args *args);
+cudaError_t lc_cuda_launch_sdpa_mma(const lc_sdpa_args *args, cudaStream_t stream, const char **path);
+/* kv_cache_cuda.cu: lc_kv_append_args on the device (two launches: copy at the device lengths, then advance). */
+cudaError_t lc_cuda_launch_kv_append(const lc_kv_append_args *args, cudaStream_t stream);
+
 /* layout_cuda.cu: qkv_pack_repeat, dst[i] = src[i % src_n] for i < dst_n; float32, float16, bfloat16 (a
  * bit-exact copy of the elements). */
 cudaError_t lc_cuda_launch_qkv_pack(const lc_qkv_pack_args *args, cudaStream_t stream);

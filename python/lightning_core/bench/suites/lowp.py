@@ -183,6 +183,71 @@ def _cuda(ctx: Ctx, rows: list) -> None:
              _target(r, 1.2, "linear bf16 + GELU vs F.gelu(F.linear)"), torch_version())
     except (TypeError, ValueError, AttributeError) as e:
         ctx.note(f"cuda linear bfloat16: {type(e).__name__}: {e}")
+    _cuda_bandwidth(ctx, rows, ours_ms, ev, tkw)
+
+
+def _cuda_bandwidth(ctx: Ctx, rows: list, ours_ms, ev, tkw) -> None:
+    """bf16 vector_add and layer_norm of 64M elements vs torch and vs the card's device copy bandwidth."""
+    import lightning_core as lc
+    torch, F = torch_mod()
+    rng = np.random.default_rng(ctx.seed + 1)
+    cols = 4096
+    m = (4 << 20) if ctx.quick else (64 << 20)
+    rows_n = m // cols
+    bf = _np_dtype("bfloat16")
+    src = torch.empty(m, dtype=torch.bfloat16, device="cuda")
+    dst = torch.empty_like(src)
+    copy = time_call(lambda: dst.copy_(src), sample_ms=ev, **tkw)  # 2 bytes read + 2 written per element
+    bw = 4.0 * m / copy["median_s"]
+    del src, dst
+    x32 = rng.standard_normal((rows_n, cols)).astype(np.float32)
+    y32 = rng.standard_normal((rows_n, cols)).astype(np.float32)
+    g32 = (1.0 + rng.standard_normal(cols) / 4).astype(np.float32)
+    b32 = (rng.standard_normal(cols) / 4).astype(np.float32)
+    xb, yb, gb, bb = (lc.cast(v, "bfloat16") for v in (x32, y32, g32, b32))
+    try:
+        tx, ty, tg, tb = (lc.Tensor(v, device="cuda", dtype="bfloat16") for v in (xb, yb, gb, bb))
+        tout = lc.Tensor(np.full((rows_n, cols), np.nan, bf), device="cuda", dtype="bfloat16")
+    except (TypeError, ValueError) as e:
+        ctx.note(f"cuda bf16 bandwidth rows: {type(e).__name__}: {e}")
+        return
+    px, py, pg, pb = (torch.from_numpy(lc.cast(v, "float32")).cuda().to(torch.bfloat16) for v in (xb, yb, gb, bb))
+    u = unit_roundoff("bfloat16")
+    cases = (
+        ("vector_add", lambda: lc.vector_add_into(tx, ty, tout, device="cuda"), lambda: torch.add(px, py),
+         lambda: lc.cast(xb, "float64") + lc.cast(yb, "float64"), 6.0 * m, ("vector_add", [(rows_n, cols)] * 2)),
+        ("layer_norm", lambda: lc.layer_norm_into(tx, tout, tg, tb, 1e-5, "cuda"),
+         lambda: F.layer_norm(px, (cols,), pg, pb, 1e-5), None, 4.0 * m, ("layer_norm", [(rows_n, cols)])),
+    )
+    for op, ours_fn, peer_fn, ref_fn, nbytes, wk_args in cases:
+        try:
+            ours_fn()
+        except (TypeError, ValueError) as e:
+            ctx.note(f"cuda {op} bfloat16: {type(e).__name__}: {e}")
+            continue
+        got = lc.cast(tout.numpy()[:64], "float64")
+        if ref_fn is not None:
+            ref = ref_fn()[:64]
+            tol = u * np.abs(ref) + 1e-30
+        else:
+            x = lc.cast(xb[:64], "float64")
+            mu = x.mean(axis=1, keepdims=True)
+            var = ((x - mu) ** 2).mean(axis=1, keepdims=True)
+            ref = (x - mu) / np.sqrt(var + 1e-5) * lc.cast(gb, "float64") + lc.cast(bb, "float64")
+            tol = 2 * u * np.abs(ref) + 8 * cols * 2.0 ** -24 + 1e-6
+        err = float(np.max(np.abs(got - ref) / tol)) if np.all(np.isfinite(got)) else float("inf")
+        ours = ours_ms(ours_fn)
+        peer = time_call(peer_fn, sample_ms=ev, **tkw)
+        gbs = nbytes / ours["median_s"] / 1e9
+        frac = (nbytes / bw) / ours["median_s"]
+        shape = f"rows={rows_n},cols={cols}"
+        case = f"{op} bf16 n={m}"
+        wk = work(wk_args, dtype="bfloat16")
+        _row(rows, ctx, "cuda_bandwidth", case, shape, "bfloat16", "cuda", ours, "copy_bw", nbytes / bw * 1e3, err,
+             wk, f"{gbs:.0f} GB/s of {bw / 1e9:.0f} GB/s copy; " + _target(frac, 0.9, "fraction of copy bandwidth"))
+        r = peer["median_ms"] / ours["median_ms"]
+        _row(rows, ctx, "cuda_bandwidth", case, shape, "bfloat16", "cuda", ours, "torch_cuda", peer["median_ms"], err,
+             wk, f"{gbs:.0f} GB/s; " + _target(r, 1.0, f"{op} bf16 vs torch"), torch_version())
 
 
 def run(ctx: Ctx) -> list[dict]:
