@@ -15,8 +15,8 @@
  * by 3 tokens, past max_seq: clamped, overflow set, nothing written past the end), then decode-style
  * lc_cpu_sdpa with key_lengths = lengths equals full causal attention, bit for bit.
  * Prints GFLOP/s for B=1, H=12, S=1024, D=64 float32 (causal and not); no timing assertion.
- * ctest runs it as is (AVX-512 where present), with LC_CPU_DISABLE=avx512 / avx512,avx2 (the generic path,
- * scalar converters) and with one thread. Prints "N passed, N failed". */
+ * ctest runs it as is (AVX-512 where present), with LC_CPU_DISABLE=avx512 (the AVX2 path), avx512,avx2 (the
+ * generic path, scalar converters) and with one thread. Prints "N passed, N failed". */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,7 +111,8 @@ static int64_t view(int layout, int64_t B, int64_t nh, int64_t S, int64_t D, int
 }
 
 static const char *expected_path(void) {
-    return lc_cpu_caps_get()->avx512f ? "cpu_sdpa_avx512" : "cpu_sdpa_generic";
+    const lc_cpu_caps *caps = lc_cpu_caps_get();
+    return caps->avx512f ? "cpu_sdpa_avx512" : caps->avx2_fma ? "cpu_sdpa_avx2" : "cpu_sdpa_generic";
 }
 
 static int g_case;
@@ -475,6 +476,7 @@ static const cfg fixed[] = {
     {0, 1, 2, 1, 63, 65, 7, 1, 0, ADD, 1, 4 | 8, 0, R, 1, 0},        /* mask [B, H, 1, Skv], transposed */
     {0, 2, 3, 1, 65, 200, 65, 1, 0, BOOLM, 0, 0, 32, {200, 3}, 1, 0},
     {0, 2, 2, 1, 65, 129, 63, 1, 0, BOOLM, 0, 2, 64, {129, 100}, 1, 1}, /* NaN in q, k, v */
+    {0, 2, 4, 2, 70, 66, 33, 0, 2, BOOLM, 0, 1 | 8, 0, R, 1, 0},   /* BOOL [1, H, Sq, Skv] transposed */
     {0, 2, 4, 2, 65, 129, 63, 0, 0, ADD, 1, 0, 0, R, 1, 1},          /* NaN with an ADD mask */
     {0, 2, 3, 1, 63, 129, 64, 0, 0, NONE, 0, 0, 0, R, 0, 1},         /* NaN, no mask */
     {0, 3, 4, 2, 7, 129, 64, 1, 3, NONE, 0, 0, 32, {129, 0, 5}, 1, 0}, /* k/v shared over the batch */

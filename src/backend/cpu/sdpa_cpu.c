@@ -16,8 +16,9 @@
  * Hidden keys never reach a row: causal/length ones are not read, mask-hidden ones get score -inf
  * (whatever their k holds), and when a v tile holds a NaN/Inf the p·v step skips weights that are exactly
  * 0 (0·NaN would poison the row). A row with no visible key (or only -inf scores) gets zeros, lse -inf.
- * Paths: "cpu_sdpa_avx512" (AVX-512F, picked at run time; LC_CPU_DISABLE=avx512 masks it) and
- * "cpu_sdpa_generic" (plain C the compiler vectorises for the baseline ISA).
+ * Paths, picked at run time (LC_CPU_DISABLE masks them): "cpu_sdpa_avx512" (intrinsics, AVX-512F),
+ * "cpu_sdpa_avx2" and "cpu_sdpa_generic": the portable tile of sdpa_cpu_tile.h (GCC/Clang vector
+ * extensions) instantiated for AVX2 + FMA and for the baseline ISA.
  * Tests: tests/c/test_sdpa_cpu.c (against lc_ref_sdpa, reference.c; ctest runs it under the CPU masks).
  */
 #include <float.h>
@@ -49,7 +50,7 @@
 #define SD_GRAIN_FLOPS 2.0e6    /* least work worth handing to another thread */
 #define SD_PAR_MIN_FLOPS 4.0e6  /* below this a call stays on the calling thread */
 
-enum { SD_GENERIC = 0, SD_ISA_AVX512 };
+enum { SD_GENERIC = 0, SD_ISA_AVX2, SD_ISA_AVX512 };
 
 typedef struct sd_job {
     const lc_sdpa_args *a;
@@ -62,9 +63,9 @@ typedef struct sd_job {
 } sd_job;
 
 /* One thread's scratch: qt [d][bq] (scale·q, transposed), s [bk][bq] (scores, then weights), o [bq][dp]
- * (unnormalised output), m, l, alpha [bq], kt and vt [bk][dp] (packed tiles), row [dp]. */
+ * (unnormalised output), m, l, alpha, tmp [bq], kt and vt [bk][dp] (packed tiles), row [dp]. */
 typedef struct sd_scratch {
-    float *qt, *s, *o, *m, *l, *alpha, *kt, *vt, *row;
+    float *qt, *s, *o, *m, *l, *alpha, *tmp, *kt, *vt, *row;
 } sd_scratch;
 
 static int64_t sd_round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
@@ -159,78 +160,94 @@ static void sd_apply_mask(const sd_job *job, const sd_scratch *sc, int64_t b, in
     }
 }
 
-/* 1 when the nk rows of d floats at v (row stride vrs) are all finite. */
-static int sd_finite_generic(const float *v, int64_t vrs, int64_t nk, int64_t d) {
-    float acc = 0.0f;
-    for (int64_t j = 0; j < nk; j++)
-        for (int64_t p = 0; p < d; p++) acc += v[j * vrs + p] * 0.0f; /* NaN for a NaN or an Inf */
-    return acc == 0.0f;
+/* ---------------------------------------------------------------------------------------------------
+ * Generic kernels: plain C along the query lanes or head_dim, written so that the compiler vectorises it.
+ * The bodies are always_inline and instantiated twice: for the baseline ISA ("cpu_sdpa_generic") and,
+ * on x86, inside functions compiled for AVX2 + FMA ("cpu_sdpa_avx2").
+ * ------------------------------------------------------------------------------------------------- */
+#define SD_BODY static inline __attribute__((always_inline))
+
+/* exp(x) for x <= 0 (or -inf, NaN): 2^t, t = x·log2 e = n + r, n = round(t) (the 1.5·2^23 trick: round
+ * to nearest), 2^r by the degree-6 polynomial of the AVX-512 kernels, 2^n built in the exponent field;
+ * below 2^-126 the result is 0; NaN stays NaN. Branch-free, so loops of it vectorise. */
+SD_BODY float sd_exp_c(float x) {
+    const float t = x * SD_LOG2E;
+    const float tc = t < -126.0f ? -126.0f : t; /* NaN: the comparison is false, tc = NaN */
+    const float n = (tc + 12582912.0f) - 12582912.0f;
+    const float r = tc - n;
+    float p = 1.534579205e-04f;
+    p = p * r + 1.339992974e-03f;
+    p = p * r + 9.618489072e-03f;
+    p = p * r + 5.550328642e-02f;
+    p = p * r + 2.402264625e-01f;
+    p = p * r + 6.931471825e-01f;
+    p = p * r + 1.0f;
+    const int32_t ni = (int32_t)(tc == tc ? n : 0.0f);
+    const uint32_t bits = (uint32_t)(ni + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    const float e = p * scale;
+    return t >= -126.0f ? e : t == t ? 0.0f : t;
 }
 
-/* ---------------------------------------------------------------------------------------------------
- * Generic kernels (any CPU): simple loops along the query lanes or head_dim that the compiler
- * vectorises for the baseline ISA.
- * ------------------------------------------------------------------------------------------------- */
+/* 1 when the nk rows of d floats at v (row stride vrs) are all finite. */
+SD_BODY int sd_finite_body(const float *v, int64_t vrs, int64_t nk, int64_t d) {
+    uint32_t bad = 0;
+    for (int64_t j = 0; j < nk; j++) {
+        const float *restrict r = v + j * vrs;
+        for (int64_t p = 0; p < d; p++) {
+            uint32_t u;
+            memcpy(&u, r + p, sizeof u);
+            bad |= (u & 0x7f800000u) == 0x7f800000u;
+        }
+    }
+    return bad == 0;
+}
 
-/* s[j][i] = sum_p k[j][p] · qt[p][i] for j < nk, i < ncol; k row j at kp + j·krs. */
-static void sd_qk_generic(const sd_job *job, const sd_scratch *sc, const float *kp, int64_t krs, int64_t ncol,
-                          int64_t nk) {
-    const int64_t d = job->d, bq = job->bq;
+/* Online-softmax update of one tile (natural units), vectorised along the query lanes. m starts at
+ * -FLT_MAX, so a row whose scores are all -inf keeps weights 0 and alpha 1 (no -inf - -inf). */
+SD_BODY void sd_softmax_body(const sd_job *job, const sd_scratch *sc, int64_t ncol, int64_t nk, int diag,
+                             int64_t qoff) {
+    const int64_t bq = job->bq;
+    float *restrict mx = sc->alpha, *restrict sum = sc->tmp;
+    for (int64_t i = 0; i < ncol; i++) mx[i] = sc->m[i], sum[i] = 0.0f;
     for (int64_t j = 0; j < nk; j++) {
         float *restrict srow = sc->s + j * bq;
-        const float *kr = kp + j * krs;
-        for (int64_t i = 0; i < ncol; i++) srow[i] = 0.0f;
-        for (int64_t p = 0; p < d; p++) {
-            const float kv = kr[p];
-            const float *restrict qr = sc->qt + p * bq;
-            for (int64_t i = 0; i < ncol; i++) srow[i] += kv * qr[i];
+        if (diag)
+            for (int64_t i = 0; i < ncol; i++) srow[i] = j > i + qoff ? -INFINITY : srow[i];
+        for (int64_t i = 0; i < ncol; i++) mx[i] = srow[i] > mx[i] ? srow[i] : mx[i];
+    }
+    for (int64_t j = 0; j < nk; j++) {
+        float *restrict srow = sc->s + j * bq;
+        for (int64_t i = 0; i < ncol; i++) {
+            srow[i] = sd_exp_c(srow[i] - mx[i]);
+            sum[i] += srow[i];
         }
     }
-}
-
-/* Online-softmax update of one tile (natural units). m starts at -FLT_MAX, so a row whose scores are all
- * -inf keeps weights 0 and alpha 1 without a NaN from -inf - -inf. */
-static void sd_softmax_generic(const sd_job *job, const sd_scratch *sc, int64_t ncol, int64_t nk, int diag,
-                               int64_t qoff) {
-    const int64_t bq = job->bq;
     for (int64_t i = 0; i < ncol; i++) {
-        float mx = sc->m[i];
-        for (int64_t j = 0; j < nk; j++) {
-            float *sv = sc->s + j * bq + i;
-            if (diag && j > i + qoff) *sv = -INFINITY;
-            if (*sv > mx) mx = *sv;
-        }
-        const float al = expf(sc->m[i] - mx);
-        float sum = 0.0f;
-        for (int64_t j = 0; j < nk; j++) {
-            float *sv = sc->s + j * bq + i;
-            *sv = expf(*sv - mx);
-            sum += *sv;
-        }
+        const float al = sd_exp_c(sc->m[i] - mx[i]);
+        sc->m[i] = mx[i];
+        sc->l[i] = sc->l[i] * al + sum[i];
         sc->alpha[i] = al;
-        sc->m[i] = mx;
-        sc->l[i] = sc->l[i] * al + sum;
     }
 }
 
-/* o[i] = o[i]·alpha[i] + sum_j s[j][i] · v[j] for i < nrow, over the keys row i sees; with `skip_zero`
- * (the tile's v holds a NaN/Inf) weights exactly 0 are skipped. */
-static void sd_pv_generic(const sd_job *job, const sd_scratch *sc, const float *vp, int64_t vrs, int64_t nrow,
-                          int64_t nk, int diag, int64_t qoff, int skip_zero) {
-    const int64_t d = job->d, dp = job->dp, bq = job->bq;
-    for (int64_t i = 0; i < nrow; i++) {
-        float *restrict orow = sc->o + i * dp;
-        const float al = sc->alpha[i];
-        for (int64_t p = 0; p < d; p++) orow[p] *= al;
-        const int64_t jn = sd_visible(diag, i, qoff, nk);
-        for (int64_t j = 0; j < jn; j++) {
-            const float pj = sc->s[j * bq + i];
-            if (skip_zero && pj == 0.0f) continue;
-            const float *restrict vr = vp + j * vrs;
-            for (int64_t p = 0; p < d; p++) orow[p] += pj * vr[p];
-        }
-    }
-}
+/* The vector-extension tile (sdpa_cpu_tile.h) for the baseline ISA (4-float vectors: 16 SSE registers)
+ * and, on x86, for AVX2 + FMA (8-float vectors). */
+#define SD_T_NAME sd_generic
+#define SD_T_VW 4
+#define SD_T_KB 2
+#define SD_T_ATTR
+#define SD_T_MADD(acc, a, b) ((acc) + (a) * (b))
+#include "backend/cpu/sdpa_cpu_tile.h"
+#if SD_X86
+#define SD_T_NAME sd_avx2
+#define SD_T_VW 8
+#define SD_T_KB 4
+#define SD_T_ATTR __attribute__((target("avx2,fma")))
+#define SD_T_MADD(acc, a, b) _mm256_fmadd_ps((a), (b), (acc))
+#include "backend/cpu/sdpa_cpu_tile.h"
+#endif
 
 #if SD_X86
 /* ---------------------------------------------------------------------------------------------------
@@ -470,15 +487,11 @@ static void sd_task(const sd_job *job, const sd_scratch *sc, int64_t t) {
             if (a->mask_kind != LC_SDPA_MASK_NONE) sd_apply_mask(job, sc, b, h, i0, nq, j0, nk);
             sd_softmax_512(job, sc, ncol, nk, diag, qoff);
             if (sd_finite_512(vp, vrs, nk, d)) sd_pv_512(job, sc, vp, vrs, nrow, nk, diag, qoff);
-            else sd_pv_generic(job, sc, vp, vrs, nrow, nk, diag, qoff, 1);
+            else sd_generic_pv(job, sc, vp, vrs, nrow, nk, diag, qoff, 1);
             break;
+        case SD_ISA_AVX2: sd_avx2_tile(job, sc, kp, krs, vp, vrs, b, h, i0, nq, j0, nk, diag, qoff); break;
 #endif
-        default:
-            sd_qk_generic(job, sc, kp, krs, ncol, nk);
-            if (a->mask_kind != LC_SDPA_MASK_NONE) sd_apply_mask(job, sc, b, h, i0, nq, j0, nk);
-            sd_softmax_generic(job, sc, ncol, nk, diag, qoff);
-            sd_pv_generic(job, sc, vp, vrs, nrow, nk, diag, qoff, !sd_finite_generic(vp, vrs, nk, d));
-            break;
+        default: sd_generic_tile(job, sc, kp, krs, vp, vrs, b, h, i0, nq, j0, nk, diag, qoff); break;
         }
     }
     /* out_i = o_i / l_i; l_i == 0 (no visible key, or only -inf scores): zeros and lse -inf. */
@@ -513,6 +526,7 @@ static void sd_range(void *ctx, int64_t begin, int64_t end) {
     sc.m = p, p += bq;
     sc.l = p, p += bq;
     sc.alpha = p, p += bq;
+    sc.tmp = p, p += bq;
     sc.kt = p, p += bk * dp;
     sc.vt = p, p += bk * dp;
     sc.row = p;
@@ -529,10 +543,11 @@ lc_status lc_cpu_sdpa(const lc_sdpa_args *a, const char **path) {
     int isa = SD_GENERIC;
 #if SD_X86
     if (caps->avx512f) isa = SD_ISA_AVX512;
+    else if (caps->avx2_fma) isa = SD_ISA_AVX2;
 #else
     (void)caps;
 #endif
-    if (path) *path = isa == SD_ISA_AVX512 ? "cpu_sdpa_avx512" : "cpu_sdpa_generic";
+    if (path) *path = isa == SD_ISA_AVX512 ? "cpu_sdpa_avx512" : isa == SD_ISA_AVX2 ? "cpu_sdpa_avx2" : "cpu_sdpa_generic";
     if (!sd_is_float(a->dtype))
         return lc_error(LC_ERR_DTYPE, "sdpa: q: expected float32, float16 or bfloat16, got %s",
                         lc_dtype_name(a->dtype));
@@ -565,7 +580,7 @@ lc_status lc_cpu_sdpa(const lc_sdpa_args *a, const char **path) {
     job.k_direct = a->dtype == LC_DTYPE_F32 && a->k_st[3] == 1;
     job.v_direct = a->dtype == LC_DTYPE_F32 && a->v_st[3] == 1;
     job.o_direct = a->dtype == LC_DTYPE_F32 && a->o_st[3] == 1;
-    job.scratch_floats = (size_t)(job.dp * job.bq + job.bk * job.bq + job.bq * job.dp + 3 * job.bq +
+    job.scratch_floats = (size_t)(job.dp * job.bq + job.bk * job.bq + job.bq * job.dp + 4 * job.bq +
                                   2 * job.bk * job.dp + job.dp);
     atomic_init(&job.failed, 0);
 
