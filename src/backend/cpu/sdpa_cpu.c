@@ -161,9 +161,10 @@ static void sd_apply_mask(const sd_job *job, const sd_scratch *sc, int64_t b, in
 }
 
 /* ---------------------------------------------------------------------------------------------------
- * Generic kernels: plain C along the query lanes or head_dim, written so that the compiler vectorises it.
- * The bodies are always_inline and instantiated twice: for the baseline ISA ("cpu_sdpa_generic") and,
- * on x86, inside functions compiled for AVX2 + FMA ("cpu_sdpa_avx2").
+ * Portable kernels: the exp, finite test and softmax below are plain C along the query lanes that the
+ * compiler vectorises; always_inline, they are compiled into each instantiation of sdpa_cpu_tile.h (the
+ * micro-GEMMs, in vector extensions): the baseline ISA ("cpu_sdpa_generic") and, on x86, AVX2 + FMA
+ * ("cpu_sdpa_avx2").
  * ------------------------------------------------------------------------------------------------- */
 #define SD_BODY static inline __attribute__((always_inline))
 
