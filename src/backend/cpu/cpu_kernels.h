@@ -50,6 +50,12 @@ float *lc_cpu_f32_workspace(const char *op, lc_dtype d, const int64_t *parts, in
 void lc_ref_matmul(int64_t m, int64_t k, int64_t n, const double *a, const double *b, double *c);
 void lc_ref_attention(int64_t seq, int64_t d, int causal, const double *q, const double *k, const double *v,
                       double *out);
+/* sdpa on double arrays laid out as args describes (q, k, v, out by q_st/k_st/v_st/o_st, the mask by m_st:
+ * additive values, or for a BOOL mask nonzero = take part; args->mask/q/k/v/out are ignored, the sizes,
+ * strides, mask_kind, key_lengths, causal and scale are read). lse: NULL or contiguous [batch, heads, sq].
+ * A row with a NaN score is NaN (lse NaN); keys with weight exactly 0 contribute nothing. */
+void lc_ref_sdpa(const lc_sdpa_args *shape_and_attrs, const double *q, const double *k, const double *v,
+                 const double *mask, double *out, double *lse);
 void lc_ref_conv2d(const lc_conv2d_args *shape_and_attrs, const double *x, const double *w, const double *bias,
                    double *y);
 void lc_ref_binary(lc_binary_kind kind, int64_t n, const double *a, const double *b, double *out);

@@ -2,10 +2,10 @@
  * cpu_kernels.h). Same contracts and shapes as the ops in ops.h / the arg structs in core/backend.h:
  * matmul a[m,k]·b[k,n]; attention q,k,v,out [seq,d] with scale 1/sqrt(d) and an optional causal mask;
  * conv2d NCHW x[n,c,h,w] * w[oc,c,kh,kw] (+bias[oc]) (+ReLU); elementwise on n values; layer norm per
- * row of [rows, cols].
+ * row of [rows, cols]; sdpa with the strides, masks, lengths and GQA of lc_sdpa_args.
  * Deliberately plain: simple loops in double, no threads, no SIMD, no allocation, no clever algebra,
  * so that they are easy to check by reading. Only the tests use them.
- * Tests: tests/c/test_ops.c.
+ * Tests: tests/c/test_ops.c, tests/c/test_sdpa_cpu.c.
  */
 #include <math.h>
 #include <stdint.h>
@@ -52,6 +52,68 @@ void lc_ref_attention(int64_t seq, int64_t d, int causal, const double *q, const
             for (int64_t t = 0; t < d; t++) oi[t] += p * v[j * d + t];
         }
         for (int64_t t = 0; t < d; t++) oi[t] /= sum;
+    }
+}
+
+/* Per row (b, h, i): the visible keys (j < L_b, the causal bound, the mask), their scores
+ * scale·q·k (+ mask; a -inf mask entry or a false BOOL entry hides the key), then a plain two-pass softmax. */
+void lc_ref_sdpa(const lc_sdpa_args *a, const double *q, const double *k, const double *v, const double *mask,
+                 double *out, double *lse) {
+    const int64_t d = a->head_dim, group = a->heads / a->kv_heads;
+    const int64_t *qs = a->q_st, *ks = a->k_st, *vs = a->v_st, *os = a->o_st, *ms = a->m_st;
+    for (int64_t b = 0; b < a->batch; b++) {
+        int64_t L = a->skv;
+        if (a->key_lengths)
+            L = a->key_lengths_dtype == LC_DTYPE_I64 ? ((const int64_t *)a->key_lengths)[b]
+                                                     : ((const int32_t *)a->key_lengths)[b];
+        if (L < 0) L = 0;
+        if (L > a->skv) L = a->skv;
+        for (int64_t h = 0; h < a->heads; h++) {
+            const int64_t g = h / group;
+            for (int64_t i = 0; i < a->sq; i++) {
+                const double *qi = q + b * qs[0] + h * qs[1] + i * qs[2];
+                const int64_t oi = b * os[0] + h * os[1] + i * os[2];
+                int64_t last = L - 1;
+                if (a->causal && i + L - a->sq < last) last = i + L - a->sq;
+                double mx = -INFINITY;
+                int nan = 0;
+                for (int64_t j = 0; j <= last; j++) { /* pass 1: the max score, NaN seen */
+                    double s = 0.0;
+                    const double *kj = k + b * ks[0] + g * ks[1] + j * ks[2];
+                    for (int64_t t = 0; t < d; t++) s += qi[t * qs[3]] * kj[t * ks[3]];
+                    s *= (double)a->scale;
+                    if (a->mask_kind != LC_SDPA_MASK_NONE) {
+                        const double mv = mask[b * ms[0] + h * ms[1] + i * ms[2] + j * ms[3]];
+                        if (a->mask_kind == LC_SDPA_MASK_BOOL ? mv == 0.0 : mv == -INFINITY) continue;
+                        if (a->mask_kind == LC_SDPA_MASK_ADD) s += mv;
+                    }
+                    if (isnan(s)) nan = 1;
+                    else if (s > mx) mx = s;
+                }
+                for (int64_t t = 0; t < d; t++) out[oi + t * os[3]] = nan ? NAN : 0.0;
+                double sum = 0.0;
+                if (!nan && mx > -INFINITY) {
+                    for (int64_t j = 0; j <= last; j++) { /* pass 2: weights and p·v */
+                        double s = 0.0;
+                        const double *kj = k + b * ks[0] + g * ks[1] + j * ks[2];
+                        for (int64_t t = 0; t < d; t++) s += qi[t * qs[3]] * kj[t * ks[3]];
+                        s *= (double)a->scale;
+                        if (a->mask_kind != LC_SDPA_MASK_NONE) {
+                            const double mv = mask[b * ms[0] + h * ms[1] + i * ms[2] + j * ms[3]];
+                            if (a->mask_kind == LC_SDPA_MASK_BOOL ? mv == 0.0 : mv == -INFINITY) continue;
+                            if (a->mask_kind == LC_SDPA_MASK_ADD) s += mv;
+                        }
+                        const double p = exp(s - mx);
+                        if (p == 0.0) continue;
+                        sum += p;
+                        const double *vj = v + b * vs[0] + g * vs[1] + j * vs[2];
+                        for (int64_t t = 0; t < d; t++) out[oi + t * os[3]] += p * vj[t * vs[3]];
+                    }
+                    for (int64_t t = 0; t < d; t++) out[oi + t * os[3]] /= sum;
+                }
+                if (lse) lse[(b * a->heads + h) * a->sq + i] = nan || isnan(sum) ? NAN : sum > 0.0 ? mx + log(sum) : -INFINITY;
+            }
+        }
     }
 }
 
