@@ -11,7 +11,8 @@
  *    in registers; anything else: element loads through the strides), register tiles of TR rows × BK/NCG
  *    score columns and TR rows × DP/NCG output columns, online softmax in log2 units. DP = head_dim
  *    rounded up to 32/64/128/256; (BQ×BK, TR, stages): 32, 64: 64×64, 4, 2; 128: 64×32, 4, 2;
- *    256: 32×32, 4, 1. Causal: tiles past the block's last visible key are skipped, keys past a row are
+ *    256: 32×32, 4, 1; float32 head_dim 49..64 without a mask, sq >= 1024 and >= 4096 keys a row
+ *    (causal: on average): 128×64, 8, 1. Causal: tiles past the block's last visible key are skipped, keys past a row are
  *    -inf and the p·v loop stops at each row's last key (hidden v rows are never read, so a NaN there
  *    cannot reach the row). Keys >= L_b are never loaded. With a mask, p·v skips p == 0 (a key hidden by
  *    the mask may hold NaN in v). Rows with no visible key: zeros, lse -inf.
@@ -57,7 +58,7 @@ __device__ __forceinline__ void sd_cp_async_wait_1(void) { asm volatile("cp.asyn
  * Block index: ((qbi · B·H) + b·H + h) · nsplit + split (causal: qb = nqb-1-qbi, long rows first).
  * ------------------------------------------------------------------------------------------------- */
 
-template <typename T, int DP, int BQ, int BK, int NT, int TR, int ST, int MINB>
+template <typename T, int DP, int BQ, int BK, int NT, int TR, int ST, int MINB, bool MASKS>
 __global__ void __launch_bounds__(NT, MINB) sd_fwd(const sd_params p) {
     typedef SdVec<T> SV;
     constexpr int VW = 4;
@@ -72,7 +73,7 @@ __global__ void __launch_bounds__(NT, MINB) sd_fwd(const sd_params p) {
     constexpr int CN = DP / SV::N; /* 16-byte chunks per row */
     static_assert(NRG * NCG == NT && NCG <= 32 && (NCG & (NCG - 1)) == 0, "thread layout");
     static_assert(TC * NCG == BK && NVO * NCG * VW == DP, "tile layout");
-    static_assert(TR == 4 && NCG >= 2 && NCG <= 16, "thread layout");
+    static_assert((TR == 4 || TR == 8) && NCG >= 2 && NCG <= 16, "thread layout");
     static_assert(DP % 8 == 0, "DP");
     constexpr int RH = TR / 4;
 
@@ -182,7 +183,7 @@ __global__ void __launch_bounds__(NT, MINB) sd_fwd(const sd_params p) {
 #pragma unroll
         for (int c = 0; c < TO; c++) o[r][c] = 0.0f;
     }
-    const bool masked = p.mask_kind != LC_SDPA_MASK_NONE;
+    const bool masked = MASKS && p.mask_kind != LC_SDPA_MASK_NONE; /* !MASKS: only called without a mask */
 
     for (int t = t_begin; t < t_end; t++) {
         const int s = ST == 2 ? ((t - t_begin) & 1) : 0;
@@ -418,15 +419,34 @@ typedef struct sd_config {
     sd_kernel_fn fn;
 } sd_config;
 
-#define SD_NCFG 4
-#define SD_CFG(T, DP, BQ, BK, ST, MINB) {DP, BQ, BK, 128, ST, MINB, sd_fwd<T, DP, BQ, BK, 128, 4, ST, MINB>}
-#define SD_CFGS(T)                                                                                                    \
-    {SD_CFG(T, 32, 64, 64, 2, 2), SD_CFG(T, 64, 64, 64, 2, 2), SD_CFG(T, 128, 64, 32, 2, 2), SD_CFG(T, 256, 32, 32, 1, 2)}
+/* Per dtype: DP 32, 64, 128, 256, and (float32 only; the 16-bit entry repeats DP 64) DP 64 with 8 rows per
+ * thread (BQ 128, one stage) for long unmasked float32 rows (attention_cuda.cu's measured choice: from 4096 keys
+ * a row, causal on average; compiled without the mask code, which would make it spill). */
+#define SD_NCFG 5
+#define SD_CFG(T, DP, BQ, BK, TR, ST, MINB, MASKS) {DP, BQ, BK, 128, ST, MINB, sd_fwd<T, DP, BQ, BK, 128, TR, ST, MINB, MASKS>}
+#define SD_CFGS(T, BIG64)                                                                                             \
+    {SD_CFG(T, 32, 64, 64, 4, 2, 2, true), SD_CFG(T, 64, 64, 64, 4, 2, 2, true),                                     \
+     SD_CFG(T, 128, 64, 32, 4, 2, 2, true), SD_CFG(T, 256, 32, 32, 4, 1, 2, true), BIG64}
+#define SD_BIG64_MIN_KEYS 4096
 
-static const sd_config sd_configs[3][SD_NCFG] = {SD_CFGS(float), SD_CFGS(__half), SD_CFGS(__nv_bfloat16)};
+static const sd_config sd_configs[3][SD_NCFG] = {SD_CFGS(float, SD_CFG(float, 64, 128, 64, 8, 1, 2, false)),
+                                                 SD_CFGS(__half, SD_CFG(__half, 64, 64, 64, 4, 2, 2, true)),
+                                                 SD_CFGS(__nv_bfloat16, SD_CFG(__nv_bfloat16, 64, 64, 64, 4, 2, 2, true))};
 
 static int sd_dtype_index(lc_dtype dt) { return dt == LC_DTYPE_F32 ? 0 : dt == LC_DTYPE_F16 ? 1 : 2; }
-static int sd_dp_index(int64_t d) { return d <= 32 ? 0 : d <= 64 ? 1 : d <= 128 ? 2 : 3; }
+/* The configuration of a generic-path call. */
+static int sd_cfg_index(const lc_sdpa_args *a) {
+    const int64_t d = a->head_dim;
+    if (d <= 32) return 0;
+    if (d <= 64) {
+        const int64_t keys = a->causal ? a->skv / 2 : a->skv;
+        return a->dtype == LC_DTYPE_F32 && d > 48 && keys >= SD_BIG64_MIN_KEYS && a->sq >= 1024 &&
+                       a->mask_kind == LC_SDPA_MASK_NONE
+                   ? 4
+                   : 1;
+    }
+    return d <= 128 ? 2 : 3;
+}
 
 static size_t sd_smem_bytes(const sd_config *c) {
     const size_t floats = (size_t)c->dp * c->bq + (size_t)c->st * c->bk * (c->dp + 4) + (size_t)c->st * c->bk * c->dp +
@@ -496,7 +516,7 @@ static int sd_make_plan(const lc_sdpa_args *a, int num_sms, sd_plan *pl) {
         }
     } else {
         pl->path = SD_PATH_FLASH;
-        const sd_config *cfg = &sd_configs[sd_dtype_index(a->dtype)][sd_dp_index(d)];
+        const sd_config *cfg = &sd_configs[sd_dtype_index(a->dtype)][sd_cfg_index(a)];
         pl->nqb = (int)sd_cdiv(a->sq, cfg->bq);
         pl->base_blocks = a->batch * a->heads * pl->nqb;
         const int64_t maxwork = sd_cdiv(a->skv, cfg->bk);
@@ -621,7 +641,7 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
     if (pl.path == SD_PATH_DECODE) {
         err = sd_launch_decode(args->dtype, pl.dp, pl.rt, p, blocks, stream);
     } else {
-        const int dti = sd_dtype_index(args->dtype), ci = sd_dp_index(args->head_dim);
+        const int dti = sd_dtype_index(args->dtype), ci = sd_cfg_index(args);
         const sd_config *cfg = &sd_configs[dti][ci];
         const size_t smem = sd_smem_bytes(cfg);
         err = sd_prepare(dti, ci, smem);
