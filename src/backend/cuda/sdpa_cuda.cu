@@ -1,0 +1,654 @@
+/* sdpa_cuda.cu — CUDA scaled-dot-product attention for every case of lc_sdpa_args (src/core/backend.h):
+ * batched multi-head q [B,H,Sq,D], k/v [B,Hkv,Skv,D] with any strides, GQA (query head h reads kv head
+ * h / (H/Hkv)), causal aligned to the end of the valid keys, key_lengths (int32/int64, clamped), ADD masks
+ * (float32 or the operands' dtype) and BOOL masks read through their strides, head_dim 1..256, float32 /
+ * float16 / bfloat16 storage with float32 scores, softmax and accumulation, optional lse.
+ *
+ * Paths (the launcher picks from the shapes and num_sms only, never from device data):
+ *  - sd_fwd (this file): flash-style, one block per (query tile, b, h, key split). The float32 kernel of
+ *    attention_cuda.cu generalised: qᵀ [DP][BQ] (pre-scaled by scale·log2 e) and K/V tiles of BK keys in
+ *    shared memory as float (float32 with 16-byte aligned rows: cp.async; 16-bit: 16-byte loads converted
+ *    in registers; anything else: element loads through the strides), register tiles of TR rows × BK/NCG
+ *    score columns and TR rows × DP/NCG output columns, online softmax in log2 units. DP = head_dim
+ *    rounded up to 32/64/128/256; (BQ×BK, TR, stages): 32, 64: 64×64, 4, 2; 128: 64×32, 4, 2;
+ *    256: 32×32, 4, 1; float32 head_dim 49..64 without a mask, sq >= 1024 and >= 4096 keys a row
+ *    (causal: on average): 128×64, 8, 1. Causal: tiles past the block's last visible key are skipped, keys past a row are
+ *    -inf and the p·v loop stops at each row's last key (hidden v rows are never read, so a NaN there
+ *    cannot reach the row). Keys >= L_b are never loaded. With a mask, p·v skips p == 0 (a key hidden by
+ *    the mask may hold NaN in v). Rows with no visible key: zeros, lse -inf.
+ *  - split (this file): when the (tile, b, h) blocks don't fill the GPU, the key tiles are cut into nsplit
+ *    chunks, each block writes its unnormalised partial (m, l, acc) to the workspace and sd_combine merges
+ *    them: out = Σ 2^(m_s-M) acc_s / Σ 2^(m_s-M) l_s (a split that saw nothing has l = 0, m = -FLT_MAX).
+ *  - decode (sdpa_decode_cuda.cu): sq <= 16, one block per (b, kv head, group of rows, key chunk) that
+ *    serves all query heads of the GQA group, so k/v are read once; split over keys + sd_combine.
+ *
+ * Tests: tests/c/test_sdpa_cuda.c (float64 reference; GPU machine only).
+ */
+#include <cuda_runtime.h>
+#include <float.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <type_traits>
+
+#include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/sdpa_cuda.cuh"
+
+#define SD_MAX_D 256
+#define SD_SM_SMEM (228 * 1024) /* shared memory per SM (sm_90), for the occupancy estimate */
+#define SD_BLOCK_RESERVED 1024
+#define SD_MAX_DEVICES 64
+#define SD_MAX_SPLIT 64       /* generic path */
+#define SD_DEC_MAX_SPLIT 256  /* decode path */
+#define SD_DEC_MIN_CHUNK 64   /* decode: fewest keys per split */
+#define SD_DEC_MAX_SQ 16
+
+__device__ __forceinline__ void sd_cp_async16(void *smem_dst, const void *gsrc, int src_bytes) {
+    const unsigned s = (unsigned)__cvta_generic_to_shared(smem_dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gsrc), "r"(src_bytes) : "memory");
+}
+__device__ __forceinline__ void sd_cp_async_commit(void) { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void sd_cp_async_wait_all(void) { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+__device__ __forceinline__ void sd_cp_async_wait_1(void) { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
+
+/* ---------------------------------------------------------------------------------------------------
+ * Generic forward kernel. T: storage type; DP: padded head_dim; BQ query rows per block; BK keys per
+ * tile; NT threads; TR rows per thread; ST: K/V stages (1 or 2); MINB: blocks per SM.
+ * Block index: ((qbi · B·H) + b·H + h) · nsplit + split (causal: qb = nqb-1-qbi, long rows first).
+ * ------------------------------------------------------------------------------------------------- */
+
+template <typename T, int DP, int BQ, int BK, int NT, int TR, int ST, int MINB, bool MASKS>
+__global__ void __launch_bounds__(NT, MINB) sd_fwd(const sd_params p) {
+    typedef SdVec<T> SV;
+    constexpr int VW = 4;
+    constexpr int NRG = BQ / TR;
+    constexpr int NCG = NT / NRG;
+    constexpr int TC = BK / NCG;
+    constexpr int NVO = DP / (NCG * VW);
+    constexpr int TO = NVO * VW;
+    constexpr int KS = DP + 4;
+    constexpr int PS = BQ + 4;
+    constexpr int C4 = DP / 4;
+    constexpr int CN = DP / SV::N; /* 16-byte chunks per row */
+    static_assert(NRG * NCG == NT && NCG <= 32 && (NCG & (NCG - 1)) == 0, "thread layout");
+    static_assert(TC * NCG == BK && NVO * NCG * VW == DP, "tile layout");
+    static_assert((TR == 4 || TR == 8) && NCG >= 2 && NCG <= 16, "thread layout");
+    static_assert(DP % 8 == 0, "DP");
+    constexpr int RH = TR / 4;
+
+    extern __shared__ float4 sd_smem4[];
+    float *const Qt = reinterpret_cast<float *>(sd_smem4); /* [DP][BQ] */
+    float *const Ks = Qt + DP * BQ;                        /* [ST][BK][KS] */
+    float *const Vs = Ks + ST * BK * KS;                   /* [ST][BK][DP] */
+    float *const Pt = Vs + ST * BK * DP;                   /* [BK][PS] */
+
+    const int tid = threadIdx.x;
+    const int lane = tid & 31;
+    const int cg = (lane >> 1) & (NCG - 1);
+    const int rg = (tid >> 5) * (32 / NCG) + (((lane >> 1) / NCG) << 1) + (lane & 1);
+
+    /* block -> (query tile, b, h, split) */
+    const long long bid = blockIdx.x;
+    const int split = (int)(bid % p.nsplit);
+    const long long rest = bid / p.nsplit;
+    const int bh = (int)(rest % ((long long)p.batch * p.heads));
+    const int qbi = (int)(rest / ((long long)p.batch * p.heads));
+    const int b = bh / p.heads, h = bh % p.heads;
+    const int kvh = h / p.group;
+    const int qb = p.causal ? p.nqb - 1 - qbi : qbi;
+    const int q0 = qb * BQ;
+    const int sq = p.sq, d = p.d;
+
+    const int L = sd_key_len(p, b);
+    const int off = L - sq; /* causal: row i sees keys j <= i + off */
+    int kend = L;           /* keys any row of the block sees are < kend */
+    if (p.causal) kend = min(L, max(0, min(q0 + BQ, sq) - 1 + off + 1));
+    const int ntiles = (kend + BK - 1) / BK;
+    int t_begin = 0, t_end = ntiles;
+    if (p.nsplit > 1) {
+        t_begin = min(split * p.chunk, ntiles);
+        t_end = min(t_begin + p.chunk, ntiles);
+    }
+
+    const T *qbase = static_cast<const T *>(p.q) + (long long)b * p.q_st[0] + (long long)h * p.q_st[1];
+    const T *kbase = static_cast<const T *>(p.k) + (long long)b * p.k_st[0] + (long long)kvh * p.k_st[1];
+    const T *vbase = static_cast<const T *>(p.v) + (long long)b * p.v_st[0] + (long long)kvh * p.v_st[1];
+
+    /* K or V tile t ([BK][stride] floats at dst) as one cp.async group; keys >= kend and columns >= d
+     * are zero. */
+    auto load_tile = [&](const T *base, long long st2, long long st3, int vec, float *dst, int stride, int t) {
+        const int j0 = t * BK;
+        if (vec) {
+            for (int idx = tid; idx < BK * CN; idx += NT) {
+                const int r = idx / CN, c = (idx % CN) * SV::N;
+                const int key = j0 + r;
+                const bool ok = key < kend && c < d;
+                const T *src = base + (ok ? (long long)key * st2 + c : 0);
+                if constexpr (sizeof(T) == 4) {
+                    sd_cp_async16(dst + r * stride + c, src, ok ? 16 : 0);
+                } else {
+                    float f[8];
+                    SV::to_f(ok ? SV::ld16(src) : SV::zero(), f);
+                    *reinterpret_cast<float4 *>(dst + r * stride + c) = make_float4(f[0], f[1], f[2], f[3]);
+                    *reinterpret_cast<float4 *>(dst + r * stride + c + 4) = make_float4(f[4], f[5], f[6], f[7]);
+                }
+            }
+        } else {
+            for (int idx = tid; idx < BK * DP; idx += NT) {
+                const int r = idx / DP, c = idx % DP;
+                const int key = j0 + r;
+                dst[r * stride + c] = (key < kend && c < d) ? SV::ld1(base + (long long)key * st2 + (long long)c * st3) : 0.0f;
+            }
+        }
+        sd_cp_async_commit();
+    };
+    auto load_k = [&](int t, int s) { load_tile(kbase, p.k_st[2], p.k_st[3], p.vec_k, Ks + s * BK * KS, KS, t); };
+    auto load_v = [&](int t, int s) { load_tile(vbase, p.v_st[2], p.v_st[3], p.vec_v, Vs + s * BK * DP, DP, t); };
+
+    if (t_begin < t_end) {
+        load_k(t_begin, 0);
+        load_v(t_begin, 0);
+    }
+
+    /* qᵀ scaled by scale·log2(e); rows >= sq and columns >= d are zero. */
+    {
+        const float qs = p.qscale;
+        if (p.vec_q) {
+            for (int idx = tid; idx < BQ * CN; idx += NT) {
+                const int r = idx % BQ, c = (idx / BQ) * SV::N;
+                const int row = q0 + r;
+                float f[SV::N];
+                SV::to_f((row < sq && c < d) ? SV::ld16(qbase + (long long)row * p.q_st[2] + c) : SV::zero(), f);
+#pragma unroll
+                for (int e = 0; e < SV::N; e++) Qt[(c + e) * BQ + r] = f[e] * qs;
+            }
+        } else {
+            for (int idx = tid; idx < BQ * DP; idx += NT) {
+                const int r = idx % BQ, c = idx / BQ;
+                const int row = q0 + r;
+                Qt[c * BQ + r] = (row < sq && c < d)
+                                     ? SV::ld1(qbase + (long long)row * p.q_st[2] + (long long)c * p.q_st[3]) * qs
+                                     : 0.0f;
+            }
+        }
+    }
+
+    float o[TR][TO];
+    float m[TR], l[TR];
+#pragma unroll
+    for (int r = 0; r < TR; r++) {
+        m[r] = -FLT_MAX;
+        l[r] = 0.0f;
+#pragma unroll
+        for (int c = 0; c < TO; c++) o[r][c] = 0.0f;
+    }
+    const bool masked = MASKS && p.mask_kind != LC_SDPA_MASK_NONE; /* !MASKS: only called without a mask */
+
+    for (int t = t_begin; t < t_end; t++) {
+        const int s = ST == 2 ? ((t - t_begin) & 1) : 0;
+        if (ST == 2) sd_cp_async_wait_all();
+        else sd_cp_async_wait_1();
+        __syncthreads();
+        if (ST == 2 && t + 1 < t_end) {
+            load_k(t + 1, s ^ 1);
+            load_v(t + 1, s ^ 1);
+        }
+        const float *ks = Ks + s * BK * KS;
+        const float *vs = Vs + s * BK * DP;
+        const int j0 = t * BK;
+
+        float sc[TR][TC];
+#pragma unroll
+        for (int r = 0; r < TR; r++)
+#pragma unroll
+            for (int i = 0; i < TC; i++) sc[r][i] = 0.0f;
+#pragma unroll(C4 <= 16 ? C4 : 4)
+        for (int d4 = 0; d4 < C4; d4++) {
+            float qv[4][TR];
+#pragma unroll
+            for (int e = 0; e < 4; e++)
+#pragma unroll
+                for (int hh = 0; hh < RH; hh++) {
+                    const float4 x = *reinterpret_cast<const float4 *>(Qt + (d4 * 4 + e) * BQ + rg * TR + hh * 4);
+                    qv[e][hh * 4 + 0] = x.x;
+                    qv[e][hh * 4 + 1] = x.y;
+                    qv[e][hh * 4 + 2] = x.z;
+                    qv[e][hh * 4 + 3] = x.w;
+                }
+#pragma unroll
+            for (int i = 0; i < TC; i++) {
+                const float4 kv = *reinterpret_cast<const float4 *>(ks + (i * NCG + cg) * KS + d4 * 4);
+#pragma unroll
+                for (int r = 0; r < TR; r++) {
+                    float a = sc[r][i];
+                    a = fmaf(qv[0][r], kv.x, a);
+                    a = fmaf(qv[1][r], kv.y, a);
+                    a = fmaf(qv[2][r], kv.z, a);
+                    a = fmaf(qv[3][r], kv.w, a);
+                    sc[r][i] = a;
+                }
+            }
+        }
+
+        /* visibility: keys >= L, causal keys past the row, the mask */
+        if (masked || j0 + BK > L || (p.causal && j0 + BK - 1 > q0 + off)) {
+#pragma unroll
+            for (int r = 0; r < TR; r++) {
+                const int row = q0 + rg * TR + r;
+#pragma unroll
+                for (int i = 0; i < TC; i++) {
+                    const int key = j0 + i * NCG + cg;
+                    const bool vis = key < L && row < sq && (!p.causal || key <= row + off);
+                    if (!vis) sc[r][i] = -INFINITY;
+                    else if (masked) sc[r][i] = sd_apply_mask(p, b, h, row, key, sc[r][i]);
+                }
+            }
+        }
+
+        /* online softmax; p to shared memory (transposed) */
+#pragma unroll
+        for (int r = 0; r < TR; r++) {
+            float mx = sc[r][0];
+#pragma unroll
+            for (int i = 1; i < TC; i++) mx = fmaxf(mx, sc[r][i]);
+#pragma unroll
+            for (int o2 = NCG / 2; o2 >= 1; o2 >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o2 << 1));
+            const float mnew = fmaxf(m[r], mx);
+            const float alpha = exp2f(m[r] - mnew);
+            m[r] = mnew;
+            float sum = 0.0f;
+#pragma unroll
+            for (int i = 0; i < TC; i++) {
+                const float e = exp2f(sc[r][i] - mnew);
+                sc[r][i] = e;
+                sum += e;
+            }
+            l[r] = fmaf(l[r], alpha, sum);
+#pragma unroll
+            for (int c = 0; c < TO; c++) o[r][c] *= alpha;
+        }
+#pragma unroll
+        for (int i = 0; i < TC; i++)
+#pragma unroll
+            for (int hh = 0; hh < RH; hh++)
+                *reinterpret_cast<float4 *>(Pt + (i * NCG + cg) * PS + rg * TR + hh * 4) =
+                    make_float4(sc[hh * 4][i], sc[hh * 4 + 1][i], sc[hh * 4 + 2][i], sc[hh * 4 + 3][i]);
+        if (ST == 1) sd_cp_async_wait_all();
+        __syncthreads();
+        if (ST == 1 && t + 1 < t_end) load_k(t + 1, 0);
+
+        /* o += p · v over the keys each row may see: keys >= kend and (causal) past the row are never
+         * read; with a mask, keys with p == 0 are skipped (a masked-out v row may hold NaN). */
+        const int jn = min(BK, kend - j0);
+        const int last0 = p.causal ? q0 + rg * TR + off - j0 : BK; /* the thread's first row sees j <= last0 */
+        const int jall = min(jn, max(0, last0 + 1));
+        auto pv_step = [&](auto guard, int j, int rmin) {
+            float pr[TR];
+#pragma unroll
+            for (int hh = 0; hh < RH; hh++) {
+                const float4 x = *reinterpret_cast<const float4 *>(Pt + j * PS + rg * TR + hh * 4);
+                pr[hh * 4 + 0] = x.x;
+                pr[hh * 4 + 1] = x.y;
+                pr[hh * 4 + 2] = x.z;
+                pr[hh * 4 + 3] = x.w;
+            }
+#pragma unroll
+            for (int u = 0; u < NVO; u++) {
+                const float4 x = *reinterpret_cast<const float4 *>(vs + j * DP + u * NCG * VW + cg * VW);
+                const float vv[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+                for (int r = 0; r < TR; r++) {
+                    if (r < rmin) continue;
+#pragma unroll
+                    for (int e = 0; e < VW; e++) {
+                        if constexpr (decltype(guard)::value)
+                            o[r][u * VW + e] = pr[r] != 0.0f ? fmaf(pr[r], vv[e], o[r][u * VW + e]) : o[r][u * VW + e];
+                        else
+                            o[r][u * VW + e] = fmaf(pr[r], vv[e], o[r][u * VW + e]);
+                    }
+                }
+            }
+        };
+        if (masked) {
+#pragma unroll 4
+            for (int j = 0; j < jall; j++) pv_step(std::true_type(), j, 0);
+#pragma unroll 1
+            for (int j = jall; j < min(jn, last0 + TR); j++) pv_step(std::true_type(), j, j - last0);
+        } else {
+#pragma unroll(BK <= 64 ? 16 : 8)
+            for (int j = 0; j < jall; j++) pv_step(std::false_type(), j, 0);
+#pragma unroll 1
+            for (int j = jall; j < min(jn, last0 + TR); j++) pv_step(std::false_type(), j, j - last0);
+        }
+
+        if (ST == 1 && t + 1 < t_end) {
+            __syncthreads();
+            load_v(t + 1, 0);
+        }
+    }
+
+#pragma unroll
+    for (int r = 0; r < TR; r++)
+#pragma unroll
+        for (int o2 = NCG / 2; o2 >= 1; o2 >>= 1) l[r] += __shfl_xor_sync(0xffffffffu, l[r], o2 << 1);
+
+#pragma unroll
+    for (int r = 0; r < TR; r++) {
+        const int row = q0 + rg * TR + r;
+        if (row >= sq) continue;
+        const long long rowid = (long long)bh * sq + row;
+        if (p.nsplit == 1) {
+            const bool empty = l[r] == 0.0f;
+            const float inv = empty ? 0.0f : 1.0f / l[r];
+            T *dst = static_cast<T *>(p.out) + (long long)b * p.o_st[0] + (long long)h * p.o_st[1] + (long long)row * p.o_st[2];
+#pragma unroll
+            for (int u = 0; u < NVO; u++) {
+                const int c = u * NCG * VW + cg * VW;
+#pragma unroll
+                for (int e = 0; e < VW; e++)
+                    if (c + e < d) dst[(long long)(c + e) * p.o_st[3]] = SV::st1(empty ? 0.0f : o[r][u * VW + e] * inv);
+            }
+            if (cg == 0 && p.lse) p.lse[rowid] = empty ? -INFINITY : (m[r] + log2f(l[r])) * SD_LN2;
+        } else {
+            const long long slot = rowid * p.nsplit + split;
+            float *dst = p.ws_o + slot * p.ws_ld;
+#pragma unroll
+            for (int u = 0; u < NVO; u++) {
+                const int c = u * NCG * VW + cg * VW;
+#pragma unroll
+                for (int e = 0; e < VW; e++)
+                    if (c + e < d) dst[c + e] = o[r][u * VW + e];
+            }
+            if (cg == 0) {
+                p.ws_ml[2 * slot] = m[r];
+                p.ws_ml[2 * slot + 1] = l[r];
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------------
+ * Combine pass: one thread per (query row (b, h, i), column c < d) over the nsplit partials.
+ * ------------------------------------------------------------------------------------------------- */
+
+template <typename T>
+__global__ void __launch_bounds__(256) sd_combine(const sd_params p) {
+    const long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    const long long rows = (long long)p.batch * p.heads * p.sq;
+    if (idx >= rows * p.d) return;
+    const long long row = idx / p.d;
+    const int c = (int)(idx % p.d);
+    const long long slot0 = row * p.nsplit;
+    float mx = -FLT_MAX;
+    for (int s = 0; s < p.nsplit; s++) mx = fmaxf(mx, p.ws_ml[2 * (slot0 + s)]);
+    float den = 0.0f, num = 0.0f;
+    for (int s = 0; s < p.nsplit; s++) {
+        const float w = exp2f(p.ws_ml[2 * (slot0 + s)] - mx);
+        den = fmaf(w, p.ws_ml[2 * (slot0 + s) + 1], den);
+        num = fmaf(w, p.ws_o[(slot0 + s) * p.ws_ld + c], num);
+    }
+    const bool empty = den == 0.0f;
+    const int i = (int)(row % p.sq);
+    const long long bh = row / p.sq;
+    const int h = (int)(bh % p.heads), b = (int)(bh / p.heads);
+    T *dst = static_cast<T *>(p.out) + (long long)b * p.o_st[0] + (long long)h * p.o_st[1] + (long long)i * p.o_st[2] +
+             (long long)c * p.o_st[3];
+    *dst = SdVec<T>::st1(empty ? 0.0f : num / den);
+    if (c == 0 && p.lse) p.lse[row] = empty ? -INFINITY : (mx + log2f(den)) * SD_LN2;
+}
+
+cudaError_t sd_launch_combine(lc_dtype dtype, const sd_params &p, cudaStream_t stream) {
+    const long long work = (long long)p.batch * p.heads * p.sq * p.d;
+    if (work <= 0) return cudaSuccess;
+    const unsigned blocks = (unsigned)((work + 255) / 256);
+    if (dtype == LC_DTYPE_F32) sd_combine<float><<<blocks, 256, 0, stream>>>(p);
+    else if (dtype == LC_DTYPE_F16) sd_combine<__half><<<blocks, 256, 0, stream>>>(p);
+    else sd_combine<__nv_bfloat16><<<blocks, 256, 0, stream>>>(p);
+    return cudaGetLastError();
+}
+
+/* ---------------------------------------------------------------------------------------------------
+ * Configurations, the plan and the launcher
+ * ------------------------------------------------------------------------------------------------- */
+
+typedef void (*sd_kernel_fn)(sd_params);
+
+typedef struct sd_config {
+    int dp, bq, bk, nt, st, minb;
+    sd_kernel_fn fn;
+} sd_config;
+
+/* Per dtype: DP 32, 64, 128, 256, and (float32 only; the 16-bit entry repeats DP 64) DP 64 with 8 rows per
+ * thread (BQ 128, one stage) for long unmasked float32 rows (attention_cuda.cu's measured choice: from 4096 keys
+ * a row, causal on average; compiled without the mask code, which would make it spill). */
+#define SD_NCFG 5
+#define SD_CFG(T, DP, BQ, BK, TR, ST, MINB, MASKS) {DP, BQ, BK, 128, ST, MINB, sd_fwd<T, DP, BQ, BK, 128, TR, ST, MINB, MASKS>}
+#define SD_CFGS(T, BIG64)                                                                                             \
+    {SD_CFG(T, 32, 64, 64, 4, 2, 2, true), SD_CFG(T, 64, 64, 64, 4, 2, 2, true),                                     \
+     SD_CFG(T, 128, 64, 32, 4, 2, 2, true), SD_CFG(T, 256, 32, 32, 4, 1, 2, true), BIG64}
+#define SD_BIG64_MIN_KEYS 4096
+
+static const sd_config sd_configs[3][SD_NCFG] = {SD_CFGS(float, SD_CFG(float, 64, 128, 64, 8, 1, 2, false)),
+                                                 SD_CFGS(__half, SD_CFG(__half, 64, 64, 64, 4, 2, 2, true)),
+                                                 SD_CFGS(__nv_bfloat16, SD_CFG(__nv_bfloat16, 64, 64, 64, 4, 2, 2, true))};
+
+static int sd_dtype_index(lc_dtype dt) { return dt == LC_DTYPE_F32 ? 0 : dt == LC_DTYPE_F16 ? 1 : 2; }
+/* The configuration of a generic-path call. */
+static int sd_cfg_index(const lc_sdpa_args *a) {
+    const int64_t d = a->head_dim;
+    if (d <= 32) return 0;
+    if (d <= 64) {
+        const int64_t keys = a->causal ? a->skv / 2 : a->skv;
+        return a->dtype == LC_DTYPE_F32 && d > 48 && keys >= SD_BIG64_MIN_KEYS && a->sq >= 1024 &&
+                       a->mask_kind == LC_SDPA_MASK_NONE
+                   ? 4
+                   : 1;
+    }
+    return d <= 128 ? 2 : 3;
+}
+
+static size_t sd_smem_bytes(const sd_config *c) {
+    const size_t floats = (size_t)c->dp * c->bq + (size_t)c->st * c->bk * (c->dp + 4) + (size_t)c->st * c->bk * c->dp +
+                          (size_t)c->bk * (c->bq + 4);
+    return floats * sizeof(float);
+}
+
+enum { SD_PATH_FLASH = 0, SD_PATH_DECODE = 1 };
+
+typedef struct sd_plan {
+    int path;
+    int dp, rt;        /* decode: padded head_dim and rows per block */
+    int nqb, nrg;      /* generic query tiles / decode row groups */
+    int nsplit, chunk; /* nsplit 1: no split */
+    int ws_ld;
+    long long base_blocks; /* blocks without the split */
+    size_t ws_bytes;
+} sd_plan;
+
+static int sd_args_ok(const lc_sdpa_args *a) {
+    if (!a) return 0;
+    if (a->dtype != LC_DTYPE_F32 && a->dtype != LC_DTYPE_F16 && a->dtype != LC_DTYPE_BF16) return 0;
+    if (a->batch < 0 || a->heads < 0 || a->kv_heads < 0 || a->sq < 0 || a->skv < 0) return 0;
+    if (a->head_dim < 1 || a->head_dim > SD_MAX_D) return 0;
+    if (a->batch > INT32_MAX || a->heads > INT32_MAX || a->sq > INT32_MAX / 2 || a->skv > INT32_MAX / 2) return 0;
+    if (a->heads > 0 && (a->kv_heads < 1 || a->heads % a->kv_heads != 0)) return 0;
+    if (a->mask_kind != LC_SDPA_MASK_NONE && a->mask_kind != LC_SDPA_MASK_ADD && a->mask_kind != LC_SDPA_MASK_BOOL) return 0;
+    if (a->mask_kind == LC_SDPA_MASK_ADD && a->mask_dtype != LC_DTYPE_F32 && a->mask_dtype != a->dtype) return 0;
+    if (a->mask_kind != LC_SDPA_MASK_NONE && !a->mask) return 0;
+    if (a->key_lengths && a->key_lengths_dtype != LC_DTYPE_I32 && a->key_lengths_dtype != LC_DTYPE_I64) return 0;
+    for (int i = 0; i < 4; i++)
+        if (a->q_st[i] < 0 || a->k_st[i] < 0 || a->v_st[i] < 0 || a->o_st[i] < 0 || a->m_st[i] < 0) return 0;
+    return 1;
+}
+
+static int64_t sd_cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* The plan from the shapes and num_sms only. Returns 0, or -1 on arguments out of range. */
+static int sd_make_plan(const lc_sdpa_args *a, int num_sms, sd_plan *pl) {
+    if (!sd_args_ok(a)) return -1;
+    const int64_t d = a->head_dim;
+    pl->nsplit = 1;
+    pl->chunk = 0;
+    pl->ws_ld = (int)((d + 3) / 4 * 4);
+    pl->ws_bytes = 0;
+    pl->nqb = pl->nrg = 0;
+    pl->dp = d <= 32 ? 32 : d <= 64 ? 64 : d <= 128 ? 128 : 256;
+    pl->rt = 0;
+    const int64_t rows = a->batch * a->heads * a->sq;
+    if (num_sms > 4096) num_sms = 4096;
+    if (a->sq <= SD_DEC_MAX_SQ) {
+        pl->path = SD_PATH_DECODE;
+        const int64_t R = (a->heads > 0 ? a->heads / a->kv_heads : 0) * a->sq; /* rows per (b, kv head) */
+        pl->rt = R <= 4 ? 4 : 8;
+        pl->nrg = (int)sd_cdiv(R, pl->rt);
+        pl->base_blocks = a->batch * a->kv_heads * pl->nrg;
+        if (num_sms > 0 && pl->base_blocks > 0 && a->skv > SD_DEC_MIN_CHUNK) {
+            int64_t ns = sd_cdiv(4 * (int64_t)num_sms, pl->base_blocks);
+            const int64_t ns_max = sd_cdiv(a->skv, SD_DEC_MIN_CHUNK);
+            if (ns > ns_max) ns = ns_max;
+            if (ns > SD_DEC_MAX_SPLIT) ns = SD_DEC_MAX_SPLIT;
+            if (ns > 1) {
+                const int64_t chunk = sd_cdiv(sd_cdiv(a->skv, ns), 32) * 32;
+                pl->chunk = (int)chunk;
+                pl->nsplit = (int)sd_cdiv(a->skv, chunk);
+            }
+        }
+    } else {
+        pl->path = SD_PATH_FLASH;
+        const sd_config *cfg = &sd_configs[sd_dtype_index(a->dtype)][sd_cfg_index(a)];
+        pl->nqb = (int)sd_cdiv(a->sq, cfg->bq);
+        pl->base_blocks = a->batch * a->heads * pl->nqb;
+        const int64_t maxwork = sd_cdiv(a->skv, cfg->bk);
+        if (num_sms > 0 && pl->base_blocks > 0) {
+            int occ = (int)(SD_SM_SMEM / (sd_smem_bytes(cfg) + SD_BLOCK_RESERVED));
+            if (occ > cfg->minb) occ = cfg->minb;
+            if (occ < 1) occ = 1;
+            const int64_t slots = (int64_t)num_sms * occ;
+            if (pl->base_blocks < slots) {
+                int64_t ns = sd_cdiv(slots, pl->base_blocks);
+                if (ns > maxwork / 4) ns = maxwork / 4; /* at least 4 key tiles per split */
+                if (ns > SD_MAX_SPLIT) ns = SD_MAX_SPLIT;
+                if (ns > 1) {
+                    pl->chunk = (int)sd_cdiv(maxwork, ns);
+                    pl->nsplit = (int)sd_cdiv(maxwork, pl->chunk);
+                }
+            }
+        }
+    }
+    if (pl->base_blocks * pl->nsplit > INT32_MAX) return -1;
+    if (pl->nsplit > 1) pl->ws_bytes = (size_t)rows * (size_t)pl->nsplit * (size_t)(pl->ws_ld + 2) * sizeof(float);
+    return 0;
+}
+
+extern "C" size_t lc_cuda_sdpa_workspace(const lc_sdpa_args *args, int num_sms) {
+    sd_plan pl;
+    if (sd_make_plan(args, num_sms, &pl) != 0) return 0;
+    return pl.ws_bytes;
+}
+
+static int sd_smem_attr_done[SD_MAX_DEVICES][3][SD_NCFG];
+
+static cudaError_t sd_prepare(int dti, int ci, size_t smem) {
+    if (smem <= 48 * 1024) return cudaSuccess;
+    int dev = 0;
+    cudaError_t err = cudaGetDevice(&dev);
+    if (err != cudaSuccess) return err;
+    if (dev >= 0 && dev < SD_MAX_DEVICES && sd_smem_attr_done[dev][dti][ci]) return cudaSuccess;
+    err = cudaFuncSetAttribute((const void *)sd_configs[dti][ci].fn, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (err == cudaSuccess && dev >= 0 && dev < SD_MAX_DEVICES) sd_smem_attr_done[dev][dti][ci] = 1;
+    return err;
+}
+
+/* Whether an operand allows 16-byte loads of n-element chunks along d: d-stride 1, head_dim a multiple of
+ * n, the base and the other strides 16-byte aligned. */
+static int sd_vec_ok(const void *ptr, const int64_t *st, int64_t d, int n, size_t esize) {
+    if (st[3] != 1 || d % n != 0 || ((uintptr_t)ptr % 16) != 0) return 0;
+    for (int i = 0; i < 3; i++)
+        if (((uint64_t)st[i] * esize) % 16 != 0) return 0;
+    return 1;
+}
+
+static const char *sd_path_name(int path, int split, lc_dtype dt) {
+    static const char *names[3][3] = {
+        {"cuda_sdpa_flash_f32", "cuda_sdpa_flash_f16", "cuda_sdpa_flash_bf16"},
+        {"cuda_sdpa_split_f32", "cuda_sdpa_split_f16", "cuda_sdpa_split_bf16"},
+        {"cuda_sdpa_decode_f32", "cuda_sdpa_decode_f16", "cuda_sdpa_decode_bf16"},
+    };
+    return names[path == SD_PATH_DECODE ? 2 : split ? 1 : 0][sd_dtype_index(dt)];
+}
+
+extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *workspace, size_t workspace_bytes, int num_sms,
+                                           cudaStream_t stream, const char **path) {
+    sd_plan pl;
+    if (sd_make_plan(args, num_sms, &pl) != 0) return cudaErrorInvalidValue;
+    if (pl.nsplit > 1 && (!workspace || workspace_bytes < pl.ws_bytes || ((uintptr_t)workspace % 16) != 0)) {
+        /* not the workspace this plan needs: run unsplit (correct, slower) */
+        pl.nsplit = 1;
+        pl.chunk = 0;
+        pl.ws_bytes = 0;
+    }
+    if (path) *path = sd_path_name(pl.path, pl.nsplit > 1, args->dtype);
+    if (args->batch == 0 || args->heads == 0 || args->sq == 0) return cudaSuccess; /* nothing to write */
+    if (!args->q || !args->k || !args->v || !args->out) return cudaErrorInvalidValue;
+
+    sd_params p;
+    p.q = args->q;
+    p.k = args->k;
+    p.v = args->v;
+    p.out = args->out;
+    p.lse = args->lse;
+    for (int i = 0; i < 4; i++) {
+        p.q_st[i] = args->q_st[i];
+        p.k_st[i] = args->k_st[i];
+        p.v_st[i] = args->v_st[i];
+        p.o_st[i] = args->o_st[i];
+        p.m_st[i] = args->m_st[i];
+    }
+    p.mask = args->mask_kind != LC_SDPA_MASK_NONE ? args->mask : NULL;
+    p.mask_kind = (int)args->mask_kind;
+    p.mask_dt = args->mask_dtype == LC_DTYPE_F16 ? SD_MDT_F16 : args->mask_dtype == LC_DTYPE_BF16 ? SD_MDT_BF16 : SD_MDT_F32;
+    p.kl = args->key_lengths;
+    p.kl64 = args->key_lengths_dtype == LC_DTYPE_I64;
+    p.batch = (int)args->batch;
+    p.heads = (int)args->heads;
+    p.kv_heads = (int)args->kv_heads;
+    p.group = (int)(args->heads / args->kv_heads);
+    p.sq = (int)args->sq;
+    p.skv = (int)args->skv;
+    p.d = (int)args->head_dim;
+    p.causal = args->causal != 0;
+    p.qscale = args->scale * SD_LOG2E;
+    const size_t es = args->dtype == LC_DTYPE_F32 ? 4 : 2;
+    const int vn = args->dtype == LC_DTYPE_F32 ? 4 : 8;
+    p.vec_q = sd_vec_ok(args->q, args->q_st, args->head_dim, vn, es);
+    p.vec_k = sd_vec_ok(args->k, args->k_st, args->head_dim, vn, es);
+    p.vec_v = sd_vec_ok(args->v, args->v_st, args->head_dim, vn, es);
+    p.nqb = pl.nqb;
+    p.nrg = pl.nrg;
+    p.nsplit = pl.nsplit;
+    p.chunk = pl.chunk;
+    p.ws_ld = pl.ws_ld;
+    p.ws_o = p.ws_ml = NULL;
+    if (pl.nsplit > 1) {
+        const size_t nslots = (size_t)args->batch * args->heads * args->sq * pl.nsplit;
+        p.ws_o = (float *)workspace;
+        p.ws_ml = p.ws_o + nslots * (size_t)pl.ws_ld;
+    }
+
+    const unsigned blocks = (unsigned)(pl.base_blocks * pl.nsplit);
+    cudaError_t err;
+    if (pl.path == SD_PATH_DECODE) {
+        err = sd_launch_decode(args->dtype, pl.dp, pl.rt, p, blocks, stream);
+    } else {
+        const int dti = sd_dtype_index(args->dtype), ci = sd_cfg_index(args);
+        const sd_config *cfg = &sd_configs[dti][ci];
+        const size_t smem = sd_smem_bytes(cfg);
+        err = sd_prepare(dti, ci, smem);
+        if (err != cudaSuccess) return err;
+        cfg->fn<<<blocks, cfg->nt, smem, stream>>>(p);
+        err = cudaGetLastError();
+    }
+    if (err != cudaSuccess || pl.nsplit == 1) return err;
+    return sd_launch_combine(args->dtype, p, stream);
+}

@@ -1,0 +1,150 @@
+/* sdpa_cuda.cuh — what the generic scaled-dot-product attention kernels share (sdpa_cuda.cu: the
+ * flash-style kernel, the split combine pass and the launcher; sdpa_decode_cuda.cu: the decode kernel):
+ * the kernel parameters, the 16-byte vector loads of the storage types, the key length of a sequence and
+ * the mask element of (b, h, i, j). Semantics: lc_sdpa_args in src/core/backend.h.
+ *
+ * Scores are kept in log2 units (q pre-scaled by scale·log2(e), an additive mask multiplied by log2(e)) so
+ * the softmax uses exp2; the running maximum starts at -FLT_MAX, so a row without a visible key keeps
+ * m = -FLT_MAX, l = 0 (its output is zeros, its lse -inf).
+ * Split partials (workspace): per query row slot = ((b·heads + h)·sq + i)·nsplit + s, the unnormalised
+ * accumulator ws_o[slot·ws_ld + c] (c < head_dim) and ws_ml[2·slot] = m, ws_ml[2·slot + 1] = l.
+ * Tests: tests/c/test_sdpa_cuda.c (GPU machine only).
+ */
+#ifndef LC_SDPA_CUDA_CUH
+#define LC_SDPA_CUDA_CUH
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <float.h>
+#include <stdint.h>
+
+#include "core/backend.h"
+
+#define SD_LOG2E 1.44269504088896340736f
+#define SD_LN2 0.69314718055994530942f
+
+/* Mask encodings in sd_params.mask_dt. */
+enum { SD_MDT_F32 = 0, SD_MDT_F16 = 1, SD_MDT_BF16 = 2 };
+
+typedef struct sd_params {
+    const void *q, *k, *v;
+    void *out;
+    float *lse;
+    long long q_st[4], k_st[4], v_st[4], o_st[4], m_st[4];
+    const void *mask;
+    int mask_kind; /* lc_sdpa_mask_kind */
+    int mask_dt;   /* SD_MDT_* (ADD masks) */
+    const void *kl;
+    int kl64;
+    int batch, heads, kv_heads, group; /* group = heads / kv_heads */
+    int sq, skv, d;
+    int causal;
+    float qscale; /* scale · log2(e) */
+    int vec_q, vec_k, vec_v; /* 16-byte loads allowed for the operand */
+    /* generic kernel */
+    int nqb;
+    /* decode kernel */
+    int nrg; /* row groups of RT rows per (b, kv head) */
+    /* split (nsplit 1: none, the kernel writes out and lse itself) */
+    int nsplit;
+    int chunk; /* generic: key tiles per split; decode: keys per split */
+    int ws_ld; /* floats per partial row */
+    float *ws_o, *ws_ml;
+} sd_params;
+
+/* 16-byte chunks of the storage types: N elements, loaded whole (ld16: aligned, contiguous) or element by
+ * element with a stride (ldn: the first min(n, N) elements, the rest zero); to_f converts a chunk to float. */
+template <typename T> struct SdVec;
+template <> struct SdVec<float> {
+    typedef float4 V;
+    static constexpr int N = 4;
+    static __device__ __forceinline__ V zero() { return make_float4(0.0f, 0.0f, 0.0f, 0.0f); }
+    static __device__ __forceinline__ V ld16(const float *p) { return __ldg(reinterpret_cast<const float4 *>(p)); }
+    static __device__ __forceinline__ V ldn(const float *p, long long st, int n) {
+        V x = zero();
+        if (n > 0) x.x = __ldg(p);
+        if (n > 1) x.y = __ldg(p + st);
+        if (n > 2) x.z = __ldg(p + 2 * st);
+        if (n > 3) x.w = __ldg(p + 3 * st);
+        return x;
+    }
+    static __device__ __forceinline__ void to_f(V x, float *f) {
+        f[0] = x.x;
+        f[1] = x.y;
+        f[2] = x.z;
+        f[3] = x.w;
+    }
+    static __device__ __forceinline__ float ld1(const float *p) { return __ldg(p); }
+    static __device__ __forceinline__ float st1(float x) { return x; }
+};
+template <typename T> struct SdVec16 {
+    typedef uint4 V;
+    static constexpr int N = 8;
+    static __device__ __forceinline__ V zero() { return make_uint4(0u, 0u, 0u, 0u); }
+    static __device__ __forceinline__ V ld16(const T *p) { return __ldg(reinterpret_cast<const uint4 *>(p)); }
+    static __device__ __forceinline__ unsigned bits(const T *p) {
+        return (unsigned)__ldg(reinterpret_cast<const unsigned short *>(p));
+    }
+    static __device__ __forceinline__ V ldn(const T *p, long long st, int n) {
+        unsigned e[8];
+#pragma unroll
+        for (int i = 0; i < 8; i++) e[i] = i < n ? bits(p + i * st) : 0u;
+        return make_uint4(e[0] | (e[1] << 16), e[2] | (e[3] << 16), e[4] | (e[5] << 16), e[6] | (e[7] << 16));
+    }
+};
+template <> struct SdVec<__half> : SdVec16<__half> {
+    static __device__ __forceinline__ float h(unsigned u) { return __half2float(__ushort_as_half((unsigned short)u)); }
+    static __device__ __forceinline__ void to_f(V x, float *f) {
+        const unsigned w[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            f[2 * i] = h(w[i] & 0xffffu);
+            f[2 * i + 1] = h(w[i] >> 16);
+        }
+    }
+    static __device__ __forceinline__ float ld1(const __half *p) { return h(bits(p)); }
+    static __device__ __forceinline__ __half st1(float x) { return __float2half_rn(x); }
+};
+template <> struct SdVec<__nv_bfloat16> : SdVec16<__nv_bfloat16> {
+    static __device__ __forceinline__ void to_f(V x, float *f) {
+        const unsigned w[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            f[2 * i] = __uint_as_float(w[i] << 16);
+            f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+        }
+    }
+    static __device__ __forceinline__ float ld1(const __nv_bfloat16 *p) { return __uint_as_float(bits(p) << 16); }
+    static __device__ __forceinline__ __nv_bfloat16 st1(float x) { return __float2bfloat16_rn(x); }
+};
+
+/* L_b: key_lengths[b] clamped to [0, skv], or skv without key_lengths. */
+__device__ __forceinline__ int sd_key_len(const sd_params &p, int b) {
+    if (!p.kl) return p.skv;
+    long long L = p.kl64 ? __ldg(static_cast<const long long *>(p.kl) + b) : (long long)__ldg(static_cast<const int *>(p.kl) + b);
+    if (L < 0) L = 0;
+    if (L > p.skv) L = p.skv;
+    return (int)L;
+}
+
+/* The mask of (b, h, i, j) applied to score s (log2 units): BOOL 0 hides the key (-inf), ADD adds
+ * mask·log2(e) (-inf hides, NaN propagates). Only called for visible (b, h, i < sq, j < L_b). */
+__device__ __forceinline__ float sd_apply_mask(const sd_params &p, int b, int h, int i, int j, float s) {
+    const long long off = (long long)b * p.m_st[0] + (long long)h * p.m_st[1] + (long long)i * p.m_st[2] +
+                          (long long)j * p.m_st[3];
+    if (p.mask_kind == LC_SDPA_MASK_BOOL) return __ldg(static_cast<const unsigned char *>(p.mask) + off) ? s : -INFINITY;
+    float mv;
+    if (p.mask_dt == SD_MDT_F32) mv = __ldg(static_cast<const float *>(p.mask) + off);
+    else if (p.mask_dt == SD_MDT_F16) mv = SdVec<__half>::ld1(static_cast<const __half *>(p.mask) + off);
+    else mv = SdVec<__nv_bfloat16>::ld1(static_cast<const __nv_bfloat16 *>(p.mask) + off);
+    return fmaf(mv, SD_LOG2E, s);
+}
+
+/* decode launcher (sdpa_decode_cuda.cu): RT rows per block (4 or 8); smem bytes for it. */
+size_t sd_decode_smem(int dp, int rt);
+cudaError_t sd_launch_decode(lc_dtype dtype, int dp, int rt, const sd_params &p, unsigned blocks, cudaStream_t stream);
+/* the combine pass of the split partials (sdpa_cuda.cu). */
+cudaError_t sd_launch_combine(lc_dtype dtype, const sd_params &p, cudaStream_t stream);
+
+#endif
