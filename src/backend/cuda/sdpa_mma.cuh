@@ -162,8 +162,8 @@ __device__ __forceinline__ void load_tile(uint16_t *s, const uint16_t *g, int64_
     static_assert((ROWS * CH) % NT == 0, "tile chunks must divide among the threads");
     const uint32_t sb = smem_u32(s);
 #pragma unroll
-    for (int i = tid; i < ROWS * CH; i += NT) {
-        const int r = i / CH, c = i % CH;
+    for (int it = 0; it < ROWS * CH / NT; it++) {
+        const int i = tid + it * NT, r = i / CH, c = i % CH;
         const bool ok = r < nvalid;
         const uint16_t *src = g + (ok ? (int64_t)(first + r) * st : 0) + c * 8;
         cp_async16(sb + 2u * (uint32_t)swz<D>(r, c), src, ok ? 16 : 0);
@@ -248,11 +248,11 @@ __global__ void __launch_bounds__(NW * 32, MINB) sdpa_mma_kernel(const lc_sdpa_m
         /* This warp's rows see some key of the tile / need masking in it (warp-uniform). */
         const bool active = warp_rows && (!p.causal || n0 <= m0w + 15 + off);
         const bool need_mask = n0 + BN > L || (p.causal && n0 + BN - 1 > m0w + off);
-        /* key chunks of P·V this warp needs: up to its last visible key */
-        int kc_end = KC;
+        /* key chunks of P·V this warp needs: up to its last visible key (p = 0 and v = 0 past n_end) */
+        int kc_end = n_end - n0 < BN ? (n_end - n0 + 15) / 16 : KC;
         if (p.causal) {
             const int last = m0w + 15 + off - n0; /* last visible key of the warp, tile-relative */
-            if (last < BN - 1) kc_end = last / 16 + 1;
+            if (last < BN - 1 && last / 16 + 1 < kc_end) kc_end = last / 16 + 1;
         }
         uint32_t pa[KC][4];
         if (active) {
