@@ -1,0 +1,426 @@
+/* sdpa_mma.cuh — the tensor-core flash-attention forward kernel (FlashAttention-2 style) for float16 and
+ * bfloat16 on sm_80+ (built for sm_90): the kernel template, included by sdpa_mma_d64.cu and sdpa_mma_d128.cu
+ * (one instantiation set per head_dim, so `make -j2` compiles them in parallel); the entry points
+ * (lc_cuda_sdpa_mma_fits / lc_cuda_launch_sdpa_mma) are in sdpa_mma_cuda.cu.
+ *
+ * Semantics: lc_sdpa_args (src/core/backend.h) restricted to what lc_cuda_sdpa_mma_fits accepts: q, k, v,
+ * out [b, h|hkv, s, D] with d-stride 1 and 16-byte aligned rows, no mask, causal or not (diagonal aligned to
+ * the end of the valid keys), key_lengths int32/int64, GQA (query head h reads kv head h / group), lse
+ * optional. Tests: tests/c/test_sdpa_mma.c (GPU machine only), tests/python/test_sdpa.py on "cuda".
+ *
+ * Block: NW warps (BM = 16·NW query rows, warp w owns rows m0 + 16w .. +15), key tiles of BN keys. Shared
+ * memory: Q [BM][D], K [2][BN][D], V [2][BN][D] (16-bit), each row of D elements stored as D/8 16-byte chunks
+ * with chunk c of row r at position c ^ (r & 7) (the 8 row addresses of one ldmatrix 8x8 matrix are 8
+ * consecutive rows at the same logical chunk: 8 different bank groups, no conflicts; the cp.async writes of
+ * 8 consecutive threads fill one 128-byte span). Rows past the valid range are zero-filled by cp.async
+ * (src-size 0), so keys >= the length never bring NaN/Inf into P·V.
+ *
+ * Pipeline (cp.async groups in order Q+K0, V0, K1, V1, ...): iteration t waits for K_t, syncs, starts K_t+1
+ * into the other buffer (its previous tile was last read before this sync), computes S = Q·K_tᵀ and the
+ * online softmax, waits for V_t, syncs, starts V_t+1, accumulates O += P·V_t.
+ *
+ * mma.sync.aligned.m16n8k16.row.col.f32.{bf16,f16} fragments (lane = 4·g + c, g = lane>>2, c = lane&3):
+ *   A (16x16, row-major; a0..a3, two 16-bit values each, the lower column in the low half):
+ *     a0 = A[g][2c, 2c+1]  a1 = A[g+8][2c, 2c+1]  a2 = A[g][2c+8, 2c+9]  a3 = A[g+8][2c+8, 2c+9]
+ *   B (16x8, k x n; b0, b1): b0 = B[2c, 2c+1][g]  b1 = B[2c+8, 2c+9][g]
+ *   C (16x8 float32; c0..c3): c0, c1 = C[g][2c, 2c+1]  c2, c3 = C[g+8][2c, 2c+1]
+ * ldmatrix.x4 (8x8 16-bit matrices m0..m3; lanes 8i..8i+7 give the row addresses of matrix i, rows 0..7 in
+ * order; register ri receives matrix i): plain, lane gets M[g][2c, 2c+1]; .trans, lane gets M[2c, 2c+1][g].
+ *   Q (A of S = Q·Kᵀ, d-chunk kk): m0 = Q[0..7][16kk..+7], m1 = Q[8..15][16kk..], m2 = Q[0..7][16kk+8..],
+ *     m3 = Q[8..15][16kk+8..] -> a0..a3. Lane row = lane & 15, chunk = 2kk + (lane >> 4).
+ *   K (B of S, B[d][key] = K[key][d], plain ldmatrix of K rows): keys n = 16np.., d-chunk kk:
+ *     m0 = K[n..n+7][16kk..+7] = b0 of n-tile 2np, m1 = K[n..n+7][16kk+8..] = b1 of 2np,
+ *     m2 = K[n+8..][16kk..] = b0 of 2np+1, m3 = K[n+8..][16kk+8..] = b1 of 2np+1.
+ *     Lane key = 16np + (lane & 7) + 8·(lane >> 4), chunk = 2kk + ((lane >> 3) & 1).
+ *   V (B of O = P·V, B[key][d] = V[key][d], ldmatrix.trans of V rows): keys 16kc.., d 16dp..:
+ *     m0 = V[16kc..+7][16dp..+7] = b0 of d-tile 2dp, m1 = V[16kc+8..][16dp..] = b1 of 2dp,
+ *     m2 = V[16kc..+7][16dp+8..] = b0 of 2dp+1, m3 = V[16kc+8..][16dp+8..] = b1 of 2dp+1.
+ *     Lane key = 16kc + (lane & 7) + 8·((lane >> 3) & 1), chunk = 2dp + (lane >> 4).
+ *   P (A of P·V, key chunk kc) from the S accumulators s[j] (n-tile j = keys 8j..8j+7):
+ *     a0 = s[2kc][0,1], a1 = s[2kc][2,3], a2 = s[2kc+1][0,1], a3 = s[2kc+1][2,3] (rounded to 16 bits).
+ * So a lane holds score/output rows g and g+8 of its warp; row max and sum reduce over the 4 lanes of a quad
+ * (shfl_xor 1, 2); the sum is kept per lane and reduced once at the end.
+ *
+ * Softmax in the log2 domain: s' = score·scale·log2(e) (-inf where masked), m = running max, p = 2^(s'-m),
+ * l = l·2^(m_old-m) + Σp; a row whose running max is still -inf uses 0 in place of m (p = 0, no NaN).
+ * out = O / l rounded once (l = 0: zeros, lse -inf), lse = (m + log2 l)·ln 2.
+ * Causal: the block's key loop stops at its last visible key; a warp skips tiles it cannot see and the P·V
+ * chunks past its last visible key; scores are masked only in tiles that cross the diagonal or the length.
+ * Such a tile's P·V would multiply p = 0 by a masked v row; when a v value of the chunk is NaN/Inf (warp vote,
+ * rare), the chunk runs with those values zeroed and the visible ones are added separately (p·v per element),
+ * so a masked NaN/Inf never reaches a row that cannot see it.
+ * Grid: one block per (query tile, b·h), 1-D, heaviest (last) query tiles first for causal balance. */
+#ifndef LC_CUDA_SDPA_MMA_CUH
+#define LC_CUDA_SDPA_MMA_CUH
+
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+/* Kernel parameters (element strides; the 16-bit data as raw patterns). */
+struct lc_sdpa_mma_params {
+    const uint16_t *q, *k, *v;
+    uint16_t *out;
+    float *lse;                  /* NULL or [b, h, sq] */
+    const void *key_lengths;     /* NULL or [b] int32 / int64 */
+    int kl64;                    /* key_lengths is int64 */
+    int64_t q_sb, q_sh, q_ss, k_sb, k_sh, k_ss, v_sb, v_sh, v_ss, o_sb, o_sh, o_ss;
+    int heads, group;            /* group = heads / kv_heads */
+    int sq, skv, causal, n_qt;   /* n_qt: query tiles per (b, h) */
+    float scale_log2;            /* scale · log2(e) */
+};
+
+/* Per head_dim launchers (sdpa_mma_d64.cu, sdpa_mma_d128.cu): p.n_qt is set there. */
+cudaError_t lc_sdpa_mma_launch_d64(lc_sdpa_mma_params p, int bf16, int64_t bh, cudaStream_t stream,
+                                   const char **path);
+cudaError_t lc_sdpa_mma_launch_d128(lc_sdpa_mma_params p, int bf16, int64_t bh, cudaStream_t stream,
+                                    const char **path);
+
+#ifdef LC_SDPA_MMA_KERNEL
+
+#ifndef SDPA_MMA_FIXUP
+#define SDPA_MMA_FIXUP 1
+#endif
+
+namespace lc_sdpa_mma {
+
+__device__ __forceinline__ uint32_t smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void *src, int src_bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes) : "memory");
+}
+__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory"); }
+
+__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+}
+__device__ __forceinline__ void ldsm_x4_t(uint32_t (&r)[4], uint32_t addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+}
+
+/* c += a · b, m16n8k16, float32 accumulation. */
+template <bool BF16> __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    if (BF16) {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+                     "{%8, %9}, {%0, %1, %2, %3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    } else {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+                     "{%8, %9}, {%0, %1, %2, %3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    }
+}
+
+__device__ __forceinline__ float ex2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+
+/* Two floats -> two 16-bit values in one register (lo in the low half), rounded to nearest even. */
+template <bool BF16> __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+    uint32_t r;
+    if (BF16) asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+    else asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+
+template <bool BF16> __device__ __forceinline__ float to_f32(uint32_t h16) {
+    if (BF16) return __uint_as_float(h16 << 16);
+    float f;
+    asm("{ .reg .f16 t; mov.b16 t, %1; cvt.f32.f16 %0, t; }\n" : "=f"(f) : "h"((unsigned short)h16));
+    return f;
+}
+
+/* 1 when either 16-bit half of x is Inf or NaN. */
+template <bool BF16> __device__ __forceinline__ bool nonfinite2(uint32_t x) {
+    const uint32_t e = BF16 ? 0x7f80u : 0x7c00u;
+    return (x & e) == e || ((x >> 16) & e) == e;
+}
+/* x with its Inf/NaN halves replaced by 0. */
+template <bool BF16> __device__ __forceinline__ uint32_t zero_nonfinite2(uint32_t x) {
+    const uint32_t e = BF16 ? 0x7f80u : 0x7c00u;
+    if ((x & e) == e) x &= 0xffff0000u;
+    if (((x >> 16) & e) == e) x &= 0x0000ffffu;
+    return x;
+}
+
+/* Element offset of (row r, 16-byte chunk c) in a [rows][D] swizzled tile. */
+template <int D> __device__ __forceinline__ int swz(int r, int c) { return r * D + ((c ^ (r & 7)) << 3); }
+
+/* ROWS rows of D elements from g (row stride st elements, rows first..first+ROWS-1) into the swizzled tile
+ * at s; rows >= nvalid (relative) are zero-filled without reading (their address is g's row 0). */
+template <int D, int ROWS, int NT>
+__device__ __forceinline__ void load_tile(uint16_t *s, const uint16_t *g, int64_t st, int first, int nvalid, int tid) {
+    constexpr int CH = D / 8;
+    static_assert((ROWS * CH) % NT == 0, "tile chunks must divide among the threads");
+    const uint32_t sb = smem_u32(s);
+#pragma unroll
+    for (int it = 0; it < ROWS * CH / NT; it++) {
+        const int i = tid + it * NT, r = i / CH, c = i % CH;
+        const bool ok = r < nvalid;
+        const uint16_t *src = g + (ok ? (int64_t)(first + r) * st : 0) + c * 8;
+        cp_async16(sb + 2u * (uint32_t)swz<D>(r, c), src, ok ? 16 : 0);
+    }
+}
+
+template <int D, int BN, int NW, int MINB, bool BF16>
+__global__ void __launch_bounds__(NW * 32, MINB) sdpa_mma_kernel(const lc_sdpa_mma_params p) {
+    constexpr int BM = NW * 16, NT = NW * 32;
+    constexpr int KD = D / 16;  /* k16 steps of Q·Kᵀ */
+    constexpr int NS = BN / 8;  /* n8 tiles of S */
+    constexpr int KC = BN / 16; /* k16 steps of P·V */
+    constexpr int ND = D / 8;   /* n8 tiles of O */
+    extern __shared__ uint4 lc_sdpa_mma_smem[];
+    uint16_t *Qs = reinterpret_cast<uint16_t *>(lc_sdpa_mma_smem);
+    uint16_t *Ks = Qs + BM * D;
+    uint16_t *Vs = Ks + 2 * BN * D;
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, c4 = lane & 3;
+    const int64_t bh = blockIdx.x / p.n_qt;
+    const int qt = p.n_qt - 1 - (int)(blockIdx.x - bh * p.n_qt); /* heaviest causal tiles first */
+    const int b = (int)(bh / p.heads), h = (int)(bh - (int64_t)b * p.heads), hk = h / p.group;
+    const int m0 = qt * BM, m0w = m0 + warp * 16;
+
+    int L = p.skv;
+    if (p.key_lengths) {
+        const int64_t x = p.kl64 ? ((const int64_t *)p.key_lengths)[b] : (int64_t)((const int32_t *)p.key_lengths)[b];
+        L = x < 0 ? 0 : (x > p.skv ? p.skv : (int)x);
+    }
+    const int off = L - p.sq; /* causal: row i sees keys j <= i + off */
+    int n_end = L; /* keys past n_end are hidden from every row of the block */
+    if (p.causal && min(m0 + BM, p.sq) + off < n_end) n_end = min(m0 + BM, p.sq) + off;
+    const int ntiles = n_end > 0 ? (n_end + BN - 1) / BN : 0;
+
+    const uint16_t *qg = p.q + b * p.q_sb + h * p.q_sh;
+    const uint16_t *kg = p.k + b * p.k_sb + hk * p.k_sh;
+    const uint16_t *vg = p.v + b * p.v_sb + hk * p.v_sh;
+    uint16_t *og = p.out + b * p.o_sb + h * p.o_sh;
+    float *lg = p.lse ? p.lse + bh * p.sq : nullptr;
+
+    if (ntiles == 0) { /* no row of this block sees a key: zeros, lse -inf */
+        const int rows = min(BM, p.sq - m0);
+        for (int i = tid; i < rows * (D / 8); i += NT) {
+            const int r = i / (D / 8), c = i % (D / 8);
+            *reinterpret_cast<uint4 *>(og + (int64_t)(m0 + r) * p.o_ss + c * 8) = make_uint4(0, 0, 0, 0);
+        }
+        if (lg)
+            for (int r = tid; r < rows; r += NT) lg[m0 + r] = -INFINITY;
+        return;
+    }
+
+    load_tile<D, BM, NT>(Qs, qg, p.q_ss, m0, p.sq - m0, tid);
+    load_tile<D, BN, NT>(Ks, kg, p.k_ss, 0, n_end, tid);
+    cp_commit();
+    load_tile<D, BN, NT>(Vs, vg, p.v_ss, 0, n_end, tid);
+    cp_commit();
+
+    cp_wait<1>();
+    __syncthreads();
+    uint32_t qf[KD][4];
+    {
+        const int r = warp * 16 + (lane & 15);
+#pragma unroll
+        for (int kk = 0; kk < KD; kk++) ldsm_x4(qf[kk], smem_u32(Qs + swz<D>(r, 2 * kk + (lane >> 4))));
+    }
+
+    float o[ND][4];
+#pragma unroll
+    for (int t = 0; t < ND; t++) o[t][0] = o[t][1] = o[t][2] = o[t][3] = 0.f;
+    float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f};
+    const bool warp_rows = m0w < p.sq; /* a warp wholly past sq computes nothing */
+
+    for (int t = 0; t < ntiles; t++) {
+        const int n0 = t * BN, buf = t & 1;
+        const uint16_t *Kt = Ks + buf * BN * D;
+        const uint16_t *Vt = Vs + buf * BN * D;
+        cp_wait<1>(); /* K_t (V_t may still be in flight) */
+        __syncthreads();
+        if (t + 1 < ntiles) load_tile<D, BN, NT>(Ks + (buf ^ 1) * BN * D, kg, p.k_ss, n0 + BN, n_end - n0 - BN, tid);
+        cp_commit();
+
+        /* This warp's rows see some key of the tile / need masking in it (warp-uniform). */
+        const bool active = warp_rows && (!p.causal || n0 <= m0w + 15 + off);
+        const bool need_mask = n0 + BN > L || (p.causal && n0 + BN - 1 > m0w + off);
+        /* key chunks of P·V this warp needs: up to its last visible key (p = 0 and v = 0 past n_end) */
+        int kc_end = n_end - n0 < BN ? (n_end - n0 + 15) / 16 : KC;
+        if (p.causal) {
+            const int last = m0w + 15 + off - n0; /* last visible key of the warp, tile-relative */
+            if (last < BN - 1 && last / 16 + 1 < kc_end) kc_end = last / 16 + 1;
+        }
+        uint32_t pa[KC][4];
+        if (active) {
+            float s[NS][4];
+#pragma unroll
+            for (int j = 0; j < NS; j++) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+#pragma unroll
+            for (int kk = 0; kk < KD; kk++) {
+#pragma unroll
+                for (int np = 0; np < NS / 2; np++) {
+                    uint32_t kb[4];
+                    const int r = np * 16 + (lane & 7) + ((lane >> 4) << 3);
+                    ldsm_x4(kb, smem_u32(Kt + swz<D>(r, 2 * kk + ((lane >> 3) & 1))));
+                    mma16816<BF16>(s[2 * np], qf[kk], kb[0], kb[1]);
+                    mma16816<BF16>(s[2 * np + 1], qf[kk], kb[2], kb[3]);
+                }
+            }
+            /* scale to the log2 domain, mask */
+#pragma unroll
+            for (int j = 0; j < NS; j++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) s[j][e] *= p.scale_log2;
+            if (need_mask) {
+#pragma unroll
+                for (int j = 0; j < NS; j++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        const int col = n0 + 8 * j + 2 * c4 + (e & 1);
+                        const int row = m0w + g + ((e >> 1) << 3);
+                        if (col >= L || (p.causal && col > row + off)) s[j][e] = -INFINITY;
+                    }
+            }
+            /* online softmax, rows g (r = 0: elements 0, 1) and g + 8 (r = 1: elements 2, 3) */
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                float mx = -INFINITY;
+#pragma unroll
+                for (int j = 0; j < NS; j++) mx = fmaxf(mx, fmaxf(s[j][2 * r], s[j][2 * r + 1]));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+                const float m_new = fmaxf(mrow[r], mx);
+                const float m_use = m_new == -INFINITY ? 0.f : m_new;
+                const float alpha = ex2(mrow[r] - m_use);
+                mrow[r] = m_new;
+                float rs = 0.f;
+#pragma unroll
+                for (int j = 0; j < NS; j++) {
+                    s[j][2 * r] = ex2(s[j][2 * r] - m_use);
+                    s[j][2 * r + 1] = ex2(s[j][2 * r + 1] - m_use);
+                    rs += s[j][2 * r] + s[j][2 * r + 1];
+                }
+                lrow[r] = lrow[r] * alpha + rs;
+#pragma unroll
+                for (int d = 0; d < ND; d++) o[d][2 * r] *= alpha, o[d][2 * r + 1] *= alpha;
+            }
+#pragma unroll
+            for (int kc = 0; kc < KC; kc++) {
+                pa[kc][0] = pack2<BF16>(s[2 * kc][0], s[2 * kc][1]);
+                pa[kc][1] = pack2<BF16>(s[2 * kc][2], s[2 * kc][3]);
+                pa[kc][2] = pack2<BF16>(s[2 * kc + 1][0], s[2 * kc + 1][1]);
+                pa[kc][3] = pack2<BF16>(s[2 * kc + 1][2], s[2 * kc + 1][3]);
+            }
+        }
+
+        cp_wait<1>(); /* V_t (K_t+1 may still be in flight) */
+        __syncthreads();
+        if (t + 1 < ntiles) load_tile<D, BN, NT>(Vs + (buf ^ 1) * BN * D, vg, p.v_ss, n0 + BN, n_end - n0 - BN, tid);
+        cp_commit();
+
+        if (active) {
+#pragma unroll
+            for (int kc = 0; kc < KC; kc++) {
+                if (kc >= kc_end) break; /* warp-uniform */
+#pragma unroll
+                for (int dp = 0; dp < ND / 2; dp++) {
+                    uint32_t vb[4];
+                    const int r = kc * 16 + (lane & 7) + (((lane >> 3) & 1) << 3);
+                    ldsm_x4_t(vb, smem_u32(Vt + swz<D>(r, 2 * dp + (lane >> 4))));
+                    bool bad = false;
+                    if (SDPA_MMA_FIXUP && need_mask)
+                        bad = __any_sync(0xffffffffu, nonfinite2<BF16>(vb[0]) || nonfinite2<BF16>(vb[1]) ||
+                                                          nonfinite2<BF16>(vb[2]) || nonfinite2<BF16>(vb[3]));
+                    if (!bad) {
+                        mma16816<BF16>(o[2 * dp], pa[kc], vb[0], vb[1]);
+                        mma16816<BF16>(o[2 * dp + 1], pa[kc], vb[2], vb[3]);
+                        continue;
+                    }
+                    /* Rare: a NaN/Inf v in a masked chunk. Zero those values in the mma, then add p·v for
+                     * the visible ones: lane's outputs o[2dp+u][e] are row g + 8(e>>1), d = 16dp + 8u + 2c4 + (e&1);
+                     * P[row][kl] lives in lane 4g' + ((kl & 7) >> 1) (g' = g), register pa[kc][(row>=8) + 2(kl>=8)],
+                     * half kl & 1. */
+                    mma16816<BF16>(o[2 * dp], pa[kc], zero_nonfinite2<BF16>(vb[0]), zero_nonfinite2<BF16>(vb[1]));
+                    mma16816<BF16>(o[2 * dp + 1], pa[kc], zero_nonfinite2<BF16>(vb[2]), zero_nonfinite2<BF16>(vb[3]));
+#pragma unroll 1
+                    for (int kl = 0; kl < 16; kl++) {
+                        const int src = (lane & ~3) | ((kl & 7) >> 1);
+                        const uint32_t p0 = __shfl_sync(0xffffffffu, kl >= 8 ? pa[kc][2] : pa[kc][0], src); /* row g */
+                        const uint32_t p1 = __shfl_sync(0xffffffffu, kl >= 8 ? pa[kc][3] : pa[kc][1], src); /* g + 8 */
+                        const float pr[2] = {to_f32<BF16>((kl & 1) ? p0 >> 16 : p0 & 0xffffu),
+                                             to_f32<BF16>((kl & 1) ? p1 >> 16 : p1 & 0xffffu)};
+                        const int key = n0 + kc * 16 + kl;
+                        const uint16_t *vrow = Vt + (kc * 16 + kl) * D;
+#pragma unroll
+                        for (int u = 0; u < 2; u++)
+#pragma unroll
+                            for (int e = 0; e < 4; e++) {
+                                const int d = 16 * dp + 8 * u + 2 * c4 + (e & 1);
+                                const uint32_t vv = vrow[((((d >> 3) ^ ((kc * 16 + kl) & 7))) << 3) + (d & 7)];
+                                const uint32_t ex = BF16 ? 0x7f80u : 0x7c00u;
+                                if ((vv & ex) != ex) continue; /* finite: already in the mma */
+                                const int row = m0w + g + ((e >> 1) << 3);
+                                const bool vis = key < L && (!p.causal || key <= row + off);
+                                if (vis) o[2 * dp + u][e] += pr[e >> 1] * to_f32<BF16>(vv);
+                            }
+                    }
+                }
+            }
+        }
+    }
+    cp_wait<0>();
+
+    if (!warp_rows) return;
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        float l = lrow[r];
+        l += __shfl_xor_sync(0xffffffffu, l, 1);
+        l += __shfl_xor_sync(0xffffffffu, l, 2);
+        const int row = m0w + g + 8 * r;
+        if (row >= p.sq) continue;
+        const float inv = l == 0.f ? 0.f : 1.f / l; /* NaN stays NaN */
+        uint16_t *orow = og + (int64_t)row * p.o_ss + 2 * c4;
+#pragma unroll
+        for (int d = 0; d < ND; d++)
+            *reinterpret_cast<uint32_t *>(orow + 8 * d) = pack2<BF16>(o[d][2 * r] * inv, o[d][2 * r + 1] * inv);
+        if (lg && c4 == 0) {
+            const float m_use = mrow[r] == -INFINITY ? 0.f : mrow[r];
+            lg[row] = l == 0.f ? -INFINITY : (m_use + log2f(l)) * 0.69314718055994531f;
+        }
+    }
+}
+
+/* Dynamic shared memory of a configuration. */
+template <int D, int BN, int NW> constexpr size_t smem_bytes() { return (size_t)(NW * 16 + 4 * BN) * D * 2; }
+
+/* Launch one configuration: opts in to its shared memory once per device, 1-D grid of n_qt · bh blocks. */
+template <int D, int BN, int NW, int MINB, bool BF16>
+cudaError_t launch(lc_sdpa_mma_params p, int64_t bh, cudaStream_t stream) {
+    constexpr size_t smem = smem_bytes<D, BN, NW>();
+    p.n_qt = (p.sq + NW * 16 - 1) / (NW * 16);
+    const int64_t blocks = (int64_t)p.n_qt * bh;
+    if (blocks < 1 || blocks > 0x7fffffff) return cudaErrorInvalidValue;
+    if (smem > 48 * 1024) {
+        static int done[64]; /* per device; idempotent, so a race only repeats it */
+        int dev = 0;
+        cudaError_t e = cudaGetDevice(&dev);
+        if (e != cudaSuccess) return e;
+        if (dev < 0 || dev >= 64 || !__atomic_load_n(&done[dev], __ATOMIC_RELAXED)) {
+            e = cudaFuncSetAttribute(sdpa_mma_kernel<D, BN, NW, MINB, BF16>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     (int)smem);
+            if (e != cudaSuccess) return e;
+            if (dev >= 0 && dev < 64) __atomic_store_n(&done[dev], 1, __ATOMIC_RELAXED);
+        }
+    }
+    sdpa_mma_kernel<D, BN, NW, MINB, BF16><<<(unsigned)blocks, NW * 32, smem, stream>>>(p);
+    return cudaGetLastError();
+}
+
+} // namespace lc_sdpa_mma
+
+#endif /* LC_SDPA_MMA_KERNEL */
+#endif
