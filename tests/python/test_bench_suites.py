@@ -49,3 +49,27 @@ def test_float64_rows_carry_the_dtype_and_other_suites_say_unavailable():
     assert rows and all(r["dtype"] == "float64" and r["rel_err"] < 1e-10 for r in rows)
     _, msgs = run_child("fusion", "--dtype", "float64")
     assert [m for m in msgs if "unavailable" in m] and not [m for m in msgs if "row" in m]
+
+
+def test_sdpa_suite_rows_or_clean_skip():
+    """The sdpa suite (issue 15): without the binding it says unavailable and sends nothing; with it, the CPU
+    rows are validated against float64 (float32 accuracy), carry work counts and the throughput and target
+    in their notes."""
+    import lightning_core as lc
+    p, msgs = run_child("sdpa")
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    rows = [m["row"] for m in msgs if "row" in m]
+    unavailable = [m["unavailable"] for m in msgs if "unavailable" in m]
+    assert not [m for m in msgs if "error" in m]
+    if not hasattr(lc, "scaled_dot_product_attention"):
+        assert unavailable and "scaled_dot_product_attention" in unavailable[0] and not rows
+        return
+    assert not unavailable and rows
+    assert {r["case"] for r in rows} == {"cpu prefill f32 B=1,H=12,S=256,D=64",
+                                         "cpu prefill f32 B=1,H=12,S=256,D=64 causal"}
+    for r in rows:
+        assert r["family"] == "cpu_prefill" and r["status"] == "ok" and 0 <= r["rel_err"] < 1e-5, r
+        assert r["flops"] > 0 and r["bytes"] > 0 and "TFLOP/s" in r["notes"], r
+        if r["peer"] == "torch_cpu":
+            assert "target" in r["notes"], r
+    assert "numpy" in {r["peer"] for r in rows}

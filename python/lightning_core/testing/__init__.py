@@ -2,8 +2,8 @@
 shared by the Python tests (tests/python/conftest.py) and the benchmarks (lightning_core.bench).
 The C tests keep their own references in src/backend/cpu/reference.c."""
 from .refs import (REF, UNIT_ROUNDOFF, conv_out_size, lowp_matmul_excess, max_abs_diff, mismatch, ref_attention,
-                   ref_chain, ref_conv2d, ref_gelu, ref_layer_norm, ref_matmul, ref_relu, rel_err, unit_roundoff,
-                   validate)
+                   ref_chain, ref_conv2d, ref_gelu, ref_layer_norm, ref_matmul, ref_relu, ref_sdpa, rel_err,
+                   sdpa_tol, unit_roundoff, validate)
 
 __all__ = ["REF", "UNIT_ROUNDOFF", "conv_out_size", "lowp_matmul_excess", "unit_roundoff", "max_abs_diff", "mismatch", "ref_attention", "ref_chain", "ref_conv2d", "ref_gelu",
-           "ref_layer_norm", "ref_matmul", "ref_relu", "rel_err", "validate"]
+           "ref_layer_norm", "ref_matmul", "ref_relu", "ref_sdpa", "rel_err", "sdpa_tol", "validate"]

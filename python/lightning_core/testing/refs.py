@@ -5,7 +5,9 @@ References (float64 unless dtype= says otherwise; the NumPy peers of the benchma
 inputs' dtype): matmul; attention q,k,v [seq, head_dim], scale 1/sqrt(head_dim), causal masking that never
 reads a masked position (a NaN in a later k or v row cannot reach an earlier output row); conv2d NCHW with
 bias, stride, padding and ReLU; relu; gelu (erf or tanh); layer_norm over the last axis with optional
-gamma/beta; the seed's conv3x3 -> qkv repeat -> attention chain.
+gamma/beta; the seed's conv3x3 -> qkv repeat -> attention chain; ref_sdpa: batched multi-head scaled
+dot-product attention (rank 2/3/4, GQA, masks, key_lengths, bottom-right causal, lse) with its tolerance
+sdpa_tol(dtype, skv, head_dim).
 rel_err(out, ref) = ||out - ref|| / ||ref|| in float64 over the finite reference entries (||out|| when the
 reference is all zeros); inf when out has a NaN/inf where the reference is finite, or differs where the
 reference is not finite; a shape mismatch raises ValueError. validate(out, ref, tol) -> (err, ok).
@@ -111,9 +113,120 @@ def ref_chain(x, w, b, seq, hd, dtype=F64):
     return ref_attention(*(qkv[j * sd:(j + 1) * sd].reshape(seq, hd) for j in range(3)), dtype=dtype)
 
 
+SDPA_MAX_HEAD_DIM = 256
+
+
+def ref_sdpa(q, k, v, attn_mask=None, causal=False, scale=None, key_lengths=None, return_lse=False):
+    """Float64 scaled dot-product attention, the semantics of lc.scaled_dot_product_attention (the comment
+    above lc_sdpa_args in src/core/backend.h): q [B,H,Sq,D], k and v [B,Hkv,Skv,D] (or all [H,S,D] or all
+    [S,D]), H % Hkv == 0, query head h reads kv head h // (H // Hkv). Key j is visible to query row i of
+    sequence b when j < L_b (L_b = key_lengths[b], else Skv), when causal j <= i + L_b - Sq (the diagonal
+    aligned to the end of the valid keys), and a bool attn_mask is True there; a float attn_mask is added
+    to the scaled scores (-inf hides the key). attn_mask broadcasts to [B,H,Sq,Skv] by NumPy rules.
+    scale defaults to 1/sqrt(D). Hidden keys are never read (a NaN in a hidden k/v row reaches no output);
+    NaN a row does see propagates to that row only; a row with no visible key gets zeros and lse -inf.
+    Inputs of any float dtype are read as stored (bfloat16 included). Returns float64 out (q's rank) and,
+    with return_lse, (out, lse) with lse = log(sum_j exp(score_j)) over the visible keys, shape q's shape
+    without D. Bad shapes raise ValueError naming the argument."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        return _ref_sdpa(q, k, v, attn_mask, causal, scale, key_lengths, return_lse)
+
+
+def _f64(a):
+    return np.asarray(a).astype(F64)  # astype, not asarray(.., F64): ml_dtypes' bfloat16 converts this way
+
+
+def _ref_sdpa(q, k, v, attn_mask, causal, scale, key_lengths, return_lse):
+    q, k, v = _f64(q), _f64(k), _f64(v)
+    rank = q.ndim
+    if rank not in (2, 3, 4):
+        raise ValueError(f"ref_sdpa: q: expected rank 2, 3 or 4, got shape {q.shape}")
+    for name, t in (("k", k), ("v", v)):
+        if t.ndim != rank:
+            raise ValueError(f"ref_sdpa: {name}: expected rank {rank} like q, got shape {t.shape}")
+    q4, k4, v4 = (t.reshape((1,) * (4 - rank) + t.shape) for t in (q, k, v))
+    B, H, Sq, D = q4.shape
+    Hkv, Skv = k4.shape[1], k4.shape[2]
+    if k4.shape[0] != B or k4.shape[3] != D or Hkv < 1 or H % Hkv:
+        raise ValueError(f"ref_sdpa: k: expected [{B}, Hkv dividing {H}, Skv, {D}], got {k.shape}")
+    if v4.shape != k4.shape:
+        raise ValueError(f"ref_sdpa: v: expected k's shape {k.shape}, got {v.shape}")
+    if not 1 <= D <= SDPA_MAX_HEAD_DIM:
+        raise ValueError(f"ref_sdpa: q: head_dim {D} not in 1..{SDPA_MAX_HEAD_DIM}")
+    if key_lengths is None:
+        lens = np.full(B, Skv, np.int64)
+    else:
+        lens = np.asarray(key_lengths).reshape(-1).astype(np.int64)
+        if lens.shape != (B,) or (lens < 0).any() or (lens > Skv).any():
+            raise ValueError(f"ref_sdpa: key_lengths: expected {B} ints in 0..{Skv}, got {np.asarray(key_lengths)}")
+    scale = 1.0 / math.sqrt(D) if scale is None else float(scale)
+    g = H // Hkv
+    kk, vv = np.repeat(k4, g, axis=1), np.repeat(v4, g, axis=1)  # head h -> kv head h // g
+    i, j = np.arange(Sq)[:, None], np.arange(Skv)[None, :]
+    L = lens[:, None, None, None]
+    vis = np.broadcast_to(j < L, (B, H, Sq, Skv))
+    if causal:
+        vis = vis & (j <= i + L - Sq)
+    s = (q4 @ kk.swapaxes(-1, -2)) * scale
+    if attn_mask is not None:
+        m = np.asarray(attn_mask)
+        try:
+            if m.ndim > 4:
+                raise ValueError
+            m = np.broadcast_to(m, (B, H, Sq, Skv))
+        except ValueError:
+            raise ValueError(f"ref_sdpa: attn_mask: shape {np.shape(attn_mask)} does not broadcast to "
+                             f"{[B, H, Sq, Skv]}") from None
+        if m.dtype == np.bool_:
+            vis = vis & m
+        else:
+            s = s + _f64(m)
+    vis = vis & ~(s == -np.inf)  # an additive -inf hides the key (its v is not read)
+    s = np.where(vis, s, -np.inf)
+    mx = s.max(axis=-1, keepdims=True)  # NaN propagates; -inf: no visible key
+    empty = ~vis.any(axis=-1, keepdims=True)
+    p = np.where(vis, np.exp(s - np.where(empty, 0.0, mx)), 0.0)
+    den = p.sum(axis=-1, keepdims=True)
+    fin = np.isfinite(vv)
+    w = p / np.where(empty, 1.0, den)
+    out = w @ np.where(fin, vv, 0.0)
+    if not fin.all():  # a non-finite v entry reaches only the rows that see its key (0·inf there: NaN)
+        seen = lambda cond: (vis.astype(F64) @ cond.astype(F64)) > 0  # noqa: E731
+        zero_seen = ((vis & (w == 0)).astype(F64) @ np.isinf(vv).astype(F64)) > 0
+        pos, neg = seen(vv == np.inf), seen(vv == -np.inf)
+        out = np.where(np.isnan(out), out, np.where(pos, np.inf, np.where(neg, -np.inf, out)))
+        out = np.where(seen(np.isnan(vv)) | (pos & neg) | zero_seen, np.nan, out)
+    out = np.where(empty, 0.0, out)
+    out = out.reshape(out.shape[4 - rank:])
+    if not return_lse:
+        return out
+    lse = np.where(empty[..., 0], -np.inf, (mx + np.log(np.where(empty, 1.0, den)))[..., 0])
+    return out, lse.reshape(lse.shape[4 - rank:])
+
+
+def sdpa_tol(dtype, skv, head_dim=0) -> float:
+    """The rel_err bound of an attention output of storage `dtype` (the compute dtype: float32 for float64
+    inputs) against ref_sdpa of the same stored inputs, with Skv keys of head_dim D:
+
+        tol = 2·u + 4·2^-24·sqrt(Skv + D),   u = unit_roundoff(dtype)
+
+    Why: the reference reads the inputs as stored, so only the kernel's arithmetic counts. (1) The output
+    is rounded once to the dtype: <= u relative per element. (2) 16-bit kernels may round the
+    probabilities P (in [0, 1]) to the dtype before the P·V product (flash attention does): u per term,
+    which averages over the keys to about u relative to the output; 2u covers both with margin. (3) The
+    rest is float32 (scores, softmax, accumulation): the score dot products sum D terms and the softmax
+    denominator and P·V sum Skv terms; float32 rounding errors of random sign grow like sqrt(n)·2^-24
+    relative to the sums (exp2-based softmax adds a few 2^-24 per term, inside the constant 4). That gives
+    ~8e-6 for float32 at Skv = 1000 (the issue's 1e-5 float32 accuracy) and is negligible next to 2u for
+    float16/bfloat16. float64 inputs compute in float32 (the library's rule), hence float32's bound."""
+    name = dtype if isinstance(dtype, str) else np.dtype(dtype).name
+    u = unit_roundoff("float32" if name == "float64" else name)
+    return 2.0 * u + 4.0 * 2.0 ** -24 * math.sqrt(float(skv) + float(head_dim))
+
+
 REF = types.SimpleNamespace(matmul=ref_matmul, attention=ref_attention, conv2d=ref_conv2d,
                             conv_out_size=conv_out_size, relu=ref_relu, gelu=ref_gelu, layer_norm=ref_layer_norm,
-                            chain=ref_chain)
+                            chain=ref_chain, sdpa=ref_sdpa)
 
 
 # ---- the one relative error and validator -------------------------------------------------------------

@@ -15,6 +15,9 @@
   engine_split      lc.api engine "lightning" vs "torch" on the same calls
   lowp              float16/bfloat16: CPU matmul vs our float32 and torch CPU, casts vs copy bandwidth; on CUDA
                     GEMM and linear+GELU vs torch (issue 14's targets, each note with its shortfall)
+  sdpa              scaled_dot_product_attention / KVCache: CPU f32 vs torch CPU and NumPy; on CUDA bf16/f16/f32
+                    prefill, GQA decode vs torch and the measured read bandwidth, graph-replayed decode step, GQA
+                    traffic (issue 15's targets, each note with its shortfall)
   crossover         (not in the default run) one-shot conv2d / matmul on "cuda" vs "cpu": the crossover points
 Tested by tests/python/test_bench_harness.py and tests/python/test_bench_suites.py.
 """
@@ -77,7 +80,7 @@ class Suite:
 
 REGISTRY: dict[str, Suite] = {}
 DEFAULT_ORDER = ["kernel", "pipeline", "ml", "large_gemm_sweep", "resident", "graph_eager_ab", "fusion",
-                 "api_overhead", "engine_split", "lowp", "crossover"]
+                 "api_overhead", "engine_split", "lowp", "sdpa", "crossover"]
 
 
 def register(name: str, title: str, run: Callable[[Ctx], object], doc: str = "", default: bool = True) -> Suite:
@@ -110,6 +113,7 @@ def _builtin() -> None:
         ("api_overhead", "api_overhead", "run", "API overhead (lc.api / nn vs direct C calls)", "api_overhead", True),
         ("engine_split", "engine_split", "run", "Engine split (lc.api lightning vs torch)", "engine_split", True),
         ("lowp", "lowp", "run", "Low precision (float16/bfloat16 GEMM, linear, casts)", "lowp", True),
+        ("sdpa", "sdpa", "run", "Attention (scaled_dot_product_attention, KV-cache decode)", "sdpa", True),
         ("crossover", "crossover", "run", "CPU/GPU crossover sweep (cuda vs cpu, one-shot)", "crossover (CUDA only)",
          False),
     ]:
