@@ -25,11 +25,11 @@ extern "C" {
 #endif
 
 /* DLPack type codes (dlpack.h's DLDataTypeCode). */
-enum { LC_DLPACK_INT = 0, LC_DLPACK_UINT = 1, LC_DLPACK_FLOAT = 2, LC_DLPACK_BFLOAT = 4 };
+enum { LC_DLPACK_INT = 0, LC_DLPACK_UINT = 1, LC_DLPACK_FLOAT = 2, LC_DLPACK_BFLOAT = 4, LC_DLPACK_BOOL = 6 };
 
 typedef struct lc_dtype_traits {
     lc_dtype dtype;
-    const char *name;        /* "float32", "float64", "float16", "bfloat16", "int32", "int64" */
+    const char *name;        /* "float32", "float64", "float16", "bfloat16", "int32", "int64", "bool" */
     size_t size;             /* bytes per element */
     int is_float;            /* 1 for the floating types */
     uint8_t dlpack_code;     /* LC_DLPACK_* */

@@ -47,6 +47,54 @@ lc_status lc_linear(const lc_tensor_t *x, const lc_tensor_t *w, const lc_tensor_
 lc_status lc_attention_forward(const lc_tensor_t *q, const lc_tensor_t *k, const lc_tensor_t *v,
                                lc_tensor_t *out, int causal, lc_device device);
 
+/* Scaled dot-product attention, torch's conventions: q [b, h, sq, d], k and v [b, hkv, skv, d] (also rank 3
+ * [h, s, d] and rank 2 [s, d], all three the same rank), h % hkv == 0 (GQA; MQA when hkv == 1: query head i
+ * reads kv head i / (h / hkv), k/v never repeated), d in 1..256, out q's shape and dtype (contiguous).
+ * q, k, v may be strided views on the device the op runs on (read in place, no copies).
+ * dtypes float32, float16, bfloat16 (one dtype; float32 scores, softmax and accumulation, out rounded once).
+ * Key j is visible to query i of sequence b when j < L_b (L_b = key_lengths[b], else skv), when not causal or
+ * j <= i + L_b - sq (the causal diagonal aligned to the end of the keys, as FlashAttention), and when a boolean
+ * mask has true there; an additive mask (float32 or q's dtype) is added to the scaled scores. Masks broadcast to
+ * [b, h, sq, skv] by NumPy's rules (aligned from the right; rank <= q's). A row with no visible key gets zeros.
+ * lse (optional, float32 contiguous, q's shape without d) receives the natural-log sum of exp of the visible
+ * scaled scores (-inf for an empty row). key_lengths: int32 or int64 [b] with values in 0..skv (checked: a
+ * tensor on the GPU is read back for the check, which waits for it). */
+typedef struct lc_sdpa_options {
+    const lc_tensor_t *attn_mask;   /* NULL, LC_DTYPE_BOOL, float32 or q's dtype */
+    const lc_tensor_t *key_lengths; /* NULL or int32/int64 [b] */
+    int causal;
+    double scale;                   /* 0: 1 / sqrt(d) */
+    lc_tensor_t *lse;               /* NULL or float32 */
+} lc_sdpa_options;
+lc_status lc_sdpa(const lc_tensor_t *q, const lc_tensor_t *k, const lc_tensor_t *v, lc_tensor_t *out,
+                  const lc_sdpa_options *options, lc_device device);
+
+/* A KV cache for decoding: k and v stored in place as [batch, kv_heads, max_seq, head_dim] (one allocation,
+ * never moved) with each sequence's current length in device memory, so one captured graph of
+ * append + attention serves every decode step. dtype float32, float16 or bfloat16; device CPU or CUDA. */
+typedef struct lc_kv_cache lc_kv_cache_t;
+lc_status lc_kv_cache_new(int64_t batch, int64_t kv_heads, int64_t max_seq, int64_t head_dim, lc_dtype dtype,
+                          lc_device device, lc_kv_cache_t **out);
+void lc_kv_cache_free(lc_kv_cache_t *cache);
+/* Writes k_new, v_new [batch, kv_heads, t, head_dim] (cache dtype; strided views allowed) at each sequence's
+ * current length and advances it. Eager: refused (nothing written) when a sequence would pass max_seq. Under
+ * graph capture the append is recorded; a replay that would pass max_seq writes what fits and sets the
+ * overflow flag (lc_kv_cache_overflowed). */
+lc_status lc_kv_cache_append(lc_kv_cache_t *cache, const lc_tensor_t *k_new, const lc_tensor_t *v_new);
+/* out = sdpa(q [batch, heads, t, head_dim], the cached keys/values, key_lengths = the current lengths, causal,
+ * scale (0: 1/sqrt(head_dim))): appending token by token and attending equals full causal attention. */
+lc_status lc_kv_cache_attention(lc_kv_cache_t *cache, const lc_tensor_t *q, lc_tensor_t *out, int causal,
+                                double scale);
+/* The current lengths into lengths[batch] (waits for the device). */
+lc_status lc_kv_cache_lengths(lc_kv_cache_t *cache, int64_t *lengths);
+/* Lengths (and the overflow flag) to 0; the storage is kept. */
+lc_status lc_kv_cache_reset(lc_kv_cache_t *cache);
+/* 1 when a replayed append did not fit (waits for the device), else 0; -1 on error. */
+int lc_kv_cache_overflowed(lc_kv_cache_t *cache);
+/* The cache's storage tensors [batch, kv_heads, max_seq, head_dim] (borrowed; valid while the cache lives). */
+const lc_tensor_t *lc_kv_cache_k(const lc_kv_cache_t *cache);
+const lc_tensor_t *lc_kv_cache_v(const lc_kv_cache_t *cache);
+
 typedef struct lc_conv2d_params {
     int stride_h, stride_w;  /* >= 1 */
     int pad_h, pad_w;        /* >= 0 */

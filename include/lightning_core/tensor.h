@@ -33,6 +33,7 @@ typedef enum lc_dtype {
     LC_DTYPE_BF16, /* bfloat16 (ml_dtypes.bfloat16) */
     LC_DTYPE_I32,
     LC_DTYPE_I64,
+    LC_DTYPE_BOOL, /* one byte, nonzero = true (NumPy bool): attention masks */
     LC_DTYPE_COUNT
 } lc_dtype;
 

@@ -47,6 +47,8 @@ from ._C import (
     num_threads,
     relu,
     relu_into,
+    scaled_dot_product_attention,
+    scaled_dot_product_attention_into,
     runtime_active_backend_capabilities,
     runtime_backend_capabilities,
     runtime_trace_clear,
@@ -92,6 +94,7 @@ from .sessions import (
     sync_policy,
 )
 from .trace import runtime_trace_timeline
+from .kv_cache import KVCache  # noqa: E402
 from .dtypes import cast, float32_fallback_ops, op_dtypes  # noqa: E402  (dtypes: conversions, the table's masks)
 from . import api  # noqa: E402  (lc.api: the seed's integrated API)
 from . import autograd, checkpoint, nn  # noqa: E402  (lc.nn, lc.autograd, lc.checkpoint)
@@ -117,6 +120,9 @@ from ._C import graph_plan_cache_clear, graph_plan_cache_stats, op_work
 from .graph import Graph, GraphCore, GraphPlan, graph_issue_codes, graph_op_schemas, graph_reason_codes
 
 __all__ = [
+    "KVCache",
+    "scaled_dot_product_attention",
+    "scaled_dot_product_attention_into",
     "cast",
     "float32_fallback_ops",
     "op_dtypes",

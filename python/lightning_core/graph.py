@@ -121,6 +121,11 @@ class Graph:
         """attention_forward: q, k, v [seq, d] -> [seq, d]."""
         return self.op("attention_forward", q, k, v, name=name, causal=causal)
 
+    def sdpa(self, q, k, v, causal=False, name=None):
+        """sdpa: q [b,h,sq,d], k, v [b,hkv,skv,d] (or rank 3 / 2) -> q's shape; scale 1/sqrt(d), GQA when
+        h > hkv, the causal diagonal aligned to the end of the keys (lc.scaled_dot_product_attention)."""
+        return self.op("sdpa", q, k, v, name=name, causal=causal)
+
     def attention_packed(self, qkv, causal=False, name=None):
         """attention over a packed qkv [3, seq, d] (e.g. qkv_pack_repeat's output) -> [seq, d]."""
         return self.op("attention_packed", qkv, name=name, causal=causal)

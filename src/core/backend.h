@@ -38,6 +38,8 @@ typedef struct lc_call {
     lc_graph_attrs attrs;
     lc_activation act;
     int apply_relu;
+    const void *ext; /* ops with their own strided argument struct (sdpa: lc_sdpa_args, kv_append:
+                      * lc_kv_append_args), filled by the ops layer; NULL for the others */
 } lc_call;
 
 /* A kernel entry: LC_OK or an error set with lc_error(); *path receives a static string naming the

@@ -16,8 +16,9 @@ static const lc_dtype_traits lc_traits[LC_DTYPE_COUNT] = {
     [LC_DTYPE_BF16] = {LC_DTYPE_BF16, "bfloat16", 2, 1, LC_DLPACK_BFLOAT, 16},
     [LC_DTYPE_I32] = {LC_DTYPE_I32, "int32", 4, 0, LC_DLPACK_INT, 32},
     [LC_DTYPE_I64] = {LC_DTYPE_I64, "int64", 8, 0, LC_DLPACK_INT, 64},
+    [LC_DTYPE_BOOL] = {LC_DTYPE_BOOL, "bool", 1, 0, LC_DLPACK_BOOL, 8},
 };
-_Static_assert(LC_DTYPE_COUNT == 6, "a new dtype needs a traits row");
+_Static_assert(LC_DTYPE_COUNT == 7, "a new dtype needs a traits row");
 
 const lc_dtype_traits *lc_dtype_traits_of(lc_dtype dtype) {
     return ((int)dtype >= 0 && dtype < LC_DTYPE_COUNT) ? &lc_traits[dtype] : NULL;

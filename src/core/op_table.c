@@ -10,9 +10,11 @@
  *   attention_packed    qkv [3,seq,d] -> [seq,d]                      (graph; attention on views)
  *   conv2d_nchw (+ 3x3, 3x3s1p1 aliases)  x [n,c,h,w], w [oc,c,kh,kw], bias [oc]? -> [n,oc,oh,ow]
  *   qkv_pack_repeat     src (any shape) -> [3, seq, head_dim]          (attrs seq, head_dim)
+ *   sdpa                q [(b,)(h,)sq,d], k, v [(b,)(hkv,)skv,d] -> q's shape (attr causal; h % hkv == 0, d <= 256)
  *   linear              x [m,k], w [k,n], bias [n]? -> [m,n]            (eager; activation epilogue)
  *   conv_attention      x, w, bias? -> [seq, head_dim]                  (fused, internal)
  *   attention_projection  q, k, v [seq,d], w [d,pn], bias [pn]? -> [seq,pn]  (fused, internal)
+ *   kv_append           k_new, v_new [b,hkv,t,d] -> into the cache      (internal: lc_kv_cache_append)
  * Tests: tests/c/test_op_table.c. */
 #include <math.h>
 #include <stdio.h>
@@ -151,6 +153,47 @@ static lc_status lc_infer_attention_packed(const lc_op_def *d, const lc_op_opera
     return LC_OK;
 }
 
+/* sdpa: q [(b,)(h,)sq,d], k and v [(b,)(hkv,)skv,d], one rank in 2..4 -> q's shape. k and v the same shape;
+ * batch equal; h % hkv == 0 (GQA); d equal, 1..256. The one place this rule is written (the eager lc_sdpa
+ * and the graph both read it). */
+static lc_status lc_infer_sdpa(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs, int *out_ndim,
+                               int64_t *out_shape) {
+    (void)attrs;
+    const int r = in->ndim[0];
+    const int64_t *q = in->shape[0], *k = in->shape[1], *v = in->shape[2];
+    char exp[192], qs[96];
+    if (r < 2 || r > 4) return lc_shape_err(d, in, 0, "[batch, heads, seq, head_dim], [heads, seq, head_dim] or [seq, head_dim]");
+    lc_op_format_shape(qs, sizeof qs, r, q);
+    for (int i = 1; i < 3; i++)
+        if (in->ndim[i] != r) {
+            snprintf(exp, sizeof exp, "%d dimensions like q %s", r, qs);
+            return lc_shape_err(d, in, i, exp);
+        }
+    const int64_t dq = q[r - 1];
+    if (dq < 1 || dq > 256) return lc_shape_err(d, in, 0, "head_dim (last axis) in 1..256");
+    if (k[r - 1] != dq) {
+        snprintf(exp, sizeof exp, "head_dim %lld (q's last axis)", (long long)dq);
+        return lc_shape_err(d, in, 1, exp);
+    }
+    if (r == 4 && k[0] != q[0]) {
+        snprintf(exp, sizeof exp, "batch %lld (q's dim 0)", (long long)q[0]);
+        return lc_shape_err(d, in, 1, exp);
+    }
+    if (r >= 3 && (k[r - 3] < 1 || q[r - 3] % k[r - 3] != 0)) {
+        snprintf(exp, sizeof exp, "kv_heads dividing q's %lld heads (dim %d)", (long long)q[r - 3], r - 3);
+        return lc_shape_err(d, in, 1, exp);
+    }
+    for (int i = 0; i < r; i++)
+        if (v[i] != k[i]) {
+            char ks[96];
+            lc_op_format_shape(ks, sizeof ks, r, k);
+            snprintf(exp, sizeof exp, "k's shape %s", ks);
+            return lc_shape_err(d, in, 2, exp);
+        }
+    lc_copy_shape(r, q, out_ndim, out_shape);
+    return LC_OK;
+}
+
 /* x [n,c,h,w] * w [oc,c,kh,kw] (+ bias [oc]) -> [n, oc, oh, ow] (conv2d and its aliases, conv_attention). */
 static lc_status lc_conv_shape(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs,
                                int64_t out[4]) {
@@ -286,6 +329,29 @@ static lc_op_work lc_work_attention(const lc_op_operands *in, const lc_graph_att
     return (lc_op_work){lc_attention_flops(os[0], os[1]), 4.0 * lc_numel(2, os) * lc_esize(in), 0.0};
 }
 
+/* sdpa: 4·b·h·sq·skv·d (two products; causal not subtracted), bytes of q, k, v and out. */
+static lc_op_work lc_work_sdpa(const lc_op_operands *in, const lc_graph_attrs *a, int ond, const int64_t *os) {
+    (void)a;
+    const int r = in->ndim[0];
+    const double skv = (double)in->shape[1][r - 2];
+    return (lc_op_work){4.0 * lc_numel(ond, os) * skv, lc_bytes(in, 7u, ond, os), 0.0};
+}
+
+/* kv_append: the new tokens read and written into the cache. */
+static lc_op_work lc_work_kv_append(const lc_op_operands *in, const lc_graph_attrs *a, int ond, const int64_t *os) {
+    (void)a, (void)ond, (void)os;
+    return (lc_op_work){0.0, 2.0 * (lc_numel(4, in->shape[0]) + lc_numel(4, in->shape[1])) * lc_esize(in), 0.0};
+}
+
+static lc_status lc_infer_kv_append(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs,
+                                    int *out_ndim, int64_t *out_shape) {
+    (void)attrs;
+    for (int i = 0; i < 4; i++)
+        if (in->shape[1][i] != in->shape[0][i]) return lc_shape_err(d, in, 1, "k_new's shape");
+    lc_copy_shape(4, in->shape[0], out_ndim, out_shape);
+    return LC_OK;
+}
+
 static double lc_conv_flops(const lc_op_operands *in, const int64_t conv_out[4]) {
     const int64_t *w = in->shape[1];
     return 2.0 * lc_numel(4, conv_out) * (double)w[1] * (double)w[2] * (double)w[3];
@@ -383,6 +449,11 @@ static const lc_op_def lc_ops[] = {
      {LOWP, LOWP}, LC_GRAPH_ATTR_SEQ | LC_GRAPH_ATTR_HEAD_DIM, LC_GRAPH_ATTR_SEQ | LC_GRAPH_ATTR_HEAD_DIM, NO_ATTRS,
      LC_CROSSOVER_NONE, "src (any shape) -> [3, seq, head_dim]: src flattened, repeated or truncated to fill q|k|v",
      "lc_qkv_pack_repeat", lc_infer_qkv, lc_work_qkv, NULL},
+    {LC_OP_SDPA, "sdpa", LC_OP_SDPA, LC_OPF_GRAPH, 3, 3, {"q", "k", "v"}, {ANY, ANY, ANY}, ANY, 0, {LOWP, LOWP},
+     LC_GRAPH_ATTR_CAUSAL, 0, {.causal = 0}, LC_CROSSOVER_NONE,
+     "q [b,h,sq,d], k, v [b,hkv,skv,d] (or without b, or without b and h) -> q's shape; h % hkv == 0, d <= 256",
+     "lc_sdpa (CUDA: tensor-core flash for bf16/f16 d 64/128, else the generic and split-KV/decode kernels)",
+     lc_infer_sdpa, lc_work_sdpa, NULL},
     {LC_OP_LINEAR, "linear", LC_OP_LINEAR, 0, 2, 3, {"x", "w", "bias"}, {2, 2, 1}, 2, 0, {LOWP, LOWP}, 0, 0, NO_ATTRS,
      LC_CROSSOVER_MATMUL_FLOPS, "x [m,k], w [k,n], bias [n] (optional) -> [m,n], then the activation",
      "lc_linear (CUDA: cuBLASLt epilogues)", lc_infer_matmul, lc_work_matmul, NULL},
@@ -397,6 +468,9 @@ static const lc_op_def lc_ops[] = {
      LC_CROSSOVER_NONE, "q, k, v [seq,d], w [d,pn], bias [pn]? -> [seq,pn]",
      "one kernel: attention rows projected as produced (CPU any size; CUDA sizes that fit)",
      lc_infer_attention_projection, lc_work_attention_projection, NULL},
+    {LC_OP_KV_APPEND, "kv_append", LC_OP_KV_APPEND, LC_OPF_FUSED, 2, 2, {"k_new", "v_new"}, {4, 4}, 4, 0,
+     {ALL, ALL}, 0, 0, NO_ATTRS, LC_CROSSOVER_NONE, "k_new, v_new [b,hkv,t,d] -> written into the cache at its lengths",
+     "lc_kv_cache_append (internal)", lc_infer_kv_append, lc_work_kv_append, NULL},
 };
 _Static_assert(sizeof lc_ops / sizeof lc_ops[0] == LC_OP_COUNT, "op_table.c: one lc_op_def per lc_op");
 

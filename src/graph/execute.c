@@ -155,12 +155,17 @@ static lc_status lc_run_step(lc_graph_plan_t *p, int i) {
         return lc_attention_forward(p->qkv_views[i][0], p->qkv_views[i][1], p->qkv_views[i][2], o, s->causal, d);
     case LC_OP_CONV2D: return lc_conv2d_nchw(a, b, c, o, &s->conv, d);
     case LC_OP_QKV_PACK: return lc_qkv_pack_repeat(a, o, d);
+    case LC_OP_SDPA: {
+        const lc_sdpa_options opt = {.causal = s->causal};
+        return lc_sdpa(a, b, c, o, &opt, d);
+    }
     case LC_OP_CONV_ATTENTION: return lc_conv_attention_fused(a, b, c, o, &s->conv, s->causal, d);
     case LC_OP_ATTENTION_PROJECTION:
         return lc_attention_projection_fused(a, b, c, lc_buf(p, s->in[3]), s->nin > 4 ? lc_buf(p, s->in[4]) : NULL, o,
                                              s->causal, d);
     case LC_OP_CONV2D_3X3:
     case LC_OP_CONV2D_3X3S1P1:
+    case LC_OP_KV_APPEND: /* not a graph op */
     case LC_OP_COUNT: break; /* aliases run as LC_OP_CONV2D (fusion.c); no entry: refused by the builder */
     }
     return lc_error(LC_ERR_INTERNAL, "graph_plan: step %d: op %d has no runner", i, (int)s->op);

@@ -38,7 +38,7 @@ static void test_entries(void) {
     const lc_op_def *d = NULL;
     CHECK(lc_op_lookup("test", "conv3d", &d) == LC_ERR_INVALID_ARGUMENT && d == NULL && has("'conv3d'") && has("matmul"));
     /* the graph registry is the table's graph ops, same names, index == id */
-    CHECK(lc_graph_op_count() == LC_OP_QKV_PACK + 1);
+    CHECK(lc_graph_op_count() == LC_OP_SDPA + 1);
     for (int i = 0; i < lc_graph_op_count(); i++) {
         lc_graph_op_info info;
         CHECK_OK(lc_graph_op_schema(i, &info));

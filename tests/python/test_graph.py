@@ -20,7 +20,7 @@ SEED_REASONS = [
 PASSES = ["schema_contract", "topology", "alias_lifetime", "layout_flow", "backend_capability"]
 OPS = [
     "matmul", "bias_add", "vector_add", "matrix_sub", "matrix_div", "relu", "gelu", "layer_norm",
-    "attention_forward", "attention_packed", "conv2d_nchw", "conv2d_nchw3x3", "conv2d_nchw3x3s1p1", "qkv_pack_repeat",
+    "attention_forward", "attention_packed", "conv2d_nchw", "conv2d_nchw3x3", "conv2d_nchw3x3s1p1", "qkv_pack_repeat", "sdpa",
 ]
 
 

@@ -502,3 +502,18 @@ def test_cuda_tensor_with_cpu_device_is_refused(rng):
     with pytest.raises(ValueError, match="cuda"):
         sdpa(tq, k, v, device="cpu")
     check(sdpa(tq, k, v, device="cuda"), ref_sdpa(q, k, v), np.float32, 5, 4)
+
+
+def test_graph_sdpa_op(rng, device):
+    """The graph's sdpa op (op table entry, registry, planner, executor) against the reference."""
+    q = rng.standard_normal((2, 4, 9, 32)).astype(np.float32)
+    k = rng.standard_normal((2, 2, 13, 32)).astype(np.float32)
+    v = rng.standard_normal((2, 2, 13, 32)).astype(np.float32)
+    g = lc.Graph()
+    g.output(g.sdpa(g.input("q", q.shape), g.input("k", k.shape), g.input("v", v.shape), causal=True))
+    got = g.plan(device=device).run(q, k, v)[0]
+    ref = ref_sdpa(q, k, v, causal=True)
+    assert np.max(np.abs(got - ref)) <= sdpa_tol("float32", 13, 32) * max(1.0, np.max(np.abs(ref)))
+    g2 = lc.Graph()
+    with pytest.raises(ValueError, match="kv_heads"):
+        g2.sdpa(g2.input("q", (2, 3, 9, 32)), g2.input("k", (2, 2, 13, 32)), g2.input("v", (2, 2, 13, 32)))

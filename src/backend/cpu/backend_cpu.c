@@ -34,6 +34,14 @@ LC_KERNEL_ADAPTER(lc_cpu_k_qkv_pack, lc_qkv_pack_args, lc_call_qkv_pack, lc_cpu_
 LC_KERNEL_ADAPTER(lc_cpu_k_attention_projection, lc_attention_projection_args, lc_call_attention_projection,
                lc_cpu_attention_projection)
 
+/* sdpa and kv_append carry their own strided argument struct (lc_call.ext, filled by src/ops/sdpa.c and
+ * kv_cache.c). */
+static lc_status lc_cpu_k_sdpa(const lc_call *c, const char **path) { return lc_cpu_sdpa(c->ext, path); }
+static lc_status lc_cpu_k_kv_append(const lc_call *c, const char **path) {
+    if (path) *path = "cpu_kv_append";
+    return lc_cpu_kv_append(c->ext);
+}
+
 /* Which dtypes each kernel takes is the op table's cpu mask (op_table.c). */
 const lc_backend lc_cpu_backend = {
     .name = "cpu",
@@ -59,5 +67,7 @@ const lc_backend lc_cpu_backend = {
             [LC_OP_QKV_PACK] = lc_cpu_k_qkv_pack,
             [LC_OP_LINEAR] = lc_cpu_k_linear,
             [LC_OP_ATTENTION_PROJECTION] = lc_cpu_k_attention_projection,
+            [LC_OP_SDPA] = lc_cpu_k_sdpa,
+            [LC_OP_KV_APPEND] = lc_cpu_k_kv_append,
         },
 };

@@ -258,6 +258,37 @@ static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
     return st;
 }
 
+/* sdpa: the tensor-core kernel (sdpa_mma_cuda.cu) for the 16-bit prefill shapes it takes, else the generic
+ * flash / split-KV / decode kernels (sdpa_cuda.cu, sdpa_decode_cuda.cu), which also take every decode shape
+ * (sq <= 16: they read each k/v byte once per GQA group). Scratch from the stream-ordered pool. */
+static lc_status lc_cuda_k_sdpa(const lc_call *c, const char **path) {
+    const lc_sdpa_args *a = c->ext;
+    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
+    if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "scaled_dot_product_attention: cuda: no usable GPU");
+    lc_cuda_note_op("sdpa");
+    const cudaStream_t stream = lc_cuda_stream(ctx);
+    if (a->sq > 16 && lc_cuda_sdpa_mma_fits(a))
+        return lc_launched("scaled_dot_product_attention", lc_cuda_launch_sdpa_mma(a, stream, path));
+    const size_t ws_bytes = lc_cuda_sdpa_workspace(a, ctx->num_sms);
+    void *ws = NULL;
+    if (ws_bytes) {
+        lc_status st = lc_cuda_alloc(ws_bytes, &ws);
+        if (st != LC_OK) return lc_error_wrap(st, "scaled_dot_product_attention: workspace");
+    }
+    lc_status st = lc_launched("scaled_dot_product_attention",
+                               lc_cuda_launch_sdpa(a, ws, ws_bytes, ctx->num_sms, stream, path));
+    lc_cuda_free(ws); /* stream-ordered: the next user of the block runs after these kernels */
+    return st;
+}
+
+static lc_status lc_cuda_k_kv_append(const lc_call *c, const char **path) {
+    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
+    if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "KVCache.append: cuda: no usable GPU");
+    lc_cuda_note_op("kv_append");
+    if (path) *path = "cuda_kv_append";
+    return lc_launched("KVCache.append", lc_cuda_launch_kv_append(c->ext, lc_cuda_stream(ctx)));
+}
+
 /* Thin adapters: the one call struct -> each entry's own arguments (op_call.c). */
 LC_KERNEL_ADAPTER(lc_cuda_k_matmul, lc_matmul_args, lc_call_matmul, lc_cuda_matmul)
 LC_KERNEL_ADAPTER(lc_cuda_k_attention, lc_attention_args, lc_call_attention, lc_cuda_attention)
@@ -301,6 +332,8 @@ const lc_backend lc_cuda_backend = {
             [LC_OP_LINEAR] = lc_cuda_k_linear,
             [LC_OP_CONV_ATTENTION] = lc_cuda_k_conv_attention,
             [LC_OP_ATTENTION_PROJECTION] = lc_cuda_k_attention_projection,
+            [LC_OP_SDPA] = lc_cuda_k_sdpa,
+            [LC_OP_KV_APPEND] = lc_cuda_k_kv_append,
         },
     .fits =
         {

@@ -1,0 +1,68 @@
+"""KVCache: the key/value cache of a decoding transformer (lightning_core.KVCache).
+
+k and v live in one tensor each, [batch, kv_heads, max_seq, head_dim], on the cache's device, allocated once;
+each sequence's current length lives in device memory, so `lc.capture_graph` of one decode step (append +
+attention) replays at every step's length. The C side is lc_kv_cache_* (src/ops/kv_cache.c).
+Tests: tests/python/test_kv_cache.py.
+"""
+from __future__ import annotations
+
+from . import _C
+
+
+class KVCache:
+    """KVCache(batch, kv_heads, max_seq, head_dim, dtype="float32", device="cpu").
+
+    append(k_new, v_new): [batch, kv_heads, t, head_dim] written at each sequence's current length (refused
+    with ValueError, nothing written, when a sequence would pass max_seq; inside a captured graph a replay
+    that does not fit writes what fits and sets `overflowed`).
+    attention(q, causal=True, scale=None): q [batch, heads, t, head_dim] (heads a multiple of kv_heads)
+    against the cached keys, key_lengths = the current lengths; appending token by token and attending
+    equals full causal attention. attention_into(q, out, ...) writes into out.
+    """
+
+    __slots__ = ("_cap", "batch", "kv_heads", "max_seq", "head_dim", "dtype", "device", "_k", "_v")
+
+    def __init__(self, batch, kv_heads, max_seq, head_dim, dtype="float32", device="cpu"):
+        self._cap = _C._kv_cache_new(batch, kv_heads, max_seq, head_dim, dtype, device)
+        self.batch, self.kv_heads, self.max_seq, self.head_dim = int(batch), int(kv_heads), int(max_seq), int(head_dim)
+        self._k, self._v = _C._kv_cache_storage(self._cap)
+        self.dtype = self._k.dtype
+        self.device = self._k.device
+
+    def append(self, k_new, v_new) -> None:
+        _C._kv_cache_append(self._cap, k_new, v_new)
+
+    def attention(self, q, causal=True, scale=None):
+        return _C._kv_cache_attention(self._cap, q, None, causal, scale)
+
+    def attention_into(self, q, out, causal=True, scale=None):
+        return _C._kv_cache_attention(self._cap, q, out, causal, scale)
+
+    @property
+    def lengths(self):
+        """The current length of each sequence (int64 ndarray [batch]; waits for the device)."""
+        return _C._kv_cache_lengths(self._cap)
+
+    @property
+    def overflowed(self) -> bool:
+        """True when a replayed append did not fit in max_seq (waits for the device)."""
+        return _C._kv_cache_overflowed(self._cap)
+
+    def reset(self) -> None:
+        """Every length back to 0 (and the overflow flag); the storage stays where it is."""
+        _C._kv_cache_reset(self._cap)
+
+    @property
+    def k(self):
+        """The key storage, a Tensor [batch, kv_heads, max_seq, head_dim] (no copy)."""
+        return self._k
+
+    @property
+    def v(self):
+        """The value storage, a Tensor [batch, kv_heads, max_seq, head_dim] (no copy)."""
+        return self._v
+
+    def __repr__(self):
+        return (f"KVCache(batch={self.batch}, kv_heads={self.kv_heads}, max_seq={self.max_seq}, "
+                f"head_dim={self.head_dim}, dtype='{self.dtype}', device='{self.device}')")

@@ -1,0 +1,30 @@
+/* sdpa_internal.h — internal: one sdpa call of the ops layer (sdpa.c), shared by lc_sdpa and the KV cache
+ * (kv_cache.c). trusted_lengths: key_lengths come from the library (the cache's device lengths) and are not
+ * read back for the range check (which would wait for the device and break graph capture).
+ * Tests: tests/python/test_sdpa.py, tests/python/test_kv_cache.py. */
+#ifndef LC_OPS_SDPA_INTERNAL_H
+#define LC_OPS_SDPA_INTERNAL_H
+
+#include "lightning_core/ops.h"
+
+typedef struct lc_sdpa_call {
+    const char *fn; /* error prefix */
+    const lc_tensor_t *q, *k, *v, *mask, *key_lengths;
+    lc_tensor_t *out, *lse;
+    int causal;
+    double scale; /* 0: 1/sqrt(head_dim) */
+    int trusted_lengths;
+    lc_device device;
+} lc_sdpa_call;
+
+lc_status lc_sdpa_run(const lc_sdpa_call *c);
+
+struct lc_route;
+struct lc_operand;
+/* One strided operand of rank <= 4 on the route's device: in place with its own strides when it lives there,
+ * else staged contiguous (release with lc_operand_release). *data and st4 (element strides over the
+ * right-aligned 4-D axes, 0 on the added ones) are set. */
+lc_status lc_sdpa_operand(const char *fn, const char *name, const lc_tensor_t *t, const struct lc_route *route,
+                          struct lc_operand *staged, const void **data, int64_t st4[4]);
+
+#endif
