@@ -87,6 +87,10 @@ lc_status lc_kv_cache_attention(lc_kv_cache_t *cache, const lc_tensor_t *q, lc_t
                                 double scale);
 /* The current lengths into lengths[batch] (waits for the device). */
 lc_status lc_kv_cache_lengths(lc_kv_cache_t *cache, int64_t *lengths);
+/* Sets every sequence's length (lengths[batch] host values in 0..max_seq, n == batch): e.g. after a padded
+ * prefill of prompts of different lengths, so that each sequence's next append lands right after its own
+ * prompt (the padding rows are then overwritten and never attended to). Not inside a graph capture. */
+lc_status lc_kv_cache_set_lengths(lc_kv_cache_t *cache, const int64_t *lengths, int64_t n);
 /* Lengths (and the overflow flag) to 0; the storage is kept. */
 lc_status lc_kv_cache_reset(lc_kv_cache_t *cache);
 /* 1 when a replayed append did not fit (waits for the device), else 0; -1 on error. */

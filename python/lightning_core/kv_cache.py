@@ -44,6 +44,11 @@ class KVCache:
         """The current length of each sequence (int64 ndarray [batch]; waits for the device)."""
         return _C._kv_cache_lengths(self._cap)
 
+    def set_lengths(self, lengths) -> None:
+        """Sets each sequence's length (ints in 0..max_seq), e.g. to the true prompt lengths after a padded
+        prefill: the next append of each sequence lands right after its own prompt."""
+        _C._kv_cache_set_lengths(self._cap, lengths)
+
     @property
     def overflowed(self) -> bool:
         """True when a replayed append did not fit in max_seq (waits for the device)."""

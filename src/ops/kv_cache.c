@@ -90,6 +90,28 @@ lc_status lc_kv_cache_new(int64_t batch, int64_t kv_heads, int64_t max_seq, int6
     return LC_OK;
 }
 
+lc_status lc_kv_cache_set_lengths(lc_kv_cache_t *c, const int64_t *lengths, int64_t n) {
+    const char *fn = "KVCache.set_lengths";
+    if (!c || !lengths) return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: expected a cache and lengths", fn);
+    if (n != c->batch)
+        return lc_error(LC_ERR_SHAPE, "%s: lengths: expected %lld values (one per sequence), got %lld", fn, (long long)c->batch,
+                        (long long)n);
+    for (int64_t b = 0; b < n; b++)
+        if (lengths[b] < 0 || lengths[b] > c->max_seq)
+            return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: lengths: expected values in 0..%lld (max_seq), got %lld at %lld", fn,
+                            (long long)c->max_seq, (long long)lengths[b], (long long)b);
+    if (lc_capture_active()) return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: not allowed inside a graph capture", fn);
+    int32_t *tmp = malloc((size_t)n * sizeof(int32_t));
+    if (!tmp) return lc_error(LC_ERR_OUT_OF_MEMORY, "%s: no memory", fn);
+    for (int64_t b = 0; b < n; b++) tmp[b] = (int32_t)lengths[b];
+    lc_status st = lc_tensor_copy_from_host(c->lengths, tmp, (size_t)n * sizeof(int32_t));
+    free(tmp);
+    if (st != LC_OK) return lc_error_wrap(st, "%s", fn);
+    for (int64_t b = 0; b < n; b++) c->host_len[b] = lengths[b];
+    c->mirror_valid = 1;
+    return LC_OK;
+}
+
 const lc_tensor_t *lc_kv_cache_k(const lc_kv_cache_t *c) { return c ? c->k : NULL; }
 const lc_tensor_t *lc_kv_cache_v(const lc_kv_cache_t *c) { return c ? c->v : NULL; }
 

@@ -85,6 +85,39 @@ static lc_status lc_sdpa_mask_shape(const char *fn, const lc_tensor_t *m, int r,
     return LC_OK;
 }
 
+/* out: dtype, exact shape, writable; contiguous, or a strided view whose elements do not overlap (each
+ * written once: e.g. the [b, h, s, d] view of a [b, s, h, d] buffer, so the heads land merged for the output
+ * projection). A strided out must live on the op's device (checked after routing). */
+static lc_status lc_sdpa_check_out(const char *fn, const lc_tensor_t *out, lc_dtype dtype, int ndim, const int64_t *shape) {
+    lc_status st;
+    if ((st = lc_check_tensor(fn, "out", out)) != LC_OK || (st = lc_check_dtype_is(fn, "out", out, dtype)) != LC_OK ||
+        (st = lc_check_shape(fn, "out", out, ndim, shape)) != LC_OK)
+        return st;
+    if (!lc_tensor_is_writable(out))
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: out: expected a writable tensor, got a read-only one", fn);
+    if (lc_tensor_is_contiguous(out)) return LC_OK;
+    /* non-overlapping: sorted by stride, each axis' stride >= the span of the smaller ones */
+    int order[LC_MAX_DIMS], n = 0;
+    const int64_t *st_ = lc_tensor_strides(out);
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] > 1) order[n++] = i;
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && st_[order[j]] < st_[order[j - 1]]; j--) {
+            const int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    int64_t span = 1;
+    for (int i = 0; i < n; i++) {
+        if (st_[order[i]] < span)
+            return lc_error(LC_ERR_INVALID_ARGUMENT,
+                            "%s: out: expected a tensor whose elements do not overlap, got a view with stride %lld on axis %d",
+                            fn, (long long)st_[order[i]], order[i]);
+        span = st_[order[i]] * shape[order[i]];
+    }
+    return LC_OK;
+}
+
 lc_status lc_sdpa_run(const lc_sdpa_call *c) {
     const char *fn = c->fn;
     const lc_op_def *d = lc_op_get(LC_OP_SDPA);
@@ -106,7 +139,7 @@ lc_status lc_sdpa_run(const lc_sdpa_call *c) {
     int64_t os[LC_MAX_DIMS];
     if ((st = lc_op_check_dtypes(d, &in, &dtype)) != LC_OK || (st = lc_op_infer(d, &in, NULL, &ond, os)) != LC_OK)
         return st;
-    if ((st = lc_check_out(fn, c->out, dtype, ond, os)) != LC_OK) return st;
+    if ((st = lc_sdpa_check_out(fn, c->out, dtype, ond, os)) != LC_OK) return st;
     const int r = ond;
     int64_t q4[4], k4[4], unused[4];
     lc_to4(r, os, NULL, q4, unused);
@@ -216,12 +249,16 @@ lc_status lc_sdpa_run(const lc_sdpa_call *c) {
         a.key_lengths = kl_data;
         a.key_lengths_dtype = lc_tensor_dtype(c->key_lengths);
     }
+    const int out_in_place = lc_tensor_device(c->out) == route.backend->device;
+    if (st == LC_OK && !out_in_place && !lc_tensor_is_contiguous(c->out))
+        st = lc_error(LC_ERR_INVALID_ARGUMENT, "%s: out: a strided out must live on the device the op runs on (%s), got one on %s",
+                      fn, route.backend->name, lc_device_name(lc_tensor_device(c->out)));
     if (st == LC_OK) st = lc_output_acquire(fn, c->out, &route, &oo);
     if (st == LC_OK && c->lse) st = lc_output_acquire(fn, c->lse, &route, &lo);
     if (st == LC_OK) {
         int64_t ost[LC_MAX_DIMS], s4[4];
         lc_contig_strides(r, os, ost);
-        lc_to4(r, os, ost, s4, a.o_st);
+        lc_to4(r, os, out_in_place ? lc_tensor_strides(c->out) : ost, s4, a.o_st);
         a.out = oo.data;
         a.lse = c->lse ? (float *)lo.data : NULL;
         lc_call call;

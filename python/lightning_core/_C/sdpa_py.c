@@ -231,16 +231,39 @@ static int sd_take_out(const char *fn, const char *name, PyObject *obj, lc_dtype
                      (PyObject *)PyArray_DESCR(a));
         return -1;
     }
-    if (!PyArray_IS_C_CONTIGUOUS(a) || !PyArray_ISWRITEABLE(a) || !PyArray_ISALIGNED(a) || !PyArray_ISNOTSWAPPED(a)) {
-        PyErr_Format(PyExc_ValueError, "%s: %s: expected a C-contiguous, aligned, writable array in native byte order", fn,
-                     name);
+    if (!PyArray_ISWRITEABLE(a) || !PyArray_ISALIGNED(a) || !PyArray_ISNOTSWAPPED(a)) {
+        PyErr_Format(PyExc_ValueError, "%s: %s: expected an aligned, writable array in native byte order", fn, name);
         return -1;
     }
-    if (PyArray_NDIM(a) > LC_MAX_DIMS || PyArray_SIZE(a) == 0) {
+    const int nd = PyArray_NDIM(a);
+    if (nd > LC_MAX_DIMS || PyArray_SIZE(a) == 0) {
         PyErr_Format(PyExc_ValueError, "%s: %s: expected a non-empty array of at most %d dimensions", fn, name, LC_MAX_DIMS);
         return -1;
     }
-    if (lcpy_wrap(a, -1, NULL, 1, own) < 0) return -1;
+    if (PyArray_IS_C_CONTIGUOUS(a)) {
+        if (lcpy_wrap(a, -1, NULL, 1, own) < 0) return -1;
+        *t = *own;
+        return 0;
+    }
+    /* a strided out (e.g. the [b, h, s, d] view of a [b, s, h, d] array): written in place; the library
+     * checks that its elements do not overlap */
+    const npy_intp item = PyArray_ITEMSIZE(a);
+    int64_t shape[LC_MAX_DIMS], strides[LC_MAX_DIMS];
+    for (int i = 0; i < nd; i++) {
+        const npy_intp st = PyArray_STRIDE(a, i);
+        shape[i] = PyArray_DIM(a, i);
+        if (st < 0 || st % item != 0) {
+            PyErr_Format(PyExc_ValueError, "%s: %s: expected non-negative strides that are multiples of the item size", fn,
+                         name);
+            return -1;
+        }
+        strides[i] = st / item;
+    }
+    lc_status st = lc_tensor_wrap_host(PyArray_DATA(a), dt, nd, shape, strides, 1, own);
+    if (st != LC_OK) {
+        lcpy_raise_status_in(fn, st);
+        return -1;
+    }
     *t = *own;
     return 0;
 }
@@ -464,6 +487,41 @@ static PyObject *py__kv_cache_lengths(PyObject *self, PyObject *cap) {
     return (PyObject *)a;
 }
 
+static lcpy_sig sig_kv_set_lengths = LCPY_SIG("KVCache.set_lengths", 2, "cache", "lengths");
+
+static PyObject *py__kv_cache_set_lengths(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[2];
+    if (lcpy_parse(&sig_kv_set_lengths, args, nargs, kw, v) < 0) return NULL;
+    lc_kv_cache_t *c = kv_get(v[0]);
+    if (!c) return NULL;
+    sd_in x;
+    if (sd_take_lengths("KVCache.set_lengths", v[1], &x) < 0) return NULL;
+    PyObject *r = NULL;
+    if (x.is_tensor) {
+        PyErr_SetString(PyExc_TypeError, "KVCache.set_lengths: lengths: expected a sequence of ints or an integer ndarray");
+    } else {
+        const int64_t n = (int64_t)PyArray_DIM(x.arr, 0);
+        int64_t *tmp = PyMem_Malloc((size_t)n * sizeof(int64_t) + 8);
+        if (!tmp) {
+            PyErr_NoMemory();
+        } else {
+            for (int64_t i = 0; i < n; i++)
+                tmp[i] = x.dt == LC_DTYPE_I32 ? (int64_t)((const int32_t *)PyArray_DATA(x.arr))[i]
+                                             : ((const int64_t *)PyArray_DATA(x.arr))[i];
+            lc_status st = lc_kv_cache_set_lengths(c, tmp, n);
+            PyMem_Free(tmp);
+            if (st == LC_OK) {
+                Py_INCREF(Py_None);
+                r = Py_None;
+            } else {
+                lcpy_raise_status(st);
+            }
+        }
+    }
+    sd_release(&x);
+    return r;
+}
+
 static PyObject *py__kv_cache_reset(PyObject *self, PyObject *cap) {
     lc_kv_cache_t *c = kv_get(cap);
     if (!c) return NULL;
@@ -520,6 +578,7 @@ PyMethodDef lcpy_sdpa_methods[] = {
     LCPY_METHOD(_kv_cache_append, "($module, /, cache, k_new, v_new)", "internal: KVCache.append."),
     LCPY_METHOD(_kv_cache_attention, "($module, /, cache, q, out=None, causal=True, scale=None)",
                 "internal: KVCache.attention."),
+    LCPY_METHOD(_kv_cache_set_lengths, "($module, /, cache, lengths)", "internal: KVCache.set_lengths."),
     {"_kv_cache_lengths", py__kv_cache_lengths, METH_O, "internal: the current lengths (int64 ndarray)."},
     {"_kv_cache_reset", py__kv_cache_reset, METH_O, "internal: lengths to 0."},
     {"_kv_cache_overflowed", py__kv_cache_overflowed, METH_O, "internal: whether a replayed append did not fit."},
