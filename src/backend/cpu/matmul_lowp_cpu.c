@@ -12,9 +12,10 @@
  *  - otherwise (float16 everywhere; bfloat16 without AVX-512 BF16): "<dtype>_via_f32" — a and b are
  *    converted to float32 in a workspace (SIMD converters), the float32 matmul runs (BLAS / own kernels,
  *    whose path is appended: "bf16_via_f32+blas"), and c is converted back.
- * lc_cpu_matmul_lowp_f32out leaves the float32 sums unrounded in a float32 [m,n] buffer instead (both
- * paths), for linear's bias/activation epilogue (lowp_cpu.c), so its output is rounded once.
- * Tests: tests/c/test_lowp.c, tests/c/test_lowp_ops.c (under the CPU masks), tests/python/test_lowp.py. */
+ * lc_cpu_matmul_lowp_f32out leaves the float32 sums unrounded in a float32 [m,n] buffer instead (all
+ * paths, AMX included), for linear's bias/activation epilogue (lowp_cpu.c), so its output is rounded once.
+ * Tests: tests/c/test_lowp.c, tests/c/test_lowp_ops.c (under the CPU masks; they check the path picked),
+ * tests/c/test_amx_emu.c (the AMX driver, emulated tiles), tests/python/test_dtype_ops.py. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
