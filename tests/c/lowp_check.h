@@ -1,7 +1,8 @@
 /* lowp_check.h — helpers shared by the float16/bfloat16 C tests: the
  * 16-bit <-> double conversions of the library (the reference reads what the op reads), unit roundoff per
  * dtype, a seeded xorshift, poisoned outputs, host <-> tensor copies and error-text checks. Define
- * LOWP_SEED before including it to pick a file's random stream. Only test files include this (static state).
+ * LOWP_SEED before including it to pick a file's random stream. bf16_cpu_matmul_path: the kernel the CPU
+ * bfloat16 matmul must pick here (so on an AMX machine the tests prove the AMX tiles ran). Only test files include this (static state).
  * Used by test_lowp.c, test_lowp_ops.c, test_lowp_attn.c. */
 #ifndef LC_TEST_LOWP_CHECK_H
 #define LC_TEST_LOWP_CHECK_H
@@ -9,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/matmul_amx.h"
 #include "check.h"
+#include "core/cpu_features.h"
 #include "lightning_core/dtype.h"
 #include "lightning_core/lightning_core.h"
 
@@ -23,6 +26,14 @@ static inline const char *last_path(void) {
     lc_last_dispatch(&info);
     return info.path ? info.path : "?";
 }
+
+/* The path prefix lc_matmul (and linear's GEMM) must report for bfloat16 on the CPU, after the masks:
+ * AMX tiles where the CPU and OS allow, else AVX-512 BF16 dot products, else the float32 conversion. */
+static inline const char *bf16_cpu_matmul_path(void) {
+    if (lc_cpu_amx_ready()) return "amx_bf16";
+    return lc_cpu_caps_get()->avx512bf16 ? "avx512bf16" : "bf16_via_f32";
+}
+static inline int starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
 
 static inline uint16_t to16(lc_dtype d, double f) { return d == LC_DTYPE_BF16 ? lc_f32_to_bf16((float)f) : lc_f64_to_f16(f); }
 static inline double from16(lc_dtype d, uint16_t h) { return d == LC_DTYPE_BF16 ? lc_bf16_to_f32(h) : lc_f16_to_f32(h); }

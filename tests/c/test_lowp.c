@@ -3,7 +3,9 @@
  * u_out·|ref| + 2k·2^-24·Σ|a||b| (u_out = 2^-8 bfloat16, 2^-11 float16; float32 accumulation); the
  * output poisoned before each run; a NaN in a (or b) makes exactly its row (column) NaN; on the CPU and,
  * when there is a GPU, on CUDA (cuBLASLt, float32 accumulation). ctest runs it under each CPU mask, so
- * the AVX-512 BF16 kernel and the float32 conversion path are both judged.
+ * the AMX-BF16 tiles (where the CPU has them), the AVX-512 BF16 kernel and the float32 conversion path
+ * are all judged; the CPU bfloat16 path must be the one the CPU and masks call for (bf16_cpu_matmul_path:
+ * "amx_bf16" on an AMX machine, test_lowp_no_amx masks it).
  * Prints "N passed, N failed". */
 #include <math.h>
 #include <stdio.h>
@@ -27,6 +29,11 @@ static void run_case(lc_device dev, lc_dtype d, int64_t m, int64_t k, int64_t n,
     for (int64_t i = 0; i < m * n; i++) c[i] = POISON;
     CHECK_OK(lc_tensor_from_host(c, (size_t)(m * n) * 2, d, dev, 2, sc, &tc));
     CHECK_OK(lc_matmul(ta, tb, tc, dev));
+    if (dev == LC_DEVICE_CPU && d == LC_DTYPE_BF16 && !starts_with(last_path(), bf16_cpu_matmul_path())) {
+        fprintf(stderr, "cpu bfloat16 matmul %lldx%lldx%lld ran %s, expected %s\n", (long long)m, (long long)k, (long long)n,
+                last_path(), bf16_cpu_matmul_path());
+        CHECK(0);
+    }
     CHECK_OK(lc_tensor_to_host(tc, c, (size_t)(m * n) * 2));
     const double u = unit(d);
     int bad = 0;
@@ -51,7 +58,10 @@ static void run_case(lc_device dev, lc_dtype d, int64_t m, int64_t k, int64_t n,
 
 int main(void) {
     static const int64_t shapes[][3] = {{1, 1, 1},    {1, 2, 1},     {7, 13, 5},   {6, 64, 32}, {12, 3, 64},
-                                        {63, 65, 129}, {100, 257, 70}, {130, 1000, 33}, {49, 2, 97}, {5, 127, 200}};
+                                        {63, 65, 129}, {100, 257, 70}, {130, 1000, 33}, {49, 2, 97}, {5, 127, 200},
+                                        /* AMX: 16/32-row, 32-k and 16/32-column tile edges, k slices of 512 */
+                                        {17, 31, 33}, {16, 32, 16}, {33, 64, 31}, {32, 32, 32}, {70, 1537, 45},
+                                        {1, 4096, 3}, {257, 40, 1}, {130, 1100, 300}};
     const int ndev = lc_device_available(LC_DEVICE_CUDA) ? 2 : 1;
     for (int dv = 0; dv < ndev; dv++) {
         const lc_device dev = dv ? LC_DEVICE_CUDA : LC_DEVICE_CPU;

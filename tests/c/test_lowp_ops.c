@@ -13,7 +13,8 @@
  * NaN placed in an input reaches exactly the elements it should (elementwise: its element; layer_norm:
  * its row, or its column for gamma; linear: its row of x); ±Inf give what the float32 op gives on the same
  * device, rounded. Mixed dtypes are refused naming both operands, out untouched. ctest runs it under each
- * CPU mask (the AVX-512 BF16 matmul tiles and the float32 conversion path both feed linear).
+ * CPU mask (the AMX-BF16 tiles where present, the AVX-512 BF16 kernel and the float32 conversion path all
+ * feed linear; the CPU bfloat16 linear must report the GEMM the CPU and masks call for).
  * Prints "N passed, N failed". */
 #include <math.h>
 #include <stdio.h>
@@ -223,6 +224,10 @@ static void linear_case(lc_device dev, lc_dtype d, int64_t m, int64_t k, int64_t
     lc_tensor_t *tb = with_bias ? up(dev, d, 1, sb, hb) : NULL, *to = poisoned(dev, d, 2, so);
     CHECK_OK(lc_linear(tx, tw, tb, act, to, dev));
     const char *path = last_path();
+    if (dev == LC_DEVICE_CPU && d == LC_DTYPE_BF16 && !starts_with(path, bf16_cpu_matmul_path())) {
+        fprintf(stderr, "cpu bfloat16 linear ran %s, expected the %s GEMM\n", path, bf16_cpu_matmul_path());
+        CHECK(0);
+    }
     down(to, ho, m * n);
     const double u = unit(d);
     const int fast_tanh = dev == LC_DEVICE_CUDA && act == LC_ACT_GELU_TANH;
@@ -283,7 +288,7 @@ int main(void) {
     static const int64_t sizes[] = {1, 7, 63, 65, 1000, 4097, 200003};
     static const int64_t ln_shapes[][2] = {{1, 1},   {3, 7},     {65, 1000}, {4, 4096}, {5, 63},
                                            {2, 20000}, {300, 512}, {3, 1999},  {2, 9001}};
-    static const int64_t lin_shapes[][3] = {{1, 1, 1}, {7, 13, 5}, {63, 65, 129}, {100, 257, 70}, {5, 1000, 33}};
+    static const int64_t lin_shapes[][3] = {{1, 1, 1}, {7, 13, 5}, {63, 65, 129}, {100, 257, 70}, {5, 1000, 33}, {33, 600, 17}};
     const int ndev = lc_device_available(LC_DEVICE_CUDA) ? 2 : 1;
     for (int dv = 0; dv < ndev; dv++) {
         const lc_device dev = dv ? LC_DEVICE_CUDA : LC_DEVICE_CPU;

@@ -102,6 +102,35 @@ def test_matmul_lowp_nonfinite_propagates(rng, name):
     assert np.all(np.isfinite(y[[0, 3]]))
 
 
+def _bf16_cpu_kernel():
+    """The kernel the CPU bfloat16 matmul must pick here (after LC_CPU_DISABLE masks): AMX tiles on a CPU
+    with AMX-BF16 (its packing needs AVX-512 BW; the OS grant is assumed, as on any Linux >= 5.16), else
+    AVX-512 BF16 dot products, else the float32 conversion path."""
+    feats = lc.cpu_features().split()
+    if "amx_bf16" in feats and "avx512bw" in feats:
+        return "amx_bf16"
+    return "avx512bf16" if "avx512_bf16" in feats else "bf16_via_f32"
+
+
+@pytest.mark.parametrize("mkn", [(1, 1, 1), (17, 31, 33), (64, 600, 48), (130, 1100, 70)])
+def test_bfloat16_cpu_matmul_and_linear_take_the_best_kernel(rng, mkn):
+    """On an AMX machine this is where the Python path proves the tiles ran (path "amx_bf16"); the shapes
+    cross the 16/32 tile edges and the 512-k slices of that kernel."""
+    m, k, n = mkn
+    want = _bf16_cpu_kernel()
+    a, b, bias = rounded(rng, (m, k), BF16), rounded(rng, (k, n), BF16), rounded(rng, n, BF16)
+    y = lc.matmul2d(a, b, "cpu")
+    path = lc.last_dispatch()["path"]
+    assert path.startswith(want), (path, want)
+    check_matmul_bound(y, a, b, "bfloat16")
+    z = lc.linear(a, b, bias, "none", "cpu")
+    path = lc.last_dispatch()["path"]
+    assert path.startswith(want) and path.endswith("+epilogue_f32_bf16"), (path, want)
+    ref = f64(a) @ f64(b) + f64(bias)
+    bound = UNIT["bfloat16"] * np.abs(ref) + 1.2 * (2 * k * 2.0**-24 * (np.abs(f64(a)) @ np.abs(f64(b))) + 2.0**-23 * np.abs(f64(bias)))
+    assert np.all(np.abs(f64(z) - ref) <= bound + 2.0**-133)
+
+
 # ---- every op: the table decides the compute dtype ----------------------------------------------------
 
 

@@ -12,7 +12,7 @@
  *    (at least one row) through a float32 workspace: convert (threaded), the float32 kernel (threaded,
  *    in place), convert back. So a 16-bit row is normalised exactly as its float32 image would be.
  *  - linear: the low-precision matmul leaves the float32 sums unrounded (lc_cpu_matmul_lowp_f32out:
- *    AVX-512 BF16 tiles or the float32 path), then one row pass adds the bias (converted once), applies
+ *    AMX-BF16 / AVX-512 BF16 tiles or the float32 path), then one row pass adds the bias (converted once), applies
  *    ReLU / GELU (the float32 gelu kernel) and rounds the row into out.
  *  - attention [seq, d] and conv2d NCHW (bias, ReLU): the whole operands converted into one float32
  *    workspace, the float32 kernel (attention_cpu.c: float32 scores, softmax, accumulation; conv2d_cpu.c:

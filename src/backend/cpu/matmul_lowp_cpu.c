@@ -1,6 +1,8 @@
 /* matmul_lowp_cpu.c — CPU matmul for float16 and bfloat16 storage: c[m,n] = a[m,k]·b[k,n], row-major,
  * contiguous, all three in the one dtype, products accumulated in float32, c rounded once (nearest even).
  *
+ *  - bfloat16 on a CPU with AMX-BF16 that the OS lets us use ("amx_bf16"): matmul_amx_cpu.c (2x2 tiles of
+ *    16x16 float32, a and b packed once into tile blocks; LC_CPU_DISABLE=amx skips it).
  *  - bfloat16 on a CPU with AVX-512 BF16 ("avx512bf16"): B is packed once (in parallel) into 32-column
  *    panels of k pairs, the VDPBF16PS layout (b[2p][j], b[2p+1][j] side by side); A is read in place (the
  *    pair a[i][2p], a[i][2p+1] is one 32-bit word of its row). An 8x32 micro-kernel keeps 16 float32
@@ -10,14 +12,16 @@
  *  - otherwise (float16 everywhere; bfloat16 without AVX-512 BF16): "<dtype>_via_f32" — a and b are
  *    converted to float32 in a workspace (SIMD converters), the float32 matmul runs (BLAS / own kernels,
  *    whose path is appended: "bf16_via_f32+blas"), and c is converted back.
- * lc_cpu_matmul_lowp_f32out leaves the float32 sums unrounded in a float32 [m,n] buffer instead (both
- * paths), for linear's bias/activation epilogue (lowp_cpu.c), so its output is rounded once.
- * Tests: tests/c/test_lowp.c, tests/c/test_lowp_ops.c (under the CPU masks), tests/python/test_lowp.py. */
+ * lc_cpu_matmul_lowp_f32out leaves the float32 sums unrounded in a float32 [m,n] buffer instead (all
+ * paths, AMX included), for linear's bias/activation epilogue (lowp_cpu.c), so its output is rounded once.
+ * Tests: tests/c/test_lowp.c, tests/c/test_lowp_ops.c (under the CPU masks; they check the path picked),
+ * tests/c/test_amx_emu.c (the AMX driver, emulated tiles), tests/python/test_dtype_ops.py. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/matmul_amx.h"
 #include "core/cpu_features.h"
 #include "core/dtype_internal.h"
 #include "core/internal.h"
@@ -219,6 +223,7 @@ static lc_status lowp_run(const lc_matmul_args *args, float *c_f32, const char *
     if (args->dtype != LC_DTYPE_F16 && args->dtype != LC_DTYPE_BF16)
         return lc_error(LC_ERR_DTYPE, "matmul: low-precision cpu kernel takes float16 or bfloat16, got %s",
                         lc_dtype_name(args->dtype));
+    if (args->dtype == LC_DTYPE_BF16 && lc_cpu_amx_ready()) return lc_cpu_matmul_amx_bf16(args, c_f32, path);
 #ifdef LOWP_X86
     if (args->dtype == LC_DTYPE_BF16 && lc_cpu_caps_get()->avx512bf16) return lowp_bf16_avx512(args, c_f32, path);
 #endif
