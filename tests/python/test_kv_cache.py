@@ -228,3 +228,33 @@ def test_captured_decode_step_replays(rng, dtype):
     lc.synchronize("cuda")
     assert cache.overflowed and np.all(cache.lengths == max_seq)
     graph.release()
+
+
+def test_set_lengths_padded_prefill(device):
+    """Prompts of different lengths: a padded prefill, set_lengths to the true lengths, then token-by-token
+    decode equals each sequence's own causal attention (the padding rows are overwritten, never attended)."""
+    rng = np.random.default_rng(11)
+    B, H, Hkv, D, S, steps = 3, 4, 2, 16, 6, 3
+    lens = [6, 2, 4]
+    cache = lc.KVCache(B, Hkv, S + steps, D, device=device)
+    k = rng.standard_normal((B, Hkv, S + steps, D)).astype(np.float32)
+    v = rng.standard_normal((B, Hkv, S + steps, D)).astype(np.float32)
+    q = rng.standard_normal((B, H, S + steps, D)).astype(np.float32)
+    cache.append(k[:, :, :S], v[:, :, :S])  # padded: rows >= lens[b] are junk for sequence b
+    cache.set_lengths(lens)
+    assert list(cache.lengths) == lens
+    for t in range(steps):
+        kt = np.stack([k[b, :, lens[b] + t] for b in range(B)])[:, :, None]
+        vt = np.stack([v[b, :, lens[b] + t] for b in range(B)])[:, :, None]
+        qt = np.stack([q[b, :, lens[b] + t] for b in range(B)])[:, :, None]
+        cache.append(kt, vt)
+        got = cache.attention(qt)
+        got = got.numpy() if hasattr(got, "numpy") else got
+        for b in range(B):
+            n = lens[b] + t + 1
+            ref = ref_sdpa(q[b:b + 1, :, n - 1:n], k[b:b + 1, :, :n], v[b:b + 1, :, :n], causal=True)
+            assert np.max(np.abs(got[b:b + 1] - ref)) <= sdpa_tol("float32", n, D)
+    with pytest.raises(ValueError, match="lengths"):
+        cache.set_lengths([1, 2])
+    with pytest.raises(ValueError, match="lengths"):
+        cache.set_lengths([1, 2, S + steps + 1])

@@ -517,3 +517,30 @@ def test_graph_sdpa_op(rng, device):
     g2 = lc.Graph()
     with pytest.raises(ValueError, match="kv_heads"):
         g2.sdpa(g2.input("q", (2, 3, 9, 32)), g2.input("k", (2, 2, 13, 32)), g2.input("v", (2, 2, 13, 32)))
+
+
+def test_strided_out_merges_heads(rng, device):
+    """out may be the [B, H, S, D] view of a [B, S, H, D] buffer (heads merged for the output projection):
+    written in place, gaps untouched; an overlapping view is refused naming out."""
+    q = rng.standard_normal((2, 4, 7, 16)).astype(np.float32)
+    k = rng.standard_normal((2, 2, 9, 16)).astype(np.float32)
+    v = rng.standard_normal((2, 2, 9, 16)).astype(np.float32)
+    ref = ref_sdpa(q, k, v, causal=True)
+    buf = np.full((2, 7, 4 * 16 + 3), np.nan, np.float32)  # 3 poisoned columns after each row
+    view = np.lib.stride_tricks.as_strided(buf, shape=(2, 4, 7, 16), strides=(buf.strides[0], 16 * 4, buf.strides[1], 4))
+    if device == "cuda":
+        tq, tk, tv = (lc.Tensor(x, device="cuda") for x in (q, k, v))
+        tb = lc.Tensor(buf, device="cuda")
+        tout = tb.view((2, 4, 7, 16), (7 * 67, 16, 67, 1), 0)
+        lc.scaled_dot_product_attention_into(tq, tk, tv, tout, causal=True, device="cuda")
+        got_buf = tb.numpy()
+    else:
+        lc.scaled_dot_product_attention_into(q, k, v, view, causal=True, device="cpu")
+        got_buf = buf
+    got = np.lib.stride_tricks.as_strided(got_buf, shape=(2, 4, 7, 16),
+                                          strides=(got_buf.strides[0], 64, got_buf.strides[1], 4))
+    assert np.max(np.abs(got - ref)) <= sdpa_tol("float32", 9, 16)
+    assert np.all(np.isnan(got_buf[:, :, 64:]))
+    bad = np.lib.stride_tricks.as_strided(np.zeros(64, np.float32), shape=(2, 4, 7, 16), strides=(0, 0, 0, 4))
+    with pytest.raises(ValueError, match="out"):
+        lc.scaled_dot_product_attention_into(q, k, v, bad, causal=True)
