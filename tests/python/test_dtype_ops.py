@@ -346,7 +346,7 @@ def test_tensor_to_and_cast_match_lc_cast(rng, device, src):
 
 def test_tensor_dtype_arguments_are_checked():
     x = np.ones((2, 2), np.float32)
-    for bad in ("int32", "float8", np.int64, 3, object):
+    for bad in ("int16", "float8", np.uint8, 3, object):
         with pytest.raises(TypeError, match="Tensor: dtype: expected float32, float64, float16 or bfloat16"):
             lc.Tensor(x, dtype=bad)
     with pytest.raises(TypeError, match="Tensor64: dtype: expected float64 .*got float16"):
@@ -355,6 +355,24 @@ def test_tensor_dtype_arguments_are_checked():
     assert lc.Tensor(x).dtype == "float32" and lc.Tensor(x.astype(BF16)).dtype == "float32"  # default float32
     with pytest.raises(TypeError, match="Tensor.to: dtype: expected float32"):
         lc.Tensor(x).to("int64")
+
+
+def test_index_tensors_int32_int64():
+    """Tensors of int32/int64 (token ids, positions, lengths): kept as given, round-trip exactly, refused by
+    arithmetic ops (TypeError naming the argument), accepted where an op takes indices (sdpa key_lengths)."""
+    for dt in (np.int32, np.int64):
+        a = np.array([[3, -1, 2**31 - 1 if dt is np.int32 else 2**40]], dt)
+        t = lc.Tensor(a)
+        assert t.dtype == np.dtype(dt).name and t.numpy().dtype == dt and np.array_equal(t.numpy(), a)
+        assert lc.Tensor(a.astype(np.int64), dtype=dt).dtype == np.dtype(dt).name
+    with pytest.raises(TypeError, match="data: expected an integer array"):
+        lc.Tensor(np.ones(3, np.float32), dtype="int32")
+    with pytest.raises(TypeError, match="x"):
+        lc.relu(lc.Tensor(np.arange(4, dtype=np.int32)))
+    q = np.random.default_rng(0).standard_normal((2, 2, 5, 8)).astype(np.float32)
+    full = lc.scaled_dot_product_attention(q, q, q, key_lengths=[3, 5])
+    via_t = lc.scaled_dot_product_attention(q, q, q, key_lengths=lc.Tensor(np.array([3, 5], np.int32)))
+    assert np.array_equal(full, via_t)
 
 
 @pytest.mark.parametrize("name", ["float16", "bfloat16"])

@@ -110,6 +110,9 @@ int lcpy_dtype_typenum(const char *fn, lc_dtype dt) {
     case LC_DTYPE_F32: return NPY_FLOAT;
     case LC_DTYPE_F64: return NPY_DOUBLE;
     case LC_DTYPE_F16: return NPY_HALF;
+    case LC_DTYPE_I32: return NPY_INT32;
+    case LC_DTYPE_I64: return NPY_INT64;
+    case LC_DTYPE_BOOL: return NPY_BOOL;
     case LC_DTYPE_BF16: {
         const int bf = lcpy_bf16_typenum();
         if (bf < 0)

@@ -464,16 +464,17 @@ static PyObject *lcpy_consume_capsule(const char *fn, PyObject *cap, int wait_le
 
     /* dtype */
     lc_dtype dtype = LC_DTYPE_COUNT;
-    static const lc_dtype importable[4] = {LC_DTYPE_F32, LC_DTYPE_F64, LC_DTYPE_F16, LC_DTYPE_BF16};
-    for (int i = 0; i < 4 && dl->dtype.lanes == 1; i++) {
+    static const lc_dtype importable[6] = {LC_DTYPE_F32, LC_DTYPE_F64, LC_DTYPE_F16, LC_DTYPE_BF16, LC_DTYPE_I32,
+                                           LC_DTYPE_I64};
+    for (int i = 0; i < 6 && dl->dtype.lanes == 1; i++) {
         const lc_dtype_traits *tr = lc_dtype_traits_of(importable[i]);
         if (tr && dl->dtype.code == tr->dlpack_code && dl->dtype.bits == tr->dlpack_bits) dtype = importable[i];
     }
     if (dtype == LC_DTYPE_COUNT) {
         char dn[48];
         lcpy_dl_dtype_name(dl->dtype, dn, sizeof dn);
-        PyErr_Format(PyExc_TypeError, "%s: x: expected float32, float64, float16 or bfloat16 data, got %s; convert "
-                     "it first (a zero-copy import cannot change the dtype)", fn, dn);
+        PyErr_Format(PyExc_TypeError, "%s: x: expected float32, float64, float16, bfloat16, int32 or int64 data, got %s; "
+                     "convert it first (a zero-copy import cannot change the dtype)", fn, dn);
         return NULL;
     }
     /* device */
@@ -784,7 +785,10 @@ int lcpy_tensor_getbuffer(PyObject *self, Py_buffer *view, int flags) {
     view->len = (Py_ssize_t)lc_tensor_nbytes(t);
     view->readonly = !writable;
     view->itemsize = (Py_ssize_t)es;
-    view->format = (flags & PyBUF_FORMAT) ? (char *)(es == 8 ? "d" : es == 2 ? "e" : "f") : NULL;
+    const lc_dtype vdt = lc_tensor_dtype(t);
+    const char *fmt = vdt == LC_DTYPE_F64 ? "d" : vdt == LC_DTYPE_F16 ? "e" : vdt == LC_DTYPE_I32 ? "i"
+                    : vdt == LC_DTYPE_I64 ? "q" : vdt == LC_DTYPE_BOOL ? "?" : "f";
+    view->format = (flags & PyBUF_FORMAT) ? (char *)fmt : NULL;
     view->ndim = nd;
     view->shape = (flags & PyBUF_ND) ? arrays : NULL;
     view->strides = (flags & PyBUF_STRIDES) == PyBUF_STRIDES ? arrays + nd : NULL;

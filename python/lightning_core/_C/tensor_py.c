@@ -79,7 +79,34 @@ static PyObject *tensor_new(PyTypeObject *type, PyObject *args, PyObject *kwds) 
     if (!PyArg_ParseTupleAndKeywords(args, kwds, is64 ? "O|OO:Tensor64" : "O|OO:Tensor", kwlist, &data, &dev_obj,
                                      &dt_obj))
         return NULL;
-    if (dt_obj != NULL && dt_obj != Py_None) {
+    /* index tensors: int32 / int64 data (token ids, positions, lengths) keep their dtype (no arithmetic ops
+     * take them; embedding/sdpa-style index arguments do) */
+    int int_dt = 0;
+    if (!is64 && PyArray_Check(data) && (dt_obj == NULL || dt_obj == Py_None)) {
+        const int tn = PyArray_TYPE((PyArrayObject *)data);
+        if (tn == NPY_INT32 || tn == NPY_INT64) {
+            dt = tn == NPY_INT32 ? LC_DTYPE_I32 : LC_DTYPE_I64;
+            int_dt = 1;
+        }
+    } else if (!is64 && dt_obj != NULL && dt_obj != Py_None) {
+        int tn = -1;
+        if (PyUnicode_Check(dt_obj)) {
+            const char *nm = PyUnicode_AsUTF8(dt_obj);
+            if (!nm) PyErr_Clear();
+            else if (strcmp(nm, "int32") == 0) tn = NPY_INT32;
+            else if (strcmp(nm, "int64") == 0) tn = NPY_INT64;
+        } else {
+            PyArray_Descr *d = NULL;
+            if (PyArray_DescrConverter2(dt_obj, &d) == NPY_SUCCEED && d != NULL) tn = d->type_num;
+            Py_XDECREF(d);
+            PyErr_Clear();
+        }
+        if (tn == NPY_INT32 || tn == NPY_INT64) {
+            dt = tn == NPY_INT32 ? LC_DTYPE_I32 : LC_DTYPE_I64;
+            int_dt = 1;
+        }
+    }
+    if (!int_dt && dt_obj != NULL && dt_obj != Py_None) {
         if (lcpy_dtype_arg(fn, "dtype", dt_obj, &dt) < 0) return NULL;
         if (is64 && dt != LC_DTYPE_F64) {
             PyErr_Format(PyExc_TypeError,
@@ -94,8 +121,13 @@ static PyObject *tensor_new(PyTypeObject *type, PyObject *args, PyObject *kwds) 
     lc_tensor_t *t = NULL;
     lc_status st;
     if (PyArray_Check(data)) {
-        PyArrayObject *in = lcpy_input_arg(fn, "data", data);
+        PyArrayObject *in = int_dt ? (PyArrayObject *)data : lcpy_input_arg(fn, "data", data);
         if (in == NULL) return NULL;
+        if (int_dt && !PyTypeNum_ISINTEGER(PyArray_TYPE(in))) {
+            PyErr_Format(PyExc_TypeError, "%s: data: expected an integer array for dtype %s, got %S", fn, lc_dtype_name(dt),
+                         (PyObject *)PyArray_DESCR(in));
+            return NULL;
+        }
         if (PyArray_NDIM(in) < 1 || PyArray_NDIM(in) > LC_MAX_DIMS) {
             PyErr_Format(PyExc_ValueError, "%s: data: expected 1..%d dimensions, got %d", fn, LC_MAX_DIMS,
                          PyArray_NDIM(in));
@@ -264,7 +296,19 @@ static PyObject *tensor_array(LcTensorObject *self, PyObject *args, PyObject *kw
 static PyObject *tensor_copy_from(LcTensorObject *self, PyObject *obj) {
     char fn[40];
     snprintf(fn, sizeof fn, "%s.copy_from", lcpy_type_short((PyObject *)self));
-    PyArrayObject *in = lcpy_input_arg(fn, "array", obj);
+    const lc_dtype tdt = lc_tensor_dtype(self->t);
+    PyArrayObject *in;
+    if (tdt == LC_DTYPE_I32 || tdt == LC_DTYPE_I64) { /* an index tensor takes integer arrays only */
+        if (!PyArray_Check(obj) || !PyTypeNum_ISINTEGER(PyArray_TYPE((PyArrayObject *)obj))) {
+            PyErr_Format(PyExc_TypeError, "%s: array: expected an integer numpy.ndarray for this %s tensor, got %s", fn,
+                         lc_dtype_name(tdt), PyArray_Check(obj) ? lcpy_typenum_name(PyArray_TYPE((PyArrayObject *)obj))
+                                                                 : Py_TYPE(obj)->tp_name);
+            return NULL;
+        }
+        in = (PyArrayObject *)obj;
+    } else {
+        in = lcpy_input_arg(fn, "array", obj);
+    }
     if (in == NULL) return NULL;
     int64_t numel = lc_tensor_numel(self->t);
     if ((int64_t)PyArray_SIZE(in) != numel) {

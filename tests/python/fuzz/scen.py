@@ -312,7 +312,7 @@ def make_tensor(rng, mask):
 
     def make(st):
         st["t"] = T(arg)
-        st["data"] = (np.asarray(arg, np.float64) if src_kind in ("array", "f16") else
+        st["data"] = (np.asarray(arg, np.float64) if src_kind in ("array", "f16") or (src_kind == "int" and not f64) else
                       np.zeros(shape) if src_kind == "shape" else None)
 
     def check_make(st, res):
@@ -320,7 +320,8 @@ def make_tensor(rng, mask):
             return "Tensor contents differ from the data"
         return None
     steps.append(Step(f"t = {T.__name__}({describe(arg)})", make,
-                      VALID if src_kind in ("array", "shape", "f16") else (INVALID if src_kind == "int" else EITHER), check_make))
+                      VALID if src_kind in ("array", "shape", "f16") or (src_kind == "int" and not f64)  # int32 index tensor
+                      else (INVALID if src_kind == "int" else EITHER), check_make))
     for _ in range(int(rng.integers(1, 5))):
         kind = ["view", "copy_from", "dlpack", "from_dlpack", "asarray", "memoryview", "validate", "numpy"][int(rng.integers(8))]
         if kind == "view":
