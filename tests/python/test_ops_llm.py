@@ -230,29 +230,33 @@ def test_rope(rng, device, dtype, case):
         assert np.array_equal(host(out)[..., rd:].view(np.uint8), x[..., rd:].view(np.uint8))
 
 
-def test_rope_large_positions_accurate():
+def test_rope_large_positions_accurate(device):
     # pos up to 1e6: the angle is formed in float64; float32 cos/sin of the reduced angle keeps ~1e-6
     x = np.ones((4, 128), np.float32)
     pos = np.array([0, 99999, 100000, 1000000], np.int64)
-    y = lc.rope(x, pos)
+    y = lc.rope(x, pos, device=device)
     want = ref_rope(x, pos)
     assert np.max(np.abs(y - want)) < 2e-6
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_rope_strided_views(rng, dtype):
+def test_rope_strided_views(rng, device, dtype):
     dt = DT[dtype]
     bsz, s, h, d = 2, 6, 3, 32
     packed = rand(rng, (bsz, s, 3, h, d), dt)  # a fused qkv projection, [B, S, 3, H, D]
     q = packed[:, :, 0].transpose(0, 2, 1, 3)  # [B, H, S, D] NumPy view
     pos = positions_for(rng, bsz, s)
     want = ref_rope(np.ascontiguousarray(q), pos)
-    check(lc.rope(q, pos), want, dtype, 2e-6 if dtype == "float32" else None)
-    # a TensorView over the packed storage is read in place
-    tp = lc.Tensor(packed, device="cpu", dtype=dtype)
-    view = tp.view((bsz, h, s, d), (s * 3 * h * d, d, 3 * h * d, 1), offset=0)
+    check(lc.rope(q, pos, device=device), want, dtype, 2e-6 if dtype == "float32" else None)
+    # a TensorView over the packed storage (k: offset h*d) is read in place on its device; a Tensor comes back
+    tp = lc.Tensor(packed, device=device, dtype=dtype)
+    view = tp.view((bsz, h, s, d), (s * 3 * h * d, d, 3 * h * d, 1), offset=h * d)
     assert not view.is_contiguous
-    check(lc.rope(view, pos), want, dtype, 2e-6 if dtype == "float32" else None)
+    want_k = ref_rope(np.ascontiguousarray(packed[:, :, 1].transpose(0, 2, 1, 3)), pos)
+    y = lc.rope(view, pos, device=device)
+    assert isinstance(y, (lc.Tensor, lc.TensorView)) and y.device == device
+    check(y, want_k, dtype, 2e-6 if dtype == "float32" else None)
+    assert np.array_equal(tp.numpy().view(np.uint8), packed.view(np.uint8))  # the input is untouched
 
 
 def test_rope_inv_freq_llama3_matches_hf_formula():
@@ -266,10 +270,16 @@ def test_rope_inv_freq_llama3_matches_hf_formula():
     assert mid.any() and np.all(got[mid] < inv[mid]) and np.all(got[mid] > inv[mid] / 8)
 
 
-def test_rope_tensor_positions(rng):
+def test_tensor_inputs(rng, device):
     x = rand(rng, (2, 2, 5, 16), np.float32)
     pos = np.arange(10, dtype=np.int32).reshape(2, 5)
-    y = lc.rope(lc.Tensor(x), pos)  # a Tensor in, a Tensor out
+    tx = lc.Tensor(x, device=device)
+    for y, want in ((lc.rms_norm(tx, device=device), ref_rms_norm(x)), (lc.softmax(tx, device=device), ref_softmax(x)),
+                    (lc.silu_mul(tx, tx, device=device), ref_silu_mul(x, x)),
+                    (lc.add(tx, x[0, 0, 0], device=device), x.astype(np.float64) + x[0, 0, 0])):
+        assert isinstance(y, (lc.Tensor, lc.TensorView)) and y.device == device
+        check(y, want, "float32", 1e-6)
+    y = lc.rope(tx, pos, device=device)  # a Tensor in, a Tensor out
     assert isinstance(y, (lc.Tensor, lc.TensorView))
     check(y, ref_rope(x, pos), "float32", 2e-6)
 
