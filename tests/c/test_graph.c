@@ -116,7 +116,8 @@ static lc_status add(lc_graph_t *g, const char *op, lc_value_id a, lc_value_id b
 static void test_registry(void) {
     static const char *const ops[] = {"matmul", "bias_add", "vector_add", "matrix_sub", "matrix_div",
                                       "relu", "gelu", "layer_norm", "attention_forward", "attention_packed", "conv2d_nchw",
-                                      "conv2d_nchw3x3", "conv2d_nchw3x3s1p1", "qkv_pack_repeat", "sdpa"};
+                                      "conv2d_nchw3x3", "conv2d_nchw3x3s1p1", "qkv_pack_repeat", "sdpa", "rms_norm",
+                                      "softmax", "silu", "silu_mul", "add", "mul"};
     CHECK(lc_graph_op_count() == (int)(sizeof ops / sizeof ops[0]));
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
         const int k = lc_graph_op_find(ops[i]);
