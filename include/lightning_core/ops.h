@@ -137,6 +137,48 @@ lc_status lc_gelu(const lc_tensor_t *x, lc_tensor_t *out, lc_gelu_approx approx,
 lc_status lc_layer_norm(const lc_tensor_t *x, const lc_tensor_t *gamma, const lc_tensor_t *beta,
                         lc_tensor_t *out, double eps, lc_device device);
 
+/* ---- LLM building blocks (issue 16; src/ops/llm.c, src/ops/rope.c). dtypes float32, float16, bfloat16
+ * (add / mul also float64); 16-bit: float32 arithmetic, one rounding. ---------------------------------- */
+
+/* RMS norm over the last axis of x [..., d]: x / sqrt(mean(x²) + eps) * weight, weight [d] optional
+ * (NULL = 1). eps > 0. out may alias x exactly. */
+lc_status lc_rms_norm(const lc_tensor_t *x, const lc_tensor_t *weight, lc_tensor_t *out, double eps, lc_device device);
+/* Softmax over the last axis (max-subtracted); a row holding NaN, +inf or only -inf gives NaN (as torch).
+ * out may alias x exactly. */
+lc_status lc_softmax(const lc_tensor_t *x, lc_tensor_t *out, lc_device device);
+/* silu(x) = x * sigmoid(x); silu_mul(a, b) = silu(a) * b (a, b of one shape; SwiGLU). out may alias an
+ * input exactly. */
+lc_status lc_silu(const lc_tensor_t *x, lc_tensor_t *out, lc_device device);
+lc_status lc_silu_mul(const lc_tensor_t *a, const lc_tensor_t *b, lc_tensor_t *out, lc_device device);
+/* a + b and a * b with NumPy broadcasting (rank <= 4 after broadcasting); out has the broadcast shape and
+ * may alias an input of that shape exactly. */
+lc_status lc_add(const lc_tensor_t *a, const lc_tensor_t *b, lc_tensor_t *out, lc_device device);
+lc_status lc_mul(const lc_tensor_t *a, const lc_tensor_t *b, lc_tensor_t *out, lc_device device);
+
+/* Rotary position embedding, the half-split (rotate_half) layout of LLaMA / GPT-NeoX. */
+typedef enum lc_rope_scaling {
+    LC_ROPE_SCALING_NONE = 0,
+    LC_ROPE_SCALING_LINEAR, /* HF rope_scaling "linear": inv_freq / factor (positions / factor) */
+    LC_ROPE_SCALING_LLAMA3, /* HF rope_scaling "llama3": the frequency-dependent rescale of inv_freq */
+    LC_ROPE_SCALING_COUNT
+} lc_rope_scaling;
+typedef struct lc_rope_options {
+    double theta;               /* base; 0: 10000 */
+    int64_t rotary_dim;         /* even, 2..head_dim; 0: head_dim (channels past it pass through) */
+    lc_rope_scaling scaling;
+    double factor;              /* linear, llama3: > 0 */
+    double low_freq_factor;     /* llama3: > 0 */
+    double high_freq_factor;    /* llama3: > low_freq_factor */
+    double original_max_position_embeddings; /* llama3: > 0 */
+} lc_rope_options;
+/* x [batch, heads, seq, head_dim], [heads, seq, head_dim] or [seq, head_dim] (any strides: views on the
+ * op's device are read in place), positions int32/int64 [batch, seq] or [seq] (each token's position: a
+ * decode step passes the current one). inv_freq[i] = theta^(-2i/rotary_dim), scaled per options; the angle
+ * position * inv_freq[i] is formed in float64 and reduced mod 2π before cos/sin (float32 accuracy at any
+ * position). out contiguous of x's shape; it may alias x exactly (in place). options NULL: defaults. */
+lc_status lc_rope(const lc_tensor_t *x, const lc_tensor_t *positions, lc_tensor_t *out, const lc_rope_options *options,
+                  lc_device device);
+
 #ifdef __cplusplus
 }
 #endif

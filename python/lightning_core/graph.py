@@ -117,6 +117,29 @@ class Graph:
             raise ValueError("Graph.layer_norm: beta: given without gamma (pass gamma too)")
         return self.op("layer_norm", x, gamma, beta, name=name, eps=eps)
 
+    def rms_norm(self, x, weight=None, eps=1e-6, name=None):
+        """RMS norm over the last axis of x [..., d]; weight [d] optional."""
+        return self.op("rms_norm", x, weight, name=name, eps=eps)
+
+    def softmax(self, x, name=None):
+        """Softmax over the last axis."""
+        return self.op("softmax", x, name=name)
+
+    def silu(self, x, name=None):
+        return self.op("silu", x, name=name)
+
+    def silu_mul(self, a, b, name=None):
+        """silu(a) * b, equal shapes (SwiGLU)."""
+        return self.op("silu_mul", a, b, name=name)
+
+    def add_bcast(self, a, b, name=None):
+        """add: a + b with NumPy broadcasting (rank <= 4); ``add`` is the equal-shape vector_add."""
+        return self.op("add", a, b, name=name)
+
+    def mul(self, a, b, name=None):
+        """mul: a * b with NumPy broadcasting (rank <= 4)."""
+        return self.op("mul", a, b, name=name)
+
     def attention(self, q, k, v, causal=False, name=None):
         """attention_forward: q, k, v [seq, d] -> [seq, d]."""
         return self.op("attention_forward", q, k, v, name=name, causal=causal)

@@ -134,6 +134,74 @@ typedef struct lc_layer_norm_args {
     void *out;
 } lc_layer_norm_args;
 
+/* rms_norm: per row of x[rows, cols], out = x / sqrt(mean(x²) + eps) * weight (weight [cols] or NULL = 1);
+ * the mean of squares in float32 or better, then one rounding of the float32 result (16-bit: x loaded as
+ * float). dtype float32, float16 or bfloat16 (x, weight, out in it); out may equal x. */
+typedef struct lc_rms_norm_args {
+    lc_dtype dtype;
+    int64_t rows, cols;
+    double eps;
+    const void *x, *weight;
+    void *out;
+} lc_rms_norm_args;
+
+/* softmax over the last axis of x[rows, cols]: out = exp(x - max) / Σ exp(x - max); a row holding NaN, +inf
+ * or only -inf gives NaN everywhere (as torch). dtype float32, float16 or bfloat16; out may equal x. */
+typedef struct lc_softmax_args {
+    lc_dtype dtype;
+    int64_t rows, cols;
+    const void *x;
+    void *out;
+} lc_softmax_args;
+
+/* silu: out[i] = a[i] * sigmoid(a[i]); silu_mul (b != NULL): out[i] = silu(a[i]) * b[i] (SwiGLU). float32
+ * arithmetic, one rounding; dtype float32, float16 or bfloat16; out may equal a or b. */
+typedef struct lc_silu_args {
+    lc_dtype dtype;
+    int64_t n;
+    const void *a, *b;
+    void *out;
+} lc_silu_args;
+
+typedef enum lc_bcast_kind { LC_BCAST_ADD = 0, LC_BCAST_MUL, LC_BCAST_COUNT } lc_bcast_kind;
+
+/* add / mul with NumPy broadcasting, normalised to 4 axes: out [s0,s1,s2,s3] contiguous; a's element for
+ * output index (i0..i3) at a + Σ ik*a_st[k] (a_st[k] == 0 on a broadcast axis), likewise b. Axes are
+ * merged where both inputs allow (op_call.c), so `contig` (a_st and b_st both the output's contiguous
+ * strides) is the equal-shape fast path. float32/float64 arithmetic of the dtype (16-bit: float32, one
+ * rounding). out may equal a or b when that input has the output's shape. */
+typedef struct lc_bcast_args {
+    lc_bcast_kind kind;
+    lc_dtype dtype;
+    int64_t shape[4];
+    int64_t a_st[4], b_st[4];
+    int contig;
+    const void *a, *b;
+    void *out;
+} lc_bcast_args;
+
+/* rope (rotary position embedding, half-split layout of LLaMA / GPT-NeoX): x [batch, heads, seq, head_dim]
+ * with element (b, h, s, d) at x + b*x_st[0] + h*x_st[1] + s*x_st[2] + d*x_st[3] (any strides >= 0), out
+ * contiguous [batch, heads, seq, head_dim]; positions int32/int64 with element (b, s) at
+ * positions + b*p_st[0] + s*p_st[1] (p_st[0] == 0: one row for every batch entry). With h2 = rotary_dim / 2
+ * and angle = position * inv_freq[i] (lc_rope_inv_freq, rope_freq.h; formed in float64):
+ *   out[i]      = x[i] cos(angle) - x[i + h2] sin(angle)      i < h2
+ *   out[i + h2] = x[i + h2] cos(angle) + x[i] sin(angle)
+ *   out[j]      = x[j]                                        rotary_dim <= j < head_dim
+ * cos/sin of the angle reduced mod 2π in float64 (float32 accuracy at any position), the rest float32, one
+ * rounding. dtype float32, float16 or bfloat16; out may equal x (contiguous, exact alias). */
+typedef struct lc_rope_args {
+    lc_dtype dtype;
+    int64_t batch, heads, seq, head_dim, rotary_dim;
+    const void *x;
+    int64_t x_st[4];
+    const void *positions;
+    lc_dtype pos_dtype; /* LC_DTYPE_I32 or LC_DTYPE_I64 */
+    int64_t p_st[2];
+    lc_rope_options opt; /* resolved: theta > 0, scaling parameters checked */
+    void *out;
+} lc_rope_args;
+
 /* qkv_pack_repeat: dst[i] = src[i % src_n] for i < dst_n (the seed's flatten, then repeat or truncate
  * a conv output into q|k|v); a copy, any dtype of the table's mask (elements of lc_dtype_size(dtype)
  * bytes, bit-exact); src and dst do not overlap. */
@@ -282,6 +350,11 @@ void lc_call_relu(const lc_call *c, lc_relu_args *a);
 void lc_call_gelu(const lc_call *c, lc_gelu_args *a);
 void lc_call_layer_norm(const lc_call *c, lc_layer_norm_args *a);
 void lc_call_qkv_pack(const lc_call *c, lc_qkv_pack_args *a);
+void lc_call_rms_norm(const lc_call *c, lc_rms_norm_args *a);
+void lc_call_softmax(const lc_call *c, lc_softmax_args *a);
+void lc_call_silu(const lc_call *c, lc_silu_args *a);
+/* add / mul: the broadcast of the call's input shapes to its output shape, axes merged (lc_bcast_args). */
+void lc_call_bcast(const lc_call *c, lc_bcast_args *a);
 void lc_call_conv_attention(const lc_call *c, lc_conv_attention_args *a);
 void lc_call_attention_projection(const lc_call *c, lc_attention_projection_args *a);
 

@@ -5,6 +5,7 @@
  * w [oc,c,kh,kw] -> out [n,oc,oh,ow]; attention [seq, d] with scale 1/sqrt(d).
  * Tests: every op through tests/c/test_ops.c and tests/c/test_op_table.c. */
 #include <math.h>
+#include <string.h>
 
 #include "core/backend.h"
 #include "core/internal.h"
@@ -77,6 +78,75 @@ void lc_call_layer_norm(const lc_call *c, lc_layer_norm_args *a) {
     *a = (lc_layer_norm_args){.dtype = c->dtype, .rows = lc_in_numel(c, 0) / cols, .cols = cols, .eps = c->attrs.eps, .x = c->in[0],
                               .gamma = c->nin > 1 ? c->in[1] : NULL, .beta = c->nin > 2 ? c->in[2] : NULL,
                               .out = c->out};
+}
+
+void lc_call_rms_norm(const lc_call *c, lc_rms_norm_args *a) {
+    const int64_t cols = c->shape[0][c->ndim[0] - 1];
+    *a = (lc_rms_norm_args){.dtype = c->dtype, .rows = cols ? lc_in_numel(c, 0) / cols : 0, .cols = cols,
+                            .eps = c->attrs.eps, .x = c->in[0], .weight = c->nin > 1 ? c->in[1] : NULL, .out = c->out};
+}
+
+void lc_call_softmax(const lc_call *c, lc_softmax_args *a) {
+    const int64_t cols = c->shape[0][c->ndim[0] - 1];
+    *a = (lc_softmax_args){.dtype = c->dtype, .rows = cols ? lc_in_numel(c, 0) / cols : 0, .cols = cols, .x = c->in[0],
+                           .out = c->out};
+}
+
+void lc_call_silu(const lc_call *c, lc_silu_args *a) {
+    *a = (lc_silu_args){.dtype = c->dtype, .n = lc_out_numel(c), .a = c->in[0],
+                        .b = c->op == LC_OP_SILU_MUL ? c->in[1] : NULL, .out = c->out};
+}
+
+/* Input i's element strides against the output's axes (right-aligned; 0 where it broadcasts). */
+static void lc_bcast_strides(const lc_call *c, int i, int64_t *st) {
+    const int r = c->out_ndim, ri = c->ndim[i];
+    int64_t acc = 1;
+    for (int k = r - 1; k >= 0; k--) {
+        const int j = k - (r - ri);
+        const int64_t e = j >= 0 ? c->shape[i][j] : 1;
+        st[k] = e == 1 ? 0 : acc;
+        acc *= e;
+    }
+}
+
+void lc_call_bcast(const lc_call *c, lc_bcast_args *a) {
+    int64_t sh[LC_MAX_DIMS], as[LC_MAX_DIMS], bs[LC_MAX_DIMS];
+    memset(a, 0, sizeof *a);
+    a->kind = c->op == LC_OP_MUL ? LC_BCAST_MUL : LC_BCAST_ADD;
+    a->dtype = c->dtype;
+    a->a = c->in[0];
+    a->b = c->in[1];
+    a->out = c->out;
+    lc_bcast_strides(c, 0, as);
+    lc_bcast_strides(c, 1, bs);
+    /* drop axes of extent 1, merge an axis into the next where both inputs step through them as one */
+    int n = 0;
+    for (int k = 0; k < c->out_ndim; k++) {
+        const int64_t e = c->out_shape[k];
+        if (e == 1) continue;
+        sh[n] = e, as[n] = as[k], bs[n] = bs[k];
+        if (n > 0 && as[n - 1] == as[n] * e && bs[n - 1] == bs[n] * e) {
+            sh[n - 1] *= e;
+            as[n - 1] = as[n];
+            bs[n - 1] = bs[n];
+        } else {
+            n++;
+        }
+    }
+    /* right-aligned into 4 axes (more than 4 cannot remain: the rule caps the rank at 4) */
+    for (int k = 0; k < 4; k++) {
+        const int j = k - (4 - n);
+        a->shape[k] = j >= 0 ? sh[j] : 1;
+        a->a_st[k] = j >= 0 ? as[j] : 0;
+        a->b_st[k] = j >= 0 ? bs[j] : 0;
+    }
+    int64_t acc = 1;
+    int contig = 1;
+    for (int k = 3; k >= 0; k--) {
+        if (a->shape[k] != 1 && (a->a_st[k] != acc || a->b_st[k] != acc)) contig = 0;
+        acc *= a->shape[k];
+    }
+    a->contig = contig;
 }
 
 void lc_call_qkv_pack(const lc_call *c, lc_qkv_pack_args *a) {

@@ -11,10 +11,15 @@
  *   conv2d_nchw (+ 3x3, 3x3s1p1 aliases)  x [n,c,h,w], w [oc,c,kh,kw], bias [oc]? -> [n,oc,oh,ow]
  *   qkv_pack_repeat     src (any shape) -> [3, seq, head_dim]          (attrs seq, head_dim)
  *   sdpa                q [(b,)(h,)sq,d], k, v [(b,)(hkv,)skv,d] -> q's shape (attr causal; h % hkv == 0, d <= 256)
+ *   rms_norm            x [..., d], weight [d]? -> x's shape          (attr eps, default 1e-6)
+ *   softmax, silu       x -> x's shape                                (softmax over the last axis)
+ *   silu_mul            a, b same shape -> that shape                 (silu(a) * b)
+ *   add, mul            a, b broadcastable (NumPy, rank <= 4) -> the broadcast shape
  *   linear              x [m,k], w [k,n], bias [n]? -> [m,n]            (eager; activation epilogue)
  *   conv_attention      x, w, bias? -> [seq, head_dim]                  (fused, internal)
  *   attention_projection  q, k, v [seq,d], w [d,pn], bias [pn]? -> [seq,pn]  (fused, internal)
  *   kv_append           k_new, v_new [b,hkv,t,d] -> into the cache      (internal: lc_kv_cache_append)
+ *   rope                x [(b,)(h,)s,d], positions [(b,)s] -> x's shape (eager: lc_rope, options outside attrs)
  * Tests: tests/c/test_op_table.c. */
 #include <math.h>
 #include <stdio.h>
@@ -191,6 +196,54 @@ static lc_status lc_infer_sdpa(const lc_op_def *d, const lc_op_operands *in, con
             return lc_shape_err(d, in, 2, exp);
         }
     lc_copy_shape(r, q, out_ndim, out_shape);
+    return LC_OK;
+}
+
+/* add, mul: NumPy broadcasting (shapes aligned from the right, each axis equal or 1 on one side), the result
+ * of rank <= 4. */
+static lc_status lc_infer_bcast(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs,
+                                int *out_ndim, int64_t *out_shape) {
+    (void)attrs;
+    const int ra = in->ndim[0], rb = in->ndim[1], r = ra > rb ? ra : rb;
+    char exp[192], as[96];
+    if (r > 4) {
+        const int i = ra >= rb ? 0 : 1;
+        return lc_shape_err(d, in, i, "at most 4 dimensions (the broadcast rank limit)");
+    }
+    for (int k = 0; k < r; k++) {
+        const int ia = k - (r - ra), ib = k - (r - rb);
+        const int64_t ea = ia >= 0 ? in->shape[0][ia] : 1, eb = ib >= 0 ? in->shape[1][ib] : 1;
+        if (ea != eb && ea != 1 && eb != 1) {
+            lc_op_format_shape(as, sizeof as, ra, in->shape[0]);
+            snprintf(exp, sizeof exp, "a shape broadcastable with %s's %s (axes aligned from the right, each equal or 1)",
+                     lc_op_arg_name(d, in, 0), as);
+            return lc_shape_err(d, in, 1, exp);
+        }
+        out_shape[k] = ea == 1 ? eb : ea;
+    }
+    *out_ndim = r;
+    return LC_OK;
+}
+
+/* rope: x [b,h,s,d], [h,s,d] or [s,d]; positions [s] or [b,s] (b = x's batch, 1 below rank 4). The rotary_dim
+ * (an option outside lc_graph_attrs) is checked by lc_rope. */
+static lc_status lc_infer_rope(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs,
+                               int *out_ndim, int64_t *out_shape) {
+    (void)attrs;
+    const int r = in->ndim[0];
+    if (r < 2 || r > 4) return lc_shape_err(d, in, 0, "[batch, heads, seq, head_dim], [heads, seq, head_dim] or [seq, head_dim]");
+    if (in->n > 1 && in->shape[1]) {
+        const int64_t seq = in->shape[0][r - 2], batch = r == 4 ? in->shape[0][0] : 1;
+        const int pr = in->ndim[1];
+        const int64_t *p = in->shape[1];
+        if (!((pr == 1 && p[0] == seq) || (pr == 2 && p[0] == batch && p[1] == seq))) {
+            char exp[128];
+            snprintf(exp, sizeof exp, "[seq=%lld] or [batch=%lld, seq=%lld] (x's seq axis %d%s)", (long long)seq,
+                     (long long)batch, (long long)seq, r - 2, r == 4 ? " and batch axis 0" : "");
+            return lc_shape_err(d, in, 1, exp);
+        }
+    }
+    lc_copy_shape(r, in->shape[0], out_ndim, out_shape);
     return LC_OK;
 }
 
@@ -383,6 +436,33 @@ static lc_op_work lc_work_attention_projection(const lc_op_operands *in, const l
     return (lc_op_work){lc_attention_flops(seq, d) + gemm, lc_bytes(in, 0xfu, ond, os), gemm};
 }
 
+static lc_op_work lc_work_rms_norm(const lc_op_operands *in, const lc_graph_attrs *a, int ond, const int64_t *os) {
+    (void)a;
+    return (lc_op_work){4.0 * lc_numel(ond, os), lc_bytes(in, 3u, ond, os), 0.0};
+}
+
+static lc_op_work lc_work_softmax(const lc_op_operands *in, const lc_graph_attrs *a, int ond, const int64_t *os) {
+    (void)a;
+    return lc_work_elementwise(in, 10.0, ond, os); /* max, exp (~6), sum, scale */
+}
+
+static lc_op_work lc_work_silu(const lc_op_operands *in, const lc_graph_attrs *a, int ond, const int64_t *os) {
+    (void)a;
+    return lc_work_elementwise(in, in->n > 1 ? 9.0 : 8.0, ond, os); /* exp (~6), add, divide (, multiply) */
+}
+
+static lc_op_work lc_work_bcast(const lc_op_operands *in, const lc_graph_attrs *a, int ond, const int64_t *os) {
+    (void)a; /* each input read once (a broadcast one stays in cache), the output written */
+    return (lc_op_work){lc_numel(ond, os), lc_bytes(in, 3u, ond, os), 0.0};
+}
+
+static lc_op_work lc_work_rope(const lc_op_operands *in, const lc_graph_attrs *a, int ond, const int64_t *os) {
+    (void)a; /* x read and out written in x's dtype, positions (up to 8 bytes each) read */
+    const double n = lc_numel(ond, os);
+    const double pos = in->n > 1 && in->shape[1] ? lc_numel(in->ndim[1], in->shape[1]) : 0.0;
+    return (lc_op_work){6.0 * n, 2.0 * n * lc_esize(in) + 8.0 * pos, 0.0};
+}
+
 /* ---- device limits ------------------------------------------------------------------------------- */
 
 static const char *lc_attention_gpu_limit(const lc_op_operands *in, const lc_graph_attrs *attrs) {
@@ -454,6 +534,23 @@ static const lc_op_def lc_ops[] = {
      "q [b,h,sq,d], k, v [b,hkv,skv,d] (or without b, or without b and h) -> q's shape; h % hkv == 0, d <= 256",
      "lc_sdpa (CUDA: tensor-core flash for bf16/f16 d 64/128, else the generic and split-KV/decode kernels)",
      lc_infer_sdpa, lc_work_sdpa, NULL},
+    {LC_OP_RMS_NORM, "rms_norm", LC_OP_RMS_NORM, LC_OPF_GRAPH, 1, 2, {"x", "weight"}, {ANY, 1}, ANY, 1u, {LOWP, LOWP},
+     LC_GRAPH_ATTR_EPS, 0, {.eps = 1e-6}, LC_CROSSOVER_NONE, "x [..., d], weight [d] (optional) -> x's shape",
+     "lc_rms_norm", lc_infer_layer_norm, lc_work_rms_norm, NULL},
+    {LC_OP_SOFTMAX, "softmax", LC_OP_SOFTMAX, LC_OPF_GRAPH, 1, 1, {"x"}, {ANY}, ANY, 1u, {LOWP, LOWP}, 0, 0, NO_ATTRS,
+     LC_CROSSOVER_NONE, "x [..., d] -> x's shape (softmax over the last axis)", "lc_softmax", lc_infer_same,
+     lc_work_softmax, NULL},
+    {LC_OP_SILU, "silu", LC_OP_SILU, LC_OPF_GRAPH, 1, 1, {"x"}, {ANY}, ANY, 1u, {LOWP, LOWP}, 0, 0, NO_ATTRS,
+     LC_CROSSOVER_NONE, "x -> x's shape", "lc_silu", lc_infer_same, lc_work_silu, NULL},
+    {LC_OP_SILU_MUL, "silu_mul", LC_OP_SILU_MUL, LC_OPF_GRAPH, 2, 2, {"a", "b"}, {ANY, ANY}, ANY, 3u, {LOWP, LOWP}, 0, 0,
+     NO_ATTRS, LC_CROSSOVER_NONE, "a, b same shape -> that shape (silu(a) * b)", "lc_silu_mul", lc_infer_same,
+     lc_work_silu, NULL},
+    {LC_OP_ADD, "add", LC_OP_ADD, LC_OPF_GRAPH, 2, 2, {"a", "b"}, {ANY, ANY}, ANY, 3u, {ALL, ALL}, 0, 0, NO_ATTRS,
+     LC_CROSSOVER_NONE, "a, b broadcastable (NumPy rules, rank <= 4) -> the broadcast shape (a + b)", "lc_add",
+     lc_infer_bcast, lc_work_bcast, NULL},
+    {LC_OP_MUL, "mul", LC_OP_MUL, LC_OPF_GRAPH, 2, 2, {"a", "b"}, {ANY, ANY}, ANY, 3u, {ALL, ALL}, 0, 0, NO_ATTRS,
+     LC_CROSSOVER_NONE, "a, b broadcastable (NumPy rules, rank <= 4) -> the broadcast shape (a * b)", "lc_mul",
+     lc_infer_bcast, lc_work_bcast, NULL},
     {LC_OP_LINEAR, "linear", LC_OP_LINEAR, 0, 2, 3, {"x", "w", "bias"}, {2, 2, 1}, 2, 0, {LOWP, LOWP}, 0, 0, NO_ATTRS,
      LC_CROSSOVER_MATMUL_FLOPS, "x [m,k], w [k,n], bias [n] (optional) -> [m,n], then the activation",
      "lc_linear (CUDA: cuBLASLt epilogues)", lc_infer_matmul, lc_work_matmul, NULL},
@@ -471,6 +568,10 @@ static const lc_op_def lc_ops[] = {
     {LC_OP_KV_APPEND, "kv_append", LC_OP_KV_APPEND, LC_OPF_FUSED, 2, 2, {"k_new", "v_new"}, {4, 4}, 4, 0,
      {ALL, ALL}, 0, 0, NO_ATTRS, LC_CROSSOVER_NONE, "k_new, v_new [b,hkv,t,d] -> written into the cache at its lengths",
      "lc_kv_cache_append (internal)", lc_infer_kv_append, lc_work_kv_append, NULL},
+    {LC_OP_ROPE, "rope", LC_OP_ROPE, 0, 2, 2, {"x", "positions"}, {ANY, ANY}, ANY, 1u, {LOWP, LOWP}, 0, 0, NO_ATTRS,
+     LC_CROSSOVER_NONE, "x [b,h,s,d] (or [h,s,d], [s,d]), positions [b,s] or [s] (int32/int64) -> x's shape",
+     "lc_rope (theta, rotary_dim and scaling in lc_rope_options; strided x read in place)", lc_infer_rope,
+     lc_work_rope, NULL},
 };
 _Static_assert(sizeof lc_ops / sizeof lc_ops[0] == LC_OP_COUNT, "op_table.c: one lc_op_def per lc_op");
 

@@ -35,13 +35,20 @@ typedef enum lc_op {
     LC_OP_CONV2D_3X3S1P1,       /* alias of conv2d_nchw: 3x3, stride 1, pad 1 fixed */
     LC_OP_QKV_PACK,             /* qkv_pack_repeat */
     LC_OP_SDPA,                 /* scaled_dot_product_attention: batched multi-head, GQA, masks, lengths */
+    LC_OP_RMS_NORM,             /* x / sqrt(mean(x²) + eps) * weight over the last axis */
+    LC_OP_SOFTMAX,              /* over the last axis */
+    LC_OP_SILU,                 /* x * sigmoid(x) */
+    LC_OP_SILU_MUL,             /* silu(a) * b (SwiGLU) */
+    LC_OP_ADD,                  /* a + b, NumPy broadcasting */
+    LC_OP_MUL,                  /* a * b, NumPy broadcasting */
     LC_OP_LINEAR,               /* eager: x·w (+ bias) (+ act) */
     LC_OP_CONV_ATTENTION,       /* fused (internal): conv -> relu -> qkv repeat -> attention */
     LC_OP_ATTENTION_PROJECTION, /* fused (internal): attention -> projection (+ bias) */
     LC_OP_KV_APPEND,            /* internal: the KV cache's append (lc_kv_cache_append) */
+    LC_OP_ROPE,                 /* rotary position embedding (eager: lc_rope; attributes outside lc_graph_attrs) */
     LC_OP_COUNT
 } lc_op;
-#define LC_OP_NUM 19
+#define LC_OP_NUM 26
 #ifdef __cplusplus
 static_assert(LC_OP_COUNT == LC_OP_NUM, "lc_op: a new op needs its lc_op_def entry in op_table.c (and LC_OP_NUM)");
 #else

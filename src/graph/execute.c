@@ -159,13 +159,20 @@ static lc_status lc_run_step(lc_graph_plan_t *p, int i) {
         const lc_sdpa_options opt = {.causal = s->causal};
         return lc_sdpa(a, b, c, o, &opt, d);
     }
+    case LC_OP_RMS_NORM: return lc_rms_norm(a, b, o, s->eps, d);
+    case LC_OP_SOFTMAX: return lc_softmax(a, o, d);
+    case LC_OP_SILU: return lc_silu(a, o, d);
+    case LC_OP_SILU_MUL: return lc_silu_mul(a, b, o, d);
+    case LC_OP_ADD: return lc_add(a, b, o, d);
+    case LC_OP_MUL: return lc_mul(a, b, o, d);
     case LC_OP_CONV_ATTENTION: return lc_conv_attention_fused(a, b, c, o, &s->conv, s->causal, d);
     case LC_OP_ATTENTION_PROJECTION:
         return lc_attention_projection_fused(a, b, c, lc_buf(p, s->in[3]), s->nin > 4 ? lc_buf(p, s->in[4]) : NULL, o,
                                              s->causal, d);
     case LC_OP_CONV2D_3X3:
     case LC_OP_CONV2D_3X3S1P1:
-    case LC_OP_KV_APPEND: /* not a graph op */
+    case LC_OP_KV_APPEND: /* not graph ops */
+    case LC_OP_ROPE:
     case LC_OP_COUNT: break; /* aliases run as LC_OP_CONV2D (fusion.c); no entry: refused by the builder */
     }
     return lc_error(LC_ERR_INTERNAL, "graph_plan: step %d: op %d has no runner", i, (int)s->op);

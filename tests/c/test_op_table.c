@@ -38,7 +38,7 @@ static void test_entries(void) {
     const lc_op_def *d = NULL;
     CHECK(lc_op_lookup("test", "conv3d", &d) == LC_ERR_INVALID_ARGUMENT && d == NULL && has("'conv3d'") && has("matmul"));
     /* the graph registry is the table's graph ops, same names, index == id */
-    CHECK(lc_graph_op_count() == LC_OP_SDPA + 1);
+    CHECK(lc_graph_op_count() == LC_OP_MUL + 1);
     for (int i = 0; i < lc_graph_op_count(); i++) {
         lc_graph_op_info info;
         CHECK_OK(lc_graph_op_schema(i, &info));
@@ -126,6 +126,45 @@ static void test_infer(void) {
     CHECK(os[0] == 5 && os[1] == 7);
     CHECK(infer("attention_projection", 4, nd2222, (const int64_t *const[]){q, q, q, pw3}, NULL, &ond, os) == LC_ERR_SHAPE &&
           has("w: expected [k=4, n]"));
+    /* add / mul: NumPy broadcasting, rank <= 4 */
+    {
+        const int64_t m5[2] = {7, 5}, v5[1] = {5}, c7[2] = {7, 1}, r3[3] = {2, 1, 5}, v4[1] = {4}, five[5] = {1, 1, 1, 1, 2};
+        const int nd21[2] = {2, 1}, nd12[2] = {1, 2}, nd23[2] = {2, 3}, nd51[2] = {5, 1};
+        CHECK_OK(infer("add", 2, nd21, (const int64_t *const[]){m5, v5}, NULL, &ond, os));
+        CHECK(ond == 2 && os[0] == 7 && os[1] == 5);
+        CHECK_OK(infer("mul", 2, nd12, (const int64_t *const[]){v5, m5}, NULL, &ond, os)); /* a broadcasts */
+        CHECK(ond == 2 && os[0] == 7 && os[1] == 5);
+        CHECK_OK(infer("mul", 2, nd23, (const int64_t *const[]){c7, r3}, NULL, &ond, os)); /* both broadcast */
+        CHECK(ond == 3 && os[0] == 2 && os[1] == 7 && os[2] == 5);
+        CHECK(infer("add", 2, nd21, (const int64_t *const[]){m5, v4}, NULL, &ond, os) == LC_ERR_SHAPE &&
+              has("add: b: expected a shape broadcastable with a's [7, 5]") && has("got [4]"));
+        CHECK(infer("add", 2, nd51, (const int64_t *const[]){five, v5}, NULL, &ond, os) == LC_ERR_SHAPE &&
+              has("add: a: expected at most 4 dimensions"));
+        /* rms_norm: weight [d]; softmax / silu keep the shape; silu_mul needs equal shapes */
+        const int64_t w4[1] = {4};
+        CHECK(infer("rms_norm", 2, nd21, (const int64_t *const[]){m5, w4}, NULL, &ond, os) == LC_ERR_SHAPE &&
+              has("rms_norm: weight: expected [d=5]"));
+        CHECK_OK(infer("rms_norm", 2, nd21, (const int64_t *const[]){m5, NULL}, NULL, &ond, os));
+        CHECK(infer("silu_mul", 2, (const int[]){2, 2}, (const int64_t *const[]){m5, c7}, NULL, &ond, os) == LC_ERR_SHAPE &&
+              has("silu_mul: b: expected [7, 5]"));
+        CHECK_OK(infer("softmax", 1, nd21, (const int64_t *const[]){r3}, NULL, &ond, os));
+        lc_graph_attrs e0 = {.set = LC_GRAPH_ATTR_EPS, .eps = 0.0};
+        CHECK(infer("rms_norm", 1, nd21, (const int64_t *const[]){m5}, &e0, &ond, os) == LC_ERR_INVALID_ARGUMENT && has("eps"));
+        /* rope: x rank 2..4, positions [s] or [b, s] */
+        const int64_t xr4[4] = {2, 3, 5, 8}, ps[1] = {5}, pbs[2] = {2, 5}, pbad[2] = {3, 5}, x1[1] = {8};
+        const int nd41[2] = {4, 1}, nd42[2] = {4, 2}, nd11[2] = {1, 1};
+        CHECK_OK(infer("rope", 2, nd41, (const int64_t *const[]){xr4, ps}, NULL, &ond, os));
+        CHECK(ond == 4 && os[3] == 8);
+        CHECK_OK(infer("rope", 2, nd42, (const int64_t *const[]){xr4, pbs}, NULL, &ond, os));
+        CHECK(infer("rope", 2, nd42, (const int64_t *const[]){xr4, pbad}, NULL, &ond, os) == LC_ERR_SHAPE &&
+              has("rope: positions: expected [seq=5] or [batch=2, seq=5]"));
+        CHECK(infer("rope", 2, nd11, (const int64_t *const[]){x1, x1}, NULL, &ond, os) == LC_ERR_SHAPE &&
+              has("rope: x: expected [batch, heads, seq, head_dim]"));
+        /* work: bytes of the inputs as they are (a broadcast bias counted once) */
+        double fl = 0, by = 0;
+        CHECK_OK(lc_op_work_of("add", 2, nd21, (const int64_t *const[]){m5, v5}, NULL, LC_DTYPE_F16, &fl, &by));
+        CHECK(fl == 35.0 && by == 2.0 * (35 + 5 + 35));
+    }
     /* unknown op */
     CHECK(infer("conv3d", 1, nd1, (const int64_t *const[]){src}, NULL, &ond, os) == LC_ERR_INVALID_ARGUMENT && has("conv3d"));
     /* caller names in messages */

@@ -21,6 +21,7 @@ PASSES = ["schema_contract", "topology", "alias_lifetime", "layout_flow", "backe
 OPS = [
     "matmul", "bias_add", "vector_add", "matrix_sub", "matrix_div", "relu", "gelu", "layer_norm",
     "attention_forward", "attention_packed", "conv2d_nchw", "conv2d_nchw3x3", "conv2d_nchw3x3s1p1", "qkv_pack_repeat", "sdpa",
+    "rms_norm", "softmax", "silu", "silu_mul", "add", "mul",
 ]
 
 
@@ -151,7 +152,7 @@ def test_builder_errors_name_node_input_and_leave_graph_unchanged():
     with pytest.raises(ValueError, match="gelu_approx: expected 'erf', 'none' or 'tanh'"):
         g.gelu(a, approximate="fast")
     with pytest.raises(ValueError, match="op: expected one of matmul"):
-        g.op("softmax", a)
+        g.op("log_softmax", a)
     with pytest.raises(ValueError, match="beta: given without gamma"):
         g.layer_norm(a, beta=a)
     with pytest.raises(ValueError, match="'a' already names"):
@@ -267,7 +268,7 @@ def expect(core, code, node, severity="error", device="cpu", reason=None):
 
 def test_schema_contract_codes():
     core, x = raw()
-    core.mark_output(core.add_unchecked("softmax", [x], (4, 4), node_name="sm"))
+    core.mark_output(core.add_unchecked("log_softmax", [x], (4, 4), node_name="sm"))
     expect(core, "schema_unknown_op", "sm")
     core, x = raw()
     core.mark_output(core.add_unchecked("relu", [x, x], (4, 4), node_name="r2"))

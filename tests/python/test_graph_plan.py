@@ -281,7 +281,7 @@ def test_plan_bad_input(rng):
         p.execute(0)
     bad = lc.GraphCore()  # a graph that does not validate is refused with its first error's code
     v = bad.input("x", (4, 4))
-    bad.mark_output(bad.add_unchecked("softmax", [v], (4, 4), node_name="sm"))
+    bad.mark_output(bad.add_unchecked("log_softmax", [v], (4, 4), node_name="sm"))
     with pytest.raises(ValueError, match="schema_unknown_op"):
         lc.GraphPlan(bad, "cpu")
     out = np.zeros((3, 4), np.float32)

@@ -224,9 +224,86 @@ def sdpa_tol(dtype, skv, head_dim=0) -> float:
     return 2.0 * u + 4.0 * 2.0 ** -24 * math.sqrt(float(skv) + float(head_dim))
 
 
+# ---- LLM building blocks (issue 16) ---------------------------------------------------------------------
+def ref_rms_norm(x, weight=None, eps=1e-6):
+    """x / sqrt(mean(x**2, last axis) + eps) * weight, in float64."""
+    x = _f64(x)
+    y = x / np.sqrt((x * x).mean(axis=-1, keepdims=True) + eps)
+    return y if weight is None else y * _f64(weight)
+
+
+def ref_softmax(x):
+    """Softmax over the last axis in float64 (max-subtracted); a row holding NaN or +inf, or only -inf, is NaN
+    everywhere (as torch and the library)."""
+    x = _f64(x)
+    with np.errstate(invalid="ignore"):
+        m = np.max(np.where(np.isnan(x), -np.inf, x), axis=-1, keepdims=True)
+        e = np.exp(x - m)
+        s = e.sum(axis=-1, keepdims=True)
+        return e / s
+
+
+def ref_silu(x):
+    """x * sigmoid(x) in float64 (written so that neither branch overflows)."""
+    x = _f64(x)
+    with np.errstate(over="ignore", invalid="ignore"):
+        e = np.exp(-np.abs(x))
+        return x * np.where(x >= 0, 1.0, e) / (1.0 + e)
+
+
+def ref_silu_mul(a, b):
+    return ref_silu(a) * _f64(b)
+
+
+def ref_rope_inv_freq(rotary_dim, theta=10000.0, scaling=None):
+    """inv_freq[i] = theta^(-2i/rotary_dim) in float64, then HF's rope_scaling: "linear" (/ factor) or "llama3"
+    (transformers' _compute_llama3_parameters, evaluated in float64)."""
+    inv = 1.0 / theta ** (np.arange(0, rotary_dim, 2, dtype=F64) / rotary_dim)
+    kind = None if scaling is None else scaling.get("rope_type", scaling.get("type"))
+    if kind in (None, "default"):
+        return inv
+    factor = float(scaling["factor"])
+    if kind == "linear":
+        return inv / factor
+    if kind != "llama3":
+        raise ValueError(f"ref_rope_inv_freq: unknown rope_type {kind!r}")
+    low, high = float(scaling["low_freq_factor"]), float(scaling["high_freq_factor"])
+    old = float(scaling["original_max_position_embeddings"])
+    low_wavelen, high_wavelen = old / low, old / high
+    wavelen = 2 * math.pi / inv
+    llama = np.where(wavelen > low_wavelen, inv / factor, inv)
+    smooth = (old / wavelen - low) / (high - low)
+    smoothed = (1 - smooth) * llama / factor + smooth * llama
+    medium = ~(wavelen < high_wavelen) & ~(wavelen > low_wavelen)
+    return np.where(medium, smoothed, llama)
+
+
+def ref_rope(x, positions, theta=10000.0, rotary_dim=None, scaling=None):
+    """Rotary embedding, half-split (rotate_half) layout, in float64: x [..., s, d] with positions [s] or
+    [b, s] (broadcast against x's leading axes: [b, h, s, d] takes [b, s] as [b, 1, s]); the first rotary_dim
+    channels rotate in pairs (i, i + rotary_dim/2) by position * inv_freq[i], the rest pass through."""
+    x = _f64(x)
+    d = x.shape[-1]
+    rd = d if rotary_dim is None else int(rotary_dim)
+    h2 = rd // 2
+    pos = np.asarray(positions).astype(F64)
+    ang = pos[..., None] * ref_rope_inv_freq(rd, theta, scaling)  # [(b,) s, h2]
+    if pos.ndim == 2 and x.ndim == 4:
+        ang = ang[:, None]
+    elif pos.ndim == 2:
+        ang = ang[0]
+    c, s_ = np.cos(ang), np.sin(ang)
+    x1, x2 = x[..., :h2], x[..., h2:rd]
+    out = x.copy()
+    out[..., :h2] = x1 * c - x2 * s_
+    out[..., h2:rd] = x2 * c + x1 * s_
+    return out
+
+
 REF = types.SimpleNamespace(matmul=ref_matmul, attention=ref_attention, conv2d=ref_conv2d,
                             conv_out_size=conv_out_size, relu=ref_relu, gelu=ref_gelu, layer_norm=ref_layer_norm,
-                            chain=ref_chain, sdpa=ref_sdpa)
+                            chain=ref_chain, sdpa=ref_sdpa, rms_norm=ref_rms_norm,
+                            softmax=ref_softmax, silu=ref_silu, silu_mul=ref_silu_mul, rope=ref_rope)
 
 
 # ---- the one relative error and validator -------------------------------------------------------------

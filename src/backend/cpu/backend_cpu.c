@@ -31,12 +31,18 @@ LC_KERNEL_ADAPTER(lc_cpu_k_gelu, lc_gelu_args, lc_call_gelu, lc_cpu_gelu)
 LC_KERNEL_ADAPTER(lc_cpu_k_layer_norm, lc_layer_norm_args, lc_call_layer_norm, lc_cpu_layer_norm)
 LC_KERNEL_ADAPTER(lc_cpu_k_linear, lc_linear_args, lc_call_linear, lc_cpu_linear)
 LC_KERNEL_ADAPTER(lc_cpu_k_qkv_pack, lc_qkv_pack_args, lc_call_qkv_pack, lc_cpu_qkv_pack)
+LC_KERNEL_ADAPTER(lc_cpu_k_rms_norm, lc_rms_norm_args, lc_call_rms_norm, lc_cpu_rms_norm)
+LC_KERNEL_ADAPTER(lc_cpu_k_softmax, lc_softmax_args, lc_call_softmax, lc_cpu_softmax)
+LC_KERNEL_ADAPTER(lc_cpu_k_silu, lc_silu_args, lc_call_silu, lc_cpu_silu)
+LC_KERNEL_ADAPTER(lc_cpu_k_bcast, lc_bcast_args, lc_call_bcast, lc_cpu_bcast)
 LC_KERNEL_ADAPTER(lc_cpu_k_attention_projection, lc_attention_projection_args, lc_call_attention_projection,
                lc_cpu_attention_projection)
 
-/* sdpa and kv_append carry their own strided argument struct (lc_call.ext, filled by src/ops/sdpa.c and
- * kv_cache.c). */
+/* sdpa, kv_append and rope carry their own strided argument struct (lc_call.ext, filled by src/ops/sdpa.c,
+ * kv_cache.c and rope.c). */
 static lc_status lc_cpu_k_sdpa(const lc_call *c, const char **path) { return lc_cpu_sdpa(c->ext, path); }
+/* rope: lc_rope_args through lc_call.ext (src/ops/rope.c). */
+static lc_status lc_cpu_k_rope(const lc_call *c, const char **path) { return lc_cpu_rope(c->ext, path); }
 static lc_status lc_cpu_k_kv_append(const lc_call *c, const char **path) {
     if (path) *path = "cpu_kv_append";
     return lc_cpu_kv_append(c->ext);
@@ -69,5 +75,12 @@ const lc_backend lc_cpu_backend = {
             [LC_OP_ATTENTION_PROJECTION] = lc_cpu_k_attention_projection,
             [LC_OP_SDPA] = lc_cpu_k_sdpa,
             [LC_OP_KV_APPEND] = lc_cpu_k_kv_append,
+            [LC_OP_RMS_NORM] = lc_cpu_k_rms_norm,
+            [LC_OP_SOFTMAX] = lc_cpu_k_softmax,
+            [LC_OP_SILU] = lc_cpu_k_silu,
+            [LC_OP_SILU_MUL] = lc_cpu_k_silu,
+            [LC_OP_ADD] = lc_cpu_k_bcast,
+            [LC_OP_MUL] = lc_cpu_k_bcast,
+            [LC_OP_ROPE] = lc_cpu_k_rope,
         },
 };

@@ -25,6 +25,12 @@ lc_status lc_cpu_layer_norm(const lc_layer_norm_args *args, const char **path); 
 lc_status lc_cpu_linear(const lc_linear_args *args, const char **path);         /* linear_cpu.c */
 lc_status lc_cpu_attention_projection(const lc_attention_projection_args *args, const char **path); /* attention_cpu.c */
 lc_status lc_cpu_qkv_pack(const lc_qkv_pack_args *args, const char **path);     /* layout_cpu.c */
+/* llm_cpu.c: float32/float16/bfloat16 (bcast also float64), 16-bit through float32 blocks, one rounding. */
+lc_status lc_cpu_rms_norm(const lc_rms_norm_args *args, const char **path);
+lc_status lc_cpu_softmax(const lc_softmax_args *args, const char **path);
+lc_status lc_cpu_silu(const lc_silu_args *args, const char **path);   /* silu, and silu_mul when b != NULL */
+lc_status lc_cpu_bcast(const lc_bcast_args *args, const char **path); /* add, mul with broadcasting */
+lc_status lc_cpu_rope(const lc_rope_args *args, const char **path);   /* rope_cpu.c */
 
 /* float16 / bfloat16 storage (lowp_cpu.c): blocks converted to float32, the float32 kernel above run on
  * them, the result rounded once to the dtype. The float32 entries hand these dtypes here. */

@@ -289,6 +289,61 @@ static lc_status lc_cuda_k_kv_append(const lc_call *c, const char **path) {
     return lc_launched("KVCache.append", lc_cuda_launch_kv_append(c->ext, lc_cuda_stream(ctx)));
 }
 
+/* The LLM building blocks (llm_cuda.cu, rope_cuda.cu): path "cuda_<op>_<dtype>". */
+static const char *lc_llm_path(const char *const names[4], lc_dtype d) {
+    return names[d == LC_DTYPE_F16 ? 1 : d == LC_DTYPE_BF16 ? 2 : d == LC_DTYPE_F64 ? 3 : 0];
+}
+#define LC_LLM_NAMES(op) {"cuda_" op "_f32", "cuda_" op "_f16", "cuda_" op "_bf16", "cuda_" op "_f64"}
+
+static lc_status lc_cuda_rms_norm(const lc_rms_norm_args *args, const char **path) {
+    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
+    if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "rms_norm: cuda: no usable GPU");
+    lc_status st = lc_launched("rms_norm", lc_cuda_launch_rms_norm(args, lc_cuda_stream(ctx)));
+    static const char *const names[4] = LC_LLM_NAMES("rms_norm");
+    if (st == LC_OK && path) *path = lc_llm_path(names, args->dtype);
+    return st;
+}
+
+static lc_status lc_cuda_softmax(const lc_softmax_args *args, const char **path) {
+    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
+    if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "softmax: cuda: no usable GPU");
+    lc_status st = lc_launched("softmax", lc_cuda_launch_softmax(args, lc_cuda_stream(ctx)));
+    static const char *const names[4] = LC_LLM_NAMES("softmax");
+    if (st == LC_OK && path) *path = lc_llm_path(names, args->dtype);
+    return st;
+}
+
+static lc_status lc_cuda_silu(const lc_silu_args *args, const char **path) {
+    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
+    const char *op = args->b ? "silu_mul" : "silu";
+    if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "%s: cuda: no usable GPU", op);
+    lc_status st = lc_launched(op, lc_cuda_launch_silu(args, lc_cuda_stream(ctx)));
+    static const char *const names[2][4] = {LC_LLM_NAMES("silu"), LC_LLM_NAMES("silu_mul")};
+    if (st == LC_OK && path) *path = lc_llm_path(names[args->b != NULL], args->dtype);
+    return st;
+}
+
+static lc_status lc_cuda_bcast(const lc_bcast_args *args, const char **path) {
+    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
+    const char *op = args->kind == LC_BCAST_MUL ? "mul" : "add";
+    if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "%s: cuda: no usable GPU", op);
+    lc_status st = lc_launched(op, lc_cuda_launch_bcast(args, lc_cuda_stream(ctx)));
+    static const char *const names[2][2][4] = {{LC_LLM_NAMES("add"), LC_LLM_NAMES("add_bcast")},
+                                               {LC_LLM_NAMES("mul"), LC_LLM_NAMES("mul_bcast")}};
+    if (st == LC_OK && path) *path = lc_llm_path(names[args->kind == LC_BCAST_MUL][!args->contig], args->dtype);
+    return st;
+}
+
+static lc_status lc_cuda_k_rope(const lc_call *c, const char **path) {
+    const lc_rope_args *a = c->ext;
+    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
+    if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "rope: cuda: no usable GPU");
+    lc_status st = lc_launched("rope", lc_cuda_launch_rope(a, lc_cuda_stream(ctx)));
+    static const char *const names[4] = LC_LLM_NAMES("rope");
+    if (st == LC_OK && path) *path = lc_llm_path(names, a->dtype);
+    return st;
+}
+
 /* Thin adapters: the one call struct -> each entry's own arguments (op_call.c). */
 LC_KERNEL_ADAPTER(lc_cuda_k_matmul, lc_matmul_args, lc_call_matmul, lc_cuda_matmul)
 LC_KERNEL_ADAPTER(lc_cuda_k_attention, lc_attention_args, lc_call_attention, lc_cuda_attention)
@@ -302,6 +357,10 @@ LC_KERNEL_ADAPTER(lc_cuda_k_qkv_pack, lc_qkv_pack_args, lc_call_qkv_pack, lc_cud
 LC_KERNEL_ADAPTER(lc_cuda_k_conv_attention, lc_conv_attention_args, lc_call_conv_attention, lc_cuda_conv_attention)
 LC_KERNEL_ADAPTER(lc_cuda_k_attention_projection, lc_attention_projection_args, lc_call_attention_projection,
                 lc_cuda_attention_projection)
+LC_KERNEL_ADAPTER(lc_cuda_k_rms_norm, lc_rms_norm_args, lc_call_rms_norm, lc_cuda_rms_norm)
+LC_KERNEL_ADAPTER(lc_cuda_k_softmax, lc_softmax_args, lc_call_softmax, lc_cuda_softmax)
+LC_KERNEL_ADAPTER(lc_cuda_k_silu, lc_silu_args, lc_call_silu, lc_cuda_silu)
+LC_KERNEL_ADAPTER(lc_cuda_k_bcast, lc_bcast_args, lc_call_bcast, lc_cuda_bcast)
 LC_FITS_ADAPTER(lc_cuda_fits_conv_attention, lc_conv_attention_args, lc_call_conv_attention, lc_cuda_conv_attention_fits)
 LC_FITS_ADAPTER(lc_cuda_fits_attention_projection, lc_attention_projection_args, lc_call_attention_projection,
              lc_cuda_attention_projection_fits)
@@ -334,6 +393,13 @@ const lc_backend lc_cuda_backend = {
             [LC_OP_ATTENTION_PROJECTION] = lc_cuda_k_attention_projection,
             [LC_OP_SDPA] = lc_cuda_k_sdpa,
             [LC_OP_KV_APPEND] = lc_cuda_k_kv_append,
+            [LC_OP_RMS_NORM] = lc_cuda_k_rms_norm,
+            [LC_OP_SOFTMAX] = lc_cuda_k_softmax,
+            [LC_OP_SILU] = lc_cuda_k_silu,
+            [LC_OP_SILU_MUL] = lc_cuda_k_silu,
+            [LC_OP_ADD] = lc_cuda_k_bcast,
+            [LC_OP_MUL] = lc_cuda_k_bcast,
+            [LC_OP_ROPE] = lc_cuda_k_rope,
         },
     .fits =
         {

@@ -33,6 +33,16 @@ cudaError_t lc_cuda_launch_bias_act_lowp(lc_dtype dtype, const float *acc, const
  * may be NULL; out may equal x. */
 cudaError_t lc_cuda_launch_layer_norm(const lc_layer_norm_args *args, cudaStream_t stream);
 
+/* llm_cuda.cu (float32, float16, bfloat16; bcast also float64; 16-bit: float32 arithmetic, one rounding):
+ * rms_norm and softmax per row of [rows, cols], silu / silu_mul (b != NULL), add / mul with broadcasting.
+ * out may equal an input (exactly). */
+cudaError_t lc_cuda_launch_rms_norm(const lc_rms_norm_args *args, cudaStream_t stream);
+cudaError_t lc_cuda_launch_softmax(const lc_softmax_args *args, cudaStream_t stream);
+cudaError_t lc_cuda_launch_silu(const lc_silu_args *args, cudaStream_t stream);
+cudaError_t lc_cuda_launch_bcast(const lc_bcast_args *args, cudaStream_t stream);
+/* rope_cuda.cu: lc_rope_args (x strided in place, out contiguous; out may equal x). */
+cudaError_t lc_cuda_launch_rope(const lc_rope_args *args, cudaStream_t stream);
+
 /* attention_cuda.cu: flash-style forward, float32 [seq, head_dim] (args->dtype F32; float16/bfloat16 calls
  * run on a float32 image made by lc_cuda_launch_cast in backend_cuda.c), any head_dim in 1..256 (others return
  * cudaErrorInvalidValue), causal or not. For long sequences the key dimension is split across blocks
