@@ -361,8 +361,9 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
         const int r = idx / ns, s = idx % ns;
         const int gr = r0 + r, hq = kvh * p.group + gr / sq, i = gr % sq;
         const long long slot = (((long long)b * p.heads + hq) * sq + i) * ns + s;
-        cw[r * ns + s] = __ldcg(p.ws_ml + 2 * slot);
-        cl[r * ns + s] = __ldcg(p.ws_ml + 2 * slot + 1);
+        const float2 ml = __ldcg(reinterpret_cast<const float2 *>(p.ws_ml) + slot);
+        cw[r * ns + s] = ml.x;
+        cl[r * ns + s] = ml.y;
     }
     __syncthreads();
     for (int r = warp; r < nr; r += SDM_NW) {
@@ -384,24 +385,30 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
         }
     }
     __syncthreads();
-    for (int idx = tid; idx < nr * d; idx += SDM_NT) {
-        const int r = idx / d, c = idx % d;
+    /* 4 columns a thread (ws_ld is a multiple of 4, partial rows 16-byte aligned; columns >= d unused) */
+    const int d4 = (d + 3) >> 2, ld4 = p.ws_ld >> 2;
+    for (int idx = tid; idx < nr * d4; idx += SDM_NT) {
+        const int r = idx / d4, c = (idx % d4) * 4;
         const int gr = r0 + r, hq = kvh * p.group + gr / sq, i = gr % sq;
         const long long rowid = ((long long)b * p.heads + hq) * sq + i;
-        const float *src = p.ws_o + rowid * ns * p.ws_ld + c;
+        const float4 *src = reinterpret_cast<const float4 *>(p.ws_o + rowid * ns * p.ws_ld + c);
         const float *wr = cw + r * ns;
-        float n0 = 0.0f, n1 = 0.0f;
-        int s = 0;
-        for (; s + 1 < ns; s += 2) {
-            n0 = fmaf(wr[s], __ldcg(src + (long long)s * p.ws_ld), n0);
-            n1 = fmaf(wr[s + 1], __ldcg(src + (long long)(s + 1) * p.ws_ld), n1);
+        float n[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll 8
+        for (int s = 0; s < ns; s++) {
+            const float4 x = __ldcg(src + (long long)s * ld4);
+            const float wt = wr[s];
+            n[0] = fmaf(wt, x.x, n[0]);
+            n[1] = fmaf(wt, x.y, n[1]);
+            n[2] = fmaf(wt, x.z, n[2]);
+            n[3] = fmaf(wt, x.w, n[3]);
         }
-        if (s < ns) n0 = fmaf(wr[s], __ldcg(src + (long long)s * p.ws_ld), n0);
-        const float num = n0 + n1, den = cden[r];
+        const float den = cden[r];
         const bool empty = den == 0.0f;
-        T *dst = static_cast<T *>(p.out) + (long long)b * p.o_st[0] + (long long)hq * p.o_st[1] + (long long)i * p.o_st[2] +
-                 (long long)c * p.o_st[3];
-        *dst = SV::st1(empty ? 0.0f : num / den);
+        T *dst = static_cast<T *>(p.out) + (long long)b * p.o_st[0] + (long long)hq * p.o_st[1] + (long long)i * p.o_st[2];
+#pragma unroll
+        for (int e = 0; e < 4; e++)
+            if (c + e < d) dst[(long long)(c + e) * p.o_st[3]] = SV::st1(empty ? 0.0f : n[e] / den);
         if (c == 0 && p.lse) p.lse[rowid] = empty ? -INFINITY : (cmx[r] + log2f(den)) * SD_LN2;
     }
 }
