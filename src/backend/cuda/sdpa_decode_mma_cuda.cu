@@ -129,17 +129,20 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
         sd_cp_async_commit();
     }
 
-    /* q rows of the block (zero past the rows and head_dim), the thread's two rows g and g + 8 */
-    for (int idx = tid; idx < 16 * DP; idx += SDM_NT) {
-        const int r = idx / DP, c = idx % DP;
-        const int gr = r0 + r;
-        unsigned short x = 0;
-        if (r < nr && c < d) {
-            const int hq = kvh * p.group + gr / sq, i = gr % sq;
-            x = (unsigned short)SV::bits(static_cast<const T *>(p.q) + (long long)b * p.q_st[0] + (long long)hq * p.q_st[1] +
-                                         (long long)i * p.q_st[2] + (long long)c * p.q_st[3]);
+    /* q rows of the block (zero past the rows and head_dim; not needed when the chunk is empty, e.g. past
+     * a cache's length), the thread's two rows g and g + 8 */
+    if (ntile > 0) {
+        for (int idx = tid; idx < 16 * DP; idx += SDM_NT) {
+            const int r = idx / DP, c = idx % DP;
+            const int gr = r0 + r;
+            unsigned short x = 0;
+            if (r < nr && c < d) {
+                const int hq = kvh * p.group + gr / sq, i = gr % sq;
+                x = (unsigned short)SV::bits(static_cast<const T *>(p.q) + (long long)b * p.q_st[0] + (long long)hq * p.q_st[1] +
+                                             (long long)i * p.q_st[2] + (long long)c * p.q_st[3]);
+            }
+            reinterpret_cast<unsigned short *>(qs)[r * PITCH + c] = x;
         }
-        reinterpret_cast<unsigned short *>(qs)[r * PITCH + c] = x;
     }
     int ri[2], rh[2];
     bool rv[2];
