@@ -19,8 +19,12 @@
  *  - split (this file): when the (tile, b, h) blocks don't fill the GPU, the key tiles are cut into nsplit
  *    chunks, each block writes its unnormalised partial (m, l, acc) to the workspace and sd_combine merges
  *    them: out = Σ 2^(m_s-M) acc_s / Σ 2^(m_s-M) l_s (a split that saw nothing has l = 0, m = -FLT_MAX).
- *  - decode (sdpa_decode_cuda.cu): sq <= 16, one block per (b, kv head, group of rows, key chunk) that
- *    serves all query heads of the GQA group, so k/v are read once; split over keys + sd_combine.
+ *  - decode: sq <= 16, one block per (b, kv head, group of rows, key chunk) that serves all query heads of
+ *    the GQA group, so k/v are read once; split over keys. float16/bfloat16 with 16-byte k/v rows (d-stride
+ *    1, head_dim % 8 == 0, aligned): the tensor-core kernel (sdpa_decode_mma_cuda.cu; splits sized to fill
+ *    ~2 blocks per SM, partials merged by the last block of a group unless LC_SDPA_DECODE_FOLD=0, then
+ *    sd_combine); every other decode shape, or LC_SDPA_DECODE=simt: the SIMT kernel (sdpa_decode_cuda.cu)
+ *    + sd_combine. The workspace query covers both plans (it does not see the pointers' alignment).
  *
  * Tests: tests/c/test_sdpa_cuda.c (float64 reference; GPU machine only).
  */
