@@ -1,17 +1,24 @@
-/* test_sdpa_cuda.c — the CUDA sdpa kernels (lc_cuda_launch_sdpa: generic flash, key split, decode) and the
- * KV-cache append (lc_cuda_launch_kv_append) called directly through their launchers, judged against a
+/* test_sdpa_cuda.c — the CUDA sdpa kernels (lc_cuda_launch_sdpa: generic flash, key split, decode: the
+ * tensor-core kernel for 16-bit k/v with 16-byte rows, the SIMT one otherwise or with LC_SDPA_DECODE=simt)
+ * and the KV-cache append (lc_cuda_launch_kv_append) called directly through their launchers, judged against a
  * float64 reference of the lc_sdpa_args semantics (src/core/backend.h) on awkward shapes: every dtype,
  * GQA/MQA, sq != skv, causal, key_lengths (int32/int64, 0, 1, skv), ADD masks (float32 / the operands'
  * dtype, with -inf) and BOOL masks broadcast through zero strides, strided views ([B,S,H,D] transposes and
  * d-stride 2), head_dim 1..256, lse, NaN in q/k/v (visible: propagates; hidden by mask/causal/length: not),
  * splits forced by a large SM count and refused by a missing workspace. Outputs, lse and workspace are
- * poisoned with NaN bytes first; the unaddressed gaps of a strided output must stay poisoned.
+ * poisoned with NaN bytes first; the unaddressed gaps of a strided output must stay poisoned. Each case runs
+ * twice, the output poisoned again in between (the tensor-core decode's self-resetting split counters).
+ * The decode cases run again with LC_SDPA_DECODE_FOLD=0 (partials merged by sd_combine) and with
+ * LC_SDPA_DECODE=simt; the path taken is checked (tensor-core decode exactly where it applies).
  * Tolerance per output row i (e = 2^-24, u = the output dtype's unit roundoff):
  *   |err| <= u·|ref| + 2·(d·S_i + M_i + n_i + 16)·e·V_i,  S_i = scale·max_j Σ_c |q_ic k_jc|, M_i the largest
  *   finite |mask| the row sees, n_i its visible keys, V_i its largest |v|; lse likewise without V_i.
  * The KV append: the written rows equal the new tokens bit for bit, every other cache byte is untouched,
  * lengths advance (clamped) and overflow is set only when a token did not fit; token-by-token append + decode
  * attention (key_lengths = the cache's device lengths) equals full causal attention.
+ * Timing (informational, no assertion; LC_TEST_BENCH=0 skips it): GB/s of k/v read by bf16 decode, H 32,
+ * Hkv 8, D 128, sq 1, B 1/8/32/64 × Skv 1k..32k, tensor-core vs SIMT kernel, and the graph-replayed decode
+ * step (KV append + attention with key_lengths, B 1, Skv ~1k) in us.
  * Skips (exit 0) when built without CUDA, when no device is present, or when LC_TEST_DEVICES excludes cuda.
  * Environment: LC_TEST_VERBOSE=1 prints each case with its path and worst error. */
 #include <math.h>
@@ -35,6 +42,7 @@ int main(void) {
 
 #define EPS32 0x1p-24
 static int verbose;
+static int want_mma = -1; /* run_case: 1 the path must be the tensor-core decode, 0 must not, -1 either */
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 
 static double urand(double lo, double hi) {
@@ -275,8 +283,19 @@ static void run_case(const sd_case *c, int dev_sms) {
     void *ws = wsb ? dev_alloc(wsb) : NULL;
     if (ws) cudaMemset(ws, 0xff, wsb);
     const char *path = "?";
-    const cudaError_t lerr = lc_cuda_launch_sdpa(&a, c->no_ws ? NULL : ws, c->no_ws ? 0 : wsb, sms, 0, &path);
-    const cudaError_t serr = cudaDeviceSynchronize();
+    cudaError_t lerr = lc_cuda_launch_sdpa(&a, c->no_ws ? NULL : ws, c->no_ws ? 0 : wsb, sms, 0, &path);
+    cudaError_t serr = cudaDeviceSynchronize();
+    if (lerr == cudaSuccess && serr == cudaSuccess) { /* again: a replay must not depend on the first run */
+        cudaMemset(dout, 0xff, (size_t)no * es);
+        cudaMemset(dlse, 0xff, (size_t)rows * 4);
+        lerr = lc_cuda_launch_sdpa(&a, c->no_ws ? NULL : ws, c->no_ws ? 0 : wsb, sms, 0, &path);
+        serr = cudaDeviceSynchronize();
+    }
+    if (want_mma >= 0) {
+        const int is_mma = strstr(path, "decode_mma") != NULL;
+        CHECK(is_mma == want_mma);
+        if (is_mma != want_mma) fprintf(stderr, "  %s: path %s, expected %s the tensor-core decode\n", c->name, path, want_mma ? "" : "not");
+    }
     CHECK(lerr == cudaSuccess && serr == cudaSuccess);
     if (lerr != cudaSuccess || serr != cudaSuccess)
         fprintf(stderr, "  %s: launch %s, sync %s\n", c->name, cudaGetErrorString(lerr), cudaGetErrorString(serr));
@@ -324,7 +343,7 @@ static void run_case(const sd_case *c, int dev_sms) {
     }
     CHECK(bad == 0);
     if (bad) fprintf(stderr, "  %s: %d bad (path %s)\n", c->name, bad, path);
-    if (verbose) printf("  %-28s %-24s worst err/tol %.3f%s\n", c->name, path, worst, bad ? "  FAILED" : "");
+    if (verbose) printf("  %-34s %-26s worst err/tol %.3f%s\n", c->name, path, worst, bad ? "  FAILED" : "");
 
     cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(dout), cudaFree(dm), cudaFree(dkl), cudaFree(dlse);
     if (ws) cudaFree(ws);
@@ -466,6 +485,149 @@ static void kv_decode_case(int dev_sms) {
     free(q), free(k), free(v), free(out);
 }
 
+/* ---- timing (informational) -------------------------------------------------------------------------- */
+
+static void set_mode(const char *decode, const char *fold) {
+    if (decode) setenv("LC_SDPA_DECODE", decode, 1);
+    else unsetenv("LC_SDPA_DECODE");
+    if (fold) setenv("LC_SDPA_DECODE_FOLD", fold, 1);
+    else unsetenv("LC_SDPA_DECODE_FOLD");
+}
+
+/* Mean of n back-to-back launches after 3 warm-ups, in microseconds; -1 on a launch error. */
+static double time_sdpa(const lc_sdpa_args *a, void *ws, size_t wsb, int sms, int n, const char **path) {
+    for (int i = 0; i < 3; i++)
+        if (lc_cuda_launch_sdpa(a, ws, wsb, sms, 0, path) != cudaSuccess) return -1.0;
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0), cudaEventCreate(&e1);
+    cudaEventRecord(e0, 0);
+    for (int i = 0; i < n; i++) lc_cuda_launch_sdpa(a, ws, wsb, sms, 0, path);
+    cudaEventRecord(e1, 0);
+    float ms = 0.0f;
+    const int ok = cudaEventSynchronize(e1) == cudaSuccess && cudaEventElapsedTime(&ms, e0, e1) == cudaSuccess;
+    cudaEventDestroy(e0), cudaEventDestroy(e1);
+    return ok ? 1000.0 * ms / n : -1.0;
+}
+
+/* bf16 decode H 32, Hkv 8, D 128, sq 1: GB/s of k/v read; tensor-core kernel (partials merged by the last
+ * block / by sd_combine) and the SIMT kernel. */
+static void bench_decode(int sms) {
+    const int64_t H = 32, Hkv = 8, D = 128;
+    const int64_t Bs[4] = {1, 8, 32, 64}, Ss[4] = {1024, 4096, 16384, 32768};
+    printf("bench decode bf16 H=32 Hkv=8 D=128 sq=1 (GB/s of k/v read; informational)\n");
+    for (int bi = 0; bi < 4; bi++)
+        for (int si = 0; si < 4; si++) {
+            const int64_t B = Bs[bi], S = Ss[si];
+            const size_t kvb = (size_t)(B * Hkv * S * D) * 2, qb = (size_t)(B * H * D) * 2;
+            void *k = NULL, *v = NULL, *q = NULL, *o = NULL;
+            if (cudaMalloc(&k, kvb) != cudaSuccess || cudaMalloc(&v, kvb) != cudaSuccess || cudaMalloc(&q, qb) != cudaSuccess ||
+                cudaMalloc(&o, qb) != cudaSuccess) {
+                (void)cudaGetLastError();
+                printf("  B=%lld Skv=%lld: no memory, skipped\n", (long long)B, (long long)S);
+                cudaFree(k), cudaFree(v), cudaFree(q), cudaFree(o);
+                continue;
+            }
+            cudaMemset(k, 0x3c, kvb), cudaMemset(v, 0x3c, kvb), cudaMemset(q, 0x3c, qb);
+            lc_sdpa_args a;
+            memset(&a, 0, sizeof a);
+            a.dtype = LC_DTYPE_BF16, a.batch = B, a.heads = H, a.kv_heads = Hkv, a.sq = 1, a.skv = S, a.head_dim = D;
+            a.q = q, a.k = k, a.v = v, a.out = o, a.scale = 0.08838834764831845f;
+            const int64_t qst[4] = {H * D, D, D, 1}, kst[4] = {Hkv * S * D, S * D, D, 1};
+            memcpy(a.q_st, qst, sizeof qst), memcpy(a.o_st, qst, sizeof qst);
+            memcpy(a.k_st, kst, sizeof kst), memcpy(a.v_st, kst, sizeof kst);
+            const size_t wsb = lc_cuda_sdpa_workspace(&a, sms);
+            void *ws = NULL;
+            if (wsb && cudaMalloc(&ws, wsb) != cudaSuccess) ws = NULL;
+            const int n = B * S >= 8 * 32768 ? 10 : 50;
+            const char *modes[3][2] = {{NULL, NULL}, {NULL, "0"}, {"simt", NULL}};
+            double us[3];
+            const char *path = "?";
+            for (int mi = 0; mi < 3; mi++) {
+                set_mode(modes[mi][0], modes[mi][1]);
+                us[mi] = time_sdpa(&a, ws, ws ? wsb : 0, sms, n, mi == 0 ? &path : NULL);
+            }
+            set_mode(NULL, NULL);
+            const double gb = 2.0 * (double)kvb / 1e9;
+            printf("  B=%-3lld Skv=%-6lld mma+fold %8.1f us %5.0f GB/s | mma+combine %8.1f us %5.0f GB/s | simt %8.1f us %5.0f GB/s (%s)\n",
+                   (long long)B, (long long)S, us[0], gb / (us[0] * 1e-6), us[1], gb / (us[1] * 1e-6), us[2], gb / (us[2] * 1e-6), path);
+            cudaFree(k), cudaFree(v), cudaFree(q), cudaFree(o);
+            if (ws) cudaFree(ws);
+        }
+}
+
+/* One decode step captured in a CUDA graph (KV append of 1 token + causal attention over the cache with
+ * key_lengths = the device lengths), bf16, B 1, H 32, Hkv 8, D 128, lengths 1000..1190; us per replay. */
+static void bench_graph_step(int sms) {
+    const int64_t B = 1, H = 32, Hkv = 8, D = 128, maxs = 1280;
+    const size_t cb = (size_t)(B * Hkv * maxs * D) * 2, nb = (size_t)(B * Hkv * D) * 2, qb = (size_t)(B * H * D) * 2;
+    void *ck = dev_alloc(cb), *cv = dev_alloc(cb), *kn = dev_alloc(nb), *vn = dev_alloc(nb), *q = dev_alloc(qb), *o = dev_alloc(qb);
+    int32_t *len = dev_alloc(4);
+    cudaMemset(ck, 0x3c, cb), cudaMemset(cv, 0x3c, cb), cudaMemset(kn, 0x3c, nb), cudaMemset(vn, 0x3c, nb);
+    cudaMemset(q, 0x3c, qb);
+    lc_kv_append_args ka;
+    memset(&ka, 0, sizeof ka);
+    ka.dtype = LC_DTYPE_BF16, ka.batch = B, ka.kv_heads = Hkv, ka.max_seq = maxs, ka.head_dim = D, ka.tokens = 1;
+    ka.k_cache = ck, ka.v_cache = cv, ka.k_new = kn, ka.v_new = vn, ka.lengths = len;
+    const int64_t nst[4] = {Hkv * D, D, D, 1};
+    memcpy(ka.kn_st, nst, sizeof nst), memcpy(ka.vn_st, nst, sizeof nst);
+    lc_sdpa_args a;
+    memset(&a, 0, sizeof a);
+    a.dtype = LC_DTYPE_BF16, a.batch = B, a.heads = H, a.kv_heads = Hkv, a.sq = 1, a.skv = maxs, a.head_dim = D;
+    a.q = q, a.k = ck, a.v = cv, a.out = o, a.scale = 0.08838834764831845f, a.causal = 1;
+    a.key_lengths = len, a.key_lengths_dtype = LC_DTYPE_I32;
+    const int64_t qst[4] = {H * D, D, D, 1}, cst[4] = {Hkv * maxs * D, maxs * D, D, 1};
+    memcpy(a.q_st, qst, sizeof qst), memcpy(a.o_st, qst, sizeof qst), memcpy(a.k_st, cst, sizeof cst), memcpy(a.v_st, cst, sizeof cst);
+    const size_t wsb = lc_cuda_sdpa_workspace(&a, sms);
+    void *ws = wsb ? dev_alloc(wsb) : NULL;
+    cudaStream_t st;
+    cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking);
+    const char *modes[3][2] = {{NULL, NULL}, {NULL, "0"}, {"simt", NULL}};
+    const char *names[3] = {"mma+fold", "mma+combine", "simt"};
+    printf("bench graph decode step bf16 B=1 H=32 Hkv=8 D=128 Skv 1000..1190 (KV append + attention; us per replay)\n");
+    for (int mi = 0; mi < 3; mi++) {
+        set_mode(modes[mi][0], modes[mi][1]);
+        const int32_t l0 = 1000;
+        cudaMemcpy(len, &l0, 4, cudaMemcpyHostToDevice);
+        cudaGraph_t g = NULL;
+        cudaGraphExec_t ge = NULL;
+        const char *path = "?";
+        int ok = cudaStreamBeginCapture(st, cudaStreamCaptureModeRelaxed) == cudaSuccess;
+        if (ok) {
+            ok &= lc_cuda_launch_kv_append(&ka, st) == cudaSuccess;
+            ok &= lc_cuda_launch_sdpa(&a, ws, wsb, sms, st, &path) == cudaSuccess;
+            ok &= cudaStreamEndCapture(st, &g) == cudaSuccess;
+        }
+        ok = ok && cudaGraphInstantiate(&ge, g, 0) == cudaSuccess;
+        float ms = 0.0f;
+        if (ok) {
+            for (int i = 0; i < 10; i++) cudaGraphLaunch(ge, st);
+            cudaEvent_t e0, e1;
+            cudaEventCreate(&e0), cudaEventCreate(&e1);
+            cudaEventRecord(e0, st);
+            for (int i = 0; i < 180; i++) cudaGraphLaunch(ge, st);
+            cudaEventRecord(e1, st);
+            ok = cudaEventSynchronize(e1) == cudaSuccess && cudaEventElapsedTime(&ms, e0, e1) == cudaSuccess;
+            cudaEventDestroy(e0), cudaEventDestroy(e1);
+        }
+        int32_t lf = 0;
+        cudaMemcpy(&lf, len, 4, cudaMemcpyDeviceToHost);
+        if (ok) printf("  %-12s %7.2f us per step (%s; length %d after the replays, want 1190)\n", names[mi], 1000.0 * ms / 180, path, (int)lf);
+        else printf("  %-12s capture/replay failed (%s)\n", names[mi], cudaGetErrorString(cudaGetLastError()));
+        if (ge) cudaGraphExecDestroy(ge);
+        if (g) cudaGraphDestroy(g);
+    }
+    set_mode(NULL, NULL);
+    cudaStreamDestroy(st);
+    cudaFree(ck), cudaFree(cv), cudaFree(kn), cudaFree(vn), cudaFree(q), cudaFree(o), cudaFree(len);
+    if (ws) cudaFree(ws);
+}
+
+/* Whether the tensor-core decode applies to a case (16-bit, sq <= 16, k/v d-stride 1 with 16-byte rows). */
+static int mma_applies(const sd_case *c) {
+    return (c->dt == LC_DTYPE_F16 || c->dt == LC_DTYPE_BF16) && c->sq <= 16 && c->D % 8 == 0 && c->lay_kv != LAY_ODD &&
+           c->lay_kv != LAY_DSTRIDE2;
+}
+
 int main(void) {
     const char *only = getenv("LC_TEST_DEVICES");
     if (only && !strstr(only, "cuda")) {
@@ -513,16 +675,62 @@ int main(void) {
         {"dec skv0", F32, 2, 2, 1, 1, 0, 64, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0},
         {"dec no ws", BF16, 1, 4, 1, 1, 3000, 64, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1},
         {"f32 skv0", F32, 1, 2, 1, 40, 0, 64, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0},
+        /* tensor-core decode (16-bit, d % 8 == 0, k/v rows 16-byte aligned): every feature */
+        {"mma bf16 sq1 gqa4 kl32 4k", BF16, 4, 32, 8, 1, 4100, 128, 0, 0, 0, 0, KL_I32, 0, 0, 0, 1, 0, 0, 0, 0, 0},
+        {"mma f16 sq1 g1 bshd", F16, 2, 8, 8, 1, 1000, 64, 0, 0, 0, 0, 0, LAY_BSHD, LAY_BSHD, LAY_BSHD, 1, 0, 0, 0, 0, 0},
+        {"mma bf16 sq4 causal kl64 R16", BF16, 3, 8, 2, 4, 700, 128, 1, 0, 0, 0, KL_I64, 0, 0, 0, 1, 0, 0, 0, 0, 0},
+        {"mma f16 sq16 causal adddt R64", F16, 2, 4, 1, 16, 300, 64, 1, MK_ADDDT, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0},
+        {"mma bf16 d32 bool kl nan-v", BF16, 4, 6, 2, 3, 500, 32, 0, MK_BOOL, 1, 1, KL_I32, 0, 0, 0, 1, 0, 0, 1, 0, 0},
+        {"mma f16 d256 causal add32", F16, 2, 4, 2, 2, 900, 256, 1, MK_ADD32, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0},
+        {"mma bf16 d256 sq1 kl64", BF16, 3, 16, 4, 1, 2500, 256, 0, 0, 0, 0, KL_I64, 0, 0, 0, 1, 0, 0, 0, 0, 0},
+        {"mma f16 d40 q odd, o dstride2", F16, 2, 5, 1, 1, 2000, 40, 0, 0, 0, 0, 0, LAY_ODD, 0, LAY_DSTRIDE2, 1, 0, 0, 0, 0, 0},
+        {"mma bf16 d80 forced split 150", BF16, 1, 2, 1, 2, 19200, 80, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1000, 0},
+        {"mma bf16 d64 nan q/k/v causal", BF16, 1, 4, 2, 2, 260, 64, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0},
+        {"mma f16 d128 nan v add mask", F16, 2, 4, 4, 1, 333, 128, 0, MK_ADD32, 1, 1, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0},
+        {"mma bf16 mqa R32 sq1", BF16, 2, 32, 1, 1, 2000, 128, 0, 0, 0, 0, 0, LAY_BSHD, 0, 0, 1, 0, 0, 0, 0, 0},
+        {"mma f16 d128 causal sq1 kl32", F16, 5, 8, 2, 1, 1500, 128, 1, 0, 0, 0, KL_I32, 0, LAY_BSHD, 0, 1, 0, 0, 0, 0, 0},
+        {"mma bf16 sq1 no split", BF16, 2, 4, 2, 1, 3000, 96, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, -1, 0},
+        {"mma bf16 skv0", BF16, 2, 8, 2, 1, 0, 64, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0},
+        {"mma f16 skv 50 (one tile)", F16, 3, 8, 4, 5, 50, 64, 1, MK_BOOL, 0, 0, KL_I64, 0, 0, 0, 1, 0, 0, 0, 0, 0},
     };
+
     printf("test_sdpa_cuda: %d SMs\n", sms);
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], sms);
+    const size_t ncases = sizeof cases / sizeof cases[0];
+    set_mode(NULL, NULL);
+    for (size_t i = 0; i < ncases; i++) {
+        want_mma = mma_applies(&cases[i]);
+        run_case(&cases[i], sms);
+    }
+    /* the 16-bit decode cases again: partials merged by sd_combine, then the SIMT kernel */
+    const char *modes[2][2] = {{NULL, "0"}, {"simt", NULL}};
+    for (int mi = 0; mi < 2; mi++) {
+        set_mode(modes[mi][0], modes[mi][1]);
+        if (verbose)
+            printf("  -- LC_SDPA_DECODE=%s LC_SDPA_DECODE_FOLD=%s\n", modes[mi][0] ? modes[mi][0] : "(unset)",
+                   modes[mi][1] ? modes[mi][1] : "(unset)");
+        for (size_t i = 0; i < ncases; i++) {
+            if (cases[i].sq > 16 || cases[i].dt == F32) continue;
+            want_mma = mi == 0 ? mma_applies(&cases[i]) : 0;
+            run_case(&cases[i], sms);
+        }
+    }
+    set_mode(NULL, NULL);
+    want_mma = -1;
 
     const int32_t l1[4] = {0, 3, 14, 16}, l2[3] = {0, 5, 2}, l3[2] = {-3, 100};
     kv_case(LC_DTYPE_F32, 4, 2, 16, 64, 3, l1, LAY_BSHD);      /* overflow on b = 2, 3 */
     kv_case(LC_DTYPE_BF16, 3, 3, 20, 40, 7, l2, LAY_CONTIG);   /* 16-byte units, no overflow */
     kv_case(LC_DTYPE_F16, 3, 1, 9, 3, 2, l2, LAY_DSTRIDE2);    /* element copies */
     kv_case(LC_DTYPE_F64, 2, 2, 8, 5, 1, l3, LAY_CONTIG);      /* clamped lengths, overflow */
+    kv_case(LC_DTYPE_BF16, 3, 8, 64, 128, 1, l2, LAY_BSHD);   /* one-launch append (decode step) */
+    kv_case(LC_DTYPE_F32, 4, 2, 16, 64, 1, l1, LAY_CONTIG);    /* one launch, overflow on b = 3 */
+    kv_case(LC_DTYPE_F16, 2, 4, 600, 64, 520, l3, LAY_CONTIG); /* two launches (large), overflow on b = 1 */
     kv_decode_case(sms);
+    const char *bench = getenv("LC_TEST_BENCH");
+    if (!bench || strcmp(bench, "0") != 0) {
+        bench_decode(sms);
+        bench_graph_step(sms);
+    }
 
     printf("test_sdpa_cuda: %d passed, %d failed\n", g_pass, g_fail);
     return g_fail != 0;

@@ -68,7 +68,8 @@ cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *workspace, size_
  * aligned rows, no mask or a mask it handles); GQA without repeating k/v, causal block skipping, key_lengths. */
 int lc_cuda_sdpa_mma_fits(const lc_sdpa_args *args);
 cudaError_t lc_cuda_launch_sdpa_mma(const lc_sdpa_args *args, cudaStream_t stream, const char **path);
-/* kv_cache_cuda.cu: lc_kv_append_args on the device (two launches: copy at the device lengths, then advance). */
+/* kv_cache_cuda.cu: lc_kv_append_args on the device (small appends: one launch; else two: copy at the device
+ * lengths, then advance). */
 cudaError_t lc_cuda_launch_kv_append(const lc_kv_append_args *args, cudaStream_t stream);
 
 /* layout_cuda.cu: qkv_pack_repeat, dst[i] = src[i % src_n] for i < dst_n; float32, float16, bfloat16 (a

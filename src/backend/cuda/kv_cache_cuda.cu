@@ -1,7 +1,10 @@
 /* kv_cache_cuda.cu — the KV-cache append on the device (lc_kv_append_args in src/core/backend.h).
  *
- * Two launches on the stream, nothing read on the host (so a captured graph replays the append at each
- * step's current lengths):
+ * Nothing is read on the host (so a captured graph replays the append at each step's current lengths).
+ * Small appends (at most KV_SMALL_UNITS copy units per sequence, e.g. a decode step) take one launch:
+ * kv_append_small, one block per sequence b, copies its rows at L_b as kv_copy does, then (after the
+ * block's barrier, so every thread has read L_b) advances lengths[b] as kv_advance does. Larger appends
+ * take two launches:
  *  1. kv_copy: k_cache[b, g, L_b + t, :] = k_new[b, g, t, :] (and v) for t < tokens with L_b + t < max_seq,
  *     L_b = lengths[b] clamped to [0, max_seq] (read on the device). Caches contiguous
  *     [batch, kv_heads, max_seq, head_dim]; k_new / v_new through their strides (elements). grid.y: 0 = k,
@@ -63,6 +66,37 @@ __global__ void kv_advance(int32_t *lengths, int32_t *overflow, long long batch,
     lengths[b] = (int32_t)n;
 }
 
+/* One block per sequence: copy (k: w = 0, v: w = 1) at L_b, then advance lengths[b]. */
+template <typename U>
+__global__ void __launch_bounds__(256) kv_append_small(const kv_params p, int32_t *lengths, int32_t *overflow) {
+    const long long b = blockIdx.x;
+    const long long L = kv_len(lengths, b, p.max_seq);
+    const long long per_w = p.kv_heads * p.tokens * p.nu;
+    for (long long idx = threadIdx.x; idx < 2 * per_w; idx += blockDim.x) {
+        const int w = idx >= per_w;
+        const long long r = idx - w * per_w;
+        const long long u = r % p.nu;
+        const long long row = r / p.nu;
+        const long long t = row % p.tokens, g = row / p.tokens;
+        const long long pos = L + t;
+        if (pos >= p.max_seq) continue;
+        const U *s = reinterpret_cast<const U *>(p.src[w] + (b * p.st[w][0] + g * p.st[w][1] + t * p.st[w][2]) * p.es) + u * p.ustride[w];
+        U *dd = reinterpret_cast<U *>(p.dst[w] + ((b * p.kv_heads + g) * p.max_seq + pos) * p.row_bytes) + u;
+        *dd = *s;
+    }
+    __syncthreads(); /* every thread has read lengths[b] */
+    if (threadIdx.x == 0) {
+        long long n = L + p.tokens;
+        if (n > p.max_seq) {
+            n = p.max_seq;
+            if (overflow) *overflow = 1;
+        }
+        lengths[b] = (int32_t)n;
+    }
+}
+
+#define KV_SMALL_UNITS 4096
+
 /* The widest unit (<= 16 bytes, >= es) both new operands and the caches allow. */
 static long long kv_unit(const lc_kv_append_args *a, long long es) {
     const long long row_bytes = a->head_dim * es;
@@ -113,6 +147,16 @@ extern "C" cudaError_t lc_cuda_launch_kv_append(const lc_kv_append_args *args, c
         p.row_bytes = args->head_dim * es;
         p.nu = p.row_bytes / w;
         p.lengths = args->lengths;
+        if (2 * p.kv_heads * p.tokens * p.nu <= KV_SMALL_UNITS && p.batch <= 0x7fffffffLL) {
+            const unsigned grid = (unsigned)p.batch;
+            switch (w) {
+            case 16: kv_append_small<uint4><<<grid, 256, 0, stream>>>(p, args->lengths, args->overflow); break;
+            case 8: kv_append_small<uint2><<<grid, 256, 0, stream>>>(p, args->lengths, args->overflow); break;
+            case 4: kv_append_small<unsigned><<<grid, 256, 0, stream>>>(p, args->lengths, args->overflow); break;
+            default: kv_append_small<unsigned short><<<grid, 256, 0, stream>>>(p, args->lengths, args->overflow); break;
+            }
+            return cudaGetLastError();
+        }
         const long long total = p.batch * p.kv_heads * p.tokens * p.nu;
         long long blocks = (total + 255) / 256;
         if (blocks > (1 << 20)) blocks = 1 << 20;

@@ -19,13 +19,19 @@
  *  - split (this file): when the (tile, b, h) blocks don't fill the GPU, the key tiles are cut into nsplit
  *    chunks, each block writes its unnormalised partial (m, l, acc) to the workspace and sd_combine merges
  *    them: out = Σ 2^(m_s-M) acc_s / Σ 2^(m_s-M) l_s (a split that saw nothing has l = 0, m = -FLT_MAX).
- *  - decode (sdpa_decode_cuda.cu): sq <= 16, one block per (b, kv head, group of rows, key chunk) that
- *    serves all query heads of the GQA group, so k/v are read once; split over keys + sd_combine.
+ *  - decode: sq <= 16, one block per (b, kv head, group of rows, key chunk) that serves all query heads of
+ *    the GQA group, so k/v are read once; split over keys. float16/bfloat16 with 16-byte k/v rows (d-stride
+ *    1, head_dim % 8 == 0, aligned): the tensor-core kernel (sdpa_decode_mma_cuda.cu; splits sized to fill
+ *    ~2 blocks per SM, partials merged by the last block of a group unless LC_SDPA_DECODE_FOLD=0, then
+ *    sd_combine); every other decode shape, or LC_SDPA_DECODE=simt: the SIMT kernel (sdpa_decode_cuda.cu)
+ *    + sd_combine. The workspace query covers both plans (it does not see the pointers' alignment).
  *
  * Tests: tests/c/test_sdpa_cuda.c (float64 reference; GPU machine only).
  */
 #include <cuda_runtime.h>
 #include <float.h>
+#include <stdlib.h>
+#include <string.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -43,14 +49,6 @@
 #define SD_DEC_MAX_SPLIT 256  /* decode path */
 #define SD_DEC_MIN_CHUNK 64   /* decode: fewest keys per split */
 #define SD_DEC_MAX_SQ 16
-
-__device__ __forceinline__ void sd_cp_async16(void *smem_dst, const void *gsrc, int src_bytes) {
-    const unsigned s = (unsigned)__cvta_generic_to_shared(smem_dst);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gsrc), "r"(src_bytes) : "memory");
-}
-__device__ __forceinline__ void sd_cp_async_commit(void) { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-__device__ __forceinline__ void sd_cp_async_wait_all(void) { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
-__device__ __forceinline__ void sd_cp_async_wait_1(void) { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
 
 /* ---------------------------------------------------------------------------------------------------
  * Generic forward kernel. T: storage type; DP: padded head_dim; BQ query rows per block; BK keys per
@@ -458,6 +456,7 @@ enum { SD_PATH_FLASH = 0, SD_PATH_DECODE = 1 };
 
 typedef struct sd_plan {
     int path;
+    int mma;           /* decode: the tensor-core kernel (rows per block 16) */
     int dp, rt;        /* decode: padded head_dim and rows per block */
     int nqb, nrg;      /* generic query tiles / decode row groups */
     int nsplit, chunk; /* nsplit 1: no split */
@@ -484,9 +483,58 @@ static int sd_args_ok(const lc_sdpa_args *a) {
 
 static int64_t sd_cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-/* The plan from the shapes and num_sms only. Returns 0, or -1 on arguments out of range. */
-static int sd_make_plan(const lc_sdpa_args *a, int num_sms, sd_plan *pl) {
+/* The tensor-core decode's split: the fewest splits (chunks of whole 64-key tiles) whose blocks fill the
+ * resident slots (num_sms × min(occupancy, 2)) within 85% of the best fill; none when the (b, kv head, row
+ * group) blocks alone nearly fill them. Sets pl->nsplit, pl->chunk. */
+static void sd_plan_mma_split(int64_t skv, int num_sms, sd_plan *pl) {
+    const int64_t ntiles = sd_cdiv(skv, SD_DEC_MMA_BK);
+    int occ = sd_decode_mma_occupancy(pl->dp);
+    if (occ > 2) occ = 2;
+    const int64_t slots = (int64_t)num_sms * occ, base = pl->base_blocks;
+    if (num_sms <= 0 || base <= 0 || ntiles <= 1 || base * 10 >= slots * 9) return;
+    double eff[SD_DEC_MAX_SPLIT + 1];
+    double best = 0.0;
+    for (int64_t ns = 1; ns <= SD_DEC_MAX_SPLIT; ns++) {
+        eff[ns] = 0.0;
+        if (ns > ntiles || sd_cdiv(ntiles, sd_cdiv(ntiles, ns)) != ns) continue; /* not a count whole chunks give */
+        const int64_t blocks = base * ns;
+        eff[ns] = (double)blocks / (double)(sd_cdiv(blocks, slots) * slots);
+        if (eff[ns] > best) best = eff[ns];
+    }
+    for (int64_t ns = 1; ns <= SD_DEC_MAX_SPLIT; ns++)
+        if (eff[ns] > 0.0 && eff[ns] >= 0.85 * best) {
+            if (ns > 1) {
+                pl->chunk = (int)(sd_cdiv(ntiles, ns) * SD_DEC_MMA_BK);
+                pl->nsplit = (int)ns;
+            }
+            return;
+        }
+}
+
+/* LC_SDPA_DECODE=simt: the SIMT decode kernel for every decode shape; LC_SDPA_DECODE_FOLD=0: the
+ * tensor-core decode leaves its split partials to sd_combine (both for A/B runs; read at each call). */
+static int sd_env_is(const char *name, const char *value) {
+    const char *e = getenv(name);
+    return e && strcmp(e, value) == 0;
+}
+
+/* Whether the tensor-core decode takes the shapes (pointers not looked at: sd_dec_mma_ptrs_ok). */
+static int sd_dec_mma_shapes_ok(const lc_sdpa_args *a) {
+    if (a->dtype != LC_DTYPE_F16 && a->dtype != LC_DTYPE_BF16) return 0;
+    if (a->head_dim % 8 != 0 || a->k_st[3] != 1 || a->v_st[3] != 1) return 0;
+    for (int i = 0; i < 3; i++)
+        if ((a->k_st[i] * 2) % 16 != 0 || (a->v_st[i] * 2) % 16 != 0) return 0;
+    return !sd_env_is("LC_SDPA_DECODE", "simt");
+}
+static int sd_dec_mma_ptrs_ok(const lc_sdpa_args *a) {
+    return ((uintptr_t)a->k % 16) == 0 && ((uintptr_t)a->v % 16) == 0;
+}
+
+/* The plan from the shapes and num_sms only (mma: the decode path takes the tensor-core kernel, which the
+ * caller has checked it may). Returns 0, or -1 on arguments out of range. */
+static int sd_make_plan(const lc_sdpa_args *a, int num_sms, int mma, sd_plan *pl) {
     if (!sd_args_ok(a)) return -1;
+    pl->mma = 0;
     const int64_t d = a->head_dim;
     pl->nsplit = 1;
     pl->chunk = 0;
@@ -500,18 +548,26 @@ static int sd_make_plan(const lc_sdpa_args *a, int num_sms, sd_plan *pl) {
     if (a->sq <= SD_DEC_MAX_SQ) {
         pl->path = SD_PATH_DECODE;
         const int64_t R = (a->heads > 0 ? a->heads / a->kv_heads : 0) * a->sq; /* rows per (b, kv head) */
-        pl->rt = R <= 4 ? 4 : 8;
-        pl->nrg = (int)sd_cdiv(R, pl->rt);
-        pl->base_blocks = a->batch * a->kv_heads * pl->nrg;
-        if (num_sms > 0 && pl->base_blocks > 0 && a->skv > SD_DEC_MIN_CHUNK) {
-            int64_t ns = sd_cdiv(4 * (int64_t)num_sms, pl->base_blocks);
-            const int64_t ns_max = sd_cdiv(a->skv, SD_DEC_MIN_CHUNK);
-            if (ns > ns_max) ns = ns_max;
-            if (ns > SD_DEC_MAX_SPLIT) ns = SD_DEC_MAX_SPLIT;
-            if (ns > 1) {
-                const int64_t chunk = sd_cdiv(sd_cdiv(a->skv, ns), 32) * 32;
-                pl->chunk = (int)chunk;
-                pl->nsplit = (int)sd_cdiv(a->skv, chunk);
+        if (mma) {
+            pl->mma = 1;
+            pl->rt = 16;
+            pl->nrg = (int)sd_cdiv(R, 16);
+            pl->base_blocks = a->batch * a->kv_heads * pl->nrg;
+            sd_plan_mma_split(a->skv, num_sms, pl);
+        } else {
+            pl->rt = R <= 4 ? 4 : 8;
+            pl->nrg = (int)sd_cdiv(R, pl->rt);
+            pl->base_blocks = a->batch * a->kv_heads * pl->nrg;
+            if (num_sms > 0 && pl->base_blocks > 0 && a->skv > SD_DEC_MIN_CHUNK) {
+                int64_t ns = sd_cdiv(4 * (int64_t)num_sms, pl->base_blocks);
+                const int64_t ns_max = sd_cdiv(a->skv, SD_DEC_MIN_CHUNK);
+                if (ns > ns_max) ns = ns_max;
+                if (ns > SD_DEC_MAX_SPLIT) ns = SD_DEC_MAX_SPLIT;
+                if (ns > 1) {
+                    const int64_t chunk = sd_cdiv(sd_cdiv(a->skv, ns), 32) * 32;
+                    pl->chunk = (int)chunk;
+                    pl->nsplit = (int)sd_cdiv(a->skv, chunk);
+                }
             }
         }
     } else {
@@ -541,9 +597,14 @@ static int sd_make_plan(const lc_sdpa_args *a, int num_sms, sd_plan *pl) {
     return 0;
 }
 
+/* The workspace covers both decode kernels when the shapes allow the tensor-core one (the launcher also
+ * looks at the pointers' alignment, which a workspace query may not know). */
 extern "C" size_t lc_cuda_sdpa_workspace(const lc_sdpa_args *args, int num_sms) {
-    sd_plan pl;
-    if (sd_make_plan(args, num_sms, &pl) != 0) return 0;
+    sd_plan pl, pm;
+    if (sd_make_plan(args, num_sms, 0, &pl) != 0) return 0;
+    if (pl.path == SD_PATH_DECODE && sd_dec_mma_shapes_ok(args) && sd_make_plan(args, num_sms, 1, &pm) == 0 &&
+        pm.ws_bytes > pl.ws_bytes)
+        return pm.ws_bytes;
     return pl.ws_bytes;
 }
 
@@ -569,26 +630,30 @@ static int sd_vec_ok(const void *ptr, const int64_t *st, int64_t d, int n, size_
     return 1;
 }
 
-static const char *sd_path_name(int path, int split, lc_dtype dt) {
-    static const char *names[3][3] = {
+static const char *sd_path_name(int path, int mma, int split, lc_dtype dt) {
+    static const char *names[4][3] = {
         {"cuda_sdpa_flash_f32", "cuda_sdpa_flash_f16", "cuda_sdpa_flash_bf16"},
         {"cuda_sdpa_split_f32", "cuda_sdpa_split_f16", "cuda_sdpa_split_bf16"},
         {"cuda_sdpa_decode_f32", "cuda_sdpa_decode_f16", "cuda_sdpa_decode_bf16"},
+        {"cuda_sdpa_decode_f32", "cuda_sdpa_decode_mma_f16", "cuda_sdpa_decode_mma_bf16"},
     };
-    return names[path == SD_PATH_DECODE ? 2 : split ? 1 : 0][sd_dtype_index(dt)];
+    return names[path == SD_PATH_DECODE ? (mma ? 3 : 2) : split ? 1 : 0][sd_dtype_index(dt)];
 }
 
 extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *workspace, size_t workspace_bytes, int num_sms,
                                            cudaStream_t stream, const char **path) {
     sd_plan pl;
-    if (sd_make_plan(args, num_sms, &pl) != 0) return cudaErrorInvalidValue;
+    if (sd_make_plan(args, num_sms, 0, &pl) != 0) return cudaErrorInvalidValue;
+    if (pl.path == SD_PATH_DECODE && sd_dec_mma_shapes_ok(args) && sd_dec_mma_ptrs_ok(args) &&
+        sd_make_plan(args, num_sms, 1, &pl) != 0)
+        return cudaErrorInvalidValue;
     if (pl.nsplit > 1 && (!workspace || workspace_bytes < pl.ws_bytes || ((uintptr_t)workspace % 16) != 0)) {
         /* not the workspace this plan needs: run unsplit (correct, slower) */
         pl.nsplit = 1;
         pl.chunk = 0;
         pl.ws_bytes = 0;
     }
-    if (path) *path = sd_path_name(pl.path, pl.nsplit > 1, args->dtype);
+    if (path) *path = sd_path_name(pl.path, pl.mma, pl.nsplit > 1, args->dtype);
     if (args->batch == 0 || args->heads == 0 || args->sq == 0) return cudaSuccess; /* nothing to write */
     if (!args->q || !args->k || !args->v || !args->out) return cudaErrorInvalidValue;
 
@@ -630,6 +695,7 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
     p.chunk = pl.chunk;
     p.ws_ld = pl.ws_ld;
     p.ws_o = p.ws_ml = NULL;
+    p.fold = pl.mma && pl.nsplit > 1 && pl.base_blocks <= SD_DEC_NCTR && !sd_env_is("LC_SDPA_DECODE_FOLD", "0");
     if (pl.nsplit > 1) {
         const size_t nslots = (size_t)args->batch * args->heads * args->sq * pl.nsplit;
         p.ws_o = (float *)workspace;
@@ -638,7 +704,9 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
 
     const unsigned blocks = (unsigned)(pl.base_blocks * pl.nsplit);
     cudaError_t err;
-    if (pl.path == SD_PATH_DECODE) {
+    if (pl.path == SD_PATH_DECODE && pl.mma) {
+        err = sd_launch_decode_mma(args->dtype, pl.dp, p, blocks, stream);
+    } else if (pl.path == SD_PATH_DECODE) {
         err = sd_launch_decode(args->dtype, pl.dp, pl.rt, p, blocks, stream);
     } else {
         const int dti = sd_dtype_index(args->dtype), ci = sd_cfg_index(args);
@@ -649,6 +717,6 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
         cfg->fn<<<blocks, cfg->nt, smem, stream>>>(p);
         err = cudaGetLastError();
     }
-    if (err != cudaSuccess || pl.nsplit == 1) return err;
+    if (err != cudaSuccess || pl.nsplit == 1 || p.fold) return err;
     return sd_launch_combine(args->dtype, p, stream);
 }

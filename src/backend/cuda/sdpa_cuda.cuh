@@ -1,6 +1,7 @@
 /* sdpa_cuda.cuh — what the generic scaled-dot-product attention kernels share (sdpa_cuda.cu: the
- * flash-style kernel, the split combine pass and the launcher; sdpa_decode_cuda.cu: the decode kernel):
- * the kernel parameters, the 16-byte vector loads of the storage types, the key length of a sequence and
+ * flash-style kernel, the split combine pass and the launcher; sdpa_decode_cuda.cu: the SIMT decode kernel;
+ * sdpa_decode_mma_cuda.cu: the tensor-core decode kernel): the kernel parameters, the 16-byte vector loads
+ * of the storage types, cp.async / ldmatrix / mma.sync m16n8k16 wrappers, the key length of a sequence and
  * the mask element of (b, h, i, j). Semantics: lc_sdpa_args in src/core/backend.h.
  *
  * Scores are kept in log2 units (q pre-scaled by scale·log2(e), an additive mask multiplied by log2(e)) so
@@ -51,7 +52,73 @@ typedef struct sd_params {
     int chunk; /* generic: key tiles per split; decode: keys per split */
     int ws_ld; /* floats per partial row */
     float *ws_o, *ws_ml;
+    /* tensor-core decode: with a split and fold set, the last block of each (b, kv head, row group) to
+     * finish merges the partials itself (a device counter per blockIdx.x / nsplit < SD_DEC_NCTR counts the
+     * finished splits; it starts at 0 and the merging block puts it back to 0); fold 0: sd_combine runs
+     * after the kernel. */
+    int fold;
 } sd_params;
+
+/* cp.async (16 bytes; src_bytes 0 writes zeros), ldmatrix and mma.sync m16n8k16 (float32 accumulators). */
+__device__ __forceinline__ void sd_cp_async16(void *smem_dst, const void *gsrc, int src_bytes) {
+    const unsigned s = (unsigned)__cvta_generic_to_shared(smem_dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gsrc), "r"(src_bytes) : "memory");
+}
+__device__ __forceinline__ void sd_cp_async_commit(void) { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void sd_cp_async_wait_all(void) { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+__device__ __forceinline__ void sd_cp_async_wait_1(void) { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void sd_cp_async_wait(void) { asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory"); }
+
+/* Four 8x8 16-bit matrices; lane l gives the address of row l % 8 of matrix l / 8. */
+__device__ __forceinline__ void sd_ldsm_x4(unsigned r[4], const void *smem_row) {
+    const unsigned s = (unsigned)__cvta_generic_to_shared(smem_row);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s));
+}
+__device__ __forceinline__ void sd_ldsm_x4_t(unsigned r[4], const void *smem_row) {
+    const unsigned s = (unsigned)__cvta_generic_to_shared(smem_row);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s));
+}
+/* c += a (16x16, row) · b (16x8, col); T __half or __nv_bfloat16. */
+template <typename T> __device__ __forceinline__ void sd_mma16816(float c[4], const unsigned a[4], unsigned b0, unsigned b1);
+template <> __device__ __forceinline__ void sd_mma16816<__nv_bfloat16>(float c[4], const unsigned a[4], unsigned b0, unsigned b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+template <> __device__ __forceinline__ void sd_mma16816<__half>(float c[4], const unsigned a[4], unsigned b0, unsigned b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+/* Two floats as a 16-bit pair (x0 in the low half), rounded to nearest even, and the rounded values back. */
+template <typename T> struct SdPair;
+template <> struct SdPair<__nv_bfloat16> {
+    static __device__ __forceinline__ unsigned pack(float x0, float x1, float &r0, float &r1) {
+        const __nv_bfloat162 h = __floats2bfloat162_rn(x0, x1);
+        r0 = __low2float(h);
+        r1 = __high2float(h);
+        return *reinterpret_cast<const unsigned *>(&h);
+    }
+    /* the exponent field all ones (Inf or NaN) in either half of a pair */
+    static __device__ __forceinline__ bool nonfinite(unsigned w) {
+        return (w & 0x7f80u) == 0x7f80u || (w & 0x7f800000u) == 0x7f800000u;
+    }
+};
+template <> struct SdPair<__half> {
+    static __device__ __forceinline__ unsigned pack(float x0, float x1, float &r0, float &r1) {
+        const __half2 h = __floats2half2_rn(x0, x1);
+        r0 = __low2float(h);
+        r1 = __high2float(h);
+        return *reinterpret_cast<const unsigned *>(&h);
+    }
+    static __device__ __forceinline__ bool nonfinite(unsigned w) {
+        return (w & 0x7c00u) == 0x7c00u || (w & 0x7c000000u) == 0x7c000000u;
+    }
+};
 
 /* 16-byte chunks of the storage types: N elements, loaded whole (ld16: aligned, contiguous) or element by
  * element with a stride (ldn: the first min(n, N) elements, the rest zero); to_f converts a chunk to float. */
@@ -141,6 +208,13 @@ __device__ __forceinline__ float sd_apply_mask(const sd_params &p, int b, int h,
     return fmaf(mv, SD_LOG2E, s);
 }
 
+/* tensor-core decode (sdpa_decode_mma_cuda.cu): 16-bit dtype, k and v with 16-byte loads (vec_k, vec_v),
+ * dp 32/64/128/256; blocks per SM its shared memory allows (for the split plan); the launch (p.nrg row
+ * groups of 16 rows; keys per split p.chunk a multiple of SD_DEC_MMA_BK). */
+#define SD_DEC_MMA_BK 64
+#define SD_DEC_NCTR 16384
+int sd_decode_mma_occupancy(int dp);
+cudaError_t sd_launch_decode_mma(lc_dtype dtype, int dp, const sd_params &p, unsigned blocks, cudaStream_t stream);
 /* decode launcher (sdpa_decode_cuda.cu): RT rows per block (4 or 8); smem bytes for it. */
 size_t sd_decode_smem(int dp, int rt);
 cudaError_t sd_launch_decode(lc_dtype dtype, int dp, int rt, const sd_params &p, unsigned blocks, cudaStream_t stream);

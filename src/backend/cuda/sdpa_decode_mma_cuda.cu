@@ -1,0 +1,459 @@
+/* sdpa_decode_mma_cuda.cu — the tensor-core decode path of the CUDA sdpa (sq <= 16 query rows against a
+ * long key range, float16 / bfloat16, k and v rows 16-byte aligned with d-stride 1; semantics: lc_sdpa_args
+ * in src/core/backend.h; plan and launcher in sdpa_cuda.cu, which falls back to sdpa_decode_cuda.cu for the
+ * other decode shapes or with LC_SDPA_DECODE=simt).
+ *
+ * One block of 4 warps per (b, kv head, row group, key chunk). The rows of a (b, kv head) are the GQA
+ * group's query heads × sq query rows (row r = g·sq + i reads head kvh·group + g); 16 of them (zero-padded)
+ * are the M side of mma.sync m16n8k16, so each k/v byte of the chunk is read once for all of them. q (its
+ * own 16-bit values, unscaled) is staged in shared memory, then held as A fragments (DP <= 128) or reloaded
+ * per k-step (DP 256). The chunk's keys stream through shared memory in tiles of 64 keys (k and v rows,
+ * pitch DP + 8 elements so ldmatrix is conflict free) by cp.async, ST tiles in flight (ST = 4 for DP <= 64,
+ * 3 above); columns >= head_dim and keys past the chunk are zero-filled, never read from global memory.
+ * Warp w takes keys 16w..16w+15 of each tile: S = q·kᵀ on tensor cores (float32 accumulators), times
+ * scale·log2(e) in float32, visibility (keys >= the chunk end, causal: key > i + L_b - sq, padded rows) and
+ * the mask (ADD: + mask·log2 e; BOOL: -inf) per element, an online softmax per row (the 4 lanes of a row
+ * quad share its maximum), then O += P·V on tensor cores with P split in two 16-bit parts (p = hi + lo, both
+ * multiplied: about 16 significant bits, so the result keeps float32-like accuracy). When keys can be hidden
+ * inside the loaded range (a mask, or causal with sq > 1) a warp whose 16 v rows hold a non-finite value
+ * does that tile's P·V in float32 on CUDA cores and skips p == 0, so a hidden NaN/Inf v cannot reach a row
+ * (0·NaN would in an mma). At the end the warps merge (m, l, O) through shared memory; one split: the block
+ * writes out (and lse); several: its unnormalised partial (ws_o, ws_ml as sdpa_cuda.cuh describes), and with
+ * p.fold the last block of the (b, kv head, row group) to finish (a device counter, put back to 0 by that
+ * block; kernels of this path must not run concurrently on two streams) merges the partials and writes out,
+ * else sd_combine runs after the kernel. Rows with no visible key: zeros, lse -inf.
+ * Tests: tests/c/test_sdpa_cuda.c (GPU machine only; LC_SDPA_DECODE=simt runs the SIMT kernel instead).
+ */
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+
+#include "backend/cuda/sdpa_cuda.cuh"
+
+#define SDM_NW 4
+#define SDM_NT (SDM_NW * 32)
+#define SDM_BK SD_DEC_MMA_BK
+#define SDM_MAX_DEVICES 64
+
+static_assert(SDM_BK == 16 * SDM_NW, "a warp takes 16 keys of a tile");
+
+/* Finished splits per (b, kv head, row group) of the running launch; 0 between launches. */
+__device__ unsigned sdm_ctr[SD_DEC_NCTR];
+
+__host__ __device__ constexpr int sdm_stages(int dp) { return dp <= 64 ? 4 : 3; }
+__host__ __device__ constexpr int sdm_pitch(int dp) { return dp + 8; }
+/* q [16][pitch] + ST × (k, v) [64][pitch], 16-bit elements. */
+__host__ __device__ constexpr size_t sdm_smem(int dp) {
+    return (size_t)(16 + sdm_stages(dp) * 2 * SDM_BK) * (size_t)sdm_pitch(dp) * 2u;
+}
+
+__device__ __forceinline__ float sdm_f(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float sdm_f(__half x) { return __half2float(x); }
+
+template <typename T, int DP>
+__global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
+    typedef SdVec<T> SV;
+    typedef SdPair<T> SP;
+    constexpr int ST = sdm_stages(DP);
+    constexpr int PITCH = sdm_pitch(DP);
+    constexpr int KS = DP / 16; /* k-steps of q·kᵀ */
+    constexpr int NJ = DP / 8;  /* n-tiles of p·v */
+    constexpr int CPR = DP / 8; /* 16-byte chunks per row */
+    constexpr bool QREG = DP <= 128;
+    static_assert(DP % 32 == 0 && DP <= 256, "DP");
+    /* the merge (after the loop) and the fold reuse the tile buffers */
+    static_assert((size_t)ST * 2 * SDM_BK * PITCH * 2 >= (size_t)(SDM_NW * 16 * DP + 2 * SDM_NW * 16) * 4, "merge space");
+    static_assert((size_t)ST * 2 * SDM_BK * PITCH * 2 >= (size_t)(2 * 16 * 256 + 32) * 4, "fold space");
+
+    extern __shared__ float4 sdm_smem4[];
+    T *const qs = reinterpret_cast<T *>(sdm_smem4); /* [16][PITCH] */
+    T *const pipe = qs + 16 * PITCH;                /* [ST][2][BK][PITCH] */
+    float *const red = reinterpret_cast<float *>(pipe);
+    __shared__ int sdm_last;
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int g = lane >> 2, q4 = lane & 3;
+
+    /* block -> (b, kv head, row group, split) */
+    long long rest = blockIdx.x;
+    const int split = (int)(rest % p.nsplit);
+    rest /= p.nsplit;
+    const long long grp_id = rest;
+    const int rgi = (int)(rest % p.nrg);
+    rest /= p.nrg;
+    const int kvh = (int)(rest % p.kv_heads);
+    const int b = (int)(rest / p.kv_heads);
+    const int sq = p.sq, d = p.d;
+    const int R = p.group * sq, r0 = rgi * 16;
+    const int nr = min(16, R - r0); /* real rows of the block */
+
+    const int L = sd_key_len(p, b);
+    const int off = L - sq;
+    int imax = 0;
+    for (int r = 0; r < nr; r++) imax = max(imax, (r0 + r) % sq);
+    int kmax = L;
+    if (p.causal) kmax = min(L, max(0, imax + off + 1));
+    int c0 = 0, c1 = kmax;
+    if (p.nsplit > 1) {
+        c0 = min(split * p.chunk, kmax);
+        c1 = min(c0 + p.chunk, kmax);
+    }
+    const int ntile = (c1 - c0 + SDM_BK - 1) / SDM_BK;
+
+    const T *kb = static_cast<const T *>(p.k) + (long long)b * p.k_st[0] + (long long)kvh * p.k_st[1];
+    const T *vb = static_cast<const T *>(p.v) + (long long)b * p.v_st[0] + (long long)kvh * p.v_st[1];
+    const long long k2 = p.k_st[2], v2 = p.v_st[2];
+
+    /* tile t of the chunk (keys c0 + 64t ..) into stage t % ST, one cp.async group per call site */
+    auto load_tile = [&](int t) {
+        T *ks = pipe + (t % ST) * 2 * SDM_BK * PITCH;
+        T *vs = ks + SDM_BK * PITCH;
+        const int j0 = c0 + t * SDM_BK;
+#pragma unroll 4
+        for (int idx = tid; idx < SDM_BK * CPR; idx += SDM_NT) {
+            const int r = idx / CPR, c = (idx % CPR) * 8;
+            const int key = j0 + r;
+            const bool ok = key < c1 && c < d;
+            const long long kk = ok ? key : 0;
+            const int cc = ok ? c : 0;
+            sd_cp_async16(ks + r * PITCH + c, kb + kk * k2 + cc, ok ? 16 : 0);
+            sd_cp_async16(vs + r * PITCH + c, vb + kk * v2 + cc, ok ? 16 : 0);
+        }
+    };
+#pragma unroll
+    for (int s = 0; s < ST - 1; s++) {
+        if (s < ntile) load_tile(s);
+        sd_cp_async_commit();
+    }
+
+    /* q rows of the block (zero past the rows and head_dim; not needed when the chunk is empty, e.g. past
+     * a cache's length), the thread's two rows g and g + 8 */
+    if (ntile > 0) {
+        for (int idx = tid; idx < 16 * DP; idx += SDM_NT) {
+            const int r = idx / DP, c = idx % DP;
+            const int gr = r0 + r;
+            unsigned short x = 0;
+            if (r < nr && c < d) {
+                const int hq = kvh * p.group + gr / sq, i = gr % sq;
+                x = (unsigned short)SV::bits(static_cast<const T *>(p.q) + (long long)b * p.q_st[0] + (long long)hq * p.q_st[1] +
+                                             (long long)i * p.q_st[2] + (long long)c * p.q_st[3]);
+            }
+            reinterpret_cast<unsigned short *>(qs)[r * PITCH + c] = x;
+        }
+    }
+    int ri[2], rh[2];
+    bool rv[2];
+#pragma unroll
+    for (int rr = 0; rr < 2; rr++) {
+        const int r = g + 8 * rr, gr = r0 + r;
+        rv[rr] = r < nr;
+        ri[rr] = rv[rr] ? gr % sq : 0;
+        rh[rr] = rv[rr] ? kvh * p.group + gr / sq : 0;
+    }
+    __syncthreads();
+    /* A fragments of q: rows lane % 8 (+8 for lanes 8-15, 24-31), columns +8 for lanes 16-31 */
+    const T *qrow = qs + ((lane & 7) + ((lane >> 3) & 1) * 8) * PITCH + (lane >> 4) * 8;
+    unsigned qf[QREG ? KS : 1][4];
+    if (QREG) {
+#pragma unroll
+        for (int k = 0; k < KS; k++) sd_ldsm_x4(qf[QREG ? k : 0], qrow + k * 16);
+    }
+
+    const bool masked = p.mask_kind != LC_SDPA_MASK_NONE;
+    const bool guard = masked || (p.causal && sq > 1); /* keys inside [c0, c1) may be hidden from a row */
+    const float qscale = p.qscale;
+    float m[2] = {-FLT_MAX, -FLT_MAX}, l[2] = {0.0f, 0.0f};
+    float o[NJ][4];
+#pragma unroll
+    for (int j = 0; j < NJ; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
+
+    /* ldmatrix row addresses inside a stage: k (B of q·kᵀ: keys +8 for lanes 16-31, columns +8 for lanes
+     * 8-15, 24-31) and v (B of p·v, transposed: keys +8 for lanes 8-15, 24-31, columns +8 for lanes 16-31) */
+    const int koff = (warp * 16 + (lane & 7) + (lane >> 4) * 8) * PITCH + ((lane >> 3) & 1) * 8;
+    const int voff = (warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * PITCH + (lane >> 4) * 8;
+
+    for (int t = 0; t < ntile; t++) {
+        sd_cp_async_wait<ST - 2>();
+        __syncthreads(); /* tile t landed for every thread; stage (t - 1) % ST is free */
+        if (t + ST - 1 < ntile) load_tile(t + ST - 1);
+        sd_cp_async_commit();
+        const T *ks = pipe + (t % ST) * 2 * SDM_BK * PITCH;
+        const T *vs = ks + SDM_BK * PITCH;
+        const int kw = c0 + t * SDM_BK + warp * 16; /* the warp's first key */
+        if (kw >= c1) continue;                     /* warp-uniform */
+
+        float s[2][4];
+#pragma unroll
+        for (int nt = 0; nt < 2; nt++) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+#pragma unroll
+        for (int k = 0; k < KS; k++) {
+            unsigned a[4], bk[4];
+            if (QREG) {
+#pragma unroll
+                for (int x = 0; x < 4; x++) a[x] = qf[QREG ? k : 0][x];
+            } else {
+                sd_ldsm_x4(a, qrow + k * 16);
+            }
+            sd_ldsm_x4(bk, ks + koff + k * 16);
+            sd_mma16816<T>(s[0], a, bk[0], bk[1]);
+            sd_mma16816<T>(s[1], a, bk[2], bk[3]);
+        }
+
+        /* scores in log2 units; element (nt, e): row g + 8·(e / 2), key kw + 8·nt + 2·q4 + e % 2 */
+#pragma unroll
+        for (int nt = 0; nt < 2; nt++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int rr = e >> 1, key = kw + nt * 8 + 2 * q4 + (e & 1);
+                float x = s[nt][e] * qscale;
+                const bool vis = key < c1 && rv[rr] && (!p.causal || key <= ri[rr] + off);
+                if (!vis) x = -INFINITY;
+                else if (masked) x = sd_apply_mask(p, b, rh[rr], ri[rr], key, x);
+                s[nt][e] = x;
+            }
+
+        /* online softmax per row (the row's quad shares m); s becomes p */
+#pragma unroll
+        for (int rr = 0; rr < 2; rr++) {
+            float mx = fmaxf(fmaxf(s[0][2 * rr], s[0][2 * rr + 1]), fmaxf(s[1][2 * rr], s[1][2 * rr + 1]));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+            const float mnew = fmaxf(m[rr], mx);
+            const float alpha = exp2f(m[rr] - mnew);
+            m[rr] = mnew;
+            float sum = 0.0f;
+#pragma unroll
+            for (int nt = 0; nt < 2; nt++)
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    const float pe = exp2f(s[nt][2 * rr + e] - mnew);
+                    s[nt][2 * rr + e] = pe;
+                    sum += pe;
+                }
+            l[rr] = fmaf(l[rr], alpha, sum);
+#pragma unroll
+            for (int j = 0; j < NJ; j++) {
+                o[j][2 * rr] *= alpha;
+                o[j][2 * rr + 1] *= alpha;
+            }
+        }
+
+        bool slow = false;
+        if (guard) {
+            /* a non-finite value among the warp's 16 v rows (keys past the chunk are zeros) */
+            bool bad = false;
+#pragma unroll
+            for (int x = lane; x < 16 * CPR; x += 32) {
+                const uint4 w = *reinterpret_cast<const uint4 *>(vs + (warp * 16 + x / CPR) * PITCH + (x % CPR) * 8);
+                bad |= SP::nonfinite(w.x) | SP::nonfinite(w.y) | SP::nonfinite(w.z) | SP::nonfinite(w.w);
+            }
+            slow = __any_sync(0xffffffffu, bad);
+        }
+        if (!slow) {
+            /* A fragments of p (hi and lo parts): a0 row g keys 2q4.., a1 row g+8, a2/a3 the same at keys +8 */
+            unsigned ah[4], al[4];
+#pragma unroll
+            for (int x = 0; x < 4; x++) {
+                const int nt = x >> 1, e = (x & 1) * 2;
+                float h0, h1, u0, u1;
+                ah[x] = SP::pack(s[nt][e], s[nt][e + 1], h0, h1);
+                al[x] = SP::pack(s[nt][e] - h0, s[nt][e + 1] - h1, u0, u1);
+            }
+#pragma unroll
+            for (int jj = 0; jj < NJ / 2; jj++) {
+                unsigned bv[4];
+                sd_ldsm_x4_t(bv, vs + voff + jj * 16);
+                sd_mma16816<T>(o[2 * jj], ah, bv[0], bv[1]);
+                sd_mma16816<T>(o[2 * jj], al, bv[0], bv[1]);
+                sd_mma16816<T>(o[2 * jj + 1], ah, bv[2], bv[3]);
+                sd_mma16816<T>(o[2 * jj + 1], al, bv[2], bv[3]);
+            }
+        } else {
+            /* float32 p·v skipping p == 0 (p of key kk for rows g, g+8 lives in lane 4g + (kk % 8) / 2) */
+#pragma unroll
+            for (int kk = 0; kk < 16; kk++) {
+                const int src = (lane & ~3) | ((kk & 7) >> 1);
+                const float p0 = __shfl_sync(0xffffffffu, s[kk >> 3][kk & 1], src);
+                const float p1 = __shfl_sync(0xffffffffu, s[kk >> 3][2 + (kk & 1)], src);
+                const T *vrow = vs + (warp * 16 + kk) * PITCH + 2 * q4;
+#pragma unroll
+                for (int j = 0; j < NJ; j++)
+#pragma unroll
+                    for (int e = 0; e < 2; e++) {
+                        const float vv = sdm_f(vrow[j * 8 + e]);
+                        o[j][e] = p0 != 0.0f ? fmaf(p0, vv, o[j][e]) : o[j][e];
+                        o[j][2 + e] = p1 != 0.0f ? fmaf(p1, vv, o[j][2 + e]) : o[j][2 + e];
+                    }
+            }
+        }
+    }
+    sd_cp_async_wait<0>();
+    __syncthreads(); /* every warp is done with the tiles: their space becomes the merge buffers */
+
+    /* merge the warps: per warp m, l (rows) and O [16][DP] */
+    float *const red_o = red;                       /* [NW][16][DP] */
+    float *const red_m = red_o + SDM_NW * 16 * DP;  /* [NW][16] */
+    float *const red_l = red_m + SDM_NW * 16;       /* [NW][16] */
+#pragma unroll
+    for (int rr = 0; rr < 2; rr++) {
+        float lr = l[rr];
+        lr += __shfl_xor_sync(0xffffffffu, lr, 1);
+        lr += __shfl_xor_sync(0xffffffffu, lr, 2);
+        if (q4 == 0) {
+            red_m[warp * 16 + g + 8 * rr] = m[rr];
+            red_l[warp * 16 + g + 8 * rr] = lr;
+        }
+#pragma unroll
+        for (int j = 0; j < NJ; j++)
+            *reinterpret_cast<float2 *>(red_o + (warp * 16 + g + 8 * rr) * DP + j * 8 + 2 * q4) = make_float2(o[j][2 * rr], o[j][2 * rr + 1]);
+    }
+    __syncthreads();
+
+    for (int idx = tid; idx < nr * DP; idx += SDM_NT) {
+        const int r = idx / DP, c = idx % DP;
+        if (c >= d) continue;
+        float mx = -FLT_MAX;
+#pragma unroll
+        for (int w = 0; w < SDM_NW; w++) mx = fmaxf(mx, red_m[w * 16 + r]);
+        float den = 0.0f, num = 0.0f;
+#pragma unroll
+        for (int w = 0; w < SDM_NW; w++) {
+            const float wt = exp2f(red_m[w * 16 + r] - mx);
+            den = fmaf(wt, red_l[w * 16 + r], den);
+            num = fmaf(wt, red_o[(w * 16 + r) * DP + c], num);
+        }
+        const int gr = r0 + r, hq = kvh * p.group + gr / sq, i = gr % sq;
+        const long long rowid = ((long long)b * p.heads + hq) * sq + i;
+        if (p.nsplit == 1) {
+            const bool empty = den == 0.0f;
+            T *dst = static_cast<T *>(p.out) + (long long)b * p.o_st[0] + (long long)hq * p.o_st[1] + (long long)i * p.o_st[2] +
+                     (long long)c * p.o_st[3];
+            *dst = SV::st1(empty ? 0.0f : num / den);
+            if (c == 0 && p.lse) p.lse[rowid] = empty ? -INFINITY : (mx + log2f(den)) * SD_LN2;
+        } else {
+            const long long slot = rowid * p.nsplit + split;
+            p.ws_o[slot * p.ws_ld + c] = num;
+            if (c == 0) {
+                p.ws_ml[2 * slot] = mx;
+                p.ws_ml[2 * slot + 1] = den;
+            }
+        }
+    }
+    if (p.nsplit == 1 || !p.fold) return;
+
+    /* fold: the last split of the group to finish merges the partials (threadFenceReduction pattern) */
+    __threadfence();
+    __syncthreads();
+    if (tid == 0) {
+        const unsigned prev = atomicAdd(&sdm_ctr[grp_id], 1u);
+        sdm_last = prev == (unsigned)(p.nsplit - 1);
+        if (sdm_last) atomicExch(&sdm_ctr[grp_id], 0u);
+    }
+    __syncthreads();
+    if (!sdm_last) return;
+    __threadfence();
+    const int ns = p.nsplit;
+    float *const cw = red;            /* [16][ns]: m, then the weights 2^(m - M) */
+    float *const cl = cw + 16 * ns;   /* [16][ns]: l */
+    float *const cden = cl + 16 * ns; /* [16] */
+    float *const cmx = cden + 16;     /* [16] */
+    for (int idx = tid; idx < nr * ns; idx += SDM_NT) {
+        const int r = idx / ns, s = idx % ns;
+        const int gr = r0 + r, hq = kvh * p.group + gr / sq, i = gr % sq;
+        const long long slot = (((long long)b * p.heads + hq) * sq + i) * ns + s;
+        const float2 ml = __ldcg(reinterpret_cast<const float2 *>(p.ws_ml) + slot);
+        cw[r * ns + s] = ml.x;
+        cl[r * ns + s] = ml.y;
+    }
+    __syncthreads();
+    for (int r = warp; r < nr; r += SDM_NW) {
+        float mx = -FLT_MAX;
+        for (int s = lane; s < ns; s += 32) mx = fmaxf(mx, cw[r * ns + s]);
+#pragma unroll
+        for (int o2 = 16; o2 >= 1; o2 >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o2));
+        float den = 0.0f;
+        for (int s = lane; s < ns; s += 32) {
+            const float wt = exp2f(cw[r * ns + s] - mx);
+            cw[r * ns + s] = wt;
+            den = fmaf(wt, cl[r * ns + s], den);
+        }
+#pragma unroll
+        for (int o2 = 16; o2 >= 1; o2 >>= 1) den += __shfl_xor_sync(0xffffffffu, den, o2);
+        if (lane == 0) {
+            cden[r] = den;
+            cmx[r] = mx;
+        }
+    }
+    __syncthreads();
+    /* 4 columns a thread (ws_ld is a multiple of 4, partial rows 16-byte aligned; columns >= d unused) */
+    const int d4 = (d + 3) >> 2, ld4 = p.ws_ld >> 2;
+    for (int idx = tid; idx < nr * d4; idx += SDM_NT) {
+        const int r = idx / d4, c = (idx % d4) * 4;
+        const int gr = r0 + r, hq = kvh * p.group + gr / sq, i = gr % sq;
+        const long long rowid = ((long long)b * p.heads + hq) * sq + i;
+        const float4 *src = reinterpret_cast<const float4 *>(p.ws_o + rowid * ns * p.ws_ld + c);
+        const float *wr = cw + r * ns;
+        float n[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll 8
+        for (int s = 0; s < ns; s++) {
+            const float4 x = __ldcg(src + (long long)s * ld4);
+            const float wt = wr[s];
+            n[0] = fmaf(wt, x.x, n[0]);
+            n[1] = fmaf(wt, x.y, n[1]);
+            n[2] = fmaf(wt, x.z, n[2]);
+            n[3] = fmaf(wt, x.w, n[3]);
+        }
+        const float den = cden[r];
+        const bool empty = den == 0.0f;
+        T *dst = static_cast<T *>(p.out) + (long long)b * p.o_st[0] + (long long)hq * p.o_st[1] + (long long)i * p.o_st[2];
+#pragma unroll
+        for (int e = 0; e < 4; e++)
+            if (c + e < d) dst[(long long)(c + e) * p.o_st[3]] = SV::st1(empty ? 0.0f : n[e] / den);
+        if (c == 0 && p.lse) p.lse[rowid] = empty ? -INFINITY : (cmx[r] + log2f(den)) * SD_LN2;
+    }
+}
+
+int sd_decode_mma_occupancy(int dp) {
+    const size_t smem = sdm_smem(dp <= 32 ? 32 : dp <= 64 ? 64 : dp <= 128 ? 128 : 256);
+    const int occ = (int)((228u * 1024u) / (smem + 1024u));
+    return occ < 1 ? 1 : occ;
+}
+
+static int sdm_attr_done[SDM_MAX_DEVICES][2][4];
+
+template <typename T, int DP>
+static cudaError_t sdm_launch(int dti, int dpi, const sd_params &p, unsigned blocks, cudaStream_t stream) {
+    const size_t smem = sdm_smem(DP);
+    if (smem > 48 * 1024) {
+        int dev = 0;
+        cudaError_t err = cudaGetDevice(&dev);
+        if (err != cudaSuccess) return err;
+        if (dev < 0 || dev >= SDM_MAX_DEVICES || !sdm_attr_done[dev][dti][dpi]) {
+            err = cudaFuncSetAttribute((const void *)sd_decode_mma<T, DP>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+            if (err != cudaSuccess) return err;
+            if (dev >= 0 && dev < SDM_MAX_DEVICES) sdm_attr_done[dev][dti][dpi] = 1;
+        }
+    }
+    sd_decode_mma<T, DP><<<blocks, SDM_NT, smem, stream>>>(p);
+    return cudaGetLastError();
+}
+
+template <typename T>
+static cudaError_t sdm_launch_dp(int dti, int dp, const sd_params &p, unsigned blocks, cudaStream_t stream) {
+    switch (dp) {
+    case 32: return sdm_launch<T, 32>(dti, 0, p, blocks, stream);
+    case 64: return sdm_launch<T, 64>(dti, 1, p, blocks, stream);
+    case 128: return sdm_launch<T, 128>(dti, 2, p, blocks, stream);
+    default: return sdm_launch<T, 256>(dti, 3, p, blocks, stream);
+    }
+}
+
+cudaError_t sd_launch_decode_mma(lc_dtype dtype, int dp, const sd_params &p, unsigned blocks, cudaStream_t stream) {
+    if (blocks == 0) return cudaSuccess;
+    if (dtype == LC_DTYPE_F16) return sdm_launch_dp<__half>(0, dp, p, blocks, stream);
+    if (dtype == LC_DTYPE_BF16) return sdm_launch_dp<__nv_bfloat16>(1, dp, p, blocks, stream);
+    return cudaErrorInvalidValue;
+}
