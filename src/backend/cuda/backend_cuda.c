@@ -260,7 +260,8 @@ static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
 
 /* sdpa: the tensor-core kernel (sdpa_mma_cuda.cu) for the 16-bit prefill shapes it takes, else the generic
  * flash / split-KV / decode kernels (sdpa_cuda.cu, sdpa_decode_cuda.cu), which also take every decode shape
- * (sq <= 16: they read each k/v byte once per GQA group). Scratch from the stream-ordered pool. */
+ * (sq <= 16: sdpa_decode_mma_cuda.cu on tensor cores for 16-bit, else sdpa_decode_cuda.cu; each k/v byte read
+ * once per GQA group). Scratch from the stream-ordered pool. */
 static lc_status lc_cuda_k_sdpa(const lc_call *c, const char **path) {
     const lc_sdpa_args *a = c->ext;
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
