@@ -69,6 +69,14 @@ typedef struct lc_sdpa_options {
 lc_status lc_sdpa(const lc_tensor_t *q, const lc_tensor_t *k, const lc_tensor_t *v, lc_tensor_t *out,
                   const lc_sdpa_options *options, lc_device device);
 
+/* Rows of weight [vocab, d] (any float dtype) gathered by ids [...] (int32/int64) -> out [..., d] (weight's
+ * dtype; a bit-exact copy). An id outside 0..vocab-1: on the CPU the call is refused before anything is
+ * written (LC_ERR_INVALID_ARGUMENT); on CUDA (ids already on the device) that row is written as zeros. */
+lc_status lc_embedding(const lc_tensor_t *weight, const lc_tensor_t *ids, lc_tensor_t *out, lc_device device);
+/* The index of the largest element over the last axis of x [..., n] (any float dtype) -> out int64 [...] (a
+ * 1-D x gives [1]); the first maximum on ties, a NaN counts as the largest (the first NaN), as NumPy. */
+lc_status lc_argmax(const lc_tensor_t *x, lc_tensor_t *out, lc_device device);
+
 /* A KV cache for decoding: k and v stored in place as [batch, kv_heads, max_seq, head_dim] (one allocation,
  * never moved) with each sequence's current length in device memory, so one captured graph of
  * append + attention serves every decode step. dtype float32, float16 or bfloat16; device CPU or CUDA. */

@@ -63,6 +63,10 @@ from ._C import (
     relu_into,
     scaled_dot_product_attention,
     scaled_dot_product_attention_into,
+    embedding,
+    embedding_into,
+    argmax,
+    argmax_into,
     runtime_active_backend_capabilities,
     runtime_backend_capabilities,
     runtime_trace_clear,
@@ -135,6 +139,10 @@ from .graph import Graph, GraphCore, GraphPlan, graph_issue_codes, graph_op_sche
 
 __all__ = [
     "KVCache",
+    "embedding",
+    "embedding_into",
+    "argmax",
+    "argmax_into",
     "scaled_dot_product_attention",
     "scaled_dot_product_attention_into",
     "cast",

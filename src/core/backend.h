@@ -32,6 +32,7 @@ typedef struct lc_call {
     const void *in[LC_OP_MAX_INPUTS];
     int ndim[LC_OP_MAX_INPUTS];
     const int64_t *shape[LC_OP_MAX_INPUTS];
+    lc_dtype in_dtype[LC_OP_MAX_INPUTS]; /* each input's own dtype (mixed-dtype ops: embedding's ids) */
     void *out;
     int out_ndim;
     int64_t out_shape[LC_MAX_DIMS];
@@ -284,6 +285,25 @@ typedef struct lc_attention_projection_args {
     float *out;
 } lc_attention_projection_args;
 
+/* embedding: out[r, :] = weight[ids[r], :] for r < rows (ids int32 or int64, flattened); weight [vocab, dim]
+ * and out in `dtype` (any float dtype; a bit-exact copy). An id outside 0..vocab-1: the CPU refuses the call
+ * before writing (LC_ERR_INVALID_ARGUMENT naming the position), CUDA writes a zero row. */
+typedef struct lc_embedding_args {
+    lc_dtype dtype, ids_dtype;
+    int64_t rows, vocab, dim;
+    const void *weight, *ids;
+    void *out;
+} lc_embedding_args;
+
+/* argmax: out[r] (int64) = the index of the largest of x[r, 0..cols) (the first one on ties; a NaN counts as
+ * larger than any number, the first NaN wins, as NumPy and torch). dtype: any float dtype. */
+typedef struct lc_argmax_args {
+    lc_dtype dtype;
+    int64_t rows, cols;
+    const void *x;
+    int64_t *out;
+} lc_argmax_args;
+
 /* Graph capture state of a backend (capture_state entry). */
 enum { LC_CAPTURE_NONE = 0, LC_CAPTURE_THIS_THREAD = 1, LC_CAPTURE_OTHER_THREAD = 2 };
 
@@ -353,6 +373,8 @@ void lc_call_qkv_pack(const lc_call *c, lc_qkv_pack_args *a);
 void lc_call_rms_norm(const lc_call *c, lc_rms_norm_args *a);
 void lc_call_softmax(const lc_call *c, lc_softmax_args *a);
 void lc_call_silu(const lc_call *c, lc_silu_args *a);
+void lc_call_embedding(const lc_call *c, lc_embedding_args *a);
+void lc_call_argmax(const lc_call *c, lc_argmax_args *a);
 /* add / mul: the broadcast of the call's input shapes to its output shape, axes merged (lc_bcast_args). */
 void lc_call_bcast(const lc_call *c, lc_bcast_args *a);
 void lc_call_conv_attention(const lc_call *c, lc_conv_attention_args *a);

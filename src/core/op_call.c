@@ -97,6 +97,18 @@ void lc_call_silu(const lc_call *c, lc_silu_args *a) {
                         .b = c->op == LC_OP_SILU_MUL ? c->in[1] : NULL, .out = c->out};
 }
 
+void lc_call_embedding(const lc_call *c, lc_embedding_args *a) {
+    *a = (lc_embedding_args){.dtype = c->dtype, .ids_dtype = c->in_dtype[1], .rows = lc_in_numel(c, 1),
+                             .vocab = c->shape[0][0], .dim = c->shape[0][1], .weight = c->in[0], .ids = c->in[1],
+                             .out = c->out};
+}
+
+void lc_call_argmax(const lc_call *c, lc_argmax_args *a) {
+    const int64_t cols = c->shape[0][c->ndim[0] - 1];
+    *a = (lc_argmax_args){.dtype = c->dtype, .rows = cols ? lc_in_numel(c, 0) / cols : 0, .cols = cols, .x = c->in[0],
+                          .out = (int64_t *)c->out};
+}
+
 /* Input i's element strides against the output's axes (right-aligned; 0 where it broadcasts). */
 static void lc_bcast_strides(const lc_call *c, int i, int64_t *st) {
     const int r = c->out_ndim, ri = c->ndim[i];

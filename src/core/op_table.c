@@ -19,6 +19,8 @@
  *   conv_attention      x, w, bias? -> [seq, head_dim]                  (fused, internal)
  *   attention_projection  q, k, v [seq,d], w [d,pn], bias [pn]? -> [seq,pn]  (fused, internal)
  *   kv_append           k_new, v_new [b,hkv,t,d] -> into the cache      (internal: lc_kv_cache_append)
+ *   embedding           weight [V,d], ids [...] int -> [..., d]          (eager; gather of rows)
+ *   argmax              x [..., n] -> [...] int64                         (eager)
  *   rope                x [(b,)(h,)s,d], positions [(b,)s] -> x's shape (eager: lc_rope, options outside attrs)
  * Tests: tests/c/test_op_table.c. */
 #include <math.h>
@@ -247,6 +249,41 @@ static lc_status lc_infer_rope(const lc_op_def *d, const lc_op_operands *in, con
     return LC_OK;
 }
 
+/* embedding: weight [V, D] (a float dtype), ids [...] (int32/int64, rank < LC_MAX_DIMS) -> [..., D]. */
+static lc_status lc_infer_embedding(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs,
+                                    int *out_ndim, int64_t *out_shape) {
+    (void)attrs;
+    char who[160];
+    if (in->dtype[0] == LC_DTYPE_I32 || in->dtype[0] == LC_DTYPE_I64) {
+        lc_op_describe_input(who, sizeof who, d, in, 0);
+        return lc_error(LC_ERR_DTYPE, "%s: %s: expected a float dtype (the table), got %s", in->prefix, who,
+                        lc_dtype_name(in->dtype[0]));
+    }
+    if (in->dtype[1] != LC_DTYPE_I32 && in->dtype[1] != LC_DTYPE_I64) {
+        lc_op_describe_input(who, sizeof who, d, in, 1);
+        return lc_error(LC_ERR_DTYPE, "%s: %s: expected dtype int32 or int64, got %s", in->prefix, who,
+                        lc_dtype_name(in->dtype[1]));
+    }
+    if (in->ndim[1] >= LC_MAX_DIMS) return lc_shape_err(d, in, 1, "at most 7 dimensions (the output adds one)");
+    *out_ndim = in->ndim[1] + 1;
+    memcpy(out_shape, in->shape[1], (size_t)in->ndim[1] * sizeof(int64_t));
+    out_shape[in->ndim[1]] = in->shape[0][1];
+    return LC_OK;
+}
+
+/* argmax: x [..., n] (float) -> [...] (int64); a 1-D x gives [1]. */
+static lc_status lc_infer_argmax(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs, int *out_ndim,
+                                 int64_t *out_shape) {
+    (void)d, (void)attrs;
+    if (in->ndim[0] == 1) {
+        *out_ndim = 1;
+        out_shape[0] = 1;
+        return LC_OK;
+    }
+    lc_copy_shape(in->ndim[0] - 1, in->shape[0], out_ndim, out_shape);
+    return LC_OK;
+}
+
 /* x [n,c,h,w] * w [oc,c,kh,kw] (+ bias [oc]) -> [n, oc, oh, ow] (conv2d and its aliases, conv_attention). */
 static lc_status lc_conv_shape(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs,
                                int64_t out[4]) {
@@ -463,6 +500,20 @@ static lc_op_work lc_work_rope(const lc_op_operands *in, const lc_graph_attrs *a
     return (lc_op_work){6.0 * n, 2.0 * n * lc_esize(in) + 8.0 * pos, 0.0};
 }
 
+/* embedding: out rows copied (read + written), ids read. */
+static lc_op_work lc_work_embedding(const lc_op_operands *in, const lc_graph_attrs *a, int ond, const int64_t *os) {
+    (void)a;
+    const double ids = lc_numel(in->ndim[1], in->shape[1]);
+    return (lc_op_work){0.0, 2.0 * lc_numel(ond, os) * lc_esize(in) + 8.0 * ids, 0.0};
+}
+
+/* argmax: x read, one int64 per row written. */
+static lc_op_work lc_work_argmax(const lc_op_operands *in, const lc_graph_attrs *a, int ond, const int64_t *os) {
+    (void)a;
+    const double n = lc_numel(in->ndim[0], in->shape[0]);
+    return (lc_op_work){n, n * lc_esize(in) + 8.0 * lc_numel(ond, os), 0.0};
+}
+
 /* ---- device limits ------------------------------------------------------------------------------- */
 
 static const char *lc_attention_gpu_limit(const lc_op_operands *in, const lc_graph_attrs *attrs) {
@@ -572,6 +623,14 @@ static const lc_op_def lc_ops[] = {
      LC_CROSSOVER_NONE, "x [b,h,s,d] (or [h,s,d], [s,d]), positions [b,s] or [s] (int32/int64) -> x's shape",
      "lc_rope (theta, rotary_dim and scaling in lc_rope_options; strided x read in place)", lc_infer_rope,
      lc_work_rope, NULL},
+    {LC_OP_EMBEDDING, "embedding", LC_OP_EMBEDDING, LC_OPF_MIXED_DTYPE, 2, 2, {"weight", "ids"}, {2, ANY}, ANY, 0,
+     {ALL | LC_DT_IDX, ALL | LC_DT_IDX}, 0, 0, NO_ATTRS, LC_CROSSOVER_NONE,
+     "weight [vocab, d] (float), ids [...] (int32/int64) -> [..., d]",
+     "lc_embedding (CPU: ids checked, nothing written on a bad one; CUDA: an id out of range gives a zero row)",
+     lc_infer_embedding, lc_work_embedding, NULL},
+    {LC_OP_ARGMAX, "argmax", LC_OP_ARGMAX, LC_OPF_OUT_I64, 1, 1, {"x"}, {ANY}, ANY, 0, {ALL, ALL}, 0, 0, NO_ATTRS,
+     LC_CROSSOVER_NONE, "x [..., n] -> [...] int64 (1-D x: [1]); the first maximum, NaN counting as the largest",
+     "lc_argmax", lc_infer_argmax, lc_work_argmax, NULL},
 };
 _Static_assert(sizeof lc_ops / sizeof lc_ops[0] == LC_OP_COUNT, "op_table.c: one lc_op_def per lc_op");
 

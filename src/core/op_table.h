@@ -46,9 +46,11 @@ typedef enum lc_op {
     LC_OP_ATTENTION_PROJECTION, /* fused (internal): attention -> projection (+ bias) */
     LC_OP_KV_APPEND,            /* internal: the KV cache's append (lc_kv_cache_append) */
     LC_OP_ROPE,                 /* rotary position embedding (eager: lc_rope; attributes outside lc_graph_attrs) */
+    LC_OP_EMBEDDING,            /* rows of weight [V, D] gathered by integer ids */
+    LC_OP_ARGMAX,               /* index of the largest element over the last axis (int64 out) */
     LC_OP_COUNT
 } lc_op;
-#define LC_OP_NUM 26
+#define LC_OP_NUM 28
 #ifdef __cplusplus
 static_assert(LC_OP_COUNT == LC_OP_NUM, "lc_op: a new op needs its lc_op_def entry in op_table.c (and LC_OP_NUM)");
 #else
@@ -67,7 +69,8 @@ enum {
     LC_OPF_COMPOSITE = 1u << 2, /* no kernel of its own: runs as other ops (see backend_note) */
     LC_OPF_FUSED = 1u << 3,     /* internal fused op: the planner/sessions call it, never the user */
     LC_OPF_OUT_FREE = 1u << 4,  /* eager form: out may have any shape (only its element count matters) */
-    LC_OPF_MIXED_DTYPE = 1u << 5 /* inputs need not share one dtype (none yet) */
+    LC_OPF_MIXED_DTYPE = 1u << 5, /* inputs need not share one dtype (embedding: float weight, integer ids) */
+    LC_OPF_OUT_I64 = 1u << 6     /* the output is int64 whatever the inputs (argmax) */
 };
 
 #define LC_DT(d) (1u << (d))
@@ -75,6 +78,7 @@ enum {
 #define LC_DT_F64 LC_DT(LC_DTYPE_F64)
 #define LC_DT_F16 LC_DT(LC_DTYPE_F16)
 #define LC_DT_BF16 LC_DT(LC_DTYPE_BF16)
+#define LC_DT_IDX (LC_DT(LC_DTYPE_I32) | LC_DT(LC_DTYPE_I64))
 
 /* Which ops-layer measured crossover decides "auto" instead of the cost model (include/lightning_core/tune.h). */
 typedef enum lc_crossover {

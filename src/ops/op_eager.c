@@ -40,7 +40,9 @@ lc_status lc_op_run(lc_op op, const lc_tensor_t *const *inputs, int ninputs, lc_
     } else if ((st = lc_op_infer(d, &in, &attrs, &call.out_ndim, call.out_shape)) != LC_OK) {
         return st;
     }
-    if ((st = lc_check_out(name, out, dtype, call.out_ndim, call.out_shape)) != LC_OK) return st;
+    if ((st = lc_check_out(name, out, (d->flags & LC_OPF_OUT_I64) ? LC_DTYPE_I64 : dtype, call.out_ndim,
+                           call.out_shape)) != LC_OK)
+        return st;
     for (int i = 0; i < ninputs; i++)
         if ((st = lc_check_no_overlap(name, out, d->input_names[i], inputs[i], (d->inplace_inputs >> i) & 1u)) != LC_OK)
             return st;
@@ -65,6 +67,7 @@ lc_status lc_op_run(lc_op op, const lc_tensor_t *const *inputs, int ninputs, lc_
             call.in[i] = inputs[i] ? staged[i].data : NULL;
             call.ndim[i] = in.ndim[i];
             call.shape[i] = in.shape[i];
+            call.in_dtype[i] = in.dtype[i];
         }
         call.out = oo.data;
         call.attrs = attrs;

@@ -36,6 +36,7 @@ extern PyMethodDef lcpy_trace_methods[]; /* trace_py.c */
 extern PyMethodDef lcpy_tune_methods[];  /* tune_py.c */
 extern PyMethodDef lcpy_dtype_methods[]; /* dtype_py.c */
 extern PyMethodDef lcpy_sdpa_methods[];  /* sdpa_py.c */
+extern PyMethodDef lcpy_index_methods[]; /* index_py.c */
 extern PyMethodDef lcpy_llm_methods[];   /* llm_py.c */
 extern PyMethodDef lcpy_session_methods[]; /* session_py.c */
 extern PyMethodDef lcpy_graph_methods[];   /* graph_py.c */

@@ -292,6 +292,7 @@ PyMODINIT_FUNC PyInit__C(void) {
     if (PyModule_AddFunctions(m, lcpy_tune_methods) < 0) goto fail;
     if (PyModule_AddFunctions(m, lcpy_dtype_methods) < 0) goto fail;
     if (PyModule_AddFunctions(m, lcpy_sdpa_methods) < 0) goto fail;
+    if (PyModule_AddFunctions(m, lcpy_index_methods) < 0) goto fail;
     if (PyModule_AddFunctions(m, lcpy_llm_methods) < 0) goto fail;
     if (PyModule_AddFunctions(m, lcpy_session_methods) < 0) goto fail;
     if (PyModule_AddFunctions(m, lcpy_graph_methods) < 0) goto fail;

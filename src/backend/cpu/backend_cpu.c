@@ -34,6 +34,8 @@ LC_KERNEL_ADAPTER(lc_cpu_k_qkv_pack, lc_qkv_pack_args, lc_call_qkv_pack, lc_cpu_
 LC_KERNEL_ADAPTER(lc_cpu_k_rms_norm, lc_rms_norm_args, lc_call_rms_norm, lc_cpu_rms_norm)
 LC_KERNEL_ADAPTER(lc_cpu_k_softmax, lc_softmax_args, lc_call_softmax, lc_cpu_softmax)
 LC_KERNEL_ADAPTER(lc_cpu_k_silu, lc_silu_args, lc_call_silu, lc_cpu_silu)
+LC_KERNEL_ADAPTER(lc_cpu_k_embedding, lc_embedding_args, lc_call_embedding, lc_cpu_embedding)
+LC_KERNEL_ADAPTER(lc_cpu_k_argmax, lc_argmax_args, lc_call_argmax, lc_cpu_argmax)
 LC_KERNEL_ADAPTER(lc_cpu_k_bcast, lc_bcast_args, lc_call_bcast, lc_cpu_bcast)
 LC_KERNEL_ADAPTER(lc_cpu_k_attention_projection, lc_attention_projection_args, lc_call_attention_projection,
                lc_cpu_attention_projection)
@@ -78,6 +80,8 @@ const lc_backend lc_cpu_backend = {
             [LC_OP_RMS_NORM] = lc_cpu_k_rms_norm,
             [LC_OP_SOFTMAX] = lc_cpu_k_softmax,
             [LC_OP_SILU] = lc_cpu_k_silu,
+            [LC_OP_EMBEDDING] = lc_cpu_k_embedding,
+            [LC_OP_ARGMAX] = lc_cpu_k_argmax,
             [LC_OP_SILU_MUL] = lc_cpu_k_silu,
             [LC_OP_ADD] = lc_cpu_k_bcast,
             [LC_OP_MUL] = lc_cpu_k_bcast,

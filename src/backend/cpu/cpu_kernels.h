@@ -17,6 +17,9 @@ lc_status lc_cpu_attention(const lc_attention_args *args, const char **path);   
  * query blocks; lse may be NULL. kv_append: the cache append on host memory. */
 lc_status lc_cpu_sdpa(const lc_sdpa_args *args, const char **path);
 lc_status lc_cpu_kv_append(const lc_kv_append_args *args);
+/* index_cpu.c: embedding (ids checked before any write) and argmax. */
+lc_status lc_cpu_embedding(const lc_embedding_args *args, const char **path);
+lc_status lc_cpu_argmax(const lc_argmax_args *args, const char **path);
 lc_status lc_cpu_conv2d(const lc_conv2d_args *args, const char **path);         /* conv2d_cpu.c */
 lc_status lc_cpu_binary(const lc_binary_args *args, const char **path);         /* elementwise_cpu.c */
 lc_status lc_cpu_relu(const lc_relu_args *args, const char **path);             /* elementwise_cpu.c */

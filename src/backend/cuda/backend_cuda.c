@@ -324,6 +324,22 @@ static lc_status lc_cuda_silu(const lc_silu_args *args, const char **path) {
     return st;
 }
 
+static lc_status lc_cuda_embedding(const lc_embedding_args *args, const char **path) {
+    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
+    if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "embedding: cuda: no usable GPU");
+    lc_status st = lc_launched("embedding", lc_cuda_launch_embedding(args, lc_cuda_stream(ctx)));
+    if (st == LC_OK && path) *path = "cuda_embedding";
+    return st;
+}
+
+static lc_status lc_cuda_argmax(const lc_argmax_args *args, const char **path) {
+    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
+    if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "argmax: cuda: no usable GPU");
+    lc_status st = lc_launched("argmax", lc_cuda_launch_argmax(args, lc_cuda_stream(ctx)));
+    if (st == LC_OK && path) *path = "cuda_argmax";
+    return st;
+}
+
 static lc_status lc_cuda_bcast(const lc_bcast_args *args, const char **path) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     const char *op = args->kind == LC_BCAST_MUL ? "mul" : "add";
@@ -361,6 +377,8 @@ LC_KERNEL_ADAPTER(lc_cuda_k_attention_projection, lc_attention_projection_args, 
 LC_KERNEL_ADAPTER(lc_cuda_k_rms_norm, lc_rms_norm_args, lc_call_rms_norm, lc_cuda_rms_norm)
 LC_KERNEL_ADAPTER(lc_cuda_k_softmax, lc_softmax_args, lc_call_softmax, lc_cuda_softmax)
 LC_KERNEL_ADAPTER(lc_cuda_k_silu, lc_silu_args, lc_call_silu, lc_cuda_silu)
+LC_KERNEL_ADAPTER(lc_cuda_k_embedding, lc_embedding_args, lc_call_embedding, lc_cuda_embedding)
+LC_KERNEL_ADAPTER(lc_cuda_k_argmax, lc_argmax_args, lc_call_argmax, lc_cuda_argmax)
 LC_KERNEL_ADAPTER(lc_cuda_k_bcast, lc_bcast_args, lc_call_bcast, lc_cuda_bcast)
 LC_FITS_ADAPTER(lc_cuda_fits_conv_attention, lc_conv_attention_args, lc_call_conv_attention, lc_cuda_conv_attention_fits)
 LC_FITS_ADAPTER(lc_cuda_fits_attention_projection, lc_attention_projection_args, lc_call_attention_projection,
@@ -397,6 +415,8 @@ const lc_backend lc_cuda_backend = {
             [LC_OP_RMS_NORM] = lc_cuda_k_rms_norm,
             [LC_OP_SOFTMAX] = lc_cuda_k_softmax,
             [LC_OP_SILU] = lc_cuda_k_silu,
+            [LC_OP_EMBEDDING] = lc_cuda_k_embedding,
+            [LC_OP_ARGMAX] = lc_cuda_k_argmax,
             [LC_OP_SILU_MUL] = lc_cuda_k_silu,
             [LC_OP_ADD] = lc_cuda_k_bcast,
             [LC_OP_MUL] = lc_cuda_k_bcast,

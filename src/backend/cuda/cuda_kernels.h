@@ -68,6 +68,9 @@ cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *workspace, size_
  * aligned rows, no mask or a mask it handles); GQA without repeating k/v, causal block skipping, key_lengths. */
 int lc_cuda_sdpa_mma_fits(const lc_sdpa_args *args);
 cudaError_t lc_cuda_launch_sdpa_mma(const lc_sdpa_args *args, cudaStream_t stream, const char **path);
+/* index_cuda.cu: embedding (an id out of range writes a zero row) and argmax over the last axis. */
+cudaError_t lc_cuda_launch_embedding(const lc_embedding_args *args, cudaStream_t stream);
+cudaError_t lc_cuda_launch_argmax(const lc_argmax_args *args, cudaStream_t stream);
 /* kv_cache_cuda.cu: lc_kv_append_args on the device (small appends: one launch; else two: copy at the device
  * lengths, then advance). */
 cudaError_t lc_cuda_launch_kv_append(const lc_kv_append_args *args, cudaStream_t stream);
