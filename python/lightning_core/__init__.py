@@ -116,6 +116,7 @@ from .kv_cache import KVCache  # noqa: E402
 from .dtypes import cast, float32_fallback_ops, op_dtypes  # noqa: E402  (dtypes: conversions, the table's masks)
 from . import api  # noqa: E402  (lc.api: the seed's integrated API)
 from . import autograd, checkpoint, nn  # noqa: E402  (lc.nn, lc.autograd, lc.checkpoint)
+from . import models  # noqa: E402  (lc.models: checkpoints and the model runner)
 from .autograd import TinyAutogradMLP, ag_add, ag_matmul, ag_mse_loss, ag_relu  # noqa: E402
 from .checkpoint import (  # noqa: E402
     load_checkpoint,

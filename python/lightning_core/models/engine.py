@@ -1,0 +1,254 @@
+"""The model runner (issue 16): GPT-2 and LLaMA-family (Mistral, Qwen2) causal LMs from Hugging Face folders,
+run through Lightning Core ops on the CPU or CUDA.
+
+  model = lc.models.load(path, device="cpu", dtype=None)      # config.json + safetensors, weights uploaded once
+  logits = model(ids)                                          # [B, S] ints -> [B, S, vocab] (full causal forward)
+  logits = model.forward(ids, positions=None, cache=None)      # with a cache: the new tokens attend to it too
+  out = model.generate(prompts, max_new_tokens, stop_ids=())   # greedy; prompts of different lengths in a batch
+
+Every activation is an lc.Tensor on the model's device; the ops are the library's (embedding, layer_norm /
+rms_norm, linear with bias/GELU epilogues, rope, scaled_dot_product_attention reading q/k/v as strided views
+of the fused qkv projection and writing heads merged, silu_mul, add, argmax) and the KV cache is lc.KVCache
+(one per layer, lengths on the device). Weights are stored [in, out] (x @ W) as lc.linear takes them:
+GPT-2's Conv1D weights as they are, LLaMA's nn.Linear weights transposed once at load, q/k/v fused into one
+projection. A batch of prompts of different lengths is padded on the right for the prefill; each cache's
+lengths are then set to the true prompt lengths, so every sequence's next token is written right after its
+own prompt and attends only to its own keys.
+Tests: tests/python/test_engine.py (against testing.ref_models, the float64 reference forward).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import lightning_core as lc
+
+from .hf import GPT2Config, LlamaConfig, load_checkpoint, rope_inv_freq  # noqa: F401  (rope_inv_freq: docs)
+
+
+def _np_dtype(name):
+    from ..dtypes import numpy_dtype
+    return numpy_dtype(name)
+
+
+class CausalLM:
+    """A loaded model; see the module docstring. Attributes: config, device, dtype, arch ("gpt2" | "llama")."""
+
+    def __init__(self, config, tensors, device="cpu", dtype=None):
+        if device not in ("cpu", "cuda"):
+            raise ValueError(f"CausalLM: device: expected 'cpu' or 'cuda', got {device!r}")
+        self.config, self.device = config, device
+        first = next(iter(tensors.values()))
+        self.dtype = dtype or (first.dtype.name if first.dtype.name in ("float32", "float16", "bfloat16") else "float32")
+        if self.dtype not in ("float32", "float16", "bfloat16"):
+            raise ValueError(f"CausalLM: dtype: expected float32, float16 or bfloat16, got {self.dtype!r}")
+        self.arch = "gpt2" if isinstance(config, GPT2Config) else "llama"
+        self._np = _np_dtype(self.dtype)
+        if self.arch == "gpt2":
+            self._load_gpt2(tensors)
+        else:
+            self._load_llama(tensors)
+
+    # ---- weights ------------------------------------------------------------------------------------
+    def _t(self, a):
+        """A host array -> a Tensor of the model's dtype on its device (converted on the host, uploaded once)."""
+        a = np.ascontiguousarray(a)
+        if a.dtype != self._np:
+            a = lc.cast(a.astype(np.float32) if a.dtype == np.float64 else a, self.dtype)
+        return lc.Tensor(a, device=self.device, dtype=self.dtype)
+
+    def _load_gpt2(self, t):
+        c = self.config
+        self.d, self.h, self.hkv = c.n_embd, c.n_head, c.n_head
+        self.hd, self.eps, self.vocab = c.n_embd // c.n_head, c.layer_norm_epsilon, c.vocab_size
+        if c.activation_function not in ("gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu"):
+            raise ValueError(f"CausalLM: activation_function: expected a GELU, got {c.activation_function!r}")
+        self.act = "gelu" if c.activation_function == "gelu" else "gelu_tanh"
+        self.wte, self.wpe = self._t(t["wte.weight"]), self._t(t["wpe.weight"])
+        self.layers = []
+        for i in range(c.n_layer):
+            p = f"h.{i}."
+            self.layers.append({k: self._t(t[p + n]) for k, n in (
+                ("ln1_w", "ln_1.weight"), ("ln1_b", "ln_1.bias"), ("w_qkv", "attn.c_attn.weight"),
+                ("b_qkv", "attn.c_attn.bias"), ("w_o", "attn.c_proj.weight"), ("b_o", "attn.c_proj.bias"),
+                ("ln2_w", "ln_2.weight"), ("ln2_b", "ln_2.bias"), ("w_fc", "mlp.c_fc.weight"), ("b_fc", "mlp.c_fc.bias"),
+                ("w_proj", "mlp.c_proj.weight"), ("b_proj", "mlp.c_proj.bias"))})
+        self.lnf_w, self.lnf_b = self._t(t["ln_f.weight"]), self._t(t["ln_f.bias"])
+        head = t["wte.weight"] if c.tie_word_embeddings else t["lm_head.weight"]
+        self.lm_head = self._t(np.asarray(head).T)
+
+    def _load_llama(self, t):
+        c = self.config
+        self.d, self.h, self.hkv, self.hd = c.hidden_size, c.num_attention_heads, c.num_key_value_heads, c.head_dim
+        self.eps, self.vocab = c.rms_norm_eps, c.vocab_size
+        if c.sliding_window is not None:
+            raise ValueError(f"CausalLM: sliding_window: expected None (a sliding-window mask is not supported yet), "
+                             f"got {c.sliding_window}")
+        rs = c.rope_scaling
+        self.rope_scaling = None if rs is None else {k: v for k, v in (
+            ("rope_type", rs.rope_type), ("factor", rs.factor), ("low_freq_factor", rs.low_freq_factor),
+            ("high_freq_factor", rs.high_freq_factor),
+            ("original_max_position_embeddings", rs.original_max_position_embeddings)) if v is not None}
+        self.theta = c.rope_theta
+        self.embed = self._t(t["model.embed_tokens.weight"])
+        self.layers = []
+        for i in range(c.num_hidden_layers):
+            p = f"model.layers.{i}."
+            qkv = np.concatenate([np.asarray(t[p + f"self_attn.{n}_proj.weight"]).T for n in ("q", "k", "v")], axis=1)
+            L = {"in_w": self._t(t[p + "input_layernorm.weight"]), "w_qkv": self._t(qkv),
+                 "w_o": self._t(np.asarray(t[p + "self_attn.o_proj.weight"]).T),
+                 "post_w": self._t(t[p + "post_attention_layernorm.weight"])}
+            L["b_qkv"] = self._t(np.concatenate([np.asarray(t[p + f"self_attn.{n}_proj.bias"]) for n in "qkv"])) \
+                if c.attention_bias else None
+            L["b_o"] = self._t(t[p + "self_attn.o_proj.bias"]) if c.o_proj_bias else None
+            for n in ("gate", "up", "down"):
+                L["w_" + n] = self._t(np.asarray(t[p + f"mlp.{n}_proj.weight"]).T)
+                L["b_" + n] = self._t(t[p + f"mlp.{n}_proj.bias"]) if c.mlp_bias else None
+            self.layers.append(L)
+        self.norm_w = self._t(t["model.norm.weight"])
+        head = t["model.embed_tokens.weight"] if c.tie_word_embeddings else t["lm_head.weight"]
+        self.lm_head = self._t(np.asarray(head).T)
+
+    # ---- forward ------------------------------------------------------------------------------------
+    def new_cache(self, batch, max_seq):
+        """One lc.KVCache per layer ([batch, kv_heads, max_seq, head_dim], the model's dtype and device)."""
+        return [lc.KVCache(batch, self.hkv, max_seq, self.hd, dtype=self.dtype, device=self.device)
+                for _ in self.layers]
+
+    def _ids(self, ids, name):
+        a = np.asarray(ids.numpy() if hasattr(ids, "numpy") else ids)
+        if a.ndim == 1:
+            a = a[None]
+        if a.ndim != 2 or not np.issubdtype(a.dtype, np.integer) or a.size == 0:
+            raise ValueError(f"CausalLM.forward: {name}: expected non-empty integer [batch, seq] (or [seq]), "
+                             f"got {a.dtype} {a.shape}")
+        return a.astype(np.int64)
+
+    def __call__(self, ids, positions=None, cache=None):
+        return self.forward(ids, positions, cache)
+
+    def forward(self, ids, positions=None, cache=None):
+        """Logits [B, S, vocab] (a Tensor on the model's device) of ids [B, S]; positions default to 0..S-1
+        (with a cache: each sequence's current length onward). With a cache the tokens are appended to it
+        and attend to everything it holds (causally)."""
+        x_ids = self._ids(ids, "ids")
+        b, s = x_ids.shape
+        if positions is None:
+            start = cache[0].lengths[:, None] if cache is not None else np.zeros((b, 1), np.int64)
+            pos = start + np.arange(s)[None, :]
+        else:
+            pos = np.broadcast_to(self._ids(positions, "positions"), (b, s))
+        if np.any(x_ids < 0) or np.any(x_ids >= self.vocab):
+            raise ValueError(f"CausalLM.forward: ids: expected values in 0..{self.vocab - 1}")
+        x = self._hidden(x_ids, np.ascontiguousarray(pos), cache)
+        logits = lc.linear(x, self.lm_head, None, "none", self.device)
+        return logits.view((b, s, self.vocab), None, 0)
+
+    def _dev_ints(self, a):
+        return lc.Tensor(np.ascontiguousarray(a, np.int64), device=self.device)
+
+    def _hidden(self, ids, pos, cache):
+        """The final normed hidden states [B*S, d] of ids [B, S] at positions pos [B, S]."""
+        b, s = ids.shape
+        n, dev = b * s, self.device
+        flat_ids = self._dev_ints(ids.reshape(-1))
+        if self.arch == "gpt2":
+            x = lc.add(lc.embedding(self.wte, flat_ids, dev), lc.embedding(self.wpe, self._dev_ints(pos.reshape(-1)), dev),
+                       dev)
+        else:
+            x = lc.embedding(self.embed, flat_ids, dev)
+        pos_t = self._dev_ints(pos) if self.arch == "llama" else None
+        for i, L in enumerate(self.layers):
+            c = cache[i] if cache is not None else None
+            if self.arch == "gpt2":
+                a = lc.layer_norm(x, L["ln1_w"], L["ln1_b"], self.eps, dev)
+            else:
+                a = lc.rms_norm(x, L["in_w"], self.eps, dev)
+            att = self._attention(a, L, b, s, pos_t, c)
+            lc.add_into(x, lc.linear(att, L["w_o"], L["b_o"], "none", dev), x, dev)
+            if self.arch == "gpt2":
+                m = lc.layer_norm(x, L["ln2_w"], L["ln2_b"], self.eps, dev)
+                hmid = lc.linear(m, L["w_fc"], L["b_fc"], self.act, dev)
+                lc.add_into(x, lc.linear(hmid, L["w_proj"], L["b_proj"], "none", dev), x, dev)
+            else:
+                m = lc.rms_norm(x, L["post_w"], self.eps, dev)
+                g = lc.linear(m, L["w_gate"], L["b_gate"], "none", dev)
+                u = lc.linear(m, L["w_up"], L["b_up"], "none", dev)
+                lc.add_into(x, lc.linear(lc.silu_mul(g, u, dev), L["w_down"], L["b_down"], "none", dev), x, dev)
+        if self.arch == "gpt2":
+            return lc.layer_norm(x, self.lnf_w, self.lnf_b, self.eps, dev)
+        return lc.rms_norm(x, self.norm_w, self.eps, dev)
+
+    def _attention(self, a, L, b, s, pos_t, cache):
+        """Self-attention of a [B*S, d]: the fused qkv projection read as [B, H, S, hd] views (no copies),
+        RoPE (LLaMA), the KV cache or plain causal attention, the heads written merged as [B*S, H*hd]."""
+        dev, h, hkv, hd = self.device, self.h, self.hkv, self.hd
+        qkv = lc.linear(a, L["w_qkv"], L["b_qkv"], "none", dev)  # [B*S, (h + 2 hkv) hd], contiguous
+        cols = (h + 2 * hkv) * hd
+        q = qkv.view((b, h, s, hd), (s * cols, hd, cols, 1), 0)
+        k = qkv.view((b, hkv, s, hd), (s * cols, hd, cols, 1), h * hd)
+        v = qkv.view((b, hkv, s, hd), (s * cols, hd, cols, 1), (h + hkv) * hd)
+        if self.arch == "llama":
+            q = lc.rope(q, pos_t, self.theta, None, self.rope_scaling, dev)
+            k = lc.rope(k, pos_t, self.theta, None, self.rope_scaling, dev)
+        out = lc.Tensor((b * s, h * hd), device=dev, dtype=self.dtype)
+        merged = out.view((b, h, s, hd), (s * h * hd, hd, h * hd, 1), 0)
+        if cache is not None:
+            cache.append(k, v)
+            cache.attention_into(q, merged, causal=True)
+        else:
+            lc.scaled_dot_product_attention_into(q, k, v, merged, causal=True, device=dev)
+        return out
+
+    # ---- generation ---------------------------------------------------------------------------------
+    def generate(self, prompts, max_new_tokens, stop_ids=(), stream=None):
+        """Greedy generation for one prompt (a list of ids) or a batch (a list of lists, lengths may differ):
+        the prefill in one forward pass, then one token per step through the KV caches. Returns prompt + new
+        tokens (a list, or a list of lists for a batch); a sequence stops after emitting a token in stop_ids.
+        stream(step, tokens) is called after every step with the new token of each sequence."""
+        single = len(prompts) > 0 and np.ndim(prompts[0]) == 0
+        batch = [list(map(int, prompts))] if single else [list(map(int, p)) for p in prompts]
+        if not batch or any(len(p) == 0 for p in batch):
+            raise ValueError("CausalLM.generate: prompts: expected non-empty prompts")
+        if max_new_tokens < 0:
+            raise ValueError(f"CausalLM.generate: max_new_tokens: expected >= 0, got {max_new_tokens}")
+        b, lens = len(batch), np.array([len(p) for p in batch], np.int64)
+        s = int(lens.max())
+        out = [list(p) for p in batch]
+        if max_new_tokens == 0:
+            return out[0] if single else out
+        ids = np.zeros((b, s), np.int64)
+        for i, p in enumerate(batch):
+            ids[i, :len(p)] = p
+        cache = self.new_cache(b, s + max_new_tokens)
+        x = self._hidden(ids, np.broadcast_to(np.arange(s), (b, s)).copy(), cache)
+        for c in cache:
+            c.set_lengths(lens)
+        last = lc.embedding(x, self._dev_ints(np.arange(b) * s + lens - 1), self.device)  # each prompt's last row
+        nxt = self._next(last)
+        done = np.zeros(b, bool)
+        stops = set(int(t) for t in stop_ids)
+        for step in range(max_new_tokens):
+            for i in range(b):
+                if not done[i]:
+                    out[i].append(int(nxt[i]))
+                    done[i] = int(nxt[i]) in stops
+            if stream is not None:
+                stream(step, [int(t) for t in nxt])
+            if done.all() or step == max_new_tokens - 1:
+                break
+            pos = (lens + step)[:, None]
+            x = self._hidden(nxt[:, None], pos, cache)
+            nxt = self._next(x)
+        return out[0] if single else out
+
+    def _next(self, x):
+        """Greedy next tokens (int64 ndarray [B]) from final hidden rows x [B, d]."""
+        logits = lc.linear(x, self.lm_head, None, "none", self.device)
+        t = lc.argmax(logits, self.device)
+        return t.numpy() if hasattr(t, "numpy") else np.asarray(t)
+
+
+def load(path, device="cpu", dtype=None):
+    """A CausalLM from a Hugging Face folder (config.json + model.safetensors or a sharded index)."""
+    config, tensors = load_checkpoint(path)
+    return CausalLM(config, tensors, device=device, dtype=dtype)

@@ -1,0 +1,111 @@
+"""The model runner (lightning_core.models.engine) against the float64 reference forward
+(lightning_core.testing.ref_models) on make_random checkpoints: logits of the full forward and of a
+cached forward (prefill + token-by-token), greedy generation token-identical to the reference in float32,
+a batch of prompts of different lengths equal to one-by-one generation, bfloat16 within its tolerance, and
+bad inputs. Tolerance: logits are sums over d (and the vocabulary projection) of float32 products, several
+layers deep; 2e-4 relative to the logits' scale covers float32 with a wide margin and still fails on any
+layout, scaling or masking mistake (those move logits by O(1)). bfloat16 (u = 2^-8 per stored weight and
+activation) gets 0.1 of the scale."""
+import numpy as np
+import pytest
+
+import lightning_core as lc
+from lightning_core.models import load
+from lightning_core.models.make_random import make_random
+from lightning_core.testing.ref_models import ref_forward, ref_generate
+
+ARCHS = ("gpt2", "llama", "qwen2")
+
+
+@pytest.fixture(scope="module", params=ARCHS)
+def folder(request, tmp_path_factory):
+    d = tmp_path_factory.mktemp(request.param)
+    make_random(str(d), arch=request.param, size="tiny", seed=5)
+    return request.param, str(d)
+
+
+def _host(t):
+    return t.numpy() if hasattr(t, "numpy") else np.asarray(t)
+
+
+def _close(got, want, rel):
+    scale = np.max(np.abs(want))
+    err = np.max(np.abs(got.astype(np.float64) - want))
+    assert np.all(np.isfinite(got)) and err <= rel * scale, (err, scale)
+
+
+def test_forward_matches_reference(folder, device):
+    arch, path = folder
+    model = load(path, device=device)
+    ref_model = lc.models.load_checkpoint(path)
+    ids = np.random.default_rng(0).integers(0, model.vocab, (2, 11))
+    got = _host(model(ids))
+    _close(got, ref_forward(*ref_model, ids), 2e-4)
+
+
+def test_cached_forward_matches_full(folder, device):
+    _, path = folder
+    model = load(path, device=device)
+    cfg, t = lc.models.load_checkpoint(path)
+    ids = np.random.default_rng(1).integers(0, model.vocab, (2, 9))
+    want = ref_forward(cfg, t, ids)
+    cache = model.new_cache(2, 16)
+    parts = [_host(model.forward(ids[:, :5], cache=cache))]
+    for j in range(5, 9):
+        parts.append(_host(model.forward(ids[:, j:j + 1], cache=cache)))
+    _close(np.concatenate(parts, axis=1), want, 2e-4)
+    assert list(cache[0].lengths) == [9, 9]
+
+
+def test_greedy_generation_token_identical(folder, device):
+    _, path = folder
+    model = load(path, device=device)
+    cfg, t = lc.models.load_checkpoint(path)
+    prompt = [5, 17, 3, 99, 42]
+    assert model.generate(prompt, 12) == ref_generate(cfg, t, prompt, 12)
+
+
+def test_batched_generation_equals_one_by_one(folder, device):
+    _, path = folder
+    model = load(path, device=device)
+    prompts = [[1, 2, 3, 4, 5, 6, 7], [9, 8], [4, 4, 4, 1]]
+    batched = model.generate(prompts, 6)
+    assert batched == [model.generate(p, 6) for p in prompts]
+    seen = []
+    model.generate(prompts, 3, stream=lambda step, toks: seen.append((step, toks)))
+    assert [s for s, _ in seen] == [0, 1, 2] and all(len(t) == 3 for _, t in seen)
+
+
+def test_stop_ids(folder):
+    _, path = folder
+    model = load(path)
+    full = model.generate([3, 1, 4], 8)
+    new = full[3:]
+    k = next((i for i in range(1, len(new)) if new[i] not in new[:i]), None)  # a token first seen at step k
+    if k is None:
+        pytest.skip("the greedy continuation repeats one token")
+    assert model.generate([3, 1, 4], 8, stop_ids=(new[k],)) == full[:3 + k + 1]
+    assert model.generate([3, 1, 4], 8, stop_ids=(new[0],)) == full[:4]
+
+
+def test_bfloat16(folder, device):
+    _, path = folder
+    model = load(path, device=device, dtype="bfloat16")
+    cfg, t = lc.models.load_checkpoint(path)
+    ids = np.random.default_rng(2).integers(0, model.vocab, (1, 8))
+    got = lc.cast(_host(model(ids)), "float32")
+    _close(got, ref_forward(cfg, t, ids), 0.1)
+
+
+def test_bad_inputs(folder):
+    _, path = folder
+    model = load(path)
+    with pytest.raises(ValueError, match="ids"):
+        model(np.array([[model.vocab]]))
+    with pytest.raises(ValueError, match="ids"):
+        model(np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError, match="prompts"):
+        model.generate([[]], 3)
+    with pytest.raises(ValueError, match="device"):
+        load(path, device="tpu")
+    assert len(model.generate([1, 2], 2)) == 4  # still usable
