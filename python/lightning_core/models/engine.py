@@ -200,11 +200,17 @@ class CausalLM:
         return out
 
     # ---- generation ---------------------------------------------------------------------------------
-    def generate(self, prompts, max_new_tokens, stop_ids=(), stream=None):
-        """Greedy generation for one prompt (a list of ids) or a batch (a list of lists, lengths may differ):
-        the prefill in one forward pass, then one token per step through the KV caches. Returns prompt + new
-        tokens (a list, or a list of lists for a batch); a sequence stops after emitting a token in stop_ids.
-        stream(step, tokens) is called after every step with the new token of each sequence."""
+    def generate(self, prompts, max_new_tokens, stop_ids=(), stream=None, temperature=0.0, top_k=0, top_p=1.0, seed=0,
+                 timings=None):
+        """Generation for one prompt (a list of ids) or a batch (a list of lists, lengths may differ): the
+        prefill in one forward pass, then one token per step through the KV caches. temperature 0 is greedy
+        (argmax); above 0 the next token is drawn by lc.sample (top_k, top_p, seeded: the same seed gives the
+        same tokens). Returns prompt + new tokens (a list, or a list of lists for a batch); a sequence stops
+        after emitting a token in stop_ids. stream(step, tokens) is called after every step with the new token
+        of each sequence. timings (a dict, optional) receives prefill_ms, decode_ms and decode_steps."""
+        if temperature < 0:
+            raise ValueError(f"CausalLM.generate: temperature: expected >= 0 (0: greedy), got {temperature}")
+        self._sampling = (float(temperature), int(top_k), float(top_p), int(seed))
         single = len(prompts) > 0 and np.ndim(prompts[0]) == 0
         batch = [list(map(int, prompts))] if single else [list(map(int, p)) for p in prompts]
         if not batch or any(len(p) == 0 for p in batch):
@@ -219,12 +225,17 @@ class CausalLM:
         ids = np.zeros((b, s), np.int64)
         for i, p in enumerate(batch):
             ids[i, :len(p)] = p
+        import time
         cache = self.new_cache(b, s + max_new_tokens)
+        self._draws = 0
+        t0 = time.perf_counter()
         x = self._hidden(ids, np.broadcast_to(np.arange(s), (b, s)).copy(), cache)
         for c in cache:
             c.set_lengths(lens)
         last = lc.embedding(x, self._dev_ints(np.arange(b) * s + lens - 1), self.device)  # each prompt's last row
-        nxt = self._next(last)
+        nxt = self._next(last)  # a host read: the prefill has finished
+        t1 = time.perf_counter()
+        steps = 0
         done = np.zeros(b, bool)
         stops = set(int(t) for t in stop_ids)
         for step in range(max_new_tokens):
@@ -239,12 +250,22 @@ class CausalLM:
             pos = (lens + step)[:, None]
             x = self._hidden(nxt[:, None], pos, cache)
             nxt = self._next(x)
+            steps += 1
+        if timings is not None:
+            timings.update(prefill_ms=(t1 - t0) * 1e3, decode_ms=(time.perf_counter() - t1) * 1e3, decode_steps=steps)
         return out[0] if single else out
 
     def _next(self, x):
-        """Greedy next tokens (int64 ndarray [B]) from final hidden rows x [B, d]."""
+        """Next tokens (int64 ndarray [B]) from final hidden rows x [B, d]: argmax, or lc.sample with the
+        settings of the current generate call (each draw uses the next counter value of its seed)."""
         logits = lc.linear(x, self.lm_head, None, "none", self.device)
-        t = lc.argmax(logits, self.device)
+        temperature, top_k, top_p, seed = getattr(self, "_sampling", (0.0, 0, 1.0, 0))
+        if temperature == 0.0:
+            t = lc.argmax(logits, self.device)
+        else:
+            counter = lc.Tensor(np.array([self._draws], np.int64), device=self.device)
+            t = lc.sample(logits, temperature, top_k, top_p, seed, counter, self.device)
+            self._draws += 1
         return t.numpy() if hasattr(t, "numpy") else np.asarray(t)
 
 

@@ -1,0 +1,115 @@
+"""python -m lightning_core.generate: text generation from a Hugging Face folder with the model runner.
+
+  python -m lightning_core.generate --model DIR (--prompt TEXT | --ids 1,2,3) [--max-new-tokens N]
+      [--device cpu|cuda] [--dtype float32|bfloat16|float16] [--temperature T --top-k K --top-p P --seed S]
+      [--batch B] [--stop ID,...] [--bench R] [--quiet]
+
+Prints the generated text (through the `tokenizers` package and DIR/tokenizer.json when both are there; else
+token ids), streaming tokens as they come for one prompt, then prefill ms, per-token ms and tokens/s (batch x
+tokens / decode time). --bench R repeats the whole generation R times after one warm-up and prints the
+medians. A random checkpoint for offline runs: python -m lightning_core.models.make_random.
+Tests: tests/python/test_generate_cli.py.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+
+
+def _tokenizer(model_dir):
+    path = os.path.join(model_dir, "tokenizer.json")
+    if not os.path.exists(path):
+        return None
+    try:
+        from tokenizers import Tokenizer
+    except ImportError:
+        return None
+    return Tokenizer.from_file(path)
+
+
+def _ints(text, what):
+    try:
+        vals = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise SystemExit(f"generate: {what}: expected comma-separated integers, got {text!r}") from None
+    if not vals:
+        raise SystemExit(f"generate: {what}: expected at least one integer")
+    return vals
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m lightning_core.generate", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", required=True, help="a Hugging Face folder (config.json + safetensors)")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--prompt", help="text (needs tokenizers and DIR/tokenizer.json)")
+    src.add_argument("--ids", help="comma-separated token ids")
+    ap.add_argument("--max-new-tokens", type=int, default=32)
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    ap.add_argument("--dtype", default=None, choices=(None, "float32", "bfloat16", "float16"))
+    ap.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
+    ap.add_argument("--top-k", type=int, default=0)
+    ap.add_argument("--top-p", type=float, default=1.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batch", type=int, default=1, help="run the prompt as a batch of B copies")
+    ap.add_argument("--stop", default="", help="comma-separated stop ids")
+    ap.add_argument("--bench", type=int, default=0, help="repeat R times after a warm-up; print medians")
+    ap.add_argument("--quiet", action="store_true", help="no streaming output")
+    args = ap.parse_args(argv)
+
+    from .models import load
+    if args.batch < 1 or args.max_new_tokens < 0 or args.bench < 0:
+        raise SystemExit("generate: --batch >= 1, --max-new-tokens >= 0 and --bench >= 0 expected")
+    tok = _tokenizer(args.model)
+    if args.prompt is not None:
+        if tok is None:
+            raise SystemExit("generate: --prompt needs the tokenizers package and DIR/tokenizer.json; use --ids")
+        ids = tok.encode(args.prompt).ids
+    else:
+        ids = _ints(args.ids, "--ids")
+    stop = _ints(args.stop, "--stop") if args.stop else []
+    try:
+        model = load(args.model, device=args.device, dtype=args.dtype)
+    except (ValueError, OSError) as e:
+        raise SystemExit(f"generate: --model: {e}") from None
+    if max(ids) >= model.vocab or min(ids) < 0:
+        raise SystemExit(f"generate: prompt ids must be in 0..{model.vocab - 1}")
+    prompts = [ids] * args.batch
+    kw = dict(stop_ids=stop, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+
+    def show(tokens):
+        return tok.decode(tokens) if tok is not None else " ".join(map(str, tokens))
+
+    stream = None
+    if not args.quiet and not args.bench and args.batch == 1:
+        def stream(step, toks):
+            if step == 0:
+                sys.stdout.write(show(ids))
+            sys.stdout.write(tok.decode([toks[0]]) if tok is not None else f" {toks[0]}")
+            sys.stdout.flush()
+    runs = []
+    for r in range(args.bench + 1 if args.bench else 1):
+        t = {}
+        out = model.generate(prompts, args.max_new_tokens, stream=stream if r == 0 else None, timings=t, **kw)
+        if args.bench and r == 0:
+            continue  # warm-up
+        runs.append(t)
+    if stream is not None:
+        sys.stdout.write("\n")
+    elif not args.quiet:
+        for o in out[: min(len(out), 4)]:
+            print(show(o))
+    prefill = statistics.median(t["prefill_ms"] for t in runs)
+    decode = statistics.median(t["decode_ms"] for t in runs)
+    steps = statistics.median(t["decode_steps"] for t in runs)
+    per_tok = decode / steps if steps else float("nan")
+    tps = args.batch * steps / (decode / 1e3) if steps and decode > 0 else float("nan")
+    label = f"median of {args.bench}" if args.bench else "one run"
+    print(f"[{label}] device {args.device}, dtype {model.dtype}, batch {args.batch}, prompt {len(ids)} tokens: "
+          f"prefill {prefill:.2f} ms, decode {per_tok:.3f} ms/token, {tps:.1f} tokens/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

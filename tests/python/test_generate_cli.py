@@ -1,0 +1,55 @@
+"""python -m lightning_core.generate on a make_random checkpoint: the printed tokens are the runner's greedy
+generation, the timing line is there, --bench prints medians, --batch runs B copies, bad arguments end with
+a clear message (SystemExit), and the module runs as a subprocess."""
+import subprocess
+import sys
+
+import pytest
+
+from lightning_core.generate import main
+from lightning_core.models import load
+from lightning_core.models.make_random import make_random
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    d = tmp_path_factory.mktemp("llama")
+    make_random(str(d), arch="llama", size="tiny", seed=1)
+    return str(d)
+
+
+def test_prints_the_generation(folder, capsys):
+    assert main(["--model", folder, "--ids", "5,6,7", "--max-new-tokens", "6"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    want = load(folder).generate([5, 6, 7], 6)
+    assert out[0].split() == [str(t) for t in want]
+    assert "prefill" in out[1] and "ms/token" in out[1] and "tokens/s" in out[1]
+
+
+def test_bench_and_batch(folder, capsys):
+    assert main(["--model", folder, "--ids", "1,2", "--max-new-tokens", "4", "--bench", "2", "--batch", "3",
+                 "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "median of 2" in out and "batch 3" in out
+
+
+@pytest.mark.parametrize("argv, what", [
+    (["--ids", "1,x"], "--ids"),
+    (["--ids", "1", "--batch", "0"], "--batch"),
+    (["--ids", "100000"], "prompt ids"),
+    (["--prompt", "hello"], "tokenizers"),
+])
+def test_bad_arguments(folder, argv, what):
+    with pytest.raises(SystemExit, match=what):
+        main(["--model", folder] + argv)
+
+
+def test_bad_model(tmp_path):
+    with pytest.raises(SystemExit, match="--model"):
+        main(["--model", str(tmp_path), "--ids", "1"])
+
+
+def test_module_runs(folder):
+    r = subprocess.run([sys.executable, "-m", "lightning_core.generate", "--model", folder, "--ids", "3,4",
+                        "--max-new-tokens", "3"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "tokens/s" in r.stdout, r.stderr
