@@ -109,3 +109,16 @@ def test_bad_inputs(folder):
     with pytest.raises(ValueError, match="device"):
         load(path, device="tpu")
     assert len(model.generate([1, 2], 2)) == 4  # still usable
+
+
+def test_graph_decode_equals_eager(folder):
+    """CUDA: the decode step replayed as one captured graph gives the eager tokens (greedy, a batch of
+    prompts of different lengths). On the CPU graph=True is refused naming graph."""
+    _, path = folder
+    if not lc.cuda_available():
+        with pytest.raises(ValueError, match="graph"):
+            load(path).generate([1, 2], 3, graph=True)
+        return
+    model = load(path, device="cuda")
+    prompts = [[1, 2, 3, 4, 5], [7, 8], [9]]
+    assert model.generate(prompts, 10, graph=True) == model.generate(prompts, 10, graph=False)

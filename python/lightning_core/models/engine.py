@@ -147,16 +147,26 @@ class CausalLM:
         return lc.Tensor(np.ascontiguousarray(a, np.int64), device=self.device)
 
     def _hidden(self, ids, pos, cache):
-        """The final normed hidden states [B*S, d] of ids [B, S] at positions pos [B, S]."""
+        """The final normed hidden states [B*S, d] of ids [B, S] at positions pos [B, S] (host arrays)."""
         b, s = ids.shape
+        return self._hidden_t(self._dev_ints(ids.reshape(-1)), self._dev_ints(pos), b, s, cache)
+
+    def _buffer(self, shape):
+        """A scratch Tensor of the model's dtype, made once per shape and reused (so that a captured decode
+        step allocates nothing)."""
+        bufs = self.__dict__.setdefault("_bufs", {})
+        if shape not in bufs:
+            bufs[shape] = lc.Tensor(shape, device=self.device, dtype=self.dtype)
+        return bufs[shape]
+
+    def _hidden_t(self, ids_t, pos_t, b, s, cache):
+        """Same from device tensors: ids_t int64 [B*S], pos_t int64 [B, S] (nothing read from the host, so
+        a decode step can be captured)."""
         n, dev = b * s, self.device
-        flat_ids = self._dev_ints(ids.reshape(-1))
         if self.arch == "gpt2":
-            x = lc.add(lc.embedding(self.wte, flat_ids, dev), lc.embedding(self.wpe, self._dev_ints(pos.reshape(-1)), dev),
-                       dev)
+            x = lc.add(lc.embedding(self.wte, ids_t, dev), lc.embedding(self.wpe, pos_t.view((n,), None, 0), dev), dev)
         else:
-            x = lc.embedding(self.embed, flat_ids, dev)
-        pos_t = self._dev_ints(pos) if self.arch == "llama" else None
+            x = lc.embedding(self.embed, ids_t, dev)
         for i, L in enumerate(self.layers):
             c = cache[i] if cache is not None else None
             if self.arch == "gpt2":
@@ -190,7 +200,7 @@ class CausalLM:
         if self.arch == "llama":
             q = lc.rope(q, pos_t, self.theta, None, self.rope_scaling, dev)
             k = lc.rope(k, pos_t, self.theta, None, self.rope_scaling, dev)
-        out = lc.Tensor((b * s, h * hd), device=dev, dtype=self.dtype)
+        out = self._buffer((b * s, h * hd))  # consumed by the output projection before the next layer writes it
         merged = out.view((b, h, s, hd), (s * h * hd, hd, h * hd, 1), 0)
         if cache is not None:
             cache.append(k, v)
@@ -201,13 +211,16 @@ class CausalLM:
 
     # ---- generation ---------------------------------------------------------------------------------
     def generate(self, prompts, max_new_tokens, stop_ids=(), stream=None, temperature=0.0, top_k=0, top_p=1.0, seed=0,
-                 timings=None):
+                 timings=None, graph=None):
         """Generation for one prompt (a list of ids) or a batch (a list of lists, lengths may differ): the
         prefill in one forward pass, then one token per step through the KV caches. temperature 0 is greedy
         (argmax); above 0 the next token is drawn by lc.sample (top_k, top_p, seeded: the same seed gives the
         same tokens). Returns prompt + new tokens (a list, or a list of lists for a batch); a sequence stops
         after emitting a token in stop_ids. stream(step, tokens) is called after every step with the new token
-        of each sequence. timings (a dict, optional) receives prefill_ms, decode_ms and decode_steps."""
+        of each sequence. timings (a dict, optional) receives prefill_ms, decode_ms and decode_steps.
+        graph (default: True on CUDA): the decode step runs as one replay of a CUDA graph captured once for
+        this batch (lc.capture_graph over the same ops: ids and positions in device tensors, the caches'
+        lengths on the device, the next token written back into the ids tensor)."""
         if temperature < 0:
             raise ValueError(f"CausalLM.generate: temperature: expected >= 0 (0: greedy), got {temperature}")
         self._sampling = (float(temperature), int(top_k), float(top_p), int(seed))
@@ -236,6 +249,10 @@ class CausalLM:
         nxt = self._next(last)  # a host read: the prefill has finished
         t1 = time.perf_counter()
         steps = 0
+        use_graph = self.device == "cuda" if graph is None else bool(graph)
+        if use_graph and self.device != "cuda":
+            raise ValueError("CausalLM.generate: graph: CUDA graphs need device='cuda'")
+        dec = _DecodeGraph(self, b, cache) if use_graph and max_new_tokens > 1 else None
         done = np.zeros(b, bool)
         stops = set(int(t) for t in stop_ids)
         for step in range(max_new_tokens):
@@ -248,8 +265,10 @@ class CausalLM:
             if done.all() or step == max_new_tokens - 1:
                 break
             pos = (lens + step)[:, None]
-            x = self._hidden(nxt[:, None], pos, cache)
-            nxt = self._next(x)
+            if dec is not None:
+                nxt = dec.step(nxt, pos)
+            else:
+                nxt = self._next(self._hidden(nxt[:, None], pos, cache))
             steps += 1
         if timings is not None:
             timings.update(prefill_ms=(t1 - t0) * 1e3, decode_ms=(time.perf_counter() - t1) * 1e3, decode_steps=steps)
@@ -267,6 +286,46 @@ class CausalLM:
             t = lc.sample(logits, temperature, top_k, top_p, seed, counter, self.device)
             self._draws += 1
         return t.numpy() if hasattr(t, "numpy") else np.asarray(t)
+
+
+class _DecodeGraph:
+    """One decode step of a batch as a captured CUDA graph: ids_t int64 [B] (the step's input tokens, and
+    where argmax/sample writes the next ones), pos_t int64 [B, 1] (positions, copied in before each replay),
+    the caches appended and attended at their device lengths. The first step runs eagerly through the same
+    function (it makes the scratch buffers and warms the GEMM heuristics), the second is captured and
+    replayed, every later one is a replay."""
+
+    def __init__(self, model, b, cache):
+        self.m, self.b, self.cache = model, b, cache
+        self.ids_t = lc.Tensor(np.zeros(b, np.int64), device="cuda")
+        self.pos_t = lc.Tensor(np.zeros((b, 1), np.int64), device="cuda")
+        self.sampling = getattr(model, "_sampling", (0.0, 0, 1.0, 0))
+        self.counter = (lc.Tensor(np.array([model._draws], np.int64), device="cuda")
+                        if self.sampling[0] > 0 else None)
+        self.graph = None
+        self.calls = 0
+
+    def _run(self):
+        m = self.m
+        x = m._hidden_t(self.ids_t, self.pos_t, self.b, 1, self.cache)
+        logits = lc.linear(x, m.lm_head, None, "none", "cuda")
+        t, k, p, seed = self.sampling
+        if t == 0.0:
+            lc.argmax_into(logits, self.ids_t, "cuda")
+        else:
+            lc.sample_into(logits, self.ids_t, t, k, p, seed, self.counter, "cuda")
+
+    def step(self, ids, pos):
+        self.pos_t.copy_from(np.ascontiguousarray(pos, np.int64))
+        if self.calls == 0:
+            self.ids_t.copy_from(np.ascontiguousarray(ids, np.int64))
+            self._run()  # eager warm-up
+        else:  # ids_t already holds the tokens the previous step wrote
+            if self.graph is None:
+                self.graph = lc.capture_graph(self._run)
+            self.graph.replay()
+        self.calls += 1
+        return self.ids_t.numpy()
 
 
 def load(path, device="cpu", dtype=None):
