@@ -77,6 +77,10 @@ lc_status lc_embedding(const lc_tensor_t *weight, const lc_tensor_t *ids, lc_ten
  * 1-D x gives [1]); the first maximum on ties, a NaN counts as the largest (the first NaN), as NumPy. */
 lc_status lc_argmax(const lc_tensor_t *x, lc_tensor_t *out, lc_device device);
 
+/* x (any strides, any dtype, e.g. a transposed or sliced view) into out, a contiguous tensor of x's shape and
+ * dtype, on the device the op runs on (a view on the GPU is gathered there, not through the host). */
+lc_status lc_copy(const lc_tensor_t *x, lc_tensor_t *out, lc_device device);
+
 /* A KV cache for decoding: k and v stored in place as [batch, kv_heads, max_seq, head_dim] (one allocation,
  * never moved) with each sequence's current length in device memory, so one captured graph of
  * append + attention serves every decode step. dtype float32, float16 or bfloat16; device CPU or CUDA. */

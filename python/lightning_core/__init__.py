@@ -113,6 +113,7 @@ from .sessions import (
 )
 from .trace import runtime_trace_timeline
 from .kv_cache import KVCache  # noqa: E402
+from .layout import narrow, permute, reshape, transpose  # noqa: E402  (views: metadata only)
 from .dtypes import cast, float32_fallback_ops, op_dtypes  # noqa: E402  (dtypes: conversions, the table's masks)
 from . import api  # noqa: E402  (lc.api: the seed's integrated API)
 from . import autograd, checkpoint, nn  # noqa: E402  (lc.nn, lc.autograd, lc.checkpoint)
@@ -140,6 +141,10 @@ from .graph import Graph, GraphCore, GraphPlan, graph_issue_codes, graph_op_sche
 
 __all__ = [
     "KVCache",
+    "narrow",
+    "permute",
+    "reshape",
+    "transpose",
     "embedding",
     "embedding_into",
     "argmax",

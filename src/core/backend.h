@@ -304,6 +304,18 @@ typedef struct lc_argmax_args {
     int64_t *out;
 } lc_argmax_args;
 
+/* A strided gather into a contiguous buffer (the backend's `gather` entry): dst[i] (row-major order over
+ * shape) = src[sum_k idx_k * st[k]] for n = prod(shape) elements of `elem` bytes (1, 2, 4 or 8; a bit-exact
+ * copy); src and dst on the backend's device, not overlapping. */
+typedef struct lc_gather_args {
+    size_t elem;
+    int ndim;
+    int64_t shape[LC_MAX_DIMS], st[LC_MAX_DIMS];
+    int64_t n;
+    const void *src;
+    void *dst;
+} lc_gather_args;
+
 /* Graph capture state of a backend (capture_state entry). */
 enum { LC_CAPTURE_NONE = 0, LC_CAPTURE_THIS_THREAD = 1, LC_CAPTURE_OTHER_THREAD = 2 };
 
@@ -333,6 +345,9 @@ typedef struct lc_backend {
     lc_status (*graph_launch)(void *graph, int64_t loops);
     void (*graph_free)(void *graph);
     int (*capture_state)(void);
+    /* Strided gather on the device into a contiguous buffer (lc_gather_args): how a strided view on the
+     * device an op runs on becomes a contiguous operand without a trip through the host. */
+    lc_status (*gather)(const lc_gather_args *args);
     /* Device timer (NULL: the CPU uses wall time): events recorded on the backend stream. */
     lc_status (*timer_start)(void **handle);
     lc_status (*timer_stop)(void *handle, double *elapsed_ms);

@@ -507,6 +507,12 @@ static lc_op_work lc_work_embedding(const lc_op_operands *in, const lc_graph_att
     return (lc_op_work){0.0, 2.0 * lc_numel(ond, os) * lc_esize(in) + 8.0 * ids, 0.0};
 }
 
+/* copy: every element read and written once. */
+static lc_op_work lc_work_copy(const lc_op_operands *in, const lc_graph_attrs *a, int ond, const int64_t *os) {
+    (void)a, (void)ond, (void)os;
+    return (lc_op_work){0.0, 2.0 * lc_numel(in->ndim[0], in->shape[0]) * lc_esize(in), 0.0};
+}
+
 /* argmax: x read, one int64 per row written. */
 static lc_op_work lc_work_argmax(const lc_op_operands *in, const lc_graph_attrs *a, int ond, const int64_t *os) {
     (void)a;
@@ -631,6 +637,9 @@ static const lc_op_def lc_ops[] = {
     {LC_OP_ARGMAX, "argmax", LC_OP_ARGMAX, LC_OPF_OUT_I64, 1, 1, {"x"}, {ANY}, ANY, 0, {ALL, ALL}, 0, 0, NO_ATTRS,
      LC_CROSSOVER_NONE, "x [..., n] -> [...] int64 (1-D x: [1]); the first maximum, NaN counting as the largest",
      "lc_argmax", lc_infer_argmax, lc_work_argmax, NULL},
+    {LC_OP_COPY, "copy", LC_OP_COPY, LC_OPF_FUSED | LC_OPF_COMPOSITE, 1, 1, {"x"}, {ANY}, ANY, 0, {ALL | LC_DT_IDX, ALL | LC_DT_IDX}, 0, 0,
+     NO_ATTRS, LC_CROSSOVER_NONE, "x (any strides) -> x's shape, contiguous", "lc_copy (the backends' gather)",
+     lc_infer_same, lc_work_copy, NULL},
 };
 _Static_assert(sizeof lc_ops / sizeof lc_ops[0] == LC_OP_COUNT, "op_table.c: one lc_op_def per lc_op");
 

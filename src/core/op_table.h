@@ -48,9 +48,10 @@ typedef enum lc_op {
     LC_OP_ROPE,                 /* rotary position embedding (eager: lc_rope; attributes outside lc_graph_attrs) */
     LC_OP_EMBEDDING,            /* rows of weight [V, D] gathered by integer ids */
     LC_OP_ARGMAX,               /* index of the largest element over the last axis (int64 out) */
+    LC_OP_COPY,                 /* internal: a (strided) tensor into a contiguous one (lc_copy; the backends' gather) */
     LC_OP_COUNT
 } lc_op;
-#define LC_OP_NUM 28
+#define LC_OP_NUM 29
 #ifdef __cplusplus
 static_assert(LC_OP_COUNT == LC_OP_NUM, "lc_op: a new op needs its lc_op_def entry in op_table.c (and LC_OP_NUM)");
 #else

@@ -199,6 +199,18 @@ lc_status lc_check_no_overlap(const char *op, const lc_tensor_t *out, const char
                     op, in_name, allow_exact ? " (only an exact in-place alias is allowed)" : "");
 }
 
+void lc_gather_args_of(const lc_tensor_t *t, lc_gather_args *g) {
+    memset(g, 0, sizeof *g);
+    g->elem = lc_dtype_size(lc_tensor_dtype(t));
+    g->ndim = lc_tensor_ndim(t);
+    g->n = lc_tensor_numel(t);
+    for (int i = 0; i < g->ndim; i++) {
+        g->shape[i] = lc_tensor_dim(t, i);
+        g->st[i] = lc_tensor_stride(t, i);
+    }
+    g->src = lc_tensor_data(t);
+}
+
 lc_status lc_operand_acquire(const char *op, const char *name, const lc_tensor_t *t, const lc_route *route,
                              lc_operand *out) {
     out->scratch = NULL;
@@ -209,9 +221,25 @@ lc_status lc_operand_acquire(const char *op, const char *name, const lc_tensor_t
         out->data = lc_tensor_data(t);
         return LC_OK;
     }
-    /* Gather a strided view (through the host: correct, not fast), then upload when the op runs on a
-     * device. A device tensor reaching here is a strided view on the route's own device. */
     const size_t bytes = lc_tensor_nbytes(t);
+    if (where == be->device && be->gather) {
+        /* a strided view on the route's own device: gathered there by the backend's kernel */
+        lc_gather_args g;
+        lc_gather_args_of(t, &g);
+        void *dst = NULL;
+        lc_status st = be->alloc(bytes ? bytes : 1, &dst);
+        if (st != LC_OK) return lc_error_wrap(st, "%s: %s: gather of a strided view", op, name);
+        g.dst = dst;
+        if ((st = be->gather(&g)) != LC_OK) {
+            be->free(dst);
+            return lc_error_wrap(st, "%s: %s: gather of a strided view", op, name);
+        }
+        out->data = out->scratch = dst;
+        out->scratch_owner = be;
+        return LC_OK;
+    }
+    /* Otherwise gather on the host (a host view, or a device view for a CPU op), then upload when the op
+     * runs on a device. */
     const void *host = lc_tensor_data(t);
     void *gathered = NULL;
     if (!lc_tensor_is_contiguous(t) || where != LC_DEVICE_CPU) {

@@ -66,6 +66,8 @@ typedef struct lc_operand {
     const lc_backend *scratch_owner;
 } lc_operand;
 
+/* The gather arguments of a (strided) tensor: its shape, strides, element size and data (dst left NULL). */
+void lc_gather_args_of(const lc_tensor_t *t, lc_gather_args *g);
 lc_status lc_operand_acquire(const char *op, const char *name, const lc_tensor_t *t, const lc_route *route,
                              lc_operand *out);
 void lc_operand_release(lc_operand *operand);

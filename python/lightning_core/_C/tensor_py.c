@@ -235,6 +235,28 @@ static PyObject *tensor_view(LcTensorObject *self, PyObject *args, PyObject *kwd
     return make_view(fn, self, shape, strides, offset, dev);
 }
 
+/* contiguous(): a new contiguous Tensor with the same contents on the same device (lc_copy: a device view is
+ * gathered on the device); a contiguous tensor returns itself. */
+static PyObject *tensor_contiguous(LcTensorObject *self, PyObject *noargs) {
+    if (lc_tensor_is_contiguous(self->t) && lc_tensor_offset(self->t) == 0 && !lc_tensor_is_view(self->t)) {
+        Py_INCREF(self);
+        return (PyObject *)self;
+    }
+    lc_tensor_t *out = NULL;
+    lc_status st = lc_tensor_new(lc_tensor_dtype(self->t), lc_tensor_device(self->t), lc_tensor_ndim(self->t),
+                                 lc_tensor_shape(self->t), &out);
+    if (st == LC_OK) {
+        Py_BEGIN_ALLOW_THREADS
+        st = lc_copy(self->t, out, lc_tensor_device(self->t));
+        Py_END_ALLOW_THREADS
+    }
+    if (st != LC_OK) {
+        lc_tensor_free(out);
+        return lcpy_raise_status_in("contiguous", st);
+    }
+    return lcpy_tensor_adopt(out);
+}
+
 static PyObject *tensor_numpy(LcTensorObject *self, PyObject *noargs) {
     int nd = lc_tensor_ndim(self->t);
     npy_intp dims[LC_MAX_DIMS];
@@ -454,6 +476,8 @@ static PyObject *tensor_repr(LcTensorObject *self) {
 
 static PyMethodDef tensor_methods[] = {
     {"numpy", (PyCFunction)tensor_numpy, METH_NOARGS, "numpy() -> a copy of the contents as an ndarray."},
+    {"contiguous", (PyCFunction)tensor_contiguous, METH_NOARGS,
+     "contiguous() -> a contiguous Tensor with the same contents on the same device (itself when it already is)."},
     {"copy_from", (PyCFunction)tensor_copy_from, METH_O,
      "copy_from(array): copies an array of the same element count into the tensor (row-major)."},
     {"view", (PyCFunction)(void (*)(void))tensor_view, METH_VARARGS | METH_KEYWORDS,

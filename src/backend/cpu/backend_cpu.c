@@ -61,6 +61,7 @@ const lc_backend lc_cpu_backend = {
     .copy_d2h = lc_cpu_copy,
     .copy_d2d = lc_cpu_copy,
     .sync = lc_cpu_sync,
+    .gather = lc_cpu_gather,
     .kernels =
         {
             [LC_OP_MATMUL] = lc_cpu_k_matmul,

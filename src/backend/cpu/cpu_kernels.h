@@ -17,6 +17,8 @@ lc_status lc_cpu_attention(const lc_attention_args *args, const char **path);   
  * query blocks; lse may be NULL. kv_append: the cache append on host memory. */
 lc_status lc_cpu_sdpa(const lc_sdpa_args *args, const char **path);
 lc_status lc_cpu_kv_append(const lc_kv_append_args *args);
+/* layout_cpu.c: the backend's gather entry (a strided view into a contiguous buffer). */
+lc_status lc_cpu_gather(const lc_gather_args *args);
 /* index_cpu.c: embedding (ids checked before any write) and argmax. */
 lc_status lc_cpu_embedding(const lc_embedding_args *args, const char **path);
 lc_status lc_cpu_argmax(const lc_argmax_args *args, const char **path);

@@ -22,3 +22,31 @@ lc_status lc_cpu_qkv_pack(const lc_qkv_pack_args *args, const char **path) {
     if (path) *path = es == 2 ? "cpu_copy16" : "cpu_copy";
     return LC_OK;
 }
+
+/* The backend's gather entry: a strided view into a contiguous buffer (row-major odometer over the shape;
+ * a bit-exact copy of elem-byte elements; the innermost axis copied with memcpy when its stride is 1).
+ * Tests: tests/python/test_layout.py. */
+lc_status lc_cpu_gather(const lc_gather_args *g) {
+    if (g->n == 0) return LC_OK;
+    const int nd = g->ndim;
+    const int64_t inner = nd ? g->shape[nd - 1] : 1, ist = nd ? g->st[nd - 1] : 0;
+    int64_t idx[LC_MAX_DIMS] = {0};
+    const char *src = g->src;
+    char *dst = g->dst;
+    for (int64_t done = 0; done < g->n; done += inner) {
+        int64_t off = 0;
+        for (int k = 0; k < nd - 1; k++) off += idx[k] * g->st[k];
+        const char *s = src + (size_t)off * g->elem;
+        if (ist == 1) {
+            memcpy(dst, s, (size_t)inner * g->elem);
+        } else {
+            for (int64_t j = 0; j < inner; j++) memcpy(dst + (size_t)j * g->elem, s + (size_t)(j * ist) * g->elem, g->elem);
+        }
+        dst += (size_t)inner * g->elem;
+        for (int k = nd - 2; k >= 0; k--) { /* odometer over the outer axes */
+            if (++idx[k] < g->shape[k]) break;
+            idx[k] = 0;
+        }
+    }
+    return LC_OK;
+}

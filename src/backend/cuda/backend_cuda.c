@@ -361,6 +361,12 @@ static lc_status lc_cuda_k_rope(const lc_call *c, const char **path) {
     return st;
 }
 
+static lc_status lc_cuda_gather(const lc_gather_args *g) {
+    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
+    if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "gather: cuda: no usable GPU");
+    return lc_launched("gather", lc_cuda_launch_gather(g, lc_cuda_stream(ctx)));
+}
+
 /* Thin adapters: the one call struct -> each entry's own arguments (op_call.c). */
 LC_KERNEL_ADAPTER(lc_cuda_k_matmul, lc_matmul_args, lc_call_matmul, lc_cuda_matmul)
 LC_KERNEL_ADAPTER(lc_cuda_k_attention, lc_attention_args, lc_call_attention, lc_cuda_attention)
@@ -395,6 +401,7 @@ const lc_backend lc_cuda_backend = {
     .copy_d2h = lc_cuda_copy_d2h,
     .copy_d2d = lc_cuda_copy_d2d,
     .sync = lc_cuda_sync,
+    .gather = lc_cuda_gather,
     .kernels =
         {
             [LC_OP_MATMUL] = lc_cuda_k_matmul,

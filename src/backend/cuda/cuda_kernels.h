@@ -68,6 +68,8 @@ cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *workspace, size_
  * aligned rows, no mask or a mask it handles); GQA without repeating k/v, causal block skipping, key_lengths. */
 int lc_cuda_sdpa_mma_fits(const lc_sdpa_args *args);
 cudaError_t lc_cuda_launch_sdpa_mma(const lc_sdpa_args *args, cudaStream_t stream, const char **path);
+/* layout_cuda.cu: the backend's gather entry (a strided view into a contiguous buffer on the device). */
+cudaError_t lc_cuda_launch_gather(const lc_gather_args *args, cudaStream_t stream);
 /* index_cuda.cu: embedding (an id out of range writes a zero row) and argmax over the last axis. */
 cudaError_t lc_cuda_launch_embedding(const lc_embedding_args *args, cudaStream_t stream);
 cudaError_t lc_cuda_launch_argmax(const lc_argmax_args *args, cudaStream_t stream);
