@@ -8,8 +8,11 @@
  * the end of the valid keys), key_lengths int32/int64, GQA (query head h reads kv head h / group), lse
  * optional. Tests: tests/c/test_sdpa_mma.c (GPU machine only), tests/python/test_sdpa.py on "cuda".
  *
- * Block: NW warps (BM = 16·NW query rows, warp w owns rows m0 + 16w .. +15), key tiles of BN keys. Shared
- * memory: Q [BM][D], K [2][BN][D], V [2][BN][D] (16-bit), each row of D elements stored as D/8 16-byte chunks
+ * Block: NW warps, each with MT 16-row m-tiles (BM = 16·NW·MT query rows; m-tile mt of warp w = block rows
+ * 16·NW·mt + 16w .. +15), key tiles of BN keys; the variants (sizes, Q in registers or re-read from shared
+ * memory, F_* features) are listed in sdpa_mma_d64.cu / sdpa_mma_d128.cu and chosen at run time
+ * (lc_cuda_sdpa_mma_set_variant, for A/B benchmarks; default per file). Shared memory: Q [BM][D],
+ * K [2][BN][D], V [2][BN][D] (16-bit), each row of D elements stored as D/8 16-byte chunks
  * with chunk c of row r at position c ^ (r & 7) (the 8 row addresses of one ldmatrix 8x8 matrix are 8
  * consecutive rows at the same logical chunk: 8 different bank groups, no conflicts; the cp.async writes of
  * 8 consecutive threads fill one 128-byte span). Rows past the valid range are zero-filled by cp.async
@@ -17,7 +20,8 @@
  *
  * Pipeline (cp.async groups in order Q+K0, V0, K1, V1, ...): iteration t waits for K_t, syncs, starts K_t+1
  * into the other buffer (its previous tile was last read before this sync), computes S = Q·K_tᵀ and the
- * online softmax, waits for V_t, syncs, starts V_t+1, accumulates O += P·V_t.
+ * online softmax, waits for V_t, syncs, starts V_t+1, accumulates O += P·V_t. With F_ONEBAR (groups Q+K0, V0,
+ * K1+V1, K2+V2, ...): iteration t waits for K_t and V_t, syncs once, starts K_t+1 and V_t+1, computes.
  *
  * mma.sync.aligned.m16n8k16.row.col.f32.{bf16,f16} fragments (lane = 4·g + c, g = lane>>2, c = lane&3):
  *   A (16x16, row-major; a0..a3, two 16-bit values each, the lower column in the low half):
@@ -43,12 +47,13 @@
  *
  * Softmax in the log2 domain: s' = score·scale·log2(e) (-inf where masked), m = running max, p = 2^(s'-m),
  * l = l·2^(m_old-m) + Σp; a row whose running max is still -inf uses 0 in place of m (p = 0, no NaN).
+ * F_FOLD computes p = 2^(score·c - m) with one fma (c = |scale·log2 e|, Q negated once for a negative scale).
  * out = O / l rounded once (l = 0: zeros, lse -inf), lse = (m + log2 l)·ln 2.
  * Causal: the block's key loop stops at its last visible key; a warp skips tiles it cannot see and the P·V
  * chunks past its last visible key; scores are masked only in tiles that cross the diagonal or the length.
- * Such a tile's P·V would multiply p = 0 by a masked v row; when a v value of the chunk is NaN/Inf (warp vote,
- * rare), the chunk runs with those values zeroed and the visible ones are added separately (p·v per element),
- * so a masked NaN/Inf never reaches a row that cannot see it.
+ * Such a tile's P·V would multiply p = 0 by a masked v row; the barrier before P·V of such a tile also votes
+ * whether the v tile holds a NaN/Inf (rare): then P·V runs with those values zeroed and the visible ones
+ * are added separately (p·v per element, pv_fixup), so a masked NaN/Inf never reaches a row that cannot see it.
  * Grid: one block per (query tile, b·h), 1-D, heaviest (last) query tiles first for causal balance. */
 #ifndef LC_CUDA_SDPA_MMA_CUH
 #define LC_CUDA_SDPA_MMA_CUH
@@ -275,6 +280,9 @@ enum {
     F_FOLD = 2, /* scale folded into the exponent: p = 2^(s·scale - m), max over raw scores (Q negated in
                    shared memory for a negative scale; scale 0 or NaN falls back to scaling first) */
     F_SOUT = 4, /* output staged through the warp's own Q rows in shared memory, stored as 16-byte rows */
+    F_ONEBAR = 8, /* one barrier per key tile: wait for K_t and V_t together, then start K_t+1 and V_t+1 (both
+                     buffers were last read in iteration t-1); else K and V each get a wait and a barrier */
+    F_ALL = F_SKIP | F_FOLD | F_SOUT | F_ONEBAR,
 };
 
 /* D: head dim; BN: keys per tile; NW: warps; MT: 16-row m-tiles per warp (block rows BM = 16·NW·MT; warp w's
@@ -290,6 +298,7 @@ __global__ void __launch_bounds__(NW * 32, MINB) sdpa_mma_kernel(const lc_sdpa_m
     constexpr int KC = BN / 16; /* k16 steps of P·V */
     constexpr int ND = D / 8;   /* n8 tiles of O */
     constexpr bool SKIP = (FL & F_SKIP) != 0, FOLD = (FL & F_FOLD) != 0, SOUT = (FL & F_SOUT) != 0;
+    constexpr bool ONEBAR = (FL & F_ONEBAR) != 0;
     static_assert(NS % 2 == 0 && ND % 2 == 0 && MT >= 1, "tile shape");
     extern __shared__ uint4 lc_sdpa_mma_smem[];
     uint16_t *Qs = reinterpret_cast<uint16_t *>(lc_sdpa_mma_smem);
@@ -395,10 +404,27 @@ __global__ void __launch_bounds__(NW * 32, MINB) sdpa_mma_kernel(const lc_sdpa_m
         const int n0 = t * BN, buf = t & 1;
         const uint16_t *Vt = Vs + buf * BN * D;
         const uint32_t kt_u = smem_u32(Ks) + (uint32_t)(buf * BN) * RB, vt_u = smem_u32(Vt);
-        cp_wait<1>(); /* K_t (V_t may still be in flight) */
-        __syncthreads();
-        if (t + 1 < ntiles) load_tile<D, BN, NT>(smem_u32(Ks + (buf ^ 1) * BN * D), kg + (int64_t)(n0 + BN) * p.k_ss, p.k_ss, n_end - n0 - BN, tid);
-        cp_commit();
+        /* A tile that needs masking for some row of the block: its V barrier also votes whether V_t holds a
+         * NaN/Inf (each thread checks the chunks it loaded), for pv_fixup. */
+        const bool vote = SDPA_MMA_FIXUP && (n0 + BN > L || (p.causal && n0 + BN - 1 > m0 + off));
+        bool vbad = false;
+        if (ONEBAR) { /* K_t and V_t, one barrier, then K_t+1 and V_t+1 (buffers last read in iteration t-1) */
+            cp_wait<0>();
+            if (vote)
+                vbad = __syncthreads_or(tile_nonfinite<D, BN, NT, BF16>(Vt, tid));
+            else
+                __syncthreads();
+            if (t + 1 < ntiles) {
+                load_tile<D, BN, NT>(smem_u32(Ks + (buf ^ 1) * BN * D), kg + (int64_t)(n0 + BN) * p.k_ss, p.k_ss, n_end - n0 - BN, tid);
+                load_tile<D, BN, NT>(smem_u32(Vs + (buf ^ 1) * BN * D), vg + (int64_t)(n0 + BN) * p.v_ss, p.v_ss, n_end - n0 - BN, tid);
+            }
+            cp_commit();
+        } else {
+            cp_wait<1>(); /* K_t (V_t may still be in flight) */
+            __syncthreads();
+            if (t + 1 < ntiles) load_tile<D, BN, NT>(smem_u32(Ks + (buf ^ 1) * BN * D), kg + (int64_t)(n0 + BN) * p.k_ss, p.k_ss, n_end - n0 - BN, tid);
+            cp_commit();
+        }
 
         /* This warp's rows see some key of the tile (warp-uniform); an m-tile that sees none is computed anyway
          * (fully masked: p = 0), only the ldmatrix traffic of the warp is shared. */
@@ -496,16 +522,15 @@ __global__ void __launch_bounds__(NW * 32, MINB) sdpa_mma_kernel(const lc_sdpa_m
             }
         }
 
-        cp_wait<1>(); /* V_t (K_t+1 may still be in flight) */
-        /* A tile that needs masking for some row of the block: the barrier also votes whether V_t holds a
-         * NaN/Inf (each thread checks the chunks it loaded), for pv_fixup. */
-        bool vbad = false;
-        if (SDPA_MMA_FIXUP && (n0 + BN > L || (p.causal && n0 + BN - 1 > m0 + off)))
-            vbad = __syncthreads_or(tile_nonfinite<D, BN, NT, BF16>(Vt, tid));
-        else
-            __syncthreads();
-        if (t + 1 < ntiles) load_tile<D, BN, NT>(smem_u32(Vs + (buf ^ 1) * BN * D), vg + (int64_t)(n0 + BN) * p.v_ss, p.v_ss, n_end - n0 - BN, tid);
-        cp_commit();
+        if (!ONEBAR) {
+            cp_wait<1>(); /* V_t (K_t+1 may still be in flight) */
+            if (vote)
+                vbad = __syncthreads_or(tile_nonfinite<D, BN, NT, BF16>(Vt, tid));
+            else
+                __syncthreads();
+            if (t + 1 < ntiles) load_tile<D, BN, NT>(smem_u32(Vs + (buf ^ 1) * BN * D), vg + (int64_t)(n0 + BN) * p.v_ss, p.v_ss, n_end - n0 - BN, tid);
+            cp_commit();
+        }
 
         if (active) {
             if (vbad && need_mask_any) {

@@ -13,10 +13,11 @@
 using namespace lc_sdpa_mma;
 /* index, name, BN, NW, MT, QREG, FL, MINB */
 #define SDPA_MMA_D128_LIST(X)                                                                                  \
-    X(0, "m64w4q", 64, 4, 1, true, 0, 2)                    /* the first kernel: 64 rows, Q in registers */   \
-    X(1, "m128w4", 64, 4, 2, false, F_SKIP | F_FOLD | F_SOUT, 2) /* 128 rows, 2 m-tiles per warp */           \
-    X(2, "m128w8q", 64, 8, 1, true, F_SKIP | F_FOLD | F_SOUT, 1) /* 128 rows, 8 warps, Q in registers */       \
-    X(3, "m64w4q+", 64, 4, 1, true, F_SKIP | F_FOLD | F_SOUT, 2) /* variant 0 + the F_* features */
+    X(0, "m64w4q", 64, 4, 1, true, 0, 2)                 /* the first kernel: 64 rows, Q in registers */      \
+    X(1, "m128w4", 64, 4, 2, false, F_ALL, 2)            /* 128 rows: 2 m-tiles per warp, Q from smem */      \
+    X(2, "m128w4b2", 64, 4, 2, false, F_ALL & ~F_ONEBAR, 2) /* variant 1 with two barriers per tile */        \
+    X(3, "m128w8q", 64, 8, 1, true, F_ALL, 1)            /* 128 rows: 8 warps, Q in registers */              \
+    X(4, "m64w4q+", 64, 4, 1, true, F_ALL, 2)            /* variant 0 + the F_* features */
 
 int lc_sdpa_mma_variants_d128(void) {
     int n = 0;

@@ -13,12 +13,13 @@
 using namespace lc_sdpa_mma;
 /* index, name, BN, NW, MT, QREG, FL, MINB */
 #define SDPA_MMA_D64_LIST(X)                                                                                   \
-    X(0, "m64w4q", 64, 4, 1, true, 0, 3)                      /* the first kernel: 64 rows, Q in registers */ \
-    X(1, "m128w4q", 64, 4, 2, true, F_SKIP | F_FOLD | F_SOUT, 2) /* 128 rows, 2 m-tiles per warp */          \
-    X(2, "m128w4n128", 128, 4, 2, false, F_SKIP | F_FOLD | F_SOUT, 2) /* 128 rows x 128 keys, Q from smem */ \
-    X(3, "m64w4qn128", 128, 4, 1, true, F_SKIP | F_FOLD | F_SOUT, 3)  /* 64 rows x 128 keys */             \
-    X(4, "m128w8q", 64, 8, 1, true, F_SKIP | F_FOLD | F_SOUT, 2)      /* 128 rows, 8 warps */ \
-    X(5, "m128w4b3", 64, 4, 2, false, F_SKIP | F_FOLD | F_SOUT, 3)   /* Q from smem, 3 blocks per SM */
+    X(0, "m64w4q", 64, 4, 1, true, 0, 3)                  /* the first kernel: 64 rows, Q in registers */     \
+    X(1, "m128w4q", 64, 4, 2, true, F_ALL, 2)             /* 128 rows: 2 m-tiles per warp */                  \
+    X(2, "m128w4qb2", 64, 4, 2, true, F_ALL & ~F_ONEBAR, 2) /* variant 1 with two barriers per tile */       \
+    X(3, "m128w4n128", 128, 4, 2, false, F_ALL, 2)        /* 128 rows x 128 keys, Q from smem */              \
+    X(4, "m64w4qn128", 128, 4, 1, true, F_ALL, 3)         /* 64 rows x 128 keys */                            \
+    X(5, "m128w8q", 64, 8, 1, true, F_ALL, 2)             /* 128 rows: 8 warps */                             \
+    X(6, "m128w4b3", 64, 4, 2, false, F_ALL, 3)           /* 128 rows, Q from smem, 3 blocks per SM */
 
 int lc_sdpa_mma_variants_d64(void) {
     int n = 0;
