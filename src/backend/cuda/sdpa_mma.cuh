@@ -51,9 +51,10 @@
  * out = O / l rounded once (l = 0: zeros, lse -inf), lse = (m + log2 l)·ln 2.
  * Causal: the block's key loop stops at its last visible key; a warp skips tiles it cannot see and the P·V
  * chunks past its last visible key; scores are masked only in tiles that cross the diagonal or the length.
- * Such a tile's P·V would multiply p = 0 by a masked v row; the barrier before P·V of such a tile also votes
- * whether the v tile holds a NaN/Inf (rare): then P·V runs with those values zeroed and the visible ones
- * are added separately (p·v per element, pv_fixup), so a masked NaN/Inf never reaches a row that cannot see it.
+ * Such a tile's P·V would multiply p = 0 by a masked v row; the V barrier of such a tile also votes whether
+ * the v tile holds a NaN/Inf (rare): then the block zeroes those values in shared memory, syncs, runs P·V as
+ * usual and adds the visible ones separately (p·v per element, pv_correct, read from global memory), so a
+ * masked NaN/Inf never reaches a row that cannot see it (the hot loop keeps one copy of P·V).
  * Grid: one block per (query tile, b·h), 1-D, heaviest (last) query tiles first for causal balance. */
 #ifndef LC_CUDA_SDPA_MMA_CUH
 #define LC_CUDA_SDPA_MMA_CUH
@@ -206,41 +207,40 @@ template <int D, int ROWS, int NT, bool BF16> __device__ __forceinline__ bool ti
     return bad;
 }
 
-/* Rare path of O += P·V for a tile that needs masking and holds a NaN/Inf v value (block vote): the product
- * runs with the NaN/Inf values zeroed, then p·v is added per element for the visible ones only, so a masked
- * NaN/Inf never reaches a row that cannot see it (p = 0 times NaN would). A lane's outputs o[mt][t][e] are row
- * LR(mt) + g + 8(e>>1), d = 8t + 2c4 + (e&1); P[row][j] (tile key j) lives in lane 4g + ((j & 7) >> 1),
- * register pa[mt][j >> 4][(row >= 8) + 2((j & 15) >= 8)], half j & 1. One copy, outside the unrolled hot loop. */
-template <int D, int NW, int MT, int KC, int ND, bool BF16>
-__device__ __forceinline__ void pv_fixup(float (&o)[MT][ND][4], const uint32_t (&pa)[MT][KC][4], int kc_end,
-                                         const uint32_t (&vofs)[4], uint32_t vt_u, const uint16_t *Vt, int n0,
-                                         int m0, int warp, int lane, int L, int off, int causal) {
-    constexpr uint32_t RB = D * 2;
-    const int g = lane >> 2, c4 = lane & 3;
+/* Replaces the NaN/Inf halves of the chunks this thread loaded into the tile at t by 0 (after a vote said the
+ * tile holds some; a barrier must follow before other threads read the tile). */
+template <int D, int ROWS, int NT, bool BF16> __device__ __forceinline__ void tile_zero_nonfinite(uint16_t *t, int tid) {
+    constexpr int CH = D / 8, RS = NT / CH;
+    const int r0 = tid / CH, c = tid % CH;
 #pragma unroll
-    for (int kc = 0; kc < KC; kc++) {
-        if (kc >= kc_end) break; /* warp-uniform */
-#pragma unroll
-        for (int dp = 0; dp < ND / 2; dp++) {
-            uint32_t vb[4];
-            ldsm_x4_t(vb, vt_u + vofs[dp & 3] + (uint32_t)(kc * 16 * RB + 128 * (dp >> 2)));
-#pragma unroll
-            for (int i = 0; i < 4; i++) vb[i] = zero_nonfinite2<BF16>(vb[i]);
-#pragma unroll
-            for (int mt = 0; mt < MT; mt++) {
-                mma16816<BF16>(o[mt][2 * dp], pa[mt][kc], vb[0], vb[1]);
-                mma16816<BF16>(o[mt][2 * dp + 1], pa[mt][kc], vb[2], vb[3]);
-            }
-        }
+    for (int it = 0; it < ROWS / RS; it++) {
+        uint4 *q = reinterpret_cast<uint4 *>(t + swz<D>(r0 + it * RS, c));
+        uint4 x = *q;
+        x.x = zero_nonfinite2<BF16>(x.x), x.y = zero_nonfinite2<BF16>(x.y);
+        x.z = zero_nonfinite2<BF16>(x.z), x.w = zero_nonfinite2<BF16>(x.w);
+        *q = x;
     }
+}
+
+/* Rare path after O += P·V of a tile that needs masking and held a NaN/Inf v value (block vote): the product
+ * ran on the tile with those values zeroed (tile_zero_nonfinite), so p = 0 times NaN never reached a row
+ * that cannot see the key; here p·v is added per element for the visible NaN/Inf values only, read from
+ * global memory (vrow0 = V's row n0, row stride vst; rows j < jend, all below the block's key end). A lane's
+ * outputs o[mt][t][e] are row LR(mt) + g + 8(e>>1), d = 8t + 2c4 + (e&1); P[row][j] (tile key j) lives in
+ * lane 4g + ((j & 7) >> 1), register pa[mt][j >> 4][(row >= 8) + 2((j & 15) >= 8)], half j & 1. */
+template <int D, int NW, int MT, int KC, int ND, bool BF16>
+__device__ __forceinline__ void pv_correct(float (&o)[MT][ND][4], const uint32_t (&pa)[MT][KC][4], int jend,
+                                           const uint16_t *vrow0, int64_t vst, int n0, int m0, int warp, int lane,
+                                           int L, int off, int causal) {
+    const int g = lane >> 2, c4 = lane & 3;
 #pragma unroll 1
-    for (int j = 0; j < kc_end * 16; j++) {
-        const uint16_t *vrow = Vt + j * D;
+    for (int j = 0; j < jend; j++) {
+        const uint16_t *vrow = vrow0 + (int64_t)j * vst + 2 * c4;
         uint32_t w[ND];
         bool any = false;
 #pragma unroll
         for (int t = 0; t < ND; t++) {
-            w[t] = *reinterpret_cast<const uint32_t *>(vrow + ((t ^ (j & 7)) << 3) + 2 * c4);
+            w[t] = *reinterpret_cast<const uint32_t *>(vrow + 8 * t);
             any |= nonfinite2<BF16>(w[t]);
         }
         if (!__any_sync(0xffffffffu, any)) continue;
@@ -405,15 +405,17 @@ __global__ void __launch_bounds__(NW * 32, MINB) sdpa_mma_kernel(const lc_sdpa_m
         const uint16_t *Vt = Vs + buf * BN * D;
         const uint32_t kt_u = smem_u32(Ks) + (uint32_t)(buf * BN) * RB, vt_u = smem_u32(Vt);
         /* A tile that needs masking for some row of the block: its V barrier also votes whether V_t holds a
-         * NaN/Inf (each thread checks the chunks it loaded), for pv_fixup. */
+         * NaN/Inf (each thread checks the chunks it loaded, then zeroes those values there; pv_correct adds
+         * them back for the rows that see them). */
         const bool vote = SDPA_MMA_FIXUP && (n0 + BN > L || (p.causal && n0 + BN - 1 > m0 + off));
         bool vbad = false;
         if (ONEBAR) { /* K_t and V_t, one barrier, then K_t+1 and V_t+1 (buffers last read in iteration t-1) */
             cp_wait<0>();
             if (vote)
-                vbad = __syncthreads_or(tile_nonfinite<D, BN, NT, BF16>(Vt, tid));
+                vbad = __syncthreads_or(tile_nonfinite<D, BN, NT, BF16>(Vs + buf * BN * D, tid));
             else
                 __syncthreads();
+            if (vbad) tile_zero_nonfinite<D, BN, NT, BF16>(Vs + buf * BN * D, tid); /* barrier before P·V */
             if (t + 1 < ntiles) {
                 load_tile<D, BN, NT>(smem_u32(Ks + (buf ^ 1) * BN * D), kg + (int64_t)(n0 + BN) * p.k_ss, p.k_ss, n_end - n0 - BN, tid);
                 load_tile<D, BN, NT>(smem_u32(Vs + (buf ^ 1) * BN * D), vg + (int64_t)(n0 + BN) * p.v_ss, p.v_ss, n_end - n0 - BN, tid);
@@ -429,7 +431,6 @@ __global__ void __launch_bounds__(NW * 32, MINB) sdpa_mma_kernel(const lc_sdpa_m
         /* This warp's rows see some key of the tile (warp-uniform); an m-tile that sees none is computed anyway
          * (fully masked: p = 0), only the ldmatrix traffic of the warp is shared. */
         const bool active = warp_rows && (!p.causal || n0 <= whi + off);
-        bool need_mask_any = false;
         /* key chunks of P·V this warp needs: up to its last visible key (p = 0 and v = 0 past n_end) */
         int kc_end = n_end - n0 < BN ? (n_end - n0 + 15) / 16 : KC;
         if (p.causal) {
@@ -466,7 +467,6 @@ __global__ void __launch_bounds__(NW * 32, MINB) sdpa_mma_kernel(const lc_sdpa_m
             for (int mt = 0; mt < MT; mt++) {
                 const int rfirst = m0 + LR(mt);
                 const bool need_mask = n0 + BN > L || (p.causal && n0 + BN - 1 > rfirst + off);
-                need_mask_any |= need_mask;
                 if (prescale) { /* to the log2 domain first (no FOLD, or scale 0 / NaN) */
 #pragma unroll
                     for (int j = 0; j < NS; j++)
@@ -525,32 +525,33 @@ __global__ void __launch_bounds__(NW * 32, MINB) sdpa_mma_kernel(const lc_sdpa_m
         if (!ONEBAR) {
             cp_wait<1>(); /* V_t (K_t+1 may still be in flight) */
             if (vote)
-                vbad = __syncthreads_or(tile_nonfinite<D, BN, NT, BF16>(Vt, tid));
+                vbad = __syncthreads_or(tile_nonfinite<D, BN, NT, BF16>(Vs + buf * BN * D, tid));
             else
                 __syncthreads();
+            if (vbad) tile_zero_nonfinite<D, BN, NT, BF16>(Vs + buf * BN * D, tid); /* barrier before P·V */
             if (t + 1 < ntiles) load_tile<D, BN, NT>(smem_u32(Vs + (buf ^ 1) * BN * D), vg + (int64_t)(n0 + BN) * p.v_ss, p.v_ss, n_end - n0 - BN, tid);
             cp_commit();
         }
 
+        if (vbad) __syncthreads(); /* the zeroed V_t (block-uniform) */
         if (active) {
-            if (vbad && need_mask_any) {
-                pv_fixup<D, NW, MT, KC, ND, BF16>(o, pa, kc_end, vofs, vt_u, Vt, n0, m0, warp, lane, L, off, p.causal);
-            } else {
 #pragma unroll
-                for (int kc = 0; kc < KC; kc++) {
-                    if (kc >= kc_end) break; /* warp-uniform */
+            for (int kc = 0; kc < KC; kc++) {
+                if (kc >= kc_end) break; /* warp-uniform */
 #pragma unroll
-                    for (int dp = 0; dp < ND / 2; dp++) {
-                        uint32_t vb[4];
-                        ldsm_x4_t(vb, vt_u + vofs[dp & 3] + (uint32_t)(kc * 16 * RB + 128 * (dp >> 2)));
+                for (int dp = 0; dp < ND / 2; dp++) {
+                    uint32_t vb[4];
+                    ldsm_x4_t(vb, vt_u + vofs[dp & 3] + (uint32_t)(kc * 16 * RB + 128 * (dp >> 2)));
 #pragma unroll
-                        for (int mt = 0; mt < MT; mt++) {
-                            mma16816<BF16>(o[mt][2 * dp], pa[mt][kc], vb[0], vb[1]);
-                            mma16816<BF16>(o[mt][2 * dp + 1], pa[mt][kc], vb[2], vb[3]);
-                        }
+                    for (int mt = 0; mt < MT; mt++) {
+                        mma16816<BF16>(o[mt][2 * dp], pa[mt][kc], vb[0], vb[1]);
+                        mma16816<BF16>(o[mt][2 * dp + 1], pa[mt][kc], vb[2], vb[3]);
                     }
                 }
             }
+            if (vbad)
+                pv_correct<D, NW, MT, KC, ND, BF16>(o, pa, min(kc_end * 16, n_end - n0), vg + (int64_t)n0 * p.v_ss, p.v_ss,
+                                                    n0, m0, warp, lane, L, off, p.causal);
         }
     }
     cp_wait<0>();
