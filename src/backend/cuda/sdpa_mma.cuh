@@ -610,14 +610,20 @@ cudaError_t launch(lc_sdpa_mma_params p, int64_t bh, cudaStream_t stream) {
     p.n_qt = (p.sq + BM - 1) / BM;
     const int64_t blocks = (int64_t)p.n_qt * bh;
     if (blocks < 1 || blocks > 0x7fffffff) return cudaErrorInvalidValue;
-    if (smem > 48 * 1024) {
+    {
         static int done[64]; /* per device and instantiation; idempotent, so a race only repeats it */
         int dev = 0;
         cudaError_t e = cudaGetDevice(&dev);
         if (e != cudaSuccess) return e;
         if (dev < 0 || dev >= 64 || !__atomic_load_n(&done[dev], __ATOMIC_RELAXED)) {
+            if (smem > 48 * 1024) {
+                e = cudaFuncSetAttribute(sdpa_mma_kernel<D, BN, NW, MT, QREG, FL, MINB, BF16>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+                if (e != cudaSuccess) return e;
+            }
+            /* all of L1 as shared memory, so MINB blocks fit (the kernel uses no L1 otherwise) */
             e = cudaFuncSetAttribute(sdpa_mma_kernel<D, BN, NW, MT, QREG, FL, MINB, BF16>,
-                                     cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+                                     cudaFuncAttributePreferredSharedMemoryCarveout, (int)cudaSharedmemCarveoutMaxShared);
             if (e != cudaSuccess) return e;
             if (dev >= 0 && dev < 64) __atomic_store_n(&done[dev], 1, __ATOMIC_RELAXED);
         }
