@@ -17,7 +17,8 @@ using namespace lc_sdpa_mma;
     X(1, "m128w4", 64, 4, 2, false, F_ALL, 2)            /* 128 rows: 2 m-tiles per warp, Q from smem */      \
     X(2, "m128w4b2", 64, 4, 2, false, F_ALL & ~F_ONEBAR, 2) /* variant 1 with two barriers per tile */        \
     X(3, "m128w8q", 64, 8, 1, true, F_ALL, 1)            /* 128 rows: 8 warps, Q in registers */              \
-    X(4, "m64w4q+", 64, 4, 1, true, F_ALL, 2)            /* variant 0 + the F_* features */
+    X(4, "m64w4q+", 64, 4, 1, true, F_ALL, 2)            /* variant 0 + the F_* features */            \
+    X(5, "m128w4n32", 32, 4, 2, false, F_ALL, 2)         /* variant 1 with 32-key tiles (fewer registers) */
 
 int lc_sdpa_mma_variants_d128(void) {
     int n = 0;
