@@ -2,7 +2,8 @@
 // GPU: every lane is a std::thread, warp collectives / ldmatrix / mma.sync follow the PTX fragment layouts
 // (prims.h), so a fragment-layout, masking or pipeline-indexing mistake shows up as a mismatch against a
 // float64 reference. Each variant of sdpa_mma_d64.cu / sdpa_mma_d128.cu is mirrored in launch() below (keep
-// them in step). Build and run: scripts/sdpa_mma_emu/run.sh [case|-1] [variant] (slow: small shapes only).
+// them in step). Build and run: scripts/sdpa_mma_emu/run.sh [case|-1] [variant] (slow: small shapes only);
+// EMU_QT_MAJOR=1 runs the tile-major block order.
 #include "kern.h"
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +13,7 @@ struct Case { const char *name; bool bf; int B, H, G, Sq, Skv, D, causal, klk; i
 template <int D, int BN, int NW, int MT, bool QREG, int FL, bool BF> void launch1(lc_sdpa_mma_params p, int64_t bh) {
     constexpr int NT = NW * 32;
     p.n_qt = (p.sq + NW * 16 * MT - 1) / (NW * 16 * MT);
+    p.bh = bh, p.qt_major = getenv("EMU_QT_MAJOR") != nullptr; /* block order (the library: causal, small k/v) */
     for (int64_t blk = 0; blk < p.n_qt * bh; blk++) {
         std::barrier<> bb(NT); block_bar = &bb;
         for (int w = 0; w < NW; w++) { warps[w].bar = new std::barrier<>(32); }

@@ -55,7 +55,8 @@
  * the v tile holds a NaN/Inf (rare): then the block zeroes those values in shared memory, syncs, runs P·V as
  * usual and adds the visible ones separately (p·v per element, pv_correct, read from global memory), so a
  * masked NaN/Inf never reaches a row that cannot see it (the hot loop keeps one copy of P·V).
- * Grid: one block per (query tile, b·h), 1-D, heaviest (last) query tiles first for causal balance. */
+ * Grid: one block per (query tile, b·h), 1-D, heaviest (last) query tiles first for causal balance; causal
+ * problems whose k/v fit in L2 run the tile index slowest (params.qt_major). */
 #ifndef LC_CUDA_SDPA_MMA_CUH
 #define LC_CUDA_SDPA_MMA_CUH
 
@@ -72,6 +73,10 @@ struct lc_sdpa_mma_params {
     int64_t q_sb, q_sh, q_ss, k_sb, k_sh, k_ss, v_sb, v_sh, v_ss, o_sb, o_sh, o_ss;
     int heads, group;            /* group = heads / kv_heads */
     int sq, skv, causal, n_qt;   /* n_qt: query tiles per (b, h) */
+    int qt_major;                /* block order: 0 = (b·h, query tile) with the tile fastest (the blocks running at
+                                    once share few heads' k/v in L2); 1 = (query tile, b·h), heaviest causal
+                                    tiles of every head first (better balance when all k/v fits in L2) */
+    int64_t bh;                  /* b · h (set by the launcher) */
     float scale_log2;            /* scale · log2(e) */
 };
 
@@ -306,8 +311,14 @@ __global__ void __launch_bounds__(NW * 32, MINB) sdpa_mma_kernel(const lc_sdpa_m
     uint16_t *Vs = Ks + 2 * BN * D;
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, c4 = lane & 3;
-    const int64_t bh = blockIdx.x / p.n_qt;
-    const int qt = p.n_qt - 1 - (int)(blockIdx.x - bh * p.n_qt); /* heaviest causal tiles first */
+    int64_t bh;
+    int qt; /* heaviest causal tiles first */
+    if (p.qt_major) {
+        const int64_t rank = blockIdx.x / p.bh;
+        bh = blockIdx.x - rank * p.bh, qt = p.n_qt - 1 - (int)rank;
+    } else {
+        bh = blockIdx.x / p.n_qt, qt = p.n_qt - 1 - (int)(blockIdx.x - bh * p.n_qt);
+    }
     const int b = (int)(bh / p.heads), h = (int)(bh - (int64_t)b * p.heads), hk = h / p.group;
     const int m0 = qt * BM;
     /* block-relative first row of m-tile mt of this warp */
@@ -608,6 +619,7 @@ cudaError_t launch(lc_sdpa_mma_params p, int64_t bh, cudaStream_t stream) {
     constexpr size_t smem = smem_bytes<D, BN, NW, MT>();
     constexpr int BM = NW * 16 * MT;
     p.n_qt = (p.sq + BM - 1) / BM;
+    p.bh = bh;
     const int64_t blocks = (int64_t)p.n_qt * bh;
     if (blocks < 1 || blocks > 0x7fffffff) return cudaErrorInvalidValue;
     {

@@ -19,6 +19,10 @@ static int sdpa_mma_rows_ok(const void *ptr, const int64_t st[4]) {
     return 1;
 }
 
+#ifndef SDPA_MMA_QT_MAJOR_BYTES
+#define SDPA_MMA_QT_MAJOR_BYTES (24 << 20)
+#endif
+
 /* Kernel variant per head_dim (64, 128) for lc_cuda_launch_sdpa_mma: -1 = the built-in default; set only by
  * lc_cuda_sdpa_mma_set_variant (A/B benchmarking). */
 static int g_variant[2] = {-1, -1};
@@ -55,7 +59,11 @@ extern "C" cudaError_t lc_cuda_launch_sdpa_mma(const lc_sdpa_args *a, cudaStream
     p.heads = (int)a->heads;
     p.group = (int)(a->heads / a->kv_heads);
     p.sq = (int)a->sq, p.skv = (int)a->skv, p.causal = a->causal != 0;
-    p.n_qt = 0; /* set by the launcher of the configuration */
+    p.n_qt = 0, p.bh = 0; /* set by the launcher of the configuration */
+    /* causal: with all k and v (16-bit) within SDPA_MMA_QT_MAJOR_BYTES (well inside an H100's 50 MB L2), order
+     * blocks tile-major so every head's heaviest tiles start first (short sequences: one wave, balance is all) */
+    const double kv_bytes = 4.0 * (double)a->batch * (double)a->kv_heads * (double)a->skv * (double)a->head_dim;
+    p.qt_major = a->causal && kv_bytes <= (double)SDPA_MMA_QT_MAJOR_BYTES;
     p.scale_log2 = a->scale * 1.4426950408889634f;
     const int bf16 = a->dtype == LC_DTYPE_BF16;
     const int64_t bh = a->batch * a->heads;
