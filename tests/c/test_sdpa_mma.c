@@ -5,8 +5,9 @@
  * float64 reference computed here from the same 16-bit inputs (local: lc_ref_sdpa in reference.c is being
  * written in parallel). Outputs and lse are poisoned before each run; the gaps of a strided out must stay
  * poisoned. Tolerance per element: 2.5·u·Σp|v|/l + u·|ref| (u = 16-bit unit roundoff; P·V runs on P
- * rounded to 16 bits, everything else in float32), lse 1e-4·(1 + |lse|). Prints TFLOP/s for B·H = 32,
- * S = 4096, D = 64/128 (informational). lc_cuda_sdpa_mma_fits refusals are checked without a GPU; the
+ * rounded to 16 bits, everything else in float32), lse 1e-4·(1 + |lse|). Every kernel variant
+ * (lc_cuda_sdpa_mma_set_variant) runs the short cases; prints TFLOP/s of every variant for B·H = 32,
+ * S = 4096, D = 64/128, bf16, causal and not, then of the defaults (informational). lc_cuda_sdpa_mma_fits refusals are checked without a GPU; the
  * rest needs one (exit 77, skipped, otherwise). */
 #include <math.h>
 #include <stdint.h>
@@ -271,6 +272,14 @@ static void test_fits(void) {
     CHECK(lc_cuda_sdpa_mma_fits(&r) == 1);
     r.k_st[1] = 0; /* broadcast kv head axis */
     CHECK(lc_cuda_sdpa_mma_fits(&r) == 1);
+    /* the variant hook: head_dim 64 / 128 only, index -1 (default) .. n - 1 */
+    const int n64 = lc_cuda_sdpa_mma_set_variant(64, -1), n128 = lc_cuda_sdpa_mma_set_variant(128, -1);
+    CHECK(n64 >= 1 && n128 >= 1);
+    CHECK(lc_cuda_sdpa_mma_set_variant(96, 0) == -1);
+    CHECK(lc_cuda_sdpa_mma_set_variant(64, n64) == -1);
+    CHECK(lc_cuda_sdpa_mma_set_variant(128, -2) == -1);
+    CHECK(lc_cuda_sdpa_mma_set_variant(128, n128 - 1) == n128);
+    CHECK(lc_cuda_sdpa_mma_set_variant(128, -1) == n128);
 }
 
 int main(void) {
@@ -299,15 +308,43 @@ int main(void) {
         {"negative scale f16 d64", HF, 1, 2, 1, 70, 135, 64, 0, 0, {0}, 1, 0, 2.0, -1.5, -1},
         {"nan/inf v masked causal f16", HF, 1, 2, 2, 80, 80, 64, 1, 0, {0}, 1, 0, 1.0, 1.0, 40},
         {"nan/inf v masked causal bf16", BF, 1, 2, 1, 150, 150, 128, 1, 0, {0}, 1, 0, 1.0, 1.0, 70},
+        {"scale 0 causal len bf16 d128", BF, 2, 2, 1, 140, 140, 128, 1, 1, {140, 77}, 1, 0, 1.0, 0.0, -1},
+        {"scale 0 f16 d64", HF, 1, 2, 2, 70, 90, 64, 0, 0, {0}, 1, 0, 1.0, 0.0, -1},
+        {"neg scale causal sq<skv bf16 d128", BF, 1, 2, 1, 200, 260, 128, 1, 0, {0}, 1, 0, 2.0, -1.2, -1},
+        {"multi-tile causal f16 d64", HF, 2, 2, 2, 700, 700, 64, 1, 0, {0}, 1, 0, 1.0, 1.0, -1},
+        {"multi-tile len bf16 d128", BF, 2, 2, 2, 600, 650, 128, 0, 1, {650, 333}, 1, 0, 1.0, 1.0, -1},
+        /* the long cases run with the default variants only (their float64 reference is slow) */
         {"long causal 4k bf16 d128", BF, 1, 1, 1, 4096, 4096, 128, 1, 0, {0}, 1, 0, 1.0, 1.0, -1},
         {"long 2k f16 d64", HF, 1, 1, 1, 2048, 2048, 64, 0, 0, {0}, 1, 0, 1.0, 1.0, -1},
     };
+    const size_t ncases = sizeof cases / sizeof cases[0], nshort = ncases - 2;
+    const int nv64 = lc_cuda_sdpa_mma_set_variant(64, -1), nv128 = lc_cuda_sdpa_mma_set_variant(128, -1);
     int64_t failed = 0;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) failed += run_case(&cases[i]) != 0;
+    for (size_t i = 0; i < ncases; i++) failed += run_case(&cases[i]) != 0;
+    /* every variant must be exact too (the path printed names it), so any can become the default */
+    for (int v = 0; v < (nv64 > nv128 ? nv64 : nv128); v++) {
+        CHECK(lc_cuda_sdpa_mma_set_variant(64, v < nv64 ? v : -1) == nv64);
+        CHECK(lc_cuda_sdpa_mma_set_variant(128, v < nv128 ? v : -1) == nv128);
+        for (size_t i = 0; i < nshort; i++) failed += run_case(&cases[i]) != 0;
+    }
+    lc_cuda_sdpa_mma_set_variant(64, -1), lc_cuda_sdpa_mma_set_variant(128, -1);
+    /* TFLOP/s of every variant (A/B), then the defaults (the last lines; f16 with its default only) */
+    for (int causal = 0; causal < 2; causal++) {
+        for (int v = 0; v < nv128; v++) {
+            lc_cuda_sdpa_mma_set_variant(128, v);
+            bench(BF, 128, causal);
+        }
+        for (int v = 0; v < nv64; v++) {
+            lc_cuda_sdpa_mma_set_variant(64, v);
+            bench(BF, 64, causal);
+        }
+        lc_cuda_sdpa_mma_set_variant(64, -1), lc_cuda_sdpa_mma_set_variant(128, -1);
+    }
     for (int causal = 0; causal < 2; causal++) {
         bench(BF, 128, causal);
         bench(BF, 64, causal);
         bench(HF, 128, causal);
+        bench(HF, 64, causal);
     }
     printf("test_sdpa_mma: %d passed, %d failed (%lld cases failed)\n", g_pass, g_fail, (long long)failed);
     return g_fail ? 1 : 0;

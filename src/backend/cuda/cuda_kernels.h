@@ -68,6 +68,10 @@ cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *workspace, size_
  * aligned rows, no mask or a mask it handles); GQA without repeating k/v, causal block skipping, key_lengths. */
 int lc_cuda_sdpa_mma_fits(const lc_sdpa_args *args);
 cudaError_t lc_cuda_launch_sdpa_mma(const lc_sdpa_args *args, cudaStream_t stream, const char **path);
+/* A/B benchmarking of the mma kernel's variants (sdpa_mma_d64.cu / sdpa_mma_d128.cu list them): later
+ * lc_cuda_launch_sdpa_mma calls for head_dim (64 or 128) use variant v (-1: the built-in default), process-wide.
+ * Returns the number of variants of head_dim, or -1 (nothing changed) for another head_dim or v out of range. */
+int lc_cuda_sdpa_mma_set_variant(int64_t head_dim, int variant);
 /* layout_cuda.cu: the backend's gather entry (a strided view into a contiguous buffer on the device). */
 cudaError_t lc_cuda_launch_gather(const lc_gather_args *args, cudaStream_t stream);
 /* index_cuda.cu: embedding (an id out of range writes a zero row) and argmax over the last axis. */

@@ -1,7 +1,8 @@
 /* sdpa_mma_cuda.cu — entry points of the tensor-core (mma.sync, float32 accumulation) flash-attention forward
  * for float16/bfloat16: lc_cuda_sdpa_mma_fits (which lc_sdpa_args it computes exactly) and
  * lc_cuda_launch_sdpa_mma (one kernel launch, no allocation, no sync, no host read of device data: graph
- * capturable). The kernel is sdpa_mma.cuh, instantiated per head_dim in sdpa_mma_d64.cu / sdpa_mma_d128.cu.
+ * capturable), and lc_cuda_sdpa_mma_set_variant (which kernel variant later launches use: A/B benchmarking).
+ * The kernel is sdpa_mma.cuh, instantiated per head_dim in sdpa_mma_d64.cu / sdpa_mma_d128.cu.
  * Everything fits() refuses runs the generic kernel (sdpa_cuda.cu). Tests: tests/c/test_sdpa_mma.c (GPU). */
 #include <cuda_runtime.h>
 #include <stdint.h>
@@ -17,6 +18,14 @@ static int sdpa_mma_rows_ok(const void *ptr, const int64_t st[4]) {
         if (st[i] < 0 || st[i] % 8 != 0) return 0;
     return 1;
 }
+
+#ifndef SDPA_MMA_QT_MAJOR_BYTES
+#define SDPA_MMA_QT_MAJOR_BYTES (24 << 20)
+#endif
+
+/* Kernel variant per head_dim (64, 128) for lc_cuda_launch_sdpa_mma: -1 = the built-in default; set only by
+ * lc_cuda_sdpa_mma_set_variant (A/B benchmarking). */
+static int g_variant[2] = {-1, -1};
 
 extern "C" int lc_cuda_sdpa_mma_fits(const lc_sdpa_args *a) {
     if (!a) return 0;
@@ -50,10 +59,22 @@ extern "C" cudaError_t lc_cuda_launch_sdpa_mma(const lc_sdpa_args *a, cudaStream
     p.heads = (int)a->heads;
     p.group = (int)(a->heads / a->kv_heads);
     p.sq = (int)a->sq, p.skv = (int)a->skv, p.causal = a->causal != 0;
-    p.n_qt = 0; /* set by the launcher of the configuration */
+    p.n_qt = 0, p.bh = 0; /* set by the launcher of the configuration */
+    /* causal: with all k and v (16-bit) within SDPA_MMA_QT_MAJOR_BYTES (well inside an H100's 50 MB L2), order
+     * blocks tile-major so every head's heaviest tiles start first (short sequences: one wave, balance is all) */
+    const double kv_bytes = 4.0 * (double)a->batch * (double)a->kv_heads * (double)a->skv * (double)a->head_dim;
+    p.qt_major = a->causal && kv_bytes <= (double)SDPA_MMA_QT_MAJOR_BYTES;
     p.scale_log2 = a->scale * 1.4426950408889634f;
     const int bf16 = a->dtype == LC_DTYPE_BF16;
     const int64_t bh = a->batch * a->heads;
-    return a->head_dim == 64 ? lc_sdpa_mma_launch_d64(p, bf16, bh, stream, path)
-                             : lc_sdpa_mma_launch_d128(p, bf16, bh, stream, path);
+    return a->head_dim == 64 ? lc_sdpa_mma_launch_d64(p, bf16, __atomic_load_n(&g_variant[0], __ATOMIC_RELAXED), bh, stream, path)
+                             : lc_sdpa_mma_launch_d128(p, bf16, __atomic_load_n(&g_variant[1], __ATOMIC_RELAXED), bh, stream, path);
+}
+
+extern "C" int lc_cuda_sdpa_mma_set_variant(int64_t head_dim, int variant) {
+    if (head_dim != 64 && head_dim != 128) return -1;
+    const int n = head_dim == 64 ? lc_sdpa_mma_variants_d64() : lc_sdpa_mma_variants_d128();
+    if (variant < -1 || variant >= n) return -1;
+    __atomic_store_n(&g_variant[head_dim == 128], variant, __ATOMIC_RELAXED);
+    return n;
 }
