@@ -15,6 +15,7 @@
  * Tests: tests/python/test_sample.py (CUDA cases on the GPU machine: tokens equal to the CPU's). */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <limits.h>
 #include <stdint.h>
 
 #include "backend/cuda/cuda_kernels.h"
