@@ -80,6 +80,27 @@ lc_status lc_argmax(const lc_tensor_t *x, lc_tensor_t *out, lc_device device);
 /* x (any strides, any dtype, e.g. a transposed or sliced view) into out, a contiguous tensor of x's shape and
  * dtype, on the device the op runs on (a view on the GPU is gathered there, not through the host). */
 lc_status lc_copy(const lc_tensor_t *x, lc_tensor_t *out, lc_device device);
+/* Sampling one token per row of logits [B, V] (float32, float16, bfloat16, float64; V <= 2^23) -> out int64 [B],
+ * in the order of Hugging Face's warpers: logits / temperature (in float32) -> top_k (0: off) keeps the
+ * values >= the k-th largest (every value equal to it kept) -> softmax over the kept -> top_p (1: off) keeps
+ * the smallest set of largest probabilities whose sum reaches top_p (every value equal to the smallest one
+ * kept; always at least one token) -> one draw: u in [0, 1) from Philox-4x32-10 of (seed, step, row), the
+ * first token (index order) whose running kept probability exceeds u * total. Probabilities are exp(s - max)
+ * in 2^-40 fixed point (below 2^-40 of the largest: 0), so the CPU and CUDA pick the same token.
+ * counter: NULL (step 0) or an int64 [1] tensor on the device the op runs on: its value is the step, and the
+ * call adds 1 to it (on the device, so a captured CUDA graph draws fresh numbers at every replay).
+ * temperature must be finite and > 0 (greedy decoding is lc_argmax), top_k >= 0, top_p in (0, 1]:
+ * LC_ERR_INVALID_ARGUMENT otherwise. A NaN in logits: the CPU refuses the call before writing anything
+ * (LC_ERR_INVALID_ARGUMENT naming the row and column); on CUDA that row gets the index of its first NaN.
+ * options NULL: temperature 1, no top_k / top_p, seed 0, no counter. */
+typedef struct lc_sample_options {
+    float temperature;
+    int64_t top_k;
+    float top_p;
+    uint64_t seed;
+    const lc_tensor_t *counter; /* written: the call adds 1 */
+} lc_sample_options;
+lc_status lc_sample(const lc_tensor_t *logits, lc_tensor_t *out, const lc_sample_options *options, lc_device device);
 
 /* A KV cache for decoding: k and v stored in place as [batch, kv_heads, max_seq, head_dim] (one allocation,
  * never moved) with each sequence's current length in device memory, so one captured graph of

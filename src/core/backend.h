@@ -315,6 +315,24 @@ typedef struct lc_gather_args {
     const void *src;
     void *dst;
 } lc_gather_args;
+/* sample (lc_sample, filled by src/ops/sample.c and reaching the kernel through lc_call.ext): for each row r
+ * of logits [rows, cols] (contiguous, `dtype`), one token index into out[r] (int64), drawn as
+ * src/core/sample_math.h defines: s = (float)x / temperature; top_k > 0 (and < cols) keeps the keys >= the
+ * k-th largest key (ties kept); weights floor(exp(s - max) * 2^40) of the kept; top_p < 1 keeps the largest
+ * keys whose weight sum first reaches ceil(top_p * total) (ties kept); u = lc_sample_bits(seed, step, r) / 2^64
+ * picks the first index whose running kept weight exceeds floor(u * kept total). step = *counter (NULL: 0);
+ * the backend adds 1 to *counter after every row has read it. A row holding NaN: the CPU refuses the call
+ * before writing (LC_ERR_INVALID_ARGUMENT), CUDA writes the index of its first NaN. cols <= 2^23. */
+typedef struct lc_sample_args {
+    lc_dtype dtype;
+    int64_t rows, cols;
+    const void *logits;
+    int64_t *out;
+    float temperature, top_p; /* temperature finite > 0; top_p in (0, 1] */
+    int64_t top_k;            /* >= 0 */
+    uint64_t seed;
+    int64_t *counter; /* on the op's device, or NULL */
+} lc_sample_args;
 
 /* Graph capture state of a backend (capture_state entry). */
 enum { LC_CAPTURE_NONE = 0, LC_CAPTURE_THIS_THREAD = 1, LC_CAPTURE_OTHER_THREAD = 2 };

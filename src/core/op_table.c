@@ -21,6 +21,7 @@
  *   kv_append           k_new, v_new [b,hkv,t,d] -> into the cache      (internal: lc_kv_cache_append)
  *   embedding           weight [V,d], ids [...] int -> [..., d]          (eager; gather of rows)
  *   argmax              x [..., n] -> [...] int64                         (eager)
+ *   sample              logits [B, V] -> [B] int64                         (eager: lc_sample, options outside attrs)
  *   rope                x [(b,)(h,)s,d], positions [(b,)s] -> x's shape (eager: lc_rope, options outside attrs)
  * Tests: tests/c/test_op_table.c. */
 #include <math.h>
@@ -284,6 +285,17 @@ static lc_status lc_infer_argmax(const lc_op_def *d, const lc_op_operands *in, c
     return LC_OK;
 }
 
+/* sample: logits [B, V] (float, 1 <= V <= 2^23: the fixed-point weights' sum must fit) -> [B] (int64). */
+static lc_status lc_infer_sample(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs, int *out_ndim,
+                                 int64_t *out_shape) {
+    (void)attrs;
+    const int64_t v = in->shape[0][1];
+    if (v < 1 || v > ((int64_t)1 << 23)) return lc_shape_err(d, in, 0, "a vocabulary axis of 1..8388608 columns");
+    *out_ndim = 1;
+    out_shape[0] = in->shape[0][0];
+    return LC_OK;
+}
+
 /* x [n,c,h,w] * w [oc,c,kh,kw] (+ bias [oc]) -> [n, oc, oh, ow] (conv2d and its aliases, conv_attention). */
 static lc_status lc_conv_shape(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs,
                                int64_t out[4]) {
@@ -520,6 +532,13 @@ static lc_op_work lc_work_argmax(const lc_op_operands *in, const lc_graph_attrs 
     return (lc_op_work){n, n * lc_esize(in) + 8.0 * lc_numel(ond, os), 0.0};
 }
 
+/* sample: up to ~11 passes over the logits (max, top-k and top-p selections, the draw), one int64 per row. */
+static lc_op_work lc_work_sample(const lc_op_operands *in, const lc_graph_attrs *a, int ond, const int64_t *os) {
+    (void)a;
+    const double n = lc_numel(in->ndim[0], in->shape[0]);
+    return (lc_op_work){20.0 * n, 11.0 * n * lc_esize(in) + 8.0 * lc_numel(ond, os), 0.0};
+}
+
 /* ---- device limits ------------------------------------------------------------------------------- */
 
 static const char *lc_attention_gpu_limit(const lc_op_operands *in, const lc_graph_attrs *attrs) {
@@ -640,6 +659,10 @@ static const lc_op_def lc_ops[] = {
     {LC_OP_COPY, "copy", LC_OP_COPY, LC_OPF_FUSED | LC_OPF_COMPOSITE, 1, 1, {"x"}, {ANY}, ANY, 0, {ALL | LC_DT_IDX, ALL | LC_DT_IDX}, 0, 0,
      NO_ATTRS, LC_CROSSOVER_NONE, "x (any strides) -> x's shape, contiguous", "lc_copy (the backends' gather)",
      lc_infer_same, lc_work_copy, NULL},
+    {LC_OP_SAMPLE, "sample", LC_OP_SAMPLE, LC_OPF_OUT_I64, 1, 1, {"logits"}, {2}, 1, 0, {ALL, ALL}, 0, 0, NO_ATTRS,
+     LC_CROSSOVER_NONE, "logits [B, V] -> [B] int64 (one token a row)",
+     "lc_sample (temperature, top_k, top_p, seed, counter in lc_sample_options; CPU refuses NaN, CUDA returns its index)",
+     lc_infer_sample, lc_work_sample, NULL},
 };
 _Static_assert(sizeof lc_ops / sizeof lc_ops[0] == LC_OP_COUNT, "op_table.c: one lc_op_def per lc_op");
 

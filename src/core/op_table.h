@@ -49,9 +49,10 @@ typedef enum lc_op {
     LC_OP_EMBEDDING,            /* rows of weight [V, D] gathered by integer ids */
     LC_OP_ARGMAX,               /* index of the largest element over the last axis (int64 out) */
     LC_OP_COPY,                 /* internal: a (strided) tensor into a contiguous one (lc_copy; the backends' gather) */
+    LC_OP_SAMPLE,               /* one sampled token per row of logits (eager: lc_sample; options outside attrs) */
     LC_OP_COUNT
 } lc_op;
-#define LC_OP_NUM 29
+#define LC_OP_NUM 30
 #ifdef __cplusplus
 static_assert(LC_OP_COUNT == LC_OP_NUM, "lc_op: a new op needs its lc_op_def entry in op_table.c (and LC_OP_NUM)");
 #else
@@ -71,7 +72,7 @@ enum {
     LC_OPF_FUSED = 1u << 3,     /* internal fused op: the planner/sessions call it, never the user */
     LC_OPF_OUT_FREE = 1u << 4,  /* eager form: out may have any shape (only its element count matters) */
     LC_OPF_MIXED_DTYPE = 1u << 5, /* inputs need not share one dtype (embedding: float weight, integer ids) */
-    LC_OPF_OUT_I64 = 1u << 6     /* the output is int64 whatever the inputs (argmax) */
+    LC_OPF_OUT_I64 = 1u << 6     /* the output is int64 whatever the inputs (argmax, sample) */
 };
 
 #define LC_DT(d) (1u << (d))

@@ -160,6 +160,15 @@ static void test_infer(void) {
               has("rope: positions: expected [seq=5] or [batch=2, seq=5]"));
         CHECK(infer("rope", 2, nd11, (const int64_t *const[]){x1, x1}, NULL, &ond, os) == LC_ERR_SHAPE &&
               has("rope: x: expected [batch, heads, seq, head_dim]"));
+        /* sample: logits [B, V] -> [B]; V in 1..2^23; rank 2 only */
+        const int64_t lg[2] = {3, 50257}, lg0[2] = {3, 0}, lgbig[2] = {1, ((int64_t)1 << 23) + 1}, lg3[3] = {1, 2, 3};
+        CHECK_OK(infer("sample", 1, nd21, (const int64_t *const[]){lg}, NULL, &ond, os));
+        CHECK(ond == 1 && os[0] == 3);
+        CHECK(infer("sample", 1, nd21, (const int64_t *const[]){lg0}, NULL, &ond, os) == LC_ERR_SHAPE &&
+              has("sample: logits: expected a vocabulary axis of 1..8388608 columns"));
+        CHECK(infer("sample", 1, nd21, (const int64_t *const[]){lgbig}, NULL, &ond, os) == LC_ERR_SHAPE);
+        CHECK(infer("sample", 1, (const int[]){3}, (const int64_t *const[]){lg3}, NULL, &ond, os) == LC_ERR_SHAPE &&
+              has("sample: logits"));
         /* work: bytes of the inputs as they are (a broadcast bias counted once) */
         double fl = 0, by = 0;
         CHECK_OK(lc_op_work_of("add", 2, nd21, (const int64_t *const[]){m5, v5}, NULL, LC_DTYPE_F16, &fl, &by));

@@ -1,10 +1,15 @@
 /* index_py.c — bindings of the index ops (ops.h):
  *   embedding(weight, ids, device="cpu") -> [..., d]      embedding_into(weight, ids, out, device="cpu")
  *   argmax(x, device="cpu") -> int64 [...]                argmax_into(x, out, device="cpu")
+ *   sample(logits, temperature=1.0, top_k=0, top_p=1.0, seed=0, counter=None, device="cpu") -> int64 [B]
+ *   sample_into(logits, out, temperature=1.0, top_k=0, top_p=1.0, seed=0, counter=None, device="cpu")
  * weight/x: ndarrays (copied contiguous when they are not) or lightning_core tensors of a float dtype; ids:
  * integer ndarrays (int32 kept, other integers as int64), sequences of ints, or int32/int64 tensors. The
- * result is a new ndarray, or a new Tensor on the device of the first tensor argument.
- * Tests: tests/python/test_ops_index.py. */
+ * result is a new ndarray, or a new Tensor on the device of the first tensor argument. sample's counter: None,
+ * an int64 Tensor [1] (on the device the op runs on) or a writable int64 ndarray [1] (CPU); the call adds 1.
+ * Tests: tests/python/test_ops_index.py, tests/python/test_sample.py. */
+#include <math.h>
+
 #include "convert.h"
 #include "internal.h"
 
@@ -222,10 +227,147 @@ static PyObject *argmax_impl(const char *fn, PyObject *const *v, int has_out) {
     return ix_finish(result, st, a, 1, out_own);
 }
 
+/* A number (int or float, not bool) -> float32; ranges are the library's to judge (ValueError naming the arg). */
+static int smp_float_arg(const char *fn, const char *name, PyObject *obj, float dflt, float *out) {
+    if (!obj) {
+        *out = dflt;
+        return 0;
+    }
+    if (PyBool_Check(obj) || PyArray_IsScalar(obj, Bool) || !(PyFloat_Check(obj) || PyLong_Check(obj) ||
+                                                              PyArray_IsScalar(obj, Number))) {
+        PyErr_Format(PyExc_TypeError, "%s: %s: expected a float, got %s", fn, name, Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    const double v = PyFloat_AsDouble(obj);
+    if (v == -1.0 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) return -1;
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "%s: %s: expected a finite float, got %R", fn, name, obj);
+        return -1;
+    }
+    *out = (float)v;
+    if (v != 0.0 && isfinite(v) && (*out == 0.0f || !isfinite(*out))) {
+        PyErr_Format(PyExc_ValueError, "%s: %s: expected a value representable in float32, got %R", fn, name, obj);
+        return -1;
+    }
+    return 0;
+}
+
+/* seed: an int in 0 .. 2^64 - 1. */
+static int smp_seed_arg(const char *fn, PyObject *obj, uint64_t *out) {
+    *out = 0;
+    if (!obj) return 0;
+    if (PyBool_Check(obj) || PyArray_IsScalar(obj, Bool) || !(PyLong_Check(obj) || PyIndex_Check(obj))) {
+        PyErr_Format(PyExc_TypeError, "%s: seed: expected an int, got %s", fn, Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    PyObject *idx = PyNumber_Index(obj);
+    if (!idx) return -1;
+    const unsigned long long v = PyLong_AsUnsignedLongLong(idx);
+    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "%s: seed: expected an int in 0..2**64-1, got %R", fn, idx);
+        Py_DECREF(idx);
+        return -1;
+    }
+    Py_DECREF(idx);
+    *out = (uint64_t)v;
+    return 0;
+}
+
+/* counter: None, a Tensor (checked by the library) or a writable, C-contiguous int64 ndarray (wrapped). */
+static int smp_counter_arg(const char *fn, PyObject *obj, lc_tensor_t **t, lc_tensor_t **own) {
+    *t = *own = NULL;
+    if (!obj || obj == Py_None) return 0;
+    lc_tensor_t *h = lcpy_tensor_handle(obj);
+    if (h) {
+        *t = h;
+        return 0;
+    }
+    if (!PyArray_Check(obj) || PyArray_TYPE((PyArrayObject *)obj) != NPY_INT64) {
+        PyErr_Format(PyExc_TypeError, "%s: counter: expected None, an int64 Tensor [1] or an int64 numpy.ndarray [1], got %s",
+                     fn, PyArray_Check(obj) ? "an ndarray of another dtype" : Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    PyArrayObject *a = (PyArrayObject *)obj;
+    if (!PyArray_IS_C_CONTIGUOUS(a) || !PyArray_ISWRITEABLE(a) || !PyArray_ISALIGNED(a) || PyArray_NDIM(a) != 1 ||
+        PyArray_DIM(a, 0) != 1) {
+        PyErr_Format(PyExc_ValueError, "%s: counter: expected a writable, C-contiguous int64 array of shape (1,)", fn);
+        return -1;
+    }
+    const int64_t one = 1;
+    lc_status st = lc_tensor_wrap_host(PyArray_DATA(a), LC_DTYPE_I64, 1, &one, NULL, 1, own);
+    if (st != LC_OK) {
+        lcpy_raise_status_in(fn, st);
+        return -1;
+    }
+    *t = *own;
+    return 0;
+}
+
+/* v: logits, [out], temperature, top_k, top_p, seed, counter, device. */
+static PyObject *sample_impl(const char *fn, PyObject *const *v, int has_out) {
+    const int b0 = 1 + has_out;
+    lc_device dev;
+    lc_sample_options opt = {1.0f, 0, 1.0f, 0, NULL};
+    if (lcpy_device_arg(fn, v[b0 + 5], &dev) < 0 || smp_float_arg(fn, "temperature", v[b0], 1.0f, &opt.temperature) < 0)
+        return NULL;
+    if (v[b0 + 1] && lcpy_int_arg(fn, "top_k", v[b0 + 1], INT64_MIN, INT64_MAX, &opt.top_k) < 0) return NULL;
+    if (smp_float_arg(fn, "top_p", v[b0 + 2], 1.0f, &opt.top_p) < 0 || smp_seed_arg(fn, v[b0 + 3], &opt.seed) < 0)
+        return NULL;
+    lc_tensor_t *counter = NULL, *counter_own = NULL;
+    if (smp_counter_arg(fn, v[b0 + 4], &counter, &counter_own) < 0) return NULL;
+    opt.counter = counter;
+    ix_arg a[1];
+    if (ix_take(fn, "logits", v[0], 0, &a[0]) < 0) {
+        ix_release(&a[0]);
+        lc_tensor_free(counter_own);
+        return NULL;
+    }
+    lc_tensor_t *out_t = NULL, *out_own = NULL;
+    PyObject *result = NULL;
+    if (has_out) {
+        if (ix_out(fn, v[1], LC_DTYPE_I64, &out_t, &out_own) == 0) {
+            Py_INCREF(v[1]);
+            result = v[1];
+        }
+    } else if (lc_tensor_ndim(a[0].t) != 2) {
+        PyErr_Format(PyExc_ValueError, "%s: logits: expected 2 dimensions [batch, vocab], got %d", fn,
+                     lc_tensor_ndim(a[0].t));
+    } else {
+        result = ix_new_out(fn, a[0].tensor_dev, LC_DTYPE_I64, 1, lc_tensor_shape(a[0].t), &out_t, &out_own);
+    }
+    lc_status st = LC_OK;
+    if (result) {
+        Py_BEGIN_ALLOW_THREADS
+        st = lc_sample(a[0].t, out_t, &opt, dev);
+        Py_END_ALLOW_THREADS
+    }
+    lc_tensor_free(counter_own);
+    return ix_finish(result, st, a, 1, out_own);
+}
+
 static lcpy_sig sig_embedding = LCPY_SIG("embedding", 2, "weight", "ids", "device");
 static lcpy_sig sig_embedding_into = LCPY_SIG("embedding_into", 3, "weight", "ids", "out", "device");
 static lcpy_sig sig_argmax = LCPY_SIG("argmax", 1, "x", "device");
 static lcpy_sig sig_argmax_into = LCPY_SIG("argmax_into", 2, "x", "out", "device");
+
+static lcpy_sig sig_sample =
+    LCPY_SIG("sample", 1, "logits", "temperature", "top_k", "top_p", "seed", "counter", "device");
+static lcpy_sig sig_sample_into =
+    LCPY_SIG("sample_into", 2, "logits", "out", "temperature", "top_k", "top_p", "seed", "counter", "device");
+
+static PyObject *py_sample(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[7];
+    if (lcpy_parse(&sig_sample, args, nargs, kw, v) < 0) return NULL;
+    return sample_impl("sample", v, 0);
+}
+
+static PyObject *py_sample_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[8];
+    if (lcpy_parse(&sig_sample_into, args, nargs, kw, v) < 0) return NULL;
+    return sample_impl("sample_into", v, 1);
+}
 
 static PyObject *py_embedding(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
     PyObject *v[3];
@@ -258,5 +400,10 @@ PyMethodDef lcpy_index_methods[] = {
     LCPY_METHOD(argmax, "($module, /, x, device='cpu')",
                 "int64 index of the largest element over the last axis (first on ties, NaN largest)."),
     LCPY_METHOD(argmax_into, "($module, /, x, out, device='cpu')", "argmax into an int64 out; returns out."),
+    LCPY_METHOD(sample, "($module, /, logits, temperature=1.0, top_k=0, top_p=1.0, seed=0, counter=None, device='cpu')",
+                "one int64 token a row of logits [B, V]: temperature, top-k, top-p, Philox(seed, counter, row)."),
+    LCPY_METHOD(sample_into,
+                "($module, /, logits, out, temperature=1.0, top_k=0, top_p=1.0, seed=0, counter=None, device='cpu')",
+                "sample into an int64 out [B]; returns out."),
     {NULL, NULL, 0, NULL},
 };

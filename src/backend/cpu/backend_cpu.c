@@ -45,6 +45,8 @@ LC_KERNEL_ADAPTER(lc_cpu_k_attention_projection, lc_attention_projection_args, l
 static lc_status lc_cpu_k_sdpa(const lc_call *c, const char **path) { return lc_cpu_sdpa(c->ext, path); }
 /* rope: lc_rope_args through lc_call.ext (src/ops/rope.c). */
 static lc_status lc_cpu_k_rope(const lc_call *c, const char **path) { return lc_cpu_rope(c->ext, path); }
+/* sample: lc_sample_args through lc_call.ext (src/ops/sample.c). */
+static lc_status lc_cpu_k_sample(const lc_call *c, const char **path) { return lc_cpu_sample(c->ext, path); }
 static lc_status lc_cpu_k_kv_append(const lc_call *c, const char **path) {
     if (path) *path = "cpu_kv_append";
     return lc_cpu_kv_append(c->ext);
@@ -83,6 +85,7 @@ const lc_backend lc_cpu_backend = {
             [LC_OP_SILU] = lc_cpu_k_silu,
             [LC_OP_EMBEDDING] = lc_cpu_k_embedding,
             [LC_OP_ARGMAX] = lc_cpu_k_argmax,
+            [LC_OP_SAMPLE] = lc_cpu_k_sample,
             [LC_OP_SILU_MUL] = lc_cpu_k_silu,
             [LC_OP_ADD] = lc_cpu_k_bcast,
             [LC_OP_MUL] = lc_cpu_k_bcast,

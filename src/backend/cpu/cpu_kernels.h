@@ -22,6 +22,8 @@ lc_status lc_cpu_gather(const lc_gather_args *args);
 /* index_cpu.c: embedding (ids checked before any write) and argmax. */
 lc_status lc_cpu_embedding(const lc_embedding_args *args, const char **path);
 lc_status lc_cpu_argmax(const lc_argmax_args *args, const char **path);
+/* sample_cpu.c: one token a row (lc_sample_args; a NaN refuses the call before anything is written). */
+lc_status lc_cpu_sample(const lc_sample_args *args, const char **path);
 lc_status lc_cpu_conv2d(const lc_conv2d_args *args, const char **path);         /* conv2d_cpu.c */
 lc_status lc_cpu_binary(const lc_binary_args *args, const char **path);         /* elementwise_cpu.c */
 lc_status lc_cpu_relu(const lc_relu_args *args, const char **path);             /* elementwise_cpu.c */

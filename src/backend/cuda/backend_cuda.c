@@ -367,6 +367,16 @@ static lc_status lc_cuda_gather(const lc_gather_args *g) {
     return lc_launched("gather", lc_cuda_launch_gather(g, lc_cuda_stream(ctx)));
 }
 
+static lc_status lc_cuda_k_sample(const lc_call *c, const char **path) {
+    const lc_sample_args *a = c->ext;
+    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
+    if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "sample: cuda: no usable GPU");
+    lc_status st = lc_launched("sample", lc_cuda_launch_sample(a, lc_cuda_stream(ctx)));
+    static const char *const names[4] = LC_LLM_NAMES("sample");
+    if (st == LC_OK && path) *path = lc_llm_path(names, a->dtype);
+    return st;
+}
+
 /* Thin adapters: the one call struct -> each entry's own arguments (op_call.c). */
 LC_KERNEL_ADAPTER(lc_cuda_k_matmul, lc_matmul_args, lc_call_matmul, lc_cuda_matmul)
 LC_KERNEL_ADAPTER(lc_cuda_k_attention, lc_attention_args, lc_call_attention, lc_cuda_attention)
@@ -424,6 +434,7 @@ const lc_backend lc_cuda_backend = {
             [LC_OP_SILU] = lc_cuda_k_silu,
             [LC_OP_EMBEDDING] = lc_cuda_k_embedding,
             [LC_OP_ARGMAX] = lc_cuda_k_argmax,
+            [LC_OP_SAMPLE] = lc_cuda_k_sample,
             [LC_OP_SILU_MUL] = lc_cuda_k_silu,
             [LC_OP_ADD] = lc_cuda_k_bcast,
             [LC_OP_MUL] = lc_cuda_k_bcast,
