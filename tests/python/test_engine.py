@@ -122,3 +122,16 @@ def test_graph_decode_equals_eager(folder):
     model = load(path, device="cuda")
     prompts = [[1, 2, 3, 4, 5], [7, 8], [9]]
     assert model.generate(prompts, 10, graph=True) == model.generate(prompts, 10, graph=False)
+
+
+def test_sampled_generation_is_seeded(folder, device):
+    """temperature > 0 draws through lc.sample: the same seed gives the same tokens, the tokens stay in the
+    vocabulary, top_k=1 is greedy (the one kept token), and a bad temperature names temperature."""
+    _, path = folder
+    model = load(path, device=device)
+    a = model.generate([[3, 1, 4], [1, 5]], 8, temperature=0.9, top_k=20, top_p=0.95, seed=7)
+    assert a == model.generate([[3, 1, 4], [1, 5]], 8, temperature=0.9, top_k=20, top_p=0.95, seed=7)
+    assert all(0 <= t < model.vocab for seq in a for t in seq)
+    assert model.generate([3, 1, 4], 6, temperature=1.3, top_k=1, seed=3) == model.generate([3, 1, 4], 6)
+    with pytest.raises(ValueError, match="temperature"):
+        model.generate([1], 2, temperature=-1.0)
