@@ -26,3 +26,9 @@ PYTHONPATH="$tmp/site" "$VPY" -m lightning_core.bench --quick --suite kernel --r
     --out "$tmp/bench" > "$tmp/bench.log" 2>&1 || { cat "$tmp/bench.log"; exit 1; }
 grep -q "^  kernel  *ok" "$tmp/bench.log" || { cat "$tmp/bench.log"; exit 1; }
 echo "wheel-check: python -m lightning_core.bench --quick --suite kernel ran from the installed wheel"
+# the model runner from the wheel alone: a random tiny checkpoint, then the generate CLI over it
+PYTHONPATH="$tmp/site" "$VPY" -m lightning_core.models.make_random --arch llama --size tiny "$tmp/tiny" > /dev/null
+PYTHONPATH="$tmp/site" "$VPY" -m lightning_core.generate --model "$tmp/tiny" --ids 1,2,3 --max-new-tokens 4 --quiet \
+    > "$tmp/gen.log" 2>&1 || { cat "$tmp/gen.log"; exit 1; }
+grep -q "tokens/s" "$tmp/gen.log" || { cat "$tmp/gen.log"; exit 1; }
+echo "wheel-check: python -m lightning_core.generate ran from the installed wheel"
