@@ -424,3 +424,82 @@ int lcpy_wrap(PyArrayObject *a, int ndim, const int64_t *shape, int writable, lc
     }
     return 0;
 }
+
+PyObject *lcpy_result_new(const char *fn, int tensor_dev, lc_dtype dt, int ndim, const int64_t *shape, lc_tensor_t **t,
+                               lc_tensor_t **own) {
+    *own = NULL;
+    if (tensor_dev >= 0) {
+        lc_tensor_t *nt = NULL;
+        lc_status st = lc_tensor_new(dt, (lc_device)tensor_dev, ndim, shape, &nt);
+        if (st != LC_OK) return lcpy_raise_status_in(fn, st);
+        *t = nt;
+        return lcpy_tensor_adopt(nt);
+    }
+    npy_intp dims[LC_MAX_DIMS];
+    for (int i = 0; i < ndim; i++) dims[i] = (npy_intp)shape[i];
+    const int tn = lcpy_dtype_typenum(fn, dt);
+    if (tn < 0) return NULL;
+    PyArrayObject *a = lcpy_new_array(ndim, dims, tn);
+    if (!a) return NULL;
+    lc_status st = lc_tensor_wrap_host(PyArray_DATA(a), dt, ndim, shape, NULL, 1, own);
+    if (st != LC_OK) {
+        Py_DECREF(a);
+        return lcpy_raise_status_in(fn, st);
+    }
+    *t = *own;
+    return (PyObject *)a;
+}
+
+
+int lcpy_out_take(const char *fn, const char *name, PyObject *obj, lc_dtype dt, lc_tensor_t **t, lc_tensor_t **own) {
+    *own = NULL;
+    lc_tensor_t *h = lcpy_tensor_handle(obj);
+    if (h) {
+        *t = h;
+        return 0;
+    }
+    if (!PyArray_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s: %s: expected a numpy.ndarray or a lightning_core Tensor, got %s", fn, name,
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    PyArrayObject *a = (PyArrayObject *)obj;
+    const int want = lcpy_dtype_typenum(fn, dt);
+    if (want < 0) return -1;
+    if (PyArray_TYPE(a) != want) {
+        PyErr_Format(PyExc_TypeError, "%s: %s: expected dtype %s, got %S", fn, name, lc_dtype_name(dt),
+                     (PyObject *)PyArray_DESCR(a));
+        return -1;
+    }
+    if (!PyArray_ISWRITEABLE(a) || !PyArray_ISALIGNED(a) || !PyArray_ISNOTSWAPPED(a)) {
+        PyErr_Format(PyExc_ValueError, "%s: %s: expected an aligned, writable array in native byte order", fn, name);
+        return -1;
+    }
+    const int nd = PyArray_NDIM(a);
+    if (nd > LC_MAX_DIMS || PyArray_SIZE(a) == 0) {
+        PyErr_Format(PyExc_ValueError, "%s: %s: expected a non-empty array of at most %d dimensions", fn, name, LC_MAX_DIMS);
+        return -1;
+    }
+    /* contiguous, or a strided out (e.g. the [b, h, s, d] view of a [b, s, h, d] array): written in place; the library
+     * checks that its elements do not overlap */
+    const npy_intp item = PyArray_ITEMSIZE(a);
+    int64_t shape[LC_MAX_DIMS], strides[LC_MAX_DIMS];
+    for (int i = 0; i < nd; i++) {
+        const npy_intp st = PyArray_STRIDE(a, i);
+        shape[i] = PyArray_DIM(a, i);
+        if (st < 0 || st % item != 0) {
+            PyErr_Format(PyExc_ValueError, "%s: %s: expected non-negative strides that are multiples of the item size", fn,
+                         name);
+            return -1;
+        }
+        strides[i] = st / item;
+    }
+    lc_status st = lc_tensor_wrap_host(PyArray_DATA(a), dt, nd, shape, strides, 1, own);
+    if (st != LC_OK) {
+        lcpy_raise_status_in(fn, st);
+        return -1;
+    }
+    *t = *own;
+    return 0;
+}
+

@@ -138,4 +138,14 @@ static inline PyArrayObject *lcpy_new_array(int ndim, const npy_intp *dims, int 
     return (PyArrayObject *)PyArray_EMPTY(ndim, (npy_intp *)dims, typenum, 0);
 }
 
+/* A new result of `ndim`/`shape` and dtype `dt` for the strided-argument bindings (sdpa_py.c, index_py.c):
+ * a new Tensor on device `tensor_dev` (>= 0: a tensor argument's device) or a new ndarray wrapped in *own;
+ * *t is what the op gets. NULL with an exception on failure. */
+PyObject *lcpy_result_new(const char *fn, int tensor_dev, lc_dtype dt, int ndim, const int64_t *shape, lc_tensor_t **t,
+                          lc_tensor_t **own);
+/* A caller's out (named `name`): a Tensor (its handle) or an aligned writable native-order ndarray of dtype
+ * `dt` (C-contiguous, or strided with non-negative element-multiple strides: the op decides whether it takes
+ * a strided out). 0, or -1 with the exception set. */
+int lcpy_out_take(const char *fn, const char *name, PyObject *obj, lc_dtype dt, lc_tensor_t **t, lc_tensor_t **own);
+
 #endif

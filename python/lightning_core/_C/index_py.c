@@ -91,64 +91,6 @@ static int ix_take(const char *fn, const char *name, PyObject *obj, int kind, ix
     return 0;
 }
 
-/* out: a Tensor or a C-contiguous writable ndarray of dtype dt (its shape is checked by the library). */
-static int ix_out(const char *fn, PyObject *obj, lc_dtype dt, lc_tensor_t **t, lc_tensor_t **own) {
-    *own = NULL;
-    lc_tensor_t *h = lcpy_tensor_handle(obj);
-    if (h) {
-        *t = h;
-        return 0;
-    }
-    const int tn = lcpy_dtype_typenum(fn, dt);
-    if (tn < 0) return -1;
-    if (!PyArray_Check(obj) || PyArray_TYPE((PyArrayObject *)obj) != tn) {
-        PyErr_Format(PyExc_TypeError, "%s: out: expected a %s numpy.ndarray or Tensor, got %s", fn, lc_dtype_name(dt),
-                     PyArray_Check(obj) ? "another dtype" : Py_TYPE(obj)->tp_name);
-        return -1;
-    }
-    PyArrayObject *a = (PyArrayObject *)obj;
-    if (!PyArray_IS_C_CONTIGUOUS(a) || !PyArray_ISWRITEABLE(a) || !PyArray_ISALIGNED(a) || PyArray_NDIM(a) > LC_MAX_DIMS ||
-        PyArray_NDIM(a) < 1) {
-        PyErr_Format(PyExc_ValueError, "%s: out: expected a C-contiguous, aligned, writable array with 1..%d dimensions", fn,
-                     LC_MAX_DIMS);
-        return -1;
-    }
-    int64_t dims[LC_MAX_DIMS];
-    for (int i = 0; i < PyArray_NDIM(a); i++) dims[i] = PyArray_DIM(a, i);
-    lc_status st = lc_tensor_wrap_host(PyArray_DATA(a), dt, PyArray_NDIM(a), dims, NULL, 1, own);
-    if (st != LC_OK) {
-        lcpy_raise_status_in(fn, st);
-        return -1;
-    }
-    *t = *own;
-    return 0;
-}
-
-static PyObject *ix_new_out(const char *fn, int dev, lc_dtype dt, int nd, const int64_t *shape, lc_tensor_t **t,
-                            lc_tensor_t **own) {
-    *own = NULL;
-    if (dev >= 0) {
-        lc_tensor_t *nt = NULL;
-        lc_status st = lc_tensor_new(dt, (lc_device)dev, nd, shape, &nt);
-        if (st != LC_OK) return lcpy_raise_status_in(fn, st);
-        *t = nt;
-        return lcpy_tensor_adopt(nt);
-    }
-    npy_intp d[LC_MAX_DIMS];
-    for (int i = 0; i < nd; i++) d[i] = (npy_intp)shape[i];
-    const int tn = lcpy_dtype_typenum(fn, dt);
-    if (tn < 0) return NULL;
-    PyArrayObject *a = lcpy_new_array(nd, d, tn);
-    if (!a) return NULL;
-    lc_status st = lc_tensor_wrap_host(PyArray_DATA(a), dt, nd, shape, NULL, 1, own);
-    if (st != LC_OK) {
-        Py_DECREF(a);
-        return lcpy_raise_status_in(fn, st);
-    }
-    *t = *own;
-    return (PyObject *)a;
-}
-
 static PyObject *ix_finish(PyObject *result, lc_status st, ix_arg *args, int n, lc_tensor_t *out_own) {
     for (int i = 0; i < n; i++) ix_release(&args[i]);
     lc_tensor_free(out_own);
@@ -173,7 +115,7 @@ static PyObject *embedding_impl(const char *fn, PyObject *const *v, int has_out)
     PyObject *result = NULL;
     const lc_dtype wdt = lc_tensor_dtype(a[0].t);
     if (has_out) {
-        if (ix_out(fn, v[2], wdt, &out_t, &out_own) == 0) {
+        if (lcpy_out_take(fn, "out", v[2], wdt, &out_t, &out_own) == 0) {
             Py_INCREF(v[2]);
             result = v[2];
         }
@@ -187,7 +129,7 @@ static PyObject *embedding_impl(const char *fn, PyObject *const *v, int has_out)
             for (int i = 0; i < nd; i++) shape[i] = lc_tensor_shape(a[1].t)[i];
             shape[nd] = lc_tensor_shape(a[0].t)[1];
             const int tdev = a[0].tensor_dev >= 0 ? a[0].tensor_dev : a[1].tensor_dev;
-            result = ix_new_out(fn, tdev, wdt, nd + 1, shape, &out_t, &out_own);
+            result = lcpy_result_new(fn, tdev, wdt, nd + 1, shape, &out_t, &out_own);
         }
     }
     if (!result) return ix_finish(NULL, LC_OK, a, 2, out_own);
@@ -209,14 +151,14 @@ static PyObject *argmax_impl(const char *fn, PyObject *const *v, int has_out) {
     lc_tensor_t *out_t = NULL, *out_own = NULL;
     PyObject *result = NULL;
     if (has_out) {
-        if (ix_out(fn, v[1], LC_DTYPE_I64, &out_t, &out_own) == 0) {
+        if (lcpy_out_take(fn, "out", v[1], LC_DTYPE_I64, &out_t, &out_own) == 0) {
             Py_INCREF(v[1]);
             result = v[1];
         }
     } else {
         const int nd = lc_tensor_ndim(a[0].t);
         int64_t one = 1;
-        result = ix_new_out(fn, a[0].tensor_dev, LC_DTYPE_I64, nd > 1 ? nd - 1 : 1, nd > 1 ? lc_tensor_shape(a[0].t) : &one,
+        result = lcpy_result_new(fn, a[0].tensor_dev, LC_DTYPE_I64, nd > 1 ? nd - 1 : 1, nd > 1 ? lc_tensor_shape(a[0].t) : &one,
                             &out_t, &out_own);
     }
     if (!result) return ix_finish(NULL, LC_OK, a, 1, out_own);
@@ -327,7 +269,7 @@ static PyObject *sample_impl(const char *fn, PyObject *const *v, int has_out) {
     lc_tensor_t *out_t = NULL, *out_own = NULL;
     PyObject *result = NULL;
     if (has_out) {
-        if (ix_out(fn, v[1], LC_DTYPE_I64, &out_t, &out_own) == 0) {
+        if (lcpy_out_take(fn, "out", v[1], LC_DTYPE_I64, &out_t, &out_own) == 0) {
             Py_INCREF(v[1]);
             result = v[1];
         }
@@ -335,7 +277,7 @@ static PyObject *sample_impl(const char *fn, PyObject *const *v, int has_out) {
         PyErr_Format(PyExc_ValueError, "%s: logits: expected 2 dimensions [batch, vocab], got %d", fn,
                      lc_tensor_ndim(a[0].t));
     } else {
-        result = ix_new_out(fn, a[0].tensor_dev, LC_DTYPE_I64, 1, lc_tensor_shape(a[0].t), &out_t, &out_own);
+        result = lcpy_result_new(fn, a[0].tensor_dev, LC_DTYPE_I64, 1, lc_tensor_shape(a[0].t), &out_t, &out_own);
     }
     lc_status st = LC_OK;
     if (result) {

@@ -186,88 +186,6 @@ static int sd_scale(const char *fn, PyObject *obj, double *out) {
     return 0;
 }
 
-/* A result (out or lse) of `ndim`/`shape` and dtype: a new Tensor on `tensor_dev` (>= 0) or a new ndarray. */
-static PyObject *sd_new_result(const char *fn, int tensor_dev, lc_dtype dt, int ndim, const int64_t *shape, lc_tensor_t **t,
-                               lc_tensor_t **own) {
-    *own = NULL;
-    if (tensor_dev >= 0) {
-        lc_tensor_t *nt = NULL;
-        lc_status st = lc_tensor_new(dt, (lc_device)tensor_dev, ndim, shape, &nt);
-        if (st != LC_OK) return lcpy_raise_status_in(fn, st);
-        *t = nt;
-        return lcpy_tensor_adopt(nt);
-    }
-    npy_intp dims[LC_MAX_DIMS];
-    for (int i = 0; i < ndim; i++) dims[i] = (npy_intp)shape[i];
-    const int tn = lcpy_dtype_typenum(fn, dt);
-    if (tn < 0) return NULL;
-    PyArrayObject *a = lcpy_new_array(ndim, dims, tn);
-    if (!a) return NULL;
-    if (lcpy_wrap(a, ndim, shape, 1, own) < 0) {
-        Py_DECREF(a);
-        return NULL;
-    }
-    *t = *own;
-    return (PyObject *)a;
-}
-
-/* A caller's out / lse: a Tensor (its handle) or a C-contiguous writable ndarray of dtype dt. */
-static int sd_take_out(const char *fn, const char *name, PyObject *obj, lc_dtype dt, lc_tensor_t **t, lc_tensor_t **own) {
-    *own = NULL;
-    lc_tensor_t *h = lcpy_tensor_handle(obj);
-    if (h) {
-        *t = h;
-        return 0;
-    }
-    if (!PyArray_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "%s: %s: expected a numpy.ndarray or a lightning_core Tensor, got %s", fn, name,
-                     Py_TYPE(obj)->tp_name);
-        return -1;
-    }
-    PyArrayObject *a = (PyArrayObject *)obj;
-    lc_dtype got;
-    if (lcpy_typenum_dtype(PyArray_TYPE(a), &got) < 0 || got != dt) {
-        PyErr_Format(PyExc_TypeError, "%s: %s: expected dtype %s, got %S", fn, name, lc_dtype_name(dt),
-                     (PyObject *)PyArray_DESCR(a));
-        return -1;
-    }
-    if (!PyArray_ISWRITEABLE(a) || !PyArray_ISALIGNED(a) || !PyArray_ISNOTSWAPPED(a)) {
-        PyErr_Format(PyExc_ValueError, "%s: %s: expected an aligned, writable array in native byte order", fn, name);
-        return -1;
-    }
-    const int nd = PyArray_NDIM(a);
-    if (nd > LC_MAX_DIMS || PyArray_SIZE(a) == 0) {
-        PyErr_Format(PyExc_ValueError, "%s: %s: expected a non-empty array of at most %d dimensions", fn, name, LC_MAX_DIMS);
-        return -1;
-    }
-    if (PyArray_IS_C_CONTIGUOUS(a)) {
-        if (lcpy_wrap(a, -1, NULL, 1, own) < 0) return -1;
-        *t = *own;
-        return 0;
-    }
-    /* a strided out (e.g. the [b, h, s, d] view of a [b, s, h, d] array): written in place; the library
-     * checks that its elements do not overlap */
-    const npy_intp item = PyArray_ITEMSIZE(a);
-    int64_t shape[LC_MAX_DIMS], strides[LC_MAX_DIMS];
-    for (int i = 0; i < nd; i++) {
-        const npy_intp st = PyArray_STRIDE(a, i);
-        shape[i] = PyArray_DIM(a, i);
-        if (st < 0 || st % item != 0) {
-            PyErr_Format(PyExc_ValueError, "%s: %s: expected non-negative strides that are multiples of the item size", fn,
-                         name);
-            return -1;
-        }
-        strides[i] = st / item;
-    }
-    lc_status st = lc_tensor_wrap_host(PyArray_DATA(a), dt, nd, shape, strides, 1, own);
-    if (st != LC_OK) {
-        lcpy_raise_status_in(fn, st);
-        return -1;
-    }
-    *t = *own;
-    return 0;
-}
-
 /* The compute dtype of q, k, v as given: a 16-bit input decides (the library then checks they all match,
  * TypeError naming both); else float32 (float64 arrays were made float32 copies). */
 static lc_dtype sd_dtype(const sd_in *x) {
@@ -317,16 +235,16 @@ static PyObject *sdpa_impl(const char *fn, PyObject *const *v, int has_out) {
         goto done;
     }
     if (has_out) {
-        if (sd_take_out(fn, "out", v[3], dt, &out_t, &out_own) < 0) goto done;
+        if (lcpy_out_take(fn, "out", v[3], dt, &out_t, &out_own) < 0) goto done;
         PyObject *lo = v[b0 + 5];
-        if (lo && lo != Py_None && sd_take_out(fn, "lse", lo, LC_DTYPE_F32, &lse_t, &lse_own) < 0) goto done;
+        if (lo && lo != Py_None && lcpy_out_take(fn, "lse", lo, LC_DTYPE_F32, &lse_t, &lse_own) < 0) goto done;
         Py_INCREF(v[3]);
         result = v[3];
     } else {
-        result = sd_new_result(fn, tensor_dev, dt, r, qs, &out_t, &out_own);
+        result = lcpy_result_new(fn, tensor_dev, dt, r, qs, &out_t, &out_own);
         if (!result) goto done;
         if (want_lse) {
-            lse_obj = sd_new_result(fn, tensor_dev, LC_DTYPE_F32, r - 1, qs, &lse_t, &lse_own);
+            lse_obj = lcpy_result_new(fn, tensor_dev, LC_DTYPE_F32, r - 1, qs, &lse_t, &lse_own);
             if (!lse_obj) goto done;
         }
     }
@@ -450,12 +368,12 @@ static PyObject *py__kv_cache_attention(PyObject *self, PyObject *const *args, P
     lc_tensor_t *out_t = NULL, *out_own = NULL;
     const lc_dtype dt = lc_tensor_dtype(lc_kv_cache_k(c));
     if (v[2] && v[2] != Py_None) {
-        if (sd_take_out(fn, "out", v[2], dt, &out_t, &out_own) == 0) {
+        if (lcpy_out_take(fn, "out", v[2], dt, &out_t, &out_own) == 0) {
             Py_INCREF(v[2]);
             result = v[2];
         }
     } else {
-        result = sd_new_result(fn, q.is_tensor ? (int)lc_tensor_device(q.t) : -1, dt, lc_tensor_ndim(q.t),
+        result = lcpy_result_new(fn, q.is_tensor ? (int)lc_tensor_device(q.t) : -1, dt, lc_tensor_ndim(q.t),
                                lc_tensor_shape(q.t), &out_t, &out_own);
     }
     if (result) {
