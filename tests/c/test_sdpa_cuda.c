@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
 #include "lightning_core/dtype.h"
 
 #ifndef LC_TEST_CUDA
@@ -37,6 +36,8 @@ int main(void) {
 }
 #else
 #include <cuda_runtime_api.h>
+
+#include "check.h"
 
 #include "backend/cuda/cuda_kernels.h"
 
