@@ -77,7 +77,7 @@ def test_sdpa_suite_rows_or_clean_skip():
 
 def _torch_importable():
     try:
-        import torch  # noqa: F401
+        import torch  # noqa: F401,PLC0415
         return True
     except Exception:  # noqa: BLE001
         return False

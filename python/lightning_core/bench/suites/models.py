@@ -65,7 +65,8 @@ class _Spec:
     def __init__(self, ctx, arch, dtype):
         self.arch, self.dtype, self.quick, self.device = arch, dtype, ctx.quick, ctx.device
         self.size = "tiny" if ctx.quick else ("124m" if arch == "gpt2" else "1b")
-        self.label = {"gpt2": "GPT-2", "llama": "LLaMA"}[arch] + " " + {"tiny": "tiny", "124m": "124M", "1b": "1.1B"}[self.size]
+        self.label = {"gpt2": "GPT-2", "llama": "LLaMA"}[arch] + " " + \
+            {"tiny": "tiny", "124m": "124M", "1b": "1.1B"}[self.size]
         self.prefill = 64 if ctx.quick else 1024
         self.prompt = 8 if ctx.quick else 32
         self.new = 8 if ctx.quick else (64 if ctx.device == "cuda" else 32)
@@ -176,13 +177,14 @@ def _ours(ctx, spec, d, prompts, pre_ids, check_ids) -> dict:
                 if len(stamps) > skip + 1:
                     steady.append((stamps[-1] - stamps[skip]) / (len(stamps) - 1 - skip) * 1e3)
 
+            tkw = _tkw(ctx)
             t = time_call(gen, sample_ms=lambda run: (run(), got["decode_ms"] / max(1, got["decode_steps"]))[1],
-                          **_tkw(ctx))
+                          **tkw)
+            steady = steady[tkw["warmup"]:]  # the sampled calls only
             res["decode"][b] = {"t": t, "tokens": list(got["tokens"]),
                                 "steady_ms": float(np.median(steady)) if steady else float("nan")}
     finally:
-        del model
-        gc.collect()
+        model = None  # noqa: F841  (the caller collects; the weights go with the last reference)
     return res
 
 
@@ -238,10 +240,7 @@ def _transformers(ctx, spec, d, prompts, pre_ids, check_ids) -> dict:
                 res["decode"][b] = {"ms": step_ms, "whole_ms": whole["median_ms"], "cv": whole["cv"],
                                     "tokens": out["ids"][0, spec.prompt:].tolist()}
     finally:
-        del m
-        gc.collect()
-        if dev == "cuda":
-            torch.cuda.empty_cache()
+        m = None  # noqa: F841
     return res
 
 
@@ -264,7 +263,6 @@ def _torch_peer(ctx, spec, cfg, tensors, prompts, pre_ids, check_ids) -> dict:
 
         ctx.case(f"{spec.label} {spec.dtype} prefill S={spec.prefill}: torch")
         res["prefill"] = time_call(prefill, **_tkw(ctx))
-        del dec
         for b in spec.batches:
             ctx.case(f"{spec.label} {spec.dtype} decode B={b}: torch")
             dec = lm.decoder(b, -(-(spec.prompt + spec.new) // 16) * 16)
@@ -276,12 +274,9 @@ def _torch_peer(ctx, spec, cfg, tensors, prompts, pre_ids, check_ids) -> dict:
             t = time_call(gen, sample_ms=lambda run: (run(), got["decode_ms"] / max(1, got["decode_steps"]))[1],
                           **_tkw(ctx))
             res["decode"][b] = {"t": t, "tokens": got["tokens"][0].tolist()}
-            del dec
+            dec = None
     finally:
-        del lm
-        gc.collect()
-        if dev == "cuda":
-            torch.cuda.empty_cache()
+        lm = dec = None  # noqa: F841
     return res
 
 
@@ -325,7 +320,7 @@ def _emit(ctx, rows, spec, ours, peers, errs, tok_check, wbytes, bw, bw_how):
     ctx.note(f"{spec.label} {spec.dtype} on {dev}: ours prefill S={spec.prefill} {o['median_ms']:.2f} ms = "
              f"{_tps(spec.prefill, o['median_ms']):.0f} tokens/s; decode "
              + ", ".join(f"B={b} {_tps(b, ours['decode'][b]['t']['median_ms']):.0f}" for b in spec.batches)
-             + " tokens/s")
+             + " tokens/s" + (f" (repeat {ctx.repeat})" if ctx.repeats > 1 else ""))
     lim_ms = wbytes / bw * 1e3 if bw > 0 else float("nan")
     check = f"logits max rel diff vs float64 (tol {tol:g}): ours {ours_err:.1e}"
     # prefill
@@ -338,7 +333,8 @@ def _emit(ctx, rows, spec, ours, peers, errs, tok_check, wbytes, bw, bw_how):
         err = max(ours_err, errs[name])
         note = (f"ours {o['median_ms']:.2f} ms = {_tps(spec.prefill, o['median_ms']):.0f} tokens/s; {name} "
                 f"{pt['median_ms']:.2f} ms = {_tps(spec.prefill, pt['median_ms']):.0f} tokens/s; ratio {r:.2f}x; "
-                f"{check}, {name} {errs[name]:.1e}; " + _targets(spec, "prefill", 1, name, r, float("nan"), float("nan")))
+                f"{check}, {name} {errs[name]:.1e}; "
+                + _targets(spec, "prefill", 1, name, r, float("nan"), float("nan")))
         ctx.case(f"{case} vs {name}")
         rows.append(H.make_row(SUITE, "prefill", case, "resident", o["median_ms"], name, pt["median_ms"],
                                shape=shape_p, dtype=spec.dtype, device=dev, peer_version=p["version"], cv=o["cv"],
@@ -367,7 +363,8 @@ def _emit(ctx, rows, spec, ours, peers, errs, tok_check, wbytes, bw, bw_how):
                 ptxt = f"{_tps(b, pms):.0f} tokens/s"
             r = H.ratio(pms, oms)
             note = (f"ours {tps:.0f} tokens/s{steady}, {oms:.3f} ms/step; {name} {ptxt}; ratio {r:.2f}x; {lim}; "
-                    f"{check}" + (f", {name} {errs[name]:.1e}" if name in errs else "") + (f"; {tok_note}" if tok_note else "")
+                    f"{check}" + (f", {name} {errs[name]:.1e}" if name in errs else "")
+                    + (f"; {tok_note}" if tok_note else "")
                     + "; " + _targets(spec, "decode", b, name, r, tps, frac))
             ctx.case(f"{case} vs {name}")
             rows.append(H.make_row(SUITE, "decode", case, mode, oms, name, pms, shape=shape, dtype=spec.dtype,
@@ -401,6 +398,13 @@ def _token_check(spec, ours, hf, cfg, tensors, prompts):
     return out
 
 
+def _release(torch, spec):
+    """Frees the side just measured (its model, caches, graph) before the next one loads."""
+    gc.collect()
+    if torch is not None and spec.device == "cuda":
+        torch.cuda.empty_cache()
+
+
 def _model(ctx, rows, spec, torch, have_hf, bw, bw_how):
     d, cfg, tensors = _folder(spec)
     rng = np.random.default_rng(ctx.seed)
@@ -410,6 +414,7 @@ def _model(ctx, rows, spec, torch, have_hf, bw, bw_how):
     check_ids = prompts[0, :spec.check].tolist()
     ref = _ref_logits(spec, cfg, tensors, check_ids)
     ours = _ours(ctx, spec, d, prompts, pre_ids, check_ids)
+    _release(torch, spec)
     errs = {"ours": _max_rel(ours["check"], ref)}
     peers, hf = {}, None
     if have_hf:
@@ -418,6 +423,7 @@ def _model(ctx, rows, spec, torch, have_hf, bw, bw_how):
             peers["transformers"], errs["transformers"] = hf, _max_rel(hf["check"], ref)
         except Exception as e:  # noqa: BLE001  (a peer failing is reported, ours still runs)
             ctx.note(f"{spec.label} {spec.dtype}: transformers failed: {type(e).__name__}: {e}")
+        _release(torch, spec)
     if torch is not None:
         name = "torch_graph" if spec.device == "cuda" else "torch_static"
         try:
@@ -425,6 +431,7 @@ def _model(ctx, rows, spec, torch, have_hf, bw, bw_how):
             errs[name] = _max_rel(peers[name]["check"], ref)
         except Exception as e:  # noqa: BLE001
             ctx.note(f"{spec.label} {spec.dtype}: {name} failed: {type(e).__name__}: {e}")
+        _release(torch, spec)
     peers["weight_bw"] = {"version": ""}
     tok = _token_check(spec, ours, hf, cfg, tensors, prompts)
     _emit(ctx, rows, spec, ours, peers, errs, tok, _weight_bytes(cfg, spec.dtype), bw, bw_how)
@@ -436,7 +443,7 @@ def run(ctx: Ctx) -> list[dict]:
     if not hasattr(lc, "models") or not hasattr(lc, "KVCache"):
         raise SuiteUnavailable("lc.models / lc.KVCache are not in this build")
     try:
-        import ml_dtypes  # noqa: F401
+        import ml_dtypes  # noqa: F401,PLC0415
     except ImportError:
         raise SuiteUnavailable("ml_dtypes is not installed") from None
     cuda = ctx.device == "cuda" and lc.cuda_available()

@@ -58,7 +58,8 @@ class TorchLM:
             for i in range(c.n_layer):
                 p = f"h.{i}."
                 self.layers.append({
-                    "ln1": (w(p + "ln_1.weight"), w(p + "ln_1.bias")), "ln2": (w(p + "ln_2.weight"), w(p + "ln_2.bias")),
+                    "ln1": (w(p + "ln_1.weight"), w(p + "ln_1.bias")),
+                    "ln2": (w(p + "ln_2.weight"), w(p + "ln_2.bias")),
                     "qkv": (wt(p + "attn.c_attn.weight"), w(p + "attn.c_attn.bias")),  # Conv1D [in, out] -> [out, in]
                     "o": (wt(p + "attn.c_proj.weight"), w(p + "attn.c_proj.bias")),
                     "fc": (wt(p + "mlp.c_fc.weight"), w(p + "mlp.c_fc.bias")),
@@ -199,7 +200,7 @@ class _Decoder:
     def _step(self):
         """One token for every sequence at position self.pos: cache write, attention over the cache under
         the mask, argmax into self.tok and self.out[:, step_i]; pos and step_i advanced in place."""
-        lm, torch, F = self.lm, self.lm.torch, self.lm.F
+        lm, F = self.lm, self.lm.F
         b, h, hkv, hd = self.b, lm.h, lm.hkv, lm.hd
         x = lm._embed(self.tok[:, None], self.pos)[:, 0]  # [B, d]
         mask = (self.keys <= self.pos)[None, None, None, :]  # [1, 1, 1, L]
