@@ -18,6 +18,10 @@
   sdpa              scaled_dot_product_attention / KVCache: CPU f32 vs torch CPU and NumPy; on CUDA bf16/f16/f32
                     prefill, GQA decode vs torch and the measured read bandwidth, graph-replayed decode step, GQA
                     traffic (issue 15's targets, each note with its shortfall)
+  models            (not in the default run: minutes) the model runner (lc.models): GPT-2 124M and the LLaMA 1.1B
+                    config, prefill 1024 and decode at batch 1 / 32 in tokens/s vs transformers eager (SDPA), a
+                    plain-torch static-cache CUDA-graph decode (models_torch) and the weight-bandwidth limit
+                    (issue 16's targets, each note with its shortfall); CPU: GPT-2 float32 / bfloat16
   crossover         (not in the default run) one-shot conv2d / matmul on "cuda" vs "cpu": the crossover points
 Tested by tests/python/test_bench_harness.py and tests/python/test_bench_suites.py.
 """
@@ -80,7 +84,7 @@ class Suite:
 
 REGISTRY: dict[str, Suite] = {}
 DEFAULT_ORDER = ["kernel", "pipeline", "ml", "large_gemm_sweep", "resident", "graph_eager_ab", "fusion",
-                 "api_overhead", "engine_split", "lowp", "sdpa", "crossover"]
+                 "api_overhead", "engine_split", "lowp", "sdpa", "models", "crossover"]
 
 
 def register(name: str, title: str, run: Callable[[Ctx], object], doc: str = "", default: bool = True) -> Suite:
@@ -114,6 +118,7 @@ def _builtin() -> None:
         ("engine_split", "engine_split", "run", "Engine split (lc.api lightning vs torch)", "engine_split", True),
         ("lowp", "lowp", "run", "Low precision (float16/bfloat16 GEMM, linear, casts)", "lowp", True),
         ("sdpa", "sdpa", "run", "Attention (scaled_dot_product_attention, KV-cache decode)", "sdpa", True),
+        ("models", "models", "run", "Model runner (GPT-2 / LLaMA prefill and decode tokens/s)", "models", False),
         ("crossover", "crossover", "run", "CPU/GPU crossover sweep (cuda vs cpu, one-shot)", "crossover (CUDA only)",
          False),
     ]:
