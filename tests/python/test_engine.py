@@ -121,7 +121,13 @@ def test_graph_decode_equals_eager(folder):
         return
     model = load(path, device="cuda")
     prompts = [[1, 2, 3, 4, 5], [7, 8], [9]]
-    assert model.generate(prompts, 10, graph=True) == model.generate(prompts, 10, graph=False)
+    eager = model.generate(prompts, 10, graph=False)
+    assert model.generate(prompts, 10, graph=True) == eager
+    assert model.generate(prompts, 10, graph=True) == eager  # the kept graph, replayed with reset caches
+    assert len(model._graphs) == 1
+    kw = dict(temperature=0.8, top_k=30, seed=11)
+    assert model.generate(prompts, 9, graph=True, **kw) == model.generate(prompts, 9, graph=True, **kw)
+    assert model.generate(prompts, 9, graph=True, **kw) == model.generate(prompts, 9, graph=False, **kw)
 
 
 def test_sampled_generation_is_seeded(folder, device):

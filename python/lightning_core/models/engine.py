@@ -239,7 +239,22 @@ class CausalLM:
         for i, p in enumerate(batch):
             ids[i, :len(p)] = p
         import time
-        cache = self.new_cache(b, s + max_new_tokens)
+        use_graph = self.device == "cuda" if graph is None else bool(graph)
+        if use_graph and self.device != "cuda":
+            raise ValueError("CausalLM.generate: graph: CUDA graphs need device='cuda'")
+        dec = None
+        if use_graph:  # one captured decode step per (batch, length bucket, sampling settings), kept across calls
+            bucket = -(-(s + max_new_tokens) // 256) * 256
+            key = (b, bucket, self._sampling)
+            graphs = self.__dict__.setdefault("_graphs", {})
+            if key not in graphs:
+                cache_g = self.new_cache(b, bucket)
+                graphs[key] = (_DecodeGraph(self, b, cache_g), cache_g)
+            dec, cache = graphs[key]
+            for c in cache:
+                c.reset()
+        else:
+            cache = self.new_cache(b, s + max_new_tokens)
         self._draws = 0
         t0 = time.perf_counter()
         x = self._hidden(ids, np.broadcast_to(np.arange(s), (b, s)).copy(), cache)
@@ -249,10 +264,8 @@ class CausalLM:
         nxt = self._next(last)  # a host read: the prefill has finished
         t1 = time.perf_counter()
         steps = 0
-        use_graph = self.device == "cuda" if graph is None else bool(graph)
-        if use_graph and self.device != "cuda":
-            raise ValueError("CausalLM.generate: graph: CUDA graphs need device='cuda'")
-        dec = _DecodeGraph(self, b, cache) if use_graph and max_new_tokens > 1 else None
+        if dec is not None:
+            dec.begin(self._draws)
         done = np.zeros(b, bool)
         stops = set(int(t) for t in stop_ids)
         for step in range(max_new_tokens):
@@ -291,19 +304,27 @@ class CausalLM:
 class _DecodeGraph:
     """One decode step of a batch as a captured CUDA graph: ids_t int64 [B] (the step's input tokens, and
     where argmax/sample writes the next ones), pos_t int64 [B, 1] (positions, copied in before each replay),
-    the caches appended and attended at their device lengths. The first step runs eagerly through the same
-    function (it makes the scratch buffers and warms the GEMM heuristics), the second is captured and
-    replayed, every later one is a replay."""
+    the caches appended and attended at their device lengths. The first step ever runs eagerly through the
+    same function (it makes the scratch buffers and warms the GEMM heuristics), the second is captured, every
+    later one (in this and later generate calls with the same batch, length bucket and sampling settings:
+    the model keeps the graph with its caches, reset per call) is a replay."""
 
     def __init__(self, model, b, cache):
         self.m, self.b, self.cache = model, b, cache
         self.ids_t = lc.Tensor(np.zeros(b, np.int64), device="cuda")
         self.pos_t = lc.Tensor(np.zeros((b, 1), np.int64), device="cuda")
         self.sampling = getattr(model, "_sampling", (0.0, 0, 1.0, 0))
-        self.counter = (lc.Tensor(np.array([model._draws], np.int64), device="cuda")
-                        if self.sampling[0] > 0 else None)
+        self.counter = lc.Tensor(np.zeros(1, np.int64), device="cuda") if self.sampling[0] > 0 else None
         self.graph = None
         self.calls = 0
+        self.first = True
+
+    def begin(self, draws):
+        """A new generate call: the next step takes its ids from the host, the sampling counter restarts at
+        `draws` (so the same seed gives the same tokens on every call)."""
+        self.first = True
+        if self.counter is not None:
+            self.counter.copy_from(np.array([draws], np.int64))
 
     def _run(self):
         m = self.m
@@ -317,10 +338,12 @@ class _DecodeGraph:
 
     def step(self, ids, pos):
         self.pos_t.copy_from(np.ascontiguousarray(pos, np.int64))
-        if self.calls == 0:
+        if self.first:  # later steps find in ids_t the tokens the previous step wrote
             self.ids_t.copy_from(np.ascontiguousarray(ids, np.int64))
+            self.first = False
+        if self.calls == 0:
             self._run()  # eager warm-up
-        else:  # ids_t already holds the tokens the previous step wrote
+        else:
             if self.graph is None:
                 self.graph = lc.capture_graph(self._run)
             self.graph.replay()
