@@ -27,9 +27,11 @@ static inline const char *last_path(void) {
     return info.path ? info.path : "?";
 }
 
-/* The path prefix lc_matmul (and linear's GEMM) must report for bfloat16 on the CPU, after the masks:
- * AMX tiles where the CPU and OS allow, else AVX-512 BF16 dot products, else the float32 conversion. */
-static inline const char *bf16_cpu_matmul_path(void) {
+/* The path prefix lc_matmul (and linear's GEMM) must report for bfloat16 on the CPU with m rows, after the
+ * masks: the in-place GEMV for m <= 4 with AVX-512, else AMX tiles where the CPU and OS allow, else AVX-512
+ * BF16 dot products, else the float32 conversion. */
+static inline const char *bf16_cpu_matmul_path(int64_t m) {
+    if (m <= 4 && lc_cpu_caps_get()->avx512f && lc_cpu_caps_get()->avx512bw) return "bf16_gemv_avx512";
     if (lc_cpu_amx_ready()) return "amx_bf16";
     return lc_cpu_caps_get()->avx512bf16 ? "avx512bf16" : "bf16_via_f32";
 }

@@ -29,9 +29,9 @@ static void run_case(lc_device dev, lc_dtype d, int64_t m, int64_t k, int64_t n,
     for (int64_t i = 0; i < m * n; i++) c[i] = POISON;
     CHECK_OK(lc_tensor_from_host(c, (size_t)(m * n) * 2, d, dev, 2, sc, &tc));
     CHECK_OK(lc_matmul(ta, tb, tc, dev));
-    if (dev == LC_DEVICE_CPU && d == LC_DTYPE_BF16 && !starts_with(last_path(), bf16_cpu_matmul_path())) {
+    if (dev == LC_DEVICE_CPU && d == LC_DTYPE_BF16 && !starts_with(last_path(), bf16_cpu_matmul_path(m))) {
         fprintf(stderr, "cpu bfloat16 matmul %lldx%lldx%lld ran %s, expected %s\n", (long long)m, (long long)k, (long long)n,
-                last_path(), bf16_cpu_matmul_path());
+                last_path(), bf16_cpu_matmul_path(m));
         CHECK(0);
     }
     CHECK_OK(lc_tensor_to_host(tc, c, (size_t)(m * n) * 2));

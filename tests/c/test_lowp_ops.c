@@ -224,8 +224,8 @@ static void linear_case(lc_device dev, lc_dtype d, int64_t m, int64_t k, int64_t
     lc_tensor_t *tb = with_bias ? up(dev, d, 1, sb, hb) : NULL, *to = poisoned(dev, d, 2, so);
     CHECK_OK(lc_linear(tx, tw, tb, act, to, dev));
     const char *path = last_path();
-    if (dev == LC_DEVICE_CPU && d == LC_DTYPE_BF16 && !starts_with(path, bf16_cpu_matmul_path())) {
-        fprintf(stderr, "cpu bfloat16 linear ran %s, expected the %s GEMM\n", path, bf16_cpu_matmul_path());
+    if (dev == LC_DEVICE_CPU && d == LC_DTYPE_BF16 && !starts_with(path, bf16_cpu_matmul_path(m))) {
+        fprintf(stderr, "cpu bfloat16 linear ran %s, expected the %s GEMM\n", path, bf16_cpu_matmul_path(m));
         CHECK(0);
     }
     down(to, ho, m * n);

@@ -102,11 +102,14 @@ def test_matmul_lowp_nonfinite_propagates(rng, name):
     assert np.all(np.isfinite(y[[0, 3]]))
 
 
-def _bf16_cpu_kernel():
-    """The kernel the CPU bfloat16 matmul must pick here (after LC_CPU_DISABLE masks): AMX tiles on a CPU
-    with AMX-BF16 (its packing needs AVX-512 BW; the OS grant is assumed, as on any Linux >= 5.16), else
-    AVX-512 BF16 dot products, else the float32 conversion path."""
+def _bf16_cpu_kernel(m):
+    """The kernel the CPU bfloat16 matmul of m rows must pick here (after LC_CPU_DISABLE masks): the in-place
+    GEMV for m <= 4 on a CPU with AVX-512 (F + BW), else AMX tiles on a CPU with AMX-BF16 (its packing needs
+    AVX-512 BW; the OS grant is assumed, as on any Linux >= 5.16), else AVX-512 BF16 dot products, else the
+    float32 conversion path."""
     feats = lc.cpu_features().split()
+    if m <= 4 and "avx512f" in feats and "avx512bw" in feats:
+        return "bf16_gemv_avx512"
     if "amx_bf16" in feats and "avx512bw" in feats:
         return "amx_bf16"
     return "avx512bf16" if "avx512_bf16" in feats else "bf16_via_f32"
@@ -117,7 +120,7 @@ def test_bfloat16_cpu_matmul_and_linear_take_the_best_kernel(rng, mkn):
     """On an AMX machine this is where the Python path proves the tiles ran (path "amx_bf16"); the shapes
     cross the 16/32 tile edges and the 512-k slices of that kernel."""
     m, k, n = mkn
-    want = _bf16_cpu_kernel()
+    want = _bf16_cpu_kernel(m)
     a, b, bias = rounded(rng, (m, k), BF16), rounded(rng, (k, n), BF16), rounded(rng, n, BF16)
     y = lc.matmul2d(a, b, "cpu")
     path = lc.last_dispatch()["path"]
@@ -475,3 +478,27 @@ def test_conv2d_nchw_lowp_bias_relu_stride_pad(rng, name, device, relu):
     mag = refs.ref_conv2d(np.abs(f64(x)), np.abs(f64(w)), np.abs(f64(b)), 2, 2, 1, 1)
     # one rounding (u) plus float32 sums over K = 45 taps: (K + 2) 2^-24 sum|w x|
     assert np.all(np.abs(f64(y) - ref) <= UNIT[name] * np.abs(ref) + 47 * 2.0**-24 * mag)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_small_m_gemv_path(rng, dtype):
+    """m <= 4 (decode) takes the in-place GEMV on AVX-512 CPUs: every column edge of its 64- and 256-wide
+    blocks, k = 1, the float32-sum form linear uses, and NaN reaching exactly its row and column."""
+    npdt = BF16 if dtype == "bfloat16" else np.float16
+    feats = lc.cpu_features().split()
+    gemv = "avx512f" in feats and "avx512bw" in feats and (dtype == "bfloat16" or "f16c" in feats)
+    for m in (1, 2, 3, 4, 5):
+        for k, n in ((1, 1), (2, 15), (300, 16), (7, 17), (64, 63), (33, 65), (5, 255), (128, 256), (9, 257), (200, 1000)):
+            a, b = rounded(rng, (m, k), npdt), rounded(rng, (k, n), npdt)
+            y = lc.matmul2d(a, b, "cpu")
+            path = lc.last_dispatch()["path"]
+            assert (path.endswith("gemv_avx512")) == (gemv and m <= 4), (m, path)
+            check_matmul_bound(y, a, b, dtype)
+            bias = rounded(rng, n, npdt)
+            z = lc.linear(a, b, bias, "gelu_tanh", "cpu")
+            assert z.dtype == npdt and np.all(np.isfinite(f64(z)))
+    a, b = rounded(rng, (2, 70), npdt), rounded(rng, (70, 300), npdt)
+    a[1, 5] = np.nan
+    b[9, 280] = np.nan
+    y = f64(lc.matmul2d(a, b, "cpu"))
+    assert np.all(np.isnan(y[1])) and np.isnan(y[0, 280]) and np.sum(np.isnan(y[0])) == 1

@@ -12,6 +12,8 @@
  *  - otherwise (float16 everywhere; bfloat16 without AVX-512 BF16): "<dtype>_via_f32" — a and b are
  *    converted to float32 in a workspace (SIMD converters), the float32 matmul runs (BLAS / own kernels,
  *    whose path is appended: "bf16_via_f32+blas"), and c is converted back.
+ *  - m <= 4 (decode) on a CPU with AVX-512: "<dtype>_gemv_avx512", b read once in place (no packing),
+ *    widened to float32 in registers, FMAs in k order, 64-column blocks over the pool.
  * lc_cpu_matmul_lowp_f32out leaves the float32 sums unrounded in a float32 [m,n] buffer instead (all
  * paths, AMX included), for linear's bias/activation epilogue (lowp_cpu.c), so its output is rounded once.
  * Tests: tests/c/test_lowp.c, tests/c/test_lowp_ops.c (under the CPU masks; they check the path picked),
@@ -219,10 +221,115 @@ static lc_status lowp_bf16_avx512(const lc_matmul_args *args, float *c_f32, cons
 }
 #endif
 
+/* ---- small m (decode: one or a few rows) --------------------------------------------------------------
+ * c[i, :] = a[i, :]·b for m <= GEMV_MAX_M: b read once, in place (no packing: at m = 1 the packing pass would
+ * read and write b once more than the product itself), each 16-bit element widened to float32 in registers
+ * (bfloat16: a shift; float16: VCVTPH2PS) and accumulated with FMAs in k order; threads take 64-column
+ * blocks. c rounded once (or the float32 sums left in c_f32). */
+enum { GEMV_MAX_M = 4, GEMV_NB = 64 };
+
+typedef struct {
+    const lc_matmul_args *args;
+    float *cf;
+} gemv_ctx;
+
+#ifdef LOWP_X86
+#define TGEMV __attribute__((target("avx512f,avx512bw,avx512vl,f16c")))
+TGEMV static inline __m512 gemv_load16(const uint16_t *p, int bf16, __mmask16 mask) {
+    const __m256i h = _mm256_maskz_loadu_epi16(mask, p);
+    return bf16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)) : _mm512_cvtph_ps(h);
+}
+
+TGEMV static void gemv_block(void *vctx, int64_t begin, int64_t end) {
+    const gemv_ctx *g = vctx;
+    const lc_matmul_args *a = g->args;
+    const int bf16 = a->dtype == LC_DTYPE_BF16;
+    const uint16_t *A = a->a, *B = a->b;
+    for (int64_t blk = begin; blk < end; blk++) {
+        const int64_t j0 = blk * GEMV_NB, nj = a->n - j0 < GEMV_NB ? a->n - j0 : GEMV_NB;
+        __mmask16 mk[GEMV_NB / 16];
+        for (int v = 0; v < GEMV_NB / 16; v++) {
+            const int64_t rem = nj - 16 * v;
+            mk[v] = rem >= 16 ? (__mmask16)0xFFFF : rem <= 0 ? (__mmask16)0 : (__mmask16)((1u << rem) - 1u);
+        }
+        __m512 acc[GEMV_MAX_M][GEMV_NB / 16];
+        for (int i = 0; i < GEMV_MAX_M; i++)
+            for (int v = 0; v < GEMV_NB / 16; v++) acc[i][v] = _mm512_setzero_ps();
+        for (int64_t kk = 0; kk < a->k; kk++) {
+            const uint16_t *row = B + kk * a->n + j0;
+            __m512 bv[GEMV_NB / 16];
+            for (int v = 0; v < GEMV_NB / 16; v++) bv[v] = gemv_load16(row + 16 * v, bf16, mk[v]);
+            for (int i = 0; i < a->m; i++) {
+                const uint16_t ai = A[i * a->k + kk];
+                const __m512 av = _mm512_set1_ps(bf16 ? lc_bf16_to_f32(ai) : lc_f16_to_f32(ai));
+                for (int v = 0; v < GEMV_NB / 16; v++) acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
+            }
+        }
+        for (int i = 0; i < a->m; i++) {
+            float tmp[GEMV_NB];
+            for (int v = 0; v < GEMV_NB / 16; v++) _mm512_storeu_ps(tmp + 16 * v, acc[i][v]);
+            if (g->cf) {
+                memcpy(g->cf + i * a->n + j0, tmp, (size_t)nj * sizeof(float));
+            } else {
+                uint16_t *c = (uint16_t *)a->c + i * a->n + j0;
+                for (int64_t j = 0; j < nj; j++) c[j] = bf16 ? lc_f32_to_bf16(tmp[j]) : lc_f32_to_f16(tmp[j]);
+            }
+        }
+    }
+}
+
+/* m == 1: 256-column blocks (16 accumulators), so each row of b is read in 512-byte runs. */
+enum { GEMV1_NB = 256 };
+TGEMV static void gemv1_block(void *vctx, int64_t begin, int64_t end) {
+    const gemv_ctx *g = vctx;
+    const lc_matmul_args *a = g->args;
+    const int bf16 = a->dtype == LC_DTYPE_BF16;
+    const uint16_t *A = a->a, *B = a->b;
+    for (int64_t blk = begin; blk < end; blk++) {
+        const int64_t j0 = blk * GEMV1_NB, nj = a->n - j0 < GEMV1_NB ? a->n - j0 : GEMV1_NB;
+        __mmask16 mk[GEMV1_NB / 16];
+        __m512 acc[GEMV1_NB / 16];
+        for (int v = 0; v < GEMV1_NB / 16; v++) {
+            const int64_t rem = nj - 16 * v;
+            mk[v] = rem >= 16 ? (__mmask16)0xFFFF : rem <= 0 ? (__mmask16)0 : (__mmask16)((1u << rem) - 1u);
+            acc[v] = _mm512_setzero_ps();
+        }
+        for (int64_t kk = 0; kk < a->k; kk++) {
+            const uint16_t *row = B + kk * a->n + j0;
+            const __m512 av = _mm512_set1_ps(bf16 ? lc_bf16_to_f32(A[kk]) : lc_f16_to_f32(A[kk]));
+            for (int v = 0; v < GEMV1_NB / 16; v++)
+                if (mk[v]) acc[v] = _mm512_fmadd_ps(av, gemv_load16(row + 16 * v, bf16, mk[v]), acc[v]);
+        }
+        float tmp[GEMV1_NB];
+        for (int v = 0; v < GEMV1_NB / 16; v++) _mm512_storeu_ps(tmp + 16 * v, acc[v]);
+        if (g->cf) {
+            memcpy(g->cf + j0, tmp, (size_t)nj * sizeof(float));
+        } else {
+            uint16_t *c = (uint16_t *)a->c + j0;
+            for (int64_t j = 0; j < nj; j++) c[j] = bf16 ? lc_f32_to_bf16(tmp[j]) : lc_f32_to_f16(tmp[j]);
+        }
+    }
+}
+
+static lc_status lowp_gemv(const lc_matmul_args *args, float *c_f32, const char **path) {
+    gemv_ctx g = {args, c_f32};
+    const int64_t nb = args->m == 1 ? GEMV1_NB : GEMV_NB;
+    const int64_t blocks = (args->n + nb - 1) / nb;
+    lc_parallel_for(blocks, args->k * nb >= (1 << 16) ? 1 : 8, args->m == 1 ? gemv1_block : gemv_block, &g);
+    *path = args->dtype == LC_DTYPE_BF16 ? "bf16_gemv_avx512" : "f16_gemv_avx512";
+    return LC_OK;
+}
+#endif
+
 static lc_status lowp_run(const lc_matmul_args *args, float *c_f32, const char **path) {
     if (args->dtype != LC_DTYPE_F16 && args->dtype != LC_DTYPE_BF16)
         return lc_error(LC_ERR_DTYPE, "matmul: low-precision cpu kernel takes float16 or bfloat16, got %s",
                         lc_dtype_name(args->dtype));
+#ifdef LOWP_X86
+    if (args->m <= GEMV_MAX_M && args->k > 0 && lc_cpu_caps_get()->avx512f && lc_cpu_caps_get()->avx512bw &&
+        (args->dtype == LC_DTYPE_BF16 || lc_cpu_caps_get()->f16c))
+        return lowp_gemv(args, c_f32, path);
+#endif
     if (args->dtype == LC_DTYPE_BF16 && lc_cpu_amx_ready()) return lc_cpu_matmul_amx_bf16(args, c_f32, path);
 #ifdef LOWP_X86
     if (args->dtype == LC_DTYPE_BF16 && lc_cpu_caps_get()->avx512bf16) return lowp_bf16_avx512(args, c_f32, path);
