@@ -352,19 +352,20 @@ def make_tensor(rng, mask):
                 return None
             steps.append(Step(f"t.view({vshape}, {strides}, {offset})", view, EITHER, check_view))
         elif kind == "copy_from":
-            bad = rng.random() < 0.4
+            size_bad = rng.random() < 0.4
             as_int = rng.random() < 0.2
             cseed = int(rng.integers(2**31))
-            bad = bad or as_int
+            int_t = src_kind == "int" and not f64  # an int32 index tensor takes integer arrays only
+            bad = size_bad or (as_int != int_t)
 
-            def cf(st, bad=bad, as_int=as_int, cseed=cseed):
+            def cf(st, bad=bad, as_int=as_int, cseed=cseed, size_bad=size_bad):
                 t = need(st, "t")
-                a = mk_array(np.random.default_rng(cseed), (t.numel + (1 if bad and not as_int else 0),), np.float32)
+                a = mk_array(np.random.default_rng(cseed), (t.numel + (1 if size_bad else 0),), np.float32)
                 if as_int:
                     a = a.astype(np.int64)
                 t.copy_from(a)
                 st["data"] = a.astype(np.float32 if not f64 else np.float64).astype(np.float64).reshape(st["t"].shape)
-            steps.append(Step(f"t.copy_from(float32 array of t.numel{' + 1' if bad and not as_int else ''} elements"
+            steps.append(Step(f"t.copy_from(float32 array of t.numel{' + 1' if size_bad else ''} elements"
                               f"{' as int64' if as_int else ''})", cf, INVALID if bad else EITHER,
                               lambda st, res: None if np.array_equal(st["t"].numpy().astype(np.float64), st["data"])
                               else "copy_from did not write the data"))
