@@ -54,10 +54,9 @@ lc_status lc_sdpa_operand(const char *fn, const char *name, const lc_tensor_t *t
     return LC_OK;
 }
 
-/* The mask against the full score shape (q's leading axes + [skv], rank r): dtype, rank, broadcast. Writes
- * the 4-D element strides of the mask as laid out in `strides` (0 on broadcast axes). */
-static lc_status lc_sdpa_mask_shape(const char *fn, const lc_tensor_t *m, int r, const int64_t *full, lc_dtype qdt,
-                                    const int64_t *strides, int64_t m4[4]) {
+/* The mask against the full score shape (q's leading axes + [skv], rank r): dtype, rank, broadcast (NumPy's
+ * rules, aligned from the right). Its 4-D strides come from lc_sdpa_operand, broadcast axes zeroed. */
+static lc_status lc_sdpa_mask_check(const char *fn, const lc_tensor_t *m, int r, const int64_t *full, lc_dtype qdt) {
     const int mr = lc_tensor_ndim(m);
     const int64_t *ms = lc_tensor_shape(m);
     const lc_dtype mdt = lc_tensor_dtype(m);
@@ -70,18 +69,10 @@ static lc_status lc_sdpa_mask_shape(const char *fn, const lc_tensor_t *m, int r,
     if (mr > r)
         return lc_error(LC_ERR_SHAPE, "%s: attn_mask: expected at most %d dimensions broadcastable to %s, got %s", fn, r,
                         want, got);
-    int64_t mst[LC_MAX_DIMS] = {0};
-    for (int i = 0; i < mr; i++) {
-        const int64_t fd = full[r - mr + i];
-        if (ms[i] != fd && ms[i] != 1)
+    for (int i = 0; i < mr; i++)
+        if (ms[i] != full[r - mr + i] && ms[i] != 1)
             return lc_error(LC_ERR_SHAPE, "%s: attn_mask: expected a shape broadcastable to %s (each axis equal or 1), got %s",
                             fn, want, got);
-        mst[r - mr + i] = (ms[i] == 1) ? 0 : strides[i];
-    }
-    for (int i = 0; i < 4; i++) { /* right-aligned to (b, h, i, j) */
-        const int j = i - (4 - r);
-        m4[i] = j >= 0 ? mst[j] : 0;
-    }
     return LC_OK;
 }
 
@@ -155,11 +146,9 @@ lc_status lc_sdpa_run(const lc_sdpa_call *c) {
     int64_t full[4];
     memcpy(full, os, (size_t)r * sizeof(int64_t));
     full[r - 1] = skv;
-    int64_t mst_check[4];
     if (c->mask) {
         if ((st = lc_check_tensor(fn, "attn_mask", c->mask)) != LC_OK) return st;
-        if ((st = lc_sdpa_mask_shape(fn, c->mask, r, full, dtype, lc_tensor_strides(c->mask), mst_check)) != LC_OK)
-            return st;
+        if ((st = lc_sdpa_mask_check(fn, c->mask, r, full, dtype)) != LC_OK) return st;
     }
     /* key_lengths */
     if (c->key_lengths) {
@@ -195,7 +184,7 @@ lc_status lc_sdpa_run(const lc_sdpa_call *c) {
     /* lse */
     if (c->lse && (st = lc_check_out(fn, c->lse, LC_DTYPE_F32, r - 1, os)) != LC_OK) return lc_error_wrap(st, "%s: lse", fn);
     /* overlap: out and lse against every input */
-    const lc_tensor_t *inputs[6] = {q, k, v, c->mask, c->key_lengths, NULL};
+    const lc_tensor_t *inputs[5] = {q, k, v, c->mask, c->key_lengths};
     const char *names[5] = {"q", "k", "v", "attn_mask", "key_lengths"};
     for (int i = 0; i < 5; i++) {
         if (!inputs[i]) continue;
@@ -230,16 +219,11 @@ lc_status lc_sdpa_run(const lc_sdpa_call *c) {
     if (st == LC_OK) st = lc_sdpa_operand(fn, "k", k, &route, &sq_[1], &a.k, a.k_st);
     if (st == LC_OK) st = lc_sdpa_operand(fn, "v", v, &route, &sq_[2], &a.v, a.v_st);
     if (st == LC_OK && c->mask) {
-        int64_t mst[4], ms_r[LC_MAX_DIMS];
-        const int64_t *mstrides = lc_tensor_strides(c->mask);
-        st = lc_sdpa_operand(fn, "attn_mask", c->mask, &route, &sq_[3], &mask_data, mst);
-        if (st == LC_OK) {
-            if (sq_[3].scratch) { /* staged contiguous: its own contiguous strides */
-                lc_contig_strides(lc_tensor_ndim(c->mask), lc_tensor_shape(c->mask), ms_r);
-                mstrides = ms_r;
-            }
-            st = lc_sdpa_mask_shape(fn, c->mask, r, full, dtype, mstrides, a.m_st);
-        }
+        st = lc_sdpa_operand(fn, "attn_mask", c->mask, &route, &sq_[3], &mask_data, a.m_st);
+        int64_t m4[4], unused4[4]; /* the mask's shape right-aligned to (b, h, i, j): an axis of 1 broadcasts */
+        lc_to4(lc_tensor_ndim(c->mask), lc_tensor_shape(c->mask), NULL, m4, unused4);
+        for (int i = 0; i < 4; i++)
+            if (m4[i] == 1) a.m_st[i] = 0;
         a.mask = mask_data;
         a.mask_kind = lc_tensor_dtype(c->mask) == LC_DTYPE_BOOL ? LC_SDPA_MASK_BOOL : LC_SDPA_MASK_ADD;
         a.mask_dtype = lc_tensor_dtype(c->mask);

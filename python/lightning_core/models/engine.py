@@ -22,7 +22,7 @@ import numpy as np
 
 import lightning_core as lc
 
-from .hf import GPT2Config, LlamaConfig, load_checkpoint, rope_inv_freq  # noqa: F401  (rope_inv_freq: docs)
+from .hf import GPT2Config, load_checkpoint
 
 
 def _np_dtype(name):
