@@ -8,7 +8,7 @@ import lightning_core as lc
 
 
 def _t(a, device):
-    return lc.Tensor(a, device=device, dtype=a.dtype.name if a.dtype.kind == "f" else None)
+    return lc.Tensor(a, device=device, dtype=None if a.dtype.kind in "iu" else a.dtype.name)
 
 
 @pytest.mark.parametrize("dt", [np.float32, np.float16, np.int32, np.int64])

@@ -17,7 +17,7 @@ def _table(rng, v, d, dtype):
 
 
 def _on(x, device):
-    return lc.Tensor(x, device=device, dtype=x.dtype.name if x.dtype.kind == "f" else None) if device == "cuda" else x
+    return lc.Tensor(x, device=device, dtype=None if x.dtype.kind in "iu" else x.dtype.name) if device == "cuda" else x
 
 
 def _host(x):
