@@ -100,9 +100,14 @@ class CausalLM:
             L["b_qkv"] = self._t(np.concatenate([np.asarray(t[p + f"self_attn.{n}_proj.bias"]) for n in "qkv"])) \
                 if c.attention_bias else None
             L["b_o"] = self._t(t[p + "self_attn.o_proj.bias"]) if c.o_proj_bias else None
-            for n in ("gate", "up", "down"):
-                L["w_" + n] = self._t(np.asarray(t[p + f"mlp.{n}_proj.weight"]).T)
-                L["b_" + n] = self._t(t[p + f"mlp.{n}_proj.bias"]) if c.mlp_bias else None
+            # gate and up as one [d, 2 ffn] weight: one GEMM (one weight stream in a decode step), the two
+            # halves of its output read as strided views by silu_mul
+            L["w_gu"] = self._t(np.concatenate([np.asarray(t[p + f"mlp.{n}_proj.weight"]).T for n in ("gate", "up")],
+                                               axis=1))
+            L["b_gu"] = self._t(np.concatenate([np.asarray(t[p + f"mlp.{n}_proj.bias"]) for n in ("gate", "up")])) \
+                if c.mlp_bias else None
+            L["w_down"] = self._t(np.asarray(t[p + "mlp.down_proj.weight"]).T)
+            L["b_down"] = self._t(t[p + "mlp.down_proj.bias"]) if c.mlp_bias else None
             self.layers.append(L)
         self.norm_w = self._t(t["model.norm.weight"])
         head = t["model.embed_tokens.weight"] if c.tie_word_embeddings else t["lm_head.weight"]
@@ -181,8 +186,10 @@ class CausalLM:
                 lc.add_into(x, lc.linear(hmid, L["w_proj"], L["b_proj"], "none", dev), x, dev)
             else:
                 m = lc.rms_norm(x, L["post_w"], self.eps, dev)
-                g = lc.linear(m, L["w_gate"], L["b_gate"], "none", dev)
-                u = lc.linear(m, L["w_up"], L["b_up"], "none", dev)
+                gu = lc.linear(m, L["w_gu"], L["b_gu"], "none", dev)  # [B*S, 2 ffn]
+                f = gu.shape[1] // 2
+                g = gu.view((n, f), (2 * f, 1), 0)
+                u = gu.view((n, f), (2 * f, 1), f)
                 lc.add_into(x, lc.linear(lc.silu_mul(g, u, dev), L["w_down"], L["b_down"], "none", dev), x, dev)
         if self.arch == "gpt2":
             return lc.layer_norm(x, self.lnf_w, self.lnf_b, self.eps, dev)
@@ -197,9 +204,11 @@ class CausalLM:
         q = qkv.view((b, h, s, hd), (s * cols, hd, cols, 1), 0)
         k = qkv.view((b, hkv, s, hd), (s * cols, hd, cols, 1), h * hd)
         v = qkv.view((b, hkv, s, hd), (s * cols, hd, cols, 1), (h + hkv) * hd)
-        if self.arch == "llama":
-            q = lc.rope(q, pos_t, self.theta, None, self.rope_scaling, dev)
-            k = lc.rope(k, pos_t, self.theta, None, self.rope_scaling, dev)
+        if self.arch == "llama":  # q and k heads are adjacent in a qkv row: one rope call rotates both
+            qk = lc.rope(qkv.view((b, h + hkv, s, hd), (s * cols, hd, cols, 1), 0), pos_t, self.theta, None,
+                         self.rope_scaling, dev)  # contiguous [B, h + hkv, S, hd]
+            q = qk.view((b, h, s, hd), ((h + hkv) * s * hd, s * hd, hd, 1), 0)
+            k = qk.view((b, hkv, s, hd), ((h + hkv) * s * hd, s * hd, hd, 1), h * s * hd)
         out = self._buffer((b * s, h * hd))  # consumed by the output projection before the next layer writes it
         merged = out.view((b, h, s, hd), (s * h * hd, hd, h * hd, 1), 0)
         if cache is not None:

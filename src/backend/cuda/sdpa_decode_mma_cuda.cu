@@ -90,14 +90,35 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
     const int R = p.group * sq, r0 = rgi * 16;
     const int nr = min(16, R - r0); /* real rows of the block */
 
-    const int L = sd_key_len(p, b);
+    const int L = sd_key_len(p, b); /* a device read for a cache: its latency overlaps the q loads below */
+
+    /* q rows of the block (zero past the rows and head_dim), staged before anything that needs L */
+    for (int idx = tid; idx < 16 * DP; idx += SDM_NT) {
+        const int r = idx / DP, c = idx % DP;
+        const int gr = r0 + r;
+        unsigned short x = 0;
+        if (r < nr && c < d) {
+            const int hq = kvh * p.group + gr / sq, i = gr % sq;
+            x = (unsigned short)SV::bits(static_cast<const T *>(p.q) + (long long)b * p.q_st[0] + (long long)hq * p.q_st[1] +
+                                         (long long)i * p.q_st[2] + (long long)c * p.q_st[3]);
+        }
+        reinterpret_cast<unsigned short *>(qs)[r * PITCH + c] = x;
+    }
+
     const int off = L - sq;
     int imax = 0;
     for (int r = 0; r < nr; r++) imax = max(imax, (r0 + r) % sq);
     int kmax = L;
     if (p.causal) kmax = min(L, max(0, imax + off + 1));
+    /* Splits that hold keys of this group (the grid is planned for the largest key range, e.g. a cache's
+     * capacity, but the lengths are only known here). With the fold, the others leave at once and the
+     * merge waits for the live ones only; one live split (or none) writes out directly. */
+    const int live = p.nsplit > 1 ? min(p.nsplit, (kmax + p.chunk - 1) / p.chunk) : 1;
+    const bool direct = p.nsplit == 1 || (p.fold && live <= 1);
+    if (p.fold && !direct && split >= live) return;
+    if (direct && split > 0) return;
     int c0 = 0, c1 = kmax;
-    if (p.nsplit > 1) {
+    if (!direct) {
         c0 = min(split * p.chunk, kmax);
         c1 = min(c0 + p.chunk, kmax);
     }
@@ -129,21 +150,6 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
         sd_cp_async_commit();
     }
 
-    /* q rows of the block (zero past the rows and head_dim; not needed when the chunk is empty, e.g. past
-     * a cache's length), the thread's two rows g and g + 8 */
-    if (ntile > 0) {
-        for (int idx = tid; idx < 16 * DP; idx += SDM_NT) {
-            const int r = idx / DP, c = idx % DP;
-            const int gr = r0 + r;
-            unsigned short x = 0;
-            if (r < nr && c < d) {
-                const int hq = kvh * p.group + gr / sq, i = gr % sq;
-                x = (unsigned short)SV::bits(static_cast<const T *>(p.q) + (long long)b * p.q_st[0] + (long long)hq * p.q_st[1] +
-                                             (long long)i * p.q_st[2] + (long long)c * p.q_st[3]);
-            }
-            reinterpret_cast<unsigned short *>(qs)[r * PITCH + c] = x;
-        }
-    }
     int ri[2], rh[2];
     bool rv[2];
 #pragma unroll
@@ -327,7 +333,7 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
         }
         const int gr = r0 + r, hq = kvh * p.group + gr / sq, i = gr % sq;
         const long long rowid = ((long long)b * p.heads + hq) * sq + i;
-        if (p.nsplit == 1) {
+        if (direct) {
             const bool empty = den == 0.0f;
             T *dst = static_cast<T *>(p.out) + (long long)b * p.o_st[0] + (long long)hq * p.o_st[1] + (long long)i * p.o_st[2] +
                      (long long)c * p.o_st[3];
@@ -342,20 +348,20 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
             }
         }
     }
-    if (p.nsplit == 1 || !p.fold) return;
+    if (direct || !p.fold) return;
 
     /* fold: the last split of the group to finish merges the partials (threadFenceReduction pattern) */
     __threadfence();
     __syncthreads();
     if (tid == 0) {
         const unsigned prev = atomicAdd(&sdm_ctr[grp_id], 1u);
-        sdm_last = prev == (unsigned)(p.nsplit - 1);
+        sdm_last = prev == (unsigned)(live - 1);
         if (sdm_last) atomicExch(&sdm_ctr[grp_id], 0u);
     }
     __syncthreads();
     if (!sdm_last) return;
     __threadfence();
-    const int ns = p.nsplit;
+    const int ns = live, stride = p.nsplit; /* the live partials; slots are laid out per p.nsplit */
     float *const cw = red;            /* [16][ns]: m, then the weights 2^(m - M) */
     float *const cl = cw + 16 * ns;   /* [16][ns]: l */
     float *const cden = cl + 16 * ns; /* [16] */
@@ -363,7 +369,7 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
     for (int idx = tid; idx < nr * ns; idx += SDM_NT) {
         const int r = idx / ns, s = idx % ns;
         const int gr = r0 + r, hq = kvh * p.group + gr / sq, i = gr % sq;
-        const long long slot = (((long long)b * p.heads + hq) * sq + i) * ns + s;
+        const long long slot = (((long long)b * p.heads + hq) * sq + i) * stride + s;
         const float2 ml = __ldcg(reinterpret_cast<const float2 *>(p.ws_ml) + slot);
         cw[r * ns + s] = ml.x;
         cl[r * ns + s] = ml.y;
@@ -394,7 +400,7 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
         const int r = idx / d4, c = (idx % d4) * 4;
         const int gr = r0 + r, hq = kvh * p.group + gr / sq, i = gr % sq;
         const long long rowid = ((long long)b * p.heads + hq) * sq + i;
-        const float4 *src = reinterpret_cast<const float4 *>(p.ws_o + rowid * ns * p.ws_ld + c);
+        const float4 *src = reinterpret_cast<const float4 *>(p.ws_o + rowid * stride * p.ws_ld + c);
         const float *wr = cw + r * ns;
         float n[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll 8
