@@ -80,6 +80,18 @@ __device__ __forceinline__ uint4 gemv_ld(const char *p) {
     return r;
 }
 
+/* U rows of w from p (row pitch rowb bytes), the first `left` of them when left < U (left <= 0: none). */
+template <int U> __device__ __forceinline__ void gemv_load(uint4 (&wv)[U], const char *p, int64_t rowb, int left) {
+    if (left >= U) {
+#pragma unroll
+        for (int u = 0; u < U; u++) wv[u] = gemv_ld(p + u * rowb);
+    } else {
+#pragma unroll
+        for (int u = 0; u < U; u++)
+            if (u < left) wv[u] = gemv_ld(p + u * rowb);
+    }
+}
+
 /* bias, activation, one rounding (bias_act_kernel's order: no bias leaves the sum, -0 included, as is). */
 template <typename T> __device__ __forceinline__ unsigned short gemv_finish(float v, const unsigned short *bias,
                                                                           int64_t col, int act) {
@@ -94,7 +106,7 @@ template <typename T> __device__ __forceinline__ unsigned short gemv_finish(floa
 }
 
 template <typename T, int M>
-__global__ void __launch_bounds__(GEMV_NT, M <= 4 ? 3 : 2) gemv_kernel(const gemv_params p) {
+__global__ void __launch_bounds__(GEMV_NT, M <= 3 ? 3 : 2) gemv_kernel(const gemv_params p) {
     constexpr int U = gemv_unroll(M);
     extern __shared__ float4 gemv_smem[];
     float *const sm = reinterpret_cast<float *>(gemv_smem);
@@ -118,40 +130,31 @@ __global__ void __launch_bounds__(GEMV_NT, M <= 4 ? 3 : 2) gemv_kernel(const gem
 
     for (int64_t c0 = kb; c0 < ke; c0 += kc) {
         const int rows = (int)(ke - c0 < kc ? ke - c0 : kc);
+        int r = warp * U;
+        uint4 wv[U];
+        /* the warp's first rows are requested before x is staged: the two latencies overlap */
+        if (active) gemv_load<U>(wv, wcol + (c0 + r) * rowb, rowb, rows - r);
         __syncthreads(); /* the previous chunk's readers are done */
         for (int idx = tid; idx < M * rows; idx += GEMV_NT) {
-            const int i = idx / rows, r = idx - i * rows;
-            sm[i * kc + r] = Elem<T>::ldu(p.x[(int64_t)i * p.k + c0 + r]);
+            const int i = idx / rows, rr = idx - i * rows;
+            sm[i * kc + rr] = Elem<T>::ldu(p.x[(int64_t)i * p.k + c0 + rr]);
         }
         __syncthreads();
         if (!active) continue;
-        for (int r = warp * U; r < rows; r += GEMV_NW * U) {
-            const char *const wr = wcol + (c0 + r) * rowb;
-            uint4 wv[U];
-            if (r + U <= rows) { /* every group but the last split's tail: U loads in flight, then the FMAs */
+        while (r < rows) {
+            if (r + U <= rows) { /* every group but the last split's tail */
 #pragma unroll
-                for (int u = 0; u < U; u++) wv[u] = gemv_ld(wr + u * rowb);
+                for (int u = 0; u < U; u++) {
+                    float wf[8];
+                    gemv_cvt(wv[u], wf, T());
 #pragma unroll
-                for (int u4 = 0; u4 < U / 4; u4++) {
-                    float4 xv[M];
+                    for (int i = 0; i < M; i++) {
+                        const float xs = sm[i * kc + r + u]; /* a broadcast read */
 #pragma unroll
-                    for (int i = 0; i < M; i++) xv[i] = *reinterpret_cast<const float4 *>(sm + i * kc + r + 4 * u4);
-#pragma unroll
-                    for (int q = 0; q < 4; q++) {
-                        float wf[8];
-                        gemv_cvt(wv[4 * u4 + q], wf, T());
-#pragma unroll
-                        for (int i = 0; i < M; i++) {
-                            const float xs = q == 0 ? xv[i].x : q == 1 ? xv[i].y : q == 2 ? xv[i].z : xv[i].w;
-#pragma unroll
-                            for (int j = 0; j < 8; j++) acc[i][j] = fmaf(xs, wf[j], acc[i][j]);
-                        }
+                        for (int j = 0; j < 8; j++) acc[i][j] = fmaf(xs, wf[j], acc[i][j]);
                     }
                 }
             } else { /* the tail (warp-uniform guards) */
-#pragma unroll
-                for (int u = 0; u < U; u++)
-                    if (r + u < rows) wv[u] = gemv_ld(wr + u * rowb);
 #pragma unroll
                 for (int u = 0; u < U; u++) {
                     if (r + u >= rows) break;
@@ -165,6 +168,8 @@ __global__ void __launch_bounds__(GEMV_NT, M <= 4 ? 3 : 2) gemv_kernel(const gem
                     }
                 }
             }
+            r += GEMV_NW * U;
+            if (r < rows) gemv_load<U>(wv, wcol + (c0 + r) * rowb, rowb, rows - r);
         }
     }
 
