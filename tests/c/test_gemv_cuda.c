@@ -289,7 +289,7 @@ static void timing_table(void) {
            "ratio", "sms/2 us", "2sms us");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         const int64_t k = shapes[i][0], n = shapes[i][1];
-        const double gb = (double)(k * n * 2) / 1e3; /* bytes / us = MB/s... -> GB/s below */
+        const double gb = (double)(k * n * 2) / 1e3; /* w bytes / 1e3: divided by us gives GB/s */
         int splits = 0;
         lc_cuda_gemv_workspace(1, k, n, sms, &splits);
         const char *p1 = "?", *p0 = "?";
