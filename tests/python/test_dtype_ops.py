@@ -502,3 +502,88 @@ def test_small_m_gemv_path(rng, dtype):
     b[9, 280] = np.nan
     y = f64(lc.matmul2d(a, b, "cpu"))
     assert np.all(np.isnan(y[1])) and np.isnan(y[0, 280]) and np.sum(np.isnan(y[0])) == 1
+
+
+# ---- CUDA small-m linear / matmul: the fused GEMV (gemv_cuda.cu) -------------------------------------------
+
+
+def _act64(y, act):
+    from math import erf
+
+    if act == "relu":
+        return np.maximum(y, 0)
+    if act == "gelu":
+        return 0.5 * y * (1 + np.vectorize(erf)(y / np.sqrt(2.0)))
+    if act == "gelu_tanh":
+        return 0.5 * y * (1 + np.tanh(np.sqrt(2 / np.pi) * (y + 0.044715 * y**3)))
+    return y
+
+
+def _linear_excess(z, x, w, bias, act, name):
+    """max |z - act(x@w + bias)| / bound, bound = u|ref| + 1.2·2k·2^-24·(|x|@|w| + |bias|) + 1e-6|ref| (float32
+    sums, the activation's Lipschitz constant <= 1.13 and its float32 evaluation, one rounding); <= 1 passes."""
+    x64, w64 = f64(x), f64(w)
+    pre, mag = x64 @ w64, np.abs(x64) @ np.abs(w64)
+    if bias is not None:
+        pre, mag = pre + f64(bias), mag + np.abs(f64(bias))
+    ref = _act64(pre, act)
+    z64 = f64(z)
+    if not np.all(np.isfinite(z64)):
+        return float("inf")
+    bound = UNIT[name] * np.abs(ref) + 1.2 * 2 * x64.shape[1] * 2.0**-24 * mag + 1e-6 * np.abs(ref) + 2.0**-133
+    return float(np.max(np.abs(z64 - ref) / bound))
+
+
+GEMV_ACTS = ["none", "relu", "gelu", "gelu_tanh"]
+
+
+@pytest.mark.parametrize("name", ["bfloat16", "float16"])
+def test_cuda_small_m_gemv(rng, name, monkeypatch):
+    """lc.linear / lc.matmul2d on CUDA with 16-bit operands and m <= 8 take the fused GEMV (path
+    cuda_gemv_<dtype>); m = 9 and n % 8 != 0 take the cuBLASLt path, as does LC_GEMV=0; every result within the
+    float32-sum bound, outputs poisoned, every activation with and without bias, awkward k and n (split-k and
+    unsplit plans, partial column tiles), NaN in x reaching exactly its row."""
+    if not lc.cuda_available():
+        pytest.skip("no CUDA GPU here")
+    dt = LOWP[name]
+    gemv_path = "cuda_gemv_bf16" if name == "bfloat16" else "cuda_gemv_f16"
+    ks, ns = (1, 7, 63, 65, 1000, 4099), (8, 24, 264, 2056, 20, 50264)
+    i = 0
+    for m in range(1, 10):
+        for k in ks:
+            for n in ns:
+                if n == 50264 and (k, m) not in ((1000, 1), (63, 8), (65, 9)):
+                    continue  # the vocabulary-sized n: a few cases
+                act, with_bias = GEMV_ACTS[i % 4], (i // 4) % 2 == 1
+                i += 1
+                x, w = rounded(rng, (m, k), dt), rounded(rng, (k, n), dt)
+                bias = rounded(rng, n, dt) if with_bias else None
+                out = poison((m, n), dt)
+                assert lc.linear_into(x, w, out, bias, act, "cuda") is out
+                path = lc.last_dispatch()["path"]
+                assert (path == gemv_path) == (m <= 8 and n % 8 == 0), (m, k, n, path)
+                assert out.dtype == dt
+                ex = _linear_excess(out, x, w, bias, act, name)
+                assert ex <= 1.0, (m, k, n, act, with_bias, path, ex)
+                if act == "none" and not with_bias:
+                    y = lc.matmul2d(x, w, "cuda")
+                    path = lc.last_dispatch()["path"]
+                    assert (path == gemv_path) == (m <= 8 and n % 8 == 0), (m, k, n, path)
+                    check_matmul_bound(y, x, w, name)
+    # NaN in x: exactly its row (the split-k and the unsplit plan)
+    for m, k, n in ((3, 4099, 264), (2, 65, 50264)):
+        x, w, bias = rounded(rng, (m, k), dt), rounded(rng, (k, n), dt), rounded(rng, n, dt)
+        x[1, k // 2] = np.nan
+        y = f64(lc.linear(x, w, bias, "gelu_tanh", "cuda"))
+        assert lc.last_dispatch()["path"] == gemv_path
+        assert np.all(np.isnan(y[1])) and np.all(np.isfinite(np.delete(y, 1, axis=0)))
+    # LC_GEMV=0: the cuBLASLt path, the same bound
+    monkeypatch.setenv("LC_GEMV", "0")
+    x, w, bias = rounded(rng, (1, 768), dt), rounded(rng, (768, 2304), dt), rounded(rng, 2304, dt)
+    z = lc.linear(x, w, bias, "gelu_tanh", "cuda")
+    assert lc.last_dispatch()["path"] != gemv_path
+    assert _linear_excess(z, x, w, bias, "gelu_tanh", name) <= 1.0
+    monkeypatch.delenv("LC_GEMV")
+    z2 = lc.linear(x, w, bias, "gelu_tanh", "cuda")
+    assert lc.last_dispatch()["path"] == gemv_path
+    assert _linear_excess(z2, x, w, bias, "gelu_tanh", name) <= 1.0

@@ -1,10 +1,14 @@
 /* backend_cuda.c — the CUDA backend table: device memory (caching allocator), pinned-staged copies,
- * stream sync, and the kernel entries (indexed by op id, thin adapters over lc_call) (cuBLASLt GEMM; own kernels for attention,
+ * stream sync, and the kernel entries (indexed by op id, thin adapters over lc_call) (cuBLASLt GEMM, the small-m
+ * 16-bit GEMV for linear/matmul (gemv_cuda.cu); own kernels for attention,
  * conv2d, elementwise, gelu, layer_norm; float16/bfloat16 attention and conv2d through a float32 image,
  * lc_cuda_images below). Entries receive device pointers and only enqueue work on the
  * backend stream; launch errors are returned at once, faults inside kernels at the next sync (naming
  * the op, see cuda_context.c).
  * Tests: tests/c/test_ops.c, tests/python/test_ops_*.py on "cuda" (GPU machine; skipped without GPU). */
+#include <stdlib.h>
+#include <string.h>
+
 #include "backend/cuda/cuda_context.h"
 #include "backend/cuda/cuda_graph.h"
 #include "backend/cuda/cuda_kernels.h"
@@ -19,8 +23,37 @@ static lc_status lc_launched(const char *op, cudaError_t err) {
     return lc_cuda_check(err, op);
 }
 
+/* The small-m 16-bit GEMV (gemv_cuda.cu) for linear and matmul: taken when lc_cuda_gemv_fits and the env
+ * LC_GEMV is not "0" (read at each call, for A/B timing against the cuBLASLt path). *taken = 0: not taken,
+ * nothing enqueued (the caller runs its cuBLASLt path). The split-k workspace comes from the stream-ordered
+ * pool (capturable). */
+static lc_status lc_cuda_try_gemv(const lc_linear_args *a, const char *op, const char **path, int *taken) {
+    *taken = 0;
+    const char *env = getenv("LC_GEMV");
+    if ((env && strcmp(env, "0") == 0) || !lc_cuda_gemv_fits(a)) return LC_OK;
+    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
+    if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "%s: cuda: no usable GPU", op);
+    *taken = 1;
+    const size_t ws_bytes = lc_cuda_gemv_workspace(a->m, a->k, a->n, ctx->num_sms, NULL);
+    void *ws = NULL;
+    if (ws_bytes) {
+        lc_status st = lc_cuda_alloc(ws_bytes, &ws);
+        if (st != LC_OK) return lc_error_wrap(st, "%s: gemv workspace", op);
+    }
+    lc_status st = lc_launched(op, lc_cuda_launch_gemv(a, ws, ws_bytes, ctx->num_sms, lc_cuda_stream(ctx)));
+    lc_cuda_free(ws); /* stream-ordered: the next user of the block runs after this kernel */
+    if (st == LC_OK && path) *path = a->dtype == LC_DTYPE_BF16 ? "cuda_gemv_bf16" : "cuda_gemv_f16";
+    return st;
+}
+
 static lc_status lc_cuda_matmul(const lc_matmul_args *args, const char **path) {
     lc_cuda_note_op("matmul");
+    if (args->dtype == LC_DTYPE_F16 || args->dtype == LC_DTYPE_BF16) { /* small m: the GEMV, no bias, no act */
+        const lc_linear_args g = {args->dtype, args->m, args->k, args->n, LC_ACT_NONE, args->a, args->b, NULL, args->c};
+        int taken = 0;
+        lc_status st = lc_cuda_try_gemv(&g, "matmul", path, &taken);
+        if (taken || st != LC_OK) return st;
+    }
     return lc_cuda_gemm(args, NULL, LC_GEMM_EPILOGUE_NONE, path);
 }
 
@@ -211,7 +244,9 @@ static lc_status lc_cuda_attention_projection(const lc_attention_projection_args
     return st;
 }
 
-/* float32: bias and ReLU / GELU-tanh run in the cuBLASLt epilogue; GELU-erf (not a cuBLASLt epilogue) as the
+/* float16/bfloat16 with 1 <= m <= LC_GEMV_MAX_M (decode) and the GEMV's alignment: gemv_cuda.cu, one launch
+ * (path cuda_gemv_bf16 / cuda_gemv_f16; LC_GEMV=0 turns it off). Otherwise:
+ * float32: bias and ReLU / GELU-tanh run in the cuBLASLt epilogue; GELU-erf (not a cuBLASLt epilogue) as the
  * bias epilogue followed by the own gelu kernel in place. float16/bfloat16 with a bias or an activation: a
  * GEMM storing the float32 sums in a workspace, then one kernel adding the bias, applying the activation
  * and rounding once (cuBLASLt's 16-bit epilogues round the product before the bias: on the H100 that gave
@@ -231,6 +266,11 @@ static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
     default: ep = b ? LC_GEMM_EPILOGUE_BIAS : LC_GEMM_EPILOGUE_NONE; break;
     }
     lc_cuda_note_op("linear");
+    if (lowp) { /* small m (decode): one fused GEMV launch */
+        int taken = 0;
+        lc_status st = lc_cuda_try_gemv(args, "linear", path, &taken);
+        if (taken || st != LC_OK) return st;
+    }
     if (lowp && (b || args->act != LC_ACT_NONE)) { /* 16-bit with an epilogue: float32 sums, our epilogue */
         int64_t mn;
         if (!lc_mul_ok(args->m, args->n, &mn) || (uint64_t)mn > SIZE_MAX / sizeof(float))

@@ -29,6 +29,17 @@ cudaError_t lc_cuda_launch_gelu(const lc_gelu_args *args, cudaStream_t stream);
  * float32 [m,n] (a GEMM's unrounded sums), bias [n] in dtype or NULL, out [m,n] in dtype. */
 cudaError_t lc_cuda_launch_bias_act_lowp(lc_dtype dtype, const float *acc, const void *bias, void *out, int64_t m,
                                          int64_t n, lc_activation act, cudaStream_t stream);
+/* gemv_cuda.cu: lc_linear_args for float16/bfloat16 with 1 <= m <= LC_GEMV_MAX_M (decode), one launch: float32
+ * sums, bias + act on them, one rounding (as lc_cuda_launch_bias_act_lowp after a GEMM). lc_cuda_gemv_fits: the
+ * shapes it takes (k >= 1, n % 8 == 0, w / bias / out 16-byte aligned; x any alignment). k may be split across
+ * blocks for num_sms SMs: lc_cuda_gemv_workspace bytes of float32 partials (0: no split; *splits, if not NULL,
+ * receives the number of k splits), passed as `workspace`; the launch returns cudaErrorInvalidValue for a
+ * shape it does not fit or a missing workspace. */
+#define LC_GEMV_MAX_M 8
+int lc_cuda_gemv_fits(const lc_linear_args *args);
+size_t lc_cuda_gemv_workspace(int64_t m, int64_t k, int64_t n, int num_sms, int *splits);
+cudaError_t lc_cuda_launch_gemv(const lc_linear_args *args, void *workspace, size_t workspace_bytes, int num_sms,
+                                cudaStream_t stream);
 /* layer_norm_cuda.cu: per row of [rows, cols]; F32, F16 or BF16 (x, gamma, beta, out in it); gamma/beta
  * may be NULL; out may equal x. */
 cudaError_t lc_cuda_launch_layer_norm(const lc_layer_norm_args *args, cudaStream_t stream);

@@ -6,7 +6,9 @@
         (peer copy_bw: the time a copy of the same bytes takes, measured in the run; target >= 0.8) and vs
         ml_dtypes' astype.
   CUDA  bf16 / f16 GEMM on resident tensors vs torch (target >= 0.97x); linear bf16 with bias + GELU(tanh)
-        epilogue vs F.gelu(F.linear(...)) (target >= 1.2x); bf16 vector_add and layer_norm of 64M elements vs
+        epilogue vs F.gelu(F.linear(...)) (target >= 1.2x); decode-shape linear bf16 m = 1 (GPT-2 qkv with bias +
+        GELU(tanh), LLaMA-1.1B MLP up, GPT-2 lm_head) as captured graphs over weight copies (w from memory) vs
+        torch's graph-captured F.linear (target >= 1.0x) and vs our cuBLASLt path (LC_GEMV=0), GB/s of w; bf16 vector_add and layer_norm of 64M elements vs
         torch (target >= 1.0x) and vs the card's device copy bandwidth (target >= 0.9). Device time by events
         on both sides. Rows whose op has no low-precision kernel yet say so and are skipped.
 Every row: float64 reference from the rounded inputs, tolerance from the dtype's unit roundoff and the
@@ -39,9 +41,11 @@ def _target(value, target, what):
     return f"target {what} >= {target:g}: MISS by {100.0 * (1.0 - value / target):.0f}% ({value:.2f})"
 
 
-def _row(rows, ctx, family, case, shape, dtype, device, ours, peer, peer_ms, err, wk, note, peer_version=""):
+def _row(rows, ctx, family, case, shape, dtype, device, ours, peer, peer_ms, err, wk, note, peer_version="",
+         mode=None):
     ctx.case(f"{case} vs {peer}")
-    rows.append(H.make_row("lowp", family, case, "resident" if device == "cuda" else "one_shot", ours["median_ms"],
+    mode = mode or ("resident" if device == "cuda" else "one_shot")
+    rows.append(H.make_row("lowp", family, case, mode, ours["median_ms"],
                            peer, peer_ms, shape=shape, dtype=dtype, device=device, cv=ours["cv"],
                            rel_err=err, status="ok" if err <= 1.0 else "FAILED", peer_version=peer_version,
                            notes=note, **wk))
@@ -183,7 +187,110 @@ def _cuda(ctx: Ctx, rows: list) -> None:
              _target(r, 1.2, "linear bf16 + GELU vs F.gelu(F.linear)"), torch_version())
     except (TypeError, ValueError, AttributeError) as e:
         ctx.note(f"cuda linear bfloat16: {type(e).__name__}: {e}")
+    _cuda_decode_linear(ctx, rows, ev, tkw)
     _cuda_bandwidth(ctx, rows, ours_ms, ev, tkw)
+
+
+# (k, n, bias, activation) of the decode-shape rows: GPT-2 qkv with bias + GELU(tanh) (the MLP's form), the
+# LLaMA-1.1B MLP up projection, the GPT-2 lm_head (vocab padded to a multiple of 8).
+DECODE_LINEAR = ((768, 2304, True, "gelu_tanh"), (2048, 5632, False, "none"), (768, 50264, False, "none"))
+
+
+def _cuda_decode_linear(ctx: Ctx, rows: list, ev, tkw) -> None:
+    """Decode-shape linear (bf16, m = 1): ours (the fused GEMV, path cuda_gemv_bf16) and our cuBLASLt path
+    (LC_GEMV=0 while capturing) vs torch F.linear / F.gelu(F.linear(...)), each side one captured CUDA graph of
+    `copies` calls cycling over copies of the weight (more than 160 MB: w comes from memory, as in a decode
+    step), timed by events around replays; GB/s of w read per call."""
+    import os
+
+    import lightning_core as lc
+    torch, F = torch_mod()
+    rng = np.random.default_rng(ctx.seed + 2)
+    bf = _np_dtype("bfloat16")
+    for k, n, with_bias, act in (DECODE_LINEAR[:1] if ctx.quick else DECODE_LINEAR):
+        wbytes = 2.0 * k * n
+        copies = int(min(48, max(2, (160 << 20) // wbytes + 1)))
+        x32 = rng.standard_normal((1, k)).astype(np.float32)
+        w32 = (rng.standard_normal((k, n)) / np.sqrt(k)).astype(np.float32)
+        b32 = rng.standard_normal(n).astype(np.float32) if with_bias else None
+        xb, wb = lc.cast(x32, "bfloat16"), lc.cast(w32, "bfloat16")
+        bb = lc.cast(b32, "bfloat16") if with_bias else None
+        case = f"decode linear bf16 m=1 k={k} n={n}" + (f" bias+{act}" if with_bias else (f" {act}" if act != "none" else ""))
+        shape = f"m=1,k={k},n={n}"
+        try:
+            tx = lc.Tensor(xb, device="cuda", dtype="bfloat16")
+            tws = [lc.Tensor(wb, device="cuda", dtype="bfloat16") for _ in range(copies)]
+            tb = lc.Tensor(bb, device="cuda", dtype="bfloat16") if with_bias else None
+            tout = lc.Tensor(np.full((1, n), np.nan, bf), device="cuda", dtype="bfloat16")
+
+            def step(t=tout):
+                for tw in tws:
+                    lc.linear_into(tx, tw, t, tb, act, "cuda")
+
+            step()
+            path = lc.last_dispatch()["path"]
+            got = lc.cast(tout.numpy(), "float64")
+            old = os.environ.pop("LC_GEMV", None)
+            graphs = {}
+            try:
+                graphs["ours"] = lc.capture_graph(step, device="cuda")
+                os.environ["LC_GEMV"] = "0"
+                lt_out = lc.Tensor(np.full((1, n), np.nan, bf), device="cuda", dtype="bfloat16")
+                step(lt_out)
+                lt_path = lc.last_dispatch()["path"]
+                graphs["cublaslt"] = lc.capture_graph(lambda: step(lt_out), device="cuda")
+            finally:
+                os.environ.pop("LC_GEMV", None)
+                if old is not None:
+                    os.environ["LC_GEMV"] = old
+        except (TypeError, ValueError, AttributeError, RuntimeError) as e:
+            ctx.note(f"cuda decode linear {shape}: {type(e).__name__}: {e}")
+            continue
+        pre = lc.cast(xb, "float64") @ lc.cast(wb, "float64")
+        mag = np.abs(lc.cast(xb, "float64")) @ np.abs(lc.cast(wb, "float64"))
+        if with_bias:
+            pre, mag = pre + lc.cast(bb, "float64"), mag + np.abs(lc.cast(bb, "float64"))
+        ref = torch.nn.functional.gelu(torch.from_numpy(pre), approximate="tanh").numpy() if act == "gelu_tanh" else pre
+        bound = unit_roundoff("bfloat16") * np.abs(ref) + 1.2 * 2 * k * 2.0 ** -24 * mag + 1e-6 * np.abs(ref) + 1e-30
+        err = float(np.max(np.abs(got - ref) / bound)) if np.all(np.isfinite(got)) else float("inf")
+        wk = work(("linear", [(1, k), (k, n)] + ([(n,)] if with_bias else [])), dtype="bfloat16")
+
+        def graph_time(g):
+            return time_call(lambda: g.replay(), sample_ms=lambda run: lc.time_device_ms(run, device="cuda"),
+                             per=copies, **tkw)
+
+        ours = graph_time(graphs["ours"])
+        lt = graph_time(graphs["cublaslt"])
+        px = torch.from_numpy(lc.cast(xb, "float32")).cuda().to(torch.bfloat16)
+        pws = [torch.from_numpy(lc.cast(wb, "float32")).cuda().to(torch.bfloat16).t().contiguous() for _ in range(copies)]
+        pb = torch.from_numpy(lc.cast(bb, "float32")).cuda().to(torch.bfloat16) if with_bias else None
+        po = torch.empty((1, n), dtype=torch.bfloat16, device="cuda")
+
+        def tstep():
+            for pw in pws:
+                y = F.linear(px, pw, pb)
+                po.copy_(F.gelu(y, approximate="tanh") if act == "gelu_tanh" else y)
+
+        tstep()
+        torch.cuda.synchronize()
+        tg = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(tg):
+            tstep()
+        peer = time_call(lambda: tg.replay(), sample_ms=ev, per=copies, **tkw)
+        gbs = wbytes / ours["median_s"] / 1e9
+        note = (f"{ours['median_ms'] * 1e3:.2f} us, {gbs:.0f} GB/s of w read, path {path}; ")
+        _row(rows, ctx, "cuda_decode_linear", case, shape, "bfloat16", "cuda", ours, "torch_cuda_graph",
+             peer["median_ms"], err, wk,
+             note + f"torch {wbytes / peer['median_s'] / 1e9:.0f} GB/s; "
+             + _target(peer["median_ms"] / ours["median_ms"], 1.0, "decode linear vs torch graph"),
+             torch_version(), mode="graph")
+        _row(rows, ctx, "cuda_decode_linear", case, shape, "bfloat16", "cuda", ours, "lc_cublaslt",
+             lt["median_ms"], err, wk,
+             note + f"LC_GEMV=0 ({lt_path}) {wbytes / lt['median_s'] / 1e9:.0f} GB/s; "
+             + _target(lt["median_ms"] / ours["median_ms"], 1.0, "GEMV vs our cuBLASLt path"), mode="graph")
+        for g in graphs.values():
+            g.release()
+        del tws, pws, tg
 
 
 def _cuda_bandwidth(ctx: Ctx, rows: list, ours_ms, ev, tkw) -> None:

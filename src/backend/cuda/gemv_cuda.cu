@@ -1,0 +1,315 @@
+/* gemv_cuda.cu — the small-m 16-bit linear (decode: m = batch rows, 1 <= m <= LC_GEMV_MAX_M):
+ * out[m,n] = act(x[m,k] · w[k,n] + bias[n]) for float16/bfloat16 in one launch, reading w at full bandwidth.
+ * Shapes: x [m,k] contiguous (any alignment), w [k,n] row-major (n contiguous, the lc_linear layout), bias [n]
+ * or NULL, out [m,n]; n % 8 == 0 and w, bias, out 16-byte aligned (lc_cuda_gemv_fits). Arithmetic: float32
+ * products and sums, the bias added to the float32 sum, then the activation (activation.cuh, the same
+ * functions as linear's bias_act epilogue), one rounding: the contract of the cuBLASLt + epilogue path.
+ *
+ * Kernel: a block (8 warps) owns a 256-column tile and a range of k rows; each lane loads 16 bytes (8 columns)
+ * of a w row per step (a warp: 512 consecutive bytes of one row), the warps take different rows, U rows per
+ * warp per step in flight (U = 8 for m <= 2, else 4), loads marked no-L1-allocate (w is streamed once). x of
+ * the block's rows is staged in shared memory as float (chunks of at most 8192 / m rows) and read as
+ * broadcasts. Per lane m x 8 float32 accumulators; the 8 warps' sums are added through shared memory in warp
+ * order. When the column tiles alone leave the GPU idle (fewer than ~4 blocks per SM), k is split across
+ * blocks (gridDim.y): each block stores its float32 partial [m, 256] in the workspace, and the last block of
+ * a tile to finish (a device counter per tile, atomicAdd ticket after __threadfence; that block resets the
+ * counter to 0, so a captured CUDA graph replays correctly) adds the partials in split order (four
+ * interleaved sums combined in a fixed order: deterministic whoever finishes last), then bias, act, one
+ * rounding. Empty splits never occur (the plan takes ceil(k / rows per split) splits).
+ * Tests: tests/c/test_gemv_cuda.c (direct launches, split and unsplit plans, counter reset, timing table),
+ * tests/python/test_dtype_ops.py::test_cuda_small_m_gemv (routing through lc_linear / lc_matmul). */
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "backend/cuda/activation.cuh"
+#include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/lowp.cuh"
+
+#define GEMV_NW 8
+#define GEMV_NT (GEMV_NW * 32)
+#define GEMV_TILE 256         /* columns of a block: 32 lanes x 8 */
+#define GEMV_NCTR 4096        /* tile counters; a split plan needs tiles <= GEMV_NCTR */
+#define GEMV_XS_FLOATS 8192   /* staged x: at most m x (8192 / m) floats (32 KiB) */
+#define GEMV_BLOCKS_PER_SM 4  /* split k until tiles x splits reaches about this many blocks per SM */
+#define GEMV_MAX_SPLITS 1024
+
+static_assert(GEMV_TILE == 32 * 8, "a lane owns 8 columns of a tile");
+
+/* Finished splits per column tile of the running launch; 0 between launches. */
+__device__ unsigned gemv_ctr[GEMV_NCTR];
+
+struct gemv_params {
+    const unsigned short *x, *bias;
+    const char *w;
+    unsigned short *out;
+    float *ws;
+    int64_t k, n;
+    int64_t ks;   /* rows per split (a multiple of GEMV_NW x U, except that the last split takes the rest) */
+    int splits;
+    int kc;       /* rows of x staged at a time (a multiple of 4) */
+    int act;
+};
+
+__host__ __device__ constexpr int gemv_unroll(int m) { return m <= 2 ? 8 : 4; }
+
+/* The 8 16-bit values of a 16-byte word as floats (exact). */
+__device__ __forceinline__ void gemv_cvt(const uint4 v, float f[8], __nv_bfloat16) {
+    const unsigned u[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        f[2 * j] = __uint_as_float(u[j] << 16);
+        f[2 * j + 1] = __uint_as_float(u[j] & 0xffff0000u);
+    }
+}
+__device__ __forceinline__ void gemv_cvt(const uint4 v, float f[8], __half) {
+    const unsigned u[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        const float2 t = __half22float2(*reinterpret_cast<const __half2 *>(&u[j]));
+        f[2 * j] = t.x;
+        f[2 * j + 1] = t.y;
+    }
+}
+
+/* 16 bytes of w, read-only for the kernel's life, not kept in L1 (each byte is read once). */
+__device__ __forceinline__ uint4 gemv_ld(const char *p) {
+    uint4 r;
+    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+        : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+        : "l"(p));
+    return r;
+}
+
+/* U rows of w from p (row pitch rowb bytes), the first `left` of them when left < U (left <= 0: none). */
+template <int U> __device__ __forceinline__ void gemv_load(uint4 (&wv)[U], const char *p, int64_t rowb, int left) {
+    if (left >= U) {
+#pragma unroll
+        for (int u = 0; u < U; u++) wv[u] = gemv_ld(p + u * rowb);
+    } else {
+#pragma unroll
+        for (int u = 0; u < U; u++)
+            if (u < left) wv[u] = gemv_ld(p + u * rowb);
+    }
+}
+
+/* bias, activation, one rounding (bias_act_kernel's order: no bias leaves the sum, -0 included, as is). */
+template <typename T> __device__ __forceinline__ unsigned short gemv_finish(float v, const unsigned short *bias,
+                                                                          int64_t col, int act) {
+    if (bias) v += Elem<T>::ldu(bias[col]);
+    switch (act) {
+    case LC_ACT_RELU: v = OpRelu()(v); break;
+    case LC_ACT_GELU_ERF: v = OpGeluErf()(v); break;
+    case LC_ACT_GELU_TANH: v = OpGeluTanh()(v); break;
+    default: break;
+    }
+    return Elem<T>::stu(v);
+}
+
+template <typename T, int M>
+__global__ void __launch_bounds__(GEMV_NT, M <= 3 ? 3 : 2) gemv_kernel(const gemv_params p) {
+    constexpr int U = gemv_unroll(M);
+    extern __shared__ float4 gemv_smem[];
+    float *const sm = reinterpret_cast<float *>(gemv_smem);
+    __shared__ int gemv_last;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int64_t tile = blockIdx.x;
+    const int split = blockIdx.y;
+    const int64_t col = tile * GEMV_TILE + lane * 8;
+    const bool active = col < p.n; /* n % 8 == 0: a lane's 8 columns are all in or all out */
+    const int64_t kb = (int64_t)split * p.ks;
+    const int64_t ke = kb + p.ks < p.k ? kb + p.ks : p.k;
+    const int kc = p.kc;
+    const int64_t rowb = p.n * 2; /* bytes of a w row */
+    const char *const wcol = p.w + col * 2;
+
+    float acc[M][8];
+#pragma unroll
+    for (int i = 0; i < M; i++)
+#pragma unroll
+        for (int j = 0; j < 8; j++) acc[i][j] = -0.0f; /* the identity of IEEE addition */
+
+    for (int64_t c0 = kb; c0 < ke; c0 += kc) {
+        const int rows = (int)(ke - c0 < kc ? ke - c0 : kc);
+        int r = warp * U;
+        uint4 wv[U];
+        /* the warp's first rows are requested before x is staged: the two latencies overlap */
+        if (active) gemv_load<U>(wv, wcol + (c0 + r) * rowb, rowb, rows - r);
+        __syncthreads(); /* the previous chunk's readers are done */
+        for (int idx = tid; idx < M * rows; idx += GEMV_NT) {
+            const int i = idx / rows, rr = idx - i * rows;
+            sm[i * kc + rr] = Elem<T>::ldu(p.x[(int64_t)i * p.k + c0 + rr]);
+        }
+        __syncthreads();
+        if (!active) continue;
+        while (r < rows) {
+            if (r + U <= rows) { /* every group but the last split's tail */
+#pragma unroll
+                for (int u = 0; u < U; u++) {
+                    float wf[8];
+                    gemv_cvt(wv[u], wf, T());
+#pragma unroll
+                    for (int i = 0; i < M; i++) {
+                        const float xs = sm[i * kc + r + u]; /* a broadcast read */
+#pragma unroll
+                        for (int j = 0; j < 8; j++) acc[i][j] = fmaf(xs, wf[j], acc[i][j]);
+                    }
+                }
+            } else { /* the tail (warp-uniform guards) */
+#pragma unroll
+                for (int u = 0; u < U; u++) {
+                    if (r + u >= rows) break;
+                    float wf[8];
+                    gemv_cvt(wv[u], wf, T());
+#pragma unroll
+                    for (int i = 0; i < M; i++) {
+                        const float xs = sm[i * kc + r + u];
+#pragma unroll
+                        for (int j = 0; j < 8; j++) acc[i][j] = fmaf(xs, wf[j], acc[i][j]);
+                    }
+                }
+            }
+            r += GEMV_NW * U;
+            if (r < rows) gemv_load<U>(wv, wcol + (c0 + r) * rowb, rowb, rows - r);
+        }
+    }
+
+    /* the warps' sums of row i, added in warp order: thread tid ends with column tile·256 + tid */
+    float res[M];
+#pragma unroll
+    for (int i = 0; i < M; i++) {
+        __syncthreads();
+        float4 *const dst = reinterpret_cast<float4 *>(sm + warp * GEMV_TILE + lane * 8);
+        dst[0] = make_float4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
+        dst[1] = make_float4(acc[i][4], acc[i][5], acc[i][6], acc[i][7]);
+        __syncthreads();
+        float s = sm[tid];
+#pragma unroll
+        for (int w = 1; w < GEMV_NW; w++) s += sm[w * GEMV_TILE + tid];
+        res[i] = s;
+    }
+    const int64_t oc = tile * GEMV_TILE + tid;
+    if (p.splits == 1) {
+        if (oc < p.n)
+#pragma unroll
+            for (int i = 0; i < M; i++) p.out[(int64_t)i * p.n + oc] = gemv_finish<T>(res[i], p.bias, oc, p.act);
+        return;
+    }
+    float *const mine = p.ws + ((tile * p.splits + split) * M) * GEMV_TILE;
+#pragma unroll
+    for (int i = 0; i < M; i++) __stcg(mine + i * GEMV_TILE + tid, res[i]);
+    /* the last split of the tile to finish adds the partials (threadFenceReduction pattern) */
+    __threadfence();
+    __syncthreads();
+    if (tid == 0) {
+        const unsigned prev = atomicAdd(&gemv_ctr[tile], 1u);
+        gemv_last = prev == (unsigned)(p.splits - 1);
+        if (gemv_last) atomicExch(&gemv_ctr[tile], 0u); /* ready for the next launch / graph replay */
+    }
+    __syncthreads();
+    if (!gemv_last || oc >= p.n) return;
+    __threadfence();
+    const float *const part = p.ws + tile * p.splits * M * GEMV_TILE + tid;
+#pragma unroll
+    for (int i = 0; i < M; i++) {
+        float a[4] = {-0.0f, -0.0f, -0.0f, -0.0f};
+        int s = 0;
+        for (; s + 4 <= p.splits; s += 4)
+#pragma unroll
+            for (int q = 0; q < 4; q++) a[q] += __ldcg(part + ((int64_t)(s + q) * M + i) * GEMV_TILE);
+        for (; s < p.splits; s++) a[s & 3] += __ldcg(part + ((int64_t)s * M + i) * GEMV_TILE);
+        p.out[(int64_t)i * p.n + oc] = gemv_finish<T>((a[0] + a[1]) + (a[2] + a[3]), p.bias, oc, p.act);
+    }
+}
+
+/* ---- host side ------------------------------------------------------------------------------------------ */
+
+struct gemv_plan {
+    int64_t tiles, ks;
+    int splits, kc;
+    size_t ws_bytes, smem;
+};
+
+/* Split k until tiles x splits ~ GEMV_BLOCKS_PER_SM blocks per SM, each split a whole number of warp steps
+ * (GEMV_NW x U rows). */
+static gemv_plan gemv_make_plan(int64_t m, int64_t k, int64_t n, int num_sms) {
+    gemv_plan pl;
+    const int64_t step = (int64_t)GEMV_NW * gemv_unroll((int)m);
+    pl.tiles = (n + GEMV_TILE - 1) / GEMV_TILE;
+    const int64_t target = (int64_t)(num_sms > 0 ? num_sms : 1) * GEMV_BLOCKS_PER_SM;
+    int64_t s = pl.tiles >= target || pl.tiles > GEMV_NCTR ? 1 : (target + pl.tiles - 1) / pl.tiles;
+    const int64_t smax = (k + step - 1) / step;
+    if (s > smax) s = smax;
+    if (s > GEMV_MAX_SPLITS) s = GEMV_MAX_SPLITS;
+    if (s < 1) s = 1;
+    int64_t ks = (k + s - 1) / s;
+    ks = (ks + step - 1) / step * step;
+    pl.splits = (int)((k + ks - 1) / ks);
+    pl.ks = pl.splits == 1 ? k : ks;
+    int64_t kc = GEMV_XS_FLOATS / m / 4 * 4;
+    if (kc > pl.ks) kc = (pl.ks + 3) / 4 * 4;
+    pl.kc = (int)kc;
+    const size_t xs = (size_t)m * (size_t)kc * sizeof(float), red = (size_t)GEMV_NW * GEMV_TILE * sizeof(float);
+    pl.smem = xs > red ? xs : red;
+    pl.ws_bytes = pl.splits > 1 ? (size_t)pl.tiles * (size_t)pl.splits * (size_t)m * GEMV_TILE * sizeof(float) : 0;
+    return pl;
+}
+
+extern "C" int lc_cuda_gemv_fits(const lc_linear_args *a) {
+    if (!a || (a->dtype != LC_DTYPE_F16 && a->dtype != LC_DTYPE_BF16)) return 0;
+    if (a->m < 1 || a->m > LC_GEMV_MAX_M || a->k < 1 || a->n < 8 || a->n % 8 != 0) return 0;
+    if ((unsigned)a->act >= (unsigned)LC_ACT_COUNT) return 0;
+    if (!a->x || !a->w || !a->out) return 0;
+    if (((uintptr_t)a->w | (uintptr_t)a->out | (uintptr_t)a->bias) % 16 != 0) return 0;
+    if (a->n > ((int64_t)INT32_MAX) * GEMV_TILE) return 0; /* grid.x */
+    return 1;
+}
+
+extern "C" size_t lc_cuda_gemv_workspace(int64_t m, int64_t k, int64_t n, int num_sms, int *splits) {
+    if (m < 1 || m > LC_GEMV_MAX_M || k < 1 || n < 1) {
+        if (splits) *splits = 0;
+        return 0;
+    }
+    const gemv_plan pl = gemv_make_plan(m, k, n, num_sms);
+    if (splits) *splits = pl.splits;
+    return pl.ws_bytes;
+}
+
+template <typename T, int M> static cudaError_t gemv_launch_m(const gemv_params &p, const gemv_plan &pl,
+                                                             cudaStream_t stream) {
+    gemv_kernel<T, M><<<dim3((unsigned)pl.tiles, (unsigned)pl.splits), GEMV_NT, pl.smem, stream>>>(p);
+    return cudaGetLastError();
+}
+
+template <typename T> static cudaError_t gemv_launch_t(int64_t m, const gemv_params &p, const gemv_plan &pl,
+                                                      cudaStream_t stream) {
+    switch (m) {
+    case 1: return gemv_launch_m<T, 1>(p, pl, stream);
+    case 2: return gemv_launch_m<T, 2>(p, pl, stream);
+    case 3: return gemv_launch_m<T, 3>(p, pl, stream);
+    case 4: return gemv_launch_m<T, 4>(p, pl, stream);
+    case 5: return gemv_launch_m<T, 5>(p, pl, stream);
+    case 6: return gemv_launch_m<T, 6>(p, pl, stream);
+    case 7: return gemv_launch_m<T, 7>(p, pl, stream);
+    case 8: return gemv_launch_m<T, 8>(p, pl, stream);
+    default: return cudaErrorInvalidValue;
+    }
+}
+
+static_assert(LC_GEMV_MAX_M == 8, "gemv_launch_t instantiates m = 1..8");
+
+extern "C" cudaError_t lc_cuda_launch_gemv(const lc_linear_args *a, void *workspace, size_t workspace_bytes,
+                                           int num_sms, cudaStream_t stream) {
+    if (!lc_cuda_gemv_fits(a)) return cudaErrorInvalidValue;
+    const gemv_plan pl = gemv_make_plan(a->m, a->k, a->n, num_sms);
+    if (pl.ws_bytes && (!workspace || workspace_bytes < pl.ws_bytes || (uintptr_t)workspace % 16 != 0))
+        return cudaErrorInvalidValue;
+    gemv_params p;
+    p.x = static_cast<const unsigned short *>(a->x);
+    p.bias = static_cast<const unsigned short *>(a->bias);
+    p.w = static_cast<const char *>(a->w);
+    p.out = static_cast<unsigned short *>(a->out);
+    p.ws = static_cast<float *>(workspace);
+    p.k = a->k, p.n = a->n, p.ks = pl.ks, p.splits = pl.splits, p.kc = pl.kc, p.act = (int)a->act;
+    if (a->dtype == LC_DTYPE_BF16) return gemv_launch_t<__nv_bfloat16>(a->m, p, pl, stream);
+    return gemv_launch_t<__half>(a->m, p, pl, stream);
+}

@@ -1,0 +1,353 @@
+/* test_gemv_cuda.c — the small-m 16-bit linear (src/backend/cuda/gemv_cuda.cu) called directly through
+ * lc_cuda_launch_gemv: float16 and bfloat16, m = 1..8, awkward k (1, 7, 63, 65, 1000, 4099, 16384) and n (8,
+ * 24, 264, 2056, 50264), every activation, with and without bias, x at an odd address, unsplit plans (num_sms
+ * 1) and split-k plans (the counter per tile: every case runs three times, then ten replays of a captured CUDA
+ * graph, each result bit-identical to the first: deterministic and the counters back at 0), NaN in x reaching
+ * exactly its row and NaN in w exactly its column. Reference: float64 from the same 16-bit inputs; bound per
+ * element u·|ref| + 1.2·(2k·2^-24·(Σ|x||w| + |bias|)) + 1e-6·|ref| (one rounding, float32 sums, activation
+ * Lipschitz <= 1.13, its float32 evaluation), outputs poisoned before every run. lc_cuda_gemv_fits refusals
+ * are host checks (run without a GPU); the rest needs one (exit 77, skipped, otherwise).
+ * LC_TEST_VERBOSE=1: a timing table (m = 1, bfloat16) of microseconds a call and GB/s of w read, lc_linear
+ * through the GEMV vs LC_GEMV=0 (cuBLASLt + epilogue), each a captured graph cycling over enough weight copies
+ * to leave the L2 cache behind, plus the direct launch at half and twice the SM count (the split plan's A/B);
+ * informational, no thresholds. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOWP_SEED 0x6e3f1a2b9c0d7e55ull
+#include "lowp_check.h"
+
+#ifdef LC_HAVE_CUDA
+#include <cuda_runtime_api.h>
+
+#include "backend/cuda/cuda_kernels.h"
+#include "lightning_core/session.h"
+
+#define CUDA_OK(expr) CHECK((expr) == cudaSuccess)
+
+static const char *act_name(lc_activation a) {
+    static const char *const n[] = {"none", "relu", "gelu_erf", "gelu_tanh"};
+    return (int)a >= 0 && a < LC_ACT_COUNT ? n[a] : "?";
+}
+
+static double act_ref(lc_activation a, double v) {
+    switch (a) {
+    case LC_ACT_RELU: return v < 0 ? 0 : v;
+    case LC_ACT_GELU_ERF: return 0.5 * v * erfc(-v / sqrt(2.0));
+    case LC_ACT_GELU_TANH: return 0.5 * v * (1 + tanh(0.79788456080286535588 * (v + 0.044715 * v * v * v))); /* sqrt(2/pi) */
+    default: return v;
+    }
+}
+
+/* fits() is a host check: its refusals run without a GPU. */
+static void test_fits(void) {
+    static _Alignas(16) uint16_t buf[4096];
+    lc_linear_args a = {LC_DTYPE_BF16, 1, 16, 64, LC_ACT_NONE, buf + 1, buf + 512, buf + 2048, buf + 2560};
+    CHECK(lc_cuda_gemv_fits(&a) == 1); /* x at any address */
+    lc_linear_args r;
+#define REFUSED(change)                                                                                        \
+    do {                                                                                                       \
+        r = a;                                                                                                 \
+        change;                                                                                                \
+        CHECK(lc_cuda_gemv_fits(&r) == 0);                                                                     \
+        CHECK(lc_cuda_launch_gemv(&r, NULL, 0, 132, 0) == cudaErrorInvalidValue);                              \
+    } while (0)
+    REFUSED(r.dtype = LC_DTYPE_F32);
+    REFUSED(r.m = 0);
+    REFUSED(r.m = LC_GEMV_MAX_M + 1);
+    REFUSED(r.k = 0);
+    REFUSED(r.n = 60);
+    REFUSED(r.n = 4);
+    REFUSED(r.w = buf + 516);
+    REFUSED(r.out = buf + 2562);
+    REFUSED(r.bias = buf + 2049);
+    REFUSED(r.act = LC_ACT_COUNT);
+    REFUSED(r.x = NULL);
+#undef REFUSED
+    r = a;
+    r.bias = NULL, r.m = LC_GEMV_MAX_M, r.dtype = LC_DTYPE_F16, r.act = LC_ACT_GELU_TANH;
+    CHECK(lc_cuda_gemv_fits(&r) == 1);
+    /* the plan: no split when the tiles fill the GPU, a split (and a workspace) when they do not */
+    int s = -1;
+    CHECK(lc_cuda_gemv_workspace(1, 4096, 256 * 4096, 132, &s) == 0 && s == 1);
+    CHECK(lc_cuda_gemv_workspace(1, 4096, 256, 132, &s) > 0 && s > 1);
+    CHECK(lc_cuda_gemv_workspace(1, 7, 256, 132, &s) == 0 && s == 1);
+    CHECK(lc_cuda_gemv_workspace(0, 7, 256, 132, &s) == 0 && s == 0);
+}
+
+typedef struct {
+    lc_dtype dt;
+    int64_t m, k, n;
+    lc_activation act;
+    int bias;
+    int sms;     /* num_sms given to the plan */
+    int nan;     /* 1: a NaN in x row m-1 and in w column n/2 */
+} gcase;
+
+static int g_split_cases, g_plain_cases;
+
+/* Runs one case: 3 direct launches and 10 replays of a captured graph; returns the number of bad elements. */
+static int64_t run_case(const gcase *c) {
+    const lc_dtype dt = c->dt;
+    const int64_t m = c->m, k = c->k, n = c->n;
+    const int64_t nx = m * k, nw = k * n, no = m * n;
+    uint16_t *hx = malloc((size_t)nx * 2), *hw = malloc((size_t)nw * 2), *hb = malloc((size_t)n * 2);
+    uint16_t *ho = malloc((size_t)no * 2), *first = malloc((size_t)no * 2), *pois = malloc((size_t)no * 2);
+    double *x = malloc((size_t)nx * 8), *w = malloc((size_t)nw * 8), *b = malloc((size_t)n * 8);
+    double *ref = malloc((size_t)no * 8), *mag = calloc((size_t)no, 8);
+    fill(dt, nx, -1, 1, hx, x);
+    fill(dt, nw, -1, 1, hw, w);
+    fill(dt, n, -2, 2, hb, b);
+    if (c->nan) {
+        hx[(m - 1) * k + k / 2] = nan16(dt);
+        hw[(k / 3) * n + n / 2] = nan16(dt);
+        refresh(dt, nx, hx, x), refresh(dt, nw, hw, w);
+    }
+    for (int64_t i = 0; i < no; i++) pois[i] = POISON;
+    for (int64_t i = 0; i < m; i++) {
+        double *acc = ref + i * n, *mg = mag + i * n;
+        for (int64_t j = 0; j < n; j++) acc[j] = c->bias ? b[j] : 0.0, mg[j] = c->bias ? fabs(b[j]) : 0.0;
+        for (int64_t p = 0; p < k; p++) {
+            const double xv = x[i * k + p];
+            const double *wr = w + p * n;
+            for (int64_t j = 0; j < n; j++) acc[j] += xv * wr[j], mg[j] += fabs(xv * wr[j]);
+        }
+        for (int64_t j = 0; j < n; j++) acc[j] = act_ref(c->act, acc[j]);
+    }
+    void *gx = NULL, *gw = NULL, *gb = NULL, *go = NULL, *ws = NULL;
+    int splits = 0;
+    const size_t ws_bytes = lc_cuda_gemv_workspace(m, k, n, c->sms, &splits);
+    CUDA_OK(cudaMalloc(&gx, (size_t)nx * 2 + 16));
+    CUDA_OK(cudaMalloc(&gw, (size_t)nw * 2));
+    CUDA_OK(cudaMalloc(&gb, (size_t)n * 2));
+    CUDA_OK(cudaMalloc(&go, (size_t)no * 2));
+    if (ws_bytes) CUDA_OK(cudaMalloc(&ws, ws_bytes));
+    uint16_t *xin = (uint16_t *)gx + 1; /* x at an address 2 mod 16 */
+    CUDA_OK(cudaMemcpy(xin, hx, (size_t)nx * 2, cudaMemcpyHostToDevice));
+    CUDA_OK(cudaMemcpy(gw, hw, (size_t)nw * 2, cudaMemcpyHostToDevice));
+    CUDA_OK(cudaMemcpy(gb, hb, (size_t)n * 2, cudaMemcpyHostToDevice));
+    lc_linear_args a = {dt, m, k, n, c->act, xin, gw, c->bias ? gb : NULL, go};
+    CHECK(lc_cuda_gemv_fits(&a) == 1);
+    if (ws_bytes) CHECK(lc_cuda_launch_gemv(&a, NULL, 0, c->sms, 0) == cudaErrorInvalidValue); /* no workspace */
+    (void)cudaGetLastError();
+    const double u = unit(dt);
+    int64_t bad = 0, diff = 0;
+    cudaStream_t st = NULL;
+    cudaGraph_t graph = NULL;
+    cudaGraphExec_t ge = NULL;
+    CUDA_OK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+    for (int run = 0; run < 4; run++) {
+        CUDA_OK(cudaMemcpy(go, pois, (size_t)no * 2, cudaMemcpyHostToDevice));
+        if (run < 3) {
+            CUDA_OK(lc_cuda_launch_gemv(&a, ws, ws_bytes, c->sms, st));
+        } else { /* a captured graph replayed 10 times (the counters must be back at 0 after each launch) */
+            CUDA_OK(cudaStreamBeginCapture(st, cudaStreamCaptureModeRelaxed));
+            CUDA_OK(lc_cuda_launch_gemv(&a, ws, ws_bytes, c->sms, st));
+            CUDA_OK(cudaStreamEndCapture(st, &graph));
+            CUDA_OK(cudaGraphInstantiate(&ge, graph, 0));
+            for (int i = 0; i < 10; i++) CUDA_OK(cudaGraphLaunch(ge, st));
+        }
+        CUDA_OK(cudaStreamSynchronize(st));
+        CUDA_OK(cudaMemcpy(ho, go, (size_t)no * 2, cudaMemcpyDeviceToHost));
+        if (run == 0) {
+            memcpy(first, ho, (size_t)no * 2);
+            for (int64_t i = 0; i < m; i++)
+                for (int64_t j = 0; j < n; j++) {
+                    const int64_t e = i * n + j;
+                    const double y = from16(dt, ho[e]);
+                    const int want_nan = c->nan && (i == m - 1 || j == n / 2);
+                    int ok;
+                    if (want_nan) ok = isnan(y);
+                    else {
+                        const double bound = u * fabs(ref[e]) + 1.2 * 2.0 * (double)k * 0x1p-24 * mag[e] + 1e-6 * fabs(ref[e]) + tiny(dt);
+                        ok = isfinite(y) && fabs(y - ref[e]) <= bound;
+                    }
+                    if (!ok && bad++ < 5)
+                        fprintf(stderr, "  %s m=%lld k=%lld n=%lld %s: [%lld,%lld] got %.9g want %.9g\n",
+                                dt == LC_DTYPE_BF16 ? "bf16" : "f16", (long long)m, (long long)k, (long long)n,
+                                act_name(c->act), (long long)i, (long long)j, y, ref[e]);
+                }
+        } else {
+            for (int64_t e = 0; e < no; e++) diff += ho[e] != first[e];
+        }
+    }
+    if (ge) cudaGraphExecDestroy(ge);
+    if (graph) cudaGraphDestroy(graph);
+    cudaStreamDestroy(st);
+    if (splits > 1) g_split_cases++;
+    else g_plain_cases++;
+    printf("%-5s m=%lld k=%-5lld n=%-5lld %-9s %s sms=%-3d splits=%-3d %s\n", dt == LC_DTYPE_BF16 ? "bf16" : "f16",
+           (long long)m, (long long)k, (long long)n, act_name(c->act), c->bias ? "bias" : "    ", c->sms, splits,
+           bad || diff ? "FAIL" : "ok");
+    if (diff) fprintf(stderr, "  %lld elements differ between repeated runs / graph replays\n", (long long)diff);
+    CHECK(bad == 0 && diff == 0);
+    cudaFree(gx), cudaFree(gw), cudaFree(gb), cudaFree(go), cudaFree(ws);
+    free(hx), free(hw), free(hb), free(ho), free(first), free(pois), free(x), free(w), free(b), free(ref), free(mag);
+    return bad + diff;
+}
+
+/* ---- timing (LC_TEST_VERBOSE=1) ------------------------------------------------------------------------ */
+
+static int copies_for(int64_t wbytes) {
+    int64_t c = (160ll << 20) / wbytes + 1; /* cycle through > 160 MB of weights: past the L2 cache */
+    return (int)(c < 2 ? 2 : c > 48 ? 48 : c);
+}
+
+/* Microseconds a call of lc_linear (m = 1, bf16, no bias, no act) from a captured graph; gemv: LC_GEMV on/off. */
+static double time_linear(int64_t k, int64_t n, int gemv, const char **path) {
+    const int64_t xs[2] = {1, k}, ws_[2] = {k, n}, os[2] = {1, n};
+    const int nc = copies_for(k * n * 2);
+    uint16_t *h = malloc((size_t)(k * n) * 2);
+    for (int64_t i = 0; i < k * n; i++) h[i] = to16(LC_DTYPE_BF16, rnd(-0.05, 0.05));
+    lc_tensor_t *x = up(LC_DEVICE_CUDA, LC_DTYPE_BF16, 2, xs, h), *o = poisoned(LC_DEVICE_CUDA, LC_DTYPE_BF16, 2, os);
+    lc_tensor_t *w[48] = {0};
+    for (int c = 0; c < nc; c++) w[c] = up(LC_DEVICE_CUDA, LC_DTYPE_BF16, 2, ws_, h);
+    free(h);
+    setenv("LC_GEMV", gemv ? "1" : "0", 1);
+    CHECK_OK(lc_linear(x, w[0], NULL, LC_ACT_NONE, o, LC_DEVICE_CUDA)); /* warm-up: plans, algorithms */
+    *path = last_path();
+    lc_device_graph_t *g = NULL;
+    double us = NAN;
+    if (lc_capture_begin(LC_DEVICE_CUDA) == LC_OK) {
+        for (int c = 0; c < nc; c++) CHECK_OK(lc_linear(x, w[c], NULL, LC_ACT_NONE, o, LC_DEVICE_CUDA));
+        CHECK_OK(lc_capture_end(1, &g));
+    }
+    if (g) {
+        const int reps = 20;
+        lc_device_timer_t *t = NULL;
+        double ms = 0;
+        CHECK_OK(lc_device_graph_replay(g, 2));
+        CHECK_OK(lc_device_timer_start(LC_DEVICE_CUDA, &t));
+        CHECK_OK(lc_device_graph_replay(g, reps));
+        CHECK_OK(lc_device_timer_stop(t, &ms));
+        us = ms * 1e3 / (reps * nc);
+        lc_device_graph_free(g);
+    }
+    unsetenv("LC_GEMV");
+    for (int c = 0; c < nc; c++) lc_tensor_free(w[c]);
+    lc_tensor_free(x), lc_tensor_free(o);
+    return us;
+}
+
+/* Microseconds a direct launch (m = 1, bf16) with the plan for num_sms SMs, from a captured graph. */
+static double time_direct(int64_t k, int64_t n, int sms) {
+    const int nc = copies_for(k * n * 2);
+    void *x = NULL, *o = NULL, *ws = NULL, *w[48] = {0};
+    const size_t wsb = lc_cuda_gemv_workspace(1, k, n, sms, NULL);
+    int ok = cudaMalloc(&x, (size_t)k * 2) == cudaSuccess && cudaMalloc(&o, (size_t)n * 2) == cudaSuccess &&
+             (!wsb || cudaMalloc(&ws, wsb) == cudaSuccess);
+    for (int c = 0; ok && c < nc; c++) ok = cudaMalloc(&w[c], (size_t)(k * n) * 2) == cudaSuccess;
+    for (int c = 0; ok && c < nc; c++) ok = cudaMemset(w[c], 0x11, (size_t)(k * n) * 2) == cudaSuccess;
+    ok = ok && cudaMemset(x, 0x22, (size_t)k * 2) == cudaSuccess;
+    double us = NAN;
+    cudaStream_t st = NULL;
+    cudaGraph_t graph = NULL;
+    cudaGraphExec_t ge = NULL;
+    cudaEvent_t e0 = NULL, e1 = NULL;
+    ok = ok && cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking) == cudaSuccess;
+    ok = ok && cudaEventCreate(&e0) == cudaSuccess && cudaEventCreate(&e1) == cudaSuccess;
+    ok = ok && cudaStreamBeginCapture(st, cudaStreamCaptureModeRelaxed) == cudaSuccess;
+    for (int c = 0; ok && c < nc; c++) {
+        lc_linear_args a = {LC_DTYPE_BF16, 1, k, n, LC_ACT_NONE, x, w[c], NULL, o};
+        ok = lc_cuda_launch_gemv(&a, ws, wsb, sms, st) == cudaSuccess;
+    }
+    if (st && cudaStreamEndCapture(st, &graph) != cudaSuccess) ok = 0;
+    ok = ok && cudaGraphInstantiate(&ge, graph, 0) == cudaSuccess;
+    if (ok) {
+        const int reps = 20;
+        for (int i = 0; i < 2; i++) cudaGraphLaunch(ge, st);
+        cudaEventRecord(e0, st);
+        for (int i = 0; i < reps; i++) cudaGraphLaunch(ge, st);
+        cudaEventRecord(e1, st);
+        float ms = 0;
+        if (cudaEventSynchronize(e1) == cudaSuccess && cudaEventElapsedTime(&ms, e0, e1) == cudaSuccess)
+            us = ms * 1e3 / (reps * nc);
+    }
+    CHECK(ok);
+    (void)cudaGetLastError();
+    if (ge) cudaGraphExecDestroy(ge);
+    if (graph) cudaGraphDestroy(graph);
+    if (e0) cudaEventDestroy(e0);
+    if (e1) cudaEventDestroy(e1);
+    if (st) cudaStreamDestroy(st);
+    for (int c = 0; c < nc; c++) cudaFree(w[c]);
+    cudaFree(x), cudaFree(o), cudaFree(ws);
+    return us;
+}
+
+static void timing_table(void) {
+    static const int64_t shapes[][2] = {{768, 2304},  {768, 3072},  {3072, 768},  {2048, 3072},
+                                        {2048, 5632}, {5632, 2048}, {768, 50264}, {2048, 32000}};
+    int dev = 0, sms = 132;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    printf("\ntiming: m=1 bf16, lc_linear from a captured graph (us a call, GB/s of w read); LC_GEMV=0 is cuBLASLt\n");
+    printf("%-12s %7s %16s %7s %22s %7s %9s %9s\n", "k x n", "splits", "gemv us (GB/s)", "", "LC_GEMV=0 us (GB/s)",
+           "ratio", "sms/2 us", "2sms us");
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const int64_t k = shapes[i][0], n = shapes[i][1];
+        const double gb = (double)(k * n * 2) / 1e3; /* w bytes / 1e3: divided by us gives GB/s */
+        int splits = 0;
+        lc_cuda_gemv_workspace(1, k, n, sms, &splits);
+        const char *p1 = "?", *p0 = "?";
+        const double t1 = time_linear(k, n, 1, &p1), t0 = time_linear(k, n, 0, &p0);
+        const double th = time_direct(k, n, sms / 2 > 0 ? sms / 2 : 1), t2 = time_direct(k, n, 2 * sms);
+        char shape[32];
+        snprintf(shape, sizeof shape, "%lldx%lld", (long long)k, (long long)n);
+        printf("%-12s %7d %8.2f (%5.0f) %-18s %8.2f (%5.0f) %-16s %5.2fx %9.2f %9.2f\n", shape, splits, t1, gb / t1, p1,
+               t0, gb / t0, p0, t0 / t1, th, t2);
+    }
+}
+
+int main(void) {
+    test_fits();
+    int ndev = 0;
+    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev < 1) {
+        (void)cudaGetLastError();
+        printf("test_gemv_cuda: fits() checks %d passed, %d failed; no CUDA device: kernel runs skipped\n", g_pass, g_fail);
+        return g_fail ? 1 : 77;
+    }
+    int dev = 0, sms = 132;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    const lc_dtype BF = LC_DTYPE_BF16, HF = LC_DTYPE_F16;
+    const lc_activation A[4] = {LC_ACT_NONE, LC_ACT_RELU, LC_ACT_GELU_ERF, LC_ACT_GELU_TANH};
+    const int64_t ks[] = {1, 7, 63, 65, 1000, 4099}, ns[] = {8, 24, 264, 2056};
+    int64_t failed = 0;
+    int idx = 0;
+    for (int64_t m = 1; m <= LC_GEMV_MAX_M; m++)
+        for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
+            for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++, idx++) {
+                if (ks[ki] * ns[ni] * m > 4099 * 264 * 2 && (idx % 3)) continue; /* the largest: a third of them */
+                gcase c = {(idx / 8) & 1 ? BF : HF, m, ks[ki], ns[ni], A[idx % 4], (idx / 4) & 1, idx % 5 == 0 ? 1 : sms, 0};
+                failed += run_case(&c) != 0;
+            }
+    const gcase extra[] = {
+        {BF, 1, 16384, 264, LC_ACT_NONE, 0, 132, 0},      /* long k, split */
+        {HF, 1, 16384, 2056, LC_ACT_GELU_TANH, 1, 1, 0},  /* long k, unsplit: several x chunks */
+        {BF, 8, 16384, 24, LC_ACT_GELU_ERF, 1, 132, 0},   /* long k, m = 8, split */
+        {HF, 8, 3000, 264, LC_ACT_RELU, 0, 1, 0},         /* m = 8 unsplit: x chunks of 1024 rows */
+        {BF, 1, 768, 50264, LC_ACT_NONE, 0, 132, 0},      /* GPT-2 lm_head shape */
+        {HF, 3, 1000, 50264, LC_ACT_GELU_TANH, 1, 132, 0},
+        {BF, 2, 65, 264, LC_ACT_NONE, 1, 132, 1},         /* NaN propagation, split */
+        {HF, 5, 1000, 2056, LC_ACT_RELU, 0, 1, 1},        /* NaN propagation, unsplit */
+        {BF, 7, 4099, 24, LC_ACT_GELU_TANH, 1, 4 * 132, 1},
+    };
+    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) failed += run_case(&extra[i]) != 0;
+    CHECK(g_split_cases > 0 && g_plain_cases > 0);
+    const char *verbose = getenv("LC_TEST_VERBOSE");
+    if (verbose && strcmp(verbose, "1") == 0) timing_table();
+    printf("test_gemv_cuda: %d passed, %d failed (%lld cases failed; %d split-k, %d unsplit)\n", g_pass, g_fail,
+           (long long)failed, g_split_cases, g_plain_cases);
+    return g_fail ? 1 : 0;
+}
+
+#else
+int main(void) {
+    printf("test_gemv_cuda: built without CUDA: skipped\n");
+    return 77;
+}
+#endif
