@@ -34,11 +34,18 @@ typedef enum lc_activation {
     LC_ACT_COUNT
 } lc_activation;
 
-/* A fused linear layer: out [m,n] = act(x [m,k] · w [k,n] + bias [n]); bias may be NULL. float32.
- * On CUDA the bias and activation run in the cuBLASLt epilogue (GELU erf: epilogue bias + one
- * elementwise pass); on the CPU in one pass over out after the product. */
+/* A fused linear layer: out [m,n] = act(x [m,k] · w [k,n] + bias [n]); bias may be NULL. float32, float16
+ * or bfloat16 (16-bit: float32 sums, bias and activation, out rounded once). CUDA: 16-bit with m <= 8 runs
+ * the own small-m GEMV (gemv_cuda.cu, epilogue fused), else cuBLASLt (float32: its epilogues; 16-bit with a
+ * bias or an activation: float32 sums and the own epilogue kernel); CPU: one pass over out after the product. */
 lc_status lc_linear(const lc_tensor_t *x, const lc_tensor_t *w, const lc_tensor_t *bias, lc_activation act,
                     lc_tensor_t *out, lc_device device);
+
+/* lc_linear with a residual added after the activation: out = act(x · w + bias) + residual, residual [m,n]
+ * of out's dtype (NULL: lc_linear). residual may be out itself (the transformer block's x += f(x) in one
+ * call); rounded once for 16-bit. */
+lc_status lc_linear_residual(const lc_tensor_t *x, const lc_tensor_t *w, const lc_tensor_t *bias,
+                             const lc_tensor_t *residual, lc_activation act, lc_tensor_t *out, lc_device device);
 
 /* Single-head attention forward: q, k, v, out [seq, head_dim], one dtype: float32, float16 or bfloat16
  * (16-bit: float32 scores, softmax and accumulation, out rounded once);

@@ -60,11 +60,14 @@ typedef struct lc_matmul_args {
 
 /* out[m,n] = act(x[m,k] · w[k,n] + bias[n]); bias may be NULL. dtype float32, float16 or bfloat16 (all
  * four operands in it; 16-bit: float32 accumulation, bias and act on the float32 sums, one rounding). */
+/* out[m,n] = act(x[m,k] · w[k,n] + bias[n]) + residual[m,n]; bias and residual may be NULL; residual may be
+ * out itself (read before the element is written), never a partial overlap (checked by the op). */
 typedef struct lc_linear_args {
     lc_dtype dtype;
     int64_t m, k, n;
     lc_activation act;
     const void *x, *w, *bias;
+    const void *residual;
     void *out;
 } lc_linear_args;
 

@@ -29,7 +29,8 @@ void lc_call_matmul(const lc_call *c, lc_matmul_args *a) {
 
 void lc_call_linear(const lc_call *c, lc_linear_args *a) {
     *a = (lc_linear_args){.dtype = c->dtype, .m = c->shape[0][0], .k = c->shape[0][1], .n = c->shape[1][1], .act = c->act,
-                          .x = c->in[0], .w = c->in[1], .bias = c->nin > 2 ? c->in[2] : NULL, .out = c->out};
+                          .x = c->in[0], .w = c->in[1], .bias = c->nin > 2 ? c->in[2] : NULL,
+                          .residual = c->nin > 3 ? c->in[3] : NULL, .out = c->out};
 }
 
 void lc_call_attention(const lc_call *c, lc_attention_args *a) {

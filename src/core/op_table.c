@@ -106,6 +106,13 @@ static lc_status lc_infer_matmul(const lc_op_def *d, const lc_op_operands *in, c
     (void)attrs;
     lc_status st = lc_check_inner(d, in, 0, 1);
     if (st == LC_OK) st = lc_check_vector(d, in, 2, in->shape[1][1], "n", "w's dim 1"); /* linear's bias */
+    if (st == LC_OK && in->n > 3 && in->shape[3] &&
+        (in->shape[3][0] != in->shape[0][0] || in->shape[3][1] != in->shape[1][1])) { /* linear's residual */
+        char exp[96];
+        snprintf(exp, sizeof exp, "[%lld, %lld] (the output's shape)", (long long)in->shape[0][0],
+                 (long long)in->shape[1][1]);
+        st = lc_shape_err(d, in, 3, exp);
+    }
     if (st != LC_OK) return st;
     *out_ndim = 2;
     out_shape[0] = in->shape[0][0];
@@ -627,8 +634,9 @@ static const lc_op_def lc_ops[] = {
     {LC_OP_MUL, "mul", LC_OP_MUL, LC_OPF_GRAPH, 2, 2, {"a", "b"}, {ANY, ANY}, ANY, 3u, {ALL, ALL}, 0, 0, NO_ATTRS,
      LC_CROSSOVER_NONE, "a, b broadcastable (NumPy rules, rank <= 4) -> the broadcast shape (a * b)", "lc_mul",
      lc_infer_bcast, lc_work_bcast, NULL},
-    {LC_OP_LINEAR, "linear", LC_OP_LINEAR, 0, 2, 3, {"x", "w", "bias"}, {2, 2, 1}, 2, 0, {LOWP, LOWP}, 0, 0, NO_ATTRS,
-     LC_CROSSOVER_MATMUL_FLOPS, "x [m,k], w [k,n], bias [n] (optional) -> [m,n], then the activation",
+    {LC_OP_LINEAR, "linear", LC_OP_LINEAR, 0, 2, 4, {"x", "w", "bias", "residual"}, {2, 2, 1, 2}, 2, 8u, {LOWP, LOWP}, 0,
+     0, NO_ATTRS, LC_CROSSOVER_MATMUL_FLOPS,
+     "x [m,k], w [k,n], bias [n] (optional) -> [m,n], then the activation, then + residual [m,n] (optional)",
      "lc_linear (CUDA: cuBLASLt epilogues)", lc_infer_matmul, lc_work_matmul, NULL},
     {LC_OP_CONV_ATTENTION, "conv_attention", LC_OP_CONV_ATTENTION, LC_OPF_FUSED | LC_OPF_NCHW, 2, 3,
      {"x", "w", "bias"}, {4, 4, 1}, 2, 0, {0, F32}, CONV_ATTRS | LC_GRAPH_ATTR_CAUSAL | LC_GRAPH_ATTR_SEQ |

@@ -139,7 +139,7 @@ static lc_status lc_run_step(lc_graph_plan_t *p, int i) {
     lc_tensor_t *a = lc_buf(p, s->in[0]), *b = s->nin > 1 ? lc_buf(p, s->in[1]) : NULL, *c = s->nin > 2 ? lc_buf(p, s->in[2]) : NULL;
     switch (s->op) {
     case LC_OP_MATMUL: return lc_matmul(a, b, o, d);
-    case LC_OP_LINEAR: return lc_linear(a, b, c, s->act, o, d);
+    case LC_OP_LINEAR: return lc_linear_residual(a, b, c, s->nin > 3 ? lc_buf(p, s->in[3]) : NULL, s->act, o, d);
     case LC_OP_BIAS_ADD: {
         lc_status st = lc_qkv_pack_repeat(b, p->qkv_views[i][0], d); /* bias broadcast over rows */
         return st == LC_OK ? lc_vector_add(a, p->qkv_views[i][0], o, d) : st;

@@ -1,13 +1,20 @@
-/* linear.c — lc_linear: act(x [m,k] · w [k,n] + bias [n]) -> out [m,n] (bias optional; float32): the
- * activation is checked here, everything else comes from the op table entry (op_eager.c); the backends
- * run it as one fused GEMM + epilogue. Tests: tests/c/test_ops.c (linear group), tests/python/test_ops_linear.py. */
+/* linear.c — lc_linear / lc_linear_residual: act(x [m,k] · w [k,n] + bias [n]) (+ residual [m,n]) -> out
+ * [m,n] (bias and residual optional; float32, float16, bfloat16): the activation is checked here, everything
+ * else comes from the op table entry (op_eager.c: shapes, dtypes, out may be exactly the residual); the
+ * backends run it as one GEMM + fused epilogue. Tests: tests/c/test_ops.c (linear group),
+ * tests/python/test_ops_linear.py (residual cases included). */
 #include "ops/dispatch.h"
 
-lc_status lc_linear(const lc_tensor_t *x, const lc_tensor_t *w, const lc_tensor_t *bias, lc_activation act,
-                    lc_tensor_t *out, lc_device device) {
+lc_status lc_linear_residual(const lc_tensor_t *x, const lc_tensor_t *w, const lc_tensor_t *bias,
+                             const lc_tensor_t *residual, lc_activation act, lc_tensor_t *out, lc_device device) {
     if ((int)act < 0 || act >= LC_ACT_COUNT)
         return lc_error(LC_ERR_INVALID_ARGUMENT, "linear: act: expected none, relu, gelu_erf or gelu_tanh, got code %d",
                         (int)act);
-    const lc_tensor_t *in[3] = {x, w, bias};
-    return lc_op_run(LC_OP_LINEAR, in, 3, out, NULL, act, 0, device);
+    const lc_tensor_t *in[4] = {x, w, bias, residual};
+    return lc_op_run(LC_OP_LINEAR, in, residual ? 4 : 3, out, NULL, act, 0, device);
+}
+
+lc_status lc_linear(const lc_tensor_t *x, const lc_tensor_t *w, const lc_tensor_t *bias, lc_activation act,
+                    lc_tensor_t *out, lc_device device) {
+    return lc_linear_residual(x, w, bias, NULL, act, out, device);
 }

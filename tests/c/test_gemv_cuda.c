@@ -45,7 +45,8 @@ static double act_ref(lc_activation a, double v) {
 /* fits() is a host check: its refusals run without a GPU. */
 static void test_fits(void) {
     static _Alignas(16) uint16_t buf[4096];
-    lc_linear_args a = {LC_DTYPE_BF16, 1, 16, 64, LC_ACT_NONE, buf + 1, buf + 512, buf + 2048, buf + 2560};
+    lc_linear_args a = {.dtype = LC_DTYPE_BF16, .m = 1, .k = 16, .n = 64, .act = LC_ACT_NONE, .x = buf + 1,
+                        .w = buf + 512, .bias = buf + 2048, .out = buf + 2560};
     CHECK(lc_cuda_gemv_fits(&a) == 1); /* x at any address */
     lc_linear_args r;
 #define REFUSED(change)                                                                                        \
@@ -85,6 +86,7 @@ typedef struct {
     int bias;
     int sms;     /* num_sms given to the plan */
     int nan;     /* 1: a NaN in x row m-1 and in w column n/2 */
+    int res;     /* residual: 0 none, 1 its own buffer, 2 out itself (out = act(x·w + b) + out) */
 } gcase;
 
 static int g_split_cases, g_plain_cases;
@@ -98,6 +100,9 @@ static int64_t run_case(const gcase *c) {
     uint16_t *ho = malloc((size_t)no * 2), *first = malloc((size_t)no * 2), *pois = malloc((size_t)no * 2);
     double *x = malloc((size_t)nx * 8), *w = malloc((size_t)nw * 8), *b = malloc((size_t)n * 8);
     double *ref = malloc((size_t)no * 8), *mag = calloc((size_t)no, 8);
+    uint16_t *hr = malloc((size_t)no * 2);
+    double *r = malloc((size_t)no * 8);
+    fill(dt, no, -4, 4, hr, r);
     fill(dt, nx, -1, 1, hx, x);
     fill(dt, nw, -1, 1, hw, w);
     fill(dt, n, -2, 2, hb, b);
@@ -115,21 +120,27 @@ static int64_t run_case(const gcase *c) {
             const double *wr = w + p * n;
             for (int64_t j = 0; j < n; j++) acc[j] += xv * wr[j], mg[j] += fabs(xv * wr[j]);
         }
-        for (int64_t j = 0; j < n; j++) acc[j] = act_ref(c->act, acc[j]);
+        for (int64_t j = 0; j < n; j++) {
+            acc[j] = act_ref(c->act, acc[j]);
+            if (c->res) acc[j] += r[i * n + j], mg[j] += fabs(r[i * n + j]);
+        }
     }
-    void *gx = NULL, *gw = NULL, *gb = NULL, *go = NULL, *ws = NULL;
+    void *gx = NULL, *gw = NULL, *gb = NULL, *go = NULL, *gr = NULL, *ws = NULL;
     int splits = 0;
     const size_t ws_bytes = lc_cuda_gemv_workspace(m, k, n, c->sms, &splits);
     CUDA_OK(cudaMalloc(&gx, (size_t)nx * 2 + 16));
     CUDA_OK(cudaMalloc(&gw, (size_t)nw * 2));
     CUDA_OK(cudaMalloc(&gb, (size_t)n * 2));
     CUDA_OK(cudaMalloc(&go, (size_t)no * 2));
+    CUDA_OK(cudaMalloc(&gr, (size_t)no * 2));
+    CUDA_OK(cudaMemcpy(gr, hr, (size_t)no * 2, cudaMemcpyHostToDevice));
     if (ws_bytes) CUDA_OK(cudaMalloc(&ws, ws_bytes));
     uint16_t *xin = (uint16_t *)gx + 1; /* x at an address 2 mod 16 */
     CUDA_OK(cudaMemcpy(xin, hx, (size_t)nx * 2, cudaMemcpyHostToDevice));
     CUDA_OK(cudaMemcpy(gw, hw, (size_t)nw * 2, cudaMemcpyHostToDevice));
     CUDA_OK(cudaMemcpy(gb, hb, (size_t)n * 2, cudaMemcpyHostToDevice));
-    lc_linear_args a = {dt, m, k, n, c->act, xin, gw, c->bias ? gb : NULL, go};
+    lc_linear_args a = {.dtype = dt, .m = m, .k = k, .n = n, .act = c->act, .x = xin, .w = gw,
+                        .bias = c->bias ? gb : NULL, .residual = c->res == 1 ? gr : c->res == 2 ? go : NULL, .out = go};
     CHECK(lc_cuda_gemv_fits(&a) == 1);
     if (ws_bytes) CHECK(lc_cuda_launch_gemv(&a, NULL, 0, c->sms, 0) == cudaErrorInvalidValue); /* no workspace */
     (void)cudaGetLastError();
@@ -139,8 +150,8 @@ static int64_t run_case(const gcase *c) {
     cudaGraph_t graph = NULL;
     cudaGraphExec_t ge = NULL;
     CUDA_OK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
-    for (int run = 0; run < 4; run++) {
-        CUDA_OK(cudaMemcpy(go, pois, (size_t)no * 2, cudaMemcpyHostToDevice));
+    for (int run = 0; run < (c->res == 2 ? 3 : 4); run++) { /* in place: no graph replays (each would add again) */
+        CUDA_OK(cudaMemcpy(go, c->res == 2 ? hr : pois, (size_t)no * 2, cudaMemcpyHostToDevice));
         if (run < 3) {
             CUDA_OK(lc_cuda_launch_gemv(&a, ws, ws_bytes, c->sms, st));
         } else { /* a captured graph replayed 10 times (the counters must be back at 0 after each launch) */
@@ -184,8 +195,9 @@ static int64_t run_case(const gcase *c) {
            bad || diff ? "FAIL" : "ok");
     if (diff) fprintf(stderr, "  %lld elements differ between repeated runs / graph replays\n", (long long)diff);
     CHECK(bad == 0 && diff == 0);
-    cudaFree(gx), cudaFree(gw), cudaFree(gb), cudaFree(go), cudaFree(ws);
+    cudaFree(gx), cudaFree(gw), cudaFree(gb), cudaFree(go), cudaFree(gr), cudaFree(ws);
     free(hx), free(hw), free(hb), free(ho), free(first), free(pois), free(x), free(w), free(b), free(ref), free(mag);
+    free(hr), free(r);
     return bad + diff;
 }
 
@@ -251,7 +263,7 @@ static double time_direct(int64_t k, int64_t n, int sms) {
     ok = ok && cudaEventCreate(&e0) == cudaSuccess && cudaEventCreate(&e1) == cudaSuccess;
     ok = ok && cudaStreamBeginCapture(st, cudaStreamCaptureModeRelaxed) == cudaSuccess;
     for (int c = 0; ok && c < nc; c++) {
-        lc_linear_args a = {LC_DTYPE_BF16, 1, k, n, LC_ACT_NONE, x, w[c], NULL, o};
+        lc_linear_args a = {.dtype = LC_DTYPE_BF16, .m = 1, .k = k, .n = n, .act = LC_ACT_NONE, .x = x, .w = w[c], .out = o};
         ok = lc_cuda_launch_gemv(&a, ws, wsb, sms, st) == cudaSuccess;
     }
     if (st && cudaStreamEndCapture(st, &graph) != cudaSuccess) ok = 0;
@@ -322,19 +334,23 @@ int main(void) {
         for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
             for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++, idx++) {
                 if (ks[ki] * ns[ni] * m > 4099 * 264 * 2 && (idx % 3)) continue; /* the largest: a third of them */
-                gcase c = {(idx / 8) & 1 ? BF : HF, m, ks[ki], ns[ni], A[idx % 4], (idx / 4) & 1, idx % 5 == 0 ? 1 : sms, 0};
+                gcase c = {(idx / 8) & 1 ? BF : HF, m, ks[ki], ns[ni], A[idx % 4], (idx / 4) & 1, idx % 5 == 0 ? 1 : sms, 0,
+                           idx % 3};
                 failed += run_case(&c) != 0;
             }
     const gcase extra[] = {
-        {BF, 1, 16384, 264, LC_ACT_NONE, 0, 132, 0},      /* long k, split */
-        {HF, 1, 16384, 2056, LC_ACT_GELU_TANH, 1, 1, 0},  /* long k, unsplit: several x chunks */
-        {BF, 8, 16384, 24, LC_ACT_GELU_ERF, 1, 132, 0},   /* long k, m = 8, split */
-        {HF, 8, 3000, 264, LC_ACT_RELU, 0, 1, 0},         /* m = 8 unsplit: x chunks of 1024 rows */
-        {BF, 1, 768, 50264, LC_ACT_NONE, 0, 132, 0},      /* GPT-2 lm_head shape */
-        {HF, 3, 1000, 50264, LC_ACT_GELU_TANH, 1, 132, 0},
-        {BF, 2, 65, 264, LC_ACT_NONE, 1, 132, 1},         /* NaN propagation, split */
-        {HF, 5, 1000, 2056, LC_ACT_RELU, 0, 1, 1},        /* NaN propagation, unsplit */
-        {BF, 7, 4099, 24, LC_ACT_GELU_TANH, 1, 4 * 132, 1},
+        {BF, 1, 16384, 264, LC_ACT_NONE, 0, 132, 0, 0},      /* long k, split */
+        {HF, 1, 16384, 2056, LC_ACT_GELU_TANH, 1, 1, 0, 0},  /* long k, unsplit: several x chunks */
+        {BF, 8, 16384, 24, LC_ACT_GELU_ERF, 1, 132, 0, 0},   /* long k, m = 8, split */
+        {HF, 8, 3000, 264, LC_ACT_RELU, 0, 1, 0, 0},         /* m = 8 unsplit: x chunks of 1024 rows */
+        {BF, 1, 768, 50264, LC_ACT_NONE, 0, 132, 0, 0},      /* GPT-2 lm_head shape */
+        {HF, 3, 1000, 50264, LC_ACT_GELU_TANH, 1, 132, 0, 0},
+        {BF, 2, 65, 264, LC_ACT_NONE, 1, 132, 1, 0},         /* NaN propagation, split */
+        {HF, 5, 1000, 2056, LC_ACT_RELU, 0, 1, 1, 0},        /* NaN propagation, unsplit */
+        {BF, 7, 4099, 24, LC_ACT_GELU_TANH, 1, 4 * 132, 1, 0},
+        {BF, 1, 768, 2304, LC_ACT_NONE, 1, 132, 0, 2},    /* GPT-2 attention projection: x += linear(...) */
+        {HF, 4, 3072, 768, LC_ACT_GELU_TANH, 1, 1, 0, 2}, /* in place, unsplit */
+        {BF, 2, 5632, 2056, LC_ACT_NONE, 0, 132, 1, 1},   /* residual with a NaN row / column */
     };
     for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) failed += run_case(&extra[i]) != 0;
     CHECK(g_split_cases > 0 && g_plain_cases > 0);

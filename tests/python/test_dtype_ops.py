@@ -519,14 +519,17 @@ def _act64(y, act):
     return y
 
 
-def _linear_excess(z, x, w, bias, act, name):
-    """max |z - act(x@w + bias)| / bound, bound = u|ref| + 1.2·2k·2^-24·(|x|@|w| + |bias|) + 1e-6|ref| (float32
-    sums, the activation's Lipschitz constant <= 1.13 and its float32 evaluation, one rounding); <= 1 passes."""
+def _linear_excess(z, x, w, bias, act, name, residual=None):
+    """max |z - (act(x@w + bias) + residual)| / bound, bound = u|ref| + 1.2·2k·2^-24·(|x|@|w| + |bias| +
+    |residual|) + 1e-6|ref| (float32 sums, the activation's Lipschitz constant <= 1.13 and its float32
+    evaluation, the residual added in float32, one rounding); <= 1 passes."""
     x64, w64 = f64(x), f64(w)
     pre, mag = x64 @ w64, np.abs(x64) @ np.abs(w64)
     if bias is not None:
         pre, mag = pre + f64(bias), mag + np.abs(f64(bias))
     ref = _act64(pre, act)
+    if residual is not None:
+        ref, mag = ref + f64(residual), mag + np.abs(f64(residual))
     z64 = f64(z)
     if not np.all(np.isfinite(z64)):
         return float("inf")
@@ -587,3 +590,46 @@ def test_cuda_small_m_gemv(rng, name, monkeypatch):
     z2 = lc.linear(x, w, bias, "gelu_tanh", "cuda")
     assert lc.last_dispatch()["path"] == gemv_path
     assert _linear_excess(z2, x, w, bias, "gelu_tanh", name) <= 1.0
+
+
+# ---- linear with a residual: out = act(x @ w + bias) + residual, out may be the residual ----------------------
+
+
+@pytest.mark.parametrize("name", ["float32", "bfloat16", "float16"])
+def test_linear_residual(rng, device, name):
+    """lc.linear(..., residual=r) and lc.linear_into(..., out=r, residual=r) (the transformer block's x += f(x))
+    against float64 act(x@w + b) + r on every device: m = 1..3 and 9 (CUDA: the GEMV and the cuBLASLt +
+    epilogue paths), awkward k and n, every activation, bias or not; out poisoned; a NaN in the residual
+    reaches exactly its element; a residual of another shape or dtype is refused naming it, nothing written."""
+    dt = np.float32 if name == "float32" else LOWP[name]
+    i = 0
+    for m in (1, 2, 3, 9):
+        for k, n in ((1, 8), (65, 24), (1000, 264), (300, 20)):
+            act, with_bias = GEMV_ACTS[i % 4], i % 3 != 0
+            i += 1
+            x, w, r = rounded(rng, (m, k), dt), rounded(rng, (k, n), dt), rounded(rng, (m, n), dt, 4.0)
+            bias = rounded(rng, n, dt) if with_bias else None
+            out = poison((m, n), dt)
+            assert lc.linear_into(x, w, out, bias, act, device, residual=r) is out
+            assert _linear_excess(out, x, w, bias, act, name, r) <= 1.0, (m, k, n, act, lc.last_dispatch()["path"])
+            y = lc.linear(x, w, bias, act, device, residual=r)
+            assert _linear_excess(y, x, w, bias, act, name, r) <= 1.0
+            inplace = r.copy()
+            assert lc.linear_into(x, w, inplace, bias, act, device, residual=inplace) is inplace
+            assert _linear_excess(inplace, x, w, bias, act, name, r) <= 1.0, (m, k, n, act, "in place")
+    if device == "cuda":  # device tensors, in place (the model runner's use)
+        x, w, r = rounded(rng, (1, 768), dt), rounded(rng, (768, 2304), dt), rounded(rng, (1, 2304), dt)
+        tr = lc.Tensor(r, device="cuda", dtype=name)
+        lc.linear_into(lc.Tensor(x, device="cuda", dtype=name), lc.Tensor(w, device="cuda", dtype=name), tr,
+                       None, "none", "cuda", residual=tr)
+        assert _linear_excess(tr.numpy(), x, w, None, "none", name, r) <= 1.0
+    x, w, r = rounded(rng, (2, 65), dt), rounded(rng, (65, 24), dt), rounded(rng, (2, 24), dt)
+    r[1, 3] = np.nan
+    y = f64(lc.linear(x, w, None, "relu", device, residual=r))
+    assert np.isnan(y[1, 3]) and np.sum(np.isnan(y)) == 1
+    out = poison((2, 24), dt)
+    for bad, exc in ((rounded(rng, (2, 23), dt), ValueError), (rounded(rng, (24,), dt), ValueError),
+                     (np.ones((2, 24), np.float64 if name != "float32" else np.int32), TypeError)):
+        with pytest.raises(exc, match="residual"):
+            lc.linear_into(x, w, out, None, "none", device, residual=bad)
+        assert np.all(np.isnan(f64(out)))

@@ -281,7 +281,7 @@ static int activation_arg(const char *fn, PyObject *obj, lc_activation *out) {
 }
 
 static PyObject *linear_impl(const char *fn, PyObject *const *v, int has_out) {
-    /* v: x, w, [out], bias, activation, device */
+    /* v: x, w, [out], bias, activation, device, residual */
     lcpy_call c;
     call_init(&c, fn);
     const int base = 2 + has_out;
@@ -292,7 +292,11 @@ static PyObject *linear_impl(const char *fn, PyObject *const *v, int has_out) {
     if (activation_arg(fn, v[base + 1], &act) < 0 || lcpy_device_arg(fn, v[base + 2], &dev) < 0) return NULL;
     if (call_input(&c, "x", v[0]) < 0 || call_input(&c, "w", v[1]) < 0) return NULL;
     const int has_bias = bias_obj != NULL && bias_obj != Py_None;
-    if ((has_bias && call_input(&c, "bias", bias_obj) < 0) || call_dtype(&c, "linear") < 0) return NULL;
+    PyObject *res_obj = v[base + 3];
+    const int has_res = res_obj != NULL && res_obj != Py_None, ires = 2 + has_bias;
+    if ((has_bias && call_input(&c, "bias", bias_obj) < 0) || (has_res && call_input(&c, "residual", res_obj) < 0) ||
+        call_dtype(&c, "linear") < 0)
+        return NULL;
     if (call_expect_ndim(&c, 0, 2, " (m, k)") < 0 || call_expect_ndim(&c, 1, 2, " (k, n)") < 0) return NULL;
     const npy_intp m = c.dims[0][0], k = c.dims[0][1], n = c.dims[1][1];
     char got[160];
@@ -306,29 +310,36 @@ static PyObject *linear_impl(const char *fn, PyObject *const *v, int has_out) {
         PyErr_Format(PyExc_ValueError, "%s: bias: expected shape (%lld,) (n of w) or None, got %s", fn, (long long)n, got);
         return NULL;
     }
+    if (has_res && (c.nd[ires] != 2 || c.dims[ires][0] != m || c.dims[ires][1] != n)) {
+        call_shape_str(got, sizeof got, &c, ires);
+        PyErr_Format(PyExc_ValueError, "%s: residual: expected shape (%lld, %lld) (the output's) or None, got %s", fn,
+                     (long long)m, (long long)n, got);
+        return NULL;
+    }
     npy_intp oshape[2] = {m, n};
-    if (call_out(&c, out_obj, 2, oshape, NULL, 0) < 0) return call_fail(&c);
+    /* out may be exactly the residual (x += linear(...) in one call), nothing else */
+    if (call_out(&c, out_obj, 2, oshape, NULL, has_res ? 1u << ires : 0u) < 0) return call_fail(&c);
     for (int i = 0; i < c.n; i++)
         if (call_wrap_in(&c, i, 0, NULL) < 0) return call_fail(&c);
     if (call_wrap_out(&c, 0, NULL) < 0) return call_fail(&c);
     lc_status st;
     Py_BEGIN_ALLOW_THREADS
-    st = lc_linear(c.tin[0], c.tin[1], has_bias ? c.tin[2] : NULL, act, c.tout, dev);
+    st = lc_linear_residual(c.tin[0], c.tin[1], has_bias ? c.tin[2] : NULL, has_res ? c.tin[ires] : NULL, act, c.tout, dev);
     Py_END_ALLOW_THREADS
     return call_finish(&c, st);
 }
 
-static lcpy_sig sig_linear = LCPY_SIG("linear", 2, "x", "w", "bias", "activation", "device");
-static lcpy_sig sig_linear_into = LCPY_SIG("linear_into", 3, "x", "w", "out", "bias", "activation", "device");
+static lcpy_sig sig_linear = LCPY_SIG("linear", 2, "x", "w", "bias", "activation", "device", "residual");
+static lcpy_sig sig_linear_into = LCPY_SIG("linear_into", 3, "x", "w", "out", "bias", "activation", "device", "residual");
 
 static PyObject *py_linear(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[5];
+    PyObject *v[6];
     if (lcpy_parse(&sig_linear, args, nargs, kw, v) < 0) return NULL;
     return linear_impl("linear", v, 0);
 }
 
 static PyObject *py_linear_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[6];
+    PyObject *v[7];
     if (lcpy_parse(&sig_linear_into, args, nargs, kw, v) < 0) return NULL;
     return linear_impl("linear_into", v, 1);
 }
@@ -626,10 +637,11 @@ PyMethodDef lcpy_op_methods[] = {
                 "($module, /, x, w, b, out, stride_h=1, stride_w=1, pad_h=0, pad_w=0, device='cpu', "
                 "apply_relu=False)",
                 "conv2d_nchw into out [n,oc,oh,ow]; returns out."),
-    LCPY_METHOD(linear, "($module, /, x, w, bias=None, activation='none', device='cpu')",
-                "act(x [m,k] @ w [k,n] + bias [n]) fused; activation 'none', 'relu', 'gelu' (erf) or 'gelu_tanh'."),
-    LCPY_METHOD(linear_into, "($module, /, x, w, out, bias=None, activation='none', device='cpu')",
-                "linear into out [m,n]; returns out."),
+    LCPY_METHOD(linear, "($module, /, x, w, bias=None, activation='none', device='cpu', residual=None)",
+                "act(x [m,k] @ w [k,n] + bias [n]) (+ residual [m,n]) fused; activation 'none', 'relu', 'gelu' (erf) "
+                "or 'gelu_tanh'."),
+    LCPY_METHOD(linear_into, "($module, /, x, w, out, bias=None, activation='none', device='cpu', residual=None)",
+                "linear into out [m,n] (out may be the residual); returns out."),
     LCPY_METHOD(vector_add, "($module, /, a, b, device='cpu')", "a + b for equal shapes."),
     LCPY_METHOD(vector_add_into, "($module, /, a, b, out, device='cpu')",
                 "a + b into out (may be a or b); returns out."),

@@ -179,18 +179,18 @@ class CausalLM:
             else:
                 a = lc.rms_norm(x, L["in_w"], self.eps, dev)
             att = self._attention(a, L, b, s, pos_t, c)
-            lc.add_into(x, lc.linear(att, L["w_o"], L["b_o"], "none", dev), x, dev)
+            lc.linear_into(att, L["w_o"], x, L["b_o"], "none", dev, residual=x)  # x += o_proj(att)
             if self.arch == "gpt2":
                 m = lc.layer_norm(x, L["ln2_w"], L["ln2_b"], self.eps, dev)
                 hmid = lc.linear(m, L["w_fc"], L["b_fc"], self.act, dev)
-                lc.add_into(x, lc.linear(hmid, L["w_proj"], L["b_proj"], "none", dev), x, dev)
+                lc.linear_into(hmid, L["w_proj"], x, L["b_proj"], "none", dev, residual=x)
             else:
                 m = lc.rms_norm(x, L["post_w"], self.eps, dev)
                 gu = lc.linear(m, L["w_gu"], L["b_gu"], "none", dev)  # [B*S, 2 ffn]
                 f = gu.shape[1] // 2
                 g = gu.view((n, f), (2 * f, 1), 0)
                 u = gu.view((n, f), (2 * f, 1), f)
-                lc.add_into(x, lc.linear(lc.silu_mul(g, u, dev), L["w_down"], L["b_down"], "none", dev), x, dev)
+                lc.linear_into(lc.silu_mul(g, u, dev), L["w_down"], x, L["b_down"], "none", dev, residual=x)
         if self.arch == "gpt2":
             return lc.layer_norm(x, self.lnf_w, self.lnf_b, self.eps, dev)
         return lc.rms_norm(x, self.norm_w, self.eps, dev)

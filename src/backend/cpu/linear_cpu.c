@@ -1,14 +1,24 @@
-/* linear_cpu.c — lc_cpu_linear: out[m,n] = act(x[m,k] · w[k,n] + bias[n]) on the CPU: the product by
+/* linear_cpu.c — lc_cpu_linear: out[m,n] = act(x[m,k] · w[k,n] + bias[n]) (+ residual[m,n], copied before the
+ * product since out may be it) on the CPU: the product by
  * lc_cpu_matmul (own kernels or BLAS), then one pass over out per row block adding the bias and
  * applying the activation (GELU through the elementwise kernel, so both forms match lc_gelu exactly).
  * float16/bfloat16 go to lc_cpu_lowp_linear (lowp_cpu.c).
  * Tests: tests/c/test_ops.c (linear group), tests/python/test_ops_linear.py, tests/c/test_lowp_ops.c. */
+#include <stdint.h>
+#include <string.h>
+
 #include "backend/cpu/cpu_kernels.h"
 #include "core/internal.h"
 #include "core/threadpool.h"
 
+typedef struct {
+    const lc_linear_args *a;
+    const float *res; /* [m, n]: a copy of the residual taken before the product (out may be it), or NULL */
+} lc_linear_ctx;
+
 static void lc_linear_rows(void *ctx, int64_t begin, int64_t end) {
-    const lc_linear_args *a = ctx;
+    const lc_linear_args *a = ((const lc_linear_ctx *)ctx)->a;
+    const float *res = ((const lc_linear_ctx *)ctx)->res;
     for (int64_t i = begin; i < end; i++) {
         float *row = (float *)a->out + i * a->n;
         const float *bias = (const float *)a->bias;
@@ -20,6 +30,8 @@ static void lc_linear_rows(void *ctx, int64_t begin, int64_t end) {
             lc_gelu_args g = {a->act == LC_ACT_GELU_TANH ? LC_GELU_TANH : LC_GELU_ERF, LC_DTYPE_F32, a->n, row, row};
             lc_cpu_gelu(&g, NULL);
         }
+        if (res)
+            for (int64_t j = 0; j < a->n; j++) row[j] += res[i * a->n + j];
     }
 }
 
@@ -27,15 +39,26 @@ lc_status lc_cpu_linear(const lc_linear_args *args, const char **path) {
     LC_CHECK_INVARIANT(args && args->x && args->w && args->out && (int)args->act >= 0 && args->act < LC_ACT_COUNT);
     if (lc_cpu_is_lowp(args->dtype)) return lc_cpu_lowp_linear(args, path);
     LC_CHECK_INVARIANT(args->dtype == LC_DTYPE_F32);
+    lc_linear_ctx ctx = {args, NULL};
+    float *res = NULL;
+    if (args->residual) { /* copied first: the product overwrites out, which may be the residual */
+        int64_t mn;
+        if (!lc_mul_ok(args->m, args->n, &mn) || (uint64_t)mn > SIZE_MAX / sizeof(float))
+            return lc_error(LC_ERR_INVALID_ARGUMENT, "linear: residual copy size overflows");
+        res = lc_aligned_alloc((size_t)(mn > 0 ? mn : 1) * sizeof(float));
+        if (!res) return lc_error(LC_ERR_OUT_OF_MEMORY, "linear: residual copy (%lld floats)", (long long)mn);
+        memcpy(res, args->residual, (size_t)mn * sizeof(float));
+        ctx.res = res;
+    }
     lc_matmul_args mm = {LC_DTYPE_F32, args->m, args->k, args->n, args->x, args->w, args->out};
     const char *mm_path = NULL;
     lc_status st = lc_cpu_matmul(&mm, &mm_path);
-    if (st != LC_OK) return st;
-    if (args->bias || args->act != LC_ACT_NONE) {
+    if (st == LC_OK && (args->bias || args->act != LC_ACT_NONE || res)) {
         /* Rows of >= 64K elements per task: the epilogue is memory-bound. */
         int64_t grain = (65536 + args->n - 1) / args->n;
-        lc_parallel_for(args->m, grain, lc_linear_rows, (void *)args);
+        lc_parallel_for(args->m, grain, lc_linear_rows, &ctx);
     }
-    if (path) *path = mm_path;
-    return LC_OK;
+    lc_aligned_free(res);
+    if (st == LC_OK && path) *path = mm_path;
+    return st;
 }

@@ -191,6 +191,7 @@ typedef struct {
     const lc_linear_args *a;
     float *acc;        /* [m, n] float32 sums */
     const float *bias; /* [n] float32 or NULL */
+    const float *res;  /* [m, n] the residual in float32 (converted before the product: out may be it) or NULL */
 } linear_ctx;
 
 static void linear_rows(void *vctx, int64_t begin, int64_t end) {
@@ -208,6 +209,8 @@ static void linear_rows(void *vctx, int64_t begin, int64_t end) {
                                     .dtype = LC_DTYPE_F32, .n = a->n, .x = row, .out = row};
             (void)lc_cpu_gelu(&g, NULL);
         }
+        if (x->res)
+            for (int64_t j = 0; j < a->n; j++) row[j] += x->res[i * a->n + j];
         (void)lc_convert(a->dtype, (uint16_t *)a->out + i * a->n, LC_DTYPE_F32, row, (size_t)a->n); /* valid: cannot fail */
     }
 }
@@ -220,11 +223,13 @@ lc_status lc_cpu_lowp_linear(const lc_linear_args *args, const char **path) {
                        ? LC_OK
                        : lc_error(LC_ERR_INVALID_ARGUMENT, "linear: %s workspace size overflows", lc_dtype_name(args->dtype));
     if (st != LC_OK) return st;
-    const int64_t parts[2] = {mn, args->bias ? args->n : 0}; /* float32 sums, bias */
-    float *ws = lc_cpu_f32_workspace("linear", args->dtype, parts, 2, &st);
+    const int64_t parts[3] = {mn, args->bias ? args->n : 0, args->residual ? mn : 0}; /* sums, bias, residual */
+    float *ws = lc_cpu_f32_workspace("linear", args->dtype, parts, 3, &st);
     if (!ws) return st;
-    linear_ctx x = {.a = args, .acc = ws, .bias = args->bias ? ws + mn : NULL};
+    float *const res = args->residual ? ws + mn + (args->bias ? args->n : 0) : NULL;
+    linear_ctx x = {.a = args, .acc = ws, .bias = args->bias ? ws + mn : NULL, .res = res};
     if (args->bias) st = lc_convert(LC_DTYPE_F32, ws + mn, args->dtype, args->bias, (size_t)args->n);
+    if (res && st == LC_OK) st = lc_convert(LC_DTYPE_F32, res, args->dtype, args->residual, (size_t)mn);
     const lc_matmul_args mm = {args->dtype, args->m, args->k, args->n, args->x, args->w, NULL};
     const char *mm_path = NULL;
     if (st == LC_OK) st = lc_cpu_matmul_lowp_f32out(&mm, ws, &mm_path);

@@ -49,7 +49,8 @@ static lc_status lc_cuda_try_gemv(const lc_linear_args *a, const char *op, const
 static lc_status lc_cuda_matmul(const lc_matmul_args *args, const char **path) {
     lc_cuda_note_op("matmul");
     if (args->dtype == LC_DTYPE_F16 || args->dtype == LC_DTYPE_BF16) { /* small m: the GEMV, no bias, no act */
-        const lc_linear_args g = {args->dtype, args->m, args->k, args->n, LC_ACT_NONE, args->a, args->b, NULL, args->c};
+        const lc_linear_args g = {.dtype = args->dtype, .m = args->m, .k = args->k, .n = args->n, .act = LC_ACT_NONE,
+                                  .x = args->a, .w = args->b, .out = args->c};
         int taken = 0;
         lc_status st = lc_cuda_try_gemv(&g, "matmul", path, &taken);
         if (taken || st != LC_OK) return st;
@@ -271,7 +272,9 @@ static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
         lc_status st = lc_cuda_try_gemv(args, "linear", path, &taken);
         if (taken || st != LC_OK) return st;
     }
-    if (lowp && (b || args->act != LC_ACT_NONE)) { /* 16-bit with an epilogue: float32 sums, our epilogue */
+    if ((lowp && (b || args->act != LC_ACT_NONE)) || args->residual) {
+        /* 16-bit with an epilogue, or a residual: float32 sums, then our epilogue kernel (bias, act, + residual,
+         * one rounding; it reads each residual element before writing that element of out, so out may be it) */
         int64_t mn;
         if (!lc_mul_ok(args->m, args->n, &mn) || (uint64_t)mn > SIZE_MAX / sizeof(float))
             return lc_error(LC_ERR_INVALID_ARGUMENT, "linear: cuda: float32 workspace size overflows");
@@ -281,11 +284,12 @@ static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
         lc_matmul_args mm = {args->dtype, args->m, args->k, args->n, args->x, args->w, acc};
         st = lc_cuda_gemm_ex(&mm, LC_DTYPE_F32, NULL, LC_GEMM_EPILOGUE_NONE, NULL);
         if (st == LC_OK)
-            st = lc_launched("linear", lc_cuda_launch_bias_act_lowp(args->dtype, acc, args->bias, args->out, args->m,
-                                                                  args->n, args->act, lc_cuda_stream(ctx)));
+            st = lc_launched("linear", lc_cuda_launch_bias_act(args->dtype, acc, args->bias, args->residual, args->out,
+                                                             args->m, args->n, args->act, lc_cuda_stream(ctx)));
         lc_cuda_free(acc); /* stream-ordered: the next user of the block runs after this kernel */
         if (st == LC_OK && path)
-            *path = args->dtype == LC_DTYPE_BF16 ? "cublaslt_bf16_c32+epilogue" : "cublaslt_f16_c32+epilogue";
+            *path = args->dtype == LC_DTYPE_BF16 ? "cublaslt_bf16_c32+epilogue"
+                    : args->dtype == LC_DTYPE_F16 ? "cublaslt_f16_c32+epilogue" : "cublaslt_f32+epilogue";
         return st;
     }
     lc_matmul_args mm = {args->dtype, args->m, args->k, args->n, args->x, args->w, args->out};

@@ -25,10 +25,11 @@ cudaError_t lc_cuda_launch_binary(const lc_binary_args *args, cudaStream_t strea
 cudaError_t lc_cuda_launch_relu(const lc_relu_args *args, cudaStream_t stream);
 /* elementwise_cuda.cu: gelu (erf or tanh form), F32, F16 or BF16 (computed in float32); out may equal x. */
 cudaError_t lc_cuda_launch_gelu(const lc_gelu_args *args, cudaStream_t stream);
-/* elementwise_cuda.cu: out[i,j] = gelu_erf(acc[i,j] + bias[j]) rounded once to dtype (F16 or BF16); acc
- * float32 [m,n] (a GEMM's unrounded sums), bias [n] in dtype or NULL, out [m,n] in dtype. */
-cudaError_t lc_cuda_launch_bias_act_lowp(lc_dtype dtype, const float *acc, const void *bias, void *out, int64_t m,
-                                         int64_t n, lc_activation act, cudaStream_t stream);
+/* elementwise_cuda.cu: out[i,j] = act(acc[i,j] + bias[j]) + residual[i,j], computed in float32 and rounded
+ * once to dtype (F32, F16 or BF16); acc float32 [m,n] (a GEMM's unrounded sums), bias [n] and residual [m,n]
+ * in dtype or NULL, out [m,n] in dtype (may be residual: each element is read before it is written). */
+cudaError_t lc_cuda_launch_bias_act(lc_dtype dtype, const float *acc, const void *bias, const void *residual, void *out,
+                                    int64_t m, int64_t n, lc_activation act, cudaStream_t stream);
 /* gemv_cuda.cu: lc_linear_args for float16/bfloat16 with 1 <= m <= LC_GEMV_MAX_M (decode), one launch: float32
  * sums, bias + act on them, one rounding (as lc_cuda_launch_bias_act_lowp after a GEMM). lc_cuda_gemv_fits: the
  * shapes it takes (k >= 1, n % 8 == 0, w / bias / out 16-byte aligned; x any alignment). k may be split across

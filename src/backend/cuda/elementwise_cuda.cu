@@ -323,55 +323,59 @@ template <typename T> static cudaError_t launch_gelu_t(const lc_gelu_args *args,
     return launch_unary_t<T>((const T *)args->x, (T *)args->out, args->n, OpGeluErf(), stream, true);
 }
 
-/* linear's epilogue for 16-bit outputs: out[i,j] = S(act(acc[i,j] + bias[j])) from the float32 sums of the
- * GEMM, one rounding (cuBLASLt's own 16-bit epilogues round the product first: seen on the H100).
+/* linear's epilogue (16-bit outputs, or any dtype with a residual): out[i,j] = S(act(acc[i,j] + bias[j]) +
+ * res[i,j]) from the float32 sums of the GEMM, one rounding (cuBLASLt's own 16-bit epilogues round the product
+ * first: seen on the H100).
  * Threads run over columns (bias[j] loaded once), blocks over rows, both grid-stride. */
 template <typename S, class Op>
-__global__ void __launch_bounds__(EW_THREADS) bias_act_kernel(const float *acc, const S *bias, S *out, int64_t m,
-                                                                int64_t n, Op op) {
+__global__ void __launch_bounds__(EW_THREADS) bias_act_kernel(const float *acc, const S *bias, const S *res, S *out,
+                                                                int64_t m, int64_t n, Op op) {
     for (int64_t j = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; j < n; j += (int64_t)gridDim.x * blockDim.x) {
-        const float b = bias ? Elem<S>::ld(bias[j]) : 0.0f;
+        const float b = bias ? (float)Elem<S>::ld(bias[j]) : 0.0f;
         for (int64_t i = blockIdx.y; i < m; i += gridDim.y) {
             float v = acc[i * n + j];
             if (bias) v += b; /* no bias: -0 stays -0 */
-            out[i * n + j] = Elem<S>::st(op(v));
+            v = op(v);
+            if (res) v += (float)Elem<S>::ld(res[i * n + j]); /* read before out[i,j] (maybe the same) is written */
+            out[i * n + j] = Elem<S>::st(v);
         }
     }
 }
 
 template <typename S, class Op>
-static cudaError_t launch_bias_act_t(const float *acc, const void *bias, void *out, int64_t m, int64_t n, Op op,
-                                     cudaStream_t stream) {
+static cudaError_t launch_bias_act_t(const float *acc, const void *bias, const void *res, void *out, int64_t m,
+                                     int64_t n, Op op, cudaStream_t stream) {
     int64_t bx = (n + EW_THREADS - 1) / EW_THREADS;
     if (bx > 1024) bx = 1024;
     int64_t by = ((int64_t)lc_cuda_sm_count() * EW_BLOCKS_PER_SM * 4) / bx;
     if (by < 1) by = 1;
     if (by > m) by = m;
     if (by > 65535) by = 65535;
-    bias_act_kernel<S, Op><<<dim3((unsigned)bx, (unsigned)by), EW_THREADS, 0, stream>>>(acc, (const S *)bias, (S *)out,
-                                                                                        m, n, op);
+    bias_act_kernel<S, Op><<<dim3((unsigned)bx, (unsigned)by), EW_THREADS, 0, stream>>>(acc, (const S *)bias,
+                                                                                        (const S *)res, (S *)out, m, n, op);
     return cudaGetLastError();
 }
 
 template <typename S>
-static cudaError_t launch_bias_act_s(const float *acc, const void *bias, void *out, int64_t m, int64_t n,
-                                     lc_activation act, cudaStream_t stream) {
+static cudaError_t launch_bias_act_s(const float *acc, const void *bias, const void *res, void *out, int64_t m,
+                                     int64_t n, lc_activation act, cudaStream_t stream) {
     switch (act) {
-    case LC_ACT_NONE: return launch_bias_act_t<S>(acc, bias, out, m, n, OpIdentity(), stream);
-    case LC_ACT_RELU: return launch_bias_act_t<S>(acc, bias, out, m, n, OpRelu(), stream);
-    case LC_ACT_GELU_ERF: return launch_bias_act_t<S>(acc, bias, out, m, n, OpGeluErf(), stream);
-    case LC_ACT_GELU_TANH: return launch_bias_act_t<S>(acc, bias, out, m, n, OpGeluTanh(), stream);
+    case LC_ACT_NONE: return launch_bias_act_t<S>(acc, bias, res, out, m, n, OpIdentity(), stream);
+    case LC_ACT_RELU: return launch_bias_act_t<S>(acc, bias, res, out, m, n, OpRelu(), stream);
+    case LC_ACT_GELU_ERF: return launch_bias_act_t<S>(acc, bias, res, out, m, n, OpGeluErf(), stream);
+    case LC_ACT_GELU_TANH: return launch_bias_act_t<S>(acc, bias, res, out, m, n, OpGeluTanh(), stream);
     default: return cudaErrorInvalidValue;
     }
 }
 
-extern "C" cudaError_t lc_cuda_launch_bias_act_lowp(lc_dtype dtype, const float *acc, const void *bias, void *out,
-                                                    int64_t m, int64_t n, lc_activation act, cudaStream_t stream) {
+extern "C" cudaError_t lc_cuda_launch_bias_act(lc_dtype dtype, const float *acc, const void *bias, const void *residual,
+                                               void *out, int64_t m, int64_t n, lc_activation act, cudaStream_t stream) {
     if (m < 0 || n < 0) return cudaErrorInvalidValue;
     if (m == 0 || n == 0) return cudaSuccess;
     if (!acc || !out) return cudaErrorInvalidValue;
-    if (dtype == LC_DTYPE_F16) return launch_bias_act_s<__half>(acc, bias, out, m, n, act, stream);
-    if (dtype == LC_DTYPE_BF16) return launch_bias_act_s<__nv_bfloat16>(acc, bias, out, m, n, act, stream);
+    if (dtype == LC_DTYPE_F32) return launch_bias_act_s<float>(acc, bias, residual, out, m, n, act, stream);
+    if (dtype == LC_DTYPE_F16) return launch_bias_act_s<__half>(acc, bias, residual, out, m, n, act, stream);
+    if (dtype == LC_DTYPE_BF16) return launch_bias_act_s<__nv_bfloat16>(acc, bias, residual, out, m, n, act, stream);
     return cudaErrorInvalidValue;
 }
 

@@ -1,5 +1,6 @@
 /* gemv_cuda.cu — the small-m 16-bit linear (decode: m = batch rows, 1 <= m <= LC_GEMV_MAX_M):
- * out[m,n] = act(x[m,k] · w[k,n] + bias[n]) for float16/bfloat16 in one launch, reading w at full bandwidth.
+ * out[m,n] = act(x[m,k] · w[k,n] + bias[n]) (+ residual[m,n], which may be out) for float16/bfloat16 in one
+ * launch, reading w at full bandwidth.
  * Shapes: x [m,k] contiguous (any alignment), w [k,n] row-major (n contiguous, the lc_linear layout), bias [n]
  * or NULL, out [m,n]; n % 8 == 0 and w, bias, out 16-byte aligned (lc_cuda_gemv_fits). Arithmetic: float32
  * products and sums, the bias added to the float32 sum, then the activation (activation.cuh, the same
@@ -39,7 +40,7 @@ static_assert(GEMV_TILE == 32 * 8, "a lane owns 8 columns of a tile");
 __device__ unsigned gemv_ctr[GEMV_NCTR];
 
 struct gemv_params {
-    const unsigned short *x, *bias;
+    const unsigned short *x, *bias, *res; /* res: the residual [m,n] or NULL (may be out) */
     const char *w;
     unsigned short *out;
     float *ws;
@@ -92,16 +93,18 @@ template <int U> __device__ __forceinline__ void gemv_load(uint4 (&wv)[U], const
     }
 }
 
-/* bias, activation, one rounding (bias_act_kernel's order: no bias leaves the sum, -0 included, as is). */
-template <typename T> __device__ __forceinline__ unsigned short gemv_finish(float v, const unsigned short *bias,
-                                                                          int64_t col, int act) {
-    if (bias) v += Elem<T>::ldu(bias[col]);
-    switch (act) {
+/* bias, activation, + residual, one rounding (bias_act_kernel's order: no bias leaves the sum, -0 included, as
+ * is); the residual element is read before out's element (maybe the same) is written. */
+template <typename T> __device__ __forceinline__ unsigned short gemv_finish(float v, const gemv_params &p, int64_t row,
+                                                                          int64_t col) {
+    if (p.bias) v += Elem<T>::ldu(p.bias[col]);
+    switch (p.act) {
     case LC_ACT_RELU: v = OpRelu()(v); break;
     case LC_ACT_GELU_ERF: v = OpGeluErf()(v); break;
     case LC_ACT_GELU_TANH: v = OpGeluTanh()(v); break;
     default: break;
     }
+    if (p.res) v += Elem<T>::ldu(p.res[row * p.n + col]);
     return Elem<T>::stu(v);
 }
 
@@ -191,7 +194,7 @@ __global__ void __launch_bounds__(GEMV_NT, M <= 3 ? 3 : 2) gemv_kernel(const gem
     if (p.splits == 1) {
         if (oc < p.n)
 #pragma unroll
-            for (int i = 0; i < M; i++) p.out[(int64_t)i * p.n + oc] = gemv_finish<T>(res[i], p.bias, oc, p.act);
+            for (int i = 0; i < M; i++) p.out[(int64_t)i * p.n + oc] = gemv_finish<T>(res[i], p, i, oc);
         return;
     }
     float *const mine = p.ws + ((tile * p.splits + split) * M) * GEMV_TILE;
@@ -217,7 +220,7 @@ __global__ void __launch_bounds__(GEMV_NT, M <= 3 ? 3 : 2) gemv_kernel(const gem
 #pragma unroll
             for (int q = 0; q < 4; q++) a[q] += __ldcg(part + ((int64_t)(s + q) * M + i) * GEMV_TILE);
         for (; s < p.splits; s++) a[s & 3] += __ldcg(part + ((int64_t)s * M + i) * GEMV_TILE);
-        p.out[(int64_t)i * p.n + oc] = gemv_finish<T>((a[0] + a[1]) + (a[2] + a[3]), p.bias, oc, p.act);
+        p.out[(int64_t)i * p.n + oc] = gemv_finish<T>((a[0] + a[1]) + (a[2] + a[3]), p, i, oc);
     }
 }
 
@@ -306,6 +309,7 @@ extern "C" cudaError_t lc_cuda_launch_gemv(const lc_linear_args *a, void *worksp
     gemv_params p;
     p.x = static_cast<const unsigned short *>(a->x);
     p.bias = static_cast<const unsigned short *>(a->bias);
+    p.res = static_cast<const unsigned short *>(a->residual);
     p.w = static_cast<const char *>(a->w);
     p.out = static_cast<unsigned short *>(a->out);
     p.ws = static_cast<float *>(workspace);
