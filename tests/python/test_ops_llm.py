@@ -10,7 +10,9 @@ tests use the normwise rel_err (testing.rel_err) with RTOL = 2u for 16-bit and 6
 (statistics over 4097 columns), elementwise |out - ref| <= 1.01·u·|ref| + (half the dtype's smallest subnormal) for add / mul (one
 rounding of an exact float64 value; bfloat16 may round twice through float32), and rope at position 1e5 within 2e-6
 (the float64 angle reduced mod 2π, cos/sin in float32).
-Sizes: rows 1, 7, 1000; cols 1, 63, 65, 4097; outputs poisoned with NaN before *_into; NaN propagation;
+Sizes: rows 1, 7, 1000; cols 1, 63, 65, 4097; for the CUDA vector paths rms_norm and layer_norm also rows of
+16-byte multiples (1 x 2048, 1 x 768, 2 x 8192, 300 x 2048, ...) and rope the decode views of a qkv row;
+outputs poisoned with NaN before *_into; NaN propagation;
 bad inputs (mixed 16-bit / float32 -> TypeError naming both; bad shapes -> ValueError naming the argument).
 """
 import math
