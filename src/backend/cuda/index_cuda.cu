@@ -83,13 +83,15 @@ template <typename C> __device__ __forceinline__ void am_take(C v, int64_t i, C 
     if (i != AM_EMPTY && (bi == AM_EMPTY || ix_better(v, i, bv, bi))) bv = v, bi = i;
 }
 
+template <typename V> __device__ __forceinline__ V am_down(V v, int off) { return __shfl_down_sync(0xffffffffu, v, off); }
+
 /* The block's best (value, index) into thread 0's (bv, bi) (blockDim.x a multiple of 32); ends with a
  * barrier, so it may be called again right after. */
 template <typename C> __device__ __forceinline__ void am_block_reduce(C &bv, int64_t &bi) {
     __shared__ C sv[32];
     __shared__ int64_t si[32];
 #pragma unroll
-    for (int off = 16; off > 0; off >>= 1) am_take((C)__shfl_down_sync(0xffffffffu, bv, off), (int64_t)__shfl_down_sync(0xffffffffu, bi, off), bv, bi);
+    for (int off = 16; off > 0; off >>= 1) am_take(am_down(bv, off), am_down(bi, off), bv, bi);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
     if (lane == 0) sv[warp] = bv, si[warp] = bi;
     __syncthreads();
@@ -97,7 +99,7 @@ template <typename C> __device__ __forceinline__ void am_block_reduce(C &bv, int
         bv = lane < nw ? sv[lane] : (C)0;
         bi = lane < nw ? si[lane] : AM_EMPTY;
 #pragma unroll
-        for (int off = 16; off > 0; off >>= 1) am_take((C)__shfl_down_sync(0xffffffffu, bv, off), (int64_t)__shfl_down_sync(0xffffffffu, bi, off), bv, bi);
+        for (int off = 16; off > 0; off >>= 1) am_take(am_down(bv, off), am_down(bi, off), bv, bi);
     }
     __syncthreads();
 }

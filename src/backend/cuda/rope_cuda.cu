@@ -5,9 +5,9 @@
  * float64: inv_freq from lc_rope_inv_freq (rope_freq.h, HF's scaling rules) computed once on the host per
  * (rotary_dim, options) and passed with the launch (rotary_dim <= 256; else computed in the thread), so no
  * thread runs a float64 pow; the angle is reduced mod 2π in float64 (lc_rope_angle_reduce), then sincosf of
- * the reduced float angle; the rotation is float32, rounded once. x is read through its strides in place; out is contiguous. A
- * thread reads both elements of its pair before writing them, and no other thread touches them, so
- * out == x is safe.
+ * the reduced float angle; the rotation is float32, rounded once. x is read through its strides in place;
+ * out is contiguous. A thread reads both elements of its pair before writing them, and no other thread
+ * touches them, so out == x is safe.
  * Tests: tests/c/test_ops_llm.c and tests/python/test_ops_llm.py on device "cuda" (GPU machine). */
 #include <cuda_runtime.h>
 #include <math.h>
