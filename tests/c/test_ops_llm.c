@@ -5,7 +5,16 @@
  * enough to thread, in place, broadcasting shapes, strided rope input (a view), rope at position 100000 and
  * with llama3 scaling, NaN rows of softmax. Tolerance: the max abs error over max |ref| within k·u, u the
  * dtype's unit roundoff (2^-24, 2^-11, 2^-8; 2^-53 for float64). CMake runs it under each LC_CPU_DISABLE
- * mask and with one thread. Prints "N passed, N failed". */
+ * mask and with one thread. Prints "N passed, N failed".
+ * CUDA part (built with LC_TEST_CUDA; skipped without a device or when LC_TEST_DEVICES excludes cuda), the
+ * launchers called directly on a stream: argmax (every dtype, 1..3 rows of 1..100003 columns, rows starting
+ * on and off a 16-byte boundary) with ties, +inf, NaN planted on both sides of each chunk start of the split
+ * path (lc_cuda_argmax_chunks), all -inf and signed-zero rows, each launch twice (the self-resetting
+ * counters), many rows, a 4M row, and replays of a captured CUDA graph with new data; rms_norm,
+ * layer_norm (1 x 768, 2048, 8192) and rope (q and k of one qkv row, two option sets) in bfloat16 against
+ * float64 within 2u of the largest |ref|. LC_TEST_VERBOSE=1 prints us per call (200 launches, cudaEvent;
+ * stream and captured graph) of argmax 1x50257 and 1x32000, rms_norm 1x2048, layer_norm 1x768, rope
+ * [1,32,1,64] (bfloat16). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -306,11 +315,325 @@ static void test_rope(void) {
     lc_tensor_free(tx), lc_tensor_free(to), lc_tensor_free(tp), lc_tensor_free(tp4);
 }
 
+/* ---- CUDA (LC_TEST_CUDA builds; skipped without a device or with LC_TEST_DEVICES=cpu) ------------------- */
+#ifdef LC_TEST_CUDA
+#include <cuda_runtime_api.h>
+
+#include "backend/cuda/cuda_kernels.h"
+
+#define CUDA_OK(e) CHECK((e) == cudaSuccess)
+
+/* vals rounded to d (in place) and copied to the device buffer dst of n elements of d. */
+static void dev_put(lc_dtype d, double *vals, int64_t n, void *dst) {
+    const size_t es = lc_dtype_size(d);
+    void *h = malloc((size_t)n * es + 1);
+    CHECK_OK(lc_convert(d, h, LC_DTYPE_F64, vals, (size_t)n));
+    CHECK_OK(lc_convert(LC_DTYPE_F64, vals, d, h, (size_t)n));
+    CUDA_OK(cudaMemcpy(dst, h, (size_t)n * es, cudaMemcpyHostToDevice));
+    free(h);
+}
+
+static void *dev_alloc(size_t bytes) {
+    void *p = NULL;
+    CUDA_OK(cudaMalloc(&p, bytes + 16)); /* 256-byte aligned */
+    return p;
+}
+
+/* Device values of dtype d -> float64. */
+static void dev_get(lc_dtype d, const void *src, int64_t n, double *vals) {
+    const size_t es = lc_dtype_size(d);
+    void *h = malloc((size_t)n * es + 1);
+    CUDA_OK(cudaMemcpy(h, src, (size_t)n * es, cudaMemcpyDeviceToHost));
+    CHECK_OK(lc_convert(LC_DTYPE_F64, vals, d, h, (size_t)n));
+    free(h);
+}
+
+/* First maximum, the first NaN winning (the CPU kernel's and NumPy's rule; -0 == +0). */
+static int64_t argmax_ref(const double *r, int64_t cols) {
+    int64_t b = 0;
+    for (int64_t j = 0; j < cols; j++) {
+        if (isnan(r[j])) return j;
+        if (r[j] > r[b]) b = j;
+    }
+    return b;
+}
+
+/* Chunk k's first element in row r when the data starts `off` elements after a 256-byte aligned address
+ * (index_cuda.cu's split: a scalar head to the first 16-byte boundary, then ceil(nv / nch) vectors a chunk). */
+static int64_t chunk_start(lc_dtype d, int off, int64_t r, int64_t cols, int nch, int k) {
+    const int64_t es = (int64_t)lc_dtype_size(d), V = 16 / es;
+    const int64_t a = (off + r * cols) * es;
+    int64_t h = ((16 - (a & 15)) & 15) / es;
+    if (h > cols) h = cols;
+    const int64_t nv = (cols - h) / V, vpc = (nv + nch - 1) / nch;
+    const int64_t p = h + (int64_t)k * vpc * V;
+    return p < cols ? p : cols - 1;
+}
+
+enum { AM_RANDOM, AM_TIES, AM_NAN, AM_INF, AM_ALL_NEG_INF, AM_ZEROS, AM_KINDS };
+
+/* One argmax case: the kind's values planted on both sides of each chunk start of each row, run twice on
+ * stream st (the output poisoned before each run), against argmax_ref. */
+static void argmax_case(lc_dtype d, int64_t rows, int64_t cols, int off, int kind, cudaStream_t st) {
+    const int64_t n = rows * cols;
+    const size_t es = lc_dtype_size(d);
+    const int nch = lc_cuda_argmax_chunks(rows, cols, d);
+    double *v = fill(n, 1.0);
+    for (int64_t r = 0; r < rows; r++) {
+        double *row = v + r * cols;
+        for (int k = 1; k <= (nch > 1 ? nch - 1 : 1); k++) {
+            const int64_t b = nch > 1 ? chunk_start(d, off, r, cols, nch, k) : cols / 2;
+            const int64_t bm = b > 0 ? b - 1 : 0;
+            if (kind == AM_TIES) row[bm] = row[b] = row[cols - 1] = 4.0; /* the first (end of chunk k-1) wins */
+            if (kind == AM_INF) row[b] = INFINITY;
+            if (kind == AM_NAN && (k == 1 + (int)(r % 2) || k == nch - 1)) row[b] = NAN, row[bm] = INFINITY;
+        }
+        if (kind == AM_INF)
+            for (int64_t j = 0; j < cols; j++) row[j] = row[j] == INFINITY ? INFINITY : -INFINITY;
+        if (kind == AM_NAN && r == 2) row[cols - 1] = NAN; /* NaN in the tail */
+        if (kind == AM_ALL_NEG_INF)
+            for (int64_t j = 0; j < cols; j++) row[j] = -INFINITY;
+        if (kind == AM_ZEROS)
+            for (int64_t j = 0; j < cols; j++) row[j] = (j + r) % 2 ? 0.0 : -0.0;
+    }
+    char *base = dev_alloc((size_t)(n + off) * es);
+    void *x = base + (size_t)off * es;
+    dev_put(d, v, n, x);
+    int64_t *out = dev_alloc((size_t)rows * sizeof(int64_t));
+    int64_t *got = malloc((size_t)rows * sizeof(int64_t)), *poison = malloc((size_t)rows * sizeof(int64_t));
+    for (int64_t r = 0; r < rows; r++) poison[r] = -7;
+    const lc_argmax_args a = {.dtype = d, .rows = rows, .cols = cols, .x = x, .out = out};
+    for (int rep = 0; rep < 2; rep++) {
+        CUDA_OK(cudaMemcpy(out, poison, (size_t)rows * sizeof(int64_t), cudaMemcpyHostToDevice));
+        CUDA_OK(lc_cuda_launch_argmax(&a, st));
+        CUDA_OK(cudaStreamSynchronize(st));
+        CUDA_OK(cudaMemcpy(got, out, (size_t)rows * sizeof(int64_t), cudaMemcpyDeviceToHost));
+        for (int64_t r = 0; r < rows; r++) {
+            const int64_t want = argmax_ref(v + r * cols, cols);
+            CHECK(got[r] == want);
+            if (got[r] != want)
+                fprintf(stderr, "  argmax %s %lldx%lld off %d kind %d chunks %d row %lld rep %d: got %lld want %lld\n",
+                        lc_dtype_name(d), (long long)rows, (long long)cols, off, kind, nch, (long long)r, rep,
+                        (long long)got[r], (long long)want);
+        }
+    }
+    cudaFree(base), cudaFree(out);
+    free(v), free(got), free(poison);
+}
+
+/* argmax captured once in a CUDA graph and replayed with new data in the same buffer: the winner moves
+ * between chunks (and ties across them) from replay to replay. */
+static void argmax_graph(cudaStream_t st) {
+    const int64_t cols = 50257;
+    const lc_dtype d = LC_DTYPE_BF16;
+    double *v = malloc((size_t)cols * sizeof(double));
+    void *x = dev_alloc((size_t)cols * 2);
+    int64_t *out = dev_alloc(sizeof(int64_t)), got = -1;
+    const lc_argmax_args a = {.dtype = d, .rows = 1, .cols = cols, .x = x, .out = out};
+    cudaGraph_t g = NULL;
+    cudaGraphExec_t ge = NULL;
+    CUDA_OK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
+    CUDA_OK(lc_cuda_launch_argmax(&a, st));
+    CUDA_OK(cudaStreamEndCapture(st, &g));
+    CUDA_OK(cudaGraphInstantiate(&ge, g, 0));
+    const int64_t at[6] = {cols - 1, 0, 2048, 2047, 31000, 12345};
+    for (int i = 0; i < 6; i++) {
+        for (int64_t j = 0; j < cols; j++) v[j] = rnd();
+        v[at[i]] = 8.0;
+        if (i == 4) v[40000] = 8.0; /* a tie in a later chunk */
+        if (i == 5) v[50000] = NAN; /* NaN beats the maximum */
+        dev_put(d, v, cols, x);
+        const int64_t poison = -7;
+        CUDA_OK(cudaMemcpy(out, &poison, sizeof poison, cudaMemcpyHostToDevice));
+        CUDA_OK(cudaGraphLaunch(ge, st));
+        CUDA_OK(cudaStreamSynchronize(st));
+        CUDA_OK(cudaMemcpy(&got, out, sizeof got, cudaMemcpyDeviceToHost));
+        CHECK(got == argmax_ref(v, cols));
+        if (got != argmax_ref(v, cols)) fprintf(stderr, "  argmax graph replay %d: got %lld\n", i, (long long)got);
+    }
+    cudaGraphExecDestroy(ge), cudaGraphDestroy(g);
+    cudaFree(x), cudaFree(out);
+    free(v);
+}
+
+static void test_argmax_cuda(cudaStream_t st) {
+    const lc_dtype dts[4] = {LC_DTYPE_F32, LC_DTYPE_F64, LC_DTYPE_F16, LC_DTYPE_BF16};
+    const int64_t cols[] = {1, 7, 255, 256, 257, 4097, 32000, 50257, 100003};
+    for (int di = 0; di < 4; di++)
+        for (int64_t rows = 1; rows <= 3; rows++)
+            for (size_t ci = 0; ci < sizeof cols / sizeof cols[0]; ci++)
+                for (int kind = 0; kind < AM_KINDS; kind++)
+                    for (int off = 0; off < 2; off++) /* off 1: every row starts off a 16-byte boundary */
+                        argmax_case(dts[di], rows, cols[ci], off, kind, st);
+    /* many rows (one block a row), a long single row (many chunks), then the split again */
+    argmax_case(LC_DTYPE_BF16, 3000, 300, 0, AM_TIES, st);
+    argmax_case(LC_DTYPE_F32, 1, 1 << 22, 1, AM_NAN, st);
+    argmax_case(LC_DTYPE_BF16, 64, 50257, 0, AM_TIES, st);
+    argmax_case(LC_DTYPE_BF16, 1, 50257, 0, AM_TIES, st);
+    argmax_graph(st);
+}
+
+/* rms_norm 1 x cols, layer_norm 1 x cols and rope [1, H, 1, 64] of a qkv row (bfloat16) on the device
+ * against float64 references: the decode shapes the timings below run. */
+static void test_decode_shapes_cuda(cudaStream_t st) {
+    const lc_dtype d = LC_DTYPE_BF16;
+    const int64_t cs[3] = {2048, 768, 8192};
+    for (int i = 0; i < 3; i++) {
+        const int64_t c = cs[i];
+        double *x = fill(c, 3.0), *w = fill(c, 1.0), *b = fill(c, 1.0), *ref = malloc((size_t)c * sizeof(double));
+        double *got = malloc((size_t)c * sizeof(double));
+        void *dx = dev_alloc((size_t)c * 2), *dw = dev_alloc((size_t)c * 2), *db = dev_alloc((size_t)c * 2);
+        void *dout = dev_alloc((size_t)c * 2);
+        dev_put(d, x, c, dx), dev_put(d, w, c, dw), dev_put(d, b, c, db);
+        double ss = 0.0, mean = 0.0, var = 0.0;
+        for (int64_t j = 0; j < c; j++) ss += x[j] * x[j], mean += x[j];
+        mean /= (double)c;
+        for (int64_t j = 0; j < c; j++) var += (x[j] - mean) * (x[j] - mean);
+        var /= (double)c;
+        const lc_rms_norm_args ra = {.dtype = d, .rows = 1, .cols = c, .eps = 1e-6, .x = dx, .weight = dw, .out = dout};
+        CUDA_OK(cudaMemset(dout, 0xff, (size_t)c * 2)); /* NaN */
+        CUDA_OK(lc_cuda_launch_rms_norm(&ra, st));
+        CUDA_OK(cudaStreamSynchronize(st));
+        dev_get(d, dout, c, got);
+        for (int64_t j = 0; j < c; j++) ref[j] = x[j] / sqrt(ss / (double)c + 1e-6) * w[j];
+        double e = 0.0, m = 0.0;
+        for (int64_t j = 0; j < c; j++) e = fmax(e, isnan(got[j]) ? INFINITY : fabs(got[j] - ref[j])), m = fmax(m, fabs(ref[j]));
+        CHECK(e <= 2 * unit(d) * m);
+        if (e > 2 * unit(d) * m) fprintf(stderr, "  cuda rms_norm 1x%lld: %g\n", (long long)c, e / m);
+        const lc_layer_norm_args la = {.dtype = d, .rows = 1, .cols = c, .eps = 1e-5, .x = dx, .gamma = dw, .beta = db, .out = dout};
+        CUDA_OK(cudaMemset(dout, 0xff, (size_t)c * 2));
+        CUDA_OK(lc_cuda_launch_layer_norm(&la, st));
+        CUDA_OK(cudaStreamSynchronize(st));
+        dev_get(d, dout, c, got);
+        for (int64_t j = 0; j < c; j++) ref[j] = (x[j] - mean) / sqrt(var + 1e-5) * w[j] + b[j];
+        e = 0.0, m = 0.0;
+        for (int64_t j = 0; j < c; j++) e = fmax(e, isnan(got[j]) ? INFINITY : fabs(got[j] - ref[j])), m = fmax(m, fabs(ref[j]));
+        CHECK(e <= 2 * unit(d) * m);
+        if (e > 2 * unit(d) * m) fprintf(stderr, "  cuda layer_norm 1x%lld: %g\n", (long long)c, e / m);
+        cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(dout);
+        free(x), free(w), free(b), free(ref), free(got);
+    }
+    /* rope: q [1, 32, 1, 64] and k [1, 4, 1, 64] of one qkv row (32 + 2·4 heads of 64), positions [1, 1] */
+    const int64_t row = 40 * 64, D = 64;
+    double *x = fill(row, 1.0), *got = malloc((size_t)row * sizeof(double)), *ref = malloc((size_t)row * sizeof(double));
+    void *dx = dev_alloc((size_t)row * 2), *dout = dev_alloc((size_t)row * 2);
+    int64_t *dpos = dev_alloc(sizeof(int64_t)), pos = 4321;
+    dev_put(d, x, row, dx);
+    CUDA_OK(cudaMemcpy(dpos, &pos, sizeof pos, cudaMemcpyHostToDevice));
+    const lc_rope_options opts[2] = {{.theta = 10000.0}, {.theta = 500000.0, .scaling = LC_ROPE_SCALING_LLAMA3, .factor = 8.0,
+                                                          .low_freq_factor = 1.0, .high_freq_factor = 4.0,
+                                                          .original_max_position_embeddings = 8192.0}};
+    for (int oi = 0; oi < 2; oi++)
+        for (int kv = 0; kv < 2; kv++) {
+            const int64_t H = kv ? 4 : 32, h0 = kv ? 32 : 0;
+            lc_rope_args a = {.dtype = d, .batch = 1, .heads = H, .seq = 1, .head_dim = D, .rotary_dim = D,
+                              .x = (const char *)dx + h0 * D * 2, .x_st = {row, D, row, 1}, .positions = dpos,
+                              .pos_dtype = LC_DTYPE_I64, .p_st = {1, 1}, .opt = opts[oi], .out = dout};
+            a.opt.rotary_dim = D;
+            CUDA_OK(cudaMemset(dout, 0xff, (size_t)row * 2));
+            CUDA_OK(lc_cuda_launch_rope(&a, st));
+            CUDA_OK(cudaStreamSynchronize(st));
+            dev_get(d, dout, H * D, got);
+            rope_ref(x + h0 * D, &pos, 1, H, 1, D, D, &opts[oi], ref);
+            double e = 0.0, m = 0.0;
+            for (int64_t j = 0; j < H * D; j++) e = fmax(e, isnan(got[j]) ? INFINITY : fabs(got[j] - ref[j])), m = fmax(m, fabs(ref[j]));
+            CHECK(e <= 2 * unit(d) * m);
+            if (e > 2 * unit(d) * m) fprintf(stderr, "  cuda rope heads %lld options %d: %g\n", (long long)H, oi, e / m);
+        }
+    cudaFree(dx), cudaFree(dout), cudaFree(dpos);
+    free(x), free(got), free(ref);
+}
+
+typedef cudaError_t (*launch_fn)(const void *args, cudaStream_t st);
+static cudaError_t l_argmax(const void *a, cudaStream_t st) { return lc_cuda_launch_argmax(a, st); }
+static cudaError_t l_rms(const void *a, cudaStream_t st) { return lc_cuda_launch_rms_norm(a, st); }
+static cudaError_t l_ln(const void *a, cudaStream_t st) { return lc_cuda_launch_layer_norm(a, st); }
+static cudaError_t l_rope(const void *a, cudaStream_t st) { return lc_cuda_launch_rope(a, st); }
+
+/* us per call of 200 launches: back to back on the stream, and the same 200 captured in one CUDA graph
+ * (as a decode step replays them); cudaEvent timing. Informational, no threshold. */
+static void time_launch(const char *name, launch_fn f, const void *args, cudaStream_t st) {
+    enum { N = 200 };
+    cudaEvent_t e0, e1;
+    CUDA_OK(cudaEventCreate(&e0));
+    CUDA_OK(cudaEventCreate(&e1));
+    for (int i = 0; i < 20; i++) CUDA_OK(f(args, st));
+    float ms_stream = 0.0f, ms_graph = 0.0f;
+    CUDA_OK(cudaEventRecord(e0, st));
+    for (int i = 0; i < N; i++) CUDA_OK(f(args, st));
+    CUDA_OK(cudaEventRecord(e1, st));
+    CUDA_OK(cudaEventSynchronize(e1));
+    CUDA_OK(cudaEventElapsedTime(&ms_stream, e0, e1));
+    cudaGraph_t g = NULL;
+    cudaGraphExec_t ge = NULL;
+    CUDA_OK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
+    for (int i = 0; i < N; i++) CUDA_OK(f(args, st));
+    CUDA_OK(cudaStreamEndCapture(st, &g));
+    CUDA_OK(cudaGraphInstantiate(&ge, g, 0));
+    CUDA_OK(cudaGraphLaunch(ge, st)); /* warm */
+    CUDA_OK(cudaEventRecord(e0, st));
+    CUDA_OK(cudaGraphLaunch(ge, st));
+    CUDA_OK(cudaEventRecord(e1, st));
+    CUDA_OK(cudaEventSynchronize(e1));
+    CUDA_OK(cudaEventElapsedTime(&ms_graph, e0, e1));
+    printf("  timing %-34s %7.2f us/call (stream)  %7.2f us/call (graph)\n", name, 1e3 * ms_stream / N, 1e3 * ms_graph / N);
+    cudaGraphExecDestroy(ge), cudaGraphDestroy(g);
+    cudaEventDestroy(e0), cudaEventDestroy(e1);
+}
+
+static void timings_cuda(cudaStream_t st) {
+    const lc_dtype d = LC_DTYPE_BF16;
+    double *v = fill(50257, 1.0);
+    void *x = dev_alloc(50257 * 2), *w = dev_alloc(50257 * 2), *b = dev_alloc(50257 * 2), *o = dev_alloc(50257 * 2);
+    int64_t *idx = dev_alloc(4 * sizeof(int64_t)), pos = 100;
+    dev_put(d, v, 50257, x), dev_put(d, v, 50257, w), dev_put(d, v, 50257, b);
+    CUDA_OK(cudaMemcpy(idx + 2, &pos, sizeof pos, cudaMemcpyHostToDevice));
+    lc_argmax_args am = {.dtype = d, .rows = 1, .cols = 50257, .x = x, .out = idx};
+    time_launch("argmax 1x50257 bf16", l_argmax, &am, st);
+    am.cols = 32000;
+    time_launch("argmax 1x32000 bf16", l_argmax, &am, st);
+    const lc_rms_norm_args rm = {.dtype = d, .rows = 1, .cols = 2048, .eps = 1e-6, .x = x, .weight = w, .out = o};
+    time_launch("rms_norm 1x2048 bf16", l_rms, &rm, st);
+    const lc_layer_norm_args ln = {.dtype = d, .rows = 1, .cols = 768, .eps = 1e-5, .x = x, .gamma = w, .beta = b, .out = o};
+    time_launch("layer_norm 1x768 bf16", l_ln, &ln, st);
+    lc_rope_args rp = {.dtype = d, .batch = 1, .heads = 32, .seq = 1, .head_dim = 64, .rotary_dim = 64, .x = x,
+                       .x_st = {40 * 64, 64, 40 * 64, 1}, .positions = idx + 2, .pos_dtype = LC_DTYPE_I64, .p_st = {1, 1},
+                       .opt = {.theta = 10000.0, .rotary_dim = 64}, .out = o};
+    time_launch("rope [1,32,1,64] of a qkv row bf16", l_rope, &rp, st);
+    cudaFree(x), cudaFree(w), cudaFree(b), cudaFree(o), cudaFree(idx);
+    free(v);
+}
+
+static void test_cuda(void) {
+    if (getenv("LC_CPU_DISABLE") || getenv("LC_NUM_THREADS")) { /* the CPU-variant runs of this program */
+        printf("test_ops_llm: CUDA part skipped (a CPU-variant run)\n");
+        return;
+    }
+    const char *only = getenv("LC_TEST_DEVICES");
+    int ndev = 0;
+    if ((only && !strstr(only, "cuda")) || cudaGetDeviceCount(&ndev) != cudaSuccess || ndev < 1) {
+        (void)cudaGetLastError();
+        printf("test_ops_llm: CUDA part skipped (no device, or LC_TEST_DEVICES excludes cuda)\n");
+        return;
+    }
+    cudaStream_t st = NULL;
+    CUDA_OK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+    test_argmax_cuda(st);
+    test_decode_shapes_cuda(st);
+    const char *verbose = getenv("LC_TEST_VERBOSE");
+    if (verbose && strcmp(verbose, "0") != 0) timings_cuda(st);
+    CUDA_OK(cudaStreamDestroy(st));
+}
+#endif
+
 int main(void) {
     test_rms_softmax();
     test_silu();
     test_bcast();
     test_rope();
+#ifdef LC_TEST_CUDA
+    test_cuda();
+#endif
     printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail != 0;
 }

@@ -97,3 +97,90 @@ def test_embedding_out_of_range_on_cuda_is_a_zero_row(rng):
                        device="cuda").numpy()
     np.testing.assert_array_equal(got[0], w[2])
     assert not np.any(got[1:])
+
+
+# ---- argmax on CUDA: few long rows split over many blocks (index_cuda.cu) ---------------------------------
+# Rows of 1..3 and lengths across the 16-byte vector and block edges up to the vocabularies of GPT-2
+# (50257) and LLaMA (32000) and beyond (100003); every dtype (float64 as a device Tensor64). The winner is
+# planted at random and at awkward places (ties across the row: the first wins; +inf; NaN: the first NaN
+# wins; -0 before +0), the output is poisoned first by fresh allocation and checked against NumPy's
+# argmax of the float64 values; each case runs twice (the split path's counters reset themselves).
+
+ARGMAX_COLS = (1, 7, 255, 256, 257, 4097, 32000, 50257, 100003)
+
+
+def _argmax_dev(x, dtype):
+    t = lc.Tensor(x, device="cuda", dtype=dtype)
+    return _host(lc.argmax(t, device="cuda"))
+
+
+def _argmax_cases(rng, rows, cols, dtype):
+    """(name, array) pairs of shape [rows, cols] in dtype (NumPy: ml_dtypes for bfloat16)."""
+    def conv(a):
+        return lc.cast(a.astype(np.float32), dtype) if dtype != "float64" else a.astype(np.float64)
+
+    base = rng.standard_normal((rows, cols))
+    out = [("random", conv(base))]
+    x = base.copy()  # ties: the maximum planted at several places of each row, the first must win
+    for r in range(rows):
+        where = np.unique(np.concatenate([rng.integers(0, cols, 3), [cols - 1, cols // 2, (cols * 7) // 8]]))
+        x[r, where] = 10.0
+    out.append(("ties", conv(x)))
+    x = base.copy()  # +inf twice late in the row, then NaN in one row after them and before them in another
+    for r in range(rows):
+        x[r, max(cols - 2, 0)] = np.inf
+        x[r, cols - 1] = np.inf
+    if cols > 3:
+        x[0, cols - 3] = np.nan
+        x[rows - 1, 1] = np.nan
+        x[rows - 1, cols - 1] = np.nan
+    out.append(("inf_nan", conv(x)))
+    x = np.full((rows, cols), -np.inf)  # all -inf: index 0
+    out.append(("all_-inf", conv(x)))
+    x = np.zeros((rows, cols))  # -0 first, +0 later: equal, so index 0
+    x[:, 0] = -0.0
+    out.append(("signed_zero", conv(x)))
+    x = base.copy()  # one NaN per row at a random place, a NaN-free maximum elsewhere
+    for r in range(rows):
+        x[r, rng.integers(0, cols)] = np.nan
+        x[r, rng.integers(0, cols)] = 50.0
+    out.append(("one_nan", conv(x)))
+    return out
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_argmax_cuda_few_long_rows(rng, dtype):
+    if not lc.cuda_available():
+        pytest.skip("CUDA")
+    for rows in (1, 2, 3):
+        for cols in ARGMAX_COLS:
+            for name, x in _argmax_cases(rng, rows, cols, dtype):
+                want = np.argmax(np.asarray(x, np.float64), axis=-1)
+                for rep in range(2):
+                    got = _argmax_dev(x, dtype)
+                    assert got.dtype == np.int64 and np.array_equal(got, want), (dtype, rows, cols, name, rep, got, want)
+
+
+def test_argmax_cuda_sequence_of_shapes(rng):
+    # shapes taking the split path with different chunk counts, then one block per row, then split again:
+    # a counter left over by an earlier launch would make a later row finish early
+    if not lc.cuda_available():
+        pytest.skip("CUDA")
+    for rows, cols in ((1, 50257), (3, 100003), (2, 32000), (600, 300), (1, 1 << 20), (1, 50257), (2000, 4097)):
+        x = lc.cast(rng.standard_normal((rows, cols)).astype(np.float32), "bfloat16")
+        want = np.argmax(np.asarray(x, np.float64), axis=-1)
+        assert np.array_equal(_argmax_dev(x, "bfloat16"), want), (rows, cols)
+
+
+def test_argmax_cuda_unaligned_rows(rng):
+    # rows of an odd length: rows after the first start off a 16-byte boundary (the scalar head)
+    if not lc.cuda_available():
+        pytest.skip("CUDA")
+    for dtype in FLOATS:
+        for cols in (50257, 4099, 33):
+            x = rng.standard_normal((3, cols))
+            x[1, min(3, cols - 1)] = 99.0  # inside row 1's head or first vector
+            x[2, cols - 1] = 99.0  # the tail
+            x = lc.cast(x.astype(np.float32), dtype) if dtype != "float64" else x
+            want = np.argmax(np.asarray(x, np.float64), axis=-1)
+            assert np.array_equal(_argmax_dev(x, dtype), want), (dtype, cols)

@@ -10,7 +10,9 @@ tests use the normwise rel_err (testing.rel_err) with RTOL = 2u for 16-bit and 6
 (statistics over 4097 columns), elementwise |out - ref| <= 1.01·u·|ref| + (half the dtype's smallest subnormal) for add / mul (one
 rounding of an exact float64 value; bfloat16 may round twice through float32), and rope at position 1e5 within 2e-6
 (the float64 angle reduced mod 2π, cos/sin in float32).
-Sizes: rows 1, 7, 1000; cols 1, 63, 65, 4097; outputs poisoned with NaN before *_into; NaN propagation;
+Sizes: rows 1, 7, 1000; cols 1, 63, 65, 4097; for the CUDA vector paths rms_norm and layer_norm also rows of
+16-byte multiples (1 x 2048, 1 x 768, 2 x 8192, 300 x 2048, ...) and rope the decode views of a qkv row;
+outputs poisoned with NaN before *_into; NaN propagation;
 bad inputs (mixed 16-bit / float32 -> TypeError naming both; bad shapes -> ValueError naming the argument).
 """
 import math
@@ -19,7 +21,7 @@ import numpy as np
 import pytest
 
 import lightning_core as lc
-from lightning_core.testing import (ref_rms_norm, ref_rope, ref_rope_inv_freq, ref_silu, ref_silu_mul, ref_softmax,
+from lightning_core.testing import (ref_layer_norm, ref_rms_norm, ref_rope, ref_rope_inv_freq, ref_silu, ref_silu_mul, ref_softmax,
                                     rel_err, mismatch, unit_roundoff)
 
 ml_dtypes = pytest.importorskip("ml_dtypes")
@@ -76,6 +78,41 @@ def test_rms_norm(rng, device, dtype, shape):
     y = x.copy()
     assert lc.rms_norm_into(y, y, w, device=device) is y  # in place
     check(y, ref_rms_norm(x, w), dtype)
+
+
+# Rows of 16-byte multiples (the CUDA register path of rms_norm: 1..4 vectors a thread) and few rows of
+# float4 multiples (the CUDA few-rows path of layer_norm, gamma/beta prefetched), decode shapes first.
+VEC_SHAPES = [(1, 2048), (1, 768), (1, 16), (5, 4096), (2, 8192), (300, 2048)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", VEC_SHAPES)
+def test_rms_norm_vector_rows(rng, device, dtype, shape):
+    dt = DT[dtype]
+    x, w = rand(rng, shape, dt, 3.0), rand(rng, shape[-1], dt)
+    check(lc.rms_norm(x, w, device=device), ref_rms_norm(x, w), dtype)
+    check(lc.rms_norm(x, device=device), ref_rms_norm(x, None), dtype)
+    out = poison(shape, dtype)
+    assert lc.rms_norm_into(x, out, w, device=device) is out
+    check(out, ref_rms_norm(x, w), dtype)
+    y = x.copy()
+    assert lc.rms_norm_into(y, y, w, device=device) is y  # in place
+    check(y, ref_rms_norm(x, w), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 768), (1, 4), (1, 12), (3, 2048), (2, 8192), (300, 768)])
+def test_layer_norm_few_rows(rng, device, dtype, shape):
+    dt = DT[dtype]
+    x, g, b = rand(rng, shape, dt, 2.0), rand(rng, shape[-1], dt), rand(rng, shape[-1], dt)
+    for gg, bb in ((g, b), (None, None), (g, None), (None, b)):
+        check(lc.layer_norm(x, gg, bb, device=device), ref_layer_norm(x, gg, bb), dtype)
+    out = poison(shape, dtype)
+    assert lc.layer_norm_into(x, out, g, b, device=device) is out
+    check(out, ref_layer_norm(x, g, b), dtype)
+    y = x.copy()
+    assert lc.layer_norm_into(y, y, g, b, device=device) is y  # in place
+    check(y, ref_layer_norm(x, g, b), dtype)
 
 
 def test_rms_norm_statistic_and_nan(device):
@@ -207,6 +244,8 @@ def positions_for(rng, b, s, start=0, batched=True, dtype=np.int64):
     dict(shape=(3, 5, 16), batched=False, scaling={"rope_type": "linear", "factor": 4.0}),
     dict(shape=(9, 128), batched=False, scaling=LLAMA3, theta=500000.0, start=100000),
     dict(shape=(1, 2, 1, 128), batched=True, scaling=LLAMA3, theta=500000.0, start=3),  # decode step
+    dict(shape=(1, 32, 1, 64), batched=True, start=900),  # LLaMA 1.1B decode q
+    dict(shape=(3, 2, 320), batched=False, rotary_dim=288, start=7),  # rotary_dim > 256: no frequency table
 ])
 def test_rope(rng, device, dtype, case):
     dt = DT[dtype]
@@ -228,6 +267,21 @@ def test_rope(rng, device, dtype, case):
     rd = kw.get("rotary_dim", shape[-1])
     if rd < shape[-1]:  # pass-through channels are copied bit for bit
         assert np.array_equal(host(out)[..., rd:].view(np.uint8), x[..., rd:].view(np.uint8))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rope_decode_view_of_qkv_row(rng, device, dtype):
+    # one decode token: q [1, 32, 1, 64] and k [1, 4, 1, 64] read in place from a fused qkv row, then a call
+    # with other options (the CUDA launcher's frequency table follows them)
+    dt = DT[dtype]
+    row = rand(rng, (1, 1, (32 + 2 * 4) * 64), dt)
+    q = row[:, :, :32 * 64].reshape(1, 1, 32, 64).transpose(0, 2, 1, 3)
+    k = row[:, :, 32 * 64:36 * 64].reshape(1, 1, 4, 64).transpose(0, 2, 1, 3)
+    pos = np.array([[517]], np.int64)
+    tol = 2e-6 if dtype == "float32" else 2 * unit_roundoff(dtype)
+    for kw in ({}, {"theta": 500000.0}, {"scaling": LLAMA3}, {}):
+        check(lc.rope(q, pos, device=device, **kw), ref_rope(np.ascontiguousarray(q), pos, **kw), dtype, tol)
+        check(lc.rope(k, pos, device=device, **kw), ref_rope(np.ascontiguousarray(k), pos, **kw), dtype, tol)
 
 
 def test_rope_large_positions_accurate(device):

@@ -89,6 +89,10 @@ cudaError_t lc_cuda_launch_gather(const lc_gather_args *args, cudaStream_t strea
 /* index_cuda.cu: embedding (an id out of range writes a zero row) and argmax over the last axis. */
 cudaError_t lc_cuda_launch_embedding(const lc_embedding_args *args, cudaStream_t stream);
 cudaError_t lc_cuda_launch_argmax(const lc_argmax_args *args, cudaStream_t stream);
+/* index_cuda.cu: chunks per row the argmax launch splits rows of (rows, cols, dtype) into on the current
+ * device (1: one block per row); chunk k of a 16-byte aligned row starts at element k·ceil(nv/chunks)·V,
+ * V = 16 / element size, nv = cols / V (for tests). */
+int lc_cuda_argmax_chunks(int64_t rows, int64_t cols, lc_dtype dtype);
 /* sample_cuda.cu: one block a row, then (with a counter) a one-thread launch adding 1 to it; no allocation. */
 cudaError_t lc_cuda_launch_sample(const lc_sample_args *args, cudaStream_t stream);
 /* kv_cache_cuda.cu: lc_kv_append_args on the device (small appends: one launch; else two: copy at the device

@@ -4,13 +4,16 @@
  * out = (x - mean) / sqrt(var + eps) * gamma + beta, biased variance (divide by cols), gamma/beta [cols]
  * optional (NULL = 1 and 0); out may be exactly x.
  *
- * Paths (picked per call from cols and the pointers' alignment; 4 elements a load — float4, or 8 bytes
+ * Paths (picked per call from rows, cols and the pointers' alignment; 4 elements a load — float4, or 8 bytes
  * of 16-bit floats — when cols % 4 == 0 and every pointer is aligned to 4 elements, scalar otherwise):
  *   warp:  cols <= 1024 — one warp per row (4 rows per 128-thread block), the row held in registers
  *          (up to 8 float4 or 32 floats a lane); reductions by warp shuffles only.
  *   block: cols <= 16384 (float4) / 8192 (scalar) — one block of up to 1024 threads per row, the row
  *          in registers (4 float4 or 8 floats a thread); warp shuffles + shared memory.
  *   big:   larger rows — one 512-thread block per row, three passes over the row in device memory.
+ *   few:   rows <= 2 per SM with the vector loads and cols <= 8192 (the decode case, 1 row x 768): the
+ *          block kernel with one float4 item a thread up to 512 threads (2 above), gamma and beta
+ *          loaded with x before the first reduction, so the call costs one round of load latency.
  * Every path loops over rows grid-stride; row offsets are 64-bit.
  * Numerics (as the CPU kernel): the mean is accumulated in float64 (a row of 1e4 + small noise keeps
  * its variance); the deviations d = (x - mean_hi) - mean_lo are formed in float with the mean split into
@@ -24,12 +27,14 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/lowp.cuh"
 
 #define LN_WARP_THREADS 128 /* warp path: 4 rows per block */
 #define LN_BIG_THREADS 512
 #define LN_MAX_BLOCKS (1 << 20)
+#define LN_FEW_ROWS_PER_SM 2 /* few-rows path up to this many rows per SM */
 
 /* ---- reductions ------------------------------------------------------------------------------------- */
 
@@ -124,7 +129,9 @@ template <int VEC, typename S> __device__ __forceinline__ void store_vec(S *p, c
 }
 
 /* Item i of thread t covers elements [(i·RT + t)·VEC, +VEC), RT = threads per row (coalesced). */
-template <typename S, int VEC, int ITEMS, bool WARP>
+/* PRE: gamma and beta are loaded before the first reduction too (the few-rows path: their load latency
+ * overlaps x's instead of following the reductions). */
+template <typename S, int VEC, int ITEMS, bool WARP, bool PRE = false>
 __global__ void __launch_bounds__(WARP ? LN_WARP_THREADS : 1024, 1)
     ln_reg_kernel(const S *x, const S *gamma, const S *beta, S *out, int64_t rows, int cols, double eps) {
     __shared__ double sh_d[32];
@@ -138,12 +145,14 @@ __global__ void __launch_bounds__(WARP ? LN_WARP_THREADS : 1024, 1)
     for (; row < rows; row += rstep) { /* uniform per warp (WARP) or per block */
         const S *xr = x + row * (int64_t)cols;
         S *orow = out + row * (int64_t)cols;
-        float v[ITEMS * VEC];
+        float v[ITEMS * VEC], pg[PRE ? ITEMS * VEC : 1], pb[PRE ? ITEMS * VEC : 1];
 #pragma unroll
         for (int i = 0; i < ITEMS; i++) {
             const int e = (i * rt + t) * VEC;
             if (e < cols) {
                 load_vec<VEC>(&v[i * VEC], xr + e);
+                if (PRE && gamma) load_vec<VEC>(&pg[i * VEC], gamma + e);
+                if (PRE && beta) load_vec<VEC>(&pb[i * VEC], beta + e);
             } else {
 #pragma unroll
                 for (int k = 0; k < VEC; k++) v[i * VEC + k] = 0.0f;
@@ -182,12 +191,22 @@ __global__ void __launch_bounds__(WARP ? LN_WARP_THREADS : 1024, 1)
 #pragma unroll
                 for (int k = 0; k < VEC; k++) y[k] = v[i * VEC + k] * rstd;
                 if (gamma) {
-                    load_vec<VEC>(g, gamma + e);
+                    if (PRE) {
+#pragma unroll
+                        for (int k = 0; k < VEC; k++) g[k] = pg[i * VEC + k];
+                    } else {
+                        load_vec<VEC>(g, gamma + e);
+                    }
 #pragma unroll
                     for (int k = 0; k < VEC; k++) y[k] *= g[k];
                 }
                 if (beta) {
-                    load_vec<VEC>(b, beta + e);
+                    if (PRE) {
+#pragma unroll
+                        for (int k = 0; k < VEC; k++) b[k] = pb[i * VEC + k];
+                    } else {
+                        load_vec<VEC>(b, beta + e);
+                    }
 #pragma unroll
                     for (int k = 0; k < VEC; k++) y[k] += b[k];
                 }
@@ -279,9 +298,9 @@ static void launch_warp(const lc_layer_norm_args *a, cudaStream_t s) {
         (const S *)a->x, (const S *)a->gamma, (const S *)a->beta, (S *)a->out, a->rows, (int)a->cols, a->eps);
 }
 
-template <typename S, int VEC, int ITEMS>
+template <typename S, int VEC, int ITEMS, bool PRE = false>
 static void launch_block(const lc_layer_norm_args *a, int threads, cudaStream_t s) {
-    ln_reg_kernel<S, VEC, ITEMS, false><<<ln_grid(a->rows), threads, 0, s>>>(
+    ln_reg_kernel<S, VEC, ITEMS, false, PRE><<<ln_grid(a->rows), threads, 0, s>>>(
         (const S *)a->x, (const S *)a->gamma, (const S *)a->beta, (S *)a->out, a->rows, (int)a->cols, a->eps);
 }
 
@@ -308,7 +327,12 @@ template <typename S> static cudaError_t launch_ln(const lc_layer_norm_args *a, 
     const int64_t cols = a->cols;
     if (ln_vec_ok<S>(a)) {
         const int64_t nv = cols / 4;
-        if (nv <= 32 * 8) {
+        if (a->rows <= LN_FEW_ROWS_PER_SM * (int64_t)lc_cuda_sm_count() && nv <= 1024 * 2) {
+            /* few rows: a block per row, one item a thread while that fits 512 threads, gamma/beta prefetched
+             * (ITEMS 4 with gamma and beta held would spill at 1024 threads: wider rows take the block path) */
+            if (nv <= 512) launch_block<S, 4, 1, true>(a, block_threads(nv, 1), stream);
+            else launch_block<S, 4, 2, true>(a, block_threads(nv, 2), stream);
+        } else if (nv <= 32 * 8) {
             switch (pow2_at_least((nv + 31) / 32)) {
             case 1: launch_warp<S, 4, 1>(a, stream); break;
             case 2: launch_warp<S, 4, 2>(a, stream); break;

@@ -2,8 +2,11 @@
  * per row of the last axis, silu / silu_mul, add / mul with broadcasting. Templates on the storage type S
  * (float, __half, __nv_bfloat16; add / mul also double): 16-bit elements are loaded as float (lowp.cuh),
  * the arithmetic is float32 and each result is rounded once to S.
- *  - rms_norm: one block a row (32..1024 threads by cols), Σx² in float per thread, reduced through warp
- *    shuffles and shared memory in float64; rstd = rsqrt(Σx²/cols + eps) in float64; out = (x*rstd)*w.
+ *  - rms_norm: one block a row, Σx² in float per thread, reduced through warp shuffles and shared memory
+ *    in float64; rstd = rsqrt(Σx²/cols + eps) in float64; out = (x*rstd)*w. Register path (x, w, out
+ *    16-byte aligned, cols a multiple of 16 bytes, up to 2048 16-byte vectors): 32..512 threads a row hold
+ *    up to 4 vectors of x and of w each, all loaded before the reduction (one pass, one round of load
+ *    latency: the decode case of 1 row x 2048); otherwise 32..1024 scalar threads, two passes over x.
  *  - softmax: one block a row; max, Σ exp(x - max) (float64 reduction), then exp(x - max) / Σ. NaN / +inf
  *    / all -inf rows give NaN everywhere (fmaxf skips NaN, which then reaches Σ), as the CPU kernel.
  *  - silu: σ from e = expf(-|x|) (x >= 0: 1/(1+e), else e/(1+e)), grid-stride over elements.
@@ -20,6 +23,7 @@
 #include "backend/cuda/lowp.cuh"
 
 #define LLM_MAX_GRID (1 << 20)
+#define RMS_REG_THREADS 512 /* rms_norm register path: threads a row at most (up to 8 vectors each) */
 
 template <typename S> __device__ __forceinline__ float ldf(const S *p, int64_t i) { return (float)Elem<S>::ld(p[i]); }
 template <> __device__ __forceinline__ float ldf<float>(const float *p, int64_t i) { return p[i]; }
@@ -69,6 +73,61 @@ __global__ void rms_norm_kernel(const S *x, const S *w, S *out, int64_t rows, in
             float y = ldf(xr, j) * rstd;
             if (w) y *= ldf(w, j);
             stf(orow, j, y);
+        }
+    }
+}
+
+/* The register path: 16-byte aligned x, w and out, cols a multiple of V = 16 / sizeof(S). Thread t of a
+ * row's block holds vectors t, t + T, ..., N <= 4 of them (T = blockDim.x), of x and of w, all loaded before the
+ * reduction: one pass over device memory, one round of load latency. Same arithmetic as rms_norm_kernel
+ * (a thread's Σx² in float in element order, the block's sum and rstd in float64). */
+template <typename S, int N>
+__global__ void __launch_bounds__(RMS_REG_THREADS) rms_reg_kernel(const S *x, const S *w, S *out, int64_t rows, int cols, double eps) {
+    constexpr int V = 16 / (int)sizeof(S);
+    __shared__ double sh[32];
+    const int nv = cols / V, nt = (int)blockDim.x, t = (int)threadIdx.x;
+    uint4 wv[N];
+#pragma unroll
+    for (int i = 0; i < N; i++) {
+        const int c = t + i * nt;
+        wv[i] = w && c < nv ? __ldg(reinterpret_cast<const uint4 *>(w) + c) : make_uint4(0u, 0u, 0u, 0u);
+    }
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        const uint4 *xr = reinterpret_cast<const uint4 *>(x + r * (int64_t)cols);
+        uint4 xv[N];
+#pragma unroll
+        for (int i = 0; i < N; i++) {
+            const int c = t + i * nt;
+            xv[i] = c < nv ? xr[c] : make_uint4(0u, 0u, 0u, 0u); /* zero padding adds nothing to Σx² */
+        }
+        float ss = 0.0f;
+#pragma unroll
+        for (int i = 0; i < N; i++) {
+            const S *e = reinterpret_cast<const S *>(&xv[i]);
+#pragma unroll
+            for (int m = 0; m < V; m++) {
+                const float v = ldf(e, m);
+                ss = fmaf(v, v, ss);
+            }
+        }
+        const double tot = block_sum_d((double)ss, sh);
+        const float rstd = (float)rsqrt(tot / (double)cols + eps);
+        uint4 *orow = reinterpret_cast<uint4 *>(out + r * (int64_t)cols);
+#pragma unroll
+        for (int i = 0; i < N; i++) {
+            const int c = t + i * nt;
+            if (c >= nv) continue;
+            const S *e = reinterpret_cast<const S *>(&xv[i]);
+            const S *g = reinterpret_cast<const S *>(&wv[i]);
+            uint4 o;
+            S *y = reinterpret_cast<S *>(&o);
+#pragma unroll
+            for (int m = 0; m < V; m++) {
+                float v = ldf(e, m) * rstd;
+                if (w) v *= ldf(g, m);
+                stf(y, m, v);
+            }
+            orow[c] = o;
         }
     }
 }
@@ -152,6 +211,24 @@ static int row_threads(int64_t cols) {
 }
 
 template <typename S> static cudaError_t launch_rms(const lc_rms_norm_args *a, cudaStream_t s) {
+    const int64_t V = 16 / (int64_t)sizeof(S), nv = a->cols / V;
+    const int aligned = ((uintptr_t)a->x % 16) == 0 && ((uintptr_t)a->out % 16) == 0 && ((uintptr_t)a->weight % 16) == 0;
+    if (aligned && a->cols % V == 0 && nv <= 4 * RMS_REG_THREADS) {
+        /* vectors a thread: the smallest N in 1, 2, 4 with nv <= RMS_REG_THREADS·N; threads to cover nv */
+        const int n = nv <= RMS_REG_THREADS ? 1 : nv <= 2 * RMS_REG_THREADS ? 2 : 4;
+        int64_t t = (nv + n - 1) / n;
+        t = (t + 31) / 32 * 32;
+        const unsigned g = grid_rows(a->rows);
+        const int threads = (int)t, cols = (int)a->cols;
+        const S *x = (const S *)a->x, *w = (const S *)a->weight;
+        S *o = (S *)a->out;
+        switch (n) {
+        case 1: rms_reg_kernel<S, 1><<<g, threads, 0, s>>>(x, w, o, a->rows, cols, a->eps); break;
+        case 2: rms_reg_kernel<S, 2><<<g, threads, 0, s>>>(x, w, o, a->rows, cols, a->eps); break;
+        default: rms_reg_kernel<S, 4><<<g, threads, 0, s>>>(x, w, o, a->rows, cols, a->eps); break;
+        }
+        return cudaGetLastError();
+    }
     rms_norm_kernel<S><<<grid_rows(a->rows), row_threads(a->cols), 0, s>>>((const S *)a->x, (const S *)a->weight,
                                                                           (S *)a->out, a->rows, a->cols, a->eps);
     return cudaGetLastError();
