@@ -208,23 +208,25 @@ static int copies_for(int64_t wbytes) {
     return (int)(c < 2 ? 2 : c > 48 ? 48 : c);
 }
 
-/* Microseconds a call of lc_linear (m = 1, bf16, no bias, no act) from a captured graph; gemv: LC_GEMV on/off. */
+/* Microseconds a call of lc_linear (m = 1, bf16, bias, no act) from a captured graph; gemv: LC_GEMV on/off. */
 static double time_linear(int64_t k, int64_t n, int gemv, const char **path) {
     const int64_t xs[2] = {1, k}, ws_[2] = {k, n}, os[2] = {1, n};
     const int nc = copies_for(k * n * 2);
     uint16_t *h = malloc((size_t)(k * n) * 2);
     for (int64_t i = 0; i < k * n; i++) h[i] = to16(LC_DTYPE_BF16, rnd(-0.05, 0.05));
     lc_tensor_t *x = up(LC_DEVICE_CUDA, LC_DTYPE_BF16, 2, xs, h), *o = poisoned(LC_DEVICE_CUDA, LC_DTYPE_BF16, 2, os);
+    const int64_t bs[1] = {n};
+    lc_tensor_t *b = up(LC_DEVICE_CUDA, LC_DTYPE_BF16, 1, bs, h); /* a bias: the GEMV takes only epilogues */
     lc_tensor_t *w[48] = {0};
     for (int c = 0; c < nc; c++) w[c] = up(LC_DEVICE_CUDA, LC_DTYPE_BF16, 2, ws_, h);
     free(h);
     setenv("LC_GEMV", gemv ? "1" : "0", 1);
-    CHECK_OK(lc_linear(x, w[0], NULL, LC_ACT_NONE, o, LC_DEVICE_CUDA)); /* warm-up: plans, algorithms */
+    CHECK_OK(lc_linear(x, w[0], b, LC_ACT_NONE, o, LC_DEVICE_CUDA)); /* warm-up: plans, algorithms */
     *path = last_path();
     lc_device_graph_t *g = NULL;
     double us = NAN;
     if (lc_capture_begin(LC_DEVICE_CUDA) == LC_OK) {
-        for (int c = 0; c < nc; c++) CHECK_OK(lc_linear(x, w[c], NULL, LC_ACT_NONE, o, LC_DEVICE_CUDA));
+        for (int c = 0; c < nc; c++) CHECK_OK(lc_linear(x, w[c], b, LC_ACT_NONE, o, LC_DEVICE_CUDA));
         CHECK_OK(lc_capture_end(1, &g));
     }
     if (g) {
@@ -240,7 +242,7 @@ static double time_linear(int64_t k, int64_t n, int gemv, const char **path) {
     }
     unsetenv("LC_GEMV");
     for (int c = 0; c < nc; c++) lc_tensor_free(w[c]);
-    lc_tensor_free(x), lc_tensor_free(o);
+    lc_tensor_free(x), lc_tensor_free(o), lc_tensor_free(b);
     return us;
 }
 
