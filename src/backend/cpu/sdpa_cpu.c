@@ -15,7 +15,8 @@
  * are converted into a packed [64][d] float32 tile first.
  * Hidden keys never reach a row: causal/length ones are not read, mask-hidden ones get score -inf
  * (whatever their k holds), and when a v tile holds a NaN/Inf the p·v step skips weights that are exactly
- * 0 (0·NaN would poison the row). A row with no visible key (or only -inf scores) gets zeros, lse -inf.
+ * 0 (0·NaN would poison the row). A row with no visible key (or only -inf scores) gets zeros (NaN when
+ * empty_nan is set: attention_forward), lse -inf.
  * Paths, picked at run time (LC_CPU_DISABLE masks them): "cpu_sdpa_avx512" (intrinsics, AVX-512F),
  * "cpu_sdpa_avx2" and "cpu_sdpa_generic": the portable tile of sdpa_cpu_tile.h (GCC/Clang vector
  * extensions) instantiated for AVX2 + FMA and for the baseline ISA.
@@ -495,7 +496,7 @@ static void sd_task(const sd_job *job, const sd_scratch *sc, int64_t t) {
         default: sd_generic_tile(job, sc, kp, krs, vp, vrs, b, h, i0, nq, j0, nk, diag, qoff); break;
         }
     }
-    /* out_i = o_i / l_i; l_i == 0 (no visible key, or only -inf scores): zeros and lse -inf. */
+    /* out_i = o_i / l_i; l_i == 0 (no visible key, or only -inf scores): zeros (NaN with empty_nan), lse -inf. */
     for (int64_t i = 0; i < nq; i++) {
         const float l = sc->l[i];
         const int none = kend <= 0 || l == 0.0f;
@@ -503,7 +504,7 @@ static void sd_task(const sd_job *job, const sd_scratch *sc, int64_t t) {
         const int64_t off = b * os[0] + h * os[1] + (i0 + i) * os[2];
         float *dst = job->o_direct ? (float *)a->out + off : sc->row;
         if (none)
-            for (int64_t p = 0; p < d; p++) dst[p] = 0.0f;
+            for (int64_t p = 0; p < d; p++) dst[p] = a->empty_nan ? NAN : 0.0f;
         else
             for (int64_t p = 0; p < d; p++) dst[p] = sc->o[i * dp + p] * inv;
         if (!job->o_direct) sd_store_row(job, a->out, off, os[3], d, sc->row);

@@ -15,7 +15,7 @@
  *    (causal: on average): 128×64, 8, 1. Causal: tiles past the block's last visible key are skipped, keys past a row are
  *    -inf and the p·v loop stops at each row's last key (hidden v rows are never read, so a NaN there
  *    cannot reach the row). Keys >= L_b are never loaded. With a mask, p·v skips p == 0 (a key hidden by
- *    the mask may hold NaN in v). Rows with no visible key: zeros, lse -inf.
+ *    the mask may hold NaN in v). Rows with no visible key: zeros (NaN with empty_nan), lse -inf.
  *  - split (this file): when the (tile, b, h) blocks don't fill the GPU, the key tiles are cut into nsplit
  *    chunks, each block writes its unnormalised partial (m, l, acc) to the workspace and sd_combine merges
  *    them: out = Σ 2^(m_s-M) acc_s / Σ 2^(m_s-M) l_s (a split that saw nothing has l = 0, m = -FLT_MAX).
@@ -345,7 +345,7 @@ __global__ void __launch_bounds__(NT, MINB) sd_fwd(const sd_params p) {
                 const int c = u * NCG * VW + cg * VW;
 #pragma unroll
                 for (int e = 0; e < VW; e++)
-                    if (c + e < d) dst[(long long)(c + e) * p.o_st[3]] = SV::st1(empty ? 0.0f : o[r][u * VW + e] * inv);
+                    if (c + e < d) dst[(long long)(c + e) * p.o_st[3]] = SV::st1(empty ? sd_empty(p) : o[r][u * VW + e] * inv);
             }
             if (cg == 0 && p.lse) p.lse[rowid] = empty ? -INFINITY : (m[r] + log2f(l[r])) * SD_LN2;
         } else {
@@ -392,7 +392,7 @@ __global__ void __launch_bounds__(256) sd_combine(const sd_params p) {
     const int h = (int)(bh % p.heads), b = (int)(bh / p.heads);
     T *dst = static_cast<T *>(p.out) + (long long)b * p.o_st[0] + (long long)h * p.o_st[1] + (long long)i * p.o_st[2] +
              (long long)c * p.o_st[3];
-    *dst = SdVec<T>::st1(empty ? 0.0f : num / den);
+    *dst = SdVec<T>::st1(empty ? sd_empty(p) : num / den);
     if (c == 0 && p.lse) p.lse[row] = empty ? -INFINITY : (mx + log2f(den)) * SD_LN2;
 }
 
@@ -695,6 +695,7 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
     p.chunk = pl.chunk;
     p.ws_ld = pl.ws_ld;
     p.ws_o = p.ws_ml = NULL;
+    p.empty_nan = args->empty_nan != 0;
     p.fold = pl.mma && pl.nsplit > 1 && pl.base_blocks <= SD_DEC_NCTR && !sd_env_is("LC_SDPA_DECODE_FOLD", "0");
     if (pl.nsplit > 1) {
         const size_t nslots = (size_t)args->batch * args->heads * args->sq * pl.nsplit;
