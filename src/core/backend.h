@@ -247,11 +247,14 @@ typedef struct lc_sdpa_args {
     int causal;
     float scale;
     float *lse;                 /* NULL or [batch, heads, sq] */
-    /* 1: a row whose softmax gets no weight (l = 0: no visible key, or every visible score -inf) is NaN
-     * instead of zeros (lse stays -inf). attention_forward's rule (lc_call_attention_sdpa): its rows all see
-     * key 0, so only ±inf in q or k gets there, and the float64 reference's exp(-inf - -inf) is NaN. lc_sdpa
-     * leaves it 0; the tensor-core prefill (lc_cuda_sdpa_mma_fits) does not take it. */
-    int empty_nan;
+    /* 1 (calls without a mask): NaN/Inf as the plain formula softmax(s)·v gives them, attention_forward's rule
+     * (lc_call_attention_sdpa) and its float64 reference's: a row whose visible scores are all -inf (its rows
+     * all see key 0, so only ±inf in q or k gets there) is NaN, not zeros (lse stays -inf); and on the CPU
+     * every visible key's v is multiplied by its weight, 0 included (0·NaN = NaN), so the p·v arithmetic does
+     * not depend on what v holds (no zero-skipping fallback for a v tile with NaN/Inf). CUDA's generic kernel
+     * never skips without a mask; its decode kernels (sq <= 16) keep skipping zero weights under causal.
+     * lc_sdpa leaves it 0; the tensor-core prefill (lc_cuda_sdpa_mma_fits) does not take it. */
+    int plain_nonfinite;
 } lc_sdpa_args;
 
 /* KV-cache append: for each sequence b with length L = lengths[b] (device int32, clamped to max_seq),

@@ -42,7 +42,7 @@ void lc_call_attention(const lc_call *c, lc_attention_args *a) {
 
 /* attention_forward as one sdpa call: q, k, v, out contiguous [seq, d] seen as [1, 1, seq, d] (strides
  * over the added batch/head axes 0), no mask, no key_lengths, causal as given (sq == skv, so the aligned
- * diagonal is j <= i), scale 1/sqrt(d), empty_nan set. The backends' LC_OP_ATTENTION entries run their sdpa kernels on it. */
+ * diagonal is j <= i), scale 1/sqrt(d), plain_nonfinite set. The backends' LC_OP_ATTENTION entries run their sdpa kernels on it. */
 void lc_call_attention_sdpa(const lc_call *c, lc_sdpa_args *a) {
     const int64_t seq = c->shape[0][0], d = c->shape[0][1];
     memset(a, 0, sizeof *a);
@@ -62,7 +62,7 @@ void lc_call_attention_sdpa(const lc_call *c, lc_sdpa_args *a) {
     a->mask_kind = LC_SDPA_MASK_NONE;
     a->causal = c->attrs.causal != 0;
     a->scale = (float)(1.0 / sqrt((double)d));
-    a->empty_nan = 1; /* all -inf scores (from ±inf in q or k): NaN, as attention always gave */
+    a->plain_nonfinite = 1; /* NaN/Inf as attention has always treated them (backend.h) */
 }
 
 /* The conv part of conv2d and conv_attention (outputs: y = c->out for conv2d, unused for the fused op). */

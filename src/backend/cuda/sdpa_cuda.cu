@@ -15,7 +15,7 @@
  *    (causal: on average): 128×64, 8, 1. Causal: tiles past the block's last visible key are skipped, keys past a row are
  *    -inf and the p·v loop stops at each row's last key (hidden v rows are never read, so a NaN there
  *    cannot reach the row). Keys >= L_b are never loaded. With a mask, p·v skips p == 0 (a key hidden by
- *    the mask may hold NaN in v). Rows with no visible key: zeros (NaN with empty_nan), lse -inf.
+ *    the mask may hold NaN in v). Rows with no visible key: zeros (NaN with plain_nonfinite), lse -inf.
  *  - split (this file): when the (tile, b, h) blocks don't fill the GPU, the key tiles are cut into nsplit
  *    chunks, each block writes its unnormalised partial (m, l, acc) to the workspace and sd_combine merges
  *    them: out = Σ 2^(m_s-M) acc_s / Σ 2^(m_s-M) l_s (a split that saw nothing has l = 0, m = -FLT_MAX).
@@ -695,7 +695,7 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
     p.chunk = pl.chunk;
     p.ws_ld = pl.ws_ld;
     p.ws_o = p.ws_ml = NULL;
-    p.empty_nan = args->empty_nan != 0;
+    p.plain_nonfinite = args->plain_nonfinite != 0;
     p.fold = pl.mma && pl.nsplit > 1 && pl.base_blocks <= SD_DEC_NCTR && !sd_env_is("LC_SDPA_DECODE_FOLD", "0");
     if (pl.nsplit > 1) {
         const size_t nslots = (size_t)args->batch * args->heads * args->sq * pl.nsplit;

@@ -16,7 +16,7 @@
  * (m, l, acc) for sd_combine.
  * Visibility as the generic kernel: keys >= L_b or past the chunk are never loaded; causal (row i sees
  * j <= i + L_b - sq) and masks give -inf scores and, with them, p·v skips p == 0 so a hidden NaN v cannot
- * reach a row. Rows with no visible key: zeros (NaN with empty_nan), lse -inf.
+ * reach a row. Rows with no visible key: zeros (NaN with plain_nonfinite), lse -inf.
  * Tests: tests/c/test_sdpa_cuda.c (GPU machine only).
  */
 #include <cuda_runtime.h>

@@ -21,7 +21,7 @@
  * writes out (and lse); several: its unnormalised partial (ws_o, ws_ml as sdpa_cuda.cuh describes), and with
  * p.fold the last block of the (b, kv head, row group) to finish (a device counter, put back to 0 by that
  * block; kernels of this path must not run concurrently on two streams) merges the partials and writes out,
- * else sd_combine runs after the kernel. Rows with no visible key: zeros (NaN with empty_nan), lse -inf.
+ * else sd_combine runs after the kernel. Rows with no visible key: zeros (NaN with plain_nonfinite), lse -inf.
  * Tests: tests/c/test_sdpa_cuda.c (GPU machine only; LC_SDPA_DECODE=simt runs the SIMT kernel instead).
  */
 #include <cuda_bf16.h>
