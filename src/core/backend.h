@@ -251,9 +251,10 @@ typedef struct lc_sdpa_args {
      * (lc_call_attention_sdpa) and its float64 reference's: a row whose visible scores are all -inf (its rows
      * all see key 0, so only ±inf in q or k gets there) is NaN, not zeros (lse stays -inf); and on the CPU
      * every visible key's v is multiplied by its weight, 0 included (0·NaN = NaN), so the p·v arithmetic does
-     * not depend on what v holds (no zero-skipping fallback for a v tile with NaN/Inf). CUDA's generic kernel
-     * never skips without a mask; its decode kernels (sq <= 16) keep skipping zero weights under causal.
-     * lc_sdpa leaves it 0; the tensor-core prefill (lc_cuda_sdpa_mma_fits) does not take it. */
+     * not depend on what v holds (no zero-skipping fallback for a v tile with NaN/Inf). On CUDA it runs the
+     * generic kernel (which never skips without a mask) for every sq, not the decode kernels (sq <= 16, which
+     * skip zero weights under causal), and the tensor-core prefill (lc_cuda_sdpa_mma_fits) refuses it.
+     * lc_sdpa leaves it 0. */
     int plain_nonfinite;
 } lc_sdpa_args;
 

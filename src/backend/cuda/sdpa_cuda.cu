@@ -16,6 +16,8 @@
  *    -inf and the p·v loop stops at each row's last key (hidden v rows are never read, so a NaN there
  *    cannot reach the row). Keys >= L_b are never loaded. With a mask, p·v skips p == 0 (a key hidden by
  *    the mask may hold NaN in v). Rows with no visible key: zeros (NaN with plain_nonfinite), lse -inf.
+ *    plain_nonfinite (attention_forward) runs every sq here, never the decode kernels (they skip p == 0
+ *    under causal, where a NaN v behind a visible zero weight must still reach the row).
  *  - split (this file): when the (tile, b, h) blocks don't fill the GPU, the key tiles are cut into nsplit
  *    chunks, each block writes its unnormalised partial (m, l, acc) to the workspace and sd_combine merges
  *    them: out = Σ 2^(m_s-M) acc_s / Σ 2^(m_s-M) l_s (a split that saw nothing has l = 0, m = -FLT_MAX).
@@ -545,7 +547,7 @@ static int sd_make_plan(const lc_sdpa_args *a, int num_sms, int mma, sd_plan *pl
     pl->rt = 0;
     const int64_t rows = a->batch * a->heads * a->sq;
     if (num_sms > 4096) num_sms = 4096;
-    if (a->sq <= SD_DEC_MAX_SQ) {
+    if (a->sq <= SD_DEC_MAX_SQ && !a->plain_nonfinite) { /* plain_nonfinite: the generic kernel, which never skips */
         pl->path = SD_PATH_DECODE;
         const int64_t R = (a->heads > 0 ? a->heads / a->kv_heads : 0) * a->sq; /* rows per (b, kv head) */
         if (mma) {
