@@ -42,7 +42,8 @@ void lc_call_attention(const lc_call *c, lc_attention_args *a) {
 
 /* attention_forward as one sdpa call: q, k, v, out contiguous [seq, d] seen as [1, 1, seq, d] (strides
  * over the added batch/head axes 0), no mask, no key_lengths, causal as given (sq == skv, so the aligned
- * diagonal is j <= i), scale 1/sqrt(d), plain_nonfinite set. The backends' LC_OP_ATTENTION entries run their sdpa kernels on it. */
+ * diagonal is j <= i), scale 1/sqrt(d), plain_nonfinite set. The backends' LC_OP_ATTENTION entries run
+ * their sdpa kernels on it. */
 void lc_call_attention_sdpa(const lc_call *c, lc_sdpa_args *a) {
     const int64_t seq = c->shape[0][0], d = c->shape[0][1];
     memset(a, 0, sizeof *a);

@@ -5,11 +5,11 @@
  * float16 / bfloat16 storage with float32 scores, softmax and accumulation, optional lse.
  *
  * Paths (the launcher picks from the shapes and num_sms only, never from device data):
- *  - sd_fwd (this file): flash-style, one block per (query tile, b, h, key split). The float32 kernel of
- *    attention_cuda.cu generalised: qᵀ [DP][BQ] (pre-scaled by scale·log2 e) and K/V tiles of BK keys in
- *    shared memory as float (float32 with 16-byte aligned rows: cp.async; 16-bit: 16-byte loads converted
- *    in registers; anything else: element loads through the strides), register tiles of TR rows × BK/NCG
- *    score columns and TR rows × DP/NCG output columns, online softmax in log2 units. DP = head_dim
+ *  - sd_fwd (this file): flash-style, one block per (query tile, b, h, key split). The seed's float32 attention
+ *    kernel generalised (attention_forward runs here now): qᵀ [DP][BQ] (pre-scaled by scale·log2 e) and K/V
+ *    tiles of BK keys in shared memory as float (float32 with 16-byte aligned rows: cp.async; 16-bit: 16-byte
+ *    loads converted in registers; anything else: element loads through the strides), register tiles of TR rows
+ *    × BK/NCG score columns and TR rows × DP/NCG output columns, online softmax in log2 units. DP = head_dim
  *    rounded up to 32/64/128/256; (BQ×BK, TR, stages): 32, 64: 64×64, 4, 2; 128: 64×32, 4, 2;
  *    256: 32×32, 4, 1; float32 head_dim 49..64 without a mask, sq >= 1024 and >= 4096 keys a row
  *    (causal: on average): 128×64, 8, 1. Causal: tiles past the block's last visible key are skipped, keys past a row are
@@ -420,7 +420,7 @@ typedef struct sd_config {
 } sd_config;
 
 /* Per dtype: DP 32, 64, 128, 256, and (float32 only; the 16-bit entry repeats DP 64) DP 64 with 8 rows per
- * thread (BQ 128, one stage) for long unmasked float32 rows (attention_cuda.cu's measured choice: from 4096 keys
+ * thread (BQ 128, one stage) for long unmasked float32 rows (the seed attention kernel's measured choice: 4096 keys
  * a row, causal on average; compiled without the mask code, which would make it spill). */
 #define SD_NCFG 5
 #define SD_CFG(T, DP, BQ, BK, TR, ST, MINB, MASKS) {DP, BQ, BK, 128, ST, MINB, sd_fwd<T, DP, BQ, BK, 128, TR, ST, MINB, MASKS>}
