@@ -17,7 +17,8 @@
  * make the row NaN). NaN/Inf in visible keys or values propagate as in the float64 reference.
  * The block's normalised rows go to a [bq][d] tile, then through w (+ bias) into out.
  * ISA picked at run time (lc_cpu_caps_get): AVX-512, AVX2 + FMA, or scalar; path "cpu_flash_projected".
- * Tests: tests/python/test_graph_plan.py and tests/c/test_plan.c (plans that fuse attention -> matmul).
+ * Tests: tests/python/test_graph_plan.py, tests/python/test_attention_nonfinite.py (plans that fuse attention ->
+ * matmul), tests/c/test_op_table.c.
  */
 #include <float.h>
 #include <math.h>
