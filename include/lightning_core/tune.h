@@ -1,7 +1,7 @@
 /* tune.h — per-shape autotuning and the CPU/GPU crossover thresholds.
  *
  * Kernels with real alternatives (CPU matmul: own small / own blocked / BLAS; CUDA matmul: the top
- * cuBLASLt heuristic algorithms; CUDA attention: key split or not, and the split chunk) time each
+ * cuBLASLt heuristic algorithms; attention runs on sdpa's kernels, planned from the shape, untuned) time each
  * candidate on the real operands at the first call of a shape with enough work, keep the winner in a
  * process-wide table (key -> mode, measured ms), and use it for later calls of that shape.
  *

@@ -71,9 +71,9 @@ typedef struct lc_linear_args {
     void *out;
 } lc_linear_args;
 
-/* out[seq,d] = softmax(scale · q kᵀ (+ causal mask)) v; dtype float32, float16 or bfloat16 (q, k, v, out
- * all in it; 16-bit: float32 scores, softmax and accumulation, out rounded once). The fused ops that embed
- * this struct (attention_projection) take float32 only. */
+/* out[seq,d] = softmax(scale · q kᵀ (+ causal mask)) v, float32: the attention part of the fused
+ * attention_projection (which embeds this struct; out unused there). attention_forward itself runs on the
+ * backends' sdpa kernels (lc_call_attention_sdpa below). */
 typedef struct lc_attention_args {
     lc_dtype dtype;
     int64_t seq, head_dim;
@@ -250,6 +250,15 @@ typedef struct lc_sdpa_args {
     int causal;
     float scale;
     float *lse;                 /* NULL or [batch, heads, sq] */
+    /* 1 (calls without a mask): NaN/Inf as the plain formula softmax(s)·v gives them, attention_forward's rule
+     * (lc_call_attention_sdpa) and its float64 reference's: a row whose visible scores are all -inf (its rows
+     * all see key 0, so only ±inf in q or k gets there) is NaN, not zeros (lse stays -inf); and on the CPU
+     * every visible key's v is multiplied by its weight, 0 included (0·NaN = NaN), so the p·v arithmetic does
+     * not depend on what v holds (no zero-skipping fallback for a v tile with NaN/Inf). On CUDA it runs the
+     * generic kernel (which never skips without a mask) for every sq, not the decode kernels (sq <= 16, which
+     * skip zero weights under causal), and the tensor-core prefill (lc_cuda_sdpa_mma_fits) refuses it.
+     * lc_sdpa leaves it 0. */
+    int plain_nonfinite;
 } lc_sdpa_args;
 
 /* KV-cache append: for each sequence b with length L = lengths[b] (device int32, clamped to max_seq),
@@ -400,6 +409,8 @@ int lc_backend_fits(const lc_backend *be, const lc_call *c);
 void lc_call_matmul(const lc_call *c, lc_matmul_args *a);
 void lc_call_linear(const lc_call *c, lc_linear_args *a);
 void lc_call_attention(const lc_call *c, lc_attention_args *a);
+/* attention_forward [seq, d] as a [1, 1, seq, d] sdpa call (contiguous, no mask, scale 1/sqrt(d)). */
+void lc_call_attention_sdpa(const lc_call *c, lc_sdpa_args *a);
 void lc_call_conv2d(const lc_call *c, lc_conv2d_args *a);
 void lc_call_binary(const lc_call *c, lc_binary_args *a);
 void lc_call_relu(const lc_call *c, lc_relu_args *a);

@@ -2,7 +2,8 @@
  * shared by the CPU and CUDA adapters, and lc_backend_fits. Shapes come from the call's operand shapes
  * (validated by the op table's rules before any kernel runs): matmul/linear a [m,k] · b [k,n];
  * elementwise over the output's element count; layer_norm rows x cols (last axis); conv x [n,c,h,w],
- * w [oc,c,kh,kw] -> out [n,oc,oh,ow]; attention [seq, d] with scale 1/sqrt(d).
+ * w [oc,c,kh,kw] -> out [n,oc,oh,ow]; attention [seq, d] with scale 1/sqrt(d) (as lc_attention_args for the
+ * fused attention_projection, as a [1, 1, seq, d] lc_sdpa_args for attention_forward itself).
  * Tests: every op through tests/c/test_ops.c and tests/c/test_op_table.c. */
 #include <math.h>
 #include <string.h>
@@ -38,6 +39,32 @@ void lc_call_attention(const lc_call *c, lc_attention_args *a) {
     *a = (lc_attention_args){.dtype = c->dtype, .seq = seq, .head_dim = d, .causal = c->attrs.causal != 0,
                              .scale = (float)(1.0 / sqrt((double)d)), .q = c->in[0], .k = c->in[1], .v = c->in[2],
                              .out = c->out};
+}
+
+/* attention_forward as one sdpa call: q, k, v, out contiguous [seq, d] seen as [1, 1, seq, d] (strides
+ * over the added batch/head axes 0), no mask, no key_lengths, causal as given (sq == skv, so the aligned
+ * diagonal is j <= i), scale 1/sqrt(d), plain_nonfinite set. The backends' LC_OP_ATTENTION entries run
+ * their sdpa kernels on it. */
+void lc_call_attention_sdpa(const lc_call *c, lc_sdpa_args *a) {
+    const int64_t seq = c->shape[0][0], d = c->shape[0][1];
+    memset(a, 0, sizeof *a);
+    a->dtype = c->dtype;
+    a->batch = a->heads = a->kv_heads = 1;
+    a->sq = a->skv = seq;
+    a->head_dim = d;
+    a->q = c->in[0];
+    a->k = c->in[1];
+    a->v = c->in[2];
+    a->out = c->out;
+    const int64_t st[4] = {0, 0, d, 1};
+    memcpy(a->q_st, st, sizeof st);
+    memcpy(a->k_st, st, sizeof st);
+    memcpy(a->v_st, st, sizeof st);
+    memcpy(a->o_st, st, sizeof st);
+    a->mask_kind = LC_SDPA_MASK_NONE;
+    a->causal = c->attrs.causal != 0;
+    a->scale = (float)(1.0 / sqrt((double)d));
+    a->plain_nonfinite = 1; /* NaN/Inf as attention has always treated them (backend.h) */
 }
 
 /* The conv part of conv2d and conv_attention (outputs: y = c->out for conv2d, unused for the fused op). */

@@ -1,7 +1,7 @@
 /* attention_projection.c — the fused attention -> projection op (internal, ops/attention_projection.h):
  * one op-table entry (LC_OP_ATTENTION_PROJECTION: shape rule, work); routes (operands on one device),
  * checks the backend has the fused kernel for the sizes (its fits entry), calls kernels[op]; capturable
- * and traced like any op. The CPU kernel projects each query block as it is produced (attention_cpu.c);
+ * and traced like any op. The CPU kernel projects each query block as it is produced (attention_projection_cpu.c);
  * the CUDA kernel one query row per warp (attention_projection_cuda.cu).
  * Tests: tests/python/test_graph_plan.py, tests/c/test_plan.c. */
 #include <string.h>

@@ -5,7 +5,8 @@ exactly as they are without it (bit for bit the clean run's output, and the floa
 inputs), and rows >= j must show it as the float64 reference does (a NaN in v[j, c]: column c is NaN
 from row j on; a NaN in k[j]: whole rows NaN; +-inf: as the reference says). A masked position is
 skipped, never multiplied by p = 0 (0 * NaN = NaN), whatever the tiling: seq values straddle the
-kernels' 64-row / 64-key tiles, and on CUDA the key-split path (cost model) runs for seq >= 129.
+kernels' 64-row / 64-key tiles; on CUDA the key-split path of sdpa's generic kernel (its plan) runs for
+the long sequences of test_cuda_key_split_masked_nonfinite.
 Entry points: attention2d, attention_forward, AttentionSession, attention_forward_with_policy, the
 planned graph's attention -> matmul (fused attention_projection and unfused), ConvAttentionSession and
 the planned conv -> qkv -> attention_packed chain. "cuda" cases are skipped without a GPU.
@@ -120,51 +121,40 @@ def test_unmasked_nonfinite_is_never_lost(rng):
 
 
 @requires_cuda
-@pytest.mark.parametrize("seq,d", [(300, 64), (257, 16), (129, 128)])
+@pytest.mark.parametrize("seq,d", [(1000, 64), (600, 16), (700, 128)])
 def test_cuda_key_split_masked_nonfinite(rng, ref, rel_err, seq, d):
-    # With autotuning off the cost model splits the keys of these shapes across blocks (few query
-    # blocks, many SMs): the partials and their merge must not let a masked v row in either.
-    was = lc.get_autotune()
-    lc.set_autotune(False)
-    try:
-        paths = []
+    # attention runs sdpa's generic kernel, whose plan (shapes and SM count only) splits the keys of these
+    # shapes across blocks (few query tiles, >= 8 key tiles): the partials and their merge must not let a
+    # masked v row in either.
+    paths = []
 
-        def run(q, k, v):
-            y = lc.attention2d(q, k, v, True, "cuda")
-            paths.append(lc.last_dispatch()["path"])
-            return y
+    def run(q, k, v):
+        y = lc.attention2d(q, k, v, True, "cuda")
+        paths.append(lc.last_dispatch()["path"])
+        return y
 
-        _sweep(run, rng, ref, rel_err, seq, d, rows=sorted({0, 40, 63, 64, 65, seq // 2, seq - 1}))
-        assert "cuda_flash_splitk" in paths, paths
-    finally:
-        lc.set_autotune(was)
+    _sweep(run, rng, ref, rel_err, seq, d, rows=sorted({0, 40, 63, 64, 65, seq // 2, seq - 1}))
+    assert set(paths) == {"cuda_sdpa_split_f32"}, paths
 
 
 @requires_cuda
-@pytest.mark.parametrize("autotune", [False, True])
-def test_cuda_long_causal_masked_nonfinite(rng, autotune):
-    # head_dim 64 from seq 8192 (causal) runs the 128-row query blocks: their last key tile is wholly
-    # masked for the block's first 64 rows. No float64 reference at this size: rows before j must be
-    # bit-identical to the clean run of the same plan (the first call tunes; the second uses the choice).
+def test_cuda_long_causal_masked_nonfinite(rng):
+    # head_dim 64 from seq 8192 (causal: 4096 keys a row on average) runs sdpa's 128-row query tiles: their
+    # last key tile is wholly masked for the tile's first 64 rows. No float64 reference at this size: rows
+    # before j must be bit-identical to the clean run (the plan depends on the shapes only).
     seq, d = 8200, 64
-    was = lc.get_autotune()
-    lc.set_autotune(autotune)
-    try:
-        q, k, v = _inputs(rng, seq, d)
-        lc.attention2d(q, k, v, True, "cuda")
-        clean = lc.attention2d(q, k, v, True, "cuda")
-        assert np.isfinite(clean).all()
-        for j in (100, 8064 + 64 + 5, seq - 1):
-            for which in ("v", "k"):
-                qp, kp, vp = _poisoned(q, k, v, which, j, 5, np.nan)
-                out = lc.attention2d(qp, kp, vp, True, "cuda")
-                assert np.array_equal(out[:j], clean[:j]), (which, j)
-                if which == "v":
-                    assert np.isnan(out[j:, 5]).all() and np.isfinite(np.delete(out[j:], 5, axis=1)).all()
-                else:
-                    assert np.isnan(out[j:]).all()
-    finally:
-        lc.set_autotune(was)
+    q, k, v = _inputs(rng, seq, d)
+    clean = lc.attention2d(q, k, v, True, "cuda")
+    assert np.isfinite(clean).all()
+    for j in (100, 8064 + 64 + 5, seq - 1):
+        for which in ("v", "k"):
+            qp, kp, vp = _poisoned(q, k, v, which, j, 5, np.nan)
+            out = lc.attention2d(qp, kp, vp, True, "cuda")
+            assert np.array_equal(out[:j], clean[:j]), (which, j)
+            if which == "v":
+                assert np.isnan(out[j:, 5]).all() and np.isfinite(np.delete(out[j:], 5, axis=1)).all()
+            else:
+                assert np.isnan(out[j:]).all()
 
 
 # ---- sessions ----------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ inputs with awkward sizes; NaN-poisoned outs; the flat API with flat and 2-D arr
 float64 inputs are converted and the output is float32 (float16/bfloat16: test_dtype_ops.py); Fortran/transposed/sliced/
 byte-swapped inputs; inputs never modified; device fallback, auto, and strict mode.
 """
+import re
+
 import numpy as np
 import pytest
 
@@ -239,3 +241,63 @@ def test_attention_strict_mode(rng, poison, strict_off, dev):
         assert not np.isnan(out).any()
     finally:
         lc.set_strict_device(False)
+
+
+# ---- attention runs on sdpa's kernels (issue 15, item 1) ------------------------------------------------
+# attention2d / attention_forward are scaled_dot_product_attention on [seq, head_dim] (batch = heads = 1,
+# scale 1/sqrt(head_dim)): the op keeps its name, checks and signature; the kernel and its path are sdpa's.
+# On CUDA attention takes sdpa's generic kernel for every seq (never the decode or tensor-core kernels).
+SDPA_PATH = {"cpu": r"cpu_sdpa_(avx512|avx2|generic)", "cuda": r"cuda_sdpa_(flash|split)_(f32|f16|bf16)"}
+
+
+@pytest.mark.parametrize("seq,hd", [(1, 8), (7, 33), (65, 64), (300, 100)])
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention2d_runs_sdpa_kernel(rng, device, seq, hd, causal):
+    q, k, v = qkv(rng, seq, hd)
+    y = lc.attention2d(q, k, v, causal, device)
+    d = lc.last_dispatch()
+    assert d["op"] == "attention_forward" and re.fullmatch(SDPA_PATH[device], d["path"]), d
+    # float32: the same kernel on the same operands, so bit for bit sdpa's output (the seed's own kernels
+    # computed scale·log2(e)·q first and would differ in the last bits)
+    want = lc.scaled_dot_product_attention(q, k, v, causal=causal, device=device)
+    assert np.array_equal(y, want)
+    flat = lc.attention_forward(q.ravel(), k.ravel(), v.ravel(), seq, hd, causal, device)
+    assert np.array_equal(flat.reshape(seq, hd), want) and re.fullmatch(SDPA_PATH[device], lc.last_dispatch()["path"])
+
+
+def test_attention2d_bfloat16_cpu_is_sdpa(rng):
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    q, k, v = (t.astype(ml_dtypes.bfloat16) for t in qkv(rng, 70, 24))
+    for causal in (False, True):
+        y = lc.attention2d(q, k, v, causal, "cpu")
+        assert y.dtype == q.dtype and re.fullmatch(SDPA_PATH["cpu"], lc.last_dispatch()["path"])
+        want = lc.scaled_dot_product_attention(q, k, v, causal=causal, device="cpu")
+        assert np.array_equal(y.view(np.uint16), want.view(np.uint16))
+
+
+def test_attention_session_runs_sdpa_kernel(rng, rel_err, ref, device):
+    seq, hd = 40, 16
+    q, k, v = qkv(rng, seq, hd)
+    s = lc.AttentionSession(seq, hd, True, device)
+    out = np.full((seq, hd), np.nan, np.float32)
+    s.forward_into(q, k, v, out)
+    assert rel_err(out, ref.attention(q, k, v, True)) < 1e-5
+    assert re.fullmatch(SDPA_PATH[device], lc.last_dispatch()["path"]), lc.last_dispatch()
+
+
+@pytest.mark.parametrize("seq", [3, 40])
+def test_attention2d_keeps_its_nonfinite_rule(device, seq):
+    # Key 0's score is -inf for every row (k[0, 0] = +inf against q[:, 0] = -1). Causal row 0 sees key 0
+    # only: every score -inf, so the plain formula exp(s - max) gives NaN (the float64 reference) where
+    # scaled_dot_product_attention documents zeros; attention keeps NaN. The other rows give key 0 weight
+    # exactly 0, and a NaN in v[0] still reaches them (0 * NaN), as the reference says: attention never
+    # skips a zero weight.
+    rng = np.random.default_rng(7)
+    q, k, v = (rng.uniform(0.5, 1.0, (seq, 4)).astype(np.float32) for _ in range(3))
+    q[:, 0] = -1.0
+    k[0, 0] = np.inf
+    y = lc.attention2d(q, k, v, True, device)
+    assert np.isnan(y[0]).all() and np.isfinite(y[1:]).all()
+    v[0, 2] = np.nan
+    y = lc.attention2d(q, k, v, True, device)
+    assert np.isnan(y[0]).all() and np.isnan(y[1:, 2]).all() and np.isfinite(np.delete(y[1:], 2, axis=1)).all()

@@ -181,21 +181,20 @@ def test_linear_right_with_tuning(rng, rel_err, poison, device):
 @requires_cuda
 @pytest.mark.parametrize("seq,hd,causal", [(1024, 64, False), (1024, 64, True), (777, 48, True), (2048, 128, False)])
 def test_cuda_attention_right_with_tuning(rng, rel_err, ref, poison, seq, hd, causal):
+    # attention runs on sdpa's kernels, planned from the shapes: nothing to tune, nothing stored
     q, k, v = (rng.standard_normal((seq, hd)).astype(np.float32) for _ in range(3))
     want = ref.attention(q, k, v, causal)
     for _ in range(3):
         out = poison((seq, hd))
         lc.attention2d_into(q, k, v, out, causal, "cuda")
         assert rel_err(out, want) < 1e-5
-    for e in lc.tune_cache_entries():
-        if e["key"].startswith("attention|cuda|"):
-            assert re.fullmatch(r"chunk=\d+", e["mode"]), e
+    assert not [e for e in lc.tune_cache_entries() if e["key"].startswith("attention|")], lc.tune_cache_entries()
 
 
 @requires_cuda
-def test_cuda_attention_tuning_waits_are_counted(rng):
-    # The key-split tuner waits on the host once per candidate, at the shape's first call only; on device
-    # tensors under the 'auto' policy nothing else waits. runtime_counters()["syncs"] shows both.
+def test_cuda_attention_never_waits(rng):
+    # No tuner: on device tensors attention never waits on the host, its first call of a shape included
+    # (runtime_counters()["syncs"] would count a tuner's waits).
     seq, hd = 2048, 64
     tq, tk, tv = (lc.Tensor(rng.standard_normal((seq, hd)).astype(np.float32), device="cuda") for _ in range(3))
     out = lc.Tensor(np.zeros((seq, hd), np.float32), device="cuda")
@@ -208,10 +207,7 @@ def test_cuda_attention_tuning_waits_are_counted(rng):
         lc.synchronize("cuda")
         return n
 
-    first = syncs()
-    tuned = [e for e in lc.tune_cache_entries() if e["key"].startswith(f"attention|cuda|f32|seq={seq},d={hd},")]
-    assert len(tuned) == 1, lc.tune_cache_entries()  # this shape is in the tuned range on any sm_90 part
-    assert first >= 2  # at least two candidates timed, each ending in one host wait
+    assert syncs() == 0
     assert syncs() == 0
 
 

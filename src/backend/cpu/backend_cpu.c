@@ -23,7 +23,6 @@ static lc_status lc_cpu_sync(void) { return LC_OK; }
 
 /* Thin adapters: the one call struct -> each kernel's own arguments (op_call.c). */
 LC_KERNEL_ADAPTER(lc_cpu_k_matmul, lc_matmul_args, lc_call_matmul, lc_cpu_matmul)
-LC_KERNEL_ADAPTER(lc_cpu_k_attention, lc_attention_args, lc_call_attention, lc_cpu_attention)
 LC_KERNEL_ADAPTER(lc_cpu_k_conv2d, lc_conv2d_args, lc_call_conv2d, lc_cpu_conv2d)
 LC_KERNEL_ADAPTER(lc_cpu_k_binary, lc_binary_args, lc_call_binary, lc_cpu_binary)
 LC_KERNEL_ADAPTER(lc_cpu_k_relu, lc_relu_args, lc_call_relu, lc_cpu_relu)
@@ -43,6 +42,12 @@ LC_KERNEL_ADAPTER(lc_cpu_k_attention_projection, lc_attention_projection_args, l
 /* sdpa, kv_append and rope carry their own strided argument struct (lc_call.ext, filled by src/ops/sdpa.c,
  * kv_cache.c and rope.c). */
 static lc_status lc_cpu_k_sdpa(const lc_call *c, const char **path) { return lc_cpu_sdpa(c->ext, path); }
+/* attention_forward: sdpa's kernel on the call seen as [1, 1, seq, d] (path "cpu_sdpa_<isa>"). */
+static lc_status lc_cpu_k_attention(const lc_call *c, const char **path) {
+    lc_sdpa_args a;
+    lc_call_attention_sdpa(c, &a);
+    return lc_cpu_sdpa(&a, path);
+}
 /* rope: lc_rope_args through lc_call.ext (src/ops/rope.c). */
 static lc_status lc_cpu_k_rope(const lc_call *c, const char **path) { return lc_cpu_rope(c->ext, path); }
 /* sample: lc_sample_args through lc_call.ext (src/ops/sample.c). */

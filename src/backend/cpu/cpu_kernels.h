@@ -12,7 +12,6 @@ lc_status lc_cpu_matmul(const lc_matmul_args *args, const char **path);         
 int lc_cpu_matmul_blas_active(void);                                              /* matmul_cpu.c */
 /* float16 / bfloat16 storage, float32 accumulation (matmul_cpu.c hands those dtypes here). */
 lc_status lc_cpu_matmul_lowp(const lc_matmul_args *args, const char **path);    /* matmul_lowp_cpu.c */
-lc_status lc_cpu_attention(const lc_attention_args *args, const char **path);   /* attention_cpu.c */
 /* sdpa_cpu.c: lc_sdpa_args semantics (backend.h), float32/float16/bfloat16, threaded over batch x heads x
  * query blocks; lse may be NULL. kv_append: the cache append on host memory. */
 lc_status lc_cpu_sdpa(const lc_sdpa_args *args, const char **path);
@@ -30,7 +29,7 @@ lc_status lc_cpu_relu(const lc_relu_args *args, const char **path);             
 lc_status lc_cpu_gelu(const lc_gelu_args *args, const char **path);             /* elementwise_cpu.c */
 lc_status lc_cpu_layer_norm(const lc_layer_norm_args *args, const char **path); /* layer_norm_cpu.c */
 lc_status lc_cpu_linear(const lc_linear_args *args, const char **path);         /* linear_cpu.c */
-lc_status lc_cpu_attention_projection(const lc_attention_projection_args *args, const char **path); /* attention_cpu.c */
+lc_status lc_cpu_attention_projection(const lc_attention_projection_args *args, const char **path); /* attention_projection_cpu.c */
 lc_status lc_cpu_qkv_pack(const lc_qkv_pack_args *args, const char **path);     /* layout_cpu.c */
 /* llm_cpu.c: float32/float16/bfloat16 (bcast also float64), 16-bit through float32 blocks, one rounding. */
 lc_status lc_cpu_rms_norm(const lc_rms_norm_args *args, const char **path);
@@ -47,9 +46,8 @@ lc_status lc_cpu_lowp_relu(const lc_relu_args *args, const char **path);
 lc_status lc_cpu_lowp_gelu(const lc_gelu_args *args, const char **path);
 lc_status lc_cpu_lowp_layer_norm(const lc_layer_norm_args *args, const char **path);
 lc_status lc_cpu_lowp_linear(const lc_linear_args *args, const char **path);
-/* attention and conv2d: the whole operands converted into one float32 workspace, the float32 kernel,
- * the output rounded once. */
-lc_status lc_cpu_lowp_attention(const lc_attention_args *args, const char **path);
+/* conv2d: the whole operands converted into one float32 workspace, the float32 kernel, the output
+ * rounded once. */
 lc_status lc_cpu_lowp_conv2d(const lc_conv2d_args *args, const char **path);
 /* matmul_lowp_cpu.c: a, b in args->dtype (16-bit), c written as float32 (c_f32 [m,n]), unrounded: for
  * linear's epilogue on the float32 sums. */

@@ -1,5 +1,5 @@
-/* lowp_cpu.c — float16 / bfloat16 storage for the elementwise ops, gelu, layer_norm, linear, attention
- * and conv2d on the CPU: the arithmetic is the float32 kernels' own (elementwise_cpu.c, layer_norm_cpu.c,
+/* lowp_cpu.c — float16 / bfloat16 storage for the elementwise ops, gelu, layer_norm, linear and conv2d
+ * on the CPU: the arithmetic is the float32 kernels' own (elementwise_cpu.c, layer_norm_cpu.c,
  * the float32 epilogue of linear), on operands converted to float32 by lc_convert (F16C / AVX-512 /
  * scalar rows, picked at run time), and the float32 result is rounded once to the dtype (nearest even;
  * NaN stays NaN, Inf stays Inf). All operands are of the one dtype (the op table's rule).
@@ -14,11 +14,10 @@
  *  - linear: the low-precision matmul leaves the float32 sums unrounded (lc_cpu_matmul_lowp_f32out:
  *    AMX-BF16 / AVX-512 BF16 tiles or the float32 path), then one row pass adds the bias (converted once), applies
  *    ReLU / GELU (the float32 gelu kernel) and rounds the row into out.
- *  - attention [seq, d] and conv2d NCHW (bias, ReLU): the whole operands converted into one float32
- *    workspace, the float32 kernel (attention_cpu.c: float32 scores, softmax, accumulation; conv2d_cpu.c:
- *    float32 sums, bias and ReLU on them) into a float32 output there, rounded once into out. Simple
- *    and correct, one extra pass over the operands (speed later). Causal attention: the image of a
- *    masked v row is converted but never read (the float32 kernel's loop bounds), so a NaN there stays out.
+ *  - conv2d NCHW (bias, ReLU): the whole operands converted into one float32 workspace, the float32
+ *    kernel (conv2d_cpu.c: float32 sums, bias and ReLU on them) into a float32 output there, rounded once
+ *    into out. Simple and correct, one extra pass over the operands (speed later). (16-bit attention runs
+ *    on sdpa's kernel, sdpa_cpu.c, which converts its tiles itself.)
  * Workspaces are allocated before anything is written; failure is LC_ERR_OUT_OF_MEMORY with out untouched.
  * Tests: tests/c/test_lowp_ops.c (every op x dtype, awkward sizes, NaN placement, under the CPU masks),
  * tests/c/test_lowp_attn.c (attention, conv2d, qkv_pack_repeat). */
@@ -246,45 +245,13 @@ lc_status lc_cpu_lowp_linear(const lc_linear_args *args, const char **path) {
     return st;
 }
 
-/* ---- attention, conv2d ------------------------------------------------------------------------------ */
+/* ---- conv2d ------------------------------------------------------------------------------------ */
 
 /* path = the float32 kernel's path + "_f16" / "_bf16" (thread-local: names the last call's path). */
 static const char *lowp_path(const char *f32_path, lc_dtype d) {
     static _Thread_local char name[64];
     snprintf(name, sizeof name, "%s_%s", f32_path ? f32_path : "?", lowp_tag(d));
     return name;
-}
-
-/* q, k, v converted whole (a masked v row is converted, never read: the float32 kernel's causal bounds
- * hold on the image), the float32 flash kernel into a float32 out, rounded once into out. */
-lc_status lc_cpu_lowp_attention(const lc_attention_args *args, const char **path) {
-    LC_CHECK_INVARIANT(args != NULL && lc_cpu_is_lowp(args->dtype) && args->seq >= 0 && args->head_dim >= 0);
-    int64_t n;
-    if (!lc_mul_ok(args->seq, args->head_dim, &n))
-        return lc_error(LC_ERR_INVALID_ARGUMENT, "attention: %s workspace size overflows", lc_dtype_name(args->dtype));
-    if (n == 0) {
-        if (path) *path = lowp_path("flash", args->dtype);
-        return LC_OK;
-    }
-    LC_CHECK_INVARIANT(args->q && args->k && args->v && args->out);
-    const int64_t parts[4] = {n, n, n, n};
-    lc_status st = LC_OK;
-    float *ws = lc_cpu_f32_workspace("attention", args->dtype, parts, 4, &st);
-    if (!ws) return st;
-    float *q = ws, *k = ws + n, *v = ws + 2 * n, *o = ws + 3 * n;
-    st = lc_convert(LC_DTYPE_F32, q, args->dtype, args->q, (size_t)n);
-    if (st == LC_OK) st = lc_convert(LC_DTYPE_F32, k, args->dtype, args->k, (size_t)n);
-    if (st == LC_OK) st = lc_convert(LC_DTYPE_F32, v, args->dtype, args->v, (size_t)n);
-    const char *fpath = NULL;
-    if (st == LC_OK) {
-        lc_attention_args f = *args;
-        f.dtype = LC_DTYPE_F32, f.q = q, f.k = k, f.v = v, f.out = o;
-        st = lc_cpu_attention(&f, &fpath);
-    }
-    if (st == LC_OK) st = lc_convert(args->dtype, args->out, LC_DTYPE_F32, o, (size_t)n);
-    lc_aligned_free(ws);
-    if (st == LC_OK && path) *path = lowp_path(fpath, args->dtype);
-    return st;
 }
 
 /* x, w, bias converted whole, the float32 direct kernel (bias and ReLU fused on the float32 sums) into

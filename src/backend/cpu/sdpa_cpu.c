@@ -16,6 +16,8 @@
  * Hidden keys never reach a row: causal/length ones are not read, mask-hidden ones get score -inf
  * (whatever their k holds), and when a v tile holds a NaN/Inf the p·v step skips weights that are exactly
  * 0 (0·NaN would poison the row). A row with no visible key (or only -inf scores) gets zeros, lse -inf.
+ * plain_nonfinite (attention_forward, no mask): such rows are NaN and zero weights are never skipped (the
+ * fast p·v runs whatever v holds, so a NaN/Inf in a hidden v row leaves the other rows' bits unchanged).
  * Paths, picked at run time (LC_CPU_DISABLE masks them): "cpu_sdpa_avx512" (intrinsics, AVX-512F),
  * "cpu_sdpa_avx2" and "cpu_sdpa_generic": the portable tile of sdpa_cpu_tile.h (GCC/Clang vector
  * extensions) instantiated for AVX2 + FMA and for the baseline ISA.
@@ -57,6 +59,7 @@ typedef struct sd_job {
     const lc_cvt_rows *cvt;
     int isa;
     int k_direct, v_direct, o_direct; /* float32 with unit d-stride: read / written in place */
+    int no_skip;                      /* plain_nonfinite without a mask: p·v never skips zero weights */
     int64_t d, dp, bq, bk, nqb, group;
     size_t scratch_floats;
     atomic_int failed;
@@ -487,7 +490,7 @@ static void sd_task(const sd_job *job, const sd_scratch *sc, int64_t t) {
             sd_qk_512(job, sc, kp, krs, ncol, nk);
             if (a->mask_kind != LC_SDPA_MASK_NONE) sd_apply_mask(job, sc, b, h, i0, nq, j0, nk);
             sd_softmax_512(job, sc, ncol, nk, diag, qoff);
-            if (sd_finite_512(vp, vrs, nk, d)) sd_pv_512(job, sc, vp, vrs, nrow, nk, diag, qoff);
+            if (job->no_skip || sd_finite_512(vp, vrs, nk, d)) sd_pv_512(job, sc, vp, vrs, nrow, nk, diag, qoff);
             else sd_generic_pv(job, sc, vp, vrs, nrow, nk, diag, qoff, 1);
             break;
         case SD_ISA_AVX2: sd_avx2_tile(job, sc, kp, krs, vp, vrs, b, h, i0, nq, j0, nk, diag, qoff); break;
@@ -495,7 +498,7 @@ static void sd_task(const sd_job *job, const sd_scratch *sc, int64_t t) {
         default: sd_generic_tile(job, sc, kp, krs, vp, vrs, b, h, i0, nq, j0, nk, diag, qoff); break;
         }
     }
-    /* out_i = o_i / l_i; l_i == 0 (no visible key, or only -inf scores): zeros and lse -inf. */
+    /* out_i = o_i / l_i; l_i == 0 (no visible key, or only -inf scores): zeros (NaN with plain_nonfinite), lse -inf. */
     for (int64_t i = 0; i < nq; i++) {
         const float l = sc->l[i];
         const int none = kend <= 0 || l == 0.0f;
@@ -503,7 +506,7 @@ static void sd_task(const sd_job *job, const sd_scratch *sc, int64_t t) {
         const int64_t off = b * os[0] + h * os[1] + (i0 + i) * os[2];
         float *dst = job->o_direct ? (float *)a->out + off : sc->row;
         if (none)
-            for (int64_t p = 0; p < d; p++) dst[p] = 0.0f;
+            for (int64_t p = 0; p < d; p++) dst[p] = a->plain_nonfinite ? NAN : 0.0f;
         else
             for (int64_t p = 0; p < d; p++) dst[p] = sc->o[i * dp + p] * inv;
         if (!job->o_direct) sd_store_row(job, a->out, off, os[3], d, sc->row);
@@ -581,6 +584,7 @@ lc_status lc_cpu_sdpa(const lc_sdpa_args *a, const char **path) {
     job.k_direct = a->dtype == LC_DTYPE_F32 && a->k_st[3] == 1;
     job.v_direct = a->dtype == LC_DTYPE_F32 && a->v_st[3] == 1;
     job.o_direct = a->dtype == LC_DTYPE_F32 && a->o_st[3] == 1;
+    job.no_skip = a->plain_nonfinite && a->mask_kind == LC_SDPA_MASK_NONE;
     job.scratch_floats = (size_t)(job.dp * job.bq + job.bk * job.bq + job.bq * job.dp + 4 * job.bq +
                                   2 * job.bk * job.dp + job.dp);
     atomic_init(&job.failed, 0);

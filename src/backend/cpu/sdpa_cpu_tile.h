@@ -117,7 +117,8 @@ SD_T_ATTR static void SD_T_CAT(SD_T_NAME, _tile)(const sd_job *job, const sd_scr
     SD_T_CAT(SD_T_NAME, _qk)(job, sc, kp, krs, ncol, nk);
     if (job->a->mask_kind != LC_SDPA_MASK_NONE) sd_apply_mask(job, sc, b, h, i0, nq, j0, nk);
     sd_softmax_body(job, sc, ncol, nk, diag, qoff);
-    SD_T_CAT(SD_T_NAME, _pv)(job, sc, vp, vrs, nrow, nk, diag, qoff, !sd_finite_body(vp, vrs, nk, job->d));
+    const int skip_zero = !job->no_skip && !sd_finite_body(vp, vrs, nk, job->d);
+    SD_T_CAT(SD_T_NAME, _pv)(job, sc, vp, vrs, nrow, nk, diag, qoff, skip_zero);
 }
 
 #undef SD_T_FN

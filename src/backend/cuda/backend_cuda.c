@@ -1,7 +1,7 @@
 /* backend_cuda.c — the CUDA backend table: device memory (caching allocator), pinned-staged copies,
  * stream sync, and the kernel entries (indexed by op id, thin adapters over lc_call) (cuBLASLt GEMM, the small-m
- * 16-bit GEMV for linear/matmul (gemv_cuda.cu); own kernels for attention,
- * conv2d, elementwise, gelu, layer_norm; float16/bfloat16 attention and conv2d through a float32 image,
+ * 16-bit GEMV for a linear with an epilogue (gemv_cuda.cu); own kernels for sdpa (which attention_forward also
+ * runs on), conv2d, elementwise, gelu, layer_norm; float16/bfloat16 conv2d through a float32 image,
  * lc_cuda_images below). Entries receive device pointers and only enqueue work on the
  * backend stream; launch errors are returned at once, faults inside kernels at the next sync (naming
  * the op, see cuda_context.c).
@@ -56,10 +56,9 @@ static lc_status lc_cuda_matmul(const lc_matmul_args *args, const char **path) {
 
 static int lc_cuda_lowp(lc_dtype d) { return d == LC_DTYPE_F16 || d == LC_DTYPE_BF16; }
 
-/* float16/bfloat16 attention and conv2d run the float32 kernels on a float32 image of the operands in
- * one device workspace (lc_cuda_launch_cast in: exact; out: one rounding to nearest even), allocated
- * before anything is enqueued: correct, one extra pass over the operands (templated kernels later).
- * Causal attention: the image of a masked v row is made but never read (the float32 kernel's bounds). */
+/* float16/bfloat16 conv2d runs the float32 kernels on a float32 image of the operands in one device
+ * workspace (lc_cuda_launch_cast in: exact; out: one rounding to nearest even), allocated before anything
+ * is enqueued: correct, one extra pass over the operands (templated kernels later). */
 static lc_status lc_cuda_images(const char *op, lc_dtype d, const void *const *src, const int64_t *n, int count,
                                 size_t head_bytes, void **mem, float **img) {
     size_t bytes = (head_bytes + 255) & ~(size_t)255;
@@ -85,43 +84,6 @@ static cudaError_t lc_cuda_cast_in(lc_dtype d, const void *const *src, const int
     for (int i = 0; err == cudaSuccess && i < count - 1; i++)
         if (src[i]) err = lc_cuda_launch_cast(LC_DTYPE_F32, img[i], d, src[i], n[i], stream);
     return err;
-}
-
-static lc_status lc_cuda_attention(const lc_attention_args *args, const char **path) {
-    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
-    if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "attention_forward: cuda: no usable GPU");
-    const int lowp = lc_cuda_lowp(args->dtype);
-    if (!lowp && args->dtype != LC_DTYPE_F32)
-        return lc_error(LC_ERR_INTERNAL, "attention_forward: cuda: dtype %s has no kernel", lc_dtype_name(args->dtype));
-    size_t ws_bytes = lc_cuda_attention_workspace(args->seq, args->head_dim, args->causal, ctx->num_sms);
-    void *ws = NULL;
-    lc_attention_args f = *args;
-    const int64_t n = args->seq > 0 && args->head_dim > 0 ? args->seq * args->head_dim : 0;
-    const void *src[4] = {args->q, args->k, args->v, NULL};
-    const int64_t ns[4] = {n, n, n, n};
-    float *img[4] = {NULL, NULL, NULL, NULL};
-    const cudaStream_t stream = lc_cuda_stream(ctx);
-    if (lowp) {
-        if (n == 0) return LC_OK; /* nothing to write */
-        lc_status st = lc_cuda_images("attention_forward", args->dtype, src, ns, 4, ws_bytes, &ws, img);
-        if (st != LC_OK) return st;
-        f.dtype = LC_DTYPE_F32, f.q = img[0], f.k = img[1], f.v = img[2], f.out = img[3];
-    } else if (ws_bytes) {
-        lc_status st = lc_cuda_alloc(ws_bytes, &ws);
-        if (st != LC_OK) return lc_error_wrap(st, "attention_forward: workspace");
-    }
-    cudaError_t err = lowp ? lc_cuda_cast_in(args->dtype, src, ns, img, 4, stream) : cudaSuccess;
-    if (err == cudaSuccess) err = lc_cuda_launch_attention(&f, ws_bytes ? ws : NULL, ws_bytes, ctx->num_sms, stream);
-    if (err == cudaSuccess && lowp) err = lc_cuda_launch_cast(args->dtype, args->out, LC_DTYPE_F32, img[3], n, stream);
-    lc_status st = lc_launched("attention_forward", err);
-    lc_cuda_free(ws); /* stream-ordered: the next user of the block runs after this kernel */
-    if (st == LC_OK && path) {
-        static const char *const names[2][3] = {{"cuda_flash", "cuda_flash_f32img_f16", "cuda_flash_f32img_bf16"},
-                                                {"cuda_flash_splitk", "cuda_flash_splitk_f32img_f16",
-                                                 "cuda_flash_splitk_f32img_bf16"}};
-        *path = names[lc_cuda_attention_last_split() != 0][lowp ? (args->dtype == LC_DTYPE_F16 ? 1 : 2) : 0];
-    }
-    return st;
 }
 
 static lc_status lc_cuda_conv2d(const lc_conv2d_args *args, const char **path) {
@@ -322,6 +284,29 @@ static lc_status lc_cuda_k_sdpa(const lc_call *c, const char **path) {
     return st;
 }
 
+/* attention_forward: the call as a [1, 1, seq, d] sdpa (lc_call_attention_sdpa) on sdpa's generic kernels
+ * (sdpa_cuda.cu: flash, key split, decode; path "cuda_sdpa_<flash|split|decode...>_<dtype>"), float32 scores,
+ * softmax and accumulation for every dtype, 16-bit operands converted in registers, out rounded once: the
+ * contract attention_forward has always had. Not the tensor-core prefill (sdpa_mma_cuda.cu), which rounds the
+ * probabilities to 16 bits before P·V. */
+static lc_status lc_cuda_k_attention(const lc_call *c, const char **path) {
+    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
+    if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "attention_forward: cuda: no usable GPU");
+    lc_sdpa_args a;
+    lc_call_attention_sdpa(c, &a);
+    if (a.head_dim == 0) a.sq = a.skv = 0, a.head_dim = 1; /* nothing to write: the launcher names its path, returns */
+    const size_t ws_bytes = lc_cuda_sdpa_workspace(&a, ctx->num_sms);
+    void *ws = NULL;
+    if (ws_bytes) {
+        lc_status st = lc_cuda_alloc(ws_bytes, &ws);
+        if (st != LC_OK) return lc_error_wrap(st, "attention_forward: workspace");
+    }
+    lc_status st = lc_launched("attention_forward",
+                               lc_cuda_launch_sdpa(&a, ws, ws_bytes, ctx->num_sms, lc_cuda_stream(ctx), path));
+    lc_cuda_free(ws); /* stream-ordered: the next user of the block runs after these kernels */
+    return st;
+}
+
 static lc_status lc_cuda_k_kv_append(const lc_call *c, const char **path) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "KVCache.append: cuda: no usable GPU");
@@ -419,7 +404,6 @@ static lc_status lc_cuda_k_sample(const lc_call *c, const char **path) {
 
 /* Thin adapters: the one call struct -> each entry's own arguments (op_call.c). */
 LC_KERNEL_ADAPTER(lc_cuda_k_matmul, lc_matmul_args, lc_call_matmul, lc_cuda_matmul)
-LC_KERNEL_ADAPTER(lc_cuda_k_attention, lc_attention_args, lc_call_attention, lc_cuda_attention)
 LC_KERNEL_ADAPTER(lc_cuda_k_conv2d, lc_conv2d_args, lc_call_conv2d, lc_cuda_conv2d)
 LC_KERNEL_ADAPTER(lc_cuda_k_binary, lc_binary_args, lc_call_binary, lc_cuda_binary)
 LC_KERNEL_ADAPTER(lc_cuda_k_relu, lc_relu_args, lc_call_relu, lc_cuda_relu)

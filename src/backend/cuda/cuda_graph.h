@@ -30,7 +30,7 @@ lc_status lc_cuda_capture_guard(const char *what);
 lc_status lc_cuda_timer_start(void **handle);
 lc_status lc_cuda_timer_stop(void *handle, double *elapsed_ms);
 
-/* The autotuners' one timing loop (gemm_cublaslt.c's lc_gemm_tune, attention_cuda.cu's att_tune): one
+/* The autotuner's timing loop (gemm_cublaslt.c's lc_gemm_tune; any later tuner uses it too): one
  * warm-up enqueue(user), then `reps` enqueues between the device timer's events on the backend stream and
  * one host wait (counted in LC_COUNTER_SYNCS by lc_cuda_timer_stop). enqueue returns 0 when the candidate
  * was enqueued, else its own error code: the candidate stops there, *enqueue_error holds the code and *ms

@@ -55,18 +55,6 @@ cudaError_t lc_cuda_launch_bcast(const lc_bcast_args *args, cudaStream_t stream)
 /* rope_cuda.cu: lc_rope_args (x strided in place, out contiguous; out may equal x). */
 cudaError_t lc_cuda_launch_rope(const lc_rope_args *args, cudaStream_t stream);
 
-/* attention_cuda.cu: flash-style forward, float32 [seq, head_dim] (args->dtype F32; float16/bfloat16 calls
- * run on a float32 image made by lc_cuda_launch_cast in backend_cuda.c), any head_dim in 1..256 (others return
- * cudaErrorInvalidValue), causal or not. For long sequences the key dimension is split across blocks
- * (partial results + a combine pass) so one head fills the GPU; the split needs scratch memory:
- * lc_cuda_attention_workspace() bytes (0 when no split is used), passed as `workspace`. */
-size_t lc_cuda_attention_workspace(int64_t seq, int64_t head_dim, int causal, int num_sms);
-cudaError_t lc_cuda_launch_attention(const lc_attention_args *args, void *workspace, size_t workspace_bytes,
-                                     int num_sms, cudaStream_t stream);
-/* 1 when the calling thread's last successful lc_cuda_launch_attention split the keys (the plan can be
- * an autotuned one, chosen inside the launch), for the kernel path name. */
-int lc_cuda_attention_last_split(void);
-
 /* sdpa_cuda.cu: lc_sdpa_args semantics (backend.h) on the device, every dtype/mask/length/stride case:
  * the generic flash-style kernel (float32 SIMT; 16-bit operands loaded and converted in registers) and the
  * split-KV path (keys split across blocks, partial results combined) for long key ranges and for decode
@@ -118,7 +106,7 @@ cudaError_t lc_cuda_launch_conv_attention(const lc_conv_attention_args *args, cu
 int lc_cuda_attention_projection_fits(const lc_attention_projection_args *args);
 cudaError_t lc_cuda_launch_attention_projection(const lc_attention_projection_args *args, cudaStream_t stream);
 
-/* conv2d_cuda.cu: NCHW float32 (args->dtype F32; 16-bit as attention above), any kh/kw/stride/pad (a fast 3x3 path), bias may be NULL, fused ReLU. */
+/* conv2d_cuda.cu: NCHW float32 (args->dtype F32; 16-bit on a float32 image, backend_cuda.c), any kh/kw/stride/pad (a fast 3x3 path), bias may be NULL, fused ReLU. */
 cudaError_t lc_cuda_launch_conv2d(const lc_conv2d_args *args, cudaStream_t stream);
 
 #ifdef __cplusplus

@@ -5,17 +5,19 @@
  * float16 / bfloat16 storage with float32 scores, softmax and accumulation, optional lse.
  *
  * Paths (the launcher picks from the shapes and num_sms only, never from device data):
- *  - sd_fwd (this file): flash-style, one block per (query tile, b, h, key split). The float32 kernel of
- *    attention_cuda.cu generalised: qᵀ [DP][BQ] (pre-scaled by scale·log2 e) and K/V tiles of BK keys in
- *    shared memory as float (float32 with 16-byte aligned rows: cp.async; 16-bit: 16-byte loads converted
- *    in registers; anything else: element loads through the strides), register tiles of TR rows × BK/NCG
- *    score columns and TR rows × DP/NCG output columns, online softmax in log2 units. DP = head_dim
+ *  - sd_fwd (this file): flash-style, one block per (query tile, b, h, key split). The seed's float32 attention
+ *    kernel generalised (attention_forward runs here now): qᵀ [DP][BQ] (pre-scaled by scale·log2 e) and K/V
+ *    tiles of BK keys in shared memory as float (float32 with 16-byte aligned rows: cp.async; 16-bit: 16-byte
+ *    loads converted in registers; anything else: element loads through the strides), register tiles of TR rows
+ *    × BK/NCG score columns and TR rows × DP/NCG output columns, online softmax in log2 units. DP = head_dim
  *    rounded up to 32/64/128/256; (BQ×BK, TR, stages): 32, 64: 64×64, 4, 2; 128: 64×32, 4, 2;
  *    256: 32×32, 4, 1; float32 head_dim 49..64 without a mask, sq >= 1024 and >= 4096 keys a row
  *    (causal: on average): 128×64, 8, 1. Causal: tiles past the block's last visible key are skipped, keys past a row are
  *    -inf and the p·v loop stops at each row's last key (hidden v rows are never read, so a NaN there
  *    cannot reach the row). Keys >= L_b are never loaded. With a mask, p·v skips p == 0 (a key hidden by
- *    the mask may hold NaN in v). Rows with no visible key: zeros, lse -inf.
+ *    the mask may hold NaN in v). Rows with no visible key: zeros (NaN with plain_nonfinite), lse -inf.
+ *    plain_nonfinite (attention_forward) runs every sq here, never the decode kernels (they skip p == 0
+ *    under causal, where a NaN v behind a visible zero weight must still reach the row).
  *  - split (this file): when the (tile, b, h) blocks don't fill the GPU, the key tiles are cut into nsplit
  *    chunks, each block writes its unnormalised partial (m, l, acc) to the workspace and sd_combine merges
  *    them: out = Σ 2^(m_s-M) acc_s / Σ 2^(m_s-M) l_s (a split that saw nothing has l = 0, m = -FLT_MAX).
@@ -345,7 +347,7 @@ __global__ void __launch_bounds__(NT, MINB) sd_fwd(const sd_params p) {
                 const int c = u * NCG * VW + cg * VW;
 #pragma unroll
                 for (int e = 0; e < VW; e++)
-                    if (c + e < d) dst[(long long)(c + e) * p.o_st[3]] = SV::st1(empty ? 0.0f : o[r][u * VW + e] * inv);
+                    if (c + e < d) dst[(long long)(c + e) * p.o_st[3]] = SV::st1(empty ? sd_empty(p) : o[r][u * VW + e] * inv);
             }
             if (cg == 0 && p.lse) p.lse[rowid] = empty ? -INFINITY : (m[r] + log2f(l[r])) * SD_LN2;
         } else {
@@ -392,7 +394,7 @@ __global__ void __launch_bounds__(256) sd_combine(const sd_params p) {
     const int h = (int)(bh % p.heads), b = (int)(bh / p.heads);
     T *dst = static_cast<T *>(p.out) + (long long)b * p.o_st[0] + (long long)h * p.o_st[1] + (long long)i * p.o_st[2] +
              (long long)c * p.o_st[3];
-    *dst = SdVec<T>::st1(empty ? 0.0f : num / den);
+    *dst = SdVec<T>::st1(empty ? sd_empty(p) : num / den);
     if (c == 0 && p.lse) p.lse[row] = empty ? -INFINITY : (mx + log2f(den)) * SD_LN2;
 }
 
@@ -418,7 +420,7 @@ typedef struct sd_config {
 } sd_config;
 
 /* Per dtype: DP 32, 64, 128, 256, and (float32 only; the 16-bit entry repeats DP 64) DP 64 with 8 rows per
- * thread (BQ 128, one stage) for long unmasked float32 rows (attention_cuda.cu's measured choice: from 4096 keys
+ * thread (BQ 128, one stage) for long unmasked float32 rows (the seed attention kernel's measured choice: 4096 keys
  * a row, causal on average; compiled without the mask code, which would make it spill). */
 #define SD_NCFG 5
 #define SD_CFG(T, DP, BQ, BK, TR, ST, MINB, MASKS) {DP, BQ, BK, 128, ST, MINB, sd_fwd<T, DP, BQ, BK, 128, TR, ST, MINB, MASKS>}
@@ -545,7 +547,7 @@ static int sd_make_plan(const lc_sdpa_args *a, int num_sms, int mma, sd_plan *pl
     pl->rt = 0;
     const int64_t rows = a->batch * a->heads * a->sq;
     if (num_sms > 4096) num_sms = 4096;
-    if (a->sq <= SD_DEC_MAX_SQ) {
+    if (a->sq <= SD_DEC_MAX_SQ && !a->plain_nonfinite) { /* plain_nonfinite: the generic kernel, which never skips */
         pl->path = SD_PATH_DECODE;
         const int64_t R = (a->heads > 0 ? a->heads / a->kv_heads : 0) * a->sq; /* rows per (b, kv head) */
         if (mma) {
@@ -695,6 +697,7 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
     p.chunk = pl.chunk;
     p.ws_ld = pl.ws_ld;
     p.ws_o = p.ws_ml = NULL;
+    p.plain_nonfinite = args->plain_nonfinite != 0;
     p.fold = pl.mma && pl.nsplit > 1 && pl.base_blocks <= SD_DEC_NCTR && !sd_env_is("LC_SDPA_DECODE_FOLD", "0");
     if (pl.nsplit > 1) {
         const size_t nslots = (size_t)args->batch * args->heads * args->sq * pl.nsplit;

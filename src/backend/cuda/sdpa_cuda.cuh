@@ -57,7 +57,11 @@ typedef struct sd_params {
      * finished splits; it starts at 0 and the merging block puts it back to 0); fold 0: sd_combine runs
      * after the kernel. */
     int fold;
+    int plain_nonfinite; /* lc_sdpa_args.plain_nonfinite: a row with no softmax weight is NaN, not zeros (sd_empty) */
 } sd_params;
+
+/* What a row with no softmax weight (l = 0) holds: 0, or NaN with p.plain_nonfinite (attention_forward). */
+__device__ __forceinline__ float sd_empty(const sd_params &p) { return p.plain_nonfinite ? __int_as_float(0x7fc00000) : 0.0f; }
 
 /* cp.async (16 bytes; src_bytes 0 writes zeros), ldmatrix and mma.sync m16n8k16 (float32 accumulators). */
 __device__ __forceinline__ void sd_cp_async16(void *smem_dst, const void *gsrc, int src_bytes) {

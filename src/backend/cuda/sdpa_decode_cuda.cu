@@ -16,7 +16,7 @@
  * (m, l, acc) for sd_combine.
  * Visibility as the generic kernel: keys >= L_b or past the chunk are never loaded; causal (row i sees
  * j <= i + L_b - sq) and masks give -inf scores and, with them, p·v skips p == 0 so a hidden NaN v cannot
- * reach a row. Rows with no visible key: zeros, lse -inf.
+ * reach a row. Rows with no visible key: zeros (NaN with plain_nonfinite), lse -inf.
  * Tests: tests/c/test_sdpa_cuda.c (GPU machine only).
  */
 #include <cuda_runtime.h>
@@ -262,7 +262,7 @@ __global__ void __launch_bounds__(SDD_NT) sd_decode(const sd_params p) {
             const bool empty = den == 0.0f;
             T *dst = static_cast<T *>(p.out) + (long long)b * p.o_st[0] + (long long)hq * p.o_st[1] + (long long)i * p.o_st[2] +
                      (long long)c * p.o_st[3];
-            *dst = SV::st1(empty ? 0.0f : num / den);
+            *dst = SV::st1(empty ? sd_empty(p) : num / den);
             if (c == 0 && p.lse) p.lse[rowid] = empty ? -INFINITY : (mx + log2f(den)) * SD_LN2;
         } else {
             const long long slot = rowid * p.nsplit + split;

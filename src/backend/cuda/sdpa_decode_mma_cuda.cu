@@ -21,7 +21,7 @@
  * writes out (and lse); several: its unnormalised partial (ws_o, ws_ml as sdpa_cuda.cuh describes), and with
  * p.fold the last block of the (b, kv head, row group) to finish (a device counter, put back to 0 by that
  * block; kernels of this path must not run concurrently on two streams) merges the partials and writes out,
- * else sd_combine runs after the kernel. Rows with no visible key: zeros, lse -inf.
+ * else sd_combine runs after the kernel. Rows with no visible key: zeros (NaN with plain_nonfinite), lse -inf.
  * Tests: tests/c/test_sdpa_cuda.c (GPU machine only; LC_SDPA_DECODE=simt runs the SIMT kernel instead).
  */
 #include <cuda_bf16.h>
@@ -337,7 +337,7 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
             const bool empty = den == 0.0f;
             T *dst = static_cast<T *>(p.out) + (long long)b * p.o_st[0] + (long long)hq * p.o_st[1] + (long long)i * p.o_st[2] +
                      (long long)c * p.o_st[3];
-            *dst = SV::st1(empty ? 0.0f : num / den);
+            *dst = SV::st1(empty ? sd_empty(p) : num / den);
             if (c == 0 && p.lse) p.lse[rowid] = empty ? -INFINITY : (mx + log2f(den)) * SD_LN2;
         } else {
             const long long slot = rowid * p.nsplit + split;
@@ -417,7 +417,7 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
         T *dst = static_cast<T *>(p.out) + (long long)b * p.o_st[0] + (long long)hq * p.o_st[1] + (long long)i * p.o_st[2];
 #pragma unroll
         for (int e = 0; e < 4; e++)
-            if (c + e < d) dst[(long long)(c + e) * p.o_st[3]] = SV::st1(empty ? 0.0f : n[e] / den);
+            if (c + e < d) dst[(long long)(c + e) * p.o_st[3]] = SV::st1(empty ? sd_empty(p) : n[e] / den);
         if (c == 0 && p.lse) p.lse[rowid] = empty ? -INFINITY : (cmx[r] + log2f(den)) * SD_LN2;
     }
 }

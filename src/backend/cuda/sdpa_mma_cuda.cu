@@ -31,7 +31,7 @@ extern "C" int lc_cuda_sdpa_mma_fits(const lc_sdpa_args *a) {
     if (!a) return 0;
     if (a->dtype != LC_DTYPE_F16 && a->dtype != LC_DTYPE_BF16) return 0;
     if (a->head_dim != 64 && a->head_dim != 128) return 0;
-    if (a->mask_kind != LC_SDPA_MASK_NONE) return 0;
+    if (a->mask_kind != LC_SDPA_MASK_NONE || a->plain_nonfinite) return 0;
     if (a->batch < 1 || a->heads < 1 || a->kv_heads < 1 || a->heads % a->kv_heads != 0) return 0;
     if (a->batch > INT32_MAX || a->heads > INT32_MAX) return 0;
     /* int row/key arithmetic in the kernel (row + L - sq, m0 + BM) stays far from overflow */

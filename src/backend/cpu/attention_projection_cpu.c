@@ -1,7 +1,9 @@
-/* attention_cpu.c — CPU single-head attention forward, flash style (float32;
- * float16/bfloat16: lc_cpu_lowp_attention, lowp_cpu.c, runs this kernel on a float32 image).
+/* attention_projection_cpu.c — the CPU kernel of the fused attention_projection op (float32):
+ * out [seq, pn] = attention(q, k, v) [seq, d] · w [d, pn] (+ bias [pn]), each query block's attention rows
+ * projected as they are produced, so the [seq, d] attention output never reaches memory. (attention_forward
+ * itself runs on sdpa's kernel, sdpa_cpu.c, through backend_cpu.c.)
  *
- * out[seq,d] = softmax(scale · q kᵀ (+ causal mask)) · v, with q, k, v, out contiguous [seq, d].
+ * Attention part, flash style, with q, k, v contiguous [seq, d], scale 1/sqrt(d) (+ causal mask).
  * Query rows go in blocks of up to 64 (one block = one unit of lc_parallel_for work). A block walks
  * the keys in tiles of 64 with an online softmax: running max m, running sum l, and the accumulator
  * rescaled by 2^(m_old - m_new) per tile; so the scratch is O(block · head_dim) per thread whatever
@@ -13,8 +15,10 @@
  * replaced by -inf (a NaN/Inf from a masked k row never reaches the softmax) and the p·v loops stop
  * at each row's last visible key, so a masked v row is never read (p = 0 times a NaN in it would
  * make the row NaN). NaN/Inf in visible keys or values propagate as in the float64 reference.
- * Paths: "flash_avx512", "flash_avx2" (only when lc_cpu_caps_get() says so), "flash_scalar".
- * Tests: tests/c/test_ops.c, tests/python/test_ops_attention.py.
+ * The block's normalised rows go to a [bq][d] tile, then through w (+ bias) into out.
+ * ISA picked at run time (lc_cpu_caps_get): AVX-512, AVX2 + FMA, or scalar; path "cpu_flash_projected".
+ * Tests: tests/python/test_graph_plan.py, tests/python/test_attention_nonfinite.py (plans that fuse attention ->
+ * matmul), tests/c/test_op_table.c.
  */
 #include <float.h>
 #include <math.h>
@@ -50,8 +54,7 @@ enum { ATT_SCALAR = 0, ATT_ISA_AVX2, ATT_ISA_AVX512 };
 
 typedef struct att_job {
     const float *q, *k, *v;
-    float *out;
-    const float *pw, *pb; /* attention_projection: out [seq, pn] = attn · pw [d, pn] (+ pb [pn]); NULL otherwise */
+    const float *pw, *pb; /* out [seq, pn] = attn · pw [d, pn] (+ pb [pn]; pb may be NULL) */
     float *pout;
     int64_t pn;
     int64_t seq, d, dp;   /* dp: d rounded up to 16 */
@@ -68,7 +71,7 @@ typedef struct att_job {
  * probabilities), o [bq][dp] (unnormalised output), m, l, alpha [bq]. */
 typedef struct att_scratch {
     float *qt, *s, *o, *m, *l, *alpha;
-    float *tile; /* attention_projection: the block's attention rows [bq][d] */
+    float *tile; /* the block's attention rows [bq][d] */
 } att_scratch;
 
 static int64_t att_round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
@@ -576,18 +579,16 @@ static void att_block(const att_job *job, const att_scratch *sc, int64_t i0) {
             break;
         }
     }
-    /* With a projection the block's rows go to the tile and straight on through pw: the [seq, d]
-     * attention output never reaches memory. */
-    float *fout = job->pw ? sc->tile : job->out;
-    const int64_t frow = job->pw ? 0 : i0;
+    /* The block's rows go to the tile and straight on through pw: the [seq, d] attention output never
+     * reaches memory. */
     switch (job->isa) {
 #if ATT_X86
-    case ATT_ISA_AVX512: att_finish_512(job, sc, fout, frow, nq); break;
-    case ATT_ISA_AVX2: att_finish_256(job, sc, fout, frow, nq); break;
+    case ATT_ISA_AVX512: att_finish_512(job, sc, sc->tile, 0, nq); break;
+    case ATT_ISA_AVX2: att_finish_256(job, sc, sc->tile, 0, nq); break;
 #endif
-    default: att_finish_scalar(job, sc, fout, frow, nq); break;
+    default: att_finish_scalar(job, sc, sc->tile, 0, nq); break;
     }
-    if (job->pw) att_project(job, sc, i0, nq);
+    att_project(job, sc, i0, nq);
 }
 
 static void att_range(void *ctx, int64_t begin, int64_t end) {
@@ -609,7 +610,7 @@ static void att_range(void *ctx, int64_t begin, int64_t end) {
     sc.m = sc.o + bq * job->dp;
     sc.l = sc.m + bq;
     sc.alpha = sc.l + bq;
-    sc.tile = job->pw ? sc.alpha + bq : NULL;
+    sc.tile = sc.alpha + bq;
     for (int64_t t = begin; t < end; t++) {
         /* causal: the last blocks see the most keys; hand them out first for balance */
         const int64_t b = job->causal ? job->nblocks - 1 - t : t;
@@ -618,10 +619,9 @@ static void att_range(void *ctx, int64_t begin, int64_t end) {
     if (buf != stack_buf) lc_aligned_free(buf);
 }
 
-/* The flash attention of args; with pw, each query block's rows are projected through pw (+ pb) into
- * pout [seq, pn] instead of written to args->out. */
-static lc_status att_run(const lc_attention_args *args, const float *pw, const float *pb, float *pout, int64_t pn,
-                         const char **path) {
+/* The flash attention of args, each query block's rows projected through pw (+ pb) into pout [seq, pn]
+ * (args->out unused). */
+static lc_status att_run(const lc_attention_args *args, const float *pw, const float *pb, float *pout, int64_t pn) {
     const lc_cpu_caps *caps = lc_cpu_caps_get();
     int isa = ATT_SCALAR;
 #if ATT_X86
@@ -630,18 +630,16 @@ static lc_status att_run(const lc_attention_args *args, const float *pw, const f
 #else
     (void)caps;
 #endif
-    if (path) *path = isa == ATT_ISA_AVX512 ? "flash_avx512" : isa == ATT_ISA_AVX2 ? "flash_avx2" : "flash_scalar";
     const int64_t seq = args->seq, d = args->head_dim;
     if (seq <= 0 || d <= 0) return LC_OK; /* nothing to write */
     if (seq > INT32_MAX / 2)
-        return lc_error(LC_ERR_INVALID_ARGUMENT, "attention: seq: expected at most %d, got %lld", INT32_MAX / 2,
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "attention_projection: seq: expected at most %d, got %lld", INT32_MAX / 2,
                         (long long)seq);
 
     att_job job;
     job.q = args->q;
     job.k = args->k;
     job.v = args->v;
-    job.out = args->out;
     job.pw = pw;
     job.pb = pb;
     job.pout = pout;
@@ -655,7 +653,7 @@ static lc_status att_run(const lc_attention_args *args, const float *pw, const f
     job.causal = args->causal != 0;
     job.isa = isa;
     job.qscale = args->scale * ATT_LOG2E;
-    job.scratch_floats = (size_t)(d * job.bq + job.bk * job.bq + job.bq * job.dp + 3 * job.bq + (pw ? job.bq * d : 0));
+    job.scratch_floats = (size_t)(d * job.bq + job.bk * job.bq + job.bq * job.dp + 3 * job.bq + job.bq * d);
     atomic_init(&job.failed, 0);
 
     /* Grain: enough blocks per chunk that a chunk is worth a thread (tiny problems stay inline). */
@@ -666,20 +664,14 @@ static lc_status att_run(const lc_attention_args *args, const float *pw, const f
     else lc_parallel_for(job.nblocks, grain, att_range, &job);
 
     if (atomic_load(&job.failed))
-        return lc_error(LC_ERR_OUT_OF_MEMORY, "attention: could not allocate %zu bytes of scratch",
+        return lc_error(LC_ERR_OUT_OF_MEMORY, "attention_projection: could not allocate %zu bytes of scratch",
                         job.scratch_floats * sizeof(float));
     return LC_OK;
 }
 
-lc_status lc_cpu_attention(const lc_attention_args *args, const char **path) {
-    if (args && lc_cpu_is_lowp(args->dtype)) return lc_cpu_lowp_attention(args, path);
-    LC_CHECK_INVARIANT(args != NULL && args->dtype == LC_DTYPE_F32);
-    return att_run(args, NULL, NULL, NULL, 0, path);
-}
-
 lc_status lc_cpu_attention_projection(const lc_attention_projection_args *args, const char **path) {
     LC_CHECK_INVARIANT(args != NULL && args->att.dtype == LC_DTYPE_F32); /* the table: float32 only */
-    lc_status st = att_run(&args->att, args->w, args->bias, args->out, args->pn, path);
+    lc_status st = att_run(&args->att, args->w, args->bias, args->out, args->pn);
     if (st == LC_OK && path) *path = "cpu_flash_projected";
     return st;
 }
