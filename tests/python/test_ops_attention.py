@@ -257,12 +257,17 @@ def test_attention2d_runs_sdpa_kernel(rng, device, seq, hd, causal):
     y = lc.attention2d(q, k, v, causal, device)
     d = lc.last_dispatch()
     assert d["op"] == "attention_forward" and re.fullmatch(SDPA_PATH[device], d["path"]), d
-    # float32: the same kernel on the same operands, so bit for bit sdpa's output (the seed's own kernels
-    # computed scale·log2(e)·q first and would differ in the last bits)
+    # float32: where sdpa takes the same kernel (its path), bit for bit sdpa's output (the seed's own kernels
+    # computed scale·log2(e)·q first and would differ in the last bits); on CUDA sdpa itself takes its decode
+    # kernel for seq <= 16, another summation order: then within float32 rounding
     want = lc.scaled_dot_product_attention(q, k, v, causal=causal, device=device)
-    assert np.array_equal(y, want)
+    if lc.last_dispatch()["path"] == d["path"]:
+        assert np.array_equal(y, want)
+    else:
+        assert device == "cuda" and seq <= 16, (d["path"], lc.last_dispatch()["path"])
+        assert np.max(np.abs(y - want)) <= 1e-6 * max(1.0, float(np.max(np.abs(want))))
     flat = lc.attention_forward(q.ravel(), k.ravel(), v.ravel(), seq, hd, causal, device)
-    assert np.array_equal(flat.reshape(seq, hd), want) and re.fullmatch(SDPA_PATH[device], lc.last_dispatch()["path"])
+    assert np.array_equal(flat.reshape(seq, hd), y) and re.fullmatch(SDPA_PATH[device], lc.last_dispatch()["path"])
 
 
 def test_attention2d_bfloat16_cpu_is_sdpa(rng):

@@ -361,8 +361,9 @@ def unit_roundoff(dtype) -> float:
 
 
 def lowp_matmul_excess(y, a, b, dtype, bias=None) -> float:
-    """max over the elements of |y - ref| / (u·|ref| + 2k·2^-24·(|a|@|b| + |bias|)), ref = a @ b (+ bias) in
-    float64 from the inputs as stored (a [m,k], b [k,n], bias [n] or None), u = unit_roundoff(dtype): the
+    """max over the elements of |y - ref| / (u·|ref| + 2k·2^-24·(|a|@|b| + |bias|) + s/2), ref = a @ b (+ bias)
+    in float64 from the inputs as stored (a [m,k], b [k,n], bias [n] or None), u = unit_roundoff(dtype), s the
+    spacing of the dtype's subnormals (an output below the smallest normal rounds to a multiple of s): the
     bound of a product accumulated in float32 and rounded once to `dtype`. <= 1 passes. inf for a non-finite
     y or an element off where the bound is 0."""
     a64, b64, y64 = (np.asarray(t).astype(F64) for t in (a, b, y))
@@ -371,7 +372,10 @@ def lowp_matmul_excess(y, a, b, dtype, bias=None) -> float:
         ref, mag = ref + np.asarray(bias).astype(F64), mag + np.abs(np.asarray(bias).astype(F64))
     if not np.all(np.isfinite(y64)):
         return float("inf")
-    err, bound = np.abs(y64 - ref), unit_roundoff(dtype) * np.abs(ref) + 2.0 * a64.shape[-1] * 2.0 ** -24 * mag
+    name = dtype if isinstance(dtype, str) else np.dtype(dtype).name
+    half_sub = {"float16": 2.0 ** -25, "bfloat16": 2.0 ** -134, "float32": 2.0 ** -150}[name]
+    err = np.abs(y64 - ref)
+    bound = unit_roundoff(dtype) * np.abs(ref) + 2.0 * a64.shape[-1] * 2.0 ** -24 * mag + half_sub
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(bound > 0, err / np.where(bound > 0, bound, 1.0), np.where(err > 0, np.inf, 0.0))
     return float(ratio.max()) if ratio.size else 0.0
