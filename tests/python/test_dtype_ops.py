@@ -482,13 +482,18 @@ def test_conv2d_nchw_lowp_bias_relu_stride_pad(rng, name, device, relu):
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 def test_small_m_gemv_path(rng, dtype):
-    """m <= 4 (decode) takes the in-place GEMV on AVX-512 CPUs: every column edge of its 64- and 256-wide
-    blocks, k = 1, the float32-sum form linear uses, and NaN reaching exactly its row and column."""
+    """m <= 4 (decode) takes the in-place GEMV on AVX-512 CPUs: each of its plans (whole rows with k split into
+    parts and summed in order; 2048-column chunks, with and without parts; the 4-row step for rows of 8192+
+    columns and its k tail), column edges of the 16-wide vectors and chunks, k = 1, the float32-sum form linear
+    uses, and NaN reaching exactly its row and column."""
     npdt = BF16 if dtype == "bfloat16" else np.float16
     feats = lc.cpu_features().split()
     gemv = "avx512f" in feats and "avx512bw" in feats and (dtype == "bfloat16" or "f16c" in feats)
+    shapes = [(1, 1), (2, 15), (300, 16), (7, 17), (64, 63), (33, 65), (5, 255), (128, 256), (9, 257), (200, 1000),
+              (70, 2049), (130, 8193), (127, 4100)]
+    big = [(257, 40000), (1001, 17000)]  # m·n past the whole-row limit (chunks + parts) for m >= 2
     for m in (1, 2, 3, 4, 5):
-        for k, n in ((1, 1), (2, 15), (300, 16), (7, 17), (64, 63), (33, 65), (5, 255), (128, 256), (9, 257), (200, 1000)):
+        for k, n in shapes + (big if m in (1, 2, 4) else []):
             a, b = rounded(rng, (m, k), npdt), rounded(rng, (k, n), npdt)
             y = lc.matmul2d(a, b, "cpu")
             path = lc.last_dispatch()["path"]

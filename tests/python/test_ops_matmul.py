@@ -278,3 +278,27 @@ def test_matmul_strict_mode_raises_and_leaves_out_untouched(rng, poison, strict_
         lc.set_strict_device(False)
     assert lc.strict_device() is False
     assert lc.matmul2d(a, b, dev).shape == (6, 4)
+
+
+def test_cpu_small_m_float32_gemv(rng, rel_err, poison):
+    """float32 with m <= 4 and k·n >= 65536 on an AVX-512 CPU streams b once through the in-place GEMV (path
+    f32_gemv_avx512; each of its plans: whole rows with k parts, 2048-column chunks, the 4-row step for rows of
+    8192+ columns); m = 5 and smaller products keep the BLAS / own kernels. Against float64, out poisoned, NaN
+    reaching exactly its row and column."""
+    feats = lc.cpu_features().split()
+    gemv = "avx512f" in feats and "avx512bw" in feats
+    for m in (1, 2, 3, 4, 5):
+        for k, n in ((256, 256), (1000, 257), (130, 8193), (65, 20000), (3, 40000), (600, 2049)):
+            a = rng.standard_normal((m, k)).astype(np.float32)
+            b = rng.standard_normal((k, n)).astype(np.float32)
+            out = poison((m, n))
+            lc.matmul2d_into(a, b, out, "cpu")
+            path = lc.last_dispatch()["path"]
+            assert (path == "f32_gemv_avx512") == (gemv and m <= 4 and k * n >= 65536), (m, k, n, path)
+            assert rel_err(out, a.astype(np.float64) @ b.astype(np.float64)) < 1e-5 * max(1.0, np.sqrt(k / 256))
+    a = rng.standard_normal((2, 300)).astype(np.float32)
+    b = rng.standard_normal((300, 1000)).astype(np.float32)
+    a[1, 7] = np.nan
+    b[20, 900] = np.nan
+    y = lc.matmul2d(a, b, "cpu")
+    assert np.all(np.isnan(y[1])) and np.isnan(y[0, 900]) and np.sum(np.isnan(y[0])) == 1

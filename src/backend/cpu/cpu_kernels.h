@@ -11,6 +11,8 @@ lc_status lc_cpu_matmul(const lc_matmul_args *args, const char **path);         
 /* 1 when large matmuls go to BLAS (built with it and not disabled by LC_MATMUL_NO_BLAS=1). */
 int lc_cpu_matmul_blas_active(void);                                              /* matmul_cpu.c */
 /* float16 / bfloat16 storage, float32 accumulation (matmul_cpu.c hands those dtypes here). */
+/* matmul_lowp_cpu.c: float32 m <= 4 with AVX-512 and k·n >= 65536 through the in-place GEMV; 1 when taken. */
+int lc_cpu_gemv_f32_try(const lc_matmul_args *args, const char **path, lc_status *st);
 lc_status lc_cpu_matmul_lowp(const lc_matmul_args *args, const char **path);    /* matmul_lowp_cpu.c */
 /* sdpa_cpu.c: lc_sdpa_args semantics (backend.h), float32/float16/bfloat16, threaded over batch x heads x
  * query blocks; lse may be NULL. kv_append: the cache append on host memory. */

@@ -617,6 +617,8 @@ lc_status lc_cpu_matmul(const lc_matmul_args *args, const char **path) {
     if (args->dtype != LC_DTYPE_F32 && args->dtype != LC_DTYPE_F64)
         return lc_error(LC_ERR_DTYPE, "matmul: cpu kernel takes float32 or float64, got dtype %d", (int)args->dtype);
     LC_CHECK_INVARIANT(args->m >= 1 && args->k >= 1 && args->n >= 1);
+    lc_status gst;
+    if (lc_cpu_gemv_f32_try(args, path, &gst)) return gst; /* decode-sized m: b streamed once (matmul_lowp_cpu.c) */
     const int64_t m = args->m, k = args->k, n = args->n;
     const lc_cpu_caps *caps = lc_cpu_caps_get();
 

@@ -13,7 +13,8 @@
  *    converted to float32 in a workspace (SIMD converters), the float32 matmul runs (BLAS / own kernels,
  *    whose path is appended: "bf16_via_f32+blas"), and c is converted back.
  *  - m <= 4 (decode) on a CPU with AVX-512: "<dtype>_gemv_avx512", b read once in place (no packing),
- *    widened to float32 in registers, FMAs in k order, 64-column blocks over the pool.
+ *    widened to float32 in registers, FMAs in k order over 2048-column chunks (long contiguous runs of b),
+ *    k split into parts summed in order when the chunks alone would leave threads idle.
  * lc_cpu_matmul_lowp_f32out leaves the float32 sums unrounded in a float32 [m,n] buffer instead (all
  * paths, AMX included), for linear's bias/activation epilogue (lowp_cpu.c), so its output is rounded once.
  * Tests: tests/c/test_lowp.c, tests/c/test_lowp_ops.c (under the CPU masks; they check the path picked),
@@ -224,99 +225,160 @@ static lc_status lowp_bf16_avx512(const lc_matmul_args *args, float *c_f32, cons
 /* ---- small m (decode: one or a few rows) --------------------------------------------------------------
  * c[i, :] = a[i, :]·b for m <= GEMV_MAX_M: b read once, in place (no packing: at m = 1 the packing pass would
  * read and write b once more than the product itself), each 16-bit element widened to float32 in registers
- * (bfloat16: a shift; float16: VCVTPH2PS) and accumulated with FMAs in k order; threads take 64-column
- * blocks. c rounded once (or the float32 sums left in c_f32). */
-enum { GEMV_MAX_M = 4, GEMV_NB = 64 };
+ * (bfloat16: a shift; float16: VCVTPH2PS) and accumulated with FMAs. b is streamed in long contiguous runs:
+ * a task owns a chunk of GEMV_NC columns (its float32 sums, m x GEMV_NC, stay in L1) and a range of k rows,
+ * and reads GEMV_NC·2 bytes of each of its rows (was 256 columns = 512-byte runs at a stride of n·2 bytes,
+ * which the prefetchers followed poorly: the GPT-2 lm_head read at 16 GB/s on 2 Zen 5 cores). When the
+ * chunks alone leave threads idle (a narrow b), k is split into parts: each part's sums go to a float32
+ * workspace and a second pass adds the parts in order (deterministic) and stores c. c rounded once (or the
+ * float32 sums left in c_f32). */
+/* GEMV_WHOLE_ROWS: m·n up to which a task takes whole rows (its float32 sums, <= 256 KiB, stay in L2);
+ * GEMV_MIN_KPART: fewest rows of a k part. */
+enum { GEMV_MAX_M = 4, GEMV_NC = 2048, GEMV_WHOLE_ROWS = 65536, GEMV_MIN_KPART = 64, GEMV_UNROLL_MIN_N = 8192 };
+/* float32: from this many elements of b (BLAS below: cache-resident small products) */
+#define GEMV_F32_MIN_KN 65536.0
 
 typedef struct {
     const lc_matmul_args *args;
-    float *cf;
+    float *cf;      /* float32 sums out (lc_cpu_matmul_lowp_f32out) or NULL: c rounded */
+    float *part;    /* [parts][m][ldp] partial sums when parts > 1 (rows 64-byte aligned) */
+    int64_t ldp;    /* n rounded up to 16 */
+    int64_t nc;     /* columns of a chunk (GEMV_NC, or n: whole rows) */
+    int64_t nchunk; /* column chunks */
+    int64_t parts, kpart;
+    int64_t nred;   /* column ranges of the reduction */
 } gemv_ctx;
 
 #ifdef LOWP_X86
-#define TGEMV __attribute__((target("avx512f,avx512bw,avx512vl,f16c")))
-TGEMV static inline __m512 gemv_load16(const uint16_t *p, int bf16, __mmask16 mask) {
-    const __m256i h = _mm256_maskz_loadu_epi16(mask, p);
-    return bf16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)) : _mm512_cvtph_ps(h);
+/* Stores the float32 sums of row i, columns [j0, j0 + nj): into cf or rounded into c. */
+static void gemv_store(const gemv_ctx *g, int64_t i, int64_t j0, int64_t nj, const float *sums) {
+    const lc_matmul_args *a = g->args;
+    if (g->cf) {
+        memcpy(g->cf + i * a->n + j0, sums, (size_t)nj * sizeof(float));
+        return;
+    }
+    uint16_t *c = (uint16_t *)a->c + i * a->n + j0;
+    const int bf16 = a->dtype == LC_DTYPE_BF16;
+    for (int64_t j = 0; j < nj; j++) c[j] = bf16 ? lc_f32_to_bf16(sums[j]) : lc_f32_to_f16(sums[j]);
 }
 
-TGEMV static void gemv_block(void *vctx, int64_t begin, int64_t end) {
+#define TGEMV __attribute__((target("avx512f,avx512bw,avx512vl,f16c")))
+/* 16 elements of b at element offset i as float32: kind 0 float32, 1 bfloat16 (a shift), 2 float16 */
+TGEMV static inline __m512 gemv_loadw(const void *b, int64_t i, int kind, __mmask16 mask) {
+    if (kind == 0) return _mm512_maskz_loadu_ps(mask, (const float *)b + i);
+    const __m256i h = _mm256_maskz_loadu_epi16(mask, (const uint16_t *)b + i);
+    return kind == 1 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)) : _mm512_cvtph_ps(h);
+}
+static inline float gemv_a(const void *a, int64_t i, int kind) {
+    return kind == 0 ? ((const float *)a)[i] : kind == 1 ? lc_bf16_to_f32(((const uint16_t *)a)[i])
+                                                         : lc_f16_to_f32(((const uint16_t *)a)[i]);
+}
+
+/* Tasks t = part * nchunk + chunk: the sums of rows k in the part for the chunk's columns, accumulated in the
+ * part's slice of g->part (parts > 1) or in a thread-local L1 buffer (then stored). */
+TGEMV static void gemv_task(void *vctx, int64_t begin, int64_t end) {
     const gemv_ctx *g = vctx;
     const lc_matmul_args *a = g->args;
-    const int bf16 = a->dtype == LC_DTYPE_BF16;
-    const uint16_t *A = a->a, *B = a->b;
-    for (int64_t blk = begin; blk < end; blk++) {
-        const int64_t j0 = blk * GEMV_NB, nj = a->n - j0 < GEMV_NB ? a->n - j0 : GEMV_NB;
-        __mmask16 mk[GEMV_NB / 16];
-        for (int v = 0; v < GEMV_NB / 16; v++) {
-            const int64_t rem = nj - 16 * v;
-            mk[v] = rem >= 16 ? (__mmask16)0xFFFF : rem <= 0 ? (__mmask16)0 : (__mmask16)((1u << rem) - 1u);
-        }
-        __m512 acc[GEMV_MAX_M][GEMV_NB / 16];
-        for (int i = 0; i < GEMV_MAX_M; i++)
-            for (int v = 0; v < GEMV_NB / 16; v++) acc[i][v] = _mm512_setzero_ps();
-        for (int64_t kk = 0; kk < a->k; kk++) {
-            const uint16_t *row = B + kk * a->n + j0;
-            __m512 bv[GEMV_NB / 16];
-            for (int v = 0; v < GEMV_NB / 16; v++) bv[v] = gemv_load16(row + 16 * v, bf16, mk[v]);
-            for (int i = 0; i < a->m; i++) {
-                const uint16_t ai = A[i * a->k + kk];
-                const __m512 av = _mm512_set1_ps(bf16 ? lc_bf16_to_f32(ai) : lc_f16_to_f32(ai));
-                for (int v = 0; v < GEMV_NB / 16; v++) acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
+    const int kind = a->dtype == LC_DTYPE_F32 ? 0 : a->dtype == LC_DTYPE_BF16 ? 1 : 2;
+    const int64_t m = a->m, n = a->n;
+    static _Thread_local float local[GEMV_MAX_M * GEMV_NC] __attribute__((aligned(64)));
+    for (int64_t t = begin; t < end; t++) {
+        const int64_t chunk = t % g->nchunk, part = t / g->nchunk;
+        const int64_t j0 = chunk * g->nc, nj = n - j0 < g->nc ? n - j0 : g->nc;
+        const int64_t k0 = part * g->kpart, k1 = k0 + g->kpart < a->k ? k0 + g->kpart : a->k;
+        const int64_t nv = (nj + 15) / 16;
+        const __mmask16 tail = (nj % 16) ? (__mmask16)((1u << (nj % 16)) - 1u) : (__mmask16)0xFFFF;
+        float *const acc = g->parts > 1 ? g->part + part * m * g->ldp + j0 : local;
+        const int64_t ld = g->parts > 1 ? g->ldp : GEMV_NC;
+        for (int64_t i = 0; i < m; i++) memset(acc + i * ld, 0, (size_t)nj * sizeof(float));
+        /* 4 rows of b a step: each sum is loaded and stored once per 4 FMAs, added in k order (the same
+         * result as one row at a time) */
+        int64_t kk = k0;
+        for (; nj >= GEMV_UNROLL_MIN_N && kk + 4 <= k1; kk += 4) {
+            const int64_t row = kk * n + j0;
+            __m512 av[GEMV_MAX_M][4];
+            for (int64_t i = 0; i < m; i++)
+                for (int u = 0; u < 4; u++) av[i][u] = _mm512_set1_ps(gemv_a(a->a, i * a->k + kk + u, kind));
+            for (int64_t v = 0; v < nv; v++) {
+                const __mmask16 mk = v == nv - 1 ? tail : (__mmask16)0xFFFF;
+                __m512 w[4];
+                for (int u = 0; u < 4; u++) w[u] = gemv_loadw(a->b, row + u * n + 16 * v, kind, mk);
+                for (int64_t i = 0; i < m; i++) {
+                    float *p = acc + i * ld + 16 * v;
+                    __m512 s = _mm512_maskz_loadu_ps(mk, p);
+                    for (int u = 0; u < 4; u++) s = _mm512_fmadd_ps(av[i][u], w[u], s);
+                    _mm512_mask_storeu_ps(p, mk, s);
+                }
             }
         }
-        for (int i = 0; i < a->m; i++) {
-            float tmp[GEMV_NB];
-            for (int v = 0; v < GEMV_NB / 16; v++) _mm512_storeu_ps(tmp + 16 * v, acc[i][v]);
-            if (g->cf) {
-                memcpy(g->cf + i * a->n + j0, tmp, (size_t)nj * sizeof(float));
-            } else {
-                uint16_t *c = (uint16_t *)a->c + i * a->n + j0;
-                for (int64_t j = 0; j < nj; j++) c[j] = bf16 ? lc_f32_to_bf16(tmp[j]) : lc_f32_to_f16(tmp[j]);
+        for (; kk < k1; kk++) {
+            const int64_t row = kk * n + j0;
+            __m512 av[GEMV_MAX_M];
+            for (int64_t i = 0; i < m; i++) av[i] = _mm512_set1_ps(gemv_a(a->a, i * a->k + kk, kind));
+            for (int64_t v = 0; v < nv; v++) {
+                const __mmask16 mk = v == nv - 1 ? tail : (__mmask16)0xFFFF;
+                const __m512 w = gemv_loadw(a->b, row + 16 * v, kind, mk);
+                for (int64_t i = 0; i < m; i++) {
+                    float *p = acc + i * ld + 16 * v;
+                    _mm512_mask_storeu_ps(p, mk, _mm512_fmadd_ps(av[i], w, _mm512_maskz_loadu_ps(mk, p)));
+                }
             }
         }
+        if (g->parts == 1)
+            for (int64_t i = 0; i < m; i++) gemv_store(g, i, j0, nj, acc + i * ld);
     }
 }
 
-/* m == 1: 256-column blocks (16 accumulators), so each row of b is read in 512-byte runs. */
-enum { GEMV1_NB = 256 };
-TGEMV static void gemv1_block(void *vctx, int64_t begin, int64_t end) {
+/* The parts' sums added in part order (into part 0's slice), then stored: row i, a column range per task. */
+static void gemv_reduce(void *vctx, int64_t begin, int64_t end) {
     const gemv_ctx *g = vctx;
     const lc_matmul_args *a = g->args;
-    const int bf16 = a->dtype == LC_DTYPE_BF16;
-    const uint16_t *A = a->a, *B = a->b;
-    for (int64_t blk = begin; blk < end; blk++) {
-        const int64_t j0 = blk * GEMV1_NB, nj = a->n - j0 < GEMV1_NB ? a->n - j0 : GEMV1_NB;
-        __mmask16 mk[GEMV1_NB / 16];
-        __m512 acc[GEMV1_NB / 16];
-        for (int v = 0; v < GEMV1_NB / 16; v++) {
-            const int64_t rem = nj - 16 * v;
-            mk[v] = rem >= 16 ? (__mmask16)0xFFFF : rem <= 0 ? (__mmask16)0 : (__mmask16)((1u << rem) - 1u);
-            acc[v] = _mm512_setzero_ps();
+    for (int64_t t = begin; t < end; t++) {
+        const int64_t i = t / g->nred, j0 = (t % g->nred) * GEMV_NC;
+        const int64_t nj = a->n - j0 < GEMV_NC ? a->n - j0 : GEMV_NC;
+        float *sums = g->part + i * g->ldp + j0;
+        for (int64_t p = 1; p < g->parts; p++) {
+            const float *src = g->part + (p * a->m + i) * g->ldp + j0;
+            for (int64_t j = 0; j < nj; j++) sums[j] += src[j];
         }
-        for (int64_t kk = 0; kk < a->k; kk++) {
-            const uint16_t *row = B + kk * a->n + j0;
-            const __m512 av = _mm512_set1_ps(bf16 ? lc_bf16_to_f32(A[kk]) : lc_f16_to_f32(A[kk]));
-            for (int v = 0; v < GEMV1_NB / 16; v++)
-                if (mk[v]) acc[v] = _mm512_fmadd_ps(av, gemv_load16(row + 16 * v, bf16, mk[v]), acc[v]);
-        }
-        float tmp[GEMV1_NB];
-        for (int v = 0; v < GEMV1_NB / 16; v++) _mm512_storeu_ps(tmp + 16 * v, acc[v]);
-        if (g->cf) {
-            memcpy(g->cf + j0, tmp, (size_t)nj * sizeof(float));
-        } else {
-            uint16_t *c = (uint16_t *)a->c + j0;
-            for (int64_t j = 0; j < nj; j++) c[j] = bf16 ? lc_f32_to_bf16(tmp[j]) : lc_f32_to_f16(tmp[j]);
-        }
+        gemv_store(g, i, j0, nj, sums);
     }
 }
 
 static lc_status lowp_gemv(const lc_matmul_args *args, float *c_f32, const char **path) {
-    gemv_ctx g = {args, c_f32};
-    const int64_t nb = args->m == 1 ? GEMV1_NB : GEMV_NB;
-    const int64_t blocks = (args->n + nb - 1) / nb;
-    lc_parallel_for(blocks, args->k * nb >= (1 << 16) ? 1 : 8, args->m == 1 ? gemv1_block : gemv_block, &g);
-    *path = args->dtype == LC_DTYPE_BF16 ? "bf16_gemv_avx512" : "f16_gemv_avx512";
+    gemv_ctx g = {args, c_f32, NULL, (args->n + 15) / 16 * 16, GEMV_NC, 1, 1, args->k, 1};
+    const int64_t want = 2 * (int64_t)lc_num_threads(); /* tasks: at least 2 a thread */
+    if (args->n * args->m <= GEMV_WHOLE_ROWS && args->k >= 2 * GEMV_MIN_KPART) {
+        g.nc = args->n; /* whole rows of b, fully contiguous; k split into parts */
+        g.parts = want;
+    } else { /* column chunks; k split only while the chunks leave threads idle */
+        g.nchunk = (args->n + GEMV_NC - 1) / GEMV_NC;
+        while (g.nchunk * g.parts < want) g.parts *= 2;
+    }
+    if (g.parts > args->k / GEMV_MIN_KPART) g.parts = args->k / GEMV_MIN_KPART;
+    if (g.parts < 1 || g.nc > GEMV_NC) g.parts = g.parts < 2 && g.nc > GEMV_NC ? 2 : g.parts < 1 ? 1 : g.parts;
+    g.kpart = (args->k + g.parts - 1) / g.parts;
+    g.parts = (args->k + g.kpart - 1) / g.kpart;
+    if (g.nc > GEMV_NC && g.parts < 2) { /* whole rows need the partial buffer: back to chunks */
+        g.nc = GEMV_NC;
+        g.nchunk = (args->n + GEMV_NC - 1) / GEMV_NC;
+    }
+    if (g.parts > 1) {
+        int64_t elems;
+        if (!lc_mul_ok(g.parts * args->m, g.ldp, &elems) || (uint64_t)elems > SIZE_MAX / sizeof(float))
+            return lc_error(LC_ERR_INVALID_ARGUMENT, "matmul: gemv partial sums size overflows");
+        g.part = lc_aligned_alloc((size_t)elems * sizeof(float));
+        if (!g.part) return lc_error(LC_ERR_OUT_OF_MEMORY, "matmul: gemv partial sums (%lld floats)", (long long)elems);
+    }
+    lc_parallel_for(g.nchunk * g.parts, 1, gemv_task, &g);
+    if (g.parts > 1) {
+        g.nred = (args->n + GEMV_NC - 1) / GEMV_NC;
+        if (args->m * args->n * g.parts <= 65536) gemv_reduce(&g, 0, args->m * g.nred); /* small: no dispatch */
+        else lc_parallel_for(args->m * g.nred, 1, gemv_reduce, &g);
+    }
+    lc_aligned_free(g.part);
+    *path = args->dtype == LC_DTYPE_BF16 ? "bf16_gemv_avx512" : args->dtype == LC_DTYPE_F16 ? "f16_gemv_avx512"
+                                                                                          : "f32_gemv_avx512";
     return LC_OK;
 }
 #endif
@@ -342,4 +404,20 @@ lc_status lc_cpu_matmul_lowp(const lc_matmul_args *args, const char **path) { re
 lc_status lc_cpu_matmul_lowp_f32out(const lc_matmul_args *args, float *c_f32, const char **path) {
     LC_CHECK_INVARIANT(c_f32 != NULL);
     return lowp_run(args, c_f32, path);
+}
+
+/* float32 m <= 4 with AVX-512: the same GEMV (b streamed in place, float32 sums are c). Returns 1 when taken
+ * (*st its status), 0 otherwise (the caller runs BLAS / its own kernels). */
+int lc_cpu_gemv_f32_try(const lc_matmul_args *args, const char **path, lc_status *st) {
+#ifdef LOWP_X86
+    const lc_cpu_caps *caps = lc_cpu_caps_get();
+    if (args->dtype == LC_DTYPE_F32 && args->m >= 1 && args->m <= GEMV_MAX_M && args->k >= 1 && args->n >= 1 &&
+        (double)args->k * (double)args->n >= GEMV_F32_MIN_KN && caps->avx512f && caps->avx512bw) {
+        *st = lowp_gemv(args, (float *)args->c, path);
+        return 1;
+    }
+#else
+    (void)args, (void)path, (void)st;
+#endif
+    return 0;
 }
