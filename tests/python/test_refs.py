@@ -77,8 +77,11 @@ def test_lowp_matmul_excess():
     off[0, 0] = exact[0, 0] + 2 * bound
     assert lowp_matmul_excess(off, a, b, "bfloat16") > 1.0
     zero_row = exact.copy()
-    zero_row[1, 0] = 1e-30  # the bound is 0 there: any difference fails
-    assert lowp_matmul_excess(zero_row, a, b, "bfloat16") == np.inf
+    zero_row[1, 0] = 1e-30  # the bound there is half bfloat16's subnormal spacing (2^-134): 1e-30 is far past it
+    assert lowp_matmul_excess(zero_row, a, b, "bfloat16") > 1e9
+    tiny = exact.copy()
+    tiny[1, 0] = 2.0 ** -135  # within half a subnormal step of 0: what rounding to bfloat16 may leave
+    assert lowp_matmul_excess(tiny, a, b, "bfloat16") <= 1.0
     nan = exact.copy()
     nan[0, 0] = np.nan
     assert lowp_matmul_excess(nan, a, b, "bfloat16") == np.inf
