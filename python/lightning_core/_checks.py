@@ -62,6 +62,21 @@ def check_input(fn, name, x, ndim=None):
     return shape
 
 
+def check_one_lowp(fn, named):
+    """The binding's 16-bit rule for ops that take several arrays ({name: array or None}): a float16 array is
+    never mixed with another dtype (TypeError naming both, the C bindings' wording)."""
+    items = [(n, x.dtype) for n, x in named.items() if isinstance(x, np.ndarray)]
+    for n, dt in items:
+        if dt == np.float16:
+            for m, other in items:
+                if other != dt:
+                    a, b = (m, n) if list(named).index(m) < list(named).index(n) else (n, m)
+                    da, db = (other, dt) if a == m else (dt, other)
+                    raise TypeError(f"{fn}: {a} and {b}: expected one dtype (float16 and bfloat16 are never mixed "
+                                    f"with other dtypes; convert first with lc.cast or Tensor.to), got {a} of dtype "
+                                    f"{da} and {b} of dtype {db}")
+
+
 def check_out(fn, out, shape=None, count=None, dtype=np.float32, inputs=None):
     """Raises unless ``out`` can take the result in place (see the module docstring); returns out.
     ``inputs`` ({name: array}): an ndarray ``out`` must not share bytes with any of them (the library's rule:

@@ -26,6 +26,7 @@ import numpy as np
 
 from . import _C
 from ._checks import check_device as _check_device, check_input as _check_input, check_int as _check_int
+from ._checks import check_one_lowp as _check_one_lowp
 from ._checks import check_out as _check_out, fill_out as _fill_out, is_tensor as _is_tensor
 from ._pool import ObjectPool as _ObjectPool, check_capacity as _check_capacity
 from .graph import Graph as _Graph
@@ -208,6 +209,7 @@ def _chain_args(fn, x, w, b, seq_len, head_dim, sh, sw, ph, pw, device, executio
         raise ValueError(f"{fn}: w: expected shape (oc, {xs[1]}, kh, kw) with c matching x, got {ws}")
     if b is not None and _check_input(fn, "b", b) != (ws[0],):
         raise ValueError(f"{fn}: b: expected shape ({ws[0]},) (oc of w) or None, got {tuple(b.shape)}")
+    _check_one_lowp(fn, {"x": x, "w": w, "b": b})  # as the eager C ops: both modes refuse the same inputs
     seq_len, head_dim = _check_int(fn, "seq_len", seq_len, 1), _check_int(fn, "head_dim", head_dim, 1)
     sh, sw = _check_int(fn, "stride_h", sh, 1, _INT_MAX), _check_int(fn, "stride_w", sw, 1, _INT_MAX)
     ph, pw = _check_int(fn, "pad_h", ph, 0, _INT_MAX), _check_int(fn, "pad_w", pw, 0, _INT_MAX)

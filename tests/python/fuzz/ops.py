@@ -257,14 +257,20 @@ def ref_for(name, vals):
         cdt = np.float32
         x, w = _arr(vals["x"], "x", cdt), _arr(vals["w"], "w", cdt)
         bias = None if vals.get("bias") is None else _arr(vals["bias"], "bias", cdt)
+        res = None if vals.get("residual") is None else _arr(vals["residual"], "residual", cdt)
         if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[0] or (bias is not None and bias.shape != (w.shape[1],)):
             raise Invalid("linear shapes")
+        if res is not None and res.shape != (x.shape[0], w.shape[1]):
+            raise Invalid("residual shape")
         act = vals.get("activation", "none")
         if act not in ("none", "relu", "gelu", "gelu_tanh"):
             raise Invalid("activation")
         y = x @ w + (0 if bias is None else bias)
         ref = {"none": y, "relu": np.maximum(y, 0), "gelu": _gelu(y, "none"), "gelu_tanh": _gelu(y, "tanh")}[act]
-        ins = {"x": vals["x"], "w": vals["w"], "bias": vals.get("bias")}
+        if res is not None:
+            ref = ref + res
+        ins = {"x": vals["x"], "w": vals["w"], "bias": vals.get("bias"), "residual": vals.get("residual")}
+        alias_ok = {"residual"}  # out may be exactly the residual
     elif base in ("attention2d", "attention_forward", "attention"):
         cdt = np.float32
         q, k, v = (_arr(vals[x], x, cdt) for x in "qkv")
@@ -405,7 +411,7 @@ def _build(rng, name):
     order_of = {
         "matmul2d": ["a", "b", "out", "device"], "matmul": ["a", "b", "out", "device"],
         "matmul_np": ["a", "b", "out", "m", "k", "n", "device"],
-        "linear": ["x", "w", "out", "bias", "activation", "device"],
+        "linear": ["x", "w", "out", "bias", "activation", "device", "residual"],
         "attention2d": ["q", "k", "v", "out", "causal", "device"],
         "attention_forward": ["q", "k", "v", "out", "seq", "head_dim", "causal", "device"],
         "attention": ["q", "k", "v", "out", "seq", "head_dim", "causal", "device"],
@@ -432,8 +438,9 @@ def _build(rng, name):
             call.set(x, v, "size")
         out = (m * n,)
     elif base == "linear":
-        _arrays(rng, call, {"x": (m, k), "w": (k, n), "bias": (n,)})
+        _arrays(rng, call, {"x": (m, k), "w": (k, n), "bias": (n,), "residual": (m, n)})
         call.roles["bias"] = "opt_in"
+        call.roles["residual"] = "opt_in"
         call.set("activation", ["none", "relu", "gelu", "gelu_tanh"][int(rng.integers(4))], "choice")
         out = (m, n)
     elif base in ("attention2d", "attention_forward", "attention"):
