@@ -355,8 +355,8 @@ static lc_status lowp_gemv(const lc_matmul_args *args, float *c_f32, const char 
         g.nchunk = (args->n + GEMV_NC - 1) / GEMV_NC;
         while (g.nchunk * g.parts < want) g.parts *= 2;
     }
-    if (g.parts > args->k / GEMV_MIN_KPART) g.parts = args->k / GEMV_MIN_KPART;
-    if (g.parts < 1 || g.nc > GEMV_NC) g.parts = g.parts < 2 && g.nc > GEMV_NC ? 2 : g.parts < 1 ? 1 : g.parts;
+    if (g.parts > args->k / GEMV_MIN_KPART) g.parts = args->k / GEMV_MIN_KPART; /* whole rows: k >= 128, so >= 2 */
+    if (g.parts < 1) g.parts = 1;
     g.kpart = (args->k + g.parts - 1) / g.parts;
     g.parts = (args->k + g.kpart - 1) / g.kpart;
     if (g.nc > GEMV_NC && g.parts < 2) { /* whole rows need the partial buffer: back to chunks */
