@@ -115,7 +115,7 @@ from .sessions import (
 )
 from .trace import runtime_trace_timeline
 from .kv_cache import KVCache  # noqa: E402
-from .layout import narrow, permute, reshape, transpose  # noqa: E402  (views: metadata only)
+from .layout import concat, narrow, permute, reshape, transpose  # noqa: E402  (views: metadata only)
 from .dtypes import cast, float32_fallback_ops, op_dtypes  # noqa: E402  (dtypes: conversions, the table's masks)
 from . import api  # noqa: E402  (lc.api: the seed's integrated API)
 from . import autograd, checkpoint, nn  # noqa: E402  (lc.nn, lc.autograd, lc.checkpoint)
@@ -145,6 +145,7 @@ __all__ = [
     "KVCache",
     "narrow",
     "permute",
+    "concat",
     "reshape",
     "transpose",
     "embedding",

@@ -1,5 +1,6 @@
 """Layout views of lightning_core tensors: metadata only, no data moves (lc.permute, lc.transpose, lc.reshape,
-lc.narrow), and `t.contiguous()` (a device-side gather when a copy is needed).
+lc.narrow), `t.contiguous()` (a device-side gather when a copy is needed), and lc.concat (one device-side copy
+per input into its narrow view of the output).
 
 Each function returns a TensorView sharing the tensor's storage (offsets and strides in elements, relative
 to the storage). Ops read such views in place where they can (scaled_dot_product_attention, rope, KVCache,
@@ -89,3 +90,59 @@ def narrow(t, dim, start, length):
                          f"got {start}, {length}")
     new_shape = shape[:d] + (length,) + shape[d + 1:]
     return t.view(new_shape, strides, t.offset + start * strides[d])
+
+
+def concat(tensors, dim=0):
+    """The inputs joined along axis dim: lightning_core tensors of one dtype on one device (any strides; the
+    result a new contiguous tensor there, each input copied by the device into its slice, no trip through the
+    host), or NumPy arrays of one dtype (the result an ndarray). Shapes must agree except along dim. Bad input:
+    TypeError / ValueError naming the input (tensors[i])."""
+    from . import Tensor, Tensor64, TensorView
+    import numpy as np
+    if isinstance(tensors, (Tensor, Tensor64, TensorView, np.ndarray)) or not hasattr(tensors, "__len__"):
+        raise TypeError(f"concat: tensors: expected a sequence of tensors or arrays, got {type(tensors).__name__}")
+    items = list(tensors)
+    if not items:
+        raise ValueError("concat: tensors: expected at least one tensor, got an empty sequence")
+    is_t = [isinstance(t, (Tensor, Tensor64, TensorView)) for t in items]
+    is_a = [isinstance(t, np.ndarray) for t in items]
+    for i, t in enumerate(items):
+        if not (is_t[i] or is_a[i]):
+            raise TypeError(f"concat: tensors[{i}]: expected a lightning_core tensor or a numpy.ndarray, "
+                            f"got {type(t).__name__}")
+        if is_t[i] != is_t[0]:
+            raise TypeError(f"concat: tensors[{i}]: expected a {'tensor' if is_t[0] else 'numpy.ndarray'} like "
+                            f"tensors[0] (tensors and arrays are not mixed), got {type(t).__name__}")
+    first = items[0]
+    nd = len(first.shape)
+    if nd == 0:
+        raise ValueError("concat: tensors[0]: expected at least one dimension, got a scalar")
+    d = _axis(first, dim, "concat: dim") if is_t[0] else _axis_nd(nd, dim, "concat: dim")
+    for i, t in enumerate(items[1:], 1):
+        if str(t.dtype) != str(first.dtype):
+            raise TypeError(f"concat: tensors[{i}]: expected dtype {first.dtype} (tensors[0]'s), got {t.dtype}")
+        if is_t[0] and t.device != first.device:
+            raise ValueError(f"concat: tensors[{i}]: expected device {first.device!r} (tensors[0]'s), got {t.device!r}")
+        if len(t.shape) != nd or any(a != b for k, (a, b) in enumerate(zip(t.shape, first.shape)) if k != d):
+            want = tuple("*" if k == d else s for k, s in enumerate(first.shape))
+            raise ValueError(f"concat: tensors[{i}]: expected shape {want} (tensors[0]'s but along dim {d}), "
+                             f"got {tuple(t.shape)}")
+    if is_a[0]:
+        return np.concatenate(items, axis=d)
+    shape = list(first.shape)
+    shape[d] = sum(t.shape[d] for t in items)
+    out = Tensor(tuple(shape), device=first.device, dtype=str(first.dtype))
+    off = 0
+    for t in items:
+        n = t.shape[d]
+        narrow(out, d, off, n).copy_from(t)
+        off += n
+    return out
+
+
+def _axis_nd(nd, d, what):
+    if not isinstance(d, int) or isinstance(d, bool):
+        raise TypeError(f"{what}: expected an int axis, got {d!r}")
+    if not -nd <= d < nd:
+        raise ValueError(f"{what}: expected an axis in {-nd}..{nd - 1}, got {d!r}")
+    return d % nd

@@ -326,6 +326,8 @@ typedef struct lc_gather_args {
     int64_t n;
     const void *src;
     void *dst;
+    int dst_strided;              /* 0: dst contiguous (the gather); 1: dst a strided view, dst_st its strides */
+    int64_t dst_st[LC_MAX_DIMS];
 } lc_gather_args;
 /* sample (lc_sample, filled by src/ops/sample.c and reaching the kernel through lc_call.ext): for each row r
  * of logits [rows, cols] (contiguous, `dtype`), one token index into out[r] (int64), drawn as

@@ -315,9 +315,40 @@ static PyObject *tensor_array(LcTensorObject *self, PyObject *args, PyObject *kw
     return res;
 }
 
+/* copy_from(tensor): lc_copy on the device this tensor lives on (self may be a strided view: concat writes
+ * each input into a narrow view of its output); same dtype and shape, else TypeError / ValueError. */
+static PyObject *tensor_copy_from_tensor(LcTensorObject *self, const char *fn, lc_tensor_t *src) {
+    lc_tensor_t *dst = self->t;
+    if (lc_tensor_dtype(src) != lc_tensor_dtype(dst)) {
+        PyErr_Format(PyExc_TypeError, "%s: src: expected dtype %s (the tensor's), got %s", fn,
+                     lc_dtype_name(lc_tensor_dtype(dst)), lc_dtype_name(lc_tensor_dtype(src)));
+        return NULL;
+    }
+    int same = lc_tensor_ndim(src) == lc_tensor_ndim(dst);
+    for (int i = 0; same && i < lc_tensor_ndim(src); i++) same = lc_tensor_dim(src, i) == lc_tensor_dim(dst, i);
+    if (!same) {
+        char a[160], b[160];
+        npy_intp ds[LC_MAX_DIMS], ss[LC_MAX_DIMS];
+        for (int i = 0; i < lc_tensor_ndim(dst); i++) ds[i] = (npy_intp)lc_tensor_dim(dst, i);
+        for (int i = 0; i < lc_tensor_ndim(src); i++) ss[i] = (npy_intp)lc_tensor_dim(src, i);
+        lcpy_format_shape(a, sizeof a, lc_tensor_ndim(dst), ds);
+        lcpy_format_shape(b, sizeof b, lc_tensor_ndim(src), ss);
+        PyErr_Format(PyExc_ValueError, "%s: src: expected shape %s (the tensor's), got %s", fn, a, b);
+        return NULL;
+    }
+    lc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = lc_copy(src, dst, lc_tensor_device(dst));
+    Py_END_ALLOW_THREADS
+    if (st != LC_OK) return lcpy_raise_status_in(fn, st);
+    Py_RETURN_NONE;
+}
+
 static PyObject *tensor_copy_from(LcTensorObject *self, PyObject *obj) {
     char fn[40];
     snprintf(fn, sizeof fn, "%s.copy_from", lcpy_type_short((PyObject *)self));
+    lc_tensor_t *src_t = lcpy_tensor_handle(obj);
+    if (src_t) return tensor_copy_from_tensor(self, fn, src_t);
     const lc_dtype tdt = lc_tensor_dtype(self->t);
     PyArrayObject *in;
     if (tdt == LC_DTYPE_I32 || tdt == LC_DTYPE_I64) { /* an index tensor takes integer arrays only */
@@ -479,7 +510,8 @@ static PyMethodDef tensor_methods[] = {
     {"contiguous", (PyCFunction)tensor_contiguous, METH_NOARGS,
      "contiguous() -> a contiguous Tensor with the same contents on the same device (itself when it already is)."},
     {"copy_from", (PyCFunction)tensor_copy_from, METH_O,
-     "copy_from(array): copies an array of the same element count into the tensor (row-major)."},
+     "copy_from(src): copies an array of the same element count into the tensor (row-major), or a lightning_core "
+     "tensor of the same dtype and shape (on this tensor's device; this tensor may be a strided view)."},
     {"view", (PyCFunction)(void (*)(void))tensor_view, METH_VARARGS | METH_KEYWORDS,
      "view(shape, strides=None, offset=0, device=None) -> TensorView over this storage."},
     {"validate", (PyCFunction)tensor_validate, METH_NOARGS, "validate(): re-checks the tensor contract (ValueError)."},

@@ -33,6 +33,24 @@ lc_status lc_cpu_gather(const lc_gather_args *g) {
     int64_t idx[LC_MAX_DIMS] = {0};
     const char *src = g->src;
     char *dst = g->dst;
+    if (g->dst_strided) { /* into a strided view (concat): both offsets from the odometer */
+        const int64_t dst_inner = nd ? g->dst_st[nd - 1] : 0;
+        for (int64_t done = 0; done < g->n; done += inner) {
+            int64_t off = 0, doff = 0;
+            for (int k = 0; k < nd - 1; k++) off += idx[k] * g->st[k], doff += idx[k] * g->dst_st[k];
+            const char *s = src + (size_t)off * g->elem;
+            char *o = dst + (size_t)doff * g->elem;
+            if (ist == 1 && dst_inner == 1) memcpy(o, s, (size_t)inner * g->elem);
+            else
+                for (int64_t j = 0; j < inner; j++)
+                    memcpy(o + (size_t)(j * dst_inner) * g->elem, s + (size_t)(j * ist) * g->elem, g->elem);
+            for (int k = nd - 2; k >= 0; k--) {
+                if (++idx[k] < g->shape[k]) break;
+                idx[k] = 0;
+            }
+        }
+        return LC_OK;
+    }
     for (int64_t done = 0; done < g->n; done += inner) {
         int64_t off = 0;
         for (int k = 0; k < nd - 1; k++) off += idx[k] * g->st[k];

@@ -85,10 +85,35 @@ __global__ void gather_kernel(const E *__restrict__ src, E *__restrict__ dst, in
     }
 }
 
+/* Into a strided view (concat): the destination offset from the same index decomposition (dst_st). */
+template <typename E>
+__global__ void scatter_kernel(const E *__restrict__ src, E *__restrict__ dst, int64_t n, lc_gather_args g) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t rem = i, off = 0, doff = 0;
+        for (int k = g.ndim - 1; k >= 0; k--) {
+            const int64_t q = rem / g.shape[k], r = rem - q * g.shape[k];
+            off += r * g.st[k];
+            doff += r * g.dst_st[k];
+            rem = q;
+        }
+        dst[doff] = src[off];
+    }
+}
+
 cudaError_t lc_cuda_launch_gather(const lc_gather_args *g, cudaStream_t stream) {
     if (g->n == 0) return cudaSuccess;
     const int64_t want = (g->n + 255) / 256;
     const int blocks = (int)(want < 65535 ? want : 65535);
+    if (g->dst_strided) {
+        switch (g->elem) {
+        case 1: scatter_kernel<uint8_t><<<blocks, 256, 0, stream>>>((const uint8_t *)g->src, (uint8_t *)g->dst, g->n, *g); break;
+        case 2: scatter_kernel<uint16_t><<<blocks, 256, 0, stream>>>((const uint16_t *)g->src, (uint16_t *)g->dst, g->n, *g); break;
+        case 4: scatter_kernel<uint32_t><<<blocks, 256, 0, stream>>>((const uint32_t *)g->src, (uint32_t *)g->dst, g->n, *g); break;
+        case 8: scatter_kernel<uint64_t><<<blocks, 256, 0, stream>>>((const uint64_t *)g->src, (uint64_t *)g->dst, g->n, *g); break;
+        default: return cudaErrorInvalidValue;
+        }
+        return cudaGetLastError();
+    }
     switch (g->elem) {
     case 1: gather_kernel<uint8_t><<<blocks, 256, 0, stream>>>((const uint8_t *)g->src, (uint8_t *)g->dst, g->n, *g); break;
     case 2: gather_kernel<uint16_t><<<blocks, 256, 0, stream>>>((const uint16_t *)g->src, (uint16_t *)g->dst, g->n, *g); break;
