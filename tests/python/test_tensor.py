@@ -106,10 +106,19 @@ def test_copy_from_refuses_bad_arrays(rng, cls, np_dtype, name):
     for bad in (np.arange(10, dtype=np.int32), np.ones(10, bool), np.ones(10, np.complex64), np.array([None] * 10)):
         with pytest.raises(TypeError, match="array|dtype"):
             t.copy_from(bad)
-    for bad in (list(range(10)), None, cls(a)):
+    for bad in (list(range(10)), None):
         with pytest.raises(TypeError, match="array|ndarray"):
             t.copy_from(bad)
+    # a tensor source (lc_copy on the device): same dtype and shape, else TypeError / ValueError naming src
+    with pytest.raises(ValueError, match="src: expected shape"):
+        t.copy_from(cls(a.reshape(5, 2)))
+    other = lc.Tensor(a.astype(np.float32)) if np_dtype == np.float64 else lc.Tensor64(a.astype(np.float64))
+    with pytest.raises(TypeError, match="src: expected dtype"):
+        t.copy_from(other)
     assert np.array_equal(t.numpy(), a), "a refused copy_from wrote into the tensor"
+    b = rng.standard_normal((2, 5)).astype(np_dtype)
+    t.copy_from(cls(b))
+    assert np.array_equal(t.numpy(), b)
 
 
 def test_copy_from_other_float_dtype(rng):
