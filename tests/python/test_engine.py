@@ -141,3 +141,35 @@ def test_sampled_generation_is_seeded(folder, device):
     assert model.generate([3, 1, 4], 6, temperature=1.3, top_k=1, seed=3) == model.generate([3, 1, 4], 6)
     with pytest.raises(ValueError, match="temperature"):
         model.generate([1], 2, temperature=-1.0)
+
+
+def test_sliding_window(tmp_path, device):
+    """A Mistral config with a sliding window (6 positions here): the cache-less forward past the window
+    applies the band mask (query p sees keys p-5..p) and equals the float64 reference, which applies it too;
+    with a KV cache (cached forward, generate) sequences within the window are exact, and longer ones are
+    refused naming sliding_window before anything runs."""
+    import json
+    make_random(str(tmp_path), arch="mistral", size="tiny", seed=7)
+    cfg_path = tmp_path / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["sliding_window"] = 6
+    cfg_path.write_text(json.dumps(cfg))
+    model = load(str(tmp_path), device=device)
+    ref_model = lc.models.load_checkpoint(str(tmp_path))
+    assert ref_model[0].sliding_window == 6
+    ids = np.random.default_rng(3).integers(0, model.vocab, (2, 13))
+    _close(_host(model(ids)), ref_forward(*ref_model, ids), 2e-4)  # past the window: the band mask
+    # the band matters: without it the last positions differ from the reference by O(1)
+    no_window = ref_forward(ref_model[0].__class__(**{**ref_model[0].__dict__, "sliding_window": None}),
+                            ref_model[1], ids)
+    assert np.max(np.abs(no_window[:, -1] - ref_forward(*ref_model, ids)[:, -1])) > 1e-3
+    cache = model.new_cache(2, 16)
+    got = _host(model.forward(ids[:, :6], cache=cache))  # positions 0..5: within the window
+    _close(got, ref_forward(*ref_model, ids[:, :6]), 2e-4)
+    with pytest.raises(ValueError, match="sliding_window"):
+        model.forward(ids[:, 6:7], cache=cache)  # position 6 would need the mask
+    prompt = [int(t) for t in ids[0, :3]]
+    if device == "cpu" or lc.cuda_available():
+        assert model.generate(prompt, 4) == ref_generate(*ref_model, prompt, 4)  # positions up to 5
+    with pytest.raises(ValueError, match="sliding_window"):
+        model.generate(prompt, 5)

@@ -80,9 +80,10 @@ class CausalLM:
         c = self.config
         self.d, self.h, self.hkv, self.hd = c.hidden_size, c.num_attention_heads, c.num_key_value_heads, c.head_dim
         self.eps, self.vocab = c.rms_norm_eps, c.vocab_size
-        if c.sliding_window is not None:
-            raise ValueError(f"CausalLM: sliding_window: expected None (a sliding-window mask is not supported yet), "
-                             f"got {c.sliding_window}")
+        # Sliding window (Mistral; Qwen2 with use_sliding_window): query position p sees keys at p - window < j
+        # <= p. The full forward applies it as a boolean band mask; with a KV cache (prefill + decode) positions
+        # must stay below the window (then it hides nothing), else ValueError (a device-side window: later).
+        self.window = c.sliding_window
         rs = c.rope_scaling
         self.rope_scaling = None if rs is None else {k: v for k, v in (
             ("rope_type", rs.rope_type), ("factor", rs.factor), ("low_freq_factor", rs.low_freq_factor),
@@ -144,9 +145,29 @@ class CausalLM:
             pos = np.broadcast_to(self._ids(positions, "positions"), (b, s))
         if np.any(x_ids < 0) or np.any(x_ids >= self.vocab):
             raise ValueError(f"CausalLM.forward: ids: expected values in 0..{self.vocab - 1}")
+        self._check_window("CausalLM.forward", int(np.max(pos)) + 1, cache is not None)
         x = self._hidden(x_ids, np.ascontiguousarray(pos), cache)
         logits = lc.linear(x, self.lm_head, None, "none", self.device)
         return logits.view((b, s, self.vocab), None, 0)
+
+    def _check_window(self, fn, length, cached):
+        """With a KV cache the sliding window is supported while it hides nothing (every position < window)."""
+        w = getattr(self, "window", None)
+        if w is not None and cached and length > w:
+            raise ValueError(f"{fn}: sliding_window: positions up to {length - 1} with a KV cache need the "
+                             f"sliding-window mask of {w} positions, not supported with a cache yet (sequences of "
+                             f"at most {w} tokens are exact; the cache-less forward applies the window)")
+
+    def _band_mask(self, pos_host):
+        """The sliding-window mask [B, 1, S, S] (bool, True = visible) of a cache-less forward, or None when the
+        window hides nothing (positions pos_host [B, S])."""
+        w = getattr(self, "window", None)
+        if w is None or pos_host is None:
+            return None
+        diff = pos_host[:, :, None] - pos_host[:, None, :]
+        if not np.any(diff >= w):
+            return None
+        return np.ascontiguousarray((diff < w)[:, None])  # a host bool array: the op stages it on its device
 
     def _dev_ints(self, a):
         return lc.Tensor(np.ascontiguousarray(a, np.int64), device=self.device)
@@ -154,7 +175,11 @@ class CausalLM:
     def _hidden(self, ids, pos, cache):
         """The final normed hidden states [B*S, d] of ids [B, S] at positions pos [B, S] (host arrays)."""
         b, s = ids.shape
-        return self._hidden_t(self._dev_ints(ids.reshape(-1)), self._dev_ints(pos), b, s, cache)
+        self._mask = None if cache is not None else self._band_mask(np.asarray(pos))
+        try:
+            return self._hidden_t(self._dev_ints(ids.reshape(-1)), self._dev_ints(pos), b, s, cache)
+        finally:
+            self._mask = None
 
     def _buffer(self, shape):
         """A scratch Tensor of the model's dtype, made once per shape and reused (so that a captured decode
@@ -215,7 +240,8 @@ class CausalLM:
             cache.append(k, v)
             cache.attention_into(q, merged, causal=True)
         else:
-            lc.scaled_dot_product_attention_into(q, k, v, merged, causal=True, device=dev)
+            lc.scaled_dot_product_attention_into(q, k, v, merged, attn_mask=getattr(self, "_mask", None), causal=True,
+                                                 device=dev)
         return out
 
     # ---- generation ---------------------------------------------------------------------------------
@@ -244,6 +270,8 @@ class CausalLM:
         out = [list(p) for p in batch]
         if max_new_tokens == 0:
             return out[0] if single else out
+        # the positions the model sees: the prompts and every generated token but the last
+        self._check_window("CausalLM.generate", int(lens.max()) + max_new_tokens - 1, True)
         ids = np.zeros((b, s), np.int64)
         for i, p in enumerate(batch):
             ids[i, :len(p)] = p
