@@ -66,15 +66,12 @@ def check_one_lowp(fn, named):
     """The binding's 16-bit rule for ops that take several arrays ({name: array or None}): a float16 array is
     never mixed with another dtype (TypeError naming both, the C bindings' wording)."""
     items = [(n, x.dtype) for n, x in named.items() if isinstance(x, np.ndarray)]
-    for n, dt in items:
-        if dt == np.float16:
-            for m, other in items:
-                if other != dt:
-                    a, b = (m, n) if list(named).index(m) < list(named).index(n) else (n, m)
-                    da, db = (other, dt) if a == m else (dt, other)
-                    raise TypeError(f"{fn}: {a} and {b}: expected one dtype (float16 and bfloat16 are never mixed "
-                                    f"with other dtypes; convert first with lc.cast or Tensor.to), got {a} of dtype "
-                                    f"{da} and {b} of dtype {db}")
+    for i, (a, da) in enumerate(items):
+        for b, db in items[i + 1:]:
+            if da != db and np.float16 in (da, db):
+                raise TypeError(f"{fn}: {a} and {b}: expected one dtype (float16 and bfloat16 are never mixed with "
+                                f"other dtypes; convert first with lc.cast or Tensor.to), got {a} of dtype {da} and "
+                                f"{b} of dtype {db}")
 
 
 def check_out(fn, out, shape=None, count=None, dtype=np.float32, inputs=None):

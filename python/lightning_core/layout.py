@@ -24,7 +24,10 @@ def _dims(t):
 
 
 def _axis(t, d, what):
-    nd = t.ndim
+    return _axis_nd(t.ndim, d, what)
+
+
+def _axis_nd(nd, d, what):
     if not isinstance(d, int) or isinstance(d, bool):
         raise TypeError(f"{what}: expected an int axis, got {d!r}")
     if not -nd <= d < nd:
@@ -117,7 +120,7 @@ def concat(tensors, dim=0):
     nd = len(first.shape)
     if nd == 0:
         raise ValueError("concat: tensors[0]: expected at least one dimension, got a scalar")
-    d = _axis(first, dim, "concat: dim") if is_t[0] else _axis_nd(nd, dim, "concat: dim")
+    d = _axis_nd(nd, dim, "concat: dim")
     for i, t in enumerate(items[1:], 1):
         if str(t.dtype) != str(first.dtype):
             raise TypeError(f"concat: tensors[{i}]: expected dtype {first.dtype} (tensors[0]'s), got {t.dtype}")
@@ -138,11 +141,3 @@ def concat(tensors, dim=0):
         narrow(out, d, off, n).copy_from(t)
         off += n
     return out
-
-
-def _axis_nd(nd, d, what):
-    if not isinstance(d, int) or isinstance(d, bool):
-        raise TypeError(f"{what}: expected an int axis, got {d!r}")
-    if not -nd <= d < nd:
-        raise ValueError(f"{what}: expected an axis in {-nd}..{nd - 1}, got {d!r}")
-    return d % nd

@@ -42,6 +42,7 @@ class CausalLM:
         if self.dtype not in ("float32", "float16", "bfloat16"):
             raise ValueError(f"CausalLM: dtype: expected float32, float16 or bfloat16, got {self.dtype!r}")
         self.arch = "gpt2" if isinstance(config, GPT2Config) else "llama"
+        self.window = None  # the sliding window (LLaMA-family configs that set one)
         self._np = _np_dtype(self.dtype)
         if self.arch == "gpt2":
             self._load_gpt2(tensors)
@@ -152,7 +153,7 @@ class CausalLM:
 
     def _check_window(self, fn, length, cached):
         """With a KV cache the sliding window is supported while it hides nothing (every position < window)."""
-        w = getattr(self, "window", None)
+        w = self.window
         if w is not None and cached and length > w:
             raise ValueError(f"{fn}: sliding_window: positions up to {length - 1} with a KV cache need the "
                              f"sliding-window mask of {w} positions, not supported with a cache yet (sequences of "
@@ -161,8 +162,8 @@ class CausalLM:
     def _band_mask(self, pos_host):
         """The sliding-window mask [B, 1, S, S] (bool, True = visible) of a cache-less forward, or None when the
         window hides nothing (positions pos_host [B, S])."""
-        w = getattr(self, "window", None)
-        if w is None or pos_host is None:
+        w = self.window
+        if w is None:
             return None
         diff = pos_host[:, :, None] - pos_host[:, None, :]
         if not np.any(diff >= w):
@@ -175,11 +176,8 @@ class CausalLM:
     def _hidden(self, ids, pos, cache):
         """The final normed hidden states [B*S, d] of ids [B, S] at positions pos [B, S] (host arrays)."""
         b, s = ids.shape
-        self._mask = None if cache is not None else self._band_mask(np.asarray(pos))
-        try:
-            return self._hidden_t(self._dev_ints(ids.reshape(-1)), self._dev_ints(pos), b, s, cache)
-        finally:
-            self._mask = None
+        mask = None if cache is not None else self._band_mask(np.asarray(pos))
+        return self._hidden_t(self._dev_ints(ids.reshape(-1)), self._dev_ints(pos), b, s, cache, mask)
 
     def _buffer(self, shape):
         """A scratch Tensor of the model's dtype, made once per shape and reused (so that a captured decode
@@ -189,9 +187,9 @@ class CausalLM:
             bufs[shape] = lc.Tensor(shape, device=self.device, dtype=self.dtype)
         return bufs[shape]
 
-    def _hidden_t(self, ids_t, pos_t, b, s, cache):
+    def _hidden_t(self, ids_t, pos_t, b, s, cache, mask=None):
         """Same from device tensors: ids_t int64 [B*S], pos_t int64 [B, S] (nothing read from the host, so
-        a decode step can be captured)."""
+        a decode step can be captured); mask: the cache-less forward's sliding-window mask (_band_mask) or None."""
         n, dev = b * s, self.device
         if self.arch == "gpt2":
             x = lc.add(lc.embedding(self.wte, ids_t, dev), lc.embedding(self.wpe, pos_t.view((n,), None, 0), dev), dev)
@@ -203,7 +201,7 @@ class CausalLM:
                 a = lc.layer_norm(x, L["ln1_w"], L["ln1_b"], self.eps, dev)
             else:
                 a = lc.rms_norm(x, L["in_w"], self.eps, dev)
-            att = self._attention(a, L, b, s, pos_t, c)
+            att = self._attention(a, L, b, s, pos_t, c, mask)
             lc.linear_into(att, L["w_o"], x, L["b_o"], "none", dev, residual=x)  # x += o_proj(att)
             if self.arch == "gpt2":
                 m = lc.layer_norm(x, L["ln2_w"], L["ln2_b"], self.eps, dev)
@@ -220,7 +218,7 @@ class CausalLM:
             return lc.layer_norm(x, self.lnf_w, self.lnf_b, self.eps, dev)
         return lc.rms_norm(x, self.norm_w, self.eps, dev)
 
-    def _attention(self, a, L, b, s, pos_t, cache):
+    def _attention(self, a, L, b, s, pos_t, cache, mask=None):
         """Self-attention of a [B*S, d]: the fused qkv projection read as [B, H, S, hd] views (no copies),
         RoPE (LLaMA), the KV cache or plain causal attention, the heads written merged as [B*S, H*hd]."""
         dev, h, hkv, hd = self.device, self.h, self.hkv, self.hd
@@ -240,8 +238,7 @@ class CausalLM:
             cache.append(k, v)
             cache.attention_into(q, merged, causal=True)
         else:
-            lc.scaled_dot_product_attention_into(q, k, v, merged, attn_mask=getattr(self, "_mask", None), causal=True,
-                                                 device=dev)
+            lc.scaled_dot_product_attention_into(q, k, v, merged, attn_mask=mask, causal=True, device=dev)
         return out
 
     # ---- generation ---------------------------------------------------------------------------------
