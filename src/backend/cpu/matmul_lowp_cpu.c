@@ -225,13 +225,13 @@ static lc_status lowp_bf16_avx512(const lc_matmul_args *args, float *c_f32, cons
 /* ---- small m (decode: one or a few rows) --------------------------------------------------------------
  * c[i, :] = a[i, :]·b for m <= GEMV_MAX_M: b read once, in place (no packing: at m = 1 the packing pass would
  * read and write b once more than the product itself), each 16-bit element widened to float32 in registers
- * (bfloat16: a shift; float16: VCVTPH2PS) and accumulated with FMAs. b is streamed in long contiguous runs:
- * a task owns a chunk of GEMV_NC columns (its float32 sums, m x GEMV_NC, stay in L1) and a range of k rows,
- * and reads GEMV_NC·2 bytes of each of its rows (was 256 columns = 512-byte runs at a stride of n·2 bytes,
- * which the prefetchers followed poorly: the GPT-2 lm_head read at 16 GB/s on 2 Zen 5 cores). When the
- * chunks alone leave threads idle (a narrow b), k is split into parts: each part's sums go to a float32
- * workspace and a second pass adds the parts in order (deterministic) and stores c. c rounded once (or the
- * float32 sums left in c_f32). */
+ * (bfloat16: a shift; float16: VCVTPH2PS; float32 as is) and accumulated with FMAs. b is streamed in long
+ * contiguous runs (was 256 columns = 512-byte runs at a stride of n·2 bytes, which the prefetchers followed
+ * poorly: the GPT-2 lm_head read at 16 GB/s on 2 Zen 5 cores). A task owns a column chunk and a part of k:
+ * while m·n <= GEMV_WHOLE_ROWS the chunk is the whole row (b read fully contiguously, k split into parts),
+ * else GEMV_NC columns (its sums stay in L1), k split only while the chunks leave threads idle. With several
+ * parts each part's sums go to a float32 workspace and a second pass adds the parts in order (deterministic)
+ * and stores c. c rounded once (or the float32 sums left in c_f32). */
 /* GEMV_WHOLE_ROWS: m·n up to which a task takes whole rows (its float32 sums, <= 256 KiB, stay in L2);
  * GEMV_MIN_KPART: fewest rows of a k part. */
 enum { GEMV_MAX_M = 4, GEMV_NC = 2048, GEMV_WHOLE_ROWS = 65536, GEMV_MIN_KPART = 64, GEMV_UNROLL_MIN_N = 8192 };
@@ -274,6 +274,29 @@ static inline float gemv_a(const void *a, int64_t i, int kind) {
                                                          : lc_f16_to_f32(((const uint16_t *)a)[i]);
 }
 
+/* Rows kk..kk+U-1 of b (columns j0 + [0, 16 nv), the last vector masked by tail) added into the sums acc
+ * (row i at acc + i·ld): each sum loaded and stored once per U FMAs, added in k order (U = 4 gives the same
+ * result as U = 1 four times). */
+TGEMV static inline __attribute__((always_inline)) void gemv_rows(const lc_matmul_args *a, int kind, int64_t kk,
+                                                                   int64_t j0, int64_t nv, __mmask16 tail, float *acc,
+                                                                   int64_t ld, const int U) {
+    const int64_t m = a->m, n = a->n, row = kk * n + j0;
+    __m512 av[GEMV_MAX_M][4];
+    for (int64_t i = 0; i < m; i++)
+        for (int u = 0; u < U; u++) av[i][u] = _mm512_set1_ps(gemv_a(a->a, i * a->k + kk + u, kind));
+    for (int64_t v = 0; v < nv; v++) {
+        const __mmask16 mk = v == nv - 1 ? tail : (__mmask16)0xFFFF;
+        __m512 w[4];
+        for (int u = 0; u < U; u++) w[u] = gemv_loadw(a->b, row + u * n + 16 * v, kind, mk);
+        for (int64_t i = 0; i < m; i++) {
+            float *p = acc + i * ld + 16 * v;
+            __m512 s = _mm512_maskz_loadu_ps(mk, p);
+            for (int u = 0; u < U; u++) s = _mm512_fmadd_ps(av[i][u], w[u], s);
+            _mm512_mask_storeu_ps(p, mk, s);
+        }
+    }
+}
+
 /* Tasks t = part * nchunk + chunk: the sums of rows k in the part for the chunk's columns, accumulated in the
  * part's slice of g->part (parts > 1) or in a thread-local L1 buffer (then stored). */
 TGEMV static void gemv_task(void *vctx, int64_t begin, int64_t end) {
@@ -281,7 +304,7 @@ TGEMV static void gemv_task(void *vctx, int64_t begin, int64_t end) {
     const lc_matmul_args *a = g->args;
     const int kind = a->dtype == LC_DTYPE_F32 ? 0 : a->dtype == LC_DTYPE_BF16 ? 1 : 2;
     const int64_t m = a->m, n = a->n;
-    static _Thread_local float local[GEMV_MAX_M * GEMV_NC] __attribute__((aligned(64)));
+    static _Thread_local float local[GEMV_MAX_M * GEMV_NC] __attribute__((aligned(64))); /* parts == 1: nc <= GEMV_NC */
     for (int64_t t = begin; t < end; t++) {
         const int64_t chunk = t % g->nchunk, part = t / g->nchunk;
         const int64_t j0 = chunk * g->nc, nj = n - j0 < g->nc ? n - j0 : g->nc;
@@ -291,39 +314,9 @@ TGEMV static void gemv_task(void *vctx, int64_t begin, int64_t end) {
         float *const acc = g->parts > 1 ? g->part + part * m * g->ldp + j0 : local;
         const int64_t ld = g->parts > 1 ? g->ldp : GEMV_NC;
         for (int64_t i = 0; i < m; i++) memset(acc + i * ld, 0, (size_t)nj * sizeof(float));
-        /* 4 rows of b a step: each sum is loaded and stored once per 4 FMAs, added in k order (the same
-         * result as one row at a time) */
-        int64_t kk = k0;
-        for (; nj >= GEMV_UNROLL_MIN_N && kk + 4 <= k1; kk += 4) {
-            const int64_t row = kk * n + j0;
-            __m512 av[GEMV_MAX_M][4];
-            for (int64_t i = 0; i < m; i++)
-                for (int u = 0; u < 4; u++) av[i][u] = _mm512_set1_ps(gemv_a(a->a, i * a->k + kk + u, kind));
-            for (int64_t v = 0; v < nv; v++) {
-                const __mmask16 mk = v == nv - 1 ? tail : (__mmask16)0xFFFF;
-                __m512 w[4];
-                for (int u = 0; u < 4; u++) w[u] = gemv_loadw(a->b, row + u * n + 16 * v, kind, mk);
-                for (int64_t i = 0; i < m; i++) {
-                    float *p = acc + i * ld + 16 * v;
-                    __m512 s = _mm512_maskz_loadu_ps(mk, p);
-                    for (int u = 0; u < 4; u++) s = _mm512_fmadd_ps(av[i][u], w[u], s);
-                    _mm512_mask_storeu_ps(p, mk, s);
-                }
-            }
-        }
-        for (; kk < k1; kk++) {
-            const int64_t row = kk * n + j0;
-            __m512 av[GEMV_MAX_M];
-            for (int64_t i = 0; i < m; i++) av[i] = _mm512_set1_ps(gemv_a(a->a, i * a->k + kk, kind));
-            for (int64_t v = 0; v < nv; v++) {
-                const __mmask16 mk = v == nv - 1 ? tail : (__mmask16)0xFFFF;
-                const __m512 w = gemv_loadw(a->b, row + 16 * v, kind, mk);
-                for (int64_t i = 0; i < m; i++) {
-                    float *p = acc + i * ld + 16 * v;
-                    _mm512_mask_storeu_ps(p, mk, _mm512_fmadd_ps(av[i], w, _mm512_maskz_loadu_ps(mk, p)));
-                }
-            }
-        }
+        int64_t kk = k0; /* 4 rows a step for wide rows (measured faster there, slower on narrow ones) */
+        for (; nj >= GEMV_UNROLL_MIN_N && kk + 4 <= k1; kk += 4) gemv_rows(a, kind, kk, j0, nv, tail, acc, ld, 4);
+        for (; kk < k1; kk++) gemv_rows(a, kind, kk, j0, nv, tail, acc, ld, 1);
         if (g->parts == 1)
             for (int64_t i = 0; i < m; i++) gemv_store(g, i, j0, nj, acc + i * ld);
     }
@@ -359,10 +352,7 @@ static lc_status lowp_gemv(const lc_matmul_args *args, float *c_f32, const char 
     if (g.parts < 1) g.parts = 1;
     g.kpart = (args->k + g.parts - 1) / g.parts;
     g.parts = (args->k + g.kpart - 1) / g.kpart;
-    if (g.nc > GEMV_NC && g.parts < 2) { /* whole rows need the partial buffer: back to chunks */
-        g.nc = GEMV_NC;
-        g.nchunk = (args->n + GEMV_NC - 1) / GEMV_NC;
-    }
+    LC_CHECK_INVARIANT(g.nc <= GEMV_NC || g.parts > 1); /* whole rows accumulate in the partial buffer */
     if (g.parts > 1) {
         int64_t elems;
         if (!lc_mul_ok(g.parts * args->m, g.ldp, &elems) || (uint64_t)elems > SIZE_MAX / sizeof(float))
