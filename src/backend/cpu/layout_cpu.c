@@ -23,44 +23,32 @@ lc_status lc_cpu_qkv_pack(const lc_qkv_pack_args *args, const char **path) {
     return LC_OK;
 }
 
-/* The backend's gather entry: a strided view into a contiguous buffer (row-major odometer over the shape;
- * a bit-exact copy of elem-byte elements; the innermost axis copied with memcpy when its stride is 1).
- * Tests: tests/python/test_layout.py. */
+/* The backend's gather entry: a strided view into a contiguous buffer, or (dst_strided, concat) into a
+ * strided view: a row-major odometer over the outer axes gives both offsets (a contiguous dst has row-major
+ * strides); a bit-exact copy of elem-byte elements, the innermost axis with one memcpy when both its strides
+ * are 1. Tests: tests/python/test_layout.py. */
 lc_status lc_cpu_gather(const lc_gather_args *g) {
     if (g->n == 0) return LC_OK;
     const int nd = g->ndim;
-    const int64_t inner = nd ? g->shape[nd - 1] : 1, ist = nd ? g->st[nd - 1] : 0;
+    int64_t dst_st[LC_MAX_DIMS], step = 1;
+    for (int k = nd - 1; k >= 0; k--) {
+        dst_st[k] = g->dst_strided ? g->dst_st[k] : step;
+        step *= g->shape[k];
+    }
+    const int64_t inner = nd ? g->shape[nd - 1] : 1, ist = nd ? g->st[nd - 1] : 0, dist = nd ? dst_st[nd - 1] : 0;
     int64_t idx[LC_MAX_DIMS] = {0};
     const char *src = g->src;
     char *dst = g->dst;
-    if (g->dst_strided) { /* into a strided view (concat): both offsets from the odometer */
-        const int64_t dst_inner = nd ? g->dst_st[nd - 1] : 0;
-        for (int64_t done = 0; done < g->n; done += inner) {
-            int64_t off = 0, doff = 0;
-            for (int k = 0; k < nd - 1; k++) off += idx[k] * g->st[k], doff += idx[k] * g->dst_st[k];
-            const char *s = src + (size_t)off * g->elem;
-            char *o = dst + (size_t)doff * g->elem;
-            if (ist == 1 && dst_inner == 1) memcpy(o, s, (size_t)inner * g->elem);
-            else
-                for (int64_t j = 0; j < inner; j++)
-                    memcpy(o + (size_t)(j * dst_inner) * g->elem, s + (size_t)(j * ist) * g->elem, g->elem);
-            for (int k = nd - 2; k >= 0; k--) {
-                if (++idx[k] < g->shape[k]) break;
-                idx[k] = 0;
-            }
-        }
-        return LC_OK;
-    }
     for (int64_t done = 0; done < g->n; done += inner) {
-        int64_t off = 0;
-        for (int k = 0; k < nd - 1; k++) off += idx[k] * g->st[k];
+        int64_t off = 0, doff = 0;
+        for (int k = 0; k < nd - 1; k++) off += idx[k] * g->st[k], doff += idx[k] * dst_st[k];
         const char *s = src + (size_t)off * g->elem;
-        if (ist == 1) {
-            memcpy(dst, s, (size_t)inner * g->elem);
-        } else {
-            for (int64_t j = 0; j < inner; j++) memcpy(dst + (size_t)j * g->elem, s + (size_t)(j * ist) * g->elem, g->elem);
-        }
-        dst += (size_t)inner * g->elem;
+        char *o = dst + (size_t)doff * g->elem;
+        if (ist == 1 && dist == 1)
+            memcpy(o, s, (size_t)inner * g->elem);
+        else
+            for (int64_t j = 0; j < inner; j++)
+                memcpy(o + (size_t)(j * dist) * g->elem, s + (size_t)(j * ist) * g->elem, g->elem);
         for (int k = nd - 2; k >= 0; k--) { /* odometer over the outer axes */
             if (++idx[k] < g->shape[k]) break;
             idx[k] = 0;
