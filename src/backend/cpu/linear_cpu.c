@@ -16,23 +16,25 @@ typedef struct {
     const float *res; /* [m, n]: a copy of the residual taken before the product (out may be it), or NULL */
 } lc_linear_ctx;
 
+void lc_cpu_linear_row_epilogue(float *row, int64_t n, const float *bias, lc_activation act, const float *res) {
+    if (bias)
+        for (int64_t j = 0; j < n; j++) row[j] += bias[j];
+    if (act == LC_ACT_RELU) {
+        for (int64_t j = 0; j < n; j++) row[j] = row[j] < 0.0f ? 0.0f : row[j]; /* NaN stays NaN */
+    } else if (act == LC_ACT_GELU_ERF || act == LC_ACT_GELU_TANH) {
+        lc_gelu_args g = {act == LC_ACT_GELU_TANH ? LC_GELU_TANH : LC_GELU_ERF, LC_DTYPE_F32, n, row, row};
+        (void)lc_cpu_gelu(&g, NULL);
+    }
+    if (res)
+        for (int64_t j = 0; j < n; j++) row[j] += res[j];
+}
+
 static void lc_linear_rows(void *ctx, int64_t begin, int64_t end) {
     const lc_linear_args *a = ((const lc_linear_ctx *)ctx)->a;
     const float *res = ((const lc_linear_ctx *)ctx)->res;
-    for (int64_t i = begin; i < end; i++) {
-        float *row = (float *)a->out + i * a->n;
-        const float *bias = (const float *)a->bias;
-        if (bias)
-            for (int64_t j = 0; j < a->n; j++) row[j] += bias[j];
-        if (a->act == LC_ACT_RELU) {
-            for (int64_t j = 0; j < a->n; j++) row[j] = row[j] < 0.0f ? 0.0f : row[j]; /* NaN stays NaN */
-        } else if (a->act == LC_ACT_GELU_ERF || a->act == LC_ACT_GELU_TANH) {
-            lc_gelu_args g = {a->act == LC_ACT_GELU_TANH ? LC_GELU_TANH : LC_GELU_ERF, LC_DTYPE_F32, a->n, row, row};
-            lc_cpu_gelu(&g, NULL);
-        }
-        if (res)
-            for (int64_t j = 0; j < a->n; j++) row[j] += res[i * a->n + j];
-    }
+    for (int64_t i = begin; i < end; i++)
+        lc_cpu_linear_row_epilogue((float *)a->out + i * a->n, a->n, (const float *)a->bias, a->act,
+                                   res ? res + i * a->n : NULL);
 }
 
 lc_status lc_cpu_linear(const lc_linear_args *args, const char **path) {

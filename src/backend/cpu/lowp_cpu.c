@@ -198,18 +198,7 @@ static void linear_rows(void *vctx, int64_t begin, int64_t end) {
     const lc_linear_args *a = x->a;
     for (int64_t i = begin; i < end; i++) {
         float *row = x->acc + i * a->n;
-        if (x->bias)
-            for (int64_t j = 0; j < a->n; j++) row[j] += x->bias[j];
-        if (a->act == LC_ACT_RELU) {
-            const lc_relu_args r = {.dtype = LC_DTYPE_F32, .n = a->n, .x = row, .out = row};
-            (void)lc_cpu_relu(&r, NULL); /* NaN stays NaN */
-        } else if (a->act == LC_ACT_GELU_ERF || a->act == LC_ACT_GELU_TANH) {
-            const lc_gelu_args g = {.approx = a->act == LC_ACT_GELU_TANH ? LC_GELU_TANH : LC_GELU_ERF,
-                                    .dtype = LC_DTYPE_F32, .n = a->n, .x = row, .out = row};
-            (void)lc_cpu_gelu(&g, NULL);
-        }
-        if (x->res)
-            for (int64_t j = 0; j < a->n; j++) row[j] += x->res[i * a->n + j];
+        lc_cpu_linear_row_epilogue(row, a->n, x->bias, a->act, x->res ? x->res + i * a->n : NULL);
         (void)lc_convert(a->dtype, (uint16_t *)a->out + i * a->n, LC_DTYPE_F32, row, (size_t)a->n); /* valid: cannot fail */
     }
 }
