@@ -12,17 +12,10 @@ static lc_status lc_k_copy(const lc_backend *be, const lc_gather_args *g) { retu
 lc_status lc_copy(const lc_tensor_t *x, lc_tensor_t *out, lc_device device) {
     const char *fn = "copy";
     lc_status st;
-    if ((st = lc_check_tensor(fn, "x", x)) != LC_OK || (st = lc_check_tensor(fn, "out", out)) != LC_OK) return st;
-    const int strided_out = !lc_tensor_is_contiguous(out);
-    if (strided_out) {
-        if ((st = lc_check_dtype_is(fn, "out", out, lc_tensor_dtype(x))) != LC_OK ||
-            (st = lc_check_shape(fn, "out", out, lc_tensor_ndim(x), lc_tensor_shape(x))) != LC_OK)
-            return st;
-        if (!lc_tensor_is_writable(out))
-            return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: out: expected a writable tensor, got a read-only one", fn);
-    } else if ((st = lc_check_out(fn, out, lc_tensor_dtype(x), lc_tensor_ndim(x), lc_tensor_shape(x))) != LC_OK) {
+    if ((st = lc_check_tensor(fn, "x", x)) != LC_OK ||
+        (st = lc_check_out_view(fn, out, lc_tensor_dtype(x), lc_tensor_ndim(x), lc_tensor_shape(x))) != LC_OK)
         return st;
-    }
+    const int strided_out = !lc_tensor_is_contiguous(out); /* a view on its own device (checked below) */
     if ((st = lc_check_no_overlap(fn, out, "x", x, 0)) != LC_OK) return st;
     const double bytes = 2.0 * (double)lc_tensor_nbytes(x);
     const lc_work work = {0.0, bytes, NULL, LC_CROSSOVER_NONE};
