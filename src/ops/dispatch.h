@@ -52,9 +52,9 @@ lc_status lc_check_tensor(const char *op, const char *name, const lc_tensor_t *t
 lc_status lc_check_dtype_is(const char *op, const char *name, const lc_tensor_t *t, lc_dtype dtype);
 /* Exact shape; `expected` has ndim entries. */
 lc_status lc_check_shape(const char *op, const char *name, const lc_tensor_t *t, int ndim, const int64_t *expected);
-/* `out`: a valid, writable, contiguous tensor of dtype and exact shape. */
 /* lc_check_out without the contiguity rule: an out that may be a strided view (lc_copy). */
 lc_status lc_check_out_view(const char *op, const lc_tensor_t *out, lc_dtype dtype, int ndim, const int64_t *expected);
+/* `out`: a valid, writable, contiguous tensor of dtype and exact shape. */
 lc_status lc_check_out(const char *op, const lc_tensor_t *out, lc_dtype dtype, int ndim, const int64_t *expected);
 /* `out` must not share memory with `in`, except (allow_exact) when both are the same contiguous buffer. */
 lc_status lc_check_no_overlap(const char *op, const lc_tensor_t *out, const char *in_name, const lc_tensor_t *in,
