@@ -46,6 +46,16 @@ lc_status lc_linear(const lc_tensor_t *x, const lc_tensor_t *w, const lc_tensor_
  * call); rounded once for 16-bit. */
 lc_status lc_linear_residual(const lc_tensor_t *x, const lc_tensor_t *w, const lc_tensor_t *bias,
                              const lc_tensor_t *residual, lc_activation act, lc_tensor_t *out, lc_device device);
+/* The pre-norm projection of a transformer block as one op: out = act(norm(x) · w + bias) with norm(x) =
+ * lc_layer_norm(x, gamma, beta, eps) or lc_rms_norm(x, weight, eps) (rounded to the dtype as those ops write
+ * it). x [m,k], w [k,n], bias [n], gamma / beta / weight [k]; bias, gamma, beta, weight may be NULL; eps > 0.
+ * float32, float16, bfloat16. On CUDA a 16-bit call with m <= 8 is one GEMV launch normalising x as it is
+ * staged (a decode step saves the norm kernel); otherwise the norm into a workspace, then lc_linear. */
+lc_status lc_layer_norm_linear(const lc_tensor_t *x, const lc_tensor_t *gamma, const lc_tensor_t *beta, double eps,
+                               const lc_tensor_t *w, const lc_tensor_t *bias, lc_activation act, lc_tensor_t *out,
+                               lc_device device);
+lc_status lc_rms_norm_linear(const lc_tensor_t *x, const lc_tensor_t *weight, double eps, const lc_tensor_t *w,
+                             const lc_tensor_t *bias, lc_activation act, lc_tensor_t *out, lc_device device);
 
 /* Single-head attention forward: q, k, v, out [seq, head_dim], one dtype: float32, float16 or bfloat16
  * (16-bit: float32 scores, softmax and accumulation, out rounded once);

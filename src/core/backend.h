@@ -71,6 +71,18 @@ typedef struct lc_linear_args {
     void *out;
 } lc_linear_args;
 
+/* layer_norm_linear / rms_norm_linear: out = act(norm(x) · w + bias), norm(x) the row normalisation of x
+ * [m,k] as lc_layer_norm (kind LC_NORM_LAYER: gamma, beta) or lc_rms_norm (LC_NORM_RMS: gamma is its weight,
+ * beta NULL) compute it, rounded to the dtype as those ops round their output, then the linear's contract.
+ * lin.x is x before the norm; lin.residual is NULL. gamma, beta may be NULL (no scale / no shift). */
+typedef enum lc_norm_kind { LC_NORM_LAYER = 1, LC_NORM_RMS = 2 } lc_norm_kind;
+typedef struct lc_norm_linear_args {
+    lc_linear_args lin;
+    lc_norm_kind kind;
+    double eps;
+    const void *gamma, *beta;
+} lc_norm_linear_args;
+
 /* out[seq,d] = softmax(scale · q kᵀ (+ causal mask)) v, float32: the attention part of the fused
  * attention_projection (which embeds this struct; out unused there). attention_forward itself runs on the
  * backends' sdpa kernels (lc_call_attention_sdpa below). */
@@ -410,6 +422,7 @@ int lc_backend_fits(const lc_backend *be, const lc_call *c);
 /* The kernel argument structs from a call (op_call.c): what the adapters hand the existing kernels. */
 void lc_call_matmul(const lc_call *c, lc_matmul_args *a);
 void lc_call_linear(const lc_call *c, lc_linear_args *a);
+void lc_call_norm_linear(const lc_call *c, lc_norm_linear_args *a);
 void lc_call_attention(const lc_call *c, lc_attention_args *a);
 /* attention_forward [seq, d] as a [1, 1, seq, d] sdpa call (contiguous, no mask, scale 1/sqrt(d)). */
 void lc_call_attention_sdpa(const lc_call *c, lc_sdpa_args *a);

@@ -34,6 +34,17 @@ void lc_call_linear(const lc_call *c, lc_linear_args *a) {
                           .residual = c->nin > 3 ? c->in[3] : NULL, .out = c->out};
 }
 
+/* in: x, w, bias, gamma, beta (layer_norm_linear) or x, w, bias, weight (rms_norm_linear); absent ones NULL */
+void lc_call_norm_linear(const lc_call *c, lc_norm_linear_args *a) {
+    lc_linear_args lin;
+    const int rms = c->op == LC_OP_RMS_NORM_LINEAR;
+    lin = (lc_linear_args){.dtype = c->dtype, .m = c->shape[0][0], .k = c->shape[0][1], .n = c->shape[1][1],
+                           .act = c->act, .x = c->in[0], .w = c->in[1], .bias = c->nin > 2 ? c->in[2] : NULL,
+                           .out = c->out};
+    *a = (lc_norm_linear_args){.lin = lin, .kind = rms ? LC_NORM_RMS : LC_NORM_LAYER, .eps = c->attrs.eps,
+                               .gamma = c->nin > 3 ? c->in[3] : NULL, .beta = !rms && c->nin > 4 ? c->in[4] : NULL};
+}
+
 void lc_call_attention(const lc_call *c, lc_attention_args *a) {
     const int64_t seq = c->shape[0][0], d = c->shape[0][1];
     *a = (lc_attention_args){.dtype = c->dtype, .seq = seq, .head_dim = d, .causal = c->attrs.causal != 0,

@@ -120,6 +120,21 @@ static lc_status lc_infer_matmul(const lc_op_def *d, const lc_op_operands *in, c
     return LC_OK;
 }
 
+/* layer_norm_linear / rms_norm_linear: x [m,k], w [k,n], bias [n], gamma (weight) [k], beta [k] (layer only),
+ * every one after w optional -> [m,n]. */
+static lc_status lc_infer_norm_linear(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs,
+                                      int *out_ndim, int64_t *out_shape) {
+    (void)attrs;
+    lc_status st = lc_check_inner(d, in, 0, 1);
+    if (st == LC_OK) st = lc_check_vector(d, in, 2, in->shape[1][1], "n", "w's dim 1");
+    for (int i = 3; st == LC_OK && i < in->n; i++) st = lc_check_vector(d, in, i, in->shape[0][1], "k", "x's dim 1");
+    if (st != LC_OK) return st;
+    *out_ndim = 2;
+    out_shape[0] = in->shape[0][0];
+    out_shape[1] = in->shape[1][1];
+    return LC_OK;
+}
+
 static lc_status lc_infer_bias_add(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs,
                                    int *out_ndim, int64_t *out_shape) {
     (void)attrs;
@@ -398,6 +413,13 @@ static lc_op_work lc_work_matmul(const lc_op_operands *in, const lc_graph_attrs 
     return (lc_op_work){f, lc_bytes(in, 3u, ond, os), f};
 }
 
+/* the product plus the norm (about 8 flops an element of x); bytes of x, w, bias, gamma, beta and out */
+static lc_op_work lc_work_norm_linear(const lc_op_operands *in, const lc_graph_attrs *a, int ond, const int64_t *os) {
+    (void)a;
+    const double f = 2.0 * lc_numel(ond, os) * (double)in->shape[0][1];
+    return (lc_op_work){f + 8.0 * lc_numel(in->ndim[0], in->shape[0]), lc_bytes(in, 0x1fu, ond, os), f};
+}
+
 static lc_op_work lc_work_elementwise(const lc_op_operands *in, double flops_per_element, int ond, const int64_t *os) {
     const double n = lc_numel(ond, os);
     return (lc_op_work){flops_per_element * n, (double)(in->n + 1) * n * lc_esize(in), 0.0};
@@ -671,6 +693,16 @@ static const lc_op_def lc_ops[] = {
      LC_CROSSOVER_NONE, "logits [B, V] -> [B] int64 (one token a row)",
      "lc_sample (temperature, top_k, top_p, seed, counter in lc_sample_options; CPU refuses NaN, CUDA returns its index)",
      lc_infer_sample, lc_work_sample, NULL},
+    {LC_OP_LAYER_NORM_LINEAR, "layer_norm_linear", LC_OP_LAYER_NORM_LINEAR, 0, 2, 5, {"x", "w", "bias", "gamma", "beta"},
+     {2, 2, 1, 1, 1}, 2, 0, {LOWP, LOWP}, LC_GRAPH_ATTR_EPS, 0, {.eps = 1e-5}, LC_CROSSOVER_MATMUL_FLOPS,
+     "x [m,k], w [k,n], bias [n], gamma [k], beta [k] (all three optional) -> [m,n]: "
+     "act(layer_norm(x, gamma, beta) · w + bias)",
+     "lc_layer_norm_linear (CUDA 16-bit m <= 8: one GEMV launch normalising x as it is staged; else the norm into "
+     "a workspace, then lc_linear)", lc_infer_norm_linear, lc_work_norm_linear, NULL},
+    {LC_OP_RMS_NORM_LINEAR, "rms_norm_linear", LC_OP_RMS_NORM_LINEAR, 0, 2, 4, {"x", "w", "bias", "weight"},
+     {2, 2, 1, 1}, 2, 0, {LOWP, LOWP}, LC_GRAPH_ATTR_EPS, 0, {.eps = 1e-6}, LC_CROSSOVER_MATMUL_FLOPS,
+     "x [m,k], w [k,n], bias [n], weight [k] (both optional) -> [m,n]: act(rms_norm(x, weight) · w + bias)",
+     "lc_rms_norm_linear (as layer_norm_linear)", lc_infer_norm_linear, lc_work_norm_linear, NULL},
 };
 _Static_assert(sizeof lc_ops / sizeof lc_ops[0] == LC_OP_COUNT, "op_table.c: one lc_op_def per lc_op");
 

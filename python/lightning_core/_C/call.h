@@ -13,7 +13,7 @@
 
 #include "convert.h"
 
-#define LCPY_MAX_IN 4
+#define LCPY_MAX_IN 5 /* LC_OP_MAX_INPUTS: layer_norm_linear takes five */
 
 #if defined(__GNUC__)
 #define LCPY_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -68,6 +68,10 @@ int call_input_other(lcpy_call *c, const char *name, PyObject *obj);
 /* Takes input `obj` (an ndarray or a tensor) named `name`. 0, or -1 with the exception set. */
 static inline int call_input(lcpy_call *c, const char *name, PyObject *obj) {
     int i = c->n;
+    if (i >= LCPY_MAX_IN) {
+        PyErr_Format(PyExc_SystemError, "%s: %s: more than %d inputs", c->fn, name, LCPY_MAX_IN);
+        return -1;
+    }
     if (LCPY_LIKELY(PyArray_Check(obj))) {
         PyArrayObject *a = (PyArrayObject *)obj;
         lc_dtype dt;

@@ -545,6 +545,82 @@ static PyObject *py_qkv_pack_repeat_into(PyObject *self, PyObject *const *args, 
     return qkv_pack_impl("qkv_pack_repeat_into", v, 1);
 }
 
+/* ---- layer_norm_linear / rms_norm_linear -------------------------------------------------- */
+
+static PyObject *norm_linear_impl(const char *fn, PyObject *const *v, int rms) {
+    /* v: x, w, bias, gamma (rms: weight), [beta], eps, activation, device */
+    static const char *const names[5] = {"x", "w", "bias", "gamma", "beta"};
+    static const char *const rms_names[4] = {"x", "w", "bias", "weight"};
+    const char *const *nm = rms ? rms_names : names;
+    const int nslots = rms ? 4 : 5, ve = nslots;
+    lcpy_call c;
+    call_init(&c, fn);
+    double eps;
+    lc_activation act;
+    lc_device dev;
+    if (lcpy_positive_float_arg(fn, "eps", v[ve], rms ? 1e-6 : 1e-5, &eps) < 0 || activation_arg(fn, v[ve + 1], &act) < 0 ||
+        lcpy_device_arg(fn, v[ve + 2], &dev) < 0)
+        return NULL;
+    int slot[5] = {-1, -1, -1, -1, -1}; /* call input index of each slot, -1 absent */
+    for (int i = 0; i < nslots; i++) {
+        if (v[i] == NULL || v[i] == Py_None) continue;
+        if (call_input(&c, nm[i], v[i]) < 0) return NULL;
+        slot[i] = c.n - 1;
+    }
+    if (call_dtype(&c, fn) < 0) return NULL;
+    /* the op table's rule over the slots (absent ones NULL): ValueError naming the argument */
+    int nd[5];
+    int64_t dims[5][LC_MAX_DIMS];
+    const int64_t *shapes[5];
+    for (int i = 0; i < nslots; i++) {
+        shapes[i] = NULL, nd[i] = 0;
+        if (slot[i] < 0) continue;
+        nd[i] = c.nd[slot[i]];
+        for (int d = 0; d < nd[i] && d < LC_MAX_DIMS; d++) dims[i][d] = (int64_t)c.dims[slot[i]][d];
+        shapes[i] = dims[i];
+    }
+    int ond = 0;
+    int64_t os[LC_MAX_DIMS];
+    lc_graph_attrs attrs = {.set = LC_GRAPH_ATTR_EPS, .eps = eps};
+    const char *op = rms ? "rms_norm_linear" : "layer_norm_linear";
+    lc_status st = lc_op_infer_shape(op, nslots, nm, nd, shapes, &attrs, &ond, os);
+    if (st != LC_OK) {
+        const char *msg = lc_last_error();
+        const size_t len = strlen(op);
+        if (strncmp(msg, op, len) == 0 && msg[len] == ':' && msg[len + 1] == ' ') msg += len + 2;
+        PyErr_Format(lcpy_exception_for(st), "%s: %s", fn, msg);
+        return NULL;
+    }
+    npy_intp oshape[2] = {(npy_intp)os[0], (npy_intp)os[1]};
+    if (call_out(&c, NULL, 2, oshape, NULL, 0u) < 0) return call_fail(&c);
+    for (int i = 0; i < c.n; i++)
+        if (call_wrap_in(&c, i, 0, NULL) < 0) return call_fail(&c);
+    if (call_wrap_out(&c, 0, NULL) < 0) return call_fail(&c);
+#define NL_IN(i) (slot[i] >= 0 ? c.tin[slot[i]] : NULL)
+    Py_BEGIN_ALLOW_THREADS
+    st = rms ? lc_rms_norm_linear(NL_IN(0), NL_IN(3), eps, NL_IN(1), NL_IN(2), act, c.tout, dev)
+             : lc_layer_norm_linear(NL_IN(0), NL_IN(3), NL_IN(4), eps, NL_IN(1), NL_IN(2), act, c.tout, dev);
+    Py_END_ALLOW_THREADS
+#undef NL_IN
+    return call_finish(&c, st);
+}
+
+static lcpy_sig sig_layer_norm_linear =
+    LCPY_SIG("layer_norm_linear", 2, "x", "w", "bias", "gamma", "beta", "eps", "activation", "device");
+static lcpy_sig sig_rms_norm_linear = LCPY_SIG("rms_norm_linear", 2, "x", "w", "bias", "weight", "eps", "activation", "device");
+
+static PyObject *py_layer_norm_linear(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[8];
+    if (lcpy_parse(&sig_layer_norm_linear, args, nargs, kw, v) < 0) return NULL;
+    return norm_linear_impl("layer_norm_linear", v, 0);
+}
+
+static PyObject *py_rms_norm_linear(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+    PyObject *v[7];
+    if (lcpy_parse(&sig_rms_norm_linear, args, nargs, kw, v) < 0) return NULL;
+    return norm_linear_impl("rms_norm_linear", v, 1);
+}
+
 /* ---- layer_norm --------------------------------------------------------------------------- */
 
 static PyObject *layer_norm_impl(const char *fn, PyObject *const *v, int has_out) {
@@ -667,5 +743,10 @@ PyMethodDef lcpy_op_methods[] = {
                 "Layer norm over the last axis of x [..., d]; gamma, beta [d] or None."),
     LCPY_METHOD(layer_norm_into, "($module, /, x, out, gamma=None, beta=None, eps=1e-05, device='cpu')",
                 "layer_norm into out (may be x); returns out."),
+    LCPY_METHOD(layer_norm_linear,
+                "($module, /, x, w, bias=None, gamma=None, beta=None, eps=1e-05, activation='none', device='cpu')",
+                "act(layer_norm(x, gamma, beta, eps) @ w + bias) in one op: x [m,k], w [k,n] -> [m,n]."),
+    LCPY_METHOD(rms_norm_linear, "($module, /, x, w, bias=None, weight=None, eps=1e-06, activation='none', device='cpu')",
+                "act(rms_norm(x, weight, eps) @ w + bias) in one op: x [m,k], w [k,n] -> [m,n]."),
     {NULL, NULL, 0, NULL},
 };

@@ -6,8 +6,9 @@ run through Lightning Core ops on the CPU or CUDA.
   logits = model.forward(ids, positions=None, cache=None)      # with a cache: the new tokens attend to it too
   out = model.generate(prompts, max_new_tokens, stop_ids=())   # greedy; prompts of different lengths in a batch
 
-Every activation is an lc.Tensor on the model's device; the ops are the library's (embedding, layer_norm /
-rms_norm, linear with bias/GELU epilogues, rope, scaled_dot_product_attention reading q/k/v as strided views
+Every activation is an lc.Tensor on the model's device; the ops are the library's (embedding, the pre-norm
+projections layer_norm_linear / rms_norm_linear (the norm fused into the linear after it: qkv, MLP up, lm_head),
+linear with bias/GELU/residual epilogues, rope, scaled_dot_product_attention reading q/k/v as strided views
 of the fused qkv projection and writing heads merged, silu_mul, add, argmax) and the KV cache is lc.KVCache
 (one per layer, lengths on the device). Weights are stored [in, out] (x @ W) as lc.linear takes them:
 GPT-2's Conv1D weights as they are, LLaMA's nn.Linear weights transposed once at load, q/k/v fused into one
@@ -148,8 +149,13 @@ class CausalLM:
             raise ValueError(f"CausalLM.forward: ids: expected values in 0..{self.vocab - 1}")
         self._check_window("CausalLM.forward", int(np.max(pos)) + 1, cache is not None)
         x = self._hidden(x_ids, np.ascontiguousarray(pos), cache)
-        logits = lc.linear(x, self.lm_head, None, "none", self.device)
-        return logits.view((b, s, self.vocab), None, 0)
+        return self._logits(x).view((b, s, self.vocab), None, 0)
+
+    def _logits(self, x):
+        """Logits [rows, vocab] of residual-stream rows x [rows, d]: the final norm fused into lm_head."""
+        if self.arch == "gpt2":
+            return lc.layer_norm_linear(x, self.lm_head, None, self.lnf_w, self.lnf_b, self.eps, "none", self.device)
+        return lc.rms_norm_linear(x, self.lm_head, None, self.norm_w, self.eps, "none", self.device)
 
     def _check_window(self, fn, length, cached):
         """With a KV cache the sliding window is supported while it hides nothing (every position < window)."""
@@ -174,7 +180,8 @@ class CausalLM:
         return lc.Tensor(np.ascontiguousarray(a, np.int64), device=self.device)
 
     def _hidden(self, ids, pos, cache):
-        """The final normed hidden states [B*S, d] of ids [B, S] at positions pos [B, S] (host arrays)."""
+        """The residual stream [B*S, d] after the last layer (before the final norm, which _logits applies) of
+        ids [B, S] at positions pos [B, S] (host arrays)."""
         b, s = ids.shape
         mask = None if cache is not None else self._band_mask(np.asarray(pos))
         return self._hidden_t(self._dev_ints(ids.reshape(-1)), self._dev_ints(pos), b, s, cache, mask)
@@ -197,32 +204,28 @@ class CausalLM:
             x = lc.embedding(self.embed, ids_t, dev)
         for i, L in enumerate(self.layers):
             c = cache[i] if cache is not None else None
-            if self.arch == "gpt2":
-                a = lc.layer_norm(x, L["ln1_w"], L["ln1_b"], self.eps, dev)
-            else:
-                a = lc.rms_norm(x, L["in_w"], self.eps, dev)
-            att = self._attention(a, L, b, s, pos_t, c, mask)
+            att = self._attention(x, L, b, s, pos_t, c, mask)
             lc.linear_into(att, L["w_o"], x, L["b_o"], "none", dev, residual=x)  # x += o_proj(att)
             if self.arch == "gpt2":
-                m = lc.layer_norm(x, L["ln2_w"], L["ln2_b"], self.eps, dev)
-                hmid = lc.linear(m, L["w_fc"], L["b_fc"], self.act, dev)
+                hmid = lc.layer_norm_linear(x, L["w_fc"], L["b_fc"], L["ln2_w"], L["ln2_b"], self.eps, self.act, dev)
                 lc.linear_into(hmid, L["w_proj"], x, L["b_proj"], "none", dev, residual=x)
             else:
-                m = lc.rms_norm(x, L["post_w"], self.eps, dev)
-                gu = lc.linear(m, L["w_gu"], L["b_gu"], "none", dev)  # [B*S, 2 ffn]
+                gu = lc.rms_norm_linear(x, L["w_gu"], L["b_gu"], L["post_w"], self.eps, "none", dev)  # [B*S, 2 ffn]
                 f = gu.shape[1] // 2
                 g = gu.view((n, f), (2 * f, 1), 0)
                 u = gu.view((n, f), (2 * f, 1), f)
                 lc.linear_into(lc.silu_mul(g, u, dev), L["w_down"], x, L["b_down"], "none", dev, residual=x)
-        if self.arch == "gpt2":
-            return lc.layer_norm(x, self.lnf_w, self.lnf_b, self.eps, dev)
-        return lc.rms_norm(x, self.norm_w, self.eps, dev)
+        return x
 
-    def _attention(self, a, L, b, s, pos_t, cache, mask=None):
-        """Self-attention of a [B*S, d]: the fused qkv projection read as [B, H, S, hd] views (no copies),
-        RoPE (LLaMA), the KV cache or plain causal attention, the heads written merged as [B*S, H*hd]."""
+    def _attention(self, x, L, b, s, pos_t, cache, mask=None):
+        """Self-attention of the residual stream x [B*S, d]: the input norm fused into the qkv projection, read
+        as [B, H, S, hd] views (no copies), RoPE (LLaMA), the KV cache or plain causal attention, the heads
+        written merged as [B*S, H*hd]."""
         dev, h, hkv, hd = self.device, self.h, self.hkv, self.hd
-        qkv = lc.linear(a, L["w_qkv"], L["b_qkv"], "none", dev)  # [B*S, (h + 2 hkv) hd], contiguous
+        if self.arch == "gpt2":  # [B*S, (h + 2 hkv) hd], contiguous
+            qkv = lc.layer_norm_linear(x, L["w_qkv"], L["b_qkv"], L["ln1_w"], L["ln1_b"], self.eps, "none", dev)
+        else:
+            qkv = lc.rms_norm_linear(x, L["w_qkv"], L["b_qkv"], L["in_w"], self.eps, "none", dev)
         cols = (h + 2 * hkv) * hd
         q = qkv.view((b, h, s, hd), (s * cols, hd, cols, 1), 0)
         k = qkv.view((b, hkv, s, hd), (s * cols, hd, cols, 1), h * hd)
@@ -322,9 +325,10 @@ class CausalLM:
         return out[0] if single else out
 
     def _next(self, x):
-        """Next tokens (int64 ndarray [B]) from final hidden rows x [B, d]: argmax, or lc.sample with the
-        settings of the current generate call (each draw uses the next counter value of its seed)."""
-        logits = lc.linear(x, self.lm_head, None, "none", self.device)
+        """Next tokens (int64 ndarray [B]) from residual-stream rows x [B, d] (before the final norm): argmax, or
+        lc.sample with the settings of the current generate call (each draw uses the next counter value of its
+        seed)."""
+        logits = self._logits(x)
         temperature, top_k, top_p, seed = getattr(self, "_sampling", (0.0, 0, 1.0, 0))
         if temperature == 0.0:
             t = lc.argmax(logits, self.device)
@@ -363,7 +367,7 @@ class _DecodeGraph:
     def _run(self):
         m = self.m
         x = m._hidden_t(self.ids_t, self.pos_t, self.b, 1, self.cache)
-        logits = lc.linear(x, m.lm_head, None, "none", "cuda")
+        logits = m._logits(x)
         t, k, p, seed = self.sampling
         if t == 0.0:
             lc.argmax_into(logits, self.ids_t, "cuda")

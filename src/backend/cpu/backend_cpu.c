@@ -29,6 +29,7 @@ LC_KERNEL_ADAPTER(lc_cpu_k_relu, lc_relu_args, lc_call_relu, lc_cpu_relu)
 LC_KERNEL_ADAPTER(lc_cpu_k_gelu, lc_gelu_args, lc_call_gelu, lc_cpu_gelu)
 LC_KERNEL_ADAPTER(lc_cpu_k_layer_norm, lc_layer_norm_args, lc_call_layer_norm, lc_cpu_layer_norm)
 LC_KERNEL_ADAPTER(lc_cpu_k_linear, lc_linear_args, lc_call_linear, lc_cpu_linear)
+LC_KERNEL_ADAPTER(lc_cpu_k_norm_linear, lc_norm_linear_args, lc_call_norm_linear, lc_cpu_norm_linear)
 LC_KERNEL_ADAPTER(lc_cpu_k_qkv_pack, lc_qkv_pack_args, lc_call_qkv_pack, lc_cpu_qkv_pack)
 LC_KERNEL_ADAPTER(lc_cpu_k_rms_norm, lc_rms_norm_args, lc_call_rms_norm, lc_cpu_rms_norm)
 LC_KERNEL_ADAPTER(lc_cpu_k_softmax, lc_softmax_args, lc_call_softmax, lc_cpu_softmax)
@@ -82,6 +83,8 @@ const lc_backend lc_cpu_backend = {
             [LC_OP_CONV2D] = lc_cpu_k_conv2d,
             [LC_OP_QKV_PACK] = lc_cpu_k_qkv_pack,
             [LC_OP_LINEAR] = lc_cpu_k_linear,
+            [LC_OP_LAYER_NORM_LINEAR] = lc_cpu_k_norm_linear,
+            [LC_OP_RMS_NORM_LINEAR] = lc_cpu_k_norm_linear,
             [LC_OP_ATTENTION_PROJECTION] = lc_cpu_k_attention_projection,
             [LC_OP_SDPA] = lc_cpu_k_sdpa,
             [LC_OP_KV_APPEND] = lc_cpu_k_kv_append,

@@ -34,6 +34,7 @@ lc_status lc_cpu_relu(const lc_relu_args *args, const char **path);             
 lc_status lc_cpu_gelu(const lc_gelu_args *args, const char **path);             /* elementwise_cpu.c */
 lc_status lc_cpu_layer_norm(const lc_layer_norm_args *args, const char **path); /* layer_norm_cpu.c */
 lc_status lc_cpu_linear(const lc_linear_args *args, const char **path);         /* linear_cpu.c */
+lc_status lc_cpu_norm_linear(const lc_norm_linear_args *args, const char **path); /* linear_cpu.c */
 lc_status lc_cpu_attention_projection(const lc_attention_projection_args *args, const char **path); /* attention_projection_cpu.c */
 lc_status lc_cpu_qkv_pack(const lc_qkv_pack_args *args, const char **path);     /* layout_cpu.c */
 /* llm_cpu.c: float32/float16/bfloat16 (bcast also float64), 16-bit through float32 blocks, one rounding. */

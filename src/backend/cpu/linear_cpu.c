@@ -2,7 +2,9 @@
  * product since out may be it) on the CPU: the product by
  * lc_cpu_matmul (own kernels or BLAS), then one pass over out per row block adding the bias and
  * applying the activation (GELU through the elementwise kernel, so both forms match lc_gelu exactly).
- * float16/bfloat16 go to lc_cpu_lowp_linear (lowp_cpu.c).
+ * float16/bfloat16 go to lc_cpu_lowp_linear (lowp_cpu.c). lc_cpu_norm_linear (layer_norm_linear /
+ * rms_norm_linear): the norm kernel into a workspace of x's dtype, then lc_cpu_linear on it (on the CPU the
+ * normed rows are produced and consumed from cache; the fused op saves the caller a tensor, not a pass).
  * Tests: tests/c/test_ops.c (linear group), tests/python/test_ops_linear.py, tests/c/test_lowp_ops.c. */
 #include <stdint.h>
 #include <string.h>
@@ -62,5 +64,31 @@ lc_status lc_cpu_linear(const lc_linear_args *args, const char **path) {
     }
     lc_aligned_free(res);
     if (st == LC_OK && path) *path = mm_path;
+    return st;
+}
+
+lc_status lc_cpu_norm_linear(const lc_norm_linear_args *args, const char **path) {
+    const lc_linear_args *l = &args->lin;
+    LC_CHECK_INVARIANT(args && l->x && l->w && l->out && !l->residual);
+    int64_t mk;
+    const size_t es = lc_dtype_size(l->dtype);
+    if (!lc_mul_ok(l->m, l->k, &mk) || es == 0 || (uint64_t)mk > SIZE_MAX / es)
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "norm_linear: normed-x workspace size overflows");
+    void *xn = lc_aligned_alloc((size_t)(mk > 0 ? mk : 1) * es);
+    if (!xn) return lc_error(LC_ERR_OUT_OF_MEMORY, "norm_linear: normed-x workspace (%lld elements)", (long long)mk);
+    lc_status st;
+    if (args->kind == LC_NORM_RMS) {
+        lc_rms_norm_args r = {l->dtype, l->m, l->k, args->eps, l->x, args->gamma, xn};
+        st = lc_cpu_rms_norm(&r, NULL);
+    } else {
+        lc_layer_norm_args n = {l->dtype, l->m, l->k, args->eps, l->x, args->gamma, args->beta, xn};
+        st = lc_cpu_layer_norm(&n, NULL);
+    }
+    if (st == LC_OK) {
+        lc_linear_args lin = *l;
+        lin.x = xn;
+        st = lc_cpu_linear(&lin, path);
+    }
+    lc_aligned_free(xn);
     return st;
 }

@@ -260,6 +260,53 @@ static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
     return st;
 }
 
+/* layer_norm_linear / rms_norm_linear: float16/bfloat16 with m <= LC_GEMV_MAX_M and the GEMV's alignment (a
+ * decode step's pre-norm projection): one GEMV launch that normalises x as it stages it (path
+ * cuda_norm_gemv_bf16 / _f16; LC_GEMV=0 turns it off, as for linear). Otherwise the norm kernel into a
+ * stream-ordered workspace of x's dtype, then lc_cuda_linear on it (its path). */
+static lc_status lc_cuda_norm_linear(const lc_norm_linear_args *args, const char **path) {
+    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
+    const char *op = args->kind == LC_NORM_RMS ? "rms_norm_linear" : "layer_norm_linear";
+    if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "%s: cuda: no usable GPU", op);
+    lc_cuda_note_op(op);
+    const lc_linear_args *l = &args->lin;
+    const char *env = getenv("LC_GEMV");
+    if (lc_cuda_lowp(l->dtype) && !(env && strcmp(env, "0") == 0) && lc_cuda_gemv_fits(l) &&
+        ((uintptr_t)args->gamma | (uintptr_t)args->beta) % 2 == 0) {
+        const size_t ws_bytes = lc_cuda_gemv_workspace(l->m, l->k, l->n, ctx->num_sms, NULL);
+        void *ws = NULL;
+        if (ws_bytes) {
+            lc_status st = lc_cuda_alloc(ws_bytes, &ws);
+            if (st != LC_OK) return lc_error_wrap(st, "%s: gemv workspace", op);
+        }
+        lc_status st = lc_launched(op, lc_cuda_launch_gemv_norm(args, ws, ws_bytes, ctx->num_sms, lc_cuda_stream(ctx)));
+        lc_cuda_free(ws);
+        if (st == LC_OK && path) *path = l->dtype == LC_DTYPE_BF16 ? "cuda_norm_gemv_bf16" : "cuda_norm_gemv_f16";
+        return st;
+    }
+    int64_t mk;
+    const size_t es = lc_dtype_size(l->dtype);
+    if (!lc_mul_ok(l->m, l->k, &mk) || es == 0 || (uint64_t)mk > SIZE_MAX / es)
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: normed-x workspace size overflows", op);
+    void *xn = NULL;
+    lc_status st = lc_cuda_alloc((size_t)(mk > 0 ? mk : 1) * es, &xn);
+    if (st != LC_OK) return lc_error_wrap(st, "%s: normed-x workspace", op);
+    if (args->kind == LC_NORM_RMS) {
+        lc_rms_norm_args r = {l->dtype, l->m, l->k, args->eps, l->x, args->gamma, xn};
+        st = lc_launched(op, lc_cuda_launch_rms_norm(&r, lc_cuda_stream(ctx)));
+    } else {
+        lc_layer_norm_args n = {l->dtype, l->m, l->k, args->eps, l->x, args->gamma, args->beta, xn};
+        st = lc_launched(op, lc_cuda_launch_layer_norm(&n, lc_cuda_stream(ctx)));
+    }
+    if (st == LC_OK) {
+        lc_linear_args lin = *l;
+        lin.x = xn;
+        st = lc_cuda_linear(&lin, path);
+    }
+    lc_cuda_free(xn); /* stream-ordered */
+    return st;
+}
+
 /* sdpa: the tensor-core kernel (sdpa_mma_cuda.cu) for the 16-bit prefill shapes it takes, else the generic
  * flash / split-KV / decode kernels (sdpa_cuda.cu, sdpa_decode_cuda.cu), which also take every decode shape
  * (sq <= 16: sdpa_decode_mma_cuda.cu on tensor cores for 16-bit, else sdpa_decode_cuda.cu; each k/v byte read
@@ -410,6 +457,7 @@ LC_KERNEL_ADAPTER(lc_cuda_k_relu, lc_relu_args, lc_call_relu, lc_cuda_relu)
 LC_KERNEL_ADAPTER(lc_cuda_k_gelu, lc_gelu_args, lc_call_gelu, lc_cuda_gelu)
 LC_KERNEL_ADAPTER(lc_cuda_k_layer_norm, lc_layer_norm_args, lc_call_layer_norm, lc_cuda_layer_norm)
 LC_KERNEL_ADAPTER(lc_cuda_k_linear, lc_linear_args, lc_call_linear, lc_cuda_linear)
+LC_KERNEL_ADAPTER(lc_cuda_k_norm_linear, lc_norm_linear_args, lc_call_norm_linear, lc_cuda_norm_linear)
 LC_KERNEL_ADAPTER(lc_cuda_k_qkv_pack, lc_qkv_pack_args, lc_call_qkv_pack, lc_cuda_qkv_pack)
 LC_KERNEL_ADAPTER(lc_cuda_k_conv_attention, lc_conv_attention_args, lc_call_conv_attention, lc_cuda_conv_attention)
 LC_KERNEL_ADAPTER(lc_cuda_k_attention_projection, lc_attention_projection_args, lc_call_attention_projection,
@@ -449,6 +497,8 @@ const lc_backend lc_cuda_backend = {
             [LC_OP_CONV2D] = lc_cuda_k_conv2d,
             [LC_OP_QKV_PACK] = lc_cuda_k_qkv_pack,
             [LC_OP_LINEAR] = lc_cuda_k_linear,
+            [LC_OP_LAYER_NORM_LINEAR] = lc_cuda_k_norm_linear,
+            [LC_OP_RMS_NORM_LINEAR] = lc_cuda_k_norm_linear,
             [LC_OP_CONV_ATTENTION] = lc_cuda_k_conv_attention,
             [LC_OP_ATTENTION_PROJECTION] = lc_cuda_k_attention_projection,
             [LC_OP_SDPA] = lc_cuda_k_sdpa,

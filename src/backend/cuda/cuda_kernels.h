@@ -41,6 +41,10 @@ int lc_cuda_gemv_fits(const lc_linear_args *args);
 size_t lc_cuda_gemv_workspace(int64_t m, int64_t k, int64_t n, int num_sms, int *splits);
 cudaError_t lc_cuda_launch_gemv(const lc_linear_args *args, void *workspace, size_t workspace_bytes, int num_sms,
                                 cudaStream_t stream);
+/* The same GEMV with x normalised as it is staged (layer_norm_linear / rms_norm_linear; args->lin fits as
+ * above, lin.residual NULL, gamma / beta 16-bit [k] or NULL): the workspace of lc_cuda_gemv_workspace. */
+cudaError_t lc_cuda_launch_gemv_norm(const lc_norm_linear_args *args, void *workspace, size_t workspace_bytes,
+                                     int num_sms, cudaStream_t stream);
 /* layer_norm_cuda.cu: per row of [rows, cols]; F32, F16 or BF16 (x, gamma, beta, out in it); gamma/beta
  * may be NULL; out may equal x. */
 cudaError_t lc_cuda_launch_layer_norm(const lc_layer_norm_args *args, cudaStream_t stream);

@@ -17,8 +17,16 @@
  * counter to 0, so a captured CUDA graph replays correctly) adds the partials in split order (four
  * interleaved sums combined in a fixed order: deterministic whoever finishes last), then bias, act, one
  * rounding. Empty splits never occur (the plan takes ceil(k / rows per split) splits).
+ * Norm prologue (layer_norm_linear / rms_norm_linear, lc_cuda_launch_gemv_norm): x is normalised as it is
+ * staged. In the first chunk, while the first w rows are in flight, warp i computes row i's statistics over
+ * the whole row (every block does: x is a few KiB from L2): Σx and Σx² in float64 in one pass (for 16-bit x
+ * each square is exact in float64, so Σx² - (Σx)²/k loses nothing a two-pass sum would keep), mean split into
+ * float hi + lo as lc_layer_norm does, rstd = 1/sqrt(var + eps) (rms: 1/sqrt(Σx²/k + eps)); each staged
+ * element is then ((x - hi) - lo)·rstd·gamma + beta (rms: x·rstd·weight), rounded to the dtype as the norm
+ * op writes it, so the product sees the values the unfused norm + linear would.
  * Tests: tests/c/test_gemv_cuda.c (direct launches, split and unsplit plans, counter reset, timing table),
- * tests/python/test_dtype_ops.py::test_cuda_small_m_gemv (routing through lc_linear / lc_matmul). */
+ * tests/python/test_dtype_ops.py::test_cuda_small_m_gemv (routing through lc_linear / lc_matmul),
+ * tests/python/test_norm_linear.py (the norm prologue against the float64 reference, split and unsplit). */
 #include <cuda_runtime.h>
 #include <stdint.h>
 
@@ -39,8 +47,13 @@ static_assert(GEMV_TILE == 32 * 8, "a lane owns 8 columns of a tile");
 /* Finished splits per column tile of the running launch; 0 between launches. */
 __device__ unsigned gemv_ctr[GEMV_NCTR];
 
+static_assert(LC_GEMV_MAX_M <= GEMV_NW, "the norm prologue gives each row of x one warp");
+
 struct gemv_params {
     const unsigned short *x, *bias, *res; /* res: the residual [m,n] or NULL (may be out) */
+    const unsigned short *ng, *nb;        /* the norm's gamma / beta [k] (NULL: none) */
+    double eps;
+    int norm;                             /* 0, LC_NORM_LAYER or LC_NORM_RMS */
     const char *w;
     unsigned short *out;
     float *ws;
@@ -108,12 +121,76 @@ template <typename T> __device__ __forceinline__ unsigned short gemv_finish(floa
     return Elem<T>::stu(v);
 }
 
+__device__ __forceinline__ double gemv_warp_sum(double v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+/* Row `row` of x: Σx and Σx² (float64, one pass, 16-byte loads when x allows, four in flight a lane), then
+ * st = {mean hi, mean lo, rstd} (rms: {0, 0, rstd}) written by lane 0. The whole warp calls it. */
+template <typename T> __device__ __noinline__ void gemv_row_stats(const gemv_params &p, int row, int lane, float *st) {
+    const unsigned short *xr = p.x + (int64_t)row * p.k;
+    double s = 0.0, s2 = 0.0;
+    int64_t j0 = 0;
+    if (((uintptr_t)xr & 15) == 0) { /* whole 16-byte words */
+        const int64_t nv = p.k / 8;
+        const uint4 *xv = reinterpret_cast<const uint4 *>(xr);
+        for (int64_t v = lane; v < nv; v += 32 * 4) {
+            uint4 w[4];
+#pragma unroll
+            for (int u = 0; u < 4; u++)
+                if (v + 32 * u < nv) w[u] = __ldg(xv + v + 32 * u);
+#pragma unroll
+            for (int u = 0; u < 4; u++) {
+                if (v + 32 * u >= nv) break;
+                float f[8];
+                gemv_cvt(w[u], f, T());
+#pragma unroll
+                for (int e = 0; e < 8; e++) s += (double)f[e], s2 = fma((double)f[e], (double)f[e], s2);
+            }
+        }
+        j0 = nv * 8;
+    }
+    for (int64_t j = j0 + lane; j < p.k; j += 32) {
+        const double f = (double)Elem<T>::ldu(xr[j]);
+        s += f, s2 = fma(f, f, s2);
+    }
+    s = gemv_warp_sum(s);
+    s2 = gemv_warp_sum(s2);
+    const double inv_k = 1.0 / (double)p.k;
+    if (lane == 0) {
+        if (p.norm == LC_NORM_RMS) {
+            st[0] = st[1] = 0.0f;
+            st[2] = (float)rsqrt(s2 * inv_k + p.eps);
+        } else {
+            const double mean = s * inv_k;
+            double var = (s2 - s * mean) * inv_k;
+            if (var < 0.0) var = 0.0;
+            const float mh = (float)mean;
+            st[0] = mh;
+            st[1] = (float)(mean - (double)mh);
+            st[2] = (float)rsqrt(var + p.eps);
+        }
+    }
+}
+
+/* One staged element of row i, column c, normalised (st: that row's gemv_row_stats), rounded to the dtype. */
+template <typename T> __device__ __forceinline__ float gemv_norm_elem(float v, const gemv_params &p, const float *st,
+                                                                     int64_t c) {
+    float y = p.norm == LC_NORM_RMS ? v * st[2] : ((v - st[0]) - st[1]) * st[2];
+    if (p.ng) y *= Elem<T>::ldu(p.ng[c]);
+    if (p.nb) y += Elem<T>::ldu(p.nb[c]);
+    return Elem<T>::ldu(Elem<T>::stu(y));
+}
+
 template <typename T, int M>
 __global__ void __launch_bounds__(GEMV_NT, M <= 3 ? 3 : 2) gemv_kernel(const gemv_params p) {
     constexpr int U = gemv_unroll(M);
     extern __shared__ float4 gemv_smem[];
     float *const sm = reinterpret_cast<float *>(gemv_smem);
     __shared__ int gemv_last;
+    __shared__ float gemv_st[M][3]; /* the norm prologue's per-row statistics */
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int64_t tile = blockIdx.x;
     const int split = blockIdx.y;
@@ -137,10 +214,12 @@ __global__ void __launch_bounds__(GEMV_NT, M <= 3 ? 3 : 2) gemv_kernel(const gem
         uint4 wv[U];
         /* the warp's first rows are requested before x is staged: the two latencies overlap */
         if (active) gemv_load<U>(wv, wcol + (c0 + r) * rowb, rowb, rows - r);
-        __syncthreads(); /* the previous chunk's readers are done */
+        if (p.norm && c0 == kb && warp < M) gemv_row_stats<T>(p, warp, lane, gemv_st[warp]);
+        __syncthreads(); /* the previous chunk's readers are done (and the statistics written) */
         for (int idx = tid; idx < M * rows; idx += GEMV_NT) {
             const int i = idx / rows, rr = idx - i * rows;
-            sm[i * kc + rr] = Elem<T>::ldu(p.x[(int64_t)i * p.k + c0 + rr]);
+            const float v = Elem<T>::ldu(p.x[(int64_t)i * p.k + c0 + rr]);
+            sm[i * kc + rr] = p.norm ? gemv_norm_elem<T>(v, p, gemv_st[i], c0 + rr) : v;
         }
         __syncthreads();
         if (!active) continue;
@@ -300,8 +379,9 @@ template <typename T> static cudaError_t gemv_launch_t(int64_t m, const gemv_par
 
 static_assert(LC_GEMV_MAX_M == 8, "gemv_launch_t instantiates m = 1..8");
 
-extern "C" cudaError_t lc_cuda_launch_gemv(const lc_linear_args *a, void *workspace, size_t workspace_bytes,
-                                           int num_sms, cudaStream_t stream) {
+/* The launch of a linear, with the norm prologue when nrm is not NULL. */
+static cudaError_t gemv_launch(const lc_linear_args *a, const lc_norm_linear_args *nrm, void *workspace,
+                               size_t workspace_bytes, int num_sms, cudaStream_t stream) {
     if (!lc_cuda_gemv_fits(a)) return cudaErrorInvalidValue;
     const gemv_plan pl = gemv_make_plan(a->m, a->k, a->n, num_sms);
     if (pl.ws_bytes && (!workspace || workspace_bytes < pl.ws_bytes || (uintptr_t)workspace % 16 != 0))
@@ -314,6 +394,22 @@ extern "C" cudaError_t lc_cuda_launch_gemv(const lc_linear_args *a, void *worksp
     p.out = static_cast<unsigned short *>(a->out);
     p.ws = static_cast<float *>(workspace);
     p.k = a->k, p.n = a->n, p.ks = pl.ks, p.splits = pl.splits, p.kc = pl.kc, p.act = (int)a->act;
+    p.norm = nrm ? (int)nrm->kind : 0;
+    p.ng = nrm ? static_cast<const unsigned short *>(nrm->gamma) : NULL;
+    p.nb = nrm && nrm->kind == LC_NORM_LAYER ? static_cast<const unsigned short *>(nrm->beta) : NULL;
+    p.eps = nrm ? nrm->eps : 0.0;
     if (a->dtype == LC_DTYPE_BF16) return gemv_launch_t<__nv_bfloat16>(a->m, p, pl, stream);
     return gemv_launch_t<__half>(a->m, p, pl, stream);
+}
+
+extern "C" cudaError_t lc_cuda_launch_gemv(const lc_linear_args *a, void *workspace, size_t workspace_bytes,
+                                           int num_sms, cudaStream_t stream) {
+    return gemv_launch(a, NULL, workspace, workspace_bytes, num_sms, stream);
+}
+
+extern "C" cudaError_t lc_cuda_launch_gemv_norm(const lc_norm_linear_args *a, void *workspace, size_t workspace_bytes,
+                                                int num_sms, cudaStream_t stream) {
+    if (!a || a->lin.residual || (a->kind != LC_NORM_LAYER && a->kind != LC_NORM_RMS) || !(a->eps > 0.0))
+        return cudaErrorInvalidValue;
+    return gemv_launch(&a->lin, a, workspace, workspace_bytes, num_sms, stream);
 }
