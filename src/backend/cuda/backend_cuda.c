@@ -262,8 +262,8 @@ static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
 
 /* layer_norm_linear / rms_norm_linear: float16/bfloat16 with m <= LC_GEMV_MAX_M and the GEMV's alignment (a
  * decode step's pre-norm projection): one GEMV launch that normalises x as it stages it (path
- * cuda_norm_gemv_bf16 / _f16; LC_GEMV=0 turns it off, as for linear). Otherwise the norm kernel into a
- * stream-ordered workspace of x's dtype, then lc_cuda_linear on it (its path). */
+ * cuda_norm_gemv_bf16 / _f16; LC_GEMV=0 turns it off, as for linear, LC_GEMV=nonorm this path alone, for A/B
+ * timing). Otherwise the norm kernel into a stream-ordered workspace of x's dtype, then lc_cuda_linear on it. */
 static lc_status lc_cuda_norm_linear(const lc_norm_linear_args *args, const char **path) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     const char *op = args->kind == LC_NORM_RMS ? "rms_norm_linear" : "layer_norm_linear";
@@ -271,8 +271,8 @@ static lc_status lc_cuda_norm_linear(const lc_norm_linear_args *args, const char
     lc_cuda_note_op(op);
     const lc_linear_args *l = &args->lin;
     const char *env = getenv("LC_GEMV");
-    if (lc_cuda_lowp(l->dtype) && !(env && strcmp(env, "0") == 0) && lc_cuda_gemv_fits(l) &&
-        ((uintptr_t)args->gamma | (uintptr_t)args->beta) % 2 == 0) {
+    const int off = env && (strcmp(env, "0") == 0 || strcmp(env, "nonorm") == 0);
+    if (lc_cuda_lowp(l->dtype) && !off && lc_cuda_gemv_fits(l) && ((uintptr_t)args->gamma | (uintptr_t)args->beta) % 2 == 0) {
         const size_t ws_bytes = lc_cuda_gemv_workspace(l->m, l->k, l->n, ctx->num_sms, NULL);
         void *ws = NULL;
         if (ws_bytes) {
