@@ -108,10 +108,11 @@ class ThreadGroup:
             return GroupError(f"{fn}: rank {self.rank}: the group was ended by rank {r} "
                               f"({type(e).__name__}: {e})")
         if timed_out:
-            self._s.fail(self.rank, GroupError(f"rank {self.rank} timed out"))
-            return GroupError(f"{fn}: rank {self.rank}: the other ranks did not reach this collective within "
-                              f"{self._s.timeout:g} s (a rank stopped calling collectives, or called them in "
-                              f"another order); the group is ended")
+            err = GroupError(f"{fn}: rank {self.rank}: the other ranks did not reach this collective within "
+                             f"{self._s.timeout:g} s (a rank stopped calling collectives, or called them in "
+                             f"another order); the group is ended")
+            self._s.fail(self.rank, err)
+            return err
         return GroupError(f"{fn}: rank {self.rank}: the group is broken")
 
     def _wait(self, fn):
