@@ -167,6 +167,8 @@ def check_group(group, device):
             raise TypeError(f"CausalLM: group: expected a process group (rank, world_size, device, all_reduce, "
                             f"all_gather), got {type(group).__name__} without {attr!r}")
     gdev = getattr(group, "device", device)
+    if isinstance(gdev, (int, np.integer)) and not isinstance(gdev, bool):
+        gdev = "cuda"  # a GPU index (one GPU per rank)
     gdev = gdev if isinstance(gdev, str) else getattr(gdev, "type", str(gdev))
     if gdev.split(":")[0] != device:
         raise ValueError(f"CausalLM: group: expected a group on the model's device {device!r}, got one on {gdev!r}")
