@@ -101,7 +101,6 @@ def test_shards_put_together_give_the_checkpoint(ckpt, world):
     hkv = config.n_head if arch == "gpt2" else config.num_key_value_heads
     ffn = config.n_inner if arch == "gpt2" else config.intermediate_size
     assert all(s.heads == h // world and s.kv_heads == hkv // world for s in shards)
-    assert [s.ffn for s in shards] == [(a, b) for a, b in zip([s.ffn[0] for s in shards], [s.ffn[1] for s in shards])]
     assert shards[0].ffn[0] == 0 and shards[-1].ffn[1] == ffn
     assert all(shards[i].ffn[1] == shards[i + 1].ffn[0] for i in range(world - 1))
     sizes = [b - a for a, b in (s.ffn for s in shards)]
