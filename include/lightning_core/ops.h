@@ -90,6 +90,12 @@ lc_status lc_sdpa(const lc_tensor_t *q, const lc_tensor_t *k, const lc_tensor_t 
  * dtype; a bit-exact copy). An id outside 0..vocab-1: on the CPU the call is refused before anything is
  * written (LC_ERR_INVALID_ARGUMENT); on CUDA (ids already on the device) that row is written as zeros. */
 lc_status lc_embedding(const lc_tensor_t *weight, const lc_tensor_t *ids, lc_tensor_t *out, lc_device device);
+/* The same for a vocabulary shard: weight [rows, d] holds the rows of ids offset..offset+rows-1 of a larger
+ * table; the row of an id inside that range is weight[id - offset], any other id gives a zero row (on every
+ * device: the shards' results summed give the whole table's lookup, as tensor parallelism needs).
+ * offset < 0: LC_ERR_INVALID_ARGUMENT. */
+lc_status lc_embedding_offset(const lc_tensor_t *weight, const lc_tensor_t *ids, int64_t offset, lc_tensor_t *out,
+                              lc_device device);
 /* The index of the largest element over the last axis of x [..., n] (any float dtype) -> out int64 [...] (a
  * 1-D x gives [1]); the first maximum on ties, a NaN counts as the largest (the first NaN), as NumPy. */
 lc_status lc_argmax(const lc_tensor_t *x, lc_tensor_t *out, lc_device device);

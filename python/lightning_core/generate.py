@@ -2,12 +2,16 @@
 
   python -m lightning_core.generate --model DIR (--prompt TEXT | --ids 1,2,3) [--max-new-tokens N]
       [--device cpu|cuda] [--dtype float32|bfloat16|float16] [--temperature T --top-k K --top-p P --seed S]
-      [--batch B] [--stop ID,...] [--bench R] [--quiet]
+      [--batch B] [--stop ID,...] [--bench R] [--quiet] [--tp N | --tp-sim N]
 
 Prints the generated text (through the `tokenizers` package and DIR/tokenizer.json when both are there; else
 token ids), streaming tokens as they come for one prompt, then prefill ms, per-token ms and tokens/s (batch x
 tokens / decode time). --bench R repeats the whole generation R times after one warm-up and prints the
 medians. A random checkpoint for offline runs: python -m lightning_core.models.make_random.
+Tensor parallelism (models/tp.py): --tp N on CUDA runs one process per GPU in an NCCL group
+(lightning_core.distributed.init() from RANK / WORLD_SIZE; started without them, the command re-runs itself
+under python -m lightning_core.launch --nproc N); --tp-sim N, or --tp N with --device cpu, runs the N ranks
+as threads of this process (lightning_core.distributed.run_threads). Rank 0 prints.
 Tests: tests/python/test_generate_cli.py.
 """
 from __future__ import annotations
@@ -56,11 +60,14 @@ def main(argv=None) -> int:
     ap.add_argument("--stop", default="", help="comma-separated stop ids")
     ap.add_argument("--bench", type=int, default=0, help="repeat R times after a warm-up; print medians")
     ap.add_argument("--quiet", action="store_true", help="no streaming output")
+    ap.add_argument("--tp", type=int, default=1, help="tensor-parallel ranks (CUDA: one process per GPU)")
+    ap.add_argument("--tp-sim", type=int, default=0, help="tensor-parallel ranks as threads of this process")
     args = ap.parse_args(argv)
 
-    from .models import load
     if args.batch < 1 or args.max_new_tokens < 0 or args.bench < 0:
         raise SystemExit("generate: --batch >= 1, --max-new-tokens >= 0 and --bench >= 0 expected")
+    if args.tp < 1 or args.tp_sim < 0 or (args.tp_sim and args.tp > 1):
+        raise SystemExit("generate: --tp N (N >= 1) or --tp-sim N (N >= 1) expected, not both")
     tok = _tokenizer(args.model)
     if args.prompt is not None:
         if tok is None:
@@ -69,8 +76,46 @@ def main(argv=None) -> int:
     else:
         ids = _ints(args.ids, "--ids")
     stop = _ints(args.stop, "--stop") if args.stop else []
+    sim = args.tp_sim or (args.tp if args.tp > 1 and args.device == "cpu" else 0)
+    if sim:
+        from .distributed import run_threads
+        run_threads(sim, lambda g: _run(args, ids, stop, tok, g, f"tp {sim} (threads)"), device=args.device)
+        return 0
+    if args.tp > 1:
+        return _run_nccl(args, argv, ids, stop, tok)
+    _run(args, ids, stop, tok, None, "")
+    return 0
+
+
+def _run_nccl(args, argv, ids, stop, tok):
+    """--tp N on CUDA: inside the launcher (WORLD_SIZE set) this process is one rank of the NCCL group; else
+    the command re-runs itself under python -m lightning_core.launch --nproc N."""
+    import importlib.util
+    import subprocess
+    if "WORLD_SIZE" not in os.environ:
+        if importlib.util.find_spec("lightning_core.launch") is None:
+            raise SystemExit("generate: --tp N on CUDA needs the launcher (lightning_core.launch), which this build "
+                             "does not have; use --tp-sim N to run the ranks as threads")
+        cmd = [sys.executable, "-m", "lightning_core.launch", "--nproc", str(args.tp), "-m", "lightning_core.generate"]
+        return subprocess.call(cmd + list(sys.argv[1:] if argv is None else argv))
     try:
-        model = load(args.model, device=args.device, dtype=args.dtype)
+        from .distributed import init
+    except ImportError:
+        raise SystemExit("generate: --tp N on CUDA needs lightning_core.distributed.init (the NCCL process group), "
+                         "which this build does not have; use --tp-sim N to run the ranks as threads") from None
+    group = init()
+    if group.world_size != args.tp:
+        raise SystemExit(f"generate: --tp {args.tp}: the launcher started {group.world_size} ranks")
+    _run(args, ids, stop, tok, group, f"tp {args.tp} (NCCL)")
+    return 0
+
+
+def _run(args, ids, stop, tok, group, tp_label):
+    """Loads the model (rank group.rank's shard under a group), generates and, on rank 0, prints."""
+    from .models import load
+    lead = group is None or group.rank == 0
+    try:
+        model = load(args.model, device=args.device, dtype=args.dtype, group=group)
     except (ValueError, OSError) as e:
         raise SystemExit(f"generate: --model: {e}") from None
     if max(ids) >= model.vocab or min(ids) < 0:
@@ -82,7 +127,7 @@ def main(argv=None) -> int:
         return tok.decode(tokens) if tok is not None else " ".join(map(str, tokens))
 
     stream = None
-    if not args.quiet and not args.bench and args.batch == 1:
+    if lead and not args.quiet and not args.bench and args.batch == 1:
         def stream(step, toks):
             if step == 0:
                 sys.stdout.write(show(ids))
@@ -95,6 +140,8 @@ def main(argv=None) -> int:
         if args.bench and r == 0:
             continue  # warm-up
         runs.append(t)
+    if not lead:
+        return
     if stream is not None:
         sys.stdout.write("\n")
     elif not args.quiet:
@@ -106,9 +153,9 @@ def main(argv=None) -> int:
     per_tok = decode / steps if steps else float("nan")
     tps = args.batch * steps / (decode / 1e3) if steps and decode > 0 else float("nan")
     label = f"median of {args.bench}" if args.bench else "one run"
-    print(f"[{label}] device {args.device}, dtype {model.dtype}, batch {args.batch}, prompt {len(ids)} tokens: "
+    tp = f", {tp_label}" if tp_label else ""
+    print(f"[{label}] device {args.device}, dtype {model.dtype}{tp}, batch {args.batch}, prompt {len(ids)} tokens: "
           f"prefill {prefill:.2f} ms, decode {per_tok:.3f} ms/token, {tps:.1f} tokens/s")
-    return 0
 
 
 if __name__ == "__main__":

@@ -309,12 +309,16 @@ typedef struct lc_attention_projection_args {
     float *out;
 } lc_attention_projection_args;
 
-/* embedding: out[r, :] = weight[ids[r], :] for r < rows (ids int32 or int64, flattened); weight [vocab, dim]
- * and out in `dtype` (any float dtype; a bit-exact copy). An id outside 0..vocab-1: the CPU refuses the call
- * before writing (LC_ERR_INVALID_ARGUMENT naming the position), CUDA writes a zero row. */
+/* embedding: out[r, :] = weight[ids[r] - offset, :] for r < rows (ids int32 or int64, flattened); weight
+ * [vocab, dim] and out in `dtype` (any float dtype; a bit-exact copy). sharded 0 (lc_embedding; offset 0): an
+ * id outside 0..vocab-1: the CPU refuses the call before writing (LC_ERR_INVALID_ARGUMENT naming the
+ * position), CUDA writes a zero row. sharded 1 (lc_embedding_offset; lc_call.ext points to the int64_t
+ * offset): weight holds the rows of ids offset..offset+vocab-1 of a larger table, and any other id gives a
+ * zero row on every backend. */
 typedef struct lc_embedding_args {
     lc_dtype dtype, ids_dtype;
-    int64_t rows, vocab, dim;
+    int sharded;
+    int64_t rows, vocab, dim, offset;
     const void *weight, *ids;
     void *out;
 } lc_embedding_args;

@@ -137,8 +137,9 @@ void lc_call_silu(const lc_call *c, lc_silu_args *a) {
 }
 
 void lc_call_embedding(const lc_call *c, lc_embedding_args *a) {
-    *a = (lc_embedding_args){.dtype = c->dtype, .ids_dtype = c->in_dtype[1], .rows = lc_in_numel(c, 1),
-                             .vocab = c->shape[0][0], .dim = c->shape[0][1], .weight = c->in[0], .ids = c->in[1],
+    *a = (lc_embedding_args){.dtype = c->dtype, .ids_dtype = c->in_dtype[1], .sharded = c->ext != NULL,
+                             .rows = lc_in_numel(c, 1), .vocab = c->shape[0][0], .dim = c->shape[0][1],
+                             .offset = c->ext ? *(const int64_t *)c->ext : 0, .weight = c->in[0], .ids = c->in[1],
                              .out = c->out};
 }
 

@@ -681,7 +681,8 @@ static const lc_op_def lc_ops[] = {
     {LC_OP_EMBEDDING, "embedding", LC_OP_EMBEDDING, LC_OPF_MIXED_DTYPE, 2, 2, {"weight", "ids"}, {2, ANY}, ANY, 0,
      {ALL | LC_DT_IDX, ALL | LC_DT_IDX}, 0, 0, NO_ATTRS, LC_CROSSOVER_NONE,
      "weight [vocab, d] (float), ids [...] (int32/int64) -> [..., d]",
-     "lc_embedding (CPU: ids checked, nothing written on a bad one; CUDA: an id out of range gives a zero row)",
+     "lc_embedding (CPU: ids checked, nothing written on a bad one; CUDA: an id out of range gives a zero row); "
+     "lc_embedding_offset (a vocabulary shard: ids outside offset..offset+vocab-1 give zero rows everywhere)",
      lc_infer_embedding, lc_work_embedding, NULL},
     {LC_OP_ARGMAX, "argmax", LC_OP_ARGMAX, LC_OPF_OUT_I64, 1, 1, {"x"}, {ANY}, ANY, 0, {ALL, ALL}, 0, 0, NO_ATTRS,
      LC_CROSSOVER_NONE, "x [..., n] -> [...] int64 (1-D x: [1]); the first maximum, NaN counting as the largest",

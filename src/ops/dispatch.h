@@ -34,6 +34,11 @@ typedef struct lc_work {
  * `attrs` may be NULL (defaults); act / apply_relu are linear's and conv2d's epilogues. */
 lc_status lc_op_run(lc_op op, const lc_tensor_t *const *inputs, int ninputs, lc_tensor_t *out,
                     const lc_graph_attrs *attrs, lc_activation act, int apply_relu, lc_device device);
+/* Same, handing the kernel `ext` (lc_call.ext: the op's own options outside lc_graph_attrs, as backend.h
+ * describes per op; NULL for none). */
+lc_status lc_op_run_ext(lc_op op, const lc_tensor_t *const *inputs, int ninputs, lc_tensor_t *out,
+                        const lc_graph_attrs *attrs, lc_activation act, int apply_relu, const void *ext,
+                        lc_device device);
 
 /* Picks the backend for `kind`/`dtype` given the requested device and where the operands live
  * (`tensors`, NULL entries skipped), per the policy in runtime.h:

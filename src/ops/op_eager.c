@@ -2,7 +2,8 @@
  * argument names, ranks, dtypes, attributes, the shape rule, which inputs `out` may alias, the work
  * estimate and the CUDA shape limit; this file applies them in one order (inputs, attributes, dtypes,
  * ranks + shape rule, out, overlap), routes by the device policy, stages the operands on the chosen
- * device and calls the backend's kernels[op] with one lc_call. Nothing is written before every check
+ * device and calls the backend's kernels[op] with one lc_call (lc_op_run_ext: with the op's own options in
+ * lc_call.ext, e.g. embedding's offset). Nothing is written before every check
  * has passed. Tests: tests/c/test_ops.c, tests/c/test_op_table.c, tests/python/test_bad_inputs.py. */
 #include <string.h>
 
@@ -10,6 +11,12 @@
 
 lc_status lc_op_run(lc_op op, const lc_tensor_t *const *inputs, int ninputs, lc_tensor_t *out,
                     const lc_graph_attrs *given, lc_activation act, int apply_relu, lc_device device) {
+    return lc_op_run_ext(op, inputs, ninputs, out, given, act, apply_relu, NULL, device);
+}
+
+lc_status lc_op_run_ext(lc_op op, const lc_tensor_t *const *inputs, int ninputs, lc_tensor_t *out,
+                        const lc_graph_attrs *given, lc_activation act, int apply_relu, const void *ext,
+                        lc_device device) {
     const lc_op_def *d = lc_op_get(op);
     if (!d) return lc_error(LC_ERR_INTERNAL, "op %d: no entry in the op table", (int)op);
     const char *name = d->name;
@@ -73,6 +80,7 @@ lc_status lc_op_run(lc_op op, const lc_tensor_t *const *inputs, int ninputs, lc_
         call.attrs = attrs;
         call.act = act;
         call.apply_relu = apply_relu;
+        call.ext = ext;
         const char *path = "unknown";
         st = lc_output_commit(name, &oo, route.backend->kernels[d->runs_as](&call, &path));
         if (st == LC_OK) lc_route_done(name, &route, path);

@@ -1,5 +1,6 @@
 /* test_ops_llm.c — kernel checks of the LLM building blocks on the CPU (llm_cpu.c, rope_cpu.c) through the
- * public ops (lc_rms_norm, lc_softmax, lc_silu, lc_silu_mul, lc_add, lc_mul, lc_rope) against float64 loops
+ * public ops (lc_rms_norm, lc_softmax, lc_silu, lc_silu_mul, lc_add, lc_mul, lc_rope; lc_embedding_offset's
+ * zero rows outside the shard) against float64 loops
  * written here, for float32 / float16 / bfloat16 (add, mul also float64): references of the rounded inputs,
  * outputs poisoned with NaN first, sizes across the block edges (1, 63, 1023, 1025, 4097 columns) and large
  * enough to thread, in place, broadcasting shapes, strided rope input (a view), rope at position 100000 and
@@ -626,7 +627,41 @@ static void test_cuda(void) {
 }
 #endif
 
+/* lc_embedding_offset (a vocabulary shard): ids inside offset..offset+rows-1 give weight[id - offset], every
+ * other id (below, above, negative) a zero row; lc_embedding on the same table still refuses them; a negative
+ * offset is refused before anything is written. */
+static void test_embedding_offset(void) {
+    const int64_t wshape[2] = {5, 3}, ishape[1] = {8}, oshape[2] = {8, 3};
+    const int64_t ids_v[8] = {0, 4, 5, 7, 9, 10, -1, 6};
+    lc_tensor_t *w = NULL, *ids = NULL, *out = NULL;
+    CHECK_OK(lc_tensor_new(LC_DTYPE_F32, LC_DEVICE_CPU, 2, wshape, &w));
+    CHECK_OK(lc_tensor_new(LC_DTYPE_I64, LC_DEVICE_CPU, 1, ishape, &ids));
+    CHECK_OK(lc_tensor_new(LC_DTYPE_F32, LC_DEVICE_CPU, 2, oshape, &out));
+    if (!w || !ids || !out) return;
+    float *wd = lc_tensor_data(w), *od = lc_tensor_data(out);
+    for (int i = 0; i < 15; i++) wd[i] = (float)(i + 1);
+    memcpy(lc_tensor_data(ids), ids_v, sizeof ids_v);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < 24; i++) od[i] = NAN;
+        if (pass == 0) {
+            CHECK_OK(lc_embedding_offset(w, ids, 5, out, LC_DEVICE_CPU));
+        } else {
+            CHECK(lc_embedding_offset(w, ids, -1, out, LC_DEVICE_CPU) == LC_ERR_INVALID_ARGUMENT);
+            CHECK(strstr(lc_last_error(), "offset") != NULL);
+        }
+        for (int r = 0; r < 8; r++)
+            for (int c = 0; c < 3; c++) {
+                const int64_t id = ids_v[r];
+                const float want = pass ? NAN : (id >= 5 && id < 10) ? wd[(id - 5) * 3 + c] : 0.0f;
+                CHECK(pass ? isnan(od[r * 3 + c]) : od[r * 3 + c] == want);
+            }
+    }
+    CHECK(lc_embedding(w, ids, out, LC_DEVICE_CPU) == LC_ERR_INVALID_ARGUMENT); /* id 5 of a 5-row table */
+    lc_tensor_free(w), lc_tensor_free(ids), lc_tensor_free(out);
+}
+
 int main(void) {
+    test_embedding_offset();
     test_rms_softmax();
     test_silu();
     test_bcast();

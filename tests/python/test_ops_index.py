@@ -184,3 +184,50 @@ def test_argmax_cuda_unaligned_rows(rng):
             x = lc.cast(x.astype(np.float32), dtype) if dtype != "float64" else x
             want = np.argmax(np.asarray(x, np.float64), axis=-1)
             assert np.array_equal(_argmax_dev(x, dtype), want), (dtype, cols)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_embedding_offset_is_a_vocabulary_shard(rng, device, dtype):
+    """offset: weight holds rows offset..offset+rows-1 of a larger table; other ids give zero rows (also ids
+    below 0 and past the whole table: a shard cannot tell them apart), so the shards' lookups sum to the whole
+    table's lookup (tensor parallelism). NaN-poisoned outs prove every row is written."""
+    if dtype == "float64" and device == "cuda":
+        pytest.skip("float64 device tensors are Tensor64; covered on the CPU")
+    v, d = 23, 9
+    full = _table(rng, v, d, dtype)
+    for idt in (np.int32, np.int64):
+        ids = np.concatenate([rng.integers(0, v, 40), [0, v - 1, -1, v, 10**6]]).astype(idt).reshape(5, 9)
+        total = np.zeros(ids.shape + (d,), np.float64)
+        for lo, hi in ((0, 8), (8, 16), (16, 23)):
+            shard = np.ascontiguousarray(full[lo:hi])
+            out = np.full(ids.shape + (d,), np.nan, np.float32)
+            out = lc.cast(out, dtype) if dtype not in ("float32", "float64") else out.astype(full.dtype)
+            got = lc.embedding_into(_on(shard, device), _on(ids, device), _on(out, device), device=device, offset=lo)
+            got = _host(got)
+            inside = (ids >= lo) & (ids < hi)
+            want = np.zeros_like(got)
+            want[inside] = full[ids[inside]]
+            assert got.view(np.uint8).tobytes() == want.view(np.uint8).tobytes()
+            total += got.astype(np.float64)
+        ok = (ids >= 0) & (ids < v)
+        np.testing.assert_array_equal(total[ok], full[ids[ok]].astype(np.float64))
+        assert not np.any(total[~ok])
+    # offset 0 with a shard of the whole table equals the plain lookup; the plain lookup still checks ids
+    ids = rng.integers(0, v, 12)
+    assert _host(lc.embedding(_on(full, device), _on(ids, device), device=device, offset=0)).tobytes() == \
+        full[ids].tobytes()
+
+
+def test_embedding_offset_bad_inputs(rng):
+    w = rng.standard_normal((4, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match="offset"):
+        lc.embedding(w, [1], offset=-1)
+    for bad in (1.5, True, "2"):
+        with pytest.raises(TypeError, match="offset"):
+            lc.embedding(w, [1], offset=bad)
+    out = np.full((1, 3), np.nan, np.float32)
+    with pytest.raises(ValueError, match="offset"):
+        lc.embedding_into(w, [1], out, offset=-3)
+    assert np.all(np.isnan(out))
+    with pytest.raises(ValueError, match="ids"):
+        lc.embedding(w, [9], offset=None)  # None: the checked lookup

@@ -1,5 +1,7 @@
 /* index_py.c — bindings of the index ops (ops.h):
- *   embedding(weight, ids, device="cpu") -> [..., d]      embedding_into(weight, ids, out, device="cpu")
+ *   embedding(weight, ids, device="cpu", offset=None) -> [..., d]
+ *   embedding_into(weight, ids, out, device="cpu", offset=None)
+ *     (offset: weight is a vocabulary shard holding ids offset..offset+vocab-1; other ids give zero rows)
  *   argmax(x, device="cpu") -> int64 [...]                argmax_into(x, out, device="cpu")
  *   sample(logits, temperature=1.0, top_k=0, top_p=1.0, seed=0, counter=None, device="cpu") -> int64 [B]
  *   sample_into(logits, out, temperature=1.0, top_k=0, top_p=1.0, seed=0, counter=None, device="cpu")
@@ -104,6 +106,9 @@ static PyObject *ix_finish(PyObject *result, lc_status st, ix_arg *args, int n, 
 static PyObject *embedding_impl(const char *fn, PyObject *const *v, int has_out) {
     lc_device dev;
     if (lcpy_device_arg(fn, v[2 + has_out], &dev) < 0) return NULL;
+    PyObject *off_obj = v[3 + has_out];
+    int64_t offset = -1; /* -1: no offset (ids checked against the table's rows) */
+    if (off_obj && off_obj != Py_None && lcpy_int_arg(fn, "offset", off_obj, 0, INT64_MAX, &offset) < 0) return NULL;
     ix_arg a[2];
     memset(a, 0, sizeof a);
     if (ix_take(fn, "weight", v[0], 0, &a[0]) < 0 || ix_take(fn, "ids", v[1], 1, &a[1]) < 0) {
@@ -135,7 +140,7 @@ static PyObject *embedding_impl(const char *fn, PyObject *const *v, int has_out)
     if (!result) return ix_finish(NULL, LC_OK, a, 2, out_own);
     lc_status st;
     Py_BEGIN_ALLOW_THREADS
-    st = lc_embedding(a[0].t, a[1].t, out_t, dev);
+    st = offset < 0 ? lc_embedding(a[0].t, a[1].t, out_t, dev) : lc_embedding_offset(a[0].t, a[1].t, offset, out_t, dev);
     Py_END_ALLOW_THREADS
     return ix_finish(result, st, a, 2, out_own);
 }
@@ -289,8 +294,8 @@ static PyObject *sample_impl(const char *fn, PyObject *const *v, int has_out) {
     return ix_finish(result, st, a, 1, out_own);
 }
 
-static lcpy_sig sig_embedding = LCPY_SIG("embedding", 2, "weight", "ids", "device");
-static lcpy_sig sig_embedding_into = LCPY_SIG("embedding_into", 3, "weight", "ids", "out", "device");
+static lcpy_sig sig_embedding = LCPY_SIG("embedding", 2, "weight", "ids", "device", "offset");
+static lcpy_sig sig_embedding_into = LCPY_SIG("embedding_into", 3, "weight", "ids", "out", "device", "offset");
 static lcpy_sig sig_argmax = LCPY_SIG("argmax", 1, "x", "device");
 static lcpy_sig sig_argmax_into = LCPY_SIG("argmax_into", 2, "x", "out", "device");
 
@@ -312,13 +317,13 @@ static PyObject *py_sample_into(PyObject *self, PyObject *const *args, Py_ssize_
 }
 
 static PyObject *py_embedding(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[3];
+    PyObject *v[4];
     if (lcpy_parse(&sig_embedding, args, nargs, kw, v) < 0) return NULL;
     return embedding_impl("embedding", v, 0);
 }
 
 static PyObject *py_embedding_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[4];
+    PyObject *v[5];
     if (lcpy_parse(&sig_embedding_into, args, nargs, kw, v) < 0) return NULL;
     return embedding_impl("embedding_into", v, 1);
 }
@@ -336,9 +341,11 @@ static PyObject *py_argmax_into(PyObject *self, PyObject *const *args, Py_ssize_
 }
 
 PyMethodDef lcpy_index_methods[] = {
-    LCPY_METHOD(embedding, "($module, /, weight, ids, device='cpu')",
-                "rows of weight [vocab, d] gathered by integer ids [...] -> [..., d]."),
-    LCPY_METHOD(embedding_into, "($module, /, weight, ids, out, device='cpu')", "embedding into out; returns out."),
+    LCPY_METHOD(embedding, "($module, /, weight, ids, device='cpu', offset=None)",
+                "rows of weight [vocab, d] gathered by integer ids [...] -> [..., d]; offset (an int >= 0): weight "
+                "holds the rows of ids offset..offset+vocab-1 (a vocabulary shard) and any other id gives a zero row."),
+    LCPY_METHOD(embedding_into, "($module, /, weight, ids, out, device='cpu', offset=None)",
+                "embedding into out; returns out."),
     LCPY_METHOD(argmax, "($module, /, x, device='cpu')",
                 "int64 index of the largest element over the last axis (first on ties, NaN largest)."),
     LCPY_METHOD(argmax_into, "($module, /, x, out, device='cpu')", "argmax into an int64 out; returns out."),

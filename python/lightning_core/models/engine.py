@@ -15,7 +15,12 @@ GPT-2's Conv1D weights as they are, LLaMA's nn.Linear weights transposed once at
 projection. A batch of prompts of different lengths is padded on the right for the prefill; each cache's
 lengths are then set to the true prompt lengths, so every sequence's next token is written right after its
 own prompt and attends only to its own keys.
-Tests: tests/python/test_engine.py (against testing.ref_models, the float64 reference forward).
+Tensor parallelism (group=, a process group such as lc.distributed.ThreadGroup): the rank loads its shard
+(models/tp.py: heads, MLP columns and vocabulary rows), and the forward adds one group.all_reduce of the
+residual stream after the embedding and after each row-parallel linear (o_proj, MLP down: rank 0 adds bias
+and residual, the others write their partial product), and gathers the vocabulary-parallel logits.
+Tests: tests/python/test_engine.py (against testing.ref_models, the float64 reference forward),
+tests/python/test_tp.py (tensor parallelism).
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ import numpy as np
 
 import lightning_core as lc
 
+from . import tp as _tp
 from .hf import GPT2Config, load_checkpoint
 
 
@@ -32,12 +38,18 @@ def _np_dtype(name):
 
 
 class CausalLM:
-    """A loaded model; see the module docstring. Attributes: config, device, dtype, arch ("gpt2" | "llama")."""
+    """A loaded model; see the module docstring. Attributes: config, device, dtype, arch ("gpt2" | "llama"),
+    group (None, or the process group of tensor parallelism) and tp (None, or this rank's models.tp.TPShard)."""
 
-    def __init__(self, config, tensors, device="cpu", dtype=None):
+    def __init__(self, config, tensors, device="cpu", dtype=None, group=None):
         if device not in ("cpu", "cuda"):
             raise ValueError(f"CausalLM: device: expected 'cpu' or 'cuda', got {device!r}")
         self.config, self.device = config, device
+        self.group, self.tp = group, None
+        if group is not None:  # this rank's slices of the checkpoint, under the same names
+            _tp.check_group(group, device)
+            self.tp = _tp.shard_checkpoint(config, tensors, group.rank, group.world_size)
+            tensors = self.tp.tensors
         first = next(iter(tensors.values()))
         self.dtype = dtype or (first.dtype.name if first.dtype.name in ("float32", "float16", "bfloat16") else "float32")
         if self.dtype not in ("float32", "float16", "bfloat16"):
@@ -49,6 +61,8 @@ class CausalLM:
             self._load_gpt2(tensors)
         else:
             self._load_llama(tensors)
+        if self.tp is not None:
+            self.h, self.hkv = self.tp.heads, self.tp.kv_heads  # this rank's heads
 
     # ---- weights ------------------------------------------------------------------------------------
     def _t(self, a):
@@ -151,12 +165,6 @@ class CausalLM:
         x = self._hidden(x_ids, np.ascontiguousarray(pos), cache)
         return self._logits(x).view((b, s, self.vocab), None, 0)
 
-    def _logits(self, x):
-        """Logits [rows, vocab] of residual-stream rows x [rows, d]: the final norm fused into lm_head."""
-        if self.arch == "gpt2":
-            return lc.layer_norm_linear(x, self.lm_head, None, self.lnf_w, self.lnf_b, self.eps, "none", self.device)
-        return lc.rms_norm_linear(x, self.lm_head, None, self.norm_w, self.eps, "none", self.device)
-
     def _check_window(self, fn, length, cached):
         """With a KV cache the sliding window is supported while it hides nothing (every position < window)."""
         w = self.window
@@ -175,6 +183,29 @@ class CausalLM:
         if not np.any(diff >= w):
             return None
         return np.ascontiguousarray((diff < w)[:, None])  # a host bool array: the op stages it on its device
+
+    # ---- tensor parallelism (no-ops without a group) -------------------------------------------------
+    def _lead(self, v):
+        """v on rank 0 (or without a group), else None: the bias and residual of a row-parallel linear."""
+        return v if self.tp is None or self.tp.rank == 0 else None
+
+    def _all_reduce(self, x):
+        return x if self.group is None else self.group.all_reduce(x)
+
+    def _embed(self, w, ids_t):
+        """The token embedding: a vocabulary shard's lookup (zero rows for other ranks' ids) under a group."""
+        if self.tp is None:
+            return lc.embedding(w, ids_t, self.device)
+        return lc.embedding(w, ids_t, self.device, offset=self.tp.vocab_offset)
+
+    def _logits(self, x):
+        """Logits [N, vocab] of residual-stream rows x [N, d]: the final norm fused into lm_head (gathered from
+        the ranks under a group)."""
+        if self.arch == "gpt2":
+            logits = lc.layer_norm_linear(x, self.lm_head, None, self.lnf_w, self.lnf_b, self.eps, "none", self.device)
+        else:
+            logits = lc.rms_norm_linear(x, self.lm_head, None, self.norm_w, self.eps, "none", self.device)
+        return logits if self.group is None else _tp.gather_logits(self.group, logits, self.vocab)
 
     def _dev_ints(self, a):
         return lc.Tensor(np.ascontiguousarray(a, np.int64), device=self.device)
@@ -199,22 +230,27 @@ class CausalLM:
         a decode step can be captured); mask: the cache-less forward's sliding-window mask (_band_mask) or None."""
         n, dev = b * s, self.device
         if self.arch == "gpt2":
-            x = lc.add(lc.embedding(self.wte, ids_t, dev), lc.embedding(self.wpe, pos_t.view((n,), None, 0), dev), dev)
+            x = lc.add(self._all_reduce(self._embed(self.wte, ids_t)),
+                       lc.embedding(self.wpe, pos_t.view((n,), None, 0), dev), dev)
         else:
-            x = lc.embedding(self.embed, ids_t, dev)
+            x = self._all_reduce(self._embed(self.embed, ids_t))
         for i, L in enumerate(self.layers):
             c = cache[i] if cache is not None else None
             att = self._attention(x, L, b, s, pos_t, c, mask)
-            lc.linear_into(att, L["w_o"], x, L["b_o"], "none", dev, residual=x)  # x += o_proj(att)
+            # x += o_proj(att) (+ the other ranks' parts under tensor parallelism)
+            lc.linear_into(att, L["w_o"], x, self._lead(L["b_o"]), "none", dev, residual=self._lead(x))
+            self._all_reduce(x)
             if self.arch == "gpt2":
                 hmid = lc.layer_norm_linear(x, L["w_fc"], L["b_fc"], L["ln2_w"], L["ln2_b"], self.eps, self.act, dev)
-                lc.linear_into(hmid, L["w_proj"], x, L["b_proj"], "none", dev, residual=x)
+                lc.linear_into(hmid, L["w_proj"], x, self._lead(L["b_proj"]), "none", dev, residual=self._lead(x))
             else:
                 gu = lc.rms_norm_linear(x, L["w_gu"], L["b_gu"], L["post_w"], self.eps, "none", dev)  # [B*S, 2 ffn]
                 f = gu.shape[1] // 2
                 g = gu.view((n, f), (2 * f, 1), 0)
                 u = gu.view((n, f), (2 * f, 1), f)
-                lc.linear_into(lc.silu_mul(g, u, dev), L["w_down"], x, L["b_down"], "none", dev, residual=x)
+                lc.linear_into(lc.silu_mul(g, u, dev), L["w_down"], x, self._lead(L["b_down"]), "none", dev,
+                               residual=self._lead(x))
+            self._all_reduce(x)
         return x
 
     def _attention(self, x, L, b, s, pos_t, cache, mask=None):
@@ -276,9 +312,12 @@ class CausalLM:
         for i, p in enumerate(batch):
             ids[i, :len(p)] = p
         import time
-        use_graph = self.device == "cuda" if graph is None else bool(graph)
+        use_graph = self.device == "cuda" and _tp.capturable(self.group) if graph is None else bool(graph)
         if use_graph and self.device != "cuda":
             raise ValueError("CausalLM.generate: graph: CUDA graphs need device='cuda'")
+        if use_graph and not _tp.capturable(self.group):
+            raise ValueError("CausalLM.generate: graph: this group's collectives cannot be captured (a ThreadGroup "
+                             "of world size > 1 copies through the host); use graph=False")
         dec = None
         if use_graph:  # one captured decode step per (batch, length bucket, sampling settings), kept across calls
             bucket = -(-(s + max_new_tokens) // 256) * 256
@@ -389,7 +428,8 @@ class _DecodeGraph:
         return self.ids_t.numpy()
 
 
-def load(path, device="cpu", dtype=None):
-    """A CausalLM from a Hugging Face folder (config.json + model.safetensors or a sharded index)."""
+def load(path, device="cpu", dtype=None, group=None):
+    """A CausalLM from a Hugging Face folder (config.json + model.safetensors or a sharded index); with a
+    process group, rank group.rank's tensor-parallel shard of it."""
     config, tensors = load_checkpoint(path)
-    return CausalLM(config, tensors, device=device, dtype=dtype)
+    return CausalLM(config, tensors, device=device, dtype=dtype, group=group)

@@ -1,5 +1,6 @@
 /* index_cpu.c — the index ops on the CPU: embedding (rows of weight [vocab, dim] gathered by int32/int64
- * ids; every id is checked before anything is written) and argmax over the last axis (int64 out; the first
+ * ids; every id is checked before anything is written; a vocabulary shard (sharded, offset) writes zero rows
+ * for the ids it does not hold) and argmax over the last axis (int64 out; the first
  * maximum, NaN counting as the largest, as NumPy). Any float dtype: embedding copies bytes, argmax compares
  * in float32/float64. Rows split over the pool. Tests: tests/python/test_ops_index.py. */
 #include <string.h>
@@ -22,13 +23,18 @@ static void emb_range(void *vctx, int64_t begin, int64_t end) {
     const emb_ctx *c = vctx;
     const char *w = c->a->weight;
     char *o = c->a->out;
-    for (int64_t r = begin; r < end; r++)
-        memcpy(o + (size_t)r * c->row_bytes, w + (size_t)ix_id(c->a->ids, c->a->ids_dtype, r) * c->row_bytes,
-               c->row_bytes);
+    const int64_t off = c->a->offset, vocab = c->a->vocab;
+    for (int64_t r = begin; r < end; r++) {
+        const int64_t id = ix_id(c->a->ids, c->a->ids_dtype, r);
+        if (id < off || id - off >= vocab) /* only a shard (sharded) gets here: the others were checked */
+            memset(o + (size_t)r * c->row_bytes, 0, c->row_bytes);
+        else
+            memcpy(o + (size_t)r * c->row_bytes, w + (size_t)(id - off) * c->row_bytes, c->row_bytes);
+    }
 }
 
 lc_status lc_cpu_embedding(const lc_embedding_args *a, const char **path) {
-    for (int64_t r = 0; r < a->rows; r++) {
+    for (int64_t r = 0; !a->sharded && r < a->rows; r++) {
         const int64_t id = ix_id(a->ids, a->ids_dtype, r);
         if (id < 0 || id >= a->vocab)
             return lc_error(LC_ERR_INVALID_ARGUMENT, "embedding: ids: expected values in 0..%lld (the table's rows), got %lld at flat index %lld",

@@ -1,5 +1,6 @@
 /* index_cuda.cu — the index ops on the GPU: embedding (one block row per gathered row, 16-byte copies when
- * the rows allow; an id outside 0..vocab-1 writes a zero row: a kernel cannot refuse the call) and argmax
+ * the rows allow; an id outside offset..offset+vocab-1 writes a zero row: a kernel cannot refuse the call, and
+ * a vocabulary shard (lc_embedding_offset) wants exactly that) and argmax
  * over the last axis (int64 out; the first maximum, NaN counting as the largest and the first NaN winning,
  * -0 == +0, as the CPU kernel and NumPy). Any float dtype (embedding copies bytes).
  * argmax reads each row as a scalar head up to a 16-byte boundary, 16-byte vectors, and a scalar tail, and
@@ -21,14 +22,14 @@
 
 template <typename U>
 __global__ void embedding_kernel(const U *__restrict__ w, const void *__restrict__ ids, int ids64, U *__restrict__ out,
-                                 int64_t rows, int64_t vocab, int64_t units) {
+                                 int64_t rows, int64_t vocab, int64_t offset, int64_t units) {
     for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
         const int64_t id = ids64 ? ((const int64_t *)ids)[r] : (int64_t)((const int32_t *)ids)[r];
         U *o = out + r * units;
-        if (id < 0 || id >= vocab) {
+        if (id < offset || id - offset >= vocab) {
             for (int64_t i = threadIdx.x; i < units; i += blockDim.x) o[i] = U{};
         } else {
-            const U *src = w + id * units;
+            const U *src = w + (id - offset) * units;
             for (int64_t i = threadIdx.x; i < units; i += blockDim.x) o[i] = src[i];
         }
     }
@@ -42,15 +43,15 @@ cudaError_t lc_cuda_launch_embedding(const lc_embedding_args *a, cudaStream_t st
     if (row_bytes % 16 == 0 && ((uintptr_t)a->weight % 16) == 0 && ((uintptr_t)a->out % 16) == 0) {
         const int64_t units = (int64_t)(row_bytes / 16);
         embedding_kernel<uint4><<<blocks, units >= 256 ? 256 : 64, 0, stream>>>(
-            (const uint4 *)a->weight, a->ids, ids64, (uint4 *)a->out, a->rows, a->vocab, units);
+            (const uint4 *)a->weight, a->ids, ids64, (uint4 *)a->out, a->rows, a->vocab, a->offset, units);
     } else if (row_bytes % 4 == 0 && ((uintptr_t)a->weight % 4) == 0 && ((uintptr_t)a->out % 4) == 0) {
         embedding_kernel<uint32_t><<<blocks, 128, 0, stream>>>((const uint32_t *)a->weight, a->ids, ids64,
                                                                (uint32_t *)a->out, a->rows, a->vocab,
-                                                               (int64_t)(row_bytes / 4));
+                                                               a->offset, (int64_t)(row_bytes / 4));
     } else {
         embedding_kernel<uint16_t><<<blocks, 128, 0, stream>>>((const uint16_t *)a->weight, a->ids, ids64,
                                                                (uint16_t *)a->out, a->rows, a->vocab,
-                                                               (int64_t)(row_bytes / 2));
+                                                               a->offset, (int64_t)(row_bytes / 2));
     }
     return cudaGetLastError();
 }
