@@ -6,7 +6,7 @@ inputs' dtype): matmul; attention q,k,v [seq, head_dim], scale 1/sqrt(head_dim),
 reads a masked position (a NaN in a later k or v row cannot reach an earlier output row); conv2d NCHW with
 bias, stride, padding and ReLU; relu; gelu (erf or tanh); layer_norm over the last axis with optional
 gamma/beta; the seed's conv3x3 -> qkv repeat -> attention chain; ref_sdpa: batched multi-head scaled
-dot-product attention (rank 2/3/4, GQA, masks, key_lengths, bottom-right causal, lse) with its tolerance
+dot-product attention (rank 2/3/4, GQA, masks, key_lengths, bottom-right causal, sliding window, lse) with its tolerance
 sdpa_tol(dtype, skv, head_dim).
 rel_err(out, ref) = ||out - ref|| / ||ref|| in float64 over the finite reference entries (||out|| when the
 reference is all zeros); inf when out has a NaN/inf where the reference is finite, or differs where the
