@@ -70,8 +70,9 @@ lc_status lc_attention_forward(const lc_tensor_t *q, const lc_tensor_t *k, const
  * q, k, v may be strided views on the device the op runs on (read in place, no copies).
  * dtypes float32, float16, bfloat16 (one dtype; float32 scores, softmax and accumulation, out rounded once).
  * Key j is visible to query i of sequence b when j < L_b (L_b = key_lengths[b], else skv), when not causal or
- * j <= i + L_b - sq (the causal diagonal aligned to the end of the keys, as FlashAttention), and when a boolean
- * mask has true there; an additive mask (float32 or q's dtype) is added to the scaled scores. Masks broadcast to
+ * j <= i + L_b - sq (the causal diagonal aligned to the end of the keys, as FlashAttention), when window is 0
+ * or j > i + L_b - sq - window (a sliding window: with causal each row sees its last `window` keys, Hugging Face's
+ * Mistral rule; without causal a left bound only), and when a boolean mask has true there; an additive mask (float32 or q's dtype) is added to the scaled scores. Masks broadcast to
  * [b, h, sq, skv] by NumPy's rules (aligned from the right; rank <= q's). A row with no visible key gets zeros.
  * lse (optional, float32 contiguous, q's shape without d) receives the natural-log sum of exp of the visible
  * scaled scores (-inf for an empty row). key_lengths: int32 or int64 [b] with values in 0..skv (checked: a
@@ -82,6 +83,7 @@ typedef struct lc_sdpa_options {
     int causal;
     double scale;                   /* 0: 1 / sqrt(d) */
     lc_tensor_t *lse;               /* NULL or float32 */
+    int64_t window;                 /* 0: none; else >= 1 (negative: LC_ERR_INVALID_ARGUMENT naming window) */
 } lc_sdpa_options;
 lc_status lc_sdpa(const lc_tensor_t *q, const lc_tensor_t *k, const lc_tensor_t *v, lc_tensor_t *out,
                   const lc_sdpa_options *options, lc_device device);
@@ -138,9 +140,11 @@ void lc_kv_cache_free(lc_kv_cache_t *cache);
  * overflow flag (lc_kv_cache_overflowed). */
 lc_status lc_kv_cache_append(lc_kv_cache_t *cache, const lc_tensor_t *k_new, const lc_tensor_t *v_new);
 /* out = sdpa(q [batch, heads, t, head_dim], the cached keys/values, key_lengths = the current lengths, causal,
- * scale (0: 1/sqrt(head_dim))): appending token by token and attending equals full causal attention. */
+ * scale (0: 1/sqrt(head_dim)), window (0: none; else each query sees keys j > its position - window, the
+ * positions counted from the device lengths, so a captured graph keeps the window right at every replay)):
+ * appending token by token and attending equals full causal (windowed) attention. */
 lc_status lc_kv_cache_attention(lc_kv_cache_t *cache, const lc_tensor_t *q, lc_tensor_t *out, int causal,
-                                double scale);
+                                double scale, int64_t window);
 /* The current lengths into lengths[batch] (waits for the device). */
 lc_status lc_kv_cache_lengths(lc_kv_cache_t *cache, int64_t *lengths);
 /* Sets every sequence's length (lengths[batch] host values in 0..max_seq, n == batch): e.g. after a padded

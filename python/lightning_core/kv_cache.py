@@ -16,9 +16,12 @@ class KVCache:
     append(k_new, v_new): [batch, kv_heads, t, head_dim] written at each sequence's current length (refused
     with ValueError, nothing written, when a sequence would pass max_seq; inside a captured graph a replay
     that does not fit writes what fits and sets `overflowed`).
-    attention(q, causal=True, scale=None): q [batch, heads, t, head_dim] (heads a multiple of kv_heads)
-    against the cached keys, key_lengths = the current lengths; appending token by token and attending
-    equals full causal attention. attention_into(q, out, ...) writes into out.
+    attention(q, causal=True, scale=None, window=None): q [batch, heads, t, head_dim] (heads a multiple of
+    kv_heads) against the cached keys, key_lengths = the current lengths; appending token by token and
+    attending equals full causal attention. window (None or 0: none; else an int >= 1): the sliding window of
+    scaled_dot_product_attention, query i at position p = i + length - t sees keys p - window < j <= p (the
+    positions come from the device lengths, so a captured decode step stays exact past the window).
+    attention_into(q, out, ...) writes into out.
     """
 
     __slots__ = ("_cap", "batch", "kv_heads", "max_seq", "head_dim", "dtype", "device", "_k", "_v")
@@ -33,11 +36,11 @@ class KVCache:
     def append(self, k_new, v_new) -> None:
         _C._kv_cache_append(self._cap, k_new, v_new)
 
-    def attention(self, q, causal=True, scale=None):
-        return _C._kv_cache_attention(self._cap, q, None, causal, scale)
+    def attention(self, q, causal=True, scale=None, window=None):
+        return _C._kv_cache_attention(self._cap, q, None, causal, scale, window)
 
-    def attention_into(self, q, out, causal=True, scale=None):
-        return _C._kv_cache_attention(self._cap, q, out, causal, scale)
+    def attention_into(self, q, out, causal=True, scale=None, window=None):
+        return _C._kv_cache_attention(self._cap, q, out, causal, scale, window)
 
     @property
     def lengths(self):

@@ -9,7 +9,7 @@
 #include <cstdlib>
 static uint64_t rng = 12345;
 static double rnd(double lo, double hi) { rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17; return lo + (hi - lo) * ((double)(rng >> 11) / 9007199254740992.0); }
-struct Case { const char *name; bool bf; int B, H, G, Sq, Skv, D, causal, klk; int64_t kl[4]; int lse, packed; double qr, sm; int nan_row; };
+struct Case { const char *name; bool bf; int B, H, G, Sq, Skv, D, causal, klk; int64_t kl[4]; int lse, packed; double qr, sm; int nan_row; int window = 0; };
 template <int D, int BN, int NW, int MT, bool QREG, int FL, bool BF> void launch1(lc_sdpa_mma_params p, int64_t bh) {
     constexpr int NT = NW * 32;
     p.n_qt = (p.sq + NW * 16 * MT - 1) / (NW * 16 * MT);
@@ -67,7 +67,7 @@ int run(const Case &c) {
     p.key_lengths = c.klk == 0 ? nullptr : c.klk == 1 ? (const void *)kl32 : (const void *)c.kl; p.kl64 = c.klk == 2;
     p.q_sb = qs[0], p.q_sh = qs[1], p.q_ss = qs[2], p.k_sb = ks[0], p.k_sh = ks[1], p.k_ss = ks[2], p.v_sb = vs[0], p.v_sh = vs[1], p.v_ss = vs[2];
     p.o_sb = os[0], p.o_sh = os[1], p.o_ss = os[2];
-    p.heads = H, p.group = H / G, p.sq = Sq, p.skv = Skv, p.causal = c.causal;
+    p.heads = H, p.group = H / G, p.sq = Sq, p.skv = Skv, p.causal = c.causal, p.window = c.window;
     const float scale = (float)(c.sm / sqrt((double)D)); p.scale_log2 = scale * 1.4426950408889634f;
     if (D == 64) { if (c.bf) launch<64, true>(p, B*H); else launch<64, false>(p, B*H); }
     else { if (c.bf) launch<128, true>(p, B*H); else launch<128, false>(p, B*H); }
@@ -76,7 +76,7 @@ int run(const Case &c) {
     for (int64_t b = 0; b < B; b++) { int64_t L = c.klk ? std::clamp<int64_t>(c.kl[b], 0, Skv) : Skv;
       for (int64_t h = 0; h < H; h++) { int64_t g = h / (H / G);
         for (int64_t i = 0; i < Sq; i++) {
-            auto vis = [&](int64_t j) { return j < L && (!c.causal || j <= i + L - Sq); };
+            auto vis = [&](int64_t j) { return j < L && (!c.causal || j <= i + L - Sq) && (!c.window || j > i + L - Sq - c.window); };
             double m = -INFINITY;
             for (int64_t j = 0; j < Skv; j++) { if (!vis(j)) continue; double s = 0; for (int64_t d = 0; d < D; d++) s += from16(c.bf, hq[b*qs[0]+h*qs[1]+i*qs[2]+d]) * from16(c.bf, hkv[b*ks[0]+g*ks[1]+j*ks[2]+d]); sc[j] = s * scale; m = std::max(m, sc[j]); }
             double l = 0; std::fill(ref.begin(), ref.end(), 0.0); std::fill(mag.begin(), mag.end(), 0.0);
@@ -111,6 +111,11 @@ int main(int argc, char **argv) {
         {"scale0 f16 d64", false, 1, 1, 1, 70, 90, 64, 0, 0, {0}, 1, 0, 1, 0, -1},
         {"multi-tile causal f16 d64", false, 1, 2, 2, 300, 300, 64, 1, 0, {0}, 1, 0, 1, 1, -1},
         {"neg scale causal bf16 d128", true, 1, 1, 1, 200, 260, 128, 1, 0, {0}, 1, 0, 2, -1.2, -1},
+        {"window 100 causal bf16 d64", true, 1, 2, 1, 300, 300, 64, 1, 0, {0}, 1, 0, 1, 1, -1, 100},
+        {"window 70 causal len f16 d128", false, 2, 2, 1, 200, 260, 128, 1, 1, {260, 90}, 1, 0, 1, 1, -1, 70},
+        {"window 1 causal bf16 d64", true, 1, 1, 1, 140, 140, 64, 1, 0, {0}, 1, 0, 1, 1, -1, 1},
+        {"window 33 noncausal f16 d64", false, 1, 1, 1, 150, 150, 64, 0, 0, {0}, 1, 0, 1, 1, -1, 33},
+        {"window 20 nan/inf v f16 d64", false, 1, 1, 1, 150, 150, 64, 1, 0, {0}, 1, 0, 1, 1, 40, 20},
     };
     int fails = 0; int only = argc > 1 ? atoi(argv[1]) : -1; g_var = argc > 2 ? atoi(argv[2]) : 0;
     for (int i = 0; i < (int)(sizeof cs / sizeof cs[0]); i++) if (only < 0 || only == i) fails += run(cs[i]);

@@ -19,6 +19,7 @@ static std::barrier<> *block_bar;
 struct WarpX { std::barrier<> *bar; uint32_t u[32][8]; };
 static WarpX warps[16];
 using std::min;
+using std::max;
 #define __device__
 #define __global__
 #define __forceinline__ inline

@@ -236,7 +236,12 @@ typedef struct lc_qkv_pack_args {
  * is visible when all of:
  *   j < L_b                       L_b = key_lengths[b] (clamped to [0, skv]) or skv when key_lengths is NULL
  *   !causal || j <= i + L_b - sq  the causal diagonal aligned to the end of the (valid) keys
+ *   !window || j > i + L_b - sq - window   the sliding window (left bound), with or without causal
  *   mask_kind != BOOL || mask[b,h,i,j] != 0
+ * p_i = i + L_b - sq is query i's own key position (causal alignment), so with causal a row sees at most
+ * `window` keys, p_i - window < j <= p_i: Hugging Face's sliding window (transformers' masking_utils
+ * sliding_window_overlay: kv_idx > q_idx - sliding_window, q_idx the absolute position; Mistral, Qwen2).
+ * Without causal the window is the left bound only (keys past p_i stay visible). window 0: none; > 0 else.
  * score = scale * q_i·k_j (+ mask[b,h,i,j] when mask_kind == ADD; -inf there hides the key);
  * out_i = sum_j softmax_j(score) v_j over the visible keys; a row with no visible key (or only -inf scores)
  * gets zeros (and lse -inf). NaN in q, k, v or an additive mask propagates to the rows it reaches.
@@ -260,6 +265,7 @@ typedef struct lc_sdpa_args {
     const void *key_lengths;    /* NULL or [batch] */
     lc_dtype key_lengths_dtype; /* LC_DTYPE_I32 or LC_DTYPE_I64 */
     int causal;
+    int64_t window;             /* 0: no sliding window; else >= 1 (the visibility rule above) */
     float scale;
     float *lse;                 /* NULL or [batch, heads, sq] */
     /* 1 (calls without a mask): NaN/Inf as the plain formula softmax(s)·v gives them, attention_forward's rule

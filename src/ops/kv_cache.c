@@ -233,7 +233,8 @@ lc_status lc_kv_cache_append(lc_kv_cache_t *c, const lc_tensor_t *k_new, const l
     return st;
 }
 
-lc_status lc_kv_cache_attention(lc_kv_cache_t *c, const lc_tensor_t *q, lc_tensor_t *out, int causal, double scale) {
+lc_status lc_kv_cache_attention(lc_kv_cache_t *c, const lc_tensor_t *q, lc_tensor_t *out, int causal, double scale,
+                                int64_t window) {
     if (!c) return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: cache: expected a cache, got NULL", ATTEND);
     lc_status st = lc_check_tensor(ATTEND, "q", q);
     if (st != LC_OK) return st;
@@ -259,6 +260,7 @@ lc_status lc_kv_cache_attention(lc_kv_cache_t *c, const lc_tensor_t *q, lc_tenso
     call.out = out;
     call.causal = causal;
     call.scale = scale;
+    call.window = window; /* checked by lc_sdpa_run; positions from the device lengths (graph-safe) */
     call.device = c->device;
     return lc_sdpa_run(&call);
 }

@@ -1,6 +1,6 @@
 /* sdpa.c — lc_sdpa (ops.h): batched multi-head scaled dot-product attention from the op table's `sdpa`
  * entry (dtypes, the shape rule, the work estimate), plus what the table does not hold: the mask
- * (boolean or additive, broadcast to [b, h, sq, skv]), key_lengths, lse, and strided operands. Operands on
+ * (boolean or additive, broadcast to [b, h, sq, skv]), key_lengths, the sliding window, lse, and strided operands. Operands on
  * the device the op runs on are handed to the kernel in place with their strides (no gather); others are
  * staged contiguous (lc_operand_acquire). Shapes are normalised to 4-D (b, h, s, d) with zero strides on
  * the added axes. The kernel (kernels[LC_OP_SDPA]) gets an lc_sdpa_args through lc_call.ext.
@@ -142,6 +142,11 @@ lc_status lc_sdpa_run(const lc_sdpa_call *c) {
         return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: scale: expected a finite number (or None: 1/sqrt(head_dim)), got %g", fn,
                         scale);
     if (scale == 0.0) scale = 1.0 / sqrt((double)q4[3]);
+    /* window: 0 none, else >= 1; one at least skv hides nothing (every position is < skv) and runs as none */
+    if (c->window < 0)
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: window: expected 0 (none) or a number of keys >= 1, got %lld", fn,
+                        (long long)c->window);
+    const int64_t window = c->window >= skv ? 0 : c->window;
     /* mask */
     int64_t full[4];
     memcpy(full, os, (size_t)r * sizeof(int64_t));
@@ -209,6 +214,7 @@ lc_status lc_sdpa_run(const lc_sdpa_call *c) {
     a.skv = skv;
     a.head_dim = q4[3];
     a.causal = c->causal != 0;
+    a.window = window;
     a.scale = (float)scale;
     lc_operand sq_[5];
     memset(sq_, 0, sizeof sq_);
@@ -287,6 +293,7 @@ lc_status lc_sdpa(const lc_tensor_t *q, const lc_tensor_t *k, const lc_tensor_t 
         c.causal = options->causal;
         c.scale = options->scale;
         c.lse = options->lse;
+        c.window = options->window;
     }
     return lc_sdpa_run(&c);
 }

@@ -13,6 +13,7 @@ typedef struct lc_sdpa_call {
     lc_tensor_t *out, *lse;
     int causal;
     double scale; /* 0: 1/sqrt(head_dim) */
+    int64_t window; /* 0: none; >= 1 (lc_sdpa_args.window); negative: refused naming window */
     int trusted_lengths;
     lc_device device;
 } lc_sdpa_call;

@@ -4,7 +4,8 @@
  * and Sq > Skv (rows with no key); key_lengths int32/int64 incl. 0, 1 and Skv; ADD masks (float32 and
  * 16-bit) broadcast over b/h/i, transposed, with -inf entries and fully hidden rows; BOOL masks with fully
  * hidden rows; strided views (a packed [B, S, 3, H, D] projection, d-stride 2, k/v shared over the batch
- * with stride 0); lse; NaN in q (its row only) and in k/v rows (rows that see them). Outputs are poisoned
+ * with stride 0); lse; NaN in q (its row only) and in k/v rows (rows that see them); sliding windows (1, 5, 40,
+ * 70, 300; causal and not, with masks, lengths and NaN rows left of some rows' windows, decode). Outputs are poisoned
  * before each run; strided outputs' gaps must stay poisoned.
  * Tolerance per output row (u: the output dtype's unit roundoff, 2^-24 for float32; e = 2^-24):
  *   |err| <= u·|ref| + (2(d + 4)·S_i + n_i + 16)·e·V_i + tiny,
@@ -93,6 +94,7 @@ typedef struct cfg {
     int64_t lenv[4]; /* values for the first batches (-1: random) */
     int want_lse;
     int nan_inputs; /* NaN in q[0,0,Sq/2,0], k[.., Skv-1, 0], v[.., Skv/2, 1] */
+    int64_t window; /* lc_sdpa_args.window (0: none) */
 } cfg;
 
 /* The strides and storage size of an operand [B, n_heads, S, D] under a layout (element units). */
@@ -124,6 +126,7 @@ static void run_case(const cfg *c) {
     memset(&a, 0, sizeof a);
     a.dtype = dt, a.batch = B, a.heads = H, a.kv_heads = G, a.sq = Sq, a.skv = Skv, a.head_dim = D;
     a.causal = c->causal, a.scale = (float)(1.0 / sqrt((double)D));
+    a.window = c->window;
     g_case++;
 
     /* q, k, v, out storages and views */
@@ -223,7 +226,8 @@ static void run_case(const cfg *c) {
                 double S = 0.0, V = 0.0;
                 int64_t n = 0;
                 const int64_t last = c->causal && i + L - Sq < L - 1 ? i + L - Sq : L - 1;
-                for (int64_t j = 0; j <= last; j++) {
+                const int64_t first = c->window && i + L - Sq - c->window + 1 > 0 ? i + L - Sq - c->window + 1 : 0;
+                for (int64_t j = first; j <= last; j++) {
                     double mv = 0.0;
                     if (c->mk != LC_SDPA_MASK_NONE) {
                         mv = bm.val[b * a.m_st[0] + h * a.m_st[1] + i * a.m_st[2] + j * a.m_st[3]];
@@ -465,24 +469,31 @@ static void bench(void) {
 
 static const cfg fixed[] = {
     /* dt, B, H, Hkv, Sq, Skv, D, causal, layout, mask, mask16, mbcast, lens, lenv, lse, nan */
-    {0, 1, 1, 1, 1, 1, 1, 0, 0, NONE, 0, 0, 0, R, 1, 0},
-    {0, 2, 3, 1, 7, 65, 63, 1, 0, NONE, 0, 0, 0, R, 1, 0},           /* MQA, causal Sq < Skv */
-    {0, 1, 4, 2, 129, 63, 65, 1, 0, NONE, 0, 0, 0, R, 1, 0},         /* causal Sq > Skv: rows without keys */
-    {0, 3, 7, 7, 65, 65, 7, 1, 1, NONE, 0, 0, 0, R, 0, 0},           /* packed [B, S, 3, H, D] */
-    {0, 2, 2, 2, 200, 200, 64, 0, 1, NONE, 0, 0, 0, R, 1, 0},
-    {0, 2, 6, 3, 63, 129, 65, 1, 2, NONE, 0, 0, 64, {0, 129}, 1, 0}, /* d-stride 2, lengths 0 and Skv */
-    {0, 3, 2, 1, 3, 200, 129, 1, 0, NONE, 0, 0, 32, {1, 200, 77}, 1, 0},
-    {0, 2, 3, 3, 65, 129, 63, 0, 0, ADD, 0, 3, 0, R, 1, 0},          /* mask [1, 1, Sq, Skv] */
-    {0, 1, 2, 1, 63, 65, 7, 1, 0, ADD, 1, 4 | 8, 0, R, 1, 0},        /* mask [B, H, 1, Skv], transposed */
-    {0, 2, 3, 1, 65, 200, 65, 1, 0, BOOLM, 0, 0, 32, {200, 3}, 1, 0},
-    {0, 2, 2, 1, 65, 129, 63, 1, 0, BOOLM, 0, 2, 64, {129, 100}, 1, 1}, /* NaN in q, k, v */
-    {0, 2, 4, 2, 70, 66, 33, 0, 2, BOOLM, 0, 1 | 8, 0, R, 1, 0},   /* BOOL [1, H, Sq, Skv] transposed */
-    {0, 2, 4, 2, 65, 129, 63, 0, 0, ADD, 1, 0, 0, R, 1, 1},          /* NaN with an ADD mask */
-    {0, 2, 3, 1, 63, 129, 64, 0, 0, NONE, 0, 0, 0, R, 0, 1},         /* NaN, no mask */
-    {0, 3, 4, 2, 7, 129, 64, 1, 3, NONE, 0, 0, 32, {129, 0, 5}, 1, 0}, /* k/v shared over the batch */
-    {0, 1, 1, 1, 129, 129, 256, 1, 0, NONE, 0, 0, 0, R, 1, 0},       /* D = 256 */
-    {0, 2, 8, 2, 1, 1000, 128, 1, 0, NONE, 0, 0, 64, {1000, 1}, 1, 0}, /* decode */
-    {0, 1, 3, 3, 200, 7, 1, 0, 2, ADD, 0, 1, 0, R, 1, 0},            /* D = 1, strided */
+    {0, 1, 1, 1, 1, 1, 1, 0, 0, NONE, 0, 0, 0, R, 1, 0, 0},
+    {0, 2, 3, 1, 7, 65, 63, 1, 0, NONE, 0, 0, 0, R, 1, 0, 0},           /* MQA, causal Sq < Skv */
+    {0, 1, 4, 2, 129, 63, 65, 1, 0, NONE, 0, 0, 0, R, 1, 0, 0},         /* causal Sq > Skv: rows without keys */
+    {0, 3, 7, 7, 65, 65, 7, 1, 1, NONE, 0, 0, 0, R, 0, 0, 0},           /* packed [B, S, 3, H, D] */
+    {0, 2, 2, 2, 200, 200, 64, 0, 1, NONE, 0, 0, 0, R, 1, 0, 0},
+    {0, 2, 6, 3, 63, 129, 65, 1, 2, NONE, 0, 0, 64, {0, 129}, 1, 0, 0}, /* d-stride 2, lengths 0 and Skv */
+    {0, 3, 2, 1, 3, 200, 129, 1, 0, NONE, 0, 0, 32, {1, 200, 77}, 1, 0, 0},
+    {0, 2, 3, 3, 65, 129, 63, 0, 0, ADD, 0, 3, 0, R, 1, 0, 0},          /* mask [1, 1, Sq, Skv] */
+    {0, 1, 2, 1, 63, 65, 7, 1, 0, ADD, 1, 4 | 8, 0, R, 1, 0, 0},        /* mask [B, H, 1, Skv], transposed */
+    {0, 2, 3, 1, 65, 200, 65, 1, 0, BOOLM, 0, 0, 32, {200, 3}, 1, 0, 0},
+    {0, 2, 2, 1, 65, 129, 63, 1, 0, BOOLM, 0, 2, 64, {129, 100}, 1, 1, 0}, /* NaN in q, k, v */
+    {0, 2, 4, 2, 70, 66, 33, 0, 2, BOOLM, 0, 1 | 8, 0, R, 1, 0, 0},   /* BOOL [1, H, Sq, Skv] transposed */
+    {0, 2, 4, 2, 65, 129, 63, 0, 0, ADD, 1, 0, 0, R, 1, 1, 0},          /* NaN with an ADD mask */
+    {0, 2, 3, 1, 63, 129, 64, 0, 0, NONE, 0, 0, 0, R, 0, 1, 0},         /* NaN, no mask */
+    {0, 3, 4, 2, 7, 129, 64, 1, 3, NONE, 0, 0, 32, {129, 0, 5}, 1, 0, 0}, /* k/v shared over the batch */
+    {0, 1, 1, 1, 129, 129, 256, 1, 0, NONE, 0, 0, 0, R, 1, 0, 0},       /* D = 256 */
+    {0, 2, 8, 2, 1, 1000, 128, 1, 0, NONE, 0, 0, 64, {1000, 1}, 1, 0, 0}, /* decode */
+    {0, 1, 3, 3, 200, 7, 1, 0, 2, ADD, 0, 1, 0, R, 1, 0, 0},            /* D = 1, strided */
+    /* sliding windows: tiles left of a block's window are skipped, the rest masked per row */
+    {0, 2, 4, 2, 129, 129, 64, 1, 0, NONE, 0, 0, 0, R, 1, 0, 5},
+    {0, 1, 2, 1, 140, 140, 16, 1, 0, NONE, 0, 0, 0, R, 1, 0, 1},
+    {0, 2, 3, 1, 65, 200, 65, 1, 0, BOOLM, 0, 0, 32, {200, 3}, 1, 1, 70}, /* NaN v row left of late rows' windows */
+    {0, 1, 2, 2, 70, 130, 33, 0, 2, NONE, 0, 0, 0, R, 1, 0, 40},       /* without causal: a left bound only */
+    {0, 2, 8, 2, 1, 1000, 128, 1, 0, NONE, 0, 0, 64, {1000, 1}, 1, 0, 300}, /* decode */
+    {0, 2, 4, 2, 9, 300, 32, 1, 2, ADD, 0, 2, 64, {300, 150}, 1, 0, 64},
 };
 
 static void random_cases(lc_dtype dt, int count) {
@@ -506,6 +517,7 @@ static void random_cases(lc_dtype dt, int count) {
         k.lens = rnd(0.0, 1.0) < 0.5 ? 0 : rnd(0.0, 1.0) < 0.5 ? 32 : 64;
         for (int i = 0; i < 4; i++) k.lenv[i] = -1;
         k.want_lse = rnd(0.0, 1.0) < 0.5;
+        k.window = rnd(0.0, 1.0) < 0.3 ? 1 + (int64_t)rnd(0.0, 80.0) : 0;
         run_case(&k);
     }
 }
@@ -522,7 +534,7 @@ int main(void) {
         random_cases(dts[t], 8);
     }
     /* the NaN k row (key 128) lies past both lengths: hidden, it must not reach any row */
-    cfg hidden = {LC_DTYPE_F32, 2, 2, 2, 65, 129, 65, 0, 0, NONE, 0, 0, 32, {100, 128}, 1, 1};
+    cfg hidden = {LC_DTYPE_F32, 2, 2, 2, 65, 129, 65, 0, 0, NONE, 0, 0, 32, {100, 128}, 1, 1, 0};
     run_case(&hidden);
     for (int t = 0; t < 3; t++) {
         kv_case(dts[t], 2, 4, 2, 70, 65, 80, 1);  /* token by token, GQA */

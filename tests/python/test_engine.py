@@ -1,7 +1,8 @@
 """The model runner (lightning_core.models.engine) against the float64 reference forward
 (lightning_core.testing.ref_models) on make_random checkpoints: logits of the full forward and of a
 cached forward (prefill + token-by-token), greedy generation token-identical to the reference in float32,
-a batch of prompts of different lengths equal to one-by-one generation, bfloat16 within its tolerance, and
+a batch of prompts of different lengths equal to one-by-one generation, bfloat16 within its tolerance, a
+sliding window (Mistral; cache-less, cached prefill + decode and generation far past the window exact), and
 bad inputs. Tolerance: logits are sums over d (and the vocabulary projection) of float32 products, several
 layers deep; 2e-4 relative to the logits' scale covers float32 with a wide margin and still fails on any
 layout, scaling or masking mistake (those move logits by O(1)). bfloat16 (u = 2^-8 per stored weight and
@@ -143,33 +144,50 @@ def test_sampled_generation_is_seeded(folder, device):
         model.generate([1], 2, temperature=-1.0)
 
 
-def test_sliding_window(tmp_path, device):
-    """A Mistral config with a sliding window (6 positions here): the cache-less forward past the window
-    applies the band mask (query p sees keys p-5..p) and equals the float64 reference, which applies it too;
-    with a KV cache (cached forward, generate) sequences within the window are exact, and longer ones are
-    refused naming sliding_window before anything runs."""
+def _windowed_model(tmp_path, device, window):
+    """A random Mistral (LLaMA-family) checkpoint with sliding_window = window, loaded in float32."""
     import json
     make_random(str(tmp_path), arch="mistral", size="tiny", seed=7)
     cfg_path = tmp_path / "config.json"
     cfg = json.loads(cfg_path.read_text())
-    cfg["sliding_window"] = 6
+    cfg["sliding_window"] = window
     cfg_path.write_text(json.dumps(cfg))
     model = load(str(tmp_path), device=device)
     ref_model = lc.models.load_checkpoint(str(tmp_path))
-    assert ref_model[0].sliding_window == 6
-    ids = np.random.default_rng(3).integers(0, model.vocab, (2, 13))
-    _close(_host(model(ids)), ref_forward(*ref_model, ids), 2e-4)  # past the window: the band mask
-    # the band matters: without it the last positions differ from the reference by O(1)
+    assert ref_model[0].sliding_window == window and model.window == window
+    return model, ref_model
+
+
+def test_sliding_window_forward(tmp_path, device):
+    """Sliding window 5 (query position p sees keys p-4..p): the cache-less forward past the window, and a
+    cached prefill + token-by-token decode far beyond it, equal the float64 reference (which applies the window
+    too); without the window the last positions differ from the reference by O(1)."""
+    model, ref_model = _windowed_model(tmp_path, device, 5)
+    ids = np.random.default_rng(3).integers(0, model.vocab, (2, 16))
+    want = ref_forward(*ref_model, ids)
+    _close(_host(model(ids)), want, 2e-4)
     no_window = ref_forward(ref_model[0].__class__(**{**ref_model[0].__dict__, "sliding_window": None}),
                             ref_model[1], ids)
-    assert np.max(np.abs(no_window[:, -1] - ref_forward(*ref_model, ids)[:, -1])) > 1e-3
-    cache = model.new_cache(2, 16)
-    got = _host(model.forward(ids[:, :6], cache=cache))  # positions 0..5: within the window
-    _close(got, ref_forward(*ref_model, ids[:, :6]), 2e-4)
-    with pytest.raises(ValueError, match="sliding_window"):
-        model.forward(ids[:, 6:7], cache=cache)  # position 6 would need the mask
-    prompt = [int(t) for t in ids[0, :3]]
-    if device == "cpu" or lc.cuda_available():
-        assert model.generate(prompt, 4) == ref_generate(*ref_model, prompt, 4)  # positions up to 5
-    with pytest.raises(ValueError, match="sliding_window"):
-        model.generate(prompt, 5)
+    assert np.max(np.abs(no_window[:, -1] - want[:, -1])) > 1e-3
+    cache = model.new_cache(2, 24)
+    parts = [_host(model.forward(ids[:, :7], cache=cache))]  # a prefill longer than the window
+    for j in range(7, 16):
+        parts.append(_host(model.forward(ids[:, j:j + 1], cache=cache)))
+    _close(np.concatenate(parts, axis=1), want, 2e-4)
+    assert list(cache[0].lengths) == [16, 16]
+
+
+def test_sliding_window_generate(tmp_path, device):
+    """Greedy generation of 12 tokens from a prompt of 4 with sliding window 5, with the KV cache (a captured
+    decode graph on CUDA): at each step the token equals the argmax of the cache-less forward of everything so
+    far (float32) and the float64 reference's; a batch of prompts of different lengths equals one by one."""
+    model, ref_model = _windowed_model(tmp_path, device, 5)
+    prompt = [int(t) for t in np.random.default_rng(4).integers(0, model.vocab, 4)]
+    got = model.generate(prompt, 12)
+    assert len(got) == 16 and got[:4] == prompt
+    for n in range(4, 16):
+        logits = _host(model(np.asarray([got[:n]])))
+        assert got[n] == int(np.argmax(logits[0, -1])), n
+    assert got == ref_generate(*ref_model, prompt, 12)
+    prompts = [prompt, prompt[:2] + [7, 9, 11, 2, 5], [3]]
+    assert model.generate(prompts, 9) == [model.generate(p, 9) for p in prompts]

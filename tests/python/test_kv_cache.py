@@ -8,7 +8,9 @@ NaN-poisoned out, causal=False, cache.attention equal to scaled_dot_product_atte
 with key_lengths=cache.lengths, lengths / reset / k / v / attributes, Tensor inputs, overflow (ValueError
 naming k_new, nothing written), bad dtypes / shapes (TypeError / ValueError naming the argument), and on
 CUDA one decode step (append + attention_into) captured with lc.capture_graph and replayed step by step
-equal to the eager result, past max_seq setting cache.overflowed.
+equal to the eager result, past max_seq setting cache.overflowed. Sliding window (window=W): token by token
+and chunked equal full causal windowed attention, bad values, and a captured windowed decode step replayed
+past the window.
 """
 import numpy as np
 import pytest
@@ -258,3 +260,78 @@ def test_set_lengths_padded_prefill(device):
         cache.set_lengths([1, 2])
     with pytest.raises(ValueError, match="lengths"):
         cache.set_lengths([1, 2, S + steps + 1])
+
+
+# ---- sliding window ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("window", [1, 5])
+def test_window_token_by_token_equals_full_windowed(rng, device, dtype, window):
+    """Appending token by token and attending with window=W equals full causal attention with the window
+    (query at position p sees keys p - W < j <= p), past the window too; chunked prefill then decode as well."""
+    dt = DT[dtype]
+    b, h, hkv, d, s = 2, 8, 2, 32, 19
+    q, k, v = seqs(rng, b, h, hkv, s, d, dt)
+    full = ref_sdpa(q, k, v, causal=True, window=window)
+    assert rel_err(ref_sdpa(q, k, v, causal=True), full) > 0.05  # the window hides something
+    cache = lc.KVCache(b, hkv, 24, d, dtype=dtype, device=device)
+    rows = []
+    for t in range(s):
+        cache.append(k[:, :, t:t + 1], v[:, :, t:t + 1])
+        out = np.full((b, h, 1, d), np.nan, dt)
+        cache.attention_into(q[:, :, t:t + 1], out, causal=True, window=window)
+        rows.append(out)
+    check(np.concatenate(rows, axis=2), full, dt, s, d)
+    cache.reset()
+    pos = 0
+    for t in (7, 1, 6, 1, 4):  # chunks wider than the window, then decode
+        cache.append(k[:, :, pos:pos + t], v[:, :, pos:pos + t])
+        out = cache.attention(q[:, :, pos:pos + t], causal=True, window=window)
+        pos += t
+        check(out, full[:, :, pos - t:pos], dt, pos, d)
+
+
+def test_window_bad_values(rng, device):
+    cache = lc.KVCache(1, 2, 8, 16, device=device)
+    k = rand(rng, (1, 2, 3, 16), np.float32)
+    cache.append(k, k)
+    q = rand(rng, (1, 4, 1, 16), np.float32)
+    out = np.full(q.shape, np.nan, np.float32)
+    for bad, exc in ((-1, ValueError), (2.0, TypeError), (False, TypeError)):
+        with pytest.raises(exc, match="window"):
+            cache.attention_into(q, out, causal=True, window=bad)
+        assert np.isnan(out).all()
+    for w in (None, 0, 3, 100):  # none, or a window that hides nothing at position 2
+        check(cache.attention(q, causal=True, window=w), ref_sdpa(q, k, k, causal=True, key_lengths=[3]), np.float32,
+              3, 16)
+
+
+@requires_cuda
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("prefill,w", [(0, 7), (1500, 700)])
+def test_captured_windowed_decode_replays_past_the_window(rng, dtype, prefill, w):
+    """One captured append + attention_into(window=w) replayed step by step: the window follows the device
+    lengths, so each replay equals the windowed reference at its own position, past w (after a long prefill:
+    the split-KV decode kernels, whose splits start at the window's first key, read on the device)."""
+    dt = DT[dtype]
+    b, h, hkv, d, max_seq, steps = 2, 8, 2, 64, 2048, 30
+    n = prefill + steps
+    q, k, v = seqs(rng, b, h, hkv, n, d, dt)
+    cache = lc.KVCache(b, hkv, max_seq, d, dtype=dtype, device="cuda")
+    if prefill:
+        cache.append(k[:, :, :prefill], v[:, :, :prefill])
+    kt, vt, qt = (lc.Tensor(np.zeros(shape, dt), device="cuda", dtype=dtype)
+                  for shape in ((b, hkv, 1, d), (b, hkv, 1, d), (b, h, 1, d)))
+    ot = lc.Tensor(np.full((b, h, 1, d), np.nan, dt), device="cuda", dtype=dtype)
+    graph = lc.capture_graph(lambda: (cache.append(kt, vt), cache.attention_into(qt, ot, causal=True, window=w)))
+    for t in range(prefill, n):
+        kt.copy_from(k[:, :, t:t + 1])
+        vt.copy_from(v[:, :, t:t + 1])
+        qt.copy_from(q[:, :, t:t + 1])
+        ot.copy_from(np.full((b, h, 1, d), np.nan, dt))
+        graph.replay()
+        want = ref_sdpa(q[:, :, t:t + 1], k[:, :, :t + 1], v[:, :, :t + 1], causal=True, window=w)
+        check(ot.numpy(), want, dt, t + 1, d)
+    assert np.all(cache.lengths == n)
+    graph.release()

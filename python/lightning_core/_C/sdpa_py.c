@@ -1,15 +1,16 @@
 /* sdpa_py.c — bindings of lc_sdpa and the KV cache (ops.h):
  *   scaled_dot_product_attention(q, k, v, attn_mask=None, causal=False, scale=None, key_lengths=None,
- *                                device="cpu", return_lse=False)
+ *                                device="cpu", return_lse=False, window=None)
  *   scaled_dot_product_attention_into(q, k, v, out, attn_mask=None, causal=False, scale=None,
- *                                     key_lengths=None, device="cpu", lse=None)
+ *                                     key_lengths=None, device="cpu", lse=None, window=None)
  *   _kv_cache_new / _append / _attention / _lengths / _reset / _overflowed / _storage (lightning_core.KVCache,
  *   kv_cache.py, is the class over them).
  * q, k, v, attn_mask: ndarrays (any non-negative element-multiple strides are read in place; others are copied
  * contiguous) or lightning_core tensors (views included, read in place on their device). dtypes float32,
  * float16, bfloat16 (float64 arrays are computed in float32, the library's rule for ops without a float64
  * kernel); attn_mask bool or float; key_lengths a sequence or integer ndarray. The result is a new ndarray of
- * the compute dtype, or a new Tensor on the inputs' device when any of q, k, v is a tensor.
+ * the compute dtype, or a new Tensor on the inputs' device when any of q, k, v is a tensor. window (sdpa and
+ * KVCache.attention): None or 0 = no sliding window, else an int >= 1 (lc_sdpa_args.window).
  * Tests: tests/python/test_sdpa.py, tests/python/test_kv_cache.py. */
 #include <math.h>
 
@@ -186,6 +187,13 @@ static int sd_scale(const char *fn, PyObject *obj, double *out) {
     return 0;
 }
 
+/* window: None -> 0 (none); else an int >= 0 (0: none; bool and float refused: TypeError; negative: ValueError). */
+static int sd_window(const char *fn, PyObject *obj, int64_t *out) {
+    *out = 0;
+    if (!obj || obj == Py_None) return 0;
+    return lcpy_int_arg(fn, "window", obj, 0, INT64_MAX, out);
+}
+
 /* The compute dtype of q, k, v as given: a 16-bit input decides (the library then checks they all match,
  * TypeError naming both); else float32 (float64 arrays were made float32 copies). */
 static lc_dtype sd_dtype(const sd_in *x) {
@@ -195,7 +203,7 @@ static lc_dtype sd_dtype(const sd_in *x) {
 }
 
 static PyObject *sdpa_impl(const char *fn, PyObject *const *v, int has_out) {
-    /* v: q, k, v, [out], attn_mask, causal, scale, key_lengths, device, return_lse | lse */
+    /* v: q, k, v, [out], attn_mask, causal, scale, key_lengths, device, return_lse | lse, window */
     const int b0 = 3 + has_out;
     sd_in x[5];
     memset(x, 0, sizeof x);
@@ -203,9 +211,10 @@ static PyObject *sdpa_impl(const char *fn, PyObject *const *v, int has_out) {
     lc_tensor_t *out_t = NULL, *out_own = NULL, *lse_t = NULL, *lse_own = NULL;
     int causal = 0, want_lse = 0;
     double scale;
+    int64_t window;
     lc_device dev;
     if (lcpy_bool_arg(fn, "causal", v[b0 + 1], 0, &causal) < 0 || sd_scale(fn, v[b0 + 2], &scale) < 0 ||
-        lcpy_device_arg(fn, v[b0 + 4], &dev) < 0)
+        lcpy_device_arg(fn, v[b0 + 4], &dev) < 0 || sd_window(fn, v[b0 + 6], &window) < 0)
         return NULL;
     if (!has_out && lcpy_bool_arg(fn, "return_lse", v[b0 + 5], 0, &want_lse) < 0) return NULL;
     static const char *const names[3] = {"q", "k", "v"};
@@ -249,7 +258,7 @@ static PyObject *sdpa_impl(const char *fn, PyObject *const *v, int has_out) {
         }
     }
     {
-        lc_sdpa_options opt = {x[3].t, x[4].t, causal, scale, lse_t};
+        lc_sdpa_options opt = {x[3].t, x[4].t, causal, scale, lse_t, window};
         lc_status st;
         Py_BEGIN_ALLOW_THREADS
         st = lc_sdpa(x[0].t, x[1].t, x[2].t, out_t, &opt, dev);
@@ -276,19 +285,19 @@ done:
 }
 
 static lcpy_sig sig_sdpa = LCPY_SIG("scaled_dot_product_attention", 3, "q", "k", "v", "attn_mask", "causal", "scale",
-                                    "key_lengths", "device", "return_lse");
+                                    "key_lengths", "device", "return_lse", "window");
 static lcpy_sig sig_sdpa_into = LCPY_SIG("scaled_dot_product_attention_into", 4, "q", "k", "v", "out", "attn_mask",
-                                         "causal", "scale", "key_lengths", "device", "lse");
+                                         "causal", "scale", "key_lengths", "device", "lse", "window");
 
 static PyObject *py_scaled_dot_product_attention(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[9];
+    PyObject *v[10];
     if (lcpy_parse(&sig_sdpa, args, nargs, kw, v) < 0) return NULL;
     return sdpa_impl("scaled_dot_product_attention", v, 0);
 }
 
 static PyObject *py_scaled_dot_product_attention_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                                                       PyObject *kw) {
-    PyObject *v[10];
+    PyObject *v[11];
     if (lcpy_parse(&sig_sdpa_into, args, nargs, kw, v) < 0) return NULL;
     return sdpa_impl("scaled_dot_product_attention_into", v, 1);
 }
@@ -351,17 +360,20 @@ static PyObject *py__kv_cache_append(PyObject *self, PyObject *const *args, Py_s
     return r;
 }
 
-static lcpy_sig sig_kv_attention = LCPY_SIG("KVCache.attention", 2, "cache", "q", "out", "causal", "scale");
+static lcpy_sig sig_kv_attention = LCPY_SIG("KVCache.attention", 2, "cache", "q", "out", "causal", "scale", "window");
 
 static PyObject *py__kv_cache_attention(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
     const char *fn = "KVCache.attention";
-    PyObject *v[5];
+    PyObject *v[6];
     if (lcpy_parse(&sig_kv_attention, args, nargs, kw, v) < 0) return NULL;
     lc_kv_cache_t *c = kv_get(v[0]);
     if (!c) return NULL;
     int causal = 1;
     double scale;
-    if (lcpy_bool_arg(fn, "causal", v[3], 1, &causal) < 0 || sd_scale(fn, v[4], &scale) < 0) return NULL;
+    int64_t window;
+    if (lcpy_bool_arg(fn, "causal", v[3], 1, &causal) < 0 || sd_scale(fn, v[4], &scale) < 0 ||
+        sd_window(fn, v[5], &window) < 0)
+        return NULL;
     sd_in q;
     if (sd_take(fn, "q", v[1], 0, &q) < 0) return NULL;
     PyObject *result = NULL;
@@ -379,7 +391,7 @@ static PyObject *py__kv_cache_attention(PyObject *self, PyObject *const *args, P
     if (result) {
         lc_status st;
         Py_BEGIN_ALLOW_THREADS
-        st = lc_kv_cache_attention(c, q.t, out_t, causal, scale);
+        st = lc_kv_cache_attention(c, q.t, out_t, causal, scale, window);
         Py_END_ALLOW_THREADS
         if (st != LC_OK) {
             lcpy_raise_status(st);

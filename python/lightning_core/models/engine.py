@@ -97,8 +97,8 @@ class CausalLM:
         self.d, self.h, self.hkv, self.hd = c.hidden_size, c.num_attention_heads, c.num_key_value_heads, c.head_dim
         self.eps, self.vocab = c.rms_norm_eps, c.vocab_size
         # Sliding window (Mistral; Qwen2 with use_sliding_window): query position p sees keys at p - window < j
-        # <= p. The full forward applies it as a boolean band mask; with a KV cache (prefill + decode) positions
-        # must stay below the window (then it hides nothing), else ValueError (a device-side window: later).
+        # <= p, sdpa's / KVCache.attention's `window` (positions from the key index, or the cache's device
+        # lengths: exact with a cache and in a replayed decode graph)
         self.window = c.sliding_window
         rs = c.rope_scaling
         self.rope_scaling = None if rs is None else {k: v for k, v in (
@@ -161,28 +161,8 @@ class CausalLM:
             pos = np.broadcast_to(self._ids(positions, "positions"), (b, s))
         if np.any(x_ids < 0) or np.any(x_ids >= self.vocab):
             raise ValueError(f"CausalLM.forward: ids: expected values in 0..{self.vocab - 1}")
-        self._check_window("CausalLM.forward", int(np.max(pos)) + 1, cache is not None)
         x = self._hidden(x_ids, np.ascontiguousarray(pos), cache)
         return self._logits(x).view((b, s, self.vocab), None, 0)
-
-    def _check_window(self, fn, length, cached):
-        """With a KV cache the sliding window is supported while it hides nothing (every position < window)."""
-        w = self.window
-        if w is not None and cached and length > w:
-            raise ValueError(f"{fn}: sliding_window: positions up to {length - 1} with a KV cache need the "
-                             f"sliding-window mask of {w} positions, not supported with a cache yet (sequences of "
-                             f"at most {w} tokens are exact; the cache-less forward applies the window)")
-
-    def _band_mask(self, pos_host):
-        """The sliding-window mask [B, 1, S, S] (bool, True = visible) of a cache-less forward, or None when the
-        window hides nothing (positions pos_host [B, S])."""
-        w = self.window
-        if w is None:
-            return None
-        diff = pos_host[:, :, None] - pos_host[:, None, :]
-        if not np.any(diff >= w):
-            return None
-        return np.ascontiguousarray((diff < w)[:, None])  # a host bool array: the op stages it on its device
 
     # ---- tensor parallelism (no-ops without a group) -------------------------------------------------
     def _lead(self, v):
@@ -214,8 +194,7 @@ class CausalLM:
         """The residual stream [B*S, d] after the last layer (before the final norm, which _logits applies) of
         ids [B, S] at positions pos [B, S] (host arrays)."""
         b, s = ids.shape
-        mask = None if cache is not None else self._band_mask(np.asarray(pos))
-        return self._hidden_t(self._dev_ints(ids.reshape(-1)), self._dev_ints(pos), b, s, cache, mask)
+        return self._hidden_t(self._dev_ints(ids.reshape(-1)), self._dev_ints(pos), b, s, cache)
 
     def _buffer(self, shape):
         """A scratch Tensor of the model's dtype, made once per shape and reused (so that a captured decode
@@ -225,9 +204,9 @@ class CausalLM:
             bufs[shape] = lc.Tensor(shape, device=self.device, dtype=self.dtype)
         return bufs[shape]
 
-    def _hidden_t(self, ids_t, pos_t, b, s, cache, mask=None):
+    def _hidden_t(self, ids_t, pos_t, b, s, cache):
         """Same from device tensors: ids_t int64 [B*S], pos_t int64 [B, S] (nothing read from the host, so
-        a decode step can be captured); mask: the cache-less forward's sliding-window mask (_band_mask) or None."""
+        a decode step can be captured)."""
         n, dev = b * s, self.device
         if self.arch == "gpt2":
             x = lc.add(self._all_reduce(self._embed(self.wte, ids_t)),
@@ -236,7 +215,7 @@ class CausalLM:
             x = self._all_reduce(self._embed(self.embed, ids_t))
         for i, L in enumerate(self.layers):
             c = cache[i] if cache is not None else None
-            att = self._attention(x, L, b, s, pos_t, c, mask)
+            att = self._attention(x, L, b, s, pos_t, c)
             # x += o_proj(att) (+ the other ranks' parts under tensor parallelism)
             lc.linear_into(att, L["w_o"], x, self._lead(L["b_o"]), "none", dev, residual=self._lead(x))
             self._all_reduce(x)
@@ -253,7 +232,7 @@ class CausalLM:
             self._all_reduce(x)
         return x
 
-    def _attention(self, x, L, b, s, pos_t, cache, mask=None):
+    def _attention(self, x, L, b, s, pos_t, cache):
         """Self-attention of the residual stream x [B*S, d]: the input norm fused into the qkv projection, read
         as [B, H, S, hd] views (no copies), RoPE (LLaMA), the KV cache or plain causal attention, the heads
         written merged as [B*S, H*hd]."""
@@ -275,9 +254,9 @@ class CausalLM:
         merged = out.view((b, h, s, hd), (s * h * hd, hd, h * hd, 1), 0)
         if cache is not None:
             cache.append(k, v)
-            cache.attention_into(q, merged, causal=True)
+            cache.attention_into(q, merged, causal=True, window=self.window)
         else:
-            lc.scaled_dot_product_attention_into(q, k, v, merged, attn_mask=mask, causal=True, device=dev)
+            lc.scaled_dot_product_attention_into(q, k, v, merged, causal=True, device=dev, window=self.window)
         return out
 
     # ---- generation ---------------------------------------------------------------------------------
@@ -306,8 +285,6 @@ class CausalLM:
         out = [list(p) for p in batch]
         if max_new_tokens == 0:
             return out[0] if single else out
-        # the positions the model sees: the prompts and every generated token but the last
-        self._check_window("CausalLM.generate", int(lens.max()) + max_new_tokens - 1, True)
         ids = np.zeros((b, s), np.int64)
         for i, p in enumerate(batch):
             ids[i, :len(p)] = p

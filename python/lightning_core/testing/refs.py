@@ -6,7 +6,7 @@ inputs' dtype): matmul; attention q,k,v [seq, head_dim], scale 1/sqrt(head_dim),
 reads a masked position (a NaN in a later k or v row cannot reach an earlier output row); conv2d NCHW with
 bias, stride, padding and ReLU; relu; gelu (erf or tanh); layer_norm over the last axis with optional
 gamma/beta; the seed's conv3x3 -> qkv repeat -> attention chain; ref_sdpa: batched multi-head scaled
-dot-product attention (rank 2/3/4, GQA, masks, key_lengths, bottom-right causal, lse) with its tolerance
+dot-product attention (rank 2/3/4, GQA, masks, key_lengths, bottom-right causal, sliding window, lse) with its tolerance
 sdpa_tol(dtype, skv, head_dim).
 rel_err(out, ref) = ||out - ref|| / ||ref|| in float64 over the finite reference entries (||out|| when the
 reference is all zeros); inf when out has a NaN/inf where the reference is finite, or differs where the
@@ -116,12 +116,14 @@ def ref_chain(x, w, b, seq, hd, dtype=F64):
 SDPA_MAX_HEAD_DIM = 256
 
 
-def ref_sdpa(q, k, v, attn_mask=None, causal=False, scale=None, key_lengths=None, return_lse=False):
+def ref_sdpa(q, k, v, attn_mask=None, causal=False, scale=None, key_lengths=None, return_lse=False, window=None):
     """Float64 scaled dot-product attention, the semantics of lc.scaled_dot_product_attention (the comment
     above lc_sdpa_args in src/core/backend.h): q [B,H,Sq,D], k and v [B,Hkv,Skv,D] (or all [H,S,D] or all
     [S,D]), H % Hkv == 0, query head h reads kv head h // (H // Hkv). Key j is visible to query row i of
     sequence b when j < L_b (L_b = key_lengths[b], else Skv), when causal j <= i + L_b - Sq (the diagonal
-    aligned to the end of the valid keys), and a bool attn_mask is True there; a float attn_mask is added
+    aligned to the end of the valid keys), with a window (None/0: none) j > i + L_b - Sq - window (with causal:
+    the last `window` keys up to the row's position, Hugging Face's sliding window; without: a left bound
+    only), and a bool attn_mask is True there; a float attn_mask is added
     to the scaled scores (-inf hides the key). attn_mask broadcasts to [B,H,Sq,Skv] by NumPy rules.
     scale defaults to 1/sqrt(D). Hidden keys are never read (a NaN in a hidden k/v row reaches no output);
     NaN a row does see propagates to that row only; a row with no visible key gets zeros and lse -inf.
@@ -129,14 +131,14 @@ def ref_sdpa(q, k, v, attn_mask=None, causal=False, scale=None, key_lengths=None
     with return_lse, (out, lse) with lse = log(sum_j exp(score_j)) over the visible keys, shape q's shape
     without D. Bad shapes raise ValueError naming the argument."""
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        return _ref_sdpa(q, k, v, attn_mask, causal, scale, key_lengths, return_lse)
+        return _ref_sdpa(q, k, v, attn_mask, causal, scale, key_lengths, return_lse, window)
 
 
 def _f64(a):
     return np.asarray(a).astype(F64)  # astype, not asarray(.., F64): ml_dtypes' bfloat16 converts this way
 
 
-def _ref_sdpa(q, k, v, attn_mask, causal, scale, key_lengths, return_lse):
+def _ref_sdpa(q, k, v, attn_mask, causal, scale, key_lengths, return_lse, window=None):
     q, k, v = _f64(q), _f64(k), _f64(v)
     rank = q.ndim
     if rank not in (2, 3, 4):
@@ -167,6 +169,10 @@ def _ref_sdpa(q, k, v, attn_mask, causal, scale, key_lengths, return_lse):
     vis = np.broadcast_to(j < L, (B, H, Sq, Skv))
     if causal:
         vis = vis & (j <= i + L - Sq)
+    if window:
+        if int(window) < 0:
+            raise ValueError(f"ref_sdpa: window: expected None, 0 or an int >= 1, got {window}")
+        vis = vis & (j > i + L - Sq - int(window))
     s = (q4 @ kk.swapaxes(-1, -2)) * scale
     if attn_mask is not None:
         m = np.asarray(attn_mask)

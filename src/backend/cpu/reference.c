@@ -55,7 +55,7 @@ void lc_ref_attention(int64_t seq, int64_t d, int causal, const double *q, const
     }
 }
 
-/* Per row (b, h, i): the visible keys (j < L_b, the causal bound, the mask), their scores
+/* Per row (b, h, i): the visible keys (j < L_b, the causal bound, the window, the mask), their scores
  * scale·q·k (+ mask; a -inf mask entry or a false BOOL entry hides the key), then a plain two-pass softmax. */
 void lc_ref_sdpa(const lc_sdpa_args *a, const double *q, const double *k, const double *v, const double *mask,
                  double *out, double *lse) {
@@ -73,11 +73,12 @@ void lc_ref_sdpa(const lc_sdpa_args *a, const double *q, const double *k, const 
             for (int64_t i = 0; i < a->sq; i++) {
                 const double *qi = q + b * qs[0] + h * qs[1] + i * qs[2];
                 const int64_t oi = b * os[0] + h * os[1] + i * os[2];
-                int64_t last = L - 1;
+                int64_t last = L - 1, first = 0; /* keys first..last: the length, causal and window bounds */
                 if (a->causal && i + L - a->sq < last) last = i + L - a->sq;
+                if (a->window > 0 && i + L - a->sq - a->window + 1 > first) first = i + L - a->sq - a->window + 1;
                 double mx = -INFINITY;
                 int nan = 0;
-                for (int64_t j = 0; j <= last; j++) { /* pass 1: the max score, NaN seen */
+                for (int64_t j = first; j <= last; j++) { /* pass 1: the max score, NaN seen */
                     double s = 0.0;
                     const double *kj = k + b * ks[0] + g * ks[1] + j * ks[2];
                     for (int64_t t = 0; t < d; t++) s += qi[t * qs[3]] * kj[t * ks[3]];
@@ -93,7 +94,7 @@ void lc_ref_sdpa(const lc_sdpa_args *a, const double *q, const double *k, const 
                 for (int64_t t = 0; t < d; t++) out[oi + t * os[3]] = nan ? NAN : 0.0;
                 double sum = 0.0;
                 if (!nan && mx > -INFINITY) {
-                    for (int64_t j = 0; j <= last; j++) { /* pass 2: weights and p·v */
+                    for (int64_t j = first; j <= last; j++) { /* pass 2: weights and p·v */
                         double s = 0.0;
                         const double *kj = k + b * ks[0] + g * ks[1] + j * ks[2];
                         for (int64_t t = 0; t < d; t++) s += qi[t * qs[3]] * kj[t * ks[3]];

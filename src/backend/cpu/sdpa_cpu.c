@@ -7,7 +7,9 @@
  * blocks that see the most keys (causal) first. A task walks the keys it may see in tiles of 64 with an
  * online softmax (running max m, sum l, accumulator rescaled by exp(m_old - m_new)); keys past
  * key_lengths[b] or past the causal diagonal of the whole block are never read, and tiles wholly left of
- * the diagonal skip the per-row test. The block's queries are stored transposed and multiplied by
+ * the diagonal skip the per-row test. A sliding window (lc_sdpa_args.window) is the mirror image: the task's
+ * key range starts at the first key its first row sees (keys left of it are never read), and a tile that
+ * reaches left of its last row's bound hides those keys per row (score -inf, weight 0). The block's queries are stored transposed and multiplied by
  * scale, so the score tile comes out as Sᵀ[key][query] from a micro-GEMM that broadcasts k and loads 16
  * queries per vector; the softmax is vertical SIMD (one lane per query) in natural units (the additive
  * mask is added as given; exp(x) = 2^(x·log2 e)); p·v broadcasts the weights against rows of v
@@ -211,14 +213,16 @@ SD_BODY int sd_finite_body(const float *v, int64_t vrs, int64_t nk, int64_t d) {
 /* Online-softmax update of one tile (natural units), vectorised along the query lanes. m starts at
  * -FLT_MAX, so a row whose scores are all -inf keeps weights 0 and alpha 1 (no -inf - -inf). */
 SD_BODY void sd_softmax_body(const sd_job *job, const sd_scratch *sc, int64_t ncol, int64_t nk, int diag,
-                             int64_t qoff) {
-    const int64_t bq = job->bq;
+                             int lwin, int64_t qoff) {
+    const int64_t bq = job->bq, lo = qoff - job->a->window + 1; /* lwin: row i sees tile keys j >= i + lo */
     float *restrict mx = sc->alpha, *restrict sum = sc->tmp;
     for (int64_t i = 0; i < ncol; i++) mx[i] = sc->m[i], sum[i] = 0.0f;
     for (int64_t j = 0; j < nk; j++) {
         float *restrict srow = sc->s + j * bq;
         if (diag)
             for (int64_t i = 0; i < ncol; i++) srow[i] = j > i + qoff ? -INFINITY : srow[i];
+        if (lwin)
+            for (int64_t i = 0; i < ncol; i++) srow[i] = j < i + lo ? -INFINITY : srow[i];
         for (int64_t i = 0; i < ncol; i++) mx[i] = srow[i] > mx[i] ? srow[i] : mx[i];
     }
     for (int64_t j = 0; j < nk; j++) {
@@ -326,19 +330,23 @@ SD_AVX512 static void sd_qk_512(const sd_job *job, const sd_scratch *sc, const f
 }
 
 SD_AVX512 static void sd_softmax_512(const sd_job *job, const sd_scratch *sc, int64_t ncol, int64_t nk, int diag,
-                                     int64_t qoff) {
+                                     int lwin, int64_t qoff) {
     const int64_t bq = job->bq;
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     for (int64_t c = 0; c < ncol; c += 16) {
         float *s = sc->s + c;
         const __m512 mold = _mm512_loadu_ps(sc->m + c);
         __m512 mx0 = mold, mx1 = mold;
-        if (diag) {
-            /* key j visible to query c + lane iff j <= c + lane + qoff */
+        if (diag || lwin) {
+            /* key j visible to query c + lane iff j <= c + lane + qoff (diag) and j > c + lane + qoff - window (lwin) */
             const __m512i qi = _mm512_add_epi32(lane, _mm512_set1_epi32((int)(c + qoff)));
+            const __m512i qlo = _mm512_sub_epi32(qi, _mm512_set1_epi32((int)(lwin ? job->a->window - 1 : 0)));
             const __m512 ninf = _mm512_set1_ps(-INFINITY);
+            const __mmask16 use_r = diag ? (__mmask16)0xFFFF : 0, use_l = lwin ? (__mmask16)0xFFFF : 0;
             for (int64_t j = 0; j < nk; j++) {
-                const __mmask16 hide = _mm512_cmpgt_epi32_mask(_mm512_set1_epi32((int)j), qi);
+                const __m512i jv = _mm512_set1_epi32((int)j);
+                const __mmask16 hide = (__mmask16)((_mm512_cmpgt_epi32_mask(jv, qi) & use_r) |
+                                                   (_mm512_cmplt_epi32_mask(jv, qlo) & use_l));
                 const __m512 sv = _mm512_mask_mov_ps(_mm512_loadu_ps(s + j * bq), hide, ninf);
                 _mm512_storeu_ps(s + j * bq, sv);
                 mx0 = _mm512_max_ps(mx0, sv);
@@ -449,6 +457,8 @@ static void sd_task(const sd_job *job, const sd_scratch *sc, int64_t t) {
     const int64_t L = sd_length(a, b);
     const int64_t diag0 = i0 + L - a->sq; /* the last key the block's first row sees (causal) */
     const int64_t kend = a->causal ? sd_min(L, diag0 + nq) : L;
+    /* window: the first key the block's first row sees; keys left of it are never read */
+    const int64_t kbeg = a->window > 0 && diag0 - a->window + 1 > 0 ? diag0 - a->window + 1 : 0;
     const int64_t *qs = a->q_st, *ks = a->k_st, *vs = a->v_st, *os = a->o_st;
 
     for (int64_t i = 0; i < ncol; i++) {
@@ -464,9 +474,10 @@ static void sd_task(const sd_job *job, const sd_scratch *sc, int64_t t) {
             for (int64_t i = nq; i < ncol; i++) sc->qt[p * bq + i] = 0.0f;
         memset(sc->o, 0, (size_t)(nrow * dp) * sizeof(float));
     }
-    for (int64_t j0 = 0; j0 < kend; j0 += job->bk) {
+    for (int64_t j0 = kbeg; j0 < kend; j0 += job->bk) {
         const int64_t nk = sd_min(job->bk, kend - j0);
         const int diag = a->causal && j0 + nk - 1 > diag0;
+        const int lwin = a->window > 0 && j0 <= diag0 + nq - 1 - a->window; /* key j0 hidden from the last row */
         const int64_t qoff = diag0 - j0;
         const float *kp = sc->kt, *vp = sc->vt;
         int64_t krs = dp, vrs = dp;
@@ -489,13 +500,13 @@ static void sd_task(const sd_job *job, const sd_scratch *sc, int64_t t) {
         case SD_ISA_AVX512:
             sd_qk_512(job, sc, kp, krs, ncol, nk);
             if (a->mask_kind != LC_SDPA_MASK_NONE) sd_apply_mask(job, sc, b, h, i0, nq, j0, nk);
-            sd_softmax_512(job, sc, ncol, nk, diag, qoff);
+            sd_softmax_512(job, sc, ncol, nk, diag, lwin, qoff);
             if (job->no_skip || sd_finite_512(vp, vrs, nk, d)) sd_pv_512(job, sc, vp, vrs, nrow, nk, diag, qoff);
             else sd_generic_pv(job, sc, vp, vrs, nrow, nk, diag, qoff, 1);
             break;
-        case SD_ISA_AVX2: sd_avx2_tile(job, sc, kp, krs, vp, vrs, b, h, i0, nq, j0, nk, diag, qoff); break;
+        case SD_ISA_AVX2: sd_avx2_tile(job, sc, kp, krs, vp, vrs, b, h, i0, nq, j0, nk, diag, lwin, qoff); break;
 #endif
-        default: sd_generic_tile(job, sc, kp, krs, vp, vrs, b, h, i0, nq, j0, nk, diag, qoff); break;
+        default: sd_generic_tile(job, sc, kp, krs, vp, vrs, b, h, i0, nq, j0, nk, diag, lwin, qoff); break;
         }
     }
     /* out_i = o_i / l_i; l_i == 0 (no visible key, or only -inf scores): zeros (NaN with plain_nonfinite), lse -inf. */
@@ -570,6 +581,8 @@ lc_status lc_cpu_sdpa(const lc_sdpa_args *a, const char **path) {
     if (a->key_lengths && a->key_lengths_dtype != LC_DTYPE_I32 && a->key_lengths_dtype != LC_DTYPE_I64)
         return lc_error(LC_ERR_DTYPE, "sdpa: key_lengths: expected int32 or int64, got %s",
                         lc_dtype_name(a->key_lengths_dtype));
+    if (a->window < 0)
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "sdpa: window: expected 0 (none) or >= 1, got %lld", (long long)a->window);
     LC_CHECK_INVARIANT(a->q && a->out && (a->skv == 0 || (a->k && a->v)) && (a->mask_kind == LC_SDPA_MASK_NONE || a->mask));
     sd_job job;
     job.a = a;
@@ -584,7 +597,7 @@ lc_status lc_cpu_sdpa(const lc_sdpa_args *a, const char **path) {
     job.k_direct = a->dtype == LC_DTYPE_F32 && a->k_st[3] == 1;
     job.v_direct = a->dtype == LC_DTYPE_F32 && a->v_st[3] == 1;
     job.o_direct = a->dtype == LC_DTYPE_F32 && a->o_st[3] == 1;
-    job.no_skip = a->plain_nonfinite && a->mask_kind == LC_SDPA_MASK_NONE;
+    job.no_skip = a->plain_nonfinite && a->mask_kind == LC_SDPA_MASK_NONE && a->window <= 0;
     job.scratch_floats = (size_t)(job.dp * job.bq + job.bk * job.bq + job.bq * job.dp + 4 * job.bq +
                                   2 * job.bk * job.dp + job.dp);
     atomic_init(&job.failed, 0);
@@ -592,7 +605,8 @@ lc_status lc_cpu_sdpa(const lc_sdpa_args *a, const char **path) {
     int64_t ntasks = 0;
     if (!lc_mul_ok(a->batch, a->heads, &ntasks) || !lc_mul_ok(ntasks, job.nqb, &ntasks))
         return lc_error(LC_ERR_INVALID_ARGUMENT, "sdpa: batch x heads x query blocks overflows");
-    const double keys = a->causal ? 0.5 * (double)a->skv + 1.0 : (double)a->skv;
+    double keys = a->causal ? 0.5 * (double)a->skv + 1.0 : (double)a->skv;
+    if (a->window > 0 && (double)(a->window + job.bq) < keys) keys = (double)(a->window + job.bq);
     const double task_flops = 4.0 * (double)job.bq * keys * (double)(job.d + 1) + 1.0;
     const int64_t grain = (int64_t)(SD_GRAIN_FLOPS / task_flops) + 1;
     if (ntasks <= grain || task_flops * (double)ntasks < SD_PAR_MIN_FLOPS) sd_range(&job, 0, ntasks);

@@ -112,11 +112,11 @@ SD_T_ATTR __attribute__((unused)) static void SD_T_CAT(SD_T_NAME, _pv)(const sd_
 SD_T_ATTR static void SD_T_CAT(SD_T_NAME, _tile)(const sd_job *job, const sd_scratch *sc, const float *kp,
                                                  int64_t krs, const float *vp, int64_t vrs, int64_t b, int64_t h,
                                                  int64_t i0, int64_t nq, int64_t j0, int64_t nk, int diag,
-                                                 int64_t qoff) {
+                                                 int lwin, int64_t qoff) {
     const int64_t ncol = sd_round_up(nq, 16), nrow = sd_round_up(nq, 4);
     SD_T_CAT(SD_T_NAME, _qk)(job, sc, kp, krs, ncol, nk);
     if (job->a->mask_kind != LC_SDPA_MASK_NONE) sd_apply_mask(job, sc, b, h, i0, nq, j0, nk);
-    sd_softmax_body(job, sc, ncol, nk, diag, qoff);
+    sd_softmax_body(job, sc, ncol, nk, diag, lwin, qoff);
     const int skip_zero = !job->no_skip && !sd_finite_body(vp, vrs, nk, job->d);
     SD_T_CAT(SD_T_NAME, _pv)(job, sc, vp, vrs, nrow, nk, diag, qoff, skip_zero);
 }

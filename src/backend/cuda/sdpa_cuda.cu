@@ -14,7 +14,9 @@
  *    256: 32×32, 4, 1; float32 head_dim 49..64 without a mask, sq >= 1024 and >= 4096 keys a row
  *    (causal: on average): 128×64, 8, 1. Causal: tiles past the block's last visible key are skipped, keys past a row are
  *    -inf and the p·v loop stops at each row's last key (hidden v rows are never read, so a NaN there
- *    cannot reach the row). Keys >= L_b are never loaded. With a mask, p·v skips p == 0 (a key hidden by
+ *    cannot reach the row). Keys >= L_b are never loaded. A sliding window (p.window) is the mirror image: tiles
+ *    left of the block's first visible key are skipped, keys left of a row's window are -inf and the p·v loop
+ *    starts at each row's first key. With a mask, p·v skips p == 0 (a key hidden by
  *    the mask may hold NaN in v). Rows with no visible key: zeros (NaN with plain_nonfinite), lse -inf.
  *    plain_nonfinite (attention_forward) runs every sq here, never the decode kernels (they skip p == 0
  *    under causal, where a NaN v behind a visible zero weight must still reach the row).
@@ -102,12 +104,16 @@ __global__ void __launch_bounds__(NT, MINB) sd_fwd(const sd_params p) {
 
     const int L = sd_key_len(p, b);
     const int off = L - sq; /* causal: row i sees keys j <= i + off */
+    const int window = MASKS ? p.window : 0; /* !MASKS (config 4): never given a window (sd_cfg_index) */
     int kend = L;           /* keys any row of the block sees are < kend */
     if (p.causal) kend = min(L, max(0, min(q0 + BQ, sq) - 1 + off + 1));
+    /* window: keys any row of the block sees are >= kbeg (the first row's first key) */
+    const int kbeg = window ? max(0, q0 + off - window + 1) : 0;
     const int ntiles = (kend + BK - 1) / BK;
-    int t_begin = 0, t_end = ntiles;
-    if (p.nsplit > 1) {
-        t_begin = min(split * p.chunk, ntiles);
+    const int t0 = min(kbeg / BK, ntiles);
+    int t_begin = t0, t_end = ntiles;
+    if (p.nsplit > 1) { /* the splits cut [t0, ntiles): the plan's chunk covers the largest such range */
+        t_begin = min(t0 + split * p.chunk, ntiles);
         t_end = min(t_begin + p.chunk, ntiles);
     }
 
@@ -231,15 +237,16 @@ __global__ void __launch_bounds__(NT, MINB) sd_fwd(const sd_params p) {
             }
         }
 
-        /* visibility: keys >= L, causal keys past the row, the mask */
-        if (masked || j0 + BK > L || (p.causal && j0 + BK - 1 > q0 + off)) {
+        /* visibility: keys >= L, causal keys past the row, keys left of the row's window, the mask */
+        if (masked || j0 + BK > L || (p.causal && j0 + BK - 1 > q0 + off) || (window && j0 <= q0 + BQ - 1 + off - window)) {
 #pragma unroll
             for (int r = 0; r < TR; r++) {
                 const int row = q0 + rg * TR + r;
 #pragma unroll
                 for (int i = 0; i < TC; i++) {
                     const int key = j0 + i * NCG + cg;
-                    const bool vis = key < L && row < sq && (!p.causal || key <= row + off);
+                    const bool vis = key < L && row < sq && (!p.causal || key <= row + off) &&
+                                     (!window || key > row + off - window);
                     if (!vis) sc[r][i] = -INFINITY;
                     else if (masked) sc[r][i] = sd_apply_mask(p, b, h, row, key, sc[r][i]);
                 }
@@ -278,12 +285,13 @@ __global__ void __launch_bounds__(NT, MINB) sd_fwd(const sd_params p) {
         __syncthreads();
         if (ST == 1 && t + 1 < t_end) load_k(t + 1, 0);
 
-        /* o += p · v over the keys each row may see: keys >= kend and (causal) past the row are never
-         * read; with a mask, keys with p == 0 are skipped (a masked-out v row may hold NaN). */
+        /* o += p · v over the keys each row may see: keys >= kend, (causal) past the row and (window) left of
+         * the row's window are never read; with a mask, keys with p == 0 are skipped (a masked-out v row may
+         * hold NaN). Rows rmin..rmax of the thread take part in step j. */
         const int jn = min(BK, kend - j0);
         const int last0 = p.causal ? q0 + rg * TR + off - j0 : BK; /* the thread's first row sees j <= last0 */
         const int jall = min(jn, max(0, last0 + 1));
-        auto pv_step = [&](auto guard, int j, int rmin) {
+        auto pv_step = [&](auto guard, int j, int rmin, int rmax) {
             float pr[TR];
 #pragma unroll
             for (int hh = 0; hh < RH; hh++) {
@@ -299,7 +307,7 @@ __global__ void __launch_bounds__(NT, MINB) sd_fwd(const sd_params p) {
                 const float vv[4] = {x.x, x.y, x.z, x.w};
 #pragma unroll
                 for (int r = 0; r < TR; r++) {
-                    if (r < rmin) continue;
+                    if (r < rmin || r > rmax) continue;
 #pragma unroll
                     for (int e = 0; e < VW; e++) {
                         if constexpr (decltype(guard)::value)
@@ -310,16 +318,31 @@ __global__ void __launch_bounds__(NT, MINB) sd_fwd(const sd_params p) {
                 }
             }
         };
-        if (masked) {
-#pragma unroll 4
-            for (int j = 0; j < jall; j++) pv_step(std::true_type(), j, 0);
+        if (window) {
+            /* row r of the thread sees tile keys first0 + r <= j <= last0 + r: [jlo, jmid) reaches left of some
+             * row's window, [jmid, jall) is seen by all rows, then the causal tail */
+            const int first0 = q0 + rg * TR + off - window + 1 - j0;
+            const int jlo = max(0, first0), jmid = min(jn, max(jlo, first0 + TR - 1));
+            auto pv_win = [&](auto guard) {
 #pragma unroll 1
-            for (int j = jall; j < min(jn, last0 + TR); j++) pv_step(std::true_type(), j, j - last0);
+                for (int j = jlo; j < jmid; j++) pv_step(guard, j, j - last0, j - first0);
+#pragma unroll 4
+                for (int j = jmid; j < jall; j++) pv_step(guard, j, 0, TR);
+#pragma unroll 1
+                for (int j = max(jmid, jall); j < min(jn, last0 + TR); j++) pv_step(guard, j, j - last0, TR);
+            };
+            if (masked) pv_win(std::true_type());
+            else pv_win(std::false_type());
+        } else if (masked) {
+#pragma unroll 4
+            for (int j = 0; j < jall; j++) pv_step(std::true_type(), j, 0, TR);
+#pragma unroll 1
+            for (int j = jall; j < min(jn, last0 + TR); j++) pv_step(std::true_type(), j, j - last0, TR);
         } else {
 #pragma unroll(BK <= 64 ? 16 : 8)
-            for (int j = 0; j < jall; j++) pv_step(std::false_type(), j, 0);
+            for (int j = 0; j < jall; j++) pv_step(std::false_type(), j, 0, TR);
 #pragma unroll 1
-            for (int j = jall; j < min(jn, last0 + TR); j++) pv_step(std::false_type(), j, j - last0);
+            for (int j = jall; j < min(jn, last0 + TR); j++) pv_step(std::false_type(), j, j - last0, TR);
         }
 
         if (ST == 1 && t + 1 < t_end) {
@@ -441,7 +464,7 @@ static int sd_cfg_index(const lc_sdpa_args *a) {
     if (d <= 64) {
         const int64_t keys = a->causal ? a->skv / 2 : a->skv;
         return a->dtype == LC_DTYPE_F32 && d > 48 && keys >= SD_BIG64_MIN_KEYS && a->sq >= 1024 &&
-                       a->mask_kind == LC_SDPA_MASK_NONE
+                       a->mask_kind == LC_SDPA_MASK_NONE && a->window == 0
                    ? 4
                    : 1;
     }
@@ -478,12 +501,21 @@ static int sd_args_ok(const lc_sdpa_args *a) {
     if (a->mask_kind == LC_SDPA_MASK_ADD && a->mask_dtype != LC_DTYPE_F32 && a->mask_dtype != a->dtype) return 0;
     if (a->mask_kind != LC_SDPA_MASK_NONE && !a->mask) return 0;
     if (a->key_lengths && a->key_lengths_dtype != LC_DTYPE_I32 && a->key_lengths_dtype != LC_DTYPE_I64) return 0;
+    if (a->window < 0 || a->window > INT32_MAX / 2) return 0;
     for (int i = 0; i < 4; i++)
         if (a->q_st[i] < 0 || a->k_st[i] < 0 || a->v_st[i] < 0 || a->o_st[i] < 0 || a->m_st[i] < 0) return 0;
     return 1;
 }
 
 static int64_t sd_cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* The most keys one block's rows see together (the span its splits cut): skv, or with causal and a window
+ * window + rows - 1 (rows: the block's query rows; a window without causal bounds the left side only). */
+static int64_t sd_key_span(const lc_sdpa_args *a, int64_t rows) {
+    if (a->window <= 0 || !a->causal) return a->skv;
+    const int64_t span = a->window + rows - 1;
+    return span < a->skv ? span : a->skv;
+}
 
 /* The tensor-core decode's split: the fewest splits (chunks of whole 64-key tiles) whose blocks fill the
  * resident slots (num_sms × min(occupancy, 2)) within 85% of the best fill; none when the (b, kv head, row
@@ -555,20 +587,21 @@ static int sd_make_plan(const lc_sdpa_args *a, int num_sms, int mma, sd_plan *pl
             pl->rt = 16;
             pl->nrg = (int)sd_cdiv(R, 16);
             pl->base_blocks = a->batch * a->kv_heads * pl->nrg;
-            sd_plan_mma_split(a->skv, num_sms, pl);
+            sd_plan_mma_split(sd_key_span(a, a->sq), num_sms, pl);
         } else {
             pl->rt = R <= 4 ? 4 : 8;
             pl->nrg = (int)sd_cdiv(R, pl->rt);
             pl->base_blocks = a->batch * a->kv_heads * pl->nrg;
-            if (num_sms > 0 && pl->base_blocks > 0 && a->skv > SD_DEC_MIN_CHUNK) {
+            const int64_t span = sd_key_span(a, a->sq);
+            if (num_sms > 0 && pl->base_blocks > 0 && span > SD_DEC_MIN_CHUNK) {
                 int64_t ns = sd_cdiv(4 * (int64_t)num_sms, pl->base_blocks);
-                const int64_t ns_max = sd_cdiv(a->skv, SD_DEC_MIN_CHUNK);
+                const int64_t ns_max = sd_cdiv(span, SD_DEC_MIN_CHUNK);
                 if (ns > ns_max) ns = ns_max;
                 if (ns > SD_DEC_MAX_SPLIT) ns = SD_DEC_MAX_SPLIT;
                 if (ns > 1) {
-                    const int64_t chunk = sd_cdiv(sd_cdiv(a->skv, ns), 32) * 32;
+                    const int64_t chunk = sd_cdiv(sd_cdiv(span, ns), 32) * 32;
                     pl->chunk = (int)chunk;
-                    pl->nsplit = (int)sd_cdiv(a->skv, chunk);
+                    pl->nsplit = (int)sd_cdiv(span, chunk);
                 }
             }
         }
@@ -577,7 +610,11 @@ static int sd_make_plan(const lc_sdpa_args *a, int num_sms, int mma, sd_plan *pl
         const sd_config *cfg = &sd_configs[sd_dtype_index(a->dtype)][sd_cfg_index(a)];
         pl->nqb = (int)sd_cdiv(a->sq, cfg->bq);
         pl->base_blocks = a->batch * a->heads * pl->nqb;
-        const int64_t maxwork = sd_cdiv(a->skv, cfg->bk);
+        /* key tiles of one block: with causal and a window, those from its first row's first key (unaligned:
+         * one more) to its last row's last key */
+        int64_t maxwork = sd_cdiv(a->skv, cfg->bk);
+        if (a->window > 0 && a->causal && sd_cdiv(sd_key_span(a, cfg->bq), cfg->bk) + 1 < maxwork)
+            maxwork = sd_cdiv(sd_key_span(a, cfg->bq), cfg->bk) + 1;
         if (num_sms > 0 && pl->base_blocks > 0) {
             int occ = (int)(SD_SM_SMEM / (sd_smem_bytes(cfg) + SD_BLOCK_RESERVED));
             if (occ > cfg->minb) occ = cfg->minb;
@@ -685,6 +722,7 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
     p.skv = (int)args->skv;
     p.d = (int)args->head_dim;
     p.causal = args->causal != 0;
+    p.window = (int)args->window;
     p.qscale = args->scale * SD_LOG2E;
     const size_t es = args->dtype == LC_DTYPE_F32 ? 4 : 2;
     const int vn = args->dtype == LC_DTYPE_F32 ? 4 : 8;

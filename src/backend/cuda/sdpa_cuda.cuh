@@ -41,6 +41,7 @@ typedef struct sd_params {
     int batch, heads, kv_heads, group; /* group = heads / kv_heads */
     int sq, skv, d;
     int causal;
+    int window;   /* 0: none; else row i sees keys j > i + L_b - sq - window (lc_sdpa_args.window, < skv) */
     float qscale; /* scale · log2(e) */
     int vec_q, vec_k, vec_v; /* 16-byte loads allowed for the operand */
     /* generic kernel */

@@ -15,8 +15,9 @@
  * within the warp, shared memory across warps) and the block writes out / lse (one chunk) or its partial
  * (m, l, acc) for sd_combine.
  * Visibility as the generic kernel: keys >= L_b or past the chunk are never loaded; causal (row i sees
- * j <= i + L_b - sq) and masks give -inf scores and, with them, p·v skips p == 0 so a hidden NaN v cannot
- * reach a row. Rows with no visible key: zeros (NaN with plain_nonfinite), lse -inf.
+ * j <= i + L_b - sq), the sliding window (row i sees j > i + L_b - sq - window: the key range starts at the
+ * block's first visible key, computed here from the device length, so a captured graph stays exact) and
+ * masks give -inf scores and, with them, p·v skips p == 0 so a hidden NaN v cannot reach a row. Rows with no visible key: zeros (NaN with plain_nonfinite), lse -inf.
  * Tests: tests/c/test_sdpa_cuda.c (GPU machine only).
  */
 #include <cuda_runtime.h>
@@ -66,19 +67,22 @@ __global__ void __launch_bounds__(SDD_NT) sd_decode(const sd_params p) {
     const int L = sd_key_len(p, b);
     const int off = L - sq;
     int ri[RT], rh[RT]; /* query row i (-1: past the rows) and head of each row */
-    int imax = 0;
+    int imax = 0, imin = sq;
 #pragma unroll
     for (int r = 0; r < RT; r++) {
         const int gr = r0 + r;
         ri[r] = gr < R ? gr % sq : -1;
         rh[r] = gr < R ? kvh * p.group + gr / sq : 0;
         imax = max(imax, ri[r]);
+        if (ri[r] >= 0) imin = min(imin, ri[r]);
     }
     int kmax = L;
     if (p.causal) kmax = min(L, max(0, imax + off + 1));
-    int c0 = 0, c1 = kmax;
+    /* window: the block's keys start at its first row's first key (the splits cut [kmin, kmax)) */
+    const int kmin = p.window ? min(kmax, max(0, imin + off - p.window + 1)) : 0;
+    int c0 = kmin, c1 = kmax;
     if (p.nsplit > 1) {
-        c0 = min(split * p.chunk, kmax);
+        c0 = min(kmin + split * p.chunk, kmax);
         c1 = min(c0 + p.chunk, kmax);
     }
 
@@ -100,7 +104,7 @@ __global__ void __launch_bounds__(SDD_NT) sd_decode(const sd_params p) {
     const T *vb = static_cast<const T *>(p.v) + (long long)b * p.v_st[0] + (long long)kvh * p.v_st[1];
     const long long k2 = p.k_st[2], k3 = p.k_st[3], v2 = p.v_st[2], v3 = p.v_st[3];
     const bool masked = p.mask_kind != LC_SDPA_MASK_NONE;
-    const bool guard = masked || p.causal;
+    const bool guard = masked || p.causal || p.window;
 
     float m[RT], l[RT], acc[RT][EPL];
 #pragma unroll
@@ -163,7 +167,8 @@ __global__ void __launch_bounds__(SDD_NT) sd_decode(const sd_params p) {
             const int key = base + u * NG + grp;
 #pragma unroll
             for (int r = 0; r < RT; r++) {
-                const bool vis = key < c1 && ri[r] >= 0 && (!p.causal || key <= ri[r] + off);
+                const bool vis = key < c1 && ri[r] >= 0 && (!p.causal || key <= ri[r] + off) &&
+                                 (!p.window || key > ri[r] + off - p.window);
                 if (!vis) s[u][r] = -INFINITY;
                 else if (masked) s[u][r] = sd_apply_mask(p, b, rh[r], ri[r], key, s[u][r]);
             }

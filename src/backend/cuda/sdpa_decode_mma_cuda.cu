@@ -11,8 +11,10 @@
  * pitch DP + 8 elements so ldmatrix is conflict free) by cp.async, ST tiles in flight (ST = 4 for DP <= 64,
  * 3 above); columns >= head_dim and keys past the chunk are zero-filled, never read from global memory.
  * Warp w takes keys 16w..16w+15 of each tile: S = q·kᵀ on tensor cores (float32 accumulators), times
- * scale·log2(e) in float32, visibility (keys >= the chunk end, causal: key > i + L_b - sq, padded rows) and
- * the mask (ADD: + mask·log2 e; BOOL: -inf) per element, an online softmax per row (the 4 lanes of a row
+ * scale·log2(e) in float32, visibility (keys >= the chunk end, causal: key > i + L_b - sq, the window: key <=
+ * i + L_b - sq - window, padded rows) and
+ * the mask (ADD: + mask·log2 e; BOOL: -inf) per element (with a window the splits cut [kmin, kmax), kmin = the
+ * block's first visible key from the device length, so one captured graph serves every step), an online softmax per row (the 4 lanes of a row
  * quad share its maximum), then O += P·V on tensor cores with P split in two 16-bit parts (p = hi + lo, both
  * multiplied: about 16 significant bits, so the result keeps float32-like accuracy). When keys can be hidden
  * inside the loaded range (a mask, or causal with sq > 1) a warp whose 16 v rows hold a non-finite value
@@ -106,20 +108,23 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
     }
 
     const int off = L - sq;
-    int imax = 0;
-    for (int r = 0; r < nr; r++) imax = max(imax, (r0 + r) % sq);
+    int imax = 0, imin = sq;
+    for (int r = 0; r < nr; r++) imax = max(imax, (r0 + r) % sq), imin = min(imin, (r0 + r) % sq);
     int kmax = L;
     if (p.causal) kmax = min(L, max(0, imax + off + 1));
+    /* window: the block's keys start at its first row's first key (splits wholly left of it do not exist:
+     * they cut [kmin, kmax), planned for the largest such range) */
+    const int kmin = p.window ? min(kmax, max(0, imin + off - p.window + 1)) : 0;
     /* Splits that hold keys of this group (the grid is planned for the largest key range, e.g. a cache's
      * capacity, but the lengths are only known here). With the fold, the others leave at once and the
      * merge waits for the live ones only; one live split (or none) writes out directly. */
-    const int live = p.nsplit > 1 ? min(p.nsplit, (kmax + p.chunk - 1) / p.chunk) : 1;
+    const int live = p.nsplit > 1 ? min(p.nsplit, (kmax - kmin + p.chunk - 1) / p.chunk) : 1;
     const bool direct = p.nsplit == 1 || (p.fold && live <= 1);
     if (p.fold && !direct && split >= live) return;
     if (direct && split > 0) return;
-    int c0 = 0, c1 = kmax;
+    int c0 = kmin, c1 = kmax;
     if (!direct) {
-        c0 = min(split * p.chunk, kmax);
+        c0 = min(kmin + split * p.chunk, kmax);
         c1 = min(c0 + p.chunk, kmax);
     }
     const int ntile = (c1 - c0 + SDM_BK - 1) / SDM_BK;
@@ -169,7 +174,7 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
     }
 
     const bool masked = p.mask_kind != LC_SDPA_MASK_NONE;
-    const bool guard = masked || (p.causal && sq > 1); /* keys inside [c0, c1) may be hidden from a row */
+    const bool guard = masked || ((p.causal || p.window) && sq > 1); /* keys inside [c0, c1) may be hidden from a row */
     const float qscale = p.qscale;
     float m[2] = {-FLT_MAX, -FLT_MAX}, l[2] = {0.0f, 0.0f};
     float o[NJ][4];
@@ -215,7 +220,8 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
             for (int e = 0; e < 4; e++) {
                 const int rr = e >> 1, key = kw + nt * 8 + 2 * q4 + (e & 1);
                 float x = s[nt][e] * qscale;
-                const bool vis = key < c1 && rv[rr] && (!p.causal || key <= ri[rr] + off);
+                const bool vis = key < c1 && rv[rr] && (!p.causal || key <= ri[rr] + off) &&
+                                 (!p.window || key > ri[rr] + off - p.window);
                 if (!vis) x = -INFINITY;
                 else if (masked) x = sd_apply_mask(p, b, rh[rr], ri[rr], key, x);
                 s[nt][e] = x;

@@ -5,7 +5,7 @@
  *
  * Semantics: lc_sdpa_args (src/core/backend.h) restricted to what lc_cuda_sdpa_mma_fits accepts: q, k, v,
  * out [b, h|hkv, s, D] with d-stride 1 and 16-byte aligned rows, no mask, causal or not (diagonal aligned to
- * the end of the valid keys), key_lengths int32/int64, GQA (query head h reads kv head h / group), lse
+ * the end of the valid keys), a sliding window or not, key_lengths int32/int64, GQA (query head h reads kv head h / group), lse
  * optional. Tests: tests/c/test_sdpa_mma.c (GPU machine only), tests/python/test_sdpa.py on "cuda".
  *
  * Block: NW warps, each with MT 16-row m-tiles (BM = 16·NW·MT query rows; m-tile mt of warp w = block rows
@@ -51,6 +51,9 @@
  * out = O / l rounded once (l = 0: zeros, lse -inf), lse = (m + log2 l)·ln 2.
  * Causal: the block's key loop stops at its last visible key; a warp skips tiles it cannot see and the P·V
  * chunks past its last visible key; scores are masked only in tiles that cross the diagonal or the length.
+ * A sliding window is the mirror image: the key loop starts at the tile of the block's first visible key, a
+ * warp skips tiles wholly left of its rows' windows and the P·V chunks before its first visible key, and
+ * tiles that reach left of some row's window are masked (and vote) like diagonal tiles.
  * Such a tile's P·V would multiply p = 0 by a masked v row; the V barrier of such a tile also votes whether
  * the v tile holds a NaN/Inf (rare): then the block zeroes those values in shared memory, syncs, runs P·V as
  * usual and adds the visible ones separately (p·v per element, pv_correct, read from global memory), so a
@@ -73,6 +76,7 @@ struct lc_sdpa_mma_params {
     int64_t q_sb, q_sh, q_ss, k_sb, k_sh, k_ss, v_sb, v_sh, v_ss, o_sb, o_sh, o_ss;
     int heads, group;            /* group = heads / kv_heads */
     int sq, skv, causal, n_qt;   /* n_qt: query tiles per (b, h) */
+    int window;                  /* 0: none; else row i sees keys j > i + L - sq - window (lc_sdpa_args) */
     int qt_major;                /* block order: 0 = (b·h, query tile) with the tile fastest (the blocks running at
                                     once share few heads' k/v in L2); 1 = (query tile, b·h), heaviest causal
                                     tiles of every head first (better balance when all k/v fits in L2) */
@@ -236,7 +240,7 @@ template <int D, int ROWS, int NT, bool BF16> __device__ __forceinline__ void ti
 template <int D, int NW, int MT, int KC, int ND, bool BF16>
 __device__ __forceinline__ void pv_correct(float (&o)[MT][ND][4], const uint32_t (&pa)[MT][KC][4], int jend,
                                            const uint16_t *vrow0, int64_t vst, int n0, int m0, int warp, int lane,
-                                           int L, int off, int causal) {
+                                           int L, int off, int causal, int window) {
     const int g = lane >> 2, c4 = lane & 3;
 #pragma unroll 1
     for (int j = 0; j < jend; j++) {
@@ -271,7 +275,7 @@ __device__ __forceinline__ void pv_correct(float (&o)[MT][ND][4], const uint32_t
                     const uint32_t ex = BF16 ? 0x7f80u : 0x7c00u;
                     if ((vv & ex) != ex) continue; /* finite: already in the mma */
                     const int row = m0 + mt * 16 * NW + warp * 16 + g + ((e >> 1) << 3);
-                    const bool vis = key < L && (!causal || key <= row + off);
+                    const bool vis = key < L && (!causal || key <= row + off) && (!window || key > row + off - window);
                     if (vis) o[mt][t][e] += pr[e >> 1] * to_f32<BF16>(vv);
                 }
         }
@@ -334,6 +338,8 @@ __global__ void __launch_bounds__(NW * 32, MINB) sdpa_mma_kernel(const lc_sdpa_m
     int n_end = L; /* keys past n_end are hidden from every row of the block */
     if (p.causal && min(m0 + BM, p.sq) + off < n_end) n_end = min(m0 + BM, p.sq) + off;
     const int ntiles = n_end > 0 ? (n_end + BN - 1) / BN : 0;
+    /* window: keys before the block's first row's first key are hidden from every row; tiles from t_first */
+    const int t_first = p.window ? min(max(0, m0 + off - p.window + 1) / BN, ntiles) : 0;
 
     const uint16_t *qg = p.q + b * p.q_sb + h * p.q_sh;
     const uint16_t *kg = p.k + b * p.k_sb + hk * p.k_sh;
@@ -341,7 +347,7 @@ __global__ void __launch_bounds__(NW * 32, MINB) sdpa_mma_kernel(const lc_sdpa_m
     uint16_t *og = p.out + b * p.o_sb + h * p.o_sh;
     float *lg = p.lse ? p.lse + bh * p.sq : nullptr;
 
-    if (ntiles == 0) { /* no row of this block sees a key: zeros, lse -inf */
+    if (t_first >= ntiles) { /* no row of this block sees a key: zeros, lse -inf */
         const int rows = min(BM, p.sq - m0);
         for (int i = tid; i < rows * (D / 8); i += NT) {
             const int r = i / (D / 8), c = i % (D / 8);
@@ -353,9 +359,9 @@ __global__ void __launch_bounds__(NW * 32, MINB) sdpa_mma_kernel(const lc_sdpa_m
     }
 
     load_tile<D, BM, NT>(smem_u32(Qs), qg + (int64_t)m0 * p.q_ss, p.q_ss, p.sq - m0, tid);
-    load_tile<D, BN, NT>(smem_u32(Ks), kg, p.k_ss, n_end, tid);
+    load_tile<D, BN, NT>(smem_u32(Ks), kg + (int64_t)t_first * BN * p.k_ss, p.k_ss, n_end - t_first * BN, tid);
     cp_commit();
-    load_tile<D, BN, NT>(smem_u32(Vs), vg, p.v_ss, n_end, tid);
+    load_tile<D, BN, NT>(smem_u32(Vs), vg + (int64_t)t_first * BN * p.v_ss, p.v_ss, n_end - t_first * BN, tid);
     cp_commit();
 
     /* FOLD: sc > 0 multiplies raw scores inside the exponent (a negative scale negates Q instead); without
@@ -411,14 +417,15 @@ __global__ void __launch_bounds__(NW * 32, MINB) sdpa_mma_kernel(const lc_sdpa_m
     for (int mt = 0; mt < MT; mt++) mrow[mt][0] = mrow[mt][1] = -INFINITY, lrow[mt][0] = lrow[mt][1] = 0.f;
     const bool warp_rows = wlo < p.sq; /* a warp wholly past sq computes nothing */
 
-    for (int t = 0; t < ntiles; t++) {
-        const int n0 = t * BN, buf = t & 1;
+    for (int t = t_first; t < ntiles; t++) {
+        const int n0 = t * BN, buf = (t - t_first) & 1;
         const uint16_t *Vt = Vs + buf * BN * D;
         const uint32_t kt_u = smem_u32(Ks) + (uint32_t)(buf * BN) * RB, vt_u = smem_u32(Vt);
         /* A tile that needs masking for some row of the block: its V barrier also votes whether V_t holds a
          * NaN/Inf (each thread checks the chunks it loaded, then zeroes those values there; pv_correct adds
          * them back for the rows that see them). */
-        const bool vote = SDPA_MMA_FIXUP && (n0 + BN > L || (p.causal && n0 + BN - 1 > m0 + off));
+        const bool vote = SDPA_MMA_FIXUP && (n0 + BN > L || (p.causal && n0 + BN - 1 > m0 + off) ||
+                                             (p.window && n0 <= m0 + BM - 1 + off - p.window));
         bool vbad = false;
         if (ONEBAR) { /* K_t and V_t, one barrier, then K_t+1 and V_t+1 (buffers last read in iteration t-1) */
             cp_wait<0>();
@@ -441,12 +448,17 @@ __global__ void __launch_bounds__(NW * 32, MINB) sdpa_mma_kernel(const lc_sdpa_m
 
         /* This warp's rows see some key of the tile (warp-uniform); an m-tile that sees none is computed anyway
          * (fully masked: p = 0), only the ldmatrix traffic of the warp is shared. */
-        const bool active = warp_rows && (!p.causal || n0 <= whi + off);
+        const bool active = warp_rows && (!p.causal || n0 <= whi + off) && (!p.window || n0 + BN - 1 > wlo + off - p.window);
         /* key chunks of P·V this warp needs: up to its last visible key (p = 0 and v = 0 past n_end) */
         int kc_end = n_end - n0 < BN ? (n_end - n0 + 15) / 16 : KC;
         if (p.causal) {
             const int last = whi + off - n0; /* last visible key of the warp, tile-relative */
             if (last < BN - 1 && last / 16 + 1 < kc_end) kc_end = last / 16 + 1;
+        }
+        int kc_begin = 0; /* window: key chunks before the warp's first visible key hold p = 0 for all its rows */
+        if (p.window) {
+            const int first = wlo + off - p.window + 1 - n0; /* first visible key of the warp, tile-relative */
+            if (first > 0) kc_begin = first / 16;
         }
         uint32_t pa[MT][KC][4];
         if (active) {
@@ -477,7 +489,8 @@ __global__ void __launch_bounds__(NW * 32, MINB) sdpa_mma_kernel(const lc_sdpa_m
 #pragma unroll
             for (int mt = 0; mt < MT; mt++) {
                 const int rfirst = m0 + LR(mt);
-                const bool need_mask = n0 + BN > L || (p.causal && n0 + BN - 1 > rfirst + off);
+                const bool need_mask = n0 + BN > L || (p.causal && n0 + BN - 1 > rfirst + off) ||
+                                       (p.window && n0 <= rfirst + 15 + off - p.window);
                 if (prescale) { /* to the log2 domain first (no FOLD, or scale 0 / NaN) */
 #pragma unroll
                     for (int j = 0; j < NS; j++)
@@ -491,7 +504,8 @@ __global__ void __launch_bounds__(NW * 32, MINB) sdpa_mma_kernel(const lc_sdpa_m
                         for (int e = 0; e < 4; e++) {
                             const int col = n0 + 8 * j + 2 * c4 + (e & 1);
                             const int row = rfirst + g + ((e >> 1) << 3);
-                            if (col >= L || (p.causal && col > row + off)) s[mt][j][e] = -INFINITY;
+                            if (col >= L || (p.causal && col > row + off) || (p.window && col <= row + off - p.window))
+                                s[mt][j][e] = -INFINITY;
                         }
                 }
                 /* online softmax, rows g (r = 0: elements 0, 1) and g + 8 (r = 1: elements 2, 3) */
@@ -549,6 +563,7 @@ __global__ void __launch_bounds__(NW * 32, MINB) sdpa_mma_kernel(const lc_sdpa_m
 #pragma unroll
             for (int kc = 0; kc < KC; kc++) {
                 if (kc >= kc_end) break; /* warp-uniform */
+                if (kc < kc_begin) continue;
 #pragma unroll
                 for (int dp = 0; dp < ND / 2; dp++) {
                     uint32_t vb[4];
@@ -562,7 +577,7 @@ __global__ void __launch_bounds__(NW * 32, MINB) sdpa_mma_kernel(const lc_sdpa_m
             }
             if (vbad)
                 pv_correct<D, NW, MT, KC, ND, BF16>(o, pa, min(kc_end * 16, n_end - n0), vg + (int64_t)n0 * p.v_ss, p.v_ss,
-                                                    n0, m0, warp, lane, L, off, p.causal);
+                                                    n0, m0, warp, lane, L, off, p.causal, p.window);
         }
     }
     cp_wait<0>();

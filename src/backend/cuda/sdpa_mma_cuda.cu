@@ -40,6 +40,7 @@ extern "C" int lc_cuda_sdpa_mma_fits(const lc_sdpa_args *a) {
     if ((a->sq + 63) / 64 > INT32_MAX / a->batch / a->heads) return 0;
     if (a->key_lengths && a->key_lengths_dtype != LC_DTYPE_I32 && a->key_lengths_dtype != LC_DTYPE_I64) return 0;
     if (a->lse && ((uintptr_t)a->lse & 3u) != 0) return 0;
+    if (a->window < 0 || a->window > (1 << 28)) return 0;
     return sdpa_mma_rows_ok(a->q, a->q_st) && sdpa_mma_rows_ok(a->k, a->k_st) && sdpa_mma_rows_ok(a->v, a->v_st) &&
            sdpa_mma_rows_ok(a->out, a->o_st);
 }
@@ -59,6 +60,7 @@ extern "C" cudaError_t lc_cuda_launch_sdpa_mma(const lc_sdpa_args *a, cudaStream
     p.heads = (int)a->heads;
     p.group = (int)(a->heads / a->kv_heads);
     p.sq = (int)a->sq, p.skv = (int)a->skv, p.causal = a->causal != 0;
+    p.window = (int)a->window;
     p.n_qt = 0, p.bh = 0; /* set by the launcher of the configuration */
     /* causal: with all k and v (16-bit) within SDPA_MMA_QT_MAJOR_BYTES (well inside an H100's 50 MB L2), order
      * blocks tile-major so every head's heaviest tiles start first (short sequences: one wave, balance is all) */
