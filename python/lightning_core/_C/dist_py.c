@@ -1,5 +1,5 @@
 /* dist_py.c — the binding of dist.h: module functions dist_available, dist_unavailable_reason,
- * dist_nccl_version, dist_unique_id, set_cuda_device, cuda_device, and the DistComm type (one NCCL
+ * dist_nccl_version, dist_unique_id, set_cuda_device, cuda_device, capture_active, and the DistComm type (one NCCL
  * communicator: all_reduce, all_gather, reduce_scatter, broadcast, wait, barrier, exchange_header, abort,
  * destroy). The GIL is released around every library call that may wait; a communicator is used by one
  * thread at a time (another thread's call meanwhile is a RuntimeError, never a data race).
@@ -55,6 +55,8 @@ static PyObject *py_set_cuda_device(PyObject *self, PyObject *const *args, Py_ss
     if (st != LC_OK) return lcpy_raise_status(st);
     Py_RETURN_NONE;
 }
+
+static PyObject *py_capture_active(PyObject *self, PyObject *noargs) { return PyBool_FromLong(lc_capture_active()); }
 
 static PyObject *py_cuda_device(PyObject *self, PyObject *noargs) {
     int d;
@@ -451,6 +453,7 @@ PyMethodDef lcpy_dist_methods[] = {
     LCPY_METHOD(set_cuda_device, "($module, /, device)",
                 "Selects the CUDA device the library uses; before its first CUDA work (or the device in use)."),
     LCPY_NOARGS(cuda_device, "The CUDA device the library uses (starts the backend), -1 without one."),
+    LCPY_NOARGS(capture_active, "True while this thread captures a device graph (capture_graph)."),
     {NULL, NULL, 0, NULL},
 };
 
