@@ -1,5 +1,5 @@
 /* dist_py.c — the binding of dist.h: module functions dist_available, dist_unavailable_reason,
- * dist_nccl_version, dist_unique_id, set_cuda_device, cuda_device, capture_active, and the DistComm type (one NCCL
+ * dist_nccl_version, dist_unique_id, set_cuda_device, cuda_device, cuda_device_count, capture_active, and the DistComm type (one NCCL
  * communicator: all_reduce, all_gather, reduce_scatter, broadcast, wait, barrier, exchange_header, abort,
  * destroy). The GIL is released around every library call that may wait; a communicator is used by one
  * thread at a time (another thread's call meanwhile is a RuntimeError, never a data race).
@@ -54,6 +54,14 @@ static PyObject *py_set_cuda_device(PyObject *self, PyObject *const *args, Py_ss
     Py_END_ALLOW_THREADS
     if (st != LC_OK) return lcpy_raise_status(st);
     Py_RETURN_NONE;
+}
+
+static PyObject *py_cuda_device_count(PyObject *self, PyObject *noargs) {
+    int n;
+    Py_BEGIN_ALLOW_THREADS
+    n = lc_cuda_device_count();
+    Py_END_ALLOW_THREADS
+    return PyLong_FromLong(n);
 }
 
 static PyObject *py_capture_active(PyObject *self, PyObject *noargs) { return PyBool_FromLong(lc_capture_active()); }
@@ -453,6 +461,7 @@ PyMethodDef lcpy_dist_methods[] = {
     LCPY_METHOD(set_cuda_device, "($module, /, device)",
                 "Selects the CUDA device the library uses; before its first CUDA work (or the device in use)."),
     LCPY_NOARGS(cuda_device, "The CUDA device the library uses (starts the backend), -1 without one."),
+    LCPY_NOARGS(cuda_device_count, "The number of visible CUDA GPUs (0 without CUDA); starts nothing."),
     LCPY_NOARGS(capture_active, "True while this thread captures a device graph (capture_graph)."),
     {NULL, NULL, 0, NULL},
 };

@@ -108,6 +108,17 @@ lc_status lc_set_cuda_device(int device) {
                     "before the first CUDA work, or set LC_CUDA_DEVICE)", lc_ctx.device, device);
 }
 
+int lc_cuda_device_count(void) {
+    int count = 0;
+    const char *off = getenv("LC_CUDA_DISABLE");
+    if (off && strcmp(off, "1") == 0) return 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return count;
+}
+
 int lc_cuda_device(void) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     return ctx ? ctx->device : -1;
