@@ -49,8 +49,10 @@ lc_status lc_dist_unique_id(uint8_t id[LC_DIST_UNIQUE_ID_BYTES]);
  * (lc_set_cuda_device). Blocks until every rank has joined or `timeout_s` (> 0) passes. */
 lc_status lc_dist_comm_init(const uint8_t id[LC_DIST_UNIQUE_ID_BYTES], int world_size, int rank, double timeout_s,
                             lc_dist_comm_t **out);
-/* Waits for this communicator's work (within the timeout), then frees it; a failed or timed-out one is
- * aborted instead. NULL is a no-op. The communicator must outlive every device graph that captured it. */
+/* Waits for this rank's work on the communicator (within the timeout: a failure or timeout is returned),
+ * then finalizes it with the peers and frees it; a peer that does not finalize within the timeout gets the
+ * communicator aborted (not an error: nothing of this rank is pending). A failed one is just aborted and
+ * freed. NULL is a no-op. The communicator must outlive every device graph that captured it. */
 lc_status lc_dist_comm_destroy(lc_dist_comm_t *comm);
 /* Aborts the communicator (kernels stop, peers see an error); later calls fail naming `reason`. */
 void lc_dist_comm_abort(lc_dist_comm_t *comm, const char *reason);

@@ -145,10 +145,13 @@ static PyObject *comm_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
 }
 
 static void comm_dealloc(LcDistCommObject *self) {
-    if (self->comm) { /* not destroyed explicitly: abort (no wait in a finaliser: a dead peer must not hang it) */
-        lc_dist_comm_abort(self->comm, "the process group object was garbage-collected without destroy()");
-        lc_dist_comm_destroy(self->comm);
+    if (self->comm) { /* not destroyed explicitly: the same graceful destroy (in-flight work finishes; the wait is
+                         bounded by the timeout, so a dead peer cannot hang it) */
+        lc_dist_comm_t *c = self->comm;
         self->comm = NULL;
+        Py_BEGIN_ALLOW_THREADS
+        lc_dist_comm_destroy(c);
+        Py_END_ALLOW_THREADS
     }
     Py_TYPE(self)->tp_free((PyObject *)self);
 }

@@ -22,6 +22,7 @@ process stays usable. Tests: tests/python/test_distributed.py, tests/python/test
 """
 from __future__ import annotations
 
+import atexit
 import os
 
 from .. import _C
@@ -123,6 +124,15 @@ def init(rank=None, world_size=None, init_method=None, device="cuda", timeout=30
     comm = _C.DistComm(uid, world_size, rank, float(timeout))
     _default = ProcessGroup(comm, local, bool(check))
     return _default
+
+
+@atexit.register
+def _destroy_at_exit() -> None:
+    """The default group is destroyed gracefully at exit (in-flight collectives finish, bounded by the timeout)."""
+    try:
+        destroy()
+    except RuntimeError:
+        pass
 
 
 def is_initialized() -> bool:

@@ -104,20 +104,25 @@ static lc_status lc_dist_timeout(lc_dist_comm_t *c, const char *what) {
                         what, c->timeout);
 }
 
-/* Waits until NCCL's pending work for the communicator (init, a connecting enqueue, finalize) is done:
- * ncclCommGetAsyncError leaves ncclInProgress. */
-static lc_status lc_dist_poll_nccl(lc_dist_comm_t *c, const char *what) {
+/* Polls until NCCL's pending work for the communicator (init, a connecting enqueue, finalize) is done
+ * (ncclCommGetAsyncError leaves ncclInProgress): ncclSuccess, NCCL's error, or ncclInProgress at the deadline. */
+static ncclResult_t lc_dist_poll_raw(lc_dist_comm_t *c) {
     const double deadline = lc_dist_now() + c->timeout;
     long ns = 10000;
     for (;;) {
         ncclResult_t async = ncclSuccess;
         ncclResult_t r = ncclCommGetAsyncError(c->nccl, &async);
-        if (r != ncclSuccess) return lc_dist_nccl_fail(c, what, r);
-        if (async == ncclSuccess) return LC_OK;
-        if (async != ncclInProgress) return lc_dist_nccl_fail(c, what, async);
-        if (lc_dist_now() > deadline) return lc_dist_timeout(c, what);
+        if (r != ncclSuccess) return r;
+        if (async != ncclInProgress) return async;
+        if (lc_dist_now() > deadline) return ncclInProgress;
         lc_dist_nap(&ns);
     }
+}
+
+static lc_status lc_dist_poll_nccl(lc_dist_comm_t *c, const char *what) {
+    ncclResult_t r = lc_dist_poll_raw(c);
+    if (r == ncclSuccess) return LC_OK;
+    return r == ncclInProgress ? lc_dist_timeout(c, what) : lc_dist_nccl_fail(c, what, r);
 }
 
 /* Result of an enqueue on the non-blocking communicator: in progress -> poll; an error -> broken. */
@@ -235,6 +240,7 @@ static lc_status lc_dist_check_timeout(const char *fn, double timeout_s) {
 }
 
 static void lc_dist_free_buffers(lc_dist_comm_t *c) {
+    (void)lc_cuda_ctx_get(); /* this thread's current device = the communicator's */
     if (c->done) cudaEventDestroy(c->done);
     if (c->dev_buf) cudaFree(c->dev_buf);
     if (c->host_buf) cudaFreeHost(c->host_buf);
@@ -307,15 +313,16 @@ lc_status lc_dist_comm_destroy(lc_dist_comm_t *c) {
     if (!c) return LC_OK;
     lc_status st = LC_OK;
     if (!c->broken && c->nccl) {
+        /* this rank's work must finish (an error here is reported); finalize then waits for the peers to
+         * finalize too: past the timeout nothing of ours is pending any more, so the communicator is just
+         * aborted (its peers see that, as they would see this process exit) */
         st = lc_dist_wait(c);
         if (st == LC_OK) {
             ncclResult_t r = ncclCommFinalize(c->nccl);
-            st = r == ncclSuccess || r == ncclInProgress ? lc_dist_poll_nccl(c, "destroy (finalize)")
-                                                         : lc_dist_nccl_fail(c, "destroy (finalize)", r);
-        }
-        if (st == LC_OK && c->nccl) {
-            ncclCommDestroy(c->nccl);
-            c->nccl = NULL;
+            if ((r == ncclSuccess || r == ncclInProgress) && lc_dist_poll_raw(c) == ncclSuccess) {
+                ncclCommDestroy(c->nccl);
+                c->nccl = NULL;
+            }
         }
     }
     lc_dist_abort_nccl(c);
