@@ -35,7 +35,8 @@ extern "C" {
 
 typedef struct lc_dist_comm lc_dist_comm_t;
 
-/* 1 when this build has the NCCL backend and a CUDA GPU is usable, else 0. */
+/* 1 when this build has the NCCL backend and a CUDA GPU is visible, else 0 (starts nothing: the device
+ * can still be chosen with lc_set_cuda_device afterwards). */
 int lc_dist_available(void);
 /* "" when available, else why not ("built without NCCL: ...", "no usable CUDA GPU"). Never NULL. */
 const char *lc_dist_unavailable_reason(void);

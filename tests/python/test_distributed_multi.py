@@ -43,8 +43,11 @@ def test_rank_dies_others_raise(check):
     port = _free_port("127.0.0.1")
     args = [sys.executable, WORKER, "die"] + (["check"] if check else [])
     t0 = time.monotonic()
-    procs = [subprocess.Popen(args, env=rank_env(os.environ, r, n, "127.0.0.1", port), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for r in range(n)]
+    envs = [rank_env(os.environ, r, n, "127.0.0.1", port) for r in range(n)]
+    for e in envs:  # as torchrun: no LC_CUDA_DEVICE, so init() selects the device (LOCAL_RANK) itself
+        e.pop("LC_CUDA_DEVICE", None)
+    procs = [subprocess.Popen(args, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for e in envs]
     outs = [p.communicate(timeout=300)[0] for p in procs]
     assert time.monotonic() - t0 < 200
     assert procs[-1].returncode == 17

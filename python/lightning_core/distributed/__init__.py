@@ -110,10 +110,10 @@ def init(rank=None, world_size=None, init_method=None, device="cuda", timeout=30
                              f"MASTER_PORT in the environment) for world_size {world_size}, got none")
     if init_method is not None:
         parse_init_method(init_method)
-    if not available():
+    if not available():  # counts GPUs without starting the CUDA backend
         raise _C.DeviceUnavailableError(f"init: lightning_core.distributed is unavailable: {why_unavailable()}")
     os.environ.setdefault("NCCL_NVLS_ENABLE", "0")  # NVLink multicast off unless the user chose
-    try:
+    try:  # before anything starts the CUDA backend on another device
         _C.set_cuda_device(local)
     except ValueError as e:
         raise ValueError(f"init: LOCAL_RANK / device {local}: {e}") from None

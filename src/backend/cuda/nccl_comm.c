@@ -42,10 +42,11 @@ struct lc_dist_comm {
 
 /* ---- availability ------------------------------------------------------------------------------ */
 
-int lc_dist_available(void) { return lc_cuda_available(); }
+/* Counting GPUs does not start the CUDA backend, so a process can still pick its device afterwards. */
+int lc_dist_available(void) { return lc_cuda_device_count() > 0; }
 
 const char *lc_dist_unavailable_reason(void) {
-    return lc_cuda_available() ? "" : "no usable CUDA GPU (NCCL is built in, but every rank needs a GPU)";
+    return lc_dist_available() ? "" : "no usable CUDA GPU (NCCL is built in, but every rank needs a GPU)";
 }
 
 int lc_dist_nccl_version(void) {
