@@ -11,4 +11,5 @@
 #include "lightning_core/tune.h"
 #include "lightning_core/session.h"
 #include "lightning_core/graph.h"
+#include "lightning_core/dist.h"
 #endif

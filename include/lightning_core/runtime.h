@@ -27,6 +27,15 @@ const char *lc_backend_name(void);
 int lc_device_built(lc_device device);      /* compiled into this build */
 int lc_device_available(lc_device device);  /* built and usable on this machine now */
 
+/* The CUDA device (index among the visible GPUs) the library uses: chosen before the CUDA backend starts
+ * (its first use) by lc_set_cuda_device, else $LC_CUDA_DEVICE, else 0; one per process. Setting it after
+ * start-up succeeds only for the device already in use (else LC_ERR_INVALID_ARGUMENT). No GPU:
+ * LC_ERR_DEVICE_UNAVAILABLE. lc_cuda_device(): the device in use (starts the backend), -1 without one.
+ * lc_cuda_device_count(): the visible GPUs (0 without CUDA, a driver, or with LC_CUDA_DISABLE=1); starts nothing. */
+lc_status lc_set_cuda_device(int device);
+int lc_cuda_device(void);
+int lc_cuda_device_count(void);
+
 /* Parses "cpu" | "cuda" | "metal" | "auto" (exact, lower case). */
 lc_status lc_device_parse(const char *text, lc_device *out);
 const char *lc_device_name(lc_device device);

@@ -120,6 +120,7 @@ from .kv_cache import KVCache  # noqa: E402
 from .layout import concat, narrow, permute, reshape, transpose  # noqa: E402  (views: metadata only)
 from .dtypes import cast, float32_fallback_ops, op_dtypes  # noqa: E402  (dtypes: conversions, the table's masks)
 from . import api  # noqa: E402  (lc.api: the seed's integrated API)
+from . import distributed  # noqa: E402  (lc.distributed: NCCL process groups)
 from . import autograd, checkpoint, nn  # noqa: E402  (lc.nn, lc.autograd, lc.checkpoint)
 from . import models  # noqa: E402  (lc.models: checkpoints and the model runner)
 from .autograd import TinyAutogradMLP, ag_add, ag_matmul, ag_mse_loss, ag_relu  # noqa: E402

@@ -36,6 +36,14 @@ int lc_device_available(lc_device device) {
     return be != NULL && be->available();
 }
 
+#ifndef LC_HAVE_CUDA
+lc_status lc_set_cuda_device(int device) {
+    return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "set_cuda_device: this build has no CUDA backend");
+}
+int lc_cuda_device(void) { return -1; }
+int lc_cuda_device_count(void) { return 0; }
+#endif
+
 const char *lc_backend_name(void) { return lc_device_available(LC_DEVICE_CUDA) ? "cuda" : "cpu"; }
 
 static const char *const lc_device_names[LC_DEVICE_COUNT] = {

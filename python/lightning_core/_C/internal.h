@@ -55,6 +55,10 @@ int lcpy_sync_policy_arg(const char *fn, PyObject *obj, int *out);
 int lcpy_plan_register(PyObject *module);
 extern PyMethodDef lcpy_plan_methods[]; /* plan_py.c */
 
+/* dist_py.c: the NCCL functions and the DistComm type (-1 with an exception on failure). */
+extern PyMethodDef lcpy_dist_methods[];
+int lcpy_dist_register(PyObject *module);
+
 /* Adds ResidentSession and DeviceGraph to the module (session_py.c); -1 with an exception on failure. */
 int lcpy_session_register(PyObject *module);
 

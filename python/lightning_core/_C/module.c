@@ -298,6 +298,7 @@ PyMODINIT_FUNC PyInit__C(void) {
     if (PyModule_AddFunctions(m, lcpy_graph_methods) < 0) goto fail;
     if (PyModule_AddFunctions(m, lcpy_plan_methods) < 0) goto fail;
     if (PyModule_AddFunctions(m, lcpy_dlpack_methods) < 0) goto fail;
+    if (PyModule_AddFunctions(m, lcpy_dist_methods) < 0) goto fail;
     if (lcpy_DeviceUnavailableError == NULL) {
         lcpy_DeviceUnavailableError = PyErr_NewExceptionWithDoc(
             "lightning_core.DeviceUnavailableError",
@@ -314,6 +315,7 @@ PyMODINIT_FUNC PyInit__C(void) {
     if (lcpy_session_register(m) < 0) goto fail;
     if (lcpy_graph_register(m) < 0) goto fail;
     if (lcpy_plan_register(m) < 0) goto fail;
+    if (lcpy_dist_register(m) < 0) goto fail;
     return m;
 fail:
     Py_DECREF(m);

@@ -24,6 +24,31 @@ static lc_cuda_ctx lc_ctx;
 static int lc_ctx_ok;
 static pthread_once_t lc_ctx_once = PTHREAD_ONCE_INIT;
 static _Atomic(const char *) lc_last_op;
+/* The device the context starts on: lc_set_cuda_device before start-up, else $LC_CUDA_DEVICE, else 0.
+ * lc_dev_mu orders a setter against start-up (lc_dev_started: start-up has read the choice). */
+static pthread_mutex_t lc_dev_mu = PTHREAD_MUTEX_INITIALIZER;
+static int lc_dev_requested = -1;
+static int lc_dev_started;
+/* The CUDA runtime's current device is per host thread: each thread that reaches the context binds it. */
+static _Thread_local int lc_dev_bound;
+
+/* The device to start on: the setter's, else $LC_CUDA_DEVICE (a decimal index), else 0; -1 if invalid. */
+static int lc_pick_device(int count) {
+    pthread_mutex_lock(&lc_dev_mu);
+    int dev = lc_dev_requested;
+    lc_dev_started = 1;
+    pthread_mutex_unlock(&lc_dev_mu);
+    if (dev < 0) {
+        const char *env = getenv("LC_CUDA_DEVICE");
+        dev = 0;
+        if (env && env[0]) {
+            char *end = NULL;
+            long v = strtol(env, &end, 10);
+            dev = (end && *end == '\0' && v >= 0 && v < count) ? (int)v : -1;
+        }
+    }
+    return dev < count ? dev : -1;
+}
 
 static void lc_ctx_init(void) {
     int count = 0;
@@ -33,7 +58,8 @@ static void lc_ctx_init(void) {
         cudaGetLastError(); /* clear: no driver / no device is a normal state */
         return;
     }
-    lc_ctx.device = 0;
+    lc_ctx.device = lc_pick_device(count);
+    if (lc_ctx.device < 0) return; /* LC_CUDA_DEVICE names no device here: CUDA is unusable, not a crash */
     if (cudaSetDevice(lc_ctx.device) != cudaSuccess ||
         cudaDeviceGetAttribute(&lc_ctx.num_sms, cudaDevAttrMultiProcessorCount, lc_ctx.device) != cudaSuccess ||
         cudaStreamCreateWithFlags(&lc_ctx.stream, cudaStreamNonBlocking) != cudaSuccess ||
@@ -52,7 +78,50 @@ static void lc_ctx_init(void) {
 
 const lc_cuda_ctx *lc_cuda_ctx_get(void) {
     pthread_once(&lc_ctx_once, lc_ctx_init);
-    return lc_ctx_ok ? &lc_ctx : NULL;
+    if (!lc_ctx_ok) return NULL;
+    if (!lc_dev_bound) { /* device 0 is every thread's default; another one must be made current here */
+        if (lc_ctx.device != 0 && cudaSetDevice(lc_ctx.device) != cudaSuccess) cudaGetLastError();
+        lc_dev_bound = 1;
+    }
+    return &lc_ctx;
+}
+
+lc_status lc_set_cuda_device(int device) {
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess || count < 1) {
+        cudaGetLastError();
+        return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "set_cuda_device: no usable CUDA GPU");
+    }
+    if (device < 0 || device >= count)
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "set_cuda_device: device: expected 0..%d (visible GPUs), got %d",
+                        count - 1, device);
+    pthread_mutex_lock(&lc_dev_mu);
+    const int started = lc_dev_started;
+    if (!started) lc_dev_requested = device;
+    pthread_mutex_unlock(&lc_dev_mu);
+    if (!started) return LC_OK;
+    pthread_once(&lc_ctx_once, lc_ctx_init); /* wait for a start-up in flight on another thread */
+    if (lc_ctx_ok && lc_ctx.device == device) return LC_OK;
+    if (!lc_ctx_ok) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "set_cuda_device: the CUDA backend failed to start");
+    return lc_error(LC_ERR_INVALID_ARGUMENT,
+                    "set_cuda_device: device: the CUDA backend already runs on device %d, got %d (select the device "
+                    "before the first CUDA work, or set LC_CUDA_DEVICE)", lc_ctx.device, device);
+}
+
+int lc_cuda_device_count(void) {
+    int count = 0;
+    const char *off = getenv("LC_CUDA_DISABLE");
+    if (off && strcmp(off, "1") == 0) return 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return count;
+}
+
+int lc_cuda_device(void) {
+    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
+    return ctx ? ctx->device : -1;
 }
 
 int lc_cuda_available(void) { return lc_cuda_ctx_get() != NULL; }

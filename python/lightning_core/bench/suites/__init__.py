@@ -23,6 +23,8 @@
                     plain-torch static-cache CUDA-graph decode (models_torch) and the weight-bandwidth limit
                     (issue 16's targets, each note with its shortfall); CPU: GPT-2 float32 / bfloat16
   crossover         (not in the default run) one-shot conv2d / matmul on "cuda" vs "cpu": the crossover points
+  dist              all_reduce bus bandwidth (64 MB, 1 GB; bf16, f32) of lc.distributed vs torch.distributed on every
+                    GPU of the host (issue 17's target >= 90%); fewer than 2 GPUs: "needs >= 2 GPUs" (unavailable)
 Tested by tests/python/test_bench_harness.py and tests/python/test_bench_suites.py.
 """
 from __future__ import annotations
@@ -84,7 +86,7 @@ class Suite:
 
 REGISTRY: dict[str, Suite] = {}
 DEFAULT_ORDER = ["kernel", "pipeline", "ml", "large_gemm_sweep", "resident", "graph_eager_ab", "fusion",
-                 "api_overhead", "engine_split", "lowp", "sdpa", "models", "crossover"]
+                 "api_overhead", "engine_split", "lowp", "sdpa", "models", "crossover", "dist"]
 
 
 def register(name: str, title: str, run: Callable[[Ctx], object], doc: str = "", default: bool = True) -> Suite:
@@ -121,6 +123,8 @@ def _builtin() -> None:
         ("models", "models", "run", "Model runner (GPT-2 / LLaMA prefill and decode tokens/s)", "models", False),
         ("crossover", "crossover", "run", "CPU/GPU crossover sweep (cuda vs cpu, one-shot)", "crossover (CUDA only)",
          False),
+        ("dist", "dist", "run", "Distributed (NCCL all_reduce bus bandwidth vs torch.distributed)",
+         "dist (>= 2 GPUs; ranks started through lightning_core.launch)", True),
     ]:
         register(name, title, _module_run(module, fn), doc, default)
 
