@@ -366,3 +366,23 @@ def test_cuda_world_size_two_threads_eager(ckpt):
         return m.generate(prompts, 12)
 
     assert run_threads(2, rank, device="cuda") == [want, want]
+
+
+@pytest.mark.skipif(not lc.distributed.available(), reason="no NCCL backend or no GPU here")
+def test_nccl_world_size_one_tensor_parallel_generate(ckpt, tmp_path):
+    """The NCCL process group (world size 1, rendezvous through a file) as the runner's group: greedy tokens
+    equal the model without a group, the decode step is one captured graph with the NCCL all_reduce and
+    all_gather inside, logits equal."""
+    _, (config, t) = ckpt
+    prompts = [[5, 17, 3, 99, 42], [9, 8]]
+    plain = CausalLM(config, t, device="cuda")
+    want = plain.generate(prompts, 12, graph=False)
+    g = lc.distributed.init(rank=0, world_size=1, init_method=f"file://{tmp_path / 'rdv'}", timeout=60.0)
+    try:
+        m = CausalLM(config, t, device="cuda", group=g)
+        assert m.generate(prompts, 12) == want and len(m._graphs) == 1
+        assert m.generate(prompts, 12) == want  # the kept graph, replayed
+        ids = np.random.default_rng(1).integers(0, 250, (2, 6))
+        _close(_host(m(ids)), _host(plain(ids)), 5e-6)
+    finally:
+        lc.distributed.destroy()
