@@ -37,6 +37,35 @@ def clean_env(monkeypatch):
 
 # ---- availability and init's arguments ---------------------------------------------------------
 
+def test_nccl_is_loaded_at_run_time_not_linked():
+    """Importing lightning_core (and asking available()) maps no libnccl: a framework imported afterwards with
+    its own NCCL (torch) loads unharmed; the first version query loads it (builds with NCCL), and torch, when
+    installed, still imports after lightning_core."""
+    import subprocess
+    import sys
+
+    code = (
+        "import lightning_core as lc\n"
+        "maps = lambda: open('/proc/self/maps').read().count('libnccl')\n"
+        "lc.distributed.available(); lc.distributed.why_unavailable()\n"
+        "print(maps())\n"
+        "try:\n    import torch  # noqa: F401\n    print('torch ok')\nexcept ImportError as e:\n"
+        "    print('torch missing' if 'No module' in str(e) else 'torch broken: ' + str(e))\n"
+        "v = lc._C.dist_nccl_version()\n"
+        "print(v, maps() > 0)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.split("\n")
+    assert lines[0] == "0", out.stdout  # nothing of NCCL mapped by import / available()
+    assert lines[1] in ("torch ok", "torch missing"), out.stdout
+    version, mapped = lines[2].split()
+    built = "built without NCCL" not in dist.why_unavailable()
+    if built and lines[1] == "torch missing":
+        assert int(version) >= 21800 and mapped == "True", out.stdout  # loaded on demand
+    elif not built:
+        assert int(version) == 0, out.stdout
+
+
 def test_available_and_reason():
     assert dist.available() == (dist.why_unavailable() == "")
     if not dist.available():

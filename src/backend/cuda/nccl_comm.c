@@ -6,11 +6,17 @@
  * ncclCommGetAsyncError and the stream's event with a deadline: past it the communicator is aborted
  * (ncclCommAbort stops its kernels) so a dead peer ends in an error, never a hang. Any NCCL failure marks
  * the communicator broken (first error kept); argument errors do not.
- * Built only with LC_HAVE_NCCL (CMake finds nccl.h / libnccl like cuBLASLt); dist_none.c otherwise.
+ * Built only with LC_HAVE_NCCL (CMake finds nccl.h / libnccl like cuBLASLt); dist_none.c otherwise. NCCL is
+ * loaded at run time (dlopen of libnccl.so.2 at the first unique id / communicator / version query), not
+ * linked: a linked libnccl.so.2 would be in every process that imports lightning_core, and a framework
+ * imported afterwards with a newer NCCL of the same soname (torch: ncclCommResume) would then fail to load.
+ * Loaded late, the process's NCCL is whichever came first (torch's, when torch was imported before).
  * Tests: tests/c/test_dist.c (no GPU: refusals), tests/python/test_distributed.py (world size 1, GPU),
  * tests/python/test_distributed_multi.py (>= 2 GPUs). */
+#include <dlfcn.h>
 #include <math.h>
 #include <nccl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +35,76 @@
 
 _Static_assert(sizeof(ncclUniqueId) == LC_DIST_UNIQUE_ID_BYTES, "NCCL unique id size");
 
+/* ---- NCCL, loaded at run time ------------------------------------------------------------------ */
+
+#ifndef LC_NCCL_LIBDIR
+#define LC_NCCL_LIBDIR "/usr/local/cuda/lib"
+#endif
+#define LC_NCCL_FNS(X)                                                                                         \
+    X(GetUniqueId) X(CommInitRankConfig) X(CommGetAsyncError) X(CommAbort) X(CommDestroy) X(CommFinalize)     \
+        X(AllReduce) X(AllGather) X(ReduceScatter) X(Broadcast) X(GetErrorString) X(GetLastError) X(GetVersion)
+
+static struct {
+#define LC_NCCL_PTR(n) __typeof__(&nccl##n) n;
+    LC_NCCL_FNS(LC_NCCL_PTR)
+#undef LC_NCCL_PTR
+} lc_nccl;
+static int lc_nccl_ok;
+static char lc_nccl_why[512];
+static pthread_once_t lc_nccl_once = PTHREAD_ONCE_INIT;
+
+static void lc_nccl_load_once(void) {
+    static const char *const names[] = {"libnccl.so.2", LC_NCCL_LIBDIR "/libnccl.so.2", "libnccl.so"};
+    void *h = NULL;
+    const char *err = "";
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !h; i++) {
+        h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+        if (!h) err = dlerror();
+    }
+    if (!h) {
+        snprintf(lc_nccl_why, sizeof lc_nccl_why, "NCCL could not be loaded at run time (libnccl.so.2, %s): %s",
+                 LC_NCCL_LIBDIR, err ? err : "?");
+        return;
+    }
+#define LC_NCCL_SYM(n)                                                                                         \
+    {                                                                                                          \
+        void *sym = dlsym(h, "nccl" #n);                                                                       \
+        if (!sym) {                                                                                            \
+            snprintf(lc_nccl_why, sizeof lc_nccl_why, "the loaded libnccl.so.2 lacks nccl" #n " (NCCL >= 2.18)"); \
+            return;                                                                                            \
+        }                                                                                                      \
+        memcpy(&lc_nccl.n, &sym, sizeof sym);                                                                  \
+    }
+    LC_NCCL_FNS(LC_NCCL_SYM)
+#undef LC_NCCL_SYM
+    lc_nccl_ok = 1;
+}
+
+/* 1 once NCCL is loaded (the first call loads it), else 0 with lc_nccl_why set. */
+static int lc_nccl_loaded(void) {
+    pthread_once(&lc_nccl_once, lc_nccl_load_once);
+    return lc_nccl_ok;
+}
+
+static lc_status lc_nccl_require(const char *fn) {
+    return lc_nccl_loaded() ? LC_OK : lc_error(LC_ERR_UNSUPPORTED, "%s: %s", fn, lc_nccl_why);
+}
+
+/* Every NCCL call below goes through the loaded table. */
+#define ncclGetUniqueId lc_nccl.GetUniqueId
+#define ncclCommInitRankConfig lc_nccl.CommInitRankConfig
+#define ncclCommGetAsyncError lc_nccl.CommGetAsyncError
+#define ncclCommAbort lc_nccl.CommAbort
+#define ncclCommDestroy lc_nccl.CommDestroy
+#define ncclCommFinalize lc_nccl.CommFinalize
+#define ncclAllReduce lc_nccl.AllReduce
+#define ncclAllGather lc_nccl.AllGather
+#define ncclReduceScatter lc_nccl.ReduceScatter
+#define ncclBroadcast lc_nccl.Broadcast
+#define ncclGetErrorString lc_nccl.GetErrorString
+#define ncclGetLastError lc_nccl.GetLastError
+#define ncclGetVersion lc_nccl.GetVersion
+
 struct lc_dist_comm {
     ncclComm_t nccl; /* NULL once aborted */
     int rank, size, device;
@@ -42,7 +118,8 @@ struct lc_dist_comm {
 
 /* ---- availability ------------------------------------------------------------------------------ */
 
-/* Counting GPUs does not start the CUDA backend, so a process can still pick its device afterwards. */
+/* Counting GPUs does not start the CUDA backend, so a process can still pick its device afterwards; nor does
+ * it load NCCL (see the header: that waits for the first communicator). */
 int lc_dist_available(void) { return lc_cuda_device_count() > 0; }
 
 const char *lc_dist_unavailable_reason(void) {
@@ -51,7 +128,7 @@ const char *lc_dist_unavailable_reason(void) {
 
 int lc_dist_nccl_version(void) {
     int v = 0;
-    return ncclGetVersion(&v) == ncclSuccess ? v : 0;
+    return lc_nccl_loaded() && ncclGetVersion(&v) == ncclSuccess ? v : 0;
 }
 
 /* ---- time and failure -------------------------------------------------------------------------- */
@@ -225,6 +302,8 @@ static lc_status lc_dist_stream(const char *op, const lc_tensor_t *const *tensor
 lc_status lc_dist_unique_id(uint8_t id[LC_DIST_UNIQUE_ID_BYTES]) {
     if (!id) return lc_error(LC_ERR_INVALID_ARGUMENT, "dist_unique_id: id: expected a 128-byte buffer, got NULL");
     if (!lc_cuda_ctx_get()) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "dist_unique_id: no usable CUDA GPU");
+    lc_status st = lc_nccl_require("dist_unique_id");
+    if (st != LC_OK) return st;
     ncclUniqueId uid;
     ncclResult_t r = ncclGetUniqueId(&uid);
     if (r != ncclSuccess)
@@ -263,6 +342,7 @@ lc_status lc_dist_comm_init(const uint8_t id[LC_DIST_UNIQUE_ID_BYTES], int world
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "%s: no usable CUDA GPU", fn);
     if (lc_capture_active()) return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: not while this thread captures a graph", fn);
+    if ((st = lc_nccl_require(fn)) != LC_OK) return st;
     lc_dist_comm_t *c = calloc(1, sizeof *c);
     if (!c) return lc_error(LC_ERR_OUT_OF_MEMORY, "%s: out of host memory", fn);
     c->rank = rank;
