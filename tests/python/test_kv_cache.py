@@ -17,7 +17,9 @@ import pytest
 
 import lightning_core as lc
 from conftest import requires_cuda
-from lightning_core.testing import mismatch, ref_sdpa, rel_err, sdpa_tol
+from lightning_core.testing import as_host as host
+from lightning_core.testing import check_sdpa as check
+from lightning_core.testing import ref_sdpa, rel_err, sdpa_tol
 
 ml_dtypes = pytest.importorskip("ml_dtypes")
 DT = {"float32": np.dtype(np.float32), "float16": np.dtype(np.float16), "bfloat16": np.dtype(ml_dtypes.bfloat16)}
@@ -28,17 +30,8 @@ def rand(rng, shape, dt):
     return rng.standard_normal(shape).astype(dt)
 
 
-def host(x):
-    return np.asarray(x) if isinstance(x, np.ndarray) else x.numpy()
 
 
-def check(out, want, dt, skv, d):
-    out = host(out)
-    assert out.dtype == np.dtype(dt) and out.shape == want.shape, (out.dtype, out.shape, want.shape)
-    why = mismatch(out, want)
-    assert why is None, why
-    err, tol = rel_err(out, want), sdpa_tol(dt, skv, d)
-    assert err < tol, f"rel_err {err:.3g} >= tol {tol:.3g}"
 
 
 def seqs(rng, b, h, hkv, s, d, dt):

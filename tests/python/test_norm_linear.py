@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import lightning_core as lc
-from lightning_core.testing import UNIT_ROUNDOFF
+from lightning_core.testing import UNIT_ROUNDOFF, ref_gelu, ref_relu
 
 ml_dtypes = pytest.importorskip("ml_dtypes")
 DT = {"float32": np.dtype(np.float32), "float16": np.dtype(np.float16), "bfloat16": np.dtype(ml_dtypes.bfloat16)}
@@ -24,14 +24,10 @@ def f64(a):
 
 
 def _act64(y, act):
-    from math import erf
-
     if act == "relu":
-        return np.maximum(y, 0)
-    if act == "gelu":
-        return 0.5 * y * (1 + np.vectorize(erf)(y / np.sqrt(2.0)))
-    if act == "gelu_tanh":
-        return 0.5 * y * (1 + np.tanh(np.sqrt(2 / np.pi) * (y + 0.044715 * y**3)))
+        return ref_relu(y)
+    if act in ("gelu", "gelu_tanh"):
+        return ref_gelu(y, "tanh" if act == "gelu_tanh" else "none")
     return y
 
 

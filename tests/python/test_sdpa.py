@@ -21,7 +21,9 @@ import pytest
 
 import lightning_core as lc
 from conftest import CUDA
-from lightning_core.testing import mismatch, ref_attention, ref_sdpa, rel_err, sdpa_tol
+from lightning_core.testing import as_host as host
+from lightning_core.testing import check_sdpa as check
+from lightning_core.testing import ref_attention, ref_sdpa, rel_err, sdpa_tol
 
 ml_dtypes = pytest.importorskip("ml_dtypes")
 DT = {"float32": np.dtype(np.float32), "float16": np.dtype(np.float16), "bfloat16": np.dtype(ml_dtypes.bfloat16)}
@@ -46,21 +48,8 @@ def qkv(rng, b, h, hkv, sq, skv, d, dt):
     return rand(rng, (b, h, sq, d), dt), rand(rng, (b, hkv, skv, d), dt), rand(rng, (b, hkv, skv, d), dt)
 
 
-def host(x):
-    """A result as a NumPy array (a Tensor is downloaded)."""
-    return np.asarray(x) if isinstance(x, np.ndarray) else x.numpy()
 
 
-def check(out, want, dt, skv, d):
-    """out has dtype dt and agrees with the float64 reference within sdpa_tol (NaN/inf exactly where the
-    reference has them)."""
-    out = host(out)
-    assert out.dtype == np.dtype(dt), (out.dtype, dt)
-    why = mismatch(out, want)
-    assert why is None, why
-    err, tol = rel_err(out, want), sdpa_tol(dt, skv, d)
-    assert err < tol, f"rel_err {err:.3g} >= tol {tol:.3g}"
-    return err
 
 
 def check_lse(lse, want):

@@ -231,6 +231,23 @@ def sdpa_tol(dtype, skv, head_dim=0) -> float:
 
 
 # ---- LLM building blocks (issue 16) ---------------------------------------------------------------------
+def as_host(x):
+    """A result as a NumPy array (an lc.Tensor is downloaded)."""
+    return np.asarray(x) if isinstance(x, np.ndarray) else x.numpy()
+
+
+def check_sdpa(out, want, dt, skv, d):
+    """Asserts that an attention result has dtype dt and q's shape and agrees with the float64 reference
+    `want` within sdpa_tol(dt, skv, d) (NaN/inf exactly where the reference has them); returns the error."""
+    out = as_host(out)
+    assert out.dtype == np.dtype(dt) and out.shape == want.shape, (out.dtype, out.shape, want.shape)
+    why = mismatch(out, want)
+    assert why is None, why
+    err, tol = rel_err(out, want), sdpa_tol(dt, skv, d)
+    assert err < tol, f"rel_err {err:.3g} >= tol {tol:.3g}"
+    return err
+
+
 def ref_rms_norm(x, weight=None, eps=1e-6):
     """x / sqrt(mean(x**2, last axis) + eps) * weight, in float64."""
     x = _f64(x)

@@ -23,6 +23,26 @@ static lc_status lc_launched(const char *op, cudaError_t err) {
     return lc_cuda_check(err, op);
 }
 
+/* One launch of the GEMV (nrm: with the norm prologue), its split-k workspace from the stream-ordered pool
+ * (capturable; freed stream-ordered: the next user of the block runs after this kernel). */
+static lc_status lc_cuda_gemv_run(const lc_cuda_ctx *ctx, const lc_linear_args *a, const lc_norm_linear_args *nrm,
+                                  const char *op, const char **path) {
+    const size_t ws_bytes = lc_cuda_gemv_workspace(a->m, a->k, a->n, ctx->num_sms, NULL);
+    void *ws = NULL;
+    if (ws_bytes) {
+        lc_status st = lc_cuda_alloc(ws_bytes, &ws);
+        if (st != LC_OK) return lc_error_wrap(st, "%s: gemv workspace", op);
+    }
+    const cudaStream_t stream = lc_cuda_stream(ctx);
+    lc_status st = lc_launched(op, nrm ? lc_cuda_launch_gemv_norm(nrm, ws, ws_bytes, ctx->num_sms, stream)
+                                       : lc_cuda_launch_gemv(a, ws, ws_bytes, ctx->num_sms, stream));
+    lc_cuda_free(ws);
+    static const char *const names[2][2] = {{"cuda_gemv_f16", "cuda_gemv_bf16"},
+                                            {"cuda_norm_gemv_f16", "cuda_norm_gemv_bf16"}};
+    if (st == LC_OK && path) *path = names[nrm != NULL][a->dtype == LC_DTYPE_BF16];
+    return st;
+}
+
 /* The small-m 16-bit GEMV (gemv_cuda.cu) for a linear with an epilogue (bias, activation or residual): taken
  * when lc_cuda_gemv_fits and the env LC_GEMV is not "0" (read at each call, for A/B timing against the cuBLASLt
  * path). A bare product stays on cuBLASLt: on the H100 (2026-12-05, m = 1, w from DRAM) its GEMV read w at
@@ -37,16 +57,7 @@ static lc_status lc_cuda_try_gemv(const lc_linear_args *a, const char *op, const
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "%s: cuda: no usable GPU", op);
     *taken = 1;
-    const size_t ws_bytes = lc_cuda_gemv_workspace(a->m, a->k, a->n, ctx->num_sms, NULL);
-    void *ws = NULL;
-    if (ws_bytes) {
-        lc_status st = lc_cuda_alloc(ws_bytes, &ws);
-        if (st != LC_OK) return lc_error_wrap(st, "%s: gemv workspace", op);
-    }
-    lc_status st = lc_launched(op, lc_cuda_launch_gemv(a, ws, ws_bytes, ctx->num_sms, lc_cuda_stream(ctx)));
-    lc_cuda_free(ws); /* stream-ordered: the next user of the block runs after this kernel */
-    if (st == LC_OK && path) *path = a->dtype == LC_DTYPE_BF16 ? "cuda_gemv_bf16" : "cuda_gemv_f16";
-    return st;
+    return lc_cuda_gemv_run(ctx, a, NULL, op, path);
 }
 
 static lc_status lc_cuda_matmul(const lc_matmul_args *args, const char **path) {
@@ -272,18 +283,8 @@ static lc_status lc_cuda_norm_linear(const lc_norm_linear_args *args, const char
     const lc_linear_args *l = &args->lin;
     const char *env = getenv("LC_GEMV");
     const int off = env && (strcmp(env, "0") == 0 || strcmp(env, "nonorm") == 0);
-    if (lc_cuda_lowp(l->dtype) && !off && lc_cuda_gemv_fits(l) && ((uintptr_t)args->gamma | (uintptr_t)args->beta) % 2 == 0) {
-        const size_t ws_bytes = lc_cuda_gemv_workspace(l->m, l->k, l->n, ctx->num_sms, NULL);
-        void *ws = NULL;
-        if (ws_bytes) {
-            lc_status st = lc_cuda_alloc(ws_bytes, &ws);
-            if (st != LC_OK) return lc_error_wrap(st, "%s: gemv workspace", op);
-        }
-        lc_status st = lc_launched(op, lc_cuda_launch_gemv_norm(args, ws, ws_bytes, ctx->num_sms, lc_cuda_stream(ctx)));
-        lc_cuda_free(ws);
-        if (st == LC_OK && path) *path = l->dtype == LC_DTYPE_BF16 ? "cuda_norm_gemv_bf16" : "cuda_norm_gemv_f16";
-        return st;
-    }
+    if (lc_cuda_lowp(l->dtype) && !off && lc_cuda_gemv_fits(l) && ((uintptr_t)args->gamma | (uintptr_t)args->beta) % 2 == 0)
+        return lc_cuda_gemv_run(ctx, l, args, op, path);
     int64_t mk;
     const size_t es = lc_dtype_size(l->dtype);
     if (!lc_mul_ok(l->m, l->k, &mk) || es == 0 || (uint64_t)mk > SIZE_MAX / es)
