@@ -440,17 +440,28 @@ lc_status lc_dist_all_reduce(lc_dist_comm_t *c, lc_tensor_t *t) {
     return lc_dist_enqueued(c, op, ncclAllReduce(p, p, (size_t)lc_tensor_numel(t), dt, ncclSum, c->nccl, s));
 }
 
+/* The checks of a collective from t = in to out where one side is world_size times the other (all_gather: in
+ * the small one, reduce_scatter: out): usable, both tensors, the shapes, the overlap; *dt and *s for the call. */
+static lc_status lc_dist_prepare_pair(const char *op, lc_dist_comm_t *c, const lc_tensor_t *in, lc_tensor_t *out,
+                                      int in_is_small, ncclDataType_t *dt, cudaStream_t *s) {
+    ncclDataType_t dto;
+    const lc_tensor_t *small = in_is_small ? in : out, *big = in_is_small ? out : in;
+    const char *sname = in_is_small ? "t" : "out", *bname = in_is_small ? "out" : "t";
+    lc_status st = lc_dist_usable(c, op);
+    if (st == LC_OK) st = lc_dist_check_tensor(op, "t", in, 0, dt);
+    if (st == LC_OK) st = lc_dist_check_tensor(op, "out", out, 1, &dto);
+    if (st == LC_OK) st = lc_dist_check_pair(op, c, small, sname, big, bname);
+    if (st == LC_OK) st = lc_dist_check_overlap(op, c, small, big);
+    const lc_tensor_t *ts[2] = {in, out};
+    if (st == LC_OK) st = lc_dist_stream(op, ts, 2, s);
+    return st;
+}
+
 lc_status lc_dist_all_gather(lc_dist_comm_t *c, const lc_tensor_t *in, lc_tensor_t *out) {
     const char *op = "all_gather";
-    ncclDataType_t dt, dto;
+    ncclDataType_t dt;
     cudaStream_t s = NULL;
-    lc_status st = lc_dist_usable(c, op);
-    if (st == LC_OK) st = lc_dist_check_tensor(op, "t", in, 0, &dt);
-    if (st == LC_OK) st = lc_dist_check_tensor(op, "out", out, 1, &dto);
-    if (st == LC_OK) st = lc_dist_check_pair(op, c, in, "t", out, "out");
-    if (st == LC_OK) st = lc_dist_check_overlap(op, c, in, out);
-    const lc_tensor_t *ts[2] = {in, out};
-    if (st == LC_OK) st = lc_dist_stream(op, ts, 2, &s);
+    lc_status st = lc_dist_prepare_pair(op, c, in, out, 1, &dt, &s);
     if (st != LC_OK) return st;
     return lc_dist_enqueued(c, op, ncclAllGather(lc_tensor_data(in), lc_tensor_data(out), (size_t)lc_tensor_numel(in),
                                                  dt, c->nccl, s));
@@ -458,15 +469,9 @@ lc_status lc_dist_all_gather(lc_dist_comm_t *c, const lc_tensor_t *in, lc_tensor
 
 lc_status lc_dist_reduce_scatter(lc_dist_comm_t *c, const lc_tensor_t *in, lc_tensor_t *out) {
     const char *op = "reduce_scatter";
-    ncclDataType_t dt, dto;
+    ncclDataType_t dt;
     cudaStream_t s = NULL;
-    lc_status st = lc_dist_usable(c, op);
-    if (st == LC_OK) st = lc_dist_check_tensor(op, "t", in, 0, &dt);
-    if (st == LC_OK) st = lc_dist_check_tensor(op, "out", out, 1, &dto);
-    if (st == LC_OK) st = lc_dist_check_pair(op, c, out, "out", in, "t");
-    if (st == LC_OK) st = lc_dist_check_overlap(op, c, out, in);
-    const lc_tensor_t *ts[2] = {in, out};
-    if (st == LC_OK) st = lc_dist_stream(op, ts, 2, &s);
+    lc_status st = lc_dist_prepare_pair(op, c, in, out, 0, &dt, &s);
     if (st != LC_OK) return st;
     return lc_dist_enqueued(c, op, ncclReduceScatter(lc_tensor_data(in), lc_tensor_data(out),
                                                      (size_t)lc_tensor_numel(out), dt, ncclSum, c->nccl, s));
