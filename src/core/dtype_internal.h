@@ -18,6 +18,13 @@ typedef struct lc_cvt_rows {
 /* The rows for this CPU (features and LC_CPU_DISABLE read once). */
 const lc_cvt_rows *lc_cvt_rows_get(void);
 
+/* dst[0, bytes) = src[0, bytes) with non-temporal stores where the CPU has them (x86-64: SSE2 streaming
+ * stores from the first 16-byte boundary of dst; a plain copy for the head and the tail), for outputs that
+ * would only evict useful cache lines and cost a read for ownership; lc_stream_fence() orders them before
+ * the data is handed on (the caller's thread calls it once after its last stream store). */
+void lc_stream_store(void *dst, const void *src, size_t bytes);
+void lc_stream_fence(void);
+
 void lc_cvt_f16_f32_scalar(const uint16_t *in, float *out, size_t n);
 void lc_cvt_f32_f16_scalar(const float *in, uint16_t *out, size_t n);
 void lc_cvt_bf16_f32_scalar(const uint16_t *in, float *out, size_t n);

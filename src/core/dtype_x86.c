@@ -6,6 +6,8 @@
  * cannot be bit-exact with ml_dtypes; the integer form is as fast here (the rows are memory-bound).
  * Tests: tests/c/test_dtype.c (all 65536 patterns per mask). */
 #include <pthread.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "core/cpu_features.h"
 #include "core/dtype_internal.h"
@@ -144,6 +146,34 @@ T256 static void f32_bf16_avx2(const float *in, uint16_t *out, size_t n) {
     }
     lc_cvt_f32_bf16_scalar(in + i, out + i, n - i);
 }
+#endif
+
+#if defined(__x86_64__)
+#include <emmintrin.h>
+
+void lc_stream_store(void *dst, const void *src, size_t bytes) {
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    size_t head = (size_t)(-(uintptr_t)d & 15u);
+    if (head > bytes) head = bytes;
+    memcpy(d, s, head);
+    d += head, s += head, bytes -= head;
+    for (; bytes >= 64; d += 64, s += 64, bytes -= 64) {
+        const __m128i a = _mm_loadu_si128((const __m128i *)s), b = _mm_loadu_si128((const __m128i *)(s + 16));
+        const __m128i c = _mm_loadu_si128((const __m128i *)(s + 32)), e = _mm_loadu_si128((const __m128i *)(s + 48));
+        _mm_stream_si128((__m128i *)d, a);
+        _mm_stream_si128((__m128i *)(d + 16), b);
+        _mm_stream_si128((__m128i *)(d + 32), c);
+        _mm_stream_si128((__m128i *)(d + 48), e);
+    }
+    for (; bytes >= 16; d += 16, s += 16, bytes -= 16) _mm_stream_si128((__m128i *)d, _mm_loadu_si128((const __m128i *)s));
+    memcpy(d, s, bytes);
+}
+
+void lc_stream_fence(void) { _mm_sfence(); }
+#else
+void lc_stream_store(void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
+void lc_stream_fence(void) {}
 #endif
 
 static lc_cvt_rows lc_rows;
