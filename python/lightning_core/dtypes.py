@@ -82,17 +82,29 @@ def float32_fallback_ops(dtype="bfloat16"):
     return tuple(op for op in BINDING_OPS if name not in _C.op_dtypes(op))
 
 
-def cast(x, dtype):
+def cast(x, dtype, out=None):
     """A new array with the elements of ``x`` (a NumPy array of float32/float64/float16/bfloat16)
-    converted to ``dtype``, same shape; round to nearest even, NaN/Inf kept. A lightning_core tensor
-    gives a new tensor on its device (``x.to(dtype)``)."""
+    converted to ``dtype``, same shape; round to nearest even, NaN/Inf kept. ``out``: a C-contiguous,
+    writable ndarray of x's shape in ``dtype`` to write instead (returned; it may be ``x`` itself when the
+    element sizes match). A lightning_core tensor gives a new tensor on its device (``x.to(dtype)``)."""
     if isinstance(x, (_C.Tensor, _C.Tensor64, _C.TensorView)):
+        if out is not None:
+            raise TypeError("cast: out: expected None for a lightning_core tensor (use x.to(dtype))")
         return x.to(dtype_name(dtype, "cast: dtype"))
     if not isinstance(x, np.ndarray):
         raise TypeError(f"cast: x: expected a NumPy array or a lightning_core tensor, got {type(x).__name__}")
     src = dtype_name(x.dtype, "cast: x")
     dst = dtype_name(dtype, "cast: dtype")
-    out = np.empty(x.shape, dtype=numpy_dtype(dst))
+    if out is None:
+        out = np.empty(x.shape, dtype=numpy_dtype(dst))
+    else:
+        if not isinstance(out, np.ndarray):
+            raise TypeError(f"cast: out: expected a NumPy array, got {type(out).__name__}")
+        if out.dtype != numpy_dtype(dst):
+            raise TypeError(f"cast: out: expected dtype {dst}, got {out.dtype}")
+        if out.shape != x.shape or not out.flags.c_contiguous or not out.flags.writeable:
+            raise ValueError(f"cast: out: expected a writable C-contiguous array of shape {x.shape}, got shape "
+                             f"{out.shape} (contiguous {out.flags.c_contiguous}, writable {out.flags.writeable})")
     if x.size:
         xc = np.ascontiguousarray(x)
         _C.convert_buffer(xc.reshape(-1).view(np.uint8), src, out.reshape(-1).view(np.uint8), dst)

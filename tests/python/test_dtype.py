@@ -77,6 +77,35 @@ def test_cast_shapes_views_and_copies():
     assert lc.cast(x, ml_dtypes.bfloat16).dtype == BF16 and lc.cast(x, "half").dtype == np.float16
 
 
+def test_cast_into_out():
+    """cast(x, dtype, out=): written in place of a new array (poisoned first), exact in-place aliasing of equal
+    element sizes allowed, every bad out refused before anything is written; a large cast (the streamed path of
+    lc_convert) into a sliced out."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((7, 33)).astype(np.float32)
+    out = np.full((7, 33), np.nan, BF16)
+    assert lc.cast(x, "bfloat16", out=out) is out
+    assert np.array_equal(_bits(out), _bits(x.astype(BF16)))
+    b = rng.standard_normal(65).astype(BF16)
+    want = b.astype(np.float16)
+    alias = b.view(np.float16)
+    assert lc.cast(b, "float16", out=alias) is alias and np.array_equal(_bits(alias), _bits(want))
+    big = rng.standard_normal(5_000_003).astype(np.float32)
+    store = np.full(5_000_003 + 3, np.nan, BF16)
+    assert lc.cast(big, "bfloat16", out=store[1:-2]) is not None
+    assert np.array_equal(_bits(store[1:-2]), _bits(big.astype(BF16)))
+    assert np.isnan(store[0].astype(np.float32)) and np.isnan(store[-2:].astype(np.float32)).all()
+    with pytest.raises(TypeError, match="cast: out: expected dtype float16, got float32"):
+        lc.cast(np.ones(4, np.float32), "float16", out=np.empty(4, np.float32))
+    with pytest.raises(ValueError, match=r"cast: out: expected a writable C-contiguous array of shape \(4,\)"):
+        lc.cast(np.ones(4, np.float32), "float16", out=np.empty(8, np.float16)[::2])
+    with pytest.raises(ValueError, match="overlaps"):
+        y = np.ones(8, np.float32)
+        lc.cast(y[:4], "float16", out=y.view(np.float16)[:4])
+    with pytest.raises(TypeError, match="cast: out: expected a NumPy array"):
+        lc.cast(np.ones(4, np.float32), "float16", out=[0.0] * 4)
+
+
 def test_cast_bad_arguments():
     x = np.ones(4, np.float32)
     with pytest.raises(TypeError, match="cast: x: expected a NumPy array"):
