@@ -20,7 +20,9 @@
  * 0 (0·NaN would poison the row). A row with no visible key (or only -inf scores) gets zeros, lse -inf.
  * plain_nonfinite (attention_forward, no mask): such rows are NaN and zero weights are never skipped (the
  * fast p·v runs whatever v holds, so a NaN/Inf in a hidden v row leaves the other rows' bits unchanged).
- * Paths, picked at run time (LC_CPU_DISABLE masks them): "cpu_sdpa_avx512" (intrinsics, AVX-512F),
+ * Paths, picked at run time (LC_CPU_DISABLE masks them): "cpu_sdpa_avx512bf16" (bfloat16 with unit d-strides and
+ * an even head_dim on AVX512_BF16, not for attention_forward: both products on VDPBF16PS, the weights rounded to
+ * bfloat16; sdpa_cpu_bf16.h), "cpu_sdpa_avx512" (intrinsics, AVX-512F),
  * "cpu_sdpa_avx2" and "cpu_sdpa_generic": the portable tile of sdpa_cpu_tile.h (GCC/Clang vector
  * extensions) instantiated for AVX2 + FMA and for the baseline ISA.
  * Tests: tests/c/test_sdpa_cpu.c (against lc_ref_sdpa, reference.c; ctest runs it under the CPU masks).
@@ -62,6 +64,7 @@ typedef struct sd_job {
     int isa;
     int k_direct, v_direct, o_direct; /* float32 with unit d-stride: read / written in place */
     int no_skip;                      /* plain_nonfinite without a mask: p·v never skips zero weights */
+    int bf16;                         /* the AVX-512 BF16 tile (sdpa_cpu_bf16.h) */
     int64_t d, dp, bq, bk, nqb, group;
     size_t scratch_floats;
     atomic_int failed;
@@ -71,6 +74,7 @@ typedef struct sd_job {
  * (unnormalised output), m, l, alpha, tmp [bq], kt and vt [bk][dp] (packed tiles), row [dp]. */
 typedef struct sd_scratch {
     float *qt, *s, *o, *m, *l, *alpha, *tmp, *kt, *vt, *row;
+    uint32_t *pp; /* the BF16 tile's weight pairs [bk/2][bq] */
 } sd_scratch;
 
 static int64_t sd_round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
@@ -440,6 +444,7 @@ SD_AVX512 static int sd_finite_512(const float *v, int64_t vrs, int64_t nk, int6
             acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(sd_mask16(d - p), v + j * vrs + p), zero, acc);
     return _mm512_cmp_ps_mask(acc, zero, _CMP_EQ_OQ) == 0xFFFF;
 }
+#include "backend/cpu/sdpa_cpu_bf16.h"
 #endif /* SD_X86 */
 
 /* ---------------------------------------------------------------------------------------------------
@@ -466,12 +471,19 @@ static void sd_task(const sd_job *job, const sd_scratch *sc, int64_t t) {
         sc->l[i] = 0.0f;
     }
     if (kend > 0) {
-        for (int64_t i = 0; i < nq; i++) {
-            sd_load_row(job, a->q, b * qs[0] + h * qs[1] + (i0 + i) * qs[2], qs[3], d, sc->row);
-            for (int64_t p = 0; p < d; p++) sc->qt[p * bq + i] = sc->row[p] * a->scale;
+#if SD_X86
+        if (job->bf16) {
+            sd_bf16_qpairs(job, b * qs[0] + h * qs[1] + i0 * qs[2], qs[2], nq, ncol, (uint32_t *)sc->qt);
+        } else
+#endif
+        {
+            for (int64_t i = 0; i < nq; i++) {
+                sd_load_row(job, a->q, b * qs[0] + h * qs[1] + (i0 + i) * qs[2], qs[3], d, sc->row);
+                for (int64_t p = 0; p < d; p++) sc->qt[p * bq + i] = sc->row[p] * a->scale;
+            }
+            for (int64_t p = 0; p < d; p++)
+                for (int64_t i = nq; i < ncol; i++) sc->qt[p * bq + i] = 0.0f;
         }
-        for (int64_t p = 0; p < d; p++)
-            for (int64_t i = nq; i < ncol; i++) sc->qt[p * bq + i] = 0.0f;
         memset(sc->o, 0, (size_t)(nrow * dp) * sizeof(float));
     }
     for (int64_t j0 = kbeg; j0 < kend; j0 += job->bk) {
@@ -484,20 +496,37 @@ static void sd_task(const sd_job *job, const sd_scratch *sc, int64_t t) {
         if (job->k_direct) {
             kp = (const float *)a->k + b * ks[0] + hk * ks[1] + j0 * ks[2];
             krs = ks[2];
-        } else {
+        } else if (!job->bf16) { /* the BF16 tile reads k and v as they are */
             for (int64_t j = 0; j < nk; j++)
                 sd_load_row(job, a->k, b * ks[0] + hk * ks[1] + (j0 + j) * ks[2], ks[3], d, sc->kt + j * dp);
         }
         if (job->v_direct) {
             vp = (const float *)a->v + b * vs[0] + hk * vs[1] + j0 * vs[2];
             vrs = vs[2];
-        } else {
+        } else if (!job->bf16) {
             for (int64_t j = 0; j < nk; j++)
                 sd_load_row(job, a->v, b * vs[0] + hk * vs[1] + (j0 + j) * vs[2], vs[3], d, sc->vt + j * dp);
         }
         switch (job->isa) {
 #if SD_X86
         case SD_ISA_AVX512:
+            if (job->bf16) {
+                const uint16_t *kb = (const uint16_t *)a->k + b * ks[0] + hk * ks[1] + j0 * ks[2];
+                const uint16_t *vb = (const uint16_t *)a->v + b * vs[0] + hk * vs[1] + j0 * vs[2];
+                sd_bf16_qk(job, sc, kb, ks[2], ncol, nk);
+                if (a->mask_kind != LC_SDPA_MASK_NONE) sd_apply_mask(job, sc, b, h, i0, nq, j0, nk);
+                sd_softmax_512(job, sc, ncol, nk, diag, lwin, qoff);
+                if (sd_bf16_finite(vb, vs[2], nk, d)) {
+                    sd_bf16_vpairs(job, vb, vs[2], nk, (uint16_t *)sc->kt);
+                    sd_bf16_ppairs(job, sc, ncol, nk, sc->pp);
+                    sd_bf16_pv(job, sc, sc->pp, (const uint16_t *)sc->kt, nrow, nk);
+                } else { /* NaN/Inf in v: the float32 p·v, which keeps hidden keys and zero weights out */
+                    for (int64_t j = 0; j < nk; j++)
+                        sd_load_row(job, a->v, b * vs[0] + hk * vs[1] + (j0 + j) * vs[2], 1, d, sc->vt + j * dp);
+                    sd_generic_pv(job, sc, sc->vt, dp, nrow, nk, diag, qoff, 1);
+                }
+                break;
+            }
             sd_qk_512(job, sc, kp, krs, ncol, nk);
             if (a->mask_kind != LC_SDPA_MASK_NONE) sd_apply_mask(job, sc, b, h, i0, nq, j0, nk);
             sd_softmax_512(job, sc, ncol, nk, diag, lwin, qoff);
@@ -544,7 +573,8 @@ static void sd_range(void *ctx, int64_t begin, int64_t end) {
     sc.tmp = p, p += bq;
     sc.kt = p, p += bk * dp;
     sc.vt = p, p += bk * dp;
-    sc.row = p;
+    sc.row = p, p += dp;
+    sc.pp = (uint32_t *)p;
     for (int64_t t = begin; t < end && !atomic_load_explicit(&job->failed, memory_order_relaxed); t++)
         sd_task(job, &sc, t);
     lc_aligned_free(buf);
@@ -598,8 +628,15 @@ lc_status lc_cpu_sdpa(const lc_sdpa_args *a, const char **path) {
     job.v_direct = a->dtype == LC_DTYPE_F32 && a->v_st[3] == 1;
     job.o_direct = a->dtype == LC_DTYPE_F32 && a->o_st[3] == 1;
     job.no_skip = a->plain_nonfinite && a->mask_kind == LC_SDPA_MASK_NONE && a->window <= 0;
+    job.bf16 = 0;
+#if SD_X86
+    /* not for attention_forward / attention2d (plain_nonfinite): their contract keeps the weights in float32 */
+    job.bf16 = isa == SD_ISA_AVX512 && caps->avx512bf16 && a->dtype == LC_DTYPE_BF16 && a->head_dim % 2 == 0 &&
+               a->q_st[3] == 1 && a->k_st[3] == 1 && a->v_st[3] == 1 && !a->plain_nonfinite;
+    if (job.bf16 && path) *path = "cpu_sdpa_avx512bf16";
+#endif
     job.scratch_floats = (size_t)(job.dp * job.bq + job.bk * job.bq + job.bq * job.dp + 4 * job.bq +
-                                  2 * job.bk * job.dp + job.dp);
+                                  2 * job.bk * job.dp + job.dp + (job.bk / 2 + 1) * job.bq);
     atomic_init(&job.failed, 0);
 
     int64_t ntasks = 0;
