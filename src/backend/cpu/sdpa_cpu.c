@@ -386,6 +386,21 @@ SD_AVX512 static void sd_softmax_512(const sd_job *job, const sd_scratch *sc, in
     }
 }
 
+/* acc = rows i..i+3 of the accumulator o, columns p0 + 16u.., rescaled by alpha (the new running max). */
+SD_AVX512 SD_INLINE void sd_o_rescaled_512(const sd_scratch *sc, int64_t i, int64_t dp, int64_t p0, const int nv,
+                                           __m512 acc[4][4]) {
+    for (int r = 0; r < 4; r++) {
+        const __m512 al = _mm512_set1_ps(sc->alpha[i + r]);
+        for (int u = 0; u < nv; u++) acc[r][u] = _mm512_mul_ps(_mm512_loadu_ps(sc->o + (i + r) * dp + p0 + 16 * u), al);
+    }
+}
+
+SD_AVX512 SD_INLINE void sd_o_store_512(const sd_scratch *sc, int64_t i, int64_t dp, int64_t p0, const int nv,
+                                        __m512 acc[4][4]) {
+    for (int r = 0; r < 4; r++)
+        for (int u = 0; u < nv; u++) _mm512_storeu_ps(sc->o + (i + r) * dp + p0 + 16 * u, acc[r][u]);
+}
+
 /* o[i][p0 + 16u..] = o·alpha[i] + sum_j s[j][i] · v[j][p0 + 16u..] for 4 rows at a time, over the keys each
  * row sees: keys [0, jall) are visible to all 4 rows, keys [jall, jany) to some (per-row test). */
 SD_AVX512 SD_INLINE void sd_pv_512_nv(const sd_job *job, const sd_scratch *sc, const float *vp, int64_t vrs,
@@ -395,11 +410,7 @@ SD_AVX512 SD_INLINE void sd_pv_512_nv(const sd_job *job, const sd_scratch *sc, c
     for (int u = 0; u < nv; u++) mk[u] = sd_mask16(d - p0 - 16 * u);
     for (int64_t i = 0; i < nrow; i += 4) {
         __m512 acc[4][4];
-        for (int r = 0; r < 4; r++) {
-            const __m512 al = _mm512_set1_ps(sc->alpha[i + r]);
-            for (int u = 0; u < nv; u++)
-                acc[r][u] = _mm512_mul_ps(_mm512_loadu_ps(sc->o + (i + r) * dp + p0 + 16 * u), al);
-        }
+        sd_o_rescaled_512(sc, i, dp, p0, nv, acc);
         const float *sp = sc->s + i;
         const int64_t jall = sd_visible(diag, i, qoff, nk), jany = sd_visible(diag, i + 3, qoff, nk);
         for (int64_t j = 0; j < jall; j++) {
@@ -419,8 +430,7 @@ SD_AVX512 SD_INLINE void sd_pv_512_nv(const sd_job *job, const sd_scratch *sc, c
                 for (int u = 0; u < nv; u++) acc[r][u] = _mm512_fmadd_ps(b, x[u], acc[r][u]);
             }
         }
-        for (int r = 0; r < 4; r++)
-            for (int u = 0; u < nv; u++) _mm512_storeu_ps(sc->o + (i + r) * dp + p0 + 16 * u, acc[r][u]);
+        sd_o_store_512(sc, i, dp, p0, nv, acc);
     }
 }
 

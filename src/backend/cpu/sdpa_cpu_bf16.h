@@ -118,11 +118,7 @@ SD_BF16 SD_INLINE void sd_bf16_pv_nv(const sd_job *job, const sd_scratch *sc, co
     const int64_t dp = job->dp, bq = job->bq;
     for (int64_t i = 0; i < nrow; i += 4) {
         __m512 acc[4][4];
-        for (int r = 0; r < 4; r++) {
-            const __m512 al = _mm512_set1_ps(sc->alpha[i + r]);
-            for (int u = 0; u < nv; u++)
-                acc[r][u] = _mm512_mul_ps(_mm512_loadu_ps(sc->o + (i + r) * dp + p0 + 16 * u), al);
-        }
+        sd_o_rescaled_512(sc, i, dp, p0, nv, acc);
         for (int64_t j = 0; j < npair; j++) {
             __m512bh x[4];
             for (int u = 0; u < nv; u++)
@@ -132,8 +128,7 @@ SD_BF16 SD_INLINE void sd_bf16_pv_nv(const sd_job *job, const sd_scratch *sc, co
                 for (int u = 0; u < nv; u++) acc[r][u] = _mm512_dpbf16_ps(acc[r][u], w, x[u]);
             }
         }
-        for (int r = 0; r < 4; r++)
-            for (int u = 0; u < nv; u++) _mm512_storeu_ps(sc->o + (i + r) * dp + p0 + 16 * u, acc[r][u]);
+        sd_o_store_512(sc, i, dp, p0, nv, acc);
     }
 }
 
