@@ -128,6 +128,27 @@ def _cpu(ctx: Ctx, rows: list) -> None:
             _row(rows, ctx, "cpu_prefill", case, shape, "float32", "cpu", "one_shot", ours,
                  "torch_cpu", pt, err, tol, wk,
                  f"{tf:.3f} TFLOP/s; " + _target(r, 1.5, "f32 SDPA vs torch CPU"), torch_version(), path)
+    # bfloat16 (no target of its own): the AVX-512 BF16 tile where the CPU has it, vs torch CPU bfloat16
+    import ml_dtypes
+    qb, kb, vb = (x.astype(ml_dtypes.bfloat16) for x in (q, k, v))
+    tolb = sdpa_tol("bfloat16", s, d)
+    for causal in (False, True):
+        case = f"cpu prefill bf16 {shape}" + (" causal" if causal else "")
+        out = lc.scaled_dot_product_attention(qb, kb, vb, causal=causal, device="cpu")
+        path = str(lc.last_dispatch().get("path", ""))
+        err = _slice_err(out, qb, kb, vb, causal, [(0, 0), (0, h - 1)])
+        ours = time_call(lambda: lc.scaled_dot_product_attention(qb, kb, vb, causal=causal, device="cpu"), **tkw)
+        wk = _work(b, h, h, s, s, d, causal, "bfloat16")
+        tf = _flops(b, h, s, s, d, causal) / ours["median_s"] / 1e12
+        base = time_call(lambda: lc.scaled_dot_product_attention(q, k, v, causal=causal, device="cpu"), **tkw)
+        _row(rows, ctx, "cpu_prefill", case, shape, "bfloat16", "cpu", "one_shot", ours, "lc_float32", base, err,
+             tolb, wk, f"{tf:.3f} TFLOP/s; informational", path=path)
+        if torch is not None:
+            tq, tk, tv = (torch.from_numpy(x).to(torch.bfloat16) for x in (q, k, v))
+            with torch.inference_mode():
+                pt = time_call(lambda: F.scaled_dot_product_attention(tq, tk, tv, is_causal=causal), **tkw)
+            _row(rows, ctx, "cpu_prefill", case, shape, "bfloat16", "cpu", "one_shot", ours, "torch_cpu", pt, err,
+                 tolb, wk, f"{tf:.3f} TFLOP/s; informational (the CPU target is float32's)", torch_version(), path)
 
 
 # ---- CUDA ---------------------------------------------------------------------------------------------
