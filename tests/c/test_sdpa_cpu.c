@@ -519,6 +519,12 @@ static const cfg fixed[] = {
     {0, 1, 2, 2, 70, 130, 33, 0, 2, NONE, 0, 0, 0, R, 1, 0, 40},       /* without causal: a left bound only */
     {0, 2, 8, 2, 1, 1000, 128, 1, 0, NONE, 0, 0, 64, {1000, 1}, 1, 0, 300}, /* decode */
     {0, 2, 4, 2, 9, 300, 32, 1, 2, ADD, 0, 2, 64, {300, 150}, 1, 0, 64},
+    /* GQA decode (sq 1, no mask): a task's rows are the heads of one kv head; groups of 20 and of 72 (two
+     * row blocks), strided d, lengths 0 and full, NaN inputs, k/v shared over the batch with a window */
+    {0, 2, 40, 2, 1, 129, 64, 1, 2, NONE, 0, 0, 32, {0, 129}, 1, 0, 0},
+    {0, 1, 72, 1, 1, 200, 32, 0, 0, NONE, 0, 0, 0, R, 1, 1, 0},
+    {0, 3, 6, 3, 1, 65, 63, 1, 3, NONE, 0, 0, 64, {65, 1, 30}, 1, 0, 20},
+    {0, 2, 16, 4, 1, 300, 64, 1, 0, NONE, 0, 0, 32, {300, 77}, 1, 0, 100},
 };
 
 static void random_cases(lc_dtype dt, int count) {

@@ -4,7 +4,9 @@
  * q [batch, heads, sq, d], k and v [batch, kv_heads, skv, d], out [batch, heads, sq, d], any element strides;
  * float32, float16 or bfloat16 (16-bit tiles converted to float32 on load, out rounded once).
  * Work: one task per (query block of up to 64 rows, batch, head), handed to lc_parallel_for with the
- * blocks that see the most keys (causal) first. A task walks the keys it may see in tiles of 64 with an
+ * blocks that see the most keys (causal) first; GQA decode (one query, several heads a kv head, no mask) has
+ * one task per (batch, kv head) whose rows are that kv head's query heads, so the 16 query lanes hold heads
+ * instead of one query and padding, and each k/v tile is read once for the group. A task walks the keys it may see in tiles of 64 with an
  * online softmax (running max m, sum l, accumulator rescaled by exp(m_old - m_new)); keys past
  * key_lengths[b] or past the causal diagonal of the whole block are never read, and tiles wholly left of
  * the diagonal skip the per-row test. A sliding window (lc_sdpa_args.window) is the mirror image: the task's
@@ -65,6 +67,7 @@ typedef struct sd_job {
     int k_direct, v_direct, o_direct; /* float32 with unit d-stride: read / written in place */
     int no_skip;                      /* plain_nonfinite without a mask: p·v never skips zero weights */
     int bf16;                         /* the AVX-512 BF16 tile (sdpa_cpu_bf16.h) */
+    int gq;                           /* GQA decode: a task's rows are the heads of one kv head (sq == 1) */
     int64_t d, dp, bq, bk, nqb, group;
     size_t scratch_floats;
     atomic_int failed;
@@ -463,18 +466,30 @@ SD_AVX512 static int sd_finite_512(const float *v, int64_t vrs, int64_t nk, int6
 
 static void sd_task(const sd_job *job, const sd_scratch *sc, int64_t t) {
     const lc_sdpa_args *a = job->a;
-    const int64_t bh = a->batch * a->heads;
-    const int64_t qb = job->nqb - 1 - t / bh; /* the blocks seeing the most keys (causal) go first */
-    const int64_t b = (t % bh) / a->heads, h = t % a->heads, hk = h / job->group;
     const int64_t d = job->d, dp = job->dp, bq = job->bq;
-    const int64_t i0 = qb * bq, nq = sd_min(bq, a->sq - i0);
+    const int64_t *qs = a->q_st, *ks = a->k_st, *vs = a->v_st, *os = a->o_st;
+    /* A task's rows: queries i0.. of head h (rows step qs[2] / os[2]), or with job->gq (one query, GQA
+     * decode) heads h.. of one kv head (rows step qs[1] / os[1]), all at the same position. */
+    int64_t b, h, hk, i0, nq, rq, ro, rl;
+    if (job->gq) {
+        const int64_t bg = a->batch * a->kv_heads, qb = t / bg;
+        b = (t % bg) / a->kv_heads, hk = t % a->kv_heads;
+        h = hk * job->group + qb * bq, i0 = 0, nq = sd_min(bq, job->group - qb * bq);
+        rq = qs[1], ro = os[1], rl = a->sq;
+    } else {
+        const int64_t bh = a->batch * a->heads;
+        const int64_t qb = job->nqb - 1 - t / bh; /* the blocks seeing the most keys (causal) go first */
+        b = (t % bh) / a->heads, h = t % a->heads, hk = h / job->group;
+        i0 = qb * bq, nq = sd_min(bq, a->sq - i0);
+        rq = qs[2], ro = os[2], rl = 1;
+    }
+    const int64_t npos = job->gq ? 1 : nq; /* the rows' distinct positions */
     const int64_t ncol = sd_round_up(nq, 16), nrow = sd_round_up(nq, 4);
     const int64_t L = sd_length(a, b);
     const int64_t diag0 = i0 + L - a->sq; /* the last key the block's first row sees (causal) */
-    const int64_t kend = a->causal ? sd_min(L, diag0 + nq) : L;
+    const int64_t kend = a->causal ? sd_min(L, diag0 + npos) : L;
     /* window: the first key the block's first row sees; keys left of it are never read */
     const int64_t kbeg = a->window > 0 && diag0 - a->window + 1 > 0 ? diag0 - a->window + 1 : 0;
-    const int64_t *qs = a->q_st, *ks = a->k_st, *vs = a->v_st, *os = a->o_st;
 
     for (int64_t i = 0; i < ncol; i++) {
         sc->m[i] = -FLT_MAX;
@@ -483,12 +498,12 @@ static void sd_task(const sd_job *job, const sd_scratch *sc, int64_t t) {
     if (kend > 0) {
 #if SD_X86
         if (job->bf16) {
-            sd_bf16_qpairs(job, b * qs[0] + h * qs[1] + i0 * qs[2], qs[2], nq, ncol, (uint32_t *)sc->qt);
+            sd_bf16_qpairs(job, b * qs[0] + h * qs[1] + i0 * qs[2], rq, nq, ncol, (uint32_t *)sc->qt);
         } else
 #endif
         {
             for (int64_t i = 0; i < nq; i++) {
-                sd_load_row(job, a->q, b * qs[0] + h * qs[1] + (i0 + i) * qs[2], qs[3], d, sc->row);
+                sd_load_row(job, a->q, b * qs[0] + h * qs[1] + i0 * qs[2] + i * rq, qs[3], d, sc->row);
                 for (int64_t p = 0; p < d; p++) sc->qt[p * bq + i] = sc->row[p] * a->scale;
             }
             for (int64_t p = 0; p < d; p++)
@@ -499,7 +514,7 @@ static void sd_task(const sd_job *job, const sd_scratch *sc, int64_t t) {
     for (int64_t j0 = kbeg; j0 < kend; j0 += job->bk) {
         const int64_t nk = sd_min(job->bk, kend - j0);
         const int diag = a->causal && j0 + nk - 1 > diag0;
-        const int lwin = a->window > 0 && j0 <= diag0 + nq - 1 - a->window; /* key j0 hidden from the last row */
+        const int lwin = a->window > 0 && j0 <= diag0 + npos - 1 - a->window; /* key j0 hidden from the last row */
         const int64_t qoff = diag0 - j0;
         const float *kp = sc->kt, *vp = sc->vt;
         int64_t krs = dp, vrs = dp;
@@ -553,14 +568,14 @@ static void sd_task(const sd_job *job, const sd_scratch *sc, int64_t t) {
         const float l = sc->l[i];
         const int none = kend <= 0 || l == 0.0f;
         const float inv = none ? 0.0f : 1.0f / l;
-        const int64_t off = b * os[0] + h * os[1] + (i0 + i) * os[2];
+        const int64_t off = b * os[0] + h * os[1] + i0 * os[2] + i * ro;
         float *dst = job->o_direct ? (float *)a->out + off : sc->row;
         if (none)
             for (int64_t p = 0; p < d; p++) dst[p] = a->plain_nonfinite ? NAN : 0.0f;
         else
             for (int64_t p = 0; p < d; p++) dst[p] = sc->o[i * dp + p] * inv;
         if (!job->o_direct) sd_store_row(job, a->out, off, os[3], d, sc->row);
-        if (a->lse) a->lse[(b * a->heads + h) * a->sq + i0 + i] = none ? -INFINITY : sc->m[i] + logf(l);
+        if (a->lse) a->lse[(b * a->heads + h) * a->sq + i0 + i * rl] = none ? -INFINITY : sc->m[i] + logf(l);
     }
 }
 
@@ -630,9 +645,13 @@ lc_status lc_cpu_sdpa(const lc_sdpa_args *a, const char **path) {
     job.isa = isa;
     job.d = a->head_dim;
     job.dp = sd_round_up(a->head_dim > 0 ? a->head_dim : 1, 16);
-    job.bq = sd_min(SD_BQ, sd_round_up(a->sq, 16));
+    /* one query per sequence and several heads a kv head, no mask (it may differ by head): the heads of a kv
+     * head fill the vector lanes instead of one query and padding (GQA decode reads each k/v tile once for
+     * the group) */
+    job.gq = a->sq == 1 && a->heads / a->kv_heads > 1 && a->mask_kind == LC_SDPA_MASK_NONE;
+    job.bq = sd_min(SD_BQ, sd_round_up(job.gq ? a->heads / a->kv_heads : a->sq, 16));
     job.bk = SD_BK;
-    job.nqb = (a->sq + job.bq - 1) / job.bq;
+    job.nqb = ((job.gq ? a->heads / a->kv_heads : a->sq) + job.bq - 1) / job.bq;
     job.group = a->heads / a->kv_heads;
     job.k_direct = a->dtype == LC_DTYPE_F32 && a->k_st[3] == 1;
     job.v_direct = a->dtype == LC_DTYPE_F32 && a->v_st[3] == 1;
@@ -650,9 +669,9 @@ lc_status lc_cpu_sdpa(const lc_sdpa_args *a, const char **path) {
     atomic_init(&job.failed, 0);
 
     int64_t ntasks = 0;
-    if (!lc_mul_ok(a->batch, a->heads, &ntasks) || !lc_mul_ok(ntasks, job.nqb, &ntasks))
+    if (!lc_mul_ok(a->batch, job.gq ? a->kv_heads : a->heads, &ntasks) || !lc_mul_ok(ntasks, job.nqb, &ntasks))
         return lc_error(LC_ERR_INVALID_ARGUMENT, "sdpa: batch x heads x query blocks overflows");
-    double keys = a->causal ? 0.5 * (double)a->skv + 1.0 : (double)a->skv;
+    double keys = a->causal && !job.gq ? 0.5 * (double)a->skv + 1.0 : (double)a->skv;
     if (a->window > 0 && (double)(a->window + job.bq) < keys) keys = (double)(a->window + job.bq);
     const double task_flops = 4.0 * (double)job.bq * keys * (double)(job.d + 1) + 1.0;
     const int64_t grain = (int64_t)(SD_GRAIN_FLOPS / task_flops) + 1;
