@@ -371,3 +371,11 @@ def test_tensor_on_gpu_when_available(rng):
     assert v.device == "cuda" and np.array_equal(v.numpy(), a.T)
     with pytest.raises(ValueError, match="device"):
         t.view((15,), device="cpu")
+
+
+@pytest.mark.parametrize("dt", [np.uint8, np.bool_, np.int8, np.int16, np.complex64])
+def test_tensor_refuses_other_dtypes_naming_every_accepted_one(dt):
+    with pytest.raises(TypeError, match=r"Tensor: data: expected a float32, float64, float16, bfloat16, int32 or int64 "
+                                        r"array \(the integer ones make an index tensor\), got dtype"):
+        lc.Tensor(np.ones(3, dt))
+    assert lc.Tensor(np.ones(3, np.int32)).dtype == "int32"  # still usable; the integer ones are accepted

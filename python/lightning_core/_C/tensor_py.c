@@ -121,6 +121,13 @@ static PyObject *tensor_new(PyTypeObject *type, PyObject *args, PyObject *kwds) 
     lc_tensor_t *t = NULL;
     lc_status st;
     if (PyArray_Check(data)) {
+        lc_dtype probe;
+        if (!is64 && !int_dt && lcpy_typenum_dtype(PyArray_TYPE((PyArrayObject *)data), &probe) < 0) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s: data: expected a float32, float64, float16, bfloat16, int32 or int64 array (the integer "
+                         "ones make an index tensor), got dtype %S", fn, (PyObject *)PyArray_DESCR((PyArrayObject *)data));
+            return NULL;
+        }
         PyArrayObject *in = int_dt ? (PyArrayObject *)data : lcpy_input_arg(fn, "data", data);
         if (in == NULL) return NULL;
         if (int_dt && !PyTypeNum_ISINTEGER(PyArray_TYPE(in))) {
