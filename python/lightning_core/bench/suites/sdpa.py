@@ -105,50 +105,41 @@ def _cpu(ctx: Ctx, rows: list) -> None:
     b, h, s, d = 1, 12, (256 if ctx.quick else 1024), 64
     q, k, v = (rng.standard_normal((b, h, s, d)).astype(np.float32) for _ in range(3))
     shape = f"B={b},H={h},S={s},D={d}"
-    tol = sdpa_tol("float32", s, d)
     if torch is None:
         ctx.note("CPU rows: torch is not installed; only the NumPy peer runs")
-    for causal in (False, True):
-        case = f"cpu prefill f32 {shape}" + (" causal" if causal else "")
-        out = lc.scaled_dot_product_attention(q, k, v, causal=causal, device="cpu")
-        path = str(lc.last_dispatch().get("path", ""))
-        err = _slice_err(out, q, k, v, causal, [(0, 0), (0, h - 1)])
-        ours = time_call(lambda: lc.scaled_dot_product_attention(q, k, v, causal=causal, device="cpu"), **tkw)
-        wk = _work(b, h, h, s, s, d, causal, "float32")
-        tf = _flops(b, h, s, s, d, causal) / ours["median_s"] / 1e12
-        bias = np.triu(np.full((s, s), -np.inf, np.float32), 1) if causal else None
-        peer = time_call(lambda: _np_attention(q, k, v, bias), **tkw)
-        _row(rows, ctx, "cpu_prefill", case, shape, "float32", "cpu", "one_shot", ours,
-             "numpy", peer, err, tol, wk, f"{tf:.3f} TFLOP/s, rel_err {err:.2e}; informational", path=path)
-        if torch is not None:
-            tq, tk, tv = (torch.from_numpy(x) for x in (q, k, v))
-            with torch.inference_mode():
-                pt = time_call(lambda: F.scaled_dot_product_attention(tq, tk, tv, is_causal=causal), **tkw)
-            r = pt["median_ms"] / ours["median_ms"]
-            _row(rows, ctx, "cpu_prefill", case, shape, "float32", "cpu", "one_shot", ours,
-                 "torch_cpu", pt, err, tol, wk,
-                 f"{tf:.3f} TFLOP/s; " + _target(r, 1.5, "f32 SDPA vs torch CPU"), torch_version(), path)
-    # bfloat16 (no target of its own): the AVX-512 BF16 tile where the CPU has it, vs torch CPU bfloat16
+    # float32 (the target), then bfloat16 (informational: the AVX-512 BF16 tile where the CPU has it) against
+    # the same causal setting's float32 time of this run and torch CPU bfloat16
     import ml_dtypes
-    qb, kb, vb = (x.astype(ml_dtypes.bfloat16) for x in (q, k, v))
-    tolb = sdpa_tol("bfloat16", s, d)
-    for causal in (False, True):
-        case = f"cpu prefill bf16 {shape}" + (" causal" if causal else "")
-        out = lc.scaled_dot_product_attention(qb, kb, vb, causal=causal, device="cpu")
-        path = str(lc.last_dispatch().get("path", ""))
-        err = _slice_err(out, qb, kb, vb, causal, [(0, 0), (0, h - 1)])
-        ours = time_call(lambda: lc.scaled_dot_product_attention(qb, kb, vb, causal=causal, device="cpu"), **tkw)
-        wk = _work(b, h, h, s, s, d, causal, "bfloat16")
-        tf = _flops(b, h, s, s, d, causal) / ours["median_s"] / 1e12
-        base = time_call(lambda: lc.scaled_dot_product_attention(q, k, v, causal=causal, device="cpu"), **tkw)
-        _row(rows, ctx, "cpu_prefill", case, shape, "bfloat16", "cpu", "one_shot", ours, "lc_float32", base, err,
-             tolb, wk, f"{tf:.3f} TFLOP/s; informational", path=path)
-        if torch is not None:
-            tq, tk, tv = (torch.from_numpy(x).to(torch.bfloat16) for x in (q, k, v))
-            with torch.inference_mode():
-                pt = time_call(lambda: F.scaled_dot_product_attention(tq, tk, tv, is_causal=causal), **tkw)
-            _row(rows, ctx, "cpu_prefill", case, shape, "bfloat16", "cpu", "one_shot", ours, "torch_cpu", pt, err,
-                 tolb, wk, f"{tf:.3f} TFLOP/s; informational (the CPU target is float32's)", torch_version(), path)
+    f32_ms = {}
+    for name, tag, arrs in (("float32", "f32", (q, k, v)),
+                            ("bfloat16", "bf16", tuple(x.astype(ml_dtypes.bfloat16) for x in (q, k, v)))):
+        tol = sdpa_tol(name, s, d)
+        for causal in (False, True):
+            case = f"cpu prefill {tag} {shape}" + (" causal" if causal else "")
+            out = lc.scaled_dot_product_attention(*arrs, causal=causal, device="cpu")
+            path = str(lc.last_dispatch().get("path", ""))
+            err = _slice_err(out, *arrs, causal, [(0, 0), (0, h - 1)])
+            ours = time_call(lambda: lc.scaled_dot_product_attention(*arrs, causal=causal, device="cpu"), **tkw)
+            wk = _work(b, h, h, s, s, d, causal, name)
+            tf = _flops(b, h, s, s, d, causal) / ours["median_s"] / 1e12
+            if name == "float32":
+                f32_ms[causal] = ours
+                bias = np.triu(np.full((s, s), -np.inf, np.float32), 1) if causal else None
+                peer = time_call(lambda: _np_attention(q, k, v, bias), **tkw)
+                _row(rows, ctx, "cpu_prefill", case, shape, name, "cpu", "one_shot", ours,
+                     "numpy", peer, err, tol, wk, f"{tf:.3f} TFLOP/s, rel_err {err:.2e}; informational", path=path)
+            else:
+                _row(rows, ctx, "cpu_prefill", case, shape, name, "cpu", "one_shot", ours, "lc_float32",
+                     f32_ms[causal], err, tol, wk, f"{tf:.3f} TFLOP/s; informational", path=path)
+            if torch is not None:
+                tq, tk, tv = (torch.from_numpy(x).to(getattr(torch, name)) for x in (q, k, v))
+                with torch.inference_mode():
+                    pt = time_call(lambda: F.scaled_dot_product_attention(tq, tk, tv, is_causal=causal), **tkw)
+                r = pt["median_ms"] / ours["median_ms"]
+                note = (_target(r, 1.5, "f32 SDPA vs torch CPU") if name == "float32"
+                        else "informational (the CPU target is float32's)")
+                _row(rows, ctx, "cpu_prefill", case, shape, name, "cpu", "one_shot", ours,
+                     "torch_cpu", pt, err, tol, wk, f"{tf:.3f} TFLOP/s; " + note, torch_version(), path)
 
 
 # ---- CUDA ---------------------------------------------------------------------------------------------
