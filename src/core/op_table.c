@@ -101,18 +101,10 @@ static lc_status lc_check_vector(const lc_op_def *d, const lc_op_operands *in, i
     return lc_shape_err(d, in, i, exp);
 }
 
-static lc_status lc_infer_matmul(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs,
-                                 int *out_ndim, int64_t *out_shape) {
-    (void)attrs;
+/* The product rule of matmul / linear / the norm_linear ops: x [m,k] · w [k,n] (+ bias [n], input 2) -> [m,n]. */
+static lc_status lc_infer_product(const lc_op_def *d, const lc_op_operands *in, int *out_ndim, int64_t *out_shape) {
     lc_status st = lc_check_inner(d, in, 0, 1);
     if (st == LC_OK) st = lc_check_vector(d, in, 2, in->shape[1][1], "n", "w's dim 1"); /* linear's bias */
-    if (st == LC_OK && in->n > 3 && in->shape[3] &&
-        (in->shape[3][0] != in->shape[0][0] || in->shape[3][1] != in->shape[1][1])) { /* linear's residual */
-        char exp[96];
-        snprintf(exp, sizeof exp, "[%lld, %lld] (the output's shape)", (long long)in->shape[0][0],
-                 (long long)in->shape[1][1]);
-        st = lc_shape_err(d, in, 3, exp);
-    }
     if (st != LC_OK) return st;
     *out_ndim = 2;
     out_shape[0] = in->shape[0][0];
@@ -120,19 +112,28 @@ static lc_status lc_infer_matmul(const lc_op_def *d, const lc_op_operands *in, c
     return LC_OK;
 }
 
+static lc_status lc_infer_matmul(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs,
+                                 int *out_ndim, int64_t *out_shape) {
+    (void)attrs;
+    lc_status st = lc_infer_product(d, in, out_ndim, out_shape);
+    if (st == LC_OK && in->n > 3 && in->shape[3] &&
+        (in->shape[3][0] != in->shape[0][0] || in->shape[3][1] != in->shape[1][1])) { /* linear's residual */
+        char exp[96];
+        snprintf(exp, sizeof exp, "[%lld, %lld] (the output's shape)", (long long)in->shape[0][0],
+                 (long long)in->shape[1][1]);
+        st = lc_shape_err(d, in, 3, exp);
+    }
+    return st;
+}
+
 /* layer_norm_linear / rms_norm_linear: x [m,k], w [k,n], bias [n], gamma (weight) [k], beta [k] (layer only),
  * every one after w optional -> [m,n]. */
 static lc_status lc_infer_norm_linear(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs,
                                       int *out_ndim, int64_t *out_shape) {
     (void)attrs;
-    lc_status st = lc_check_inner(d, in, 0, 1);
-    if (st == LC_OK) st = lc_check_vector(d, in, 2, in->shape[1][1], "n", "w's dim 1");
+    lc_status st = lc_infer_product(d, in, out_ndim, out_shape);
     for (int i = 3; st == LC_OK && i < in->n; i++) st = lc_check_vector(d, in, i, in->shape[0][1], "k", "x's dim 1");
-    if (st != LC_OK) return st;
-    *out_ndim = 2;
-    out_shape[0] = in->shape[0][0];
-    out_shape[1] = in->shape[1][1];
-    return LC_OK;
+    return st;
 }
 
 static lc_status lc_infer_bias_add(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs,
