@@ -75,7 +75,7 @@ SD_BF16 static void sd_bf16_qk(const sd_job *job, const sd_scratch *sc, const ui
 }
 
 /* 1 when no element of the nk rows (stride rs, d values each) is NaN or Inf (exponent bits all ones). */
-static int sd_bf16_finite(const uint16_t *v, int64_t rs, int64_t nk, int64_t d) {
+SD_BF16 static int sd_bf16_finite(const uint16_t *v, int64_t rs, int64_t nk, int64_t d) {
     uint16_t bad = 0;
     for (int64_t j = 0; j < nk; j++)
         for (int64_t c = 0; c < d; c++) bad |= (uint16_t)((v[j * rs + c] & 0x7f80u) == 0x7f80u);
