@@ -106,19 +106,26 @@ int call_expect_ndim(const lcpy_call *c, int i, int ndim, const char *dims_hint)
     return -1;
 }
 
-int call_infer_out(const lcpy_call *c, const char *op, const char *const *names, const lc_graph_attrs *attrs, int ndim,
-                   npy_intp *oshape) {
+int call_infer_out_slots(const lcpy_call *c, const char *op, const char *const *names, int nslots, const int *slot,
+                         const lc_graph_attrs *attrs, int ndim, npy_intp *oshape) {
     int64_t dims[LCPY_MAX_IN][LC_MAX_DIMS];
     const int64_t *shapes[LCPY_MAX_IN];
     int nd[LCPY_MAX_IN];
-    for (int i = 0; i < c->n; i++) {
-        nd[i] = c->nd[i];
-        for (int d = 0; d < c->nd[i] && d < LC_MAX_DIMS; d++) dims[i][d] = (int64_t)c->dims[i][d];
+    if (nslots > LCPY_MAX_IN) {
+        PyErr_Format(PyExc_SystemError, "%s: %d operand slots, at most %d", c->fn, nslots, LCPY_MAX_IN);
+        return -1;
+    }
+    for (int i = 0; i < nslots; i++) {
+        const int k = slot ? slot[i] : i;
+        shapes[i] = NULL, nd[i] = 0;
+        if (k < 0) continue;
+        nd[i] = c->nd[k];
+        for (int d = 0; d < c->nd[k] && d < LC_MAX_DIMS; d++) dims[i][d] = (int64_t)c->dims[k][d];
         shapes[i] = dims[i];
     }
     int ond = 0;
     int64_t os[LC_MAX_DIMS];
-    lc_status st = lc_op_infer_shape(op, c->n, names, nd, shapes, attrs, &ond, os);
+    lc_status st = lc_op_infer_shape(op, nslots, names, nd, shapes, attrs, &ond, os);
     if (st == LC_OK && ond != ndim) {
         PyErr_Format(PyExc_SystemError, "%s: out: the rule of %s gave %d dimensions, the binding expects %d", c->fn, op,
                      ond, ndim);
@@ -133,6 +140,11 @@ int call_infer_out(const lcpy_call *c, const char *op, const char *const *names,
     }
     for (int d = 0; d < ndim; d++) oshape[d] = (npy_intp)os[d];
     return 0;
+}
+
+int call_infer_out(const lcpy_call *c, const char *op, const char *const *names, const lc_graph_attrs *attrs, int ndim,
+                   npy_intp *oshape) {
+    return call_infer_out_slots(c, op, names, c->n, NULL, attrs, ndim, oshape);
 }
 
 int call_expect_same_shape(const lcpy_call *c, int i, int ref) {

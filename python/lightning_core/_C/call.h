@@ -185,6 +185,10 @@ int call_expect_ndim(const lcpy_call *c, int i, int ndim, const char *dims_hint)
  * with the op's ValueError (prefixed with c->fn) when the rule refuses them or gives another rank. */
 int call_infer_out(const lcpy_call *c, const char *op, const char *const *names, const lc_graph_attrs *attrs, int ndim,
                    npy_intp *oshape);
+/* The same over the op's nslots operand slots: slot[i] is the input taken for slot i, or -1 for an optional
+ * operand not given (its shape is absent to the rule); call_infer_out is this with slot i = input i. */
+int call_infer_out_slots(const lcpy_call *c, const char *op, const char *const *names, int nslots, const int *slot,
+                         const lc_graph_attrs *attrs, int ndim, npy_intp *oshape);
 
 /* Input i has the shape of input ref, else ValueError. */
 int call_expect_same_shape(const lcpy_call *c, int i, int ref);

@@ -569,34 +569,16 @@ static PyObject *norm_linear_impl(const char *fn, PyObject *const *v, int rms) {
     }
     if (call_dtype(&c, fn) < 0) return NULL;
     /* the op table's rule over the slots (absent ones NULL): ValueError naming the argument */
-    int nd[5];
-    int64_t dims[5][LC_MAX_DIMS];
-    const int64_t *shapes[5];
-    for (int i = 0; i < nslots; i++) {
-        shapes[i] = NULL, nd[i] = 0;
-        if (slot[i] < 0) continue;
-        nd[i] = c.nd[slot[i]];
-        for (int d = 0; d < nd[i] && d < LC_MAX_DIMS; d++) dims[i][d] = (int64_t)c.dims[slot[i]][d];
-        shapes[i] = dims[i];
-    }
-    int ond = 0;
-    int64_t os[LC_MAX_DIMS];
     lc_graph_attrs attrs = {.set = LC_GRAPH_ATTR_EPS, .eps = eps};
-    const char *op = rms ? "rms_norm_linear" : "layer_norm_linear";
-    lc_status st = lc_op_infer_shape(op, nslots, nm, nd, shapes, &attrs, &ond, os);
-    if (st != LC_OK) {
-        const char *msg = lc_last_error();
-        const size_t len = strlen(op);
-        if (strncmp(msg, op, len) == 0 && msg[len] == ':' && msg[len + 1] == ' ') msg += len + 2;
-        PyErr_Format(lcpy_exception_for(st), "%s: %s", fn, msg);
+    npy_intp oshape[2];
+    if (call_infer_out_slots(&c, rms ? "rms_norm_linear" : "layer_norm_linear", nm, nslots, slot, &attrs, 2, oshape) < 0)
         return NULL;
-    }
-    npy_intp oshape[2] = {(npy_intp)os[0], (npy_intp)os[1]};
     if (call_out(&c, NULL, 2, oshape, NULL, 0u) < 0) return call_fail(&c);
     for (int i = 0; i < c.n; i++)
         if (call_wrap_in(&c, i, 0, NULL) < 0) return call_fail(&c);
     if (call_wrap_out(&c, 0, NULL) < 0) return call_fail(&c);
 #define NL_IN(i) (slot[i] >= 0 ? c.tin[slot[i]] : NULL)
+    lc_status st;
     Py_BEGIN_ALLOW_THREADS
     st = rms ? lc_rms_norm_linear(NL_IN(0), NL_IN(3), eps, NL_IN(1), NL_IN(2), act, c.tout, dev)
              : lc_layer_norm_linear(NL_IN(0), NL_IN(3), NL_IN(4), eps, NL_IN(1), NL_IN(2), act, c.tout, dev);
