@@ -31,7 +31,6 @@ import hashlib
 import json
 import math
 import os
-import secrets
 import stat
 import string
 import struct
@@ -43,6 +42,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from . import _C
+from ._fileio import file_kind as _file_kind, fspath as _fspath, write_atomic
 
 __all__ = [
     "CheckpointError",
@@ -229,69 +229,12 @@ def _module_state(module, what):
 
 # ---- writing ----------------------------------------------------------------------------------------
 
-def _fspath(path):
-    p = os.fspath(path)
-    return os.fsdecode(p) if isinstance(p, bytes) else p
-
-
-def _file_kind(st):
-    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory")):
-        if test(st.st_mode):
-            return kind
-    return "not a regular file"
-
-
-def _write_atomic(path, members):
-    """Writes ``members`` [(member stem, ndarray)] as an uncompressed .npz to a temporary file next to
-    ``path``, fsyncs it and renames it over ``path``. A symbolic link is followed (its target is replaced
-    and the link kept); only a regular file or nothing may be there: a directory, FIFO, socket or device
-    is refused before anything is written (never opened, so nothing waits on it)."""
-    path = os.path.realpath(path)
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        st = None
-    if st is not None and stat.S_ISDIR(st.st_mode):
-        raise IsADirectoryError(errno.EISDIR, "cannot write a checkpoint over a directory", path)
-    if st is not None and not stat.S_ISREG(st.st_mode):
-        raise ValueError(f"save_checkpoint: path: expected a regular file or a new name, got {_file_kind(st)} at {path!r}; "
-                         "nothing was written")
-    directory = os.path.dirname(path)
-    base = os.path.basename(path)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-    while True:
-        tmp = os.path.join(directory, f".{base[:200]}.{secrets.token_hex(6)}.tmp")
-        try:
-            fd = os.open(tmp, flags, 0o666)  # the umask applies, as for any new file
-            break
-        except FileExistsError:
-            continue
-    try:
-        with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-                for stem, arr in members:
-                    with zf.open(stem + ".npy", "w", force_zip64=True) as mf:
-                        np.lib.format.write_array(mf, arr, allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:  # make the rename itself durable (best effort; not every platform can open a directory)
-        dfd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
+def _write_npz(f, members):
+    """``members`` [(member stem, ndarray)] as an uncompressed .npz into the open file ``f``."""
+    with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for stem, arr in members:
+            with zf.open(stem + ".npy", "w", force_zip64=True) as mf:
+                np.lib.format.write_array(mf, arr, allow_pickle=False)
 
 
 def _save(path, module, metadata, version):
@@ -326,7 +269,7 @@ def _save(path, module, metadata, version):
     meta["metadata"] = meta_user
     blob = json.dumps(meta, allow_nan=False, ensure_ascii=False).encode("utf-8")
     members.insert(0, (META_MEMBER, np.frombuffer(blob, dtype=np.uint8).copy()))
-    _write_atomic(path, members)
+    write_atomic(path, lambda f: _write_npz(f, members), "save_checkpoint", "a checkpoint")
     return path
 
 

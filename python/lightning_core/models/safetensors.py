@@ -27,7 +27,6 @@ import json
 import math
 import mmap
 import os
-import secrets
 import stat
 import struct
 import sys
@@ -35,6 +34,8 @@ from collections.abc import Mapping
 
 import ml_dtypes
 import numpy as np
+
+from .._fileio import fspath as _fspath, write_atomic
 
 HEADER_LIMIT = 100_000_000  # bytes of JSON header accepted (the reference implementation's bound)
 MAX_RANK = 64
@@ -65,11 +66,6 @@ def _st_name(dtype):
 
 class SafetensorsError(ValueError):
     """A malformed safetensors file or index (message names the file and the tensor or field)."""
-
-
-def _fspath(path):
-    p = os.fspath(path)
-    return os.fsdecode(p) if isinstance(p, bytes) else p
 
 
 def _is_int(v):
@@ -411,34 +407,7 @@ def _le_bytes(a):
 
 
 def _write_atomic(path, write):
-    """Calls write(f) on a temporary file next to ``path``, fsyncs it and renames it over ``path``."""
-    path = os.path.realpath(_fspath(path))
-    if os.path.isdir(path):
-        raise IsADirectoryError(errno.EISDIR, "cannot write a safetensors file over a directory", path)
-    if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
-        raise ValueError(f"save_file: path: expected a regular file or a new name, got a special file at {path!r}")
-    directory, base = os.path.dirname(path), os.path.basename(path)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-    while True:
-        tmp = os.path.join(directory, f".{base[:200]}.{secrets.token_hex(6)}.tmp")
-        try:
-            fd = os.open(tmp, flags, 0o666)
-            break
-        except FileExistsError:
-            continue
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    return write_atomic(path, write, "save_file", "a safetensors file")
 
 
 def save_file(tensors, path, metadata=None):
