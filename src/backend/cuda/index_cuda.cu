@@ -19,10 +19,12 @@
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/lowp.cuh"
+#include "backend/cuda/pdl.cuh"
 
 template <typename U>
 __global__ void embedding_kernel(const U *__restrict__ w, const void *__restrict__ ids, int ids64, U *__restrict__ out,
                                  int64_t rows, int64_t vocab, int64_t offset, int64_t units) {
+    lc_pdl_entry(); /* pdl.cuh */
     for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
         const int64_t id = ids64 ? ((const int64_t *)ids)[r] : (int64_t)((const int32_t *)ids)[r];
         U *o = out + r * units;
@@ -42,14 +44,14 @@ cudaError_t lc_cuda_launch_embedding(const lc_embedding_args *a, cudaStream_t st
     const int ids64 = a->ids_dtype == LC_DTYPE_I64;
     if (row_bytes % 16 == 0 && ((uintptr_t)a->weight % 16) == 0 && ((uintptr_t)a->out % 16) == 0) {
         const int64_t units = (int64_t)(row_bytes / 16);
-        embedding_kernel<uint4><<<blocks, units >= 256 ? 256 : 64, 0, stream>>>(
-            (const uint4 *)a->weight, a->ids, ids64, (uint4 *)a->out, a->rows, a->vocab, a->offset, units);
+        (void)lc_pdl_launch(embedding_kernel<uint4>, blocks, units >= 256 ? 256 : 64, 0, stream, (const uint4 *)a->weight,
+                            a->ids, ids64, (uint4 *)a->out, a->rows, a->vocab, a->offset, units);
     } else if (row_bytes % 4 == 0 && ((uintptr_t)a->weight % 4) == 0 && ((uintptr_t)a->out % 4) == 0) {
-        embedding_kernel<uint32_t><<<blocks, 128, 0, stream>>>((const uint32_t *)a->weight, a->ids, ids64,
+        (void)lc_pdl_launch(embedding_kernel<uint32_t>, blocks, 128, 0, stream, (const uint32_t *)a->weight, a->ids, ids64,
                                                                (uint32_t *)a->out, a->rows, a->vocab,
                                                                a->offset, (int64_t)(row_bytes / 4));
     } else {
-        embedding_kernel<uint16_t><<<blocks, 128, 0, stream>>>((const uint16_t *)a->weight, a->ids, ids64,
+        (void)lc_pdl_launch(embedding_kernel<uint16_t>, blocks, 128, 0, stream, (const uint16_t *)a->weight, a->ids, ids64,
                                                                (uint16_t *)a->out, a->rows, a->vocab,
                                                                a->offset, (int64_t)(row_bytes / 2));
     }
@@ -114,6 +116,7 @@ template <typename C> __device__ __forceinline__ void am_block_reduce(C &bv, int
 template <typename T, bool SPLIT>
 __global__ void __launch_bounds__(AM_THREADS)
     argmax_kernel(const T *__restrict__ x, int64_t *__restrict__ out, int64_t rows, int64_t cols) {
+    lc_pdl_entry(); /* pdl.cuh */
     typedef typename Elem<T>::C C;
     constexpr int V = 16 / (int)sizeof(T);
     __shared__ int am_last;
@@ -194,13 +197,13 @@ template <typename T> static cudaError_t launch_argmax(const lc_argmax_args *a, 
     const int nch = am_chunks(a->rows, a->cols, sizeof(T), lc_cuda_sm_count());
     const T *x = (const T *)a->x;
     if (nch > 1) {
-        argmax_kernel<T, true><<<dim3((unsigned)nch, (unsigned)a->rows), AM_THREADS, 0, stream>>>(x, a->out, a->rows, a->cols);
+        (void)lc_pdl_launch(argmax_kernel<T, true>, dim3((unsigned)nch, (unsigned)a->rows), AM_THREADS, 0, stream, x, a->out, a->rows, a->cols);
     } else {
         const int64_t nv = a->cols / (16 / (int64_t)sizeof(T)) + 1;
         int threads = 32;
         while (threads < AM_THREADS && threads < nv) threads <<= 1;
         const unsigned gy = (unsigned)(a->rows < 65535 ? a->rows : 65535);
-        argmax_kernel<T, false><<<dim3(1u, gy), threads, 0, stream>>>(x, a->out, a->rows, a->cols);
+        (void)lc_pdl_launch(argmax_kernel<T, false>, dim3(1u, gy), threads, 0, stream, x, a->out, a->rows, a->cols);
     }
     return cudaGetLastError();
 }

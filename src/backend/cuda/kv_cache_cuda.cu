@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/pdl.cuh"
 #include "lightning_core/tensor.h"
 
 typedef struct kv_params {
@@ -39,6 +40,7 @@ __device__ __forceinline__ long long kv_len(const int32_t *lengths, long long b,
 
 template <typename U>
 __global__ void __launch_bounds__(256) kv_copy(const kv_params p) {
+    lc_pdl_entry(); /* pdl.cuh */
     const int w = blockIdx.y;
     const long long total = p.batch * p.kv_heads * p.tokens * p.nu;
     for (long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += (long long)gridDim.x * blockDim.x) {
@@ -56,6 +58,7 @@ __global__ void __launch_bounds__(256) kv_copy(const kv_params p) {
 }
 
 __global__ void kv_advance(int32_t *lengths, int32_t *overflow, long long batch, long long max_seq, long long tokens) {
+    lc_pdl_entry(); /* pdl.cuh */
     const long long b = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (b >= batch) return;
     long long n = kv_len(lengths, b, max_seq) + tokens;
@@ -69,6 +72,7 @@ __global__ void kv_advance(int32_t *lengths, int32_t *overflow, long long batch,
 /* One block per sequence: copy (k: w = 0, v: w = 1) at L_b, then advance lengths[b]. */
 template <typename U>
 __global__ void __launch_bounds__(256) kv_append_small(const kv_params p, int32_t *lengths, int32_t *overflow) {
+    lc_pdl_entry(); /* pdl.cuh */
     const long long b = blockIdx.x;
     const long long L = kv_len(lengths, b, p.max_seq);
     const long long per_w = p.kv_heads * p.tokens * p.nu;
@@ -150,10 +154,10 @@ extern "C" cudaError_t lc_cuda_launch_kv_append(const lc_kv_append_args *args, c
         if (2 * p.kv_heads * p.tokens * p.nu <= KV_SMALL_UNITS && p.batch <= 0x7fffffffLL) {
             const unsigned grid = (unsigned)p.batch;
             switch (w) {
-            case 16: kv_append_small<uint4><<<grid, 256, 0, stream>>>(p, args->lengths, args->overflow); break;
-            case 8: kv_append_small<uint2><<<grid, 256, 0, stream>>>(p, args->lengths, args->overflow); break;
-            case 4: kv_append_small<unsigned><<<grid, 256, 0, stream>>>(p, args->lengths, args->overflow); break;
-            default: kv_append_small<unsigned short><<<grid, 256, 0, stream>>>(p, args->lengths, args->overflow); break;
+            case 16: (void)lc_pdl_launch(kv_append_small<uint4>, grid, 256, 0, stream, p, args->lengths, args->overflow); break;
+            case 8: (void)lc_pdl_launch(kv_append_small<uint2>, grid, 256, 0, stream, p, args->lengths, args->overflow); break;
+            case 4: (void)lc_pdl_launch(kv_append_small<unsigned>, grid, 256, 0, stream, p, args->lengths, args->overflow); break;
+            default: (void)lc_pdl_launch(kv_append_small<unsigned short>, grid, 256, 0, stream, p, args->lengths, args->overflow); break;
             }
             return cudaGetLastError();
         }
@@ -162,15 +166,15 @@ extern "C" cudaError_t lc_cuda_launch_kv_append(const lc_kv_append_args *args, c
         if (blocks > (1 << 20)) blocks = 1 << 20;
         const dim3 grid((unsigned)blocks, 2, 1);
         switch (w) {
-        case 16: kv_copy<uint4><<<grid, 256, 0, stream>>>(p); break;
-        case 8: kv_copy<uint2><<<grid, 256, 0, stream>>>(p); break;
-        case 4: kv_copy<unsigned><<<grid, 256, 0, stream>>>(p); break;
-        default: kv_copy<unsigned short><<<grid, 256, 0, stream>>>(p); break;
+        case 16: (void)lc_pdl_launch(kv_copy<uint4>, grid, 256, 0, stream, p); break;
+        case 8: (void)lc_pdl_launch(kv_copy<uint2>, grid, 256, 0, stream, p); break;
+        case 4: (void)lc_pdl_launch(kv_copy<unsigned>, grid, 256, 0, stream, p); break;
+        default: (void)lc_pdl_launch(kv_copy<unsigned short>, grid, 256, 0, stream, p); break;
         }
         const cudaError_t err = cudaGetLastError();
         if (err != cudaSuccess) return err;
     }
     const unsigned ablocks = (unsigned)((args->batch + 255) / 256);
-    kv_advance<<<ablocks, 256, 0, stream>>>(args->lengths, args->overflow, args->batch, args->max_seq, args->tokens);
+    (void)lc_pdl_launch(kv_advance, ablocks, 256, 0, stream, args->lengths, args->overflow, args->batch, args->max_seq, args->tokens);
     return cudaGetLastError();
 }

@@ -30,6 +30,7 @@
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/lowp.cuh"
+#include "backend/cuda/pdl.cuh"
 
 #define LN_WARP_THREADS 128 /* warp path: 4 rows per block */
 #define LN_BIG_THREADS 512
@@ -134,6 +135,7 @@ template <int VEC, typename S> __device__ __forceinline__ void store_vec(S *p, c
 template <typename S, int VEC, int ITEMS, bool WARP, bool PRE = false>
 __global__ void __launch_bounds__(WARP ? LN_WARP_THREADS : 1024, 1)
     ln_reg_kernel(const S *x, const S *gamma, const S *beta, S *out, int64_t rows, int cols, double eps) {
+    lc_pdl_entry(); /* pdl.cuh */
     __shared__ double sh_d[32];
     __shared__ float2 sh_f[32];
     const int rt = WARP ? 32 : (int)blockDim.x;
@@ -294,14 +296,12 @@ static int pow2_at_least(int64_t v) {
 template <typename S, int VEC, int ITEMS>
 static void launch_warp(const lc_layer_norm_args *a, cudaStream_t s) {
     const int rpb = LN_WARP_THREADS / 32;
-    ln_reg_kernel<S, VEC, ITEMS, true><<<ln_grid((a->rows + rpb - 1) / rpb), LN_WARP_THREADS, 0, s>>>(
-        (const S *)a->x, (const S *)a->gamma, (const S *)a->beta, (S *)a->out, a->rows, (int)a->cols, a->eps);
+    (void)lc_pdl_launch(ln_reg_kernel<S, VEC, ITEMS, true>, ln_grid((a->rows + rpb - 1) / rpb), LN_WARP_THREADS, 0, s, (const S *)a->x, (const S *)a->gamma, (const S *)a->beta, (S *)a->out, a->rows, (int)a->cols, a->eps);
 }
 
 template <typename S, int VEC, int ITEMS, bool PRE = false>
 static void launch_block(const lc_layer_norm_args *a, int threads, cudaStream_t s) {
-    ln_reg_kernel<S, VEC, ITEMS, false, PRE><<<ln_grid(a->rows), threads, 0, s>>>(
-        (const S *)a->x, (const S *)a->gamma, (const S *)a->beta, (S *)a->out, a->rows, (int)a->cols, a->eps);
+    (void)lc_pdl_launch(ln_reg_kernel<S, VEC, ITEMS, false, PRE>, ln_grid(a->rows), threads, 0, s, (const S *)a->x, (const S *)a->gamma, (const S *)a->beta, (S *)a->out, a->rows, (int)a->cols, a->eps);
 }
 
 template <typename S, int VEC> static void launch_big(const lc_layer_norm_args *a, cudaStream_t s) {

@@ -21,6 +21,7 @@
 
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/lowp.cuh"
+#include "backend/cuda/pdl.cuh"
 
 #define LLM_MAX_GRID (1 << 20)
 #define RMS_REG_THREADS 512 /* rms_norm register path: threads a row at most (up to 8 vectors each) */
@@ -58,6 +59,7 @@ __device__ __forceinline__ float block_max_f(float v, float *sh) {
 
 template <typename S>
 __global__ void rms_norm_kernel(const S *x, const S *w, S *out, int64_t rows, int64_t cols, double eps) {
+    lc_pdl_entry(); /* pdl.cuh */
     __shared__ double sh[32];
     for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
         const S *xr = x + r * cols;
@@ -83,6 +85,7 @@ __global__ void rms_norm_kernel(const S *x, const S *w, S *out, int64_t rows, in
  * (a thread's Σx² in float in element order, the block's sum and rstd in float64). */
 template <typename S, int N>
 __global__ void __launch_bounds__(RMS_REG_THREADS) rms_reg_kernel(const S *x, const S *w, S *out, int64_t rows, int cols, double eps) {
+    lc_pdl_entry(); /* pdl.cuh */
     constexpr int V = 16 / (int)sizeof(S);
     __shared__ double sh[32];
     const int nv = cols / V, nt = (int)blockDim.x, t = (int)threadIdx.x;
@@ -159,6 +162,7 @@ __device__ __forceinline__ float silu_1(float x) {
 }
 
 template <typename S> __global__ void silu_kernel(const S *a, const S *b, S *out, int64_t n) {
+    lc_pdl_entry(); /* pdl.cuh */
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         float y = silu_1(ldf(a, i));
         if (b) y *= ldf(b, i);
@@ -176,6 +180,7 @@ struct bc_shape {
 
 template <typename S, bool CONTIG, bool MUL>
 __global__ void bcast_kernel(const S *a, const S *b, S *out, int64_t n, bc_shape sh) {
+    lc_pdl_entry(); /* pdl.cuh */
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t ia = i, ib = i;
         if (!CONTIG) {
@@ -223,13 +228,13 @@ template <typename S> static cudaError_t launch_rms(const lc_rms_norm_args *a, c
         const S *x = (const S *)a->x, *w = (const S *)a->weight;
         S *o = (S *)a->out;
         switch (n) {
-        case 1: rms_reg_kernel<S, 1><<<g, threads, 0, s>>>(x, w, o, a->rows, cols, a->eps); break;
-        case 2: rms_reg_kernel<S, 2><<<g, threads, 0, s>>>(x, w, o, a->rows, cols, a->eps); break;
-        default: rms_reg_kernel<S, 4><<<g, threads, 0, s>>>(x, w, o, a->rows, cols, a->eps); break;
+        case 1: (void)lc_pdl_launch(rms_reg_kernel<S, 1>, g, threads, 0, s, x, w, o, a->rows, cols, a->eps); break;
+        case 2: (void)lc_pdl_launch(rms_reg_kernel<S, 2>, g, threads, 0, s, x, w, o, a->rows, cols, a->eps); break;
+        default: (void)lc_pdl_launch(rms_reg_kernel<S, 4>, g, threads, 0, s, x, w, o, a->rows, cols, a->eps); break;
         }
         return cudaGetLastError();
     }
-    rms_norm_kernel<S><<<grid_rows(a->rows), row_threads(a->cols), 0, s>>>((const S *)a->x, (const S *)a->weight,
+    (void)lc_pdl_launch(rms_norm_kernel<S>, grid_rows(a->rows), row_threads(a->cols), 0, s, (const S *)a->x, (const S *)a->weight,
                                                                           (S *)a->out, a->rows, a->cols, a->eps);
     return cudaGetLastError();
 }
@@ -264,7 +269,7 @@ extern "C" cudaError_t lc_cuda_launch_softmax(const lc_softmax_args *a, cudaStre
 }
 
 template <typename S> static cudaError_t launch_silu(const lc_silu_args *a, cudaStream_t s) {
-    silu_kernel<S><<<grid_for(a->n, 256), 256, 0, s>>>((const S *)a->a, (const S *)a->b, (S *)a->out, a->n);
+    (void)lc_pdl_launch(silu_kernel<S>, grid_for(a->n, 256), 256, 0, s, (const S *)a->a, (const S *)a->b, (S *)a->out, a->n);
     return cudaGetLastError();
 }
 
@@ -288,11 +293,11 @@ template <typename S> static cudaError_t launch_bcast(const lc_bcast_args *a, in
     S *o = (S *)a->out;
     const bool mul = a->kind == LC_BCAST_MUL;
     if (a->contig) {
-        if (mul) bcast_kernel<S, true, true><<<g, 256, 0, s>>>(x, y, o, n, sh);
-        else bcast_kernel<S, true, false><<<g, 256, 0, s>>>(x, y, o, n, sh);
+        if (mul) (void)lc_pdl_launch(bcast_kernel<S, true, true>, g, 256, 0, s, x, y, o, n, sh);
+        else (void)lc_pdl_launch(bcast_kernel<S, true, false>, g, 256, 0, s, x, y, o, n, sh);
     } else {
-        if (mul) bcast_kernel<S, false, true><<<g, 256, 0, s>>>(x, y, o, n, sh);
-        else bcast_kernel<S, false, false><<<g, 256, 0, s>>>(x, y, o, n, sh);
+        if (mul) (void)lc_pdl_launch(bcast_kernel<S, false, true>, g, 256, 0, s, x, y, o, n, sh);
+        else (void)lc_pdl_launch(bcast_kernel<S, false, false>, g, 256, 0, s, x, y, o, n, sh);
     }
     return cudaGetLastError();
 }

@@ -15,6 +15,7 @@
 
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/lowp.cuh"
+#include "backend/cuda/pdl.cuh"
 #include "core/rope_freq.h"
 
 #define ROPE_THREADS 128
@@ -35,6 +36,7 @@ template <typename S> __device__ __forceinline__ void rope_st(S *p, float v) { *
 template <typename S, typename I, bool TAB>
 __global__ void __launch_bounds__(ROPE_THREADS)
     rope_kernel(const __grid_constant__ lc_rope_args a, const __grid_constant__ rope_tab tab, int64_t items) {
+    lc_pdl_entry(); /* pdl.cuh */
     const S *x = (const S *)a.x;
     S *out = (S *)a.out;
     const I h2 = (I)(a.rotary_dim / 2), D = (I)a.head_dim, per_row = D - h2, seq = (I)a.seq, heads = (I)a.heads;
@@ -90,10 +92,10 @@ template <typename S> static cudaError_t launch_rope(const lc_rope_args *a, int6
     const int64_t rows = a->batch * a->heads * a->seq;
     const bool small = items <= (int64_t)UINT32_MAX && rows * a->head_dim <= (int64_t)UINT32_MAX;
     const unsigned grid = (unsigned)g;
-    if (small && tabled) rope_kernel<S, uint32_t, true><<<grid, ROPE_THREADS, 0, stream>>>(*a, tab, items);
-    else if (small) rope_kernel<S, uint32_t, false><<<grid, ROPE_THREADS, 0, stream>>>(*a, tab, items);
-    else if (tabled) rope_kernel<S, int64_t, true><<<grid, ROPE_THREADS, 0, stream>>>(*a, tab, items);
-    else rope_kernel<S, int64_t, false><<<grid, ROPE_THREADS, 0, stream>>>(*a, tab, items);
+    if (small && tabled) (void)lc_pdl_launch(rope_kernel<S, uint32_t, true>, grid, ROPE_THREADS, 0, stream, *a, tab, items);
+    else if (small) (void)lc_pdl_launch(rope_kernel<S, uint32_t, false>, grid, ROPE_THREADS, 0, stream, *a, tab, items);
+    else if (tabled) (void)lc_pdl_launch(rope_kernel<S, int64_t, true>, grid, ROPE_THREADS, 0, stream, *a, tab, items);
+    else (void)lc_pdl_launch(rope_kernel<S, int64_t, false>, grid, ROPE_THREADS, 0, stream, *a, tab, items);
     return cudaGetLastError();
 }
 

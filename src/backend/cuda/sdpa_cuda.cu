@@ -44,6 +44,7 @@
 
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/sdpa_cuda.cuh"
+#include "backend/cuda/pdl.cuh"
 
 #define SD_MAX_D 256
 #define SD_SM_SMEM (228 * 1024) /* shared memory per SM (sm_90), for the occupancy estimate */
@@ -397,6 +398,7 @@ __global__ void __launch_bounds__(NT, MINB) sd_fwd(const sd_params p) {
 
 template <typename T>
 __global__ void __launch_bounds__(256) sd_combine(const sd_params p) {
+    lc_pdl_entry(); /* pdl.cuh */
     const long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     const long long rows = (long long)p.batch * p.heads * p.sq;
     if (idx >= rows * p.d) return;
@@ -425,9 +427,9 @@ cudaError_t sd_launch_combine(lc_dtype dtype, const sd_params &p, cudaStream_t s
     const long long work = (long long)p.batch * p.heads * p.sq * p.d;
     if (work <= 0) return cudaSuccess;
     const unsigned blocks = (unsigned)((work + 255) / 256);
-    if (dtype == LC_DTYPE_F32) sd_combine<float><<<blocks, 256, 0, stream>>>(p);
-    else if (dtype == LC_DTYPE_F16) sd_combine<__half><<<blocks, 256, 0, stream>>>(p);
-    else sd_combine<__nv_bfloat16><<<blocks, 256, 0, stream>>>(p);
+    if (dtype == LC_DTYPE_F32) (void)lc_pdl_launch(sd_combine<float>, blocks, 256, 0, stream, p);
+    else if (dtype == LC_DTYPE_F16) (void)lc_pdl_launch(sd_combine<__half>, blocks, 256, 0, stream, p);
+    else (void)lc_pdl_launch(sd_combine<__nv_bfloat16>, blocks, 256, 0, stream, p);
     return cudaGetLastError();
 }
 

@@ -26,12 +26,14 @@
 #include <stdint.h>
 
 #include "backend/cuda/sdpa_cuda.cuh"
+#include "backend/cuda/pdl.cuh"
 
 #define SDD_NW 4
 #define SDD_NT (SDD_NW * 32)
 
 template <typename T, int DP, int RT>
 __global__ void __launch_bounds__(SDD_NT) sd_decode(const sd_params p) {
+    lc_pdl_entry(); /* pdl.cuh */
     typedef SdVec<T> SV;
     typedef typename SV::V VT;
     constexpr int VEC = SV::N;
@@ -291,7 +293,7 @@ static cudaError_t sdd_launch(const sd_params &p, unsigned blocks, cudaStream_t 
         const cudaError_t err = cudaFuncSetAttribute((const void *)sd_decode<T, DP, RT>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         if (err != cudaSuccess) return err;
     }
-    sd_decode<T, DP, RT><<<blocks, SDD_NT, smem, stream>>>(p);
+    (void)lc_pdl_launch(sd_decode<T, DP, RT>, blocks, SDD_NT, smem, stream, p);
     return cudaGetLastError();
 }
 

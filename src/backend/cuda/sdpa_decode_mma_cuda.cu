@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "backend/cuda/sdpa_cuda.cuh"
+#include "backend/cuda/pdl.cuh"
 
 #define SDM_NW 4
 #define SDM_NT (SDM_NW * 32)
@@ -57,6 +58,7 @@ __device__ __forceinline__ float sdm_f(__half x) { return __half2float(x); }
 
 template <typename T, int DP>
 __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
+    lc_pdl_entry(); /* pdl.cuh */
     typedef SdVec<T> SV;
     typedef SdPair<T> SP;
     constexpr int ST = sdm_stages(DP);
@@ -449,7 +451,7 @@ static cudaError_t sdm_launch(int dti, int dpi, const sd_params &p, unsigned blo
             if (dev >= 0 && dev < SDM_MAX_DEVICES) sdm_attr_done[dev][dti][dpi] = 1;
         }
     }
-    sd_decode_mma<T, DP><<<blocks, SDM_NT, smem, stream>>>(p);
+    (void)lc_pdl_launch(sd_decode_mma<T, DP>, blocks, SDM_NT, smem, stream, p);
     return cudaGetLastError();
 }
 

@@ -1,0 +1,60 @@
+/* pdl.cuh — programmatic dependent launch (sm_90) for the kernels of a decode step.
+ * A kernel launched by lc_pdl_launch may start while the kernel before it in the stream is still running;
+ * it must call lc_pdl_wait() (griddepcontrol.wait: the previous grid has completed and its writes are
+ * visible) in every thread before it reads or writes anything another kernel touches. Work that depends on
+ * nothing earlier (the GEMV's first weight rows) goes before the wait: that is the overlap. lc_pdl_trigger()
+ * (griddepcontrol.launch_dependents) lets the next PDL launch start its blocks; it is issued at a kernel's
+ * entry, which is safe because the dependent's wait still waits for this whole grid. Transitivity holds
+ * because every PDL kernel waits in every thread before it exits: its completion implies its predecessor's.
+ * Both instructions are no-ops in a kernel launched without the attribute. LC_PDL=0 (read once per
+ * process) launches without it, for A/B timing. Captured in a CUDA graph as programmatic edges.
+ * Tests: every kernel using it is covered by its op's CUDA tests (tests/c/test_gemv_cuda.c, test_sdpa_cuda.c,
+ * tests/python/test_engine.py's graph-replayed decode against eager and the float64 reference). */
+#ifndef LC_PDL_CUH
+#define LC_PDL_CUH
+
+#include <cuda_runtime.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <utility>
+
+__device__ __forceinline__ void lc_pdl_trigger() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
+__device__ __forceinline__ void lc_pdl_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
+/* Entry of a kernel with nothing to do before the previous grid is done: let the next one start, then wait. */
+__device__ __forceinline__ void lc_pdl_entry() {
+    lc_pdl_trigger();
+    lc_pdl_wait();
+}
+
+/* 1 unless the env LC_PDL is "0" (read once). */
+static inline int lc_pdl_enabled() {
+    static int cached = -1;
+    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (v < 0) {
+        const char *e = getenv("LC_PDL");
+        v = !(e && strcmp(e, "0") == 0);
+        __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
+
+/* kern<<<grid, block, smem, stream>>>(args...) with the programmatic-stream-serialisation attribute; returns
+ * the launch's error (cudaLaunchKernelEx does not leave it for cudaGetLastError). */
+template <typename... KArgs, typename... Args>
+static cudaError_t lc_pdl_launch(void (*kern)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                                 Args &&...args) {
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = stream;
+    cfg.attrs = attr;
+    cfg.numAttrs = lc_pdl_enabled() ? 1 : 0;
+    return cudaLaunchKernelEx(&cfg, kern, std::forward<Args>(args)...);
+}
+
+#endif
