@@ -49,8 +49,11 @@ def ref_norm64(x, gamma, beta, eps, rms):
     return y, mag
 
 
-def norm_linear_excess(z, x, w, bias, gamma, beta, eps, act, name, rms):
-    """max |z - ref| / bound over the elements (<= 1 passes; inf for a non-finite z)."""
+def norm_linear_excess(z, x, w, bias, gamma, beta, eps, act, name, rms, device="cpu"):
+    """max |z - ref| / bound over the elements (<= 1 passes; inf for a non-finite z). float32 GELU-tanh on
+    CUDA runs cuBLASLt's GELU epilogue, whose tanh is a fast form (absolute error up to ~2^-15, as
+    test_ops_linear allows for it): its term 0.5·|pre|·2^-15 replaces the 1e-6·|ref| of an accurate tanh,
+    which cannot hold where 1 + tanh cancels (pre well below 0, ref near 0)."""
     xn, mag_xn = ref_norm64(x, gamma, beta, eps, rms)
     w64 = f64(w)
     pre, mag = xn @ w64, mag_xn @ np.abs(w64)
@@ -62,7 +65,8 @@ def norm_linear_excess(z, x, w, bias, gamma, beta, eps, act, name, rms):
         return float("inf")
     u, k = UNIT_ROUNDOFF[name], x.shape[1]
     half_sub = {"float16": 2.0**-25, "bfloat16": 2.0**-134, "float32": 2.0**-150}[name]
-    bound = u * np.abs(ref) + 1.2 * (u + 4 * 2.0**-24 + 2 * k * 2.0**-24) * mag + 1e-6 * np.abs(ref) + half_sub
+    act_err = 2.0**-16 * np.abs(pre) if (device == "cuda" and name == "float32" and act == "gelu_tanh") else 0.0
+    bound = u * np.abs(ref) + 1.2 * (u + 4 * 2.0**-24 + 2 * k * 2.0**-24) * mag + 1e-6 * np.abs(ref) + act_err + half_sub
     return float(np.max(np.abs(z64 - ref) / bound))
 
 
@@ -109,7 +113,7 @@ def test_norm_linear_matches_reference(rng, device, name, rms):
                 else:
                     z = _call(rms, x, w, bias, gamma, beta, eps, act, "cpu")
                 assert z.dtype == dt and z.shape == (m, n)
-                ex = norm_linear_excess(z, x, w, bias, gamma, beta, eps, act, name, rms)
+                ex = norm_linear_excess(z, x, w, bias, gamma, beta, eps, act, name, rms, device)
                 assert ex <= 1.0, (m, k, n, act, with_bias, affine, ex)
 
 
@@ -161,7 +165,7 @@ def test_cuda_norm_gemv_plans_and_nan(rng, name, monkeypatch):
     g, b, bias = np.ones(768, dt), np.zeros(768, dt), rng.standard_normal(2304).astype(dt)
     z = lc.layer_norm_linear(x, w, bias, g, b, 1e-5, "gelu_tanh", "cuda")
     assert "norm_gemv" not in lc.last_dispatch()["path"]
-    assert norm_linear_excess(z, x, w, bias, g, b, 1e-5, "gelu_tanh", name, False) <= 1.0
+    assert norm_linear_excess(z, x, w, bias, g, b, 1e-5, "gelu_tanh", name, False, "cuda") <= 1.0
 
 
 def test_cuda_norm_gemv_in_a_captured_graph(rng):

@@ -145,12 +145,12 @@ def test_graph_run_follows_changes_through_core(rng, rel_err):
     assert g.run(-np.ones((2, 2), np.float32), device="cpu")[0].tolist() == [[0.0, 0.0], [0.0, 0.0]]
 
 
-def test_graph_core_refuses_changes_while_planned_elsewhere():
-    # The planner reads the graph without the GIL: a change meanwhile (which may move its arrays) is
-    # refused with RuntimeError, never made under the reader. A long chain keeps the planner busy.
+def _plan_while_changing(chain):
+    """Plans a relu chain of ``chain`` nodes on a thread while this thread keeps adding inputs; returns
+    (core, n0, plans, refused, changed)."""
     core = lc.GraphCore()
     v = core.input("x", (4,))
-    for _ in range(3000):
+    for _ in range(chain):
         v = core.add("relu", [v])
     core.mark_output(v)
     n0 = core.num_values
@@ -177,8 +177,20 @@ def test_graph_core_refuses_changes_while_planned_elsewhere():
             refused.append(i)
         i += 1
     th.join()
-    assert refused, "no change was attempted while planning (the planner finished first)"
-    assert core.num_values == n0 + len(changed)
+    return core, n0, plans, refused, changed
+
+
+def test_graph_core_refuses_changes_while_planned_elsewhere():
+    # The planner reads the graph without the GIL: a change meanwhile (which may move its arrays) is
+    # refused with RuntimeError, never made under the reader. A long chain keeps the planner busy; on a
+    # loaded machine this thread may wake only after the planner is done, so the chain grows until a change
+    # lands inside the planning (every attempt checks the invariants).
+    for chain in (3000, 12000, 48000):
+        core, n0, plans, refused, changed = _plan_while_changing(chain)
+        assert core.num_values == n0 + len(changed)
+        if refused:
+            break
+    assert refused, "no change was attempted while planning (the planner finished first, even at 48000 nodes)"
     core.input("after", (2,))  # allowed again
     x = np.array([-1, 2, -3, 4], np.float32)
     assert plans[0].run(*([x] + [np.zeros(2, np.float32)] * (plans[0].num_inputs - 1)))[0].tolist() == [0, 2, 0, 4]

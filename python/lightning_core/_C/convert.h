@@ -46,6 +46,17 @@ static inline int lcpy_parse(lcpy_sig *s, PyObject *const *args, Py_ssize_t narg
     return lcpy_parse_slow(s, args, nargs, kwnames, v);
 }
 
+/* Defines py_<name>, a METH_FASTCALL|METH_KEYWORDS function that parses its arguments with the lcpy_sig
+ * `sig` into PyObject *v[] and returns `call` (an expression over v): the wrapper of every op whose body
+ * is one call of its _impl (LCPY_PARSED(linear, sig_linear, linear_impl("linear", v, 0))). */
+#define LCPY_PARSED(name, sig, call)                                                                     \
+    static PyObject *py_##name(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) { \
+        PyObject *v[LCPY_MAX_ARGS];                                                                      \
+        (void)self;                                                                                      \
+        if (lcpy_parse(&(sig), args, nargs, kw, v) < 0) return NULL;                                     \
+        return call;                                                                                     \
+    }
+
 /* NumPy's type number of ml_dtypes.bfloat16 (a user dtype): looked up once, lazily, by importing ml_dtypes
  * (the first time an array of a user dtype or a bfloat16 result is seen); -1 when ml_dtypes cannot be
  * imported (no exception set; tried again next time). */

@@ -304,41 +304,17 @@ static lcpy_sig sig_sample =
 static lcpy_sig sig_sample_into =
     LCPY_SIG("sample_into", 2, "logits", "out", "temperature", "top_k", "top_p", "seed", "counter", "device");
 
-static PyObject *py_sample(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[7];
-    if (lcpy_parse(&sig_sample, args, nargs, kw, v) < 0) return NULL;
-    return sample_impl("sample", v, 0);
-}
+LCPY_PARSED(sample, sig_sample, sample_impl("sample", v, 0))
 
-static PyObject *py_sample_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[8];
-    if (lcpy_parse(&sig_sample_into, args, nargs, kw, v) < 0) return NULL;
-    return sample_impl("sample_into", v, 1);
-}
+LCPY_PARSED(sample_into, sig_sample_into, sample_impl("sample_into", v, 1))
 
-static PyObject *py_embedding(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[4];
-    if (lcpy_parse(&sig_embedding, args, nargs, kw, v) < 0) return NULL;
-    return embedding_impl("embedding", v, 0);
-}
+LCPY_PARSED(embedding, sig_embedding, embedding_impl("embedding", v, 0))
 
-static PyObject *py_embedding_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[5];
-    if (lcpy_parse(&sig_embedding_into, args, nargs, kw, v) < 0) return NULL;
-    return embedding_impl("embedding_into", v, 1);
-}
+LCPY_PARSED(embedding_into, sig_embedding_into, embedding_impl("embedding_into", v, 1))
 
-static PyObject *py_argmax(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[2];
-    if (lcpy_parse(&sig_argmax, args, nargs, kw, v) < 0) return NULL;
-    return argmax_impl("argmax", v, 0);
-}
+LCPY_PARSED(argmax, sig_argmax, argmax_impl("argmax", v, 0))
 
-static PyObject *py_argmax_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[3];
-    if (lcpy_parse(&sig_argmax_into, args, nargs, kw, v) < 0) return NULL;
-    return argmax_impl("argmax_into", v, 1);
-}
+LCPY_PARSED(argmax_into, sig_argmax_into, argmax_impl("argmax_into", v, 1))
 
 PyMethodDef lcpy_index_methods[] = {
     LCPY_METHOD(embedding, "($module, /, weight, ids, device='cpu', offset=None)",

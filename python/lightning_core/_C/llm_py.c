@@ -104,12 +104,7 @@ static PyObject *llm_impl(const char *fn, const llm_op *op, PyObject *const *v, 
 static lcpy_sig sig_rms_norm = LCPY_SIG("rms_norm", 1, "x", "weight", "eps", "device");
 static lcpy_sig sig_rms_norm_into = LCPY_SIG("rms_norm_into", 2, "x", "out", "weight", "eps", "device");
 
-static PyObject *py_rms_norm(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[4];
-    (void)self;
-    if (lcpy_parse(&sig_rms_norm, args, nargs, kw, v) < 0) return NULL;
-    return llm_impl("rms_norm", &OP_RMS, v, 0);
-}
+LCPY_PARSED(rms_norm, sig_rms_norm, llm_impl("rms_norm", &OP_RMS, v, 0))
 
 static PyObject *py_rms_norm_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
     PyObject *p[5];
@@ -279,19 +274,9 @@ static lcpy_sig sig_rope = LCPY_SIG("rope", 2, "x", "positions", "theta", "rotar
 static lcpy_sig sig_rope_into =
     LCPY_SIG("rope_into", 3, "x", "positions", "out", "theta", "rotary_dim", "scaling", "device");
 
-static PyObject *py_rope(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[6];
-    (void)self;
-    if (lcpy_parse(&sig_rope, args, nargs, kw, v) < 0) return NULL;
-    return rope_impl("rope", v, 0);
-}
+LCPY_PARSED(rope, sig_rope, rope_impl("rope", v, 0))
 
-static PyObject *py_rope_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[7];
-    (void)self;
-    if (lcpy_parse(&sig_rope_into, args, nargs, kw, v) < 0) return NULL;
-    return rope_impl("rope_into", v, 1);
-}
+LCPY_PARSED(rope_into, sig_rope_into, rope_impl("rope_into", v, 1))
 
 /* ---- method table ------------------------------------------------------------------------------------ */
 

@@ -81,29 +81,13 @@ static lcpy_sig sig_matmul = LCPY_SIG("matmul", 2, "a", "b", "device");
 static lcpy_sig sig_matmul2d_into = LCPY_SIG("matmul2d_into", 3, "a", "b", "out", "device");
 static lcpy_sig sig_matmul_np_into = LCPY_SIG("matmul_np_into", 6, "a", "b", "out", "m", "k", "n", "device");
 
-static PyObject *py_matmul2d(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[3];
-    if (lcpy_parse(&sig_matmul2d, args, nargs, kw, v) < 0) return NULL;
-    return matmul_impl("matmul2d", v, 0, 0);
-}
+LCPY_PARSED(matmul2d, sig_matmul2d, matmul_impl("matmul2d", v, 0, 0))
 
-static PyObject *py_matmul(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[3];
-    if (lcpy_parse(&sig_matmul, args, nargs, kw, v) < 0) return NULL;
-    return matmul_impl("matmul", v, 0, 0);
-}
+LCPY_PARSED(matmul, sig_matmul, matmul_impl("matmul", v, 0, 0))
 
-static PyObject *py_matmul2d_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[4];
-    if (lcpy_parse(&sig_matmul2d_into, args, nargs, kw, v) < 0) return NULL;
-    return matmul_impl("matmul2d_into", v, 1, 0);
-}
+LCPY_PARSED(matmul2d_into, sig_matmul2d_into, matmul_impl("matmul2d_into", v, 1, 0))
 
-static PyObject *py_matmul_np_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[7];
-    if (lcpy_parse(&sig_matmul_np_into, args, nargs, kw, v) < 0) return NULL;
-    return matmul_impl("matmul_np_into", v, 1, 1);
-}
+LCPY_PARSED(matmul_np_into, sig_matmul_np_into, matmul_impl("matmul_np_into", v, 1, 1))
 
 /* ---- attention ---------------------------------------------------------------------------- */
 
@@ -173,29 +157,13 @@ static lcpy_sig sig_attention_forward =
 static lcpy_sig sig_attention_forward_into =
     LCPY_SIG("attention_forward_into", 6, "q", "k", "v", "out", "seq", "head_dim", "causal", "device");
 
-static PyObject *py_attention2d(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[5];
-    if (lcpy_parse(&sig_attention2d, args, nargs, kw, v) < 0) return NULL;
-    return attention_impl("attention2d", v, 0, 0);
-}
+LCPY_PARSED(attention2d, sig_attention2d, attention_impl("attention2d", v, 0, 0))
 
-static PyObject *py_attention2d_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[6];
-    if (lcpy_parse(&sig_attention2d_into, args, nargs, kw, v) < 0) return NULL;
-    return attention_impl("attention2d_into", v, 1, 0);
-}
+LCPY_PARSED(attention2d_into, sig_attention2d_into, attention_impl("attention2d_into", v, 1, 0))
 
-static PyObject *py_attention_forward(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[7];
-    if (lcpy_parse(&sig_attention_forward, args, nargs, kw, v) < 0) return NULL;
-    return attention_impl("attention_forward", v, 0, 1);
-}
+LCPY_PARSED(attention_forward, sig_attention_forward, attention_impl("attention_forward", v, 0, 1))
 
-static PyObject *py_attention_forward_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[8];
-    if (lcpy_parse(&sig_attention_forward_into, args, nargs, kw, v) < 0) return NULL;
-    return attention_impl("attention_forward_into", v, 1, 1);
-}
+LCPY_PARSED(attention_forward_into, sig_attention_forward_into, attention_impl("attention_forward_into", v, 1, 1))
 
 /* ---- conv2d ------------------------------------------------------------------------------- */
 
@@ -244,17 +212,9 @@ static lcpy_sig sig_conv2d = LCPY_SIG("conv2d_nchw", 3, "x", "w", "b", "stride_h
 static lcpy_sig sig_conv2d_into = LCPY_SIG("conv2d_nchw_into", 4, "x", "w", "b", "out", "stride_h", "stride_w", "pad_h",
                                            "pad_w", "device", "apply_relu");
 
-static PyObject *py_conv2d_nchw(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[9];
-    if (lcpy_parse(&sig_conv2d, args, nargs, kw, v) < 0) return NULL;
-    return conv2d_impl("conv2d_nchw", v, 0);
-}
+LCPY_PARSED(conv2d_nchw, sig_conv2d, conv2d_impl("conv2d_nchw", v, 0))
 
-static PyObject *py_conv2d_nchw_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[10];
-    if (lcpy_parse(&sig_conv2d_into, args, nargs, kw, v) < 0) return NULL;
-    return conv2d_impl("conv2d_nchw_into", v, 1);
-}
+LCPY_PARSED(conv2d_nchw_into, sig_conv2d_into, conv2d_impl("conv2d_nchw_into", v, 1))
 
 /* ---- linear ------------------------------------------------------------------------------- */
 
@@ -332,17 +292,9 @@ static PyObject *linear_impl(const char *fn, PyObject *const *v, int has_out) {
 static lcpy_sig sig_linear = LCPY_SIG("linear", 2, "x", "w", "bias", "activation", "device", "residual");
 static lcpy_sig sig_linear_into = LCPY_SIG("linear_into", 3, "x", "w", "out", "bias", "activation", "device", "residual");
 
-static PyObject *py_linear(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[6];
-    if (lcpy_parse(&sig_linear, args, nargs, kw, v) < 0) return NULL;
-    return linear_impl("linear", v, 0);
-}
+LCPY_PARSED(linear, sig_linear, linear_impl("linear", v, 0))
 
-static PyObject *py_linear_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[7];
-    if (lcpy_parse(&sig_linear_into, args, nargs, kw, v) < 0) return NULL;
-    return linear_impl("linear_into", v, 1);
-}
+LCPY_PARSED(linear_into, sig_linear_into, linear_impl("linear_into", v, 1))
 
 /* ---- vector_add / matrix_sub / matrix_div ------------------------------------------------- */
 
@@ -474,29 +426,13 @@ static lcpy_sig sig_relu_into = LCPY_SIG("relu_into", 2, "x", "out", "device");
 static lcpy_sig sig_gelu = LCPY_SIG("gelu", 1, "x", "approximate", "device");
 static lcpy_sig sig_gelu_into = LCPY_SIG("gelu_into", 2, "x", "out", "approximate", "device");
 
-static PyObject *py_relu(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[2];
-    if (lcpy_parse(&sig_relu, args, nargs, kw, v) < 0) return NULL;
-    return unary_impl("relu", v, 0, 0);
-}
+LCPY_PARSED(relu, sig_relu, unary_impl("relu", v, 0, 0))
 
-static PyObject *py_relu_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[3];
-    if (lcpy_parse(&sig_relu_into, args, nargs, kw, v) < 0) return NULL;
-    return unary_impl("relu_into", v, 1, 0);
-}
+LCPY_PARSED(relu_into, sig_relu_into, unary_impl("relu_into", v, 1, 0))
 
-static PyObject *py_gelu(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[3];
-    if (lcpy_parse(&sig_gelu, args, nargs, kw, v) < 0) return NULL;
-    return unary_impl("gelu", v, 0, 1);
-}
+LCPY_PARSED(gelu, sig_gelu, unary_impl("gelu", v, 0, 1))
 
-static PyObject *py_gelu_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[4];
-    if (lcpy_parse(&sig_gelu_into, args, nargs, kw, v) < 0) return NULL;
-    return unary_impl("gelu_into", v, 1, 1);
-}
+LCPY_PARSED(gelu_into, sig_gelu_into, unary_impl("gelu_into", v, 1, 1))
 
 /* ---- qkv_pack_repeat ---------------------------------------------------------------------- */
 
@@ -533,17 +469,9 @@ static PyObject *qkv_pack_impl(const char *fn, PyObject *const *v, int has_out) 
 static lcpy_sig sig_qkv_pack_repeat = LCPY_SIG("qkv_pack_repeat", 3, "src", "seq_len", "head_dim", "device");
 static lcpy_sig sig_qkv_pack_repeat_into = LCPY_SIG("qkv_pack_repeat_into", 2, "src", "out", "device");
 
-static PyObject *py_qkv_pack_repeat(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[4];
-    if (lcpy_parse(&sig_qkv_pack_repeat, args, nargs, kw, v) < 0) return NULL;
-    return qkv_pack_impl("qkv_pack_repeat", v, 0);
-}
+LCPY_PARSED(qkv_pack_repeat, sig_qkv_pack_repeat, qkv_pack_impl("qkv_pack_repeat", v, 0))
 
-static PyObject *py_qkv_pack_repeat_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[3];
-    if (lcpy_parse(&sig_qkv_pack_repeat_into, args, nargs, kw, v) < 0) return NULL;
-    return qkv_pack_impl("qkv_pack_repeat_into", v, 1);
-}
+LCPY_PARSED(qkv_pack_repeat_into, sig_qkv_pack_repeat_into, qkv_pack_impl("qkv_pack_repeat_into", v, 1))
 
 /* ---- layer_norm_linear / rms_norm_linear -------------------------------------------------- */
 
@@ -591,17 +519,9 @@ static lcpy_sig sig_layer_norm_linear =
     LCPY_SIG("layer_norm_linear", 2, "x", "w", "bias", "gamma", "beta", "eps", "activation", "device");
 static lcpy_sig sig_rms_norm_linear = LCPY_SIG("rms_norm_linear", 2, "x", "w", "bias", "weight", "eps", "activation", "device");
 
-static PyObject *py_layer_norm_linear(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[8];
-    if (lcpy_parse(&sig_layer_norm_linear, args, nargs, kw, v) < 0) return NULL;
-    return norm_linear_impl("layer_norm_linear", v, 0);
-}
+LCPY_PARSED(layer_norm_linear, sig_layer_norm_linear, norm_linear_impl("layer_norm_linear", v, 0))
 
-static PyObject *py_rms_norm_linear(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[7];
-    if (lcpy_parse(&sig_rms_norm_linear, args, nargs, kw, v) < 0) return NULL;
-    return norm_linear_impl("rms_norm_linear", v, 1);
-}
+LCPY_PARSED(rms_norm_linear, sig_rms_norm_linear, norm_linear_impl("rms_norm_linear", v, 1))
 
 /* ---- layer_norm --------------------------------------------------------------------------- */
 
@@ -659,17 +579,9 @@ static PyObject *layer_norm_impl(const char *fn, PyObject *const *v, int has_out
 static lcpy_sig sig_layer_norm = LCPY_SIG("layer_norm", 1, "x", "gamma", "beta", "eps", "device");
 static lcpy_sig sig_layer_norm_into = LCPY_SIG("layer_norm_into", 2, "x", "out", "gamma", "beta", "eps", "device");
 
-static PyObject *py_layer_norm(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[5];
-    if (lcpy_parse(&sig_layer_norm, args, nargs, kw, v) < 0) return NULL;
-    return layer_norm_impl("layer_norm", v, 0);
-}
+LCPY_PARSED(layer_norm, sig_layer_norm, layer_norm_impl("layer_norm", v, 0))
 
-static PyObject *py_layer_norm_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[6];
-    if (lcpy_parse(&sig_layer_norm_into, args, nargs, kw, v) < 0) return NULL;
-    return layer_norm_impl("layer_norm_into", v, 1);
-}
+LCPY_PARSED(layer_norm_into, sig_layer_norm_into, layer_norm_impl("layer_norm_into", v, 1))
 
 /* ---- method table ------------------------------------------------------------------------- */
 

@@ -289,18 +289,9 @@ static lcpy_sig sig_sdpa = LCPY_SIG("scaled_dot_product_attention", 3, "q", "k",
 static lcpy_sig sig_sdpa_into = LCPY_SIG("scaled_dot_product_attention_into", 4, "q", "k", "v", "out", "attn_mask",
                                          "causal", "scale", "key_lengths", "device", "lse", "window");
 
-static PyObject *py_scaled_dot_product_attention(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
-    PyObject *v[10];
-    if (lcpy_parse(&sig_sdpa, args, nargs, kw, v) < 0) return NULL;
-    return sdpa_impl("scaled_dot_product_attention", v, 0);
-}
+LCPY_PARSED(scaled_dot_product_attention, sig_sdpa, sdpa_impl("scaled_dot_product_attention", v, 0))
 
-static PyObject *py_scaled_dot_product_attention_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
-                                                      PyObject *kw) {
-    PyObject *v[11];
-    if (lcpy_parse(&sig_sdpa_into, args, nargs, kw, v) < 0) return NULL;
-    return sdpa_impl("scaled_dot_product_attention_into", v, 1);
-}
+LCPY_PARSED(scaled_dot_product_attention_into, sig_sdpa_into, sdpa_impl("scaled_dot_product_attention_into", v, 1))
 
 /* ---- KV cache ------------------------------------------------------------------------------------ */
 
