@@ -17,6 +17,9 @@
  * counter to 0, so a captured CUDA graph replays correctly) adds the partials in split order (four
  * interleaved sums combined in a fixed order: deterministic whoever finishes last), then bias, act, one
  * rounding. Empty splits never occur (the plan takes ceil(k / rows per split) splits).
+ * Launched with programmatic dependent launch (pdl.cuh): a block's first U rows of w per warp are requested
+ * before it waits for the previous kernel, so in a decode step the weight stream starts under the tail of the
+ * kernel before (LC_PDL=0: plain launches).
  * Norm prologue (layer_norm_linear / rms_norm_linear, lc_cuda_launch_gemv_norm): x is normalised as it is
  * staged. In the first chunk, while the first w rows are in flight, warp i computes row i's statistics over
  * the whole row (every block does: x is a few KiB from L2): Σx and Σx² in float64 in one pass (for 16-bit x
@@ -33,6 +36,7 @@
 #include "backend/cuda/activation.cuh"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/lowp.cuh"
+#include "backend/cuda/pdl.cuh"
 
 #define GEMV_NW 8
 #define GEMV_NT (GEMV_NW * 32)
@@ -88,7 +92,7 @@ __device__ __forceinline__ void gemv_cvt(const uint4 v, float f[8], __half) {
 /* 16 bytes of w, read-only for the kernel's life, not kept in L1 (each byte is read once). */
 __device__ __forceinline__ uint4 gemv_ld(const char *p) {
     uint4 r;
-    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
         : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
         : "l"(p));
     return r;
@@ -201,6 +205,7 @@ __global__ void __launch_bounds__(GEMV_NT, M <= 3 ? 3 : 2) gemv_kernel(const gem
     const int kc = p.kc;
     const int64_t rowb = p.n * 2; /* bytes of a w row */
     const char *const wcol = p.w + col * 2;
+    lc_pdl_trigger();
 
     float acc[M][8];
 #pragma unroll
@@ -214,6 +219,9 @@ __global__ void __launch_bounds__(GEMV_NT, M <= 3 ? 3 : 2) gemv_kernel(const gem
         uint4 wv[U];
         /* the warp's first rows are requested before x is staged: the two latencies overlap */
         if (active) gemv_load<U>(wv, wcol + (c0 + r) * rowb, rowb, rows - r);
+        /* launched with PDL (pdl.cuh): the first rows of w (constant) load while the previous kernel runs;
+         * x, res, out, ws and the counters only after it has finished (every thread passes here once) */
+        if (c0 == kb) lc_pdl_wait();
         if (p.norm && c0 == kb && warp < M) gemv_row_stats<T>(p, warp, lane, gemv_st[warp]);
         __syncthreads(); /* the previous chunk's readers are done (and the statistics written) */
         for (int idx = tid; idx < M * rows; idx += GEMV_NT) {
@@ -358,8 +366,8 @@ extern "C" size_t lc_cuda_gemv_workspace(int64_t m, int64_t k, int64_t n, int nu
 
 template <typename T, int M> static cudaError_t gemv_launch_m(const gemv_params &p, const gemv_plan &pl,
                                                              cudaStream_t stream) {
-    gemv_kernel<T, M><<<dim3((unsigned)pl.tiles, (unsigned)pl.splits), GEMV_NT, pl.smem, stream>>>(p);
-    return cudaGetLastError();
+    return lc_pdl_launch(gemv_kernel<T, M>, dim3((unsigned)pl.tiles, (unsigned)pl.splits), dim3(GEMV_NT), pl.smem,
+                         stream, p);
 }
 
 template <typename T> static cudaError_t gemv_launch_t(int64_t m, const gemv_params &p, const gemv_plan &pl,
