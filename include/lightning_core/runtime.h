@@ -69,6 +69,13 @@ typedef enum lc_matmul_precision {
 lc_status lc_set_matmul_precision(lc_matmul_precision precision);
 lc_matmul_precision lc_get_matmul_precision(void);
 
+/* The calling thread's promise that no kernel still in flight writes the weight operand of its linear-family
+ * calls (a model's weights after loading): lets the CUDA decode GEMV start reading w before the kernel ahead of
+ * it has finished (programmatic dependent launch), instead of after. Off by default; thread-local; a captured
+ * graph keeps the choice made while capturing. With it off, results are the same, the GEMV just waits first. */
+void lc_set_static_weights(int on);
+int lc_get_static_weights(void);
+
 /* Waits until all work enqueued on `device` (CPU: nothing; CUDA: the backend's stream) has finished.
  * Work on device-resident tensors is asynchronous; one-shot calls with host outputs return finished.
  * A fault raised by an earlier kernel is reported here (LC_ERR_BACKEND, naming that op). */

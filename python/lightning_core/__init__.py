@@ -81,6 +81,8 @@ from ._C import (
     set_autotune,
     set_matmul_precision,
     set_num_threads,
+    set_static_weights,
+    get_static_weights,
     set_strict_device,
     strict_device,
     synchronize,
@@ -113,6 +115,7 @@ from .sessions import (
     attention_forward_with_policy,
     attention_policy_session,
     matmul2d_resident_session,
+    static_weights,
     sync_policy,
 )
 from .trace import runtime_trace_timeline
@@ -282,6 +285,9 @@ __all__ = [
     "runtime_trace_timeline",
     "set_autotune",
     "set_matmul_precision",
+    "set_static_weights",
+    "get_static_weights",
+    "static_weights",
     "set_num_threads",
     "set_strict_device",
     "strict_device",

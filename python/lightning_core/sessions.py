@@ -242,3 +242,21 @@ def sync_policy(policy):
         yield
     finally:
         _C._set_thread_sync_policy(previous)
+
+
+@contextmanager
+def static_weights(on=True):
+    """Runs the block with this thread's static-weights promise set to `on`, then restores the previous
+    value. The promise: no kernel still in flight writes the weight operand of the block's linear-family
+    calls (true of a model's weights once loaded). Under it the CUDA 16-bit decode GEMV starts reading w
+    before the kernel ahead of it ends (programmatic dependent launch); without it the GEMV waits first.
+    Results are identical either way; a CUDA graph captured inside the block keeps the promise. The model
+    runner's decode steps run under it."""
+    if not isinstance(on, bool):
+        raise TypeError(f"static_weights: on: expected a bool, got {type(on).__name__}")
+    previous = _C.get_static_weights()
+    _C.set_static_weights(on)
+    try:
+        yield
+    finally:
+        _C.set_static_weights(previous)

@@ -1,6 +1,6 @@
 /* policy.c — the sync policy (process default from LC_SYNC_POLICY or lc_set_sync_policy, and a
  * per-thread override), the runtime counters, and the device timer (CUDA events on the backend
- * stream through the backend table; wall time on the CPU).
+ * stream through the backend table; wall time on the CPU), and the thread-local static-weights promise.
  * Tests: tests/c/test_sessions.c, tests/python/test_sessions.py, tests/python/test_sync_policy.py. */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -66,6 +66,13 @@ int lc_get_thread_sync_policy(void) { return lc_sync_thread; }
 lc_sync_policy lc_effective_sync_policy(void) {
     return lc_sync_thread >= 0 ? (lc_sync_policy)lc_sync_thread : lc_get_sync_policy();
 }
+
+/* ---- the static-weights promise (thread-local; read by the CUDA GEMV launch) ---- */
+static _Thread_local int lc_static_weights;
+
+void lc_set_static_weights(int on) { lc_static_weights = on != 0; }
+
+int lc_get_static_weights(void) { return lc_static_weights; }
 
 /* ---- counters ---------------------------------------------------------------------------------- */
 

@@ -152,6 +152,17 @@ static PyObject *py_set_matmul_precision(PyObject *self, PyObject *const *args, 
     return NULL;
 }
 
+static PyObject *py_set_static_weights(PyObject *self, PyObject *arg) {
+    if (!PyBool_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "set_static_weights: on: expected a bool, got %s", Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    lc_set_static_weights(arg == Py_True);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_get_static_weights(PyObject *self, PyObject *noargs) { return PyBool_FromLong(lc_get_static_weights()); }
+
 static PyObject *py_get_matmul_precision(PyObject *self, PyObject *noargs) {
     int p = (int)lc_get_matmul_precision();
     if (p < 0 || p >= LC_PRECISION_COUNT) p = 0;
@@ -268,6 +279,10 @@ static PyMethodDef lcpy_runtime_methods[] = {
     LCPY_METHOD(set_matmul_precision, "($module, /, precision)",
                 "Float32 GPU matmul precision: 'highest' (exact float32, default) or 'tf32' (tensor cores)."),
     LCPY_NOARGS(get_matmul_precision, "The float32 GPU matmul precision: 'highest' or 'tf32'."),
+    {"set_static_weights", py_set_static_weights, METH_O,
+     "set_static_weights($module, on, /)\n--\n\nThis thread's promise that no kernel in flight writes the weight of its "
+     "linear-family calls (lets the CUDA decode GEMV load w before the previous kernel ends); see static_weights()."},
+    LCPY_NOARGS(get_static_weights, "This thread's static-weights promise (bool; default False)."),
     LCPY_METHOD(validate_shape, "($module, /, shape)", "None when the shape is valid, else ValueError."),
     LCPY_METHOD(validate_view, "($module, /, storage_elems, shape, strides, offset)",
               "None when the view fits a storage of storage_elems elements, else ValueError."),

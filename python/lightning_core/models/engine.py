@@ -267,7 +267,8 @@ class CausalLM:
         (argmax); above 0 the next token is drawn by lc.sample (top_k, top_p, seeded: the same seed gives the
         same tokens). Returns prompt + new tokens (a list, or a list of lists for a batch); a sequence stops
         after emitting a token in stop_ids. stream(step, tokens) is called after every step with the new token
-        of each sequence. timings (a dict, optional) receives prefill_ms, decode_ms and decode_steps.
+        of each sequence (it must not write the model's weights: the decode steps run under lc.static_weights).
+        timings (a dict, optional) receives prefill_ms, decode_ms and decode_steps.
         graph (default: True on CUDA): the decode step runs as one replay of a CUDA graph captured once for
         this batch (lc.capture_graph over the same ops: ids and positions in device tensors, the caches'
         lengths on the device, the next token written back into the ids tensor)."""
@@ -321,21 +322,24 @@ class CausalLM:
             dec.begin(self._draws)
         done = np.zeros(b, bool)
         stops = set(int(t) for t in stop_ids)
-        for step in range(max_new_tokens):
-            for i in range(b):
-                if not done[i]:
-                    out[i].append(int(nxt[i]))
-                    done[i] = int(nxt[i]) in stops
-            if stream is not None:
-                stream(step, [int(t) for t in nxt])
-            if done.all() or step == max_new_tokens - 1:
-                break
-            pos = (lens + step)[:, None]
-            if dec is not None:
-                nxt = dec.step(nxt, pos)
-            else:
-                nxt = self._next(self._hidden(nxt[:, None], pos, cache))
-            steps += 1
+        # the weights are not written after the prefill's host read: the decode GEMVs may load them before the
+        # kernel ahead of them ends (lc.static_weights; a graph captured here keeps it)
+        with lc.static_weights():
+            for step in range(max_new_tokens):
+                for i in range(b):
+                    if not done[i]:
+                        out[i].append(int(nxt[i]))
+                        done[i] = int(nxt[i]) in stops
+                if stream is not None:
+                    stream(step, [int(t) for t in nxt])
+                if done.all() or step == max_new_tokens - 1:
+                    break
+                pos = (lens + step)[:, None]
+                if dec is not None:
+                    nxt = dec.step(nxt, pos)
+                else:
+                    nxt = self._next(self._hidden(nxt[:, None], pos, cache))
+                steps += 1
         if timings is not None:
             timings.update(prefill_ms=(t1 - t0) * 1e3, decode_ms=(time.perf_counter() - t1) * 1e3, decode_steps=steps)
         return out[0] if single else out

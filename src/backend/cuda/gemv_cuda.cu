@@ -17,9 +17,11 @@
  * counter to 0, so a captured CUDA graph replays correctly) adds the partials in split order (four
  * interleaved sums combined in a fixed order: deterministic whoever finishes last), then bias, act, one
  * rounding. Empty splits never occur (the plan takes ceil(k / rows per split) splits).
- * Launched with programmatic dependent launch (pdl.cuh): a block's first U rows of w per warp are requested
- * before it waits for the previous kernel, so in a decode step the weight stream starts under the tail of the
- * kernel before (LC_PDL=0: plain launches).
+ * Launched with programmatic dependent launch (pdl.cuh). Under the calling thread's static-weights promise
+ * (lc_set_static_weights: no kernel in flight writes w, as in a model's decode step), a block's first U rows
+ * of w per warp are requested before it waits for the previous kernel, so the weight stream starts under
+ * that kernel's tail; without it the block waits before any load (PDL still hides the launch). LC_PDL=0:
+ * plain launches.
  * Norm prologue (layer_norm_linear / rms_norm_linear, lc_cuda_launch_gemv_norm): x is normalised as it is
  * staged. In the first chunk, while the first w rows are in flight, warp i computes row i's statistics over
  * the whole row (every block does: x is a few KiB from L2): Σx and Σx² in float64 in one pass (for 16-bit x
@@ -37,6 +39,7 @@
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/lowp.cuh"
 #include "backend/cuda/pdl.cuh"
+#include "lightning_core/runtime.h"
 
 #define GEMV_NW 8
 #define GEMV_NT (GEMV_NW * 32)
@@ -66,6 +69,7 @@ struct gemv_params {
     int splits;
     int kc;       /* rows of x staged at a time (a multiple of 4) */
     int act;
+    int prefetch; /* lc_get_static_weights() at launch: w's first rows may load before the PDL wait */
 };
 
 __host__ __device__ constexpr int gemv_unroll(int m) { return m <= 2 ? 8 : 4; }
@@ -206,6 +210,7 @@ __global__ void __launch_bounds__(GEMV_NT, M <= 3 ? 3 : 2) gemv_kernel(const gem
     const int64_t rowb = p.n * 2; /* bytes of a w row */
     const char *const wcol = p.w + col * 2;
     lc_pdl_trigger();
+    if (!p.prefetch) lc_pdl_wait(); /* w may come from a kernel still in flight: nothing is read before it ends */
 
     float acc[M][8];
 #pragma unroll
@@ -219,9 +224,9 @@ __global__ void __launch_bounds__(GEMV_NT, M <= 3 ? 3 : 2) gemv_kernel(const gem
         uint4 wv[U];
         /* the warp's first rows are requested before x is staged: the two latencies overlap */
         if (active) gemv_load<U>(wv, wcol + (c0 + r) * rowb, rowb, rows - r);
-        /* launched with PDL (pdl.cuh): the first rows of w (constant) load while the previous kernel runs;
+        /* static weights (lc_set_static_weights): the first rows of w load while the previous kernel runs;
          * x, res, out, ws and the counters only after it has finished (every thread passes here once) */
-        if (c0 == kb) lc_pdl_wait();
+        if (c0 == kb && p.prefetch) lc_pdl_wait();
         if (p.norm && c0 == kb && warp < M) gemv_row_stats<T>(p, warp, lane, gemv_st[warp]);
         __syncthreads(); /* the previous chunk's readers are done (and the statistics written) */
         for (int idx = tid; idx < M * rows; idx += GEMV_NT) {
@@ -406,6 +411,7 @@ static cudaError_t gemv_launch(const lc_linear_args *a, const lc_norm_linear_arg
     p.ng = nrm ? static_cast<const unsigned short *>(nrm->gamma) : NULL;
     p.nb = nrm && nrm->kind == LC_NORM_LAYER ? static_cast<const unsigned short *>(nrm->beta) : NULL;
     p.eps = nrm ? nrm->eps : 0.0;
+    p.prefetch = lc_get_static_weights();
     if (a->dtype == LC_DTYPE_BF16) return gemv_launch_t<__nv_bfloat16>(a->m, p, pl, stream);
     return gemv_launch_t<__half>(a->m, p, pl, stream);
 }
