@@ -3,8 +3,10 @@
  *
  *  - bfloat16 on a CPU with AMX-BF16 that the OS lets us use ("amx_bf16"): matmul_amx_cpu.c (2x2 tiles of
  *    16x16 float32, a and b packed once into tile blocks; LC_CPU_DISABLE=amx skips it).
- *  - bfloat16 on a CPU with AVX-512 BF16 ("avx512bf16"): B is packed once (in parallel) into 32-column
- *    panels of k pairs, the VDPBF16PS layout (b[2p][j], b[2p+1][j] side by side); A is read in place (the
+ *  - bfloat16 on a CPU with AVX-512 BF16 ("avx512bf16"): B is packed into 32-column panels of k pairs, the
+ *    VDPBF16PS layout (b[2p][j], b[2p+1][j] side by side): once, whole and in parallel, when more than two
+ *    blocks of 32 rows share it, else slice by slice by the task that uses it (m <= 64: batched decode,
+ *    where packing B whole cost more than the product); A is read in place (the
  *    pair a[i][2p], a[i][2p+1] is one 32-bit word of its row; B's rows are interleaved by word permutes). An
  *    8x32 micro-kernel keeps 16 float32 accumulators over a slice of 512 k (an odd k's last pair gets a zero
  *    partner, so a NaN/Inf beside it can't leak in); a task (32 rows x 8 panels: its A slice, 32 KiB, stays
@@ -81,31 +83,34 @@ typedef struct {
     uint16_t *bp; /* npanels x kp x (NR pairs) */
 } bf16_ctx;
 
-/* Panel j: for each pair p, 32 columns x (b[2p][col], b[2p+1][col]); zeros past k and past n. Whole pairs
- * of full panels interleave two 64-byte rows with two word permutes; the rest goes element by element. */
-TBF16 static void bf16_pack_b(void *vctx, int64_t begin, int64_t end) {
-    const bf16_ctx *x = vctx;
+/* Panel j, pairs [p0, p1) into dst: for each pair p, 32 columns x (b[2p][col], b[2p+1][col]); zeros past k and
+ * past n. Whole pairs of full panels interleave two 64-byte rows with two word permutes; the rest goes element
+ * by element. */
+TBF16 static void bf16_pack_panel(const bf16_ctx *x, int64_t j, int64_t p0, int64_t p1, uint16_t *dst) {
     static const uint16_t idx[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
                                      8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
     const __m512i lo = _mm512_loadu_si512((const void *)idx);
     const __m512i hi = _mm512_add_epi16(lo, _mm512_set1_epi16(16));
-    for (int64_t j = begin; j < end; j++) {
-        uint16_t *dst = x->bp + (size_t)j * (size_t)x->kp * NR * 2;
-        const int64_t c0 = j * NR, cols = x->n - c0 < NR ? x->n - c0 : NR;
-        for (int64_t p = 0; p < x->kp; p++, dst += NR * 2) {
-            const uint16_t *r0 = x->b + (size_t)(2 * p) * (size_t)x->n + (size_t)c0;
-            const uint16_t *r1 = 2 * p + 1 < x->k ? r0 + x->n : NULL;
-            if (cols == NR && r1) {
-                const __m512i v0 = _mm512_loadu_si512((const void *)r0), v1 = _mm512_loadu_si512((const void *)r1);
-                _mm512_storeu_si512((void *)dst, _mm512_permutex2var_epi16(v0, lo, v1));
-                _mm512_storeu_si512((void *)(dst + NR), _mm512_permutex2var_epi16(v0, hi, v1));
-                continue;
-            }
-            int64_t c = 0;
-            for (; c < cols; c++) dst[2 * c] = r0[c], dst[2 * c + 1] = r1 ? r1[c] : 0;
-            for (; c < NR; c++) dst[2 * c] = dst[2 * c + 1] = 0;
+    const int64_t c0 = j * NR, cols = x->n - c0 < NR ? x->n - c0 : NR;
+    for (int64_t p = p0; p < p1; p++, dst += NR * 2) {
+        const uint16_t *r0 = x->b + (size_t)(2 * p) * (size_t)x->n + (size_t)c0;
+        const uint16_t *r1 = 2 * p + 1 < x->k ? r0 + x->n : NULL;
+        if (cols == NR && r1) {
+            const __m512i v0 = _mm512_loadu_si512((const void *)r0), v1 = _mm512_loadu_si512((const void *)r1);
+            _mm512_storeu_si512((void *)dst, _mm512_permutex2var_epi16(v0, lo, v1));
+            _mm512_storeu_si512((void *)(dst + NR), _mm512_permutex2var_epi16(v0, hi, v1));
+            continue;
         }
+        int64_t c = 0;
+        for (; c < cols; c++) dst[2 * c] = r0[c], dst[2 * c + 1] = r1 ? r1[c] : 0;
+        for (; c < NR; c++) dst[2 * c] = dst[2 * c + 1] = 0;
     }
+}
+
+/* The whole of B, panels [begin, end) (the pool's ranges). */
+static void bf16_pack_b(void *vctx, int64_t begin, int64_t end) {
+    const bf16_ctx *x = vctx;
+    for (int64_t j = begin; j < end; j++) bf16_pack_panel(x, j, 0, x->kp, x->bp + (size_t)j * (size_t)x->kp * NR * 2);
 }
 
 /* The pair (a[i][2p], a[i][2p+1]) as one broadcastable word; the last pair of an odd k gets a zero. */
@@ -147,9 +152,8 @@ TBF16 static void f32_store(float *c, __m512 lo, __m512 hi, int cols) {
 enum { KCP = 256, ACC_LD = PANELS_PER_TASK * NR };
 
 #define BF16_UKR(NAME, ROWS)                                                                                   \
-    TBF16 static void NAME(const bf16_ctx *x, int64_t i0, int64_t j, int64_t p0, int64_t p1, float *acc_buf,   \
-                           int first, int last) {                                                              \
-        const uint16_t *panel = x->bp + (size_t)j * (size_t)x->kp * NR * 2;                                    \
+    TBF16 static void NAME(const bf16_ctx *x, int64_t i0, int64_t j, const uint16_t *pp, int64_t p0, int64_t p1, \
+                           float *acc_buf, int first, int last) {                                              \
         const int cols = (int)(x->n - j * NR < NR ? x->n - j * NR : NR);                                       \
         __m512 acc[ROWS][2];                                                                                   \
         const uint16_t *row[ROWS];                                                                             \
@@ -161,8 +165,8 @@ enum { KCP = 256, ACC_LD = PANELS_PER_TASK * NR };
         const int64_t full = x->k / 2 < p1 ? x->k / 2 : p1;                                                    \
         int64_t p = p0;                                                                                        \
         for (; p < full; p++) {                                                                                \
-            const __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)(panel + p * NR * 2));              \
-            const __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(panel + p * NR * 2 + 32));         \
+            const __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)(pp + (p - p0) * NR * 2));         \
+            const __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(pp + (p - p0) * NR * 2 + 32));    \
             for (int r = 0; r < ROWS; r++) {                                                                   \
                 uint32_t w;                                                                                    \
                 memcpy(&w, row[r] + 2 * p, 4);                                                                 \
@@ -172,8 +176,8 @@ enum { KCP = 256, ACC_LD = PANELS_PER_TASK * NR };
             }                                                                                                  \
         }                                                                                                      \
         for (; p < p1; p++) { /* the last pair of an odd k */                                                  \
-            const __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)(panel + p * NR * 2));              \
-            const __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(panel + p * NR * 2 + 32));         \
+            const __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)(pp + (p - p0) * NR * 2));         \
+            const __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(pp + (p - p0) * NR * 2 + 32));    \
             for (int r = 0; r < ROWS; r++) {                                                                   \
                 const __m512bh av = (__m512bh)_mm512_set1_epi32((int)bf16_pair(row[r], p, x->k));              \
                 acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, b0);                                               \
@@ -196,7 +200,14 @@ BF16_UKR(bf16_ukr1, 1)
 #undef BF16_UKR
 
 /* Task t: rows [MC*(t / groups), +MC) x panels [PANELS_PER_TASK*(t % groups), +PANELS_PER_TASK), k in
- * slices of KCP pairs (the slice of B the task's panels use stays in L2, the rows' slice of A in L1). */
+ * slices of KCP pairs (the slice of B the task's panels use stays in L2, the rows' slice of A in L1). With
+ * x->bp NULL (few row blocks: each slice of B is used by at most LOCAL_PACK_RBLOCKS tasks) the task packs its
+ * slice of B itself into a thread-local buffer (KCP x 8 panels, 256 KiB) right before using it, instead of B
+ * being packed whole up front: no round trip of the packed B through DRAM, no allocation of its size (the
+ * 77 MB GPT-2 lm_head at m = 32 was 62 ms, mostly first-touch page faults of that buffer). */
+enum { LOCAL_PACK_RBLOCKS = 2 };
+static _Thread_local uint16_t bf16_local[(size_t)PANELS_PER_TASK * KCP * NR * 2] __attribute__((aligned(64)));
+
 static void bf16_compute(void *vctx, int64_t begin, int64_t end) {
     const bf16_ctx *x = vctx;
     const int64_t groups = (x->npanels + PANELS_PER_TASK - 1) / PANELS_PER_TASK;
@@ -209,10 +220,18 @@ static void bf16_compute(void *vctx, int64_t begin, int64_t end) {
             const int64_t p1 = p0 + KCP < x->kp ? p0 + KCP : x->kp;
             const int first = p0 == 0, last = p1 == x->kp;
             for (int64_t j = j0; j < j1; j++) {
+                const uint16_t *pp;
+                if (x->bp) {
+                    pp = x->bp + ((size_t)j * (size_t)x->kp + (size_t)p0) * NR * 2;
+                } else {
+                    uint16_t *dst = bf16_local + (size_t)(j - j0) * KCP * NR * 2;
+                    bf16_pack_panel(x, j, p0, p1, dst);
+                    pp = dst;
+                }
                 float *col = acc + (j - j0) * NR;
                 int64_t i = r0;
-                for (; i + MR <= r1; i += MR) bf16_ukr_mr(x, i, j, p0, p1, col + (i - r0) * ACC_LD, first, last);
-                for (; i < r1; i++) bf16_ukr1(x, i, j, p0, p1, col + (i - r0) * ACC_LD, first, last);
+                for (; i + MR <= r1; i += MR) bf16_ukr_mr(x, i, j, pp, p0, p1, col + (i - r0) * ACC_LD, first, last);
+                for (; i < r1; i++) bf16_ukr1(x, i, j, pp, p0, p1, col + (i - r0) * ACC_LD, first, last);
             }
         }
     }
@@ -222,13 +241,16 @@ static lc_status lowp_bf16_avx512(const lc_matmul_args *args, float *c_f32, cons
     bf16_ctx x = {.a = args->a, .b = args->b, .c = args->c, .cf = c_f32, .m = args->m, .k = args->k, .n = args->n};
     x.kp = (x.k + 1) / 2;
     x.npanels = (x.n + NR - 1) / NR;
-    int64_t elems;
-    if (!lc_mul_ok(x.npanels * NR * 2, x.kp, &elems) || (uint64_t)elems > SIZE_MAX / 2)
-        return lc_error(LC_ERR_INVALID_ARGUMENT, "matmul: bfloat16 packed-b size overflows");
-    x.bp = lc_aligned_alloc((size_t)elems * 2);
-    if (!x.bp) return lc_error(LC_ERR_OUT_OF_MEMORY, "matmul: cannot allocate %lld bytes for packed b", (long long)elems * 2);
-    lc_parallel_for(x.npanels, 1, bf16_pack_b, &x);
     const int64_t groups = (x.npanels + PANELS_PER_TASK - 1) / PANELS_PER_TASK, rblocks = (x.m + MC - 1) / MC;
+    if (rblocks > LOCAL_PACK_RBLOCKS) { /* B packed once, whole, and shared by the row blocks */
+        int64_t elems;
+        if (!lc_mul_ok(x.npanels * NR * 2, x.kp, &elems) || (uint64_t)elems > SIZE_MAX / 2)
+            return lc_error(LC_ERR_INVALID_ARGUMENT, "matmul: bfloat16 packed-b size overflows");
+        x.bp = lc_aligned_alloc((size_t)elems * 2);
+        if (!x.bp)
+            return lc_error(LC_ERR_OUT_OF_MEMORY, "matmul: cannot allocate %lld bytes for packed b", (long long)elems * 2);
+        lc_parallel_for(x.npanels, 1, bf16_pack_b, &x);
+    }
     lc_parallel_for(groups * rblocks, 1, bf16_compute, &x);
     lc_aligned_free(x.bp);
     *path = "avx512bf16";
