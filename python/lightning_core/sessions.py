@@ -233,18 +233,22 @@ def attention_policy_session(seq, head_dim, causal=False, device="auto"):
 
 
 @contextmanager
-def sync_policy(policy):
-    """Runs the block under `policy` ('auto', 'always', 'never') on this thread, then restores the
-    previous per-thread setting: the per-call form of set_sync_policy."""
-    previous = _C._get_thread_sync_policy()
-    _C._set_thread_sync_policy(policy)
+def _thread_setting(get, set_, value):
+    """Sets a per-thread runtime setting to `value` for the block, then restores the previous value."""
+    previous = get()
+    set_(value)
     try:
         yield
     finally:
-        _C._set_thread_sync_policy(previous)
+        set_(previous)
 
 
-@contextmanager
+def sync_policy(policy):
+    """Runs the block under `policy` ('auto', 'always', 'never') on this thread, then restores the
+    previous per-thread setting: the per-call form of set_sync_policy."""
+    return _thread_setting(_C._get_thread_sync_policy, _C._set_thread_sync_policy, policy)
+
+
 def static_weights(on=True):
     """Runs the block with this thread's static-weights promise set to `on`, then restores the previous
     value. The promise: no kernel still in flight writes the weight operand of the block's linear-family
@@ -254,9 +258,4 @@ def static_weights(on=True):
     runner's decode steps run under it."""
     if not isinstance(on, bool):
         raise TypeError(f"static_weights: on: expected a bool, got {type(on).__name__}")
-    previous = _C.get_static_weights()
-    _C.set_static_weights(on)
-    try:
-        yield
-    finally:
-        _C.set_static_weights(previous)
+    return _thread_setting(_C.get_static_weights, _C.set_static_weights, on)
