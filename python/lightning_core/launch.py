@@ -70,26 +70,27 @@ def _pump(stream, out, prefix: bytes, lock: threading.Lock) -> None:
     stream.close()
 
 
-def _stop(procs, grace: float) -> None:
+def _signal_live(procs, sig) -> None:
+    """Sends sig to the process group of every rank still running."""
     for p in procs:
         if p.poll() is None:
             try:
-                os.killpg(p.pid, signal.SIGTERM)
+                os.killpg(p.pid, sig)
             except ProcessLookupError:
                 pass
+
+
+def _stop(procs, grace: float) -> None:
+    _signal_live(procs, signal.SIGTERM)
     end = time.monotonic() + grace
     for p in procs:
         try:
             p.wait(timeout=max(end - time.monotonic(), 0.0))
         except subprocess.TimeoutExpired:
             pass
+    _signal_live(procs, signal.SIGKILL)
     for p in procs:
-        if p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            p.wait()
+        p.wait()
 
 
 def _code(rc: int) -> int:
@@ -107,12 +108,7 @@ def main(argv=None) -> int:
 
     def forward(signum, frame):
         stopping["signal"] = signum
-        for p in procs:
-            if p.poll() is None:
-                try:
-                    os.killpg(p.pid, signum)
-                except ProcessLookupError:
-                    pass
+        _signal_live(procs, signum)
 
     old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:

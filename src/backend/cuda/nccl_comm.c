@@ -427,14 +427,21 @@ lc_status lc_dist_comm_set_timeout(lc_dist_comm_t *c, double timeout_s) {
 
 /* ---- collectives ------------------------------------------------------------------------------- */
 
+/* The checks of an in-place collective on t: usable, the tensor; *dt and *s for the call. */
+static lc_status lc_dist_prepare_one(const char *op, lc_dist_comm_t *c, lc_tensor_t *t, ncclDataType_t *dt,
+                                     cudaStream_t *s) {
+    lc_status st = lc_dist_usable(c, op);
+    if (st == LC_OK) st = lc_dist_check_tensor(op, "t", t, 1, dt);
+    const lc_tensor_t *ts[1] = {t};
+    if (st == LC_OK) st = lc_dist_stream(op, ts, 1, s);
+    return st;
+}
+
 lc_status lc_dist_all_reduce(lc_dist_comm_t *c, lc_tensor_t *t) {
     const char *op = "all_reduce";
     ncclDataType_t dt;
     cudaStream_t s = NULL;
-    lc_status st = lc_dist_usable(c, op);
-    if (st == LC_OK) st = lc_dist_check_tensor(op, "t", t, 1, &dt);
-    const lc_tensor_t *ts[1] = {t};
-    if (st == LC_OK) st = lc_dist_stream(op, ts, 1, &s);
+    lc_status st = lc_dist_prepare_one(op, c, t, &dt, &s);
     if (st != LC_OK) return st;
     void *p = lc_tensor_data(t);
     return lc_dist_enqueued(c, op, ncclAllReduce(p, p, (size_t)lc_tensor_numel(t), dt, ncclSum, c->nccl, s));
@@ -481,12 +488,10 @@ lc_status lc_dist_broadcast(lc_dist_comm_t *c, lc_tensor_t *t, int src) {
     const char *op = "broadcast";
     ncclDataType_t dt;
     cudaStream_t s = NULL;
-    lc_status st = lc_dist_usable(c, op);
+    lc_status st = lc_dist_usable(c, op); /* before src: a destroyed communicator says so first */
     if (st == LC_OK && (src < 0 || src >= c->size))
         st = lc_error(LC_ERR_INVALID_ARGUMENT, "%s: src: expected a rank 0..%d, got %d", op, c->size - 1, src);
-    if (st == LC_OK) st = lc_dist_check_tensor(op, "t", t, 1, &dt);
-    const lc_tensor_t *ts[1] = {t};
-    if (st == LC_OK) st = lc_dist_stream(op, ts, 1, &s);
+    if (st == LC_OK) st = lc_dist_prepare_one(op, c, t, &dt, &s);
     if (st != LC_OK) return st;
     void *p = lc_tensor_data(t);
     return lc_dist_enqueued(c, op, ncclBroadcast(p, p, (size_t)lc_tensor_numel(t), dt, src, c->nccl, s));

@@ -40,7 +40,8 @@ static inline int lc_pdl_enabled() {
 }
 
 /* kern<<<grid, block, smem, stream>>>(args...) with the programmatic-stream-serialisation attribute; returns
- * the launch's error (cudaLaunchKernelEx does not leave it for cudaGetLastError). */
+ * the launch's error, which (as for any runtime call) cudaGetLastError also reports, so a launcher may keep
+ * its `return cudaGetLastError();`. */
 template <typename... KArgs, typename... Args>
 static cudaError_t lc_pdl_launch(void (*kern)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
                                  Args &&...args) {
