@@ -23,9 +23,10 @@
  * that kernel's tail; without it the block waits before any load (PDL still hides the launch). LC_PDL=0:
  * plain launches.
  * Norm prologue (layer_norm_linear / rms_norm_linear, lc_cuda_launch_gemv_norm): x is normalised as it is
- * staged. In the first chunk, while the first w rows are in flight, warp i computes row i's statistics over
- * the whole row (every block does: x is a few KiB from L2): Σx and Σx² in float64 in one pass (for 16-bit x
- * each square is exact in float64, so Σx² - (Σx)²/k loses nothing a two-pass sum would keep), mean split into
+ * staged. In the first chunk, while the first w rows are in flight, the 8 / m warps of row i compute its
+ * statistics over the whole row, one slice each, added in slice order (every block does: x is a few KiB from
+ * L2): Σx and Σx² in float64 in one pass (for 16-bit x each square is exact in float64, so Σx² - (Σx)²/k
+ * loses nothing a two-pass sum would keep), mean split into
  * float hi + lo as lc_layer_norm does, rstd = 1/sqrt(var + eps) (rms: 1/sqrt(Σx²/k + eps)); each staged
  * element is then ((x - hi) - lo)·rstd·gamma + beta (rms: x·rstd·weight), rounded to the dtype as the norm
  * op writes it, so the product sees the values the unfused norm + linear would.
@@ -34,6 +35,7 @@
  * tests/python/test_norm_linear.py (the norm prologue against the float64 reference, split and unsplit). */
 #include <cuda_runtime.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "backend/cuda/activation.cuh"
 #include "backend/cuda/cuda_kernels.h"
@@ -46,7 +48,7 @@
 #define GEMV_TILE 256         /* columns of a block: 32 lanes x 8 */
 #define GEMV_NCTR 4096        /* tile counters; a split plan needs tiles <= GEMV_NCTR */
 #define GEMV_XS_FLOATS 8192   /* staged x: at most m x (8192 / m) floats (32 KiB) */
-#define GEMV_BLOCKS_PER_SM 4  /* split k until tiles x splits reaches about this many blocks per SM */
+#define GEMV_BLOCKS_PER_SM 4  /* split k until tiles x splits reaches about this many blocks per SM (LC_GEMV_BPS) */
 #define GEMV_MAX_SPLITS 1024
 
 static_assert(GEMV_TILE == 32 * 8, "a lane owns 8 columns of a tile");
@@ -54,7 +56,7 @@ static_assert(GEMV_TILE == 32 * 8, "a lane owns 8 columns of a tile");
 /* Finished splits per column tile of the running launch; 0 between launches. */
 __device__ unsigned gemv_ctr[GEMV_NCTR];
 
-static_assert(LC_GEMV_MAX_M <= GEMV_NW, "the norm prologue gives each row of x one warp");
+static_assert(LC_GEMV_MAX_M <= GEMV_NW, "the norm prologue gives each row of x at least one warp");
 
 struct gemv_params {
     const unsigned short *x, *bias, *res; /* res: the residual [m,n] or NULL (may be out) */
@@ -135,15 +137,21 @@ __device__ __forceinline__ double gemv_warp_sum(double v) {
     return v;
 }
 
-/* Row `row` of x: Σx and Σx² (float64, one pass, 16-byte loads when x allows, four in flight a lane), then
- * st = {mean hi, mean lo, rstd} (rms: {0, 0, rstd}) written by lane 0. The whole warp calls it. */
-template <typename T> __device__ __noinline__ void gemv_row_stats(const gemv_params &p, int row, int lane, float *st) {
+/* The norm prologue's statistics, in two steps. gemv_row_part: the GEMV_NW / M warps of row `row` each take one
+ * slice of it (slice `part`, a multiple of 8 elements long, so 16-byte loads stay aligned) and lane 0 stores
+ * its Σx and Σx² (float64, one pass, 16-byte loads when x allows, four in flight a lane) in ps[0..1]: one L2
+ * round trip for a decode row instead of one warp walking the whole row. The whole warp calls it. */
+template <typename T> __device__ __noinline__ void gemv_row_part(const gemv_params &p, int row, int part, int parts,
+                                                                int lane, double *ps) {
     const unsigned short *xr = p.x + (int64_t)row * p.k;
+    const int64_t len = ((p.k + parts - 1) / parts + 7) & ~(int64_t)7;
+    const int64_t b = (int64_t)part * len < p.k ? (int64_t)part * len : p.k;
+    const int64_t e = b + len < p.k ? b + len : p.k;
     double s = 0.0, s2 = 0.0;
-    int64_t j0 = 0;
-    if (((uintptr_t)xr & 15) == 0) { /* whole 16-byte words */
-        const int64_t nv = p.k / 8;
-        const uint4 *xv = reinterpret_cast<const uint4 *>(xr);
+    int64_t j0 = b;
+    if (((uintptr_t)xr & 15) == 0) { /* whole 16-byte words (b is a multiple of 8 elements) */
+        const int64_t nv = (e - b) / 8;
+        const uint4 *xv = reinterpret_cast<const uint4 *>(xr + b);
         for (int64_t v = lane; v < nv; v += 32 * 4) {
             uint4 w[4];
 #pragma unroll
@@ -155,35 +163,42 @@ template <typename T> __device__ __noinline__ void gemv_row_stats(const gemv_par
                 float f[8];
                 gemv_cvt(w[u], f, T());
 #pragma unroll
-                for (int e = 0; e < 8; e++) s += (double)f[e], s2 = fma((double)f[e], (double)f[e], s2);
+                for (int q = 0; q < 8; q++) s += (double)f[q], s2 = fma((double)f[q], (double)f[q], s2);
             }
         }
-        j0 = nv * 8;
+        j0 = b + nv * 8;
     }
-    for (int64_t j = j0 + lane; j < p.k; j += 32) {
+    for (int64_t j = j0 + lane; j < e; j += 32) {
         const double f = (double)Elem<T>::ldu(xr[j]);
         s += f, s2 = fma(f, f, s2);
     }
     s = gemv_warp_sum(s);
     s2 = gemv_warp_sum(s2);
+    if (lane == 0) ps[0] = s, ps[1] = s2;
+}
+
+/* gemv_row_finish: the parts of one row added in part order, then st = {mean hi, mean lo, rstd} (rms: {0, 0,
+ * rstd}); for 16-bit x each square is exact in float64, so Σx² - (Σx)²/k loses nothing a two-pass sum would
+ * keep. */
+__device__ __forceinline__ void gemv_row_finish(const gemv_params &p, const double (*ps)[2], int parts, float *st) {
+    double s = 0.0, s2 = 0.0;
+    for (int q = 0; q < parts; q++) s += ps[q][0], s2 += ps[q][1];
     const double inv_k = 1.0 / (double)p.k;
-    if (lane == 0) {
-        if (p.norm == LC_NORM_RMS) {
-            st[0] = st[1] = 0.0f;
-            st[2] = (float)rsqrt(s2 * inv_k + p.eps);
-        } else {
-            const double mean = s * inv_k;
-            double var = (s2 - s * mean) * inv_k;
-            if (var < 0.0) var = 0.0;
-            const float mh = (float)mean;
-            st[0] = mh;
-            st[1] = (float)(mean - (double)mh);
-            st[2] = (float)rsqrt(var + p.eps);
-        }
+    if (p.norm == LC_NORM_RMS) {
+        st[0] = st[1] = 0.0f;
+        st[2] = (float)rsqrt(s2 * inv_k + p.eps);
+    } else {
+        const double mean = s * inv_k;
+        double var = (s2 - s * mean) * inv_k;
+        if (var < 0.0) var = 0.0;
+        const float mh = (float)mean;
+        st[0] = mh;
+        st[1] = (float)(mean - (double)mh);
+        st[2] = (float)rsqrt(var + p.eps);
     }
 }
 
-/* One staged element of row i, column c, normalised (st: that row's gemv_row_stats), rounded to the dtype. */
+/* One staged element of row i, column c, normalised (st: that row's gemv_row_finish), rounded to the dtype. */
 template <typename T> __device__ __forceinline__ float gemv_norm_elem(float v, const gemv_params &p, const float *st,
                                                                      int64_t c) {
     float y = p.norm == LC_NORM_RMS ? v * st[2] : ((v - st[0]) - st[1]) * st[2];
@@ -199,6 +214,7 @@ __global__ void __launch_bounds__(GEMV_NT, M <= 3 ? 3 : 2) gemv_kernel(const gem
     float *const sm = reinterpret_cast<float *>(gemv_smem);
     __shared__ int gemv_last;
     __shared__ float gemv_st[M][3]; /* the norm prologue's per-row statistics */
+    __shared__ double gemv_ps[GEMV_NW][2]; /* and its per-warp partial sums */
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int64_t tile = blockIdx.x;
     const int split = blockIdx.y;
@@ -227,7 +243,12 @@ __global__ void __launch_bounds__(GEMV_NT, M <= 3 ? 3 : 2) gemv_kernel(const gem
         /* static weights (lc_set_static_weights): the first rows of w load while the previous kernel runs;
          * x, res, out, ws and the counters only after it has finished (every thread passes here once) */
         if (c0 == kb && p.prefetch) lc_pdl_wait();
-        if (p.norm && c0 == kb && warp < M) gemv_row_stats<T>(p, warp, lane, gemv_st[warp]);
+        if (p.norm && c0 == kb) { /* warps i·wpr .. i·wpr + wpr - 1 take the slices of row i */
+            constexpr int wpr = GEMV_NW / M;
+            if (warp < M * wpr) gemv_row_part<T>(p, warp / wpr, warp % wpr, wpr, lane, gemv_ps[warp]);
+            __syncthreads();
+            if (tid < M) gemv_row_finish(p, gemv_ps + tid * wpr, wpr, gemv_st[tid]);
+        }
         __syncthreads(); /* the previous chunk's readers are done (and the statistics written) */
         for (int idx = tid; idx < M * rows; idx += GEMV_NT) {
             const int i = idx / rows, rr = idx - i * rows;
@@ -324,13 +345,24 @@ struct gemv_plan {
     size_t ws_bytes, smem;
 };
 
-/* Split k until tiles x splits ~ GEMV_BLOCKS_PER_SM blocks per SM, each split a whole number of warp steps
+/* Blocks per SM the plan aims for: GEMV_BLOCKS_PER_SM, or the env LC_GEMV_BPS (1..32), read once per process
+ * (a tuning knob for A/B runs; the workspace size and the launches of a process always agree). */
+static int gemv_blocks_per_sm(void) {
+    static const int v = [] {
+        const char *e = getenv("LC_GEMV_BPS");
+        const int x = e ? atoi(e) : 0;
+        return x >= 1 && x <= 32 ? x : GEMV_BLOCKS_PER_SM;
+    }();
+    return v;
+}
+
+/* Split k until tiles x splits ~ gemv_blocks_per_sm() blocks per SM, each split a whole number of warp steps
  * (GEMV_NW x U rows). */
 static gemv_plan gemv_make_plan(int64_t m, int64_t k, int64_t n, int num_sms) {
     gemv_plan pl;
     const int64_t step = (int64_t)GEMV_NW * gemv_unroll((int)m);
     pl.tiles = (n + GEMV_TILE - 1) / GEMV_TILE;
-    const int64_t target = (int64_t)(num_sms > 0 ? num_sms : 1) * GEMV_BLOCKS_PER_SM;
+    const int64_t target = (int64_t)(num_sms > 0 ? num_sms : 1) * gemv_blocks_per_sm();
     int64_t s = pl.tiles >= target || pl.tiles > GEMV_NCTR ? 1 : (target + pl.tiles - 1) / pl.tiles;
     const int64_t smax = (k + step - 1) / step;
     if (s > smax) s = smax;
