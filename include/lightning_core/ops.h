@@ -56,6 +56,14 @@ lc_status lc_layer_norm_linear(const lc_tensor_t *x, const lc_tensor_t *gamma, c
                                lc_device device);
 lc_status lc_rms_norm_linear(const lc_tensor_t *x, const lc_tensor_t *weight, double eps, const lc_tensor_t *w,
                              const lc_tensor_t *bias, lc_activation act, lc_tensor_t *out, lc_device device);
+/* SwiGLU's down projection as one op: h = silu(gu[:, :k]) * gu[:, k:] (rounded to the dtype as lc_silu_mul
+ * writes it), out = act(h · w + bias) + residual with lc_linear_residual's arithmetic. gu [m, 2k] (gate | up
+ * halves; any strides), w [k, n], bias [n] and residual [m, n] optional (NULL), residual may be out itself;
+ * out [m, n]. float32, float16, bfloat16. On CUDA a 16-bit call with m <= 8 is one GEMV launch computing h as
+ * it stages x (a decode step saves the silu_mul kernel); otherwise silu_mul into a workspace, then the linear.
+ * On the CPU bit-identical to lc_silu_mul then lc_linear_residual. */
+lc_status lc_silu_mul_linear(const lc_tensor_t *gu, const lc_tensor_t *w, const lc_tensor_t *bias,
+                             const lc_tensor_t *residual, lc_activation act, lc_tensor_t *out, lc_device device);
 
 /* Single-head attention forward: q, k, v, out [seq, head_dim], one dtype: float32, float16 or bfloat16
  * (16-bit: float32 scores, softmax and accumulation, out rounded once);

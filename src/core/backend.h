@@ -74,8 +74,11 @@ typedef struct lc_linear_args {
 /* layer_norm_linear / rms_norm_linear: out = act(norm(x) · w + bias), norm(x) the row normalisation of x
  * [m,k] as lc_layer_norm (kind LC_NORM_LAYER: gamma, beta) or lc_rms_norm (LC_NORM_RMS: gamma is its weight,
  * beta NULL) compute it, rounded to the dtype as those ops round their output, then the linear's contract.
- * lin.x is x before the norm; lin.residual is NULL. gamma, beta may be NULL (no scale / no shift). */
-typedef enum lc_norm_kind { LC_NORM_LAYER = 1, LC_NORM_RMS = 2 } lc_norm_kind;
+ * lin.x is x before the norm; lin.residual is NULL. gamma, beta may be NULL (no scale / no shift).
+ * silu_mul_linear (kind LC_NORM_SWIGLU, the same "prologue on x" shape): lin.x is gu [m, 2k] (row pitch 2k,
+ * gate | up), the transformed row is silu(gu[i, :k]) · gu[i, k:] rounded as lc_silu_mul writes it; lin.k = k;
+ * lin.residual may be set (and be lin.out); gamma, beta NULL, eps unused. */
+typedef enum lc_norm_kind { LC_NORM_LAYER = 1, LC_NORM_RMS = 2, LC_NORM_SWIGLU = 3 } lc_norm_kind;
 typedef struct lc_norm_linear_args {
     lc_linear_args lin;
     lc_norm_kind kind;
@@ -171,12 +174,15 @@ typedef struct lc_softmax_args {
 } lc_softmax_args;
 
 /* silu: out[i] = a[i] * sigmoid(a[i]); silu_mul (b != NULL): out[i] = silu(a[i]) * b[i] (SwiGLU). float32
- * arithmetic, one rounding; dtype float32, float16 or bfloat16; out may equal a or b. */
+ * arithmetic, one rounding; dtype float32, float16 or bfloat16; out may equal a or b. cols > 0 (CUDA kernel
+ * only: silu_mul_linear's fallback): n / cols rows of cols elements, a and b read at row pitch `pitch`
+ * elements, out contiguous; 0: flat. */
 typedef struct lc_silu_args {
     lc_dtype dtype;
     int64_t n;
     const void *a, *b;
     void *out;
+    int64_t cols, pitch;
 } lc_silu_args;
 
 typedef enum lc_bcast_kind { LC_BCAST_ADD = 0, LC_BCAST_MUL, LC_BCAST_COUNT } lc_bcast_kind;

@@ -34,13 +34,18 @@ void lc_call_linear(const lc_call *c, lc_linear_args *a) {
                           .residual = c->nin > 3 ? c->in[3] : NULL, .out = c->out};
 }
 
-/* in: x, w, bias, gamma, beta (layer_norm_linear) or x, w, bias, weight (rms_norm_linear); absent ones NULL */
+/* in: x, w, bias, gamma, beta (layer_norm_linear), x, w, bias, weight (rms_norm_linear) or gu, w, bias,
+ * residual (silu_mul_linear: k is w's rows, gu [m, 2k]); absent ones NULL */
 void lc_call_norm_linear(const lc_call *c, lc_norm_linear_args *a) {
     lc_linear_args lin;
-    const int rms = c->op == LC_OP_RMS_NORM_LINEAR;
-    lin = (lc_linear_args){.dtype = c->dtype, .m = c->shape[0][0], .k = c->shape[0][1], .n = c->shape[1][1],
+    const int rms = c->op == LC_OP_RMS_NORM_LINEAR, swiglu = c->op == LC_OP_SILU_MUL_LINEAR;
+    lin = (lc_linear_args){.dtype = c->dtype, .m = c->shape[0][0], .k = c->shape[1][0], .n = c->shape[1][1],
                            .act = c->act, .x = c->in[0], .w = c->in[1], .bias = c->nin > 2 ? c->in[2] : NULL,
-                           .out = c->out};
+                           .residual = swiglu && c->nin > 3 ? c->in[3] : NULL, .out = c->out};
+    if (swiglu) {
+        *a = (lc_norm_linear_args){.lin = lin, .kind = LC_NORM_SWIGLU};
+        return;
+    }
     *a = (lc_norm_linear_args){.lin = lin, .kind = rms ? LC_NORM_RMS : LC_NORM_LAYER, .eps = c->attrs.eps,
                                .gamma = c->nin > 3 ? c->in[3] : NULL, .beta = !rms && c->nin > 4 ? c->in[4] : NULL};
 }

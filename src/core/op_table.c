@@ -23,6 +23,8 @@
  *   argmax              x [..., n] -> [...] int64                         (eager)
  *   sample              logits [B, V] -> [B] int64                         (eager: lc_sample, options outside attrs)
  *   rope                x [(b,)(h,)s,d], positions [(b,)s] -> x's shape (eager: lc_rope, options outside attrs)
+ *   layer_norm_linear, rms_norm_linear  x [m,k], w [k,n], bias [n]?, gamma/beta/weight [k]? -> [m,n] (eager)
+ *   silu_mul_linear     gu [m,2k], w [k,n], bias [n]?, residual [m,n]? -> [m,n]  (eager; SwiGLU + down proj)
  * Tests: tests/c/test_op_table.c. */
 #include <math.h>
 #include <stdio.h>
@@ -112,17 +114,33 @@ static lc_status lc_infer_product(const lc_op_def *d, const lc_op_operands *in, 
     return LC_OK;
 }
 
+/* Optional input 3 (linear's / silu_mul_linear's residual) of the output's shape [m, n]. */
+static lc_status lc_check_residual(const lc_op_def *d, const lc_op_operands *in, int64_t m, int64_t n) {
+    if (in->n <= 3 || !in->shape[3] || (in->shape[3][0] == m && in->shape[3][1] == n)) return LC_OK;
+    char exp[96];
+    snprintf(exp, sizeof exp, "[%lld, %lld] (the output's shape)", (long long)m, (long long)n);
+    return lc_shape_err(d, in, 3, exp);
+}
+
 static lc_status lc_infer_matmul(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs,
                                  int *out_ndim, int64_t *out_shape) {
     (void)attrs;
     lc_status st = lc_infer_product(d, in, out_ndim, out_shape);
-    if (st == LC_OK && in->n > 3 && in->shape[3] &&
-        (in->shape[3][0] != in->shape[0][0] || in->shape[3][1] != in->shape[1][1])) { /* linear's residual */
-        char exp[96];
-        snprintf(exp, sizeof exp, "[%lld, %lld] (the output's shape)", (long long)in->shape[0][0],
-                 (long long)in->shape[1][1]);
-        st = lc_shape_err(d, in, 3, exp);
-    }
+    return st == LC_OK ? lc_check_residual(d, in, in->shape[0][0], in->shape[1][1]) : st;
+}
+
+/* silu_mul_linear: gu [m, 2k] (gate | up), w [k,n], bias [n]?, residual [m,n]? -> [m,n]. */
+static lc_status lc_infer_silu_mul_linear(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs,
+                                          int *out_ndim, int64_t *out_shape) {
+    (void)attrs;
+    const int64_t h = in->shape[0][1] / 2, m = in->shape[0][0], n = in->shape[1][1];
+    char exp[128];
+    snprintf(exp, sizeof exp, in->shape[0][1] % 2 ? "[m, 2k] (gate | up halves: an even number of columns)"
+             : "[k=%lld, n] with k half of gu's dim 1 (gate | up)", (long long)h);
+    if (in->shape[0][1] % 2 || in->shape[1][0] != h) return lc_shape_err(d, in, in->shape[0][1] % 2 ? 0 : 1, exp);
+    lc_status st = lc_check_vector(d, in, 2, n, "n", "w's dim 1");
+    if (st == LC_OK) st = lc_check_residual(d, in, m, n);
+    *out_ndim = 2, out_shape[0] = m, out_shape[1] = n;
     return st;
 }
 
@@ -421,6 +439,14 @@ static lc_op_work lc_work_norm_linear(const lc_op_operands *in, const lc_graph_a
     return (lc_op_work){f + 8.0 * lc_numel(in->ndim[0], in->shape[0]), lc_bytes(in, 0x1fu, ond, os), f};
 }
 
+/* the product plus silu(g)·u (about 9 flops an element of the [m,k] half); bytes of gu, w, bias, residual, out */
+static lc_op_work lc_work_silu_mul_linear(const lc_op_operands *in, const lc_graph_attrs *a, int ond,
+                                          const int64_t *os) {
+    (void)a;
+    const double f = 2.0 * lc_numel(ond, os) * (double)in->shape[1][0];
+    return (lc_op_work){f + 4.5 * lc_numel(in->ndim[0], in->shape[0]), lc_bytes(in, 0xfu, ond, os), f};
+}
+
 static lc_op_work lc_work_elementwise(const lc_op_operands *in, double flops_per_element, int ond, const int64_t *os) {
     const double n = lc_numel(ond, os);
     return (lc_op_work){flops_per_element * n, (double)(in->n + 1) * n * lc_esize(in), 0.0};
@@ -705,6 +731,12 @@ static const lc_op_def lc_ops[] = {
      {2, 2, 1, 1}, 2, 0, {LOWP, LOWP}, LC_GRAPH_ATTR_EPS, 0, {.eps = 1e-6}, LC_CROSSOVER_MATMUL_FLOPS,
      "x [m,k], w [k,n], bias [n], weight [k] (both optional) -> [m,n]: act(rms_norm(x, weight) · w + bias)",
      "lc_rms_norm_linear (as layer_norm_linear)", lc_infer_norm_linear, lc_work_norm_linear, NULL},
+    {LC_OP_SILU_MUL_LINEAR, "silu_mul_linear", LC_OP_SILU_MUL_LINEAR, 0, 2, 4, {"gu", "w", "bias", "residual"},
+     {2, 2, 1, 2}, 2, 8u, {LOWP, LOWP}, 0, 0, NO_ATTRS, LC_CROSSOVER_MATMUL_FLOPS,
+     "gu [m,2k], w [k,n], bias [n], residual [m,n] (both optional) -> [m,n]: "
+     "act(silu_mul(gu[:, :k], gu[:, k:]) · w + bias) + residual",
+     "lc_silu_mul_linear (CUDA 16-bit m <= 8: one GEMV launch computing silu(g)·u as it stages x; else silu_mul "
+     "into a workspace, then lc_linear_residual)", lc_infer_silu_mul_linear, lc_work_silu_mul_linear, NULL},
 };
 _Static_assert(sizeof lc_ops / sizeof lc_ops[0] == LC_OP_COUNT, "op_table.c: one lc_op_def per lc_op");
 

@@ -52,9 +52,10 @@ typedef enum lc_op {
     LC_OP_SAMPLE,               /* one sampled token per row of logits (eager: lc_sample; options outside attrs) */
     LC_OP_LAYER_NORM_LINEAR,    /* linear(layer_norm(x)): the pre-norm projection of a block as one op */
     LC_OP_RMS_NORM_LINEAR,      /* linear(rms_norm(x)) */
+    LC_OP_SILU_MUL_LINEAR,      /* linear(silu_mul(gu[:, :k], gu[:, k:])) (+ residual): SwiGLU's down projection */
     LC_OP_COUNT
 } lc_op;
-#define LC_OP_NUM 32
+#define LC_OP_NUM 33
 #ifdef __cplusplus
 static_assert(LC_OP_COUNT == LC_OP_NUM, "lc_op: a new op needs its lc_op_def entry in op_table.c (and LC_OP_NUM)");
 #else

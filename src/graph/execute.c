@@ -179,6 +179,7 @@ static lc_status lc_run_step(lc_graph_plan_t *p, int i) {
     case LC_OP_SAMPLE:
     case LC_OP_LAYER_NORM_LINEAR:
     case LC_OP_RMS_NORM_LINEAR:
+    case LC_OP_SILU_MUL_LINEAR:
     case LC_OP_COUNT: break; /* aliases run as LC_OP_CONV2D (fusion.c); no entry: refused by the builder */
     }
     return lc_error(LC_ERR_INTERNAL, "graph_plan: step %d: op %d has no runner", i, (int)s->op);

@@ -1,9 +1,11 @@
 /* linear.c — lc_linear / lc_linear_residual: act(x [m,k] · w [k,n] + bias [n]) (+ residual [m,n]) -> out
  * [m,n] (bias and residual optional; float32, float16, bfloat16), and the pre-norm forms lc_layer_norm_linear /
- * lc_rms_norm_linear (act(norm(x) · w + bias), their own op-table entries): the activation is checked here, everything
+ * lc_rms_norm_linear (act(norm(x) · w + bias), their own op-table entries) and lc_silu_mul_linear (SwiGLU's down
+ * projection: act(silu(gu[:, :k]) · gu[:, k:] · w + bias) + residual, its own entry): the activation is checked here, everything
  * else comes from the op table entry (op_eager.c: shapes, dtypes, out may be exactly the residual); the
  * backends run it as one GEMM + fused epilogue. Tests: tests/c/test_ops.c (linear group),
- * tests/python/test_ops_linear.py (residual cases included). */
+ * tests/python/test_ops_linear.py (residual cases included), tests/python/test_norm_linear.py,
+ * tests/python/test_silu_mul_linear.py. */
 #include "ops/dispatch.h"
 
 lc_status lc_linear_residual(const lc_tensor_t *x, const lc_tensor_t *w, const lc_tensor_t *bias,
@@ -45,4 +47,13 @@ lc_status lc_rms_norm_linear(const lc_tensor_t *x, const lc_tensor_t *weight, do
                              const lc_tensor_t *bias, lc_activation act, lc_tensor_t *out, lc_device device) {
     const lc_tensor_t *in[4] = {x, w, bias, weight};
     return lc_norm_linear_run(LC_OP_RMS_NORM_LINEAR, in, 4, eps, act, out, device);
+}
+
+lc_status lc_silu_mul_linear(const lc_tensor_t *gu, const lc_tensor_t *w, const lc_tensor_t *bias,
+                             const lc_tensor_t *residual, lc_activation act, lc_tensor_t *out, lc_device device) {
+    if ((int)act < 0 || act >= LC_ACT_COUNT)
+        return lc_error(LC_ERR_INVALID_ARGUMENT,
+                        "silu_mul_linear: act: expected none, relu, gelu_erf or gelu_tanh, got code %d", (int)act);
+    const lc_tensor_t *in[4] = {gu, w, bias, residual};
+    return lc_op_run(LC_OP_SILU_MUL_LINEAR, in, residual ? 4 : 3, out, NULL, act, 0, device);
 }

@@ -5,7 +5,10 @@
  * graph, each result bit-identical to the first: deterministic and the counters back at 0), NaN in x reaching
  * exactly its row and NaN in w exactly its column. Reference: float64 from the same 16-bit inputs; bound per
  * element u·|ref| + 1.2·(2k·2^-24·(Σ|x||w| + |bias|)) + 1e-6·|ref| (one rounding, float32 sums, activation
- * Lipschitz <= 1.13, its float32 evaluation), outputs poisoned before every run. lc_cuda_gemv_fits refusals
+ * Lipschitz <= 1.13, its float32 evaluation), outputs poisoned before every run. SwiGLU prologue cases
+ * (lc_cuda_launch_gemv_norm, kind LC_NORM_SWIGLU; x is gu [m, 2k]): the reference's x is h = silu(g)·u in
+ * float64, and the bound adds 1.2·((u + 8·2^-24)·Σ|h||w| + half a subnormal·Σ|w|) for h's rounding to the dtype
+ * and its float32 evaluation. lc_cuda_gemv_fits refusals
  * are host checks (run without a GPU); the rest needs one (exit 77, skipped, otherwise).
  * LC_TEST_VERBOSE=1: a timing table (m = 1, bfloat16) of microseconds a call and GB/s of w read, lc_linear
  * through the GEMV vs LC_GEMV=0 (cuBLASLt + epilogue), each a captured graph cycling over enough weight copies
@@ -68,6 +71,16 @@ static void test_fits(void) {
     REFUSED(r.act = LC_ACT_COUNT);
     REFUSED(r.x = NULL);
 #undef REFUSED
+    /* the prologue launch: a norm kind takes no residual and needs eps > 0; an unknown kind is refused */
+    lc_norm_linear_args na = {.lin = a, .kind = LC_NORM_RMS, .eps = 1e-6};
+    na.lin.residual = buf + 3072;
+    CHECK(lc_cuda_launch_gemv_norm(&na, NULL, 0, 132, 0) == cudaErrorInvalidValue);
+    na.lin.residual = NULL, na.eps = 0.0;
+    CHECK(lc_cuda_launch_gemv_norm(&na, NULL, 0, 132, 0) == cudaErrorInvalidValue);
+    na.kind = (lc_norm_kind)7, na.eps = 1e-6;
+    CHECK(lc_cuda_launch_gemv_norm(&na, NULL, 0, 132, 0) == cudaErrorInvalidValue);
+    na.kind = LC_NORM_SWIGLU, na.lin.n = 60; /* a SwiGLU launch still needs the GEMV's fit */
+    CHECK(lc_cuda_launch_gemv_norm(&na, NULL, 0, 132, 0) == cudaErrorInvalidValue);
     r = a;
     r.bias = NULL, r.m = LC_GEMV_MAX_M, r.dtype = LC_DTYPE_F16, r.act = LC_ACT_GELU_TANH;
     CHECK(lc_cuda_gemv_fits(&r) == 1);
@@ -87,7 +100,17 @@ typedef struct {
     int sms;     /* num_sms given to the plan */
     int nan;     /* 1: a NaN in x row m-1 and in w column n/2 */
     int res;     /* residual: 0 none, 1 its own buffer, 2 out itself (out = act(x·w + b) + out) */
+    int swiglu;  /* 1: x is gu [m, 2k], staged as silu(g)·u (the SwiGLU prologue) */
 } gcase;
+
+static double silu64(double v) { return v / (1.0 + exp(-v)); }
+
+/* The GEMV launch of case c: plain, or with the SwiGLU prologue. */
+static cudaError_t launch_case(const gcase *c, const lc_linear_args *a, void *ws, size_t ws_bytes, cudaStream_t st) {
+    if (!c->swiglu) return lc_cuda_launch_gemv(a, ws, ws_bytes, c->sms, st);
+    const lc_norm_linear_args na = {.lin = *a, .kind = LC_NORM_SWIGLU};
+    return lc_cuda_launch_gemv_norm(&na, ws, ws_bytes, c->sms, st);
+}
 
 static int g_split_cases, g_plain_cases;
 
@@ -95,11 +118,13 @@ static int g_split_cases, g_plain_cases;
 static int64_t run_case(const gcase *c) {
     const lc_dtype dt = c->dt;
     const int64_t m = c->m, k = c->k, n = c->n;
-    const int64_t nx = m * k, nw = k * n, no = m * n;
+    const int64_t xk = c->swiglu ? 2 * k : k; /* x's row length */
+    const int64_t nx = m * xk, nw = k * n, no = m * n;
     uint16_t *hx = malloc((size_t)nx * 2), *hw = malloc((size_t)nw * 2), *hb = malloc((size_t)n * 2);
     uint16_t *ho = malloc((size_t)no * 2), *first = malloc((size_t)no * 2), *pois = malloc((size_t)no * 2);
     double *x = malloc((size_t)nx * 8), *w = malloc((size_t)nw * 8), *b = malloc((size_t)n * 8);
-    double *ref = malloc((size_t)no * 8), *mag = calloc((size_t)no, 8);
+    double *ref = malloc((size_t)no * 8), *mag = calloc((size_t)no, 8), *hmag = calloc((size_t)no, 8);
+    double *wsum = calloc((size_t)n, 8);
     uint16_t *hr = malloc((size_t)no * 2);
     double *r = malloc((size_t)no * 8);
     fill(dt, no, -4, 4, hr, r);
@@ -107,18 +132,22 @@ static int64_t run_case(const gcase *c) {
     fill(dt, nw, -1, 1, hw, w);
     fill(dt, n, -2, 2, hb, b);
     if (c->nan) {
-        hx[(m - 1) * k + k / 2] = nan16(dt);
+        hx[(m - 1) * xk + k / 2] = nan16(dt);
         hw[(k / 3) * n + n / 2] = nan16(dt);
         refresh(dt, nx, hx, x), refresh(dt, nw, hw, w);
     }
     for (int64_t i = 0; i < no; i++) pois[i] = POISON;
+    for (int64_t p = 0; p < k; p++)
+        for (int64_t j = 0; j < n; j++) wsum[j] += fabs(w[p * n + j]);
     for (int64_t i = 0; i < m; i++) {
-        double *acc = ref + i * n, *mg = mag + i * n;
+        double *acc = ref + i * n, *mg = mag + i * n, *hm = hmag + i * n;
         for (int64_t j = 0; j < n; j++) acc[j] = c->bias ? b[j] : 0.0, mg[j] = c->bias ? fabs(b[j]) : 0.0;
         for (int64_t p = 0; p < k; p++) {
-            const double xv = x[i * k + p];
+            const double xv = c->swiglu ? silu64(x[i * xk + p]) * x[i * xk + k + p] : x[i * k + p];
             const double *wr = w + p * n;
             for (int64_t j = 0; j < n; j++) acc[j] += xv * wr[j], mg[j] += fabs(xv * wr[j]);
+            if (c->swiglu)
+                for (int64_t j = 0; j < n; j++) hm[j] += fabs(xv * wr[j]);
         }
         for (int64_t j = 0; j < n; j++) {
             acc[j] = act_ref(c->act, acc[j]);
@@ -142,7 +171,7 @@ static int64_t run_case(const gcase *c) {
     lc_linear_args a = {.dtype = dt, .m = m, .k = k, .n = n, .act = c->act, .x = xin, .w = gw,
                         .bias = c->bias ? gb : NULL, .residual = c->res == 1 ? gr : c->res == 2 ? go : NULL, .out = go};
     CHECK(lc_cuda_gemv_fits(&a) == 1);
-    if (ws_bytes) CHECK(lc_cuda_launch_gemv(&a, NULL, 0, c->sms, 0) == cudaErrorInvalidValue); /* no workspace */
+    if (ws_bytes) CHECK(launch_case(c, &a, NULL, 0, 0) == cudaErrorInvalidValue); /* no workspace */
     (void)cudaGetLastError();
     const double u = unit(dt);
     int64_t bad = 0, diff = 0;
@@ -153,10 +182,10 @@ static int64_t run_case(const gcase *c) {
     for (int run = 0; run < (c->res == 2 ? 3 : 4); run++) { /* in place: no graph replays (each would add again) */
         CUDA_OK(cudaMemcpy(go, c->res == 2 ? hr : pois, (size_t)no * 2, cudaMemcpyHostToDevice));
         if (run < 3) {
-            CUDA_OK(lc_cuda_launch_gemv(&a, ws, ws_bytes, c->sms, st));
+            CUDA_OK(launch_case(c, &a, ws, ws_bytes, st));
         } else { /* a captured graph replayed 10 times (the counters must be back at 0 after each launch) */
             CUDA_OK(cudaStreamBeginCapture(st, cudaStreamCaptureModeRelaxed));
-            CUDA_OK(lc_cuda_launch_gemv(&a, ws, ws_bytes, c->sms, st));
+            CUDA_OK(launch_case(c, &a, ws, ws_bytes, st));
             CUDA_OK(cudaStreamEndCapture(st, &graph));
             CUDA_OK(cudaGraphInstantiate(&ge, graph, 0));
             for (int i = 0; i < 10; i++) CUDA_OK(cudaGraphLaunch(ge, st));
@@ -173,7 +202,8 @@ static int64_t run_case(const gcase *c) {
                     int ok;
                     if (want_nan) ok = isnan(y);
                     else {
-                        const double bound = u * fabs(ref[e]) + 1.2 * 2.0 * (double)k * 0x1p-24 * mag[e] + 1e-6 * fabs(ref[e]) + tiny(dt);
+                        double bound = u * fabs(ref[e]) + 1.2 * 2.0 * (double)k * 0x1p-24 * mag[e] + 1e-6 * fabs(ref[e]) + tiny(dt);
+                        if (c->swiglu) bound += 1.2 * ((u + 8 * 0x1p-24) * hmag[e] + tiny(dt) * wsum[j]);
                         ok = isfinite(y) && fabs(y - ref[e]) <= bound;
                     }
                     if (!ok && bad++ < 5)
@@ -190,14 +220,14 @@ static int64_t run_case(const gcase *c) {
     cudaStreamDestroy(st);
     if (splits > 1) g_split_cases++;
     else g_plain_cases++;
-    printf("%-5s m=%lld k=%-5lld n=%-5lld %-9s %s sms=%-3d splits=%-3d %s\n", dt == LC_DTYPE_BF16 ? "bf16" : "f16",
-           (long long)m, (long long)k, (long long)n, act_name(c->act), c->bias ? "bias" : "    ", c->sms, splits,
-           bad || diff ? "FAIL" : "ok");
+    printf("%-5s m=%lld k=%-5lld n=%-5lld %-9s %s%s sms=%-3d splits=%-3d %s\n", dt == LC_DTYPE_BF16 ? "bf16" : "f16",
+           (long long)m, (long long)k, (long long)n, act_name(c->act), c->bias ? "bias" : "    ",
+           c->swiglu ? " swiglu" : "", c->sms, splits, bad || diff ? "FAIL" : "ok");
     if (diff) fprintf(stderr, "  %lld elements differ between repeated runs / graph replays\n", (long long)diff);
     CHECK(bad == 0 && diff == 0);
     cudaFree(gx), cudaFree(gw), cudaFree(gb), cudaFree(go), cudaFree(gr), cudaFree(ws);
     free(hx), free(hw), free(hb), free(ho), free(first), free(pois), free(x), free(w), free(b), free(ref), free(mag);
-    free(hr), free(r);
+    free(hr), free(r), free(hmag), free(wsum);
     return bad + diff;
 }
 
@@ -337,23 +367,30 @@ int main(void) {
             for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++, idx++) {
                 if (ks[ki] * ns[ni] * m > 4099 * 264 * 2 && (idx % 3)) continue; /* the largest: a third of them */
                 gcase c = {(idx / 8) & 1 ? BF : HF, m, ks[ki], ns[ni], A[idx % 4], (idx / 4) & 1, idx % 5 == 0 ? 1 : sms, 0,
-                           idx % 3};
+                           idx % 3, 0};
                 lc_set_static_weights(idx & 1); /* both GEMV entries: w loaded before / after the PDL wait */
                 failed += run_case(&c) != 0;
             }
     const gcase extra[] = {
-        {BF, 1, 16384, 264, LC_ACT_NONE, 0, 132, 0, 0},      /* long k, split */
-        {HF, 1, 16384, 2056, LC_ACT_GELU_TANH, 1, 1, 0, 0},  /* long k, unsplit: several x chunks */
-        {BF, 8, 16384, 24, LC_ACT_GELU_ERF, 1, 132, 0, 0},   /* long k, m = 8, split */
-        {HF, 8, 3000, 264, LC_ACT_RELU, 0, 1, 0, 0},         /* m = 8 unsplit: x chunks of 1024 rows */
-        {BF, 1, 768, 50264, LC_ACT_NONE, 0, 132, 0, 0},      /* GPT-2 lm_head shape */
-        {HF, 3, 1000, 50264, LC_ACT_GELU_TANH, 1, 132, 0, 0},
-        {BF, 2, 65, 264, LC_ACT_NONE, 1, 132, 1, 0},         /* NaN propagation, split */
-        {HF, 5, 1000, 2056, LC_ACT_RELU, 0, 1, 1, 0},        /* NaN propagation, unsplit */
-        {BF, 7, 4099, 24, LC_ACT_GELU_TANH, 1, 4 * 132, 1, 0},
-        {BF, 1, 768, 2304, LC_ACT_NONE, 1, 132, 0, 2},    /* GPT-2 attention projection: x += linear(...) */
-        {HF, 4, 3072, 768, LC_ACT_GELU_TANH, 1, 1, 0, 2}, /* in place, unsplit */
-        {BF, 2, 5632, 2056, LC_ACT_NONE, 0, 132, 1, 1},   /* residual with a NaN row / column */
+        {BF, 1, 16384, 264, LC_ACT_NONE, 0, 132, 0, 0, 0},      /* long k, split */
+        {HF, 1, 16384, 2056, LC_ACT_GELU_TANH, 1, 1, 0, 0, 0},  /* long k, unsplit: several x chunks */
+        {BF, 8, 16384, 24, LC_ACT_GELU_ERF, 1, 132, 0, 0, 0},   /* long k, m = 8, split */
+        {HF, 8, 3000, 264, LC_ACT_RELU, 0, 1, 0, 0, 0},         /* m = 8 unsplit: x chunks of 1024 rows */
+        {BF, 1, 768, 50264, LC_ACT_NONE, 0, 132, 0, 0, 0},      /* GPT-2 lm_head shape */
+        {HF, 3, 1000, 50264, LC_ACT_GELU_TANH, 1, 132, 0, 0, 0},
+        {BF, 2, 65, 264, LC_ACT_NONE, 1, 132, 1, 0, 0},         /* NaN propagation, split */
+        {HF, 5, 1000, 2056, LC_ACT_RELU, 0, 1, 1, 0, 0},        /* NaN propagation, unsplit */
+        {BF, 7, 4099, 24, LC_ACT_GELU_TANH, 1, 4 * 132, 1, 0, 0},
+        {BF, 1, 768, 2304, LC_ACT_NONE, 1, 132, 0, 2, 0},    /* GPT-2 attention projection: x += linear(...) */
+        {HF, 4, 3072, 768, LC_ACT_GELU_TANH, 1, 1, 0, 2, 0}, /* in place, unsplit */
+        {BF, 2, 5632, 2056, LC_ACT_NONE, 0, 132, 1, 1, 0},   /* residual with a NaN row / column */
+        /* the SwiGLU prologue (x = gu [m, 2k], silu(g)·u staged) */
+        {BF, 1, 5632, 2048, LC_ACT_NONE, 0, 132, 0, 2, 1},      /* LLaMA-1.1B down projection, x += ..., split */
+        {HF, 3, 1000, 264, LC_ACT_GELU_TANH, 1, 1, 0, 1, 1},    /* unsplit, residual */
+        {BF, 8, 4099, 24, LC_ACT_RELU, 1, 132, 1, 0, 1},        /* m = 8, odd k, NaN in the gate half, split */
+        {HF, 2, 7, 8, LC_ACT_NONE, 0, 132, 0, 0, 1},
+        {BF, 5, 65, 2056, LC_ACT_GELU_ERF, 0, 1, 1, 1, 1},
+        {HF, 1, 16384, 264, LC_ACT_NONE, 1, 132, 0, 0, 1},      /* long k: several x chunks a split */
     };
     for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) {
         lc_set_static_weights((int)(i & 1));

@@ -78,6 +78,28 @@ static void test_infer(void) {
     CHECK_OK(infer("linear", 3, nd221, (const int64_t *const[]){a, b, NULL}, NULL, &ond, os));
     CHECK(infer("linear", 3, nd221, (const int64_t *const[]){a, b, bias4}, NULL, &ond, os) == LC_ERR_SHAPE &&
           has("bias: expected [n=5]"));
+    /* silu_mul_linear: gu [m, 2k] (columns even, twice w's rows), bias [n], residual [m, n] */
+    {
+        const int64_t gu[2] = {3, 16}, gu15[2] = {3, 15}, gu14[2] = {3, 14}, r35[2] = {3, 5}, r25[2] = {2, 5};
+        const int nd2212[4] = {2, 2, 1, 2};
+        CHECK_OK(infer("silu_mul_linear", 4, nd2212, (const int64_t *const[]){gu, b, bias5, r35}, NULL, &ond, os));
+        CHECK(ond == 2 && os[0] == 3 && os[1] == 5);
+        CHECK_OK(infer("silu_mul_linear", 2, nd2212, (const int64_t *const[]){gu, b}, NULL, &ond, os));
+        CHECK(infer("silu_mul_linear", 2, nd2212, (const int64_t *const[]){gu15, b}, NULL, &ond, os) == LC_ERR_SHAPE &&
+              has("silu_mul_linear: gu: expected [m, 2k] (gate | up halves: an even number of columns), got [3, 15]"));
+        CHECK(infer("silu_mul_linear", 2, nd2212, (const int64_t *const[]){gu14, b}, NULL, &ond, os) == LC_ERR_SHAPE &&
+              has("silu_mul_linear: w: expected [k=7, n] with k half of gu's dim 1 (gate | up), got [8, 5]"));
+        CHECK(infer("silu_mul_linear", 2, nd2212, (const int64_t *const[]){a, b}, NULL, &ond, os) == LC_ERR_SHAPE &&
+              has("w: expected [k=4, n]"));
+        CHECK(infer("silu_mul_linear", 3, nd2212, (const int64_t *const[]){gu, b, bias4}, NULL, &ond, os) == LC_ERR_SHAPE &&
+              has("bias: expected [n=5]"));
+        CHECK(infer("silu_mul_linear", 4, nd2212, (const int64_t *const[]){gu, b, NULL, r25}, NULL, &ond, os) ==
+                  LC_ERR_SHAPE && has("silu_mul_linear: residual: expected [3, 5] (the output's shape), got [2, 5]"));
+        double fl = 0, by = 0;
+        CHECK_OK(lc_op_work_of("silu_mul_linear", 2, nd2212, (const int64_t *const[]){gu, b}, NULL, LC_DTYPE_BF16, &fl,
+                               &by));
+        CHECK(fl == 2.0 * 15 * 8 + 4.5 * 48 && by == 2.0 * (48 + 40 + 15));
+    }
     /* overflow: an output whose element count does not fit */
     const int64_t big_a[2] = {INT64_C(1) << 40, 2}, big_b[2] = {2, INT64_C(1) << 40};
     CHECK(infer("matmul", 2, nd22, (const int64_t *const[]){big_a, big_b}, NULL, &ond, os) == LC_ERR_SHAPE &&

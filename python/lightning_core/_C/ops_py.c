@@ -1,6 +1,6 @@
 /* ops_py.c — the op bindings of lightning_core._C: matmul2d/matmul/matmul_np_into, attention2d/
- * attention_forward, conv2d_nchw, vector_add/matrix_sub/matrix_div, relu, gelu, layer_norm and their
- * *_into forms (docs/python_api.md). Each binding parses fast-call arguments, checks what the C ops
+ * attention_forward, conv2d_nchw, vector_add/matrix_sub/matrix_div, relu, gelu, layer_norm, linear,
+ * layer_norm_linear / rms_norm_linear, silu_mul_linear and their *_into forms (docs/python_api.md). Each binding parses fast-call arguments, checks what the C ops
  * layer cannot see (argument types, flat element counts, `out` dtype/layout/aliasing, ints, device),
  * hands the C op an lc_tensor_t per operand (call.h: borrowed wrappers over ndarray buffers — zero copy
  * for contiguous float32/float64 — or a lightning_core tensor's own handle, CPU or CUDA, viewed with the
@@ -523,6 +523,52 @@ LCPY_PARSED(layer_norm_linear, sig_layer_norm_linear, norm_linear_impl("layer_no
 
 LCPY_PARSED(rms_norm_linear, sig_rms_norm_linear, norm_linear_impl("rms_norm_linear", v, 1))
 
+/* ---- silu_mul_linear ---------------------------------------------------------------------- */
+
+static PyObject *silu_mul_linear_impl(const char *fn, PyObject *const *v, int has_out) {
+    /* v: gu, w, [out], bias, activation, device, residual (linear's argument order) */
+    static const char *const nm[4] = {"gu", "w", "bias", "residual"};
+    const int base = 2 + has_out;
+    PyObject *out_obj = has_out ? v[2] : NULL;
+    PyObject *const ops[4] = {v[0], v[1], v[base], v[base + 3]};
+    lcpy_call c;
+    call_init(&c, fn);
+    lc_activation act;
+    lc_device dev;
+    if (activation_arg(fn, v[base + 1], &act) < 0 || lcpy_device_arg(fn, v[base + 2], &dev) < 0) return NULL;
+    int slot[4] = {-1, -1, -1, -1}; /* call input index of each slot, -1 absent */
+    for (int i = 0; i < 4; i++) {
+        if (ops[i] == NULL || (i >= 2 && ops[i] == Py_None)) continue;
+        if (call_input(&c, nm[i], ops[i]) < 0) return NULL;
+        slot[i] = c.n - 1;
+    }
+    if (call_dtype(&c, "silu_mul_linear") < 0) return NULL;
+    /* the op table's rule over the slots (gu's columns twice w's rows, bias, residual): ValueError naming the
+     * argument */
+    npy_intp oshape[2];
+    if (call_infer_out_slots(&c, "silu_mul_linear", nm, 4, slot, NULL, 2, oshape) < 0) return NULL;
+    /* out may be exactly the residual (x += down(silu_mul(gu)) in one call), nothing else */
+    if (call_out(&c, out_obj, 2, oshape, NULL, slot[3] >= 0 ? 1u << slot[3] : 0u) < 0) return call_fail(&c);
+    for (int i = 0; i < c.n; i++)
+        if (call_wrap_in(&c, i, 0, NULL) < 0) return call_fail(&c);
+    if (call_wrap_out(&c, 0, NULL) < 0) return call_fail(&c);
+#define SML_IN(i) (slot[i] >= 0 ? c.tin[slot[i]] : NULL)
+    lc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = lc_silu_mul_linear(SML_IN(0), SML_IN(1), SML_IN(2), SML_IN(3), act, c.tout, dev);
+    Py_END_ALLOW_THREADS
+#undef SML_IN
+    return call_finish(&c, st);
+}
+
+static lcpy_sig sig_silu_mul_linear = LCPY_SIG("silu_mul_linear", 2, "gu", "w", "bias", "activation", "device", "residual");
+static lcpy_sig sig_silu_mul_linear_into =
+    LCPY_SIG("silu_mul_linear_into", 3, "gu", "w", "out", "bias", "activation", "device", "residual");
+
+LCPY_PARSED(silu_mul_linear, sig_silu_mul_linear, silu_mul_linear_impl("silu_mul_linear", v, 0))
+
+LCPY_PARSED(silu_mul_linear_into, sig_silu_mul_linear_into, silu_mul_linear_impl("silu_mul_linear_into", v, 1))
+
 /* ---- layer_norm --------------------------------------------------------------------------- */
 
 static PyObject *layer_norm_impl(const char *fn, PyObject *const *v, int has_out) {
@@ -642,5 +688,11 @@ PyMethodDef lcpy_op_methods[] = {
                 "act(layer_norm(x, gamma, beta, eps) @ w + bias) in one op: x [m,k], w [k,n] -> [m,n]."),
     LCPY_METHOD(rms_norm_linear, "($module, /, x, w, bias=None, weight=None, eps=1e-06, activation='none', device='cpu')",
                 "act(rms_norm(x, weight, eps) @ w + bias) in one op: x [m,k], w [k,n] -> [m,n]."),
+    LCPY_METHOD(silu_mul_linear, "($module, /, gu, w, bias=None, activation='none', device='cpu', residual=None)",
+                "act(silu(gu[:, :k]) * gu[:, k:] @ w + bias) (+ residual) in one op: gu [m,2k], w [k,n] -> [m,n] "
+                "(SwiGLU's down projection)."),
+    LCPY_METHOD(silu_mul_linear_into,
+                "($module, /, gu, w, out, bias=None, activation='none', device='cpu', residual=None)",
+                "silu_mul_linear into out [m,n] (out may be the residual); returns out."),
     {NULL, NULL, 0, NULL},
 };

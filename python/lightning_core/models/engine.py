@@ -9,7 +9,8 @@ run through Lightning Core ops on the CPU or CUDA.
 Every activation is an lc.Tensor on the model's device; the ops are the library's (embedding, the pre-norm
 projections layer_norm_linear / rms_norm_linear (the norm fused into the linear after it: qkv, MLP up, lm_head),
 linear with bias/GELU/residual epilogues, rope, scaled_dot_product_attention reading q/k/v as strided views
-of the fused qkv projection and writing heads merged, silu_mul, add, argmax) and the KV cache is lc.KVCache
+of the fused qkv projection and writing heads merged, silu_mul_linear (SwiGLU and the down projection with its
+residual as one op), add, argmax) and the KV cache is lc.KVCache
 (one per layer, lengths on the device). Weights are stored [in, out] (x @ W) as lc.linear takes them:
 GPT-2's Conv1D weights as they are, LLaMA's nn.Linear weights transposed once at load, q/k/v fused into one
 projection. A batch of prompts of different lengths is padded on the right for the prefill; each cache's
@@ -117,8 +118,8 @@ class CausalLM:
             L["b_qkv"] = self._t(np.concatenate([np.asarray(t[p + f"self_attn.{n}_proj.bias"]) for n in "qkv"])) \
                 if c.attention_bias else None
             L["b_o"] = self._t(t[p + "self_attn.o_proj.bias"]) if c.o_proj_bias else None
-            # gate and up as one [d, 2 ffn] weight: one GEMM (one weight stream in a decode step), the two
-            # halves of its output read as strided views by silu_mul
+            # gate and up as one [d, 2 ffn] weight: one GEMM (one weight stream in a decode step), its output
+            # [gate | up] read by silu_mul_linear (silu(gate) * up, then the down projection)
             L["w_gu"] = self._t(np.concatenate([np.asarray(t[p + f"mlp.{n}_proj.weight"]).T for n in ("gate", "up")],
                                                axis=1))
             L["b_gu"] = self._t(np.concatenate([np.asarray(t[p + f"mlp.{n}_proj.bias"]) for n in ("gate", "up")])) \
@@ -224,11 +225,10 @@ class CausalLM:
                 lc.linear_into(hmid, L["w_proj"], x, self._lead(L["b_proj"]), "none", dev, residual=self._lead(x))
             else:
                 gu = lc.rms_norm_linear(x, L["w_gu"], L["b_gu"], L["post_w"], self.eps, "none", dev)  # [B*S, 2 ffn]
-                f = gu.shape[1] // 2
-                g = gu.view((n, f), (2 * f, 1), 0)
-                u = gu.view((n, f), (2 * f, 1), f)
-                lc.linear_into(lc.silu_mul(g, u, dev), L["w_down"], x, self._lead(L["b_down"]), "none", dev,
-                               residual=self._lead(x))
+                # x += down(silu(gate) * up): one op (on CUDA decode one GEMV launch computing silu(g)*u as it
+                # stages gu; under tensor parallelism gu is this rank's [gate shard | up shard])
+                lc.silu_mul_linear_into(gu, L["w_down"], x, self._lead(L["b_down"]), "none", dev,
+                                        residual=self._lead(x))
             self._all_reduce(x)
         return x
 

@@ -85,6 +85,7 @@ const lc_backend lc_cpu_backend = {
             [LC_OP_LINEAR] = lc_cpu_k_linear,
             [LC_OP_LAYER_NORM_LINEAR] = lc_cpu_k_norm_linear,
             [LC_OP_RMS_NORM_LINEAR] = lc_cpu_k_norm_linear,
+            [LC_OP_SILU_MUL_LINEAR] = lc_cpu_k_norm_linear,
             [LC_OP_ATTENTION_PROJECTION] = lc_cpu_k_attention_projection,
             [LC_OP_SDPA] = lc_cpu_k_sdpa,
             [LC_OP_KV_APPEND] = lc_cpu_k_kv_append,

@@ -4,7 +4,9 @@
  * applying the activation (GELU through the elementwise kernel, so both forms match lc_gelu exactly).
  * float16/bfloat16 go to lc_cpu_lowp_linear (lowp_cpu.c). lc_cpu_norm_linear (layer_norm_linear /
  * rms_norm_linear): the norm kernel into a workspace of x's dtype, then lc_cpu_linear on it (on the CPU the
- * normed rows are produced and consumed from cache; the fused op saves the caller a tensor, not a pass).
+ * normed rows are produced and consumed from cache; the fused op saves the caller a tensor, not a pass); the same
+ * for silu_mul_linear (silu_mul of gu's gate | up halves row by row into the workspace, then the linear with its
+ * residual: bit-identical to lc_silu_mul then lc_linear_residual; tests/python/test_silu_mul_linear.py).
  * Tests: tests/c/test_ops.c (linear group), tests/python/test_ops_linear.py, tests/c/test_lowp_ops.c. */
 #include <stdint.h>
 #include <string.h>
@@ -67,17 +69,42 @@ lc_status lc_cpu_linear(const lc_linear_args *args, const char **path) {
     return st;
 }
 
+typedef struct {
+    const lc_norm_linear_args *a;
+    void *h;
+} lc_swiglu_ctx;
+
+/* Rows [begin, end) of h [m,k] = silu(gu[:, :k]) · gu[:, k:], each row one flat silu_mul call (elementwise, so
+ * bit-identical to lc_silu_mul over the two halves; the call runs inline on a pool worker). */
+static void lc_swiglu_rows(void *ctx, int64_t begin, int64_t end) {
+    const lc_swiglu_ctx *c = ctx;
+    const lc_linear_args *l = &c->a->lin;
+    const size_t es = lc_dtype_size(l->dtype);
+    for (int64_t i = begin; i < end; i++) {
+        const char *g = (const char *)l->x + (size_t)(i * 2 * l->k) * es;
+        lc_silu_args s = {.dtype = l->dtype, .n = l->k, .a = g, .b = g + (size_t)l->k * es,
+                          .out = (char *)c->h + (size_t)(i * l->k) * es};
+        (void)lc_cpu_silu(&s, NULL); /* its checks hold: dtype from the table, pointers set */
+    }
+}
+
+/* layer_norm_linear / rms_norm_linear / silu_mul_linear: the prologue (norm, or silu_mul of gu's halves) into a
+ * workspace of x's dtype, then lc_cpu_linear on it (with silu_mul_linear's residual). */
 lc_status lc_cpu_norm_linear(const lc_norm_linear_args *args, const char **path) {
     const lc_linear_args *l = &args->lin;
-    LC_CHECK_INVARIANT(args && l->x && l->w && l->out && !l->residual);
+    LC_CHECK_INVARIANT(args && l->x && l->w && l->out && (!l->residual || args->kind == LC_NORM_SWIGLU));
+    const char *op = args->kind == LC_NORM_SWIGLU ? "silu_mul_linear" : "norm_linear";
     int64_t mk;
     const size_t es = lc_dtype_size(l->dtype);
     if (!lc_mul_ok(l->m, l->k, &mk) || es == 0 || (uint64_t)mk > SIZE_MAX / es)
-        return lc_error(LC_ERR_INVALID_ARGUMENT, "norm_linear: normed-x workspace size overflows");
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: prologue workspace size overflows", op);
     void *xn = lc_aligned_alloc((size_t)(mk > 0 ? mk : 1) * es);
-    if (!xn) return lc_error(LC_ERR_OUT_OF_MEMORY, "norm_linear: normed-x workspace (%lld elements)", (long long)mk);
-    lc_status st;
-    if (args->kind == LC_NORM_RMS) {
+    if (!xn) return lc_error(LC_ERR_OUT_OF_MEMORY, "%s: prologue workspace (%lld elements)", op, (long long)mk);
+    lc_status st = LC_OK;
+    if (args->kind == LC_NORM_SWIGLU) {
+        lc_swiglu_ctx c = {args, xn};
+        lc_parallel_for(l->m, l->k > 0 ? (16384 + l->k - 1) / l->k : l->m + 1, lc_swiglu_rows, &c);
+    } else if (args->kind == LC_NORM_RMS) {
         lc_rms_norm_args r = {l->dtype, l->m, l->k, args->eps, l->x, args->gamma, xn};
         st = lc_cpu_rms_norm(&r, NULL);
     } else {

@@ -337,7 +337,7 @@ lc_status lc_cpu_softmax(const lc_softmax_args *a, const char **path) {
 
 lc_status lc_cpu_silu(const lc_silu_args *a, const char **path) {
     LC_CHECK_INVARIANT(a != NULL && a->n >= 0 && lowp_or_f32(a->dtype));
-    LC_CHECK_INVARIANT(a->n == 0 || (a->a && a->out));
+    LC_CHECK_INVARIANT((a->n == 0 || (a->a && a->out)) && a->cols == 0); /* flat only (rows: the CUDA kernel) */
     static const char *const names[2][4][3] = {LLM_PATHS("silu"), LLM_PATHS("silu_mul")};
     const char *isa;
     lc_range_fn fn = silu_pick(&isa);

@@ -1,6 +1,6 @@
 /* activation.cuh — the float32 activations of the CUDA kernels, shared by elementwise_cuda.cu (relu, gelu,
  * linear's 16-bit bias+act epilogue) and gemv_cuda.cu (the small-m linear), so every path computes them
- * bit-identically: OpIdentity, OpRelu (NaN and -0 kept), OpGeluErf (x·normcdff(x)), OpGeluTanh (float-pair
+ * bit-identically: OpIdentity, OpRelu (NaN and -0 kept), OpSilu (also llm_cuda.cu's silu), OpGeluErf (x·normcdff(x)), OpGeluTanh (float-pair
  * argument, the CPU kernel's exp polynomial; accuracy notes in elementwise_cuda.cu's header).
  * Tests: tests/c/test_ops.c (relu / gelu groups), tests/python/test_ops_elementwise.py,
  * tests/python/test_ops_linear.py and tests/c/test_gemv_cuda.c on device "cuda". */
@@ -16,6 +16,15 @@ struct OpIdentity {
 /* x < 0 ? 0 : x keeps NaN (the comparison is false) and -0, as the CPU kernel. */
 struct OpRelu {
     template <typename T> __device__ __forceinline__ T operator()(T x) const { return x < (T)0 ? (T)0 : x; }
+};
+
+/* silu(x) = x·σ(x), σ from e = expf(-|x|) (never overflows): x >= 0: 1/(1+e), else e/(1+e). The one formula of
+ * silu / silu_mul (llm_cuda.cu) and the GEMV's SwiGLU prologue (gemv_cuda.cu), so both round alike. */
+struct OpSilu {
+    __device__ __forceinline__ float operator()(float x) const {
+        const float e = expf(-fabsf(x));
+        return x * ((x >= 0.0f ? 1.0f : e) / (1.0f + e));
+    }
 };
 
 /* exp(r) for |r| <= ln2/2, ~2e-8 relative before rounding (the CPU kernel's fitted polynomial). */

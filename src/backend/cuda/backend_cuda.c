@@ -37,9 +37,11 @@ static lc_status lc_cuda_gemv_run(const lc_cuda_ctx *ctx, const lc_linear_args *
     lc_status st = lc_launched(op, nrm ? lc_cuda_launch_gemv_norm(nrm, ws, ws_bytes, ctx->num_sms, stream)
                                        : lc_cuda_launch_gemv(a, ws, ws_bytes, ctx->num_sms, stream));
     lc_cuda_free(ws);
-    static const char *const names[2][2] = {{"cuda_gemv_f16", "cuda_gemv_bf16"},
-                                            {"cuda_norm_gemv_f16", "cuda_norm_gemv_bf16"}};
-    if (st == LC_OK && path) *path = names[nrm != NULL][a->dtype == LC_DTYPE_BF16];
+    static const char *const names[3][2] = {{"cuda_gemv_f16", "cuda_gemv_bf16"},
+                                            {"cuda_norm_gemv_f16", "cuda_norm_gemv_bf16"},
+                                            {"cuda_swiglu_gemv_f16", "cuda_swiglu_gemv_bf16"}};
+    const int kind = !nrm ? 0 : nrm->kind == LC_NORM_SWIGLU ? 2 : 1;
+    if (st == LC_OK && path) *path = names[kind][a->dtype == LC_DTYPE_BF16];
     return st;
 }
 
@@ -271,13 +273,17 @@ static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
     return st;
 }
 
-/* layer_norm_linear / rms_norm_linear: float16/bfloat16 with m <= LC_GEMV_MAX_M and the GEMV's alignment (a
- * decode step's pre-norm projection): one GEMV launch that normalises x as it stages it (path
- * cuda_norm_gemv_bf16 / _f16; LC_GEMV=0 turns it off, as for linear, LC_GEMV=nonorm this path alone, for A/B
- * timing). Otherwise the norm kernel into a stream-ordered workspace of x's dtype, then lc_cuda_linear on it. */
+/* layer_norm_linear / rms_norm_linear / silu_mul_linear: float16/bfloat16 with m <= LC_GEMV_MAX_M and the GEMV's
+ * alignment (a decode step's pre-norm projection, or SwiGLU's down projection): one GEMV launch that applies the
+ * prologue (the norm, or silu(g)·u) as it stages x (paths cuda_norm_gemv_<dtype>, cuda_swiglu_gemv_<dtype>;
+ * LC_GEMV=0 turns it off, as for linear, LC_GEMV=nonorm these fused paths alone, for A/B timing). Otherwise the
+ * prologue kernel (norm, or silu_mul over gu's pitched halves) into a stream-ordered workspace of x's dtype,
+ * then lc_cuda_linear on it (with silu_mul_linear's residual). */
 static lc_status lc_cuda_norm_linear(const lc_norm_linear_args *args, const char **path) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
-    const char *op = args->kind == LC_NORM_RMS ? "rms_norm_linear" : "layer_norm_linear";
+    const char *op = args->kind == LC_NORM_SWIGLU ? "silu_mul_linear"
+                     : args->kind == LC_NORM_RMS  ? "rms_norm_linear"
+                                                  : "layer_norm_linear";
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "%s: cuda: no usable GPU", op);
     lc_cuda_note_op(op);
     const lc_linear_args *l = &args->lin;
@@ -288,11 +294,15 @@ static lc_status lc_cuda_norm_linear(const lc_norm_linear_args *args, const char
     int64_t mk;
     const size_t es = lc_dtype_size(l->dtype);
     if (!lc_mul_ok(l->m, l->k, &mk) || es == 0 || (uint64_t)mk > SIZE_MAX / es)
-        return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: normed-x workspace size overflows", op);
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: prologue workspace size overflows", op);
     void *xn = NULL;
     lc_status st = lc_cuda_alloc((size_t)(mk > 0 ? mk : 1) * es, &xn);
-    if (st != LC_OK) return lc_error_wrap(st, "%s: normed-x workspace", op);
-    if (args->kind == LC_NORM_RMS) {
+    if (st != LC_OK) return lc_error_wrap(st, "%s: prologue workspace", op);
+    if (args->kind == LC_NORM_SWIGLU) { /* h [m,k] = silu(gu[:, :k]) · gu[:, k:], rows at pitch 2k */
+        lc_silu_args sa = {.dtype = l->dtype, .n = mk, .a = l->x, .b = (const char *)l->x + (size_t)l->k * es,
+                           .out = xn, .cols = l->k, .pitch = 2 * l->k};
+        st = lc_launched(op, lc_cuda_launch_silu(&sa, lc_cuda_stream(ctx)));
+    } else if (args->kind == LC_NORM_RMS) {
         lc_rms_norm_args r = {l->dtype, l->m, l->k, args->eps, l->x, args->gamma, xn};
         st = lc_launched(op, lc_cuda_launch_rms_norm(&r, lc_cuda_stream(ctx)));
     } else {
@@ -500,6 +510,7 @@ const lc_backend lc_cuda_backend = {
             [LC_OP_LINEAR] = lc_cuda_k_linear,
             [LC_OP_LAYER_NORM_LINEAR] = lc_cuda_k_norm_linear,
             [LC_OP_RMS_NORM_LINEAR] = lc_cuda_k_norm_linear,
+            [LC_OP_SILU_MUL_LINEAR] = lc_cuda_k_norm_linear,
             [LC_OP_CONV_ATTENTION] = lc_cuda_k_conv_attention,
             [LC_OP_ATTENTION_PROJECTION] = lc_cuda_k_attention_projection,
             [LC_OP_SDPA] = lc_cuda_k_sdpa,

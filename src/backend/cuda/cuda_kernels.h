@@ -41,8 +41,10 @@ int lc_cuda_gemv_fits(const lc_linear_args *args);
 size_t lc_cuda_gemv_workspace(int64_t m, int64_t k, int64_t n, int num_sms, int *splits);
 cudaError_t lc_cuda_launch_gemv(const lc_linear_args *args, void *workspace, size_t workspace_bytes, int num_sms,
                                 cudaStream_t stream);
-/* The same GEMV with x normalised as it is staged (layer_norm_linear / rms_norm_linear; args->lin fits as
- * above, lin.residual NULL, gamma / beta 16-bit [k] or NULL): the workspace of lc_cuda_gemv_workspace. */
+/* The same GEMV with a prologue on x as it is staged (args->lin fits as above; the workspace of
+ * lc_cuda_gemv_workspace): kind LC_NORM_LAYER / LC_NORM_RMS normalise x (layer_norm_linear / rms_norm_linear;
+ * lin.residual NULL, gamma / beta 16-bit [k] or NULL, eps > 0); kind LC_NORM_SWIGLU stages silu(g)·u of
+ * lin.x = gu [m, 2k] (silu_mul_linear; row pitch 2·lin.k, any alignment; lin.residual allowed). */
 cudaError_t lc_cuda_launch_gemv_norm(const lc_norm_linear_args *args, void *workspace, size_t workspace_bytes,
                                      int num_sms, cudaStream_t stream);
 /* layer_norm_cuda.cu: per row of [rows, cols]; F32, F16 or BF16 (x, gamma, beta, out in it); gamma/beta

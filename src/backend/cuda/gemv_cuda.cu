@@ -30,7 +30,12 @@
  * float hi + lo as lc_layer_norm does, rstd = 1/sqrt(var + eps) (rms: 1/sqrt(Σx²/k + eps)); each staged
  * element is then ((x - hi) - lo)·rstd·gamma + beta (rms: x·rstd·weight), rounded to the dtype as the norm
  * op writes it, so the product sees the values the unfused norm + linear would.
- * Tests: tests/c/test_gemv_cuda.c (direct launches, split and unsplit plans, counter reset, timing table),
+ * SwiGLU prologue (silu_mul_linear, lc_cuda_launch_gemv_norm with kind LC_NORM_SWIGLU): x is gu [m, 2k] (row
+ * pitch 2k, gate | up); the staged element (i, c) is OpSilu(g)·u of g = gu[i, c], u = gu[i, k + c] in float32,
+ * rounded to the dtype: the formula and rounding of the silu_mul kernel (llm_cuda.cu), so the product sees the
+ * values silu_mul + linear would. No statistics step; residual, bias and activation as for the plain GEMV.
+ * Tests: tests/c/test_gemv_cuda.c (direct launches, split and unsplit plans, counter reset, SwiGLU prologue,
+ * timing table), tests/python/test_silu_mul_linear.py,
  * tests/python/test_dtype_ops.py::test_cuda_small_m_gemv (routing through lc_linear / lc_matmul),
  * tests/python/test_norm_linear.py (the norm prologue against the float64 reference, split and unsplit). */
 #include <cuda_runtime.h>
@@ -62,11 +67,12 @@ struct gemv_params {
     const unsigned short *x, *bias, *res; /* res: the residual [m,n] or NULL (may be out) */
     const unsigned short *ng, *nb;        /* the norm's gamma / beta [k] (NULL: none) */
     double eps;
-    int norm;                             /* 0, LC_NORM_LAYER or LC_NORM_RMS */
+    int norm;                             /* 0, LC_NORM_LAYER, LC_NORM_RMS or LC_NORM_SWIGLU (the prologue kind) */
     const char *w;
     unsigned short *out;
     float *ws;
     int64_t k, n;
+    int64_t xp;   /* x's row pitch in elements: k, or 2k for the SwiGLU prologue */
     int64_t ks;   /* rows per split (a multiple of GEMV_NW x U, except that the last split takes the rest) */
     int splits;
     int kc;       /* rows of x staged at a time (a multiple of 4) */
@@ -243,7 +249,7 @@ __global__ void __launch_bounds__(GEMV_NT, M <= 3 ? 3 : 2) gemv_kernel(const gem
         /* static weights (lc_set_static_weights): the first rows of w load while the previous kernel runs;
          * x, res, out, ws and the counters only after it has finished (every thread passes here once) */
         if (c0 == kb && p.prefetch) lc_pdl_wait();
-        if (p.norm && c0 == kb) { /* warps i·wpr .. i·wpr + wpr - 1 take the slices of row i */
+        if (p.norm && p.norm != LC_NORM_SWIGLU && c0 == kb) { /* warps i·wpr .. i·wpr + wpr - 1: row i's slices */
             constexpr int wpr = GEMV_NW / M;
             if (warp < M * wpr) gemv_row_part<T>(p, warp / wpr, warp % wpr, wpr, lane, gemv_ps[warp]);
             __syncthreads();
@@ -252,8 +258,12 @@ __global__ void __launch_bounds__(GEMV_NT, M <= 3 ? 3 : 2) gemv_kernel(const gem
         __syncthreads(); /* the previous chunk's readers are done (and the statistics written) */
         for (int idx = tid; idx < M * rows; idx += GEMV_NT) {
             const int i = idx / rows, rr = idx - i * rows;
-            const float v = Elem<T>::ldu(p.x[(int64_t)i * p.k + c0 + rr]);
-            sm[i * kc + rr] = p.norm ? gemv_norm_elem<T>(v, p, gemv_st[i], c0 + rr) : v;
+            const unsigned short *const xe = p.x + (int64_t)i * p.xp + c0 + rr;
+            const float v = Elem<T>::ldu(xe[0]);
+            if (p.norm == LC_NORM_SWIGLU) /* silu(g)·u rounded as the silu_mul kernel writes it */
+                sm[i * kc + rr] = Elem<T>::ldu(Elem<T>::stu(OpSilu()(v) * Elem<T>::ldu(xe[p.k])));
+            else
+                sm[i * kc + rr] = p.norm ? gemv_norm_elem<T>(v, p, gemv_st[i], c0 + rr) : v;
         }
         __syncthreads();
         if (!active) continue;
@@ -424,7 +434,7 @@ template <typename T> static cudaError_t gemv_launch_t(int64_t m, const gemv_par
 
 static_assert(LC_GEMV_MAX_M == 8, "gemv_launch_t instantiates m = 1..8");
 
-/* The launch of a linear, with the norm prologue when nrm is not NULL. */
+/* The launch of a linear, with nrm's prologue (norm or SwiGLU) when nrm is not NULL. */
 static cudaError_t gemv_launch(const lc_linear_args *a, const lc_norm_linear_args *nrm, void *workspace,
                                size_t workspace_bytes, int num_sms, cudaStream_t stream) {
     if (!lc_cuda_gemv_fits(a)) return cudaErrorInvalidValue;
@@ -439,8 +449,9 @@ static cudaError_t gemv_launch(const lc_linear_args *a, const lc_norm_linear_arg
     p.out = static_cast<unsigned short *>(a->out);
     p.ws = static_cast<float *>(workspace);
     p.k = a->k, p.n = a->n, p.ks = pl.ks, p.splits = pl.splits, p.kc = pl.kc, p.act = (int)a->act;
+    p.xp = nrm && nrm->kind == LC_NORM_SWIGLU ? 2 * a->k : a->k;
     p.norm = nrm ? (int)nrm->kind : 0;
-    p.ng = nrm ? static_cast<const unsigned short *>(nrm->gamma) : NULL;
+    p.ng = nrm && nrm->kind != LC_NORM_SWIGLU ? static_cast<const unsigned short *>(nrm->gamma) : NULL;
     p.nb = nrm && nrm->kind == LC_NORM_LAYER ? static_cast<const unsigned short *>(nrm->beta) : NULL;
     p.eps = nrm ? nrm->eps : 0.0;
     p.prefetch = lc_get_static_weights();
@@ -455,7 +466,11 @@ extern "C" cudaError_t lc_cuda_launch_gemv(const lc_linear_args *a, void *worksp
 
 extern "C" cudaError_t lc_cuda_launch_gemv_norm(const lc_norm_linear_args *a, void *workspace, size_t workspace_bytes,
                                                 int num_sms, cudaStream_t stream) {
-    if (!a || a->lin.residual || (a->kind != LC_NORM_LAYER && a->kind != LC_NORM_RMS) || !(a->eps > 0.0))
+    if (!a) return cudaErrorInvalidValue;
+    if (a->kind == LC_NORM_SWIGLU) {
+        if (a->lin.k > INT64_MAX / 2) return cudaErrorInvalidValue;
+    } else if (a->lin.residual || (a->kind != LC_NORM_LAYER && a->kind != LC_NORM_RMS) || !(a->eps > 0.0)) {
         return cudaErrorInvalidValue;
+    }
     return gemv_launch(&a->lin, a, workspace, workspace_bytes, num_sms, stream);
 }

@@ -9,7 +9,8 @@
  *    latency: the decode case of 1 row x 2048); otherwise 32..1024 scalar threads, two passes over x.
  *  - softmax: one block a row; max, Σ exp(x - max) (float64 reduction), then exp(x - max) / Σ. NaN / +inf
  *    / all -inf rows give NaN everywhere (fmaxf skips NaN, which then reaches Σ), as the CPU kernel.
- *  - silu: σ from e = expf(-|x|) (x >= 0: 1/(1+e), else e/(1+e)), grid-stride over elements.
+ *  - silu: σ from e = expf(-|x|) (x >= 0: 1/(1+e), else e/(1+e)) (OpSilu, activation.cuh), grid-stride over
+ *    elements (silu_mul_linear's fallback: rows of a pitched [m, 2k] gate | up).
  *  - add / mul: grid-stride over out's elements; the contiguous case (equal shapes) is flat, the others
  *    decompose the index over the 4 normalised axes (zero strides on broadcast axes).
  * Every row's reads of x come before its writes (reductions end in barriers), so out == x is safe; the
@@ -19,6 +20,7 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "backend/cuda/activation.cuh"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/lowp.cuh"
 #include "backend/cuda/pdl.cuh"
@@ -156,16 +158,14 @@ template <typename S> __global__ void softmax_kernel(const S *x, S *out, int64_t
 
 /* ---- silu / silu_mul ---------------------------------------------------------------------------------- */
 
-__device__ __forceinline__ float silu_1(float x) {
-    const float e = expf(-fabsf(x));
-    return x * ((x >= 0.0f ? 1.0f : e) / (1.0f + e));
-}
-
-template <typename S> __global__ void silu_kernel(const S *a, const S *b, S *out, int64_t n) {
+/* silu(x) is OpSilu (activation.cuh), shared with the GEMV's SwiGLU prologue (bit-identical results). cols > 0:
+ * a and b are rows of cols elements at row pitch `pitch` (silu_mul_linear's gate | up halves), out contiguous. */
+template <typename S> __global__ void silu_kernel(const S *a, const S *b, S *out, int64_t n, int64_t cols, int64_t pitch) {
     lc_pdl_entry(); /* pdl.cuh */
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-        float y = silu_1(ldf(a, i));
-        if (b) y *= ldf(b, i);
+        const int64_t src = cols > 0 ? (i / cols) * pitch + i % cols : i;
+        float y = OpSilu()(ldf(a, src));
+        if (b) y *= ldf(b, src);
         stf(out, i, y);
     }
 }
@@ -269,12 +269,14 @@ extern "C" cudaError_t lc_cuda_launch_softmax(const lc_softmax_args *a, cudaStre
 }
 
 template <typename S> static cudaError_t launch_silu(const lc_silu_args *a, cudaStream_t s) {
-    (void)lc_pdl_launch(silu_kernel<S>, grid_for(a->n, 256), 256, 0, s, (const S *)a->a, (const S *)a->b, (S *)a->out, a->n);
+    (void)lc_pdl_launch(silu_kernel<S>, grid_for(a->n, 256), 256, 0, s, (const S *)a->a, (const S *)a->b, (S *)a->out, a->n,
+                        a->cols, a->pitch);
     return cudaGetLastError();
 }
 
 extern "C" cudaError_t lc_cuda_launch_silu(const lc_silu_args *a, cudaStream_t stream) {
-    if (!a || a->n < 0) return cudaErrorInvalidValue;
+    if (!a || a->n < 0 || a->cols < 0 || (a->cols > 0 && (a->n % a->cols != 0 || a->pitch < a->cols)))
+        return cudaErrorInvalidValue;
     if (a->n == 0) return cudaSuccess;
     if (!a->a || !a->out) return cudaErrorInvalidValue;
     switch (a->dtype) {
