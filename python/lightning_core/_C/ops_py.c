@@ -240,61 +240,50 @@ static int activation_arg(const char *fn, PyObject *obj, lc_activation *out) {
     return -1;
 }
 
-static PyObject *linear_impl(const char *fn, PyObject *const *v, int has_out) {
-    /* v: x, w, [out], bias, activation, device, residual */
-    lcpy_call c;
-    call_init(&c, fn);
+/* linear / linear_into and silu_mul_linear / silu_mul_linear_into: one argument order (x or gu, w, [out], bias,
+ * activation, device, residual), the op table's shape rule over the slots (ValueError naming the argument), out
+ * may be exactly the residual (x += f(...) in one call), nothing else. */
+static PyObject *linear_family_impl(const char *fn, int swiglu, PyObject *const *v, int has_out) {
+    static const char *const names[2][4] = {{"x", "w", "bias", "residual"}, {"gu", "w", "bias", "residual"}};
+    const char *const *nm = names[swiglu != 0];
+    const char *op = swiglu ? "silu_mul_linear" : "linear";
     const int base = 2 + has_out;
     PyObject *out_obj = has_out ? v[2] : NULL;
-    PyObject *bias_obj = v[base];
+    PyObject *const ops[4] = {v[0], v[1], v[base], v[base + 3]};
+    lcpy_call c;
+    call_init(&c, fn);
     lc_activation act;
     lc_device dev;
     if (activation_arg(fn, v[base + 1], &act) < 0 || lcpy_device_arg(fn, v[base + 2], &dev) < 0) return NULL;
-    if (call_input(&c, "x", v[0]) < 0 || call_input(&c, "w", v[1]) < 0) return NULL;
-    const int has_bias = bias_obj != NULL && bias_obj != Py_None;
-    PyObject *res_obj = v[base + 3];
-    const int has_res = res_obj != NULL && res_obj != Py_None, ires = 2 + has_bias;
-    if ((has_bias && call_input(&c, "bias", bias_obj) < 0) || (has_res && call_input(&c, "residual", res_obj) < 0) ||
-        call_dtype(&c, "linear") < 0)
-        return NULL;
-    if (call_expect_ndim(&c, 0, 2, " (m, k)") < 0 || call_expect_ndim(&c, 1, 2, " (k, n)") < 0) return NULL;
-    const npy_intp m = c.dims[0][0], k = c.dims[0][1], n = c.dims[1][1];
-    char got[160];
-    if (c.dims[1][0] != k) {
-        call_shape_str(got, sizeof got, &c, 1);
-        PyErr_Format(PyExc_ValueError, "%s: w: expected shape (%lld, n) with k matching x, got %s", fn, (long long)k, got);
-        return NULL;
+    int slot[4] = {-1, -1, -1, -1}; /* call input index of each slot, -1 absent */
+    for (int i = 0; i < 4; i++) {
+        if (ops[i] == NULL || (i >= 2 && ops[i] == Py_None)) continue;
+        if (call_input(&c, nm[i], ops[i]) < 0) return NULL;
+        slot[i] = c.n - 1;
     }
-    if (has_bias && (c.nd[2] != 1 || c.dims[2][0] != n)) {
-        call_shape_str(got, sizeof got, &c, 2);
-        PyErr_Format(PyExc_ValueError, "%s: bias: expected shape (%lld,) (n of w) or None, got %s", fn, (long long)n, got);
-        return NULL;
-    }
-    if (has_res && (c.nd[ires] != 2 || c.dims[ires][0] != m || c.dims[ires][1] != n)) {
-        call_shape_str(got, sizeof got, &c, ires);
-        PyErr_Format(PyExc_ValueError, "%s: residual: expected shape (%lld, %lld) (the output's) or None, got %s", fn,
-                     (long long)m, (long long)n, got);
-        return NULL;
-    }
-    npy_intp oshape[2] = {m, n};
-    /* out may be exactly the residual (x += linear(...) in one call), nothing else */
-    if (call_out(&c, out_obj, 2, oshape, NULL, has_res ? 1u << ires : 0u) < 0) return call_fail(&c);
+    if (call_dtype(&c, op) < 0) return NULL;
+    npy_intp oshape[2];
+    if (call_infer_out_slots(&c, op, nm, 4, slot, NULL, 2, oshape) < 0) return NULL;
+    if (call_out(&c, out_obj, 2, oshape, NULL, slot[3] >= 0 ? 1u << slot[3] : 0u) < 0) return call_fail(&c);
     for (int i = 0; i < c.n; i++)
         if (call_wrap_in(&c, i, 0, NULL) < 0) return call_fail(&c);
     if (call_wrap_out(&c, 0, NULL) < 0) return call_fail(&c);
+#define LF_IN(i) (slot[i] >= 0 ? c.tin[slot[i]] : NULL)
     lc_status st;
     Py_BEGIN_ALLOW_THREADS
-    st = lc_linear_residual(c.tin[0], c.tin[1], has_bias ? c.tin[2] : NULL, has_res ? c.tin[ires] : NULL, act, c.tout, dev);
+    st = swiglu ? lc_silu_mul_linear(LF_IN(0), LF_IN(1), LF_IN(2), LF_IN(3), act, c.tout, dev)
+                : lc_linear_residual(LF_IN(0), LF_IN(1), LF_IN(2), LF_IN(3), act, c.tout, dev);
     Py_END_ALLOW_THREADS
+#undef LF_IN
     return call_finish(&c, st);
 }
 
 static lcpy_sig sig_linear = LCPY_SIG("linear", 2, "x", "w", "bias", "activation", "device", "residual");
 static lcpy_sig sig_linear_into = LCPY_SIG("linear_into", 3, "x", "w", "out", "bias", "activation", "device", "residual");
 
-LCPY_PARSED(linear, sig_linear, linear_impl("linear", v, 0))
+LCPY_PARSED(linear, sig_linear, linear_family_impl("linear", 0, v, 0))
 
-LCPY_PARSED(linear_into, sig_linear_into, linear_impl("linear_into", v, 1))
+LCPY_PARSED(linear_into, sig_linear_into, linear_family_impl("linear_into", 0, v, 1))
 
 /* ---- vector_add / matrix_sub / matrix_div ------------------------------------------------- */
 
@@ -525,49 +514,13 @@ LCPY_PARSED(rms_norm_linear, sig_rms_norm_linear, norm_linear_impl("rms_norm_lin
 
 /* ---- silu_mul_linear ---------------------------------------------------------------------- */
 
-static PyObject *silu_mul_linear_impl(const char *fn, PyObject *const *v, int has_out) {
-    /* v: gu, w, [out], bias, activation, device, residual (linear's argument order) */
-    static const char *const nm[4] = {"gu", "w", "bias", "residual"};
-    const int base = 2 + has_out;
-    PyObject *out_obj = has_out ? v[2] : NULL;
-    PyObject *const ops[4] = {v[0], v[1], v[base], v[base + 3]};
-    lcpy_call c;
-    call_init(&c, fn);
-    lc_activation act;
-    lc_device dev;
-    if (activation_arg(fn, v[base + 1], &act) < 0 || lcpy_device_arg(fn, v[base + 2], &dev) < 0) return NULL;
-    int slot[4] = {-1, -1, -1, -1}; /* call input index of each slot, -1 absent */
-    for (int i = 0; i < 4; i++) {
-        if (ops[i] == NULL || (i >= 2 && ops[i] == Py_None)) continue;
-        if (call_input(&c, nm[i], ops[i]) < 0) return NULL;
-        slot[i] = c.n - 1;
-    }
-    if (call_dtype(&c, "silu_mul_linear") < 0) return NULL;
-    /* the op table's rule over the slots (gu's columns twice w's rows, bias, residual): ValueError naming the
-     * argument */
-    npy_intp oshape[2];
-    if (call_infer_out_slots(&c, "silu_mul_linear", nm, 4, slot, NULL, 2, oshape) < 0) return NULL;
-    /* out may be exactly the residual (x += down(silu_mul(gu)) in one call), nothing else */
-    if (call_out(&c, out_obj, 2, oshape, NULL, slot[3] >= 0 ? 1u << slot[3] : 0u) < 0) return call_fail(&c);
-    for (int i = 0; i < c.n; i++)
-        if (call_wrap_in(&c, i, 0, NULL) < 0) return call_fail(&c);
-    if (call_wrap_out(&c, 0, NULL) < 0) return call_fail(&c);
-#define SML_IN(i) (slot[i] >= 0 ? c.tin[slot[i]] : NULL)
-    lc_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = lc_silu_mul_linear(SML_IN(0), SML_IN(1), SML_IN(2), SML_IN(3), act, c.tout, dev);
-    Py_END_ALLOW_THREADS
-#undef SML_IN
-    return call_finish(&c, st);
-}
-
 static lcpy_sig sig_silu_mul_linear = LCPY_SIG("silu_mul_linear", 2, "gu", "w", "bias", "activation", "device", "residual");
 static lcpy_sig sig_silu_mul_linear_into =
     LCPY_SIG("silu_mul_linear_into", 3, "gu", "w", "out", "bias", "activation", "device", "residual");
 
-LCPY_PARSED(silu_mul_linear, sig_silu_mul_linear, silu_mul_linear_impl("silu_mul_linear", v, 0))
+LCPY_PARSED(silu_mul_linear, sig_silu_mul_linear, linear_family_impl("silu_mul_linear", 1, v, 0))
 
-LCPY_PARSED(silu_mul_linear_into, sig_silu_mul_linear_into, silu_mul_linear_impl("silu_mul_linear_into", v, 1))
+LCPY_PARSED(silu_mul_linear_into, sig_silu_mul_linear_into, linear_family_impl("silu_mul_linear_into", 1, v, 1))
 
 /* ---- layer_norm --------------------------------------------------------------------------- */
 
