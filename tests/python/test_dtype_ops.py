@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import lightning_core as lc
-from lightning_core.testing import UNIT_ROUNDOFF, lowp_matmul_excess
+from lightning_core.testing import UNIT_ROUNDOFF, lowp_matmul_excess, ref_activation
 
 ml_dtypes = pytest.importorskip("ml_dtypes")
 BF16 = np.dtype(ml_dtypes.bfloat16)
@@ -434,7 +434,6 @@ def test_dlpack_with_torch_lowp():
 # ---- attention and conv2d in the 16-bit dtypes: awkward shapes, causal masking with a NaN ----------------
 
 
-
 @pytest.mark.parametrize("name", ["float16", "bfloat16"])
 @pytest.mark.parametrize("seq,d", [(1, 8), (65, 64), (129, 100)])
 def test_attention2d_lowp_against_float64(rng, name, device, seq, d):
@@ -512,18 +511,6 @@ def test_small_m_gemv_path(rng, dtype):
 # ---- CUDA small-m linear / matmul: the fused GEMV (gemv_cuda.cu) -------------------------------------------
 
 
-def _act64(y, act):
-    from math import erf
-
-    if act == "relu":
-        return np.maximum(y, 0)
-    if act == "gelu":
-        return 0.5 * y * (1 + np.vectorize(erf)(y / np.sqrt(2.0)))
-    if act == "gelu_tanh":
-        return 0.5 * y * (1 + np.tanh(np.sqrt(2 / np.pi) * (y + 0.044715 * y**3)))
-    return y
-
-
 def _linear_excess(z, x, w, bias, act, name, residual=None):
     """max |z - (act(x@w + bias) + residual)| / bound, bound = u|ref| + 1.2·2k·2^-24·(|x|@|w| + |bias| +
     |residual|) + 1e-6|ref| (float32 sums, the activation's Lipschitz constant <= 1.13 and its float32
@@ -532,7 +519,7 @@ def _linear_excess(z, x, w, bias, act, name, residual=None):
     pre, mag = x64 @ w64, np.abs(x64) @ np.abs(w64)
     if bias is not None:
         pre, mag = pre + f64(bias), mag + np.abs(f64(bias))
-    ref = _act64(pre, act)
+    ref = ref_activation(pre, act)
     if residual is not None:
         ref, mag = ref + f64(residual), mag + np.abs(f64(residual))
     z64 = f64(z)

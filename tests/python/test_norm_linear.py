@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import lightning_core as lc
-from lightning_core.testing import UNIT_ROUNDOFF, ref_gelu, ref_relu
+from lightning_core.testing import UNIT_ROUNDOFF, ref_activation
 
 ml_dtypes = pytest.importorskip("ml_dtypes")
 DT = {"float32": np.dtype(np.float32), "float16": np.dtype(np.float16), "bfloat16": np.dtype(ml_dtypes.bfloat16)}
@@ -21,14 +21,6 @@ ACTS = ["none", "relu", "gelu", "gelu_tanh"]
 
 def f64(a):
     return np.asarray(a).astype(np.float64)
-
-
-def _act64(y, act):
-    if act == "relu":
-        return ref_relu(y)
-    if act in ("gelu", "gelu_tanh"):
-        return ref_gelu(y, "tanh" if act == "gelu_tanh" else "none")
-    return y
 
 
 def ref_norm64(x, gamma, beta, eps, rms):
@@ -59,7 +51,7 @@ def norm_linear_excess(z, x, w, bias, gamma, beta, eps, act, name, rms, device="
     pre, mag = xn @ w64, mag_xn @ np.abs(w64)
     if bias is not None:
         pre, mag = pre + f64(bias), mag + np.abs(f64(bias))
-    ref = _act64(pre, act)
+    ref = ref_activation(pre, act)
     z64 = f64(z)
     if not np.all(np.isfinite(z64)):
         return float("inf")

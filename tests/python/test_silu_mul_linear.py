@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import lightning_core as lc
-from lightning_core.testing import UNIT_ROUNDOFF, ref_gelu, ref_relu, ref_silu
+from lightning_core.testing import UNIT_ROUNDOFF, ref_activation, ref_silu
 
 ml_dtypes = pytest.importorskip("ml_dtypes")
 DT = {"float32": np.dtype(np.float32), "float16": np.dtype(np.float16), "bfloat16": np.dtype(ml_dtypes.bfloat16)}
@@ -30,14 +30,6 @@ def f64(a):
     return np.asarray(a).astype(np.float64)
 
 
-def _act64(y, act):
-    if act == "relu":
-        return ref_relu(y)
-    if act in ("gelu", "gelu_tanh"):
-        return ref_gelu(y, "tanh" if act == "gelu_tanh" else "none")
-    return y
-
-
 def swiglu_excess(z, gu, w, bias, res, act, name, device="cpu"):
     """max |z - ref| / bound over the elements (<= 1 passes; inf for a non-finite z). See the module docstring."""
     gu64, w64 = f64(gu), f64(w)
@@ -47,7 +39,7 @@ def swiglu_excess(z, gu, w, bias, res, act, name, device="cpu"):
     pre, mag = h @ w64, np.abs(h) @ np.abs(w64)
     if bias is not None:
         pre, mag = pre + f64(bias), mag + np.abs(f64(bias))
-    y = _act64(pre, act)
+    y = ref_activation(pre, act)
     ref = y + (f64(res) if res is not None else 0.0)
     z64 = f64(z)
     if not np.all(np.isfinite(z64)):

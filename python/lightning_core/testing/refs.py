@@ -93,6 +93,17 @@ def ref_gelu(x, approximate="none"):
     return 0.5 * x * (1.0 + e)
 
 
+def ref_activation(y, activation):
+    """The linear family's activation by its API name ("none", "relu", "gelu", "gelu_tanh") in float64."""
+    if activation == "relu":
+        return ref_relu(y)
+    if activation in ("gelu", "gelu_tanh"):
+        return ref_gelu(y, "tanh" if activation == "gelu_tanh" else "none")
+    if activation == "none":
+        return np.asarray(y, F64)
+    raise ValueError(f"ref_activation: activation: expected none, relu, gelu or gelu_tanh, got {activation!r}")
+
+
 def ref_layer_norm(x, gamma=None, beta=None, eps=1e-5, dtype=F64):
     x = _as(x, dtype)
     mean = x.mean(axis=-1, keepdims=True)
