@@ -253,9 +253,15 @@ def ref_for(name, vals):
         elif a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
             raise Invalid("matmul shapes")
         ins, ref = {"a": vals["a"], "b": vals["b"]}, a @ b
-    elif base == "linear":
+    elif base in ("linear", "silu_mul_linear"):
         cdt = np.float32
-        x, w = _arr(vals["x"], "x", cdt), _arr(vals["w"], "w", cdt)
+        first = "gu" if base == "silu_mul_linear" else "x"
+        x, w = _arr(vals[first], first, cdt), _arr(vals["w"], "w", cdt)
+        if base == "silu_mul_linear":  # x = silu(gate) * up of gu's halves, rounded to float32 as silu_mul writes it
+            if x.ndim != 2 or x.shape[1] % 2:
+                raise Invalid("gu shape")
+            g, u = x[:, :x.shape[1] // 2].astype(np.float64), x[:, x.shape[1] // 2:].astype(np.float64)
+            x = (g / (1.0 + np.exp(-g)) * u).astype(cdt)
         bias = None if vals.get("bias") is None else _arr(vals["bias"], "bias", cdt)
         res = None if vals.get("residual") is None else _arr(vals["residual"], "residual", cdt)
         if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[0] or (bias is not None and bias.shape != (w.shape[1],)):
@@ -269,7 +275,7 @@ def ref_for(name, vals):
         ref = {"none": y, "relu": np.maximum(y, 0), "gelu": _gelu(y, "none"), "gelu_tanh": _gelu(y, "tanh")}[act]
         if res is not None:
             ref = ref + res
-        ins = {"x": vals["x"], "w": vals["w"], "bias": vals.get("bias"), "residual": vals.get("residual")}
+        ins = {first: vals[first], "w": vals["w"], "bias": vals.get("bias"), "residual": vals.get("residual")}
         alias_ok = {"residual"}  # out may be exactly the residual
     elif base in ("attention2d", "attention_forward", "attention"):
         cdt = np.float32
@@ -412,6 +418,7 @@ def _build(rng, name):
         "matmul2d": ["a", "b", "out", "device"], "matmul": ["a", "b", "out", "device"],
         "matmul_np": ["a", "b", "out", "m", "k", "n", "device"],
         "linear": ["x", "w", "out", "bias", "activation", "device", "residual"],
+        "silu_mul_linear": ["gu", "w", "out", "bias", "activation", "device", "residual"],
         "attention2d": ["q", "k", "v", "out", "causal", "device"],
         "attention_forward": ["q", "k", "v", "out", "seq", "head_dim", "causal", "device"],
         "attention": ["q", "k", "v", "out", "seq", "head_dim", "causal", "device"],
@@ -437,8 +444,9 @@ def _build(rng, name):
         for x, v in zip("mkn", (m, k, n)):
             call.set(x, v, "size")
         out = (m * n,)
-    elif base == "linear":
-        _arrays(rng, call, {"x": (m, k), "w": (k, n), "bias": (n,), "residual": (m, n)})
+    elif base in ("linear", "silu_mul_linear"):
+        first = {"x": (m, k)} if base == "linear" else {"gu": (m, 2 * k)}
+        _arrays(rng, call, {**first, "w": (k, n), "bias": (n,), "residual": (m, n)})
         call.roles["bias"] = "opt_in"
         call.roles["residual"] = "opt_in"
         call.set("activation", ["none", "relu", "gelu", "gelu_tanh"][int(rng.integers(4))], "choice")
@@ -514,7 +522,8 @@ def _build(rng, name):
     return call
 
 
-OP_NAMES = ["matmul2d", "matmul2d_into", "matmul", "matmul_np_into", "linear", "linear_into", "attention2d",
+OP_NAMES = ["matmul2d", "matmul2d_into", "matmul", "matmul_np_into", "linear", "linear_into", "silu_mul_linear",
+            "silu_mul_linear_into", "attention2d",
             "attention2d_into", "attention_forward", "attention_forward_into", "conv2d_nchw", "conv2d_nchw_into",
             "vector_add", "vector_add_into", "matrix_sub", "matrix_sub_into", "matrix_div", "matrix_div_into",
             "relu", "relu_into", "gelu", "gelu_into", "layer_norm", "layer_norm_into", "qkv_pack_repeat",
