@@ -383,8 +383,9 @@ print("two-threads-ok")
 @requires_cuda
 def test_cuda_world_size_two_threads_eager(ckpt):
     """Two ranks as threads of one process on one GPU, eager decode: tokens equal the model without a group.
-    Runs in a child process: on the H100 (session 8) this test once stopped the suite at a 200 s timeout with
-    the cause not found, so a hang here fails the test after 90 s with every thread's stack in the message."""
+    Runs in a child process: on the H100 (session 8) this test once stopped the suite at a 200 s timeout, so a
+    hang here fails the test after 90 s with every thread's stack in the message. Known to fail (session 9,
+    H100): the ranks' tokens differ from the unsharded model's, cause not yet found (README, open bug)."""
     arch, _ = ckpt
     code = _TWO_THREADS_CUDA.format(stacks=90, here=os.path.dirname(os.path.abspath(__file__)), arch=arch)
     try:
