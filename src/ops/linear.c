@@ -8,13 +8,19 @@
  * tests/python/test_silu_mul_linear.py. */
 #include "ops/dispatch.h"
 
+/* The linear family's one entry: the activation checked (the op's table name in the message), then the op. */
+static lc_status lc_linear_family_run(lc_op op, const lc_tensor_t *const *in, int nin, const lc_graph_attrs *attrs,
+                                      lc_activation act, lc_tensor_t *out, lc_device device) {
+    if ((int)act < 0 || act >= LC_ACT_COUNT)
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: act: expected none, relu, gelu_erf or gelu_tanh, got code %d",
+                        lc_op_get(op)->name, (int)act);
+    return lc_op_run(op, in, nin, out, attrs, act, 0, device);
+}
+
 lc_status lc_linear_residual(const lc_tensor_t *x, const lc_tensor_t *w, const lc_tensor_t *bias,
                              const lc_tensor_t *residual, lc_activation act, lc_tensor_t *out, lc_device device) {
-    if ((int)act < 0 || act >= LC_ACT_COUNT)
-        return lc_error(LC_ERR_INVALID_ARGUMENT, "linear: act: expected none, relu, gelu_erf or gelu_tanh, got code %d",
-                        (int)act);
     const lc_tensor_t *in[4] = {x, w, bias, residual};
-    return lc_op_run(LC_OP_LINEAR, in, residual ? 4 : 3, out, NULL, act, 0, device);
+    return lc_linear_family_run(LC_OP_LINEAR, in, residual ? 4 : 3, NULL, act, out, device);
 }
 
 lc_status lc_linear(const lc_tensor_t *x, const lc_tensor_t *w, const lc_tensor_t *bias, lc_activation act,
@@ -24,16 +30,12 @@ lc_status lc_linear(const lc_tensor_t *x, const lc_tensor_t *w, const lc_tensor_
 
 static lc_status lc_norm_linear_run(lc_op op, const lc_tensor_t *const *in, int nin, double eps, lc_activation act,
                                     lc_tensor_t *out, lc_device device) {
-    const char *name = op == LC_OP_RMS_NORM_LINEAR ? "rms_norm_linear" : "layer_norm_linear";
-    if ((int)act < 0 || act >= LC_ACT_COUNT)
-        return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: act: expected none, relu, gelu_erf or gelu_tanh, got code %d",
-                        name, (int)act);
     lc_graph_attrs attrs;
     lc_graph_attrs_init(&attrs);
     attrs.set = LC_GRAPH_ATTR_EPS;
     attrs.eps = eps;
     while (nin > 2 && !in[nin - 1]) nin--; /* trailing absent inputs */
-    return lc_op_run(op, in, nin, out, &attrs, act, 0, device);
+    return lc_linear_family_run(op, in, nin, &attrs, act, out, device);
 }
 
 lc_status lc_layer_norm_linear(const lc_tensor_t *x, const lc_tensor_t *gamma, const lc_tensor_t *beta, double eps,
@@ -51,9 +53,6 @@ lc_status lc_rms_norm_linear(const lc_tensor_t *x, const lc_tensor_t *weight, do
 
 lc_status lc_silu_mul_linear(const lc_tensor_t *gu, const lc_tensor_t *w, const lc_tensor_t *bias,
                              const lc_tensor_t *residual, lc_activation act, lc_tensor_t *out, lc_device device) {
-    if ((int)act < 0 || act >= LC_ACT_COUNT)
-        return lc_error(LC_ERR_INVALID_ARGUMENT,
-                        "silu_mul_linear: act: expected none, relu, gelu_erf or gelu_tanh, got code %d", (int)act);
     const lc_tensor_t *in[4] = {gu, w, bias, residual};
-    return lc_op_run(LC_OP_SILU_MUL_LINEAR, in, residual ? 4 : 3, out, NULL, act, 0, device);
+    return lc_linear_family_run(LC_OP_SILU_MUL_LINEAR, in, residual ? 4 : 3, NULL, act, out, device);
 }

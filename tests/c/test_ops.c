@@ -580,6 +580,17 @@ static void group_bad_input(void) {
     lc_tensor_t *o44 = bad_out(F32, 2, 4, 4, 0, 0), *o43d = bad_out(F64, 2, 4, 3, 0, 0);
     EXPECT_ERROR(&g, "matmul out of the wrong shape", LC_ERR_SHAPE, "out", o44, lc_matmul(a45, b53, o44, CPU));
     EXPECT_ERROR(&g, "matmul out of the wrong dtype", LC_ERR_DTYPE, "out", o43d, lc_matmul(a45, b53, o43d, CPU));
+    {   /* an activation code out of range: every linear-family entry refuses it, naming act, nothing written */
+        lc_tensor_t *gu410 = bad_t(F32, 2, 4, 10, 0, 0);
+        const lc_activation bad = LC_ACT_COUNT;
+        EXPECT_ERROR(&g, "linear act out of range", LC_ERR_INVALID_ARGUMENT, "act", o43,
+                     lc_linear(a45, b53, NULL, bad, o43, CPU));
+        EXPECT_ERROR(&g, "rms_norm_linear act out of range", LC_ERR_INVALID_ARGUMENT, "act", o43,
+                     lc_rms_norm_linear(a45, NULL, 1e-6, b53, NULL, bad, o43, CPU));
+        EXPECT_ERROR(&g, "silu_mul_linear act out of range", LC_ERR_INVALID_ARGUMENT, "act", o43,
+                     lc_silu_mul_linear(gu410, b53, NULL, NULL, bad, o43, CPU));
+        lc_tensor_free(gu410);
+    }
     {
         const int64_t s43[2] = {4, 3};
         lc_tensor_t *ot = h_make(CPU, F32, 2, s43, NULL, L_TRANSPOSED); /* NaN-filled strided view */
