@@ -153,6 +153,12 @@ lc_status lc_kv_cache_append(lc_kv_cache_t *cache, const lc_tensor_t *k_new, con
  * appending token by token and attending equals full causal (windowed) attention. */
 lc_status lc_kv_cache_attention(lc_kv_cache_t *cache, const lc_tensor_t *q, lc_tensor_t *out, int causal,
                                 double scale, int64_t window);
+/* lc_kv_cache_append(k_new, v_new), then lc_kv_cache_attention(q, ...), as one call (the flash-attention
+ * "attention with KV cache" form of a decode step): same checks (nothing appended when any fails), same
+ * results. On CUDA the tensor-core decode (float16/bfloat16, t <= 16 query rows) does both in one kernel;
+ * other cases run the append kernel, then the attention. */
+lc_status lc_kv_cache_append_attention(lc_kv_cache_t *cache, const lc_tensor_t *k_new, const lc_tensor_t *v_new,
+                                       const lc_tensor_t *q, lc_tensor_t *out, int causal, double scale, int64_t window);
 /* The current lengths into lengths[batch] (waits for the device). */
 lc_status lc_kv_cache_lengths(lc_kv_cache_t *cache, int64_t *lengths);
 /* Sets every sequence's length (lengths[batch] host values in 0..max_seq, n == batch): e.g. after a padded

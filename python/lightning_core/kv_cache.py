@@ -22,6 +22,11 @@ class KVCache:
     scaled_dot_product_attention, query i at position p = i + length - t sees keys p - window < j <= p (the
     positions come from the device lengths, so a captured decode step stays exact past the window).
     attention_into(q, out, ...) writes into out.
+    k_new, v_new (both or neither): append(k_new, v_new) first, in the same call (flash-attention's "attention
+    with KV cache" form of a decode step; same checks, nothing appended when one fails, same results). On CUDA
+    the tensor-core decode (float16/bfloat16, at most 16 query rows) does both in one kernel: it reads this
+    step's keys from k_new / v_new, writes them into the cache and advances the lengths as it attends (one
+    launch a layer fewer in a decode step); other cases run the append kernel, then the attention.
     """
 
     __slots__ = ("_cap", "batch", "kv_heads", "max_seq", "head_dim", "dtype", "device", "_k", "_v")
@@ -36,11 +41,11 @@ class KVCache:
     def append(self, k_new, v_new) -> None:
         _C._kv_cache_append(self._cap, k_new, v_new)
 
-    def attention(self, q, causal=True, scale=None, window=None):
-        return _C._kv_cache_attention(self._cap, q, None, causal, scale, window)
+    def attention(self, q, causal=True, scale=None, window=None, k_new=None, v_new=None):
+        return _C._kv_cache_attention(self._cap, q, None, causal, scale, window, k_new, v_new)
 
-    def attention_into(self, q, out, causal=True, scale=None, window=None):
-        return _C._kv_cache_attention(self._cap, q, out, causal, scale, window)
+    def attention_into(self, q, out, causal=True, scale=None, window=None, k_new=None, v_new=None):
+        return _C._kv_cache_attention(self._cap, q, out, causal, scale, window, k_new, v_new)
 
     @property
     def lengths(self):

@@ -283,6 +283,12 @@ typedef struct lc_sdpa_args {
      * skip zero weights under causal), and the tensor-core prefill (lc_cuda_sdpa_mma_fits) refuses it.
      * lc_sdpa leaves it 0. */
     int plain_nonfinite;
+    /* NULL, or a KV-cache append to run first (the KV cache's attention with k_new/v_new): k/v above are its
+     * caches (skv = max_seq), key_lengths its lengths (int32). The call means append, then attention at the
+     * advanced lengths. A backend may fuse the two (CUDA: the tensor-core decode reads keys [L_b, L_b + tokens)
+     * from k_new/v_new, writes them into the caches and advances the lengths as it attends), else it runs its
+     * append kernel, then the attention. */
+    const struct lc_kv_append_args *append;
 } lc_sdpa_args;
 
 /* KV-cache append: for each sequence b with length L = lengths[b] (device int32, clamped to max_seq),

@@ -135,46 +135,78 @@ int lc_kv_cache_overflowed(lc_kv_cache_t *c) {
 }
 
 /* k_new / v_new: rank 4 [batch, kv_heads, t, head_dim] in the cache's dtype. */
-static lc_status lc_kv_check_new(const lc_kv_cache_t *c, const char *name, const lc_tensor_t *t) {
-    lc_status st = lc_check_tensor(APPEND, name, t);
+static lc_status lc_kv_check_new(const lc_kv_cache_t *c, const char *fn, const char *name, const lc_tensor_t *t) {
+    lc_status st = lc_check_tensor(fn, name, t);
     if (st != LC_OK) return st;
     if (lc_tensor_dtype(t) != c->dtype)
-        return lc_error(LC_ERR_DTYPE, "%s: %s: expected dtype %s (the cache's), got %s", APPEND, name, lc_dtype_name(c->dtype),
+        return lc_error(LC_ERR_DTYPE, "%s: %s: expected dtype %s (the cache's), got %s", fn, name, lc_dtype_name(c->dtype),
                         lc_dtype_name(lc_tensor_dtype(t)));
     const int64_t *s = lc_tensor_shape(t);
     if (lc_tensor_ndim(t) != 4 || s[0] != c->batch || s[1] != c->kv_heads || s[3] != c->head_dim) {
         char got[96];
         lc_op_format_shape(got, sizeof got, lc_tensor_ndim(t), s);
         return lc_error(LC_ERR_SHAPE, "%s: %s: expected [%lld, %lld, t, %lld] (batch, kv_heads, tokens, head_dim), got %s",
-                        APPEND, name, (long long)c->batch, (long long)c->kv_heads, (long long)c->head_dim, got);
+                        fn, name, (long long)c->batch, (long long)c->kv_heads, (long long)c->head_dim, got);
     }
     return LC_OK;
 }
 
-lc_status lc_kv_cache_append(lc_kv_cache_t *c, const lc_tensor_t *k_new, const lc_tensor_t *v_new) {
-    if (!c) return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: cache: expected a cache, got NULL", APPEND);
+/* The checks of an append of k_new, v_new (prefix fn): shapes and dtype, and eagerly (not capturing) room in
+ * every sequence, from the host mirror (read back from the device when a capture made it stale). Fills the
+ * append's arguments but for k_new/v_new's data and strides; *t = the token count. */
+static lc_status lc_kv_append_prepare(lc_kv_cache_t *c, const char *fn, const lc_tensor_t *k_new, const lc_tensor_t *v_new,
+                                      lc_kv_append_args *a, int64_t *t) {
     lc_status st;
-    if ((st = lc_kv_check_new(c, "k_new", k_new)) != LC_OK || (st = lc_kv_check_new(c, "v_new", v_new)) != LC_OK) return st;
-    const int64_t t = lc_tensor_shape(k_new)[2];
-    if (lc_tensor_shape(v_new)[2] != t)
-        return lc_error(LC_ERR_SHAPE, "%s: v_new: expected %lld tokens (k_new's), got %lld", APPEND, (long long)t,
+    if ((st = lc_kv_check_new(c, fn, "k_new", k_new)) != LC_OK || (st = lc_kv_check_new(c, fn, "v_new", v_new)) != LC_OK) return st;
+    *t = lc_tensor_shape(k_new)[2];
+    if (lc_tensor_shape(v_new)[2] != *t)
+        return lc_error(LC_ERR_SHAPE, "%s: v_new: expected %lld tokens (k_new's), got %lld", fn, (long long)*t,
                         (long long)lc_tensor_shape(v_new)[2]);
-    const int capturing = lc_capture_active();
-    if (!capturing) {
+    if (!lc_capture_active()) {
         if (!c->mirror_valid) {
             int64_t *tmp = malloc((size_t)c->batch * sizeof(int64_t));
-            if (!tmp) return lc_error(LC_ERR_OUT_OF_MEMORY, "%s: no memory", APPEND);
+            if (!tmp) return lc_error(LC_ERR_OUT_OF_MEMORY, "%s: no memory", fn);
             st = lc_kv_cache_lengths(c, tmp);
             free(tmp);
             if (st != LC_OK) return st;
         }
         for (int64_t b = 0; b < c->batch; b++)
-            if (c->host_len[b] + t > c->max_seq)
+            if (c->host_len[b] + *t > c->max_seq)
                 return lc_error(LC_ERR_INVALID_ARGUMENT,
                                 "%s: k_new: expected at most %lld more tokens (max_seq %lld, sequence %lld holds %lld), got %lld",
-                                APPEND, (long long)(c->max_seq - c->host_len[b]), (long long)c->max_seq, (long long)b,
-                                (long long)c->host_len[b], (long long)t);
+                                fn, (long long)(c->max_seq - c->host_len[b]), (long long)c->max_seq, (long long)b,
+                                (long long)c->host_len[b], (long long)*t);
     }
+    memset(a, 0, sizeof *a);
+    a->dtype = c->dtype;
+    a->batch = c->batch;
+    a->kv_heads = c->kv_heads;
+    a->max_seq = c->max_seq;
+    a->head_dim = c->head_dim;
+    a->tokens = *t;
+    a->k_cache = lc_tensor_data(c->k);
+    a->v_cache = lc_tensor_data(c->v);
+    a->lengths = lc_tensor_data(c->lengths);
+    a->overflow = lc_tensor_data(c->overflow);
+    return LC_OK;
+}
+
+/* After an append of t tokens went through: the host mirror follows (a capture makes it stale: every replay
+ * advances the device lengths). */
+static void lc_kv_append_done(lc_kv_cache_t *c, int64_t t) {
+    if (lc_capture_active()) {
+        c->mirror_valid = 0;
+        return;
+    }
+    for (int64_t b = 0; b < c->batch; b++) c->host_len[b] += t;
+}
+
+lc_status lc_kv_cache_append(lc_kv_cache_t *c, const lc_tensor_t *k_new, const lc_tensor_t *v_new) {
+    if (!c) return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: cache: expected a cache, got NULL", APPEND);
+    lc_kv_append_args a;
+    int64_t t = 0;
+    lc_status st = lc_kv_append_prepare(c, APPEND, k_new, v_new, &a, &t);
+    if (st != LC_OK) return st;
     const lc_op_def *d = lc_op_get(LC_OP_KV_APPEND);
     lc_op_operands in;
     memset(&in, 0, sizeof in);
@@ -193,18 +225,6 @@ lc_status lc_kv_cache_append(lc_kv_cache_t *c, const lc_tensor_t *k_new, const l
     if ((st = lc_route_op(APPEND, LC_OP_KV_APPEND, c->dtype, c->device, operands, 6, work, &route)) != LC_OK) return st;
     if (route.backend->device != c->device)
         return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "%s: the cache's device is not available", APPEND);
-    lc_kv_append_args a;
-    memset(&a, 0, sizeof a);
-    a.dtype = c->dtype;
-    a.batch = c->batch;
-    a.kv_heads = c->kv_heads;
-    a.max_seq = c->max_seq;
-    a.head_dim = c->head_dim;
-    a.tokens = t;
-    a.k_cache = lc_tensor_data(c->k);
-    a.v_cache = lc_tensor_data(c->v);
-    a.lengths = lc_tensor_data(c->lengths);
-    a.overflow = lc_tensor_data(c->overflow);
     lc_operand sk, sv;
     memset(&sk, 0, sizeof sk);
     memset(&sv, 0, sizeof sv);
@@ -221,11 +241,7 @@ lc_status lc_kv_cache_append(lc_kv_cache_t *c, const lc_tensor_t *k_new, const l
         st = route.backend->kernels[LC_OP_KV_APPEND](&call, &path);
         if (st == LC_OK) {
             lc_route_done(APPEND, &route, path);
-            if (capturing) {
-                c->mirror_valid = 0; /* every replay advances the device lengths */
-            } else {
-                for (int64_t b = 0; b < c->batch; b++) c->host_len[b] += t;
-            }
+            lc_kv_append_done(c, t);
         }
     }
     lc_operand_release(&sk);
@@ -233,10 +249,10 @@ lc_status lc_kv_cache_append(lc_kv_cache_t *c, const lc_tensor_t *k_new, const l
     return st;
 }
 
-lc_status lc_kv_cache_attention(lc_kv_cache_t *c, const lc_tensor_t *q, lc_tensor_t *out, int causal, double scale,
-                                int64_t window) {
-    if (!c) return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: cache: expected a cache, got NULL", ATTEND);
-    lc_status st = lc_check_tensor(ATTEND, "q", q);
+/* q's checks (shape [batch, heads, t, head_dim], the cache's dtype) and the sdpa call on the cache. */
+static lc_status lc_kv_attention_call(lc_kv_cache_t *c, const char *fn, const lc_tensor_t *q, lc_tensor_t *out, int causal,
+                                      double scale, int64_t window, lc_sdpa_call *call) {
+    lc_status st = lc_check_tensor(fn, "q", q);
     if (st != LC_OK) return st;
     const int64_t *s = lc_tensor_shape(q);
     if (lc_tensor_ndim(q) != 4 || s[0] != c->batch || s[1] % c->kv_heads != 0 || s[3] != c->head_dim) {
@@ -244,23 +260,47 @@ lc_status lc_kv_cache_attention(lc_kv_cache_t *c, const lc_tensor_t *q, lc_tenso
         lc_op_format_shape(got, sizeof got, lc_tensor_ndim(q), s);
         return lc_error(LC_ERR_SHAPE,
                         "%s: q: expected [%lld, heads, t, %lld] (batch, heads a multiple of kv_heads %lld, tokens, head_dim), got %s",
-                        ATTEND, (long long)c->batch, (long long)c->head_dim, (long long)c->kv_heads, got);
+                        fn, (long long)c->batch, (long long)c->head_dim, (long long)c->kv_heads, got);
     }
     if (lc_tensor_dtype(q) != c->dtype)
-        return lc_error(LC_ERR_DTYPE, "%s: q: expected dtype %s (the cache's), got %s", ATTEND, lc_dtype_name(c->dtype),
+        return lc_error(LC_ERR_DTYPE, "%s: q: expected dtype %s (the cache's), got %s", fn, lc_dtype_name(c->dtype),
                         lc_dtype_name(lc_tensor_dtype(q)));
+    memset(call, 0, sizeof *call);
+    call->fn = fn;
+    call->q = q;
+    call->k = c->k;
+    call->v = c->v;
+    call->key_lengths = c->lengths;
+    call->trusted_lengths = 1;
+    call->out = out;
+    call->causal = causal;
+    call->scale = scale;
+    call->window = window; /* checked by lc_sdpa_run; positions from the device lengths (graph-safe) */
+    call->device = c->device;
+    return LC_OK;
+}
+
+lc_status lc_kv_cache_attention(lc_kv_cache_t *c, const lc_tensor_t *q, lc_tensor_t *out, int causal, double scale,
+                                int64_t window) {
+    if (!c) return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: cache: expected a cache, got NULL", ATTEND);
     lc_sdpa_call call;
-    memset(&call, 0, sizeof call);
-    call.fn = ATTEND;
-    call.q = q;
-    call.k = c->k;
-    call.v = c->v;
-    call.key_lengths = c->lengths;
-    call.trusted_lengths = 1;
-    call.out = out;
-    call.causal = causal;
-    call.scale = scale;
-    call.window = window; /* checked by lc_sdpa_run; positions from the device lengths (graph-safe) */
-    call.device = c->device;
-    return lc_sdpa_run(&call);
+    lc_status st = lc_kv_attention_call(c, ATTEND, q, out, causal, scale, window, &call);
+    return st == LC_OK ? lc_sdpa_run(&call) : st;
+}
+
+lc_status lc_kv_cache_append_attention(lc_kv_cache_t *c, const lc_tensor_t *k_new, const lc_tensor_t *v_new,
+                                       const lc_tensor_t *q, lc_tensor_t *out, int causal, double scale, int64_t window) {
+    if (!c) return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: cache: expected a cache, got NULL", ATTEND);
+    lc_sdpa_call call;
+    lc_kv_append_args a;
+    int64_t t = 0;
+    lc_status st = lc_kv_attention_call(c, ATTEND, q, out, causal, scale, window, &call);
+    if (st == LC_OK) st = lc_kv_append_prepare(c, ATTEND, k_new, v_new, &a, &t);
+    if (st != LC_OK) return st;
+    call.k_new = k_new;
+    call.v_new = v_new;
+    call.append = &a;
+    st = lc_sdpa_run(&call);
+    if (st == LC_OK) lc_kv_append_done(c, t);
+    return st;
 }

@@ -189,9 +189,9 @@ lc_status lc_sdpa_run(const lc_sdpa_call *c) {
     /* lse */
     if (c->lse && (st = lc_check_out(fn, c->lse, LC_DTYPE_F32, r - 1, os)) != LC_OK) return lc_error_wrap(st, "%s: lse", fn);
     /* overlap: out and lse against every input */
-    const lc_tensor_t *inputs[5] = {q, k, v, c->mask, c->key_lengths};
-    const char *names[5] = {"q", "k", "v", "attn_mask", "key_lengths"};
-    for (int i = 0; i < 5; i++) {
+    const lc_tensor_t *inputs[7] = {q, k, v, c->mask, c->key_lengths, c->k_new, c->v_new};
+    const char *names[7] = {"q", "k", "v", "attn_mask", "key_lengths", "k_new", "v_new"};
+    for (int i = 0; i < 7; i++) {
         if (!inputs[i]) continue;
         if ((st = lc_check_no_overlap(fn, c->out, names[i], inputs[i], 0)) != LC_OK) return st;
         if (c->lse && (st = lc_check_no_overlap(fn, c->lse, names[i], inputs[i], 0)) != LC_OK) return st;
@@ -200,9 +200,9 @@ lc_status lc_sdpa_run(const lc_sdpa_call *c) {
     /* route */
     const lc_op_work w = d->work(&in, NULL, ond, os);
     const lc_work work = {w.flops, w.bytes, NULL, LC_CROSSOVER_NONE};
-    const lc_tensor_t *operands[7] = {q, k, v, c->mask, c->key_lengths, c->out, c->lse};
+    const lc_tensor_t *operands[9] = {q, k, v, c->mask, c->key_lengths, c->out, c->lse, c->k_new, c->v_new};
     lc_route route;
-    if ((st = lc_route_op(fn, LC_OP_SDPA, dtype, c->device, operands, 7, work, &route)) != LC_OK) return st;
+    if ((st = lc_route_op(fn, LC_OP_SDPA, dtype, c->device, operands, 9, work, &route)) != LC_OK) return st;
     /* stage */
     lc_sdpa_args a;
     memset(&a, 0, sizeof a);
@@ -216,8 +216,9 @@ lc_status lc_sdpa_run(const lc_sdpa_call *c) {
     a.causal = c->causal != 0;
     a.window = window;
     a.scale = (float)scale;
-    lc_operand sq_[5];
+    lc_operand sq_[7];
     memset(sq_, 0, sizeof sq_);
+    lc_kv_append_args ap;
     lc_output oo = {0}, lo = {0};
     const void *kl_data = NULL, *mask_data = NULL;
     int64_t kl_st[4];
@@ -238,6 +239,12 @@ lc_status lc_sdpa_run(const lc_sdpa_call *c) {
         st = lc_sdpa_operand(fn, "key_lengths", c->key_lengths, &route, &sq_[4], &kl_data, kl_st);
         a.key_lengths = kl_data;
         a.key_lengths_dtype = lc_tensor_dtype(c->key_lengths);
+    }
+    if (st == LC_OK && c->append) {
+        ap = *c->append;
+        st = lc_sdpa_operand(fn, "k_new", c->k_new, &route, &sq_[5], &ap.k_new, ap.kn_st);
+        if (st == LC_OK) st = lc_sdpa_operand(fn, "v_new", c->v_new, &route, &sq_[6], &ap.v_new, ap.vn_st);
+        a.append = &ap;
     }
     const int out_in_place = lc_tensor_device(c->out) == route.backend->device;
     if (st == LC_OK && !out_in_place && !lc_tensor_is_contiguous(c->out))
@@ -273,7 +280,7 @@ lc_status lc_sdpa_run(const lc_sdpa_call *c) {
         if (oo.data) lc_output_commit(fn, &oo, st);
         if (lo.data) lc_output_commit(fn, &lo, st);
     }
-    for (int i = 0; i < 5; i++) lc_operand_release(&sq_[i]);
+    for (int i = 0; i < 7; i++) lc_operand_release(&sq_[i]);
     return st;
 }
 

@@ -16,6 +16,11 @@ typedef struct lc_sdpa_call {
     int64_t window; /* 0: none; >= 1 (lc_sdpa_args.window); negative: refused naming window */
     int trusted_lengths;
     lc_device device;
+    /* the KV cache's append fused into its attention (kv_cache.c): k_new/v_new (checked by the caller) and the
+     * append's arguments but for their data and strides, which lc_sdpa_run fills after placing them on the
+     * route's device; NULL: attention alone */
+    const lc_tensor_t *k_new, *v_new;
+    const struct lc_kv_append_args *append;
 } lc_sdpa_call;
 
 lc_status lc_sdpa_run(const lc_sdpa_call *c);

@@ -351,11 +351,12 @@ static PyObject *py__kv_cache_append(PyObject *self, PyObject *const *args, Py_s
     return r;
 }
 
-static lcpy_sig sig_kv_attention = LCPY_SIG("KVCache.attention", 2, "cache", "q", "out", "causal", "scale", "window");
+static lcpy_sig sig_kv_attention = LCPY_SIG("KVCache.attention", 2, "cache", "q", "out", "causal", "scale", "window", "k_new",
+                                            "v_new");
 
 static PyObject *py__kv_cache_attention(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
     const char *fn = "KVCache.attention";
-    PyObject *v[6];
+    PyObject *v[8];
     if (lcpy_parse(&sig_kv_attention, args, nargs, kw, v) < 0) return NULL;
     lc_kv_cache_t *c = kv_get(v[0]);
     if (!c) return NULL;
@@ -365,8 +366,25 @@ static PyObject *py__kv_cache_attention(PyObject *self, PyObject *const *args, P
     if (lcpy_bool_arg(fn, "causal", v[3], 1, &causal) < 0 || sd_scale(fn, v[4], &scale) < 0 ||
         sd_window(fn, v[5], &window) < 0)
         return NULL;
-    sd_in q;
-    if (sd_take(fn, "q", v[1], 0, &q) < 0) return NULL;
+    const int has_k = v[6] && v[6] != Py_None, has_v = v[7] && v[7] != Py_None;
+    if (has_k != has_v) {
+        PyErr_Format(PyExc_ValueError, "%s: %s: expected k_new and v_new together (both or neither), got only %s", fn,
+                     has_k ? "v_new" : "k_new", has_k ? "k_new" : "v_new");
+        return NULL;
+    }
+    sd_in q, kn, vn;
+    memset(&kn, 0, sizeof kn);
+    memset(&vn, 0, sizeof vn);
+    if (has_k && (sd_take(fn, "k_new", v[6], 0, &kn) < 0 || sd_take(fn, "v_new", v[7], 0, &vn) < 0)) {
+        sd_release(&kn);
+        sd_release(&vn);
+        return NULL;
+    }
+    if (sd_take(fn, "q", v[1], 0, &q) < 0) {
+        sd_release(&kn);
+        sd_release(&vn);
+        return NULL;
+    }
     PyObject *result = NULL;
     lc_tensor_t *out_t = NULL, *out_own = NULL;
     const lc_dtype dt = lc_tensor_dtype(lc_kv_cache_k(c));
@@ -382,7 +400,8 @@ static PyObject *py__kv_cache_attention(PyObject *self, PyObject *const *args, P
     if (result) {
         lc_status st;
         Py_BEGIN_ALLOW_THREADS
-        st = lc_kv_cache_attention(c, q.t, out_t, causal, scale, window);
+        st = has_k ? lc_kv_cache_append_attention(c, kn.t, vn.t, q.t, out_t, causal, scale, window)
+                   : lc_kv_cache_attention(c, q.t, out_t, causal, scale, window);
         Py_END_ALLOW_THREADS
         if (st != LC_OK) {
             lcpy_raise_status(st);
@@ -390,6 +409,8 @@ static PyObject *py__kv_cache_attention(PyObject *self, PyObject *const *args, P
         }
     }
     sd_release(&q);
+    sd_release(&kn);
+    sd_release(&vn);
     lc_tensor_free(out_own);
     return result;
 }
@@ -497,7 +518,7 @@ PyMethodDef lcpy_sdpa_methods[] = {
     LCPY_METHOD(_kv_cache_new, "($module, /, batch, kv_heads, max_seq, head_dim, dtype='float32', device='cpu')",
                 "internal: a KV cache capsule (lightning_core.KVCache)."),
     LCPY_METHOD(_kv_cache_append, "($module, /, cache, k_new, v_new)", "internal: KVCache.append."),
-    LCPY_METHOD(_kv_cache_attention, "($module, /, cache, q, out=None, causal=True, scale=None)",
+    LCPY_METHOD(_kv_cache_attention, "($module, /, cache, q, out=None, causal=True, scale=None, window=None, k_new=None, v_new=None)",
                 "internal: KVCache.attention."),
     LCPY_METHOD(_kv_cache_set_lengths, "($module, /, cache, lengths)", "internal: KVCache.set_lengths."),
     {"_kv_cache_lengths", py__kv_cache_lengths, METH_O, "internal: the current lengths (int64 ndarray)."},

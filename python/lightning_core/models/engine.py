@@ -252,9 +252,8 @@ class CausalLM:
             k = qk.view((b, hkv, s, hd), ((h + hkv) * s * hd, s * hd, hd, 1), h * s * hd)
         out = self._buffer((b * s, h * hd))  # consumed by the output projection before the next layer writes it
         merged = out.view((b, h, s, hd), (s * h * hd, hd, h * hd, 1), 0)
-        if cache is not None:
-            cache.append(k, v)
-            cache.attention_into(q, merged, causal=True, window=self.window)
+        if cache is not None:  # append k, v, then attend (one kernel on CUDA decode)
+            cache.attention_into(q, merged, causal=True, window=self.window, k_new=k, v_new=v)
         else:
             lc.scaled_dot_product_attention_into(q, k, v, merged, causal=True, device=dev, window=self.window)
         return out

@@ -42,7 +42,15 @@ LC_KERNEL_ADAPTER(lc_cpu_k_attention_projection, lc_attention_projection_args, l
 
 /* sdpa, kv_append and rope carry their own strided argument struct (lc_call.ext, filled by src/ops/sdpa.c,
  * kv_cache.c and rope.c). */
-static lc_status lc_cpu_k_sdpa(const lc_call *c, const char **path) { return lc_cpu_sdpa(c->ext, path); }
+/* sdpa; with lc_sdpa_args.append (the KV cache's append + attention) the append kernel first. */
+static lc_status lc_cpu_k_sdpa(const lc_call *c, const char **path) {
+    const lc_sdpa_args *a = c->ext;
+    if (a->append) {
+        lc_status st = lc_cpu_kv_append(a->append);
+        if (st != LC_OK) return st;
+    }
+    return lc_cpu_sdpa(a, path);
+}
 /* attention_forward: sdpa's kernel on the call seen as [1, 1, seq, d] (path "cpu_sdpa_<isa>"). */
 static lc_status lc_cpu_k_attention(const lc_call *c, const char **path) {
     lc_sdpa_args a;

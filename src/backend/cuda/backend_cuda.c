@@ -328,8 +328,13 @@ static lc_status lc_cuda_k_sdpa(const lc_call *c, const char **path) {
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "scaled_dot_product_attention: cuda: no usable GPU");
     lc_cuda_note_op("sdpa");
     const cudaStream_t stream = lc_cuda_stream(ctx);
-    if (a->sq > 16 && lc_cuda_sdpa_mma_fits(a))
+    if (a->sq > 16 && lc_cuda_sdpa_mma_fits(a)) {
+        if (a->append) { /* the KV cache's append + attention: the append kernel first */
+            lc_status st = lc_launched("KVCache.append", lc_cuda_launch_kv_append(a->append, stream));
+            if (st != LC_OK) return st;
+        }
         return lc_launched("scaled_dot_product_attention", lc_cuda_launch_sdpa_mma(a, stream, path));
+    }
     const size_t ws_bytes = lc_cuda_sdpa_workspace(a, ctx->num_sms);
     void *ws = NULL;
     if (ws_bytes) {

@@ -672,13 +672,28 @@ static int sd_vec_ok(const void *ptr, const int64_t *st, int64_t d, int n, size_
 }
 
 static const char *sd_path_name(int path, int mma, int split, lc_dtype dt) {
-    static const char *names[4][3] = {
+    static const char *names[5][3] = {
         {"cuda_sdpa_flash_f32", "cuda_sdpa_flash_f16", "cuda_sdpa_flash_bf16"},
         {"cuda_sdpa_split_f32", "cuda_sdpa_split_f16", "cuda_sdpa_split_bf16"},
         {"cuda_sdpa_decode_f32", "cuda_sdpa_decode_f16", "cuda_sdpa_decode_bf16"},
         {"cuda_sdpa_decode_f32", "cuda_sdpa_decode_mma_f16", "cuda_sdpa_decode_mma_bf16"},
+        {"cuda_sdpa_decode_f32", "cuda_sdpa_decode_mma_append_f16", "cuda_sdpa_decode_mma_append_bf16"},
     };
-    return names[path == SD_PATH_DECODE ? (mma ? 3 : 2) : split ? 1 : 0][sd_dtype_index(dt)];
+    return names[mma == 2 ? 4 : path == SD_PATH_DECODE ? (mma ? 3 : 2) : split ? 1 : 0][sd_dtype_index(dt)];
+}
+
+/* Whether the tensor-core decode of plan pl may take args->append into its launch (sd_params: tnew): the
+ * append is the cache these args attend to (k, v, int32 key_lengths, skv = max_seq), at most SD_DEC_MAX_SQ
+ * tokens, the counters cover the batch, k_new / v_new give 16-byte rows with d-stride 1. LC_KV_FUSE=0 runs
+ * the append kernel first instead (A/B). */
+static int sd_append_fuses(const lc_sdpa_args *a, const sd_plan *pl) {
+    const lc_kv_append_args *ap = a->append;
+    if (!ap || pl->path != SD_PATH_DECODE || !pl->mma || sd_env_is("LC_KV_FUSE", "0")) return 0;
+    if (ap->k_cache != a->k || ap->v_cache != a->v || (const void *)ap->lengths != a->key_lengths ||
+        a->key_lengths_dtype != LC_DTYPE_I32 || ap->max_seq != a->skv || ap->dtype != a->dtype || ap->tokens < 1 ||
+        ap->tokens > SD_DEC_MAX_SQ || a->batch > SD_DEC_NCTR || a->batch < 1 || a->heads < 1 || a->sq < 1)
+        return 0;
+    return sd_vec_ok(ap->k_new, ap->kn_st, a->head_dim, 8, 2) && sd_vec_ok(ap->v_new, ap->vn_st, a->head_dim, 8, 2);
 }
 
 extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *workspace, size_t workspace_bytes, int num_sms,
@@ -694,7 +709,12 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
         pl.chunk = 0;
         pl.ws_bytes = 0;
     }
-    if (path) *path = sd_path_name(pl.path, pl.mma, pl.nsplit > 1, args->dtype);
+    const int fuse = sd_append_fuses(args, &pl);
+    if (args->append && !fuse) { /* the append kernel, then the attention at the advanced lengths */
+        const cudaError_t err = lc_cuda_launch_kv_append(args->append, stream);
+        if (err != cudaSuccess) return err;
+    }
+    if (path) *path = sd_path_name(pl.path, fuse ? 2 : pl.mma, pl.nsplit > 1, args->dtype);
     if (args->batch == 0 || args->heads == 0 || args->sq == 0) return cudaSuccess; /* nothing to write */
     if (!args->q || !args->k || !args->v || !args->out) return cudaErrorInvalidValue;
 
@@ -738,6 +758,22 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
     p.ws_ld = pl.ws_ld;
     p.ws_o = p.ws_ml = NULL;
     p.plain_nonfinite = args->plain_nonfinite != 0;
+    p.kn = p.vn = NULL;
+    p.tnew = 0;
+    p.kl_rw = p.ovf = NULL;
+    for (int i = 0; i < 3; i++) p.kn_st[i] = p.vn_st[i] = 0;
+    if (fuse) {
+        const lc_kv_append_args *ap = args->append;
+        p.kn = ap->k_new;
+        p.vn = ap->v_new;
+        for (int i = 0; i < 3; i++) {
+            p.kn_st[i] = ap->kn_st[i];
+            p.vn_st[i] = ap->vn_st[i];
+        }
+        p.tnew = (int)ap->tokens;
+        p.kl_rw = ap->lengths;
+        p.ovf = ap->overflow;
+    }
     p.fold = pl.mma && pl.nsplit > 1 && pl.base_blocks <= SD_DEC_NCTR && !sd_env_is("LC_SDPA_DECODE_FOLD", "0");
     if (pl.nsplit > 1) {
         const size_t nslots = (size_t)args->batch * args->heads * args->sq * pl.nsplit;

@@ -59,6 +59,17 @@ typedef struct sd_params {
      * after the kernel. */
     int fold;
     int plain_nonfinite; /* lc_sdpa_args.plain_nonfinite: a row with no softmax weight is NaN, not zeros (sd_empty) */
+    /* tensor-core decode with the KV-cache append fused (lc_sdpa_args.append; tnew 0: none). L0 = kl_rw[b] (the
+     * cache's int32 lengths, clamped to [0, skv]) before the call; the keys [L0, min(L0 + tnew, skv)) come from
+     * kn / vn (element strides over b, kv head, token; d-stride 1, 16-byte rows), the others from k / v (the
+     * caches). Block (b, kv head, row group 0, split 0) copies the new rows into the caches at L0.. (no block of
+     * the launch reads the caches there); every block of b reads L0, then counts itself in sdm_bctr[b], and the
+     * last one sets kl_rw[b] = min(L0 + tnew, skv) (and *ovf = 1 when tokens did not fit) and puts the
+     * counter back to 0. */
+    const void *kn, *vn;
+    long long kn_st[3], vn_st[3];
+    int tnew;
+    int *kl_rw, *ovf;
 } sd_params;
 
 /* What a row with no softmax weight (l = 0) holds: 0, or NaN with p.plain_nonfinite (attention_forward). */

@@ -24,6 +24,10 @@
  * p.fold the last block of the (b, kv head, row group) to finish (a device counter, put back to 0 by that
  * block; kernels of this path must not run concurrently on two streams) merges the partials and writes out,
  * else sd_combine runs after the kernel. Rows with no visible key: zeros (NaN with plain_nonfinite), lse -inf.
+ * With the KV-cache append fused (p.tnew, the KV cache's attention with k_new / v_new; sd_params describes
+ * it): the keys of this call's tokens are read from k_new / v_new, block (b, kv head, row group 0, split 0)
+ * copies them into the caches, and the last block of each sequence advances its length (sdm_bctr), so a
+ * decode step's append costs no launch of its own.
  * Tests: tests/c/test_sdpa_cuda.c (GPU machine only; LC_SDPA_DECODE=simt runs the SIMT kernel instead).
  */
 #include <cuda_bf16.h>
@@ -45,6 +49,8 @@ static_assert(SDM_BK == 16 * SDM_NW, "a warp takes 16 keys of a tile");
 
 /* Finished splits per (b, kv head, row group) of the running launch; 0 between launches. */
 __device__ unsigned sdm_ctr[SD_DEC_NCTR];
+/* Fused append (p.tnew): blocks of sequence b that have read its length L0; 0 between launches. */
+__device__ unsigned sdm_bctr[SD_DEC_NCTR];
 
 __host__ __device__ constexpr int sdm_stages(int dp) { return dp <= 64 ? 4 : 3; }
 __host__ __device__ constexpr int sdm_pitch(int dp) { return dp + 8; }
@@ -94,7 +100,10 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
     const int R = p.group * sq, r0 = rgi * 16;
     const int nr = min(16, R - r0); /* real rows of the block */
 
-    const int L = sd_key_len(p, b); /* a device read for a cache: its latency overlaps the q loads below */
+    /* a device read for a cache: its latency overlaps the q loads below */
+    int L = p.tnew ? 0 : sd_key_len(p, b);
+    int l0 = 0;
+    if (p.tnew && tid == 0) l0 = *(volatile const int *)(p.kl_rw + b);
 
     /* q rows of the block (zero past the rows and head_dim), staged before anything that needs L */
     for (int idx = tid; idx < 16 * DP; idx += SDM_NT) {
@@ -107,6 +116,40 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
                                          (long long)i * p.q_st[2] + (long long)c * p.q_st[3]);
         }
         reinterpret_cast<unsigned short *>(qs)[r * PITCH + c] = x;
+    }
+
+    /* Fused append: L0 (the length before this call) and the new length; the bookkeeping of sd_params. */
+    int L0 = L; /* keys >= L0 come from kn / vn (none without the append) */
+    if (p.tnew) {
+        __shared__ int sdm_l0;
+        if (tid == 0) {
+            l0 = min(max(l0, 0), p.skv);
+            sdm_l0 = l0;
+            __threadfence();
+            const unsigned total = (unsigned)p.kv_heads * (unsigned)p.nrg * (unsigned)p.nsplit;
+            if (atomicAdd(&sdm_bctr[b], 1u) == total - 1u) { /* every block of b has read L0 */
+                atomicExch(&sdm_bctr[b], 0u);
+                p.kl_rw[b] = min(l0 + p.tnew, p.skv);
+                if (l0 + p.tnew > p.skv && p.ovf) *p.ovf = 1;
+            }
+        }
+        __syncthreads();
+        L0 = sdm_l0;
+        L = min(L0 + p.tnew, p.skv);
+        if (rgi == 0 && split == 0) { /* the new rows into the caches */
+            const int nt = L - L0;
+            T *const kc = static_cast<T *>(const_cast<void *>(p.k)) + (long long)b * p.k_st[0] + (long long)kvh * p.k_st[1];
+            T *const vc = static_cast<T *>(const_cast<void *>(p.v)) + (long long)b * p.v_st[0] + (long long)kvh * p.v_st[1];
+            for (int idx = tid; idx < 2 * nt * CPR; idx += SDM_NT) {
+                const int w = idx / (nt * CPR), rem = idx % (nt * CPR), t = rem / CPR, c = (rem % CPR) * 8;
+                if (c >= d) continue;
+                const long long *st = w ? p.vn_st : p.kn_st;
+                const T *src = static_cast<const T *>(w ? p.vn : p.kn) + (long long)b * st[0] + (long long)kvh * st[1] +
+                               (long long)t * st[2] + c;
+                T *dst = (w ? vc : kc) + (long long)(L0 + t) * (w ? p.v_st[2] : p.k_st[2]) + c;
+                *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(src);
+            }
+        }
     }
 
     const int off = L - sq;
@@ -134,6 +177,10 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
     const T *kb = static_cast<const T *>(p.k) + (long long)b * p.k_st[0] + (long long)kvh * p.k_st[1];
     const T *vb = static_cast<const T *>(p.v) + (long long)b * p.v_st[0] + (long long)kvh * p.v_st[1];
     const long long k2 = p.k_st[2], v2 = p.v_st[2];
+    /* the new keys' rows (fused append) */
+    const T *knb = p.tnew ? static_cast<const T *>(p.kn) + (long long)b * p.kn_st[0] + (long long)kvh * p.kn_st[1] : kb;
+    const T *vnb = p.tnew ? static_cast<const T *>(p.vn) + (long long)b * p.vn_st[0] + (long long)kvh * p.vn_st[1] : vb;
+    const long long kn2 = p.kn_st[2], vn2 = p.vn_st[2];
 
     /* tile t of the chunk (keys c0 + 64t ..) into stage t % ST, one cp.async group per call site */
     auto load_tile = [&](int t) {
@@ -147,8 +194,11 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
             const bool ok = key < c1 && c < d;
             const long long kk = ok ? key : 0;
             const int cc = ok ? c : 0;
-            sd_cp_async16(ks + r * PITCH + c, kb + kk * k2 + cc, ok ? 16 : 0);
-            sd_cp_async16(vs + r * PITCH + c, vb + kk * v2 + cc, ok ? 16 : 0);
+            const bool fresh = p.tnew && kk >= L0; /* a key of this call's append */
+            const T *ksrc = fresh ? knb + (kk - L0) * kn2 + cc : kb + kk * k2 + cc;
+            const T *vsrc = fresh ? vnb + (kk - L0) * vn2 + cc : vb + kk * v2 + cc;
+            sd_cp_async16(ks + r * PITCH + c, ksrc, ok ? 16 : 0);
+            sd_cp_async16(vs + r * PITCH + c, vsrc, ok ? 16 : 0);
         }
     };
 #pragma unroll

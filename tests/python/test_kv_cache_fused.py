@@ -1,0 +1,227 @@
+"""KVCache.attention(q, ..., k_new=, v_new=) (docs/python_api.md): the append fused into the attention call.
+
+Semantics: exactly cache.append(k_new, v_new) followed by cache.attention(q, ...). Checked against that pair
+on a twin cache, bit for bit (the same kernels' arithmetic on the same values: on CUDA the fused tensor-core
+decode reads this step's keys from k_new / v_new instead of the cache, in the same order), and against the
+float64 reference ref_sdpa (tolerance testing.sdpa_tol); the cache contents and lengths after the call equal
+the twin's. Per dtype (float32, float16, bfloat16) and device (cpu; cuda skipped without a GPU), with GQA/MQA,
+prompts of different lengths (set_lengths), a sliding window, k_new / v_new as strided views of one packed
+qkv buffer (what the model runner passes), 1..16 new tokens. On CUDA: the path taken
+(cuda_sdpa_decode_mma_append_* where the tensor-core decode fuses, another otherwise: float32, head_dim not
+a multiple of 8, more than 16 query rows, LC_KV_FUSE=0), one fused decode step captured by lc.capture_graph
+and replayed step by step (long prefill: the split-KV plan with its counters, several sequences), past
+max_seq (overflow flag, lengths clamped). Bad calls: only one of k_new / v_new, a wrong k_new shape, a q of
+another dtype, too many tokens, a wrong out: ValueError / TypeError naming the argument, nothing appended.
+"""
+import os
+
+import numpy as np
+import pytest
+
+import lightning_core as lc
+from conftest import requires_cuda
+from lightning_core.testing import as_host as host
+from lightning_core.testing import check_sdpa as check
+from lightning_core.testing import ref_sdpa
+
+ml_dtypes = pytest.importorskip("ml_dtypes")
+DT = {"float32": np.dtype(np.float32), "float16": np.dtype(np.float16), "bfloat16": np.dtype(ml_dtypes.bfloat16)}
+DTYPES = list(DT)
+
+
+def rand(rng, shape, dt):
+    return rng.standard_normal(shape).astype(dt)
+
+
+def bits_equal(a, b):
+    a, b = host(a), host(b)
+    return a.shape == b.shape and np.array_equal(a.view(np.uint8), b.view(np.uint8))
+
+
+def same_contents(c1, c2):
+    """Both caches hold the same lengths and, below them, the same keys and values bit for bit (the storage
+    past a sequence's length is never written: it holds whatever the allocation held)."""
+    L = c1.lengths
+    if not np.array_equal(L, c2.lengths):
+        return False
+    k1, v1, k2, v2 = host(c1.k), host(c1.v), host(c2.k), host(c2.v)
+    return all(bits_equal(k1[i, :, :L[i]], k2[i, :, :L[i]]) and bits_equal(v1[i, :, :L[i]], v2[i, :, :L[i]])
+               for i in range(len(L)))
+
+
+def packed_qkv(rng, b, h, hkv, t, d, dtype, device):
+    """q [B, H, T, D], k / v [B, Hkv, T, D] as strided views of one [B*T, (H + 2 Hkv)·D] buffer (a fused qkv
+    projection's output, as the model runner reads it), plus the host arrays."""
+    cols = (h + 2 * hkv) * d
+    buf = rand(rng, (b * t, cols), DT[dtype])
+    tb = lc.Tensor(buf, device=device, dtype=dtype)
+    st = (t * cols, d, cols, 1)
+    q = tb.view((b, h, t, d), st, 0)
+    k = tb.view((b, hkv, t, d), st, h * d)
+    v = tb.view((b, hkv, t, d), st, (h + hkv) * d)
+    r = buf.reshape(b, t, h + 2 * hkv, d).transpose(0, 2, 1, 3)
+    return (q, k, v), (r[:, :h], r[:, h:h + hkv], r[:, h + hkv:]), tb
+
+
+# (B, H, Hkv, D, prefill lengths per sequence, new tokens T, max_seq, window)
+CASES = [
+    (1, 4, 4, 64, [7], 1, 32, None),
+    (2, 8, 2, 64, [5, 11], 1, 40, None),
+    (2, 6, 1, 128, [0, 3], 2, 24, None),
+    (3, 8, 2, 32, [20, 1, 9], 5, 48, 6),
+    (1, 32, 4, 64, [300], 1, 512, None),
+    (2, 4, 2, 64, [9, 2], 16, 48, None),
+    (2, 4, 2, 36, [6, 4], 1, 16, None),  # head_dim 36: not the tensor-core decode, never fused
+    (1, 4, 2, 64, [3], 17, 48, None),    # 17 query rows: the prefill path, never fused
+]
+
+
+def fuses(device, dtype, d, t):
+    return device == "cuda" and dtype != "float32" and d % 8 == 0 and t <= 16
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"B{c[0]}H{c[1]}kv{c[2]}D{c[3]}T{c[5]}")
+def test_fused_equals_append_then_attention(rng, device, dtype, case):
+    b, h, hkv, d, lens, t, max_seq, window = case
+    dt = DT[dtype]
+    pre = max(lens)
+    kp, vp = rand(rng, (b, hkv, pre, d), dt), rand(rng, (b, hkv, pre, d), dt)
+    fused, twin = (lc.KVCache(b, hkv, max_seq, d, dtype=dtype, device=device) for _ in range(2))
+    for c in (fused, twin):
+        if pre:
+            c.append(kp, vp)
+        c.set_lengths(lens)
+    for step in range(2):
+        (q, k, v), (hq, hk, hv), _ = packed_qkv(rng, b, h, hkv, t, d, dtype, device)
+        out = lc.Tensor(np.full((b, h, t, d), np.nan, dt), device=device, dtype=dtype)
+        fused.attention_into(q, out, causal=True, window=window, k_new=k, v_new=v)
+        path = lc.last_dispatch()["path"]
+        twin.append(k, v)
+        want_out = twin.attention(q, causal=True, window=window)
+        assert bits_equal(out, want_out), f"step {step}: fused differs from append + attention ({path})"
+        assert same_contents(fused, twin)
+        if device == "cuda":
+            assert ("decode_mma_append" in path) == fuses(device, dtype, d, t), path
+        # against float64: each sequence's keys are its prefix then the new tokens
+        kk, vv, L = host(fused.k), host(fused.v), fused.lengths
+        want = np.stack([ref_sdpa(hq[i:i + 1], kk[i:i + 1, :, :L[i]], vv[i:i + 1, :, :L[i]], causal=True,
+                                  window=window)[0] for i in range(b)])
+        check(out, want, dt, int(L.max()), d)
+        for i in range(b):  # the new rows landed at each sequence's own length, bit for bit
+            assert bits_equal(kk[i, :, L[i] - t:L[i]], np.ascontiguousarray(hk[i]))
+            assert bits_equal(vv[i, :, L[i] - t:L[i]], np.ascontiguousarray(hv[i]))
+
+
+def test_fused_attention_returns_new_tensor(rng, device):
+    """cache.attention(q, k_new=, v_new=) allocates out (q's shape, the cache's dtype) like attention()."""
+    b, h, hkv, d = 2, 4, 2, 16
+    c = lc.KVCache(b, hkv, 8, d, device=device)
+    q, k, v = rand(rng, (b, h, 1, d), np.float32), rand(rng, (b, hkv, 1, d), np.float32), rand(rng, (b, hkv, 1, d), np.float32)
+    out = c.attention(q, k_new=k, v_new=v)
+    assert tuple(host(out).shape) == (b, h, 1, d) and np.all(c.lengths == 1)
+    check(out, ref_sdpa(q, k, v, causal=True), np.float32, 1, d)
+
+
+def test_fused_bad_calls_append_nothing(rng, device):
+    b, h, hkv, d, max_seq = 2, 4, 2, 16, 6
+    c = lc.KVCache(b, hkv, max_seq, d, device=device)
+    c.append(rand(rng, (b, hkv, 3, d), np.float32), rand(rng, (b, hkv, 3, d), np.float32))
+    k0, v0 = host(c.k).copy(), host(c.v).copy()  # the whole storage: a refused call writes nowhere
+    q = rand(rng, (b, h, 1, d), np.float32)
+    k, v = rand(rng, (b, hkv, 1, d), np.float32), rand(rng, (b, hkv, 1, d), np.float32)
+    with pytest.raises(ValueError, match="v_new.*both or neither"):
+        c.attention(q, k_new=k)
+    with pytest.raises(ValueError, match="k_new.*both or neither"):
+        c.attention(q, v_new=v)
+    with pytest.raises(ValueError, match="k_new"):
+        c.attention(q, k_new=rand(rng, (b, hkv + 1, 1, d), np.float32), v_new=v)
+    with pytest.raises(ValueError, match="v_new"):
+        c.attention(q, k_new=k, v_new=rand(rng, (b, hkv, 2, d), np.float32))
+    with pytest.raises(TypeError, match="k_new"):
+        c.attention(q, k_new=k.astype(np.float16), v_new=v)
+    with pytest.raises(TypeError, match="q"):
+        c.attention(q.astype(np.float16), k_new=k, v_new=v)
+    with pytest.raises(ValueError, match="k_new.*at most 3 more tokens"):
+        c.attention(rand(rng, (b, h, 4, d), np.float32), k_new=rand(rng, (b, hkv, 4, d), np.float32),
+                    v_new=rand(rng, (b, hkv, 4, d), np.float32))
+    bad_out = lc.Tensor(np.zeros((b, h, 2, d), np.float32), device=device)
+    with pytest.raises(ValueError, match="out"):
+        c.attention_into(q, bad_out, k_new=k, v_new=v)
+    assert np.all(c.lengths == 3)
+    assert bits_equal(c.k, k0) and bits_equal(c.v, v0), "a refused call wrote into the cache"
+    # and the cache still works
+    out = c.attention(q, k_new=k, v_new=v)
+    assert np.all(c.lengths == 4)
+    kk, vv = host(c.k)[:, :, :4], host(c.v)[:, :, :4]
+    check(out, ref_sdpa(q, kk, vv, causal=True), np.float32, 4, d)
+
+
+# ---- CUDA: the fused kernel, graph replay ------------------------------------------------------------
+
+
+@requires_cuda
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_kv_fuse_off_runs_the_append_kernel(rng, dtype, monkeypatch):
+    """LC_KV_FUSE=0 (read at each call): the append kernel, then the plain tensor-core decode; same bits."""
+    dt = DT[dtype]
+    b, h, hkv, d = 2, 8, 2, 64
+    outs, paths, caches = [], [], []
+    (q, k, v), _, _ = packed_qkv(rng, b, h, hkv, 1, d, dtype, "cuda")
+    for env in (None, "0"):
+        if env is None:
+            monkeypatch.delenv("LC_KV_FUSE", raising=False)
+        else:
+            monkeypatch.setenv("LC_KV_FUSE", env)
+        c = lc.KVCache(b, hkv, 64, d, dtype=dtype, device="cuda")
+        c.set_lengths([10, 3])
+        outs.append(c.attention(q, k_new=k, v_new=v))
+        paths.append(lc.last_dispatch()["path"])
+        caches.append(c)
+    assert "decode_mma_append" in paths[0] and "decode_mma" in paths[1] and "append" not in paths[1], paths
+    assert bits_equal(outs[0], outs[1])
+    assert same_contents(caches[0], caches[1])
+
+
+@requires_cuda
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+@pytest.mark.parametrize("prefill,window,b", [(0, None, 1), (5, None, 3), (1500, None, 2), (1500, 700, 2)])
+def test_fused_captured_decode_step_replays(rng, dtype, prefill, window, b):
+    """One fused decode step (attention_into with k_new / v_new) captured once, replayed step by step: each
+    replay equals the eager append + attention of the same step bit for bit and the float64 reference; past
+    max_seq the replays clamp the lengths and raise the overflow flag. A prefill of 1500 keys makes the plan
+    split the keys over blocks (the fold and the per-sequence counters of several sequences)."""
+    dt = DT[dtype]
+    h, hkv, d, steps = 8, 2, 64, 12
+    max_seq = prefill + steps + 2
+    n = prefill + steps
+    q, k, v = rand(rng, (b, h, n, d), dt), rand(rng, (b, hkv, n, d), dt), rand(rng, (b, hkv, n, d), dt)
+    cache, eager = (lc.KVCache(b, hkv, max_seq, d, dtype=dtype, device="cuda") for _ in range(2))
+    if prefill:
+        for c in (cache, eager):
+            c.append(k[:, :, :prefill], v[:, :, :prefill])
+    kt, vt, qt = (lc.Tensor(np.zeros(s, dt), device="cuda", dtype=dtype)
+                  for s in ((b, hkv, 1, d), (b, hkv, 1, d), (b, h, 1, d)))
+    ot = lc.Tensor(np.full((b, h, 1, d), np.nan, dt), device="cuda", dtype=dtype)
+    graph = lc.capture_graph(lambda: cache.attention_into(qt, ot, causal=True, window=window, k_new=kt, v_new=vt))
+    assert np.all(cache.lengths == prefill), "capturing must not run the append"
+    for t in range(prefill, n):
+        kt.copy_from(k[:, :, t:t + 1])
+        vt.copy_from(v[:, :, t:t + 1])
+        qt.copy_from(q[:, :, t:t + 1])
+        ot.copy_from(np.full((b, h, 1, d), np.nan, dt))
+        graph.replay()
+        got = ot.numpy()
+        assert np.all(cache.lengths == t + 1)
+        eager.append(k[:, :, t:t + 1], v[:, :, t:t + 1])
+        assert bits_equal(got, eager.attention(q[:, :, t:t + 1], causal=True, window=window)), f"step {t}"
+        if t % 4 == 0 or t == n - 1:
+            check(got, ref_sdpa(q[:, :, t:t + 1], k[:, :, :t + 1], v[:, :, :t + 1], causal=True, window=window),
+                  dt, t + 1, d)
+    assert same_contents(cache, eager)
+    assert not cache.overflowed
+    for _ in range(max_seq - n + 1):
+        graph.replay()
+    lc.synchronize("cuda")
+    assert cache.overflowed and np.all(cache.lengths == max_seq)
+    graph.release()
