@@ -10,8 +10,8 @@
         torch SDPA with enable_gqa (>= 1.0x; >= 2x at B=1, Skv <= 4k) and vs the card's read bandwidth
         measured in the run (peer read_bw: the time the k/v bytes take at that bandwidth; >= 0.8 for
         Skv >= 4k);
-        one decode step (KVCache append + attention_into) captured with lc.capture_graph and replayed, Skv
-        ~1k (peer target_12us: <= 12 us per step);
+        one decode step captured with lc.capture_graph and replayed, Skv ~1k (peer target_12us: <= 12 us
+        per step), twice: KVCache append + attention_into, and the fused attention_into(k_new=, v_new=);
         GQA traffic: the same decode with Hkv=8 and Hkv=32 (peer lc_hkv32): 4x fewer k/v bytes, time ratio
         (target >= 3x, i.e. the traffic saving shows in the time).
 Every row validated against the float64 testing.ref_sdpa on a slice (a few (b, h) pairs, the last query rows:
@@ -364,9 +364,11 @@ def _gqa_traffic(c: _Cuda, rows: list) -> None:
          _work(b, h, 8, 1, skv, d, False, name), note, path=p8)
 
 
-def _graph_step(c: _Cuda, rows: list) -> None:
+def _graph_step(c: _Cuda, rows: list, fused: bool) -> None:
     """One decode step (append one token + attention) captured once and replayed: device us per step at
-    Skv ~1k. Each sample resets the cache to 1023 prefilled tokens, so the replays run at Skv 1024..1043."""
+    Skv ~1k. Each sample resets the cache to 1023 prefilled tokens, so the replays run at Skv 1024..1043.
+    fused: the step is one call, cache.attention_into(q, out, k_new=, v_new=) (one kernel on this path);
+    else cache.append then cache.attention_into (two launches)."""
     lc, torch = c.lc, c.torch
     if not hasattr(lc, "KVCache"):
         c.ctx.note("graph decode step: lc.KVCache is not in this build")
@@ -388,7 +390,10 @@ def _graph_step(c: _Cuda, rows: list) -> None:
         cache.append(tkp, tvp)
 
     try:
-        graph = lc.capture_graph(lambda: (cache.append(tkt, tvt), cache.attention_into(tqt, to)))
+        if fused:
+            graph = lc.capture_graph(lambda: cache.attention_into(tqt, to, k_new=tkt, v_new=tvt))
+        else:
+            graph = lc.capture_graph(lambda: (cache.append(tkt, tvt), cache.attention_into(tqt, to)))
         refill()
         graph.replay()
         c.sync()
@@ -405,9 +410,11 @@ def _graph_step(c: _Cuda, rows: list) -> None:
     t = time_call(lambda: graph.replay(), sample_ms=sample_ms, inner=inner, **dict(c.tkw, warmup=3))
     us = t["median_s"] * 1e6
     shape = f"B={b},H={h},Hkv={hkv},Skv~{pre + 1},D={d}"
-    _row(rows, c.ctx, "cuda_graph_decode", f"graph decode step {shape}", shape, name, "cuda", "graph", t,
-         "target_12us", 0.012, err, sdpa_tol(name, pre + 1, d), _work(b, h, hkv, 1, pre + 1, d, True, name),
-         f"{us:.1f} us per step (KVCache append + attention_into, graph-replayed); "
+    form = "attention_into with k_new/v_new" if fused else "KVCache append + attention_into"
+    _row(rows, c.ctx, "cuda_graph_decode", f"graph decode step{' fused' if fused else ''} {shape}", shape, name,
+         "cuda", "graph", t, "target_12us", 0.012, err, sdpa_tol(name, pre + 1, d),
+         _work(b, h, hkv, 1, pre + 1, d, True, name),
+         f"{us:.1f} us per step ({form}, graph-replayed); "
          + _target(12.0 / us, 1.0, "12 us / step time"))
     graph.release()
 
@@ -423,7 +430,8 @@ def _cuda(ctx: Ctx, rows: list) -> None:
     bw = _read_bandwidth(c)
     _decode(c, rows, bw)
     _gqa_traffic(c, rows)
-    _graph_step(c, rows)
+    _graph_step(c, rows, fused=False)
+    _graph_step(c, rows, fused=True)
 
 
 def run(ctx: Ctx) -> list[dict]:
