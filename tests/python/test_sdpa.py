@@ -439,6 +439,9 @@ def _bad_cases(dt):
         ("list q", TypeError, ("q",), (q.tolist(), k, v), {}),
         ("int k", TypeError, ("k",), (q, k.astype(np.int32), v), {}),
         ("device", ValueError, ("device",), (q, k, v), dict(device="tpu")),
+        ("scale nan", ValueError, ("scale",), (q, k, v), dict(scale=float("nan"))),
+        ("scale 0", ValueError, ("scale",), (q, k, v), dict(scale=0.0)),
+        ("scale str", TypeError, ("scale",), (q, k, v), dict(scale="1")),
     ]
 
 
@@ -450,6 +453,7 @@ def test_bad_inputs_name_the_argument(rng, dtype):
             sdpa(*args, **kw)
         msg = str(info.value)
         assert NAME in msg or what == "device", (what, msg)
+        assert "%" not in msg, (what, msg)  # every printf conversion formatted
         if what.startswith("mixed"):  # both arguments named
             assert all(re.search(named(n), msg) for n in names), (what, msg)
         out = np.full(np.shape(args[0]), np.nan, dt)

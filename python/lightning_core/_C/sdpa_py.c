@@ -180,7 +180,11 @@ static int sd_scale(const char *fn, PyObject *obj, double *out) {
     double s = PyFloat_AsDouble(obj);
     if (s == -1.0 && PyErr_Occurred()) return -1;
     if (!isfinite(s) || s == 0.0) {
-        PyErr_Format(PyExc_ValueError, "%s: scale: expected a finite nonzero number (or None: 1/sqrt(head_dim)), got %g", fn, s);
+        PyObject *r = PyObject_Repr(obj); /* PyErr_Format has no %g */
+        const char *rs = r ? PyUnicode_AsUTF8(r) : NULL;
+        PyErr_Format(PyExc_ValueError, "%s: scale: expected a finite nonzero number (or None: 1/sqrt(head_dim)), got %s", fn,
+                     rs ? rs : "?");
+        Py_XDECREF(r);
         return -1;
     }
     *out = s;

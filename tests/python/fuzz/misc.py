@@ -81,7 +81,7 @@ def _public():
 
 PUBLIC = _public()
 ARRAY_NAMES = {"a", "b", "x", "q", "k", "v", "w", "src", "out", "gamma", "beta", "bias", "data", "pred", "target",
-               "value", "grad_out", "grad", "tensor", "storage"}
+               "value", "grad_out", "grad", "tensor", "storage", "k_new", "v_new", "lengths"}
 INT_NAMES = {"m", "k", "n", "seq", "head_dim", "rows", "cols", "seq_len", "stride_h", "stride_w", "pad_h", "pad_w",
              "batch", "in_ch", "out_ch", "h", "in_features", "out_features", "hidden_features", "num_embeddings",
              "embedding_dim", "kernel_size", "stride", "padding", "storage_elems", "offset", "hotspot_top_k",
@@ -91,6 +91,8 @@ SMALL_LOOP_NAMES = {"warmup", "iters", "loops", "capacity"}
 
 def _plausible(rng, pname, tmp):
     r = rng.random()
+    if pname in ("k_new", "v_new") and r < 0.5:  # KVCache (2, 2, 8, 4): often the right [batch, kv_heads, t, d]
+        return mk_array(rng, (2, 2, int(rng.integers(1, 4)), 4))
     if pname in ARRAY_NAMES:
         shape = tuple(int(rng.integers(1, 6)) for _ in range(int(rng.integers(1, 5))))
         return mk_array(rng, shape)
@@ -352,6 +354,7 @@ def _objects():
         "Sequential": (lambda: nn.Sequential(nn.Linear(3, 2, seed=0), nn.ReLU()), "lenient"),
         "SGD": (lambda: nn.SGD(nn.Linear(3, 2, seed=0), lr=0.1), "lenient"),
         "Var": (lambda: autograd.Var(np.ones((2, 2), np.float32)), "lenient"),
+        "KVCache": (lambda: lc.KVCache(2, 2, 8, 4), "session"),
     }
 
 
