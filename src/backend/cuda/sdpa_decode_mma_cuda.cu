@@ -138,14 +138,14 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
         L = min(L0 + p.tnew, p.skv);
         if (rgi == 0 && split == 0) { /* the new rows into the caches */
             const int nt = L - L0;
+            const T *const knb0 = static_cast<const T *>(p.kn) + (long long)b * p.kn_st[0] + (long long)kvh * p.kn_st[1];
+            const T *const vnb0 = static_cast<const T *>(p.vn) + (long long)b * p.vn_st[0] + (long long)kvh * p.vn_st[1];
             T *const kc = static_cast<T *>(const_cast<void *>(p.k)) + (long long)b * p.k_st[0] + (long long)kvh * p.k_st[1];
             T *const vc = static_cast<T *>(const_cast<void *>(p.v)) + (long long)b * p.v_st[0] + (long long)kvh * p.v_st[1];
             for (int idx = tid; idx < 2 * nt * CPR; idx += SDM_NT) {
                 const int w = idx / (nt * CPR), rem = idx % (nt * CPR), t = rem / CPR, c = (rem % CPR) * 8;
                 if (c >= d) continue;
-                const long long *st = w ? p.vn_st : p.kn_st;
-                const T *src = static_cast<const T *>(w ? p.vn : p.kn) + (long long)b * st[0] + (long long)kvh * st[1] +
-                               (long long)t * st[2] + c;
+                const T *src = w ? vnb0 + (long long)t * p.vn_st[2] + c : knb0 + (long long)t * p.kn_st[2] + c;
                 T *dst = (w ? vc : kc) + (long long)(L0 + t) * (w ? p.v_st[2] : p.k_st[2]) + c;
                 *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(src);
             }
