@@ -168,12 +168,14 @@ def test_kv_fuse_off_runs_the_append_kernel(rng, dtype, monkeypatch):
     b, h, hkv, d = 2, 8, 2, 64
     outs, paths, caches = [], [], []
     (q, k, v), _, _ = packed_qkv(rng, b, h, hkv, 1, d, dtype, "cuda")
+    kp, vp = rand(rng, (b, hkv, 10, d), dt), rand(rng, (b, hkv, 10, d), dt)  # the rows set_lengths exposes
     for env in (None, "0"):
         if env is None:
             monkeypatch.delenv("LC_KV_FUSE", raising=False)
         else:
             monkeypatch.setenv("LC_KV_FUSE", env)
         c = lc.KVCache(b, hkv, 64, d, dtype=dtype, device="cuda")
+        c.append(kp, vp)
         c.set_lengths([10, 3])
         outs.append(c.attention(q, k_new=k, v_new=v))
         paths.append(lc.last_dispatch()["path"])

@@ -384,8 +384,10 @@ print("two-threads-ok")
 def test_cuda_world_size_two_threads_eager(ckpt):
     """Two ranks as threads of one process on one GPU, eager decode: tokens equal the model without a group.
     Runs in a child process: on the H100 (session 8) this test once stopped the suite at a 200 s timeout, so a
-    hang here fails the test after 90 s with every thread's stack in the message. Known to fail (session 9,
-    H100): the ranks' tokens differ from the unsharded model's, cause not yet found (README, open bug)."""
+    hang here fails the test after 90 s with every thread's stack in the message. Failed on the H100 in sessions
+    9-10 (tokens different from the unsharded model's) until cuBLASLt enqueues were serialised: a split-K
+    GEMM's kernels from two threads interleaved on the shared stream over the one workspace
+    (tests/python/test_cuda_threads.py)."""
     arch, _ = ckpt
     code = _TWO_THREADS_CUDA.format(stacks=90, here=os.path.dirname(os.path.abspath(__file__)), arch=arch)
     try:

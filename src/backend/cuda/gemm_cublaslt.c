@@ -126,10 +126,20 @@ typedef struct lc_gemm_call {
     const lc_matmul_args *args;
 } lc_gemm_call;
 
+/* One cublasLtMatmul enqueue at a time: an algorithm may be several kernels (e.g. split-K partial sums in the
+ * one shared workspace, then their reduction), and two host threads enqueueing on the one stream at once
+ * would interleave them (thread A's partials overwritten by thread B's before A's reduction runs: seen on the
+ * H100 as wrong float32 results of two ranks of a ThreadGroup, 2026-12-06). Held, the calls' kernels land
+ * contiguously in the stream, so the workspace is used by one GEMM at a time in stream order. */
+static pthread_mutex_t lc_lt_enqueue_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static cublasStatus_t lc_gemm_enqueue(const lc_gemm_call *g, const cublasLtMatmulAlgo_t *algo) {
-    return cublasLtMatmul(g->ctx->lt, g->desc, g->alpha, g->args->b, g->la, g->args->a, g->lb, g->beta, g->args->c,
-                          g->lc, g->args->c, g->lc, algo, g->ctx->lt_workspace, g->ctx->lt_workspace_bytes,
-                          lc_cuda_stream(g->ctx));
+    pthread_mutex_lock(&lc_lt_enqueue_mu);
+    const cublasStatus_t st = cublasLtMatmul(g->ctx->lt, g->desc, g->alpha, g->args->b, g->la, g->args->a, g->lb, g->beta,
+                                             g->args->c, g->lc, g->args->c, g->lc, algo, g->ctx->lt_workspace,
+                                             g->ctx->lt_workspace_bytes, lc_cuda_stream(g->ctx));
+    pthread_mutex_unlock(&lc_lt_enqueue_mu);
+    return st;
 }
 
 typedef struct lc_gemm_candidate {
