@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import lightning_core as lc
-from conftest import requires_cuda
+from conftest import replay_step, requires_cuda
 from lightning_core.testing import as_host as host
 from lightning_core.testing import check_sdpa as check
 from lightning_core.testing import ref_sdpa, rel_err, sdpa_tol
@@ -205,12 +205,7 @@ def test_captured_decode_step_replays(rng, dtype):
     assert np.all(cache.lengths == 0), "capturing must not run the append"
     want = ref_sdpa(q, k, v, causal=True)
     for t in range(steps):
-        kt.copy_from(k[:, :, t:t + 1])
-        vt.copy_from(v[:, :, t:t + 1])
-        qt.copy_from(q[:, :, t:t + 1])
-        ot.copy_from(np.full((b, h, 1, d), np.nan, dt))
-        graph.replay()
-        got = ot.numpy()
+        got = replay_step(graph, [(kt, k[:, :, t:t + 1]), (vt, v[:, :, t:t + 1]), (qt, q[:, :, t:t + 1])], ot)
         assert np.all(cache.lengths == t + 1)
         eager.append(k[:, :, t:t + 1], v[:, :, t:t + 1])
         ref_step = host(eager.attention(q[:, :, t:t + 1], causal=True))
@@ -319,11 +314,7 @@ def test_captured_windowed_decode_replays_past_the_window(rng, dtype, prefill, w
     ot = lc.Tensor(np.full((b, h, 1, d), np.nan, dt), device="cuda", dtype=dtype)
     graph = lc.capture_graph(lambda: (cache.append(kt, vt), cache.attention_into(qt, ot, causal=True, window=w)))
     for t in range(prefill, n):
-        kt.copy_from(k[:, :, t:t + 1])
-        vt.copy_from(v[:, :, t:t + 1])
-        qt.copy_from(q[:, :, t:t + 1])
-        ot.copy_from(np.full((b, h, 1, d), np.nan, dt))
-        graph.replay()
+        replay_step(graph, [(kt, k[:, :, t:t + 1]), (vt, v[:, :, t:t + 1]), (qt, q[:, :, t:t + 1])], ot)
         want = ref_sdpa(q[:, :, t:t + 1], k[:, :, :t + 1], v[:, :, :t + 1], causal=True, window=w)
         check(ot.numpy(), want, dt, t + 1, d)
     assert np.all(cache.lengths == n)

@@ -13,13 +13,12 @@ and replayed step by step (long prefill: the split-KV plan with its counters, se
 max_seq (overflow flag, lengths clamped). Bad calls: only one of k_new / v_new, a wrong k_new shape, a q of
 another dtype, too many tokens, a wrong out: ValueError / TypeError naming the argument, nothing appended.
 """
-import os
 
 import numpy as np
 import pytest
 
 import lightning_core as lc
-from conftest import requires_cuda
+from conftest import replay_step, requires_cuda
 from lightning_core.testing import as_host as host
 from lightning_core.testing import check_sdpa as check
 from lightning_core.testing import ref_sdpa
@@ -208,12 +207,7 @@ def test_fused_captured_decode_step_replays(rng, dtype, prefill, window, b):
     graph = lc.capture_graph(lambda: cache.attention_into(qt, ot, causal=True, window=window, k_new=kt, v_new=vt))
     assert np.all(cache.lengths == prefill), "capturing must not run the append"
     for t in range(prefill, n):
-        kt.copy_from(k[:, :, t:t + 1])
-        vt.copy_from(v[:, :, t:t + 1])
-        qt.copy_from(q[:, :, t:t + 1])
-        ot.copy_from(np.full((b, h, 1, d), np.nan, dt))
-        graph.replay()
-        got = ot.numpy()
+        got = replay_step(graph, [(kt, k[:, :, t:t + 1]), (vt, v[:, :, t:t + 1]), (qt, q[:, :, t:t + 1])], ot)
         assert np.all(cache.lengths == t + 1)
         eager.append(k[:, :, t:t + 1], v[:, :, t:t + 1])
         assert bits_equal(got, eager.attention(q[:, :, t:t + 1], causal=True, window=window)), f"step {t}"
