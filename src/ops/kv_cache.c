@@ -6,7 +6,10 @@
  * the lengths lets an eager append refuse (nothing written) what would pass max_seq; a capture makes the
  * mirror stale, and the next eager append reads the device lengths back. A replayed append that does not
  * fit writes what fits and raises the overflow flag (an int32 on the device).
- * Tests: tests/python/test_kv_cache.py, tests/c/test_sdpa_cpu.c (the CPU append kernel). */
+ * lc_kv_cache_append_attention checks both calls first (nothing appended when one fails), then hands the
+ * append to the sdpa kernel through lc_sdpa_args.append (fused on the CUDA tensor-core decode).
+ * Tests: tests/python/test_kv_cache.py, tests/python/test_kv_cache_fused.py, tests/c/test_sdpa_cpu.c (the CPU
+ * append kernel). */
 #include <stdlib.h>
 #include <string.h>
 

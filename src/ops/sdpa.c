@@ -4,7 +4,8 @@
  * the device the op runs on are handed to the kernel in place with their strides (no gather); others are
  * staged contiguous (lc_operand_acquire). Shapes are normalised to 4-D (b, h, s, d) with zero strides on
  * the added axes. The kernel (kernels[LC_OP_SDPA]) gets an lc_sdpa_args through lc_call.ext.
- * lc_sdpa_run is shared with the KV cache (kv_cache.c), whose lengths it trusts.
+ * lc_sdpa_run is shared with the KV cache (kv_cache.c), whose lengths it trusts, and carries the cache's
+ * append when the two are one call (lc_sdpa_call.append: k_new/v_new placed on the route's device too).
  * Tests: tests/python/test_sdpa.py, tests/python/test_kv_cache.py, tests/c/test_sdpa_cpu.c (kernel). */
 #include <math.h>
 #include <stdlib.h>
