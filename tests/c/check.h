@@ -1,5 +1,5 @@
 /* check.h — the assertion macro shared by the small C test programs (test_core.c, test_sessions.c,
- * test_plan.c, test_graph.c, test_tune.c): CHECK counts passes and failures and prints each failure with the
+ * test_plan.c, test_graph.c, test_tune.c, test_kv_cache_api.c): CHECK counts passes and failures and prints each failure with the
  * library's last error; a program returns g_fail != 0. Only test files include this (static state). */
 #ifndef LC_TEST_CHECK_H
 #define LC_TEST_CHECK_H

@@ -14,17 +14,7 @@
 #include "lightning_core/runtime.h"
 #include "lightning_core/status.h"
 #include "lightning_core/tensor.h"
-
-static int g_pass, g_fail;
-#define CHECK(cond)                                                                                           \
-    do {                                                                                                      \
-        if (cond) {                                                                                           \
-            g_pass++;                                                                                         \
-        } else {                                                                                              \
-            g_fail++;                                                                                         \
-            fprintf(stderr, "FAIL %s:%d: %s (%s)\n", __FILE__, __LINE__, #cond, lc_last_error());             \
-        }                                                                                                     \
-    } while (0)
+#include "check.h"
 
 enum { B = 2, HKV = 2, H = 4, D = 16, MAXS = 12, PRE = 5 };
 
