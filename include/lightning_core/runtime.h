@@ -26,6 +26,10 @@ const char *lc_backend_name(void);
 
 int lc_device_built(lc_device device);      /* compiled into this build */
 int lc_device_available(lc_device device);  /* built and usable on this machine now */
+/* cudnnGetVersion() of the cuDNN library the CUDA backend loaded for its fused-attention prefill (e.g. 91900;
+ * loads it on the first call: $LC_CUDNN_LIB, else libcudnn.so.9), or 0: a build without CUDA or without
+ * cuDNN's header, or no loadable cuDNN 9. */
+int lc_cudnn_version(void);
 
 /* The CUDA device (index among the visible GPUs) the library uses: chosen before the CUDA backend starts
  * (its first use) by lc_set_cuda_device, else $LC_CUDA_DEVICE, else 0; one per process. Setting it after

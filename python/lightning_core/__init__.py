@@ -6,7 +6,28 @@ the extension's own object, so calls go straight to C. Reference: docs/python_ap
 Tests: tests/python/.
 """
 
-from ._C import (
+import os as _os
+
+
+def _find_cudnn():
+    """Point the CUDA backend's run-time load of cuDNN (sdpa's fused prefill) at the pip wheel nvidia-cudnn
+    when one is installed and $LC_CUDNN_LIB is unset; without it the backend asks the loader for libcudnn.so.9."""
+    if _os.environ.get("LC_CUDNN_LIB"):
+        return
+    try:
+        import nvidia.cudnn as _cudnn  # the wheel torch depends on; a namespace package
+    except ImportError:
+        return
+    for root in list(getattr(_cudnn, "__path__", [])):
+        lib = _os.path.join(root, "lib", "libcudnn.so.9")
+        if _os.path.exists(lib):
+            _os.environ["LC_CUDNN_LIB"] = lib
+            return
+
+
+_find_cudnn()
+
+from ._C import (  # noqa: E402
     DeviceUnavailableError,
     Tensor,
     Tensor64,
@@ -25,6 +46,7 @@ from ._C import (
     conv2d_cpu_crossover_macs,
     cpu_features,
     cuda_available,
+    cudnn_version,
     from_dlpack,
     gelu,
     gelu_into,
@@ -240,6 +262,7 @@ __all__ = [
     "conv2d_cpu_crossover_macs",
     "cpu_features",
     "cuda_available",
+    "cudnn_version",
     "gelu",
     "gelu_into",
     "get_autotune",

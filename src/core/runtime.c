@@ -7,6 +7,9 @@
 #include <string.h>
 
 #include "backend/cpu/cpu_kernels.h"
+#ifdef LC_HAVE_CUDA
+#include "backend/cuda/sdpa_cudnn.h"
+#endif
 #include "core/backend.h"
 #include "core/cpu_features.h"
 #include "core/dispatch_record.h"
@@ -42,6 +45,9 @@ lc_status lc_set_cuda_device(int device) {
 }
 int lc_cuda_device(void) { return -1; }
 int lc_cuda_device_count(void) { return 0; }
+int lc_cudnn_version(void) { return 0; }
+#else
+int lc_cudnn_version(void) { return lc_cuda_sdpa_cudnn_version(); }
 #endif
 
 const char *lc_backend_name(void) { return lc_device_available(LC_DEVICE_CUDA) ? "cuda" : "cpu"; }

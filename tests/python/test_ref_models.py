@@ -84,4 +84,7 @@ def test_against_transformers(model):
     ids = np.random.default_rng(4).integers(0, _vocab(cfg), (2, 10))
     with torch.no_grad():
         want = hf(torch.from_numpy(ids)).logits.numpy()
-    np.testing.assert_allclose(ref_forward(cfg, t, ids), want, rtol=1e-9, atol=1e-9)
+    # transformers computes LLaMA's rotary angles in float32 whatever the model dtype (position · inv_freq, then
+    # cos/sin): angles up to ~10 rad carry ~2^-24 · 10 of error, which reaches the logits at ~1e-7 absolute
+    atol = 1e-9 if arch == "gpt2" else 1e-6
+    np.testing.assert_allclose(ref_forward(cfg, t, ids), want, rtol=1e-9, atol=atol)

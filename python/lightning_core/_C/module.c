@@ -50,6 +50,8 @@ static PyObject *py_cuda_available(PyObject *self, PyObject *noargs) {
     return PyBool_FromLong(lc_device_available(LC_DEVICE_CUDA));
 }
 
+static PyObject *py_cudnn_version(PyObject *self, PyObject *noargs) { return PyLong_FromLong(lc_cudnn_version()); }
+
 static lcpy_sig sig_set_strict_device = LCPY_SIG("set_strict_device", 1, "flag");
 
 static PyObject *py_set_strict_device(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
@@ -267,6 +269,8 @@ static PyMethodDef lcpy_runtime_methods[] = {
     LCPY_NOARGS(backend_name, "'cuda' when a CUDA GPU is usable, else 'cpu'."),
     LCPY_NOARGS(metal_available, "Always False on this Linux build."),
     LCPY_NOARGS(cuda_available, "True when the CUDA backend is built and a GPU is present."),
+    LCPY_NOARGS(cudnn_version, "cuDNN's version number when the CUDA backend loaded it for sdpa's fused prefill "
+                               "(e.g. 91900), else 0."),
     LCPY_METHOD(set_strict_device, "($module, /, flag)", "Strict device mode on/off (unavailable device -> error)."),
     LCPY_NOARGS(strict_device, "Whether strict device mode is on."),
     LCPY_NOARGS(num_threads, "CPU worker threads used by kernels."),

@@ -1,0 +1,529 @@
+/* sdpa_cudnn.c — the large 16-bit prefill of lc_sdpa_args on cuDNN's fused flash-attention engine
+ * (Hopper: the warp-specialised wgmma/TMA kernels torch's SDPA runs there), through cuDNN's C backend API.
+ *
+ * Taken (lc_cuda_sdpa_cudnn) when all hold, else the caller runs our own kernels:
+ *  - cuDNN 9 loads at run time (dlopen: LC_CUDNN_LIB, else libcudnn.so.9 on the loader path; the Python
+ *    package points LC_CUDNN_LIB at the pip wheel nvidia-cudnn when one is installed) and the build saw its
+ *    header (LC_HAVE_CUDNN; no link-time dependency);
+ *  - float16/bfloat16, no mask, no key_lengths, no window, no lse, no KV append, head_dim % 8 == 0 and
+ *    <= 128, every operand's d-stride 1 with 16-byte aligned rows and base; causal only with sq <= skv (every
+ *    row sees a key: cuDNN has no "zeros for an empty row"); the diagonal is aligned to the end of the keys
+ *    (query i sees keys <= i + skv - sq) as everywhere in lc_sdpa;
+ *  - LC_SDPA_CUDNN is not "0"; unless it is "1" (tests: every eligible shape), the work is large enough for
+ *    the engine to beat ours: sq >= 256 and skv >= 256 (the sdpa bench suite's rows decide this rule);
+ *  - the plan for the shapes/strides is cached, or can be built now (not while the stream is being captured:
+ *    building compiles kernels and allocates; a captured call with a cached plan is fine, the engine's launch
+ *    is capturable).
+ * The graph is cuDNN's documented fused-attention pattern: S = Q·Kᵀ (Kᵀ a stride view of K, GQA by heads
+ * broadcast), S·scale, [causal: row + (skv - sq) >= col, else -inf, by GEN_INDEX / CMP_GE / BINARY_SELECT],
+ * softmax as max / sub / exp / sum / div (stats max + log(sum) virtual), O = P·V; float32 scores, softmax and
+ * accumulation; O rounded once to the dtype. Semantics our kernels keep and cuDNN does not: under causal, a
+ * NaN/Inf in a v row a query cannot see can still reach it through a zero weight (0·NaN), as in torch.
+ * Plans are cached per (device, dtype, shapes, strides, causal) and kept for the process (LRU of
+ * LC_CUDNN_PLANS); a shape cuDNN refuses is remembered and never retried. One handle per device; building
+ * and enqueueing run under one lock (the handle's stream is set per call). Workspace from the caller's
+ * stream-ordered allocator. LC_CUDNN_DEBUG=1 prints why a plan was refused (stderr).
+ * Path: "cuda_sdpa_cudnn_<f16|bf16>".
+ * Tests: tests/python/test_sdpa_cudnn.py (GPU machine with cuDNN; float64 reference). */
+#include "backend/cuda/sdpa_cudnn.h"
+
+#include <dlfcn.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/cuda_context.h"
+#include "core/internal.h"
+
+#if defined(LC_HAVE_CUDNN)
+#include <cudnn_graph.h>
+
+#define LC_CUDNN_PLANS 64
+#define LC_CUDNN_MAX_DESC 64
+#define LC_CUDNN_MAX_DEV 16
+
+/* ---- the library, loaded once ---- */
+typedef struct cd_api {
+    int ok;
+    size_t version;
+    cudnnStatus_t (*create)(cudnnHandle_t *);
+    cudnnStatus_t (*set_stream)(cudnnHandle_t, cudaStream_t);
+    const char *(*error_string)(cudnnStatus_t);
+    void (*last_error)(char *, size_t);
+    cudnnStatus_t (*create_desc)(cudnnBackendDescriptorType_t, cudnnBackendDescriptor_t *);
+    cudnnStatus_t (*destroy_desc)(cudnnBackendDescriptor_t);
+    cudnnStatus_t (*finalize)(cudnnBackendDescriptor_t);
+    cudnnStatus_t (*set_attr)(cudnnBackendDescriptor_t, cudnnBackendAttributeName_t, cudnnBackendAttributeType_t,
+                              int64_t, const void *);
+    cudnnStatus_t (*get_attr)(cudnnBackendDescriptor_t const, cudnnBackendAttributeName_t,
+                              cudnnBackendAttributeType_t, int64_t, int64_t *, void *);
+    cudnnStatus_t (*execute)(cudnnHandle_t, cudnnBackendDescriptor_t, cudnnBackendDescriptor_t);
+} cd_api;
+
+static cd_api cd;
+static pthread_once_t cd_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t cd_mu = PTHREAD_MUTEX_INITIALIZER;
+static cudnnHandle_t cd_handles[LC_CUDNN_MAX_DEV];
+
+static int cd_debug(void) {
+    const char *e = getenv("LC_CUDNN_DEBUG");
+    return e && strcmp(e, "1") == 0;
+}
+
+static void cd_load(void) {
+    const char *env = getenv("LC_CUDNN_LIB");
+    const char *names[] = {env && *env ? env : NULL, "libcudnn.so.9", "libcudnn.so"};
+    void *h = NULL;
+    for (int i = 0; i < 3 && !h; i++)
+        if (names[i]) h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        if (cd_debug()) fprintf(stderr, "lightning_core: cuDNN not loaded: %s\n", dlerror());
+        return;
+    }
+#define CD_SYM(field, name)                                   \
+    do {                                                      \
+        *(void **)(&cd.field) = dlsym(h, name);               \
+        if (!cd.field) return;                                \
+    } while (0)
+    size_t (*get_version)(void) = NULL;
+    *(void **)(&get_version) = dlsym(h, "cudnnGetVersion");
+    if (!get_version) return;
+    CD_SYM(create, "cudnnCreate");
+    CD_SYM(set_stream, "cudnnSetStream");
+    CD_SYM(error_string, "cudnnGetErrorString");
+    CD_SYM(last_error, "cudnnGetLastErrorString");
+    CD_SYM(create_desc, "cudnnBackendCreateDescriptor");
+    CD_SYM(destroy_desc, "cudnnBackendDestroyDescriptor");
+    CD_SYM(finalize, "cudnnBackendFinalize");
+    CD_SYM(set_attr, "cudnnBackendSetAttribute");
+    CD_SYM(get_attr, "cudnnBackendGetAttribute");
+    CD_SYM(execute, "cudnnBackendExecute");
+#undef CD_SYM
+    cd.version = get_version();
+    cd.ok = cd.version >= 90000; /* the backend attributes used here are cuDNN 9's */
+    if (!cd.ok && cd_debug()) fprintf(stderr, "lightning_core: cuDNN %zu is older than 9.0: not used\n", cd.version);
+}
+
+/* ---- descriptors of one plan: created in a pool, destroyed together ---- */
+typedef struct cd_pool {
+    cudnnBackendDescriptor_t d[LC_CUDNN_MAX_DESC];
+    int n;
+    cudnnStatus_t err; /* first failure */
+    const char *what;
+} cd_pool;
+
+static void cd_pool_free(cd_pool *p) {
+    for (int i = p->n - 1; i >= 0; i--) cd.destroy_desc(p->d[i]);
+    p->n = 0;
+}
+
+static cudnnBackendDescriptor_t cd_new(cd_pool *p, cudnnBackendDescriptorType_t type, const char *what) {
+    cudnnBackendDescriptor_t d = NULL;
+    if (p->err != CUDNN_STATUS_SUCCESS) return NULL;
+    if (p->n >= LC_CUDNN_MAX_DESC) {
+        p->err = CUDNN_STATUS_INTERNAL_ERROR;
+        p->what = "too many descriptors";
+        return NULL;
+    }
+    cudnnStatus_t st = cd.create_desc(type, &d);
+    if (st != CUDNN_STATUS_SUCCESS) {
+        p->err = st;
+        p->what = what;
+        return NULL;
+    }
+    p->d[p->n++] = d;
+    return d;
+}
+
+static void cd_set(cd_pool *p, cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t name,
+                   cudnnBackendAttributeType_t type, int64_t count, const void *value, const char *what) {
+    if (p->err != CUDNN_STATUS_SUCCESS) return;
+    cudnnStatus_t st = cd.set_attr(d, name, type, count, value);
+    if (st != CUDNN_STATUS_SUCCESS) {
+        p->err = st;
+        p->what = what;
+    }
+}
+
+static void cd_fin(cd_pool *p, cudnnBackendDescriptor_t d, const char *what) {
+    if (p->err != CUDNN_STATUS_SUCCESS) return;
+    cudnnStatus_t st = cd.finalize(d);
+    if (st != CUDNN_STATUS_SUCCESS) {
+        p->err = st;
+        p->what = what;
+    }
+}
+
+static void cd_setd(cd_pool *p, cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t name,
+                    cudnnBackendDescriptor_t v, const char *what) {
+    cd_set(p, d, name, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &v, what);
+}
+
+enum { CD_UID_Q = 1, CD_UID_K, CD_UID_V, CD_UID_O, CD_UID_SCALE, CD_UID_NEGINF, CD_UID_SHIFT, CD_UID_VIRTUAL = 100 };
+
+/* A 4-d tensor (or a by-value scalar: dims/strides all 1). */
+static cudnnBackendDescriptor_t cd_tensor(cd_pool *p, int64_t uid, cudnnDataType_t dt, const int64_t dims[4],
+                                          const int64_t strides[4], int is_virtual, int by_value) {
+    cudnnBackendDescriptor_t t = cd_new(p, CUDNN_BACKEND_TENSOR_DESCRIPTOR, "tensor");
+    const int64_t one[4] = {1, 1, 1, 1}, align = 16;
+    const bool virt = is_virtual != 0, byv = by_value != 0;
+    cd_set(p, t, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &dt, "tensor data type");
+    cd_set(p, t, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, dims ? dims : one, "tensor dims");
+    cd_set(p, t, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides ? strides : one, "tensor strides");
+    cd_set(p, t, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid, "tensor uid");
+    cd_set(p, t, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &align, "tensor alignment");
+    if (virt) cd_set(p, t, CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &virt, "tensor virtual");
+    if (byv) cd_set(p, t, CUDNN_ATTR_TENSOR_IS_BY_VALUE, CUDNN_TYPE_BOOLEAN, 1, &byv, "tensor by value");
+    cd_fin(p, t, "tensor");
+    return t;
+}
+
+/* y = mode(x[, b][, t]) as an operation; axis >= 0 for GEN_INDEX. */
+static cudnnBackendDescriptor_t cd_pointwise(cd_pool *p, cudnnPointwiseMode_t mode, cudnnDataType_t prec, int64_t axis,
+                                             cudnnBackendDescriptor_t x, cudnnBackendDescriptor_t b,
+                                             cudnnBackendDescriptor_t t, cudnnBackendDescriptor_t y) {
+    cudnnBackendDescriptor_t pw = cd_new(p, CUDNN_BACKEND_POINTWISE_DESCRIPTOR, "pointwise");
+    cd_set(p, pw, CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &mode, "pointwise mode");
+    cd_set(p, pw, CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &prec, "pointwise precision");
+    if (axis >= 0) cd_set(p, pw, CUDNN_ATTR_POINTWISE_AXIS, CUDNN_TYPE_INT64, 1, &axis, "pointwise axis");
+    cd_fin(p, pw, "pointwise");
+    cudnnBackendDescriptor_t op = cd_new(p, CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR, "pointwise op");
+    const float one = 1.0f;
+    cd_setd(p, op, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, pw, "pointwise op desc");
+    cd_setd(p, op, CUDNN_ATTR_OPERATION_POINTWISE_XDESC, x, "pointwise op x");
+    if (b) cd_setd(p, op, CUDNN_ATTR_OPERATION_POINTWISE_BDESC, b, "pointwise op b");
+    if (t) cd_setd(p, op, CUDNN_ATTR_OPERATION_POINTWISE_TDESC, t, "pointwise op t");
+    cd_setd(p, op, CUDNN_ATTR_OPERATION_POINTWISE_YDESC, y, "pointwise op y");
+    cd_set(p, op, CUDNN_ATTR_OPERATION_POINTWISE_ALPHA1, CUDNN_TYPE_FLOAT, 1, &one, "pointwise alpha1");
+    cd_set(p, op, CUDNN_ATTR_OPERATION_POINTWISE_ALPHA2, CUDNN_TYPE_FLOAT, 1, &one, "pointwise alpha2");
+    cd_fin(p, op, "pointwise op");
+    return op;
+}
+
+static cudnnBackendDescriptor_t cd_reduction(cd_pool *p, cudnnReduceTensorOp_t mode, cudnnBackendDescriptor_t x,
+                                             cudnnBackendDescriptor_t y) {
+    cudnnBackendDescriptor_t r = cd_new(p, CUDNN_BACKEND_REDUCTION_DESCRIPTOR, "reduction");
+    const cudnnDataType_t f = CUDNN_DATA_FLOAT;
+    cd_set(p, r, CUDNN_ATTR_REDUCTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &f, "reduction type");
+    cd_set(p, r, CUDNN_ATTR_REDUCTION_OPERATOR, CUDNN_TYPE_REDUCTION_OPERATOR_TYPE, 1, &mode, "reduction operator");
+    cd_fin(p, r, "reduction");
+    cudnnBackendDescriptor_t op = cd_new(p, CUDNN_BACKEND_OPERATION_REDUCTION_DESCRIPTOR, "reduction op");
+    cd_setd(p, op, CUDNN_ATTR_OPERATION_REDUCTION_DESC, r, "reduction op desc");
+    cd_setd(p, op, CUDNN_ATTR_OPERATION_REDUCTION_XDESC, x, "reduction op x");
+    cd_setd(p, op, CUDNN_ATTR_OPERATION_REDUCTION_YDESC, y, "reduction op y");
+    cd_fin(p, op, "reduction op");
+    return op;
+}
+
+static cudnnBackendDescriptor_t cd_matmul(cd_pool *p, cudnnBackendDescriptor_t a, cudnnBackendDescriptor_t b,
+                                          cudnnBackendDescriptor_t c) {
+    cudnnBackendDescriptor_t m = cd_new(p, CUDNN_BACKEND_MATMUL_DESCRIPTOR, "matmul");
+    const cudnnDataType_t f = CUDNN_DATA_FLOAT;
+    cd_set(p, m, CUDNN_ATTR_MATMUL_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &f, "matmul type");
+    cd_fin(p, m, "matmul");
+    cudnnBackendDescriptor_t op = cd_new(p, CUDNN_BACKEND_OPERATION_MATMUL_DESCRIPTOR, "matmul op");
+    cd_setd(p, op, CUDNN_ATTR_OPERATION_MATMUL_ADESC, a, "matmul op a");
+    cd_setd(p, op, CUDNN_ATTR_OPERATION_MATMUL_BDESC, b, "matmul op b");
+    cd_setd(p, op, CUDNN_ATTR_OPERATION_MATMUL_CDESC, c, "matmul op c");
+    cd_setd(p, op, CUDNN_ATTR_OPERATION_MATMUL_DESC, m, "matmul op desc");
+    cd_fin(p, op, "matmul op");
+    return op;
+}
+
+/* ---- the plan cache ---- */
+typedef struct cd_key {
+    int device, dtype, causal;
+    int64_t b, h, hk, sq, skv, d;
+    int64_t q_st[4], k_st[4], v_st[4], o_st[4];
+} cd_key;
+
+typedef struct cd_plan {
+    cd_key key;
+    int used;      /* 0: empty slot */
+    int refused;   /* cuDNN could not build it: our kernels run these shapes */
+    uint64_t tick; /* LRU */
+    int64_t ws_bytes;
+    cudnnBackendDescriptor_t plan;
+    cd_pool pool; /* every descriptor the plan was built from (plan included) */
+} cd_plan;
+
+static cd_plan cd_plans[LC_CUDNN_PLANS];
+static uint64_t cd_tick;
+
+static void cd_make_key(const lc_sdpa_args *a, int device, cd_key *k) {
+    memset(k, 0, sizeof *k); /* padding too: keys are compared with memcmp */
+    k->device = device;
+    k->dtype = (int)a->dtype;
+    k->causal = a->causal != 0;
+    k->b = a->batch;
+    k->h = a->heads;
+    k->hk = a->kv_heads;
+    k->sq = a->sq;
+    k->skv = a->skv;
+    k->d = a->head_dim;
+    memcpy(k->q_st, a->q_st, sizeof k->q_st);
+    memcpy(k->k_st, a->k_st, sizeof k->k_st);
+    memcpy(k->v_st, a->v_st, sizeof k->v_st);
+    memcpy(k->o_st, a->o_st, sizeof k->o_st);
+}
+
+static void cd_note(const cd_key *k, const char *what, cudnnStatus_t st) {
+    if (!cd_debug()) return;
+    char msg[512] = "";
+    cd.last_error(msg, sizeof msg);
+    fprintf(stderr,
+            "lightning_core: cuDNN sdpa b=%lld h=%lld hk=%lld sq=%lld skv=%lld d=%lld causal=%d: %s: %s (%s)\n",
+            (long long)k->b, (long long)k->h, (long long)k->hk, (long long)k->sq, (long long)k->skv, (long long)k->d,
+            k->causal, what, cd.error_string(st), msg);
+}
+
+/* Builds the operation graph and its execution plan into e (e->pool owns the descriptors). */
+static void cd_build(cudnnHandle_t handle, cd_plan *e) {
+    const cd_key *k = &e->key;
+    cd_pool *p = &e->pool;
+    memset(p, 0, sizeof *p);
+    const cudnnDataType_t io = k->dtype == LC_DTYPE_BF16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_HALF;
+    const cudnnDataType_t f = CUDNN_DATA_FLOAT, i32 = CUDNN_DATA_INT32, bl = CUDNN_DATA_BOOLEAN;
+    const int64_t qd[4] = {k->b, k->h, k->sq, k->d};
+    const int64_t ktd[4] = {k->b, k->hk, k->d, k->skv}, kts[4] = {k->k_st[0], k->k_st[1], k->k_st[3], k->k_st[2]};
+    const int64_t vd[4] = {k->b, k->hk, k->skv, k->d};
+    const int64_t sd[4] = {k->b, k->h, k->sq, k->skv}, ss[4] = {k->h * k->sq * k->skv, k->sq * k->skv, k->skv, 1};
+    const int64_t rd[4] = {k->b, k->h, k->sq, 1}, rs[4] = {k->h * k->sq, k->sq, 1, 1};
+    int64_t vu = CD_UID_VIRTUAL;
+
+    cudnnBackendDescriptor_t tq = cd_tensor(p, CD_UID_Q, io, qd, k->q_st, 0, 0);
+    cudnnBackendDescriptor_t tk = cd_tensor(p, CD_UID_K, io, ktd, kts, 0, 0);
+    cudnnBackendDescriptor_t tv = cd_tensor(p, CD_UID_V, io, vd, k->v_st, 0, 0);
+    cudnnBackendDescriptor_t to = cd_tensor(p, CD_UID_O, io, qd, k->o_st, 0, 0);
+    cudnnBackendDescriptor_t tscale = cd_tensor(p, CD_UID_SCALE, f, NULL, NULL, 0, 1);
+    cudnnBackendDescriptor_t ops[20];
+    int nops = 0;
+
+    cudnnBackendDescriptor_t s0 = cd_tensor(p, vu++, f, sd, ss, 1, 0);
+    ops[nops++] = cd_matmul(p, tq, tk, s0);
+    cudnnBackendDescriptor_t s1 = cd_tensor(p, vu++, f, sd, ss, 1, 0);
+    ops[nops++] = cd_pointwise(p, CUDNN_POINTWISE_MUL, f, -1, s0, tscale, NULL, s1);
+    cudnnBackendDescriptor_t s = s1;
+    if (k->causal) {
+        cudnnBackendDescriptor_t row = cd_tensor(p, vu++, i32, sd, ss, 1, 0);
+        cudnnBackendDescriptor_t col = cd_tensor(p, vu++, i32, sd, ss, 1, 0);
+        ops[nops++] = cd_pointwise(p, CUDNN_POINTWISE_GEN_INDEX, f, 2, s1, NULL, NULL, row);
+        ops[nops++] = cd_pointwise(p, CUDNN_POINTWISE_GEN_INDEX, f, 3, s1, NULL, NULL, col);
+        if (k->skv != k->sq) { /* the diagonal at the end of the keys: row + (skv - sq) >= col */
+            cudnnBackendDescriptor_t tshift = cd_tensor(p, CD_UID_SHIFT, i32, NULL, NULL, 0, 1);
+            cudnnBackendDescriptor_t row2 = cd_tensor(p, vu++, i32, sd, ss, 1, 0);
+            ops[nops++] = cd_pointwise(p, CUDNN_POINTWISE_ADD, i32, -1, row, tshift, NULL, row2);
+            row = row2;
+        }
+        cudnnBackendDescriptor_t keep = cd_tensor(p, vu++, bl, sd, ss, 1, 0);
+        ops[nops++] = cd_pointwise(p, CUDNN_POINTWISE_CMP_GE, bl, -1, row, col, NULL, keep);
+        cudnnBackendDescriptor_t tninf = cd_tensor(p, CD_UID_NEGINF, f, NULL, NULL, 0, 1);
+        cudnnBackendDescriptor_t s2 = cd_tensor(p, vu++, f, sd, ss, 1, 0);
+        ops[nops++] = cd_pointwise(p, CUDNN_POINTWISE_BINARY_SELECT, f, -1, s1, tninf, keep, s2);
+        s = s2;
+    }
+    cudnnBackendDescriptor_t mx = cd_tensor(p, vu++, f, rd, rs, 1, 0);
+    ops[nops++] = cd_reduction(p, CUDNN_REDUCE_TENSOR_MAX, s, mx);
+    cudnnBackendDescriptor_t sub = cd_tensor(p, vu++, f, sd, ss, 1, 0);
+    ops[nops++] = cd_pointwise(p, CUDNN_POINTWISE_SUB, f, -1, s, mx, NULL, sub);
+    cudnnBackendDescriptor_t ex = cd_tensor(p, vu++, f, sd, ss, 1, 0);
+    ops[nops++] = cd_pointwise(p, CUDNN_POINTWISE_EXP, f, -1, sub, NULL, NULL, ex);
+    cudnnBackendDescriptor_t sum = cd_tensor(p, vu++, f, rd, rs, 1, 0);
+    ops[nops++] = cd_reduction(p, CUDNN_REDUCE_TENSOR_ADD, ex, sum);
+    cudnnBackendDescriptor_t lg = cd_tensor(p, vu++, f, rd, rs, 1, 0);
+    ops[nops++] = cd_pointwise(p, CUDNN_POINTWISE_LOG, f, -1, sum, NULL, NULL, lg);
+    cudnnBackendDescriptor_t stats = cd_tensor(p, vu++, f, rd, rs, 1, 0);
+    ops[nops++] = cd_pointwise(p, CUDNN_POINTWISE_ADD, f, -1, mx, lg, NULL, stats);
+    cudnnBackendDescriptor_t pr = cd_tensor(p, vu++, io, sd, ss, 1, 0); /* P in the I/O dtype: the A of P·V */
+    ops[nops++] = cd_pointwise(p, CUDNN_POINTWISE_DIV, f, -1, ex, sum, NULL, pr);
+    ops[nops++] = cd_matmul(p, pr, tv, to);
+
+    cudnnBackendDescriptor_t graph = cd_new(p, CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, "operation graph");
+    cd_set(p, graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle, "graph handle");
+    cd_set(p, graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, nops, ops, "graph ops");
+    cd_fin(p, graph, "operation graph");
+
+    cudnnBackendDescriptor_t heur = cd_new(p, CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR, "heuristics");
+    const cudnnBackendHeurMode_t mode = CUDNN_HEUR_MODE_A;
+    cd_setd(p, heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, graph, "heuristics graph");
+    cd_set(p, heur, CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &mode, "heuristics mode");
+    cd_fin(p, heur, "heuristics");
+    if (p->err != CUDNN_STATUS_SUCCESS) return;
+
+    int64_t count = 0;
+    cudnnStatus_t st = cd.get_attr(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, NULL);
+    if (st != CUDNN_STATUS_SUCCESS || count < 1) {
+        p->err = st != CUDNN_STATUS_SUCCESS ? st : CUDNN_STATUS_NOT_SUPPORTED;
+        p->what = "heuristics: no engine";
+        return;
+    }
+    if (count > 8) count = 8;
+    cudnnBackendDescriptor_t cfgs[8];
+    for (int64_t i = 0; i < count; i++) cfgs[i] = cd_new(p, CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, "engine config");
+    if (p->err != CUDNN_STATUS_SUCCESS) return;
+    int64_t got = 0;
+    st = cd.get_attr(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got, cfgs);
+    if (st != CUDNN_STATUS_SUCCESS || got < 1) {
+        p->err = st != CUDNN_STATUS_SUCCESS ? st : CUDNN_STATUS_NOT_SUPPORTED;
+        p->what = "heuristics results";
+        return;
+    }
+    for (int64_t i = 0; i < got; i++) { /* the first configuration that builds */
+        cudnnBackendDescriptor_t plan = NULL;
+        if (cd.create_desc(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, &plan) != CUDNN_STATUS_SUCCESS) continue;
+        st = cd.set_attr(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle);
+        if (st == CUDNN_STATUS_SUCCESS)
+            st = cd.set_attr(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cfgs[i]);
+        if (st == CUDNN_STATUS_SUCCESS) st = cd.finalize(plan);
+        int64_t ws = 0, n = 0;
+        if (st == CUDNN_STATUS_SUCCESS)
+            st = cd.get_attr(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &n, &ws);
+        if (st == CUDNN_STATUS_SUCCESS && p->n < LC_CUDNN_MAX_DESC) {
+            p->d[p->n++] = plan;
+            e->plan = plan;
+            e->ws_bytes = ws;
+            return;
+        }
+        cd_note(k, "execution plan", st);
+        cd.destroy_desc(plan);
+    }
+    p->err = CUDNN_STATUS_NOT_SUPPORTED;
+    p->what = "no engine configuration built";
+}
+
+/* The cached plan for key (built now when absent and allowed); NULL when cuDNN refuses the shapes or
+ * building is not allowed. Under cd_mu. */
+static cd_plan *cd_plan_for(cudnnHandle_t handle, const cd_key *key, int may_build) {
+    cd_plan *slot = NULL;
+    for (int i = 0; i < LC_CUDNN_PLANS; i++) {
+        cd_plan *e = &cd_plans[i];
+        if (e->used && memcmp(&e->key, key, sizeof *key) == 0) {
+            e->tick = ++cd_tick;
+            return e->refused ? NULL : e;
+        }
+        if (!slot || !e->used || (slot->used && e->tick < slot->tick)) slot = e;
+    }
+    if (!may_build) return NULL;
+    if (slot->used) cd_pool_free(&slot->pool); /* evict the least recently used plan */
+    memset(slot, 0, sizeof *slot);
+    slot->key = *key;
+    slot->used = 1;
+    slot->tick = ++cd_tick;
+    cd_build(handle, slot);
+    if (slot->pool.err != CUDNN_STATUS_SUCCESS || !slot->plan) {
+        cd_note(key, slot->pool.what ? slot->pool.what : "build", slot->pool.err);
+        cd_pool_free(&slot->pool);
+        slot->refused = 1;
+        slot->plan = NULL;
+        return NULL;
+    }
+    return slot;
+}
+
+static int cd_aligned(const void *ptr, const int64_t st[4]) {
+    if (st[3] != 1 || ((uintptr_t)ptr % 16) != 0) return 0;
+    for (int i = 0; i < 3; i++)
+        if ((st[i] * 2) % 16 != 0) return 0;
+    return 1;
+}
+
+/* Shapes the fused engine takes, per the rules in the header comment (the library and size rule apart). */
+static int cd_shapes_ok(const lc_sdpa_args *a) {
+    if (a->dtype != LC_DTYPE_F16 && a->dtype != LC_DTYPE_BF16) return 0;
+    if (a->mask_kind != LC_SDPA_MASK_NONE || a->key_lengths || a->window || a->lse || a->append ||
+        a->plain_nonfinite)
+        return 0;
+    if (a->batch < 1 || a->heads < 1 || a->kv_heads < 1 || a->heads % a->kv_heads || a->sq < 1 || a->skv < 1)
+        return 0;
+    if (a->head_dim % 8 || a->head_dim > 128 || (a->causal && a->sq > a->skv)) return 0;
+    if (a->sq > INT32_MAX || a->skv > INT32_MAX) return 0;
+    return cd_aligned(a->q, a->q_st) && cd_aligned(a->k, a->k_st) && cd_aligned(a->v, a->v_st) &&
+           cd_aligned(a->out, a->o_st);
+}
+
+lc_status lc_cuda_sdpa_cudnn(const lc_sdpa_args *a, cudaStream_t stream, int device, int capturing,
+                             const char **path, int *taken) {
+    *taken = 0;
+    const char *env = getenv("LC_SDPA_CUDNN");
+    if (env && strcmp(env, "0") == 0) return LC_OK;
+    const int force = env && strcmp(env, "1") == 0;
+    if (!cd_shapes_ok(a) || (!force && (a->sq < 256 || a->skv < 256))) return LC_OK;
+    if (device < 0 || device >= LC_CUDNN_MAX_DEV) return LC_OK;
+    pthread_once(&cd_once, cd_load);
+    if (!cd.ok) return LC_OK;
+
+    cd_key key;
+    cd_make_key(a, device, &key);
+    pthread_mutex_lock(&cd_mu);
+    if (!cd_handles[device] && !capturing) {
+        cudnnStatus_t st = cd.create(&cd_handles[device]);
+        if (st != CUDNN_STATUS_SUCCESS) {
+            cd_handles[device] = NULL;
+            cd_note(&key, "cudnnCreate", st);
+        }
+    }
+    cudnnHandle_t handle = cd_handles[device];
+    cd_plan *e = handle ? cd_plan_for(handle, &key, !capturing) : NULL;
+    if (!e) {
+        pthread_mutex_unlock(&cd_mu);
+        return LC_OK;
+    }
+    void *ws = NULL;
+    if (e->ws_bytes > 0) {
+        lc_status st = lc_cuda_alloc((size_t)e->ws_bytes, &ws);
+        if (st != LC_OK) {
+            pthread_mutex_unlock(&cd_mu);
+            return lc_error_wrap(st, "scaled_dot_product_attention: cuDNN workspace");
+        }
+    }
+    /* by-value operands: read when the launch is enqueued (captured into a graph's node by value) */
+    float scale = a->scale, ninf = -INFINITY;
+    int32_t shift = (int32_t)(a->skv - a->sq);
+    int64_t uids[7] = {CD_UID_Q, CD_UID_K, CD_UID_V, CD_UID_O, CD_UID_SCALE, CD_UID_NEGINF, CD_UID_SHIFT};
+    void *ptrs[7] = {(void *)a->q, (void *)a->k, (void *)a->v, a->out, &scale, &ninf, &shift};
+    const int64_t n = !a->causal ? 5 : a->skv != a->sq ? 7 : 6;
+    cd_pool vp = {0};
+    cudnnBackendDescriptor_t pack = cd_new(&vp, CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, "variant pack");
+    cd_set(&vp, pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, n, uids, "variant pack uids");
+    cd_set(&vp, pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, n, ptrs, "variant pack pointers");
+    cd_set(&vp, pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &ws, "variant pack workspace");
+    cd_fin(&vp, pack, "variant pack");
+    cudnnStatus_t st = vp.err;
+    if (st == CUDNN_STATUS_SUCCESS) st = cd.set_stream(handle, stream);
+    if (st == CUDNN_STATUS_SUCCESS) st = cd.execute(handle, e->plan, pack);
+    cd_pool_free(&vp);
+    pthread_mutex_unlock(&cd_mu);
+    if (ws) lc_cuda_free(ws); /* stream-ordered */
+    if (st != CUDNN_STATUS_SUCCESS) { /* never again for these shapes: our kernels run the call */
+        cd_note(&key, vp.what ? vp.what : "execute", st);
+        pthread_mutex_lock(&cd_mu);
+        if (e->used && memcmp(&e->key, &key, sizeof key) == 0) e->refused = 1;
+        pthread_mutex_unlock(&cd_mu);
+        return LC_OK;
+    }
+    *taken = 1;
+    if (path) *path = a->dtype == LC_DTYPE_BF16 ? "cuda_sdpa_cudnn_bf16" : "cuda_sdpa_cudnn_f16";
+    return LC_OK;
+}
+
+int lc_cuda_sdpa_cudnn_version(void) {
+    pthread_once(&cd_once, cd_load);
+    return cd.ok ? (int)cd.version : 0;
+}
+
+#else /* built without cuDNN's header: never taken */
+
+lc_status lc_cuda_sdpa_cudnn(const lc_sdpa_args *a, cudaStream_t stream, int device, int capturing,
+                             const char **path, int *taken) {
+    (void)a, (void)stream, (void)device, (void)capturing, (void)path;
+    *taken = 0;
+    return LC_OK;
+}
+
+int lc_cuda_sdpa_cudnn_version(void) { return 0; }
+
+#endif

@@ -1,0 +1,163 @@
+"""The cuDNN fused-attention prefill of lc.scaled_dot_product_attention (src/backend/cuda/sdpa_cudnn.c).
+
+On a GPU machine with cuDNN 9 loadable: with LC_SDPA_CUDNN=1 (every eligible shape, not only the large ones
+the default rule sends there) each float16/bfloat16 case runs on path cuda_sdpa_cudnn_* and matches the
+float64 reference within testing.sdpa_tol (the same bound as our tensor-core kernel: P is rounded to the
+dtype before P·V): awkward sizes, GQA and MQA, causal with Sq < Skv (diagonal at the end of the keys), head
+dims 8..128, strided [B, S, H, D] views of one packed projection, out as a strided view; NaN-poisoned out
+fully written. What it does not take runs our own kernels (path checked): masks, key_lengths, a window,
+return_lse, causal with Sq > Skv, float32, head_dim 136, LC_SDPA_CUDNN=0, and small shapes under the default
+rule. A captured graph replays a cuDNN call whose plan was built before the capture; a capture that would
+have to build a plan runs our kernel instead. Without a GPU or without cuDNN only the version query runs.
+"""
+import numpy as np
+import pytest
+
+import lightning_core as lc
+from conftest import CUDA
+from lightning_core.testing import as_host as host
+from lightning_core.testing import check_sdpa as check
+from lightning_core.testing import ref_sdpa
+
+ml_dtypes = pytest.importorskip("ml_dtypes")
+DT = {"float16": np.dtype(np.float16), "bfloat16": np.dtype(ml_dtypes.bfloat16)}
+CUDNN = CUDA and lc.cudnn_version() > 0
+needs_cudnn = pytest.mark.skipif(not CUDNN, reason="needs a CUDA GPU and a loadable cuDNN 9")
+
+
+def test_cudnn_version():
+    v = lc.cudnn_version()
+    assert isinstance(v, int) and (v == 0 or v >= 90000), v
+
+
+@pytest.fixture
+def forced(monkeypatch):
+    monkeypatch.setenv("LC_SDPA_CUDNN", "1")
+
+
+def rand(rng, shape, dt):
+    return rng.standard_normal(shape).astype(dt)
+
+
+def run(q, k, v, dtype, **kw):
+    """sdpa on CUDA Tensors into a NaN-poisoned out; returns (out on the host, path)."""
+    tq, tk, tv = (lc.Tensor(x, device="cuda", dtype=dtype) for x in (q, k, v))
+    out = lc.Tensor(np.full(q.shape, np.nan, q.dtype), device="cuda", dtype=dtype)
+    lc.scaled_dot_product_attention_into(tq, tk, tv, out, device="cuda", **kw)
+    return host(out), lc.last_dispatch()["path"]
+
+
+CASES = [  # b, h, hkv, sq, skv, d, causal
+    (1, 2, 2, 256, 256, 128, False),
+    (2, 4, 2, 300, 300, 64, True),
+    (1, 4, 1, 129, 1000, 64, True),  # MQA, Sq < Skv: the diagonal at the end of the keys
+    (2, 2, 2, 65, 513, 128, False),
+    (1, 8, 2, 1000, 1000, 128, True),
+    (3, 3, 3, 17, 33, 8, False),
+    (1, 2, 1, 63, 63, 72, True),
+]
+
+
+@needs_cudnn
+@pytest.mark.parametrize("dtype", list(DT))
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "x".join(map(str, c[:6])) + ("c" if c[6] else ""))
+def test_matches_reference(rng, forced, dtype, case):
+    b, h, hkv, sq, skv, d, causal = case
+    dt = DT[dtype]
+    q, k, v = rand(rng, (b, h, sq, d), dt), rand(rng, (b, hkv, skv, d), dt), rand(rng, (b, hkv, skv, d), dt)
+    out, path = run(q, k, v, dtype, causal=causal)
+    assert path == f"cuda_sdpa_cudnn_{'bf16' if dtype == 'bfloat16' else 'f16'}", path
+    check(out, ref_sdpa(q, k, v, causal=causal), dt, skv, d)
+    scale = 0.3  # a custom scale reaches the by-value operand
+    out, _ = run(q, k, v, dtype, causal=causal, scale=scale)
+    check(out, ref_sdpa(q, k, v, causal=causal, scale=scale), dt, skv, d)
+
+
+@needs_cudnn
+@pytest.mark.parametrize("dtype", list(DT))
+def test_strided_views_in_and_out(rng, forced, dtype):
+    """q, k, v as [B, H, S, D] views of a packed [B, S, 3, H, D] projection, out a [B, H, S, D] view of a
+    [B, S, H·D] buffer: no copies, the output lands in place."""
+    dt = DT[dtype]
+    b, s, h, d = 2, 300, 4, 64
+    packed = rand(rng, (b, s, 3, h, d), dt)
+    tp = lc.Tensor(packed, device="cuda", dtype=dtype)
+    st = (s * 3 * h * d, d, 3 * h * d, 1)
+    views = [tp.view((b, h, s, d), st, offset=i * h * d) for i in range(3)]
+    buf = lc.Tensor(np.full((b, s, h * d), np.nan, dt), device="cuda", dtype=dtype)
+    out = buf.view((b, h, s, d), (s * h * d, d, h * d, 1), 0)
+    lc.scaled_dot_product_attention_into(*views, out, causal=True, device="cuda")
+    assert "cudnn" in lc.last_dispatch()["path"]
+    want = ref_sdpa(*(np.ascontiguousarray(packed[:, :, i].transpose(0, 2, 1, 3)) for i in range(3)), causal=True)
+    got = host(buf).reshape(b, s, h, d).transpose(0, 2, 1, 3)
+    check(np.ascontiguousarray(got), want, dt, s, d)
+
+
+@needs_cudnn
+def test_what_cudnn_does_not_take_runs_our_kernels(rng, forced):
+    dt, dtype = DT["bfloat16"], "bfloat16"
+    b, h, sq, skv, d = 1, 2, 300, 300, 64
+    q, k, v = rand(rng, (b, h, sq, d), dt), rand(rng, (b, h, skv, d), dt), rand(rng, (b, h, skv, d), dt)
+    mask = rng.standard_normal((sq, skv)).astype(np.float32)
+    for kw, want in (
+        (dict(attn_mask=mask), ref_sdpa(q, k, v, attn_mask=mask)),
+        (dict(key_lengths=[200]), ref_sdpa(q, k, v, key_lengths=[200])),
+        (dict(causal=True, window=64), ref_sdpa(q, k, v, causal=True, window=64)),
+    ):
+        out, path = run(q, k, v, dtype, **kw)
+        assert "cudnn" not in path, (kw, path)
+        check(out, want, dt, skv, d)
+    tq, tk, tv = (lc.Tensor(x, device="cuda", dtype=dtype) for x in (q, k, v))
+    lc.scaled_dot_product_attention(tq, tk, tv, return_lse=True, device="cuda")
+    assert "cudnn" not in lc.last_dispatch()["path"]
+    qq = rand(rng, (b, h, 400, d), dt)  # causal with Sq > Skv: rows without a key
+    out, path = run(qq, k, v, dtype, causal=True)
+    assert "cudnn" not in path
+    check(out, ref_sdpa(qq, k, v, causal=True), dt, skv, d)
+    q32, k32, v32 = (x.astype(np.float32) for x in (q, k, v))
+    _, path = run(q32, k32, v32, "float32")
+    assert "cudnn" not in path
+    q136, k136, v136 = (rand(rng, (1, 1, 300, 136), dt) for _ in range(3))
+    _, path = run(q136, k136, v136, dtype)
+    assert "cudnn" not in path
+
+
+@needs_cudnn
+def test_env_switch_and_default_rule(rng, monkeypatch):
+    dt, dtype = DT["float16"], "float16"
+    big = [rand(rng, (1, 2, 256, 64), dt) for _ in range(3)]
+    small = [rand(rng, (1, 2, 100, 64), dt) for _ in range(3)]
+    monkeypatch.delenv("LC_SDPA_CUDNN", raising=False)
+    assert "cudnn" in run(*big, dtype)[1]
+    assert "cudnn" not in run(*small, dtype)[1]  # below the default rule's size
+    monkeypatch.setenv("LC_SDPA_CUDNN", "0")
+    out, path = run(*big, dtype)
+    assert "cudnn" not in path
+    check(out, ref_sdpa(*big), dt, 256, 64)
+
+
+@needs_cudnn
+def test_capture_replays_a_built_plan(rng, forced):
+    dt, dtype = DT["bfloat16"], "bfloat16"
+    q, k, v = (rand(rng, (1, 4, 320, 64), dt) for _ in range(3))
+    tq, tk, tv = (lc.Tensor(x, device="cuda", dtype=dtype) for x in (q, k, v))
+    out = lc.Tensor(np.full(q.shape, np.nan, dt), device="cuda", dtype=dtype)
+    lc.scaled_dot_product_attention_into(tq, tk, tv, out, causal=True, device="cuda")  # builds the plan
+    assert "cudnn" in lc.last_dispatch()["path"]
+    g = lc.capture_graph(lambda: lc.scaled_dot_product_attention_into(tq, tk, tv, out, causal=True, device="cuda"))
+    assert "cudnn" in lc.last_dispatch()["path"]
+    for _ in range(2):  # new contents each replay
+        q2, k2, v2 = (rand(rng, q.shape, dt) for _ in range(3))
+        for t, a in ((tq, q2), (tk, k2), (tv, v2)):
+            t.copy_from(a)
+        out.copy_from(np.full(q.shape, np.nan, dt))
+        g.replay()
+        check(host(out), ref_sdpa(q2, k2, v2, causal=True), dt, 320, 64)
+    # a shape without a plan inside a capture: our kernel is captured instead (no build during a capture)
+    q3 = rand(rng, (1, 4, 352, 64), dt)
+    tq3 = lc.Tensor(q3, device="cuda", dtype=dtype)
+    out3 = lc.Tensor(np.full(q3.shape, np.nan, dt), device="cuda", dtype=dtype)
+    g3 = lc.capture_graph(lambda: lc.scaled_dot_product_attention_into(tq3, tk, tv, out3, device="cuda"))
+    assert "cudnn" not in lc.last_dispatch()["path"]
+    g3.replay()
+    check(host(out3), ref_sdpa(q3, k2, v2), dt, 320, 64)
