@@ -4,10 +4,11 @@ On a GPU machine with cuDNN 9 loadable: with LC_SDPA_CUDNN=1 (every eligible sha
 the default rule sends there) each float16/bfloat16 case runs on path cuda_sdpa_cudnn_* and matches the
 float64 reference within testing.sdpa_tol (the same bound as our tensor-core kernel: P is rounded to the
 dtype before P·V): awkward sizes, GQA and MQA, causal with Sq < Skv (diagonal at the end of the keys), head
-dims 8..128, strided [B, S, H, D] views of one packed projection, out as a strided view; NaN-poisoned out
-fully written. What it does not take runs our own kernels (path checked): masks, key_lengths, a window,
-return_lse, causal with Sq > Skv, float32, head_dim 136, LC_SDPA_CUDNN=0, and small shapes under the default
-rule. A captured graph replays a cuDNN call whose plan was built before the capture; a capture that would
+dims 8..128, single-query decode against 1000-1500 keys, strided [B, S, H, D] views of one packed
+projection, out as a strided view; NaN-poisoned out fully written. What it does not take runs our own kernels (path checked): masks, key_lengths, a window,
+return_lse, causal with Sq > Skv, float32, head_dim 136, LC_SDPA_CUDNN=0, small shapes under the default
+rule (prefill below 256, decode reading fewer than 2^17 k/v rows), and the KV cache's decode (it passes
+lengths). A captured graph replays a cuDNN call whose plan was built before the capture; a capture that would
 have to build a plan runs our kernel instead. Without a GPU or without cuDNN only the version query runs.
 """
 import numpy as np
@@ -55,6 +56,8 @@ CASES = [  # b, h, hkv, sq, skv, d, causal
     (1, 8, 2, 1000, 1000, 128, True),
     (3, 3, 3, 17, 33, 8, False),
     (1, 2, 1, 63, 63, 72, True),
+    (3, 8, 2, 1, 1500, 128, False),  # decode: one query against a long cache
+    (2, 4, 4, 1, 1000, 64, True),
 ]
 
 
@@ -130,6 +133,13 @@ def test_env_switch_and_default_rule(rng, monkeypatch):
     monkeypatch.delenv("LC_SDPA_CUDNN", raising=False)
     assert "cudnn" in run(*big, dtype)[1]
     assert "cudnn" not in run(*small, dtype)[1]  # below the default rule's size
+    dec = [rand(rng, (2, 16, 1, 128), dt)] + [rand(rng, (2, 8, 8192, 128), dt) for _ in range(2)]
+    assert "cudnn" in run(*dec, dtype)[1]  # single-query decode reading 2 x 8 x 8192 = 2^17 k/v rows
+    assert "cudnn" not in run(dec[0], dec[1][:, :, :8000], dec[2][:, :, :8000], dtype)[1]  # fewer: ours
+    cache = lc.KVCache(2, 8, 8192, 128, dtype=dtype, device="cuda")  # the cache's decode: lengths, our kernels
+    cache.append(lc.Tensor(dec[1], device="cuda", dtype=dtype), lc.Tensor(dec[2], device="cuda", dtype=dtype))
+    cache.attention(lc.Tensor(dec[0], device="cuda", dtype=dtype))
+    assert "cudnn" not in lc.last_dispatch()["path"]
     monkeypatch.setenv("LC_SDPA_CUDNN", "0")
     out, path = run(*big, dtype)
     assert "cudnn" not in path

@@ -330,7 +330,7 @@ static lc_status lc_cuda_k_sdpa(const lc_call *c, const char **path) {
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "scaled_dot_product_attention: cuda: no usable GPU");
     lc_cuda_note_op("sdpa");
     const cudaStream_t stream = lc_cuda_stream(ctx);
-    if (a->sq > 16) { /* a large 16-bit prefill: cuDNN's fused engine where it takes it (sdpa_cudnn.c) */
+    if (!a->append) { /* cuDNN's fused engine where it takes the shapes (sdpa_cudnn.c: large 16-bit prefill) */
         int taken = 0;
         lc_status st = lc_cuda_sdpa_cudnn(a, stream, ctx->device, lc_cuda_capture_state() == LC_CAPTURE_THIS_THREAD,
                                           path, &taken);

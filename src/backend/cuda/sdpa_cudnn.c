@@ -9,8 +9,9 @@
  *    <= 128, every operand's d-stride 1 with 16-byte aligned rows and base; causal only with sq <= skv (every
  *    row sees a key: cuDNN has no "zeros for an empty row"); the diagonal is aligned to the end of the keys
  *    (query i sees keys <= i + skv - sq) as everywhere in lc_sdpa;
- *  - LC_SDPA_CUDNN is not "0"; unless it is "1" (tests: every eligible shape), the work is large enough for
- *    the engine to beat ours: sq >= 256 and skv >= 256 (the sdpa bench suite's rows decide this rule);
+ *  - LC_SDPA_CUDNN is not "0"; unless it is "1" (tests: every eligible shape), the work is one the engine
+ *    runs faster than ours (cd_large_enough): sq, skv >= 256, or sq = 1 reading >= 2^17 k/v rows (a decode
+ *    call without key_lengths; the KV cache's always has them and stays on our decode kernels);
  *  - the plan for the shapes/strides is cached, or can be built now (not while the stream is being captured:
  *    building compiles kernels and allocates; a captured call with a cached plan is fine, the engine's launch
  *    is capturable).
@@ -20,7 +21,8 @@
  * accumulation; O rounded once to the dtype. Semantics our kernels keep and cuDNN does not: under causal, a
  * NaN/Inf in a v row a query cannot see can still reach it through a zero weight (0·NaN), as in torch.
  * Plans are cached per (device, dtype, shapes, strides, causal) and kept for the process (LRU of
- * LC_CUDNN_PLANS); a shape cuDNN refuses is remembered and never retried. One handle per device; building
+ * LC_CUDNN_PLANS); a shape cuDNN refuses is remembered and never retried. The heuristic's first engine
+ * configuration is taken: timing its next three on the H100 found none faster (most 1.5-2x slower). One handle per device; building
  * and enqueueing run under one lock (the handle's stream is set per call). Workspace from the caller's
  * stream-ordered allocator. LC_CUDNN_DEBUG=1 prints why a plan was refused (stderr).
  * Path: "cuda_sdpa_cudnn_<f16|bf16>".
@@ -372,7 +374,7 @@ static void cd_build(cudnnHandle_t handle, cd_plan *e) {
         p->what = "heuristics results";
         return;
     }
-    for (int64_t i = 0; i < got; i++) { /* the first configuration that builds */
+    for (int64_t i = 0; i < got; i++) { /* the first configuration that builds (the first: the fastest, measured) */
         cudnnBackendDescriptor_t plan = NULL;
         if (cd.create_desc(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, &plan) != CUDNN_STATUS_SUCCESS) continue;
         st = cd.set_attr(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle);
@@ -445,13 +447,23 @@ static int cd_shapes_ok(const lc_sdpa_args *a) {
            cd_aligned(a->out, a->o_st);
 }
 
+/* The default rule (LC_SDPA_CUDNN unset), from the sdpa suite on the H100 (docs/benchmarks.md, session 11):
+ * prefill with Sq, Skv >= 256 (cuDNN about 2x our mma.sync kernel), and single-query decode reading at least
+ * 2^17 k/v rows (batch x kv_heads x Skv: B=1 Hkv=8 from 16k keys, B=8 from 2k, B=32 from 512): there cuDNN
+ * reads 1.03-1.3x faster than our split-KV decode kernel, below it ours is faster (B=1 Hkv=8 at 1k-4k keys:
+ * 1.3-1.6x, as cuDNN's fixed cost dominates) or even. */
+static int cd_large_enough(const lc_sdpa_args *a) {
+    if (a->sq == 1) return a->batch * a->kv_heads * a->skv >= ((int64_t)1 << 17);
+    return a->sq >= 256 && a->skv >= 256;
+}
+
 lc_status lc_cuda_sdpa_cudnn(const lc_sdpa_args *a, cudaStream_t stream, int device, int capturing,
                              const char **path, int *taken) {
     *taken = 0;
     const char *env = getenv("LC_SDPA_CUDNN");
     if (env && strcmp(env, "0") == 0) return LC_OK;
     const int force = env && strcmp(env, "1") == 0;
-    if (!cd_shapes_ok(a) || (!force && (a->sq < 256 || a->skv < 256))) return LC_OK;
+    if (!cd_shapes_ok(a) || (!force && !cd_large_enough(a))) return LC_OK;
     if (device < 0 || device >= LC_CUDNN_MAX_DEV) return LC_OK;
     pthread_once(&cd_once, cd_load);
     if (!cd.ok) return LC_OK;
