@@ -133,9 +133,12 @@ lc_status lc_session_run(lc_session_t *s, int p, int64_t loops) {
     return lc_session_run_polled(s, p, loops, NULL, NULL, &done);
 }
 
-/* How often a polled run asks whether to stop, and the launches it makes between two clock reads. */
+/* How often a polled run asks whether to stop, and the most launches it makes between two clock reads: few,
+ * so that a run that slows down after its chunks grew (the CPU suddenly shared with other work: a launch of
+ * microseconds then takes milliseconds) still polls within a fraction of a second. A clock read costs tens of
+ * nanoseconds against at least a microsecond per launch. */
 #define LC_POLL_NS 10000000ull
-#define LC_POLL_MAX_CHUNK ((int64_t)1 << 16)
+#define LC_POLL_MAX_CHUNK ((int64_t)64)
 
 lc_status lc_session_run_polled(lc_session_t *s, int p, int64_t loops, int (*poll)(void *ctx), void *ctx,
                                 int64_t *done) {

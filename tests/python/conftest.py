@@ -118,19 +118,31 @@ def _never_leave_strict_mode_on():
 # ---- gradient checks (test_nn.py, test_autograd.py) --------------------------------------------------
 def interrupt_child(code, delay_s=1.0, timeout_s=30):
     """Runs ``code`` in a child Python; once it prints "ready", waits delay_s (well inside its long C call),
-    sends SIGINT and reads its next line. Returns (line, latency_s from the signal to that line,
-    returncode, stderr). The child is killed if it has not exited by timeout_s."""
+    sends SIGINT and reads its next line (waiting at most timeout_s for each line). Returns (line, latency_s
+    from the signal to that line, returncode, stderr). The child is killed if it has not exited by timeout_s."""
     import signal
     import subprocess
     import sys
+    import threading
     import time
+
+    def readline(timeout):  # "" after timeout s: a child that never answers fails the test, never hangs it
+        got = []
+        t = threading.Thread(target=lambda: got.append(p.stdout.readline()), daemon=True)
+        t.start()
+        t.join(timeout)
+        return got[0] if got else ""
+
+    # Python leaves SIGINT ignored when it starts with it ignored (a test run started in the background by a
+    # non-interactive shell): the child installs the KeyboardInterrupt handler itself
+    code = "import signal\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n" + code
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert p.stdout.readline().strip() == "ready"
+        assert readline(timeout_s).strip() == "ready"
         time.sleep(delay_s)
         sent = time.monotonic()
         p.send_signal(signal.SIGINT)
-        line = p.stdout.readline()
+        line = readline(timeout_s)
         latency = time.monotonic() - sent
         p.wait(timeout=timeout_s)
     finally:

@@ -155,7 +155,10 @@ static PyObject *plan_execute(PlanObject *self, PyObject *const *args, Py_ssize_
         if (st == LC_OK && !last) {
             if (PyErr_CheckSignals() < 0) return NULL; /* the plan stays usable: runs so far are counted */
             const double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6;
-            if (ms < 5.0 && chunk < ((int64_t)1 << 20)) chunk *= 2;
+            /* at most 256 runs between two signal checks: a chunk that grew while runs were fast must not
+             * hold Ctrl-C off for long when they slow down (the CPU shared with other work) */
+            if (ms < 5.0 && chunk < 256) chunk *= 2;
+            else if (ms > 20.0 && chunk > 1) chunk /= 2;
         }
     }
     if (st != LC_OK) return lcpy_raise_status(st);

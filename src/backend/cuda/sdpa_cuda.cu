@@ -671,7 +671,8 @@ static int sd_vec_ok(const void *ptr, const int64_t *st, int64_t d, int n, size_
     return 1;
 }
 
-static const char *sd_path_name(int path, int mma, int split, lc_dtype dt) {
+/* fused: the tensor-core decode with the KV append in its launch */
+static const char *sd_path_name(int path, int mma, int fused, int split, lc_dtype dt) {
     static const char *names[5][3] = {
         {"cuda_sdpa_flash_f32", "cuda_sdpa_flash_f16", "cuda_sdpa_flash_bf16"},
         {"cuda_sdpa_split_f32", "cuda_sdpa_split_f16", "cuda_sdpa_split_bf16"},
@@ -679,7 +680,7 @@ static const char *sd_path_name(int path, int mma, int split, lc_dtype dt) {
         {"cuda_sdpa_decode_f32", "cuda_sdpa_decode_mma_f16", "cuda_sdpa_decode_mma_bf16"},
         {"cuda_sdpa_decode_f32", "cuda_sdpa_decode_mma_append_f16", "cuda_sdpa_decode_mma_append_bf16"},
     };
-    return names[mma == 2 ? 4 : path == SD_PATH_DECODE ? (mma ? 3 : 2) : split ? 1 : 0][sd_dtype_index(dt)];
+    return names[fused ? 4 : path == SD_PATH_DECODE ? (mma ? 3 : 2) : split ? 1 : 0][sd_dtype_index(dt)];
 }
 
 /* Whether the tensor-core decode of plan pl may take args->append into its launch (sd_params: tnew): the
@@ -714,7 +715,7 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
         const cudaError_t err = lc_cuda_launch_kv_append(args->append, stream);
         if (err != cudaSuccess) return err;
     }
-    if (path) *path = sd_path_name(pl.path, fuse ? 2 : pl.mma, pl.nsplit > 1, args->dtype);
+    if (path) *path = sd_path_name(pl.path, pl.mma, fuse, pl.nsplit > 1, args->dtype);
     if (args->batch == 0 || args->heads == 0 || args->sq == 0) return cudaSuccess; /* nothing to write */
     if (!args->q || !args->k || !args->v || !args->out) return cudaErrorInvalidValue;
 
