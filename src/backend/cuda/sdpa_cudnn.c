@@ -20,8 +20,9 @@
  * softmax as max / sub / exp / sum / div (stats max + log(sum) virtual), O = P·V; float32 scores, softmax and
  * accumulation; O rounded once to the dtype. Semantics our kernels keep and cuDNN does not: under causal, a
  * NaN/Inf in a v row a query cannot see can still reach it through a zero weight (0·NaN), as in torch.
- * Plans are cached per (device, dtype, shapes, strides, causal) and kept for the process (LRU of
- * LC_CUDNN_PLANS); a shape cuDNN refuses is remembered and never retried. The heuristic's first engine
+ * Plans are cached per (device, dtype, shapes, strides, causal) and kept for the process, never evicted (a
+ * captured graph may hold a launch of a plan's kernels): past LC_CUDNN_PLANS shapes, new ones run on our
+ * kernels. A shape cuDNN refuses is remembered and never retried. The heuristic's first engine
  * configuration is taken: timing its next three on the H100 found none faster (most 1.5-2x slower). One handle per device; building
  * and enqueueing run under one lock (the handle's stream is set per call). Workspace from the caller's
  * stream-ordered allocator. LC_CUDNN_DEBUG=1 prints why a plan was refused (stderr).
@@ -44,7 +45,7 @@
 #if defined(LC_HAVE_CUDNN)
 #include <cudnn_graph.h>
 
-#define LC_CUDNN_PLANS 64
+#define LC_CUDNN_PLANS 256
 #define LC_CUDNN_MAX_DESC 64
 #define LC_CUDNN_MAX_DEV 16
 
@@ -247,14 +248,12 @@ typedef struct cd_plan {
     cd_key key;
     int used;      /* 0: empty slot */
     int refused;   /* cuDNN could not build it: our kernels run these shapes */
-    uint64_t tick; /* LRU */
     int64_t ws_bytes;
     cudnnBackendDescriptor_t plan;
     cd_pool pool; /* every descriptor the plan was built from (plan included) */
 } cd_plan;
 
 static cd_plan cd_plans[LC_CUDNN_PLANS];
-static uint64_t cd_tick;
 
 static void cd_make_key(const lc_sdpa_args *a, int device, cd_key *k) {
     memset(k, 0, sizeof *k); /* padding too: keys are compared with memcmp */
@@ -397,24 +396,22 @@ static void cd_build(cudnnHandle_t handle, cd_plan *e) {
     p->what = "no engine configuration built";
 }
 
-/* The cached plan for key (built now when absent and allowed); NULL when cuDNN refuses the shapes or
- * building is not allowed. Under cd_mu. */
+/* The cached plan for key (built now when absent and allowed); NULL when cuDNN refuses the shapes, building
+ * is not allowed, or the cache is full. Under cd_mu. */
 static cd_plan *cd_plan_for(cudnnHandle_t handle, const cd_key *key, int may_build) {
     cd_plan *slot = NULL;
     for (int i = 0; i < LC_CUDNN_PLANS; i++) {
         cd_plan *e = &cd_plans[i];
-        if (e->used && memcmp(&e->key, key, sizeof *key) == 0) {
-            e->tick = ++cd_tick;
-            return e->refused ? NULL : e;
+        if (!e->used) {
+            if (!slot) slot = e;
+            continue;
         }
-        if (!slot || !e->used || (slot->used && e->tick < slot->tick)) slot = e;
+        if (memcmp(&e->key, key, sizeof *key) == 0) return e->refused ? NULL : e;
     }
-    if (!may_build) return NULL;
-    if (slot->used) cd_pool_free(&slot->pool); /* evict the least recently used plan */
+    if (!may_build || !slot) return NULL;
     memset(slot, 0, sizeof *slot);
     slot->key = *key;
     slot->used = 1;
-    slot->tick = ++cd_tick;
     cd_build(handle, slot);
     if (slot->pool.err != CUDNN_STATUS_SUCCESS || !slot->plan) {
         cd_note(key, slot->pool.what ? slot->pool.what : "build", slot->pool.err);
