@@ -319,8 +319,8 @@ static lc_status lc_cuda_norm_linear(const lc_norm_linear_args *args, const char
     return st;
 }
 
-/* sdpa: cuDNN's fused flash attention for the large 16-bit prefills it takes (sdpa_cudnn.c), else the
- * tensor-core kernel (sdpa_mma_cuda.cu) for the 16-bit prefill shapes it takes, else the generic
+/* sdpa: cuDNN's fused flash attention for the large 16-bit prefills and long decodes it takes (sdpa_cudnn.c),
+ * else the tensor-core kernel (sdpa_mma_cuda.cu) for the 16-bit prefill shapes it takes, else the generic
  * flash / split-KV / decode kernels (sdpa_cuda.cu, sdpa_decode_cuda.cu), which also take every decode shape
  * (sq <= 16: sdpa_decode_mma_cuda.cu on tensor cores for 16-bit, else sdpa_decode_cuda.cu; each k/v byte read
  * once per GQA group). Scratch from the stream-ordered pool. */
@@ -330,7 +330,7 @@ static lc_status lc_cuda_k_sdpa(const lc_call *c, const char **path) {
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "scaled_dot_product_attention: cuda: no usable GPU");
     lc_cuda_note_op("sdpa");
     const cudaStream_t stream = lc_cuda_stream(ctx);
-    if (!a->append) { /* cuDNN's fused engine where it takes the shapes (sdpa_cudnn.c: large 16-bit prefill) */
+    { /* cuDNN's fused engine where it takes the call (sdpa_cudnn.c has the rule) */
         int taken = 0;
         lc_status st = lc_cuda_sdpa_cudnn(a, stream, ctx->device, lc_cuda_capture_state() == LC_CAPTURE_THIS_THREAD,
                                           path, &taken);

@@ -457,10 +457,11 @@ static int cd_large_enough(const lc_sdpa_args *a) {
 lc_status lc_cuda_sdpa_cudnn(const lc_sdpa_args *a, cudaStream_t stream, int device, int capturing,
                              const char **path, int *taken) {
     *taken = 0;
+    if (!cd_shapes_ok(a)) return LC_OK; /* first: every KV-cache call (decode steps included) leaves here */
     const char *env = getenv("LC_SDPA_CUDNN");
     if (env && strcmp(env, "0") == 0) return LC_OK;
     const int force = env && strcmp(env, "1") == 0;
-    if (!cd_shapes_ok(a) || (!force && !cd_large_enough(a))) return LC_OK;
+    if (!force && !cd_large_enough(a)) return LC_OK;
     if (device < 0 || device >= LC_CUDNN_MAX_DEV) return LC_OK;
     pthread_once(&cd_once, cd_load);
     if (!cd.ok) return LC_OK;
@@ -504,14 +505,12 @@ lc_status lc_cuda_sdpa_cudnn(const lc_sdpa_args *a, cudaStream_t stream, int dev
     cudnnStatus_t st = vp.err;
     if (st == CUDNN_STATUS_SUCCESS) st = cd.set_stream(handle, stream);
     if (st == CUDNN_STATUS_SUCCESS) st = cd.execute(handle, e->plan, pack);
+    if (st != CUDNN_STATUS_SUCCESS) e->refused = 1; /* never again for these shapes: our kernels run the call */
     cd_pool_free(&vp);
     pthread_mutex_unlock(&cd_mu);
     if (ws) lc_cuda_free(ws); /* stream-ordered */
-    if (st != CUDNN_STATUS_SUCCESS) { /* never again for these shapes: our kernels run the call */
+    if (st != CUDNN_STATUS_SUCCESS) {
         cd_note(&key, vp.what ? vp.what : "execute", st);
-        pthread_mutex_lock(&cd_mu);
-        if (e->used && memcmp(&e->key, &key, sizeof key) == 0) e->refused = 1;
-        pthread_mutex_unlock(&cd_mu);
         return LC_OK;
     }
     *taken = 1;
