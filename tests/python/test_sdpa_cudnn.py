@@ -207,3 +207,16 @@ def test_kv_cache_prefill(rng, monkeypatch, dtype, forced_env):
             assert np.array_equal(vv[i, :, n0:L[i]].view(np.uint16), v[i].view(np.uint16))
             want = ref_sdpa(q[i:i + 1], kk[i:i + 1, :, :L[i]], vv[i:i + 1, :, :L[i]], causal=True)
             check(got[i:i + 1], want, dt, int(L[i]), d)
+
+
+@needs_cudnn
+@pytest.mark.parametrize("rank", [3, 2])
+def test_rank3_and_rank2_inputs(rng, forced, rank):
+    """[H, S, D] and [S, D] inputs (their batch, and head, axes have stride 0 in lc_sdpa's arguments) reach
+    cuDNN with dense strides for those extent-1 axes."""
+    dt, dtype = DT["bfloat16"], "bfloat16"
+    shape = (4, 300, 64) if rank == 3 else (300, 64)
+    q, k, v = (rand(rng, shape, dt) for _ in range(3))
+    out, path = run(q, k, v, dtype, causal=True)
+    assert "cudnn" in path, path
+    check(out, ref_sdpa(q, k, v, causal=True), dt, 300, 64)

@@ -275,6 +275,17 @@ typedef struct cd_plan {
 
 static cd_plan cd_plans[LC_CUDNN_PLANS];
 
+/* The strides cuDNN is given: lc_sdpa's, except that an axis of extent 1 (rank-2/3 inputs get a batch, or
+ * batch and head, axis of stride 0) takes the dense stride of the axes after it, which addresses the same
+ * elements and is a stride cuDNN's tensor descriptors accept. */
+static void cd_strides(const int64_t dims[4], const int64_t st[4], int64_t out[4]) {
+    int64_t dense = 1;
+    for (int i = 3; i >= 0; i--) {
+        out[i] = dims[i] == 1 && st[i] == 0 ? dense : st[i];
+        dense *= dims[i];
+    }
+}
+
 static void cd_make_key(const lc_sdpa_args *a, int device, cd_key *k) {
     memset(k, 0, sizeof *k); /* padding too: keys are compared with memcmp */
     k->device = device;
@@ -287,10 +298,11 @@ static void cd_make_key(const lc_sdpa_args *a, int device, cd_key *k) {
     k->sq = a->sq;
     k->skv = a->skv;
     k->d = a->head_dim;
-    memcpy(k->q_st, a->q_st, sizeof k->q_st);
-    memcpy(k->k_st, a->k_st, sizeof k->k_st);
-    memcpy(k->v_st, a->v_st, sizeof k->v_st);
-    memcpy(k->o_st, a->o_st, sizeof k->o_st);
+    const int64_t qd[4] = {a->batch, a->heads, a->sq, a->head_dim}, kd[4] = {a->batch, a->kv_heads, a->skv, a->head_dim};
+    cd_strides(qd, a->q_st, k->q_st);
+    cd_strides(kd, a->k_st, k->k_st);
+    cd_strides(kd, a->v_st, k->v_st);
+    cd_strides(qd, a->o_st, k->o_st);
 }
 
 static void cd_note(const cd_key *k, const char *what, cudnnStatus_t st) {
