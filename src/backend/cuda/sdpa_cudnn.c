@@ -52,7 +52,7 @@
 #include <cudnn_graph.h>
 
 #define LC_CUDNN_PLANS 256
-#define LC_CUDNN_MAX_DESC 96
+#define LC_CUDNN_MAX_DESC 112
 #define LC_CUDNN_MAX_DEV 16
 
 /* ---- the library, loaded once ---- */
@@ -346,24 +346,27 @@ static void cd_build(cudnnHandle_t handle, cd_plan *e) {
     cudnnBackendDescriptor_t s1 = cd_tensor(p, vu++, f, sd, ss, 1, 0);
     ops[nops++] = cd_pointwise(p, CUDNN_POINTWISE_MUL, f, -1, s0, tscale, NULL, s1);
     cudnnBackendDescriptor_t s = s1, row = NULL, col = NULL;
-    if (k->causal || k->lengths) {
-        row = cd_tensor(p, vu++, i32, sd, ss, 1, 0);
-        col = cd_tensor(p, vu++, i32, sd, ss, 1, 0);
-        ops[nops++] = cd_pointwise(p, CUDNN_POINTWISE_GEN_INDEX, f, 2, s1, NULL, NULL, row);
-        ops[nops++] = cd_pointwise(p, CUDNN_POINTWISE_GEN_INDEX, f, 3, s1, NULL, NULL, col);
-    }
-    if (k->lengths) { /* padding: row < seq_len_q and col < seq_len_kv, else -inf */
+    if (k->lengths) { /* padding: row < seq_len_q and col < seq_len_kv, else -inf (its own int32 indices, as
+                       * cudnn-frontend's padding_mask builds them) */
+        cudnnBackendDescriptor_t prow = cd_tensor(p, vu++, i32, sd, ss, 1, 0);
+        cudnnBackendDescriptor_t pcol = cd_tensor(p, vu++, i32, sd, ss, 1, 0);
+        ops[nops++] = cd_pointwise(p, CUDNN_POINTWISE_GEN_INDEX, i32, 2, s, NULL, NULL, prow);
+        ops[nops++] = cd_pointwise(p, CUDNN_POINTWISE_GEN_INDEX, i32, 3, s, NULL, NULL, pcol);
         cudnnBackendDescriptor_t rin = cd_tensor(p, vu++, bl, sd, ss, 1, 0);
         cudnnBackendDescriptor_t cin = cd_tensor(p, vu++, bl, sd, ss, 1, 0);
         cudnnBackendDescriptor_t both = cd_tensor(p, vu++, bl, sd, ss, 1, 0);
-        ops[nops++] = cd_pointwise(p, CUDNN_POINTWISE_CMP_LT, bl, -1, row, tsq, NULL, rin);
-        ops[nops++] = cd_pointwise(p, CUDNN_POINTWISE_CMP_LT, bl, -1, col, tskv, NULL, cin);
+        ops[nops++] = cd_pointwise(p, CUDNN_POINTWISE_CMP_LT, bl, -1, prow, tsq, NULL, rin);
+        ops[nops++] = cd_pointwise(p, CUDNN_POINTWISE_CMP_LT, bl, -1, pcol, tskv, NULL, cin);
         ops[nops++] = cd_pointwise(p, CUDNN_POINTWISE_LOGICAL_AND, bl, -1, rin, cin, NULL, both);
         cudnnBackendDescriptor_t sp = cd_tensor(p, vu++, f, sd, ss, 1, 0);
         ops[nops++] = cd_pointwise(p, CUDNN_POINTWISE_BINARY_SELECT, f, -1, s, tninf, both, sp);
         s = sp;
     }
     if (k->causal) {
+        row = cd_tensor(p, vu++, i32, sd, ss, 1, 0);
+        col = cd_tensor(p, vu++, i32, sd, ss, 1, 0);
+        ops[nops++] = cd_pointwise(p, CUDNN_POINTWISE_GEN_INDEX, f, 2, s, NULL, NULL, row);
+        ops[nops++] = cd_pointwise(p, CUDNN_POINTWISE_GEN_INDEX, f, 3, s, NULL, NULL, col);
         if (k->lengths) { /* per sequence: row + seq_len_kv - seq_len_q >= col */
             cudnnBackendDescriptor_t r1 = cd_tensor(p, vu++, i32, sd, ss, 1, 0);
             cudnnBackendDescriptor_t r2 = cd_tensor(p, vu++, i32, sd, ss, 1, 0);
