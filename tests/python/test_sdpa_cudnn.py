@@ -171,3 +171,52 @@ def test_capture_replays_a_built_plan(rng, forced):
     assert "cudnn" not in lc.last_dispatch()["path"]
     g3.replay()
     check(host(out3), ref_sdpa(q3, k2, v2), dt, 320, 64)
+
+
+@needs_cudnn
+@pytest.mark.parametrize("dtype", list(DT))
+@pytest.mark.parametrize("forced_env", ["1", None])
+def test_kv_cache_prefill(rng, monkeypatch, dtype, forced_env):
+    """The KV cache's prefill (attention_into with k_new/v_new of T >= 256 tokens: cuDNN by the default
+    rule too) appends first, then attends with the cache's device lengths as cuDNN's padding mask and the
+    causal diagonal at each sequence's own length: every sequence against its prefix + new tokens in float64;
+    the cache holds the new rows bit for bit; a second call continues from the advanced lengths."""
+    if forced_env:
+        monkeypatch.setenv("LC_SDPA_CUDNN", forced_env)
+    else:
+        monkeypatch.delenv("LC_SDPA_CUDNN", raising=False)
+    dt = DT[dtype]
+    b, h, hkv, d, t, max_seq = 3, 8, 2, 64, 300, 1024
+    lens = [0, 17, 130]
+    cache = lc.KVCache(b, hkv, max_seq, d, dtype=dtype, device="cuda")
+    kp, vp = rand(rng, (b, hkv, max(lens), d), dt), rand(rng, (b, hkv, max(lens), d), dt)
+    cache.append(lc.Tensor(kp, device="cuda", dtype=dtype), lc.Tensor(vp, device="cuda", dtype=dtype))
+    cache.set_lengths(lens)
+    for step in range(2):
+        q, k, v = rand(rng, (b, h, t, d), dt), rand(rng, (b, hkv, t, d), dt), rand(rng, (b, hkv, t, d), dt)
+        out = lc.Tensor(np.full(q.shape, np.nan, dt), device="cuda", dtype=dtype)
+        tq, tk, tv = (lc.Tensor(x, device="cuda", dtype=dtype) for x in (q, k, v))
+        cache.attention_into(tq, out, causal=True, k_new=tk, v_new=tv)
+        assert "cudnn" in lc.last_dispatch()["path"], lc.last_dispatch()["path"]
+        kk, vv, L = host(cache.k), host(cache.v), cache.lengths
+        assert list(L) == [n + t * (step + 1) for n in lens]
+        got = host(out)
+        for i in range(b):
+            n0 = L[i] - t
+            assert np.array_equal(kk[i, :, n0:L[i]].view(np.uint16), k[i].view(np.uint16))
+            assert np.array_equal(vv[i, :, n0:L[i]].view(np.uint16), v[i].view(np.uint16))
+            want = ref_sdpa(q[i:i + 1], kk[i:i + 1, :, :L[i]], vv[i:i + 1, :, :L[i]], causal=True)
+            check(got[i:i + 1], want, dt, int(L[i]), d)
+
+
+@needs_cudnn
+@pytest.mark.parametrize("rank", [3, 2])
+def test_rank3_and_rank2_inputs(rng, forced, rank):
+    """[H, S, D] and [S, D] inputs (their batch, and head, axes have stride 0 in lc_sdpa's arguments) reach
+    cuDNN with dense strides for those extent-1 axes."""
+    dt, dtype = DT["bfloat16"], "bfloat16"
+    shape = (4, 300, 64) if rank == 3 else (300, 64)
+    q, k, v = (rand(rng, shape, dt) for _ in range(3))
+    out, path = run(q, k, v, dtype, causal=True)
+    assert "cudnn" in path, path
+    check(out, ref_sdpa(q, k, v, causal=True), dt, 300, 64)
