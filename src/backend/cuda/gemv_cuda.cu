@@ -11,11 +11,12 @@
  * warp per step in flight (U = 8 for m <= 2, else 4), loads marked no-L1-allocate (w is streamed once). x of
  * the block's rows is staged in shared memory as float (chunks of at most 8192 / m rows) and read as
  * broadcasts. Per lane m x 8 float32 accumulators; the 8 warps' sums are added through shared memory in warp
- * order. When the column tiles alone leave the GPU idle (fewer than ~4 blocks per SM), k is split across
- * blocks (gridDim.y): each block stores its float32 partial [m, 256] in the workspace, and the last block of
- * a tile to finish (a device counter per tile, atomicAdd ticket after __threadfence; that block resets the
- * counter to 0, so a captured CUDA graph replays correctly) adds the partials in split order (four
- * interleaved sums combined in a fixed order: deterministic whoever finishes last), then bias, act, one
+ * order. When the column tiles alone leave resident-block slots empty, k is split across blocks (gridDim.y)
+ * into equal ranges, so that the grid is one full wave (gemv_make_plan): each block stores its float32
+ * partial [m, 256] in the workspace, and the last block of a tile to finish (a device counter per tile,
+ * atomicAdd ticket after __threadfence; that block resets the counter to 0, so a captured CUDA graph replays
+ * correctly) adds the partials (warp w the splits w, w + 8, ... in split order, four 32-byte loads a lane in
+ * flight; the warps' sums then in warp order: deterministic whoever finishes last), then bias, act, one
  * rounding. Empty splits never occur (the plan takes ceil(k / rows per split) splits).
  * Launched with programmatic dependent launch (pdl.cuh). Under the calling thread's static-weights promise
  * (lc_set_static_weights: no kernel in flight writes w, as in a model's decode step), a block's first U rows
@@ -53,7 +54,7 @@
 #define GEMV_TILE 256         /* columns of a block: 32 lanes x 8 */
 #define GEMV_NCTR 4096        /* tile counters; a split plan needs tiles <= GEMV_NCTR */
 #define GEMV_XS_FLOATS 8192   /* staged x: at most m x (8192 / m) floats (32 KiB) */
-#define GEMV_BLOCKS_PER_SM 4  /* split k until tiles x splits reaches about this many blocks per SM (LC_GEMV_BPS) */
+#define GEMV_MIN_KS 64        /* the fewest k rows of a split (LC_GEMV_MINKS): fewer partials to add */
 #define GEMV_MAX_SPLITS 1024
 
 static_assert(GEMV_TILE == 32 * 8, "a lane owns 8 columns of a tile");
@@ -73,7 +74,7 @@ struct gemv_params {
     float *ws;
     int64_t k, n;
     int64_t xp;   /* x's row pitch in elements: k, or 2k for the SwiGLU prologue */
-    int64_t ks;   /* rows per split (a multiple of GEMV_NW x U, except that the last split takes the rest) */
+    int64_t ks;   /* rows per split (a multiple of 8, except that the last split takes the rest) */
     int splits;
     int kc;       /* rows of x staged at a time (a multiple of 4) */
     int act;
@@ -81,6 +82,10 @@ struct gemv_params {
 };
 
 __host__ __device__ constexpr int gemv_unroll(int m) { return m <= 2 ? 8 : 4; }
+/* Blocks of gemv_kernel<T, M> resident on an SM: the __launch_bounds__ minimum, which the register counts meet
+ * exactly (M <= 3: 80 registers, 3 x 256 threads; else 128, 2 x 256; smem <= 32 KiB a block never binds). */
+__host__ __device__ constexpr int gemv_resident(int m) { return m <= 3 ? 3 : 2; }
+
 
 /* The 8 16-bit values of a 16-byte word as floats (exact). */
 __device__ __forceinline__ void gemv_cvt(const uint4 v, float f[8], __nv_bfloat16) {
@@ -214,7 +219,7 @@ template <typename T> __device__ __forceinline__ float gemv_norm_elem(float v, c
 }
 
 template <typename T, int M>
-__global__ void __launch_bounds__(GEMV_NT, M <= 3 ? 3 : 2) gemv_kernel(const gemv_params p) {
+__global__ void __launch_bounds__(GEMV_NT, gemv_resident(M)) gemv_kernel(const gemv_params p) {
     constexpr int U = gemv_unroll(M);
     extern __shared__ float4 gemv_smem[];
     float *const sm = reinterpret_cast<float *>(gemv_smem);
@@ -332,18 +337,45 @@ __global__ void __launch_bounds__(GEMV_NT, M <= 3 ? 3 : 2) gemv_kernel(const gem
         if (gemv_last) atomicExch(&gemv_ctr[tile], 0u); /* ready for the next launch / graph replay */
     }
     __syncthreads();
-    if (!gemv_last || oc >= p.n) return;
+    if (!gemv_last) return;
     __threadfence();
-    const float *const part = p.ws + tile * p.splits * M * GEMV_TILE + tid;
-#pragma unroll
+    /* warp w adds splits w, w + 8, w + 16, ... (four in flight, 32 bytes a lane: the lane's 8 columns), in split
+     * order; the 8 warps' sums are then added in warp order through shared memory: a fixed order whoever
+     * finishes last, and about splits / 32 L2 round trips instead of splits / 8 */
+    const float *const part = p.ws + tile * p.splits * M * GEMV_TILE + lane * 8;
+#pragma unroll 1
     for (int i = 0; i < M; i++) {
-        float a[4] = {-0.0f, -0.0f, -0.0f, -0.0f};
-        int s = 0;
-        for (; s + 4 <= p.splits; s += 4)
+        float a[8];
 #pragma unroll
-            for (int q = 0; q < 4; q++) a[q] += __ldcg(part + ((int64_t)(s + q) * M + i) * GEMV_TILE);
-        for (; s < p.splits; s++) a[s & 3] += __ldcg(part + ((int64_t)s * M + i) * GEMV_TILE);
-        p.out[(int64_t)i * p.n + oc] = gemv_finish<T>((a[0] + a[1]) + (a[2] + a[3]), p, i, oc);
+        for (int q = 0; q < 8; q++) a[q] = -0.0f;
+        for (int s0 = warp; s0 < p.splits; s0 += GEMV_NW * 4) {
+            float4 v[4][2];
+#pragma unroll
+            for (int u = 0; u < 4; u++) {
+                const int sp = s0 + u * GEMV_NW;
+                if (sp < p.splits) {
+                    const float4 *src = reinterpret_cast<const float4 *>(part + ((int64_t)sp * M + i) * GEMV_TILE);
+                    v[u][0] = __ldcg(src);
+                    v[u][1] = __ldcg(src + 1);
+                } else { /* x + -0 = x */
+                    v[u][0] = v[u][1] = make_float4(-0.0f, -0.0f, -0.0f, -0.0f);
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < 4; u++) {
+                a[0] += v[u][0].x, a[1] += v[u][0].y, a[2] += v[u][0].z, a[3] += v[u][0].w;
+                a[4] += v[u][1].x, a[5] += v[u][1].y, a[6] += v[u][1].z, a[7] += v[u][1].w;
+            }
+        }
+        __syncthreads(); /* the previous row's readers are done */
+        float4 *const dst = reinterpret_cast<float4 *>(sm + warp * GEMV_TILE + lane * 8);
+        dst[0] = make_float4(a[0], a[1], a[2], a[3]);
+        dst[1] = make_float4(a[4], a[5], a[6], a[7]);
+        __syncthreads();
+        float sum = sm[tid];
+#pragma unroll
+        for (int w = 1; w < GEMV_NW; w++) sum += sm[w * GEMV_TILE + tid];
+        if (oc < p.n) p.out[(int64_t)i * p.n + oc] = gemv_finish<T>(sum, p, i, oc);
     }
 }
 
@@ -355,31 +387,37 @@ struct gemv_plan {
     size_t ws_bytes, smem;
 };
 
-/* Blocks per SM the plan aims for: GEMV_BLOCKS_PER_SM, or the env LC_GEMV_BPS (1..32), read once per process
- * (a tuning knob for A/B runs; the workspace size and the launches of a process always agree). */
-static int gemv_blocks_per_sm(void) {
-    static const int v = [] {
-        const char *e = getenv("LC_GEMV_BPS");
-        const int x = e ? atoi(e) : 0;
-        return x >= 1 && x <= 32 ? x : GEMV_BLOCKS_PER_SM;
-    }();
-    return v;
+/* Env knobs read once per process (A/B runs; the workspace size and the launches of a process always agree):
+ * LC_GEMV_BPS (1..32) blocks per SM the split plan fills instead of gemv_resident(m); LC_GEMV_MINKS (8..4096)
+ * the fewest k rows a split takes instead of GEMV_MIN_KS. */
+static int gemv_env_int(const char *name, int lo, int hi) {
+    const char *e = getenv(name);
+    const int x = e ? atoi(e) : 0;
+    return x >= lo && x <= hi ? x : 0;
+}
+static int gemv_blocks_per_sm(int64_t m) {
+    static const int v = gemv_env_int("LC_GEMV_BPS", 1, 32);
+    return v ? v : gemv_resident((int)m);
+}
+static int gemv_min_ks(void) {
+    static const int v = gemv_env_int("LC_GEMV_MINKS", 8, 4096);
+    return v ? v : GEMV_MIN_KS;
 }
 
-/* Split k until tiles x splits ~ gemv_blocks_per_sm() blocks per SM, each split a whole number of warp steps
- * (GEMV_NW x U rows). */
+/* One wave: when the column tiles alone leave resident-block slots (SMs x gemv_blocks_per_sm) empty, k is split
+ * into floor(slots / tiles) ranges of equal length (a multiple of 8 rows, at least gemv_min_ks() rows), so that
+ * every block streams the same bytes and none waits for a second wave. */
 static gemv_plan gemv_make_plan(int64_t m, int64_t k, int64_t n, int num_sms) {
     gemv_plan pl;
-    const int64_t step = (int64_t)GEMV_NW * gemv_unroll((int)m);
     pl.tiles = (n + GEMV_TILE - 1) / GEMV_TILE;
-    const int64_t target = (int64_t)(num_sms > 0 ? num_sms : 1) * gemv_blocks_per_sm();
-    int64_t s = pl.tiles >= target || pl.tiles > GEMV_NCTR ? 1 : (target + pl.tiles - 1) / pl.tiles;
-    const int64_t smax = (k + step - 1) / step;
+    const int64_t slots = (int64_t)(num_sms > 0 ? num_sms : 1) * gemv_blocks_per_sm(m);
+    int64_t s = pl.tiles >= slots || pl.tiles > GEMV_NCTR ? 1 : slots / pl.tiles;
+    const int64_t smax = (k + gemv_min_ks() - 1) / gemv_min_ks();
     if (s > smax) s = smax;
     if (s > GEMV_MAX_SPLITS) s = GEMV_MAX_SPLITS;
     if (s < 1) s = 1;
     int64_t ks = (k + s - 1) / s;
-    ks = (ks + step - 1) / step * step;
+    ks = (ks + 7) / 8 * 8;
     pl.splits = (int)((k + ks - 1) / ks);
     pl.ks = pl.splits == 1 ? k : ks;
     int64_t kc = GEMV_XS_FLOATS / m / 4 * 4;

@@ -18,8 +18,9 @@
  *    building compiles kernels and allocates; a captured call with a cached plan is fine, the engine's launch
  *    is capturable).
  * The graph is cuDNN's documented fused-attention pattern: S = Q·Kᵀ (Kᵀ a stride view of K, GQA by heads
- * broadcast), S·scale, [lengths: the padding mask, row < seq_len_q and col < seq_len_kv (seq_len_q: a device
- * array of sq per plan, seq_len_kv: the cache's lengths), with the two GEMMs' m/n/k overridden by them],
+ * broadcast), S·scale, [lengths: the padding mask, row < seq_len_q and col < seq_len_kv on its own int32
+ * GEN_INDEX pair (seq_len_q: a device array of sq per plan, seq_len_kv: the cache's lengths), with the two
+ * GEMMs' m/n/k overridden by them; cuDNN 9.19 refuses the graph when one index pair serves both masks],
  * [causal: row + (L_b - sq) >= col, else -inf, by GEN_INDEX / CMP_GE / BINARY_SELECT; L_b - sq a by-value
  * constant, or seq_len_kv - seq_len_q with lengths], softmax as max / sub / exp / sum / div (stats
  * max + log(sum) virtual), O = P·V with P in the I/O dtype; float32 scores, softmax and accumulation; O
