@@ -28,6 +28,7 @@
  */
 #include <cuda_runtime.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "backend/cuda/activation.cuh"
 #include "backend/cuda/cuda_common.cuh"
@@ -43,10 +44,23 @@
 /* Multiprocessor count of the current device, cached per device (a relaxed atomic int: every writer
  * stores the same value). Falls back to 132 if the query fails. */
 
+/* Blocks per SM of the cap: EW_BLOCKS_PER_SM, or LC_EW_BPS (1..1024; "0": no cap, one item a thread) for A/B
+ * runs, read once per process. */
+static int64_t ew_blocks_per_sm(void) {
+    static const int64_t v = [] {
+        const char *e = getenv("LC_EW_BPS");
+        if (!e) return (int64_t)EW_BLOCKS_PER_SM;
+        const int x = atoi(e);
+        return x == 0 && e[0] == '0' ? (int64_t)0 : x >= 1 && x <= 1024 ? (int64_t)x : (int64_t)EW_BLOCKS_PER_SM;
+    }();
+    return v;
+}
+
 /* Blocks for `work` items of one thread each, capped at one resident wave (the loop does the rest). */
 static unsigned ew_blocks(int64_t work) {
     int64_t b = (work + EW_THREADS - 1) / EW_THREADS;
-    const int64_t cap = (int64_t)lc_cuda_sm_count() * EW_BLOCKS_PER_SM;
+    const int64_t bps = ew_blocks_per_sm();
+    const int64_t cap = bps ? (int64_t)lc_cuda_sm_count() * bps : (int64_t)INT32_MAX;
     if (b > cap) b = cap;
     if (b < 1) b = 1;
     return (unsigned)b;
