@@ -90,6 +90,24 @@ static void test_fits(void) {
     CHECK(lc_cuda_gemv_workspace(1, 4096, 256, 132, &s) > 0 && s > 1);
     CHECK(lc_cuda_gemv_workspace(1, 7, 256, 132, &s) == 0 && s == 1);
     CHECK(lc_cuda_gemv_workspace(0, 7, 256, 132, &s) == 0 && s == 0);
+    /* the one-wave split plan: a split grid never exceeds the resident blocks (3 a SM for m <= 3, 2 above: the
+     * kernel's launch bounds), splits take >= 64 rows (all of k when shorter), the workspace holds one float32
+     * [m, 256] partial per (tile, split); LLaMA 1.1B's gate+up (2048 x 11264) fills the 396 slots exactly */
+    const int64_t shapes[][2] = {{768, 768}, {768, 2304}, {3072, 768}, {2048, 2560}, {2048, 11264}, {5632, 2048},
+                                 {65, 264}, {4099, 2056}, {100000, 8}};
+    const int smss[] = {1, 7, 132};
+    for (int64_t m = 1; m <= LC_GEMV_MAX_M; m++)
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+            for (size_t j = 0; j < sizeof smss / sizeof smss[0]; j++) {
+                const int64_t k = shapes[i][0], n = shapes[i][1], tiles = (n + 255) / 256;
+                const int64_t slots = (int64_t)smss[j] * (m <= 3 ? 3 : 2);
+                int sp = 0;
+                const size_t ws = lc_cuda_gemv_workspace(m, k, n, smss[j], &sp);
+                CHECK(sp >= 1 && sp <= (k + 63) / 64);
+                CHECK(sp == 1 || tiles * sp <= slots);
+                CHECK(ws == (sp > 1 ? (size_t)(tiles * sp * m * 256) * sizeof(float) : 0));
+            }
+    CHECK(lc_cuda_gemv_workspace(1, 2048, 11264, 132, &s) > 0 && 44 * s == 396);
 }
 
 typedef struct {
