@@ -86,7 +86,6 @@ __host__ __device__ constexpr int gemv_unroll(int m) { return m <= 2 ? 8 : 4; }
  * exactly (M <= 3: 80 registers, 3 x 256 threads; else 128, 2 x 256; smem <= 32 KiB a block never binds). */
 __host__ __device__ constexpr int gemv_resident(int m) { return m <= 3 ? 3 : 2; }
 
-
 /* The 8 16-bit values of a 16-byte word as floats (exact). */
 __device__ __forceinline__ void gemv_cvt(const uint4 v, float f[8], __nv_bfloat16) {
     const unsigned u[4] = {v.x, v.y, v.z, v.w};
@@ -218,6 +217,21 @@ template <typename T> __device__ __forceinline__ float gemv_norm_elem(float v, c
     return Elem<T>::ldu(Elem<T>::stu(y));
 }
 
+/* A lane's 8 column sums (columns lane·8 .. lane·8 + 7 of the tile) added over the 8 warps in warp order
+ * through shared memory sm (GEMV_NW x GEMV_TILE floats): thread tid gets column tid. The whole block calls
+ * it; it begins with a barrier, so sm may still be read by the previous caller. */
+__device__ __forceinline__ float gemv_warp_order_sum(float *sm, const float a[8], int warp, int lane, int tid) {
+    __syncthreads();
+    float4 *const dst = reinterpret_cast<float4 *>(sm + warp * GEMV_TILE + lane * 8);
+    dst[0] = make_float4(a[0], a[1], a[2], a[3]);
+    dst[1] = make_float4(a[4], a[5], a[6], a[7]);
+    __syncthreads();
+    float s = sm[tid];
+#pragma unroll
+    for (int w = 1; w < GEMV_NW; w++) s += sm[w * GEMV_TILE + tid];
+    return s;
+}
+
 template <typename T, int M>
 __global__ void __launch_bounds__(GEMV_NT, gemv_resident(M)) gemv_kernel(const gemv_params p) {
     constexpr int U = gemv_unroll(M);
@@ -307,17 +321,7 @@ __global__ void __launch_bounds__(GEMV_NT, gemv_resident(M)) gemv_kernel(const g
     /* the warps' sums of row i, added in warp order: thread tid ends with column tile·256 + tid */
     float res[M];
 #pragma unroll
-    for (int i = 0; i < M; i++) {
-        __syncthreads();
-        float4 *const dst = reinterpret_cast<float4 *>(sm + warp * GEMV_TILE + lane * 8);
-        dst[0] = make_float4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
-        dst[1] = make_float4(acc[i][4], acc[i][5], acc[i][6], acc[i][7]);
-        __syncthreads();
-        float s = sm[tid];
-#pragma unroll
-        for (int w = 1; w < GEMV_NW; w++) s += sm[w * GEMV_TILE + tid];
-        res[i] = s;
-    }
+    for (int i = 0; i < M; i++) res[i] = gemv_warp_order_sum(sm, acc[i], warp, lane, tid);
     const int64_t oc = tile * GEMV_TILE + tid;
     if (p.splits == 1) {
         if (oc < p.n)
@@ -367,14 +371,7 @@ __global__ void __launch_bounds__(GEMV_NT, gemv_resident(M)) gemv_kernel(const g
                 a[4] += v[u][1].x, a[5] += v[u][1].y, a[6] += v[u][1].z, a[7] += v[u][1].w;
             }
         }
-        __syncthreads(); /* the previous row's readers are done */
-        float4 *const dst = reinterpret_cast<float4 *>(sm + warp * GEMV_TILE + lane * 8);
-        dst[0] = make_float4(a[0], a[1], a[2], a[3]);
-        dst[1] = make_float4(a[4], a[5], a[6], a[7]);
-        __syncthreads();
-        float sum = sm[tid];
-#pragma unroll
-        for (int w = 1; w < GEMV_NW; w++) sum += sm[w * GEMV_TILE + tid];
+        const float sum = gemv_warp_order_sum(sm, a, warp, lane, tid);
         if (oc < p.n) p.out[(int64_t)i * p.n + oc] = gemv_finish<T>(sum, p, i, oc);
     }
 }
