@@ -17,7 +17,13 @@
  * atomicAdd ticket after __threadfence; that block resets the counter to 0, so a captured CUDA graph replays
  * correctly) adds the partials (warp w the splits w, w + 8, ... in split order, four 32-byte loads a lane in
  * flight; the warps' sums then in warp order: deterministic whoever finishes last), then bias, act, one
- * rounding. Empty splits never occur (the plan takes ceil(k / rows per split) splits).
+ * rounding. With 2..16 splits (GEMV_MAX_CLUSTER; LC_GEMV_CLUSTER=0
+ * turns it off) a tile's splits are one thread-block cluster instead, when all the tiles' clusters are resident at
+ * once (cudaOccupancyMaxActiveClusters, per device: a cluster lives in one GPC, so fewer fit than the slots): each
+ * block leaves its partial in its shared memory, and after a cluster barrier rank 0 (= split 0) reads the
+ * others' through distributed shared memory and adds them in split order, then a second barrier keeps them alive
+ * until it has: no workspace, fence, ticket or counter, one DSMEM round trip instead of three L2 ones.
+ * Empty splits never occur (the plan takes ceil(k / rows per split) splits).
  * Launched with programmatic dependent launch (pdl.cuh). Under the calling thread's static-weights promise
  * (lc_set_static_weights: no kernel in flight writes w, as in a model's decode step), a block's first U rows
  * of w per warp are requested before it waits for the previous kernel, so the weight stream starts under
@@ -39,6 +45,7 @@
  * timing table), tests/python/test_silu_mul_linear.py,
  * tests/python/test_dtype_ops.py::test_cuda_small_m_gemv (routing through lc_linear / lc_matmul),
  * tests/python/test_norm_linear.py (the norm prologue against the float64 reference, split and unsplit). */
+#include <cooperative_groups.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -55,6 +62,8 @@
 #define GEMV_NCTR 4096        /* tile counters; a split plan needs tiles <= GEMV_NCTR */
 #define GEMV_XS_FLOATS 8192   /* staged x: at most m x (8192 / m) floats (32 KiB) */
 #define GEMV_MIN_KS 64        /* the fewest k rows of a split (LC_GEMV_MINKS): fewer partials to add */
+#define GEMV_MAX_CLUSTER 16   /* splits of a tile added in one thread-block cluster (16: non-portable size) */
+#define GEMV_MAX_DEVICES 64
 #define GEMV_MAX_SPLITS 1024
 
 static_assert(GEMV_TILE == 32 * 8, "a lane owns 8 columns of a tile");
@@ -79,6 +88,8 @@ struct gemv_params {
     int kc;       /* rows of x staged at a time (a multiple of 4) */
     int act;
     int prefetch; /* lc_get_static_weights() at launch: w's first rows may load before the PDL wait */
+    int cluster;  /* > 1: the splits of a tile are one thread-block cluster that adds its partials through
+                   * distributed shared memory (no workspace, fence or ticket) */
 };
 
 __host__ __device__ constexpr int gemv_unroll(int m) { return m <= 2 ? 8 : 4; }
@@ -323,6 +334,29 @@ __global__ void __launch_bounds__(GEMV_NT, gemv_resident(M)) gemv_kernel(const g
 #pragma unroll
     for (int i = 0; i < M; i++) res[i] = gemv_warp_order_sum(sm, acc[i], warp, lane, tid);
     const int64_t oc = tile * GEMV_TILE + tid;
+    if (p.cluster > 1) { /* the tile's splits are the cluster's blocks, rank = split: rank 0 adds in rank order */
+        namespace cg = cooperative_groups;
+        cg::cluster_group cl = cg::this_cluster();
+        __syncthreads(); /* the block reduction's reads of sm are done */
+#pragma unroll
+        for (int i = 0; i < M; i++) sm[i * GEMV_TILE + tid] = res[i];
+        cl.sync();
+        if (cl.block_rank() == 0) {
+#pragma unroll 1
+            for (int i = 0; i < M; i++) {
+                float v[GEMV_MAX_CLUSTER];
+#pragma unroll
+                for (int r = 0; r < GEMV_MAX_CLUSTER; r++) /* all remote loads in flight, then the sum */
+                    v[r] = r < p.cluster ? cl.map_shared_rank(sm, r)[i * GEMV_TILE + tid] : -0.0f;
+                float a = v[0];
+#pragma unroll
+                for (int r = 1; r < GEMV_MAX_CLUSTER; r++) a += v[r];
+                if (oc < p.n) p.out[(int64_t)i * p.n + oc] = gemv_finish<T>(a, p, i, oc);
+            }
+        }
+        cl.sync(); /* the other blocks' shared memory stays alive until rank 0 has read it */
+        return;
+    }
     if (p.splits == 1) {
         if (oc < p.n)
 #pragma unroll
@@ -381,6 +415,7 @@ __global__ void __launch_bounds__(GEMV_NT, gemv_resident(M)) gemv_kernel(const g
 struct gemv_plan {
     int64_t tiles, ks;
     int splits, kc;
+    int cluster; /* splits (2..GEMV_MAX_CLUSTER) when the tile's splits are one cluster, else 0 */
     size_t ws_bytes, smem;
 };
 
@@ -396,9 +431,72 @@ static int gemv_blocks_per_sm(int64_t m) {
     static const int v = gemv_env_int("LC_GEMV_BPS", 1, 32);
     return v ? v : gemv_resident((int)m);
 }
+/* LC_GEMV_CLUSTER=0: split plans add their partials through the workspace even when a cluster could. */
+static int gemv_cluster_enabled(void) {
+    static const int v = [] {
+        const char *e = getenv("LC_GEMV_CLUSTER");
+        return !(e && e[0] == '0' && e[1] == 0);
+    }();
+    return v;
+}
 static int gemv_min_ks(void) {
     static const int v = gemv_env_int("LC_GEMV_MINKS", 8, 4096);
     return v ? v : GEMV_MIN_KS;
+}
+
+/* Clusters of c blocks of gemv_kernel<*, m> that can be resident at once on the current device
+ * (cudaOccupancyMaxActiveClusters: a cluster's blocks share one GPC, so fewer fit than SMs x resident / c),
+ * cached per device, m and c; 0 without a device. Sizes past 8 are non-portable (sm_90 takes 16): the query
+ * first allows them on both dtypes' kernels, once, so the launches need nothing more. Asked with the largest
+ * dynamic shared memory a plan takes (32 KiB: never the limit at 3 blocks a SM). */
+template <int M> static int gemv_cluster_query(int c) {
+    if (c > 8) {
+        if (cudaFuncSetAttribute(gemv_kernel<__nv_bfloat16, M>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) !=
+                cudaSuccess ||
+            cudaFuncSetAttribute(gemv_kernel<__half, M>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) !=
+                cudaSuccess)
+            return 0;
+    }
+    cudaLaunchAttribute attr;
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim.x = 1;
+    attr.val.clusterDim.y = (unsigned)c;
+    attr.val.clusterDim.z = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(1, (unsigned)c);
+    cfg.blockDim = dim3(GEMV_NT);
+    cfg.dynamicSmemBytes = GEMV_XS_FLOATS * sizeof(float);
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    int n = 0;
+    if (cudaOccupancyMaxActiveClusters(&n, gemv_kernel<__nv_bfloat16, M>, &cfg) != cudaSuccess) return 0;
+    return n;
+}
+static int gemv_cluster_capacity(int64_t m, int c) {
+    static int cache[GEMV_MAX_DEVICES][LC_GEMV_MAX_M][GEMV_MAX_CLUSTER + 1]; /* capacity + 1; 0 not yet asked */
+    int dev = 0;
+    if (c < 2 || c > GEMV_MAX_CLUSTER || m < 1 || m > LC_GEMV_MAX_M) return 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= GEMV_MAX_DEVICES) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    int *slot = &cache[dev][m - 1][c];
+    const int known = __atomic_load_n(slot, __ATOMIC_RELAXED);
+    if (known) return known - 1;
+    int n = 0;
+    switch (m) {
+    case 1: n = gemv_cluster_query<1>(c); break;
+    case 2: n = gemv_cluster_query<2>(c); break;
+    case 3: n = gemv_cluster_query<3>(c); break;
+    case 4: n = gemv_cluster_query<4>(c); break;
+    case 5: n = gemv_cluster_query<5>(c); break;
+    case 6: n = gemv_cluster_query<6>(c); break;
+    case 7: n = gemv_cluster_query<7>(c); break;
+    default: n = gemv_cluster_query<8>(c); break;
+    }
+    if (n == 0) (void)cudaGetLastError(); /* a refused size: the workspace path, asked again next time */
+    else __atomic_store_n(slot, n + 1, __ATOMIC_RELAXED); /* racing writers store the same value */
+    return n;
 }
 
 /* One wave: when the column tiles alone leave resident-block slots (SMs x gemv_blocks_per_sm) empty, k is split
@@ -422,7 +520,14 @@ static gemv_plan gemv_make_plan(int64_t m, int64_t k, int64_t n, int num_sms) {
     pl.kc = (int)kc;
     const size_t xs = (size_t)m * (size_t)kc * sizeof(float), red = (size_t)GEMV_NW * GEMV_TILE * sizeof(float);
     pl.smem = xs > red ? xs : red;
-    pl.ws_bytes = pl.splits > 1 ? (size_t)pl.tiles * (size_t)pl.splits * (size_t)m * GEMV_TILE * sizeof(float) : 0;
+    /* the splits of a tile as one cluster when all the tiles' clusters are resident at once (one wave) */
+    pl.cluster = pl.splits > 1 && pl.splits <= GEMV_MAX_CLUSTER && gemv_cluster_enabled() &&
+                         pl.tiles <= gemv_cluster_capacity(m, pl.splits)
+                     ? pl.splits
+                     : 0;
+    pl.ws_bytes = pl.splits > 1 && !pl.cluster
+                      ? (size_t)pl.tiles * (size_t)pl.splits * (size_t)m * GEMV_TILE * sizeof(float)
+                      : 0;
     return pl;
 }
 
@@ -448,8 +553,12 @@ extern "C" size_t lc_cuda_gemv_workspace(int64_t m, int64_t k, int64_t n, int nu
 
 template <typename T, int M> static cudaError_t gemv_launch_m(const gemv_params &p, const gemv_plan &pl,
                                                              cudaStream_t stream) {
-    return lc_pdl_launch(gemv_kernel<T, M>, dim3((unsigned)pl.tiles, (unsigned)pl.splits), dim3(GEMV_NT), pl.smem,
-                         stream, p);
+    const dim3 grid((unsigned)pl.tiles, (unsigned)pl.splits);
+    if (pl.cluster > 1) {
+        return lc_pdl_launch_cluster(gemv_kernel<T, M>, grid, dim3(GEMV_NT), pl.smem, stream,
+                                     dim3(1, (unsigned)pl.cluster, 1), p);
+    }
+    return lc_pdl_launch(gemv_kernel<T, M>, grid, dim3(GEMV_NT), pl.smem, stream, p);
 }
 
 template <typename T> static cudaError_t gemv_launch_t(int64_t m, const gemv_params &p, const gemv_plan &pl,
@@ -490,6 +599,7 @@ static cudaError_t gemv_launch(const lc_linear_args *a, const lc_norm_linear_arg
     p.nb = nrm && nrm->kind == LC_NORM_LAYER ? static_cast<const unsigned short *>(nrm->beta) : NULL;
     p.eps = nrm ? nrm->eps : 0.0;
     p.prefetch = lc_get_static_weights();
+    p.cluster = pl.cluster;
     if (a->dtype == LC_DTYPE_BF16) return gemv_launch_t<__nv_bfloat16>(a->m, p, pl, stream);
     return gemv_launch_t<__half>(a->m, p, pl, stream);
 }
