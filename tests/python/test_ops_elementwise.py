@@ -454,3 +454,31 @@ def test_elementwise_strict_mode(rng, poison, strict_off, dev):
         assert np.array_equal(a1, a)
     finally:
         lc.set_strict_device(False)
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16"])
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_16bit_every_value(ref, poison, device, name, approximate):
+    """Every finite float16 / bfloat16 value (65,536 bit patterns less NaN/inf, an awkward count): the stored
+    result within one rounding (unit roundoff u, relative) plus 1e-4 relative of the float64 value, or an absolute
+    floor: float16 half its smallest subnormal step (2^-25); bfloat16 1e-36 (both devices flush gelu's tail below
+    that magnitude to -0, as elementwise_cpu.c and activation.cuh document). The CUDA kernel
+    computes the 16-bit forms of activation.cuh (float32 error < 6e-5), the CPU its float32 form. NaN stays NaN."""
+    from lightning_core.dtypes import numpy_dtype
+    from lightning_core.testing import unit_roundoff
+    dt = numpy_dtype(name)
+    bits = np.arange(1 << 16, dtype=np.uint16).view(dt)
+    with np.errstate(invalid="ignore"):  # the NaN patterns
+        x = bits[np.isfinite(bits.astype(np.float64))]
+    x64 = x.astype(np.float64)
+    want = ref.gelu(x64, approximate)
+    out = poison(x.shape, dt)
+    lc.gelu_into(x, out, approximate, device)
+    got = out.astype(np.float64)
+    assert not np.isnan(got).any()
+    atol = 2.0**-25 if name == "float16" else 1e-36
+    excess = np.abs(got - want) - ((unit_roundoff(name) + 1e-4) * np.abs(want) + atol)
+    worst = int(np.argmax(excess))
+    assert excess[worst] <= 0, f"x={x64[worst]!r}: got {got[worst]!r}, want {want[worst]!r}"
+    nan = lc.gelu(np.array([np.nan, 1.0], dt), approximate, device).astype(np.float64)
+    assert np.isnan(nan[0]) and nan[1] > 0.8

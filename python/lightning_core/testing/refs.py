@@ -78,19 +78,23 @@ def ref_relu(x):
     return np.maximum(np.asarray(x, F64), 0.0)
 
 
-_erf = np.frompyfunc(math.erf, 1, 1)
+_erfc = np.frompyfunc(math.erfc, 1, 1)
 
 
 def ref_gelu(x, approximate="none"):
+    """float64 GELU without cancellation in the negative tail (where 1 + erf and 1 + tanh lose all digits below
+    x ~ -6): the erf form as x·erfc(-x/√2)/2, the tanh form as x·σ(2u) = x / (1 + exp(-2u))."""
     x = np.asarray(x, F64)
     if approximate == "tanh":
-        return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+        u = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)
+        with np.errstate(over="ignore"):
+            return x / (1.0 + np.exp(-2.0 * u))
     try:
-        from scipy.special import erf  # vectorised; the same function as math.erf
-        e = erf(x / math.sqrt(2.0))
+        from scipy.special import erfc  # vectorised; the same function as math.erfc
+        c = erfc(-x / math.sqrt(2.0))
     except ImportError:
-        e = _erf(x / math.sqrt(2.0)).astype(F64)
-    return 0.5 * x * (1.0 + e)
+        c = _erfc(-x / math.sqrt(2.0)).astype(F64)
+    return 0.5 * x * c
 
 
 def ref_activation(y, activation):

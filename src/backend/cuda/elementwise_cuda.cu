@@ -11,15 +11,19 @@
  * double2), four per thread per iteration so that several loads are in flight; the few elements before
  * the first aligned vector (head) and after the last full one (tail) are done by the first threads of
  * the grid. Otherwise (pointers misaligned against each other) a scalar grid-stride loop runs.
- * Launch: 256 threads a block, one block per 256 vectors, at most 8 blocks per multiprocessor (the SM
- * count is read once per device and cached); the grid-stride loop covers the rest.
+ * Launch: 256 threads a block, one block per 256 vectors (one vector a thread); gelu's pipelined kernel at
+ * most 8 blocks per multiprocessor (the SM count is read once per device and cached), its grid-stride loop
+ * covering the rest (ew_blocks).
  *
  * gelu: erf form x·Φ(x) with CUDA's normcdff (accurate in the lower tail, unlike 0.5x(1 + erf(x/√2)));
  * tanh form x / (1 + exp(w)), w = -2√(2/π)(x + 0.044715x³) evaluated as a float pair (error-free
  * products and sums: in plain float the rounding of w alone costs ~|w|·6e-8 relative in the negative
  * tail), exp from the CPU kernel's polynomial. Both saturate cleanly (gelu(+big) = x, gelu(-big) = -0;
  * tanh form results below ~1e-37 flushed to ±0, as the CPU kernel), keep NaN and never overflow
- * (±1e30, ±3e38). gelu is compute-heavy (~50-80 instructions an element), so its kernel prefetches the
+ * (±1e30, ±3e38). For float16 / bfloat16 storage the cheaper forms of activation.cuh (GeluOps: erff above
+ * x = -3, plain-float tanh argument; float32 error < 6e-5, absorbed by the 16-bit rounding; every 16-bit value
+ * checked in tests/python/test_ops_elementwise.py::test_gelu_16bit_every_value).
+ * gelu is compute-heavy (~50-80 instructions an element in float32), so its kernel prefetches the
  * next vector before computing the current one (memory and arithmetic overlap within each thread).
  * Max relative error vs float64 on an H200 (dense sweep of 4M points over [-15, 15] plus ±1e-30..1e30,
  * devcheck/kernels): erf 3.6e-7, tanh 2.0e-7.
@@ -41,25 +45,26 @@
 
 /* ---- launch configuration --------------------------------------------------------------------------- */
 
-/* Multiprocessor count of the current device, cached per device (a relaxed atomic int: every writer
- * stores the same value). Falls back to 132 if the query fails. */
-
-/* Blocks per SM of the cap: EW_BLOCKS_PER_SM, or LC_EW_BPS (1..1024; "0": no cap, one item a thread) for A/B
- * runs, read once per process. */
-static int64_t ew_blocks_per_sm(void) {
+/* Blocks per SM of the cap, read once per process: LC_EW_BPS (1..1024; "0": no cap) for A/B runs, else -1
+ * (the kernel's default below). */
+static int64_t ew_env_bps(void) {
     static const int64_t v = [] {
         const char *e = getenv("LC_EW_BPS");
-        if (!e) return (int64_t)EW_BLOCKS_PER_SM;
+        if (!e) return (int64_t)-1;
         const int x = atoi(e);
-        return x == 0 && e[0] == '0' ? (int64_t)0 : x >= 1 && x <= 1024 ? (int64_t)x : (int64_t)EW_BLOCKS_PER_SM;
+        return x == 0 && e[0] == '0' ? (int64_t)0 : x >= 1 && x <= 1024 ? (int64_t)x : (int64_t)-1;
     }();
     return v;
 }
 
-/* Blocks for `work` items of one thread each, capped at one resident wave (the loop does the rest). */
-static unsigned ew_blocks(int64_t work) {
+/* Blocks for `work` items of one thread each. The memory-bound kernels take one block per 256 items, no
+ * cap (each thread one vector, every load of the grid issued at once: bf16 vector_add of 64M elements on the
+ * H100, session 13, 142.7 -> 133.6 us, 0.94x -> 1.01x torch.add, against a cap of 8 blocks a SM);
+ * `capped` (gelu: its pipelined kernel overlaps a thread's next load with the current vector's arithmetic)
+ * stays at one resident wave of EW_BLOCKS_PER_SM, the grid-stride loop doing the rest. */
+static unsigned ew_blocks(int64_t work, bool capped = false) {
     int64_t b = (work + EW_THREADS - 1) / EW_THREADS;
-    const int64_t bps = ew_blocks_per_sm();
+    const int64_t env = ew_env_bps(), bps = env >= 0 ? env : capped ? EW_BLOCKS_PER_SM : 0;
     const int64_t cap = bps ? (int64_t)lc_cuda_sm_count() * bps : (int64_t)INT32_MAX;
     if (b > cap) b = cap;
     if (b < 1) b = 1;
@@ -304,8 +309,8 @@ static cudaError_t launch_unary_t(const T *x, T *out, int64_t n, Op op, cudaStre
         const int64_t nv = (n - head) / Vec16<T>::n;
         const int64_t rest = n - nv * Vec16<T>::n;
         const int64_t work = nv > rest ? nv : rest;
-        if (heavy)
-            unary_vec_pipelined_kernel<T, Op><<<ew_blocks(work), EW_THREADS, 0, stream>>>(x, out, n, head, op);
+        if (heavy) /* H100, session 13: bf16 gelu 64M 117 us here, 157 us on the capped unrolled kernel */
+            unary_vec_pipelined_kernel<T, Op><<<ew_blocks(work, true), EW_THREADS, 0, stream>>>(x, out, n, head, op);
         else
             unary_vec_kernel<T, Op><<<ew_blocks(work), EW_THREADS, 0, stream>>>(x, out, n, head, op);
     } else {
@@ -333,8 +338,8 @@ template <typename T> static cudaError_t launch_relu_t(const lc_relu_args *args,
 
 template <typename T> static cudaError_t launch_gelu_t(const lc_gelu_args *args, cudaStream_t stream) {
     if (args->approx == LC_GELU_TANH)
-        return launch_unary_t<T>((const T *)args->x, (T *)args->out, args->n, OpGeluTanh(), stream, true);
-    return launch_unary_t<T>((const T *)args->x, (T *)args->out, args->n, OpGeluErf(), stream, true);
+        return launch_unary_t<T>((const T *)args->x, (T *)args->out, args->n, typename GeluOps<T>::tanh(), stream, true);
+    return launch_unary_t<T>((const T *)args->x, (T *)args->out, args->n, typename GeluOps<T>::erf(), stream, true);
 }
 
 /* linear's epilogue (16-bit outputs, or any dtype with a residual): out[i,j] = S(act(acc[i,j] + bias[j]) +
@@ -376,8 +381,8 @@ static cudaError_t launch_bias_act_s(const float *acc, const void *bias, const v
     switch (act) {
     case LC_ACT_NONE: return launch_bias_act_t<S>(acc, bias, res, out, m, n, OpIdentity(), stream);
     case LC_ACT_RELU: return launch_bias_act_t<S>(acc, bias, res, out, m, n, OpRelu(), stream);
-    case LC_ACT_GELU_ERF: return launch_bias_act_t<S>(acc, bias, res, out, m, n, OpGeluErf(), stream);
-    case LC_ACT_GELU_TANH: return launch_bias_act_t<S>(acc, bias, res, out, m, n, OpGeluTanh(), stream);
+    case LC_ACT_GELU_ERF: return launch_bias_act_t<S>(acc, bias, res, out, m, n, typename GeluOps<S>::erf(), stream);
+    case LC_ACT_GELU_TANH: return launch_bias_act_t<S>(acc, bias, res, out, m, n, typename GeluOps<S>::tanh(), stream);
     default: return cudaErrorInvalidValue;
     }
 }

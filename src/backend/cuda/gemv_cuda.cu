@@ -144,8 +144,8 @@ template <typename T> __device__ __forceinline__ unsigned short gemv_finish(floa
     if (p.bias) v += Elem<T>::ldu(p.bias[col]);
     switch (p.act) {
     case LC_ACT_RELU: v = OpRelu()(v); break;
-    case LC_ACT_GELU_ERF: v = OpGeluErf()(v); break;
-    case LC_ACT_GELU_TANH: v = OpGeluTanh()(v); break;
+    case LC_ACT_GELU_ERF: v = typename GeluOps<T>::erf()(v); break;
+    case LC_ACT_GELU_TANH: v = typename GeluOps<T>::tanh()(v); break;
     default: break;
     }
     if (p.res) v += Elem<T>::ldu(p.res[row * p.n + col]);

@@ -8,7 +8,7 @@
   CUDA  bf16 / f16 GEMM on resident tensors vs torch (target >= 0.97x); linear bf16 with bias + GELU(tanh)
         epilogue vs F.gelu(F.linear(...)) (target >= 1.2x); decode-shape linear bf16 m = 1 (GPT-2 qkv with bias +
         GELU(tanh), LLaMA-1.1B MLP up, GPT-2 lm_head) as captured graphs over weight copies (w from memory) vs
-        torch's graph-captured F.linear (target >= 1.0x) and vs our cuBLASLt path (LC_GEMV=0), GB/s of w; bf16 vector_add and layer_norm of 64M elements vs
+        torch's graph-captured F.linear (target >= 1.0x) and vs our cuBLASLt path (LC_GEMV=0), GB/s of w; bf16 vector_add, relu, gelu (both forms) and layer_norm of 64M elements vs
         torch (target >= 1.0x) and vs the card's device copy bandwidth (target >= 0.9). Device time by events
         on both sides. Rows whose op has no low-precision kernel yet say so and are skipped.
 Every row: float64 reference from the rounded inputs, tolerance from the dtype's unit roundoff and the
@@ -295,7 +295,8 @@ def _cuda_decode_linear(ctx: Ctx, rows: list, ev, tkw) -> None:
 
 
 def _cuda_bandwidth(ctx: Ctx, rows: list, ours_ms, ev, tkw) -> None:
-    """bf16 vector_add and layer_norm of 64M elements vs torch and vs the card's device copy bandwidth."""
+    """bf16 vector_add, relu, gelu (erf and tanh forms) and layer_norm of 64M elements vs torch and vs the card's
+    device copy bandwidth."""
     import lightning_core as lc
     torch, F = torch_mod()
     rng = np.random.default_rng(ctx.seed + 1)
@@ -321,28 +322,45 @@ def _cuda_bandwidth(ctx: Ctx, rows: list, ours_ms, ev, tkw) -> None:
         return
     px, py, pg, pb = (torch.from_numpy(lc.cast(v, "float32")).cuda().to(torch.bfloat16) for v in (xb, yb, gb, bb))
     u = unit_roundoff("bfloat16")
+    from ...testing.refs import ref_gelu
+
+    def _x64():
+        return lc.cast(xb[:64], "float64")
+
+    def _ln_ref():
+        x = _x64()
+        mu = x.mean(axis=1, keepdims=True)
+        var = ((x - mu) ** 2).mean(axis=1, keepdims=True)
+        ref = (x - mu) / np.sqrt(var + 1e-5) * lc.cast(gb, "float64") + lc.cast(bb, "float64")
+        return ref, 2 * u * np.abs(ref) + 8 * cols * 2.0 ** -24 + 1e-6
+
+    def _gelu_ref(form):  # one rounding of a float32 value within 6e-5 relative (activation.cuh)
+        ref = ref_gelu(_x64(), form)
+        return ref, (u + 1e-4) * np.abs(ref) + 1e-36
+
+    # (op, ours, torch, (float64 reference of the first 64 rows, its tolerance), bytes moved, op-table work)
     cases = (
         ("vector_add", lambda: lc.vector_add_into(tx, ty, tout, device="cuda"), lambda: torch.add(px, py),
-         lambda: lc.cast(xb, "float64") + lc.cast(yb, "float64"), 6.0 * m, ("vector_add", [(rows_n, cols)] * 2)),
+         lambda: (lambda r: (r, u * np.abs(r) + 1e-30))(_x64() + lc.cast(yb[:64], "float64")), 6.0 * m,
+         ("vector_add", [(rows_n, cols)] * 2)),
+        ("relu", lambda: lc.relu_into(tx, tout, device="cuda"), lambda: torch.relu(px),
+         lambda: (np.maximum(_x64(), 0.0), np.zeros((64, cols)) + 1e-300), 4.0 * m, ("relu", [(rows_n, cols)])),
+        ("gelu", lambda: lc.gelu_into(tx, tout, device="cuda"), lambda: F.gelu(px),
+         lambda: _gelu_ref("none"), 4.0 * m, ("gelu", [(rows_n, cols)])),
+        ("gelu_tanh", lambda: lc.gelu_into(tx, tout, "tanh", device="cuda"), lambda: F.gelu(px, approximate="tanh"),
+         lambda: _gelu_ref("tanh"), 4.0 * m, ("gelu", [(rows_n, cols)])),
         ("layer_norm", lambda: lc.layer_norm_into(tx, tout, tg, tb, 1e-5, "cuda"),
-         lambda: F.layer_norm(px, (cols,), pg, pb, 1e-5), None, 4.0 * m, ("layer_norm", [(rows_n, cols)])),
+         lambda: F.layer_norm(px, (cols,), pg, pb, 1e-5), _ln_ref, 4.0 * m, ("layer_norm", [(rows_n, cols)])),
     )
     for op, ours_fn, peer_fn, ref_fn, nbytes, wk_args in cases:
+        tout = lc.Tensor(np.full((rows_n, cols), np.nan, bf), device="cuda", dtype="bfloat16")  # poisoned
         try:
             ours_fn()
         except (TypeError, ValueError) as e:
             ctx.note(f"cuda {op} bfloat16: {type(e).__name__}: {e}")
             continue
         got = lc.cast(tout.numpy()[:64], "float64")
-        if ref_fn is not None:
-            ref = ref_fn()[:64]
-            tol = u * np.abs(ref) + 1e-30
-        else:
-            x = lc.cast(xb[:64], "float64")
-            mu = x.mean(axis=1, keepdims=True)
-            var = ((x - mu) ** 2).mean(axis=1, keepdims=True)
-            ref = (x - mu) / np.sqrt(var + 1e-5) * lc.cast(gb, "float64") + lc.cast(bb, "float64")
-            tol = 2 * u * np.abs(ref) + 8 * cols * 2.0 ** -24 + 1e-6
+        ref, tol = ref_fn()
         err = float(np.max(np.abs(got - ref) / tol)) if np.all(np.isfinite(got)) else float("inf")
         ours = ours_ms(ours_fn)
         peer = time_call(peer_fn, sample_ms=ev, **tkw)
