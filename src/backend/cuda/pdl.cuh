@@ -39,6 +39,22 @@ static inline int lc_pdl_enabled() {
     return v;
 }
 
+/* The launch configuration of kern<<<grid, block, smem, stream>>> with the caller's attrs[0, n) and the
+ * programmatic-stream-serialisation attribute appended as attrs[n] when PDL is enabled (attrs holds n + 1). */
+static inline cudaLaunchConfig_t lc_pdl_config(dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                                               cudaLaunchAttribute *attrs, int n) {
+    attrs[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attrs[n].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = stream;
+    cfg.attrs = attrs;
+    cfg.numAttrs = (unsigned)n + (lc_pdl_enabled() ? 1u : 0u);
+    return cfg;
+}
+
 /* kern<<<grid, block, smem, stream>>>(args...) with the programmatic-stream-serialisation attribute; returns
  * the launch's error, which (as for any runtime call) cudaGetLastError also reports, so a launcher may keep
  * its `return cudaGetLastError();`. */
@@ -46,15 +62,7 @@ template <typename... KArgs, typename... Args>
 static cudaError_t lc_pdl_launch(void (*kern)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
                                  Args &&...args) {
     cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[0].val.programmaticStreamSerializationAllowed = 1;
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = grid;
-    cfg.blockDim = block;
-    cfg.dynamicSmemBytes = smem;
-    cfg.stream = stream;
-    cfg.attrs = attr;
-    cfg.numAttrs = lc_pdl_enabled() ? 1 : 0;
+    const cudaLaunchConfig_t cfg = lc_pdl_config(grid, block, smem, stream, attr, 0);
     return cudaLaunchKernelEx(&cfg, kern, std::forward<Args>(args)...);
 }
 
@@ -68,15 +76,7 @@ static cudaError_t lc_pdl_launch_cluster(void (*kern)(KArgs...), dim3 grid, dim3
     attr[0].val.clusterDim.x = cluster.x;
     attr[0].val.clusterDim.y = cluster.y;
     attr[0].val.clusterDim.z = cluster.z;
-    attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[1].val.programmaticStreamSerializationAllowed = 1;
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = grid;
-    cfg.blockDim = block;
-    cfg.dynamicSmemBytes = smem;
-    cfg.stream = stream;
-    cfg.attrs = attr;
-    cfg.numAttrs = lc_pdl_enabled() ? 2 : 1;
+    const cudaLaunchConfig_t cfg = lc_pdl_config(grid, block, smem, stream, attr, 1);
     return cudaLaunchKernelEx(&cfg, kern, std::forward<Args>(args)...);
 }
 
