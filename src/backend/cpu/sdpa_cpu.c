@@ -20,7 +20,8 @@
  * are converted into a packed [64][d] float32 tile first.
  * Hidden keys never reach a row: causal/length ones are not read, mask-hidden ones get score -inf
  * (whatever their k holds), and when a v tile holds a NaN/Inf the p·v step skips weights that are exactly
- * 0 (0·NaN would poison the row). A row with no visible key (or only -inf scores) gets zeros, lse -inf.
+ * 0 (0·NaN would poison the row); on the AVX-512 paths that read v in place a key tile's finite test runs once
+ * per call and is shared by every query block that reads the tile (sd_tile_finite). A row with no visible key (or only -inf scores) gets zeros, lse -inf.
  * plain_nonfinite (attention_forward, no mask): such rows are NaN and zero weights are never skipped (the
  * fast p·v runs whatever v holds, so a NaN/Inf in a hidden v row leaves the other rows' bits unchanged).
  * Paths, picked at run time (LC_CPU_DISABLE masks them): "cpu_sdpa_avx512bf16" (bfloat16 with unit d-strides and
@@ -35,6 +36,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_kernels.h"
@@ -68,6 +70,8 @@ typedef struct sd_job {
     int k_direct, v_direct, o_direct; /* float32 with unit d-stride: read / written in place */
     int no_skip;                      /* plain_nonfinite without a mask: p·v never skips zero weights */
     int bf16;                         /* the AVX-512 BF16 tile (sdpa_cpu_bf16.h) */
+    atomic_uchar *vfin;               /* NULL, or per (b, kv head, key tile): 0 unknown, 1 v finite, 2 not */
+    int64_t nvt;                      /* key tiles per (b, kv head) in vfin */
     int gq;                           /* GQA decode: a task's rows are the heads of one kv head (sq == 1) */
     int64_t d, dp, bq, bk, nqb, group;
     size_t scratch_floats;
@@ -484,6 +488,24 @@ SD_AVX512 static int sd_finite_512(const float *v, int64_t vrs, int64_t nk, int6
     return _mm512_cmp_ps_mask(_mm512_add_ps(acc0, acc1), zero, _CMP_EQ_OQ) == 0xFFFF;
 }
 #include "backend/cpu/sdpa_cpu_bf16.h"
+
+/* Whether v's key tile [j0, j0 + bk) of (b, hk) is finite over all its keys below L (v read in place: float32
+ * rows at vp, or bfloat16 rows at vb; rs the row stride). With job->vfin the answer is worked out once per
+ * call and shared by the query blocks that read the tile (each used to scan it again: 3.5% of a float32 call
+ * at S = 1024); racing threads store the same value. A task reading fewer keys of the tile (causal) is finite
+ * wherever the whole tile is, and otherwise takes the p·v that skips zero weights, correct for any data. */
+SD_AVX512 static int sd_tile_finite(const sd_job *job, int64_t b, int64_t hk, int64_t j0, int64_t nk, int64_t L,
+                                    const float *vp, const uint16_t *vb, int64_t rs) {
+    atomic_uchar *f = job->vfin ? &job->vfin[(b * job->a->kv_heads + hk) * job->nvt + j0 / job->bk] : NULL;
+    const int64_t n = f ? sd_min(job->bk, L - j0) : nk;
+    if (f) {
+        const unsigned char known = atomic_load_explicit(f, memory_order_relaxed);
+        if (known) return known == 1;
+    }
+    const int fin = job->bf16 ? sd_bf16_finite(vb, rs, n, job->d) : sd_finite_512(vp, rs, n, job->d);
+    if (f) atomic_store_explicit(f, (unsigned char)(fin ? 1 : 2), memory_order_relaxed);
+    return fin;
+}
 #endif /* SD_X86 */
 
 /* ---------------------------------------------------------------------------------------------------
@@ -567,7 +589,7 @@ static void sd_task(const sd_job *job, const sd_scratch *sc, int64_t t) {
                 sd_bf16_qk(job, sc, kb, ks[2], ncol, nk);
                 if (a->mask_kind != LC_SDPA_MASK_NONE) sd_apply_mask(job, sc, b, h, i0, nq, j0, nk);
                 sd_softmax_512(job, sc, ncol, nk, diag, lwin, qoff);
-                if (sd_bf16_finite(vb, vs[2], nk, d)) {
+                if (sd_tile_finite(job, b, hk, j0, nk, L, NULL, vb, vs[2])) {
                     sd_bf16_vpairs(job, vb, vs[2], nk, (uint16_t *)sc->kt);
                     sd_bf16_ppairs(job, sc, ncol, nk, sc->pp);
                     sd_bf16_pv(job, sc, sc->pp, (const uint16_t *)sc->kt, nrow, nk);
@@ -581,7 +603,9 @@ static void sd_task(const sd_job *job, const sd_scratch *sc, int64_t t) {
             sd_qk_512(job, sc, kp, krs, ncol, nk);
             if (a->mask_kind != LC_SDPA_MASK_NONE) sd_apply_mask(job, sc, b, h, i0, nq, j0, nk);
             sd_softmax_512(job, sc, ncol, nk, diag, lwin, qoff);
-            if (job->no_skip || sd_finite_512(vp, vrs, nk, d)) sd_pv_512(job, sc, vp, vrs, nrow, nk, diag, qoff);
+            if (job->no_skip || (job->v_direct ? sd_tile_finite(job, b, hk, j0, nk, L, vp, NULL, vrs)
+                                               : sd_finite_512(vp, vrs, nk, d)))
+                sd_pv_512(job, sc, vp, vrs, nrow, nk, diag, qoff);
             else sd_generic_pv(job, sc, vp, vrs, nrow, nk, diag, qoff, 1);
             break;
         case SD_ISA_AVX2: sd_avx2_tile(job, sc, kp, krs, vp, vrs, b, h, i0, nq, j0, nk, diag, lwin, qoff); break;
@@ -701,8 +725,16 @@ lc_status lc_cpu_sdpa(const lc_sdpa_args *a, const char **path) {
     if (a->window > 0 && (double)(a->window + job.bq) < keys) keys = (double)(a->window + job.bq);
     const double task_flops = 4.0 * (double)job.bq * keys * (double)(job.d + 1) + 1.0;
     const int64_t grain = (int64_t)(SD_GRAIN_FLOPS / task_flops) + 1;
+    /* the finite flags of v's key tiles, shared by the tasks that read a tile (AVX-512 paths reading v in
+     * place, no window: tiles start at multiples of bk; only when more than one task reads each tile) */
+    job.vfin = NULL, job.nvt = (a->skv + job.bk - 1) / job.bk;
+    const int64_t readers = job.gq ? job.nqb : job.nqb * job.group, nflags = a->batch * a->kv_heads * job.nvt;
+    if (isa == SD_ISA_AVX512 && (job.v_direct || job.bf16) && !job.no_skip && a->window == 0 && readers > 1 &&
+        nflags > 0 && nflags <= ((int64_t)1 << 24))
+        job.vfin = calloc((size_t)nflags, sizeof(atomic_uchar)); /* NULL on failure: each task scans, as before */
     if (ntasks <= grain || task_flops * (double)ntasks < SD_PAR_MIN_FLOPS) sd_range(&job, 0, ntasks);
     else lc_parallel_for(ntasks, grain, sd_range, &job);
+    free(job.vfin);
     if (atomic_load(&job.failed))
         return lc_error(LC_ERR_OUT_OF_MEMORY, "sdpa: could not allocate %zu bytes of scratch",
                         job.scratch_floats * sizeof(float));
