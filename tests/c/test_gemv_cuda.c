@@ -99,6 +99,8 @@ static void test_fits(void) {
     int ndev = 0;
     const int have_gpu = cudaGetDeviceCount(&ndev) == cudaSuccess && ndev > 0;
     if (!have_gpu) (void)cudaGetLastError();
+    const char *ce = getenv("LC_GEMV_CLUSTER");
+    const int cluster_on = !(ce && strcmp(ce, "0") == 0);
     for (int64_t m = 1; m <= LC_GEMV_MAX_M; m++)
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
             for (size_t j = 0; j < sizeof smss / sizeof smss[0]; j++) {
@@ -110,8 +112,7 @@ static void test_fits(void) {
                 CHECK(sp == 1 || tiles * sp <= slots);
                 /* 2..16 splits may add through a thread-block cluster (no workspace) unless LC_GEMV_CLUSTER=0;
                  * whether the clusters fit one wave depends on the device (none here: the workspace) */
-                const char *ce = getenv("LC_GEMV_CLUSTER");
-                const int may_cluster = sp > 1 && sp <= 16 && !(ce && strcmp(ce, "0") == 0);
+                const int may_cluster = sp > 1 && sp <= 16 && cluster_on;
                 const size_t full = sp > 1 ? (size_t)(tiles * sp * m * 256) * sizeof(float) : 0;
                 CHECK(ws == full || (may_cluster && ws == 0));
                 if (!have_gpu) CHECK(ws == full);

@@ -21,7 +21,8 @@
  * Hidden keys never reach a row: causal/length ones are not read, mask-hidden ones get score -inf
  * (whatever their k holds), and when a v tile holds a NaN/Inf the p·v step skips weights that are exactly
  * 0 (0·NaN would poison the row); on the AVX-512 paths that read v in place a key tile's finite test runs once
- * per call and is shared by every query block that reads the tile (sd_tile_finite). A row with no visible key (or only -inf scores) gets zeros, lse -inf.
+ * per call and is shared by every query block that reads the tile (sd_tile_finite). A row with no visible key
+ * (or only -inf scores) gets zeros, lse -inf.
  * plain_nonfinite (attention_forward, no mask): such rows are NaN and zero weights are never skipped (the
  * fast p·v runs whatever v holds, so a NaN/Inf in a hidden v row leaves the other rows' bits unchanged).
  * Paths, picked at run time (LC_CPU_DISABLE masks them): "cpu_sdpa_avx512bf16" (bfloat16 with unit d-strides and
@@ -489,11 +490,12 @@ SD_AVX512 static int sd_finite_512(const float *v, int64_t vrs, int64_t nk, int6
 }
 #include "backend/cpu/sdpa_cpu_bf16.h"
 
-/* Whether v's key tile [j0, j0 + bk) of (b, hk) is finite over all its keys below L (v read in place: float32
- * rows at vp, or bfloat16 rows at vb; rs the row stride). With job->vfin the answer is worked out once per
- * call and shared by the query blocks that read the tile (each used to scan it again: 3.5% of a float32 call
- * at S = 1024); racing threads store the same value. A task reading fewer keys of the tile (causal) is finite
- * wherever the whole tile is, and otherwise takes the p·v that skips zero weights, correct for any data. */
+/* Whether v's key tile [j0, j0 + bk) of (b, hk) is finite (float32 rows at vp, or bfloat16 rows at vb; rs the
+ * row stride). With job->vfin (v read in place) over all the tile's keys below L, worked out once per call and
+ * shared by the query blocks that read the tile (each used to scan it again: 3.5% of a float32 call at
+ * S = 1024); racing threads store the same value. A task reading fewer keys of the tile (causal) is finite
+ * wherever the whole tile is, and otherwise takes the p·v that skips zero weights, correct for any data.
+ * Without job->vfin: the nk rows at vp / vb (a packed tile holds only those). */
 SD_AVX512 static int sd_tile_finite(const sd_job *job, int64_t b, int64_t hk, int64_t j0, int64_t nk, int64_t L,
                                     const float *vp, const uint16_t *vb, int64_t rs) {
     atomic_uchar *f = job->vfin ? &job->vfin[(b * job->a->kv_heads + hk) * job->nvt + j0 / job->bk] : NULL;
@@ -603,8 +605,8 @@ static void sd_task(const sd_job *job, const sd_scratch *sc, int64_t t) {
             sd_qk_512(job, sc, kp, krs, ncol, nk);
             if (a->mask_kind != LC_SDPA_MASK_NONE) sd_apply_mask(job, sc, b, h, i0, nq, j0, nk);
             sd_softmax_512(job, sc, ncol, nk, diag, lwin, qoff);
-            if (job->no_skip || (job->v_direct ? sd_tile_finite(job, b, hk, j0, nk, L, vp, NULL, vrs)
-                                               : sd_finite_512(vp, vrs, nk, d)))
+            /* (a packed v tile: job->vfin is NULL, so this scans the nk rows loaded) */
+            if (job->no_skip || sd_tile_finite(job, b, hk, j0, nk, L, vp, NULL, vrs))
                 sd_pv_512(job, sc, vp, vrs, nrow, nk, diag, qoff);
             else sd_generic_pv(job, sc, vp, vrs, nrow, nk, diag, qoff, 1);
             break;

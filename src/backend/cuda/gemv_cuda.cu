@@ -457,11 +457,7 @@ template <int M> static int gemv_cluster_query(int c) {
                 cudaSuccess)
             return 0;
     }
-    cudaLaunchAttribute attr;
-    attr.id = cudaLaunchAttributeClusterDimension;
-    attr.val.clusterDim.x = 1;
-    attr.val.clusterDim.y = (unsigned)c;
-    attr.val.clusterDim.z = 1;
+    cudaLaunchAttribute attr = lc_cluster_attr(dim3(1, (unsigned)c, 1)); /* pdl.cuh, as the launch has it */
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = dim3(1, (unsigned)c);
     cfg.blockDim = dim3(GEMV_NT);

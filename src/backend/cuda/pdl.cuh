@@ -66,16 +66,24 @@ static cudaError_t lc_pdl_launch(void (*kern)(KArgs...), dim3 grid, dim3 block, 
     return cudaLaunchKernelEx(&cfg, kern, std::forward<Args>(args)...);
 }
 
+/* The launch attribute for thread-block clusters of `cluster` blocks (the launch and gemv_cuda.cu's occupancy
+ * query build it alike). */
+static inline cudaLaunchAttribute lc_cluster_attr(dim3 cluster) {
+    cudaLaunchAttribute a;
+    a.id = cudaLaunchAttributeClusterDimension;
+    a.val.clusterDim.x = cluster.x;
+    a.val.clusterDim.y = cluster.y;
+    a.val.clusterDim.z = cluster.z;
+    return a;
+}
+
 /* The same with the grid in thread-block clusters of `cluster` blocks (cudaLaunchAttributeClusterDimension;
  * grid divisible by it). */
 template <typename... KArgs, typename... Args>
 static cudaError_t lc_pdl_launch_cluster(void (*kern)(KArgs...), dim3 grid, dim3 block, size_t smem,
                                          cudaStream_t stream, dim3 cluster, Args &&...args) {
     cudaLaunchAttribute attr[2];
-    attr[0].id = cudaLaunchAttributeClusterDimension;
-    attr[0].val.clusterDim.x = cluster.x;
-    attr[0].val.clusterDim.y = cluster.y;
-    attr[0].val.clusterDim.z = cluster.z;
+    attr[0] = lc_cluster_attr(cluster);
     const cudaLaunchConfig_t cfg = lc_pdl_config(grid, block, smem, stream, attr, 1);
     return cudaLaunchKernelEx(&cfg, kern, std::forward<Args>(args)...);
 }

@@ -12,6 +12,7 @@ import numpy as np
 
 import lightning_core as lc
 from lightning_core import api
+from lightning_core.testing.refs import ref_gelu as _gelu  # the one float64 gelu reference
 
 from .values import EITHER, INVALID, VALID, Call, draw_mutations, mk_array
 
@@ -150,11 +151,6 @@ def _check_out(out, shape, cdt, flat, alias_ok, inputs):
 
 
 # ---- float64 references --------------------------------------------------------------------------
-
-def _gelu(x, approximate):
-    from lightning_core.testing.refs import ref_gelu  # the one float64 reference (no tail cancellation)
-    return ref_gelu(x, approximate)
-
 
 def _attention(q, k, v, causal):
     seq, d = q.shape

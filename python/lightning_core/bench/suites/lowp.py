@@ -334,6 +334,9 @@ def _cuda_bandwidth(ctx: Ctx, rows: list, ours_ms, ev, tkw) -> None:
         ref = (x - mu) / np.sqrt(var + 1e-5) * lc.cast(gb, "float64") + lc.cast(bb, "float64")
         return ref, 2 * u * np.abs(ref) + 8 * cols * 2.0 ** -24 + 1e-6
 
+    def _rounded(ref):  # one rounding of the exact value
+        return ref, u * np.abs(ref) + 1e-30
+
     def _gelu_ref(form):  # one rounding of a float32 value within 6e-5 relative (activation.cuh)
         ref = ref_gelu(_x64(), form)
         return ref, (u + 1e-4) * np.abs(ref) + 1e-36
@@ -341,7 +344,7 @@ def _cuda_bandwidth(ctx: Ctx, rows: list, ours_ms, ev, tkw) -> None:
     # (op, ours, torch, (float64 reference of the first 64 rows, its tolerance), bytes moved, op-table work)
     cases = (
         ("vector_add", lambda: lc.vector_add_into(tx, ty, tout, device="cuda"), lambda: torch.add(px, py),
-         lambda: (lambda r: (r, u * np.abs(r) + 1e-30))(_x64() + lc.cast(yb[:64], "float64")), 6.0 * m,
+         lambda: _rounded(_x64() + lc.cast(yb[:64], "float64")), 6.0 * m,
          ("vector_add", [(rows_n, cols)] * 2)),
         ("relu", lambda: lc.relu_into(tx, tout, device="cuda"), lambda: torch.relu(px),
          lambda: (np.maximum(_x64(), 0.0), np.zeros((64, cols)) + 1e-300), 4.0 * m, ("relu", [(rows_n, cols)])),
