@@ -7,7 +7,9 @@
  * poisoned. Tolerance per element: 2.5·u·Σp|v|/l + u·|ref| (u = 16-bit unit roundoff; P·V runs on P
  * rounded to 16 bits, everything else in float32), lse 1e-4·(1 + |lse|). Every kernel variant
  * (lc_cuda_sdpa_mma_set_variant) runs the short cases; prints TFLOP/s of every variant for B·H = 32,
- * S = 4096, D = 64/128, bf16, causal and not, then of the defaults (informational). lc_cuda_sdpa_mma_fits refusals are checked without a GPU; the
+ * S = 4096, D = 64/128, bf16, causal and not, then of the defaults (informational). lc_cuda_sdpa_mma_fits and
+ * lc_cuda_sdpa_tf32_fits (float32 kernel, tested on the GPU in tests/python/test_sdpa_tf32.py) refusals are
+ * checked without a GPU; the
  * rest needs one (exit 77, skipped, otherwise). */
 #include <math.h>
 #include <stdint.h>
@@ -272,6 +274,32 @@ static void test_fits(void) {
     CHECK(lc_cuda_sdpa_mma_fits(&r) == 1);
     r.k_st[1] = 0; /* broadcast kv head axis */
     CHECK(lc_cuda_sdpa_mma_fits(&r) == 1);
+    /* float32 (3xTF32 kernel): the same rules with 16-byte rows of 4 floats, and no window */
+    r = a;
+    r.dtype = LC_DTYPE_F32;
+    CHECK(lc_cuda_sdpa_tf32_fits(&r) == 1);
+    CHECK(lc_cuda_sdpa_tf32_fits(&a) == 0); /* bf16 */
+    r.q_st[2] = 68, r.o_st[1] = 4 * 68;     /* multiples of 4 floats: 16-byte rows */
+    CHECK(lc_cuda_sdpa_tf32_fits(&r) == 1);
+#define REFUSED32(field_change)                                                                                \
+    do {                                                                                                       \
+        r = a;                                                                                                 \
+        r.dtype = LC_DTYPE_F32;                                                                                \
+        field_change;                                                                                          \
+        CHECK(lc_cuda_sdpa_tf32_fits(&r) == 0);                                                                \
+        CHECK(lc_cuda_launch_sdpa_tf32(&r, 0, NULL) == cudaErrorInvalidValue);                                 \
+    } while (0)
+    REFUSED32(r.window = 4);
+    REFUSED32(r.head_dim = 96);
+    REFUSED32(r.mask_kind = LC_SDPA_MASK_ADD);
+    REFUSED32(r.plain_nonfinite = 1);
+    REFUSED32(r.kv_heads = 3);
+    REFUSED32(r.k_st[2] = 66);
+    REFUSED32(r.v_st[3] = 2);
+    REFUSED32(r.q = buf + 2); /* 4-byte aligned only */
+    REFUSED32(r.sq = 0);
+    REFUSED32(r.key_lengths = buf; r.key_lengths_dtype = LC_DTYPE_F16);
+#undef REFUSED32
     /* the variant hook: head_dim 64 / 128 only, index -1 (default) .. n - 1 */
     const int n64 = lc_cuda_sdpa_mma_set_variant(64, -1), n128 = lc_cuda_sdpa_mma_set_variant(128, -1);
     CHECK(n64 >= 1 && n128 >= 1);

@@ -319,8 +319,20 @@ static lc_status lc_cuda_norm_linear(const lc_norm_linear_args *args, const char
     return st;
 }
 
+/* float32 prefill on tensor cores (3xTF32, sdpa_tf32.cu) where it takes the call and its blocks (query tiles x
+ * batch·heads) fill the GPU (else the generic kernel, which also splits keys); LC_SDPA_F32=simt keeps float32 on the
+ * generic kernel, LC_SDPA_F32=tc sends every shape the kernel takes there (A/B runs, tests; read at each call). */
+static int sdpa_f32_tensor_cores(const lc_sdpa_args *a, int num_sms) {
+    if (a->sq <= 16 || !lc_cuda_sdpa_tf32_fits(a)) return 0;
+    const char *e = getenv("LC_SDPA_F32");
+    if (e && strcmp(e, "simt") == 0) return 0;
+    if (e && strcmp(e, "tc") == 0) return 1; /* every shape it takes (tests) */
+    return lc_cuda_sdpa_tf32_blocks(a) >= num_sms;
+}
+
 /* sdpa: cuDNN's fused flash attention for the large 16-bit prefills and long decodes it takes (sdpa_cudnn.c),
- * else the tensor-core kernel (sdpa_mma_cuda.cu) for the 16-bit prefill shapes it takes, else the generic
+ * else the tensor-core kernels (sdpa_mma_cuda.cu) for the 16-bit prefill shapes they take and for float32
+ * prefills (3xTF32, sdpa_f32_tensor_cores), else the generic
  * flash / split-KV / decode kernels (sdpa_cuda.cu, sdpa_decode_cuda.cu), which also take every decode shape
  * (sq <= 16: sdpa_decode_mma_cuda.cu on tensor cores for 16-bit, else sdpa_decode_cuda.cu; each k/v byte read
  * once per GQA group). Scratch from the stream-ordered pool. */
@@ -336,12 +348,14 @@ static lc_status lc_cuda_k_sdpa(const lc_call *c, const char **path) {
                                           path, &taken);
         if (st != LC_OK || taken) return st;
     }
-    if (a->sq > 16 && lc_cuda_sdpa_mma_fits(a)) {
+    const int mma16 = a->sq > 16 && lc_cuda_sdpa_mma_fits(a);
+    if (mma16 || sdpa_f32_tensor_cores(a, ctx->num_sms)) {
         if (a->append) { /* the KV cache's append + attention: the append kernel first */
             lc_status st = lc_launched("KVCache.append", lc_cuda_launch_kv_append(a->append, stream));
             if (st != LC_OK) return st;
         }
-        return lc_launched("scaled_dot_product_attention", lc_cuda_launch_sdpa_mma(a, stream, path));
+        return lc_launched("scaled_dot_product_attention",
+                           mma16 ? lc_cuda_launch_sdpa_mma(a, stream, path) : lc_cuda_launch_sdpa_tf32(a, stream, path));
     }
     const size_t ws_bytes = lc_cuda_sdpa_workspace(a, ctx->num_sms);
     void *ws = NULL;

@@ -78,6 +78,14 @@ cudaError_t lc_cuda_launch_sdpa_mma(const lc_sdpa_args *args, cudaStream_t strea
  * lc_cuda_launch_sdpa_mma calls for head_dim (64 or 128) use variant v (-1: the built-in default), process-wide.
  * Returns the number of variants of head_dim, or -1 (nothing changed) for another head_dim or v out of range. */
 int lc_cuda_sdpa_mma_set_variant(int64_t head_dim, int variant);
+/* sdpa_mma_cuda.cu / sdpa_tf32.cu: float32 attention on tensor cores with 3xTF32 products (float32 accuracy)
+ * for the shapes lc_cuda_sdpa_tf32_fits accepts (as lc_cuda_sdpa_mma_fits, float32, no window); a tile holding
+ * a NaN/Inf runs on CUDA cores inside the kernel. LC_SDPA_TF32_VARIANT picks a variant (sdpa_tf32.cu lists
+ * them; A/B runs and tests). */
+int lc_cuda_sdpa_tf32_fits(const lc_sdpa_args *args);
+/* Blocks of the call's default launch (query tiles x batch·heads), for the dispatcher's fill rule. */
+int64_t lc_cuda_sdpa_tf32_blocks(const lc_sdpa_args *args);
+cudaError_t lc_cuda_launch_sdpa_tf32(const lc_sdpa_args *args, cudaStream_t stream, const char **path);
 /* layout_cuda.cu: the backend's gather entry (a strided view into a contiguous buffer on the device). */
 cudaError_t lc_cuda_launch_gather(const lc_gather_args *args, cudaStream_t stream);
 /* index_cuda.cu: embedding (an id out of range writes a zero row) and argmax over the last axis. */

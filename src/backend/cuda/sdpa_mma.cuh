@@ -66,7 +66,8 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
-/* Kernel parameters (element strides; the 16-bit data as raw patterns). */
+/* Kernel parameters (element strides; the 16-bit data as raw patterns; the float32 kernel of sdpa_tf32.cu
+ * reads q, k, v and out as float). */
 struct lc_sdpa_mma_params {
     const uint16_t *q, *k, *v;
     uint16_t *out;
@@ -92,6 +93,13 @@ cudaError_t lc_sdpa_mma_launch_d128(lc_sdpa_mma_params p, int bf16, int variant,
                                     const char **path);
 int lc_sdpa_mma_variants_d64(void);
 int lc_sdpa_mma_variants_d128(void);
+/* float32 3xTF32 kernel (sdpa_tf32.cu; reads q, k, v, out as float): variant -1 = head_dim's default, else an
+ * index below lc_sdpa_tf32_variants() (one of another head_dim: cudaErrorInvalidValue). */
+cudaError_t lc_sdpa_tf32_launch(lc_sdpa_mma_params p, int head_dim, int variant, int64_t bh, cudaStream_t stream,
+                                const char **path);
+int lc_sdpa_tf32_variants(void);
+/* The variant a launch with variant -1 takes, and its query rows per block (rows may be NULL). */
+int lc_sdpa_tf32_pick(int head_dim, int causal, int64_t sq, int *rows);
 
 #ifdef LC_SDPA_MMA_KERNEL
 

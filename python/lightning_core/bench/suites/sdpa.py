@@ -4,7 +4,7 @@
         >= 1.5x) and vs a float32 NumPy softmax attention (informational; the rows that run without torch).
   CUDA  (resident tensors, device time by events on both sides)
         prefill bf16/f16, D=128 and 64, B=4 H=8, S=1k/4k/16k, causal and not, vs torch SDPA (>= 1.0x);
-        float32 prefill S=1k/4k vs torch with TF32 off (>= 1.5x and >= 40 TFLOP/s; both sides' relative
+        float32 prefill D=64 and 128, S=1k/4k vs torch with TF32 off (>= 1.5x and >= 40 TFLOP/s; both sides' relative
         error against float64 in the note, ours <= 1e-5);
         decode Sq=1, H=32, Hkv=8, D=128, bf16, B in 1/8/32/64, Skv 1k..32k (caches over ~8 GiB skipped) vs
         torch SDPA with enable_gqa (>= 1.0x; >= 2x at B=1, Skv <= 4k) and vs the card's read bandwidth
@@ -221,11 +221,11 @@ def _prefill(c: _Cuda, rows: list) -> None:
 
 def _prefill_f32(c: _Cuda, rows: list) -> None:
     lc, torch, F = c.lc, c.torch, c.F
-    b, h, d = 4, 8, 64
+    b, h = 4, 8
     saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     try:
-        for s in ((512,) if c.ctx.quick else (1024, 4096)):
+        for d, s in (((64, 512),) if c.ctx.quick else ((64, 1024), (64, 4096), (128, 1024), (128, 4096))):
             q, k, v = (c.randn((b, h, s, d), "float32") for _ in range(3))
             o, to = c.nan_out((b, h, s, d), "float32")
             tq, tk, tv = (c.lct(x) for x in (q, k, v))
