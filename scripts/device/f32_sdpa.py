@@ -12,21 +12,13 @@ import torch
 import torch.nn.functional as F
 
 import lightning_core as lc
+from lightning_core.bench.suites.lowp import _events
 from lightning_core.bench.timer import time_call
 from lightning_core.testing import ref_sdpa
 
 torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
 VARIANTS = {64: [0, 1, 5, 6, 7], 128: [2, 3, 4]}
 KW = dict(warmup=3, samples=9, min_sample_s=3e-4, settle_s=0.05, max_s=3.0)
-
-
-def events(run):
-    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    s.record()
-    run()
-    e.record()
-    e.synchronize()
-    return s.elapsed_time(e)
 
 
 def ours_ms(fn):
@@ -70,7 +62,7 @@ def main():
                           f"err {e:.1e} {path}", flush=True)
                 os.environ.pop("LC_SDPA_F32", None), os.environ.pop("LC_SDPA_TF32_VARIANT", None)
                 with torch.inference_mode():
-                    pt = time_call(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal), sample_ms=events, **KW)["median_ms"]
+                    pt = time_call(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal), sample_ms=_events(torch), **KW)["median_ms"]
                     perr = err_of(F.scaled_dot_product_attention(q, k, v, is_causal=causal), q, k, v, causal)
                 best = min(res.values())
                 print(f"D={d} S={s} {'causal' if causal else 'full'}: torch {pt:.3f} ms ({fl / pt / 1e9:.1f} TF, err {perr:.1e}); "

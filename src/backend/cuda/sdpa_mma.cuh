@@ -185,6 +185,56 @@ __device__ __forceinline__ uint32_t selp(bool c, uint32_t a, uint32_t b) {
     return r;
 }
 
+/* The block's (b·h, query tile): heaviest causal tiles first, in the order p.qt_major picks. */
+__device__ __forceinline__ void block_tile(const lc_sdpa_mma_params &p, int64_t &bh, int &qt) {
+    if (p.qt_major) {
+        const int64_t rank = blockIdx.x / p.bh;
+        bh = blockIdx.x - rank * p.bh, qt = p.n_qt - 1 - (int)rank;
+    } else {
+        bh = blockIdx.x / p.n_qt, qt = p.n_qt - 1 - (int)(blockIdx.x - bh * p.n_qt);
+    }
+}
+
+/* Valid keys of sequence b: key_lengths[b] clamped to [0, skv], else skv. */
+__device__ __forceinline__ int key_len(const lc_sdpa_mma_params &p, int b) {
+    int L = p.skv;
+    if (p.key_lengths) {
+        const int64_t x = p.kl64 ? ((const int64_t *)p.key_lengths)[b] : (int64_t)((const int32_t *)p.key_lengths)[b];
+        L = x < 0 ? 0 : (x > p.skv ? p.skv : (int)x);
+    }
+    return L;
+}
+
+/* A block no row of which sees a key: zeros in its rows (D elements of T each, as 16-byte chunks), lse -inf. */
+template <typename T, int D, int NT>
+__device__ __forceinline__ void write_empty(T *og, int64_t o_ss, float *lg, int m0, int rows, int tid) {
+    constexpr int E = 16 / sizeof(T), CH = D / E;
+    for (int i = tid; i < rows * CH; i += NT) {
+        const int r = i / CH, c = i % CH;
+        *reinterpret_cast<uint4 *>(og + (int64_t)(m0 + r) * o_ss + c * E) = make_uint4(0, 0, 0, 0);
+    }
+    if (lg)
+        for (int r = tid; r < rows; r += NT) lg[m0 + r] = -INFINITY;
+}
+
+/* Opts kernel in to smem bytes of dynamic shared memory and all of L1 as shared memory (so its resident
+ * blocks fit; the kernels use no L1 otherwise), once per device and instantiation (done: the caller's static
+ * flags; idempotent, so a race only repeats it). */
+template <typename K> cudaError_t prepare_once(K kernel, size_t smem, int (&done)[64]) {
+    int dev = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e != cudaSuccess) return e;
+    if (dev >= 0 && dev < 64 && __atomic_load_n(&done[dev], __ATOMIC_RELAXED)) return cudaSuccess;
+    if (smem > 48 * 1024) {
+        e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        if (e != cudaSuccess) return e;
+    }
+    e = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, (int)cudaSharedmemCarveoutMaxShared);
+    if (e != cudaSuccess) return e;
+    if (dev >= 0 && dev < 64) __atomic_store_n(&done[dev], 1, __ATOMIC_RELAXED);
+    return cudaSuccess;
+}
+
 /* Element offset of (row r, 16-byte chunk c) in a [rows][D] swizzled tile. */
 template <int D> __device__ __forceinline__ int swz(int r, int c) { return r * D + ((c ^ (r & 7)) << 3); }
 
@@ -324,24 +374,15 @@ __global__ void __launch_bounds__(NW * 32, MINB) sdpa_mma_kernel(const lc_sdpa_m
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, c4 = lane & 3;
     int64_t bh;
-    int qt; /* heaviest causal tiles first */
-    if (p.qt_major) {
-        const int64_t rank = blockIdx.x / p.bh;
-        bh = blockIdx.x - rank * p.bh, qt = p.n_qt - 1 - (int)rank;
-    } else {
-        bh = blockIdx.x / p.n_qt, qt = p.n_qt - 1 - (int)(blockIdx.x - bh * p.n_qt);
-    }
+    int qt;
+    block_tile(p, bh, qt);
     const int b = (int)(bh / p.heads), h = (int)(bh - (int64_t)b * p.heads), hk = h / p.group;
     const int m0 = qt * BM;
     /* block-relative first row of m-tile mt of this warp */
 #define LR(mt) ((mt) * 16 * NW + warp * 16)
     const int wlo = m0 + LR(0), whi = m0 + LR(MT - 1) + 15; /* first and last row of the warp */
 
-    int L = p.skv;
-    if (p.key_lengths) {
-        const int64_t x = p.kl64 ? ((const int64_t *)p.key_lengths)[b] : (int64_t)((const int32_t *)p.key_lengths)[b];
-        L = x < 0 ? 0 : (x > p.skv ? p.skv : (int)x);
-    }
+    int L = key_len(p, b);
     const int off = L - p.sq; /* causal: row i sees keys j <= i + off */
     int n_end = L; /* keys past n_end are hidden from every row of the block */
     if (p.causal && min(m0 + BM, p.sq) + off < n_end) n_end = min(m0 + BM, p.sq) + off;
@@ -355,14 +396,8 @@ __global__ void __launch_bounds__(NW * 32, MINB) sdpa_mma_kernel(const lc_sdpa_m
     uint16_t *og = p.out + b * p.o_sb + h * p.o_sh;
     float *lg = p.lse ? p.lse + bh * p.sq : nullptr;
 
-    if (t_first >= ntiles) { /* no row of this block sees a key: zeros, lse -inf */
-        const int rows = min(BM, p.sq - m0);
-        for (int i = tid; i < rows * (D / 8); i += NT) {
-            const int r = i / (D / 8), c = i % (D / 8);
-            *reinterpret_cast<uint4 *>(og + (int64_t)(m0 + r) * p.o_ss + c * 8) = make_uint4(0, 0, 0, 0);
-        }
-        if (lg)
-            for (int r = tid; r < rows; r += NT) lg[m0 + r] = -INFINITY;
+    if (t_first >= ntiles) { /* no row of this block sees a key */
+        write_empty<uint16_t, D, NT>(og, p.o_ss, lg, m0, min(BM, p.sq - m0), tid);
         return;
     }
 
@@ -645,24 +680,9 @@ cudaError_t launch(lc_sdpa_mma_params p, int64_t bh, cudaStream_t stream) {
     p.bh = bh;
     const int64_t blocks = (int64_t)p.n_qt * bh;
     if (blocks < 1 || blocks > 0x7fffffff) return cudaErrorInvalidValue;
-    {
-        static int done[64]; /* per device and instantiation; idempotent, so a race only repeats it */
-        int dev = 0;
-        cudaError_t e = cudaGetDevice(&dev);
-        if (e != cudaSuccess) return e;
-        if (dev < 0 || dev >= 64 || !__atomic_load_n(&done[dev], __ATOMIC_RELAXED)) {
-            if (smem > 48 * 1024) {
-                e = cudaFuncSetAttribute(sdpa_mma_kernel<D, BN, NW, MT, QREG, FL, MINB, BF16>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-                if (e != cudaSuccess) return e;
-            }
-            /* all of L1 as shared memory, so MINB blocks fit (the kernel uses no L1 otherwise) */
-            e = cudaFuncSetAttribute(sdpa_mma_kernel<D, BN, NW, MT, QREG, FL, MINB, BF16>,
-                                     cudaFuncAttributePreferredSharedMemoryCarveout, (int)cudaSharedmemCarveoutMaxShared);
-            if (e != cudaSuccess) return e;
-            if (dev >= 0 && dev < 64) __atomic_store_n(&done[dev], 1, __ATOMIC_RELAXED);
-        }
-    }
+    static int done[64];
+    const cudaError_t e = prepare_once(sdpa_mma_kernel<D, BN, NW, MT, QREG, FL, MINB, BF16>, smem, done);
+    if (e != cudaSuccess) return e;
     sdpa_mma_kernel<D, BN, NW, MT, QREG, FL, MINB, BF16><<<(unsigned)blocks, NW * 32, smem, stream>>>(p);
     return cudaGetLastError();
 }

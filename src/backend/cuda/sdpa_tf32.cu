@@ -35,11 +35,15 @@
 #include "sdpa_mma.cuh"
 
 namespace lc_sdpa_tf32 {
+using lc_sdpa_mma::block_tile;
 using lc_sdpa_mma::cp_async16;
 using lc_sdpa_mma::cp_commit;
 using lc_sdpa_mma::cp_wait;
 using lc_sdpa_mma::ex2;
+using lc_sdpa_mma::key_len;
+using lc_sdpa_mma::prepare_once;
 using lc_sdpa_mma::smem_u32;
+using lc_sdpa_mma::write_empty;
 
 /* hi/lo split of one float32 (see the header): hi = x rounded to tf32 (to nearest, ties away from zero, on the
  * magnitude bits), so |lo| <= 2^-11·|x|. A non-finite x is never split (its tile runs on CUDA cores); a finite
@@ -111,23 +115,14 @@ __global__ void __launch_bounds__(NW * 32, MINB) sdpa_tf32_kernel(const lc_sdpa_
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, c4 = lane & 3;
     int64_t bh;
-    int qt; /* heaviest causal tiles first */
-    if (p.qt_major) {
-        const int64_t rank = blockIdx.x / p.bh;
-        bh = blockIdx.x - rank * p.bh, qt = p.n_qt - 1 - (int)rank;
-    } else {
-        bh = blockIdx.x / p.n_qt, qt = p.n_qt - 1 - (int)(blockIdx.x - bh * p.n_qt);
-    }
+    int qt;
+    block_tile(p, bh, qt);
     const int b = (int)(bh / p.heads), h = (int)(bh - (int64_t)b * p.heads), hk = h / p.group;
     const int m0 = qt * BM; /* the block's first row */
 #define LR(mt) ((mt) * 16 * NW + warp * 16) /* block-relative first row of m-tile mt of this warp */
     const int wlo = m0 + LR(0), whi = m0 + LR(MT - 1) + 15;
 
-    int L = p.skv;
-    if (p.key_lengths) {
-        const int64_t x = p.kl64 ? ((const int64_t *)p.key_lengths)[b] : (int64_t)((const int32_t *)p.key_lengths)[b];
-        L = x < 0 ? 0 : (x > p.skv ? p.skv : (int)x);
-    }
+    const int L = key_len(p, b);
     const int off = L - p.sq; /* causal: row i sees keys j <= i + off */
     int n_end = L;
     if (p.causal && min(m0 + BM, p.sq) + off < n_end) n_end = min(m0 + BM, p.sq) + off;
@@ -139,14 +134,8 @@ __global__ void __launch_bounds__(NW * 32, MINB) sdpa_tf32_kernel(const lc_sdpa_
     float *og = reinterpret_cast<float *>(p.out) + b * p.o_sb + h * p.o_sh;
     float *lg = p.lse ? p.lse + bh * p.sq : nullptr;
 
-    if (ntiles == 0) { /* no row of this block sees a key: zeros, lse -inf */
-        const int rows = min(BM, p.sq - m0);
-        for (int i = tid; i < rows * (D / 4); i += NT) {
-            const int r = i / (D / 4), c = i % (D / 4);
-            *reinterpret_cast<float4 *>(og + (int64_t)(m0 + r) * p.o_ss + c * 4) = make_float4(0.f, 0.f, 0.f, 0.f);
-        }
-        if (lg)
-            for (int r = tid; r < rows; r += NT) lg[m0 + r] = -INFINITY;
+    if (ntiles == 0) { /* no row of this block sees a key */
+        write_empty<float, D, NT>(og, p.o_ss, lg, m0, min(BM, p.sq - m0), tid);
         return;
     }
 
@@ -396,18 +385,9 @@ cudaError_t launch(lc_sdpa_mma_params p, int64_t bh, cudaStream_t stream) {
     p.bh = bh;
     const int64_t blocks = (int64_t)p.n_qt * bh;
     if (blocks < 1 || blocks > 0x7fffffff) return cudaErrorInvalidValue;
-    static int done[64]; /* per device and instantiation; idempotent, so a race only repeats it */
-    int dev = 0;
-    cudaError_t e = cudaGetDevice(&dev);
+    static int done[64];
+    const cudaError_t e = prepare_once(sdpa_tf32_kernel<D, BN, NW, MT, QREG, MINB>, smem, done);
     if (e != cudaSuccess) return e;
-    if (dev < 0 || dev >= 64 || !__atomic_load_n(&done[dev], __ATOMIC_RELAXED)) {
-        e = cudaFuncSetAttribute(sdpa_tf32_kernel<D, BN, NW, MT, QREG, MINB>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-        if (e != cudaSuccess) return e;
-        e = cudaFuncSetAttribute(sdpa_tf32_kernel<D, BN, NW, MT, QREG, MINB>, cudaFuncAttributePreferredSharedMemoryCarveout,
-                                 (int)cudaSharedmemCarveoutMaxShared);
-        if (e != cudaSuccess) return e;
-        if (dev >= 0 && dev < 64) __atomic_store_n(&done[dev], 1, __ATOMIC_RELAXED);
-    }
     sdpa_tf32_kernel<D, BN, NW, MT, QREG, MINB><<<(unsigned)blocks, NW * 32, smem, stream>>>(p);
     return cudaGetLastError();
 }
