@@ -9,9 +9,12 @@
         decode Sq=1, H=32, Hkv=8, D=128, bf16, B in 1/8/32/64, Skv 1k..32k (caches over ~8 GiB skipped) vs
         torch SDPA with enable_gqa (>= 1.0x; >= 2x at B=1, Skv <= 4k) and vs the card's read bandwidth
         measured in the run (peer read_bw: the time the k/v bytes take at that bandwidth; >= 0.8 for
-        Skv >= 4k);
+        Skv >= 4k), each case twice: eager calls (resident: the host's call rate counts at small sizes) and
+        the device time of calls on distinct k/v copies (>= 256 MB together, so not from L2) captured in one
+        graph, against torch's SDPA captured the same way (peer torch_cuda_graph) and the bandwidth;
         one decode step captured with lc.capture_graph and replayed, Skv ~1k (peer target_12us: <= 12 us
-        per step), twice: KVCache append + attention_into, and the fused attention_into(k_new=, v_new=);
+        per step), three times: KVCache append + attention_into, the fused attention_into(k_new=, v_new=),
+        and 16 fused steps captured in one graph (the step's device time without a graph launch per step);
         GQA traffic: the same decode with Hkv=8 and Hkv=32 (peer lc_hkv32): 4x fewer k/v bytes, time ratio
         (target >= 3x, i.e. the traffic saving shows in the time).
 Every row validated against the float64 testing.ref_sdpa on a slice (a few (b, h) pairs, the last query rows:
@@ -341,6 +344,73 @@ def _decode(c: _Cuda, rows: list, bw: float) -> None:
                 else f"fraction {frac:.2f} (target applies from Skv=4k)")
             _row(rows, c.ctx, "cuda_decode", case, shape, name, "cuda", "resident", ours,
                  "read_bw", kv_bytes / bw * 1e3, err, tol, wk, note, path=path)
+            _decode_graph(c, rows, b, h, hkv, skv, d, name, q, bw, want)
+
+
+def _decode_graph(c: _Cuda, rows: list, b, h, hkv, skv, d, name, q, bw, want) -> None:
+    """The decode call's device time without the host: `copies` calls on distinct k/v copies (together >= 256
+    MB, so the L2 holds none of them when its turn comes) captured in one graph, the replays timed with events
+    and divided by copies; torch's SDPA the same way in a torch CUDA graph. A small call's resident row above
+    measures the host's call rate as much as the kernel (either side)."""
+    lc, torch, F = c.lc, c.torch, c.F
+    kv_bytes = 2.0 * b * hkv * skv * d * 2
+    copies = int(max(1, min(math.ceil(256e6 / kv_bytes), 2e9 // kv_bytes)))
+    shape = f"B={b},H={h},Hkv={hkv},Skv={skv},D={d}"
+    case = f"decode bf16 {shape} x{copies} per graph"
+    try:
+        ks = [c.randn((b, hkv, skv, d), name) for _ in range(copies)]
+        vs = [c.randn((b, hkv, skv, d), name) for _ in range(copies)]
+        o, to = c.nan_out((b, h, 1, d), name)
+        tq, tks, tvs = c.lct(q), [c.lct(x) for x in ks], [c.lct(x) for x in vs]
+
+        def step():
+            for tk, tv in zip(tks, tvs):
+                lc.scaled_dot_product_attention_into(tq, tk, tv, to, device="cuda")
+
+        step()
+        path = str(lc.last_dispatch().get("path", ""))
+        c.sync()
+        graph = lc.capture_graph(step, device="cuda")
+        o.fill_(float("nan"))
+        c.sync()
+        graph.replay()
+        c.sync()
+    except (TypeError, ValueError, RuntimeError) as e:
+        c.ctx.note(f"{case}: {type(e).__name__}: {e}")
+        return
+    err = _slice_err(o, q, ks[-1], vs[-1], False, [(0, 0), (b - 1, h - 1)], rows=1, host=c.host)
+    ours = time_call(lambda: graph.replay(), sample_ms=lambda run: lc.time_device_ms(run, device="cuda"),
+                     per=copies, **c.tkw)
+    gbs = kv_bytes / ours["median_s"] / 1e9
+    wk, tol = _work(b, h, hkv, 1, skv, d, False, name), sdpa_tol(name, skv, d)
+    try:
+        with torch.inference_mode():
+            def tstep():
+                for k_, v_ in zip(ks, vs):
+                    F.scaled_dot_product_attention(q, k_, v_, enable_gqa=True)
+
+            tstep()
+            torch.cuda.synchronize()
+            tg = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(tg):
+                tstep()
+            peer = time_call(lambda: tg.replay(), sample_ms=c.ev, per=copies, **c.tkw)
+        r = peer["median_ms"] / ours["median_ms"]
+        _row(rows, c.ctx, "cuda_decode_graph", case, shape, name, "cuda", "graph", ours, "torch_cuda_graph", peer,
+             err, tol, wk, f"{gbs:.0f} GB/s of k/v (torch {kv_bytes / peer['median_s'] / 1e9:.0f}), device time "
+             f"of {copies} calls in one graph, path {path}; " + _target(r, want, "decode vs torch, both graphs"),
+             torch_version(), path)
+        del tg
+    except (TypeError, ValueError, RuntimeError) as e:
+        c.ctx.note(f"{case}: torch graph: {type(e).__name__}: {e}")
+    frac = (kv_bytes / bw) / ours["median_s"]
+    note = f"{gbs:.0f} GB/s of {bw / 1e9:.0f} GB/s measured read bandwidth, device time; " + (
+        _target(frac, 0.8, "fraction of read bandwidth") if skv >= 4096
+        else f"fraction {frac:.2f} (target applies from Skv=4k)")
+    _row(rows, c.ctx, "cuda_decode_graph", case, shape, name, "cuda", "graph", ours, "read_bw", kv_bytes / bw * 1e3,
+         err, tol, wk, note, path=path)
+    graph.release()
+    del ks, vs, tks, tvs
 
 
 def _gqa_traffic(c: _Cuda, rows: list) -> None:
@@ -364,18 +434,21 @@ def _gqa_traffic(c: _Cuda, rows: list) -> None:
          _work(b, h, 8, 1, skv, d, False, name), note, path=p8)
 
 
-def _graph_step(c: _Cuda, rows: list, fused: bool) -> None:
+def _graph_step(c: _Cuda, rows: list, fused: bool, steps: int = 1) -> None:
     """One decode step (append one token + attention) captured once and replayed: device us per step at
-    Skv ~1k. Each sample resets the cache to 1023 prefilled tokens, so the replays run at Skv 1024..1043.
+    Skv ~1k. Each sample resets the cache to 1023 prefilled tokens, so the replays run at Skv 1024..1043
+    (steps > 1: that many steps captured in one graph, the time divided by steps, Skv 1024..~1100: the
+    device time of a step without one graph launch per step).
     fused: the step is one call, cache.attention_into(q, out, k_new=, v_new=) (one kernel on this path);
     else cache.append then cache.attention_into (two launches)."""
     lc, torch = c.lc, c.torch
     if not hasattr(lc, "KVCache"):
         c.ctx.note("graph decode step: lc.KVCache is not in this build")
         return
-    name, b, h, hkv, d, pre, inner = "bfloat16", 1, 32, 8, 128, 1023, 20
+    name, b, h, hkv, d, pre = "bfloat16", 1, 32, 8, 128, 1023
+    inner = 20 if steps == 1 else 4
     try:
-        cache = lc.KVCache(b, hkv, pre + 4 * inner + 64, d, dtype=name, device="cuda")
+        cache = lc.KVCache(b, hkv, pre + steps * (inner + 4) + 64, d, dtype=name, device="cuda")
     except (TypeError, ValueError, RuntimeError) as e:
         c.ctx.note(f"graph decode step: {type(e).__name__}: {e}")
         return
@@ -390,31 +463,37 @@ def _graph_step(c: _Cuda, rows: list, fused: bool) -> None:
         cache.append(tkp, tvp)
 
     try:
-        if fused:
-            graph = lc.capture_graph(lambda: cache.attention_into(tqt, to, k_new=tkt, v_new=tvt))
-        else:
-            graph = lc.capture_graph(lambda: (cache.append(tkt, tvt), cache.attention_into(tqt, to)))
+        def step():
+            for _ in range(steps):
+                if fused:
+                    cache.attention_into(tqt, to, k_new=tkt, v_new=tvt)
+                else:
+                    cache.append(tkt, tvt)
+                    cache.attention_into(tqt, to)
+
+        graph = lc.capture_graph(step)
         refill()
         graph.replay()
         c.sync()
     except (TypeError, ValueError, RuntimeError) as e:
         c.ctx.note(f"graph decode step: {type(e).__name__}: {e}")
         return
-    kk, vv = torch.cat([kp, kt], 2), torch.cat([vp, vt], 2)
+    kk, vv = torch.cat([kp] + [kt] * steps, 2), torch.cat([vp] + [vt] * steps, 2)
     err = _slice_err(o, qt, kk, vv, True, [(0, 0), (0, h - 1)], rows=1, host=c.host)
 
     def sample_ms(run):
         refill()
         return lc.time_device_ms(run, device="cuda")
 
-    t = time_call(lambda: graph.replay(), sample_ms=sample_ms, inner=inner, **dict(c.tkw, warmup=3))
+    t = time_call(lambda: graph.replay(), sample_ms=sample_ms, inner=inner, per=steps, **dict(c.tkw, warmup=3))
     us = t["median_s"] * 1e6
     shape = f"B={b},H={h},Hkv={hkv},Skv~{pre + 1},D={d}"
     form = "attention_into with k_new/v_new" if fused else "KVCache append + attention_into"
-    _row(rows, c.ctx, "cuda_graph_decode", f"graph decode step{' fused' if fused else ''} {shape}", shape, name,
-         "cuda", "graph", t, "target_12us", 0.012, err, sdpa_tol(name, pre + 1, d),
+    many = f" x{steps} per graph" if steps > 1 else ""
+    _row(rows, c.ctx, "cuda_graph_decode", f"graph decode step{' fused' if fused else ''}{many} {shape}", shape,
+         name, "cuda", "graph", t, "target_12us", 0.012, err, sdpa_tol(name, pre + steps, d),
          _work(b, h, hkv, 1, pre + 1, d, True, name),
-         f"{us:.1f} us per step ({form}, graph-replayed); "
+         f"{us:.1f} us per step ({form}, graph-replayed{', ' + str(steps) + ' steps a replay' if steps > 1 else ''}); "
          + _target(12.0 / us, 1.0, "12 us / step time"))
     graph.release()
 
@@ -432,6 +511,7 @@ def _cuda(ctx: Ctx, rows: list) -> None:
     _gqa_traffic(c, rows)
     _graph_step(c, rows, fused=False)
     _graph_step(c, rows, fused=True)
+    _graph_step(c, rows, fused=True, steps=16)
 
 
 def run(ctx: Ctx) -> list[dict]:
