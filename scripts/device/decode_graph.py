@@ -1,0 +1,70 @@
+"""Decode attention device time, graph-replayed (developer probe): B=1/8, H=32, Hkv=8, D=128, bf16, Skv 1k/4k;
+`copies` calls on distinct k/v copies (>= 256 MB together) captured in one graph, for our default dispatch,
+LC_SDPA_CUDNN=1 (cuDNN's engine for every eligible shape), LC_SDPA_DECODE=simt, and torch's SDPA captured
+the same way. Prints us per call. Usage: python scripts/device/decode_graph.py."""
+import math
+import os
+
+import torch
+import torch.nn.functional as F
+
+import lightning_core as lc
+from lightning_core.bench.suites.lowp import _events
+from lightning_core.bench.timer import time_call
+
+KW = dict(warmup=3, samples=9, min_sample_s=2e-4, settle_s=0.05, max_s=2.0)
+
+
+def ours_us(tq, tks, tvs, to, copies):
+    def step():
+        for tk, tv in zip(tks, tvs):
+            lc.scaled_dot_product_attention_into(tq, tk, tv, to, device="cuda")
+    step()
+    path = lc.last_dispatch()["path"]
+    lc.synchronize("cuda")
+    g = lc.capture_graph(step, device="cuda")
+    t = time_call(lambda: g.replay(), sample_ms=lambda run: lc.time_device_ms(run, device="cuda"), per=copies, **KW)
+    g.release()
+    return t["median_s"] * 1e6, path
+
+
+def main():
+    print(f"device {torch.cuda.get_device_name()}; torch {torch.__version__}; cudnn {lc.cudnn_version()}")
+    for b, skv in ((1, 1024), (1, 4096), (8, 1024), (1, 16384)):
+        h, hkv, d = 32, 8, 128
+        kv = 2.0 * b * hkv * skv * d * 2
+        copies = int(max(1, min(math.ceil(256e6 / kv), 2e9 // kv)))
+        q = torch.randn((b, h, 1, d), device="cuda", dtype=torch.bfloat16)
+        ks = [torch.randn((b, hkv, skv, d), device="cuda", dtype=torch.bfloat16) for _ in range(copies)]
+        vs = [torch.randn((b, hkv, skv, d), device="cuda", dtype=torch.bfloat16) for _ in range(copies)]
+        o = torch.empty_like(q)
+        tq, to = lc.from_dlpack(q), lc.from_dlpack(o)
+        tks, tvs = [lc.from_dlpack(x) for x in ks], [lc.from_dlpack(x) for x in vs]
+        res = {}
+        for tag, env in (("default", {}), ("cudnn", {"LC_SDPA_CUDNN": "1"}), ("simt", {"LC_SDPA_DECODE": "simt"}),
+                         ("nofold", {"LC_SDPA_DECODE_FOLD": "0"})):
+            for kname in ("LC_SDPA_CUDNN", "LC_SDPA_DECODE", "LC_SDPA_DECODE_FOLD"):
+                os.environ.pop(kname, None)
+            os.environ.update(env)
+            try:
+                res[tag] = ours_us(tq, tks, tvs, to, copies)
+            except RuntimeError as e:
+                res[tag] = (float("nan"), f"error {e}")
+        for kname in ("LC_SDPA_CUDNN", "LC_SDPA_DECODE", "LC_SDPA_DECODE_FOLD"):
+            os.environ.pop(kname, None)
+        with torch.inference_mode():
+            def tstep():
+                for k_, v_ in zip(ks, vs):
+                    F.scaled_dot_product_attention(q, k_, v_, enable_gqa=True)
+            tstep()
+            torch.cuda.synchronize()
+            tg = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(tg):
+                tstep()
+            pt = time_call(lambda: tg.replay(), sample_ms=_events(torch), per=copies, **KW)["median_s"] * 1e6
+        line = " ".join(f"{k} {v[0]:.2f} us ({v[1]})" for k, v in res.items())
+        print(f"B={b} Skv={skv} x{copies}: torch {pt:.2f} us ({kv / pt / 1e3:.0f} GB/s); {line}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
