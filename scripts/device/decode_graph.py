@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import lightning_core as lc
+from lightning_core.bench.suites.common import torch_graph_time
 from lightning_core.bench.suites.lowp import _events
 from lightning_core.bench.timer import time_call
 
@@ -52,16 +53,10 @@ def main():
                 res[tag] = (float("nan"), f"error {e}")
         for kname in ("LC_SDPA_CUDNN", "LC_SDPA_DECODE", "LC_SDPA_DECODE_FOLD"):
             os.environ.pop(kname, None)
-        with torch.inference_mode():
-            def tstep():
-                for k_, v_ in zip(ks, vs):
-                    F.scaled_dot_product_attention(q, k_, v_, enable_gqa=True)
-            tstep()
-            torch.cuda.synchronize()
-            tg = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(tg):
-                tstep()
-            pt = time_call(lambda: tg.replay(), sample_ms=_events(torch), per=copies, **KW)["median_s"] * 1e6
+        def tstep():
+            for k_, v_ in zip(ks, vs):
+                F.scaled_dot_product_attention(q, k_, v_, enable_gqa=True)
+        pt = torch_graph_time(torch, tstep, copies, _events(torch), KW)["median_s"] * 1e6
         line = " ".join(f"{k} {v[0]:.2f} us ({v[1]})" for k, v in res.items())
         print(f"B={b} Skv={skv} x{copies}: torch {pt:.2f} us ({kv / pt / 1e3:.0f} GB/s); {line}", flush=True)
 

@@ -2,13 +2,7 @@
 # End-of-session GPU check: build, the CUDA attention / KV-cache / gelu tests, the C tensor-core attention
 # tests, then the sdpa and lowp suites. Logs and reports under $OUT.
 set -u
-OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
-T0=$(date +%s)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE=$(which python3) > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
-cmake --build build -j16 > "$OUT/build.log" 2>&1 || { grep -E "error" "$OUT/build.log" | head -30; exit 1; }
-echo "build $(( $(date +%s) - T0 )) s"
-export PYTHONPATH=$PWD/python
+. scripts/device/build.sh
 python3 -m pytest -q tests/python/test_sdpa_tf32.py tests/python/test_sdpa.py tests/python/test_sdpa_window.py \
   tests/python/test_sdpa_cudnn.py tests/python/test_kv_cache.py tests/python/test_kv_cache_fused.py -k "cuda or tf32 or cudnn" 2>&1 | tail -6 | tee "$OUT/pytest_sdpa.txt"
 python3 -m pytest -q tests/python/test_ops_elementwise.py tests/python/test_dtype_ops.py -k "gelu" 2>&1 | tail -4 | tee "$OUT/pytest_gelu.txt"

@@ -2,13 +2,7 @@
 # Device check of the float32 tensor-core attention (sdpa_tf32.cu): build, the tf32 tests, the float32 CUDA
 # sdpa tests, the C tensor-core test, then the A/B probe scripts/device/f32_sdpa.py. Logs under $OUT.
 set -u
-OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
-T0=$(date +%s)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE=$(which python3) > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
-cmake --build build -j16 > "$OUT/build.log" 2>&1 || { grep -E "error" "$OUT/build.log" | head -30; exit 1; }
-echo "build $(( $(date +%s) - T0 )) s"
-export PYTHONPATH=$PWD/python
+. scripts/device/build.sh
 python3 -m pytest -q -x tests/python/test_sdpa_tf32.py 2>&1 | tail -25 | tee "$OUT/pytest_tf32.txt"
 python3 -m pytest -q tests/python/test_sdpa.py tests/python/test_sdpa_window.py tests/python/test_kv_cache.py -k "cuda and float32" 2>&1 | tail -8 | tee "$OUT/pytest_f32.txt"
 (cd build && ./test_sdpa_mma 2>&1 | tail -12) | tee "$OUT/test_sdpa_mma.txt"

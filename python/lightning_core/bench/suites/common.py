@@ -118,3 +118,17 @@ class Null:
 def inference_mode():
     torch, _ = torch_mod()
     return torch.inference_mode() if torch is not None else Null()
+
+
+def torch_graph_time(torch, step, per: int, sample_ms, tkw: dict) -> dict:
+    """time_call of step() captured once in a torch CUDA graph (after one eager run), under inference_mode,
+    divided by per (the calls step makes)."""
+    with torch.inference_mode():
+        step()
+        torch.cuda.synchronize()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            step()
+        t = time_call(lambda: graph.replay(), sample_ms=sample_ms, per=per, **tkw)
+    del graph
+    return t

@@ -35,7 +35,7 @@ from .. import harness as H
 from ...testing import ref_sdpa, rel_err, sdpa_tol
 from ..timer import time_call
 from . import Ctx, SuiteUnavailable
-from .common import timing, torch_mod, torch_version, work
+from .common import timing, torch_graph_time, torch_mod, torch_version, work
 from .lowp import _events, _target
 
 SUITE = "sdpa"
@@ -384,23 +384,16 @@ def _decode_graph(c: _Cuda, rows: list, b, h, hkv, skv, d, name, q, bw, want) ->
     gbs = kv_bytes / ours["median_s"] / 1e9
     wk, tol = _work(b, h, hkv, 1, skv, d, False, name), sdpa_tol(name, skv, d)
     try:
-        with torch.inference_mode():
-            def tstep():
-                for k_, v_ in zip(ks, vs):
-                    F.scaled_dot_product_attention(q, k_, v_, enable_gqa=True)
+        def tstep():
+            for k_, v_ in zip(ks, vs):
+                F.scaled_dot_product_attention(q, k_, v_, enable_gqa=True)
 
-            tstep()
-            torch.cuda.synchronize()
-            tg = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(tg):
-                tstep()
-            peer = time_call(lambda: tg.replay(), sample_ms=c.ev, per=copies, **c.tkw)
+        peer = torch_graph_time(torch, tstep, copies, c.ev, c.tkw)
         r = peer["median_ms"] / ours["median_ms"]
         _row(rows, c.ctx, "cuda_decode_graph", case, shape, name, "cuda", "graph", ours, "torch_cuda_graph", peer,
              err, tol, wk, f"{gbs:.0f} GB/s of k/v (torch {kv_bytes / peer['median_s'] / 1e9:.0f}), device time "
              f"of {copies} calls in one graph, path {path}; " + _target(r, want, "decode vs torch, both graphs"),
              torch_version(), path)
-        del tg
     except (TypeError, ValueError, RuntimeError) as e:
         c.ctx.note(f"{case}: torch graph: {type(e).__name__}: {e}")
     frac = (kv_bytes / bw) / ours["median_s"]
