@@ -215,3 +215,29 @@ def test_what_it_does_not_take(rng, tc, what):
     out, _, path = run(q, k, v, **kw)
     assert not path.startswith("sdpa_tf32x3_"), path
     check(out, ref_sdpa(host(q), k, v, **kw), F32, 70, d)
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_kv_cache_prefill_chunks(rng, tc, fused):
+    """A float32 KVCache filled in chunks of > 16 tokens (each chunk's attention on the 3xTF32 kernel with the
+    cache's device lengths as key_lengths; the append kernel first, or in the same call with k_new/v_new),
+    then single-token decode steps, against full causal attention."""
+    b, h, hkv, d, max_seq = 2, 4, 2, 64, 200
+    chunks = [70, 33, 1, 65, 1]
+    s = sum(chunks)
+    q, k, v = rand(rng, (b, h, s, d)), rand(rng, (b, hkv, s, d)), rand(rng, (b, hkv, s, d))
+    full = ref_sdpa(q, k, v, causal=True)
+    cache = lc.KVCache(b, hkv, max_seq, d, dtype="float32", device="cuda")
+    pos = 0
+    for t in chunks:
+        out = np.full((b, h, t, d), np.nan, F32)
+        qc, kc, vc = q[:, :, pos:pos + t], k[:, :, pos:pos + t], v[:, :, pos:pos + t]
+        if fused:
+            cache.attention_into(qc, out, causal=True, k_new=kc, v_new=vc)
+        else:
+            cache.append(kc, vc)
+            cache.attention_into(qc, out, causal=True)
+        path = lc.last_dispatch()["path"]
+        assert path.startswith("sdpa_tf32x3_") == (t > 16), (t, path)
+        pos += t
+        check(out, full[:, :, pos - t:pos], F32, pos, d)
