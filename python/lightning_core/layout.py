@@ -10,6 +10,7 @@ Tests: tests/python/test_layout.py.
 from __future__ import annotations
 
 import math
+import operator
 
 
 def _tensor(t, fn):
@@ -59,9 +60,12 @@ def reshape(t, shape):
     """A view of a contiguous tensor with another shape of the same size (one axis may be -1); a strided
     tensor raises ValueError (call .contiguous() first: the copy is explicit)."""
     _tensor(t, "reshape")
-    try:
-        shape = tuple(int(s) for s in (shape if isinstance(shape, (tuple, list)) else (shape,)))
-    except (TypeError, ValueError):
+    dims = shape if isinstance(shape, (tuple, list)) else (shape,)
+    if any(isinstance(s, bool) for s in dims):
+        raise TypeError(f"reshape: shape: expected a tuple of ints, got {shape!r}")
+    try:  # ints and NumPy integers only: a float (2.0, inf) is refused, not truncated
+        shape = tuple(operator.index(s) for s in dims)
+    except TypeError:
         raise TypeError(f"reshape: shape: expected a tuple of ints, got {shape!r}") from None
     n = t.numel
     if shape.count(-1) > 1 or any(s < -1 or s == 0 for s in shape):

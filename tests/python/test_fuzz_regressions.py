@@ -6,6 +6,9 @@
   naming neither the op nor the argument) (python/lightning_core/_C/ops_py.c).
 - Tensor.__dlpack__: stream / max_version / dl_device ints beyond 64 bits are ValueError, not
   OverflowError (python/lightning_core/_C/dlpack_py.c).
+- lc.reshape: a float size (-inf gave OverflowError from int(); 2.0 and 2.7 were truncated to 2) or a bool is
+  a TypeError naming shape; NumPy integers stay accepted (python/lightning_core/layout.py; fuzz seed
+  152891134, case 31109).
 """
 import numpy as np
 import pytest
@@ -45,3 +48,12 @@ def test_dlpack_huge_ints_are_value_errors(kw):
     t = lc.Tensor(np.ones(3, np.float32))
     with pytest.raises(ValueError, match="__dlpack__"):
         t.__dlpack__(**kw)
+
+
+@pytest.mark.parametrize("shape", [float("-inf"), float("nan"), 2.7, (2.0, 2), (True, 4), "4"])
+def test_reshape_non_integer_shape_is_type_error(shape):
+    t = lc.Tensor(np.arange(4, dtype=np.float32).reshape(2, 2))
+    with pytest.raises(TypeError, match="reshape: shape"):
+        lc.reshape(t, shape)
+    assert np.array_equal(lc.reshape(t, (np.int64(4),)).numpy(), np.arange(4, dtype=np.float32))
+    assert lc.reshape(t, [1, -1]).shape == (1, 4)

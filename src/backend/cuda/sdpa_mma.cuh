@@ -217,24 +217,6 @@ __device__ __forceinline__ void write_empty(T *og, int64_t o_ss, float *lg, int 
         for (int r = tid; r < rows; r += NT) lg[m0 + r] = -INFINITY;
 }
 
-/* Opts kernel in to smem bytes of dynamic shared memory and all of L1 as shared memory (so its resident
- * blocks fit; the kernels use no L1 otherwise), once per device and instantiation (done: the caller's static
- * flags; idempotent, so a race only repeats it). */
-template <typename K> cudaError_t prepare_once(K kernel, size_t smem, int (&done)[64]) {
-    int dev = 0;
-    cudaError_t e = cudaGetDevice(&dev);
-    if (e != cudaSuccess) return e;
-    if (dev >= 0 && dev < 64 && __atomic_load_n(&done[dev], __ATOMIC_RELAXED)) return cudaSuccess;
-    if (smem > 48 * 1024) {
-        e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-        if (e != cudaSuccess) return e;
-    }
-    e = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, (int)cudaSharedmemCarveoutMaxShared);
-    if (e != cudaSuccess) return e;
-    if (dev >= 0 && dev < 64) __atomic_store_n(&done[dev], 1, __ATOMIC_RELAXED);
-    return cudaSuccess;
-}
-
 /* Element offset of (row r, 16-byte chunk c) in a [rows][D] swizzled tile. */
 template <int D> __device__ __forceinline__ int swz(int r, int c) { return r * D + ((c ^ (r & 7)) << 3); }
 
@@ -670,6 +652,24 @@ __global__ void __launch_bounds__(NW * 32, MINB) sdpa_mma_kernel(const lc_sdpa_m
 
 /* Dynamic shared memory of a configuration. */
 template <int D, int BN, int NW, int MT> constexpr size_t smem_bytes() { return (size_t)(NW * 16 * MT + 4 * BN) * D * 2; }
+
+/* Opts kernel in to smem bytes of dynamic shared memory and all of L1 as shared memory (so its resident
+ * blocks fit; the kernels use no L1 otherwise), once per device and instantiation (done: the caller's static
+ * flags; idempotent, so a race only repeats it). */
+template <typename K> cudaError_t prepare_once(K kernel, size_t smem, int (&done)[64]) {
+    int dev = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e != cudaSuccess) return e;
+    if (dev >= 0 && dev < 64 && __atomic_load_n(&done[dev], __ATOMIC_RELAXED)) return cudaSuccess;
+    if (smem > 48 * 1024) {
+        e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        if (e != cudaSuccess) return e;
+    }
+    e = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, (int)cudaSharedmemCarveoutMaxShared);
+    if (e != cudaSuccess) return e;
+    if (dev >= 0 && dev < 64) __atomic_store_n(&done[dev], 1, __ATOMIC_RELAXED);
+    return cudaSuccess;
+}
 
 /* Launch one configuration: opts in to its shared memory once per device, 1-D grid of n_qt · bh blocks. */
 template <int D, int BN, int NW, int MT, bool QREG, int FL, int MINB, bool BF16>
