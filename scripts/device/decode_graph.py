@@ -1,7 +1,8 @@
 """Decode attention device time, graph-replayed (developer probe): B=1/8, H=32, Hkv=8, D=128, bf16, Skv 1k/4k;
 `copies` calls on distinct k/v copies (>= 256 MB together) captured in one graph, for our default dispatch,
 LC_SDPA_CUDNN=1 (cuDNN's engine for every eligible shape), LC_SDPA_DECODE=simt, and torch's SDPA captured
-the same way. Prints us per call. Usage: python scripts/device/decode_graph.py."""
+the same way, and the decode's split plan with at least 2 / 4 key tiles a split
+(LC_SDPA_DECODE_MINTILES). Prints us per call. Usage: python scripts/device/decode_graph.py."""
 import math
 import os
 
@@ -14,6 +15,7 @@ from lightning_core.bench.suites.lowp import _events
 from lightning_core.bench.timer import time_call
 
 KW = dict(warmup=3, samples=9, min_sample_s=2e-4, settle_s=0.05, max_s=2.0)
+KNOBS = ("LC_SDPA_CUDNN", "LC_SDPA_DECODE", "LC_SDPA_DECODE_FOLD", "LC_SDPA_DECODE_MINTILES")
 
 
 def ours_us(tq, tks, tvs, to, copies):
@@ -43,16 +45,18 @@ def main():
         tks, tvs = [lc.from_dlpack(x) for x in ks], [lc.from_dlpack(x) for x in vs]
         res = {}
         for tag, env in (("default", {}), ("cudnn", {"LC_SDPA_CUDNN": "1"}), ("simt", {"LC_SDPA_DECODE": "simt"}),
-                         ("nofold", {"LC_SDPA_DECODE_FOLD": "0"})):
-            for kname in ("LC_SDPA_CUDNN", "LC_SDPA_DECODE", "LC_SDPA_DECODE_FOLD"):
+                         ("nofold", {"LC_SDPA_DECODE_FOLD": "0"}), ("mint2", {"LC_SDPA_DECODE_MINTILES": "2"}),
+                         ("mint4", {"LC_SDPA_DECODE_MINTILES": "4"})):
+            for kname in KNOBS:
                 os.environ.pop(kname, None)
             os.environ.update(env)
             try:
                 res[tag] = ours_us(tq, tks, tvs, to, copies)
             except RuntimeError as e:
                 res[tag] = (float("nan"), f"error {e}")
-        for kname in ("LC_SDPA_CUDNN", "LC_SDPA_DECODE", "LC_SDPA_DECODE_FOLD"):
+        for kname in KNOBS:
             os.environ.pop(kname, None)
+
         def tstep():
             for k_, v_ in zip(ks, vs):
                 F.scaled_dot_product_attention(q, k_, v_, enable_gqa=True)

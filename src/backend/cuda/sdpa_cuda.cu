@@ -519,11 +519,21 @@ static int64_t sd_key_span(const lc_sdpa_args *a, int64_t rows) {
     return span < a->skv ? span : a->skv;
 }
 
-/* The tensor-core decode's split: the fewest splits (chunks of whole 64-key tiles) whose blocks fill the
- * resident slots (num_sms × min(occupancy, 2)) within 85% of the best fill; none when the (b, kv head, row
- * group) blocks alone nearly fill them. Sets pl->nsplit, pl->chunk. */
+/* LC_SDPA_DECODE_MINTILES=N (1..64): every split of the tensor-core decode takes at least N key tiles (default
+ * 1; A/B runs of fewer, longer splits, whose blocks overlap a tile's load with the previous tile's math; read
+ * at each call). */
+static int64_t sd_dec_min_tiles(void) {
+    const char *e = getenv("LC_SDPA_DECODE_MINTILES");
+    const long v = e ? strtol(e, NULL, 10) : 1;
+    return v < 1 ? 1 : v > 64 ? 64 : v;
+}
+
+/* The tensor-core decode's split: the fewest splits (chunks of whole 64-key tiles, at least
+ * sd_dec_min_tiles() each) whose blocks fill the resident slots (num_sms × min(occupancy, 2)) within 85% of
+ * the best fill; none when the (b, kv head, row group) blocks alone nearly fill them. Sets pl->nsplit,
+ * pl->chunk. */
 static void sd_plan_mma_split(int64_t skv, int num_sms, sd_plan *pl) {
-    const int64_t ntiles = sd_cdiv(skv, SD_DEC_MMA_BK);
+    const int64_t ntiles = sd_cdiv(skv, SD_DEC_MMA_BK), min_tiles = sd_dec_min_tiles();
     int occ = sd_decode_mma_occupancy(pl->dp);
     if (occ > 2) occ = 2;
     const int64_t slots = (int64_t)num_sms * occ, base = pl->base_blocks;
@@ -533,6 +543,7 @@ static void sd_plan_mma_split(int64_t skv, int num_sms, sd_plan *pl) {
     for (int64_t ns = 1; ns <= SD_DEC_MAX_SPLIT; ns++) {
         eff[ns] = 0.0;
         if (ns > ntiles || sd_cdiv(ntiles, sd_cdiv(ntiles, ns)) != ns) continue; /* not a count whole chunks give */
+        if (ns > 1 && sd_cdiv(ntiles, ns) < min_tiles) continue;
         const int64_t blocks = base * ns;
         eff[ns] = (double)blocks / (double)(sd_cdiv(blocks, slots) * slots);
         if (eff[ns] > best) best = eff[ns];
