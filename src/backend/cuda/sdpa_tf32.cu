@@ -30,7 +30,8 @@
  * cores instead: exact float32 dot products for S, and P·V adding p·v only where p != 0 (a key hidden by
  * the mask or the lengths has p = 0, so a NaN/Inf v it holds never reaches a row that cannot see it).
  * Grid: as sdpa_mma.cuh (1-D, heaviest causal query tiles first; qt_major when k/v fit in L2).
- * Tests: tests/python/test_sdpa_tf32.py (GPU), tests/c/test_sdpa_mma.c (fits checks, host). */
+ * Tests: tests/python/test_sdpa_tf32.py (GPU), tests/c/test_sdpa_mma.c (fits checks, host); without a GPU,
+ * scripts/sdpa_mma_emu/run_tf32.sh runs this kernel's source on the host (lanes as threads) against float64. */
 #define LC_SDPA_MMA_KERNEL 1
 #include "sdpa_mma.cuh"
 
@@ -399,7 +400,8 @@ using namespace lc_sdpa_tf32;
 /* Variants (runtime A/B through LC_SDPA_TF32_VARIANT, sdpa_mma_cuda.cu): index, name, D, BN, NW, MT, QREG, MINB.
  * H100 2026-12-06 (B·H = 32, S 1k/4k, causal and not; scripts/device/f32_sdpa.py): D 64: v7 54-60 TFLOP/s
  * (non-causal, causal S = 4k: 47.5), v0 best for causal S = 1k, 2k (40.5 / 39.8 against v7's 37.5 / 37.2: 64-row blocks balance
- * the short causal rows better); D 128: v4 30.7-56.0, v2 / v3 up to 9% slower. lc_sdpa_tf32_pick chooses. */
+ * the short causal rows better); D 128: v4 30.7-56.0, v2 / v3 up to 9% slower. lc_sdpa_tf32_pick chooses.
+ * scripts/sdpa_mma_emu/emu_tf32.cpp mirrors this list (keep them in step). */
 #define SDPA_TF32_LIST(X)                                                                                      \
     X(0, "d64_m64n64q", 64, 64, 4, 1, true, 2)      /* D 64 causal S < 2k: Q split once, in registers */           \
     X(1, "d64_m64n64", 64, 64, 4, 1, false, 2)      /* Q re-read and split per tile */                         \
