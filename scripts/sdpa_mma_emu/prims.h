@@ -40,6 +40,23 @@ static inline bool __any_sync(unsigned, bool p) {
     WarpX &w = warps[my_warp]; w.u[my_lane][0] = p; w.bar->arrive_and_wait();
     bool r = false; for (int i = 0; i < 32; i++) r |= w.u[i][0] != 0; w.bar->arrive_and_wait(); return r;
 }
+/* c += A·B, one m16n8kK mma of the warp: the lanes' a[4], b0, b1 are exchanged (u[lane][0..3], [4], [5]); fa(u, row,
+ * k) and fb(u, col, k) read the operands from there by the type's PTX fragment layout; exact products and sum. */
+template <int K, typename FA, typename FB>
+static inline void mma_emu(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1, FA fa, FB fb) {
+    WarpX &w = warps[my_warp];
+    for (int i = 0; i < 4; i++) w.u[my_lane][i] = a[i];
+    w.u[my_lane][4] = b0, w.u[my_lane][5] = b1;
+    w.bar->arrive_and_wait();
+    const int g = my_lane >> 2, q = my_lane & 3;
+    for (int e = 0; e < 4; e++) {
+        const int row = g + 8 * (e >> 1), col = 2 * q + (e & 1);
+        double acc = c[e];
+        for (int k = 0; k < K; k++) acc += (double)fa(w.u, row, k) * fb(w.u, col, k);
+        c[e] = (float)acc;
+    }
+    w.bar->arrive_and_wait();
+}
 static inline uint16_t sm16(uint32_t byteoff) { uint16_t v; memcpy(&v, (char *)lc_sdpa_mma_smem + byteoff, 2); return v; }
 static inline float bf2f(uint32_t h) { uint32_t b = h << 16; float f; memcpy(&f, &b, 4); return f; }
 static inline uint16_t f2bf(float f) { uint32_t b; memcpy(&b, &f, 4); if ((b & 0x7fffffff) > 0x7f800000) return 0x7fc0; b += 0x7fff + ((b >> 16) & 1); return b >> 16; }
@@ -67,22 +84,9 @@ static inline void ldsm_x4_t(uint32_t (&r)[4], uint32_t addr) {
 template <bool BF16> static inline float cv(uint32_t h) { return BF16 ? bf2f(h & 0xffff) : hf2f(h & 0xffff); }
 template <bool BF16> static inline float half_of(uint32_t reg, int hi) { return cv<BF16>(hi ? reg >> 16 : reg & 0xffff); }
 template <bool BF16> static inline void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    WarpX &w = warps[my_warp];
-    for (int i = 0; i < 4; i++) w.u[my_lane][i] = a[i];
-    w.u[my_lane][4] = b0, w.u[my_lane][5] = b1;
-    w.bar->arrive_and_wait();
-    const int g = my_lane >> 2, q = my_lane & 3;
-    for (int e = 0; e < 4; e++) {
-        const int row = g + 8 * (e >> 1), col = 2 * q + (e & 1);
-        double acc = c[e];
-        for (int k = 0; k < 16; k++) {
-            const float A = half_of<BF16>(w.u[4 * (row & 7) + ((k & 7) >> 1)][(row >= 8) + 2 * (k >= 8)], k & 1);
-            const float B = half_of<BF16>(w.u[4 * col + ((k & 7) >> 1)][4 + (k >= 8)], k & 1);
-            acc += (double)A * B;
-        }
-        c[e] = (float)acc;
-    }
-    w.bar->arrive_and_wait();
+    mma_emu<16>(c, a, b0, b1, [](const uint32_t (&u)[32][8], int row, int k) {
+        return half_of<BF16>(u[4 * (row & 7) + ((k & 7) >> 1)][(row >= 8) + 2 * (k >= 8)], k & 1);
+    }, [](const uint32_t (&u)[32][8], int col, int k) { return half_of<BF16>(u[4 * col + ((k & 7) >> 1)][4 + (k >= 8)], k & 1); });
 }
 static inline float ex2(float x) { return exp2f(x); }
 template <bool BF16> static inline uint32_t pack2(float lo, float hi) {

@@ -13,21 +13,8 @@ namespace lc_sdpa_tf32 {
 /* c += A·B: A 16x8 (a0 = A[g][c], a1 = A[g+8][c], a2 = A[g][c+4], a3 = A[g+8][c+4]), B 8x8 (b0 = B[c][g],
  * b1 = B[c+4][g]), C (c0, c1 = C[g][2c, 2c+1], c2, c3 = C[g+8][2c, 2c+1]); lane = 4g + c. */
 static inline void mma_tf32(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    WarpX &w = warps[my_warp];
-    for (int i = 0; i < 4; i++) w.u[my_lane][i] = a[i];
-    w.u[my_lane][4] = b0, w.u[my_lane][5] = b1;
-    w.bar->arrive_and_wait();
-    const int g = my_lane >> 2, q = my_lane & 3;
-    for (int e = 0; e < 4; e++) {
-        const int row = g + 8 * (e >> 1), col = 2 * q + (e & 1);
-        double acc = c[e];
-        for (int k = 0; k < 8; k++) {
-            const float A = __uint_as_float(w.u[4 * (row & 7) + (k & 3)][(row >= 8) + 2 * (k >= 4)] & 0xffffe000u);
-            const float B = __uint_as_float(w.u[4 * col + (k & 3)][4 + (k >= 4)] & 0xffffe000u);
-            acc += (double)A * B;
-        }
-        c[e] = (float)acc;
-    }
-    w.bar->arrive_and_wait();
+    mma_emu<8>(c, a, b0, b1, [](const uint32_t (&u)[32][8], int row, int k) {
+        return __uint_as_float(u[4 * (row & 7) + (k & 3)][(row >= 8) + 2 * (k >= 4)] & 0xffffe000u);
+    }, [](const uint32_t (&u)[32][8], int col, int k) { return __uint_as_float(u[4 * col + (k & 3)][4 + (k >= 4)] & 0xffffe000u); });
 }
 }

@@ -23,7 +23,7 @@ from .. import harness as H
 from ...testing import lowp_matmul_excess, unit_roundoff
 from ..timer import time_call
 from . import Ctx, SuiteUnavailable
-from .common import timing, torch_mod, torch_version, work
+from .common import timing, torch_graph_time, torch_mod, torch_version, work
 
 
 
@@ -272,12 +272,7 @@ def _cuda_decode_linear(ctx: Ctx, rows: list, ev, tkw) -> None:
                 y = F.linear(px, pw, pb)
                 po.copy_(F.gelu(y, approximate="tanh") if act == "gelu_tanh" else y)
 
-        tstep()
-        torch.cuda.synchronize()
-        tg = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(tg):
-            tstep()
-        peer = time_call(lambda: tg.replay(), sample_ms=ev, per=copies, **tkw)
+        peer = torch_graph_time(torch, tstep, copies, ev, tkw)
         gbs = wbytes / ours["median_s"] / 1e9
         note = (f"{ours['median_ms'] * 1e3:.2f} us, {gbs:.0f} GB/s of w read, path {path}; ")
         _row(rows, ctx, "cuda_decode_linear", case, shape, "bfloat16", "cuda", ours, "torch_cuda_graph",
@@ -291,7 +286,7 @@ def _cuda_decode_linear(ctx: Ctx, rows: list, ev, tkw) -> None:
              + _target(lt["median_ms"] / ours["median_ms"], 1.0, "GEMV vs our cuBLASLt path"), mode="graph")
         for g in graphs.values():
             g.release()
-        del tws, pws, tg
+        del tws, pws
 
 
 def _cuda_bandwidth(ctx: Ctx, rows: list, ours_ms, ev, tkw) -> None:
