@@ -168,3 +168,46 @@ def test_models_torch_peer_matches_reference():
                 assert toks[i].tolist() == want, (arch, i)
             ours = lc.models.load(d).generate([list(ids[0, :6])], 6)[0][6:]
             assert ours == toks[0].tolist()
+
+
+def test_torch_graph_time_captures_once_and_divides_by_per():
+    """suites.common.torch_graph_time with a stand-in for torch (the real one needs CUDA): step runs once eagerly,
+    once under capture, then only replays are timed, each sample's ms divided by per (time_call's contract)."""
+    from contextlib import contextmanager
+    from types import SimpleNamespace
+
+    from lightning_core.bench.suites.common import torch_graph_time
+
+    log = []
+
+    class Graph:
+        def replay(self):
+            log.append("replay")
+
+    @contextmanager
+    def capture(g):
+        log.append("capture-begin")
+        yield
+        log.append("capture-end")
+
+    @contextmanager
+    def inference_mode():
+        log.append("inference")
+        yield
+
+    fake = SimpleNamespace(inference_mode=inference_mode,
+                           cuda=SimpleNamespace(synchronize=lambda: log.append("sync"), CUDAGraph=Graph, graph=capture))
+    calls = []
+
+    def sample_ms(run):
+        n0 = log.count("replay")
+        run()
+        calls.append(log.count("replay") - n0)
+        return 8.0 * calls[-1]  # 8 ms a replay
+
+    t = torch_graph_time(fake, lambda: log.append("step"), 4, sample_ms,
+                         dict(warmup=1, samples=3, inner=2, settle_s=0.0, max_s=None, min_samples=3))
+    first_replay = log.index("replay")
+    assert log[:first_replay] == ["inference", "step", "sync", "capture-begin", "step", "capture-end"]
+    assert log.count("step") == 2 and calls[-3:] == [2, 2, 2]  # the 3 samples of inner 2 (after the warm-up's 1)
+    assert abs(t["median_ms"] - 2.0) < 1e-9  # 8 ms a replay / per 4
