@@ -1,7 +1,8 @@
 /* sdpa_mma_cuda.cu — entry points of the tensor-core (mma.sync, float32 accumulation) flash-attention
  * forwards: for float16/bfloat16, lc_cuda_sdpa_mma_fits (which lc_sdpa_args it computes exactly),
  * lc_cuda_launch_sdpa_mma and lc_cuda_sdpa_mma_set_variant (A/B benchmarking); for float32 (3xTF32, float32
- * accuracy), lc_cuda_sdpa_tf32_fits, lc_cuda_launch_sdpa_tf32 and lc_cuda_sdpa_tf32_set_variant. A launch is one
+ * accuracy), lc_cuda_sdpa_tf32_fits, lc_cuda_sdpa_tf32_blocks and lc_cuda_launch_sdpa_tf32 (variant from
+ * LC_SDPA_TF32_VARIANT). A launch is one
  * kernel, no allocation, no sync, no host read of device data: graph capturable. The kernels are
  * sdpa_mma.cuh (instantiated per head_dim in sdpa_mma_d64.cu / sdpa_mma_d128.cu) and sdpa_tf32.cu.
  * Everything fits() refuses runs the generic kernel (sdpa_cuda.cu). Tests: tests/c/test_sdpa_mma.c (fits

@@ -403,7 +403,7 @@ using namespace lc_sdpa_tf32;
  * the short causal rows better); D 128: v4 30.7-56.0, v2 / v3 up to 9% slower. lc_sdpa_tf32_pick chooses.
  * scripts/sdpa_mma_emu/emu_tf32.cpp mirrors this list (keep them in step). */
 #define SDPA_TF32_LIST(X)                                                                                      \
-    X(0, "d64_m64n64q", 64, 64, 4, 1, true, 2)      /* D 64 causal S < 2k: Q split once, in registers */           \
+    X(0, "d64_m64n64q", 64, 64, 4, 1, true, 2)      /* D 64 causal S < 3k: Q split once, in registers */           \
     X(1, "d64_m64n64", 64, 64, 4, 1, false, 2)      /* Q re-read and split per tile */                         \
     X(2, "d128_m64n32", 128, 32, 4, 1, false, 2)    /* 64 rows x 32 keys, 2 blocks per SM */                   \
     X(3, "d128_m128n32", 128, 32, 8, 1, false, 1)   /* 128 rows, 8 warps */                                    \
@@ -412,10 +412,19 @@ using namespace lc_sdpa_tf32;
     X(6, "d64_m128n32w4x2", 64, 32, 4, 2, false, 2) /* 2 m-tiles a warp: each K/V fragment serves both */      \
     X(7, "d64_m128n64w4x2", 64, 64, 4, 2, false, 2) /* D 64 default: as v6 with 64-key tiles (109 KB) */
 
-/* The default variant of a call, and its query rows per block (the dispatcher's fill rule). */
+/* The default variant of a call, and its query rows per block (16·NW·MT of the list; the dispatcher's fill rule). */
 int lc_sdpa_tf32_pick(int head_dim, int causal, int64_t sq, int *rows) {
     const int v = head_dim == 128 ? 4 : (causal && sq < 3072 ? 0 : 7);
-    if (rows) *rows = v == 0 ? 64 : 128;
+    if (rows) {
+        switch (v) {
+#define SDPA_TF32_ROWS(i, name, D, BN, NW, MT, QREG, MINB)                                                        \
+    case i:                                                                                                    \
+        *rows = 16 * NW * MT;                                                                                  \
+        break;
+            SDPA_TF32_LIST(SDPA_TF32_ROWS)
+#undef SDPA_TF32_ROWS
+        }
+    }
     return v;
 }
 

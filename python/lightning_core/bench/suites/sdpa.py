@@ -159,8 +159,8 @@ class _Cuda:
         self.gen = torch.Generator(device="cuda")
         self.gen.manual_seed(ctx.seed)
 
-    def ours(self, fn):
-        return time_call(fn, sample_ms=lambda run: self.lc.time_device_ms(run, device="cuda"), **self.tkw)
+    def ours(self, fn, per: int = 1):
+        return time_call(fn, sample_ms=lambda run: self.lc.time_device_ms(run, device="cuda"), per=per, **self.tkw)
 
     def peer(self, fn):
         with self.torch.inference_mode():
@@ -379,8 +379,7 @@ def _decode_graph(c: _Cuda, rows: list, b, h, hkv, skv, d, name, q, bw, want) ->
         c.ctx.note(f"{case}: {type(e).__name__}: {e}")
         return
     err = _slice_err(o, q, ks[-1], vs[-1], False, [(0, 0), (b - 1, h - 1)], rows=1, host=c.host)
-    ours = time_call(lambda: graph.replay(), sample_ms=lambda run: lc.time_device_ms(run, device="cuda"),
-                     per=copies, **c.tkw)
+    ours = c.ours(lambda: graph.replay(), per=copies)
     gbs = kv_bytes / ours["median_s"] / 1e9
     wk, tol = _work(b, h, hkv, 1, skv, d, False, name), sdpa_tol(name, skv, d)
     try:
