@@ -1,6 +1,7 @@
 """Decode attention device time, graph-replayed (developer probe): B=1/8, H=32, Hkv=8, D=128, bf16, Skv 1k/4k;
 `copies` calls on distinct k/v copies (>= 256 MB together) captured in one graph, for our default dispatch,
-LC_SDPA_CUDNN=1 (cuDNN's engine for every eligible shape), LC_SDPA_DECODE=simt, and torch's SDPA captured
+LC_SDPA_CUDNN=1 (cuDNN's engine for every eligible shape), LC_SDPA_DECODE=simt, the split merges without
+clusters (LC_SDPA_DECODE_CLUSTER=0: the fold, and with LC_SDPA_DECODE_FOLD=0 the combine kernel), and torch's SDPA captured
 the same way, and the decode's split plan with at least 2 / 4 key tiles a split
 (LC_SDPA_DECODE_MINTILES). Prints us per call. Usage: python scripts/device/decode_graph.py."""
 import math
@@ -15,7 +16,7 @@ from lightning_core.bench.suites.lowp import _events
 from lightning_core.bench.timer import time_call
 
 KW = dict(warmup=3, samples=9, min_sample_s=2e-4, settle_s=0.05, max_s=2.0)
-KNOBS = ("LC_SDPA_CUDNN", "LC_SDPA_DECODE", "LC_SDPA_DECODE_FOLD", "LC_SDPA_DECODE_MINTILES")
+KNOBS = ("LC_SDPA_CUDNN", "LC_SDPA_DECODE", "LC_SDPA_DECODE_FOLD", "LC_SDPA_DECODE_MINTILES", "LC_SDPA_DECODE_CLUSTER")
 
 
 def ours_us(tq, tks, tvs, to, copies):
@@ -45,7 +46,8 @@ def main():
         tks, tvs = [lc.from_dlpack(x) for x in ks], [lc.from_dlpack(x) for x in vs]
         res = {}
         for tag, env in (("default", {}), ("cudnn", {"LC_SDPA_CUDNN": "1"}), ("simt", {"LC_SDPA_DECODE": "simt"}),
-                         ("nofold", {"LC_SDPA_DECODE_FOLD": "0"}), ("mint2", {"LC_SDPA_DECODE_MINTILES": "2"}),
+                         ("fold", {"LC_SDPA_DECODE_CLUSTER": "0"}),
+                         ("combine", {"LC_SDPA_DECODE_CLUSTER": "0", "LC_SDPA_DECODE_FOLD": "0"}), ("mint2", {"LC_SDPA_DECODE_MINTILES": "2"}),
                          ("mint4", {"LC_SDPA_DECODE_MINTILES": "4"})):
             for kname in KNOBS:
                 os.environ.pop(kname, None)

@@ -8,8 +8,9 @@
  * splits forced by a large SM count and refused by a missing workspace. Outputs, lse and workspace are
  * poisoned with NaN bytes first; the unaddressed gaps of a strided output must stay poisoned. Each case runs
  * twice, the output poisoned again in between (the tensor-core decode's self-resetting split counters).
- * The decode cases run again with LC_SDPA_DECODE_FOLD=0 (partials merged by sd_combine) and with
- * LC_SDPA_DECODE=simt; the path taken is checked (tensor-core decode exactly where it applies).
+ * The tensor-core decode merges its splits through a thread-block cluster by default; the decode cases run
+ * again with LC_SDPA_DECODE_CLUSTER=0 (the last block merges), with LC_SDPA_DECODE_FOLD=0 as well (sd_combine)
+ * and with LC_SDPA_DECODE=simt; the path taken is checked (tensor-core decode exactly where it applies).
  * Tolerance per output row i (e = 2^-24, u = the output dtype's unit roundoff):
  *   |err| <= u·|ref| + 2·(d·S_i + M_i + n_i + 16)·e·V_i,  S_i = scale·max_j Σ_c |q_ic k_jc|, M_i the largest
  *   finite |mask| the row sees, n_i its visible keys, V_i its largest |v|; lse likewise without V_i.
@@ -488,12 +489,19 @@ static void kv_decode_case(int dev_sms) {
 
 /* ---- timing (informational) -------------------------------------------------------------------------- */
 
-static void set_mode(const char *decode, const char *fold) {
-    if (decode) setenv("LC_SDPA_DECODE", decode, 1);
-    else unsetenv("LC_SDPA_DECODE");
-    if (fold) setenv("LC_SDPA_DECODE_FOLD", fold, 1);
-    else unsetenv("LC_SDPA_DECODE_FOLD");
+static void set_env(const char *name, const char *value) {
+    if (value) setenv(name, value, 1);
+    else unsetenv(name);
 }
+static void set_mode(const char *decode, const char *fold, const char *cluster) {
+    set_env("LC_SDPA_DECODE", decode);
+    set_env("LC_SDPA_DECODE_FOLD", fold);
+    set_env("LC_SDPA_DECODE_CLUSTER", cluster);
+}
+/* The decode merge modes the benches compare: LC_SDPA_DECODE, _FOLD, _CLUSTER. */
+#define MODES 4
+static const char *const bench_modes[MODES][3] = {{NULL, NULL, NULL}, {NULL, NULL, "0"}, {NULL, "0", "0"}, {"simt", NULL, NULL}};
+static const char *const bench_names[MODES] = {"mma+cluster", "mma+fold", "mma+combine", "simt"};
 
 /* Mean of n back-to-back launches after 3 warm-ups, in microseconds; -1 on a launch error. */
 static double time_sdpa(const lc_sdpa_args *a, void *ws, size_t wsb, int sms, int n, const char **path) {
@@ -540,17 +548,17 @@ static void bench_decode(int sms) {
             void *ws = NULL;
             if (wsb && cudaMalloc(&ws, wsb) != cudaSuccess) ws = NULL;
             const int n = B * S >= 8 * 32768 ? 10 : 50;
-            const char *modes[3][2] = {{NULL, NULL}, {NULL, "0"}, {"simt", NULL}};
-            double us[3];
+            double us[MODES];
             const char *path = "?";
-            for (int mi = 0; mi < 3; mi++) {
-                set_mode(modes[mi][0], modes[mi][1]);
+            for (int mi = 0; mi < MODES; mi++) {
+                set_mode(bench_modes[mi][0], bench_modes[mi][1], bench_modes[mi][2]);
                 us[mi] = time_sdpa(&a, ws, ws ? wsb : 0, sms, n, mi == 0 ? &path : NULL);
             }
-            set_mode(NULL, NULL);
+            set_mode(NULL, NULL, NULL);
             const double gb = 2.0 * (double)kvb / 1e9;
-            printf("  B=%-3lld Skv=%-6lld mma+fold %8.1f us %5.0f GB/s | mma+combine %8.1f us %5.0f GB/s | simt %8.1f us %5.0f GB/s (%s)\n",
-                   (long long)B, (long long)S, us[0], gb / (us[0] * 1e-6), us[1], gb / (us[1] * 1e-6), us[2], gb / (us[2] * 1e-6), path);
+            printf("  B=%-3lld Skv=%-6lld", (long long)B, (long long)S);
+            for (int mi = 0; mi < MODES; mi++) printf(" | %s %7.1f us %5.0f GB/s", bench_names[mi], us[mi], gb / (us[mi] * 1e-6));
+            printf(" (%s)\n", path);
             cudaFree(k), cudaFree(v), cudaFree(q), cudaFree(o);
             if (ws) cudaFree(ws);
         }
@@ -582,11 +590,9 @@ static void bench_graph_step(int sms) {
     void *ws = wsb ? dev_alloc(wsb) : NULL;
     cudaStream_t st;
     cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking);
-    const char *modes[3][2] = {{NULL, NULL}, {NULL, "0"}, {"simt", NULL}};
-    const char *names[3] = {"mma+fold", "mma+combine", "simt"};
     printf("bench graph decode step bf16 B=1 H=32 Hkv=8 D=128 Skv 1000..1190 (KV append + attention; us per replay)\n");
-    for (int mi = 0; mi < 3; mi++) {
-        set_mode(modes[mi][0], modes[mi][1]);
+    for (int mi = 0; mi < MODES; mi++) {
+        set_mode(bench_modes[mi][0], bench_modes[mi][1], bench_modes[mi][2]);
         const int32_t l0 = 1000;
         cudaMemcpy(len, &l0, 4, cudaMemcpyHostToDevice);
         cudaGraph_t g = NULL;
@@ -612,12 +618,12 @@ static void bench_graph_step(int sms) {
         }
         int32_t lf = 0;
         cudaMemcpy(&lf, len, 4, cudaMemcpyDeviceToHost);
-        if (ok) printf("  %-12s %7.2f us per step (%s; length %d after the replays, want 1190)\n", names[mi], 1000.0 * ms / 180, path, (int)lf);
-        else printf("  %-12s capture/replay failed (%s)\n", names[mi], cudaGetErrorString(cudaGetLastError()));
+        if (ok) printf("  %-12s %7.2f us per step (%s; length %d after the replays, want 1190)\n", bench_names[mi], 1000.0 * ms / 180, path, (int)lf);
+        else printf("  %-12s capture/replay failed (%s)\n", bench_names[mi], cudaGetErrorString(cudaGetLastError()));
         if (ge) cudaGraphExecDestroy(ge);
         if (g) cudaGraphDestroy(g);
     }
-    set_mode(NULL, NULL);
+    set_mode(NULL, NULL, NULL);
     cudaStreamDestroy(st);
     cudaFree(ck), cudaFree(cv), cudaFree(kn), cudaFree(vn), cudaFree(q), cudaFree(o), cudaFree(len);
     if (ws) cudaFree(ws);
@@ -697,25 +703,27 @@ int main(void) {
 
     printf("test_sdpa_cuda: %d SMs\n", sms);
     const size_t ncases = sizeof cases / sizeof cases[0];
-    set_mode(NULL, NULL);
+    set_mode(NULL, NULL, NULL);
     for (size_t i = 0; i < ncases; i++) {
         want_mma = mma_applies(&cases[i]);
         run_case(&cases[i], sms);
     }
-    /* the 16-bit decode cases again: partials merged by sd_combine, then the SIMT kernel */
-    const char *modes[2][2] = {{NULL, "0"}, {"simt", NULL}};
-    for (int mi = 0; mi < 2; mi++) {
-        set_mode(modes[mi][0], modes[mi][1]);
+    /* the 16-bit decode cases again: split partials merged by the last block (no clusters), by sd_combine,
+     * then the SIMT kernel */
+    const char *modes[3][3] = {{NULL, NULL, "0"}, {NULL, "0", "0"}, {"simt", NULL, NULL}};
+    for (int mi = 0; mi < 3; mi++) {
+        set_mode(modes[mi][0], modes[mi][1], modes[mi][2]);
         if (verbose)
-            printf("  -- LC_SDPA_DECODE=%s LC_SDPA_DECODE_FOLD=%s\n", modes[mi][0] ? modes[mi][0] : "(unset)",
-                   modes[mi][1] ? modes[mi][1] : "(unset)");
+            printf("  -- LC_SDPA_DECODE=%s LC_SDPA_DECODE_FOLD=%s LC_SDPA_DECODE_CLUSTER=%s\n",
+                   modes[mi][0] ? modes[mi][0] : "(unset)", modes[mi][1] ? modes[mi][1] : "(unset)",
+                   modes[mi][2] ? modes[mi][2] : "(unset)");
         for (size_t i = 0; i < ncases; i++) {
             if (cases[i].sq > 16 || cases[i].dt == F32) continue;
-            want_mma = mi == 0 ? mma_applies(&cases[i]) : 0;
+            want_mma = mi < 2 ? mma_applies(&cases[i]) : 0;
             run_case(&cases[i], sms);
         }
     }
-    set_mode(NULL, NULL);
+    set_mode(NULL, NULL, NULL);
     want_mma = -1;
 
     const int32_t l1[4] = {0, 3, 14, 16}, l2[3] = {0, 5, 2}, l3[2] = {-3, 100};

@@ -27,6 +27,20 @@ __device__ __forceinline__ void lc_pdl_entry() {
     lc_pdl_wait();
 }
 
+/* The kernel's parameter struct copied into shared memory by all of the block's threads at once (4 bytes a
+ * thread, one round of loads in flight) before anything reads it; returns the copy. Meant to run before
+ * lc_pdl_wait: a launch's parameters are new constant-bank lines, and a kernel that reads them where it needs
+ * them stalls on each line in turn (an ALU operand from constant memory blocks the warp), so a large struct
+ * read through a kernel's length costs several serialised misses. */
+template <typename P> __device__ __forceinline__ const P &lc_params_to_smem(const P &src, P *dst) {
+    static_assert(sizeof(P) % 4 == 0, "a parameter struct of whole words");
+    const int *s = reinterpret_cast<const int *>(&src);
+    int *d = reinterpret_cast<int *>(dst);
+    for (int i = (int)threadIdx.x; i < (int)(sizeof(P) / 4); i += (int)blockDim.x) d[i] = s[i];
+    __syncthreads();
+    return *dst;
+}
+
 /* 1 unless the env LC_PDL is "0" (read once). */
 static inline int lc_pdl_enabled() {
     static int cached = -1;
@@ -37,6 +51,26 @@ static inline int lc_pdl_enabled() {
         __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
     }
     return v;
+}
+
+/* LC_PDL_CARVEOUT=N (0..100; read once; unset or out of range: -1, the driver's choice): the shared-memory
+ * carveout in percent that every kernel launched here asks for (cudaFuncAttributePreferredSharedMemoryCarveout,
+ * set at each launch: an A/B knob). Consecutive kernels of a decode step with different carveouts cannot share
+ * an SM while PDL overlaps them (the SM drains and reconfigures first); one carveout for all may avoid it. */
+static inline int lc_pdl_carveout() {
+    static int cached = -2;
+    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (v == -2) {
+        const char *e = getenv("LC_PDL_CARVEOUT");
+        v = e && *e ? atoi(e) : -1;
+        if (v < 0 || v > 100) v = -1;
+        __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
+template <typename... KArgs> static inline void lc_pdl_prefer_carveout(void (*kern)(KArgs...)) {
+    const int c = lc_pdl_carveout();
+    if (c >= 0) (void)cudaFuncSetAttribute((const void *)kern, cudaFuncAttributePreferredSharedMemoryCarveout, c);
 }
 
 /* The launch configuration of kern<<<grid, block, smem, stream>>> with the caller's attrs[0, n) and the
@@ -62,6 +96,7 @@ template <typename... KArgs, typename... Args>
 static cudaError_t lc_pdl_launch(void (*kern)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
                                  Args &&...args) {
     cudaLaunchAttribute attr[1];
+    lc_pdl_prefer_carveout(kern);
     const cudaLaunchConfig_t cfg = lc_pdl_config(grid, block, smem, stream, attr, 0);
     return cudaLaunchKernelEx(&cfg, kern, std::forward<Args>(args)...);
 }
@@ -84,6 +119,7 @@ static cudaError_t lc_pdl_launch_cluster(void (*kern)(KArgs...), dim3 grid, dim3
                                          cudaStream_t stream, dim3 cluster, Args &&...args) {
     cudaLaunchAttribute attr[2];
     attr[0] = lc_cluster_attr(cluster);
+    lc_pdl_prefer_carveout(kern);
     const cudaLaunchConfig_t cfg = lc_pdl_config(grid, block, smem, stream, attr, 1);
     return cudaLaunchKernelEx(&cfg, kern, std::forward<Args>(args)...);
 }

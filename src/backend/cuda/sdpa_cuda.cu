@@ -786,7 +786,13 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
         p.kl_rw = ap->lengths;
         p.ovf = ap->overflow;
     }
-    p.fold = pl.mma && pl.nsplit > 1 && pl.base_blocks <= SD_DEC_NCTR && !sd_env_is("LC_SDPA_DECODE_FOLD", "0");
+    /* the splits of a group as one cluster when every group's cluster is resident at once (one wave), else the
+     * fold (the last split to finish merges), else the combine pass */
+    p.cluster = pl.mma && pl.nsplit > 1 && pl.nsplit <= SD_DEC_MAX_CLUSTER && !sd_env_is("LC_SDPA_DECODE_CLUSTER", "0") &&
+                        pl.base_blocks <= sd_decode_mma_cluster_capacity(args->dtype, pl.dp, pl.nsplit)
+                    ? pl.nsplit
+                    : 0;
+    p.fold = pl.mma && pl.nsplit > 1 && !p.cluster && pl.base_blocks <= SD_DEC_NCTR && !sd_env_is("LC_SDPA_DECODE_FOLD", "0");
     if (pl.nsplit > 1) {
         const size_t nslots = (size_t)args->batch * args->heads * args->sq * pl.nsplit;
         p.ws_o = (float *)workspace;
@@ -808,6 +814,6 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
         cfg->fn<<<blocks, cfg->nt, smem, stream>>>(p);
         err = cudaGetLastError();
     }
-    if (err != cudaSuccess || pl.nsplit == 1 || p.fold) return err;
+    if (err != cudaSuccess || pl.nsplit == 1 || p.fold || p.cluster) return err;
     return sd_launch_combine(args->dtype, p, stream);
 }

@@ -58,6 +58,11 @@ typedef struct sd_params {
      * finished splits; it starts at 0 and the merging block puts it back to 0); fold 0: sd_combine runs
      * after the kernel. */
     int fold;
+    /* tensor-core decode: > 1 (then = nsplit, fold 0): the splits of each (b, kv head, row group) are one
+     * thread-block cluster; each block leaves its partial (m, l, unnormalised O) in its shared memory and,
+     * after a cluster barrier, every block merges a slice of the group's outputs from all of them (no
+     * workspace, no counter, no second kernel). */
+    int cluster;
     int plain_nonfinite; /* lc_sdpa_args.plain_nonfinite: a row with no softmax weight is NaN, not zeros (sd_empty) */
     /* tensor-core decode with the KV-cache append fused (lc_sdpa_args.append; tnew 0: none). L0 = kl_rw[b] (the
      * cache's int32 lengths, clamped to [0, skv]) before the call; the keys [L0, min(L0 + tnew, skv)) come from
@@ -230,6 +235,10 @@ __device__ __forceinline__ float sd_apply_mask(const sd_params &p, int b, int h,
 #define SD_DEC_MMA_BK 64
 #define SD_DEC_NCTR 16384
 int sd_decode_mma_occupancy(int dp);
+/* Clusters of c (2..SD_DEC_MAX_CLUSTER) tensor-core decode blocks resident at once on the current device
+ * (cudaOccupancyMaxActiveClusters), cached; 0 when the size is refused or there is no device. */
+#define SD_DEC_MAX_CLUSTER 16
+int sd_decode_mma_cluster_capacity(lc_dtype dtype, int dp, int c);
 cudaError_t sd_launch_decode_mma(lc_dtype dtype, int dp, const sd_params &p, unsigned blocks, cudaStream_t stream);
 /* decode launcher (sdpa_decode_cuda.cu): RT rows per block (4 or 8); smem bytes for it. */
 size_t sd_decode_smem(int dp, int rt);

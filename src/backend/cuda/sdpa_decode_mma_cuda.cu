@@ -6,7 +6,8 @@
  * One block of 4 warps per (b, kv head, row group, key chunk). The rows of a (b, kv head) are the GQA
  * group's query heads × sq query rows (row r = g·sq + i reads head kvh·group + g); 16 of them (zero-padded)
  * are the M side of mma.sync m16n8k16, so each k/v byte of the chunk is read once for all of them. q (its
- * own 16-bit values, unscaled) is staged in shared memory, then held as A fragments (DP <= 128) or reloaded
+ * own 16-bit values, unscaled) is staged in shared memory (by cp.async with the first tile when its rows allow
+ * 16-byte loads), then held as A fragments (DP <= 128) or reloaded
  * per k-step (DP 256). The chunk's keys stream through shared memory in tiles of 64 keys (k and v rows,
  * pitch DP + 8 elements so ldmatrix is conflict free) by cp.async, ST tiles in flight (ST = 4 for DP <= 64,
  * 3 above); columns >= head_dim and keys past the chunk are zero-filled, never read from global memory.
@@ -20,7 +21,10 @@
  * inside the loaded range (a mask, or causal with sq > 1) a warp whose 16 v rows hold a non-finite value
  * does that tile's P·V in float32 on CUDA cores and skips p == 0, so a hidden NaN/Inf v cannot reach a row
  * (0·NaN would in an mma). At the end the warps merge (m, l, O) through shared memory; one split: the block
- * writes out (and lse); several: its unnormalised partial (ws_o, ws_ml as sdpa_cuda.cuh describes), and with
+ * writes out (and lse); with p.cluster the group's splits are one thread-block cluster: each block leaves its
+ * partial in its shared memory and, after a cluster barrier, merges outputs split·128 + tid, + nsplit·128, ...
+ * of the group from every block's (distributed shared memory); else several splits write their unnormalised
+ * partials (ws_o, ws_ml as sdpa_cuda.cuh describes), and with
  * p.fold the last block of the (b, kv head, row group) to finish (a device counter, put back to 0 by that
  * block; kernels of this path must not run concurrently on two streams) merges the partials and writes out,
  * else sd_combine runs after the kernel. Rows with no visible key: zeros (NaN with plain_nonfinite), lse -inf.
@@ -30,6 +34,7 @@
  * decode step's append costs no launch of its own.
  * Tests: tests/c/test_sdpa_cuda.c (GPU machine only; LC_SDPA_DECODE=simt runs the SIMT kernel instead).
  */
+#include <cooperative_groups.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -52,6 +57,26 @@ __device__ unsigned sdm_ctr[SD_DEC_NCTR];
 /* Fused append (p.tnew): blocks of sequence b that have read its length L0; 0 between launches. */
 __device__ unsigned sdm_bctr[SD_DEC_NCTR];
 
+/* Developer probe (scripts/device/decode_probe.sh builds with -DSDM_PROBE): thread 0 of each block stamps
+ * %globaltimer at 8 points of the kernel into sdm_probe (the last launch's), read back by sdm_probe_read. */
+#ifdef SDM_PROBE
+#define SDM_PROBE_BLOCKS 4096
+__device__ unsigned long long sdm_probe[SDM_PROBE_BLOCKS][8];
+#define SDM_STAMP(i)                                                                                           \
+    do {                                                                                                       \
+        if (threadIdx.x == 0 && blockIdx.x < SDM_PROBE_BLOCKS) {                                               \
+            unsigned long long t_;                                                                             \
+            asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t_));                                             \
+            sdm_probe[blockIdx.x][i] = t_;                                                                     \
+        }                                                                                                      \
+    } while (0)
+extern "C" int sdm_probe_read(unsigned long long *dst, size_t n) {
+    return cudaMemcpyFromSymbol(dst, sdm_probe, n * 8 * sizeof(unsigned long long)) == cudaSuccess ? 0 : -1;
+}
+#else
+#define SDM_STAMP(i) ((void)0)
+#endif
+
 __host__ __device__ constexpr int sdm_stages(int dp) { return dp <= 64 ? 4 : 3; }
 __host__ __device__ constexpr int sdm_pitch(int dp) { return dp + 8; }
 /* q [16][pitch] + ST × (k, v) [64][pitch], 16-bit elements. */
@@ -64,7 +89,9 @@ __device__ __forceinline__ float sdm_f(__half x) { return __half2float(x); }
 
 template <typename T, int DP>
 __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
+    SDM_STAMP(0);
     lc_pdl_entry(); /* pdl.cuh */
+    SDM_STAMP(1);
     typedef SdVec<T> SV;
     typedef SdPair<T> SP;
     constexpr int ST = sdm_stages(DP);
@@ -75,7 +102,8 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
     constexpr bool QREG = DP <= 128;
     static_assert(DP % 32 == 0 && DP <= 256, "DP");
     /* the merge (after the loop) and the fold reuse the tile buffers */
-    static_assert((size_t)ST * 2 * SDM_BK * PITCH * 2 >= (size_t)(SDM_NW * 16 * DP + 2 * SDM_NW * 16) * 4, "merge space");
+    static_assert((size_t)ST * 2 * SDM_BK * PITCH * 2 >= (size_t)(SDM_NW * 16 * DP + 2 * SDM_NW * 16 + 16 * DP + 32) * 4,
+                  "merge space (with the cluster partial)");
     static_assert((size_t)ST * 2 * SDM_BK * PITCH * 2 >= (size_t)(2 * 16 * 256 + 32) * 4, "fold space");
 
     extern __shared__ float4 sdm_smem4[];
@@ -87,15 +115,15 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int g = lane >> 2, q4 = lane & 3;
 
-    /* block -> (b, kv head, row group, split) */
-    long long rest = blockIdx.x;
-    const int split = (int)(rest % p.nsplit);
-    rest /= p.nsplit;
-    const long long grp_id = rest;
-    const int rgi = (int)(rest % p.nrg);
-    rest /= p.nrg;
-    const int kvh = (int)(rest % p.kv_heads);
-    const int b = (int)(rest / p.kv_heads);
+    /* block -> (b, kv head, row group, split); 32-bit division (the planner keeps the grid below 2^31) */
+    unsigned rest = blockIdx.x;
+    const int split = (int)(rest % (unsigned)p.nsplit);
+    rest /= (unsigned)p.nsplit;
+    const unsigned grp_id = rest;
+    const int rgi = (int)(rest % (unsigned)p.nrg);
+    rest /= (unsigned)p.nrg;
+    const int kvh = (int)(rest % (unsigned)p.kv_heads);
+    const int b = (int)(rest / (unsigned)p.kv_heads);
     const int sq = p.sq, d = p.d;
     const int R = p.group * sq, r0 = rgi * 16;
     const int nr = min(16, R - r0); /* real rows of the block */
@@ -105,15 +133,25 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
     int l0 = 0;
     if (p.tnew && tid == 0) l0 = *(volatile const int *)(p.kl_rw + b);
 
-    /* q rows of the block (zero past the rows and head_dim), staged before anything that needs L */
+    /* q rows of the block (zero past the rows and head_dim), staged before anything that needs L: by cp.async
+     * (joining the first tile's group, so the reads overlap L's and the tiles') when q allows 16-byte loads,
+     * else element by element */
+    const T *const qb = static_cast<const T *>(p.q) + (long long)b * p.q_st[0];
+    if (p.vec_q) {
+        for (int idx = tid; idx < 16 * CPR; idx += SDM_NT) {
+            const int r = idx / CPR, c = (idx % CPR) * 8, gr = r0 + r;
+            const bool ok = r < nr && c < d;
+            const T *src = ok ? qb + (long long)(kvh * p.group + gr / sq) * p.q_st[1] + (long long)(gr % sq) * p.q_st[2] + c : qb;
+            sd_cp_async16(qs + r * PITCH + c, src, ok ? 16 : 0);
+        }
+    } else
     for (int idx = tid; idx < 16 * DP; idx += SDM_NT) {
         const int r = idx / DP, c = idx % DP;
         const int gr = r0 + r;
         unsigned short x = 0;
         if (r < nr && c < d) {
             const int hq = kvh * p.group + gr / sq, i = gr % sq;
-            x = (unsigned short)SV::bits(static_cast<const T *>(p.q) + (long long)b * p.q_st[0] + (long long)hq * p.q_st[1] +
-                                         (long long)i * p.q_st[2] + (long long)c * p.q_st[3]);
+            x = (unsigned short)SV::bits(qb + (long long)hq * p.q_st[1] + (long long)i * p.q_st[2] + (long long)c * p.q_st[3]);
         }
         reinterpret_cast<unsigned short *>(qs)[r * PITCH + c] = x;
     }
@@ -164,8 +202,10 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
      * capacity, but the lengths are only known here). With the fold, the others leave at once and the
      * merge waits for the live ones only; one live split (or none) writes out directly. */
     const int live = p.nsplit > 1 ? min(p.nsplit, (kmax - kmin + p.chunk - 1) / p.chunk) : 1;
-    const bool direct = p.nsplit == 1 || (p.fold && live <= 1);
-    if (p.fold && !direct && split >= live) return;
+    /* a cluster's blocks all stay (a dead split merges as an empty partial: ntile 0 below) */
+    const bool direct = !p.cluster && (p.nsplit == 1 || (p.fold && live <= 1));
+    const bool cmerge = p.cluster;
+    if (!p.cluster && p.fold && !direct && split >= live) return;
     if (direct && split > 0) return;
     int c0 = kmin, c1 = kmax;
     if (!direct) {
@@ -201,6 +241,7 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
             sd_cp_async16(vs + r * PITCH + c, vsrc, ok ? 16 : 0);
         }
     };
+    SDM_STAMP(2);
 #pragma unroll
     for (int s = 0; s < ST - 1; s++) {
         if (s < ntile) load_tile(s);
@@ -216,7 +257,9 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
         ri[rr] = rv[rr] ? gr % sq : 0;
         rh[rr] = rv[rr] ? kvh * p.group + gr / sq : 0;
     }
+    if (p.vec_q) sd_cp_async_wait<ST - 2>(); /* q's cp.async joined group 0 */
     __syncthreads();
+    SDM_STAMP(3);
     /* A fragments of q: rows lane % 8 (+8 for lanes 8-15, 24-31), columns +8 for lanes 16-31 */
     const T *qrow = qs + ((lane & 7) + ((lane >> 3) & 1) * 8) * PITCH + (lane >> 4) * 8;
     unsigned qf[QREG ? KS : 1][4];
@@ -356,11 +399,15 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
     }
     sd_cp_async_wait<0>();
     __syncthreads(); /* every warp is done with the tiles: their space becomes the merge buffers */
+    SDM_STAMP(4);
 
     /* merge the warps: per warp m, l (rows) and O [16][DP] */
     float *const red_o = red;                       /* [NW][16][DP] */
     float *const red_m = red_o + SDM_NW * 16 * DP;  /* [NW][16] */
     float *const red_l = red_m + SDM_NW * 16;       /* [NW][16] */
+    float *const cp_o = red_l + SDM_NW * 16;        /* cluster: the block's partial O [16][DP], m [16], l [16] */
+    float *const cp_m = cp_o + 16 * DP;
+    float *const cp_l = cp_m + 16;
 #pragma unroll
     for (int rr = 0; rr < 2; rr++) {
         float lr = l[rr];
@@ -389,6 +436,14 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
             den = fmaf(wt, red_l[w * 16 + r], den);
             num = fmaf(wt, red_o[(w * 16 + r) * DP + c], num);
         }
+        if (cmerge) {
+            cp_o[r * DP + c] = num;
+            if (c == 0) {
+                cp_m[r] = mx;
+                cp_l[r] = den;
+            }
+            continue;
+        }
         const int gr = r0 + r, hq = kvh * p.group + gr / sq, i = gr % sq;
         const long long rowid = ((long long)b * p.heads + hq) * sq + i;
         if (direct) {
@@ -405,6 +460,47 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
                 p.ws_ml[2 * slot + 1] = den;
             }
         }
+    }
+    if (cmerge) { /* rank = split: block s merges outputs s·NT + tid, + nsplit·NT, ... of the group */
+        namespace cg = cooperative_groups;
+        cg::cluster_group cl = cg::this_cluster();
+        SDM_STAMP(5);
+        cl.sync(); /* every block's partial is in its shared memory */
+        SDM_STAMP(6);
+        const int ns = p.cluster;
+        for (int idx = split * SDM_NT + tid; idx < nr * d; idx += ns * SDM_NT) {
+            const int r = idx / d, c = idx % d;
+            float pm[SD_DEC_MAX_CLUSTER], pl[SD_DEC_MAX_CLUSTER], po[SD_DEC_MAX_CLUSTER];
+#pragma unroll
+            for (int s = 0; s < SD_DEC_MAX_CLUSTER; s++) /* all remote loads in flight, then the merge */
+                if (s < ns) {
+                    const float *rem = cl.map_shared_rank(cp_o, s);
+                    po[s] = rem[r * DP + c];
+                    pm[s] = rem[16 * DP + r];
+                    pl[s] = rem[16 * DP + 16 + r];
+                }
+            float mx = -FLT_MAX;
+#pragma unroll
+            for (int s = 0; s < SD_DEC_MAX_CLUSTER; s++)
+                if (s < ns) mx = fmaxf(mx, pm[s]);
+            float den = 0.0f, num = 0.0f;
+#pragma unroll
+            for (int s = 0; s < SD_DEC_MAX_CLUSTER; s++)
+                if (s < ns) {
+                    const float wt = exp2f(pm[s] - mx);
+                    den = fmaf(wt, pl[s], den);
+                    num = fmaf(wt, po[s], num);
+                }
+            const int gr = r0 + r, hq = kvh * p.group + gr / sq, i = gr % sq;
+            const bool empty = den == 0.0f;
+            T *dst = static_cast<T *>(p.out) + (long long)b * p.o_st[0] + (long long)hq * p.o_st[1] + (long long)i * p.o_st[2] +
+                     (long long)c * p.o_st[3];
+            *dst = SV::st1(empty ? sd_empty(p) : num / den);
+            if (c == 0 && p.lse) p.lse[((long long)b * p.heads + hq) * sq + i] = empty ? -INFINITY : (mx + log2f(den)) * SD_LN2;
+        }
+        cl.sync(); /* the other blocks' shared memory stays alive until every block has read it */
+        SDM_STAMP(7);
+        return;
     }
     if (direct || !p.fold) return;
 
@@ -488,20 +584,73 @@ int sd_decode_mma_occupancy(int dp) {
 
 static int sdm_attr_done[SDM_MAX_DEVICES][2][4];
 
+/* The kernel's function attributes, once per device: its dynamic shared memory, and cluster sizes past 8
+ * (non-portable; sm_90 takes 16). */
+template <typename T, int DP> static cudaError_t sdm_prepare(int dti, int dpi) {
+    int dev = 0;
+    cudaError_t err = cudaGetDevice(&dev);
+    if (err != cudaSuccess) return err;
+    if (dev >= 0 && dev < SDM_MAX_DEVICES && sdm_attr_done[dev][dti][dpi]) return cudaSuccess;
+    if (sdm_smem(DP) > 48 * 1024) {
+        err = cudaFuncSetAttribute((const void *)sd_decode_mma<T, DP>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                   (int)sdm_smem(DP));
+        if (err != cudaSuccess) return err;
+    }
+    err = cudaFuncSetAttribute((const void *)sd_decode_mma<T, DP>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+    if (err != cudaSuccess) return err;
+    if (dev >= 0 && dev < SDM_MAX_DEVICES) sdm_attr_done[dev][dti][dpi] = 1;
+    return cudaSuccess;
+}
+
+template <typename T, int DP> static int sdm_cluster_query(int dti, int dpi, int c) {
+    if (sdm_prepare<T, DP>(dti, dpi) != cudaSuccess) return 0;
+    cudaLaunchAttribute attr = lc_cluster_attr(dim3((unsigned)c, 1, 1)); /* pdl.cuh, as the launch has it */
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3((unsigned)c);
+    cfg.blockDim = dim3(SDM_NT);
+    cfg.dynamicSmemBytes = sdm_smem(DP);
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    int n = 0;
+    if (cudaOccupancyMaxActiveClusters(&n, sd_decode_mma<T, DP>, &cfg) != cudaSuccess) return 0;
+    return n;
+}
+
+template <typename T> static int sdm_cluster_query_dp(int dti, int dp, int c) {
+    switch (dp) {
+    case 32: return sdm_cluster_query<T, 32>(dti, 0, c);
+    case 64: return sdm_cluster_query<T, 64>(dti, 1, c);
+    case 128: return sdm_cluster_query<T, 128>(dti, 2, c);
+    default: return sdm_cluster_query<T, 256>(dti, 3, c);
+    }
+}
+
+int sd_decode_mma_cluster_capacity(lc_dtype dtype, int dp, int c) {
+    static int cache[SDM_MAX_DEVICES][2][4][SD_DEC_MAX_CLUSTER + 1]; /* capacity + 1; 0 not yet asked */
+    if (c < 2 || c > SD_DEC_MAX_CLUSTER || (dtype != LC_DTYPE_F16 && dtype != LC_DTYPE_BF16)) return 0;
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= SDM_MAX_DEVICES) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    const int dti = dtype == LC_DTYPE_BF16, dpi = dp <= 32 ? 0 : dp <= 64 ? 1 : dp <= 128 ? 2 : 3;
+    int *slot = &cache[dev][dti][dpi][c];
+    const int known = __atomic_load_n(slot, __ATOMIC_RELAXED);
+    if (known) return known - 1;
+    const int n = dti ? sdm_cluster_query_dp<__nv_bfloat16>(dti, dp, c) : sdm_cluster_query_dp<__half>(dti, dp, c);
+    if (n == 0) (void)cudaGetLastError(); /* a refused size: the fold or the combine pass, asked again next time */
+    else __atomic_store_n(slot, n + 1, __ATOMIC_RELAXED); /* racing writers store the same value */
+    return n;
+}
+
 template <typename T, int DP>
 static cudaError_t sdm_launch(int dti, int dpi, const sd_params &p, unsigned blocks, cudaStream_t stream) {
-    const size_t smem = sdm_smem(DP);
-    if (smem > 48 * 1024) {
-        int dev = 0;
-        cudaError_t err = cudaGetDevice(&dev);
-        if (err != cudaSuccess) return err;
-        if (dev < 0 || dev >= SDM_MAX_DEVICES || !sdm_attr_done[dev][dti][dpi]) {
-            err = cudaFuncSetAttribute((const void *)sd_decode_mma<T, DP>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-            if (err != cudaSuccess) return err;
-            if (dev >= 0 && dev < SDM_MAX_DEVICES) sdm_attr_done[dev][dti][dpi] = 1;
-        }
-    }
-    (void)lc_pdl_launch(sd_decode_mma<T, DP>, blocks, SDM_NT, smem, stream, p);
+    const cudaError_t err = sdm_prepare<T, DP>(dti, dpi);
+    if (err != cudaSuccess) return err;
+    if (p.cluster > 1)
+        (void)lc_pdl_launch_cluster(sd_decode_mma<T, DP>, blocks, SDM_NT, sdm_smem(DP), stream, dim3((unsigned)p.cluster, 1, 1), p);
+    else
+        (void)lc_pdl_launch(sd_decode_mma<T, DP>, blocks, SDM_NT, sdm_smem(DP), stream, p);
     return cudaGetLastError();
 }
 
