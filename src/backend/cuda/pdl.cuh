@@ -27,20 +27,6 @@ __device__ __forceinline__ void lc_pdl_entry() {
     lc_pdl_wait();
 }
 
-/* The kernel's parameter struct copied into shared memory by all of the block's threads at once (4 bytes a
- * thread, one round of loads in flight) before anything reads it; returns the copy. Meant to run before
- * lc_pdl_wait: a launch's parameters are new constant-bank lines, and a kernel that reads them where it needs
- * them stalls on each line in turn (an ALU operand from constant memory blocks the warp), so a large struct
- * read through a kernel's length costs several serialised misses. */
-template <typename P> __device__ __forceinline__ const P &lc_params_to_smem(const P &src, P *dst) {
-    static_assert(sizeof(P) % 4 == 0, "a parameter struct of whole words");
-    const int *s = reinterpret_cast<const int *>(&src);
-    int *d = reinterpret_cast<int *>(dst);
-    for (int i = (int)threadIdx.x; i < (int)(sizeof(P) / 4); i += (int)blockDim.x) d[i] = s[i];
-    __syncthreads();
-    return *dst;
-}
-
 /* 1 unless the env LC_PDL is "0" (read once). */
 static inline int lc_pdl_enabled() {
     static int cached = -1;
