@@ -1,6 +1,7 @@
 #!/bin/bash
 # Session 15's short GPU run: build; test_sdpa_cuda and test_gemv_cuda (correctness; benches skipped); decode
-# attention as graph replays; GPT-2 124M bf16 decode through the CLI. Logs under $OUT.
+# attention as graph replays; GPT-2 124M bf16 decode through the CLI (the measurement of params_smem.patch,
+# design.md "decode kernels' fixed cost"). Logs under $OUT.
 set -u
 . scripts/device/build.sh
 for t in test_sdpa_cuda test_gemv_cuda; do

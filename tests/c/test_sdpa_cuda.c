@@ -10,7 +10,8 @@
  * twice, the output poisoned again in between (the tensor-core decode's self-resetting split counters).
  * The tensor-core decode merges its splits through a thread-block cluster by default; the decode cases run
  * again with LC_SDPA_DECODE_CLUSTER=0 (the last block merges), with LC_SDPA_DECODE_FOLD=0 as well (sd_combine)
- * and with LC_SDPA_DECODE=simt; the path taken is checked (tensor-core decode exactly where it applies).
+ * and with LC_SDPA_DECODE=simt; the path taken is checked (tensor-core decode exactly where it applies), and
+ * so is the split merge each mode must have run at least once and those it turns off (lc_cuda_sdpa_last_merge).
  * Tolerance per output row i (e = 2^-24, u = the output dtype's unit roundoff):
  *   |err| <= u·|ref| + 2·(d·S_i + M_i + n_i + 16)·e·V_i,  S_i = scale·max_j Σ_c |q_ic k_jc|, M_i the largest
  *   finite |mask| the row sees, n_i its visible keys, V_i its largest |v|; lse likewise without V_i.
@@ -45,6 +46,7 @@ int main(void) {
 #define EPS32 0x1p-24
 static int verbose;
 static int want_mma = -1; /* run_case: 1 the path must be the tensor-core decode, 0 must not, -1 either */
+static int merge_seen[4]; /* run_case: launches per lc_cuda_sdpa_last_merge() kind */
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 
 static double urand(double lo, double hi) {
@@ -292,6 +294,11 @@ static void run_case(const sd_case *c, int dev_sms) {
         cudaMemset(dlse, 0xff, (size_t)rows * 4);
         lerr = lc_cuda_launch_sdpa(&a, c->no_ws ? NULL : ws, c->no_ws ? 0 : wsb, sms, 0, &path);
         serr = cudaDeviceSynchronize();
+    }
+    if (lerr == cudaSuccess) {
+        const int mk = lc_cuda_sdpa_last_merge();
+        CHECK(mk >= LC_SDPA_MERGE_NONE && mk <= LC_SDPA_MERGE_COMBINE);
+        if (mk >= 0 && mk < 4) merge_seen[mk]++;
     }
     if (want_mma >= 0) {
         const int is_mma = strstr(path, "decode_mma") != NULL;
@@ -699,15 +706,20 @@ int main(void) {
         {"mma bf16 sq1 no split", BF16, 2, 4, 2, 1, 3000, 96, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, -1, 0},
         {"mma bf16 skv0", BF16, 2, 8, 2, 1, 0, 64, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0},
         {"mma f16 skv 50 (one tile)", F16, 3, 8, 4, 5, 50, 64, 1, MK_BOOL, 0, 0, KL_I64, 0, 0, 0, 1, 0, 0, 0, 0, 0},
+        /* splits merged in clusters of 16 and 8 on any sm_90 (a few groups): lengths skv, 1, 0, random */
+        {"mma bf16 mqa cluster 16 kl32", BF16, 4, 8, 1, 1, 1000, 128, 0, 0, 0, 0, KL_I32, 0, 0, 0, 1, 0, 0, 0, 0, 0},
+        {"mma f16 gqa4 sq2 causal cluster 8 kl64", F16, 3, 8, 2, 2, 500, 64, 1, 0, 0, 0, KL_I64, LAY_BSHD, 0, 0, 1, 0, 0, 0, 0, 0},
     };
 
     printf("test_sdpa_cuda: %d SMs\n", sms);
     const size_t ncases = sizeof cases / sizeof cases[0];
     set_mode(NULL, NULL, NULL);
+    memset(merge_seen, 0, sizeof merge_seen);
     for (size_t i = 0; i < ncases; i++) {
         want_mma = mma_applies(&cases[i]);
         run_case(&cases[i], sms);
     }
+    CHECK(merge_seen[LC_SDPA_MERGE_CLUSTER] > 0); /* the default merge of the tensor-core decode ran */
     /* the 16-bit decode cases again: split partials merged by the last block (no clusters), by sd_combine,
      * then the SIMT kernel */
     const char *modes[3][3] = {{NULL, NULL, "0"}, {NULL, "0", "0"}, {"simt", NULL, NULL}};
@@ -717,11 +729,17 @@ int main(void) {
             printf("  -- LC_SDPA_DECODE=%s LC_SDPA_DECODE_FOLD=%s LC_SDPA_DECODE_CLUSTER=%s\n",
                    modes[mi][0] ? modes[mi][0] : "(unset)", modes[mi][1] ? modes[mi][1] : "(unset)",
                    modes[mi][2] ? modes[mi][2] : "(unset)");
+        memset(merge_seen, 0, sizeof merge_seen);
         for (size_t i = 0; i < ncases; i++) {
             if (cases[i].sq > 16 || cases[i].dt == F32) continue;
             want_mma = mi < 2 ? mma_applies(&cases[i]) : 0;
             run_case(&cases[i], sms);
         }
+        /* each mode's merge ran, and none of the modes it turns off */
+        CHECK(merge_seen[LC_SDPA_MERGE_CLUSTER] == 0);
+        CHECK(mi != 0 || merge_seen[LC_SDPA_MERGE_FOLD] > 0);
+        CHECK(mi != 1 || (merge_seen[LC_SDPA_MERGE_FOLD] == 0 && merge_seen[LC_SDPA_MERGE_COMBINE] > 0));
+        CHECK(mi != 2 || merge_seen[LC_SDPA_MERGE_FOLD] == 0);
     }
     set_mode(NULL, NULL, NULL);
     want_mma = -1;

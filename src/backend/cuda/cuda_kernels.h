@@ -69,6 +69,11 @@ cudaError_t lc_cuda_launch_rope(const lc_rope_args *args, cudaStream_t stream);
 size_t lc_cuda_sdpa_workspace(const lc_sdpa_args *args, int num_sms);
 cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *workspace, size_t workspace_bytes, int num_sms,
                                 cudaStream_t stream, const char **path);
+/* How this thread's last lc_cuda_launch_sdpa merged its key splits (tests check that each kind ran):
+ * LC_SDPA_MERGE_NONE (one split), _CLUSTER (tensor-core decode, in a thread-block cluster), _FOLD (its last
+ * block), _COMBINE (the sd_combine kernel; also every split of the generic and SIMT decode kernels). */
+enum { LC_SDPA_MERGE_NONE = 0, LC_SDPA_MERGE_CLUSTER = 1, LC_SDPA_MERGE_FOLD = 2, LC_SDPA_MERGE_COMBINE = 3 };
+int lc_cuda_sdpa_last_merge(void);
 /* sdpa_mma_cuda.cu: the tensor-core (mma.sync bf16/f16, float32 accumulation) flash-attention forward for
  * the shapes lc_cuda_sdpa_mma_fits accepts (16-bit dtype, head_dim 64 or 128, d-stride 1 and 16-byte
  * aligned rows, no mask or a mask it handles); GQA without repeating k/v, causal block skipping, key_lengths. */

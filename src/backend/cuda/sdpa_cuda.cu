@@ -708,8 +708,12 @@ static int sd_append_fuses(const lc_sdpa_args *a, const sd_plan *pl) {
     return sd_vec_ok(ap->k_new, ap->kn_st, a->head_dim, 8, 2) && sd_vec_ok(ap->v_new, ap->vn_st, a->head_dim, 8, 2);
 }
 
+static thread_local int sd_last_merge = LC_SDPA_MERGE_NONE;
+extern "C" int lc_cuda_sdpa_last_merge(void) { return sd_last_merge; }
+
 extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *workspace, size_t workspace_bytes, int num_sms,
                                            cudaStream_t stream, const char **path) {
+    sd_last_merge = LC_SDPA_MERGE_NONE;
     sd_plan pl;
     if (sd_make_plan(args, num_sms, 0, &pl) != 0) return cudaErrorInvalidValue;
     if (pl.path == SD_PATH_DECODE && sd_dec_mma_shapes_ok(args) && sd_dec_mma_ptrs_ok(args) &&
@@ -800,6 +804,10 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
     }
 
     const unsigned blocks = (unsigned)(pl.base_blocks * pl.nsplit);
+    sd_last_merge = pl.nsplit == 1 ? LC_SDPA_MERGE_NONE
+                    : p.cluster    ? LC_SDPA_MERGE_CLUSTER
+                    : p.fold       ? LC_SDPA_MERGE_FOLD
+                                   : LC_SDPA_MERGE_COMBINE;
     cudaError_t err;
     if (pl.path == SD_PATH_DECODE && pl.mma) {
         err = sd_launch_decode_mma(args->dtype, pl.dp, p, blocks, stream);
