@@ -15,7 +15,7 @@ mkdir -p "$out"
     sed 's/asm volatile("" : "+l"(step));/asm volatile("" : "+r"(step));/; s/^    asm("{\\n .reg .pred q.*$/    r = c ? a : b;/'
   echo '}'; echo 'namespace lc_sdpa_tf32 {'
   echo 'using lc_sdpa_mma::block_tile; using lc_sdpa_mma::cp_async16; using lc_sdpa_mma::cp_commit; using lc_sdpa_mma::cp_wait;'
-  echo 'using lc_sdpa_mma::ex2; using lc_sdpa_mma::key_len; using lc_sdpa_mma::smem_u32; using lc_sdpa_mma::write_empty;'
+  echo 'using lc_sdpa_mma::block_key_end; using lc_sdpa_mma::ex2; using lc_sdpa_mma::key_len; using lc_sdpa_mma::smem_u32; using lc_sdpa_mma::write_empty;'
   sed -n '/\/\* hi\/lo split of one float32/,/^__device__ __forceinline__ void mma_tf32/p' "$T" | sed '$d'
   sed -n '/\/\* c += a·b in 3xTF32/,/^template <int D, int BN, int NW, int MT> constexpr size_t smem_bytes/p' "$T" | sed '$d' |
     sed 's/^    extern __shared__ float4 lc_sdpa_tf32_smem\[\];/    float4 *lc_sdpa_tf32_smem = reinterpret_cast<float4 *>(lc_sdpa_mma_smem);/'

@@ -457,42 +457,28 @@ template <int M> static int gemv_cluster_query(int c) {
                 cudaSuccess)
             return 0;
     }
-    cudaLaunchAttribute attr = lc_cluster_attr(dim3(1, (unsigned)c, 1)); /* pdl.cuh, as the launch has it */
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(1, (unsigned)c);
-    cfg.blockDim = dim3(GEMV_NT);
-    cfg.dynamicSmemBytes = GEMV_XS_FLOATS * sizeof(float);
-    cfg.attrs = &attr;
-    cfg.numAttrs = 1;
-    int n = 0;
-    if (cudaOccupancyMaxActiveClusters(&n, gemv_kernel<__nv_bfloat16, M>, &cfg) != cudaSuccess) return 0;
-    return n;
+    /* pdl.cuh; the cluster shape as the launch has it */
+    return lc_max_active_clusters(gemv_kernel<__nv_bfloat16, M>, dim3(1, (unsigned)c, 1), GEMV_NT,
+                                  GEMV_XS_FLOATS * sizeof(float));
 }
 static int gemv_cluster_capacity(int64_t m, int c) {
     static int cache[GEMV_MAX_DEVICES][LC_GEMV_MAX_M][GEMV_MAX_CLUSTER + 1]; /* capacity + 1; 0 not yet asked */
-    int dev = 0;
     if (c < 2 || c > GEMV_MAX_CLUSTER || m < 1 || m > LC_GEMV_MAX_M) return 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= GEMV_MAX_DEVICES) {
-        (void)cudaGetLastError();
-        return 0;
-    }
-    int *slot = &cache[dev][m - 1][c];
-    const int known = __atomic_load_n(slot, __ATOMIC_RELAXED);
-    if (known) return known - 1;
-    int n = 0;
-    switch (m) {
-    case 1: n = gemv_cluster_query<1>(c); break;
-    case 2: n = gemv_cluster_query<2>(c); break;
-    case 3: n = gemv_cluster_query<3>(c); break;
-    case 4: n = gemv_cluster_query<4>(c); break;
-    case 5: n = gemv_cluster_query<5>(c); break;
-    case 6: n = gemv_cluster_query<6>(c); break;
-    case 7: n = gemv_cluster_query<7>(c); break;
-    default: n = gemv_cluster_query<8>(c); break;
-    }
-    if (n == 0) (void)cudaGetLastError(); /* a refused size: the workspace path, asked again next time */
-    else __atomic_store_n(slot, n + 1, __ATOMIC_RELAXED); /* racing writers store the same value */
-    return n;
+    /* pdl.cuh; a refused size takes the workspace path */
+    return lc_cluster_capacity_cached(
+        GEMV_MAX_DEVICES, [&](int dev) { return &cache[dev][m - 1][c]; },
+        [&]() {
+            switch (m) {
+            case 1: return gemv_cluster_query<1>(c);
+            case 2: return gemv_cluster_query<2>(c);
+            case 3: return gemv_cluster_query<3>(c);
+            case 4: return gemv_cluster_query<4>(c);
+            case 5: return gemv_cluster_query<5>(c);
+            case 6: return gemv_cluster_query<6>(c);
+            case 7: return gemv_cluster_query<7>(c);
+            default: return gemv_cluster_query<8>(c);
+            }
+        });
 }
 
 /* One wave: when the column tiles alone leave resident-block slots (SMs x gemv_blocks_per_sm) empty, k is split

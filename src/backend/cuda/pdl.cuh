@@ -98,6 +98,40 @@ static inline cudaLaunchAttribute lc_cluster_attr(dim3 cluster) {
     return a;
 }
 
+/* Clusters of the `cluster` shape of kern (threads a block, smem bytes of dynamic shared memory) that can be resident at
+ * once on the current device (cudaOccupancyMaxActiveClusters: a cluster's blocks share one GPC, so fewer fit than the
+ * SMs' slots); 0 when the query fails. The kernel's shared-memory and non-portable-size attributes must be set. */
+template <typename... KArgs>
+static int lc_max_active_clusters(void (*kern)(KArgs...), dim3 cluster, unsigned threads, size_t smem) {
+    cudaLaunchAttribute attr = lc_cluster_attr(cluster);
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = cluster;
+    cfg.blockDim = dim3(threads);
+    cfg.dynamicSmemBytes = smem;
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    int n = 0;
+    return cudaOccupancyMaxActiveClusters(&n, kern, &cfg) == cudaSuccess ? n : 0;
+}
+
+/* A capacity cached per device: slot_of(dev) gives the cache slot of the current device (capacity + 1; 0 not yet
+ * asked; at most max_devices), query() asks for it. A refused size (0) clears the error and is asked again next
+ * time; racing writers store the same value. 0 without a device. */
+template <typename SlotOf, typename Query> static int lc_cluster_capacity_cached(int max_devices, SlotOf slot_of, Query query) {
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= max_devices) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    int *slot = slot_of(dev);
+    const int known = __atomic_load_n(slot, __ATOMIC_RELAXED);
+    if (known) return known - 1;
+    const int n = query();
+    if (n == 0) (void)cudaGetLastError();
+    else __atomic_store_n(slot, n + 1, __ATOMIC_RELAXED);
+    return n;
+}
+
 /* The same with the grid in thread-block clusters of `cluster` blocks (cudaLaunchAttributeClusterDimension;
  * grid divisible by it). */
 template <typename... KArgs, typename... Args>

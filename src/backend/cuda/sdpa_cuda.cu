@@ -373,7 +373,7 @@ __global__ void __launch_bounds__(NT, MINB) sd_fwd(const sd_params p) {
                 for (int e = 0; e < VW; e++)
                     if (c + e < d) dst[(long long)(c + e) * p.o_st[3]] = SV::st1(empty ? sd_empty(p) : o[r][u * VW + e] * inv);
             }
-            if (cg == 0 && p.lse) p.lse[rowid] = empty ? -INFINITY : (m[r] + log2f(l[r])) * SD_LN2;
+            if (cg == 0 && p.lse) p.lse[rowid] = sd_lse(m[r], l[r]);
         } else {
             const long long slot = rowid * p.nsplit + split;
             float *dst = p.ws_o + slot * p.ws_ld;
@@ -413,14 +413,10 @@ __global__ void __launch_bounds__(256) sd_combine(const sd_params p) {
         den = fmaf(w, p.ws_ml[2 * (slot0 + s) + 1], den);
         num = fmaf(w, p.ws_o[(slot0 + s) * p.ws_ld + c], num);
     }
-    const bool empty = den == 0.0f;
     const int i = (int)(row % p.sq);
     const long long bh = row / p.sq;
     const int h = (int)(bh % p.heads), b = (int)(bh / p.heads);
-    T *dst = static_cast<T *>(p.out) + (long long)b * p.o_st[0] + (long long)h * p.o_st[1] + (long long)i * p.o_st[2] +
-             (long long)c * p.o_st[3];
-    *dst = SdVec<T>::st1(empty ? sd_empty(p) : num / den);
-    if (c == 0 && p.lse) p.lse[row] = empty ? -INFINITY : (mx + log2f(den)) * SD_LN2;
+    sd_store<T>(p, b, h, i, c, num, mx, den);
 }
 
 cudaError_t sd_launch_combine(lc_dtype dtype, const sd_params &p, cudaStream_t stream) {

@@ -1,8 +1,8 @@
 /* sdpa_cuda.cuh — what the generic scaled-dot-product attention kernels share (sdpa_cuda.cu: the
  * flash-style kernel, the split combine pass and the launcher; sdpa_decode_cuda.cu: the SIMT decode kernel;
  * sdpa_decode_mma_cuda.cu: the tensor-core decode kernel): the kernel parameters, the 16-byte vector loads
- * of the storage types, cp.async / ldmatrix / mma.sync m16n8k16 wrappers, the key length of a sequence and
- * the mask element of (b, h, i, j). Semantics: lc_sdpa_args in src/core/backend.h.
+ * of the storage types, cp.async / ldmatrix / mma.sync m16n8k16 wrappers, the output and lse of a merged row,
+ * the key length of a sequence and the mask element of (b, h, i, j). Semantics: lc_sdpa_args in src/core/backend.h.
  *
  * Scores are kept in log2 units (q pre-scaled by scale·log2(e), an additive mask multiplied by log2(e)) so
  * the softmax uses exp2; the running maximum starts at -FLT_MAX, so a row without a visible key keeps
@@ -206,6 +206,19 @@ template <> struct SdVec<__nv_bfloat16> : SdVec16<__nv_bfloat16> {
     static __device__ __forceinline__ float ld1(const __nv_bfloat16 *p) { return __uint_as_float(bits(p) << 16); }
     static __device__ __forceinline__ __nv_bfloat16 st1(float x) { return __float2bfloat16_rn(x); }
 };
+
+/* The lse of a merged row from its maximum m (log2 units) and softmax denominator l: -inf when l = 0 (no key
+ * reached the row). */
+__device__ __forceinline__ float sd_lse(float m, float l) { return l == 0.0f ? -INFINITY : (m + log2f(l)) * SD_LN2; }
+
+/* The end of a merged row (b, h, i) at column c: out = num / l (sd_empty when l = 0), and with c == 0 its lse. */
+template <typename T>
+__device__ __forceinline__ void sd_store(const sd_params &p, int b, int h, int i, int c, float num, float m, float l) {
+    T *dst = static_cast<T *>(p.out) + (long long)b * p.o_st[0] + (long long)h * p.o_st[1] + (long long)i * p.o_st[2] +
+             (long long)c * p.o_st[3];
+    *dst = SdVec<T>::st1(l == 0.0f ? sd_empty(p) : num / l);
+    if (c == 0 && p.lse) p.lse[((long long)b * p.heads + h) * p.sq + i] = sd_lse(m, l);
+}
 
 /* L_b: key_lengths[b] clamped to [0, skv], or skv without key_lengths. */
 __device__ __forceinline__ int sd_key_len(const sd_params &p, int b) {

@@ -266,11 +266,7 @@ __global__ void __launch_bounds__(SDD_NT) sd_decode(const sd_params p) {
         const int hq = kvh * p.group + gr / sq, i = gr % sq;
         const long long rowid = ((long long)b * p.heads + hq) * sq + i;
         if (p.nsplit == 1) {
-            const bool empty = den == 0.0f;
-            T *dst = static_cast<T *>(p.out) + (long long)b * p.o_st[0] + (long long)hq * p.o_st[1] + (long long)i * p.o_st[2] +
-                     (long long)c * p.o_st[3];
-            *dst = SV::st1(empty ? sd_empty(p) : num / den);
-            if (c == 0 && p.lse) p.lse[rowid] = empty ? -INFINITY : (mx + log2f(den)) * SD_LN2;
+            sd_store<T>(p, b, hq, i, c, num, mx, den);
         } else {
             const long long slot = rowid * p.nsplit + split;
             p.ws_o[slot * p.ws_ld + c] = num;

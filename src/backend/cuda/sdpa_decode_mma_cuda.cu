@@ -447,11 +447,7 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
         const int gr = r0 + r, hq = kvh * p.group + gr / sq, i = gr % sq;
         const long long rowid = ((long long)b * p.heads + hq) * sq + i;
         if (direct) {
-            const bool empty = den == 0.0f;
-            T *dst = static_cast<T *>(p.out) + (long long)b * p.o_st[0] + (long long)hq * p.o_st[1] + (long long)i * p.o_st[2] +
-                     (long long)c * p.o_st[3];
-            *dst = SV::st1(empty ? sd_empty(p) : num / den);
-            if (c == 0 && p.lse) p.lse[rowid] = empty ? -INFINITY : (mx + log2f(den)) * SD_LN2;
+            sd_store<T>(p, b, hq, i, c, num, mx, den);
         } else {
             const long long slot = rowid * p.nsplit + split;
             p.ws_o[slot * p.ws_ld + c] = num;
@@ -491,12 +487,8 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
                     den = fmaf(wt, pl[s], den);
                     num = fmaf(wt, po[s], num);
                 }
-            const int gr = r0 + r, hq = kvh * p.group + gr / sq, i = gr % sq;
-            const bool empty = den == 0.0f;
-            T *dst = static_cast<T *>(p.out) + (long long)b * p.o_st[0] + (long long)hq * p.o_st[1] + (long long)i * p.o_st[2] +
-                     (long long)c * p.o_st[3];
-            *dst = SV::st1(empty ? sd_empty(p) : num / den);
-            if (c == 0 && p.lse) p.lse[((long long)b * p.heads + hq) * sq + i] = empty ? -INFINITY : (mx + log2f(den)) * SD_LN2;
+            const int gr = r0 + r;
+            sd_store<T>(p, b, kvh * p.group + gr / sq, gr % sq, c, num, mx, den);
         }
         cl.sync(); /* the other blocks' shared memory stays alive until every block has read it */
         SDM_STAMP(7);
@@ -566,13 +558,9 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
             n[2] = fmaf(wt, x.z, n[2]);
             n[3] = fmaf(wt, x.w, n[3]);
         }
-        const float den = cden[r];
-        const bool empty = den == 0.0f;
-        T *dst = static_cast<T *>(p.out) + (long long)b * p.o_st[0] + (long long)hq * p.o_st[1] + (long long)i * p.o_st[2];
 #pragma unroll
         for (int e = 0; e < 4; e++)
-            if (c + e < d) dst[(long long)(c + e) * p.o_st[3]] = SV::st1(empty ? sd_empty(p) : n[e] / den);
-        if (c == 0 && p.lse) p.lse[rowid] = empty ? -INFINITY : (cmx[r] + log2f(den)) * SD_LN2;
+            if (c + e < d) sd_store<T>(p, b, hq, i, c + e, n[e], cmx[r], cden[r]);
     }
 }
 
@@ -604,16 +592,7 @@ template <typename T, int DP> static cudaError_t sdm_prepare(int dti, int dpi) {
 
 template <typename T, int DP> static int sdm_cluster_query(int dti, int dpi, int c) {
     if (sdm_prepare<T, DP>(dti, dpi) != cudaSuccess) return 0;
-    cudaLaunchAttribute attr = lc_cluster_attr(dim3((unsigned)c, 1, 1)); /* pdl.cuh, as the launch has it */
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3((unsigned)c);
-    cfg.blockDim = dim3(SDM_NT);
-    cfg.dynamicSmemBytes = sdm_smem(DP);
-    cfg.attrs = &attr;
-    cfg.numAttrs = 1;
-    int n = 0;
-    if (cudaOccupancyMaxActiveClusters(&n, sd_decode_mma<T, DP>, &cfg) != cudaSuccess) return 0;
-    return n;
+    return lc_max_active_clusters(sd_decode_mma<T, DP>, dim3((unsigned)c, 1, 1), SDM_NT, sdm_smem(DP)); /* pdl.cuh */
 }
 
 template <typename T> static int sdm_cluster_query_dp(int dti, int dp, int c) {
@@ -628,19 +607,11 @@ template <typename T> static int sdm_cluster_query_dp(int dti, int dp, int c) {
 int sd_decode_mma_cluster_capacity(lc_dtype dtype, int dp, int c) {
     static int cache[SDM_MAX_DEVICES][2][4][SD_DEC_MAX_CLUSTER + 1]; /* capacity + 1; 0 not yet asked */
     if (c < 2 || c > SD_DEC_MAX_CLUSTER || (dtype != LC_DTYPE_F16 && dtype != LC_DTYPE_BF16)) return 0;
-    int dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= SDM_MAX_DEVICES) {
-        (void)cudaGetLastError();
-        return 0;
-    }
     const int dti = dtype == LC_DTYPE_BF16, dpi = dp <= 32 ? 0 : dp <= 64 ? 1 : dp <= 128 ? 2 : 3;
-    int *slot = &cache[dev][dti][dpi][c];
-    const int known = __atomic_load_n(slot, __ATOMIC_RELAXED);
-    if (known) return known - 1;
-    const int n = dti ? sdm_cluster_query_dp<__nv_bfloat16>(dti, dp, c) : sdm_cluster_query_dp<__half>(dti, dp, c);
-    if (n == 0) (void)cudaGetLastError(); /* a refused size: the fold or the combine pass, asked again next time */
-    else __atomic_store_n(slot, n + 1, __ATOMIC_RELAXED); /* racing writers store the same value */
-    return n;
+    /* pdl.cuh; a refused size takes the fold or the combine pass */
+    return lc_cluster_capacity_cached(
+        SDM_MAX_DEVICES, [&](int dev) { return &cache[dev][dti][dpi][c]; },
+        [&]() { return dti ? sdm_cluster_query_dp<__nv_bfloat16>(dti, dp, c) : sdm_cluster_query_dp<__half>(dti, dp, c); });
 }
 
 template <typename T, int DP>

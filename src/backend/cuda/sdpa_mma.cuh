@@ -205,6 +205,14 @@ __device__ __forceinline__ int key_len(const lc_sdpa_mma_params &p, int b) {
     return L;
 }
 
+/* The end of the keys any row of a block sees (rows m0 .. m0 + bm - 1 of sequence length L, off = L - sq; keys
+ * past it are hidden from every row): L, or with causal (row i sees keys j <= i + off) its last row's last key + 1. */
+__device__ __forceinline__ int block_key_end(const lc_sdpa_mma_params &p, int L, int off, int m0, int bm) {
+    int n_end = L;
+    if (p.causal && min(m0 + bm, p.sq) + off < n_end) n_end = min(m0 + bm, p.sq) + off;
+    return n_end;
+}
+
 /* A block no row of which sees a key: zeros in its rows (D elements of T each, as 16-byte chunks), lse -inf. */
 template <typename T, int D, int NT>
 __device__ __forceinline__ void write_empty(T *og, int64_t o_ss, float *lg, int m0, int rows, int tid) {
@@ -366,8 +374,7 @@ __global__ void __launch_bounds__(NW * 32, MINB) sdpa_mma_kernel(const lc_sdpa_m
 
     int L = key_len(p, b);
     const int off = L - p.sq; /* causal: row i sees keys j <= i + off */
-    int n_end = L; /* keys past n_end are hidden from every row of the block */
-    if (p.causal && min(m0 + BM, p.sq) + off < n_end) n_end = min(m0 + BM, p.sq) + off;
+    const int n_end = block_key_end(p, L, off, m0, BM);
     const int ntiles = n_end > 0 ? (n_end + BN - 1) / BN : 0;
     /* window: keys before the block's first row's first key are hidden from every row; tiles from t_first */
     const int t_first = p.window ? min(max(0, m0 + off - p.window + 1) / BN, ntiles) : 0;

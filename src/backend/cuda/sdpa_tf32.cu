@@ -37,6 +37,7 @@
 
 namespace lc_sdpa_tf32 {
 using lc_sdpa_mma::block_tile;
+using lc_sdpa_mma::block_key_end;
 using lc_sdpa_mma::cp_async16;
 using lc_sdpa_mma::cp_commit;
 using lc_sdpa_mma::cp_wait;
@@ -125,8 +126,7 @@ __global__ void __launch_bounds__(NW * 32, MINB) sdpa_tf32_kernel(const lc_sdpa_
 
     const int L = key_len(p, b);
     const int off = L - p.sq; /* causal: row i sees keys j <= i + off */
-    int n_end = L;
-    if (p.causal && min(m0 + BM, p.sq) + off < n_end) n_end = min(m0 + BM, p.sq) + off;
+    const int n_end = block_key_end(p, L, off, m0, BM); /* sdpa_mma.cuh */
     const int ntiles = n_end > 0 ? (n_end + BN - 1) / BN : 0;
 
     const float *qg = reinterpret_cast<const float *>(p.q) + b * p.q_sb + h * p.q_sh;
