@@ -202,9 +202,11 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
      * capacity, but the lengths are only known here). With the fold, the others leave at once and the
      * merge waits for the live ones only; one live split (or none) writes out directly. */
     const int live = p.nsplit > 1 ? min(p.nsplit, (kmax - kmin + p.chunk - 1) / p.chunk) : 1;
-    /* a cluster's blocks all stay (a dead split merges as an empty partial: ntile 0 below) */
-    const bool direct = !p.cluster && (p.nsplit == 1 || (p.fold && live <= 1));
-    const bool cmerge = p.cluster;
+    /* with one live split (or none) it writes out itself and the others leave (with p.cluster every block of
+     * the cluster knows it: the same length); else a cluster's blocks all stay for its barriers (a dead split
+     * merges as an empty partial: ntile 0 below) */
+    const bool direct = p.nsplit == 1 || ((p.fold || p.cluster) && live <= 1);
+    const bool cmerge = p.cluster && !direct;
     if (!p.cluster && p.fold && !direct && split >= live) return;
     if (direct && split > 0) return;
     int c0 = kmin, c1 = kmax;
@@ -222,23 +224,29 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
     const T *vnb = p.tnew ? static_cast<const T *>(p.vn) + (long long)b * p.vn_st[0] + (long long)kvh * p.vn_st[1] : vb;
     const long long kn2 = p.kn_st[2], vn2 = p.vn_st[2];
 
-    /* tile t of the chunk (keys c0 + 64t ..) into stage t % ST, one cp.async group per call site */
+    /* tile t of the chunk (keys c0 + 64t ..) into stage t % ST, one cp.async group per call site. A thread's
+     * 16-byte column is fixed (SDM_NT is a multiple of CPR); its rows step by RSTEP: the address math is one
+     * row offset an element, and the loop is short enough to unroll (the kernel runs one or two tiles a block
+     * in decode, so its prologue's instruction count is latency) */
+    constexpr int RSTEP = SDM_NT / CPR;
+    static_assert(SDM_NT % CPR == 0 && SDM_BK % RSTEP == 0, "a thread's column is fixed");
+    const int lc = (tid % CPR) * 8, lr = tid / CPR;
+    const bool cok = lc < d;
+    const int cc = cok ? lc : 0; /* a zero-filled chunk still names an address inside the row */
     auto load_tile = [&](int t) {
-        T *ks = pipe + (t % ST) * 2 * SDM_BK * PITCH;
+        T *ks = pipe + (t % ST) * 2 * SDM_BK * PITCH + lr * PITCH + lc;
         T *vs = ks + SDM_BK * PITCH;
-        const int j0 = c0 + t * SDM_BK;
-#pragma unroll 4
-        for (int idx = tid; idx < SDM_BK * CPR; idx += SDM_NT) {
-            const int r = idx / CPR, c = (idx % CPR) * 8;
-            const int key = j0 + r;
-            const bool ok = key < c1 && c < d;
-            const long long kk = ok ? key : 0;
-            const int cc = ok ? c : 0;
+        const int j0 = c0 + t * SDM_BK + lr;
+#pragma unroll
+        for (int it = 0; it < SDM_BK / RSTEP; it++) {
+            const int key = j0 + it * RSTEP;
+            const bool ok = cok && key < c1;
+            const int kk = ok ? key : 0;
             const bool fresh = p.tnew && kk >= L0; /* a key of this call's append */
-            const T *ksrc = fresh ? knb + (kk - L0) * kn2 + cc : kb + kk * k2 + cc;
-            const T *vsrc = fresh ? vnb + (kk - L0) * vn2 + cc : vb + kk * v2 + cc;
-            sd_cp_async16(ks + r * PITCH + c, ksrc, ok ? 16 : 0);
-            sd_cp_async16(vs + r * PITCH + c, vsrc, ok ? 16 : 0);
+            const T *ksrc = fresh ? knb + (long long)(kk - L0) * kn2 + cc : kb + (long long)kk * k2 + cc;
+            const T *vsrc = fresh ? vnb + (long long)(kk - L0) * vn2 + cc : vb + (long long)kk * v2 + cc;
+            sd_cp_async16(ks + it * RSTEP * PITCH, ksrc, ok ? 16 : 0);
+            sd_cp_async16(vs + it * RSTEP * PITCH, vsrc, ok ? 16 : 0);
         }
     };
     SDM_STAMP(2);
@@ -379,12 +387,17 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
                 sd_mma16816<T>(o[2 * jj + 1], al, bv[2], bv[3]);
             }
         } else {
-            /* float32 p·v skipping p == 0 (p of key kk for rows g, g+8 lives in lane 4g + (kk % 8) / 2) */
-#pragma unroll
+            /* float32 p·v skipping p == 0 (p of key kk for rows g, g+8 lives in lane 4g + (kk % 8) / 2). Rare (a
+             * non-finite v under a hidden key): the key loop stays rolled, which keeps the kernel's common path
+             * short in instruction memory */
+#pragma unroll 1
             for (int kk = 0; kk < 16; kk++) {
                 const int src = (lane & ~3) | ((kk & 7) >> 1);
-                const float p0 = __shfl_sync(0xffffffffu, s[kk >> 3][kk & 1], src);
-                const float p1 = __shfl_sync(0xffffffffu, s[kk >> 3][2 + (kk & 1)], src);
+                const bool hi = kk >= 8, odd = kk & 1;
+                const float s0 = hi ? (odd ? s[1][1] : s[1][0]) : (odd ? s[0][1] : s[0][0]);
+                const float s1 = hi ? (odd ? s[1][3] : s[1][2]) : (odd ? s[0][3] : s[0][2]);
+                const float p0 = __shfl_sync(0xffffffffu, s0, src);
+                const float p1 = __shfl_sync(0xffffffffu, s1, src);
                 const T *vrow = vs + (warp * 16 + kk) * PITCH + 2 * q4;
 #pragma unroll
                 for (int j = 0; j < NJ; j++)
@@ -417,6 +430,7 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
             red_m[warp * 16 + g + 8 * rr] = m[rr];
             red_l[warp * 16 + g + 8 * rr] = lr;
         }
+        if (g + 8 * rr >= nr) continue; /* the merge reads rows < nr only */
 #pragma unroll
         for (int j = 0; j < NJ; j++)
             *reinterpret_cast<float2 *>(red_o + (warp * 16 + g + 8 * rr) * DP + j * 8 + 2 * q4) = make_float2(o[j][2 * rr], o[j][2 * rr + 1]);
