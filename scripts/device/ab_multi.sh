@@ -5,11 +5,13 @@
 # tests, and the decode kernel's stage stamps (decode_probe.sh). Usage: bash scripts/device/ab_multi.sh P1 [P2 ..].
 set -u
 . scripts/device/build.sh
+L=/tmp/ab_logs; mkdir -p $L # only the summaries go to $OUT (a call brings back a few files)
 python3 -m lightning_core.models.make_random --arch gpt2 --size 124m /tmp/g2 > /dev/null 2>&1
 IDS=$(python3 -c "print(','.join(str(i) for i in range(1, 33)))")
 measure() { # $1: tag
-  timeout 100 python3 scripts/device/decode_graph.py > "$OUT/decode_graph_$1.txt" 2>&1
-  grep -o "^B=[0-9]* Skv=[0-9]*.*default [0-9.]* us" "$OUT/decode_graph_$1.txt" | sed "s/^/[$1] /"
+  timeout 100 python3 scripts/device/decode_graph.py > "$L/decode_graph_$1.txt" 2>&1
+  sed "s/^/[$1] /" "$L/decode_graph_$1.txt" >> "$OUT/decode_graph_all.txt"
+  grep -o "^B=[0-9]* Skv=[0-9]*.*default [0-9.]* us" "$L/decode_graph_$1.txt" | sed "s/^/[$1] /"
   for r in 1 2; do
     echo "[$1] gpt2 $(timeout 60 python3 -m lightning_core.generate --model /tmp/g2 --ids $IDS --max-new-tokens 64 \
       --device cuda --dtype bfloat16 --bench 5 --quiet 2>&1 | tail -1 | grep -o 'decode.*')"
@@ -19,15 +21,15 @@ measure base
 for P in "$@"; do
   tag=$(basename "$P" .patch)
   git apply "$P" || { echo "$P does not apply"; break; }
-  cmake --build build -j16 > "$OUT/build_$tag.log" 2>&1 || { grep -E "error" "$OUT/build_$tag.log" | head -20; exit 1; }
+  cmake --build build -j16 > "$L/build_$tag.log" 2>&1 || { grep -E "error" "$L/build_$tag.log" | head -20; exit 1; }
   measure "$tag"
 done
 for t in test_sdpa_cuda test_gemv_cuda; do
-  LC_TEST_BENCH=0 timeout 150 build/$t > "$OUT/${t}_final.txt" 2>&1; echo "[final] $t rc $?: $(tail -1 "$OUT/${t}_final.txt")"
-  grep -iE "fail" "$OUT/${t}_final.txt" | grep -v " 0 failed" | head -10
+  LC_TEST_BENCH=0 timeout 150 build/$t > "$L/${t}_final.txt" 2>&1; echo "[final] $t rc $?: $(tail -1 "$L/${t}_final.txt")"
+  grep -iE "fail" "$L/${t}_final.txt" | grep -v " 0 failed" | head -10
 done
 timeout 90 python3 -m pytest -q tests/python/test_kv_cache.py tests/python/test_kv_cache_fused.py tests/python/test_engine.py \
-  > "$OUT/pytest_final.txt" 2>&1; echo "[final] pytest rc $?: $(tail -1 "$OUT/pytest_final.txt")"
+  > "$L/pytest_final.txt" 2>&1; echo "[final] pytest rc $?: $(tail -1 "$L/pytest_final.txt")"
 echo "measured and tested $(( $(date +%s) - T0 )) s"
 timeout 120 bash scripts/device/decode_probe.sh > /dev/null 2>&1; grep -v "^  entry\|^  tiles" "$OUT/probe.txt" 2>/dev/null | head -40
 echo "all $(( $(date +%s) - T0 )) s"
