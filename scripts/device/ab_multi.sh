@@ -1,7 +1,7 @@
 #!/bin/bash
 # A/B of patches applied one after another in one device call: build the tree and measure (decode attention
 # as graph replays, GPT-2 124M bf16 decode through the CLI, twice); then for each patch: git apply, rebuild,
-# measure. At the end, on the tree with every patch: test_sdpa_cuda, test_gemv_cuda, the Python KV-cache
+# measure (and test_sdpa_cuda when it touches sdpa). At the end, on the tree with every patch: test_gemv_cuda, the Python KV-cache
 # tests, and the decode kernel's stage stamps (decode_probe.sh). Usage: bash scripts/device/ab_multi.sh P1 [P2 ..].
 set -u
 . scripts/device/build.sh
@@ -23,13 +23,17 @@ for P in "$@"; do
   git apply "$P" || { echo "$P does not apply"; break; }
   cmake --build build -j16 > "$L/build_$tag.log" 2>&1 || { grep -E "error" "$L/build_$tag.log" | head -20; exit 1; }
   measure "$tag"
+  if grep -q "sdpa" "$P"; then # the patch's own tests before the next one goes on
+    LC_TEST_BENCH=0 timeout 150 build/test_sdpa_cuda > "$L/test_sdpa_$tag.txt" 2>&1
+    echo "[$tag] test_sdpa_cuda rc $?: $(tail -1 "$L/test_sdpa_$tag.txt")"; grep -iE "fail" "$L/test_sdpa_$tag.txt" | grep -v " 0 failed" | head -10
+  fi
 done
-for t in test_sdpa_cuda test_gemv_cuda; do
+for t in test_gemv_cuda; do
   LC_TEST_BENCH=0 timeout 150 build/$t > "$L/${t}_final.txt" 2>&1; echo "[final] $t rc $?: $(tail -1 "$L/${t}_final.txt")"
   grep -iE "fail" "$L/${t}_final.txt" | grep -v " 0 failed" | head -10
 done
 timeout 90 python3 -m pytest -q tests/python/test_kv_cache.py tests/python/test_kv_cache_fused.py tests/python/test_engine.py \
   > "$L/pytest_final.txt" 2>&1; echo "[final] pytest rc $?: $(tail -1 "$L/pytest_final.txt")"
 echo "measured and tested $(( $(date +%s) - T0 )) s"
-timeout 120 bash scripts/device/decode_probe.sh > /dev/null 2>&1; grep -v "^  entry\|^  tiles" "$OUT/probe.txt" 2>/dev/null | head -40
+timeout 90 bash scripts/device/decode_probe.sh > /dev/null 2>&1; grep -v "^  entry\|^  tiles" "$OUT/probe.txt" 2>/dev/null | head -40
 echo "all $(( $(date +%s) - T0 )) s"
