@@ -3,6 +3,7 @@
 # as graph replays, GPT-2 124M bf16 decode through the CLI, twice); then for each patch: git apply, rebuild,
 # measure (and test_sdpa_cuda when it touches sdpa). At the end, on the tree with every patch: test_gemv_cuda, the Python KV-cache
 # tests, and the decode kernel's stage stamps (decode_probe.sh). Usage: bash scripts/device/ab_multi.sh P1 [P2 ..].
+# REPS=1: one GPT-2 run a measurement; FINAL_TESTS="": no C test at the end (a short call).
 set -u
 . scripts/device/build.sh
 L=/tmp/ab_logs; mkdir -p $L # only the summaries go to $OUT (a call brings back a few files)
@@ -12,7 +13,7 @@ measure() { # $1: tag
   timeout 100 python3 scripts/device/decode_graph.py > "$L/decode_graph_$1.txt" 2>&1
   sed "s/^/[$1] /" "$L/decode_graph_$1.txt" >> "$OUT/decode_graph_all.txt"
   grep -o "^B=[0-9]* Skv=[0-9]*.*default [0-9.]* us" "$L/decode_graph_$1.txt" | sed "s/^/[$1] /"
-  for r in 1 2; do
+  for r in $(seq ${REPS:-2}); do
     echo "[$1] gpt2 $(timeout 60 python3 -m lightning_core.generate --model /tmp/g2 --ids $IDS --max-new-tokens 64 \
       --device cuda --dtype bfloat16 --bench 5 --quiet 2>&1 | tail -1 | grep -o 'decode.*')"
   done
@@ -28,7 +29,7 @@ for P in "$@"; do
     echo "[$tag] test_sdpa_cuda rc $?: $(tail -1 "$L/test_sdpa_$tag.txt")"; grep -iE "fail" "$L/test_sdpa_$tag.txt" | grep -v " 0 failed" | head -10
   fi
 done
-for t in test_gemv_cuda; do
+for t in ${FINAL_TESTS-test_gemv_cuda}; do
   LC_TEST_BENCH=0 timeout 150 build/$t > "$L/${t}_final.txt" 2>&1; echo "[final] $t rc $?: $(tail -1 "$L/${t}_final.txt")"
   grep -iE "fail" "$L/${t}_final.txt" | grep -v " 0 failed" | head -10
 done
