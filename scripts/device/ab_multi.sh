@@ -3,7 +3,8 @@
 # as graph replays, GPT-2 124M bf16 decode through the CLI, twice); then for each patch: git apply, rebuild,
 # measure (and test_sdpa_cuda when it touches sdpa). At the end, on the tree with every patch: test_gemv_cuda, the Python KV-cache
 # tests, and the decode kernel's stage stamps (decode_probe.sh). Usage: bash scripts/device/ab_multi.sh P1 [P2 ..].
-# REPS=1: one GPT-2 run a measurement; FINAL_TESTS="": no C test at the end (a short call).
+# REPS=1: one GPT-2 run a measurement; FINAL_TESTS="": no C test at the end; TEST_EACH=0: no test after each
+# patch (a short call).
 set -u
 . scripts/device/build.sh
 L=/tmp/ab_logs; mkdir -p $L # only the summaries go to $OUT (a call brings back a few files)
@@ -24,7 +25,7 @@ for P in "$@"; do
   git apply "$P" || { echo "$P does not apply"; break; }
   cmake --build build -j16 > "$L/build_$tag.log" 2>&1 || { grep -E "error" "$L/build_$tag.log" | head -20; exit 1; }
   measure "$tag"
-  if grep -q "sdpa" "$P"; then # the patch's own tests before the next one goes on
+  if [ "${TEST_EACH:-1}" = 1 ] && grep -q "sdpa" "$P"; then # the patch's own tests before the next one goes on
     LC_TEST_BENCH=0 timeout 150 build/test_sdpa_cuda > "$L/test_sdpa_$tag.txt" 2>&1
     echo "[$tag] test_sdpa_cuda rc $?: $(tail -1 "$L/test_sdpa_$tag.txt")"; grep -iE "fail" "$L/test_sdpa_$tag.txt" | grep -v " 0 failed" | head -10
   fi
