@@ -8,11 +8,11 @@
  *    blocks of 32 rows share it, else slice by slice by the task that uses it (m <= 64: batched decode,
  *    where packing B whole cost more than the product); A is read in place (the
  *    pair a[i][2p], a[i][2p+1] is one 32-bit word of its row; B's rows are interleaved by word permutes). An
- *    8x32 micro-kernel keeps 16 float32 accumulators over a slice of 512 k (an odd k's last pair gets a zero
- *    partner, so a NaN/Inf beside it can't leak in); a task (32 rows x 8 panels: its A slice, 32 KiB, stays
- *    in L1, its B slice, 256 KiB, in L2; tuned on 2 Zen 5 cores: 1024^3 at 0.93-0.99x torch's oneDNN, 2048^3
- *    at 0.96-1.02x) keeps its partial sums in a float32 tile between slices and rounds them to bfloat16 once,
- *    after the last. Tasks go to the pool. VDPBF16PS treats bfloat16 denormal inputs as zero (their products
+ *    8x32 micro-kernel keeps 16 float32 accumulators over a slice of k (an odd k's last pair gets a zero
+ *    partner, so a NaN/Inf beside it can't leak in); a task (64 rows x 8 panels over slices of 1024 k when B
+ *    is packed whole, 32 rows over 512 k when each task packs its slice; its B slice stays in L2;
+ *    2 Zen 5 cores: 1024^3 at 0.99-1.03x torch's oneDNN, 2048^3 at 1.03x) keeps its partial sums in a float32
+ *    tile between slices and rounds them to bfloat16 once, after the last. Tasks go to the pool. VDPBF16PS treats bfloat16 denormal inputs as zero (their products
  *    are below 2^-126 anyway).
  *  - otherwise (float16 everywhere; bfloat16 without AVX-512 BF16): "<dtype>_via_f32" — a and b are
  *    converted to float32 in a workspace (SIMD converters), the float32 matmul runs (BLAS / own kernels,
@@ -73,13 +73,14 @@ static lc_status lowp_via_f32(const lc_matmul_args *args, float *c_f32, const ch
 #define LOWP_X86 1
 #define TBF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
-enum { NR = 32, MR = 8, MC = 32, PANELS_PER_TASK = 8 };
+enum { NR = 32, MR = 8, PANELS_PER_TASK = 8 };
 
 typedef struct {
     const uint16_t *a, *b;
     uint16_t *c;
     float *cf; /* non-NULL: the float32 sums go here (unrounded), c is not written */
     int64_t m, k, n, kp, npanels;
+    int64_t mc, kcp; /* rows of a task, pairs of a k slice (the two plans above bf16_compute) */
     uint16_t *bp; /* npanels x kp x (NR pairs) */
 } bf16_ctx;
 
@@ -146,10 +147,10 @@ TBF16 static void f32_store(float *c, __m512 lo, __m512 hi, int cols) {
     }
 }
 
-/* The 8x32 (or 1x32) micro-kernel over the pairs [p0, p1) of panel j: acc (float32, row stride ACC_LD)
+/* The 8x32 (or 4x32, 1x32) micro-kernel over the pairs [p0, p1) of panel j: acc (float32, row stride ACC_LD)
  * starts from zero on the first slice, else from the stored partial sums; on the last slice the sums
- * are rounded to bfloat16 into c, else stored back. MR is a compile-time row count (8 or 1). */
-enum { KCP = 256, ACC_LD = PANELS_PER_TASK * NR };
+ * are rounded to bfloat16 into c, else stored back. MR is a compile-time row count (8, 4 or 1). */
+enum { ACC_LD = PANELS_PER_TASK * NR };
 
 #define BF16_UKR(NAME, ROWS)                                                                                   \
     TBF16 static void NAME(const bf16_ctx *x, int64_t i0, int64_t j, const uint16_t *pp, int64_t p0, int64_t p1, \
@@ -196,41 +197,49 @@ enum { KCP = 256, ACC_LD = PANELS_PER_TASK * NR };
         }                                                                                                      \
     }
 BF16_UKR(bf16_ukr_mr, MR)
+BF16_UKR(bf16_ukr4, 4)
 BF16_UKR(bf16_ukr1, 1)
 #undef BF16_UKR
 
-/* Task t: rows [MC*(t / groups), +MC) x panels [PANELS_PER_TASK*(t % groups), +PANELS_PER_TASK), k in
- * slices of KCP pairs (the slice of B the task's panels use stays in L2, the rows' slice of A in L1). With
- * x->bp NULL (few row blocks: each slice of B is used by at most LOCAL_PACK_RBLOCKS tasks) the task packs its
- * slice of B itself into a thread-local buffer (KCP x 8 panels, 256 KiB) right before using it, instead of B
- * being packed whole up front: no round trip of the packed B through DRAM, no allocation of its size (the
- * 77 MB GPT-2 lm_head at m = 32 was 62 ms, mostly first-touch page faults of that buffer). */
-enum { LOCAL_PACK_RBLOCKS = 2 };
-static _Thread_local uint16_t bf16_local[(size_t)PANELS_PER_TASK * KCP * NR * 2] __attribute__((aligned(64)));
+/* Task t: rows [mc*(t / groups), +mc) x panels [PANELS_PER_TASK*(t % groups), +PANELS_PER_TASK), k in
+ * slices of kcp pairs (the slice of B the task's panels use stays in L2). Two plans (the two plans above bf16_compute):
+ *  - more than LOCAL_PACK_RBLOCKS blocks of MC_LOCAL rows: B is packed once, whole, up front; tasks of MC_WHOLE
+ *    rows over slices of KCP_WHOLE pairs (k <= 1024 in one slice: the partial sums never leave registers for
+ *    the float32 tile). Tuned on 2 Zen 5 cores against MC 32 / KCP 256 (the same process, alternating):
+ *    1024^3 2.205 -> 2.130 ms (torch's oneDNN 2.150), 2048^3 18.25 -> 17.75 ms (18.36), 1024x768x3072 5.25 ->
+ *    5.02 ms (4.96);
+ *  - else (few row blocks: each slice of B is used by at most LOCAL_PACK_RBLOCKS tasks) the task packs its
+ *    slice of B itself into a thread-local buffer (KCP_LOCAL x 8 panels, 256 KiB) right before using it,
+ *    instead of B being packed whole up front: no round trip of the packed B through DRAM, no allocation of
+ *    its size (the 77 MB GPT-2 lm_head at m = 32 was 62 ms, mostly first-touch page faults of that buffer). */
+enum { LOCAL_PACK_RBLOCKS = 2, MC_LOCAL = 32, KCP_LOCAL = 256, MC_WHOLE = 64, KCP_WHOLE = 512 };
+static _Thread_local uint16_t bf16_local[(size_t)PANELS_PER_TASK * KCP_LOCAL * NR * 2] __attribute__((aligned(64)));
 
 static void bf16_compute(void *vctx, int64_t begin, int64_t end) {
     const bf16_ctx *x = vctx;
     const int64_t groups = (x->npanels + PANELS_PER_TASK - 1) / PANELS_PER_TASK;
-    float acc[MC * ACC_LD] __attribute__((aligned(64)));
+    float acc[MC_WHOLE * ACC_LD] __attribute__((aligned(64))); /* MC_WHOLE >= MC_LOCAL */
+    const int64_t mc = x->mc, kcp = x->kcp;
     for (int64_t t = begin; t < end; t++) {
-        const int64_t r0 = (t / groups) * MC, r1 = r0 + MC < x->m ? r0 + MC : x->m;
+        const int64_t r0 = (t / groups) * mc, r1 = r0 + mc < x->m ? r0 + mc : x->m;
         const int64_t j0 = (t % groups) * PANELS_PER_TASK;
         const int64_t j1 = j0 + PANELS_PER_TASK < x->npanels ? j0 + PANELS_PER_TASK : x->npanels;
-        for (int64_t p0 = 0; p0 < x->kp; p0 += KCP) {
-            const int64_t p1 = p0 + KCP < x->kp ? p0 + KCP : x->kp;
+        for (int64_t p0 = 0; p0 < x->kp; p0 += kcp) {
+            const int64_t p1 = p0 + kcp < x->kp ? p0 + kcp : x->kp;
             const int first = p0 == 0, last = p1 == x->kp;
             for (int64_t j = j0; j < j1; j++) {
                 const uint16_t *pp;
                 if (x->bp) {
                     pp = x->bp + ((size_t)j * (size_t)x->kp + (size_t)p0) * NR * 2;
                 } else {
-                    uint16_t *dst = bf16_local + (size_t)(j - j0) * KCP * NR * 2;
+                    uint16_t *dst = bf16_local + (size_t)(j - j0) * KCP_LOCAL * NR * 2;
                     bf16_pack_panel(x, j, p0, p1, dst);
                     pp = dst;
                 }
                 float *col = acc + (j - j0) * NR;
                 int64_t i = r0;
                 for (; i + MR <= r1; i += MR) bf16_ukr_mr(x, i, j, pp, p0, p1, col + (i - r0) * ACC_LD, first, last);
+                for (; i + 4 <= r1; i += 4) bf16_ukr4(x, i, j, pp, p0, p1, col + (i - r0) * ACC_LD, first, last);
                 for (; i < r1; i++) bf16_ukr1(x, i, j, pp, p0, p1, col + (i - r0) * ACC_LD, first, last);
             }
         }
@@ -241,8 +250,11 @@ static lc_status lowp_bf16_avx512(const lc_matmul_args *args, float *c_f32, cons
     bf16_ctx x = {.a = args->a, .b = args->b, .c = args->c, .cf = c_f32, .m = args->m, .k = args->k, .n = args->n};
     x.kp = (x.k + 1) / 2;
     x.npanels = (x.n + NR - 1) / NR;
-    const int64_t groups = (x.npanels + PANELS_PER_TASK - 1) / PANELS_PER_TASK, rblocks = (x.m + MC - 1) / MC;
-    if (rblocks > LOCAL_PACK_RBLOCKS) { /* B packed once, whole, and shared by the row blocks */
+    const int whole = (x.m + MC_LOCAL - 1) / MC_LOCAL > LOCAL_PACK_RBLOCKS; /* the two plans above bf16_compute */
+    x.mc = whole ? MC_WHOLE : MC_LOCAL;
+    x.kcp = whole ? KCP_WHOLE : KCP_LOCAL;
+    const int64_t groups = (x.npanels + PANELS_PER_TASK - 1) / PANELS_PER_TASK, rblocks = (x.m + x.mc - 1) / x.mc;
+    if (whole) { /* B packed once, whole, and shared by the row blocks */
         int64_t elems;
         if (!lc_mul_ok(x.npanels * NR * 2, x.kp, &elems) || (uint64_t)elems > SIZE_MAX / 2)
             return lc_error(LC_ERR_INVALID_ARGUMENT, "matmul: bfloat16 packed-b size overflows");
