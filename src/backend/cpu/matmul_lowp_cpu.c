@@ -324,23 +324,37 @@ static inline float gemv_a(const void *a, int64_t i, int kind) {
 
 /* Rows kk..kk+U-1 of b (columns j0 + [0, 16 nv), the last vector masked by tail) added into the sums acc
  * (row i at acc + i·ld): each sum loaded and stored once per U FMAs, added in k order (U = 4 gives the same
- * result as U = 1 four times). */
-TGEMV static inline __attribute__((always_inline)) void gemv_rows(const lc_matmul_args *a, int kind, int64_t kk,
-                                                                   int64_t j0, int64_t nv, __mmask16 tail, float *acc,
-                                                                   int64_t ld, const int U) {
-    const int64_t m = a->m, n = a->n, row = kk * n + j0;
+ * result as U = 1 four times). KIND (0 float32, 1 bfloat16, 2 float16), M (rows of a) and U are constants at
+ * every call (gemv_task dispatches), so a's broadcasts stay in registers and the full vectors run unmasked:
+ * the loop was ~25 instructions a vector with them as variables, and bound the decode step on 2 Zen 5 cores
+ * (the GEMV streamed b at 6 GB/s a core from DRAM). */
+TGEMV static inline __attribute__((always_inline)) void gemv_rows(const lc_matmul_args *a, const int KIND, const int M,
+                                                                   int64_t kk, int64_t j0, int64_t nv, __mmask16 tail,
+                                                                   float *acc, int64_t ld, const int U) {
+    const int64_t n = a->n, row = kk * n + j0;
+    const void *const bm = a->b;
     __m512 av[GEMV_MAX_M][4];
-    for (int64_t i = 0; i < m; i++)
-        for (int u = 0; u < U; u++) av[i][u] = _mm512_set1_ps(gemv_a(a->a, i * a->k + kk + u, kind));
-    for (int64_t v = 0; v < nv; v++) {
-        const __mmask16 mk = v == nv - 1 ? tail : (__mmask16)0xFFFF;
+    for (int i = 0; i < M; i++)
+        for (int u = 0; u < U; u++) av[i][u] = _mm512_set1_ps(gemv_a(a->a, i * a->k + kk + u, KIND));
+    int64_t v = 0;
+    for (; v < nv - 1; v++) { /* full vectors: plain loads and stores */
         __m512 w[4];
-        for (int u = 0; u < U; u++) w[u] = gemv_loadw(a->b, row + u * n + 16 * v, kind, mk);
-        for (int64_t i = 0; i < m; i++) {
+        for (int u = 0; u < U; u++) w[u] = gemv_loadw(bm, row + u * n + 16 * v, KIND, (__mmask16)0xFFFF);
+        for (int i = 0; i < M; i++) {
             float *p = acc + i * ld + 16 * v;
-            __m512 s = _mm512_maskz_loadu_ps(mk, p);
+            __m512 s = _mm512_loadu_ps(p);
             for (int u = 0; u < U; u++) s = _mm512_fmadd_ps(av[i][u], w[u], s);
-            _mm512_mask_storeu_ps(p, mk, s);
+            _mm512_storeu_ps(p, s);
+        }
+    }
+    if (v < nv) { /* the last, masked by tail */
+        __m512 w[4];
+        for (int u = 0; u < U; u++) w[u] = gemv_loadw(bm, row + u * n + 16 * v, KIND, tail);
+        for (int i = 0; i < M; i++) {
+            float *p = acc + i * ld + 16 * v;
+            __m512 s = _mm512_maskz_loadu_ps(tail, p);
+            for (int u = 0; u < U; u++) s = _mm512_fmadd_ps(av[i][u], w[u], s);
+            _mm512_mask_storeu_ps(p, tail, s);
         }
     }
 }
@@ -362,9 +376,24 @@ TGEMV static void gemv_task(void *vctx, int64_t begin, int64_t end) {
         float *const acc = g->parts > 1 ? g->part + part * m * g->ldp + j0 : local;
         const int64_t ld = g->parts > 1 ? g->ldp : GEMV_NC;
         for (int64_t i = 0; i < m; i++) memset(acc + i * ld, 0, (size_t)nj * sizeof(float));
-        int64_t kk = k0; /* 4 rows a step for wide rows (measured faster there, slower on narrow ones) */
-        for (; nj >= GEMV_UNROLL_MIN_N && kk + 4 <= k1; kk += 4) gemv_rows(a, kind, kk, j0, nv, tail, acc, ld, 4);
-        for (; kk < k1; kk++) gemv_rows(a, kind, kk, j0, nv, tail, acc, ld, 1);
+        const int u4 = nj >= GEMV_UNROLL_MIN_N; /* 4 rows a step for wide rows */
+#define GEMV_RUN(KIND, M)                                                                                          \
+    do {                                                                                                           \
+        int64_t kk = k0;                                                                                           \
+        if (u4)                                                                                                    \
+            for (; kk + 4 <= k1; kk += 4) gemv_rows(a, KIND, M, kk, j0, nv, tail, acc, ld, 4);                    \
+        for (; kk < k1; kk++) gemv_rows(a, KIND, M, kk, j0, nv, tail, acc, ld, 1);                                 \
+    } while (0)
+#define GEMV_KIND(KIND)                                                                                            \
+    switch (m) {                                                                                                   \
+    case 1: GEMV_RUN(KIND, 1); break;                                                                              \
+    case 2: GEMV_RUN(KIND, 2); break;                                                                              \
+    case 3: GEMV_RUN(KIND, 3); break;                                                                              \
+    default: GEMV_RUN(KIND, 4); break;                                                                             \
+    }
+        if (kind == 0) GEMV_KIND(0) else if (kind == 1) GEMV_KIND(1) else GEMV_KIND(2)
+#undef GEMV_KIND
+#undef GEMV_RUN
         if (g->parts == 1)
             for (int64_t i = 0; i < m; i++) gemv_store(g, i, j0, nj, acc + i * ld);
     }
