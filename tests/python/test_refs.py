@@ -52,6 +52,8 @@ def test_references_against_direct_formulas():
     direct = sum(x[1, c, 2 * 1 - 1 + i, 2 + j] * w[2, c, i, j] for c in range(3) for i in range(3) for j in range(3))
     assert y[1, 2, 1, 2] == pytest.approx(max(direct + b[2], 0.0))
     assert R.ref_gelu(np.array([1.0]))[0] == pytest.approx(0.5 * (1 + math.erf(1 / math.sqrt(2))))
+    # a 0-d input (the fuzzer's scalar case; without SciPy the erfc fallback gives a Python float for it)
+    assert float(R.ref_gelu(np.float64(-1.5))) == pytest.approx(-0.75 * math.erfc(1.5 / math.sqrt(2)))
     ln = R.ref_layer_norm(np.array([[1.0, 3.0]]), eps=0.0)
     np.testing.assert_allclose(ln, [[-1.0, 1.0]])
     # the NumPy peers call the same formulas in the inputs' dtype

@@ -93,7 +93,7 @@ def ref_gelu(x, approximate="none"):
         from scipy.special import erfc  # vectorised; the same function as math.erfc
         c = erfc(-x / math.sqrt(2.0))
     except ImportError:
-        c = _erfc(-x / math.sqrt(2.0)).astype(F64)
+        c = np.asarray(_erfc(-x / math.sqrt(2.0)), F64)  # a 0-d x gives a Python float here
     return 0.5 * x * c
 
 
