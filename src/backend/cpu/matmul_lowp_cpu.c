@@ -389,7 +389,8 @@ TGEMV static void gemv_task(void *vctx, int64_t begin, int64_t end) {
     case 1: GEMV_RUN(KIND, 1); break;                                                                              \
     case 2: GEMV_RUN(KIND, 2); break;                                                                              \
     case 3: GEMV_RUN(KIND, 3); break;                                                                              \
-    default: GEMV_RUN(KIND, 4); break;                                                                             \
+    case 4: GEMV_RUN(KIND, 4); break;                                                                              \
+    default: break; /* m <= GEMV_MAX_M (the callers), m = 0: nothing */                                           \
     }
         if (kind == 0) GEMV_KIND(0) else if (kind == 1) GEMV_KIND(1) else GEMV_KIND(2)
 #undef GEMV_KIND
