@@ -12,8 +12,8 @@
  *    partner, so a NaN/Inf beside it can't leak in); a task (64 rows x 8 panels over slices of 1024 k when B
  *    is packed whole, 32 rows over 512 k when each task packs its slice; its B slice stays in L2;
  *    2 Zen 5 cores: 1024^3 at 0.99-1.03x torch's oneDNN, 2048^3 at 1.03x) keeps its partial sums in a float32
- *    tile between slices and rounds them to bfloat16 once, after the last. Tasks go to the pool. VDPBF16PS treats bfloat16 denormal inputs as zero (their products
- *    are below 2^-126 anyway).
+ *    tile between slices and rounds them to bfloat16 once, after the last. Tasks go to the pool. VDPBF16PS
+ *    treats bfloat16 denormal inputs as zero (their products are below 2^-126 anyway).
  *  - otherwise (float16 everywhere; bfloat16 without AVX-512 BF16): "<dtype>_via_f32" — a and b are
  *    converted to float32 in a workspace (SIMD converters), the float32 matmul runs (BLAS / own kernels,
  *    whose path is appended: "bf16_via_f32+blas"), and c is converted back.
@@ -202,7 +202,7 @@ BF16_UKR(bf16_ukr1, 1)
 #undef BF16_UKR
 
 /* Task t: rows [mc*(t / groups), +mc) x panels [PANELS_PER_TASK*(t % groups), +PANELS_PER_TASK), k in
- * slices of kcp pairs (the slice of B the task's panels use stays in L2). Two plans (the two plans above bf16_compute):
+ * slices of kcp pairs (the slice of B the task's panels use stays in L2). Two plans:
  *  - more than LOCAL_PACK_RBLOCKS blocks of MC_LOCAL rows: B is packed once, whole, up front; tasks of MC_WHOLE
  *    rows over slices of KCP_WHOLE pairs (k <= 1024 in one slice: the partial sums never leave registers for
  *    the float32 tile). Tuned on 2 Zen 5 cores against MC 32 / KCP 256 (the same process, alternating):
@@ -322,6 +322,23 @@ static inline float gemv_a(const void *a, int64_t i, int kind) {
                                                          : lc_f16_to_f32(((const uint16_t *)a)[i]);
 }
 
+/* One 16-wide vector of columns: U rows of b from element i (row pitch n) times a's broadcasts av, added into
+ * the M sums at acc (row pitch ld). The full vectors pass the constant all-ones mask, which the compiler folds
+ * into plain loads and stores (the prefetchers do not follow masked loads of b). */
+TGEMV static inline __attribute__((always_inline)) void gemv_vec(const void *b, int64_t i, int64_t n, const int KIND,
+                                                                  const int M, const int U,
+                                                                  __m512 (*av)[4], float *acc, int64_t ld,
+                                                                  __mmask16 mk) {
+    __m512 w[4];
+    for (int u = 0; u < U; u++) w[u] = gemv_loadw(b, i + u * n, KIND, mk);
+    for (int r = 0; r < M; r++) {
+        float *p = acc + r * ld;
+        __m512 s = _mm512_maskz_loadu_ps(mk, p);
+        for (int u = 0; u < U; u++) s = _mm512_fmadd_ps(av[r][u], w[u], s);
+        _mm512_mask_storeu_ps(p, mk, s);
+    }
+}
+
 /* Rows kk..kk+U-1 of b (columns j0 + [0, 16 nv), the last vector masked by tail) added into the sums acc
  * (row i at acc + i·ld): each sum loaded and stored once per U FMAs, added in k order (U = 4 gives the same
  * result as U = 1 four times). KIND (0 float32, 1 bfloat16, 2 float16), M (rows of a) and U are constants at
@@ -337,26 +354,8 @@ TGEMV static inline __attribute__((always_inline)) void gemv_rows(const lc_matmu
     for (int i = 0; i < M; i++)
         for (int u = 0; u < U; u++) av[i][u] = _mm512_set1_ps(gemv_a(a->a, i * a->k + kk + u, KIND));
     int64_t v = 0;
-    for (; v < nv - 1; v++) { /* full vectors: plain loads and stores */
-        __m512 w[4];
-        for (int u = 0; u < U; u++) w[u] = gemv_loadw(bm, row + u * n + 16 * v, KIND, (__mmask16)0xFFFF);
-        for (int i = 0; i < M; i++) {
-            float *p = acc + i * ld + 16 * v;
-            __m512 s = _mm512_loadu_ps(p);
-            for (int u = 0; u < U; u++) s = _mm512_fmadd_ps(av[i][u], w[u], s);
-            _mm512_storeu_ps(p, s);
-        }
-    }
-    if (v < nv) { /* the last, masked by tail */
-        __m512 w[4];
-        for (int u = 0; u < U; u++) w[u] = gemv_loadw(bm, row + u * n + 16 * v, KIND, tail);
-        for (int i = 0; i < M; i++) {
-            float *p = acc + i * ld + 16 * v;
-            __m512 s = _mm512_maskz_loadu_ps(tail, p);
-            for (int u = 0; u < U; u++) s = _mm512_fmadd_ps(av[i][u], w[u], s);
-            _mm512_mask_storeu_ps(p, tail, s);
-        }
-    }
+    for (; v < nv - 1; v++) gemv_vec(bm, row + 16 * v, n, KIND, M, U, av, acc + 16 * v, ld, (__mmask16)0xFFFF);
+    gemv_vec(bm, row + 16 * v, n, KIND, M, U, av, acc + 16 * v, ld, tail); /* the last, masked by tail */
 }
 
 /* Tasks t = part * nchunk + chunk: the sums of rows k in the part for the chunk's columns, accumulated in the
