@@ -69,9 +69,11 @@ cudaError_t lc_cuda_launch_rope(const lc_rope_args *args, cudaStream_t stream);
 size_t lc_cuda_sdpa_workspace(const lc_sdpa_args *args, int num_sms);
 cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *workspace, size_t workspace_bytes, int num_sms,
                                 cudaStream_t stream, const char **path);
-/* How this thread's last lc_cuda_launch_sdpa merged its key splits (tests check that each kind ran):
+/* How this thread's last lc_cuda_launch_sdpa planned to merge its key splits (tests check that each kind ran):
  * LC_SDPA_MERGE_NONE (one split), _CLUSTER (tensor-core decode, in a thread-block cluster), _FOLD (its last
- * block), _COMBINE (the sd_combine kernel; also every split of the generic and SIMT decode kernels). */
+ * block), _COMBINE (the sd_combine kernel; also every split of the generic and SIMT decode kernels). Under
+ * _CLUSTER and _FOLD a group whose keys fit one split still writes out from that split's block (the plan is
+ * made for the cache's capacity; the lengths are known only in the kernel). */
 enum { LC_SDPA_MERGE_NONE = 0, LC_SDPA_MERGE_CLUSTER = 1, LC_SDPA_MERGE_FOLD = 2, LC_SDPA_MERGE_COMBINE = 3 };
 int lc_cuda_sdpa_last_merge(void);
 /* sdpa_mma_cuda.cu: the tensor-core (mma.sync bf16/f16, float32 accumulation) flash-attention forward for
