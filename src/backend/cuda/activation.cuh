@@ -3,7 +3,7 @@
  * bit-identically: OpIdentity, OpRelu (NaN and -0 kept), OpSilu (also llm_cuda.cu's silu), OpGeluErf (x·normcdff(x)), OpGeluTanh (float-pair
  * argument, the CPU kernel's exp polynomial; accuracy notes in elementwise_cuda.cu's header); for float16 /
  * bfloat16 outputs the cheaper OpGeluErfLowp / OpGeluTanhLowp (GeluOps<T> picks by the stored type), whose
- * float32 error (below 6e-5 relative) the 16-bit rounding absorbs.
+ * float32 error (below 2e-5 relative) the 16-bit rounding absorbs.
  * Tests: tests/c/test_ops.c (relu / gelu groups), tests/python/test_ops_elementwise.py,
  * tests/python/test_ops_linear.py and tests/c/test_gemv_cuda.c on device "cuda". */
 #ifndef LC_CUDA_ACTIVATION_CUH
@@ -82,28 +82,49 @@ struct OpGeluTanh {
     }
 };
 
-/* The same functions for 16-bit outputs, at about a third of the instructions (the float32 forms made a 64M-element
- * bfloat16 gelu compute-bound: 0.60x torch on the H100). Their float32 relative error stays below 6e-5 (an eighth
- * of float16's unit roundoff 2^-11; a float32 emulation with erff / expf 2 ulp off gave 5.5e-5 and 1.3e-5), so the
- * stored value is the correctly rounded one or, near a tie, its neighbour.
- * Erf form: 0.5·x·(1 + erff(x/√2)) for x >= -3 (erff: 2 ulp; 1 + erf cancels to Φ(-3) = 1.35e-3 at worst:
- * 6e-8 / 1.35e-3 = 4.4e-5), x·normcdff(x) below (the tail, rare in data: a warp takes it only when one of its
- * lanes has such an x). Tanh form: w = x·(A + B·x²) in plain float32 (|w|·6e-8 <= 5.2e-6 relative up to the
- * flush at w > 87), __expf (2 ulp + |w|·log2(e)·2^-24 <= 7.5e-6), __fdividef. Same specials as the float32 forms
- * (NaN kept, ±big saturate, gelu(-big) = -0, gelu(-inf) NaN). */
-/* The tail out of line: normcdff's ~900 instructions would otherwise be inlined into every unrolled lane of the
- * hot loop (the bfloat16 gelu kernel's PTX went from 1366 to 487 instructions; results bit-identical). */
-__device__ __noinline__ static float lc_gelu_erf_tail(float x) { return x * normcdff(x); }
+/* The same functions for 16-bit outputs, branch-free at ~18 instructions an element (the float32 forms made a
+ * 64M-element bfloat16 gelu compute-bound: 0.60x torch on the H100, session 13; an erff form with an out-of-line
+ * tail branch, 45 instructions an element, still 0.84x). Their float32 relative error stays below 2e-5 (a float32
+ * emulation over [-13, 13]: 8.0e-6 for erf; tanh below 1.3e-5 by the bound below), under float16's unit roundoff
+ * 2^-11, so the stored value is the correctly rounded one or, near a tie, its neighbour.
+ * Erf form: x·Φ(x) with h = Φ(-|x|) = erfc(z)/2, z = |x|/√2, as h = t·2^(G(t) - x²·log2(e)/2), t = 1/(1 + c·|x|),
+ * G a degree-6 polynomial (scripts/fit_gelu_erfc.py: weighted least squares towards minimax on t in
+ * [1/(1 + 13c), 1], 1.6e-6 in log2 units, i.e. relative in h; x²·log2(e)/2 by one fma, its rounding ~|x|²·4e-8
+ * relative), then Φ = h (x < 0) or 1 - h (no cancellation: h <= 1/2). h underflows (ex2.approx flushes below
+ * 2^-126) only where |gelu| < 1e-36 (x < -12.9), the tail's flush to -0 of the float32 form. Tanh form:
+ * w = x·(A + B·x²) in plain float32 (|w|·6e-8 <= 5.2e-6 relative up to the flush at w > 87), __expf (2 ulp +
+ * |w|·log2(e)·2^-24 <= 7.5e-6), __fdividef. Same specials as the float32 forms (NaN kept, ±big saturate,
+ * gelu(-big) = -0, gelu(-inf) NaN). */
+__device__ __forceinline__ float lc_rcp_approx(float x) { /* MUFU.RCP: 1 ulp, 0 for |x| >= 2^126, flushes */
+    float r;
+    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+    return r;
+}
+__device__ __forceinline__ float lc_ex2_approx(float x) { /* MUFU.EX2: 2 ulp, results below 2^-126 flushed */
+    float r;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+    return r;
+}
 struct OpGeluErfLowp {
     __device__ __forceinline__ float operator()(float x) const {
-        return x >= -3.0f ? 0.5f * x * (1.0f + erff(x * 0.707106781186547524f)) : lc_gelu_erf_tail(x);
+        const float t = lc_rcp_approx(fmaf(fabsf(x), 0x1.13263ep-2f /* c = 0.38/√2 */, 1.0f));
+        float g = 0x1.9bf81ap-2f; /* G(t) = log2(erfc(z) / (2t)) + z²·log2(e), c0 .. c6 */
+        g = fmaf(g, t, -0x1.652ef0p+0f);
+        g = fmaf(g, t, 0x1.692532p+0f);
+        g = fmaf(g, t, -0x1.b9c95cp-2f);
+        g = fmaf(g, t, 0x1.a4ce6ep-1f);
+        g = fmaf(g, t, 0x1.6957aap+0f);
+        g = fmaf(g, t, -0x1.9c205cp+1f);
+        const float h = t * lc_ex2_approx(fmaf(x * -0.721347520444481703f /* -log2(e)/2 */, x, g));
+        return x * (x < 0.0f ? h : 1.0f - h); /* NaN: t, h NaN */
     }
 };
 struct OpGeluTanhLowp {
     __device__ __forceinline__ float operator()(float x) const {
         const float A = -1.59576912160573071f, B = -0.0713548162726008f; /* -2√(2/π), 0.044715·A */
         const float w = x * fmaf(B, x * x, A);
-        return w > 87.0f ? x * 0.0f : __fdividef(x, 1.0f + __expf(w));
+        const float v = __fdividef(x, 1.0f + __expf(fminf(w, 87.0f))); /* computed always: a select, no branch */
+        return w > 87.0f ? x * 0.0f : v;
     }
 };
 

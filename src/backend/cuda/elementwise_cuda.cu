@@ -11,20 +11,21 @@
  * double2), four per thread per iteration so that several loads are in flight; the few elements before
  * the first aligned vector (head) and after the last full one (tail) are done by the first threads of
  * the grid. Otherwise (pointers misaligned against each other) a scalar grid-stride loop runs.
- * Launch: 256 threads a block, one block per 256 vectors (one vector a thread); gelu's pipelined kernel at
- * most 8 blocks per multiprocessor (the SM count is read once per device and cached), its grid-stride loop
- * covering the rest (ew_blocks).
+ * Launch: 256 threads a block, one block per 256 vectors (one vector a thread); float32 gelu's pipelined
+ * kernel at most 8 blocks per multiprocessor (the SM count is read once per device and cached), its
+ * grid-stride loop covering the rest (ew_blocks).
  *
  * gelu: erf form x·Φ(x) with CUDA's normcdff (accurate in the lower tail, unlike 0.5x(1 + erf(x/√2)));
  * tanh form x / (1 + exp(w)), w = -2√(2/π)(x + 0.044715x³) evaluated as a float pair (error-free
  * products and sums: in plain float the rounding of w alone costs ~|w|·6e-8 relative in the negative
  * tail), exp from the CPU kernel's polynomial. Both saturate cleanly (gelu(+big) = x, gelu(-big) = -0;
  * tanh form results below ~1e-37 flushed to ±0, as the CPU kernel), keep NaN and never overflow
- * (±1e30, ±3e38). For float16 / bfloat16 storage the cheaper forms of activation.cuh (GeluOps: erff above
- * x = -3, plain-float tanh argument; float32 error < 6e-5, absorbed by the 16-bit rounding; every 16-bit value
- * checked in tests/python/test_ops_elementwise.py::test_gelu_16bit_every_value).
- * gelu is compute-heavy (~50-80 instructions an element in float32), so its kernel prefetches the
- * next vector before computing the current one (memory and arithmetic overlap within each thread).
+ * (±1e30, ±3e38). For float16 / bfloat16 storage the cheaper forms of activation.cuh (GeluOps: branch-free,
+ * a fitted erfc for the erf form, plain-float tanh argument; float32 error < 2e-5, absorbed by the 16-bit
+ * rounding; every 16-bit value checked in tests/python/test_ops_elementwise.py::test_gelu_16bit_every_value).
+ * float32 gelu is compute-heavy (~35-60 instructions an element), so its kernel prefetches the next vector
+ * before computing the current one (memory and arithmetic overlap within each thread); the 16-bit forms
+ * are light enough for the memory-bound grid.
  * Max relative error vs float64 on an H200 (dense sweep of 4M points over [-15, 15] plus ±1e-30..1e30,
  * devcheck/kernels): erf 3.6e-7, tanh 2.0e-7.
  * Tests: tests/c/test_ops.c (vector_add / matrix_sub / matrix_div / relu / gelu groups) and
@@ -309,7 +310,7 @@ static cudaError_t launch_unary_t(const T *x, T *out, int64_t n, Op op, cudaStre
         const int64_t nv = (n - head) / Vec16<T>::n;
         const int64_t rest = n - nv * Vec16<T>::n;
         const int64_t work = nv > rest ? nv : rest;
-        if (heavy) /* H100, session 13: bf16 gelu 64M 117 us here, 157 us on the capped unrolled kernel */
+        if (heavy) /* float32 gelu (launch_gelu_t) */
             unary_vec_pipelined_kernel<T, Op><<<ew_blocks(work, true), EW_THREADS, 0, stream>>>(x, out, n, head, op);
         else
             unary_vec_kernel<T, Op><<<ew_blocks(work), EW_THREADS, 0, stream>>>(x, out, n, head, op);
@@ -336,10 +337,14 @@ template <typename T> static cudaError_t launch_relu_t(const lc_relu_args *args,
     return launch_unary_t<T>((const T *)args->x, (T *)args->out, args->n, OpRelu(), stream);
 }
 
+/* float32: the pipelined capped kernel (its forms are ~35-60 instructions an element); float16 / bfloat16: the
+ * memory-bound grid, as relu (the branch-free 16-bit forms, ~18 instructions an element; H100, session 17,
+ * bf16 64M: erf 104.5 -> 92.6 us, tanh 101.3 -> 92.5 us against the capped kernel, 1.00 of the device copy). */
 template <typename T> static cudaError_t launch_gelu_t(const lc_gelu_args *args, cudaStream_t stream) {
+    const bool heavy = sizeof(T) == 4;
     if (args->approx == LC_GELU_TANH)
-        return launch_unary_t<T>((const T *)args->x, (T *)args->out, args->n, typename GeluOps<T>::tanh(), stream, true);
-    return launch_unary_t<T>((const T *)args->x, (T *)args->out, args->n, typename GeluOps<T>::erf(), stream, true);
+        return launch_unary_t<T>((const T *)args->x, (T *)args->out, args->n, typename GeluOps<T>::tanh(), stream, heavy);
+    return launch_unary_t<T>((const T *)args->x, (T *)args->out, args->n, typename GeluOps<T>::erf(), stream, heavy);
 }
 
 /* linear's epilogue (16-bit outputs, or any dtype with a residual): out[i,j] = S(act(acc[i,j] + bias[j]) +
