@@ -2,7 +2,7 @@
 
   python -m lightning_core.generate --model DIR (--prompt TEXT | --ids 1,2,3) [--max-new-tokens N]
       [--device cpu|cuda] [--dtype float32|bfloat16|float16] [--temperature T --top-k K --top-p P --seed S]
-      [--batch B] [--stop ID,...] [--bench R] [--quiet] [--tp N | --tp-sim N]
+      [--batch B] [--stop ID,...] [--bench R] [--graph-steps G] [--quiet] [--tp N | --tp-sim N]
 
 Prints the generated text (through the `tokenizers` package and DIR/tokenizer.json when both are there; else
 token ids), streaming tokens as they come for one prompt, then prefill ms, per-token ms and tokens/s (batch x
@@ -59,6 +59,8 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=1, help="run the prompt as a batch of B copies")
     ap.add_argument("--stop", default="", help="comma-separated stop ids")
     ap.add_argument("--bench", type=int, default=0, help="repeat R times after a warm-up; print medians")
+    ap.add_argument("--graph-steps", type=int, default=None,
+                    help="CUDA: decode steps a graph replay (1..64, default 8; tokens stream in bursts of that many)")
     ap.add_argument("--quiet", action="store_true", help="no streaming output")
     ap.add_argument("--tp", type=int, default=1, help="tensor-parallel ranks (CUDA: one process per GPU)")
     ap.add_argument("--tp-sim", type=int, default=0, help="tensor-parallel ranks as threads of this process")
@@ -66,6 +68,8 @@ def main(argv=None) -> int:
 
     if args.batch < 1 or args.max_new_tokens < 0 or args.bench < 0:
         raise SystemExit("generate: --batch >= 1, --max-new-tokens >= 0 and --bench >= 0 expected")
+    if args.graph_steps is not None and not 1 <= args.graph_steps <= 64:
+        raise SystemExit(f"generate: --graph-steps: expected 1..64, got {args.graph_steps}")
     if args.tp < 1 or args.tp_sim < 0 or (args.tp_sim and args.tp > 1):
         raise SystemExit("generate: --tp N (N >= 1) or --tp-sim N (N >= 1) expected, not both")
     tok = _tokenizer(args.model)
@@ -121,7 +125,8 @@ def _run(args, ids, stop, tok, group, tp_label):
     if max(ids) >= model.vocab or min(ids) < 0:
         raise SystemExit(f"generate: prompt ids must be in 0..{model.vocab - 1}")
     prompts = [ids] * args.batch
-    kw = dict(stop_ids=stop, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+    kw = dict(stop_ids=stop, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+              graph_steps=args.graph_steps)
 
     def show(tokens):
         return tok.decode(tokens) if tok is not None else " ".join(map(str, tokens))

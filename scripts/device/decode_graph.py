@@ -3,7 +3,8 @@
 LC_SDPA_CUDNN=1 (cuDNN's engine for every eligible shape), LC_SDPA_DECODE=simt, the split merges without
 clusters (LC_SDPA_DECODE_CLUSTER=0: the fold, and with LC_SDPA_DECODE_FOLD=0 the combine kernel), and torch's SDPA captured
 the same way, and the decode's split plan with at least 2 / 4 key tiles a split
-(LC_SDPA_DECODE_MINTILES). Prints us per call. Usage: python scripts/device/decode_graph.py."""
+(LC_SDPA_DECODE_MINTILES). Prints us per call. Usage: [DG_VARIANTS=default,...] python scripts/device/decode_graph.py
+(other LC_* knobs in the environment apply to every variant)."""
 import math
 import os
 
@@ -17,6 +18,11 @@ from lightning_core.bench.timer import time_call
 
 KW = dict(warmup=3, samples=9, min_sample_s=2e-4, settle_s=0.05, max_s=2.0)
 KNOBS = ("LC_SDPA_CUDNN", "LC_SDPA_DECODE", "LC_SDPA_DECODE_FOLD", "LC_SDPA_DECODE_MINTILES", "LC_SDPA_DECODE_CLUSTER")
+VARIANTS = tuple(v for v in (
+    ("default", {}), ("cudnn", {"LC_SDPA_CUDNN": "1"}), ("simt", {"LC_SDPA_DECODE": "simt"}),
+    ("fold", {"LC_SDPA_DECODE_CLUSTER": "0"}), ("combine", {"LC_SDPA_DECODE_CLUSTER": "0", "LC_SDPA_DECODE_FOLD": "0"}),
+    ("mint2", {"LC_SDPA_DECODE_MINTILES": "2"}), ("mint4", {"LC_SDPA_DECODE_MINTILES": "4"}))
+    if v[0] in os.environ.get("DG_VARIANTS", v[0]).split(","))  # DG_VARIANTS=default,cudnn: only those
 
 
 def ours_us(tq, tks, tvs, to, copies):
@@ -45,10 +51,7 @@ def main():
         tq, to = lc.from_dlpack(q), lc.from_dlpack(o)
         tks, tvs = [lc.from_dlpack(x) for x in ks], [lc.from_dlpack(x) for x in vs]
         res = {}
-        for tag, env in (("default", {}), ("cudnn", {"LC_SDPA_CUDNN": "1"}), ("simt", {"LC_SDPA_DECODE": "simt"}),
-                         ("fold", {"LC_SDPA_DECODE_CLUSTER": "0"}),
-                         ("combine", {"LC_SDPA_DECODE_CLUSTER": "0", "LC_SDPA_DECODE_FOLD": "0"}), ("mint2", {"LC_SDPA_DECODE_MINTILES": "2"}),
-                         ("mint4", {"LC_SDPA_DECODE_MINTILES": "4"})):
+        for tag, env in VARIANTS:
             for kname in KNOBS:
                 os.environ.pop(kname, None)
             os.environ.update(env)

@@ -109,6 +109,9 @@ def test_bad_inputs(folder):
         model.generate([[]], 3)
     with pytest.raises(ValueError, match="device"):
         load(path, device="tpu")
+    for bad in (0, 65, True, 2.5, "8"):
+        with pytest.raises(ValueError, match="graph_steps"):
+            model.generate([1, 2], 3, graph_steps=bad)
     assert len(model.generate([1, 2], 2)) == 4  # still usable
 
 
@@ -129,6 +132,36 @@ def test_graph_decode_equals_eager(folder):
     kw = dict(temperature=0.8, top_k=30, seed=11)
     assert model.generate(prompts, 9, graph=True, **kw) == model.generate(prompts, 9, graph=True, **kw)
     assert model.generate(prompts, 9, graph=True, **kw) == model.generate(prompts, 9, graph=False, **kw)
+
+
+def test_graph_steps(folder, device):
+    """Several decode steps a run (graph_steps; on CUDA a captured graph's replay, on the CPU the same steps
+    uncaptured) give the one-step-at-a-time tokens (graph=False) for every split of the new tokens into runs
+    (a tail shorter than graph_steps, one step, more steps than tokens), sampled too, with a stop id met inside
+    a run (the steps after it are discarded), and stream() sees every step once, in order; timings count the
+    steps run (a stop inside a run runs it to its end)."""
+    _, path = folder
+    model = load(path, device=device)
+    prompts = [[1, 2, 3, 4, 5], [7, 8], [9]]
+    for n in (1, 2, 9, 17):
+        eager = model.generate(prompts, n, graph=False)
+        for g in (1, 3, 8, 64):
+            seen, tm = [], {}
+            got = model.generate(prompts, n, graph_steps=g, timings=tm,
+                                 stream=lambda step, toks: seen.append((step, toks)))
+            assert got == eager, (n, g)
+            assert [s for s, _ in seen] == list(range(n))
+            assert [t for _, t in seen] == [[row[len(p) + s] for row, p in zip(eager, prompts)] for s in range(n)]
+            assert tm["decode_steps"] == n - 1
+    kw = dict(temperature=0.8, top_k=30, seed=11)
+    for g in (1, 4):
+        assert model.generate(prompts, 9, graph_steps=g, **kw) == model.generate(prompts, 9, graph=False, **kw)
+    full = model.generate([3, 1, 4], 12, graph=False, **kw)  # sampled: a varied continuation
+    new = full[3:]
+    k = next(i for i in range(2, len(new)) if new[i] not in new[:i])  # a token first seen at step k
+    tm = {}
+    assert model.generate([3, 1, 4], 12, stop_ids=(new[k],), graph_steps=8, timings=tm, **kw) == full[:3 + k + 1]
+    assert tm["decode_steps"] == min(8 * -(-k // 8), 11)
 
 
 def test_sampled_generation_is_seeded(folder, device):

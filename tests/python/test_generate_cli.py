@@ -31,6 +31,7 @@ def test_bench_and_batch(folder, capsys):
                  "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "median of 2" in out and "batch 3" in out
+    assert main(["--model", folder, "--ids", "1,2", "--max-new-tokens", "5", "--graph-steps", "2", "--quiet"]) == 0
 
 
 @pytest.mark.parametrize("argv, what", [
@@ -38,6 +39,8 @@ def test_bench_and_batch(folder, capsys):
     (["--ids", "1", "--batch", "0"], "--batch"),
     (["--ids", "100000"], "prompt ids"),
     (["--prompt", "hello"], "tokenizers"),
+    (["--ids", "1", "--graph-steps", "0"], "--graph-steps"),
+    (["--ids", "1", "--graph-steps", "65"], "--graph-steps"),
 ])
 def test_bad_arguments(folder, argv, what):
     with pytest.raises(SystemExit, match=what):

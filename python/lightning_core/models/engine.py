@@ -211,7 +211,7 @@ class CausalLM:
         n, dev = b * s, self.device
         if self.arch == "gpt2":
             x = lc.add(self._all_reduce(self._embed(self.wte, ids_t)),
-                       lc.embedding(self.wpe, pos_t.view((n,), None, 0), dev), dev)
+                       lc.embedding(self.wpe, pos_t.view((n,), None, pos_t.offset), dev), dev)  # pos_t may be a view
         else:
             x = self._all_reduce(self._embed(self.embed, ids_t))
         for i, L in enumerate(self.layers):
@@ -260,17 +260,23 @@ class CausalLM:
 
     # ---- generation ---------------------------------------------------------------------------------
     def generate(self, prompts, max_new_tokens, stop_ids=(), stream=None, temperature=0.0, top_k=0, top_p=1.0, seed=0,
-                 timings=None, graph=None):
+                 timings=None, graph=None, graph_steps=None):
         """Generation for one prompt (a list of ids) or a batch (a list of lists, lengths may differ): the
         prefill in one forward pass, then one token per step through the KV caches. temperature 0 is greedy
         (argmax); above 0 the next token is drawn by lc.sample (top_k, top_p, seeded: the same seed gives the
         same tokens). Returns prompt + new tokens (a list, or a list of lists for a batch); a sequence stops
         after emitting a token in stop_ids. stream(step, tokens) is called after every step with the new token
         of each sequence (it must not write the model's weights: the decode steps run under lc.static_weights).
-        timings (a dict, optional) receives prefill_ms, decode_ms and decode_steps.
-        graph (default: True on CUDA): the decode step runs as one replay of a CUDA graph captured once for
-        this batch (lc.capture_graph over the same ops: ids and positions in device tensors, the caches'
-        lengths on the device, the next token written back into the ids tensor)."""
+        timings (a dict, optional) receives prefill_ms, decode_ms and decode_steps (the steps run).
+        graph (default: True on CUDA): the decode steps run as replays of a CUDA graph captured once for this
+        batch (lc.capture_graph over the same ops: ids and positions in device tensors, the caches' lengths on
+        the device, each step's tokens written where the next step reads them); by default on the CPU the
+        same steps run without capture; graph=False runs each step on its own (host ids in, token out).
+        graph_steps (default GRAPH_STEPS, 8): decode steps a run (a replay): their positions go up in one
+        upload and their tokens come back in one download, so the host's turnaround (upload, launch,
+        download, this loop) is paid once per graph_steps tokens, not every token; stream() then sees the
+        tokens in bursts. After a stop id ends every sequence, the rest of that run's steps are discarded
+        (computed, not returned)."""
         if temperature < 0:
             raise ValueError(f"CausalLM.generate: temperature: expected >= 0 (0: greedy), got {temperature}")
         self._sampling = (float(temperature), int(top_k), float(top_p), int(seed))
@@ -280,6 +286,10 @@ class CausalLM:
             raise ValueError("CausalLM.generate: prompts: expected non-empty prompts")
         if max_new_tokens < 0:
             raise ValueError(f"CausalLM.generate: max_new_tokens: expected >= 0, got {max_new_tokens}")
+        graph_steps = GRAPH_STEPS if graph_steps is None else graph_steps
+        if isinstance(graph_steps, bool) or not isinstance(graph_steps, (int, np.integer)) \
+                or not 1 <= graph_steps <= 64:
+            raise ValueError(f"CausalLM.generate: graph_steps: expected an integer in 1..64, got {graph_steps!r}")
         b, lens = len(batch), np.array([len(p) for p in batch], np.int64)
         s = int(lens.max())
         out = [list(p) for p in batch]
@@ -302,12 +312,14 @@ class CausalLM:
             graphs = self.__dict__.setdefault("_graphs", {})
             if key not in graphs:
                 cache_g = self.new_cache(b, bucket)
-                graphs[key] = (_DecodeGraph(self, b, cache_g), cache_g)
+                graphs[key] = (_DecodeGraph(self, b, cache_g, 64, capture=True), cache_g)
             dec, cache = graphs[key]
             for c in cache:
                 c.reset()
         else:
             cache = self.new_cache(b, s + max_new_tokens)
+            if graph is None:  # the CPU (or a group that cannot be captured): the same steps, run as they are
+                dec = _DecodeGraph(self, b, cache, int(graph_steps), capture=False)
         self._draws = 0
         t0 = time.perf_counter()
         x = self._hidden(ids, np.broadcast_to(np.arange(s), (b, s)).copy(), cache)
@@ -324,6 +336,7 @@ class CausalLM:
         # the weights are not written after the prefill's host read: the decode GEMVs may load them before the
         # kernel ahead of them ends (lc.static_weights; a graph captured here keeps it)
         with lc.static_weights():
+            ahead = []  # tokens of decode steps already run (a graph replay runs up to graph_steps), not yet emitted
             for step in range(max_new_tokens):
                 for i in range(b):
                     if not done[i]:
@@ -333,12 +346,14 @@ class CausalLM:
                     stream(step, [int(t) for t in nxt])
                 if done.all() or step == max_new_tokens - 1:
                     break
-                pos = (lens + step)[:, None]
-                if dec is not None:
-                    nxt = dec.step(nxt, pos)
-                else:
-                    nxt = self._next(self._hidden(nxt[:, None], pos, cache))
-                steps += 1
+                if not ahead:
+                    if dec is not None:  # decode steps step + 1 .. step + n at positions lens + step, ..
+                        n = min(int(graph_steps), max_new_tokens - 1 - step)
+                        ahead = list(dec.run(nxt, lens + step, n))
+                    else:
+                        ahead = [self._next(self._hidden(nxt[:, None], (lens + step)[:, None], cache))]
+                    steps += len(ahead)
+                nxt = ahead.pop(0)
         if timings is not None:
             timings.update(prefill_ms=(t1 - t0) * 1e3, decode_ms=(time.perf_counter() - t1) * 1e3, decode_steps=steps)
         return out[0] if single else out
@@ -358,54 +373,63 @@ class CausalLM:
         return t.numpy() if hasattr(t, "numpy") else np.asarray(t)
 
 
-class _DecodeGraph:
-    """One decode step of a batch as a captured CUDA graph: ids_t int64 [B] (the step's input tokens, and
-    where argmax/sample writes the next ones), pos_t int64 [B, 1] (positions, copied in before each replay),
-    the caches appended and attended at their device lengths. The first step ever runs eagerly through the
-    same function (it makes the scratch buffers and warms the GEMM heuristics), the second is captured, every
-    later one (in this and later generate calls with the same batch, length bucket and sampling settings:
-    the model keeps the graph with its caches, reset per call) is a replay."""
+GRAPH_STEPS = 8  # generate's default decode steps a graph replay
 
-    def __init__(self, model, b, cache):
-        self.m, self.b, self.cache = model, b, cache
-        self.ids_t = lc.Tensor(np.zeros(b, np.int64), device="cuda")
-        self.pos_t = lc.Tensor(np.zeros((b, 1), np.int64), device="cuda")
+
+class _DecodeGraph:
+    """Decode steps of a batch in runs of n (1..max_steps), on CUDA as captured graphs (capture: one per n).
+    One int64 device tensor io holds every step's positions (pos j: [B, 1] at j*B) and tokens (tok j: [B] at
+    (max_steps + j)*B): step j reads tok j and pos j and writes its next tokens into tok j + 1 (argmax, or
+    sample with the device counter), the caches appended and attended at their device lengths. run()
+    uploads the positions and the input tokens in one copy, runs (replays) the n steps, and downloads the n
+    new token rows in one read. With capture, the first run ever goes eagerly through the same function (it
+    makes the scratch buffers and warms the GEMM heuristics); each n is captured at its first later use and
+    kept, with the caches, across generate calls of the same batch, length bucket and sampling settings
+    (reset per call). Without capture (the CPU) every run calls the function."""
+
+    def __init__(self, model, b, cache, max_steps, capture):
+        self.m, self.b, self.cache, self.max_steps, self.capture = model, b, cache, max_steps, capture
+        self.io = lc.Tensor(np.zeros((2 * max_steps + 1) * b, np.int64), device=model.device)
+        self.host = np.zeros((2 * max_steps + 1) * b, np.int64)
         self.sampling = getattr(model, "_sampling", (0.0, 0, 1.0, 0))
-        self.counter = lc.Tensor(np.zeros(1, np.int64), device="cuda") if self.sampling[0] > 0 else None
-        self.graph = None
+        self.counter = lc.Tensor(np.zeros(1, np.int64), device=model.device) if self.sampling[0] > 0 else None
+        self.graphs = {}
         self.calls = 0
-        self.first = True
 
     def begin(self, draws):
-        """A new generate call: the next step takes its ids from the host, the sampling counter restarts at
-        `draws` (so the same seed gives the same tokens on every call)."""
-        self.first = True
+        """A new generate call: the sampling counter restarts at `draws` (so the same seed gives the same tokens
+        on every call)."""
         if self.counter is not None:
             self.counter.copy_from(np.array([draws], np.int64))
 
-    def _run(self):
-        m = self.m
-        x = m._hidden_t(self.ids_t, self.pos_t, self.b, 1, self.cache)
-        logits = m._logits(x)
-        t, k, p, seed = self.sampling
-        if t == 0.0:
-            lc.argmax_into(logits, self.ids_t, "cuda")
-        else:
-            lc.sample_into(logits, self.ids_t, t, k, p, seed, self.counter, "cuda")
+    def _tok(self, j):
+        return self.io.view((self.b,), None, (self.max_steps + j) * self.b)
 
-    def step(self, ids, pos):
-        self.pos_t.copy_from(np.ascontiguousarray(pos, np.int64))
-        if self.first:  # later steps find in ids_t the tokens the previous step wrote
-            self.ids_t.copy_from(np.ascontiguousarray(ids, np.int64))
-            self.first = False
-        if self.calls == 0:
-            self._run()  # eager warm-up
+    def _run(self, n):
+        m, b = self.m, self.b
+        t, k, p, seed = self.sampling
+        for j in range(n):
+            x = m._hidden_t(self._tok(j), self.io.view((b, 1), None, j * b), b, 1, self.cache)
+            logits = m._logits(x)
+            if t == 0.0:
+                lc.argmax_into(logits, self._tok(j + 1), m.device)
+            else:
+                lc.sample_into(logits, self._tok(j + 1), t, k, p, seed, self.counter, m.device)
+
+    def run(self, ids, pos0, n):
+        """n decode steps from tokens ids [B] at positions pos0 [B] (then pos0 + 1, ...): their tokens [n, B]."""
+        b, ms = self.b, self.max_steps
+        self.host[:n * b] = (np.asarray(pos0, np.int64)[None, :] + np.arange(n)[:, None]).reshape(-1)
+        self.host[ms * b:(ms + 1) * b] = ids
+        self.io.copy_from(self.host)
+        if self.calls == 0 or not self.capture:
+            self._run(n)  # eager (with capture: the warm-up)
         else:
-            if self.graph is None:
-                self.graph = lc.capture_graph(self._run)
-            self.graph.replay()
+            if n not in self.graphs:
+                self.graphs[n] = lc.capture_graph(lambda: self._run(n))
+            self.graphs[n].replay()
         self.calls += 1
-        return self.ids_t.numpy()
+        return self.io.numpy()[(ms + 1) * b:(ms + 1 + n) * b].reshape(n, b)
 
 
 def load(path, device="cpu", dtype=None, group=None):

@@ -9,8 +9,9 @@ Our side: lc.models.load(dir, device, dtype) and CausalLM.generate (greedy):
            (the prompt through every layer into the KV caches and the first token on the host);
   decode   batches 1 and 32 of prompts of 32 tokens (--quick 8), N new tokens (CUDA 64, CPU 32, --quick 8):
            ours_ms = timings["decode_ms"] / decode_steps, the time of one step of the batch (tokens/s =
-           batch / that); on CUDA this includes the first (eager) step and the graph capture, and the note
-           also gives the steady state (the replays after the capture, from stream() timestamps).
+           batch / that); on CUDA (GRAPH_STEPS = 8 steps a graph replay, tokens read back once a replay) this
+           includes the host's turnaround between replays, and the note also gives the steady state (from the
+           last token of the first replay to the last token, from stream() timestamps).
 Peers, each only where importable (else a suite note and no row):
   transformers  AutoModelForCausalLM.from_pretrained(dir, dtype, attn_implementation="sdpa"), eager: generate
                 (greedy, min_new_tokens = max_new_tokens), synchronised host clock around the whole call; the
@@ -162,7 +163,10 @@ def _ours(ctx, spec, d, prompts, pre_ids, check_ids) -> dict:
 
         ctx.case(f"{spec.label} {spec.dtype} prefill S={spec.prefill}: ours")
         res["prefill"] = time_call(prefill, sample_ms=lambda run: (run(), last["prefill_ms"])[1], **_tkw(ctx))
-        skip = 2 if spec.device == "cuda" else 0  # the eager first step and the capture
+        # CUDA: tokens arrive in bursts of GRAPH_STEPS (one graph replay each); the steady state runs from the
+        # last token of the first burst to the last token
+        from ...models.engine import GRAPH_STEPS
+        skip = GRAPH_STEPS if spec.device == "cuda" else 0
         for b in spec.batches:
             ctx.case(f"{spec.label} {spec.dtype} decode B={b}: ours")
             steady: list = []
