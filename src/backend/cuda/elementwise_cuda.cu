@@ -23,9 +23,9 @@
  * (±1e30, ±3e38). For float16 / bfloat16 storage the cheaper forms of activation.cuh (GeluOps: branch-free,
  * a fitted erfc for the erf form, plain-float tanh argument; float32 error < 2e-5, absorbed by the 16-bit
  * rounding; every 16-bit value checked in tests/python/test_ops_elementwise.py::test_gelu_16bit_every_value).
- * float32 gelu is compute-heavy (~35-60 instructions an element), so its kernel prefetches the next vector
- * before computing the current one (memory and arithmetic overlap within each thread); the 16-bit forms
- * are light enough for the memory-bound grid.
+ * gelu runs the pipelined kernel (one vector a thread, the next prefetched before the current one is
+ * computed, 32 registers): float32, compute-heavy (~35-60 instructions an element), on a capped grid with
+ * a grid-stride loop; the 16-bit forms (~18 instructions an element) on the full grid.
  * Max relative error vs float64 on an H200 (dense sweep of 4M points over [-15, 15] plus ±1e-30..1e30,
  * devcheck/kernels): erf 3.6e-7, tanh 2.0e-7.
  * Tests: tests/c/test_ops.c (vector_add / matrix_sub / matrix_div / relu / gelu groups) and
@@ -58,11 +58,16 @@ static int64_t ew_env_bps(void) {
     return v;
 }
 
+/* The unary launch's kernel: the unrolled one (4 vectors a thread in flight, the memory-bound ops), or the
+ * pipelined one (one vector a thread and the next prefetched: few registers, for arithmetic-heavy ops) on the
+ * full grid or capped at EW_BLOCKS_PER_SM. */
+enum ew_unary_kind { EW_PLAIN, EW_PIPELINED, EW_PIPELINED_CAPPED };
+
 /* Blocks for `work` items of one thread each. The memory-bound kernels take one block per 256 items, no
  * cap (each thread one vector, every load of the grid issued at once: bf16 vector_add of 64M elements on the
  * H100, session 13, 142.7 -> 133.6 us, 0.94x -> 1.01x torch.add, against a cap of 8 blocks a SM);
- * `capped` (gelu: its pipelined kernel overlaps a thread's next load with the current vector's arithmetic)
- * stays at one resident wave of EW_BLOCKS_PER_SM, the grid-stride loop doing the rest. */
+ * `capped` (float32 gelu: its pipelined kernel overlaps a thread's next load with the current vector's
+ * arithmetic) stays at one resident wave of EW_BLOCKS_PER_SM, the grid-stride loop doing the rest. */
 static unsigned ew_blocks(int64_t work, bool capped = false) {
     int64_t b = (work + EW_THREADS - 1) / EW_THREADS;
     const int64_t env = ew_env_bps(), bps = env >= 0 ? env : capped ? EW_BLOCKS_PER_SM : 0;
@@ -302,7 +307,8 @@ static cudaError_t launch_binary_t(const T *a, const T *b, T *out, int64_t n, Op
 }
 
 template <typename T, class Op>
-static cudaError_t launch_unary_t(const T *x, T *out, int64_t n, Op op, cudaStream_t stream, bool heavy = false) {
+static cudaError_t launch_unary_t(const T *x, T *out, int64_t n, Op op, cudaStream_t stream,
+                                  ew_unary_kind kind = EW_PLAIN) {
     const uintptr_t mx = (uintptr_t)x & 15u, mo = (uintptr_t)out & 15u;
     if (mx == mo && mx % sizeof(T) == 0) {
         int head = head_of<T>(x);
@@ -310,8 +316,9 @@ static cudaError_t launch_unary_t(const T *x, T *out, int64_t n, Op op, cudaStre
         const int64_t nv = (n - head) / Vec16<T>::n;
         const int64_t rest = n - nv * Vec16<T>::n;
         const int64_t work = nv > rest ? nv : rest;
-        if (heavy) /* float32 gelu (launch_gelu_t) */
-            unary_vec_pipelined_kernel<T, Op><<<ew_blocks(work, true), EW_THREADS, 0, stream>>>(x, out, n, head, op);
+        if (kind != EW_PLAIN) /* gelu (launch_gelu_t) */
+            unary_vec_pipelined_kernel<T, Op>
+                <<<ew_blocks(work, kind == EW_PIPELINED_CAPPED), EW_THREADS, 0, stream>>>(x, out, n, head, op);
         else
             unary_vec_kernel<T, Op><<<ew_blocks(work), EW_THREADS, 0, stream>>>(x, out, n, head, op);
     } else {
@@ -337,14 +344,15 @@ template <typename T> static cudaError_t launch_relu_t(const lc_relu_args *args,
     return launch_unary_t<T>((const T *)args->x, (T *)args->out, args->n, OpRelu(), stream);
 }
 
-/* float32: the pipelined capped kernel (its forms are ~35-60 instructions an element); float16 / bfloat16: the
- * memory-bound grid, as relu (the branch-free 16-bit forms, ~18 instructions an element; H100, session 17,
- * bf16 64M: erf 104.5 -> 92.6 us, tanh 101.3 -> 92.5 us against the capped kernel, 1.00 of the device copy). */
+/* The pipelined kernel (32 registers: the unrolled one takes 45 for the erf form, 5 blocks an SM instead of 8);
+ * float32 capped (its forms are ~35-60 instructions an element), float16 / bfloat16 on the full grid, one vector a
+ * thread (the branch-free 16-bit forms, ~18 instructions an element). H100, session 17, bf16 64M: capped erf
+ * 104.5 us, tanh 101.3 us; full grid 92.6 / 92.5 us (1.00 of the device copy); the unrolled kernel erf 100.3 us. */
 template <typename T> static cudaError_t launch_gelu_t(const lc_gelu_args *args, cudaStream_t stream) {
-    const bool heavy = sizeof(T) == 4;
+    const ew_unary_kind kind = sizeof(T) == 4 ? EW_PIPELINED_CAPPED : EW_PIPELINED;
     if (args->approx == LC_GELU_TANH)
-        return launch_unary_t<T>((const T *)args->x, (T *)args->out, args->n, typename GeluOps<T>::tanh(), stream, heavy);
-    return launch_unary_t<T>((const T *)args->x, (T *)args->out, args->n, typename GeluOps<T>::erf(), stream, heavy);
+        return launch_unary_t<T>((const T *)args->x, (T *)args->out, args->n, typename GeluOps<T>::tanh(), stream, kind);
+    return launch_unary_t<T>((const T *)args->x, (T *)args->out, args->n, typename GeluOps<T>::erf(), stream, kind);
 }
 
 /* linear's epilogue (16-bit outputs, or any dtype with a residual): out[i,j] = S(act(acc[i,j] + bias[j]) +
