@@ -58,9 +58,10 @@ static int64_t ew_env_bps(void) {
     return v;
 }
 
-/* The unary launch's kernel: the unrolled one (4 vectors a thread in flight, the memory-bound ops), or the
- * pipelined one (one vector a thread and the next prefetched: few registers, for arithmetic-heavy ops) on the
- * full grid or capped at EW_BLOCKS_PER_SM. */
+/* The unary launch's kernel, fixed per op and dtype at compile time (only the kernel a launch can take is
+ * instantiated): the unrolled one (4 vectors a thread in flight, the memory-bound ops), or the pipelined one
+ * (one vector a thread and the next prefetched: few registers, for arithmetic-heavy ops) on the full grid or
+ * capped at EW_BLOCKS_PER_SM. */
 enum ew_unary_kind { EW_PLAIN, EW_PIPELINED, EW_PIPELINED_CAPPED };
 
 /* Blocks for `work` items of one thread each. The memory-bound kernels take one block per 256 items, no
@@ -306,9 +307,8 @@ static cudaError_t launch_binary_t(const T *a, const T *b, T *out, int64_t n, Op
     return cudaGetLastError();
 }
 
-template <typename T, class Op>
-static cudaError_t launch_unary_t(const T *x, T *out, int64_t n, Op op, cudaStream_t stream,
-                                  ew_unary_kind kind = EW_PLAIN) {
+template <ew_unary_kind K, typename T, class Op>
+static cudaError_t launch_unary_t(const T *x, T *out, int64_t n, Op op, cudaStream_t stream) {
     const uintptr_t mx = (uintptr_t)x & 15u, mo = (uintptr_t)out & 15u;
     if (mx == mo && mx % sizeof(T) == 0) {
         int head = head_of<T>(x);
@@ -316,9 +316,9 @@ static cudaError_t launch_unary_t(const T *x, T *out, int64_t n, Op op, cudaStre
         const int64_t nv = (n - head) / Vec16<T>::n;
         const int64_t rest = n - nv * Vec16<T>::n;
         const int64_t work = nv > rest ? nv : rest;
-        if (kind != EW_PLAIN) /* gelu (launch_gelu_t) */
+        if constexpr (K != EW_PLAIN) /* gelu (launch_gelu_t) */
             unary_vec_pipelined_kernel<T, Op>
-                <<<ew_blocks(work, kind == EW_PIPELINED_CAPPED), EW_THREADS, 0, stream>>>(x, out, n, head, op);
+                <<<ew_blocks(work, K == EW_PIPELINED_CAPPED), EW_THREADS, 0, stream>>>(x, out, n, head, op);
         else
             unary_vec_kernel<T, Op><<<ew_blocks(work), EW_THREADS, 0, stream>>>(x, out, n, head, op);
     } else {
@@ -341,7 +341,7 @@ static cudaError_t launch_binary_kind(const lc_binary_args *args, cudaStream_t s
 }
 
 template <typename T> static cudaError_t launch_relu_t(const lc_relu_args *args, cudaStream_t stream) {
-    return launch_unary_t<T>((const T *)args->x, (T *)args->out, args->n, OpRelu(), stream);
+    return launch_unary_t<EW_PLAIN, T>((const T *)args->x, (T *)args->out, args->n, OpRelu(), stream);
 }
 
 /* The pipelined kernel (32 registers: the unrolled one takes 45 for the erf form, 5 blocks an SM instead of 8);
@@ -349,10 +349,10 @@ template <typename T> static cudaError_t launch_relu_t(const lc_relu_args *args,
  * thread (the branch-free 16-bit forms, ~18 instructions an element). H100, session 17, bf16 64M: capped erf
  * 104.5 us, tanh 101.3 us; full grid 92.6 / 92.5 us (1.00 of the device copy); the unrolled kernel erf 100.3 us. */
 template <typename T> static cudaError_t launch_gelu_t(const lc_gelu_args *args, cudaStream_t stream) {
-    const ew_unary_kind kind = sizeof(T) == 4 ? EW_PIPELINED_CAPPED : EW_PIPELINED;
+    constexpr ew_unary_kind K = sizeof(T) == 4 ? EW_PIPELINED_CAPPED : EW_PIPELINED;
     if (args->approx == LC_GELU_TANH)
-        return launch_unary_t<T>((const T *)args->x, (T *)args->out, args->n, typename GeluOps<T>::tanh(), stream, kind);
-    return launch_unary_t<T>((const T *)args->x, (T *)args->out, args->n, typename GeluOps<T>::erf(), stream, kind);
+        return launch_unary_t<K, T>((const T *)args->x, (T *)args->out, args->n, typename GeluOps<T>::tanh(), stream);
+    return launch_unary_t<K, T>((const T *)args->x, (T *)args->out, args->n, typename GeluOps<T>::erf(), stream);
 }
 
 /* linear's epilogue (16-bit outputs, or any dtype with a residual): out[i,j] = S(act(acc[i,j] + bias[j]) +
