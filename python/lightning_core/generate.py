@@ -68,8 +68,9 @@ def main(argv=None) -> int:
 
     if args.batch < 1 or args.max_new_tokens < 0 or args.bench < 0:
         raise SystemExit("generate: --batch >= 1, --max-new-tokens >= 0 and --bench >= 0 expected")
-    if args.graph_steps is not None and not 1 <= args.graph_steps <= 64:
-        raise SystemExit(f"generate: --graph-steps: expected 1..64, got {args.graph_steps}")
+    from .models.engine import MAX_GRAPH_STEPS
+    if args.graph_steps is not None and not 1 <= args.graph_steps <= MAX_GRAPH_STEPS:
+        raise SystemExit(f"generate: --graph-steps: expected 1..{MAX_GRAPH_STEPS}, got {args.graph_steps}")
     if args.tp < 1 or args.tp_sim < 0 or (args.tp_sim and args.tp > 1):
         raise SystemExit("generate: --tp N (N >= 1) or --tp-sim N (N >= 1) expected, not both")
     tok = _tokenizer(args.model)

@@ -288,8 +288,9 @@ class CausalLM:
             raise ValueError(f"CausalLM.generate: max_new_tokens: expected >= 0, got {max_new_tokens}")
         graph_steps = GRAPH_STEPS if graph_steps is None else graph_steps
         if isinstance(graph_steps, bool) or not isinstance(graph_steps, (int, np.integer)) \
-                or not 1 <= graph_steps <= 64:
-            raise ValueError(f"CausalLM.generate: graph_steps: expected an integer in 1..64, got {graph_steps!r}")
+                or not 1 <= graph_steps <= MAX_GRAPH_STEPS:
+            raise ValueError(f"CausalLM.generate: graph_steps: expected an integer in 1..{MAX_GRAPH_STEPS}, "
+                             f"got {graph_steps!r}")
         b, lens = len(batch), np.array([len(p) for p in batch], np.int64)
         s = int(lens.max())
         out = [list(p) for p in batch]
@@ -312,7 +313,7 @@ class CausalLM:
             graphs = self.__dict__.setdefault("_graphs", {})
             if key not in graphs:
                 cache_g = self.new_cache(b, bucket)
-                graphs[key] = (_DecodeGraph(self, b, cache_g, 64, capture=True), cache_g)
+                graphs[key] = (_DecodeGraph(self, b, cache_g, MAX_GRAPH_STEPS, capture=True), cache_g)
             dec, cache = graphs[key]
             for c in cache:
                 c.reset()
@@ -374,6 +375,7 @@ class CausalLM:
 
 
 GRAPH_STEPS = 8  # generate's default decode steps a graph replay
+MAX_GRAPH_STEPS = 64  # the most it takes (the size of a kept graph's io tensor)
 
 
 class _DecodeGraph:
