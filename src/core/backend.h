@@ -41,6 +41,8 @@ typedef struct lc_call {
     int apply_relu;
     const void *ext; /* ops with their own strided argument struct (sdpa: lc_sdpa_args, kv_append:
                       * lc_kv_append_args), filled by the ops layer; NULL for the others */
+    unsigned in_t;   /* bit i: 2-D input i [r, c] came as the transpose of a contiguous [c, r] array and in[i] points
+                      * at that array (only for LC_OPF_W_T ops' w, on backends with takes_w_t) */
 } lc_call;
 
 /* A kernel entry: LC_OK or an error set with lc_error(); *path receives a static string naming the
@@ -56,6 +58,7 @@ typedef struct lc_matmul_args {
     const void *a;
     const void *b;
     void *c;
+    int b_t; /* b points at bᵀ [n, k] contiguous (b is its transposed view) */
 } lc_matmul_args;
 
 /* out[m,n] = act(x[m,k] · w[k,n] + bias[n]); bias may be NULL. dtype float32, float16 or bfloat16 (all
@@ -69,6 +72,7 @@ typedef struct lc_linear_args {
     const void *x, *w, *bias;
     const void *residual;
     void *out;
+    int w_t; /* w points at wᵀ [n, k] contiguous (torch's Linear layout; w is its transposed view) */
 } lc_linear_args;
 
 /* layer_norm_linear / rms_norm_linear: out = act(norm(x) · w + bias), norm(x) the row normalisation of x
@@ -417,6 +421,9 @@ typedef struct lc_backend {
     /* Device timer (NULL: the CPU uses wall time): events recorded on the backend stream. */
     lc_status (*timer_start)(void **handle);
     lc_status (*timer_stop)(void *handle, double *elapsed_ms);
+    /* 1: the linear-family kernels (LC_OPF_W_T ops) take w as the storage of a transposed view (lc_call.in_t):
+     * a w that is the transpose of a contiguous [n, k] array is passed without a gather */
+    int takes_w_t;
 } lc_backend;
 
 /* The backend registered for a concrete device (CPU or CUDA), or NULL when not built. */

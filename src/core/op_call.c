@@ -31,7 +31,7 @@ void lc_call_matmul(const lc_call *c, lc_matmul_args *a) {
 void lc_call_linear(const lc_call *c, lc_linear_args *a) {
     *a = (lc_linear_args){.dtype = c->dtype, .m = c->shape[0][0], .k = c->shape[0][1], .n = c->shape[1][1], .act = c->act,
                           .x = c->in[0], .w = c->in[1], .bias = c->nin > 2 ? c->in[2] : NULL,
-                          .residual = c->nin > 3 ? c->in[3] : NULL, .out = c->out};
+                          .residual = c->nin > 3 ? c->in[3] : NULL, .out = c->out, .w_t = (int)((c->in_t >> 1) & 1u)};
 }
 
 /* in: x, w, bias, gamma, beta (layer_norm_linear), x, w, bias, weight (rms_norm_linear) or gu, w, bias,
@@ -41,7 +41,8 @@ void lc_call_norm_linear(const lc_call *c, lc_norm_linear_args *a) {
     const int rms = c->op == LC_OP_RMS_NORM_LINEAR, swiglu = c->op == LC_OP_SILU_MUL_LINEAR;
     lin = (lc_linear_args){.dtype = c->dtype, .m = c->shape[0][0], .k = c->shape[1][0], .n = c->shape[1][1],
                            .act = c->act, .x = c->in[0], .w = c->in[1], .bias = c->nin > 2 ? c->in[2] : NULL,
-                           .residual = swiglu && c->nin > 3 ? c->in[3] : NULL, .out = c->out};
+                           .residual = swiglu && c->nin > 3 ? c->in[3] : NULL, .out = c->out,
+                           .w_t = (int)((c->in_t >> 1) & 1u)};
     if (swiglu) {
         *a = (lc_norm_linear_args){.lin = lin, .kind = LC_NORM_SWIGLU};
         return;

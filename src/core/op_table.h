@@ -75,7 +75,8 @@ enum {
     LC_OPF_FUSED = 1u << 3,     /* internal fused op: the planner/sessions call it, never the user */
     LC_OPF_OUT_FREE = 1u << 4,  /* eager form: out may have any shape (only its element count matters) */
     LC_OPF_MIXED_DTYPE = 1u << 5, /* inputs need not share one dtype (embedding: float weight, integer ids) */
-    LC_OPF_OUT_I64 = 1u << 6     /* the output is int64 whatever the inputs (argmax, sample) */
+    LC_OPF_OUT_I64 = 1u << 6,    /* the output is int64 whatever the inputs (argmax, sample) */
+    LC_OPF_W_T = 1u << 7         /* input 1 (w [k, n]) may reach a takes_w_t backend as its transpose's storage */
 };
 
 #define LC_DT(d) (1u << (d))

@@ -3,11 +3,21 @@
  * estimate and the CUDA shape limit; this file applies them in one order (inputs, attributes, dtypes,
  * ranks + shape rule, out, overlap), routes by the device policy, stages the operands on the chosen
  * device and calls the backend's kernels[op] with one lc_call (lc_op_run_ext: with the op's own options in
- * lc_call.ext, e.g. embedding's offset). Nothing is written before every check
+ * lc_call.ext, e.g. embedding's offset). A linear-family op's w that is the transposed view of a contiguous
+ * [n, k] array reaches a backend with takes_w_t as that array (lc_call.in_t), elsewhere it is gathered.
+ * Nothing is written before every check
  * has passed. Tests: tests/c/test_ops.c, tests/c/test_op_table.c, tests/python/test_bad_inputs.py. */
 #include <string.h>
 
 #include "ops/dispatch.h"
+
+/* t (2-D [r, c], strides (1, r)) is the transpose of a contiguous [c, r] array on the route's device, and the
+ * route's backend takes such operands (lc_backend.takes_w_t). */
+static int lc_is_transposed_storage(const lc_tensor_t *t, const lc_route *route) {
+    if (!route->backend->takes_w_t || lc_tensor_device(t) != route->backend->device || lc_tensor_ndim(t) != 2) return 0;
+    const int64_t r = lc_tensor_dim(t, 0), c = lc_tensor_dim(t, 1);
+    return r > 1 && c > 1 && lc_tensor_stride(t, 0) == 1 && lc_tensor_stride(t, 1) == r;
+}
 
 lc_status lc_op_run(lc_op op, const lc_tensor_t *const *inputs, int ninputs, lc_tensor_t *out,
                     const lc_graph_attrs *given, lc_activation act, int apply_relu, lc_device device) {
@@ -63,8 +73,16 @@ lc_status lc_op_run_ext(lc_op op, const lc_tensor_t *const *inputs, int ninputs,
     lc_operand staged[LC_OP_MAX_INPUTS];
     memset(staged, 0, sizeof staged);
     lc_output oo = {0};
-    for (int i = 0; st == LC_OK && i < ninputs; i++)
-        if (inputs[i]) st = lc_operand_acquire(name, d->input_names[i], inputs[i], &route, &staged[i]);
+    for (int i = 0; st == LC_OK && i < ninputs; i++) {
+        if (!inputs[i]) continue;
+        if (i == 1 && (d->flags & LC_OPF_W_T) && lc_is_transposed_storage(inputs[i], &route)) {
+            /* w [k, n] as the transpose of a contiguous [n, k] array on the route's device: passed as that array */
+            staged[i].data = lc_tensor_data(inputs[i]);
+            call.in_t |= 1u << i;
+            continue;
+        }
+        st = lc_operand_acquire(name, d->input_names[i], inputs[i], &route, &staged[i]);
+    }
     if (st == LC_OK) st = lc_output_acquire(name, out, &route, &oo);
     if (st == LC_OK) {
         call.op = op;

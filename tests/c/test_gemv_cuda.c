@@ -70,6 +70,14 @@ static void test_fits(void) {
     REFUSED(r.bias = buf + 2049);
     REFUSED(r.act = LC_ACT_COUNT);
     REFUSED(r.x = NULL);
+    /* w_t (w is the transpose of [n, k]): k a multiple of 8 and w 16-byte aligned; any n, out and bias element-wise */
+    r = a, r.w_t = 1, r.n = 7, r.out = buf + 2561, r.bias = buf + 2049;
+    CHECK(lc_cuda_gemv_fits(&r) == 1);
+    REFUSED(r.w_t = 1; r.k = 12);
+    REFUSED(r.w_t = 1; r.k = 4);
+    REFUSED(r.w_t = 1; r.w = buf + 516);
+    REFUSED(r.w_t = 1; r.m = LC_GEMV_MAX_M + 1);
+    REFUSED(r.w_t = 1; r.dtype = LC_DTYPE_F32);
 #undef REFUSED
     /* the prologue launch: a norm kind takes no residual and needs eps > 0; an unknown kind is refused */
     lc_norm_linear_args na = {.lin = a, .kind = LC_NORM_RMS, .eps = 1e-6};
@@ -141,7 +149,8 @@ static cudaError_t launch_case(const gcase *c, const lc_linear_args *a, void *ws
     return lc_cuda_launch_gemv_norm(&na, ws, ws_bytes, c->sms, st);
 }
 
-static int g_split_cases, g_plain_cases;
+static int g_split_cases, g_plain_cases, g_nk_cases;
+static int g_wt; /* 1: w uploaded as wᵀ [n, k] and launched with w_t (the [n, k] kernel) */
 
 /* Runs one case: 3 direct launches and 10 replays of a captured graph; returns the number of bad elements. */
 static int64_t run_case(const gcase *c) {
@@ -184,8 +193,8 @@ static int64_t run_case(const gcase *c) {
         }
     }
     void *gx = NULL, *gw = NULL, *gb = NULL, *go = NULL, *gr = NULL, *ws = NULL;
-    int splits = 0;
-    const size_t ws_bytes = lc_cuda_gemv_workspace(m, k, n, c->sms, &splits);
+    int splits = 1;
+    const size_t ws_bytes = g_wt ? 0 : lc_cuda_gemv_workspace(m, k, n, c->sms, &splits);
     CUDA_OK(cudaMalloc(&gx, (size_t)nx * 2 + 16));
     CUDA_OK(cudaMalloc(&gw, (size_t)nw * 2));
     CUDA_OK(cudaMalloc(&gb, (size_t)n * 2));
@@ -195,10 +204,19 @@ static int64_t run_case(const gcase *c) {
     if (ws_bytes) CUDA_OK(cudaMalloc(&ws, ws_bytes));
     uint16_t *xin = (uint16_t *)gx + 1; /* x at an address 2 mod 16 */
     CUDA_OK(cudaMemcpy(xin, hx, (size_t)nx * 2, cudaMemcpyHostToDevice));
-    CUDA_OK(cudaMemcpy(gw, hw, (size_t)nw * 2, cudaMemcpyHostToDevice));
+    if (g_wt) { /* wᵀ [n, k]: row j holds column j of w */
+        uint16_t *ht = malloc((size_t)nw * 2);
+        for (int64_t p = 0; p < k; p++)
+            for (int64_t j = 0; j < n; j++) ht[j * k + p] = hw[p * n + j];
+        CUDA_OK(cudaMemcpy(gw, ht, (size_t)nw * 2, cudaMemcpyHostToDevice));
+        free(ht);
+    } else {
+        CUDA_OK(cudaMemcpy(gw, hw, (size_t)nw * 2, cudaMemcpyHostToDevice));
+    }
     CUDA_OK(cudaMemcpy(gb, hb, (size_t)n * 2, cudaMemcpyHostToDevice));
     lc_linear_args a = {.dtype = dt, .m = m, .k = k, .n = n, .act = c->act, .x = xin, .w = gw,
-                        .bias = c->bias ? gb : NULL, .residual = c->res == 1 ? gr : c->res == 2 ? go : NULL, .out = go};
+                        .bias = c->bias ? gb : NULL, .residual = c->res == 1 ? gr : c->res == 2 ? go : NULL, .out = go,
+                        .w_t = g_wt};
     CHECK(lc_cuda_gemv_fits(&a) == 1);
     if (ws_bytes) CHECK(launch_case(c, &a, NULL, 0, 0) == cudaErrorInvalidValue); /* no workspace */
     (void)cudaGetLastError();
@@ -247,11 +265,12 @@ static int64_t run_case(const gcase *c) {
     if (ge) cudaGraphExecDestroy(ge);
     if (graph) cudaGraphDestroy(graph);
     cudaStreamDestroy(st);
-    if (splits > 1) g_split_cases++;
+    if (g_wt) g_nk_cases++;
+    else if (splits > 1) g_split_cases++;
     else g_plain_cases++;
-    printf("%-5s m=%lld k=%-5lld n=%-5lld %-9s %s%s sms=%-3d splits=%-3d %s\n", dt == LC_DTYPE_BF16 ? "bf16" : "f16",
+    printf("%-5s m=%lld k=%-5lld n=%-5lld %-9s %s%s sms=%-3d %s=%-3d %s\n", dt == LC_DTYPE_BF16 ? "bf16" : "f16",
            (long long)m, (long long)k, (long long)n, act_name(c->act), c->bias ? "bias" : "    ",
-           c->swiglu ? " swiglu" : "", c->sms, splits, bad || diff ? "FAIL" : "ok");
+           c->swiglu ? " swiglu" : "", c->sms, g_wt ? "nk" : "splits", splits, bad || diff ? "FAIL" : "ok");
     if (diff) fprintf(stderr, "  %lld elements differ between repeated runs / graph replays\n", (long long)diff);
     CHECK(bad == 0 && diff == 0);
     cudaFree(gx), cudaFree(gw), cudaFree(gb), cudaFree(go), cudaFree(gr), cudaFree(ws);
@@ -305,11 +324,12 @@ static double time_linear(int64_t k, int64_t n, int gemv, const char **path) {
     return us;
 }
 
-/* Microseconds a direct launch (m = 1, bf16) with the plan for num_sms SMs, from a captured graph. */
-static double time_direct(int64_t k, int64_t n, int sms) {
+/* Microseconds a direct launch (m = 1, bf16) with the plan for num_sms SMs (wt: the [n, k] kernel), from a
+ * captured graph. */
+static double time_direct(int64_t k, int64_t n, int sms, int wt) {
     const int nc = copies_for(k * n * 2);
     void *x = NULL, *o = NULL, *ws = NULL, *w[48] = {0};
-    const size_t wsb = lc_cuda_gemv_workspace(1, k, n, sms, NULL);
+    const size_t wsb = wt ? 0 : lc_cuda_gemv_workspace(1, k, n, sms, NULL);
     int ok = cudaMalloc(&x, (size_t)k * 2) == cudaSuccess && cudaMalloc(&o, (size_t)n * 2) == cudaSuccess &&
              (!wsb || cudaMalloc(&ws, wsb) == cudaSuccess);
     for (int c = 0; ok && c < nc; c++) ok = cudaMalloc(&w[c], (size_t)(k * n) * 2) == cudaSuccess;
@@ -324,7 +344,8 @@ static double time_direct(int64_t k, int64_t n, int sms) {
     ok = ok && cudaEventCreate(&e0) == cudaSuccess && cudaEventCreate(&e1) == cudaSuccess;
     ok = ok && cudaStreamBeginCapture(st, cudaStreamCaptureModeRelaxed) == cudaSuccess;
     for (int c = 0; ok && c < nc; c++) {
-        lc_linear_args a = {.dtype = LC_DTYPE_BF16, .m = 1, .k = k, .n = n, .act = LC_ACT_NONE, .x = x, .w = w[c], .out = o};
+        lc_linear_args a = {.dtype = LC_DTYPE_BF16, .m = 1, .k = k, .n = n, .act = LC_ACT_NONE, .x = x, .w = w[c], .out = o,
+                            .w_t = wt};
         ok = lc_cuda_launch_gemv(&a, ws, wsb, sms, st) == cudaSuccess;
     }
     if (st && cudaStreamEndCapture(st, &graph) != cudaSuccess) ok = 0;
@@ -352,15 +373,17 @@ static double time_direct(int64_t k, int64_t n, int sms) {
 }
 
 static void timing_table(void) {
-    static const int64_t shapes[][2] = {{768, 2304},  {768, 3072},  {3072, 768},  {2048, 3072},
-                                        {2048, 5632}, {5632, 2048}, {768, 50264}, {2048, 32000}};
+    /* GPT-2 124M's and LLaMA 1.1B's decode linears (qkv, o, fc/gate+up, proj/down, lm_head), and two others */
+    static const int64_t shapes[][2] = {{768, 768},   {768, 2304},   {768, 3072},  {3072, 768},  {2048, 2560},
+                                        {2048, 2048}, {2048, 11264}, {5632, 2048}, {2048, 3072}, {2048, 5632},
+                                        {768, 50264}, {2048, 32000}};
     int dev = 0, sms = 132;
     cudaGetDevice(&dev);
     cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
     printf("\ntiming: m=1 bf16, lc_linear from a captured graph (us a call, GB/s of w read); LC_GEMV=0 is cuBLASLt;"
            " splits 'c': added in a thread-block cluster\n");
-    printf("%-12s %7s %16s %7s %22s %7s %9s %9s\n", "k x n", "splits", "gemv us (GB/s)", "", "LC_GEMV=0 us (GB/s)",
-           "ratio", "sms/2 us", "2sms us");
+    printf("%-12s %7s %16s %7s %22s %7s %9s %9s %16s\n", "k x n", "splits", "gemv us (GB/s)", "", "LC_GEMV=0 us (GB/s)",
+           "ratio", "sms/2 us", "2sms us", "[n,k] us (GB/s)");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         const int64_t k = shapes[i][0], n = shapes[i][1];
         const double gb = (double)(k * n * 2) / 1e3; /* w bytes / 1e3: divided by us gives GB/s */
@@ -368,12 +391,12 @@ static void timing_table(void) {
         const int clustered = lc_cuda_gemv_workspace(1, k, n, sms, &splits) == 0 && splits > 1;
         const char *p1 = "?", *p0 = "?";
         const double t1 = time_linear(k, n, 1, &p1), t0 = time_linear(k, n, 0, &p0);
-        const double th = time_direct(k, n, sms / 2 > 0 ? sms / 2 : 1), t2 = time_direct(k, n, 2 * sms);
+        const double th = time_direct(k, n, sms / 2 > 0 ? sms / 2 : 1, 0), t2 = time_direct(k, n, 2 * sms, 0);
+        const double tt = time_direct(k, n, sms, 1);
         char shape[32];
         snprintf(shape, sizeof shape, "%lldx%lld", (long long)k, (long long)n);
-        printf("%-12s %6d%c %8.2f (%5.0f) %-18s %8.2f (%5.0f) %-16s %5.2fx %9.2f %9.2f\n", shape, splits,
-               clustered ? 'c' : ' ', t1, gb / t1, p1,
-               t0, gb / t0, p0, t0 / t1, th, t2);
+        printf("%-12s %6d%c %8.2f (%5.0f) %-18s %8.2f (%5.0f) %-16s %5.2fx %9.2f %9.2f %8.2f (%5.0f)\n", shape, splits,
+               clustered ? 'c' : ' ', t1, gb / t1, p1, t0, gb / t0, p0, t0 / t1, th, t2, tt, gb / tt);
     }
 }
 
@@ -427,12 +450,37 @@ int main(void) {
         lc_set_static_weights((int)(i & 1));
         failed += run_case(&extra[i]) != 0;
     }
+    /* the [n, k] kernel (w given as wᵀ): k a multiple of 8 (several x chunks at m = 8, k = 16384), n of any size */
+    g_wt = 1;
+    const int64_t kt[] = {8, 64, 1000, 4104}, nt[] = {1, 7, 264, 2057};
+    idx = 0;
+    for (int64_t m = 1; m <= LC_GEMV_MAX_M; m++)
+        for (size_t ki = 0; ki < sizeof kt / sizeof kt[0]; ki++)
+            for (size_t ni = 0; ni < sizeof nt / sizeof nt[0]; ni++, idx++) {
+                if (kt[ki] * nt[ni] * m > 4104 * 264 * 2 && (idx % 3)) continue;
+                gcase c = {(idx / 8) & 1 ? BF : HF, m, kt[ki], nt[ni], A[idx % 4], (idx / 4) & 1, sms, idx % 7 == 0,
+                           idx % 3, (idx / 5) & 1};
+                lc_set_static_weights(idx & 1);
+                failed += run_case(&c) != 0;
+            }
+    const gcase extra_t[] = {
+        {BF, 1, 2048, 2560, LC_ACT_NONE, 0, 132, 0, 0, 0},   /* LLaMA-1.1B qkv */
+        {HF, 8, 16384, 24, LC_ACT_GELU_ERF, 1, 132, 0, 0, 0}, /* x in chunks */
+        {BF, 1, 5632, 2048, LC_ACT_NONE, 0, 132, 0, 2, 1},   /* LLaMA-1.1B down projection, x += ... */
+        {BF, 8, 5632, 264, LC_ACT_NONE, 0, 132, 1, 1, 1},    /* SwiGLU in chunks, NaN, residual */
+        {HF, 3, 768, 50257, LC_ACT_NONE, 0, 132, 0, 0, 0},   /* GPT-2 lm_head's odd n */
+    };
+    for (size_t i = 0; i < sizeof extra_t / sizeof extra_t[0]; i++) {
+        lc_set_static_weights((int)(i & 1));
+        failed += run_case(&extra_t[i]) != 0;
+    }
+    g_wt = 0;
     lc_set_static_weights(1); /* the timing table's weights are written once, before any GEMV */
-    CHECK(g_split_cases > 0 && g_plain_cases > 0);
+    CHECK(g_split_cases > 0 && g_plain_cases > 0 && g_nk_cases > 0);
     const char *verbose = getenv("LC_TEST_VERBOSE");
     if (verbose && strcmp(verbose, "1") == 0) timing_table();
-    printf("test_gemv_cuda: %d passed, %d failed (%lld cases failed; %d split-k, %d unsplit)\n", g_pass, g_fail,
-           (long long)failed, g_split_cases, g_plain_cases);
+    printf("test_gemv_cuda: %d passed, %d failed (%lld cases failed; %d split-k, %d unsplit, %d [n, k])\n", g_pass,
+           g_fail, (long long)failed, g_split_cases, g_plain_cases, g_nk_cases);
     return g_fail ? 1 : 0;
 }
 

@@ -112,7 +112,27 @@ def test_bad_inputs(folder):
     for bad in (0, 65, True, 2.5, "8"):
         with pytest.raises(ValueError, match="graph_steps"):
             model.generate([1, 2], 3, graph_steps=bad)
+    for bad in ("kn", "", 1):
+        with pytest.raises(ValueError, match="weight_layout"):
+            load(path, weight_layout=bad)
     assert len(model.generate([1, 2], 2)) == 4  # still usable
+
+
+@pytest.mark.parametrize("layout", ["in_out", "out_in"])
+def test_weight_layouts(folder, device, layout):
+    """Both weight layouts give the reference logits and the same greedy tokens; out_in keeps [out, in] arrays
+    passed as transposed views (a tied lm_head: the embedding's own array). The default: out_in for GPT-2 on
+    CUDA, in_out otherwise."""
+    arch, path = folder
+    model = load(path, device=device, weight_layout=layout)
+    assert model.weight_layout == layout
+    assert load(path, device=device).weight_layout == ("out_in" if device == "cuda" and arch == "gpt2" else "in_out")
+    w = model.layers[0]["w_qkv"]
+    assert w.shape[0] == model.d and w.is_contiguous == (layout == "in_out")
+    ids = np.random.default_rng(4).integers(0, model.vocab, (2, 7))
+    _close(_host(model(ids)), ref_forward(*lc.models.load_checkpoint(path), ids), 2e-4)
+    other = load(path, device=device, weight_layout="in_out" if layout == "out_in" else "out_in")
+    assert model.generate([3, 1, 4], 6) == other.generate([3, 1, 4], 6)
 
 
 def test_graph_decode_equals_eager(folder):

@@ -42,7 +42,7 @@ static void lc_linear_rows(void *ctx, int64_t begin, int64_t end) {
 }
 
 lc_status lc_cpu_linear(const lc_linear_args *args, const char **path) {
-    LC_CHECK_INVARIANT(args && args->x && args->w && args->out && (int)args->act >= 0 && args->act < LC_ACT_COUNT);
+    LC_CHECK_INVARIANT(args && args->x && args->w && args->out && (int)args->act >= 0 && args->act < LC_ACT_COUNT && !args->w_t);
     if (lc_cpu_is_lowp(args->dtype)) return lc_cpu_lowp_linear(args, path);
     LC_CHECK_INVARIANT(args->dtype == LC_DTYPE_F32);
     lc_linear_ctx ctx = {args, NULL};
@@ -56,7 +56,7 @@ lc_status lc_cpu_linear(const lc_linear_args *args, const char **path) {
         memcpy(res, args->residual, (size_t)mn * sizeof(float));
         ctx.res = res;
     }
-    lc_matmul_args mm = {LC_DTYPE_F32, args->m, args->k, args->n, args->x, args->w, args->out};
+    lc_matmul_args mm = {LC_DTYPE_F32, args->m, args->k, args->n, args->x, args->w, args->out, 0};
     const char *mm_path = NULL;
     lc_status st = lc_cpu_matmul(&mm, &mm_path);
     if (st == LC_OK && (args->bias || args->act != LC_ACT_NONE || res)) {

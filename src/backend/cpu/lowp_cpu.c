@@ -218,7 +218,7 @@ lc_status lc_cpu_lowp_linear(const lc_linear_args *args, const char **path) {
     linear_ctx x = {.a = args, .acc = ws, .bias = args->bias ? ws + mn : NULL, .res = res};
     if (args->bias) st = lc_convert(LC_DTYPE_F32, ws + mn, args->dtype, args->bias, (size_t)args->n);
     if (res && st == LC_OK) st = lc_convert(LC_DTYPE_F32, res, args->dtype, args->residual, (size_t)mn);
-    const lc_matmul_args mm = {args->dtype, args->m, args->k, args->n, args->x, args->w, NULL};
+    const lc_matmul_args mm = {args->dtype, args->m, args->k, args->n, args->x, args->w, NULL, 0};
     const char *mm_path = NULL;
     if (st == LC_OK) st = lc_cpu_matmul_lowp_f32out(&mm, ws, &mm_path);
     if (st == LC_OK) {

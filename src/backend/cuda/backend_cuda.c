@@ -28,7 +28,7 @@ static lc_status lc_launched(const char *op, cudaError_t err) {
  * (capturable; freed stream-ordered: the next user of the block runs after this kernel). */
 static lc_status lc_cuda_gemv_run(const lc_cuda_ctx *ctx, const lc_linear_args *a, const lc_norm_linear_args *nrm,
                                   const char *op, const char **path) {
-    const size_t ws_bytes = lc_cuda_gemv_workspace(a->m, a->k, a->n, ctx->num_sms, NULL);
+    const size_t ws_bytes = a->w_t ? 0 : lc_cuda_gemv_workspace(a->m, a->k, a->n, ctx->num_sms, NULL);
     void *ws = NULL;
     if (ws_bytes) {
         lc_status st = lc_cuda_alloc(ws_bytes, &ws);
@@ -38,25 +38,30 @@ static lc_status lc_cuda_gemv_run(const lc_cuda_ctx *ctx, const lc_linear_args *
     lc_status st = lc_launched(op, nrm ? lc_cuda_launch_gemv_norm(nrm, ws, ws_bytes, ctx->num_sms, stream)
                                        : lc_cuda_launch_gemv(a, ws, ws_bytes, ctx->num_sms, stream));
     lc_cuda_free(ws);
-    static const char *const names[3][2] = {{"cuda_gemv_f16", "cuda_gemv_bf16"},
-                                            {"cuda_norm_gemv_f16", "cuda_norm_gemv_bf16"},
-                                            {"cuda_swiglu_gemv_f16", "cuda_swiglu_gemv_bf16"}};
+    static const char *const names[2][3][2] = {{{"cuda_gemv_f16", "cuda_gemv_bf16"},
+                                                {"cuda_norm_gemv_f16", "cuda_norm_gemv_bf16"},
+                                                {"cuda_swiglu_gemv_f16", "cuda_swiglu_gemv_bf16"}},
+                                               {{"cuda_gemv_nk_f16", "cuda_gemv_nk_bf16"},
+                                                {"cuda_norm_gemv_nk_f16", "cuda_norm_gemv_nk_bf16"},
+                                                {"cuda_swiglu_gemv_nk_f16", "cuda_swiglu_gemv_nk_bf16"}}};
     const int kind = !nrm ? 0 : nrm->kind == LC_NORM_SWIGLU ? 2 : 1;
-    if (st == LC_OK && path) *path = names[kind][a->dtype == LC_DTYPE_BF16];
+    if (st == LC_OK && path) *path = names[a->w_t != 0][kind][a->dtype == LC_DTYPE_BF16];
     return st;
 }
 
 /* The small-m 16-bit GEMV (gemv_cuda.cu) for a linear with an epilogue (bias, activation or residual): taken
  * when lc_cuda_gemv_fits and the env LC_GEMV is not "0" (read at each call, for A/B timing against the cuBLASLt
- * path). A bare product stays on cuBLASLt: on the H100 (2026-12-05, m = 1, w from DRAM) its GEMV read w at
- * 0.82-1.13x the speed of ours, while ours saves the epilogue kernel (2-3 us in a decode step) when there is one.
+ * path). A bare product with w row-major stays on cuBLASLt: on the H100 (2026-12-05, m = 1, w from DRAM) its GEMV
+ * read w at 0.82-1.13x the speed of ours, while ours saves the epilogue kernel (2-3 us in a decode step) when there
+ * is one. A w given as the transpose of [n, k] (w_t: the [n, k] kernel, whole rows a warp, no split) takes the GEMV
+ * for bare products too.
  * *taken = 0: not taken, nothing enqueued (the caller runs its cuBLASLt path). The split-k workspace comes from
  * the stream-ordered pool (capturable). */
 static lc_status lc_cuda_try_gemv(const lc_linear_args *a, const char *op, const char **path, int *taken) {
     *taken = 0;
     const char *env = getenv("LC_GEMV");
     if ((env && strcmp(env, "0") == 0) || !lc_cuda_gemv_fits(a)) return LC_OK;
-    if (!a->bias && a->act == LC_ACT_NONE && !a->residual) return LC_OK; /* a bare product: cuBLASLt */
+    if (!a->w_t && !a->bias && a->act == LC_ACT_NONE && !a->residual) return LC_OK; /* a bare product: cuBLASLt */
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "%s: cuda: no usable GPU", op);
     *taken = 1;
@@ -253,7 +258,7 @@ static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
         void *acc = NULL;
         lc_status st = lc_cuda_alloc((size_t)(mn > 0 ? mn : 1) * sizeof(float), &acc);
         if (st != LC_OK) return lc_error_wrap(st, "linear: float32 workspace");
-        lc_matmul_args mm = {args->dtype, args->m, args->k, args->n, args->x, args->w, acc};
+        lc_matmul_args mm = {args->dtype, args->m, args->k, args->n, args->x, args->w, acc, args->w_t};
         st = lc_cuda_gemm_ex(&mm, LC_DTYPE_F32, NULL, LC_GEMM_EPILOGUE_NONE, NULL);
         if (st == LC_OK)
             st = lc_launched("linear", lc_cuda_launch_bias_act(args->dtype, acc, args->bias, args->residual, args->out,
@@ -264,7 +269,7 @@ static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
                     : args->dtype == LC_DTYPE_F16 ? "cublaslt_f16_c32+epilogue" : "cublaslt_f32+epilogue";
         return st;
     }
-    lc_matmul_args mm = {args->dtype, args->m, args->k, args->n, args->x, args->w, args->out};
+    lc_matmul_args mm = {args->dtype, args->m, args->k, args->n, args->x, args->w, args->out, args->w_t};
     lc_status st = lc_cuda_gemm(&mm, args->bias, ep, path);
     if (st == LC_OK && args->act == LC_ACT_GELU_ERF) {
         lc_gelu_args g = {LC_GELU_ERF, LC_DTYPE_F32, args->m * args->n, args->out, args->out};
@@ -565,4 +570,5 @@ const lc_backend lc_cuda_backend = {
     .capture_state = lc_cuda_capture_state,
     .timer_start = lc_cuda_timer_start,
     .timer_stop = lc_cuda_timer_stop,
+    .takes_w_t = 1,
 };

@@ -1,7 +1,9 @@
 /* gemm_cublaslt.c — lc_cuda_gemm (see gemm_cublaslt.h). Row-major c = a·b is computed as the
  * column-major product cᵀ[n,m] = bᵀ[n,k] · aᵀ[k,m]: the same memory, no transposes, and the bias of
- * the epilogue is per column of c (per output feature). The chosen algorithm is cached in process per
- * (m, k, n, dtype, precision, epilogue), so a repeated shape costs one descriptor set-up only.
+ * the epilogue is per column of c (per output feature). With b_t (b given as bᵀ [n, k] contiguous, torch's
+ * Linear layout) the first operand is that array read transposed (CUBLASLT_MATMUL_DESC_TRANSA = T). The chosen
+ * algorithm is cached in process per (m, k, n, dtype, precision, epilogue, c dtype, b_t), so a repeated shape
+ * costs one descriptor set-up only.
  *
  * Autotuning (include/lightning_core/tune.h): for m·k·n >= LC_GEMM_TUNE_MIN_WORK the first call of a
  * shape asks cuBLASLt for its top LC_GEMM_TUNE_ALGOS heuristic algorithms, times each on the real
@@ -37,7 +39,7 @@
 
 typedef struct lc_gemm_key {
     int64_t m, k, n;
-    int dtype, precision, epilogue, c_dtype;
+    int dtype, precision, epilogue, c_dtype, b_t;
 } lc_gemm_key;
 
 typedef struct lc_gemm_entry {
@@ -221,8 +223,16 @@ lc_status lc_cuda_gemm_ex(const lc_matmul_args *args, lc_dtype c_dtype, const vo
     if (st == LC_OK && lc_epilogue_has_bias(epilogue))
         st = lc_lt_check(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias),
                          "bias pointer");
-    /* A_cm = b (M x K, ld n), B_cm = a (K x N, ld k), C_cm = c (M x N, ld n). */
-    if (st == LC_OK) st = lc_lt_check(cublasLtMatrixLayoutCreate(&la, dt, M, K, (int64_t)M), "layout b");
+    /* A_cm = b (M x K, ld n; b_t: bᵀ stored as K x M, ld k, read transposed), B_cm = a (K x N, ld k),
+     * C_cm = c (M x N, ld n). */
+    if (st == LC_OK && args->b_t) {
+        const int32_t op_t = CUBLAS_OP_T;
+        st = lc_lt_check(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_t, sizeof op_t), "transa");
+    }
+    if (st == LC_OK)
+        st = lc_lt_check(args->b_t ? cublasLtMatrixLayoutCreate(&la, dt, K, M, (int64_t)K)
+                                   : cublasLtMatrixLayoutCreate(&la, dt, M, K, (int64_t)M),
+                         "layout b");
     if (st == LC_OK) st = lc_lt_check(cublasLtMatrixLayoutCreate(&lb, dt, K, N, (int64_t)K), "layout a");
     if (st == LC_OK) st = lc_lt_check(cublasLtMatrixLayoutCreate(&lcl, c_f32 ? CUDA_R_32F : dt, M, N, (int64_t)M), "layout c");
 
@@ -235,6 +245,7 @@ lc_status lc_cuda_gemm_ex(const lc_matmul_args *args, lc_dtype c_dtype, const vo
     key.precision = tf32;
     key.epilogue = (int)epilogue;
     key.c_dtype = (int)c_dtype;
+    key.b_t = args->b_t != 0;
     const size_t slot = lc_gemm_slot(&key);
     const unsigned gen = lc_tune_generation();
     cublasLtMatmulAlgo_t algo;
@@ -281,8 +292,8 @@ lc_status lc_cuda_gemm_ex(const lc_matmul_args *args, lc_dtype c_dtype, const vo
         if (st == LC_OK && tunable && found > 1) {
             char tkey[LC_TUNE_KEY_MAX], mode[LC_TUNE_MODE_MAX];
             pthread_once(&lc_gemm_gpu_once, lc_gemm_gpu_init);
-            snprintf(tkey, sizeof tkey, "matmul|cuda|%s%s|m=%lld,k=%lld,n=%lld|prec=%s|ep=%s|gpu=%s|lt=%zu",
-                     lc_gemm_variant_names[variant], c_f32 ? "_c32" : "", (long long)args->m, (long long)args->k, (long long)args->n,
+            snprintf(tkey, sizeof tkey, "matmul|cuda|%s%s%s|m=%lld,k=%lld,n=%lld|prec=%s|ep=%s|gpu=%s|lt=%zu",
+                     lc_gemm_variant_names[variant], c_f32 ? "_c32" : "", args->b_t ? "_bt" : "", (long long)args->m, (long long)args->k, (long long)args->n,
                      tf32 ? "tf32" : "highest", lc_lt_epilogue_names[epilogue], lc_gemm_gpu, cublasLtGetVersion());
             int stored = -1, used = 0;
             if (lc_tune_lookup(tkey, mode, sizeof mode, NULL) && sscanf(mode, "algo=%d%n", &stored, &used) == 1 &&

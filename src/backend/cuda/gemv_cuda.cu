@@ -41,8 +41,15 @@
  * pitch 2k, gate | up); the staged element (i, c) is OpSilu(g)·u of g = gu[i, c], u = gu[i, k + c] in float32,
  * rounded to the dtype: the formula and rounding of the silu_mul kernel (llm_cuda.cu), so the product sees the
  * values silu_mul + linear would. No statistics step; residual, bias and activation as for the plain GEMV.
+ * The [n, k] kernel (gemv_nk_kernel, lc_linear_args.w_t): w arrives as the array wᵀ [n, k] (torch's Linear layout,
+ * lc_linear's w being its transposed view), k % 8 == 0 and the array 16-byte aligned (n, out, bias any): a warp
+ * owns one output column and streams its k weights, one contiguous row; no split of k, so no workspace, fence
+ * or ticket. Why (session 18, H100, m = 1 bf16 from DRAM, scripts/probes/gemv_layout_probe.cu, one tile a block):
+ * 0.3-3.0 us a call faster than the [k, n] tiles at the decode shapes of GPT-2 and LLaMA 1.1B. This kernel
+ * (tiles taken in turn by a resident grid) measured GPT-2 124M's decode step 0.41 -> 0.37 ms and LLaMA 1.1B's
+ * 1.40 -> 1.60 ms (benchmarks.md): the many-tile shapes are the suspects.
  * Tests: tests/c/test_gemv_cuda.c (direct launches, split and unsplit plans, counter reset, SwiGLU prologue,
- * timing table), tests/python/test_silu_mul_linear.py,
+ * the [n, k] kernel's cases, timing table), tests/python/test_silu_mul_linear.py, test_linear_wt.py,
  * tests/python/test_dtype_ops.py::test_cuda_small_m_gemv (routing through lc_linear / lc_matmul),
  * tests/python/test_norm_linear.py (the norm prologue against the float64 reference, split and unsplit). */
 #include <cooperative_groups.h>
@@ -65,6 +72,9 @@
 #define GEMV_MAX_CLUSTER 16   /* splits of a tile added in one thread-block cluster (16: non-portable size) */
 #define GEMV_MAX_DEVICES 64
 #define GEMV_MAX_SPLITS 1024
+#define GEMV_NK_CH 8          /* 16-byte chunks of w_t a lane has in flight (gemv_nk_kernel) */
+#define GEMV_NK_STAGE 2       /* 16-byte pieces of x a thread has in flight while staging (gemv_stage_nk) */
+#define GEMV_NK_BPS 2         /* resident blocks a SM of gemv_nk_kernel (its __launch_bounds__) */
 
 static_assert(GEMV_TILE == 32 * 8, "a lane owns 8 columns of a tile");
 
@@ -219,13 +229,48 @@ __device__ __forceinline__ void gemv_row_finish(const gemv_params &p, const doub
     }
 }
 
-/* One staged element of row i, column c, normalised (st: that row's gemv_row_finish), rounded to the dtype. */
-template <typename T> __device__ __forceinline__ float gemv_norm_elem(float v, const gemv_params &p, const float *st,
-                                                                     int64_t c) {
+/* One staged element of a row, normalised (st: that row's gemv_row_finish; g, b: gamma and beta at its column,
+ * used when the op has them), in the dtype (its bits). */
+template <typename T> __device__ __forceinline__ unsigned short gemv_norm_val(float v, const gemv_params &p, const float *st,
+                                                                             float g, float b) {
     float y = p.norm == LC_NORM_RMS ? v * st[2] : ((v - st[0]) - st[1]) * st[2];
-    if (p.ng) y *= Elem<T>::ldu(p.ng[c]);
-    if (p.nb) y += Elem<T>::ldu(p.nb[c]);
-    return Elem<T>::ldu(Elem<T>::stu(y));
+    if (p.ng) y *= g;
+    if (p.nb) y += b;
+    return Elem<T>::stu(y);
+}
+template <typename T> __device__ __forceinline__ unsigned short gemv_norm_elem(float v, const gemv_params &p, const float *st,
+                                                                              int64_t c) {
+    return gemv_norm_val<T>(v, p, st, p.ng ? Elem<T>::ldu(p.ng[c]) : 0.f, p.nb ? Elem<T>::ldu(p.nb[c]) : 0.f);
+}
+
+/* The norm prologue's statistics of x's M rows into st (the first chunk of a launch; the whole block calls it). */
+template <int M, typename T>
+__device__ __forceinline__ void gemv_stats(const gemv_params &p, float (*st)[3], double (*ps)[2], int warp, int lane, int tid) {
+    constexpr int wpr = GEMV_NW / M; /* warps i·wpr .. i·wpr + wpr - 1: row i's slices */
+    if (warp < M * wpr) gemv_row_part<T>(p, warp / wpr, warp % wpr, wpr, lane, ps[warp]);
+    __syncthreads();
+    if (tid < M) gemv_row_finish(p, ps + tid * wpr, wpr, st[tid]);
+}
+
+/* Rows c0 .. c0 + rows - 1 of x's M rows into sm[i·pitch + r] as float, the prologue applied (norm: the
+ * statistics first, in the first chunk; SwiGLU: silu(g)·u rounded as the silu_mul kernel writes it). The whole
+ * block calls it; it begins with a barrier (the previous chunk's readers are done) and ends with one. */
+template <typename T, int M>
+__device__ __forceinline__ void gemv_stage(const gemv_params &p, int64_t c0, int rows, int pitch, bool first, float *sm,
+                                           float (*st)[3], double (*ps)[2], int warp, int lane, int tid) {
+    if (p.norm && p.norm != LC_NORM_SWIGLU && first) gemv_stats<M, T>(p, st, ps, warp, lane, tid);
+    __syncthreads(); /* the previous chunk's readers are done (and the statistics written) */
+    for (int idx = tid; idx < M * rows; idx += GEMV_NT) {
+        const int i = idx / rows, rr = idx - i * rows;
+        const unsigned short *const xe = p.x + (int64_t)i * p.xp + c0 + rr;
+        unsigned short v = xe[0];
+        if (p.norm == LC_NORM_SWIGLU)
+            v = Elem<T>::stu(OpSilu()(Elem<T>::ldu(v)) * Elem<T>::ldu(xe[p.k]));
+        else if (p.norm)
+            v = gemv_norm_elem<T>(Elem<T>::ldu(v), p, st[i], c0 + rr);
+        sm[i * pitch + rr] = Elem<T>::ldu(v);
+    }
+    __syncthreads();
 }
 
 /* A lane's 8 column sums (columns lane·8 .. lane·8 + 7 of the tile) added over the 8 warps in warp order
@@ -279,23 +324,7 @@ __global__ void __launch_bounds__(GEMV_NT, gemv_resident(M)) gemv_kernel(const g
         /* static weights (lc_set_static_weights): the first rows of w load while the previous kernel runs;
          * x, res, out, ws and the counters only after it has finished (every thread passes here once) */
         if (c0 == kb && p.prefetch) lc_pdl_wait();
-        if (p.norm && p.norm != LC_NORM_SWIGLU && c0 == kb) { /* warps i·wpr .. i·wpr + wpr - 1: row i's slices */
-            constexpr int wpr = GEMV_NW / M;
-            if (warp < M * wpr) gemv_row_part<T>(p, warp / wpr, warp % wpr, wpr, lane, gemv_ps[warp]);
-            __syncthreads();
-            if (tid < M) gemv_row_finish(p, gemv_ps + tid * wpr, wpr, gemv_st[tid]);
-        }
-        __syncthreads(); /* the previous chunk's readers are done (and the statistics written) */
-        for (int idx = tid; idx < M * rows; idx += GEMV_NT) {
-            const int i = idx / rows, rr = idx - i * rows;
-            const unsigned short *const xe = p.x + (int64_t)i * p.xp + c0 + rr;
-            const float v = Elem<T>::ldu(xe[0]);
-            if (p.norm == LC_NORM_SWIGLU) /* silu(g)·u rounded as the silu_mul kernel writes it */
-                sm[i * kc + rr] = Elem<T>::ldu(Elem<T>::stu(OpSilu()(v) * Elem<T>::ldu(xe[p.k])));
-            else
-                sm[i * kc + rr] = p.norm ? gemv_norm_elem<T>(v, p, gemv_st[i], c0 + rr) : v;
-        }
-        __syncthreads();
+        gemv_stage<T, M>(p, c0, rows, kc, c0 == kb, sm, gemv_st, gemv_ps, warp, lane, tid);
         if (!active) continue;
         while (r < rows) {
             if (r + U <= rows) { /* every group but the last split's tail */
@@ -410,10 +439,236 @@ __global__ void __launch_bounds__(GEMV_NT, gemv_resident(M)) gemv_kernel(const g
     }
 }
 
+/* 8 consecutive 16-bit elements at e (a multiple of 8 elements into a row): one 16-byte load when vec (the
+ * array's base is 16-byte aligned), else 8 scalar loads. */
+__device__ __forceinline__ uint4 gemv_ld8(const unsigned short *e, bool vec) {
+    if (vec) return __ldg(reinterpret_cast<const uint4 *>(e));
+    unsigned short h[8];
+#pragma unroll
+    for (int j = 0; j < 8; j++) h[j] = e[j];
+    return make_uint4(h[0] | (unsigned)h[1] << 16, h[2] | (unsigned)h[3] << 16, h[4] | (unsigned)h[5] << 16,
+                      h[6] | (unsigned)h[7] << 16);
+}
+__device__ __forceinline__ unsigned short gemv_h(const uint4 &v, int j) {
+    const unsigned w = j < 2 ? v.x : j < 4 ? v.y : j < 6 ? v.z : v.w;
+    return (unsigned short)(j & 1 ? w >> 16 : w & 0xffffu);
+}
+
+__device__ __forceinline__ uint4 gemv_pack8(const unsigned short h[8]) {
+    return make_uint4(h[0] | (unsigned)h[1] << 16, h[2] | (unsigned)h[3] << 16, h[4] | (unsigned)h[5] << 16,
+                      h[6] | (unsigned)h[7] << 16);
+}
+
+/* One pass of gemv_stage_nk in mode K (0 plain, 1 SwiGLU, 2 norm): Q pieces a thread, all requested first. */
+template <typename T, int M, int K>
+__device__ __forceinline__ void gemv_stage_nk_pass(const gemv_params &p, int64_t c0, int nch, int pitch,
+                                                   unsigned short *xs, const float (*st)[3], int tid) {
+    constexpr int Q = GEMV_NK_STAGE;
+    const bool vx = (uintptr_t)p.x % 16 == 0, vg = (uintptr_t)p.ng % 16 == 0, vb = (uintptr_t)p.nb % 16 == 0;
+    const int total = M * nch;
+    for (int v0 = tid; v0 < total; v0 += GEMV_NT * Q) {
+        uint4 a[Q], e1[Q], e2[Q]; /* x; SwiGLU: the up half; norm: gamma, beta */
+#pragma unroll
+        for (int q = 0; q < Q; q++) {
+            const int idx = v0 + q * GEMV_NT;
+            if (idx >= total) break;
+            const int i = idx / nch, c = idx - i * nch;
+            const unsigned short *const xe = p.x + (int64_t)i * p.xp + c0 + 8 * c;
+            a[q] = gemv_ld8(xe, vx);
+            if (K == 1) e1[q] = gemv_ld8(xe + p.k, vx);
+            if (K == 2 && p.ng) e1[q] = gemv_ld8(p.ng + c0 + 8 * c, vg);
+            if (K == 2 && p.nb) e2[q] = gemv_ld8(p.nb + c0 + 8 * c, vb);
+        }
+#pragma unroll
+        for (int q = 0; q < Q; q++) {
+            const int idx = v0 + q * GEMV_NT;
+            if (idx >= total) break;
+            const int i = idx / nch, c = idx - i * nch;
+            uint4 r = a[q];
+            if (K) {
+                unsigned short h[8];
+#pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    const float v = Elem<T>::ldu(gemv_h(a[q], j));
+                    if (K == 1) h[j] = Elem<T>::stu(OpSilu()(v) * Elem<T>::ldu(gemv_h(e1[q], j)));
+                    else
+                        h[j] = gemv_norm_val<T>(v, p, st[i], p.ng ? Elem<T>::ldu(gemv_h(e1[q], j)) : 0.f,
+                                                p.nb ? Elem<T>::ldu(gemv_h(e2[q], j)) : 0.f);
+                }
+                r = gemv_pack8(h);
+            }
+            *reinterpret_cast<uint4 *>(xs + i * pitch + 8 * c) = r;
+        }
+    }
+}
+
+/* The norm prologue of gemv_nk_kernel at m = 1 (decode at batch 1; larger m: gemv_stats, then the staging pass)
+ * when x fits in one range (p.kc = k): one pass over x. Row i's GEMV_NW / M warps stage its raw pieces (their slice: pieces part·32 + lane, + wpr·32, ...) and sum Σx, Σx² in float64 (each
+ * lane in order, then a shuffle tree; the slices in order by gemv_row_finish), while every thread stages its
+ * pieces of gamma and beta (gs, bs: rows M and M + 1 of xs); then each staged element is normalised in place as
+ * gemv_norm_val rounds it. One L2 round trip for x instead of two (statistics, then staging). */
+template <typename T, int M>
+__device__ __forceinline__ void gemv_stage_nk_norm(const gemv_params &p, int nch, int pitch, unsigned short *xs,
+                                                   float (*st)[3], double (*ps)[2], int warp, int lane, int tid) {
+    constexpr int wpr = GEMV_NW / M, Q = GEMV_NK_STAGE;
+    const bool vx = (uintptr_t)p.x % 16 == 0, vg = (uintptr_t)p.ng % 16 == 0, vb = (uintptr_t)p.nb % 16 == 0;
+    unsigned short *const gs = xs + M * pitch, *const bs = gs + pitch;
+    uint4 g0, b0; /* gamma / beta piece tid, requested with x */
+    if (p.ng && tid < nch) g0 = gemv_ld8(p.ng + 8 * tid, vg);
+    if (p.nb && tid < nch) b0 = gemv_ld8(p.nb + 8 * tid, vb);
+    __syncthreads(); /* the previous user of xs is done */
+    if (warp < M * wpr) {
+        const int i = warp / wpr, part = warp % wpr;
+        const unsigned short *const xr = p.x + (int64_t)i * p.xp;
+        double s = 0.0, s2 = 0.0;
+        for (int cb = part * 32 + lane; cb < nch; cb += wpr * 32 * Q) {
+            uint4 a[Q];
+#pragma unroll
+            for (int q = 0; q < Q; q++)
+                if (cb + q * wpr * 32 < nch) a[q] = gemv_ld8(xr + 8 * (cb + q * wpr * 32), vx);
+#pragma unroll
+            for (int q = 0; q < Q; q++) {
+                const int c = cb + q * wpr * 32;
+                if (c >= nch) break;
+                *reinterpret_cast<uint4 *>(xs + i * pitch + 8 * c) = a[q];
+#pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    const double f = (double)Elem<T>::ldu(gemv_h(a[q], j));
+                    s += f, s2 = fma(f, f, s2);
+                }
+            }
+        }
+        s = gemv_warp_sum(s);
+        s2 = gemv_warp_sum(s2);
+        if (lane == 0) ps[warp][0] = s, ps[warp][1] = s2;
+    }
+    if (p.ng && tid < nch) *reinterpret_cast<uint4 *>(gs + 8 * tid) = g0;
+    if (p.nb && tid < nch) *reinterpret_cast<uint4 *>(bs + 8 * tid) = b0;
+    for (int c = tid + GEMV_NT; c < nch; c += GEMV_NT) { /* k > GEMV_NT·8: the rest of gamma / beta */
+        if (p.ng) *reinterpret_cast<uint4 *>(gs + 8 * c) = gemv_ld8(p.ng + 8 * c, vg);
+        if (p.nb) *reinterpret_cast<uint4 *>(bs + 8 * c) = gemv_ld8(p.nb + 8 * c, vb);
+    }
+    __syncthreads();
+    if (tid < M) gemv_row_finish(p, ps + tid * wpr, wpr, st[tid]);
+    __syncthreads();
+    for (int idx = tid; idx < M * nch; idx += GEMV_NT) {
+        const int i = idx / nch, c = idx - i * nch;
+        uint4 *const e = reinterpret_cast<uint4 *>(xs + i * pitch + 8 * c);
+        const uint4 a = *e, g = p.ng ? *reinterpret_cast<const uint4 *>(gs + 8 * c) : a,
+                    b = p.nb ? *reinterpret_cast<const uint4 *>(bs + 8 * c) : a;
+        unsigned short h[8];
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+            h[j] = gemv_norm_val<T>(Elem<T>::ldu(gemv_h(a, j)), p, st[i], Elem<T>::ldu(gemv_h(g, j)),
+                                    Elem<T>::ldu(gemv_h(b, j)));
+        *e = gemv_pack8(h);
+    }
+    __syncthreads();
+}
+
+/* Columns c0 .. c0 + 8·nch - 1 of x's M rows into xs[i·pitch + c] in the dtype, the prologue applied (norm: the
+ * statistics first, when first; SwiGLU: silu(g)·u rounded as the silu_mul kernel writes it): 16-byte pieces,
+ * GEMV_NK_STAGE of them a thread in flight (x, the up half, gamma, beta all requested before any is used). The
+ * whole block calls it; it begins with a barrier and ends with one. */
+template <typename T, int M>
+__device__ __forceinline__ void gemv_stage_nk(const gemv_params &p, int64_t c0, int nch, int pitch, bool first,
+                                           unsigned short *xs, float (*st)[3], double (*ps)[2], int warp, int lane,
+                                           int tid) {
+    const bool norm = p.norm && p.norm != LC_NORM_SWIGLU;
+    if (M == 1 && norm && first && p.kc >= p.k) { /* batch 1, the whole row in one range: one pass */
+        gemv_stage_nk_norm<T, M>(p, nch, pitch, xs, st, ps, warp, lane, tid);
+        return;
+    }
+    if (norm && first) gemv_stats<M, T>(p, st, ps, warp, lane, tid);
+    __syncthreads();
+    if (norm) gemv_stage_nk_pass<T, M, 2>(p, c0, nch, pitch, xs, st, tid);
+    else if (p.norm == LC_NORM_SWIGLU) gemv_stage_nk_pass<T, M, 1>(p, c0, nch, pitch, xs, st, tid);
+    else gemv_stage_nk_pass<T, M, 0>(p, c0, nch, pitch, xs, st, tid);
+    __syncthreads();
+}
+
+/* The [n, k] kernel (lc_linear_args.w_t: w is the transposed view of w_t [n, k], k contiguous: torch's Linear
+ * layout). Output columns in tiles of GEMV_NW, warp w of a tile computing column o = tile·GEMV_NW + w, whose k
+ * weights are one contiguous row of w_t: lane l reads its 16-byte chunks l, l + 32, ... (GEMV_NK_CH in flight),
+ * adds them in order, then the warp's lanes add by a fixed shuffle tree: the sums are final (no split,
+ * workspace or ticket). A block takes tiles blockIdx.x, + gridDim.x, ... (the grid fills the resident slots):
+ * x is staged once (in the dtype, prologue applied) when it fits in one chunk (p.kc = k), else chunk by chunk
+ * for each tile, and the first weights of the next chunk or tile are requested before the current ones are
+ * used, so a block's weight stream does not stop between tiles. */
+template <typename T, int M>
+__global__ void __launch_bounds__(GEMV_NT, GEMV_NK_BPS) gemv_nk_kernel(const gemv_params p) {
+    constexpr int CH = GEMV_NK_CH;
+    extern __shared__ float4 gemv_smem[];
+    unsigned short *const xs = reinterpret_cast<unsigned short *>(gemv_smem);
+    __shared__ float gemv_st[M][3];
+    __shared__ double gemv_ps[GEMV_NW][2];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int64_t ntiles = (p.n + GEMV_NW - 1) / GEMV_NW, k = p.k, step = (int64_t)gridDim.x * GEMV_NW;
+    const int kc = p.kc; /* a multiple of 8, as k is */
+    const bool once = kc >= k;
+    const int nch0 = (int)((k < kc ? k : kc) / 8);
+    uint4 wv[CH]; /* slot u: chunk c + 32u of the lane's current step */
+    /* the lane's first CH chunks of the range at c0 of column o */
+    auto load_first = [&](int64_t o, int64_t c0, int nch) {
+        const char *const wc = p.w + (o * k + c0) * 2;
+#pragma unroll
+        for (int u = 0; u < CH; u++)
+            if (lane + 32 * u < nch) wv[u] = gemv_ld(wc + (int64_t)(lane + 32 * u) * 16);
+    };
+    lc_pdl_trigger();
+    if (!p.prefetch) lc_pdl_wait();
+    bool loaded = (int64_t)blockIdx.x * GEMV_NW + warp < p.n;
+    if (loaded) load_first((int64_t)blockIdx.x * GEMV_NW + warp, 0, nch0);
+    if (p.prefetch) lc_pdl_wait();
+    for (int64_t tile = blockIdx.x; tile < ntiles; tile += gridDim.x) {
+        const int64_t o = tile * GEMV_NW + warp;
+        const bool next = once && o + step < p.n; /* the next tile's first chunks load during this one */
+        float acc[M];
+#pragma unroll
+        for (int i = 0; i < M; i++) acc[i] = -0.0f;
+        for (int64_t c0 = 0; c0 < k; c0 += kc) {
+            const int nch = (int)((k - c0 < kc ? k - c0 : kc) / 8);
+            if (!loaded && o < p.n) load_first(o, c0, nch);
+            loaded = false;
+            if (!once || tile == blockIdx.x) gemv_stage_nk<T, M>(p, c0, nch, kc, c0 == 0, xs, gemv_st, gemv_ps, warp, lane, tid);
+            if (o >= p.n) continue;
+            const char *const wc = p.w + (o * k + c0) * 2, *const wn = p.w + (o + step) * k * 2;
+            for (int c = lane; c < nch; c += 32 * CH) {
+#pragma unroll
+                for (int u = 0; u < CH; u++) {
+                    if (c + 32 * u >= nch) break;
+                    float wf[8];
+                    gemv_cvt(wv[u], wf, T());
+                    const int nx = c + 32 * (u + CH); /* slot u's next chunk: this range's, or the next tile's */
+                    if (nx < nch) wv[u] = gemv_ld(wc + (int64_t)nx * 16);
+                    else if (next && lane + 32 * u < nch0) wv[u] = gemv_ld(wn + (int64_t)(lane + 32 * u) * 16);
+#pragma unroll
+                    for (int i = 0; i < M; i++) {
+                        float xf[8];
+                        gemv_cvt(*reinterpret_cast<const uint4 *>(xs + i * kc + (c + 32 * u) * 8), xf, T());
+#pragma unroll
+                        for (int j = 0; j < 8; j++) acc[i] = fmaf(xf[j], wf[j], acc[i]);
+                    }
+                }
+            }
+        }
+        loaded = next;
+        if (o >= p.n) continue; /* the whole warp: o depends on the warp only */
+#pragma unroll
+        for (int i = 0; i < M; i++)
+#pragma unroll
+            for (int s = 16; s > 0; s >>= 1) acc[i] += __shfl_xor_sync(0xffffffffu, acc[i], s);
+#pragma unroll
+        for (int i = 0; i < M; i++)
+            if (lane == i) p.out[(int64_t)i * p.n + o] = gemv_finish<T>(acc[i], p, i, o);
+    }
+}
+
 /* ---- host side ------------------------------------------------------------------------------------------ */
 
 struct gemv_plan {
     int64_t tiles, ks;
+    int nk;   /* gemv_nk_kernel (w_t): tiles of GEMV_NW columns, no split */
     int splits, kc;
     int cluster; /* splits (2..GEMV_MAX_CLUSTER) when the tile's splits are one cluster, else 0 */
     size_t ws_bytes, smem;
@@ -443,7 +698,6 @@ static int gemv_min_ks(void) {
     static const int v = gemv_env_int("LC_GEMV_MINKS", 8, 4096);
     return v ? v : GEMV_MIN_KS;
 }
-
 /* Clusters of c blocks of gemv_kernel<*, m> that can be resident at once on the current device
  * (cudaOccupancyMaxActiveClusters: a cluster's blocks share one GPC, so fewer fit than SMs x resident / c),
  * cached per device, m and c; 0 without a device. Sizes past 8 are non-portable (sm_90 takes 16): the query
@@ -486,6 +740,7 @@ static int gemv_cluster_capacity(int64_t m, int c) {
  * every block streams the same bytes and none waits for a second wave. */
 static gemv_plan gemv_make_plan(int64_t m, int64_t k, int64_t n, int num_sms) {
     gemv_plan pl;
+    pl.nk = 0;
     pl.tiles = (n + GEMV_TILE - 1) / GEMV_TILE;
     const int64_t slots = (int64_t)(num_sms > 0 ? num_sms : 1) * gemv_blocks_per_sm(m);
     int64_t s = pl.tiles >= slots || pl.tiles > GEMV_NCTR ? 1 : slots / pl.tiles;
@@ -513,11 +768,36 @@ static gemv_plan gemv_make_plan(int64_t m, int64_t k, int64_t n, int num_sms) {
     return pl;
 }
 
+/* The [n, k] kernel's plan: tiles of GEMV_NW columns, all of k, a grid of at most the resident slots (SMs x
+ * GEMV_NK_BPS) taking them in turn; x staged in the dtype in chunks of at most 2·GEMV_XS_FLOATS / rows elements
+ * (32 KiB; rows = m, + 2 for a norm's gamma and beta at m = 1), a multiple of 8 (one chunk, staged once a block,
+ * for the decode shapes of the models: at m = 1 k <= 5456 with a norm, 16384 without). */
+static gemv_plan gemv_make_plan_nk(int64_t m, int64_t k, int64_t n, int num_sms, int norm) {
+    gemv_plan pl;
+    pl.nk = 1;
+    pl.tiles = (n + GEMV_NW - 1) / GEMV_NW;
+    const int64_t slots = (int64_t)(num_sms > 0 ? num_sms : 1) * GEMV_NK_BPS;
+    if (pl.tiles > slots) pl.tiles = slots; /* the grid; blocks loop over the tiles */
+    pl.ks = k;
+    pl.splits = 1;
+    const int64_t rows = m + (norm && m == 1 ? 2 : 0); /* the one-pass norm staging keeps gamma and beta beside x */
+    int64_t kc = 2 * GEMV_XS_FLOATS / rows / 8 * 8;
+    if (kc > k) kc = k;
+    pl.kc = (int)kc;
+    pl.smem = (size_t)rows * (size_t)kc * 2;
+    pl.cluster = 0;
+    pl.ws_bytes = 0;
+    return pl;
+}
+
 extern "C" int lc_cuda_gemv_fits(const lc_linear_args *a) {
     if (!a || (a->dtype != LC_DTYPE_F16 && a->dtype != LC_DTYPE_BF16)) return 0;
-    if (a->m < 1 || a->m > LC_GEMV_MAX_M || a->k < 1 || a->n < 8 || a->n % 8 != 0) return 0;
     if ((unsigned)a->act >= (unsigned)LC_ACT_COUNT) return 0;
-    if (!a->x || !a->w || !a->out) return 0;
+    if (!a->x || !a->w || !a->out || a->m < 1 || a->m > LC_GEMV_MAX_M) return 0;
+    if (a->w_t) /* w_t [n, k]: whole 16-byte chunks a row; out, bias, residual element-wise */
+        return a->k >= 8 && a->k % 8 == 0 && a->n >= 1 && (uintptr_t)a->w % 16 == 0 &&
+               a->n <= ((int64_t)INT32_MAX) * GEMV_NW;
+    if (a->k < 1 || a->n < 8 || a->n % 8 != 0) return 0;
     if (((uintptr_t)a->w | (uintptr_t)a->out | (uintptr_t)a->bias) % 16 != 0) return 0;
     if (a->n > ((int64_t)INT32_MAX) * GEMV_TILE) return 0; /* grid.x */
     return 1;
@@ -536,6 +816,7 @@ extern "C" size_t lc_cuda_gemv_workspace(int64_t m, int64_t k, int64_t n, int nu
 template <typename T, int M> static cudaError_t gemv_launch_m(const gemv_params &p, const gemv_plan &pl,
                                                              cudaStream_t stream) {
     const dim3 grid((unsigned)pl.tiles, (unsigned)pl.splits);
+    if (pl.nk) return lc_pdl_launch(gemv_nk_kernel<T, M>, grid, dim3(GEMV_NT), pl.smem, stream, p);
     if (pl.cluster > 1) {
         return lc_pdl_launch_cluster(gemv_kernel<T, M>, grid, dim3(GEMV_NT), pl.smem, stream,
                                      dim3(1, (unsigned)pl.cluster, 1), p);
@@ -564,7 +845,7 @@ static_assert(LC_GEMV_MAX_M == 8, "gemv_launch_t instantiates m = 1..8");
 static cudaError_t gemv_launch(const lc_linear_args *a, const lc_norm_linear_args *nrm, void *workspace,
                                size_t workspace_bytes, int num_sms, cudaStream_t stream) {
     if (!lc_cuda_gemv_fits(a)) return cudaErrorInvalidValue;
-    const gemv_plan pl = gemv_make_plan(a->m, a->k, a->n, num_sms);
+    const gemv_plan pl = a->w_t ? gemv_make_plan_nk(a->m, a->k, a->n, num_sms, nrm && nrm->kind != LC_NORM_SWIGLU) : gemv_make_plan(a->m, a->k, a->n, num_sms);
     if (pl.ws_bytes && (!workspace || workspace_bytes < pl.ws_bytes || (uintptr_t)workspace % 16 != 0))
         return cudaErrorInvalidValue;
     gemv_params p;
