@@ -5,11 +5,7 @@
 # linear family, the GEMV routing, the engine and the CLI on CUDA; then GPT-2 124M and LLaMA 1.1B bf16 B=1
 # decode alternating HEAD / this tree, 2 rounds; with SUITES=1 (default) the models and lowp suites. Summary: $OUT/summary.txt.
 set -u
-ROOT=$PWD
-rm -rf /tmp/p && mkdir -p /tmp/p && git archive HEAD | tar -x -C /tmp/p
-(cd /tmp/p && cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE=$(which python3) > /tmp/p_conf.log 2>&1 &&
-  cmake --build build -j8 > /tmp/p_build.log 2>&1; echo "rc $?" >> /tmp/p_build.log) &
-. scripts/device/build.sh
+. scripts/device/ab_tree.sh
 S=$OUT/summary.txt; L=/tmp/s18b; mkdir -p $L
 log() { echo "$*" | tee -a $S; }
 log "gpu: $(cat $OUT/gpu.txt); build $(( $(date +%s) - T0 )) s"

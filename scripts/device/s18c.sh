@@ -4,11 +4,7 @@
 # engine and the CLI on CUDA; then GPT-2 124M and LLaMA 1.1B bf16 B=1 decode alternating HEAD / this tree (one
 # round, two samples each). Summary: $OUT/summary.txt (written as it goes).
 set -u
-ROOT=$PWD
-rm -rf /tmp/p && mkdir -p /tmp/p && git archive HEAD | tar -x -C /tmp/p
-(cd /tmp/p && cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE=$(which python3) > /tmp/p_conf.log 2>&1 &&
-  cmake --build build -j6 > /tmp/p_build.log 2>&1; echo "rc $?" >> /tmp/p_build.log) &
-. scripts/device/build.sh
+. scripts/device/ab_tree.sh
 S=$OUT/summary.txt; L=/tmp/s18c; mkdir -p $L
 log() { echo "$*" | tee -a $S; }
 log "gpu: $(cat $OUT/gpu.txt); build $(( $(date +%s) - T0 )) s"

@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 
 import lightning_core as lc
-from lightning_core.testing import UNIT_ROUNDOFF, ref_activation
 from test_norm_linear import norm_linear_excess
-from test_silu_mul_linear import HALF_SUB, swiglu_excess
+from test_silu_mul_linear import product_excess, swiglu_excess
 
 ml_dtypes = pytest.importorskip("ml_dtypes")
 DT = {"float32": np.dtype(np.float32), "float16": np.dtype(np.float16), "bfloat16": np.dtype(ml_dtypes.bfloat16)}
@@ -29,21 +28,8 @@ def f64(a):
 
 
 def linear_excess(z, x, w, bias, res, act, name, device):
-    """max |z - ref| / bound over the elements (<= 1 passes; inf for a non-finite z). See the module docstring."""
-    x64, w64 = f64(x), f64(w)
-    pre, mag = x64 @ w64, np.abs(x64) @ np.abs(w64)
-    if bias is not None:
-        pre, mag = pre + f64(bias), mag + np.abs(f64(bias))
-    y = ref_activation(pre, act)
-    ref = y + (f64(res) if res is not None else 0.0)
-    z64 = f64(z)
-    if not np.all(np.isfinite(z64)):
-        return float("inf")
-    u, k = UNIT_ROUNDOFF[name], x.shape[1]
-    act_err = 2.0**-16 * np.abs(pre) if (device == "cuda" and name == "float32" and act == "gelu_tanh") else 0.0
-    res_err = 2.0**-24 * (np.abs(y) + np.abs(f64(res))) if res is not None else 0.0
-    bound = u * np.abs(ref) + 1.2 * 2 * k * 2.0**-24 * mag + 1e-6 * np.abs(ref) + act_err + res_err + HALF_SUB[name]
-    return float(np.max(np.abs(z64 - ref) / bound))
+    """product_excess with x exact (no prologue rounding). See the module docstring."""
+    return product_excess(z, x, w, bias, res, act, name, device, staged=False)
 
 
 def _t(a, device, name):

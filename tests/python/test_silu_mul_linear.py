@@ -30,11 +30,12 @@ def f64(a):
     return np.asarray(a).astype(np.float64)
 
 
-def swiglu_excess(z, gu, w, bias, res, act, name, device="cpu"):
-    """max |z - ref| / bound over the elements (<= 1 passes; inf for a non-finite z). See the module docstring."""
-    gu64, w64 = f64(gu), f64(w)
+def product_excess(z, h, w, bias, res, act, name, device="cpu", staged=True):
+    """max |z - ref| / bound for z = act(h @ w + bias) + res (<= 1 passes; inf for a non-finite z); staged: h is
+    a prologue's output rounded to the dtype (its u + 8·2^-24 relative and half-subnormal terms), else exact
+    input. See the module docstring."""
+    h, w64 = f64(h), f64(w)
     k = w64.shape[0]
-    h = ref_silu(gu64[:, :k]) * gu64[:, k:]
     u = UNIT_ROUNDOFF[name]
     pre, mag = h @ w64, np.abs(h) @ np.abs(w64)
     if bias is not None:
@@ -46,9 +47,18 @@ def swiglu_excess(z, gu, w, bias, res, act, name, device="cpu"):
         return float("inf")
     act_err = 2.0**-16 * np.abs(pre) if (device == "cuda" and name == "float32" and act == "gelu_tanh") else 0.0
     res_err = 2.0**-24 * (np.abs(y) + np.abs(f64(res))) if res is not None else 0.0
-    prod_err = (u + 8 * 2.0**-24 + 2 * k * 2.0**-24) * mag + HALF_SUB[name] * np.abs(w64).sum(axis=0)
+    prod_err = 2 * k * 2.0**-24 * mag
+    if staged:
+        prod_err = prod_err + (u + 8 * 2.0**-24) * mag + HALF_SUB[name] * np.abs(w64).sum(axis=0)
     bound = u * np.abs(ref) + 1.2 * prod_err + 1e-6 * np.abs(ref) + act_err + res_err + HALF_SUB[name]
     return float(np.max(np.abs(z64 - ref) / bound))
+
+
+def swiglu_excess(z, gu, w, bias, res, act, name, device="cpu"):
+    """product_excess of h = silu(g)·u (see the module docstring)."""
+    gu64 = f64(gu)
+    k = f64(w).shape[0]
+    return product_excess(z, ref_silu(gu64[:, :k]) * gu64[:, k:], w, bias, res, act, name, device)
 
 
 def _inputs(rng, m, k, n, dt):
