@@ -698,6 +698,15 @@ static int gemv_min_ks(void) {
     static const int v = gemv_env_int("LC_GEMV_MINKS", 8, 4096);
     return v ? v : GEMV_MIN_KS;
 }
+/* LC_GEMV_NK_GRID=all: the [n, k] kernel's grid is one block a tile (each stages x itself) instead of the
+ * resident slots taking the tiles in turn (A/B runs; read once per process). */
+static int gemv_nk_grid_all(void) {
+    static const int v = [] {
+        const char *e = getenv("LC_GEMV_NK_GRID");
+        return e && e[0] == 'a' && e[1] == 'l' && e[2] == 'l' && e[3] == 0;
+    }();
+    return v;
+}
 /* Clusters of c blocks of gemv_kernel<*, m> that can be resident at once on the current device
  * (cudaOccupancyMaxActiveClusters: a cluster's blocks share one GPC, so fewer fit than SMs x resident / c),
  * cached per device, m and c; 0 without a device. Sizes past 8 are non-portable (sm_90 takes 16): the query
@@ -777,7 +786,7 @@ static gemv_plan gemv_make_plan_nk(int64_t m, int64_t k, int64_t n, int num_sms,
     pl.nk = 1;
     pl.tiles = (n + GEMV_NW - 1) / GEMV_NW;
     const int64_t slots = (int64_t)(num_sms > 0 ? num_sms : 1) * GEMV_NK_BPS;
-    if (pl.tiles > slots) pl.tiles = slots; /* the grid; blocks loop over the tiles */
+    if (pl.tiles > slots && !gemv_nk_grid_all()) pl.tiles = slots; /* the grid; blocks loop over the tiles */
     pl.ks = k;
     pl.splits = 1;
     const int64_t rows = m + (norm && m == 1 ? 2 : 0); /* the one-pass norm staging keeps gamma and beta beside x */
