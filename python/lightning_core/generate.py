@@ -2,7 +2,8 @@
 
   python -m lightning_core.generate --model DIR (--prompt TEXT | --ids 1,2,3) [--max-new-tokens N]
       [--device cpu|cuda] [--dtype float32|bfloat16|float16] [--temperature T --top-k K --top-p P --seed S]
-      [--batch B] [--stop ID,...] [--bench R] [--graph-steps G] [--quiet] [--tp N | --tp-sim N]
+      [--batch B] [--stop ID,...] [--bench R] [--graph-steps G] [--weight-layout in_out|out_in] [--quiet]
+      [--tp N | --tp-sim N]
 
 Prints the generated text (through the `tokenizers` package and DIR/tokenizer.json when both are there; else
 token ids), streaming tokens as they come for one prompt, then prefill ms, per-token ms and tokens/s (batch x
@@ -61,6 +62,8 @@ def main(argv=None) -> int:
     ap.add_argument("--bench", type=int, default=0, help="repeat R times after a warm-up; print medians")
     ap.add_argument("--graph-steps", type=int, default=None,
                     help="CUDA: decode steps a graph replay (1..64, default 8; tokens stream in bursts of that many)")
+    ap.add_argument("--weight-layout", default=None, choices=("in_out", "out_in"),
+                    help="how the linears' weights are stored (models.load's weight_layout; default per model and device)")
     ap.add_argument("--quiet", action="store_true", help="no streaming output")
     ap.add_argument("--tp", type=int, default=1, help="tensor-parallel ranks (CUDA: one process per GPU)")
     ap.add_argument("--tp-sim", type=int, default=0, help="tensor-parallel ranks as threads of this process")
@@ -120,7 +123,7 @@ def _run(args, ids, stop, tok, group, tp_label):
     from .models import load
     lead = group is None or group.rank == 0
     try:
-        model = load(args.model, device=args.device, dtype=args.dtype, group=group)
+        model = load(args.model, device=args.device, dtype=args.dtype, group=group, weight_layout=args.weight_layout)
     except (ValueError, OSError) as e:
         raise SystemExit(f"generate: --model: {e}") from None
     if max(ids) >= model.vocab or min(ids) < 0:

@@ -34,6 +34,13 @@ def test_bench_and_batch(folder, capsys):
     assert main(["--model", folder, "--ids", "1,2", "--max-new-tokens", "5", "--graph-steps", "2", "--quiet"]) == 0
 
 
+def test_weight_layout(folder, capsys):
+    """--weight-layout out_in (the checkpoint's [out, in] arrays passed as transposed views) prints the same tokens."""
+    want = load(folder).generate([5, 6, 7], 6)
+    assert main(["--model", folder, "--ids", "5,6,7", "--max-new-tokens", "6", "--weight-layout", "out_in"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].split() == [str(t) for t in want]
+
+
 @pytest.mark.parametrize("argv, what", [
     (["--ids", "1,x"], "--ids"),
     (["--ids", "1", "--batch", "0"], "--batch"),
@@ -45,6 +52,12 @@ def test_bench_and_batch(folder, capsys):
 def test_bad_arguments(folder, argv, what):
     with pytest.raises(SystemExit, match=what):
         main(["--model", folder] + argv)
+
+
+def test_bad_weight_layout(folder, capsys):
+    with pytest.raises(SystemExit):
+        main(["--model", folder, "--ids", "1", "--weight-layout", "kn"])
+    assert "--weight-layout" in capsys.readouterr().err
 
 
 def test_bad_model(tmp_path):
