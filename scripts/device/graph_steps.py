@@ -10,24 +10,34 @@ import numpy as np
 from lightning_core.models import load
 
 
+def alternate(runs, b, reps=4):
+    """runs: {label: fn(prompts, timings) -> tokens}, called in turn (a warm-up round, then reps - 1 samples each)
+    on b fixed 32-token prompts. Returns ({label: median decode ms a step}, whether all gave the same tokens)."""
+    prompts = np.random.default_rng(3).integers(1, 1000, (b, 32)).tolist()
+    res = {k: [] for k in runs}
+    outs = {}
+    for rep in range(reps):
+        for k, run in runs.items():
+            tm = {}
+            outs[k] = run(prompts, tm)
+            if rep:
+                res[k].append(tm["decode_ms"] / tm["decode_steps"])
+    first = next(iter(outs.values()))
+    return {k: statistics.median(v) for k, v in res.items()}, all(o == first for o in outs.values())
+
+
+def report(d, b, med, same):
+    line = "; ".join(f"{k}: {m:.3f} ms/step ({b / m * 1e3:.0f} tok/s)" for k, m in med.items())
+    print(f"{d} B={b}: {line}; tokens equal across settings: {same}", flush=True)
+
+
 def main():
-    settings = (1, 8, 16)
     for d in sys.argv[1:]:
         model = load(d, device="cuda", dtype="bfloat16")
+        runs = {f"graph_steps {g}": (lambda p, tm, g=g: model.generate(p, 64, timings=tm, graph_steps=g))
+                for g in (1, 8, 16)}
         for b in (1, 32):
-            prompts = np.random.default_rng(3).integers(1, 1000, (b, 32)).tolist()
-            res = {g: [] for g in settings}
-            outs = {}
-            for rep in range(4):
-                for g in settings:
-                    tm = {}
-                    outs[g] = model.generate(prompts, 64, timings=tm, graph_steps=g)
-                    if rep:
-                        res[g].append(tm["decode_ms"] / tm["decode_steps"])
-            same = all(outs[g] == outs[settings[0]] for g in settings)
-            med = {g: statistics.median(v) for g, v in res.items()}
-            line = "; ".join(f"graph_steps {g}: {m:.3f} ms/step ({b / m * 1e3:.0f} tok/s)" for g, m in med.items())
-            print(f"{d} B={b}: {line}; tokens equal across settings: {same}", flush=True)
+            report(d, b, *alternate(runs, b))
         del model
 
 

@@ -3,31 +3,18 @@ bf16 (make_random folders given as arguments), batch 1 and 32, 32-token prompts,
 alternate call by call (3 samples each after a warm-up); prints the median decode ms per step and tokens/s, and
 whether the tokens agree. Run it twice, with and without LC_GEMV_NK_GRID=all, to compare the [n, k] GEMV's
 grids. Usage: python scripts/device/layout_ab.py DIR [DIR ...]"""
-import statistics
 import sys
 
-import numpy as np
-
+from graph_steps import alternate, report  # scripts/device/graph_steps.py (this script's directory)
 from lightning_core.models import load
 
 
 def main():
-    layouts = ("in_out", "out_in")
     for d in sys.argv[1:]:
-        models = {lay: load(d, device="cuda", dtype="bfloat16", weight_layout=lay) for lay in layouts}
+        models = {lay: load(d, device="cuda", dtype="bfloat16", weight_layout=lay) for lay in ("in_out", "out_in")}
+        runs = {lay: (lambda p, tm, m=m: m.generate(p, 64, timings=tm)) for lay, m in models.items()}
         for b in (1, 32):
-            prompts = np.random.default_rng(3).integers(1, 1000, (b, 32)).tolist()
-            res = {lay: [] for lay in layouts}
-            outs = {}
-            for rep in range(4):
-                for lay in layouts:
-                    tm = {}
-                    outs[lay] = models[lay].generate(prompts, 64, timings=tm)
-                    if rep:
-                        res[lay].append(tm["decode_ms"] / tm["decode_steps"])
-            med = {lay: statistics.median(v) for lay, v in res.items()}
-            line = "; ".join(f"{lay}: {m:.3f} ms/step ({b / m * 1e3:.0f} tok/s)" for lay, m in med.items())
-            print(f"{d} B={b}: {line}; tokens equal: {outs['in_out'] == outs['out_in']}", flush=True)
+            report(d, b, *alternate(runs, b))
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@
  * device and calls the backend's kernels[op] with one lc_call (lc_op_run_ext: with the op's own options in
  * lc_call.ext, e.g. embedding's offset). A linear-family op's w that is the transposed view of a contiguous
  * [n, k] array reaches a backend with takes_w_t as that array (lc_call.in_t), elsewhere it is gathered.
- * Nothing is written before every check
- * has passed. Tests: tests/c/test_ops.c, tests/c/test_op_table.c, tests/python/test_bad_inputs.py. */
+ * Nothing is written before every check has passed. Tests: tests/c/test_ops.c, tests/c/test_op_table.c,
+ * tests/python/test_bad_inputs.py, tests/python/test_linear_wt.py. */
 #include <string.h>
 
 #include "ops/dispatch.h"

@@ -439,13 +439,8 @@ __global__ void __launch_bounds__(GEMV_NT, gemv_resident(M)) gemv_kernel(const g
     }
 }
 
-/* 8 consecutive 16-bit elements at e (a multiple of 8 elements into a row): one 16-byte load when vec (the
- * array's base is 16-byte aligned), else 8 scalar loads. */
-__device__ __forceinline__ uint4 gemv_ld8(const unsigned short *e, bool vec) {
-    if (vec) return __ldg(reinterpret_cast<const uint4 *>(e));
-    unsigned short h[8];
-#pragma unroll
-    for (int j = 0; j < 8; j++) h[j] = e[j];
+/* 8 16-bit values (element j of the word: h[j]) as one 16-byte word, and element j of such a word. */
+__device__ __forceinline__ uint4 gemv_pack8(const unsigned short h[8]) {
     return make_uint4(h[0] | (unsigned)h[1] << 16, h[2] | (unsigned)h[3] << 16, h[4] | (unsigned)h[5] << 16,
                       h[6] | (unsigned)h[7] << 16);
 }
@@ -454,9 +449,14 @@ __device__ __forceinline__ unsigned short gemv_h(const uint4 &v, int j) {
     return (unsigned short)(j & 1 ? w >> 16 : w & 0xffffu);
 }
 
-__device__ __forceinline__ uint4 gemv_pack8(const unsigned short h[8]) {
-    return make_uint4(h[0] | (unsigned)h[1] << 16, h[2] | (unsigned)h[3] << 16, h[4] | (unsigned)h[5] << 16,
-                      h[6] | (unsigned)h[7] << 16);
+/* 8 consecutive 16-bit elements at e (a multiple of 8 elements into a row): one 16-byte load when vec (the
+ * array's base is 16-byte aligned), else 8 scalar loads. */
+__device__ __forceinline__ uint4 gemv_ld8(const unsigned short *e, bool vec) {
+    if (vec) return __ldg(reinterpret_cast<const uint4 *>(e));
+    unsigned short h[8];
+#pragma unroll
+    for (int j = 0; j < 8; j++) h[j] = e[j];
+    return gemv_pack8(h);
 }
 
 /* One pass of gemv_stage_nk in mode K (0 plain, 1 SwiGLU, 2 norm): Q pieces a thread, all requested first. */
@@ -503,8 +503,9 @@ __device__ __forceinline__ void gemv_stage_nk_pass(const gemv_params &p, int64_t
 }
 
 /* The norm prologue of gemv_nk_kernel at m = 1 (decode at batch 1; larger m: gemv_stats, then the staging pass)
- * when x fits in one range (p.kc = k): one pass over x. Row i's GEMV_NW / M warps stage its raw pieces (their slice: pieces part·32 + lane, + wpr·32, ...) and sum Σx, Σx² in float64 (each
- * lane in order, then a shuffle tree; the slices in order by gemv_row_finish), while every thread stages its
+ * when x fits in one range (p.kc = k): one pass over x. Row i's GEMV_NW / M warps stage its raw pieces (their
+ * slice: pieces part·32 + lane, + wpr·32, ...) and sum Σx, Σx² in float64 (each lane in order, then a shuffle
+ * tree; the slices in order by gemv_row_finish), while every thread stages its
  * pieces of gamma and beta (gs, bs: rows M and M + 1 of xs); then each staged element is normalised in place as
  * gemv_norm_val rounds it. One L2 round trip for x instead of two (statistics, then staging). */
 template <typename T, int M>
@@ -572,8 +573,8 @@ __device__ __forceinline__ void gemv_stage_nk_norm(const gemv_params &p, int nch
  * whole block calls it; it begins with a barrier and ends with one. */
 template <typename T, int M>
 __device__ __forceinline__ void gemv_stage_nk(const gemv_params &p, int64_t c0, int nch, int pitch, bool first,
-                                           unsigned short *xs, float (*st)[3], double (*ps)[2], int warp, int lane,
-                                           int tid) {
+                                              unsigned short *xs, float (*st)[3], double (*ps)[2], int warp,
+                                              int lane, int tid) {
     const bool norm = p.norm && p.norm != LC_NORM_SWIGLU;
     if (M == 1 && norm && first && p.kc >= p.k) { /* batch 1, the whole row in one range: one pass */
         gemv_stage_nk_norm<T, M>(p, nch, pitch, xs, st, ps, warp, lane, tid);
@@ -703,7 +704,7 @@ static int gemv_min_ks(void) {
 static int gemv_nk_grid_all(void) {
     static const int v = [] {
         const char *e = getenv("LC_GEMV_NK_GRID");
-        return e && e[0] == 'a' && e[1] == 'l' && e[2] == 'l' && e[3] == 0;
+        return e && strcmp(e, "all") == 0;
     }();
     return v;
 }
@@ -854,7 +855,8 @@ static_assert(LC_GEMV_MAX_M == 8, "gemv_launch_t instantiates m = 1..8");
 static cudaError_t gemv_launch(const lc_linear_args *a, const lc_norm_linear_args *nrm, void *workspace,
                                size_t workspace_bytes, int num_sms, cudaStream_t stream) {
     if (!lc_cuda_gemv_fits(a)) return cudaErrorInvalidValue;
-    const gemv_plan pl = a->w_t ? gemv_make_plan_nk(a->m, a->k, a->n, num_sms, nrm && nrm->kind != LC_NORM_SWIGLU) : gemv_make_plan(a->m, a->k, a->n, num_sms);
+    const gemv_plan pl = a->w_t ? gemv_make_plan_nk(a->m, a->k, a->n, num_sms, nrm && nrm->kind != LC_NORM_SWIGLU)
+                                : gemv_make_plan(a->m, a->k, a->n, num_sms);
     if (pl.ws_bytes && (!workspace || workspace_bytes < pl.ws_bytes || (uintptr_t)workspace % 16 != 0))
         return cudaErrorInvalidValue;
     gemv_params p;
