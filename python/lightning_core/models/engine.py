@@ -91,6 +91,14 @@ class CausalLM:
             return self._t(a)
         return lc.transpose(self._t(np.asarray(a).T), 0, 1)
 
+    def _w_lin(self, *parts):
+        """nn.Linear weights [out_i, in] (LLaMA's checkpoint layout) stacked along out: the [in, sum out_i]
+        weight of _w, with one host copy in either layout (out_in concatenates the rows as they are)."""
+        if self.weight_layout == "in_out":
+            return self._t(np.concatenate([np.asarray(a).T for a in parts], axis=1))
+        a = np.asarray(parts[0]) if len(parts) == 1 else np.concatenate([np.asarray(a) for a in parts], axis=0)
+        return lc.transpose(self._t(a), 0, 1)
+
     def _load_gpt2(self, t):
         c = self.config
         self.d, self.h, self.hkv = c.n_embd, c.n_head, c.n_head
@@ -128,20 +136,19 @@ class CausalLM:
         self.layers = []
         for i in range(c.num_hidden_layers):
             p = f"model.layers.{i}."
-            qkv = np.concatenate([np.asarray(t[p + f"self_attn.{n}_proj.weight"]).T for n in ("q", "k", "v")], axis=1)
-            L = {"in_w": self._t(t[p + "input_layernorm.weight"]), "w_qkv": self._w(qkv),
-                 "w_o": self._w(np.asarray(t[p + "self_attn.o_proj.weight"]).T),
+            L = {"in_w": self._t(t[p + "input_layernorm.weight"]),
+                 "w_qkv": self._w_lin(*(t[p + f"self_attn.{n}_proj.weight"] for n in ("q", "k", "v"))),
+                 "w_o": self._w_lin(t[p + "self_attn.o_proj.weight"]),
                  "post_w": self._t(t[p + "post_attention_layernorm.weight"])}
             L["b_qkv"] = self._t(np.concatenate([np.asarray(t[p + f"self_attn.{n}_proj.bias"]) for n in "qkv"])) \
                 if c.attention_bias else None
             L["b_o"] = self._t(t[p + "self_attn.o_proj.bias"]) if c.o_proj_bias else None
             # gate and up as one [d, 2 ffn] weight: one GEMM (one weight stream in a decode step), its output
             # [gate | up] read by silu_mul_linear (silu(gate) * up, then the down projection)
-            L["w_gu"] = self._w(np.concatenate([np.asarray(t[p + f"mlp.{n}_proj.weight"]).T for n in ("gate", "up")],
-                                               axis=1))
+            L["w_gu"] = self._w_lin(*(t[p + f"mlp.{n}_proj.weight"] for n in ("gate", "up")))
             L["b_gu"] = self._t(np.concatenate([np.asarray(t[p + f"mlp.{n}_proj.bias"]) for n in ("gate", "up")])) \
                 if c.mlp_bias else None
-            L["w_down"] = self._w(np.asarray(t[p + "mlp.down_proj.weight"]).T)
+            L["w_down"] = self._w_lin(t[p + "mlp.down_proj.weight"])
             L["b_down"] = self._t(t[p + "mlp.down_proj.bias"]) if c.mlp_bias else None
             self.layers.append(L)
         self.norm_w = self._t(t["model.norm.weight"])
@@ -154,7 +161,7 @@ class CausalLM:
         if self.config.tie_word_embeddings and self.weight_layout == "out_in":
             return lc.transpose(embed, 0, 1)
         head = t[embed_name] if self.config.tie_word_embeddings else t["lm_head.weight"]
-        return self._w(np.asarray(head).T)
+        return self._w_lin(head)
 
     # ---- forward ------------------------------------------------------------------------------------
     def new_cache(self, batch, max_seq):
