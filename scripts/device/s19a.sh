@@ -1,20 +1,22 @@
 #!/bin/bash
-# Session 19, call 1: why LLaMA 1.1B decodes slower with out_in weights (the [n, k] GEMV). Build; one decode
-# step's kernels under ncu for LLaMA and GPT-2, in_out / out_in (step_ncu.py); test_gemv_cuda (all cases + timing table)
-# under the default order, LC_GEMV_NK_ORDER=warp and LC_GEMV_NK_GRID=all; layout_ab.py (B=1) on GPT-2 and LLaMA
-# under each.
-# Applies scripts/device/gemv_nk_order.patch (the knob LC_GEMV_NK_ORDER=warp) to the device's copy first.
+# Session 19, call 1: why LLaMA 1.1B decodes slower with out_in weights (the [n, k] GEMV). Build;
+# test_gemv_cuda (every case; the timing table once); layout_ab.py (B=1, GPT-2 and LLaMA) under each setting
+# of CFGS; then one decode step's kernels under ncu, in_out / out_in (step_ncu.py), while time is left.
+# Applies scripts/device/gemv_nk_ab.patch to the device's copy first: the knobs LC_GEMV_NK_ORDER=warp (columns
+# spread over the SMs) and LC_GEMV_NK_SPECIAL=0 (the m = 1 kernel for every prologue kind, as landed, instead
+# of one kernel per kind: plain 1,104 / SwiGLU 1,768 / norm 3,392 SASS instructions against 4,376, no spills
+# in the first two).
 # MODELS (default "g2 ll"), NCU (default "ll:in_out ll:out_in g2:out_in"), BUDGET (default 400 s: the later steps
 # start only while that leaves them time). Summary: $OUT/summary.txt.
 set -u
-git apply scripts/device/gemv_nk_order.patch || exit 1  # LC_GEMV_NK_ORDER=warp (not landed)
+git apply scripts/device/gemv_nk_ab.patch || exit 1  # the A/B knobs below (not landed)
 . scripts/device/build.sh
 S=$OUT/summary.txt; log() { echo "$*" | tee -a $S; }
 log "gpu: $(cat $OUT/gpu.txt); build $(( $(date +%s) - T0 )) s"
 MODELS=${MODELS:-g2 ll}; NCU=${NCU:-ll:in_out ll:out_in g2:out_in}; B=${BUDGET:-400}  # seconds the script may run
 (for m in $MODELS; do [ $m = g2 ] && python3 -m lightning_core.models.make_random --arch gpt2 --size 124m /tmp/g2 > /dev/null 2>&1
    [ $m = ll ] && python3 -m lightning_core.models.make_random --arch llama --size 1b --dtype bfloat16 /tmp/ll > /dev/null 2>&1; done) &
-CFGS="LC_GEMV_NK_ORDER=tile LC_GEMV_NK_ORDER=warp LC_GEMV_NK_GRID=all"
+CFGS="LC_GEMV_NK_SPECIAL=0 LC_GEMV_NK_ORDER=tile LC_GEMV_NK_ORDER=warp LC_GEMV_NK_GRID=all"
 before() { [ $(( $(date +%s) - T0 )) -lt $1 ]; }
 gemv() {  # $2 = 1: with the timing table
   env $1 LC_TEST_VERBOSE=${2:-0} timeout 150 build/test_gemv_cuda > /tmp/gemv_$1.txt 2>&1
@@ -24,7 +26,8 @@ gemv() {  # $2 = 1: with the timing table
 gemv LC_GEMV_NK_ORDER=tile 1  # while the checkpoints are written
 gemv LC_GEMV_NK_ORDER=warp
 wait
-for ml in $NCU; do before $((B - 200)) || break; m=${ml%:*}; lay=${ml#*:}
+for c in $CFGS; do before $((B - 100)) || break; env $c LAYOUT_AB_BATCHES=1 timeout $((B / 4)) python3 scripts/device/layout_ab.py $(for m in $MODELS; do echo /tmp/$m; done) 2>&1 | sed "s/^/[$c] /" | tee -a $S; done
+for ml in $NCU; do before $((B - 60)) || break; m=${ml%:*}; lay=${ml#*:}
   timeout 90 ncu --nvtx --nvtx-include "step/" --graph-profiling node --cache-control none --clock-control none \
     --metrics gpu__time_duration.sum,dram__bytes_read.sum --csv python3 scripts/device/step_ncu.py /tmp/$m $lay > /tmp/ncu_$m$lay.csv 2> /tmp/ncu_$m$lay.err
   log "== ncu $m $lay rc $? ($(( $(date +%s) - T0 )) s)"
@@ -52,6 +55,4 @@ for name, (c, tt, bb) in sorted(agg.items(), key=lambda kv: -kv[1][1]):
 PY
   tail -2 /tmp/ncu_$m$lay.err | tee -a $S
 done
-for c in $CFGS; do before $((B - 150)) || break; env $c LAYOUT_AB_BATCHES=1 timeout $((B / 4)) python3 scripts/device/layout_ab.py $(for m in $MODELS; do echo /tmp/$m; done) 2>&1 | sed "s/^/[$c] /" | tee -a $S; done
-before $((B - 120)) && gemv LC_GEMV_NK_ORDER=warp 1
 log "all $(( $(date +%s) - T0 )) s"; rm -f $OUT/configure.log $OUT/build.log
