@@ -23,10 +23,10 @@ gemv() {  # $2 = 1: with the timing table
   log "[$1] test_gemv_cuda rc $?: $(tail -1 /tmp/gemv_$1.txt) ($(( $(date +%s) - T0 )) s)"
   sed -n '/^timing/,/^test_gemv_cuda/p' /tmp/gemv_$1.txt | tee -a $S
 }
-gemv LC_GEMV_NK_ORDER=tile 1  # while the checkpoints are written
+gemv LC_GEMV_NK_ORDER=tile $((B >= 300))  # while the checkpoints are written (the timing table: BUDGET >= 300)
 gemv LC_GEMV_NK_ORDER=warp
 wait
-for c in $CFGS; do before $((B - 100)) || break; env $c LAYOUT_AB_BATCHES=1 timeout $((B / 4)) python3 scripts/device/layout_ab.py $(for m in $MODELS; do echo /tmp/$m; done) 2>&1 | sed "s/^/[$c] /" | tee -a $S; done
+for c in $CFGS; do before $((B - 40)) || break; env $c LAYOUT_AB_BATCHES=1 timeout 60 python3 scripts/device/layout_ab.py $(for m in $MODELS; do echo /tmp/$m; done) 2>&1 | sed "s/^/[$c] /" | tee -a $S; done
 for ml in $NCU; do before $((B - 60)) || break; m=${ml%:*}; lay=${ml#*:}
   timeout 90 ncu --nvtx --nvtx-include "step/" --graph-profiling node --cache-control none --clock-control none \
     --metrics gpu__time_duration.sum,dram__bytes_read.sum --csv python3 scripts/device/step_ncu.py /tmp/$m $lay > /tmp/ncu_$m$lay.csv 2> /tmp/ncu_$m$lay.err
