@@ -93,7 +93,7 @@ class CausalLM:
 
     def _w_lin(self, *parts):
         """nn.Linear weights [out_i, in] (LLaMA's checkpoint layout) stacked along out: the [in, sum out_i]
-        weight of _w, with one host copy in either layout (out_in concatenates the rows as they are)."""
+        weight of _w, with at most one host copy in either layout (out_in concatenates the rows as they are)."""
         if self.weight_layout == "in_out":
             return self._t(np.concatenate([np.asarray(a).T for a in parts], axis=1))
         a = np.asarray(parts[0]) if len(parts) == 1 else np.concatenate([np.asarray(a) for a in parts], axis=0)
