@@ -23,6 +23,9 @@ static int64_t lc_in_numel(const lc_call *c, int i) {
     return n;
 }
 
+/* 1: the w of a linear-family op (input 1, LC_OPF_W_T) came as the storage of its transposed view (lc_call.in_t). */
+static int lc_call_w_t(const lc_call *c) { return (int)((c->in_t >> 1) & 1u); }
+
 void lc_call_matmul(const lc_call *c, lc_matmul_args *a) {
     *a = (lc_matmul_args){.dtype = c->dtype, .m = c->shape[0][0], .k = c->shape[0][1], .n = c->shape[1][1],
                           .a = c->in[0], .b = c->in[1], .c = c->out};
@@ -31,7 +34,7 @@ void lc_call_matmul(const lc_call *c, lc_matmul_args *a) {
 void lc_call_linear(const lc_call *c, lc_linear_args *a) {
     *a = (lc_linear_args){.dtype = c->dtype, .m = c->shape[0][0], .k = c->shape[0][1], .n = c->shape[1][1], .act = c->act,
                           .x = c->in[0], .w = c->in[1], .bias = c->nin > 2 ? c->in[2] : NULL,
-                          .residual = c->nin > 3 ? c->in[3] : NULL, .out = c->out, .w_t = (int)((c->in_t >> 1) & 1u)};
+                          .residual = c->nin > 3 ? c->in[3] : NULL, .out = c->out, .w_t = lc_call_w_t(c)};
 }
 
 /* in: x, w, bias, gamma, beta (layer_norm_linear), x, w, bias, weight (rms_norm_linear) or gu, w, bias,
@@ -42,7 +45,7 @@ void lc_call_norm_linear(const lc_call *c, lc_norm_linear_args *a) {
     lin = (lc_linear_args){.dtype = c->dtype, .m = c->shape[0][0], .k = c->shape[1][0], .n = c->shape[1][1],
                            .act = c->act, .x = c->in[0], .w = c->in[1], .bias = c->nin > 2 ? c->in[2] : NULL,
                            .residual = swiglu && c->nin > 3 ? c->in[3] : NULL, .out = c->out,
-                           .w_t = (int)((c->in_t >> 1) & 1u)};
+                           .w_t = lc_call_w_t(c)};
     if (swiglu) {
         *a = (lc_norm_linear_args){.lin = lin, .kind = LC_NORM_SWIGLU};
         return;

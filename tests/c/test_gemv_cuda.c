@@ -94,10 +94,12 @@ static void test_fits(void) {
     CHECK(lc_cuda_gemv_fits(&r) == 1);
     /* the plan: no split when the tiles fill the GPU, a split (and a workspace) when they do not */
     int s = -1;
-    CHECK(lc_cuda_gemv_workspace(1, 4096, 256 * 4096, 132, &s) == 0 && s == 1);
-    CHECK(lc_cuda_gemv_workspace(1, 4096, 256, 132, &s) > 0 && s > 1);
-    CHECK(lc_cuda_gemv_workspace(1, 7, 256, 132, &s) == 0 && s == 1);
-    CHECK(lc_cuda_gemv_workspace(0, 7, 256, 132, &s) == 0 && s == 0);
+    CHECK(lc_cuda_gemv_workspace(1, 4096, 256 * 4096, 0, 132, &s) == 0 && s == 1);
+    CHECK(lc_cuda_gemv_workspace(1, 4096, 256, 0, 132, &s) > 0 && s > 1);
+    CHECK(lc_cuda_gemv_workspace(1, 7, 256, 0, 132, &s) == 0 && s == 1);
+    CHECK(lc_cuda_gemv_workspace(0, 7, 256, 0, 132, &s) == 0 && s == 0);
+    /* the [n, k] kernel (w_t) never splits k: no workspace, one split, where [k, n] would split */
+    CHECK(lc_cuda_gemv_workspace(1, 4096, 256, 1, 132, &s) == 0 && s == 1);
     /* the one-wave split plan: a split grid never exceeds the resident blocks (3 a SM for m <= 3, 2 above: the
      * kernel's launch bounds), splits take >= 64 rows (all of k when shorter), the workspace holds one float32
      * [m, 256] partial per (tile, split); LLaMA 1.1B's gate+up (2048 x 11264) fills the 396 slots exactly */
@@ -115,7 +117,7 @@ static void test_fits(void) {
                 const int64_t k = shapes[i][0], n = shapes[i][1], tiles = (n + 255) / 256;
                 const int64_t slots = (int64_t)smss[j] * (m <= 3 ? 3 : 2);
                 int sp = 0;
-                const size_t ws = lc_cuda_gemv_workspace(m, k, n, smss[j], &sp);
+                const size_t ws = lc_cuda_gemv_workspace(m, k, n, 0, smss[j], &sp);
                 CHECK(sp >= 1 && sp <= (k + 63) / 64);
                 CHECK(sp == 1 || tiles * sp <= slots);
                 /* 2..16 splits may add through a thread-block cluster (no workspace) unless LC_GEMV_CLUSTER=0;
@@ -125,7 +127,7 @@ static void test_fits(void) {
                 CHECK(ws == full || (may_cluster && ws == 0));
                 if (!have_gpu) CHECK(ws == full);
             }
-    lc_cuda_gemv_workspace(1, 2048, 11264, 132, &s);
+    lc_cuda_gemv_workspace(1, 2048, 11264, 0, 132, &s);
     CHECK(44 * s == 396);
 }
 
@@ -194,7 +196,7 @@ static int64_t run_case(const gcase *c) {
     }
     void *gx = NULL, *gw = NULL, *gb = NULL, *go = NULL, *gr = NULL, *ws = NULL;
     int splits = 1;
-    const size_t ws_bytes = g_wt ? 0 : lc_cuda_gemv_workspace(m, k, n, c->sms, &splits);
+    const size_t ws_bytes = lc_cuda_gemv_workspace(m, k, n, g_wt, c->sms, &splits);
     CUDA_OK(cudaMalloc(&gx, (size_t)nx * 2 + 16));
     CUDA_OK(cudaMalloc(&gw, (size_t)nw * 2));
     CUDA_OK(cudaMalloc(&gb, (size_t)n * 2));
@@ -329,7 +331,7 @@ static double time_linear(int64_t k, int64_t n, int gemv, const char **path) {
 static double time_direct(int64_t k, int64_t n, int sms, int wt) {
     const int nc = copies_for(k * n * 2);
     void *x = NULL, *o = NULL, *ws = NULL, *w[48] = {0};
-    const size_t wsb = wt ? 0 : lc_cuda_gemv_workspace(1, k, n, sms, NULL);
+    const size_t wsb = lc_cuda_gemv_workspace(1, k, n, wt, sms, NULL);
     int ok = cudaMalloc(&x, (size_t)k * 2) == cudaSuccess && cudaMalloc(&o, (size_t)n * 2) == cudaSuccess &&
              (!wsb || cudaMalloc(&ws, wsb) == cudaSuccess);
     for (int c = 0; ok && c < nc; c++) ok = cudaMalloc(&w[c], (size_t)(k * n) * 2) == cudaSuccess;
@@ -388,7 +390,7 @@ static void timing_table(void) {
         const int64_t k = shapes[i][0], n = shapes[i][1];
         const double gb = (double)(k * n * 2) / 1e3; /* w bytes / 1e3: divided by us gives GB/s */
         int splits = 0;
-        const int clustered = lc_cuda_gemv_workspace(1, k, n, sms, &splits) == 0 && splits > 1;
+        const int clustered = lc_cuda_gemv_workspace(1, k, n, 0, sms, &splits) == 0 && splits > 1;
         const char *p1 = "?", *p0 = "?";
         const double t1 = time_linear(k, n, 1, &p1), t0 = time_linear(k, n, 0, &p0);
         const double th = time_direct(k, n, sms / 2 > 0 ? sms / 2 : 1, 0), t2 = time_direct(k, n, 2 * sms, 0);

@@ -28,7 +28,7 @@ static lc_status lc_launched(const char *op, cudaError_t err) {
  * (capturable; freed stream-ordered: the next user of the block runs after this kernel). */
 static lc_status lc_cuda_gemv_run(const lc_cuda_ctx *ctx, const lc_linear_args *a, const lc_norm_linear_args *nrm,
                                   const char *op, const char **path) {
-    const size_t ws_bytes = a->w_t ? 0 : lc_cuda_gemv_workspace(a->m, a->k, a->n, ctx->num_sms, NULL);
+    const size_t ws_bytes = lc_cuda_gemv_workspace(a->m, a->k, a->n, a->w_t, ctx->num_sms, NULL);
     void *ws = NULL;
     if (ws_bytes) {
         lc_status st = lc_cuda_alloc(ws_bytes, &ws);

@@ -35,10 +35,11 @@ cudaError_t lc_cuda_launch_bias_act(lc_dtype dtype, const float *acc, const void
  * shapes it takes (k >= 1, n % 8 == 0, w / bias / out 16-byte aligned; x any alignment). k may be split across
  * blocks for num_sms SMs: lc_cuda_gemv_workspace bytes of float32 partials (0: no split; *splits, if not NULL,
  * receives the number of k splits), passed as `workspace`; the launch returns cudaErrorInvalidValue for a
- * shape it does not fit or a missing workspace. */
+ * shape it does not fit or a missing workspace. With w_t (w given as wᵀ [n, k], lc_linear_args.w_t) the plan has no
+ * split: 0 bytes, *splits = 1. */
 #define LC_GEMV_MAX_M 8
 int lc_cuda_gemv_fits(const lc_linear_args *args);
-size_t lc_cuda_gemv_workspace(int64_t m, int64_t k, int64_t n, int num_sms, int *splits);
+size_t lc_cuda_gemv_workspace(int64_t m, int64_t k, int64_t n, int w_t, int num_sms, int *splits);
 cudaError_t lc_cuda_launch_gemv(const lc_linear_args *args, void *workspace, size_t workspace_bytes, int num_sms,
                                 cudaStream_t stream);
 /* The same GEMV with a prologue on x as it is staged (args->lin fits as above; the workspace of

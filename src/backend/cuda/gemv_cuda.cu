@@ -813,12 +813,12 @@ extern "C" int lc_cuda_gemv_fits(const lc_linear_args *a) {
     return 1;
 }
 
-extern "C" size_t lc_cuda_gemv_workspace(int64_t m, int64_t k, int64_t n, int num_sms, int *splits) {
+extern "C" size_t lc_cuda_gemv_workspace(int64_t m, int64_t k, int64_t n, int w_t, int num_sms, int *splits) {
     if (m < 1 || m > LC_GEMV_MAX_M || k < 1 || n < 1) {
         if (splits) *splits = 0;
         return 0;
     }
-    const gemv_plan pl = gemv_make_plan(m, k, n, num_sms);
+    const gemv_plan pl = w_t ? gemv_make_plan_nk(m, k, n, num_sms, 0) : gemv_make_plan(m, k, n, num_sms);
     if (splits) *splits = pl.splits;
     return pl.ws_bytes;
 }
