@@ -1,6 +1,7 @@
 /* test_lowp.c — float16 and bfloat16 matmul on the CPU through lc_matmul: awkward shapes (odd k, tails
  * of the 8x32 tile) against a float64 product of the rounded inputs, elementwise within
- * u_out·|ref| + 2k·2^-24·Σ|a||b| (u_out = 2^-8 bfloat16, 2^-11 float16; float32 accumulation); the
+ * u_out·|ref| + 2k·2^-24·Σ|a||b| + half the dtype's smallest subnormal (u_out = 2^-8 bfloat16, 2^-11 float16;
+ * float32 accumulation; a float16 result below 2^-14 is rounded to a multiple of 2^-24); the
  * output poisoned before each run; a NaN in a (or b) makes exactly its row (column) NaN; on the CPU and,
  * when there is a GPU, on CUDA (cuBLASLt, float32 accumulation). ctest runs it under each CPU mask, so
  * the AMX-BF16 tiles (where the CPU has them), the AVX-512 BF16 kernel and the float32 conversion path
@@ -47,7 +48,7 @@ static void run_case(lc_device dev, lc_dtype d, int64_t m, int64_t k, int64_t n,
             const double got = from16(d, c[i * n + j]);
             const int want_nan = (nan_a && i == ni) || (nan_b && j == nj);
             if (want_nan) bad += !isnan(got);
-            else bad += !(fabs(got - ref) <= u * fabs(ref) + 2.0 * (double)k * 0x1p-24 * mag + 1e-30);
+            else bad += !(fabs(got - ref) <= u * fabs(ref) + 2.0 * (double)k * 0x1p-24 * mag + tiny(d));
         }
     if (bad) fprintf(stderr, "%s %s m=%lld k=%lld n=%lld nan_a=%d nan_b=%d: %d bad (path %s)\n", lc_device_name(dev), lc_dtype_name(d),
                      (long long)m, (long long)k, (long long)n, nan_a, nan_b, bad, last_path());
@@ -61,7 +62,10 @@ int main(void) {
                                         {63, 65, 129}, {100, 257, 70}, {130, 1000, 33}, {49, 2, 97}, {5, 127, 200},
                                         /* AMX: 16/32-row, 32-k and 16/32-column tile edges, k slices of 512 */
                                         {17, 31, 33}, {16, 32, 16}, {33, 64, 31}, {32, 32, 32}, {70, 1537, 45},
-                                        {1, 4096, 3}, {257, 40, 1}, {130, 1100, 300}};
+                                        {1, 4096, 3}, {257, 40, 1}, {130, 1100, 300},
+                                        /* AVX-512 BF16, 4 < m <= 64: several k slices (odd k), column chunks with a
+                                         * tail, the row-block tails; m = 65: the whole-packing plan */
+                                        {64, 601, 1100}, {9, 1031, 517}, {65, 300, 70}};
     const int ndev = lc_device_available(LC_DEVICE_CUDA) ? 2 : 1;
     for (int dv = 0; dv < ndev; dv++) {
         const lc_device dev = dv ? LC_DEVICE_CUDA : LC_DEVICE_CPU;

@@ -292,7 +292,7 @@ int main(void) {
     static const int64_t sizes[] = {1, 7, 63, 65, 1000, 4097, 200003};
     static const int64_t ln_shapes[][2] = {{1, 1},   {3, 7},     {65, 1000}, {4, 4096}, {5, 63},
                                            {2, 20000}, {300, 512}, {3, 1999},  {2, 9001}};
-    static const int64_t lin_shapes[][3] = {{1, 1, 1}, {7, 13, 5}, {63, 65, 129}, {100, 257, 70}, {5, 1000, 33}, {33, 600, 17}};
+    static const int64_t lin_shapes[][3] = {{1, 1, 1}, {7, 13, 5}, {63, 65, 129}, {100, 257, 70}, {5, 1000, 33}, {33, 600, 17}, {40, 533, 611}};
     const int ndev = lc_device_available(LC_DEVICE_CUDA) ? 2 : 1;
     for (int dv = 0; dv < ndev; dv++) {
         const lc_device dev = dv ? LC_DEVICE_CUDA : LC_DEVICE_CPU;

@@ -10,10 +10,12 @@
  *    pair a[i][2p], a[i][2p+1] is one 32-bit word of its row; B's rows are interleaved by word permutes). An
  *    8x32 micro-kernel keeps 16 float32 accumulators over a slice of k (an odd k's last pair gets a zero
  *    partner, so a NaN/Inf beside it can't leak in); a task (64 rows x 8 panels over slices of 1024 k when B
- *    is packed whole, 32 rows over 512 k when each task packs its slice; its B slice stays in L2;
- *    2 Zen 5 cores: 1024^3 at 0.99-1.03x torch's oneDNN, 2048^3 at 1.03x) keeps its partial sums in a float32
- *    tile between slices and rounds them to bfloat16 once, after the last. Tasks go to the pool. VDPBF16PS
- *    treats bfloat16 denormal inputs as zero (their products are below 2^-126 anyway).
+ *    is packed whole; its B slice stays in L2; 2 Zen 5 cores: 1024^3 at 0.99-1.03x torch's oneDNN, 2048^3
+ *    at 1.03x) keeps its partial sums in a float32 tile between slices and rounds them to bfloat16 once,
+ *    after the last. 4 < m <= 64 (batched decode, short prefills): a task owns a column chunk of B (up to
+ *    512 columns) and packs it slice by slice (128 pairs) into L2 from two contiguous runs a pair, all m rows
+ *    against each slice (bf16_mid_task). Tasks go to the pool. VDPBF16PS treats bfloat16 denormal inputs
+ *    as zero (their products are below 2^-126 anyway).
  *  - otherwise (float16 everywhere; bfloat16 without AVX-512 BF16): "<dtype>_via_f32" — a and b are
  *    converted to float32 in a workspace (SIMD converters), the float32 matmul runs (BLAS / own kernels,
  *    whose path is appended: "bf16_via_f32+blas"), and c is converted back.
@@ -80,26 +82,36 @@ typedef struct {
     uint16_t *c;
     float *cf; /* non-NULL: the float32 sums go here (unrounded), c is not written */
     int64_t m, k, n, kp, npanels;
-    int64_t mc, kcp; /* rows of a task, pairs of a k slice (the two plans above bf16_compute) */
+    int64_t mc, kcp; /* rows of a task, pairs of a k slice (bf16_compute) */
+    int64_t nc;      /* bf16_mid_task: columns of a task's chunk (a multiple of NR, <= MID_NC) */
     uint16_t *bp; /* npanels x kp x (NR pairs) */
 } bf16_ctx;
+
+/* 32 columns of a pair of B's rows (v0: row 2p, v1: row 2p + 1) into dst as (v0[c], v1[c]) pairs: two word
+ * permutes (lo, hi: bf16_perm_idx). */
+TBF16 static inline void bf16_perm_idx(__m512i *lo, __m512i *hi) {
+    static const uint16_t idx[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
+                                     8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
+    *lo = _mm512_loadu_si512((const void *)idx);
+    *hi = _mm512_add_epi16(*lo, _mm512_set1_epi16(16));
+}
+TBF16 static inline void bf16_interleave(uint16_t *dst, __m512i v0, __m512i v1, __m512i lo, __m512i hi) {
+    _mm512_storeu_si512((void *)dst, _mm512_permutex2var_epi16(v0, lo, v1));
+    _mm512_storeu_si512((void *)(dst + NR), _mm512_permutex2var_epi16(v0, hi, v1));
+}
 
 /* Panel j, pairs [p0, p1) into dst: for each pair p, 32 columns x (b[2p][col], b[2p+1][col]); zeros past k and
  * past n. Whole pairs of full panels interleave two 64-byte rows with two word permutes; the rest goes element
  * by element. */
 TBF16 static void bf16_pack_panel(const bf16_ctx *x, int64_t j, int64_t p0, int64_t p1, uint16_t *dst) {
-    static const uint16_t idx[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
-                                     8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
-    const __m512i lo = _mm512_loadu_si512((const void *)idx);
-    const __m512i hi = _mm512_add_epi16(lo, _mm512_set1_epi16(16));
+    __m512i lo, hi;
+    bf16_perm_idx(&lo, &hi);
     const int64_t c0 = j * NR, cols = x->n - c0 < NR ? x->n - c0 : NR;
     for (int64_t p = p0; p < p1; p++, dst += NR * 2) {
         const uint16_t *r0 = x->b + (size_t)(2 * p) * (size_t)x->n + (size_t)c0;
         const uint16_t *r1 = 2 * p + 1 < x->k ? r0 + x->n : NULL;
         if (cols == NR && r1) {
-            const __m512i v0 = _mm512_loadu_si512((const void *)r0), v1 = _mm512_loadu_si512((const void *)r1);
-            _mm512_storeu_si512((void *)dst, _mm512_permutex2var_epi16(v0, lo, v1));
-            _mm512_storeu_si512((void *)(dst + NR), _mm512_permutex2var_epi16(v0, hi, v1));
+            bf16_interleave(dst, _mm512_loadu_si512((const void *)r0), _mm512_loadu_si512((const void *)r1), lo, hi);
             continue;
         }
         int64_t c = 0;
@@ -147,21 +159,21 @@ TBF16 static void f32_store(float *c, __m512 lo, __m512 hi, int cols) {
     }
 }
 
-/* The 8x32 (or 4x32, 1x32) micro-kernel over the pairs [p0, p1) of panel j: acc (float32, row stride ACC_LD)
+/* The 8x32 (or 4x32, 1x32) micro-kernel over the pairs [p0, p1) of panel j: acc (float32, row stride ald)
  * starts from zero on the first slice, else from the stored partial sums; on the last slice the sums
  * are rounded to bfloat16 into c, else stored back. MR is a compile-time row count (8, 4 or 1). */
 enum { ACC_LD = PANELS_PER_TASK * NR };
 
 #define BF16_UKR(NAME, ROWS)                                                                                   \
     TBF16 static void NAME(const bf16_ctx *x, int64_t i0, int64_t j, const uint16_t *pp, int64_t p0, int64_t p1, \
-                           float *acc_buf, int first, int last) {                                              \
+                           float *acc_buf, int64_t ald, int first, int last) {                                 \
         const int cols = (int)(x->n - j * NR < NR ? x->n - j * NR : NR);                                       \
         __m512 acc[ROWS][2];                                                                                   \
         const uint16_t *row[ROWS];                                                                             \
         for (int r = 0; r < ROWS; r++) {                                                                       \
             row[r] = x->a + (size_t)(i0 + r) * (size_t)x->k;                                                   \
-            acc[r][0] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(acc_buf + r * ACC_LD);                   \
-            acc[r][1] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(acc_buf + r * ACC_LD + 16);              \
+            acc[r][0] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(acc_buf + r * ald);                      \
+            acc[r][1] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(acc_buf + r * ald + 16);                 \
         }                                                                                                      \
         const int64_t full = x->k / 2 < p1 ? x->k / 2 : p1;                                                    \
         int64_t p = p0;                                                                                        \
@@ -191,8 +203,8 @@ enum { ACC_LD = PANELS_PER_TASK * NR };
             } else if (last) {                                                                                 \
                 bf16_store(x->c + (size_t)(i0 + r) * (size_t)x->n + (size_t)(j * NR), acc[r][0], acc[r][1], cols); \
             } else {                                                                                           \
-                _mm512_storeu_ps(acc_buf + r * ACC_LD, acc[r][0]);                                             \
-                _mm512_storeu_ps(acc_buf + r * ACC_LD + 16, acc[r][1]);                                        \
+                _mm512_storeu_ps(acc_buf + r * ald, acc[r][0]);                                                \
+                _mm512_storeu_ps(acc_buf + r * ald + 16, acc[r][1]);                                           \
             }                                                                                                  \
         }                                                                                                      \
     }
@@ -202,23 +214,17 @@ BF16_UKR(bf16_ukr1, 1)
 #undef BF16_UKR
 
 /* Task t: rows [mc*(t / groups), +mc) x panels [PANELS_PER_TASK*(t % groups), +PANELS_PER_TASK), k in
- * slices of kcp pairs (the slice of B the task's panels use stays in L2). Two plans:
- *  - more than LOCAL_PACK_RBLOCKS blocks of MC_LOCAL rows: B is packed once, whole, up front; tasks of MC_WHOLE
- *    rows over slices of KCP_WHOLE pairs (k <= 1024 in one slice: the partial sums never leave registers for
- *    the float32 tile). Tuned on 2 Zen 5 cores against MC 32 / KCP 256 (the same process, alternating):
- *    1024^3 2.205 -> 2.130 ms (torch's oneDNN 2.150), 2048^3 18.25 -> 17.75 ms (18.36), 1024x768x3072 5.25 ->
- *    5.02 ms (4.96);
- *  - else (few row blocks: each slice of B is used by at most LOCAL_PACK_RBLOCKS tasks) the task packs its
- *    slice of B itself into a thread-local buffer (KCP_LOCAL x 8 panels, 256 KiB) right before using it,
- *    instead of B being packed whole up front: no round trip of the packed B through DRAM, no allocation of
- *    its size (the 77 MB GPT-2 lm_head at m = 32 was 62 ms, mostly first-touch page faults of that buffer). */
-enum { LOCAL_PACK_RBLOCKS = 2, MC_LOCAL = 32, KCP_LOCAL = 256, MC_WHOLE = 64, KCP_WHOLE = 512 };
-static _Thread_local uint16_t bf16_local[(size_t)PANELS_PER_TASK * KCP_LOCAL * NR * 2] __attribute__((aligned(64)));
+ * slices of kcp pairs (the slice of B the task's panels use stays in L2), B packed once, whole, up front (m >
+ * MID_MAX_M: the row blocks share it); tasks of MC_WHOLE rows over slices of KCP_WHOLE pairs (k <= 1024 in one
+ * slice: the partial sums never leave registers for the float32 tile). Tuned on 2 Zen 5 cores against MC 32 /
+ * KCP 256 (the same process, alternating): 1024^3 2.205 -> 2.130 ms (torch's oneDNN 2.150), 2048^3 18.25 ->
+ * 17.75 ms (18.36), 1024x768x3072 5.25 -> 5.02 ms (4.96). */
+enum { MC_WHOLE = 64, KCP_WHOLE = 512 };
 
 static void bf16_compute(void *vctx, int64_t begin, int64_t end) {
     const bf16_ctx *x = vctx;
     const int64_t groups = (x->npanels + PANELS_PER_TASK - 1) / PANELS_PER_TASK;
-    float acc[MC_WHOLE * ACC_LD] __attribute__((aligned(64))); /* MC_WHOLE >= MC_LOCAL */
+    float acc[MC_WHOLE * ACC_LD] __attribute__((aligned(64)));
     const int64_t mc = x->mc, kcp = x->kcp;
     for (int64_t t = begin; t < end; t++) {
         const int64_t r0 = (t / groups) * mc, r1 = r0 + mc < x->m ? r0 + mc : x->m;
@@ -228,19 +234,73 @@ static void bf16_compute(void *vctx, int64_t begin, int64_t end) {
             const int64_t p1 = p0 + kcp < x->kp ? p0 + kcp : x->kp;
             const int first = p0 == 0, last = p1 == x->kp;
             for (int64_t j = j0; j < j1; j++) {
-                const uint16_t *pp;
-                if (x->bp) {
-                    pp = x->bp + ((size_t)j * (size_t)x->kp + (size_t)p0) * NR * 2;
-                } else {
-                    uint16_t *dst = bf16_local + (size_t)(j - j0) * KCP_LOCAL * NR * 2;
-                    bf16_pack_panel(x, j, p0, p1, dst);
-                    pp = dst;
-                }
+                const uint16_t *pp = x->bp + ((size_t)j * (size_t)x->kp + (size_t)p0) * NR * 2;
                 float *col = acc + (j - j0) * NR;
                 int64_t i = r0;
-                for (; i + MR <= r1; i += MR) bf16_ukr_mr(x, i, j, pp, p0, p1, col + (i - r0) * ACC_LD, first, last);
-                for (; i + 4 <= r1; i += 4) bf16_ukr4(x, i, j, pp, p0, p1, col + (i - r0) * ACC_LD, first, last);
-                for (; i < r1; i++) bf16_ukr1(x, i, j, pp, p0, p1, col + (i - r0) * ACC_LD, first, last);
+                for (; i + MR <= r1; i += MR) bf16_ukr_mr(x, i, j, pp, p0, p1, col + (i - r0) * ACC_LD, ACC_LD, first, last);
+                for (; i + 4 <= r1; i += 4) bf16_ukr4(x, i, j, pp, p0, p1, col + (i - r0) * ACC_LD, ACC_LD, first, last);
+                for (; i < r1; i++) bf16_ukr1(x, i, j, pp, p0, p1, col + (i - r0) * ACC_LD, ACC_LD, first, last);
+            }
+        }
+    }
+}
+
+/* Medium m (4 < m <= MID_MAX_M: batched decode, prompts of a few dozen tokens). Task t owns the columns [t·nc,
+ * +nc) of B; it walks k in slices of MID_KS pairs, packs the slice of its chunk into mid_pack ([panel][MID_KS]
+ * [NR pairs]: a pair's two rows read as contiguous runs of nc elements, which the prefetchers follow, where a
+ * 32-column panel at a time read 64-byte pieces at a stride of a row), then runs the micro-kernels over it
+ * panel by panel for all m rows (the panel's 16 KiB stay in L1 across the row blocks), the float32 sums in
+ * mid_acc ([m][nc], L2) between slices, rounded once after the last; the next slice's rows are prefetched into
+ * L2 as this one is packed. No B-sized buffer, B read once. Chunk and slice sizes from a scan on 2 Zen 5 cores
+ * (nc 256-2048 x 32-256 pairs; GPT-2 / LLaMA-1B shapes, m = 8, 32, 64): 512 x 128 was best or within noise of
+ * it at every shape. */
+enum { MID_MAX_M = 64, MID_NC = 512, MID_KS = 128 };
+static _Thread_local uint16_t mid_pack[(size_t)MID_NC * MID_KS * 2] __attribute__((aligned(64)));
+static _Thread_local float mid_acc[(size_t)MID_MAX_M * MID_NC] __attribute__((aligned(64)));
+
+/* Pairs [p0, p1) of columns [c0, c0 + nc) into dst as [panel][MID_KS][NR pairs] (zeros past n and past k). */
+TBF16 static void bf16_pack_chunk(const bf16_ctx *x, int64_t c0, int64_t nc, int64_t p0, int64_t p1, uint16_t *dst) {
+    __m512i lo, hi;
+    bf16_perm_idx(&lo, &hi);
+    const int64_t npan = (nc + NR - 1) / NR, tail = nc - (npan - 1) * NR;
+    const __mmask32 tm = tail == NR ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << tail) - 1u);
+    for (int64_t p = p0; p < p1; p++) {
+        const uint16_t *r0 = x->b + (size_t)(2 * p) * (size_t)x->n + (size_t)c0, *r1 = r0 + x->n;
+        const int two = 2 * p + 1 < x->k; /* else the zero partner of an odd k */
+        if (p + MID_KS < x->kp) { /* the same pair of the next slice into L2 while this slice is used */
+            const char *f0 = (const char *)(r0 + (size_t)MID_KS * 2 * (size_t)x->n), *f1 = f0 + 2 * x->n;
+            for (int64_t o = 0; o < nc * 2; o += 64) {
+                _mm_prefetch(f0 + o, _MM_HINT_T1);
+                if (2 * (p + MID_KS) + 1 < x->k) _mm_prefetch(f1 + o, _MM_HINT_T1);
+            }
+        }
+        uint16_t *d = dst + (size_t)(p - p0) * NR * 2;
+        for (int64_t q = 0; q < npan; q++, d += (size_t)MID_KS * NR * 2) {
+            const __mmask32 mk = q == npan - 1 ? tm : (__mmask32)0xFFFFFFFFu;
+            const __m512i v0 = _mm512_maskz_loadu_epi16(mk, r0 + q * NR);
+            const __m512i v1 = two ? _mm512_maskz_loadu_epi16(mk, r1 + q * NR) : _mm512_setzero_si512();
+            bf16_interleave(d, v0, v1, lo, hi);
+        }
+    }
+}
+
+static void bf16_mid_task(void *vctx, int64_t begin, int64_t end) {
+    const bf16_ctx *x = vctx;
+    const int64_t m = x->m, ald = x->nc;
+    for (int64_t t = begin; t < end; t++) {
+        const int64_t c0 = t * x->nc, nc = x->n - c0 < x->nc ? x->n - c0 : x->nc, npan = (nc + NR - 1) / NR;
+        for (int64_t p0 = 0; p0 < x->kp; p0 += MID_KS) {
+            const int64_t p1 = p0 + MID_KS < x->kp ? p0 + MID_KS : x->kp;
+            const int first = p0 == 0, last = p1 == x->kp;
+            bf16_pack_chunk(x, c0, nc, p0, p1, mid_pack);
+            for (int64_t q = 0; q < npan; q++) {
+                const uint16_t *pp = mid_pack + (size_t)q * MID_KS * NR * 2;
+                const int64_t j = c0 / NR + q;
+                float *col = mid_acc + q * NR;
+                int64_t i = 0;
+                for (; i + MR <= m; i += MR) bf16_ukr_mr(x, i, j, pp, p0, p1, col + i * ald, ald, first, last);
+                for (; i + 4 <= m; i += 4) bf16_ukr4(x, i, j, pp, p0, p1, col + i * ald, ald, first, last);
+                for (; i < m; i++) bf16_ukr1(x, i, j, pp, p0, p1, col + i * ald, ald, first, last);
             }
         }
     }
@@ -250,22 +310,27 @@ static lc_status lowp_bf16_avx512(const lc_matmul_args *args, float *c_f32, cons
     bf16_ctx x = {.a = args->a, .b = args->b, .c = args->c, .cf = c_f32, .m = args->m, .k = args->k, .n = args->n};
     x.kp = (x.k + 1) / 2;
     x.npanels = (x.n + NR - 1) / NR;
-    const int whole = (x.m + MC_LOCAL - 1) / MC_LOCAL > LOCAL_PACK_RBLOCKS; /* the two plans above bf16_compute */
-    x.mc = whole ? MC_WHOLE : MC_LOCAL;
-    x.kcp = whole ? KCP_WHOLE : KCP_LOCAL;
-    const int64_t groups = (x.npanels + PANELS_PER_TASK - 1) / PANELS_PER_TASK, rblocks = (x.m + x.mc - 1) / x.mc;
-    if (whole) { /* B packed once, whole, and shared by the row blocks */
-        int64_t elems;
-        if (!lc_mul_ok(x.npanels * NR * 2, x.kp, &elems) || (uint64_t)elems > SIZE_MAX / 2)
-            return lc_error(LC_ERR_INVALID_ARGUMENT, "matmul: bfloat16 packed-b size overflows");
-        x.bp = lc_aligned_alloc((size_t)elems * 2);
-        if (!x.bp)
-            return lc_error(LC_ERR_OUT_OF_MEMORY, "matmul: cannot allocate %lld bytes for packed b", (long long)elems * 2);
-        lc_parallel_for(x.npanels, 1, bf16_pack_b, &x);
+    *path = "avx512bf16";
+    if (x.m <= MID_MAX_M) { /* chunks of at most MID_NC columns, at least 2 a thread, a multiple of the threads */
+        const int64_t th = lc_num_threads() > 0 ? lc_num_threads() : 1;
+        int64_t tasks = (x.n + MID_NC - 1) / MID_NC;
+        if (tasks < 2 * th) tasks = 2 * th;
+        tasks = (tasks + th - 1) / th * th;
+        x.nc = ((x.n + tasks - 1) / tasks + NR - 1) / NR * NR;
+        lc_parallel_for((x.n + x.nc - 1) / x.nc, 1, bf16_mid_task, &x);
+        return LC_OK;
     }
+    x.mc = MC_WHOLE;
+    x.kcp = KCP_WHOLE;
+    const int64_t groups = (x.npanels + PANELS_PER_TASK - 1) / PANELS_PER_TASK, rblocks = (x.m + x.mc - 1) / x.mc;
+    int64_t elems; /* B packed once, whole, and shared by the row blocks */
+    if (!lc_mul_ok(x.npanels * NR * 2, x.kp, &elems) || (uint64_t)elems > SIZE_MAX / 2)
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "matmul: bfloat16 packed-b size overflows");
+    x.bp = lc_aligned_alloc((size_t)elems * 2);
+    if (!x.bp) return lc_error(LC_ERR_OUT_OF_MEMORY, "matmul: cannot allocate %lld bytes for packed b", (long long)elems * 2);
+    lc_parallel_for(x.npanels, 1, bf16_pack_b, &x);
     lc_parallel_for(groups * rblocks, 1, bf16_compute, &x);
     lc_aligned_free(x.bp);
-    *path = "avx512bf16";
     return LC_OK;
 }
 #endif
