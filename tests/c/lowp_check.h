@@ -1,8 +1,8 @@
 /* lowp_check.h — helpers shared by the float16/bfloat16 C tests: the
  * 16-bit <-> double conversions of the library (the reference reads what the op reads), unit roundoff per
  * dtype, a seeded xorshift, poisoned outputs, host <-> tensor copies and error-text checks. Define
- * LOWP_SEED before including it to pick a file's random stream. bf16_cpu_matmul_path: the kernel the CPU
- * bfloat16 matmul must pick here (so on an AMX machine the tests prove the AMX tiles ran). Only test files include this (static state).
+ * LOWP_SEED before including it to pick a file's random stream. bf16_cpu_matmul_path (f16_, lowp_): the kernel the CPU
+ * bfloat16 (float16) matmul must pick here (so on an AMX machine the tests prove the AMX tiles ran). Only test files include this (static state).
  * Used by test_lowp.c, test_lowp_ops.c, test_lowp_attn.c. */
 #ifndef LC_TEST_LOWP_CHECK_H
 #define LC_TEST_LOWP_CHECK_H
@@ -31,9 +31,20 @@ static inline const char *last_path(void) {
  * masks: the in-place GEMV for m <= 4 with AVX-512, else AMX tiles where the CPU and OS allow, else AVX-512
  * BF16 dot products, else the float32 conversion. */
 static inline const char *bf16_cpu_matmul_path(int64_t m) {
-    if (m <= 4 && lc_cpu_caps_get()->avx512f && lc_cpu_caps_get()->avx512bw) return "bf16_gemv_avx512";
+    const int avx512 = lc_cpu_caps_get()->avx512f && lc_cpu_caps_get()->avx512bw;
+    if (m <= 4 && avx512) return "bf16_gemv_avx512";
     if (lc_cpu_amx_ready()) return "amx_bf16";
-    return lc_cpu_caps_get()->avx512bf16 ? "avx512bf16" : "bf16_via_f32";
+    if (lc_cpu_caps_get()->avx512bf16) return "avx512bf16";
+    return m <= 64 && avx512 ? "bf16_mid_avx512" : "bf16_via_f32";
+}
+/* The same for float16 (no AMX or dot-product kernel: widened to float32). */
+static inline const char *f16_cpu_matmul_path(int64_t m) {
+    const int avx512 = lc_cpu_caps_get()->avx512f && lc_cpu_caps_get()->avx512bw && lc_cpu_caps_get()->f16c;
+    if (m <= 4 && avx512) return "f16_gemv_avx512";
+    return m <= 64 && avx512 ? "f16_mid_avx512" : "f16_via_f32";
+}
+static inline const char *lowp_cpu_matmul_path(lc_dtype d, int64_t m) {
+    return d == LC_DTYPE_BF16 ? bf16_cpu_matmul_path(m) : f16_cpu_matmul_path(m);
 }
 static inline int starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
 

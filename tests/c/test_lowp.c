@@ -5,8 +5,9 @@
  * output poisoned before each run; a NaN in a (or b) makes exactly its row (column) NaN; on the CPU and,
  * when there is a GPU, on CUDA (cuBLASLt, float32 accumulation). ctest runs it under each CPU mask, so
  * the AMX-BF16 tiles (where the CPU has them), the AVX-512 BF16 kernel and the float32 conversion path
- * are all judged; the CPU bfloat16 path must be the one the CPU and masks call for (bf16_cpu_matmul_path:
- * "amx_bf16" on an AMX machine, test_lowp_no_amx masks it).
+ * are all judged; the CPU path must be the one the CPU and masks call for (lowp_cpu_matmul_path:
+ * "amx_bf16" on an AMX machine, test_lowp_no_amx masks it; the medium-m kernels "avx512bf16",
+ * "bf16_mid_avx512" and "f16_mid_avx512" at 4 < m <= 64).
  * Prints "N passed, N failed". */
 #include <math.h>
 #include <stdio.h>
@@ -30,9 +31,9 @@ static void run_case(lc_device dev, lc_dtype d, int64_t m, int64_t k, int64_t n,
     for (int64_t i = 0; i < m * n; i++) c[i] = POISON;
     CHECK_OK(lc_tensor_from_host(c, (size_t)(m * n) * 2, d, dev, 2, sc, &tc));
     CHECK_OK(lc_matmul(ta, tb, tc, dev));
-    if (dev == LC_DEVICE_CPU && d == LC_DTYPE_BF16 && !starts_with(last_path(), bf16_cpu_matmul_path(m))) {
-        fprintf(stderr, "cpu bfloat16 matmul %lldx%lldx%lld ran %s, expected %s\n", (long long)m, (long long)k, (long long)n,
-                last_path(), bf16_cpu_matmul_path(m));
+    if (dev == LC_DEVICE_CPU && !starts_with(last_path(), lowp_cpu_matmul_path(d, m))) {
+        fprintf(stderr, "cpu %s matmul %lldx%lldx%lld ran %s, expected %s\n", lc_dtype_name(d), (long long)m, (long long)k,
+                (long long)n, last_path(), lowp_cpu_matmul_path(d, m));
         CHECK(0);
     }
     CHECK_OK(lc_tensor_to_host(tc, c, (size_t)(m * n) * 2));

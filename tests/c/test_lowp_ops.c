@@ -15,7 +15,7 @@
  * its row, or its column for gamma; linear: its row of x); ±Inf give what the float32 op gives on the same
  * device, rounded. Mixed dtypes are refused naming both operands, out untouched. ctest runs it under each
  * CPU mask (the AMX-BF16 tiles where present, the AVX-512 BF16 kernel and the float32 conversion path all
- * feed linear; the CPU bfloat16 linear must report the GEMM the CPU and masks call for).
+ * feed linear; the CPU bfloat16 and float16 linear must report the GEMM the CPU and masks call for).
  * Prints "N passed, N failed". */
 #include <math.h>
 #include <stdio.h>
@@ -228,8 +228,8 @@ static void linear_case(lc_device dev, lc_dtype d, int64_t m, int64_t k, int64_t
     lc_tensor_t *tb = with_bias ? up(dev, d, 1, sb, hb) : NULL, *to = poisoned(dev, d, 2, so);
     CHECK_OK(lc_linear(tx, tw, tb, act, to, dev));
     const char *path = last_path();
-    if (dev == LC_DEVICE_CPU && d == LC_DTYPE_BF16 && !starts_with(path, bf16_cpu_matmul_path(m))) {
-        fprintf(stderr, "cpu bfloat16 linear ran %s, expected the %s GEMM\n", path, bf16_cpu_matmul_path(m));
+    if (dev == LC_DEVICE_CPU && !starts_with(path, lowp_cpu_matmul_path(d, m))) {
+        fprintf(stderr, "cpu %s linear ran %s, expected the %s GEMM\n", lc_dtype_name(d), path, lowp_cpu_matmul_path(d, m));
         CHECK(0);
     }
     down(to, ho, m * n);

@@ -105,14 +105,17 @@ def test_matmul_lowp_nonfinite_propagates(rng, name):
 def _bf16_cpu_kernel(m):
     """The kernel the CPU bfloat16 matmul of m rows must pick here (after LC_CPU_DISABLE masks): the in-place
     GEMV for m <= 4 on a CPU with AVX-512 (F + BW), else AMX tiles on a CPU with AMX-BF16 (its packing needs
-    AVX-512 BW; the OS grant is assumed, as on any Linux >= 5.16), else AVX-512 BF16 dot products, else the
-    float32 conversion path."""
+    AVX-512 BW; the OS grant is assumed, as on any Linux >= 5.16), else AVX-512 BF16 dot products, else (4 < m
+    <= 64 with AVX-512) the widening medium-m kernel, else the float32 conversion path."""
     feats = lc.cpu_features().split()
-    if m <= 4 and "avx512f" in feats and "avx512bw" in feats:
+    avx512 = "avx512f" in feats and "avx512bw" in feats
+    if m <= 4 and avx512:
         return "bf16_gemv_avx512"
     if "amx_bf16" in feats and "avx512bw" in feats:
         return "amx_bf16"
-    return "avx512bf16" if "avx512_bf16" in feats else "bf16_via_f32"
+    if "avx512_bf16" in feats:
+        return "avx512bf16"
+    return "bf16_mid_avx512" if m <= 64 and avx512 else "bf16_via_f32"
 
 
 @pytest.mark.parametrize("mkn", [(1, 1, 1), (17, 31, 33), (64, 600, 48), (130, 1100, 70)])

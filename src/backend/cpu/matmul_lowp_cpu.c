@@ -16,7 +16,9 @@
  *    512 columns) and packs it slice by slice (128 pairs) into L2 from two contiguous runs a pair, all m rows
  *    against each slice (bf16_mid_task). Tasks go to the pool. VDPBF16PS treats bfloat16 denormal inputs
  *    as zero (their products are below 2^-126 anyway).
- *  - otherwise (float16 everywhere; bfloat16 without AVX-512 BF16): "<dtype>_via_f32" — a and b are
+ *  - 4 < m <= 64 on a CPU with AVX-512 (float16; bfloat16 without AVX-512 BF16): "<dtype>_mid_avx512", the
+ *    plan above with B widened to float32 panels and FMA micro-kernels (lowp_mid_f32).
+ *  - otherwise (float16; bfloat16 without AVX-512 BF16): "<dtype>_via_f32" — a and b are
  *    converted to float32 in a workspace (SIMD converters), the float32 matmul runs (BLAS / own kernels,
  *    whose path is appended: "bf16_via_f32+blas"), and c is converted back.
  *  - m <= 4 (decode) on a CPU with AVX-512: "<dtype>_gemv_avx512", b read once in place (no packing),
@@ -306,17 +308,15 @@ static void bf16_mid_task(void *vctx, int64_t begin, int64_t end) {
     }
 }
 
+static int64_t mid_chunk(int64_t n);
+
 static lc_status lowp_bf16_avx512(const lc_matmul_args *args, float *c_f32, const char **path) {
     bf16_ctx x = {.a = args->a, .b = args->b, .c = args->c, .cf = c_f32, .m = args->m, .k = args->k, .n = args->n};
     x.kp = (x.k + 1) / 2;
     x.npanels = (x.n + NR - 1) / NR;
     *path = "avx512bf16";
-    if (x.m <= MID_MAX_M) { /* chunks of at most MID_NC columns, at least 2 a thread, a multiple of the threads */
-        const int64_t th = lc_num_threads() > 0 ? lc_num_threads() : 1;
-        int64_t tasks = (x.n + MID_NC - 1) / MID_NC;
-        if (tasks < 2 * th) tasks = 2 * th;
-        tasks = (tasks + th - 1) / th * th;
-        x.nc = ((x.n + tasks - 1) / tasks + NR - 1) / NR * NR;
+    if (x.m <= MID_MAX_M) {
+        x.nc = mid_chunk(x.n);
         lc_parallel_for((x.n + x.nc - 1) / x.nc, 1, bf16_mid_task, &x);
         return LC_OK;
     }
@@ -515,6 +515,143 @@ static lc_status lowp_gemv(const lc_matmul_args *args, float *c_f32, const char 
 }
 #endif
 
+#ifdef LOWP_X86
+/* ---- medium m without VDPBF16PS (float16; bfloat16 on AVX-512 CPUs without AVX512-BF16) -----------------
+ * bf16_mid_task's plan with float32 panels: task t owns the columns [t·nc, +nc) of B and walks k in slices of
+ * MIDF_KS rows; it widens the slice of its chunk into midf_pack ([panel][MIDF_KS][NR] float32, the next slice's
+ * rows prefetched into L2 as it goes) and the slice of a's m rows into midf_a, then 8x32 (4x32, 1x32) FMA
+ * micro-kernels over each panel for all m rows, the float32 sums in mid_acc between slices, rounded once after
+ * the last (or left in cf). Replaces the float32 conversion path at these sizes, whose b-sized workspace was
+ * allocated, first touched and written at every call (GPT-2 / LLaMA shapes: 10-28x slower than bfloat16's
+ * kernel on 2 Zen 5 cores). */
+enum { MIDF_KS = 128 };
+static _Thread_local float midf_pack[(size_t)MID_NC * MIDF_KS] __attribute__((aligned(64)));
+static _Thread_local float midf_a[(size_t)MID_MAX_M * MIDF_KS] __attribute__((aligned(64)));
+
+typedef struct {
+    const lc_matmul_args *args;
+    float *cf;  /* non-NULL: the float32 sums go here (unrounded), c is not written */
+    int64_t nc; /* columns of a task's chunk (a multiple of NR, <= MID_NC) */
+    int kind;   /* gemv_loadw's: 1 bfloat16, 2 float16 */
+} midf_ctx;
+
+/* 32 float32 sums of row i, panel j (cols of them real) into cf, or rounded into c. */
+TGEMV static void midf_store(const midf_ctx *x, int64_t i, int64_t j, __m512 lo, __m512 hi, int cols) {
+    const lc_matmul_args *a = x->args;
+    const __mmask16 ml = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1u);
+    const __mmask16 mh = (__mmask16)(cols <= 16 ? 0 : cols >= NR ? 0xffff : (1u << (cols - 16)) - 1u);
+    const size_t off = (size_t)i * (size_t)a->n + (size_t)(j * NR);
+    if (x->cf) {
+        _mm512_mask_storeu_ps(x->cf + off, ml, lo);
+        _mm512_mask_storeu_ps(x->cf + off + 16, mh, hi);
+        return;
+    }
+    uint16_t *c = (uint16_t *)a->c + off;
+    const int rn = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+    const __m256i l = x->kind == 1 ? lc_f32x16_to_bf16(_mm512_castps_si512(lo)) : _mm512_cvtps_ph(lo, rn);
+    const __m256i h = x->kind == 1 ? lc_f32x16_to_bf16(_mm512_castps_si512(hi)) : _mm512_cvtps_ph(hi, rn);
+    _mm256_mask_storeu_epi16(c, ml, l);
+    _mm256_mask_storeu_epi16(c + 16, mh, h);
+}
+
+/* Rows i0.. (ROWS of them) x panel j over the slice's ks rows of k: pp the panel ([ks][NR]), the rows of a at
+ * midf_a + row·MIDF_KS; acc (row stride ald) from zero on the first slice, else from the stored sums. */
+#define MIDF_UKR(NAME, ROWS)                                                                                   \
+    TGEMV static void NAME(const midf_ctx *x, int64_t i0, int64_t j, const float *pp, int64_t ks, float *acc_buf, \
+                           int64_t ald, int first, int last) {                                                 \
+        const int64_t n = x->args->n;                                                                          \
+        const int cols = (int)(n - j * NR < NR ? n - j * NR : NR);                                             \
+        __m512 acc[ROWS][2];                                                                                   \
+        for (int r = 0; r < ROWS; r++) {                                                                       \
+            acc[r][0] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(acc_buf + r * ald);                      \
+            acc[r][1] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(acc_buf + r * ald + 16);                 \
+        }                                                                                                      \
+        const float *ar = midf_a + i0 * MIDF_KS;                                                               \
+        for (int64_t kk = 0; kk < ks; kk++) {                                                                  \
+            const __m512 b0 = _mm512_load_ps(pp + kk * NR), b1 = _mm512_load_ps(pp + kk * NR + 16);            \
+            for (int r = 0; r < ROWS; r++) {                                                                   \
+                const __m512 av = _mm512_set1_ps(ar[r * MIDF_KS + kk]);                                        \
+                acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);                                                \
+                acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);                                                \
+            }                                                                                                  \
+        }                                                                                                      \
+        for (int r = 0; r < ROWS; r++) {                                                                       \
+            if (last) {                                                                                        \
+                midf_store(x, i0 + r, j, acc[r][0], acc[r][1], cols);                                          \
+            } else {                                                                                           \
+                _mm512_storeu_ps(acc_buf + r * ald, acc[r][0]);                                                \
+                _mm512_storeu_ps(acc_buf + r * ald + 16, acc[r][1]);                                           \
+            }                                                                                                  \
+        }                                                                                                      \
+    }
+MIDF_UKR(midf_ukr8, 8)
+MIDF_UKR(midf_ukr4, 4)
+MIDF_UKR(midf_ukr1, 1)
+#undef MIDF_UKR
+
+/* Rows [k0, k1) of B's columns [c0, c0 + nc) widened into midf_pack; a's rows [k0, k1) into midf_a. */
+TGEMV static void midf_pack_slice(const midf_ctx *x, int64_t c0, int64_t nc, int64_t k0, int64_t k1) {
+    const lc_matmul_args *a = x->args;
+    const int64_t n = a->n, k = a->k, npan = (nc + NR - 1) / NR, ks = k1 - k0;
+    for (int64_t kk = k0; kk < k1; kk++) {
+        if (kk + MIDF_KS < k) /* the same row of the next slice into L2 while this slice is used */
+            for (int64_t o = 0; o < nc * 2; o += 64) _mm_prefetch((const char *)a->b + ((kk + MIDF_KS) * n + c0) * 2 + o, _MM_HINT_T1);
+        float *d = midf_pack + (kk - k0) * NR;
+        for (int64_t q = 0; q < npan; q++, d += MIDF_KS * NR)
+            for (int h = 0; h < 2; h++) {
+                const int64_t col = q * NR + h * 16, left = nc - col;
+                const __mmask16 mk = left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1u);
+                _mm512_store_ps(d + h * 16, gemv_loadw(a->b, kk * n + c0 + col, x->kind, mk));
+            }
+    }
+    for (int64_t i = 0; i < a->m; i++)
+        for (int64_t kk = 0; kk < ks; kk += 16) {
+            const int64_t left = ks - kk;
+            const __mmask16 mk = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+            _mm512_mask_storeu_ps(midf_a + i * MIDF_KS + kk, mk, gemv_loadw(a->a, i * k + k0 + kk, x->kind, mk));
+        }
+}
+
+static void midf_task(void *vctx, int64_t begin, int64_t end) {
+    const midf_ctx *x = vctx;
+    const lc_matmul_args *a = x->args;
+    const int64_t m = a->m, ald = x->nc;
+    for (int64_t t = begin; t < end; t++) {
+        const int64_t c0 = t * x->nc, nc = a->n - c0 < x->nc ? a->n - c0 : x->nc, npan = (nc + NR - 1) / NR;
+        for (int64_t k0 = 0; k0 < a->k; k0 += MIDF_KS) {
+            const int64_t k1 = k0 + MIDF_KS < a->k ? k0 + MIDF_KS : a->k;
+            const int first = k0 == 0, last = k1 == a->k;
+            midf_pack_slice(x, c0, nc, k0, k1);
+            for (int64_t q = 0; q < npan; q++) {
+                const float *pp = midf_pack + q * MIDF_KS * NR;
+                const int64_t j = c0 / NR + q;
+                float *col = mid_acc + q * NR;
+                int64_t i = 0;
+                for (; i + 8 <= m; i += 8) midf_ukr8(x, i, j, pp, k1 - k0, col + i * ald, ald, first, last);
+                for (; i + 4 <= m; i += 4) midf_ukr4(x, i, j, pp, k1 - k0, col + i * ald, ald, first, last);
+                for (; i < m; i++) midf_ukr1(x, i, j, pp, k1 - k0, col + i * ald, ald, first, last);
+            }
+        }
+    }
+}
+
+/* Column chunks of at most MID_NC, at least 2 a thread, a multiple of the threads (both medium-m paths). */
+static int64_t mid_chunk(int64_t n) {
+    const int64_t th = lc_num_threads() > 0 ? lc_num_threads() : 1;
+    int64_t tasks = (n + MID_NC - 1) / MID_NC;
+    if (tasks < 2 * th) tasks = 2 * th;
+    tasks = (tasks + th - 1) / th * th;
+    return ((n + tasks - 1) / tasks + NR - 1) / NR * NR;
+}
+
+static lc_status lowp_mid_f32(const lc_matmul_args *args, float *c_f32, const char **path) {
+    midf_ctx x = {args, c_f32, mid_chunk(args->n), args->dtype == LC_DTYPE_BF16 ? 1 : 2};
+    lc_parallel_for((args->n + x.nc - 1) / x.nc, 1, midf_task, &x);
+    *path = args->dtype == LC_DTYPE_BF16 ? "bf16_mid_avx512" : "f16_mid_avx512";
+    return LC_OK;
+}
+#endif
+
 static lc_status lowp_run(const lc_matmul_args *args, float *c_f32, const char **path) {
     if (args->dtype != LC_DTYPE_F16 && args->dtype != LC_DTYPE_BF16)
         return lc_error(LC_ERR_DTYPE, "matmul: low-precision cpu kernel takes float16 or bfloat16, got %s",
@@ -527,6 +664,9 @@ static lc_status lowp_run(const lc_matmul_args *args, float *c_f32, const char *
     if (args->dtype == LC_DTYPE_BF16 && lc_cpu_amx_ready()) return lc_cpu_matmul_amx_bf16(args, c_f32, path);
 #ifdef LOWP_X86
     if (args->dtype == LC_DTYPE_BF16 && lc_cpu_caps_get()->avx512bf16) return lowp_bf16_avx512(args, c_f32, path);
+    if (args->m <= MID_MAX_M && lc_cpu_caps_get()->avx512f && lc_cpu_caps_get()->avx512bw &&
+        (args->dtype == LC_DTYPE_BF16 || lc_cpu_caps_get()->f16c))
+        return lowp_mid_f32(args, c_f32, path);
 #endif
     return lowp_via_f32(args, c_f32, path);
 }
