@@ -30,11 +30,12 @@ static inline const char *last_path(void) {
 /* The path prefix lc_matmul (and linear's GEMM) must report for bfloat16 on the CPU with m rows, after the
  * masks: the in-place GEMV for m <= 4 with AVX-512, else AMX tiles where the CPU and OS allow, else AVX-512
  * BF16 dot products, else the float32 conversion. */
-static inline const char *bf16_cpu_matmul_path(int64_t m) {
-    const int avx512 = lc_cpu_caps_get()->avx512f && lc_cpu_caps_get()->avx512bw;
+static inline const char *bf16_cpu_matmul_path(int64_t m, int64_t k, int64_t n) {
+    const int avx512 = lc_cpu_caps_get()->avx512f && lc_cpu_caps_get()->avx512bw, dot = lc_cpu_caps_get()->avx512bf16;
     if (m <= 4 && avx512) return "bf16_gemv_avx512";
+    if (dot && m <= 64 && (m <= 16 || (double)k * (double)n >= 16777216.0)) return "avx512bf16"; /* before AMX */
     if (lc_cpu_amx_ready()) return "amx_bf16";
-    if (lc_cpu_caps_get()->avx512bf16) return "avx512bf16";
+    if (dot) return "avx512bf16";
     return m <= 64 && avx512 ? "bf16_mid_avx512" : "bf16_via_f32";
 }
 /* The same for float16 (no AMX or dot-product kernel: widened to float32). */
@@ -43,8 +44,8 @@ static inline const char *f16_cpu_matmul_path(int64_t m) {
     if (m <= 4 && avx512) return "f16_gemv_avx512";
     return m <= 64 && avx512 ? "f16_mid_avx512" : "f16_via_f32";
 }
-static inline const char *lowp_cpu_matmul_path(lc_dtype d, int64_t m) {
-    return d == LC_DTYPE_BF16 ? bf16_cpu_matmul_path(m) : f16_cpu_matmul_path(m);
+static inline const char *lowp_cpu_matmul_path(lc_dtype d, int64_t m, int64_t k, int64_t n) {
+    return d == LC_DTYPE_BF16 ? bf16_cpu_matmul_path(m, k, n) : f16_cpu_matmul_path(m);
 }
 static inline int starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
 

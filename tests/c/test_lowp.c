@@ -31,9 +31,9 @@ static void run_case(lc_device dev, lc_dtype d, int64_t m, int64_t k, int64_t n,
     for (int64_t i = 0; i < m * n; i++) c[i] = POISON;
     CHECK_OK(lc_tensor_from_host(c, (size_t)(m * n) * 2, d, dev, 2, sc, &tc));
     CHECK_OK(lc_matmul(ta, tb, tc, dev));
-    if (dev == LC_DEVICE_CPU && !starts_with(last_path(), lowp_cpu_matmul_path(d, m))) {
+    if (dev == LC_DEVICE_CPU && !starts_with(last_path(), lowp_cpu_matmul_path(d, m, k, n))) {
         fprintf(stderr, "cpu %s matmul %lldx%lldx%lld ran %s, expected %s\n", lc_dtype_name(d), (long long)m, (long long)k,
-                (long long)n, last_path(), lowp_cpu_matmul_path(d, m));
+                (long long)n, last_path(), lowp_cpu_matmul_path(d, m, k, n));
         CHECK(0);
     }
     CHECK_OK(lc_tensor_to_host(tc, c, (size_t)(m * n) * 2));

@@ -228,8 +228,8 @@ static void linear_case(lc_device dev, lc_dtype d, int64_t m, int64_t k, int64_t
     lc_tensor_t *tb = with_bias ? up(dev, d, 1, sb, hb) : NULL, *to = poisoned(dev, d, 2, so);
     CHECK_OK(lc_linear(tx, tw, tb, act, to, dev));
     const char *path = last_path();
-    if (dev == LC_DEVICE_CPU && !starts_with(path, lowp_cpu_matmul_path(d, m))) {
-        fprintf(stderr, "cpu %s linear ran %s, expected the %s GEMM\n", lc_dtype_name(d), path, lowp_cpu_matmul_path(d, m));
+    if (dev == LC_DEVICE_CPU && !starts_with(path, lowp_cpu_matmul_path(d, m, k, n))) {
+        fprintf(stderr, "cpu %s linear ran %s, expected the %s GEMM\n", lc_dtype_name(d), path, lowp_cpu_matmul_path(d, m, k, n));
         CHECK(0);
     }
     down(to, ho, m * n);

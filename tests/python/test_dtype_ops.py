@@ -102,15 +102,18 @@ def test_matmul_lowp_nonfinite_propagates(rng, name):
     assert np.all(np.isfinite(y[[0, 3]]))
 
 
-def _bf16_cpu_kernel(m):
+def _bf16_cpu_kernel(m, k, n):
     """The kernel the CPU bfloat16 matmul of m rows must pick here (after LC_CPU_DISABLE masks): the in-place
-    GEMV for m <= 4 on a CPU with AVX-512 (F + BW), else AMX tiles on a CPU with AMX-BF16 (its packing needs
+    GEMV for m <= 4 on a CPU with AVX-512 (F + BW), else AVX-512 BF16 dot products at m <= 16 (or m <= 64 with
+    k·n >= 2^24), else AMX tiles on a CPU with AMX-BF16 (its packing needs
     AVX-512 BW; the OS grant is assumed, as on any Linux >= 5.16), else AVX-512 BF16 dot products, else (4 < m
     <= 64 with AVX-512) the widening medium-m kernel, else the float32 conversion path."""
     feats = lc.cpu_features().split()
     avx512 = "avx512f" in feats and "avx512bw" in feats
     if m <= 4 and avx512:
         return "bf16_gemv_avx512"
+    if "avx512_bf16" in feats and m <= 64 and (m <= 16 or k * n >= 2**24):
+        return "avx512bf16"
     if "amx_bf16" in feats and "avx512bw" in feats:
         return "amx_bf16"
     if "avx512_bf16" in feats:
@@ -118,12 +121,13 @@ def _bf16_cpu_kernel(m):
     return "bf16_mid_avx512" if m <= 64 and avx512 else "bf16_via_f32"
 
 
-@pytest.mark.parametrize("mkn", [(1, 1, 1), (17, 31, 33), (64, 600, 48), (130, 1100, 70)])
+@pytest.mark.parametrize("mkn", [(1, 1, 1), (17, 31, 33), (64, 600, 48), (130, 1100, 70), (20, 4097, 4096)])
 def test_bfloat16_cpu_matmul_and_linear_take_the_best_kernel(rng, mkn):
     """On an AMX machine this is where the Python path proves the tiles ran (path "amx_bf16"); the shapes
-    cross the 16/32 tile edges and the 512-k slices of that kernel."""
+    cross the 16/32 tile edges and the 512-k slices of that kernel, and (20, 4097, 4096) is a b of >= 2^24
+    elements, which takes the AVX-512 BF16 kernel there instead."""
     m, k, n = mkn
-    want = _bf16_cpu_kernel(m)
+    want = _bf16_cpu_kernel(m, k, n)
     a, b, bias = rounded(rng, (m, k), BF16), rounded(rng, (k, n), BF16), rounded(rng, n, BF16)
     y = lc.matmul2d(a, b, "cpu")
     path = lc.last_dispatch()["path"]

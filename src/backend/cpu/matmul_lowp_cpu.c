@@ -2,7 +2,8 @@
  * contiguous, all three in the one dtype, products accumulated in float32, c rounded once (nearest even).
  *
  *  - bfloat16 on a CPU with AMX-BF16 that the OS lets us use ("amx_bf16"): matmul_amx_cpu.c (2x2 tiles of
- *    16x16 float32, a and b packed once into tile blocks; LC_CPU_DISABLE=amx skips it).
+ *    16x16 float32, a and b packed once into tile blocks; LC_CPU_DISABLE=amx skips it), except at m <= 16, or
+ *    m <= 64 with k·n >= 2^24, which take the medium-m AVX-512 BF16 kernel below (b read once, not packed whole).
  *  - bfloat16 on a CPU with AVX-512 BF16 ("avx512bf16"): B is packed into 32-column panels of k pairs, the
  *    VDPBF16PS layout (b[2p][j], b[2p+1][j] side by side): once, whole and in parallel, when more than two
  *    blocks of 32 rows share it, else slice by slice by the task that uses it (m <= 64: batched decode,
@@ -257,6 +258,9 @@ static void bf16_compute(void *vctx, int64_t begin, int64_t end) {
  * (nc 256-2048 x 32-256 pairs; GPT-2 / LLaMA-1B shapes, m = 8, 32, 64): 512 x 128 was best or within noise of
  * it at every shape. */
 enum { MID_MAX_M = 64, MID_NC = 512, MID_KS = 128 };
+/* On an AMX machine: rows up to which, and b sizes (k·n elements) from which, bfloat16 takes this kernel. */
+enum { AMX_MID_MAX_M = 16 };
+#define AMX_MID_MIN_KN 16777216.0
 static _Thread_local uint16_t mid_pack[(size_t)MID_NC * MID_KS * 2] __attribute__((aligned(64)));
 static _Thread_local float mid_acc[(size_t)MID_MAX_M * MID_NC] __attribute__((aligned(64)));
 
@@ -660,14 +664,17 @@ static lc_status lowp_run(const lc_matmul_args *args, float *c_f32, const char *
     if (args->m <= GEMV_MAX_M && args->k > 0 && lc_cpu_caps_get()->avx512f && lc_cpu_caps_get()->avx512bw &&
         (args->dtype == LC_DTYPE_BF16 || lc_cpu_caps_get()->f16c))
         return lowp_gemv(args, c_f32, path);
-#endif
-    if (args->dtype == LC_DTYPE_BF16 && lc_cpu_amx_ready()) return lc_cpu_matmul_amx_bf16(args, c_f32, path);
-#ifdef LOWP_X86
+    /* AMX packs a and b whole at every call: at few rows, or a large b, the medium-m AVX-512 BF16 kernel reading
+     * b once wins (16-core Xeon, session 20: m = 8 1.5-10x faster at GPT-2 / LLaMA-1B shapes; m = 32, 64 from
+     * 2048 x 11264 up, AMX below) */
+    const int amx_mid = args->dtype == LC_DTYPE_BF16 && lc_cpu_caps_get()->avx512bf16 && args->m <= MID_MAX_M &&
+                        (args->m <= AMX_MID_MAX_M || (double)args->k * (double)args->n >= AMX_MID_MIN_KN);
+    if (args->dtype == LC_DTYPE_BF16 && !amx_mid && lc_cpu_amx_ready()) return lc_cpu_matmul_amx_bf16(args, c_f32, path);
     if (args->dtype == LC_DTYPE_BF16 && lc_cpu_caps_get()->avx512bf16) return lowp_bf16_avx512(args, c_f32, path);
     if (args->m <= MID_MAX_M && lc_cpu_caps_get()->avx512f && lc_cpu_caps_get()->avx512bw &&
         (args->dtype == LC_DTYPE_BF16 || lc_cpu_caps_get()->f16c))
         return lowp_mid_f32(args, c_f32, path);
-#endif
+#endif /* (no AMX elsewhere) */
     return lowp_via_f32(args, c_f32, path);
 }
 
