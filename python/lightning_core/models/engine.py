@@ -28,6 +28,8 @@ tests/python/test_tp.py (tensor parallelism).
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 import lightning_core as lc
@@ -158,9 +160,11 @@ class CausalLM:
         """The lm_head [d, vocab] (x @ W). Tied to the embedding [vocab, d] with weight_layout "out_in": the
         transposed view of the embedding's own array (one copy of the weights); otherwise from its [vocab, d]
         checkpoint entry."""
+        head = t[embed_name] if self.config.tie_word_embeddings else t["lm_head.weight"]
+        if os.environ.get("LC_MODELS_HEAD_LAYOUT") == "in_out":  # developer A/B (design.md): a [d, vocab] copy
+            return self._t(np.asarray(head).T)
         if self.config.tie_word_embeddings and self.weight_layout == "out_in":
             return lc.transpose(embed, 0, 1)
-        head = t[embed_name] if self.config.tie_word_embeddings else t["lm_head.weight"]
         return self._w_lin(head)
 
     # ---- forward ------------------------------------------------------------------------------------
