@@ -290,26 +290,38 @@ TBF16 static void bf16_pack_chunk(const bf16_ctx *x, int64_t c0, int64_t nc, int
     }
 }
 
-static void bf16_mid_task(void *vctx, int64_t begin, int64_t end) {
-    const bf16_ctx *x = vctx;
-    const int64_t m = x->m, ald = x->nc;
+/* The medium-m tasks' loop (both kernels): chunk t = columns [t·nc, +nc) of B, its k in slices of step units
+ * (pairs or rows) out of total; slice(ctx, c0, nc, s0, s1, first, last) packs one and runs the micro-kernels. */
+typedef void (*mid_slice_fn)(const void *ctx, int64_t c0, int64_t nc, int64_t s0, int64_t s1, int first, int last);
+static void mid_chunks(int64_t begin, int64_t end, int64_t n, int64_t chunk, int64_t total, int64_t step,
+                       mid_slice_fn slice, const void *ctx) {
     for (int64_t t = begin; t < end; t++) {
-        const int64_t c0 = t * x->nc, nc = x->n - c0 < x->nc ? x->n - c0 : x->nc, npan = (nc + NR - 1) / NR;
-        for (int64_t p0 = 0; p0 < x->kp; p0 += MID_KS) {
-            const int64_t p1 = p0 + MID_KS < x->kp ? p0 + MID_KS : x->kp;
-            const int first = p0 == 0, last = p1 == x->kp;
-            bf16_pack_chunk(x, c0, nc, p0, p1, mid_pack);
-            for (int64_t q = 0; q < npan; q++) {
-                const uint16_t *pp = mid_pack + (size_t)q * MID_KS * NR * 2;
-                const int64_t j = c0 / NR + q;
-                float *col = mid_acc + q * NR;
-                int64_t i = 0;
-                for (; i + MR <= m; i += MR) bf16_ukr_mr(x, i, j, pp, p0, p1, col + i * ald, ald, first, last);
-                for (; i + 4 <= m; i += 4) bf16_ukr4(x, i, j, pp, p0, p1, col + i * ald, ald, first, last);
-                for (; i < m; i++) bf16_ukr1(x, i, j, pp, p0, p1, col + i * ald, ald, first, last);
-            }
+        const int64_t c0 = t * chunk, nc = n - c0 < chunk ? n - c0 : chunk;
+        for (int64_t s0 = 0; s0 < total; s0 += step) {
+            const int64_t s1 = s0 + step < total ? s0 + step : total;
+            slice(ctx, c0, nc, s0, s1, s0 == 0, s1 == total);
         }
     }
+}
+
+static void bf16_mid_slice(const void *vctx, int64_t c0, int64_t nc, int64_t p0, int64_t p1, int first, int last) {
+    const bf16_ctx *x = vctx;
+    const int64_t m = x->m, ald = x->nc, npan = (nc + NR - 1) / NR;
+    bf16_pack_chunk(x, c0, nc, p0, p1, mid_pack);
+    for (int64_t q = 0; q < npan; q++) {
+        const uint16_t *pp = mid_pack + (size_t)q * MID_KS * NR * 2;
+        const int64_t j = c0 / NR + q;
+        float *col = mid_acc + q * NR;
+        int64_t i = 0;
+        for (; i + MR <= m; i += MR) bf16_ukr_mr(x, i, j, pp, p0, p1, col + i * ald, ald, first, last);
+        for (; i + 4 <= m; i += 4) bf16_ukr4(x, i, j, pp, p0, p1, col + i * ald, ald, first, last);
+        for (; i < m; i++) bf16_ukr1(x, i, j, pp, p0, p1, col + i * ald, ald, first, last);
+    }
+}
+
+static void bf16_mid_task(void *vctx, int64_t begin, int64_t end) {
+    const bf16_ctx *x = vctx;
+    mid_chunks(begin, end, x->n, x->nc, x->kp, MID_KS, bf16_mid_slice, x);
 }
 
 static int64_t mid_chunk(int64_t n);
@@ -616,27 +628,24 @@ TGEMV static void midf_pack_slice(const midf_ctx *x, int64_t c0, int64_t nc, int
         }
 }
 
+static void midf_slice(const void *vctx, int64_t c0, int64_t nc, int64_t k0, int64_t k1, int first, int last) {
+    const midf_ctx *x = vctx;
+    const int64_t m = x->args->m, ald = x->nc, npan = (nc + NR - 1) / NR;
+    midf_pack_slice(x, c0, nc, k0, k1);
+    for (int64_t q = 0; q < npan; q++) {
+        const float *pp = midf_pack + q * MIDF_KS * NR;
+        const int64_t j = c0 / NR + q;
+        float *col = mid_acc + q * NR;
+        int64_t i = 0;
+        for (; i + 8 <= m; i += 8) midf_ukr8(x, i, j, pp, k1 - k0, col + i * ald, ald, first, last);
+        for (; i + 4 <= m; i += 4) midf_ukr4(x, i, j, pp, k1 - k0, col + i * ald, ald, first, last);
+        for (; i < m; i++) midf_ukr1(x, i, j, pp, k1 - k0, col + i * ald, ald, first, last);
+    }
+}
+
 static void midf_task(void *vctx, int64_t begin, int64_t end) {
     const midf_ctx *x = vctx;
-    const lc_matmul_args *a = x->args;
-    const int64_t m = a->m, ald = x->nc;
-    for (int64_t t = begin; t < end; t++) {
-        const int64_t c0 = t * x->nc, nc = a->n - c0 < x->nc ? a->n - c0 : x->nc, npan = (nc + NR - 1) / NR;
-        for (int64_t k0 = 0; k0 < a->k; k0 += MIDF_KS) {
-            const int64_t k1 = k0 + MIDF_KS < a->k ? k0 + MIDF_KS : a->k;
-            const int first = k0 == 0, last = k1 == a->k;
-            midf_pack_slice(x, c0, nc, k0, k1);
-            for (int64_t q = 0; q < npan; q++) {
-                const float *pp = midf_pack + q * MIDF_KS * NR;
-                const int64_t j = c0 / NR + q;
-                float *col = mid_acc + q * NR;
-                int64_t i = 0;
-                for (; i + 8 <= m; i += 8) midf_ukr8(x, i, j, pp, k1 - k0, col + i * ald, ald, first, last);
-                for (; i + 4 <= m; i += 4) midf_ukr4(x, i, j, pp, k1 - k0, col + i * ald, ald, first, last);
-                for (; i < m; i++) midf_ukr1(x, i, j, pp, k1 - k0, col + i * ald, ald, first, last);
-            }
-        }
-    }
+    mid_chunks(begin, end, x->args->n, x->nc, x->args->k, MIDF_KS, midf_slice, x);
 }
 
 /* Column chunks of at most MID_NC, at least 2 a thread, a multiple of the threads (both medium-m paths). */
