@@ -66,7 +66,9 @@ int main(void) {
                                         {1, 4096, 3}, {257, 40, 1}, {130, 1100, 300},
                                         /* AVX-512 BF16, 4 < m <= 64: several k slices (odd k), column chunks with a
                                          * tail, the row-block tails; m = 65: the whole-packing plan */
-                                        {64, 601, 1100}, {9, 1031, 517}, {65, 300, 70}};
+                                        {64, 601, 1100}, {9, 1031, 517}, {65, 300, 70},
+                                        /* row tails of 3 (8 + 3; 64 + 3) */
+                                        {11, 300, 77}, {67, 90, 40}};
     const int ndev = lc_device_available(LC_DEVICE_CUDA) ? 2 : 1;
     for (int dv = 0; dv < ndev; dv++) {
         const lc_device dev = dv ? LC_DEVICE_CUDA : LC_DEVICE_CPU;

@@ -162,9 +162,9 @@ TBF16 static void f32_store(float *c, __m512 lo, __m512 hi, int cols) {
     }
 }
 
-/* The 8x32 (or 4x32, 1x32) micro-kernel over the pairs [p0, p1) of panel j: acc (float32, row stride ald)
+/* The 8x32 (or 7x32 .. 1x32) micro-kernel over the pairs [p0, p1) of panel j: acc (float32, row stride ald)
  * starts from zero on the first slice, else from the stored partial sums; on the last slice the sums
- * are rounded to bfloat16 into c, else stored back. MR is a compile-time row count (8, 4 or 1). */
+ * are rounded to bfloat16 into c, else stored back. MR is a compile-time row count (1 to 8). */
 enum { ACC_LD = PANELS_PER_TASK * NR };
 
 #define BF16_UKR(NAME, ROWS)                                                                                   \
@@ -211,9 +211,17 @@ enum { ACC_LD = PANELS_PER_TASK * NR };
             }                                                                                                  \
         }                                                                                                      \
     }
-BF16_UKR(bf16_ukr_mr, MR)
+BF16_UKR(bf16_ukr8, 8)
+BF16_UKR(bf16_ukr7, 7)
+BF16_UKR(bf16_ukr6, 6)
+BF16_UKR(bf16_ukr5, 5)
 BF16_UKR(bf16_ukr4, 4)
+BF16_UKR(bf16_ukr3, 3)
+BF16_UKR(bf16_ukr2, 2)
 BF16_UKR(bf16_ukr1, 1)
+/* By row count: blocks of MR rows, then one block of the rest (m = 7 was 1.5x slower than m = 8 as 4 + 1 + 1 + 1). */
+typedef void (*bf16_ukr_fn)(const bf16_ctx *, int64_t, int64_t, const uint16_t *, int64_t, int64_t, float *, int64_t, int, int);
+static const bf16_ukr_fn bf16_ukrs[MR + 1] = {NULL, bf16_ukr1, bf16_ukr2, bf16_ukr3, bf16_ukr4, bf16_ukr5, bf16_ukr6, bf16_ukr7, bf16_ukr8};
 #undef BF16_UKR
 
 /* Task t: rows [mc*(t / groups), +mc) x panels [PANELS_PER_TASK*(t % groups), +PANELS_PER_TASK), k in
@@ -239,10 +247,8 @@ static void bf16_compute(void *vctx, int64_t begin, int64_t end) {
             for (int64_t j = j0; j < j1; j++) {
                 const uint16_t *pp = x->bp + ((size_t)j * (size_t)x->kp + (size_t)p0) * NR * 2;
                 float *col = acc + (j - j0) * NR;
-                int64_t i = r0;
-                for (; i + MR <= r1; i += MR) bf16_ukr_mr(x, i, j, pp, p0, p1, col + (i - r0) * ACC_LD, ACC_LD, first, last);
-                for (; i + 4 <= r1; i += 4) bf16_ukr4(x, i, j, pp, p0, p1, col + (i - r0) * ACC_LD, ACC_LD, first, last);
-                for (; i < r1; i++) bf16_ukr1(x, i, j, pp, p0, p1, col + (i - r0) * ACC_LD, ACC_LD, first, last);
+                for (int64_t i = r0; i < r1; i += MR)
+                    bf16_ukrs[r1 - i < MR ? r1 - i : MR](x, i, j, pp, p0, p1, col + (i - r0) * ACC_LD, ACC_LD, first, last);
             }
         }
     }
@@ -312,10 +318,7 @@ static void bf16_mid_slice(const void *vctx, int64_t c0, int64_t nc, int64_t p0,
         const uint16_t *pp = mid_pack + (size_t)q * MID_KS * NR * 2;
         const int64_t j = c0 / NR + q;
         float *col = mid_acc + q * NR;
-        int64_t i = 0;
-        for (; i + MR <= m; i += MR) bf16_ukr_mr(x, i, j, pp, p0, p1, col + i * ald, ald, first, last);
-        for (; i + 4 <= m; i += 4) bf16_ukr4(x, i, j, pp, p0, p1, col + i * ald, ald, first, last);
-        for (; i < m; i++) bf16_ukr1(x, i, j, pp, p0, p1, col + i * ald, ald, first, last);
+        for (int64_t i = 0; i < m; i += MR) bf16_ukrs[m - i < MR ? m - i : MR](x, i, j, pp, p0, p1, col + i * ald, ald, first, last);
     }
 }
 
@@ -535,7 +538,7 @@ static lc_status lowp_gemv(const lc_matmul_args *args, float *c_f32, const char 
 /* ---- medium m without VDPBF16PS (float16; bfloat16 on AVX-512 CPUs without AVX512-BF16) -----------------
  * bf16_mid_task's plan with float32 panels: task t owns the columns [t·nc, +nc) of B and walks k in slices of
  * MIDF_KS rows; it widens the slice of its chunk into midf_pack ([panel][MIDF_KS][NR] float32, the next slice's
- * rows prefetched into L2 as it goes) and the slice of a's m rows into midf_a, then 8x32 (4x32, 1x32) FMA
+ * rows prefetched into L2 as it goes) and the slice of a's m rows into midf_a, then 8x32 (..1x32) FMA
  * micro-kernels over each panel for all m rows, the float32 sums in mid_acc between slices, rounded once after
  * the last (or left in cf). Replaces the float32 conversion path at these sizes, whose b-sized workspace was
  * allocated, first touched and written at every call (GPT-2 / LLaMA shapes: 10-28x slower than bfloat16's
@@ -601,8 +604,15 @@ TGEMV static void midf_store(const midf_ctx *x, int64_t i, int64_t j, __m512 lo,
         }                                                                                                      \
     }
 MIDF_UKR(midf_ukr8, 8)
+MIDF_UKR(midf_ukr7, 7)
+MIDF_UKR(midf_ukr6, 6)
+MIDF_UKR(midf_ukr5, 5)
 MIDF_UKR(midf_ukr4, 4)
+MIDF_UKR(midf_ukr3, 3)
+MIDF_UKR(midf_ukr2, 2)
 MIDF_UKR(midf_ukr1, 1)
+typedef void (*midf_ukr_fn)(const midf_ctx *, int64_t, int64_t, const float *, int64_t, float *, int64_t, int, int);
+static const midf_ukr_fn midf_ukrs[MR + 1] = {NULL, midf_ukr1, midf_ukr2, midf_ukr3, midf_ukr4, midf_ukr5, midf_ukr6, midf_ukr7, midf_ukr8};
 #undef MIDF_UKR
 
 /* Rows [k0, k1) of B's columns [c0, c0 + nc) widened into midf_pack; a's rows [k0, k1) into midf_a. */
@@ -636,10 +646,7 @@ static void midf_slice(const void *vctx, int64_t c0, int64_t nc, int64_t k0, int
         const float *pp = midf_pack + q * MIDF_KS * NR;
         const int64_t j = c0 / NR + q;
         float *col = mid_acc + q * NR;
-        int64_t i = 0;
-        for (; i + 8 <= m; i += 8) midf_ukr8(x, i, j, pp, k1 - k0, col + i * ald, ald, first, last);
-        for (; i + 4 <= m; i += 4) midf_ukr4(x, i, j, pp, k1 - k0, col + i * ald, ald, first, last);
-        for (; i < m; i++) midf_ukr1(x, i, j, pp, k1 - k0, col + i * ald, ald, first, last);
+        for (int64_t i = 0; i < m; i += MR) midf_ukrs[m - i < MR ? m - i : MR](x, i, j, pp, k1 - k0, col + i * ald, ald, first, last);
     }
 }
 
