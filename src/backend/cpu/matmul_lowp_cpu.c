@@ -211,17 +211,14 @@ enum { ACC_LD = PANELS_PER_TASK * NR };
             }                                                                                                  \
         }                                                                                                      \
     }
-BF16_UKR(bf16_ukr8, 8)
-BF16_UKR(bf16_ukr7, 7)
-BF16_UKR(bf16_ukr6, 6)
-BF16_UKR(bf16_ukr5, 5)
-BF16_UKR(bf16_ukr4, 4)
-BF16_UKR(bf16_ukr3, 3)
-BF16_UKR(bf16_ukr2, 2)
-BF16_UKR(bf16_ukr1, 1)
+/* DEF(P1, 1) .. DEF(P8, 8): a micro-kernel for each row count (both kernel families), and their table. */
+#define UKR_ROWS_1_TO_8(DEF, P) \
+    DEF(P##1, 1) DEF(P##2, 2) DEF(P##3, 3) DEF(P##4, 4) DEF(P##5, 5) DEF(P##6, 6) DEF(P##7, 7) DEF(P##8, 8)
+#define UKR_TABLE(P) {NULL, P##1, P##2, P##3, P##4, P##5, P##6, P##7, P##8}
+UKR_ROWS_1_TO_8(BF16_UKR, bf16_ukr)
 /* By row count: blocks of MR rows, then one block of the rest (m = 7 was 1.5x slower than m = 8 as 4 + 1 + 1 + 1). */
 typedef void (*bf16_ukr_fn)(const bf16_ctx *, int64_t, int64_t, const uint16_t *, int64_t, int64_t, float *, int64_t, int, int);
-static const bf16_ukr_fn bf16_ukrs[MR + 1] = {NULL, bf16_ukr1, bf16_ukr2, bf16_ukr3, bf16_ukr4, bf16_ukr5, bf16_ukr6, bf16_ukr7, bf16_ukr8};
+static const bf16_ukr_fn bf16_ukrs[MR + 1] = UKR_TABLE(bf16_ukr);
 #undef BF16_UKR
 
 /* Task t: rows [mc*(t / groups), +mc) x panels [PANELS_PER_TASK*(t % groups), +PANELS_PER_TASK), k in
@@ -603,16 +600,9 @@ TGEMV static void midf_store(const midf_ctx *x, int64_t i, int64_t j, __m512 lo,
             }                                                                                                  \
         }                                                                                                      \
     }
-MIDF_UKR(midf_ukr8, 8)
-MIDF_UKR(midf_ukr7, 7)
-MIDF_UKR(midf_ukr6, 6)
-MIDF_UKR(midf_ukr5, 5)
-MIDF_UKR(midf_ukr4, 4)
-MIDF_UKR(midf_ukr3, 3)
-MIDF_UKR(midf_ukr2, 2)
-MIDF_UKR(midf_ukr1, 1)
+UKR_ROWS_1_TO_8(MIDF_UKR, midf_ukr)
 typedef void (*midf_ukr_fn)(const midf_ctx *, int64_t, int64_t, const float *, int64_t, float *, int64_t, int, int);
-static const midf_ukr_fn midf_ukrs[MR + 1] = {NULL, midf_ukr1, midf_ukr2, midf_ukr3, midf_ukr4, midf_ukr5, midf_ukr6, midf_ukr7, midf_ukr8};
+static const midf_ukr_fn midf_ukrs[MR + 1] = UKR_TABLE(midf_ukr);
 #undef MIDF_UKR
 
 /* Rows [k0, k1) of B's columns [c0, c0 + nc) widened into midf_pack; a's rows [k0, k1) into midf_a. */
