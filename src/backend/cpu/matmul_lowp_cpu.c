@@ -5,9 +5,9 @@
  *    16x16 float32, a and b packed once into tile blocks; LC_CPU_DISABLE=amx skips it), except at m <= 16, or
  *    m <= 64 with k·n >= 2^24, which take the medium-m AVX-512 BF16 kernel below (b read once, not packed whole).
  *  - bfloat16 on a CPU with AVX-512 BF16 ("avx512bf16"): B is packed into 32-column panels of k pairs, the
- *    VDPBF16PS layout (b[2p][j], b[2p+1][j] side by side): once, whole and in parallel, when more than two
- *    blocks of 32 rows share it, else slice by slice by the task that uses it (m <= 64: batched decode,
- *    where packing B whole cost more than the product); A is read in place (the
+ *    VDPBF16PS layout (b[2p][j], b[2p+1][j] side by side): once, whole and in parallel, when m > 64 (the
+ *    row blocks share it), else slice by slice by the task that uses it (m <= 64: batched decode, where
+ *    packing B whole cost more than the product); A is read in place (the
  *    pair a[i][2p], a[i][2p+1] is one 32-bit word of its row; B's rows are interleaved by word permutes). An
  *    8x32 micro-kernel keeps 16 float32 accumulators over a slice of k (an odd k's last pair gets a zero
  *    partner, so a NaN/Inf beside it can't leak in); a task (64 rows x 8 panels over slices of 1024 k when B
@@ -77,6 +77,7 @@ static lc_status lowp_via_f32(const lc_matmul_args *args, float *c_f32, const ch
 #include "core/dtype_avx512.h"
 #define LOWP_X86 1
 #define TBF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#define TAVX512 __attribute__((target("avx512f,avx512bw,avx512vl"))) /* the stores: every kernel calls them */
 
 enum { NR = 32, MR = 8, PANELS_PER_TASK = 8 };
 
@@ -139,8 +140,8 @@ static inline uint32_t bf16_pair(const uint16_t *row, int64_t p, int64_t k) {
     return row[2 * p];
 }
 
-TBF16 static void bf16_store(uint16_t *c, __m512 lo, __m512 hi, int cols) {
-    const __m256i l = lc_f32x16_to_bf16(_mm512_castps_si512(lo)), h = lc_f32x16_to_bf16(_mm512_castps_si512(hi));
+/* 32 16-bit results of a panel (l: columns 0-15, h: 16-31) into c, the first cols of them. */
+TAVX512 static void store16x32(uint16_t *c, __m256i l, __m256i h, int cols) {
     if (cols == NR) {
         _mm256_storeu_si256((__m256i *)c, l);
         _mm256_storeu_si256((__m256i *)(c + 16), h);
@@ -152,7 +153,11 @@ TBF16 static void bf16_store(uint16_t *c, __m512 lo, __m512 hi, int cols) {
     }
 }
 
-TBF16 static void f32_store(float *c, __m512 lo, __m512 hi, int cols) {
+TAVX512 static void bf16_store(uint16_t *c, __m512 lo, __m512 hi, int cols) {
+    store16x32(c, lc_f32x16_to_bf16(_mm512_castps_si512(lo)), lc_f32x16_to_bf16(_mm512_castps_si512(hi)), cols);
+}
+
+TAVX512 static void f32_store(float *c, __m512 lo, __m512 hi, int cols) {
     if (cols == NR) {
         _mm512_storeu_ps(c, lo);
         _mm512_storeu_ps(c + 16, hi);
@@ -324,7 +329,14 @@ static void bf16_mid_task(void *vctx, int64_t begin, int64_t end) {
     mid_chunks(begin, end, x->n, x->nc, x->kp, MID_KS, bf16_mid_slice, x);
 }
 
-static int64_t mid_chunk(int64_t n);
+/* Column chunks of at most MID_NC, at least 2 a thread, a multiple of the threads (both medium-m paths). */
+static int64_t mid_chunk(int64_t n) {
+    const int64_t th = lc_num_threads() > 0 ? lc_num_threads() : 1;
+    int64_t tasks = (n + MID_NC - 1) / MID_NC;
+    if (tasks < 2 * th) tasks = 2 * th;
+    tasks = (tasks + th - 1) / th * th;
+    return ((n + tasks - 1) / tasks + NR - 1) / NR * NR;
+}
 
 static lc_status lowp_bf16_avx512(const lc_matmul_args *args, float *c_f32, const char **path) {
     bf16_ctx x = {.a = args->a, .b = args->b, .c = args->c, .cf = c_f32, .m = args->m, .k = args->k, .n = args->n};
@@ -553,21 +565,12 @@ typedef struct {
 
 /* 32 float32 sums of row i, panel j (cols of them real) into cf, or rounded into c. */
 TGEMV static void midf_store(const midf_ctx *x, int64_t i, int64_t j, __m512 lo, __m512 hi, int cols) {
-    const lc_matmul_args *a = x->args;
-    const __mmask16 ml = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1u);
-    const __mmask16 mh = (__mmask16)(cols <= 16 ? 0 : cols >= NR ? 0xffff : (1u << (cols - 16)) - 1u);
-    const size_t off = (size_t)i * (size_t)a->n + (size_t)(j * NR);
-    if (x->cf) {
-        _mm512_mask_storeu_ps(x->cf + off, ml, lo);
-        _mm512_mask_storeu_ps(x->cf + off + 16, mh, hi);
-        return;
-    }
-    uint16_t *c = (uint16_t *)a->c + off;
+    const size_t off = (size_t)i * (size_t)x->args->n + (size_t)(j * NR);
+    uint16_t *c = (uint16_t *)x->args->c + off;
     const int rn = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-    const __m256i l = x->kind == 1 ? lc_f32x16_to_bf16(_mm512_castps_si512(lo)) : _mm512_cvtps_ph(lo, rn);
-    const __m256i h = x->kind == 1 ? lc_f32x16_to_bf16(_mm512_castps_si512(hi)) : _mm512_cvtps_ph(hi, rn);
-    _mm256_mask_storeu_epi16(c, ml, l);
-    _mm256_mask_storeu_epi16(c + 16, mh, h);
+    if (x->cf) f32_store(x->cf + off, lo, hi, cols);
+    else if (x->kind == 1) bf16_store(c, lo, hi, cols);
+    else store16x32(c, _mm512_cvtps_ph(lo, rn), _mm512_cvtps_ph(hi, rn), cols);
 }
 
 /* Rows i0.. (ROWS of them) x panel j over the slice's ks rows of k: pp the panel ([ks][NR]), the rows of a at
@@ -645,14 +648,6 @@ static void midf_task(void *vctx, int64_t begin, int64_t end) {
     mid_chunks(begin, end, x->args->n, x->nc, x->args->k, MIDF_KS, midf_slice, x);
 }
 
-/* Column chunks of at most MID_NC, at least 2 a thread, a multiple of the threads (both medium-m paths). */
-static int64_t mid_chunk(int64_t n) {
-    const int64_t th = lc_num_threads() > 0 ? lc_num_threads() : 1;
-    int64_t tasks = (n + MID_NC - 1) / MID_NC;
-    if (tasks < 2 * th) tasks = 2 * th;
-    tasks = (tasks + th - 1) / th * th;
-    return ((n + tasks - 1) / tasks + NR - 1) / NR * NR;
-}
 
 static lc_status lowp_mid_f32(const lc_matmul_args *args, float *c_f32, const char **path) {
     midf_ctx x = {args, c_f32, mid_chunk(args->n), args->dtype == LC_DTYPE_BF16 ? 1 : 2};
