@@ -115,6 +115,14 @@ int lc_tensor_is_view(const lc_tensor_t *t);
 /* Address of the first element (storage + offset); for a CUDA tensor a device address. */
 void *lc_tensor_data(const lc_tensor_t *t);
 
+/* Asks the device to bring the bytes of n tensors (0..8, one device; each tensor's span from its lowest to its
+ * highest element, a strided view's gaps included) into its cache ahead of the kernels that read them: a hint
+ * that changes no value. CUDA: one kernel enqueued on the calling thread's stream (captured in a graph like
+ * any launch) that waits for the work before it, then requests the spans into L2 and ends without waiting for
+ * the data, so the loads overlap the kernels after it (the model runner prefetches the next projections'
+ * weights while a decode step's attention runs). The CPU: nothing (LC_OK). */
+lc_status lc_tensor_prefetch(const lc_tensor_t *const *tensors, int n);
+
 /* Re-checks a tensor's metadata against the contract (shape, strides, offset vs storage). */
 lc_status lc_tensor_validate(const lc_tensor_t *t);
 

@@ -367,6 +367,15 @@ typedef struct lc_gather_args {
     int dst_strided;              /* 0: dst contiguous (the gather); 1: dst a strided view, dst_st its strides */
     int64_t dst_st[LC_MAX_DIMS];
 } lc_gather_args;
+/* prefetch (lc_tensor_prefetch): n byte ranges [ptr[i], ptr[i] + bytes[i]) of device memory (each a tensor's
+ * span, bytes[i] > 0) to bring into the device's cache ahead of the kernels that read them. A hint: nothing is
+ * written or read back. */
+#define LC_PREFETCH_MAX 8
+typedef struct lc_prefetch_args {
+    int n;
+    const void *ptr[LC_PREFETCH_MAX];
+    size_t bytes[LC_PREFETCH_MAX];
+} lc_prefetch_args;
 /* sample (lc_sample, filled by src/ops/sample.c and reaching the kernel through lc_call.ext): for each row r
  * of logits [rows, cols] (contiguous, `dtype`), one token index into out[r] (int64), drawn as
  * src/core/sample_math.h defines: s = (float)x / temperature; top_k > 0 (and < cols) keeps the keys >= the
@@ -418,6 +427,9 @@ typedef struct lc_backend {
     /* Strided gather on the device into a contiguous buffer (lc_gather_args): how a strided view on the
      * device an op runs on becomes a contiguous operand without a trip through the host. */
     lc_status (*gather)(const lc_gather_args *args);
+    /* Cache prefetch of device ranges (lc_prefetch_args), enqueued on the backend stream like a kernel (NULL:
+     * the backend has nothing to prefetch into that pays, e.g. the CPU; lc_tensor_prefetch then does nothing). */
+    lc_status (*prefetch)(const lc_prefetch_args *args);
     /* Device timer (NULL: the CPU uses wall time): events recorded on the backend stream. */
     lc_status (*timer_start)(void **handle);
     lc_status (*timer_stop)(void *handle, double *elapsed_ms);

@@ -1,7 +1,8 @@
 /* tensor.c — the opaque tensor: owned, borrowed or external storage (refcounted, shared by views; an
  * external storage runs its owner's deleter at release), shape,
- * strides and offset in elements, contract validation, host copies (gather/scatter for views).
- * Tests: tests/c/test_core.c, tests/python/test_tensor.py. */
+ * strides and offset in elements, contract validation, host copies (gather/scatter for views), the cache
+ * prefetch hint (lc_tensor_prefetch).
+ * Tests: tests/c/test_core.c, tests/python/test_tensor.py, tests/python/test_prefetch.py. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -415,4 +416,36 @@ lc_status lc_tensor_copy_from_host(lc_tensor_t *t, const void *src, size_t src_b
     if (lc_tensor_is_contiguous(t)) memmove(lc_tensor_data(t), src, src_bytes);
     else lc_strided_copy(t, (void *)src, 0);
     return LC_OK;
+}
+
+lc_status lc_tensor_prefetch(const lc_tensor_t *const *ts, int n) {
+    if (n < 0 || n > LC_PREFETCH_MAX)
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "tensor_prefetch: n: expected 0..%d tensors, got %d", LC_PREFETCH_MAX, n);
+    if (n > 0 && !ts) return lc_error(LC_ERR_INVALID_ARGUMENT, "tensor_prefetch: tensors: expected an array, got NULL");
+    lc_prefetch_args a;
+    memset(&a, 0, sizeof a);
+    lc_device dev = LC_DEVICE_CPU;
+    for (int i = 0; i < n; i++) {
+        const lc_tensor_t *t = ts[i];
+        if (!t) return lc_error(LC_ERR_INVALID_ARGUMENT, "tensor_prefetch: tensors[%d]: expected a tensor, got NULL", i);
+        if (i > 0 && t->storage->device != dev)
+            return lc_error(LC_ERR_INVALID_ARGUMENT, "tensor_prefetch: tensors[%d]: expected device %s (tensors[0]'s), got %s",
+                            i, lc_device_name(dev), lc_device_name(t->storage->device));
+        dev = t->storage->device;
+        if (lc_tensor_numel(t) == 0) continue;
+        /* the span of the elements: lowest to highest address, a strided view's gaps included */
+        int64_t lo = t->offset, hi = t->offset;
+        for (int d = 0; d < t->ndim; d++) {
+            const int64_t reach = (t->shape[d] - 1) * t->strides[d];
+            if (reach < 0) lo += reach;
+            else hi += reach;
+        }
+        const size_t es = lc_dtype_size(t->dtype);
+        a.ptr[a.n] = (const char *)t->storage->data + (size_t)lo * es;
+        a.bytes[a.n] = (size_t)(hi - lo + 1) * es;
+        a.n++;
+    }
+    const lc_backend *be = a.n > 0 ? lc_backend_for(dev) : NULL;
+    if (!be || !be->prefetch) return LC_OK; /* the CPU: nothing that pays */
+    return be->prefetch(&a);
 }

@@ -163,6 +163,31 @@ static PyObject *py_set_static_weights(PyObject *self, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
+/* prefetch(*tensors): lc_tensor_prefetch of up to 8 lightning_core tensors of one device (a hint; CPU: nothing). */
+static PyObject *py_prefetch(PyObject *self, PyObject *args) {
+    const Py_ssize_t n = PyTuple_GET_SIZE(args);
+    if (n > 8) {
+        PyErr_Format(PyExc_ValueError, "prefetch: tensors: expected at most 8 tensors, got %zd", n);
+        return NULL;
+    }
+    const lc_tensor_t *ts[8];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *o = PyTuple_GET_ITEM(args, i);
+        ts[i] = lcpy_tensor_handle(o);
+        if (!ts[i]) {
+            PyErr_Format(PyExc_TypeError, "prefetch: tensors[%zd]: expected a lightning_core Tensor, got %s", i,
+                         Py_TYPE(o)->tp_name);
+            return NULL;
+        }
+    }
+    lc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = lc_tensor_prefetch(ts, (int)n);
+    Py_END_ALLOW_THREADS
+    if (st != LC_OK) return lcpy_raise_status_in("prefetch", st);
+    Py_RETURN_NONE;
+}
+
 static PyObject *py_get_static_weights(PyObject *self, PyObject *noargs) { return PyBool_FromLong(lc_get_static_weights()); }
 
 static PyObject *py_get_matmul_precision(PyObject *self, PyObject *noargs) {
@@ -286,6 +311,11 @@ static PyMethodDef lcpy_runtime_methods[] = {
     {"set_static_weights", py_set_static_weights, METH_O,
      "set_static_weights($module, on, /)\n--\n\nThis thread's promise that no kernel in flight writes the weight of its "
      "linear-family calls (lets the CUDA decode GEMV load w before the previous kernel ends); see static_weights()."},
+    {"prefetch", py_prefetch, METH_VARARGS,
+     "prefetch($module, *tensors)\n--\n\nAsks the tensors' device (up to 8 tensors, one device) to bring their bytes "
+     "into its cache ahead of the kernels that read them: on CUDA one kernel on the stream that waits for the work "
+     "before it, then requests each tensor's span into L2 (captured in graphs like any launch); on the CPU nothing. "
+     "A hint: no value changes."},
     LCPY_NOARGS(get_static_weights, "This thread's static-weights promise (bool; default False)."),
     LCPY_METHOD(validate_shape, "($module, /, shape)", "None when the shape is valid, else ValueError."),
     LCPY_METHOD(validate_view, "($module, /, storage_elems, shape, strides, offset)",

@@ -68,6 +68,11 @@ class CausalLM:
         # so in_out there), in_out on the CPU (out_in there gathers a copy at every call)
         self.weight_layout = weight_layout or ("out_in" if device == "cuda" and self.arch == "gpt2" else "in_out")
         self.window = None  # the sliding window (LLaMA-family configs that set one)
+        # CUDA decode: MiB of the weights used after a layer's attention (o_proj, the MLP's, the next layer's qkv:
+        # whole tensors in order of use while they fit, then the first part of the next one) requested into L2 by
+        # one lc.prefetch before the attention, so they stream while it runs (it reads little at batch 1); 0: off.
+        # LC_MODELS_PREFETCH_MB overrides. Set it before the first generate (captured graphs keep their plan).
+        self.prefetch_mb = float(os.environ.get("LC_MODELS_PREFETCH_MB", "0"))
         self._np = _np_dtype(self.dtype)
         if self.arch == "gpt2":
             self._load_gpt2(tensors)
@@ -277,6 +282,8 @@ class CausalLM:
             qkv = lc.layer_norm_linear(x, L["w_qkv"], L["b_qkv"], L["ln1_w"], L["ln1_b"], self.eps, "none", dev)
         else:
             qkv = lc.rms_norm_linear(x, L["w_qkv"], L["b_qkv"], L["in_w"], self.eps, "none", dev)
+        if cache is not None and s == 1 and dev == "cuda" and self.prefetch_mb > 0:
+            lc.prefetch(*self._prefetch_list(L))  # after the qkv GEMV: fills the DRAM time of rope and attention
         cols = (h + 2 * hkv) * hd
         q = qkv.view((b, h, s, hd), (s * cols, hd, cols, 1), 0)
         k = qkv.view((b, hkv, s, hd), (s * cols, hd, cols, 1), h * hd)
@@ -293,6 +300,33 @@ class CausalLM:
         else:
             lc.scaled_dot_product_attention_into(q, k, v, merged, causal=True, device=dev, window=self.window)
         return out
+
+    PREFETCH_MIN_PART = 2 ** 20  # bytes: the smallest first part of a weight _prefetch_list takes
+
+    def _prefetch_list(self, L):
+        """The weights lc.prefetch requests during layer L's decode attention: those used next (o_proj, the MLP's,
+        the next layer's qkv), whole tensors in order while their sum fits prefetch_mb MiB, then the lowest addresses
+        of the next one (a flat view of its span, from 1 MiB; the GEMVs stream each weight from its start in both
+        layouts' plans, so a prefix spares DRAM bytes either way); cached per budget."""
+        key = ("_pf", self.prefetch_mb)
+        plans = self.__dict__.get("_pf_plans")
+        if plans is None or plans[0] != key:
+            mlp = ("w_fc", "w_proj") if self.arch == "gpt2" else ("w_gu", "w_down")
+            order = [L_[n] for L_ in self.layers for n in (("w_qkv", "w_o") + mlp)]
+            budget, per = self.prefetch_mb * 2.0 ** 20, {}
+            for i, L_ in enumerate(self.layers):
+                start, got, used = 4 * i + 1, [], 0  # w_o of layer i, then on
+                for t in order[start:start + 4]:
+                    if used + t.nbytes > budget:  # the first part of the one that does not fit, from 1 MiB
+                        part = int((budget - used) // (t.nbytes // t.numel)) // 4096 * 4096
+                        if part > 0 and part * (t.nbytes // t.numel) >= self.PREFETCH_MIN_PART:
+                            got.append(t.view((part,), None, t.offset))  # its lowest addresses
+                        break
+                    got.append(t)
+                    used += t.nbytes
+                per[id(L_)] = got
+            plans = self._pf_plans = (key, per)
+        return plans[1][id(L)]
 
     # ---- generation ---------------------------------------------------------------------------------
     def generate(self, prompts, max_new_tokens, stop_ids=(), stream=None, temperature=0.0, top_k=0, top_p=1.0, seed=0,

@@ -482,6 +482,12 @@ static lc_status lc_cuda_gather(const lc_gather_args *g) {
     return lc_launched("gather", lc_cuda_launch_gather(g, lc_cuda_stream(ctx)));
 }
 
+static lc_status lc_cuda_prefetch(const lc_prefetch_args *a) {
+    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
+    if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "prefetch: cuda: no usable GPU");
+    return lc_launched("prefetch", lc_cuda_launch_prefetch(a, ctx->num_sms, lc_cuda_stream(ctx)));
+}
+
 static lc_status lc_cuda_k_sample(const lc_call *c, const char **path) {
     const lc_sample_args *a = c->ext;
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
@@ -527,6 +533,7 @@ const lc_backend lc_cuda_backend = {
     .copy_d2d = lc_cuda_copy_d2d,
     .sync = lc_cuda_sync,
     .gather = lc_cuda_gather,
+    .prefetch = lc_cuda_prefetch,
     .kernels =
         {
             [LC_OP_MATMUL] = lc_cuda_k_matmul,

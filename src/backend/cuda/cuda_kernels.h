@@ -96,6 +96,8 @@ int64_t lc_cuda_sdpa_tf32_blocks(const lc_sdpa_args *args);
 cudaError_t lc_cuda_launch_sdpa_tf32(const lc_sdpa_args *args, cudaStream_t stream, const char **path);
 /* layout_cuda.cu: the backend's gather entry (a strided view into a contiguous buffer on the device). */
 cudaError_t lc_cuda_launch_gather(const lc_gather_args *args, cudaStream_t stream);
+/* layout_cuda.cu: the backend's prefetch entry (device ranges into L2 once the work before it is done). */
+cudaError_t lc_cuda_launch_prefetch(const lc_prefetch_args *args, int num_sms, cudaStream_t stream);
 /* index_cuda.cu: embedding (an id out of range writes a zero row) and argmax over the last axis. */
 cudaError_t lc_cuda_launch_embedding(const lc_embedding_args *args, cudaStream_t stream);
 cudaError_t lc_cuda_launch_argmax(const lc_argmax_args *args, cudaStream_t stream);

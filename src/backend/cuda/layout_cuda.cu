@@ -1,4 +1,11 @@
 /* layout_cuda.cu — data-movement kernels:
+ *  - lc_cuda_launch_prefetch (lc_tensor_prefetch): byte ranges of device memory requested into L2 by a kernel
+ *    that first waits for the work before it in the stream (PDL), so the requests fill the DRAM time of the
+ *    kernels after it (a decode step's attention streams little: the next projections' weights can load
+ *    meanwhile). Forms (LC_PREFETCH_MODE, read once; A/B runs): "line" (default) one prefetch.global.L2 a
+ *    128-byte line a thread, "last" the same with the evict_last priority, "bulk" one cp.async.bulk.prefetch.L2
+ *    of up to 4 KiB a warp. Every address requested lies inside a range, widened to 16 bytes at most (bulk).
+ *    Tests: tests/python/test_prefetch.py (ranges, views, capture, values unchanged), the engine's decode tests.
  *  - qkv_pack_repeat, dst[i] = src[i % src_n] for i < dst_n (the seed's flatten-then-repeat-or-truncate
  *    of a conv output into q|k|v): a copy of elements of lc_dtype_size(dtype) bytes (float32 as 4-byte,
  *    float16/bfloat16 as 2-byte words: bit-exact, NaN payloads kept);
@@ -8,6 +15,7 @@
  * Tests: tests/c/test_ops.c (qkv_pack cases), tests/c/test_lowp_attn.c (16-bit), GPU machine. */
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/lowp.cuh"
+#include "backend/cuda/pdl.cuh"
 
 template <typename W>
 __global__ void lc_qkv_pack_kernel(const W *__restrict__ src, W *__restrict__ dst, long long src_n, long long dst_n) {
@@ -122,4 +130,65 @@ cudaError_t lc_cuda_launch_gather(const lc_gather_args *g, cudaStream_t stream) 
     default: return cudaErrorInvalidValue;
     }
     return cudaGetLastError();
+}
+
+/* ---- L2 prefetch ------------------------------------------------------------------------------------------ */
+
+enum { LC_PF_LINE = 0, LC_PF_LAST = 1, LC_PF_BULK = 2 };
+
+static int lc_prefetch_mode() {
+    static int cached = -1;
+    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (v < 0) {
+        const char *e = getenv("LC_PREFETCH_MODE");
+        v = e && strcmp(e, "bulk") == 0 ? LC_PF_BULK : e && strcmp(e, "last") == 0 ? LC_PF_LAST : LC_PF_LINE;
+        __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
+
+/* Units (128-byte lines, or 4 KiB pieces for bulk) are numbered across the ranges in order; thread (warp, for
+ * bulk) t takes units t, t + T, ... Each waits first: its requests follow the previous kernel's traffic. */
+__global__ void __launch_bounds__(256) lc_prefetch_kernel(const lc_prefetch_args a, int mode) {
+    lc_pdl_entry();
+    const int bulk = mode == LC_PF_BULK;
+    const int64_t unit = bulk ? 4096 : 128;
+    int64_t first[LC_PREFETCH_MAX + 1];
+    first[0] = 0;
+    for (int r = 0; r < a.n; r++) {
+        const uintptr_t p = (uintptr_t)a.ptr[r], lo = p & ~(uintptr_t)(unit - 1);
+        first[r + 1] = first[r] + (int64_t)((p + a.bytes[r] - lo + unit - 1) / unit);
+    }
+    const int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (bulk && (threadIdx.x & 31)) return;
+    const int64_t id = bulk ? tid / 32 : tid, step = (int64_t)gridDim.x * blockDim.x / (bulk ? 32 : 1);
+    int r = 0;
+    for (int64_t u = id; u < first[a.n]; u += step) {
+        while (u >= first[r + 1]) r++;
+        const uintptr_t p = (uintptr_t)a.ptr[r], base = (p & ~(uintptr_t)(unit - 1)) + (uintptr_t)(u - first[r]) * unit;
+        if (bulk) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+            const uintptr_t a0 = base > (p & ~(uintptr_t)15) ? base : (p & ~(uintptr_t)15),
+                            e = (p + a.bytes[r] + 15) & ~(uintptr_t)15, a1 = base + unit < e ? base + unit : e;
+            asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(a0), "r"((unsigned)(a1 - a0)) : "memory");
+#endif
+        } else {
+            const uintptr_t q = base > p ? base : p;
+            if (mode == LC_PF_LAST) asm volatile("prefetch.global.L2::evict_last [%0];" ::"l"(q));
+            else asm volatile("prefetch.global.L2 [%0];" ::"l"(q));
+        }
+    }
+}
+
+extern "C" cudaError_t lc_cuda_launch_prefetch(const lc_prefetch_args *a, int num_sms, cudaStream_t stream) {
+    if (!a || a->n < 1 || a->n > LC_PREFETCH_MAX) return cudaErrorInvalidValue;
+    size_t total = 0;
+    for (int r = 0; r < a->n; r++) {
+        if (!a->ptr[r] || a->bytes[r] == 0) return cudaErrorInvalidValue;
+        total += a->bytes[r];
+    }
+    /* 32 KiB a block (one line a thread, one 4 KiB piece a warp), at most two blocks an SM */
+    const size_t cap = (size_t)(num_sms > 0 ? num_sms : 1) * 2, want = (total + 32767) / 32768;
+    const unsigned blocks = (unsigned)(want < 1 ? 1 : want > cap ? cap : want);
+    return lc_pdl_launch(lc_prefetch_kernel, dim3(blocks), dim3(256), 0, stream, *a, lc_prefetch_mode());
 }
