@@ -187,8 +187,9 @@ extern "C" cudaError_t lc_cuda_launch_prefetch(const lc_prefetch_args *a, int nu
         if (!a->ptr[r] || a->bytes[r] == 0) return cudaErrorInvalidValue;
         total += a->bytes[r];
     }
-    /* 32 KiB a block (one line a thread, one 4 KiB piece a warp), at most two blocks an SM */
-    const size_t cap = (size_t)(num_sms > 0 ? num_sms : 1) * 2, want = (total + 32767) / 32768;
+    /* 128 KiB a block (four lines a thread, four 4 KiB pieces a warp), at most one block an SM: few blocks to
+     * schedule in the chain of a decode step, each issuing a few requests */
+    const size_t cap = (size_t)(num_sms > 0 ? num_sms : 1), want = (total + 131071) / 131072;
     const unsigned blocks = (unsigned)(want < 1 ? 1 : want > cap ? cap : want);
     return lc_pdl_launch(lc_prefetch_kernel, dim3(blocks), dim3(256), 0, stream, *a, lc_prefetch_mode());
 }
