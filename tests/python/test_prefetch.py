@@ -86,6 +86,14 @@ def folder(request, tmp_path_factory):
     return str(d)
 
 
+def test_prefetch_budget_from_env(folder, monkeypatch):
+    monkeypatch.setenv("LC_MODELS_PREFETCH_MB", "12.5")
+    assert load(folder).prefetch_mb == 12.5
+    monkeypatch.setenv("LC_MODELS_PREFETCH_MB", "lots")
+    with pytest.raises(ValueError, match="LC_MODELS_PREFETCH_MB: expected a number of MiB, got 'lots'"):
+        load(folder)
+
+
 def test_prefetch_plan(folder):
     """The weights a layer's decode prefetches: those used after its attention, in order, whole tensors while the
     budget holds (the last layer has no next qkv)."""

@@ -72,7 +72,11 @@ class CausalLM:
         # whole tensors in order of use while they fit, then the first part of the next one) requested into L2 by
         # one lc.prefetch before the attention, so they stream while it runs (it reads little at batch 1); 0: off.
         # LC_MODELS_PREFETCH_MB overrides. Set it before the first generate (captured graphs keep their plan).
-        self.prefetch_mb = float(os.environ.get("LC_MODELS_PREFETCH_MB", "0"))
+        try:
+            self.prefetch_mb = max(0.0, float(os.environ.get("LC_MODELS_PREFETCH_MB", "0")))
+        except ValueError:
+            raise ValueError("CausalLM: LC_MODELS_PREFETCH_MB: expected a number of MiB, got "
+                             f"{os.environ['LC_MODELS_PREFETCH_MB']!r}") from None
         self._np = _np_dtype(self.dtype)
         if self.arch == "gpt2":
             self._load_gpt2(tensors)
