@@ -70,7 +70,9 @@ class CausalLM:
         self.window = None  # the sliding window (LLaMA-family configs that set one)
         # CUDA decode: MiB of the weights used after a layer's attention (o_proj, the MLP's, the next layer's qkv:
         # whole tensors in order of use while they fit, then the first part of the next one) requested into L2 by
-        # one lc.prefetch before the attention, so they stream while it runs (it reads little at batch 1); 0: off.
+        # one lc.prefetch before the attention, so they stream while it runs (it reads little at batch 1); 0: off,
+        # the default: on the H100 it measured slower (session 21: GPT-2 B=1 0.376 -> 0.44 ms a step, LLaMA 1.1B
+        # 1.41 -> 1.48+; the prefetch kernel is a node of the chain that the attention waits for). An A/B knob:
         # LC_MODELS_PREFETCH_MB overrides. Set it before the first generate (captured graphs keep their plan).
         try:
             self.prefetch_mb = max(0.0, float(os.environ.get("LC_MODELS_PREFETCH_MB", "0")))
