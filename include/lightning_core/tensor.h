@@ -119,8 +119,9 @@ void *lc_tensor_data(const lc_tensor_t *t);
  * highest element, a strided view's gaps included) into its cache ahead of the kernels that read them: a hint
  * that changes no value. CUDA: one kernel enqueued on the calling thread's stream (captured in a graph like
  * any launch) that waits for the work before it, then requests the spans into L2 and ends without waiting for
- * the data, so the loads overlap the kernels after it (the model runner prefetches the next projections'
- * weights while a decode step's attention runs). The CPU: nothing (LC_OK). */
+ * the data, so the loads overlap the kernels after it; the kernel after it still waits for its grid (~1 us, and
+ * ~0.2 us a MiB of issue time past 4 MiB on the H100: in a decode step's chain it cost more than it saved,
+ * docs/benchmarks.md session 21). The CPU: nothing (LC_OK). */
 lc_status lc_tensor_prefetch(const lc_tensor_t *const *tensors, int n);
 
 /* Re-checks a tensor's metadata against the contract (shape, strides, offset vs storage). */

@@ -1,6 +1,7 @@
 /* test_core.c — tests of the core runtime: status/last-error, the tensor contract (shape, layout/view
  * bounds, copy-based host transfers, view aliasing and device rule, refcounted storage), the thread
- * pool (coverage, concurrent callers, resizing), device strings and the fallback/strict policy.
+ * pool (coverage, concurrent callers, resizing), device strings and the fallback/strict policy, the prefetch
+ * hint's argument checks (lc_tensor_prefetch; its CUDA kernel: tests/python/test_prefetch.py).
  * Run by ctest; prints "N passed, N failed". */
 #include <math.h>
 #include <pthread.h>
@@ -327,8 +328,31 @@ static void test_wrap_external(void) {
     CHECK(g_ext_deletes == 2);
 }
 
+/* lc_tensor_prefetch: a hint, so what can be checked on any machine is its contract: 0..8 tensors, no NULL, LC_OK
+ * and nothing changed for CPU tensors and views, errors named and the runtime usable after them. */
+static void test_prefetch(void) {
+    float host[12];
+    for (int i = 0; i < 12; i++) host[i] = (float)i;
+    int64_t shape[2] = {3, 4}, vshape[2] = {4, 3}, vstrides[2] = {1, 4};
+    lc_tensor_t *t = NULL, *v = NULL;
+    CHECK(lc_tensor_from_host(host, sizeof host, LC_DTYPE_F32, LC_DEVICE_CPU, 2, shape, &t) == LC_OK);
+    CHECK(lc_tensor_view(t, 2, vshape, vstrides, 0, LC_DEVICE_AUTO, &v) == LC_OK);
+    const lc_tensor_t *ts[9] = {t, v, t, v, t, v, t, v, t};
+    CHECK(lc_tensor_prefetch(ts, 2) == LC_OK && lc_tensor_prefetch(ts, 8) == LC_OK && lc_tensor_prefetch(NULL, 0) == LC_OK);
+    CHECK(lc_tensor_prefetch(ts, 9) == LC_ERR_INVALID_ARGUMENT && strstr(lc_last_error(), "expected 0..8 tensors, got 9"));
+    CHECK(lc_tensor_prefetch(ts, -1) == LC_ERR_INVALID_ARGUMENT);
+    CHECK(lc_tensor_prefetch(NULL, 1) == LC_ERR_INVALID_ARGUMENT && strstr(lc_last_error(), "tensors: expected an array"));
+    const lc_tensor_t *holes[2] = {t, NULL};
+    CHECK(lc_tensor_prefetch(holes, 2) == LC_ERR_INVALID_ARGUMENT && strstr(lc_last_error(), "tensors[1]: expected a tensor"));
+    float back[12];
+    CHECK(lc_tensor_to_host(t, back, sizeof back) == LC_OK && memcmp(back, host, sizeof back) == 0);
+    lc_tensor_free(v);
+    lc_tensor_free(t);
+}
+
 int main(void) {
     test_status();
+    test_prefetch();
     test_shape_contract();
     test_views();
     test_wrap_host();
