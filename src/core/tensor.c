@@ -353,8 +353,9 @@ static void lc_strided_copy(const lc_tensor_t *t, void *contig, int to_contig) {
     }
 }
 
-/* A strided view of a device tensor goes through a host copy of the storage span it covers:
- * [offset, offset + extent) is downloaded (and, for writes, uploaded back after the scatter). */
+/* The storage span a tensor's elements cover, [offset, offset + extent) (strides are >= 0): a strided view of a
+ * device tensor goes through a host copy of it (downloaded, and for writes uploaded back after the scatter);
+ * lc_tensor_prefetch asks for it. */
 static void lc_device_span(const lc_tensor_t *t, int64_t *first, int64_t *count) {
     int64_t last = t->offset;
     for (int i = 0; i < t->ndim; i++) last += (t->shape[i] - 1) * t->strides[i];
@@ -433,16 +434,11 @@ lc_status lc_tensor_prefetch(const lc_tensor_t *const *ts, int n) {
                             i, lc_device_name(dev), lc_device_name(t->storage->device));
         dev = t->storage->device;
         if (lc_tensor_numel(t) == 0) continue;
-        /* the span of the elements: lowest to highest address, a strided view's gaps included */
-        int64_t lo = t->offset, hi = t->offset;
-        for (int d = 0; d < t->ndim; d++) {
-            const int64_t reach = (t->shape[d] - 1) * t->strides[d];
-            if (reach < 0) lo += reach;
-            else hi += reach;
-        }
+        int64_t first, count; /* the storage span of the elements, a strided view's gaps included */
+        lc_device_span(t, &first, &count);
         const size_t es = lc_dtype_size(t->dtype);
-        a.ptr[a.n] = (const char *)t->storage->data + (size_t)lo * es;
-        a.bytes[a.n] = (size_t)(hi - lo + 1) * es;
+        a.ptr[a.n] = (const char *)t->storage->data + (size_t)first * es;
+        a.bytes[a.n] = (size_t)count * es;
         a.n++;
     }
     const lc_backend *be = a.n > 0 ? lc_backend_for(dev) : NULL;

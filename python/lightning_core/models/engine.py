@@ -324,8 +324,9 @@ class CausalLM:
                 start, got, used = 4 * i + 1, [], 0  # w_o of layer i, then on
                 for t in order[start:start + 4]:
                     if used + t.nbytes > budget:  # the first part of the one that does not fit, from 1 MiB
-                        part = int((budget - used) // (t.nbytes // t.numel)) // 4096 * 4096
-                        if part > 0 and part * (t.nbytes // t.numel) >= self.PREFETCH_MIN_PART:
+                        es = t.nbytes // t.numel
+                        part = int((budget - used) // es) // 4096 * 4096
+                        if part > 0 and part * es >= self.PREFETCH_MIN_PART:
                             got.append(t.view((part,), None, t.offset))  # its lowest addresses
                         break
                     got.append(t)

@@ -140,16 +140,19 @@ static inline uint32_t bf16_pair(const uint16_t *row, int64_t p, int64_t k) {
     return row[2 * p];
 }
 
+/* The first `left` of 16 lanes (none at left <= 0, all from 16): the tail masks of the stores and loads here. */
+static inline __mmask16 mask16(int64_t left) {
+    return left >= 16 ? (__mmask16)0xffff : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1u);
+}
+
 /* 32 16-bit results of a panel (l: columns 0-15, h: 16-31) into c, the first cols of them. */
 TAVX512 static void store16x32(uint16_t *c, __m256i l, __m256i h, int cols) {
     if (cols == NR) {
         _mm256_storeu_si256((__m256i *)c, l);
         _mm256_storeu_si256((__m256i *)(c + 16), h);
     } else {
-        const __mmask16 ml = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1u);
-        const __mmask16 mh = (__mmask16)(cols <= 16 ? 0 : (1u << (cols - 16)) - 1u);
-        _mm256_mask_storeu_epi16(c, ml, l);
-        _mm256_mask_storeu_epi16(c + 16, mh, h);
+        _mm256_mask_storeu_epi16(c, mask16(cols), l);
+        _mm256_mask_storeu_epi16(c + 16, mask16(cols - 16), h);
     }
 }
 
@@ -162,8 +165,8 @@ TAVX512 static void f32_store(float *c, __m512 lo, __m512 hi, int cols) {
         _mm512_storeu_ps(c, lo);
         _mm512_storeu_ps(c + 16, hi);
     } else {
-        _mm512_mask_storeu_ps(c, (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1u), lo);
-        _mm512_mask_storeu_ps(c + 16, (__mmask16)(cols <= 16 ? 0 : (1u << (cols - 16)) - 1u), hi);
+        _mm512_mask_storeu_ps(c, mask16(cols), lo);
+        _mm512_mask_storeu_ps(c + 16, mask16(cols - 16), hi);
     }
 }
 
@@ -618,15 +621,13 @@ TGEMV static void midf_pack_slice(const midf_ctx *x, int64_t c0, int64_t nc, int
         float *d = midf_pack + (kk - k0) * NR;
         for (int64_t q = 0; q < npan; q++, d += MIDF_KS * NR)
             for (int h = 0; h < 2; h++) {
-                const int64_t col = q * NR + h * 16, left = nc - col;
-                const __mmask16 mk = left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1u);
-                _mm512_store_ps(d + h * 16, gemv_loadw(a->b, kk * n + c0 + col, x->kind, mk));
+                const int64_t col = q * NR + h * 16;
+                _mm512_store_ps(d + h * 16, gemv_loadw(a->b, kk * n + c0 + col, x->kind, mask16(nc - col)));
             }
     }
     for (int64_t i = 0; i < a->m; i++)
         for (int64_t kk = 0; kk < ks; kk += 16) {
-            const int64_t left = ks - kk;
-            const __mmask16 mk = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+            const __mmask16 mk = mask16(ks - kk);
             _mm512_mask_storeu_ps(midf_a + i * MIDF_KS + kk, mk, gemv_loadw(a->a, i * k + k0 + kk, x->kind, mk));
         }
 }
@@ -648,7 +649,6 @@ static void midf_task(void *vctx, int64_t begin, int64_t end) {
     mid_chunks(begin, end, x->args->n, x->nc, x->args->k, MIDF_KS, midf_slice, x);
 }
 
-
 static lc_status lowp_mid_f32(const lc_matmul_args *args, float *c_f32, const char **path) {
     midf_ctx x = {args, c_f32, mid_chunk(args->n), args->dtype == LC_DTYPE_BF16 ? 1 : 2};
     lc_parallel_for((args->n + x.nc - 1) / x.nc, 1, midf_task, &x);
@@ -662,9 +662,10 @@ static lc_status lowp_run(const lc_matmul_args *args, float *c_f32, const char *
         return lc_error(LC_ERR_DTYPE, "matmul: low-precision cpu kernel takes float16 or bfloat16, got %s",
                         lc_dtype_name(args->dtype));
 #ifdef LOWP_X86
-    if (args->m <= GEMV_MAX_M && args->k > 0 && lc_cpu_caps_get()->avx512f && lc_cpu_caps_get()->avx512bw &&
-        (args->dtype == LC_DTYPE_BF16 || lc_cpu_caps_get()->f16c))
-        return lowp_gemv(args, c_f32, path);
+    /* AVX-512 F + BW, and F16C for float16: what the in-place GEMV and the widening medium-m kernel need */
+    const int avx512 = lc_cpu_caps_get()->avx512f && lc_cpu_caps_get()->avx512bw &&
+                       (args->dtype == LC_DTYPE_BF16 || lc_cpu_caps_get()->f16c);
+    if (args->m <= GEMV_MAX_M && args->k > 0 && avx512) return lowp_gemv(args, c_f32, path);
     /* AMX packs a and b whole at every call: at few rows, or a large b, the medium-m AVX-512 BF16 kernel reading
      * b once wins (16-core Xeon, session 20: m = 8 1.5-10x faster at GPT-2 / LLaMA-1B shapes; m = 32, 64 from
      * 2048 x 11264 up, AMX below) */
@@ -672,9 +673,7 @@ static lc_status lowp_run(const lc_matmul_args *args, float *c_f32, const char *
                         (args->m <= AMX_MID_MAX_M || (double)args->k * (double)args->n >= AMX_MID_MIN_KN);
     if (args->dtype == LC_DTYPE_BF16 && !amx_mid && lc_cpu_amx_ready()) return lc_cpu_matmul_amx_bf16(args, c_f32, path);
     if (args->dtype == LC_DTYPE_BF16 && lc_cpu_caps_get()->avx512bf16) return lowp_bf16_avx512(args, c_f32, path);
-    if (args->m <= MID_MAX_M && lc_cpu_caps_get()->avx512f && lc_cpu_caps_get()->avx512bw &&
-        (args->dtype == LC_DTYPE_BF16 || lc_cpu_caps_get()->f16c))
-        return lowp_mid_f32(args, c_f32, path);
+    if (args->m <= MID_MAX_M && avx512) return lowp_mid_f32(args, c_f32, path);
 #endif /* (no AMX elsewhere) */
     return lowp_via_f32(args, c_f32, path);
 }
