@@ -253,6 +253,50 @@ typedef struct lc_rope_options {
 lc_status lc_rope(const lc_tensor_t *x, const lc_tensor_t *positions, lc_tensor_t *out, const lc_rope_options *options,
                   lc_device device);
 
+/* A fused decode step (CUDA, batch 1, float16/bfloat16): one persistent kernel runs a whole step of a GPT-2 or
+ * LLaMA-family model (embedding, every layer's norms, projections, rotary embedding, KV append and attention,
+ * the final norm, lm_head and its argmax), streaming each block's share of the weights through shared memory
+ * ahead of the grid's barriers. Weights are the [in, out] views of row-major [out, in] arrays that lc_linear
+ * reads (torch's nn.Linear layout, transposed as a view; 16-byte aligned); every in-dimension a multiple of 256
+ * (at most 12288); head_dim 64 or 128. The program keeps pointers to the tensors and caches given: they must
+ * outlive it. Tests: tests/python/test_decode_program.py. */
+typedef enum lc_decode_arch { LC_DECODE_GPT2 = 0, LC_DECODE_LLAMA = 1 } lc_decode_arch;
+typedef struct lc_decode_layer {
+    const lc_tensor_t *norm1_w, *norm1_b;  /* the input norm ([d]; norm1_b: LayerNorm's bias, NULL for RMSNorm) */
+    const lc_tensor_t *w_qkv, *b_qkv;      /* [d, (heads + 2 kv_heads) head_dim] (q | k | v); bias or NULL */
+    const lc_tensor_t *w_o, *b_o;          /* [heads head_dim, d] */
+    const lc_tensor_t *norm2_w, *norm2_b;  /* the post-attention norm */
+    const lc_tensor_t *w_up, *b_up;        /* GPT-2: c_fc [d, ffn] (GELU after it); LLaMA: [d, 2 ffn] (gate | up) */
+    const lc_tensor_t *w_down, *b_down;    /* [ffn, d] (LLaMA: applied to silu(gate) * up) */
+    lc_kv_cache_t *cache;                  /* batch 1, kv_heads x max_seq x head_dim, the model's dtype, CUDA */
+} lc_decode_layer;
+typedef struct lc_decode_model {
+    lc_decode_arch arch;
+    int64_t n_layers;
+    const lc_decode_layer *layers;
+    int64_t heads, kv_heads;               /* heads a multiple of kv_heads (GPT-2: equal) */
+    double eps;                            /* of every norm */
+    lc_activation act;                     /* GPT-2's MLP: LC_ACT_GELU_TANH or LC_ACT_GELU_ERF (LLaMA: ignored) */
+    const lc_rope_options *rope;           /* LLaMA (rotary_dim = head_dim); NULL: defaults */
+    int64_t window;                        /* sliding window (0: none) */
+    const lc_tensor_t *embed;              /* [vocab, d] */
+    const lc_tensor_t *pos_embed;          /* GPT-2 [n_positions, d]; LLaMA NULL */
+    const lc_tensor_t *final_w, *final_b;  /* the final norm (final_b: LayerNorm only) */
+    const lc_tensor_t *lm_head;            /* [d, vocab] */
+} lc_decode_model;
+typedef struct lc_decode_program lc_decode_program_t;
+/* Checks the model (errors name the field: LC_ERR_SHAPE / LC_ERR_DTYPE / LC_ERR_INVALID_ARGUMENT, nothing
+ * kept), uploads the program and allocates its float32 scratch. LC_ERR_UNSUPPORTED: not on this device. */
+lc_status lc_decode_program_new(const lc_decode_model *model, lc_decode_program_t **out);
+/* One step at the caches' current length (the first layer's; every cache must hold as many tokens): token
+ * (int64 [1] on the device) in; the caches appended and advanced by one; next_token (int64 [1], may be NULL)
+ * = argmax of the logits; logits (float32 [vocab] or [1, vocab], may be NULL) written. Enqueued on the
+ * backend stream (capturable). A full cache (or a token out of range) writes next_token = -1 and nothing
+ * else (a full cache also raises its overflow flag). */
+lc_status lc_decode_program_step(lc_decode_program_t *program, const lc_tensor_t *token, lc_tensor_t *next_token,
+                                 lc_tensor_t *logits);
+void lc_decode_program_free(lc_decode_program_t *program);
+
 #ifdef __cplusplus
 }
 #endif

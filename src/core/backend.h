@@ -398,6 +398,8 @@ typedef struct lc_sample_args {
 /* Graph capture state of a backend (capture_state entry). */
 enum { LC_CAPTURE_NONE = 0, LC_CAPTURE_THIS_THREAD = 1, LC_CAPTURE_OTHER_THREAD = 2 };
 
+struct lc_dp_step_args; /* core/decode_program.h */
+
 /* The backend table. Which op/dtype pairs a backend takes is the op table's dtype mask for it
  * (lc_op_supported, op_table.h): there is no per-backend support function to keep in step. */
 typedef struct lc_backend {
@@ -430,6 +432,10 @@ typedef struct lc_backend {
     /* Cache prefetch of device ranges (lc_prefetch_args), enqueued on the backend stream like a kernel (NULL:
      * the backend has nothing to prefetch into that pays, e.g. the CPU; lc_tensor_prefetch then does nothing). */
     lc_status (*prefetch)(const lc_prefetch_args *args);
+    /* The fused decode step (core/decode_program.h; NULL: the backend has none, lc_decode_program_new refuses).
+     * args NULL: fills *grid (its blocks, one per SM, all resident) and *smem_max (the dynamic shared memory a
+     * block may use) for the plan; else enqueues the step. */
+    lc_status (*decode_program)(const struct lc_dp_step_args *args, int *grid, size_t *smem_max);
     /* Device timer (NULL: the CPU uses wall time): events recorded on the backend stream. */
     lc_status (*timer_start)(void **handle);
     lc_status (*timer_stop)(void *handle, double *elapsed_ms);

@@ -16,6 +16,7 @@
 #include "lightning_core/dtype.h"
 #include "lightning_core/session.h"
 #include "ops/dispatch.h"
+#include "core/decode_program.h"
 #include "ops/sdpa_internal.h"
 
 struct lc_kv_cache {
@@ -306,4 +307,25 @@ lc_status lc_kv_cache_append_attention(lc_kv_cache_t *c, const lc_tensor_t *k_ne
     st = lc_sdpa_run(&call);
     if (st == LC_OK) lc_kv_append_done(c, t);
     return st;
+}
+
+/* The fused decode step (ops/decode_program.c, core/decode_program.h): a cache's storage and device counters,
+ * and the host mirror made stale by a step that advanced the device lengths. */
+lc_status lc_kv_cache_get_parts(const lc_kv_cache_t *c, lc_kv_cache_parts *o) {
+    if (!c || !o) return lc_error(LC_ERR_INVALID_ARGUMENT, "KVCache: expected a cache, got NULL");
+    o->batch = c->batch;
+    o->kv_heads = c->kv_heads;
+    o->max_seq = c->max_seq;
+    o->head_dim = c->head_dim;
+    o->dtype = c->dtype;
+    o->device = c->device;
+    o->k = lc_tensor_data(c->k);
+    o->v = lc_tensor_data(c->v);
+    o->lengths = (int32_t *)lc_tensor_data(c->lengths);
+    o->overflow = (int32_t *)lc_tensor_data(c->overflow);
+    return LC_OK;
+}
+
+void lc_kv_cache_advanced(lc_kv_cache_t *c) {
+    if (c) c->mirror_valid = 0;
 }

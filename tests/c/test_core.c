@@ -330,6 +330,29 @@ static void test_wrap_external(void) {
 
 /* lc_tensor_prefetch: a hint, so what can be checked on any machine is its contract: 0..8 tensors, no NULL, LC_OK
  * and nothing changed for CPU tensors and views, errors named and the runtime usable after them. */
+/* lc_decode_program_*'s argument contract (the model checks run in tests/python/test_decode_program.py): NULLs
+ * and empty models are named errors, nothing is allocated, free(NULL) is a no-op */
+static void test_decode_program_contract(void) {
+    lc_decode_program_t *p = (lc_decode_program_t *)&p; /* poisoned: must come back NULL */
+    CHECK(lc_decode_program_new(NULL, &p) == LC_ERR_INVALID_ARGUMENT && p == NULL);
+    CHECK(strstr(lc_last_error(), "model") != NULL);
+    lc_decode_model m;
+    memset(&m, 0, sizeof m);
+    CHECK(lc_decode_program_new(&m, NULL) == LC_ERR_INVALID_ARGUMENT);
+    CHECK(lc_decode_program_new(&m, &p) == LC_ERR_INVALID_ARGUMENT && p == NULL); /* no layers */
+    CHECK(strstr(lc_last_error(), "layers") != NULL);
+    m.arch = (lc_decode_arch)7;
+    CHECK(lc_decode_program_new(&m, &p) == LC_ERR_INVALID_ARGUMENT && strstr(lc_last_error(), "arch") != NULL);
+    lc_decode_layer layer;
+    memset(&layer, 0, sizeof layer);
+    m.arch = LC_DECODE_LLAMA;
+    m.n_layers = 1;
+    m.layers = &layer;
+    CHECK(lc_decode_program_new(&m, &p) == LC_ERR_INVALID_ARGUMENT && strstr(lc_last_error(), "embed") != NULL);
+    CHECK(lc_decode_program_step(NULL, NULL, NULL, NULL) == LC_ERR_INVALID_ARGUMENT);
+    lc_decode_program_free(NULL);
+}
+
 static void test_prefetch(void) {
     float host[12];
     for (int i = 0; i < 12; i++) host[i] = (float)i;
@@ -353,6 +376,7 @@ static void test_prefetch(void) {
 int main(void) {
     test_status();
     test_prefetch();
+    test_decode_program_contract();
     test_shape_contract();
     test_views();
     test_wrap_host();

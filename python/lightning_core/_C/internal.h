@@ -38,6 +38,9 @@ extern PyMethodDef lcpy_dtype_methods[]; /* dtype_py.c */
 extern PyMethodDef lcpy_sdpa_methods[];  /* sdpa_py.c */
 extern PyMethodDef lcpy_index_methods[]; /* index_py.c */
 extern PyMethodDef lcpy_llm_methods[];   /* llm_py.c */
+extern PyMethodDef lcpy_decode_methods[]; /* decode_py.c */
+/* HF's rope_scaling dict (or None) -> o->scaling and its parameters (llm_py.c) */
+int lcpy_rope_scaling(const char *fn, PyObject *obj, lc_rope_options *o);
 extern PyMethodDef lcpy_session_methods[]; /* session_py.c */
 extern PyMethodDef lcpy_graph_methods[];   /* graph_py.c */
 

@@ -196,7 +196,7 @@ static int rope_num(const char *fn, PyObject *d, const char *key, const char *ty
 }
 
 /* scaling: None or HF's rope_scaling dict -> o->scaling and its parameters (ranges: the library's check). */
-static int rope_scaling(const char *fn, PyObject *obj, lc_rope_options *o) {
+int lcpy_rope_scaling(const char *fn, PyObject *obj, lc_rope_options *o) {
     o->scaling = LC_ROPE_SCALING_NONE;
     if (!obj || obj == Py_None) return 0;
     if (!PyDict_Check(obj)) {
@@ -242,7 +242,7 @@ static PyObject *rope_impl(const char *fn, PyObject *const *v, int has_out) {
     if (lcpy_positive_float_arg(fn, "theta", v[b0], 10000.0, &opt.theta) < 0) return NULL;
     if (v[b0 + 1] && v[b0 + 1] != Py_None && lcpy_int_arg(fn, "rotary_dim", v[b0 + 1], 1, INT64_MAX, &opt.rotary_dim) < 0)
         return NULL;
-    if (rope_scaling(fn, v[b0 + 2], &opt) < 0 || lcpy_device_arg(fn, v[b0 + 3], &dev) < 0) return NULL;
+    if (lcpy_rope_scaling(fn, v[b0 + 2], &opt) < 0 || lcpy_device_arg(fn, v[b0 + 3], &dev) < 0) return NULL;
     if (call_input(&c, "x", v[0]) < 0 || call_dtype(&c, "rope") < 0) return NULL;
     if (c.nd[0] < 2 || c.nd[0] > 4) {
         char got[160];

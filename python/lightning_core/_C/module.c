@@ -343,6 +343,7 @@ PyMODINIT_FUNC PyInit__C(void) {
     if (PyModule_AddFunctions(m, lcpy_sdpa_methods) < 0) goto fail;
     if (PyModule_AddFunctions(m, lcpy_index_methods) < 0) goto fail;
     if (PyModule_AddFunctions(m, lcpy_llm_methods) < 0) goto fail;
+    if (PyModule_AddFunctions(m, lcpy_decode_methods) < 0) goto fail;
     if (PyModule_AddFunctions(m, lcpy_session_methods) < 0) goto fail;
     if (PyModule_AddFunctions(m, lcpy_graph_methods) < 0) goto fail;
     if (PyModule_AddFunctions(m, lcpy_plan_methods) < 0) goto fail;

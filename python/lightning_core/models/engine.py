@@ -15,7 +15,10 @@ residual as one op), add, argmax) and the KV cache is lc.KVCache
 one projection, and stored (weight_layout) either so ("in_out": GPT-2's Conv1D weights as they are, LLaMA's
 nn.Linear weights transposed once at load) or as [out, in] ("out_in": torch's layout, passed as transposed
 views, which the CUDA decode GEMV streams with no split of k; a tied lm_head is then the embedding's own
-array). Default: out_in for GPT-2 on CUDA, in_out otherwise (the faster decode on the H100, session 18).
+array). Default: out_in for GPT-2 on CUDA and for models whose batch-1 CUDA decode runs fused, in_out otherwise
+(the faster decode on the H100, session 18). With LC_MODELS_FUSED_DECODE=1, batch-1 decode on CUDA runs one
+fused kernel a step where the model qualifies (models/fused.py: the whole step, embedding to argmax;
+fused_decode / fused_reason); off by default (FUSED_DEFAULT: slower than the op-by-op step on the H100 so far).
 A batch of prompts of different lengths is padded on the right for the prefill; each cache's lengths are then
 set to the true prompt lengths, so every sequence's next token is written right after its own prompt and
 attends only to its own keys.
@@ -24,7 +27,7 @@ Tensor parallelism (group=, a process group such as lc.distributed.ThreadGroup):
 residual stream after the embedding and after each row-parallel linear (o_proj, MLP down: rank 0 adds bias
 and residual, the others write their partial product), and gathers the vocabulary-parallel logits.
 Tests: tests/python/test_engine.py (against testing.ref_models, the float64 reference forward),
-tests/python/test_tp.py (tensor parallelism).
+tests/python/test_decode_program.py (the fused step), tests/python/test_tp.py (tensor parallelism).
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ import numpy as np
 
 import lightning_core as lc
 
+from . import fused as _fused
 from . import tp as _tp
 from .hf import GPT2Config, load_checkpoint
 
@@ -63,10 +67,20 @@ class CausalLM:
         if self.dtype not in ("float32", "float16", "bfloat16"):
             raise ValueError(f"CausalLM: dtype: expected float32, float16 or bfloat16, got {self.dtype!r}")
         self.arch = "gpt2" if isinstance(config, GPT2Config) else "llama"
+        # Batch-1 decode on CUDA as one fused kernel a step (models/fused.py) where the model qualifies (16-bit, no
+        # tensor parallelism, dims the kernel takes): LC_MODELS_FUSED_DECODE=1 on, 0 off (default FUSED_DEFAULT)
+        fused_env = os.environ.get("LC_MODELS_FUSED_DECODE", FUSED_DEFAULT)
+        if fused_env not in ("0", "1"):
+            raise ValueError(f"CausalLM: LC_MODELS_FUSED_DECODE: expected '0' or '1', got {fused_env!r}")
+        fused_wanted = fused_env == "1" and device == "cuda" and group is None \
+            and self.dtype in ("bfloat16", "float16") and (self.arch == "gpt2" or _fused.dims_unsupported(config.head_dim, (
+                config.hidden_size, config.num_attention_heads * config.head_dim, config.intermediate_size)) is None)
         # How the linears' weights are stored (see _w): the layout measured faster for the architecture's decode
         # on CUDA (H100, session 18: GPT-2 124M 0.41 -> 0.37 ms a token with out_in; LLaMA 1.1B 1.40 -> 1.60,
-        # so in_out there), in_out on the CPU (out_in there gathers a copy at every call)
-        self.weight_layout = weight_layout or ("out_in" if device == "cuda" and self.arch == "gpt2" else "in_out")
+        # so in_out there unless the fused step, which streams [out, in] rows, runs the decode), in_out on the
+        # CPU (out_in there gathers a copy at every call)
+        self.weight_layout = weight_layout or ("out_in" if device == "cuda" and (self.arch == "gpt2" or fused_wanted)
+                                               else "in_out")
         self.window = None  # the sliding window (LLaMA-family configs that set one)
         # CUDA decode: MiB of the weights used after a layer's attention (o_proj, the MLP's, the next layer's qkv:
         # whole tensors in order of use while they fit, then the first part of the next one) requested into L2 by
@@ -86,6 +100,9 @@ class CausalLM:
             self._load_llama(tensors)
         if self.tp is not None:
             self.h, self.hkv = self.tp.heads, self.tp.kv_heads  # this rank's heads
+        # why batch-1 decode does not run fused (None: it does; generate's decode graphs of batch 1 use it)
+        self.fused_reason = "LC_MODELS_FUSED_DECODE=0" if fused_env == "0" else _fused.unsupported(self)
+        self.fused_decode = self.fused_reason is None
 
     # ---- weights ------------------------------------------------------------------------------------
     def _t(self, a):
@@ -451,6 +468,9 @@ class CausalLM:
         return t.numpy() if hasattr(t, "numpy") else np.asarray(t)
 
 
+# LC_MODELS_FUSED_DECODE's default: "0" until the fused step measures faster than the op-by-op step on the card
+# (session 22, H100: GPT-2 124M 0.51 against 0.38 ms a step, LLaMA 1.1B 1.46 against 1.40; docs/benchmarks.md)
+FUSED_DEFAULT = "0"
 GRAPH_STEPS = 8  # generate's default decode steps a graph replay
 MAX_GRAPH_STEPS = 64  # the most it takes (the size of a kept graph's io tensor)
 
@@ -474,6 +494,10 @@ class _DecodeGraph:
         self.counter = lc.Tensor(np.zeros(1, np.int64), device=model.device) if self.sampling[0] > 0 else None
         self.graphs = {}
         self.calls = 0
+        # batch 1: each step one fused kernel (models/fused.py); the logits it writes only when sampling needs them
+        self.fused = _fused.FusedDecode(model, cache) if b == 1 and model.fused_decode else None
+        self.logits = lc.Tensor((1, model.vocab), device=model.device, dtype="float32") \
+            if self.fused is not None and self.sampling[0] > 0 else None
 
     def begin(self, draws):
         """A new generate call: the sampling counter restarts at `draws` (so the same seed gives the same tokens
@@ -488,6 +512,11 @@ class _DecodeGraph:
         m, b = self.m, self.b
         t, k, p, seed = self.sampling
         for j in range(n):
+            if self.fused is not None:  # argmax in the kernel, or its float32 logits sampled
+                self.fused.step(self._tok(j), self._tok(j + 1) if t == 0.0 else None, self.logits)
+                if t != 0.0:
+                    lc.sample_into(self.logits, self._tok(j + 1), t, k, p, seed, self.counter, m.device)
+                continue
             x = m._hidden_t(self._tok(j), self.io.view((b, 1), None, j * b), b, 1, self.cache)
             logits = m._logits(x)
             if t == 0.0:
@@ -508,7 +537,11 @@ class _DecodeGraph:
                 self.graphs[n] = lc.capture_graph(lambda: self._run(n))
             self.graphs[n].replay()
         self.calls += 1
-        return self.io.numpy()[(ms + 1) * b:(ms + 1 + n) * b].reshape(n, b)
+        toks = self.io.numpy()[(ms + 1) * b:(ms + 1 + n) * b].reshape(n, b)
+        if self.fused is not None and toks.min() < 0:  # the kernel's failure mark (full cache, or a stalled grid)
+            raise RuntimeError("CausalLM.generate: the fused decode step failed (token -1: a full KV cache or a "
+                               "grid that was not resident); LC_MODELS_FUSED_DECODE=0 runs the op-by-op step")
+        return toks
 
 
 def load(path, device="cpu", dtype=None, group=None, weight_layout=None):

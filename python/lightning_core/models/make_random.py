@@ -1,6 +1,6 @@
 """Random-weight Hugging Face checkpoints for tests and benchmarks (offline; no tokenizer is written).
 
-``python -m lightning_core.models.make_random --arch gpt2|llama|qwen2|mistral --size tiny|124m|1b DIR
+``python -m lightning_core.models.make_random --arch gpt2|llama|qwen2|mistral --size tiny|small|124m|1b DIR
 [--seed S] [--dtype float32|bfloat16|float16] [--std 0.02] [--shards N]`` writes DIR/config.json and
 DIR/model.safetensors (or N shards + model.safetensors.index.json) with Hugging Face names and layouts
 (GPT-2 as GPT2LMHeadModel saves it: ``transformer.`` prefix, Conv1D [in, out] weights, tied head, no
@@ -13,11 +13,14 @@ weights 1 + N(0, std^2), norm biases N(0, std^2). Tensors are generated and writ
 elements, so memory stays bounded for the 1.1B model.
 
 Sizes (vocab, positions, d, layers, heads, kv heads, ffn):
-  gpt2  tiny 256, 128, 64, 2, 4, -, 256 | 124m 50257, 1024, 768, 12, 12, -, 3072 (GPT-2 small)
+  gpt2  tiny 256, 128, 64, 2, 4, -, 256 | small 1000, 128, 256, 2, 4, -, 1024 (head_dim 64)
+        124m 50257, 1024, 768, 12, 12, -, 3072 (GPT-2 small)
         1b   50257, 2048, 2048, 22, 32, -, 8192
-  llama tiny 256, 256, 64, 2, 4, 2, 176 | 124m 32000, 2048, 768, 12, 12, 4, 2048
+  llama tiny 256, 256, 64, 2, 4, 2, 176 | small 1000, 256, 256, 2, 2, 1, 512 (head_dim 128)
+        124m 32000, 2048, 768, 12, 12, 4, 2048
         1b   32000, 2048, 2048, 22, 32, 4, 5632 (the LLaMA-architecture 1.1B config; rope_theta 10000)
   qwen2 / mistral: the llama dims under that model_type (qwen2: q/k/v biases).
+  small: the smallest dims the fused decode step takes (every in-dimension a multiple of 256), for its tests.
 Tests: tests/python/test_checkpoint_hf.py.
 """
 from __future__ import annotations
@@ -35,9 +38,9 @@ from .safetensors import INDEX_NAME, SINGLE_NAME, _write_atomic, save_file_strea
 
 CHUNK = 1 << 22
 ARCHS = ("gpt2", "llama", "qwen2", "mistral")
-SIZES = ("tiny", "124m", "1b")
-_GPT2 = {"tiny": (256, 128, 64, 2, 4), "124m": (50257, 1024, 768, 12, 12), "1b": (50257, 2048, 2048, 22, 32)}
-_LLAMA = {"tiny": (256, 256, 64, 2, 4, 2, 176), "124m": (32000, 2048, 768, 12, 12, 4, 2048),
+SIZES = ("tiny", "small", "124m", "1b")
+_GPT2 = {"tiny": (256, 128, 64, 2, 4), "small": (1000, 128, 256, 2, 4), "124m": (50257, 1024, 768, 12, 12), "1b": (50257, 2048, 2048, 22, 32)}
+_LLAMA = {"tiny": (256, 256, 64, 2, 4, 2, 176), "small": (1000, 256, 256, 2, 2, 1, 512), "124m": (32000, 2048, 768, 12, 12, 4, 2048),
           "1b": (32000, 2048, 2048, 22, 32, 4, 5632)}
 _ARCH_CLASS = {"gpt2": "GPT2LMHeadModel", "llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM",
                "mistral": "MistralForCausalLM"}

@@ -488,6 +488,16 @@ static lc_status lc_cuda_prefetch(const lc_prefetch_args *a) {
     return lc_launched("prefetch", lc_cuda_launch_prefetch(a, ctx->num_sms, lc_cuda_stream(ctx)));
 }
 
+static lc_status lc_cuda_decode_program(const struct lc_dp_step_args *a, int *grid, size_t *smem_max) {
+    const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
+    if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "decode_program: cuda: no usable GPU");
+    if (!a) {
+        if (grid) *grid = ctx->num_sms;
+        return smem_max ? lc_cuda_check(lc_cuda_decode_program_smem_max(smem_max), "decode_program") : LC_OK;
+    }
+    return lc_launched("decode_program", lc_cuda_launch_decode_program(a, lc_cuda_stream(ctx)));
+}
+
 static lc_status lc_cuda_k_sample(const lc_call *c, const char **path) {
     const lc_sample_args *a = c->ext;
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
@@ -534,6 +544,7 @@ const lc_backend lc_cuda_backend = {
     .sync = lc_cuda_sync,
     .gather = lc_cuda_gather,
     .prefetch = lc_cuda_prefetch,
+    .decode_program = lc_cuda_decode_program,
     .kernels =
         {
             [LC_OP_MATMUL] = lc_cuda_k_matmul,

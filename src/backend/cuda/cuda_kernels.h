@@ -98,6 +98,11 @@ cudaError_t lc_cuda_launch_sdpa_tf32(const lc_sdpa_args *args, cudaStream_t stre
 cudaError_t lc_cuda_launch_gather(const lc_gather_args *args, cudaStream_t stream);
 /* layout_cuda.cu: the backend's prefetch entry (device ranges into L2 once the work before it is done). */
 cudaError_t lc_cuda_launch_prefetch(const lc_prefetch_args *args, int num_sms, cudaStream_t stream);
+/* decode_fused_cuda.cu: the fused decode step (core/decode_program.h); the largest dynamic shared memory a
+ * block may opt in to. */
+struct lc_dp_step_args;
+cudaError_t lc_cuda_launch_decode_program(const struct lc_dp_step_args *args, cudaStream_t stream);
+cudaError_t lc_cuda_decode_program_smem_max(size_t *bytes);
 /* index_cuda.cu: embedding (an id out of range writes a zero row) and argmax over the last axis. */
 cudaError_t lc_cuda_launch_embedding(const lc_embedding_args *args, cudaStream_t stream);
 cudaError_t lc_cuda_launch_argmax(const lc_argmax_args *args, cudaStream_t stream);
