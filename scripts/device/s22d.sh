@@ -1,6 +1,6 @@
 #!/bin/bash
 # Session 22, call 4 (the landed state): the fused step's tests (defaults, and its knobs' paths), the engine and
-# CLI on the card (fused off by default), fused_ab.py, the models suite (the default path).
+# CLI on the card (fused off by default), fused_ab.py, grid_barrier_probe.cu, the models suite (the default path).
 set -u
 . scripts/device/build.sh
 S=$OUT/summary.txt; log() { echo "$*" | tee -a $S; }
@@ -16,7 +16,8 @@ timeout 90 python3 -m pytest -q tests/python/test_engine.py tests/python/test_ge
 log "pytest engine/cli/kv_cache (cuda) rc $?: $(tail -1 /tmp/pe.txt)"; grep -E "^FAILED|^E " /tmp/pe.txt | head -8 | tee -a $S
 wait
 (cd scripts/device && timeout 100 python3 fused_ab.py /tmp/g2 /tmp/ll 2>&1 | grep -v Warn | tee -a $S)
-[ $(left) -gt 120 ] && {
+nvcc -O3 -arch=sm_90 -o /tmp/gbp scripts/probes/grid_barrier_probe.cu && timeout 30 /tmp/gbp 2>&1 | tee -a $S
+[ "${SUITE:-1}" = 1 ] && [ $(left) -gt 120 ] && {
 t=$(date +%s)
 timeout $(( $(left) - 15 )) python3 -m lightning_core.bench --suite models --device cuda --repeats 1 --out /tmp/rep/models > /tmp/models.txt 2>&1
 log "suite models rc $? in $(( $(date +%s) - t )) s: $(tail -1 /tmp/models.txt)"
