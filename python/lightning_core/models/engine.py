@@ -72,9 +72,10 @@ class CausalLM:
         fused_env = os.environ.get("LC_MODELS_FUSED_DECODE", FUSED_DEFAULT)
         if fused_env not in ("0", "1"):
             raise ValueError(f"CausalLM: LC_MODELS_FUSED_DECODE: expected '0' or '1', got {fused_env!r}")
+        dims_ok = self.arch == "gpt2" or _fused.dims_unsupported(config.head_dim, (
+            config.hidden_size, config.num_attention_heads * config.head_dim, config.intermediate_size)) is None
         fused_wanted = fused_env == "1" and device == "cuda" and group is None \
-            and self.dtype in ("bfloat16", "float16") and (self.arch == "gpt2" or _fused.dims_unsupported(config.head_dim, (
-                config.hidden_size, config.num_attention_heads * config.head_dim, config.intermediate_size)) is None)
+            and self.dtype in ("bfloat16", "float16") and dims_ok
         # How the linears' weights are stored (see _w): the layout measured faster for the architecture's decode
         # on CUDA (H100, session 18: GPT-2 124M 0.41 -> 0.37 ms a token with out_in; LLaMA 1.1B 1.40 -> 1.60,
         # so in_out there unless the fused step, which streams [out, in] rows, runs the decode), in_out on the
