@@ -15,6 +15,7 @@
 #ifndef LC_CORE_DECODE_PROGRAM_H
 #define LC_CORE_DECODE_PROGRAM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lightning_core/ops.h"
@@ -32,6 +33,9 @@ enum { LC_DP_ACT_NONE = 0, LC_DP_ACT_GELU_TANH = 1, LC_DP_ACT_GELU_ERF = 2 };
 #define LC_DP_STAGE_BYTES 24576 /* one ring slot: whole weight rows, so a row is at most this (k <= 12288) */
 #define LC_DP_THREADS 512       /* warp 0: the producer; warps 1..15: the consumers */
 #define LC_DP_MAX_HEAD_DIM 128  /* head_dim 64 or 128 (a multiple of 32, at most 4 values a lane) */
+#define LC_DP_CONSUMER_WARPS (LC_DP_THREADS / 32 - 1)
+/* the consumers' reduction area (float words): block sums, then the attention's per-warp max, sum, values */
+#define LC_DP_RED_WORDS (3 * LC_DP_CONSUMER_WARPS + LC_DP_CONSUMER_WARPS * LC_DP_MAX_HEAD_DIM)
 
 typedef struct lc_dp_instr {
     int32_t kind, in, norm, act, out;
@@ -44,8 +48,7 @@ typedef struct lc_dp_instr {
 
 typedef struct lc_dp_prog {
     int32_t n_instr, grid, d, heads, kv_heads, head_dim, cap, window, splits, vocab, n_pos, rope, dtype;
-    int32_t max_k, acc_words, own_words, vec_bytes, stages, mlp_n; /* the smem plan: x staging, (row, group) sums, own
-                                                         * residual rows, ring slots */
+    int32_t max_k, acc_words, own_words, vec_bytes, stages; /* the smem plan (lc_dp_smem_fixed, ring slots) */
     float scale;
     const void *wte, *wpe;      /* token embedding [vocab, d]; learned positions [n_pos, d] or NULL */
     const double *inv_freq;     /* rope: [head_dim / 2] (rope_freq.h's rule) */
@@ -64,6 +67,32 @@ typedef struct lc_dp_step_args { /* (struct tag used by backend.h) */
     int64_t *tok_out;          /* device [1] or NULL */
     float *logits;             /* device [vocab] float32 or NULL */
 } lc_dp_step_args;
+
+/* The plan's arithmetic, written once for the host (decode_program.c) and the kernel (decode_fused_cuda.cu). */
+#ifdef __CUDACC__
+#define LC_DP_HD __host__ __device__ __forceinline__
+#else
+#define LC_DP_HD static inline
+#endif
+/* whole rows of a [n, k] weight (2-byte elements) a ring slot holds */
+LC_DP_HD int lc_dp_rows_per_slot(int k) {
+    const int r = LC_DP_STAGE_BYTES / (k * 2);
+    return r < 1 ? 1 : r;
+}
+/* the groups of 256-element segments a slot's row is split into: each (row, group) unit one warp's, its sum one
+ * store (no atomics: the step is deterministic) */
+LC_DP_HD int lc_dp_groups(int rows_per_slot) {
+    return LC_DP_CONSUMER_WARPS / rows_per_slot > 1 ? LC_DP_CONSUMER_WARPS / rows_per_slot : 1;
+}
+/* shared memory besides the ring and its mbarriers, in the kernel's order: vec (vec_bytes), xs [max_k],
+ * acc [acc_words], the reduction area, own [own_words] */
+LC_DP_HD size_t lc_dp_smem_fixed(const lc_dp_prog *h) {
+    return (size_t)h->vec_bytes +
+           ((size_t)h->max_k + (size_t)h->acc_words + LC_DP_RED_WORDS + (size_t)h->own_words) * sizeof(float);
+}
+/* a ring slot and its two mbarriers */
+#define LC_DP_SLOT_BYTES (LC_DP_STAGE_BYTES + 16)
+#undef LC_DP_HD
 
 #ifndef __CUDACC__
 /* kv_cache.c's side of the fused step: a cache's storage and device counters; the host mirror of its lengths

@@ -16,7 +16,6 @@
 #include "core/internal.h"
 #include "core/rope_freq.h"
 
-#define DP_CONSUMER_WARPS (LC_DP_THREADS / 32 - 1)
 #define DP_MAX_STAGES 8
 
 struct lc_decode_program {
@@ -220,7 +219,7 @@ lc_status lc_decode_program_new(const lc_decode_model *m, lc_decode_program_t **
     dp_ctx c = {lc_tensor_dtype(m->embed), lc_tensor_device(m->embed), -1};
     if (c.dtype != LC_DTYPE_BF16 && c.dtype != LC_DTYPE_F16)
         return lc_error(LC_ERR_DTYPE, "%s: embed: expected dtype bfloat16 or float16, got %s", FN, lc_dtype_name(c.dtype));
-    int64_t vocab = 0, n_pos = 0, rows = 0;
+    int64_t vocab = 0, n_pos = 0;
     lc_status st = dp_table(&c, "embed", m->embed, 0, &vocab);
     if (st != LC_OK) return st;
     const int64_t d = lc_tensor_dim(m->embed, 1);
@@ -250,7 +249,6 @@ lc_status lc_decode_program_new(const lc_decode_model *m, lc_decode_program_t **
     if ((st = dp_vector(&c, "final_w", m->final_w, d, 1, &fw)) != LC_OK) return st;
     if ((st = dp_vector(&c, "final_b", m->final_b, d, m->arch == LC_DECODE_GPT2, &fb)) != LC_OK) return st;
     if ((st = dp_weight(&c, "lm_head", m->lm_head, d, vocab, &head)) != LC_OK) return st;
-    (void)rows;
     const int64_t n_instr = 5 * m->n_layers + 1;
     lc_decode_program_t *p = calloc(1, sizeof *p);
     lc_dp_instr *ins = calloc((size_t)n_instr, sizeof *ins);
@@ -282,28 +280,22 @@ lc_status lc_decode_program_new(const lc_decode_model *m, lc_decode_program_t **
     }
     lc_dp_prog *hp = &p->host;
     if (st == LC_OK) { /* the plan: shared memory for the staged input, the block's accumulators, the ring */
-        int64_t max_k = 0, acc_words = 0;
-        for (int64_t i = 0; i < n_instr; i++) { /* a block's rows x the groups a slot's row is split into */
+        int64_t max_k = 0, acc_words = 0, bias_rows = 0;
+        for (int64_t i = 0; i < n_instr; i++) {
             if (ins[i].kind != LC_DP_GEMV) continue;
+            const int64_t rows = (ins[i].n + grid - 1) / grid; /* the most rows a block takes */
             if (ins[i].k > max_k) max_k = ins[i].k;
-            const int64_t rps = LC_DP_STAGE_BYTES / (2 * (int64_t)ins[i].k) > 1 ? LC_DP_STAGE_BYTES / (2 * (int64_t)ins[i].k) : 1;
-            const int64_t groups = DP_CONSUMER_WARPS / rps > 1 ? DP_CONSUMER_WARPS / rps : 1;
-            const int64_t words = (ins[i].n + grid - 1) / grid * groups;
+            /* a block's rows x the groups a slot's row is split into */
+            const int64_t words = rows * lc_dp_groups(lc_dp_rows_per_slot(ins[i].k));
             if (words > acc_words) acc_words = words;
+            if (ins[i].bias && rows + 16 > bias_rows) bias_rows = rows + 16; /* + 16 for the aligned copy */
         }
-        acc_words = (acc_words + 3) / 4 * 4;
-        const int64_t own_words = (d + grid - 1) / grid; /* a block's rows of the residual stream */
-        int64_t bias_rows = 0; /* the most rows of a biased GEMV a block takes, + 16 for the aligned copy */
-        for (int64_t i = 0; i < n_instr; i++)
-            if (ins[i].kind == LC_DP_GEMV && ins[i].bias && (ins[i].n + grid - 1) / grid + 16 > bias_rows)
-                bias_rows = (ins[i].n + grid - 1) / grid + 16;
-        const int64_t vec_bytes = (4 * d + 2 * bias_rows + 15) / 16 * 16; /* norm weight and bias, bias slice */
-        hp->vec_bytes = (int32_t)vec_bytes;
-        const size_t fixed = (size_t)vec_bytes + ((size_t)max_k + (size_t)acc_words + 3 * DP_CONSUMER_WARPS +
-                              (size_t)DP_CONSUMER_WARPS * LC_DP_MAX_HEAD_DIM + (size_t)own_words) *
-                             sizeof(float);
-        hp->own_words = (int32_t)own_words;
-        const int64_t stages = smem_max > fixed ? (int64_t)((smem_max - fixed) / (LC_DP_STAGE_BYTES + 16)) : 0;
+        hp->max_k = (int32_t)max_k;
+        hp->acc_words = (int32_t)((acc_words + 3) / 4 * 4);
+        hp->own_words = (int32_t)((d + grid - 1) / grid); /* a block's rows of the residual stream */
+        hp->vec_bytes = (int32_t)((4 * d + 2 * bias_rows + 15) / 16 * 16); /* norm weight and bias, bias slice */
+        const size_t fixed = lc_dp_smem_fixed(hp);
+        const int64_t stages = smem_max > fixed ? (int64_t)((smem_max - fixed) / LC_DP_SLOT_BYTES) : 0;
         if (stages < 2)
             st = lc_error(LC_ERR_UNSUPPORTED, "%s: the device's shared memory (%zu bytes a block) holds fewer than two "
                           "weight slots besides %zu bytes of staging", FN, smem_max, fixed);
@@ -320,10 +312,7 @@ lc_status lc_decode_program_new(const lc_decode_model *m, lc_decode_program_t **
         hp->n_pos = (int32_t)n_pos;
         hp->rope = m->arch == LC_DECODE_LLAMA;
         hp->dtype = (int32_t)c.dtype;
-        hp->max_k = (int32_t)max_k;
-        hp->acc_words = (int32_t)acc_words;
         hp->stages = (int32_t)(stages > DP_MAX_STAGES ? DP_MAX_STAGES : stages);
-        hp->mlp_n = (int32_t)mlp_n;
         hp->scale = (float)(1.0 / sqrt((double)hd));
         hp->wte = lc_tensor_data(m->embed);
         hp->wpe = m->pos_embed ? lc_tensor_data(m->pos_embed) : NULL;

@@ -149,17 +149,8 @@ def test_fused_off_switch(folder, monkeypatch):
 
 # ---- checks (any device) ------------------------------------------------------------------------------
 def _parts(model, caches):
-    """the binding's arguments for model (weights [out, in]), as models/fused.py builds them"""
-    m = model
-    if m.arch == "gpt2":
-        layers = [(L["ln1_w"], L["ln1_b"], L["w_qkv"], L["b_qkv"], L["w_o"], L["b_o"], L["ln2_w"], L["ln2_b"],
-                   L["w_fc"], L["b_fc"], L["w_proj"], L["b_proj"]) for L in m.layers]
-        return ("gpt2", (m.h, m.hkv, m.eps, m.act, 0, 10000.0, None), (m.wte, m.wpe, m.lnf_w, m.lnf_b, m.lm_head),
-                layers, [c._cap for c in caches])
-    layers = [(L["in_w"], None, L["w_qkv"], L["b_qkv"], L["w_o"], L["b_o"], L["post_w"], None, L["w_gu"], L["b_gu"],
-               L["w_down"], L["b_down"]) for L in m.layers]
-    return ("llama", (m.h, m.hkv, m.eps, None, 0, m.theta, None), (m.embed, None, m.norm_w, None, m.lm_head),
-            layers, [c._cap for c in caches])
+    """the binding's arguments for model (weights [out, in]), as FusedDecode passes them"""
+    return (*fused.program_args(model), [c._cap for c in caches])
 
 
 @pytest.fixture(scope="module")

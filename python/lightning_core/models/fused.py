@@ -42,6 +42,20 @@ def dims_unsupported(head_dim, in_dims):
     return None
 
 
+def program_args(model):
+    """(arch, config, tensors, layers) of the model as _C._decode_program_new takes them (the caches go last)."""
+    m = model
+    if m.arch == "gpt2":
+        layers = [(L["ln1_w"], L["ln1_b"], L["w_qkv"], L["b_qkv"], L["w_o"], L["b_o"], L["ln2_w"], L["ln2_b"],
+                   L["w_fc"], L["b_fc"], L["w_proj"], L["b_proj"]) for L in m.layers]
+        return ("gpt2", (m.h, m.hkv, m.eps, m.act, 0, 10000.0, None), (m.wte, m.wpe, m.lnf_w, m.lnf_b, m.lm_head),
+                layers)
+    layers = [(L["in_w"], None, L["w_qkv"], L["b_qkv"], L["w_o"], L["b_o"], L["post_w"], None, L["w_gu"], L["b_gu"],
+               L["w_down"], L["b_down"]) for L in m.layers]
+    return ("llama", (m.h, m.hkv, m.eps, None, m.window or 0, m.theta, m.rope_scaling),
+            (m.embed, None, m.norm_w, None, m.lm_head), layers)
+
+
 class FusedDecode:
     """The fused step of model over caches (one KVCache a layer, batch 1); see the module docstring."""
 
@@ -49,19 +63,9 @@ class FusedDecode:
         why = unsupported(model)
         if why is not None:
             raise ValueError(f"FusedDecode: model: not supported by the fused decode step: {why}")
-        m = model
-        if m.arch == "gpt2":
-            layers = [(L["ln1_w"], L["ln1_b"], L["w_qkv"], L["b_qkv"], L["w_o"], L["b_o"], L["ln2_w"], L["ln2_b"],
-                       L["w_fc"], L["b_fc"], L["w_proj"], L["b_proj"]) for L in m.layers]
-            config = (m.h, m.hkv, m.eps, m.act, 0, 10000.0, None)
-            tensors = (m.wte, m.wpe, m.lnf_w, m.lnf_b, m.lm_head)
-        else:
-            layers = [(L["in_w"], None, L["w_qkv"], L["b_qkv"], L["w_o"], L["b_o"], L["post_w"], None,
-                       L["w_gu"], L["b_gu"], L["w_down"], L["b_down"]) for L in m.layers]
-            config = (m.h, m.hkv, m.eps, None, m.window or 0, m.theta, m.rope_scaling)
-            tensors = (m.embed, None, m.norm_w, None, m.lm_head)
-        self._keep = (layers, tensors, list(caches))  # the program holds their addresses
-        self._cap = _C._decode_program_new(m.arch, config, tensors, layers, [c._cap for c in caches])
+        args = program_args(model)
+        self._keep = (args, list(caches))  # the program holds their addresses
+        self._cap = _C._decode_program_new(*args, [c._cap for c in caches])
 
     def step(self, token, next_token=None, logits=None):
         """One step at the caches' current length: token (int64 [1] on the device) in, the caches appended,

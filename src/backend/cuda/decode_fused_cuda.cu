@@ -31,7 +31,7 @@
 #include "core/decode_program.h"
 #include "core/rope_freq.h"
 
-#define DP_CW ((LC_DP_THREADS / 32) - 1) /* consumer warps */
+#define DP_CW LC_DP_CONSUMER_WARPS       /* consumer warps */
 #define DP_CT (DP_CW * 32)               /* consumer threads */
 #define DP_SPIN_LIMIT (1u << 25)         /* ~2 s of 64 ns sleeps: a grid that is not resident gives up */
 #define DP_L2AHEAD 0  /* LC_DP_L2AHEAD default (H100, session 22: 8 and 24 slowed LLaMA 1.1B 1.56 -> 2.1 ms a step) */
@@ -132,10 +132,6 @@ __device__ __forceinline__ void dp_rows(int n, int b, int g, int &r0, int &r1) {
     r0 = (int)((long long)n * b / g);
     r1 = (int)((long long)n * (b + 1) / g);
 }
-__device__ __forceinline__ int dp_rows_per_slot(int k) {
-    const int r = LC_DP_STAGE_BYTES / (k * 2);
-    return r < 1 ? 1 : r;
-}
 
 /* the key splits a step uses: about DP_SPLIT_KEYS keys each, at most the plan's (the partials keep the plan's
  * stride; the merge reads only these) */
@@ -196,7 +192,7 @@ __device__ __forceinline__ void dp_cursor_seek(const lc_dp_prog *p, dp_cursor &c
         c.r = r0;
         c.r1 = r1;
         c.k = in->k;
-        c.rps = dp_rows_per_slot(in->k);
+        c.rps = lc_dp_rows_per_slot(in->k);
         c.w = (const unsigned char *)in->w;
         return;
     }
@@ -430,15 +426,11 @@ __device__ void dp_stage_input(const lc_dp_prog *p, const lc_dp_instr *in, dp_sm
     dp_consumer_sync();
 }
 
-/* the groups of a slot's row: each (row, group) unit is one warp's, its sum one store (no atomics: the step
- * is deterministic, a graph replay equals an eager step bit for bit) */
-__device__ __forceinline__ int dp_groups(int rps) { return DP_CW / rps > 1 ? DP_CW / rps : 1; }
-
 template <typename T>
 __device__ void dp_gemv(const lc_dp_prog *p, const lc_dp_instr *in, dp_smem_t &s, int &stage, unsigned &phase,
                         long long tok, int pos, float *logits, float *pr, unsigned long long t0) {
     const int t = threadIdx.x - 32, cw = t >> 5, lane = t & 31;
-    const int n = in->n, k = in->k, rps = dp_rows_per_slot(k), spr = k >> 8, G = dp_groups(rps);
+    const int n = in->n, k = in->k, rps = lc_dp_rows_per_slot(k), spr = k >> 8, G = lc_dp_groups(rps);
     int r0, r1;
     dp_rows(n, blockIdx.x, p->grid, r0, r1);
     dp_stage_input<T>(p, in, s, tok, pos); /* ends with a consumer sync */
@@ -648,7 +640,7 @@ __global__ void __launch_bounds__(LC_DP_THREADS, 1)
     s.xs = reinterpret_cast<float *>(s.vec + p->vec_bytes);
     s.acc = s.xs + p->max_k;
     s.red = s.acc + p->acc_words;
-    s.own = s.red + 3 * DP_CW + DP_CW * LC_DP_MAX_HEAD_DIM;
+    s.own = s.red + LC_DP_RED_WORDS;
     s.abort_flag = &abort_flag;
     /* the step's position (the first layer's cache length) and token, read before anything is written */
     const int pos = *(volatile const int32_t *)p->len0;
@@ -714,12 +706,8 @@ __global__ void __launch_bounds__(LC_DP_THREADS, 1)
     }
 }
 
-/* shared memory of the plan: ring slots, 2 mbarriers a slot, xs [max_k], acc [acc_words], reductions, own rows */
-static size_t dp_smem_bytes(const lc_dp_prog *h) {
-    return (size_t)h->stages * LC_DP_STAGE_BYTES + (size_t)h->stages * 16 + (size_t)h->vec_bytes +
-           ((size_t)h->max_k + (size_t)h->acc_words + 3 * DP_CW + (size_t)DP_CW * LC_DP_MAX_HEAD_DIM + (size_t)h->own_words) *
-               sizeof(float);
-}
+/* shared memory of the plan: ring slots with their mbarriers, then lc_dp_smem_fixed's areas */
+static size_t dp_smem_bytes(const lc_dp_prog *h) { return (size_t)h->stages * LC_DP_SLOT_BYTES + lc_dp_smem_fixed(h); }
 
 extern "C" cudaError_t lc_cuda_decode_program_smem_max(size_t *bytes) {
     int dev = 0, v = 0;
