@@ -471,6 +471,12 @@ int main(void) {
         {BF, 1, 5632, 2048, LC_ACT_NONE, 0, 132, 0, 2, 1},   /* LLaMA-1.1B down projection, x += ... */
         {BF, 8, 5632, 264, LC_ACT_NONE, 0, 132, 1, 1, 1},    /* SwiGLU in chunks, NaN, residual */
         {HF, 3, 768, 50257, LC_ACT_NONE, 0, 132, 0, 0, 0},   /* GPT-2 lm_head's odd n */
+        /* m = 1 runs the ring kernel (gemv_ring_cuda.cu): one block with more rows a stage than threads; one block
+         * cycling its ring ~250 times; the GPT-2 lm_head; a rms-free norm-less SwiGLU down projection */
+        {HF, 1, 8, 2057, LC_ACT_RELU, 1, 1, 0, 1, 0},
+        {BF, 1, 4104, 1003, LC_ACT_GELU_ERF, 1, 1, 1, 0, 0},
+        {BF, 1, 768, 50257, LC_ACT_NONE, 0, 132, 0, 2, 0},
+        {HF, 1, 5632, 2048, LC_ACT_NONE, 1, 132, 1, 2, 1},
     };
     for (size_t i = 0; i < sizeof extra_t / sizeof extra_t[0]; i++) {
         lc_set_static_weights((int)(i & 1));

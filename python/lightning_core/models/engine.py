@@ -76,12 +76,15 @@ class CausalLM:
             config.hidden_size, config.num_attention_heads * config.head_dim, config.intermediate_size)) is None
         fused_wanted = fused_env == "1" and device == "cuda" and group is None \
             and self.dtype in ("bfloat16", "float16") and dims_ok
-        # How the linears' weights are stored (see _w): the layout measured faster for the architecture's decode
-        # on CUDA (H100, session 18: GPT-2 124M 0.41 -> 0.37 ms a token with out_in; LLaMA 1.1B 1.40 -> 1.60,
-        # so in_out there unless the fused step, which streams [out, in] rows, runs the decode), in_out on the
-        # CPU (out_in there gathers a copy at every call)
-        self.weight_layout = weight_layout or ("out_in" if device == "cuda" and (self.arch == "gpt2" or fused_wanted)
-                                               else "in_out")
+        # How the linears' weights are stored (see _w): on CUDA out_in, whose decode GEMVs are the ring kernel
+        # (gemv_ring_cuda.cu; H100, session 23: see benchmarks.md), unless LC_GEMV_RING=0 turns that kernel off
+        # (the C side reads the same variable at each launch), in which case the layout measured faster for the
+        # architecture (session 18: GPT-2 out_in 0.41 -> 0.37 ms a token; LLaMA 1.1B in_out, 1.40 against 1.60,
+        # unless the fused step, which streams [out, in] rows, runs the decode); in_out on the CPU (out_in there
+        # gathers a copy at every call)
+        ring = os.environ.get("LC_GEMV_RING", "1") != "0"
+        self.weight_layout = weight_layout or (
+            "out_in" if device == "cuda" and (ring or self.arch == "gpt2" or fused_wanted) else "in_out")
         self.window = None  # the sliding window (LLaMA-family configs that set one)
         # CUDA decode: MiB of the weights used after a layer's attention (o_proj, the MLP's, the next layer's qkv:
         # whole tensors in order of use while they fit, then the first part of the next one) requested into L2 by

@@ -38,14 +38,18 @@ static lc_status lc_cuda_gemv_run(const lc_cuda_ctx *ctx, const lc_linear_args *
     lc_status st = lc_launched(op, nrm ? lc_cuda_launch_gemv_norm(nrm, ws, ws_bytes, ctx->num_sms, stream)
                                        : lc_cuda_launch_gemv(a, ws, ws_bytes, ctx->num_sms, stream));
     lc_cuda_free(ws);
-    static const char *const names[2][3][2] = {{{"cuda_gemv_f16", "cuda_gemv_bf16"},
+    static const char *const names[3][3][2] = {{{"cuda_gemv_f16", "cuda_gemv_bf16"},
                                                 {"cuda_norm_gemv_f16", "cuda_norm_gemv_bf16"},
                                                 {"cuda_swiglu_gemv_f16", "cuda_swiglu_gemv_bf16"}},
                                                {{"cuda_gemv_nk_f16", "cuda_gemv_nk_bf16"},
                                                 {"cuda_norm_gemv_nk_f16", "cuda_norm_gemv_nk_bf16"},
-                                                {"cuda_swiglu_gemv_nk_f16", "cuda_swiglu_gemv_nk_bf16"}}};
+                                                {"cuda_swiglu_gemv_nk_f16", "cuda_swiglu_gemv_nk_bf16"}},
+                                               {{"cuda_gemv_nk_ring_f16", "cuda_gemv_nk_ring_bf16"},
+                                                {"cuda_norm_gemv_nk_ring_f16", "cuda_norm_gemv_nk_ring_bf16"},
+                                                {"cuda_swiglu_gemv_nk_ring_f16", "cuda_swiglu_gemv_nk_ring_bf16"}}};
     const int kind = !nrm ? 0 : nrm->kind == LC_NORM_SWIGLU ? 2 : 1;
-    if (st == LC_OK && path) *path = names[a->w_t != 0][kind][a->dtype == LC_DTYPE_BF16];
+    const int form = !a->w_t ? 0 : lc_cuda_gemv_ring_fits(a->m, a->k, a->n, 1, ctx->num_sms, kind == 1) ? 2 : 1;
+    if (st == LC_OK && path) *path = names[form][kind][a->dtype == LC_DTYPE_BF16];
     return st;
 }
 

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cuda/bulk.cuh"
 #include "backend/cuda/cuda_kernels.h"
 #include "core/decode_program.h"
 #include "core/rope_freq.h"
@@ -38,36 +39,6 @@
 #define DP_INFLIGHT 1 /* LC_DP_INFLIGHT default (0: the ring's depth; H100, session 22: 1 the fastest, 1.46 vs 1.56) */
 
 /* ---- PTX helpers ------------------------------------------------------------------------------------- */
-__device__ __forceinline__ unsigned dp_smem(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }
-
-__device__ __forceinline__ void dp_mbar_init(uint64_t *b, unsigned count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(dp_smem(b)), "r"(count) : "memory");
-}
-__device__ __forceinline__ void dp_mbar_expect_tx(uint64_t *b, unsigned bytes) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(dp_smem(b)), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void dp_mbar_arrive(uint64_t *b) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(dp_smem(b)) : "memory");
-}
-__device__ __forceinline__ bool dp_mbar_test(uint64_t *b, unsigned parity) {
-    unsigned ok;
-    asm volatile(
-        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
-        : "=r"(ok)
-        : "r"(dp_smem(b)), "r"(parity)
-        : "memory");
-    return ok != 0;
-}
-__device__ __forceinline__ void dp_mbar_wait(uint64_t *b, unsigned parity) {
-    while (!dp_mbar_test(b, parity)) {
-    }
-}
-__device__ __forceinline__ void dp_bulk_g2s(void *dst, const void *src, unsigned bytes, uint64_t *bar) {
-    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
-                     dp_smem(dst)),
-                 "l"(src), "r"(bytes), "r"(dp_smem(bar))
-                 : "memory");
-}
 __device__ __forceinline__ unsigned dp_ld_acquire(const unsigned *p) {
     unsigned v;
     asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
@@ -231,14 +202,14 @@ __device__ void dp_producer(const lc_dp_prog *p, dp_smem_t &s, int l2ahead, int 
             /* at most `inflight` copies under way (0: the ring's depth): a deeper queue only lengthens every
              * load's latency on the consumers' critical path (staging, barriers) */
             const long long c = issued - inflight;
-            const bool room = inflight <= 0 || c < 0 || dp_mbar_test(&s.full[c % ns], (unsigned)((c / ns) & 1));
-            if (room && dp_mbar_test(&s.empty[stage], phase ^ 1u)) break;
+            const bool room = inflight <= 0 || c < 0 || lc_mbar_test(&s.full[c % ns], (unsigned)((c / ns) & 1));
+            if (room && lc_mbar_test(&s.empty[stage], phase ^ 1u)) break;
             if (*s.abort_flag) return;
             if (++spins > 64) __nanosleep(32);
         }
         const unsigned bytes = dp_cursor_bytes(cur);
-        dp_mbar_expect_tx(&s.full[stage], bytes);
-        dp_bulk_g2s(s.ring + (size_t)stage * LC_DP_STAGE_BYTES, cur.w + (size_t)cur.r * cur.k * 2, bytes, &s.full[stage]);
+        lc_mbar_expect_tx(&s.full[stage], bytes);
+        lc_bulk_g2s(s.ring + (size_t)stage * LC_DP_STAGE_BYTES, cur.w + (size_t)cur.r * cur.k * 2, bytes, &s.full[stage]);
         dp_cursor_next(p, cur, true);
         issued++;
         if (++stage == ns) {
@@ -300,7 +271,7 @@ __device__ bool dp_grid_sync(const lc_dp_prog *p, dp_smem_t &s, unsigned count, 
 /* cp.async of n16 16-byte pieces from src into dst, spread over the consumer threads */
 __device__ __forceinline__ void dp_async_copy(void *dst, const void *src, int n16) {
     for (int i = threadIdx.x - 32; i < n16; i += DP_CT)
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(dp_smem((const char *)dst + 16 * i)),
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(lc_smem_addr((const char *)dst + 16 * i)),
                      "l"((const char *)src + 16 * (size_t)i)
                      : "memory");
 }
@@ -437,7 +408,7 @@ __device__ void dp_gemv(const lc_dp_prog *p, const lc_dp_instr *in, dp_smem_t &s
     dp_stamp(pr, 1, t0);
     for (int r = r0; r < r1; r += rps) {
         const int nr = min(rps, r1 - r), units = nr * G;
-        dp_mbar_wait(&s.full[stage], phase);
+        lc_mbar_wait(&s.full[stage], phase);
         const uint4 *slot = reinterpret_cast<const uint4 *>(s.ring + (size_t)stage * LC_DP_STAGE_BYTES);
         for (int u = cw; u < units; u += DP_CW) {
             const int rr = u / G, g = u - rr * G, sg0 = g * spr / G, sg1 = (g + 1) * spr / G;
@@ -448,7 +419,7 @@ __device__ void dp_gemv(const lc_dp_prog *p, const lc_dp_instr *in, dp_smem_t &s
             if (lane == 0) s.acc[(r - r0 + rr) * G + g] = a;
         }
         __syncwarp();
-        if (lane == 0) dp_mbar_arrive(&s.empty[stage]);
+        if (lane == 0) lc_mbar_arrive(&s.empty[stage]);
         if (++stage == p->stages) {
             stage = 0;
             phase ^= 1u;
@@ -649,8 +620,8 @@ __global__ void __launch_bounds__(LC_DP_THREADS, 1)
     if (threadIdx.x == 0) {
         abort_flag = bad ? 1 : 0;
         for (int i = 0; i < ns; i++) {
-            dp_mbar_init(&s.full[i], 1);
-            dp_mbar_init(&s.empty[i], DP_CW);
+            lc_mbar_init(&s.full[i], 1);
+            lc_mbar_init(&s.empty[i], DP_CW);
         }
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
