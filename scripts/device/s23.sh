@@ -5,7 +5,7 @@
 set -u
 . scripts/device/build.sh
 S=$OUT/summary.txt; log() { echo "$*" | tee -a $S; }
-left() { echo $(( 570 - $(date +%s) + T0 )); }
+left() { echo $(( ${LIMIT:-570} - $(date +%s) + T0 )); }
 log "gpu: $(cat $OUT/gpu.txt); build $(( $(date +%s) - T0 )) s"
 (python3 -m lightning_core.models.make_random --arch gpt2 --size 124m /tmp/g2 > /dev/null 2>&1;
  python3 -m lightning_core.models.make_random --arch llama --size 1b --dtype bfloat16 /tmp/ll > /dev/null 2>&1) &
