@@ -27,6 +27,7 @@
 #define GR_RING_KB 96  /* LC_GEMV_RING_KB default: the ring's shared memory */
 #define GR_SLOTS 4     /* ring slots (stages in flight) */
 #define GR_MAX_G 8     /* groups a row is split into, at most */
+#define GR_SMEM_MAX (220 * 1024) /* a block's dynamic shared memory, at most (sm_90: 227 KiB) */
 #define GR_XS_MAX (64 * 1024) /* staged x (with gamma / beta beside it for a norm at m = 1) at most */
 
 struct gr_geom {
@@ -83,7 +84,7 @@ static int gr_plan(int64_t m, int64_t k, int64_t n, int num_sms, int norm, gr_ge
     g->G = (int)G;
     g->slot_b = (int)((R * rowb + 127) / 128 * 128);
     g->xs_b = (int)((xs + 127) / 128 * 128);
-    return 1;
+    return gr_smem(*g, m) <= GR_SMEM_MAX;
 }
 
 template <typename T, int M>
