@@ -12,16 +12,16 @@ log "gpu: $(cat $OUT/gpu.txt); build $(( $(date +%s) - T0 )) s"
 LC_TEST_VERBOSE=1 timeout 120 build/test_gemv_cuda > $OUT/gemv_ring.txt 2>&1; log "test_gemv_cuda (ring) rc $?: $(tail -1 $OUT/gemv_ring.txt)"
 grep -E "FAIL|differ" $OUT/gemv_ring.txt | head -10 | tee -a $S
 sed -n '/^timing/,$p' $OUT/gemv_ring.txt | tee -a $S
-timeout 200 python3 -m pytest -q -x tests/python/test_linear_wt.py tests/python/test_norm_linear.py tests/python/test_silu_mul_linear.py tests/python/test_engine.py tests/python/test_generate_cli.py -k "not cpu" > /tmp/pt.txt 2>&1
-log "pytest gemv/engine (cuda) rc $?: $(tail -1 /tmp/pt.txt)"; grep -E "^FAILED|^E " /tmp/pt.txt | head -12 | tee -a $S
 wait
-[ $(left) -gt 100 ] && (cd scripts/device && RING_AB_BATCHES=1,4 timeout $(( $(left) - 60 )) python3 ring_ab.py /tmp/g2 /tmp/ll 2>&1 | grep -v Warn | tee -a $S)
-[ $(left) -gt 200 ] && {
+[ $(left) -gt 100 ] && (cd scripts/device && RING_AB_BATCHES=1,4 timeout 150 python3 ring_ab.py /tmp/g2 /tmp/ll 2>&1 | grep -v Warn | tee -a $S)
+timeout $(( $(left) - 20 )) python3 -m pytest -q -x tests/python/test_linear_wt.py tests/python/test_norm_linear.py tests/python/test_silu_mul_linear.py tests/python/test_engine.py tests/python/test_generate_cli.py -k "not cpu" > /tmp/pt.txt 2>&1
+log "pytest gemv/engine (cuda) rc $?: $(tail -1 /tmp/pt.txt)"; grep -E "^FAILED|^E " /tmp/pt.txt | head -12 | tee -a $S
+[ $(left) -gt 120 ] && (log "LC_PDL_CARVEOUT=100:"; cd scripts/device && LC_PDL_CARVEOUT=100 timeout 100 python3 ring_ab.py /tmp/g2 /tmp/ll 2>&1 | grep -v Warn | tee -a $S)
+[ $(left) -gt 160 ] && {
 t=$(date +%s)
 timeout 130 python3 -m lightning_core.bench --suite models --device cuda --repeats 1 --out /tmp/rep/models > /tmp/models.txt 2>&1
 log "suite models rc $? in $(( $(date +%s) - t )) s: $(tail -1 /tmp/models.txt)"
 mkdir -p $OUT/models; cp /tmp/rep/models/report.md /tmp/rep/models/summary.json $OUT/models/ 2>/dev/null; }
-[ $(left) -gt 90 ] && (log "LC_PDL_CARVEOUT=100:"; cd scripts/device && LC_PDL_CARVEOUT=100 timeout $(( $(left) - 40 )) python3 ring_ab.py /tmp/g2 /tmp/ll 2>&1 | grep -v Warn | tee -a $S)
 [ $(left) -gt 70 ] && (LC_GEMV_RING=0 LC_TEST_VERBOSE=1 timeout 60 build/test_gemv_cuda > $OUT/gemv_tiles.txt 2>&1; sed -n '/^timing/,$p' $OUT/gemv_tiles.txt | tee -a $S)
 [ $(left) -gt 60 ] && (log "LC_GEMV_RING_KB=160:"; cd scripts/device && LC_GEMV_RING_KB=160 timeout $(( $(left) - 10 )) python3 ring_ab.py /tmp/g2 /tmp/ll 2>&1 | grep -v Warn | tee -a $S)
 log "all $(( $(date +%s) - T0 )) s"; rm -f $OUT/configure.log $OUT/build.log
