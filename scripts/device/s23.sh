@@ -13,7 +13,7 @@ LC_TEST_VERBOSE=1 timeout 120 build/test_gemv_cuda > $OUT/gemv_ring.txt 2>&1; lo
 grep -E "FAIL|differ" $OUT/gemv_ring.txt | head -10 | tee -a $S
 sed -n '/^timing/,$p' $OUT/gemv_ring.txt | tee -a $S
 wait
-[ $(left) -gt 100 ] && (cd scripts/device && RING_AB_BATCHES=1,4 timeout 150 python3 ring_ab.py /tmp/g2 /tmp/ll 2>&1 | grep -v Warn | tee -a $S)
+[ $(left) -gt 100 ] && (cd scripts/device && RING_AB_BATCHES=${AB_B:-1,4} timeout 150 python3 ring_ab.py /tmp/g2 /tmp/ll 2>&1 | grep -v Warn | tee -a $S)
 timeout $(( $(left) - 20 )) python3 -m pytest -q -x tests/python/test_linear_wt.py tests/python/test_norm_linear.py tests/python/test_silu_mul_linear.py tests/python/test_engine.py tests/python/test_generate_cli.py -k "not cpu" > /tmp/pt.txt 2>&1
 log "pytest gemv/engine (cuda) rc $?: $(tail -1 /tmp/pt.txt)"; grep -E "^FAILED|^E " /tmp/pt.txt | head -12 | tee -a $S
 [ $(left) -gt 120 ] && (log "LC_PDL_CARVEOUT=100:"; cd scripts/device && LC_PDL_CARVEOUT=100 timeout 100 python3 ring_ab.py /tmp/g2 /tmp/ll 2>&1 | grep -v Warn | tee -a $S)
