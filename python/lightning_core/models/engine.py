@@ -82,7 +82,7 @@ class CausalLM:
         # architecture (session 18: GPT-2 out_in 0.41 -> 0.37 ms a token; LLaMA 1.1B in_out, 1.40 against 1.60,
         # unless the fused step, which streams [out, in] rows, runs the decode); in_out on the CPU (out_in there
         # gathers a copy at every call)
-        ring = os.environ.get("LC_GEMV_RING", "1") != "0"
+        ring = os.environ.get("LC_GEMV_RING", RING_DEFAULT) != "0"
         self.weight_layout = weight_layout or (
             "out_in" if device == "cuda" and (ring or self.arch == "gpt2" or fused_wanted) else "in_out")
         self.window = None  # the sliding window (LLaMA-family configs that set one)
@@ -475,6 +475,9 @@ class CausalLM:
 # LC_MODELS_FUSED_DECODE's default: "0" until the fused step measures faster than the op-by-op step on the card
 # (session 22, H100: GPT-2 124M 0.51 against 0.38 ms a step, LLaMA 1.1B 1.46 against 1.40; docs/benchmarks.md)
 FUSED_DEFAULT = "0"
+# LC_GEMV_RING unset: the ring GEMV on ("1") or off ("0"); a copy of gemv_ring_cuda.cu's GR_DEFAULT, which
+# decides the kernel; this one decides the layout that lets the kernel run (out_in)
+RING_DEFAULT = "1"
 GRAPH_STEPS = 8  # generate's default decode steps a graph replay
 MAX_GRAPH_STEPS = 64  # the most it takes (the size of a kept graph's io tensor)
 

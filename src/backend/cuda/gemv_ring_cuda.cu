@@ -24,6 +24,7 @@
 #include "backend/cuda/bulk.cuh"
 #include "backend/cuda/gemv.cuh"
 
+#define GR_DEFAULT 1   /* LC_GEMV_RING unset: on */
 #define GR_RING_KB 96  /* LC_GEMV_RING_KB default: the ring's shared memory */
 #define GR_SLOTS 4     /* ring slots (stages in flight) */
 #define GR_MAX_G 8     /* groups a row is split into, at most */
@@ -49,11 +50,12 @@ static int gr_ring_bytes(void) {
     return v;
 }
 
-/* LC_GEMV_RING=0 turns the kernel off (the [n, k] tile kernel then runs); read at each launch, so that an A/B run
- * can capture both forms in one process. */
+/* LC_GEMV_RING=0 turns the kernel off (the [n, k] tile kernel then runs), any other value on, unset: GR_DEFAULT
+ * (engine.RING_DEFAULT is the Python side's copy, for the weight layout); read at each launch, so that an A/B
+ * run can capture both forms in one process. */
 static int gr_enabled(void) {
     const char *e = getenv("LC_GEMV_RING");
-    return !(e && e[0] == '0' && e[1] == 0);
+    return e ? !(e[0] == '0' && e[1] == 0) : GR_DEFAULT;
 }
 
 /* ring | staged x | mbarriers | group sums [2][R·G·m] floats | the block's bias and residual elements [(1 + m)·per] */
