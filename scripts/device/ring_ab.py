@@ -1,7 +1,7 @@
 """The batch-1 ring GEMV (gemv_ring_cuda.cu, LC_GEMV_RING) against the kernels before it, decode on CUDA: GPT-2
 124M / LLaMA 1.1B bf16 (make_random folders given as arguments), batch 1, 32-token prompts, 64 new tokens, settings
 alternating call by call (graph_steps.alternate: 3 samples each after a warm-up); prints the median decode ms a
-step and whether the tokens agree. Settings: out_in with the ring (LC_GEMV_RING unset), out_in without it
+step and whether the tokens agree. Settings: out_in with the ring (LC_GEMV_RING=1), out_in without it
 (LC_GEMV_RING=0: the [n, k] tile kernel), in_out (the split-k [k, n] kernel; the ring does not apply). Each
 setting has its own model, so its captured graphs hold its own kernels; the env is set before each of its calls.
 RING_AB_BATCHES (default "1"): batch sizes. Usage: python scripts/device/ring_ab.py DIR [DIR ...]"""
@@ -13,10 +13,7 @@ from lightning_core.models import load
 
 
 def setting(layout, ring):
-    if ring:
-        os.environ.pop("LC_GEMV_RING", None)
-    else:
-        os.environ["LC_GEMV_RING"] = "0"
+    os.environ["LC_GEMV_RING"] = "1" if ring else "0"
     return load(DIR, device="cuda", dtype="bfloat16", weight_layout=layout)
 
 
@@ -29,10 +26,7 @@ def main():
 
         def run(k):
             def f(p, tm):
-                if settings[k][1]:
-                    os.environ.pop("LC_GEMV_RING", None)
-                else:
-                    os.environ["LC_GEMV_RING"] = "0"
+                os.environ["LC_GEMV_RING"] = "1" if settings[k][1] else "0"
                 return models[k].generate(p, 64, timings=tm)
             return f
         for b in map(int, os.environ.get("RING_AB_BATCHES", "1").split(",")):

@@ -12,8 +12,8 @@
  * are host checks (run without a GPU); the rest needs one (exit 77, skipped, otherwise).
  * LC_TEST_VERBOSE=1: a timing table (m = 1, bfloat16) of microseconds a call and GB/s of w read, lc_linear
  * through the GEMV vs LC_GEMV=0 (cuBLASLt + epilogue), each a captured graph cycling over enough weight copies
- * to leave the L2 cache behind, plus the direct launch at half and twice the SM count (the split plan's A/B);
- * informational, no thresholds. */
+ * to leave the L2 cache behind, plus the direct launch at half and twice the SM count (the split plan's A/B)
+ * and the [n, k] tile and ring kernels' (LC_GEMV_RING=0 / 1); informational, no thresholds. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -384,8 +384,8 @@ static void timing_table(void) {
     cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
     printf("\ntiming: m=1 bf16, lc_linear from a captured graph (us a call, GB/s of w read); LC_GEMV=0 is cuBLASLt;"
            " splits 'c': added in a thread-block cluster\n");
-    printf("%-12s %7s %16s %7s %22s %7s %9s %9s %16s\n", "k x n", "splits", "gemv us (GB/s)", "", "LC_GEMV=0 us (GB/s)",
-           "ratio", "sms/2 us", "2sms us", "[n,k] us (GB/s)");
+    printf("%-12s %7s %16s %7s %22s %7s %9s %9s %16s %16s\n", "k x n", "splits", "gemv us (GB/s)", "", "LC_GEMV=0 us (GB/s)",
+           "ratio", "sms/2 us", "2sms us", "[n,k] us (GB/s)", "ring us (GB/s)");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         const int64_t k = shapes[i][0], n = shapes[i][1];
         const double gb = (double)(k * n * 2) / 1e3; /* w bytes / 1e3: divided by us gives GB/s */
@@ -394,11 +394,15 @@ static void timing_table(void) {
         const char *p1 = "?", *p0 = "?";
         const double t1 = time_linear(k, n, 1, &p1), t0 = time_linear(k, n, 0, &p0);
         const double th = time_direct(k, n, sms / 2 > 0 ? sms / 2 : 1, 0), t2 = time_direct(k, n, 2 * sms, 0);
+        setenv("LC_GEMV_RING", "0", 1);
         const double tt = time_direct(k, n, sms, 1);
+        setenv("LC_GEMV_RING", "1", 1);
+        const double tr = time_direct(k, n, sms, 1);
+        unsetenv("LC_GEMV_RING");
         char shape[32];
         snprintf(shape, sizeof shape, "%lldx%lld", (long long)k, (long long)n);
-        printf("%-12s %6d%c %8.2f (%5.0f) %-18s %8.2f (%5.0f) %-16s %5.2fx %9.2f %9.2f %8.2f (%5.0f)\n", shape, splits,
-               clustered ? 'c' : ' ', t1, gb / t1, p1, t0, gb / t0, p0, t0 / t1, th, t2, tt, gb / tt);
+        printf("%-12s %6d%c %8.2f (%5.0f) %-18s %8.2f (%5.0f) %-16s %5.2fx %9.2f %9.2f %8.2f (%5.0f) %8.2f (%5.0f)\n", shape,
+               splits, clustered ? 'c' : ' ', t1, gb / t1, p1, t0, gb / t0, p0, t0 / t1, th, t2, tt, gb / tt, tr, gb / tr);
     }
 }
 
@@ -452,36 +456,42 @@ int main(void) {
         lc_set_static_weights((int)(i & 1));
         failed += run_case(&extra[i]) != 0;
     }
-    /* the [n, k] kernel (w given as wᵀ): k a multiple of 8 (several x chunks at m = 8, k = 16384), n of any size */
+    /* the [n, k] kernels (w given as wᵀ): k a multiple of 8 (several x chunks at m = 8, k = 16384), n of any size;
+     * each case twice, with the ring kernel (gemv_ring_cuda.cu: LC_GEMV_RING=1, read at each launch) where its plan
+     * fits, and with the tile kernel (LC_GEMV_RING=0) */
     g_wt = 1;
-    const int64_t kt[] = {8, 64, 1000, 4104}, nt[] = {1, 7, 264, 2057};
-    idx = 0;
-    for (int64_t m = 1; m <= LC_GEMV_MAX_M; m++)
-        for (size_t ki = 0; ki < sizeof kt / sizeof kt[0]; ki++)
-            for (size_t ni = 0; ni < sizeof nt / sizeof nt[0]; ni++, idx++) {
-                if (kt[ki] * nt[ni] * m > 4104 * 264 * 2 && (idx % 3)) continue;
-                gcase c = {(idx / 8) & 1 ? BF : HF, m, kt[ki], nt[ni], A[idx % 4], (idx / 4) & 1, sms, idx % 7 == 0,
-                           idx % 3, (idx / 5) & 1};
-                lc_set_static_weights(idx & 1);
-                failed += run_case(&c) != 0;
-            }
-    const gcase extra_t[] = {
-        {BF, 1, 2048, 2560, LC_ACT_NONE, 0, 132, 0, 0, 0},   /* LLaMA-1.1B qkv */
-        {HF, 8, 16384, 24, LC_ACT_GELU_ERF, 1, 132, 0, 0, 0}, /* x in chunks */
-        {BF, 1, 5632, 2048, LC_ACT_NONE, 0, 132, 0, 2, 1},   /* LLaMA-1.1B down projection, x += ... */
-        {BF, 8, 5632, 264, LC_ACT_NONE, 0, 132, 1, 1, 1},    /* SwiGLU in chunks, NaN, residual */
-        {HF, 3, 768, 50257, LC_ACT_NONE, 0, 132, 0, 0, 0},   /* GPT-2 lm_head's odd n */
-        /* m = 1 runs the ring kernel (gemv_ring_cuda.cu): one block with more rows a stage than threads; one block
-         * cycling its ring ~250 times; the GPT-2 lm_head; a rms-free norm-less SwiGLU down projection */
-        {HF, 1, 8, 2057, LC_ACT_RELU, 1, 1, 0, 1, 0},
-        {BF, 1, 4104, 1003, LC_ACT_GELU_ERF, 1, 1, 1, 0, 0},
-        {BF, 1, 768, 50257, LC_ACT_NONE, 0, 132, 0, 2, 0},
-        {HF, 1, 5632, 2048, LC_ACT_NONE, 1, 132, 1, 2, 1},
-    };
-    for (size_t i = 0; i < sizeof extra_t / sizeof extra_t[0]; i++) {
-        lc_set_static_weights((int)(i & 1));
-        failed += run_case(&extra_t[i]) != 0;
+    for (int ring = 1; ring >= 0; ring--) {
+        setenv("LC_GEMV_RING", ring ? "1" : "0", 1);
+        const int64_t kt[] = {8, 64, 1000, 4104}, nt[] = {1, 7, 264, 2057};
+        idx = 0;
+        for (int64_t m = 1; m <= LC_GEMV_MAX_M; m++)
+            for (size_t ki = 0; ki < sizeof kt / sizeof kt[0]; ki++)
+                for (size_t ni = 0; ni < sizeof nt / sizeof nt[0]; ni++, idx++) {
+                    if (kt[ki] * nt[ni] * m > 4104 * 264 * 2 && (idx % 3)) continue;
+                    gcase c = {(idx / 8) & 1 ? BF : HF, m, kt[ki], nt[ni], A[idx % 4], (idx / 4) & 1, sms, idx % 7 == 0,
+                               idx % 3, (idx / 5) & 1};
+                    lc_set_static_weights(idx & 1);
+                    failed += run_case(&c) != 0;
+                }
+        const gcase extra_t[] = {
+            {BF, 1, 2048, 2560, LC_ACT_NONE, 0, 132, 0, 0, 0},   /* LLaMA-1.1B qkv */
+            {HF, 8, 16384, 24, LC_ACT_GELU_ERF, 1, 132, 0, 0, 0}, /* x in chunks */
+            {BF, 1, 5632, 2048, LC_ACT_NONE, 0, 132, 0, 2, 1},   /* LLaMA-1.1B down projection, x += ... */
+            {BF, 8, 5632, 264, LC_ACT_NONE, 0, 132, 1, 1, 1},    /* SwiGLU in chunks, NaN, residual */
+            {HF, 3, 768, 50257, LC_ACT_NONE, 0, 132, 0, 0, 0},   /* GPT-2 lm_head's odd n */
+            /* for the ring kernel: one block with more rows a stage than threads; one block cycling its ring ~250
+             * times; the GPT-2 lm_head; the SwiGLU down projection */
+            {HF, 1, 8, 2057, LC_ACT_RELU, 1, 1, 0, 1, 0},
+            {BF, 1, 4104, 1003, LC_ACT_GELU_ERF, 1, 1, 1, 0, 0},
+            {BF, 1, 768, 50257, LC_ACT_NONE, 0, 132, 0, 2, 0},
+            {HF, 1, 5632, 2048, LC_ACT_NONE, 1, 132, 1, 2, 1},
+        };
+        for (size_t i = 0; i < sizeof extra_t / sizeof extra_t[0]; i++) {
+            lc_set_static_weights((int)(i & 1));
+            failed += run_case(&extra_t[i]) != 0;
+        }
     }
+    unsetenv("LC_GEMV_RING");
     g_wt = 0;
     lc_set_static_weights(1); /* the timing table's weights are written once, before any GEMV */
     CHECK(g_split_cases > 0 && g_plain_cases > 0 && g_nk_cases > 0);

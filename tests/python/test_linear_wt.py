@@ -2,7 +2,8 @@
 runner holds its CUDA weights): linear (bias, activation, residual, out being the residual), layer_norm_linear,
 rms_norm_linear and silu_mul_linear against the float64 reference on fresh random inputs, every dtype x device,
 m in {1, 3, 8, 9, 33}, awkward k and n; outputs poisoned with NaN first; the CUDA routing (16-bit, m <= 8,
-k % 8 == 0: the [n, k] GEMV, paths cuda_gemv_nk_* / cuda_norm_gemv_nk_* / cuda_swiglu_gemv_nk_*; otherwise cuBLASLt
+k % 8 == 0: the [n, k] GEMV, paths cuda_gemv_nk_* / cuda_norm_gemv_nk_* / cuda_swiglu_gemv_nk_* (the tile kernel and,
+with LC_GEMV_RING=1, the ring kernel: *_nk_ring_*; each test runs both); otherwise cuBLASLt
 reading the array transposed; the CPU gathers the view into a contiguous copy); NaN in x reaching exactly its row.
 
 Tolerances: norm_linear_excess (test_norm_linear.py) and swiglu_excess (test_silu_mul_linear.py), imported; for
@@ -40,6 +41,17 @@ def _wt(rng, k, n, dt, device, name):
     """w [k, n] as the transposed view of a fresh [n, k] array on the device, and w itself on the host."""
     w_nk = (rng.standard_normal((n, k)) / np.sqrt(k)).astype(dt)
     return lc.transpose(_t(w_nk, device, name), 0, 1), w_nk.T
+
+
+@pytest.fixture(autouse=True, params=["1", "0"], ids=["ring", "tiles"])
+def gemv_ring(request, monkeypatch):
+    """CUDA: each test with the ring kernel (LC_GEMV_RING=1, where its plan fits) and with the tile kernel (0),
+    whatever the default; the CPU runs once."""
+    spec = getattr(request.node, "callspec", None)
+    if (spec is None or spec.params.get("device") != "cuda") and request.param == "0":
+        pytest.skip("LC_GEMV_RING selects a CUDA kernel")
+    monkeypatch.setenv("LC_GEMV_RING", request.param)
+    return request.param
 
 
 def _gemv_nk(name, device, m, k, n):

@@ -39,7 +39,7 @@ cudaError_t lc_cuda_launch_bias_act(lc_dtype dtype, const float *acc, const void
  * split: 0 bytes, *splits = 1. */
 #define LC_GEMV_MAX_M 8
 int lc_cuda_gemv_fits(const lc_linear_args *args);
-/* 1 when a launch of m rows with w_t runs the ring kernel (gemv_ring_cuda.cu: LC_GEMV_RING not "0", x's rows staged
+/* 1 when a launch of m rows with w_t runs the ring kernel (gemv_ring_cuda.cu: LC_GEMV_RING on, x's rows staged
  * whole beside the ring; norm: a layer / rms prologue, whose gamma and beta are staged too at m = 1). */
 int lc_cuda_gemv_ring_fits(int64_t m, int64_t k, int64_t n, int w_t, int num_sms, int norm);
 size_t lc_cuda_gemv_workspace(int64_t m, int64_t k, int64_t n, int w_t, int num_sms, int *splits);

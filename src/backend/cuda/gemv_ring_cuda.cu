@@ -16,7 +16,8 @@
  * dtype), then take each stage's (row, group) units: a row's 16-byte chunks split into G groups, a lane's chunks of
  * a group added in order (m sums), then a shuffle tree; after a block barrier a thread adds an output's G group
  * sums in group order and writes it (gemv_finish): no atomics, deterministic.
- * Taken by gemv_cuda.cu's launch (lc_cuda_gemv_ring_fits) when LC_GEMV_RING is not "0" (read at each launch), w_t,
+ * Taken by gemv_cuda.cu's launch (lc_cuda_gemv_ring_fits) when LC_GEMV_RING is on (opt-in: GR_DEFAULT; read at each
+ * launch), w_t,
  * and x's rows fit beside the ring (at most GR_XS_MAX bytes) with a row of w_t in each slot.
  * Tests: tests/c/test_gemv_cuda.c (its [n, k] cases run here wherever the plan fits: every m, shape, prologue and epilogue,
  * against float64), tests/python/test_linear_wt.py, test_norm_linear.py, test_silu_mul_linear.py, the engine's
@@ -24,7 +25,7 @@
 #include "backend/cuda/bulk.cuh"
 #include "backend/cuda/gemv.cuh"
 
-#define GR_DEFAULT 1   /* LC_GEMV_RING unset: on */
+#define GR_DEFAULT 0   /* LC_GEMV_RING unset: off (not yet measured on a GPU: session 23 got no machine) */
 #define GR_RING_KB 96  /* LC_GEMV_RING_KB default: the ring's shared memory */
 #define GR_SLOTS 4     /* ring slots (stages in flight) */
 #define GR_MAX_G 8     /* groups a row is split into, at most */
