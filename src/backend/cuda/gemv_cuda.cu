@@ -47,7 +47,9 @@
  * or ticket. Why (session 18, H100, m = 1 bf16 from DRAM, scripts/probes/gemv_layout_probe.cu, one tile a block):
  * 0.3-3.0 us a call faster than the [k, n] tiles at the decode shapes of GPT-2 and LLaMA 1.1B. This kernel
  * (tiles taken in turn by a resident grid) measured GPT-2 124M's decode step 0.41 -> 0.37 ms and LLaMA 1.1B's
- * 1.40 -> 1.60 ms (benchmarks.md): the many-tile shapes are the suspects.
+ * 1.40 -> 1.60 ms (benchmarks.md): the many-tile shapes are the suspects. With LC_GEMV_RING=1 a w_t launch whose plan
+ * fits runs gemv_ring_cuda.cu's ring kernel instead (one block an SM streaming its rows through a shared-memory
+ * ring, resident beside the kernel before it). Device helpers shared with it: gemv.cuh.
  * Tests: tests/c/test_gemv_cuda.c (direct launches, split and unsplit plans, counter reset, SwiGLU prologue,
  * the [n, k] kernel's cases, timing table), tests/python/test_silu_mul_linear.py, test_linear_wt.py,
  * tests/python/test_dtype_ops.py::test_cuda_small_m_gemv (routing through lc_linear / lc_matmul),
