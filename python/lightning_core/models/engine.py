@@ -78,10 +78,9 @@ class CausalLM:
             and self.dtype in ("bfloat16", "float16") and dims_ok
         # How the linears' weights are stored (see _w): on CUDA out_in, whose decode GEMVs are the ring kernel
         # (gemv_ring_cuda.cu), when LC_GEMV_RING is on (1; unset: RING_DEFAULT; the C side reads the same variable
-        # at each launch), else the layout measured faster for the
-        # architecture (session 18: GPT-2 out_in 0.41 -> 0.37 ms a token; LLaMA 1.1B in_out, 1.40 against 1.60,
-        # unless the fused step, which streams [out, in] rows, runs the decode); in_out on the CPU (out_in there
-        # gathers a copy at every call)
+        # at each launch), else the layout measured faster for the architecture (session 18: GPT-2 out_in 0.41 ->
+        # 0.37 ms a token; LLaMA 1.1B in_out, 1.40 against 1.60, unless the fused step, which streams [out, in]
+        # rows, runs the decode); in_out on the CPU (out_in there gathers a copy at every call)
         ring = os.environ.get("LC_GEMV_RING", RING_DEFAULT) != "0"
         self.weight_layout = weight_layout or (
             "out_in" if device == "cuda" and (ring or self.arch == "gpt2" or fused_wanted) else "in_out")
