@@ -3,12 +3,7 @@
 # test_decode_program.py on the card; fused_ab.py (GPT-2 124M, LLaMA 1.1B bf16, B=1: fused against the
 # op-by-op step, alternating); the engine's CUDA tests; the models suite if time allows. Summary: $OUT/summary.txt.
 set -u
-. scripts/device/build.sh
-S=$OUT/summary.txt; log() { echo "$*" | tee -a $S; }
-left() { echo $(( 560 - $(date +%s) + T0 )); }  # seconds left of the call's budget (the limit is 600)
-log "gpu: $(cat $OUT/gpu.txt); build $(( $(date +%s) - T0 )) s"
-(python3 -m lightning_core.models.make_random --arch gpt2 --size 124m /tmp/g2 > /dev/null 2>&1;
- python3 -m lightning_core.models.make_random --arch llama --size 1b --dtype bfloat16 /tmp/ll > /dev/null 2>&1) &
+. scripts/device/preamble.sh
 timeout 150 python3 -m pytest -q -x tests/python/test_decode_program.py > /tmp/pt.txt 2>&1
 log "pytest test_decode_program rc $?: $(tail -1 /tmp/pt.txt)"; grep -E "^FAILED|^E " /tmp/pt.txt | head -12 | tee -a $S
 cp /tmp/pt.txt $OUT/pt_decode_program.txt

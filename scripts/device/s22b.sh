@@ -3,12 +3,7 @@
 # barrier; its tests (defaults, then the knobs' paths); where its time goes (dp_probe.py); fused_ab.py against
 # the op-by-op step; the knobs (LC_DP_FLAGS=1 the first barrier, LC_DP_L2AHEAD chunks past the ring into L2).
 set -u
-. scripts/device/build.sh
-S=$OUT/summary.txt; log() { echo "$*" | tee -a $S; }
-left() { echo $(( 560 - $(date +%s) + T0 )); }
-log "gpu: $(cat $OUT/gpu.txt); build $(( $(date +%s) - T0 )) s"
-(python3 -m lightning_core.models.make_random --arch gpt2 --size 124m /tmp/g2 > /dev/null 2>&1;
- python3 -m lightning_core.models.make_random --arch llama --size 1b --dtype bfloat16 /tmp/ll > /dev/null 2>&1) &
+. scripts/device/preamble.sh
 timeout 100 python3 -m pytest -q -x tests/python/test_decode_program.py > /tmp/pt.txt 2>&1
 log "pytest test_decode_program rc $?: $(tail -1 /tmp/pt.txt)"; grep -E "^FAILED|^E " /tmp/pt.txt | head -12 | tee -a $S
 LC_DP_FLAGS=1 LC_DP_L2AHEAD=12 timeout 100 python3 -m pytest -q -x tests/python/test_decode_program.py -k "steps or generate" > /tmp/pt2.txt 2>&1

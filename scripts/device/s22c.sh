@@ -5,12 +5,7 @@
 # every L2 round trip of the critical path at 1.5-3 us while the ring's copies queue, and L2 prefetch ahead made
 # it worse); tests at the default and at INFLIGHT=2; the sweep; the probe and fused_ab.py at the best guess.
 set -u
-. scripts/device/build.sh
-S=$OUT/summary.txt; log() { echo "$*" | tee -a $S; }
-left() { echo $(( 560 - $(date +%s) + T0 )); }
-log "gpu: $(cat $OUT/gpu.txt); build $(( $(date +%s) - T0 )) s"
-(python3 -m lightning_core.models.make_random --arch gpt2 --size 124m /tmp/g2 > /dev/null 2>&1;
- python3 -m lightning_core.models.make_random --arch llama --size 1b --dtype bfloat16 /tmp/ll > /dev/null 2>&1) &
+. scripts/device/preamble.sh
 timeout 100 python3 -m pytest -q -x tests/python/test_decode_program.py > /tmp/pt.txt 2>&1
 log "pytest test_decode_program rc $?: $(tail -1 /tmp/pt.txt)"; grep -E "^FAILED|^E " /tmp/pt.txt | head -12 | tee -a $S
 LC_DP_INFLIGHT=2 LC_DP_FLAGS=1 timeout 100 python3 -m pytest -q -x tests/python/test_decode_program.py -k "steps or generate" > /tmp/pt2.txt 2>&1

@@ -3,14 +3,9 @@
 # test_gemv_cuda (every [n, k] case with the ring and the tile kernel) with its timing table; ring_ab.py (GPT-2,
 # LLaMA: ring / tiles / in_out); the Python GEMV and engine tests on the card (test_linear_wt runs both kernels);
 # ring_ab with LC_PDL_CARVEOUT=100; the models suite with LC_GEMV_RING=1; ring_ab with a 160 KiB ring.
-# LIMIT (default 570): seconds the script plans for; AB_B (default 1,4): ring_ab's batch sizes.
+# LIMIT (default 560): seconds the script plans for; AB_B (default 1,4): ring_ab's batch sizes.
 set -u
-. scripts/device/build.sh
-S=$OUT/summary.txt; log() { echo "$*" | tee -a $S; }
-left() { echo $(( ${LIMIT:-570} - $(date +%s) + T0 )); }
-log "gpu: $(cat $OUT/gpu.txt); build $(( $(date +%s) - T0 )) s"
-(python3 -m lightning_core.models.make_random --arch gpt2 --size 124m /tmp/g2 > /dev/null 2>&1;
- python3 -m lightning_core.models.make_random --arch llama --size 1b --dtype bfloat16 /tmp/ll > /dev/null 2>&1) &
+. scripts/device/preamble.sh
 LC_TEST_VERBOSE=1 timeout 120 build/test_gemv_cuda > $OUT/gemv_ring.txt 2>&1; log "test_gemv_cuda (ring) rc $?: $(tail -1 $OUT/gemv_ring.txt)"
 grep -E "FAIL|differ" $OUT/gemv_ring.txt | head -10 | tee -a $S
 sed -n '/^timing/,$p' $OUT/gemv_ring.txt | tee -a $S

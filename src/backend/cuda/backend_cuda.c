@@ -47,9 +47,11 @@ static lc_status lc_cuda_gemv_run(const lc_cuda_ctx *ctx, const lc_linear_args *
                                                {{"cuda_gemv_nk_ring_f16", "cuda_gemv_nk_ring_bf16"},
                                                 {"cuda_norm_gemv_nk_ring_f16", "cuda_norm_gemv_nk_ring_bf16"},
                                                 {"cuda_swiglu_gemv_nk_ring_f16", "cuda_swiglu_gemv_nk_ring_bf16"}}};
-    const int kind = !nrm ? 0 : nrm->kind == LC_NORM_SWIGLU ? 2 : 1;
-    const int form = !a->w_t ? 0 : lc_cuda_gemv_ring_fits(a->m, a->k, a->n, 1, ctx->num_sms, kind == 1) ? 2 : 1;
-    if (st == LC_OK && path) *path = names[form][kind][a->dtype == LC_DTYPE_BF16];
+    if (st == LC_OK && path) { /* the kernel the launch took (the ring's plan asked again only for the name) */
+        const int kind = !nrm ? 0 : nrm->kind == LC_NORM_SWIGLU ? 2 : 1;
+        const int form = !a->w_t ? 0 : lc_cuda_gemv_ring_fits(a->m, a->k, a->n, 1, ctx->num_sms, kind == 1) ? 2 : 1;
+        *path = names[form][kind][a->dtype == LC_DTYPE_BF16];
+    }
     return st;
 }
 

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include <type_traits>
+
 #include "backend/cuda/activation.cuh"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/lowp.cuh"
@@ -97,25 +99,32 @@ template <int U> __device__ __forceinline__ void gemv_load(uint4 (&wv)[U], const
     }
 }
 
+/* The linear's activation on the float32 sum (activation.cuh: the epilogue's functions). */
+template <typename T> __device__ __forceinline__ float gemv_act(float v, int act) {
+    switch (act) {
+    case LC_ACT_RELU: return OpRelu()(v);
+    case LC_ACT_GELU_ERF: return typename GeluOps<T>::erf()(v);
+    case LC_ACT_GELU_TANH: return typename GeluOps<T>::tanh()(v);
+    default: return v;
+    }
+}
+
 /* bias, activation, + residual, one rounding (bias_act_kernel's order: no bias leaves the sum, -0 included, as
- * is), with the bias and residual elements given (b, r: their bits; used when p has them). */
+ * is); the residual element is read before out's element (maybe the same) is written. */
+template <typename T> __device__ __forceinline__ unsigned short gemv_finish(float v, const gemv_params &p, int64_t row,
+                                                                          int64_t col) {
+    if (p.bias) v += Elem<T>::ldu(p.bias[col]);
+    v = gemv_act<T>(v, p.act);
+    if (p.res) v += Elem<T>::ldu(p.res[row * p.n + col]);
+    return Elem<T>::stu(v);
+}
+/* The same with the bias and residual elements given (b, r: their bits; used when p has them). */
 template <typename T> __device__ __forceinline__ unsigned short gemv_finish_with(float v, const gemv_params &p,
                                                                                unsigned short b, unsigned short r) {
     if (p.bias) v += Elem<T>::ldu(b);
-    switch (p.act) {
-    case LC_ACT_RELU: v = OpRelu()(v); break;
-    case LC_ACT_GELU_ERF: v = typename GeluOps<T>::erf()(v); break;
-    case LC_ACT_GELU_TANH: v = typename GeluOps<T>::tanh()(v); break;
-    default: break;
-    }
+    v = gemv_act<T>(v, p.act);
     if (p.res) v += Elem<T>::ldu(r);
     return Elem<T>::stu(v);
-}
-/* The same reading them from p; the residual element is read before out's element (maybe the same) is written. */
-template <typename T> __device__ __forceinline__ unsigned short gemv_finish(float v, const gemv_params &p, int64_t row,
-                                                                          int64_t col) {
-    return gemv_finish_with<T>(v, p, p.bias ? p.bias[col] : (unsigned short)0,
-                               p.res ? p.res[row * p.n + col] : (unsigned short)0);
 }
 
 __device__ __forceinline__ double gemv_warp_sum(double v) {
@@ -392,8 +401,25 @@ __device__ __forceinline__ void gemv_stage_nk(const gemv_params &p, int64_t c0, 
     else gemv_stage_nk_pass<T, M, 0>(p, c0, nch, pitch, xs, st, tid);
     __syncthreads();
 }
-/* gemv_ring_cuda.cu: the [n, k] ring kernel's launch for m rows (p as gemv_cuda.cu fills it for w_t; the plan must
- * fit: lc_cuda_gemv_ring_fits). */
-cudaError_t gemv_ring_launch(int64_t m, gemv_params p, int bf16, int num_sms, cudaStream_t stream);
+/* f(std::integral_constant<int, M>()) for the run-time m = M in 1..LC_GEMV_MAX_M (the kernels' template row count);
+ * `bad` for any other m. Every per-m instantiation of the GEMV kernels goes through it. */
+template <typename R, typename F> static inline R gemv_for_m(int64_t m, R bad, F f) {
+    static_assert(LC_GEMV_MAX_M == 8, "gemv_for_m instantiates m = 1..8");
+    switch (m) {
+    case 1: return f(std::integral_constant<int, 1>());
+    case 2: return f(std::integral_constant<int, 2>());
+    case 3: return f(std::integral_constant<int, 3>());
+    case 4: return f(std::integral_constant<int, 4>());
+    case 5: return f(std::integral_constant<int, 5>());
+    case 6: return f(std::integral_constant<int, 6>());
+    case 7: return f(std::integral_constant<int, 7>());
+    case 8: return f(std::integral_constant<int, 8>());
+    default: return bad;
+    }
+}
+
+/* gemv_ring_cuda.cu: the [n, k] ring kernel's launch for m rows (p as gemv_cuda.cu fills it for w_t) when its plan
+ * fits (*taken = 1, the launch's error returned); *taken = 0 and nothing enqueued otherwise. */
+cudaError_t gemv_ring_launch(int64_t m, gemv_params p, int bf16, int num_sms, cudaStream_t stream, int *taken);
 
 #endif

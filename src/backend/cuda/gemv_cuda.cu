@@ -355,16 +355,7 @@ static int gemv_cluster_capacity(int64_t m, int c) {
     return lc_cluster_capacity_cached(
         GEMV_MAX_DEVICES, [&](int dev) { return &cache[dev][m - 1][c]; },
         [&]() {
-            switch (m) {
-            case 1: return gemv_cluster_query<1>(c);
-            case 2: return gemv_cluster_query<2>(c);
-            case 3: return gemv_cluster_query<3>(c);
-            case 4: return gemv_cluster_query<4>(c);
-            case 5: return gemv_cluster_query<5>(c);
-            case 6: return gemv_cluster_query<6>(c);
-            case 7: return gemv_cluster_query<7>(c);
-            default: return gemv_cluster_query<8>(c);
-            }
+            return gemv_for_m(m, 0, [&](auto mc) { return gemv_cluster_query<decltype(mc)::value>(c); });
         });
 }
 
@@ -459,20 +450,8 @@ template <typename T, int M> static cudaError_t gemv_launch_m(const gemv_params 
 
 template <typename T> static cudaError_t gemv_launch_t(int64_t m, const gemv_params &p, const gemv_plan &pl,
                                                       cudaStream_t stream) {
-    switch (m) {
-    case 1: return gemv_launch_m<T, 1>(p, pl, stream);
-    case 2: return gemv_launch_m<T, 2>(p, pl, stream);
-    case 3: return gemv_launch_m<T, 3>(p, pl, stream);
-    case 4: return gemv_launch_m<T, 4>(p, pl, stream);
-    case 5: return gemv_launch_m<T, 5>(p, pl, stream);
-    case 6: return gemv_launch_m<T, 6>(p, pl, stream);
-    case 7: return gemv_launch_m<T, 7>(p, pl, stream);
-    case 8: return gemv_launch_m<T, 8>(p, pl, stream);
-    default: return cudaErrorInvalidValue;
-    }
+    return gemv_for_m(m, cudaErrorInvalidValue, [&](auto mc) { return gemv_launch_m<T, decltype(mc)::value>(p, pl, stream); });
 }
-
-static_assert(LC_GEMV_MAX_M == 8, "gemv_launch_t instantiates m = 1..8");
 
 /* The launch of a linear, with nrm's prologue (norm or SwiGLU) when nrm is not NULL. */
 static cudaError_t gemv_launch(const lc_linear_args *a, const lc_norm_linear_args *nrm, void *workspace,
@@ -497,8 +476,11 @@ static cudaError_t gemv_launch(const lc_linear_args *a, const lc_norm_linear_arg
     p.eps = nrm ? nrm->eps : 0.0;
     p.prefetch = lc_get_static_weights();
     p.cluster = pl.cluster;
-    if (a->w_t && lc_cuda_gemv_ring_fits(a->m, a->k, a->n, 1, num_sms, p.norm && p.norm != LC_NORM_SWIGLU))
-        return gemv_ring_launch(a->m, p, a->dtype == LC_DTYPE_BF16, num_sms, stream); /* gemv_ring_cuda.cu */
+    if (a->w_t) { /* gemv_ring_cuda.cu, where its plan fits */
+        int taken = 0;
+        const cudaError_t e = gemv_ring_launch(a->m, p, a->dtype == LC_DTYPE_BF16, num_sms, stream, &taken);
+        if (taken) return e;
+    }
     if (a->dtype == LC_DTYPE_BF16) return gemv_launch_t<__nv_bfloat16>(a->m, p, pl, stream);
     return gemv_launch_t<__half>(a->m, p, pl, stream);
 }

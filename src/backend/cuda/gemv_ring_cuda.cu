@@ -199,24 +199,14 @@ static cudaError_t gr_launch_m(const gemv_params &p, const gr_geom &g, cudaStrea
 }
 
 template <typename T> static cudaError_t gr_launch_t(int64_t m, const gemv_params &p, const gr_geom &g, cudaStream_t stream) {
-    switch (m) {
-    case 1: return gr_launch_m<T, 1>(p, g, stream);
-    case 2: return gr_launch_m<T, 2>(p, g, stream);
-    case 3: return gr_launch_m<T, 3>(p, g, stream);
-    case 4: return gr_launch_m<T, 4>(p, g, stream);
-    case 5: return gr_launch_m<T, 5>(p, g, stream);
-    case 6: return gr_launch_m<T, 6>(p, g, stream);
-    case 7: return gr_launch_m<T, 7>(p, g, stream);
-    case 8: return gr_launch_m<T, 8>(p, g, stream);
-    default: return cudaErrorInvalidValue;
-    }
+    return gemv_for_m(m, cudaErrorInvalidValue, [&](auto mc) { return gr_launch_m<T, decltype(mc)::value>(p, g, stream); });
 }
-static_assert(LC_GEMV_MAX_M == 8, "gr_launch_t instantiates m = 1..8");
 
-/* p filled by gemv_cuda.cu's launch (w_t); p.kc is set to k here (x staged whole). */
-cudaError_t gemv_ring_launch(int64_t m, gemv_params p, int bf16, int num_sms, cudaStream_t stream) {
+/* p filled by gemv_cuda.cu's launch (w_t); p.kc is set to k here (x staged whole). One plan a launch. */
+cudaError_t gemv_ring_launch(int64_t m, gemv_params p, int bf16, int num_sms, cudaStream_t stream, int *taken) {
     gr_geom g;
-    if (!gr_plan(m, p.k, p.n, num_sms, p.norm && p.norm != LC_NORM_SWIGLU, &g)) return cudaErrorInvalidValue;
+    *taken = gr_plan(m, p.k, p.n, num_sms, p.norm && p.norm != LC_NORM_SWIGLU, &g);
+    if (!*taken) return cudaSuccess;
     p.kc = (int)p.k;
     return bf16 ? gr_launch_t<__nv_bfloat16>(m, p, g, stream) : gr_launch_t<__half>(m, p, g, stream);
 }
