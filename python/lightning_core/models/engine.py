@@ -78,9 +78,9 @@ class CausalLM:
             and self.dtype in ("bfloat16", "float16") and dims_ok
         # How the linears' weights are stored (see _w): on CUDA out_in, whose decode GEMVs are the ring kernel
         # (gemv_ring_cuda.cu), when LC_GEMV_RING is on (1; unset: RING_DEFAULT; the C side reads the same variable
-        # at each launch), else the layout measured faster for the architecture (session 18: GPT-2 out_in 0.41 ->
-        # 0.37 ms a token; LLaMA 1.1B in_out, 1.40 against 1.60, unless the fused step, which streams [out, in]
-        # rows, runs the decode); in_out on the CPU (out_in there gathers a copy at every call)
+        # at each launch), else the layout measured faster for the architecture without it (session 18: GPT-2
+        # out_in 0.41 -> 0.37 ms a token; LLaMA 1.1B in_out, 1.40 against 1.60, unless the fused step, which
+        # streams [out, in] rows, runs the decode); in_out on the CPU (out_in there gathers a copy at every call)
         ring = os.environ.get("LC_GEMV_RING", RING_DEFAULT) != "0"
         self.weight_layout = weight_layout or (
             "out_in" if device == "cuda" and (ring or self.arch == "gpt2" or fused_wanted) else "in_out")
@@ -475,9 +475,9 @@ class CausalLM:
 # (session 22, H100: GPT-2 124M 0.51 against 0.38 ms a step, LLaMA 1.1B 1.46 against 1.40; docs/benchmarks.md)
 FUSED_DEFAULT = "0"
 # LC_GEMV_RING unset: the ring GEMV on ("1") or off ("0"); a copy of gemv_ring_cuda.cu's GR_DEFAULT, which
-# decides the kernel; this one decides the layout that lets the kernel run (out_in). Off until it is measured on
-# a GPU (session 23 got no machine).
-RING_DEFAULT = "0"
+# decides the kernel; this one decides the layout that lets the kernel run (out_in). On since session 24 (H100:
+# GPT-2 124M B=1 0.38 -> 0.32 ms a step, LLaMA 1.1B 1.40 -> 1.21; docs/benchmarks.md).
+RING_DEFAULT = "1"
 GRAPH_STEPS = 8  # generate's default decode steps a graph replay
 MAX_GRAPH_STEPS = 64  # the most it takes (the size of a kept graph's io tensor)
 

@@ -1,54 +1,53 @@
 /* gemv_ring_cuda.cu — the [n, k] GEMV of a decode step (m <= LC_GEMV_MAX_M rows, w given as w_t [n, k]: torch's
  * Linear layout), out[m, n] = act(x[m, k] · w_tᵀ + bias) (+ residual), with the norm / SwiGLU prologues of gemv_cuda.cu
  * (gemv.cuh: the same staging, epilogue and rounding; the sums in another fixed order).
- * Why a third kernel: in a decode step each GEMV reads a few MB, so its time is mostly ramp (the weights'
- * first bytes arrive ~1-2 us after the kernel may start) and the kernels before it keep the SMs full, so a
- * weight request placed before the PDL wait (gemv_cuda.cu's prefetch) is issued only when they leave. This
- * kernel is lean enough to be resident beside the kernel before it (one block an SM, 256 threads, <= 128
- * registers, ~100 KiB of shared memory), so under programmatic dependent launch its blocks start while that
- * kernel runs and bulk-copy their weights into shared memory before waiting for it: the weight stream of
- * kernel i + 1 overlaps the tail of kernel i.
- * Plan: grid = min(SMs, n) blocks; block b owns rows [b·n/grid, (b+1)·n/grid) of w_t, one contiguous range of
- * bytes, split into stages of R whole rows; a ring of NS slots (LC_GEMV_RING_KB of shared memory, default
- * GR_RING_KB). Thread 0 issues cp.async.bulk of the first NS stages (before the PDL wait when the caller
- * promised static weights, lc_set_static_weights; after it otherwise), then each stage's refill as soon as the
- * block has finished the stage in that slot. The 8 warps stage x's m rows (gemv_stage_nk: prologue applied, in the
- * dtype), then take each stage's (row, group) units: a row's 16-byte chunks split into G groups, a lane's chunks of
- * a group added in order (m sums), then a shuffle tree; after a block barrier a thread adds an output's G group
- * sums in group order and writes it (gemv_finish): no atomics, deterministic.
- * Taken by gemv_cuda.cu's launch (lc_cuda_gemv_ring_fits) when LC_GEMV_RING is on (opt-in: GR_DEFAULT; read at each
- * launch), w_t,
- * and x's rows fit beside the ring (at most GR_XS_MAX bytes) with a row of w_t in each slot.
- * Tests: tests/c/test_gemv_cuda.c (its [n, k] cases run here wherever the plan fits: every m, shape, prologue and epilogue,
- * against float64), tests/python/test_linear_wt.py, test_norm_linear.py, test_silu_mul_linear.py, the engine's
- * decode tests (models stored out_in). */
+ * Why a third kernel: in a decode step each GEMV reads a few MB, so its time is mostly ramp (the weights' first
+ * bytes arrive ~1-2 us after the kernel may start). Here each block streams one contiguous byte range of w
+ * through a shared-memory ring with bulk copies, issued before the PDL wait under static weights, and its 8 warps
+ * consume it at their own pace: measured on the H100 (session 24) 1.2-1.7x faster than the tile kernels on
+ * GPT-2 / LLaMA decode shapes, and the batch-1 step 15-20% shorter (docs/benchmarks.md).
+ * Plan: grid = min(2·SMs, n) blocks where two fit an SM (ring shrunk to <= GR_SMEM_2 a block), else min(SMs, n)
+ * (LC_GEMV_RING_BPS); block b owns rows [b·n/grid, (b+1)·n/grid) of w_t, split into stages of R whole rows; a
+ * ring of g.slots slots (LC_GEMV_RING_SLOTS, default GR_SLOTS; LC_GEMV_RING_KB of shared memory, default
+ * GR_RING_KB). Thread 0 issues cp.async.bulk of the first stages (before the PDL wait when the caller promised
+ * static weights, lc_set_static_weights; after it otherwise). The 8 warps stage x's m rows (gemv_stage_nk:
+ * prologue applied, in the dtype); then warp w takes the block's rows w, w + 8, ...: a lane's 16-byte chunks
+ * added in order (m sums), a shuffle tree, lane i writes row i's output (gemv_finish_with): no atomics,
+ * deterministic. A warp waits on each stage's mbarrier and then counts itself done with the slot; the 8th to do so
+ * refills it (fence.proxy.async, then the bulk copy of the stage a ring later): no block barrier in the loop.
+ * Taken by gemv_cuda.cu's launch (lc_cuda_gemv_ring_fits) when LC_GEMV_RING is on (GR_DEFAULT; the knobs are read
+ * at each launch, for A/B runs), w_t, and x's rows fit beside the ring (at most GR_XS_MAX bytes) with a row of
+ * w_t in each slot.
+ * Tests: tests/c/test_gemv_cuda.c (its [n, k] cases run here wherever the plan fits, with two and one blocks an SM:
+ * every m, shape, prologue and epilogue, against float64), tests/python/test_linear_wt.py, test_norm_linear.py,
+ * test_silu_mul_linear.py, the engine's decode tests (models stored out_in). */
 #include "backend/cuda/bulk.cuh"
 #include "backend/cuda/gemv.cuh"
 
-#define GR_DEFAULT 0   /* LC_GEMV_RING unset: off (not yet measured on a GPU: session 23 got no machine) */
+#define GR_DEFAULT 1   /* LC_GEMV_RING unset: on */
 #define GR_RING_KB 96  /* LC_GEMV_RING_KB default: the ring's shared memory */
-#define GR_SLOTS 4     /* ring slots (stages in flight) */
-#define GR_MAX_G 8     /* groups a row is split into, at most */
+#define GR_SLOTS 4     /* ring slots (stages in flight), LC_GEMV_RING_SLOTS default */
+#define GR_MAX_SLOTS 8
+#define GR_BPS 2       /* LC_GEMV_RING_BPS default: blocks an SM, where two fit (else one) */
 #define GR_SMEM_MAX (220 * 1024) /* a block's dynamic shared memory, at most (sm_90: 227 KiB) */
+#define GR_SMEM_2 (112 * 1024)   /* the same when two blocks share an SM (228 KiB, 1 KiB reserved a block) */
 #define GR_XS_MAX (64 * 1024) /* staged x (with gamma / beta beside it for a norm at m = 1) at most */
 
 struct gr_geom {
     int grid;    /* blocks */
     int per;     /* rows a block, at most (ceil(n / grid)) */
+    int slots;   /* ring slots (stages in flight): LC_GEMV_RING_SLOTS, default GR_SLOTS */
     int R;       /* rows a stage */
-    int G;       /* groups a row */
     int slot_b;  /* bytes a slot (R rows, rounded up to 128) */
     int xs_b;    /* bytes of staged x */
 };
 
-/* The ring's bytes: LC_GEMV_RING_KB (16..200) or GR_RING_KB, read once. */
-static int gr_ring_bytes(void) {
-    static const int v = [] {
-        const char *e = getenv("LC_GEMV_RING_KB");
-        const int x = e ? atoi(e) : 0;
-        return (x >= 16 && x <= 200 ? x : GR_RING_KB) * 1024;
-    }();
-    return v;
+/* An integer knob of the environment (read at each launch, so that an A/B run can capture several forms in one
+ * process): its value when set and within [lo, hi], else def. */
+static int gr_env(const char *name, int lo, int hi, int def) {
+    const char *e = getenv(name);
+    const int x = e && *e ? atoi(e) : def;
+    return x >= lo && x <= hi ? x : def;
 }
 
 /* LC_GEMV_RING=0 turns the kernel off (the [n, k] tile kernel then runs), any other value on, unset: GR_DEFAULT
@@ -59,45 +58,49 @@ static int gr_enabled(void) {
     return e ? !(e[0] == '0' && e[1] == 0) : GR_DEFAULT;
 }
 
-/* ring | staged x | mbarriers | group sums [2][R·G·m] floats | the block's bias and residual elements [(1 + m)·per] */
+/* ring | staged x | mbarriers | the slots' done counters | the block's bias and residual elements [(1 + m)·per] */
 static size_t gr_smem(const gr_geom &g, int64_t m) {
-    return (size_t)GR_SLOTS * (size_t)g.slot_b + (size_t)g.xs_b + GR_SLOTS * sizeof(uint64_t) +
-           2u * (size_t)g.R * (size_t)g.G * (size_t)m * sizeof(float) + (size_t)(1 + m) * (size_t)g.per * 2u;
+    return (size_t)g.slots * (size_t)g.slot_b + (size_t)g.xs_b + (size_t)g.slots * (sizeof(uint64_t) + sizeof(int)) +
+           (size_t)(1 + m) * (size_t)g.per * 2u;
+}
+
+/* The geometry of `blocks` blocks (at most n) with a ring of `ring` bytes in g->slots slots; its shared memory. */
+static size_t gr_geometry(int64_t m, int64_t rowb, int64_t xs, int64_t n, int64_t blocks, int64_t ring, gr_geom *g) {
+    g->grid = (int)(n < blocks ? n : blocks);
+    g->per = (int)((n + g->grid - 1) / g->grid);
+    const int64_t R = ring / g->slots / rowb;
+    g->R = (int)(R < g->per ? R : g->per);
+    g->slot_b = (int)((g->R * rowb + 127) / 128 * 128);
+    g->xs_b = (int)((xs + 127) / 128 * 128);
+    return gr_smem(*g, m);
 }
 
 /* The plan of an [n, k] GEMV of m rows (w_t rows of 2k bytes; x's m rows staged, and at m = 1 with a norm its
- * gamma and beta beside them); 0 when the kernel does not take it. */
+ * gamma and beta beside them); 0 when the kernel does not take it. Two blocks an SM (GR_BPS) with the ring
+ * shrunk so that two fit, where a slot still holds a row; else one block an SM with the whole ring. */
 static int gr_plan(int64_t m, int64_t k, int64_t n, int num_sms, int norm, gr_geom *g) {
     if (!gr_enabled() || m < 1 || m > LC_GEMV_MAX_M || k < 8 || k % 8 != 0 || n < 1 || num_sms < 1) return 0;
-    const int64_t rowb = 2 * k, ring = gr_ring_bytes();
-    if (rowb * GR_SLOTS > ring) return 0; /* a slot holds at least one row */
+    const int64_t rowb = 2 * k, ring = (int64_t)gr_env("LC_GEMV_RING_KB", 16, 200, GR_RING_KB) * 1024;
+    g->slots = gr_env("LC_GEMV_RING_SLOTS", 2, GR_MAX_SLOTS, GR_SLOTS);
+    if (rowb * g->slots > ring) return 0; /* a slot holds at least one row */
     const int64_t xs = (m + (norm && m == 1 ? 2 : 0)) * rowb;
     if (xs > GR_XS_MAX) return 0;
-    g->grid = (int)(n < num_sms ? n : num_sms);
-    const int64_t per = (n + g->grid - 1) / g->grid; /* a block's rows, at most */
-    g->per = (int)per;
-    int64_t R = ring / GR_SLOTS / rowb;
-    if (R > per) R = per;
-    g->R = (int)R;
-    const int64_t kch = k / 8;
-    int64_t G = (GEMV_NW + R - 1) / R;
-    const int64_t gmax = kch / 32 > 1 ? kch / 32 : 1; /* every lane has a chunk */
-    if (G > gmax) G = gmax;
-    if (G > GR_MAX_G) G = GR_MAX_G;
-    g->G = (int)G;
-    g->slot_b = (int)((R * rowb + 127) / 128 * 128);
-    g->xs_b = (int)((xs + 127) / 128 * 128);
-    return gr_smem(*g, m) <= GR_SMEM_MAX;
+    if (gr_env("LC_GEMV_RING_BPS", 1, 2, GR_BPS) == 2) {
+        const size_t sm = gr_geometry(m, rowb, xs, n, 2 * (int64_t)num_sms, ring, g);
+        const int64_t r2 = sm <= GR_SMEM_2 ? ring : ring - (int64_t)(sm - GR_SMEM_2) - 128 * g->slots;
+        if (r2 >= rowb * g->slots && gr_geometry(m, rowb, xs, n, 2 * (int64_t)num_sms, r2, g) <= GR_SMEM_2) return 1;
+    }
+    return gr_geometry(m, rowb, xs, n, num_sms, ring, g) <= GR_SMEM_MAX;
 }
 
 template <typename T, int M>
 __global__ void __launch_bounds__(GEMV_NT, 2) gemv_ring_kernel(const gemv_params p, const gr_geom g) {
     extern __shared__ float4 gr_smem4[];
     char *const ring = reinterpret_cast<char *>(gr_smem4);
-    unsigned short *const xs = reinterpret_cast<unsigned short *>(ring + (size_t)GR_SLOTS * g.slot_b);
-    uint64_t *const full = reinterpret_cast<uint64_t *>(ring + (size_t)GR_SLOTS * g.slot_b + g.xs_b);
-    float *const red = reinterpret_cast<float *>(full + GR_SLOTS); /* [2][R·G·M] */
-    unsigned short *const bs = reinterpret_cast<unsigned short *>(red + 2 * g.R * g.G * M); /* [per] */
+    unsigned short *const xs = reinterpret_cast<unsigned short *>(ring + (size_t)g.slots * g.slot_b);
+    uint64_t *const full = reinterpret_cast<uint64_t *>(ring + (size_t)g.slots * g.slot_b + g.xs_b);
+    int *const done = reinterpret_cast<int *>(full + g.slots);   /* [slots]: warps done with the slot, ever */
+    unsigned short *const bs = reinterpret_cast<unsigned short *>(done + g.slots); /* [per] */
     unsigned short *const rsd = bs + g.per;                                               /* [M][per] */
     __shared__ float gr_st[M][3];
     __shared__ double gr_ps[GEMV_NW][2];
@@ -110,19 +113,22 @@ __global__ void __launch_bounds__(GEMV_NT, 2) gemv_ring_kernel(const gemv_params
     auto issue = [&](int s) {
         const int rows = nr - s * g.R < g.R ? nr - s * g.R : g.R;
         const unsigned bytes = (unsigned)(rows * rowb);
-        uint64_t *const bar = full + s % GR_SLOTS;
+        uint64_t *const bar = full + s % g.slots;
         lc_mbar_expect_tx(bar, bytes);
-        lc_bulk_g2s(ring + (size_t)(s % GR_SLOTS) * g.slot_b, wb + (int64_t)s * g.R * rowb, bytes, bar);
+        lc_bulk_g2s(ring + (size_t)(s % g.slots) * g.slot_b, wb + (int64_t)s * g.R * rowb, bytes, bar);
     };
     lc_pdl_trigger();
     if (tid == 0) {
-        for (int i = 0; i < GR_SLOTS; i++) lc_mbar_init(full + i, 1);
+        for (int i = 0; i < g.slots; i++) {
+            lc_mbar_init(full + i, 1);
+            done[i] = 0;
+        }
         lc_mbar_init_fence();
     }
     __syncthreads();
     if (!p.prefetch) lc_pdl_wait(); /* w may come from a kernel still in flight */
     if (tid == 0)
-        for (int s = 0; s < GR_SLOTS && s < nst; s++) issue(s);
+        for (int s = 0; s < g.slots && s < nst; s++) issue(s);
     if (p.bias) /* a weight too: the block's slice before the wait when static */
         for (int r = tid; r < nr; r += GEMV_NT) bs[r] = p.bias[r0 + r];
     if (p.prefetch) lc_pdl_wait(); /* x, residual and out only after the previous kernel */
@@ -133,20 +139,18 @@ __global__ void __launch_bounds__(GEMV_NT, 2) gemv_ring_kernel(const gemv_params
         }
     const int kch = (int)(k / 8);
     gemv_stage_nk<T, M>(p, 0, kch, (int)k, true, xs, gr_st, gr_ps, warp, lane, tid); /* ends with a barrier */
-    const int cpg = (kch + g.G - 1) / g.G; /* chunks a group */
+    /* each warp on rows j = warp, warp + 8, ... of the block's range, at its own pace */
     for (int s = 0; s < nst; s++) {
-        const int rows = nr - s * g.R < g.R ? nr - s * g.R : g.R;
-        const char *const slot = ring + (size_t)(s % GR_SLOTS) * g.slot_b;
-        float *const rs = red + (s & 1) * g.R * g.G * M; /* [unit][i] */
-        lc_mbar_wait(full + s % GR_SLOTS, (unsigned)(s / GR_SLOTS) & 1u);
-        for (int u = warp; u < rows * g.G; u += GEMV_NW) {
-            const int r = u / g.G, grp = u - r * g.G;
-            const int cb = grp * cpg, ce = cb + cpg < kch ? cb + cpg : kch;
+        const int rows = nr - s * g.R < g.R ? nr - s * g.R : g.R, sl = s % g.slots;
+        const char *const slot = ring + (size_t)sl * g.slot_b;
+        lc_mbar_wait(full + sl, (unsigned)(s / g.slots) & 1u); /* every warp, rows or not: parities stay in step */
+        for (int r = (warp - s * g.R % GEMV_NW + GEMV_NW) % GEMV_NW; r < rows; r += GEMV_NW) {
             const char *const wr = slot + (int64_t)r * rowb;
             float acc[M];
 #pragma unroll
             for (int i = 0; i < M; i++) acc[i] = -0.0f;
-            for (int c = cb + lane; c < ce; c += 32) {
+#pragma unroll 2
+            for (int c = lane; c < kch; c += 32) {
                 float wf[8];
                 gemv_cvt(*reinterpret_cast<const uint4 *>(wr + (int64_t)c * 16), wf, T());
 #pragma unroll
@@ -157,25 +161,23 @@ __global__ void __launch_bounds__(GEMV_NT, 2) gemv_ring_kernel(const gemv_params
                     for (int j = 0; j < 8; j++) acc[i] = fmaf(xf[j], wf[j], acc[i]);
                 }
             }
+            const int rr = s * g.R + r; /* the row in the block's range */
 #pragma unroll
             for (int i = 0; i < M; i++) {
 #pragma unroll
                 for (int o = 16; o > 0; o >>= 1) acc[i] += __shfl_xor_sync(0xffffffffu, acc[i], o);
-                if (lane == 0) rs[u * M + i] = acc[i];
+                if (lane == i)
+                    p.out[(int64_t)i * p.n + r0 + rr] = gemv_finish_with<T>(
+                        acc[i], p, p.bias ? bs[rr] : (unsigned short)0, p.res ? rsd[i * g.per + rr] : (unsigned short)0);
             }
         }
-        __syncthreads(); /* the slot's reads and the group sums are done */
-        if (tid == 0 && s + GR_SLOTS < nst) {
-            lc_fence_proxy_async_smem();
-            issue(s + GR_SLOTS);
-        }
-        for (int e = tid; e < rows * M; e += GEMV_NT) {
-            const int r = e / M, i = e - r * M;
-            float v = rs[r * g.G * M + i];
-            for (int q = 1; q < g.G; q++) v += rs[(r * g.G + q) * M + i];
-            const int rr = s * g.R + r; /* the row in the block's range */
-            p.out[(int64_t)i * p.n + r0 + rr] = gemv_finish_with<T>(v, p, p.bias ? bs[rr] : (unsigned short)0,
-                                                                    p.res ? rsd[i * g.per + rr] : (unsigned short)0);
+        __syncwarp();
+        if (lane == 0) { /* the warp is done with the slot; the last of the 8 refills it */
+            __threadfence_block();
+            if ((atomicAdd(done + sl, 1) + 1) % GEMV_NW == 0 && s + g.slots < nst) {
+                lc_fence_proxy_async_smem();
+                issue(s + g.slots);
+            }
         }
     }
 }
