@@ -1,13 +1,13 @@
 #!/bin/bash
 # One decode step's kernels under ncu (GPT-2 124M and LLaMA 1.1B bf16, B=1; kernels serialised, caches
 # not flushed, clocks left alone): per kernel name, count, total and mean us, and the step's sum.
-# Summary: $OUT/step_ncu.txt.
+# Summary: $OUT/step_ncu.txt. NCU_T (default 200): seconds for each model's ncu run.
 set -u
 . scripts/device/build.sh
 python3 -m lightning_core.models.make_random --arch gpt2 --size 124m /tmp/g2 > /dev/null 2>&1
 python3 -m lightning_core.models.make_random --arch llama --size 1b --dtype bfloat16 /tmp/ll > /dev/null 2>&1
 for m in g2 ll; do
-  timeout 200 ncu --nvtx --nvtx-include "step/" --graph-profiling node --cache-control none --clock-control none \
+  timeout ${NCU_T:-200} ncu --nvtx --nvtx-include "step/" --graph-profiling node --cache-control none --clock-control none \
     --metrics gpu__time_duration.sum --csv python3 scripts/device/step_ncu.py /tmp/$m > /tmp/ncu_$m.csv 2> /tmp/ncu_$m.err
   echo "== $m rc $? ($(( $(date +%s) - T0 )) s)" | tee -a $OUT/step_ncu.txt
   python3 - /tmp/ncu_$m.csv <<'PY' | tee -a $OUT/step_ncu.txt
