@@ -15,8 +15,8 @@ residual as one op), add, argmax) and the KV cache is lc.KVCache
 one projection, and stored (weight_layout) either so ("in_out": GPT-2's Conv1D weights as they are, LLaMA's
 nn.Linear weights transposed once at load) or as [out, in] ("out_in": torch's layout, passed as transposed
 views, which the CUDA decode GEMV streams with no split of k; a tied lm_head is then the embedding's own
-array). Default: out_in for GPT-2 on CUDA and for models whose batch-1 CUDA decode runs fused, in_out otherwise
-(the faster decode on the H100, session 18). With LC_MODELS_FUSED_DECODE=1, batch-1 decode on CUDA runs one
+array). Default: out_in on CUDA, where the decode GEMVs then run the ring kernel (session 24, the faster decode
+on the H100 for both architectures; with LC_GEMV_RING=0 out_in for GPT-2 and fused decodes only), in_out on the CPU. With LC_MODELS_FUSED_DECODE=1, batch-1 decode on CUDA runs one
 fused kernel a step where the model qualifies (models/fused.py: the whole step, embedding to argmax;
 fused_decode / fused_reason); off by default (FUSED_DEFAULT: slower than the op-by-op step on the H100 so far).
 A batch of prompts of different lengths is padded on the right for the prefill; each cache's lengths are then
