@@ -13,8 +13,7 @@
  * LC_TEST_VERBOSE=1: a timing table (m = 1, bfloat16) of microseconds a call and GB/s of w read, lc_linear
  * through the GEMV vs LC_GEMV=0 (cuBLASLt + epilogue), each a captured graph cycling over enough weight copies
  * to leave the L2 cache behind, plus the direct launch at half and twice the SM count (the split plan's A/B)
- * and the [n, k] tile and ring kernels' (LC_GEMV_RING=0 / 1; the ring's room form, LC_GEMV_RING_ROOM=1);
- * informational, no thresholds. */
+ * and the [n, k] tile and ring kernels' (LC_GEMV_RING=0 / 1); informational, no thresholds. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -385,8 +384,8 @@ static void timing_table(void) {
     cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
     printf("\ntiming: m=1 bf16, lc_linear from a captured graph (us a call, GB/s of w read); LC_GEMV=0 is cuBLASLt;"
            " splits 'c': added in a thread-block cluster\n");
-    printf("%-12s %7s %16s %7s %22s %7s %9s %9s %16s %16s %16s\n", "k x n", "splits", "gemv us (GB/s)", "",
-           "LC_GEMV=0 us (GB/s)", "ratio", "sms/2 us", "2sms us", "[n,k] us (GB/s)", "ring us (GB/s)", "room us (GB/s)");
+    printf("%-12s %7s %16s %7s %22s %7s %9s %9s %16s %16s\n", "k x n", "splits", "gemv us (GB/s)", "", "LC_GEMV=0 us (GB/s)",
+           "ratio", "sms/2 us", "2sms us", "[n,k] us (GB/s)", "ring us (GB/s)");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         const int64_t k = shapes[i][0], n = shapes[i][1];
         const double gb = (double)(k * n * 2) / 1e3; /* w bytes / 1e3: divided by us gives GB/s */
@@ -399,15 +398,11 @@ static void timing_table(void) {
         const double tt = time_direct(k, n, sms, 1);
         setenv("LC_GEMV_RING", "1", 1);
         const double tr = time_direct(k, n, sms, 1);
-        setenv("LC_GEMV_RING_ROOM", "1", 1);
-        const double tm = time_direct(k, n, sms, 1);
-        unsetenv("LC_GEMV_RING_ROOM");
         unsetenv("LC_GEMV_RING");
         char shape[32];
         snprintf(shape, sizeof shape, "%lldx%lld", (long long)k, (long long)n);
-        printf("%-12s %6d%c %8.2f (%5.0f) %-18s %8.2f (%5.0f) %-16s %5.2fx %9.2f %9.2f %8.2f (%5.0f) %8.2f (%5.0f) %8.2f (%5.0f)\n",
-               shape, splits, clustered ? 'c' : ' ', t1, gb / t1, p1, t0, gb / t0, p0, t0 / t1, th, t2, tt, gb / tt, tr,
-               gb / tr, tm, gb / tm);
+        printf("%-12s %6d%c %8.2f (%5.0f) %-18s %8.2f (%5.0f) %-16s %5.2fx %9.2f %9.2f %8.2f (%5.0f) %8.2f (%5.0f)\n", shape,
+               splits, clustered ? 'c' : ' ', t1, gb / t1, p1, t0, gb / t0, p0, t0 / t1, th, t2, tt, gb / tt, tr, gb / tr);
     }
 }
 
@@ -462,13 +457,12 @@ int main(void) {
         failed += run_case(&extra[i]) != 0;
     }
     /* the [n, k] kernels (w given as wᵀ): k a multiple of 8 (several x chunks at m = 8, k = 16384), n of any size;
-     * each case four times: with the ring kernel (gemv_ring_cuda.cu: LC_GEMV_RING=1, read at each launch) where
-     * its plan fits, in its room form at m = 1 (LC_GEMV_RING_ROOM=1), at two blocks an SM where they fit (the
-     * default) and at one (LC_GEMV_RING_BPS=1), and with the tile kernel (LC_GEMV_RING=0) */
+     * each case three times: with the ring kernel (gemv_ring_cuda.cu: LC_GEMV_RING=1, read at each launch) where
+     * its plan fits, two blocks an SM where they fit (its default) and one (LC_GEMV_RING_BPS=1), and with the tile
+     * kernel (LC_GEMV_RING=0) */
     g_wt = 1;
-    for (int ring = 3; ring >= 0; ring--) {
+    for (int ring = 2; ring >= 0; ring--) {
         setenv("LC_GEMV_RING", ring ? "1" : "0", 1);
-        setenv("LC_GEMV_RING_ROOM", ring == 3 ? "1" : "0", 1);
         setenv("LC_GEMV_RING_BPS", ring == 1 ? "1" : "2", 1);
         const int64_t kt[] = {8, 64, 1000, 4104}, nt[] = {1, 7, 264, 2057};
         idx = 0;
@@ -500,7 +494,6 @@ int main(void) {
         }
     }
     unsetenv("LC_GEMV_RING");
-    unsetenv("LC_GEMV_RING_ROOM");
     unsetenv("LC_GEMV_RING_BPS");
     g_wt = 0;
     lc_set_static_weights(1); /* the timing table's weights are written once, before any GEMV */

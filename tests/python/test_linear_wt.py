@@ -43,15 +43,14 @@ def _wt(rng, k, n, dt, device, name):
     return lc.transpose(_t(w_nk, device, name), 0, 1), w_nk.T
 
 
-@pytest.fixture(autouse=True, params=["1", "room", "0"], ids=["ring", "ring_room", "tiles"])
+@pytest.fixture(autouse=True, params=["1", "0"], ids=["ring", "tiles"])
 def gemv_ring(request, monkeypatch):
-    """CUDA: each test with the ring kernel (LC_GEMV_RING=1, where its plan fits), with its room form at m = 1
-    (LC_GEMV_RING_ROOM=1) and with the tile kernel (0), whatever the defaults; the CPU runs once."""
+    """CUDA: each test with the ring kernel (LC_GEMV_RING=1, where its plan fits) and with the tile kernel (0),
+    whatever the default; the CPU runs once."""
     spec = getattr(request.node, "callspec", None)
-    if (spec is None or spec.params.get("device") != "cuda") and request.param != "1":
+    if (spec is None or spec.params.get("device") != "cuda") and request.param == "0":
         pytest.skip("LC_GEMV_RING selects a CUDA kernel")
-    monkeypatch.setenv("LC_GEMV_RING", "0" if request.param == "0" else "1")
-    monkeypatch.setenv("LC_GEMV_RING_ROOM", "1" if request.param == "room" else "0")
+    monkeypatch.setenv("LC_GEMV_RING", request.param)
     return request.param
 
 

@@ -15,14 +15,10 @@
  * added in order (m sums), a shuffle tree, lane i writes row i's output (gemv_finish_with): no atomics,
  * deterministic. A warp waits on each stage's mbarrier and then counts itself done with the slot; the 8th to do so
  * refills it (fence.proxy.async, then the bulk copy of the stage a ring later): no block barrier in the loop.
- * The room form (LC_GEMV_RING_ROOM=1, m = 1; off by default, GR_ROOM: not yet measured): the same two blocks an SM,
- * each within GR_SMEM_4 and 64 registers, so that two blocks of the next kernel fit beside them and, under PDL,
- * issue their first stages while this kernel runs (the ring shrunk, fewer slots where x's staging needs the room).
  * Taken by gemv_cuda.cu's launch (lc_cuda_gemv_ring_fits) when LC_GEMV_RING is on (GR_DEFAULT; the knobs are read
  * at each launch, for A/B runs), w_t, and x's rows fit beside the ring (at most GR_XS_MAX bytes) with a row of
  * w_t in each slot.
- * Tests: tests/c/test_gemv_cuda.c (its [n, k] cases run here wherever the plan fits, in the room form and with two
- * and one blocks an SM:
+ * Tests: tests/c/test_gemv_cuda.c (its [n, k] cases run here wherever the plan fits, with two and one blocks an SM:
  * every m, shape, prologue and epilogue, against float64), tests/python/test_linear_wt.py, test_norm_linear.py,
  * test_silu_mul_linear.py, the engine's decode tests (models stored out_in). */
 #include "backend/cuda/bulk.cuh"
@@ -35,15 +31,12 @@
 #define GR_BPS 2       /* LC_GEMV_RING_BPS default: blocks an SM, where two fit (else one) */
 #define GR_SMEM_MAX (220 * 1024) /* a block's dynamic shared memory, at most (sm_90: 227 KiB) */
 #define GR_SMEM_2 (112 * 1024)   /* the same when two blocks share an SM (228 KiB, 1 KiB reserved a block) */
-#define GR_ROOM 0      /* LC_GEMV_RING_ROOM default: off (not yet measured on a GPU) */
-#define GR_SMEM_4 (55 * 1024)    /* the same when four share an SM (the room form) */
 #define GR_XS_MAX (64 * 1024) /* staged x (with gamma / beta beside it for a norm at m = 1) at most */
 
 struct gr_geom {
     int grid;    /* blocks */
     int per;     /* rows a block, at most (ceil(n / grid)) */
-    int slots;   /* ring slots (stages in flight): LC_GEMV_RING_SLOTS, default GR_SLOTS (fewer in the room form) */
-    int room;    /* 1: two blocks an SM sized so that four fit (<= GR_SMEM_4, <= 64 registers): m = 1 only */
+    int slots;   /* ring slots (stages in flight): LC_GEMV_RING_SLOTS, default GR_SLOTS */
     int R;       /* rows a stage */
     int slot_b;  /* bytes a slot (R rows, rounded up to 128) */
     int xs_b;    /* bytes of staged x */
@@ -92,18 +85,6 @@ static int gr_plan(int64_t m, int64_t k, int64_t n, int num_sms, int norm, gr_ge
     if (rowb * g->slots > ring) return 0; /* a slot holds at least one row */
     const int64_t xs = (m + (norm && m == 1 ? 2 : 0)) * rowb;
     if (xs > GR_XS_MAX) return 0;
-    g->room = 0;
-    if (m == 1 && gr_env("LC_GEMV_RING_ROOM", 0, 1, GR_ROOM) == 1) { /* fewer slots where x leaves too little room */
-        const int slots = g->slots;
-        for (int sl = slots; sl >= 2; sl--) {
-            g->slots = sl;
-            const size_t sm = gr_geometry(m, rowb, xs, n, 2 * (int64_t)num_sms, ring, g);
-            const int64_t r4 = sm <= GR_SMEM_4 ? ring : ring - (int64_t)(sm - GR_SMEM_4) - 128 * sl;
-            if (r4 >= rowb * sl && gr_geometry(m, rowb, xs, n, 2 * (int64_t)num_sms, r4, g) <= GR_SMEM_4)
-                return g->room = 1;
-        }
-        g->slots = slots;
-    }
     if (gr_env("LC_GEMV_RING_BPS", 1, 2, GR_BPS) == 2) {
         const size_t sm = gr_geometry(m, rowb, xs, n, 2 * (int64_t)num_sms, ring, g);
         const int64_t r2 = sm <= GR_SMEM_2 ? ring : ring - (int64_t)(sm - GR_SMEM_2) - 128 * g->slots;
@@ -112,8 +93,8 @@ static int gr_plan(int64_t m, int64_t k, int64_t n, int num_sms, int norm, gr_ge
     return gr_geometry(m, rowb, xs, n, num_sms, ring, g) <= GR_SMEM_MAX;
 }
 
-template <typename T, int M, int MINB>
-__global__ void __launch_bounds__(GEMV_NT, MINB) gemv_ring_kernel(const gemv_params p, const gr_geom g) {
+template <typename T, int M>
+__global__ void __launch_bounds__(GEMV_NT, 2) gemv_ring_kernel(const gemv_params p, const gr_geom g) {
     extern __shared__ float4 gr_smem4[];
     char *const ring = reinterpret_cast<char *>(gr_smem4);
     unsigned short *const xs = reinterpret_cast<unsigned short *>(ring + (size_t)g.slots * g.slot_b);
@@ -207,22 +188,20 @@ extern "C" int lc_cuda_gemv_ring_fits(int64_t m, int64_t k, int64_t n, int w_t, 
     return w_t && gr_plan(m, k, n, num_sms, norm, &g);
 }
 
-template <typename T, int M, int MINB>
+template <typename T, int M>
 static cudaError_t gr_launch_m(const gemv_params &p, const gr_geom &g, cudaStream_t stream) {
     const size_t smem = gr_smem(g, M);
-    cudaError_t e = cudaFuncSetAttribute(gemv_ring_kernel<T, M, MINB>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         (int)smem);
+    cudaError_t e = cudaFuncSetAttribute(gemv_ring_kernel<T, M>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return e;
     /* the largest shared-memory carveout, so that the SM need not be reconfigured (drained) to hold this block
      * beside the kernel before it */
-    e = cudaFuncSetAttribute(gemv_ring_kernel<T, M, MINB>, cudaFuncAttributePreferredSharedMemoryCarveout, 100);
+    e = cudaFuncSetAttribute(gemv_ring_kernel<T, M>, cudaFuncAttributePreferredSharedMemoryCarveout, 100);
     if (e != cudaSuccess) return e;
-    return lc_pdl_launch(gemv_ring_kernel<T, M, MINB>, dim3((unsigned)g.grid), dim3(GEMV_NT), smem, stream, p, g);
+    return lc_pdl_launch(gemv_ring_kernel<T, M>, dim3((unsigned)g.grid), dim3(GEMV_NT), smem, stream, p, g);
 }
 
 template <typename T> static cudaError_t gr_launch_t(int64_t m, const gemv_params &p, const gr_geom &g, cudaStream_t stream) {
-    if (g.room) return gr_launch_m<T, 1, 4>(p, g, stream); /* the plan takes the room form at m = 1 only */
-    return gemv_for_m(m, cudaErrorInvalidValue, [&](auto mc) { return gr_launch_m<T, decltype(mc)::value, 2>(p, g, stream); });
+    return gemv_for_m(m, cudaErrorInvalidValue, [&](auto mc) { return gr_launch_m<T, decltype(mc)::value>(p, g, stream); });
 }
 
 /* p filled by gemv_cuda.cu's launch (w_t); p.kc is set to k here (x staged whole). One plan a launch. */
