@@ -1,5 +1,6 @@
 #!/bin/bash
-# Session 24's last device seconds: the room form (LC_GEMV_RING_ROOM=1) on the card: test_gemv_cuda (every [n, k]
+# Session 24's last device seconds: the room form (LC_GEMV_RING_ROOM=1; commit 6bea9be, removed after this run
+# measured it slower in the decode step) on the card: test_gemv_cuda (every [n, k]
 # case in every ring form, with the timing table's tiles / ring / room columns), then ring_ab.py B=1 default / room
 # while time is left. LIMIT (default 170).
 set -u
