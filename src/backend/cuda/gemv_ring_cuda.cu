@@ -188,16 +188,29 @@ extern "C" int lc_cuda_gemv_ring_fits(int64_t m, int64_t k, int64_t n, int w_t, 
     return w_t && gr_plan(m, k, n, num_sms, norm, &g);
 }
 
+#define GR_MAX_DEVICES 64
+
+/* The kernel's function attributes, once per device (a driver call each costs about as much as a launch): the
+ * most dynamic shared memory a plan takes (GR_SMEM_MAX), and the largest shared-memory carveout, so that the SM
+ * need not be reconfigured (drained) to hold a block beside the kernel before it. */
+template <typename T, int M> static cudaError_t gr_prepare() {
+    static int done[GR_MAX_DEVICES];
+    int dev = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e != cudaSuccess) return e;
+    const int cached = dev >= 0 && dev < GR_MAX_DEVICES;
+    if (cached && __atomic_load_n(&done[dev], __ATOMIC_ACQUIRE)) return cudaSuccess;
+    e = cudaFuncSetAttribute(gemv_ring_kernel<T, M>, cudaFuncAttributeMaxDynamicSharedMemorySize, GR_SMEM_MAX);
+    if (e == cudaSuccess) e = cudaFuncSetAttribute(gemv_ring_kernel<T, M>, cudaFuncAttributePreferredSharedMemoryCarveout, 100);
+    if (e == cudaSuccess && cached) __atomic_store_n(&done[dev], 1, __ATOMIC_RELEASE);
+    return e;
+}
+
 template <typename T, int M>
 static cudaError_t gr_launch_m(const gemv_params &p, const gr_geom &g, cudaStream_t stream) {
-    const size_t smem = gr_smem(g, M);
-    cudaError_t e = cudaFuncSetAttribute(gemv_ring_kernel<T, M>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    const cudaError_t e = gr_prepare<T, M>();
     if (e != cudaSuccess) return e;
-    /* the largest shared-memory carveout, so that the SM need not be reconfigured (drained) to hold this block
-     * beside the kernel before it */
-    e = cudaFuncSetAttribute(gemv_ring_kernel<T, M>, cudaFuncAttributePreferredSharedMemoryCarveout, 100);
-    if (e != cudaSuccess) return e;
-    return lc_pdl_launch(gemv_ring_kernel<T, M>, dim3((unsigned)g.grid), dim3(GEMV_NT), smem, stream, p, g);
+    return lc_pdl_launch(gemv_ring_kernel<T, M>, dim3((unsigned)g.grid), dim3(GEMV_NT), gr_smem(g, M), stream, p, g);
 }
 
 template <typename T> static cudaError_t gr_launch_t(int64_t m, const gemv_params &p, const gr_geom &g, cudaStream_t stream) {
