@@ -121,16 +121,18 @@ def test_bad_inputs(folder):
 @pytest.mark.parametrize("layout", ["in_out", "out_in"])
 def test_weight_layouts(folder, device, layout, monkeypatch):
     """Both weight layouts give the reference logits and the same greedy tokens; out_in keeps [out, in] arrays
-    passed as transposed views (a tied lm_head: the embedding's own array). The default: out_in on CUDA (the
-    ring GEMV's layout) with LC_GEMV_RING=1, in_out on the CPU; with LC_GEMV_RING=0 out_in for GPT-2 on CUDA
-    only (engine.RING_DEFAULT: which of the two holds when it is unset)."""
+    passed as transposed views (a tied lm_head: the embedding's own array). The default: out_in on CUDA for a
+    16-bit model (the ring GEMV's layout) with LC_GEMV_RING=1, in_out on the CPU; otherwise (LC_GEMV_RING=0, or
+    float32) out_in for GPT-2 on CUDA only (engine.RING_DEFAULT: whether the ring is on when it is unset)."""
     arch, path = folder
     model = load(path, device=device, weight_layout=layout)
     assert model.weight_layout == layout
+    gpt2_only = "out_in" if device == "cuda" and arch == "gpt2" else "in_out"
     monkeypatch.setenv("LC_GEMV_RING", "1")
-    assert load(path, device=device).weight_layout == ("out_in" if device == "cuda" else "in_out")
+    assert load(path, device=device, dtype="bfloat16").weight_layout == ("out_in" if device == "cuda" else "in_out")
+    assert load(path, device=device, dtype="float32").weight_layout == gpt2_only
     monkeypatch.setenv("LC_GEMV_RING", "0")
-    assert load(path, device=device).weight_layout == ("out_in" if device == "cuda" and arch == "gpt2" else "in_out")
+    assert load(path, device=device, dtype="bfloat16").weight_layout == gpt2_only
     monkeypatch.delenv("LC_GEMV_RING", raising=False)
     w = model.layers[0]["w_qkv"]
     assert w.shape[0] == model.d and w.is_contiguous == (layout == "in_out")

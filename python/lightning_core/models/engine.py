@@ -15,8 +15,9 @@ residual as one op), add, argmax) and the KV cache is lc.KVCache
 one projection, and stored (weight_layout) either so ("in_out": GPT-2's Conv1D weights as they are, LLaMA's
 nn.Linear weights transposed once at load) or as [out, in] ("out_in": torch's layout, passed as transposed
 views, which the CUDA decode GEMV streams with no split of k; a tied lm_head is then the embedding's own
-array). Default: out_in on CUDA, where the decode GEMVs then run the ring kernel (session 24, the faster decode
-on the H100 for both architectures; with LC_GEMV_RING=0 out_in for GPT-2 and fused decodes only), in_out on the CPU. With LC_MODELS_FUSED_DECODE=1, batch-1 decode on CUDA runs one
+array). Default: out_in on CUDA for 16-bit models, whose decode GEMVs then run the ring kernel (session 24, the
+faster decode on the H100 for both architectures; otherwise, or with LC_GEMV_RING=0, out_in for GPT-2 and fused
+decodes only), in_out on the CPU. With LC_MODELS_FUSED_DECODE=1, batch-1 decode on CUDA runs one
 fused kernel a step where the model qualifies (models/fused.py: the whole step, embedding to argmax;
 fused_decode / fused_reason); off by default (FUSED_DEFAULT: slower than the op-by-op step on the H100 so far).
 A batch of prompts of different lengths is padded on the right for the prefill; each cache's lengths are then
@@ -76,12 +77,13 @@ class CausalLM:
             config.hidden_size, config.num_attention_heads * config.head_dim, config.intermediate_size)) is None
         fused_wanted = fused_env == "1" and device == "cuda" and group is None \
             and self.dtype in ("bfloat16", "float16") and dims_ok
-        # How the linears' weights are stored (see _w): on CUDA out_in, whose decode GEMVs are the ring kernel
-        # (gemv_ring_cuda.cu), when LC_GEMV_RING is on (1; unset: RING_DEFAULT; the C side reads the same variable
-        # at each launch), else the layout measured faster for the architecture without it (session 18: GPT-2
-        # out_in 0.41 -> 0.37 ms a token; LLaMA 1.1B in_out, 1.40 against 1.60, unless the fused step, which
-        # streams [out, in] rows, runs the decode); in_out on the CPU (out_in there gathers a copy at every call)
-        ring = os.environ.get("LC_GEMV_RING", RING_DEFAULT) != "0"
+        # How the linears' weights are stored (see _w): on CUDA out_in, whose 16-bit decode GEMVs are the ring
+        # kernel (gemv_ring_cuda.cu), for a 16-bit model when LC_GEMV_RING is on (1; unset: RING_DEFAULT; the C
+        # side reads the same variable at each launch), else the layout measured faster for the architecture
+        # without it (session 18: GPT-2 out_in 0.41 -> 0.37 ms a token; LLaMA 1.1B in_out, 1.40 against 1.60,
+        # unless the fused step, which streams [out, in] rows, runs the decode); in_out on the CPU (out_in there
+        # gathers a copy at every call)
+        ring = os.environ.get("LC_GEMV_RING", RING_DEFAULT) != "0" and self.dtype in ("bfloat16", "float16")
         self.weight_layout = weight_layout or (
             "out_in" if device == "cuda" and (ring or self.arch == "gpt2" or fused_wanted) else "in_out")
         self.window = None  # the sliding window (LLaMA-family configs that set one)
