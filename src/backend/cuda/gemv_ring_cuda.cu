@@ -5,8 +5,8 @@
  * bytes arrive ~1-2 us after the kernel may start). Here each block streams one contiguous byte range of w
  * through a shared-memory ring with bulk copies, issued before the PDL wait under static weights, and its 8 warps
  * consume it at their own pace: measured on the H100 (session 24) 0.96-1.7x the [n, k] tile kernel's speed
- * on GPT-2 / LLaMA decode shapes (1.3-1.7x above 1.2 MB), and the batch-1 step 14-17% shorter than with the
- * kernels before it (docs/benchmarks.md).
+ * on GPT-2 / LLaMA decode shapes, and the batch-1 step 14-17% shorter than with the kernels before it
+ * (docs/benchmarks.md).
  * Plan: grid = min(2·SMs, n) blocks where two fit an SM (ring shrunk to <= GR_SMEM_2 a block), else min(SMs, n)
  * (LC_GEMV_RING_BPS); block b owns rows [b·n/grid, (b+1)·n/grid) of w_t, split into stages of R whole rows; a
  * ring of g.slots slots (LC_GEMV_RING_SLOTS, default GR_SLOTS; LC_GEMV_RING_KB of shared memory, default
