@@ -40,6 +40,13 @@ lc_status lc_set_cuda_device(int device);
 int lc_cuda_device(void);
 int lc_cuda_device_count(void);
 
+/* A developer's timeline of the CUDA kernels that wait through programmatic dependent launch, in a build with
+ * cmake -DLC_TIMELINE=ON only (docs/design.md, "The timeline build"; scripts/device/timeline.py): up to cap
+ * records of 4 values into dst, their number into *count: [the kernel's file (timeline.c's list), blocks << 32 |
+ * last block << 16 | SM, %globaltimer ns before griddepcontrol.wait, ns after it], from thread 0 of the first
+ * and the last block of each launch; reset empties the buffers. LC_ERR_UNSUPPORTED in other builds. */
+lc_status lc_cuda_timeline(unsigned long long *dst, size_t cap, size_t *count, int reset);
+
 /* Parses "cpu" | "cuda" | "metal" | "auto" (exact, lower case). */
 lc_status lc_device_parse(const char *text, lc_device *out);
 const char *lc_device_name(lc_device device);

@@ -46,6 +46,11 @@ lc_status lc_set_cuda_device(int device) {
 int lc_cuda_device(void) { return -1; }
 int lc_cuda_device_count(void) { return 0; }
 int lc_cudnn_version(void) { return 0; }
+lc_status lc_cuda_timeline(unsigned long long *dst, size_t cap, size_t *count, int reset) {
+    (void)dst, (void)cap, (void)reset;
+    if (count) *count = 0;
+    return lc_error(LC_ERR_UNSUPPORTED, "cuda_timeline: this build has no CUDA backend");
+}
 #else
 int lc_cudnn_version(void) { return lc_cuda_sdpa_cudnn_version(); }
 #endif

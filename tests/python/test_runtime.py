@@ -238,3 +238,13 @@ def test_error_text_is_not_formatted_into_itself():
     msg = str(e.value)
     assert msg.startswith("matmul_session: a: ") and msg.count("matmul_session") == 1, msg
     assert "overflows" in msg
+
+
+def test_cuda_timeline_only_in_its_build():
+    """The kernel timeline is a developer build's (cmake -DLC_TIMELINE=ON, docs/design.md "The timeline build"):
+    elsewhere cuda_timeline raises NotImplementedError naming what is missing, and a bad reset is a TypeError."""
+    from lightning_core import _C
+    with pytest.raises(NotImplementedError, match="LC_TIMELINE|no CUDA backend"):
+        _C.cuda_timeline()
+    with pytest.raises(TypeError):
+        _C.cuda_timeline(reset=True, extra=1)

@@ -188,6 +188,24 @@ static PyObject *py_prefetch(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* cuda_timeline(reset=False): the timeline build's records (lc_cuda_timeline) as bytes of uint64, 4 a record. */
+static PyObject *py_cuda_timeline(PyObject *self, PyObject *args, PyObject *kwargs) {
+    static char *kw[] = {"reset", NULL};
+    int reset = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|p:cuda_timeline", kw, &reset)) return NULL;
+    const size_t cap = (size_t)1 << 20; /* records */
+    unsigned long long *buf = PyMem_Malloc(cap * 4 * sizeof *buf);
+    if (!buf) return PyErr_NoMemory();
+    size_t n = 0;
+    lc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = lc_cuda_timeline(buf, cap, &n, reset);
+    Py_END_ALLOW_THREADS
+    PyObject *out = st == LC_OK ? PyBytes_FromStringAndSize((const char *)buf, (Py_ssize_t)(n * 4 * sizeof *buf)) : NULL;
+    PyMem_Free(buf);
+    return st == LC_OK ? out : lcpy_raise_status(st);
+}
+
 static PyObject *py_get_static_weights(PyObject *self, PyObject *noargs) { return PyBool_FromLong(lc_get_static_weights()); }
 
 static PyObject *py_get_matmul_precision(PyObject *self, PyObject *noargs) {
@@ -316,6 +334,9 @@ static PyMethodDef lcpy_runtime_methods[] = {
      "into its cache ahead of the kernels that read them: on CUDA one kernel on the stream that waits for the work "
      "before it, then requests each tensor's span into L2 (captured in graphs like any launch); on the CPU nothing. "
      "A hint: no value changes."},
+    {"cuda_timeline", (PyCFunction)(void (*)(void))py_cuda_timeline, METH_VARARGS | METH_KEYWORDS,
+     "cuda_timeline($module, /, reset=False)\n--\n\nThe timeline build's records (cmake -DLC_TIMELINE=ON; "
+     "lc_cuda_timeline in runtime.h) as bytes of uint64, 4 a record; NotImplementedError in other builds."},
     LCPY_NOARGS(get_static_weights, "This thread's static-weights promise (bool; default False)."),
     LCPY_METHOD(validate_shape, "($module, /, shape)", "None when the shape is valid, else ValueError."),
     LCPY_METHOD(validate_view, "($module, /, storage_elems, shape, strides, offset)",

@@ -500,3 +500,5 @@ extern "C" cudaError_t lc_cuda_launch_gemv_norm(const lc_norm_linear_args *a, vo
     }
     return gemv_launch(&a->lin, a, workspace, workspace_bytes, num_sms, stream);
 }
+
+LC_TL_READER(lc_tl_read_gemv_cuda) /* pdl.cuh: the timeline build's reader of this file's kernels */

@@ -226,3 +226,5 @@ cudaError_t gemv_ring_launch(int64_t m, gemv_params p, int bf16, int num_sms, cu
     p.kc = (int)p.k;
     return bf16 ? gr_launch_t<__nv_bfloat16>(m, p, g, stream) : gr_launch_t<__half>(m, p, g, stream);
 }
+
+LC_TL_READER(lc_tl_read_gemv_ring_cuda) /* pdl.cuh: the timeline build's reader of this file's kernels */

@@ -220,3 +220,5 @@ cudaError_t lc_cuda_launch_argmax(const lc_argmax_args *a, cudaStream_t stream) 
     default: return cudaErrorInvalidValue;
     }
 }
+
+LC_TL_READER(lc_tl_read_index_cuda) /* pdl.cuh: the timeline build's reader of this file's kernels */

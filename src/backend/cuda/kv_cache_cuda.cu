@@ -178,3 +178,5 @@ extern "C" cudaError_t lc_cuda_launch_kv_append(const lc_kv_append_args *args, c
     (void)lc_pdl_launch(kv_advance, ablocks, 256, 0, stream, args->lengths, args->overflow, args->batch, args->max_seq, args->tokens);
     return cudaGetLastError();
 }
+
+LC_TL_READER(lc_tl_read_kv_cache_cuda) /* pdl.cuh: the timeline build's reader of this file's kernels */

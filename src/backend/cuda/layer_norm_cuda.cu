@@ -399,3 +399,5 @@ extern "C" cudaError_t lc_cuda_layer_norm_forced(const lc_layer_norm_args *a, in
     return lc_cuda_launch_layer_norm(a, stream);
 }
 #endif
+
+LC_TL_READER(lc_tl_read_layer_norm_cuda) /* pdl.cuh: the timeline build's reader of this file's kernels */

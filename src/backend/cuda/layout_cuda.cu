@@ -195,3 +195,5 @@ extern "C" cudaError_t lc_cuda_launch_prefetch(const lc_prefetch_args *a, int nu
     const unsigned blocks = (unsigned)(want < 1 ? 1 : want > cap ? cap : want);
     return lc_pdl_launch(lc_prefetch_kernel, dim3(blocks), dim3(256), 0, stream, *a, lc_prefetch_mode());
 }
+
+LC_TL_READER(lc_tl_read_layout_cuda) /* pdl.cuh: the timeline build's reader of this file's kernels */

@@ -321,3 +321,5 @@ extern "C" cudaError_t lc_cuda_launch_bcast(const lc_bcast_args *a, cudaStream_t
     default: return cudaErrorInvalidValue;
     }
 }
+
+LC_TL_READER(lc_tl_read_llm_cuda) /* pdl.cuh: the timeline build's reader of this file's kernels */

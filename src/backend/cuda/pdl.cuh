@@ -8,6 +8,7 @@
  * because every PDL kernel waits in every thread before it exits: its completion implies its predecessor's.
  * Both instructions are no-ops in a kernel launched without the attribute. LC_PDL=0 (read once per
  * process) launches without it, for A/B timing. Captured in a CUDA graph as programmatic edges.
+ * The timeline build (cmake -DLC_TIMELINE=ON) makes lc_pdl_wait record its wait times (below; docs/design.md).
  * Tests: every kernel using it is covered by its op's CUDA tests (tests/c/test_gemv_cuda.c, test_sdpa_cuda.c,
  * tests/python/test_engine.py's graph-replayed decode against eager and the float64 reference). */
 #ifndef LC_PDL_CUH
@@ -20,7 +21,53 @@
 #include <utility>
 
 __device__ __forceinline__ void lc_pdl_trigger() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
+#ifndef LC_TIMELINE
 __device__ __forceinline__ void lc_pdl_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
+#define LC_TL_READER(fn)
+#else
+/* The timeline build (cmake -DLC_TIMELINE=ON; a developer's view of a decode step's real schedule, which ncu,
+ * serialising the kernels, cannot give): thread 0 of the first and of the last block of every kernel that
+ * waits here records %globaltimer before and after griddepcontrol.wait (after it: the previous grid has
+ * completed) into this translation unit's buffer: [0] = blocks << 32 | last << 16 | SM, [1] = before, [2] =
+ * after (ns). LC_TL_READER(fn) in a .cu file defines its reader; lc_cuda_timeline (timeline.c) gathers them. */
+#define LC_TL_CAP 32768
+static __device__ unsigned long long lc_tl_buf[LC_TL_CAP][3];
+static __device__ unsigned lc_tl_n;
+__device__ __forceinline__ unsigned long long lc_tl_now() {
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    return t;
+}
+__device__ __forceinline__ void lc_pdl_wait() {
+    const unsigned long long t0 = lc_tl_now();
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    const unsigned long long t1 = lc_tl_now();
+    const unsigned nb = gridDim.x * gridDim.y * gridDim.z, b = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
+    if (threadIdx.x + threadIdx.y + threadIdx.z == 0 && (b == 0 || b == nb - 1)) {
+        unsigned sm;
+        asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
+        const unsigned i = atomicAdd(&lc_tl_n, 1u);
+        if (i < LC_TL_CAP) {
+            lc_tl_buf[i][0] = (unsigned long long)nb << 32 | (unsigned long long)(b != 0 || nb == 1) << 16 | sm;
+            lc_tl_buf[i][1] = t0;
+            lc_tl_buf[i][2] = t1;
+        }
+    }
+}
+/* fn(dst, cap, count, reset): up to cap records (3 values each) into dst, their number into *count, the buffer
+ * emptied when reset; 0, or -1 on a CUDA error. */
+#define LC_TL_READER(fn)                                                                                       \
+    extern "C" int fn(unsigned long long *dst, size_t cap, size_t *count, int reset) {                         \
+        unsigned n = 0;                                                                                        \
+        if (cudaMemcpyFromSymbol(&n, lc_tl_n, sizeof n) != cudaSuccess) return -1;                             \
+        const size_t take = n < LC_TL_CAP ? (n < cap ? n : cap) : (LC_TL_CAP < cap ? LC_TL_CAP : cap);         \
+        if (take && cudaMemcpyFromSymbol(dst, lc_tl_buf, take * 3 * sizeof(unsigned long long)) != cudaSuccess) \
+            return -1;                                                                                         \
+        *count = take;                                                                                         \
+        const unsigned z = 0;                                                                                  \
+        return reset && cudaMemcpyToSymbol(lc_tl_n, &z, sizeof z) != cudaSuccess ? -1 : 0;                     \
+    }
+#endif
 /* Entry of a kernel with nothing to do before the previous grid is done: let the next one start, then wait. */
 __device__ __forceinline__ void lc_pdl_entry() {
     lc_pdl_trigger();

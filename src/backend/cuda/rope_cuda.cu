@@ -113,3 +113,5 @@ extern "C" cudaError_t lc_cuda_launch_rope(const lc_rope_args *a, cudaStream_t s
     default: return cudaErrorInvalidValue;
     }
 }
+
+LC_TL_READER(lc_tl_read_rope_cuda) /* pdl.cuh: the timeline build's reader of this file's kernels */

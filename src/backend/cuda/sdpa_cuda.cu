@@ -821,3 +821,5 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
     if (err != cudaSuccess || pl.nsplit == 1 || p.fold || p.cluster) return err;
     return sd_launch_combine(args->dtype, p, stream);
 }
+
+LC_TL_READER(lc_tl_read_sdpa_cuda) /* pdl.cuh: the timeline build's reader of this file's kernels */

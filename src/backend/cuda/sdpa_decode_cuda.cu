@@ -314,3 +314,5 @@ cudaError_t sd_launch_decode(lc_dtype dtype, int dp, int rt, const sd_params &p,
     if (dtype == LC_DTYPE_F16) return sdd_launch_dp<__half>(dp, rt, p, blocks, stream);
     return sdd_launch_dp<__nv_bfloat16>(dp, rt, p, blocks, stream);
 }
+
+LC_TL_READER(lc_tl_read_sdpa_decode_cuda) /* pdl.cuh: the timeline build's reader of this file's kernels */

@@ -657,3 +657,5 @@ cudaError_t sd_launch_decode_mma(lc_dtype dtype, int dp, const sd_params &p, uns
     if (dtype == LC_DTYPE_BF16) return sdm_launch_dp<__nv_bfloat16>(1, dp, p, blocks, stream);
     return cudaErrorInvalidValue;
 }
+
+LC_TL_READER(lc_tl_read_sdpa_decode_mma_cuda) /* pdl.cuh: the timeline build's reader of this file's kernels */
