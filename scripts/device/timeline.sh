@@ -10,7 +10,7 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DLC_TIMELINE=ON -DPython3_EXECUT
 cmake --build build -j16 > "$OUT/build.log" 2>&1 || { grep -E "error" "$OUT/build.log" | head -30; exit 1; }
 echo "timeline build $(( $(date +%s) - T0 )) s"
 export PYTHONPATH=$PWD/python
-python3 -m lightning_core.models.make_random --arch gpt2 --size 124m /tmp/g2 > /dev/null 2>&1
-python3 -m lightning_core.models.make_random --arch llama --size 1b --dtype bfloat16 /tmp/ll > /dev/null 2>&1
+[ -d /tmp/g2 ] || python3 -m lightning_core.models.make_random --arch gpt2 --size 124m /tmp/g2 > /dev/null 2>&1
+[ -d /tmp/ll ] || python3 -m lightning_core.models.make_random --arch llama --size 1b --dtype bfloat16 /tmp/ll > /dev/null 2>&1
 for d in /tmp/g2 /tmp/ll; do timeout 120 python3 scripts/device/timeline.py $d 2>&1 | grep -v Warn; done | tee "$OUT/timeline.txt"
 rm -f "$OUT/configure.log" "$OUT/build.log"
