@@ -189,22 +189,16 @@ extern "C" int lc_cuda_gemv_ring_fits(int64_t m, int64_t k, int64_t n, int w_t, 
     return w_t && gr_plan(m, k, n, num_sms, norm, &g);
 }
 
-#define GR_MAX_DEVICES 64
-
-/* The kernel's function attributes, once per device (a driver call each costs about as much as a launch): the
- * most dynamic shared memory a plan takes (GR_SMEM_MAX), and the largest shared-memory carveout, so that the SM
- * need not be reconfigured (drained) to hold a block beside the kernel before it. */
+/* The kernel's function attributes, once per device (pdl.cuh): the most dynamic shared memory a plan takes
+ * (GR_SMEM_MAX), and the largest shared-memory carveout, so that the SM need not be reconfigured (drained) to
+ * hold a block beside the kernel before it. */
 template <typename T, int M> static cudaError_t gr_prepare() {
-    static int done[GR_MAX_DEVICES];
-    int dev = 0;
-    cudaError_t e = cudaGetDevice(&dev);
-    if (e != cudaSuccess) return e;
-    const int cached = dev >= 0 && dev < GR_MAX_DEVICES;
-    if (cached && __atomic_load_n(&done[dev], __ATOMIC_ACQUIRE)) return cudaSuccess;
-    e = cudaFuncSetAttribute(gemv_ring_kernel<T, M>, cudaFuncAttributeMaxDynamicSharedMemorySize, GR_SMEM_MAX);
-    if (e == cudaSuccess) e = cudaFuncSetAttribute(gemv_ring_kernel<T, M>, cudaFuncAttributePreferredSharedMemoryCarveout, 100);
-    if (e == cudaSuccess && cached) __atomic_store_n(&done[dev], 1, __ATOMIC_RELEASE);
-    return e;
+    static int done[GEMV_MAX_DEVICES];
+    return lc_once_per_device(done, GEMV_MAX_DEVICES, [] {
+        cudaError_t e = cudaFuncSetAttribute(gemv_ring_kernel<T, M>, cudaFuncAttributeMaxDynamicSharedMemorySize, GR_SMEM_MAX);
+        return e == cudaSuccess ? cudaFuncSetAttribute(gemv_ring_kernel<T, M>, cudaFuncAttributePreferredSharedMemoryCarveout, 100)
+                                : e;
+    });
 }
 
 template <typename T, int M>
