@@ -33,6 +33,13 @@
 
 static_assert(GEMV_TILE == 32 * 8, "a lane owns 8 columns of a tile");
 
+/* An integer env knob of the GEMV kernels (A/B runs): its value when set and within [lo, hi] (lo >= 1), else 0. */
+static inline int gemv_env_int(const char *name, int lo, int hi) {
+    const char *e = getenv(name);
+    const int x = e ? atoi(e) : 0;
+    return x >= lo && x <= hi ? x : 0;
+}
+
 static_assert(LC_GEMV_MAX_M <= GEMV_NW, "the norm prologue gives each row of x at least one warp");
 
 struct gemv_params {

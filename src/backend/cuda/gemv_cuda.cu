@@ -47,9 +47,9 @@
  * or ticket. Why (session 18, H100, m = 1 bf16 from DRAM, scripts/probes/gemv_layout_probe.cu, one tile a block):
  * 0.3-3.0 us a call faster than the [k, n] tiles at the decode shapes of GPT-2 and LLaMA 1.1B. This kernel
  * (tiles taken in turn by a resident grid) measured GPT-2 124M's decode step 0.41 -> 0.37 ms and LLaMA 1.1B's
- * 1.40 -> 1.60 ms (benchmarks.md): the many-tile shapes are the suspects. With LC_GEMV_RING=1 a w_t launch whose plan
- * fits runs gemv_ring_cuda.cu's ring kernel instead (one block an SM streaming its rows through a shared-memory
- * ring, resident beside the kernel before it). Device helpers shared with it: gemv.cuh.
+ * 1.40 -> 1.60 ms (benchmarks.md): the many-tile shapes are the suspects. A w_t launch whose plan fits runs
+ * gemv_ring_cuda.cu's ring kernel instead (the default since session 24; LC_GEMV_RING=0: this kernel). Device
+ * helpers shared with it: gemv.cuh.
  * Tests: tests/c/test_gemv_cuda.c (direct launches, split and unsplit plans, counter reset, SwiGLU prologue,
  * the [n, k] kernel's cases, timing table), tests/python/test_silu_mul_linear.py, test_linear_wt.py,
  * tests/python/test_dtype_ops.py::test_cuda_small_m_gemv (routing through lc_linear / lc_matmul),
@@ -298,14 +298,9 @@ struct gemv_plan {
     size_t ws_bytes, smem;
 };
 
-/* Env knobs read once per process (A/B runs; the workspace size and the launches of a process always agree):
- * LC_GEMV_BPS (1..32) blocks per SM the split plan fills instead of gemv_resident(m); LC_GEMV_MINKS (8..4096)
- * the fewest k rows a split takes instead of GEMV_MIN_KS. */
-static int gemv_env_int(const char *name, int lo, int hi) {
-    const char *e = getenv(name);
-    const int x = e ? atoi(e) : 0;
-    return x >= lo && x <= hi ? x : 0;
-}
+/* Env knobs read once per process (A/B runs; the workspace size and the launches of a process always agree;
+ * gemv_env_int: gemv.cuh): LC_GEMV_BPS (1..32) blocks per SM the split plan fills instead of gemv_resident(m);
+ * LC_GEMV_MINKS (8..4096) the fewest k rows a split takes instead of GEMV_MIN_KS. */
 static int gemv_blocks_per_sm(int64_t m) {
     static const int v = gemv_env_int("LC_GEMV_BPS", 1, 32);
     return v ? v : gemv_resident((int)m);
@@ -443,7 +438,7 @@ extern "C" size_t lc_cuda_gemv_workspace(int64_t m, int64_t k, int64_t n, int w_
  * in_out step from 1.39 to 1.24 ms, three runs; no change where the ring already asked for it). */
 template <typename T, int M> static cudaError_t gemv_prepare() {
     static int done[GEMV_MAX_DEVICES];
-    return lc_once_per_device(done, GEMV_MAX_DEVICES, [] {
+    return lc_once_per_device(GEMV_MAX_DEVICES, [](int dev) { return &done[dev]; }, [] {
         return cudaFuncSetAttribute(gemv_kernel<T, M>, cudaFuncAttributePreferredSharedMemoryCarveout, 100);
     });
 }
@@ -451,11 +446,9 @@ template <typename T, int M> static cudaError_t gemv_prepare() {
 template <typename T, int M> static cudaError_t gemv_launch_m(const gemv_params &p, const gemv_plan &pl,
                                                              cudaStream_t stream) {
     const dim3 grid((unsigned)pl.tiles, (unsigned)pl.splits);
-    if (!pl.nk) {
-        const cudaError_t e = gemv_prepare<T, M>();
-        if (e != cudaSuccess) return e;
-    }
     if (pl.nk) return lc_pdl_launch(gemv_nk_kernel<T, M>, grid, dim3(GEMV_NT), pl.smem, stream, p);
+    const cudaError_t e = gemv_prepare<T, M>();
+    if (e != cudaSuccess) return e;
     if (pl.cluster > 1) {
         return lc_pdl_launch_cluster(gemv_kernel<T, M>, grid, dim3(GEMV_NT), pl.smem, stream,
                                      dim3(1, (unsigned)pl.cluster, 1), p);

@@ -43,12 +43,11 @@ struct gr_geom {
     int xs_b;    /* bytes of staged x */
 };
 
-/* An integer knob of the environment (read at each launch, so that an A/B run can capture several forms in one
- * process): its value when set and within [lo, hi], else def. */
+/* An integer knob of the environment (gemv.cuh's gemv_env_int; read at each launch, so that an A/B run can
+ * capture several forms in one process): its value when set and within [lo, hi] (lo >= 1), else def. */
 static int gr_env(const char *name, int lo, int hi, int def) {
-    const char *e = getenv(name);
-    const int x = e && *e ? atoi(e) : def;
-    return x >= lo && x <= hi ? x : def;
+    const int x = gemv_env_int(name, lo, hi);
+    return x ? x : def;
 }
 
 /* LC_GEMV_RING=0 turns the kernel off (the [n, k] tile kernel then runs), any other value on, unset: GR_DEFAULT
@@ -194,7 +193,7 @@ extern "C" int lc_cuda_gemv_ring_fits(int64_t m, int64_t k, int64_t n, int w_t, 
  * hold a block beside the kernel before it. */
 template <typename T, int M> static cudaError_t gr_prepare() {
     static int done[GEMV_MAX_DEVICES];
-    return lc_once_per_device(done, GEMV_MAX_DEVICES, [] {
+    return lc_once_per_device(GEMV_MAX_DEVICES, [](int dev) { return &done[dev]; }, [] {
         cudaError_t e = cudaFuncSetAttribute(gemv_ring_kernel<T, M>, cudaFuncAttributeMaxDynamicSharedMemorySize, GR_SMEM_MAX);
         return e == cudaSuccess ? cudaFuncSetAttribute(gemv_ring_kernel<T, M>, cudaFuncAttributePreferredSharedMemoryCarveout, 100)
                                 : e;

@@ -179,17 +179,17 @@ template <typename SlotOf, typename Query> static int lc_cluster_capacity_cached
     return n;
 }
 
-/* set() (a kernel's function attributes: a driver call each, about as costly as a launch) once per device for
- * the flags done[0, max_devices) of that kernel; its error, or cudaSuccess. A device past max_devices: every
- * call. */
-template <typename Set> static cudaError_t lc_once_per_device(int *done, int max_devices, Set set) {
+/* set() (a kernel's function attributes: a driver call each, about as costly as a launch) once per device:
+ * slot_of(dev) is the device's flag for that kernel (0: not yet set); set's error, or cudaSuccess. A device
+ * past max_devices: every call. */
+template <typename SlotOf, typename Set> static cudaError_t lc_once_per_device(int max_devices, SlotOf slot_of, Set set) {
     int dev = 0;
     cudaError_t e = cudaGetDevice(&dev);
     if (e != cudaSuccess) return e;
-    const int cached = dev >= 0 && dev < max_devices;
-    if (cached && __atomic_load_n(&done[dev], __ATOMIC_ACQUIRE)) return cudaSuccess;
+    int *const done = dev >= 0 && dev < max_devices ? slot_of(dev) : nullptr;
+    if (done && __atomic_load_n(done, __ATOMIC_ACQUIRE)) return cudaSuccess;
     e = set();
-    if (e == cudaSuccess && cached) __atomic_store_n(&done[dev], 1, __ATOMIC_RELEASE);
+    if (e == cudaSuccess && done) __atomic_store_n(done, 1, __ATOMIC_RELEASE);
     return e;
 }
 

@@ -658,15 +658,13 @@ extern "C" size_t lc_cuda_sdpa_workspace(const lc_sdpa_args *args, int num_sms) 
 
 static int sd_smem_attr_done[SD_MAX_DEVICES][3][SD_NCFG];
 
+/* The configuration's dynamic shared memory past 48 KiB, once per device (pdl.cuh). */
 static cudaError_t sd_prepare(int dti, int ci, size_t smem) {
     if (smem <= 48 * 1024) return cudaSuccess;
-    int dev = 0;
-    cudaError_t err = cudaGetDevice(&dev);
-    if (err != cudaSuccess) return err;
-    if (dev >= 0 && dev < SD_MAX_DEVICES && sd_smem_attr_done[dev][dti][ci]) return cudaSuccess;
-    err = cudaFuncSetAttribute((const void *)sd_configs[dti][ci].fn, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-    if (err == cudaSuccess && dev >= 0 && dev < SD_MAX_DEVICES) sd_smem_attr_done[dev][dti][ci] = 1;
-    return err;
+    return lc_once_per_device(SD_MAX_DEVICES, [&](int dev) { return &sd_smem_attr_done[dev][dti][ci]; }, [&] {
+        return cudaFuncSetAttribute((const void *)sd_configs[dti][ci].fn, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    (int)smem);
+    });
 }
 
 /* Whether an operand allows 16-byte loads of n-element chunks along d: d-stride 1, head_dim a multiple of

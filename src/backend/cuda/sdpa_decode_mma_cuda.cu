@@ -588,22 +588,17 @@ int sd_decode_mma_occupancy(int dp) {
 
 static int sdm_attr_done[SDM_MAX_DEVICES][2][4];
 
-/* The kernel's function attributes, once per device: its dynamic shared memory, and cluster sizes past 8
- * (non-portable; sm_90 takes 16). */
+/* The kernel's function attributes, once per device (pdl.cuh): its dynamic shared memory, and cluster sizes
+ * past 8 (non-portable; sm_90 takes 16). */
 template <typename T, int DP> static cudaError_t sdm_prepare(int dti, int dpi) {
-    int dev = 0;
-    cudaError_t err = cudaGetDevice(&dev);
-    if (err != cudaSuccess) return err;
-    if (dev >= 0 && dev < SDM_MAX_DEVICES && sdm_attr_done[dev][dti][dpi]) return cudaSuccess;
-    if (sdm_smem(DP) > 48 * 1024) {
-        err = cudaFuncSetAttribute((const void *)sd_decode_mma<T, DP>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   (int)sdm_smem(DP));
-        if (err != cudaSuccess) return err;
-    }
-    err = cudaFuncSetAttribute((const void *)sd_decode_mma<T, DP>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
-    if (err != cudaSuccess) return err;
-    if (dev >= 0 && dev < SDM_MAX_DEVICES) sdm_attr_done[dev][dti][dpi] = 1;
-    return cudaSuccess;
+    return lc_once_per_device(SDM_MAX_DEVICES, [&](int dev) { return &sdm_attr_done[dev][dti][dpi]; }, [] {
+        if (sdm_smem(DP) > 48 * 1024) {
+            const cudaError_t err = cudaFuncSetAttribute((const void *)sd_decode_mma<T, DP>,
+                                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sdm_smem(DP));
+            if (err != cudaSuccess) return err;
+        }
+        return cudaFuncSetAttribute((const void *)sd_decode_mma<T, DP>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+    });
 }
 
 template <typename T, int DP> static int sdm_cluster_query(int dti, int dpi, int c) {

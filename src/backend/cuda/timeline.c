@@ -27,22 +27,23 @@ static const lc_tl_reader lc_tl_readers[] = {LC_TL_FILES(LC_TL_ENTRY)};
 lc_status lc_cuda_timeline(unsigned long long *dst, size_t cap, size_t *count, int reset) {
     if (!count || (!dst && cap)) return lc_error(LC_ERR_INVALID_ARGUMENT, "cuda_timeline: dst and count: expected pointers");
     *count = 0;
+    unsigned long long *tmp = malloc((cap + 1) * 3 * sizeof *tmp); /* a file's 3-value records, then widened */
+    if (!tmp) return lc_error(LC_ERR_OUT_OF_MEMORY, "cuda_timeline: host buffer");
     size_t got = 0; /* records */
     for (size_t f = 0; f < sizeof lc_tl_readers / sizeof lc_tl_readers[0]; f++) {
-        const size_t room = cap - got;
-        unsigned long long *tmp = malloc((room + 1) * 3 * sizeof *tmp);
-        if (!tmp) return lc_error(LC_ERR_OUT_OF_MEMORY, "cuda_timeline: host buffer");
         size_t n = 0;
-        const int rc = lc_tl_readers[f](tmp, room, &n, reset);
-        for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (lc_tl_readers[f](tmp, cap - got, &n, reset) != 0) {
+            free(tmp);
+            return lc_error(LC_ERR_BACKEND, "cuda_timeline: reading the records of file %zu failed", f);
+        }
+        for (size_t i = 0; i < n; i++) {
             unsigned long long *r = dst + 4 * (got + i);
             r[0] = f;
             memcpy(r + 1, tmp + 3 * i, 3 * sizeof *tmp);
         }
-        free(tmp);
-        if (rc != 0) return lc_error(LC_ERR_BACKEND, "cuda_timeline: reading the records of file %zu failed", f);
         got += n;
     }
+    free(tmp);
     *count = got;
     return LC_OK;
 }
