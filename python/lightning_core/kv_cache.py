@@ -27,6 +27,12 @@ class KVCache:
     the tensor-core decode (float16/bfloat16, at most 16 query rows) does both in one kernel: it reads this
     step's keys from k_new / v_new, writes them into the cache and advances the lengths as it attends (one
     launch a layer fewer in a decode step); other cases run the append kernel, then the attention.
+    positions (with k_new / v_new; rope_theta=10000.0, rotary_dim=None, rope_scaling=None as lc.rope takes them):
+    q and k_new are rotated by the rotary embedding first, token i of sequence b at positions[b, i] (an integer
+    [batch, t] or [t] ndarray, sequence or tensor), and the cache receives the rotated keys: the same results as
+    lc.rope on q and on k_new, then this call without positions. On CUDA the tensor-core decode (float16 /
+    bfloat16, t <= 16, head_dim 64 or 128 or less, rotary_dim a multiple of 16) rotates them in its launch (a LLaMA
+    decode step's rope launches disappear); elsewhere rope runs first.
     """
 
     __slots__ = ("_cap", "batch", "kv_heads", "max_seq", "head_dim", "dtype", "device", "_k", "_v")
@@ -41,11 +47,15 @@ class KVCache:
     def append(self, k_new, v_new) -> None:
         _C._kv_cache_append(self._cap, k_new, v_new)
 
-    def attention(self, q, causal=True, scale=None, window=None, k_new=None, v_new=None):
-        return _C._kv_cache_attention(self._cap, q, None, causal, scale, window, k_new, v_new)
+    def attention(self, q, causal=True, scale=None, window=None, k_new=None, v_new=None, positions=None,
+                  rope_theta=None, rotary_dim=None, rope_scaling=None):
+        return _C._kv_cache_attention(self._cap, q, None, causal, scale, window, k_new, v_new, positions, rope_theta,
+                                      rotary_dim, rope_scaling)
 
-    def attention_into(self, q, out, causal=True, scale=None, window=None, k_new=None, v_new=None):
-        return _C._kv_cache_attention(self._cap, q, out, causal, scale, window, k_new, v_new)
+    def attention_into(self, q, out, causal=True, scale=None, window=None, k_new=None, v_new=None, positions=None,
+                       rope_theta=None, rotary_dim=None, rope_scaling=None):
+        return _C._kv_cache_attention(self._cap, q, out, causal, scale, window, k_new, v_new, positions, rope_theta,
+                                      rotary_dim, rope_scaling)
 
     @property
     def lengths(self):

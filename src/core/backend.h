@@ -293,6 +293,12 @@ typedef struct lc_sdpa_args {
      * from k_new/v_new, writes them into the caches and advances the lengths as it attends), else it runs its
      * append kernel, then the attention. */
     const struct lc_kv_append_args *append;
+    /* NULL, or (with append) the rotary embedding of q and of the append's new keys first: rope(q, positions),
+     * rope(k_new, positions) as lc_rope_args gives them (positions, pos_dtype, p_st over (b, token), opt,
+     * rotary_dim; x and out unused), token i of both at positions[b, i]; the caches receive the rotated keys.
+     * Only a backend that fuses it takes it (CUDA: the tensor-core decode, lc_cuda_sdpa_rope_fuses); the
+     * others return LC_ERR_UNSUPPORTED before doing anything, and the KV cache then runs rope first. */
+    const struct lc_rope_args *rope;
 } lc_sdpa_args;
 
 /* KV-cache append: for each sequence b with length L = lengths[b] (device int32, clamped to max_seq),

@@ -7,9 +7,11 @@
  * mirror stale, and the next eager append reads the device lengths back. A replayed append that does not
  * fit writes what fits and raises the overflow flag (an int32 on the device).
  * lc_kv_cache_append_attention checks both calls first (nothing appended when one fails), then hands the
- * append to the sdpa kernel through lc_sdpa_args.append (fused on the CUDA tensor-core decode).
- * Tests: tests/python/test_kv_cache.py, tests/python/test_kv_cache_fused.py, tests/c/test_sdpa_cpu.c (the CPU
- * append kernel). */
+ * append to the sdpa kernel through lc_sdpa_args.append (fused on the CUDA tensor-core decode);
+ * lc_kv_cache_append_attention_rope also hands it the rotary embedding of q and k_new (lc_sdpa_args.rope),
+ * and where no backend kernel takes that (LC_ERR_UNSUPPORTED, nothing launched) runs lc_rope into scratch first.
+ * Tests: tests/python/test_kv_cache.py, tests/python/test_kv_cache_fused.py, tests/python/test_kv_cache_rope.py,
+ * tests/c/test_sdpa_cpu.c (the CPU append kernel). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -306,6 +308,62 @@ lc_status lc_kv_cache_append_attention(lc_kv_cache_t *c, const lc_tensor_t *k_ne
     call.append = &a;
     st = lc_sdpa_run(&call);
     if (st == LC_OK) lc_kv_append_done(c, t);
+    return st;
+}
+
+/* The rope of the fallback: x rotated into a contiguous scratch tensor *out on the cache's device. */
+static lc_status lc_kv_rope_scratch(const lc_kv_cache_t *c, const lc_tensor_t *x, const lc_tensor_t *positions,
+                                    const lc_rope_options *rope, lc_tensor_t **out) {
+    lc_status st = lc_tensor_new(c->dtype, c->device, 4, lc_tensor_shape(x), out);
+    if (st == LC_OK) st = lc_rope(x, positions, *out, rope, c->device);
+    return st;
+}
+
+lc_status lc_kv_cache_append_attention_rope(lc_kv_cache_t *c, const lc_tensor_t *k_new, const lc_tensor_t *v_new,
+                                            const lc_tensor_t *q, lc_tensor_t *out, int causal, double scale,
+                                            int64_t window, const lc_tensor_t *positions, const lc_rope_options *rope) {
+    if (!c) return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: cache: expected a cache, got NULL", ATTEND);
+    lc_sdpa_call call;
+    lc_kv_append_args a;
+    lc_rope_args ra;
+    int64_t t = 0;
+    lc_status st = lc_kv_attention_call(c, ATTEND, q, out, causal, scale, window, &call);
+    if (st == LC_OK) st = lc_kv_append_prepare(c, ATTEND, k_new, v_new, &a, &t);
+    if (st == LC_OK) st = lc_check_tensor(ATTEND, "positions", positions);
+    if (st != LC_OK) return st;
+    const int64_t *qs = lc_tensor_shape(q), *ps = lc_tensor_shape(positions);
+    const int pr = lc_tensor_ndim(positions);
+    if (qs[2] != t)
+        return lc_error(LC_ERR_SHAPE, "%s: q: expected %lld tokens (k_new's: one position each), got %lld", ATTEND,
+                        (long long)t, (long long)qs[2]);
+    if (!((pr == 1 && ps[0] == t) || (pr == 2 && ps[0] == c->batch && ps[1] == t))) {
+        char got[96];
+        lc_op_format_shape(got, sizeof got, pr, ps);
+        return lc_error(LC_ERR_SHAPE, "%s: positions: expected [%lld] or [%lld, %lld] (q's tokens, or batch and tokens), got %s",
+                        ATTEND, (long long)t, (long long)c->batch, (long long)t, got);
+    }
+    int ond;
+    int64_t os[LC_MAX_DIMS];
+    if ((st = lc_rope_prepare(ATTEND, q, positions, rope, &ra, &ond, os)) != LC_OK) return st;
+    call.k_new = k_new;
+    call.v_new = v_new;
+    call.append = &a;
+    call.positions = positions;
+    call.rope = &ra;
+    st = lc_sdpa_run(&call);
+    if (st == LC_OK) {
+        lc_kv_append_done(c, t);
+        return st;
+    }
+    if (st != LC_ERR_UNSUPPORTED) return st;
+    /* no fused form for this call (the backend launched nothing): rope into scratch, then append + attention */
+    lc_clear_error();
+    lc_tensor_t *rq = NULL, *rk = NULL;
+    st = lc_kv_rope_scratch(c, q, positions, &ra.opt, &rq);
+    if (st == LC_OK) st = lc_kv_rope_scratch(c, k_new, positions, &ra.opt, &rk);
+    if (st == LC_OK) st = lc_kv_cache_append_attention(c, rk, v_new, rq, out, causal, scale, window);
+    lc_tensor_free(rq);
+    lc_tensor_free(rk);
     return st;
 }
 

@@ -201,9 +201,9 @@ lc_status lc_sdpa_run(const lc_sdpa_call *c) {
     /* route */
     const lc_op_work w = d->work(&in, NULL, ond, os);
     const lc_work work = {w.flops, w.bytes, NULL, LC_CROSSOVER_NONE};
-    const lc_tensor_t *operands[9] = {q, k, v, c->mask, c->key_lengths, c->out, c->lse, c->k_new, c->v_new};
+    const lc_tensor_t *operands[10] = {q, k, v, c->mask, c->key_lengths, c->out, c->lse, c->k_new, c->v_new, c->positions};
     lc_route route;
-    if ((st = lc_route_op(fn, LC_OP_SDPA, dtype, c->device, operands, 9, work, &route)) != LC_OK) return st;
+    if ((st = lc_route_op(fn, LC_OP_SDPA, dtype, c->device, operands, 10, work, &route)) != LC_OK) return st;
     /* stage */
     lc_sdpa_args a;
     memset(&a, 0, sizeof a);
@@ -217,9 +217,10 @@ lc_status lc_sdpa_run(const lc_sdpa_call *c) {
     a.causal = c->causal != 0;
     a.window = window;
     a.scale = (float)scale;
-    lc_operand sq_[7];
+    lc_operand sq_[8];
     memset(sq_, 0, sizeof sq_);
     lc_kv_append_args ap;
+    lc_rope_args ra;
     lc_output oo = {0}, lo = {0};
     const void *kl_data = NULL, *mask_data = NULL;
     int64_t kl_st[4];
@@ -246,6 +247,13 @@ lc_status lc_sdpa_run(const lc_sdpa_call *c) {
         st = lc_sdpa_operand(fn, "k_new", c->k_new, &route, &sq_[5], &ap.k_new, ap.kn_st);
         if (st == LC_OK) st = lc_sdpa_operand(fn, "v_new", c->v_new, &route, &sq_[6], &ap.v_new, ap.vn_st);
         a.append = &ap;
+    }
+    if (st == LC_OK && c->append && c->rope) {
+        ra = *c->rope;
+        int64_t pst[4];
+        st = lc_sdpa_operand(fn, "positions", c->positions, &route, &sq_[7], &ra.positions, pst);
+        lc_rope_pos_strides(c->positions, pst, ra.p_st);
+        a.rope = &ra;
     }
     const int out_in_place = lc_tensor_device(c->out) == route.backend->device;
     if (st == LC_OK && !out_in_place && !lc_tensor_is_contiguous(c->out))
@@ -281,7 +289,7 @@ lc_status lc_sdpa_run(const lc_sdpa_call *c) {
         if (oo.data) lc_output_commit(fn, &oo, st);
         if (lo.data) lc_output_commit(fn, &lo, st);
     }
-    for (int i = 0; i < 7; i++) lc_operand_release(&sq_[i]);
+    for (int i = 0; i < 8; i++) lc_operand_release(&sq_[i]);
     return st;
 }
 

@@ -21,6 +21,10 @@ typedef struct lc_sdpa_call {
      * route's device; NULL: attention alone */
     const lc_tensor_t *k_new, *v_new;
     const struct lc_kv_append_args *append;
+    /* with append: the rotary embedding of q and k_new first (lc_sdpa_args.rope; positions checked by the
+     * caller and placed on the route's device by lc_sdpa_run); NULL: none */
+    const lc_tensor_t *positions;
+    const struct lc_rope_args *rope;
 } lc_sdpa_call;
 
 lc_status lc_sdpa_run(const lc_sdpa_call *c);
@@ -32,5 +36,14 @@ struct lc_operand;
  * right-aligned 4-D axes, 0 on the added ones) are set. */
 lc_status lc_sdpa_operand(const char *fn, const char *name, const lc_tensor_t *t, const struct lc_route *route,
                           struct lc_operand *staged, const void **data, int64_t st4[4]);
+
+struct lc_rope_args;
+/* rope.c: x and positions checked as lc_rope checks them (fn names the call), the options resolved, and a's
+ * fields but for its data pointers and strides filled; *ond / os: the output's shape (x's). */
+lc_status lc_rope_prepare(const char *fn, const lc_tensor_t *x, const lc_tensor_t *positions, const lc_rope_options *options,
+                          struct lc_rope_args *a, int *ond, int64_t *os);
+/* positions' element strides over (b, token) for lc_rope_args.p_st (0 on b for a [seq] tensor), from st4 as
+ * lc_sdpa_operand gives them. */
+void lc_rope_pos_strides(const lc_tensor_t *positions, const int64_t st4[4], int64_t p_st[2]);
 
 #endif

@@ -80,7 +80,7 @@ static PyObject *py__decode_program_new(PyObject *self, PyObject *const *args, P
     lc_rope_options ro;
     memset(&ro, 0, sizeof ro);
     if (lcpy_positive_float_arg(DP_FN, "rope_theta", cf[5], 10000.0, &ro.theta) < 0 ||
-        lcpy_rope_scaling(DP_FN, cf[6], &ro) < 0)
+        lcpy_rope_scaling(DP_FN, "rope_scaling", cf[6], &ro) < 0)
         return NULL;
     m.rope = &ro;
     if (dp_tensor("embed", ts[0], 0, &m.embed) < 0 || dp_tensor("pos_embed", ts[1], 1, &m.pos_embed) < 0 ||

@@ -40,7 +40,14 @@ extern PyMethodDef lcpy_index_methods[]; /* index_py.c */
 extern PyMethodDef lcpy_llm_methods[];   /* llm_py.c */
 extern PyMethodDef lcpy_decode_methods[]; /* decode_py.c */
 /* HF's rope_scaling dict (or None) -> o->scaling and its parameters (llm_py.c) */
-int lcpy_rope_scaling(const char *fn, PyObject *obj, lc_rope_options *o);
+int lcpy_rope_scaling(const char *fn, const char *name, PyObject *obj, lc_rope_options *o);
+/* rope's options from its arguments: theta (None: 10000; theta_name: the argument's name in messages),
+ * rotary_dim (None: head_dim), scaling (lcpy_rope_scaling); -1 with the exception set. */
+int lcpy_rope_options(const char *fn, const char *theta_name, PyObject *theta, PyObject *rotary_dim, PyObject *scaling,
+                      lc_rope_options *o);
+/* rope's positions: an integer tensor as is, or an int32/int64 ndarray / sequence of ints wrapped as a host
+ * tensor *t (*own and *arr keep it; free / decref after the call); -1 with the exception set. */
+int lcpy_rope_positions(const char *fn, PyObject *obj, lc_tensor_t **t, lc_tensor_t **own, PyArrayObject **arr);
 extern PyMethodDef lcpy_session_methods[]; /* session_py.c */
 extern PyMethodDef lcpy_graph_methods[];   /* graph_py.c */
 

@@ -125,7 +125,7 @@ LLM_BINDING(mul, OP_MUL, 3, LCPY_SIG("mul", 2, "a", "b", "device"), LCPY_SIG("mu
 
 /* positions: an integer tensor (passed as is: the library checks dtype and shape), or an int32/int64 ndarray
  * or a (nested) sequence of ints -> a host tensor wrapping a contiguous int32/int64 array (*arr keeps it). */
-static int rope_positions(const char *fn, PyObject *obj, lc_tensor_t **t, lc_tensor_t **own, PyArrayObject **arr) {
+int lcpy_rope_positions(const char *fn, PyObject *obj, lc_tensor_t **t, lc_tensor_t **own, PyArrayObject **arr) {
     lc_tensor_t *h = lcpy_tensor_handle(obj);
     if (h) {
         *t = h;
@@ -181,14 +181,14 @@ static int rope_positions(const char *fn, PyObject *obj, lc_tensor_t **t, lc_ten
 }
 
 /* A number of the scaling dict (key required). */
-static int rope_num(const char *fn, PyObject *d, const char *key, const char *type, double *out) {
+static int rope_num(const char *fn, const char *name, PyObject *d, const char *key, const char *type, double *out) {
     PyObject *v = PyDict_GetItemString(d, key); /* borrowed */
     if (!v || v == Py_None) {
-        PyErr_Format(PyExc_ValueError, "%s: scaling: expected key '%s' for rope_type '%s', got none", fn, key, type);
+        PyErr_Format(PyExc_ValueError, "%s: %s: expected key '%s' for rope_type '%s', got none", fn, name, key, type);
         return -1;
     }
     if (PyBool_Check(v) || !(PyFloat_Check(v) || PyLong_Check(v) || PyArray_IsScalar(v, Number))) {
-        PyErr_Format(PyExc_TypeError, "%s: scaling: '%s': expected a number, got %s", fn, key, Py_TYPE(v)->tp_name);
+        PyErr_Format(PyExc_TypeError, "%s: %s: '%s': expected a number, got %s", fn, name, key, Py_TYPE(v)->tp_name);
         return -1;
     }
     *out = PyFloat_AsDouble(v);
@@ -196,18 +196,18 @@ static int rope_num(const char *fn, PyObject *d, const char *key, const char *ty
 }
 
 /* scaling: None or HF's rope_scaling dict -> o->scaling and its parameters (ranges: the library's check). */
-int lcpy_rope_scaling(const char *fn, PyObject *obj, lc_rope_options *o) {
+int lcpy_rope_scaling(const char *fn, const char *name, PyObject *obj, lc_rope_options *o) {
     o->scaling = LC_ROPE_SCALING_NONE;
     if (!obj || obj == Py_None) return 0;
     if (!PyDict_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "%s: scaling: expected None or a dict (HF rope_scaling), got %s", fn,
+        PyErr_Format(PyExc_TypeError, "%s: %s: expected None or a dict (HF rope_scaling), got %s", fn, name,
                      Py_TYPE(obj)->tp_name);
         return -1;
     }
     PyObject *t = PyDict_GetItemString(obj, "rope_type");
     if (!t) t = PyDict_GetItemString(obj, "type");
     if (!t || !PyUnicode_Check(t)) {
-        PyErr_Format(PyExc_ValueError, "%s: scaling: expected a 'rope_type' string ('linear', 'llama3' or 'default')", fn);
+        PyErr_Format(PyExc_ValueError, "%s: %s: expected a 'rope_type' string ('linear', 'llama3' or 'default')", fn, name);
         return -1;
     }
     const char *type = PyUnicode_AsUTF8(t);
@@ -215,19 +215,29 @@ int lcpy_rope_scaling(const char *fn, PyObject *obj, lc_rope_options *o) {
     if (strcmp(type, "default") == 0) return 0;
     if (strcmp(type, "linear") == 0) {
         o->scaling = LC_ROPE_SCALING_LINEAR;
-        return rope_num(fn, obj, "factor", type, &o->factor);
+        return rope_num(fn, name, obj, "factor", type, &o->factor);
     }
     if (strcmp(type, "llama3") == 0) {
         o->scaling = LC_ROPE_SCALING_LLAMA3;
-        if (rope_num(fn, obj, "factor", type, &o->factor) < 0 ||
-            rope_num(fn, obj, "low_freq_factor", type, &o->low_freq_factor) < 0 ||
-            rope_num(fn, obj, "high_freq_factor", type, &o->high_freq_factor) < 0 ||
-            rope_num(fn, obj, "original_max_position_embeddings", type, &o->original_max_position_embeddings) < 0)
+        if (rope_num(fn, name, obj, "factor", type, &o->factor) < 0 ||
+            rope_num(fn, name, obj, "low_freq_factor", type, &o->low_freq_factor) < 0 ||
+            rope_num(fn, name, obj, "high_freq_factor", type, &o->high_freq_factor) < 0 ||
+            rope_num(fn, name, obj, "original_max_position_embeddings", type, &o->original_max_position_embeddings) < 0)
             return -1;
         return 0;
     }
-    PyErr_Format(PyExc_ValueError, "%s: scaling: expected rope_type 'linear', 'llama3' or 'default', got '%s'", fn, type);
+    PyErr_Format(PyExc_ValueError, "%s: %s: expected rope_type 'linear', 'llama3' or 'default', got '%s'", fn, name, type);
     return -1;
+}
+
+/* theta (NULL or None: 10000; theta_name names it), rotary_dim (None: head_dim), scaling -> *o. */
+int lcpy_rope_options(const char *fn, const char *theta_name, PyObject *theta, PyObject *rotary_dim, PyObject *scaling,
+                      lc_rope_options *o) {
+    memset(o, 0, sizeof *o);
+    if (lcpy_positive_float_arg(fn, theta_name, theta == Py_None ? NULL : theta, 10000.0, &o->theta) < 0) return -1;
+    if (rotary_dim && rotary_dim != Py_None && lcpy_int_arg(fn, "rotary_dim", rotary_dim, 1, INT64_MAX, &o->rotary_dim) < 0)
+        return -1;
+    return lcpy_rope_scaling(fn, strcmp(theta_name, "theta") == 0 ? "scaling" : "rope_scaling", scaling, o);
 }
 
 /* v: x, positions, [out], theta, rotary_dim, scaling, device. */
@@ -237,12 +247,9 @@ static PyObject *rope_impl(const char *fn, PyObject *const *v, int has_out) {
     const int b0 = 2 + has_out;
     PyObject *out_obj = has_out ? v[2] : NULL;
     lc_rope_options opt;
-    memset(&opt, 0, sizeof opt);
     lc_device dev;
-    if (lcpy_positive_float_arg(fn, "theta", v[b0], 10000.0, &opt.theta) < 0) return NULL;
-    if (v[b0 + 1] && v[b0 + 1] != Py_None && lcpy_int_arg(fn, "rotary_dim", v[b0 + 1], 1, INT64_MAX, &opt.rotary_dim) < 0)
+    if (lcpy_rope_options(fn, "theta", v[b0], v[b0 + 1], v[b0 + 2], &opt) < 0 || lcpy_device_arg(fn, v[b0 + 3], &dev) < 0)
         return NULL;
-    if (lcpy_rope_scaling(fn, v[b0 + 2], &opt) < 0 || lcpy_device_arg(fn, v[b0 + 3], &dev) < 0) return NULL;
     if (call_input(&c, "x", v[0]) < 0 || call_dtype(&c, "rope") < 0) return NULL;
     if (c.nd[0] < 2 || c.nd[0] > 4) {
         char got[160];
@@ -253,7 +260,7 @@ static PyObject *rope_impl(const char *fn, PyObject *const *v, int has_out) {
     }
     lc_tensor_t *pt = NULL, *pown = NULL;
     PyArrayObject *parr = NULL;
-    if (rope_positions(fn, v[1], &pt, &pown, &parr) < 0) return NULL;
+    if (lcpy_rope_positions(fn, v[1], &pt, &pown, &parr) < 0) return NULL;
     lc_status st = LC_OK;
     PyObject *res = NULL;
     if (call_out(&c, out_obj, c.nd[0], c.dims[0], NULL, 1u) < 0 || call_wrap_in(&c, 0, c.nd[0], NULL) < 0 ||

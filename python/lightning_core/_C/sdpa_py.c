@@ -356,11 +356,11 @@ static PyObject *py__kv_cache_append(PyObject *self, PyObject *const *args, Py_s
 }
 
 static lcpy_sig sig_kv_attention = LCPY_SIG("KVCache.attention", 2, "cache", "q", "out", "causal", "scale", "window", "k_new",
-                                            "v_new");
+                                            "v_new", "positions", "rope_theta", "rotary_dim", "rope_scaling");
 
 static PyObject *py__kv_cache_attention(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
     const char *fn = "KVCache.attention";
-    PyObject *v[8];
+    PyObject *v[12];
     if (lcpy_parse(&sig_kv_attention, args, nargs, kw, v) < 0) return NULL;
     lc_kv_cache_t *c = kv_get(v[0]);
     if (!c) return NULL;
@@ -376,6 +376,18 @@ static PyObject *py__kv_cache_attention(PyObject *self, PyObject *const *args, P
                      has_k ? "v_new" : "k_new", has_k ? "k_new" : "v_new");
         return NULL;
     }
+    /* positions: the rotary embedding of q and k_new first (lc_kv_cache_append_attention_rope) */
+    const int has_pos = v[8] && v[8] != Py_None;
+    if (has_pos && !has_k) {
+        PyErr_Format(PyExc_ValueError, "%s: positions: expected k_new and v_new with it (the rotary embedding rotates q and k_new), got neither", fn);
+        return NULL;
+    }
+    if (!has_pos && ((v[9] && v[9] != Py_None) || (v[10] && v[10] != Py_None) || (v[11] && v[11] != Py_None))) {
+        PyErr_Format(PyExc_ValueError, "%s: positions: expected positions with rope_theta / rotary_dim / rope_scaling, got none", fn);
+        return NULL;
+    }
+    lc_rope_options ropt;
+    if (has_pos && lcpy_rope_options(fn, "rope_theta", v[9], v[10], v[11], &ropt) < 0) return NULL;
     sd_in q, kn, vn;
     memset(&kn, 0, sizeof kn);
     memset(&vn, 0, sizeof vn);
@@ -384,9 +396,18 @@ static PyObject *py__kv_cache_attention(PyObject *self, PyObject *const *args, P
         sd_release(&vn);
         return NULL;
     }
+    lc_tensor_t *pt = NULL, *pown = NULL;
+    PyArrayObject *parr = NULL;
+    if (has_pos && lcpy_rope_positions(fn, v[8], &pt, &pown, &parr) < 0) {
+        sd_release(&kn);
+        sd_release(&vn);
+        return NULL;
+    }
     if (sd_take(fn, "q", v[1], 0, &q) < 0) {
         sd_release(&kn);
         sd_release(&vn);
+        lc_tensor_free(pown);
+        Py_XDECREF(parr);
         return NULL;
     }
     PyObject *result = NULL;
@@ -404,8 +425,9 @@ static PyObject *py__kv_cache_attention(PyObject *self, PyObject *const *args, P
     if (result) {
         lc_status st;
         Py_BEGIN_ALLOW_THREADS
-        st = has_k ? lc_kv_cache_append_attention(c, kn.t, vn.t, q.t, out_t, causal, scale, window)
-                   : lc_kv_cache_attention(c, q.t, out_t, causal, scale, window);
+        st = has_pos ? lc_kv_cache_append_attention_rope(c, kn.t, vn.t, q.t, out_t, causal, scale, window, pt, &ropt)
+             : has_k ? lc_kv_cache_append_attention(c, kn.t, vn.t, q.t, out_t, causal, scale, window)
+                     : lc_kv_cache_attention(c, q.t, out_t, causal, scale, window);
         Py_END_ALLOW_THREADS
         if (st != LC_OK) {
             lcpy_raise_status(st);
@@ -416,6 +438,8 @@ static PyObject *py__kv_cache_attention(PyObject *self, PyObject *const *args, P
     sd_release(&kn);
     sd_release(&vn);
     lc_tensor_free(out_own);
+    lc_tensor_free(pown);
+    Py_XDECREF(parr);
     return result;
 }
 
@@ -522,7 +546,7 @@ PyMethodDef lcpy_sdpa_methods[] = {
     LCPY_METHOD(_kv_cache_new, "($module, /, batch, kv_heads, max_seq, head_dim, dtype='float32', device='cpu')",
                 "internal: a KV cache capsule (lightning_core.KVCache)."),
     LCPY_METHOD(_kv_cache_append, "($module, /, cache, k_new, v_new)", "internal: KVCache.append."),
-    LCPY_METHOD(_kv_cache_attention, "($module, /, cache, q, out=None, causal=True, scale=None, window=None, k_new=None, v_new=None)",
+    LCPY_METHOD(_kv_cache_attention, "($module, /, cache, q, out=None, causal=True, scale=None, window=None, k_new=None, v_new=None, positions=None, rope_theta=None, rotary_dim=None, rope_scaling=None)",
                 "internal: KVCache.attention."),
     LCPY_METHOD(_kv_cache_set_lengths, "($module, /, cache, lengths)", "internal: KVCache.set_lengths."),
     {"_kv_cache_lengths", py__kv_cache_lengths, METH_O, "internal: the current lengths (int64 ndarray)."},

@@ -98,6 +98,10 @@ class CausalLM:
         except ValueError:
             raise ValueError("CausalLM: LC_MODELS_PREFETCH_MB: expected a number of MiB, got "
                              f"{os.environ['LC_MODELS_PREFETCH_MB']!r}") from None
+        # LLaMA decode steps (S = 1, with a KV cache) hand the rotary embedding to the cache's attention call
+        # (KVCache.attention(positions=...): on CUDA rotated inside the tensor-core decode's launch, one node a layer
+        # fewer); LC_MODELS_ROPE_FUSE=0 keeps the rope op before it (an A/B knob, read at load).
+        self.rope_fused = os.environ.get("LC_MODELS_ROPE_FUSE", "1") != "0"
         self._np = _np_dtype(self.dtype)
         if self.arch == "gpt2":
             self._load_gpt2(tensors)
@@ -316,15 +320,18 @@ class CausalLM:
         q = qkv.view((b, h, s, hd), (s * cols, hd, cols, 1), 0)
         k = qkv.view((b, hkv, s, hd), (s * cols, hd, cols, 1), h * hd)
         v = qkv.view((b, hkv, s, hd), (s * cols, hd, cols, 1), (h + hkv) * hd)
-        if self.arch == "llama":  # q and k heads are adjacent in a qkv row: one rope call rotates both
+        rope = {}  # a decode step's rope goes into the cache's attention call (rotated in its kernel on CUDA)
+        if self.arch == "llama" and cache is not None and s == 1 and self.rope_fused:
+            rope = dict(positions=pos_t, rope_theta=self.theta, rope_scaling=self.rope_scaling)
+        elif self.arch == "llama":  # q and k heads are adjacent in a qkv row: one rope call rotates both
             qk = lc.rope(qkv.view((b, h + hkv, s, hd), (s * cols, hd, cols, 1), 0), pos_t, self.theta, None,
                          self.rope_scaling, dev)  # contiguous [B, h + hkv, S, hd]
             q = qk.view((b, h, s, hd), ((h + hkv) * s * hd, s * hd, hd, 1), 0)
             k = qk.view((b, hkv, s, hd), ((h + hkv) * s * hd, s * hd, hd, 1), h * s * hd)
         out = self._buffer((b * s, h * hd))  # consumed by the output projection before the next layer writes it
         merged = out.view((b, h, s, hd), (s * h * hd, hd, h * hd, 1), 0)
-        if cache is not None:  # append k, v, then attend (one kernel on CUDA decode)
-            cache.attention_into(q, merged, causal=True, window=self.window, k_new=k, v_new=v)
+        if cache is not None:  # (rotate,) append k, v, then attend (one kernel on CUDA decode)
+            cache.attention_into(q, merged, causal=True, window=self.window, k_new=k, v_new=v, **rope)
         else:
             lc.scaled_dot_product_attention_into(q, k, v, merged, causal=True, device=dev, window=self.window)
         return out

@@ -42,9 +42,11 @@ LC_KERNEL_ADAPTER(lc_cpu_k_attention_projection, lc_attention_projection_args, l
 
 /* sdpa, kv_append and rope carry their own strided argument struct (lc_call.ext, filled by src/ops/sdpa.c,
  * kv_cache.c and rope.c). */
-/* sdpa; with lc_sdpa_args.append (the KV cache's append + attention) the append kernel first. */
+/* sdpa; with lc_sdpa_args.append (the KV cache's append + attention) the append kernel first. A fused rotary
+ * embedding (lc_sdpa_args.rope) is not taken here: the KV cache runs rope first. */
 static lc_status lc_cpu_k_sdpa(const lc_call *c, const char **path) {
     const lc_sdpa_args *a = c->ext;
+    if (a->rope) return lc_error(LC_ERR_UNSUPPORTED, "KVCache.attention: cpu: the rotary embedding does not fuse here");
     if (a->append) {
         lc_status st = lc_cpu_kv_append(a->append);
         if (st != LC_OK) return st;

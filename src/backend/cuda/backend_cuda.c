@@ -352,15 +352,17 @@ static lc_status lc_cuda_k_sdpa(const lc_call *c, const char **path) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "scaled_dot_product_attention: cuda: no usable GPU");
     lc_cuda_note_op("sdpa");
+    if (a->rope && !lc_cuda_sdpa_rope_fuses(a, ctx->num_sms)) /* nothing launched: the KV cache runs rope first */
+        return lc_error(LC_ERR_UNSUPPORTED, "KVCache.attention: cuda: the rotary embedding fuses only into the tensor-core decode");
     const cudaStream_t stream = lc_cuda_stream(ctx);
-    { /* cuDNN's fused engine where it takes the call (sdpa_cudnn.c has the rule) */
+    if (!a->rope) { /* cuDNN's fused engine where it takes the call (sdpa_cudnn.c has the rule) */
         int taken = 0;
         lc_status st = lc_cuda_sdpa_cudnn(a, stream, ctx->device, lc_cuda_capture_state() == LC_CAPTURE_THIS_THREAD,
                                           path, &taken);
         if (st != LC_OK || taken) return st;
     }
-    const int mma16 = a->sq > 16 && lc_cuda_sdpa_mma_fits(a);
-    if (mma16 || sdpa_f32_tensor_cores(a, ctx->num_sms)) {
+    const int mma16 = !a->rope && a->sq > 16 && lc_cuda_sdpa_mma_fits(a);
+    if (mma16 || (!a->rope && sdpa_f32_tensor_cores(a, ctx->num_sms))) {
         if (a->append) { /* the KV cache's append + attention: the append kernel first */
             lc_status st = lc_launched("KVCache.append", lc_cuda_launch_kv_append(a->append, stream));
             if (st != LC_OK) return st;

@@ -41,6 +41,22 @@ __device__ __forceinline__ void lc_bulk_g2s(void *dst, const void *src, unsigned
                  "l"(src), "r"(bytes), "r"(lc_smem_addr(bar))
                  : "memory");
 }
+/* An L2 policy under which the lines a load brings in are the first evicted (createpolicy ... evict_first): for a
+ * stream read once (a decode step's weights), so that it does not push out what L2 holds for the kernels
+ * around it (their code, activations, KV caches). */
+__device__ __forceinline__ uint64_t lc_l2_evict_first_policy() {
+    uint64_t pol;
+    asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(pol));
+    return pol;
+}
+/* lc_bulk_g2s under an L2 cache policy (lc_l2_evict_first_policy). */
+__device__ __forceinline__ void lc_bulk_g2s_hint(void *dst, const void *src, unsigned bytes, uint64_t *bar, uint64_t pol) {
+    asm volatile(
+        "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;" ::"r"(
+            lc_smem_addr(dst)),
+        "l"(src), "r"(bytes), "r"(lc_smem_addr(bar)), "l"(pol)
+        : "memory");
+}
 /* Generic-proxy accesses of shared memory before, async-proxy (bulk copy) writes after: a slot read by threads is
  * overwritten by a copy only after this fence (the issuing thread, after the block barrier that ends the reads). */
 __device__ __forceinline__ void lc_fence_proxy_async_smem() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }

@@ -64,6 +64,10 @@ cudaError_t lc_cuda_launch_silu(const lc_silu_args *args, cudaStream_t stream);
 cudaError_t lc_cuda_launch_bcast(const lc_bcast_args *args, cudaStream_t stream);
 /* rope_cuda.cu: lc_rope_args (x strided in place, out contiguous; out may equal x). */
 cudaError_t lc_cuda_launch_rope(const lc_rope_args *args, cudaStream_t stream);
+/* rope_cuda.cu: the inverse frequencies of args' rotary_dim and options (rope_freq.h, float64, rotary_dim / 2 of
+ * them, at most LC_ROPE_TAB), cached per host thread while they stay the same; NULL past LC_ROPE_TAB. */
+#define LC_ROPE_TAB 128
+const double *lc_cuda_rope_inv_freq(const lc_rope_args *args);
 
 /* sdpa_cuda.cu: lc_sdpa_args semantics (backend.h) on the device, every dtype/mask/length/stride case:
  * the generic flash-style kernel (float32 SIMT; 16-bit operands loaded and converted in registers) and the
@@ -80,6 +84,10 @@ cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *workspace, size_
  * made for the cache's capacity; the lengths are known only in the kernel). */
 enum { LC_SDPA_MERGE_NONE = 0, LC_SDPA_MERGE_CLUSTER = 1, LC_SDPA_MERGE_FOLD = 2, LC_SDPA_MERGE_COMBINE = 3 };
 int lc_cuda_sdpa_last_merge(void);
+/* 1 when lc_cuda_launch_sdpa fuses args->rope (lc_sdpa_args) into its launch: the tensor-core decode with the
+ * append fused, head_dim padded to 64 or 128, rotary_dim a multiple of 16, q's tokens = the append's. With
+ * args->rope set and this 0, lc_cuda_launch_sdpa launches nothing and returns cudaErrorNotSupported. */
+int lc_cuda_sdpa_rope_fuses(const lc_sdpa_args *args, int num_sms);
 /* sdpa_mma_cuda.cu: the tensor-core (mma.sync bf16/f16, float32 accumulation) flash-attention forward for
  * the shapes lc_cuda_sdpa_mma_fits accepts (16-bit dtype, head_dim 64 or 128, d-stride 1 and 16-byte
  * aligned rows, no mask or a mask it handles); GQA without repeating k/v, causal block skipping, key_lengths. */

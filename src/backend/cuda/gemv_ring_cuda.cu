@@ -33,6 +33,7 @@
 #define GR_SMEM_MAX (220 * 1024) /* a block's dynamic shared memory, at most (sm_90: 227 KiB) */
 #define GR_SMEM_2 (112 * 1024)   /* the same when two blocks share an SM (228 KiB, 1 KiB reserved a block) */
 #define GR_XS_MAX (64 * 1024) /* staged x (with gamma / beta beside it for a norm at m = 1) at most */
+#define GR_EVICT 1 /* LC_GEMV_RING_EVICT unset: the weights' bulk copies under L2 evict_first */
 
 struct gr_geom {
     int grid;    /* blocks */
@@ -41,6 +42,7 @@ struct gr_geom {
     int R;       /* rows a stage */
     int slot_b;  /* bytes a slot (R rows, rounded up to 128) */
     int xs_b;    /* bytes of staged x */
+    int evict;   /* the bulk copies under L2 evict_first (LC_GEMV_RING_EVICT, default GR_EVICT) */
 };
 
 /* An integer knob of the environment (gemv.cuh's gemv_env_int; read at each launch, so that an A/B run can
@@ -82,6 +84,8 @@ static int gr_plan(int64_t m, int64_t k, int64_t n, int num_sms, int norm, gr_ge
     if (!gr_enabled() || m < 1 || m > LC_GEMV_MAX_M || k < 8 || k % 8 != 0 || n < 1 || num_sms < 1) return 0;
     const int64_t rowb = 2 * k, ring = (int64_t)gr_env("LC_GEMV_RING_KB", 16, 200, GR_RING_KB) * 1024;
     g->slots = gr_env("LC_GEMV_RING_SLOTS", 2, GR_MAX_SLOTS, GR_SLOTS);
+    const char *ev = getenv("LC_GEMV_RING_EVICT"); /* read at each launch, as the other knobs */
+    g->evict = ev ? !(ev[0] == '0' && ev[1] == 0) : GR_EVICT;
     if (rowb * g->slots > ring) return 0; /* a slot holds at least one row */
     const int64_t xs = (m + (norm && m == 1 ? 2 : 0)) * rowb;
     if (xs > GR_XS_MAX) return 0;
@@ -109,13 +113,18 @@ __global__ void __launch_bounds__(GEMV_NT, 2) gemv_ring_kernel(const gemv_params
     const int64_t r0 = (int64_t)blockIdx.x * p.n / g.grid, r1 = (int64_t)(blockIdx.x + 1) * p.n / g.grid;
     const int nr = (int)(r1 - r0), nst = (nr + g.R - 1) / g.R;
     const char *const wb = p.w + r0 * rowb;
-    /* stage s into its slot: rows [s·R, min(s·R + R, nr)) of the block's range */
+    /* stage s into its slot: rows [s·R, min(s·R + R, nr)) of the block's range; the weights are read once a
+     * step, so under evict_first they leave L2 before the code, activations and caches of the other kernels */
+    const uint64_t pol = g.evict ? lc_l2_evict_first_policy() : 0;
     auto issue = [&](int s) {
         const int rows = nr - s * g.R < g.R ? nr - s * g.R : g.R;
         const unsigned bytes = (unsigned)(rows * rowb);
         uint64_t *const bar = full + s % g.slots;
         lc_mbar_expect_tx(bar, bytes);
-        lc_bulk_g2s(ring + (size_t)(s % g.slots) * g.slot_b, wb + (int64_t)s * g.R * rowb, bytes, bar);
+        if (g.evict)
+            lc_bulk_g2s_hint(ring + (size_t)(s % g.slots) * g.slot_b, wb + (int64_t)s * g.R * rowb, bytes, bar, pol);
+        else
+            lc_bulk_g2s(ring + (size_t)(s % g.slots) * g.slot_b, wb + (int64_t)s * g.R * rowb, bytes, bar);
     };
     lc_pdl_trigger();
     if (tid == 0) {

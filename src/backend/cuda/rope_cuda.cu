@@ -5,7 +5,8 @@
  * float64: inv_freq from lc_rope_inv_freq (rope_freq.h, HF's scaling rules) computed once on the host per
  * (rotary_dim, options) and passed with the launch (rotary_dim <= 256; else computed in the thread), so no
  * thread runs a float64 pow; the angle is reduced mod 2π in float64 (lc_rope_angle_reduce), then sincosf of
- * the reduced float angle; the rotation is float32, rounded once. x is read through its strides in place;
+ * the reduced float angle; the rotation is float32, rounded once (rope.cuh's lc_rope_rotate, which the
+ * tensor-core decode's fused rope shares, so the two give the same bits). x is read through its strides in place;
  * out is contiguous. A thread reads both elements of its pair before writing them, and no other thread
  * touches them, so out == x is safe.
  * Tests: tests/c/test_ops_llm.c and tests/python/test_ops_llm.py on device "cuda" (GPU machine). */
@@ -16,11 +17,11 @@
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/lowp.cuh"
 #include "backend/cuda/pdl.cuh"
-#include "core/rope_freq.h"
+#include "backend/cuda/rope.cuh"
 
 #define ROPE_THREADS 128
 #define ROPE_MAX_GRID (1 << 20)
-#define ROPE_TAB 128 /* inverse frequencies passed with the launch: rotary_dim <= 256 */
+#define ROPE_TAB LC_ROPE_TAB /* inverse frequencies passed with the launch: rotary_dim <= 256 */
 
 /* The launch's inverse frequencies, computed on the host by lc_rope_inv_freq (the same function and
  * float64 pow as the CPU kernel), read by the kernel from the constant bank. */
@@ -56,11 +57,10 @@ __global__ void __launch_bounds__(ROPE_THREADS)
         const double pos = a.pos_dtype == LC_DTYPE_I32 ? (double)((const int32_t *)a.positions)[poff]
                                                        : (double)((const int64_t *)a.positions)[poff];
         const double inv = TAB ? tab.inv[j] : lc_rope_inv_freq((int64_t)j, a.rotary_dim, &a.opt);
-        const float r = (float)lc_rope_angle_reduce(pos * inv);
-        float sn, cs;
-        sincosf(r, &sn, &cs);
-        rope_st(orow + j, x1 * cs - x2 * sn);
-        rope_st(orow + j + h2, x2 * cs + x1 * sn);
+        float o1, o2;
+        lc_rope_rotate(x1, x2, pos, inv, &o1, &o2); /* rope.cuh: the tensor-core decode's fused rope uses it too */
+        rope_st(orow + j, o1);
+        rope_st(orow + j + h2, o2);
     }
 }
 
@@ -81,6 +81,10 @@ static const rope_tab *rope_table(const lc_rope_args *a) {
         rd = a->rotary_dim;
     }
     return &tab;
+}
+
+extern "C" const double *lc_cuda_rope_inv_freq(const lc_rope_args *a) {
+    return a->rotary_dim / 2 <= ROPE_TAB ? rope_table(a)->inv : NULL;
 }
 
 template <typename S> static cudaError_t launch_rope(const lc_rope_args *a, int64_t items, cudaStream_t stream) {

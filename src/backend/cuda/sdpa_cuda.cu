@@ -676,16 +676,17 @@ static int sd_vec_ok(const void *ptr, const int64_t *st, int64_t d, int n, size_
     return 1;
 }
 
-/* fused: the tensor-core decode with the KV append in its launch */
+/* fused: the tensor-core decode with the KV append in its launch (2: and the rotary embedding) */
 static const char *sd_path_name(int path, int mma, int fused, int split, lc_dtype dt) {
-    static const char *names[5][3] = {
+    static const char *names[6][3] = {
         {"cuda_sdpa_flash_f32", "cuda_sdpa_flash_f16", "cuda_sdpa_flash_bf16"},
         {"cuda_sdpa_split_f32", "cuda_sdpa_split_f16", "cuda_sdpa_split_bf16"},
         {"cuda_sdpa_decode_f32", "cuda_sdpa_decode_f16", "cuda_sdpa_decode_bf16"},
         {"cuda_sdpa_decode_f32", "cuda_sdpa_decode_mma_f16", "cuda_sdpa_decode_mma_bf16"},
         {"cuda_sdpa_decode_f32", "cuda_sdpa_decode_mma_append_f16", "cuda_sdpa_decode_mma_append_bf16"},
+        {"cuda_sdpa_decode_f32", "cuda_sdpa_decode_mma_rope_append_f16", "cuda_sdpa_decode_mma_rope_append_bf16"},
     };
-    return names[fused ? 4 : path == SD_PATH_DECODE ? (mma ? 3 : 2) : split ? 1 : 0][sd_dtype_index(dt)];
+    return names[fused == 2 ? 5 : fused ? 4 : path == SD_PATH_DECODE ? (mma ? 3 : 2) : split ? 1 : 0][sd_dtype_index(dt)];
 }
 
 /* Whether the tensor-core decode of plan pl may take args->append into its launch (sd_params: tnew): the
@@ -702,6 +703,30 @@ static int sd_append_fuses(const lc_sdpa_args *a, const sd_plan *pl) {
     return sd_vec_ok(ap->k_new, ap->kn_st, a->head_dim, 8, 2) && sd_vec_ok(ap->v_new, ap->vn_st, a->head_dim, 8, 2);
 }
 
+/* Whether the fused append of plan pl may also take args->rope: q's tokens are the append's, the padded
+ * head_dim has a rope form of the kernel (64, 128), and the pairs (j, j + rd/2) fall on 16-byte chunks. */
+static int sd_rope_fits(const lc_sdpa_args *a, const sd_plan *pl) {
+    const lc_rope_args *r = a->rope;
+    return r && a->append && a->append->tokens == a->sq && (pl->dp == 64 || pl->dp == 128) && r->rotary_dim >= 16 &&
+           r->rotary_dim % 16 == 0 && r->rotary_dim <= a->head_dim && r->positions &&
+           (r->pos_dtype == LC_DTYPE_I32 || r->pos_dtype == LC_DTYPE_I64);
+}
+
+/* The plan lc_cuda_launch_sdpa makes: the generic one, or the tensor-core decode's where it takes the call. */
+static int sd_plan_for(const lc_sdpa_args *args, int num_sms, sd_plan *pl) {
+    if (sd_make_plan(args, num_sms, 0, pl) != 0) return -1;
+    if (pl->path == SD_PATH_DECODE && sd_dec_mma_shapes_ok(args) && sd_dec_mma_ptrs_ok(args) &&
+        sd_make_plan(args, num_sms, 1, pl) != 0)
+        return -1;
+    return 0;
+}
+
+extern "C" int lc_cuda_sdpa_rope_fuses(const lc_sdpa_args *args, int num_sms) {
+    sd_plan pl;
+    return args && args->rope && sd_plan_for(args, num_sms, &pl) == 0 && sd_append_fuses(args, &pl) &&
+           sd_rope_fits(args, &pl) && lc_cuda_rope_inv_freq(args->rope) != NULL;
+}
+
 static thread_local int sd_last_merge = LC_SDPA_MERGE_NONE;
 extern "C" int lc_cuda_sdpa_last_merge(void) { return sd_last_merge; }
 
@@ -709,10 +734,7 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
                                            cudaStream_t stream, const char **path) {
     sd_last_merge = LC_SDPA_MERGE_NONE;
     sd_plan pl;
-    if (sd_make_plan(args, num_sms, 0, &pl) != 0) return cudaErrorInvalidValue;
-    if (pl.path == SD_PATH_DECODE && sd_dec_mma_shapes_ok(args) && sd_dec_mma_ptrs_ok(args) &&
-        sd_make_plan(args, num_sms, 1, &pl) != 0)
-        return cudaErrorInvalidValue;
+    if (sd_plan_for(args, num_sms, &pl) != 0) return cudaErrorInvalidValue;
     if (pl.nsplit > 1 && (!workspace || workspace_bytes < pl.ws_bytes || ((uintptr_t)workspace % 16) != 0)) {
         /* not the workspace this plan needs: run unsplit (correct, slower) */
         pl.nsplit = 1;
@@ -720,11 +742,13 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
         pl.ws_bytes = 0;
     }
     const int fuse = sd_append_fuses(args, &pl);
+    const double *rinv = args->rope && fuse && sd_rope_fits(args, &pl) ? lc_cuda_rope_inv_freq(args->rope) : NULL;
+    if (args->rope && !rinv) return cudaErrorNotSupported; /* before any launch: the caller runs rope first */
     if (args->append && !fuse) { /* the append kernel, then the attention at the advanced lengths */
         const cudaError_t err = lc_cuda_launch_kv_append(args->append, stream);
         if (err != cudaSuccess) return err;
     }
-    if (path) *path = sd_path_name(pl.path, pl.mma, fuse, pl.nsplit > 1, args->dtype);
+    if (path) *path = sd_path_name(pl.path, pl.mma, rinv ? 2 : fuse, pl.nsplit > 1, args->dtype);
     if (args->batch == 0 || args->heads == 0 || args->sq == 0) return cudaSuccess; /* nothing to write */
     if (!args->q || !args->k || !args->v || !args->out) return cudaErrorInvalidValue;
 
@@ -784,6 +808,17 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
         p.kl_rw = ap->lengths;
         p.ovf = ap->overflow;
     }
+    p.rpos = NULL;
+    p.rpos64 = 0;
+    p.rp_st[0] = p.rp_st[1] = 0;
+    p.rd = 0;
+    if (rinv) {
+        p.rpos = args->rope->positions;
+        p.rpos64 = args->rope->pos_dtype == LC_DTYPE_I64;
+        p.rp_st[0] = args->rope->p_st[0];
+        p.rp_st[1] = args->rope->p_st[1];
+        p.rd = (int)args->rope->rotary_dim;
+    }
     /* the splits of a group as one cluster when every group's cluster is resident at once (one wave), else the
      * fold (the last split to finish merges), else the combine pass */
     p.cluster = pl.mma && pl.nsplit > 1 && pl.nsplit <= SD_DEC_MAX_CLUSTER && !sd_env_is("LC_SDPA_DECODE_CLUSTER", "0") &&
@@ -804,7 +839,7 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
                                    : LC_SDPA_MERGE_COMBINE;
     cudaError_t err;
     if (pl.path == SD_PATH_DECODE && pl.mma) {
-        err = sd_launch_decode_mma(args->dtype, pl.dp, p, blocks, stream);
+        err = sd_launch_decode_mma(args->dtype, pl.dp, p, rinv, blocks, stream);
     } else if (pl.path == SD_PATH_DECODE) {
         err = sd_launch_decode(args->dtype, pl.dp, pl.rt, p, blocks, stream);
     } else {

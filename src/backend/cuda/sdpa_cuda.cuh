@@ -75,6 +75,14 @@ typedef struct sd_params {
     long long kn_st[3], vn_st[3];
     int tnew;
     int *kl_rw, *ovf;
+    /* tensor-core decode with the rotary embedding fused (lc_sdpa_args.rope; rd 0: none; only with tnew = sq):
+     * q's rows and the new keys rotated as the rope op rotates them (rope.cuh), token i of sequence b at
+     * position rpos[b·rp_st[0] + i·rp_st[1]] (int64 when rpos64, else int32), pairs (j, j + rd/2), j < rd/2;
+     * the inverse frequencies come with the launch (sd_launch_decode_mma's inv). */
+    const void *rpos;
+    int rpos64;
+    long long rp_st[2];
+    int rd;
 } sd_params;
 
 /* What a row with no softmax weight (l = 0) holds: 0, or NaN with p.plain_nonfinite (attention_forward). */
@@ -252,7 +260,9 @@ int sd_decode_mma_occupancy(int dp);
  * (cudaOccupancyMaxActiveClusters), cached; 0 when the size is refused or there is no device. */
 #define SD_DEC_MAX_CLUSTER 16
 int sd_decode_mma_cluster_capacity(lc_dtype dtype, int dp, int c);
-cudaError_t sd_launch_decode_mma(lc_dtype dtype, int dp, const sd_params &p, unsigned blocks, cudaStream_t stream);
+/* inv: p.rd / 2 inverse frequencies of the fused rope (float64; p.rd 0: NULL); dp 64 or 128 with rope. */
+cudaError_t sd_launch_decode_mma(lc_dtype dtype, int dp, const sd_params &p, const double *inv, unsigned blocks,
+                                 cudaStream_t stream);
 /* decode launcher (sdpa_decode_cuda.cu): RT rows per block (4 or 8); smem bytes for it. */
 size_t sd_decode_smem(int dp, int rt);
 cudaError_t sd_launch_decode(lc_dtype dtype, int dp, int rt, const sd_params &p, unsigned blocks, cudaStream_t stream);

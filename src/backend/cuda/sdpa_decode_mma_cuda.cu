@@ -45,7 +45,9 @@
 #include <stdint.h>
 
 #include "backend/cuda/sdpa_cuda.cuh"
+#include "backend/cuda/lowp.cuh"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/rope.cuh"
 
 #define SDM_NW 4
 #define SDM_NT (SDM_NW * 32)
@@ -89,11 +91,77 @@ __host__ __device__ constexpr size_t sdm_smem(int dp) {
 __device__ __forceinline__ float sdm_f(__nv_bfloat16 x) { return __bfloat162float(x); }
 __device__ __forceinline__ float sdm_f(__half x) { return __half2float(x); }
 
-template <typename T, int DP>
-__global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
+/* The second kernel parameter: nothing (a placeholder entry, never read: ROPE is false), or the fused rope's
+ * inverse frequencies (p.rd / 2 used, float64). */
+struct sdm_no_rope {
+    double inv[1];
+};
+template <int N> struct sdm_rope_tab {
+    double inv[N];
+};
+template <typename TAB> struct sdm_is_rope {
+    static constexpr bool value = false;
+};
+template <int N> struct sdm_is_rope<sdm_rope_tab<N>> {
+    static constexpr bool value = true;
+};
+#define SDM_MAX_SQ 16 /* sdpa_cuda.cu's SD_DEC_MAX_SQ: query rows (and fused tokens) of a decode call */
+
+/* The fused rope's cos and sin of a pair (rope.cuh's lc_rope_cs, so the same bits as the rope op). Out of line: the
+ * kernel's two rotation sites share one copy of sincosf (with its never-taken slow path), because every
+ * instruction on a decode block's path is fetched cold (measured: 8 unrolled rotations at three sites took a
+ * LLaMA decode attention from ~8 to ~22 us). */
+__device__ __noinline__ float2 sdm_rope_cs(double pos, double inv) {
+    float2 r;
+    lc_rope_cs(pos, inv, &r.x, &r.y);
+    return r;
+}
+
+/* The fused rope of a decode block: nq rows of q (staged in qs; row r is token (r0 + r) % sq) and this call's keys
+ * in tile kt (keys [f0, f1) of the tile starting at key k0; key j is token j - L0) rotated in place, one pair an
+ * item (a thread keeps its cos / sin while its (token, pair) repeats: at one token the q rows of a block share
+ * them); then, when append (row group 0), those keys' rows (k rotated, v) from the tile into the caches (kc / vc:
+ * the (b, kv head) rows, row strides k2 / v2). Block-uniform; a barrier after the rotation. Out of line: one copy
+ * for its two call sites. */
+template <typename T, int PITCH, int CPR>
+__device__ __noinline__ void sdm_rope_rows(T *qs, T *kt, int nq, int r0, int sq, int k0, int f0, int f1, int L0, int h,
+                                           int d, bool append, const double *pos, const double *inv, T *kc, T *vc,
+                                           long long k2, long long v2) {
+    const int nk = f1 > f0 ? f1 - f0 : 0, tid = threadIdx.x;
+    if (nq + nk == 0) return;
+    int li = -1, lj = -1;
+    float2 cs = make_float2(1.0f, 0.0f);
+    for (int idx = tid; idx < (nq + nk) * h; idx += SDM_NT) {
+        const int r = idx / h, j = idx - r * h;
+        const bool isq = r < nq;
+        T *const row = isq ? qs + r * PITCH : kt + (f0 - k0 + r - nq) * PITCH;
+        const int i = isq ? (r0 + r) % sq : f0 - L0 + r - nq;
+        if (i != li || j != lj) {
+            cs = sdm_rope_cs(pos[i], inv[j]);
+            li = i;
+            lj = j;
+        }
+        float o1, o2;
+        lc_rope_apply(Elem<T>::ld(row[j]), Elem<T>::ld(row[j + h]), cs.x, cs.y, &o1, &o2);
+        row[j] = Elem<T>::st(o1);
+        row[j + h] = Elem<T>::st(o2);
+    }
+    __syncthreads();
+    if (!append) return;
+    for (int idx = tid; idx < 2 * nk * CPR; idx += SDM_NT) {
+        const int w = idx / (nk * CPR), rem = idx - w * (nk * CPR), key = f0 + rem / CPR, c = (rem % CPR) * 8;
+        if (c >= d) continue;
+        T *const dst = (w ? vc : kc) + (long long)key * (w ? v2 : k2) + c;
+        *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(kt + w * SDM_BK * PITCH + (key - k0) * PITCH + c);
+    }
+}
+
+template <typename T, int DP, typename TAB>
+__global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p, const __grid_constant__ TAB tab) {
     SDM_STAMP(0);
     lc_pdl_entry(); /* pdl.cuh */
     SDM_STAMP(1);
+    constexpr bool ROPE = sdm_is_rope<TAB>::value;
     typedef SdVec<T> SV;
     typedef SdPair<T> SP;
     constexpr int ST = sdm_stages(DP);
@@ -134,6 +202,12 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
     int L = p.tnew ? 0 : sd_key_len(p, b);
     int l0 = 0;
     if (p.tnew && tid == 0) l0 = *(volatile const int *)(p.kl_rw + b);
+    /* fused rope: token i's position (read by the first sq threads, seen after the barriers below) */
+    __shared__ double sdm_pos[ROPE ? SDM_MAX_SQ : 1];
+    if (ROPE && tid < sq) {
+        const long long o = (long long)b * p.rp_st[0] + (long long)tid * p.rp_st[1];
+        sdm_pos[tid] = p.rpos64 ? (double)static_cast<const long long *>(p.rpos)[o] : (double)static_cast<const int *>(p.rpos)[o];
+    }
 
     /* q rows of the block (zero past the rows and head_dim), staged before anything that needs L: by cp.async
      * (joining the first tile's group, so the reads overlap L's and the tiles') when q allows 16-byte loads,
@@ -176,7 +250,7 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
         __syncthreads();
         L0 = sdm_l0;
         L = min(L0 + p.tnew, p.skv);
-        if (rgi == 0 && split == 0) { /* the new rows into the caches */
+        if (!ROPE && rgi == 0 && split == 0) { /* the new rows into the caches (with rope: in the tile loop) */
             const int nt = L - L0;
             const T *const knb0 = static_cast<const T *>(p.kn) + (long long)b * p.kn_st[0] + (long long)kvh * p.kn_st[1];
             const T *const vnb0 = static_cast<const T *>(p.vn) + (long long)b * p.vn_st[0] + (long long)kvh * p.vn_st[1];
@@ -267,8 +341,16 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
         ri[rr] = rv[rr] ? gr % sq : 0;
         rh[rr] = rv[rr] ? kvh * p.group + gr / sq : 0;
     }
-    if (p.vec_q) sd_cp_async_wait<ST - 2>(); /* q's cp.async joined group 0 */
+    if (p.vec_q || ROPE) sd_cp_async_wait<ST - 2>(); /* q's cp.async joined group 0 (with rope: tile 0 too) */
     __syncthreads();
+    /* fused rope (sdm_rope_rows): q's rows and tile 0's new keys, then the append of those keys */
+    T *const kc_b = static_cast<T *>(const_cast<void *>(p.k)) + (long long)b * p.k_st[0] + (long long)kvh * p.k_st[1];
+    T *const vc_b = static_cast<T *>(const_cast<void *>(p.v)) + (long long)b * p.v_st[0] + (long long)kvh * p.v_st[1];
+    auto rope_rows = [&](int nq, int t, int f0, int f1) {
+        sdm_rope_rows<T, PITCH, CPR>(qs, pipe + (t % ST) * 2 * SDM_BK * PITCH, nq, r0, sq, c0 + t * SDM_BK, f0, f1, L0,
+                                     p.rd / 2, d, rgi == 0, sdm_pos, tab.inv, kc_b, vc_b, k2, v2);
+    };
+    if (ROPE) rope_rows(nr, 0, ntile > 0 ? max(c0, L0) : 0, ntile > 0 ? min(c0 + SDM_BK, c1) : 0);
     SDM_STAMP(3);
     /* A fragments of q: rows lane % 8 (+8 for lanes 8-15, 24-31), columns +8 for lanes 16-31 */
     const T *qrow = qs + ((lane & 7) + ((lane >> 3) & 1) * 8) * PITCH + (lane >> 4) * 8;
@@ -298,6 +380,8 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p) {
         sd_cp_async_commit();
         const T *ks = pipe + (t % ST) * 2 * SDM_BK * PITCH;
         const T *vs = ks + SDM_BK * PITCH;
+        if (ROPE && t > 0) /* this call's keys in a later tile (tile 0's went with q) */
+            rope_rows(0, t, max(c0 + t * SDM_BK, L0), min(c0 + t * SDM_BK + SDM_BK, c1));
         const int kw = c0 + t * SDM_BK + warp * 16; /* the warp's first key */
         if (kw >= c1) continue;                     /* warp-uniform */
 
@@ -586,24 +670,25 @@ int sd_decode_mma_occupancy(int dp) {
     return occ < 1 ? 1 : occ;
 }
 
-static int sdm_attr_done[SDM_MAX_DEVICES][2][4];
+static int sdm_attr_done[SDM_MAX_DEVICES][2][4][2];
 
 /* The kernel's function attributes, once per device (pdl.cuh): its dynamic shared memory, and cluster sizes
  * past 8 (non-portable; sm_90 takes 16). */
-template <typename T, int DP> static cudaError_t sdm_prepare(int dti, int dpi) {
-    return lc_once_per_device(SDM_MAX_DEVICES, [&](int dev) { return &sdm_attr_done[dev][dti][dpi]; }, [] {
+template <typename T, int DP, typename TAB> static cudaError_t sdm_prepare(int dti, int dpi) {
+    const int ri = sdm_is_rope<TAB>::value;
+    return lc_once_per_device(SDM_MAX_DEVICES, [&](int dev) { return &sdm_attr_done[dev][dti][dpi][ri]; }, [] {
         if (sdm_smem(DP) > 48 * 1024) {
-            const cudaError_t err = cudaFuncSetAttribute((const void *)sd_decode_mma<T, DP>,
+            const cudaError_t err = cudaFuncSetAttribute((const void *)sd_decode_mma<T, DP, TAB>,
                                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sdm_smem(DP));
             if (err != cudaSuccess) return err;
         }
-        return cudaFuncSetAttribute((const void *)sd_decode_mma<T, DP>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+        return cudaFuncSetAttribute((const void *)sd_decode_mma<T, DP, TAB>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
     });
 }
 
 template <typename T, int DP> static int sdm_cluster_query(int dti, int dpi, int c) {
-    if (sdm_prepare<T, DP>(dti, dpi) != cudaSuccess) return 0;
-    return lc_max_active_clusters(sd_decode_mma<T, DP>, dim3((unsigned)c, 1, 1), SDM_NT, sdm_smem(DP)); /* pdl.cuh */
+    if (sdm_prepare<T, DP, sdm_no_rope>(dti, dpi) != cudaSuccess) return 0;
+    return lc_max_active_clusters(sd_decode_mma<T, DP, sdm_no_rope>, dim3((unsigned)c, 1, 1), SDM_NT, sdm_smem(DP)); /* pdl.cuh */
 }
 
 template <typename T> static int sdm_cluster_query_dp(int dti, int dp, int c) {
@@ -619,37 +704,55 @@ int sd_decode_mma_cluster_capacity(lc_dtype dtype, int dp, int c) {
     static int cache[SDM_MAX_DEVICES][2][4][SD_DEC_MAX_CLUSTER + 1]; /* capacity + 1; 0 not yet asked */
     if (c < 2 || c > SD_DEC_MAX_CLUSTER || (dtype != LC_DTYPE_F16 && dtype != LC_DTYPE_BF16)) return 0;
     const int dti = dtype == LC_DTYPE_BF16, dpi = dp <= 32 ? 0 : dp <= 64 ? 1 : dp <= 128 ? 2 : 3;
-    /* pdl.cuh; a refused size takes the fold or the combine pass */
+    /* pdl.cuh; a refused size takes the fold or the combine pass (the rope form has the same shared memory and
+     * block size, so the same capacity) */
     return lc_cluster_capacity_cached(
         SDM_MAX_DEVICES, [&](int dev) { return &cache[dev][dti][dpi][c]; },
         [&]() { return dti ? sdm_cluster_query_dp<__nv_bfloat16>(dti, dp, c) : sdm_cluster_query_dp<__half>(dti, dp, c); });
 }
 
-template <typename T, int DP>
-static cudaError_t sdm_launch(int dti, int dpi, const sd_params &p, unsigned blocks, cudaStream_t stream) {
-    const cudaError_t err = sdm_prepare<T, DP>(dti, dpi);
+template <typename T, int DP, typename TAB>
+static cudaError_t sdm_launch(int dti, int dpi, const sd_params &p, const TAB &tab, unsigned blocks, cudaStream_t stream) {
+    const cudaError_t err = sdm_prepare<T, DP, TAB>(dti, dpi);
     if (err != cudaSuccess) return err;
     if (p.cluster > 1)
-        (void)lc_pdl_launch_cluster(sd_decode_mma<T, DP>, blocks, SDM_NT, sdm_smem(DP), stream, dim3((unsigned)p.cluster, 1, 1), p);
+        (void)lc_pdl_launch_cluster(sd_decode_mma<T, DP, TAB>, blocks, SDM_NT, sdm_smem(DP), stream,
+                                    dim3((unsigned)p.cluster, 1, 1), p, tab);
     else
-        (void)lc_pdl_launch(sd_decode_mma<T, DP>, blocks, SDM_NT, sdm_smem(DP), stream, p);
+        (void)lc_pdl_launch(sd_decode_mma<T, DP, TAB>, blocks, SDM_NT, sdm_smem(DP), stream, p, tab);
     return cudaGetLastError();
 }
 
+/* The rope form (head_dim padded to 64 or 128 only): the table's first p.rd / 2 entries from inv. */
+template <typename T, int DP> static cudaError_t sdm_launch_rope(int dti, int dpi, const sd_params &p, const double *inv,
+                                                                 unsigned blocks, cudaStream_t stream) {
+    sdm_rope_tab<DP / 2> tab;
+    for (int j = 0; j < DP / 2; j++) tab.inv[j] = j < p.rd / 2 ? inv[j] : 0.0;
+    return sdm_launch<T, DP>(dti, dpi, p, tab, blocks, stream);
+}
+
 template <typename T>
-static cudaError_t sdm_launch_dp(int dti, int dp, const sd_params &p, unsigned blocks, cudaStream_t stream) {
+static cudaError_t sdm_launch_dp(int dti, int dp, const sd_params &p, const double *inv, unsigned blocks, cudaStream_t stream) {
+    const sdm_no_rope none = {{0.0}};
+    if (inv) {
+        if (dp == 64) return sdm_launch_rope<T, 64>(dti, 1, p, inv, blocks, stream);
+        if (dp == 128) return sdm_launch_rope<T, 128>(dti, 2, p, inv, blocks, stream);
+        return cudaErrorInvalidValue; /* lc_cuda_sdpa_rope_fuses refuses the other widths */
+    }
     switch (dp) {
-    case 32: return sdm_launch<T, 32>(dti, 0, p, blocks, stream);
-    case 64: return sdm_launch<T, 64>(dti, 1, p, blocks, stream);
-    case 128: return sdm_launch<T, 128>(dti, 2, p, blocks, stream);
-    default: return sdm_launch<T, 256>(dti, 3, p, blocks, stream);
+    case 32: return sdm_launch<T, 32>(dti, 0, p, none, blocks, stream);
+    case 64: return sdm_launch<T, 64>(dti, 1, p, none, blocks, stream);
+    case 128: return sdm_launch<T, 128>(dti, 2, p, none, blocks, stream);
+    default: return sdm_launch<T, 256>(dti, 3, p, none, blocks, stream);
     }
 }
 
-cudaError_t sd_launch_decode_mma(lc_dtype dtype, int dp, const sd_params &p, unsigned blocks, cudaStream_t stream) {
+cudaError_t sd_launch_decode_mma(lc_dtype dtype, int dp, const sd_params &p, const double *inv, unsigned blocks,
+                                 cudaStream_t stream) {
     if (blocks == 0) return cudaSuccess;
-    if (dtype == LC_DTYPE_F16) return sdm_launch_dp<__half>(0, dp, p, blocks, stream);
-    if (dtype == LC_DTYPE_BF16) return sdm_launch_dp<__nv_bfloat16>(1, dp, p, blocks, stream);
+    if ((inv != NULL) != (p.rd > 0)) return cudaErrorInvalidValue;
+    if (dtype == LC_DTYPE_F16) return sdm_launch_dp<__half>(0, dp, p, inv, blocks, stream);
+    if (dtype == LC_DTYPE_BF16) return sdm_launch_dp<__nv_bfloat16>(1, dp, p, inv, blocks, stream);
     return cudaErrorInvalidValue;
 }
 
