@@ -33,8 +33,14 @@
  * With the KV-cache append fused (p.tnew, the KV cache's attention with k_new / v_new; sd_params describes
  * it): the keys of this call's tokens are read from k_new / v_new, block (b, kv head, row group 0, split 0)
  * copies them into the caches, and the last block of each sequence advances its length (sdm_bctr), so a
- * decode step's append costs no launch of its own.
- * Tests: tests/c/test_sdpa_cuda.c (GPU machine only; LC_SDPA_DECODE=simt runs the SIMT kernel instead).
+ * decode step's append costs no launch of its own. With the rope fused as well (p.rd, the second kernel parameter
+ * holding the inverse frequencies; KVCache.attention(positions=...)): q's rows and this call's keys are rotated in
+ * shared memory as the rope op rotates them (rope.cuh; sdm_rope_rows, out of line), tile 0's keys together with
+ * q, a later tile's at its turn, and the block holding the new keys (row group 0) writes them, rotated, into the
+ * caches from its tile instead of the split-0 block.
+ * Tests: tests/c/test_sdpa_cuda.c (GPU machine only; LC_SDPA_DECODE=simt runs the SIMT kernel instead),
+ * tests/python/test_kv_cache_fused.py, tests/python/test_kv_cache_rope.py (the rope form against rope + append +
+ * attention, bit for bit).
  */
 #include <cooperative_groups.h>
 #include <cuda_bf16.h>
