@@ -91,7 +91,10 @@ static int gr_plan(int64_t m, int64_t k, int64_t n, int num_sms, int norm, gr_ge
     if (rowb * g->slots > ring) return 0; /* a slot holds at least one row */
     const int64_t xs = (m + (norm && m == 1 ? 2 : 0)) * rowb;
     if (xs > GR_XS_MAX) return 0;
-    if (gr_env("LC_GEMV_RING_BPS", 1, 2, GR_BPS) == 2) {
+    /* LC_GEMV_RING_SOLO_MB (an A/B knob, unset: off): a GEMV of at most that many MiB of weights takes one block an
+     * SM, leaving room beside it for the next kernel's blocks to start and fill their rings early */
+    const int solo = gemv_env_int("LC_GEMV_RING_SOLO_MB", 1, 1 << 20);
+    if (gr_env("LC_GEMV_RING_BPS", 1, 2, GR_BPS) == 2 && !(solo && n * rowb <= ((int64_t)solo << 20))) {
         const size_t sm = gr_geometry(m, rowb, xs, n, 2 * (int64_t)num_sms, ring, g);
         const int64_t r2 = sm <= GR_SMEM_2 ? ring : ring - (int64_t)(sm - GR_SMEM_2) - 128 * g->slots;
         if (r2 >= rowb * g->slots && gr_geometry(m, rowb, xs, n, 2 * (int64_t)num_sms, r2, g) <= GR_SMEM_2) return 1;
