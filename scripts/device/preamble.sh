@@ -1,11 +1,28 @@
 #!/bin/bash
-# Sourced by the session scripts here (s22*.sh, s23.sh, s24*.sh): build.sh (OUT, the GPU named, the tree built, PYTHONPATH),
-# then S (the summary file), log (echo and append to it), left (seconds left of the plan: LIMIT, default 560, from
-# the build's start; the call's limit is 600), the GPU and build time logged, and GPT-2 124M / LLaMA 1.1B random
-# checkpoints written to /tmp/g2 and /tmp/ll in the background (the caller waits before using them).
+# Sourced by the session scripts here (s22*.sh, s23.sh, s24*.sh, s25*.sh): build.sh (OUT, the GPU named, the tree
+# built, PYTHONPATH), then S (the summary file), log (echo and append to it), left (seconds left of the plan: LIMIT,
+# default 560, from the build's start; the call's limit is 600), models_suite and kv_card_tests (below), the GPU and build time
+# logged, and GPT-2 124M / LLaMA 1.1B random checkpoints written to /tmp/g2 and /tmp/ll in the background (the
+# caller waits before using them).
 . scripts/device/build.sh
 S=$OUT/summary.txt; log() { echo "$*" | tee -a $S; }
 left() { echo $(( ${LIMIT:-560} - $(date +%s) + T0 )); }
 log "gpu: $(cat $OUT/gpu.txt); build $(( $(date +%s) - T0 )) s"
+# models_suite SECONDS: the models suite (one repeat) within SECONDS, its decode rows logged, the report under
+# $OUT/models.
+models_suite() {
+    local t=$(date +%s)
+    timeout $1 python3 -m lightning_core.bench --suite models --device cuda --repeats 1 --out /tmp/rep/models > /tmp/models.txt 2>&1
+    log "suite models rc $? in $(( $(date +%s) - t )) s: $(tail -1 /tmp/models.txt)"
+    grep -o "decode B=[0-9]* | graph | cuda | [0-9.]* | torch_graph | [0-9.]* | [0-9.]*x" /tmp/rep/models/report.md | tee -a $S
+    mkdir -p $OUT/models; cp -r /tmp/rep/models/report.md /tmp/rep/models/summary.json $OUT/models/ 2>/dev/null
+}
 (python3 -m lightning_core.models.make_random --arch gpt2 --size 124m /tmp/g2 > /dev/null 2>&1;
  python3 -m lightning_core.models.make_random --arch llama --size 1b --dtype bfloat16 /tmp/ll > /dev/null 2>&1) &
+# kv_card_tests: the rope / KV-cache / engine tests (CUDA cases), test_sdpa_cuda and test_gemv_cuda, logged.
+kv_card_tests() {
+    timeout 100 python3 -m pytest -q tests/python/test_kv_cache_rope.py tests/python/test_kv_cache_fused.py tests/python/test_kv_cache.py tests/python/test_ops_llm.py tests/python/test_engine.py tests/python/test_tp.py tests/python/test_generate_cli.py -k "not cpu" > $OUT/pt_rope.txt 2>&1
+    log "pytest rope/kv/engine (cuda) rc $?: $(tail -1 $OUT/pt_rope.txt)"; grep -E "^FAILED|^E " $OUT/pt_rope.txt | head -16 | tee -a $S
+    timeout 60 build/test_sdpa_cuda > /tmp/sdpa.txt 2>&1; log "test_sdpa_cuda rc $?: $(tail -1 /tmp/sdpa.txt)"
+    timeout 100 build/test_gemv_cuda > /tmp/gemv.txt 2>&1; log "test_gemv_cuda rc $?: $(tail -1 /tmp/gemv.txt)"
+}

@@ -11,11 +11,6 @@ timeout 60 build/test_sdpa_cuda > /tmp/sdpa.txt 2>&1; log "test_sdpa_cuda rc $?:
 wait
 ab() { (cd scripts/device && RING_AB_SETTINGS="$1" RING_AB_BATCHES=1,4 timeout $2 python3 ring_ab.py $3 2>&1 | grep -v Warn | tee -a $S); }
 log "rope A/B:"; ab "fused=out_in,LC_MODELS_ROPE_FUSE=1;rope_op=out_in,LC_MODELS_ROPE_FUSE=0" 100 "/tmp/ll /tmp/g2"
-[ $(left) -gt 150 ] && {
-t=$(date +%s)
-timeout 140 python3 -m lightning_core.bench --suite models --device cuda --repeats 1 --out /tmp/rep/models > /tmp/models.txt 2>&1
-log "suite models rc $? in $(( $(date +%s) - t )) s: $(tail -1 /tmp/models.txt)"
-grep -o "decode B=[0-9]* | graph | cuda | [0-9.]* | torch_graph | [0-9.]* | [0-9.]*x" /tmp/rep/models/report.md | tee -a $S
-mkdir -p $OUT/models; cp -r /tmp/rep/models/report.md /tmp/rep/models/summary.json $OUT/models/ 2>/dev/null; }
+[ $(left) -gt 150 ] && models_suite 140
 [ $(left) -gt 110 ] && { log "timeline (LLaMA):"; TL_MODELS=/tmp/ll bash scripts/device/timeline.sh 2>&1 | grep -A200 "^/tmp/ll" | grep -E "median|per file|_cuda  " | tail -8 | tee -a $S; }
 log "all $(( $(date +%s) - T0 )) s"; rm -f $OUT/configure.log $OUT/build.log

@@ -6,20 +6,12 @@
 # LIMIT (default 560): seconds the script plans for.
 set -u
 . scripts/device/preamble.sh
-timeout 100 python3 -m pytest -q tests/python/test_kv_cache_rope.py tests/python/test_kv_cache_fused.py tests/python/test_kv_cache.py tests/python/test_ops_llm.py tests/python/test_engine.py tests/python/test_tp.py tests/python/test_generate_cli.py -k "not cpu" > $OUT/pt_rope.txt 2>&1
-log "pytest rope/kv/engine (cuda) rc $?: $(tail -1 $OUT/pt_rope.txt)"; grep -E "^FAILED|^E " $OUT/pt_rope.txt | head -16 | tee -a $S
-timeout 60 build/test_sdpa_cuda > /tmp/sdpa.txt 2>&1; log "test_sdpa_cuda rc $?: $(tail -1 /tmp/sdpa.txt)"
-timeout 100 build/test_gemv_cuda > /tmp/gemv.txt 2>&1; log "test_gemv_cuda rc $?: $(tail -1 /tmp/gemv.txt)"
+kv_card_tests
 wait
 ab() { (cd scripts/device && RING_AB_SETTINGS="$1" RING_AB_BATCHES=1,4 timeout $2 python3 ring_ab.py $3 2>&1 | grep -v Warn | tee -a $S); }
 log "A/B (LLaMA):"; ab "rope=out_in,LC_MODELS_ROPE_FUSE=1;op=out_in,LC_MODELS_ROPE_FUSE=0" 100 /tmp/ll
 timeout 120 python3 -m pytest -q tests/python -k "cuda and not cpu" -p no:cacheprovider > $OUT/pytest_cuda.txt 2>&1
 log "pytest -k cuda rc $?: $(tail -1 $OUT/pytest_cuda.txt)"; grep -E "^FAILED|^ERROR" $OUT/pytest_cuda.txt | head -12 | tee -a $S
-[ $(left) -gt 150 ] && {
-t=$(date +%s)
-timeout 140 python3 -m lightning_core.bench --suite models --device cuda --repeats 1 --out /tmp/rep/models > /tmp/models.txt 2>&1
-log "suite models rc $? in $(( $(date +%s) - t )) s: $(tail -1 /tmp/models.txt)"
-grep -o "decode B=[0-9]* | graph | cuda | [0-9.]* | torch_graph | [0-9.]* | [0-9.]*x" /tmp/rep/models/report.md | tee -a $S
-mkdir -p $OUT/models; cp -r /tmp/rep/models/report.md /tmp/rep/models/summary.json $OUT/models/ 2>/dev/null; }
+[ $(left) -gt 150 ] && models_suite 140
 [ $(left) -gt 110 ] && { log "timeline (LLaMA):"; TL_MODELS=/tmp/ll bash scripts/device/timeline.sh 2>&1 | grep -E "median|per file|_cuda  " | tail -8 | tee -a $S; }
 log "all $(( $(date +%s) - T0 )) s"; rm -f $OUT/configure.log $OUT/build.log

@@ -22,44 +22,9 @@ from conftest import replay_step, requires_cuda
 from lightning_core.testing import as_host as host
 from lightning_core.testing import check_sdpa as check
 from lightning_core.testing import ref_sdpa
+from kv_helpers import DT, bits_equal, decode_rig, packed_qkv, rand, same_contents, twin_caches
 
-ml_dtypes = pytest.importorskip("ml_dtypes")
-DT = {"float32": np.dtype(np.float32), "float16": np.dtype(np.float16), "bfloat16": np.dtype(ml_dtypes.bfloat16)}
 DTYPES = list(DT)
-
-
-def rand(rng, shape, dt):
-    return rng.standard_normal(shape).astype(dt)
-
-
-def bits_equal(a, b):
-    a, b = host(a), host(b)
-    return a.shape == b.shape and np.array_equal(a.view(np.uint8), b.view(np.uint8))
-
-
-def same_contents(c1, c2):
-    """Both caches hold the same lengths and, below them, the same keys and values bit for bit (the storage
-    past a sequence's length is never written: it holds whatever the allocation held)."""
-    L = c1.lengths
-    if not np.array_equal(L, c2.lengths):
-        return False
-    k1, v1, k2, v2 = host(c1.k), host(c1.v), host(c2.k), host(c2.v)
-    return all(bits_equal(k1[i, :, :L[i]], k2[i, :, :L[i]]) and bits_equal(v1[i, :, :L[i]], v2[i, :, :L[i]])
-               for i in range(len(L)))
-
-
-def packed_qkv(rng, b, h, hkv, t, d, dtype, device):
-    """q [B, H, T, D], k / v [B, Hkv, T, D] as strided views of one [B*T, (H + 2 Hkv)·D] buffer (a fused qkv
-    projection's output, as the model runner reads it), plus the host arrays."""
-    cols = (h + 2 * hkv) * d
-    buf = rand(rng, (b * t, cols), DT[dtype])
-    tb = lc.Tensor(buf, device=device, dtype=dtype)
-    st = (t * cols, d, cols, 1)
-    q = tb.view((b, h, t, d), st, 0)
-    k = tb.view((b, hkv, t, d), st, h * d)
-    v = tb.view((b, hkv, t, d), st, (h + hkv) * d)
-    r = buf.reshape(b, t, h + 2 * hkv, d).transpose(0, 2, 1, 3)
-    return (q, k, v), (r[:, :h], r[:, h:h + hkv], r[:, h + hkv:]), tb
 
 
 # (B, H, Hkv, D, prefill lengths per sequence, new tokens T, max_seq, window)
@@ -84,13 +49,7 @@ def fuses(device, dtype, d, t):
 def test_fused_equals_append_then_attention(rng, device, dtype, case):
     b, h, hkv, d, lens, t, max_seq, window = case
     dt = DT[dtype]
-    pre = max(lens)
-    kp, vp = rand(rng, (b, hkv, pre, d), dt), rand(rng, (b, hkv, pre, d), dt)
-    fused, twin = (lc.KVCache(b, hkv, max_seq, d, dtype=dtype, device=device) for _ in range(2))
-    for c in (fused, twin):
-        if pre:
-            c.append(kp, vp)
-        c.set_lengths(lens)
+    fused, twin = twin_caches(rng, b, hkv, d, lens, max_seq, dtype, device)
     for step in range(2):
         (q, k, v), (hq, hk, hv), _ = packed_qkv(rng, b, h, hkv, t, d, dtype, device)
         out = lc.Tensor(np.full((b, h, t, d), np.nan, dt), device=device, dtype=dtype)
@@ -196,14 +155,7 @@ def test_fused_captured_decode_step_replays(rng, dtype, prefill, window, b):
     h, hkv, d, steps = 8, 2, 64, 12
     max_seq = prefill + steps + 2
     n = prefill + steps
-    q, k, v = rand(rng, (b, h, n, d), dt), rand(rng, (b, hkv, n, d), dt), rand(rng, (b, hkv, n, d), dt)
-    cache, eager = (lc.KVCache(b, hkv, max_seq, d, dtype=dtype, device="cuda") for _ in range(2))
-    if prefill:
-        for c in (cache, eager):
-            c.append(k[:, :, :prefill], v[:, :, :prefill])
-    kt, vt, qt = (lc.Tensor(np.zeros(s, dt), device="cuda", dtype=dtype)
-                  for s in ((b, hkv, 1, d), (b, hkv, 1, d), (b, h, 1, d)))
-    ot = lc.Tensor(np.full((b, h, 1, d), np.nan, dt), device="cuda", dtype=dtype)
+    (q, k, v), (cache, eager), (kt, vt, qt, ot) = decode_rig(rng, b, h, hkv, d, prefill, n, max_seq, dtype)
     graph = lc.capture_graph(lambda: cache.attention_into(qt, ot, causal=True, window=window, k_new=kt, v_new=vt))
     assert np.all(cache.lengths == prefill), "capturing must not run the append"
     for t in range(prefill, n):

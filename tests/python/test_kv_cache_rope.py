@@ -24,9 +24,8 @@ from lightning_core.testing import as_host as host
 from lightning_core.testing import check_sdpa as check
 from lightning_core.testing import ref_rope, ref_sdpa, unit_roundoff
 from lightning_core.testing.refs import rel_err
+from kv_helpers import DT, bits_equal, decode_rig, packed_qkv, twin_caches
 
-ml_dtypes = pytest.importorskip("ml_dtypes")
-DT = {"float32": np.dtype(np.float32), "float16": np.dtype(np.float16), "bfloat16": np.dtype(ml_dtypes.bfloat16)}
 LLAMA3 = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
           "original_max_position_embeddings": 8192}
 
@@ -34,27 +33,6 @@ LLAMA3 = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_fr
 def rope_tol(dtype):
     """test_ops_llm's rope bound: float32 keeps the float32 sine / cosine's error (2e-6); 16-bit: the rounding."""
     return 2e-6 if dtype == "float32" else 2 * unit_roundoff(dtype)
-
-
-def rand(rng, shape, dt):
-    return rng.standard_normal(shape).astype(dt)
-
-
-def bits_equal(a, b):
-    a, b = host(a), host(b)
-    return a.shape == b.shape and np.array_equal(a.view(np.uint8), b.view(np.uint8))
-
-
-def packed_qkv(rng, b, h, hkv, t, d, dtype, device):
-    """q [B, H, T, D], k / v [B, Hkv, T, D] as strided views of one [B*T, (H + 2 Hkv)·D] buffer, plus the host
-    arrays."""
-    cols = (h + 2 * hkv) * d
-    buf = rand(rng, (b * t, cols), DT[dtype])
-    tb = lc.Tensor(buf, device=device, dtype=dtype)
-    st = (t * cols, d, cols, 1)
-    views = (tb.view((b, h, t, d), st, 0), tb.view((b, hkv, t, d), st, h * d), tb.view((b, hkv, t, d), st, (h + hkv) * d))
-    r = buf.reshape(b, t, h + 2 * hkv, d).transpose(0, 2, 1, 3)
-    return views, (r[:, :h], r[:, h:h + hkv], r[:, h + hkv:]), tb
 
 
 def dp_of(d):
@@ -94,13 +72,7 @@ def positions_for(rng, form, lens, t, step):
 def test_rope_fused_equals_rope_then_call(rng, device, dtype, case):
     b, h, hkv, d, lens, t, max_seq, rd, scaling, theta, form = case
     dt, rdim = DT[dtype], d if rd is None else rd
-    pre = max(lens)
-    kp, vp = rand(rng, (b, hkv, pre, d), dt), rand(rng, (b, hkv, pre, d), dt)
-    fused, twin = (lc.KVCache(b, hkv, max_seq, d, dtype=dtype, device=device) for _ in range(2))
-    for c in (fused, twin):
-        if pre:
-            c.append(kp, vp)
-        c.set_lengths(lens)
+    fused, twin = twin_caches(rng, b, hkv, d, lens, max_seq, dtype, device)
     for step in range(2):
         (q, k, v), (hq, hk, hv), _ = packed_qkv(rng, b, h, hkv, t, d, dtype, device)
         pos = positions_for(rng, form, lens, t, step)
@@ -168,19 +140,11 @@ def test_rope_fused_captured_decode_step_replays(rng, dtype, prefill, b):
     """One fused step (attention_into with k_new / v_new / positions in device tensors) captured once, replayed
     step by step: each replay equals the eager rope + append + attention of the same step bit for bit. A prefill
     of 1500 keys makes the plan split the keys over blocks (the fresh keys in the last live split)."""
-    dt = DT[dtype]
     h, hkv, d, steps, theta = 8, 2, 64, 6, 10000.0
     max_seq = prefill + steps + 1
     n = prefill + steps
-    q, k, v = rand(rng, (b, h, n, d), dt), rand(rng, (b, hkv, n, d), dt), rand(rng, (b, hkv, n, d), dt)
-    cache, eager = (lc.KVCache(b, hkv, max_seq, d, dtype=dtype, device="cuda") for _ in range(2))
-    if prefill:
-        for c in (cache, eager):
-            c.append(k[:, :, :prefill], v[:, :, :prefill])
-    kt, vt, qt = (lc.Tensor(np.zeros(s, dt), device="cuda", dtype=dtype)
-                  for s in ((b, hkv, 1, d), (b, hkv, 1, d), (b, h, 1, d)))
+    (q, k, v), (cache, eager), (kt, vt, qt, ot) = decode_rig(rng, b, h, hkv, d, prefill, n, max_seq, dtype)
     pt = lc.Tensor(np.zeros((b, 1), np.int32), device="cuda", dtype="int32")
-    ot = lc.Tensor(np.full((b, h, 1, d), np.nan, dt), device="cuda", dtype=dtype)
     graph = lc.capture_graph(lambda: cache.attention_into(qt, ot, causal=True, k_new=kt, v_new=vt, positions=pt,
                                                           rope_theta=theta))
     assert np.all(cache.lengths == prefill), "capturing must not run the append"
