@@ -114,9 +114,9 @@ template <int N> struct sdm_is_rope<sdm_rope_tab<N>> {
 #define SDM_MAX_SQ 16 /* sdpa_cuda.cu's SD_DEC_MAX_SQ: query rows (and fused tokens) of a decode call */
 
 /* The fused rope's cos and sin of a pair (rope.cuh's lc_rope_cs, so the same bits as the rope op). Out of line: the
- * kernel's two rotation sites share one copy of sincosf (with its never-taken slow path), because every
- * instruction on a decode block's path is fetched cold (measured: 8 unrolled rotations at three sites took a
- * LLaMA decode attention from ~8 to ~22 us). */
+ * kernel's two rotation sites share one copy of sincosf (with its never-taken slow path). Code size on this path
+ * costs time (measured on the H100: 8 rotations unrolled at three sites took a LLaMA decode attention from ~8 to
+ * ~22 us; out of line and a pair an item, 11 us). */
 __device__ __noinline__ float2 sdm_rope_cs(double pos, double inv) {
     float2 r;
     lc_rope_cs(pos, inv, &r.x, &r.y);
