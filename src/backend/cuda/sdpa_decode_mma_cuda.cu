@@ -710,8 +710,9 @@ int sd_decode_mma_cluster_capacity(lc_dtype dtype, int dp, int c) {
     static int cache[SDM_MAX_DEVICES][2][4][SD_DEC_MAX_CLUSTER + 1]; /* capacity + 1; 0 not yet asked */
     if (c < 2 || c > SD_DEC_MAX_CLUSTER || (dtype != LC_DTYPE_F16 && dtype != LC_DTYPE_BF16)) return 0;
     const int dti = dtype == LC_DTYPE_BF16, dpi = dp <= 32 ? 0 : dp <= 64 ? 1 : dp <= 128 ? 2 : 3;
-    /* pdl.cuh; a refused size takes the fold or the combine pass (the rope form has the same shared memory and
-     * block size, so the same capacity) */
+    /* pdl.cuh; a refused size takes the fold or the combine pass (the rope form: the same block size and dynamic
+     * shared memory, 128 bytes more static, more registers at DP 128 (197 against 168): two blocks an SM either
+     * way, so the capacity asked of the plain form serves it) */
     return lc_cluster_capacity_cached(
         SDM_MAX_DEVICES, [&](int dev) { return &cache[dev][dti][dpi][c]; },
         [&]() { return dti ? sdm_cluster_query_dp<__nv_bfloat16>(dti, dp, c) : sdm_cluster_query_dp<__half>(dti, dp, c); });
