@@ -320,8 +320,11 @@ class CausalLM:
         q = qkv.view((b, h, s, hd), (s * cols, hd, cols, 1), 0)
         k = qkv.view((b, hkv, s, hd), (s * cols, hd, cols, 1), h * hd)
         v = qkv.view((b, hkv, s, hd), (s * cols, hd, cols, 1), (h + hkv) * hd)
-        rope = {}  # a decode step's rope goes into the cache's attention call (rotated in its kernel on CUDA)
-        if self.arch == "llama" and cache is not None and s == 1 and self.rope_fused:
+        # a decode step's rope goes into the cache's attention call (rotated in its kernel on CUDA at 16 bits; a
+        # float32 CUDA cache would run the rope op twice there, on q and on k, so it keeps the one call below)
+        rope = {}
+        if (self.arch == "llama" and cache is not None and s == 1 and self.rope_fused
+                and (dev != "cuda" or self.dtype in ("bfloat16", "float16"))):
             rope = dict(positions=pos_t, rope_theta=self.theta, rope_scaling=self.rope_scaling)
         elif self.arch == "llama":  # q and k heads are adjacent in a qkv row: one rope call rotates both
             qk = lc.rope(qkv.view((b, h + hkv, s, hd), (s * cols, hd, cols, 1), 0), pos_t, self.theta, None,
