@@ -252,13 +252,13 @@ typedef struct lc_rope_options {
  * position). out contiguous of x's shape; it may alias x exactly (in place). options NULL: defaults. */
 lc_status lc_rope(const lc_tensor_t *x, const lc_tensor_t *positions, lc_tensor_t *out, const lc_rope_options *options,
                   lc_device device);
-/* (The KV cache's, here after lc_rope for its options:) lc_kv_cache_append_attention with the rotary embedding of q and k_new first: lc_rope(q, positions),
- * lc_rope(k_new, positions), then append (the rotated keys) + attention, as one call with the same results
- * (checks first, nothing appended when one fails). positions int32/int64 [batch, t] or [t]: token i of every
- * sequence at positions[b, i] (q's and k_new's t tokens alike); rope options as lc_rope's (NULL: defaults).
- * On CUDA the tensor-core decode rotates q and the new keys in its launch (float16/bfloat16, t <= 16,
- * head_dim 64 or 128 (or less, padded), rotary_dim a multiple of 16); other cases run the rope op on q and k_new
- * into scratch first. */
+/* The KV cache's (declared after lc_rope, whose options it takes): lc_kv_cache_append_attention with the rotary
+ * embedding of q and k_new first: lc_rope(q, positions), lc_rope(k_new, positions), then append (the rotated
+ * keys) + attention, as one call with the same results (checks first, nothing appended when one fails).
+ * positions int32/int64 [batch, t] or [t]: token i of every sequence at positions[b, i] (q's and k_new's t tokens
+ * alike); rope options as lc_rope's (NULL: defaults). On CUDA the tensor-core decode rotates q and the new keys in
+ * its launch (float16/bfloat16, t <= 16, head_dim 64 or 128 (or less, padded), rotary_dim a multiple of 16);
+ * other cases run the rope op on q and k_new into scratch first. */
 lc_status lc_kv_cache_append_attention_rope(lc_kv_cache_t *cache, const lc_tensor_t *k_new, const lc_tensor_t *v_new,
                                             const lc_tensor_t *q, lc_tensor_t *out, int causal, double scale,
                                             int64_t window, const lc_tensor_t *positions, const lc_rope_options *rope);

@@ -296,7 +296,7 @@ typedef struct lc_sdpa_args {
     /* NULL, or (with append) the rotary embedding of q and of the append's new keys first: rope(q, positions),
      * rope(k_new, positions) as lc_rope_args gives them (positions, pos_dtype, p_st over (b, token), opt,
      * rotary_dim; x and out unused), token i of both at positions[b, i]; the caches receive the rotated keys.
-     * Only a backend that fuses it takes it (CUDA: the tensor-core decode, lc_cuda_sdpa_rope_fuses); the
+     * Only a backend that fuses it takes it (CUDA: the tensor-core decode, lc_cuda_launch_sdpa); the
      * others return LC_ERR_UNSUPPORTED before doing anything, and the KV cache then runs rope first. */
     const struct lc_rope_args *rope;
 } lc_sdpa_args;

@@ -281,8 +281,8 @@ static lc_status lc_infer_rope(const lc_op_def *d, const lc_op_operands *in, con
         const int64_t *p = in->shape[1];
         if (!((pr == 1 && p[0] == seq) || (pr == 2 && p[0] == batch && p[1] == seq))) {
             char exp[128];
-            snprintf(exp, sizeof exp, "[seq=%lld] or [batch=%lld, seq=%lld] (x's seq axis %d%s)", (long long)seq,
-                     (long long)batch, (long long)seq, r - 2, r == 4 ? " and batch axis 0" : "");
+            snprintf(exp, sizeof exp, "[seq=%lld] or [batch=%lld, seq=%lld] (%s's seq axis %d%s)", (long long)seq,
+                     (long long)batch, (long long)seq, lc_op_arg_name(d, in, 0), r - 2, r == 4 ? " and batch axis 0" : "");
             return lc_shape_err(d, in, 1, exp);
         }
     }

@@ -329,22 +329,14 @@ lc_status lc_kv_cache_append_attention_rope(lc_kv_cache_t *c, const lc_tensor_t 
     int64_t t = 0;
     lc_status st = lc_kv_attention_call(c, ATTEND, q, out, causal, scale, window, &call);
     if (st == LC_OK) st = lc_kv_append_prepare(c, ATTEND, k_new, v_new, &a, &t);
-    if (st == LC_OK) st = lc_check_tensor(ATTEND, "positions", positions);
     if (st != LC_OK) return st;
-    const int64_t *qs = lc_tensor_shape(q), *ps = lc_tensor_shape(positions);
-    const int pr = lc_tensor_ndim(positions);
-    if (qs[2] != t)
+    if (lc_tensor_shape(q)[2] != t)
         return lc_error(LC_ERR_SHAPE, "%s: q: expected %lld tokens (k_new's: one position each), got %lld", ATTEND,
-                        (long long)t, (long long)qs[2]);
-    if (!((pr == 1 && ps[0] == t) || (pr == 2 && ps[0] == c->batch && ps[1] == t))) {
-        char got[96];
-        lc_op_format_shape(got, sizeof got, pr, ps);
-        return lc_error(LC_ERR_SHAPE, "%s: positions: expected [%lld] or [%lld, %lld] (q's tokens, or batch and tokens), got %s",
-                        ATTEND, (long long)t, (long long)c->batch, (long long)t, got);
-    }
+                        (long long)t, (long long)lc_tensor_shape(q)[2]);
     int ond;
     int64_t os[LC_MAX_DIMS];
-    if ((st = lc_rope_prepare(ATTEND, q, positions, rope, &ra, &ond, os)) != LC_OK) return st;
+    /* positions against q: the rope op's rule ([t] or [batch, t]), dtype and options */
+    if ((st = lc_rope_prepare(ATTEND, "q", q, positions, rope, &ra, &ond, os, NULL)) != LC_OK) return st;
     call.k_new = k_new;
     call.v_new = v_new;
     call.append = &a;

@@ -52,15 +52,16 @@ static lc_status lc_rope_resolve(const char *fn, const lc_rope_options *given, i
 
 /* sdpa_internal.h: x and positions checked (the op table's dtype and shape rules, positions' integer dtype),
  * the options resolved, and a's fields but for the data pointers and strides filled; ond / os: out's shape. */
-lc_status lc_rope_prepare(const char *fn, const lc_tensor_t *x, const lc_tensor_t *positions, const lc_rope_options *options,
-                          lc_rope_args *a, int *ond, int64_t *os) {
+lc_status lc_rope_prepare(const char *fn, const char *xname, const lc_tensor_t *x, const lc_tensor_t *positions,
+                          const lc_rope_options *options, lc_rope_args *a, int *ond, int64_t *os, lc_op_work *work) {
     const lc_op_def *d = lc_op_get(LC_OP_ROPE);
     lc_status st;
-    if ((st = lc_check_tensor(fn, "x", x)) != LC_OK || (st = lc_check_tensor(fn, "positions", positions)) != LC_OK)
+    if ((st = lc_check_tensor(fn, xname, x)) != LC_OK || (st = lc_check_tensor(fn, "positions", positions)) != LC_OK)
         return st;
     lc_op_operands in;
     memset(&in, 0, sizeof in);
     in.prefix = fn;
+    in.arg_names[0] = xname;
     in.n = 1; /* the dtype rule covers x; positions are integers (below) */
     in.ndim[0] = lc_tensor_ndim(x);
     in.shape[0] = lc_tensor_shape(x);
@@ -84,6 +85,7 @@ lc_status lc_rope_prepare(const char *fn, const lc_tensor_t *x, const lc_tensor_
     a->head_dim = os[*ond - 1];
     a->rotary_dim = a->opt.rotary_dim;
     a->pos_dtype = pdt;
+    if (work) *work = d->work(&in, NULL, *ond, os);
     return LC_OK;
 }
 
@@ -95,28 +97,17 @@ void lc_rope_pos_strides(const lc_tensor_t *positions, const int64_t st4[4], int
 
 lc_status lc_rope(const lc_tensor_t *x, const lc_tensor_t *positions, lc_tensor_t *out, const lc_rope_options *options,
                   lc_device device) {
-    const lc_op_def *d = lc_op_get(LC_OP_ROPE);
     lc_rope_args a;
     int ond;
     int64_t os[LC_MAX_DIMS];
-    lc_status st = lc_rope_prepare(ROPE, x, positions, options, &a, &ond, os);
+    lc_op_work w;
+    lc_status st = lc_rope_prepare(ROPE, "x", x, positions, options, &a, &ond, os, &w);
     if (st != LC_OK) return st;
     const lc_dtype dtype = a.dtype;
     if ((st = lc_check_out(ROPE, out, dtype, ond, os)) != LC_OK ||
         (st = lc_check_no_overlap(ROPE, out, "x", x, 1)) != LC_OK ||
         (st = lc_check_no_overlap(ROPE, out, "positions", positions, 0)) != LC_OK)
         return st;
-    lc_op_operands in;
-    memset(&in, 0, sizeof in);
-    in.prefix = ROPE;
-    in.n = 2;
-    in.ndim[0] = lc_tensor_ndim(x);
-    in.shape[0] = lc_tensor_shape(x);
-    in.dtype[0] = dtype;
-    in.ndim[1] = lc_tensor_ndim(positions);
-    in.shape[1] = lc_tensor_shape(positions);
-    in.dtype[1] = a.pos_dtype;
-    const lc_op_work w = d->work(&in, NULL, ond, os);
     const lc_work work = {w.flops, w.bytes, NULL, LC_CROSSOVER_NONE};
     const lc_tensor_t *operands[3] = {x, positions, out};
     lc_route route;

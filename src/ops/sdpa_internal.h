@@ -38,10 +38,13 @@ lc_status lc_sdpa_operand(const char *fn, const char *name, const lc_tensor_t *t
                           struct lc_operand *staged, const void **data, int64_t st4[4]);
 
 struct lc_rope_args;
-/* rope.c: x and positions checked as lc_rope checks them (fn names the call), the options resolved, and a's
- * fields but for its data pointers and strides filled; *ond / os: the output's shape (x's). */
-lc_status lc_rope_prepare(const char *fn, const lc_tensor_t *x, const lc_tensor_t *positions, const lc_rope_options *options,
-                          struct lc_rope_args *a, int *ond, int64_t *os);
+struct lc_op_work;
+/* rope.c: x and positions checked as lc_rope checks them (fn names the call, xname the rotated tensor), the
+ * options resolved, and a's fields but for its data pointers and strides filled; *ond / os: the output's shape
+ * (x's); *work (when not NULL): the op table's work estimate. */
+lc_status lc_rope_prepare(const char *fn, const char *xname, const lc_tensor_t *x, const lc_tensor_t *positions,
+                          const lc_rope_options *options, struct lc_rope_args *a, int *ond, int64_t *os,
+                          struct lc_op_work *work);
 /* positions' element strides over (b, token) for lc_rope_args.p_st (0 on b for a [seq] tensor), from st4 as
  * lc_sdpa_operand gives them. */
 void lc_rope_pos_strides(const lc_tensor_t *positions, const int64_t st4[4], int64_t p_st[2]);

@@ -352,9 +352,8 @@ static lc_status lc_cuda_k_sdpa(const lc_call *c, const char **path) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "scaled_dot_product_attention: cuda: no usable GPU");
     lc_cuda_note_op("sdpa");
-    if (a->rope && !lc_cuda_sdpa_rope_fuses(a, ctx->num_sms)) /* nothing launched: the KV cache runs rope first */
-        return lc_error(LC_ERR_UNSUPPORTED, "KVCache.attention: cuda: the rotary embedding fuses only into the tensor-core decode");
     const cudaStream_t stream = lc_cuda_stream(ctx);
+    /* a fused rope (a->rope) goes only to lc_cuda_launch_sdpa, which takes it or launches nothing */
     if (!a->rope) { /* cuDNN's fused engine where it takes the call (sdpa_cudnn.c has the rule) */
         int taken = 0;
         lc_status st = lc_cuda_sdpa_cudnn(a, stream, ctx->device, lc_cuda_capture_state() == LC_CAPTURE_THIS_THREAD,
@@ -376,10 +375,11 @@ static lc_status lc_cuda_k_sdpa(const lc_call *c, const char **path) {
         lc_status st = lc_cuda_alloc(ws_bytes, &ws);
         if (st != LC_OK) return lc_error_wrap(st, "scaled_dot_product_attention: workspace");
     }
-    lc_status st = lc_launched("scaled_dot_product_attention",
-                               lc_cuda_launch_sdpa(a, ws, ws_bytes, ctx->num_sms, stream, path));
+    const cudaError_t err = lc_cuda_launch_sdpa(a, ws, ws_bytes, ctx->num_sms, stream, path);
     lc_cuda_free(ws); /* stream-ordered: the next user of the block runs after these kernels */
-    return st;
+    if (a->rope && err == cudaErrorNotSupported) /* nothing launched: the KV cache runs rope first */
+        return lc_error(LC_ERR_UNSUPPORTED, "KVCache.attention: cuda: the rotary embedding fuses only into the tensor-core decode");
+    return lc_launched("scaled_dot_product_attention", err);
 }
 
 /* attention_forward: the call as a [1, 1, seq, d] sdpa (lc_call_attention_sdpa) on sdpa's generic kernels

@@ -73,7 +73,9 @@ const double *lc_cuda_rope_inv_freq(const lc_rope_args *args);
  * the generic flash-style kernel (float32 SIMT; 16-bit operands loaded and converted in registers) and the
  * split-KV path (keys split across blocks, partial results combined) for long key ranges and for decode
  * (small sq against a long cache). Scratch: lc_cuda_sdpa_workspace(args) bytes (0: none needed).
- * path: a static name of the kernel taken. */
+ * path: a static name of the kernel taken. args->rope is taken only into the tensor-core decode with the append
+ * fused (head_dim padded to 64 or 128, rotary_dim a multiple of 16, q's tokens = the append's); any other call
+ * with it launches nothing and returns cudaErrorNotSupported (the KV cache then runs the rope op first). */
 size_t lc_cuda_sdpa_workspace(const lc_sdpa_args *args, int num_sms);
 cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *workspace, size_t workspace_bytes, int num_sms,
                                 cudaStream_t stream, const char **path);
@@ -84,10 +86,6 @@ cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *workspace, size_
  * made for the cache's capacity; the lengths are known only in the kernel). */
 enum { LC_SDPA_MERGE_NONE = 0, LC_SDPA_MERGE_CLUSTER = 1, LC_SDPA_MERGE_FOLD = 2, LC_SDPA_MERGE_COMBINE = 3 };
 int lc_cuda_sdpa_last_merge(void);
-/* 1 when lc_cuda_launch_sdpa fuses args->rope (lc_sdpa_args) into its launch: the tensor-core decode with the
- * append fused, head_dim padded to 64 or 128, rotary_dim a multiple of 16, q's tokens = the append's. With
- * args->rope set and this 0, lc_cuda_launch_sdpa launches nothing and returns cudaErrorNotSupported. */
-int lc_cuda_sdpa_rope_fuses(const lc_sdpa_args *args, int num_sms);
 /* sdpa_mma_cuda.cu: the tensor-core (mma.sync bf16/f16, float32 accumulation) flash-attention forward for
  * the shapes lc_cuda_sdpa_mma_fits accepts (16-bit dtype, head_dim 64 or 128, d-stride 1 and 16-byte
  * aligned rows, no mask or a mask it handles); GQA without repeating k/v, causal block skipping, key_lengths. */

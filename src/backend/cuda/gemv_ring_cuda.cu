@@ -63,12 +63,12 @@ static int gr_env(const char *name, int lo, int hi, int def) {
     return x ? x : def;
 }
 
-/* LC_GEMV_RING=0 turns the kernel off (the [n, k] tile kernel then runs), any other value on, unset: GR_DEFAULT
- * (engine.RING_DEFAULT is the Python side's copy, for the weight layout); read at each launch, so that an A/B
- * run can capture both forms in one process. */
-static int gr_enabled(void) {
-    const char *e = getenv("LC_GEMV_RING");
-    return e ? !(e[0] == '0' && e[1] == 0) : GR_DEFAULT;
+/* An on / off knob of the environment: "0" off, any other value on, unset: def; read at each launch, so that an
+ * A/B run can capture both forms in one process. LC_GEMV_RING=0 turns the kernel off (the [n, k] tile kernel then
+ * runs; unset: GR_DEFAULT, whose Python copy engine.RING_DEFAULT decides the weight layout). */
+static int gr_flag(const char *name, int def) {
+    const char *e = getenv(name);
+    return e ? !(e[0] == '0' && e[1] == 0) : def;
 }
 
 /* ring | staged x | mbarriers | the slots' done counters | the block's bias and residual elements [(1 + m)·per] */
@@ -88,37 +88,31 @@ static size_t gr_geometry(int64_t m, int64_t rowb, int64_t xs, int64_t n, int64_
     return gr_smem(*g, m);
 }
 
-/* x in registers (g->xreg, asked for) only where it fits: m = 1, a lane's chunks within GR_XQ, no SwiGLU prologue
- * (its x is 2k wide), a warp's rows of the block within a lane each (their bias and residual elements, one a lane).
- * Returns 1 (the plan stands either way). */
-static int gr_xreg_ok(int64_t m, int64_t k, int swiglu, gr_geom *g) {
-    g->xreg = g->xreg && m == 1 && k <= 32 * 8 * GR_XQ && !swiglu && g->per <= 32 * GEMV_NW;
-    return 1;
-}
-
 /* The plan of an [n, k] GEMV of m rows (w_t rows of 2k bytes; x's m rows staged, and at m = 1 with a norm its
  * gamma and beta beside them); 0 when the kernel does not take it. Two blocks an SM (GR_BPS) with the ring
  * shrunk so that two fit, where a slot still holds a row; else one block an SM with the whole ring. */
 static int gr_plan(int64_t m, int64_t k, int64_t n, int num_sms, int norm, int swiglu, gr_geom *g) {
-    if (!gr_enabled() || m < 1 || m > LC_GEMV_MAX_M || k < 8 || k % 8 != 0 || n < 1 || num_sms < 1) return 0;
+    if (!gr_flag("LC_GEMV_RING", GR_DEFAULT) || m < 1 || m > LC_GEMV_MAX_M || k < 8 || k % 8 != 0 || n < 1 || num_sms < 1) return 0;
     const int64_t rowb = 2 * k, ring = (int64_t)gr_env("LC_GEMV_RING_KB", 16, 200, GR_RING_KB) * 1024;
     g->slots = gr_env("LC_GEMV_RING_SLOTS", 2, GR_MAX_SLOTS, GR_SLOTS);
-    const char *ev = getenv("LC_GEMV_RING_EVICT"), *xv = getenv("LC_GEMV_RING_XREG"); /* read at each launch */
-    g->evict = ev ? !(ev[0] == '0' && ev[1] == 0) : GR_EVICT;
-    g->xreg = xv ? !(xv[0] == '0' && xv[1] == 0) : GR_XREG;
+    g->evict = gr_flag("LC_GEMV_RING_EVICT", GR_EVICT);
     if (rowb * g->slots > ring) return 0; /* a slot holds at least one row */
     const int64_t xs = (m + (norm && m == 1 ? 2 : 0)) * rowb;
     if (xs > GR_XS_MAX) return 0;
     /* LC_GEMV_RING_SOLO_MB (an A/B knob, unset: off): a GEMV of at most that many MiB of weights takes one block an
      * SM, leaving room beside it for the next kernel's blocks to start and fill their rings early */
     const int solo = gemv_env_int("LC_GEMV_RING_SOLO_MB", 1, 1 << 20);
+    int fits = 0;
     if (gr_env("LC_GEMV_RING_BPS", 1, 2, GR_BPS) == 2 && !(solo && n * rowb <= ((int64_t)solo << 20))) {
         const size_t sm = gr_geometry(m, rowb, xs, n, 2 * (int64_t)num_sms, ring, g);
         const int64_t r2 = sm <= GR_SMEM_2 ? ring : ring - (int64_t)(sm - GR_SMEM_2) - 128 * g->slots;
-        if (r2 >= rowb * g->slots && gr_geometry(m, rowb, xs, n, 2 * (int64_t)num_sms, r2, g) <= GR_SMEM_2)
-            return gr_xreg_ok(m, k, swiglu, g);
+        fits = r2 >= rowb * g->slots && gr_geometry(m, rowb, xs, n, 2 * (int64_t)num_sms, r2, g) <= GR_SMEM_2;
     }
-    return gr_geometry(m, rowb, xs, n, num_sms, ring, g) <= GR_SMEM_MAX && gr_xreg_ok(m, k, swiglu, g);
+    if (!fits) fits = gr_geometry(m, rowb, xs, n, num_sms, ring, g) <= GR_SMEM_MAX;
+    /* x in registers (LC_GEMV_RING_XREG) only where that form fits: m = 1, a lane's chunks within GR_XQ, no SwiGLU
+     * prologue (its x is 2k wide), a warp's rows of the block within a lane each (their bias and residual elements) */
+    g->xreg = gr_flag("LC_GEMV_RING_XREG", GR_XREG) && m == 1 && k <= 32 * 8 * GR_XQ && !swiglu && g->per <= 32 * GEMV_NW;
+    return fits;
 }
 
 /* x's row (m = 1) into a lane's registers: chunks lane + 32q (q < N = GR_XQ, those below kch), the norm prologue
@@ -200,17 +194,16 @@ __global__ void __launch_bounds__(GEMV_NT, 2) gemv_ring_kernel(const gemv_params
     if (tid == 0)
         for (int s = 0; s < g.slots && s < nst; s++) issue(s);
     const int kch = (int)(k / 8);
-    constexpr bool xreg = XR;
-    /* x in registers (M = 1, g.xreg): lane j of warp w holds the bias and residual elements of the warp's row
-     * w + 8j of the block (the warp's rows are w, w + 8, ...), and chunks lane + 32q of x, normalised: no block
-     * barrier between the PDL wait and the first row */
+    /* x in registers (XR: M = 1, where gr_plan set g.xreg): lane j of warp w holds the bias and residual elements
+     * of the warp's row w + 8j of the block (the warp's rows are w, w + 8, ...), and chunks lane + 32q of x,
+     * normalised: no block barrier between the PDL wait and the first row */
     uint4 xr[XR ? GR_XQ : 1];
     unsigned short xb = 0, xres = 0;
-    if (xreg && p.bias && warp + 8 * lane < nr) xb = p.bias[r0 + warp + 8 * lane];
-    if (!xreg && p.bias) /* a weight too: the block's slice before the wait when static */
+    if (XR && p.bias && warp + 8 * lane < nr) xb = p.bias[r0 + warp + 8 * lane];
+    if (!XR && p.bias) /* a weight too: the block's slice before the wait when static */
         for (int r = tid; r < nr; r += GEMV_NT) bs[r] = p.bias[r0 + r];
     if (p.prefetch) lc_pdl_wait(); /* x, residual and out only after the previous kernel */
-    if (xreg) {
+    if (XR) {
         if (p.res && warp + 8 * lane < nr) xres = p.res[r0 + warp + 8 * lane];
         gr_x_regs<T>(p, kch, lane, xr);
     } else {
@@ -232,7 +225,7 @@ __global__ void __launch_bounds__(GEMV_NT, 2) gemv_ring_kernel(const gemv_params
 #pragma unroll
             for (int i = 0; i < M; i++) acc[i] = -0.0f;
             const int rr = s * g.R + r; /* the row in the block's range */
-            if (xreg) { /* the same sums in the same order, x from registers */
+            if (XR) { /* the same sums in the same order, x from registers */
 #pragma unroll
                 for (int q = 0; q < GR_XQ; q++) {
                     const int c = lane + 32 * q;
@@ -308,7 +301,7 @@ static cudaError_t gr_launch_m(const gemv_params &p, const gr_geom &g, cudaStrea
 }
 
 template <typename T> static cudaError_t gr_launch_t(int64_t m, const gemv_params &p, const gr_geom &g, cudaStream_t stream) {
-    if (g.xreg) return gr_launch_m<T, 1, true>(p, g, stream); /* gr_xreg_ok: m = 1 */
+    if (g.xreg) return gr_launch_m<T, 1, true>(p, g, stream); /* gr_plan: only at m = 1 */
     return gemv_for_m(m, cudaErrorInvalidValue, [&](auto mc) { return gr_launch_m<T, decltype(mc)::value, false>(p, g, stream); });
 }
 

@@ -712,21 +712,6 @@ static int sd_rope_fits(const lc_sdpa_args *a, const sd_plan *pl) {
            (r->pos_dtype == LC_DTYPE_I32 || r->pos_dtype == LC_DTYPE_I64);
 }
 
-/* The plan lc_cuda_launch_sdpa makes: the generic one, or the tensor-core decode's where it takes the call. */
-static int sd_plan_for(const lc_sdpa_args *args, int num_sms, sd_plan *pl) {
-    if (sd_make_plan(args, num_sms, 0, pl) != 0) return -1;
-    if (pl->path == SD_PATH_DECODE && sd_dec_mma_shapes_ok(args) && sd_dec_mma_ptrs_ok(args) &&
-        sd_make_plan(args, num_sms, 1, pl) != 0)
-        return -1;
-    return 0;
-}
-
-extern "C" int lc_cuda_sdpa_rope_fuses(const lc_sdpa_args *args, int num_sms) {
-    sd_plan pl;
-    return args && args->rope && sd_plan_for(args, num_sms, &pl) == 0 && sd_append_fuses(args, &pl) &&
-           sd_rope_fits(args, &pl) && lc_cuda_rope_inv_freq(args->rope) != NULL;
-}
-
 static thread_local int sd_last_merge = LC_SDPA_MERGE_NONE;
 extern "C" int lc_cuda_sdpa_last_merge(void) { return sd_last_merge; }
 
@@ -734,7 +719,10 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
                                            cudaStream_t stream, const char **path) {
     sd_last_merge = LC_SDPA_MERGE_NONE;
     sd_plan pl;
-    if (sd_plan_for(args, num_sms, &pl) != 0) return cudaErrorInvalidValue;
+    if (sd_make_plan(args, num_sms, 0, &pl) != 0) return cudaErrorInvalidValue;
+    if (pl.path == SD_PATH_DECODE && sd_dec_mma_shapes_ok(args) && sd_dec_mma_ptrs_ok(args) &&
+        sd_make_plan(args, num_sms, 1, &pl) != 0)
+        return cudaErrorInvalidValue;
     if (pl.nsplit > 1 && (!workspace || workspace_bytes < pl.ws_bytes || ((uintptr_t)workspace % 16) != 0)) {
         /* not the workspace this plan needs: run unsplit (correct, slower) */
         pl.nsplit = 1;

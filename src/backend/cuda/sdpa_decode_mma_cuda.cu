@@ -744,7 +744,7 @@ static cudaError_t sdm_launch_dp(int dti, int dp, const sd_params &p, const doub
     if (inv) {
         if (dp == 64) return sdm_launch_rope<T, 64>(dti, 1, p, inv, blocks, stream);
         if (dp == 128) return sdm_launch_rope<T, 128>(dti, 2, p, inv, blocks, stream);
-        return cudaErrorInvalidValue; /* lc_cuda_sdpa_rope_fuses refuses the other widths */
+        return cudaErrorInvalidValue; /* lc_cuda_launch_sdpa (sd_rope_fits) refuses the other widths */
     }
     switch (dp) {
     case 32: return sdm_launch<T, 32>(dti, 0, p, none, blocks, stream);
