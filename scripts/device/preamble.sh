@@ -1,7 +1,7 @@
 #!/bin/bash
 # Sourced by the session scripts here (s22*.sh, s23.sh, s24*.sh, s25*.sh): build.sh (OUT, the GPU named, the tree
 # built, PYTHONPATH), then S (the summary file), log (echo and append to it), left (seconds left of the plan: LIMIT,
-# default 560, from the build's start; the call's limit is 600), models_suite and kv_card_tests (below), the GPU and build time
+# default 560, from the build's start; the call's limit is 600), models_suite, kv_card_tests and ab (below), the GPU and build time
 # logged, and GPT-2 124M / LLaMA 1.1B random checkpoints written to /tmp/g2 and /tmp/ll in the background (the
 # caller waits before using them).
 . scripts/device/build.sh
@@ -26,3 +26,6 @@ kv_card_tests() {
     timeout 60 build/test_sdpa_cuda > /tmp/sdpa.txt 2>&1; log "test_sdpa_cuda rc $?: $(tail -1 /tmp/sdpa.txt)"
     timeout 100 build/test_gemv_cuda > /tmp/gemv.txt 2>&1; log "test_gemv_cuda rc $?: $(tail -1 /tmp/gemv.txt)"
 }
+# ab SETTINGS SECONDS "DIRS": ring_ab.py over SETTINGS (its RING_AB_SETTINGS form) at B = 1 and 4 within SECONDS,
+# on the checkpoint folders DIRS, logged.
+ab() { (cd scripts/device && RING_AB_SETTINGS="$1" RING_AB_BATCHES=1,4 timeout $2 python3 ring_ab.py $3 2>&1 | grep -v Warn | tee -a $S); }

@@ -9,7 +9,6 @@ timeout 100 python3 -m pytest -q tests/python/test_kv_cache_rope.py tests/python
 log "pytest rope/kv/engine (cuda) rc $?: $(tail -1 $OUT/pt_rope.txt)"; grep -E "^FAILED|^E " $OUT/pt_rope.txt | head -16 | tee -a $S
 timeout 60 build/test_sdpa_cuda > /tmp/sdpa.txt 2>&1; log "test_sdpa_cuda rc $?: $(tail -1 /tmp/sdpa.txt)"
 wait
-ab() { (cd scripts/device && RING_AB_SETTINGS="$1" RING_AB_BATCHES=1,4 timeout $2 python3 ring_ab.py $3 2>&1 | grep -v Warn | tee -a $S); }
 log "rope A/B:"; ab "fused=out_in,LC_MODELS_ROPE_FUSE=1;rope_op=out_in,LC_MODELS_ROPE_FUSE=0" 100 "/tmp/ll /tmp/g2"
 [ $(left) -gt 150 ] && models_suite 140
 [ $(left) -gt 110 ] && { log "timeline (LLaMA):"; TL_MODELS=/tmp/ll bash scripts/device/timeline.sh 2>&1 | grep -A200 "^/tmp/ll" | grep -E "median|per file|_cuda  " | tail -8 | tee -a $S; }

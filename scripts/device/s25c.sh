@@ -8,7 +8,6 @@ set -u
 . scripts/device/preamble.sh
 kv_card_tests
 wait
-ab() { (cd scripts/device && RING_AB_SETTINGS="$1" RING_AB_BATCHES=1,4 timeout $2 python3 ring_ab.py $3 2>&1 | grep -v Warn | tee -a $S); }
 log "A/B (LLaMA):"; ab "rope+ef=out_in,LC_MODELS_ROPE_FUSE=1;op+ef=out_in,LC_MODELS_ROPE_FUSE=0;rope=out_in,LC_MODELS_ROPE_FUSE=1,LC_GEMV_RING_EVICT=0;op=out_in,LC_MODELS_ROPE_FUSE=0,LC_GEMV_RING_EVICT=0" 150 /tmp/ll
 log "A/B (GPT-2):"; ab "ef=out_in;no_ef=out_in,LC_GEMV_RING_EVICT=0" 60 /tmp/g2
 [ $(left) -gt 150 ] && models_suite 140

@@ -8,7 +8,6 @@ set -u
 . scripts/device/preamble.sh
 kv_card_tests
 wait
-ab() { (cd scripts/device && RING_AB_SETTINGS="$1" RING_AB_BATCHES=1,4 timeout $2 python3 ring_ab.py $3 2>&1 | grep -v Warn | tee -a $S); }
 log "A/B (LLaMA):"; ab "rope=out_in,LC_MODELS_ROPE_FUSE=1;op=out_in,LC_MODELS_ROPE_FUSE=0" 100 /tmp/ll
 timeout 120 python3 -m pytest -q tests/python -k "cuda and not cpu" -p no:cacheprovider > $OUT/pytest_cuda.txt 2>&1
 log "pytest -k cuda rc $?: $(tail -1 $OUT/pytest_cuda.txt)"; grep -E "^FAILED|^ERROR" $OUT/pytest_cuda.txt | head -12 | tee -a $S

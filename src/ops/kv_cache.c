@@ -294,24 +294,7 @@ lc_status lc_kv_cache_attention(lc_kv_cache_t *c, const lc_tensor_t *q, lc_tenso
     return st == LC_OK ? lc_sdpa_run(&call) : st;
 }
 
-lc_status lc_kv_cache_append_attention(lc_kv_cache_t *c, const lc_tensor_t *k_new, const lc_tensor_t *v_new,
-                                       const lc_tensor_t *q, lc_tensor_t *out, int causal, double scale, int64_t window) {
-    if (!c) return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: cache: expected a cache, got NULL", ATTEND);
-    lc_sdpa_call call;
-    lc_kv_append_args a;
-    int64_t t = 0;
-    lc_status st = lc_kv_attention_call(c, ATTEND, q, out, causal, scale, window, &call);
-    if (st == LC_OK) st = lc_kv_append_prepare(c, ATTEND, k_new, v_new, &a, &t);
-    if (st != LC_OK) return st;
-    call.k_new = k_new;
-    call.v_new = v_new;
-    call.append = &a;
-    st = lc_sdpa_run(&call);
-    if (st == LC_OK) lc_kv_append_done(c, t);
-    return st;
-}
-
-/* The rope of the fallback: x rotated into a contiguous scratch tensor *out on the cache's device. */
+/* The rope of the fallback below: x rotated into a contiguous scratch tensor *out on the cache's device. */
 static lc_status lc_kv_rope_scratch(const lc_kv_cache_t *c, const lc_tensor_t *x, const lc_tensor_t *positions,
                                     const lc_rope_options *rope, lc_tensor_t **out) {
     lc_status st = lc_tensor_new(c->dtype, c->device, 4, lc_tensor_shape(x), out);
@@ -319,9 +302,12 @@ static lc_status lc_kv_rope_scratch(const lc_kv_cache_t *c, const lc_tensor_t *x
     return st;
 }
 
-lc_status lc_kv_cache_append_attention_rope(lc_kv_cache_t *c, const lc_tensor_t *k_new, const lc_tensor_t *v_new,
-                                            const lc_tensor_t *q, lc_tensor_t *out, int causal, double scale,
-                                            int64_t window, const lc_tensor_t *positions, const lc_rope_options *rope) {
+/* append + attention as one sdpa call, with (rope set) the rotary embedding of q and k_new first: every check
+ * before anything runs; where no backend kernel fuses the rope (LC_ERR_UNSUPPORTED, nothing launched), the rope
+ * op into scratch, then this call without it. */
+static lc_status lc_kv_append_attend(lc_kv_cache_t *c, const lc_tensor_t *k_new, const lc_tensor_t *v_new,
+                                     const lc_tensor_t *q, lc_tensor_t *out, int causal, double scale, int64_t window,
+                                     int rope, const lc_tensor_t *positions, const lc_rope_options *options) {
     if (!c) return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: cache: expected a cache, got NULL", ATTEND);
     lc_sdpa_call call;
     lc_kv_append_args a;
@@ -330,33 +316,42 @@ lc_status lc_kv_cache_append_attention_rope(lc_kv_cache_t *c, const lc_tensor_t 
     lc_status st = lc_kv_attention_call(c, ATTEND, q, out, causal, scale, window, &call);
     if (st == LC_OK) st = lc_kv_append_prepare(c, ATTEND, k_new, v_new, &a, &t);
     if (st != LC_OK) return st;
-    if (lc_tensor_shape(q)[2] != t)
-        return lc_error(LC_ERR_SHAPE, "%s: q: expected %lld tokens (k_new's: one position each), got %lld", ATTEND,
-                        (long long)t, (long long)lc_tensor_shape(q)[2]);
-    int ond;
-    int64_t os[LC_MAX_DIMS];
-    /* positions against q: the rope op's rule ([t] or [batch, t]), dtype and options */
-    if ((st = lc_rope_prepare(ATTEND, "q", q, positions, rope, &ra, &ond, os, NULL)) != LC_OK) return st;
+    if (rope) {
+        if (lc_tensor_shape(q)[2] != t)
+            return lc_error(LC_ERR_SHAPE, "%s: q: expected %lld tokens (k_new's: one position each), got %lld", ATTEND,
+                            (long long)t, (long long)lc_tensor_shape(q)[2]);
+        int ond;
+        int64_t os[LC_MAX_DIMS];
+        /* positions against q: the rope op's rule ([t] or [batch, t]), dtype and options */
+        if ((st = lc_rope_prepare(ATTEND, "q", q, positions, options, &ra, &ond, os, NULL)) != LC_OK) return st;
+        call.positions = positions;
+        call.rope = &ra;
+    }
     call.k_new = k_new;
     call.v_new = v_new;
     call.append = &a;
-    call.positions = positions;
-    call.rope = &ra;
     st = lc_sdpa_run(&call);
-    if (st == LC_OK) {
-        lc_kv_append_done(c, t);
-        return st;
-    }
-    if (st != LC_ERR_UNSUPPORTED) return st;
-    /* no fused form for this call (the backend launched nothing): rope into scratch, then append + attention */
+    if (st == LC_OK) lc_kv_append_done(c, t);
+    if (!rope || st != LC_ERR_UNSUPPORTED) return st;
     lc_clear_error();
     lc_tensor_t *rq = NULL, *rk = NULL;
     st = lc_kv_rope_scratch(c, q, positions, &ra.opt, &rq);
     if (st == LC_OK) st = lc_kv_rope_scratch(c, k_new, positions, &ra.opt, &rk);
-    if (st == LC_OK) st = lc_kv_cache_append_attention(c, rk, v_new, rq, out, causal, scale, window);
+    if (st == LC_OK) st = lc_kv_append_attend(c, rk, v_new, rq, out, causal, scale, window, 0, NULL, NULL);
     lc_tensor_free(rq);
     lc_tensor_free(rk);
     return st;
+}
+
+lc_status lc_kv_cache_append_attention(lc_kv_cache_t *c, const lc_tensor_t *k_new, const lc_tensor_t *v_new,
+                                       const lc_tensor_t *q, lc_tensor_t *out, int causal, double scale, int64_t window) {
+    return lc_kv_append_attend(c, k_new, v_new, q, out, causal, scale, window, 0, NULL, NULL);
+}
+
+lc_status lc_kv_cache_append_attention_rope(lc_kv_cache_t *c, const lc_tensor_t *k_new, const lc_tensor_t *v_new,
+                                            const lc_tensor_t *q, lc_tensor_t *out, int causal, double scale,
+                                            int64_t window, const lc_tensor_t *positions, const lc_rope_options *rope) {
+    return lc_kv_append_attend(c, k_new, v_new, q, out, causal, scale, window, 1, positions, rope);
 }
 
 /* The fused decode step (ops/decode_program.c, core/decode_program.h): a cache's storage and device counters,
