@@ -56,6 +56,17 @@ lc_status lc_layer_norm_linear(const lc_tensor_t *x, const lc_tensor_t *gamma, c
                                lc_device device);
 lc_status lc_rms_norm_linear(const lc_tensor_t *x, const lc_tensor_t *weight, double eps, const lc_tensor_t *w,
                              const lc_tensor_t *bias, lc_activation act, lc_tensor_t *out, lc_device device);
+/* The same, also writing argmax_out [m] (int64, contiguous) = lc_argmax(out): each row's index of its largest
+ * output as lc_argmax finds it in out (the first maximum; NaN counts as largest; -0 == +0), e.g. greedy decoding's
+ * next token from the final norm + lm_head. On CUDA, where the ring GEMV runs the op (16-bit, m <= 8, w given as
+ * the transpose of a contiguous [n, k] array, argmax_out on the CUDA device) its blocks reduce the argmax as they
+ * write out: one launch. Elsewhere lc_argmax runs after the op. argmax_out is checked before anything runs. */
+lc_status lc_layer_norm_linear_argmax(const lc_tensor_t *x, const lc_tensor_t *gamma, const lc_tensor_t *beta,
+                                      double eps, const lc_tensor_t *w, const lc_tensor_t *bias, lc_activation act,
+                                      lc_tensor_t *out, lc_tensor_t *argmax_out, lc_device device);
+lc_status lc_rms_norm_linear_argmax(const lc_tensor_t *x, const lc_tensor_t *weight, double eps, const lc_tensor_t *w,
+                                    const lc_tensor_t *bias, lc_activation act, lc_tensor_t *out,
+                                    lc_tensor_t *argmax_out, lc_device device);
 /* SwiGLU's down projection as one op: h = silu(gu[:, :k]) * gu[:, k:] (rounded to the dtype as lc_silu_mul
  * writes it), out = act(h · w + bias) + residual with lc_linear_residual's arithmetic. gu [m, 2k] (gate | up
  * halves; any strides), w [k, n], bias [n] and residual [m, n] optional (NULL), residual may be out itself;

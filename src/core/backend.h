@@ -61,6 +61,15 @@ typedef struct lc_matmul_args {
     int b_t; /* b points at bᵀ [n, k] contiguous (b is its transposed view) */
 } lc_matmul_args;
 
+/* An argmax folded into a linear's epilogue (lc_layer_norm_linear_argmax, lc_rms_norm_linear_argmax; lc_call.ext
+ * of those ops): idx [m] int64 on the backend's device receives each row's lc_argmax of out (the first maximum,
+ * NaN largest, -0 == +0). A backend whose launch computed it sets done; else (done 0, nothing written to idx) the
+ * ops layer runs lc_argmax on out after the op. */
+typedef struct lc_argmax_fold {
+    int64_t *idx;
+    int done;
+} lc_argmax_fold;
+
 /* out[m,n] = act(x[m,k] · w[k,n] + bias[n]); bias may be NULL. dtype float32, float16 or bfloat16 (all
  * four operands in it; 16-bit: float32 accumulation, bias and act on the float32 sums, one rounding). */
 /* out[m,n] = act(x[m,k] · w[k,n] + bias[n]) + residual[m,n]; bias and residual may be NULL; residual may be
@@ -73,6 +82,7 @@ typedef struct lc_linear_args {
     const void *residual;
     void *out;
     int w_t; /* w points at wᵀ [n, k] contiguous (torch's Linear layout; w is its transposed view) */
+    lc_argmax_fold *argmax; /* NULL, or the argmax the ops layer asks to fold (below; norm_linear only) */
 } lc_linear_args;
 
 /* layer_norm_linear / rms_norm_linear: out = act(norm(x) · w + bias), norm(x) the row normalisation of x

@@ -46,6 +46,7 @@ void lc_call_norm_linear(const lc_call *c, lc_norm_linear_args *a) {
                            .act = c->act, .x = c->in[0], .w = c->in[1], .bias = c->nin > 2 ? c->in[2] : NULL,
                            .residual = swiglu && c->nin > 3 ? c->in[3] : NULL, .out = c->out,
                            .w_t = lc_call_w_t(c)};
+    if (!swiglu) lin.argmax = (lc_argmax_fold *)c->ext; /* the ops layer's object (lc_norm_linear_argmax_run) */
     if (swiglu) {
         *a = (lc_norm_linear_args){.lin = lin, .kind = LC_NORM_SWIGLU};
         return;

@@ -591,6 +591,21 @@ static void group_bad_input(void) {
                      lc_silu_mul_linear(gu410, b53, NULL, NULL, bad, o43, CPU));
         lc_tensor_free(gu410);
     }
+    {   /* argmax_out of the pre-norm linears: int64 [m], checked before anything runs (out stays NaN) */
+        int32_t i4[4] = {0};
+        int64_t l5[5] = {0};
+        const int64_t s4[1] = {4}, s5[1] = {5};
+        lc_tensor_t *am32 = NULL, *am5 = NULL;
+        if (lc_tensor_wrap_host(i4, LC_DTYPE_I32, 1, s4, NULL, 1, &am32) != LC_OK ||
+            lc_tensor_wrap_host(l5, LC_DTYPE_I64, 1, s5, NULL, 1, &am5) != LC_OK)
+            exit(2);
+        EXPECT_ERROR(&g, "rms_norm_linear argmax_out int32", LC_ERR_DTYPE, "argmax_out", o43,
+                     lc_rms_norm_linear_argmax(a45, NULL, 1e-6, b53, NULL, LC_ACT_NONE, o43, am32, CPU));
+        EXPECT_ERROR(&g, "layer_norm_linear argmax_out [5] for 4 rows", LC_ERR_SHAPE, "argmax_out", o43,
+                     lc_layer_norm_linear_argmax(a45, NULL, NULL, 1e-5, b53, NULL, LC_ACT_NONE, o43, am5, CPU));
+        lc_tensor_free(am32);
+        lc_tensor_free(am5);
+    }
     {
         const int64_t s43[2] = {4, 3};
         lc_tensor_t *ot = h_make(CPU, F32, 2, s43, NULL, L_TRANSPOSED); /* NaN-filled strided view */

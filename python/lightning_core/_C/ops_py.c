@@ -465,7 +465,7 @@ LCPY_PARSED(qkv_pack_repeat_into, sig_qkv_pack_repeat_into, qkv_pack_impl("qkv_p
 /* ---- layer_norm_linear / rms_norm_linear -------------------------------------------------- */
 
 static PyObject *norm_linear_impl(const char *fn, PyObject *const *v, int rms) {
-    /* v: x, w, bias, gamma (rms: weight), [beta], eps, activation, device */
+    /* v: x, w, bias, gamma (rms: weight), [beta], eps, activation, device, argmax_out */
     static const char *const names[5] = {"x", "w", "bias", "gamma", "beta"};
     static const char *const rms_names[4] = {"x", "w", "bias", "weight"};
     const char *const *nm = rms ? rms_names : names;
@@ -494,19 +494,26 @@ static PyObject *norm_linear_impl(const char *fn, PyObject *const *v, int rms) {
     for (int i = 0; i < c.n; i++)
         if (call_wrap_in(&c, i, 0, NULL) < 0) return call_fail(&c);
     if (call_wrap_out(&c, 0, NULL) < 0) return call_fail(&c);
+    /* argmax_out: an int64 array or device Tensor [m] written in place (the library checks its shape) */
+    lc_tensor_t *am = NULL, *am_own = NULL;
+    PyObject *am_obj = v[ve + 3];
+    if (am_obj && am_obj != Py_None && lcpy_out_take(fn, "argmax_out", am_obj, LC_DTYPE_I64, &am, &am_own) < 0)
+        return call_fail(&c);
 #define NL_IN(i) (slot[i] >= 0 ? c.tin[slot[i]] : NULL)
     lc_status st;
     Py_BEGIN_ALLOW_THREADS
-    st = rms ? lc_rms_norm_linear(NL_IN(0), NL_IN(3), eps, NL_IN(1), NL_IN(2), act, c.tout, dev)
-             : lc_layer_norm_linear(NL_IN(0), NL_IN(3), NL_IN(4), eps, NL_IN(1), NL_IN(2), act, c.tout, dev);
+    st = rms ? lc_rms_norm_linear_argmax(NL_IN(0), NL_IN(3), eps, NL_IN(1), NL_IN(2), act, c.tout, am, dev)
+             : lc_layer_norm_linear_argmax(NL_IN(0), NL_IN(3), NL_IN(4), eps, NL_IN(1), NL_IN(2), act, c.tout, am, dev);
     Py_END_ALLOW_THREADS
 #undef NL_IN
+    lc_tensor_free(am_own);
     return call_finish(&c, st);
 }
 
 static lcpy_sig sig_layer_norm_linear =
-    LCPY_SIG("layer_norm_linear", 2, "x", "w", "bias", "gamma", "beta", "eps", "activation", "device");
-static lcpy_sig sig_rms_norm_linear = LCPY_SIG("rms_norm_linear", 2, "x", "w", "bias", "weight", "eps", "activation", "device");
+    LCPY_SIG("layer_norm_linear", 2, "x", "w", "bias", "gamma", "beta", "eps", "activation", "device", "argmax_out");
+static lcpy_sig sig_rms_norm_linear =
+    LCPY_SIG("rms_norm_linear", 2, "x", "w", "bias", "weight", "eps", "activation", "device", "argmax_out");
 
 LCPY_PARSED(layer_norm_linear, sig_layer_norm_linear, norm_linear_impl("layer_norm_linear", v, 0))
 
@@ -637,10 +644,14 @@ PyMethodDef lcpy_op_methods[] = {
     LCPY_METHOD(layer_norm_into, "($module, /, x, out, gamma=None, beta=None, eps=1e-05, device='cpu')",
                 "layer_norm into out (may be x); returns out."),
     LCPY_METHOD(layer_norm_linear,
-                "($module, /, x, w, bias=None, gamma=None, beta=None, eps=1e-05, activation='none', device='cpu')",
-                "act(layer_norm(x, gamma, beta, eps) @ w + bias) in one op: x [m,k], w [k,n] -> [m,n]."),
-    LCPY_METHOD(rms_norm_linear, "($module, /, x, w, bias=None, weight=None, eps=1e-06, activation='none', device='cpu')",
-                "act(rms_norm(x, weight, eps) @ w + bias) in one op: x [m,k], w [k,n] -> [m,n]."),
+                "($module, /, x, w, bias=None, gamma=None, beta=None, eps=1e-05, activation='none', device='cpu', "
+                "argmax_out=None)",
+                "act(layer_norm(x, gamma, beta, eps) @ w + bias) in one op: x [m,k], w [k,n] -> [m,n]; argmax_out "
+                "(int64 [m]) also receives argmax(out) per row (on CUDA decode shapes in the same launch)."),
+    LCPY_METHOD(rms_norm_linear,
+                "($module, /, x, w, bias=None, weight=None, eps=1e-06, activation='none', device='cpu', argmax_out=None)",
+                "act(rms_norm(x, weight, eps) @ w + bias) in one op: x [m,k], w [k,n] -> [m,n]; argmax_out as for "
+                "layer_norm_linear."),
     LCPY_METHOD(silu_mul_linear, "($module, /, gu, w, bias=None, activation='none', device='cpu', residual=None)",
                 "act(silu(gu[:, :k]) * gu[:, k:] @ w + bias) (+ residual) in one op: gu [m,2k], w [k,n] -> [m,n] "
                 "(SwiGLU's down projection)."),

@@ -102,6 +102,10 @@ class CausalLM:
         # (KVCache.attention(positions=...): on CUDA rotated inside the tensor-core decode's launch, one node a layer
         # fewer); LC_MODELS_ROPE_FUSE=0 keeps the rope op before it (an A/B knob, read at load).
         self.rope_fused = os.environ.get("LC_MODELS_ROPE_FUSE", "1") != "0"
+        # Greedy steps take the next token from the final norm + lm_head call itself (argmax_out=: on CUDA decode
+        # shapes reduced by the GEMV's blocks as they write the logits, one node a step fewer);
+        # LC_MODELS_ARGMAX_FUSE=0 runs lc.argmax after it (an A/B knob, read at load).
+        self.argmax_fused = os.environ.get("LC_MODELS_ARGMAX_FUSE", "1") != "0"
         self._np = _np_dtype(self.dtype)
         if self.arch == "gpt2":
             self._load_gpt2(tensors)
@@ -252,14 +256,21 @@ class CausalLM:
             return lc.embedding(w, ids_t, self.device)
         return lc.embedding(w, ids_t, self.device, offset=self.tp.vocab_offset)
 
-    def _logits(self, x):
+    def _logits(self, x, argmax_out=None):
         """Logits [N, vocab] of residual-stream rows x [N, d]: the final norm fused into lm_head (gathered from
-        the ranks under a group)."""
+        the ranks under a group). argmax_out (int64 [N], a device tensor on CUDA) receives each row's argmax: from
+        the lm_head call itself (argmax_fused, one group), else lc.argmax_into after it."""
+        fold = argmax_out if self.argmax_fused and self.group is None else None
         if self.arch == "gpt2":
-            logits = lc.layer_norm_linear(x, self.lm_head, None, self.lnf_w, self.lnf_b, self.eps, "none", self.device)
+            logits = lc.layer_norm_linear(x, self.lm_head, None, self.lnf_w, self.lnf_b, self.eps, "none", self.device,
+                                          fold)
         else:
-            logits = lc.rms_norm_linear(x, self.lm_head, None, self.norm_w, self.eps, "none", self.device)
-        return logits if self.group is None else _tp.gather_logits(self.group, logits, self.vocab)
+            logits = lc.rms_norm_linear(x, self.lm_head, None, self.norm_w, self.eps, "none", self.device, fold)
+        if self.group is not None:
+            logits = _tp.gather_logits(self.group, logits, self.vocab)
+        if argmax_out is not None and fold is None:
+            lc.argmax_into(logits, argmax_out, self.device)
+        return logits
 
     def _dev_ints(self, a):
         return lc.Tensor(np.ascontiguousarray(a, np.int64), device=self.device)
@@ -537,11 +548,10 @@ class _DecodeGraph:
                     lc.sample_into(self.logits, self._tok(j + 1), t, k, p, seed, self.counter, m.device)
                 continue
             x = m._hidden_t(self._tok(j), self.io.view((b, 1), None, j * b), b, 1, self.cache)
-            logits = m._logits(x)
             if t == 0.0:
-                lc.argmax_into(logits, self._tok(j + 1), m.device)
+                m._logits(x, self._tok(j + 1))
             else:
-                lc.sample_into(logits, self._tok(j + 1), t, k, p, seed, self.counter, m.device)
+                lc.sample_into(m._logits(x), self._tok(j + 1), t, k, p, seed, self.counter, m.device)
 
     def run(self, ids, pos0, n):
         """n decode steps from tokens ids [B] at positions pos0 [B] (then pos0 + 1, ...): their tokens [n, B]."""

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cuda/argmax_key.cuh"
 #include "backend/cuda/bulk.cuh"
 #include "backend/cuda/cuda_kernels.h"
 #include "core/decode_program.h"
@@ -86,12 +87,6 @@ template <typename T> __device__ __forceinline__ float dp_dot8(uint4 w, const fl
 /* where input element i sits in the staged vector: a lane's 8 inputs of a 256-element segment (the 8 weights of
  * its 16-byte read) as two float4 128 elements apart, so a warp's float4 reads are conflict-free */
 __device__ __forceinline__ int dp_phys(int i) { return (i & ~255) | ((i & 4) << 5) | (((i >> 3) & 31) << 2) | (i & 3); }
-
-/* float order -> unsigned order (for the packed argmax) */
-__device__ __forceinline__ unsigned dp_order(float f) {
-    const unsigned u = __float_as_uint(f);
-    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-}
 
 __device__ __forceinline__ float dp_gelu_tanh(float x) {
     const float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
@@ -451,7 +446,7 @@ __device__ void dp_gemv(const lc_dp_prog *p, const lc_dp_instr *in, dp_smem_t &s
         }
         default: { /* logits */
             if (logits) logits[row] = v;
-            const unsigned long long key = ((unsigned long long)dp_order(v) << 32) | (0xffffffffu - (unsigned)row);
+            const unsigned long long key = lc_argmax_key(v, (unsigned)row);
             best = key > best ? key : best;
         }
         }
@@ -662,7 +657,7 @@ __global__ void __launch_bounds__(LC_DP_THREADS, 1)
     if (threadIdx.x == 32) {
         if (blockIdx.x == 0) { /* every block has passed the last barrier: the argmax is complete */
             const unsigned long long key = *(volatile unsigned long long *)p->amax;
-            if (tok_out) *tok_out = (int64_t)(0xffffffffu - (unsigned)(key & 0xffffffffu));
+            if (tok_out) *tok_out = lc_argmax_key_index(key);
             *p->amax = 0ull;
             for (int i = 0; i < p->n_instr; i++)
                 if (p->instr[i].kind == LC_DP_ATTN) *p->instr[i].lengths = pos + 1;

@@ -59,6 +59,7 @@ struct gemv_params {
     int prefetch; /* lc_get_static_weights() at launch: w's first rows may load before the PDL wait */
     int cluster;  /* > 1: the splits of a tile are one thread-block cluster that adds its partials through
                    * distributed shared memory (no workspace, fence or ticket) */
+    int64_t *amax; /* the ring kernel only (else NULL): out's rows' argmax [m], folded (lc_argmax_fold) */
 };
 
 __host__ __device__ constexpr int gemv_unroll(int m) { return m <= 2 ? 8 : 4; }

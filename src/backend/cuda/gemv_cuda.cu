@@ -484,9 +484,13 @@ static cudaError_t gemv_launch(const lc_linear_args *a, const lc_norm_linear_arg
     p.eps = nrm ? nrm->eps : 0.0;
     p.prefetch = lc_get_static_weights();
     p.cluster = pl.cluster;
-    if (a->w_t) { /* gemv_ring_cuda.cu, where its plan fits */
+    p.amax = NULL;
+    if (a->w_t) { /* gemv_ring_cuda.cu, where its plan fits; it alone folds an argmax (the row index in 32 bits) */
         int taken = 0;
-        const cudaError_t e = gemv_ring_launch(a->m, p, a->dtype == LC_DTYPE_BF16, num_sms, stream, &taken);
+        gemv_params pr = p;
+        if (a->argmax && a->n < INT32_MAX) pr.amax = a->argmax->idx;
+        const cudaError_t e = gemv_ring_launch(a->m, pr, a->dtype == LC_DTYPE_BF16, num_sms, stream, &taken);
+        if (taken && e == cudaSuccess && pr.amax) a->argmax->done = 1;
         if (taken) return e;
     }
     if (a->dtype == LC_DTYPE_BF16) return gemv_launch_t<__nv_bfloat16>(a->m, p, pl, stream);

@@ -23,13 +23,18 @@
  * loads x into registers and applies the norm itself (gr_x_regs), and lane j holds the bias and residual elements
  * of the warp's j-th row: no block barrier between the PDL wait and the first row (session 25's ncu stall counts put
  * GPT-2's GEMVs at block barriers first); the same sums in the same order as the staged form.
+ * Folded argmax (p.amax, from lc_layer_norm_linear_argmax / lc_rms_norm_linear_argmax: greedy decoding's lm_head):
+ * the lane writing a row's output keeps the best (value, index) key of its rows (argmax_key.cuh: lc_argmax's order),
+ * the block reduces them in shared memory and adds one atomicMax a row to __device__ state; the last block to finish
+ * writes the indices and resets the state: the argmax launch after the GEMV is gone (one node of a decode step).
  * Taken by gemv_cuda.cu's launch (lc_cuda_gemv_ring_fits) when LC_GEMV_RING is on (GR_DEFAULT; the knobs are read
  * at each launch, for A/B runs), w_t, and x's rows fit beside the ring (at most GR_XS_MAX bytes) with a row of
  * w_t in each slot.
  * Tests: tests/c/test_gemv_cuda.c (its [n, k] cases run here wherever the plan fits, with two and one blocks an SM
- * and with x in registers:
- * every m, shape, prologue and epilogue, against float64), tests/python/test_linear_wt.py, test_norm_linear.py,
+ * and with x in registers: every m, shape, prologue and epilogue, against float64), tests/python/test_linear_wt.py,
+ * test_norm_linear.py, test_norm_linear_argmax.py (the folded argmax),
  * test_silu_mul_linear.py, the engine's decode tests (models stored out_in). */
+#include "backend/cuda/argmax_key.cuh"
 #include "backend/cuda/bulk.cuh"
 #include "backend/cuda/gemv.cuh"
 
@@ -150,6 +155,30 @@ __device__ __forceinline__ void gr_x_regs(const gemv_params &p, int kch, int lan
     }
 }
 
+/* The folded argmax (p.amax): each row's best key (argmax_key.cuh) over the blocks, and the blocks done; both 0
+ * between launches (the last block puts them back, so a captured graph replays). Launches with p.amax must not
+ * run concurrently on two streams of one device (as index_cuda.cu's split argmax). */
+__device__ unsigned long long gr_am_key[LC_GEMV_MAX_M];
+__device__ unsigned gr_am_done;
+
+/* The block's keys (lane i of each warp: row i's best of the warp's rows) into am[M] (shared, zeroed at the start),
+ * then one atomicMax a row into gr_am_key; the block that finishes last writes the indices and resets the state. */
+template <int M>
+__device__ __forceinline__ void gr_argmax_finish(const gemv_params &p, unsigned long long best, int lane, int tid,
+                                                 unsigned long long *am) {
+    if (lane < M && best) atomicMax(am + lane, best);
+    __syncthreads();
+    if (tid != 0) return;
+#pragma unroll
+    for (int i = 0; i < M; i++) atomicMax(gr_am_key + i, am[i]);
+    __threadfence();
+    if (atomicAdd(&gr_am_done, 1u) != gridDim.x - 1) return;
+    __threadfence(); /* every block's keys are in */
+#pragma unroll
+    for (int i = 0; i < M; i++) p.amax[i] = lc_argmax_key_index(atomicExch(gr_am_key + i, 0ull));
+    atomicExch(&gr_am_done, 0u);
+}
+
 /* XR: x in registers (M = 1 only; a form of its own, so that the staged form keeps its registers and code) */
 template <typename T, int M, bool XR>
 __global__ void __launch_bounds__(GEMV_NT, 2) gemv_ring_kernel(const gemv_params p, const gr_geom g) {
@@ -163,6 +192,7 @@ __global__ void __launch_bounds__(GEMV_NT, 2) gemv_ring_kernel(const gemv_params
     unsigned short *const rsd = bs + g.per;                                               /* [M][per] */
     __shared__ float gr_st[M][3];
     __shared__ double gr_ps[GEMV_NW][2];
+    __shared__ unsigned long long gr_am[M]; /* p.amax: the block's best key a row */
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int64_t k = p.k, rowb = 2 * k;
     const int64_t r0 = (int64_t)blockIdx.x * p.n / g.grid, r1 = (int64_t)(blockIdx.x + 1) * p.n / g.grid;
@@ -182,6 +212,7 @@ __global__ void __launch_bounds__(GEMV_NT, 2) gemv_ring_kernel(const gemv_params
             lc_bulk_g2s(ring + (size_t)(s % g.slots) * g.slot_b, wb + (int64_t)s * g.R * rowb, bytes, bar);
     };
     lc_pdl_trigger();
+    if (tid < M) gr_am[tid] = 0ull;
     if (tid == 0) {
         for (int i = 0; i < g.slots; i++) {
             lc_mbar_init(full + i, 1);
@@ -214,6 +245,7 @@ __global__ void __launch_bounds__(GEMV_NT, 2) gemv_ring_kernel(const gemv_params
             }
         gemv_stage_nk<T, M>(p, 0, kch, (int)k, true, xs, gr_st, gr_ps, warp, lane, tid); /* ends with a barrier */
     }
+    unsigned long long best = 0ull; /* p.amax: lane i's best key of row i over the warp's rows */
     /* each warp on rows j = warp, warp + 8, ... of the block's range, at its own pace */
     for (int s = 0; s < nst; s++) {
         const int rows = nr - s * g.R < g.R ? nr - s * g.R : g.R, sl = s % g.slots;
@@ -239,7 +271,11 @@ __global__ void __launch_bounds__(GEMV_NT, 2) gemv_ring_kernel(const gemv_params
 #pragma unroll
                 for (int o = 16; o > 0; o >>= 1) acc[0] += __shfl_xor_sync(0xffffffffu, acc[0], o);
                 const unsigned short b = __shfl_sync(0xffffffffu, xb, rr / 8), rs = __shfl_sync(0xffffffffu, xres, rr / 8);
-                if (lane == 0) p.out[r0 + rr] = gemv_finish_with<T>(acc[0], p, b, rs);
+                if (lane == 0) {
+                    const unsigned short o = gemv_finish_with<T>(acc[0], p, b, rs);
+                    p.out[r0 + rr] = o;
+                    if (p.amax) best = max(best, lc_argmax_key(Elem<T>::ldu(o), (unsigned)(r0 + rr)));
+                }
             } else { /* x staged in shared memory */
 #pragma unroll 2
                 for (int c = lane; c < kch; c += 32) {
@@ -257,9 +293,12 @@ __global__ void __launch_bounds__(GEMV_NT, 2) gemv_ring_kernel(const gemv_params
                 for (int i = 0; i < M; i++) {
 #pragma unroll
                     for (int o = 16; o > 0; o >>= 1) acc[i] += __shfl_xor_sync(0xffffffffu, acc[i], o);
-                    if (lane == i)
-                        p.out[(int64_t)i * p.n + r0 + rr] = gemv_finish_with<T>(
-                            acc[i], p, p.bias ? bs[rr] : (unsigned short)0, p.res ? rsd[i * g.per + rr] : (unsigned short)0);
+                    if (lane == i) {
+                        const unsigned short o = gemv_finish_with<T>(acc[i], p, p.bias ? bs[rr] : (unsigned short)0,
+                                                                     p.res ? rsd[i * g.per + rr] : (unsigned short)0);
+                        p.out[(int64_t)i * p.n + r0 + rr] = o;
+                        if (p.amax) best = max(best, lc_argmax_key(Elem<T>::ldu(o), (unsigned)(r0 + rr)));
+                    }
                 }
             }
         }
@@ -272,6 +311,7 @@ __global__ void __launch_bounds__(GEMV_NT, 2) gemv_ring_kernel(const gemv_params
             }
         }
     }
+    if (p.amax) gr_argmax_finish<M>(p, best, lane, tid, gr_am);
 }
 
 /* 1 when the ring kernel takes this launch (w_t, m <= LC_GEMV_MAX_M, the plan fits); 0: the caller's other kernels. */
