@@ -117,6 +117,13 @@ lc_status lc_embedding(const lc_tensor_t *weight, const lc_tensor_t *ids, lc_ten
  * offset < 0: LC_ERR_INVALID_ARGUMENT. */
 lc_status lc_embedding_offset(const lc_tensor_t *weight, const lc_tensor_t *ids, int64_t offset, lc_tensor_t *out,
                               lc_device device);
+/* Token and learned-position rows in one op (GPT-2's input): out[..., :] = weight[ids[...]] + pos_weight[positions[...]]
+ * with lc_add's arithmetic (float32 for the 16-bit dtypes, rounded once: bit-identical to lc_embedding twice and
+ * lc_add). pos_weight [p, d] of weight's dtype and d; positions int32/int64 of ids' shape. Out-of-range ids or
+ * positions: as lc_embedding (CPU: LC_ERR_INVALID_ARGUMENT naming them, nothing written; CUDA: that table's row
+ * counts as zeros). pos_weight and positions NULL: lc_embedding. */
+lc_status lc_embedding_pos(const lc_tensor_t *weight, const lc_tensor_t *ids, const lc_tensor_t *pos_weight,
+                           const lc_tensor_t *positions, lc_tensor_t *out, lc_device device);
 /* The index of the largest element over the last axis of x [..., n] (any float dtype) -> out int64 [...] (a
  * 1-D x gives [1]); the first maximum on ties, a NaN counts as the largest (the first NaN), as NumPy. */
 lc_status lc_argmax(const lc_tensor_t *x, lc_tensor_t *out, lc_device device);

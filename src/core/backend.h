@@ -359,6 +359,11 @@ typedef struct lc_embedding_args {
     int64_t rows, vocab, dim, offset;
     const void *weight, *ids;
     void *out;
+    /* learned positions (lc_embedding_pos; pos_weight NULL: none): out row r += pos_weight[positions[r]] (rows
+     * pos_rows, dtype's arithmetic as lc_add: float32 for the 16-bit dtypes, rounded once) */
+    const void *pos_weight, *positions;
+    lc_dtype pos_dtype;
+    int64_t pos_rows;
 } lc_embedding_args;
 
 /* argmax: out[r] (int64) = the index of the largest of x[r, 0..cols) (the first one on ties; a NaN counts as

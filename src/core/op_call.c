@@ -151,6 +151,12 @@ void lc_call_embedding(const lc_call *c, lc_embedding_args *a) {
                              .rows = lc_in_numel(c, 1), .vocab = c->shape[0][0], .dim = c->shape[0][1],
                              .offset = c->ext ? *(const int64_t *)c->ext : 0, .weight = c->in[0], .ids = c->in[1],
                              .out = c->out};
+    if (c->nin > 3 && c->in[2] && c->in[3]) {
+        a->pos_weight = c->in[2];
+        a->positions = c->in[3];
+        a->pos_dtype = c->in_dtype[3];
+        a->pos_rows = c->shape[2][0];
+    }
 }
 
 void lc_call_argmax(const lc_call *c, lc_argmax_args *a) {

@@ -306,6 +306,38 @@ static lc_status lc_infer_embedding(const lc_op_def *d, const lc_op_operands *in
                         lc_dtype_name(in->dtype[1]));
     }
     if (in->ndim[1] >= LC_MAX_DIMS) return lc_shape_err(d, in, 1, "at most 7 dimensions (the output adds one)");
+    /* learned positions (lc_embedding_pos): pos_weight [P, D] of weight's dtype and D, positions of ids' shape */
+    const int pw = in->n > 2 && in->shape[2], pi = in->n > 3 && in->shape[3];
+    if (pw != pi) {
+        lc_op_describe_input(who, sizeof who, d, in, pw ? 2 : 3);
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: %s: expected together with %s, got it alone", in->prefix, who,
+                        pw ? "positions" : "pos_weight");
+    }
+    if (pw) {
+        if (in->dtype[2] != in->dtype[0]) {
+            lc_op_describe_input(who, sizeof who, d, in, 2);
+            return lc_error(LC_ERR_DTYPE, "%s: %s: expected dtype %s (weight's), got %s", in->prefix, who,
+                            lc_dtype_name(in->dtype[0]), lc_dtype_name(in->dtype[2]));
+        }
+        if (in->dtype[3] != LC_DTYPE_I32 && in->dtype[3] != LC_DTYPE_I64) {
+            lc_op_describe_input(who, sizeof who, d, in, 3);
+            return lc_error(LC_ERR_DTYPE, "%s: %s: expected dtype int32 or int64, got %s", in->prefix, who,
+                            lc_dtype_name(in->dtype[3]));
+        }
+        if (in->shape[2][1] != in->shape[0][1]) {
+            char exp[96];
+            snprintf(exp, sizeof exp, "[positions, %lld] (weight's dim 1)", (long long)in->shape[0][1]);
+            return lc_shape_err(d, in, 2, exp);
+        }
+        int same = in->ndim[3] == in->ndim[1];
+        for (int i = 0; same && i < in->ndim[1]; i++) same = in->shape[3][i] == in->shape[1][i];
+        if (!same) {
+            char exp[128], ids[96];
+            lc_op_format_shape(ids, sizeof ids, in->ndim[1], in->shape[1]);
+            snprintf(exp, sizeof exp, "ids' shape %s", ids);
+            return lc_shape_err(d, in, 3, exp);
+        }
+    }
     *out_ndim = in->ndim[1] + 1;
     memcpy(out_shape, in->shape[1], (size_t)in->ndim[1] * sizeof(int64_t));
     out_shape[in->ndim[1]] = in->shape[0][1];
@@ -567,11 +599,13 @@ static lc_op_work lc_work_rope(const lc_op_operands *in, const lc_graph_attrs *a
     return (lc_op_work){6.0 * n, 2.0 * n * lc_esize(in) + 8.0 * pos, 0.0};
 }
 
-/* embedding: out rows copied (read + written), ids read. */
+/* embedding: out rows copied (read + written), ids read; with positions a second row read, added, and the
+ * positions read. */
 static lc_op_work lc_work_embedding(const lc_op_operands *in, const lc_graph_attrs *a, int ond, const int64_t *os) {
     (void)a;
-    const double ids = lc_numel(in->ndim[1], in->shape[1]);
-    return (lc_op_work){0.0, 2.0 * lc_numel(ond, os) * lc_esize(in) + 8.0 * ids, 0.0};
+    const double ids = lc_numel(in->ndim[1], in->shape[1]), n = lc_numel(ond, os);
+    const int pos = in->n > 3 && in->shape[3];
+    return (lc_op_work){pos ? n : 0.0, (pos ? 3.0 : 2.0) * n * lc_esize(in) + (pos ? 16.0 : 8.0) * ids, 0.0};
 }
 
 /* copy: every element read and written once. */
@@ -704,11 +738,12 @@ static const lc_op_def lc_ops[] = {
      LC_CROSSOVER_NONE, "x [b,h,s,d] (or [h,s,d], [s,d]), positions [b,s] or [s] (int32/int64) -> x's shape",
      "lc_rope (theta, rotary_dim and scaling in lc_rope_options; strided x read in place)", lc_infer_rope,
      lc_work_rope, NULL},
-    {LC_OP_EMBEDDING, "embedding", LC_OP_EMBEDDING, LC_OPF_MIXED_DTYPE, 2, 2, {"weight", "ids"}, {2, ANY}, ANY, 0,
-     {ALL | LC_DT_IDX, ALL | LC_DT_IDX}, 0, 0, NO_ATTRS, LC_CROSSOVER_NONE,
-     "weight [vocab, d] (float), ids [...] (int32/int64) -> [..., d]",
+    {LC_OP_EMBEDDING, "embedding", LC_OP_EMBEDDING, LC_OPF_MIXED_DTYPE, 2, 4, {"weight", "ids", "pos_weight", "positions"},
+     {2, ANY, 2, ANY}, ANY, 0, {ALL | LC_DT_IDX, ALL | LC_DT_IDX}, 0, 0, NO_ATTRS, LC_CROSSOVER_NONE,
+     "weight [vocab, d] (float), ids [...] (int32/int64) (+ pos_weight [p, d], positions of ids' shape) -> [..., d]",
      "lc_embedding (CPU: ids checked, nothing written on a bad one; CUDA: an id out of range gives a zero row); "
-     "lc_embedding_offset (a vocabulary shard: ids outside offset..offset+vocab-1 give zero rows everywhere)",
+     "lc_embedding_offset (a vocabulary shard: ids outside offset..offset+vocab-1 give zero rows everywhere); "
+     "lc_embedding_pos (+ pos_weight[positions], added as lc_add adds, ids and positions checked as ids)",
      lc_infer_embedding, lc_work_embedding, NULL},
     {LC_OP_ARGMAX, "argmax", LC_OP_ARGMAX, LC_OPF_OUT_I64, 1, 1, {"x"}, {ANY}, ANY, 0, {ALL, ALL}, 0, 0, NO_ATTRS,
      LC_CROSSOVER_NONE, "x [..., n] -> [...] int64 (1-D x: [1]); the first maximum, NaN counting as the largest",

@@ -457,14 +457,13 @@ int main(void) {
         failed += run_case(&extra[i]) != 0;
     }
     /* the [n, k] kernels (w given as wᵀ): k a multiple of 8 (several x chunks at m = 8, k = 16384), n of any size;
-     * each case four times: with the ring kernel (gemv_ring_cuda.cu: LC_GEMV_RING=1, read at each launch) where
-     * its plan fits, x in registers where that form fits (LC_GEMV_RING_XREG=1: m = 1, k <= 2048), two blocks an SM
-     * where they fit (its default) and one (LC_GEMV_RING_BPS=1), and with the tile kernel (LC_GEMV_RING=0) */
+     * each case three times: with the ring kernel (gemv_ring_cuda.cu: LC_GEMV_RING=1, read at each launch) where
+     * its plan fits, two blocks an SM where they fit (its default) and one (LC_GEMV_RING_BPS=1), and with the tile
+     * kernel (LC_GEMV_RING=0) */
     g_wt = 1;
-    for (int ring = 3; ring >= 0; ring--) {
+    for (int ring = 2; ring >= 0; ring--) {
         setenv("LC_GEMV_RING", ring ? "1" : "0", 1);
         setenv("LC_GEMV_RING_BPS", ring == 1 ? "1" : "2", 1);
-        setenv("LC_GEMV_RING_XREG", ring == 3 ? "1" : "0", 1);
         const int64_t kt[] = {8, 64, 1000, 4104}, nt[] = {1, 7, 264, 2057};
         idx = 0;
         for (int64_t m = 1; m <= LC_GEMV_MAX_M; m++)
@@ -496,7 +495,6 @@ int main(void) {
     }
     unsetenv("LC_GEMV_RING");
     unsetenv("LC_GEMV_RING_BPS");
-    unsetenv("LC_GEMV_RING_XREG");
     g_wt = 0;
     lc_set_static_weights(1); /* the timing table's weights are written once, before any GEMV */
     CHECK(g_split_cases > 0 && g_plain_cases > 0 && g_nk_cases > 0);

@@ -3,8 +3,7 @@ runner holds its CUDA weights): linear (bias, activation, residual, out being th
 rms_norm_linear and silu_mul_linear against the float64 reference on fresh random inputs, every dtype x device,
 m in {1, 3, 8, 9, 33}, awkward k and n; outputs poisoned with NaN first; the CUDA routing (16-bit, m <= 8,
 k % 8 == 0: the [n, k] GEMV, paths cuda_gemv_nk_* / cuda_norm_gemv_nk_* / cuda_swiglu_gemv_nk_* (the tile kernel and,
-with LC_GEMV_RING=1, the ring kernel: *_nk_ring_*, staging x or (LC_GEMV_RING_XREG=1, m = 1) holding it in
-registers; each test runs all three); otherwise cuBLASLt
+with LC_GEMV_RING=1, the ring kernel: *_nk_ring_*; each test runs both); otherwise cuBLASLt
 reading the array transposed; the CPU gathers the view into a contiguous copy); NaN in x reaching exactly its row.
 
 Tolerances: norm_linear_excess (test_norm_linear.py) and swiglu_excess (test_silu_mul_linear.py), imported; for
@@ -44,16 +43,14 @@ def _wt(rng, k, n, dt, device, name):
     return lc.transpose(_t(w_nk, device, name), 0, 1), w_nk.T
 
 
-@pytest.fixture(autouse=True, params=["1", "x", "0"], ids=["ring", "ring_xreg", "tiles"])
+@pytest.fixture(autouse=True, params=["1", "0"], ids=["ring", "tiles"])
 def gemv_ring(request, monkeypatch):
-    """CUDA: each test with the ring kernel (LC_GEMV_RING=1, where its plan fits) staging x in shared memory
-    (LC_GEMV_RING_XREG=0), with x in registers where that form fits (LC_GEMV_RING_XREG=1: m = 1, k <= 2048), and
-    with the tile kernel (LC_GEMV_RING=0), whatever the defaults; the CPU runs once."""
+    """CUDA: each test with the ring kernel (LC_GEMV_RING=1, where its plan fits) and with the tile kernel
+    (LC_GEMV_RING=0), whatever the default; the CPU runs once."""
     spec = getattr(request.node, "callspec", None)
     if (spec is None or spec.params.get("device") != "cuda") and request.param != "1":
-        pytest.skip("LC_GEMV_RING / LC_GEMV_RING_XREG select a CUDA kernel")
-    monkeypatch.setenv("LC_GEMV_RING", "0" if request.param == "0" else "1")
-    monkeypatch.setenv("LC_GEMV_RING_XREG", "1" if request.param == "x" else "0")
+        pytest.skip("LC_GEMV_RING selects a CUDA kernel")
+    monkeypatch.setenv("LC_GEMV_RING", request.param)
     return request.param
 
 

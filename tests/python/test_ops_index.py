@@ -231,3 +231,67 @@ def test_embedding_offset_bad_inputs(rng):
     assert np.all(np.isnan(out))
     with pytest.raises(ValueError, match="ids"):
         lc.embedding(w, [9], offset=None)  # None: the checked lookup
+
+
+# ---- embedding with learned positions (lc_embedding_pos: GPT-2's input in one op) -----------------------------
+# out = weight[ids] + pos_weight[positions], bit-identical to the composition embedding, embedding, add on the same
+# device (the add's arithmetic: float32 for the 16-bit dtypes, rounded once), and within half an ulp of the float64
+# sum of the two rows: u|sum| (the dtype's rounding; for 16 bits after float32's, 2^-24 more) + half a subnormal.
+U = {"float64": 2.0**-53, "float32": 2.0**-24, "float16": 2.0**-11 + 2.0**-24, "bfloat16": 2.0**-8 + 2.0**-24}
+HALF_SUB = {"float64": 2.0**-1075, "float32": 2.0**-150, "float16": 2.0**-25, "bfloat16": 2.0**-134}
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_embedding_pos_is_the_sum_of_two_lookups(rng, device, dtype):
+    if dtype == "float64" and device == "cuda":
+        pytest.skip("float64 device tensors are Tensor64; covered on the CPU")
+    for (v, p, d), shape in (((50, 20, 63), (7,)), ((1000, 1024, 768), (3, 5)), ((3, 1, 1), (1,)), ((9, 9, 1030), (2, 1, 2))):
+        w, pw = _table(rng, v, d, dtype), _table(rng, p, d, dtype)
+        for idt, pdt in ((np.int32, np.int64), (np.int64, np.int32), (np.int64, np.int64)):
+            ids, pos = rng.integers(0, v, shape).astype(idt), rng.integers(0, p, shape).astype(pdt)
+            got = _host(lc.embedding(_on(w, device), _on(ids, device), device=device, pos_weight=_on(pw, device),
+                                     positions=_on(pos, device)))
+            assert lc.last_dispatch()["path"].endswith("embedding_pos")
+            assert got.dtype == w.dtype and got.shape == shape + (d,)
+            two = lc.add(lc.embedding(_on(w, device), _on(ids, device), device=device),
+                         lc.embedding(_on(pw, device), _on(pos, device), device=device), device)
+            assert got.view(np.uint8).tobytes() == _host(two).view(np.uint8).tobytes()
+            exact = w[ids].astype(np.float64) + pw[pos].astype(np.float64)
+            assert np.all(np.abs(got.astype(np.float64) - exact) <= U[dtype] * np.abs(exact) + HALF_SUB[dtype])
+    w, pw = _table(rng, 9, 4, dtype), _table(rng, 3, 4, dtype)
+    out = np.full((2, 4), np.nan, w.dtype)
+    assert lc.embedding_into(w, [8, 0], out, pos_weight=pw, positions=[2, 0]) is out
+    assert not np.any(np.isnan(out.astype(np.float64)))
+
+
+def test_embedding_pos_bad_inputs(rng):
+    w, pw = rng.standard_normal((10, 4)).astype(np.float32), rng.standard_normal((6, 4)).astype(np.float32)
+    out = np.full((2, 4), np.nan, np.float32)
+    for kw, exc, what in (
+            (dict(pos_weight=pw, positions=[1, 6]), ValueError, "positions"),   # out of pos_weight's rows
+            (dict(pos_weight=pw, positions=[-1, 0]), ValueError, "positions"),
+            (dict(pos_weight=pw), ValueError, "pos_weight"),                     # alone
+            (dict(positions=[1, 2]), ValueError, "positions"),
+            (dict(pos_weight=pw, positions=[1, 2, 3]), ValueError, "positions"),  # not ids' shape
+            (dict(pos_weight=pw[:, :3].copy(), positions=[1, 2]), ValueError, "pos_weight"),
+            (dict(pos_weight=pw.astype(np.float64), positions=[1, 2]), TypeError, "pos_weight"),
+            (dict(pos_weight=pw, positions=np.ones(2, np.float32)), TypeError, "positions"),
+            (dict(pos_weight=pw, positions=[1, 2], offset=0), ValueError, "offset")):
+        with pytest.raises(exc, match=what):
+            lc.embedding_into(w, [3, 4], out, **kw)
+        assert np.all(np.isnan(out))  # nothing written
+    with pytest.raises(ValueError, match="ids"):
+        lc.embedding_into(w, [3, 10], out, pos_weight=pw, positions=[1, 2])
+    assert np.all(np.isnan(out))
+    np.testing.assert_array_equal(lc.embedding(w, [3], pos_weight=pw, positions=[5]), w[[3]] + pw[[5]])
+
+
+def test_embedding_pos_out_of_range_on_cuda_is_a_zero_row(rng):
+    if not lc.cuda_available():
+        pytest.skip("CUDA")
+    w, pw = rng.standard_normal((5, 8)).astype(np.float32), rng.standard_normal((4, 8)).astype(np.float32)
+    t = lambda a: lc.Tensor(a, device="cuda")  # noqa: E731
+    got = lc.embedding(t(w), t(np.array([2, 7, 1], np.int64)), device="cuda", pos_weight=t(pw),
+                       positions=t(np.array([3, 0, 9], np.int64))).numpy()
+    np.testing.assert_array_equal(got[0], w[2] + pw[3])
+    np.testing.assert_array_equal(got[1], pw[0])
+    np.testing.assert_array_equal(got[2], w[1])

@@ -109,11 +109,26 @@ static PyObject *embedding_impl(const char *fn, PyObject *const *v, int has_out)
     PyObject *off_obj = v[3 + has_out];
     int64_t offset = -1; /* -1: no offset (ids checked against the table's rows) */
     if (off_obj && off_obj != Py_None && lcpy_int_arg(fn, "offset", off_obj, 0, INT64_MAX, &offset) < 0) return NULL;
-    ix_arg a[2];
+    /* learned positions: pos_weight and positions together (the library names the one missing), not with offset */
+    PyObject *pw_obj = v[4 + has_out], *pos_obj = v[5 + has_out];
+    const int npos = (pw_obj && pw_obj != Py_None) + (pos_obj && pos_obj != Py_None);
+    if (npos && offset >= 0) {
+        PyErr_Format(PyExc_ValueError, "%s: offset: expected None with pos_weight / positions (a vocabulary shard "
+                     "holds no positions), got %lld", fn, (long long)offset);
+        return NULL;
+    }
+    if (npos == 1) {
+        PyErr_Format(PyExc_ValueError, "%s: %s: expected together with %s, got it alone", fn,
+                     pw_obj && pw_obj != Py_None ? "pos_weight" : "positions",
+                     pw_obj && pw_obj != Py_None ? "positions" : "pos_weight");
+        return NULL;
+    }
+    ix_arg a[4];
     memset(a, 0, sizeof a);
-    if (ix_take(fn, "weight", v[0], 0, &a[0]) < 0 || ix_take(fn, "ids", v[1], 1, &a[1]) < 0) {
-        ix_release(&a[0]);
-        ix_release(&a[1]);
+    const int na = npos ? 4 : 2;
+    if (ix_take(fn, "weight", v[0], 0, &a[0]) < 0 || ix_take(fn, "ids", v[1], 1, &a[1]) < 0 ||
+        (npos && (ix_take(fn, "pos_weight", pw_obj, 0, &a[2]) < 0 || ix_take(fn, "positions", pos_obj, 1, &a[3]) < 0))) {
+        for (int i = 0; i < 4; i++) ix_release(&a[i]);
         return NULL;
     }
     lc_tensor_t *out_t = NULL, *out_own = NULL;
@@ -137,12 +152,14 @@ static PyObject *embedding_impl(const char *fn, PyObject *const *v, int has_out)
             result = lcpy_result_new(fn, tdev, wdt, nd + 1, shape, &out_t, &out_own);
         }
     }
-    if (!result) return ix_finish(NULL, LC_OK, a, 2, out_own);
+    if (!result) return ix_finish(NULL, LC_OK, a, na, out_own);
     lc_status st;
     Py_BEGIN_ALLOW_THREADS
-    st = offset < 0 ? lc_embedding(a[0].t, a[1].t, out_t, dev) : lc_embedding_offset(a[0].t, a[1].t, offset, out_t, dev);
+    st = npos         ? lc_embedding_pos(a[0].t, a[1].t, a[2].t, a[3].t, out_t, dev)
+         : offset < 0 ? lc_embedding(a[0].t, a[1].t, out_t, dev)
+                      : lc_embedding_offset(a[0].t, a[1].t, offset, out_t, dev);
     Py_END_ALLOW_THREADS
-    return ix_finish(result, st, a, 2, out_own);
+    return ix_finish(result, st, a, na, out_own);
 }
 
 static PyObject *argmax_impl(const char *fn, PyObject *const *v, int has_out) {
@@ -294,8 +311,9 @@ static PyObject *sample_impl(const char *fn, PyObject *const *v, int has_out) {
     return ix_finish(result, st, a, 1, out_own);
 }
 
-static lcpy_sig sig_embedding = LCPY_SIG("embedding", 2, "weight", "ids", "device", "offset");
-static lcpy_sig sig_embedding_into = LCPY_SIG("embedding_into", 3, "weight", "ids", "out", "device", "offset");
+static lcpy_sig sig_embedding = LCPY_SIG("embedding", 2, "weight", "ids", "device", "offset", "pos_weight", "positions");
+static lcpy_sig sig_embedding_into =
+    LCPY_SIG("embedding_into", 3, "weight", "ids", "out", "device", "offset", "pos_weight", "positions");
 static lcpy_sig sig_argmax = LCPY_SIG("argmax", 1, "x", "device");
 static lcpy_sig sig_argmax_into = LCPY_SIG("argmax_into", 2, "x", "out", "device");
 
@@ -317,10 +335,13 @@ LCPY_PARSED(argmax, sig_argmax, argmax_impl("argmax", v, 0))
 LCPY_PARSED(argmax_into, sig_argmax_into, argmax_impl("argmax_into", v, 1))
 
 PyMethodDef lcpy_index_methods[] = {
-    LCPY_METHOD(embedding, "($module, /, weight, ids, device='cpu', offset=None)",
+    LCPY_METHOD(embedding, "($module, /, weight, ids, device='cpu', offset=None, pos_weight=None, positions=None)",
                 "rows of weight [vocab, d] gathered by integer ids [...] -> [..., d]; offset (an int >= 0): weight "
-                "holds the rows of ids offset..offset+vocab-1 (a vocabulary shard) and any other id gives a zero row."),
-    LCPY_METHOD(embedding_into, "($module, /, weight, ids, out, device='cpu', offset=None)",
+                "holds the rows of ids offset..offset+vocab-1 (a vocabulary shard) and any other id gives a zero row; "
+                "pos_weight [p, d] with positions (ids' shape): + pos_weight[positions], added as add adds (GPT-2's "
+                "input in one op)."),
+    LCPY_METHOD(embedding_into,
+                "($module, /, weight, ids, out, device='cpu', offset=None, pos_weight=None, positions=None)",
                 "embedding into out; returns out."),
     LCPY_METHOD(argmax, "($module, /, x, device='cpu')",
                 "int64 index of the largest element over the last axis (first on ties, NaN largest)."),

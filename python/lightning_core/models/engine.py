@@ -106,6 +106,9 @@ class CausalLM:
         # shapes reduced by the GEMV's blocks as they write the logits, one node a step fewer);
         # LC_MODELS_ARGMAX_FUSE=0 runs lc.argmax after it (an A/B knob, read at load).
         self.argmax_fused = os.environ.get("LC_MODELS_ARGMAX_FUSE", "1") != "0"
+        # GPT-2's token and position rows in one op (lc.embedding(pos_weight=, positions=): one node for three);
+        # LC_MODELS_EMBED_FUSE=0 keeps the two lookups and their add (an A/B knob, read at load).
+        self.embed_fused = os.environ.get("LC_MODELS_EMBED_FUSE", "1") != "0"
         self._np = _np_dtype(self.dtype)
         if self.arch == "gpt2":
             self._load_gpt2(tensors)
@@ -294,8 +297,11 @@ class CausalLM:
         a decode step can be captured)."""
         n, dev = b * s, self.device
         if self.arch == "gpt2":
-            x = lc.add(self._all_reduce(self._embed(self.wte, ids_t)),
-                       lc.embedding(self.wpe, pos_t.view((n,), None, pos_t.offset), dev), dev)  # pos_t may be a view
+            pos = pos_t.view((n,), None, pos_t.offset)  # pos_t may be a view
+            if self.embed_fused and self.tp is None:
+                x = lc.embedding(self.wte, ids_t, dev, pos_weight=self.wpe, positions=pos)
+            else:  # under a group the token rows are a shard's, summed over the ranks before the positions
+                x = lc.add(self._all_reduce(self._embed(self.wte, ids_t)), lc.embedding(self.wpe, pos, dev), dev)
         else:
             x = self._all_reduce(self._embed(self.embed, ids_t))
         for i, L in enumerate(self.layers):

@@ -451,7 +451,7 @@ static lc_status lc_cuda_embedding(const lc_embedding_args *args, const char **p
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "embedding: cuda: no usable GPU");
     lc_status st = lc_launched("embedding", lc_cuda_launch_embedding(args, lc_cuda_stream(ctx)));
-    if (st == LC_OK && path) *path = "cuda_embedding";
+    if (st == LC_OK && path) *path = args->pos_weight ? "cuda_embedding_pos" : "cuda_embedding";
     return st;
 }
 

@@ -18,11 +18,6 @@
  * added in order (m sums), a shuffle tree, lane i writes row i's output (gemv_finish_with): no atomics,
  * deterministic. A warp waits on each stage's mbarrier and then counts itself done with the slot; the 8th to do so
  * refills it (fence.proxy.async, then the bulk copy of the stage a ring later): no block barrier in the loop.
- * LC_GEMV_RING_XREG=1 (default GR_XREG, off: written after the session's device time was spent, not yet run on a
- * GPU): at m = 1 with k <= 2048 and no SwiGLU, a form of its own (gemv_ring_kernel<T, 1, true>) in which every warp
- * loads x into registers and applies the norm itself (gr_x_regs), and lane j holds the bias and residual elements
- * of the warp's j-th row: no block barrier between the PDL wait and the first row (session 25's ncu stall counts put
- * GPT-2's GEMVs at block barriers first); the same sums in the same order as the staged form.
  * Folded argmax (p.amax, from lc_layer_norm_linear_argmax / lc_rms_norm_linear_argmax: greedy decoding's lm_head):
  * the lane writing a row's output keeps the best (value, index) key of its rows (argmax_key.cuh: lc_argmax's order),
  * the block reduces them in shared memory and adds one atomicMax a row to __device__ state; the last block to finish
@@ -30,10 +25,10 @@
  * Taken by gemv_cuda.cu's launch (lc_cuda_gemv_ring_fits) when LC_GEMV_RING is on (GR_DEFAULT; the knobs are read
  * at each launch, for A/B runs), w_t, and x's rows fit beside the ring (at most GR_XS_MAX bytes) with a row of
  * w_t in each slot.
- * Tests: tests/c/test_gemv_cuda.c (its [n, k] cases run here wherever the plan fits, with two and one blocks an SM
- * and with x in registers: every m, shape, prologue and epilogue, against float64), tests/python/test_linear_wt.py,
- * test_norm_linear.py, test_norm_linear_argmax.py (the folded argmax),
- * test_silu_mul_linear.py, the engine's decode tests (models stored out_in). */
+ * Tests: tests/c/test_gemv_cuda.c (its [n, k] cases run here wherever the plan fits, with two and one blocks an SM:
+ * every m, shape, prologue and epilogue, against float64), tests/python/test_linear_wt.py, test_norm_linear.py,
+ * test_norm_linear_argmax.py (the folded argmax), test_silu_mul_linear.py, the engine's decode tests (models stored
+ * out_in). */
 #include "backend/cuda/argmax_key.cuh"
 #include "backend/cuda/bulk.cuh"
 #include "backend/cuda/gemv.cuh"
@@ -47,8 +42,6 @@
 #define GR_SMEM_2 (112 * 1024)   /* the same when two blocks share an SM (228 KiB, 1 KiB reserved a block) */
 #define GR_XS_MAX (64 * 1024) /* staged x (with gamma / beta beside it for a norm at m = 1) at most */
 #define GR_EVICT 1 /* LC_GEMV_RING_EVICT unset: the weights' bulk copies under L2 evict_first */
-#define GR_XREG 0  /* LC_GEMV_RING_XREG unset: x staged in shared memory (1: in registers where it fits) */
-#define GR_XQ 8    /* x in registers: 16-byte chunks a lane at most (k <= 32·8·GR_XQ = 2048) */
 
 struct gr_geom {
     int grid;    /* blocks */
@@ -58,7 +51,6 @@ struct gr_geom {
     int slot_b;  /* bytes a slot (R rows, rounded up to 128) */
     int xs_b;    /* bytes of staged x */
     int evict;   /* the bulk copies under L2 evict_first (LC_GEMV_RING_EVICT, default GR_EVICT) */
-    int xreg;    /* m = 1: each warp holds x (normalised) in registers, no staging barrier (gr_plan says when) */
 };
 
 /* An integer knob of the environment (gemv.cuh's gemv_env_int; read at each launch, so that an A/B run can
@@ -96,7 +88,7 @@ static size_t gr_geometry(int64_t m, int64_t rowb, int64_t xs, int64_t n, int64_
 /* The plan of an [n, k] GEMV of m rows (w_t rows of 2k bytes; x's m rows staged, and at m = 1 with a norm its
  * gamma and beta beside them); 0 when the kernel does not take it. Two blocks an SM (GR_BPS) with the ring
  * shrunk so that two fit, where a slot still holds a row; else one block an SM with the whole ring. */
-static int gr_plan(int64_t m, int64_t k, int64_t n, int num_sms, int norm, int swiglu, gr_geom *g) {
+static int gr_plan(int64_t m, int64_t k, int64_t n, int num_sms, int norm, gr_geom *g) {
     if (!gr_flag("LC_GEMV_RING", GR_DEFAULT) || m < 1 || m > LC_GEMV_MAX_M || k < 8 || k % 8 != 0 || n < 1 || num_sms < 1) return 0;
     const int64_t rowb = 2 * k, ring = (int64_t)gr_env("LC_GEMV_RING_KB", 16, 200, GR_RING_KB) * 1024;
     g->slots = gr_env("LC_GEMV_RING_SLOTS", 2, GR_MAX_SLOTS, GR_SLOTS);
@@ -114,45 +106,7 @@ static int gr_plan(int64_t m, int64_t k, int64_t n, int num_sms, int norm, int s
         fits = r2 >= rowb * g->slots && gr_geometry(m, rowb, xs, n, 2 * (int64_t)num_sms, r2, g) <= GR_SMEM_2;
     }
     if (!fits) fits = gr_geometry(m, rowb, xs, n, num_sms, ring, g) <= GR_SMEM_MAX;
-    /* x in registers (LC_GEMV_RING_XREG) only where that form fits: m = 1, a lane's chunks within GR_XQ, no SwiGLU
-     * prologue (its x is 2k wide), a warp's rows of the block within a lane each (their bias and residual elements) */
-    g->xreg = gr_flag("LC_GEMV_RING_XREG", GR_XREG) && m == 1 && k <= 32 * 8 * GR_XQ && !swiglu && g->per <= 32 * GEMV_NW;
     return fits;
-}
-
-/* x's row (m = 1) into a lane's registers: chunks lane + 32q (q < N = GR_XQ, those below kch), the norm prologue
- * applied as gemv_stage_nk applies it (statistics: Σx and Σx² in float64 over the lane's chunks, a shuffle tree,
- * gemv_row_finish; each element normalised and rounded by gemv_norm_val), every warp for itself. */
-template <typename T, int N>
-__device__ __forceinline__ void gr_x_regs(const gemv_params &p, int kch, int lane, uint4 (&xr)[N]) {
-    const bool vx = (uintptr_t)p.x % 16 == 0, vg = (uintptr_t)p.ng % 16 == 0, vb = (uintptr_t)p.nb % 16 == 0;
-#pragma unroll
-    for (int q = 0; q < N; q++)
-        if (lane + 32 * q < kch) xr[q] = gemv_ld8(p.x + 8 * (lane + 32 * q), vx);
-    if (!p.norm) return;
-    double s = 0.0, s2 = 0.0;
-#pragma unroll
-    for (int q = 0; q < N; q++)
-        if (lane + 32 * q < kch)
-#pragma unroll
-            for (int j = 0; j < 8; j++) {
-                const double f = (double)Elem<T>::ldu(gemv_h(xr[q], j));
-                s += f, s2 = fma(f, f, s2);
-            }
-    const double ps[1][2] = {{gemv_warp_sum(s), gemv_warp_sum(s2)}};
-    float st[3];
-    gemv_row_finish(p, ps, 1, st);
-#pragma unroll
-    for (int q = 0; q < N; q++) {
-        const int c = lane + 32 * q;
-        if (c >= kch) break;
-        const uint4 gq = p.ng ? gemv_ld8(p.ng + 8 * c, vg) : xr[q], bq = p.nb ? gemv_ld8(p.nb + 8 * c, vb) : xr[q];
-        unsigned short h[8];
-#pragma unroll
-        for (int j = 0; j < 8; j++)
-            h[j] = gemv_norm_val<T>(Elem<T>::ldu(gemv_h(xr[q], j)), p, st, Elem<T>::ldu(gemv_h(gq, j)), Elem<T>::ldu(gemv_h(bq, j)));
-        xr[q] = gemv_pack8(h);
-    }
 }
 
 /* The folded argmax (p.amax): each row's best key (argmax_key.cuh) over the blocks, and the blocks done; both 0
@@ -179,10 +133,8 @@ __device__ __forceinline__ void gr_argmax_finish(const gemv_params &p, unsigned 
     atomicExch(&gr_am_done, 0u);
 }
 
-/* XR: x in registers (M = 1 only; a form of its own, so that the staged form keeps its registers and code) */
-template <typename T, int M, bool XR>
+template <typename T, int M>
 __global__ void __launch_bounds__(GEMV_NT, 2) gemv_ring_kernel(const gemv_params p, const gr_geom g) {
-    static_assert(!XR || M == 1, "x in registers at m = 1 only");
     extern __shared__ float4 gr_smem4[];
     char *const ring = reinterpret_cast<char *>(gr_smem4);
     unsigned short *const xs = reinterpret_cast<unsigned short *>(ring + (size_t)g.slots * g.slot_b);
@@ -225,26 +177,15 @@ __global__ void __launch_bounds__(GEMV_NT, 2) gemv_ring_kernel(const gemv_params
     if (tid == 0)
         for (int s = 0; s < g.slots && s < nst; s++) issue(s);
     const int kch = (int)(k / 8);
-    /* x in registers (XR: M = 1, where gr_plan set g.xreg): lane j of warp w holds the bias and residual elements
-     * of the warp's row w + 8j of the block (the warp's rows are w, w + 8, ...), and chunks lane + 32q of x,
-     * normalised: no block barrier between the PDL wait and the first row */
-    uint4 xr[XR ? GR_XQ : 1];
-    unsigned short xb = 0, xres = 0;
-    if (XR && p.bias && warp + 8 * lane < nr) xb = p.bias[r0 + warp + 8 * lane];
-    if (!XR && p.bias) /* a weight too: the block's slice before the wait when static */
+    if (p.bias) /* a weight too: the block's slice before the wait when static */
         for (int r = tid; r < nr; r += GEMV_NT) bs[r] = p.bias[r0 + r];
     if (p.prefetch) lc_pdl_wait(); /* x, residual and out only after the previous kernel */
-    if (XR) {
-        if (p.res && warp + 8 * lane < nr) xres = p.res[r0 + warp + 8 * lane];
-        gr_x_regs<T>(p, kch, lane, xr);
-    } else {
-        if (p.res) /* requested now, so that the epilogue does not wait on L2 (read before any row of out is written) */
-            for (int e = tid; e < M * nr; e += GEMV_NT) {
-                const int i = e / nr, r = e - i * nr;
-                rsd[i * g.per + r] = p.res[(int64_t)i * p.n + r0 + r];
-            }
-        gemv_stage_nk<T, M>(p, 0, kch, (int)k, true, xs, gr_st, gr_ps, warp, lane, tid); /* ends with a barrier */
-    }
+    if (p.res) /* requested now, so that the epilogue does not wait on L2 (read before any row of out is written) */
+        for (int e = tid; e < M * nr; e += GEMV_NT) {
+            const int i = e / nr, r = e - i * nr;
+            rsd[i * g.per + r] = p.res[(int64_t)i * p.n + r0 + r];
+        }
+    gemv_stage_nk<T, M>(p, 0, kch, (int)k, true, xs, gr_st, gr_ps, warp, lane, tid); /* ends with a barrier */
     unsigned long long best = 0ull; /* p.amax: lane i's best key of row i over the warp's rows */
     /* each warp on rows j = warp, warp + 8, ... of the block's range, at its own pace */
     for (int s = 0; s < nst; s++) {
@@ -257,48 +198,27 @@ __global__ void __launch_bounds__(GEMV_NT, 2) gemv_ring_kernel(const gemv_params
 #pragma unroll
             for (int i = 0; i < M; i++) acc[i] = -0.0f;
             const int rr = s * g.R + r; /* the row in the block's range */
-            if (XR) { /* the same sums in the same order, x from registers */
-#pragma unroll
-                for (int q = 0; q < GR_XQ; q++) {
-                    const int c = lane + 32 * q;
-                    if (c >= kch) break;
-                    float wf[8], xf[8];
-                    gemv_cvt(*reinterpret_cast<const uint4 *>(wr + (int64_t)c * 16), wf, T());
-                    gemv_cvt(xr[XR ? q : 0], xf, T());
-#pragma unroll
-                    for (int j = 0; j < 8; j++) acc[0] = fmaf(xf[j], wf[j], acc[0]);
-                }
-#pragma unroll
-                for (int o = 16; o > 0; o >>= 1) acc[0] += __shfl_xor_sync(0xffffffffu, acc[0], o);
-                const unsigned short b = __shfl_sync(0xffffffffu, xb, rr / 8), rs = __shfl_sync(0xffffffffu, xres, rr / 8);
-                if (lane == 0) {
-                    const unsigned short o = gemv_finish_with<T>(acc[0], p, b, rs);
-                    p.out[r0 + rr] = o;
-                    if (p.amax) best = max(best, lc_argmax_key(Elem<T>::ldu(o), (unsigned)(r0 + rr)));
-                }
-            } else { /* x staged in shared memory */
 #pragma unroll 2
-                for (int c = lane; c < kch; c += 32) {
-                    float wf[8];
-                    gemv_cvt(*reinterpret_cast<const uint4 *>(wr + (int64_t)c * 16), wf, T());
-#pragma unroll
-                    for (int i = 0; i < M; i++) {
-                        float xf[8];
-                        gemv_cvt(*reinterpret_cast<const uint4 *>(xs + i * k + 8 * c), xf, T());
-#pragma unroll
-                        for (int j = 0; j < 8; j++) acc[i] = fmaf(xf[j], wf[j], acc[i]);
-                    }
-                }
+            for (int c = lane; c < kch; c += 32) {
+                float wf[8];
+                gemv_cvt(*reinterpret_cast<const uint4 *>(wr + (int64_t)c * 16), wf, T());
 #pragma unroll
                 for (int i = 0; i < M; i++) {
+                    float xf[8];
+                    gemv_cvt(*reinterpret_cast<const uint4 *>(xs + i * k + 8 * c), xf, T());
 #pragma unroll
-                    for (int o = 16; o > 0; o >>= 1) acc[i] += __shfl_xor_sync(0xffffffffu, acc[i], o);
-                    if (lane == i) {
-                        const unsigned short o = gemv_finish_with<T>(acc[i], p, p.bias ? bs[rr] : (unsigned short)0,
-                                                                     p.res ? rsd[i * g.per + rr] : (unsigned short)0);
-                        p.out[(int64_t)i * p.n + r0 + rr] = o;
-                        if (p.amax) best = max(best, lc_argmax_key(Elem<T>::ldu(o), (unsigned)(r0 + rr)));
-                    }
+                    for (int j = 0; j < 8; j++) acc[i] = fmaf(xf[j], wf[j], acc[i]);
+                }
+            }
+#pragma unroll
+            for (int i = 0; i < M; i++) {
+#pragma unroll
+                for (int o = 16; o > 0; o >>= 1) acc[i] += __shfl_xor_sync(0xffffffffu, acc[i], o);
+                if (lane == i) {
+                    const unsigned short o = gemv_finish_with<T>(acc[i], p, p.bias ? bs[rr] : (unsigned short)0,
+                                                                 p.res ? rsd[i * g.per + rr] : (unsigned short)0);
+                    p.out[(int64_t)i * p.n + r0 + rr] = o;
+                    if (p.amax) best = max(best, lc_argmax_key(Elem<T>::ldu(o), (unsigned)(r0 + rr)));
                 }
             }
         }
@@ -317,38 +237,37 @@ __global__ void __launch_bounds__(GEMV_NT, 2) gemv_ring_kernel(const gemv_params
 /* 1 when the ring kernel takes this launch (w_t, m <= LC_GEMV_MAX_M, the plan fits); 0: the caller's other kernels. */
 extern "C" int lc_cuda_gemv_ring_fits(int64_t m, int64_t k, int64_t n, int w_t, int num_sms, int norm) {
     gr_geom g;
-    return w_t && gr_plan(m, k, n, num_sms, norm, 0, &g);
+    return w_t && gr_plan(m, k, n, num_sms, norm, &g);
 }
 
 /* The kernel's function attributes, once per device (pdl.cuh): the most dynamic shared memory a plan takes
  * (GR_SMEM_MAX), and the largest shared-memory carveout, so that the SM need not be reconfigured (drained) to
  * hold a block beside the kernel before it. */
-template <typename T, int M, bool XR> static cudaError_t gr_prepare() {
+template <typename T, int M> static cudaError_t gr_prepare() {
     static int done[GEMV_MAX_DEVICES];
     return lc_once_per_device(GEMV_MAX_DEVICES, [](int dev) { return &done[dev]; }, [] {
-        cudaError_t e = cudaFuncSetAttribute(gemv_ring_kernel<T, M, XR>, cudaFuncAttributeMaxDynamicSharedMemorySize, GR_SMEM_MAX);
+        cudaError_t e = cudaFuncSetAttribute(gemv_ring_kernel<T, M>, cudaFuncAttributeMaxDynamicSharedMemorySize, GR_SMEM_MAX);
         return e == cudaSuccess
-                   ? cudaFuncSetAttribute(gemv_ring_kernel<T, M, XR>, cudaFuncAttributePreferredSharedMemoryCarveout, 100)
+                   ? cudaFuncSetAttribute(gemv_ring_kernel<T, M>, cudaFuncAttributePreferredSharedMemoryCarveout, 100)
                    : e;
     });
 }
 
-template <typename T, int M, bool XR>
+template <typename T, int M>
 static cudaError_t gr_launch_m(const gemv_params &p, const gr_geom &g, cudaStream_t stream) {
-    const cudaError_t e = gr_prepare<T, M, XR>();
+    const cudaError_t e = gr_prepare<T, M>();
     if (e != cudaSuccess) return e;
-    return lc_pdl_launch(gemv_ring_kernel<T, M, XR>, dim3((unsigned)g.grid), dim3(GEMV_NT), gr_smem(g, M), stream, p, g);
+    return lc_pdl_launch(gemv_ring_kernel<T, M>, dim3((unsigned)g.grid), dim3(GEMV_NT), gr_smem(g, M), stream, p, g);
 }
 
 template <typename T> static cudaError_t gr_launch_t(int64_t m, const gemv_params &p, const gr_geom &g, cudaStream_t stream) {
-    if (g.xreg) return gr_launch_m<T, 1, true>(p, g, stream); /* gr_plan: only at m = 1 */
-    return gemv_for_m(m, cudaErrorInvalidValue, [&](auto mc) { return gr_launch_m<T, decltype(mc)::value, false>(p, g, stream); });
+    return gemv_for_m(m, cudaErrorInvalidValue, [&](auto mc) { return gr_launch_m<T, decltype(mc)::value>(p, g, stream); });
 }
 
 /* p filled by gemv_cuda.cu's launch (w_t); p.kc is set to k here (x staged whole). One plan a launch. */
 cudaError_t gemv_ring_launch(int64_t m, gemv_params p, int bf16, int num_sms, cudaStream_t stream, int *taken) {
     gr_geom g;
-    *taken = gr_plan(m, p.k, p.n, num_sms, p.norm && p.norm != LC_NORM_SWIGLU, p.norm == LC_NORM_SWIGLU, &g);
+    *taken = gr_plan(m, p.k, p.n, num_sms, p.norm && p.norm != LC_NORM_SWIGLU, &g);
     if (!*taken) return cudaSuccess;
     p.kc = (int)p.k;
     return bf16 ? gr_launch_t<__nv_bfloat16>(m, p, g, stream) : gr_launch_t<__half>(m, p, g, stream);

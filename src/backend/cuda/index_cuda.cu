@@ -1,6 +1,7 @@
 /* index_cuda.cu — the index ops on the GPU: embedding (one block row per gathered row, 16-byte copies when
  * the rows allow; an id outside offset..offset+vocab-1 writes a zero row: a kernel cannot refuse the call, and
- * a vocabulary shard (lc_embedding_offset) wants exactly that) and argmax
+ * a vocabulary shard (lc_embedding_offset) wants exactly that; with learned positions, lc_embedding_pos, each
+ * element the sum of the two rows in the dtype's arithmetic, an out-of-range id or position a zero row) and argmax
  * over the last axis (int64 out; the first maximum, NaN counting as the largest and the first NaN winning,
  * -0 == +0, as the CPU kernel and NumPy). Any float dtype (embedding copies bytes).
  * argmax reads each row as a scalar head up to a 16-byte boundary, 16-byte vectors, and a scalar tail, and
@@ -37,8 +38,41 @@ __global__ void embedding_kernel(const U *__restrict__ w, const void *__restrict
     }
 }
 
+/* Learned positions (lc_embedding_pos): out row r = w[ids[r]] + pw[pos[r]] in T's arithmetic (Elem<T>::C: float
+ * for the 16-bit dtypes, rounded once, as lc_add); an id or position out of range counts as a zero row. */
+template <typename T>
+__global__ void embedding_pos_kernel(const T *__restrict__ w, const void *__restrict__ ids, int ids64,
+                                     const T *__restrict__ pw, const void *__restrict__ pos, int pos64,
+                                     T *__restrict__ out, int64_t rows, int64_t vocab, int64_t prows, int64_t dim) {
+    lc_pdl_entry(); /* pdl.cuh */
+    typedef typename Elem<T>::C C;
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        const int64_t id = ids64 ? ((const int64_t *)ids)[r] : (int64_t)((const int32_t *)ids)[r];
+        const int64_t p = pos64 ? ((const int64_t *)pos)[r] : (int64_t)((const int32_t *)pos)[r];
+        const bool iv = id >= 0 && id < vocab, pv = p >= 0 && p < prows;
+        const T *a = w + (iv ? id : 0) * dim, *b = pw + (pv ? p : 0) * dim;
+        T *o = out + r * dim;
+        for (int64_t i = threadIdx.x; i < dim; i += blockDim.x)
+            o[i] = Elem<T>::st((iv ? Elem<T>::ld(a[i]) : (C)0) + (pv ? Elem<T>::ld(b[i]) : (C)0));
+    }
+}
+
+template <typename T> static cudaError_t launch_embedding_pos(const lc_embedding_args *a, cudaStream_t stream) {
+    const int blocks = (int)(a->rows < 65535 ? a->rows : 65535), threads = a->dim >= 512 ? 256 : 128;
+    return lc_pdl_launch(embedding_pos_kernel<T>, blocks, threads, 0, stream, (const T *)a->weight, a->ids,
+                         (int)(a->ids_dtype == LC_DTYPE_I64), (const T *)a->pos_weight, a->positions,
+                         (int)(a->pos_dtype == LC_DTYPE_I64), (T *)a->out, a->rows, a->vocab, a->pos_rows, a->dim);
+}
+
 cudaError_t lc_cuda_launch_embedding(const lc_embedding_args *a, cudaStream_t stream) {
     if (a->rows == 0) return cudaSuccess;
+    if (a->pos_weight) switch (a->dtype) {
+        case LC_DTYPE_F32: return launch_embedding_pos<float>(a, stream);
+        case LC_DTYPE_F64: return launch_embedding_pos<double>(a, stream);
+        case LC_DTYPE_F16: return launch_embedding_pos<__half>(a, stream);
+        case LC_DTYPE_BF16: return launch_embedding_pos<__nv_bfloat16>(a, stream);
+        default: return cudaErrorInvalidValue;
+        }
     const size_t row_bytes = (size_t)a->dim * lc_dtype_size(a->dtype);
     const int blocks = (int)(a->rows < 65535 ? a->rows : 65535);
     const int ids64 = a->ids_dtype == LC_DTYPE_I64;
