@@ -1,7 +1,9 @@
 /* linear.c — lc_linear / lc_linear_residual: act(x [m,k] · w [k,n] + bias [n]) (+ residual [m,n]) -> out
  * [m,n] (bias and residual optional; float32, float16, bfloat16), and the pre-norm forms lc_layer_norm_linear /
  * lc_rms_norm_linear (act(norm(x) · w + bias), their own op-table entries) and lc_silu_mul_linear (SwiGLU's down
- * projection: act(silu(gu[:, :k]) · gu[:, k:] · w + bias) + residual, its own entry): the activation is checked here, everything
+ * projection: act(silu(gu[:, :k]) · gu[:, k:] · w + bias) + residual, its own entry), and the pre-norm forms with
+ * argmax_out (lc_*_norm_linear_argmax: each row's argmax of out, folded into the backend's launch where it can, else
+ * lc_argmax after the op; tests/python/test_norm_linear_argmax.py): the activation is checked here, everything
  * else comes from the op table entry (op_eager.c: shapes, dtypes, out may be exactly the residual); the
  * backends run it as one GEMM + fused epilogue. Tests: tests/c/test_ops.c (linear group),
  * tests/python/test_ops_linear.py (residual cases included), tests/python/test_norm_linear.py,
