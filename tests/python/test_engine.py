@@ -142,6 +142,28 @@ def test_weight_layouts(folder, device, layout, monkeypatch):
     assert model.generate([3, 1, 4], 6) == other.generate([3, 1, 4], 6)
 
 
+@pytest.mark.parametrize("knob", ["LC_MODELS_ARGMAX_FUSE", "LC_MODELS_EMBED_FUSE", "LC_MODELS_ROPE_FUSE"])
+def test_fusion_knobs_change_nothing_but_the_ops(folder, device, knob, monkeypatch):
+    """The engine's folds (the argmax into lm_head, GPT-2's embeddings as one op, the rope into the decode
+    attention) give the tokens and logits of the ops they replace: greedy batches (graph-replayed on CUDA) equal
+    with the knob off and on, and the forward's logits within the reference's tolerance, float32 and bfloat16."""
+    _, path = folder
+    cfg_t = lc.models.load_checkpoint(path)
+    prompts = [[5, 17, 3, 99, 42], [7, 8], [1]]
+    ids = np.random.default_rng(6).integers(0, 50, (2, 6))
+    got = {}
+    for on in ("0", "1"):
+        monkeypatch.setenv(knob, on)
+        for dtype in ("float32", "bfloat16"):
+            model = load(path, device=device, dtype=dtype)
+            got[on, dtype] = model.generate(prompts, 8)
+            if dtype == "float32":
+                _close(_host(model(ids)), ref_forward(*cfg_t, ids), 2e-4)
+    assert got["0", "float32"] == got["1", "float32"]
+    assert got["1", "float32"][0] == ref_generate(*cfg_t, prompts[0], 8)
+    assert got["0", "bfloat16"] == got["1", "bfloat16"]
+
+
 def test_graph_decode_equals_eager(folder):
     """CUDA: the decode step replayed as one captured graph gives the eager tokens (greedy, a batch of
     prompts of different lengths). On the CPU graph=True is refused naming graph."""
