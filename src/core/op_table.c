@@ -162,19 +162,23 @@ static lc_status lc_infer_bias_add(const lc_op_def *d, const lc_op_operands *in,
     return LC_OK;
 }
 
+/* Input i has input ref's shape, else the shape error naming i ("expected [2, 3] (the shape of ids)"). */
+static lc_status lc_expect_shape_of(const lc_op_def *d, const lc_op_operands *in, int i, int ref) {
+    if (in->ndim[i] == in->ndim[ref] && !memcmp(in->shape[i], in->shape[ref], (size_t)in->ndim[ref] * sizeof(int64_t)))
+        return LC_OK;
+    char exp[128], rs[96];
+    lc_op_format_shape(rs, sizeof rs, in->ndim[ref], in->shape[ref]);
+    snprintf(exp, sizeof exp, "%s (the shape of %s)", rs, lc_op_arg_name(d, in, ref));
+    return lc_shape_err(d, in, i, exp);
+}
+
 /* Every present input the shape of input 0 (elementwise ops, attention). */
 static lc_status lc_infer_same(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs,
                                int *out_ndim, int64_t *out_shape) {
     (void)attrs;
-    for (int i = 1; i < in->n; i++) {
-        if (!in->shape[i]) continue;
-        if (in->ndim[i] != in->ndim[0] || memcmp(in->shape[i], in->shape[0], (size_t)in->ndim[0] * sizeof(int64_t))) {
-            char exp[128], ref[96];
-            lc_op_format_shape(ref, sizeof ref, in->ndim[0], in->shape[0]);
-            snprintf(exp, sizeof exp, "%s (the shape of %s)", ref, lc_op_arg_name(d, in, 0));
-            return lc_shape_err(d, in, i, exp);
-        }
-    }
+    lc_status st;
+    for (int i = 1; i < in->n; i++)
+        if (in->shape[i] && (st = lc_expect_shape_of(d, in, i, 0)) != LC_OK) return st;
     lc_copy_shape(in->ndim[0], in->shape[0], out_ndim, out_shape);
     return LC_OK;
 }
@@ -329,14 +333,8 @@ static lc_status lc_infer_embedding(const lc_op_def *d, const lc_op_operands *in
             snprintf(exp, sizeof exp, "[positions, %lld] (weight's dim 1)", (long long)in->shape[0][1]);
             return lc_shape_err(d, in, 2, exp);
         }
-        int same = in->ndim[3] == in->ndim[1];
-        for (int i = 0; same && i < in->ndim[1]; i++) same = in->shape[3][i] == in->shape[1][i];
-        if (!same) {
-            char exp[128], ids[96];
-            lc_op_format_shape(ids, sizeof ids, in->ndim[1], in->shape[1]);
-            snprintf(exp, sizeof exp, "ids' shape %s", ids);
-            return lc_shape_err(d, in, 3, exp);
-        }
+        lc_status st = lc_expect_shape_of(d, in, 3, 1);
+        if (st != LC_OK) return st;
     }
     *out_ndim = in->ndim[1] + 1;
     memcpy(out_shape, in->shape[1], (size_t)in->ndim[1] * sizeof(int64_t));
@@ -535,8 +533,8 @@ static lc_op_work lc_work_kv_append(const lc_op_operands *in, const lc_graph_att
 static lc_status lc_infer_kv_append(const lc_op_def *d, const lc_op_operands *in, const lc_graph_attrs *attrs,
                                     int *out_ndim, int64_t *out_shape) {
     (void)attrs;
-    for (int i = 0; i < 4; i++)
-        if (in->shape[1][i] != in->shape[0][i]) return lc_shape_err(d, in, 1, "k_new's shape");
+    const lc_status st = lc_expect_shape_of(d, in, 1, 0);
+    if (st != LC_OK) return st;
     lc_copy_shape(4, in->shape[0], out_ndim, out_shape);
     return LC_OK;
 }

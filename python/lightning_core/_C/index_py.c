@@ -109,25 +109,20 @@ static PyObject *embedding_impl(const char *fn, PyObject *const *v, int has_out)
     PyObject *off_obj = v[3 + has_out];
     int64_t offset = -1; /* -1: no offset (ids checked against the table's rows) */
     if (off_obj && off_obj != Py_None && lcpy_int_arg(fn, "offset", off_obj, 0, INT64_MAX, &offset) < 0) return NULL;
-    /* learned positions: pos_weight and positions together (the library names the one missing), not with offset */
+    /* learned positions (lc_embedding_pos; the op table's rule names one given without the other), not with offset */
     PyObject *pw_obj = v[4 + has_out], *pos_obj = v[5 + has_out];
-    const int npos = (pw_obj && pw_obj != Py_None) + (pos_obj && pos_obj != Py_None);
+    const int has_pw = pw_obj && pw_obj != Py_None, has_pos = pos_obj && pos_obj != Py_None, npos = has_pw || has_pos;
     if (npos && offset >= 0) {
         PyErr_Format(PyExc_ValueError, "%s: offset: expected None with pos_weight / positions (a vocabulary shard "
                      "holds no positions), got %lld", fn, (long long)offset);
-        return NULL;
-    }
-    if (npos == 1) {
-        PyErr_Format(PyExc_ValueError, "%s: %s: expected together with %s, got it alone", fn,
-                     pw_obj && pw_obj != Py_None ? "pos_weight" : "positions",
-                     pw_obj && pw_obj != Py_None ? "positions" : "pos_weight");
         return NULL;
     }
     ix_arg a[4];
     memset(a, 0, sizeof a);
     const int na = npos ? 4 : 2;
     if (ix_take(fn, "weight", v[0], 0, &a[0]) < 0 || ix_take(fn, "ids", v[1], 1, &a[1]) < 0 ||
-        (npos && (ix_take(fn, "pos_weight", pw_obj, 0, &a[2]) < 0 || ix_take(fn, "positions", pos_obj, 1, &a[3]) < 0))) {
+        (has_pw && ix_take(fn, "pos_weight", pw_obj, 0, &a[2]) < 0) ||
+        (has_pos && ix_take(fn, "positions", pos_obj, 1, &a[3]) < 0)) {
         for (int i = 0; i < 4; i++) ix_release(&a[i]);
         return NULL;
     }

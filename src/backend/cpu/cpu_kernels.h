@@ -42,6 +42,8 @@ lc_status lc_cpu_rms_norm(const lc_rms_norm_args *args, const char **path);
 lc_status lc_cpu_softmax(const lc_softmax_args *args, const char **path);
 lc_status lc_cpu_silu(const lc_silu_args *args, const char **path);   /* silu, and silu_mul when b != NULL */
 lc_status lc_cpu_bcast(const lc_bcast_args *args, const char **path); /* add, mul with broadcasting */
+/* out[0..n) = a + b, contiguous rows of dtype, with lc_cpu_bcast's arithmetic, on the calling thread (llm_cpu.c). */
+void lc_cpu_add_row(lc_dtype dtype, const void *a, const void *b, void *out, int64_t n);
 lc_status lc_cpu_rope(const lc_rope_args *args, const char **path);   /* rope_cpu.c */
 
 /* float16 / bfloat16 storage (lowp_cpu.c): blocks converted to float32, the float32 kernel above run on

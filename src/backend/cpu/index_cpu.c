@@ -1,12 +1,12 @@
 /* index_cpu.c — the index ops on the CPU: embedding (rows of weight [vocab, dim] gathered by int32/int64
  * ids; every id is checked before anything is written; a vocabulary shard (sharded, offset) writes zero rows
- * for the ids it does not hold; with learned positions each row adds pos_weight[positions[r]] as lc_add would) and argmax over the last axis (int64 out; the first
- * maximum, NaN counting as the largest, as NumPy). Any float dtype: embedding copies bytes, argmax compares
- * in float32/float64. Rows split over the pool. Tests: tests/python/test_ops_index.py. */
+ * for the ids it does not hold; with learned positions each row adds pos_weight[positions[r]] through the add's
+ * own loop, lc_cpu_add_row) and argmax over the last axis (int64 out; the first maximum, NaN counting as the
+ * largest, as NumPy). Any float dtype: embedding copies bytes, argmax compares in float32/float64. Rows split
+ * over the pool. Tests: tests/python/test_ops_index.py. */
 #include <string.h>
 
 #include "backend/cpu/cpu_kernels.h"
-#include "core/dtype_internal.h"
 #include "core/internal.h"
 #include "core/threadpool.h"
 #include "lightning_core/dtype.h"
@@ -20,39 +20,6 @@ typedef struct {
     size_t row_bytes;
 } emb_ctx;
 
-#define EMB_BLOCK 512 /* elements of a row added at a time (16-bit rows through float32 buffers) */
-
-/* o[0..n) = a + b in the dtype's arithmetic (lc_add's: float32 for the 16-bit dtypes, rounded once). */
-static void emb_add_row(lc_dtype dt, const char *a, const char *b, char *o, int64_t n) {
-    if (dt == LC_DTYPE_F64) {
-        for (int64_t i = 0; i < n; i++) ((double *)o)[i] = ((const double *)a)[i] + ((const double *)b)[i];
-        return;
-    }
-    if (dt == LC_DTYPE_F32) {
-        for (int64_t i = 0; i < n; i++) ((float *)o)[i] = ((const float *)a)[i] + ((const float *)b)[i];
-        return;
-    }
-    const lc_cvt_rows *cv = lc_cvt_rows_get();
-    float fa[EMB_BLOCK], fb[EMB_BLOCK];
-    for (int64_t j = 0; j < n; j += EMB_BLOCK) {
-        const size_t len = (size_t)(n - j < EMB_BLOCK ? n - j : EMB_BLOCK);
-        const uint16_t *pa = (const uint16_t *)a + j, *pb = (const uint16_t *)b + j;
-        uint16_t *po = (uint16_t *)o + j;
-        if (dt == LC_DTYPE_F16) {
-            cv->f16_f32(pa, fa, len);
-            cv->f16_f32(pb, fb, len);
-        } else {
-            cv->bf16_f32(pa, fa, len);
-            cv->bf16_f32(pb, fb, len);
-        }
-        for (size_t i = 0; i < len; i++) fa[i] += fb[i];
-        if (dt == LC_DTYPE_F16)
-            cv->f32_f16(fa, po, len);
-        else
-            cv->f32_bf16(fa, po, len);
-    }
-}
-
 static void emb_range(void *vctx, int64_t begin, int64_t end) {
     const emb_ctx *c = vctx;
     const lc_embedding_args *a = c->a;
@@ -65,9 +32,9 @@ static void emb_range(void *vctx, int64_t begin, int64_t end) {
         if (id < off || id - off >= vocab) /* only a shard (sharded) gets here: the others were checked */
             memset(orow, 0, c->row_bytes);
         else if (a->pos_weight) /* positions checked too */
-            emb_add_row(a->dtype, w + (size_t)(id - off) * c->row_bytes,
-                        (const char *)a->pos_weight + (size_t)ix_id(a->positions, a->pos_dtype, r) * c->row_bytes, orow,
-                        a->dim);
+            lc_cpu_add_row(a->dtype, w + (size_t)(id - off) * c->row_bytes,
+                           (const char *)a->pos_weight + (size_t)ix_id(a->positions, a->pos_dtype, r) * c->row_bytes,
+                           orow, a->dim);
         else
             memcpy(orow, w + (size_t)(id - off) * c->row_bytes, c->row_bytes);
     }

@@ -19,6 +19,7 @@
  * pool with lc_parallel_for, small ones run inline. out may be exactly an input: every block is read
  * before it is written, and a row's passes read x only before the pass that writes out (float32 softmax
  * reads back its own exponentials).
+ * lc_cpu_add_row: one row of add for another kernel's task (index_cpu.c's embedding with learned positions).
  * Tests: tests/c/test_ops_llm.c (against float64 loops, under each CPU mask), tests/python/test_ops_llm.py. */
 #include <math.h>
 #include <stdint.h>
@@ -344,6 +345,16 @@ lc_status lc_cpu_silu(const lc_silu_args *a, const char **path) {
     if (path) *path = llm_path(names[a->b != NULL], a->dtype, isa);
     llm_run(fn, (void *)a, (a->n + LLM_BLOCK - 1) / LLM_BLOCK, LLM_BLOCK);
     return LC_OK;
+}
+
+/* One contiguous row of add on the calling thread, through the add's own loop (so the arithmetic is lc_add's by
+ * construction): the embedding with learned positions adds its two rows with it inside its own pool task. */
+void lc_cpu_add_row(lc_dtype dtype, const void *a, const void *b, void *out, int64_t n) {
+    const lc_bcast_args args = {.kind = LC_BCAST_ADD, .dtype = dtype, .shape = {1, 1, 1, n}, .a_st = {0, 0, 0, 1},
+                                .b_st = {0, 0, 0, 1}, .contig = 1, .a = a, .b = b, .out = out};
+    const bc_job j = {&args, (n + LLM_BLOCK - 1) / LLM_BLOCK};
+    const char *isa;
+    if (n > 0) bcast_pick(&isa)((void *)&j, 0, j.nblk);
 }
 
 lc_status lc_cpu_bcast(const lc_bcast_args *a, const char **path) {
