@@ -1,6 +1,7 @@
 /* decode_probe.cu — stage timing of the tensor-core decode (developer probe; scripts/device/decode_probe.sh
  * builds it with the kernel's -DSDM_PROBE stamps): bf16, H 32, Hkv 8, D 128, sq 1, B and Skv from argv,
- * optionally with key_lengths (argv[3] = 1, as a KV cache has). Launches 24 calls back to back on distinct
+ * optionally with key_lengths (argv[6] = the length, as a KV cache has), the fused append (argv[7] = 1) and the
+ * fused rope (argv[8] = 1). Launches 24 calls back to back on distinct
  * k/v copies (PDL overlaps them as in a graph), then prints, for the last call, each stage's globaltimer
  * stamp across blocks (min / median / max, in ns after the earliest block passed its PDL wait). */
 #include <algorithm>
@@ -19,6 +20,7 @@ int main(int argc, char **argv) {
     const long long B = argc > 1 ? atoll(argv[1]) : 1, S = argc > 2 ? atoll(argv[2]) : 1024;
     const long long H = argc > 3 ? atoll(argv[3]) : 32, Hkv = argc > 4 ? atoll(argv[4]) : 8, D = argc > 5 ? atoll(argv[5]) : 128;
     const int len0 = argc > 6 ? atoi(argv[6]) : 0, append = argc > 7 && atoi(argv[7]) != 0, with_len = len0 > 0;
+    const int rope = append && argc > 8 && atoi(argv[8]) != 0; /* the fused rope (positions len0), LLaMA's theta */
     const long long copies = 24;
     int sms = 0;
     cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
@@ -49,6 +51,18 @@ int main(int argc, char **argv) {
     a.q = q, a.out = o, a.scale = 0.08838834764831845f;
     if (with_len) a.key_lengths = len, a.key_lengths_dtype = LC_DTYPE_I32;
     if (append) a.append = &ka, a.causal = 1;
+    lc_rope_args ra;
+    memset(&ra, 0, sizeof ra);
+    int *rpos = NULL;
+    if (rope) {
+        cudaMalloc(&rpos, 4 * B);
+        std::vector<int> hp(B, len0);
+        cudaMemcpy(rpos, hp.data(), 4 * B, cudaMemcpyHostToDevice);
+        ra.dtype = LC_DTYPE_BF16, ra.batch = B, ra.heads = H, ra.seq = 1, ra.head_dim = D, ra.rotary_dim = D;
+        ra.positions = rpos, ra.pos_dtype = LC_DTYPE_I32, ra.p_st[0] = 1, ra.p_st[1] = 1;
+        ra.opt.theta = 10000.0, ra.opt.rotary_dim = D;
+        a.rope = &ra;
+    }
     const int64_t qst[4] = {H * D, D, D, 1}, kst[4] = {Hkv * S * D, S * D, D, 1};
     memcpy(a.q_st, qst, sizeof qst), memcpy(a.o_st, qst, sizeof qst);
     memcpy(a.k_st, kst, sizeof kst), memcpy(a.v_st, kst, sizeof kst);
@@ -78,8 +92,8 @@ int main(int argc, char **argv) {
         if (t[i * 8 + 1] && t[i * 8 + 1] + 1000000ull > last) blk.push_back(i);
     unsigned long long t0 = ~0ull;
     for (size_t i : blk) t0 = std::min(t0, t[i * 8 + 1]);
-    printf("B=%lld H=%lld Hkv=%lld D=%lld Skv=%lld len %d append %d, path %s: %zu blocks; stamps in ns after the first PDL wait\n",
-           B, H, Hkv, D, S, len0, append, path, blk.size());
+    printf("B=%lld H=%lld Hkv=%lld D=%lld Skv=%lld len %d append %d rope %d, path %s: %zu blocks; stamps in ns after the first PDL wait\n",
+           B, H, Hkv, D, S, len0, append, rope, path, blk.size());
     const char *names[8] = {"entry", "pdl wait", "tiles issued", "first tile", "loop done", "partial", "cluster sync", "end"};
     for (int s = 0; s < 8; s++) {
         std::vector<long long> v;

@@ -167,22 +167,25 @@ lc_status lc_check_shape(const char *op, const char *name, const lc_tensor_t *t,
     return LC_OK;
 }
 
-lc_status lc_check_out_view(const char *op, const lc_tensor_t *out, lc_dtype dtype, int ndim, const int64_t *expected) {
+lc_status lc_check_out_arg(const char *op, const char *name, const lc_tensor_t *out, lc_dtype dtype, int ndim,
+                           const int64_t *expected, int contiguous) {
     lc_status st;
-    if ((st = lc_check_tensor(op, "out", out)) != LC_OK || (st = lc_check_dtype_is(op, "out", out, dtype)) != LC_OK ||
-        (st = lc_check_shape(op, "out", out, ndim, expected)) != LC_OK)
+    if ((st = lc_check_tensor(op, name, out)) != LC_OK || (st = lc_check_dtype_is(op, name, out, dtype)) != LC_OK ||
+        (st = lc_check_shape(op, name, out, ndim, expected)) != LC_OK)
         return st;
     if (!lc_tensor_is_writable(out))
-        return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: out: expected a writable tensor, got a read-only one", op);
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: %s: expected a writable tensor, got a read-only one", op, name);
+    if (contiguous && !lc_tensor_is_contiguous(out))
+        return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: %s: expected a contiguous tensor, got a strided view", op, name);
     return LC_OK;
 }
 
+lc_status lc_check_out_view(const char *op, const lc_tensor_t *out, lc_dtype dtype, int ndim, const int64_t *expected) {
+    return lc_check_out_arg(op, "out", out, dtype, ndim, expected, 0);
+}
+
 lc_status lc_check_out(const char *op, const lc_tensor_t *out, lc_dtype dtype, int ndim, const int64_t *expected) {
-    lc_status st = lc_check_out_view(op, out, dtype, ndim, expected);
-    if (st != LC_OK) return st;
-    if (!lc_tensor_is_contiguous(out))
-        return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: out: expected a contiguous tensor, got a strided view", op);
-    return LC_OK;
+    return lc_check_out_arg(op, "out", out, dtype, ndim, expected, 1);
 }
 
 /* Byte range [lo, hi) a host tensor can address. */

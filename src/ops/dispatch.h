@@ -57,6 +57,10 @@ lc_status lc_check_tensor(const char *op, const char *name, const lc_tensor_t *t
 lc_status lc_check_dtype_is(const char *op, const char *name, const lc_tensor_t *t, lc_dtype dtype);
 /* Exact shape; `expected` has ndim entries. */
 lc_status lc_check_shape(const char *op, const char *name, const lc_tensor_t *t, int ndim, const int64_t *expected);
+/* An output argument named `name` (errors say "op: name: ..."): a valid, writable tensor of dtype and exact shape,
+ * and contiguous when `contiguous`. lc_check_out and lc_check_out_view are it for "out". */
+lc_status lc_check_out_arg(const char *op, const char *name, const lc_tensor_t *out, lc_dtype dtype, int ndim,
+                           const int64_t *expected, int contiguous);
 /* lc_check_out without the contiguity rule: an out that may be a strided view (lc_copy). */
 lc_status lc_check_out_view(const char *op, const lc_tensor_t *out, lc_dtype dtype, int ndim, const int64_t *expected);
 /* `out`: a valid, writable, contiguous tensor of dtype and exact shape. */

@@ -45,8 +45,8 @@ static lc_status lc_norm_linear_run(lc_op op, const lc_tensor_t *const *in, int 
     if (!argmax_out || !in[0] || lc_tensor_ndim(in[0]) != 2)
         return lc_linear_family_run(op, in, nin, &attrs, act, NULL, out, device);
     const int64_t m = lc_tensor_dim(in[0], 0);
-    lc_status st = lc_check_out(fn, argmax_out, LC_DTYPE_I64, 1, &m);
-    if (st != LC_OK) return lc_error_wrap(st, "%s: argmax_out", fn);
+    lc_status st = lc_check_out_arg(fn, "argmax_out", argmax_out, LC_DTYPE_I64, 1, &m, 1);
+    if (st != LC_OK) return st;
     for (int i = 0; i < nin; i++)
         if ((st = lc_check_no_overlap(fn, argmax_out, lc_op_get(op)->input_names[i], in[i], 0)) != LC_OK) return st;
     if (out && (st = lc_check_no_overlap(fn, argmax_out, "out", out, 0)) != LC_OK) return st;

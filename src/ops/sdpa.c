@@ -81,13 +81,8 @@ static lc_status lc_sdpa_mask_check(const char *fn, const lc_tensor_t *m, int r,
  * written once: e.g. the [b, h, s, d] view of a [b, s, h, d] buffer, so the heads land merged for the output
  * projection). A strided out must live on the op's device (checked after routing). */
 static lc_status lc_sdpa_check_out(const char *fn, const lc_tensor_t *out, lc_dtype dtype, int ndim, const int64_t *shape) {
-    lc_status st;
-    if ((st = lc_check_tensor(fn, "out", out)) != LC_OK || (st = lc_check_dtype_is(fn, "out", out, dtype)) != LC_OK ||
-        (st = lc_check_shape(fn, "out", out, ndim, shape)) != LC_OK)
-        return st;
-    if (!lc_tensor_is_writable(out))
-        return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: out: expected a writable tensor, got a read-only one", fn);
-    if (lc_tensor_is_contiguous(out)) return LC_OK;
+    lc_status st = lc_check_out_view(fn, out, dtype, ndim, shape);
+    if (st != LC_OK || lc_tensor_is_contiguous(out)) return st;
     /* non-overlapping: sorted by stride, each axis' stride >= the span of the smaller ones */
     int order[LC_MAX_DIMS], n = 0;
     const int64_t *st_ = lc_tensor_strides(out);
@@ -188,7 +183,7 @@ lc_status lc_sdpa_run(const lc_sdpa_call *c) {
         }
     }
     /* lse */
-    if (c->lse && (st = lc_check_out(fn, c->lse, LC_DTYPE_F32, r - 1, os)) != LC_OK) return lc_error_wrap(st, "%s: lse", fn);
+    if (c->lse && (st = lc_check_out_arg(fn, "lse", c->lse, LC_DTYPE_F32, r - 1, os, 1)) != LC_OK) return st;
     /* overlap: out and lse against every input */
     const lc_tensor_t *inputs[7] = {q, k, v, c->mask, c->key_lengths, c->k_new, c->v_new};
     const char *names[7] = {"q", "k", "v", "attn_mask", "key_lengths", "k_new", "v_new"};

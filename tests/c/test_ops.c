@@ -603,6 +603,29 @@ static void group_bad_input(void) {
                      lc_rms_norm_linear_argmax(a45, NULL, 1e-6, b53, NULL, LC_ACT_NONE, o43, am32, CPU));
         EXPECT_ERROR(&g, "layer_norm_linear argmax_out [5] for 4 rows", LC_ERR_SHAPE, "argmax_out", o43,
                      lc_layer_norm_linear_argmax(a45, NULL, NULL, 1e-5, b53, NULL, LC_ACT_NONE, o43, am5, CPU));
+        /* an output argument is named once, after the op (lc_check_out_arg): the whole message */
+        struct { const char *desc, *want; lc_status st; } named[2];
+        lc_clear_error();
+        named[0].st = lc_rms_norm_linear_argmax(a45, NULL, 1e-6, b53, NULL, LC_ACT_NONE, o43, am32, CPU);
+        named[0].desc = "argmax_out's message", named[0].want = "rms_norm_linear: argmax_out: expected dtype int64, got int32";
+        char got0[256];
+        snprintf(got0, sizeof got0, "%s", lc_last_error());
+        lc_tensor_t *q = bad_t(F32, 4, 1, 2, 3, 4), *o = bad_out(F32, 4, 1, 2, 3, 4), *lse = bad_out(F64, 3, 1, 2, 3, 0);
+        lc_sdpa_options so = {0};
+        so.lse = lse;
+        lc_clear_error();
+        named[1].st = lc_sdpa(q, q, q, o, &so, CPU);
+        named[1].desc = "sdpa lse's message", named[1].want = "scaled_dot_product_attention: lse: expected dtype float32, got float64";
+        const char *got[2] = {got0, lc_last_error()};
+        for (int i = 0; i < 2; i++) {
+            char why[512] = "";
+            if (named[i].st == LC_OK || strcmp(got[i], named[i].want) != 0)
+                snprintf(why, sizeof why, "got \"%s\", expected \"%s\"", got[i], named[i].want);
+            h_record(&g, LC_DEVICE_CPU, named[i].desc, why[0] ? H_FAIL : H_PASS, -1.0, 0.0, NULL, why[0] ? why : got[i]);
+        }
+        lc_tensor_free(q);
+        lc_tensor_free(o);
+        lc_tensor_free(lse);
         lc_tensor_free(am32);
         lc_tensor_free(am5);
     }

@@ -138,16 +138,18 @@ def test_bad_argmax_out(device):
     x = _t(rng.standard_normal((3, 16)).astype(dt), device, "bfloat16")
     wv, _ = _wt(rng, 16, 40, dt, device, "bfloat16")
     mk = (lambda a: lc.Tensor(a, device=device)) if device == "cuda" else (lambda a: a)
-    bad = [(mk(np.zeros(3, np.int32)), TypeError, "argmax_out"),
-           (mk(np.zeros(4, np.int64)), ValueError, "argmax_out"),
-           (mk(np.zeros((3, 1), np.int64)), ValueError, "argmax_out"),
+    # the argument named once, after the op (not "argmax_out: ...: out: ...")
+    bad = [(mk(np.zeros(3, np.int32)), TypeError, r"^rms_norm_linear: argmax_out: expected dtype int64, got int32$"),
+           (mk(np.zeros(4, np.int64)), ValueError, r"^rms_norm_linear: argmax_out: expected shape \[3\], got \[4\]$"),
+           (mk(np.zeros((3, 1), np.int64)), ValueError,
+            r"^rms_norm_linear: argmax_out: expected shape \[3\], got \[3, 1\]$"),
            ([0, 0, 0], TypeError, "argmax_out")]
     for obj, exc, word in bad:
         with pytest.raises(exc, match=word):
             lc.rms_norm_linear(x, wv, None, None, 1e-6, "none", device, obj)
     strided = np.full(6, -7, np.int64)[::2]
     if device == "cpu":
-        with pytest.raises(ValueError, match="argmax_out"):
+        with pytest.raises(ValueError, match="^rms_norm_linear: argmax_out: expected a contiguous tensor, got a strided view$"):
             lc.rms_norm_linear(x, wv, None, None, 1e-6, "none", device, strided)
         assert np.all(np.full(6, -7, np.int64)[::2] == strided)
     # still usable, and a good call after the refusals
