@@ -10,10 +10,10 @@ import numpy as np
 from lightning_core.models import load
 
 
-def alternate(runs, b, reps=4):
+def alternate(runs, b, reps=4, plen=32):
     """runs: {label: fn(prompts, timings) -> tokens}, called in turn (a warm-up round, then reps - 1 samples each)
-    on b fixed 32-token prompts. Returns ({label: median decode ms a step}, whether all gave the same tokens)."""
-    prompts = np.random.default_rng(3).integers(1, 1000, (b, 32)).tolist()
+    on b fixed plen-token prompts. Returns ({label: median decode ms a step}, whether all gave the same tokens)."""
+    prompts = np.random.default_rng(3).integers(1, 1000, (b, plen)).tolist()
     res = {k: [] for k in runs}
     outs = {}
     for rep in range(reps):

@@ -6,6 +6,7 @@ its environment is set before each of its calls (the ring's knobs are read at ea
 RING_AB_SETTINGS: "label=layout[,VAR=value...];..." (default: out_in with the ring, LC_GEMV_RING=1; out_in
 without it, LC_GEMV_RING=0, the [n, k] tile kernel; in_out, the split-k [k, n] kernel, where the ring does not
 apply). A variable a setting does not name is unset for its calls. RING_AB_BATCHES (default "1"): batch sizes.
+RING_AB_PROMPT (default 32): the prompts' length (the cache holds it + 64 at the end).
 Usage: python scripts/device/ring_ab.py DIR [DIR ...]"""
 import os
 import sys
@@ -46,7 +47,8 @@ def main():
                 return models[label].generate(p, 64, timings=tm)
             return f
         for b in map(int, os.environ.get("RING_AB_BATCHES", "1").split(",")):
-            report(d, b, *alternate({k: run(k) for k in settings}, b))
+            plen = int(os.environ.get("RING_AB_PROMPT", "32"))
+            report(d + (f" prompt {plen}" if plen != 32 else ""), b, *alternate({k: run(k) for k in settings}, b, plen=plen))
         del models
 
 

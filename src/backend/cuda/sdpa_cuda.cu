@@ -554,6 +554,16 @@ static void sd_plan_mma_split(int64_t skv, int num_sms, sd_plan *pl) {
         }
 }
 
+/* LC_SDPA_DECODE_DIRECT=N (0..64): with the fold or the cluster merge, a tensor-core decode group whose visible keys
+ * span at most N tiles of 64 is done by one block, no merge (sd_params.direct_keys; default SD_DEC_DIRECT_TILES;
+ * read at each call, for A/B runs). */
+#define SD_DEC_DIRECT_TILES 0
+static int sd_dec_direct_keys(void) {
+    const char *e = getenv("LC_SDPA_DECODE_DIRECT");
+    const long v = e ? strtol(e, NULL, 10) : SD_DEC_DIRECT_TILES;
+    return (int)((v < 0 ? 0 : v > 64 ? 64 : v) * SD_DEC_MMA_BK);
+}
+
 /* LC_SDPA_DECODE=simt: the SIMT decode kernel for every decode shape; LC_SDPA_DECODE_FOLD=0: the
  * tensor-core decode leaves its split partials to sd_combine (both for A/B runs; read at each call). */
 static int sd_env_is(const char *name, const char *value) {
@@ -783,6 +793,8 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
     p.kn = p.vn = NULL;
     p.tnew = 0;
     p.kl_rw = p.ovf = NULL;
+    p.count_now = sd_env_is("LC_SDPA_DECODE_COUNT", "now");
+    p.direct_keys = sd_dec_direct_keys();
     for (int i = 0; i < 3; i++) p.kn_st[i] = p.vn_st[i] = 0;
     if (fuse) {
         const lc_kv_append_args *ap = args->append;

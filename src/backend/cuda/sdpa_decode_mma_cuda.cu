@@ -162,8 +162,34 @@ __device__ __noinline__ void sdm_rope_rows(T *qs, T *kt, int nq, int r0, int sq,
     }
 }
 
+/* The fused append's count (thread 0 of each block, sd_params): `cnt`, the blocks of sequence b that had read L0
+ * (l0s, the block's shared copy) before this one, as atomicAdd returned it (~0u: no count to finish). The add is
+ * issued right after the read and its result awaited only when the block ends (sdm_count_finish), so that its L2
+ * round trip is off the path to the first tile's loads (p.count_now, LC_SDPA_DECODE_COUNT=now: awaited at once,
+ * as before session 27, for A/B runs). The last block of b to count sets b's new length (and the overflow flag)
+ * and puts the counter back to 0. */
+__device__ __forceinline__ void sdm_count_finish(const sd_params &p, unsigned cnt, int l0) {
+    const unsigned per_b = (unsigned)p.kv_heads * (unsigned)p.nrg * (unsigned)p.nsplit;
+    if (cnt != per_b - 1u) return;
+    const int b = (int)(blockIdx.x / per_b);
+    atomicExch(&sdm_bctr[b], 0u);
+    p.kl_rw[b] = min(l0 + p.tnew, p.skv);
+    if (l0 + p.tnew > p.skv && p.ovf) *p.ovf = 1;
+}
+
+template <typename T, int DP, typename TAB>
+__device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB &tab, unsigned &cnt, int &l0s);
+
 template <typename T, int DP, typename TAB>
 __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p, const __grid_constant__ TAB tab) {
+    __shared__ int sdm_l0; /* the fused append's L0 for the whole block */
+    unsigned cnt = ~0u;
+    sd_decode_mma_body<T, DP, TAB>(p, tab, cnt, sdm_l0);
+    if (cnt != ~0u) sdm_count_finish(p, cnt, sdm_l0); /* every path of the body returns here */
+}
+
+template <typename T, int DP, typename TAB>
+__device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB &tab, unsigned &cnt, int &sdm_l0) {
     SDM_STAMP(0);
     lc_pdl_entry(); /* pdl.cuh */
     SDM_STAMP(1);
@@ -241,16 +267,13 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p, const
     /* Fused append: L0 (the length before this call) and the new length; the bookkeeping of sd_params. */
     int L0 = L; /* keys >= L0 come from kn / vn (none without the append) */
     if (p.tnew) {
-        __shared__ int sdm_l0;
-        if (tid == 0) {
+        if (tid == 0) { /* the read has returned (l0 is used), so the count cannot precede it */
             l0 = min(max(l0, 0), p.skv);
             sdm_l0 = l0;
-            __threadfence();
-            const unsigned total = (unsigned)p.kv_heads * (unsigned)p.nrg * (unsigned)p.nsplit;
-            if (atomicAdd(&sdm_bctr[b], 1u) == total - 1u) { /* every block of b has read L0 */
-                atomicExch(&sdm_bctr[b], 0u);
-                p.kl_rw[b] = min(l0 + p.tnew, p.skv);
-                if (l0 + p.tnew > p.skv && p.ovf) *p.ovf = 1;
+            cnt = atomicAdd(&sdm_bctr[b], 1u);
+            if (p.count_now) { /* the form before session 27 (A/B): awaited here */
+                sdm_count_finish(p, cnt, l0);
+                cnt = ~0u;
             }
         }
         __syncthreads();
@@ -284,10 +307,11 @@ __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p, const
      * capacity, but the lengths are only known here). With the fold, the others leave at once and the
      * merge waits for the live ones only; one live split (or none) writes out directly. */
     const int live = p.nsplit > 1 ? min(p.nsplit, (kmax - kmin + p.chunk - 1) / p.chunk) : 1;
-    /* with one live split (or none) it writes out itself and the others leave (with p.cluster every block of
-     * the cluster knows it: the same length); else a cluster's blocks all stay for its barriers (a dead split
-     * merges as an empty partial: ntile 0 below) */
-    const bool direct = p.nsplit == 1 || ((p.fold || p.cluster) && live <= 1);
+    /* with one live split (or none), or keys spanning at most p.direct_keys (a short cache: one block's few
+     * tiles cost less than a merge), split 0 takes them all and writes out itself and the others leave (with
+     * p.cluster every block of the cluster knows it: the same length); else a cluster's blocks all stay for its
+     * barriers (a dead split merges as an empty partial: ntile 0 below) */
+    const bool direct = p.nsplit == 1 || ((p.fold || p.cluster) && (live <= 1 || kmax - kmin <= p.direct_keys));
     const bool cmerge = p.cluster && !direct;
     if (!p.cluster && p.fold && !direct && split >= live) return;
     if (direct && split > 0) return;
