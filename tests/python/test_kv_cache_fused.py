@@ -47,6 +47,29 @@ def fuses(device, dtype, d, t):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"B{c[0]}H{c[1]}kv{c[2]}D{c[3]}T{c[5]}")
 def test_fused_equals_append_then_attention(rng, device, dtype, case):
+    _fused_vs_twin(rng, device, dtype, case)
+
+
+# The tensor-core decode's A/B knobs (read at each call): one block for a key range of at most N tiles instead of
+# splits and a merge (LC_SDPA_DECODE_DIRECT; 0: only when one split holds them all, 64: every case here), the new
+# rows copied into the caches from kn / vn before the loads (LC_SDPA_DECODE_APPEND=early) instead of from the
+# landed tiles, the append's count awaited where it is taken (LC_SDPA_DECODE_COUNT=now). Each form: fused equals
+# append + attention bit for bit, the float64 reference within tolerance, the new rows in the caches.
+KNOBS = [{"LC_SDPA_DECODE_DIRECT": "0"}, {"LC_SDPA_DECODE_DIRECT": "64"},
+         {"LC_SDPA_DECODE_DIRECT": "0", "LC_SDPA_DECODE_APPEND": "early", "LC_SDPA_DECODE_COUNT": "now"}]
+
+
+@requires_cuda
+@pytest.mark.parametrize("knobs", KNOBS, ids=lambda k: ",".join(f"{n[15:]}={v}" for n, v in k.items()))
+@pytest.mark.parametrize("case", [c for c in CASES if c[3] % 8 == 0 and c[5] <= 16],
+                         ids=lambda c: f"B{c[0]}H{c[1]}kv{c[2]}D{c[3]}T{c[5]}")
+def test_fused_decode_knobs(rng, case, knobs, monkeypatch):
+    for name, value in knobs.items():
+        monkeypatch.setenv(name, value)
+    _fused_vs_twin(rng, "cuda", "bfloat16", case)
+
+
+def _fused_vs_twin(rng, device, dtype, case):
     b, h, hkv, d, lens, t, max_seq, window = case
     dt = DT[dtype]
     fused, twin = twin_caches(rng, b, hkv, d, lens, max_seq, dtype, device)

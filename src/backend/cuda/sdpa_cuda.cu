@@ -557,7 +557,7 @@ static void sd_plan_mma_split(int64_t skv, int num_sms, sd_plan *pl) {
 /* LC_SDPA_DECODE_DIRECT=N (0..64): with the fold or the cluster merge, a tensor-core decode group whose visible keys
  * span at most N tiles of 64 is done by one block, no merge (sd_params.direct_keys; default SD_DEC_DIRECT_TILES;
  * read at each call, for A/B runs). */
-#define SD_DEC_DIRECT_TILES 0
+#define SD_DEC_DIRECT_TILES 2
 static int sd_dec_direct_keys(void) {
     const char *e = getenv("LC_SDPA_DECODE_DIRECT");
     const long v = e ? strtol(e, NULL, 10) : SD_DEC_DIRECT_TILES;
@@ -794,6 +794,7 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
     p.tnew = 0;
     p.kl_rw = p.ovf = NULL;
     p.count_now = sd_env_is("LC_SDPA_DECODE_COUNT", "now");
+    p.append_early = sd_env_is("LC_SDPA_DECODE_APPEND", "early");
     p.direct_keys = sd_dec_direct_keys();
     for (int i = 0; i < 3; i++) p.kn_st[i] = p.vn_st[i] = 0;
     if (fuse) {
