@@ -51,12 +51,12 @@ def test_fused_equals_append_then_attention(rng, device, dtype, case):
 
 
 # The tensor-core decode's A/B knobs (read at each call): one block for a key range of at most N tiles instead of
-# splits and a merge (LC_SDPA_DECODE_DIRECT; 0: only when one split holds them all, 64: every case here), the new
-# rows copied into the caches from kn / vn before the loads (LC_SDPA_DECODE_APPEND=early) instead of from the
-# landed tiles, the append's count awaited where it is taken (LC_SDPA_DECODE_COUNT=now). Each form: fused equals
-# append + attention bit for bit, the float64 reference within tolerance, the new rows in the caches.
+# splits and a merge (LC_SDPA_DECODE_DIRECT; default 2; 0: only when one split holds them all, 64: every case
+# here), the append's count awaited where it is taken (LC_SDPA_DECODE_COUNT=now) instead of at the block's end.
+# Each form: fused equals append + attention bit for bit, the float64 reference within tolerance, the new rows in
+# the caches.
 KNOBS = [{"LC_SDPA_DECODE_DIRECT": "0"}, {"LC_SDPA_DECODE_DIRECT": "64"},
-         {"LC_SDPA_DECODE_DIRECT": "0", "LC_SDPA_DECODE_APPEND": "early", "LC_SDPA_DECODE_COUNT": "now"}]
+         {"LC_SDPA_DECODE_DIRECT": "0", "LC_SDPA_DECODE_COUNT": "now"}]
 
 
 @requires_cuda

@@ -794,7 +794,6 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
     p.tnew = 0;
     p.kl_rw = p.ovf = NULL;
     p.count_now = sd_env_is("LC_SDPA_DECODE_COUNT", "now");
-    p.append_early = sd_env_is("LC_SDPA_DECODE_APPEND", "early");
     p.direct_keys = sd_dec_direct_keys();
     for (int i = 0; i < 3; i++) p.kn_st[i] = p.vn_st[i] = 0;
     if (fuse) {

@@ -76,7 +76,6 @@ typedef struct sd_params {
     int tnew;
     int *kl_rw, *ovf;
     int count_now; /* the count's result awaited where it is taken, not at the block's end (A/B: sdm_count) */
-    int append_early; /* (A/B) split 0 copies the new rows from kn / vn before its loads, not from the tiles */
     /* tensor-core decode with fold or cluster: a (b, kv head, row group) whose visible keys span at most this
      * many is done by its split 0 alone, which writes out (no merge); 0: only when one split holds them all */
     int direct_keys;

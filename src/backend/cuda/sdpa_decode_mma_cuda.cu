@@ -123,21 +123,6 @@ __device__ __noinline__ float2 sdm_rope_cs(double pos, double inv) {
     return r;
 }
 
-/* The fused append from a landed tile: this call's keys [f0, f1) of tile kt (keys from k0; k rows, then v rows
- * SDM_BK rows later), their first d columns, into the caches (kc / vc: the (b, kv head) rows, row strides k2 /
- * v2). Stores only: nothing waits on them in this launch (no block reads the caches at those rows). */
-template <typename T, int PITCH, int CPR>
-__device__ __forceinline__ void sdm_append_rows(const T *kt, int k0, int f0, int f1, int d, T *kc, T *vc, long long k2,
-                                                long long v2) {
-    const int nk = f1 > f0 ? f1 - f0 : 0;
-    for (int idx = threadIdx.x; idx < 2 * nk * CPR; idx += SDM_NT) {
-        const int w = idx / (nk * CPR), rem = idx - w * (nk * CPR), key = f0 + rem / CPR, c = (rem % CPR) * 8;
-        if (c >= d) continue;
-        T *const dst = (w ? vc : kc) + (long long)key * (w ? v2 : k2) + c;
-        *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(kt + w * SDM_BK * PITCH + (key - k0) * PITCH + c);
-    }
-}
-
 /* The fused rope of a decode block: nq rows of q (staged in qs; row r is token (r0 + r) % sq) and this call's keys
  * in tile kt (keys [f0, f1) of the tile starting at key k0; key j is token j - L0) rotated in place, one pair an
  * item (a thread keeps its cos / sin while its (token, pair) repeats: at one token the q rows of a block share
@@ -167,7 +152,13 @@ __device__ __noinline__ void sdm_rope_rows(T *qs, T *kt, int nq, int r0, int sq,
         row[j + h] = Elem<T>::st(o2);
     }
     __syncthreads();
-    if (append) sdm_append_rows<T, PITCH, CPR>(kt, k0, f0, f1, d, kc, vc, k2, v2);
+    if (!append) return;
+    for (int idx = tid; idx < 2 * nk * CPR; idx += SDM_NT) {
+        const int w = idx / (nk * CPR), rem = idx - w * (nk * CPR), key = f0 + rem / CPR, c = (rem % CPR) * 8;
+        if (c >= d) continue;
+        T *const dst = (w ? vc : kc) + (long long)key * (w ? v2 : k2) + c;
+        *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(kt + w * SDM_BK * PITCH + (key - k0) * PITCH + c);
+    }
 }
 
 /* The fused append's count (thread 0 of each block, sd_params): `cnt`, the blocks of sequence b that had read L0
@@ -189,7 +180,7 @@ template <typename T, int DP, typename TAB>
 __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB &tab, unsigned &cnt, int &l0s);
 
 template <typename T, int DP, typename TAB>
-__global__ void __launch_bounds__(SDM_NT, 2) sd_decode_mma(const sd_params p, const __grid_constant__ TAB tab) {
+__global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p, const __grid_constant__ TAB tab) {
     __shared__ int sdm_l0; /* the fused append's L0 for the whole block */
     unsigned cnt = ~0u;
     sd_decode_mma_body<T, DP, TAB>(p, tab, cnt, sdm_l0);
@@ -287,6 +278,20 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
         __syncthreads();
         L0 = sdm_l0;
         L = min(L0 + p.tnew, p.skv);
+        if (!ROPE && rgi == 0 && split == 0) { /* the new rows into the caches (with rope: in the tile loop) */
+            const int nt = L - L0;
+            const T *const knb0 = static_cast<const T *>(p.kn) + (long long)b * p.kn_st[0] + (long long)kvh * p.kn_st[1];
+            const T *const vnb0 = static_cast<const T *>(p.vn) + (long long)b * p.vn_st[0] + (long long)kvh * p.vn_st[1];
+            T *const kc = static_cast<T *>(const_cast<void *>(p.k)) + (long long)b * p.k_st[0] + (long long)kvh * p.k_st[1];
+            T *const vc = static_cast<T *>(const_cast<void *>(p.v)) + (long long)b * p.v_st[0] + (long long)kvh * p.v_st[1];
+            for (int idx = tid; idx < 2 * nt * CPR; idx += SDM_NT) {
+                const int w = idx / (nt * CPR), rem = idx % (nt * CPR), t = rem / CPR, c = (rem % CPR) * 8;
+                if (c >= d) continue;
+                const T *src = w ? vnb0 + (long long)t * p.vn_st[2] + c : knb0 + (long long)t * p.kn_st[2] + c;
+                T *dst = (w ? vc : kc) + (long long)(L0 + t) * (w ? p.v_st[2] : p.k_st[2]) + c;
+                *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(src);
+            }
+        }
     }
 
     const int off = L - sq;
@@ -297,25 +302,6 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
     /* window: the block's keys start at its first row's first key (splits wholly left of it do not exist:
      * they cut [kmin, kmax), planned for the largest such range) */
     const int kmin = p.window ? min(kmax, max(0, imin + off - p.window + 1)) : 0;
-    /* The fused append without rope: row group 0 holds every new key in its range (its rows include token sq - 1,
-     * so kmax = L) unless a window hides some from all its rows (kmin > L0); then its blocks write those they load
-     * into the caches from their tiles as the tiles land (tile_app: no load on the way to the first tile), else
-     * split 0 copies them all from kn / vn here. (With rope: sdm_rope_rows, tokens = sq, always in range.) */
-    const bool tile_app = !ROPE && p.tnew && rgi == 0 && kmin <= L0 && !p.append_early;
-    if (!ROPE && p.tnew && rgi == 0 && split == 0 && !tile_app) {
-        const int nt = L - L0;
-        const T *const knb0 = static_cast<const T *>(p.kn) + (long long)b * p.kn_st[0] + (long long)kvh * p.kn_st[1];
-        const T *const vnb0 = static_cast<const T *>(p.vn) + (long long)b * p.vn_st[0] + (long long)kvh * p.vn_st[1];
-        T *const kc = static_cast<T *>(const_cast<void *>(p.k)) + (long long)b * p.k_st[0] + (long long)kvh * p.k_st[1];
-        T *const vc = static_cast<T *>(const_cast<void *>(p.v)) + (long long)b * p.v_st[0] + (long long)kvh * p.v_st[1];
-        for (int idx = tid; idx < 2 * nt * CPR; idx += SDM_NT) {
-            const int w = idx / (nt * CPR), rem = idx % (nt * CPR), t = rem / CPR, c = (rem % CPR) * 8;
-            if (c >= d) continue;
-            const T *src = w ? vnb0 + (long long)t * p.vn_st[2] + c : knb0 + (long long)t * p.kn_st[2] + c;
-            T *dst = (w ? vc : kc) + (long long)(L0 + t) * (w ? p.v_st[2] : p.k_st[2]) + c;
-            *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(src);
-        }
-    }
     /* Splits that hold keys of this group (the grid is planned for the largest key range, e.g. a cache's
      * capacity, but the lengths are only known here). With the fold, the others leave at once and the
      * merge waits for the live ones only; one live split (or none) writes out directly. */
@@ -435,11 +421,6 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
         const T *vs = ks + SDM_BK * PITCH;
         if (ROPE && t > 0) /* this call's keys in a later tile (tile 0's went with q) */
             rope_rows(0, t, max(c0 + t * SDM_BK, L0), min(c0 + t * SDM_BK + SDM_BK, c1));
-        if (tile_app) /* this call's keys in the tile into the caches (the rows' addresses formed here, from p) */
-            sdm_append_rows<T, PITCH, CPR>(ks, c0 + t * SDM_BK, max(c0 + t * SDM_BK, L0), min(c0 + t * SDM_BK + SDM_BK, c1), d,
-                                           static_cast<T *>(const_cast<void *>(p.k)) + (long long)b * p.k_st[0] + (long long)kvh * p.k_st[1],
-                                           static_cast<T *>(const_cast<void *>(p.v)) + (long long)b * p.v_st[0] + (long long)kvh * p.v_st[1],
-                                           p.k_st[2], p.v_st[2]);
         const int kw = c0 + t * SDM_BK + warp * 16; /* the warp's first key */
         if (kw >= c1) continue;                     /* warp-uniform */
 
