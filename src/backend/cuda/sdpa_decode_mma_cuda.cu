@@ -21,7 +21,8 @@
  * inside the loaded range (a mask, or causal with sq > 1) a warp whose 16 v rows hold a non-finite value
  * does that tile's P·V in float32 on CUDA cores and skips p == 0, so a hidden NaN/Inf v cannot reach a row
  * (0·NaN would in an mma). At the end the warps merge (m, l, O) through shared memory; one split, or one
- * live split (the others hold no key: a cache far below its capacity) with the fold or the cluster: that
+ * live split (the others hold no key: a cache far below its capacity) or keys spanning at most p.direct_keys
+ * (split 0 takes them all; LC_SDPA_DECODE_DIRECT, 2 tiles by default) with the fold or the cluster: that
  * block writes out (and lse) and the others leave; with p.cluster the group's splits are one thread-block
  * cluster: each block leaves its
  * partial in its shared memory and, after a cluster barrier, merges outputs split·128 + tid, + nsplit·128, ...
