@@ -29,3 +29,11 @@ kv_card_tests() {
 # ab SETTINGS SECONDS "DIRS": ring_ab.py over SETTINGS (its RING_AB_SETTINGS form) at B = 1 and 4 within SECONDS,
 # on the checkpoint folders DIRS, logged.
 ab() { (cd scripts/device && RING_AB_SETTINGS="$1" RING_AB_BATCHES=1,4 timeout $2 python3 ring_ab.py $3 2>&1 | grep -v Warn | tee -a $S); }
+# build_decode_probe: the tensor-core decode with its stage stamps (-DSDM_PROBE) linked against build/ into
+# build/decode_probe (scripts/device/decode_probe.cu), failures logged.
+build_decode_probe() {
+    local blas=$(sed -n 's/^LC_BLAS_LIBRARY:FILEPATH=//p' build/CMakeCache.txt)
+    nvcc -O3 -std=c++17 -arch=sm_90 -DSDM_PROBE -I src -I include -o build/decode_probe scripts/device/decode_probe.cu \
+      src/backend/cuda/sdpa_decode_mma_cuda.cu build/liblightning_core_static.a \
+      -Xlinker --allow-multiple-definition -lcublasLt -ldl -lpthread -lm ${blas:+$blas -Xlinker -rpath=$(dirname "$blas")} > /tmp/probe_build.log 2>&1 || tail -5 /tmp/probe_build.log | tee -a $S
+}

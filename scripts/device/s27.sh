@@ -10,11 +10,7 @@ timeout 150 python3 -m pytest -q tests/python/test_ops_index.py tests/python/tes
 log "pytest index / argmax (cuda) rc $?: $(tail -1 $OUT/pt_new.txt)"; grep -E "^FAILED|^E " $OUT/pt_new.txt | head -16 | tee -a $S
 kv_card_tests
 grep -E "FAIL" /tmp/gemv.txt | head -10 | tee -a $S
-# stage stamps (decode_probe.sh's build, these shapes only)
-BLAS=$(sed -n 's/^LC_BLAS_LIBRARY:FILEPATH=//p' build/CMakeCache.txt)
-nvcc -O3 -std=c++17 -arch=sm_90 -DSDM_PROBE -I src -I include -o build/decode_probe scripts/device/decode_probe.cu \
-  src/backend/cuda/sdpa_decode_mma_cuda.cu build/liblightning_core_static.a \
-  -Xlinker --allow-multiple-definition -lcublasLt -ldl -lpthread -lm ${BLAS:+$BLAS -Xlinker -rpath=$(dirname "$BLAS")} > /tmp/probe_build.log 2>&1 || tail -5 /tmp/probe_build.log | tee -a $S
+build_decode_probe
 for cfg in "1 1024 12 12 64 48 1" "1 2048 32 4 64 64 1 0" "1 2048 32 4 64 64 1 1" "1 1024 32 8 128 1000 1" "1 1024"; do
   for env in "" "LC_SDPA_DECODE_CLUSTER=0"; do echo "== ${env:-default}"; timeout 20 env $env build/decode_probe $cfg; done
 done > $OUT/probe.txt 2>&1

@@ -8,10 +8,7 @@ set -u
 timeout 60 build/test_sdpa_cuda > /tmp/sdpa.txt 2>&1; log "test_sdpa_cuda rc $?: $(tail -1 /tmp/sdpa.txt)"; grep FAIL /tmp/sdpa.txt | head -5 | tee -a $S
 timeout 120 python3 -m pytest -q tests/python/test_kv_cache_rope.py tests/python/test_kv_cache_fused.py tests/python/test_kv_cache.py tests/python/test_ops_llm.py tests/python/test_engine.py tests/python/test_tp.py tests/python/test_generate_cli.py tests/python/test_sdpa.py tests/python/test_decode_program.py -k "not cpu" -p no:cacheprovider > $OUT/pt_kv.txt 2>&1
 log "pytest kv/rope/engine/sdpa (cuda) rc $?: $(tail -1 $OUT/pt_kv.txt)"; grep -E "^FAILED|^E " $OUT/pt_kv.txt | head -12 | tee -a $S
-BLAS=$(sed -n 's/^LC_BLAS_LIBRARY:FILEPATH=//p' build/CMakeCache.txt)
-nvcc -O3 -std=c++17 -arch=sm_90 -DSDM_PROBE -I src -I include -o build/decode_probe scripts/device/decode_probe.cu \
-  src/backend/cuda/sdpa_decode_mma_cuda.cu build/liblightning_core_static.a \
-  -Xlinker --allow-multiple-definition -lcublasLt -ldl -lpthread -lm ${BLAS:+$BLAS -Xlinker -rpath=$(dirname "$BLAS")} > /tmp/probe_build.log 2>&1 || tail -5 /tmp/probe_build.log | tee -a $S
+build_decode_probe
 for cfg in "1 1024 12 12 64 48 1" "1 2048 32 4 64 64 1 1" "1 1024 32 8 128 1000 1"; do
   for env in "LC_SDPA_DECODE_APPEND=early LC_SDPA_DECODE_DIRECT=0" "LC_SDPA_DECODE_DIRECT=0" ""; do echo "== ${env:-default}"; timeout 20 env $env build/decode_probe $cfg; done
 done > $OUT/probe.txt 2>&1

@@ -15,8 +15,8 @@ S=$OUT/summary.txt; log() { echo "$*" | tee -a $S; }
 python3 -m lightning_core.models.make_random --arch gpt2 --size 124m /tmp/g2 > /dev/null 2>&1
 wait; log "gpu $(cat $OUT/gpu.txt); /tmp/p: $(tail -1 /tmp/p_build.log); $(( $(date +%s) - T0 )) s"
 for r in 1 2 3; do
-    TREE_MS_LABEL=landed PYTHONPATH=$ROOT/python timeout 60 python3 scripts/device/tree_ms.py /tmp/g2 2>&1 | grep ms/step | tee -a $S
-    TREE_MS_LABEL=patched PYTHONPATH=/tmp/p/python timeout 60 python3 scripts/device/tree_ms.py /tmp/g2 2>&1 | grep ms/step | tee -a $S
+    (cd scripts/device && TREE_MS_LABEL=landed PYTHONPATH=$ROOT/python timeout 60 python3 tree_ms.py /tmp/g2) 2>&1 | grep ms/step | tee -a $S
+    (cd scripts/device && TREE_MS_LABEL=patched PYTHONPATH=/tmp/p/python timeout 60 python3 tree_ms.py /tmp/g2) 2>&1 | grep ms/step | tee -a $S
 done
 (cd /tmp/p/scripts/device && PYTHONPATH=/tmp/p/python RING_AB_SETTINGS="early=out_in,LC_SDPA_DECODE_APPEND=early;tiles=out_in" RING_AB_BATCHES=1,32 timeout 90 python3 ring_ab.py /tmp/g2 2>&1 | grep -v Warn | tee -a $S)
 log "all $(( $(date +%s) - T0 )) s"; rm -f $OUT/configure.log $OUT/build.log
