@@ -26,9 +26,9 @@ kv_card_tests() {
     timeout 60 build/test_sdpa_cuda > /tmp/sdpa.txt 2>&1; log "test_sdpa_cuda rc $?: $(tail -1 /tmp/sdpa.txt)"
     timeout 100 build/test_gemv_cuda > /tmp/gemv.txt 2>&1; log "test_gemv_cuda rc $?: $(tail -1 /tmp/gemv.txt)"
 }
-# ab SETTINGS SECONDS "DIRS": ring_ab.py over SETTINGS (its RING_AB_SETTINGS form) at B = 1 and 4 within SECONDS,
-# on the checkpoint folders DIRS, logged.
-ab() { (cd scripts/device && RING_AB_SETTINGS="$1" RING_AB_BATCHES=1,4 timeout $2 python3 ring_ab.py $3 2>&1 | grep -v Warn | tee -a $S); }
+# ab SETTINGS SECONDS "DIRS": ring_ab.py over SETTINGS (its RING_AB_SETTINGS form) at B = 1 and 4 (AB_BATCHES)
+# within SECONDS, on the checkpoint folders DIRS, logged.
+ab() { (cd scripts/device && RING_AB_SETTINGS="$1" RING_AB_BATCHES=${AB_BATCHES:-1,4} timeout $2 python3 ring_ab.py $3 2>&1 | grep -v Warn | tee -a $S); }
 # build_decode_probe: the tensor-core decode with its stage stamps (-DSDM_PROBE) linked against build/ into
 # build/decode_probe (scripts/device/decode_probe.cu), failures logged.
 build_decode_probe() {
@@ -36,4 +36,11 @@ build_decode_probe() {
     nvcc -O3 -std=c++17 -arch=sm_90 -DSDM_PROBE -I src -I include -o build/decode_probe scripts/device/decode_probe.cu \
       src/backend/cuda/sdpa_decode_mma_cuda.cu build/liblightning_core_static.a \
       -Xlinker --allow-multiple-definition -lcublasLt -ldl -lpthread -lm ${blas:+$blas -Xlinker -rpath=$(dirname "$blas")} > /tmp/probe_build.log 2>&1 || tail -5 /tmp/probe_build.log | tee -a $S
+}
+# probe_shapes ENV...: build/decode_probe at the runner's shapes (GPT-2; LLaMA 1.1B with the fused rope) and issue 15's
+# step shape, once per environment setting given ("" the default), into $OUT/probe.txt.
+probe_shapes() {
+    for cfg in "1 1024 12 12 64 48 1" "1 2048 32 4 64 64 1 1" "1 1024 32 8 128 1000 1"; do
+        for env in "$@"; do echo "== ${env:-default}"; timeout 20 env $env build/decode_probe $cfg; done
+    done > $OUT/probe.txt 2>&1
 }

@@ -14,13 +14,11 @@ for env in "" "LC_SDPA_DECODE_DIRECT=4"; do
     log "pytest kv/engine/sdpa (cuda) [$env] rc $?: $(tail -1 /tmp/pt.txt)"; grep -E "^FAILED|^E " /tmp/pt.txt | head -12 | tee -a $S
 done
 build_decode_probe
-for cfg in "1 1024 12 12 64 48 1" "1 2048 32 4 64 64 1 1" "1 1024 32 8 128 1000 1"; do
-  for env in "LC_SDPA_DECODE_COUNT=now" "" "LC_SDPA_DECODE_DIRECT=4"; do echo "== ${env:-default}"; timeout 20 env $env build/decode_probe $cfg; done
-done > $OUT/probe.txt 2>&1
+probe_shapes "LC_SDPA_DECODE_COUNT=now" "" "LC_SDPA_DECODE_DIRECT=4"
 wait
 SET="now=out_in,LC_SDPA_DECODE_COUNT=now;late=out_in;d2=out_in,LC_SDPA_DECODE_DIRECT=2;d8=out_in,LC_SDPA_DECODE_DIRECT=8"
-(cd scripts/device && RING_AB_SETTINGS="$SET" RING_AB_BATCHES=1 timeout 100 python3 ring_ab.py /tmp/g2 2>&1 | grep -v Warn | tee -a $S)
-(cd scripts/device && RING_AB_SETTINGS="$SET" RING_AB_BATCHES=1 timeout 120 python3 ring_ab.py /tmp/ll 2>&1 | grep -v Warn | tee -a $S)
+AB_BATCHES=1 ab "$SET" 100 /tmp/g2
+AB_BATCHES=1 ab "$SET" 120 /tmp/ll
 [ $(left) -gt 150 ] && (cd scripts/device && RING_AB_PROMPT=400 RING_AB_SETTINGS="$SET" RING_AB_BATCHES=1 timeout 110 python3 ring_ab.py /tmp/g2 2>&1 | grep -v Warn | tee -a $S)
 if [ $(left) -gt 70 ]; then
     timeout $(( $(left) > 130 ? 110 : $(left) - 15 )) python3 -m lightning_core.bench --suite sdpa --device cuda --repeats 1 --out /tmp/rep/sdpa > /tmp/sdpa_suite.txt 2>&1

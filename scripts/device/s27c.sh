@@ -9,13 +9,11 @@ timeout 60 build/test_sdpa_cuda > /tmp/sdpa.txt 2>&1; log "test_sdpa_cuda rc $?:
 timeout 120 python3 -m pytest -q tests/python/test_kv_cache_rope.py tests/python/test_kv_cache_fused.py tests/python/test_kv_cache.py tests/python/test_ops_llm.py tests/python/test_engine.py tests/python/test_tp.py tests/python/test_generate_cli.py tests/python/test_sdpa.py tests/python/test_decode_program.py -k "not cpu" -p no:cacheprovider > $OUT/pt_kv.txt 2>&1
 log "pytest kv/rope/engine/sdpa (cuda) rc $?: $(tail -1 $OUT/pt_kv.txt)"; grep -E "^FAILED|^E " $OUT/pt_kv.txt | head -12 | tee -a $S
 build_decode_probe
-for cfg in "1 1024 12 12 64 48 1" "1 2048 32 4 64 64 1 1" "1 1024 32 8 128 1000 1"; do
-  for env in "LC_SDPA_DECODE_APPEND=early LC_SDPA_DECODE_DIRECT=0" "LC_SDPA_DECODE_DIRECT=0" ""; do echo "== ${env:-default}"; timeout 20 env $env build/decode_probe $cfg; done
-done > $OUT/probe.txt 2>&1
+probe_shapes "LC_SDPA_DECODE_APPEND=early LC_SDPA_DECODE_DIRECT=0" "LC_SDPA_DECODE_DIRECT=0" ""
 wait
 SET="before=out_in,LC_SDPA_DECODE_COUNT=now,LC_SDPA_DECODE_APPEND=early,LC_SDPA_DECODE_DIRECT=0;d0=out_in,LC_SDPA_DECODE_DIRECT=0;landed=out_in"
-(cd scripts/device && RING_AB_SETTINGS="$SET" RING_AB_BATCHES=1 timeout 90 python3 ring_ab.py /tmp/g2 2>&1 | grep -v Warn | tee -a $S)
-(cd scripts/device && RING_AB_SETTINGS="$SET" RING_AB_BATCHES=1 timeout 100 python3 ring_ab.py /tmp/ll 2>&1 | grep -v Warn | tee -a $S)
+AB_BATCHES=1 ab "$SET" 90 /tmp/g2
+AB_BATCHES=1 ab "$SET" 100 /tmp/ll
 [ $(left) -gt 110 ] && models_suite 100
 if [ $(left) -gt 50 ]; then
     timeout $(( $(left) - 10 )) python3 -m pytest -q tests/python -k "cuda" -p no:cacheprovider > $OUT/pt_all.txt 2>&1
