@@ -134,7 +134,8 @@ template <typename T, int PITCH, int CPR>
 __device__ __noinline__ void sdm_rope_rows(T *qs, T *kt, int nq, int r0, int sq, int k0, int f0, int f1, int L0, int h,
                                            int d, bool append, const double *pos, const double *inv, T *kc, T *vc,
                                            long long k2, long long v2, float2 cs, int li, int lj) {
-    /* (cs, li, lj): the thread's cos / sin already taken for token li, pair lj (sdm_rope_first), or li = -1 */
+    /* (cs, li, lj): the thread's cos / sin already taken for token li, pair lj (the kernel takes its first item's
+     * while the tiles load), or li = -1 */
     const int nk = f1 > f0 ? f1 - f0 : 0, tid = threadIdx.x;
     if (nq + nk == 0) return;
     for (int idx = tid; idx < (nq + nk) * h; idx += SDM_NT) {
@@ -163,11 +164,11 @@ __device__ __noinline__ void sdm_rope_rows(T *qs, T *kt, int nq, int r0, int sq,
 }
 
 /* The fused append's count (thread 0 of each block, sd_params): `cnt`, the blocks of sequence b that had read L0
- * (l0s, the block's shared copy) before this one, as atomicAdd returned it (~0u: no count to finish). The add is
- * issued right after the read and its result awaited only when the block ends (sdm_count_finish), so that its L2
- * round trip is off the path to the first tile's loads (p.count_now, LC_SDPA_DECODE_COUNT=now: awaited at once,
- * as before session 27, for A/B runs). The last block of b to count sets b's new length (and the overflow flag)
- * and puts the counter back to 0. */
+ * (sdm_l0, the block's shared copy; l0 here) before this one, as atomicAdd returned it (~0u: no count to finish).
+ * The add is issued right after the read and its result awaited only when the block ends (sdm_count_finish), so
+ * that its L2 round trip is off the path to the first tile's loads (p.count_now, LC_SDPA_DECODE_COUNT=now: awaited
+ * at once, as before session 27, for A/B runs). The last block of b to count sets b's new length (and the overflow
+ * flag) and puts the counter back to 0. */
 __device__ __forceinline__ void sdm_count_finish(const sd_params &p, unsigned cnt, int l0) {
     const unsigned per_b = (unsigned)p.kv_heads * (unsigned)p.nrg * (unsigned)p.nsplit;
     if (cnt != per_b - 1u) return;
