@@ -492,8 +492,10 @@ void lc_call_matmul(const lc_call *c, lc_matmul_args *a);
 void lc_call_linear(const lc_call *c, lc_linear_args *a);
 void lc_call_norm_linear(const lc_call *c, lc_norm_linear_args *a);
 void lc_call_attention(const lc_call *c, lc_attention_args *a);
-/* attention_forward [seq, d] as a [1, 1, seq, d] sdpa call (contiguous, no mask, scale 1/sqrt(d)). */
+/* attention_forward [seq, d] as a [1, 1, seq, d] sdpa call (contiguous, no mask, scale 1/sqrt(d)); the same from
+ * lc_attention_args (its scale; the CPU attention_projection's attention). */
 void lc_call_attention_sdpa(const lc_call *c, lc_sdpa_args *a);
+void lc_attention_as_sdpa(const lc_attention_args *at, lc_sdpa_args *a);
 void lc_call_conv2d(const lc_call *c, lc_conv2d_args *a);
 void lc_call_binary(const lc_call *c, lc_binary_args *a);
 void lc_call_relu(const lc_call *c, lc_relu_args *a);

@@ -62,30 +62,36 @@ void lc_call_attention(const lc_call *c, lc_attention_args *a) {
                              .out = c->out};
 }
 
-/* attention_forward as one sdpa call: q, k, v, out contiguous [seq, d] seen as [1, 1, seq, d] (strides
- * over the added batch/head axes 0), no mask, no key_lengths, causal as given (sq == skv, so the aligned
- * diagonal is j <= i), scale 1/sqrt(d), plain_nonfinite set. The backends' LC_OP_ATTENTION entries run
- * their sdpa kernels on it. */
-void lc_call_attention_sdpa(const lc_call *c, lc_sdpa_args *a) {
-    const int64_t seq = c->shape[0][0], d = c->shape[0][1];
+/* An attention_forward-shaped call (lc_attention_args: q, k, v and out contiguous [seq, d]) as one sdpa call,
+ * seen as [1, 1, seq, d] (strides over the added batch/head axes 0), no mask, no key_lengths, causal as given
+ * (sq == skv, so the aligned diagonal is j <= i), its scale, plain_nonfinite set. attention_forward's entries
+ * (lc_call_attention_sdpa) and the CPU attention_projection run sdpa's kernels on it. */
+void lc_attention_as_sdpa(const lc_attention_args *at, lc_sdpa_args *a) {
+    const int64_t seq = at->seq, d = at->head_dim;
     memset(a, 0, sizeof *a);
-    a->dtype = c->dtype;
+    a->dtype = at->dtype;
     a->batch = a->heads = a->kv_heads = 1;
     a->sq = a->skv = seq;
     a->head_dim = d;
-    a->q = c->in[0];
-    a->k = c->in[1];
-    a->v = c->in[2];
-    a->out = c->out;
+    a->q = at->q;
+    a->k = at->k;
+    a->v = at->v;
+    a->out = at->out;
     const int64_t st[4] = {0, 0, d, 1};
     memcpy(a->q_st, st, sizeof st);
     memcpy(a->k_st, st, sizeof st);
     memcpy(a->v_st, st, sizeof st);
     memcpy(a->o_st, st, sizeof st);
     a->mask_kind = LC_SDPA_MASK_NONE;
-    a->causal = c->attrs.causal != 0;
-    a->scale = (float)(1.0 / sqrt((double)d));
+    a->causal = at->causal != 0;
+    a->scale = at->scale;
     a->plain_nonfinite = 1; /* NaN/Inf as attention has always treated them (backend.h) */
+}
+
+void lc_call_attention_sdpa(const lc_call *c, lc_sdpa_args *a) {
+    lc_attention_args at;
+    lc_call_attention(c, &at);
+    lc_attention_as_sdpa(&at, a);
 }
 
 /* The conv part of conv2d and conv_attention (outputs: y = c->out for conv2d, unused for the fused op). */

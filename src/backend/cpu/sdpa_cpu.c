@@ -30,7 +30,10 @@
  * bfloat16; sdpa_cpu_bf16.h), "cpu_sdpa_avx512" (intrinsics, AVX-512F),
  * "cpu_sdpa_avx2" and "cpu_sdpa_generic": the portable tile of sdpa_cpu_tile.h (GCC/Clang vector
  * extensions) instantiated for AVX2 + FMA and for the baseline ISA.
- * Tests: tests/c/test_sdpa_cpu.c (against lc_ref_sdpa, reference.c; ctest runs it under the CPU masks).
+ * lc_cpu_sdpa_rows (float32): the same tasks, each one's normalised rows handed to a sink instead of written out
+ * (the fused attention_projection, attention_projection_cpu.c, projects them as they come).
+ * Tests: tests/c/test_sdpa_cpu.c (against lc_ref_sdpa, reference.c; ctest runs it under the CPU masks); the sink
+ * through attention_projection's tests (tests/python/test_graph_plan.py, test_attention_nonfinite.py).
  */
 #include <float.h>
 #include <math.h>
@@ -61,6 +64,7 @@
 #define SD_LOG2E 1.44269504088896340736f
 #define SD_GRAIN_FLOPS 2.0e6    /* least work worth handing to another thread */
 #define SD_PAR_MIN_FLOPS 4.0e6  /* below this a call stays on the calling thread */
+#define SD_STACK_FLOATS 16384   /* a range's scratch up to this many floats (64 KiB) lives on its stack */
 
 enum { SD_GENERIC = 0, SD_ISA_AVX2, SD_ISA_AVX512 };
 
@@ -77,6 +81,8 @@ typedef struct sd_job {
     int64_t d, dp, bq, bk, nqb, group;
     size_t scratch_floats;
     atomic_int failed;
+    lc_cpu_sdpa_sink sink; /* NULL, or each task's normalised rows go to it instead of out (lc_cpu_sdpa_rows) */
+    void *sink_ctx;
 } sd_job;
 
 /* One thread's scratch: qt [d][bq] (scale·q, transposed), s [bk][bq] (scores, then weights), o [bq][dp]
@@ -615,30 +621,42 @@ static void sd_task(const sd_job *job, const sd_scratch *sc, int64_t t) {
         default: sd_generic_tile(job, sc, kp, krs, vp, vrs, b, h, i0, nq, j0, nk, diag, lwin, qoff); break;
         }
     }
-    /* out_i = o_i / l_i; l_i == 0 (no visible key, or only -inf scores): zeros (NaN with plain_nonfinite), lse -inf. */
+    /* out_i = o_i / l_i; l_i == 0 (no visible key, or only -inf scores): zeros (NaN with plain_nonfinite), lse -inf.
+     * With a sink the rows are normalised in place in o and handed over instead. */
     for (int64_t i = 0; i < nq; i++) {
         const float l = sc->l[i];
         const int none = kend <= 0 || l == 0.0f;
         const float inv = none ? 0.0f : 1.0f / l;
         const int64_t off = b * os[0] + h * os[1] + i0 * os[2] + i * ro;
-        float *dst = job->o_direct ? (float *)a->out + off : sc->row;
+        float *dst = job->sink ? sc->o + i * dp : job->o_direct ? (float *)a->out + off : sc->row;
         if (none)
             for (int64_t p = 0; p < d; p++) dst[p] = a->plain_nonfinite ? NAN : 0.0f;
         else
             for (int64_t p = 0; p < d; p++) dst[p] = sc->o[i * dp + p] * inv;
-        if (!job->o_direct) sd_store_row(job, a->out, off, os[3], d, sc->row);
+        if (!job->sink && !job->o_direct) sd_store_row(job, a->out, off, os[3], d, sc->row);
         if (a->lse) a->lse[(b * a->heads + h) * a->sq + i0 + i * rl] = none ? -INFINITY : sc->m[i] + logf(l);
     }
+    if (job->sink) job->sink(job->sink_ctx, b, h, i0, nq, sc->o, dp);
+}
+
+/* The scratch's floats: qt, s, o, m, l, alpha, tmp, row; then kt, vt and pp unless k and v are read in place
+ * (float32 with unit d-strides, not the BF16 tile: the tiles are never packed). */
+static size_t sd_scratch_floats(const sd_job *job) {
+    const int64_t bq = job->bq, bk = job->bk, dp = job->dp;
+    const int tiles = !(job->k_direct && job->v_direct) || job->bf16;
+    return (size_t)(dp * bq + bk * bq + bq * dp + 4 * bq + dp + (tiles ? 2 * bk * dp + (bk / 2 + 1) * bq : 0));
 }
 
 static void sd_range(void *ctx, int64_t begin, int64_t end) {
     sd_job *job = (sd_job *)ctx;
-    float *buf = (float *)lc_aligned_alloc(job->scratch_floats * sizeof(float));
-    if (!buf) {
+    _Alignas(64) float stack_buf[SD_STACK_FLOATS]; /* small calls: no allocation */
+    float *buf = stack_buf;
+    if (job->scratch_floats > SD_STACK_FLOATS && !(buf = (float *)lc_aligned_alloc(job->scratch_floats * sizeof(float)))) {
         atomic_store(&job->failed, 1);
         return;
     }
     const int64_t bq = job->bq, bk = job->bk, dp = job->dp;
+    const int tiles = !(job->k_direct && job->v_direct) || job->bf16;
     sd_scratch sc;
     float *p = buf;
     sc.qt = p, p += dp * bq;
@@ -648,18 +666,18 @@ static void sd_range(void *ctx, int64_t begin, int64_t end) {
     sc.l = p, p += bq;
     sc.alpha = p, p += bq;
     sc.tmp = p, p += bq;
-    sc.kt = p, p += bk * dp;
-    sc.vt = p, p += bk * dp;
     sc.row = p, p += dp;
-    sc.pp = (uint32_t *)p;
+    sc.kt = tiles ? p : NULL, p += tiles ? bk * dp : 0;
+    sc.vt = tiles ? p : NULL, p += tiles ? bk * dp : 0;
+    sc.pp = tiles ? (uint32_t *)p : NULL;
     for (int64_t t = begin; t < end && !atomic_load_explicit(&job->failed, memory_order_relaxed); t++)
         sd_task(job, &sc, t);
-    lc_aligned_free(buf);
+    if (buf != stack_buf) lc_aligned_free(buf);
 }
 
 static int sd_is_float(lc_dtype d) { return d == LC_DTYPE_F32 || d == LC_DTYPE_F16 || d == LC_DTYPE_BF16; }
 
-lc_status lc_cpu_sdpa(const lc_sdpa_args *a, const char **path) {
+static lc_status sd_run(const lc_sdpa_args *a, lc_cpu_sdpa_sink sink, void *sink_ctx, const char **path) {
     LC_CHECK_INVARIANT(a != NULL);
     const lc_cpu_caps *caps = lc_cpu_caps_get();
     int isa = SD_GENERIC;
@@ -690,9 +708,12 @@ lc_status lc_cpu_sdpa(const lc_sdpa_args *a, const char **path) {
                         lc_dtype_name(a->key_lengths_dtype));
     if (a->window < 0)
         return lc_error(LC_ERR_INVALID_ARGUMENT, "sdpa: window: expected 0 (none) or >= 1, got %lld", (long long)a->window);
-    LC_CHECK_INVARIANT(a->q && a->out && (a->skv == 0 || (a->k && a->v)) && (a->mask_kind == LC_SDPA_MASK_NONE || a->mask));
+    LC_CHECK_INVARIANT(a->q && (a->out || sink) && (a->skv == 0 || (a->k && a->v)) &&
+                       (a->mask_kind == LC_SDPA_MASK_NONE || a->mask));
     sd_job job;
     job.a = a;
+    job.sink = sink;
+    job.sink_ctx = sink_ctx;
     job.cvt = lc_cvt_rows_get();
     job.isa = isa;
     job.d = a->head_dim;
@@ -707,7 +728,7 @@ lc_status lc_cpu_sdpa(const lc_sdpa_args *a, const char **path) {
     job.group = a->heads / a->kv_heads;
     job.k_direct = a->dtype == LC_DTYPE_F32 && a->k_st[3] == 1;
     job.v_direct = a->dtype == LC_DTYPE_F32 && a->v_st[3] == 1;
-    job.o_direct = a->dtype == LC_DTYPE_F32 && a->o_st[3] == 1;
+    job.o_direct = a->dtype == LC_DTYPE_F32 && a->o_st[3] == 1 && !sink;
     job.no_skip = a->plain_nonfinite && a->mask_kind == LC_SDPA_MASK_NONE && a->window <= 0;
     job.bf16 = 0;
 #if SD_X86
@@ -716,8 +737,7 @@ lc_status lc_cpu_sdpa(const lc_sdpa_args *a, const char **path) {
                a->q_st[3] == 1 && a->k_st[3] == 1 && a->v_st[3] == 1 && !a->plain_nonfinite;
     if (job.bf16 && path) *path = "cpu_sdpa_avx512bf16";
 #endif
-    job.scratch_floats = (size_t)(job.dp * job.bq + job.bk * job.bq + job.bq * job.dp + 4 * job.bq +
-                                  2 * job.bk * job.dp + job.dp + (job.bk / 2 + 1) * job.bq);
+    job.scratch_floats = sd_scratch_floats(&job);
     atomic_init(&job.failed, 0);
 
     int64_t ntasks = 0;
@@ -741,6 +761,13 @@ lc_status lc_cpu_sdpa(const lc_sdpa_args *a, const char **path) {
         return lc_error(LC_ERR_OUT_OF_MEMORY, "sdpa: could not allocate %zu bytes of scratch",
                         job.scratch_floats * sizeof(float));
     return LC_OK;
+}
+
+lc_status lc_cpu_sdpa(const lc_sdpa_args *a, const char **path) { return sd_run(a, NULL, NULL, path); }
+
+lc_status lc_cpu_sdpa_rows(const lc_sdpa_args *a, lc_cpu_sdpa_sink sink, void *ctx, const char **path) {
+    LC_CHECK_INVARIANT(sink != NULL && a != NULL && a->dtype == LC_DTYPE_F32);
+    return sd_run(a, sink, ctx, path);
 }
 
 /* ---------------------------------------------------------------------------------------------------
