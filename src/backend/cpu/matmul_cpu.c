@@ -103,69 +103,44 @@
 /* Scalar (portable) kernels — plain C, compiled for baseline x86-64.                             */
 /* ---------------------------------------------------------------------------------------------- */
 
-static void small_f32_scalar(int64_t m, int64_t k, int64_t n, const float *a, const float *b, float *c) {
-    for (int64_t i = 0; i < m; i++) {
-        float *ci = c + i * n;
-        for (int64_t j = 0; j < n; j++) ci[j] = 0.0f;
-        for (int64_t p = 0; p < k; p++) {
-            const float av = a[i * k + p];
-            const float *bp = b + p * n;
-            for (int64_t j = 0; j < n; j++) ci[j] += av * bp[j];
-        }
+/* The plain triple loop (small problems) and the packed micro-kernel (same contract as the ISA ones in
+ * matmul_kernels.h) for one element type: T, the MR x NR register block, the functions' suffix. */
+#define LC_MM_SCALAR_KERNELS(T, MR_, NR_, SUF)                                                                   \
+    static void small_##SUF##_scalar(int64_t m, int64_t k, int64_t n, const T *a, const T *b, T *c) {            \
+        for (int64_t i = 0; i < m; i++) {                                                                        \
+            T *ci = c + i * n;                                                                                   \
+            for (int64_t j = 0; j < n; j++) ci[j] = 0;                                                           \
+            for (int64_t p = 0; p < k; p++) {                                                                    \
+                const T av = a[i * k + p];                                                                       \
+                const T *bp = b + p * n;                                                                         \
+                for (int64_t j = 0; j < n; j++) ci[j] += av * bp[j];                                             \
+            }                                                                                                    \
+        }                                                                                                        \
+    }                                                                                                            \
+    static void ukr_##SUF##_scalar(int64_t kc, const void *ap_, const void *bp_, void *c_, int64_t ldc, int mr,  \
+                                   int nr, int accumulate) {                                                     \
+        enum { MR = MR_, NR = NR_ };                                                                             \
+        const T *ap = (const T *)ap_;                                                                            \
+        const T *bp = (const T *)bp_;                                                                            \
+        T *c = (T *)c_;                                                                                          \
+        T acc[MR][NR] = {{0}};                                                                                   \
+        for (int64_t p = 0; p < kc; p++) {                                                                       \
+            for (int i = 0; i < MR; i++)                                                                         \
+                for (int j = 0; j < NR; j++) acc[i][j] += ap[i] * bp[j];                                         \
+            ap += MR;                                                                                            \
+            bp += NR;                                                                                            \
+        }                                                                                                        \
+        for (int i = 0; i < mr; i++)                                                                             \
+            for (int j = 0; j < nr; j++) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];   \
     }
-}
-
-static void small_f64_scalar(int64_t m, int64_t k, int64_t n, const double *a, const double *b, double *c) {
-    for (int64_t i = 0; i < m; i++) {
-        double *ci = c + i * n;
-        for (int64_t j = 0; j < n; j++) ci[j] = 0.0;
-        for (int64_t p = 0; p < k; p++) {
-            const double av = a[i * k + p];
-            const double *bp = b + p * n;
-            for (int64_t j = 0; j < n; j++) ci[j] += av * bp[j];
-        }
-    }
-}
 
 #define SCALAR_F32_MR 4
 #define SCALAR_F32_NR 8
 #define SCALAR_F64_MR 4
 #define SCALAR_F64_NR 4
-
-/* Scalar packed micro-kernels (same contract as the ISA ones in matmul_kernels.h). */
-static void ukr_f32_scalar(int64_t kc, const void *ap_, const void *bp_, void *c_, int64_t ldc, int mr, int nr,
-                           int accumulate) {
-    enum { MR = SCALAR_F32_MR, NR = SCALAR_F32_NR };
-    const float *ap = (const float *)ap_;
-    const float *bp = (const float *)bp_;
-    float *c = (float *)c_;
-    float acc[MR][NR] = {{0}};
-    for (int64_t p = 0; p < kc; p++) {
-        for (int i = 0; i < MR; i++)
-            for (int j = 0; j < NR; j++) acc[i][j] += ap[i] * bp[j];
-        ap += MR;
-        bp += NR;
-    }
-    for (int i = 0; i < mr; i++)
-        for (int j = 0; j < nr; j++) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
-}
-
-static void ukr_f64_scalar(int64_t kc, const void *ap_, const void *bp_, void *c_, int64_t ldc, int mr, int nr,
-                           int accumulate) {
-    enum { MR = SCALAR_F64_MR, NR = SCALAR_F64_NR };
-    const double *ap = (const double *)ap_;
-    const double *bp = (const double *)bp_;
-    double *c = (double *)c_;
-    double acc[MR][NR] = {{0}};
-    for (int64_t p = 0; p < kc; p++) {
-        for (int i = 0; i < MR; i++)
-            for (int j = 0; j < NR; j++) acc[i][j] += ap[i] * bp[j];
-        ap += MR;
-        bp += NR;
-    }
-    for (int i = 0; i < mr; i++)
-        for (int j = 0; j < nr; j++) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
-}
+LC_MM_SCALAR_KERNELS(float, SCALAR_F32_MR, SCALAR_F32_NR, f32)
+LC_MM_SCALAR_KERNELS(double, SCALAR_F64_MR, SCALAR_F64_NR, f64)
+#undef LC_MM_SCALAR_KERNELS
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Packing                                                                                         */
