@@ -55,12 +55,30 @@ void lc_ref_attention(int64_t seq, int64_t d, int causal, const double *q, const
     }
 }
 
+/* Key j's score for row (b, h, i) into *s: scale·q·k (+ its mask entry); 0 when the mask hides the key (a -inf
+ * entry, or a false BOOL one). qi: the row's q; g: the kv head. */
+static int ref_sdpa_score(const lc_sdpa_args *a, const double *qi, const double *k, const double *mask, int64_t b,
+                          int64_t h, int64_t g, int64_t i, int64_t j, double *s) {
+    const int64_t *qs = a->q_st, *ks = a->k_st, *ms = a->m_st;
+    const double *kj = k + b * ks[0] + g * ks[1] + j * ks[2];
+    double x = 0.0;
+    for (int64_t t = 0; t < a->head_dim; t++) x += qi[t * qs[3]] * kj[t * ks[3]];
+    x *= (double)a->scale;
+    if (a->mask_kind != LC_SDPA_MASK_NONE) {
+        const double mv = mask[b * ms[0] + h * ms[1] + i * ms[2] + j * ms[3]];
+        if (a->mask_kind == LC_SDPA_MASK_BOOL ? mv == 0.0 : mv == -INFINITY) return 0;
+        if (a->mask_kind == LC_SDPA_MASK_ADD) x += mv;
+    }
+    *s = x;
+    return 1;
+}
+
 /* Per row (b, h, i): the visible keys (j < L_b, the causal bound, the window, the mask), their scores
  * scale·q·k (+ mask; a -inf mask entry or a false BOOL entry hides the key), then a plain two-pass softmax. */
 void lc_ref_sdpa(const lc_sdpa_args *a, const double *q, const double *k, const double *v, const double *mask,
                  double *out, double *lse) {
     const int64_t d = a->head_dim, group = a->heads / a->kv_heads;
-    const int64_t *qs = a->q_st, *ks = a->k_st, *vs = a->v_st, *os = a->o_st, *ms = a->m_st;
+    const int64_t *qs = a->q_st, *vs = a->v_st, *os = a->o_st;
     for (int64_t b = 0; b < a->batch; b++) {
         int64_t L = a->skv;
         if (a->key_lengths)
@@ -79,15 +97,8 @@ void lc_ref_sdpa(const lc_sdpa_args *a, const double *q, const double *k, const 
                 double mx = -INFINITY;
                 int nan = 0;
                 for (int64_t j = first; j <= last; j++) { /* pass 1: the max score, NaN seen */
-                    double s = 0.0;
-                    const double *kj = k + b * ks[0] + g * ks[1] + j * ks[2];
-                    for (int64_t t = 0; t < d; t++) s += qi[t * qs[3]] * kj[t * ks[3]];
-                    s *= (double)a->scale;
-                    if (a->mask_kind != LC_SDPA_MASK_NONE) {
-                        const double mv = mask[b * ms[0] + h * ms[1] + i * ms[2] + j * ms[3]];
-                        if (a->mask_kind == LC_SDPA_MASK_BOOL ? mv == 0.0 : mv == -INFINITY) continue;
-                        if (a->mask_kind == LC_SDPA_MASK_ADD) s += mv;
-                    }
+                    double s;
+                    if (!ref_sdpa_score(a, qi, k, mask, b, h, g, i, j, &s)) continue;
                     if (isnan(s)) nan = 1;
                     else if (s > mx) mx = s;
                 }
@@ -95,15 +106,8 @@ void lc_ref_sdpa(const lc_sdpa_args *a, const double *q, const double *k, const 
                 double sum = 0.0;
                 if (!nan && mx > -INFINITY) {
                     for (int64_t j = first; j <= last; j++) { /* pass 2: weights and p·v */
-                        double s = 0.0;
-                        const double *kj = k + b * ks[0] + g * ks[1] + j * ks[2];
-                        for (int64_t t = 0; t < d; t++) s += qi[t * qs[3]] * kj[t * ks[3]];
-                        s *= (double)a->scale;
-                        if (a->mask_kind != LC_SDPA_MASK_NONE) {
-                            const double mv = mask[b * ms[0] + h * ms[1] + i * ms[2] + j * ms[3]];
-                            if (a->mask_kind == LC_SDPA_MASK_BOOL ? mv == 0.0 : mv == -INFINITY) continue;
-                            if (a->mask_kind == LC_SDPA_MASK_ADD) s += mv;
-                        }
+                        double s;
+                        if (!ref_sdpa_score(a, qi, k, mask, b, h, g, i, j, &s)) continue;
                         const double p = exp(s - mx);
                         if (p == 0.0) continue;
                         sum += p;
