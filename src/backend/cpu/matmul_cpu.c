@@ -147,34 +147,24 @@ LC_MM_SCALAR_KERNELS(double, SCALAR_F64_MR, SCALAR_F64_NR, f64)
 /* ---------------------------------------------------------------------------------------------- */
 
 /* A[rows, kc] (leading dimension lda) -> MR-row micro-panels: dst[panel][p*MR + i]; rows past `rows`
- * are zero. */
-static void pack_a_f32(const void *src_, int64_t lda, int64_t rows, int64_t kc, int mr, void *dst_) {
-    const float *src = (const float *)src_;
-    float *dst = (float *)dst_;
-    for (int64_t r0 = 0; r0 < rows; r0 += mr, dst += (int64_t)mr * kc) {
-        const int64_t h = rows - r0 < mr ? rows - r0 : mr;
-        for (int64_t i = 0; i < h; i++) {
-            const float *s = src + (r0 + i) * lda;
-            for (int64_t p = 0; p < kc; p++) dst[p * mr + i] = s[p];
-        }
-        for (int64_t i = h; i < mr; i++)
-            for (int64_t p = 0; p < kc; p++) dst[p * mr + i] = 0.0f;
+ * are zero. One function per element type T (pack_a_<SUF>). */
+#define LC_MM_PACK_A(T, SUF)                                                                                     \
+    static void pack_a_##SUF(const void *src_, int64_t lda, int64_t rows, int64_t kc, int mr, void *dst_) {     \
+        const T *src = (const T *)src_;                                                                          \
+        T *dst = (T *)dst_;                                                                                      \
+        for (int64_t r0 = 0; r0 < rows; r0 += mr, dst += (int64_t)mr * kc) {                                    \
+            const int64_t h = rows - r0 < mr ? rows - r0 : mr;                                                   \
+            for (int64_t i = 0; i < h; i++) {                                                                    \
+                const T *s = src + (r0 + i) * lda;                                                               \
+                for (int64_t p = 0; p < kc; p++) dst[p * mr + i] = s[p];                                         \
+            }                                                                                                    \
+            for (int64_t i = h; i < mr; i++)                                                                     \
+                for (int64_t p = 0; p < kc; p++) dst[p * mr + i] = 0;                                            \
+        }                                                                                                        \
     }
-}
-
-static void pack_a_f64(const void *src_, int64_t lda, int64_t rows, int64_t kc, int mr, void *dst_) {
-    const double *src = (const double *)src_;
-    double *dst = (double *)dst_;
-    for (int64_t r0 = 0; r0 < rows; r0 += mr, dst += (int64_t)mr * kc) {
-        const int64_t h = rows - r0 < mr ? rows - r0 : mr;
-        for (int64_t i = 0; i < h; i++) {
-            const double *s = src + (r0 + i) * lda;
-            for (int64_t p = 0; p < kc; p++) dst[p * mr + i] = s[p];
-        }
-        for (int64_t i = h; i < mr; i++)
-            for (int64_t p = 0; p < kc; p++) dst[p * mr + i] = 0.0;
-    }
-}
+LC_MM_PACK_A(float, f32)
+LC_MM_PACK_A(double, f64)
+#undef LC_MM_PACK_A
 
 /* One NR-wide B micro-panel: dst[p*NR + j] = B[p][j] for j < cols, zero for cols <= j < NR. */
 static void pack_b_panel(const char *src, int64_t ldb_bytes, int64_t kc, int64_t cols, int nr, size_t elt,
