@@ -639,11 +639,14 @@ static void sd_task(const sd_job *job, const sd_scratch *sc, int64_t t) {
     if (job->sink) job->sink(job->sink_ctx, b, h, i0, nq, sc->o, dp);
 }
 
-/* The scratch's floats: qt, s, o, m, l, alpha, tmp, row; then kt, vt and pp unless k and v are read in place
- * (float32 with unit d-strides, not the BF16 tile: the tiles are never packed). */
+/* Whether the tasks pack k / v tiles (kt, vt, pp): not when both are read in place (float32 with unit d-strides),
+ * except by the BF16 tile. */
+static int sd_packs_tiles(const sd_job *job) { return !(job->k_direct && job->v_direct) || job->bf16; }
+
+/* The scratch's floats: qt, s, o, m, l, alpha, tmp, row; then kt, vt and pp where the tiles are packed. */
 static size_t sd_scratch_floats(const sd_job *job) {
     const int64_t bq = job->bq, bk = job->bk, dp = job->dp;
-    const int tiles = !(job->k_direct && job->v_direct) || job->bf16;
+    const int tiles = sd_packs_tiles(job);
     return (size_t)(dp * bq + bk * bq + bq * dp + 4 * bq + dp + (tiles ? 2 * bk * dp + (bk / 2 + 1) * bq : 0));
 }
 
@@ -656,7 +659,7 @@ static void sd_range(void *ctx, int64_t begin, int64_t end) {
         return;
     }
     const int64_t bq = job->bq, bk = job->bk, dp = job->dp;
-    const int tiles = !(job->k_direct && job->v_direct) || job->bf16;
+    const int tiles = sd_packs_tiles(job);
     sd_scratch sc;
     float *p = buf;
     sc.qt = p, p += dp * bq;
