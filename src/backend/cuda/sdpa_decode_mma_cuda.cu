@@ -133,11 +133,11 @@ __device__ __noinline__ float2 sdm_rope_cs(double pos, double inv) {
 template <typename T, int PITCH, int CPR>
 __device__ __noinline__ void sdm_rope_rows(T *qs, T *kt, int nq, int r0, int sq, int k0, int f0, int f1, int L0, int h,
                                            int d, bool append, const double *pos, const double *inv, T *kc, T *vc,
-                                           long long k2, long long v2, float2 cs, int li, int lj) {
-    /* (cs, li, lj): the thread's cos / sin already taken for token li, pair lj (the kernel takes its first item's
-     * while the tiles load), or li = -1 */
+                                           long long k2, long long v2) {
     const int nk = f1 > f0 ? f1 - f0 : 0, tid = threadIdx.x;
     if (nq + nk == 0) return;
+    int li = -1, lj = -1;
+    float2 cs = make_float2(1.0f, 0.0f);
     for (int idx = tid; idx < (nq + nk) * h; idx += SDM_NT) {
         const int r = idx / h, j = idx - r * h;
         const bool isq = r < nq;
@@ -179,7 +179,7 @@ __device__ __forceinline__ void sdm_count_finish(const sd_params &p, unsigned cn
 }
 
 template <typename T, int DP, typename TAB>
-__device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB &tab, unsigned &cnt, int &l0s);
+__device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB &tab, unsigned &cnt, int &sdm_l0);
 
 template <typename T, int DP, typename TAB>
 __global__ void __launch_bounds__(SDM_NT) sd_decode_mma(const sd_params p, const __grid_constant__ TAB tab) {
@@ -362,16 +362,6 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
         if (s < ntile) load_tile(s);
         sd_cp_async_commit();
     }
-    /* fused rope: the cos / sin of the thread's first item in sdm_rope_rows (a q row's pair: idx = tid), taken
-     * while the tiles load (the positions were published by the barrier after L0's read); the same function as
-     * there, so the same bits */
-    float2 rcs = make_float2(1.0f, 0.0f);
-    int rli = -1, rlj = -1;
-    if (ROPE && tid / (p.rd / 2) < nr) {
-        rli = (r0 + tid / (p.rd / 2)) % sq;
-        rlj = tid % (p.rd / 2);
-        rcs = sdm_rope_cs(sdm_pos[rli], tab.inv[rlj]);
-    }
 
     int ri[2], rh[2];
     bool rv[2];
@@ -389,7 +379,7 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
     T *const vc_b = static_cast<T *>(const_cast<void *>(p.v)) + (long long)b * p.v_st[0] + (long long)kvh * p.v_st[1];
     auto rope_rows = [&](int nq, int t, int f0, int f1) {
         sdm_rope_rows<T, PITCH, CPR>(qs, pipe + (t % ST) * 2 * SDM_BK * PITCH, nq, r0, sq, c0 + t * SDM_BK, f0, f1, L0,
-                                     p.rd / 2, d, rgi == 0, sdm_pos, tab.inv, kc_b, vc_b, k2, v2, rcs, rli, rlj);
+                                     p.rd / 2, d, rgi == 0, sdm_pos, tab.inv, kc_b, vc_b, k2, v2);
     };
     if (ROPE) rope_rows(nr, 0, ntile > 0 ? max(c0, L0) : 0, ntile > 0 ? min(c0 + SDM_BK, c1) : 0);
     SDM_STAMP(3);
