@@ -3,7 +3,8 @@
  * optionally with key_lengths (argv[6] = the length, as a KV cache has), the fused append (argv[7] = 1) and the
  * fused rope (argv[8] = 1). Launches 24 calls back to back on distinct
  * k/v copies (PDL overlaps them as in a graph), then prints, for the last call, each stage's globaltimer
- * stamp across blocks (min / median / max, in ns after the earliest block passed its PDL wait). */
+ * stamp across blocks (min / median / max, in ns after the earliest block passed its PDL wait), and the median and
+ * largest time of the stage after each block's own PDL wait. */
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -101,7 +102,13 @@ int main(int argc, char **argv) {
             if (t[i * 8 + s]) v.push_back((long long)t[i * 8 + s] - (long long)t0);
         if (v.empty()) continue;
         std::sort(v.begin(), v.end());
-        printf("  %-13s min %7lld  med %7lld  max %7lld  (%zu blocks)\n", names[s], v.front(), v[v.size() / 2], v.back(), v.size());
+        /* the same stage after the block's own PDL wait (its chain, without the blocks' start skew) */
+        std::vector<long long> w;
+        for (size_t i : blk)
+            if (t[i * 8 + s] && t[i * 8 + 1]) w.push_back((long long)t[i * 8 + s] - (long long)t[i * 8 + 1]);
+        std::sort(w.begin(), w.end());
+        printf("  %-13s min %7lld  med %7lld  max %7lld  (%zu blocks)  own wait +%lld med, +%lld max\n", names[s], v.front(),
+               v[v.size() / 2], v.back(), v.size(), w.empty() ? 0LL : w[w.size() / 2], w.empty() ? 0LL : w.back());
     }
     return 0;
 }

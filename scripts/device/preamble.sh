@@ -1,5 +1,5 @@
 #!/bin/bash
-# Sourced by the session scripts here (s22*.sh, s23.sh, s24*.sh, s25*.sh): build.sh (OUT, the GPU named, the tree
+# Sourced by the session scripts here (sNN.sh; README.md): build.sh (OUT, the GPU named, the tree
 # built, PYTHONPATH), then S (the summary file), log (echo and append to it), left (seconds left of the plan: LIMIT,
 # default 560, from the build's start; the call's limit is 600), models_suite, kv_card_tests and ab (below), the GPU and build time
 # logged, and GPT-2 124M / LLaMA 1.1B random checkpoints written to /tmp/g2 and /tmp/ll in the background (the

@@ -1,13 +1,18 @@
 #!/bin/bash
-# A first call for session 28 (written in session 27, whose device time ran out): the models suite on the code as
-# landed (session 27's figures for it are ring_ab's), the CUDA tests of the whole tree, then the question session 27
-# left (GPT-2 B=32 with decode_tile_append.patch: s27d.sh's A/B, in what is left). LIMIT: seconds planned.
+# Session 28's first call: test_sdpa_cuda and the CUDA tests of the whole tree (the code as landed in session 27, which
+# had not run as such on a card, plus this session's speculative tile 0, LC_SDPA_DECODE_SPEC=1), that knob's A/B on
+# the runner (ring_ab, B=1), the decode attention's stage stamps at the runner's shapes with each block's chain after
+# its own PDL wait (decode_probe.cu), then the models suite in what is left. Session 27's open question (GPT-2 B=32
+# with decode_tile_append.patch) is s27d.sh, a call of its own. LIMIT: seconds planned.
 set -u
 . scripts/device/preamble.sh
-timeout 60 build/test_sdpa_cuda > /tmp/sdpa.txt 2>&1; log "test_sdpa_cuda rc $?: $(tail -1 /tmp/sdpa.txt)"
-wait
-models_suite 100
+LC_TEST_BENCH=0 timeout 90 build/test_sdpa_cuda > /tmp/sdpa.txt 2>&1; log "test_sdpa_cuda rc $?: $(tail -1 /tmp/sdpa.txt)"
+grep -E "FAIL|got .* ref" /tmp/sdpa.txt | head -8 | tee -a $S
 timeout 200 python3 -m pytest -q tests/python -k "cuda" -p no:cacheprovider > $OUT/pt_all.txt 2>&1
 log "pytest -k cuda (whole tree) rc $?: $(tail -1 $OUT/pt_all.txt)"; grep -E "^FAILED|^E " $OUT/pt_all.txt | head -16 | tee -a $S
-log "main part $(( $(date +%s) - T0 )) s"; rm -f $OUT/configure.log $OUT/build.log
-[ $(left) -gt 200 ] && OUT=$OUT/ab bash scripts/device/s27d.sh
+wait
+log "tests $(( $(date +%s) - T0 )) s"; rm -f $OUT/configure.log $OUT/build.log
+AB_BATCHES=1 ab "base=out_in;spec=out_in,LC_SDPA_DECODE_SPEC=1" 100 "/tmp/g2 /tmp/ll"
+[ $(left) -gt 150 ] && { build_decode_probe; probe_shapes "" "LC_SDPA_DECODE_SPEC=1"; log "probe done $(( $(date +%s) - T0 )) s"; }
+[ $(left) -gt 105 ] && models_suite $(( $(left) - 5 ))
+log "all $(( $(date +%s) - T0 )) s"

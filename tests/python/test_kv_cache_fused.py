@@ -52,11 +52,13 @@ def test_fused_equals_append_then_attention(rng, device, dtype, case):
 
 # The tensor-core decode's A/B knobs (read at each call): one block for a key range of at most N tiles instead of
 # splits and a merge (LC_SDPA_DECODE_DIRECT; default 2; 0: only when one split holds them all, 64: every case
-# here), the append's count awaited where it is taken (LC_SDPA_DECODE_COUNT=now) instead of at the block's end.
+# here), the append's count awaited where it is taken (LC_SDPA_DECODE_COUNT=now) instead of at the block's end,
+# split 0's first 64 keys requested before the length is read (LC_SDPA_DECODE_SPEC=1; with one block and with splits).
 # Each form: fused equals append + attention bit for bit, the float64 reference within tolerance, the new rows in
 # the caches.
 KNOBS = [{"LC_SDPA_DECODE_DIRECT": "0"}, {"LC_SDPA_DECODE_DIRECT": "64"},
-         {"LC_SDPA_DECODE_DIRECT": "0", "LC_SDPA_DECODE_COUNT": "now"}]
+         {"LC_SDPA_DECODE_DIRECT": "0", "LC_SDPA_DECODE_COUNT": "now"}, {"LC_SDPA_DECODE_SPEC": "1"},
+         {"LC_SDPA_DECODE_SPEC": "1", "LC_SDPA_DECODE_DIRECT": "0"}]
 
 
 @requires_cuda

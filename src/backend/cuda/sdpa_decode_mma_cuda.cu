@@ -39,6 +39,12 @@
  * shared memory as the rope op rotates them (rope.cuh; sdm_rope_rows, out of line), tile 0's keys together with
  * q, a later tile's at its turn, and the block holding the new keys (row group 0) writes them, rotated, into the
  * caches from its tile instead of the split-0 block.
+ * With p.spec (LC_SDPA_DECODE_SPEC=1; no window, at most one new token) split 0 requests keys [0, 64) of the caches
+ * before it reads the length (within k / v's extent, whatever the length), so that the tile's load overlaps that
+ * read; once it has landed, each thread overwrites its own rows that load_tile would have filled otherwise (the new
+ * token's row from k_new / v_new, zeros past the chunk); without the rope, the thread holding the new row in
+ * registers also appends it to the caches (row group 0), instead of the split-0 copy's load and store ahead of
+ * the tile loads.
  * Tests: tests/c/test_sdpa_cuda.c (GPU machine only; LC_SDPA_DECODE=simt runs the SIMT kernel instead),
  * tests/python/test_kv_cache_fused.py, tests/python/test_kv_cache_rope.py (the rope form against rope + append +
  * attention, bit for bit).
@@ -235,6 +241,37 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
     int L = p.tnew ? 0 : sd_key_len(p, b);
     int l0 = 0;
     if (p.tnew && tid == 0) l0 = *(volatile const int *)(p.kl_rw + b);
+
+    const T *kb = static_cast<const T *>(p.k) + (long long)b * p.k_st[0] + (long long)kvh * p.k_st[1];
+    const T *vb = static_cast<const T *>(p.v) + (long long)b * p.v_st[0] + (long long)kvh * p.v_st[1];
+    const long long k2 = p.k_st[2], v2 = p.v_st[2];
+    /* the new keys' rows (fused append) */
+    const T *knb = p.tnew ? static_cast<const T *>(p.kn) + (long long)b * p.kn_st[0] + (long long)kvh * p.kn_st[1] : kb;
+    const T *vnb = p.tnew ? static_cast<const T *>(p.vn) + (long long)b * p.vn_st[0] + (long long)kvh * p.vn_st[1] : vb;
+    const long long kn2 = p.kn_st[2], vn2 = p.vn_st[2];
+    /* A thread's 16-byte column of a k / v tile is fixed (SDM_NT is a multiple of CPR); its rows step by RSTEP */
+    constexpr int RSTEP = SDM_NT / CPR;
+    static_assert(SDM_NT % CPR == 0 && SDM_BK % RSTEP == 0, "a thread's column is fixed");
+    const int lc = (tid % CPR) * 8, lr = tid / CPR;
+    const bool cok = lc < d;
+    const int cc = cok ? lc : 0; /* a zero-filled chunk still names an address inside the row */
+
+    /* Speculative tile 0 (p.spec: split 0, no window, at most one new token; sd_params): keys [0, 64) of the caches
+     * requested now, before the length is known, so that their load overlaps the length's read. When the tile has
+     * landed (before the barrier ahead of the rope / the loop) the thread that loaded a row puts the new token's
+     * row there (key L0, read from k_new / v_new once L0 is known) or zeros (keys >= c1), as load_tile would have. */
+    const bool spec = p.spec && split == 0;
+    if (spec) {
+        T *const ks = pipe + lr * PITCH + lc;
+#pragma unroll
+        for (int it = 0; it < SDM_BK / RSTEP; it++) {
+            const int key = lr + it * RSTEP;
+            const bool ok = cok && key < p.skv;
+            const int kk = ok ? key : 0;
+            sd_cp_async16(ks + it * RSTEP * PITCH, kb + (long long)kk * k2 + cc, ok ? 16 : 0);
+            sd_cp_async16(ks + (SDM_BK + it * RSTEP) * PITCH, vb + (long long)kk * v2 + cc, ok ? 16 : 0);
+        }
+    }
     /* fused rope: token i's position (read by the first sq threads, seen after the barriers below) */
     __shared__ double sdm_pos[ROPE ? SDM_MAX_SQ : 1];
     if (ROPE && tid < sq) {
@@ -280,20 +317,29 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
         __syncthreads();
         L0 = sdm_l0;
         L = min(L0 + p.tnew, p.skv);
-        if (!ROPE && rgi == 0 && split == 0) { /* the new rows into the caches (with rope: in the tile loop) */
+        /* the new rows into the caches (with rope: in the tile loop; with spec and the row in tile 0: by the thread
+         * that puts it into the tile) */
+        if (!ROPE && rgi == 0 && split == 0 && !(spec && p.tnew == 1 && L0 < SDM_BK)) {
             const int nt = L - L0;
-            const T *const knb0 = static_cast<const T *>(p.kn) + (long long)b * p.kn_st[0] + (long long)kvh * p.kn_st[1];
-            const T *const vnb0 = static_cast<const T *>(p.vn) + (long long)b * p.vn_st[0] + (long long)kvh * p.vn_st[1];
             T *const kc = static_cast<T *>(const_cast<void *>(p.k)) + (long long)b * p.k_st[0] + (long long)kvh * p.k_st[1];
             T *const vc = static_cast<T *>(const_cast<void *>(p.v)) + (long long)b * p.v_st[0] + (long long)kvh * p.v_st[1];
             for (int idx = tid; idx < 2 * nt * CPR; idx += SDM_NT) {
                 const int w = idx / (nt * CPR), rem = idx % (nt * CPR), t = rem / CPR, c = (rem % CPR) * 8;
                 if (c >= d) continue;
-                const T *src = w ? vnb0 + (long long)t * p.vn_st[2] + c : knb0 + (long long)t * p.kn_st[2] + c;
+                const T *src = w ? vnb + (long long)t * vn2 + c : knb + (long long)t * kn2 + c;
                 T *dst = (w ? vc : kc) + (long long)(L0 + t) * (w ? p.v_st[2] : p.k_st[2]) + c;
                 *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(src);
             }
         }
+    }
+
+    /* speculative tile 0: the new token's row for the thread that loaded row L0 (it = fit) */
+    uint4 fk = make_uint4(0u, 0u, 0u, 0u), fv = fk;
+    int fit = -1;
+    if (spec && p.tnew && L0 < L && cok && L0 >= lr && L0 - lr < SDM_BK && (L0 - lr) % RSTEP == 0) {
+        fit = (L0 - lr) / RSTEP;
+        fk = *reinterpret_cast<const uint4 *>(knb + cc);
+        fv = *reinterpret_cast<const uint4 *>(vnb + cc);
     }
 
     const int off = L - sq;
@@ -314,7 +360,10 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
      * barriers (a dead split merges as an empty partial: ntile 0 below) */
     const bool direct = p.nsplit == 1 || ((p.fold || p.cluster) && (live <= 1 || kmax - kmin <= p.direct_keys));
     const bool cmerge = p.cluster && !direct;
-    if (!p.cluster && p.fold && !direct && split >= live) return;
+    if (!p.cluster && p.fold && !direct && split >= live) {
+        if (spec) sd_cp_async_wait_all(); /* no copy into this block's shared memory outlives it */
+        return;
+    }
     if (direct && split > 0) return;
     int c0 = kmin, c1 = kmax;
     if (!direct) {
@@ -323,23 +372,9 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
     }
     const int ntile = (c1 - c0 + SDM_BK - 1) / SDM_BK;
 
-    const T *kb = static_cast<const T *>(p.k) + (long long)b * p.k_st[0] + (long long)kvh * p.k_st[1];
-    const T *vb = static_cast<const T *>(p.v) + (long long)b * p.v_st[0] + (long long)kvh * p.v_st[1];
-    const long long k2 = p.k_st[2], v2 = p.v_st[2];
-    /* the new keys' rows (fused append) */
-    const T *knb = p.tnew ? static_cast<const T *>(p.kn) + (long long)b * p.kn_st[0] + (long long)kvh * p.kn_st[1] : kb;
-    const T *vnb = p.tnew ? static_cast<const T *>(p.vn) + (long long)b * p.vn_st[0] + (long long)kvh * p.vn_st[1] : vb;
-    const long long kn2 = p.kn_st[2], vn2 = p.vn_st[2];
-
-    /* tile t of the chunk (keys c0 + 64t ..) into stage t % ST, one cp.async group per call site. A thread's
-     * 16-byte column is fixed (SDM_NT is a multiple of CPR); its rows step by RSTEP: the address math is one
-     * row offset an element, and the loop is short enough to unroll (the kernel runs one or two tiles a block
-     * in decode, so its prologue's instruction count is latency) */
-    constexpr int RSTEP = SDM_NT / CPR;
-    static_assert(SDM_NT % CPR == 0 && SDM_BK % RSTEP == 0, "a thread's column is fixed");
-    const int lc = (tid % CPR) * 8, lr = tid / CPR;
-    const bool cok = lc < d;
-    const int cc = cok ? lc : 0; /* a zero-filled chunk still names an address inside the row */
+    /* tile t of the chunk (keys c0 + 64t ..) into stage t % ST, one cp.async group per call site; the address
+     * math is one row offset an element, and the loop is short enough to unroll (the kernel runs one or two tiles
+     * a block in decode, so its prologue's instruction count is latency) */
     auto load_tile = [&](int t) {
         T *ks = pipe + (t % ST) * 2 * SDM_BK * PITCH + lr * PITCH + lc;
         T *vs = ks + SDM_BK * PITCH;
@@ -359,7 +394,7 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
     SDM_STAMP(2);
 #pragma unroll
     for (int s = 0; s < ST - 1; s++) {
-        if (s < ntile) load_tile(s);
+        if (s < ntile && !(spec && s == 0)) load_tile(s); /* the speculative tile 0 joins group 0 */
         sd_cp_async_commit();
     }
 
@@ -372,7 +407,29 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
         ri[rr] = rv[rr] ? gr % sq : 0;
         rh[rr] = rv[rr] ? kvh * p.group + gr / sq : 0;
     }
-    if (p.vec_q || ROPE) sd_cp_async_wait<ST - 2>(); /* q's cp.async joined group 0 (with rope: tile 0 too) */
+    if (p.vec_q || ROPE || spec) sd_cp_async_wait<ST - 2>(); /* q's cp.async joined group 0 (so did tile 0 with rope / spec) */
+    if (spec) { /* c0 = 0 here: the new token's row, zeros past c1, over the thread's own speculative copies */
+        T *const ks = pipe + lr * PITCH + lc;
+#pragma unroll
+        for (int it = 0; it < SDM_BK / RSTEP; it++) {
+            const int key = lr + it * RSTEP;
+            uint4 *const kd = reinterpret_cast<uint4 *>(ks + it * RSTEP * PITCH);
+            uint4 *const vd = reinterpret_cast<uint4 *>(ks + (SDM_BK + it * RSTEP) * PITCH);
+            if (key >= c1) {
+                *kd = make_uint4(0u, 0u, 0u, 0u);
+                *vd = make_uint4(0u, 0u, 0u, 0u);
+            } else if (it == fit) {
+                *kd = fk;
+                *vd = fv;
+                if (!ROPE && rgi == 0) { /* the append of the new row (the copy above left it to this thread) */
+                    *reinterpret_cast<uint4 *>(static_cast<T *>(const_cast<void *>(p.k)) + (long long)b * p.k_st[0] +
+                                               (long long)kvh * p.k_st[1] + (long long)L0 * k2 + cc) = fk;
+                    *reinterpret_cast<uint4 *>(static_cast<T *>(const_cast<void *>(p.v)) + (long long)b * p.v_st[0] +
+                                               (long long)kvh * p.v_st[1] + (long long)L0 * v2 + cc) = fv;
+                }
+            }
+        }
+    }
     __syncthreads();
     /* fused rope (sdm_rope_rows): q's rows and tile 0's new keys, then the append of those keys */
     T *const kc_b = static_cast<T *>(const_cast<void *>(p.k)) + (long long)b * p.k_st[0] + (long long)kvh * p.k_st[1];
