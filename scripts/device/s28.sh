@@ -6,6 +6,7 @@
 # its own PDL wait (decode_probe.cu), then the models suite in what is left. Session 27's open question (GPT-2 B=32
 # with decode_tile_append.patch) is s27d.sh, a call of its own. LIMIT: seconds planned.
 set -u
+export BUILD_TARGETS="${BUILD_TARGETS-_C test_sdpa_cuda lightning_core_static}"
 . scripts/device/preamble.sh
 LC_TEST_BENCH=0 timeout 90 build/test_sdpa_cuda > /tmp/sdpa.txt 2>&1; log "test_sdpa_cuda rc $?: $(tail -1 /tmp/sdpa.txt)"
 grep -E "FAIL|got .* ref" /tmp/sdpa.txt | head -8 | tee -a $S
