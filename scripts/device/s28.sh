@@ -3,8 +3,9 @@
 # landed in session 27, which had not run as such on a card, plus this session's speculative tile 0,
 # LC_SDPA_DECODE_SPEC=1), that knob's A/B on
 # the runner (ring_ab, B=1), the decode attention's stage stamps at the runner's shapes with each block's chain after
-# its own PDL wait (decode_probe.cu), then the models suite in what is left. Session 27's open question (GPT-2 B=32
-# with decode_tile_append.patch) is s27d.sh, a call of its own. LIMIT: seconds planned.
+# its own PDL wait (decode_probe.cu), then the models suite in what is left (GPT-2 B=32 on the landed code: session 27
+# measured 0.665 ms only with decode_tile_append.patch, now retired). Written in session 28, whose calls got no
+# machine. LIMIT: seconds planned.
 set -u
 export BUILD_TARGETS="${BUILD_TARGETS-_C test_sdpa_cuda lightning_core_static}"
 . scripts/device/preamble.sh

@@ -1,7 +1,7 @@
 """Decode ms a step of this tree's package (PYTHONPATH decides which build), GPT-2 / LLaMA folders as arguments:
 32-token prompts, 64 new tokens, bf16, batch sizes from TREE_MS_BATCHES (default "1,32"); graph_steps.alternate's
 warm-up and median of 3 (one line a folder and batch). For A/B between builds run in alternating processes
-(s27d.sh)."""
+(ab_tree.sh builds the second tree)."""
 import os
 import sys
 
