@@ -242,8 +242,10 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
     int l0 = 0;
     if (p.tnew && tid == 0) l0 = *(volatile const int *)(p.kl_rw + b);
 
-    const T *kb = static_cast<const T *>(p.k) + (long long)b * p.k_st[0] + (long long)kvh * p.k_st[1];
-    const T *vb = static_cast<const T *>(p.v) + (long long)b * p.v_st[0] + (long long)kvh * p.v_st[1];
+    /* the (b, kv head) rows of the caches (written by the fused append), read as kb / vb */
+    T *const kc_b = static_cast<T *>(const_cast<void *>(p.k)) + (long long)b * p.k_st[0] + (long long)kvh * p.k_st[1];
+    T *const vc_b = static_cast<T *>(const_cast<void *>(p.v)) + (long long)b * p.v_st[0] + (long long)kvh * p.v_st[1];
+    const T *const kb = kc_b, *const vb = vc_b;
     const long long k2 = p.k_st[2], v2 = p.v_st[2];
     /* the new keys' rows (fused append) */
     const T *knb = p.tnew ? static_cast<const T *>(p.kn) + (long long)b * p.kn_st[0] + (long long)kvh * p.kn_st[1] : kb;
@@ -321,13 +323,11 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
          * that puts it into the tile) */
         if (!ROPE && rgi == 0 && split == 0 && !(spec && p.tnew == 1 && L0 < SDM_BK)) {
             const int nt = L - L0;
-            T *const kc = static_cast<T *>(const_cast<void *>(p.k)) + (long long)b * p.k_st[0] + (long long)kvh * p.k_st[1];
-            T *const vc = static_cast<T *>(const_cast<void *>(p.v)) + (long long)b * p.v_st[0] + (long long)kvh * p.v_st[1];
             for (int idx = tid; idx < 2 * nt * CPR; idx += SDM_NT) {
                 const int w = idx / (nt * CPR), rem = idx % (nt * CPR), t = rem / CPR, c = (rem % CPR) * 8;
                 if (c >= d) continue;
                 const T *src = w ? vnb + (long long)t * vn2 + c : knb + (long long)t * kn2 + c;
-                T *dst = (w ? vc : kc) + (long long)(L0 + t) * (w ? p.v_st[2] : p.k_st[2]) + c;
+                T *dst = (w ? vc_b : kc_b) + (long long)(L0 + t) * (w ? v2 : k2) + c;
                 *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(src);
             }
         }
@@ -422,18 +422,14 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
                 *kd = fk;
                 *vd = fv;
                 if (!ROPE && rgi == 0) { /* the append of the new row (the copy above left it to this thread) */
-                    *reinterpret_cast<uint4 *>(static_cast<T *>(const_cast<void *>(p.k)) + (long long)b * p.k_st[0] +
-                                               (long long)kvh * p.k_st[1] + (long long)L0 * k2 + cc) = fk;
-                    *reinterpret_cast<uint4 *>(static_cast<T *>(const_cast<void *>(p.v)) + (long long)b * p.v_st[0] +
-                                               (long long)kvh * p.v_st[1] + (long long)L0 * v2 + cc) = fv;
+                    *reinterpret_cast<uint4 *>(kc_b + (long long)L0 * k2 + cc) = fk;
+                    *reinterpret_cast<uint4 *>(vc_b + (long long)L0 * v2 + cc) = fv;
                 }
             }
         }
     }
     __syncthreads();
     /* fused rope (sdm_rope_rows): q's rows and tile 0's new keys, then the append of those keys */
-    T *const kc_b = static_cast<T *>(const_cast<void *>(p.k)) + (long long)b * p.k_st[0] + (long long)kvh * p.k_st[1];
-    T *const vc_b = static_cast<T *>(const_cast<void *>(p.v)) + (long long)b * p.v_st[0] + (long long)kvh * p.v_st[1];
     auto rope_rows = [&](int nq, int t, int f0, int f1) {
         sdm_rope_rows<T, PITCH, CPR>(qs, pipe + (t % ST) * 2 * SDM_BK * PITCH, nq, r0, sq, c0 + t * SDM_BK, f0, f1, L0,
                                      p.rd / 2, d, rgi == 0, sdm_pos, tab.inv, kc_b, vc_b, k2, v2);
