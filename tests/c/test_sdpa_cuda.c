@@ -10,7 +10,7 @@
  * twice, the output poisoned again in between (the tensor-core decode's self-resetting split counters).
  * The tensor-core decode merges its splits through a thread-block cluster by default; the decode cases run
  * again with LC_SDPA_DECODE_CLUSTER=0 (the last block merges), with LC_SDPA_DECODE_FOLD=0 as well (sd_combine)
- * and with LC_SDPA_DECODE=simt, and with LC_SDPA_DECODE_SPEC=1 (the speculative tile 0) under the cluster merge
+ * and with LC_SDPA_DECODE=simt, and with LC_SDPA_DECODE_SPEC=1 and 2 (the speculative tile 0) under the cluster merge
  * and the fold; the path taken is checked (tensor-core decode exactly where it applies), and
  * so is the split merge each mode must have run at least once and those it turns off (lc_cuda_sdpa_last_merge).
  * Tolerance per output row i (e = 2^-24, u = the output dtype's unit roundoff):
@@ -744,10 +744,10 @@ int main(void) {
     }
     set_mode(NULL, NULL, NULL);
     /* the 16-bit decode cases with the speculative tile 0 (LC_SDPA_DECODE_SPEC=1: split 0 requests keys [0, 64)
-     * before the length is known), under the default merge and the fold */
-    for (int mi = 0; mi < 2; mi++) {
-        set_mode(NULL, NULL, mi ? "0" : NULL);
-        set_env("LC_SDPA_DECODE_SPEC", "1");
+     * before the length is known; 2: every split its first 64 keys), under the default merge and the fold */
+    for (int mi = 0; mi < 4; mi++) {
+        set_mode(NULL, NULL, mi % 2 ? "0" : NULL);
+        set_env("LC_SDPA_DECODE_SPEC", mi < 2 ? "1" : "2");
         for (size_t i = 0; i < ncases; i++) {
             if (cases[i].sq > 16 || cases[i].dt == F32) continue;
             want_mma = mma_applies(&cases[i]);

@@ -44,7 +44,9 @@
  * read; once it has landed, each thread overwrites its own rows that load_tile would have filled otherwise (the new
  * token's row from k_new / v_new, zeros past the chunk); without the rope, the thread holding the new row in
  * registers also appends it to the caches (row group 0), instead of the split-0 copy's load and store ahead of
- * the tile loads.
+ * the tile loads. With p.spec = 2 (LC_SDPA_DECODE_SPEC=2) every split does so with its first 64 keys (split·chunk
+ * on): for caches filled to near their capacity (every split live), where each block otherwise waits for the
+ * length; a dead split's tile is read for nothing (a short cache in a long one: SPEC=1's case).
  * Tests: tests/c/test_sdpa_cuda.c (GPU machine only; LC_SDPA_DECODE=simt runs the SIMT kernel instead),
  * tests/python/test_kv_cache_fused.py, tests/python/test_kv_cache_rope.py (the rope form against rope + append +
  * attention, bit for bit).
@@ -258,16 +260,18 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
     const bool cok = lc < d;
     const int cc = cok ? lc : 0; /* a zero-filled chunk still names an address inside the row */
 
-    /* Speculative tile 0 (p.spec: split 0, no window, at most one new token; sd_params): keys [0, 64) of the caches
+    /* Speculative tile 0 (p.spec: split 0, or every split when 2; no window, at most one new token; sd_params):
+     * the split's keys [c0s, c0s + 64) of the caches
      * requested now, before the length is known, so that their load overlaps the length's read. When the tile has
      * landed (before the barrier ahead of the rope / the loop) the thread that loaded a row puts the new token's
      * row there (key L0, read from k_new / v_new once L0 is known) or zeros (keys >= c1), as load_tile would have. */
-    const bool spec = p.spec && split == 0;
+    const bool spec = p.spec && (split == 0 || p.spec > 1);
+    const int c0s = split * p.chunk; /* the split's first key when it has keys (no window; direct: split 0's 0) */
     if (spec) {
         T *const ks = pipe + lr * PITCH + lc;
 #pragma unroll
         for (int it = 0; it < SDM_BK / RSTEP; it++) {
-            const int key = lr + it * RSTEP;
+            const int key = c0s + lr + it * RSTEP;
             const bool ok = cok && key < p.skv;
             const int kk = ok ? key : 0;
             sd_cp_async16(ks + it * RSTEP * PITCH, kb + (long long)kk * k2 + cc, ok ? 16 : 0);
@@ -319,27 +323,6 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
         __syncthreads();
         L0 = sdm_l0;
         L = min(L0 + p.tnew, p.skv);
-        /* the new rows into the caches (with rope: in the tile loop; with spec and the row in tile 0: by the thread
-         * that puts it into the tile) */
-        if (!ROPE && rgi == 0 && split == 0 && !(spec && p.tnew == 1 && L0 < SDM_BK)) {
-            const int nt = L - L0;
-            for (int idx = tid; idx < 2 * nt * CPR; idx += SDM_NT) {
-                const int w = idx / (nt * CPR), rem = idx % (nt * CPR), t = rem / CPR, c = (rem % CPR) * 8;
-                if (c >= d) continue;
-                const T *src = w ? vnb + (long long)t * vn2 + c : knb + (long long)t * kn2 + c;
-                T *dst = (w ? vc_b : kc_b) + (long long)(L0 + t) * (w ? v2 : k2) + c;
-                *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(src);
-            }
-        }
-    }
-
-    /* speculative tile 0: the new token's row for the thread that loaded row L0 (it = fit) */
-    uint4 fk = make_uint4(0u, 0u, 0u, 0u), fv = fk;
-    int fit = -1;
-    if (spec && p.tnew && L0 < L && cok && L0 >= lr && L0 - lr < SDM_BK && (L0 - lr) % RSTEP == 0) {
-        fit = (L0 - lr) / RSTEP;
-        fk = *reinterpret_cast<const uint4 *>(knb + cc);
-        fv = *reinterpret_cast<const uint4 *>(vnb + cc);
     }
 
     const int off = L - sq;
@@ -360,11 +343,45 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
      * barriers (a dead split merges as an empty partial: ntile 0 below) */
     const bool direct = p.nsplit == 1 || ((p.fold || p.cluster) && (live <= 1 || kmax - kmin <= p.direct_keys));
     const bool cmerge = p.cluster && !direct;
+
+    /* The split whose speculative tile 0 holds the new token's row (p.spec; without the rope), or -1: the thread
+     * that puts the row into that tile appends it to the caches (row group 0), so the copy below is left out.
+     * Every block computes the same value. */
+    int sapp = -1;
+    if (p.spec && !ROPE && p.tnew == 1 && L0 < kmax) {
+        const int s = direct ? 0 : L0 / p.chunk;
+        if (L0 - s * p.chunk < SDM_BK && (s == 0 || p.spec > 1)) sapp = s;
+    }
+    /* the new rows into the caches (with rope: from the tile that holds them, sdm_rope_rows) */
+    if (p.tnew && !ROPE && rgi == 0 && split == 0 && sapp < 0) {
+        const int nt = L - L0;
+        for (int idx = tid; idx < 2 * nt * CPR; idx += SDM_NT) {
+            const int w = idx / (nt * CPR), rem = idx % (nt * CPR), t = rem / CPR, c = (rem % CPR) * 8;
+            if (c >= d) continue;
+            const T *src = w ? vnb + (long long)t * vn2 + c : knb + (long long)t * kn2 + c;
+            T *dst = (w ? vc_b : kc_b) + (long long)(L0 + t) * (w ? v2 : k2) + c;
+            *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(src);
+        }
+    }
+
+    /* speculative tile 0: the new token's row for the thread that loaded row L0 (it = fit) */
+    uint4 fk = make_uint4(0u, 0u, 0u, 0u), fv = fk;
+    int fit = -1;
+    const int rel = L0 - c0s - lr; /* row L0's place among the thread's rows of the speculative tile */
+    if (spec && p.tnew && L0 < L && cok && rel >= 0 && rel < SDM_BK && rel % RSTEP == 0) {
+        fit = rel / RSTEP;
+        fk = *reinterpret_cast<const uint4 *>(knb + cc);
+        fv = *reinterpret_cast<const uint4 *>(vnb + cc);
+    }
+
     if (!p.cluster && p.fold && !direct && split >= live) {
         if (spec) sd_cp_async_wait_all(); /* no copy into this block's shared memory outlives it */
         return;
     }
-    if (direct && split > 0) return;
+    if (direct && split > 0) {
+        if (spec) sd_cp_async_wait_all();
+        return;
+    }
     int c0 = kmin, c1 = kmax;
     if (!direct) {
         c0 = min(kmin + split * p.chunk, kmax);
@@ -408,11 +425,11 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
         rh[rr] = rv[rr] ? kvh * p.group + gr / sq : 0;
     }
     if (p.vec_q || ROPE || spec) sd_cp_async_wait<ST - 2>(); /* q's cp.async joined group 0 (so did tile 0 with rope / spec) */
-    if (spec) { /* c0 = 0 here: the new token's row, zeros past c1, over the thread's own speculative copies */
+    if (spec) { /* c0 = c0s or the split is dead: the new token's row, zeros past c1, over the thread's own copies */
         T *const ks = pipe + lr * PITCH + lc;
 #pragma unroll
         for (int it = 0; it < SDM_BK / RSTEP; it++) {
-            const int key = lr + it * RSTEP;
+            const int key = c0s + lr + it * RSTEP;
             uint4 *const kd = reinterpret_cast<uint4 *>(ks + it * RSTEP * PITCH);
             uint4 *const vd = reinterpret_cast<uint4 *>(ks + (SDM_BK + it * RSTEP) * PITCH);
             if (key >= c1) {
@@ -421,7 +438,7 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
             } else if (it == fit) {
                 *kd = fk;
                 *vd = fv;
-                if (!ROPE && rgi == 0) { /* the append of the new row (the copy above left it to this thread) */
+                if (split == sapp && rgi == 0) { /* the append of the new row (the copy above left it to this thread) */
                     *reinterpret_cast<uint4 *>(kc_b + (long long)L0 * k2 + cc) = fk;
                     *reinterpret_cast<uint4 *>(vc_b + (long long)L0 * v2 + cc) = fv;
                 }
