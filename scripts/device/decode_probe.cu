@@ -82,30 +82,33 @@ int main(int argc, char **argv) {
             }
         }
     cudaStreamSynchronize(st);
-    const size_t nb = 4096;
-    std::vector<unsigned long long> t(nb * 8);
+    const size_t nb = 4096, NS = 12; /* the kernel's SDM_PROBE_SLOTS */
+    std::vector<unsigned long long> t(nb * NS);
     if (sdm_probe_read(t.data(), nb) != 0) return 1;
     /* blocks of the last call: those whose stamp 1 is set and within 1 ms of the latest */
     unsigned long long last = 0;
-    for (size_t i = 0; i < nb; i++) last = std::max(last, t[i * 8 + 1]);
+    for (size_t i = 0; i < nb; i++) last = std::max(last, t[i * NS + 1]);
     std::vector<size_t> blk;
     for (size_t i = 0; i < nb; i++)
-        if (t[i * 8 + 1] && t[i * 8 + 1] + 1000000ull > last) blk.push_back(i);
+        if (t[i * NS + 1] && t[i * NS + 1] + 1000000ull > last) blk.push_back(i);
     unsigned long long t0 = ~0ull;
-    for (size_t i : blk) t0 = std::min(t0, t[i * 8 + 1]);
+    for (size_t i : blk) t0 = std::min(t0, t[i * NS + 1]);
     printf("B=%lld H=%lld Hkv=%lld D=%lld Skv=%lld len %d append %d rope %d, path %s: %zu blocks; stamps in ns after the first PDL wait\n",
            B, H, Hkv, D, S, len0, append, rope, path, blk.size());
-    const char *names[8] = {"entry", "pdl wait", "tiles issued", "first tile", "loop done", "partial", "cluster sync", "end"};
-    for (int s = 0; s < 8; s++) {
+    /* the slots in the kernel's order (sdpa_decode_mma_cuda.cu's SDM_PROBE comment) */
+    const int order[11] = {0, 1, 8, 2, 3, 4, 9, 5, 6, 10, 7};
+    const char *names[NS] = {"entry", "pdl wait", "tiles issued", "first tile", "loop done", "partial", "cluster sync",
+                             "end", "L0 known", "warps' parts", "merged"};
+    for (int s : order) {
         std::vector<long long> v;
         for (size_t i : blk)
-            if (t[i * 8 + s]) v.push_back((long long)t[i * 8 + s] - (long long)t0);
+            if (t[i * NS + s]) v.push_back((long long)t[i * NS + s] - (long long)t0);
         if (v.empty()) continue;
         std::sort(v.begin(), v.end());
         /* the same stage after the block's own PDL wait (its chain, without the blocks' start skew) */
         std::vector<long long> w;
         for (size_t i : blk)
-            if (t[i * 8 + s] && t[i * 8 + 1]) w.push_back((long long)t[i * 8 + s] - (long long)t[i * 8 + 1]);
+            if (t[i * NS + s] && t[i * NS + 1]) w.push_back((long long)t[i * NS + s] - (long long)t[i * NS + 1]);
         std::sort(w.begin(), w.end());
         printf("  %-13s min %7lld  med %7lld  max %7lld  (%zu blocks)  own wait +%lld med, +%lld max\n", names[s], v.front(),
                v[v.size() / 2], v.back(), v.size(), w.empty() ? 0LL : w[w.size() / 2], w.empty() ? 0LL : w.back());

@@ -10,8 +10,8 @@
  * twice, the output poisoned again in between (the tensor-core decode's self-resetting split counters).
  * The tensor-core decode merges its splits through a thread-block cluster by default; the decode cases run
  * again with LC_SDPA_DECODE_CLUSTER=0 (the last block merges), with LC_SDPA_DECODE_FOLD=0 as well (sd_combine)
- * and with LC_SDPA_DECODE=simt, and with LC_SDPA_DECODE_SPEC=1 and 2 (the speculative tile 0) under the cluster merge
- * and the fold; the path taken is checked (tensor-core decode exactly where it applies), and
+ * and with LC_SDPA_DECODE=simt, and with LC_SDPA_DECODE_CBAR=relaxed (the cluster merge's closing barrier); the
+ * path taken is checked (tensor-core decode exactly where it applies), and
  * so is the split merge each mode must have run at least once and those it turns off (lc_cuda_sdpa_last_merge).
  * Tolerance per output row i (e = 2^-24, u = the output dtype's unit roundoff):
  *   |err| <= u·|ref| + 2·(d·S_i + M_i + n_i + 16)·e·V_i,  S_i = scale·max_j Σ_c |q_ic k_jc|, M_i the largest
@@ -743,20 +743,17 @@ int main(void) {
         CHECK(mi != 2 || merge_seen[LC_SDPA_MERGE_FOLD] == 0);
     }
     set_mode(NULL, NULL, NULL);
-    /* the 16-bit decode cases with the speculative tile 0 (LC_SDPA_DECODE_SPEC=1: split 0 requests keys [0, 64)
-     * before the length is known; 2: every split its first 64 keys), under the default merge and the fold */
-    for (int mi = 0; mi < 4; mi++) {
-        set_mode(NULL, NULL, mi % 2 ? "0" : NULL);
-        set_env("LC_SDPA_DECODE_SPEC", mi < 2 ? "1" : "2");
-        for (size_t i = 0; i < ncases; i++) {
-            if (cases[i].sq > 16 || cases[i].dt == F32) continue;
-            want_mma = mma_applies(&cases[i]);
-            run_case(&cases[i], sms);
-        }
-        kv_decode_case(sms);
-        set_env("LC_SDPA_DECODE_SPEC", NULL);
+    /* the 16-bit decode cases with the cluster merge's closing barrier arrival relaxed (LC_SDPA_DECODE_CBAR=relaxed) */
+    set_env("LC_SDPA_DECODE_CBAR", "relaxed");
+    memset(merge_seen, 0, sizeof merge_seen);
+    for (size_t i = 0; i < ncases; i++) {
+        if (cases[i].sq > 16 || cases[i].dt == F32) continue;
+        want_mma = mma_applies(&cases[i]);
+        run_case(&cases[i], sms);
     }
-    set_mode(NULL, NULL, NULL);
+    kv_decode_case(sms);
+    CHECK(merge_seen[LC_SDPA_MERGE_CLUSTER] > 0);
+    set_env("LC_SDPA_DECODE_CBAR", NULL);
     want_mma = -1;
 
     const int32_t l1[4] = {0, 3, 14, 16}, l2[3] = {0, 5, 2}, l3[2] = {-3, 100};

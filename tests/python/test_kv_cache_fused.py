@@ -34,7 +34,7 @@ CASES = [
     (2, 6, 1, 128, [0, 3], 2, 24, None),
     (3, 8, 2, 32, [20, 1, 9], 5, 48, 6),
     (1, 32, 4, 64, [300], 1, 512, None),
-    (2, 8, 2, 64, [190, 127], 1, 2048, None),  # splits of 2 tiles: the new row inside / past a split's first 64 keys
+    (2, 8, 2, 64, [190, 127], 1, 2048, None),  # splits of 2 tiles (the new row in a split's first / second tile)
     (2, 4, 2, 64, [9, 2], 16, 48, None),
     (2, 4, 2, 36, [6, 4], 1, 16, None),  # head_dim 36: not the tensor-core decode, never fused
     (1, 4, 2, 64, [3], 17, 48, None),    # 17 query rows: the prefill path, never fused
@@ -54,14 +54,12 @@ def test_fused_equals_append_then_attention(rng, device, dtype, case):
 # The tensor-core decode's A/B knobs (read at each call): one block for a key range of at most N tiles instead of
 # splits and a merge (LC_SDPA_DECODE_DIRECT; default 2; 0: only when one split holds them all, 64: every case
 # here), the append's count awaited where it is taken (LC_SDPA_DECODE_COUNT=now) instead of at the block's end,
-# split 0's first 64 keys requested before the length is read (LC_SDPA_DECODE_SPEC=1; with one block and with splits),
-# and every split's (LC_SDPA_DECODE_SPEC=2).
+# the cluster merge's closing barrier arrival relaxed (LC_SDPA_DECODE_CBAR=relaxed).
 # Each form: fused equals append + attention bit for bit, the float64 reference within tolerance, the new rows in
 # the caches.
 KNOBS = [{"LC_SDPA_DECODE_DIRECT": "0"}, {"LC_SDPA_DECODE_DIRECT": "64"},
-         {"LC_SDPA_DECODE_DIRECT": "0", "LC_SDPA_DECODE_COUNT": "now"}, {"LC_SDPA_DECODE_SPEC": "1"},
-         {"LC_SDPA_DECODE_SPEC": "1", "LC_SDPA_DECODE_DIRECT": "0"}, {"LC_SDPA_DECODE_SPEC": "2"},
-         {"LC_SDPA_DECODE_SPEC": "2", "LC_SDPA_DECODE_DIRECT": "0"}]
+         {"LC_SDPA_DECODE_DIRECT": "0", "LC_SDPA_DECODE_COUNT": "now"},
+         {"LC_SDPA_DECODE_CBAR": "relaxed", "LC_SDPA_DECODE_DIRECT": "0"}]
 
 
 @requires_cuda

@@ -73,16 +73,6 @@ def test_rope_fused_equals_rope_then_call(rng, device, dtype, case):
     _rope_case(rng, device, dtype, case)
 
 
-@requires_cuda
-@pytest.mark.parametrize("spec", ["1", "2"])
-@pytest.mark.parametrize("case", CASES[:5], ids=lambda c: f"B{c[0]}H{c[1]}kv{c[2]}D{c[3]}T{c[5]}rd{c[7]}{c[10]}")
-def test_rope_fused_speculative_tile(rng, case, spec, monkeypatch):
-    """The same with split 0's first 64 keys requested before the length is read (LC_SDPA_DECODE_SPEC=1), and every
-    split's (2)."""
-    monkeypatch.setenv("LC_SDPA_DECODE_SPEC", spec)
-    _rope_case(rng, "cuda", "bfloat16", case)
-
-
 def _rope_case(rng, device, dtype, case):
     b, h, hkv, d, lens, t, max_seq, rd, scaling, theta, form = case
     dt, rdim = DT[dtype], d if rd is None else rd

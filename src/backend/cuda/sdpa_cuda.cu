@@ -794,6 +794,7 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
     p.tnew = 0;
     p.kl_rw = p.ovf = NULL;
     p.count_now = sd_env_is("LC_SDPA_DECODE_COUNT", "now");
+    p.cbar_relaxed = sd_env_is("LC_SDPA_DECODE_CBAR", "relaxed");
     p.direct_keys = sd_dec_direct_keys();
     for (int i = 0; i < 3; i++) p.kn_st[i] = p.vn_st[i] = 0;
     if (fuse) {
@@ -819,7 +820,6 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
         p.rp_st[1] = args->rope->p_st[1];
         p.rd = (int)args->rope->rotary_dim;
     }
-    p.spec = pl.mma && !p.window && p.tnew <= 1 ? (sd_env_is("LC_SDPA_DECODE_SPEC", "1") ? 1 : sd_env_is("LC_SDPA_DECODE_SPEC", "2") ? 2 : 0) : 0;
     /* the splits of a group as one cluster when every group's cluster is resident at once (one wave), else the
      * fold (the last split to finish merges), else the combine pass */
     p.cluster = pl.mma && pl.nsplit > 1 && pl.nsplit <= SD_DEC_MAX_CLUSTER && !sd_env_is("LC_SDPA_DECODE_CLUSTER", "0") &&

@@ -79,10 +79,9 @@ typedef struct sd_params {
     /* tensor-core decode with fold or cluster: a (b, kv head, row group) whose visible keys span at most this
      * many is done by its split 0 alone, which writes out (no merge); 0: only when one split holds them all */
     int direct_keys;
-    /* tensor-core decode, a speculative tile 0: split 0 (1) or every split (2) requests its first 64 keys of k / v
-     * (from split·chunk) before it reads the length, and fixes the tile up once the length is known; 0: none; only
-     * without a window and with at most one fused new token */
-    int spec;
+    /* tensor-core decode, cluster merge: the closing cluster barrier's arrival relaxed (LC_SDPA_DECODE_CBAR=relaxed;
+     * A/B) instead of a release */
+    int cbar_relaxed;
     /* tensor-core decode with the rotary embedding fused (lc_sdpa_args.rope; rd 0: none; only with tnew = sq):
      * q's rows and the new keys rotated as the rope op rotates them (rope.cuh), token i of sequence b at
      * position rpos[b·rp_st[0] + i·rp_st[1]] (int64 when rpos64, else int32), pairs (j, j + rd/2), j < rd/2;

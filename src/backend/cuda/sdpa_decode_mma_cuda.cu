@@ -39,14 +39,6 @@
  * shared memory as the rope op rotates them (rope.cuh; sdm_rope_rows, out of line), tile 0's keys together with
  * q, a later tile's at its turn, and the block holding the new keys (row group 0) writes them, rotated, into the
  * caches from its tile instead of the split-0 block.
- * With p.spec (LC_SDPA_DECODE_SPEC=1; no window, at most one new token) split 0 requests keys [0, 64) of the caches
- * before it reads the length (within k / v's extent, whatever the length), so that the tile's load overlaps that
- * read; once it has landed, each thread overwrites its own rows that load_tile would have filled otherwise (the new
- * token's row from k_new / v_new, zeros past the chunk); without the rope, the thread holding the new row in
- * registers also appends it to the caches (row group 0), instead of the split-0 copy's load and store ahead of
- * the tile loads. With p.spec = 2 (LC_SDPA_DECODE_SPEC=2) every split does so with its first 64 keys (split·chunk
- * on): for caches filled to near their capacity (every split live), where each block otherwise waits for the
- * length; a dead split's tile is read for nothing (a short cache in a long one: SPEC=1's case).
  * Tests: tests/c/test_sdpa_cuda.c (GPU machine only; LC_SDPA_DECODE=simt runs the SIMT kernel instead),
  * tests/python/test_kv_cache_fused.py, tests/python/test_kv_cache_rope.py (the rope form against rope + append +
  * attention, bit for bit).
@@ -77,10 +69,14 @@ __device__ unsigned sdm_ctr[SD_DEC_NCTR];
 __device__ unsigned sdm_bctr[SD_DEC_NCTR];
 
 /* Developer probe (scripts/device/decode_probe.sh builds with -DSDM_PROBE): thread 0 of each block stamps
- * %globaltimer at 8 points of the kernel into sdm_probe (the last launch's), read back by sdm_probe_read. */
+ * %globaltimer at SDM_PROBE_SLOTS points of the kernel into sdm_probe (the last launch's), read back by
+ * sdm_probe_read: 0 entry, 1 after the PDL wait, 8 the append's L0 known, 2 tiles issued, 3 first tile in shared
+ * memory, 4 loop done, 9 the warps' partials in shared memory, 5 the block's partial, 6 after the cluster barrier,
+ * 10 thread 0's outputs merged, 7 end. */
 #ifdef SDM_PROBE
 #define SDM_PROBE_BLOCKS 4096
-__device__ unsigned long long sdm_probe[SDM_PROBE_BLOCKS][8];
+#define SDM_PROBE_SLOTS 12
+__device__ unsigned long long sdm_probe[SDM_PROBE_BLOCKS][SDM_PROBE_SLOTS];
 #define SDM_STAMP(i)                                                                                           \
     do {                                                                                                       \
         if (threadIdx.x == 0 && blockIdx.x < SDM_PROBE_BLOCKS) {                                               \
@@ -90,7 +86,7 @@ __device__ unsigned long long sdm_probe[SDM_PROBE_BLOCKS][8];
         }                                                                                                      \
     } while (0)
 extern "C" int sdm_probe_read(unsigned long long *dst, size_t n) {
-    return cudaMemcpyFromSymbol(dst, sdm_probe, n * 8 * sizeof(unsigned long long)) == cudaSuccess ? 0 : -1;
+    return cudaMemcpyFromSymbol(dst, sdm_probe, n * SDM_PROBE_SLOTS * sizeof(unsigned long long)) == cudaSuccess ? 0 : -1;
 }
 #else
 #define SDM_STAMP(i) ((void)0)
@@ -259,25 +255,6 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
     const int lc = (tid % CPR) * 8, lr = tid / CPR;
     const bool cok = lc < d;
     const int cc = cok ? lc : 0; /* a zero-filled chunk still names an address inside the row */
-
-    /* Speculative tile 0 (p.spec: split 0, or every split when 2; no window, at most one new token; sd_params):
-     * the split's keys [c0s, c0s + 64) of the caches
-     * requested now, before the length is known, so that their load overlaps the length's read. When the tile has
-     * landed (before the barrier ahead of the rope / the loop) the thread that loaded a row puts the new token's
-     * row there (key L0, read from k_new / v_new once L0 is known) or zeros (keys >= c1), as load_tile would have. */
-    const bool spec = p.spec && (split == 0 || p.spec > 1);
-    const int c0s = split * p.chunk; /* the split's first key when it has keys (no window; direct: split 0's 0) */
-    if (spec) {
-        T *const ks = pipe + lr * PITCH + lc;
-#pragma unroll
-        for (int it = 0; it < SDM_BK / RSTEP; it++) {
-            const int key = c0s + lr + it * RSTEP;
-            const bool ok = cok && key < p.skv;
-            const int kk = ok ? key : 0;
-            sd_cp_async16(ks + it * RSTEP * PITCH, kb + (long long)kk * k2 + cc, ok ? 16 : 0);
-            sd_cp_async16(ks + (SDM_BK + it * RSTEP) * PITCH, vb + (long long)kk * v2 + cc, ok ? 16 : 0);
-        }
-    }
     /* fused rope: token i's position (read by the first sq threads, seen after the barriers below) */
     __shared__ double sdm_pos[ROPE ? SDM_MAX_SQ : 1];
     if (ROPE && tid < sq) {
@@ -323,6 +300,17 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
         __syncthreads();
         L0 = sdm_l0;
         L = min(L0 + p.tnew, p.skv);
+        SDM_STAMP(8);
+        if (!ROPE && rgi == 0 && split == 0) { /* the new rows into the caches (with rope: in the tile loop) */
+            const int nt = L - L0;
+            for (int idx = tid; idx < 2 * nt * CPR; idx += SDM_NT) {
+                const int w = idx / (nt * CPR), rem = idx % (nt * CPR), t = rem / CPR, c = (rem % CPR) * 8;
+                if (c >= d) continue;
+                const T *src = w ? vnb + (long long)t * vn2 + c : knb + (long long)t * kn2 + c;
+                T *dst = (w ? vc_b : kc_b) + (long long)(L0 + t) * (w ? v2 : k2) + c;
+                *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(src);
+            }
+        }
     }
 
     const int off = L - sq;
@@ -343,45 +331,8 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
      * barriers (a dead split merges as an empty partial: ntile 0 below) */
     const bool direct = p.nsplit == 1 || ((p.fold || p.cluster) && (live <= 1 || kmax - kmin <= p.direct_keys));
     const bool cmerge = p.cluster && !direct;
-
-    /* The split whose speculative tile 0 holds the new token's row (p.spec; without the rope), or -1: the thread
-     * that puts the row into that tile appends it to the caches (row group 0), so the copy below is left out.
-     * Every block computes the same value. */
-    int sapp = -1;
-    if (p.spec && !ROPE && p.tnew == 1 && L0 < kmax) {
-        const int s = direct ? 0 : L0 / p.chunk;
-        if (L0 - s * p.chunk < SDM_BK && (s == 0 || p.spec > 1)) sapp = s;
-    }
-    /* the new rows into the caches (with rope: from the tile that holds them, sdm_rope_rows) */
-    if (p.tnew && !ROPE && rgi == 0 && split == 0 && sapp < 0) {
-        const int nt = L - L0;
-        for (int idx = tid; idx < 2 * nt * CPR; idx += SDM_NT) {
-            const int w = idx / (nt * CPR), rem = idx % (nt * CPR), t = rem / CPR, c = (rem % CPR) * 8;
-            if (c >= d) continue;
-            const T *src = w ? vnb + (long long)t * vn2 + c : knb + (long long)t * kn2 + c;
-            T *dst = (w ? vc_b : kc_b) + (long long)(L0 + t) * (w ? v2 : k2) + c;
-            *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(src);
-        }
-    }
-
-    /* speculative tile 0: the new token's row for the thread that loaded row L0 (it = fit) */
-    uint4 fk = make_uint4(0u, 0u, 0u, 0u), fv = fk;
-    int fit = -1;
-    const int rel = L0 - c0s - lr; /* row L0's place among the thread's rows of the speculative tile */
-    if (spec && p.tnew && L0 < L && cok && rel >= 0 && rel < SDM_BK && rel % RSTEP == 0) {
-        fit = rel / RSTEP;
-        fk = *reinterpret_cast<const uint4 *>(knb + cc);
-        fv = *reinterpret_cast<const uint4 *>(vnb + cc);
-    }
-
-    if (!p.cluster && p.fold && !direct && split >= live) {
-        if (spec) sd_cp_async_wait_all(); /* no copy into this block's shared memory outlives it */
-        return;
-    }
-    if (direct && split > 0) {
-        if (spec) sd_cp_async_wait_all();
-        return;
-    }
+    if (!p.cluster && p.fold && !direct && split >= live) return;
+    if (direct && split > 0) return;
     int c0 = kmin, c1 = kmax;
     if (!direct) {
         c0 = min(kmin + split * p.chunk, kmax);
@@ -411,7 +362,7 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
     SDM_STAMP(2);
 #pragma unroll
     for (int s = 0; s < ST - 1; s++) {
-        if (s < ntile && !(spec && s == 0)) load_tile(s); /* the speculative tile 0 joins group 0 */
+        if (s < ntile) load_tile(s);
         sd_cp_async_commit();
     }
 
@@ -424,27 +375,7 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
         ri[rr] = rv[rr] ? gr % sq : 0;
         rh[rr] = rv[rr] ? kvh * p.group + gr / sq : 0;
     }
-    if (p.vec_q || ROPE || spec) sd_cp_async_wait<ST - 2>(); /* q's cp.async joined group 0 (so did tile 0 with rope / spec) */
-    if (spec) { /* c0 = c0s or the split is dead: the new token's row, zeros past c1, over the thread's own copies */
-        T *const ks = pipe + lr * PITCH + lc;
-#pragma unroll
-        for (int it = 0; it < SDM_BK / RSTEP; it++) {
-            const int key = c0s + lr + it * RSTEP;
-            uint4 *const kd = reinterpret_cast<uint4 *>(ks + it * RSTEP * PITCH);
-            uint4 *const vd = reinterpret_cast<uint4 *>(ks + (SDM_BK + it * RSTEP) * PITCH);
-            if (key >= c1) {
-                *kd = make_uint4(0u, 0u, 0u, 0u);
-                *vd = make_uint4(0u, 0u, 0u, 0u);
-            } else if (it == fit) {
-                *kd = fk;
-                *vd = fv;
-                if (split == sapp && rgi == 0) { /* the append of the new row (the copy above left it to this thread) */
-                    *reinterpret_cast<uint4 *>(kc_b + (long long)L0 * k2 + cc) = fk;
-                    *reinterpret_cast<uint4 *>(vc_b + (long long)L0 * v2 + cc) = fv;
-                }
-            }
-        }
-    }
+    if (p.vec_q || ROPE) sd_cp_async_wait<ST - 2>(); /* q's cp.async joined group 0 (with rope: tile 0 too) */
     __syncthreads();
     /* fused rope (sdm_rope_rows): q's rows and tile 0's new keys, then the append of those keys */
     auto rope_rows = [&](int nq, int t, int f0, int f1) {
@@ -623,6 +554,7 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
             *reinterpret_cast<float2 *>(red_o + (warp * 16 + g + 8 * rr) * DP + j * 8 + 2 * q4) = make_float2(o[j][2 * rr], o[j][2 * rr + 1]);
     }
     __syncthreads();
+    SDM_STAMP(9);
 
     for (int idx = tid; idx < nr * DP; idx += SDM_NT) {
         const int r = idx / DP, c = idx % DP;
@@ -691,7 +623,12 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
             const int gr = r0 + r;
             sd_store<T>(p, b, kvh * p.group + gr / sq, gr % sq, c, num, mx, den);
         }
-        cl.sync(); /* the other blocks' shared memory stays alive until every block has read it */
+        SDM_STAMP(10);
+        /* the other blocks' shared memory stays alive until every block has read it (their loads have returned:
+         * the stores above used them); p.cbar_relaxed: the arrival does not wait for this block's stores of out to
+         * be performed (a release would; nothing after needs them) */
+        if (p.cbar_relaxed) asm volatile("barrier.cluster.arrive.relaxed;\n\tbarrier.cluster.wait;" ::: "memory");
+        else cl.sync();
         SDM_STAMP(7);
         return;
     }
