@@ -10,8 +10,8 @@
  * twice, the output poisoned again in between (the tensor-core decode's self-resetting split counters).
  * The tensor-core decode merges its splits through a thread-block cluster by default; the decode cases run
  * again with LC_SDPA_DECODE_CLUSTER=0 (the last block merges), with LC_SDPA_DECODE_FOLD=0 as well (sd_combine)
- * and with LC_SDPA_DECODE=simt, and with LC_SDPA_DECODE_CBAR=relaxed (the cluster merge's closing barrier); the
- * path taken is checked (tensor-core decode exactly where it applies), and
+ * and with LC_SDPA_DECODE=simt, and with LC_SDPA_DECODE_CBAR=relaxed and LC_SDPA_DECODE_CMERGE=push (two forms of
+ * the cluster merge); the path taken is checked (tensor-core decode exactly where it applies), and
  * so is the split merge each mode must have run at least once and those it turns off (lc_cuda_sdpa_last_merge).
  * Tolerance per output row i (e = 2^-24, u = the output dtype's unit roundoff):
  *   |err| <= u·|ref| + 2·(d·S_i + M_i + n_i + 16)·e·V_i,  S_i = scale·max_j Σ_c |q_ic k_jc|, M_i the largest
@@ -743,17 +743,21 @@ int main(void) {
         CHECK(mi != 2 || merge_seen[LC_SDPA_MERGE_FOLD] == 0);
     }
     set_mode(NULL, NULL, NULL);
-    /* the 16-bit decode cases with the cluster merge's closing barrier arrival relaxed (LC_SDPA_DECODE_CBAR=relaxed) */
-    set_env("LC_SDPA_DECODE_CBAR", "relaxed");
-    memset(merge_seen, 0, sizeof merge_seen);
-    for (size_t i = 0; i < ncases; i++) {
-        if (cases[i].sq > 16 || cases[i].dt == F32) continue;
-        want_mma = mma_applies(&cases[i]);
-        run_case(&cases[i], sms);
+    /* the 16-bit decode cases with the cluster merge's closing barrier arrival relaxed (LC_SDPA_DECODE_CBAR=relaxed),
+     * and with the partials pushed into the merging blocks (LC_SDPA_DECODE_CMERGE=push) */
+    const char *cmodes[2][2] = {{"LC_SDPA_DECODE_CBAR", "relaxed"}, {"LC_SDPA_DECODE_CMERGE", "push"}};
+    for (int ci = 0; ci < 2; ci++) {
+        set_env(cmodes[ci][0], cmodes[ci][1]);
+        memset(merge_seen, 0, sizeof merge_seen);
+        for (size_t i = 0; i < ncases; i++) {
+            if (cases[i].sq > 16 || cases[i].dt == F32) continue;
+            want_mma = mma_applies(&cases[i]);
+            run_case(&cases[i], sms);
+        }
+        kv_decode_case(sms);
+        CHECK(merge_seen[LC_SDPA_MERGE_CLUSTER] > 0);
+        set_env(cmodes[ci][0], NULL);
     }
-    kv_decode_case(sms);
-    CHECK(merge_seen[LC_SDPA_MERGE_CLUSTER] > 0);
-    set_env("LC_SDPA_DECODE_CBAR", NULL);
     want_mma = -1;
 
     const int32_t l1[4] = {0, 3, 14, 16}, l2[3] = {0, 5, 2}, l3[2] = {-3, 100};

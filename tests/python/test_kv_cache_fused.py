@@ -54,12 +54,14 @@ def test_fused_equals_append_then_attention(rng, device, dtype, case):
 # The tensor-core decode's A/B knobs (read at each call): one block for a key range of at most N tiles instead of
 # splits and a merge (LC_SDPA_DECODE_DIRECT; default 2; 0: only when one split holds them all, 64: every case
 # here), the append's count awaited where it is taken (LC_SDPA_DECODE_COUNT=now) instead of at the block's end,
-# the cluster merge's closing barrier arrival relaxed (LC_SDPA_DECODE_CBAR=relaxed).
+# the cluster merge's closing barrier arrival relaxed (LC_SDPA_DECODE_CBAR=relaxed), the partials pushed into the
+# merging blocks (LC_SDPA_DECODE_CMERGE=push).
 # Each form: fused equals append + attention bit for bit, the float64 reference within tolerance, the new rows in
 # the caches.
 KNOBS = [{"LC_SDPA_DECODE_DIRECT": "0"}, {"LC_SDPA_DECODE_DIRECT": "64"},
          {"LC_SDPA_DECODE_DIRECT": "0", "LC_SDPA_DECODE_COUNT": "now"},
-         {"LC_SDPA_DECODE_CBAR": "relaxed", "LC_SDPA_DECODE_DIRECT": "0"}]
+         {"LC_SDPA_DECODE_CBAR": "relaxed", "LC_SDPA_DECODE_DIRECT": "0"},
+         {"LC_SDPA_DECODE_CMERGE": "push", "LC_SDPA_DECODE_DIRECT": "0"}, {"LC_SDPA_DECODE_CMERGE": "push"}]
 
 
 @requires_cuda

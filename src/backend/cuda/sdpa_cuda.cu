@@ -795,6 +795,7 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
     p.kl_rw = p.ovf = NULL;
     p.count_now = sd_env_is("LC_SDPA_DECODE_COUNT", "now");
     p.cbar_relaxed = sd_env_is("LC_SDPA_DECODE_CBAR", "relaxed");
+    p.push = sd_env_is("LC_SDPA_DECODE_CMERGE", "push");
     p.direct_keys = sd_dec_direct_keys();
     for (int i = 0; i < 3; i++) p.kn_st[i] = p.vn_st[i] = 0;
     if (fuse) {

@@ -82,6 +82,10 @@ typedef struct sd_params {
     /* tensor-core decode, cluster merge: the closing cluster barrier's arrival relaxed (LC_SDPA_DECODE_CBAR=relaxed;
      * A/B) instead of a release */
     int cbar_relaxed;
+    /* tensor-core decode, cluster merge: each block pushes its values into the blocks that merge them (st.async into
+     * their shared memory, an mbarrier each) instead of every block pulling after a cluster barrier
+     * (LC_SDPA_DECODE_CMERGE=push; A/B) */
+    int push;
     /* tensor-core decode with the rotary embedding fused (lc_sdpa_args.rope; rd 0: none; only with tnew = sq):
      * q's rows and the new keys rotated as the rope op rotates them (rope.cuh), token i of sequence b at
      * position rpos[b·rp_st[0] + i·rp_st[1]] (int64 when rpos64, else int32), pairs (j, j + rd/2), j < rd/2;
