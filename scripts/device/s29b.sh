@@ -2,7 +2,9 @@
 # Session 29's second call: the cluster merge's closing barrier with a relaxed arrival (LC_SDPA_DECODE_CBAR=relaxed) and
 # the partials pushed into the merging blocks (LC_SDPA_DECODE_CMERGE=push)
 # tested (test_sdpa_cuda, the KV-cache knob tests) and measured (step_ab.py: the sdpa suite's graph-replayed decode
-# step; decode_probe with the finer stamps: L0 known, the warps' partials, thread 0's outputs merged). LIMIT: seconds.
+# step; decode_probe with the finer stamps: L0 known, the warps' partials, thread 0's outputs merged), then the models
+# suite in what is left (LIMIT: seconds planned; 560 gives it room). Written in session 29, whose second call got no
+# machine: the next session's first call.
 set -u
 export BUILD_TARGETS="${BUILD_TARGETS-_C test_sdpa_cuda lightning_core_static}"
 . scripts/device/preamble.sh
@@ -17,5 +19,5 @@ log "pytest (KV cache; cuda) rc $?: $(tail -1 $OUT/pt_kv.txt)"; grep -E "^FAILED
 rm -f $OUT/configure.log $OUT/build.log
 timeout 60 python3 scripts/device/step_ab.py "$AB" 21 2>&1 | grep -v Warn | tee -a $S
 build_decode_probe; probe_shapes "" "LC_SDPA_DECODE_CBAR=relaxed" $PR; log "probe done $(( $(date +%s) - T0 )) s"
-[ $(left) -gt 60 ] && timeout $(( $(left) - 10 )) python3 scripts/device/step_ab.py "$AB" 21 2>&1 | grep -v Warn | tee -a $S
+[ $(left) -gt 105 ] && models_suite $(( $(left) - 5 ))
 log "all $(( $(date +%s) - T0 )) s"
