@@ -10,8 +10,8 @@
  * twice, the output poisoned again in between (the tensor-core decode's self-resetting split counters).
  * The tensor-core decode merges its splits through a thread-block cluster by default; the decode cases run
  * again with LC_SDPA_DECODE_CLUSTER=0 (the last block merges), with LC_SDPA_DECODE_FOLD=0 as well (sd_combine)
- * and with LC_SDPA_DECODE=simt, and with LC_SDPA_DECODE_CBAR=relaxed and LC_SDPA_DECODE_CMERGE=push (two forms of
- * the cluster merge); the path taken is checked (tensor-core decode exactly where it applies), and
+ * and with LC_SDPA_DECODE=simt, with LC_SDPA_DECODE_CBAR=relaxed and LC_SDPA_DECODE_CMERGE=push (two forms of the
+ * cluster merge), and with LC_SDPA_DECODE_LEAN (the short-path decode where it applies); the path taken is checked (tensor-core decode exactly where it applies), and
  * so is the split merge each mode must have run at least once and those it turns off (lc_cuda_sdpa_last_merge).
  * Tolerance per output row i (e = 2^-24, u = the output dtype's unit roundoff):
  *   |err| <= u·|ref| + 2·(d·S_i + M_i + n_i + 16)·e·V_i,  S_i = scale·max_j Σ_c |q_ic k_jc|, M_i the largest
@@ -48,6 +48,7 @@ int main(void) {
 static int verbose;
 static int want_mma = -1; /* run_case: 1 the path must be the tensor-core decode, 0 must not, -1 either */
 static int merge_seen[4]; /* run_case: launches per lc_cuda_sdpa_last_merge() kind */
+static int lean_seen;     /* run_case: launches that took the short-path decode (LC_SDPA_DECODE_LEAN) */
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 
 static double urand(double lo, double hi) {
@@ -301,6 +302,7 @@ static void run_case(const sd_case *c, int dev_sms) {
         CHECK(mk >= LC_SDPA_MERGE_NONE && mk <= LC_SDPA_MERGE_COMBINE);
         if (mk >= 0 && mk < 4) merge_seen[mk]++;
     }
+    if (path && strstr(path, "decode_lean")) lean_seen++;
     if (want_mma >= 0) {
         const int is_mma = strstr(path, "decode_mma") != NULL;
         CHECK(is_mma == want_mma);
@@ -758,6 +760,15 @@ int main(void) {
         CHECK(merge_seen[LC_SDPA_MERGE_CLUSTER] > 0);
         set_env(cmodes[ci][0], NULL);
     }
+    /* the 16-bit decode cases with the short-path decode wherever it applies (LC_SDPA_DECODE_LEAN=N: caches of at most
+     * N keys; one query row, head_dim 64, GQA group <= 8, no mask or window), the others on their own paths */
+    set_env("LC_SDPA_DECODE_LEAN", "1000000");
+    lean_seen = 0;
+    want_mma = -1;
+    for (size_t i = 0; i < ncases; i++)
+        if (cases[i].sq <= 16 && cases[i].dt != F32) run_case(&cases[i], sms);
+    CHECK(lean_seen > 0);
+    set_env("LC_SDPA_DECODE_LEAN", NULL);
     want_mma = -1;
 
     const int32_t l1[4] = {0, 3, 14, 16}, l2[3] = {0, 5, 2}, l3[2] = {-3, 100};

@@ -1,6 +1,8 @@
 """Shared helpers of the KV-cache call tests (test_kv_cache_fused.py, test_kv_cache_rope.py): the dtypes, random
-inputs, bit-for-bit comparison, a qkv projection's packed output as strided views, and a twin pair of caches
-filled with the same prefix."""
+inputs, bit-for-bit comparison, a qkv projection's packed output as strided views, a twin pair of caches filled
+with the same prefix, and which calls the short-path CUDA decode takes (LC_SDPA_DECODE_LEAN)."""
+import os
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,13 @@ from lightning_core.testing import as_host as host
 
 ml_dtypes = pytest.importorskip("ml_dtypes")
 DT = {"float32": np.dtype(np.float32), "float16": np.dtype(np.float16), "bfloat16": np.dtype(ml_dtypes.bfloat16)}
+
+
+def lean_applies(d, t, group, rd, max_seq, window=None):
+    """Whether the short-path CUDA decode takes a 16-bit call (LC_SDPA_DECODE_LEAN=N set: caches of at most N keys;
+    one query row, head_dim 64, GQA group <= 8, the rope over all 64 columns, no window)."""
+    n = int(os.environ.get("LC_SDPA_DECODE_LEAN", "0") or 0)
+    return n > 0 and max_seq <= n and d == 64 and t == 1 and group <= 8 and rd == 64 and window is None
 
 
 def rand(rng, shape, dt):

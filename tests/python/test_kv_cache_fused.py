@@ -14,6 +14,8 @@ max_seq (overflow flag, lengths clamped). Bad calls: only one of k_new / v_new, 
 another dtype, too many tokens, a wrong out: ValueError / TypeError naming the argument, nothing appended.
 """
 
+import os
+
 import numpy as np
 import pytest
 
@@ -22,7 +24,7 @@ from conftest import replay_step, requires_cuda
 from lightning_core.testing import as_host as host
 from lightning_core.testing import check_sdpa as check
 from lightning_core.testing import ref_sdpa
-from kv_helpers import DT, bits_equal, decode_rig, packed_qkv, rand, same_contents, twin_caches
+from kv_helpers import DT, bits_equal, decode_rig, lean_applies, packed_qkv, rand, same_contents, twin_caches
 
 DTYPES = list(DT)
 
@@ -42,7 +44,7 @@ CASES = [
 
 
 def fuses(device, dtype, d, t):
-    return device == "cuda" and dtype != "float32" and d % 8 == 0 and t <= 16
+    return device == "cuda" and dtype != "float32" and d % 8 == 0 and t <= 16 and os.environ.get("LC_KV_FUSE") != "0"
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -55,13 +57,16 @@ def test_fused_equals_append_then_attention(rng, device, dtype, case):
 # splits and a merge (LC_SDPA_DECODE_DIRECT; default 2; 0: only when one split holds them all, 64: every case
 # here), the append's count awaited where it is taken (LC_SDPA_DECODE_COUNT=now) instead of at the block's end,
 # the cluster merge's closing barrier arrival relaxed (LC_SDPA_DECODE_CBAR=relaxed), the partials pushed into the
-# merging blocks (LC_SDPA_DECODE_CMERGE=push).
+# merging blocks (LC_SDPA_DECODE_CMERGE=push), the short-path decode for caches of at most N keys
+# (LC_SDPA_DECODE_LEAN=N; head_dim 64, one new token, GQA group <= 8; with LC_KV_FUSE=0: the append kernel, then
+# the short path unfused).
 # Each form: fused equals append + attention bit for bit, the float64 reference within tolerance, the new rows in
 # the caches.
 KNOBS = [{"LC_SDPA_DECODE_DIRECT": "0"}, {"LC_SDPA_DECODE_DIRECT": "64"},
          {"LC_SDPA_DECODE_DIRECT": "0", "LC_SDPA_DECODE_COUNT": "now"},
          {"LC_SDPA_DECODE_CBAR": "relaxed", "LC_SDPA_DECODE_DIRECT": "0"},
-         {"LC_SDPA_DECODE_CMERGE": "push", "LC_SDPA_DECODE_DIRECT": "0"}, {"LC_SDPA_DECODE_CMERGE": "push"}]
+         {"LC_SDPA_DECODE_CMERGE": "push", "LC_SDPA_DECODE_DIRECT": "0"}, {"LC_SDPA_DECODE_CMERGE": "push"},
+         {"LC_SDPA_DECODE_LEAN": "4096"}, {"LC_SDPA_DECODE_LEAN": "4096", "LC_KV_FUSE": "0"}]
 
 
 @requires_cuda
@@ -87,8 +92,9 @@ def _fused_vs_twin(rng, device, dtype, case):
         want_out = twin.attention(q, causal=True, window=window)
         assert bits_equal(out, want_out), f"step {step}: fused differs from append + attention ({path})"
         assert same_contents(fused, twin)
-        if device == "cuda":
-            assert ("decode_mma_append" in path) == fuses(device, dtype, d, t), path
+        if device == "cuda":  # the tensor-core decode's fused form, or the short path's (LC_SDPA_DECODE_LEAN)
+            assert ("_append" in path) == fuses(device, dtype, d, t), path
+            assert ("decode_lean" in path) == (dtype != "float32" and lean_applies(d, t, h // hkv, d, max_seq, window)), path
         # against float64: each sequence's keys are its prefix then the new tokens
         kk, vv, L = host(fused.k), host(fused.v), fused.lengths
         want = np.stack([ref_sdpa(hq[i:i + 1], kk[i:i + 1, :, :L[i]], vv[i:i + 1, :, :L[i]], causal=True,

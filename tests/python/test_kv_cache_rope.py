@@ -24,7 +24,7 @@ from lightning_core.testing import as_host as host
 from lightning_core.testing import check_sdpa as check
 from lightning_core.testing import ref_rope, ref_sdpa, unit_roundoff
 from lightning_core.testing.refs import rel_err
-from kv_helpers import DT, bits_equal, decode_rig, packed_qkv, twin_caches
+from kv_helpers import DT, bits_equal, decode_rig, lean_applies, packed_qkv, twin_caches
 
 LLAMA3 = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
           "original_max_position_embeddings": 8192}
@@ -73,6 +73,16 @@ def test_rope_fused_equals_rope_then_call(rng, device, dtype, case):
     _rope_case(rng, device, dtype, case)
 
 
+@requires_cuda
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"B{c[0]}H{c[1]}kv{c[2]}D{c[3]}T{c[5]}rd{c[7]}{c[10]}")
+def test_rope_fused_lean(rng, dtype, case, monkeypatch):
+    """The same under the short-path decode (LC_SDPA_DECODE_LEAN: one query row, head_dim 64, full rotary_dim; the
+    other cases keep their paths)."""
+    monkeypatch.setenv("LC_SDPA_DECODE_LEAN", "4096")
+    _rope_case(rng, "cuda", dtype, case)
+
+
 def _rope_case(rng, device, dtype, case):
     b, h, hkv, d, lens, t, max_seq, rd, scaling, theta, form = case
     dt, rdim = DT[dtype], d if rd is None else rd
@@ -85,8 +95,9 @@ def _rope_case(rng, device, dtype, case):
         fused.attention_into(q, out, causal=True, k_new=k, v_new=v, positions=pos, rope_theta=theta, rotary_dim=rd,
                              rope_scaling=scaling)
         path = lc.last_dispatch()["path"]
-        if device == "cuda":
-            assert ("decode_mma_rope_append" in path) == rope_fuses(device, dtype, d, t, rdim), path
+        if device == "cuda":  # the tensor-core decode's rope form, or the short path's (LC_SDPA_DECODE_LEAN)
+            assert ("rope_append" in path) == rope_fuses(device, dtype, d, t, rdim), path
+            assert ("decode_lean" in path) == (dtype != "float32" and lean_applies(d, t, h // hkv, rdim, max_seq)), path
         rq = lc.rope(q, pos, theta, rd, scaling, device)
         rk = lc.rope(k, pos, theta, rd, scaling, device)
         want_out = twin.attention(rq, causal=True, k_new=rk, v_new=v)

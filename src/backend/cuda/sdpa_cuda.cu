@@ -722,6 +722,19 @@ static int sd_rope_fits(const lc_sdpa_args *a, const sd_plan *pl) {
            (r->pos_dtype == LC_DTYPE_I32 || r->pos_dtype == LC_DTYPE_I64);
 }
 
+/* Whether the short-path decode (sdpa_decode_lean_cuda.cu) takes plan pl's call: LC_SDPA_DECODE_LEAN=N (an A/B
+ * knob, unset: never) and a cache of at most N keys, the tensor-core decode's operands, one query row, head_dim 64,
+ * a GQA group of at most 8, no mask or window, at most one fused new token, a fused rope only over all 64 columns,
+ * q rows with 16-byte loads. */
+static int sd_lean_fits(const lc_sdpa_args *a, const sd_plan *pl, int fuse, const double *rinv) {
+    const char *e = getenv("LC_SDPA_DECODE_LEAN");
+    const long n = e ? atol(e) : 0;
+    if (n < 1 || a->skv > n || pl->path != SD_PATH_DECODE || !pl->mma || a->sq != 1 || a->head_dim != 64) return 0;
+    if (a->heads / a->kv_heads > 8 || a->mask_kind != LC_SDPA_MASK_NONE || a->window != 0) return 0;
+    if ((fuse && a->append->tokens > 1) || (rinv && a->rope->rotary_dim != 64)) return 0;
+    return sd_vec_ok(a->q, a->q_st, a->head_dim, 8, 2);
+}
+
 static thread_local int sd_last_merge = LC_SDPA_MERGE_NONE;
 extern "C" int lc_cuda_sdpa_last_merge(void) { return sd_last_merge; }
 
@@ -746,7 +759,14 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
         const cudaError_t err = lc_cuda_launch_kv_append(args->append, stream);
         if (err != cudaSuccess) return err;
     }
-    if (path) *path = sd_path_name(pl.path, pl.mma, rinv ? 2 : fuse, pl.nsplit > 1, args->dtype);
+    const int lean = sd_lean_fits(args, &pl, fuse, rinv);
+    if (path) {
+        static const char *lean_names[3][2] = {{"cuda_sdpa_decode_lean_f16", "cuda_sdpa_decode_lean_bf16"},
+                                               {"cuda_sdpa_decode_lean_append_f16", "cuda_sdpa_decode_lean_append_bf16"},
+                                               {"cuda_sdpa_decode_lean_rope_append_f16", "cuda_sdpa_decode_lean_rope_append_bf16"}};
+        *path = lean ? lean_names[rinv ? 2 : fuse ? 1 : 0][args->dtype == LC_DTYPE_BF16]
+                     : sd_path_name(pl.path, pl.mma, rinv ? 2 : fuse, pl.nsplit > 1, args->dtype);
+    }
     if (args->batch == 0 || args->heads == 0 || args->sq == 0) return cudaSuccess; /* nothing to write */
     if (!args->q || !args->k || !args->v || !args->out) return cudaErrorInvalidValue;
 
@@ -840,6 +860,10 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
                     : p.fold       ? LC_SDPA_MERGE_FOLD
                                    : LC_SDPA_MERGE_COMBINE;
     cudaError_t err;
+    if (lean) {
+        sd_last_merge = LC_SDPA_MERGE_NONE;
+        return sd_launch_decode_lean(args->dtype, p, rinv, stream);
+    }
     if (pl.path == SD_PATH_DECODE && pl.mma) {
         err = sd_launch_decode_mma(args->dtype, pl.dp, p, rinv, blocks, stream);
     } else if (pl.path == SD_PATH_DECODE) {

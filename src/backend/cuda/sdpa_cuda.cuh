@@ -274,6 +274,9 @@ int sd_decode_mma_cluster_capacity(lc_dtype dtype, int dp, int c);
 /* inv: p.rd / 2 inverse frequencies of the fused rope (float64; p.rd 0: NULL); dp 64 or 128 with rope. */
 cudaError_t sd_launch_decode_mma(lc_dtype dtype, int dp, const sd_params &p, const double *inv, unsigned blocks,
                                  cudaStream_t stream);
+/* the short-path decode (sdpa_decode_lean_cuda.cu; sdpa_cuda.cu's sd_lean_fits says when): one block a (b, kv head);
+ * inv: the fused rope's 32 inverse frequencies (NULL without). */
+cudaError_t sd_launch_decode_lean(lc_dtype dtype, const sd_params &p, const double *inv, cudaStream_t stream);
 /* decode launcher (sdpa_decode_cuda.cu): RT rows per block (4 or 8); smem bytes for it. */
 size_t sd_decode_smem(int dp, int rt);
 cudaError_t sd_launch_decode(lc_dtype dtype, int dp, int rt, const sd_params &p, unsigned blocks, cudaStream_t stream);

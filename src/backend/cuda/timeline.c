@@ -19,7 +19,7 @@ typedef int (*lc_tl_reader)(unsigned long long *dst, size_t cap, size_t *count, 
 #define LC_TL_FILE(n) int lc_tl_read_##n(unsigned long long *, size_t, size_t *, int);
 #define LC_TL_FILES(X)                                                                                           \
     X(gemv_cuda) X(gemv_ring_cuda) X(index_cuda) X(kv_cache_cuda) X(layer_norm_cuda) X(layout_cuda) X(llm_cuda)  \
-    X(rope_cuda) X(sdpa_cuda) X(sdpa_decode_cuda) X(sdpa_decode_mma_cuda)
+    X(rope_cuda) X(sdpa_cuda) X(sdpa_decode_cuda) X(sdpa_decode_mma_cuda) X(sdpa_decode_lean_cuda)
 LC_TL_FILES(LC_TL_FILE)
 #define LC_TL_ENTRY(n) lc_tl_read_##n,
 static const lc_tl_reader lc_tl_readers[] = {LC_TL_FILES(LC_TL_ENTRY)};
