@@ -97,7 +97,9 @@ def _rope_case(rng, device, dtype, case):
         path = lc.last_dispatch()["path"]
         if device == "cuda":  # the tensor-core decode's rope form, or the short path's (LC_SDPA_DECODE_LEAN)
             assert ("rope_append" in path) == rope_fuses(device, dtype, d, t, rdim), path
-            assert ("decode_lean" in path) == (dtype != "float32" and lean_applies(d, t, h // hkv, rdim, max_seq)), path
+            # (a rope the attention cannot take runs first: the attention then has none, as if full-width)
+            rd_seen = rdim if rope_fuses(device, dtype, d, t, rdim) else d
+            assert ("decode_lean" in path) == (dtype != "float32" and lean_applies(d, t, h // hkv, rd_seen, max_seq)), path
         rq = lc.rope(q, pos, theta, rd, scaling, device)
         rk = lc.rope(k, pos, theta, rd, scaling, device)
         want_out = twin.attention(rq, causal=True, k_new=rk, v_new=v)
