@@ -67,24 +67,8 @@ __host__ __device__ constexpr int gemv_unroll(int m) { return m <= 2 ? 8 : 4; }
  * exactly (M <= 3: 80 registers, 3 x 256 threads; else 128, 2 x 256; smem <= 32 KiB a block never binds). */
 __host__ __device__ constexpr int gemv_resident(int m) { return m <= 3 ? 3 : 2; }
 
-/* The 8 16-bit values of a 16-byte word as floats (exact). */
-__device__ __forceinline__ void gemv_cvt(const uint4 v, float f[8], __nv_bfloat16) {
-    const unsigned u[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-    for (int j = 0; j < 4; j++) {
-        f[2 * j] = __uint_as_float(u[j] << 16);
-        f[2 * j + 1] = __uint_as_float(u[j] & 0xffff0000u);
-    }
-}
-__device__ __forceinline__ void gemv_cvt(const uint4 v, float f[8], __half) {
-    const unsigned u[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-    for (int j = 0; j < 4; j++) {
-        const float2 t = __half22float2(*reinterpret_cast<const __half2 *>(&u[j]));
-        f[2 * j] = t.x;
-        f[2 * j + 1] = t.y;
-    }
-}
+/* The 8 16-bit values of a 16-byte word as floats (exact; lowp.cuh). */
+template <typename T> __device__ __forceinline__ void gemv_cvt(const uint4 v, float f[8], T t) { lc_u4_to_f8(v, f, t); }
 
 /* 16 bytes of w, read-only for the kernel's life, not kept in L1 (each byte is read once). */
 __device__ __forceinline__ uint4 gemv_ld(const char *p) {

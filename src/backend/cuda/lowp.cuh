@@ -2,7 +2,7 @@
  * __nv_bfloat16: Elem<T>::ld loads an element as its compute type C (float for the 16-bit floats, else T),
  * Elem<T>::st stores a C rounded once to nearest even (__float2half_rn / __float2bfloat16_rn; NaN stays
  * NaN, Inf stays Inf); ldu/stu do the same on the raw 16-bit pattern (for 16-byte vector bodies).
- * Used by elementwise_cuda.cu and layer_norm_cuda.cu.
+ * Used by elementwise_cuda.cu and layer_norm_cuda.cu; lc_u4_to_f8 by the GEMVs and the short-path decode.
  * Tests: tests/c/test_lowp_ops.c on a GPU machine. */
 #ifndef LC_CUDA_LOWP_CUH
 #define LC_CUDA_LOWP_CUH
@@ -32,5 +32,25 @@ template <> struct Elem<__nv_bfloat16> {
     static __device__ __forceinline__ float ldu(unsigned short u) { return __bfloat162float(__ushort_as_bfloat16(u)); }
     static __device__ __forceinline__ unsigned short stu(float x) { return __bfloat16_as_ushort(__float2bfloat16_rn(x)); }
 };
+
+/* The 8 16-bit values of a 16-byte word (element j: bits 16·j..) as floats, exactly: the vector bodies of the GEMV
+ * (gemv.cuh) and of the short-path decode (sdpa_decode_lean_cuda.cu). */
+__device__ __forceinline__ void lc_u4_to_f8(const uint4 v, float f[8], __nv_bfloat16) {
+    const unsigned u[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        f[2 * j] = __uint_as_float(u[j] << 16);
+        f[2 * j + 1] = __uint_as_float(u[j] & 0xffff0000u);
+    }
+}
+__device__ __forceinline__ void lc_u4_to_f8(const uint4 v, float f[8], __half) {
+    const unsigned u[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        const float2 t = __half22float2(*reinterpret_cast<const __half2 *>(&u[j]));
+        f[2 * j] = t.x;
+        f[2 * j + 1] = t.y;
+    }
+}
 
 #endif

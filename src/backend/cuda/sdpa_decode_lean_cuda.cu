@@ -42,24 +42,6 @@ struct sdl_rope {
     double inv[SDL_D / 2];
 };
 
-__device__ __forceinline__ void sdl_cvt(const uint4 v, float f[8], __nv_bfloat16) {
-    const unsigned u[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-    for (int j = 0; j < 4; j++) {
-        f[2 * j] = __uint_as_float(u[j] << 16);
-        f[2 * j + 1] = __uint_as_float(u[j] & 0xffff0000u);
-    }
-}
-__device__ __forceinline__ void sdl_cvt(const uint4 v, float f[8], __half) {
-    const unsigned u[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-    for (int j = 0; j < 4; j++) {
-        const float2 t = __half22float2(*reinterpret_cast<const __half2 *>(&u[j]));
-        f[2 * j] = t.x;
-        f[2 * j + 1] = t.y;
-    }
-}
-
 template <typename T, bool ROPE>
 __global__ void __launch_bounds__(SDL_NT) sd_decode_lean(const sd_params p, const __grid_constant__ sdl_rope rt) {
     __shared__ __align__(16) float qs[SDL_R][SDL_D];      /* q rows, float, times qscale */
@@ -182,7 +164,7 @@ __global__ void __launch_bounds__(SDL_NT) sd_decode_lean(const sd_params p, cons
 #pragma unroll
                 for (int c = 0; c < SDL_CH; c++) {
                     float kf[8];
-                    sdl_cvt(kr[c], kf, T());
+                    lc_u4_to_f8(kr[c], kf, T());
                     const float4 a = *reinterpret_cast<const float4 *>(&qs[r][8 * c]);
                     const float4 e = *reinterpret_cast<const float4 *>(&qs[r][8 * c + 4]);
                     s0 = fmaf(a.x, kf[0], s0), s0 = fmaf(a.y, kf[1], s0), s0 = fmaf(a.z, kf[2], s0), s0 = fmaf(a.w, kf[3], s0);
@@ -214,7 +196,7 @@ __global__ void __launch_bounds__(SDL_NT) sd_decode_lean(const sd_params p, cons
                 const float w = exp2f(ps[r][slice * 8 + i] - mn);
                 if ((lane & 7) == 0) ls += w;
                 float vf[8];
-                sdl_cvt(vv[i], vf, T());
+                lc_u4_to_f8(vv[i], vf, T());
 #pragma unroll
                 for (int e = 0; e < 8; e++) a8[e] = fmaf(w, vf[e], a8[e]);
             }
