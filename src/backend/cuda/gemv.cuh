@@ -67,9 +67,6 @@ __host__ __device__ constexpr int gemv_unroll(int m) { return m <= 2 ? 8 : 4; }
  * exactly (M <= 3: 80 registers, 3 x 256 threads; else 128, 2 x 256; smem <= 32 KiB a block never binds). */
 __host__ __device__ constexpr int gemv_resident(int m) { return m <= 3 ? 3 : 2; }
 
-/* The 8 16-bit values of a 16-byte word as floats (exact; lowp.cuh). */
-template <typename T> __device__ __forceinline__ void gemv_cvt(const uint4 v, float f[8], T t) { lc_u4_to_f8(v, f, t); }
-
 /* 16 bytes of w, read-only for the kernel's life, not kept in L1 (each byte is read once). */
 __device__ __forceinline__ uint4 gemv_ld(const char *p) {
     uint4 r;
@@ -149,7 +146,7 @@ template <typename T> __device__ __noinline__ void gemv_row_part(const gemv_para
             for (int u = 0; u < 4; u++) {
                 if (v + 32 * u >= nv) break;
                 float f[8];
-                gemv_cvt(w[u], f, T());
+                lc_u4_to_f8(w[u], f, T());
 #pragma unroll
                 for (int q = 0; q < 8; q++) s += (double)f[q], s2 = fma((double)f[q], (double)f[q], s2);
             }

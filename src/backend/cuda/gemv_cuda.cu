@@ -103,7 +103,7 @@ __global__ void __launch_bounds__(GEMV_NT, gemv_resident(M)) gemv_kernel(const g
 #pragma unroll
                 for (int u = 0; u < U; u++) {
                     float wf[8];
-                    gemv_cvt(wv[u], wf, T());
+                    lc_u4_to_f8(wv[u], wf, T());
 #pragma unroll
                     for (int i = 0; i < M; i++) {
                         const float xs = sm[i * kc + r + u]; /* a broadcast read */
@@ -116,7 +116,7 @@ __global__ void __launch_bounds__(GEMV_NT, gemv_resident(M)) gemv_kernel(const g
                 for (int u = 0; u < U; u++) {
                     if (r + u >= rows) break;
                     float wf[8];
-                    gemv_cvt(wv[u], wf, T());
+                    lc_u4_to_f8(wv[u], wf, T());
 #pragma unroll
                     for (int i = 0; i < M; i++) {
                         const float xs = sm[i * kc + r + u];
@@ -262,14 +262,14 @@ __global__ void __launch_bounds__(GEMV_NT, GEMV_NK_BPS) gemv_nk_kernel(const gem
                 for (int u = 0; u < CH; u++) {
                     if (c + 32 * u >= nch) break;
                     float wf[8];
-                    gemv_cvt(wv[u], wf, T());
+                    lc_u4_to_f8(wv[u], wf, T());
                     const int nx = c + 32 * (u + CH); /* slot u's next chunk: this range's, or the next tile's */
                     if (nx < nch) wv[u] = gemv_ld(wc + (int64_t)nx * 16);
                     else if (next && lane + 32 * u < nch0) wv[u] = gemv_ld(wn + (int64_t)(lane + 32 * u) * 16);
 #pragma unroll
                     for (int i = 0; i < M; i++) {
                         float xf[8];
-                        gemv_cvt(*reinterpret_cast<const uint4 *>(xs + i * kc + (c + 32 * u) * 8), xf, T());
+                        lc_u4_to_f8(*reinterpret_cast<const uint4 *>(xs + i * kc + (c + 32 * u) * 8), xf, T());
 #pragma unroll
                         for (int j = 0; j < 8; j++) acc[i] = fmaf(xf[j], wf[j], acc[i]);
                     }

@@ -201,11 +201,11 @@ __global__ void __launch_bounds__(GEMV_NT, 2) gemv_ring_kernel(const gemv_params
 #pragma unroll 2
             for (int c = lane; c < kch; c += 32) {
                 float wf[8];
-                gemv_cvt(*reinterpret_cast<const uint4 *>(wr + (int64_t)c * 16), wf, T());
+                lc_u4_to_f8(*reinterpret_cast<const uint4 *>(wr + (int64_t)c * 16), wf, T());
 #pragma unroll
                 for (int i = 0; i < M; i++) {
                     float xf[8];
-                    gemv_cvt(*reinterpret_cast<const uint4 *>(xs + i * k + 8 * c), xf, T());
+                    lc_u4_to_f8(*reinterpret_cast<const uint4 *>(xs + i * k + 8 * c), xf, T());
 #pragma unroll
                     for (int j = 0; j < 8; j++) acc[i] = fmaf(xf[j], wf[j], acc[i]);
                 }

@@ -687,16 +687,20 @@ static int sd_vec_ok(const void *ptr, const int64_t *st, int64_t d, int n, size_
 }
 
 /* fused: the tensor-core decode with the KV append in its launch (2: and the rotary embedding) */
-static const char *sd_path_name(int path, int mma, int fused, int split, lc_dtype dt) {
-    static const char *names[6][3] = {
+static const char *sd_path_name(int path, int mma, int fused, int split, int lean, lc_dtype dt) {
+    static const char *names[9][3] = {
         {"cuda_sdpa_flash_f32", "cuda_sdpa_flash_f16", "cuda_sdpa_flash_bf16"},
         {"cuda_sdpa_split_f32", "cuda_sdpa_split_f16", "cuda_sdpa_split_bf16"},
         {"cuda_sdpa_decode_f32", "cuda_sdpa_decode_f16", "cuda_sdpa_decode_bf16"},
         {"cuda_sdpa_decode_f32", "cuda_sdpa_decode_mma_f16", "cuda_sdpa_decode_mma_bf16"},
         {"cuda_sdpa_decode_f32", "cuda_sdpa_decode_mma_append_f16", "cuda_sdpa_decode_mma_append_bf16"},
         {"cuda_sdpa_decode_f32", "cuda_sdpa_decode_mma_rope_append_f16", "cuda_sdpa_decode_mma_rope_append_bf16"},
+        {"cuda_sdpa_decode_f32", "cuda_sdpa_decode_lean_f16", "cuda_sdpa_decode_lean_bf16"},
+        {"cuda_sdpa_decode_f32", "cuda_sdpa_decode_lean_append_f16", "cuda_sdpa_decode_lean_append_bf16"},
+        {"cuda_sdpa_decode_f32", "cuda_sdpa_decode_lean_rope_append_f16", "cuda_sdpa_decode_lean_rope_append_bf16"},
     };
-    return names[fused == 2 ? 5 : fused ? 4 : path == SD_PATH_DECODE ? (mma ? 3 : 2) : split ? 1 : 0][sd_dtype_index(dt)];
+    const int row = fused == 2 ? 5 : fused ? 4 : path == SD_PATH_DECODE ? (mma ? 3 : 2) : split ? 1 : 0;
+    return names[lean ? 6 + (row >= 4 ? row - 3 : 0) : row][sd_dtype_index(dt)];
 }
 
 /* Whether the tensor-core decode of plan pl may take args->append into its launch (sd_params: tnew): the
@@ -760,13 +764,7 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
         if (err != cudaSuccess) return err;
     }
     const int lean = sd_lean_fits(args, &pl, fuse, rinv);
-    if (path) {
-        static const char *lean_names[3][2] = {{"cuda_sdpa_decode_lean_f16", "cuda_sdpa_decode_lean_bf16"},
-                                               {"cuda_sdpa_decode_lean_append_f16", "cuda_sdpa_decode_lean_append_bf16"},
-                                               {"cuda_sdpa_decode_lean_rope_append_f16", "cuda_sdpa_decode_lean_rope_append_bf16"}};
-        *path = lean ? lean_names[rinv ? 2 : fuse ? 1 : 0][args->dtype == LC_DTYPE_BF16]
-                     : sd_path_name(pl.path, pl.mma, rinv ? 2 : fuse, pl.nsplit > 1, args->dtype);
-    }
+    if (path) *path = sd_path_name(pl.path, pl.mma, rinv ? 2 : fuse, pl.nsplit > 1, lean, args->dtype);
     if (args->batch == 0 || args->heads == 0 || args->sq == 0) return cudaSuccess; /* nothing to write */
     if (!args->q || !args->k || !args->v || !args->out) return cudaErrorInvalidValue;
 
@@ -854,16 +852,13 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
         p.ws_ml = p.ws_o + nslots * (size_t)pl.ws_ld;
     }
 
+    if (lean) return sd_launch_decode_lean(args->dtype, p, rinv, stream); /* no merge: sd_last_merge stays NONE */
     const unsigned blocks = (unsigned)(pl.base_blocks * pl.nsplit);
     sd_last_merge = pl.nsplit == 1 ? LC_SDPA_MERGE_NONE
                     : p.cluster    ? LC_SDPA_MERGE_CLUSTER
                     : p.fold       ? LC_SDPA_MERGE_FOLD
                                    : LC_SDPA_MERGE_COMBINE;
     cudaError_t err;
-    if (lean) {
-        sd_last_merge = LC_SDPA_MERGE_NONE;
-        return sd_launch_decode_lean(args->dtype, p, rinv, stream);
-    }
     if (pl.path == SD_PATH_DECODE && pl.mma) {
         err = sd_launch_decode_mma(args->dtype, pl.dp, p, rinv, blocks, stream);
     } else if (pl.path == SD_PATH_DECODE) {

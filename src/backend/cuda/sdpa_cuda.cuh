@@ -248,6 +248,18 @@ __device__ __forceinline__ int sd_key_len(const sd_params &p, int b) {
     return (int)L;
 }
 
+/* The fused KV append's length update (thread 0 of a block that counted itself in ctr[b], sequence b's blocks, cnt
+ * being what its atomicAdd returned; per_b blocks a sequence, consecutive in the grid): the last to count sets
+ * kl_rw[b] = min(l0 + tnew, skv) (and *ovf = 1 when the tokens did not fit) and puts the counter back to 0. */
+__device__ __forceinline__ void sd_append_count_finish(const sd_params &p, unsigned *ctr, unsigned per_b, unsigned cnt,
+                                                       int l0) {
+    if (cnt != per_b - 1u) return;
+    const int b = (int)(blockIdx.x / per_b);
+    atomicExch(&ctr[b], 0u);
+    p.kl_rw[b] = min(l0 + p.tnew, p.skv);
+    if (l0 + p.tnew > p.skv && p.ovf) *p.ovf = 1;
+}
+
 /* The mask of (b, h, i, j) applied to score s (log2 units): BOOL 0 hides the key (-inf), ADD adds
  * mask·log2(e) (-inf hides, NaN propagates). Only called for visible (b, h, i < sq, j < L_b). */
 __device__ __forceinline__ float sd_apply_mask(const sd_params &p, int b, int h, int i, int j, float s) {

@@ -1,5 +1,5 @@
-/* sdpa_decode_lean_cuda.cu — a short-path decode attention for the model runner's step (LC_SDPA_DECODE_LEAN=1, an
- * A/B knob, off by default; chosen in sdpa_cuda.cu by sd_lean_fits): one query row a head (sq = 1), head_dim 64,
+/* sdpa_decode_lean_cuda.cu — a short-path decode attention for the model runner's step (LC_SDPA_DECODE_LEAN=N: caches
+ * of at most N keys; an A/B knob, off by default; chosen in sdpa_cuda.cu by sd_lean_fits): one query row a head (sq = 1), head_dim 64,
  * float16 / bfloat16, GQA group <= 8, no mask, no window, the KV cache's append (tnew <= 1) and the rope (full
  * rotary_dim) fused as in the tensor-core decode (sdpa_decode_mma_cuda.cu), whose semantics and bits it keeps for
  * the rope and the append (the attention's sums run in another order).
@@ -240,11 +240,7 @@ __global__ void __launch_bounds__(SDL_NT) sd_decode_lean(const sd_params p, cons
         sd_store<T>(p, b, kvh * p.group + r, 0, c, num, mr, den);
     }
     /* the fused append's count: the last block of sequence b sets its new length */
-    if (cnt != ~0u && cnt == (unsigned)p.kv_heads - 1u) {
-        atomicExch(&sdl_bctr[b], 0u);
-        p.kl_rw[b] = min(l0 + p.tnew, p.skv);
-        if (l0 + p.tnew > p.skv && p.ovf) *p.ovf = 1;
-    }
+    if (cnt != ~0u) sd_append_count_finish(p, sdl_bctr, (unsigned)p.kv_heads, cnt, l0);
 }
 
 template <typename T>
@@ -255,7 +251,7 @@ static cudaError_t sdl_launch_t(const sd_params &p, const double *inv, unsigned 
     return lc_pdl_launch(sd_decode_lean<T, false>, dim3(blocks), dim3(SDL_NT), 0, stream, p, rt);
 }
 
-/* sdpa_cuda.cuh: one block a (b, kv head); p as lc_cuda_launch_sdpa fills it (sq 1, head_dim 64, group <= 16,
+/* sdpa_cuda.cuh: one block a (b, kv head); p as lc_cuda_launch_sdpa fills it (sq 1, head_dim 64, group <= 8,
  * no mask or window, tnew <= 1, rope with rotary_dim 64 when inv). */
 cudaError_t sd_launch_decode_lean(lc_dtype dtype, const sd_params &p, const double *inv, cudaStream_t stream) {
     const unsigned blocks = (unsigned)p.batch * (unsigned)p.kv_heads;

@@ -175,44 +175,14 @@ __device__ __noinline__ void sdm_rope_rows(T *qs, T *kt, int nq, int r0, int sq,
  * at once, as before session 27, for A/B runs). The last block of b to count sets b's new length (and the overflow
  * flag) and puts the counter back to 0. */
 __device__ __forceinline__ void sdm_count_finish(const sd_params &p, unsigned cnt, int l0) {
-    const unsigned per_b = (unsigned)p.kv_heads * (unsigned)p.nrg * (unsigned)p.nsplit;
-    if (cnt != per_b - 1u) return;
-    const int b = (int)(blockIdx.x / per_b);
-    atomicExch(&sdm_bctr[b], 0u);
-    p.kl_rw[b] = min(l0 + p.tnew, p.skv);
-    if (l0 + p.tnew > p.skv && p.ovf) *p.ovf = 1;
+    sd_append_count_finish(p, sdm_bctr, (unsigned)p.kv_heads * (unsigned)p.nrg * (unsigned)p.nsplit, cnt, l0);
 }
 
-/* The pushed cluster merge (p.push, sd_params): distributed shared memory by address (mapa), a 4-byte store into
- * another block's shared memory that completes bytes on its mbarrier (st.async), an arrival on another block's
- * mbarrier (release at cluster scope), and a wait on a block's own mbarrier that acquires at cluster scope. */
-__device__ __forceinline__ unsigned sdm_mapa(const void *p, int rank) {
-    unsigned r;
-    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(r) : "r"((unsigned)__cvta_generic_to_shared(p)), "r"(rank));
-    return r;
-}
-__device__ __forceinline__ void sdm_st_async(unsigned addr, float v, unsigned bar) {
-    asm volatile("st.async.shared::cluster.mbarrier::complete_tx::bytes.b32 [%0], %1, [%2];" ::"r"(addr),
-                 "r"(__float_as_uint(v)), "r"(bar)
-                 : "memory");
-}
-__device__ __forceinline__ void sdm_arrive_remote(unsigned bar) {
-    asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];" ::"r"(bar) : "memory");
-}
 /* The owners (blocks of the cluster that merge outputs: chunk q of SDM_NT outputs is block q % ns's) other than
  * block `split`, for n outputs. */
 __device__ __forceinline__ int sdm_push_other(int n, int ns, int split) {
     const int own = min(ns, (n + SDM_NT - 1) / SDM_NT);
     return own - (split < own ? 1 : 0);
-}
-__device__ __forceinline__ void sdm_wait_cluster(uint64_t *bar, unsigned parity) {
-    unsigned ok = 0;
-    while (!ok)
-        asm volatile("{\n .reg .pred q;\n mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 q, [%1], %2;\n"
-                     " selp.u32 %0, 1, 0, q;\n}\n"
-                     : "=r"(ok)
-                     : "r"((unsigned)__cvta_generic_to_shared(bar)), "r"(parity)
-                     : "memory");
 }
 
 template <typename T, int DP, typename TAB>
@@ -598,7 +568,7 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
             for (int q = split; q < pnch; q += pns) own += min(SDM_NT, nr * d - q * SDM_NT);
             lc_mbar_expect_tx(&sdm_full, (unsigned)((pns - 1) * (4 * own + 8 * nr)));
             for (int r = 0; r < pns; r++)
-                if (r != split) sdm_arrive_remote(sdm_mapa(&sdm_rdy, r));
+                if (r != split) lc_mbar_arrive_remote(lc_mapa(&sdm_rdy, r));
         }
     }
 
@@ -628,7 +598,7 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
     /* push: owner o's receiving space (past the warps' buffers, where the pull form keeps its partial):
      * rv_o [ns][popw], then m and l [ns][16] each */
     float *const rv_o = cp_o, *const rv_m = rv_o + pns * popw, *const rv_l = rv_m + 16 * pns;
-    if (push && pother > 0) sdm_wait_cluster(&sdm_rdy, 0); /* the other owners' tiles are done */
+    if (push && pother > 0) lc_mbar_wait_cluster(&sdm_rdy, 0); /* the other owners' tiles are done */
 
     for (int idx = tid; idx < nr * DP; idx += SDM_NT) {
         const int r = idx / DP, c = idx % DP;
@@ -646,16 +616,16 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
         if (push) { /* the value to its owner's slot [split][j]; a row's m and l (c = 0) to every owner */
             const int o = r * d + c, q = o / SDM_NT, own = q % pns, j = q / pns * SDM_NT + o % SDM_NT;
             if (own == split) rv_o[split * popw + j] = num;
-            else sdm_st_async(sdm_mapa(rv_o + split * popw + j, own), num, sdm_mapa(&sdm_full, own));
+            else lc_st_async_f32(lc_mapa(rv_o + split * popw + j, own), num, lc_mapa(&sdm_full, own));
             if (c == 0)
                 for (int w = 0; w < pown; w++) {
                     if (w == split) {
                         rv_m[16 * split + r] = mx;
                         rv_l[16 * split + r] = den;
                     } else {
-                        const unsigned fb = sdm_mapa(&sdm_full, w);
-                        sdm_st_async(sdm_mapa(rv_m + 16 * split + r, w), mx, fb);
-                        sdm_st_async(sdm_mapa(rv_l + 16 * split + r, w), den, fb);
+                        const unsigned fb = lc_mapa(&sdm_full, w);
+                        lc_st_async_f32(lc_mapa(rv_m + 16 * split + r, w), mx, fb);
+                        lc_st_async_f32(lc_mapa(rv_l + 16 * split + r, w), den, fb);
                     }
                 }
             continue;
@@ -683,15 +653,15 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
     }
     if (push) { /* an owner: every block's values of its outputs landed, its own written above */
         if (split >= pown) { /* not an owner: the owners have its values */
-            sdm_wait_cluster(&sdm_rdy, 1);
+            lc_mbar_wait_cluster(&sdm_rdy, 1);
             return;
         }
         __syncthreads();
-        sdm_wait_cluster(&sdm_full, 0);
+        lc_mbar_wait_cluster(&sdm_full, 0);
         SDM_STAMP(6);
         if (tid == 0) /* "received" to the other blocks */
             for (int r = 0; r < pns; r++)
-                if (r != split) sdm_arrive_remote(sdm_mapa(&sdm_rdy, r));
+                if (r != split) lc_mbar_arrive_remote(lc_mapa(&sdm_rdy, r));
         for (int o = split * SDM_NT + tid; o < nr * d; o += pns * SDM_NT) {
             const int r = o / d, c = o % d, j = o / SDM_NT / pns * SDM_NT + o % SDM_NT;
             float mx = -FLT_MAX;
@@ -705,7 +675,7 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
             const int gr = r0 + r;
             sd_store<T>(p, b, kvh * p.group + gr / sq, gr % sq, c, num, mx, den);
         }
-        if (pother > 0) sdm_wait_cluster(&sdm_rdy, 1); /* the other owners have its values */
+        if (pother > 0) lc_mbar_wait_cluster(&sdm_rdy, 1); /* the other owners have its values */
         SDM_STAMP(7);
         return;
     }
