@@ -19,7 +19,8 @@ from lightning_core import _C
 from lightning_core.models import load
 
 FILES = ["gemv_cuda", "gemv_ring_cuda", "index_cuda", "kv_cache_cuda", "layer_norm_cuda", "layout_cuda",
-         "llm_cuda", "rope_cuda", "sdpa_cuda", "sdpa_decode_cuda", "sdpa_decode_mma_cuda"]  # timeline.c's order
+         "llm_cuda", "rope_cuda", "sdpa_cuda", "sdpa_decode_cuda", "sdpa_decode_mma_cuda",
+         "sdpa_decode_lean_cuda"]  # timeline.c's order
 
 
 def launches(rec):

@@ -10,8 +10,7 @@
  * twice, the output poisoned again in between (the tensor-core decode's self-resetting split counters).
  * The tensor-core decode merges its splits through a thread-block cluster by default; the decode cases run
  * again with LC_SDPA_DECODE_CLUSTER=0 (the last block merges), with LC_SDPA_DECODE_FOLD=0 as well (sd_combine)
- * and with LC_SDPA_DECODE=simt, with LC_SDPA_DECODE_CBAR=relaxed and LC_SDPA_DECODE_CMERGE=push (two forms of the
- * cluster merge), and with LC_SDPA_DECODE_LEAN (the short-path decode where it applies); the path taken is checked (tensor-core decode exactly where it applies), and
+ * and with LC_SDPA_DECODE=simt, and with LC_SDPA_DECODE_LEAN (the short-path decode where it applies); the path taken is checked (tensor-core decode exactly where it applies), and
  * so is the split merge each mode must have run at least once and those it turns off (lc_cuda_sdpa_last_merge).
  * Tolerance per output row i (e = 2^-24, u = the output dtype's unit roundoff):
  *   |err| <= u·|ref| + 2·(d·S_i + M_i + n_i + 16)·e·V_i,  S_i = scale·max_j Σ_c |q_ic k_jc|, M_i the largest
@@ -660,6 +659,7 @@ int main(void) {
     verbose = getenv("LC_TEST_VERBOSE") != NULL;
     int sms = 0;
     cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
+    set_env("LC_SDPA_DECODE_LEAN", "0"); /* the short-path decode (on by default for short caches) in its own section */
     const lc_dtype F32 = LC_DTYPE_F32, F16 = LC_DTYPE_F16, BF16 = LC_DTYPE_BF16;
     /* name, dt, B, H, Hkv, sq, skv, D, causal, mask, mask_b, mask_h, kl, lay_q, lay_kv, lay_o, lse, nan q/k/v, sms, no_ws */
     const sd_case cases[] = {
@@ -745,30 +745,20 @@ int main(void) {
         CHECK(mi != 2 || merge_seen[LC_SDPA_MERGE_FOLD] == 0);
     }
     set_mode(NULL, NULL, NULL);
-    /* the 16-bit decode cases with the cluster merge's closing barrier arrival relaxed (LC_SDPA_DECODE_CBAR=relaxed),
-     * and with the partials pushed into the merging blocks (LC_SDPA_DECODE_CMERGE=push) */
-    const char *cmodes[2][2] = {{"LC_SDPA_DECODE_CBAR", "relaxed"}, {"LC_SDPA_DECODE_CMERGE", "push"}};
-    for (int ci = 0; ci < 2; ci++) {
-        set_env(cmodes[ci][0], cmodes[ci][1]);
-        memset(merge_seen, 0, sizeof merge_seen);
-        for (size_t i = 0; i < ncases; i++) {
-            if (cases[i].sq > 16 || cases[i].dt == F32) continue;
-            want_mma = mma_applies(&cases[i]);
-            run_case(&cases[i], sms);
-        }
-        kv_decode_case(sms);
-        CHECK(merge_seen[LC_SDPA_MERGE_CLUSTER] > 0);
-        set_env(cmodes[ci][0], NULL);
-    }
     /* the 16-bit decode cases with the short-path decode wherever it applies (LC_SDPA_DECODE_LEAN=N: caches of at most
      * N keys; one query row, head_dim 64, GQA group <= 8, no mask or window), the others on their own paths */
     set_env("LC_SDPA_DECODE_LEAN", "1000000");
-    lean_seen = 0;
-    want_mma = -1;
-    for (size_t i = 0; i < ncases; i++)
-        if (cases[i].sq <= 16 && cases[i].dt != F32) run_case(&cases[i], sms);
-    CHECK(lean_seen > 0);
-    set_env("LC_SDPA_DECODE_LEAN", NULL);
+    for (int form = 0; form < 2; form++) { /* a block a head, then a block a kv head (LC_SDPA_DECODE_LEAN_KV=1) */
+        set_env("LC_SDPA_DECODE_LEAN_KV", form ? "1" : NULL);
+        lean_seen = 0;
+        want_mma = -1;
+        for (size_t i = 0; i < ncases; i++)
+            if (cases[i].sq <= 16 && cases[i].dt != F32) run_case(&cases[i], sms);
+        kv_decode_case(sms);
+        CHECK(lean_seen > 0);
+    }
+    set_env("LC_SDPA_DECODE_LEAN_KV", NULL);
+    set_env("LC_SDPA_DECODE_LEAN", "0");
     want_mma = -1;
 
     const int32_t l1[4] = {0, 3, 14, 16}, l2[3] = {0, 5, 2}, l3[2] = {-3, 100};

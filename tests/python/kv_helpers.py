@@ -14,9 +14,11 @@ DT = {"float32": np.dtype(np.float32), "float16": np.dtype(np.float16), "bfloat1
 
 
 def lean_applies(d, t, group, rd, max_seq, window=None):
-    """Whether the short-path CUDA decode takes a 16-bit call (LC_SDPA_DECODE_LEAN=N set: caches of at most N keys;
-    one query row, head_dim 64, GQA group <= 8, the rope over all 64 columns, no window)."""
-    n = int(os.environ.get("LC_SDPA_DECODE_LEAN", "0") or 0)
+    """Whether the short-path CUDA decode takes a 16-bit call (caches of at most N keys, LC_SDPA_DECODE_LEAN=N, 0:
+    never, unset: 256 = sdpa_cuda.cu's SD_LEAN_KEYS; one query row, head_dim 64, GQA group <= 8, the rope over all
+    64 columns, no window)."""
+    e = os.environ.get("LC_SDPA_DECODE_LEAN", "")
+    n = int(e) if e else 256
     return n > 0 and max_seq <= n and d == 64 and t == 1 and group <= 8 and rd == 64 and window is None
 
 

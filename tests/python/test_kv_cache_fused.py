@@ -55,18 +55,18 @@ def test_fused_equals_append_then_attention(rng, device, dtype, case):
 
 # The tensor-core decode's A/B knobs (read at each call): one block for a key range of at most N tiles instead of
 # splits and a merge (LC_SDPA_DECODE_DIRECT; default 2; 0: only when one split holds them all, 64: every case
-# here), the append's count awaited where it is taken (LC_SDPA_DECODE_COUNT=now) instead of at the block's end,
-# the cluster merge's closing barrier arrival relaxed (LC_SDPA_DECODE_CBAR=relaxed), the partials pushed into the
-# merging blocks (LC_SDPA_DECODE_CMERGE=push), the short-path decode for caches of at most N keys
-# (LC_SDPA_DECODE_LEAN=N; head_dim 64, one new token, GQA group <= 8; with LC_KV_FUSE=0: the append kernel, then
-# the short path unfused).
+# here), the append's count awaited where it is taken (LC_SDPA_DECODE_COUNT=now) instead of at the block's end
+# (those three with LC_SDPA_DECODE_LEAN=0: the short path is the default for caches of at most 256 keys), the
+# short-path decode for caches of at most N keys (LC_SDPA_DECODE_LEAN=N; head_dim 64, one new token, GQA group <= 8;
+# a block a head, or with LC_SDPA_DECODE_LEAN_KV=1 a block a kv head; with LC_KV_FUSE=0: the append kernel, then the
+# short path unfused).
 # Each form: fused equals append + attention bit for bit, the float64 reference within tolerance, the new rows in
 # the caches.
-KNOBS = [{"LC_SDPA_DECODE_DIRECT": "0"}, {"LC_SDPA_DECODE_DIRECT": "64"},
-         {"LC_SDPA_DECODE_DIRECT": "0", "LC_SDPA_DECODE_COUNT": "now"},
-         {"LC_SDPA_DECODE_CBAR": "relaxed", "LC_SDPA_DECODE_DIRECT": "0"},
-         {"LC_SDPA_DECODE_CMERGE": "push", "LC_SDPA_DECODE_DIRECT": "0"}, {"LC_SDPA_DECODE_CMERGE": "push"},
-         {"LC_SDPA_DECODE_LEAN": "4096"}, {"LC_SDPA_DECODE_LEAN": "4096", "LC_KV_FUSE": "0"}]
+TC = {"LC_SDPA_DECODE_LEAN": "0"}
+KNOBS = [{"LC_SDPA_DECODE_DIRECT": "0", **TC}, {"LC_SDPA_DECODE_DIRECT": "64", **TC},
+         {"LC_SDPA_DECODE_DIRECT": "0", "LC_SDPA_DECODE_COUNT": "now", **TC},
+         {"LC_SDPA_DECODE_LEAN": "4096"}, {"LC_SDPA_DECODE_LEAN": "4096", "LC_SDPA_DECODE_LEAN_KV": "1"},
+         {"LC_SDPA_DECODE_LEAN": "4096", "LC_KV_FUSE": "0"}]
 
 
 @requires_cuda
@@ -156,6 +156,7 @@ def test_fused_bad_calls_append_nothing(rng, device):
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 def test_kv_fuse_off_runs_the_append_kernel(rng, dtype, monkeypatch):
     """LC_KV_FUSE=0 (read at each call): the append kernel, then the plain tensor-core decode; same bits."""
+    monkeypatch.setenv("LC_SDPA_DECODE_LEAN", "0")  # the tensor-core decode, not the short path
     dt = DT[dtype]
     b, h, hkv, d = 2, 8, 2, 64
     outs, paths, caches = [], [], []

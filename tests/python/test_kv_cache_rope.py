@@ -76,10 +76,12 @@ def test_rope_fused_equals_rope_then_call(rng, device, dtype, case):
 @requires_cuda
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"B{c[0]}H{c[1]}kv{c[2]}D{c[3]}T{c[5]}rd{c[7]}{c[10]}")
-def test_rope_fused_lean(rng, dtype, case, monkeypatch):
+@pytest.mark.parametrize("form", ["head", "kv"])
+def test_rope_fused_lean(rng, dtype, case, form, monkeypatch):
     """The same under the short-path decode (LC_SDPA_DECODE_LEAN: one query row, head_dim 64, full rotary_dim; the
-    other cases keep their paths)."""
+    other cases keep their paths), a block a head and a block a kv head (LC_SDPA_DECODE_LEAN_KV=1)."""
     monkeypatch.setenv("LC_SDPA_DECODE_LEAN", "4096")
+    monkeypatch.setenv("LC_SDPA_DECODE_LEAN_KV", "1" if form == "kv" else "0")
     _rope_case(rng, "cuda", dtype, case)
 
 

@@ -1,7 +1,7 @@
 /* bulk.cuh — shared-memory mbarriers and bulk copies (cp.async.bulk, sm_90) for kernels that stream weights into
  * a ring of shared-memory slots: decode_fused_cuda.cu (the fused decode step) and gemv_ring_cuda.cu (the batch-1
  * [n, k] GEMV). A slot's mbarrier is armed with the bytes it expects (lc_mbar_expect_tx, one arrival), the copy
- * completes them, a waiter tests the phase parity; the cluster forms serve sdpa_decode_mma_cuda.cu's pushed merge.
+ * completes them, a waiter tests the phase parity.
  * Tests: those kernels' tests (tests/python/test_decode_program.py, tests/c/test_gemv_cuda.c, tests/c/test_sdpa_cuda.c). */
 #ifndef LC_BULK_CUH
 #define LC_BULK_CUH
@@ -56,32 +56,6 @@ __device__ __forceinline__ void lc_bulk_g2s_hint(void *dst, const void *src, uns
             lc_smem_addr(dst)),
         "l"(src), "r"(bytes), "r"(lc_smem_addr(bar)), "l"(pol)
         : "memory");
-}
-/* Across the blocks of a cluster: p's address in block `rank`'s shared memory (mapa); a 4-byte store there that
- * completes its bytes on that block's mbarrier `bar` (st.async; both addresses from lc_mapa); an arrival on another
- * block's mbarrier (release at cluster scope); a wait on one's own mbarrier that acquires at cluster scope (for
- * arrivals and st.async from other blocks). Used by the tensor-core decode's pushed cluster merge. */
-__device__ __forceinline__ unsigned lc_mapa(const void *p, int rank) {
-    unsigned r;
-    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(r) : "r"(lc_smem_addr(p)), "r"(rank));
-    return r;
-}
-__device__ __forceinline__ void lc_st_async_f32(unsigned addr, float v, unsigned bar) {
-    asm volatile("st.async.shared::cluster.mbarrier::complete_tx::bytes.b32 [%0], %1, [%2];" ::"r"(addr),
-                 "r"(__float_as_uint(v)), "r"(bar)
-                 : "memory");
-}
-__device__ __forceinline__ void lc_mbar_arrive_remote(unsigned bar) {
-    asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];" ::"r"(bar) : "memory");
-}
-__device__ __forceinline__ void lc_mbar_wait_cluster(uint64_t *b, unsigned parity) {
-    unsigned ok = 0;
-    while (!ok)
-        asm volatile(
-            "{\n .reg .pred p;\n mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
-            : "=r"(ok)
-            : "r"(lc_smem_addr(b)), "r"(parity)
-            : "memory");
 }
 /* Generic-proxy accesses of shared memory before, async-proxy (bulk copy) writes after: a slot read by threads is
  * overwritten by a copy only after this fence (the issuing thread, after the block barrier that ends the reads). */

@@ -726,13 +726,15 @@ static int sd_rope_fits(const lc_sdpa_args *a, const sd_plan *pl) {
            (r->pos_dtype == LC_DTYPE_I32 || r->pos_dtype == LC_DTYPE_I64);
 }
 
-/* Whether the short-path decode (sdpa_decode_lean_cuda.cu) takes plan pl's call: LC_SDPA_DECODE_LEAN=N (an A/B
- * knob, unset: never) and a cache of at most N keys, the tensor-core decode's operands, one query row, head_dim 64,
- * a GQA group of at most 8, no mask or window, at most one fused new token, a fused rope only over all 64 columns,
- * q rows with 16-byte loads. */
+/* Whether the short-path decode (sdpa_decode_lean_cuda.cu) takes plan pl's call: a cache of at most N keys
+ * (LC_SDPA_DECODE_LEAN=N, 0: never; unset: SD_LEAN_KEYS, below which it was measured faster on the H100 at GPT-2's
+ * and LLaMA 1.1B's heads, B = 1 to 32; docs/benchmarks.md, session 30), the tensor-core decode's operands, one query
+ * row, head_dim 64, a GQA group of at most 8, no mask or window, at most one fused new token, a fused rope only over
+ * all 64 columns, q rows with 16-byte loads. */
+#define SD_LEAN_KEYS 256
 static int sd_lean_fits(const lc_sdpa_args *a, const sd_plan *pl, int fuse, const double *rinv) {
     const char *e = getenv("LC_SDPA_DECODE_LEAN");
-    const long n = e ? atol(e) : 0;
+    const long n = e && *e ? atol(e) : SD_LEAN_KEYS;
     if (n < 1 || a->skv > n || pl->path != SD_PATH_DECODE || !pl->mma || a->sq != 1 || a->head_dim != 64) return 0;
     if (a->heads / a->kv_heads > 8 || a->mask_kind != LC_SDPA_MASK_NONE || a->window != 0) return 0;
     if ((fuse && a->append->tokens > 1) || (rinv && a->rope->rotary_dim != 64)) return 0;
@@ -812,8 +814,6 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
     p.tnew = 0;
     p.kl_rw = p.ovf = NULL;
     p.count_now = sd_env_is("LC_SDPA_DECODE_COUNT", "now");
-    p.cbar_relaxed = sd_env_is("LC_SDPA_DECODE_CBAR", "relaxed");
-    p.push = sd_env_is("LC_SDPA_DECODE_CMERGE", "push");
     p.direct_keys = sd_dec_direct_keys();
     for (int i = 0; i < 3; i++) p.kn_st[i] = p.vn_st[i] = 0;
     if (fuse) {
@@ -852,7 +852,10 @@ extern "C" cudaError_t lc_cuda_launch_sdpa(const lc_sdpa_args *args, void *works
         p.ws_ml = p.ws_o + nslots * (size_t)pl.ws_ld;
     }
 
-    if (lean) return sd_launch_decode_lean(args->dtype, p, rinv, stream); /* no merge: sd_last_merge stays NONE */
+    if (lean) /* no merge: sd_last_merge stays NONE; a block a head unless that is over 4 waves of blocks */
+        return sd_launch_decode_lean(args->dtype, p, rinv,
+                                     (long long)args->batch * args->heads <= 4LL * num_sms && !sd_env_is("LC_SDPA_DECODE_LEAN_KV", "1"),
+                                     stream);
     const unsigned blocks = (unsigned)(pl.base_blocks * pl.nsplit);
     sd_last_merge = pl.nsplit == 1 ? LC_SDPA_MERGE_NONE
                     : p.cluster    ? LC_SDPA_MERGE_CLUSTER

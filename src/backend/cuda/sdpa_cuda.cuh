@@ -79,13 +79,6 @@ typedef struct sd_params {
     /* tensor-core decode with fold or cluster: a (b, kv head, row group) whose visible keys span at most this
      * many is done by its split 0 alone, which writes out (no merge); 0: only when one split holds them all */
     int direct_keys;
-    /* tensor-core decode, cluster merge: the closing cluster barrier's arrival relaxed (LC_SDPA_DECODE_CBAR=relaxed;
-     * A/B) instead of a release */
-    int cbar_relaxed;
-    /* tensor-core decode, cluster merge: each block pushes its values into the blocks that merge them (st.async into
-     * their shared memory, an mbarrier each) instead of every block pulling after a cluster barrier
-     * (LC_SDPA_DECODE_CMERGE=push; A/B) */
-    int push;
     /* tensor-core decode with the rotary embedding fused (lc_sdpa_args.rope; rd 0: none; only with tnew = sq):
      * q's rows and the new keys rotated as the rope op rotates them (rope.cuh), token i of sequence b at
      * position rpos[b·rp_st[0] + i·rp_st[1]] (int64 when rpos64, else int32), pairs (j, j + rd/2), j < rd/2;
@@ -286,9 +279,9 @@ int sd_decode_mma_cluster_capacity(lc_dtype dtype, int dp, int c);
 /* inv: p.rd / 2 inverse frequencies of the fused rope (float64; p.rd 0: NULL); dp 64 or 128 with rope. */
 cudaError_t sd_launch_decode_mma(lc_dtype dtype, int dp, const sd_params &p, const double *inv, unsigned blocks,
                                  cudaStream_t stream);
-/* the short-path decode (sdpa_decode_lean_cuda.cu; sdpa_cuda.cu's sd_lean_fits says when): one block a (b, kv head);
- * inv: the fused rope's 32 inverse frequencies (NULL without). */
-cudaError_t sd_launch_decode_lean(lc_dtype dtype, const sd_params &p, const double *inv, cudaStream_t stream);
+/* the short-path decode (sdpa_decode_lean_cuda.cu; sdpa_cuda.cu's sd_lean_fits says when): one block a (b, head) when
+ * per_head, else a (b, kv head); inv: the fused rope's 32 inverse frequencies (NULL without). */
+cudaError_t sd_launch_decode_lean(lc_dtype dtype, const sd_params &p, const double *inv, bool per_head, cudaStream_t stream);
 /* decode launcher (sdpa_decode_cuda.cu): RT rows per block (4 or 8); smem bytes for it. */
 size_t sd_decode_smem(int dp, int rt);
 cudaError_t sd_launch_decode(lc_dtype dtype, int dp, int rt, const sd_params &p, unsigned blocks, cudaStream_t stream);

@@ -1,22 +1,26 @@
-/* sdpa_decode_lean_cuda.cu — a short-path decode attention for the model runner's step (LC_SDPA_DECODE_LEAN=N: caches
- * of at most N keys; an A/B knob, off by default; chosen in sdpa_cuda.cu by sd_lean_fits): one query row a head (sq = 1), head_dim 64,
- * float16 / bfloat16, GQA group <= 8, no mask, no window, the KV cache's append (tnew <= 1) and the rope (full
- * rotary_dim) fused as in the tensor-core decode (sdpa_decode_mma_cuda.cu), whose semantics and bits it keeps for
- * the rope and the append (the attention's sums run in another order).
+/* sdpa_decode_lean_cuda.cu — a short-path decode attention for the model runner's step (chosen in sdpa_cuda.cu by
+ * sd_lean_fits: by default caches of at most 256 keys, LC_SDPA_DECODE_LEAN=N: at most N, 0: never): one query row a
+ * head (sq = 1), head_dim 64, float16 / bfloat16, GQA group <= 8, no mask, no window, the KV cache's append (tnew <= 1)
+ * and the rope (full rotary_dim) fused as in the tensor-core decode (sdpa_decode_mma_cuda.cu), whose semantics and bits
+ * it keeps for the rope and the append (the attention's sums run in another order).
  * Why: at the runner's shapes (a few dozen to a few hundred keys) the tensor-core decode spends ~6 us on a chain of
- * stages (session 27/29 stamps: ~2 us to the tile loads, 1.3-1.7 us a 64-key tile, the warps' merge); this kernel
- * has one block of 128 threads a (b, kv head) that takes 128 keys a pass, one key a thread: its k and v rows load
- * straight into registers (16-byte loads, v's requested with k's), the scores of all the group's rows come from
- * q in shared memory (float, scaled), one block reduction a pass gives the rows' maxima (online softmax across
- * passes), and p·v runs with a thread on 8 keys × 8 columns; the 16 slices add up through shuffles and shared
- * memory once at the end. No tensor cores, no cp.async pipeline, no split merge.
- * Append (p.tnew = 1): block (b, kv head) writes the new token's k (rotated with the rope) and v rows into the
- * caches at L0 = the length before the call (read from kl_rw), and the last block of sequence b to count itself
- * sets its new length (sdl_bctr, as the tensor-core decode's sdm_bctr). Rows with no key: zeros (NaN with
- * plain_nonfinite), lse -inf.
- * Tests: tests/c/test_sdpa_cuda.c (the 16-bit decode cases and the KV append + decode case under the knob),
- * tests/python/test_kv_cache_fused.py and test_kv_cache_rope.py (fused against append + attention and rope +
- * append + attention bit for bit, the float64 reference) — GPU machine only. */
+ * stages (session 27/29 stamps: ~2 us to the tile loads, 1.3-1.7 us a 64-key tile, the warps' merge). Here a block of
+ * 128 threads takes 128 keys a pass, one key a thread: its k and v rows load straight into registers (16-byte loads,
+ * v's requested with k's), the scores of the block's rows come from q in shared memory (float, scaled), one block
+ * reduction a pass gives the rows' maxima (online softmax across passes), and p·v runs with a thread on 8 keys × 8
+ * columns; the 16 slices add up through shuffles and shared memory once at the end. No tensor cores, no cp.async
+ * pipeline, no split merge. Two forms (template R): a block a (b, head) (R = 1; the group's blocks read their kv
+ * head's rows, mostly from L2; its passes pipelined: the next pass's rows requested before this one's are used), or a
+ * block a (b, kv head) with the group's rows (R = 8), which the launch takes above 4 waves of the first form's blocks
+ * (LC_SDPA_DECODE_LEAN_KV=1: always). Session 30 (H100): 0.6-0.9x the tensor-core decode's time up to ~256 keys at
+ * GPT-2's and LLaMA 1.1B's heads, slower from ~480 (a pass costs ~1.7 us), hence the default's 256.
+ * Append (p.tnew = 1): the group's first block writes the new token's k (rotated with the rope) and v rows into the
+ * caches at L0 = the length before the call (read from kl_rw; every block takes key L0 from knew / the new value, never
+ * from the cache), and the last block of sequence b to count itself sets its new length (sdl_bctr, as the tensor-core
+ * decode's sdm_bctr). Rows with no key: zeros (NaN with plain_nonfinite), lse -inf.
+ * Tests: tests/c/test_sdpa_cuda.c (the 16-bit decode cases and the KV append + decode case under the knob, both
+ * forms), tests/python/test_kv_cache_fused.py and test_kv_cache_rope.py (fused against append + attention and rope +
+ * append + attention bit for bit, the float64 reference; by default and under the knobs) — GPU machine only. */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -31,7 +35,7 @@
 
 #define SDL_NT 128   /* threads a block: keys a pass */
 #define SDL_D 64     /* head_dim */
-#define SDL_R 8      /* query rows a block, at most (the GQA group) */
+#define SDL_G 8      /* the GQA group, at most */
 #define SDL_CH 8     /* 16-byte chunks a row */
 
 /* Blocks of sequence b that have read its length (the fused append); 0 between launches. */
@@ -42,20 +46,50 @@ struct sdl_rope {
     double inv[SDL_D / 2];
 };
 
-template <typename T, bool ROPE>
+/* This thread's share of the pass at key k0: its k row (key k0 + tid) and its v chunks (keys k0 + slice·8 + i,
+ * columns pc..pc+7), the new token's row (key L0 when fresh) from knew / vnb instead of the cache. */
+template <typename T>
+__device__ __forceinline__ void sdl_load(const T *kb, const T *vb, long long k2, long long v2, const T *knew, const T *vnb,
+                                         bool fresh_row, int L0, int L, int k0, int tid, int slice, int pc, uint4 (&kr)[SDL_CH],
+                                         uint4 (&vv)[8]) {
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        const int key = k0 + slice * 8 + i;
+        if (key < L) {
+            const T *src = fresh_row && key == L0 ? vnb : vb + (long long)key * v2;
+            vv[i] = *reinterpret_cast<const uint4 *>(src + pc);
+        } else {
+            vv[i] = make_uint4(0u, 0u, 0u, 0u);
+        }
+    }
+    const int key = k0 + tid;
+    if (key < L) {
+        const T *src = fresh_row && key == L0 ? knew : kb + (long long)key * k2;
+#pragma unroll
+        for (int c = 0; c < SDL_CH; c++) kr[c] = *reinterpret_cast<const uint4 *>(src + 8 * c);
+    }
+}
+
+/* R: query rows a block (1: a block a head, the group's blocks sharing their kv head's rows through L2; SDL_G: a
+ * block a kv head with the whole group). */
+template <typename T, bool ROPE, int R>
 __global__ void __launch_bounds__(SDL_NT) sd_decode_lean(const sd_params p, const __grid_constant__ sdl_rope rt) {
-    __shared__ __align__(16) float qs[SDL_R][SDL_D];      /* q rows, float, times qscale */
-    __shared__ float ps[SDL_R][SDL_NT];                   /* a pass's weights */
-    __shared__ float red[SDL_NT / 32][SDL_R];             /* the warps' row maxima, then sums */
-    __shared__ __align__(16) float acc_s[SDL_NT / 32][SDL_R][SDL_D]; /* the warps' p·v */
-    __shared__ __align__(16) T qraw[SDL_R][SDL_D];        /* q as given, then rotated (rope) */
+    __shared__ __align__(16) float qs[R][SDL_D];          /* q rows, float, times qscale */
+    __shared__ float ps[R][SDL_NT];                       /* a pass's weights */
+    __shared__ float red[SDL_NT / 32][R];                 /* the warps' row maxima, then sums */
+    __shared__ __align__(16) float acc_s[SDL_NT / 32][R][SDL_D]; /* the warps' p·v */
+    __shared__ __align__(16) T qraw[R][SDL_D];            /* q as given, then rotated (rope) */
     __shared__ __align__(16) T knew[SDL_D];               /* the new key, rotated (rope) */
     __shared__ float2 cs_s[SDL_D / 2];                    /* rope: cos, sin of each pair */
     __shared__ int l0_s;
     __shared__ double pos_s;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const int kvh = (int)(blockIdx.x % (unsigned)p.kv_heads), b = (int)(blockIdx.x / (unsigned)p.kv_heads);
-    const int nr = p.group; /* sq = 1: row r is head kvh·group + r */
+    /* block = ((b · kv_heads + kvh) · nsub + rs): rows r0 .. r0 + nr - 1 of the group (sq = 1: row r is head
+     * kvh·group + r) */
+    const int nsub = R == 1 ? p.group : 1, nr = R == 1 ? 1 : p.group;
+    const unsigned rest = blockIdx.x / (unsigned)nsub;
+    const int rs = (int)(blockIdx.x % (unsigned)nsub), r0 = R == 1 ? rs : 0;
+    const int kvh = (int)(rest % (unsigned)p.kv_heads), b = (int)(rest / (unsigned)p.kv_heads);
     const T *const kb = static_cast<const T *>(p.k) + (long long)b * p.k_st[0] + (long long)kvh * p.k_st[1];
     const T *const vb = static_cast<const T *>(p.v) + (long long)b * p.v_st[0] + (long long)kvh * p.v_st[1];
     const long long k2 = p.k_st[2], v2 = p.v_st[2];
@@ -70,7 +104,7 @@ __global__ void __launch_bounds__(SDL_NT) sd_decode_lean(const sd_params p, cons
     /* q's rows, 16 bytes a thread (nr · 8 <= 64 chunks) */
     if (tid < nr * SDL_CH) {
         const int r = tid / SDL_CH, c = (tid % SDL_CH) * 8;
-        const T *src = static_cast<const T *>(p.q) + (long long)b * p.q_st[0] + (long long)(kvh * p.group + r) * p.q_st[1] + c;
+        const T *src = static_cast<const T *>(p.q) + (long long)b * p.q_st[0] + (long long)(kvh * p.group + r0 + r) * p.q_st[1] + c;
         *reinterpret_cast<uint4 *>(&qraw[r][c]) = *reinterpret_cast<const uint4 *>(src);
     }
     unsigned cnt = ~0u;
@@ -115,8 +149,9 @@ __global__ void __launch_bounds__(SDL_NT) sd_decode_lean(const sd_params p, cons
         const int r = idx / SDL_D, j = idx % SDL_D;
         qs[r][j] = Elem<T>::ld(qraw[r][j]) * p.qscale;
     }
-    /* the append: the new rows into the caches at L0 (k rotated with the rope) */
-    if (fresh_row && tid < 2 * SDL_CH) {
+    /* the append (the group's first block): the new rows into the caches at L0 (k rotated with the rope); no block
+     * reads them there (key L0 comes from knew / vnb) */
+    if (fresh_row && rs == 0 && tid < 2 * SDL_CH) {
         const int c = (tid % SDL_CH) * 8;
         if (tid < SDL_CH)
             *reinterpret_cast<uint4 *>(const_cast<T *>(kb) + (long long)L0 * k2 + c) = *reinterpret_cast<const uint4 *>(&knew[c]);
@@ -127,36 +162,28 @@ __global__ void __launch_bounds__(SDL_NT) sd_decode_lean(const sd_params p, cons
 
     /* p·v layout: thread = slice (16: keys slice·8 .. +7 of a pass) × chunk (8 columns) */
     const int pc = (lane & 7) * 8, slice = (lane >> 3) + 4 * warp;
-    float m[SDL_R], lsum[SDL_R], acc[SDL_R][8];
+    float m[R], lsum[R], acc[R][8];
 #pragma unroll
-    for (int r = 0; r < SDL_R; r++) {
+    for (int r = 0; r < R; r++) {
         m[r] = -FLT_MAX;
         lsum[r] = 0.0f;
 #pragma unroll
         for (int e = 0; e < 8; e++) acc[r][e] = 0.0f;
     }
+    /* one row a block: the passes pipelined (the next pass's rows requested before this one's are used; with the
+     * group's rows the registers do not hold both) */
+    constexpr bool PIPE = R == 1;
+    uint4 vv[8], kr[SDL_CH];
+    if (PIPE) sdl_load<T>(kb, vb, k2, v2, knew, vnb, fresh_row, L0, L, 0, tid, slice, pc, kr, vv);
     for (int k0 = 0; k0 < L; k0 += SDL_NT) {
-        /* this thread's k row (key k0 + tid) and v rows (8 keys, its 8 columns), all requested before any is used */
-        uint4 vv[8], kr[SDL_CH];
-#pragma unroll
-        for (int i = 0; i < 8; i++) {
-            const int key = k0 + slice * 8 + i;
-            if (key < L) {
-                const T *src = fresh_row && key == L0 ? vnb : vb + (long long)key * v2;
-                vv[i] = *reinterpret_cast<const uint4 *>(src + pc);
-            } else {
-                vv[i] = make_uint4(0u, 0u, 0u, 0u);
-            }
-        }
+        const bool more = PIPE && k0 + SDL_NT < L;
+        uint4 nv[8], nk[SDL_CH];
+        if (more) sdl_load<T>(kb, vb, k2, v2, knew, vnb, fresh_row, L0, L, k0 + SDL_NT, tid, slice, pc, nk, nv);
+        if (!PIPE) sdl_load<T>(kb, vb, k2, v2, knew, vnb, fresh_row, L0, L, k0, tid, slice, pc, kr, vv);
         const int key = k0 + tid;
-        if (key < L) {
-            const T *src = fresh_row && key == L0 ? knew : kb + (long long)key * k2;
-#pragma unroll
-            for (int c = 0; c < SDL_CH; c++) kr[c] = *reinterpret_cast<const uint4 *>(src + 8 * c);
-        }
         /* scores (log2 units) and the rows' maxima over the pass */
 #pragma unroll
-        for (int r = 0; r < SDL_R; r++) {
+        for (int r = 0; r < R; r++) {
             if (r >= nr) break;
             float s = -INFINITY;
             if (key < L) {
@@ -182,7 +209,7 @@ __global__ void __launch_bounds__(SDL_NT) sd_decode_lean(const sd_params p, cons
         /* the rows' new maxima; p·v over the thread's 8 keys (weights exp2(s - m): 0 for keys >= L, s = -inf);
          * one thread of each slice (chunk 0) counts the slice's weights into the row's sum */
 #pragma unroll
-        for (int r = 0; r < SDL_R; r++) {
+        for (int r = 0; r < R; r++) {
             if (r >= nr) break;
             const float mb = fmaxf(fmaxf(red[0][r], red[1][r]), fmaxf(red[2][r], red[3][r]));
             const float mn = fmaxf(m[r], mb), alpha = exp2f(m[r] - mn);
@@ -204,12 +231,16 @@ __global__ void __launch_bounds__(SDL_NT) sd_decode_lean(const sd_params p, cons
 #pragma unroll
             for (int e = 0; e < 8; e++) acc[r][e] = a8[e];
         }
+        if (more) {
+#pragma unroll
+            for (int i = 0; i < 8; i++) vv[i] = nv[i], kr[i] = nk[i];
+        }
         __syncthreads(); /* ps and red are rewritten by the next pass */
     }
 
     /* the 16 slices added: the warp's 4 by shuffles (lanes 8 apart), then the 4 warps in shared memory */
 #pragma unroll
-    for (int r = 0; r < SDL_R; r++) {
+    for (int r = 0; r < R; r++) {
         if (r >= nr) break;
 #pragma unroll
         for (int e = 0; e < 8; e++) {
@@ -235,30 +266,36 @@ __global__ void __launch_bounds__(SDL_NT) sd_decode_lean(const sd_params p, cons
         for (int w = 0; w < SDL_NT / 32; w++) num += acc_s[w][r][c], den += red[w][r];
         float mr = -FLT_MAX; /* the row's maximum: every thread holds it (m[r] for r = its row) */
 #pragma unroll
-        for (int r2 = 0; r2 < SDL_R; r2++)
+        for (int r2 = 0; r2 < R; r2++)
             if (r2 == r) mr = m[r2];
-        sd_store<T>(p, b, kvh * p.group + r, 0, c, num, mr, den);
+        sd_store<T>(p, b, kvh * p.group + r0 + r, 0, c, num, mr, den);
     }
     /* the fused append's count: the last block of sequence b sets its new length */
-    if (cnt != ~0u) sd_append_count_finish(p, sdl_bctr, (unsigned)p.kv_heads, cnt, l0);
+    if (cnt != ~0u) sd_append_count_finish(p, sdl_bctr, (unsigned)p.kv_heads * (unsigned)nsub, cnt, l0);
+}
+
+template <typename T, bool ROPE>
+static cudaError_t sdl_launch_r(const sd_params &p, const sdl_rope &rt, bool per_head, cudaStream_t stream) {
+    const unsigned kvb = (unsigned)p.batch * (unsigned)p.kv_heads;
+    if (per_head) return lc_pdl_launch(sd_decode_lean<T, ROPE, 1>, dim3(kvb * (unsigned)p.group), dim3(SDL_NT), 0, stream, p, rt);
+    return lc_pdl_launch(sd_decode_lean<T, ROPE, SDL_G>, dim3(kvb), dim3(SDL_NT), 0, stream, p, rt);
 }
 
 template <typename T>
-static cudaError_t sdl_launch_t(const sd_params &p, const double *inv, unsigned blocks, cudaStream_t stream) {
+static cudaError_t sdl_launch_t(const sd_params &p, const double *inv, bool per_head, cudaStream_t stream) {
     sdl_rope rt;
     for (int j = 0; j < SDL_D / 2; j++) rt.inv[j] = inv ? inv[j] : 0.0;
-    if (inv) return lc_pdl_launch(sd_decode_lean<T, true>, dim3(blocks), dim3(SDL_NT), 0, stream, p, rt);
-    return lc_pdl_launch(sd_decode_lean<T, false>, dim3(blocks), dim3(SDL_NT), 0, stream, p, rt);
+    if (inv) return sdl_launch_r<T, true>(p, rt, per_head, stream);
+    return sdl_launch_r<T, false>(p, rt, per_head, stream);
 }
 
-/* sdpa_cuda.cuh: one block a (b, kv head); p as lc_cuda_launch_sdpa fills it (sq 1, head_dim 64, group <= 8,
- * no mask or window, tnew <= 1, rope with rotary_dim 64 when inv). */
-cudaError_t sd_launch_decode_lean(lc_dtype dtype, const sd_params &p, const double *inv, cudaStream_t stream) {
-    const unsigned blocks = (unsigned)p.batch * (unsigned)p.kv_heads;
-    if (blocks == 0) return cudaSuccess;
-    if (p.sq != 1 || p.d != SDL_D || p.group > SDL_R || p.tnew > 1 || (inv != NULL) != (p.rd > 0)) return cudaErrorInvalidValue;
-    if (dtype == LC_DTYPE_F16) return sdl_launch_t<__half>(p, inv, blocks, stream);
-    if (dtype == LC_DTYPE_BF16) return sdl_launch_t<__nv_bfloat16>(p, inv, blocks, stream);
+/* sdpa_cuda.cuh: one block a (b, head) when per_head, else a (b, kv head); p as lc_cuda_launch_sdpa fills it (sq 1,
+ * head_dim 64, group <= 8, no mask or window, tnew <= 1, rope with rotary_dim 64 when inv). */
+cudaError_t sd_launch_decode_lean(lc_dtype dtype, const sd_params &p, const double *inv, bool per_head, cudaStream_t stream) {
+    if (p.batch == 0 || p.kv_heads == 0) return cudaSuccess;
+    if (p.sq != 1 || p.d != SDL_D || p.group > SDL_G || p.tnew > 1 || (inv != NULL) != (p.rd > 0)) return cudaErrorInvalidValue;
+    if (dtype == LC_DTYPE_F16) return sdl_launch_t<__half>(p, inv, per_head, stream);
+    if (dtype == LC_DTYPE_BF16) return sdl_launch_t<__nv_bfloat16>(p, inv, per_head, stream);
     return cudaErrorInvalidValue;
 }
 

@@ -178,13 +178,6 @@ __device__ __forceinline__ void sdm_count_finish(const sd_params &p, unsigned cn
     sd_append_count_finish(p, sdm_bctr, (unsigned)p.kv_heads * (unsigned)p.nrg * (unsigned)p.nsplit, cnt, l0);
 }
 
-/* The owners (blocks of the cluster that merge outputs: chunk q of SDM_NT outputs is block q % ns's) other than
- * block `split`, for n outputs. */
-__device__ __forceinline__ int sdm_push_other(int n, int ns, int split) {
-    const int own = min(ns, (n + SDM_NT - 1) / SDM_NT);
-    return own - (split < own ? 1 : 0);
-}
-
 template <typename T, int DP, typename TAB>
 __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB &tab, unsigned &cnt, int &sdm_l0);
 
@@ -213,9 +206,6 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
     static_assert((size_t)ST * 2 * SDM_BK * PITCH * 2 >= (size_t)(SDM_NW * 16 * DP + 2 * SDM_NW * 16 + 16 * DP + 32) * 4,
                   "merge space (with the cluster partial)");
     static_assert((size_t)ST * 2 * SDM_BK * PITCH * 2 >= (size_t)(2 * 16 * 256 + 32) * 4, "fold space");
-    static_assert((size_t)ST * 2 * SDM_BK * PITCH * 2 >=
-                      (size_t)(SDM_NW * 16 * DP + 2 * SDM_NW * 16 + 16 * DP + 16 * SDM_NT + 32 * SD_DEC_MAX_CLUSTER) * 4,
-                  "merge space (with the pushed partials: ns·popw <= 16·DP + 16·NT outputs, m and l [ns][16])");
 
     extern __shared__ float4 sdm_smem4[];
     T *const qs = reinterpret_cast<T *>(sdm_smem4); /* [16][PITCH] */
@@ -239,26 +229,7 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
     const int R = p.group * sq, r0 = rgi * 16;
     const int nr = min(16, R - r0); /* real rows of the block */
 
-    /* The pushed cluster merge (p.push with p.cluster; used when the splits merge, cmerge below): the group's nr·d
-     * outputs in chunks of SDM_NT, chunk q owned by block (rank) q % ns, which receives every block's value of them
-     * (and every block's m and l of the nr rows) into its shared memory past the warps' merge buffers, then merges
-     * them. sdm_full (the owner's): one arrival (its own, with the bytes it expects) and the others' pushed bytes;
-     * sdm_rdy (every block's): one arrival from each other owner once its tiles are done (its space may be
-     * written: phase 0), and one once it has everything (phase 1: the block's stores into it are done, so it may
-     * exit). Initialised before the PDL wait and published to the cluster by a barrier: arrival here, its wait
-     * after the PDL wait (the blocks of a cluster start together, so it is passed at once). */
-    __shared__ uint64_t sdm_full, sdm_rdy;
-    if (p.push && p.cluster) {
-        if (tid == 0) {
-            const int other = sdm_push_other(nr * d, p.cluster, split);
-            lc_mbar_init(&sdm_full, 1);
-            lc_mbar_init(&sdm_rdy, other > 0 ? other : 1);
-            lc_mbar_init_fence();
-        }
-        asm volatile("barrier.cluster.arrive.relaxed;" ::: "memory");
-    }
     lc_pdl_entry(); /* pdl.cuh */
-    if (p.push && p.cluster) asm volatile("barrier.cluster.wait;" ::: "memory");
     SDM_STAMP(1);
 
     /* a device read for a cache: its latency overlaps the q loads below */
@@ -557,21 +528,6 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
     sd_cp_async_wait<0>();
     __syncthreads(); /* every warp is done with the tiles: their space becomes the merge buffers */
     SDM_STAMP(4);
-    const bool push = cmerge && p.push;
-    /* push (recomputed here rather than kept live through the loop): the chunks, the owners, the owners other than
-     * this block, an owner's slots a block (its outputs, at most) */
-    const int pns = p.cluster, pnch = (nr * d + SDM_NT - 1) / SDM_NT, pown = min(pns, pnch);
-    const int pother = sdm_push_other(nr * d, pns, split), popw = (pnch + pns - 1) / pns * SDM_NT;
-    if (push) {
-        if (tid == 0 && split < pown) { /* an owner: the bytes it expects, then "ready" to the other blocks */
-            int own = 0; /* its outputs */
-            for (int q = split; q < pnch; q += pns) own += min(SDM_NT, nr * d - q * SDM_NT);
-            lc_mbar_expect_tx(&sdm_full, (unsigned)((pns - 1) * (4 * own + 8 * nr)));
-            for (int r = 0; r < pns; r++)
-                if (r != split) lc_mbar_arrive_remote(lc_mapa(&sdm_rdy, r));
-        }
-    }
-
     /* merge the warps: per warp m, l (rows) and O [16][DP] */
     float *const red_o = red;                       /* [NW][16][DP] */
     float *const red_m = red_o + SDM_NW * 16 * DP;  /* [NW][16] */
@@ -595,11 +551,6 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
     }
     __syncthreads();
     SDM_STAMP(9);
-    /* push: owner o's receiving space (past the warps' buffers, where the pull form keeps its partial):
-     * rv_o [ns][popw], then m and l [ns][16] each */
-    float *const rv_o = cp_o, *const rv_m = rv_o + pns * popw, *const rv_l = rv_m + 16 * pns;
-    if (push && pother > 0) lc_mbar_wait_cluster(&sdm_rdy, 0); /* the other owners' tiles are done */
-
     for (int idx = tid; idx < nr * DP; idx += SDM_NT) {
         const int r = idx / DP, c = idx % DP;
         if (c >= d) continue;
@@ -612,23 +563,6 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
             const float wt = exp2f(red_m[w * 16 + r] - mx);
             den = fmaf(wt, red_l[w * 16 + r], den);
             num = fmaf(wt, red_o[(w * 16 + r) * DP + c], num);
-        }
-        if (push) { /* the value to its owner's slot [split][j]; a row's m and l (c = 0) to every owner */
-            const int o = r * d + c, q = o / SDM_NT, own = q % pns, j = q / pns * SDM_NT + o % SDM_NT;
-            if (own == split) rv_o[split * popw + j] = num;
-            else lc_st_async_f32(lc_mapa(rv_o + split * popw + j, own), num, lc_mapa(&sdm_full, own));
-            if (c == 0)
-                for (int w = 0; w < pown; w++) {
-                    if (w == split) {
-                        rv_m[16 * split + r] = mx;
-                        rv_l[16 * split + r] = den;
-                    } else {
-                        const unsigned fb = lc_mapa(&sdm_full, w);
-                        lc_st_async_f32(lc_mapa(rv_m + 16 * split + r, w), mx, fb);
-                        lc_st_async_f32(lc_mapa(rv_l + 16 * split + r, w), den, fb);
-                    }
-                }
-            continue;
         }
         if (cmerge) {
             cp_o[r * DP + c] = num;
@@ -650,34 +584,6 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
                 p.ws_ml[2 * slot + 1] = den;
             }
         }
-    }
-    if (push) { /* an owner: every block's values of its outputs landed, its own written above */
-        if (split >= pown) { /* not an owner: the owners have its values */
-            lc_mbar_wait_cluster(&sdm_rdy, 1);
-            return;
-        }
-        __syncthreads();
-        lc_mbar_wait_cluster(&sdm_full, 0);
-        SDM_STAMP(6);
-        if (tid == 0) /* "received" to the other blocks */
-            for (int r = 0; r < pns; r++)
-                if (r != split) lc_mbar_arrive_remote(lc_mapa(&sdm_rdy, r));
-        for (int o = split * SDM_NT + tid; o < nr * d; o += pns * SDM_NT) {
-            const int r = o / d, c = o % d, j = o / SDM_NT / pns * SDM_NT + o % SDM_NT;
-            float mx = -FLT_MAX;
-            for (int s2 = 0; s2 < pns; s2++) mx = fmaxf(mx, rv_m[16 * s2 + r]);
-            float den = 0.0f, num = 0.0f;
-            for (int s2 = 0; s2 < pns; s2++) {
-                const float wt = exp2f(rv_m[16 * s2 + r] - mx);
-                den = fmaf(wt, rv_l[16 * s2 + r], den);
-                num = fmaf(wt, rv_o[s2 * popw + j], num);
-            }
-            const int gr = r0 + r;
-            sd_store<T>(p, b, kvh * p.group + gr / sq, gr % sq, c, num, mx, den);
-        }
-        if (pother > 0) lc_mbar_wait_cluster(&sdm_rdy, 1); /* the other owners have its values */
-        SDM_STAMP(7);
-        return;
     }
     if (cmerge) { /* rank = split: block s merges outputs s·NT + tid, + nsplit·NT, ... of the group */
         namespace cg = cooperative_groups;
@@ -713,11 +619,7 @@ __device__ __forceinline__ void sd_decode_mma_body(const sd_params &p, const TAB
             sd_store<T>(p, b, kvh * p.group + gr / sq, gr % sq, c, num, mx, den);
         }
         SDM_STAMP(10);
-        /* the other blocks' shared memory stays alive until every block has read it (their loads have returned:
-         * the stores above used them); p.cbar_relaxed: the arrival does not wait for this block's stores of out to
-         * be performed (a release would; nothing after needs them) */
-        if (p.cbar_relaxed) asm volatile("barrier.cluster.arrive.relaxed;\n\tbarrier.cluster.wait;" ::: "memory");
-        else cl.sync();
+        cl.sync(); /* the other blocks' shared memory stays alive until every block has read it */
         SDM_STAMP(7);
         return;
     }
