@@ -14,6 +14,7 @@ import sys
 import torch
 
 import lightning_core as lc
+from step_ab import alternate  # scripts/device/step_ab.py (this script's directory)
 
 SHAPES = [("gpt2", 12, 12, 64, False), ("llama", 32, 4, 64, True)]
 LENGTHS = [31, 95, 223, 479, 991]
@@ -54,25 +55,7 @@ def main():
                 runs.append((label, cache, graph, out, []))
             for n in KNOBS:
                 os.environ.pop(n, None)
-            firsts = []
-            for _, cache, graph, out, _ in runs:
-                cache.reset()
-                cache.append(lk[0], lk[1])
-                graph.replay()
-                lc.synchronize("cuda")
-                firsts.append(out.clone())
-
-            def sample(cache, graph):
-                cache.reset()
-                cache.append(lk[0], lk[1])
-                return lc.time_device_ms(lambda: [graph.replay() for _ in range(inner)], device="cuda") * 1e3 / inner
-
-            for _ in range(2):
-                for _, cache, graph, _, _ in runs:
-                    sample(cache, graph)
-            for _ in range(rounds):
-                for _, cache, graph, _, ts in runs:
-                    ts.append(sample(cache, graph))
+            firsts = alternate(runs, (lk[0], lk[1]), inner, rounds)
             meds = [statistics.median(r[4]) for r in runs]
             if rope:
                 errs = [float((f.double() - firsts[0].double()).abs().max()) for f in firsts]

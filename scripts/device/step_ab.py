@@ -23,6 +23,33 @@ def settings(arg):
     return out
 
 
+def alternate(runs, prefill, inner, rounds):
+    """runs: [(name, cache, graph, out, samples)], each graph a captured decode step on its cache. One replay after
+    the prefill (k, v) gives each run's output; then 2 warm-up rounds and `rounds` rounds of one sample each (the cache
+    reset to the prefill, `inner` replays timed: us a step appended to the run's samples), so that the machine's drift
+    falls on every run alike. Returns the outputs (clones)."""
+    firsts = []
+    for _, cache, graph, out, _ in runs:
+        cache.reset()
+        cache.append(*prefill)
+        graph.replay()
+        lc.synchronize("cuda")
+        firsts.append(out.clone())
+
+    def sample(cache, graph):
+        cache.reset()
+        cache.append(*prefill)
+        return lc.time_device_ms(lambda: [graph.replay() for _ in range(inner)], device="cuda") * 1e3 / inner
+
+    for _ in range(2):  # warm-up
+        for _, cache, graph, _, _ in runs:
+            sample(cache, graph)
+    for _ in range(rounds):
+        for _, cache, graph, _, ts in runs:
+            ts.append(sample(cache, graph))
+    return firsts
+
+
 def main():
     sets = settings(sys.argv[1] if len(sys.argv) > 1 else "base=")
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 15
@@ -45,25 +72,7 @@ def main():
             else:
                 os.environ[k] = v
         runs.append((name, cache, graph, out, []))
-    firsts = []
-    for name, cache, graph, out, _ in runs:  # one replay after the prefill: the output to compare
-        cache.reset()
-        cache.append(lk[0], lk[1])
-        graph.replay()
-        lc.synchronize("cuda")
-        firsts.append(out.clone())
-
-    def sample(cache, graph):
-        cache.reset()
-        cache.append(lk[0], lk[1])
-        return lc.time_device_ms(lambda: [graph.replay() for _ in range(inner)], device="cuda") * 1e3 / inner
-
-    for _ in range(2):  # warm-up
-        for _, cache, graph, _, _ in runs:
-            sample(cache, graph)
-    for _ in range(rounds):
-        for _, cache, graph, _, ts in runs:
-            ts.append(sample(cache, graph))
+    firsts = alternate(runs, (lk[0], lk[1]), inner, rounds)
     base = statistics.median(runs[0][4])
     for (name, _, _, _, ts), o in zip(runs, firsts):
         m = statistics.median(ts)
