@@ -1,16 +1,13 @@
 #!/bin/bash
 # The next session's first call (written in session 30): the tree with the short-path decode on by default, measured
 # where the issues' targets are read: the sdpa suite (issue 15's decode rows and graph decode step), the models suite
-# (issue 16's rows), the KV-cache / engine CUDA tests, then the PDL timeline of GPT-2 124M and LLaMA 1.1B's median
+# (issue 16's rows), the KV-cache / engine CUDA tests (kv_card_tests), then the PDL timeline of GPT-2 124M and LLaMA 1.1B's median
 # decode steps (which kernels the B=1 step's ~265 / ~1,040 us go to now that the attention is the short path).
 # LIMIT: seconds planned (560 leaves the timeline its ~100 s).
 set -u
-export BUILD_TARGETS="${BUILD_TARGETS-_C test_sdpa_cuda}"
+export BUILD_TARGETS="${BUILD_TARGETS-_C test_sdpa_cuda test_gemv_cuda}"
 . scripts/device/preamble.sh
-LC_TEST_BENCH=0 timeout 80 build/test_sdpa_cuda > /tmp/sdpa.txt 2>&1; log "test_sdpa_cuda rc $?: $(tail -1 /tmp/sdpa.txt)"
-timeout 100 python3 -m pytest -q tests/python/test_kv_cache_rope.py tests/python/test_kv_cache_fused.py tests/python/test_kv_cache.py \
-  tests/python/test_engine.py tests/python/test_generate_cli.py -k "not cpu" -p no:cacheprovider > $OUT/pt_kv.txt 2>&1
-log "pytest (KV cache, engine, CLI; cuda) rc $?: $(tail -1 $OUT/pt_kv.txt)"; grep -E "^FAILED|^E " $OUT/pt_kv.txt | head -12 | tee -a $S
+kv_card_tests  # preamble.sh: the rope / KV-cache / engine / TP / CLI CUDA tests, test_sdpa_cuda, test_gemv_cuda
 rm -f $OUT/configure.log $OUT/build.log
 t=$(date +%s); timeout 150 python3 -m lightning_core.bench --suite sdpa --device cuda --repeats 1 --out $OUT/sdpa > /tmp/sdpa_suite.txt 2>&1
 log "suite sdpa rc $? in $(( $(date +%s) - t )) s: $(tail -1 /tmp/sdpa_suite.txt)"; grep -o "target[^|]*MISS[^|]*" $OUT/sdpa/report.md | sort -u | head -12 | tee -a $S

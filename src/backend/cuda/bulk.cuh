@@ -1,8 +1,8 @@
 /* bulk.cuh — shared-memory mbarriers and bulk copies (cp.async.bulk, sm_90) for kernels that stream weights into
  * a ring of shared-memory slots: decode_fused_cuda.cu (the fused decode step) and gemv_ring_cuda.cu (the batch-1
  * [n, k] GEMV). A slot's mbarrier is armed with the bytes it expects (lc_mbar_expect_tx, one arrival), the copy
- * completes them, a waiter tests the phase parity.
- * Tests: those kernels' tests (tests/python/test_decode_program.py, tests/c/test_gemv_cuda.c, tests/c/test_sdpa_cuda.c). */
+ * completes them, a waiter tests the phase parity. Tests: those kernels' tests (tests/python/test_decode_program.py,
+ * tests/c/test_gemv_cuda.c). */
 #ifndef LC_BULK_CUH
 #define LC_BULK_CUH
 

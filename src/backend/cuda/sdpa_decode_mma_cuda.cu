@@ -51,7 +51,6 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "backend/cuda/bulk.cuh"
 #include "backend/cuda/sdpa_cuda.cuh"
 #include "backend/cuda/lowp.cuh"
 #include "backend/cuda/pdl.cuh"
