@@ -3,8 +3,9 @@
 LC_SDPA_CUDNN=1 (cuDNN's engine for every eligible shape), LC_SDPA_DECODE=simt, the split merges without
 clusters (LC_SDPA_DECODE_CLUSTER=0: the fold, and with LC_SDPA_DECODE_FOLD=0 the combine kernel), and torch's SDPA captured
 the same way, and the decode's split plan with at least 2 / 4 key tiles a split
-(LC_SDPA_DECODE_MINTILES). Prints us per call. Usage: [DG_VARIANTS=default,...] python scripts/device/decode_graph.py
-(other LC_* knobs in the environment apply to every variant)."""
+(LC_SDPA_DECODE_MINTILES). Prints us per call. Usage: [DG_VARIANTS=default,...] [DG_SHAPES=B:Skv,...]
+python scripts/device/decode_graph.py (other LC_* knobs in the environment apply to every variant; DG_SHAPES replaces
+the default shapes 1:1024,1:4096,8:1024,1:16384)."""
 import math
 import os
 
@@ -40,7 +41,8 @@ def ours_us(tq, tks, tvs, to, copies):
 
 def main():
     print(f"device {torch.cuda.get_device_name()}; torch {torch.__version__}; cudnn {lc.cudnn_version()}")
-    for b, skv in ((1, 1024), (1, 4096), (8, 1024), (1, 16384)):
+    shapes = os.environ.get("DG_SHAPES", "1:1024,1:4096,8:1024,1:16384")
+    for b, skv in (tuple(int(x) for x in sh.split(":")) for sh in shapes.split(",")):
         h, hkv, d = 32, 8, 128
         kv = 2.0 * b * hkv * skv * d * 2
         copies = int(max(1, min(math.ceil(256e6 / kv), 2e9 // kv)))
