@@ -637,3 +637,30 @@ def test_linear_residual(rng, device, name):
         with pytest.raises(exc, match="residual"):
             lc.linear_into(x, w, out, None, "none", device, residual=bad)
         assert np.all(np.isnan(f64(out)))
+
+
+# ---- bias / residual cancelling the product: one rounding, not two ----------------------------------------
+
+
+@pytest.mark.parametrize("name", ["bfloat16", "float16"])
+@pytest.mark.parametrize("lt", ["0", "1"])
+def test_linear_epilogue_rounds_once(rng, device, name, lt, monkeypatch):
+    """bias (or the residual) = -(x@w rounded to the dtype), so act(x@w + bias) is the product's rounding error,
+    far below the product: an epilogue that rounded the product to the dtype first would give 0 or the wrong
+    residue. m = 64 and 9 (CUDA: past the GEMV, cuBLASLt + our epilogue kernel, or with LC_LINEAR_LT=1 cuBLASLt's
+    epilogue), k = 1031 (split-K plans), bias, ReLU, residual in place; within the float32-sum bound."""
+    monkeypatch.setenv("LC_LINEAR_LT", lt)
+    dt = LOWP[name]
+    for m, k, n in ((64, 1031, 264), (9, 65, 40)):
+        x, w = rounded(rng, (m, k), dt), rounded(rng, (k, n), dt)
+        cancel = -(f64(x) @ f64(w)).astype(dt)  # the product rounded once to the dtype, negated
+        bias = cancel[0].copy()
+        for act in ("none", "relu"):
+            out = poison((m, n), dt)
+            lc.linear_into(x, w, out, bias, act, device)
+            assert _linear_excess(out, x, w, bias, act, name) <= 1.0, (m, k, n, act, lc.last_dispatch()["path"])
+            assert np.count_nonzero(f64(out)[0]) > n // 4, "row 0 should hold the product's rounding residues"
+        r = cancel.copy()
+        lc.linear_into(x, w, r, None, "none", device, residual=r)
+        assert _linear_excess(r, x, w, None, "none", name, cancel) <= 1.0, (m, k, n, "residual", lc.last_dispatch()["path"])
+        assert np.count_nonzero(f64(r)) > m * n // 4

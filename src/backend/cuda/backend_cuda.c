@@ -235,6 +235,16 @@ static lc_status lc_cuda_attention_projection(const lc_attention_projection_args
  * GEMM storing the float32 sums in a workspace, then one kernel adding the bias, applying the activation
  * and rounding once (cuBLASLt's 16-bit epilogues round the product before the bias: on the H100 that gave
  * errors of several units in the last place where bias and product cancel). */
+/* LC_LINEAR_LT=1 (an A/B knob, read at each call): a 16-bit linear whose epilogue is a bias, ReLU (without a residual)
+ * or + residual (without an activation) runs as one cuBLASLt call (its epilogue on the float32 sums, C = the residual
+ * with beta 1, one rounding; split-K partials never reduced in the 16-bit type) instead of float32 sums and our
+ * epilogue kernel. GELU stays ours (cuBLASLt's is the fast-tanh form). */
+static int lc_cuda_linear_lt(const lc_linear_args *a) {
+    const char *e = getenv("LC_LINEAR_LT");
+    if (!(e && strcmp(e, "1") == 0)) return 0;
+    return (a->act == LC_ACT_NONE || (a->act == LC_ACT_RELU && !a->residual)) && (a->bias || a->residual);
+}
+
 static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "linear: cuda: no usable GPU");
@@ -254,6 +264,10 @@ static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
         int taken = 0;
         lc_status st = lc_cuda_try_gemv(args, "linear", path, &taken);
         if (taken || st != LC_OK) return st;
+    }
+    if (lowp && lc_cuda_linear_lt(args)) { /* cuBLASLt's epilogue: bias, ReLU, + residual, one rounding */
+        lc_matmul_args mm = {args->dtype, args->m, args->k, args->n, args->x, args->w, args->out, args->w_t};
+        return lc_cuda_gemm_residual(&mm, args->bias, ep, args->residual, path);
     }
     if ((lowp && (b || args->act != LC_ACT_NONE)) || args->residual) {
         /* 16-bit with an epilogue, or a residual: float32 sums, then our epilogue kernel (bias, act, + residual,

@@ -39,7 +39,7 @@
 
 typedef struct lc_gemm_key {
     int64_t m, k, n;
-    int dtype, precision, epilogue, c_dtype, b_t;
+    int dtype, precision, epilogue, c_dtype, b_t, res;
 } lc_gemm_key;
 
 typedef struct lc_gemm_entry {
@@ -126,6 +126,7 @@ typedef struct lc_gemm_call {
     cublasLtMatrixLayout_t la, lb, lc;
     const void *alpha, *beta;
     const lc_matmul_args *args;
+    const void *cin; /* cuBLASLt's C (beta 1): a residual, or args->c (beta 0) */
 } lc_gemm_call;
 
 /* One cublasLtMatmul enqueue at a time: an algorithm may be several kernels (e.g. split-K partial sums in the
@@ -138,7 +139,7 @@ static pthread_mutex_t lc_lt_enqueue_mu = PTHREAD_MUTEX_INITIALIZER;
 static cublasStatus_t lc_gemm_enqueue(const lc_gemm_call *g, const cublasLtMatmulAlgo_t *algo) {
     pthread_mutex_lock(&lc_lt_enqueue_mu);
     const cublasStatus_t st = cublasLtMatmul(g->ctx->lt, g->desc, g->alpha, g->args->b, g->la, g->args->a, g->lb, g->beta,
-                                             g->args->c, g->lc, g->args->c, g->lc, algo, g->ctx->lt_workspace,
+                                             g->cin, g->lc, g->args->c, g->lc, algo, g->ctx->lt_workspace,
                                              g->ctx->lt_workspace_bytes, lc_cuda_stream(g->ctx));
     pthread_mutex_unlock(&lc_lt_enqueue_mu);
     return st;
@@ -182,12 +183,27 @@ static lc_status lc_gemm_tune(const lc_gemm_call *g, const cublasLtMatmulHeurist
     return st;
 }
 
+static lc_status lc_gemm_run(const lc_matmul_args *args, lc_dtype c_dtype, const void *bias, lc_gemm_epilogue epilogue,
+                             const void *residual, const char **path);
+
 lc_status lc_cuda_gemm(const lc_matmul_args *args, const void *bias, lc_gemm_epilogue epilogue, const char **path) {
-    return lc_cuda_gemm_ex(args, args->dtype, bias, epilogue, path);
+    return lc_gemm_run(args, args->dtype, bias, epilogue, NULL, path);
 }
 
 lc_status lc_cuda_gemm_ex(const lc_matmul_args *args, lc_dtype c_dtype, const void *bias, lc_gemm_epilogue epilogue,
                           const char **path) {
+    return lc_gemm_run(args, c_dtype, bias, epilogue, NULL, path);
+}
+
+lc_status lc_cuda_gemm_residual(const lc_matmul_args *args, const void *bias, lc_gemm_epilogue epilogue,
+                                const void *residual, const char **path) {
+    if (residual && epilogue != LC_GEMM_EPILOGUE_NONE && epilogue != LC_GEMM_EPILOGUE_BIAS)
+        return lc_error(LC_ERR_INTERNAL, "matmul: cuda: a residual inside an activation epilogue is not a GEMM variant");
+    return lc_gemm_run(args, args->dtype, bias, epilogue, residual, path);
+}
+
+static lc_status lc_gemm_run(const lc_matmul_args *args, lc_dtype c_dtype, const void *bias, lc_gemm_epilogue epilogue,
+                             const void *residual, const char **path) {
     const lc_cuda_ctx *ctx = lc_cuda_ctx_get();
     if (!ctx) return lc_error(LC_ERR_DEVICE_UNAVAILABLE, "matmul: cuda: no usable GPU");
     if ((int)epilogue < 0 || epilogue >= LC_GEMM_EPILOGUE_COUNT)
@@ -246,6 +262,7 @@ lc_status lc_cuda_gemm_ex(const lc_matmul_args *args, lc_dtype c_dtype, const vo
     key.epilogue = (int)epilogue;
     key.c_dtype = (int)c_dtype;
     key.b_t = args->b_t != 0;
+    key.res = residual != NULL;
     const size_t slot = lc_gemm_slot(&key);
     const unsigned gen = lc_tune_generation();
     cublasLtMatmulAlgo_t algo;
@@ -261,13 +278,15 @@ lc_status lc_cuda_gemm_ex(const lc_matmul_args *args, lc_dtype c_dtype, const vo
 
     const double one64 = 1.0, zero64 = 0.0;
     const float one32 = 1.0f, zero32 = 0.0f;
-    const lc_gemm_call call = {ctx, desc, la, lb, lcl, f64 ? (const void *)&one64 : (const void *)&one32,
-                               f64 ? (const void *)&zero64 : (const void *)&zero32, args};
+    const void *const one = f64 ? (const void *)&one64 : (const void *)&one32;
+    const lc_gemm_call call = {ctx, desc, la, lb, lcl, one, residual ? one : f64 ? (const void *)&zero64 : (const void *)&zero32,
+                               args, residual ? residual : args->c};
     if (st == LC_OK && !have_algo) {
         cublasLtMatmulHeuristicResult_t results[LC_GEMM_TUNE_ALGOS];
         int found = 0;
         const double work = (double)args->m * (double)args->k * (double)args->n;
-        const int tunable = lc_get_autotune() && work >= LC_GEMM_TUNE_MIN_WORK;
+        /* not with c = residual (in place): each timed run would add the product again */
+        const int tunable = lc_get_autotune() && work >= LC_GEMM_TUNE_MIN_WORK && residual != args->c;
         st = lc_lt_check(cublasLtMatmulPreferenceCreate(&pref), "preference");
         if (st == LC_OK)
             st = lc_lt_check(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
@@ -292,8 +311,8 @@ lc_status lc_cuda_gemm_ex(const lc_matmul_args *args, lc_dtype c_dtype, const vo
         if (st == LC_OK && tunable && found > 1) {
             char tkey[LC_TUNE_KEY_MAX], mode[LC_TUNE_MODE_MAX];
             pthread_once(&lc_gemm_gpu_once, lc_gemm_gpu_init);
-            snprintf(tkey, sizeof tkey, "matmul|cuda|%s%s%s|m=%lld,k=%lld,n=%lld|prec=%s|ep=%s|gpu=%s|lt=%zu",
-                     lc_gemm_variant_names[variant], c_f32 ? "_c32" : "", args->b_t ? "_bt" : "", (long long)args->m, (long long)args->k, (long long)args->n,
+            snprintf(tkey, sizeof tkey, "matmul|cuda|%s%s%s%s|m=%lld,k=%lld,n=%lld|prec=%s|ep=%s|gpu=%s|lt=%zu",
+                     lc_gemm_variant_names[variant], c_f32 ? "_c32" : "", args->b_t ? "_bt" : "", residual ? "_res" : "", (long long)args->m, (long long)args->k, (long long)args->n,
                      tf32 ? "tf32" : "highest", lc_lt_epilogue_names[epilogue], lc_gemm_gpu, cublasLtGetVersion());
             int stored = -1, used = 0;
             if (lc_tune_lookup(tkey, mode, sizeof mode, NULL) && sscanf(mode, "algo=%d%n", &stored, &used) == 1 &&
