@@ -1,20 +1,18 @@
 #!/bin/bash
-# Session 31's first call: the landed tree's KV-cache / engine / sdpa / GEMV tests on the card; the 16-bit linear
-# through cuBLASLt's own epilogue (LC_LINEAR_LT=1: bias, ReLU, + residual as C) under the linear tests, and its
-# prefill A/B (linear_lt_ab.py); our decode attention against cuDNN's engine and torch, graph-replayed, over plain
+# Session 31's first call: the KV-cache / engine / sdpa / GEMV tests on the card; the 16-bit linear through
+# cuBLASLt's own epilogue (now the default for bias, ReLU, + residual as C; LC_LINEAR_LT=0 the workspace form) under
+# the linear tests, and its prefill A/B (linear_lt_ab.py); our decode attention against cuDNN's engine and torch, graph-replayed, over plain
 # single-query shapes below the cuDNN rule's 2^17 k/v rows (decode_graph.py, H=32, Hkv=8, D=128, bf16); then the
 # sdpa and models suites as time allows. LIMIT: seconds planned.
 set -u
 export BUILD_TARGETS="${BUILD_TARGETS-_C test_sdpa_cuda test_gemv_cuda test_lowp_ops}"
 . scripts/device/preamble.sh
 kv_card_tests  # preamble.sh
-LC_LINEAR_LT=1 timeout 60 build/test_lowp_ops > $OUT/lowp_lt.txt 2>&1; log "test_lowp_ops LC_LINEAR_LT=1 rc $?: $(tail -1 $OUT/lowp_lt.txt)"
+timeout 60 build/test_lowp_ops > $OUT/lowp_lt.txt 2>&1; log "test_lowp_ops rc $?: $(tail -1 $OUT/lowp_lt.txt)"
 grep -E "bad|linear path" $OUT/lowp_lt.txt | head -12 | tee -a $S
-LC_LINEAR_LT=1 timeout 120 python3 -m pytest -q -x tests/python/test_dtype_ops.py tests/python/test_ops_linear.py tests/python/test_linear_wt.py \
+timeout 120 python3 -m pytest -q -x tests/python/test_dtype_ops.py tests/python/test_ops_linear.py tests/python/test_linear_wt.py \
   tests/python/test_norm_linear.py tests/python/test_silu_mul_linear.py -k "cuda" > $OUT/pt_lt.txt 2>&1
-log "pytest linear (cuda) LC_LINEAR_LT=1 rc $?: $(tail -1 $OUT/pt_lt.txt)"; grep -E "^FAILED|^E " $OUT/pt_lt.txt | head -12 | tee -a $S
-timeout 60 python3 -m pytest -q tests/python/test_dtype_ops.py -k "rounds_once" > $OUT/pt_once.txt 2>&1
-log "pytest rounds_once rc $?: $(tail -1 $OUT/pt_once.txt)"; grep -E "^FAILED|^E " $OUT/pt_once.txt | head -6 | tee -a $S
+log "pytest linear (cuda) rc $?: $(tail -1 $OUT/pt_lt.txt)"; grep -E "^FAILED|^E " $OUT/pt_lt.txt | head -12 | tee -a $S
 t=$(date +%s)
 DG_VARIANTS=default,cudnn DG_SHAPES=1:512,1:1024,1:2048,1:4096,1:8192,2:1024,2:4096,4:1024,4:2048,8:512,8:1024,8:2048,16:512,16:1024 \
   timeout 130 python3 scripts/device/decode_graph.py > $OUT/decode_graph.txt 2>&1
