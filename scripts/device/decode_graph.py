@@ -5,7 +5,8 @@ clusters (LC_SDPA_DECODE_CLUSTER=0: the fold, and with LC_SDPA_DECODE_FOLD=0 the
 the same way, and the decode's split plan with at least 2 / 4 key tiles a split
 (LC_SDPA_DECODE_MINTILES). Prints us per call. Usage: [DG_VARIANTS=default,...] [DG_SHAPES=B:Skv,...]
 python scripts/device/decode_graph.py (other LC_* knobs in the environment apply to every variant; DG_SHAPES replaces
-the default shapes 1:1024,1:4096,8:1024,1:16384)."""
+the default shapes 1:1024,1:4096,8:1024,1:16384; DG_EAGER=1 adds each variant's eager time, host clock around the
+copies' calls and one synchronize, us a call)."""
 import math
 import os
 
@@ -36,7 +37,14 @@ def ours_us(tq, tks, tvs, to, copies):
     g = lc.capture_graph(step, device="cuda")
     t = time_call(lambda: g.replay(), sample_ms=lambda run: lc.time_device_ms(run, device="cuda"), per=copies, **KW)
     g.release()
-    return t["median_s"] * 1e6, path
+    eager = ""
+    if os.environ.get("DG_EAGER") == "1":  # host clock around the copies' calls and one synchronize, us a call
+        def run():
+            step()
+            lc.synchronize("cuda")
+        e = time_call(run, per=copies, **KW)
+        eager = f", eager {e['median_s'] * 1e6:.2f}"
+    return t["median_s"] * 1e6, path + eager
 
 
 def main():

@@ -14,7 +14,7 @@ timeout 120 python3 -m pytest -q -x tests/python/test_dtype_ops.py tests/python/
   tests/python/test_norm_linear.py tests/python/test_silu_mul_linear.py -k "cuda" > $OUT/pt_lt.txt 2>&1
 log "pytest linear (cuda) rc $?: $(tail -1 $OUT/pt_lt.txt)"; grep -E "^FAILED|^E " $OUT/pt_lt.txt | head -12 | tee -a $S
 t=$(date +%s)
-DG_VARIANTS=default,cudnn DG_SHAPES=1:512,1:1024,1:2048,1:4096,1:8192,2:1024,2:4096,4:1024,4:2048,8:512,8:1024,8:2048,16:512,16:1024 \
+DG_EAGER=1 DG_VARIANTS=default,cudnn DG_SHAPES=1:512,1:1024,1:2048,1:4096,1:8192,2:1024,2:4096,4:1024,4:2048,8:512,8:1024,8:2048,16:512,16:1024 \
   timeout 130 python3 scripts/device/decode_graph.py > $OUT/decode_graph.txt 2>&1
 log "decode_graph rc $? in $(( $(date +%s) - t )) s"; grep -v Warn $OUT/decode_graph.txt | tee -a $S
 wait
