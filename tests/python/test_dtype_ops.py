@@ -643,13 +643,17 @@ def test_linear_residual(rng, device, name):
 
 
 @pytest.mark.parametrize("name", ["bfloat16", "float16"])
-@pytest.mark.parametrize("lt", ["0", "1"])
+@pytest.mark.parametrize("lt", ["0", "default"])
 def test_linear_epilogue_rounds_once(rng, device, name, lt, monkeypatch):
     """bias (or the residual) = -(x@w rounded to the dtype), so act(x@w + bias) is the product's rounding error,
     far below the product: an epilogue that rounded the product to the dtype first would give 0 or the wrong
-    residue. m = 64 and 9 (CUDA: past the GEMV, cuBLASLt + our epilogue kernel, or with LC_LINEAR_LT=1 cuBLASLt's
-    epilogue), k = 1031 (split-K plans), bias, ReLU, residual in place; within the float32-sum bound."""
-    monkeypatch.setenv("LC_LINEAR_LT", lt)
+    residue. m = 64 and 9 (CUDA: past the GEMV; LC_LINEAR_LT=0 cuBLASLt's product + our epilogue kernel, by default
+    cuBLASLt's epilogue where backend_cuda.c's lc_cuda_linear_lt takes it), k = 1031 (split-K plans), bias, ReLU,
+    residual in place; within the float32-sum bound."""
+    if lt == "default":
+        monkeypatch.delenv("LC_LINEAR_LT", raising=False)
+    else:
+        monkeypatch.setenv("LC_LINEAR_LT", lt)
     dt = LOWP[name]
     for m, k, n in ((64, 1031, 264), (9, 65, 40)):
         x, w = rounded(rng, (m, k), dt), rounded(rng, (k, n), dt)

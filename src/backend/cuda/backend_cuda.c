@@ -231,21 +231,24 @@ static lc_status lc_cuda_attention_projection(const lc_attention_projection_args
 /* float16/bfloat16 with 1 <= m <= LC_GEMV_MAX_M (decode) and the GEMV's alignment: gemv_cuda.cu, one launch
  * (path cuda_gemv_bf16 / cuda_gemv_f16; LC_GEMV=0 turns it off). Otherwise:
  * float32: bias and ReLU / GELU-tanh run in the cuBLASLt epilogue; GELU-erf (not a cuBLASLt epilogue) as the
- * bias epilogue followed by the own gelu kernel in place. float16/bfloat16 with a bias, ReLU or a residual and no
- * GELU: cuBLASLt's epilogue (lc_cuda_linear_lt, below). With GELU (or LC_LINEAR_LT=0): a GEMM storing the float32
+ * bias epilogue followed by the own gelu kernel in place. float16 with a bias, ReLU or a residual and no
+ * GELU, bfloat16 with a residual alone: cuBLASLt's epilogue (lc_cuda_linear_lt, below). With GELU (or LC_LINEAR_LT=0): a GEMM storing the float32
  * sums in a workspace, then one kernel adding the bias, applying the activation, adding the residual and rounding
- * once. (Commit 52bcae9 saw cuBLASLt's 16-bit epilogue miss the one-rounding bound where bias and product cancel; the
- * same commit stopped split-K partials being reduced in the 16-bit type, which rounds the product first: session 31
- * checks the epilogue with them kept in float32, test_linear_epilogue_rounds_once.) */
-/* A 16-bit linear whose epilogue is a bias, ReLU (without a residual) or + residual (without an activation) runs as
- * one cuBLASLt call: its epilogue on the float32 sums, C = the residual with beta 1, one rounding (split-K partials
- * are never reduced in the 16-bit type: gemm_cublaslt.c), instead of float32 sums in a workspace and our epilogue
- * kernel. GELU stays ours (cuBLASLt's is the fast-tanh form, ~2^-13·|x| absolute). LC_LINEAR_LT=0 (an A/B knob, read
- * at each call) takes the workspace form for these too. */
+ * once. (Commit 52bcae9 saw cuBLASLt's 16-bit epilogue miss the one-rounding bound where bias and product cancel;
+ * session 31 found that true of bfloat16's bias epilogue only: test_linear_epilogue_rounds_once.) */
+/* A 16-bit linear whose epilogue cuBLASLt applies to the float32 sums with one rounding runs as one cuBLASLt call
+ * (C = the residual with beta 1; split-K partials are never reduced in the 16-bit type: gemm_cublaslt.c) instead of
+ * float32 sums in a workspace and our epilogue kernel: float16 with a bias, ReLU (without a residual) or + residual
+ * (without an activation); bfloat16 with + residual alone (its bias epilogue rounds the product to bfloat16 first:
+ * test_lowp_ops on the H100, session 31, 426-1275 elements of a case past the one-rounding bound). GELU stays ours
+ * (cuBLASLt's is the fast-tanh form, ~2^-13·|x| absolute). LC_LINEAR_LT (A/B knob, read at each call): "0" the
+ * workspace form for all, "all" the cuBLASLt form for both dtypes' bias too (to re-check the bfloat16 finding). */
 static int lc_cuda_linear_lt(const lc_linear_args *a) {
     const char *e = getenv("LC_LINEAR_LT");
     if (e && strcmp(e, "0") == 0) return 0;
-    return (a->act == LC_ACT_NONE || (a->act == LC_ACT_RELU && !a->residual)) && (a->bias || a->residual);
+    const int any = (a->act == LC_ACT_NONE || (a->act == LC_ACT_RELU && !a->residual)) && (a->bias || a->residual);
+    if (a->dtype == LC_DTYPE_F16 || (e && strcmp(e, "all") == 0)) return any;
+    return any && a->act == LC_ACT_NONE && !a->bias; /* bfloat16: + residual only */
 }
 
 static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
