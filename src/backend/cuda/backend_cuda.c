@@ -247,8 +247,8 @@ static int lc_cuda_linear_lt(const lc_linear_args *a) {
     const char *e = getenv("LC_LINEAR_LT");
     if (e && strcmp(e, "0") == 0) return 0;
     const int any = (a->act == LC_ACT_NONE || (a->act == LC_ACT_RELU && !a->residual)) && (a->bias || a->residual);
-    if (a->dtype == LC_DTYPE_F16 || (e && strcmp(e, "all") == 0)) return any;
-    return any && a->act == LC_ACT_NONE && !a->bias; /* bfloat16: + residual only */
+    if (e && strcmp(e, "all") == 0) return any;
+    return any && a->act == LC_ACT_NONE && !a->bias; /* + residual only */
 }
 
 static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
