@@ -231,24 +231,24 @@ static lc_status lc_cuda_attention_projection(const lc_attention_projection_args
 /* float16/bfloat16 with 1 <= m <= LC_GEMV_MAX_M (decode) and the GEMV's alignment: gemv_cuda.cu, one launch
  * (path cuda_gemv_bf16 / cuda_gemv_f16; LC_GEMV=0 turns it off). Otherwise:
  * float32: bias and ReLU / GELU-tanh run in the cuBLASLt epilogue; GELU-erf (not a cuBLASLt epilogue) as the
- * bias epilogue followed by the own gelu kernel in place. float16 with a bias, ReLU or a residual and no
- * GELU, bfloat16 with a residual alone: cuBLASLt's epilogue (lc_cuda_linear_lt, below). With GELU (or LC_LINEAR_LT=0): a GEMM storing the float32
- * sums in a workspace, then one kernel adding the bias, applying the activation, adding the residual and rounding
- * once. (Commit 52bcae9 saw cuBLASLt's 16-bit epilogue miss the one-rounding bound where bias and product cancel;
- * session 31 found that true of bfloat16's bias epilogue only: test_linear_epilogue_rounds_once.) */
-/* A 16-bit linear whose epilogue cuBLASLt applies to the float32 sums with one rounding runs as one cuBLASLt call
- * (C = the residual with beta 1; split-K partials are never reduced in the 16-bit type: gemm_cublaslt.c) instead of
- * float32 sums in a workspace and our epilogue kernel: float16 with a bias, ReLU (without a residual) or + residual
- * (without an activation); bfloat16 with + residual alone (its bias epilogue rounds the product to bfloat16 first:
- * test_lowp_ops on the H100, session 31, 426-1275 elements of a case past the one-rounding bound). GELU stays ours
- * (cuBLASLt's is the fast-tanh form, ~2^-13·|x| absolute). LC_LINEAR_LT (A/B knob, read at each call): "0" the
- * workspace form for all, "all" the cuBLASLt form for both dtypes' bias too (to re-check the bfloat16 finding). */
+ * bias epilogue followed by the own gelu kernel in place. float16/bfloat16 with + residual alone (no bias, no
+ * activation): one cuBLASLt call (lc_cuda_linear_lt, below). With a bias or an activation: a GEMM storing the
+ * float32 sums in a workspace, then one kernel adding the bias, applying the activation, adding the residual and
+ * rounding once (cuBLASLt's 16-bit bias epilogue rounds the product to the dtype before it adds the bias: commit
+ * 52bcae9 saw it, session 31 confirmed it for both dtypes with the split-K partials kept in float32). */
+/* The residual as cuBLASLt's C with beta 1 (alpha·sums + C in float32, one rounding; split-K partials never reduced
+ * in the 16-bit type: gemm_cublaslt.c) instead of float32 sums in a workspace and our epilogue kernel: a 16-bit
+ * linear with + residual and neither bias nor activation (LLaMA's o_proj and down projection in a prefill; session
+ * 31 on the H100: LLaMA 1.1B's 1,024-token prefill 5.78 -> 5.24 ms). Checked where residual and product cancel
+ * (test_linear_epilogue_rounds_once). LC_LINEAR_LT (A/B knob, read at each call): "0" the workspace form for these
+ * too; "all" cuBLASLt's epilogue for a bias and ReLU as well (to re-check: on the H100 it failed the one-rounding
+ * bound in both dtypes, test_lowp_ops: bfloat16 426-1,275 elements of a case, float16 the cancelling cases). */
 static int lc_cuda_linear_lt(const lc_linear_args *a) {
     const char *e = getenv("LC_LINEAR_LT");
     if (e && strcmp(e, "0") == 0) return 0;
     const int any = (a->act == LC_ACT_NONE || (a->act == LC_ACT_RELU && !a->residual)) && (a->bias || a->residual);
     if (e && strcmp(e, "all") == 0) return any;
-    return any && a->act == LC_ACT_NONE && !a->bias; /* + residual only */
+    return any && a->act == LC_ACT_NONE && !a->bias;
 }
 
 static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {

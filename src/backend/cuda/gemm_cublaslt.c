@@ -14,8 +14,10 @@
  * stream; it never runs while the stream is being captured into a CUDA graph (the heuristic's first
  * choice is used, not cached, and nothing waits). float16/bfloat16 operands (and bias, and c) accumulate in
  * float32 (CUBLAS_COMPUTE_32F, float32 alpha/beta); the bias of an epilogue is in c's dtype (cuBLASLt's
- * default bias type), the epilogue runs on the float32 sums and c is rounded once. lc_cuda_gemm_ex can
- * store c as float32 for 16-bit operands (linear's GELU-erf, finished by an own kernel). *path: "cublaslt_<f32|tf32|f64|f16|bf16>", with "_algo<r>"
+ * default bias type). With 16-bit c cuBLASLt rounds the product to c's dtype before it adds the bias (H100,
+ * commit 52bcae9, session 31), so the 16-bit linear applies its bias itself: lc_cuda_gemm_ex stores c as float32 for 16-bit
+ * operands, finished by an own kernel; lc_cuda_gemm_residual's C (beta 1) is added to the float32 sums, one
+ * rounding. *path: "cublaslt_<f32|tf32|f64|f16|bf16>", with "_algo<r>"
  * appended when the tuned winner is not the heuristic's first choice.
  * Tests: tests/c/test_ops.c, tests/python/test_ops_matmul.py and test_tuning.py on "cuda". */
 #include <math.h>

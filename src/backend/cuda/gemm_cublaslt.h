@@ -27,7 +27,8 @@ lc_status lc_cuda_gemm_ex(const lc_matmul_args *args, lc_dtype c_dtype, const vo
                           const char **path);
 /* As lc_cuda_gemm with + residual[m, n] (c's dtype and layout; may be c itself: then the call is not autotuned, whose
  * timed runs would add the product again): c = a·b + bias + residual, in float32, rounded once (cuBLASLt's C with
- * beta 1). Epilogue NONE or BIAS only (an activation would apply to the residual too). */
+ * beta 1). Epilogue NONE or BIAS only (an activation would apply to the residual too; a 16-bit BIAS rounds the product
+ * before adding the bias: gemm_cublaslt.c). */
 lc_status lc_cuda_gemm_residual(const lc_matmul_args *args, const void *bias, lc_gemm_epilogue epilogue,
                                 const void *residual, const char **path);
 
