@@ -1,5 +1,5 @@
 #!/bin/bash
-# The next session's first call (written in session 30): the tree with the short-path decode on by default, measured
+# Written in session 30 as session 31's first call; session 31 ran s31b.sh / s31c.sh instead, so this one (its timeline part) has not run: the tree with the short-path decode on by default, measured
 # where the issues' targets are read: the sdpa suite (issue 15's decode rows and graph decode step), the models suite
 # (issue 16's rows), the KV-cache / engine CUDA tests (kv_card_tests), then the PDL timeline of GPT-2 124M and LLaMA 1.1B's median
 # decode steps (which kernels the B=1 step's ~265 / ~1,040 us go to now that the attention is the short path).

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Session 31's first call: the KV-cache / engine / sdpa / GEMV tests on the card; the 16-bit linear through
-# cuBLASLt's own epilogue (now the default for bias, ReLU, + residual as C; LC_LINEAR_LT=0 the workspace form) under
+# cuBLASLt's own epilogue (as the tree then had it: the default for bias, ReLU, + residual as C) under
 # the linear tests, and its prefill A/B (linear_lt_ab.py); our decode attention against cuDNN's engine and torch, graph-replayed, over plain
 # single-query shapes below the cuDNN rule's 2^17 k/v rows (decode_graph.py, H=32, Hkv=8, D=128, bf16); then the
 # sdpa and models suites as time allows. LIMIT: seconds planned.

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 31's second call: the 16-bit linear's cuBLASLt epilogue as the first call left it (float16: bias, ReLU,
+# Session 31's second call (ran): the 16-bit linear's cuBLASLt epilogue as the first call left it (float16: bias, ReLU,
 # + residual; bfloat16: + residual alone, its bias epilogue having rounded first) under the linear and engine tests,
 # its prefill A/B (linear_lt_ab.py), then the models and sdpa suites (reports only: at most 8 files come back), then
 # the PDL timeline of both models' decode steps if time is left. LIMIT: seconds planned.
