@@ -271,7 +271,7 @@ static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
         lc_status st = lc_cuda_try_gemv(args, "linear", path, &taken);
         if (taken || st != LC_OK) return st;
     }
-    if (lowp && lc_cuda_linear_lt(args)) { /* cuBLASLt's epilogue: bias, ReLU, + residual, one rounding */
+    if (lowp && lc_cuda_linear_lt(args)) { /* + residual as cuBLASLt's C, one rounding (see above) */
         lc_matmul_args mm = {args->dtype, args->m, args->k, args->n, args->x, args->w, args->out, args->w_t};
         return lc_cuda_gemm_residual(&mm, args->bias, ep, args->residual, path);
     }
