@@ -647,7 +647,7 @@ def test_linear_residual(rng, device, name):
 def test_linear_epilogue_rounds_once(rng, device, name, lt, monkeypatch):
     """bias (or the residual) = -(x@w rounded to the dtype), so act(x@w + bias) is the product's rounding error,
     far below the product: an epilogue that rounded the product to the dtype first would give 0 or the wrong
-    residue (cuBLASLt's own 16-bit bias epilogue does that: LC_LINEAR_LT=all fails here on the H100). m = 64 and 9
+    residue (cuBLASLt's own 16-bit bias epilogue does that: float16's failed here on the H100). m = 64 and 9
     (CUDA: past the GEMV; by default the residual alone as cuBLASLt's C, a bias through our epilogue kernel;
     LC_LINEAR_LT=0 both through our kernel), k = 1031 (split-K plans), bias, ReLU, residual in place; within the
     float32-sum bound."""
