@@ -3,6 +3,7 @@
 # + residual; bfloat16: + residual alone, its bias epilogue having rounded first) under the linear and engine tests,
 # its prefill A/B (linear_lt_ab.py), then the models and sdpa suites (reports only: at most 8 files come back), then
 # the PDL timeline of both models' decode steps if time is left. LIMIT: seconds planned.
+# (LC_LINEAR_LT=all below, the bias-through-cuBLASLt diagnostic, was removed after this call.)
 set -u
 export BUILD_TARGETS="${BUILD_TARGETS-_C test_lowp_ops}"
 . scripts/device/preamble.sh

@@ -240,15 +240,13 @@ static lc_status lc_cuda_attention_projection(const lc_attention_projection_args
  * in the 16-bit type: gemm_cublaslt.c) instead of float32 sums in a workspace and our epilogue kernel: a 16-bit
  * linear with + residual and neither bias nor activation (LLaMA's o_proj and down projection in a prefill; session
  * 31 on the H100: LLaMA 1.1B's 1,024-token prefill 5.78 -> 5.24 ms). Checked where residual and product cancel
- * (test_linear_epilogue_rounds_once). LC_LINEAR_LT (A/B knob, read at each call): "0" the workspace form for these
- * too; "all" cuBLASLt's epilogue for a bias and ReLU as well (to re-check: on the H100 it failed the one-rounding
- * bound in both dtypes, test_lowp_ops: bfloat16 426-1,275 elements of a case, float16 the cancelling cases). */
+ * (test_linear_epilogue_rounds_once). LC_LINEAR_LT=0 (A/B knob, read at each call): the workspace form for these too.
+ * (cuBLASLt's epilogue for a bias and ReLU as well failed the one-rounding bound on the H100 in both dtypes,
+ * test_lowp_ops: bfloat16 426-1,275 elements of a case, float16 the cancelling cases; removed.) */
 static int lc_cuda_linear_lt(const lc_linear_args *a) {
     const char *e = getenv("LC_LINEAR_LT");
     if (e && strcmp(e, "0") == 0) return 0;
-    const int any = (a->act == LC_ACT_NONE || (a->act == LC_ACT_RELU && !a->residual)) && (a->bias || a->residual);
-    if (e && strcmp(e, "all") == 0) return any;
-    return any && a->act == LC_ACT_NONE && !a->bias;
+    return a->residual && !a->bias && a->act == LC_ACT_NONE;
 }
 
 static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
@@ -273,7 +271,7 @@ static lc_status lc_cuda_linear(const lc_linear_args *args, const char **path) {
     }
     if (lowp && lc_cuda_linear_lt(args)) { /* + residual as cuBLASLt's C, one rounding (see above) */
         lc_matmul_args mm = {args->dtype, args->m, args->k, args->n, args->x, args->w, args->out, args->w_t};
-        return lc_cuda_gemm_residual(&mm, args->bias, ep, args->residual, path);
+        return lc_cuda_gemm_residual(&mm, args->residual, path);
     }
     if ((lowp && (b || args->act != LC_ACT_NONE)) || args->residual) {
         /* 16-bit with an epilogue, or a residual: float32 sums, then our epilogue kernel (bias, act, + residual,

@@ -197,11 +197,8 @@ lc_status lc_cuda_gemm_ex(const lc_matmul_args *args, lc_dtype c_dtype, const vo
     return lc_gemm_run(args, c_dtype, bias, epilogue, NULL, path);
 }
 
-lc_status lc_cuda_gemm_residual(const lc_matmul_args *args, const void *bias, lc_gemm_epilogue epilogue,
-                                const void *residual, const char **path) {
-    if (residual && epilogue != LC_GEMM_EPILOGUE_NONE && epilogue != LC_GEMM_EPILOGUE_BIAS)
-        return lc_error(LC_ERR_INTERNAL, "matmul: cuda: a residual inside an activation epilogue is not a GEMM variant");
-    return lc_gemm_run(args, args->dtype, bias, epilogue, residual, path);
+lc_status lc_cuda_gemm_residual(const lc_matmul_args *args, const void *residual, const char **path) {
+    return lc_gemm_run(args, args->dtype, NULL, LC_GEMM_EPILOGUE_NONE, residual, path);
 }
 
 static lc_status lc_gemm_run(const lc_matmul_args *args, lc_dtype c_dtype, const void *bias, lc_gemm_epilogue epilogue,

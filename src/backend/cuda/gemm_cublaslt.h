@@ -25,11 +25,9 @@ lc_status lc_cuda_gemm(const lc_matmul_args *args, const void *bias, lc_gemm_epi
  * unrounded float32 sums, for an epilogue cuBLASLt lacks; bias epilogues are not taken then). */
 lc_status lc_cuda_gemm_ex(const lc_matmul_args *args, lc_dtype c_dtype, const void *bias, lc_gemm_epilogue epilogue,
                           const char **path);
-/* As lc_cuda_gemm with + residual[m, n] (c's dtype and layout; may be c itself: then the call is not autotuned, whose
- * timed runs would add the product again): c = a·b + bias + residual, in float32, rounded once (cuBLASLt's C with
- * beta 1). Epilogue NONE or BIAS only (an activation would apply to the residual too; a 16-bit BIAS rounds the product
- * before adding the bias: gemm_cublaslt.c). */
-lc_status lc_cuda_gemm_residual(const lc_matmul_args *args, const void *bias, lc_gemm_epilogue epilogue,
-                                const void *residual, const char **path);
+/* c = a·b + residual[m, n] (c's dtype and layout; may be c itself: then the call is not autotuned, whose timed runs
+ * would add the product again), in float32, rounded once (cuBLASLt's C with beta 1). No bias or activation here: an
+ * activation would apply to the residual too, and a 16-bit bias epilogue rounds the product first (gemm_cublaslt.c). */
+lc_status lc_cuda_gemm_residual(const lc_matmul_args *args, const void *residual, const char **path);
 
 #endif
