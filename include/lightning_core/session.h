@@ -70,8 +70,12 @@ lc_status lc_session_new_elemwise(int64_t rows, int64_t cols, lc_device device, 
 /* The same with every resident buffer in `dtype` (float32, float16 or bfloat16, as the _typed matmul). */
 lc_status lc_session_new_elemwise_typed(int64_t rows, int64_t cols, lc_dtype dtype, lc_device device, lc_session_t **out);
 
-/* out [seq,head_dim] = attention(q, k, v) as lc_attention_forward (float32 buffers). Inputs: 0 = q, 1 = k, 2 = v. */
+/* out [seq,head_dim] = attention(q, k, v) as lc_attention_forward (float32 buffers). Inputs: 0 = q, 1 = k, 2 = v.
+ * The _typed form: every resident buffer in `dtype` (float32, float16 or bfloat16: float32 scores, softmax
+ * and accumulation, out rounded once, as lc_attention_forward). */
 lc_status lc_session_new_attention(int64_t seq, int64_t head_dim, int causal, lc_device device, lc_session_t **out);
+lc_status lc_session_new_attention_typed(int64_t seq, int64_t head_dim, int causal, lc_dtype dtype, lc_device device,
+                                         lc_session_t **out);
 
 /* The seed's conv -> attention chain: y = relu(conv2d(x [n,c,h,w], w [oc,c,3,3]) + bias [oc]) with the
  * given stride/padding; q|k|v = the first 3·seq·head_dim elements of y flattened and repeated
@@ -84,6 +88,11 @@ typedef struct lc_conv_attention_shape {
     int causal;
 } lc_conv_attention_shape;
 lc_status lc_session_new_conv_attention(const lc_conv_attention_shape *shape, lc_device device, lc_session_t **out);
+/* The same with every resident buffer (and the intermediates of the unfused chain) in `dtype`: float32, float16
+ * or bfloat16. A 16-bit chain runs as the three ops (each rounds its output once) where the fused kernel has no
+ * kernel for the dtype. */
+lc_status lc_session_new_conv_attention_typed(const lc_conv_attention_shape *shape, lc_dtype dtype, lc_device device,
+                                              lc_session_t **out);
 
 void lc_session_free(lc_session_t *s);
 

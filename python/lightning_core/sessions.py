@@ -121,26 +121,29 @@ MatrixElemwiseMetalResidentSession = MatrixElemwiseResidentSession
 
 
 class AttentionSession(_C.ResidentSession):
-    """Single-head attention [seq, head_dim] with resident q, k, v and output; forward_into(q, k, v, out)."""
+    """Single-head attention [seq, head_dim] with resident q, k, v and output of ``dtype`` (float32, float16
+    or bfloat16: float32 scores, softmax and accumulation, out rounded once); forward_into(q, k, v, out)."""
 
-    def __init__(self, seq, head_dim, causal=False, device="auto"):
-        super().__init__("attention", (seq, head_dim), device, causal)
+    def __init__(self, seq, head_dim, causal=False, device="auto", dtype="float32"):
+        super().__init__("attention", (seq, head_dim), device, causal, dtype=dtype)
         self.seq, self.head_dim, self.causal = seq, head_dim, bool(causal)
 
     def __repr__(self):
         return (f"AttentionSession(seq={self.seq}, head_dim={self.head_dim}, causal={self.causal}, "
-                f"device={self.device!r})")
+                f"device={self.device!r}, dtype={self.dtype!r})")
 
 
 class ConvAttentionSession(_C.ResidentSession):
     """The seed's conv -> attention chain as one resident session (one CUDA graph replay per run):
     relu(conv2d 3x3(x, w) + bias) -> flatten, repeat/truncate into q|k|v [seq_len, head_dim] ->
-    attention. Inputs x [batch, in_ch, h, w], w [out_ch, in_ch, 3, 3], bias [out_ch]; out [seq_len, head_dim]."""
+    attention. Inputs x [batch, in_ch, h, w], w [out_ch, in_ch, 3, 3], bias [out_ch]; out [seq_len, head_dim];
+    every buffer of ``dtype`` (float32, float16 or bfloat16; a 16-bit chain runs as the three ops, each rounding
+    its output once, where the fused CUDA kernel has no kernel for the dtype)."""
 
     def __init__(self, batch, in_ch, h, w, out_ch, seq_len, head_dim, stride_h=1, stride_w=1, pad_h=1, pad_w=1,
-                 causal=False, device="auto"):
+                 causal=False, device="auto", dtype="float32"):
         super().__init__("conv_attention", (batch, in_ch, h, w, out_ch, seq_len, head_dim), device, causal,
-                         stride_h, stride_w, pad_h, pad_w)
+                         stride_h, stride_w, pad_h, pad_w, dtype=dtype)
         self.seq_len, self.head_dim = seq_len, head_dim
 
 

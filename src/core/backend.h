@@ -339,12 +339,14 @@ typedef struct lc_conv_attention_args {
 } lc_conv_attention_args;
 
 /* attention_projection: out [seq, pn] = attention(q, k, v) [seq, d] · w [d, pn] (+ bias [pn]), the
- * attention rows projected as they are produced (att.out unused). float32. */
+ * attention rows projected as they are produced (att.out unused). Every operand in att.dtype (the table's
+ * mask: float32 on CUDA; float32, float16, bfloat16 on the CPU, where the float32 attention rows are projected
+ * in float32 and out is rounded once). */
 typedef struct lc_attention_projection_args {
     lc_attention_args att;
-    const float *w, *bias;
+    const void *w, *bias;
     int64_t pn;
-    float *out;
+    void *out;
 } lc_attention_projection_args;
 
 /* embedding: out[r, :] = weight[ids[r] - offset, :] for r < rows (ids int32 or int64, flattened); weight

@@ -111,7 +111,7 @@ lc_status lc_plan_bind(const lc_graph_t *g, lc_graph_plan_t *p) {
             return lc_error(LC_ERR_UNSUPPORTED, "graph_plan: more than 64 steps before a bias_add/attention_packed step");
         if (s->op == LC_OP_BIAS_ADD) {
             const lc_tensor_t *o = p->buf[s->out];
-            st = lc_tensor_new(LC_DTYPE_F32, p->t.device, lc_tensor_ndim(o), lc_tensor_shape(o), &p->qkv_views[i][0]);
+            st = lc_tensor_new(lc_tensor_dtype(o), p->t.device, lc_tensor_ndim(o), lc_tensor_shape(o), &p->qkv_views[i][0]);
         } else if (s->op == LC_OP_ATTENTION_PACKED) {
             const lc_tensor_t *qkv = p->buf[s->in[0]];
             const int64_t one[2] = {lc_tensor_dim(qkv, 1), lc_tensor_dim(qkv, 2)};

@@ -3,10 +3,11 @@
  * is routed, traced and capturable like any op):
  *   matmul          a [m,k] · b [k,n] -> out [m,n]                              (float32, float16, bfloat16)
  *   elementwise     a, b [rows,cols] -> out = a + b | a - b | a / b (programs ADD, SUB, DIV; the same dtypes)
- *   attention       q, k, v [seq,d] -> out [seq,d]                              (float32 only, as the next)
+ *   attention       q, k, v [seq,d] -> out [seq,d]                              (the same dtypes)
  *   conv_attention  x [n,c,h,w], w [oc,c,3,3], bias [oc] -> conv+bias+ReLU -> qkv_pack_repeat into
  *                   [3,seq,d] -> attention(q, k, v) -> out [seq,d]; on CUDA, shapes that fit run the
- *                   whole chain as one fused kernel (conv_attention_cuda.cu)
+ *                   whole chain as one fused kernel (conv_attention_cuda.cu; the table's mask says which
+ *                   dtypes: float32 there), others the three ops (the same dtypes; intermediates in the dtype)
  * Tests: tests/c/test_sessions.c, tests/python/test_sessions.py. */
 #include "lightning_core/graph.h"
 #include "ops/conv_attention.h"
@@ -78,13 +79,21 @@ static lc_status lc_program_attention(lc_session_t *s, int program) {
 }
 
 lc_status lc_session_new_attention(int64_t seq, int64_t head_dim, int causal, lc_device device, lc_session_t **out) {
+    return lc_session_new_attention_typed(seq, head_dim, causal, LC_DTYPE_F32, device, out);
+}
+
+lc_status lc_session_new_attention_typed(int64_t seq, int64_t head_dim, int causal, lc_dtype dtype, lc_device device,
+                                         lc_session_t **out) {
     if (!out) return lc_error(LC_ERR_INVALID_ARGUMENT, "attention_session: out: expected a pointer, got NULL");
+    *out = NULL;
+    lc_status st = lc_session_dtype_ok("attention_session", "attention_forward", dtype);
+    if (st != LC_OK) return st;
     static const char *const names[3] = {"q", "k", "v"};
     const int ndims[3] = {2, 2, 2};
     const int64_t shapes[3][4] = {{seq, head_dim}, {seq, head_dim}, {seq, head_dim}};
     const int64_t out_shape[2] = {seq, head_dim};
-    lc_status st = lc_session_create("attention_session", device, LC_DTYPE_F32, 3, names, ndims, shapes, 2, out_shape, 1,
-                                     lc_program_attention, out);
+    st = lc_session_create("attention_session", device, dtype, 3, names, ndims, shapes, 2, out_shape, 1,
+                           lc_program_attention, out);
     if (st == LC_OK) (*out)->causal = causal != 0;
     return st;
 }
@@ -100,10 +109,20 @@ static lc_status lc_program_conv_attention(lc_session_t *s, int program) {
 }
 
 lc_status lc_session_new_conv_attention(const lc_conv_attention_shape *sh, lc_device device, lc_session_t **out) {
+    return lc_session_new_conv_attention_typed(sh, LC_DTYPE_F32, device, out);
+}
+
+lc_status lc_session_new_conv_attention_typed(const lc_conv_attention_shape *sh, lc_dtype dtype, lc_device device,
+                                              lc_session_t **out) {
     static const char *name = "conv_attention_session";
     if (!out) return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: out: expected a pointer, got NULL", name);
     *out = NULL;
     if (!sh) return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: shape: expected a pointer, got NULL", name);
+    static const char *const ops[3] = {"conv2d_nchw", "qkv_pack_repeat", "attention_forward"};
+    for (int i = 0; i < 3; i++) {
+        lc_status dst = lc_session_dtype_ok(name, ops[i], dtype);
+        if (dst != LC_OK) return dst;
+    }
     if (sh->stride_h < 1 || sh->stride_w < 1 || sh->pad_h < 0 || sh->pad_w < 0)
         return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: stride/pad: expected stride >= 1 and pad >= 0, got stride (%d, %d), pad (%d, %d)",
                         name, sh->stride_h, sh->stride_w, sh->pad_h, sh->pad_w);
@@ -117,7 +136,7 @@ lc_status lc_session_new_conv_attention(const lc_conv_attention_shape *sh, lc_de
     const int64_t shapes[3][4] = {{sh->n, sh->c, sh->h, sh->w}, {sh->oc, sh->c, 3, 3}, {sh->oc}};
     const int64_t out_shape[2] = {sh->seq, sh->head_dim};
     lc_session_t *s = NULL;
-    lc_status st = lc_session_create(name, device, LC_DTYPE_F32, 3, names, ndims, shapes, 2, out_shape, 1, lc_program_conv_attention, &s);
+    lc_status st = lc_session_create(name, device, dtype, 3, names, ndims, shapes, 2, out_shape, 1, lc_program_conv_attention, &s);
     if (st != LC_OK) return st;
     s->causal = sh->causal != 0;
     s->conv = (lc_conv2d_params){sh->stride_h, sh->stride_w, sh->pad_h, sh->pad_w, 1};

@@ -70,9 +70,9 @@ def test_other_modules_and_sequential(rng, dt):
     assert conv.weight.dtype == dt and conv.bias.dtype == dt
     xc = rng.standard_normal((1, 2, 5, 5)).astype(np.float32).astype(dt)
     yc = conv(xc)
-    # conv2d has no 16-bit kernel yet (lc.float32_fallback_ops): computed in float32, float32 result
-    want = dt if "conv2d_nchw" not in lc.float32_fallback_ops(dt) else np.float32
-    assert yc.dtype == want and yc.shape == (1, 3, 5, 5)
+    # every op has a 16-bit kernel now: nothing falls back to float32
+    assert lc.float32_fallback_ops(dt) == ()
+    assert yc.dtype == dt and yc.shape == (1, 3, 5, 5)
     model = nn.TinyMLPModel(6, 8, 3, seed=5, dtype=dt)
     assert {v.dtype for v in model.state_dict().values()} == {dt}
     y = model(rng.standard_normal((4, 6)).astype(np.float32).astype(dt))

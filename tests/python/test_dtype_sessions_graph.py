@@ -120,10 +120,13 @@ def test_session_dtype_argument_rules():
         lc.MatMulResidentSession(2, 2, 2, device="cpu", dtype="int8")
     with pytest.raises(TypeError, match="dtype: expected float32, float16 or bfloat16, got float64"):
         lc.MatMulResidentSession(2, 2, 2, device="cpu", dtype="float64")
-    # attention and conv->attention sessions keep float32 buffers (attention has no 16-bit kernel here)
-    with pytest.raises(TypeError, match="kind 'attention' keeps float32 buffers only"):
-        lc.sessions._C.ResidentSession("attention", (4, 4), "cpu", dtype="bfloat16")
+    # every kind takes float32 (the default), float16 and bfloat16; float64 stays with the eager ops
     assert lc.AttentionSession(4, 4, device="cpu").dtype == "float32"
+    assert lc.sessions._C.ResidentSession("attention", (4, 4), "cpu", dtype="bfloat16").dtype == "bfloat16"
+    with pytest.raises(TypeError, match="attention_session: dtype: expected float32, float16 or bfloat16, got float64"):
+        lc.AttentionSession(4, 4, device="cpu", dtype="float64")
+    with pytest.raises(TypeError, match="conv_attention_session: dtype: expected float32, float16 or bfloat16, got float64"):
+        lc.ConvAttentionSession(1, 1, 4, 4, 2, 4, 4, device="cpu", dtype=np.float64)
     s32 = lc.MatMulResidentSession(2, 3, 2, device="cpu")
     assert s32.dtype == "float32"
     # a float32 session still converts float64 ndarrays (as it always did)
@@ -203,12 +206,12 @@ def test_graph_low_precision_dtype_rules(rng):
     assert c16.dtype == "float16"
     with pytest.raises(TypeError, match="dtype"):
         g.add(x, c16)
-    # attention has no 16-bit kernel: the builder refuses it by the op table's mask
-    if "bfloat16" not in lc.op_dtypes("attention_forward"):
-        with pytest.raises(TypeError, match="bfloat16"):
-            g.attention(x, x, x)
+    # float64 has no kernel for attention: the builder refuses it by the op table's mask
+    x64 = g.input("x64", (4, 4), dtype="float64")
+    with pytest.raises(TypeError, match="float64"):
+        g.attention(x64, x64, x64)
     schemas = {s["name"]: s for s in lc.graph_op_schemas()}
-    for op in ("matmul", "layer_norm", "gelu"):
+    for op in ("matmul", "layer_norm", "gelu", "bias_add", "attention_forward", "conv2d_nchw"):
         assert "bfloat16" in schemas[op]["dtypes"] and "float16" in schemas[op]["dtypes"]
 
 
@@ -223,3 +226,155 @@ def test_layer_norm_matmul_fold_stays_float32_only(rng):
     assert sites and not sites[0]["fired"] and sites[0]["reason"] == "fold_needs_float32"
     (out,) = plan.run(_rand(rng, (6, 8), BF16))
     assert out.dtype == BF16 and np.all(np.isfinite(_f64(out)))
+
+
+# ---- bias_add and the fused attention -> projection in 16 bits ------------------------------------------
+# Bounds (per element, u the dtype's unit roundoff, e = 2^-23): a linear (matmul_bias_act fused) sums k products
+# and the bias in float32 and rounds once: u |ref| + (k + 2) e (|x| @ |w| + |b|); unfused, the matmul's output is
+# rounded before the bias is added: + u (|x| @ |w|) more. The fused attention_projection keeps the attention rows
+# in float32 (their error below 4 (seq + d) e max|v|, the bound test_attention2d_lowp_* allows with margin) and
+# rounds the projection once; unfused, attention_forward rounds its rows first: + u (|A| @ |w|).
+
+
+def _attn64(q, k, v, causal):
+    from lightning_core.testing import refs
+    return refs.ref_attention(_f64(q), _f64(k), _f64(v), causal=causal)
+
+
+@pytest.mark.parametrize("dt", LOWP)
+@pytest.mark.parametrize("fuse", [True, False])
+def test_lowp_graph_matmul_bias_add_relu(rng, dt, fuse, device):
+    m, k, n = 13, 71, 22
+    xv, wv, bv = _rand(rng, (m, k), dt), _rand(rng, (k, n), dt, -0.5, 0.5), _rand(rng, (n,), dt)
+    g = lc.Graph()
+    x = g.input("x", (m, k), dtype=dt.name)
+    y = g.bias_add(g.matmul(x, g.constant("w", wv)), g.constant("b", bv))
+    assert y.dtype == dt.name
+    g.output(g.relu(y))
+    plan = g.plan(device=device, fuse=fuse)
+    site = [e for e in plan.explain() if e["rule"] == "matmul_bias_act"][0]
+    assert site["fired"] == fuse, site
+    (out,) = plan.run(xv)
+    assert out.dtype == dt and out.shape == (m, n)
+    mag = np.abs(_f64(xv)) @ np.abs(_f64(wv))
+    ref = np.maximum(_f64(xv) @ _f64(wv) + _f64(bv), 0.0)
+    tol = _u(dt) * np.abs(ref) + (k + 2) * F32_EPS * (mag + np.abs(_f64(bv))) + (0 if fuse else _u(dt) * mag)
+    got = _f64(out)
+    assert np.all(np.isfinite(got)) and np.all(np.abs(got - ref) <= tol), np.max(np.abs(got - ref) / tol)
+
+
+@pytest.mark.parametrize("dt", LOWP)
+def test_lowp_graph_bias_add_alone(rng, dt, device):
+    # bias_add on a graph input (no matmul to fuse into): the bias broadcast over rows, then one add
+    xv, bv = _rand(rng, (9, 33), dt), _rand(rng, (33,), dt)
+    g = lc.Graph()
+    x = g.input("x", xv.shape, dtype=dt)
+    g.output(g.bias_add(x, g.constant("b", bv)))
+    (out,) = g.run(xv, device=device)
+    ref = _f64(xv) + _f64(bv)
+    assert out.dtype == dt and np.all(np.abs(_f64(out) - ref) <= (_u(dt) + F32_EPS) * np.abs(ref))
+    # a bias of another dtype is refused by the builder, naming both
+    other = F16 if dt == BF16 else BF16
+    with pytest.raises(TypeError, match=f"expected dtype {dt.name}.*got {other.name}"):
+        g.bias_add(x, g.constant("b2", bv.astype(np.float32).astype(other)))
+
+
+@pytest.mark.parametrize("dt", LOWP)
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_lowp_graph_attention_projection(rng, dt, causal, with_bias, device):
+    seq, d, pn = 37, 24, 19
+    q, k, v = (_rand(rng, (seq, d), dt) for _ in range(3))
+    wv, bv = _rand(rng, (d, pn), dt, -0.5, 0.5), _rand(rng, (pn,), dt)
+    g = lc.Graph()
+    qi, ki, vi = (g.input(nm, (seq, d), dtype=dt.name) for nm in "qkv")
+    y = g.matmul(g.attention(qi, ki, vi, causal=causal), g.constant("w", wv))
+    if with_bias:
+        y = g.bias_add(y, g.constant("b", bv))
+    g.output(y)
+    A = _attn64(q, k, v, causal)
+    ref = A @ _f64(wv) + (_f64(bv) if with_bias else 0.0)
+    mag = np.abs(A) @ np.abs(_f64(wv)) + (np.abs(_f64(bv)) if with_bias else 0.0)
+    att_err = 4 * (seq + d) * F32_EPS * np.max(np.abs(_f64(v))) * np.sum(np.abs(_f64(wv)), axis=0)
+    for fuse in (True, False):
+        plan = g.plan(device=device, fuse=fuse)
+        site = [e for e in plan.explain() if e["rule"] == "attention_projection"][0]
+        fused = site["fired"]
+        if not fuse:
+            assert not fused and site["reason"] == "fusion_disabled"
+        elif device == "cpu":
+            assert fused, site  # the CPU kernel takes float16/bfloat16
+        else:
+            assert fused or site["reason"] == "dtype_outside_fused_kernel", site
+        (out,) = plan.run(q, k, v)
+        assert out.dtype == dt and out.shape == (seq, pn)
+        got = _f64(out)
+        tol = _u(dt) * np.abs(ref) + (d + 3) * F32_EPS * mag + att_err + (0 if fused else 2 * _u(dt) * mag)
+        assert np.all(np.isfinite(got)) and np.all(np.abs(got - ref) <= tol), (fused, np.max(np.abs(got - ref) / tol))
+
+
+@pytest.mark.parametrize("dt", LOWP)
+def test_lowp_attention_projection_nan_in_causal_row(rng, dt, device):
+    # causal: a NaN in v row j reaches the projected rows >= j only (every column: each reads the whole row)
+    seq, d, pn, j = 40, 16, 12, 23
+    q, k, v = (_rand(rng, (seq, d), dt) for _ in range(3))
+    v[j, 5] = np.nan
+    g = lc.Graph()
+    qi, ki, vi = (g.input(nm, (seq, d), dtype=dt.name) for nm in "qkv")
+    g.output(g.matmul(g.attention(qi, ki, vi, causal=True), g.constant("w", _rand(rng, (d, pn), dt, 0.1, 0.5))))
+    (out,) = g.run(q, k, v, device=device)
+    got = _f64(out)
+    assert np.all(np.isfinite(got[:j])) and np.all(np.isnan(got[j:]))
+
+
+# ---- attention and conv -> attention sessions in 16 bits ------------------------------------------------
+
+
+@pytest.mark.parametrize("dt", LOWP)
+@pytest.mark.parametrize("causal", [False, True])
+def test_lowp_attention_session(rng, dt, causal, device):
+    seq, d = 45, 40
+    s = lc.AttentionSession(seq, d, causal=causal, device=device, dtype=dt)
+    assert s.dtype == dt.name and f"dtype='{dt.name}'" in repr(s)
+    q, k, v = (_rand(rng, (seq, d), dt) for _ in range(3))
+    ref = _attn64(q, k, v, causal)
+    eager = lc.attention2d(q, k, v, causal, device)
+    for method in ("start_into", "sync_into"):
+        out = _poison((seq, d), dt)
+        getattr(s, method)(q, k, v, out)
+        got = _f64(out)
+        assert np.all(np.isfinite(got))
+        assert np.all(np.abs(got - ref) <= 2 * _u(dt) * np.abs(ref) + 1e-4 * np.max(np.abs(_f64(v))))
+        # the session runs attention_forward's kernel: the eager op's bits
+        assert np.array_equal(out.view(np.uint16), eager.view(np.uint16))
+    out = _poison((seq * d,), dt)
+    s.run_batch_sync_into(q, k, v, out, 3)
+    assert np.array_equal(out.reshape(seq, d).view(np.uint16), eager.view(np.uint16))
+    with pytest.raises(TypeError, match=rf"input 0: expected dtype {dt.name} \(the session's.*got float32"):
+        s.start_into(q.astype(np.float32), k, v, out)
+
+
+@pytest.mark.parametrize("dt", LOWP)
+@pytest.mark.parametrize("seq,d", [(21, 32), (6, 130)])
+def test_lowp_conv_attention_session(rng, dt, seq, d, device):
+    x, w, b = _rand(rng, (1, 3, 9, 7), dt, 0, 1), _rand(rng, (16, 3, 3, 3), dt, -0.5, 0.5), _rand(rng, (16,), dt, -0.5, 0.5)
+    s = lc.ConvAttentionSession(1, 3, 9, 7, 16, seq, d, device=device, dtype=dt.name)
+    assert s.dtype == dt.name
+    out = _poison((seq, d), dt)
+    s.start_into(x, w, b, out)
+    # a 16-bit chain runs as its three ops (each rounding once): the eager chain's bits
+    y = lc.conv2d_nchw(x, w, b, 1, 1, 1, 1, device, True)  # stride 1, pad 1, ReLU
+    q, k, v = lc.qkv_pack_repeat(y, seq, d, device=device)
+    chain = lc.attention2d(q, k, v, False, device)
+    assert y.dtype == dt and chain.dtype == dt
+    assert np.array_equal(out.view(np.uint16), chain.view(np.uint16))
+    # and near float64: the conv's float64 output rounded to the dtype, attention in float64
+    from lightning_core.testing import refs
+    y64 = refs.ref_conv2d(_f64(x), _f64(w), _f64(b), pad_h=1, pad_w=1, apply_relu=True)
+    flat = y64.astype(np.float32).astype(dt).astype(np.float64).ravel()
+    qkv = flat[np.arange(3 * seq * d) % flat.size].reshape(3, seq, d)
+    ref = refs.ref_attention(qkv[0], qkv[1], qkv[2])
+    assert np.all(np.abs(_f64(out) - ref) <= 3 * _u(dt) * np.abs(ref) + 4 * _u(dt) * np.max(np.abs(qkv[2])))
+    out2 = _poison((seq, d), dt)
+    s.run_batch_sync_into(x, w, b, out2, 2)
+    assert np.array_equal(out2.view(np.uint16), out.view(np.uint16))

@@ -1,6 +1,6 @@
 /* session_py.c — Python bindings of sessions, device graphs and execution policy (session.h, runtime.h):
  *   ResidentSession(kind, dims, device='auto', causal=False, stride_h=1, stride_w=1, pad_h=1, pad_w=1,
- *     dtype='float32' (matmul/elemwise also float16, bfloat16; inputs and out then of that dtype only)):
+ *     dtype='float32' (or float16, bfloat16; inputs and out then of that dtype only)):
  *     the base type of lightning_core's MatMulResidentSession, MatrixElemwiseResidentSession,
  *     AttentionSession and ConvAttentionSession (python/lightning_core/sessions.py), with the seed's
  *     methods start_into / run_into / sync_into / run_batch_sync_into / run_batch_sync_no_download_into /
@@ -102,15 +102,9 @@ static int session_init(SessionObject *self, PyObject *args, PyObject *kwds) {
     int causal = 0;
     if (device_obj && device_obj != Py_None && lcpy_device_arg(fn, device_obj, &dev) < 0) return -1;
     if (lcpy_bool_arg(fn, "causal", causal_obj, 0, &causal) < 0) return -1;
-    /* dtype: float32 (default), or float16/bfloat16 for the kinds whose ops have those kernels
-     * (matmul, elemwise); attention and conv_attention keep float32 buffers. */
+    /* dtype: float32 (default), float16 or bfloat16 (each kind's constructor checks its ops take it) */
     lc_dtype dtype = LC_DTYPE_F32;
     if (dtype_obj && dtype_obj != Py_None && lcpy_dtype_arg(fn, "dtype", dtype_obj, &dtype) < 0) return -1;
-    if (dtype != LC_DTYPE_F32 && strcmp(kind, "matmul") != 0 && strcmp(kind, "elemwise") != 0) {
-        PyErr_Format(PyExc_TypeError, "%s: dtype: kind '%s' keeps float32 buffers only (attention has no float16/bfloat16 "
-                     "kernel yet), got %s", fn, kind, lc_dtype_name(dtype));
-        return -1;
-    }
     int64_t d[7];
     lc_status st;
     if (strcmp(kind, "conv_attention") != 0) {
@@ -129,7 +123,7 @@ static int session_init(SessionObject *self, PyObject *args, PyObject *kwds) {
         st = lc_session_new_elemwise_typed(d[0], d[1], dtype, dev, &self->s);
     } else if (strcmp(kind, "attention") == 0) {
         if (dims_arg("AttentionSession", dims_obj, 2, d) < 0) return -1;
-        st = lc_session_new_attention(d[0], d[1], causal, dev, &self->s);
+        st = lc_session_new_attention_typed(d[0], d[1], causal, dtype, dev, &self->s);
     } else if (strcmp(kind, "conv_attention") == 0) {
         if (dims_arg("ConvAttentionSession", dims_obj, 7, d) < 0) return -1;
         /* stride_h, stride_w >= 1, pad_h, pad_w >= 0; ints only (bool refused), ValueError beyond int. */
@@ -141,7 +135,7 @@ static int session_init(SessionObject *self, PyObject *args, PyObject *kwds) {
                 return -1;
         lc_conv_attention_shape shape = {d[0], d[1], d[2], d[3], d[4], (int)geo[0], (int)geo[1], (int)geo[2], (int)geo[3],
                                          d[5], d[6], causal};
-        st = lc_session_new_conv_attention(&shape, dev, &self->s);
+        st = lc_session_new_conv_attention_typed(&shape, dtype, dev, &self->s);
     } else {
         PyErr_Format(PyExc_ValueError, "%s: kind: expected 'matmul', 'elemwise', 'attention' or 'conv_attention', got '%s'",
                      fn, kind);

@@ -20,8 +20,8 @@ lc_status lc_cpu_matmul_lowp(const lc_matmul_args *args, const char **path);    
 /* sdpa_cpu.c: lc_sdpa_args semantics (backend.h), float32/float16/bfloat16, threaded over batch x heads x
  * query blocks; lse may be NULL. kv_append: the cache append on host memory. */
 lc_status lc_cpu_sdpa(const lc_sdpa_args *args, const char **path);
-/* The same (float32 only) with each task's rows handed to `sink` instead of written to args->out (which may be
- * NULL): rows [i0, i0 + nq) of (b, h), normalised, row i at rows + i·stride (stride >= head_dim floats), in the
+/* The same (any of its dtypes; the rows are float32) with each task's rows handed to `sink` instead of written to
+ * args->out (which may be NULL): rows [i0, i0 + nq) of (b, h), normalised, row i at rows + i·stride (stride >= head_dim floats), in the
  * task's thread and scratch (valid during the call only); tasks run concurrently on the pool. sdpa_cpu.c. */
 typedef void (*lc_cpu_sdpa_sink)(void *ctx, int64_t b, int64_t h, int64_t i0, int64_t nq, const float *rows,
                                  int64_t stride);

@@ -30,7 +30,7 @@
  * bfloat16; sdpa_cpu_bf16.h), "cpu_sdpa_avx512" (intrinsics, AVX-512F),
  * "cpu_sdpa_avx2" and "cpu_sdpa_generic": the portable tile of sdpa_cpu_tile.h (GCC/Clang vector
  * extensions) instantiated for AVX2 + FMA and for the baseline ISA.
- * lc_cpu_sdpa_rows (float32): the same tasks, each one's normalised rows handed to a sink instead of written out
+ * lc_cpu_sdpa_rows (any of the dtypes): the same tasks, each one's normalised float32 rows handed to a sink instead of written out
  * (the fused attention_projection, attention_projection_cpu.c, projects them as they come).
  * Tests: tests/c/test_sdpa_cpu.c (against lc_ref_sdpa, reference.c; ctest runs it under the CPU masks); the sink
  * through attention_projection's tests (tests/python/test_graph_plan.py, test_attention_nonfinite.py).
@@ -769,7 +769,7 @@ static lc_status sd_run(const lc_sdpa_args *a, lc_cpu_sdpa_sink sink, void *sink
 lc_status lc_cpu_sdpa(const lc_sdpa_args *a, const char **path) { return sd_run(a, NULL, NULL, path); }
 
 lc_status lc_cpu_sdpa_rows(const lc_sdpa_args *a, lc_cpu_sdpa_sink sink, void *ctx, const char **path) {
-    LC_CHECK_INVARIANT(sink != NULL && a != NULL && a->dtype == LC_DTYPE_F32);
+    LC_CHECK_INVARIANT(sink != NULL && a != NULL);
     return sd_run(a, sink, ctx, path);
 }
 

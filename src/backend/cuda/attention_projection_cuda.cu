@@ -126,7 +126,8 @@ static cudaError_t lc_ap_launch(const lc_ap_params &p, unsigned blocks, size_t s
 extern "C" cudaError_t lc_cuda_launch_attention_projection(const lc_attention_projection_args *a, cudaStream_t stream) {
     if (!lc_cuda_attention_projection_fits(a)) return cudaErrorInvalidValue;
     lc_ap_params p;
-    p.q = (const float *)a->att.q, p.k = (const float *)a->att.k, p.v = (const float *)a->att.v, p.w = a->w, /* float32 */ p.bias = a->bias, p.out = a->out;
+    p.q = (const float *)a->att.q, p.k = (const float *)a->att.k, p.v = (const float *)a->att.v, p.w = (const float *)a->w, /* float32 (fits) */
+    p.bias = (const float *)a->bias, p.out = (float *)a->out;
     p.seq = (int)a->att.seq, p.d = (int)a->att.head_dim, p.pn = (int)a->pn, p.causal = a->att.causal;
     p.scale = a->att.scale;
     const unsigned blocks = (unsigned)((p.seq + AP_WARPS - 1) / AP_WARPS);
