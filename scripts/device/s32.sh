@@ -1,0 +1,38 @@
+#!/bin/bash
+# Session 32's plan for the next call (not run in session 32: no device was lent). (1) The tree as landed: the
+# CUDA cases of the 16-bit graph/session tests (bias_add, attention_projection unfused on CUDA, attention and
+# conv->attention sessions), of the graph-plan / session / non-finite attention tests, and session 31's review
+# commit (the linear rounds-once test, test_lowp_ops); (2) fused_lowp_cuda.patch applied (the fused
+# attention_projection and conv_attention kernels templated on the storage type, their masks opened to
+# float16/bfloat16, the tests asking for the fused kernels on CUDA), rebuilt, the same tests again and
+# compute-sanitizer memcheck of the 16-bit fused cases; (3) the PDL timeline of both models' decode steps (s31.sh's
+# last part) if time is left. LIMIT: seconds planned.
+set -u
+export BUILD_TARGETS="${BUILD_TARGETS-_C test_lowp_ops test_lowp_attn test_sessions}"
+. scripts/device/preamble.sh
+rm -f $OUT/configure.log $OUT/build.log $OUT/gpu.txt
+TESTS="tests/python/test_dtype_sessions_graph.py tests/python/test_graph_plan.py tests/python/test_sessions.py tests/python/test_attention_nonfinite.py"
+card_tests() { # $1: a label
+    timeout 60 build/test_lowp_ops > /tmp/lowp.txt 2>&1; log "$1 test_lowp_ops rc $?: $(tail -1 /tmp/lowp.txt)"
+    timeout 60 build/test_lowp_attn > /tmp/lowpa.txt 2>&1; log "$1 test_lowp_attn rc $?: $(tail -1 /tmp/lowpa.txt)"
+    timeout 60 build/test_sessions > /tmp/sess.txt 2>&1; log "$1 test_sessions rc $?: $(tail -1 /tmp/sess.txt)"
+    timeout 120 python3 -m pytest -q $TESTS tests/python/test_dtype_ops.py -k "cuda" > $OUT/pt_$1.txt 2>&1
+    log "$1 pytest (cuda) rc $?: $(tail -1 $OUT/pt_$1.txt)"; grep -E "^FAILED|^E " $OUT/pt_$1.txt | head -12 | tee -a $S
+}
+card_tests base
+git apply scripts/device/fused_lowp_cuda.patch || { log "patch does not apply"; exit 1; }
+cmake --build build -j16 --target $BUILD_TARGETS > /tmp/build2.log 2>&1 || { tail -20 /tmp/build2.log | tee -a $S; exit 1; }
+card_tests patched
+if command -v compute-sanitizer > /dev/null; then
+  timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 python3 -m pytest -q tests/python/test_dtype_sessions_graph.py \
+    -k "cuda and (projection or conv_attention)" > /tmp/memcheck.txt 2>&1
+  log "memcheck 16-bit fused (cuda) rc $?: $(grep -E "ERROR SUMMARY|passed|failed" /tmp/memcheck.txt | tail -2 | tr '\n' ' ')"
+fi
+git apply -R scripts/device/fused_lowp_cuda.patch
+if [ $(left) -gt 100 ]; then
+  wait
+  cmake -S . -B build -DLC_TIMELINE=ON > /tmp/tl_conf.log 2>&1 && cmake --build build -j16 --target _C > /tmp/tl_build.log 2>&1 || { tail -20 /tmp/tl_build.log | tee -a $S; exit 1; }
+  for d in /tmp/g2 /tmp/ll; do echo "== $d"; timeout 40 python3 scripts/device/timeline.py $d 2>&1 | grep -v Warn; done > $OUT/timeline.txt 2>&1
+  grep -E "^==|median step|^  [a-z_]+ +[0-9]+ " $OUT/timeline.txt | tee -a $S
+fi
+log "all $(( $(date +%s) - T0 )) s"
