@@ -5,8 +5,9 @@
 # commit (the linear rounds-once test, test_lowp_ops); (2) fused_lowp_cuda.patch applied (the fused
 # attention_projection and conv_attention kernels templated on the storage type, their masks opened to
 # float16/bfloat16, the tests asking for the fused kernels on CUDA), rebuilt, the same tests again and
-# compute-sanitizer memcheck of the 16-bit fused cases; (3) the PDL timeline of both models' decode steps (s31.sh's
-# last part) if time is left. LIMIT: seconds planned.
+# compute-sanitizer memcheck of the 16-bit fused cases; (3) the host CPU's AMX matmul by pieces
+# (scripts/probes/amx_probe.c); (4) the PDL timeline of both models' decode steps (s31.sh's last part) if time is
+# left. LIMIT: seconds planned.
 set -u
 export BUILD_TARGETS="${BUILD_TARGETS-_C test_lowp_ops test_lowp_attn test_sessions}"
 . scripts/device/preamble.sh
@@ -29,6 +30,11 @@ if command -v compute-sanitizer > /dev/null; then
   log "memcheck 16-bit fused (cuda) rc $?: $(grep -E "ERROR SUMMARY|passed|failed" /tmp/memcheck.txt | tail -2 | tr '\n' ' ')"
 fi
 git apply -R scripts/device/fused_lowp_cuda.patch
+# the host CPU's AMX-BF16 matmul, piece by piece (issue 14's CPU row there: 0.24x oneDNN in session 26)
+blas=$(sed -n 's/^LC_BLAS_LIBRARY:FILEPATH=//p' build/CMakeCache.txt)
+cmake --build build -j16 --target lightning_core_static > /tmp/static.log 2>&1 &&
+  gcc -O2 -I src -I include scripts/probes/amx_probe.c build/liblightning_core_static.a $blas -lm -lpthread -ldl -o /tmp/amx_probe &&
+  timeout 90 /tmp/amx_probe 1 2 $(nproc) > $OUT/amx_probe.txt 2>&1; log "amx_probe rc $?"; cat $OUT/amx_probe.txt >> $S
 if [ $(left) -gt 100 ]; then
   wait
   cmake -S . -B build -DLC_TIMELINE=ON > /tmp/tl_conf.log 2>&1 && cmake --build build -j16 --target _C > /tmp/tl_build.log 2>&1 || { tail -20 /tmp/tl_build.log | tee -a $S; exit 1; }
