@@ -6,7 +6,7 @@
 # attention_projection and conv_attention kernels templated on the storage type, their masks opened to
 # float16/bfloat16, the tests asking for the fused kernels on CUDA), rebuilt, the same tests again and
 # compute-sanitizer memcheck of the 16-bit fused cases; (3) the host CPU's AMX matmul by pieces
-# (scripts/probes/amx_probe.c); (4) the PDL timeline of both models' decode steps (s31.sh's last part) if time is
+# (scripts/probes/amx_probe.c) and its bfloat16 attention with and without VDPBF16PS (cpu_sdpa_ab.py); (4) the PDL timeline of both models' decode steps (s31.sh's last part) if time is
 # left. LIMIT: seconds planned.
 set -u
 export BUILD_TARGETS="${BUILD_TARGETS-_C test_lowp_ops test_lowp_attn test_sessions}"
@@ -35,6 +35,8 @@ blas=$(sed -n 's/^LC_BLAS_LIBRARY:FILEPATH=//p' build/CMakeCache.txt)
 cmake --build build -j16 --target lightning_core_static > /tmp/static.log 2>&1 &&
   gcc -O2 -I src -I include scripts/probes/amx_probe.c build/liblightning_core_static.a $blas -lm -lpthread -ldl -o /tmp/amx_probe &&
   timeout 90 /tmp/amx_probe 1 2 $(nproc) > $OUT/amx_probe.txt 2>&1; log "amx_probe rc $?"; cat $OUT/amx_probe.txt >> $S
+# the host CPU's bfloat16 attention with VDPBF16PS tiles and with them masked (float32 tiles)
+for mask in "" avx512bf16; do LC_CPU_DISABLE=$mask timeout 60 python3 scripts/device/cpu_sdpa_ab.py ${mask:-default} 2>&1 | tee -a $S; done
 if [ $(left) -gt 100 ]; then
   wait
   cmake -S . -B build -DLC_TIMELINE=ON > /tmp/tl_conf.log 2>&1 && cmake --build build -j16 --target _C > /tmp/tl_build.log 2>&1 || { tail -20 /tmp/tl_build.log | tee -a $S; exit 1; }
