@@ -12,9 +12,11 @@ Judged by worker.py.
 import inspect
 import os
 
+import ml_dtypes
 import numpy as np
 
 import lightning_core as lc
+import lightning_core.testing
 from lightning_core import api, autograd, checkpoint, nn, sessions
 
 from . import ops
@@ -168,6 +170,13 @@ def make_session(rng, mask):
     kind = ["matmul", "elemwise", "attention", "conv_attention", "policy"][int(rng.integers(5))]
     dev = ["cpu", "auto", "cuda"][int(rng.integers(3))]
     steps, bad = [], False
+    # a float16/bfloat16 session a third of the time: inputs and out of its dtype, references from the rounded
+    # inputs, tolerances at the dtype's rounding (the conv chain rounds its intermediate: no reference there)
+    sdt = [None, None, None, None, "bfloat16", "float16"][int(rng.integers(6))] if kind != "policy" else None
+    npdt = np.dtype(np.float32) if sdt is None else np.dtype(ml_dtypes.bfloat16 if sdt == "bfloat16" else np.float16)
+    dkw = {} if sdt is None else {"dtype": sdt}
+    dlab = "" if sdt is None else f", dtype={sdt!r}"
+    tol = 2e-4 if sdt is None else 16 * lc.testing.unit_roundoff(sdt)
     if kind == "matmul":
         m, k, n = (int(rng.integers(1, 24)) for _ in range(3))
         args = []
@@ -177,9 +186,9 @@ def make_session(rng, mask):
             bad |= val == INVALID
         ins = [(m, k), (k, n)]
         out_shape = (m, n)
-        ctor = lambda st: st.__setitem__("s", sessions.MatMulResidentSession(*args, dev))  # noqa: E731
+        ctor = lambda st: st.__setitem__("s", sessions.MatMulResidentSession(*args, dev, **dkw))  # noqa: E731
         ref = lambda a, b: a @ b  # noqa: E731
-        label = f"s = MatMulResidentSession({', '.join(map(describe, args))}, {dev!r})"
+        label = f"s = MatMulResidentSession({', '.join(map(describe, args))}, {dev!r}{dlab})"
     elif kind == "elemwise":
         r_, c_ = int(rng.integers(1, 30)), int(rng.integers(1, 30))
         args = []
@@ -188,9 +197,9 @@ def make_session(rng, mask):
             args.append(x)
             bad |= val == INVALID
         ins, out_shape = [(r_, c_), (r_, c_)], (r_, c_)
-        ctor = lambda st: st.__setitem__("s", sessions.MatrixElemwiseResidentSession(*args, dev))  # noqa: E731
+        ctor = lambda st: st.__setitem__("s", sessions.MatrixElemwiseResidentSession(*args, dev, **dkw))  # noqa: E731
         ref = None
-        label = f"s = MatrixElemwiseResidentSession({', '.join(map(describe, args))}, {dev!r})"
+        label = f"s = MatrixElemwiseResidentSession({', '.join(map(describe, args))}, {dev!r}{dlab})"
     elif kind in ("attention", "policy"):
         seq, d = int(rng.integers(1, 40)), int(rng.integers(1, 33))
         causal = bool(rng.random() < 0.5)
@@ -217,8 +226,8 @@ def make_session(rng, mask):
                    f"AttentionIoPolicy{(pol.upload, pol.download, pol.synchronize)})")
             steps = [Step(lab, run, exp, check if pol.upload and pol.download else None) for _ in range(2)]
             return Scenario("session policy", "session", steps, mask)
-        ctor = lambda st: st.__setitem__("s", sessions.AttentionSession(*args, causal, dev))  # noqa: E731
-        label = f"s = AttentionSession({', '.join(map(describe, args))}, {causal}, {dev!r})"
+        ctor = lambda st: st.__setitem__("s", sessions.AttentionSession(*args, causal, dev, **dkw))  # noqa: E731
+        label = f"s = AttentionSession({', '.join(map(describe, args))}, {causal}, {dev!r}{dlab})"
     else:
         b, c, h, w, oc = 1, int(rng.integers(1, 4)), int(rng.integers(3, 10)), int(rng.integers(3, 10)), int(rng.integers(1, 5))
         seq, d = int(rng.integers(1, 20)), int(rng.integers(1, 17))
@@ -235,18 +244,24 @@ def make_session(rng, mask):
             y = np.maximum(ops._conv(x, wt, bias, 1, 1, pads[0], pads[1]), 0).ravel()
             qkv = y[np.arange(3 * seq * d) % y.size].reshape(3, seq, d)
             return ops._attention(qkv[0], qkv[1], qkv[2], False)
-        ctor = lambda st: st.__setitem__("s", sessions.ConvAttentionSession(*args, device=dev))  # noqa: E731
-        label = f"s = ConvAttentionSession({', '.join(map(describe, args))}, device={dev!r})"
+        if sdt is not None:
+            ref = None  # q|k|v are the conv output rounded to the dtype: softmax amplifies that rounding
+        ctor = lambda st: st.__setitem__("s", sessions.ConvAttentionSession(*args, device=dev, **dkw))  # noqa: E731
+        label = f"s = ConvAttentionSession({', '.join(map(describe, args))}, device={dev!r}{dlab})"
     steps.append(Step(label, ctor, INVALID if bad else VALID))
     for _ in range(int(rng.integers(1, 5))):
-        arrs = [mk_array(rng, s) for s in ins]
+        arrs = [mk_array(rng, s).astype(npdt) for s in ins]
         mut = rng.random()
         mut_label = ""
         if mut < 0.15:
             i = int(rng.integers(len(arrs)))
-            arrs[i] = mk_array(rng, (arrs[i].size + 1,))
+            arrs[i] = mk_array(rng, (arrs[i].size + 1,)).astype(npdt)
             mut_label = f" (input {i} has one element too many)"
-        out = np.full(out_shape, np.nan, np.float32)
+        elif mut < 0.2 and sdt is not None:
+            i = int(rng.integers(len(arrs)))
+            arrs[i] = arrs[i].astype(np.float32)
+            mut_label = f" (input {i} float32 to a {sdt} session)"
+        out = np.full(out_shape, np.nan, np.float32).astype(npdt)
         okind = rng.random()
         if okind < 0.1:
             out = np.full(out_shape + (2,), np.nan, np.float32)[..., 0]
@@ -257,6 +272,9 @@ def make_session(rng, mask):
         elif okind < 0.2:
             out = out.astype(np.float64)
             mut_label += " (out float64)"
+        elif okind < 0.23 and sdt is not None:
+            out = out.astype(np.float32)
+            mut_label += f" (out float32 for a {sdt} session)"
         valid_io = not mut_label
         loops = int(rng.integers(1, 4)) if rng.random() < 0.85 else [0, -1, True, 2.0, None][int(rng.integers(5))]
         if kind == "elemwise":
@@ -265,7 +283,7 @@ def make_session(rng, mask):
             steps.append(_sess_step(f"s.{meth}(a, b, out){mut_label}", lambda st, m=meth, a=arrs, o=out:
                                     getattr(need(st, "s"), m)(*a, o), out, valid_io,
                                     (lambda a=arrs, f=np_op: f(*(x.astype(np.float64) for x in a)))
-                                    if meth.endswith("start_into") else None))
+                                    if meth.endswith("start_into") else None, tol=tol))
             continue
         meth = ["start_into", "sync_into", "run_into", "run_batch_sync_into", "run_batch_sync_no_download_into",
                 "run_batch_sync_cached_no_download", "upload", "run", "download_into", "synchronize",
@@ -307,11 +325,11 @@ def make_session(rng, mask):
             refn = (lambda st, r=ref, a=arrs: r(*(x.astype(np.float64).reshape(s) for x, s in zip(a, ins)))) if ref else None
         arg_l = "(q, k, v, out)" if not with_loops else f"(..., loops={describe(loops)})"
         steps.append(_sess_step(f"s.{meth}{arg_l}{mut_label}", fn, out, valid, refn if writes or meth == "download_into" else None,
-                                takes_st=True))
+                                takes_st=True, tol=tol))
     return Scenario("session " + kind, "session", steps, mask)
 
 
-def _sess_step(label, fn, out, valid, refn, takes_st=False):
+def _sess_step(label, fn, out, valid, refn, takes_st=False, tol=2e-4):
     before = out.copy()
 
     def check(st, res):
@@ -321,7 +339,7 @@ def _sess_step(label, fn, out, valid, refn, takes_st=False):
             ref = refn(st) if takes_st else refn()
         except (KeyError, ops.Invalid):
             return None
-        return _close(out, ref)
+        return _close(out, ref, tol)
 
     def on_error(st):
         if not np.array_equal(out, before, equal_nan=True):
