@@ -2,6 +2,11 @@
 the largest element over the last axis), every float dtype x device, against NumPy (both are exact: a copy
 and a comparison, so equality is the check). Outputs are poisoned first; bad inputs raise errors naming
 the argument and write nothing."""
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -146,6 +151,53 @@ def _argmax_cases(rng, rows, cols, dtype):
         x[r, rng.integers(0, cols)] = 50.0
     out.append(("one_nan", conv(x)))
     return out
+
+
+# ---- argmax on the CPU: the AVX-512 rows (16 at a time, two passes) and the scalar loop -------------------
+ARGMAX_CPU_COLS = (1, 7, 15, 16, 17, 31, 33, 255, 4097, 50257)
+
+
+def _cpu_argmax_path(dtype):
+    return "cpu_argmax_avx512" if dtype != "float64" and "avx512f" in lc.cpu_features().split() else "cpu_argmax"
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_argmax_cpu_cases(rng, dtype):
+    for rows in (1, 3):
+        for cols in ARGMAX_CPU_COLS:
+            for name, x in _argmax_cases(rng, rows, cols, dtype):
+                want = np.argmax(np.asarray(x, np.float64), axis=-1)
+                got = lc.argmax(x, device="cpu")
+                assert lc.last_dispatch()["path"] == _cpu_argmax_path(dtype)
+                assert got.dtype == np.int64 and np.array_equal(got, want), (dtype, rows, cols, name, got, want)
+
+
+def test_argmax_cpu_scalar_path_agrees(rng, tmp_path):
+    """The scalar loop (AVX-512 masked off, in a subprocess) gives the same indices on the same cases."""
+    cases = []
+    for dtype in FLOATS:
+        for cols in ARGMAX_CPU_COLS:
+            for name, x in _argmax_cases(rng, 2, cols, dtype):
+                cases.append((dtype, name, np.asarray(x)))
+    np.savez(tmp_path / "cases.npz", *[c[2].view(np.uint16) if c[0] in ("float16", "bfloat16") else c[2] for c in cases])
+    dtypes = [c[0] for c in cases]
+    code = ("import sys, json, numpy as np, lightning_core as lc\n"
+            "from lightning_core.dtypes import numpy_dtype\n"
+            "z = np.load(sys.argv[1]); dts = json.loads(sys.argv[2]); out = []\n"
+            "for i, dt in enumerate(dts):\n"
+            "    a = z[f'arr_{i}']\n"
+            "    a = a.view(numpy_dtype(dt)) if dt in ('float16', 'bfloat16') else a\n"
+            "    out.append(lc.argmax(a, device='cpu').tolist())\n"
+            "print(json.dumps([out, lc.last_dispatch()['path']]))\n")
+    env = dict(os.environ, LC_CPU_DISABLE="avx512")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "cases.npz"), json.dumps(dtypes)], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    scalar, path = json.loads(r.stdout)
+    assert path == "cpu_argmax"
+    for (dtype, name, x), got in zip(cases, scalar):
+        want = np.argmax(np.asarray(x, np.float64), axis=-1)
+        assert got == want.tolist() == lc.argmax(x, device="cpu").tolist(), (dtype, name, x.shape)
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
