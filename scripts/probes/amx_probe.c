@@ -8,8 +8,12 @@
  * tile unit's ceiling, GFLOP/s a core); (2) the driver's k step on L1-resident packed blocks (2 A + 2 B tile
  * loads, 4 TDPBF16PS); (3) for issue 14's 1024^3 row and the model runner's shapes: the whole call
  * (lc_cpu_matmul_amx_bf16: allocation, packing, compute), its packing pass alone and its compute pass alone,
- * medians of 15 in ms and TFLOP/s; then a variant that packs B only and loads A's tiles from a in place (m, k
- * multiples of 32), its output checked equal to the driver's. Written in session 32 (no AMX host that session: compile-checked only);
+ * medians of 15 in ms and TFLOP/s; then B packed alone and the compute pass under other blockings (A's tiles
+ * read in place, micro blocks column-major, taller tasks, other k slices: compute_variant), each variant's
+ * output checked equal to the driver's. Written in session 32 (no AMX host that session): compiled, and run once
+ * with test_amx_emu.c's emulated tiles in place of the instructions (define the AMX_* macros, AMX_PROBE_EMU,
+ * PROBE_READY() 1, PROBE_ITERS and small PROBE_SHAPES before including this file): every variant's c equal,
+ * no tile-protocol error;
  * issue 14's CPU row on the card's host stood at 0.24x torch's oneDNN (benchmarks.md, session 26). */
 #define _GNU_SOURCE 1
 #include <stdio.h>
@@ -107,55 +111,73 @@ static void loops(int threads) {
     }
 }
 
-/* A variant of amx_compute that loads A's tiles straight from the row-major a (row stride k·2 bytes) instead of
- * the packed copy: for shapes with m and k multiples of 32 only (the probe's), so packing A could be skipped.
- * Same k order, so its output must equal the driver's bit for bit (checked). */
-AMX_FN static void compute_direct_a(void *vctx, int64_t begin, int64_t end) {
-    const amx_ctx *x = vctx;
-    float acc[AMX_TR * AMX_TC] __attribute__((aligned(64)));
+/* Variants of amx_compute, to find what its blocking costs: A's tiles read in place from the row-major a (row
+ * stride k·2 bytes; m and k multiples of 32) or from the packed copy, micro blocks walked row-major (the driver's
+ * mb outer) or column-major (nb outer: a B panel stays in L1 across the rows), tasks of tr x tc micro blocks
+ * (tc <= AMX_TC / 32), k slices of kc tiles. Same k order, so every variant's c must equal the driver's bit for bit
+ * (checked). */
+typedef struct {
+    const char *name;
+    int a_direct, nb_outer, tr, tc, kc;
+} variant;
+
+typedef struct {
+    const amx_ctx *x;
+    const variant *v;
+    int64_t ctasks;
+} var_ctx;
+
+AMX_FN static void compute_variant(void *vctx, int64_t begin, int64_t end) {
+    const var_ctx *vc = vctx;
+    const amx_ctx *x = vc->x;
+    const variant *v = vc->v;
+    static _Thread_local float acc[256 * AMX_TC] __attribute__((aligned(64))); /* tr <= 8 micro rows */
     amx_tilecfg cfg;
     amx_config(&cfg);
     AMX_LOADCONFIG(&cfg);
-    const size_t cstride = AMX_TC * sizeof(float), astride = (size_t)x->k * 2;
+    const size_t cstride = AMX_TC * sizeof(float), astride = v->a_direct ? (size_t)x->k * 2 : AMX_TILE_STRIDE;
     for (int64_t t = begin; t < end; t++) {
-        const int64_t mb0 = (t / x->ctasks) * x->tr, nb0 = (t % x->ctasks) * x->tc;
-        const int64_t mb1 = mb0 + x->tr < x->mblocks ? mb0 + x->tr : x->mblocks;
-        const int64_t nb1 = nb0 + x->tc < x->nblocks ? nb0 + x->tc : x->nblocks;
-        for (int64_t kt0 = 0; kt0 < x->ktiles; kt0 += AMX_KC_TILES) {
-            const int64_t kt1 = kt0 + AMX_KC_TILES < x->ktiles ? kt0 + AMX_KC_TILES : x->ktiles;
+        const int64_t mb0 = (t / vc->ctasks) * v->tr, nb0 = (t % vc->ctasks) * v->tc;
+        const int64_t mb1 = mb0 + v->tr < x->mblocks ? mb0 + v->tr : x->mblocks;
+        const int64_t nb1 = nb0 + v->tc < x->nblocks ? nb0 + v->tc : x->nblocks;
+        const int64_t nmb = mb1 - mb0, nnb = nb1 - nb0;
+        for (int64_t kt0 = 0; kt0 < x->ktiles; kt0 += v->kc) {
+            const int64_t kt1 = kt0 + v->kc < x->ktiles ? kt0 + v->kc : x->ktiles;
             const int first = kt0 == 0, last = kt1 == x->ktiles;
-            for (int64_t mb = mb0; mb < mb1; mb++) {
-                for (int64_t nb = nb0; nb < nb1; nb++) {
-                    float *blk = acc + (mb - mb0) * AMX_BLK * AMX_TC + (nb - nb0) * AMX_BLK;
-                    if (first) {
-                        AMX_ZERO(0);
-                        AMX_ZERO(1);
-                        AMX_ZERO(2);
-                        AMX_ZERO(3);
-                    } else {
-                        AMX_LOAD(0, blk, cstride);
-                        AMX_LOAD(1, blk + 16, cstride);
-                        AMX_LOAD(2, blk + 16 * AMX_TC, cstride);
-                        AMX_LOAD(3, blk + 16 * AMX_TC + 16, cstride);
-                    }
-                    const uint16_t *ap = x->a + (size_t)(mb * AMX_BLK) * (size_t)x->k + (size_t)(kt0 * AMX_BLK);
-                    const uint16_t *bp = x->bp + (size_t)(nb * x->ktiles + kt0) * AMX_BLK_ELEMS;
-                    for (int64_t kt = kt0; kt < kt1; kt++, ap += AMX_BLK, bp += AMX_BLK_ELEMS) {
-                        AMX_LOAD(4, ap, astride);
-                        AMX_LOAD(6, bp, AMX_TILE_STRIDE);
-                        AMX_LOAD(7, bp + AMX_BLK_ELEMS / 2, AMX_TILE_STRIDE);
-                        AMX_DP(0, 4, 6);
-                        AMX_DP(1, 4, 7);
-                        AMX_LOAD(5, ap + (size_t)16 * (size_t)x->k, astride);
-                        AMX_DP(2, 5, 6);
-                        AMX_DP(3, 5, 7);
-                    }
-                    AMX_STORE(0, blk, cstride);
-                    AMX_STORE(1, blk + 16, cstride);
-                    AMX_STORE(2, blk + 16 * AMX_TC, cstride);
-                    AMX_STORE(3, blk + 16 * AMX_TC + 16, cstride);
-                    if (last) amx_write_block(x, blk, mb, nb);
+            for (int64_t u = 0; u < nmb * nnb; u++) {
+                const int64_t mb = mb0 + (v->nb_outer ? u % nmb : u / nnb), nb = nb0 + (v->nb_outer ? u / nmb : u % nnb);
+                float *blk = acc + (mb - mb0) * AMX_BLK * AMX_TC + (nb - nb0) * AMX_BLK;
+                if (first) {
+                    AMX_ZERO(0);
+                    AMX_ZERO(1);
+                    AMX_ZERO(2);
+                    AMX_ZERO(3);
+                } else {
+                    AMX_LOAD(0, blk, cstride);
+                    AMX_LOAD(1, blk + 16, cstride);
+                    AMX_LOAD(2, blk + 16 * AMX_TC, cstride);
+                    AMX_LOAD(3, blk + 16 * AMX_TC + 16, cstride);
                 }
+                const uint16_t *ap = v->a_direct ? x->a + (size_t)(mb * AMX_BLK) * (size_t)x->k + (size_t)(kt0 * AMX_BLK)
+                                                 : x->ap + (size_t)(mb * x->ktiles + kt0) * AMX_BLK_ELEMS;
+                const size_t astep = v->a_direct ? AMX_BLK : AMX_BLK_ELEMS;
+                const size_t ahalf = v->a_direct ? (size_t)16 * (size_t)x->k : AMX_BLK_ELEMS / 2;
+                const uint16_t *bp = x->bp + (size_t)(nb * x->ktiles + kt0) * AMX_BLK_ELEMS;
+                for (int64_t kt = kt0; kt < kt1; kt++, ap += astep, bp += AMX_BLK_ELEMS) {
+                    AMX_LOAD(4, ap, astride);
+                    AMX_LOAD(6, bp, AMX_TILE_STRIDE);
+                    AMX_LOAD(7, bp + AMX_BLK_ELEMS / 2, AMX_TILE_STRIDE);
+                    AMX_DP(0, 4, 6);
+                    AMX_DP(1, 4, 7);
+                    AMX_LOAD(5, ap + ahalf, astride);
+                    AMX_DP(2, 5, 6);
+                    AMX_DP(3, 5, 7);
+                }
+                AMX_STORE(0, blk, cstride);
+                AMX_STORE(1, blk + 16, cstride);
+                AMX_STORE(2, blk + 16 * AMX_TC, cstride);
+                AMX_STORE(3, blk + 16 * AMX_TC + 16, cstride);
+                if (last) amx_write_block(x, blk, mb, nb);
             }
         }
     }
@@ -204,29 +226,50 @@ static void shape(int threads, int64_t m, int64_t k, int64_t n) {
         lc_parallel_for(tasks, 1, amx_compute, &x);
         if (r >= 0) pack[r] = t1 - t0, comp[r] = now() - t1;
     }
-    /* the variant: B packed alone, A's tiles read in place; its c compared with the driver's */
-    double pb[REPS], cd[REPS];
-    uint16_t *c2 = lc_aligned_alloc((size_t)(m * n) * 2);
-    amx_ctx y = x;
-    y.c = c2;
-    const int direct = m % AMX_BLK == 0 && k % AMX_BLK == 0 && c2;
-    for (int r = -2; direct && r < REPS; r++) {
-        double t0 = now();
-        lc_parallel_for(x.nblocks * x.ktiles, 8, pack_b_only, &y);
-        const double t1 = now();
-        lc_parallel_for(tasks, 1, compute_direct_a, &y);
-        if (r >= 0) pb[r] = t1 - t0, cd[r] = now() - t1;
-    }
     const double flops = 2.0 * (double)m * (double)k * (double)n;
     const double w = median(whole, REPS), p = median(pack, REPS), q = median(comp, REPS);
     printf("  %5lldx%5lldx%5lld  whole %8.3f ms %6.2f TFLOP/s | pack %7.3f ms | compute %8.3f ms %6.2f TFLOP/s"
            " (%lld tasks of %lldx%lld blocks) [%s]\n",
            (long long)m, (long long)k, (long long)n, w * 1e3, flops / w / 1e12, p * 1e3, q * 1e3, flops / q / 1e12,
            (long long)tasks, (long long)x.tr, (long long)x.tc, path);
-    if (direct) {
-        const double pbm = median(pb, REPS), cdm = median(cd, REPS);
-        printf("  %17s  A in place: pack B %7.3f ms | compute %8.3f ms %6.2f TFLOP/s | c %s the driver's\n", "", pbm * 1e3,
-               cdm * 1e3, flops / cdm / 1e12, memcmp(c, c2, (size_t)(m * n) * 2) == 0 ? "equals" : "DIFFERS FROM");
+    /* the variants (A's packed copy stays from the runs above; B packed alone is timed too) */
+    uint16_t *c2 = lc_aligned_alloc((size_t)(m * n) * 2);
+    amx_ctx y = x;
+    y.c = c2;
+    const int direct_ok = m % AMX_BLK == 0 && k % AMX_BLK == 0;
+    const int tr0 = (int)x.tr, tc0 = (int)x.tc;
+    const variant vars[] = {
+        {"driver's blocking (check)", 0, 0, tr0, tc0, AMX_KC_TILES},
+        {"A in place", 1, 0, tr0, tc0, AMX_KC_TILES},
+        {"A in place, nb outer", 1, 1, tr0, tc0, AMX_KC_TILES},
+        {"A packed, nb outer", 0, 1, tr0, tc0, AMX_KC_TILES},
+        {"A in place, nb outer, tasks 4 blocks tall", 1, 1, 4, tc0, AMX_KC_TILES},
+        {"A in place, nb outer, tasks 8 tall x 1", 1, 1, 8, 1, AMX_KC_TILES},
+        {"A in place, nb outer, k slice 8 tiles", 1, 1, tr0, tc0, 8},
+        {"A in place, nb outer, k slice 32 tiles", 1, 1, tr0, tc0, 32},
+    };
+    double pb[REPS];
+    for (int r = 0; r < REPS; r++) {
+        const double t0 = now();
+        lc_parallel_for(x.nblocks * x.ktiles, 8, pack_b_only, &y);
+        pb[r] = now() - t0;
+    }
+    printf("  %17s  B packed alone %7.3f ms\n", "", median(pb, REPS) * 1e3);
+    for (size_t i = 0; c2 && i < sizeof vars / sizeof vars[0]; i++) {
+        const variant *v = &vars[i];
+        if (v->a_direct && !direct_ok) continue;
+        var_ctx vc = {&y, v, (x.nblocks + v->tc - 1) / v->tc};
+        const int64_t vtasks = ((x.mblocks + v->tr - 1) / v->tr) * vc.ctasks;
+        double cd[REPS];
+        memset(c2, 0xff, (size_t)(m * n) * 2);
+        for (int r = -2; r < REPS; r++) {
+            const double t0 = now();
+            lc_parallel_for(vtasks, 1, compute_variant, &vc);
+            if (r >= 0) cd[r] = now() - t0;
+        }
+        const double cdm = median(cd, REPS);
+        printf("  %17s  %-44s compute %8.3f ms %6.2f TFLOP/s (%lld tasks) | c %s\n", "", v->name, cdm * 1e3,
+               flops / cdm / 1e12, (long long)vtasks, memcmp(c, c2, (size_t)(m * n) * 2) == 0 ? "equals the driver's" : "DIFFERS");
     }
     lc_aligned_free(c2);
     lc_aligned_free(x.ap);
