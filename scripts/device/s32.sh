@@ -34,7 +34,7 @@ git apply -R scripts/device/fused_lowp_cuda.patch
 blas=$(sed -n 's/^LC_BLAS_LIBRARY:FILEPATH=//p' build/CMakeCache.txt)
 cmake --build build -j16 --target lightning_core_static > /tmp/static.log 2>&1 &&
   gcc -O2 -I src -I include scripts/probes/amx_probe.c build/liblightning_core_static.a $blas -lm -lpthread -ldl -o /tmp/amx_probe &&
-  timeout 90 /tmp/amx_probe 1 2 $(nproc) > $OUT/amx_probe.txt 2>&1; log "amx_probe rc $?"; cat $OUT/amx_probe.txt >> $S
+  timeout 90 /tmp/amx_probe 2 $(nproc) > $OUT/amx_probe.txt 2>&1; log "amx_probe rc $?"; cat $OUT/amx_probe.txt >> $S
 # the host CPU's bfloat16 attention with VDPBF16PS tiles and with them masked (float32 tiles)
 for mask in "" avx512bf16; do LC_CPU_DISABLE=$mask timeout 60 python3 scripts/device/cpu_sdpa_ab.py ${mask:-default} 2>&1 | tee -a $S; done
 if [ $(left) -gt 100 ]; then

@@ -8,7 +8,7 @@
  * tile unit's ceiling, GFLOP/s a core); (2) the driver's k step on L1-resident packed blocks (2 A + 2 B tile
  * loads, 4 TDPBF16PS); (3) for issue 14's 1024^3 row and the model runner's shapes: the whole call
  * (lc_cpu_matmul_amx_bf16: allocation, packing, compute), its packing pass alone and its compute pass alone,
- * medians of 15 in ms and TFLOP/s; then B packed alone and the compute pass under other blockings (A's tiles
+ * medians of 7 in ms and TFLOP/s; then B packed alone and the compute pass under other blockings (A's tiles
  * read in place, micro blocks column-major, taller tasks, other k slices: compute_variant), each variant's
  * output checked equal to the driver's. Written in session 32 (no AMX host that session): compiled, and run once
  * with test_amx_emu.c's emulated tiles in place of the instructions (define the AMX_* macros, AMX_PROBE_EMU,
@@ -196,7 +196,7 @@ static double median(double *v, int n) {
 }
 
 static void shape(int threads, int64_t m, int64_t k, int64_t n) {
-    enum { REPS = 15 };
+    enum { REPS = 7 };
     uint16_t *a = lc_aligned_alloc((size_t)(m * k) * 2), *b = lc_aligned_alloc((size_t)(k * n) * 2);
     uint16_t *c = lc_aligned_alloc((size_t)(m * n) * 2);
     if (!a || !b || !c) {
