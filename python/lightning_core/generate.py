@@ -3,12 +3,13 @@
   python -m lightning_core.generate --model DIR (--prompt TEXT | --ids 1,2,3) [--max-new-tokens N]
       [--device cpu|cuda] [--dtype float32|bfloat16|float16] [--temperature T --top-k K --top-p P --seed S]
       [--batch B] [--stop ID,...] [--bench R] [--graph-steps G] [--weight-layout in_out|out_in] [--quiet]
-      [--tp N | --tp-sim N]
+      [--progress auto|on|off] [--tp N | --tp-sim N]
 
 Prints the generated text (through the `tokenizers` package and DIR/tokenizer.json when both are there; else
 token ids), streaming tokens as they come for one prompt, then prefill ms, per-token ms and tokens/s (batch x
 tokens / decode time). --bench R repeats the whole generation R times after one warm-up and prints the
-medians. A random checkpoint for offline runs: python -m lightning_core.models.make_random.
+medians. Runs that do not stream (a batch, --bench, --quiet) show a progress line on stderr when it is a
+terminal (--progress on: also into a pipe or log, a line about once a second; off: never). A random checkpoint for offline runs: python -m lightning_core.models.make_random.
 Tensor parallelism (models/tp.py): --tp N on CUDA runs one process per GPU in an NCCL group
 (lightning_core.distributed.init() from RANK / WORLD_SIZE; started without them, the command re-runs itself
 under python -m lightning_core.launch --nproc N); --tp-sim N, or --tp N with --device cpu, runs the N ranks
@@ -65,6 +66,9 @@ def main(argv=None) -> int:
     ap.add_argument("--weight-layout", default=None, choices=("in_out", "out_in"),
                     help="how the linears' weights are stored (models.load's weight_layout; default per model and device)")
     ap.add_argument("--quiet", action="store_true", help="no streaming output")
+    ap.add_argument("--progress", default="auto", choices=("auto", "on", "off"),
+                    help="a progress line on stderr while tokens are not streamed (--batch > 1, --bench, --quiet): "
+                         "auto on a terminal, on: also into pipes (a plain line about once a second)")
     ap.add_argument("--tp", type=int, default=1, help="tensor-parallel ranks (CUDA: one process per GPU)")
     ap.add_argument("--tp-sim", type=int, default=0, help="tensor-parallel ranks as threads of this process")
     args = ap.parse_args(argv)
@@ -118,6 +122,46 @@ def _run_nccl(args, argv, ids, stop, tok):
     return 0
 
 
+class _Progress:
+    """The progress line of runs whose tokens are not streamed: run r of R (the first a warm-up with --bench),
+    tokens so far of N, the batch's decode tokens/s in this run (from its first token, after the prefill). On a terminal one line redrawn in place (at most ~10
+    times a second) and erased at the end; with --progress on elsewhere a plain line about once a second."""
+
+    def __init__(self, out, mode, runs, new_tokens, batch):
+        self.out, self.runs, self.n, self.batch = out, runs, new_tokens, batch
+        self.tty = bool(getattr(out, "isatty", lambda: False)())
+        self.active = mode == "on" or (mode == "auto" and self.tty)
+        self.last, self.drawn = 0.0, False
+
+    def hook(self, run):
+        import time
+        first = []  # the time of the first token (after the prefill): the rate counts decode steps from it
+
+        def on_token(step, toks):
+            now = time.perf_counter()
+            if not first:
+                first.append(now)
+            done = step + 1 == self.n
+            if now - self.last < (0.1 if self.tty else 1.0) and not done:
+                return
+            self.last = now
+            rate = f", {self.batch * step / (now - first[0]):.1f} tokens/s" if step and now > first[0] else ""
+            label = "warm-up" if run == 0 and self.runs > 1 else f"run {run}/{self.runs - 1}" if self.runs > 1 else "run"
+            line = f"generate: {label}, token {step + 1}/{self.n}{rate}"
+            if self.tty:
+                self.out.write("\r" + line + "\033[K")
+                self.drawn = True
+            else:
+                self.out.write(line + "\n")
+            self.out.flush()
+        return on_token
+
+    def close(self):
+        if self.tty and self.drawn:
+            self.out.write("\r\033[K")
+            self.out.flush()
+
+
 def _run(args, ids, stop, tok, group, tp_label):
     """Loads the model (rank group.rank's shard under a group), generates and, on rank 0, prints."""
     from .models import load
@@ -142,13 +186,19 @@ def _run(args, ids, stop, tok, group, tp_label):
                 sys.stdout.write(show(ids))
             sys.stdout.write(tok.decode([toks[0]]) if tok is not None else f" {toks[0]}")
             sys.stdout.flush()
+    total = args.bench + 1 if args.bench else 1
+    bar = _Progress(sys.stderr, args.progress, total, args.max_new_tokens, args.batch) \
+        if lead and stream is None and args.progress != "off" else None
     runs = []
-    for r in range(args.bench + 1 if args.bench else 1):
+    for r in range(total):
         t = {}
-        out = model.generate(prompts, args.max_new_tokens, stream=stream if r == 0 else None, timings=t, **kw)
+        hook = stream if r == 0 and stream is not None else (bar.hook(r) if bar is not None and bar.active else None)
+        out = model.generate(prompts, args.max_new_tokens, stream=hook, timings=t, **kw)
         if args.bench and r == 0:
             continue  # warm-up
         runs.append(t)
+    if bar is not None:
+        bar.close()
     if not lead:
         return
     if stream is not None:

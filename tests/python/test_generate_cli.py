@@ -69,3 +69,18 @@ def test_module_runs(folder):
     r = subprocess.run([sys.executable, "-m", "lightning_core.generate", "--model", folder, "--ids", "3,4",
                         "--max-new-tokens", "3"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "tokens/s" in r.stdout, r.stderr
+
+
+def test_progress_line(folder, capsys):
+    """Runs that do not stream report their progress on stderr when asked (--progress on: plain lines, as into a
+    log); the default stays silent where stderr is not a terminal, and the tokens and timing line are unchanged."""
+    argv = ["--model", folder, "--ids", "1,2", "--max-new-tokens", "5", "--batch", "2", "--bench", "1"]
+    assert main(argv + ["--progress", "on"]) == 0
+    cap = capsys.readouterr()
+    lines = [ln for ln in cap.err.splitlines() if ln.startswith("generate: ")]
+    assert any("warm-up, token 5/5" in ln for ln in lines) and any("run 1/1, token 5/5" in ln for ln in lines)
+    assert all("tokens/s" in ln for ln in lines if "token 1/" not in ln) and "median of 1" in cap.out
+    assert main(argv) == 0  # auto: stderr is not a terminal here
+    assert "generate: " not in capsys.readouterr().err
+    assert main(argv + ["--progress", "off"]) == 0
+    assert "generate: " not in capsys.readouterr().err
