@@ -6,21 +6,16 @@ would do better there. Session 32 (no device): written for scripts/device/s32.sh
 Usage: python3 scripts/device/cpu_sdpa_ab.py [label]"""
 import os
 import sys
-import time
 
 import numpy as np
 
 import lightning_core as lc
+from lightning_core.bench.timer import time_call
 
 
-def med(f, n=9):
-    f()
-    ts = []
-    for _ in range(n):
-        t = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t)
-    return sorted(ts)[n // 2] * 1e3
+def med(f):
+    """Median ms of f() (the package's timer: a settle first, so the other side's worker threads have stopped)."""
+    return time_call(f, warmup=1, samples=9, max_s=20.0)["median_ms"]
 
 
 def main():
