@@ -283,8 +283,8 @@ def test_matmul_strict_mode_raises_and_leaves_out_untouched(rng, poison, strict_
 def test_cpu_small_m_float32_gemv(rng, rel_err, poison):
     """float32 with m <= 4 and k·n >= 65536 on an AVX-512 CPU streams b once through the in-place GEMV (path
     f32_gemv_avx512; each of its plans: whole rows with k parts, 2048-column chunks, the 4-row step for rows of
-    8192+ columns); m = 5 and smaller products keep the BLAS / own kernels. Against float64, out poisoned, NaN
-    reaching exactly its row and column."""
+    8192+ columns); m = 5 and smaller products take the other kernels (test_cpu_medium_m_float32). Against float64,
+    out poisoned, NaN reaching exactly its row and column."""
     feats = lc.cpu_features().split()
     gemv = "avx512f" in feats and "avx512bw" in feats
     for m in (1, 2, 3, 4, 5):
@@ -302,3 +302,36 @@ def test_cpu_small_m_float32_gemv(rng, rel_err, poison):
     b[20, 900] = np.nan
     y = lc.matmul2d(a, b, "cpu")
     assert np.all(np.isnan(y[1])) and np.isnan(y[0, 900]) and np.sum(np.isnan(y[0])) == 1
+
+
+def test_cpu_medium_m_float32(rng, poison):
+    """float32 at 4 < m <= 32 with k·n >= 2^18 on an AVX-512 CPU takes the medium-m kernel by default (path
+    f32_mid_avx512: b copied slice by slice into panels, FMA micro-kernels; autotune off so the static rule
+    decides); 33..64 rows and smaller products keep BLAS / the own kernels. Every element within k·2^-23·(|a|@|b|)
+    of float64 (the accumulation's bound), out poisoned; a NaN reaches exactly its row and its column."""
+    feats = lc.cpu_features().split()
+    mid = "avx512f" in feats and "avx512bw" in feats
+    was = lc.get_autotune()
+    lc.set_autotune(False)
+    try:
+        for m in (5, 8, 17, 32, 33, 64):
+            for k, n in ((512, 512), (1000, 300), (130, 8193), (65, 5000), (3, 100003), (700, 33)):
+                a = rng.standard_normal((m, k)).astype(np.float32)
+                b = rng.standard_normal((k, n)).astype(np.float32)
+                out = poison((m, n))
+                lc.matmul2d_into(a, b, out, "cpu")
+                path = lc.last_dispatch()["path"]
+                assert (path == "f32_mid_avx512") == (mid and m <= 32 and k * n >= 262144), (m, k, n, path)
+                a64, b64 = a.astype(np.float64), b.astype(np.float64)
+                bound = k * 2.0 ** -23 * (np.abs(a64) @ np.abs(b64))
+                assert np.all(np.abs(out - a64 @ b64) <= bound), (m, k, n, path)
+        a = rng.standard_normal((8, 300)).astype(np.float32)
+        b = rng.standard_normal((300, 1000)).astype(np.float32)
+        a[3, 7] = np.nan
+        b[20, 900] = np.nan
+        y = lc.matmul2d(a, b, "cpu")
+        assert (lc.last_dispatch()["path"] == "f32_mid_avx512") == mid
+        nan = np.isnan(y)
+        assert np.all(nan[3]) and np.all(nan[:, 900]) and nan.sum() == 1000 + 8 - 1
+    finally:
+        lc.set_autotune(was)

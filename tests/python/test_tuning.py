@@ -83,6 +83,8 @@ TUNED_MATMUL = (
 
 
 def _path_matches_mode(path, mode):
+    if mode == "mid":  # float32 at 4 < m <= 64 on AVX-512: the medium-m kernel
+        return path == "f32_mid_avx512"
     return path == "blas" if mode == "blas" else path.endswith("_" + mode)
 
 
@@ -128,7 +130,7 @@ def test_entries_in_memory_and_reset(rng, rel_err, poison):
     e = entries[0]
     assert set(e) == {"key", "mode", "ms"}
     assert e["key"].startswith("matmul|cpu|f32|m=256,k=256,n=256|thr=")
-    assert e["mode"] in ("small", "blas", "blocked") and isinstance(e["ms"], float) and e["ms"] >= 0
+    assert e["mode"] in ("small", "blas", "blocked", "mid") and isinstance(e["ms"], float) and e["ms"] >= 0
     assert _path_matches_mode(lc.last_dispatch()["path"], e["mode"])
     lc.matmul2d_into(a, b, out, "cpu")  # the stored choice, no new entry
     assert _path_matches_mode(lc.last_dispatch()["path"], e["mode"]) and len(lc.tune_cache_entries()) == 1
@@ -165,7 +167,7 @@ def test_results_right_with_tuning(rng, rel_err, tol, poison, device, m, k, n, d
     if device == "cpu":
         assert len(keys) == 1 and _path_matches_mode(lc.last_dispatch()["path"], keys[0]["mode"])
     for e in keys:
-        assert re.fullmatch(r"small|blas|blocked|algo=\d+", e["mode"]), e
+        assert re.fullmatch(r"small|blas|blocked|mid|algo=\d+", e["mode"]), e
 
 
 def test_linear_right_with_tuning(rng, rel_err, poison, device):

@@ -10,12 +10,17 @@
 lc_status lc_cpu_matmul(const lc_matmul_args *args, const char **path);         /* matmul_cpu.c */
 /* 1 when large matmuls go to BLAS (built with it and not disabled by LC_MATMUL_NO_BLAS=1). */
 int lc_cpu_matmul_blas_active(void);                                              /* matmul_cpu.c */
-/* float16 / bfloat16 storage, float32 accumulation (matmul_cpu.c hands those dtypes here). */
-/* matmul_lowp_cpu.c: float32 m <= 4 with AVX-512 and k·n >= 65536 through the in-place GEMV; 1 when taken. */
 /* linear_cpu.c: linear's float32 epilogue of one row of sums, in place: + bias, the activation, + residual
  * (bias [n], res [n] or NULL); the float32 and the float16/bfloat16 linear (lowp_cpu.c) both use it. */
 void lc_cpu_linear_row_epilogue(float *row, int64_t n, const float *bias, lc_activation act, const float *res);
+/* matmul_lowp_cpu.c: float32 m <= 4 with AVX-512 and k·n >= 65536 through the in-place GEMV; 1 when taken. */
 int lc_cpu_gemv_f32_try(const lc_matmul_args *args, const char **path, lc_status *st);
+/* matmul_lowp_cpu.c: float32 at 4 < m <= 64 on AVX-512 (F + BW): the medium-m kernel the 16-bit dtypes widen into
+ * (b copied slice by slice into L2-resident panels, FMA micro-kernels), path "f32_mid_avx512"; _fits says whether
+ * it takes the call (matmul_cpu.c's mode "mid"). */
+int lc_cpu_mid_f32_fits(const lc_matmul_args *args);
+lc_status lc_cpu_matmul_mid_f32(const lc_matmul_args *args, const char **path);
+/* float16 / bfloat16 storage, float32 accumulation (matmul_cpu.c hands those dtypes here). */
 lc_status lc_cpu_matmul_lowp(const lc_matmul_args *args, const char **path);    /* matmul_lowp_cpu.c */
 /* sdpa_cpu.c: lc_sdpa_args semantics (backend.h), float32/float16/bfloat16, threaded over batch x heads x
  * query blocks; lse may be NULL. kv_append: the cache append on host memory. */

@@ -8,6 +8,9 @@
  *     the name prefixed by LC_CBLAS_PREFIX (scipy_cblas_sgemm from the scipy-openblas32 wheel).
  *     OpenBLAS is set single-threaded; the product is split into one row (or column) block per pool
  *     thread, each a BLAS call, so the process has one set of worker threads.
+ *  2b. mid (float32, 4 < m <= 64, AVX-512 F + BW): "f32_mid_avx512" — the medium-m kernel of matmul_lowp_cpu.c
+ *     (a task owns a column chunk of B and copies it slice by slice into L2-resident panels; 8x32 FMA micro-kernels
+ *     over all m rows), the default where LC_MM_MID_* says, a tuning candidate at every such shape.
  *  3. blocked (no BLAS, or a dimension too large for a 32-bit blasint): "avx512_blocked" /
  *     "avx2_blocked" / "scalar_blocked" — packed, cache-blocked GEMM. For each NC column block and each
  *     slab of k (as many KC slices as fit 8 MiB of packed B), B is packed into NR-wide, KC-deep panels
@@ -25,8 +28,9 @@
  * Autotuning (include/lightning_core/tune.h): for LC_MM_TUNE_MIN_WORK < m·k·n <= LC_MM_TUNE_MAX_WORK
  * the thresholds above are only the fallback. The first call of such a shape times the candidates
  * that make sense for it on the real operands — small (skinny, or up to LC_MM_TUNE_SMALL_MAX_WORK on one thread),
- * BLAS (when active), blocked (unless skinny) — in interleaved rounds (mm_tune), keeps the candidate
- * with the fastest run (the static choice unless beaten by LC_MM_TUNE_MARGIN) in the tune cache (mode "small" / "blas" / "blocked", key
+ * BLAS (when active), blocked (unless skinny), mid (float32 at 4 < m <= 64 on AVX-512) — in interleaved rounds
+ * (mm_tune), keeps the candidate with the fastest run (the static choice unless beaten by LC_MM_TUNE_MARGIN) in the
+ * tune cache (mode "small" / "blas" / "blocked" / "mid", key
  * "matmul|cpu|<dtype>|m=..,k=..,n=..|thr=<pool threads>|isa=<isa>|blas=<0|1>") and leaves the winner's
  * result in c (it runs again if it was not the last one timed). Later calls take the stored mode;
  * *path names the kernel that ran, as always.
@@ -71,6 +75,13 @@
 #ifndef LC_MM_BLAS_MAX_DIM
 #define LC_MM_BLAS_MAX_DIM INT_MAX
 #endif
+
+/* float32 at 4 < m <= LC_MM_MID_MAX_M with k·n >= LC_MM_MID_MIN_KN on AVX-512 takes the medium-m kernel ("mid",
+ * lc_cpu_matmul_mid_f32: b copied slice by slice into L2-resident panels) by default: against the threaded BLAS
+ * split with b not in cache (2 Zen 5 cores, session 32) m = 8 1.06-1.29x, m = 32 0.96-1.14x at GPT-2 / LLaMA-1B
+ * shapes; at m = 64 0.95-1.06x and at 33x300x200 0.74x, so up to 64 rows it is a tuning candidate only. */
+#define LC_MM_MID_MAX_M 32
+#define LC_MM_MID_MIN_KN 262144.0
 
 /* Packed B of the blocked path: up to this many bytes (several kc slices, one synchronisation each). */
 #define LC_MM_BPACK_BYTES ((size_t)8 << 20)
@@ -423,9 +434,9 @@ int lc_cpu_matmul_blas_active(void) {
 #endif
 }
 
-typedef enum mm_mode { MM_SMALL = 0, MM_BLAS, MM_BLOCKED, MM_MODE_COUNT } mm_mode;
+typedef enum mm_mode { MM_SMALL = 0, MM_BLAS, MM_BLOCKED, MM_MID, MM_MODE_COUNT } mm_mode;
 
-static const char *const mm_mode_names[MM_MODE_COUNT] = {"small", "blas", "blocked"};
+static const char *const mm_mode_names[MM_MODE_COUNT] = {"small", "blas", "blocked", "mid"};
 
 static int mm_skinny(const lc_matmul_args *args) { return args->n == 1 || args->m <= LC_MM_SKINNY_MAX_M; }
 
@@ -437,6 +448,9 @@ static int mm_blas_fits(const lc_matmul_args *args) {
 static mm_mode mm_heuristic(const lc_matmul_args *args, int blas) {
     const double work = (double)args->m * (double)args->k * (double)args->n;
     const int small = work <= (blas ? LC_MM_SMALL_MAX_WORK_BLAS : LC_MM_SMALL_MAX_WORK_OWN);
+    if (!small && args->dtype == LC_DTYPE_F32 && args->m <= LC_MM_MID_MAX_M &&
+        (double)args->k * (double)args->n >= LC_MM_MID_MIN_KN && lc_cpu_mid_f32_fits(args))
+        return MM_MID;
     if (blas && !small && mm_blas_fits(args)) return MM_BLAS;
     return small || mm_skinny(args) ? MM_SMALL : MM_BLOCKED;
 }
@@ -475,6 +489,7 @@ static lc_status mm_run_mode(mm_mode mode, const lc_cpu_caps *caps, const lc_mat
         mm_blas(args);
         return LC_OK;
 #endif
+    case MM_MID: return lc_cpu_matmul_mid_f32(args, path);
     case MM_BLOCKED: {
         const mm_blocked_kernel *kr;
         if (caps->avx512f)
@@ -501,6 +516,7 @@ static int mm_candidates(const lc_matmul_args *args, int blas, mm_mode *out) {
     if (mm_skinny(args) || (work <= LC_MM_TUNE_SMALL_MAX_WORK && lc_pool_threads() <= 1)) out[n++] = MM_SMALL;
     if (blas && mm_blas_fits(args)) out[n++] = MM_BLAS;
     if (!mm_skinny(args)) out[n++] = MM_BLOCKED;
+    if (lc_cpu_mid_f32_fits(args)) out[n++] = MM_MID;
     return n;
 }
 

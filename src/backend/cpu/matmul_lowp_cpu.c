@@ -563,7 +563,7 @@ typedef struct {
     const lc_matmul_args *args;
     float *cf;  /* non-NULL: the float32 sums go here (unrounded), c is not written */
     int64_t nc; /* columns of a task's chunk (a multiple of NR, <= MID_NC) */
-    int kind;   /* gemv_loadw's: 1 bfloat16, 2 float16 */
+    int kind;   /* gemv_loadw's: 0 float32 (c is cf), 1 bfloat16, 2 float16 */
 } midf_ctx;
 
 /* 32 float32 sums of row i, panel j (cols of them real) into cf, or rounded into c. */
@@ -611,13 +611,14 @@ typedef void (*midf_ukr_fn)(const midf_ctx *, int64_t, int64_t, const float *, i
 static const midf_ukr_fn midf_ukrs[MR + 1] = UKR_TABLE(midf_ukr);
 #undef MIDF_UKR
 
-/* Rows [k0, k1) of B's columns [c0, c0 + nc) widened into midf_pack; a's rows [k0, k1) into midf_a. */
+/* Rows [k0, k1) of B's columns [c0, c0 + nc) widened (float32: copied) into midf_pack; a's rows [k0, k1) into
+ * midf_a. */
 TGEMV static void midf_pack_slice(const midf_ctx *x, int64_t c0, int64_t nc, int64_t k0, int64_t k1) {
     const lc_matmul_args *a = x->args;
-    const int64_t n = a->n, k = a->k, npan = (nc + NR - 1) / NR, ks = k1 - k0;
+    const int64_t n = a->n, k = a->k, npan = (nc + NR - 1) / NR, ks = k1 - k0, es = x->kind == 0 ? 4 : 2;
     for (int64_t kk = k0; kk < k1; kk++) {
         if (kk + MIDF_KS < k) /* the same row of the next slice into L2 while this slice is used */
-            for (int64_t o = 0; o < nc * 2; o += 64) _mm_prefetch((const char *)a->b + ((kk + MIDF_KS) * n + c0) * 2 + o, _MM_HINT_T1);
+            for (int64_t o = 0; o < nc * es; o += 64) _mm_prefetch((const char *)a->b + ((kk + MIDF_KS) * n + c0) * es + o, _MM_HINT_T1);
         float *d = midf_pack + (kk - k0) * NR;
         for (int64_t q = 0; q < npan; q++, d += MIDF_KS * NR)
             for (int h = 0; h < 2; h++) {
@@ -650,12 +651,34 @@ static void midf_task(void *vctx, int64_t begin, int64_t end) {
 }
 
 static lc_status lowp_mid_f32(const lc_matmul_args *args, float *c_f32, const char **path) {
-    midf_ctx x = {args, c_f32, mid_chunk(args->n), args->dtype == LC_DTYPE_BF16 ? 1 : 2};
+    const int kind = args->dtype == LC_DTYPE_F32 ? 0 : args->dtype == LC_DTYPE_BF16 ? 1 : 2;
+    midf_ctx x = {args, kind == 0 ? (float *)args->c : c_f32, mid_chunk(args->n), kind};
     lc_parallel_for((args->n + x.nc - 1) / x.nc, 1, midf_task, &x);
-    *path = args->dtype == LC_DTYPE_BF16 ? "bf16_mid_avx512" : "f16_mid_avx512";
+    *path = kind == 0 ? "f32_mid_avx512" : kind == 1 ? "bf16_mid_avx512" : "f16_mid_avx512";
     return LC_OK;
 }
 #endif
+
+int lc_cpu_mid_f32_fits(const lc_matmul_args *args) {
+#ifdef LOWP_X86
+    const lc_cpu_caps *caps = lc_cpu_caps_get();
+    return args->dtype == LC_DTYPE_F32 && args->m > GEMV_MAX_M && args->m <= MID_MAX_M && args->k >= 1 &&
+           args->n >= 1 && caps->avx512f && caps->avx512bw;
+#else
+    (void)args;
+    return 0;
+#endif
+}
+
+lc_status lc_cpu_matmul_mid_f32(const lc_matmul_args *args, const char **path) {
+    LC_CHECK_INVARIANT(lc_cpu_mid_f32_fits(args));
+#ifdef LOWP_X86
+    return lowp_mid_f32(args, NULL, path);
+#else
+    (void)path;
+    return lc_error(LC_ERR_INTERNAL, "matmul: the medium-m float32 kernel is not built here");
+#endif
+}
 
 static lc_status lowp_run(const lc_matmul_args *args, float *c_f32, const char **path) {
     if (args->dtype != LC_DTYPE_F16 && args->dtype != LC_DTYPE_BF16)
