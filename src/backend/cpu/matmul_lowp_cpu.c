@@ -18,7 +18,8 @@
  *    against each slice (bf16_mid_task). Tasks go to the pool. VDPBF16PS treats bfloat16 denormal inputs
  *    as zero (their products are below 2^-126 anyway).
  *  - 4 < m <= 64 on a CPU with AVX-512 (float16; bfloat16 without AVX-512 BF16): "<dtype>_mid_avx512", the
- *    plan above with B widened to float32 panels and FMA micro-kernels (lowp_mid_f32).
+ *    plan above with B widened to float32 panels and FMA micro-kernels (lowp_mid_f32). float32 takes the same
+ *    kernel with B copied ("f32_mid_avx512", lc_cpu_matmul_mid_f32: matmul_cpu.c's mode "mid").
  *  - otherwise (float16; bfloat16 without AVX-512 BF16): "<dtype>_via_f32" — a and b are
  *    converted to float32 in a workspace (SIMD converters), the float32 matmul runs (BLAS / own kernels,
  *    whose path is appended: "bf16_via_f32+blas"), and c is converted back.
