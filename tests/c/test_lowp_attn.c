@@ -10,6 +10,8 @@
  *   conv2d     |err| <= u·|ref| + (K + 2)·e·(Σ|w·x| + |bias|) + tiny, K = c·kh·kw (float32 sums;
  *              ReLU does not enlarge an error)
  *   qkv_pack   bit-exact (a copy; NaN payloads kept)
+ *   attention_projection (CPU; the fused internal op): the attention bound carried through |w|, then the
+ *              projection's float32 sums and one rounding (projection_case)
  * and, since the float32 error is almost always far below half an ulp of the dtype, at least 90% of the
  * elements of a case of >= 64 must be exactly the reference rounded to the dtype (catches a wrong
  * rounding mode or a double rounding that the worst-case bounds above would let through).
@@ -22,6 +24,7 @@
 #include <string.h>
 
 #include "backend/cpu/cpu_kernels.h" /* the float64 references (reference.c) */
+#include "ops/attention_projection.h"   /* the fused attention -> projection op (internal) */
 #include "check.h"
 #include "lightning_core/dtype.h"
 #include "lightning_core/lightning_core.h"
@@ -93,6 +96,68 @@ static void attention_case(lc_device dev, lc_dtype d, int64_t seq, int64_t hd, i
     CHECK(bad == 0);
     lc_tensor_free(tq), lc_tensor_free(tk), lc_tensor_free(tv), lc_tensor_free(to);
     free(hq), free(hk), free(hv), free(ho), free(q), free(k), free(v), free(ref);
+}
+
+/* ---- the fused attention -> projection (internal op; the CPU kernel takes the 16-bit dtypes) ------------- */
+
+/* out [seq, pn] = attention(q, k, v) · w (+ bias), against float64: the attention rows' float32 error as
+ * attention_case bounds it (extra_i), carried through |w|, then the projection's float32 sums and one rounding:
+ * |err| <= u·|ref| + (d + 2)·e·(Σ_p |A_ip·w_pc| + |bias_c|) + extra_i·Σ_p |w_pc| + tiny. */
+static void projection_case(lc_dtype d, int64_t seq, int64_t hd, int64_t pn, int causal, int with_bias) {
+    const lc_device dev = LC_DEVICE_CPU;
+    const int64_t n = seq * hd, shape[2] = {seq, hd}, wshape[2] = {hd, pn}, bshape[1] = {pn}, oshape[2] = {seq, pn};
+    uint16_t *hq = malloc((size_t)n * 2), *hk = malloc((size_t)n * 2), *hv = malloc((size_t)n * 2);
+    uint16_t *hw = malloc((size_t)(hd * pn) * 2), *hb = malloc((size_t)pn * 2), *ho = malloc((size_t)(seq * pn) * 2);
+    double *q = malloc((size_t)n * 8), *k = malloc((size_t)n * 8), *v = malloc((size_t)n * 8), *att = malloc((size_t)n * 8);
+    double *w = malloc((size_t)(hd * pn) * 8), *b = malloc((size_t)pn * 8);
+    fill(d, n, -2.0, 2.0, hq, q);
+    fill(d, n, -2.0, 2.0, hk, k);
+    fill(d, n, -1.0, 1.0, hv, v);
+    fill(d, hd * pn, -0.5, 0.5, hw, w);
+    fill(d, pn, -1.0, 1.0, hb, b);
+    lc_ref_attention(seq, hd, causal, q, k, v, att);
+    lc_tensor_t *tq = up(dev, d, 2, shape, hq), *tk = up(dev, d, 2, shape, hk), *tv = up(dev, d, 2, shape, hv);
+    lc_tensor_t *tw = up(dev, d, 2, wshape, hw), *tb = with_bias ? up(dev, d, 1, bshape, hb) : NULL;
+    lc_tensor_t *to = poisoned(dev, d, 2, oshape);
+    CHECK_OK(lc_attention_projection_fused(tq, tk, tv, tw, tb, to, causal, dev));
+    CHECK(strcmp(last_path(), "cpu_flash_projected") == 0);
+    down(to, ho, seq * pn);
+    const double u = unit(d), scale = 1.0 / sqrt((double)hd);
+    int bad = 0;
+    for (int64_t i = 0; i < seq; i++) {
+        const int64_t seen = causal ? i + 1 : seq;
+        double s_max = 0.0, v_max = 0.0;
+        for (int64_t j = 0; j < seen; j++) {
+            double sum = 0.0;
+            for (int64_t c = 0; c < hd; c++) {
+                sum += fabs(q[i * hd + c] * k[j * hd + c]);
+                if (fabs(v[j * hd + c]) > v_max) v_max = fabs(v[j * hd + c]);
+            }
+            if (scale * sum > s_max) s_max = scale * sum;
+        }
+        const double extra = ((double)hd * s_max + (double)seen + 16.0) * EPS32 * v_max;
+        for (int64_t c = 0; c < pn; c++) {
+            double r = with_bias ? b[c] : 0.0, mag = with_bias ? fabs(b[c]) : 0.0, wsum = 0.0;
+            for (int64_t p = 0; p < hd; p++) {
+                r += att[i * hd + p] * w[p * pn + c];
+                mag += fabs(att[i * hd + p] * w[p * pn + c]);
+                wsum += fabs(w[p * pn + c]);
+            }
+            const double got = from16(d, ho[i * pn + c]);
+            const double tol = u * fabs(r) + (double)(hd + 2) * EPS32 * mag + extra * wsum + tiny(d);
+            if (!(fabs(got - r) <= tol)) {
+                if (bad < 3)
+                    fprintf(stderr, "  [%lld,%lld] got %.9g ref %.9g tol %.3g\n", (long long)i, (long long)c, got, r, tol);
+                bad++;
+            }
+        }
+    }
+    if (bad)
+        fprintf(stderr, "%s attention_projection seq=%lld d=%lld pn=%lld causal=%d bias=%d: %d bad\n", lc_dtype_name(d),
+                (long long)seq, (long long)hd, (long long)pn, causal, with_bias, bad);
+    CHECK(bad == 0);
+    lc_tensor_free(tq), lc_tensor_free(tk), lc_tensor_free(tv), lc_tensor_free(tw), lc_tensor_free(tb), lc_tensor_free(to);
+    free(hq), free(hk), free(hv), free(hw), free(hb), free(ho), free(q), free(k), free(v), free(att), free(w), free(b);
 }
 
 /* ---- conv2d ------------------------------------------------------------------------------------------- */
@@ -229,6 +294,12 @@ int main(void) {
             qkv_case(dev, d, 1000, 3, 8);
             qkv_case(dev, d, 1, 1, 1);
             printf("%s %s qkv_pack_repeat path: %s\n", lc_device_name(dev), lc_dtype_name(d), last_path());
+            if (dev == LC_DEVICE_CPU) /* the fused op's 16-bit kernel is the CPU's (attention_projection_cpu.c) */
+                for (int causal = 0; causal < 2; causal++) {
+                    projection_case(d, 37, 24, 19, causal, 1);
+                    projection_case(d, 1, 8, 300, causal, 0); /* out rows past the 256-column stack chunk */
+                    projection_case(d, 130, 64, 33, causal, 1);
+                }
         }
         mixed_dtypes(dev);
     }

@@ -38,6 +38,8 @@ static const mm_case MM_CASES[] = {
     {7, 4096, 1, L_CONTIG, L_CONTIG},     {1, 7, 4096, L_CONTIG, L_CONTIG},   {8, 16, 8, L_CONTIG, L_CONTIG},
     {64, 64, 64, L_CONTIG, L_CONTIG},     {65, 63, 66, L_CONTIG, L_CONTIG},   {255, 255, 255, L_CONTIG, L_CONTIG},
     {256, 256, 256, L_CONTIG, L_CONTIG},  {513, 1024, 257, L_CONTIG, L_CONTIG},
+    /* float32's medium-m kernel (4 < m <= 32, k·n >= 2^18 on AVX-512; a tuning candidate up to 64 rows) */
+    {8, 300, 1000, L_CONTIG, L_CONTIG},   {17, 520, 700, L_CONTIG, L_CONTIG}, {32, 601, 449, L_CONTIG, L_CONTIG},
     /* strided views: a transposed / column-sliced, b likewise */
     {33, 255, 7, L_TRANSPOSED, L_PADDED}, {64, 64, 64, L_PADDED, L_TRANSPOSED}, {1, 33, 7, L_PADDED, L_CONTIG},
     {256, 256, 256, L_TRANSPOSED, L_TRANSPOSED},

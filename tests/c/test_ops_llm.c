@@ -317,6 +317,56 @@ static void test_rope(void) {
 }
 
 /* ---- CUDA (LC_TEST_CUDA builds; skipped without a device or with LC_TEST_DEVICES=cpu) ------------------- */
+/* First maximum, the first NaN winning (the CPU kernel's and NumPy's rule; -0 == +0). */
+static int64_t argmax_ref(const double *r, int64_t cols) {
+    int64_t b = 0;
+    for (int64_t j = 0; j < cols; j++) {
+        if (isnan(r[j])) return j;
+        if (r[j] > r[b]) b = j;
+    }
+    return b;
+}
+
+/* argmax on the CPU (index_cpu.c: 16 elements at a time on AVX-512, element by element under the masks): rows
+ * of lengths across the 16-element vector edges, each dtype, planted ties (the first wins), +inf twice, NaN after
+ * an inf (the first NaN wins), all -inf, alternating -0/+0 (equal: index 0); out poisoned. */
+static void test_argmax_cpu(void) {
+    const lc_dtype dts[4] = {LC_DTYPE_F32, LC_DTYPE_F64, LC_DTYPE_F16, LC_DTYPE_BF16};
+    const int64_t lens[] = {1, 15, 16, 17, 31, 33, 255, 4097, 50257};
+    for (int di = 0; di < 4; di++)
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+            for (int kind = 0; kind < 6; kind++) {
+                const int64_t rows = 3, cols = lens[li], shape[2] = {rows, cols}, oshape[1] = {rows};
+                double *v = fill(rows * cols, 1.0);
+                for (int64_t r = 0; r < rows; r++) {
+                    double *row = v + r * cols;
+                    const int64_t a = (r * 7 + 3) % cols, b = (r * 13 + cols / 2) % cols;
+                    if (kind == 1) row[a] = row[b] = row[cols - 1] = 4.0;
+                    if (kind == 2) row[a] = INFINITY, row[b] = INFINITY;
+                    if (kind == 3) row[a] = INFINITY, row[b] = NAN, row[cols - 1] = NAN;
+                    if (kind == 4)
+                        for (int64_t j = 0; j < cols; j++) row[j] = -INFINITY;
+                    if (kind == 5)
+                        for (int64_t j = 0; j < cols; j++) row[j] = (j + r) % 2 ? 0.0 : -0.0;
+                }
+                lc_tensor_t *x = make(dts[di], 2, shape, v), *out = NULL;
+                CHECK_OK(lc_tensor_new(LC_DTYPE_I64, LC_DEVICE_CPU, 1, oshape, &out));
+                int64_t *o = lc_tensor_data(out);
+                for (int64_t r = 0; r < rows; r++) o[r] = -7;
+                CHECK_OK(lc_argmax(x, out, LC_DEVICE_CPU));
+                for (int64_t r = 0; r < rows; r++) {
+                    const int64_t want = argmax_ref(v + r * cols, cols);
+                    CHECK(o[r] == want);
+                    if (o[r] != want)
+                        fprintf(stderr, "  cpu argmax %s %lldx%lld kind %d row %lld: got %lld want %lld\n",
+                                lc_dtype_name(dts[di]), (long long)rows, (long long)cols, kind, (long long)r,
+                                (long long)o[r], (long long)want);
+                }
+                lc_tensor_free(x), lc_tensor_free(out);
+                free(v);
+            }
+}
+
 #ifdef LC_TEST_CUDA
 #include <cuda_runtime_api.h>
 
@@ -347,16 +397,6 @@ static void dev_get(lc_dtype d, const void *src, int64_t n, double *vals) {
     CUDA_OK(cudaMemcpy(h, src, (size_t)n * es, cudaMemcpyDeviceToHost));
     CHECK_OK(lc_convert(LC_DTYPE_F64, vals, d, h, (size_t)n));
     free(h);
-}
-
-/* First maximum, the first NaN winning (the CPU kernel's and NumPy's rule; -0 == +0). */
-static int64_t argmax_ref(const double *r, int64_t cols) {
-    int64_t b = 0;
-    for (int64_t j = 0; j < cols; j++) {
-        if (isnan(r[j])) return j;
-        if (r[j] > r[b]) b = j;
-    }
-    return b;
 }
 
 /* Chunk k's first element in row r when the data starts `off` elements after a 256-byte aligned address
@@ -666,6 +706,7 @@ int main(void) {
     test_silu();
     test_bcast();
     test_rope();
+    test_argmax_cpu();
 #ifdef LC_TEST_CUDA
     test_cuda();
 #endif
