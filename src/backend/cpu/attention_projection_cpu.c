@@ -8,7 +8,8 @@
  * the more accurate of the two), each output element is summed in float32 (bias first, then p = 0..d-1, as
  * float32) and rounded once. Path "cpu_flash_projected".
  * Tests: tests/python/test_graph_plan.py, tests/python/test_attention_nonfinite.py (plans that fuse attention ->
- * matmul), tests/python/test_dtype_sessions_graph.py (16-bit plans), tests/c/test_op_table.c.
+ * matmul), tests/python/test_dtype_sessions_graph.py (16-bit plans), tests/c/test_lowp_attn.c (16-bit, against
+ * float64), tests/c/test_op_table.c.
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -4,7 +4,8 @@
  * own loop, lc_cpu_add_row) and argmax over the last axis (int64 out; the first maximum, NaN counting as the
  * largest, as NumPy). Any float dtype: embedding copies bytes, argmax compares in float32/float64 (path
  * "cpu_argmax"; float32/float16/bfloat16 rows on a CPU with AVX-512F 16 at a time, "cpu_argmax_avx512", the same
- * answers). Rows split over the pool. Tests: tests/python/test_ops_index.py (both paths). */
+ * answers). Rows split over the pool. Tests: tests/python/test_ops_index.py (both paths), tests/c/test_ops_llm.c
+ * (test_argmax_cpu, run under the CPU masks and the sanitizer). */
 #include <string.h>
 
 #include "backend/cpu/cpu_kernels.h"
