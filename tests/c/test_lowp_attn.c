@@ -35,6 +35,23 @@
 
 /* ---- attention --------------------------------------------------------------------------------------- */
 
+/* The float32 error bound of attention row i beyond its rounding (the header's (d·S_i + n_i + 16)·e·V_i), from
+ * the keys it sees: S_i = scale·max_j Σ_c |q_ic·k_jc|, V_i the largest finite |v| it sees. */
+static double att_row_extra(const double *q, const double *k, const double *v, int64_t i, int64_t seen, int64_t hd) {
+    const double scale = 1.0 / sqrt((double)hd);
+    double s_max = 0.0, v_max = 0.0;
+    for (int64_t j = 0; j < seen; j++) {
+        double s = 0.0;
+        for (int64_t c = 0; c < hd; c++) {
+            const double t = fabs(q[i * hd + c] * k[j * hd + c]);
+            if (isfinite(t)) s += t;
+            if (isfinite(v[j * hd + c]) && fabs(v[j * hd + c]) > v_max) v_max = fabs(v[j * hd + c]);
+        }
+        if (scale * s > s_max) s_max = scale * s;
+    }
+    return ((double)hd * s_max + (double)seen + 16.0) * EPS32 * v_max;
+}
+
 /* nan_row >= 0: a NaN at v[nan_row][nan_row % d] (nan_k: at k[nan_row][0] instead); causal only. */
 static void attention_case(lc_device dev, lc_dtype d, int64_t seq, int64_t hd, int causal, int64_t nan_row, int nan_k) {
     const int64_t n = seq * hd, shape[2] = {seq, hd};
@@ -52,23 +69,12 @@ static void attention_case(lc_device dev, lc_dtype d, int64_t seq, int64_t hd, i
     lc_tensor_t *to = poisoned(dev, d, 2, shape);
     CHECK_OK(lc_attention_forward(tq, tk, tv, to, causal, dev));
     down(to, ho, n);
-    const double u = unit(d), scale = 1.0 / sqrt((double)hd);
+    const double u = unit(d);
     int bad = 0;
     int64_t finite = 0, exact = 0;
     double worst = 0.0;
     for (int64_t i = 0; i < seq; i++) {
-        const int64_t seen = causal ? i + 1 : seq;
-        double s_max = 0.0, v_max = 0.0;
-        for (int64_t j = 0; j < seen; j++) {
-            double s = 0.0;
-            for (int64_t c = 0; c < hd; c++) {
-                const double t = fabs(q[i * hd + c] * k[j * hd + c]);
-                if (isfinite(t)) s += t;
-                if (isfinite(v[j * hd + c]) && fabs(v[j * hd + c]) > v_max) v_max = fabs(v[j * hd + c]);
-            }
-            if (scale * s > s_max) s_max = scale * s;
-        }
-        const double extra = ((double)hd * s_max + (double)seen + 16.0) * EPS32 * v_max + tiny(d);
+        const double extra = att_row_extra(q, k, v, i, causal ? i + 1 : seq, hd) + tiny(d);
         for (int64_t c = 0; c < hd; c++) {
             const double got = from16(d, ho[i * hd + c]), r = ref[i * hd + c];
             int ok;
@@ -122,20 +128,10 @@ static void projection_case(lc_dtype d, int64_t seq, int64_t hd, int64_t pn, int
     CHECK_OK(lc_attention_projection_fused(tq, tk, tv, tw, tb, to, causal, dev));
     CHECK(strcmp(last_path(), "cpu_flash_projected") == 0);
     down(to, ho, seq * pn);
-    const double u = unit(d), scale = 1.0 / sqrt((double)hd);
+    const double u = unit(d);
     int bad = 0;
     for (int64_t i = 0; i < seq; i++) {
-        const int64_t seen = causal ? i + 1 : seq;
-        double s_max = 0.0, v_max = 0.0;
-        for (int64_t j = 0; j < seen; j++) {
-            double sum = 0.0;
-            for (int64_t c = 0; c < hd; c++) {
-                sum += fabs(q[i * hd + c] * k[j * hd + c]);
-                if (fabs(v[j * hd + c]) > v_max) v_max = fabs(v[j * hd + c]);
-            }
-            if (scale * sum > s_max) s_max = scale * sum;
-        }
-        const double extra = ((double)hd * s_max + (double)seen + 16.0) * EPS32 * v_max;
+        const double extra = att_row_extra(q, k, v, i, causal ? i + 1 : seq, hd);
         for (int64_t c = 0; c < pn; c++) {
             double r = with_bias ? b[c] : 0.0, mag = with_bias ? fabs(b[c]) : 0.0, wsum = 0.0;
             for (int64_t p = 0; p < hd; p++) {
