@@ -22,6 +22,7 @@ import argparse
 import os
 import statistics
 import sys
+import time
 
 
 def _tokenizer(model_dir):
@@ -134,7 +135,6 @@ class _Progress:
         self.last, self.drawn = 0.0, False
 
     def hook(self, run):
-        import time
         first = []  # the time of the first token (after the prefill): the rate counts decode steps from it
 
         def on_token(step, toks):
@@ -187,12 +187,13 @@ def _run(args, ids, stop, tok, group, tp_label):
             sys.stdout.write(tok.decode([toks[0]]) if tok is not None else f" {toks[0]}")
             sys.stdout.flush()
     total = args.bench + 1 if args.bench else 1
-    bar = _Progress(sys.stderr, args.progress, total, args.max_new_tokens, args.batch) \
-        if lead and stream is None and args.progress != "off" else None
+    bar = _Progress(sys.stderr, args.progress, total, args.max_new_tokens, args.batch) if lead and stream is None else None
+    if bar is not None and not bar.active:  # --progress off, or auto where stderr is not a terminal
+        bar = None
     runs = []
     for r in range(total):
         t = {}
-        hook = stream if r == 0 and stream is not None else (bar.hook(r) if bar is not None and bar.active else None)
+        hook = stream if r == 0 and stream is not None else (bar.hook(r) if bar is not None else None)
         out = model.generate(prompts, args.max_new_tokens, stream=hook, timings=t, **kw)
         if args.bench and r == 0:
             continue  # warm-up

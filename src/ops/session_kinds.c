@@ -18,14 +18,18 @@ static lc_status lc_program_matmul(lc_session_t *s, int program) {
     return lc_matmul(s->in[0], s->in[1], s->out, s->device);
 }
 
-/* The dtypes a session of op `op` may keep: float32, or float16/bfloat16 where the op table gives the op
- * a kernel for it on some backend (float64 stays with the eager ops). */
-static lc_status lc_session_dtype_ok(const char *name, const char *op, lc_dtype dtype) {
+/* The dtypes a session running the ops ops[0..nops) may keep: float32, or float16/bfloat16 where the op table
+ * gives every one of them a kernel for it on some backend (float64 stays with the eager ops). */
+static lc_status lc_session_dtype_ok(const char *name, const char *const *ops, int nops, lc_dtype dtype) {
     if (dtype == LC_DTYPE_F32) return LC_OK;
-    if ((dtype == LC_DTYPE_F16 || dtype == LC_DTYPE_BF16) && lc_op_takes_dtype(op, dtype)) return LC_OK;
-    return lc_error(LC_ERR_DTYPE, "%s: dtype: expected float32%s, got %s", name,
-                    lc_op_takes_dtype(op, LC_DTYPE_BF16) ? ", float16 or bfloat16" : " (the op has no float16/bfloat16 kernel)",
-                    lc_dtype_name(dtype));
+    for (int i = 0; i < nops; i++) {
+        if ((dtype == LC_DTYPE_F16 || dtype == LC_DTYPE_BF16) && lc_op_takes_dtype(ops[i], dtype)) continue;
+        return lc_error(LC_ERR_DTYPE, "%s: dtype: expected float32%s, got %s", name,
+                        lc_op_takes_dtype(ops[i], LC_DTYPE_BF16) ? ", float16 or bfloat16"
+                                                                 : " (the op has no float16/bfloat16 kernel)",
+                        lc_dtype_name(dtype));
+    }
+    return LC_OK;
 }
 
 lc_status lc_session_new_matmul(int64_t m, int64_t k, int64_t n, lc_device device, lc_session_t **out) {
@@ -36,7 +40,8 @@ lc_status lc_session_new_matmul_typed(int64_t m, int64_t k, int64_t n, lc_dtype 
                                       lc_session_t **out) {
     if (!out) return lc_error(LC_ERR_INVALID_ARGUMENT, "matmul_session: out: expected a pointer, got NULL");
     *out = NULL;
-    lc_status st = lc_session_dtype_ok("matmul_session", "matmul", dtype);
+    static const char *const ops[1] = {"matmul"};
+    lc_status st = lc_session_dtype_ok("matmul_session", ops, 1, dtype);
     if (st != LC_OK) return st;
     static const char *const names[2] = {"a", "b"};
     const int ndims[2] = {2, 2};
@@ -61,10 +66,8 @@ lc_status lc_session_new_elemwise_typed(int64_t rows, int64_t cols, lc_dtype dty
     if (!out) return lc_error(LC_ERR_INVALID_ARGUMENT, "matrix_elemwise_session: out: expected a pointer, got NULL");
     *out = NULL;
     static const char *const ops[3] = {"vector_add", "matrix_sub", "matrix_div"};
-    for (int i = 0; i < 3; i++) {
-        lc_status st = lc_session_dtype_ok("matrix_elemwise_session", ops[i], dtype);
-        if (st != LC_OK) return st;
-    }
+    lc_status st = lc_session_dtype_ok("matrix_elemwise_session", ops, 3, dtype);
+    if (st != LC_OK) return st;
     static const char *const names[2] = {"a", "b"};
     const int ndims[2] = {2, 2};
     const int64_t shapes[2][4] = {{rows, cols}, {rows, cols}};
@@ -86,7 +89,8 @@ lc_status lc_session_new_attention_typed(int64_t seq, int64_t head_dim, int caus
                                          lc_session_t **out) {
     if (!out) return lc_error(LC_ERR_INVALID_ARGUMENT, "attention_session: out: expected a pointer, got NULL");
     *out = NULL;
-    lc_status st = lc_session_dtype_ok("attention_session", "attention_forward", dtype);
+    static const char *const ops[1] = {"attention_forward"};
+    lc_status st = lc_session_dtype_ok("attention_session", ops, 1, dtype);
     if (st != LC_OK) return st;
     static const char *const names[3] = {"q", "k", "v"};
     const int ndims[3] = {2, 2, 2};
@@ -119,10 +123,8 @@ lc_status lc_session_new_conv_attention_typed(const lc_conv_attention_shape *sh,
     *out = NULL;
     if (!sh) return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: shape: expected a pointer, got NULL", name);
     static const char *const ops[3] = {"conv2d_nchw", "qkv_pack_repeat", "attention_forward"};
-    for (int i = 0; i < 3; i++) {
-        lc_status dst = lc_session_dtype_ok(name, ops[i], dtype);
-        if (dst != LC_OK) return dst;
-    }
+    lc_status dst = lc_session_dtype_ok(name, ops, 3, dtype);
+    if (dst != LC_OK) return dst;
     if (sh->stride_h < 1 || sh->stride_w < 1 || sh->pad_h < 0 || sh->pad_w < 0)
         return lc_error(LC_ERR_INVALID_ARGUMENT, "%s: stride/pad: expected stride >= 1 and pad >= 0, got stride (%d, %d), pad (%d, %d)",
                         name, sh->stride_h, sh->stride_w, sh->pad_h, sh->pad_w);

@@ -448,8 +448,8 @@ static int mm_blas_fits(const lc_matmul_args *args) {
 static mm_mode mm_heuristic(const lc_matmul_args *args, int blas) {
     const double work = (double)args->m * (double)args->k * (double)args->n;
     const int small = work <= (blas ? LC_MM_SMALL_MAX_WORK_BLAS : LC_MM_SMALL_MAX_WORK_OWN);
-    if (!small && args->dtype == LC_DTYPE_F32 && args->m <= LC_MM_MID_MAX_M &&
-        (double)args->k * (double)args->n >= LC_MM_MID_MIN_KN && lc_cpu_mid_f32_fits(args))
+    if (!small && args->m <= LC_MM_MID_MAX_M && (double)args->k * (double)args->n >= LC_MM_MID_MIN_KN &&
+        lc_cpu_mid_f32_fits(args)) /* fits: float32, 4 < m <= 64, AVX-512 */
         return MM_MID;
     if (blas && !small && mm_blas_fits(args)) return MM_BLAS;
     return small || mm_skinny(args) ? MM_SMALL : MM_BLOCKED;

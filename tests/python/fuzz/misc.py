@@ -12,12 +12,12 @@ Judged by worker.py.
 import inspect
 import os
 
-import ml_dtypes
 import numpy as np
 
 import lightning_core as lc
-import lightning_core.testing
 from lightning_core import api, autograd, checkpoint, nn, sessions
+from lightning_core.dtypes import numpy_dtype
+from lightning_core.testing import unit_roundoff
 
 from . import ops
 from .values import EITHER, EXTREME_INTS, INVALID, VALID, describe, mk_array, weird_values
@@ -173,10 +173,10 @@ def make_session(rng, mask):
     # a float16/bfloat16 session a third of the time: inputs and out of its dtype, references from the rounded
     # inputs, tolerances at the dtype's rounding (the conv chain rounds its intermediate: no reference there)
     sdt = [None, None, None, None, "bfloat16", "float16"][int(rng.integers(6))] if kind != "policy" else None
-    npdt = np.dtype(np.float32) if sdt is None else np.dtype(ml_dtypes.bfloat16 if sdt == "bfloat16" else np.float16)
+    npdt = numpy_dtype(sdt or "float32")
     dkw = {} if sdt is None else {"dtype": sdt}
     dlab = "" if sdt is None else f", dtype={sdt!r}"
-    tol = 2e-4 if sdt is None else 16 * lc.testing.unit_roundoff(sdt)
+    tol = 2e-4 if sdt is None else 16 * unit_roundoff(sdt)
     if kind == "matmul":
         m, k, n = (int(rng.integers(1, 24)) for _ in range(3))
         args = []
@@ -240,12 +240,12 @@ def make_session(rng, mask):
             bad |= val == INVALID
         ins, out_shape = [(b, c, h, w), (oc, c, 3, 3), (oc,)], (seq, d)
 
-        def ref(x, wt, bias, pads=(args[9], args[10])):
+        def chain_ref(x, wt, bias, pads=(args[9], args[10])):
             y = np.maximum(ops._conv(x, wt, bias, 1, 1, pads[0], pads[1]), 0).ravel()
             qkv = y[np.arange(3 * seq * d) % y.size].reshape(3, seq, d)
             return ops._attention(qkv[0], qkv[1], qkv[2], False)
-        if sdt is not None:
-            ref = None  # q|k|v are the conv output rounded to the dtype: softmax amplifies that rounding
+        # 16-bit: q|k|v are the conv output rounded to the dtype, which softmax amplifies: no reference
+        ref = chain_ref if sdt is None else None
         ctor = lambda st: st.__setitem__("s", sessions.ConvAttentionSession(*args, device=dev, **dkw))  # noqa: E731
         label = f"s = ConvAttentionSession({', '.join(map(describe, args))}, device={dev!r}{dlab})"
     steps.append(Step(label, ctor, INVALID if bad else VALID))
